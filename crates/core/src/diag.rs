@@ -1,0 +1,126 @@
+//! Diagnostics: a problem in a user-supplied file, with where it is and how to fix it.
+//!
+//! Config and schema loaders collect every problem into [`Diagnostics`] instead of stopping
+//! at the first, so a user fixes a file in one round trip.
+
+use std::fmt;
+
+/// One problem in a user-supplied file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Key path inside the file, e.g. `field[3] (TX_AMOUNT).type`; empty for file-level problems.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when we can tell.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into(), hint: None }
+    }
+
+    /// Adds a hint on how to fix the problem.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// Where the file came from (a path, or a label such as `<built-in fraud-handbook-raw>`).
+    pub origin: String,
+    /// The problems, in file order where that is known.
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// An empty report for `origin`.
+    pub fn new(origin: impl Into<String>) -> Self {
+        Self { origin: origin.into(), items: Vec::new() }
+    }
+
+    /// Records a problem.
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    /// True when nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// `Ok(value)` when no problem was recorded, otherwise the whole report.
+    pub fn finish<T>(self, value: T) -> Result<T, Diagnostics> {
+        if self.items.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.items.len();
+        writeln!(f, "{}: {} problem{}", self.origin, n, if n == 1 { "" } else { "s" })?;
+        for d in &self.items {
+            writeln!(f, "  - {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Suggests the closest of `candidates` to `got`, for "did you mean" hints.
+pub fn did_you_mean<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(&got.to_ascii_lowercase(), &c.to_ascii_lowercase());
+        if score > 0.8 && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(did_you_mean("flaot", ["int", "float", "string"]).as_deref(), Some("did you mean `float`?"));
+        assert_eq!(did_you_mean("zzz", ["int", "float"]), None);
+    }
+
+    #[test]
+    fn report_lists_every_problem() {
+        let mut d = Diagnostics::new("s.toml");
+        d.push(Diagnostic::new("a", "bad").hint("fix"));
+        d.push(Diagnostic::new("", "worse"));
+        let text = d.to_string();
+        assert!(text.contains("2 problems"));
+        assert!(text.contains("a: bad (hint: fix)"));
+        assert!(text.contains("  - worse"));
+    }
+}
