@@ -1,0 +1,243 @@
+//! Dead letters: rejected rows, kept with why and where, never dropped silently.
+//!
+//! Each rejected row becomes one NDJSON line:
+//!
+//! ```json
+//! {"source":"tx.csv.gz","line":1042,"field":"TX_AMOUNT","reason":"bad_float",
+//!  "detail":"`12,5x` is not a number","raw":"1041,2018-04-01 …"}
+//! ```
+//!
+//! `raw` is the original text of the line; when it is not valid UTF-8 it is written lossily
+//! and the exact bytes are kept in `raw_base64`, so the row can be repaired and replayed.
+
+use crate::error::Result;
+use crate::writer::TextOut;
+use base64::Engine;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Why a row was rejected. The code (`as_str`) is stable: dashboards and tests key on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// An int field holds something that is not an integer.
+    BadInt,
+    /// A float field holds something that is not a finite number.
+    BadFloat,
+    /// A bool field holds something other than true/false/1/0/yes/no.
+    BadBool,
+    /// A timestamp field does not parse in the declared format.
+    BadTimestamp,
+    /// A JSON value has the wrong JSON type for the field.
+    WrongType,
+    /// A required field is empty, null or absent.
+    MissingField,
+    /// A value is outside the declared `min`/`max`.
+    OutOfRange,
+    /// A category value is not among the declared `values`.
+    UnknownCategory,
+    /// A `unique` field repeats an earlier accepted row's value.
+    Duplicate,
+    /// A CSV line has more or fewer fields than the header.
+    WrongFieldCount,
+    /// A CSV line has an unterminated or misplaced quote.
+    BadQuoting,
+    /// The line is not valid UTF-8.
+    InvalidUtf8,
+    /// An NDJSON line is not valid JSON, or not a JSON object.
+    BadJson,
+    /// An NDJSON object has a key the schema does not declare (strict mode).
+    UnknownField,
+    /// The line is empty.
+    EmptyLine,
+    /// The input ended in the middle of this line (e.g. a truncated gzip stream).
+    TruncatedInput,
+}
+
+impl Reason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Reason; 16] = [
+        Reason::BadInt,
+        Reason::BadFloat,
+        Reason::BadBool,
+        Reason::BadTimestamp,
+        Reason::WrongType,
+        Reason::MissingField,
+        Reason::OutOfRange,
+        Reason::UnknownCategory,
+        Reason::Duplicate,
+        Reason::WrongFieldCount,
+        Reason::BadQuoting,
+        Reason::InvalidUtf8,
+        Reason::BadJson,
+        Reason::UnknownField,
+        Reason::EmptyLine,
+        Reason::TruncatedInput,
+    ];
+
+    /// The stable code written to dead letters and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadInt => "bad_int",
+            Reason::BadFloat => "bad_float",
+            Reason::BadBool => "bad_bool",
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::WrongType => "wrong_type",
+            Reason::MissingField => "missing_field",
+            Reason::OutOfRange => "out_of_range",
+            Reason::UnknownCategory => "unknown_category",
+            Reason::Duplicate => "duplicate",
+            Reason::WrongFieldCount => "wrong_field_count",
+            Reason::BadQuoting => "bad_quoting",
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::BadJson => "bad_json",
+            Reason::UnknownField => "unknown_field",
+            Reason::EmptyLine => "empty_line",
+            Reason::TruncatedInput => "truncated_input",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rejected row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// The input it came from.
+    pub source: String,
+    /// 1-based physical line (text formats; the header is line 1) or row number (Parquet).
+    pub line: u64,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// The reason code.
+    pub reason: Reason,
+    /// Human explanation, with the offending value.
+    pub detail: String,
+    /// The original bytes of the row.
+    pub raw: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    source: &'a str,
+    line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    reason: &'static str,
+    detail: &'a str,
+    raw: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_base64: Option<String>,
+}
+
+/// Where rejected rows go.
+pub trait DeadLetterSink: Send {
+    /// Records one rejected row.
+    fn reject(&mut self, r: Rejection) -> Result<()>;
+    /// Flushes and closes.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// Writes dead letters as NDJSON to a file (gzip when the name ends in `.gz`).
+pub struct DeadLetterWriter {
+    out: TextOut,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for DeadLetterWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetterWriter").field("path", &self.path).finish()
+    }
+}
+
+impl DeadLetterWriter {
+    /// Creates (truncates) the dead-letter file.
+    pub fn create(path: &Path) -> Result<Self> {
+        let gzip = path.extension().is_some_and(|e| e == "gz");
+        Ok(Self { out: TextOut::create(path, gzip)?, path: path.to_path_buf(), buf: Vec::with_capacity(512) })
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Encodes a rejection as one NDJSON line (without the newline).
+pub fn to_json_line(r: &Rejection) -> String {
+    let (raw, raw_base64) = match std::str::from_utf8(&r.raw) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), None),
+        Err(_) => (
+            String::from_utf8_lossy(&r.raw),
+            Some(base64::engine::general_purpose::STANDARD.encode(&r.raw)),
+        ),
+    };
+    let line = Line {
+        source: &r.source,
+        line: r.line,
+        field: r.field.as_deref(),
+        reason: r.reason.as_str(),
+        detail: &r.detail,
+        raw,
+        raw_base64,
+    };
+    serde_json::to_string(&line).unwrap_or_else(|e| format!("{{\"reason\":\"internal\",\"detail\":\"{e}\"}}"))
+}
+
+impl DeadLetterSink for DeadLetterWriter {
+    fn reject(&mut self, r: Rejection) -> Result<()> {
+        use std::io::Write;
+        self.buf.clear();
+        self.buf.extend_from_slice(to_json_line(&r).as_bytes());
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf).map_err(|source| crate::IoError::Io {
+            path: self.path.clone(),
+            what: "writing dead letter".into(),
+            source,
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        self.out.finish(&self.path)
+    }
+}
+
+/// Keeps dead letters in memory (for tests and small interactive checks), up to a cap; the
+/// reader's counts stay exact beyond it.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryDeadLetters {
+    /// The rejections kept.
+    pub items: std::sync::Arc<std::sync::Mutex<Vec<Rejection>>>,
+}
+
+impl DeadLetterSink for MemoryDeadLetters {
+    fn reject(&mut self, r: Rejection) -> Result<()> {
+        if let Ok(mut v) = self.items.lock() {
+            if v.len() < 1_000_000 {
+                v.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Discards dead letters (counts are still kept by the reader).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DiscardDeadLetters;
+
+impl DeadLetterSink for DiscardDeadLetters {
+    fn reject(&mut self, _r: Rejection) -> Result<()> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Layer 1: getting events in and out, on Arrow, without losing or hiding a row.
+//!
+//! ```text
+//!  file (CSV/.gz, NDJSON/.gz, Parquet)
+//!     │ lines / row groups
+//!     ▼
+//!  decode ──▶ cells ──▶ RowAssembler (types, required, ranges, categories, unique ids)
+//!     │                      │ ok                         │ rejected
+//!     │                      ▼                            ▼
+//!     │              Arrow RecordBatch (bounded)     DeadLetters (NDJSON: line, field,
+//!     │                                               reason, original text) + counts
+//!     └── ReadStats: rows_read = accepted + rejected, always
+//! ```
+//!
+//! Why our own row loop instead of `arrow-csv`'s reader: Arrow's readers fail a whole batch
+//! on one bad value. A bank's feed must keep the good rows, set the bad ones aside with the
+//! reason and the original text, and account for every line. Text is split into fields by
+//! `csv-core` (one physical line is one record, so a broken quote cannot swallow the rest of
+//! the file); the values are then checked against the [`Schema`](riskstream_core::Schema)
+//! and appended to Arrow builders. Files larger than memory stream: only one batch (default
+//! 64 Ki rows) is held at a time.
+
+pub mod deadletter;
+pub mod error;
+pub mod format;
+pub mod reader;
+mod rows;
+pub mod types;
+pub mod writer;
+
+pub use deadletter::{DeadLetterSink, DeadLetterWriter, MemoryDeadLetters, Reason, Rejection};
+pub use error::{IoError, Result};
+pub use format::{FileFormat, Format};
+pub use reader::{EventReader, ReadOptions, ReadStats};
+pub use types::{arrow_schema, arrow_type};
+pub use writer::{BatchWriter, WriteOptions};

@@ -1,0 +1,340 @@
+//! Row assembly: typed cells in, validated Arrow columns out.
+//!
+//! Every reader turns its input into [`Cell`]s, one per schema field, and hands the row to
+//! [`RowAssembler::push`]. The assembler checks the whole row first (types, required,
+//! ranges, categories, uniqueness) and only then appends it, so a rejected row leaves no
+//! trace in the batch and the first problem found is the one reported.
+
+use crate::deadletter::Reason;
+use crate::types::arrow_schema;
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use riskstream_core::time::{parse_iso8601, TimestampFormat};
+use riskstream_core::{Field, FieldType, Schema};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// One value of a row as read from the input, before it is checked against the schema.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Cell<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Microseconds since the epoch.
+    Ts(i64),
+    /// Text, parsed according to the field's type.
+    Text(&'a str),
+}
+
+/// A row-level problem: which field, why, and a human explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowError {
+    pub field: Option<usize>,
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl RowError {
+    pub fn new(field: Option<usize>, reason: Reason, detail: impl Into<String>) -> Self {
+        Self { field, reason, detail: detail.into() }
+    }
+}
+
+/// A checked value, ready to append.
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Ts(i64),
+    Str(&'a str),
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "yes" | "y" => Some(true),
+        "false" | "f" | "0" | "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Converts a cell to the field's type.
+fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowError> {
+    let err = |reason, detail: String| Err(RowError::new(Some(i), reason, detail));
+    match (f.ty, cell) {
+        (_, Cell::Null) | (_, Cell::Text("")) => Ok(Value::Null),
+        (FieldType::Int, Cell::Int(v)) => Ok(Value::Int(v)),
+        (FieldType::Int, Cell::Float(v)) if v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(Value::Int(v as i64)),
+        (FieldType::Int, Cell::Text(s)) => match s.trim().parse::<i64>() {
+            Ok(v) => Ok(Value::Int(v)),
+            Err(_) => err(Reason::BadInt, format!("`{}` is not an integer", short(s))),
+        },
+        (FieldType::Float, Cell::Float(v)) if v.is_finite() => Ok(Value::Float(v)),
+        (FieldType::Float, Cell::Int(v)) => Ok(Value::Float(v as f64)),
+        (FieldType::Float, Cell::Text(s)) => match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Value::Float(v)),
+            _ => err(Reason::BadFloat, format!("`{}` is not a finite number", short(s))),
+        },
+        (FieldType::Float, Cell::Float(v)) => err(Reason::BadFloat, format!("`{v}` is not a finite number")),
+        (FieldType::Bool, Cell::Bool(b)) => Ok(Value::Bool(b)),
+        (FieldType::Bool, Cell::Int(v @ (0 | 1))) => Ok(Value::Bool(v == 1)),
+        (FieldType::Bool, Cell::Text(s)) => match parse_bool(s) {
+            Some(b) => Ok(Value::Bool(b)),
+            None => err(Reason::BadBool, format!("`{}` is not a bool (use true/false, 1/0 or yes/no)", short(s))),
+        },
+        (FieldType::Timestamp, Cell::Ts(v)) => Ok(Value::Ts(v)),
+        (FieldType::Timestamp, Cell::Int(v)) if f.format != TimestampFormat::Iso8601 => {
+            match f.format.parse(&v.to_string()) {
+                Ok(us) => Ok(Value::Ts(us)),
+                Err(e) => err(Reason::BadTimestamp, format!("`{v}`: {e}")),
+            }
+        }
+        (FieldType::Timestamp, Cell::Text(s)) => {
+            let r = if f.format == TimestampFormat::Iso8601 { parse_iso8601(s) } else { f.format.parse(s) };
+            match r {
+                Ok(us) => Ok(Value::Ts(us)),
+                Err(e) => err(Reason::BadTimestamp, format!("`{}`: {e}", short(s))),
+            }
+        }
+        (FieldType::String | FieldType::Category, Cell::Text(s)) => Ok(Value::Str(s)),
+        (ty, other) => err(Reason::WrongType, format!("expected {ty}, found {}", describe(&other))),
+    }
+}
+
+fn describe(c: &Cell<'_>) -> String {
+    match c {
+        Cell::Null => "null".into(),
+        Cell::Int(v) => format!("integer {v}"),
+        Cell::Float(v) => format!("number {v}"),
+        Cell::Bool(b) => format!("bool {b}"),
+        Cell::Ts(_) => "timestamp".into(),
+        Cell::Text(s) => format!("text `{}`", short(s)),
+    }
+}
+
+enum Col {
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Str(StringBuilder),
+    Bool(BooleanBuilder),
+    Ts(TimestampMicrosecondBuilder),
+    Cat(StringDictionaryBuilder<Int32Type>),
+}
+
+impl Col {
+    fn new(ty: FieldType, cap: usize) -> Self {
+        match ty {
+            FieldType::Int => Col::Int(Int64Builder::with_capacity(cap)),
+            FieldType::Float => Col::Float(Float64Builder::with_capacity(cap)),
+            FieldType::String => Col::Str(StringBuilder::with_capacity(cap, cap * 8)),
+            FieldType::Bool => Col::Bool(BooleanBuilder::with_capacity(cap)),
+            FieldType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC")),
+            FieldType::Category => Col::Cat(StringDictionaryBuilder::new()),
+        }
+    }
+
+    fn append(&mut self, v: Value<'_>) {
+        match (self, v) {
+            (Col::Int(b), Value::Int(x)) => b.append_value(x),
+            (Col::Float(b), Value::Float(x)) => b.append_value(x),
+            (Col::Str(b), Value::Str(x)) => b.append_value(x),
+            (Col::Bool(b), Value::Bool(x)) => b.append_value(x),
+            (Col::Ts(b), Value::Ts(x)) => b.append_value(x),
+            (Col::Cat(b), Value::Str(x)) => {
+                b.append_value(x);
+            }
+            (Col::Int(b), _) => b.append_null(),
+            (Col::Float(b), _) => b.append_null(),
+            (Col::Str(b), _) => b.append_null(),
+            (Col::Bool(b), _) => b.append_null(),
+            (Col::Ts(b), _) => b.append_null(),
+            (Col::Cat(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Col::Int(b) => Arc::new(b.finish()),
+            Col::Float(b) => Arc::new(b.finish()),
+            Col::Str(b) => Arc::new(b.finish()),
+            Col::Bool(b) => Arc::new(b.finish()),
+            Col::Ts(b) => Arc::new(b.finish()),
+            Col::Cat(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+enum Seen {
+    Int(HashSet<i64>),
+    Str(HashSet<Box<str>>),
+}
+
+/// Checks rows against a schema and builds Arrow batches from the accepted ones.
+pub(crate) struct RowAssembler {
+    schema: Schema,
+    arrow: SchemaRef,
+    cols: Vec<Col>,
+    allowed: Vec<Option<HashSet<String>>>,
+    unique: Vec<Option<Seen>>,
+    rows: usize,
+    cap: usize,
+}
+
+impl RowAssembler {
+    pub fn new(schema: &Schema, cap: usize) -> Self {
+        let cols = schema.fields.iter().map(|f| Col::new(f.ty, cap)).collect();
+        let allowed = schema.fields.iter().map(|f| f.values.as_ref().map(|v| v.iter().cloned().collect())).collect();
+        let unique = schema
+            .fields
+            .iter()
+            .map(|f| {
+                f.unique.then(|| match f.ty {
+                    FieldType::Int | FieldType::Timestamp => Seen::Int(HashSet::new()),
+                    _ => Seen::Str(HashSet::new()),
+                })
+            })
+            .collect();
+        Self {
+            schema: schema.clone(),
+            arrow: arrow_schema(schema),
+            cols,
+            allowed,
+            unique,
+            rows: 0,
+            cap,
+        }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn arrow_schema(&self) -> SchemaRef {
+        self.arrow.clone()
+    }
+
+    /// Rows appended since the last [`RowAssembler::take_batch`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.rows >= self.cap
+    }
+
+    /// Checks one row (one cell per schema field) and appends it if it passes.
+    pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<(), RowError> {
+        debug_assert_eq!(cells.len(), self.schema.fields.len());
+        let mut values = Vec::with_capacity(cells.len());
+        self.check(cells, &mut values)?;
+        for (c, v) in self.cols.iter_mut().zip(&values) {
+            c.append(*v);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn check<'a>(&mut self, cells: &[Cell<'a>], values: &mut Vec<Value<'a>>) -> Result<(), RowError> {
+        for (i, (f, &cell)) in self.schema.fields.iter().zip(cells).enumerate() {
+            let v = convert(i, f, cell)?;
+            match v {
+                Value::Null if f.required => {
+                    return Err(RowError::new(Some(i), Reason::MissingField, format!("required field `{}` is empty", f.name)));
+                }
+                Value::Int(x) => range(i, f, x as f64, &x.to_string())?,
+                Value::Float(x) => range(i, f, x, &x.to_string())?,
+                Value::Ts(x) => range(i, f, x as f64, &riskstream_core::time::format_micros(x))?,
+                Value::Str(s) => {
+                    if let Some(allowed) = &self.allowed[i] {
+                        if !allowed.contains(s) {
+                            return Err(RowError::new(
+                                Some(i),
+                                Reason::UnknownCategory,
+                                format!("`{}` is not one of the declared values of `{}`", short(s), f.name),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            values.push(v);
+        }
+        // Uniqueness last: a value is remembered only once the whole row is accepted.
+        for (i, seen) in self.unique.iter().enumerate() {
+            let dup = match (seen, values[i]) {
+                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => s.contains(&x),
+                (Some(Seen::Str(s)), Value::Str(x)) => s.contains(x),
+                _ => false,
+            };
+            if dup {
+                return Err(RowError::new(
+                    Some(i),
+                    Reason::Duplicate,
+                    format!("`{}` repeats an earlier row's `{}`", value_text(values[i]), self.schema.fields[i].name),
+                ));
+            }
+        }
+        for (i, seen) in self.unique.iter_mut().enumerate() {
+            match (seen, values[i]) {
+                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => {
+                    s.insert(x);
+                }
+                (Some(Seen::Str(s)), Value::Str(x)) => {
+                    s.insert(x.into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The accepted rows so far as one batch; the assembler starts a new one.
+    pub fn take_batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let cols: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.arrow.clone(), cols)
+    }
+}
+
+fn value_text(v: Value<'_>) -> String {
+    match v {
+        Value::Int(x) | Value::Ts(x) => x.to_string(),
+        Value::Str(s) => short(s),
+        Value::Float(x) => x.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+    }
+}
+
+fn range(i: usize, f: &Field, x: f64, shown: &str) -> Result<(), RowError> {
+    let fmt = |b: f64| match f.ty {
+        FieldType::Timestamp => riskstream_core::time::format_micros(b as i64),
+        _ => b.to_string(),
+    };
+    if let Some(lo) = f.min {
+        if x < lo {
+            return Err(RowError::new(Some(i), Reason::OutOfRange, format!("{shown} is below the minimum {} of `{}`", fmt(lo), f.name)));
+        }
+    }
+    if let Some(hi) = f.max {
+        if x > hi {
+            return Err(RowError::new(Some(i), Reason::OutOfRange, format!("{shown} is above the maximum {} of `{}`", fmt(hi), f.name)));
+        }
+    }
+    Ok(())
+}

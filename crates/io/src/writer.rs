@@ -1,0 +1,192 @@
+//! Writers: Arrow batches to CSV, Parquet or NDJSON, optionally gzip-compressed.
+//!
+//! Text writers turn dictionary (category) columns into plain strings and timestamps into
+//! `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, which every riskstream reader parses back. Parquet output
+//! is ZSTD-compressed with statistics, so DataFusion and Spark can prune row groups.
+
+use crate::error::{IoError, Result};
+use crate::format::{FileFormat, Format};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, SchemaRef};
+use flate2::write::GzEncoder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Options for [`BatchWriter::create`].
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// CSV delimiter (overrides the one told by the file name).
+    pub delimiter: Option<u8>,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self { row_group_rows: 1 << 20, delimiter: None }
+    }
+}
+
+enum Inner {
+    Csv(arrow_csv::Writer<TextOut>),
+    Json(arrow_json::LineDelimitedWriter<TextOut>),
+    Parquet(ArrowWriter<BufWriter<File>>),
+}
+
+/// Writes batches of one schema to one file. Call [`BatchWriter::finish`] to flush; a writer
+/// dropped without it leaves an incomplete file.
+pub struct BatchWriter {
+    inner: Inner,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl std::fmt::Debug for BatchWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchWriter").field("path", &self.path).field("rows", &self.rows).finish()
+    }
+}
+
+/// A text output file, plain or gzip, that is finished explicitly so a failed trailer write
+/// is an error rather than silently lost in `Drop`.
+pub(crate) enum TextOut {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<BufWriter<File>>),
+}
+
+impl Write for TextOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            TextOut::Plain(w) => w.write(buf),
+            TextOut::Gzip(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            TextOut::Plain(w) => w.flush(),
+            TextOut::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+impl TextOut {
+    pub(crate) fn create(path: &Path, gzip: bool) -> Result<Self> {
+        let f = File::create(path).map_err(|source| IoError::Open { path: path.to_path_buf(), source })?;
+        let w = BufWriter::with_capacity(1 << 20, f);
+        Ok(if gzip { TextOut::Gzip(GzEncoder::new(w, flate2::Compression::fast())) } else { TextOut::Plain(w) })
+    }
+
+    /// Writes the gzip trailer (if any), flushes and syncs the file to disk.
+    pub(crate) fn finish(self, path: &Path) -> Result<()> {
+        let err = |what: &str, source| IoError::Io { path: path.to_path_buf(), what: what.into(), source };
+        let buf = match self {
+            TextOut::Plain(w) => w,
+            TextOut::Gzip(w) => w.finish().map_err(|e| err("finishing gzip stream", e))?,
+        };
+        let file = buf.into_inner().map_err(|e| err("flushing", e.into_error()))?;
+        file.sync_all().map_err(|e| err("syncing", e))
+    }
+}
+
+/// Casts dictionary columns to strings for the text formats.
+fn plain_columns(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(..))) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut cols: Vec<Arc<dyn Array>> = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if let DataType::Dictionary(_, v) = f.data_type() {
+            cols.push(arrow_cast::cast(c, v)?);
+            fields.push(f.as_ref().clone().with_data_type(v.as_ref().clone()));
+        } else {
+            cols.push(c.clone());
+            fields.push(f.as_ref().clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)?)
+}
+
+impl BatchWriter {
+    /// Creates `path` (format from its name) for batches of `schema`.
+    pub fn create(path: &Path, schema: SchemaRef, opts: &WriteOptions) -> Result<Self> {
+        let ff = FileFormat::from_path(path)?;
+        Self::create_as(path, ff, schema, opts)
+    }
+
+    /// Creates `path` in the given format.
+    pub fn create_as(path: &Path, ff: FileFormat, schema: SchemaRef, opts: &WriteOptions) -> Result<Self> {
+        let inner = match ff.format {
+            Format::Csv => {
+                let w = TextOut::create(path, ff.gzip)?;
+                Inner::Csv(
+                    arrow_csv::WriterBuilder::new()
+                        .with_header(true)
+                        .with_delimiter(opts.delimiter.unwrap_or(ff.delimiter))
+                        .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.fZ".to_string())
+                        .build(w),
+                )
+            }
+            Format::Ndjson => Inner::Json(arrow_json::LineDelimitedWriter::new(TextOut::create(path, ff.gzip)?)),
+            Format::Parquet => {
+                let f = File::create(path).map_err(|source| IoError::Open { path: path.to_path_buf(), source })?;
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?))
+                    .set_max_row_group_row_count(Some(opts.row_group_rows))
+                    .set_created_by("riskstream".to_string())
+                    .build();
+                let w = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, f), schema, Some(props))
+                    .map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?;
+                Inner::Parquet(w)
+            }
+        };
+        Ok(Self { inner, path: path.to_path_buf(), rows: 0 })
+    }
+
+    /// Appends one batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let path = &self.path;
+        match &mut self.inner {
+            Inner::Csv(w) => w.write(&plain_columns(batch)?).map_err(|e| io_err(path, "writing CSV", e))?,
+            Inner::Json(w) => w.write(&plain_columns(batch)?).map_err(|e| io_err(path, "writing NDJSON", e))?,
+            Inner::Parquet(w) => w.write(batch).map_err(|source| IoError::Parquet { path: path.clone(), source })?,
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Flushes and closes the file; returns the number of rows written.
+    pub fn finish(self) -> Result<u64> {
+        let path = self.path;
+        match self.inner {
+            Inner::Csv(w) => w.into_inner().finish(&path)?,
+            Inner::Json(mut w) => {
+                w.finish().map_err(|e| io_err(&path, "finishing NDJSON", e))?;
+                w.into_inner().finish(&path)?;
+            }
+            Inner::Parquet(w) => {
+                w.close().map_err(|source| IoError::Parquet { path: path.clone(), source })?;
+            }
+        }
+        Ok(self.rows)
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+fn io_err(path: &Path, what: &str, e: arrow_schema::ArrowError) -> IoError {
+    match e {
+        arrow_schema::ArrowError::IoError(msg, source) => {
+            IoError::Io { path: path.to_path_buf(), what: format!("{what}: {msg}"), source }
+        }
+        other => IoError::Arrow(other),
+    }
+}
