@@ -137,8 +137,10 @@ fn layout(path: &Path, message: impl Into<String>, hint: Option<String>) -> IoEr
     IoError::Layout { path: path.to_path_buf(), message: message.into(), hint }
 }
 
-/// Splits one CSV line into fields with csv-core; returns the field count.
-fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>) -> usize {
+/// Splits one CSV line into fields with csv-core; returns the field count. Field `k` is
+/// `out[ends[k-1]..ends[k]]` (csv-core reports ends relative to the record start).
+fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>) -> std::result::Result<usize, &'static str> {
+    use csv_core::ReadRecordResult as R;
     parser.reset();
     if out.len() < line.len() + 1 {
         out.resize(line.len() + 1, 0);
@@ -147,38 +149,25 @@ fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Vec<u8>, ends
         ends.resize(16, 0);
     }
     let (mut input, mut o, mut e) = (line, 0usize, 0usize);
+    let mut finishing = false;
     loop {
         let (res, nin, nout, nend) = parser.read_record(input, &mut out[o..], &mut ends[e..]);
         input = &input[nin..];
-        // csv-core reports field ends relative to the slice it was given.
-        for x in &mut ends[e..e + nend] {
-            *x += o;
-        }
         o += nout;
         e += nend;
         match res {
-            csv_core::ReadRecordResult::InputEmpty => {}
-            csv_core::ReadRecordResult::OutputFull => {
+            R::OutputFull => {
                 let n = out.len() * 2;
                 out.resize(n, 0);
-                continue;
             }
-            csv_core::ReadRecordResult::OutputEndsFull => {
+            R::OutputEndsFull => {
                 let n = ends.len() * 2;
                 ends.resize(n, 0);
-                continue;
             }
-            csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => return e,
-        }
-        if input.is_empty() {
-            // Signal end of input so the last field is closed.
-            let (res, _, nout, nend) = parser.read_record(&[], &mut out[o..], &mut ends[e..]);
-            for x in &mut ends[e..e + nend] {
-                *x += o;
-            }
-            e += nend;
-            let _ = (res, nout);
-            return e;
+            R::InputEmpty if !finishing => finishing = true,
+            R::InputEmpty => return Err("the line ended inside a field"),
+            R::Record if !input.is_empty() => return Err("a carriage return (\\r) inside an unquoted field splits the line"),
+            R::Record | R::End => return Ok(e),
         }
     }
 }
@@ -210,13 +199,17 @@ impl EventReader {
                 let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&header).to_vec();
                 let text = std::str::from_utf8(&header).map_err(|_| layout(path, "the header row is not valid UTF-8", None))?;
                 let (mut out, mut ends) = (Vec::new(), Vec::new());
-                let nf = split_csv(&mut parser, text.as_bytes(), &mut out, &mut ends);
+                let nf = split_csv(&mut parser, text.as_bytes(), &mut out, &mut ends)
+                    .map_err(|m| layout(path, format!("cannot split the header row: {m}"), None))?;
                 let names: Vec<String> = (0..nf)
                     .map(|k| {
                         let start = if k == 0 { 0 } else { ends[k - 1] };
                         String::from_utf8_lossy(&out[start..ends[k]]).trim().to_string()
                     })
                     .collect();
+                if nf == 0 || names.iter().all(String::is_empty) {
+                    return Err(layout(path, "the header row names no columns", Some("the first line must be the header".into())));
+                }
                 if nf == 1 && schema.fields.len() > 1 {
                     let hint = [b';', b'\t', b'|', b',']
                         .into_iter()
@@ -367,11 +360,11 @@ impl EventReader {
                 if line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
                     return Err(RowError::new(None, Reason::BadQuoting, "unterminated quoted field (odd number of `\"`)"));
                 }
-                let nf = split_csv(parser, text.as_bytes(), out, ends);
+                let nf = split_csv(parser, text.as_bytes(), out, ends).map_err(|m| RowError::new(None, Reason::BadQuoting, m))?;
                 if nf != *ncols {
                     return Err(RowError::new(None, Reason::WrongFieldCount, format!("expected {ncols} fields as in the header, found {nf}")));
                 }
-                let used = ends[nf - 1];
+                let used = if nf == 0 { 0 } else { ends[nf - 1] };
                 let fields = std::str::from_utf8(&out[..used]).map_err(|_| RowError::new(None, Reason::InvalidUtf8, "invalid UTF-8"))?;
                 let cells: Vec<Cell<'_>> = map
                     .iter()

@@ -143,7 +143,7 @@ impl Col {
             FieldType::Float => Col::Float(Float64Builder::with_capacity(cap)),
             FieldType::String => Col::Str(StringBuilder::with_capacity(cap, cap * 8)),
             FieldType::Bool => Col::Bool(BooleanBuilder::with_capacity(cap)),
-            FieldType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC")),
+            FieldType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("+00:00")),
             FieldType::Category => Col::Cat(StringDictionaryBuilder::new()),
         }
     }

@@ -6,7 +6,7 @@
 //! | float | `Float64` |
 //! | string | `Utf8` |
 //! | bool | `Boolean` |
-//! | timestamp | `Timestamp(Microsecond, "UTC")` |
+//! | timestamp | `Timestamp(Microsecond, "+00:00")` (UTC) |
 //! | category | `Dictionary(Int32, Utf8)` |
 
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema, SchemaRef, TimeUnit};
@@ -21,7 +21,7 @@ pub fn arrow_type(ty: FieldType) -> DataType {
         FieldType::Float => DataType::Float64,
         FieldType::String => DataType::Utf8,
         FieldType::Bool => DataType::Boolean,
-        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
         FieldType::Category => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
     }
 }
