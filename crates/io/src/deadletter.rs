@@ -241,3 +241,37 @@ impl DeadLetterSink for DiscardDeadLetters {
         Ok(())
     }
 }
+
+/// A [`DeadLetterWriter`] that creates its file only when the first row is rejected, so a
+/// clean run leaves no empty dead-letter files behind.
+#[derive(Debug)]
+pub struct LazyDeadLetterWriter {
+    path: PathBuf,
+    inner: Option<DeadLetterWriter>,
+}
+
+impl LazyDeadLetterWriter {
+    /// Dead letters will go to `path`, created on first use.
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_path_buf(), inner: None }
+    }
+}
+
+impl DeadLetterSink for LazyDeadLetterWriter {
+    fn reject(&mut self, r: Rejection) -> Result<()> {
+        if self.inner.is_none() {
+            self.inner = Some(DeadLetterWriter::create(&self.path)?);
+        }
+        match self.inner.as_mut() {
+            Some(w) => w.reject(r),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        match self.inner {
+            Some(w) => Box::new(w).finish(),
+            None => Ok(()),
+        }
+    }
+}

@@ -23,12 +23,14 @@
 pub mod deadletter;
 pub mod error;
 pub mod format;
+pub mod infer;
+pub mod profile;
 pub mod reader;
 mod rows;
 pub mod types;
 pub mod writer;
 
-pub use deadletter::{DeadLetterSink, DeadLetterWriter, MemoryDeadLetters, Reason, Rejection};
+pub use deadletter::{DeadLetterSink, DeadLetterWriter, DiscardDeadLetters, LazyDeadLetterWriter, MemoryDeadLetters, Reason, Rejection};
 pub use error::{IoError, Result};
 pub use format::{FileFormat, Format};
 pub use reader::{EventReader, ReadOptions, ReadStats};

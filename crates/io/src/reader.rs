@@ -123,7 +123,7 @@ fn open_file(path: &Path) -> Result<File> {
 }
 
 /// Opens a text file, transparently decompressing gzip (told by its magic bytes, not its name).
-fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let mut raw = BufReader::with_capacity(1 << 18, open_file(path)?);
     let magic = raw.fill_buf().map_err(|source| IoError::Io { path: path.to_path_buf(), what: "reading".into(), source })?;
     if magic.starts_with(&[0x1f, 0x8b]) {
@@ -139,7 +139,7 @@ fn layout(path: &Path, message: impl Into<String>, hint: Option<String>) -> IoEr
 
 /// Splits one CSV line into fields with csv-core; returns the field count. Field `k` is
 /// `out[ends[k-1]..ends[k]]` (csv-core reports ends relative to the record start).
-fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>) -> std::result::Result<usize, &'static str> {
+pub(crate) fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>) -> std::result::Result<usize, &'static str> {
     use csv_core::ReadRecordResult as R;
     parser.reset();
     if out.len() < line.len() + 1 {

@@ -1,0 +1,78 @@
+//! The `riskstream` command line: parse, dispatch, map errors to exit codes. Nothing else.
+//!
+//! Exit codes: 0 success; 1 the command ran but found bad rows (they are in the dead-letter
+//! file); 2 the user's input or config is wrong; 3 an external failure (disk, network);
+//! 70 an internal error (please report it).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use riskstream_core::{Classify, ErrorClass};
+use std::process::ExitCode;
+
+/// riskstream: real-time risk and analytics for banks and payment companies.
+#[derive(Debug, Parser)]
+#[command(name = "riskstream", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
+    /// labels, loans, products, ATM/branch volumes).
+    Generate(cmd::generate::Args),
+    /// Profile a data file: schema, rows, per-column nulls/min/max/mean/distinct, label rate, time range.
+    Inspect(cmd::inspect::Args),
+    /// Validate schema/config files (every problem at once), or a data file against a schema.
+    Validate(cmd::validate::Args),
+}
+
+/// Outcome of a command that ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was fine.
+    Clean,
+    /// The command finished but set rows aside or found problems (exit code 1).
+    Problems,
+}
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<riskstream_io::IoError>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<riskstream_core::Diagnostics>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<riskstream_gen::GenError>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
+            return c.class().exit_code();
+        }
+    }
+    ErrorClass::Internal.exit_code()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Generate(a) => cmd::generate::run(a),
+        Cmd::Inspect(a) => cmd::inspect::run(a),
+        Cmd::Validate(a) => cmd::validate::run(a),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            let code = exit_code(&e);
+            eprintln!("error: {e:#}");
+            if code == ErrorClass::Internal.exit_code() {
+                eprintln!("This is a bug in riskstream; please report it with the command you ran.");
+            }
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
