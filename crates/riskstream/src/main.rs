@@ -20,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Run the main job end to end on the embedded default (no external services).
+    Demo(cmd::demo::Args),
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
     /// labels, loans, products, ATM/branch volumes).
     Generate(cmd::generate::Args),
@@ -59,6 +61,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Demo(a) => cmd::demo::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),
