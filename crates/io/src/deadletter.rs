@@ -51,11 +51,13 @@ pub enum Reason {
     EmptyLine,
     /// The input ended in the middle of this line (e.g. a truncated gzip stream).
     TruncatedInput,
+    /// An event arrived after the watermark passed its time (feature engine, `dead_letter` policy).
+    LateEvent,
 }
 
 impl Reason {
     /// Every reason, in a fixed order.
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::BadInt,
         Reason::BadFloat,
         Reason::BadBool,
@@ -72,6 +74,7 @@ impl Reason {
         Reason::UnknownField,
         Reason::EmptyLine,
         Reason::TruncatedInput,
+        Reason::LateEvent,
     ];
 
     /// The stable code written to dead letters and metrics.
@@ -93,6 +96,7 @@ impl Reason {
             Reason::UnknownField => "unknown_field",
             Reason::EmptyLine => "empty_line",
             Reason::TruncatedInput => "truncated_input",
+            Reason::LateEvent => "late_event",
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct Rejection {
     pub source: String,
     /// 1-based physical line (text formats; the header is line 1) or row number (Parquet).
     pub line: u64,
+    /// 1-based ordinal of the data row in its input (what `ReadStats::rows_read` counts).
+    pub row: u64,
     /// The field at fault, when one is.
     pub field: Option<String>,
     /// The reason code.
@@ -146,6 +152,7 @@ pub struct DeadLetterWriter {
     out: TextOut,
     path: PathBuf,
     buf: Vec<u8>,
+    bytes: u64,
 }
 
 impl std::fmt::Debug for DeadLetterWriter {
@@ -158,7 +165,39 @@ impl DeadLetterWriter {
     /// Creates (truncates) the dead-letter file.
     pub fn create(path: &Path) -> Result<Self> {
         let gzip = path.extension().is_some_and(|e| e == "gz");
-        Ok(Self { out: TextOut::create(path, gzip)?, path: path.to_path_buf(), buf: Vec::with_capacity(512) })
+        Ok(Self { out: TextOut::create(path, gzip)?, path: path.to_path_buf(), buf: Vec::with_capacity(512), bytes: 0 })
+    }
+
+    /// Opens a plain (not gzip) dead-letter file for appending after its first `keep` bytes,
+    /// dropping anything after them: used when a checkpointed run resumes.
+    pub fn resume(path: &Path, keep: u64) -> Result<Self> {
+        let err = |source| crate::IoError::Open { path: path.to_path_buf(), source };
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(err)?;
+        f.set_len(keep).map_err(err)?;
+        let mut f = f;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(keep)).map_err(err)?;
+        Ok(Self {
+            out: TextOut::Plain(std::io::BufWriter::with_capacity(1 << 20, f)),
+            path: path.to_path_buf(),
+            buf: Vec::with_capacity(512),
+            bytes: keep,
+        })
+    }
+
+    /// Bytes written so far (uncompressed).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Flushes buffered lines to the operating system and syncs them to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        use std::io::Write;
+        let err = |source| crate::IoError::Io { path: self.path.clone(), what: "flushing dead letters".into(), source };
+        self.out.flush().map_err(err)?;
+        if let TextOut::Plain(w) = &self.out {
+            w.get_ref().sync_data().map_err(err)?;
+        }
+        Ok(())
     }
 
     /// The file written to.
@@ -194,6 +233,7 @@ impl DeadLetterSink for DeadLetterWriter {
         self.buf.clear();
         self.buf.extend_from_slice(to_json_line(&r).as_bytes());
         self.buf.push(b'\n');
+        self.bytes += self.buf.len() as u64;
         self.out.write_all(&self.buf).map_err(|source| crate::IoError::Io {
             path: self.path.clone(),
             what: "writing dead letter".into(),

@@ -272,7 +272,7 @@ impl EventReader {
         *self.stats.by_reason.entry(err.reason.as_str().to_string()).or_default() += 1;
         let field = err.field.map(|i| self.asm.schema().fields[i].name.clone());
         if let Some(d) = self.dead.as_mut() {
-            d.reject(Rejection { source: self.label.clone(), line, field, reason: err.reason, detail: err.detail, raw: raw.to_vec() })?;
+            d.reject(Rejection { source: self.label.clone(), line, row: self.stats.rows_read, field, reason: err.reason, detail: err.detail, raw: raw.to_vec() })?;
         }
         Ok(())
     }

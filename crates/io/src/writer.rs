@@ -54,8 +54,11 @@ impl std::fmt::Debug for BatchWriter {
 
 /// A text output file, plain or gzip, that is finished explicitly so a failed trailer write
 /// is an error rather than silently lost in `Drop`.
-pub(crate) enum TextOut {
+#[allow(missing_debug_implementations)]
+pub enum TextOut {
+    /// Uncompressed.
     Plain(BufWriter<File>),
+    /// Gzip-compressed.
     Gzip(GzEncoder<BufWriter<File>>),
 }
 

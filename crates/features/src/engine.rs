@@ -1,0 +1,1091 @@
+//! The streaming feature engine: ordered events in, one feature row per transaction out.
+//!
+//! ```text
+//!  RecordBatch (transactions)   RecordBatch (label events)
+//!        │ decode: keys, slot values, filters, passthrough      │ decode: tx id, value
+//!        ▼                                                      ▼
+//!   reorder buffer (min-heap on event time; watermark = min over sources of max time − bound)
+//!        │ released strictly below the watermark, in (time, kind, id) order
+//!        ▼
+//!   per stream (entity × filter × resolution): entity → deque of entries + window accumulators
+//!        │ two pointers per window: entries enter at t − offset, leave at t − offset − length
+//!        ▼
+//!   feature row (passthrough + features) ─▶ output batch
+//! ```
+//!
+//! Exactness: a window `(t − len − off, t − off]` holds every earlier event of the entity in
+//! that range, plus the current one when `off = 0` (events at the same time are ordered by
+//! id). Running sums are updated incrementally, so an event costs O(windows), not O(window
+//! size). Labels are events too: a label event finds the stored entry of its transaction by
+//! id and corrects every window it is in, so delayed-label features work live and in replay.
+
+use crate::plan::{FeatureOp, Plan, SlotSrc, StreamDef};
+use crate::spec::{Agg, CalendarKind, FeatureSpec, FilterValue, LabelMode, LatePolicy, Op};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef};
+use riskstream_core::time::{MICROS_PER_DAY, MICROS_PER_SEC};
+use riskstream_core::FieldType;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+
+/// A passthrough value carried with a pending event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Scalar {
+    Null,
+    I(i64),
+    F(f64),
+    B(bool),
+    S(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum EvKind {
+    Tx {
+        id: u128,
+        /// Entity key per stream (`None`: null key, the event stays out of that stream).
+        keys: Vec<Option<u128>>,
+        /// Bit per stream: passes the stream's filter.
+        enter: u64,
+        /// Slot values, streams concatenated.
+        vals: Vec<f64>,
+        pass: Vec<Scalar>,
+    },
+    Label {
+        tx: u128,
+        value: f64,
+    },
+}
+
+/// A decoded event waiting in the reorder buffer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Ev {
+    pub time: i64,
+    /// Tie-break within a timestamp: the event id if it is an integer, else arrival order.
+    pub order: i64,
+    pub seq: u64,
+    pub kind: EvKind,
+}
+
+impl Ev {
+    fn key(&self) -> (i64, u8, i64, u64) {
+        (self.time, u8::from(matches!(self.kind, EvKind::Label { .. })), self.order, self.seq)
+    }
+}
+
+impl Eq for Ev {}
+impl PartialOrd for Ev {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ev {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct WinAcc {
+    start: u64,
+    end: u64,
+    count: f64,
+    sum: Vec<f64>,
+    sumsq: Vec<f64>,
+    distinct: Vec<FxHashMap<u64, u32>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Entity {
+    base: u64,
+    times: VecDeque<i64>,
+    weights: VecDeque<u32>,
+    vals: VecDeque<f64>,
+    ids: VecDeque<u128>,
+    wins: Vec<WinAcc>,
+    last_time: Option<i64>,
+    last_vals: Vec<f64>,
+    /// Time the windows were last advanced to.
+    now: i64,
+    /// Last event time that touched the entity (for TTL).
+    seen: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LabelRef {
+    stream: u32,
+    key: u128,
+    idx: u64,
+    value: f64,
+}
+
+/// Counters of what the engine did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Transactions received.
+    pub events_in: u64,
+    /// Feature rows produced.
+    pub rows_out: u64,
+    /// Late transactions processed anyway (policy `update`).
+    pub late_updated: u64,
+    /// Late transactions dropped (policy `drop`).
+    pub late_dropped: u64,
+    /// Late transactions dead-lettered (policy `dead_letter`).
+    pub late_dead_lettered: u64,
+    /// Label events applied to a stored transaction.
+    pub labels_applied: u64,
+    /// Label events whose transaction was unknown or already out of every window.
+    pub labels_unmatched: u64,
+    /// Late label events (applied anyway: a label is a fact whenever it arrives).
+    pub labels_late: u64,
+    /// Entities evicted by the TTL.
+    pub entities_evicted: u64,
+}
+
+/// A late event set aside by the `dead_letter` policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LateEvent {
+    /// Its event time (µs).
+    pub time: i64,
+    /// The watermark it missed (µs).
+    pub watermark: i64,
+    /// The passthrough values, as JSON text.
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StreamState {
+    entities: FxHashMap<u128, Entity>,
+}
+
+/// Everything a checkpoint holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct State {
+    streams: Vec<StreamState>,
+    tx_index: FxHashMap<u128, Vec<LabelRef>>,
+    pending: Vec<Ev>,
+    source_max: Vec<i64>,
+    source_done: Vec<bool>,
+    last_released: Option<(i64, u8, i64, u64)>,
+    next_seq: u64,
+    next_evict: i64,
+    pub stats: EngineStats,
+}
+
+/// Reads one column of an input batch as the engine needs it.
+enum Col<'a> {
+    I(&'a arrow_array::Int64Array),
+    F(&'a arrow_array::Float64Array),
+    B(&'a arrow_array::BooleanArray),
+    T(&'a arrow_array::TimestampMicrosecondArray),
+    S(&'a arrow_array::StringArray),
+    D(&'a arrow_array::DictionaryArray<Int32Type>, &'a arrow_array::StringArray),
+}
+
+impl<'a> Col<'a> {
+    fn new(a: &'a ArrayRef) -> Result<Col<'a>, String> {
+        Ok(match a.data_type() {
+            DataType::Int64 => Col::I(a.as_primitive::<Int64Type>()),
+            DataType::Float64 => Col::F(a.as_primitive::<Float64Type>()),
+            DataType::Boolean => Col::B(a.as_boolean()),
+            DataType::Timestamp(_, _) => Col::T(a.as_primitive::<TimestampMicrosecondType>()),
+            DataType::Utf8 => Col::S(a.as_string::<i32>()),
+            DataType::Dictionary(_, _) => {
+                let d = a.as_dictionary::<Int32Type>();
+                Col::D(d, d.values().as_string::<i32>())
+            }
+            other => return Err(format!("unsupported column type {other}")),
+        })
+    }
+
+    fn is_null(&self, r: usize) -> bool {
+        match self {
+            Col::I(a) => a.is_null(r),
+            Col::F(a) => a.is_null(r),
+            Col::B(a) => a.is_null(r),
+            Col::T(a) => a.is_null(r),
+            Col::S(a) => a.is_null(r),
+            Col::D(a, _) => a.is_null(r),
+        }
+    }
+
+    fn num(&self, r: usize) -> f64 {
+        if self.is_null(r) {
+            return 0.0;
+        }
+        match self {
+            Col::I(a) => a.value(r) as f64,
+            Col::F(a) => a.value(r),
+            Col::B(a) => f64::from(u8::from(a.value(r))),
+            Col::T(a) => a.value(r) as f64,
+            Col::S(_) | Col::D(..) => 0.0,
+        }
+    }
+
+    fn text(&self, r: usize) -> Option<&'a str> {
+        match self {
+            Col::S(a) => (!a.is_null(r)).then(|| a.value(r)),
+            Col::D(d, v) => (!d.is_null(r)).then(|| v.value(d.keys().value(r) as usize)),
+            _ => None,
+        }
+    }
+
+    fn key(&self, r: usize) -> Option<u128> {
+        if self.is_null(r) {
+            return None;
+        }
+        Some(match self {
+            Col::I(a) => a.value(r) as u64 as u128,
+            Col::T(a) => a.value(r) as u64 as u128,
+            _ => xxh3_128(self.text(r).unwrap_or_default().as_bytes()),
+        })
+    }
+
+    fn hash(&self, r: usize) -> u64 {
+        match self {
+            Col::I(a) => xxh3_64(&a.value(r).to_le_bytes()),
+            Col::T(a) => xxh3_64(&a.value(r).to_le_bytes()),
+            Col::F(a) => xxh3_64(&a.value(r).to_bits().to_le_bytes()),
+            Col::B(a) => u64::from(a.value(r)),
+            Col::S(_) | Col::D(..) => xxh3_64(self.text(r).unwrap_or_default().as_bytes()),
+        }
+    }
+
+    fn scalar(&self, r: usize) -> Scalar {
+        if self.is_null(r) {
+            return Scalar::Null;
+        }
+        match self {
+            Col::I(a) => Scalar::I(a.value(r)),
+            Col::T(a) => Scalar::I(a.value(r)),
+            Col::F(a) => Scalar::F(a.value(r)),
+            Col::B(a) => Scalar::B(a.value(r)),
+            Col::S(_) | Col::D(..) => Scalar::S(self.text(r).unwrap_or_default().to_string()),
+        }
+    }
+}
+
+/// The feature engine. See the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    spec: FeatureSpec,
+    plan: Plan,
+    state: State,
+    out: OutBuf,
+    slot_base: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct OutBuf {
+    pass: Vec<Vec<Scalar>>,
+    feats: Vec<Vec<f64>>,
+}
+
+/// Engine errors: input that does not fit the spec, or a snapshot that does not fit.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A batch's columns do not match the spec's schema.
+    #[error("input batch does not match schema `{schema}`: {message}")]
+    Input {
+        /// Schema name.
+        schema: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A checkpoint is corrupt, from another version, or from another spec.
+    #[error("checkpoint refused: {0}")]
+    Checkpoint(String),
+    /// Arrow failed building output: a bug.
+    #[error("internal error building output: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+impl riskstream_core::Classify for EngineError {
+    fn class(&self) -> riskstream_core::ErrorClass {
+        match self {
+            EngineError::Input { .. } | EngineError::Checkpoint(_) => riskstream_core::ErrorClass::User,
+            EngineError::Arrow(_) => riskstream_core::ErrorClass::Internal,
+        }
+    }
+}
+
+/// Index of the transaction source; label events are source 1.
+pub const TX_SOURCE: usize = 0;
+/// Index of the label-event source.
+pub const LABEL_SOURCE: usize = 1;
+
+impl Engine {
+    /// A fresh engine for a validated spec.
+    pub fn new(spec: &FeatureSpec) -> Self {
+        let plan = Plan::compile(spec);
+        let nsrc = if plan.label_events { 2 } else { 1 };
+        let mut slot_base = Vec::new();
+        let mut acc = 0;
+        for s in &plan.streams {
+            slot_base.push(acc);
+            acc += s.slots.len();
+        }
+        let state = State {
+            streams: plan.streams.iter().map(|_| StreamState { entities: FxHashMap::default() }).collect(),
+            tx_index: FxHashMap::default(),
+            pending: Vec::new(),
+            source_max: vec![i64::MIN; nsrc],
+            source_done: vec![false; nsrc],
+            last_released: None,
+            next_seq: 0,
+            next_evict: i64::MIN,
+            stats: EngineStats::default(),
+        };
+        let out = OutBuf { pass: vec![Vec::new(); spec.passthrough.len()], feats: vec![Vec::new(); spec.features.len()] };
+        Self { spec: spec.clone(), plan, state, out, slot_base }
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &FeatureSpec {
+        &self.spec
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.state.stats
+    }
+
+    /// Rows ready in the output buffer.
+    pub fn ready_rows(&self) -> usize {
+        self.out.feats.first().map_or_else(|| self.out.pass.first().map_or(0, Vec::len), Vec::len)
+    }
+
+    /// Events waiting in the reorder buffer.
+    pub fn pending(&self) -> usize {
+        self.state.pending.len()
+    }
+
+    /// The Arrow schema of the output.
+    pub fn output_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .spec
+            .passthrough
+            .iter()
+            .map(|&i| {
+                let f = &self.spec.schema.fields[i];
+                let dt = match f.ty {
+                    FieldType::Category => DataType::Utf8,
+                    t => riskstream_io::arrow_type(t),
+                };
+                Field::new(&f.name, dt, true)
+            })
+            .collect();
+        fields.extend(self.spec.features.iter().map(|f| Field::new(f.name(), DataType::Float64, false)));
+        Arc::new(ArrowSchema::new(fields))
+    }
+
+    /// Takes the rows ready so far as one batch (possibly empty).
+    pub fn take_output(&mut self) -> Result<RecordBatch, EngineError> {
+        let schema = self.output_schema();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for (k, &fi) in self.spec.passthrough.iter().enumerate() {
+            let vals = std::mem::take(&mut self.out.pass[k]);
+            cols.push(build_col(self.spec.schema.fields[fi].ty, &vals));
+        }
+        for v in &mut self.out.feats {
+            cols.push(Arc::new(arrow_array::Float64Array::from(std::mem::take(v))));
+        }
+        if cols.is_empty() {
+            return Ok(RecordBatch::new_empty(schema));
+        }
+        Ok(RecordBatch::try_new(schema, cols)?)
+    }
+
+    /// Feeds a batch of transactions (accepted rows of the spec's schema). Late events under
+    /// the `dead_letter` policy are handed to `late`.
+    pub fn push_transactions(&mut self, batch: &RecordBatch, late: &mut dyn FnMut(LateEvent)) -> Result<(), EngineError> {
+        let schema = &self.spec.schema;
+        let err = |m: String| EngineError::Input { schema: schema.name.clone(), message: m };
+        if batch.num_columns() != schema.fields.len() {
+            return Err(err(format!("{} columns, expected {}", batch.num_columns(), schema.fields.len())));
+        }
+        let cols: Vec<Col<'_>> = batch.columns().iter().map(Col::new).collect::<Result<_, _>>().map_err(err)?;
+        let time_i = schema.event_time.ok_or_else(|| err("no event_time field".into()))?;
+        let Col::T(times) = &cols[time_i] else { return Err(err("event_time is not a timestamp column".into())) };
+        let id_col = schema.id.map(|i| &cols[i]);
+        let nslots: usize = self.plan.streams.iter().map(|s| s.slots.len()).sum();
+        for r in 0..batch.num_rows() {
+            let time = times.value(r);
+            let (id, order) = match id_col {
+                Some(c @ Col::I(a)) => (c.key(r).unwrap_or_default(), a.value(r)),
+                Some(c) => (c.key(r).unwrap_or_default(), self.state.next_seq as i64),
+                None => (u128::from(self.state.next_seq), self.state.next_seq as i64),
+            };
+            let mut keys = Vec::with_capacity(self.plan.streams.len());
+            let mut enter = 0u64;
+            let mut vals = Vec::with_capacity(nslots);
+            for (si, s) in self.plan.streams.iter().enumerate() {
+                keys.push(cols[s.entity].key(r));
+                if s.filter.as_ref().is_none_or(|f| passes(f, &cols[f.field], r)) {
+                    enter |= 1 << si;
+                }
+                for sl in &s.slots {
+                    vals.push(match *sl {
+                        SlotSrc::Num(i) => cols[i].num(r),
+                        SlotSrc::Label(i) if !self.plan.label_events => cols[i].num(r),
+                        SlotSrc::Label(_) => 0.0,
+                        SlotSrc::Hash(i) => f64::from_bits(cols[i].hash(r)),
+                    });
+                }
+            }
+            let pass = self.spec.passthrough.iter().map(|&i| cols[i].scalar(r)).collect();
+            let seq = self.state.next_seq;
+            self.state.next_seq += 1;
+            self.state.stats.events_in += 1;
+            let ev = Ev { time, order, seq, kind: EvKind::Tx { id, keys, enter, vals, pass } };
+            self.arrive(TX_SOURCE, ev, late);
+        }
+        self.release(late);
+        Ok(())
+    }
+
+    /// Feeds a batch of label events (rows of the label schema named in the spec).
+    pub fn push_labels(&mut self, batch: &RecordBatch, late: &mut dyn FnMut(LateEvent)) -> Result<(), EngineError> {
+        let LabelMode::Events { schema, tx_id, value } = &self.spec.labels else {
+            return Err(EngineError::Input { schema: self.spec.schema.name.clone(), message: "this spec takes labels inline, not as events".into() });
+        };
+        let err = |m: String| EngineError::Input { schema: schema.name.clone(), message: m };
+        let cols: Vec<Col<'_>> = batch.columns().iter().map(Col::new).collect::<Result<_, _>>().map_err(err)?;
+        let Some(Col::T(times)) = schema.event_time.map(|i| &cols[i]) else { return Err(err("no event_time column".into())) };
+        let (tx_c, val_c) = (&cols[*tx_id], &cols[*value]);
+        for r in 0..batch.num_rows() {
+            let Some(tx) = tx_c.key(r) else { continue };
+            let seq = self.state.next_seq;
+            self.state.next_seq += 1;
+            let ev = Ev { time: times.value(r), order: seq as i64, seq, kind: EvKind::Label { tx, value: val_c.num(r) } };
+            self.arrive(LABEL_SOURCE, ev, late);
+        }
+        self.release(late);
+        Ok(())
+    }
+
+    /// Marks a source as finished (its watermark becomes +∞).
+    pub fn finish_source(&mut self, source: usize, late: &mut dyn FnMut(LateEvent)) {
+        if let Some(d) = self.state.source_done.get_mut(source) {
+            *d = true;
+        }
+        self.release(late);
+    }
+
+    /// Ends all input: releases every pending event.
+    pub fn finish(&mut self, late: &mut dyn FnMut(LateEvent)) {
+        for d in &mut self.state.source_done {
+            *d = true;
+        }
+        self.release(late);
+    }
+
+    fn watermark(&self) -> i64 {
+        let mut w = i64::MAX;
+        for (m, done) in self.state.source_max.iter().zip(&self.state.source_done) {
+            if !done {
+                w = w.min(m.saturating_sub(self.spec.time.max_out_of_orderness));
+            }
+        }
+        w
+    }
+
+    fn arrive(&mut self, source: usize, ev: Ev, late: &mut dyn FnMut(LateEvent)) {
+        if let Some(m) = self.state.source_max.get_mut(source) {
+            *m = (*m).max(ev.time);
+        }
+        let is_late = self.state.last_released.is_some_and(|lr| ev.key() < lr);
+        if !is_late {
+            self.state.pending.push(ev);
+            let n = self.state.pending.len();
+            sift_up(&mut self.state.pending, n - 1);
+            return;
+        }
+        match ev.kind {
+            EvKind::Label { .. } => {
+                self.state.stats.labels_late += 1;
+                self.apply(ev);
+            }
+            EvKind::Tx { .. } => match self.spec.time.late_events {
+                LatePolicy::Drop => self.state.stats.late_dropped += 1,
+                LatePolicy::DeadLetter => {
+                    self.state.stats.late_dead_lettered += 1;
+                    let raw = match &ev.kind {
+                        EvKind::Tx { pass, .. } => scalars_json(&self.spec, pass),
+                        EvKind::Label { .. } => String::new(),
+                    };
+                    late(LateEvent { time: ev.time, watermark: self.state.last_released.map_or(i64::MIN, |k| k.0), raw });
+                }
+                LatePolicy::Update => {
+                    self.state.stats.late_updated += 1;
+                    self.apply_late(ev);
+                }
+            },
+        }
+    }
+
+    fn release(&mut self, _late: &mut dyn FnMut(LateEvent)) {
+        let w = self.watermark();
+        while let Some(top) = self.state.pending.first() {
+            if top.time >= w && w != i64::MAX {
+                break;
+            }
+            let ev = pop_min(&mut self.state.pending);
+            self.state.last_released = Some(ev.key());
+            self.maybe_evict(ev.time);
+            self.apply(ev);
+        }
+    }
+
+    fn maybe_evict(&mut self, now: i64) {
+        let Some(ttl) = self.spec.time.ttl else { return };
+        if now < self.state.next_evict {
+            return;
+        }
+        // Scan at most once per tenth of the TTL (and at least daily) of event time.
+        self.state.next_evict = now + (ttl / 10).clamp(1, MICROS_PER_DAY);
+        let cutoff = now - ttl;
+        for (si, st) in self.state.streams.iter_mut().enumerate() {
+            let before = st.entities.len();
+            let tx_index = &mut self.state.tx_index;
+            st.entities.retain(|key, e| {
+                let keep = e.seen >= cutoff;
+                if !keep {
+                    for id in &e.ids {
+                        if let Some(v) = tx_index.get_mut(id) {
+                            v.retain(|r| !(r.stream as usize == si && r.key == *key));
+                            if v.is_empty() {
+                                tx_index.remove(id);
+                            }
+                        }
+                    }
+                }
+                keep
+            });
+            self.state.stats.entities_evicted += (before - st.entities.len()) as u64;
+        }
+    }
+
+    /// Applies one released event.
+    fn apply(&mut self, ev: Ev) {
+        match ev.kind {
+            EvKind::Label { tx, value } => self.apply_label(tx, value),
+            EvKind::Tx { id, keys, enter, vals, pass } => {
+                let t = ev.time;
+                // Per stream: insert the entry, advance the windows, then read features.
+                for (si, s) in self.plan.streams.iter().enumerate() {
+                    let Some(key) = keys[si] else { continue };
+                    let st = &mut self.state.streams[si];
+                    let e = st.entities.entry(key).or_insert_with(|| new_entity(s));
+                    e.seen = t;
+                    let base = self.slot_base[si];
+                    let ev_vals = &vals[base..base + s.slots.len()];
+                    if enter & (1 << si) != 0 && !s.windows.is_empty() {
+                        let idx = push_entry(e, s, t, id, ev_vals);
+                        if self.plan.label_events && s.has_labels {
+                            self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx, value: 0.0 });
+                        }
+                    }
+                    advance(e, s, t);
+                }
+                self.emit(t, &keys, enter, &vals, pass);
+                // Remember this event as the previous one, then drop entries no window needs.
+                for (si, s) in self.plan.streams.iter().enumerate() {
+                    let Some(key) = keys[si] else { continue };
+                    let Some(e) = self.state.streams[si].entities.get_mut(&key) else { continue };
+                    if enter & (1 << si) != 0 {
+                        let base = self.slot_base[si];
+                        e.last_time = Some(t);
+                        e.last_vals.clear();
+                        e.last_vals.extend_from_slice(&vals[base..base + s.slots.len()]);
+                    }
+                    trim(e, si, key, self.plan.label_events && s.has_labels, &mut self.state.tx_index);
+                }
+            }
+        }
+    }
+
+    /// A late transaction under the `update` policy: features from the current state, then
+    /// its entry is inserted in time order and the entity's windows are rebuilt.
+    fn apply_late(&mut self, ev: Ev) {
+        let EvKind::Tx { id, keys, enter, vals, pass } = ev.kind else { return };
+        let t = ev.time;
+        self.emit(t, &keys, enter, &vals, pass);
+        for (si, s) in self.plan.streams.iter().enumerate() {
+            let Some(key) = keys[si] else { continue };
+            if enter & (1 << si) == 0 || s.windows.is_empty() {
+                continue;
+            }
+            let base = self.slot_base[si];
+            let st = &mut self.state.streams[si];
+            let e = st.entities.entry(key).or_insert_with(|| new_entity(s));
+            let ns = s.slots.len();
+            let pos = e.times.partition_point(|&x| x <= t);
+            if pos == 0 && e.base > 0 {
+                continue; // older than anything a window still holds
+            }
+            e.times.insert(pos, t);
+            e.weights.insert(pos, 1);
+            for (k, v) in vals[base..base + ns].iter().enumerate() {
+                e.vals.insert(pos * ns + k, *v);
+            }
+            e.ids.insert(pos, id);
+            let now = e.now;
+            for w in &mut e.wins {
+                *w = fresh_acc(s, w.sum.len());
+                w.start = e.base;
+                w.end = e.base;
+            }
+            advance(e, s, now);
+            if self.plan.label_events && s.has_labels {
+                let abs = e.base + pos as u64;
+                for (p, tid) in e.ids.iter().enumerate().skip(pos + 1) {
+                    if let Some(refs) = self.state.tx_index.get_mut(tid) {
+                        for r in refs.iter_mut().filter(|r| r.stream as usize == si && r.key == key) {
+                            r.idx = e.base + p as u64;
+                        }
+                    }
+                }
+                self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx: abs, value: 0.0 });
+            }
+        }
+    }
+
+    fn apply_label(&mut self, tx: u128, value: f64) {
+        let Some(refs) = self.state.tx_index.get_mut(&tx) else {
+            self.state.stats.labels_unmatched += 1;
+            return;
+        };
+        let mut applied = false;
+        for r in refs.iter_mut() {
+            let s = &self.plan.streams[r.stream as usize];
+            let Some(e) = self.state.streams[r.stream as usize].entities.get_mut(&r.key) else { continue };
+            if r.idx < e.base {
+                continue;
+            }
+            let p = (r.idx - e.base) as usize;
+            let ns = s.slots.len();
+            let delta = value - r.value;
+            r.value = value;
+            for (sl, src) in s.slots.iter().enumerate() {
+                if !matches!(src, SlotSrc::Label(_)) {
+                    continue;
+                }
+                let old = e.vals[p * ns + sl];
+                let new = old + delta;
+                e.vals[p * ns + sl] = new;
+                for (wi, w) in s.windows.iter().enumerate() {
+                    let a = &mut e.wins[wi];
+                    if a.start <= r.idx && r.idx < a.end {
+                        a.sum[sl] += delta;
+                        if w.sumsq {
+                            a.sumsq[sl] += new * new - old * old;
+                        }
+                    }
+                }
+            }
+            applied = true;
+        }
+        if applied {
+            self.state.stats.labels_applied += 1;
+        } else {
+            self.state.stats.labels_unmatched += 1;
+        }
+    }
+
+    fn emit(&mut self, t: i64, keys: &[Option<u128>], _enter: u64, _vals: &[f64], pass: Vec<Scalar>) {
+        for (k, v) in pass.into_iter().enumerate() {
+            self.out.pass[k].push(v);
+        }
+        let nf = self.plan.ops.len();
+        for fi in 0..nf {
+            let v = match &self.plan.ops[fi] {
+                FeatureOp::Calendar(kind) => calendar(*kind, t),
+                FeatureOp::Window { stream, window, agg, slot, empty } => match keys[*stream] {
+                    None => *empty,
+                    Some(key) => match self.state.streams[*stream].entities.get(&key) {
+                        None => *empty,
+                        Some(e) => window_value(&self.plan.streams[*stream], e, *window, *agg, *slot, *empty),
+                    },
+                },
+                FeatureOp::Last { stream, slot, empty } => keys[*stream]
+                    .and_then(|k| self.state.streams[*stream].entities.get(&k))
+                    .and_then(|e| e.last_time.map(|_| e.last_vals.get(*slot).copied().unwrap_or(*empty)))
+                    .unwrap_or(*empty),
+                FeatureOp::SinceLast { stream, empty } => keys[*stream]
+                    .and_then(|k| self.state.streams[*stream].entities.get(&k))
+                    .and_then(|e| e.last_time)
+                    .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
+                FeatureOp::Ratio { num, den, empty } => {
+                    let n = self.out.feats[*num].last().copied().unwrap_or(0.0);
+                    let d = self.out.feats[*den].last().copied().unwrap_or(0.0);
+                    if d == 0.0 {
+                        *empty
+                    } else {
+                        n / d
+                    }
+                }
+            };
+            self.out.feats[fi].push(v);
+        }
+        self.state.stats.rows_out += 1;
+    }
+
+    /// Serialises the whole state (the output buffer must have been taken).
+    pub fn snapshot(&self) -> Vec<u8> {
+        crate::checkpoint::encode(self.spec.hash, &self.state)
+    }
+
+    /// An engine restored from [`Engine::snapshot`] bytes; refuses corrupt snapshots and
+    /// snapshots of another spec or format version.
+    pub fn restore(spec: &FeatureSpec, bytes: &[u8]) -> Result<Self, EngineError> {
+        let state = crate::checkpoint::decode(spec.hash, bytes).map_err(EngineError::Checkpoint)?;
+        let mut e = Engine::new(spec);
+        if state.streams.len() != e.state.streams.len() || state.source_max.len() != e.state.source_max.len() {
+            return Err(EngineError::Checkpoint("the snapshot's layout does not match the spec".into()));
+        }
+        e.state = state;
+        Ok(e)
+    }
+
+    /// Approximate bytes of state per entity, for benchmarks.
+    pub fn state_summary(&self) -> (usize, usize) {
+        let entities: usize = self.state.streams.iter().map(|s| s.entities.len()).sum();
+        let bytes: usize = self
+            .state
+            .streams
+            .iter()
+            .flat_map(|s| s.entities.values())
+            .map(|e| {
+                std::mem::size_of::<Entity>()
+                    + e.times.len() * 12
+                    + e.vals.len() * 8
+                    + e.ids.len() * 16
+                    + e.wins.iter().map(|w| std::mem::size_of::<WinAcc>() + (w.sum.len() + w.sumsq.len()) * 8 + w.distinct.iter().map(|d| d.len() * 16).sum::<usize>()).sum::<usize>()
+                    + 48
+            })
+            .sum();
+        (entities, bytes)
+    }
+}
+
+fn passes(f: &crate::spec::Filter, c: &Col<'_>, r: usize) -> bool {
+    if c.is_null(r) {
+        return false;
+    }
+    match &f.value {
+        FilterValue::Num(x) => {
+            let v = c.num(r);
+            match f.op {
+                Op::Eq => v == *x,
+                Op::Ne => v != *x,
+                Op::Lt => v < *x,
+                Op::Le => v <= *x,
+                Op::Gt => v > *x,
+                Op::Ge => v >= *x,
+            }
+        }
+        FilterValue::Text(s) => {
+            let v = c.text(r).unwrap_or_default();
+            match f.op {
+                Op::Ne => v != s,
+                _ => v == s,
+            }
+        }
+    }
+}
+
+fn calendar(kind: CalendarKind, t: i64) -> f64 {
+    let day = t.div_euclid(MICROS_PER_DAY);
+    let hour = (t.rem_euclid(MICROS_PER_DAY) / (3_600 * MICROS_PER_SEC)) as u8;
+    // 1970-01-01 was a Thursday: Monday = 0.
+    let weekday = (day + 3).rem_euclid(7);
+    match kind {
+        CalendarKind::Hour => f64::from(hour),
+        CalendarKind::Weekday => weekday as f64,
+        CalendarKind::Weekend => f64::from(u8::from(weekday >= 5)),
+        CalendarKind::Night { from, to } => {
+            let night = if from <= to { hour >= from && hour <= to } else { hour >= from || hour <= to };
+            f64::from(u8::from(night))
+        }
+    }
+}
+
+fn fresh_acc(s: &StreamDef, _ns: usize) -> WinAcc {
+    WinAcc { start: 0, end: 0, count: 0.0, sum: vec![0.0; s.slots.len()], sumsq: Vec::new(), distinct: Vec::new() }
+}
+
+fn new_entity(s: &StreamDef) -> Entity {
+    let wins = s
+        .windows
+        .iter()
+        .map(|w| WinAcc {
+            start: 0,
+            end: 0,
+            count: 0.0,
+            sum: vec![0.0; s.slots.len()],
+            sumsq: if w.sumsq { vec![0.0; s.slots.len()] } else { Vec::new() },
+            distinct: w.distinct.iter().map(|_| FxHashMap::default()).collect(),
+        })
+        .collect();
+    Entity { wins, now: i64::MIN, seen: i64::MIN, ..Entity::default() }
+}
+
+/// Appends an entry (or merges it into the current time bucket); returns its absolute index.
+fn push_entry(e: &mut Entity, s: &StreamDef, t: i64, id: u128, vals: &[f64]) -> u64 {
+    let ns = s.slots.len();
+    if let Some(r) = s.resolution {
+        let bt = t.div_euclid(r) * r;
+        if e.times.back() == Some(&bt) {
+            let p = e.times.len() - 1;
+            let abs = e.base + p as u64;
+            e.weights[p] += 1;
+            for (k, v) in vals.iter().enumerate() {
+                e.vals[p * ns + k] += v;
+            }
+            // The bucket may already be inside windows: add this event to them too.
+            for a in &mut e.wins {
+                if a.start <= abs && abs < a.end {
+                    a.count += 1.0;
+                    for (k, v) in vals.iter().enumerate() {
+                        a.sum[k] += v;
+                    }
+                }
+            }
+            return abs;
+        }
+        e.times.push_back(bt);
+    } else {
+        e.times.push_back(t);
+    }
+    e.weights.push_back(1);
+    e.vals.extend(vals.iter().copied());
+    e.ids.push_back(id);
+    e.base + (e.times.len() - 1) as u64
+}
+
+/// Moves every window of the entity to time `t`.
+fn advance(e: &mut Entity, s: &StreamDef, t: i64) {
+    let ns = s.slots.len();
+    let top = e.base + e.times.len() as u64;
+    for (wi, w) in s.windows.iter().enumerate() {
+        let a = &mut e.wins[wi];
+        let upper = t - w.off;
+        let lower = upper - w.len;
+        while a.end < top {
+            let p = (a.end - e.base) as usize;
+            if e.times[p] > upper {
+                break;
+            }
+            let wt = f64::from(e.weights[p]);
+            a.count += wt;
+            for k in 0..ns {
+                let v = e.vals[p * ns + k];
+                a.sum[k] += v;
+                if w.sumsq {
+                    a.sumsq[k] += v * v;
+                }
+            }
+            for (j, &sl) in w.distinct.iter().enumerate() {
+                *a.distinct[j].entry(e.vals[p * ns + sl].to_bits()).or_insert(0) += 1;
+            }
+            a.end += 1;
+        }
+        while a.start < a.end {
+            let p = (a.start - e.base) as usize;
+            if e.times[p] > lower {
+                break;
+            }
+            a.count -= f64::from(e.weights[p]);
+            for k in 0..ns {
+                let v = e.vals[p * ns + k];
+                a.sum[k] -= v;
+                if w.sumsq {
+                    a.sumsq[k] -= v * v;
+                }
+            }
+            for (j, &sl) in w.distinct.iter().enumerate() {
+                let h = e.vals[p * ns + sl].to_bits();
+                if let Some(c) = a.distinct[j].get_mut(&h) {
+                    *c -= 1;
+                    if *c == 0 {
+                        a.distinct[j].remove(&h);
+                    }
+                }
+            }
+            a.start += 1;
+        }
+        if a.start == a.end {
+            // An empty window has exactly zero sums: no drift from add/subtract cycles.
+            a.count = 0.0;
+            a.sum.iter_mut().for_each(|x| *x = 0.0);
+            a.sumsq.iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+    e.now = e.now.max(t);
+}
+
+/// Drops entries that every window has passed.
+fn trim(e: &mut Entity, si: usize, key: u128, indexed: bool, tx_index: &mut FxHashMap<u128, Vec<LabelRef>>) {
+    let Some(min_start) = e.wins.iter().map(|w| w.start).min() else { return };
+    let ns = if e.times.is_empty() { 0 } else { e.vals.len() / e.times.len() };
+    while e.base < min_start && !e.times.is_empty() {
+        e.times.pop_front();
+        e.weights.pop_front();
+        for _ in 0..ns {
+            e.vals.pop_front();
+        }
+        if let Some(id) = e.ids.pop_front() {
+            if indexed {
+                if let Some(v) = tx_index.get_mut(&id) {
+                    v.retain(|r| !(r.stream as usize == si && r.key == key));
+                    if v.is_empty() {
+                        tx_index.remove(&id);
+                    }
+                }
+            }
+        }
+        e.base += 1;
+    }
+}
+
+fn window_value(s: &StreamDef, e: &Entity, wi: usize, agg: Agg, slot: Option<usize>, empty: f64) -> f64 {
+    let a = &e.wins[wi];
+    if a.count <= 0.0 {
+        return empty;
+    }
+    let sl = slot.unwrap_or(0);
+    let ns = s.slots.len();
+    match agg {
+        Agg::Count => a.count,
+        Agg::Sum => a.sum[sl],
+        Agg::Mean => a.sum[sl] / a.count,
+        Agg::Std => {
+            let m = a.sum[sl] / a.count;
+            (a.sumsq[sl] / a.count - m * m).max(0.0).sqrt()
+        }
+        Agg::Min | Agg::Max => {
+            let mut best = if agg == Agg::Min { f64::INFINITY } else { f64::NEG_INFINITY };
+            for abs in a.start..a.end {
+                let v = e.vals[(abs - e.base) as usize * ns + sl];
+                best = if agg == Agg::Min { best.min(v) } else { best.max(v) };
+            }
+            best
+        }
+        Agg::DistinctCount => s.windows[wi].distinct.iter().position(|&x| x == sl).map_or(empty, |j| a.distinct[j].len() as f64),
+        Agg::Last | Agg::TimeSinceLast | Agg::Ratio => empty,
+    }
+}
+
+fn build_col(ty: FieldType, vals: &[Scalar]) -> ArrayRef {
+    match ty {
+        FieldType::Int => {
+            let mut b = Int64Builder::with_capacity(vals.len());
+            for v in vals {
+                match v {
+                    Scalar::I(x) => b.append_value(*x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Timestamp => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(vals.len()).with_timezone("+00:00");
+            for v in vals {
+                match v {
+                    Scalar::I(x) => b.append_value(*x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Float => {
+            let mut b = Float64Builder::with_capacity(vals.len());
+            for v in vals {
+                match v {
+                    Scalar::F(x) => b.append_value(*x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::Bool => {
+            let mut b = BooleanBuilder::with_capacity(vals.len());
+            for v in vals {
+                match v {
+                    Scalar::B(x) => b.append_value(*x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        FieldType::String | FieldType::Category => {
+            let mut b = StringBuilder::with_capacity(vals.len(), vals.len() * 8);
+            for v in vals {
+                match v {
+                    Scalar::S(x) => b.append_value(x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+fn scalars_json(spec: &FeatureSpec, pass: &[Scalar]) -> String {
+    let mut m = Vec::new();
+    for (&fi, v) in spec.passthrough.iter().zip(pass) {
+        let name = &spec.schema.fields[fi].name;
+        let val = match v {
+            Scalar::Null => "null".to_string(),
+            Scalar::I(x) if spec.schema.fields[fi].ty == FieldType::Timestamp => format!("\"{}\"", riskstream_core::time::format_micros(*x)),
+            Scalar::I(x) => x.to_string(),
+            Scalar::F(x) => x.to_string(),
+            Scalar::B(x) => x.to_string(),
+            Scalar::S(x) => format!("{x:?}"),
+        };
+        m.push(format!("{name:?}:{val}"));
+    }
+    format!("{{{}}}", m.join(","))
+}
+
+// A binary min-heap kept in a plain Vec so the checkpoint can serialise it as is.
+fn sift_up(h: &mut [Ev], mut i: usize) {
+    while i > 0 {
+        let p = (i - 1) / 2;
+        if h[i] >= h[p] {
+            break;
+        }
+        h.swap(i, p);
+        i = p;
+    }
+}
+
+fn pop_min(h: &mut Vec<Ev>) -> Ev {
+    let last = h.len() - 1;
+    h.swap(0, last);
+    let top = h.pop().unwrap_or_else(|| unreachable!("pop_min on an empty heap"));
+    let n = h.len();
+    let mut i = 0;
+    loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut m = i;
+        if l < n && h[l] < h[m] {
+            m = l;
+        }
+        if r < n && h[r] < h[m] {
+            m = r;
+        }
+        if m == i {
+            break;
+        }
+        h.swap(i, m);
+        i = m;
+    }
+    top
+}

@@ -1,0 +1,175 @@
+//! The physical plan: features grouped into *streams* that share state.
+//!
+//! A stream is one (entity field, filter, resolution) triple. All features on the same
+//! stream share one per-entity deque of entries; each distinct (window, offset) pair on it
+//! gets one set of running accumulators. Each entry stores one value per *slot*: a numeric
+//! field, a label field, or the hash of a field counted by `distinct_count`.
+
+use crate::spec::{Agg, CalendarKind, FeatureDef, FeatureSpec, Filter, LabelMode};
+
+/// Where an entry slot's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotSrc {
+    /// A numeric event field (int, float, bool); null counts as 0.
+    Num(usize),
+    /// A label field: inline from the event, or 0 until a label event sets it.
+    Label(usize),
+    /// The 64-bit hash of any field, for distinct counts (stored as f64 bits).
+    Hash(usize),
+}
+
+/// One (window, offset) pair on a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WinDef {
+    /// Length (µs); `i64::MAX` never happens: unbounded features use no window.
+    pub len: i64,
+    /// Offset (µs).
+    pub off: i64,
+    /// Slots needing a sum of squares (std).
+    pub sumsq: bool,
+    /// Slots needing distinct counting.
+    pub distinct: Vec<usize>,
+}
+
+/// A stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamDef {
+    /// Entity-key field.
+    pub entity: usize,
+    /// Filter on entering events.
+    pub filter: Option<Filter>,
+    /// Bucket width, or exact.
+    pub resolution: Option<i64>,
+    /// Value slots.
+    pub slots: Vec<SlotSrc>,
+    /// Windows.
+    pub windows: Vec<WinDef>,
+    /// True if some slot is a label (so label events must find entries by transaction id).
+    pub has_labels: bool,
+}
+
+/// How to compute one output feature.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureOp {
+    /// Calendar feature.
+    Calendar(CalendarKind),
+    /// Windowed aggregation on (stream, window, slot).
+    Window { stream: usize, window: usize, agg: Agg, slot: Option<usize>, empty: f64 },
+    /// Previous-event feature on (stream, slot).
+    Last { stream: usize, slot: usize, empty: f64 },
+    /// Seconds since the entity's previous event.
+    SinceLast { stream: usize, empty: f64 },
+    /// Ratio of two earlier outputs (feature indices).
+    Ratio { num: usize, den: usize, empty: f64 },
+}
+
+/// The compiled plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Streams.
+    pub streams: Vec<StreamDef>,
+    /// One op per output feature, in spec order.
+    pub ops: Vec<FeatureOp>,
+    /// Whether label events are expected.
+    pub label_events: bool,
+}
+
+impl Plan {
+    /// Compiles a validated spec.
+    pub fn compile(spec: &FeatureSpec) -> Plan {
+        let mut streams: Vec<StreamDef> = Vec::new();
+        let mut ops = Vec::new();
+        let label_events = matches!(spec.labels, LabelMode::Events { .. });
+        for f in &spec.features {
+            match f {
+                FeatureDef::Calendar(c) => ops.push(FeatureOp::Calendar(c.kind)),
+                FeatureDef::Ratio(r) => {
+                    let idx = |n: &str| spec.features.iter().position(|f| f.name() == n).unwrap_or(0);
+                    ops.push(FeatureOp::Ratio { num: idx(&r.numerator), den: idx(&r.denominator), empty: r.empty });
+                }
+                FeatureDef::Window(w) => {
+                    let si = match streams.iter().position(|s| s.entity == w.entity && s.filter == w.filter && s.resolution == w.resolution) {
+                        Some(i) => i,
+                        None => {
+                            streams.push(StreamDef {
+                                entity: w.entity,
+                                filter: w.filter.clone(),
+                                resolution: w.resolution,
+                                slots: Vec::new(),
+                                windows: Vec::new(),
+                                has_labels: false,
+                            });
+                            streams.len() - 1
+                        }
+                    };
+                    let s = &mut streams[si];
+                    let slot = w.field.map(|fi| {
+                        let src = if w.agg == Agg::DistinctCount {
+                            SlotSrc::Hash(fi)
+                        } else if spec.schema.labels.contains(&fi) {
+                            SlotSrc::Label(fi)
+                        } else {
+                            SlotSrc::Num(fi)
+                        };
+                        if matches!(src, SlotSrc::Label(_)) {
+                            s.has_labels = true;
+                        }
+                        match s.slots.iter().position(|x| *x == src) {
+                            Some(i) => i,
+                            None => {
+                                s.slots.push(src);
+                                s.slots.len() - 1
+                            }
+                        }
+                    });
+                    match w.agg {
+                        Agg::Last => ops.push(FeatureOp::Last { stream: si, slot: slot.unwrap_or(0), empty: w.empty }),
+                        Agg::TimeSinceLast => ops.push(FeatureOp::SinceLast { stream: si, empty: w.empty }),
+                        agg => {
+                            let len = w.window.unwrap_or(1);
+                            let wi = match s.windows.iter().position(|x| x.len == len && x.off == w.offset) {
+                                Some(i) => i,
+                                None => {
+                                    s.windows.push(WinDef { len, off: w.offset, sumsq: false, distinct: Vec::new() });
+                                    s.windows.len() - 1
+                                }
+                            };
+                            if agg == Agg::Std {
+                                s.windows[wi].sumsq = true;
+                            }
+                            if let (Agg::DistinctCount, Some(sl)) = (agg, slot) {
+                                if !s.windows[wi].distinct.contains(&sl) {
+                                    s.windows[wi].distinct.push(sl);
+                                }
+                            }
+                            ops.push(FeatureOp::Window { stream: si, window: wi, agg, slot, empty: w.empty });
+                        }
+                    }
+                }
+            }
+        }
+        Plan { streams, ops, label_events }
+    }
+
+    /// Fields the engine must read from each event (beyond time and id).
+    pub fn needed_fields(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = Vec::new();
+        let mut add = |i: usize| {
+            if !v.contains(&i) {
+                v.push(i);
+            }
+        };
+        for s in &self.streams {
+            add(s.entity);
+            if let Some(f) = &s.filter {
+                add(f.field);
+            }
+            for sl in &s.slots {
+                match *sl {
+                    SlotSrc::Num(i) | SlotSrc::Label(i) | SlotSrc::Hash(i) => add(i),
+                }
+            }
+        }
+        v
+    }
+}

@@ -1,0 +1,534 @@
+//! Replay: build a point-in-time-correct training set by pushing history through the same
+//! [`Engine`] that serves live traffic — no second implementation.
+//!
+//! ```text
+//!  transactions file ─┐ (EventReader: validated, dead letters)
+//!                     ├─▶ merge by event time ─▶ Engine ─▶ rechunk (64 Ki rows) ─▶ part files
+//!  label events file ─┘                                            │ every N input rows:
+//!                                                                  ▼
+//!                                  checkpoint = engine state + rows consumed per source
+//!                                               + parts written + dead-letter bytes
+//!  at the end: parts ─▶ rechunk ─▶ output (.parquet / .csv / .ndjson)
+//! ```
+//!
+//! Crash safety: a checkpoint is written to a temporary file, synced and renamed, and only
+//! after the part file it covers is closed. A run restarted with the same arguments finds
+//! the checkpoint, deletes parts written after it, truncates the dead-letter file to its
+//! recorded length, re-reads the inputs past the rows already consumed and carries on. The
+//! output is byte-identical to an uninterrupted run because rows are rechunked into
+//! fixed-size batches before every write, so part boundaries never show in the result.
+
+use crate::engine::{Engine, EngineError, EngineStats, LateEvent, LABEL_SOURCE, TX_SOURCE};
+use crate::spec::{FeatureSpec, LabelMode};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use riskstream_core::{Classify, ErrorClass};
+use riskstream_io::{BatchWriter, DeadLetterSink, DeadLetterWriter, EventReader, IoError, ReadOptions, ReadStats, Reason, Rejection, WriteOptions};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Rows per written batch: fixed, so output bytes do not depend on how the run was split.
+pub const CHUNK_ROWS: usize = 65_536;
+
+/// Options for [`replay`].
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Reader options for the transactions file (delimiter, batch size).
+    pub read: ReadOptions,
+    /// Where rejected rows and late events go (plain NDJSON).
+    pub dead_letter: PathBuf,
+    /// Directory for checkpoints; `None` runs without.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint after at least this many transaction rows since the last one.
+    pub checkpoint_every: u64,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    /// The transactions file's read counts.
+    pub transactions: ReadStats,
+    /// The label file's read counts, if any.
+    pub labels: Option<ReadStats>,
+    /// The engine's counters.
+    pub engine: EngineStats,
+    /// Feature rows written.
+    pub rows_written: u64,
+    /// Checkpoints written in this run.
+    pub checkpoints: u64,
+    /// Transaction rows restored from a checkpoint (0 for a fresh run).
+    pub resumed_at_row: u64,
+    /// Entities in state at the end and their approximate bytes.
+    pub entities: usize,
+    /// Approximate state bytes at the end.
+    pub state_bytes: usize,
+}
+
+/// Replay errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The engine refused input or a checkpoint.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A checkpoint directory problem.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Classify for ReplayError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ReplayError::Io(e) => e.class(),
+            ReplayError::Engine(e) => e.class(),
+            ReplayError::Checkpoint { .. } => ErrorClass::External,
+            ReplayError::Usage(_) => ErrorClass::User,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Meta {
+    spec_hash: u64,
+    input: PathBuf,
+    labels: Option<PathBuf>,
+    output: PathBuf,
+    batch_rows: usize,
+    parts: u64,
+    tx_consumed: u64,
+    labels_consumed: u64,
+    /// Rows the readers had read (consumed or looked ahead) at the checkpoint: their
+    /// rejections are already in the dead-letter file.
+    tx_rows_read: u64,
+    labels_rows_read: u64,
+    dead_letter_bytes: u64,
+    rows_written: u64,
+    done: bool,
+}
+
+/// Dead letters shared between the readers and the driver, so the driver can flush them and
+/// read the byte count at a checkpoint, and drop rejections re-read while resuming.
+#[derive(Clone)]
+struct SharedDead {
+    inner: Arc<Mutex<DeadLetterWriter>>,
+    skip_rows: u64,
+}
+
+impl DeadLetterSink for SharedDead {
+    fn reject(&mut self, r: Rejection) -> riskstream_io::Result<()> {
+        if r.row <= self.skip_rows {
+            return Ok(()); // already recorded before the checkpoint
+        }
+        match self.inner.lock() {
+            Ok(mut w) => w.reject(r),
+            Err(_) => Ok(()),
+        }
+    }
+    fn finish(self: Box<Self>) -> riskstream_io::Result<()> {
+        match self.inner.lock() {
+            Ok(mut w) => w.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+struct Rechunk {
+    buf: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl Rechunk {
+    fn new() -> Self {
+        Self { buf: Vec::new(), rows: 0 }
+    }
+    fn push(&mut self, b: RecordBatch) {
+        if b.num_rows() > 0 {
+            self.rows += b.num_rows();
+            self.buf.push(b);
+        }
+    }
+    /// Full chunks (and, when `all`, the remainder).
+    fn drain(&mut self, schema: &SchemaRef, all: bool) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
+        let mut out = Vec::new();
+        while self.rows >= CHUNK_ROWS || (all && self.rows > 0) {
+            let merged = arrow_select::concat::concat_batches(schema, &self.buf)?;
+            let n = if self.rows >= CHUNK_ROWS { CHUNK_ROWS } else { self.rows };
+            out.push(merged.slice(0, n));
+            let rest = merged.slice(n, merged.num_rows() - n);
+            self.rows = rest.num_rows();
+            self.buf = if self.rows > 0 { vec![rest] } else { Vec::new() };
+        }
+        Ok(out)
+    }
+}
+
+fn part_path(dir: &Path, k: u64) -> PathBuf {
+    dir.join(format!("part-{k:06}.parquet"))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
+    let err = |e: std::io::Error| ReplayError::Checkpoint { path: path.to_path_buf(), message: e.to_string() };
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(bytes).map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, path).map_err(err)?;
+    if let Some(d) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn batch_min_time(b: &RecordBatch, time_col: usize) -> i64 {
+    let t = b.column(time_col).as_primitive::<TimestampMicrosecondType>();
+    t.iter().flatten().min().unwrap_or(i64::MAX)
+}
+
+/// Progress of a replay, reported after every input batch.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayProgress {
+    /// Transaction rows read so far.
+    pub rows_in: u64,
+    /// Feature rows produced so far.
+    pub rows_out: u64,
+}
+
+/// Replays `input` (and `labels`, when the spec takes label events) through the engine and
+/// writes the feature rows to `output`.
+pub fn replay(
+    spec: &FeatureSpec,
+    input: &Path,
+    labels: Option<&Path>,
+    output: &Path,
+    opts: &ReplayOptions,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<ReplayReport, ReplayError> {
+    let label_schema = match (&spec.labels, labels) {
+        (LabelMode::Events { schema, .. }, Some(_)) => Some(schema.clone()),
+        (LabelMode::Events { .. }, None) => {
+            return Err(ReplayError::Usage(format!("spec `{}` takes label events: pass the label file with --labels", spec.name)))
+        }
+        (LabelMode::Inline, Some(_)) => {
+            return Err(ReplayError::Usage(format!("spec `{}` takes labels inline; --labels applies only to `[labels] mode = \"events\"`", spec.name)))
+        }
+        (LabelMode::Inline, None) => None,
+    };
+    let parts_dir = {
+        let mut p = output.as_os_str().to_owned();
+        p.push(".parts");
+        PathBuf::from(p)
+    };
+    let mut meta = Meta {
+        spec_hash: spec.hash,
+        input: input.to_path_buf(),
+        labels: labels.map(Path::to_path_buf),
+        output: output.to_path_buf(),
+        batch_rows: opts.read.batch_rows,
+        parts: 0,
+        tx_consumed: 0,
+        labels_consumed: 0,
+        tx_rows_read: 0,
+        labels_rows_read: 0,
+        dead_letter_bytes: 0,
+        rows_written: 0,
+        done: false,
+    };
+    let mut engine = Engine::new(spec);
+    let mut resumed = false;
+    if let Some(dir) = &opts.checkpoint_dir {
+        std::fs::create_dir_all(dir).map_err(|e| ReplayError::Checkpoint { path: dir.clone(), message: e.to_string() })?;
+        let (mp, sp) = (dir.join("meta.json"), dir.join("state.bin"));
+        if mp.exists() && sp.exists() {
+            let text = std::fs::read_to_string(&mp).map_err(|e| ReplayError::Checkpoint { path: mp.clone(), message: e.to_string() })?;
+            let m: Meta = serde_json::from_str(&text).map_err(|e| ReplayError::Checkpoint { path: mp.clone(), message: format!("unreadable: {e}") })?;
+            let same = m.spec_hash == meta.spec_hash && m.input == meta.input && m.labels == meta.labels && m.output == meta.output && m.batch_rows == meta.batch_rows;
+            if !same {
+                return Err(ReplayError::Checkpoint {
+                    path: mp,
+                    message: "was written by a run with another spec, input, output or batch size; delete the checkpoint directory to start over".into(),
+                });
+            }
+            let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint { path: sp.clone(), message: e.to_string() })?;
+            engine = Engine::restore(spec, &bytes)?;
+            meta = m;
+            resumed = true;
+        }
+    }
+    if !resumed {
+        let _ = std::fs::remove_dir_all(&parts_dir);
+    }
+    std::fs::create_dir_all(&parts_dir).map_err(|source| IoError::Open { path: parts_dir.clone(), source })?;
+    // Parts after the checkpoint belong to the crashed attempt.
+    let mut k = meta.parts;
+    while part_path(&parts_dir, k).exists() {
+        let _ = std::fs::remove_file(part_path(&parts_dir, k));
+        k += 1;
+    }
+    let dead = Arc::new(Mutex::new(if resumed { DeadLetterWriter::resume(&opts.dead_letter, meta.dead_letter_bytes)? } else { DeadLetterWriter::create(&opts.dead_letter)? }));
+    let resumed_at_row = meta.tx_consumed;
+    let out_schema = engine.output_schema();
+    let mut checkpoints = 0u64;
+
+    if !meta.done {
+        let time_col = spec.schema.event_time.unwrap_or(0);
+        let label_opts = ReadOptions { batch_rows: opts.read.batch_rows, ..Default::default() };
+        let mut tx_reader = EventReader::open(input, &spec.schema, &opts.read, Box::new(SharedDead { inner: dead.clone(), skip_rows: meta.tx_rows_read }))?;
+        let mut label_reader = match (&label_schema, labels) {
+            (Some(ls), Some(lp)) => Some((
+                EventReader::open(lp, ls, &label_opts, Box::new(SharedDead { inner: dead.clone(), skip_rows: meta.labels_rows_read }))?,
+                ls.event_time.unwrap_or(0),
+            )),
+            _ => None,
+        };
+        // Skip the accepted rows the checkpoint already consumed.
+        let mut tx_next = skip(&mut tx_reader, meta.tx_consumed)?;
+        let mut lb_next = match label_reader.as_mut() {
+            Some((r, _)) => skip(r, meta.labels_consumed)?,
+            None => None,
+        };
+        let mut late_events: Vec<LateEvent> = Vec::new();
+        let mut rechunk = Rechunk::new();
+        let mut writer: Option<BatchWriter> = None;
+        let mut since_ckpt = 0u64;
+        let mut tx_done = false;
+        let mut lb_done = label_reader.is_none();
+        if lb_done && label_schema.is_some() {
+            engine.finish_source(LABEL_SOURCE, &mut |l| late_events.push(l));
+        }
+        loop {
+            if tx_next.is_none() && !tx_done {
+                match tx_reader.next() {
+                    Some(b) => tx_next = Some(b?),
+                    None => {
+                        tx_done = true;
+                        engine.finish_source(TX_SOURCE, &mut |l| late_events.push(l));
+                    }
+                }
+            }
+            if let Some((lr, _)) = label_reader.as_mut() {
+                if lb_next.is_none() && !lb_done {
+                    match lr.next() {
+                        Some(b) => lb_next = Some(b?),
+                        None => {
+                            lb_done = true;
+                            engine.finish_source(LABEL_SOURCE, &mut |l| late_events.push(l));
+                        }
+                    }
+                }
+            }
+            let take_labels = match (&tx_next, &lb_next, &label_reader) {
+                (None, None, _) => break,
+                (Some(_), None, _) => false,
+                (None, Some(_), _) => true,
+                (Some(t), Some(l), Some((_, lt))) => batch_min_time(l, *lt) < batch_min_time(t, time_col),
+                (Some(_), Some(_), None) => false,
+            };
+            if take_labels {
+                if let Some(b) = lb_next.take() {
+                    meta.labels_consumed += b.num_rows() as u64;
+                    engine.push_labels(&b, &mut |l| late_events.push(l))?;
+                }
+            } else if let Some(b) = tx_next.take() {
+                meta.tx_consumed += b.num_rows() as u64;
+                since_ckpt += b.num_rows() as u64;
+                engine.push_transactions(&b, &mut |l| late_events.push(l))?;
+            }
+            record_late(&dead, &mut late_events, input)?;
+            if engine.ready_rows() >= CHUNK_ROWS {
+                rechunk.push(engine.take_output()?);
+                write_chunks(&mut rechunk, &out_schema, false, &mut writer, &parts_dir, &mut meta)?;
+            }
+            progress(ReplayProgress { rows_in: tx_reader.stats().rows_read, rows_out: engine.stats().rows_out });
+            if let Some(dir) = &opts.checkpoint_dir {
+                if since_ckpt >= opts.checkpoint_every.max(1) {
+                    since_ckpt = 0;
+                    rechunk.push(engine.take_output()?);
+                    write_chunks(&mut rechunk, &out_schema, true, &mut writer, &parts_dir, &mut meta)?;
+                    close_part(&mut writer, &mut meta)?;
+                    meta.tx_rows_read = tx_reader.stats().rows_read;
+                    meta.labels_rows_read = label_reader.as_ref().map_or(0, |(r, _)| r.stats().rows_read);
+                    checkpoint(dir, &engine, &dead, &mut meta)?;
+                    checkpoints += 1;
+                }
+            }
+        }
+        engine.finish(&mut |l| late_events.push(l));
+        record_late(&dead, &mut late_events, input)?;
+        rechunk.push(engine.take_output()?);
+        write_chunks(&mut rechunk, &out_schema, true, &mut writer, &parts_dir, &mut meta)?;
+        close_part(&mut writer, &mut meta)?;
+        let tx_stats = tx_reader.finish()?;
+        let lb_stats = match label_reader {
+            Some((r, _)) => Some(r.finish()?),
+            None => None,
+        };
+        meta.done = true;
+        if let Some(dir) = &opts.checkpoint_dir {
+            checkpoint(dir, &engine, &dead, &mut meta)?;
+        }
+        let rows = merge_parts(&parts_dir, meta.parts, output, &out_schema)?;
+        finish_dead(&dead)?;
+        let _ = std::fs::remove_dir_all(&parts_dir);
+        if let Some(dir) = &opts.checkpoint_dir {
+            let _ = std::fs::remove_file(dir.join("meta.json"));
+            let _ = std::fs::remove_file(dir.join("state.bin"));
+        }
+        let (entities, state_bytes) = engine.state_summary();
+        return Ok(ReplayReport {
+            transactions: tx_stats,
+            labels: lb_stats,
+            engine: engine.stats().clone(),
+            rows_written: rows,
+            checkpoints,
+            resumed_at_row,
+            entities,
+            state_bytes,
+        });
+    }
+    // The input was finished before the crash: only the merge remains.
+    let rows = merge_parts(&parts_dir, meta.parts, output, &out_schema)?;
+    finish_dead(&dead)?;
+    let _ = std::fs::remove_dir_all(&parts_dir);
+    if let Some(dir) = &opts.checkpoint_dir {
+        let _ = std::fs::remove_file(dir.join("meta.json"));
+        let _ = std::fs::remove_file(dir.join("state.bin"));
+    }
+    let (entities, state_bytes) = engine.state_summary();
+    Ok(ReplayReport {
+        transactions: ReadStats::default(),
+        labels: None,
+        engine: engine.stats().clone(),
+        rows_written: rows,
+        checkpoints,
+        resumed_at_row,
+        entities,
+        state_bytes,
+    })
+}
+
+/// Reads past the first `n` accepted rows; returns the rest of the batch that crosses `n`.
+fn skip(r: &mut EventReader, n: u64) -> Result<Option<RecordBatch>, ReplayError> {
+    let mut seen = 0u64;
+    while seen < n {
+        let Some(b) = r.next() else { return Ok(None) };
+        let b = b?;
+        let rows = b.num_rows() as u64;
+        if seen + rows > n {
+            let keep = (seen + rows - n) as usize;
+            return Ok(Some(b.slice(b.num_rows() - keep, keep)));
+        }
+        seen += rows;
+    }
+    Ok(None)
+}
+
+fn record_late(dead: &Arc<Mutex<DeadLetterWriter>>, late: &mut Vec<LateEvent>, input: &Path) -> Result<(), ReplayError> {
+    if late.is_empty() {
+        return Ok(());
+    }
+    if let Ok(mut w) = dead.lock() {
+        for l in late.drain(..) {
+            w.reject(Rejection {
+                source: input.display().to_string(),
+                line: 0,
+                row: 0,
+                field: None,
+                reason: Reason::LateEvent,
+                detail: format!(
+                    "event time {} is before events already processed (up to {}); raise time.max_out_of_orderness or set late_events = \"update\"",
+                    riskstream_core::time::format_micros(l.time),
+                    riskstream_core::time::format_micros(l.watermark)
+                ),
+                raw: l.raw.into_bytes(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn write_chunks(rechunk: &mut Rechunk, schema: &SchemaRef, all: bool, writer: &mut Option<BatchWriter>, parts: &Path, meta: &mut Meta) -> Result<(), ReplayError> {
+    for chunk in rechunk.drain(schema, all).map_err(EngineError::from)? {
+        if writer.is_none() {
+            *writer = Some(BatchWriter::create(&part_path(parts, meta.parts), schema.clone(), &WriteOptions::default())?);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write(&chunk)?;
+        }
+        meta.rows_written += chunk.num_rows() as u64;
+    }
+    Ok(())
+}
+
+fn close_part(writer: &mut Option<BatchWriter>, meta: &mut Meta) -> Result<(), ReplayError> {
+    if let Some(w) = writer.take() {
+        w.finish()?;
+        meta.parts += 1;
+    }
+    Ok(())
+}
+
+fn checkpoint(dir: &Path, engine: &Engine, dead: &Arc<Mutex<DeadLetterWriter>>, meta: &mut Meta) -> Result<(), ReplayError> {
+    if let Ok(mut w) = dead.lock() {
+        w.flush()?;
+        meta.dead_letter_bytes = w.bytes();
+    }
+    // State first, then meta: meta names the state it belongs to by the counts it records,
+    // and a crash between the two renames leaves the previous meta with a newer state —
+    // so the state carries everything needed and meta only positions the inputs.
+    let state = engine.snapshot();
+    write_atomic(&dir.join("state.bin.next"), &state)?;
+    let m = serde_json::to_vec_pretty(meta).map_err(|e| ReplayError::Checkpoint { path: dir.join("meta.json"), message: e.to_string() })?;
+    write_atomic(&dir.join("meta.json.next"), &m)?;
+    let ren = |a: &str, b: &str| {
+        std::fs::rename(dir.join(a), dir.join(b)).map_err(|e| ReplayError::Checkpoint { path: dir.join(b), message: e.to_string() })
+    };
+    ren("state.bin.next", "state.bin")?;
+    ren("meta.json.next", "meta.json")?;
+    Ok(())
+}
+
+fn merge_parts(parts: &Path, n: u64, output: &Path, schema: &SchemaRef) -> Result<u64, ReplayError> {
+    let mut w = BatchWriter::create(output, schema.clone(), &WriteOptions::default())?;
+    let mut rechunk = Rechunk::new();
+    for k in 0..n {
+        let p = part_path(parts, k);
+        let f = std::fs::File::open(&p).map_err(|source| IoError::Open { path: p.clone(), source })?;
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .and_then(|b| b.with_batch_size(CHUNK_ROWS).build())
+            .map_err(|source| IoError::Parquet { path: p.clone(), source })?;
+        for b in r {
+            let b = b.map_err(IoError::Arrow)?;
+            rechunk.push(RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(EngineError::from)?);
+            for c in rechunk.drain(schema, false).map_err(EngineError::from)? {
+                w.write(&c)?;
+            }
+        }
+    }
+    for c in rechunk.drain(schema, true).map_err(EngineError::from)? {
+        w.write(&c)?;
+    }
+    Ok(w.finish()?)
+}
+
+fn finish_dead(dead: &Arc<Mutex<DeadLetterWriter>>) -> Result<(), ReplayError> {
+    if let Ok(mut w) = dead.lock() {
+        w.flush()?;
+    }
+    Ok(())
+}
