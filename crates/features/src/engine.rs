@@ -636,10 +636,13 @@ impl Engine {
             }
             e.ids.insert(pos, id);
             let now = e.now;
-            for w in &mut e.wins {
-                *w = fresh_acc(s, w.sum.len());
-                w.start = e.base;
-                w.end = e.base;
+            for a in &mut e.wins {
+                a.start = e.base;
+                a.end = e.base;
+                a.count = 0.0;
+                a.sum.iter_mut().for_each(|x| *x = 0.0);
+                a.sumsq.iter_mut().for_each(|x| *x = 0.0);
+                a.distinct.iter_mut().for_each(FxHashMap::clear);
             }
             advance(e, s, now);
             if self.plan.label_events && s.has_labels {
@@ -814,10 +817,6 @@ fn calendar(kind: CalendarKind, t: i64) -> f64 {
             f64::from(u8::from(night))
         }
     }
-}
-
-fn fresh_acc(s: &StreamDef, _ns: usize) -> WinAcc {
-    WinAcc { start: 0, end: 0, count: 0.0, sum: vec![0.0; s.slots.len()], sumsq: Vec::new(), distinct: Vec::new() }
 }
 
 fn new_entity(s: &StreamDef) -> Entity {

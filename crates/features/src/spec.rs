@@ -253,14 +253,6 @@ pub struct FeatureSpec {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTime {
-    max_out_of_orderness: Option<String>,
-    late_events: Option<LatePolicy>,
-    ttl: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawLabels {
     mode: String,
     schema: Option<String>,
@@ -413,19 +405,30 @@ impl FeatureSpec {
         // [time]
         let mut time = TimeSettings { max_out_of_orderness: 0, late_events: LatePolicy::DeadLetter, ttl: None };
         if let Some(v) = table.get("time") {
-            match v.clone().try_into::<RawTime>() {
-                Ok(t) => {
-                    if let Some(s) = &t.max_out_of_orderness {
-                        time.max_out_of_orderness = duration(s, "time.max_out_of_orderness", &mut diags).unwrap_or(0);
-                    }
-                    if let Some(p) = t.late_events {
-                        time.late_events = p;
-                    }
-                    if let Some(s) = &t.ttl {
-                        time.ttl = duration(s, "time.ttl", &mut diags);
+            let keys = ["max_out_of_orderness", "late_events", "ttl"];
+            match v.as_table() {
+                None => diags.push(Diagnostic::new("time", "must be a table").hint("write `[time]` followed by its keys")),
+                Some(t) => {
+                    for (k, val) in t {
+                        let path = format!("time.{k}");
+                        match (k.as_str(), val.as_str()) {
+                            ("max_out_of_orderness", Some(s)) => time.max_out_of_orderness = duration(s, &path, &mut diags).unwrap_or(0),
+                            ("ttl", Some(s)) => time.ttl = duration(s, &path, &mut diags),
+                            ("late_events", Some(s)) => match toml::Value::String(s.to_string()).try_into::<LatePolicy>() {
+                                Ok(p) => time.late_events = p,
+                                Err(_) => diags.push(Diagnostic::new(path, format!("unknown policy `{s}`")).hint("use update, drop or dead_letter")),
+                            },
+                            (k, None) if keys.contains(&k) => diags.push(Diagnostic::new(path, "must be a string")),
+                            (k, _) => {
+                                let d = Diagnostic::new(path, format!("unknown key `{k}`"));
+                                diags.push(match did_you_mean(k, keys) {
+                                    Some(h) => d.hint(h),
+                                    None => d.hint(format!("allowed: {}", keys.join(", "))),
+                                });
+                            }
+                        }
                     }
                 }
-                Err(e) => diags.push(serde_problem("time", &e, &["max_out_of_orderness", "late_events", "ttl"])),
             }
         }
 
