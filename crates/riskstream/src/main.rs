@@ -25,6 +25,8 @@ enum Cmd {
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
     /// labels, loans, products, ATM/branch volumes).
     Generate(cmd::generate::Args),
+    /// Build a point-in-time-correct training set by replaying history through the feature engine.
+    Features(cmd::features::Args),
     /// Profile a data file: schema, rows, per-column nulls/min/max/mean/distinct, label rate, time range.
     Inspect(cmd::inspect::Args),
     /// Validate schema/config files (every problem at once), or a data file against a schema.
@@ -51,6 +53,12 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<riskstream_gen::GenError>() {
             return c.class().exit_code();
         }
+        if let Some(c) = cause.downcast_ref::<riskstream_features::replay::ReplayError>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<riskstream_features::EngineError>() {
+            return c.class().exit_code();
+        }
         if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
             return c.class().exit_code();
         }
@@ -62,6 +70,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Demo(a) => cmd::demo::run(a),
+        Cmd::Features(a) => cmd::features::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),

@@ -45,7 +45,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     let start = Instant::now();
     let mut prof = Profiler::new(&schema);
-    for batch in &mut reader {
+    while let Some(batch) = reader.next() {
         let batch = batch?;
         prof.add(&batch);
         let s = reader.stats();

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share.
 
 pub mod demo;
+pub mod features;
 pub mod generate;
 pub mod inspect;
 pub mod validate;

@@ -26,12 +26,14 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Schema,
+    FeatureSpec,
     Unknown,
 }
 
 fn kind_of(text: &str) -> Kind {
     match toml::from_str::<toml::Table>(text) {
         Ok(t) if t.contains_key("field") => Kind::Schema,
+        Ok(t) if t.contains_key("feature") || t.contains_key("calendar") => Kind::FeatureSpec,
         Ok(_) => Kind::Unknown,
         // Not TOML at all: the schema checker reports the syntax error with line and column.
         Err(_) => Kind::Schema,
@@ -51,8 +53,18 @@ fn validate_toml(path: &Path) -> anyhow::Result<bool> {
                 Ok(false)
             }
         },
+        Kind::FeatureSpec => match riskstream_features::FeatureSpec::from_toml_str(&text, &path.display().to_string(), path.parent()) {
+            Ok(s) => {
+                println!("{}: ok (feature spec `{}`, {} features over schema `{}`)", path.display(), s.name, s.features.len(), s.schema.name);
+                Ok(true)
+            }
+            Err(d) => {
+                eprint!("{d}");
+                Ok(false)
+            }
+        },
         Kind::Unknown => Err(UsageError(format!(
-            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables)",
+            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables)",
             path.display()
         ))
         .into()),
