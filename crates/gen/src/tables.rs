@@ -241,16 +241,16 @@ pub(crate) fn customer_batch(
                 .map(|c| d.currency_of_country[c.country()])
                 .collect(),
         )?,
-        f(&|c| f64::from(c.lat)),
-        f(&|c| f64::from(c.lon)),
+        f(&|c| c.lat),
+        f(&|c| c.lon),
         stamps(cs.iter().map(|c| c.joined_day * MICROS_PER_DAY).collect()),
         f(&|c| crate::world::round_to(c.rate * w.scale, 4)),
         f(&|c| crate::world::round_to(c.typical_amount(), 2)),
         f(&|c| crate::world::round_to(c.amount_sigma, 4)),
-        f(&|c| f64::from(c.mix[0])),
-        f(&|c| f64::from(c.mix[1])),
-        f(&|c| f64::from(c.mix[2])),
-        f(&|c| f64::from(c.mix[3])),
+        f(&|c| c.mix[0]),
+        f(&|c| c.mix[1]),
+        f(&|c| c.mix[2]),
+        f(&|c| c.mix[3]),
         ints(cs.iter().map(|c| i64::from(c.n_devices)).collect()),
     ];
     RecordBatch::try_new(schema.clone(), cols)

@@ -104,6 +104,8 @@ impl Mean {
 pub(crate) struct DayGen<'w> {
     w: &'w World,
     cur_city: Vec<u8>,
+    /// Per customer: (day + 1, from city, to city) of a trip departure or return.
+    transit: Vec<(u32, u8, u8)>,
     trip_cursor: usize,
     compromised: Vec<bool>,
     carry: Vec<RawTx>,
@@ -117,6 +119,30 @@ pub(crate) struct DayGen<'w> {
     takeover: Mean,
     travel: Mean,
     pub stats: TxStats,
+}
+
+/// Where a customer is during a day: in `from` until `depart`, travelling until `arrive`,
+/// then in `to` (the same city all day when not travelling).
+#[derive(Debug, Clone, Copy)]
+struct Location {
+    from: u8,
+    to: u8,
+    depart: i64,
+    arrive: i64,
+}
+
+impl Location {
+    /// The city at `time`, or `None` in transit.
+    #[inline]
+    fn at(&self, time: i64) -> Option<usize> {
+        if time < self.depart {
+            Some(self.from as usize)
+        } else if time >= self.arrive {
+            Some(self.to as usize)
+        } else {
+            None
+        }
+    }
 }
 
 /// What one customer-day needs to know about the day.
@@ -147,6 +173,7 @@ impl<'w> DayGen<'w> {
         Self {
             w,
             cur_city: w.customers.iter().map(|c| c.home).collect(),
+            transit: vec![(0, 0, 0); w.customers.len()],
             trip_cursor: 0,
             compromised: vec![false; w.terminals.len()],
             carry: Vec::new(),
@@ -171,12 +198,21 @@ impl<'w> DayGen<'w> {
         let w = self.w;
         let day = w.start_day + i64::from(d);
         // Trips: apply start/end events up to today, in order.
-        while let Some(&(ed, kind, c, city)) = w.trip_events.get(self.trip_cursor) {
+        // A departure or return today is a transit: see `Location`.
+        while let Some(&(ed, _, c, city)) = w.trip_events.get(self.trip_cursor) {
             if ed > i64::from(d) {
                 break;
             }
-            let _ = kind;
-            self.cur_city[c as usize] = city;
+            let c = c as usize;
+            if ed == i64::from(d) {
+                let t = &mut self.transit[c];
+                if t.0 == d + 1 {
+                    t.2 = city; // a return and a new departure on the same day
+                } else {
+                    *t = (d + 1, self.cur_city[c], city);
+                }
+            }
+            self.cur_city[c] = city;
             self.trip_cursor += 1;
         }
         // Compromised terminals today.
@@ -288,18 +324,33 @@ impl<'w> DayGen<'w> {
         list[rng::below(r, list.len() as u32) as usize]
     }
 
-    /// A genuine transaction of customer `c` at `time`, in `city`. `physical` forces a
-    /// card-present POS payment (the anchor of an impossible-travel episode).
-    fn genuine(&self, r: &mut Rng, c: u32, city: usize, time: i64, physical: bool) -> RawTx {
+    /// A genuine transaction of customer `c` at `time`, where the customer is at `loc`.
+    /// `physical` forces a card-present POS payment (the anchor of an impossible-travel
+    /// episode). `None` when the customer is in the air and the payment would need a card
+    /// reader.
+    fn genuine(
+        &self,
+        r: &mut Rng,
+        c: u32,
+        loc: &Location,
+        time: i64,
+        physical: bool,
+    ) -> Option<RawTx> {
         let w = self.w;
         let cu = &w.customers[c as usize];
-        let on_trip = city != cu.home as usize;
         let mut ch = if physical {
             POS
         } else {
             let u = rng::unif(r) as f32;
             cu.mix_cum.iter().position(|&x| u < x).unwrap_or(3) as u8
         };
+        let city = match loc.at(time) {
+            Some(city) => city,
+            None if ch == ECOM => cu.home as usize,
+            None if physical => loc.from as usize,
+            None => return None,
+        };
+        let on_trip = city != cu.home as usize;
         let mut device = 0u64;
         let mut contactless_only = false;
         let terminal = match ch {
@@ -367,7 +418,7 @@ impl<'w> DayGen<'w> {
         } else {
             cents(eur * country.fx_per_eur)
         };
-        RawTx {
+        Some(RawTx {
             time,
             key: 0,
             label_time: 0,
@@ -380,7 +431,7 @@ impl<'w> DayGen<'w> {
             pattern: GENUINE,
             label_source: 0,
             label: 0,
-        }
+        })
     }
 
     /// An analyst review of a genuine transaction, with [`GENUINE_REVIEW_SHARE`].
@@ -395,11 +446,36 @@ impl<'w> DayGen<'w> {
         }
     }
 
+    /// Where customer `c` is today.
+    fn location(&self, ctx: &DayCtx<'_>, c: u32) -> Location {
+        let city = self.cur_city[c as usize];
+        let (day1, from, to) = self.transit[c as usize];
+        if day1 != ctx.d + 1 || from == to {
+            return Location {
+                from: city,
+                to: city,
+                depart: i64::MAX,
+                arrive: i64::MAX,
+            };
+        }
+        // Departure between 06:00 and 16:00 UTC; door to door takes 2 h plus 800 km/h.
+        let h = rng::hash4(self.w.seed, tag::TRIPS, u64::from(c), u64::from(ctx.d));
+        let depart = ctx.day_start + (6 * 3600 + (h % (10 * 3600)) as i64) * MICROS_PER_SEC;
+        let (a, b) = (&CITIES[from as usize], &CITIES[to as usize]);
+        let hours = 2.0 + crate::world::haversine_km(a.lat, a.lon, b.lat, b.lon) / 800.0;
+        Location {
+            from,
+            to,
+            depart,
+            arrive: depart + secs(hours * 3600.0),
+        }
+    }
+
     fn customer_day(&mut self, ctx: &DayCtx<'_>, c: u32, out: &mut Vec<RawTx>) {
         let w = self.w;
         let cu = &w.customers[c as usize];
         let mut r = rng::stream(w.seed, tag::DAY, u64::from(ctx.d), u64::from(c));
-        let city = self.cur_city[c as usize] as usize;
+        let loc = self.location(ctx, c);
         let base_key = (u64::from(c) << 32) | (u64::from(ctx.d & 0xFFFF) << 16);
         let mut seq = 0u64;
         let mut push = |out: &mut Vec<RawTx>, mut t: RawTx| {
@@ -411,7 +487,9 @@ impl<'w> DayGen<'w> {
         let n = rng::poisson(&mut r, cu.rate * ctx.factor).min(60_000);
         for _ in 0..n {
             let time = self.sample_time(&mut r, ctx);
-            let mut t = self.genuine(&mut r, c, city, time, false);
+            let Some(mut t) = self.genuine(&mut r, c, &loc, time, false) else {
+                continue;
+            };
             let term = &w.terminals[t.terminal as usize];
             if term.kind != ECOM
                 && self.compromised[t.terminal as usize]
@@ -465,10 +543,13 @@ impl<'w> DayGen<'w> {
             for _ in 0..row[2] {
                 ep.clear();
                 let time = self.sample_time(&mut r, ctx);
-                let mut anchor = self.genuine(&mut r, c, city, time, true);
+                let Some(mut anchor) = self.genuine(&mut r, c, &loc, time, true) else {
+                    continue;
+                };
                 anchor.card = card;
                 self.maybe_review(&mut r, &mut anchor);
                 push(out, anchor);
+                let city = w.terminals[anchor.terminal as usize].city as usize;
                 self.impossible_travel(&mut r, &anchor, city, &mut ep);
                 self.label_episode(&mut r, &mut ep);
                 self.stats.episodes[TRAVEL as usize] += 1;

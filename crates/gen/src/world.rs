@@ -23,8 +23,8 @@ pub(crate) struct Customer {
     pub n_cards: u8,
     pub n_devices: u8,
     pub income: f32,
-    pub lat: f32,
-    pub lon: f32,
+    pub lat: f64,
+    pub lon: f64,
     /// Daily transaction rate before the activity scale.
     pub rate: f64,
     /// Spending multiplier on every MCC's median.
@@ -33,8 +33,8 @@ pub(crate) struct Customer {
     pub amount_sigma: f64,
     /// Cumulative channel shares (pos, contactless, ecom, atm).
     pub mix_cum: [f32; 4],
-    /// Channel shares as drawn (for the customers file).
-    pub mix: [f32; 4],
+    /// Channel shares as drawn, rounded to 4 decimals (for the customers file).
+    pub mix: [f64; 4],
     pub first_card: u32,
     /// Days since the epoch when the customer joined.
     pub joined_day: i64,
@@ -263,11 +263,11 @@ fn build_customers(seed: u64, n: u32, start_day: i64) -> (Vec<Customer>, u64) {
         let total: f64 = mix.iter().sum();
         let mut acc = 0f64;
         let mut mix_cum = [0f32; 4];
-        let mut mix32 = [0f32; 4];
+        let mut shares = [0f64; 4];
         for k in 0..4 {
             acc += mix[k] / total;
             mix_cum[k] = acc as f32;
-            mix32[k] = round_to(mix[k] / total, 4) as f32;
+            shares[k] = round_to(mix[k] / total, 4);
         }
         mix_cum[3] = 1.0;
         let n_cards = 1 + u8::from(rng::chance(&mut r, seg.second_card_p));
@@ -284,13 +284,13 @@ fn build_customers(seed: u64, n: u32, start_day: i64) -> (Vec<Customer>, u64) {
             n_cards,
             n_devices,
             income: income.round() as f32,
-            lat: lat as f32,
-            lon: lon as f32,
+            lat,
+            lon,
             rate,
             amount_scale,
             amount_sigma,
             mix_cum,
-            mix: mix32,
+            mix: shares,
             first_card: next_card as u32,
             joined_day,
         });

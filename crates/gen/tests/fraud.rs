@@ -470,3 +470,44 @@ fn every_fraud_has_exactly_one_label_with_documented_delay() {
         );
     }
 }
+
+#[test]
+fn genuine_travel_is_physically_possible() {
+    // Customers travel (trips to other cities, some outside Europe), but only impossible
+    // travel fraud moves a card faster than a plane.
+    let d = data();
+    let t = &d.tx;
+    let time = t.ints("event_time");
+    let customer = t.ints("customer_id");
+    let (lat, lon) = (t.floats("lat"), t.floats("lon"));
+    let (channel, _) = t.cats("channel");
+    let ecom = t.cat_id("channel", "ecom");
+    let (pat, _) = t.cats("fraud_pattern");
+    let it = t.cat_id("fraud_pattern", "impossible_travel");
+    let mut last: HashMap<i64, usize> = HashMap::new();
+    let (mut far_moves, mut checked) = (0, 0);
+    for r in 0..t.rows {
+        if channel[r] == ecom || pat[r] == it {
+            continue;
+        }
+        if let Some(&p) = last.get(&customer[r]) {
+            let dist = km(lat[p], lon[p], lat[r], lon[r]);
+            if dist > 300.0 {
+                let hours = (time[r] - time[p]) as f64 / 3.6e9;
+                assert!(
+                    dist / hours <= 800.0,
+                    "customer {} moved {dist:.0} km in {hours:.2} h",
+                    customer[r]
+                );
+                far_moves += 1;
+            }
+            checked += 1;
+        }
+        last.insert(customer[r], r);
+    }
+    assert!(
+        far_moves > 100,
+        "{far_moves} long-distance moves in {checked} consecutive pairs"
+    );
+    assert!(d.report.trips > 100);
+}
