@@ -1,7 +1,7 @@
 //! Measures generation throughput.
 //!
 //! ```text
-//! cargo run --release -p riskstream-gen --example throughput -- [customers] [days] [format] [threads] [out_dir]
+//! cargo run --release -p riskstream-gen --example throughput -- [customers] [days] [format] [threads] [out_dir] [terminals]
 //! ```
 //!
 //! Prints transactions per second of wall time for the whole run (all files, including
@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
     let cfg = GenConfig {
         customers: arg(0, "100000").parse()?,
+        terminals: arg(5, "2000").parse()?,
         days: arg(1, "30").parse()?,
         threads: arg(3, "2").parse()?,
         ..GenConfig::default()

@@ -522,6 +522,15 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GenError> {
     })
 }
 
+/// Closes a writer; a file that got no rows gets an empty batch first, so a CSV file still
+/// has its header row.
+fn finish(mut w: BatchWriter, schema: SchemaRef) -> Result<u64, GenError> {
+    if w.rows() == 0 {
+        w.write(&RecordBatch::new_empty(schema))?;
+    }
+    Ok(w.finish()?)
+}
+
 /// Writes `rows` items in chunks through `make` to a new file.
 fn write_table(
     path: &Path,
@@ -531,14 +540,14 @@ fn write_table(
     chunk: usize,
     mut make: impl FnMut(std::ops::Range<usize>) -> Result<RecordBatch, GenError>,
 ) -> Result<u64, GenError> {
-    let mut w = BatchWriter::create_as(path, ff, schema, &WriteOptions::default())?;
+    let mut w = BatchWriter::create_as(path, ff, schema.clone(), &WriteOptions::default())?;
     let mut start = 0;
     while start < total {
         let end = (start + chunk).min(total);
         w.write(&make(start..end)?)?;
         start = end;
     }
-    Ok(w.finish()?)
+    finish(w, schema)
 }
 
 /// Generates the whole dataset into `out_dir` (created if missing).
@@ -653,7 +662,7 @@ pub fn generate(
             )?)?;
             start = end;
         }
-        Ok(pw.finish()?)
+        finish(pw, schemas.get("products"))
     };
 
     let mut on_day = |sinks: &mut Sinks, o: DayOut| -> Result<(), GenError> {
@@ -707,10 +716,10 @@ pub fn generate(
         volumes,
         ..
     } = sinks;
-    let transactions = tx.finish()?;
-    let label_rows = labels.finish()?;
-    let loan_rows = loans.finish()?;
-    let volume_rows = volumes.finish()?;
+    let transactions = finish(tx, schemas.get("transactions"))?;
+    let label_rows = finish(labels, schemas.get("labels"))?;
+    let loan_rows = finish(loans, schemas.get("loans"))?;
+    let volume_rows = finish(volumes, schemas.get("volumes"))?;
     for f in schemas::FILES {
         files.push(path_of(f));
     }

@@ -102,3 +102,61 @@ fn text_output_reads_back_clean() {
         common::read(&dir.path().join(format!("{f}.csv.gz")), f);
     }
 }
+
+#[test]
+fn every_format_carries_the_same_rows() {
+    let cfg = small(21, 2);
+    let (p, _) = common::run(&cfg, Format::Parquet, false);
+    let (c, _) = common::run(&cfg, Format::Csv, false);
+    let (n, _) = common::run(&cfg, Format::Ndjson, true);
+    for f in riskstream_gen::schemas::FILES {
+        let a = common::read(&p.path().join(format!("{f}.parquet")), f);
+        let b = common::read(&c.path().join(format!("{f}.csv")), f);
+        let j = common::read(&n.path().join(format!("{f}.ndjson.gz")), f);
+        assert_eq!(a.rows, b.rows, "{f}");
+        assert_eq!(a.rows, j.rows, "{f}");
+        for (k, name) in a.names.iter().enumerate() {
+            for other in [&b, &j] {
+                match (&a.cols[k], &other.cols[k]) {
+                    (common::Col::Int(x), common::Col::Int(y)) => assert_eq!(x, y, "{f}.{name}"),
+                    (common::Col::Float(x), common::Col::Float(y)) => {
+                        assert_eq!(x, y, "{f}.{name}")
+                    }
+                    (common::Col::Cat(..), common::Col::Cat(..)) => {
+                        for r in 0..a.rows {
+                            assert_eq!(
+                                a.str_at(name, r),
+                                other.str_at(name, r),
+                                "{f}.{name} row {r}"
+                            );
+                        }
+                    }
+                    _ => panic!("{f}.{name}: column types differ between formats"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_tiny_bank_works() {
+    let cfg = GenConfig {
+        customers: 1,
+        terminals: 100,
+        days: 1,
+        threads: 1,
+        ..GenConfig::default()
+    };
+    let mut days = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let r = riskstream_gen::generate(&cfg, dir.path(), Format::Csv, false, &mut |p| {
+        days.push(p.day)
+    })
+    .unwrap();
+    assert_eq!(days, [1]);
+    assert_eq!(r.customers, 1);
+    assert_eq!(r.terminals, 100);
+    for f in riskstream_gen::schemas::FILES {
+        common::read(&dir.path().join(format!("{f}.csv")), f);
+    }
+}
