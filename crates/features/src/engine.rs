@@ -19,8 +19,9 @@
 //! size). Labels are events too: a label event finds the stored entry of its transaction by
 //! id and corrects every window it is in, so delayed-label features work live and in replay.
 
-use crate::plan::{FeatureOp, Plan, SlotSrc, StreamDef};
-use crate::spec::{Agg, CalendarKind, FeatureSpec, FilterValue, LabelMode, LatePolicy, Op};
+use crate::plan::{FeatureOp, Plan, SlotSrc};
+use crate::state::{Entity, Layout};
+use crate::spec::{CalendarKind, FeatureSpec, FilterValue, LabelMode, LatePolicy, Op};
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
@@ -30,7 +31,6 @@ use riskstream_core::time::{MICROS_PER_DAY, MICROS_PER_SEC};
 use riskstream_core::FieldType;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
@@ -45,6 +45,7 @@ pub(crate) enum Scalar {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum EvKind {
     Tx {
         id: u128,
@@ -63,6 +64,13 @@ pub(crate) enum EvKind {
 }
 
 /// A decoded event waiting in the reorder buffer.
+/// Reorder-buffer key: what the min-heap compares, plus the slab slot holding the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct HeapKey {
+    key: (i64, u8, i64, u64),
+    slot: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Ev {
     pub time: i64,
@@ -78,43 +86,6 @@ impl Ev {
     }
 }
 
-impl Eq for Ev {}
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ev {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct WinAcc {
-    start: u64,
-    end: u64,
-    count: f64,
-    sum: Vec<f64>,
-    sumsq: Vec<f64>,
-    distinct: Vec<FxHashMap<u64, u32>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Entity {
-    base: u64,
-    times: VecDeque<i64>,
-    weights: VecDeque<u32>,
-    vals: VecDeque<f64>,
-    ids: VecDeque<u128>,
-    wins: Vec<WinAcc>,
-    last_time: Option<i64>,
-    last_vals: Vec<f64>,
-    /// Time the windows were last advanced to.
-    now: i64,
-    /// Last event time that touched the entity (for TTL).
-    seen: i64,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LabelRef {
@@ -168,7 +139,11 @@ struct StreamState {
 pub(crate) struct State {
     streams: Vec<StreamState>,
     tx_index: FxHashMap<u128, Vec<LabelRef>>,
-    pending: Vec<Ev>,
+    /// Min-heap of pending events' keys; the events themselves sit in `slab`, whose slots
+    /// (and their buffers) are reused so a warm engine allocates nothing per event.
+    pending: Vec<HeapKey>,
+    slab: Vec<Ev>,
+    free: Vec<u32>,
     source_max: Vec<i64>,
     source_done: Vec<bool>,
     last_released: Option<(i64, u8, i64, u64)>,
@@ -278,6 +253,8 @@ pub struct Engine {
     state: State,
     out: OutBuf,
     slot_base: Vec<usize>,
+    layouts: Vec<Layout>,
+    dropped: Vec<u128>,
 }
 
 #[derive(Debug)]
@@ -334,6 +311,8 @@ impl Engine {
             streams: plan.streams.iter().map(|_| StreamState { entities: FxHashMap::default() }).collect(),
             tx_index: FxHashMap::default(),
             pending: Vec::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             source_max: vec![i64::MIN; nsrc],
             source_done: vec![false; nsrc],
             last_released: None,
@@ -342,7 +321,8 @@ impl Engine {
             stats: EngineStats::default(),
         };
         let out = OutBuf { pass: vec![Vec::new(); spec.passthrough.len()], feats: vec![Vec::new(); spec.features.len()] };
-        Self { spec: spec.clone(), plan, state, out, slot_base }
+        let layouts = plan.streams.iter().map(|s| Layout::new(s, plan.label_events)).collect();
+        Self { spec: spec.clone(), plan, state, out, slot_base, layouts, dropped: Vec::new() }
     }
 
     /// The spec.
@@ -413,7 +393,6 @@ impl Engine {
         let time_i = schema.event_time.ok_or_else(|| err("no event_time field".into()))?;
         let Col::T(times) = &cols[time_i] else { return Err(err("event_time is not a timestamp column".into())) };
         let id_col = schema.id.map(|i| &cols[i]);
-        let nslots: usize = self.plan.streams.iter().map(|s| s.slots.len()).sum();
         for r in 0..batch.num_rows() {
             let time = times.value(r);
             let (id, order) = match id_col {
@@ -421,31 +400,44 @@ impl Engine {
                 Some(c) => (c.key(r).unwrap_or_default(), self.state.next_seq as i64),
                 None => (u128::from(self.state.next_seq), self.state.next_seq as i64),
             };
-            let mut keys = Vec::with_capacity(self.plan.streams.len());
-            let mut enter = 0u64;
-            let mut vals = Vec::with_capacity(nslots);
-            for (si, s) in self.plan.streams.iter().enumerate() {
-                keys.push(cols[s.entity].key(r));
-                if s.filter.as_ref().is_none_or(|f| passes(f, &cols[f.field], r)) {
-                    enter |= 1 << si;
-                }
-                for sl in &s.slots {
-                    vals.push(match *sl {
-                        SlotSrc::Num(i) => cols[i].num(r),
-                        SlotSrc::Label(i) if !self.plan.label_events => cols[i].num(r),
-                        SlotSrc::Label(_) => 0.0,
-                        SlotSrc::Hash(i) => f64::from_bits(cols[i].hash(r)),
-                    });
-                }
-            }
-            let pass = self.spec.passthrough.iter().map(|&i| cols[i].scalar(r)).collect();
             let seq = self.state.next_seq;
             self.state.next_seq += 1;
             self.state.stats.events_in += 1;
-            let ev = Ev { time, order, seq, kind: EvKind::Tx { id, keys, enter, vals, pass } };
-            self.arrive(TX_SOURCE, ev, late);
+            let slot = self.alloc_slot();
+            let ev = &mut self.state.slab[slot as usize];
+            ev.time = time;
+            ev.order = order;
+            ev.seq = seq;
+            if !matches!(ev.kind, EvKind::Tx { .. }) {
+                ev.kind = EvKind::Tx { id: 0, keys: Vec::new(), enter: 0, vals: Vec::new(), pass: Vec::new() };
+            }
+            if let EvKind::Tx { id: eid, keys, enter, vals, pass } = &mut ev.kind {
+                *eid = id;
+                keys.clear();
+                vals.clear();
+                pass.clear();
+                *enter = 0;
+                for (si, s) in self.plan.streams.iter().enumerate() {
+                    keys.push(cols[s.entity].key(r));
+                    if s.filter.as_ref().is_none_or(|f| passes(f, &cols[f.field], r)) {
+                        *enter |= 1 << si;
+                    }
+                    for sl in &s.slots {
+                        vals.push(match *sl {
+                            SlotSrc::Num(i) => cols[i].num(r),
+                            SlotSrc::Label(i) if !self.plan.label_events => cols[i].num(r),
+                            SlotSrc::Label(_) => 0.0,
+                            SlotSrc::Hash(i) => f64::from_bits(cols[i].hash(r)),
+                        });
+                    }
+                }
+                pass.extend(self.spec.passthrough.iter().map(|&i| cols[i].scalar(r)));
+            }
+            self.arrive_slot(TX_SOURCE, slot, late);
+            // Release as soon as the watermark allows, so the buffer holds only what the
+            // out-of-orderness bound requires (in-order input: one timestamp's worth).
+            self.release(late);
         }
-        self.release(late);
         Ok(())
     }
 
@@ -462,10 +454,11 @@ impl Engine {
             let Some(tx) = tx_c.key(r) else { continue };
             let seq = self.state.next_seq;
             self.state.next_seq += 1;
-            let ev = Ev { time: times.value(r), order: seq as i64, seq, kind: EvKind::Label { tx, value: val_c.num(r) } };
-            self.arrive(LABEL_SOURCE, ev, late);
+            let slot = self.alloc_slot();
+            self.state.slab[slot as usize] = Ev { time: times.value(r), order: seq as i64, seq, kind: EvKind::Label { tx, value: val_c.num(r) } };
+            self.arrive_slot(LABEL_SOURCE, slot, late);
+            self.release(late);
         }
-        self.release(late);
         Ok(())
     }
 
@@ -495,21 +488,37 @@ impl Engine {
         w
     }
 
-    fn arrive(&mut self, source: usize, ev: Ev, late: &mut dyn FnMut(LateEvent)) {
-        if let Some(m) = self.state.source_max.get_mut(source) {
-            *m = (*m).max(ev.time);
+    fn alloc_slot(&mut self) -> u32 {
+        match self.state.free.pop() {
+            Some(i) => i,
+            None => {
+                self.state.slab.push(Ev { time: 0, order: 0, seq: 0, kind: EvKind::Label { tx: 0, value: 0.0 } });
+                (self.state.slab.len() - 1) as u32
+            }
         }
-        let is_late = self.state.last_released.is_some_and(|lr| ev.key() < lr);
+    }
+
+    fn arrive_slot(&mut self, source: usize, slot: u32, late: &mut dyn FnMut(LateEvent)) {
+        let (time, key) = {
+            let ev = &self.state.slab[slot as usize];
+            (ev.time, ev.key())
+        };
+        if let Some(m) = self.state.source_max.get_mut(source) {
+            *m = (*m).max(time);
+        }
+        let is_late = self.state.last_released.is_some_and(|lr| key < lr);
         if !is_late {
-            self.state.pending.push(ev);
+            self.state.pending.push(HeapKey { key, slot });
             let n = self.state.pending.len();
             sift_up(&mut self.state.pending, n - 1);
             return;
         }
+        let ev = std::mem::replace(&mut self.state.slab[slot as usize], Ev { time: 0, order: 0, seq: 0, kind: EvKind::Label { tx: 0, value: 0.0 } });
+        self.state.free.push(slot);
         match ev.kind {
             EvKind::Label { .. } => {
                 self.state.stats.labels_late += 1;
-                self.apply(ev);
+                self.apply(&ev);
             }
             EvKind::Tx { .. } => match self.spec.time.late_events {
                 LatePolicy::Drop => self.state.stats.late_dropped += 1,
@@ -530,15 +539,23 @@ impl Engine {
     }
 
     fn release(&mut self, _late: &mut dyn FnMut(LateEvent)) {
+        if self.state.pending.is_empty() {
+            return;
+        }
         let w = self.watermark();
         while let Some(top) = self.state.pending.first() {
-            if top.time >= w && w != i64::MAX {
+            if top.key.0 >= w && w != i64::MAX {
                 break;
             }
-            let ev = pop_min(&mut self.state.pending);
-            self.state.last_released = Some(ev.key());
+            let hk = pop_min(&mut self.state.pending);
+            let placeholder = Ev { time: 0, order: 0, seq: 0, kind: EvKind::Label { tx: 0, value: 0.0 } };
+            let ev = std::mem::replace(&mut self.state.slab[hk.slot as usize], placeholder);
+            self.state.last_released = Some(hk.key);
             self.maybe_evict(ev.time);
-            self.apply(ev);
+            self.apply(&ev);
+            // Return the event (and its buffers) to the slot for reuse.
+            self.state.slab[hk.slot as usize] = ev;
+            self.state.free.push(hk.slot);
         }
     }
 
@@ -551,17 +568,15 @@ impl Engine {
         self.state.next_evict = now + (ttl / 10).clamp(1, MICROS_PER_DAY);
         let cutoff = now - ttl;
         for (si, st) in self.state.streams.iter_mut().enumerate() {
+            let l = &self.layouts[si];
             let before = st.entities.len();
             let tx_index = &mut self.state.tx_index;
             st.entities.retain(|key, e| {
                 let keep = e.seen >= cutoff;
-                if !keep {
-                    for id in &e.ids {
-                        if let Some(v) = tx_index.get_mut(id) {
-                            v.retain(|r| !(r.stream as usize == si && r.key == *key));
-                            if v.is_empty() {
-                                tx_index.remove(id);
-                            }
+                if !keep && l.indexed {
+                    for p in 0..e.entries(l) {
+                        if let Some(id) = e.id(l, p) {
+                            unindex(tx_index, id, si, *key);
                         }
                     }
                 }
@@ -572,39 +587,44 @@ impl Engine {
     }
 
     /// Applies one released event.
-    fn apply(&mut self, ev: Ev) {
-        match ev.kind {
-            EvKind::Label { tx, value } => self.apply_label(tx, value),
+    fn apply(&mut self, ev: &Ev) {
+        match &ev.kind {
+            EvKind::Label { tx, value } => self.apply_label(*tx, *value),
             EvKind::Tx { id, keys, enter, vals, pass } => {
+                let (id, enter) = (*id, *enter);
                 let t = ev.time;
                 // Per stream: insert the entry, advance the windows, then read features.
                 for (si, s) in self.plan.streams.iter().enumerate() {
                     let Some(key) = keys[si] else { continue };
-                    let st = &mut self.state.streams[si];
-                    let e = st.entities.entry(key).or_insert_with(|| new_entity(s));
+                    let l = &self.layouts[si];
+                    let e = self.state.streams[si].entities.entry(key).or_insert_with(|| Entity::new(l));
                     e.seen = t;
                     let base = self.slot_base[si];
-                    let ev_vals = &vals[base..base + s.slots.len()];
-                    if enter & (1 << si) != 0 && !s.windows.is_empty() {
-                        let idx = push_entry(e, s, t, id, ev_vals);
-                        if self.plan.label_events && s.has_labels {
+                    if enter & (1 << si) != 0 && !l.wins.is_empty() {
+                        let idx = e.push(l, s.resolution, t, id, &vals[base..base + l.ns]);
+                        if l.indexed {
                             self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx, value: 0.0 });
                         }
                     }
-                    advance(e, s, t);
+                    e.advance(l, t);
                 }
-                self.emit(t, &keys, enter, &vals, pass);
+                self.emit(t, keys, enter, vals, pass);
                 // Remember this event as the previous one, then drop entries no window needs.
-                for (si, s) in self.plan.streams.iter().enumerate() {
+                for si in 0..self.plan.streams.len() {
                     let Some(key) = keys[si] else { continue };
+                    let l = &self.layouts[si];
                     let Some(e) = self.state.streams[si].entities.get_mut(&key) else { continue };
                     if enter & (1 << si) != 0 {
                         let base = self.slot_base[si];
                         e.last_time = Some(t);
                         e.last_vals.clear();
-                        e.last_vals.extend_from_slice(&vals[base..base + s.slots.len()]);
+                        e.last_vals.extend_from_slice(&vals[base..base + l.ns]);
                     }
-                    trim(e, si, key, self.plan.label_events && s.has_labels, &mut self.state.tx_index);
+                    self.dropped.clear();
+                    e.trim(l, &mut self.dropped);
+                    for &id in &self.dropped {
+                        unindex(&mut self.state.tx_index, id, si, key);
+                    }
                 }
             }
         }
@@ -613,48 +633,31 @@ impl Engine {
     /// A late transaction under the `update` policy: features from the current state, then
     /// its entry is inserted in time order and the entity's windows are rebuilt.
     fn apply_late(&mut self, ev: Ev) {
-        let EvKind::Tx { id, keys, enter, vals, pass } = ev.kind else { return };
+        let EvKind::Tx { id, keys, enter, vals, pass } = &ev.kind else { return };
+        let (id, enter) = (*id, *enter);
         let t = ev.time;
-        self.emit(t, &keys, enter, &vals, pass);
-        for (si, s) in self.plan.streams.iter().enumerate() {
+        self.emit(t, keys, enter, vals, pass);
+        for si in 0..self.plan.streams.len() {
             let Some(key) = keys[si] else { continue };
-            if enter & (1 << si) == 0 || s.windows.is_empty() {
+            let l = &self.layouts[si];
+            if enter & (1 << si) == 0 || l.wins.is_empty() {
                 continue;
             }
             let base = self.slot_base[si];
-            let st = &mut self.state.streams[si];
-            let e = st.entities.entry(key).or_insert_with(|| new_entity(s));
-            let ns = s.slots.len();
-            let pos = e.times.partition_point(|&x| x <= t);
-            if pos == 0 && e.base > 0 {
-                continue; // older than anything a window still holds
-            }
-            e.times.insert(pos, t);
-            e.weights.insert(pos, 1);
-            for (k, v) in vals[base..base + ns].iter().enumerate() {
-                e.vals.insert(pos * ns + k, *v);
-            }
-            e.ids.insert(pos, id);
-            let now = e.now;
-            for a in &mut e.wins {
-                a.start = e.base;
-                a.end = e.base;
-                a.count = 0.0;
-                a.sum.iter_mut().for_each(|x| *x = 0.0);
-                a.sumsq.iter_mut().for_each(|x| *x = 0.0);
-                a.distinct.iter_mut().for_each(FxHashMap::clear);
-            }
-            advance(e, s, now);
-            if self.plan.label_events && s.has_labels {
-                let abs = e.base + pos as u64;
-                for (p, tid) in e.ids.iter().enumerate().skip(pos + 1) {
-                    if let Some(refs) = self.state.tx_index.get_mut(tid) {
-                        for r in refs.iter_mut().filter(|r| r.stream as usize == si && r.key == key) {
-                            r.idx = e.base + p as u64;
+            let e = self.state.streams[si].entities.entry(key).or_insert_with(|| Entity::new(l));
+            let Some(pos) = e.insert_late(l, t, id, &vals[base..base + l.ns]) else { continue };
+            if l.indexed {
+                // Entries after the insertion moved up by one.
+                for p in pos + 1..e.entries(l) {
+                    if let Some(tid) = e.id(l, p) {
+                        if let Some(refs) = self.state.tx_index.get_mut(&tid) {
+                            for r in refs.iter_mut().filter(|r| r.stream as usize == si && r.key == key) {
+                                r.idx = e.base + p as u64;
+                            }
                         }
                     }
                 }
-                self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx: abs, value: 0.0 });
+                self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx: e.base + pos as u64, value: 0.0 });
             }
         }
     }
@@ -666,33 +669,12 @@ impl Engine {
         };
         let mut applied = false;
         for r in refs.iter_mut() {
-            let s = &self.plan.streams[r.stream as usize];
+            let l = &self.layouts[r.stream as usize];
             let Some(e) = self.state.streams[r.stream as usize].entities.get_mut(&r.key) else { continue };
-            if r.idx < e.base {
-                continue;
+            if e.label_delta(l, r.idx, value - r.value) {
+                r.value = value;
+                applied = true;
             }
-            let p = (r.idx - e.base) as usize;
-            let ns = s.slots.len();
-            let delta = value - r.value;
-            r.value = value;
-            for (sl, src) in s.slots.iter().enumerate() {
-                if !matches!(src, SlotSrc::Label(_)) {
-                    continue;
-                }
-                let old = e.vals[p * ns + sl];
-                let new = old + delta;
-                e.vals[p * ns + sl] = new;
-                for (wi, w) in s.windows.iter().enumerate() {
-                    let a = &mut e.wins[wi];
-                    if a.start <= r.idx && r.idx < a.end {
-                        a.sum[sl] += delta;
-                        if w.sumsq {
-                            a.sumsq[sl] += new * new - old * old;
-                        }
-                    }
-                }
-            }
-            applied = true;
         }
         if applied {
             self.state.stats.labels_applied += 1;
@@ -701,29 +683,23 @@ impl Engine {
         }
     }
 
-    fn emit(&mut self, t: i64, keys: &[Option<u128>], _enter: u64, _vals: &[f64], pass: Vec<Scalar>) {
-        for (k, v) in pass.into_iter().enumerate() {
-            self.out.pass[k].push(v);
+    fn emit(&mut self, t: i64, keys: &[Option<u128>], _enter: u64, _vals: &[f64], pass: &[Scalar]) {
+        for (k, v) in pass.iter().enumerate() {
+            self.out.pass[k].push(v.clone());
         }
+        let ents: smallvec::SmallVec<[Option<&Entity>; 8]> = keys.iter().zip(&self.state.streams).map(|(k, st)| k.and_then(|k| st.entities.get(&k))).collect();
         let nf = self.plan.ops.len();
         for fi in 0..nf {
             let v = match &self.plan.ops[fi] {
                 FeatureOp::Calendar(kind) => calendar(*kind, t),
-                FeatureOp::Window { stream, window, agg, slot, empty } => match keys[*stream] {
+                FeatureOp::Window { stream, window, agg, slot, empty } => match ents[*stream] {
                     None => *empty,
-                    Some(key) => match self.state.streams[*stream].entities.get(&key) {
-                        None => *empty,
-                        Some(e) => window_value(&self.plan.streams[*stream], e, *window, *agg, *slot, *empty),
-                    },
+                    Some(e) => e.value(&self.layouts[*stream], *window, *agg, *slot, *empty),
                 },
-                FeatureOp::Last { stream, slot, empty } => keys[*stream]
-                    .and_then(|k| self.state.streams[*stream].entities.get(&k))
+                FeatureOp::Last { stream, slot, empty } => ents[*stream]
                     .and_then(|e| e.last_time.map(|_| e.last_vals.get(*slot).copied().unwrap_or(*empty)))
                     .unwrap_or(*empty),
-                FeatureOp::SinceLast { stream, empty } => keys[*stream]
-                    .and_then(|k| self.state.streams[*stream].entities.get(&k))
-                    .and_then(|e| e.last_time)
-                    .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
+                FeatureOp::SinceLast { stream, empty } => ents[*stream].and_then(|e| e.last_time).map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
                 FeatureOp::Ratio { num, den, empty } => {
                     let n = self.out.feats[*num].last().copied().unwrap_or(0.0);
                     let d = self.out.feats[*den].last().copied().unwrap_or(0.0);
@@ -756,24 +732,20 @@ impl Engine {
         Ok(e)
     }
 
-    /// Approximate bytes of state per entity, for benchmarks.
+    /// Entities held and their approximate bytes, for benchmarks.
     pub fn state_summary(&self) -> (usize, usize) {
         let entities: usize = self.state.streams.iter().map(|s| s.entities.len()).sum();
-        let bytes: usize = self
-            .state
-            .streams
-            .iter()
-            .flat_map(|s| s.entities.values())
-            .map(|e| {
-                std::mem::size_of::<Entity>()
-                    + e.times.len() * 12
-                    + e.vals.len() * 8
-                    + e.ids.len() * 16
-                    + e.wins.iter().map(|w| std::mem::size_of::<WinAcc>() + (w.sum.len() + w.sumsq.len()) * 8 + w.distinct.iter().map(|d| d.len() * 16).sum::<usize>()).sum::<usize>()
-                    + 48
-            })
-            .sum();
+        let bytes: usize = self.state.streams.iter().flat_map(|s| s.entities.values()).map(|e| e.bytes() + 16).sum();
         (entities, bytes)
+    }
+}
+
+fn unindex(tx_index: &mut FxHashMap<u128, Vec<LabelRef>>, id: u128, si: usize, key: u128) {
+    if let Some(v) = tx_index.get_mut(&id) {
+        v.retain(|r| !(r.stream as usize == si && r.key == key));
+        if v.is_empty() {
+            tx_index.remove(&id);
+        }
     }
 }
 
@@ -816,168 +788,6 @@ fn calendar(kind: CalendarKind, t: i64) -> f64 {
             let night = if from <= to { hour >= from && hour <= to } else { hour >= from || hour <= to };
             f64::from(u8::from(night))
         }
-    }
-}
-
-fn new_entity(s: &StreamDef) -> Entity {
-    let wins = s
-        .windows
-        .iter()
-        .map(|w| WinAcc {
-            start: 0,
-            end: 0,
-            count: 0.0,
-            sum: vec![0.0; s.slots.len()],
-            sumsq: if w.sumsq { vec![0.0; s.slots.len()] } else { Vec::new() },
-            distinct: w.distinct.iter().map(|_| FxHashMap::default()).collect(),
-        })
-        .collect();
-    Entity { wins, now: i64::MIN, seen: i64::MIN, ..Entity::default() }
-}
-
-/// Appends an entry (or merges it into the current time bucket); returns its absolute index.
-fn push_entry(e: &mut Entity, s: &StreamDef, t: i64, id: u128, vals: &[f64]) -> u64 {
-    let ns = s.slots.len();
-    if let Some(r) = s.resolution {
-        let bt = t.div_euclid(r) * r;
-        if e.times.back() == Some(&bt) {
-            let p = e.times.len() - 1;
-            let abs = e.base + p as u64;
-            e.weights[p] += 1;
-            for (k, v) in vals.iter().enumerate() {
-                e.vals[p * ns + k] += v;
-            }
-            // The bucket may already be inside windows: add this event to them too.
-            for a in &mut e.wins {
-                if a.start <= abs && abs < a.end {
-                    a.count += 1.0;
-                    for (k, v) in vals.iter().enumerate() {
-                        a.sum[k] += v;
-                    }
-                }
-            }
-            return abs;
-        }
-        e.times.push_back(bt);
-    } else {
-        e.times.push_back(t);
-    }
-    e.weights.push_back(1);
-    e.vals.extend(vals.iter().copied());
-    e.ids.push_back(id);
-    e.base + (e.times.len() - 1) as u64
-}
-
-/// Moves every window of the entity to time `t`.
-fn advance(e: &mut Entity, s: &StreamDef, t: i64) {
-    let ns = s.slots.len();
-    let top = e.base + e.times.len() as u64;
-    for (wi, w) in s.windows.iter().enumerate() {
-        let a = &mut e.wins[wi];
-        let upper = t - w.off;
-        let lower = upper - w.len;
-        while a.end < top {
-            let p = (a.end - e.base) as usize;
-            if e.times[p] > upper {
-                break;
-            }
-            let wt = f64::from(e.weights[p]);
-            a.count += wt;
-            for k in 0..ns {
-                let v = e.vals[p * ns + k];
-                a.sum[k] += v;
-                if w.sumsq {
-                    a.sumsq[k] += v * v;
-                }
-            }
-            for (j, &sl) in w.distinct.iter().enumerate() {
-                *a.distinct[j].entry(e.vals[p * ns + sl].to_bits()).or_insert(0) += 1;
-            }
-            a.end += 1;
-        }
-        while a.start < a.end {
-            let p = (a.start - e.base) as usize;
-            if e.times[p] > lower {
-                break;
-            }
-            a.count -= f64::from(e.weights[p]);
-            for k in 0..ns {
-                let v = e.vals[p * ns + k];
-                a.sum[k] -= v;
-                if w.sumsq {
-                    a.sumsq[k] -= v * v;
-                }
-            }
-            for (j, &sl) in w.distinct.iter().enumerate() {
-                let h = e.vals[p * ns + sl].to_bits();
-                if let Some(c) = a.distinct[j].get_mut(&h) {
-                    *c -= 1;
-                    if *c == 0 {
-                        a.distinct[j].remove(&h);
-                    }
-                }
-            }
-            a.start += 1;
-        }
-        if a.start == a.end {
-            // An empty window has exactly zero sums: no drift from add/subtract cycles.
-            a.count = 0.0;
-            a.sum.iter_mut().for_each(|x| *x = 0.0);
-            a.sumsq.iter_mut().for_each(|x| *x = 0.0);
-        }
-    }
-    e.now = e.now.max(t);
-}
-
-/// Drops entries that every window has passed.
-fn trim(e: &mut Entity, si: usize, key: u128, indexed: bool, tx_index: &mut FxHashMap<u128, Vec<LabelRef>>) {
-    let Some(min_start) = e.wins.iter().map(|w| w.start).min() else { return };
-    let ns = if e.times.is_empty() { 0 } else { e.vals.len() / e.times.len() };
-    while e.base < min_start && !e.times.is_empty() {
-        e.times.pop_front();
-        e.weights.pop_front();
-        for _ in 0..ns {
-            e.vals.pop_front();
-        }
-        if let Some(id) = e.ids.pop_front() {
-            if indexed {
-                if let Some(v) = tx_index.get_mut(&id) {
-                    v.retain(|r| !(r.stream as usize == si && r.key == key));
-                    if v.is_empty() {
-                        tx_index.remove(&id);
-                    }
-                }
-            }
-        }
-        e.base += 1;
-    }
-}
-
-fn window_value(s: &StreamDef, e: &Entity, wi: usize, agg: Agg, slot: Option<usize>, empty: f64) -> f64 {
-    let a = &e.wins[wi];
-    if a.count <= 0.0 {
-        return empty;
-    }
-    let sl = slot.unwrap_or(0);
-    let ns = s.slots.len();
-    match agg {
-        Agg::Count => a.count,
-        Agg::Sum => a.sum[sl],
-        Agg::Mean => a.sum[sl] / a.count,
-        Agg::Std => {
-            let m = a.sum[sl] / a.count;
-            (a.sumsq[sl] / a.count - m * m).max(0.0).sqrt()
-        }
-        Agg::Min | Agg::Max => {
-            let mut best = if agg == Agg::Min { f64::INFINITY } else { f64::NEG_INFINITY };
-            for abs in a.start..a.end {
-                let v = e.vals[(abs - e.base) as usize * ns + sl];
-                best = if agg == Agg::Min { best.min(v) } else { best.max(v) };
-            }
-            best
-        }
-        Agg::DistinctCount => s.windows[wi].distinct.iter().position(|&x| x == sl).map_or(empty, |j| a.distinct[j].len() as f64),
-        Agg::Last | Agg::TimeSinceLast | Agg::Ratio => empty,
     }
 }
 
@@ -1054,7 +864,7 @@ fn scalars_json(spec: &FeatureSpec, pass: &[Scalar]) -> String {
 }
 
 // A binary min-heap kept in a plain Vec so the checkpoint can serialise it as is.
-fn sift_up(h: &mut [Ev], mut i: usize) {
+fn sift_up(h: &mut [HeapKey], mut i: usize) {
     while i > 0 {
         let p = (i - 1) / 2;
         if h[i] >= h[p] {
@@ -1065,7 +875,7 @@ fn sift_up(h: &mut [Ev], mut i: usize) {
     }
 }
 
-fn pop_min(h: &mut Vec<Ev>) -> Ev {
+fn pop_min(h: &mut Vec<HeapKey>) -> HeapKey {
     let last = h.len() - 1;
     h.swap(0, last);
     let top = h.pop().unwrap_or_else(|| unreachable!("pop_min on an empty heap"));

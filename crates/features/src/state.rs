@@ -1,0 +1,358 @@
+//! Per-entity window state, laid out for the cache.
+//!
+//! An entity's state is two allocations, so an event touches few cache lines:
+//!
+//! ```text
+//!  data: VecDeque<u64>   entries, `stride` words each, oldest first:
+//!                        [time, (weight if bucketed), value × slots as f64 bits, (id lo, id hi if labels are events)]
+//!  acc:  Vec<f64>        per window: [start, end, count, sum × slots, (sum of squares × slots)]
+//! ```
+//!
+//! `start`/`end` are absolute entry indices (exact as f64 up to 2^53). A window is the
+//! contiguous run `[start, end)` of entries; moving it to a new time adds the entries that
+//! enter at the right and subtracts those that leave at the left, so an event costs
+//! O(windows) however long the windows are.
+
+use crate::plan::{SlotSrc, StreamDef};
+use crate::spec::Agg;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Where things are inside an entity's state for one stream.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub ns: usize,
+    pub stride: usize,
+    pub weighted: bool,
+    pub indexed: bool,
+    pub v_off: usize,
+    pub id_off: usize,
+    pub label_slots: Vec<usize>,
+    pub wins: Vec<WinLayout>,
+    pub acc_len: usize,
+    pub n_distinct: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WinLayout {
+    pub len: i64,
+    pub off: i64,
+    /// Offset of [start, end, count] in `acc`; sums follow.
+    pub at: usize,
+    pub sumsq: bool,
+    /// (slot, index into `Entity::distinct`).
+    pub distinct: Vec<(usize, usize)>,
+}
+
+impl Layout {
+    pub fn new(s: &StreamDef, label_events: bool) -> Self {
+        let ns = s.slots.len();
+        let weighted = s.resolution.is_some();
+        let indexed = label_events && s.has_labels;
+        let v_off = 1 + usize::from(weighted);
+        let id_off = v_off + ns;
+        let stride = id_off + if indexed { 2 } else { 0 };
+        let mut at = 0;
+        let mut n_distinct = 0;
+        let wins = s
+            .windows
+            .iter()
+            .map(|w| {
+                let wl = WinLayout {
+                    len: w.len,
+                    off: w.off,
+                    at,
+                    sumsq: w.sumsq,
+                    distinct: w.distinct.iter().enumerate().map(|(j, &sl)| (sl, n_distinct + j)).collect(),
+                };
+                n_distinct += w.distinct.len();
+                at += 3 + ns * if w.sumsq { 2 } else { 1 };
+                wl
+            })
+            .collect();
+        let label_slots = s.slots.iter().enumerate().filter(|(_, x)| matches!(x, SlotSrc::Label(_))).map(|(i, _)| i).collect();
+        Layout { ns, stride, weighted, indexed, v_off, id_off, label_slots, wins, acc_len: at, n_distinct }
+    }
+}
+
+/// One entity's state in one stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Entity {
+    pub base: u64,
+    pub data: VecDeque<u64>,
+    pub acc: Vec<f64>,
+    pub distinct: Vec<FxHashMap<u64, u32>>,
+    pub last_time: Option<i64>,
+    pub last_vals: Vec<f64>,
+    /// Time the windows were last moved to.
+    pub now: i64,
+    /// Last event time that touched the entity (for the TTL).
+    pub seen: i64,
+}
+
+impl Entity {
+    pub fn new(l: &Layout) -> Self {
+        Entity { acc: vec![0.0; l.acc_len], distinct: vec![FxHashMap::default(); l.n_distinct], now: i64::MIN, seen: i64::MIN, ..Entity::default() }
+    }
+
+    #[inline]
+    pub fn entries(&self, l: &Layout) -> usize {
+        self.data.len() / l.stride
+    }
+
+    #[inline]
+    fn time(&self, l: &Layout, p: usize) -> i64 {
+        self.data[p * l.stride] as i64
+    }
+
+    #[inline]
+    fn weight(&self, l: &Layout, p: usize) -> f64 {
+        if l.weighted {
+            self.data[p * l.stride + 1] as f64
+        } else {
+            1.0
+        }
+    }
+
+    #[inline]
+    pub fn val(&self, l: &Layout, p: usize, k: usize) -> f64 {
+        f64::from_bits(self.data[p * l.stride + l.v_off + k])
+    }
+
+    #[inline]
+    fn set_val(&mut self, l: &Layout, p: usize, k: usize, v: f64) {
+        self.data[p * l.stride + l.v_off + k] = v.to_bits();
+    }
+
+    pub fn id(&self, l: &Layout, p: usize) -> Option<u128> {
+        l.indexed.then(|| {
+            let lo = self.data[p * l.stride + l.id_off];
+            let hi = self.data[p * l.stride + l.id_off + 1];
+            (u128::from(hi) << 64) | u128::from(lo)
+        })
+    }
+
+    #[inline]
+    pub fn start(&self, w: &WinLayout) -> u64 {
+        self.acc[w.at] as u64
+    }
+
+    #[inline]
+    pub fn end(&self, w: &WinLayout) -> u64 {
+        self.acc[w.at + 1] as u64
+    }
+
+    fn push_words(&mut self, l: &Layout, t: i64, weight: u64, id: u128, vals: &[f64]) {
+        self.data.push_back(t as u64);
+        if l.weighted {
+            self.data.push_back(weight);
+        }
+        self.data.extend(vals.iter().map(|v| v.to_bits()));
+        if l.indexed {
+            self.data.push_back(id as u64);
+            self.data.push_back((id >> 64) as u64);
+        }
+    }
+
+    /// Adds entry `p` (weight `wt`, values from the entry) to window `w`'s sums.
+    #[inline]
+    fn add(&mut self, l: &Layout, w: &WinLayout, p: usize, sign: f64) {
+        let wt = self.weight(l, p);
+        self.acc[w.at + 2] += sign * wt;
+        let sum = w.at + 3;
+        for k in 0..l.ns {
+            let v = self.val(l, p, k);
+            self.acc[sum + k] += sign * v;
+            if w.sumsq {
+                self.acc[sum + l.ns + k] += sign * v * v;
+            }
+        }
+        for &(sl, d) in &w.distinct {
+            let h = self.val(l, p, sl).to_bits();
+            let m = &mut self.distinct[d];
+            if sign > 0.0 {
+                *m.entry(h).or_insert(0) += 1;
+            } else if let Some(c) = m.get_mut(&h) {
+                *c -= 1;
+                if *c == 0 {
+                    m.remove(&h);
+                }
+            }
+        }
+    }
+
+    /// Appends an entry, or merges it into the current time bucket; returns its absolute index.
+    pub fn push(&mut self, l: &Layout, res: Option<i64>, t: i64, id: u128, vals: &[f64]) -> u64 {
+        let n = self.entries(l);
+        if let Some(r) = res {
+            let bt = t.div_euclid(r) * r;
+            if n > 0 && self.time(l, n - 1) == bt {
+                let p = n - 1;
+                let abs = self.base + p as u64;
+                self.data[p * l.stride + 1] += 1;
+                for (k, v) in vals.iter().enumerate() {
+                    let old = self.val(l, p, k);
+                    self.set_val(l, p, k, old + v);
+                }
+                // The bucket may already be inside windows: add this event to them too.
+                for w in &l.wins {
+                    if self.start(w) <= abs && abs < self.end(w) {
+                        self.acc[w.at + 2] += 1.0;
+                        for (k, v) in vals.iter().enumerate() {
+                            self.acc[w.at + 3 + k] += v;
+                        }
+                    }
+                }
+                return abs;
+            }
+            self.push_words(l, bt, 1, id, vals);
+        } else {
+            self.push_words(l, t, 1, id, vals);
+        }
+        self.base + n as u64
+    }
+
+    /// Moves every window to time `t`.
+    pub fn advance(&mut self, l: &Layout, t: i64) {
+        let top = self.base + self.entries(l) as u64;
+        for w in &l.wins {
+            let upper = t - w.off;
+            let lower = upper - w.len;
+            let mut end = self.end(w);
+            while end < top {
+                let p = (end - self.base) as usize;
+                if self.time(l, p) > upper {
+                    break;
+                }
+                self.add(l, w, p, 1.0);
+                end += 1;
+            }
+            let mut start = self.start(w);
+            while start < end {
+                let p = (start - self.base) as usize;
+                if self.time(l, p) > lower {
+                    break;
+                }
+                self.add(l, w, p, -1.0);
+                start += 1;
+            }
+            self.acc[w.at] = start as f64;
+            self.acc[w.at + 1] = end as f64;
+            if start == end {
+                // An empty window has exactly zero sums: no drift from add/subtract cycles.
+                let n = 1 + l.ns * if w.sumsq { 2 } else { 1 };
+                self.acc[w.at + 2..w.at + 3 + n - 1].iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Drops entries every window has passed; returns their ids (when indexed) to `dropped`.
+    pub fn trim(&mut self, l: &Layout, dropped: &mut Vec<u128>) {
+        let Some(min_start) = l.wins.iter().map(|w| self.start(w)).min() else { return };
+        let n = min_start.saturating_sub(self.base).min(self.entries(l) as u64) as usize;
+        if n == 0 {
+            return;
+        }
+        if l.indexed {
+            for p in 0..n {
+                if let Some(id) = self.id(l, p) {
+                    dropped.push(id);
+                }
+            }
+        }
+        self.data.drain(..n * l.stride);
+        self.base += n as u64;
+    }
+
+    /// The value of an aggregation over window `wi`.
+    pub fn value(&self, l: &Layout, wi: usize, agg: Agg, slot: Option<usize>, empty: f64) -> f64 {
+        let w = &l.wins[wi];
+        let count = self.acc[w.at + 2];
+        if count <= 0.0 {
+            return empty;
+        }
+        let sl = slot.unwrap_or(0);
+        let sum = self.acc[w.at + 3 + sl];
+        match agg {
+            Agg::Count => count,
+            Agg::Sum => sum,
+            Agg::Mean => sum / count,
+            Agg::Std => {
+                let m = sum / count;
+                (self.acc[w.at + 3 + l.ns + sl] / count - m * m).max(0.0).sqrt()
+            }
+            Agg::Min | Agg::Max => {
+                let mut best = if agg == Agg::Min { f64::INFINITY } else { f64::NEG_INFINITY };
+                for abs in self.start(w)..self.end(w) {
+                    let v = self.val(l, (abs - self.base) as usize, sl);
+                    best = if agg == Agg::Min { best.min(v) } else { best.max(v) };
+                }
+                best
+            }
+            Agg::DistinctCount => w.distinct.iter().find(|(s, _)| *s == sl).map_or(empty, |(_, d)| self.distinct[*d].len() as f64),
+            Agg::Last | Agg::TimeSinceLast | Agg::Ratio => empty,
+        }
+    }
+
+    /// Corrects the label slots of entry `abs` by `delta` (a label event arrived).
+    pub fn label_delta(&mut self, l: &Layout, abs: u64, delta: f64) -> bool {
+        if abs < self.base || abs >= self.base + self.entries(l) as u64 {
+            return false;
+        }
+        let p = (abs - self.base) as usize;
+        for &sl in &l.label_slots {
+            let old = self.val(l, p, sl);
+            let new = old + delta;
+            self.set_val(l, p, sl, new);
+            for w in &l.wins {
+                if self.start(w) <= abs && abs < self.end(w) {
+                    self.acc[w.at + 3 + sl] += delta;
+                    if w.sumsq {
+                        self.acc[w.at + 3 + l.ns + sl] += new * new - old * old;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Inserts a late entry in time order and rebuilds the windows; returns its position
+    /// (entries after it moved up by one), or `None` when it is older than anything kept.
+    pub fn insert_late(&mut self, l: &Layout, t: i64, id: u128, vals: &[f64]) -> Option<usize> {
+        let n = self.entries(l);
+        let pos = (0..n).position(|p| self.time(l, p) > t).unwrap_or(n);
+        if pos == 0 && self.base > 0 {
+            return None;
+        }
+        let mut words = vec![t as u64];
+        if l.weighted {
+            words.push(1);
+        }
+        words.extend(vals.iter().map(|v| v.to_bits()));
+        if l.indexed {
+            words.push(id as u64);
+            words.push((id >> 64) as u64);
+        }
+        for (k, w) in words.into_iter().enumerate() {
+            self.data.insert(pos * l.stride + k, w);
+        }
+        let now = self.now;
+        for w in &l.wins {
+            self.acc[w.at] = self.base as f64;
+            self.acc[w.at + 1] = self.base as f64;
+            self.acc[w.at + 2] = 0.0;
+            let n = l.ns * if w.sumsq { 2 } else { 1 };
+            self.acc[w.at + 3..w.at + 3 + n].iter_mut().for_each(|x| *x = 0.0);
+        }
+        self.distinct.iter_mut().for_each(FxHashMap::clear);
+        self.advance(l, now);
+        Some(pos)
+    }
+
+    /// Approximate heap bytes.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Entity>() + self.data.capacity() * 8 + self.acc.capacity() * 8 + self.last_vals.capacity() * 8 + self.distinct.iter().map(|d| d.capacity() * 24).sum::<usize>()
+    }
+}
