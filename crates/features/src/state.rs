@@ -274,13 +274,13 @@ impl Entity {
             return empty;
         }
         let sl = slot.unwrap_or(0);
-        let sum = self.acc[w.at + 3 + sl];
+        let sum = || self.acc[w.at + 3 + sl];
         match agg {
             Agg::Count => count,
-            Agg::Sum => sum,
-            Agg::Mean => sum / count,
+            Agg::Sum => sum(),
+            Agg::Mean => sum() / count,
             Agg::Std => {
-                let m = sum / count;
+                let m = sum() / count;
                 (self.acc[w.at + 3 + l.ns + sl] / count - m * m).max(0.0).sqrt()
             }
             Agg::Min | Agg::Max => {
