@@ -1,7 +1,7 @@
 //! Measures generation throughput.
 //!
 //! ```text
-//! cargo run --release -p riskstream-gen --example throughput -- [customers] [days] [format] [threads] [out_dir] [terminals]
+//! cargo run --release -p riskstream-gen --example throughput -- [customers] [days] [format] [threads] [out_dir] [terminals] [transactions]
 //! ```
 //!
 //! Prints transactions per second of wall time for the whole run (all files, including
@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = GenConfig {
         customers: arg(0, "100000").parse()?,
         terminals: arg(5, "2000").parse()?,
+        transactions: args.get(6).map(|t| t.parse()).transpose()?,
         days: arg(1, "30").parse()?,
         threads: arg(3, "2").parse()?,
         ..GenConfig::default()
