@@ -511,3 +511,38 @@ fn genuine_travel_is_physically_possible() {
     );
     assert!(d.report.trips > 100);
 }
+
+#[test]
+fn transactions_follow_daily_and_weekly_seasonality() {
+    let d = data();
+    let time = d.tx.ints("event_time");
+    let mut by_hour = [0u64; 24];
+    let mut by_weekday: [(u64, std::collections::BTreeSet<i64>); 7] = Default::default();
+    for &t in time {
+        let day = t.div_euclid(DAY_US);
+        by_hour[(t.rem_euclid(DAY_US) / 3_600_000_000) as usize] += 1;
+        let wd = riskstream_gen::calendar::weekday(day);
+        if !riskstream_gen::calendar::is_holiday(day) {
+            by_weekday[wd].0 += 1;
+            by_weekday[wd].1.insert(day);
+        }
+    }
+    // Night is quiet, lunch and evening are busy (HOURLY_WEEKDAY/HOURLY_WEEKEND).
+    assert!(
+        by_hour[3] * 10 < by_hour[12],
+        "03h {} vs 12h {}",
+        by_hour[3],
+        by_hour[12]
+    );
+    assert!(by_hour[18] > by_hour[15]);
+    let per_day: Vec<f64> = by_weekday
+        .iter()
+        .map(|(n, days)| *n as f64 / days.len() as f64)
+        .collect();
+    let expected = WEEKDAY_FACTOR[4] / WEEKDAY_FACTOR[6];
+    let got = per_day[4] / per_day[6];
+    assert!(
+        (got / expected - 1.0).abs() < 0.05,
+        "Friday/Sunday {got:.3}, documented {expected:.3}"
+    );
+}
