@@ -740,6 +740,8 @@ pub const TREND_PER_YEAR: (f64, f64) = (-0.5, 0.8);
 /// Everything above as one serialisable value, for the manifest.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rates {
+    /// Segments, places, currencies, merchant categories, habits and seasonality.
+    pub world: serde_json::Value,
     /// Fraud episode rates and shapes.
     pub fraud: serde_json::Value,
     /// Label sources and delays.
@@ -754,6 +756,16 @@ pub struct Rates {
 pub fn rates() -> Rates {
     use serde_json::json;
     Rates {
+        world: json!({
+            "segments": SEGMENTS, "cities": CITIES, "countries": COUNTRIES, "mccs": MCCS,
+            "merchant_kind_share": {"pos": MERCHANT_KIND_SHARE[0], "contactless": MERCHANT_KIND_SHARE[1], "ecom": MERCHANT_KIND_SHARE[2], "atm": MERCHANT_KIND_SHARE[3]},
+            "typical_amount_eur": TYPICAL_AMOUNT_EUR, "amount_log_sd": AMOUNT_SIGMA,
+            "usual_terminals": {"pos": USUAL_POS, "atm": USUAL_ATM, "ecom": USUAL_ECOM, "physical_p": USUAL_PHYSICAL_P, "ecom_p": USUAL_ECOM_P},
+            "contactless_only_p": CONTACTLESS_ONLY_P, "contactless_limit_eur": CONTACTLESS_LIMIT_EUR,
+            "trip_start_per_day": TRIP_START_PER_DAY, "trip_days": TRIP_DAYS, "trip_far_share": TRIP_FAR_SHARE,
+            "hourly_weekday": HOURLY_WEEKDAY, "hourly_weekend": HOURLY_WEEKEND,
+            "weekday_factor": WEEKDAY_FACTOR, "holiday_factor": HOLIDAY_FACTOR,
+        }),
         fraud: json!({
             "cnp_burst": {"episodes_per_card_day": CNP_BURST_PER_CARD_DAY, "tx_per_episode": CNP_BURST_TX, "gap_minutes": CNP_BURST_GAP_MIN, "median_eur": CNP_BURST_MEDIAN_EUR, "log_sd": CNP_BURST_SIGMA},
             "card_testing": {"episodes_per_card_day": CARD_TESTING_PER_CARD_DAY, "tests_per_episode": CARD_TESTING_TESTS, "test_amount": CARD_TESTING_AMOUNT, "gap_seconds": CARD_TESTING_GAP_S, "cashout_probability": CARD_TESTING_CASHOUT_P, "cashout_delay_minutes": CARD_TESTING_CASHOUT_DELAY_MIN, "cashout_median_eur": CARD_TESTING_CASHOUT_MEDIAN_EUR},
