@@ -514,10 +514,9 @@ impl<'w> DayGen<'w> {
             push(out, t);
         }
 
-        // Fraud episodes: draw all counts first, then build them.
+        // Fraud episodes: draw all counts first (per card: cnp, testing, travel), then build them.
         let mut counts = [[0u32; 3]; 2];
-        for (k, row) in counts.iter_mut().enumerate().take(cu.n_cards as usize) {
-            let _ = k;
+        for row in counts.iter_mut().take(cu.n_cards as usize) {
             row[0] = self.cnp.draw(&mut r);
             row[1] = self.testing.draw(&mut r);
             row[2] = self.travel.draw(&mut r);
