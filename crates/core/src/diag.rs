@@ -19,7 +19,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), hint: None }
+        Self {
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint on how to fix the problem.
@@ -55,7 +59,10 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// An empty report for `origin`.
     pub fn new(origin: impl Into<String>) -> Self {
-        Self { origin: origin.into(), items: Vec::new() }
+        Self {
+            origin: origin.into(),
+            items: Vec::new(),
+        }
     }
 
     /// Records a problem.
@@ -81,7 +88,13 @@ impl Diagnostics {
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.items.len();
-        writeln!(f, "{}: {} problem{}", self.origin, n, if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{}: {} problem{}",
+            self.origin,
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
         for d in &self.items {
             writeln!(f, "  - {d}")?;
         }
@@ -92,7 +105,10 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// Suggests the closest of `candidates` to `got`, for "did you mean" hints.
-pub fn did_you_mean<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    got: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(&got.to_ascii_lowercase(), &c.to_ascii_lowercase());
@@ -109,7 +125,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        assert_eq!(did_you_mean("flaot", ["int", "float", "string"]).as_deref(), Some("did you mean `float`?"));
+        assert_eq!(
+            did_you_mean("flaot", ["int", "float", "string"]).as_deref(),
+            Some("did you mean `float`?")
+        );
         assert_eq!(did_you_mean("zzz", ["int", "float"]), None);
     }
 

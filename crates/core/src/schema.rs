@@ -51,7 +51,8 @@ pub enum FieldType {
 
 impl FieldType {
     /// Names accepted in schema files.
-    pub const NAMES: [&'static str; 6] = ["int", "float", "string", "bool", "timestamp", "category"];
+    pub const NAMES: [&'static str; 6] =
+        ["int", "float", "string", "bool", "timestamp", "category"];
 
     /// Parses a type name.
     pub fn from_name(s: &str) -> Option<Self> {
@@ -162,10 +163,16 @@ impl Schema {
         let table: toml::Table = match toml::from_str(text) {
             Ok(t) => t,
             Err(e) => {
-                let at = e.span().map(|s| line_col(text, s.start)).map(|(l, c)| format!("line {l}, column {c}"));
+                let at = e
+                    .span()
+                    .map(|s| line_col(text, s.start))
+                    .map(|(l, c)| format!("line {l}, column {c}"));
                 diags.push(
-                    Diagnostic::new(at.unwrap_or_default(), format!("not valid TOML: {}", e.message()))
-                        .hint("see https://toml.io for the syntax; strings need quotes"),
+                    Diagnostic::new(
+                        at.unwrap_or_default(),
+                        format!("not valid TOML: {}", e.message()),
+                    )
+                    .hint("see https://toml.io for the syntax; strings need quotes"),
                 );
                 return Err(diags);
             }
@@ -188,7 +195,12 @@ impl Schema {
         if let Some(i) = self.event_time {
             out.push_str(&format!("event_time = {}\n", q(&self.fields[i].name)));
         }
-        let list = |ix: &[usize]| ix.iter().map(|&i| q(&self.fields[i].name)).collect::<Vec<_>>().join(", ");
+        let list = |ix: &[usize]| {
+            ix.iter()
+                .map(|&i| q(&self.fields[i].name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if !self.entities.is_empty() {
             out.push_str(&format!("entities = [{}]\n", list(&self.entities)));
         }
@@ -196,7 +208,11 @@ impl Schema {
             out.push_str(&format!("labels = [{}]\n", list(&self.labels)));
         }
         for f in &self.fields {
-            out.push_str(&format!("\n[[field]]\nname = {}\ntype = {}\n", q(&f.name), q(f.ty.name())));
+            out.push_str(&format!(
+                "\n[[field]]\nname = {}\ntype = {}\n",
+                q(&f.name),
+                q(f.ty.name())
+            ));
             if !f.required {
                 out.push_str("required = false\n");
             }
@@ -215,7 +231,10 @@ impl Schema {
                 out.push_str(&format!("max = {}\n", bound(v)));
             }
             if let Some(vals) = &f.values {
-                out.push_str(&format!("values = [{}]\n", vals.iter().map(|v| q(v)).collect::<Vec<_>>().join(", ")));
+                out.push_str(&format!(
+                    "values = [{}]\n",
+                    vals.iter().map(|v| q(v)).collect::<Vec<_>>().join(", ")
+                ));
             }
             if f.ty == FieldType::Timestamp && f.format != TimestampFormat::Iso8601 {
                 out.push_str(&format!("format = {}\n", q(f.format.name())));
@@ -235,9 +254,26 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-const TOP_KEYS: [&str; 7] = ["name", "description", "id", "event_time", "entities", "labels", "field"];
-const FIELD_KEYS: [&str; 9] =
-    ["name", "type", "required", "unique", "min", "max", "values", "format", "description"];
+const TOP_KEYS: [&str; 7] = [
+    "name",
+    "description",
+    "id",
+    "event_time",
+    "entities",
+    "labels",
+    "field",
+];
+const FIELD_KEYS: [&str; 9] = [
+    "name",
+    "type",
+    "required",
+    "unique",
+    "min",
+    "max",
+    "values",
+    "format",
+    "description",
+];
 
 fn unknown_key(path: &str, key: &str, known: &[&str]) -> Diagnostic {
     let d = Diagnostic::new(path, format!("unknown key `{key}`"));
@@ -247,11 +283,19 @@ fn unknown_key(path: &str, key: &str, known: &[&str]) -> Diagnostic {
     }
 }
 
-fn get_str<'a>(t: &'a toml::Table, key: &str, path: &str, diags: &mut Diagnostics) -> Option<&'a str> {
+fn get_str<'a>(
+    t: &'a toml::Table,
+    key: &str,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a str> {
     match t.get(key)? {
         toml::Value::String(s) => Some(s),
         other => {
-            diags.push(Diagnostic::new(path, format!("`{key}` must be a string, found {}", other.type_str())));
+            diags.push(Diagnostic::new(
+                path,
+                format!("`{key}` must be a string, found {}", other.type_str()),
+            ));
             None
         }
     }
@@ -262,8 +306,11 @@ fn get_bool(t: &toml::Table, key: &str, path: &str, diags: &mut Diagnostics) -> 
         toml::Value::Boolean(b) => Some(*b),
         other => {
             diags.push(
-                Diagnostic::new(path, format!("`{key}` must be true or false, found {}", other.type_str()))
-                    .hint(format!("write `{key} = true` without quotes")),
+                Diagnostic::new(
+                    path,
+                    format!("`{key}` must be true or false, found {}", other.type_str()),
+                )
+                .hint(format!("write `{key} = true` without quotes")),
             );
             None
         }
@@ -284,7 +331,10 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
         }
         None => {
             if !t.contains_key("name") {
-                diags.push(Diagnostic::new("name", "missing").hint("add `name = \"my-events\"` at the top"));
+                diags.push(
+                    Diagnostic::new("name", "missing")
+                        .hint("add `name = \"my-events\"` at the top"),
+                );
             }
             String::new()
         }
@@ -301,14 +351,20 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
             let mut seen: HashMap<String, usize> = HashMap::new();
             for (i, item) in items.iter().enumerate() {
                 let Some(ft) = item.as_table() else {
-                    diags.push(Diagnostic::new(format!("field[{i}]"), "must be a table").hint("write `[[field]]` followed by its keys"));
+                    diags.push(
+                        Diagnostic::new(format!("field[{i}]"), "must be a table")
+                            .hint("write `[[field]]` followed by its keys"),
+                    );
                     continue;
                 };
                 if let Some(f) = check_field(ft, i, diags) {
                     if let Some(first) = seen.insert(f.name.clone(), i) {
                         diags.push(
-                            Diagnostic::new(format!("field[{i}] ({}).name", f.name), format!("duplicate field name, first declared as field[{first}]"))
-                                .hint("every column name must be unique"),
+                            Diagnostic::new(
+                                format!("field[{i}] ({}).name", f.name),
+                                format!("duplicate field name, first declared as field[{first}]"),
+                            )
+                            .hint("every column name must be unique"),
                         );
                     }
                     fields.push(f);
@@ -319,8 +375,11 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
             }
         }
         Some(other) => diags.push(
-            Diagnostic::new("field", format!("must be an array of tables, found {}", other.type_str()))
-                .hint("write `[[field]]` (double brackets) for each column"),
+            Diagnostic::new(
+                "field",
+                format!("must be an array of tables, found {}", other.type_str()),
+            )
+            .hint("write `[[field]]` (double brackets) for each column"),
         ),
     }
 
@@ -328,7 +387,10 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
     let resolve = |key: &str, path: &str, n: &str, diags: &mut Diagnostics| -> Option<usize> {
         let i = names.iter().position(|x| *x == n);
         if i.is_none() {
-            let d = Diagnostic::new(path, format!("`{key}` names field `{n}`, which is not declared"));
+            let d = Diagnostic::new(
+                path,
+                format!("`{key}` names field `{n}`, which is not declared"),
+            );
             diags.push(match did_you_mean(n, names.iter().copied()) {
                 Some(h) => d.hint(h),
                 None => d.hint("declare it with a `[[field]]` table"),
@@ -339,11 +401,24 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
 
     let id = get_str(t, "id", "id", diags).and_then(|n| resolve("id", "id", n, diags));
     if let Some(i) = id {
-        if matches!(fields[i].ty, FieldType::Float | FieldType::Bool | FieldType::Timestamp) {
-            diags.push(Diagnostic::new("id", format!("the id field `{}` has type {}", fields[i].name, fields[i].ty)).hint("an id must be int, string or category"));
+        if matches!(
+            fields[i].ty,
+            FieldType::Float | FieldType::Bool | FieldType::Timestamp
+        ) {
+            diags.push(
+                Diagnostic::new(
+                    "id",
+                    format!(
+                        "the id field `{}` has type {}",
+                        fields[i].name, fields[i].ty
+                    ),
+                )
+                .hint("an id must be int, string or category"),
+            );
         }
     }
-    let event_time = get_str(t, "event_time", "event_time", diags).and_then(|n| resolve("event_time", "event_time", n, diags));
+    let event_time = get_str(t, "event_time", "event_time", diags)
+        .and_then(|n| resolve("event_time", "event_time", n, diags));
     if let Some(i) = event_time {
         if fields[i].ty != FieldType::Timestamp {
             diags.push(
@@ -352,7 +427,10 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
             );
         }
         if !fields[i].required {
-            diags.push(Diagnostic::new("event_time", "the event-time field must be required").hint("remove `required = false` from it"));
+            diags.push(
+                Diagnostic::new("event_time", "the event-time field must be required")
+                    .hint("remove `required = false` from it"),
+            );
         }
     }
     let list = |key: &str, diags: &mut Diagnostics| -> Vec<usize> {
@@ -364,15 +442,21 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
                 .filter_map(|(j, v)| match v.as_str() {
                     Some(n) => resolve(key, &format!("{key}[{j}]"), n, diags),
                     None => {
-                        diags.push(Diagnostic::new(format!("{key}[{j}]"), "must be a field name (a string)"));
+                        diags.push(Diagnostic::new(
+                            format!("{key}[{j}]"),
+                            "must be a field name (a string)",
+                        ));
                         None
                     }
                 })
                 .collect(),
             Some(other) => {
                 diags.push(
-                    Diagnostic::new(key, format!("must be a list of field names, found {}", other.type_str()))
-                        .hint(format!("write `{key} = [\"A\", \"B\"]`")),
+                    Diagnostic::new(
+                        key,
+                        format!("must be a list of field names, found {}", other.type_str()),
+                    )
+                    .hint(format!("write `{key} = [\"A\", \"B\"]`")),
                 );
                 Vec::new()
             }
@@ -381,16 +465,42 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
     let entities = list("entities", diags);
     let labels = list("labels", diags);
     for (j, &i) in entities.iter().enumerate() {
-        if matches!(fields[i].ty, FieldType::Float | FieldType::Bool | FieldType::Timestamp) {
-            diags.push(Diagnostic::new(format!("entities[{j}]"), format!("entity key `{}` has type {}", fields[i].name, fields[i].ty)).hint("an entity key must be int, string or category"));
+        if matches!(
+            fields[i].ty,
+            FieldType::Float | FieldType::Bool | FieldType::Timestamp
+        ) {
+            diags.push(
+                Diagnostic::new(
+                    format!("entities[{j}]"),
+                    format!("entity key `{}` has type {}", fields[i].name, fields[i].ty),
+                )
+                .hint("an entity key must be int, string or category"),
+            );
         }
     }
     for (j, &i) in labels.iter().enumerate() {
-        if !matches!(fields[i].ty, FieldType::Int | FieldType::Float | FieldType::Bool) {
-            diags.push(Diagnostic::new(format!("labels[{j}]"), format!("label `{}` has type {}", fields[i].name, fields[i].ty)).hint("a label must be bool, int (0/1) or float"));
+        if !matches!(
+            fields[i].ty,
+            FieldType::Int | FieldType::Float | FieldType::Bool
+        ) {
+            diags.push(
+                Diagnostic::new(
+                    format!("labels[{j}]"),
+                    format!("label `{}` has type {}", fields[i].name, fields[i].ty),
+                )
+                .hint("a label must be bool, int (0/1) or float"),
+            );
         }
     }
-    Schema { name, description, fields, id, event_time, entities, labels }
+    Schema {
+        name,
+        description,
+        fields,
+        id,
+        event_time,
+        entities,
+        labels,
+    }
 }
 
 fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Field> {
@@ -403,7 +513,10 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
         }
         None => {
             if !t.contains_key("name") {
-                diags.push(Diagnostic::new(format!("{base}.name"), "missing").hint("every field needs `name = \"COLUMN\"`"));
+                diags.push(
+                    Diagnostic::new(format!("{base}.name"), "missing")
+                        .hint("every field needs `name = \"COLUMN\"`"),
+                );
             }
             None
         }
@@ -432,8 +545,10 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
         None => {
             if !t.contains_key("type") {
                 diags.push(
-                    Diagnostic::new(format!("{path}.type"), "missing")
-                        .hint(format!("add `type = ...`, one of {}", FieldType::NAMES.join(", "))),
+                    Diagnostic::new(format!("{path}.type"), "missing").hint(format!(
+                        "add `type = ...`, one of {}",
+                        FieldType::NAMES.join(", ")
+                    )),
                 );
             }
             None
@@ -441,14 +556,18 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
     };
     let required = get_bool(t, "required", &format!("{path}.required"), diags).unwrap_or(true);
     let unique = get_bool(t, "unique", &format!("{path}.unique"), diags).unwrap_or(false);
-    let description = get_str(t, "description", &format!("{path}.description"), diags).map(str::to_string);
+    let description =
+        get_str(t, "description", &format!("{path}.description"), diags).map(str::to_string);
 
     let mut format = TimestampFormat::Iso8601;
     if let Some(s) = get_str(t, "format", &format!("{path}.format"), diags) {
         match TimestampFormat::from_name(s) {
             Some(f) => format = f,
             None => {
-                let d = Diagnostic::new(format!("{path}.format"), format!("unknown timestamp format `{s}`"));
+                let d = Diagnostic::new(
+                    format!("{path}.format"),
+                    format!("unknown timestamp format `{s}`"),
+                );
                 diags.push(match did_you_mean(s, TimestampFormat::NAMES) {
                     Some(h) => d.hint(h),
                     None => d.hint(format!("use one of {}", TimestampFormat::NAMES.join(", "))),
@@ -456,16 +575,22 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
             }
         }
         if ty.is_some_and(|t| t != FieldType::Timestamp) {
-            diags.push(Diagnostic::new(format!("{path}.format"), "`format` applies only to timestamp fields"));
+            diags.push(Diagnostic::new(
+                format!("{path}.format"),
+                "`format` applies only to timestamp fields",
+            ));
         }
     }
 
     let bound = |key: &str, diags: &mut Diagnostics| -> Option<f64> {
         let v = t.get(key)?;
         let p = format!("{path}.{key}");
-        let Some(ty) = ty else { return None };
+        let ty = ty?;
         if !ty.is_ordered() {
-            diags.push(Diagnostic::new(p, format!("`{key}` does not apply to {ty} fields")).hint("ranges apply to int, float and timestamp fields"));
+            diags.push(
+                Diagnostic::new(p, format!("`{key}` does not apply to {ty} fields"))
+                    .hint("ranges apply to int, float and timestamp fields"),
+            );
             return None;
         }
         match (ty, v) {
@@ -476,24 +601,34 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
                     None
                 }
             },
-            (FieldType::Timestamp, toml::Value::Datetime(d)) => match crate::time::parse_iso8601(&d.to_string()) {
-                Ok(us) => Some(us as f64),
-                Err(e) => {
-                    diags.push(Diagnostic::new(p, format!("`{d}`: {e}")));
-                    None
+            (FieldType::Timestamp, toml::Value::Datetime(d)) => {
+                match crate::time::parse_iso8601(&d.to_string()) {
+                    Ok(us) => Some(us as f64),
+                    Err(e) => {
+                        diags.push(Diagnostic::new(p, format!("`{d}`: {e}")));
+                        None
+                    }
                 }
-            },
+            }
             (FieldType::Int, toml::Value::Integer(n)) => Some(*n as f64),
             (FieldType::Float, toml::Value::Integer(n)) => Some(*n as f64),
             (FieldType::Float, toml::Value::Float(x)) if x.is_finite() => Some(*x),
             (_, other) => {
                 diags.push(
-                    Diagnostic::new(p, format!("`{key}` for a {ty} field cannot be {} `{other}`", other.type_str()))
-                        .hint(match ty {
-                            FieldType::Timestamp => "write a timestamp string, e.g. \"2018-04-01 00:00:00\"",
-                            FieldType::Int => "write an integer without quotes",
-                            _ => "write a finite number without quotes",
-                        }),
+                    Diagnostic::new(
+                        p,
+                        format!(
+                            "`{key}` for a {ty} field cannot be {} `{other}`",
+                            other.type_str()
+                        ),
+                    )
+                    .hint(match ty {
+                        FieldType::Timestamp => {
+                            "write a timestamp string, e.g. \"2018-04-01 00:00:00\""
+                        }
+                        FieldType::Int => "write an integer without quotes",
+                        _ => "write a finite number without quotes",
+                    }),
                 );
                 None
             }
@@ -503,7 +638,9 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
     let max = bound("max", diags);
     if let (Some(lo), Some(hi)) = (min, max) {
         if lo > hi {
-            diags.push(Diagnostic::new(format!("{path}.min"), "min is greater than max").hint("swap them"));
+            diags.push(
+                Diagnostic::new(format!("{path}.min"), "min is greater than max").hint("swap them"),
+            );
         }
     }
 
@@ -511,7 +648,13 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
         None => None,
         Some(v) => {
             if ty.is_some_and(|t| t != FieldType::Category) {
-                diags.push(Diagnostic::new(format!("{path}.values"), "`values` applies only to category fields").hint("use `type = \"category\"`"));
+                diags.push(
+                    Diagnostic::new(
+                        format!("{path}.values"),
+                        "`values` applies only to category fields",
+                    )
+                    .hint("use `type = \"category\"`"),
+                );
             }
             match v.as_array() {
                 Some(a) => {
@@ -519,29 +662,54 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
                     for (j, x) in a.iter().enumerate() {
                         match x.as_str() {
                             Some(s) => out.push(s.to_string()),
-                            None => diags.push(Diagnostic::new(format!("{path}.values[{j}]"), "must be a string")),
+                            None => diags.push(Diagnostic::new(
+                                format!("{path}.values[{j}]"),
+                                "must be a string",
+                            )),
                         }
                     }
                     if out.is_empty() {
-                        diags.push(Diagnostic::new(format!("{path}.values"), "lists no values").hint("remove `values` to allow any value"));
+                        diags.push(
+                            Diagnostic::new(format!("{path}.values"), "lists no values")
+                                .hint("remove `values` to allow any value"),
+                        );
                     }
                     Some(out)
                 }
                 None => {
-                    diags.push(Diagnostic::new(format!("{path}.values"), "must be a list of strings"));
+                    diags.push(Diagnostic::new(
+                        format!("{path}.values"),
+                        "must be a list of strings",
+                    ));
                     None
                 }
             }
         }
     };
 
-    Some(Field { name: name?, ty: ty?, required, unique, min, max, values, format, description })
+    Some(Field {
+        name: name?,
+        ty: ty?,
+        required,
+        unique,
+        min,
+        max,
+        values,
+        format,
+        description,
+    })
 }
 
 /// The schemas shipped with riskstream, as `(name, TOML text)`.
 pub const BUILTIN: [(&str, &str); 2] = [
-    ("fraud-handbook-raw", include_str!("../../../schemas/fraud-handbook-raw.toml")),
-    ("riskstream-bank-transactions", include_str!("../../../schemas/bank-transactions.toml")),
+    (
+        "fraud-handbook-raw",
+        include_str!("../../../schemas/fraud-handbook-raw.toml"),
+    ),
+    (
+        "riskstream-bank-transactions",
+        include_str!("../../../schemas/bank-transactions.toml"),
+    ),
 ];
 
 /// A shipped schema by name.
@@ -556,7 +724,8 @@ pub fn builtin(name: &str) -> Option<Schema> {
 pub fn builtin_for_header(header: &[&str]) -> Option<Schema> {
     BUILTIN.iter().find_map(|(n, _)| {
         let s = builtin(n)?;
-        (s.fields.len() == header.len() && s.fields.iter().zip(header).all(|(f, h)| f.name == *h)).then_some(s)
+        (s.fields.len() == header.len() && s.fields.iter().zip(header).all(|(f, h)| f.name == *h))
+            .then_some(s)
     })
 }
 
@@ -581,7 +750,10 @@ mod tests {
     fn detects_handbook_header() {
         let h = "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_TIME_SECONDS,TX_TIME_DAYS,TX_FRAUD,TX_FRAUD_SCENARIO";
         let cols: Vec<&str> = h.split(',').collect();
-        assert_eq!(builtin_for_header(&cols).unwrap().name, "fraud-handbook-raw");
+        assert_eq!(
+            builtin_for_header(&cols).unwrap().name,
+            "fraud-handbook-raw"
+        );
         assert!(builtin_for_header(&cols[..3]).is_none());
     }
 

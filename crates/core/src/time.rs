@@ -85,7 +85,9 @@ pub enum TimeError {
 impl fmt::Display for TimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            TimeError::Shape => "not a timestamp of the form YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH:MM]",
+            TimeError::Shape => {
+                "not a timestamp of the form YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH:MM]"
+            }
             TimeError::FieldRange => "month, day, hour, minute or second out of range",
             TimeError::NotAnInteger => "not an integer epoch timestamp",
             TimeError::OutOfRange => "timestamp out of range",
@@ -188,14 +190,18 @@ pub fn parse_iso8601(text: &str) -> Result<i64, TimeError> {
     }
     match rest {
         [] | [b'Z'] => Ok(micros),
-        [sign @ (b'+' | b'-'), hh @ .., ] if hh.len() == 5 && hh[2] == b':' => {
+        [sign @ (b'+' | b'-'), hh @ ..] if hh.len() == 5 && hh[2] == b':' => {
             let oh = digits(&hh[0..2]).ok_or(TimeError::Shape)?;
             let om = digits(&hh[3..5]).ok_or(TimeError::Shape)?;
             if oh > 23 || om > 59 {
                 return Err(TimeError::FieldRange);
             }
             let off = (i64::from(oh) * 3600 + i64::from(om) * 60) * MICROS_PER_SEC;
-            Ok(if *sign == b'+' { micros - off } else { micros + off })
+            Ok(if *sign == b'+' {
+                micros - off
+            } else {
+                micros + off
+            })
         }
         _ => Err(TimeError::Shape),
     }
@@ -242,9 +248,15 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             "h" => 3_600 * MICROS_PER_SEC,
             "d" => MICROS_PER_DAY,
             "w" => 7 * MICROS_PER_DAY,
-            _ => return Err(format!("unknown unit `{unit}` in `{t}` (use ms, s, m, h, d or w)")),
+            _ => {
+                return Err(format!(
+                    "unknown unit `{unit}` in `{t}` (use ms, s, m, h, d or w)"
+                ))
+            }
         };
-        let n: i64 = num.parse().map_err(|_| format!("missing number before `{unit}` in `{t}`"))?;
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("missing number before `{unit}` in `{t}`"))?;
         num.clear();
         total = n
             .checked_mul(scale)
@@ -252,7 +264,9 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             .ok_or_else(|| format!("duration `{t}` is too long"))?;
     }
     if !num.is_empty() {
-        return Err(format!("`{t}` has a number without a unit (write e.g. `{num}s` or `{num}d`)"));
+        return Err(format!(
+            "`{t}` has a number without a unit (write e.g. `{num}s` or `{num}d`)"
+        ));
     }
     Ok(total)
 }
@@ -267,21 +281,42 @@ mod tests {
         // 2018-04-01 00:00:31 is TX_TIME_SECONDS = 31 after the handbook's origin.
         let origin = parse_iso8601("2018-04-01 00:00:00").unwrap();
         assert_eq!(origin, 1_522_540_800 * MICROS_PER_SEC);
-        assert_eq!(parse_iso8601("2018-04-01 00:00:31").unwrap() - origin, 31 * MICROS_PER_SEC);
-        assert_eq!(parse_iso8601("2018-04-01T00:00:31.5Z").unwrap() - origin, 31_500_000);
+        assert_eq!(
+            parse_iso8601("2018-04-01 00:00:31").unwrap() - origin,
+            31 * MICROS_PER_SEC
+        );
+        assert_eq!(
+            parse_iso8601("2018-04-01T00:00:31.5Z").unwrap() - origin,
+            31_500_000
+        );
         assert_eq!(parse_iso8601("2018-04-01T02:00:00+02:00").unwrap(), origin);
         assert_eq!(parse_iso8601("2018-04-01").unwrap(), origin);
     }
 
     #[test]
     fn rejects_bad_timestamps() {
-        assert_eq!(parse_iso8601("2018-02-30 00:00:00"), Err(TimeError::FieldRange));
-        assert_eq!(parse_iso8601("2018-04-01 24:00:00"), Err(TimeError::FieldRange));
+        assert_eq!(
+            parse_iso8601("2018-02-30 00:00:00"),
+            Err(TimeError::FieldRange)
+        );
+        assert_eq!(
+            parse_iso8601("2018-04-01 24:00:00"),
+            Err(TimeError::FieldRange)
+        );
         assert_eq!(parse_iso8601("yesterday"), Err(TimeError::Shape));
-        assert_eq!(parse_iso8601("2018-04-01 00:00:00junk"), Err(TimeError::Shape));
+        assert_eq!(
+            parse_iso8601("2018-04-01 00:00:00junk"),
+            Err(TimeError::Shape)
+        );
         assert_eq!(parse_iso8601("2018-04-01 00:00:0"), Err(TimeError::Shape));
-        assert_eq!(TimestampFormat::UnixSeconds.parse("1.5"), Err(TimeError::NotAnInteger));
-        assert_eq!(TimestampFormat::UnixSeconds.parse(&i64::MAX.to_string()), Err(TimeError::OutOfRange));
+        assert_eq!(
+            TimestampFormat::UnixSeconds.parse("1.5"),
+            Err(TimeError::NotAnInteger)
+        );
+        assert_eq!(
+            TimestampFormat::UnixSeconds.parse(&i64::MAX.to_string()),
+            Err(TimeError::OutOfRange)
+        );
     }
 
     #[test]

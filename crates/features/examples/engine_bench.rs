@@ -12,10 +12,15 @@ fn main() {
     let (spec_path, input) = (&args[1], &args[2]);
     let spec = FeatureSpec::from_file(spec_path.as_ref()).unwrap_or_else(|d| panic!("{d}"));
     let t0 = Instant::now();
-    let batches: Vec<_> = EventReader::open(input.as_ref(), &spec.schema, &ReadOptions::default(), Box::new(DiscardDeadLetters))
-        .expect("open")
-        .map(|b| b.expect("batch"))
-        .collect();
+    let batches: Vec<_> = EventReader::open(
+        input.as_ref(),
+        &spec.schema,
+        &ReadOptions::default(),
+        Box::new(DiscardDeadLetters),
+    )
+    .expect("open")
+    .map(|b| b.expect("batch"))
+    .collect();
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
     eprintln!("read {n} rows in {:.2} s", t0.elapsed().as_secs_f64());
     for round in 0..2 {

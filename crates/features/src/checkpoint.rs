@@ -33,16 +33,24 @@ pub(crate) fn encode(spec_hash: u64, state: &State) -> Vec<u8> {
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(u64::from_le_bytes)
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
 }
 
 pub(crate) fn decode(spec_hash: u64, b: &[u8]) -> Result<State, String> {
     if b.len() < 36 || &b[..8] != MAGIC {
         return Err("not a riskstream feature-state checkpoint (bad magic or too short)".into());
     }
-    let version = b.get(8..12).and_then(|s| s.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
+    let version = b
+        .get(8..12)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0);
     if version != VERSION {
-        return Err(format!("checkpoint format version {version}; this build reads version {VERSION}"));
+        return Err(format!(
+            "checkpoint format version {version}; this build reads version {VERSION}"
+        ));
     }
     let body_end = b.len() - 8;
     let stored = u64_at(b, body_end).unwrap_or(0);

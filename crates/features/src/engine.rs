@@ -20,9 +20,11 @@
 //! id and corrects every window it is in, so delayed-label features work live and in replay.
 
 use crate::plan::{FeatureOp, Plan, SlotSrc};
-use crate::state::{Entity, Layout};
 use crate::spec::{CalendarKind, FeatureSpec, FilterValue, LabelMode, LatePolicy, Op};
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use crate::state::{Entity, Layout};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -82,10 +84,14 @@ pub(crate) struct Ev {
 
 impl Ev {
     fn key(&self) -> (i64, u8, i64, u64) {
-        (self.time, u8::from(matches!(self.kind, EvKind::Label { .. })), self.order, self.seq)
+        (
+            self.time,
+            u8::from(matches!(self.kind, EvKind::Label { .. })),
+            self.order,
+            self.seq,
+        )
     }
 }
-
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LabelRef {
@@ -144,6 +150,8 @@ pub(crate) struct State {
     pending: Vec<HeapKey>,
     slab: Vec<Ev>,
     free: Vec<u32>,
+    /// Released events not yet applied (always empty between public calls).
+    ready: Vec<u32>,
     source_max: Vec<i64>,
     source_done: Vec<bool>,
     last_released: Option<(i64, u8, i64, u64)>,
@@ -159,7 +167,10 @@ enum Col<'a> {
     B(&'a arrow_array::BooleanArray),
     T(&'a arrow_array::TimestampMicrosecondArray),
     S(&'a arrow_array::StringArray),
-    D(&'a arrow_array::DictionaryArray<Int32Type>, &'a arrow_array::StringArray),
+    D(
+        &'a arrow_array::DictionaryArray<Int32Type>,
+        &'a arrow_array::StringArray,
+    ),
 }
 
 impl<'a> Col<'a> {
@@ -285,7 +296,9 @@ pub enum EngineError {
 impl riskstream_core::Classify for EngineError {
     fn class(&self) -> riskstream_core::ErrorClass {
         match self {
-            EngineError::Input { .. } | EngineError::Checkpoint(_) => riskstream_core::ErrorClass::User,
+            EngineError::Input { .. } | EngineError::Checkpoint(_) => {
+                riskstream_core::ErrorClass::User
+            }
             EngineError::Arrow(_) => riskstream_core::ErrorClass::Internal,
         }
     }
@@ -308,11 +321,18 @@ impl Engine {
             acc += s.slots.len();
         }
         let state = State {
-            streams: plan.streams.iter().map(|_| StreamState { entities: FxHashMap::default() }).collect(),
+            streams: plan
+                .streams
+                .iter()
+                .map(|_| StreamState {
+                    entities: FxHashMap::default(),
+                })
+                .collect(),
             tx_index: FxHashMap::default(),
             pending: Vec::new(),
             slab: Vec::new(),
             free: Vec::new(),
+            ready: Vec::new(),
             source_max: vec![i64::MIN; nsrc],
             source_done: vec![false; nsrc],
             last_released: None,
@@ -320,9 +340,24 @@ impl Engine {
             next_evict: i64::MIN,
             stats: EngineStats::default(),
         };
-        let out = OutBuf { pass: vec![Vec::new(); spec.passthrough.len()], feats: vec![Vec::new(); spec.features.len()] };
-        let layouts = plan.streams.iter().map(|s| Layout::new(s, plan.label_events)).collect();
-        Self { spec: spec.clone(), plan, state, out, slot_base, layouts, dropped: Vec::new() }
+        let out = OutBuf {
+            pass: vec![Vec::new(); spec.passthrough.len()],
+            feats: vec![Vec::new(); spec.features.len()],
+        };
+        let layouts = plan
+            .streams
+            .iter()
+            .map(|s| Layout::new(s, plan.label_events))
+            .collect();
+        Self {
+            spec: spec.clone(),
+            plan,
+            state,
+            out,
+            slot_base,
+            layouts,
+            dropped: Vec::new(),
+        }
     }
 
     /// The spec.
@@ -337,7 +372,10 @@ impl Engine {
 
     /// Rows ready in the output buffer.
     pub fn ready_rows(&self) -> usize {
-        self.out.feats.first().map_or_else(|| self.out.pass.first().map_or(0, Vec::len), Vec::len)
+        self.out
+            .feats
+            .first()
+            .map_or_else(|| self.out.pass.first().map_or(0, Vec::len), Vec::len)
     }
 
     /// Events waiting in the reorder buffer.
@@ -360,7 +398,12 @@ impl Engine {
                 Field::new(&f.name, dt, true)
             })
             .collect();
-        fields.extend(self.spec.features.iter().map(|f| Field::new(f.name(), DataType::Float64, false)));
+        fields.extend(
+            self.spec
+                .features
+                .iter()
+                .map(|f| Field::new(f.name(), DataType::Float64, false)),
+        );
         Arc::new(ArrowSchema::new(fields))
     }
 
@@ -383,15 +426,35 @@ impl Engine {
 
     /// Feeds a batch of transactions (accepted rows of the spec's schema). Late events under
     /// the `dead_letter` policy are handed to `late`.
-    pub fn push_transactions(&mut self, batch: &RecordBatch, late: &mut dyn FnMut(LateEvent)) -> Result<(), EngineError> {
+    pub fn push_transactions(
+        &mut self,
+        batch: &RecordBatch,
+        late: &mut dyn FnMut(LateEvent),
+    ) -> Result<(), EngineError> {
         let schema = &self.spec.schema;
-        let err = |m: String| EngineError::Input { schema: schema.name.clone(), message: m };
+        let err = |m: String| EngineError::Input {
+            schema: schema.name.clone(),
+            message: m,
+        };
         if batch.num_columns() != schema.fields.len() {
-            return Err(err(format!("{} columns, expected {}", batch.num_columns(), schema.fields.len())));
+            return Err(err(format!(
+                "{} columns, expected {}",
+                batch.num_columns(),
+                schema.fields.len()
+            )));
         }
-        let cols: Vec<Col<'_>> = batch.columns().iter().map(Col::new).collect::<Result<_, _>>().map_err(err)?;
-        let time_i = schema.event_time.ok_or_else(|| err("no event_time field".into()))?;
-        let Col::T(times) = &cols[time_i] else { return Err(err("event_time is not a timestamp column".into())) };
+        let cols: Vec<Col<'_>> = batch
+            .columns()
+            .iter()
+            .map(Col::new)
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let time_i = schema
+            .event_time
+            .ok_or_else(|| err("no event_time field".into()))?;
+        let Col::T(times) = &cols[time_i] else {
+            return Err(err("event_time is not a timestamp column".into()));
+        };
         let id_col = schema.id.map(|i| &cols[i]);
         for r in 0..batch.num_rows() {
             let time = times.value(r);
@@ -409,9 +472,22 @@ impl Engine {
             ev.order = order;
             ev.seq = seq;
             if !matches!(ev.kind, EvKind::Tx { .. }) {
-                ev.kind = EvKind::Tx { id: 0, keys: Vec::new(), enter: 0, vals: Vec::new(), pass: Vec::new() };
+                ev.kind = EvKind::Tx {
+                    id: 0,
+                    keys: Vec::new(),
+                    enter: 0,
+                    vals: Vec::new(),
+                    pass: Vec::new(),
+                };
             }
-            if let EvKind::Tx { id: eid, keys, enter, vals, pass } = &mut ev.kind {
+            if let EvKind::Tx {
+                id: eid,
+                keys,
+                enter,
+                vals,
+                pass,
+            } = &mut ev.kind
+            {
                 *eid = id;
                 keys.clear();
                 vals.clear();
@@ -419,7 +495,10 @@ impl Engine {
                 *enter = 0;
                 for (si, s) in self.plan.streams.iter().enumerate() {
                     keys.push(cols[s.entity].key(r));
-                    if s.filter.as_ref().is_none_or(|f| passes(f, &cols[f.field], r)) {
+                    if s.filter
+                        .as_ref()
+                        .is_none_or(|f| passes(f, &cols[f.field], r))
+                    {
                         *enter |= 1 << si;
                     }
                     for sl in &s.slots {
@@ -438,27 +517,59 @@ impl Engine {
             // out-of-orderness bound requires (in-order input: one timestamp's worth).
             self.release(late);
         }
+        self.flush_ready();
         Ok(())
     }
 
     /// Feeds a batch of label events (rows of the label schema named in the spec).
-    pub fn push_labels(&mut self, batch: &RecordBatch, late: &mut dyn FnMut(LateEvent)) -> Result<(), EngineError> {
-        let LabelMode::Events { schema, tx_id, value } = &self.spec.labels else {
-            return Err(EngineError::Input { schema: self.spec.schema.name.clone(), message: "this spec takes labels inline, not as events".into() });
+    pub fn push_labels(
+        &mut self,
+        batch: &RecordBatch,
+        late: &mut dyn FnMut(LateEvent),
+    ) -> Result<(), EngineError> {
+        let LabelMode::Events {
+            schema,
+            tx_id,
+            value,
+        } = &self.spec.labels
+        else {
+            return Err(EngineError::Input {
+                schema: self.spec.schema.name.clone(),
+                message: "this spec takes labels inline, not as events".into(),
+            });
         };
-        let err = |m: String| EngineError::Input { schema: schema.name.clone(), message: m };
-        let cols: Vec<Col<'_>> = batch.columns().iter().map(Col::new).collect::<Result<_, _>>().map_err(err)?;
-        let Some(Col::T(times)) = schema.event_time.map(|i| &cols[i]) else { return Err(err("no event_time column".into())) };
+        let err = |m: String| EngineError::Input {
+            schema: schema.name.clone(),
+            message: m,
+        };
+        let cols: Vec<Col<'_>> = batch
+            .columns()
+            .iter()
+            .map(Col::new)
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let Some(Col::T(times)) = schema.event_time.map(|i| &cols[i]) else {
+            return Err(err("no event_time column".into()));
+        };
         let (tx_c, val_c) = (&cols[*tx_id], &cols[*value]);
         for r in 0..batch.num_rows() {
             let Some(tx) = tx_c.key(r) else { continue };
             let seq = self.state.next_seq;
             self.state.next_seq += 1;
             let slot = self.alloc_slot();
-            self.state.slab[slot as usize] = Ev { time: times.value(r), order: seq as i64, seq, kind: EvKind::Label { tx, value: val_c.num(r) } };
+            self.state.slab[slot as usize] = Ev {
+                time: times.value(r),
+                order: seq as i64,
+                seq,
+                kind: EvKind::Label {
+                    tx,
+                    value: val_c.num(r),
+                },
+            };
             self.arrive_slot(LABEL_SOURCE, slot, late);
             self.release(late);
         }
+        self.flush_ready();
         Ok(())
     }
 
@@ -468,6 +579,7 @@ impl Engine {
             *d = true;
         }
         self.release(late);
+        self.flush_ready();
     }
 
     /// Ends all input: releases every pending event.
@@ -476,6 +588,7 @@ impl Engine {
             *d = true;
         }
         self.release(late);
+        self.flush_ready();
     }
 
     fn watermark(&self) -> i64 {
@@ -492,7 +605,12 @@ impl Engine {
         match self.state.free.pop() {
             Some(i) => i,
             None => {
-                self.state.slab.push(Ev { time: 0, order: 0, seq: 0, kind: EvKind::Label { tx: 0, value: 0.0 } });
+                self.state.slab.push(Ev {
+                    time: 0,
+                    order: 0,
+                    seq: 0,
+                    kind: EvKind::Label { tx: 0, value: 0.0 },
+                });
                 (self.state.slab.len() - 1) as u32
             }
         }
@@ -513,12 +631,24 @@ impl Engine {
             sift_up(&mut self.state.pending, n - 1);
             return;
         }
-        let ev = std::mem::replace(&mut self.state.slab[slot as usize], Ev { time: 0, order: 0, seq: 0, kind: EvKind::Label { tx: 0, value: 0.0 } });
+        // Everything released before this event is applied first.
+        self.flush_ready();
+        let ev = std::mem::replace(
+            &mut self.state.slab[slot as usize],
+            Ev {
+                time: 0,
+                order: 0,
+                seq: 0,
+                kind: EvKind::Label { tx: 0, value: 0.0 },
+            },
+        );
         self.state.free.push(slot);
         match ev.kind {
             EvKind::Label { .. } => {
                 self.state.stats.labels_late += 1;
-                self.apply(&ev);
+                if let EvKind::Label { tx, value } = ev.kind {
+                    self.apply_label(tx, value);
+                }
             }
             EvKind::Tx { .. } => match self.spec.time.late_events {
                 LatePolicy::Drop => self.state.stats.late_dropped += 1,
@@ -528,7 +658,11 @@ impl Engine {
                         EvKind::Tx { pass, .. } => scalars_json(&self.spec, pass),
                         EvKind::Label { .. } => String::new(),
                     };
-                    late(LateEvent { time: ev.time, watermark: self.state.last_released.map_or(i64::MIN, |k| k.0), raw });
+                    late(LateEvent {
+                        time: ev.time,
+                        watermark: self.state.last_released.map_or(i64::MIN, |k| k.0),
+                        raw,
+                    });
                 }
                 LatePolicy::Update => {
                     self.state.stats.late_updated += 1;
@@ -548,22 +682,243 @@ impl Engine {
                 break;
             }
             let hk = pop_min(&mut self.state.pending);
-            let placeholder = Ev { time: 0, order: 0, seq: 0, kind: EvKind::Label { tx: 0, value: 0.0 } };
-            let ev = std::mem::replace(&mut self.state.slab[hk.slot as usize], placeholder);
             self.state.last_released = Some(hk.key);
-            self.maybe_evict(ev.time);
-            self.apply(&ev);
-            // Return the event (and its buffers) to the slot for reuse.
-            self.state.slab[hk.slot as usize] = ev;
-            self.state.free.push(hk.slot);
+            self.state.ready.push(hk.slot);
+        }
+    }
+
+    /// Applies the released events, stream by stream, grouped by entity key.
+    ///
+    /// A keyed operator's result depends only on its own entity's events in event-time
+    /// order, so grouping a run of released events by key (stably, keeping that order)
+    /// changes nothing in the output — but each entity's state is brought into cache once
+    /// per run instead of once per event, which is what makes replay fast.
+    fn flush_ready(&mut self) {
+        if self.state.ready.is_empty() {
+            return;
+        }
+        let ready = std::mem::take(&mut self.state.ready);
+        let nf = self.plan.ops.len();
+        let ttl = self.spec.time.ttl;
+        // 1. One output row per transaction: passthrough and calendar now, the rest below.
+        let mut rows: Vec<Option<usize>> = Vec::with_capacity(ready.len());
+        let mut txpos: FxHashMap<u128, usize> = FxHashMap::default();
+        for (j, &slot) in ready.iter().enumerate() {
+            let ev = &self.state.slab[slot as usize];
+            match &ev.kind {
+                EvKind::Tx { id, pass, .. } => {
+                    let row = self
+                        .out
+                        .feats
+                        .first()
+                        .map_or(self.out.pass.first().map_or(0, Vec::len), Vec::len);
+                    for (k, v) in pass.iter().enumerate() {
+                        self.out.pass[k].push(v.clone());
+                    }
+                    for (fi, op) in self.plan.ops.iter().enumerate() {
+                        self.out.feats[fi].push(match op {
+                            FeatureOp::Calendar(kind) => calendar(*kind, ev.time),
+                            _ => 0.0,
+                        });
+                    }
+                    rows.push(Some(row));
+                    if self.plan.label_events {
+                        txpos.insert(*id, j);
+                    }
+                    self.state.stats.rows_out += 1;
+                }
+                EvKind::Label { .. } => rows.push(None),
+            }
+        }
+        let mut label_hit = vec![false; ready.len()];
+        // 2. Stream by stream, entity by entity.
+        let mut order: Vec<(u128, u32)> = Vec::with_capacity(ready.len());
+        for si in 0..self.plan.streams.len() {
+            let l = &self.layouts[si];
+            let base = self.slot_base[si];
+            order.clear();
+            for (j, &slot) in ready.iter().enumerate() {
+                match &self.state.slab[slot as usize].kind {
+                    EvKind::Tx { keys, .. } => {
+                        if let Some(k) = keys[si] {
+                            order.push((k, j as u32));
+                        }
+                    }
+                    EvKind::Label { tx, .. } if l.indexed => {
+                        let key = match txpos.get(tx) {
+                            Some(&jt) => match &self.state.slab[ready[jt] as usize].kind {
+                                EvKind::Tx { keys, .. } => keys[si],
+                                EvKind::Label { .. } => None,
+                            },
+                            None => self.state.tx_index.get(tx).and_then(|refs| {
+                                refs.iter().find(|r| r.stream as usize == si).map(|r| r.key)
+                            }),
+                        };
+                        if let Some(k) = key {
+                            order.push((k, j as u32));
+                        }
+                    }
+                    EvKind::Label { .. } => {}
+                }
+            }
+            order.sort_unstable();
+            let mut g = 0;
+            while g < order.len() {
+                let key = order[g].0;
+                let mut h = g;
+                while h < order.len() && order[h].0 == key {
+                    h += 1;
+                }
+                let st = &mut self.state.streams[si];
+                let e = st.entities.entry(key).or_insert_with(|| Entity::new(l));
+                for &(_, j) in &order[g..h] {
+                    let j = j as usize;
+                    let ev = &self.state.slab[ready[j] as usize];
+                    let t = ev.time;
+                    match &ev.kind {
+                        EvKind::Tx {
+                            id, enter, vals, ..
+                        } => {
+                            // An entity idle for longer than the TTL starts afresh, exactly as
+                            // if the periodic reclaim had already removed it.
+                            if let Some(ttl) = ttl {
+                                if e.seen != i64::MIN && e.seen < t - ttl {
+                                    if l.indexed {
+                                        for p in 0..e.entries(l) {
+                                            if let Some(old) = e.id(l, p) {
+                                                unindex(&mut self.state.tx_index, old, si, key);
+                                            }
+                                        }
+                                    }
+                                    *e = Entity::new(l);
+                                }
+                            }
+                            e.seen = t;
+                            let enters = enter & (1 << si) != 0;
+                            let v = &vals[base..base + l.ns];
+                            if enters && !l.wins.is_empty() {
+                                let idx = e.push(l, self.plan.streams[si].resolution, t, *id, v);
+                                if l.indexed {
+                                    self.state.tx_index.entry(*id).or_default().push(LabelRef {
+                                        stream: si as u32,
+                                        key,
+                                        idx,
+                                        value: 0.0,
+                                    });
+                                }
+                            }
+                            e.advance(l, t);
+                            if let Some(row) = rows[j] {
+                                for (fi, op) in self.plan.ops.iter().enumerate() {
+                                    let val = match op {
+                                        FeatureOp::Window {
+                                            stream,
+                                            window,
+                                            agg,
+                                            slot,
+                                            empty,
+                                        } if *stream == si => {
+                                            e.value(l, *window, *agg, *slot, *empty)
+                                        }
+                                        FeatureOp::Last {
+                                            stream,
+                                            slot,
+                                            empty,
+                                        } if *stream == si => e.last_time.map_or(*empty, |_| {
+                                            e.last_vals.get(*slot).copied().unwrap_or(*empty)
+                                        }),
+                                        FeatureOp::SinceLast { stream, empty } if *stream == si => {
+                                            e.last_time.map_or(*empty, |lt| {
+                                                (t - lt) as f64 / MICROS_PER_SEC as f64
+                                            })
+                                        }
+                                        _ => continue,
+                                    };
+                                    self.out.feats[fi][row] = val;
+                                }
+                            }
+                            if enters {
+                                e.last_time = Some(t);
+                                e.last_vals.clear();
+                                e.last_vals.extend_from_slice(v);
+                            }
+                            self.dropped.clear();
+                            e.trim(l, &mut self.dropped);
+                            for &old in &self.dropped {
+                                unindex(&mut self.state.tx_index, old, si, key);
+                            }
+                        }
+                        EvKind::Label { tx, value } => {
+                            if let Some(refs) = self.state.tx_index.get_mut(tx) {
+                                for r in refs
+                                    .iter_mut()
+                                    .filter(|r| r.stream as usize == si && r.key == key)
+                                {
+                                    if e.label_delta(l, r.idx, value - r.value) {
+                                        r.value = *value;
+                                        label_hit[j] = true;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                g = h;
+            }
+        }
+        // Rows with a null key in some stream keep that stream's `empty` values.
+        for (j, row) in rows.iter().enumerate() {
+            if let (Some(row), EvKind::Tx { keys, .. }) =
+                (row, &self.state.slab[ready[j] as usize].kind)
+            {
+                for (fi, op) in self.plan.ops.iter().enumerate() {
+                    match op {
+                        FeatureOp::Window { stream, empty, .. }
+                        | FeatureOp::Last { stream, empty, .. }
+                        | FeatureOp::SinceLast { stream, empty }
+                            if keys[*stream].is_none() =>
+                        {
+                            self.out.feats[fi][*row] = *empty;
+                        }
+                        FeatureOp::Ratio { num, den, empty } => {
+                            let d = self.out.feats[*den][*row];
+                            self.out.feats[fi][*row] = if d == 0.0 {
+                                *empty
+                            } else {
+                                self.out.feats[*num][*row] / d
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let _ = nf;
+        for (j, &slot) in ready.iter().enumerate() {
+            if matches!(self.state.slab[slot as usize].kind, EvKind::Label { .. }) {
+                if label_hit[j] {
+                    self.state.stats.labels_applied += 1;
+                } else {
+                    self.state.stats.labels_unmatched += 1;
+                }
+            }
+            self.state.free.push(slot);
+        }
+        if let Some(&last) = ready.last() {
+            let now = self.state.slab[last as usize].time;
+            self.maybe_evict(now);
         }
     }
 
     fn maybe_evict(&mut self, now: i64) {
-        let Some(ttl) = self.spec.time.ttl else { return };
+        let Some(ttl) = self.spec.time.ttl else {
+            return;
+        };
         if now < self.state.next_evict {
             return;
         }
+        // Memory reclaim only: an idle entity is reset on its next event anyway (see
+        // `flush_ready`), so when this scan runs never changes a feature value.
         // Scan at most once per tenth of the TTL (and at least daily) of event time.
         self.state.next_evict = now + (ttl / 10).clamp(1, MICROS_PER_DAY);
         let cutoff = now - ttl;
@@ -586,78 +941,56 @@ impl Engine {
         }
     }
 
-    /// Applies one released event.
-    fn apply(&mut self, ev: &Ev) {
-        match &ev.kind {
-            EvKind::Label { tx, value } => self.apply_label(*tx, *value),
-            EvKind::Tx { id, keys, enter, vals, pass } => {
-                let (id, enter) = (*id, *enter);
-                let t = ev.time;
-                // Per stream: insert the entry, advance the windows, then read features.
-                for (si, s) in self.plan.streams.iter().enumerate() {
-                    let Some(key) = keys[si] else { continue };
-                    let l = &self.layouts[si];
-                    let e = self.state.streams[si].entities.entry(key).or_insert_with(|| Entity::new(l));
-                    e.seen = t;
-                    let base = self.slot_base[si];
-                    if enter & (1 << si) != 0 && !l.wins.is_empty() {
-                        let idx = e.push(l, s.resolution, t, id, &vals[base..base + l.ns]);
-                        if l.indexed {
-                            self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx, value: 0.0 });
-                        }
-                    }
-                    e.advance(l, t);
-                }
-                self.emit(t, keys, enter, vals, pass);
-                // Remember this event as the previous one, then drop entries no window needs.
-                for si in 0..self.plan.streams.len() {
-                    let Some(key) = keys[si] else { continue };
-                    let l = &self.layouts[si];
-                    let Some(e) = self.state.streams[si].entities.get_mut(&key) else { continue };
-                    if enter & (1 << si) != 0 {
-                        let base = self.slot_base[si];
-                        e.last_time = Some(t);
-                        e.last_vals.clear();
-                        e.last_vals.extend_from_slice(&vals[base..base + l.ns]);
-                    }
-                    self.dropped.clear();
-                    e.trim(l, &mut self.dropped);
-                    for &id in &self.dropped {
-                        unindex(&mut self.state.tx_index, id, si, key);
-                    }
-                }
-            }
-        }
-    }
-
     /// A late transaction under the `update` policy: features from the current state, then
     /// its entry is inserted in time order and the entity's windows are rebuilt.
     fn apply_late(&mut self, ev: Ev) {
-        let EvKind::Tx { id, keys, enter, vals, pass } = &ev.kind else { return };
+        let EvKind::Tx {
+            id,
+            keys,
+            enter,
+            vals,
+            pass,
+        } = &ev.kind
+        else {
+            return;
+        };
         let (id, enter) = (*id, *enter);
         let t = ev.time;
         self.emit(t, keys, enter, vals, pass);
-        for si in 0..self.plan.streams.len() {
-            let Some(key) = keys[si] else { continue };
+        for (si, key) in keys.iter().enumerate() {
+            let Some(key) = *key else { continue };
             let l = &self.layouts[si];
             if enter & (1 << si) == 0 || l.wins.is_empty() {
                 continue;
             }
             let base = self.slot_base[si];
-            let e = self.state.streams[si].entities.entry(key).or_insert_with(|| Entity::new(l));
-            let Some(pos) = e.insert_late(l, t, id, &vals[base..base + l.ns]) else { continue };
+            let e = self.state.streams[si]
+                .entities
+                .entry(key)
+                .or_insert_with(|| Entity::new(l));
+            let Some(pos) = e.insert_late(l, t, id, &vals[base..base + l.ns]) else {
+                continue;
+            };
             if l.indexed {
                 // Entries after the insertion moved up by one.
                 for p in pos + 1..e.entries(l) {
                     if let Some(tid) = e.id(l, p) {
                         if let Some(refs) = self.state.tx_index.get_mut(&tid) {
-                            for r in refs.iter_mut().filter(|r| r.stream as usize == si && r.key == key) {
+                            for r in refs
+                                .iter_mut()
+                                .filter(|r| r.stream as usize == si && r.key == key)
+                            {
                                 r.idx = e.base + p as u64;
                             }
                         }
                     }
                 }
-                self.state.tx_index.entry(id).or_default().push(LabelRef { stream: si as u32, key, idx: e.base + pos as u64, value: 0.0 });
+                self.state.tx_index.entry(id).or_default().push(LabelRef {
+                    stream: si as u32,
+                    key,
+                    idx: e.base + pos as u64,
+                    value: 0.0,
+                });
             }
         }
     }
@@ -670,7 +1003,12 @@ impl Engine {
         let mut applied = false;
         for r in refs.iter_mut() {
             let l = &self.layouts[r.stream as usize];
-            let Some(e) = self.state.streams[r.stream as usize].entities.get_mut(&r.key) else { continue };
+            let Some(e) = self.state.streams[r.stream as usize]
+                .entities
+                .get_mut(&r.key)
+            else {
+                continue;
+            };
             if e.label_delta(l, r.idx, value - r.value) {
                 r.value = value;
                 applied = true;
@@ -687,19 +1025,38 @@ impl Engine {
         for (k, v) in pass.iter().enumerate() {
             self.out.pass[k].push(v.clone());
         }
-        let ents: smallvec::SmallVec<[Option<&Entity>; 8]> = keys.iter().zip(&self.state.streams).map(|(k, st)| k.and_then(|k| st.entities.get(&k))).collect();
+        let ents: smallvec::SmallVec<[Option<&Entity>; 8]> = keys
+            .iter()
+            .zip(&self.state.streams)
+            .map(|(k, st)| k.and_then(|k| st.entities.get(&k)))
+            .collect();
         let nf = self.plan.ops.len();
         for fi in 0..nf {
             let v = match &self.plan.ops[fi] {
                 FeatureOp::Calendar(kind) => calendar(*kind, t),
-                FeatureOp::Window { stream, window, agg, slot, empty } => match ents[*stream] {
+                FeatureOp::Window {
+                    stream,
+                    window,
+                    agg,
+                    slot,
+                    empty,
+                } => match ents[*stream] {
                     None => *empty,
                     Some(e) => e.value(&self.layouts[*stream], *window, *agg, *slot, *empty),
                 },
-                FeatureOp::Last { stream, slot, empty } => ents[*stream]
-                    .and_then(|e| e.last_time.map(|_| e.last_vals.get(*slot).copied().unwrap_or(*empty)))
+                FeatureOp::Last {
+                    stream,
+                    slot,
+                    empty,
+                } => ents[*stream]
+                    .and_then(|e| {
+                        e.last_time
+                            .map(|_| e.last_vals.get(*slot).copied().unwrap_or(*empty))
+                    })
                     .unwrap_or(*empty),
-                FeatureOp::SinceLast { stream, empty } => ents[*stream].and_then(|e| e.last_time).map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
+                FeatureOp::SinceLast { stream, empty } => ents[*stream]
+                    .and_then(|e| e.last_time)
+                    .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
                 FeatureOp::Ratio { num, den, empty } => {
                     let n = self.out.feats[*num].last().copied().unwrap_or(0.0);
                     let d = self.out.feats[*den].last().copied().unwrap_or(0.0);
@@ -725,8 +1082,12 @@ impl Engine {
     pub fn restore(spec: &FeatureSpec, bytes: &[u8]) -> Result<Self, EngineError> {
         let state = crate::checkpoint::decode(spec.hash, bytes).map_err(EngineError::Checkpoint)?;
         let mut e = Engine::new(spec);
-        if state.streams.len() != e.state.streams.len() || state.source_max.len() != e.state.source_max.len() {
-            return Err(EngineError::Checkpoint("the snapshot's layout does not match the spec".into()));
+        if state.streams.len() != e.state.streams.len()
+            || state.source_max.len() != e.state.source_max.len()
+        {
+            return Err(EngineError::Checkpoint(
+                "the snapshot's layout does not match the spec".into(),
+            ));
         }
         e.state = state;
         Ok(e)
@@ -735,7 +1096,13 @@ impl Engine {
     /// Entities held and their approximate bytes, for benchmarks.
     pub fn state_summary(&self) -> (usize, usize) {
         let entities: usize = self.state.streams.iter().map(|s| s.entities.len()).sum();
-        let bytes: usize = self.state.streams.iter().flat_map(|s| s.entities.values()).map(|e| e.bytes() + 16).sum();
+        let bytes: usize = self
+            .state
+            .streams
+            .iter()
+            .flat_map(|s| s.entities.values())
+            .map(|e| e.bytes() + 16)
+            .sum();
         (entities, bytes)
     }
 }
@@ -785,7 +1152,11 @@ fn calendar(kind: CalendarKind, t: i64) -> f64 {
         CalendarKind::Weekday => weekday as f64,
         CalendarKind::Weekend => f64::from(u8::from(weekday >= 5)),
         CalendarKind::Night { from, to } => {
-            let night = if from <= to { hour >= from && hour <= to } else { hour >= from || hour <= to };
+            let night = if from <= to {
+                hour >= from && hour <= to
+            } else {
+                hour >= from || hour <= to
+            };
             f64::from(u8::from(night))
         }
     }
@@ -804,7 +1175,8 @@ fn build_col(ty: FieldType, vals: &[Scalar]) -> ArrayRef {
             Arc::new(b.finish())
         }
         FieldType::Timestamp => {
-            let mut b = TimestampMicrosecondBuilder::with_capacity(vals.len()).with_timezone("+00:00");
+            let mut b =
+                TimestampMicrosecondBuilder::with_capacity(vals.len()).with_timezone("+00:00");
             for v in vals {
                 match v {
                     Scalar::I(x) => b.append_value(*x),
@@ -852,7 +1224,9 @@ fn scalars_json(spec: &FeatureSpec, pass: &[Scalar]) -> String {
         let name = &spec.schema.fields[fi].name;
         let val = match v {
             Scalar::Null => "null".to_string(),
-            Scalar::I(x) if spec.schema.fields[fi].ty == FieldType::Timestamp => format!("\"{}\"", riskstream_core::time::format_micros(*x)),
+            Scalar::I(x) if spec.schema.fields[fi].ty == FieldType::Timestamp => {
+                format!("\"{}\"", riskstream_core::time::format_micros(*x))
+            }
             Scalar::I(x) => x.to_string(),
             Scalar::F(x) => x.to_string(),
             Scalar::B(x) => x.to_string(),
@@ -878,7 +1252,9 @@ fn sift_up(h: &mut [HeapKey], mut i: usize) {
 fn pop_min(h: &mut Vec<HeapKey>) -> HeapKey {
     let last = h.len() - 1;
     h.swap(0, last);
-    let top = h.pop().unwrap_or_else(|| unreachable!("pop_min on an empty heap"));
+    let top = h
+        .pop()
+        .unwrap_or_else(|| unreachable!("pop_min on an empty heap"));
     let n = h.len();
     let mut i = 0;
     loop {

@@ -54,9 +54,19 @@ pub enum FeatureOp {
     /// Calendar feature.
     Calendar(CalendarKind),
     /// Windowed aggregation on (stream, window, slot).
-    Window { stream: usize, window: usize, agg: Agg, slot: Option<usize>, empty: f64 },
+    Window {
+        stream: usize,
+        window: usize,
+        agg: Agg,
+        slot: Option<usize>,
+        empty: f64,
+    },
     /// Previous-event feature on (stream, slot).
-    Last { stream: usize, slot: usize, empty: f64 },
+    Last {
+        stream: usize,
+        slot: usize,
+        empty: f64,
+    },
     /// Seconds since the entity's previous event.
     SinceLast { stream: usize, empty: f64 },
     /// Ratio of two earlier outputs (feature indices).
@@ -84,11 +94,22 @@ impl Plan {
             match f {
                 FeatureDef::Calendar(c) => ops.push(FeatureOp::Calendar(c.kind)),
                 FeatureDef::Ratio(r) => {
-                    let idx = |n: &str| spec.features.iter().position(|f| f.name() == n).unwrap_or(0);
-                    ops.push(FeatureOp::Ratio { num: idx(&r.numerator), den: idx(&r.denominator), empty: r.empty });
+                    let idx = |n: &str| {
+                        spec.features
+                            .iter()
+                            .position(|f| f.name() == n)
+                            .unwrap_or(0)
+                    };
+                    ops.push(FeatureOp::Ratio {
+                        num: idx(&r.numerator),
+                        den: idx(&r.denominator),
+                        empty: r.empty,
+                    });
                 }
                 FeatureDef::Window(w) => {
-                    let si = match streams.iter().position(|s| s.entity == w.entity && s.filter == w.filter && s.resolution == w.resolution) {
+                    let si = match streams.iter().position(|s| {
+                        s.entity == w.entity && s.filter == w.filter && s.resolution == w.resolution
+                    }) {
                         Some(i) => i,
                         None => {
                             streams.push(StreamDef {
@@ -123,14 +144,30 @@ impl Plan {
                         }
                     });
                     match w.agg {
-                        Agg::Last => ops.push(FeatureOp::Last { stream: si, slot: slot.unwrap_or(0), empty: w.empty }),
-                        Agg::TimeSinceLast => ops.push(FeatureOp::SinceLast { stream: si, empty: w.empty }),
+                        Agg::Last => ops.push(FeatureOp::Last {
+                            stream: si,
+                            slot: slot.unwrap_or(0),
+                            empty: w.empty,
+                        }),
+                        Agg::TimeSinceLast => ops.push(FeatureOp::SinceLast {
+                            stream: si,
+                            empty: w.empty,
+                        }),
                         agg => {
                             let len = w.window.unwrap_or(1);
-                            let wi = match s.windows.iter().position(|x| x.len == len && x.off == w.offset) {
+                            let wi = match s
+                                .windows
+                                .iter()
+                                .position(|x| x.len == len && x.off == w.offset)
+                            {
                                 Some(i) => i,
                                 None => {
-                                    s.windows.push(WinDef { len, off: w.offset, sumsq: false, distinct: Vec::new() });
+                                    s.windows.push(WinDef {
+                                        len,
+                                        off: w.offset,
+                                        sumsq: false,
+                                        distinct: Vec::new(),
+                                    });
                                     s.windows.len() - 1
                                 }
                             };
@@ -142,13 +179,23 @@ impl Plan {
                                     s.windows[wi].distinct.push(sl);
                                 }
                             }
-                            ops.push(FeatureOp::Window { stream: si, window: wi, agg, slot, empty: w.empty });
+                            ops.push(FeatureOp::Window {
+                                stream: si,
+                                window: wi,
+                                agg,
+                                slot,
+                                empty: w.empty,
+                            });
                         }
                     }
                 }
             }
         }
-        Plan { streams, ops, label_events }
+        Plan {
+            streams,
+            ops,
+            label_events,
+        }
     }
 
     /// Fields the engine must read from each event (beyond time and id).

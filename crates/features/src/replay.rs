@@ -25,7 +25,10 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use riskstream_core::{Classify, ErrorClass};
-use riskstream_io::{BatchWriter, DeadLetterSink, DeadLetterWriter, EventReader, IoError, ReadOptions, ReadStats, Reason, Rejection, WriteOptions};
+use riskstream_io::{
+    BatchWriter, DeadLetterSink, DeadLetterWriter, EventReader, IoError, ReadOptions, ReadStats,
+    Reason, Rejection, WriteOptions,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -152,7 +155,10 @@ struct Rechunk {
 
 impl Rechunk {
     fn new() -> Self {
-        Self { buf: Vec::new(), rows: 0 }
+        Self {
+            buf: Vec::new(),
+            rows: 0,
+        }
     }
     fn push(&mut self, b: RecordBatch) {
         if b.num_rows() > 0 {
@@ -161,15 +167,27 @@ impl Rechunk {
         }
     }
     /// Full chunks (and, when `all`, the remainder).
-    fn drain(&mut self, schema: &SchemaRef, all: bool) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
+    fn drain(
+        &mut self,
+        schema: &SchemaRef,
+        all: bool,
+    ) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
         let mut out = Vec::new();
         while self.rows >= CHUNK_ROWS || (all && self.rows > 0) {
             let merged = arrow_select::concat::concat_batches(schema, &self.buf)?;
-            let n = if self.rows >= CHUNK_ROWS { CHUNK_ROWS } else { self.rows };
+            let n = if self.rows >= CHUNK_ROWS {
+                CHUNK_ROWS
+            } else {
+                self.rows
+            };
             out.push(merged.slice(0, n));
             let rest = merged.slice(n, merged.num_rows() - n);
             self.rows = rest.num_rows();
-            self.buf = if self.rows > 0 { vec![rest] } else { Vec::new() };
+            self.buf = if self.rows > 0 {
+                vec![rest]
+            } else {
+                Vec::new()
+            };
         }
         Ok(out)
     }
@@ -180,7 +198,10 @@ fn part_path(dir: &Path, k: u64) -> PathBuf {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
-    let err = |e: std::io::Error| ReplayError::Checkpoint { path: path.to_path_buf(), message: e.to_string() };
+    let err = |e: std::io::Error| ReplayError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let tmp = path.with_extension("tmp");
     {
         use std::io::Write;
@@ -196,7 +217,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
 }
 
 fn batch_min_time(b: &RecordBatch, time_col: usize) -> i64 {
-    let t = b.column(time_col).as_primitive::<TimestampMicrosecondType>();
+    let t = b
+        .column(time_col)
+        .as_primitive::<TimestampMicrosecondType>();
     t.iter().flatten().min().unwrap_or(i64::MAX)
 }
 
@@ -222,10 +245,16 @@ pub fn replay(
     let label_schema = match (&spec.labels, labels) {
         (LabelMode::Events { schema, .. }, Some(_)) => Some(schema.clone()),
         (LabelMode::Events { .. }, None) => {
-            return Err(ReplayError::Usage(format!("spec `{}` takes label events: pass the label file with --labels", spec.name)))
+            return Err(ReplayError::Usage(format!(
+                "spec `{}` takes label events: pass the label file with --labels",
+                spec.name
+            )))
         }
         (LabelMode::Inline, Some(_)) => {
-            return Err(ReplayError::Usage(format!("spec `{}` takes labels inline; --labels applies only to `[labels] mode = \"events\"`", spec.name)))
+            return Err(ReplayError::Usage(format!(
+            "spec `{}` takes labels inline; --labels applies only to `[labels] mode = \"events\"`",
+            spec.name
+        )))
         }
         (LabelMode::Inline, None) => None,
     };
@@ -252,19 +281,35 @@ pub fn replay(
     let mut engine = Engine::new(spec);
     let mut resumed = false;
     if let Some(dir) = &opts.checkpoint_dir {
-        std::fs::create_dir_all(dir).map_err(|e| ReplayError::Checkpoint { path: dir.clone(), message: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|e| ReplayError::Checkpoint {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
         let (mp, sp) = (dir.join("meta.json"), dir.join("state.bin"));
         if mp.exists() && sp.exists() {
-            let text = std::fs::read_to_string(&mp).map_err(|e| ReplayError::Checkpoint { path: mp.clone(), message: e.to_string() })?;
-            let m: Meta = serde_json::from_str(&text).map_err(|e| ReplayError::Checkpoint { path: mp.clone(), message: format!("unreadable: {e}") })?;
-            let same = m.spec_hash == meta.spec_hash && m.input == meta.input && m.labels == meta.labels && m.output == meta.output && m.batch_rows == meta.batch_rows;
+            let text = std::fs::read_to_string(&mp).map_err(|e| ReplayError::Checkpoint {
+                path: mp.clone(),
+                message: e.to_string(),
+            })?;
+            let m: Meta = serde_json::from_str(&text).map_err(|e| ReplayError::Checkpoint {
+                path: mp.clone(),
+                message: format!("unreadable: {e}"),
+            })?;
+            let same = m.spec_hash == meta.spec_hash
+                && m.input == meta.input
+                && m.labels == meta.labels
+                && m.output == meta.output
+                && m.batch_rows == meta.batch_rows;
             if !same {
                 return Err(ReplayError::Checkpoint {
                     path: mp,
                     message: "was written by a run with another spec, input, output or batch size; delete the checkpoint directory to start over".into(),
                 });
             }
-            let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint { path: sp.clone(), message: e.to_string() })?;
+            let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint {
+                path: sp.clone(),
+                message: e.to_string(),
+            })?;
             engine = Engine::restore(spec, &bytes)?;
             meta = m;
             resumed = true;
@@ -273,25 +318,51 @@ pub fn replay(
     if !resumed {
         let _ = std::fs::remove_dir_all(&parts_dir);
     }
-    std::fs::create_dir_all(&parts_dir).map_err(|source| IoError::Open { path: parts_dir.clone(), source })?;
+    std::fs::create_dir_all(&parts_dir).map_err(|source| IoError::Open {
+        path: parts_dir.clone(),
+        source,
+    })?;
     // Parts after the checkpoint belong to the crashed attempt.
     let mut k = meta.parts;
     while part_path(&parts_dir, k).exists() {
         let _ = std::fs::remove_file(part_path(&parts_dir, k));
         k += 1;
     }
-    let dead = Arc::new(Mutex::new(if resumed { DeadLetterWriter::resume(&opts.dead_letter, meta.dead_letter_bytes)? } else { DeadLetterWriter::create(&opts.dead_letter)? }));
+    let dead = Arc::new(Mutex::new(if resumed {
+        DeadLetterWriter::resume(&opts.dead_letter, meta.dead_letter_bytes)?
+    } else {
+        DeadLetterWriter::create(&opts.dead_letter)?
+    }));
     let resumed_at_row = meta.tx_consumed;
     let out_schema = engine.output_schema();
     let mut checkpoints = 0u64;
 
     if !meta.done {
         let time_col = spec.schema.event_time.unwrap_or(0);
-        let label_opts = ReadOptions { batch_rows: opts.read.batch_rows, ..Default::default() };
-        let mut tx_reader = EventReader::open(input, &spec.schema, &opts.read, Box::new(SharedDead { inner: dead.clone(), skip_rows: meta.tx_rows_read }))?;
+        let label_opts = ReadOptions {
+            batch_rows: opts.read.batch_rows,
+            ..Default::default()
+        };
+        let mut tx_reader = EventReader::open(
+            input,
+            &spec.schema,
+            &opts.read,
+            Box::new(SharedDead {
+                inner: dead.clone(),
+                skip_rows: meta.tx_rows_read,
+            }),
+        )?;
         let mut label_reader = match (&label_schema, labels) {
             (Some(ls), Some(lp)) => Some((
-                EventReader::open(lp, ls, &label_opts, Box::new(SharedDead { inner: dead.clone(), skip_rows: meta.labels_rows_read }))?,
+                EventReader::open(
+                    lp,
+                    ls,
+                    &label_opts,
+                    Box::new(SharedDead {
+                        inner: dead.clone(),
+                        skip_rows: meta.labels_rows_read,
+                    }),
+                )?,
                 ls.event_time.unwrap_or(0),
             )),
             _ => None,
@@ -336,7 +407,9 @@ pub fn replay(
                 (None, None, _) => break,
                 (Some(_), None, _) => false,
                 (None, Some(_), _) => true,
-                (Some(t), Some(l), Some((_, lt))) => batch_min_time(l, *lt) < batch_min_time(t, time_col),
+                (Some(t), Some(l), Some((_, lt))) => {
+                    batch_min_time(l, *lt) < batch_min_time(t, time_col)
+                }
                 (Some(_), Some(_), None) => false,
             };
             if take_labels {
@@ -352,17 +425,36 @@ pub fn replay(
             record_late(&dead, &mut late_events, input)?;
             if engine.ready_rows() >= CHUNK_ROWS {
                 rechunk.push(engine.take_output()?);
-                write_chunks(&mut rechunk, &out_schema, false, &mut writer, &parts_dir, &mut meta)?;
+                write_chunks(
+                    &mut rechunk,
+                    &out_schema,
+                    false,
+                    &mut writer,
+                    &parts_dir,
+                    &mut meta,
+                )?;
             }
-            progress(ReplayProgress { rows_in: tx_reader.stats().rows_read, rows_out: engine.stats().rows_out });
+            progress(ReplayProgress {
+                rows_in: tx_reader.stats().rows_read,
+                rows_out: engine.stats().rows_out,
+            });
             if let Some(dir) = &opts.checkpoint_dir {
                 if since_ckpt >= opts.checkpoint_every.max(1) {
                     since_ckpt = 0;
                     rechunk.push(engine.take_output()?);
-                    write_chunks(&mut rechunk, &out_schema, true, &mut writer, &parts_dir, &mut meta)?;
+                    write_chunks(
+                        &mut rechunk,
+                        &out_schema,
+                        true,
+                        &mut writer,
+                        &parts_dir,
+                        &mut meta,
+                    )?;
                     close_part(&mut writer, &mut meta)?;
                     meta.tx_rows_read = tx_reader.stats().rows_read;
-                    meta.labels_rows_read = label_reader.as_ref().map_or(0, |(r, _)| r.stats().rows_read);
+                    meta.labels_rows_read = label_reader
+                        .as_ref()
+                        .map_or(0, |(r, _)| r.stats().rows_read);
                     checkpoint(dir, &engine, &dead, &mut meta)?;
                     checkpoints += 1;
                 }
@@ -371,7 +463,14 @@ pub fn replay(
         engine.finish(&mut |l| late_events.push(l));
         record_late(&dead, &mut late_events, input)?;
         rechunk.push(engine.take_output()?);
-        write_chunks(&mut rechunk, &out_schema, true, &mut writer, &parts_dir, &mut meta)?;
+        write_chunks(
+            &mut rechunk,
+            &out_schema,
+            true,
+            &mut writer,
+            &parts_dir,
+            &mut meta,
+        )?;
         close_part(&mut writer, &mut meta)?;
         let tx_stats = tx_reader.finish()?;
         let lb_stats = match label_reader {
@@ -438,7 +537,11 @@ fn skip(r: &mut EventReader, n: u64) -> Result<Option<RecordBatch>, ReplayError>
     Ok(None)
 }
 
-fn record_late(dead: &Arc<Mutex<DeadLetterWriter>>, late: &mut Vec<LateEvent>, input: &Path) -> Result<(), ReplayError> {
+fn record_late(
+    dead: &Arc<Mutex<DeadLetterWriter>>,
+    late: &mut Vec<LateEvent>,
+    input: &Path,
+) -> Result<(), ReplayError> {
     if late.is_empty() {
         return Ok(());
     }
@@ -462,10 +565,21 @@ fn record_late(dead: &Arc<Mutex<DeadLetterWriter>>, late: &mut Vec<LateEvent>, i
     Ok(())
 }
 
-fn write_chunks(rechunk: &mut Rechunk, schema: &SchemaRef, all: bool, writer: &mut Option<BatchWriter>, parts: &Path, meta: &mut Meta) -> Result<(), ReplayError> {
+fn write_chunks(
+    rechunk: &mut Rechunk,
+    schema: &SchemaRef,
+    all: bool,
+    writer: &mut Option<BatchWriter>,
+    parts: &Path,
+    meta: &mut Meta,
+) -> Result<(), ReplayError> {
     for chunk in rechunk.drain(schema, all).map_err(EngineError::from)? {
         if writer.is_none() {
-            *writer = Some(BatchWriter::create(&part_path(parts, meta.parts), schema.clone(), &WriteOptions::default())?);
+            *writer = Some(BatchWriter::create(
+                &part_path(parts, meta.parts),
+                schema.clone(),
+                &WriteOptions::default(),
+            )?);
         }
         if let Some(w) = writer.as_mut() {
             w.write(&chunk)?;
@@ -483,7 +597,12 @@ fn close_part(writer: &mut Option<BatchWriter>, meta: &mut Meta) -> Result<(), R
     Ok(())
 }
 
-fn checkpoint(dir: &Path, engine: &Engine, dead: &Arc<Mutex<DeadLetterWriter>>, meta: &mut Meta) -> Result<(), ReplayError> {
+fn checkpoint(
+    dir: &Path,
+    engine: &Engine,
+    dead: &Arc<Mutex<DeadLetterWriter>>,
+    meta: &mut Meta,
+) -> Result<(), ReplayError> {
     if let Ok(mut w) = dead.lock() {
         w.flush()?;
         meta.dead_letter_bytes = w.bytes();
@@ -493,28 +612,48 @@ fn checkpoint(dir: &Path, engine: &Engine, dead: &Arc<Mutex<DeadLetterWriter>>, 
     // so the state carries everything needed and meta only positions the inputs.
     let state = engine.snapshot();
     write_atomic(&dir.join("state.bin.next"), &state)?;
-    let m = serde_json::to_vec_pretty(meta).map_err(|e| ReplayError::Checkpoint { path: dir.join("meta.json"), message: e.to_string() })?;
+    let m = serde_json::to_vec_pretty(meta).map_err(|e| ReplayError::Checkpoint {
+        path: dir.join("meta.json"),
+        message: e.to_string(),
+    })?;
     write_atomic(&dir.join("meta.json.next"), &m)?;
     let ren = |a: &str, b: &str| {
-        std::fs::rename(dir.join(a), dir.join(b)).map_err(|e| ReplayError::Checkpoint { path: dir.join(b), message: e.to_string() })
+        std::fs::rename(dir.join(a), dir.join(b)).map_err(|e| ReplayError::Checkpoint {
+            path: dir.join(b),
+            message: e.to_string(),
+        })
     };
     ren("state.bin.next", "state.bin")?;
     ren("meta.json.next", "meta.json")?;
     Ok(())
 }
 
-fn merge_parts(parts: &Path, n: u64, output: &Path, schema: &SchemaRef) -> Result<u64, ReplayError> {
+fn merge_parts(
+    parts: &Path,
+    n: u64,
+    output: &Path,
+    schema: &SchemaRef,
+) -> Result<u64, ReplayError> {
     let mut w = BatchWriter::create(output, schema.clone(), &WriteOptions::default())?;
     let mut rechunk = Rechunk::new();
     for k in 0..n {
         let p = part_path(parts, k);
-        let f = std::fs::File::open(&p).map_err(|source| IoError::Open { path: p.clone(), source })?;
+        let f = std::fs::File::open(&p).map_err(|source| IoError::Open {
+            path: p.clone(),
+            source,
+        })?;
         let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
             .and_then(|b| b.with_batch_size(CHUNK_ROWS).build())
-            .map_err(|source| IoError::Parquet { path: p.clone(), source })?;
+            .map_err(|source| IoError::Parquet {
+                path: p.clone(),
+                source,
+            })?;
         for b in r {
             let b = b.map_err(IoError::Arrow)?;
-            rechunk.push(RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(EngineError::from)?);
+            rechunk.push(
+                RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+                    .map_err(EngineError::from)?,
+            );
             for c in rechunk.drain(schema, false).map_err(EngineError::from)? {
                 w.write(&c)?;
             }

@@ -95,8 +95,18 @@ pub enum Agg {
 }
 
 impl Agg {
-    const NAMES: [&'static str; 10] =
-        ["count", "sum", "mean", "min", "max", "std", "distinct_count", "last", "time_since_last", "ratio"];
+    const NAMES: [&'static str; 10] = [
+        "count",
+        "sum",
+        "mean",
+        "min",
+        "max",
+        "std",
+        "distinct_count",
+        "last",
+        "time_since_last",
+        "ratio",
+    ];
 }
 
 /// A filter comparison.
@@ -292,9 +302,22 @@ struct RawFeature {
     denominator: Option<String>,
 }
 
-const TOP_KEYS: [&str; 7] = ["name", "schema", "passthrough", "time", "labels", "calendar", "feature"];
+const TOP_KEYS: [&str; 7] = [
+    "name",
+    "schema",
+    "passthrough",
+    "time",
+    "labels",
+    "calendar",
+    "feature",
+];
 
-fn load_schema(reference: &str, base: Option<&Path>, path: &str, diags: &mut Diagnostics) -> Option<Schema> {
+fn load_schema(
+    reference: &str,
+    base: Option<&Path>,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Option<Schema> {
     if let Some(s) = riskstream_core::schema::builtin(reference) {
         return Some(s);
     }
@@ -307,16 +330,26 @@ fn load_schema(reference: &str, base: Option<&Path>, path: &str, diags: &mut Dia
             Ok(s) => Some(s),
             Err(d) => {
                 for item in d.items {
-                    diags.push(Diagnostic { path: format!("{path} → {}: {}", p.display(), item.path), ..item });
+                    diags.push(Diagnostic {
+                        path: format!("{path} → {}: {}", p.display(), item.path),
+                        ..item
+                    });
                 }
                 None
             }
         },
         Err(e) => {
-            let names: Vec<&str> = riskstream_core::schema::BUILTIN.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = riskstream_core::schema::BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
             diags.push(
-                Diagnostic::new(path, format!("cannot read schema `{}`: {e}", p.display()))
-                    .hint(format!("give a path relative to the spec file, or a shipped schema: {}", names.join(", "))),
+                Diagnostic::new(path, format!("cannot read schema `{}`: {e}", p.display())).hint(
+                    format!(
+                        "give a path relative to the spec file, or a shipped schema: {}",
+                        names.join(", ")
+                    ),
+                ),
             );
             None
         }
@@ -327,7 +360,8 @@ fn duration(text: &str, path: &str, diags: &mut Diagnostics) -> Option<i64> {
     match parse_duration(text) {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.push(Diagnostic::new(path, e).hint("write e.g. \"30s\", \"15m\", \"1h\", \"7d\""));
+            diags
+                .push(Diagnostic::new(path, e).hint("write e.g. \"30s\", \"15m\", \"1h\", \"7d\""));
             None
         }
     }
@@ -350,18 +384,35 @@ fn serde_problem(path: &str, e: &toml::de::Error, known: &[&str]) -> Diagnostic 
 fn field_index(schema: &Schema, name: &str, path: &str, diags: &mut Diagnostics) -> Option<usize> {
     let i = schema.index_of(name);
     if i.is_none() {
-        let d = Diagnostic::new(path, format!("field `{name}` is not in schema `{}`", schema.name));
-        diags.push(match did_you_mean(name, schema.fields.iter().map(|f| f.name.as_str())) {
-            Some(h) => d.hint(h),
-            None => d.hint(format!("fields: {}", schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "))),
-        });
+        let d = Diagnostic::new(
+            path,
+            format!("field `{name}` is not in schema `{}`", schema.name),
+        );
+        diags.push(
+            match did_you_mean(name, schema.fields.iter().map(|f| f.name.as_str())) {
+                Some(h) => d.hint(h),
+                None => d.hint(format!(
+                    "fields: {}",
+                    schema
+                        .fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+        );
     }
     i
 }
 
 impl FeatureSpec {
     /// Parses and validates a spec; `base` is the directory schema paths are relative to.
-    pub fn from_toml_str(text: &str, origin: &str, base: Option<&Path>) -> Result<FeatureSpec, Diagnostics> {
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        base: Option<&Path>,
+    ) -> Result<FeatureSpec, Diagnostics> {
         let mut diags = Diagnostics::new(origin);
         let table: toml::Table = match toml::from_str(text) {
             Ok(t) => t,
@@ -370,7 +421,10 @@ impl FeatureSpec {
                     let before = &text[..s.start.min(text.len())];
                     format!("line {}", before.matches('\n').count() + 1)
                 });
-                diags.push(Diagnostic::new(at.unwrap_or_default(), format!("not valid TOML: {}", e.message())));
+                diags.push(Diagnostic::new(
+                    at.unwrap_or_default(),
+                    format!("not valid TOML: {}", e.message()),
+                ));
                 return Err(diags);
             }
         };
@@ -386,39 +440,70 @@ impl FeatureSpec {
         let name = match table.get("name").and_then(|v| v.as_str()) {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => {
-                diags.push(Diagnostic::new("name", "missing or not a string").hint("add `name = \"my-features\"`"));
+                diags.push(
+                    Diagnostic::new("name", "missing or not a string")
+                        .hint("add `name = \"my-features\"`"),
+                );
                 String::new()
             }
         };
         let schema = match table.get("schema").and_then(|v| v.as_str()) {
             Some(s) => load_schema(s, base, "schema", &mut diags),
             None => {
-                diags.push(Diagnostic::new("schema", "missing").hint("name the event schema: `schema = \"fraud-handbook-raw\"` or a path"));
+                diags
+                    .push(Diagnostic::new("schema", "missing").hint(
+                        "name the event schema: `schema = \"fraud-handbook-raw\"` or a path",
+                    ));
                 None
             }
         };
-        let Some(schema) = schema else { return Err(diags) };
+        let Some(schema) = schema else {
+            return Err(diags);
+        };
         if schema.event_time.is_none() {
-            diags.push(Diagnostic::new("schema", format!("schema `{}` declares no `event_time` field", schema.name)).hint("windows need event time"));
+            diags.push(
+                Diagnostic::new(
+                    "schema",
+                    format!("schema `{}` declares no `event_time` field", schema.name),
+                )
+                .hint("windows need event time"),
+            );
         }
 
         // [time]
-        let mut time = TimeSettings { max_out_of_orderness: 0, late_events: LatePolicy::DeadLetter, ttl: None };
+        let mut time = TimeSettings {
+            max_out_of_orderness: 0,
+            late_events: LatePolicy::DeadLetter,
+            ttl: None,
+        };
         if let Some(v) = table.get("time") {
             let keys = ["max_out_of_orderness", "late_events", "ttl"];
             match v.as_table() {
-                None => diags.push(Diagnostic::new("time", "must be a table").hint("write `[time]` followed by its keys")),
+                None => diags.push(
+                    Diagnostic::new("time", "must be a table")
+                        .hint("write `[time]` followed by its keys"),
+                ),
                 Some(t) => {
                     for (k, val) in t {
                         let path = format!("time.{k}");
                         match (k.as_str(), val.as_str()) {
-                            ("max_out_of_orderness", Some(s)) => time.max_out_of_orderness = duration(s, &path, &mut diags).unwrap_or(0),
+                            ("max_out_of_orderness", Some(s)) => {
+                                time.max_out_of_orderness =
+                                    duration(s, &path, &mut diags).unwrap_or(0)
+                            }
                             ("ttl", Some(s)) => time.ttl = duration(s, &path, &mut diags),
-                            ("late_events", Some(s)) => match toml::Value::String(s.to_string()).try_into::<LatePolicy>() {
-                                Ok(p) => time.late_events = p,
-                                Err(_) => diags.push(Diagnostic::new(path, format!("unknown policy `{s}`")).hint("use update, drop or dead_letter")),
-                            },
-                            (k, None) if keys.contains(&k) => diags.push(Diagnostic::new(path, "must be a string")),
+                            ("late_events", Some(s)) => {
+                                match toml::Value::String(s.to_string()).try_into::<LatePolicy>() {
+                                    Ok(p) => time.late_events = p,
+                                    Err(_) => diags.push(
+                                        Diagnostic::new(path, format!("unknown policy `{s}`"))
+                                            .hint("use update, drop or dead_letter"),
+                                    ),
+                                }
+                            }
+                            (k, None) if keys.contains(&k) => {
+                                diags.push(Diagnostic::new(path, "must be a string"))
+                            }
                             (k, _) => {
                                 let d = Diagnostic::new(path, format!("unknown key `{k}`"));
                                 diags.push(match did_you_mean(k, keys) {
@@ -436,33 +521,68 @@ impl FeatureSpec {
         let mut labels = LabelMode::Inline;
         if let Some(v) = table.get("labels") {
             match v.clone().try_into::<RawLabels>() {
-                Ok(l) => match l.mode.as_str() {
-                    "inline" => {}
-                    "events" => {
-                        let ls = match &l.schema {
-                            Some(s) => load_schema(s, base, "labels.schema", &mut diags),
-                            None => {
-                                diags.push(Diagnostic::new("labels.schema", "label events need a schema").hint("e.g. `schema = \"labels.schema.toml\"`"));
-                                None
+                Ok(l) => {
+                    match l.mode.as_str() {
+                        "inline" => {}
+                        "events" => {
+                            let ls = match &l.schema {
+                                Some(s) => load_schema(s, base, "labels.schema", &mut diags),
+                                None => {
+                                    diags.push(
+                                        Diagnostic::new(
+                                            "labels.schema",
+                                            "label events need a schema",
+                                        )
+                                        .hint("e.g. `schema = \"labels.schema.toml\"`"),
+                                    );
+                                    None
+                                }
+                            };
+                            if let Some(ls) = ls {
+                                let tx = field_index(
+                                    &ls,
+                                    l.tx_id.as_deref().unwrap_or("tx_id"),
+                                    "labels.tx_id",
+                                    &mut diags,
+                                );
+                                let val = field_index(
+                                    &ls,
+                                    l.value.as_deref().unwrap_or("label"),
+                                    "labels.value",
+                                    &mut diags,
+                                );
+                                if ls.event_time.is_none() {
+                                    diags.push(
+                                        Diagnostic::new(
+                                            "labels.schema",
+                                            "the label schema declares no `event_time`",
+                                        )
+                                        .hint("a label event happens at a time"),
+                                    );
+                                }
+                                if let (Some(tx_id), Some(value)) = (tx, val) {
+                                    labels = LabelMode::Events {
+                                        schema: ls,
+                                        tx_id,
+                                        value,
+                                    };
+                                }
                             }
-                        };
-                        if let Some(ls) = ls {
-                            let tx = field_index(&ls, l.tx_id.as_deref().unwrap_or("tx_id"), "labels.tx_id", &mut diags);
-                            let val = field_index(&ls, l.value.as_deref().unwrap_or("label"), "labels.value", &mut diags);
-                            if ls.event_time.is_none() {
-                                diags.push(Diagnostic::new("labels.schema", "the label schema declares no `event_time`").hint("a label event happens at a time"));
-                            }
-                            if let (Some(tx_id), Some(value)) = (tx, val) {
-                                labels = LabelMode::Events { schema: ls, tx_id, value };
+                            if schema.id.is_none() {
+                                diags.push(Diagnostic::new("labels.mode", format!("schema `{}` has no `id` field for label events to refer to", schema.name)));
                             }
                         }
-                        if schema.id.is_none() {
-                            diags.push(Diagnostic::new("labels.mode", format!("schema `{}` has no `id` field for label events to refer to", schema.name)));
-                        }
+                        other => diags.push(
+                            Diagnostic::new("labels.mode", format!("unknown mode `{other}`"))
+                                .hint("use \"inline\" or \"events\""),
+                        ),
                     }
-                    other => diags.push(Diagnostic::new("labels.mode", format!("unknown mode `{other}`")).hint("use \"inline\" or \"events\"")),
-                },
-                Err(e) => diags.push(serde_problem("labels", &e, &["mode", "schema", "tx_id", "value"])),
+                }
+                Err(e) => diags.push(serde_problem(
+                    "labels",
+                    &e,
+                    &["mode", "schema", "tx_id", "value"],
+                )),
             }
         }
 
@@ -473,26 +593,49 @@ impl FeatureSpec {
             Some(toml::Value::Array(a)) => {
                 for (j, v) in a.iter().enumerate() {
                     match v.as_str() {
-                        Some(n) => passthrough.extend(field_index(&schema, n, &format!("passthrough[{j}]"), &mut diags)),
-                        None => diags.push(Diagnostic::new(format!("passthrough[{j}]"), "must be a field name")),
+                        Some(n) => passthrough.extend(field_index(
+                            &schema,
+                            n,
+                            &format!("passthrough[{j}]"),
+                            &mut diags,
+                        )),
+                        None => diags.push(Diagnostic::new(
+                            format!("passthrough[{j}]"),
+                            "must be a field name",
+                        )),
                     }
                 }
             }
-            Some(_) => diags.push(Diagnostic::new("passthrough", "must be a list of field names")),
+            Some(_) => diags.push(Diagnostic::new(
+                "passthrough",
+                "must be a list of field names",
+            )),
         }
 
         let mut features: Vec<FeatureDef> = Vec::new();
-        let mut names: Vec<String> = passthrough.iter().map(|&i| schema.fields[i].name.clone()).collect();
+        let mut names: Vec<String> = passthrough
+            .iter()
+            .map(|&i| schema.fields[i].name.clone())
+            .collect();
         let seen_name = |n: &str, path: &str, diags: &mut Diagnostics, names: &mut Vec<String>| {
             if names.iter().any(|x| x == n) {
-                diags.push(Diagnostic::new(path, format!("output column `{n}` is defined twice")).hint("feature names must be unique and differ from passthrough fields"));
+                diags.push(
+                    Diagnostic::new(path, format!("output column `{n}` is defined twice"))
+                        .hint("feature names must be unique and differ from passthrough fields"),
+                );
             }
             names.push(n.to_string());
         };
 
         // [[calendar]]
         if let Some(v) = table.get("calendar") {
-            for (j, item) in v.as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+            for (j, item) in v
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
                 let path = format!("calendar[{j}]");
                 match item.clone().try_into::<RawCalendar>() {
                     Ok(c) => {
@@ -504,42 +647,84 @@ impl FeatureSpec {
                             "night" => {
                                 let [from, to] = c.night_hours.unwrap_or([0, 6]);
                                 if from > 23 || to > 23 {
-                                    diags.push(Diagnostic::new(format!("{path}.night_hours"), "hours must be 0–23"));
+                                    diags.push(Diagnostic::new(
+                                        format!("{path}.night_hours"),
+                                        "hours must be 0–23",
+                                    ));
                                 }
                                 Some(CalendarKind::Night { from, to })
                             }
                             other => {
-                                let d = Diagnostic::new(format!("{path}.kind"), format!("unknown calendar kind `{other}`"));
-                                diags.push(match did_you_mean(other, ["hour", "weekday", "night", "weekend"]) {
-                                    Some(h) => d.hint(h),
-                                    None => d.hint("use hour, weekday, night or weekend"),
-                                });
+                                let d = Diagnostic::new(
+                                    format!("{path}.kind"),
+                                    format!("unknown calendar kind `{other}`"),
+                                );
+                                diags.push(
+                                    match did_you_mean(
+                                        other,
+                                        ["hour", "weekday", "night", "weekend"],
+                                    ) {
+                                        Some(h) => d.hint(h),
+                                        None => d.hint("use hour, weekday, night or weekend"),
+                                    },
+                                );
                                 None
                             }
                         };
-                        if c.night_hours.is_some() && !matches!(kind, Some(CalendarKind::Night { .. })) {
-                            diags.push(Diagnostic::new(format!("{path}.night_hours"), "applies only to kind = \"night\""));
+                        if c.night_hours.is_some()
+                            && !matches!(kind, Some(CalendarKind::Night { .. }))
+                        {
+                            diags.push(Diagnostic::new(
+                                format!("{path}.night_hours"),
+                                "applies only to kind = \"night\"",
+                            ));
                         }
                         if let Some(kind) = kind {
-                            features.push(FeatureDef::Calendar(CalendarFeature { name: c.name, kind }));
+                            features
+                                .push(FeatureDef::Calendar(CalendarFeature { name: c.name, kind }));
                         }
                     }
-                    Err(e) => diags.push(serde_problem(&path, &e, &["name", "kind", "night_hours"])),
+                    Err(e) => {
+                        diags.push(serde_problem(&path, &e, &["name", "kind", "night_hours"]))
+                    }
                 }
             }
         }
 
         // [[feature]]
-        let feature_keys = ["name", "agg", "entity", "field", "window", "offset", "resolution", "filter", "empty", "numerator", "denominator"];
-        let items = table.get("feature").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let feature_keys = [
+            "name",
+            "agg",
+            "entity",
+            "field",
+            "window",
+            "offset",
+            "resolution",
+            "filter",
+            "empty",
+            "numerator",
+            "denominator",
+        ];
+        let items = table
+            .get("feature")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
         if items.is_empty() && features.is_empty() {
-            diags.push(Diagnostic::new("feature", "the spec defines no features").hint("add `[[feature]]` tables"));
+            diags.push(
+                Diagnostic::new("feature", "the spec defines no features")
+                    .hint("add `[[feature]]` tables"),
+            );
         }
         for (j, item) in items.iter().enumerate() {
             let raw = match item.clone().try_into::<RawFeature>() {
                 Ok(r) => r,
                 Err(e) => {
-                    let label = item.get("name").and_then(|n| n.as_str()).map(|n| format!("feature[{j}] ({n})")).unwrap_or(format!("feature[{j}]"));
+                    let label = item
+                        .get("name")
+                        .and_then(|n| n.as_str())
+                        .map(|n| format!("feature[{j}] ({n})"))
+                        .unwrap_or(format!("feature[{j}]"));
                     diags.push(serde_problem(&label, &e, &feature_keys));
                     continue;
                 }
@@ -549,7 +734,10 @@ impl FeatureSpec {
             let agg = match toml::Value::String(raw.agg.clone()).try_into::<Agg>() {
                 Ok(a) => a,
                 Err(_) => {
-                    let d = Diagnostic::new(format!("{path}.agg"), format!("unknown aggregation `{}`", raw.agg));
+                    let d = Diagnostic::new(
+                        format!("{path}.agg"),
+                        format!("unknown aggregation `{}`", raw.agg),
+                    );
                     diags.push(match did_you_mean(&raw.agg, Agg::NAMES) {
                         Some(h) => d.hint(h),
                         None => d.hint(format!("use one of {}", Agg::NAMES.join(", "))),
@@ -559,26 +747,48 @@ impl FeatureSpec {
             };
             if agg == Agg::Ratio {
                 let mut ok = true;
-                for (k, v) in [("numerator", &raw.numerator), ("denominator", &raw.denominator)] {
+                for (k, v) in [
+                    ("numerator", &raw.numerator),
+                    ("denominator", &raw.denominator),
+                ] {
                     match v {
                         None => {
-                            diags.push(Diagnostic::new(format!("{path}.{k}"), "a ratio needs a numerator and a denominator").hint("name two features defined above"));
+                            diags.push(
+                                Diagnostic::new(
+                                    format!("{path}.{k}"),
+                                    "a ratio needs a numerator and a denominator",
+                                )
+                                .hint("name two features defined above"),
+                            );
                             ok = false;
                         }
                         Some(n) if !features.iter().any(|f| f.name() == n) => {
-                            let d = Diagnostic::new(format!("{path}.{k}"), format!("`{n}` is not a feature defined above this one"));
-                            diags.push(match did_you_mean(n, features.iter().map(FeatureDef::name)) {
-                                Some(h) => d.hint(h),
-                                None => d,
-                            });
+                            let d = Diagnostic::new(
+                                format!("{path}.{k}"),
+                                format!("`{n}` is not a feature defined above this one"),
+                            );
+                            diags.push(
+                                match did_you_mean(n, features.iter().map(FeatureDef::name)) {
+                                    Some(h) => d.hint(h),
+                                    None => d,
+                                },
+                            );
                             ok = false;
                         }
                         Some(_) => {}
                     }
                 }
-                for (k, present) in [("entity", raw.entity.is_some()), ("field", raw.field.is_some()), ("window", raw.window.is_some()), ("filter", raw.filter.is_some())] {
+                for (k, present) in [
+                    ("entity", raw.entity.is_some()),
+                    ("field", raw.field.is_some()),
+                    ("window", raw.window.is_some()),
+                    ("filter", raw.filter.is_some()),
+                ] {
                     if present {
-                        diags.push(Diagnostic::new(format!("{path}.{k}"), format!("`{k}` does not apply to a ratio")));
+                        diags.push(Diagnostic::new(
+                            format!("{path}.{k}"),
+                            format!("`{k}` does not apply to a ratio"),
+                        ));
                     }
                 }
                 if ok {
@@ -591,32 +801,69 @@ impl FeatureSpec {
                 }
                 continue;
             }
-            for (k, present) in [("numerator", raw.numerator.is_some()), ("denominator", raw.denominator.is_some())] {
+            for (k, present) in [
+                ("numerator", raw.numerator.is_some()),
+                ("denominator", raw.denominator.is_some()),
+            ] {
                 if present {
-                    diags.push(Diagnostic::new(format!("{path}.{k}"), format!("`{k}` applies only to agg = \"ratio\"")));
+                    diags.push(Diagnostic::new(
+                        format!("{path}.{k}"),
+                        format!("`{k}` applies only to agg = \"ratio\""),
+                    ));
                 }
             }
             let entity = match &raw.entity {
                 Some(e) => field_index(&schema, e, &format!("{path}.entity"), &mut diags),
                 None => {
-                    diags.push(Diagnostic::new(format!("{path}.entity"), "missing").hint(format!("the key to aggregate per, e.g. one of: {}", schema.entities.iter().map(|&i| schema.fields[i].name.as_str()).collect::<Vec<_>>().join(", "))));
+                    diags.push(
+                        Diagnostic::new(format!("{path}.entity"), "missing").hint(format!(
+                            "the key to aggregate per, e.g. one of: {}",
+                            schema
+                                .entities
+                                .iter()
+                                .map(|&i| schema.fields[i].name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    );
                     None
                 }
             };
             if let Some(e) = entity {
-                if matches!(schema.fields[e].ty, FieldType::Float | FieldType::Bool | FieldType::Timestamp) {
-                    diags.push(Diagnostic::new(format!("{path}.entity"), format!("`{}` is a {} field", schema.fields[e].name, schema.fields[e].ty)).hint("an entity key must be int, string or category"));
+                if matches!(
+                    schema.fields[e].ty,
+                    FieldType::Float | FieldType::Bool | FieldType::Timestamp
+                ) {
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.entity"),
+                            format!(
+                                "`{}` is a {} field",
+                                schema.fields[e].name, schema.fields[e].ty
+                            ),
+                        )
+                        .hint("an entity key must be int, string or category"),
+                    );
                 }
             }
             let needs_field = !matches!(agg, Agg::Count | Agg::TimeSinceLast);
             let field = match (&raw.field, needs_field) {
                 (Some(f), true) => field_index(&schema, f, &format!("{path}.field"), &mut diags),
                 (None, true) => {
-                    diags.push(Diagnostic::new(format!("{path}.field"), format!("`{}` needs a field", raw.agg)).hint("e.g. `field = \"TX_AMOUNT\"`"));
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.field"),
+                            format!("`{}` needs a field", raw.agg),
+                        )
+                        .hint("e.g. `field = \"TX_AMOUNT\"`"),
+                    );
                     None
                 }
                 (Some(_), false) => {
-                    diags.push(Diagnostic::new(format!("{path}.field"), format!("`{}` takes no field", raw.agg)));
+                    diags.push(Diagnostic::new(
+                        format!("{path}.field"),
+                        format!("`{}` takes no field", raw.agg),
+                    ));
                     None
                 }
                 (None, false) => None,
@@ -625,28 +872,79 @@ impl FeatureSpec {
                 let ty = schema.fields[f].ty;
                 let numeric = matches!(ty, FieldType::Int | FieldType::Float | FieldType::Bool);
                 if agg != Agg::DistinctCount && !numeric {
-                    diags.push(Diagnostic::new(format!("{path}.field"), format!("`{}` is a {ty} field; `{}` needs a number", schema.fields[f].name, raw.agg)).hint("use distinct_count for text and categories"));
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.field"),
+                            format!(
+                                "`{}` is a {ty} field; `{}` needs a number",
+                                schema.fields[f].name, raw.agg
+                            ),
+                        )
+                        .hint("use distinct_count for text and categories"),
+                    );
                 }
             }
-            let window = raw.window.as_deref().and_then(|w| duration(w, &format!("{path}.window"), &mut diags));
-            let offset = raw.offset.as_deref().and_then(|w| duration(w, &format!("{path}.offset"), &mut diags)).unwrap_or(0);
-            let resolution = raw.resolution.as_deref().and_then(|w| duration(w, &format!("{path}.resolution"), &mut diags));
+            let window = raw
+                .window
+                .as_deref()
+                .and_then(|w| duration(w, &format!("{path}.window"), &mut diags));
+            let offset = raw
+                .offset
+                .as_deref()
+                .and_then(|w| duration(w, &format!("{path}.offset"), &mut diags))
+                .unwrap_or(0);
+            let resolution = raw
+                .resolution
+                .as_deref()
+                .and_then(|w| duration(w, &format!("{path}.resolution"), &mut diags));
             match (agg, window) {
-                (Agg::Last | Agg::TimeSinceLast, Some(_)) => diags.push(Diagnostic::new(format!("{path}.window"), format!("`{}` looks at the previous event and takes no window", raw.agg))),
+                (Agg::Last | Agg::TimeSinceLast, Some(_)) => diags.push(Diagnostic::new(
+                    format!("{path}.window"),
+                    format!(
+                        "`{}` looks at the previous event and takes no window",
+                        raw.agg
+                    ),
+                )),
                 (Agg::Last | Agg::TimeSinceLast, None) => {}
-                (_, None) if raw.window.is_none() => diags.push(Diagnostic::new(format!("{path}.window"), "missing").hint("e.g. `window = \"7d\"`")),
-                (_, Some(w)) if w <= 0 => diags.push(Diagnostic::new(format!("{path}.window"), "must be longer than zero")),
+                (_, None) if raw.window.is_none() => diags.push(
+                    Diagnostic::new(format!("{path}.window"), "missing")
+                        .hint("e.g. `window = \"7d\"`"),
+                ),
+                (_, Some(w)) if w <= 0 => diags.push(Diagnostic::new(
+                    format!("{path}.window"),
+                    "must be longer than zero",
+                )),
                 _ => {}
             }
-            if matches!(agg, Agg::Last | Agg::TimeSinceLast) && (raw.offset.is_some() || raw.resolution.is_some()) {
-                diags.push(Diagnostic::new(path.clone(), format!("`{}` takes no offset or resolution", raw.agg)));
+            if matches!(agg, Agg::Last | Agg::TimeSinceLast)
+                && (raw.offset.is_some() || raw.resolution.is_some())
+            {
+                diags.push(Diagnostic::new(
+                    path.clone(),
+                    format!("`{}` takes no offset or resolution", raw.agg),
+                ));
             }
             if resolution.is_some() && !matches!(agg, Agg::Count | Agg::Sum | Agg::Mean) {
-                diags.push(Diagnostic::new(format!("{path}.resolution"), format!("time buckets support count, sum and mean, not `{}`", raw.agg)).hint("drop `resolution` for an exact window"));
+                diags.push(
+                    Diagnostic::new(
+                        format!("{path}.resolution"),
+                        format!(
+                            "time buckets support count, sum and mean, not `{}`",
+                            raw.agg
+                        ),
+                    )
+                    .hint("drop `resolution` for an exact window"),
+                );
             }
             if let (Some(r), Some(w)) = (resolution, window) {
                 if r <= 0 || r >= w || w % r != 0 {
-                    diags.push(Diagnostic::new(format!("{path}.resolution"), "must be positive, shorter than the window and divide it").hint("e.g. window = \"7d\", resolution = \"1h\""));
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.resolution"),
+                            "must be positive, shorter than the window and divide it",
+                        )
+                        .hint("e.g. window = \"7d\", resolution = \"1h\""),
+                    );
                 }
             }
             let filter = raw.filter.as_ref().and_then(|f| {
@@ -660,32 +958,63 @@ impl FeatureSpec {
                     ">" | "gt" => Op::Gt,
                     ">=" | "ge" => Op::Ge,
                     other => {
-                        diags.push(Diagnostic::new(format!("{fp}.op"), format!("unknown operator `{other}`")).hint("use ==, !=, <, <=, > or >="));
+                        diags.push(
+                            Diagnostic::new(
+                                format!("{fp}.op"),
+                                format!("unknown operator `{other}`"),
+                            )
+                            .hint("use ==, !=, <, <=, > or >="),
+                        );
                         return None;
                     }
                 };
                 let ty = schema.fields[fi].ty;
                 let value = match (ty, &f.value) {
-                    (FieldType::String | FieldType::Category, toml::Value::String(s)) => FilterValue::Text(s.clone()),
-                    (FieldType::Int | FieldType::Float, toml::Value::Integer(n)) => FilterValue::Num(*n as f64),
+                    (FieldType::String | FieldType::Category, toml::Value::String(s)) => {
+                        FilterValue::Text(s.clone())
+                    }
+                    (FieldType::Int | FieldType::Float, toml::Value::Integer(n)) => {
+                        FilterValue::Num(*n as f64)
+                    }
                     (FieldType::Float, toml::Value::Float(x)) => FilterValue::Num(*x),
-                    (FieldType::Bool, toml::Value::Boolean(b)) => FilterValue::Num(f64::from(u8::from(*b))),
-                    (FieldType::Timestamp, toml::Value::String(s)) => match riskstream_core::time::parse_iso8601(s) {
-                        Ok(us) => FilterValue::Num(us as f64),
-                        Err(e) => {
-                            diags.push(Diagnostic::new(format!("{fp}.value"), format!("`{s}`: {e}")));
-                            return None;
+                    (FieldType::Bool, toml::Value::Boolean(b)) => {
+                        FilterValue::Num(f64::from(u8::from(*b)))
+                    }
+                    (FieldType::Timestamp, toml::Value::String(s)) => {
+                        match riskstream_core::time::parse_iso8601(s) {
+                            Ok(us) => FilterValue::Num(us as f64),
+                            Err(e) => {
+                                diags.push(Diagnostic::new(
+                                    format!("{fp}.value"),
+                                    format!("`{s}`: {e}"),
+                                ));
+                                return None;
+                            }
                         }
-                    },
+                    }
                     (ty, v) => {
-                        diags.push(Diagnostic::new(format!("{fp}.value"), format!("a {} value cannot be compared with field `{}` of type {ty}", v.type_str(), f.field)));
+                        diags.push(Diagnostic::new(
+                            format!("{fp}.value"),
+                            format!(
+                                "a {} value cannot be compared with field `{}` of type {ty}",
+                                v.type_str(),
+                                f.field
+                            ),
+                        ));
                         return None;
                     }
                 };
                 if matches!(value, FilterValue::Text(_)) && !matches!(op, Op::Eq | Op::Ne) {
-                    diags.push(Diagnostic::new(format!("{fp}.op"), "text compares only with == or !="));
+                    diags.push(Diagnostic::new(
+                        format!("{fp}.op"),
+                        "text compares only with == or !=",
+                    ));
                 }
-                Some(Filter { field: fi, op, value })
+                Some(Filter {
+                    field: fi,
+                    op,
+                    value,
+                })
             });
             if let Some(e) = entity {
                 features.push(FeatureDef::Window(WindowFeature {
@@ -720,7 +1049,15 @@ impl FeatureSpec {
             }
         }
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
-        diags.finish(FeatureSpec { name, schema, labels, passthrough, time, features, hash })
+        diags.finish(FeatureSpec {
+            name,
+            schema,
+            labels,
+            passthrough,
+            time,
+            features,
+            hash,
+        })
     }
 
     /// Reads and validates a spec file.
@@ -737,7 +1074,11 @@ impl FeatureSpec {
 
     /// Output column names: passthrough fields, then features.
     pub fn output_names(&self) -> Vec<String> {
-        self.passthrough.iter().map(|&i| self.schema.fields[i].name.clone()).chain(self.features.iter().map(|f| f.name().to_string())).collect()
+        self.passthrough
+            .iter()
+            .map(|&i| self.schema.fields[i].name.clone())
+            .chain(self.features.iter().map(|f| f.name().to_string()))
+            .collect()
     }
 }
 

@@ -64,15 +64,37 @@ impl Layout {
                     off: w.off,
                     at,
                     sumsq: w.sumsq,
-                    distinct: w.distinct.iter().enumerate().map(|(j, &sl)| (sl, n_distinct + j)).collect(),
+                    distinct: w
+                        .distinct
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &sl)| (sl, n_distinct + j))
+                        .collect(),
                 };
                 n_distinct += w.distinct.len();
                 at += 3 + ns * if w.sumsq { 2 } else { 1 };
                 wl
             })
             .collect();
-        let label_slots = s.slots.iter().enumerate().filter(|(_, x)| matches!(x, SlotSrc::Label(_))).map(|(i, _)| i).collect();
-        Layout { ns, stride, weighted, indexed, v_off, id_off, label_slots, wins, acc_len: at, n_distinct }
+        let label_slots = s
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| matches!(x, SlotSrc::Label(_)))
+            .map(|(i, _)| i)
+            .collect();
+        Layout {
+            ns,
+            stride,
+            weighted,
+            indexed,
+            v_off,
+            id_off,
+            label_slots,
+            wins,
+            acc_len: at,
+            n_distinct,
+        }
     }
 }
 
@@ -93,7 +115,13 @@ pub(crate) struct Entity {
 
 impl Entity {
     pub fn new(l: &Layout) -> Self {
-        Entity { acc: vec![0.0; l.acc_len], distinct: vec![FxHashMap::default(); l.n_distinct], now: i64::MIN, seen: i64::MIN, ..Entity::default() }
+        Entity {
+            acc: vec![0.0; l.acc_len],
+            distinct: vec![FxHashMap::default(); l.n_distinct],
+            now: i64::MIN,
+            seen: i64::MIN,
+            ..Entity::default()
+        }
     }
 
     #[inline]
@@ -242,7 +270,9 @@ impl Entity {
             if start == end {
                 // An empty window has exactly zero sums: no drift from add/subtract cycles.
                 let n = 1 + l.ns * if w.sumsq { 2 } else { 1 };
-                self.acc[w.at + 2..w.at + 3 + n - 1].iter_mut().for_each(|x| *x = 0.0);
+                self.acc[w.at + 2..w.at + 3 + n - 1]
+                    .iter_mut()
+                    .for_each(|x| *x = 0.0);
             }
         }
         self.now = self.now.max(t);
@@ -250,8 +280,12 @@ impl Entity {
 
     /// Drops entries every window has passed; returns their ids (when indexed) to `dropped`.
     pub fn trim(&mut self, l: &Layout, dropped: &mut Vec<u128>) {
-        let Some(min_start) = l.wins.iter().map(|w| self.start(w)).min() else { return };
-        let n = min_start.saturating_sub(self.base).min(self.entries(l) as u64) as usize;
+        let Some(min_start) = l.wins.iter().map(|w| self.start(w)).min() else {
+            return;
+        };
+        let n = min_start
+            .saturating_sub(self.base)
+            .min(self.entries(l) as u64) as usize;
         if n == 0 {
             return;
         }
@@ -281,17 +315,31 @@ impl Entity {
             Agg::Mean => sum() / count,
             Agg::Std => {
                 let m = sum() / count;
-                (self.acc[w.at + 3 + l.ns + sl] / count - m * m).max(0.0).sqrt()
+                (self.acc[w.at + 3 + l.ns + sl] / count - m * m)
+                    .max(0.0)
+                    .sqrt()
             }
             Agg::Min | Agg::Max => {
-                let mut best = if agg == Agg::Min { f64::INFINITY } else { f64::NEG_INFINITY };
+                let mut best = if agg == Agg::Min {
+                    f64::INFINITY
+                } else {
+                    f64::NEG_INFINITY
+                };
                 for abs in self.start(w)..self.end(w) {
                     let v = self.val(l, (abs - self.base) as usize, sl);
-                    best = if agg == Agg::Min { best.min(v) } else { best.max(v) };
+                    best = if agg == Agg::Min {
+                        best.min(v)
+                    } else {
+                        best.max(v)
+                    };
                 }
                 best
             }
-            Agg::DistinctCount => w.distinct.iter().find(|(s, _)| *s == sl).map_or(empty, |(_, d)| self.distinct[*d].len() as f64),
+            Agg::DistinctCount => w
+                .distinct
+                .iter()
+                .find(|(s, _)| *s == sl)
+                .map_or(empty, |(_, d)| self.distinct[*d].len() as f64),
             Agg::Last | Agg::TimeSinceLast | Agg::Ratio => empty,
         }
     }
@@ -344,7 +392,9 @@ impl Entity {
             self.acc[w.at + 1] = self.base as f64;
             self.acc[w.at + 2] = 0.0;
             let n = l.ns * if w.sumsq { 2 } else { 1 };
-            self.acc[w.at + 3..w.at + 3 + n].iter_mut().for_each(|x| *x = 0.0);
+            self.acc[w.at + 3..w.at + 3 + n]
+                .iter_mut()
+                .for_each(|x| *x = 0.0);
         }
         self.distinct.iter_mut().for_each(FxHashMap::clear);
         self.advance(l, now);
@@ -353,6 +403,14 @@ impl Entity {
 
     /// Approximate heap bytes.
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Entity>() + self.data.capacity() * 8 + self.acc.capacity() * 8 + self.last_vals.capacity() * 8 + self.distinct.iter().map(|d| d.capacity() * 24).sum::<usize>()
+        std::mem::size_of::<Entity>()
+            + self.data.capacity() * 8
+            + self.acc.capacity() * 8
+            + self.last_vals.capacity() * 8
+            + self
+                .distinct
+                .iter()
+                .map(|d| d.capacity() * 24)
+                .sum::<usize>()
     }
 }

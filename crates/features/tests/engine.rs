@@ -1,9 +1,13 @@
 //! Engine properties: order independence within the out-of-orderness bound, labels as
 //! events, late-event policies, checkpoints, spec validation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use proptest::prelude::*;
 use riskstream_features::{Engine, FeatureSpec};
 use std::sync::Arc;
@@ -162,12 +166,25 @@ struct Tx {
 fn batch(spec: &FeatureSpec, rows: &[Tx]) -> RecordBatch {
     let schema = riskstream_io::arrow_schema(&spec.schema);
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.id).collect::<Vec<_>>())),
-        Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>()).with_timezone("+00:00")),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.cust).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.term.as_str()).collect::<Vec<_>>())),
-        Arc::new(Float64Array::from(rows.iter().map(|r| r.amount).collect::<Vec<_>>())),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.fraud).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())
+                .with_timezone("+00:00"),
+        ),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.cust).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.term.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.amount).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.fraud).collect::<Vec<_>>(),
+        )),
     ];
     RecordBatch::try_new(schema, cols).unwrap()
 }
@@ -176,7 +193,9 @@ fn batch(spec: &FeatureSpec, rows: &[Tx]) -> RecordBatch {
 fn run(engine: &mut Engine, spec: &FeatureSpec, chunks: &[Vec<Tx>]) -> Vec<Vec<f64>> {
     let mut outs = Vec::new();
     for c in chunks {
-        engine.push_transactions(&batch(spec, c), &mut |l| panic!("late {l:?}")).unwrap();
+        engine
+            .push_transactions(&batch(spec, c), &mut |l| panic!("late {l:?}"))
+            .unwrap();
         outs.push(engine.take_output().unwrap());
     }
     engine.finish(&mut |l| panic!("late {l:?}"));
@@ -189,7 +208,9 @@ fn rows_by_id(outs: &[RecordBatch]) -> Vec<Vec<f64>> {
     for b in outs {
         let ids = b.column(0).as_primitive::<Int64Type>();
         for r in 0..b.num_rows() {
-            let vals = (1..b.num_columns()).map(|c| b.column(c).as_primitive::<Float64Type>().value(r)).collect();
+            let vals = (1..b.num_columns())
+                .map(|c| b.column(c).as_primitive::<Float64Type>().value(r))
+                .collect();
             rows.push((ids.value(r), vals));
         }
     }
@@ -198,10 +219,21 @@ fn rows_by_id(outs: &[RecordBatch]) -> Vec<Vec<f64>> {
 }
 
 fn events() -> impl Strategy<Value = Vec<Tx>> {
-    proptest::collection::vec((0i64..4, 0i64..3, 0i64..(3 * 86_400), 1u32..10_000, 0u8..10), 1..300).prop_map(|v| {
+    proptest::collection::vec(
+        (0i64..4, 0i64..3, 0i64..(3 * 86_400), 1u32..10_000, 0u8..10),
+        1..300,
+    )
+    .prop_map(|v| {
         let mut txs: Vec<Tx> = v
             .into_iter()
-            .map(|(c, t, s, a, f)| Tx { id: 0, ts: 1_700_000_000_000_000 + s * 1_000_000, cust: c, term: format!("T{t}"), amount: f64::from(a) / 100.0, fraud: i64::from(f == 0) })
+            .map(|(c, t, s, a, f)| Tx {
+                id: 0,
+                ts: 1_700_000_000_000_000 + s * 1_000_000,
+                cust: c,
+                term: format!("T{t}"),
+                amount: f64::from(a) / 100.0,
+                fraud: i64::from(f == 0),
+            })
             .collect();
         txs.sort_by_key(|t| t.ts);
         for (i, t) in txs.iter_mut().enumerate() {
@@ -220,7 +252,7 @@ proptest! {
     fn shuffled_within_the_bound_equals_sorted(txs in events(), delays in proptest::collection::vec(0i64..=3_600, 300), cut in 1usize..50) {
         let dir = tempfile::tempdir().unwrap();
         let spec = spec_in(dir.path(), &features("1h", "dead_letter", ""));
-        let sorted = run(&mut Engine::new(&spec), &spec, &[txs.clone()]);
+        let sorted = run(&mut Engine::new(&spec), &spec, std::slice::from_ref(&txs));
         // Arrival = event time + a delay of at most the bound.
         let mut arrival: Vec<(i64, Tx)> = txs.iter().enumerate().map(|(i, t)| (t.ts + delays[i % delays.len()] * 1_000_000, t.clone())).collect();
         arrival.sort_by_key(|a| a.0);
@@ -263,7 +295,14 @@ proptest! {
 }
 
 fn tx(id: i64, secs: i64, cust: i64, term: &str, amount: f64, fraud: i64) -> Tx {
-    Tx { id, ts: 1_700_000_000_000_000 + secs * 1_000_000, cust, term: term.into(), amount, fraud }
+    Tx {
+        id,
+        ts: 1_700_000_000_000_000 + secs * 1_000_000,
+        cust,
+        term: term.into(),
+        amount,
+        fraud,
+    }
 }
 
 fn col(spec: &FeatureSpec, rows: &[Vec<f64>], name: &str) -> Vec<f64> {
@@ -285,20 +324,50 @@ fn windows_compute_what_they_say() {
     ];
     let rows = run(&mut Engine::new(&spec), &spec, &[txs]);
     assert_eq!(col(&spec, &rows, "c_n_1h"), vec![1.0, 2.0, 1.0, 1.0, 1.0]);
-    assert_eq!(col(&spec, &rows, "c_mean_1d"), vec![10.0, 20.0, 100.0 / 3.0, 5.0, 7.0]);
-    assert_eq!(col(&spec, &rows, "c_max_1d"), vec![10.0, 30.0, 60.0, 5.0, 7.0]);
-    assert_eq!(col(&spec, &rows, "c_min_1d"), vec![10.0, 10.0, 10.0, 5.0, 7.0]);
-    assert_eq!(col(&spec, &rows, "c_terms_1d"), vec![1.0, 2.0, 2.0, 1.0, 1.0]);
-    assert_eq!(col(&spec, &rows, "c_big_n_1d"), vec![0.0, 0.0, 1.0, 0.0, 0.0]);
-    assert_eq!(col(&spec, &rows, "c_since"), vec![-1.0, 1800.0, 5400.0, -1.0, 3.0 * 86_400.0 - 7200.0]);
-    assert_eq!(col(&spec, &rows, "c_last_amount"), vec![0.0, 10.0, 30.0, 0.0, 5.0]);
-    assert_eq!(col(&spec, &rows, "c_sum_1d_bucketed"), vec![10.0, 40.0, 100.0, 5.0, 7.0]);
+    assert_eq!(
+        col(&spec, &rows, "c_mean_1d"),
+        vec![10.0, 20.0, 100.0 / 3.0, 5.0, 7.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_max_1d"),
+        vec![10.0, 30.0, 60.0, 5.0, 7.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_min_1d"),
+        vec![10.0, 10.0, 10.0, 5.0, 7.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_terms_1d"),
+        vec![1.0, 2.0, 2.0, 1.0, 1.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_big_n_1d"),
+        vec![0.0, 0.0, 1.0, 0.0, 0.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_since"),
+        vec![-1.0, 1800.0, 5400.0, -1.0, 3.0 * 86_400.0 - 7200.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_last_amount"),
+        vec![0.0, 10.0, 30.0, 0.0, 5.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "c_sum_1d_bucketed"),
+        vec![10.0, 40.0, 100.0, 5.0, 7.0]
+    );
     assert_eq!(col(&spec, &rows, "share"), vec![0.0, 0.0, 1.0, 0.0, 0.0]);
     let std = col(&spec, &rows, "c_std_1d");
     assert!((std[1] - 10.0).abs() < 1e-12, "{std:?}");
     // Terminal A, window (t−3d, t−2d]: at 3 days it holds the transactions at 2 h (ids 2, 3).
-    assert_eq!(col(&spec, &rows, "t_n_1d_delayed"), vec![0.0, 0.0, 0.0, 0.0, 2.0]);
-    assert_eq!(col(&spec, &rows, "t_risk_1d_delayed"), vec![0.0, 0.0, 0.0, 0.0, 0.5]);
+    assert_eq!(
+        col(&spec, &rows, "t_n_1d_delayed"),
+        vec![0.0, 0.0, 0.0, 0.0, 2.0]
+    );
+    assert_eq!(
+        col(&spec, &rows, "t_risk_1d_delayed"),
+        vec![0.0, 0.0, 0.0, 0.0, 0.5]
+    );
     assert_eq!(col(&spec, &rows, "hour"), vec![22.0, 22.0, 0.0, 0.0, 22.0]);
 }
 
@@ -309,14 +378,23 @@ fn labels_as_events_are_point_in_time_correct() {
     let spec = spec_in(dir.path(), &features("0s", "dead_letter", ev));
     let d = 86_400;
     // A fraud on terminal A at day 0, then queries at day 2.5 (window (0.5d−1d… ]) etc.
-    let txs = vec![tx(0, 3_600, 1, "A", 10.0, 0), tx(1, 2 * d + 7_200, 2, "A", 10.0, 0), tx(2, 2 * d + 10_800, 3, "A", 10.0, 0)];
+    let txs = vec![
+        tx(0, 3_600, 1, "A", 10.0, 0),
+        tx(1, 2 * d + 7_200, 2, "A", 10.0, 0),
+        tx(2, 2 * d + 10_800, 3, "A", 10.0, 0),
+    ];
     // Label for tx 0 arrives between the two later transactions.
     let lschema = riskstream_core::Schema::from_toml_str(LABELS, "labels").unwrap();
     let lb = RecordBatch::try_new(
         riskstream_io::arrow_schema(&lschema),
         vec![
             Arc::new(Int64Array::from(vec![0])) as ArrayRef,
-            Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_000_000 + (2 * d + 9_000) * 1_000_000]).with_timezone("+00:00")),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    1_700_000_000_000_000 + (2 * d + 9_000) * 1_000_000,
+                ])
+                .with_timezone("+00:00"),
+            ),
             Arc::new(Int64Array::from(vec![1])),
         ],
     )
@@ -324,7 +402,8 @@ fn labels_as_events_are_point_in_time_correct() {
     let mut e = Engine::new(&spec);
     let mut outs = Vec::new();
     e.push_labels(&lb, &mut |_| {}).unwrap();
-    e.push_transactions(&batch(&spec, &txs), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &txs), &mut |_| {})
+        .unwrap();
     e.finish(&mut |_| {});
     outs.push(e.take_output().unwrap());
     let rows = rows_by_id(&outs);
@@ -339,20 +418,30 @@ fn late_event_policies() {
     let dir = tempfile::tempdir().unwrap();
     // After the first batch, events up to t = 1000 s have been released (2000 s is the
     // newest seen); an event at 500 s can no longer be placed in order: it is late.
-    let txs_first = vec![tx(0, 0, 1, "A", 10.0, 0), tx(1, 1_000, 1, "A", 20.0, 0), tx(2, 2_000, 1, "A", 25.0, 0)];
+    let txs_first = vec![
+        tx(0, 0, 1, "A", 10.0, 0),
+        tx(1, 1_000, 1, "A", 20.0, 0),
+        tx(2, 2_000, 1, "A", 25.0, 0),
+    ];
     let late = vec![tx(3, 500, 1, "A", 30.0, 0), tx(4, 3_000, 1, "A", 40.0, 0)];
     for (policy, rows_out, dead) in [("dead_letter", 4, 1), ("drop", 4, 0), ("update", 5, 0)] {
         let spec = spec_in(dir.path(), &features("0s", policy, ""));
         let mut e = Engine::new(&spec);
         let mut dl = Vec::new();
-        e.push_transactions(&batch(&spec, &txs_first), &mut |l| dl.push(l)).unwrap();
-        e.push_transactions(&batch(&spec, &late), &mut |l| dl.push(l)).unwrap();
+        e.push_transactions(&batch(&spec, &txs_first), &mut |l| dl.push(l))
+            .unwrap();
+        e.push_transactions(&batch(&spec, &late), &mut |l| dl.push(l))
+            .unwrap();
         e.finish(&mut |l| dl.push(l));
         let out = e.take_output().unwrap();
         assert_eq!(out.num_rows(), rows_out, "{policy}");
         assert_eq!(dl.len(), dead, "{policy}");
         let s = e.stats();
-        assert_eq!(s.late_dead_lettered + s.late_dropped + s.late_updated, 1, "{policy}: {s:?}");
+        assert_eq!(
+            s.late_dead_lettered + s.late_dropped + s.late_updated,
+            1,
+            "{policy}: {s:?}"
+        );
         if policy == "update" {
             // The late event joined the window: the next event's 1-hour count includes it.
             let rows = rows_by_id(&[out]);
@@ -366,21 +455,36 @@ fn corrupt_or_foreign_snapshots_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec_in(dir.path(), &features("0s", "dead_letter", ""));
     let mut e = Engine::new(&spec);
-    e.push_transactions(&batch(&spec, &[tx(0, 0, 1, "A", 1.0, 0)]), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &[tx(0, 0, 1, "A", 1.0, 0)]), &mut |_| {})
+        .unwrap();
     let _ = e.take_output().unwrap();
     let good = e.snapshot();
     assert!(Engine::restore(&spec, &good).is_ok());
     let mut bad = good.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0xFF;
-    assert!(Engine::restore(&spec, &bad).unwrap_err().to_string().contains("checksum"));
+    assert!(Engine::restore(&spec, &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("checksum"));
     assert!(Engine::restore(&spec, &good[..good.len() - 3]).is_err());
-    assert!(Engine::restore(&spec, b"hello world, not a checkpoint at all....").unwrap_err().to_string().contains("magic"));
+    assert!(
+        Engine::restore(&spec, b"hello world, not a checkpoint at all....")
+            .unwrap_err()
+            .to_string()
+            .contains("magic")
+    );
     let mut v2 = good.clone();
     v2[8] = 9;
-    assert!(Engine::restore(&spec, &v2).unwrap_err().to_string().contains("version"));
+    assert!(Engine::restore(&spec, &v2)
+        .unwrap_err()
+        .to_string()
+        .contains("version"));
     let other = spec_in(dir.path(), &features("5m", "dead_letter", ""));
-    assert!(Engine::restore(&other, &good).unwrap_err().to_string().contains("another feature spec"));
+    assert!(Engine::restore(&other, &good)
+        .unwrap_err()
+        .to_string()
+        .contains("another feature spec"));
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! reproduce the authors' published feature file (Le Borgne et al., `simulated-data-transformed`)
 //! on all 919,767 rows: counts exactly, means and risks within 1e-9 relative.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
@@ -23,7 +25,8 @@ fn data() -> Option<PathBuf> {
 }
 
 fn spec() -> FeatureSpec {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud-handbook/features.toml");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
     FeatureSpec::from_file(&p).unwrap_or_else(|d| panic!("{d}"))
 }
 
@@ -31,16 +34,24 @@ fn spec() -> FeatureSpec {
 /// pandas' unstable sort ordered such pairs arbitrarily when the book computed its customer
 /// windows; we order them by transaction id. Their customer-window values may differ.
 fn tie_ids(raw: &[RecordBatch]) -> std::collections::HashSet<i64> {
-    let mut seen: std::collections::HashMap<(i64, i64), Vec<i64>> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<(i64, i64), Vec<i64>> =
+        std::collections::HashMap::new();
     for b in raw {
         let id = b.column(0).as_primitive::<Int64Type>();
-        let ts = b.column(1).as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+        let ts = b
+            .column(1)
+            .as_primitive::<arrow_array::types::TimestampMicrosecondType>();
         let c = b.column(2).as_primitive::<Int64Type>();
         for r in 0..b.num_rows() {
-            seen.entry((c.value(r), ts.value(r))).or_default().push(id.value(r));
+            seen.entry((c.value(r), ts.value(r)))
+                .or_default()
+                .push(id.value(r));
         }
     }
-    seen.into_values().filter(|v| v.len() > 1).flatten().collect()
+    seen.into_values()
+        .filter(|v| v.len() > 1)
+        .flatten()
+        .collect()
 }
 
 #[test]
@@ -48,13 +59,21 @@ fn replay_reproduces_the_published_handbook_features() {
     let Some(dir) = data() else { return };
     let spec = spec();
     let raw_path = dir.join("raw/transactions_2018-04-01_2018-09-30.csv.gz");
-    let mut reader = EventReader::open(&raw_path, &spec.schema, &ReadOptions::default(), Box::new(MemoryDeadLetters::default())).unwrap();
+    let mut reader = EventReader::open(
+        &raw_path,
+        &spec.schema,
+        &ReadOptions::default(),
+        Box::new(MemoryDeadLetters::default()),
+    )
+    .unwrap();
     let mut engine = Engine::new(&spec);
     let mut raw = Vec::new();
     let mut out = Vec::new();
     for b in &mut reader {
         let b = b.unwrap();
-        engine.push_transactions(&b, &mut |l| panic!("late event {l:?}")).unwrap();
+        engine
+            .push_transactions(&b, &mut |l| panic!("late event {l:?}"))
+            .unwrap();
         out.push(engine.take_output().unwrap());
         raw.push(b);
     }
@@ -66,7 +85,11 @@ fn replay_reproduces_the_published_handbook_features() {
     let names = spec.output_names();
     let col = |n: &str| names.iter().position(|x| x == n).unwrap();
     let feats: Vec<String> = names[6..].to_vec();
-    assert_eq!(feats.len(), 14, "2 calendar + 12 window features; TX_AMOUNT passes through");
+    assert_eq!(
+        feats.len(),
+        14,
+        "2 calendar + 12 window features; TX_AMOUNT passes through"
+    );
     let mut ours: Vec<Vec<f64>> = vec![vec![f64::NAN; 1_754_155]; feats.len()];
     for b in &out {
         let ids = b.column(0).as_primitive::<Int64Type>();
@@ -82,7 +105,13 @@ fn replay_reproduces_the_published_handbook_features() {
     let pub_path = dir.join("transformed/transactions_2018-06-11_2018-09-14.csv.gz");
     let ff = riskstream_io::FileFormat::from_path(&pub_path).unwrap();
     let pschema = riskstream_io::infer::infer_schema(&pub_path, ff, None, 1000).unwrap();
-    let mut pr = EventReader::open(&pub_path, &pschema, &ReadOptions::default(), Box::new(MemoryDeadLetters::default())).unwrap();
+    let mut pr = EventReader::open(
+        &pub_path,
+        &pschema,
+        &ReadOptions::default(),
+        Box::new(MemoryDeadLetters::default()),
+    )
+    .unwrap();
     let ties = tie_ids(&raw);
     let (mut rows, mut exact_mismatch) = (0usize, Vec::new());
     let mut worst_rel = 0.0f64;
@@ -121,15 +150,29 @@ fn replay_reproduces_the_published_handbook_features() {
         rows += b.num_rows();
     }
     assert_eq!(rows, 919_767);
-    let (tied, other): (Vec<_>, Vec<_>) = exact_mismatch.iter().partition(|(id, f, _, _)| ties.contains(id) && f.starts_with("CUSTOMER_ID"));
-    assert!(other.is_empty(), "{} mismatches outside same-second customer ties, e.g. {:?}", other.len(), &other[..other.len().min(20)]);
+    let (tied, other): (Vec<_>, Vec<_>) = exact_mismatch
+        .iter()
+        .partition(|(id, f, _, _)| ties.contains(id) && f.starts_with("CUSTOMER_ID"));
+    assert!(
+        other.is_empty(),
+        "{} mismatches outside same-second customer ties, e.g. {:?}",
+        other.len(),
+        &other[..other.len().min(20)]
+    );
     let mut tied_ids: Vec<i64> = tied.iter().map(|m| m.0).collect();
     tied_ids.sort_unstable();
     tied_ids.dedup();
-    eprintln!("worst relative difference on means/risks: {worst_rel:e}; tie rows differing: {tied_ids:?}");
-    assert_eq!(tied_ids, ALLOWED_TIE_DIFFERENCES, "the rows that differ because of same-second ties changed");
+    eprintln!(
+        "worst relative difference on means/risks: {worst_rel:e}; tie rows differing: {tied_ids:?}"
+    );
+    assert_eq!(
+        tied_ids, ALLOWED_TIE_DIFFERENCES,
+        "the rows that differ because of same-second ties changed"
+    );
 }
 
 /// Transaction ids whose customer-window values differ from the book's because the book's
 /// unstable sort put a same-customer, same-second pair in the other order.
-const ALLOWED_TIE_DIFFERENCES: &[i64] = &[1240489, 1240490, 1350833, 1350834, 1472490, 1472491, 1553976, 1553977];
+const ALLOWED_TIE_DIFFERENCES: &[i64] = &[
+    1240489, 1240490, 1350833, 1350834, 1472490, 1472491, 1553976, 1553977,
+];

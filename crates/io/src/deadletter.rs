@@ -157,7 +157,9 @@ pub struct DeadLetterWriter {
 
 impl std::fmt::Debug for DeadLetterWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetterWriter").field("path", &self.path).finish()
+        f.debug_struct("DeadLetterWriter")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -165,14 +167,27 @@ impl DeadLetterWriter {
     /// Creates (truncates) the dead-letter file.
     pub fn create(path: &Path) -> Result<Self> {
         let gzip = path.extension().is_some_and(|e| e == "gz");
-        Ok(Self { out: TextOut::create(path, gzip)?, path: path.to_path_buf(), buf: Vec::with_capacity(512), bytes: 0 })
+        Ok(Self {
+            out: TextOut::create(path, gzip)?,
+            path: path.to_path_buf(),
+            buf: Vec::with_capacity(512),
+            bytes: 0,
+        })
     }
 
     /// Opens a plain (not gzip) dead-letter file for appending after its first `keep` bytes,
     /// dropping anything after them: used when a checkpointed run resumes.
     pub fn resume(path: &Path, keep: u64) -> Result<Self> {
-        let err = |source| crate::IoError::Open { path: path.to_path_buf(), source };
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(err)?;
+        let err = |source| crate::IoError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(err)?;
         f.set_len(keep).map_err(err)?;
         let mut f = f;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(keep)).map_err(err)?;
@@ -192,7 +207,11 @@ impl DeadLetterWriter {
     /// Flushes buffered lines to the operating system and syncs them to disk.
     pub fn flush(&mut self) -> Result<()> {
         use std::io::Write;
-        let err = |source| crate::IoError::Io { path: self.path.clone(), what: "flushing dead letters".into(), source };
+        let err = |source| crate::IoError::Io {
+            path: self.path.clone(),
+            what: "flushing dead letters".into(),
+            source,
+        };
         self.out.flush().map_err(err)?;
         if let TextOut::Plain(w) = &self.out {
             w.get_ref().sync_data().map_err(err)?;
@@ -224,7 +243,8 @@ pub fn to_json_line(r: &Rejection) -> String {
         raw,
         raw_base64,
     };
-    serde_json::to_string(&line).unwrap_or_else(|e| format!("{{\"reason\":\"internal\",\"detail\":\"{e}\"}}"))
+    serde_json::to_string(&line)
+        .unwrap_or_else(|e| format!("{{\"reason\":\"internal\",\"detail\":\"{e}\"}}"))
 }
 
 impl DeadLetterSink for DeadLetterWriter {
@@ -234,11 +254,13 @@ impl DeadLetterSink for DeadLetterWriter {
         self.buf.extend_from_slice(to_json_line(&r).as_bytes());
         self.buf.push(b'\n');
         self.bytes += self.buf.len() as u64;
-        self.out.write_all(&self.buf).map_err(|source| crate::IoError::Io {
-            path: self.path.clone(),
-            what: "writing dead letter".into(),
-            source,
-        })
+        self.out
+            .write_all(&self.buf)
+            .map_err(|source| crate::IoError::Io {
+                path: self.path.clone(),
+                what: "writing dead letter".into(),
+                source,
+            })
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
@@ -293,7 +315,10 @@ pub struct LazyDeadLetterWriter {
 impl LazyDeadLetterWriter {
     /// Dead letters will go to `path`, created on first use.
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf(), inner: None }
+        Self {
+            path: path.to_path_buf(),
+            inner: None,
+        }
     }
 }
 

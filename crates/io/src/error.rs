@@ -60,10 +60,18 @@ pub enum IoError {
 impl Classify for IoError {
     fn class(&self) -> ErrorClass {
         match self {
-            IoError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorClass::User,
-            IoError::Open { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => ErrorClass::User,
+            IoError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorClass::User
+            }
+            IoError::Open { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                ErrorClass::User
+            }
             IoError::Open { .. } | IoError::Io { .. } => ErrorClass::External,
-            IoError::Layout { .. } | IoError::UnknownFormat { .. } | IoError::Schema(_) => ErrorClass::User,
+            IoError::Layout { .. } | IoError::UnknownFormat { .. } | IoError::Schema(_) => {
+                ErrorClass::User
+            }
             IoError::Parquet { .. } => ErrorClass::User,
             IoError::Arrow(_) => ErrorClass::Internal,
         }

@@ -54,14 +54,24 @@ pub struct FileFormat {
 impl FileFormat {
     /// Tells the format from the file name (`x.csv`, `x.csv.gz`, `x.tsv`, `x.parquet`, `x.ndjson`, `x.jsonl.gz`).
     pub fn from_path(path: &Path) -> Result<Self> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let (stem, gzip) = match name.strip_suffix(".gz") {
             Some(s) => (s.to_string(), true),
             None => (name.clone(), false),
         };
         let ext = stem.rsplit('.').next().unwrap_or_default();
-        let format = if stem.contains('.') { Format::from_name(ext) } else { None };
-        let format = format.ok_or_else(|| IoError::UnknownFormat { path: path.to_path_buf() })?;
+        let format = if stem.contains('.') {
+            Format::from_name(ext)
+        } else {
+            None
+        };
+        let format = format.ok_or_else(|| IoError::UnknownFormat {
+            path: path.to_path_buf(),
+        })?;
         if gzip && format == Format::Parquet {
             return Err(IoError::Layout {
                 path: path.to_path_buf(),
@@ -69,7 +79,11 @@ impl FileFormat {
                 hint: Some("Parquet compresses its own pages; write a plain .parquet file".into()),
             });
         }
-        Ok(Self { format, gzip, delimiter: if ext == "tsv" { b'\t' } else { b',' } })
+        Ok(Self {
+            format,
+            gzip,
+            delimiter: if ext == "tsv" { b'\t' } else { b',' },
+        })
     }
 }
 
@@ -80,10 +94,24 @@ mod tests {
     #[test]
     fn tells_formats_apart() {
         let f = |p: &str| FileFormat::from_path(Path::new(p));
-        assert_eq!(f("a/b.csv.gz").unwrap(), FileFormat { format: Format::Csv, gzip: true, delimiter: b',' });
+        assert_eq!(
+            f("a/b.csv.gz").unwrap(),
+            FileFormat {
+                format: Format::Csv,
+                gzip: true,
+                delimiter: b','
+            }
+        );
         assert_eq!(f("b.tsv").unwrap().delimiter, b'\t');
         assert_eq!(f("b.parquet").unwrap().format, Format::Parquet);
-        assert_eq!(f("b.jsonl.gz").unwrap(), FileFormat { format: Format::Ndjson, gzip: true, delimiter: b',' });
+        assert_eq!(
+            f("b.jsonl.gz").unwrap(),
+            FileFormat {
+                format: Format::Ndjson,
+                gzip: true,
+                delimiter: b','
+            }
+        );
         assert!(f("b.txt").is_err());
         assert!(f("csv").is_err());
         assert!(f("b.parquet.gz").is_err());

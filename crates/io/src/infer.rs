@@ -39,7 +39,14 @@ struct Guess {
 
 impl Guess {
     fn new() -> Self {
-        Self { int: true, float: true, ts: true, boolean: true, empty: false, seen: false }
+        Self {
+            int: true,
+            float: true,
+            ts: true,
+            boolean: true,
+            empty: false,
+            seen: false,
+        }
     }
     fn add(&mut self, v: &str) {
         let v = v.trim();
@@ -51,7 +58,10 @@ impl Guess {
         self.int &= v.parse::<i64>().is_ok();
         self.float &= v.parse::<f64>().is_ok_and(f64::is_finite);
         self.ts &= parse_iso8601(v).is_ok();
-        self.boolean &= matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no");
+        self.boolean &= matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no"
+        );
     }
     fn ty(self) -> FieldType {
         match self {
@@ -66,17 +76,33 @@ impl Guess {
 }
 
 /// Infers a schema for `path` from its first `sample_rows` rows.
-pub fn infer_schema(path: &Path, ff: FileFormat, delimiter: Option<u8>, sample_rows: usize) -> Result<Schema> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "inferred".into());
+pub fn infer_schema(
+    path: &Path,
+    ff: FileFormat,
+    delimiter: Option<u8>,
+    sample_rows: usize,
+) -> Result<Schema> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "inferred".into());
     let fields = match ff.format {
         Format::Parquet => {
-            let f = std::fs::File::open(path).map_err(|source| IoError::Open { path: path.to_path_buf(), source })?;
+            let f = std::fs::File::open(path).map_err(|source| IoError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
             let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-                .map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?;
+                .map_err(|source| IoError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             b.schema()
                 .fields()
                 .iter()
-                .filter_map(|f| field_type_of(f.data_type()).map(|t| field(f.name(), t, !f.is_nullable())))
+                .filter_map(|f| {
+                    field_type_of(f.data_type()).map(|t| field(f.name(), t, !f.is_nullable()))
+                })
                 .collect()
         }
         Format::Csv => {
@@ -96,12 +122,20 @@ pub fn infer_schema(path: &Path, ff: FileFormat, delimiter: Option<u8>, sample_r
                 while matches!(line.last(), Some(b'\n' | b'\r')) {
                     line.pop();
                 }
-                let Ok(nf) = crate::reader::split_csv(&mut rdr, &line, &mut out, &mut ends) else { continue };
+                let Ok(nf) = crate::reader::split_csv(&mut rdr, &line, &mut out, &mut ends) else {
+                    continue;
+                };
                 let cells: Vec<String> = (0..nf)
-                    .map(|k| String::from_utf8_lossy(&out[if k == 0 { 0 } else { ends[k - 1] }..ends[k]]).into_owned())
+                    .map(|k| {
+                        String::from_utf8_lossy(&out[if k == 0 { 0 } else { ends[k - 1] }..ends[k]])
+                            .into_owned()
+                    })
                     .collect();
                 if n == 0 {
-                    names = cells.iter().map(|c| c.trim_start_matches('\u{feff}').trim().to_string()).collect();
+                    names = cells
+                        .iter()
+                        .map(|c| c.trim_start_matches('\u{feff}').trim().to_string())
+                        .collect();
                     guesses = vec![Guess::new(); names.len()];
                 } else if cells.len() == names.len() {
                     for (g, c) in guesses.iter_mut().zip(&cells) {
@@ -109,7 +143,11 @@ pub fn infer_schema(path: &Path, ff: FileFormat, delimiter: Option<u8>, sample_r
                     }
                 }
             }
-            names.iter().zip(&guesses).map(|(n, g)| field(n, g.ty(), !g.empty && g.seen)).collect()
+            names
+                .iter()
+                .zip(&guesses)
+                .map(|(n, g)| field(n, g.ty(), !g.empty && g.seen))
+                .collect()
         }
         Format::Ndjson => {
             let mut input = crate::reader::open_text(path)?;
@@ -123,7 +161,11 @@ pub fn infer_schema(path: &Path, ff: FileFormat, delimiter: Option<u8>, sample_r
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                let Ok(serde_json::Value::Object(obj)) =
+                    serde_json::from_str::<serde_json::Value>(&line)
+                else {
+                    continue;
+                };
                 rows += 1;
                 for (k, v) in &obj {
                     let i = match names.iter().position(|n| n == k) {
@@ -148,12 +190,28 @@ pub fn infer_schema(path: &Path, ff: FileFormat, delimiter: Option<u8>, sample_r
                     }
                 }
             }
-            names.iter().zip(&guesses).map(|(n, g)| field(n, g.ty(), !g.empty && g.seen)).collect()
+            names
+                .iter()
+                .zip(&guesses)
+                .map(|(n, g)| field(n, g.ty(), !g.empty && g.seen))
+                .collect()
         }
     };
-    let schema = Schema { name, description: Some("inferred".into()), fields, id: None, event_time: None, entities: vec![], labels: vec![] };
+    let schema = Schema {
+        name,
+        description: Some("inferred".into()),
+        fields,
+        id: None,
+        event_time: None,
+        entities: vec![],
+        labels: vec![],
+    };
     if schema.fields.is_empty() {
-        return Err(IoError::Layout { path: path.to_path_buf(), message: "no columns found".into(), hint: Some("is the file empty?".into()) });
+        return Err(IoError::Layout {
+            path: path.to_path_buf(),
+            message: "no columns found".into(),
+            hint: Some("is the file empty?".into()),
+        });
     }
     Ok(schema)
 }

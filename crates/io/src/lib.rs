@@ -30,7 +30,10 @@ mod rows;
 pub mod types;
 pub mod writer;
 
-pub use deadletter::{DeadLetterSink, DeadLetterWriter, DiscardDeadLetters, LazyDeadLetterWriter, MemoryDeadLetters, Reason, Rejection};
+pub use deadletter::{
+    DeadLetterSink, DeadLetterWriter, DiscardDeadLetters, LazyDeadLetterWriter, MemoryDeadLetters,
+    Reason, Rejection,
+};
 pub use error::{IoError, Result};
 pub use format::{FileFormat, Format};
 pub use reader::{EventReader, ReadOptions, ReadStats};

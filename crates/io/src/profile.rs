@@ -22,7 +22,9 @@ pub struct Hll {
 
 impl Default for Hll {
     fn default() -> Self {
-        Self { regs: vec![0; HLL_M] }
+        Self {
+            regs: vec![0; HLL_M],
+        }
     }
 }
 
@@ -148,13 +150,23 @@ impl Profiler {
                 acc: Acc::default(),
             })
             .collect();
-        Self { schema: schema.clone(), rows: 0, cols }
+        Self {
+            schema: schema.clone(),
+            rows: 0,
+            cols,
+        }
     }
 
     /// Adds one batch.
     pub fn add(&mut self, batch: &RecordBatch) {
         self.rows += batch.num_rows() as u64;
-        for ((f, c), col) in self.schema.fields.iter().zip(&mut self.cols).zip(batch.columns()) {
+        for ((f, c), col) in self
+            .schema
+            .fields
+            .iter()
+            .zip(&mut self.cols)
+            .zip(batch.columns())
+        {
             c.nulls += col.null_count() as u64;
             let acc = &mut c.acc;
             match f.ty {
@@ -165,7 +177,11 @@ impl Profiler {
                     }
                 }
                 FieldType::Timestamp => {
-                    for v in col.as_primitive::<TimestampMicrosecondType>().iter().flatten() {
+                    for v in col
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .iter()
+                        .flatten()
+                    {
                         acc.num(v as f64);
                         acc.hll.add_hash(xxh3_64(&v.to_le_bytes()));
                     }
@@ -191,7 +207,10 @@ impl Profiler {
                 FieldType::Category => {
                     let d = col.as_dictionary::<Int32Type>();
                     let values = d.values().as_string::<i32>();
-                    let hashes: Vec<u64> = values.iter().map(|v| xxh3_64(v.unwrap_or_default().as_bytes())).collect();
+                    let hashes: Vec<u64> = values
+                        .iter()
+                        .map(|v| xxh3_64(v.unwrap_or_default().as_bytes()))
+                        .collect();
                     for k in d.keys().iter().flatten() {
                         acc.n += 1;
                         if let Some(h) = usize::try_from(k).ok().and_then(|k| hashes.get(k)) {
@@ -216,20 +235,35 @@ impl Profiler {
             };
             c.min = a.min.map(show);
             c.max = a.max.map(show);
-            c.mean = (a.n > 0 && matches!(f.ty, FieldType::Int | FieldType::Float | FieldType::Bool)).then(|| a.sum / a.n as f64);
+            c.mean = (a.n > 0
+                && matches!(f.ty, FieldType::Int | FieldType::Float | FieldType::Bool))
+            .then(|| a.sum / a.n as f64);
             c.distinct = a.hll.estimate().min(a.n);
             if self.schema.labels.contains(&i) {
                 let positives = a.sum.round() as u64;
                 labels.push(LabelProfile {
                     name: f.name.clone(),
                     labelled: a.n,
-                    positives: if f.ty == FieldType::Float { 0 } else { positives },
+                    positives: if f.ty == FieldType::Float {
+                        0
+                    } else {
+                        positives
+                    },
                     rate: if a.n > 0 { a.sum / a.n as f64 } else { 0.0 },
                 });
             }
         }
-        let time_range = self.schema.event_time.and_then(|i| Some((self.cols[i].min.clone()?, self.cols[i].max.clone()?)));
-        Profile { schema: self.schema.name.clone(), rows: self.rows, columns: self.cols, labels, time_range }
+        let time_range = self
+            .schema
+            .event_time
+            .and_then(|i| Some((self.cols[i].min.clone()?, self.cols[i].max.clone()?)));
+        Profile {
+            schema: self.schema.name.clone(),
+            rows: self.rows,
+            columns: self.cols,
+            labels,
+            time_range,
+        }
     }
 }
 
@@ -246,7 +280,10 @@ mod tests {
                 h.add_hash(xxh3_64(&i.to_le_bytes())); // duplicates do not count
             }
             let e = h.estimate() as f64;
-            assert!((e - n as f64).abs() / (n as f64) < 0.05, "n={n} estimate={e}");
+            assert!(
+                (e - n as f64).abs() / (n as f64) < 0.05,
+                "n={n} estimate={e}"
+            );
         }
     }
 }

@@ -45,7 +45,12 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        Self { batch_rows: 64 * 1024, format: None, delimiter: None, strict_columns: false }
+        Self {
+            batch_rows: 64 * 1024,
+            format: None,
+            delimiter: None,
+            strict_columns: false,
+        }
     }
 }
 
@@ -71,7 +76,7 @@ enum LineKind {
         /// Column index in the file of each schema field (`None`: absent, all nulls).
         map: Vec<Option<usize>>,
         ncols: usize,
-        parser: csv_core::Reader,
+        parser: Box<csv_core::Reader>,
         out: Vec<u8>,
         ends: Vec<usize>,
     },
@@ -114,32 +119,54 @@ pub struct EventReader {
 
 impl std::fmt::Debug for EventReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventReader").field("path", &self.path).field("stats", &self.stats).finish()
+        f.debug_struct("EventReader")
+            .field("path", &self.path)
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
 fn open_file(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| IoError::Open { path: path.to_path_buf(), source })
+    File::open(path).map_err(|source| IoError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Opens a text file, transparently decompressing gzip (told by its magic bytes, not its name).
 pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let mut raw = BufReader::with_capacity(1 << 18, open_file(path)?);
-    let magic = raw.fill_buf().map_err(|source| IoError::Io { path: path.to_path_buf(), what: "reading".into(), source })?;
+    let magic = raw.fill_buf().map_err(|source| IoError::Io {
+        path: path.to_path_buf(),
+        what: "reading".into(),
+        source,
+    })?;
     if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::with_capacity(1 << 18, MultiGzDecoder::new(raw))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 18,
+            MultiGzDecoder::new(raw),
+        )))
     } else {
         Ok(Box::new(raw))
     }
 }
 
 fn layout(path: &Path, message: impl Into<String>, hint: Option<String>) -> IoError {
-    IoError::Layout { path: path.to_path_buf(), message: message.into(), hint }
+    IoError::Layout {
+        path: path.to_path_buf(),
+        message: message.into(),
+        hint,
+    }
 }
 
 /// Splits one CSV line into fields with csv-core; returns the field count. Field `k` is
 /// `out[ends[k-1]..ends[k]]` (csv-core reports ends relative to the record start).
-pub(crate) fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Vec<u8>, ends: &mut Vec<usize>) -> std::result::Result<usize, &'static str> {
+pub(crate) fn split_csv(
+    parser: &mut csv_core::Reader,
+    line: &[u8],
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> std::result::Result<usize, &'static str> {
     use csv_core::ReadRecordResult as R;
     parser.reset();
     if out.len() < line.len() + 1 {
@@ -166,7 +193,9 @@ pub(crate) fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Ve
             }
             R::InputEmpty if !finishing => finishing = true,
             R::InputEmpty => return Err("the line ended inside a field"),
-            R::Record if !input.is_empty() => return Err("a carriage return (\\r) inside an unquoted field splits the line"),
+            R::Record if !input.is_empty() => {
+                return Err("a carriage return (\\r) inside an unquoted field splits the line")
+            }
             R::Record | R::End => return Ok(e),
         }
     }
@@ -175,7 +204,12 @@ pub(crate) fn split_csv(parser: &mut csv_core::Reader, line: &[u8], out: &mut Ve
 impl EventReader {
     /// Opens `path` and checks its layout (header, columns) against `schema`. Row problems
     /// are not errors: they go to `dead` and are counted.
-    pub fn open(path: &Path, schema: &Schema, opts: &ReadOptions, dead: Box<dyn DeadLetterSink>) -> Result<Self> {
+    pub fn open(
+        path: &Path,
+        schema: &Schema,
+        opts: &ReadOptions,
+        dead: Box<dyn DeadLetterSink>,
+    ) -> Result<Self> {
         let ff = match opts.format {
             Some(f) => f,
             None => FileFormat::from_path(path)?,
@@ -191,62 +225,129 @@ impl EventReader {
                 let mut header = Vec::new();
                 let n = input
                     .read_until(b'\n', &mut header)
-                    .map_err(|source| IoError::Io { path: path.to_path_buf(), what: "reading the header".into(), source })?;
+                    .map_err(|source| IoError::Io {
+                        path: path.to_path_buf(),
+                        what: "reading the header".into(),
+                        source,
+                    })?;
                 if n == 0 {
-                    return Err(layout(path, "the file is empty; expected a header row", Some(format!("the first line must name the columns: {}", schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(",")))));
+                    return Err(layout(
+                        path,
+                        "the file is empty; expected a header row",
+                        Some(format!(
+                            "the first line must name the columns: {}",
+                            schema
+                                .fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )),
+                    ));
                 }
                 trim_newline(&mut header);
-                let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&header).to_vec();
-                let text = std::str::from_utf8(&header).map_err(|_| layout(path, "the header row is not valid UTF-8", None))?;
+                let header = header
+                    .strip_prefix(b"\xEF\xBB\xBF")
+                    .unwrap_or(&header)
+                    .to_vec();
+                let text = std::str::from_utf8(&header)
+                    .map_err(|_| layout(path, "the header row is not valid UTF-8", None))?;
                 let (mut out, mut ends) = (Vec::new(), Vec::new());
                 let nf = split_csv(&mut parser, text.as_bytes(), &mut out, &mut ends)
                     .map_err(|m| layout(path, format!("cannot split the header row: {m}"), None))?;
                 let names: Vec<String> = (0..nf)
                     .map(|k| {
                         let start = if k == 0 { 0 } else { ends[k - 1] };
-                        String::from_utf8_lossy(&out[start..ends[k]]).trim().to_string()
+                        String::from_utf8_lossy(&out[start..ends[k]])
+                            .trim()
+                            .to_string()
                     })
                     .collect();
                 if nf == 0 || names.iter().all(String::is_empty) {
-                    return Err(layout(path, "the header row names no columns", Some("the first line must be the header".into())));
+                    return Err(layout(
+                        path,
+                        "the header row names no columns",
+                        Some("the first line must be the header".into()),
+                    ));
                 }
                 if nf == 1 && schema.fields.len() > 1 {
                     let hint = [b';', b'\t', b'|', b',']
                         .into_iter()
                         .find(|d| *d != delimiter && text.as_bytes().contains(d))
-                        .map(|d| format!("the header contains `{}`; pass --delimiter '{}'", d as char, d as char));
+                        .map(|d| {
+                            format!(
+                                "the header contains `{}`; pass --delimiter '{}'",
+                                d as char, d as char
+                            )
+                        });
                     if let Some(h) = hint {
-                        return Err(layout(path, format!("the header has a single column with delimiter `{}`", delimiter as char), Some(h)));
+                        return Err(layout(
+                            path,
+                            format!(
+                                "the header has a single column with delimiter `{}`",
+                                delimiter as char
+                            ),
+                            Some(h),
+                        ));
                     }
                 }
                 let map = map_columns(path, schema, &names, opts.strict_columns, &mut stats)?;
                 Source::Lines(Box::new(LineSource {
                     input,
-                    kind: LineKind::Csv { map, ncols: nf, parser, out, ends },
+                    kind: LineKind::Csv {
+                        map,
+                        ncols: nf,
+                        parser: Box::new(parser),
+                        out,
+                        ends,
+                    },
                     line_no: 1,
                     buf: Vec::with_capacity(256),
                 }))
             }
             Format::Ndjson => Source::Lines(Box::new(LineSource {
                 input: open_text(path)?,
-                kind: LineKind::Ndjson { strict: opts.strict_columns },
+                kind: LineKind::Ndjson {
+                    strict: opts.strict_columns,
+                },
                 line_no: 0,
                 buf: Vec::with_capacity(256),
             })),
             Format::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(open_file(path)?)
-                    .map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(open_file(path)?).map_err(
+                    |source| IoError::Parquet {
+                        path: path.to_path_buf(),
+                        source,
+                    },
+                )?;
                 let fschema: SchemaRef = builder.schema().clone();
-                let names: Vec<String> = fschema.fields().iter().map(|f| f.name().clone()).collect();
+                let names: Vec<String> =
+                    fschema.fields().iter().map(|f| f.name().clone()).collect();
                 let map = map_columns(path, schema, &names, opts.strict_columns, &mut stats)?;
                 let reader = builder
                     .with_batch_size(opts.batch_rows.max(1))
                     .build()
-                    .map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?;
-                Source::Parquet(Box::new(ParquetSource { reader, map, row_no: 0, pending: None }))
+                    .map_err(|source| IoError::Parquet {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                Source::Parquet(Box::new(ParquetSource {
+                    reader,
+                    map,
+                    row_no: 0,
+                    pending: None,
+                }))
             }
         };
-        Ok(Self { source, asm, dead: Some(dead), stats, label, path: path.to_path_buf(), done: false })
+        Ok(Self {
+            source,
+            asm,
+            dead: Some(dead),
+            stats,
+            label,
+            path: path.to_path_buf(),
+            done: false,
+        })
     }
 
     /// The Arrow schema of the batches produced.
@@ -269,10 +370,22 @@ impl EventReader {
 
     fn reject(&mut self, line: u64, err: RowError, raw: &[u8]) -> Result<()> {
         self.stats.rejected += 1;
-        *self.stats.by_reason.entry(err.reason.as_str().to_string()).or_default() += 1;
+        *self
+            .stats
+            .by_reason
+            .entry(err.reason.as_str().to_string())
+            .or_default() += 1;
         let field = err.field.map(|i| self.asm.schema().fields[i].name.clone());
         if let Some(d) = self.dead.as_mut() {
-            d.reject(Rejection { source: self.label.clone(), line, row: self.stats.rows_read, field, reason: err.reason, detail: err.detail, raw: raw.to_vec() })?;
+            d.reject(Rejection {
+                source: self.label.clone(),
+                line,
+                row: self.stats.rows_read,
+                field,
+                reason: err.reason,
+                detail: err.detail,
+                raw: raw.to_vec(),
+            })?;
         }
         Ok(())
     }
@@ -286,12 +399,15 @@ impl EventReader {
     }
 
     fn fill_lines(&mut self) -> Result<()> {
-        let Source::Lines(mut src) = std::mem::replace(&mut self.source, Source::Lines(Box::new(LineSource {
-            input: Box::new(std::io::empty()),
-            kind: LineKind::Ndjson { strict: false },
-            line_no: 0,
-            buf: Vec::new(),
-        }))) else {
+        let Source::Lines(mut src) = std::mem::replace(
+            &mut self.source,
+            Source::Lines(Box::new(LineSource {
+                input: Box::new(std::io::empty()),
+                kind: LineKind::Ndjson { strict: false },
+                line_no: 0,
+                buf: Vec::new(),
+            })),
+        ) else {
             return Ok(());
         };
         let result = (|| -> Result<()> {
@@ -323,13 +439,22 @@ impl EventReader {
                     Err(e) => {
                         // The stream broke (truncated gzip, bad deflate data, disk error):
                         // the partial line is dead-lettered, what came before is kept.
-                        self.stats.input_error = Some(format!("input ended early after line {}: {e}", src.line_no));
+                        self.stats.input_error =
+                            Some(format!("input ended early after line {}: {e}", src.line_no));
                         if !src.buf.is_empty() {
                             src.line_no += 1;
                             self.stats.rows_read += 1;
                             trim_newline(&mut src.buf);
                             let raw = std::mem::take(&mut src.buf);
-                            self.reject(src.line_no, RowError::new(None, Reason::TruncatedInput, format!("the input ended inside this line: {e}")), &raw)?;
+                            self.reject(
+                                src.line_no,
+                                RowError::new(
+                                    None,
+                                    Reason::TruncatedInput,
+                                    format!("the input ended inside this line: {e}"),
+                                ),
+                                &raw,
+                            )?;
                         }
                         self.done = true;
                         return Ok(());
@@ -347,25 +472,52 @@ impl EventReader {
             return Err(RowError::new(None, Reason::EmptyLine, "the line is empty"));
         }
         match kind {
-            LineKind::Csv { map, ncols, parser, out, ends } => {
+            LineKind::Csv {
+                map,
+                ncols,
+                parser,
+                out,
+                ends,
+            } => {
                 let text = match std::str::from_utf8(line) {
                     Ok(t) => t,
                     Err(e) => {
                         // Name the column holding the bad byte.
-                        let col = line[..e.valid_up_to()].iter().filter(|b| **b == b',' || **b == b';' || **b == b'\t').count();
+                        let col = line[..e.valid_up_to()]
+                            .iter()
+                            .filter(|b| **b == b',' || **b == b';' || **b == b'\t')
+                            .count();
                         let field = map.iter().position(|m| *m == Some(col));
-                        return Err(RowError::new(field, Reason::InvalidUtf8, format!("invalid UTF-8 at byte {} of the line (column {})", e.valid_up_to() + 1, col + 1)));
+                        return Err(RowError::new(
+                            field,
+                            Reason::InvalidUtf8,
+                            format!(
+                                "invalid UTF-8 at byte {} of the line (column {})",
+                                e.valid_up_to() + 1,
+                                col + 1
+                            ),
+                        ));
                     }
                 };
                 if line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
-                    return Err(RowError::new(None, Reason::BadQuoting, "unterminated quoted field (odd number of `\"`)"));
+                    return Err(RowError::new(
+                        None,
+                        Reason::BadQuoting,
+                        "unterminated quoted field (odd number of `\"`)",
+                    ));
                 }
-                let nf = split_csv(parser, text.as_bytes(), out, ends).map_err(|m| RowError::new(None, Reason::BadQuoting, m))?;
+                let nf = split_csv(parser, text.as_bytes(), out, ends)
+                    .map_err(|m| RowError::new(None, Reason::BadQuoting, m))?;
                 if nf != *ncols {
-                    return Err(RowError::new(None, Reason::WrongFieldCount, format!("expected {ncols} fields as in the header, found {nf}")));
+                    return Err(RowError::new(
+                        None,
+                        Reason::WrongFieldCount,
+                        format!("expected {ncols} fields as in the header, found {nf}"),
+                    ));
                 }
                 let used = if nf == 0 { 0 } else { ends[nf - 1] };
-                let fields = std::str::from_utf8(&out[..used]).map_err(|_| RowError::new(None, Reason::InvalidUtf8, "invalid UTF-8"))?;
+                let fields = std::str::from_utf8(&out[..used])
+                    .map_err(|_| RowError::new(None, Reason::InvalidUtf8, "invalid UTF-8"))?;
                 let cells: Vec<Cell<'_>> = map
                     .iter()
                     .map(|m| match m {
@@ -380,18 +532,30 @@ impl EventReader {
             }
             LineKind::Ndjson { strict } => {
                 let text = std::str::from_utf8(line).map_err(|e| {
-                    RowError::new(None, Reason::InvalidUtf8, format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1))
+                    RowError::new(
+                        None,
+                        Reason::InvalidUtf8,
+                        format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
+                    )
                 })?;
-                let value: serde_json::Value =
-                    serde_json::from_str(text).map_err(|e| RowError::new(None, Reason::BadJson, format!("not valid JSON: {e}")))?;
+                let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                    RowError::new(None, Reason::BadJson, format!("not valid JSON: {e}"))
+                })?;
                 let serde_json::Value::Object(obj) = value else {
-                    return Err(RowError::new(None, Reason::BadJson, "the line is JSON but not an object (`{...}`)"));
+                    return Err(RowError::new(
+                        None,
+                        Reason::BadJson,
+                        "the line is JSON but not an object (`{...}`)",
+                    ));
                 };
                 let schema = self.asm.schema();
                 if *strict {
                     if let Some(k) = obj.keys().find(|k| schema.index_of(k).is_none()) {
-                        let mut detail = format!("key `{k}` is not declared in schema `{}`", schema.name);
-                        if let Some(h) = did_you_mean(k, schema.fields.iter().map(|f| f.name.as_str())) {
+                        let mut detail =
+                            format!("key `{k}` is not declared in schema `{}`", schema.name);
+                        if let Some(h) =
+                            did_you_mean(k, schema.fields.iter().map(|f| f.name.as_str()))
+                        {
                             detail.push_str(&format!("; {h}"));
                         }
                         return Err(RowError::new(None, Reason::UnknownField, detail));
@@ -408,7 +572,15 @@ impl EventReader {
                         },
                         Some(serde_json::Value::String(s)) => Cell::Text(s.as_str()),
                         Some(other) => {
-                            return Err(RowError::new(Some(i), Reason::WrongType, format!("expected {}, found a JSON {}", f.ty, if other.is_array() { "array" } else { "object" })));
+                            return Err(RowError::new(
+                                Some(i),
+                                Reason::WrongType,
+                                format!(
+                                    "expected {}, found a JSON {}",
+                                    f.ty,
+                                    if other.is_array() { "array" } else { "object" }
+                                ),
+                            ));
                         }
                     });
                 }
@@ -419,7 +591,9 @@ impl EventReader {
 
     fn fill_parquet(&mut self) -> Result<()> {
         while !self.asm.is_full() {
-            let Source::Parquet(src) = &mut self.source else { return Ok(()) };
+            let Source::Parquet(src) = &mut self.source else {
+                return Ok(());
+            };
             let (batch, start) = match src.pending.take() {
                 Some(p) => p,
                 None => match src.reader.next() {
@@ -429,7 +603,8 @@ impl EventReader {
                     }
                     Some(Ok(b)) => (b, 0),
                     Some(Err(e)) => {
-                        self.stats.input_error = Some(format!("parquet read failed after row {}: {e}", src.row_no));
+                        self.stats.input_error =
+                            Some(format!("parquet read failed after row {}: {e}", src.row_no));
                         self.done = true;
                         return Ok(());
                     }
@@ -438,7 +613,9 @@ impl EventReader {
             let map = src.map.clone();
             let mut row = start;
             while row < batch.num_rows() && !self.asm.is_full() {
-                let Source::Parquet(src) = &mut self.source else { return Ok(()) };
+                let Source::Parquet(src) = &mut self.source else {
+                    return Ok(());
+                };
                 src.row_no += 1;
                 let row_no = src.row_no;
                 self.stats.rows_read += 1;
@@ -505,23 +682,43 @@ fn trim_newline(buf: &mut Vec<u8>) {
     }
 }
 
-fn map_columns(path: &Path, schema: &Schema, names: &[String], strict: bool, stats: &mut ReadStats) -> Result<Vec<Option<usize>>> {
+fn map_columns(
+    path: &Path,
+    schema: &Schema,
+    names: &[String],
+    strict: bool,
+    stats: &mut ReadStats,
+) -> Result<Vec<Option<usize>>> {
     let mut seen = std::collections::HashMap::new();
     for (k, n) in names.iter().enumerate() {
         if let Some(first) = seen.insert(n.as_str(), k) {
-            return Err(layout(path, format!("column `{n}` appears twice (columns {} and {})", first + 1, k + 1), Some("rename one of them".into())));
+            return Err(layout(
+                path,
+                format!(
+                    "column `{n}` appears twice (columns {} and {})",
+                    first + 1,
+                    k + 1
+                ),
+                Some("rename one of them".into()),
+            ));
         }
     }
-    let map: Vec<Option<usize>> = schema.fields.iter().map(|f| seen.get(f.name.as_str()).copied()).collect();
+    let map: Vec<Option<usize>> = schema
+        .fields
+        .iter()
+        .map(|f| seen.get(f.name.as_str()).copied())
+        .collect();
     let missing: Vec<String> = schema
         .fields
         .iter()
         .zip(&map)
         .filter(|(f, m)| f.required && m.is_none())
-        .map(|(f, _)| match did_you_mean(&f.name, names.iter().map(String::as_str)) {
-            Some(h) => format!("`{}` ({h})", f.name),
-            None => format!("`{}`", f.name),
-        })
+        .map(
+            |(f, _)| match did_you_mean(&f.name, names.iter().map(String::as_str)) {
+                Some(h) => format!("`{}` ({h})", f.name),
+                None => format!("`{}`", f.name),
+            },
+        )
         .collect();
     if !missing.is_empty() {
         return Err(layout(
@@ -530,9 +727,21 @@ fn map_columns(path: &Path, schema: &Schema, names: &[String], strict: bool, sta
             Some(format!("check the delimiter and the header, or mark the field `required = false` in schema `{}`", schema.name)),
         ));
     }
-    let extra: Vec<String> = names.iter().filter(|n| schema.index_of(n).is_none()).cloned().collect();
+    let extra: Vec<String> = names
+        .iter()
+        .filter(|n| schema.index_of(n).is_none())
+        .cloned()
+        .collect();
     if strict && !extra.is_empty() {
-        return Err(layout(path, format!("columns not in schema `{}`: {}", schema.name, extra.join(", ")), Some("declare them in the schema, or drop --strict".into())));
+        return Err(layout(
+            path,
+            format!(
+                "columns not in schema `{}`: {}",
+                schema.name,
+                extra.join(", ")
+            ),
+            Some("declare them in the schema, or drop --strict".into()),
+        ));
     }
     stats.ignored_columns = extra;
     Ok(map)
@@ -555,7 +764,10 @@ fn arrow_cell(a: &dyn Array, row: usize) -> std::result::Result<Cell<'_>, String
         DataType::UInt32 => Cell::Int(i64::from(a.as_primitive::<UInt32Type>().value(row))),
         DataType::UInt64 => {
             let v = a.as_primitive::<UInt64Type>().value(row);
-            Cell::Int(i64::try_from(v).map_err(|_| format!("{v} does not fit a 64-bit signed integer"))?)
+            Cell::Int(
+                i64::try_from(v)
+                    .map_err(|_| format!("{v} does not fit a 64-bit signed integer"))?,
+            )
         }
         DataType::Float32 => Cell::Float(f64::from(a.as_primitive::<Float32Type>().value(row))),
         DataType::Float64 => Cell::Float(a.as_primitive::<Float64Type>().value(row)),
@@ -565,14 +777,28 @@ fn arrow_cell(a: &dyn Array, row: usize) -> std::result::Result<Cell<'_>, String
         DataType::Utf8View => Cell::Text(a.as_string_view().value(row)),
         DataType::Timestamp(unit, _) => {
             let (v, scale) = match unit {
-                TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().value(row), 1_000_000),
-                TimeUnit::Millisecond => (a.as_primitive::<TimestampMillisecondType>().value(row), 1_000),
-                TimeUnit::Microsecond => (a.as_primitive::<TimestampMicrosecondType>().value(row), 1),
-                TimeUnit::Nanosecond => (a.as_primitive::<TimestampNanosecondType>().value(row) / 1_000, 1),
+                TimeUnit::Second => (
+                    a.as_primitive::<TimestampSecondType>().value(row),
+                    1_000_000,
+                ),
+                TimeUnit::Millisecond => (
+                    a.as_primitive::<TimestampMillisecondType>().value(row),
+                    1_000,
+                ),
+                TimeUnit::Microsecond => {
+                    (a.as_primitive::<TimestampMicrosecondType>().value(row), 1)
+                }
+                TimeUnit::Nanosecond => (
+                    a.as_primitive::<TimestampNanosecondType>().value(row) / 1_000,
+                    1,
+                ),
             };
             Cell::Ts(v.checked_mul(scale).ok_or("timestamp out of range")?)
         }
-        DataType::Date32 => Cell::Ts(i64::from(a.as_primitive::<Date32Type>().value(row)) * riskstream_core::time::MICROS_PER_DAY),
+        DataType::Date32 => Cell::Ts(
+            i64::from(a.as_primitive::<Date32Type>().value(row))
+                * riskstream_core::time::MICROS_PER_DAY,
+        ),
         DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
             let d = a.as_dictionary::<Int32Type>();
             let key = d.keys().value(row);

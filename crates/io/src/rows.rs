@@ -42,7 +42,11 @@ pub(crate) struct RowError {
 
 impl RowError {
     pub fn new(field: Option<usize>, reason: Reason, detail: impl Into<String>) -> Self {
-        Self { field, reason, detail: detail.into() }
+        Self {
+            field,
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -79,7 +83,9 @@ fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowErro
     match (f.ty, cell) {
         (_, Cell::Null) | (_, Cell::Text("")) => Ok(Value::Null),
         (FieldType::Int, Cell::Int(v)) => Ok(Value::Int(v)),
-        (FieldType::Int, Cell::Float(v)) if v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(Value::Int(v as i64)),
+        (FieldType::Int, Cell::Float(v)) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
+            Ok(Value::Int(v as i64))
+        }
         (FieldType::Int, Cell::Text(s)) => match s.trim().parse::<i64>() {
             Ok(v) => Ok(Value::Int(v)),
             Err(_) => err(Reason::BadInt, format!("`{}` is not an integer", short(s))),
@@ -88,14 +94,25 @@ fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowErro
         (FieldType::Float, Cell::Int(v)) => Ok(Value::Float(v as f64)),
         (FieldType::Float, Cell::Text(s)) => match s.trim().parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(Value::Float(v)),
-            _ => err(Reason::BadFloat, format!("`{}` is not a finite number", short(s))),
+            _ => err(
+                Reason::BadFloat,
+                format!("`{}` is not a finite number", short(s)),
+            ),
         },
-        (FieldType::Float, Cell::Float(v)) => err(Reason::BadFloat, format!("`{v}` is not a finite number")),
+        (FieldType::Float, Cell::Float(v)) => {
+            err(Reason::BadFloat, format!("`{v}` is not a finite number"))
+        }
         (FieldType::Bool, Cell::Bool(b)) => Ok(Value::Bool(b)),
         (FieldType::Bool, Cell::Int(v @ (0 | 1))) => Ok(Value::Bool(v == 1)),
         (FieldType::Bool, Cell::Text(s)) => match parse_bool(s) {
             Some(b) => Ok(Value::Bool(b)),
-            None => err(Reason::BadBool, format!("`{}` is not a bool (use true/false, 1/0 or yes/no)", short(s))),
+            None => err(
+                Reason::BadBool,
+                format!(
+                    "`{}` is not a bool (use true/false, 1/0 or yes/no)",
+                    short(s)
+                ),
+            ),
         },
         (FieldType::Timestamp, Cell::Ts(v)) => Ok(Value::Ts(v)),
         (FieldType::Timestamp, Cell::Int(v)) if f.format != TimestampFormat::Iso8601 => {
@@ -105,14 +122,21 @@ fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowErro
             }
         }
         (FieldType::Timestamp, Cell::Text(s)) => {
-            let r = if f.format == TimestampFormat::Iso8601 { parse_iso8601(s) } else { f.format.parse(s) };
+            let r = if f.format == TimestampFormat::Iso8601 {
+                parse_iso8601(s)
+            } else {
+                f.format.parse(s)
+            };
             match r {
                 Ok(us) => Ok(Value::Ts(us)),
                 Err(e) => err(Reason::BadTimestamp, format!("`{}`: {e}", short(s))),
             }
         }
         (FieldType::String | FieldType::Category, Cell::Text(s)) => Ok(Value::Str(s)),
-        (ty, other) => err(Reason::WrongType, format!("expected {ty}, found {}", describe(&other))),
+        (ty, other) => err(
+            Reason::WrongType,
+            format!("expected {ty}, found {}", describe(&other)),
+        ),
     }
 }
 
@@ -143,7 +167,9 @@ impl Col {
             FieldType::Float => Col::Float(Float64Builder::with_capacity(cap)),
             FieldType::String => Col::Str(StringBuilder::with_capacity(cap, cap * 8)),
             FieldType::Bool => Col::Bool(BooleanBuilder::with_capacity(cap)),
-            FieldType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("+00:00")),
+            FieldType::Timestamp => {
+                Col::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("+00:00"))
+            }
             FieldType::Category => Col::Cat(StringDictionaryBuilder::new()),
         }
     }
@@ -198,7 +224,11 @@ pub(crate) struct RowAssembler {
 impl RowAssembler {
     pub fn new(schema: &Schema, cap: usize) -> Self {
         let cols = schema.fields.iter().map(|f| Col::new(f.ty, cap)).collect();
-        let allowed = schema.fields.iter().map(|f| f.values.as_ref().map(|v| v.iter().cloned().collect())).collect();
+        let allowed = schema
+            .fields
+            .iter()
+            .map(|f| f.values.as_ref().map(|v| v.iter().cloned().collect()))
+            .collect();
         let unique = schema
             .fields
             .iter()
@@ -249,12 +279,20 @@ impl RowAssembler {
         Ok(())
     }
 
-    fn check<'a>(&mut self, cells: &[Cell<'a>], values: &mut Vec<Value<'a>>) -> Result<(), RowError> {
+    fn check<'a>(
+        &mut self,
+        cells: &[Cell<'a>],
+        values: &mut Vec<Value<'a>>,
+    ) -> Result<(), RowError> {
         for (i, (f, &cell)) in self.schema.fields.iter().zip(cells).enumerate() {
             let v = convert(i, f, cell)?;
             match v {
                 Value::Null if f.required => {
-                    return Err(RowError::new(Some(i), Reason::MissingField, format!("required field `{}` is empty", f.name)));
+                    return Err(RowError::new(
+                        Some(i),
+                        Reason::MissingField,
+                        format!("required field `{}` is empty", f.name),
+                    ));
                 }
                 Value::Int(x) => range(i, f, x as f64, &x.to_string())?,
                 Value::Float(x) => range(i, f, x, &x.to_string())?,
@@ -265,7 +303,11 @@ impl RowAssembler {
                             return Err(RowError::new(
                                 Some(i),
                                 Reason::UnknownCategory,
-                                format!("`{}` is not one of the declared values of `{}`", short(s), f.name),
+                                format!(
+                                    "`{}` is not one of the declared values of `{}`",
+                                    short(s),
+                                    f.name
+                                ),
                             ));
                         }
                     }
@@ -285,7 +327,11 @@ impl RowAssembler {
                 return Err(RowError::new(
                     Some(i),
                     Reason::Duplicate,
-                    format!("`{}` repeats an earlier row's `{}`", value_text(values[i]), self.schema.fields[i].name),
+                    format!(
+                        "`{}` repeats an earlier row's `{}`",
+                        value_text(values[i]),
+                        self.schema.fields[i].name
+                    ),
                 ));
             }
         }
@@ -328,12 +374,20 @@ fn range(i: usize, f: &Field, x: f64, shown: &str) -> Result<(), RowError> {
     };
     if let Some(lo) = f.min {
         if x < lo {
-            return Err(RowError::new(Some(i), Reason::OutOfRange, format!("{shown} is below the minimum {} of `{}`", fmt(lo), f.name)));
+            return Err(RowError::new(
+                Some(i),
+                Reason::OutOfRange,
+                format!("{shown} is below the minimum {} of `{}`", fmt(lo), f.name),
+            ));
         }
     }
     if let Some(hi) = f.max {
         if x > hi {
-            return Err(RowError::new(Some(i), Reason::OutOfRange, format!("{shown} is above the maximum {} of `{}`", fmt(hi), f.name)));
+            return Err(RowError::new(
+                Some(i),
+                Reason::OutOfRange,
+                format!("{shown} is above the maximum {} of `{}`", fmt(hi), f.name),
+            ));
         }
     }
     Ok(())

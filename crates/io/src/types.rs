@@ -22,7 +22,9 @@ pub fn arrow_type(ty: FieldType) -> DataType {
         FieldType::String => DataType::Utf8,
         FieldType::Bool => DataType::Boolean,
         FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-        FieldType::Category => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        FieldType::Category => {
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+        }
     }
 }
 
@@ -37,7 +39,10 @@ pub fn arrow_schema(schema: &Schema) -> SchemaRef {
             let mut af = ArrowField::new(&f.name, arrow_type(f.ty), !f.required);
             let roles = schema.roles(i);
             if !roles.is_empty() {
-                af = af.with_metadata(HashMap::from([("riskstream.role".to_string(), roles.join(","))]));
+                af = af.with_metadata(HashMap::from([(
+                    "riskstream.role".to_string(),
+                    roles.join(","),
+                )]));
             }
             af
         })
@@ -53,11 +58,15 @@ pub fn field_type_of(dt: &DataType) -> Option<FieldType> {
     Some(match dt {
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => FieldType::Int,
         DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => FieldType::Int,
-        DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => FieldType::Float,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
+            FieldType::Float
+        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => FieldType::String,
         DataType::Boolean => FieldType::Bool,
         DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => FieldType::Timestamp,
-        DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8) => FieldType::Category,
+        DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8) => {
+            FieldType::Category
+        }
         _ => return None,
     })
 }

@@ -28,14 +28,19 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        Self { row_group_rows: 1 << 20, delimiter: None }
+        Self {
+            row_group_rows: 1 << 20,
+            delimiter: None,
+        }
     }
 }
 
+// One writer per open file: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Csv(arrow_csv::Writer<TextOut>),
     Json(arrow_json::LineDelimitedWriter<TextOut>),
-    Parquet(ArrowWriter<BufWriter<File>>),
+    Parquet(Box<ArrowWriter<BufWriter<File>>>),
 }
 
 /// Writes batches of one schema to one file. Call [`BatchWriter::finish`] to flush; a writer
@@ -48,7 +53,10 @@ pub struct BatchWriter {
 
 impl std::fmt::Debug for BatchWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchWriter").field("path", &self.path).field("rows", &self.rows).finish()
+        f.debug_struct("BatchWriter")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
@@ -79,26 +87,44 @@ impl Write for TextOut {
 
 impl TextOut {
     pub(crate) fn create(path: &Path, gzip: bool) -> Result<Self> {
-        let f = File::create(path).map_err(|source| IoError::Open { path: path.to_path_buf(), source })?;
+        let f = File::create(path).map_err(|source| IoError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let w = BufWriter::with_capacity(1 << 20, f);
-        Ok(if gzip { TextOut::Gzip(GzEncoder::new(w, flate2::Compression::fast())) } else { TextOut::Plain(w) })
+        Ok(if gzip {
+            TextOut::Gzip(GzEncoder::new(w, flate2::Compression::fast()))
+        } else {
+            TextOut::Plain(w)
+        })
     }
 
     /// Writes the gzip trailer (if any), flushes and syncs the file to disk.
     pub(crate) fn finish(self, path: &Path) -> Result<()> {
-        let err = |what: &str, source| IoError::Io { path: path.to_path_buf(), what: what.into(), source };
+        let err = |what: &str, source| IoError::Io {
+            path: path.to_path_buf(),
+            what: what.into(),
+            source,
+        };
         let buf = match self {
             TextOut::Plain(w) => w,
             TextOut::Gzip(w) => w.finish().map_err(|e| err("finishing gzip stream", e))?,
         };
-        let file = buf.into_inner().map_err(|e| err("flushing", e.into_error()))?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| err("flushing", e.into_error()))?;
         file.sync_all().map_err(|e| err("syncing", e))
     }
 }
 
 /// Casts dictionary columns to strings for the text formats.
 fn plain_columns(batch: &RecordBatch) -> Result<RecordBatch> {
-    if !batch.schema().fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(..))) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+    {
         return Ok(batch.clone());
     }
     let mut fields = Vec::new();
@@ -112,7 +138,10 @@ fn plain_columns(batch: &RecordBatch) -> Result<RecordBatch> {
             fields.push(f.as_ref().clone());
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        cols,
+    )?)
 }
 
 impl BatchWriter {
@@ -123,7 +152,12 @@ impl BatchWriter {
     }
 
     /// Creates `path` in the given format.
-    pub fn create_as(path: &Path, ff: FileFormat, schema: SchemaRef, opts: &WriteOptions) -> Result<Self> {
+    pub fn create_as(
+        path: &Path,
+        ff: FileFormat,
+        schema: SchemaRef,
+        opts: &WriteOptions,
+    ) -> Result<Self> {
         let inner = match ff.format {
             Format::Csv => {
                 let w = TextOut::create(path, ff.gzip)?;
@@ -135,29 +169,54 @@ impl BatchWriter {
                         .build(w),
                 )
             }
-            Format::Ndjson => Inner::Json(arrow_json::LineDelimitedWriter::new(TextOut::create(path, ff.gzip)?)),
+            Format::Ndjson => Inner::Json(arrow_json::LineDelimitedWriter::new(TextOut::create(
+                path, ff.gzip,
+            )?)),
             Format::Parquet => {
-                let f = File::create(path).map_err(|source| IoError::Open { path: path.to_path_buf(), source })?;
+                let f = File::create(path).map_err(|source| IoError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?))
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(
+                        |source| IoError::Parquet {
+                            path: path.to_path_buf(),
+                            source,
+                        },
+                    )?))
                     .set_max_row_group_row_count(Some(opts.row_group_rows))
                     .set_created_by("riskstream".to_string())
                     .build();
-                let w = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, f), schema, Some(props))
-                    .map_err(|source| IoError::Parquet { path: path.to_path_buf(), source })?;
-                Inner::Parquet(w)
+                let w =
+                    ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, f), schema, Some(props))
+                        .map_err(|source| IoError::Parquet {
+                            path: path.to_path_buf(),
+                            source,
+                        })?;
+                Inner::Parquet(Box::new(w))
             }
         };
-        Ok(Self { inner, path: path.to_path_buf(), rows: 0 })
+        Ok(Self {
+            inner,
+            path: path.to_path_buf(),
+            rows: 0,
+        })
     }
 
     /// Appends one batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let path = &self.path;
         match &mut self.inner {
-            Inner::Csv(w) => w.write(&plain_columns(batch)?).map_err(|e| io_err(path, "writing CSV", e))?,
-            Inner::Json(w) => w.write(&plain_columns(batch)?).map_err(|e| io_err(path, "writing NDJSON", e))?,
-            Inner::Parquet(w) => w.write(batch).map_err(|source| IoError::Parquet { path: path.clone(), source })?,
+            Inner::Csv(w) => w
+                .write(&plain_columns(batch)?)
+                .map_err(|e| io_err(path, "writing CSV", e))?,
+            Inner::Json(w) => w
+                .write(&plain_columns(batch)?)
+                .map_err(|e| io_err(path, "writing NDJSON", e))?,
+            Inner::Parquet(w) => w.write(batch).map_err(|source| IoError::Parquet {
+                path: path.clone(),
+                source,
+            })?,
         }
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -169,11 +228,15 @@ impl BatchWriter {
         match self.inner {
             Inner::Csv(w) => w.into_inner().finish(&path)?,
             Inner::Json(mut w) => {
-                w.finish().map_err(|e| io_err(&path, "finishing NDJSON", e))?;
+                w.finish()
+                    .map_err(|e| io_err(&path, "finishing NDJSON", e))?;
                 w.into_inner().finish(&path)?;
             }
             Inner::Parquet(w) => {
-                w.close().map_err(|source| IoError::Parquet { path: path.clone(), source })?;
+                w.close().map_err(|source| IoError::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
             }
         }
         Ok(self.rows)
@@ -187,9 +250,11 @@ impl BatchWriter {
 
 fn io_err(path: &Path, what: &str, e: arrow_schema::ArrowError) -> IoError {
     match e {
-        arrow_schema::ArrowError::IoError(msg, source) => {
-            IoError::Io { path: path.to_path_buf(), what: format!("{what}: {msg}"), source }
-        }
+        arrow_schema::ArrowError::IoError(msg, source) => IoError::Io {
+            path: path.to_path_buf(),
+            what: format!("{what}: {msg}"),
+            source,
+        },
         other => IoError::Arrow(other),
     }
 }

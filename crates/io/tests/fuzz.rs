@@ -1,6 +1,8 @@
 //! Property-based fuzzing of the text decoders: arbitrary bytes never panic, and every line
 //! is accounted for as accepted or dead-lettered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use proptest::prelude::*;
 use riskstream_core::schema::builtin;
 use riskstream_io::{EventReader, MemoryDeadLetters, ReadOptions};
@@ -10,7 +12,15 @@ fn run(name: &str, bytes: &[u8]) {
     let p = dir.path().join(name);
     std::fs::write(&p, bytes).unwrap();
     let schema = builtin("fraud-handbook-raw").unwrap();
-    let Ok(mut r) = EventReader::open(&p, &schema, &ReadOptions { batch_rows: 7, ..Default::default() }, Box::new(MemoryDeadLetters::default())) else {
+    let Ok(mut r) = EventReader::open(
+        &p,
+        &schema,
+        &ReadOptions {
+            batch_rows: 7,
+            ..Default::default()
+        },
+        Box::new(MemoryDeadLetters::default()),
+    ) else {
         return; // a clear file-level error (e.g. bad header) is fine
     };
     let mut accepted = 0u64;

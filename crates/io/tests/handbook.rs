@@ -2,6 +2,8 @@
 //! exactly the rows and frauds the authors publish, and a corrupted copy must account for
 //! every line as accepted or dead-lettered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 mod common;
 
 use arrow_array::cast::AsArray;
@@ -14,10 +16,18 @@ use std::io::{Read, Write};
 
 #[test]
 fn raw_file_has_the_published_row_and_fraud_counts() {
-    let Some(path) = common::handbook_raw() else { return };
+    let Some(path) = common::handbook_raw() else {
+        return;
+    };
     let schema = builtin("fraud-handbook-raw").unwrap();
     let fraud_col = schema.index_of("TX_FRAUD").unwrap();
-    let mut r = EventReader::open(&path, &schema, &ReadOptions::default(), Box::new(MemoryDeadLetters::default())).unwrap();
+    let mut r = EventReader::open(
+        &path,
+        &schema,
+        &ReadOptions::default(),
+        Box::new(MemoryDeadLetters::default()),
+    )
+    .unwrap();
     let (mut rows, mut frauds) = (0u64, 0i64);
     for b in &mut r {
         let b = b.unwrap();
@@ -29,30 +39,38 @@ fn raw_file_has_the_published_row_and_fraud_counts() {
     let stats = r.finish().unwrap();
     assert_eq!(rows, 1_754_155);
     assert_eq!(frauds, 14_681);
-    assert_eq!((stats.rows_read, stats.rejected), (1_754_155, 0), "{stats:?}");
+    assert_eq!(
+        (stats.rows_read, stats.rejected),
+        (1_754_155, 0),
+        "{stats:?}"
+    );
 }
 
 #[test]
 fn corrupted_copy_accounts_for_every_line() {
-    let Some(path) = common::handbook_raw() else { return };
+    let Some(path) = common::handbook_raw() else {
+        return;
+    };
     let mut text = Vec::new();
-    MultiGzDecoder::new(std::fs::File::open(&path).unwrap()).read_to_end(&mut text).unwrap();
+    MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut text)
+        .unwrap();
     let mut lines: Vec<Vec<u8>> = text.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
     if lines.last().is_some_and(Vec::is_empty) {
         lines.pop();
     }
     // Physical line numbers (1-based; line 1 is the header) and what we do to them.
     let damage: Vec<(usize, Reason)> = vec![
-        (11, Reason::BadFloat),        // amount "57.1x6"
-        (1_001, Reason::BadInt),       // customer id "12a"
-        (20_002, Reason::WrongFieldCount), // a field dropped
-        (300_003, Reason::BadQuoting), // an unterminated quote
+        (11, Reason::BadFloat),             // amount "57.1x6"
+        (1_001, Reason::BadInt),            // customer id "12a"
+        (20_002, Reason::WrongFieldCount),  // a field dropped
+        (300_003, Reason::BadQuoting),      // an unterminated quote
         (400_004, Reason::WrongFieldCount), // an extra column
-        (500_005, Reason::InvalidUtf8), // a 0xFF byte in the terminal id
-        (600_006, Reason::BadTimestamp), // 2018-13-01
-        (700_007, Reason::MissingField), // empty amount
-        (800_008, Reason::Duplicate),   // repeats the previous line's id
-        (900_009, Reason::OutOfRange),  // TX_FRAUD = 7
+        (500_005, Reason::InvalidUtf8),     // a 0xFF byte in the terminal id
+        (600_006, Reason::BadTimestamp),    // 2018-13-01
+        (700_007, Reason::MissingField),    // empty amount
+        (800_008, Reason::Duplicate),       // repeats the previous line's id
+        (900_009, Reason::OutOfRange),      // TX_FRAUD = 7
     ];
     for &(ln, reason) in &damage {
         let i = ln - 1;
@@ -106,15 +124,32 @@ fn corrupted_copy_accounts_for_every_line() {
     assert_eq!(stats.rows_read, data_lines, "{stats:?}");
     assert_eq!(accepted + stats.rejected, stats.rows_read);
     assert_eq!(accepted, stats.accepted);
-    assert!(stats.input_error.as_deref().is_some_and(|e| e.contains("ended early")), "{stats:?}");
-    assert!(stats.rows_read < lines.len() as u64 - 1, "the truncation must cut rows off");
+    assert!(
+        stats
+            .input_error
+            .as_deref()
+            .is_some_and(|e| e.contains("ended early")),
+        "{stats:?}"
+    );
+    assert!(
+        stats.rows_read < lines.len() as u64 - 1,
+        "the truncation must cut rows off"
+    );
     for &(ln, reason) in &damage {
-        let r = rej.iter().find(|r| r.line == ln as u64).unwrap_or_else(|| panic!("line {ln} not dead-lettered; got {rej:#?}"));
+        let r = rej
+            .iter()
+            .find(|r| r.line == ln as u64)
+            .unwrap_or_else(|| panic!("line {ln} not dead-lettered; got {rej:#?}"));
         assert_eq!(r.reason, reason, "line {ln}: {r:?}");
         assert!(!r.detail.is_empty() && !r.raw.is_empty());
     }
     // The cut-off last line, if partial, is dead-lettered as truncated input.
-    assert_eq!(rej.len() as u64, damage.len() as u64 + partial, "{:#?}", &rej[damage.len().min(rej.len())..]);
+    assert_eq!(
+        rej.len() as u64,
+        damage.len() as u64 + partial,
+        "{:#?}",
+        &rej[damage.len().min(rej.len())..]
+    );
     if partial == 1 {
         assert_eq!(rej.last().unwrap().reason, Reason::TruncatedInput);
     }

@@ -1,11 +1,16 @@
 //! Reader behaviour on small, hand-made inputs: every row accounted for, every rejection
 //! with its line, field and reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 mod common;
 
 use arrow_array::Array;
 use riskstream_core::Schema;
-use riskstream_io::{BatchWriter, EventReader, MemoryDeadLetters, ReadOptions, ReadStats, Reason, Rejection, WriteOptions};
+use riskstream_io::{
+    BatchWriter, EventReader, MemoryDeadLetters, ReadOptions, ReadStats, Reason, Rejection,
+    WriteOptions,
+};
 use std::io::Write;
 use std::path::Path;
 
@@ -49,16 +54,26 @@ fn schema() -> Schema {
     Schema::from_toml_str(SCHEMA, "t").unwrap()
 }
 
-fn read(path: &Path, opts: &ReadOptions) -> (Vec<arrow_array::RecordBatch>, ReadStats, Vec<Rejection>) {
+fn read(
+    path: &Path,
+    opts: &ReadOptions,
+) -> (Vec<arrow_array::RecordBatch>, ReadStats, Vec<Rejection>) {
     let dead = MemoryDeadLetters::default();
     let items = dead.items.clone();
     let mut r = EventReader::open(path, &schema(), opts, Box::new(dead)).unwrap();
     let batches: Vec<_> = (&mut r).map(|b| b.unwrap()).collect();
     let stats = r.finish().unwrap();
     let rej = items.lock().unwrap().clone();
-    assert_eq!(stats.rows_read, stats.accepted + stats.rejected, "{stats:?}");
+    assert_eq!(
+        stats.rows_read,
+        stats.accepted + stats.rejected,
+        "{stats:?}"
+    );
     assert_eq!(stats.rejected as usize, rej.len());
-    assert_eq!(batches.iter().map(|b| b.num_rows() as u64).sum::<u64>(), stats.accepted);
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+        stats.accepted
+    );
     (batches, stats, rej)
 }
 
@@ -90,7 +105,10 @@ fn csv_rows_are_accepted_or_dead_lettered_with_line_and_reason() {
     let (batches, stats, rej) = read(&p, &ReadOptions::default());
     assert_eq!(stats.rows_read, 14);
     assert_eq!(stats.accepted, 3);
-    let got: Vec<(u64, Option<&str>, Reason)> = rej.iter().map(|r| (r.line, r.field.as_deref(), r.reason)).collect();
+    let got: Vec<(u64, Option<&str>, Reason)> = rej
+        .iter()
+        .map(|r| (r.line, r.field.as_deref(), r.reason))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -114,9 +132,17 @@ fn csv_rows_are_accepted_or_dead_lettered_with_line_and_reason() {
     assert_eq!(stats.by_reason["bad_float"], 1);
     // The quoted field with a delimiter inside and the CRLF line were read correctly.
     let b = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-    let cust = b.column(2).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+    let cust = b
+        .column(2)
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
     assert_eq!(cust.value(1), "c,12");
-    let fraud = b.column(5).as_any().downcast_ref::<arrow_array::BooleanArray>().unwrap();
+    let fraud = b
+        .column(5)
+        .as_any()
+        .downcast_ref::<arrow_array::BooleanArray>()
+        .unwrap();
     assert!(fraud.value(1));
     assert!(fraud.is_null(0) || !fraud.value(0));
 }
@@ -125,13 +151,25 @@ fn csv_rows_are_accepted_or_dead_lettered_with_line_and_reason() {
 fn gzip_and_semicolon_delimiter_and_reordered_columns() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.csv.gz");
-    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&p).unwrap(), flate2::Compression::default());
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&p).unwrap(),
+        flate2::Compression::default(),
+    );
     gz.write_all(b"extra;kind;amount;cust;ts;id\nx;pos;1.5;c1;2024-01-01 00:00:00;1\ny;ecom;2;c2;2024-01-01 00:00:00;2\n").unwrap();
     gz.finish().unwrap();
     // Without the delimiter the reader says what to do.
-    let err = EventReader::open(&p, &schema(), &ReadOptions::default(), Box::new(MemoryDeadLetters::default())).unwrap_err();
+    let err = EventReader::open(
+        &p,
+        &schema(),
+        &ReadOptions::default(),
+        Box::new(MemoryDeadLetters::default()),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("--delimiter ';'"), "{err}");
-    let opts = ReadOptions { delimiter: Some(b';'), ..Default::default() };
+    let opts = ReadOptions {
+        delimiter: Some(b';'),
+        ..Default::default()
+    };
     let (_, stats, rej) = read(&p, &opts);
     assert_eq!((stats.accepted, stats.rejected), (2, 0), "{rej:?}");
     assert_eq!(stats.ignored_columns, vec!["extra".to_string()]);
@@ -140,20 +178,43 @@ fn gzip_and_semicolon_delimiter_and_reordered_columns() {
 #[test]
 fn missing_required_column_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "t.csv", b"id,ts,customer,amount,kind\n1,2024-01-01,c,1,pos\n");
-    let err = EventReader::open(&p, &schema(), &ReadOptions::default(), Box::new(MemoryDeadLetters::default())).unwrap_err();
+    let p = write(
+        dir.path(),
+        "t.csv",
+        b"id,ts,customer,amount,kind\n1,2024-01-01,c,1,pos\n",
+    );
+    let err = EventReader::open(
+        &p,
+        &schema(),
+        &ReadOptions::default(),
+        Box::new(MemoryDeadLetters::default()),
+    )
+    .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("`cust`") && msg.contains("did you mean `customer`"), "{msg}");
-    assert_eq!(riskstream_core::Classify::class(&err), riskstream_core::ErrorClass::User);
+    assert!(
+        msg.contains("`cust`") && msg.contains("did you mean `customer`"),
+        "{msg}"
+    );
+    assert_eq!(
+        riskstream_core::Classify::class(&err),
+        riskstream_core::ErrorClass::User
+    );
     let empty = write(dir.path(), "e.csv", b"");
-    let err = EventReader::open(&empty, &schema(), &ReadOptions::default(), Box::new(MemoryDeadLetters::default())).unwrap_err();
+    let err = EventReader::open(
+        &empty,
+        &schema(),
+        &ReadOptions::default(),
+        Box::new(MemoryDeadLetters::default()),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 }
 
 #[test]
 fn ndjson_rows_are_validated() {
     let dir = tempfile::tempdir().unwrap();
-    let text = br#"{"id":1,"ts":"2024-01-01 00:00:00","cust":"a","amount":1,"kind":"pos","fraud":true}
+    let text =
+        br#"{"id":1,"ts":"2024-01-01 00:00:00","cust":"a","amount":1,"kind":"pos","fraud":true}
 {"id":2,"ts":"2024-01-01 00:00:00","cust":"a","amount":"1x","kind":"pos"}
 {"id":3,"ts":"2024-01-01 00:00:00","cust":"a","amount":1,"kind":"pos"
 [1,2]
@@ -166,12 +227,23 @@ fn ndjson_rows_are_validated() {
     let got: Vec<(u64, Reason)> = rej.iter().map(|r| (r.line, r.reason)).collect();
     assert_eq!(
         got,
-        vec![(2, Reason::BadFloat), (3, Reason::BadJson), (4, Reason::BadJson), (5, Reason::WrongType), (7, Reason::MissingField)]
+        vec![
+            (2, Reason::BadFloat),
+            (3, Reason::BadJson),
+            (4, Reason::BadJson),
+            (5, Reason::WrongType),
+            (7, Reason::MissingField)
+        ]
     );
-    let strict = ReadOptions { strict_columns: true, ..Default::default() };
+    let strict = ReadOptions {
+        strict_columns: true,
+        ..Default::default()
+    };
     let (_, stats, rej) = read(&p, &strict);
     assert_eq!(stats.accepted, 1);
-    assert!(rej.iter().any(|r| r.line == 6 && r.reason == Reason::UnknownField));
+    assert!(rej
+        .iter()
+        .any(|r| r.line == 6 && r.reason == Reason::UnknownField));
 }
 
 #[test]
@@ -185,7 +257,8 @@ fn parquet_round_trip_and_validation() {
     let (batches, _, _) = read(&csv, &ReadOptions::default());
     for name in ["t.parquet", "t2.csv", "t3.ndjson.gz"] {
         let out = dir.path().join(name);
-        let mut w = BatchWriter::create(&out, batches[0].schema(), &WriteOptions::default()).unwrap();
+        let mut w =
+            BatchWriter::create(&out, batches[0].schema(), &WriteOptions::default()).unwrap();
         for b in &batches {
             w.write(b).unwrap();
         }
@@ -195,11 +268,20 @@ fn parquet_round_trip_and_validation() {
         assert_eq!(back, batches, "{name} did not round-trip");
     }
     // A stricter schema over the same Parquet file dead-letters by row number.
-    let strict = schema().to_toml().replace("name = \"amount\"\ntype = \"float\"\nmin = 0.0", "name = \"amount\"\ntype = \"float\"\nmin = 0.0\nmax = 2.0");
+    let strict = schema().to_toml().replace(
+        "name = \"amount\"\ntype = \"float\"\nmin = 0.0",
+        "name = \"amount\"\ntype = \"float\"\nmin = 0.0\nmax = 2.0",
+    );
     let s = Schema::from_toml_str(&strict, "s").unwrap();
     let dead = MemoryDeadLetters::default();
     let items = dead.items.clone();
-    let mut r = EventReader::open(&dir.path().join("t.parquet"), &s, &ReadOptions::default(), Box::new(dead)).unwrap();
+    let mut r = EventReader::open(
+        &dir.path().join("t.parquet"),
+        &s,
+        &ReadOptions::default(),
+        Box::new(dead),
+    )
+    .unwrap();
     let n: usize = (&mut r).map(|b| b.unwrap().num_rows()).sum();
     let stats = r.finish().unwrap();
     assert_eq!((n, stats.rejected), (2, 1));
@@ -216,7 +298,10 @@ fn batches_are_bounded() {
         text.push_str(&format!("{i},2024-01-01 00:00:00,c,1,pos,0\n"));
     }
     let p = write(dir.path(), "t.csv", text.as_bytes());
-    let opts = ReadOptions { batch_rows: 64, ..Default::default() };
+    let opts = ReadOptions {
+        batch_rows: 64,
+        ..Default::default()
+    };
     let (batches, stats, _) = read(&p, &opts);
     assert_eq!(stats.accepted, 1000);
     assert!(batches.iter().all(|b| b.num_rows() <= 64));

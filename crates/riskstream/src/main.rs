@@ -82,7 +82,9 @@ fn main() -> ExitCode {
             let code = exit_code(&e);
             eprintln!("error: {e:#}");
             if code == ErrorClass::Internal.exit_code() {
-                eprintln!("This is a bug in riskstream; please report it with the command you ran.");
+                eprintln!(
+                    "This is a bug in riskstream; please report it with the command you ran."
+                );
             }
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

@@ -2,6 +2,8 @@
 //! restarted with the same arguments, writes byte-identical output and dead letters to an
 //! uninterrupted run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -93,8 +95,16 @@ fn sigkill_and_restore_gives_identical_features() {
 
     // Uninterrupted reference run.
     let (out_a, ck_a) = (dir.path().join("a.parquet"), dir.path().join("ck-a"));
-    let st = Command::new(bin()).args(args(&input, &out_a, &ck_a)).stdout(Stdio::null()).status().unwrap();
-    assert_eq!(st.code(), Some(1), "bad rows were dead-lettered, so the run exits 1");
+    let st = Command::new(bin())
+        .args(args(&input, &out_a, &ck_a))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        st.code(),
+        Some(1),
+        "bad rows were dead-lettered, so the run exits 1"
+    );
 
     // Killed run: SIGKILL shortly after each of several checkpoints, then restart.
     let (out_b, ck_b) = (dir.path().join("b.parquet"), dir.path().join("ck-b"));
@@ -102,10 +112,18 @@ fn sigkill_and_restore_gives_identical_features() {
     let mut kills = 0;
     let mut finished = false;
     for (i, &th) in thresholds.iter().enumerate() {
-        let mut child = Command::new(bin()).args(args(&input, &out_b, &ck_b)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = Command::new(bin())
+            .args(args(&input, &out_b, &ck_b))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.code().is_some_and(|c| c <= 1), "run failed: {status:?}");
+                assert!(
+                    status.code().is_some_and(|c| c <= 1),
+                    "run failed: {status:?}"
+                );
                 finished = true;
                 break;
             }
@@ -126,17 +144,37 @@ fn sigkill_and_restore_gives_identical_features() {
         }
     }
     if !finished {
-        let st = Command::new(bin()).args(args(&input, &out_b, &ck_b)).stdout(Stdio::null()).status().unwrap();
+        let st = Command::new(bin())
+            .args(args(&input, &out_b, &ck_b))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         assert_eq!(st.code(), Some(1));
     }
-    assert!(kills >= 5, "only {kills} kills landed before the run finished");
+    assert!(
+        kills >= 5,
+        "only {kills} kills landed before the run finished"
+    );
     let a = std::fs::read(&out_a).unwrap();
     let b = std::fs::read(&out_b).unwrap();
-    assert!(a == b, "outputs differ after {kills} kills ({} vs {} bytes)", a.len(), b.len());
+    assert!(
+        a == b,
+        "outputs differ after {kills} kills ({} vs {} bytes)",
+        a.len(),
+        b.len()
+    );
     let dla = std::fs::read(dir.path().join("a.parquet.rejected.ndjson")).unwrap();
     let dlb = std::fs::read(dir.path().join("b.parquet.rejected.ndjson")).unwrap();
-    assert_eq!(String::from_utf8_lossy(&dla).lines().count(), (rows / 49_999 + 1) as usize);
-    assert!(dla == dlb, "dead letters differ:\n{}\n---\n{}", String::from_utf8_lossy(&dla), String::from_utf8_lossy(&dlb));
+    assert_eq!(
+        String::from_utf8_lossy(&dla).lines().count(),
+        (rows / 49_999 + 1) as usize
+    );
+    assert!(
+        dla == dlb,
+        "dead letters differ:\n{}\n---\n{}",
+        String::from_utf8_lossy(&dla),
+        String::from_utf8_lossy(&dlb)
+    );
     // The checkpoint is cleaned up after a complete run.
     assert!(!ck_b.join("meta.json").exists());
 }

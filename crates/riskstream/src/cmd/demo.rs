@@ -24,7 +24,11 @@ pub struct Args {
 
 /// Runs `demo`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
-    println!("== 1. generate a synthetic bank (seed {}) into {}", a.seed, a.out.display());
+    println!(
+        "== 1. generate a synthetic bank (seed {}) into {}",
+        a.seed,
+        a.out.display()
+    );
     generate::run(generate::Args {
         out: a.out.clone(),
         seed: a.seed,
@@ -39,7 +43,13 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         json: false,
     })?;
     let mut outcome = Outcome::Clean;
-    for (file, schema) in [("transactions.parquet", Some("riskstream-bank-transactions".to_string())), ("labels.parquet", None)] {
+    for (file, schema) in [
+        (
+            "transactions.parquet",
+            Some("riskstream-bank-transactions".to_string()),
+        ),
+        ("labels.parquet", None),
+    ] {
         println!("\n== 2. inspect {file}");
         let path = a.out.join(file);
         let schema = match schema {
@@ -62,9 +72,14 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             outcome = o;
         }
     }
-    let handbook = a.data.join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz");
+    let handbook = a
+        .data
+        .join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz");
     if handbook.is_file() {
-        println!("\n== 3. read the fraud handbook's raw transactions (public data, {})", handbook.display());
+        println!(
+            "\n== 3. read the fraud handbook's raw transactions (public data, {})",
+            handbook.display()
+        );
         let o = inspect::run(inspect::Args {
             file: handbook,
             schema: Some("fraud-handbook-raw".into()),
@@ -78,7 +93,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             outcome = o;
         }
     } else {
-        println!("\n(skipping the fraud handbook: {} not found; set RISKSTREAM_DATA or --data)", handbook.display());
+        println!(
+            "\n(skipping the fraud handbook: {} not found; set RISKSTREAM_DATA or --data)",
+            handbook.display()
+        );
     }
     Ok(outcome)
 }

@@ -58,23 +58,42 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         PathBuf::from(p)
     });
     let opts = ReplayOptions {
-        read: ReadOptions { batch_rows: a.batch_rows, delimiter: a.delimiter, ..Default::default() },
+        read: ReadOptions {
+            batch_rows: a.batch_rows,
+            delimiter: a.delimiter,
+            ..Default::default()
+        },
         dead_letter: dead_letter.clone(),
         checkpoint_dir: a.checkpoint_dir.clone(),
         checkpoint_every: a.checkpoint_every,
     };
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     let start = Instant::now();
     let mut last = 0u64;
-    let report = replay(&spec, &a.input, a.labels.as_deref(), &a.output, &opts, &mut |p: ReplayProgress| {
-        if p.rows_in >= last + 100_000 {
-            last = p.rows_in;
-            let rate = p.rows_in as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{} events read, {} feature rows ({:.2} M events/s)", thousands(p.rows_in), thousands(p.rows_out), rate / 1e6));
-            bar.tick();
-        }
-    })?;
+    let report = replay(
+        &spec,
+        &a.input,
+        a.labels.as_deref(),
+        &a.output,
+        &opts,
+        &mut |p: ReplayProgress| {
+            if p.rows_in >= last + 100_000 {
+                last = p.rows_in;
+                let rate = p.rows_in as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{} events read, {} feature rows ({:.2} M events/s)",
+                    thousands(p.rows_in),
+                    thousands(p.rows_out),
+                    rate / 1e6
+                ));
+                bar.tick();
+            }
+        },
+    )?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     if a.json {
@@ -83,7 +102,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     } else {
         let t = &report.transactions;
         if report.resumed_at_row > 0 {
-            println!("resumed from a checkpoint at row {}", thousands(report.resumed_at_row));
+            println!(
+                "resumed from a checkpoint at row {}",
+                thousands(report.resumed_at_row)
+            );
         }
         println!(
             "{} events read ({} accepted, {} rejected) → {} feature rows × {} features in {:.2} s ({:.2} M events/s)",
@@ -97,20 +119,40 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         );
         let e = &report.engine;
         if let Some(l) = &report.labels {
-            println!("label events: {} read, {} applied, {} unmatched, {} late", thousands(l.rows_read), thousands(e.labels_applied), thousands(e.labels_unmatched), thousands(e.labels_late));
+            println!(
+                "label events: {} read, {} applied, {} unmatched, {} late",
+                thousands(l.rows_read),
+                thousands(e.labels_applied),
+                thousands(e.labels_unmatched),
+                thousands(e.labels_late)
+            );
         }
         if e.late_dead_lettered + e.late_dropped + e.late_updated > 0 {
-            println!("late events: {} dead-lettered, {} dropped, {} updated", e.late_dead_lettered, e.late_dropped, e.late_updated);
+            println!(
+                "late events: {} dead-lettered, {} dropped, {} updated",
+                e.late_dead_lettered, e.late_dropped, e.late_updated
+            );
         }
-        println!("state: {} entities, ~{} bytes; {} evicted by TTL", thousands(report.entities as u64), thousands(report.state_bytes as u64), thousands(e.entities_evicted));
+        println!(
+            "state: {} entities, ~{} bytes; {} evicted by TTL",
+            thousands(report.entities as u64),
+            thousands(report.state_bytes as u64),
+            thousands(e.entities_evicted)
+        );
         println!("output: {}", a.output.display());
         if t.rejected + e.late_dead_lettered > 0 {
             println!("dead letters: {}", dead_letter.display());
         }
     }
-    let problems = report.transactions.rejected > 0 || report.engine.late_dead_lettered > 0 || report.transactions.input_error.is_some();
+    let problems = report.transactions.rejected > 0
+        || report.engine.late_dead_lettered > 0
+        || report.transactions.input_error.is_some();
     if let Some(e) = &report.transactions.input_error {
         eprintln!("warning: {e}");
     }
-    Ok(if problems { Outcome::Problems } else { Outcome::Clean })
+    Ok(if problems {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }

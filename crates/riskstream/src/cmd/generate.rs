@@ -47,7 +47,10 @@ pub struct Args {
 
 /// Runs `generate`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
-    let mut cfg = GenConfig { seed: a.seed, ..GenConfig::default() };
+    let mut cfg = GenConfig {
+        seed: a.seed,
+        ..GenConfig::default()
+    };
     if let Some(v) = a.customers {
         cfg.customers = v;
     }
@@ -66,17 +69,24 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         cfg.threads = t;
     }
     cfg.validate()?;
-    std::fs::create_dir_all(&a.out).map_err(|e| UsageError(format!("cannot create {}: {e}", a.out.display())))?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", a.out.display())))?;
     let bar = ProgressBar::new(u64::from(cfg.days));
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} day {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:30} day {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
     let report = riskstream_gen::generate(&cfg, &a.out, a.format, a.gzip, &mut |p: Progress| {
         bar.set_position(u64::from(p.day));
         let rate = p.transactions as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("{} transactions ({:.2} M/s)", thousands(p.transactions), rate / 1e6));
+        bar.set_message(format!(
+            "{} transactions ({:.2} M/s)",
+            thousands(p.transactions),
+            rate / 1e6
+        ));
     })?;
     bar.finish_and_clear();
     if a.json {
@@ -94,7 +104,13 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         for (pattern, n) in &report.patterns {
             println!("  {pattern:<22} {:>12}", thousands(*n));
         }
-        println!("  labels {}, loans {}, product holdings {}, volume rows {}", thousands(report.labels), thousands(report.loans), thousands(report.products), thousands(report.volumes));
+        println!(
+            "  labels {}, loans {}, product holdings {}, volume rows {}",
+            thousands(report.labels),
+            thousands(report.loans),
+            thousands(report.products),
+            thousands(report.volumes)
+        );
         for f in &report.files {
             println!("  {}", f.display());
         }

@@ -1,6 +1,8 @@
 //! `riskstream inspect FILE`: what is in a data file.
 
-use super::{default_dead_letter, file_format, parse_delimiter, parse_format, resolve_schema, thousands};
+use super::{
+    default_dead_letter, file_format, parse_delimiter, parse_format, resolve_schema, thousands,
+};
 use crate::Outcome;
 use indicatif::{ProgressBar, ProgressStyle};
 use riskstream_io::profile::{Profile, Profiler};
@@ -38,18 +40,38 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let ff = file_format(&a.file, a.format, a.delimiter)?;
     let (schema, origin) = resolve_schema(a.schema.as_deref(), &a.file, ff)?;
-    let dl = a.dead_letter.clone().unwrap_or_else(|| default_dead_letter(&a.file));
-    let opts = ReadOptions { format: Some(ff), delimiter: a.delimiter, strict_columns: a.strict, ..Default::default() };
-    let mut reader = EventReader::open(&a.file, &schema, &opts, Box::new(LazyDeadLetterWriter::new(&dl)))?;
+    let dl = a
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| default_dead_letter(&a.file));
+    let opts = ReadOptions {
+        format: Some(ff),
+        delimiter: a.delimiter,
+        strict_columns: a.strict,
+        ..Default::default()
+    };
+    let mut reader = EventReader::open(
+        &a.file,
+        &schema,
+        &opts,
+        Box::new(LazyDeadLetterWriter::new(&dl)),
+    )?;
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     let start = Instant::now();
     let mut prof = Profiler::new(&schema);
     while let Some(batch) = reader.next() {
         let batch = batch?;
         prof.add(&batch);
         let s = reader.stats();
-        bar.set_message(format!("{} rows read, {} rejected", thousands(s.rows_read), thousands(s.rejected)));
+        bar.set_message(format!(
+            "{} rows read, {} rejected",
+            thousands(s.rows_read),
+            thousands(s.rejected)
+        ));
         bar.tick();
     }
     bar.finish_and_clear();
@@ -72,7 +94,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     if let Some(e) = &stats.input_error {
         eprintln!("warning: {e}");
     }
-    Ok(if stats.rejected > 0 || stats.input_error.is_some() { Outcome::Problems } else { Outcome::Clean })
+    Ok(if stats.rejected > 0 || stats.input_error.is_some() {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }
 
 fn print_table(file: &std::path::Path, origin: &str, p: &Profile, s: &ReadStats, secs: f64) {
@@ -89,7 +115,10 @@ fn print_table(file: &std::path::Path, origin: &str, p: &Profile, s: &ReadStats,
         println!("          rejected {reason}: {}", thousands(*n));
     }
     if !s.ignored_columns.is_empty() {
-        println!("ignored columns (not in schema): {}", s.ignored_columns.join(", "));
+        println!(
+            "ignored columns (not in schema): {}",
+            s.ignored_columns.join(", ")
+        );
     }
     if let Some((lo, hi)) = &p.time_range {
         println!("time:     {lo} .. {hi}");
@@ -104,8 +133,17 @@ fn print_table(file: &std::path::Path, origin: &str, p: &Profile, s: &ReadStats,
         );
     }
     println!();
-    let w = p.columns.iter().map(|c| c.name.len()).max().unwrap_or(4).max(6);
-    println!("{:<w$}  {:<9}  {:<16}  {:>10}  {:>20}  {:>20}  {:>14}  {:>10}", "column", "type", "roles", "nulls", "min", "max", "mean", "distinct~");
+    let w = p
+        .columns
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(6);
+    println!(
+        "{:<w$}  {:<9}  {:<16}  {:>10}  {:>20}  {:>20}  {:>14}  {:>10}",
+        "column", "type", "roles", "nulls", "min", "max", "mean", "distinct~"
+    );
     for c in &p.columns {
         println!(
             "{:<w$}  {:<9}  {:<16}  {:>10}  {:>20}  {:>20}  {:>14}  {:>10}",
@@ -115,7 +153,9 @@ fn print_table(file: &std::path::Path, origin: &str, p: &Profile, s: &ReadStats,
             thousands(c.nulls),
             c.min.as_deref().unwrap_or("-"),
             c.max.as_deref().unwrap_or("-"),
-            c.mean.map(|m| format!("{m:.4}")).unwrap_or_else(|| "-".into()),
+            c.mean
+                .map(|m| format!("{m:.4}"))
+                .unwrap_or_else(|| "-".into()),
             thousands(c.distinct),
         );
     }

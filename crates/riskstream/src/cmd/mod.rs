@@ -34,7 +34,9 @@ pub fn parse_delimiter(s: &str) -> Result<u8, String> {
     match s {
         "\\t" | "tab" | "\t" => Ok(b'\t'),
         _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
-        _ => Err(format!("`{s}` is not a single ASCII character (use e.g. ',' ';' '|' or 'tab')")),
+        _ => Err(format!(
+            "`{s}` is not a single ASCII character (use e.g. ',' ';' '|' or 'tab')"
+        )),
     }
 }
 
@@ -44,11 +46,19 @@ pub fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 /// The file format: `--format` if given, else told from the file name.
-pub fn file_format(path: &Path, format: Option<Format>, delimiter: Option<u8>) -> anyhow::Result<FileFormat> {
+pub fn file_format(
+    path: &Path,
+    format: Option<Format>,
+    delimiter: Option<u8>,
+) -> anyhow::Result<FileFormat> {
     let mut ff = match format {
         Some(f) => {
             let gz = path.extension().is_some_and(|e| e == "gz");
-            FileFormat { format: f, gzip: gz, delimiter: b',' }
+            FileFormat {
+                format: f,
+                gzip: gz,
+                delimiter: b',',
+            }
         }
         None => FileFormat::from_path(path)?,
     };
@@ -60,17 +70,29 @@ pub fn file_format(path: &Path, format: Option<Format>, delimiter: Option<u8>) -
 
 /// Loads `--schema` (a file path or a shipped schema name), or finds the shipped schema
 /// whose columns match the file's header, or infers one.
-pub fn resolve_schema(schema: Option<&str>, data: &Path, ff: FileFormat) -> anyhow::Result<(Schema, String)> {
+pub fn resolve_schema(
+    schema: Option<&str>,
+    data: &Path,
+    ff: FileFormat,
+) -> anyhow::Result<(Schema, String)> {
     if let Some(s) = schema {
         if let Some(b) = riskstream_core::schema::builtin(s) {
             return Ok((b, format!("built-in `{s}`")));
         }
         let p = PathBuf::from(s);
         if !p.exists() {
-            let names: Vec<&str> = riskstream_core::schema::BUILTIN.iter().map(|(n, _)| *n).collect();
-            return Err(UsageError(format!("--schema `{s}` is neither a file nor a shipped schema (shipped: {})", names.join(", "))).into());
+            let names: Vec<&str> = riskstream_core::schema::BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
+            return Err(UsageError(format!(
+                "--schema `{s}` is neither a file nor a shipped schema (shipped: {})",
+                names.join(", ")
+            ))
+            .into());
         }
-        let text = std::fs::read_to_string(&p).with_context(|| format!("reading schema {}", p.display()))?;
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("reading schema {}", p.display()))?;
         let sch = Schema::from_toml_str(&text, &p.display().to_string())?;
         return Ok((sch, p.display().to_string()));
     }
@@ -80,12 +102,18 @@ pub fn resolve_schema(schema: Option<&str>, data: &Path, ff: FileFormat) -> anyh
         let n = b.name.clone();
         return Ok((b, format!("built-in `{n}` (matched the header)")));
     }
-    Ok((inferred, "inferred from the first 10,000 rows (pass --schema to declare types and roles)".into()))
+    Ok((
+        inferred,
+        "inferred from the first 10,000 rows (pass --schema to declare types and roles)".into(),
+    ))
 }
 
 /// Default dead-letter path for an input: `<file name>.rejected.ndjson` in the current directory.
 pub fn default_dead_letter(input: &Path) -> PathBuf {
-    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into());
     PathBuf::from(format!("{name}.rejected.ndjson"))
 }
 

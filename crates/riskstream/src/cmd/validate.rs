@@ -1,7 +1,9 @@
 //! `riskstream validate FILE...`: check schema/config files (every problem at once), or data
 //! files against a schema (rows checked, rejected rows to the dead-letter file).
 
-use super::{default_dead_letter, file_format, parse_delimiter, resolve_schema, thousands, UsageError};
+use super::{
+    default_dead_letter, file_format, parse_delimiter, resolve_schema, thousands, UsageError,
+};
 use crate::Outcome;
 use anyhow::Context;
 use riskstream_core::Schema;
@@ -41,7 +43,8 @@ fn kind_of(text: &str) -> Kind {
 }
 
 fn validate_toml(path: &Path) -> anyhow::Result<bool> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     match kind_of(&text) {
         Kind::Schema => match Schema::from_toml_str(&text, &path.display().to_string()) {
             Ok(s) => {
@@ -75,8 +78,17 @@ fn validate_data(path: &Path, a: &Args) -> anyhow::Result<bool> {
     let ff = file_format(path, None, a.delimiter)?;
     let (schema, origin) = resolve_schema(a.schema.as_deref(), path, ff)?;
     let dl = default_dead_letter(path);
-    let opts = ReadOptions { format: Some(ff), delimiter: a.delimiter, ..Default::default() };
-    let mut r = EventReader::open(path, &schema, &opts, Box::new(LazyDeadLetterWriter::new(&dl)))?;
+    let opts = ReadOptions {
+        format: Some(ff),
+        delimiter: a.delimiter,
+        ..Default::default()
+    };
+    let mut r = EventReader::open(
+        path,
+        &schema,
+        &opts,
+        Box::new(LazyDeadLetterWriter::new(&dl)),
+    )?;
     for b in &mut r {
         b?;
     }
@@ -105,7 +117,11 @@ fn validate_data(path: &Path, a: &Args) -> anyhow::Result<bool> {
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let mut all_ok = true;
     for f in &a.files {
-        let ok = if f.extension().is_some_and(|e| e == "toml") { validate_toml(f)? } else { validate_data(f, &a)? };
+        let ok = if f.extension().is_some_and(|e| e == "toml") {
+            validate_toml(f)?
+        } else {
+            validate_data(f, &a)?
+        };
         all_ok &= ok;
     }
     if all_ok {
