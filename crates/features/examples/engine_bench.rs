@@ -25,6 +25,12 @@ fn main() {
     eprintln!("read {n} rows in {:.2} s", t0.elapsed().as_secs_f64());
     for round in 0..2 {
         let mut e = Engine::new(&spec);
+        e.set_apply_chunk(
+            std::env::var("APPLY_CHUNK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(262_144),
+        );
         let t = Instant::now();
         let mut out_rows = 0;
         for b in &batches {

@@ -66,6 +66,42 @@ pub(crate) enum EvKind {
 }
 
 /// A decoded event waiting in the reorder buffer.
+/// What one stream needs of one released event, laid out flat so a chunk of them can be
+/// sorted by entity and read sequentially.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Rec {
+    key: u128,
+    /// Release order within the chunk (ties within an entity keep event-time order).
+    seq: u32,
+    /// Output row (transactions) or `u32::MAX` (label events).
+    row: u32,
+    time: i64,
+    /// Transaction id (for label indexing) or the labelled transaction's id.
+    id: u128,
+    /// Bit 0: enters the stream's windows; bit 1: label event.
+    flags: u8,
+    /// Slot values (label events: the label in `v[0]`); streams with more than
+    /// `INLINE` slots keep the rest in `Chunk::spill`.
+    v: [f64; INLINE],
+    spill: u32,
+}
+
+const INLINE: usize = 4;
+
+/// Released events waiting to be applied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Chunk {
+    recs: Vec<Vec<Rec>>,
+    spill: Vec<Vec<f64>>,
+    /// Transactions released in this chunk: id → entity keys per stream (label routing).
+    tx_keys: FxHashMap<u128, Vec<Option<u128>>>,
+    /// Label events released in this chunk (for the applied/unmatched counters).
+    labels: u32,
+    seq: u32,
+    /// First output row of this chunk.
+    row_start: usize,
+}
+
 /// Reorder-buffer key: what the min-heap compares, plus the slab slot holding the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct HeapKey {
@@ -150,8 +186,8 @@ pub(crate) struct State {
     pending: Vec<HeapKey>,
     slab: Vec<Ev>,
     free: Vec<u32>,
-    /// Released events not yet applied (always empty between public calls).
-    ready: Vec<u32>,
+    /// Released events not yet applied.
+    chunk: Chunk,
     source_max: Vec<i64>,
     source_done: Vec<bool>,
     last_released: Option<(i64, u8, i64, u64)>,
@@ -266,6 +302,8 @@ pub struct Engine {
     slot_base: Vec<usize>,
     layouts: Vec<Layout>,
     dropped: Vec<u128>,
+    apply_chunk: usize,
+    label_hits: FxHashMap<u32, bool>,
 }
 
 #[derive(Debug)]
@@ -332,7 +370,7 @@ impl Engine {
             pending: Vec::new(),
             slab: Vec::new(),
             free: Vec::new(),
-            ready: Vec::new(),
+            chunk: Chunk::default(),
             source_max: vec![i64::MIN; nsrc],
             source_done: vec![false; nsrc],
             last_released: None,
@@ -349,7 +387,7 @@ impl Engine {
             .iter()
             .map(|s| Layout::new(s, plan.label_events))
             .collect();
-        Self {
+        let mut e = Self {
             spec: spec.clone(),
             plan,
             state,
@@ -357,7 +395,12 @@ impl Engine {
             slot_base,
             layouts,
             dropped: Vec::new(),
-        }
+            apply_chunk: 1,
+            label_hits: FxHashMap::default(),
+        };
+        e.state.chunk.recs = vec![Vec::new(); e.plan.streams.len()];
+        e.state.chunk.spill = vec![Vec::new(); e.plan.streams.len()];
+        e
     }
 
     /// The spec.
@@ -409,6 +452,7 @@ impl Engine {
 
     /// Takes the rows ready so far as one batch (possibly empty).
     pub fn take_output(&mut self) -> Result<RecordBatch, EngineError> {
+        self.flush_ready();
         let schema = self.output_schema();
         let mut cols: Vec<ArrayRef> = Vec::new();
         for (k, &fi) in self.spec.passthrough.iter().enumerate() {
@@ -517,7 +561,7 @@ impl Engine {
             // out-of-orderness bound requires (in-order input: one timestamp's worth).
             self.release(late);
         }
-        self.flush_ready();
+        self.flush_if_full();
         Ok(())
     }
 
@@ -569,7 +613,7 @@ impl Engine {
             self.arrive_slot(LABEL_SOURCE, slot, late);
             self.release(late);
         }
-        self.flush_ready();
+        self.flush_if_full();
         Ok(())
     }
 
@@ -683,230 +727,283 @@ impl Engine {
             }
             let hk = pop_min(&mut self.state.pending);
             self.state.last_released = Some(hk.key);
-            self.state.ready.push(hk.slot);
+            self.stage(hk.slot);
         }
     }
 
-    /// Applies the released events, stream by stream, grouped by entity key.
-    ///
-    /// A keyed operator's result depends only on its own entity's events in event-time
-    /// order, so grouping a run of released events by key (stably, keeping that order)
-    /// changes nothing in the output — but each entity's state is brought into cache once
-    /// per run instead of once per event, which is what makes replay fast.
-    fn flush_ready(&mut self) {
-        if self.state.ready.is_empty() {
-            return;
+    /// Number of released events not yet applied.
+    fn staged(&self) -> usize {
+        self.state.chunk.seq as usize
+    }
+
+    /// Sets how many released events are applied together (default 1: every call applies
+    /// what it released). Replay uses large chunks: each entity's state is then loaded into
+    /// the cache once per chunk instead of once per event. Output is identical either way.
+    pub fn set_apply_chunk(&mut self, events: usize) {
+        self.apply_chunk = events.max(1);
+    }
+
+    fn flush_if_full(&mut self) {
+        if self.staged() >= self.apply_chunk {
+            self.flush_ready();
         }
-        let ready = std::mem::take(&mut self.state.ready);
-        let nf = self.plan.ops.len();
-        let ttl = self.spec.time.ttl;
-        // 1. One output row per transaction: passthrough and calendar now, the rest below.
-        let mut rows: Vec<Option<usize>> = Vec::with_capacity(ready.len());
-        let mut txpos: FxHashMap<u128, usize> = FxHashMap::default();
-        for (j, &slot) in ready.iter().enumerate() {
-            let ev = &self.state.slab[slot as usize];
-            match &ev.kind {
-                EvKind::Tx { id, pass, .. } => {
-                    let row = self
-                        .out
-                        .feats
-                        .first()
-                        .map_or(self.out.pass.first().map_or(0, Vec::len), Vec::len);
-                    for (k, v) in pass.iter().enumerate() {
-                        self.out.pass[k].push(v.clone());
-                    }
-                    for (fi, op) in self.plan.ops.iter().enumerate() {
-                        self.out.feats[fi].push(match op {
-                            FeatureOp::Calendar(kind) => calendar(*kind, ev.time),
-                            _ => 0.0,
-                        });
-                    }
-                    rows.push(Some(row));
-                    if self.plan.label_events {
-                        txpos.insert(*id, j);
-                    }
-                    self.state.stats.rows_out += 1;
-                }
-                EvKind::Label { .. } => rows.push(None),
-            }
+    }
+
+    /// Copies what each stream needs of a released event into the chunk and frees its slot.
+    fn stage(&mut self, slot: u32) {
+        let placeholder = Ev {
+            time: 0,
+            order: 0,
+            seq: 0,
+            kind: EvKind::Label { tx: 0, value: 0.0 },
+        };
+        let ev = std::mem::replace(&mut self.state.slab[slot as usize], placeholder);
+        let c = &mut self.state.chunk;
+        if c.seq == 0 {
+            c.row_start = self
+                .out
+                .feats
+                .first()
+                .map_or(self.out.pass.first().map_or(0, Vec::len), Vec::len);
         }
-        let mut label_hit = vec![false; ready.len()];
-        // 2. Stream by stream, entity by entity.
-        let mut order: Vec<(u128, u32)> = Vec::with_capacity(ready.len());
-        for si in 0..self.plan.streams.len() {
-            let l = &self.layouts[si];
-            let base = self.slot_base[si];
-            order.clear();
-            for (j, &slot) in ready.iter().enumerate() {
-                match &self.state.slab[slot as usize].kind {
-                    EvKind::Tx { keys, .. } => {
-                        if let Some(k) = keys[si] {
-                            order.push((k, j as u32));
-                        }
-                    }
-                    EvKind::Label { tx, .. } if l.indexed => {
-                        let key = match txpos.get(tx) {
-                            Some(&jt) => match &self.state.slab[ready[jt] as usize].kind {
-                                EvKind::Tx { keys, .. } => keys[si],
-                                EvKind::Label { .. } => None,
-                            },
-                            None => self.state.tx_index.get(tx).and_then(|refs| {
-                                refs.iter().find(|r| r.stream as usize == si).map(|r| r.key)
-                            }),
-                        };
-                        if let Some(k) = key {
-                            order.push((k, j as u32));
-                        }
-                    }
-                    EvKind::Label { .. } => {}
+        let seq = c.seq;
+        c.seq += 1;
+        match &ev.kind {
+            EvKind::Tx {
+                id,
+                keys,
+                enter,
+                vals,
+                pass,
+            } => {
+                let row = self
+                    .out
+                    .feats
+                    .first()
+                    .map_or(self.out.pass.first().map_or(0, Vec::len), Vec::len);
+                for (k, v) in pass.iter().enumerate() {
+                    self.out.pass[k].push(v.clone());
                 }
-            }
-            order.sort_unstable();
-            let mut g = 0;
-            while g < order.len() {
-                let key = order[g].0;
-                let mut h = g;
-                while h < order.len() && order[h].0 == key {
-                    h += 1;
-                }
-                let st = &mut self.state.streams[si];
-                let e = st.entities.entry(key).or_insert_with(|| Entity::new(l));
-                for &(_, j) in &order[g..h] {
-                    let j = j as usize;
-                    let ev = &self.state.slab[ready[j] as usize];
-                    let t = ev.time;
-                    match &ev.kind {
-                        EvKind::Tx {
-                            id, enter, vals, ..
-                        } => {
-                            // An entity idle for longer than the TTL starts afresh, exactly as
-                            // if the periodic reclaim had already removed it.
-                            if let Some(ttl) = ttl {
-                                if e.seen != i64::MIN && e.seen < t - ttl {
-                                    if l.indexed {
-                                        for p in 0..e.entries(l) {
-                                            if let Some(old) = e.id(l, p) {
-                                                unindex(&mut self.state.tx_index, old, si, key);
-                                            }
-                                        }
-                                    }
-                                    *e = Entity::new(l);
-                                }
-                            }
-                            e.seen = t;
-                            let enters = enter & (1 << si) != 0;
-                            let v = &vals[base..base + l.ns];
-                            if enters && !l.wins.is_empty() {
-                                let idx = e.push(l, self.plan.streams[si].resolution, t, *id, v);
-                                if l.indexed {
-                                    self.state.tx_index.entry(*id).or_default().push(LabelRef {
-                                        stream: si as u32,
-                                        key,
-                                        idx,
-                                        value: 0.0,
-                                    });
-                                }
-                            }
-                            e.advance(l, t);
-                            if let Some(row) = rows[j] {
-                                for (fi, op) in self.plan.ops.iter().enumerate() {
-                                    let val = match op {
-                                        FeatureOp::Window {
-                                            stream,
-                                            window,
-                                            agg,
-                                            slot,
-                                            empty,
-                                        } if *stream == si => {
-                                            e.value(l, *window, *agg, *slot, *empty)
-                                        }
-                                        FeatureOp::Last {
-                                            stream,
-                                            slot,
-                                            empty,
-                                        } if *stream == si => e.last_time.map_or(*empty, |_| {
-                                            e.last_vals.get(*slot).copied().unwrap_or(*empty)
-                                        }),
-                                        FeatureOp::SinceLast { stream, empty } if *stream == si => {
-                                            e.last_time.map_or(*empty, |lt| {
-                                                (t - lt) as f64 / MICROS_PER_SEC as f64
-                                            })
-                                        }
-                                        _ => continue,
-                                    };
-                                    self.out.feats[fi][row] = val;
-                                }
-                            }
-                            if enters {
-                                e.last_time = Some(t);
-                                e.last_vals.clear();
-                                e.last_vals.extend_from_slice(v);
-                            }
-                            self.dropped.clear();
-                            e.trim(l, &mut self.dropped);
-                            for &old in &self.dropped {
-                                unindex(&mut self.state.tx_index, old, si, key);
-                            }
-                        }
-                        EvKind::Label { tx, value } => {
-                            if let Some(refs) = self.state.tx_index.get_mut(tx) {
-                                for r in refs
-                                    .iter_mut()
-                                    .filter(|r| r.stream as usize == si && r.key == key)
-                                {
-                                    if e.label_delta(l, r.idx, value - r.value) {
-                                        r.value = *value;
-                                        label_hit[j] = true;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                g = h;
-            }
-        }
-        // Rows with a null key in some stream keep that stream's `empty` values.
-        for (j, row) in rows.iter().enumerate() {
-            if let (Some(row), EvKind::Tx { keys, .. }) =
-                (row, &self.state.slab[ready[j] as usize].kind)
-            {
                 for (fi, op) in self.plan.ops.iter().enumerate() {
-                    match op {
+                    self.out.feats[fi].push(match op {
+                        FeatureOp::Calendar(kind) => calendar(*kind, ev.time),
+                        // A null entity key: that stream's features keep their `empty` value.
                         FeatureOp::Window { stream, empty, .. }
                         | FeatureOp::Last { stream, empty, .. }
                         | FeatureOp::SinceLast { stream, empty }
                             if keys[*stream].is_none() =>
                         {
-                            self.out.feats[fi][*row] = *empty;
+                            *empty
                         }
-                        FeatureOp::Ratio { num, den, empty } => {
-                            let d = self.out.feats[*den][*row];
-                            self.out.feats[fi][*row] = if d == 0.0 {
-                                *empty
-                            } else {
-                                self.out.feats[*num][*row] / d
-                            };
-                        }
-                        _ => {}
+                        _ => 0.0,
+                    });
+                }
+                self.state.stats.rows_out += 1;
+                for (si, key) in keys.iter().enumerate() {
+                    let Some(key) = *key else { continue };
+                    let ns = self.layouts[si].ns;
+                    let base = self.slot_base[si];
+                    let mut v = [0.0; INLINE];
+                    let inline = ns.min(INLINE);
+                    v[..inline].copy_from_slice(&vals[base..base + inline]);
+                    let spill = c.spill[si].len() as u32;
+                    if ns > INLINE {
+                        c.spill[si].extend_from_slice(&vals[base + INLINE..base + ns]);
+                    }
+                    c.recs[si].push(Rec {
+                        key,
+                        seq,
+                        row: row as u32,
+                        time: ev.time,
+                        id: *id,
+                        flags: u8::from(enter & (1 << si) != 0),
+                        v,
+                        spill,
+                    });
+                }
+                if self.plan.label_events {
+                    c.tx_keys.insert(*id, keys.clone());
+                }
+            }
+            EvKind::Label { tx, value } => {
+                c.labels += 1;
+                self.label_hits.insert(seq, false);
+                for (si, l) in self.layouts.iter().enumerate() {
+                    if !l.indexed {
+                        continue;
+                    }
+                    let key = match c.tx_keys.get(tx) {
+                        Some(keys) => keys[si],
+                        None => self.state.tx_index.get(tx).and_then(|refs| {
+                            refs.iter().find(|r| r.stream as usize == si).map(|r| r.key)
+                        }),
+                    };
+                    if let Some(key) = key {
+                        let mut v = [0.0; INLINE];
+                        v[0] = *value;
+                        c.recs[si].push(Rec {
+                            key,
+                            seq,
+                            row: u32::MAX,
+                            time: ev.time,
+                            id: *tx,
+                            flags: 2,
+                            v,
+                            spill: 0,
+                        });
                     }
                 }
             }
         }
-        let _ = nf;
-        for (j, &slot) in ready.iter().enumerate() {
-            if matches!(self.state.slab[slot as usize].kind, EvKind::Label { .. }) {
-                if label_hit[j] {
-                    self.state.stats.labels_applied += 1;
-                } else {
-                    self.state.stats.labels_unmatched += 1;
+        self.state.slab[slot as usize] = ev;
+        self.state.free.push(slot);
+    }
+
+    /// Applies the staged events, stream by stream, grouped by entity key.
+    ///
+    /// A keyed operator's result depends only on its own entity's events in event-time
+    /// order, so applying a chunk grouped by key (keeping that order within each key)
+    /// changes nothing in the output — but each entity's state is brought into cache once
+    /// per chunk instead of once per event.
+    fn flush_ready(&mut self) {
+        if self.state.chunk.seq == 0 {
+            return;
+        }
+        let ttl = self.spec.time.ttl;
+        let mut last_time = i64::MIN;
+        let mut vbuf: Vec<f64> = Vec::new();
+        for si in 0..self.plan.streams.len() {
+            let mut recs = std::mem::take(&mut self.state.chunk.recs[si]);
+            recs.sort_unstable_by_key(|r| (r.key, r.seq));
+            let l = &self.layouts[si];
+            let resolution = self.plan.streams[si].resolution;
+            let mut g = 0;
+            while g < recs.len() {
+                let key = recs[g].key;
+                let mut h = g;
+                while h < recs.len() && recs[h].key == key {
+                    h += 1;
+                }
+                let e = self.state.streams[si]
+                    .entities
+                    .entry(key)
+                    .or_insert_with(|| Entity::new(l));
+                for r in &recs[g..h] {
+                    let t = r.time;
+                    last_time = last_time.max(t);
+                    if r.flags & 2 != 0 {
+                        if let Some(refs) = self.state.tx_index.get_mut(&r.id) {
+                            for lr in refs
+                                .iter_mut()
+                                .filter(|lr| lr.stream as usize == si && lr.key == key)
+                            {
+                                if e.label_delta(l, lr.idx, r.v[0] - lr.value) {
+                                    lr.value = r.v[0];
+                                    self.label_hits.insert(r.seq, true);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    // An entity idle for longer than the TTL starts afresh, exactly as if the
+                    // periodic reclaim had already removed it.
+                    if let Some(ttl) = ttl {
+                        if e.seen != i64::MIN && e.seen < t - ttl {
+                            if l.indexed {
+                                for p in 0..e.entries(l) {
+                                    if let Some(old) = e.id(l, p) {
+                                        unindex(&mut self.state.tx_index, old, si, key);
+                                    }
+                                }
+                            }
+                            *e = Entity::new(l);
+                        }
+                    }
+                    e.seen = t;
+                    vbuf.clear();
+                    vbuf.extend_from_slice(&r.v[..l.ns.min(INLINE)]);
+                    if l.ns > INLINE {
+                        let sp = r.spill as usize;
+                        vbuf.extend_from_slice(&self.state.chunk.spill[si][sp..sp + l.ns - INLINE]);
+                    }
+                    let enters = r.flags & 1 != 0;
+                    if enters && !l.wins.is_empty() {
+                        let idx = e.push(l, resolution, t, r.id, &vbuf);
+                        if l.indexed {
+                            self.state.tx_index.entry(r.id).or_default().push(LabelRef {
+                                stream: si as u32,
+                                key,
+                                idx,
+                                value: 0.0,
+                            });
+                        }
+                    }
+                    e.advance(l, t);
+                    let row = r.row as usize;
+                    for (fi, op) in self.plan.ops.iter().enumerate() {
+                        let val = match op {
+                            FeatureOp::Window {
+                                stream,
+                                window,
+                                agg,
+                                slot,
+                                empty,
+                            } if *stream == si => e.value(l, *window, *agg, *slot, *empty),
+                            FeatureOp::Last {
+                                stream,
+                                slot,
+                                empty,
+                            } if *stream == si => e.last_time.map_or(*empty, |_| {
+                                e.last_vals.get(*slot).copied().unwrap_or(*empty)
+                            }),
+                            FeatureOp::SinceLast { stream, empty } if *stream == si => e
+                                .last_time
+                                .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
+                            _ => continue,
+                        };
+                        self.out.feats[fi][row] = val;
+                    }
+                    if enters {
+                        e.last_time = Some(t);
+                        e.last_vals.clear();
+                        e.last_vals.extend_from_slice(&vbuf);
+                    }
+                    self.dropped.clear();
+                    e.trim(l, &mut self.dropped);
+                    for &old in &self.dropped {
+                        unindex(&mut self.state.tx_index, old, si, key);
+                    }
+                }
+                g = h;
+            }
+            recs.clear();
+            self.state.chunk.recs[si] = recs;
+            self.state.chunk.spill[si].clear();
+        }
+        // Ratios, once every stream has written its values.
+        let rows_end = self.out.feats.first().map_or(0, Vec::len);
+        for (fi, op) in self.plan.ops.iter().enumerate() {
+            if let FeatureOp::Ratio { num, den, empty } = op {
+                for row in self.state.chunk.row_start..rows_end {
+                    let d = self.out.feats[*den][row];
+                    self.out.feats[fi][row] = if d == 0.0 {
+                        *empty
+                    } else {
+                        self.out.feats[*num][row] / d
+                    };
                 }
             }
-            self.state.free.push(slot);
         }
-        if let Some(&last) = ready.last() {
-            let now = self.state.slab[last as usize].time;
-            self.maybe_evict(now);
+        let hits = self.label_hits.values().filter(|h| **h).count() as u64;
+        self.state.stats.labels_applied += hits;
+        self.state.stats.labels_unmatched += u64::from(self.state.chunk.labels) - hits;
+        self.label_hits.clear();
+        let c = &mut self.state.chunk;
+        c.seq = 0;
+        c.labels = 0;
+        c.tx_keys.clear();
+        if last_time > i64::MIN {
+            self.maybe_evict(last_time);
         }
     }
 
@@ -1073,8 +1170,11 @@ impl Engine {
     }
 
     /// Serialises the whole state (the output buffer must have been taken).
-    pub fn snapshot(&self) -> Vec<u8> {
-        crate::checkpoint::encode(self.spec.hash, &self.state)
+    pub fn snapshot(&self) -> Result<Vec<u8>, EngineError> {
+        if self.staged() > 0 || self.ready_rows() > 0 {
+            return Err(EngineError::Checkpoint("take the output (take_output) before a snapshot: untaken rows are not part of the state".into()));
+        }
+        Ok(crate::checkpoint::encode(self.spec.hash, &self.state))
     }
 
     /// An engine restored from [`Engine::snapshot`] bytes; refuses corrupt snapshots and

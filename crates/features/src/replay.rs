@@ -36,6 +36,9 @@ use std::sync::{Arc, Mutex};
 /// Rows per written batch: fixed, so output bytes do not depend on how the run was split.
 pub const CHUNK_ROWS: usize = 65_536;
 
+/// Events the engine applies together in replay (see [`Engine::set_apply_chunk`]).
+pub const APPLY_CHUNK: usize = 262_144;
+
 /// Options for [`replay`].
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -333,6 +336,7 @@ pub fn replay(
     } else {
         DeadLetterWriter::create(&opts.dead_letter)?
     }));
+    engine.set_apply_chunk(APPLY_CHUNK);
     let resumed_at_row = meta.tx_consumed;
     let out_schema = engine.output_schema();
     let mut checkpoints = 0u64;
@@ -423,7 +427,7 @@ pub fn replay(
                 engine.push_transactions(&b, &mut |l| late_events.push(l))?;
             }
             record_late(&dead, &mut late_events, input)?;
-            if engine.ready_rows() >= CHUNK_ROWS {
+            if engine.ready_rows() >= APPLY_CHUNK {
                 rechunk.push(engine.take_output()?);
                 write_chunks(
                     &mut rechunk,
@@ -610,7 +614,7 @@ fn checkpoint(
     // State first, then meta: meta names the state it belongs to by the counts it records,
     // and a crash between the two renames leaves the previous meta with a newer state —
     // so the state carries everything needed and meta only positions the inputs.
-    let state = engine.snapshot();
+    let state = engine.snapshot()?;
     write_atomic(&dir.join("state.bin.next"), &state)?;
     let m = serde_json::to_vec_pretty(meta).map_err(|e| ReplayError::Checkpoint {
         path: dir.join("meta.json"),
