@@ -294,9 +294,9 @@ impl RowAssembler {
                         format!("required field `{}` is empty", f.name),
                     ));
                 }
-                Value::Int(x) => range(i, f, x as f64, &x.to_string())?,
-                Value::Float(x) => range(i, f, x, &x.to_string())?,
-                Value::Ts(x) => range(i, f, x as f64, &riskstream_core::time::format_micros(x))?,
+                Value::Int(x) => range(i, f, x as f64, || x.to_string())?,
+                Value::Float(x) => range(i, f, x, || x.to_string())?,
+                Value::Ts(x) => range(i, f, x as f64, || riskstream_core::time::format_micros(x))?,
                 Value::Str(s) => {
                     if let Some(allowed) = &self.allowed[i] {
                         if !allowed.contains(s) {
@@ -367,7 +367,8 @@ fn value_text(v: Value<'_>) -> String {
     }
 }
 
-fn range(i: usize, f: &Field, x: f64, shown: &str) -> Result<(), RowError> {
+/// Checks `min`/`max`; `shown` formats the value only when it is out of range.
+fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), RowError> {
     let fmt = |b: f64| match f.ty {
         FieldType::Timestamp => riskstream_core::time::format_micros(b as i64),
         _ => b.to_string(),
@@ -377,7 +378,7 @@ fn range(i: usize, f: &Field, x: f64, shown: &str) -> Result<(), RowError> {
             return Err(RowError::new(
                 Some(i),
                 Reason::OutOfRange,
-                format!("{shown} is below the minimum {} of `{}`", fmt(lo), f.name),
+                format!("{} is below the minimum {} of `{}`", shown(), fmt(lo), f.name),
             ));
         }
     }
@@ -386,7 +387,7 @@ fn range(i: usize, f: &Field, x: f64, shown: &str) -> Result<(), RowError> {
             return Err(RowError::new(
                 Some(i),
                 Reason::OutOfRange,
-                format!("{shown} is above the maximum {} of `{}`", fmt(hi), f.name),
+                format!("{} is above the maximum {} of `{}`", shown(), fmt(hi), f.name),
             ));
         }
     }

@@ -20,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Measure end-to-end speed side by side with the peers (Spark, Flink) on the same data.
+    Bench(cmd::bench::Args),
     /// Run the main job end to end on the embedded default (no external services).
     Demo(cmd::demo::Args),
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
@@ -69,6 +71,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Demo(a) => cmd::demo::run(a),
         Cmd::Features(a) => cmd::features::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),

@@ -1,0 +1,268 @@
+//! `riskstream bench`: end-to-end speed, side by side with the peers on the same data in
+//! the same run.
+//!
+//! `bench windows` runs the per-event trailing-window query that fraud features are made of
+//! (per account: count and sum of amounts over the trailing 1 h and 24 h, current event
+//! included) through our feature engine, then through Apache Spark and Apache Flink with the
+//! scripts in `../shared/peers` (`over_1h`, `over_24h`), on one CSV, and prints the ratios.
+
+use super::{file_format, resolve_schema, thousands, UsageError};
+use crate::Outcome;
+use anyhow::Context;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::Array;
+use riskstream_features::{Engine, FeatureSpec};
+use riskstream_io::{DiscardDeadLetters, EventReader, ReadOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Arguments of `riskstream bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
+
+/// What to benchmark.
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// Per-event trailing windows (count and sum over 1 h and 24 h per entity) against Spark and Flink.
+    Windows(WindowArgs),
+}
+
+/// Arguments of `riskstream bench windows`.
+#[derive(Debug, clap::Args)]
+pub struct WindowArgs {
+    /// Input events (any supported file).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Schema of the input (file or shipped name); default: detected from the header.
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Entity-key field (an int field); default: the schema's first entity.
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// Amount field (a number); default: a field called TX_AMOUNT or amount.
+    #[arg(long)]
+    pub amount: Option<String>,
+    /// Working directory for the converted input and the spec.
+    #[arg(long, default_value = "out/bench")]
+    pub out_dir: PathBuf,
+    /// Peers to run: spark, flink (comma-separated; empty for none).
+    #[arg(long, default_value = "spark,flink")]
+    pub peers: String,
+    /// Directory holding the peers' virtualenvs (`spark/`, `flink/`).
+    #[arg(long, env = "PEERS_VENV", default_value = "../peers-venv")]
+    pub peers_venv: PathBuf,
+    /// Directory holding the peer scripts.
+    #[arg(long, env = "PEERS_DIR", default_value = "../shared/peers")]
+    pub peers_dir: PathBuf,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const PEER_SCHEMA: &str = r#"name = "bench-windows"
+event_time = "ts"
+entities = ["account_id"]
+
+[[field]]
+name = "account_id"
+type = "int"
+
+[[field]]
+name = "ts"
+type = "timestamp"
+format = "unix_s"
+
+[[field]]
+name = "amount"
+type = "float"
+"#;
+
+const SPEC: &str = r#"name = "bench-windows"
+schema = "bench-windows.schema.toml"
+passthrough = []
+
+[[feature]]
+name = "cnt_1h"
+entity = "account_id"
+agg = "count"
+window = "1h"
+
+[[feature]]
+name = "sum_1h"
+entity = "account_id"
+agg = "sum"
+field = "amount"
+window = "1h"
+
+[[feature]]
+name = "cnt_24h"
+entity = "account_id"
+agg = "count"
+window = "24h"
+
+[[feature]]
+name = "sum_24h"
+entity = "account_id"
+agg = "sum"
+field = "amount"
+window = "24h"
+"#;
+
+/// One measured line.
+#[derive(Debug, serde::Serialize)]
+struct Line {
+    system: String,
+    query: String,
+    events: u64,
+    seconds: f64,
+    events_per_s: f64,
+    note: String,
+}
+
+/// Runs `bench`.
+pub fn run(a: Args) -> anyhow::Result<Outcome> {
+    match a.what {
+        What::Windows(w) => windows(w),
+    }
+}
+
+/// Writes the input as `account_id,ts,amount` (unix seconds), the peers' layout.
+fn convert(w: &WindowArgs, out: &Path) -> anyhow::Result<u64> {
+    let ff = file_format(&w.input, None, None)?;
+    let (schema, _) = resolve_schema(w.schema.as_deref(), &w.input, ff)?;
+    let ent = match &w.entity {
+        Some(n) => schema.index_of(n).ok_or_else(|| UsageError(format!("--entity `{n}` is not a field of `{}`", schema.name)))?,
+        None => *schema.entities.first().ok_or_else(|| UsageError("the schema declares no entity: pass --entity".into()))?,
+    };
+    let amt = match &w.amount {
+        Some(n) => schema.index_of(n),
+        None => schema.index_of("TX_AMOUNT").or_else(|| schema.index_of("amount")),
+    }
+    .ok_or_else(|| UsageError("no amount field: pass --amount".into()))?;
+    let ts = schema.event_time.ok_or_else(|| UsageError("the schema declares no event_time".into()))?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?);
+    writeln!(f, "account_id,ts,amount")?;
+    let mut n = 0u64;
+    let mut r = EventReader::open(&w.input, &schema, &ReadOptions::default(), Box::new(DiscardDeadLetters))?;
+    while let Some(b) = r.next() {
+        let b = b?;
+        let e = b.column(ent).as_primitive::<Int64Type>();
+        let t = b.column(ts).as_primitive::<TimestampMicrosecondType>();
+        let am = b.column(amt);
+        for i in 0..b.num_rows() {
+            let amount = match am.data_type() {
+                arrow_schema::DataType::Float64 => am.as_primitive::<Float64Type>().value(i),
+                _ => am.as_primitive::<Int64Type>().value(i) as f64,
+            };
+            writeln!(f, "{},{},{}", e.value(i), t.value(i).div_euclid(1_000_000), amount)?;
+            n += 1;
+        }
+    }
+    f.flush()?;
+    Ok(n)
+}
+
+fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
+    let spec = FeatureSpec::from_toml_str(SPEC, "bench-windows", Some(dir))?;
+    // End to end: parse the CSV, compute the four features per event, discard the rows
+    // (the peers write to no-op sinks too).
+    let t0 = Instant::now();
+    let mut reader = EventReader::open(input, &spec.schema, &ReadOptions::default(), Box::new(DiscardDeadLetters))?;
+    let mut engine = Engine::new(&spec);
+    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
+    let mut batches = Vec::new();
+    let mut rows = 0u64;
+    while let Some(b) = reader.next() {
+        let b = b?;
+        engine.push_transactions(&b, &mut |_| {})?;
+        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
+            rows += engine.take_output()?.num_rows() as u64;
+        }
+        batches.push(b);
+    }
+    engine.finish(&mut |_| {});
+    rows += engine.take_output()?.num_rows() as u64;
+    let e2e = t0.elapsed().as_secs_f64();
+    // Engine only: the same events from memory.
+    let mut engine = Engine::new(&spec);
+    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
+    let t1 = Instant::now();
+    for b in &batches {
+        engine.push_transactions(b, &mut |_| {})?;
+        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
+            engine.take_output()?;
+        }
+    }
+    engine.finish(&mut |_| {});
+    engine.take_output()?;
+    let eng = t1.elapsed().as_secs_f64();
+    Ok(vec![
+        Line { system: "riskstream".into(), query: "over_1h+over_24h".into(), events: rows, seconds: e2e, events_per_s: rows as f64 / e2e, note: "file to no-op sink, both windows in one pass, 1 thread".into() },
+        Line { system: "riskstream (engine only)".into(), query: "over_1h+over_24h".into(), events: rows, seconds: eng, events_per_s: rows as f64 / eng, note: "events already in memory".into() },
+    ])
+}
+
+fn peer(w: &WindowArgs, name: &str, input: &Path) -> Vec<Line> {
+    let (py, script, args): (PathBuf, &str, Vec<String>) = match name {
+        "spark" => (w.peers_venv.join("spark/bin/python"), "spark_stream.py", vec!["--mode".into(), "batch".into(), "--queries".into(), "over_1h,over_24h".into()]),
+        "flink" => (w.peers_venv.join("flink/bin/python"), "flink_window.py", vec!["--source".into(), "file".into(), "--queries".into(), "over_1h,over_24h".into()]),
+        other => return vec![Line { system: other.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: "unknown peer".into() }],
+    };
+    let script = w.peers_dir.join(script);
+    if !py.exists() || !script.exists() {
+        return vec![Line { system: name.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: format!("not run: {} or {} missing (see ../shared/peers/README.md)", py.display(), script.display()) }];
+    }
+    let out = std::process::Command::new(&py).arg(&script).arg("--input").arg(input).args(&args).stderr(std::process::Stdio::null()).output();
+    let Ok(out) = out else {
+        return vec![Line { system: name.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: "failed to start".into() }];
+    };
+    let mut lines = Vec::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else { continue };
+        let (Some(q), Some(eps)) = (v["query"].as_str(), v["events_per_s"].as_f64()) else { continue };
+        let net = v["events_per_s_net"].as_f64().map(|n| format!("; net of job start: {n:.0}/s")).unwrap_or_default();
+        lines.push(Line {
+            system: format!("{name} {}", v["version"].as_str().unwrap_or("")),
+            query: q.into(),
+            events: v["events"].as_u64().unwrap_or(0),
+            seconds: v["wall_s"].as_f64().unwrap_or(0.0),
+            events_per_s: eps,
+            note: format!("wall, file to no-op sink{net}"),
+        });
+    }
+    if lines.is_empty() {
+        lines.push(Line { system: name.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: format!("no result (exit {:?})", out.status.code()) });
+    }
+    lines
+}
+
+fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
+    std::fs::create_dir_all(&w.out_dir).with_context(|| format!("creating {}", w.out_dir.display()))?;
+    std::fs::write(w.out_dir.join("bench-windows.schema.toml"), PEER_SCHEMA)?;
+    let input = w.out_dir.join("windows-input.csv");
+    let n = convert(&w, &input)?;
+    eprintln!("converted {} events to {}", thousands(n), input.display());
+    let mut lines = ours(&w.out_dir, &input)?;
+    let base = lines[0].events_per_s;
+    for p in w.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        eprintln!("running peer {p} …");
+        lines.extend(peer(&w, p, &input));
+    }
+    if w.json {
+        for l in &lines {
+            println!("{}", serde_json::to_string(l)?);
+        }
+    } else {
+        println!("{:<28} {:<18} {:>12} {:>9} {:>14} {:>10}  note", "system", "query", "events", "seconds", "events/s", "ours ÷ it");
+        for l in &lines {
+            let ratio = if l.events_per_s > 0.0 { format!("{:.1}×", base / l.events_per_s) } else { "-".into() };
+            println!("{:<28} {:<18} {:>12} {:>9.3} {:>14.0} {:>10}  {}", l.system, l.query, thousands(l.events), l.seconds, l.events_per_s, ratio, l.note);
+        }
+    }
+    Ok(Outcome::Clean)
+}
