@@ -408,6 +408,11 @@ impl Engine {
         &self.spec
     }
 
+    /// Transactions currently findable by label events (bounded by what the windows hold).
+    pub fn label_index_len(&self) -> usize {
+        self.state.tx_index.len()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &EngineStats {
         &self.state.stats
@@ -448,6 +453,22 @@ impl Engine {
                 .map(|f| Field::new(f.name(), DataType::Float64, false)),
         );
         Arc::new(ArrowSchema::new(fields))
+    }
+
+    /// Takes the feature values of the rows ready so far, row-major (`spec.features.len()`
+    /// values per row), without building Arrow arrays: the live path, one event at a time.
+    /// Returns the number of rows; passthrough values are dropped.
+    pub fn take_feature_rows(&mut self, out: &mut Vec<f64>) -> usize {
+        self.flush_ready();
+        let n = self.ready_rows();
+        out.clear();
+        out.reserve(n * self.out.feats.len());
+        for r in 0..n {
+            out.extend(self.out.feats.iter().map(|c| c[r]));
+        }
+        self.out.feats.iter_mut().for_each(Vec::clear);
+        self.out.pass.iter_mut().for_each(Vec::clear);
+        n
     }
 
     /// Takes the rows ready so far as one batch (possibly empty).

@@ -107,6 +107,9 @@ pub(crate) struct Entity {
     pub distinct: Vec<FxHashMap<u64, u32>>,
     pub last_time: Option<i64>,
     pub last_vals: Vec<f64>,
+    /// Bucketed streams with label events: (bucket index, id) of every transaction merged
+    /// into an existing bucket, so expiring the bucket unindexes all of them.
+    pub merged: VecDeque<(u64, u128)>,
     /// Time the windows were last moved to.
     pub now: i64,
     /// Last event time that touched the entity (for the TTL).
@@ -219,6 +222,9 @@ impl Entity {
                 let p = n - 1;
                 let abs = self.base + p as u64;
                 self.data[p * l.stride + 1] += 1;
+                if l.indexed {
+                    self.merged.push_back((abs, id));
+                }
                 for (k, v) in vals.iter().enumerate() {
                     let old = self.val(l, p, k);
                     self.set_val(l, p, k, old + v);
@@ -298,6 +304,11 @@ impl Entity {
         }
         self.data.drain(..n * l.stride);
         self.base += n as u64;
+        while self.merged.front().is_some_and(|(abs, _)| *abs < self.base) {
+            if let Some((_, id)) = self.merged.pop_front() {
+                dropped.push(id);
+            }
+        }
     }
 
     /// The value of an aggregation over window `wi`.
@@ -385,6 +396,12 @@ impl Entity {
         }
         for (k, w) in words.into_iter().enumerate() {
             self.data.insert(pos * l.stride + k, w);
+        }
+        let at = self.base + pos as u64;
+        for m in &mut self.merged {
+            if m.0 >= at {
+                m.0 += 1;
+            }
         }
         let now = self.now;
         for w in &l.wins {

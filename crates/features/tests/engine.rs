@@ -558,3 +558,45 @@ windw = "2d"
         assert!(all.contains(e), "missing `{e}` in:\n{all}");
     }
 }
+
+/// Regression: in a bucketed stream with label events, transactions merged into an existing
+/// bucket stayed in the label index after the bucket expired, so memory grew with every event.
+#[test]
+fn regression_bucketed_label_index_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tx.schema.toml"), SCHEMA).unwrap();
+    std::fs::write(dir.path().join("labels.schema.toml"), LABELS).unwrap();
+    let text = r#"
+name = "bucketed"
+schema = "tx.schema.toml"
+passthrough = ["id"]
+[labels]
+mode = "events"
+schema = "labels.schema.toml"
+[[feature]]
+name = "t_risk_1d_hourly"
+entity = "term"
+agg = "mean"
+field = "fraud"
+window = "1d"
+resolution = "1h"
+"#;
+    let spec = FeatureSpec::from_toml_str(text, "bucketed.toml", Some(dir.path()))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let mut e = Engine::new(&spec);
+    e.finish_source(riskstream_features::engine::LABEL_SOURCE, &mut |_| {});
+    // 10 days, 20 transactions an hour on one terminal: most merge into existing buckets.
+    let txs: Vec<Tx> = (0..10 * 24 * 20)
+        .map(|i| tx(i, i * 180, 1, "A", 1.0, 0))
+        .collect();
+    for c in txs.chunks(500) {
+        e.push_transactions(&batch(&spec, c), &mut |_| {}).unwrap();
+        let _ = e.take_output().unwrap();
+    }
+    // The 1-day window holds at most 25 hourly buckets of 20 transactions each.
+    assert!(
+        e.label_index_len() <= 25 * 20,
+        "label index holds {} transactions",
+        e.label_index_len()
+    );
+}
