@@ -151,6 +151,21 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     }
 }
 
+/// Guesses a CSV file's delimiter from its header line: `,` if present, else the first of
+/// `;`, tab and `|` that appears. `None` when the file cannot be read.
+pub fn sniff_delimiter(path: &Path) -> Option<u8> {
+    let mut input = open_text(path).ok()?;
+    let mut line = Vec::new();
+    input.read_until(b'\n', &mut line).ok()?;
+    if line.contains(&b',') {
+        return Some(b',');
+    }
+    [b';', b'\t', b'|']
+        .into_iter()
+        .find(|d| line.contains(d))
+        .or(Some(b','))
+}
+
 fn layout(path: &Path, message: impl Into<String>, hint: Option<String>) -> IoError {
     IoError::Layout {
         path: path.to_path_buf(),

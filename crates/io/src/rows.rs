@@ -378,7 +378,12 @@ fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), 
             return Err(RowError::new(
                 Some(i),
                 Reason::OutOfRange,
-                format!("{} is below the minimum {} of `{}`", shown(), fmt(lo), f.name),
+                format!(
+                    "{} is below the minimum {} of `{}`",
+                    shown(),
+                    fmt(lo),
+                    f.name
+                ),
             ));
         }
     }
@@ -387,7 +392,12 @@ fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), 
             return Err(RowError::new(
                 Some(i),
                 Reason::OutOfRange,
-                format!("{} is above the maximum {} of `{}`", shown(), fmt(hi), f.name),
+                format!(
+                    "{} is above the maximum {} of `{}`",
+                    shown(),
+                    fmt(hi),
+                    f.name
+                ),
             ));
         }
     }

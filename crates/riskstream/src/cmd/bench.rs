@@ -136,19 +136,38 @@ fn convert(w: &WindowArgs, out: &Path) -> anyhow::Result<u64> {
     let ff = file_format(&w.input, None, None)?;
     let (schema, _) = resolve_schema(w.schema.as_deref(), &w.input, ff)?;
     let ent = match &w.entity {
-        Some(n) => schema.index_of(n).ok_or_else(|| UsageError(format!("--entity `{n}` is not a field of `{}`", schema.name)))?,
-        None => *schema.entities.first().ok_or_else(|| UsageError("the schema declares no entity: pass --entity".into()))?,
+        Some(n) => schema.index_of(n).ok_or_else(|| {
+            UsageError(format!(
+                "--entity `{n}` is not a field of `{}`",
+                schema.name
+            ))
+        })?,
+        None => *schema
+            .entities
+            .first()
+            .ok_or_else(|| UsageError("the schema declares no entity: pass --entity".into()))?,
     };
     let amt = match &w.amount {
         Some(n) => schema.index_of(n),
-        None => schema.index_of("TX_AMOUNT").or_else(|| schema.index_of("amount")),
+        None => schema
+            .index_of("TX_AMOUNT")
+            .or_else(|| schema.index_of("amount")),
     }
     .ok_or_else(|| UsageError("no amount field: pass --amount".into()))?;
-    let ts = schema.event_time.ok_or_else(|| UsageError("the schema declares no event_time".into()))?;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?);
+    let ts = schema
+        .event_time
+        .ok_or_else(|| UsageError("the schema declares no event_time".into()))?;
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
+    );
     writeln!(f, "account_id,ts,amount")?;
     let mut n = 0u64;
-    let mut r = EventReader::open(&w.input, &schema, &ReadOptions::default(), Box::new(DiscardDeadLetters))?;
+    let mut r = EventReader::open(
+        &w.input,
+        &schema,
+        &ReadOptions::default(),
+        Box::new(DiscardDeadLetters),
+    )?;
     while let Some(b) = r.next() {
         let b = b?;
         let e = b.column(ent).as_primitive::<Int64Type>();
@@ -159,7 +178,13 @@ fn convert(w: &WindowArgs, out: &Path) -> anyhow::Result<u64> {
                 arrow_schema::DataType::Float64 => am.as_primitive::<Float64Type>().value(i),
                 _ => am.as_primitive::<Int64Type>().value(i) as f64,
             };
-            writeln!(f, "{},{},{}", e.value(i), t.value(i).div_euclid(1_000_000), amount)?;
+            writeln!(
+                f,
+                "{},{},{}",
+                e.value(i),
+                t.value(i).div_euclid(1_000_000),
+                amount
+            )?;
             n += 1;
         }
     }
@@ -172,7 +197,12 @@ fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
     // End to end: parse the CSV, compute the four features per event, discard the rows
     // (the peers write to no-op sinks too).
     let t0 = Instant::now();
-    let mut reader = EventReader::open(input, &spec.schema, &ReadOptions::default(), Box::new(DiscardDeadLetters))?;
+    let mut reader = EventReader::open(
+        input,
+        &spec.schema,
+        &ReadOptions::default(),
+        Box::new(DiscardDeadLetters),
+    )?;
     let mut engine = Engine::new(&spec);
     engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
     let mut batches = Vec::new();
@@ -202,30 +232,102 @@ fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
     engine.take_output()?;
     let eng = t1.elapsed().as_secs_f64();
     Ok(vec![
-        Line { system: "riskstream".into(), query: "over_1h+over_24h".into(), events: rows, seconds: e2e, events_per_s: rows as f64 / e2e, note: "file to no-op sink, both windows in one pass, 1 thread".into() },
-        Line { system: "riskstream (engine only)".into(), query: "over_1h+over_24h".into(), events: rows, seconds: eng, events_per_s: rows as f64 / eng, note: "events already in memory".into() },
+        Line {
+            system: "riskstream".into(),
+            query: "over_1h+over_24h".into(),
+            events: rows,
+            seconds: e2e,
+            events_per_s: rows as f64 / e2e,
+            note: "file to no-op sink, both windows in one pass, 1 thread".into(),
+        },
+        Line {
+            system: "riskstream (engine only)".into(),
+            query: "over_1h+over_24h".into(),
+            events: rows,
+            seconds: eng,
+            events_per_s: rows as f64 / eng,
+            note: "events already in memory".into(),
+        },
     ])
 }
 
 fn peer(w: &WindowArgs, name: &str, input: &Path) -> Vec<Line> {
     let (py, script, args): (PathBuf, &str, Vec<String>) = match name {
-        "spark" => (w.peers_venv.join("spark/bin/python"), "spark_stream.py", vec!["--mode".into(), "batch".into(), "--queries".into(), "over_1h,over_24h".into()]),
-        "flink" => (w.peers_venv.join("flink/bin/python"), "flink_window.py", vec!["--source".into(), "file".into(), "--queries".into(), "over_1h,over_24h".into()]),
-        other => return vec![Line { system: other.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: "unknown peer".into() }],
+        "spark" => (
+            w.peers_venv.join("spark/bin/python"),
+            "spark_stream.py",
+            vec![
+                "--mode".into(),
+                "batch".into(),
+                "--queries".into(),
+                "over_1h,over_24h".into(),
+            ],
+        ),
+        "flink" => (
+            w.peers_venv.join("flink/bin/python"),
+            "flink_window.py",
+            vec![
+                "--source".into(),
+                "file".into(),
+                "--queries".into(),
+                "over_1h,over_24h".into(),
+            ],
+        ),
+        other => {
+            return vec![Line {
+                system: other.into(),
+                query: "-".into(),
+                events: 0,
+                seconds: 0.0,
+                events_per_s: 0.0,
+                note: "unknown peer".into(),
+            }]
+        }
     };
     let script = w.peers_dir.join(script);
     if !py.exists() || !script.exists() {
-        return vec![Line { system: name.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: format!("not run: {} or {} missing (see ../shared/peers/README.md)", py.display(), script.display()) }];
+        return vec![Line {
+            system: name.into(),
+            query: "-".into(),
+            events: 0,
+            seconds: 0.0,
+            events_per_s: 0.0,
+            note: format!(
+                "not run: {} or {} missing (see ../shared/peers/README.md)",
+                py.display(),
+                script.display()
+            ),
+        }];
     }
-    let out = std::process::Command::new(&py).arg(&script).arg("--input").arg(input).args(&args).stderr(std::process::Stdio::null()).output();
+    let out = std::process::Command::new(&py)
+        .arg(&script)
+        .arg("--input")
+        .arg(input)
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .output();
     let Ok(out) = out else {
-        return vec![Line { system: name.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: "failed to start".into() }];
+        return vec![Line {
+            system: name.into(),
+            query: "-".into(),
+            events: 0,
+            seconds: 0.0,
+            events_per_s: 0.0,
+            note: "failed to start".into(),
+        }];
     };
     let mut lines = Vec::new();
     for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else { continue };
-        let (Some(q), Some(eps)) = (v["query"].as_str(), v["events_per_s"].as_f64()) else { continue };
-        let net = v["events_per_s_net"].as_f64().map(|n| format!("; net of job start: {n:.0}/s")).unwrap_or_default();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+            continue;
+        };
+        let (Some(q), Some(eps)) = (v["query"].as_str(), v["events_per_s"].as_f64()) else {
+            continue;
+        };
+        let net = v["events_per_s_net"]
+            .as_f64()
+            .map(|n| format!("; net of job start: {n:.0}/s"))
+            .unwrap_or_default();
         lines.push(Line {
             system: format!("{name} {}", v["version"].as_str().unwrap_or("")),
             query: q.into(),
@@ -236,13 +338,21 @@ fn peer(w: &WindowArgs, name: &str, input: &Path) -> Vec<Line> {
         });
     }
     if lines.is_empty() {
-        lines.push(Line { system: name.into(), query: "-".into(), events: 0, seconds: 0.0, events_per_s: 0.0, note: format!("no result (exit {:?})", out.status.code()) });
+        lines.push(Line {
+            system: name.into(),
+            query: "-".into(),
+            events: 0,
+            seconds: 0.0,
+            events_per_s: 0.0,
+            note: format!("no result (exit {:?})", out.status.code()),
+        });
     }
     lines
 }
 
 fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
-    std::fs::create_dir_all(&w.out_dir).with_context(|| format!("creating {}", w.out_dir.display()))?;
+    std::fs::create_dir_all(&w.out_dir)
+        .with_context(|| format!("creating {}", w.out_dir.display()))?;
     std::fs::write(w.out_dir.join("bench-windows.schema.toml"), PEER_SCHEMA)?;
     let input = w.out_dir.join("windows-input.csv");
     let n = convert(&w, &input)?;
@@ -258,10 +368,26 @@ fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
             println!("{}", serde_json::to_string(l)?);
         }
     } else {
-        println!("{:<28} {:<18} {:>12} {:>9} {:>14} {:>10}  note", "system", "query", "events", "seconds", "events/s", "ours ÷ it");
+        println!(
+            "{:<28} {:<18} {:>12} {:>9} {:>14} {:>10}  note",
+            "system", "query", "events", "seconds", "events/s", "ours ÷ it"
+        );
         for l in &lines {
-            let ratio = if l.events_per_s > 0.0 { format!("{:.1}×", base / l.events_per_s) } else { "-".into() };
-            println!("{:<28} {:<18} {:>12} {:>9.3} {:>14.0} {:>10}  {}", l.system, l.query, thousands(l.events), l.seconds, l.events_per_s, ratio, l.note);
+            let ratio = if l.events_per_s > 0.0 {
+                format!("{:.1}×", base / l.events_per_s)
+            } else {
+                "-".into()
+            };
+            println!(
+                "{:<28} {:<18} {:>12} {:>9.3} {:>14.0} {:>10}  {}",
+                l.system,
+                l.query,
+                thousands(l.events),
+                l.seconds,
+                l.events_per_s,
+                ratio,
+                l.note
+            );
         }
     }
     Ok(Outcome::Clean)

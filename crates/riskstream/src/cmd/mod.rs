@@ -63,8 +63,17 @@ pub fn file_format(
         }
         None => FileFormat::from_path(path)?,
     };
-    if let Some(d) = delimiter {
-        ff.delimiter = d;
+    match delimiter {
+        Some(d) => ff.delimiter = d,
+        None if ff.format == Format::Csv => {
+            if let Some(d) = riskstream_io::reader::sniff_delimiter(path) {
+                if d != ff.delimiter {
+                    eprintln!("note: {} looks {}-separated (from its header); pass --delimiter to override", path.display(), if d == b'\t' { "tab".to_string() } else { format!("`{}`", d as char) });
+                    ff.delimiter = d;
+                }
+            }
+        }
+        None => {}
     }
     Ok(ff)
 }

@@ -1,0 +1,191 @@
+//! The CLI as a user runs it: `inspect` on the public data prints the published counts,
+//! `validate` reports every problem at once and exits 2, `generate` is deterministic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_riskstream"))
+}
+
+fn data() -> Option<PathBuf> {
+    let d = std::env::var_os("RISKSTREAM_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if d.is_dir() {
+        Some(d)
+    } else {
+        eprintln!("SKIP: {} is absent; these tests read the public data sets in ../shared/data (CI has them; set RISKSTREAM_DATA)", d.display());
+        None
+    }
+}
+
+#[test]
+fn inspect_prints_the_handbook_row_and_fraud_counts() {
+    let Some(d) = data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "inspect",
+            d.join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("1,754,155 read, 1,754,155 accepted, 0 rejected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TX_FRAUD: 14,681 positive of 1,754,155 labelled"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2018-04-01 00:00:31 .. 2018-09-30 23:59:57"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_reads_the_semicolon_separated_bank_marketing_file() {
+    let Some(d) = data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let f = d.join("bank-marketing-uci/bank-additional-full.csv.gz");
+    // The delimiter is sniffed from the header (and said), or given explicitly.
+    for args in [vec!["--json"], vec!["--delimiter", ";", "--json"]] {
+        let out = bin()
+            .current_dir(dir.path())
+            .arg("inspect")
+            .arg(&f)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args.len() == 1 {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("looks `;`-separated"));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["read"]["accepted"], 41_188);
+        assert_eq!(v["profile"]["columns"].as_array().unwrap().len(), 21);
+    }
+    // A wrong explicit delimiter is a clear error that names the right one.
+    let out = bin()
+        .current_dir(dir.path())
+        .arg("inspect")
+        .arg(&f)
+        .args(["--delimiter", ",", "--schema", "fraud-handbook-raw"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--delimiter ';'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_reports_every_schema_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "name = \"x\"\nentities = [\"CUSTOMR\"]\n[[field]]\nname = \"CUSTOMER\"\ntype = \"flaot\"\n[[field]]\nname = \"T\"\ntype = \"timestamp\"\nrequried = true\n").unwrap();
+    let out = bin()
+        .args(["validate", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for e in [
+        "3 problems",
+        "unknown type `flaot` (hint: did you mean `float`?)",
+        "unknown key `requried`",
+        "`CUSTOMR`, which is not declared",
+    ] {
+        assert!(err.contains(e), "missing `{e}` in:\n{err}");
+    }
+    let ok = bin()
+        .args([
+            "validate",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../schemas/fraud-handbook-raw.toml"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+}
+
+#[test]
+fn generate_is_deterministic_and_its_output_inspects_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    for run in ["a", "b"] {
+        let st = bin()
+            .current_dir(dir.path())
+            .args([
+                "generate",
+                "--out",
+                run,
+                "--seed",
+                "7",
+                "--customers",
+                "300",
+                "--terminals",
+                "100",
+                "--days",
+                "5",
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    for f in [
+        "transactions.csv",
+        "labels.csv",
+        "loans.csv",
+        "products.csv",
+        "volumes.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.path().join("a").join(f)).unwrap(),
+            std::fs::read(dir.path().join("b").join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "inspect",
+            "a/transactions.csv",
+            "--schema",
+            "riskstream-bank-transactions",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 rejected"));
+}
