@@ -168,7 +168,7 @@ fn convert(w: &WindowArgs, out: &Path) -> anyhow::Result<u64> {
         &ReadOptions::default(),
         Box::new(DiscardDeadLetters),
     )?;
-    while let Some(b) = r.next() {
+    for b in &mut r {
         let b = b?;
         let e = b.column(ent).as_primitive::<Int64Type>();
         let t = b.column(ts).as_primitive::<TimestampMicrosecondType>();
@@ -207,7 +207,7 @@ fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
     engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
     let mut batches = Vec::new();
     let mut rows = 0u64;
-    while let Some(b) = reader.next() {
+    for b in &mut reader {
         let b = b?;
         engine.push_transactions(&b, &mut |_| {})?;
         if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
