@@ -1,10 +1,11 @@
 //! `riskstream demo`: the main job on the embedded default, no services needed.
 //!
-//! Today it generates a small synthetic bank and profiles what it wrote, then (when the
-//! public fraud handbook data is present) reads and profiles it too. Later stages of the
-//! pipeline (features, training, serving, replay) join this command as they land.
+//! Today it generates a small synthetic bank, profiles what it wrote, replays its history
+//! through the feature engine (labels arriving days later as events), and (when the public
+//! fraud handbook data is present) reads and profiles that too. Later stages of the pipeline
+//! (training, serving) join this command as they land.
 
-use super::{generate, inspect};
+use super::{features, generate, inspect};
 use crate::Outcome;
 use std::path::PathBuf;
 
@@ -72,12 +73,33 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             outcome = o;
         }
     }
+    let spec = PathBuf::from("examples/bank/features.toml");
+    if spec.is_file() {
+        println!("\n== 3. build point-in-time features by replaying the history, labels arriving as events");
+        let o = features::run(features::Args {
+            spec,
+            input: a.out.join("transactions.parquet"),
+            labels: Some(a.out.join("labels.parquet")),
+            output: a.out.join("features.parquet"),
+            dead_letter: None,
+            checkpoint_dir: Some(a.out.join("checkpoints")),
+            checkpoint_every: 1_000_000,
+            batch_rows: 65_536,
+            delimiter: None,
+            json: false,
+        })?;
+        if o == Outcome::Problems {
+            outcome = o;
+        }
+    } else {
+        println!("\n(skipping feature replay: run the demo from the repository root to find examples/bank/features.toml)");
+    }
     let handbook = a
         .data
         .join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz");
     if handbook.is_file() {
         println!(
-            "\n== 3. read the fraud handbook's raw transactions (public data, {})",
+            "\n== 4. read the fraud handbook's raw transactions (public data, {})",
             handbook.display()
         );
         let o = inspect::run(inspect::Args {
