@@ -318,13 +318,18 @@ pub fn replay(
             resumed = true;
         }
     }
+    // Without checkpoints nothing is ever resumed: write the output directly (the same
+    // rechunked batches, so the same bytes as a checkpointed run).
+    let direct = opts.checkpoint_dir.is_none();
     if !resumed {
         let _ = std::fs::remove_dir_all(&parts_dir);
     }
-    std::fs::create_dir_all(&parts_dir).map_err(|source| IoError::Open {
-        path: parts_dir.clone(),
-        source,
-    })?;
+    if !direct {
+        std::fs::create_dir_all(&parts_dir).map_err(|source| IoError::Open {
+            path: parts_dir.clone(),
+            source,
+        })?;
+    }
     // Parts after the checkpoint belong to the crashed attempt.
     let mut k = meta.parts;
     while part_path(&parts_dir, k).exists() {
@@ -436,6 +441,7 @@ pub fn replay(
                     &mut writer,
                     &parts_dir,
                     &mut meta,
+                    direct.then_some(output),
                 )?;
             }
             progress(ReplayProgress {
@@ -453,6 +459,7 @@ pub fn replay(
                         &mut writer,
                         &parts_dir,
                         &mut meta,
+                        direct.then_some(output),
                     )?;
                     close_part(&mut writer, &mut meta)?;
                     meta.tx_rows_read = tx_reader.stats().rows_read;
@@ -474,6 +481,7 @@ pub fn replay(
             &mut writer,
             &parts_dir,
             &mut meta,
+            direct.then_some(output),
         )?;
         close_part(&mut writer, &mut meta)?;
         let tx_stats = tx_reader.finish()?;
@@ -485,7 +493,11 @@ pub fn replay(
         if let Some(dir) = &opts.checkpoint_dir {
             checkpoint(dir, &engine, &dead, &mut meta)?;
         }
-        let rows = merge_parts(&parts_dir, meta.parts, output, &out_schema)?;
+        let rows = if direct {
+            meta.rows_written
+        } else {
+            merge_parts(&parts_dir, meta.parts, output, &out_schema)?
+        };
         finish_dead(&dead)?;
         let _ = std::fs::remove_dir_all(&parts_dir);
         if let Some(dir) = &opts.checkpoint_dir {
@@ -576,11 +588,12 @@ fn write_chunks(
     writer: &mut Option<BatchWriter>,
     parts: &Path,
     meta: &mut Meta,
+    direct_out: Option<&Path>,
 ) -> Result<(), ReplayError> {
     for chunk in rechunk.drain(schema, all).map_err(EngineError::from)? {
         if writer.is_none() {
             *writer = Some(BatchWriter::create(
-                &part_path(parts, meta.parts),
+                &direct_out.map_or_else(|| part_path(parts, meta.parts), Path::to_path_buf),
                 schema.clone(),
                 &WriteOptions::default(),
             )?);

@@ -177,7 +177,21 @@ impl BatchWriter {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let props = WriterProperties::builder()
+                // Dictionary encoding pays off for text and categories only; on numbers and
+                // timestamps it costs most of the encoding time and then falls back anyway.
+                let mut props = WriterProperties::builder().set_dictionary_enabled(false);
+                for f in schema.fields() {
+                    if matches!(
+                        f.data_type(),
+                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Dictionary(..)
+                    ) {
+                        props = props.set_column_dictionary_enabled(
+                            parquet::schema::types::ColumnPath::from(f.name().as_str()),
+                            true,
+                        );
+                    }
+                }
+                let props = props
                     .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(
                         |source| IoError::Parquet {
                             path: path.to_path_buf(),

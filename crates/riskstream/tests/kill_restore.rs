@@ -175,6 +175,28 @@ fn sigkill_and_restore_gives_identical_features() {
         String::from_utf8_lossy(&dla),
         String::from_utf8_lossy(&dlb)
     );
+    // A run without checkpoints writes the output directly: still the same bytes.
+    let out_c = dir.path().join("c.parquet");
+    let st = Command::new(bin())
+        .args([
+            "features",
+            "--spec",
+            spec().to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out_c.to_str().unwrap(),
+            "--batch-rows",
+            "5000",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(1));
+    assert!(
+        std::fs::read(&out_c).unwrap() == a,
+        "the direct (uncheckpointed) output differs"
+    );
     // The checkpoint is cleaned up after a complete run.
     assert!(!ck_b.join("meta.json").exists());
 }
