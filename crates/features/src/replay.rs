@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 pub const CHUNK_ROWS: usize = 65_536;
 
 /// Events the engine applies together in replay (see [`Engine::set_apply_chunk`]).
-pub const APPLY_CHUNK: usize = 262_144;
+pub const APPLY_CHUNK: usize = 65_536;
 
 /// Options for [`replay`].
 #[derive(Debug, Clone)]
