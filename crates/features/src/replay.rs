@@ -493,45 +493,82 @@ pub fn replay(
         if let Some(dir) = &opts.checkpoint_dir {
             checkpoint(dir, &engine, &dead, &mut meta)?;
         }
-        let rows = if direct {
-            meta.rows_written
-        } else {
-            merge_parts(&parts_dir, meta.parts, output, &out_schema)?
-        };
-        finish_dead(&dead)?;
-        let _ = std::fs::remove_dir_all(&parts_dir);
-        if let Some(dir) = &opts.checkpoint_dir {
-            let _ = std::fs::remove_file(dir.join("meta.json"));
-            let _ = std::fs::remove_file(dir.join("state.bin"));
-        }
-        let (entities, state_bytes) = engine.state_summary();
-        return Ok(ReplayReport {
-            transactions: tx_stats,
-            labels: lb_stats,
-            engine: engine.stats().clone(),
-            rows_written: rows,
-            checkpoints,
-            resumed_at_row,
-            entities,
-            state_bytes,
-        });
+        return complete(
+            Done {
+                parts_dir: &parts_dir,
+                output,
+                out_schema: &out_schema,
+                dead: &dead,
+                opts,
+                direct,
+                meta: &meta,
+                engine: &engine,
+                checkpoints,
+                resumed_at_row,
+            },
+            tx_stats,
+            lb_stats,
+        );
     }
     // The input was finished before the crash: only the merge remains.
-    let rows = merge_parts(&parts_dir, meta.parts, output, &out_schema)?;
-    finish_dead(&dead)?;
-    let _ = std::fs::remove_dir_all(&parts_dir);
-    if let Some(dir) = &opts.checkpoint_dir {
+    complete(
+        Done {
+            parts_dir: &parts_dir,
+            output,
+            out_schema: &out_schema,
+            dead: &dead,
+            opts,
+            direct,
+            meta: &meta,
+            engine: &engine,
+            checkpoints,
+            resumed_at_row,
+        },
+        ReadStats::default(),
+        None,
+    )
+}
+
+/// What the end of a replay needs.
+struct Done<'a> {
+    parts_dir: &'a Path,
+    output: &'a Path,
+    out_schema: &'a SchemaRef,
+    dead: &'a Arc<Mutex<DeadLetterWriter>>,
+    opts: &'a ReplayOptions,
+    direct: bool,
+    meta: &'a Meta,
+    engine: &'a Engine,
+    checkpoints: u64,
+    resumed_at_row: u64,
+}
+
+/// Merges the parts into the output (unless written directly), flushes the dead letters,
+/// removes the parts and the checkpoint, and reports.
+fn complete(
+    d: Done<'_>,
+    transactions: ReadStats,
+    labels: Option<ReadStats>,
+) -> Result<ReplayReport, ReplayError> {
+    let rows = if d.direct {
+        d.meta.rows_written
+    } else {
+        merge_parts(d.parts_dir, d.meta.parts, d.output, d.out_schema)?
+    };
+    finish_dead(d.dead)?;
+    let _ = std::fs::remove_dir_all(d.parts_dir);
+    if let Some(dir) = &d.opts.checkpoint_dir {
         let _ = std::fs::remove_file(dir.join("meta.json"));
         let _ = std::fs::remove_file(dir.join("state.bin"));
     }
-    let (entities, state_bytes) = engine.state_summary();
+    let (entities, state_bytes) = d.engine.state_summary();
     Ok(ReplayReport {
-        transactions: ReadStats::default(),
-        labels: None,
-        engine: engine.stats().clone(),
+        transactions,
+        labels,
+        engine: d.engine.stats().clone(),
         rows_written: rows,
-        checkpoints,
-        resumed_at_row,
+        checkpoints: d.checkpoints,
+        resumed_at_row: d.resumed_at_row,
         entities,
         state_bytes,
     })
