@@ -304,6 +304,8 @@ pub struct Engine {
     dropped: Vec<u128>,
     apply_chunk: usize,
     label_hits: FxHashMap<u32, bool>,
+    /// Compiled derived expressions with their variables (alphabetical, as exmex takes them).
+    exprs: Vec<(exmex::FlatEx<f64>, Vec<crate::spec::ExprVar>)>,
 }
 
 #[derive(Debug)]
@@ -397,6 +399,19 @@ impl Engine {
             dropped: Vec::new(),
             apply_chunk: 1,
             label_hits: FxHashMap::default(),
+            exprs: spec
+                .features
+                .iter()
+                .filter_map(|f| match f {
+                    crate::spec::FeatureDef::Expr(x) => {
+                        // Validated when the spec was read; an unparsable one cannot get here.
+                        let ex =
+                            <exmex::FlatEx<f64> as exmex::Express<f64>>::parse(&x.text).ok()?;
+                        Some((ex, x.vars.clone()))
+                    }
+                    _ => None,
+                })
+                .collect(),
         };
         e.state.chunk.recs = vec![Vec::new(); e.plan.streams.len()];
         e.state.chunk.spill = vec![Vec::new(); e.plan.streams.len()];
@@ -1001,18 +1016,17 @@ impl Engine {
             self.state.chunk.recs[si] = recs;
             self.state.chunk.spill[si].clear();
         }
-        // Ratios, once every stream has written its values.
+        // Ratios and expressions, once every stream has written its values (in spec order,
+        // so a derived feature may use an earlier derived one).
         let rows_end = self.out.feats.first().map_or(0, Vec::len);
-        for (fi, op) in self.plan.ops.iter().enumerate() {
-            if let FeatureOp::Ratio { num, den, empty } = op {
-                for row in self.state.chunk.row_start..rows_end {
-                    let d = self.out.feats[*den][row];
-                    self.out.feats[fi][row] = if d == 0.0 {
-                        *empty
-                    } else {
-                        self.out.feats[*num][row] / d
-                    };
-                }
+        if self
+            .plan
+            .ops
+            .iter()
+            .any(|o| matches!(o, FeatureOp::Ratio { .. } | FeatureOp::Expr { .. }))
+        {
+            for row in self.state.chunk.row_start..rows_end {
+                self.derive_row(row);
             }
         }
         let hits = self.label_hits.values().filter(|h| **h).count() as u64;
@@ -1175,19 +1189,54 @@ impl Engine {
                 FeatureOp::SinceLast { stream, empty } => ents[*stream]
                     .and_then(|e| e.last_time)
                     .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
-                FeatureOp::Ratio { num, den, empty } => {
-                    let n = self.out.feats[*num].last().copied().unwrap_or(0.0);
-                    let d = self.out.feats[*den].last().copied().unwrap_or(0.0);
-                    if d == 0.0 {
-                        *empty
-                    } else {
-                        n / d
-                    }
-                }
+                // Derived below, once the row's other values are in.
+                FeatureOp::Ratio { .. } | FeatureOp::Expr { .. } => 0.0,
             };
             self.out.feats[fi].push(v);
         }
         self.state.stats.rows_out += 1;
+        drop(ents);
+        if let Some(row) = self.ready_rows().checked_sub(1) {
+            self.derive_row(row);
+        }
+    }
+
+    /// Computes the ratio and expression features of one output row.
+    fn derive_row(&mut self, row: usize) {
+        let mut vals: smallvec::SmallVec<[f64; 8]> = smallvec::SmallVec::new();
+        for fi in 0..self.plan.ops.len() {
+            let v = match &self.plan.ops[fi] {
+                FeatureOp::Ratio { num, den, empty } => {
+                    let d = self.out.feats[*den][row];
+                    if d == 0.0 {
+                        *empty
+                    } else {
+                        self.out.feats[*num][row] / d
+                    }
+                }
+                FeatureOp::Expr { expr, empty } => {
+                    let (ex, vars) = &self.exprs[*expr];
+                    vals.clear();
+                    for v in vars {
+                        vals.push(match v {
+                            crate::spec::ExprVar::Feature(f) => self.out.feats[*f][row],
+                            crate::spec::ExprVar::Passthrough(k) => match &self.out.pass[*k][row] {
+                                Scalar::I(x) => *x as f64,
+                                Scalar::F(x) => *x,
+                                Scalar::B(b) => f64::from(u8::from(*b)),
+                                Scalar::Null | Scalar::S(_) => f64::NAN,
+                            },
+                        });
+                    }
+                    match <exmex::FlatEx<f64> as exmex::Express<f64>>::eval(ex, &vals) {
+                        Ok(x) if x.is_finite() => x,
+                        _ => *empty,
+                    }
+                }
+                _ => continue,
+            };
+            self.out.feats[fi][row] = v;
+        }
     }
 
     /// Serialises the whole state (the output buffer must have been taken).

@@ -71,6 +71,8 @@ pub enum FeatureOp {
     SinceLast { stream: usize, empty: f64 },
     /// Ratio of two earlier outputs (feature indices).
     Ratio { num: usize, den: usize, empty: f64 },
+    /// Arithmetic expression (index into the engine's compiled expressions).
+    Expr { expr: usize, empty: f64 },
 }
 
 /// The compiled plan.
@@ -93,6 +95,16 @@ impl Plan {
         for f in &spec.features {
             match f {
                 FeatureDef::Calendar(c) => ops.push(FeatureOp::Calendar(c.kind)),
+                FeatureDef::Expr(e) => {
+                    let n = ops
+                        .iter()
+                        .filter(|o| matches!(o, FeatureOp::Expr { .. }))
+                        .count();
+                    ops.push(FeatureOp::Expr {
+                        expr: n,
+                        empty: e.empty,
+                    });
+                }
                 FeatureDef::Ratio(r) => {
                     let idx = |n: &str| {
                         spec.features

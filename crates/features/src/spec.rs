@@ -28,6 +28,11 @@
 //! # resolution = "1h"                  # time buckets instead of exact per-event windows
 //! # filter = { field = "TX_AMOUNT", op = ">", value = 100 }
 //! # empty = 0.0                        # value when the window holds nothing
+//!
+//! [[feature]]
+//! name = "AMOUNT_VS_7D_MEAN"
+//! agg = "expr"                         # arithmetic over features above and numeric passthrough fields
+//! expr = "TX_AMOUNT / (CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW + 1)"
 //! ```
 //!
 //! [`FeatureSpec::from_toml_str`] checks everything before anything runs and reports every
@@ -92,10 +97,12 @@ pub enum Agg {
     TimeSinceLast,
     /// One feature divided by another.
     Ratio,
+    /// An arithmetic expression over earlier features and numeric passthrough fields.
+    Expr,
 }
 
 impl Agg {
-    const NAMES: [&'static str; 10] = [
+    const NAMES: [&'static str; 11] = [
         "count",
         "sum",
         "mean",
@@ -106,6 +113,7 @@ impl Agg {
         "last",
         "time_since_last",
         "ratio",
+        "expr",
     ];
 }
 
@@ -209,6 +217,30 @@ pub struct RatioFeature {
     pub empty: f64,
 }
 
+/// A variable of an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprVar {
+    /// An earlier feature (index into the spec's features).
+    Feature(usize),
+    /// A numeric passthrough field (index into the passthrough list).
+    Passthrough(usize),
+}
+
+/// A derived feature: an arithmetic expression (`+ - * / ^`, parentheses, `abs`, `sqrt`,
+/// `exp`, `log`, `ln`, `sin`, … as provided by the `exmex` crate) over earlier features and
+/// numeric passthrough fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExprFeature {
+    /// Output column.
+    pub name: String,
+    /// The expression text.
+    pub text: String,
+    /// Its variables, in the alphabetical order the evaluator takes them.
+    pub vars: Vec<ExprVar>,
+    /// Value when the result is not a finite number (division by zero, log of 0, …).
+    pub empty: f64,
+}
+
 /// One output feature, in spec order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureDef {
@@ -218,6 +250,8 @@ pub enum FeatureDef {
     Window(WindowFeature),
     /// Ratio.
     Ratio(RatioFeature),
+    /// Arithmetic expression.
+    Expr(ExprFeature),
 }
 
 impl FeatureDef {
@@ -227,6 +261,7 @@ impl FeatureDef {
             FeatureDef::Calendar(c) => &c.name,
             FeatureDef::Window(w) => &w.name,
             FeatureDef::Ratio(r) => &r.name,
+            FeatureDef::Expr(e) => &e.name,
         }
     }
 }
@@ -299,6 +334,7 @@ struct RawFeature {
     filter: Option<RawFilter>,
     empty: Option<f64>,
     numerator: Option<String>,
+    expr: Option<String>,
     denominator: Option<String>,
 }
 
@@ -704,6 +740,7 @@ impl FeatureSpec {
             "empty",
             "numerator",
             "denominator",
+            "expr",
         ];
         let items = table
             .get("feature")
@@ -745,6 +782,66 @@ impl FeatureSpec {
                     continue;
                 }
             };
+            if agg == Agg::Expr {
+                let Some(text) = raw.expr.clone() else {
+                    diags.push(
+                        Diagnostic::new(
+                            format!("{path}.expr"),
+                            "an expression feature needs `expr`",
+                        )
+                        .hint("e.g. `expr = \"(amount - cust_mean_30d) / (cust_std_30d + 1)\"`"),
+                    );
+                    continue;
+                };
+                for (k, present) in [
+                    ("entity", raw.entity.is_some()),
+                    ("field", raw.field.is_some()),
+                    ("window", raw.window.is_some()),
+                    ("filter", raw.filter.is_some()),
+                    ("numerator", raw.numerator.is_some()),
+                ] {
+                    if present {
+                        diags.push(Diagnostic::new(
+                            format!("{path}.{k}"),
+                            format!("`{k}` does not apply to an expression"),
+                        ));
+                    }
+                }
+                match <exmex::FlatEx<f64> as exmex::Express<f64>>::parse(&text) {
+                    Err(e) => diags.push(Diagnostic::new(format!("{path}.expr"), format!("`{text}` does not parse: {e}")).hint("use numbers, + - * / ^, parentheses, functions such as abs, sqrt, ln, and names of features defined above")),
+                    Ok(ex) => {
+                        let mut vars = Vec::new();
+                        let pass_names: Vec<&str> = passthrough.iter().map(|&i| schema.fields[i].name.as_str()).collect();
+                        for v in <exmex::FlatEx<f64> as exmex::Express<f64>>::var_names(&ex) {
+                            if let Some(fi) = features.iter().position(|f| f.name() == v) {
+                                vars.push(ExprVar::Feature(fi));
+                            } else if let Some(k) = pass_names.iter().position(|n| *n == v.as_str()) {
+                                let fi = passthrough[k];
+                                if matches!(schema.fields[fi].ty, FieldType::Int | FieldType::Float | FieldType::Bool) {
+                                    vars.push(ExprVar::Passthrough(k));
+                                } else {
+                                    diags.push(Diagnostic::new(format!("{path}.expr"), format!("`{v}` is a {} field; expressions take numbers", schema.fields[fi].ty)));
+                                }
+                            } else {
+                                let d = Diagnostic::new(format!("{path}.expr"), format!("`{v}` is neither a feature defined above nor a numeric passthrough field"));
+                                let names = features.iter().map(FeatureDef::name).chain(pass_names.iter().copied());
+                                diags.push(match did_you_mean(v, names) {
+                                    Some(h) => d.hint(h),
+                                    None => d.hint("list event fields in `passthrough` to use them"),
+                                });
+                            }
+                        }
+                        features.push(FeatureDef::Expr(ExprFeature { name: raw.name, text, vars, empty: raw.empty.unwrap_or(0.0) }));
+                    }
+                }
+                continue;
+            }
+            if raw.expr.is_some() {
+                diags.push(Diagnostic::new(
+                    format!("{path}.expr"),
+                    "`expr` applies only to agg = \"expr\"",
+                ));
+            }
             if agg == Agg::Ratio {
                 let mut ok = true;
                 for (k, v) in [

@@ -351,7 +351,7 @@ impl Entity {
                 .iter()
                 .find(|(s, _)| *s == sl)
                 .map_or(empty, |(_, d)| self.distinct[*d].len() as f64),
-            Agg::Last | Agg::TimeSinceLast | Agg::Ratio => empty,
+            Agg::Last | Agg::TimeSinceLast | Agg::Ratio | Agg::Expr => empty,
         }
     }
 

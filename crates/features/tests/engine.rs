@@ -58,7 +58,7 @@ fn features(bound: &str, late: &str, labels: &str) -> String {
         r#"
 name = "props"
 schema = "tx.schema.toml"
-passthrough = ["id"]
+passthrough = ["id", "amount"]
 [time]
 max_out_of_orderness = "{bound}"
 late_events = "{late}"
@@ -143,6 +143,11 @@ name = "share"
 agg = "ratio"
 numerator = "c_big_n_1d"
 denominator = "c_n_1h"
+[[feature]]
+name = "amount_z"
+agg = "expr"
+expr = "(amount - c_mean_1d) / (c_std_1d + 1) + 0 * share"
+empty = -9.0
 "#
     )
 }
@@ -360,6 +365,9 @@ fn windows_compute_what_they_say() {
         vec![10.0, 40.0, 100.0, 5.0, 7.0]
     );
     assert_eq!(col(&spec, &rows, "share"), vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+    let z = col(&spec, &rows, "amount_z");
+    assert_eq!(z[0], 0.0);
+    assert!((z[1] - 10.0 / 11.0).abs() < 1e-12, "{z:?}");
     let std = col(&spec, &rows, "c_std_1d");
     assert!((std[1] - 10.0).abs() < 1e-12, "{std:?}");
     // Terminal A, window (t−3d, t−2d]: at 3 days it holds the transactions at 2 h (ids 2, 3).
@@ -538,6 +546,14 @@ entity = "cust"
 agg = "count"
 window = "1d"
 windw = "2d"
+[[feature]]
+name = "e1"
+agg = "expr"
+expr = "zz * 2"
+[[feature]]
+name = "e2"
+agg = "expr"
+expr = "(a + 1"
 "#;
     let d = FeatureSpec::from_toml_str(text, "bad.toml", Some(dir.path())).unwrap_err();
     let all = d.to_string();
@@ -554,6 +570,8 @@ windw = "2d"
         "feature[4] (r).numerator: `zz` is not a feature defined above this one",
         "feature[5] (d): unknown field `windw`",
         "time.ttl: 1d is shorter than the longest window + offset (2d)",
+        "feature[6] (e1).expr: `zz` is neither a feature defined above nor a numeric passthrough field",
+        "feature[7] (e2).expr: `(a + 1` does not parse",
     ] {
         assert!(all.contains(e), "missing `{e}` in:\n{all}");
     }
