@@ -30,6 +30,31 @@ pub struct Args {
 pub enum What {
     /// Per-event trailing windows (count and sum over 1 h and 24 h per entity) against Spark and Flink.
     Windows(WindowArgs),
+    /// The fraud handbook's 14 features on its raw file, against the same features in Spark.
+    Handbook(HandbookArgs),
+}
+
+/// Arguments of `riskstream bench handbook`.
+#[derive(Debug, clap::Args)]
+pub struct HandbookArgs {
+    /// The handbook's raw transactions.
+    #[arg(
+        long,
+        default_value = "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz"
+    )]
+    pub input: PathBuf,
+    /// Our feature spec for it.
+    #[arg(long, default_value = "examples/fraud-handbook/features.toml")]
+    pub spec: PathBuf,
+    /// The Spark peer job computing the same features.
+    #[arg(long, default_value = "bench/peers/spark_handbook_features.py")]
+    pub spark_job: PathBuf,
+    /// Directory holding the peers' virtualenvs (`spark/`).
+    #[arg(long, env = "PEERS_VENV", default_value = "../peers-venv")]
+    pub peers_venv: PathBuf,
+    /// Working directory.
+    #[arg(long, default_value = "out/bench")]
+    pub out_dir: PathBuf,
 }
 
 /// Arguments of `riskstream bench windows`.
@@ -128,6 +153,7 @@ struct Line {
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     match a.what {
         What::Windows(w) => windows(w),
+        What::Handbook(h) => handbook(h),
     }
 }
 
@@ -389,6 +415,123 @@ fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
                 l.note
             );
         }
+    }
+    Ok(Outcome::Clean)
+}
+
+fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
+    std::fs::create_dir_all(&h.out_dir)
+        .with_context(|| format!("creating {}", h.out_dir.display()))?;
+    let spec = FeatureSpec::from_file(&h.spec)?;
+    let mut lines = Vec::new();
+    // Ours, file to file: CSV.gz → features → Parquet.
+    let out = h.out_dir.join("handbook-features.parquet");
+    let opts = riskstream_features::replay::ReplayOptions {
+        read: ReadOptions::default(),
+        dead_letter: h.out_dir.join("handbook-features.rejected.ndjson"),
+        checkpoint_dir: None,
+        checkpoint_every: u64::MAX,
+    };
+    let t0 = Instant::now();
+    let report =
+        riskstream_features::replay::replay(&spec, &h.input, None, &out, &opts, &mut |_| {})?;
+    let secs = t0.elapsed().as_secs_f64();
+    let n = report.rows_written;
+    lines.push(Line {
+        system: "riskstream".into(),
+        query: "handbook 14 features".into(),
+        events: n,
+        seconds: secs,
+        events_per_s: n as f64 / secs,
+        note: "CSV.gz to Parquet file, 1 thread".into(),
+    });
+    // Engine only.
+    let batches: Vec<_> = EventReader::open(
+        &h.input,
+        &spec.schema,
+        &ReadOptions::default(),
+        Box::new(DiscardDeadLetters),
+    )?
+    .collect::<Result<_, _>>()?;
+    let mut engine = Engine::new(&spec);
+    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
+    let t1 = Instant::now();
+    for b in &batches {
+        engine.push_transactions(b, &mut |_| {})?;
+        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
+            engine.take_output()?;
+        }
+    }
+    engine.finish(&mut |_| {});
+    engine.take_output()?;
+    let eng = t1.elapsed().as_secs_f64();
+    lines.push(Line {
+        system: "riskstream (engine only)".into(),
+        query: "handbook 14 features".into(),
+        events: n,
+        seconds: eng,
+        events_per_s: n as f64 / eng,
+        note: "events already in memory".into(),
+    });
+    // Spark, same features, same file.
+    let py = h.peers_venv.join("spark/bin/python");
+    if py.exists() && h.spark_job.exists() {
+        eprintln!("running the Spark peer job …");
+        let out = std::process::Command::new(&py)
+            .arg(&h.spark_job)
+            .arg("--input")
+            .arg(&h.input)
+            .stderr(std::process::Stdio::null())
+            .output()?;
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                if let Some(eps) = v["events_per_s"].as_f64() {
+                    lines.push(Line {
+                        system: format!("spark {}", v["version"].as_str().unwrap_or("")),
+                        query: "handbook 14 features".into(),
+                        events: v["events"].as_u64().unwrap_or(0),
+                        seconds: v["wall_s"].as_f64().unwrap_or(0.0),
+                        events_per_s: eps,
+                        note: format!("CSV.gz to no-op sink, {} threads", v["threads"]),
+                    });
+                }
+            }
+        }
+    } else {
+        lines.push(Line {
+            system: "spark".into(),
+            query: "-".into(),
+            events: 0,
+            seconds: 0.0,
+            events_per_s: 0.0,
+            note: format!(
+                "not run: {} or {} missing",
+                py.display(),
+                h.spark_job.display()
+            ),
+        });
+    }
+    let base = lines[0].events_per_s;
+    println!(
+        "{:<28} {:<22} {:>12} {:>9} {:>12} {:>10}  note",
+        "system", "job", "events", "seconds", "events/s", "ours ÷ it"
+    );
+    for l in &lines {
+        let ratio = if l.events_per_s > 0.0 {
+            format!("{:.1}×", base / l.events_per_s)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<28} {:<22} {:>12} {:>9.3} {:>12.0} {:>10}  {}",
+            l.system,
+            l.query,
+            thousands(l.events),
+            l.seconds,
+            l.events_per_s,
+            ratio,
+            l.note
+        );
     }
     Ok(Outcome::Clean)
 }
