@@ -22,9 +22,6 @@
 use crate::plan::{FeatureOp, Plan, SlotSrc};
 use crate::spec::{CalendarKind, FeatureSpec, FilterValue, LabelMode, LatePolicy, Op};
 use crate::state::{Entity, Layout};
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -1333,58 +1330,45 @@ fn calendar(kind: CalendarKind, t: i64) -> f64 {
 }
 
 fn build_col(ty: FieldType, vals: &[Scalar]) -> ArrayRef {
+    use arrow_array::{
+        BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    let int = |v: &Scalar| match v {
+        Scalar::I(x) => Some(*x),
+        _ => None,
+    };
     match ty {
-        FieldType::Int => {
-            let mut b = Int64Builder::with_capacity(vals.len());
-            for v in vals {
-                match v {
-                    Scalar::I(x) => b.append_value(*x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        FieldType::Timestamp => {
-            let mut b =
-                TimestampMicrosecondBuilder::with_capacity(vals.len()).with_timezone("+00:00");
-            for v in vals {
-                match v {
-                    Scalar::I(x) => b.append_value(*x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        FieldType::Float => {
-            let mut b = Float64Builder::with_capacity(vals.len());
-            for v in vals {
-                match v {
-                    Scalar::F(x) => b.append_value(*x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        FieldType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(vals.len());
-            for v in vals {
-                match v {
-                    Scalar::B(x) => b.append_value(*x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        FieldType::String | FieldType::Category => {
-            let mut b = StringBuilder::with_capacity(vals.len(), vals.len() * 8);
-            for v in vals {
-                match v {
-                    Scalar::S(x) => b.append_value(x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
+        FieldType::Int => Arc::new(vals.iter().map(int).collect::<Int64Array>()),
+        FieldType::Timestamp => Arc::new(
+            vals.iter()
+                .map(int)
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("+00:00"),
+        ),
+        FieldType::Float => Arc::new(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::F(x) => Some(*x),
+                    _ => None,
+                })
+                .collect::<Float64Array>(),
+        ),
+        FieldType::Bool => Arc::new(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::B(x) => Some(*x),
+                    _ => None,
+                })
+                .collect::<BooleanArray>(),
+        ),
+        FieldType::String | FieldType::Category => Arc::new(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::S(x) => Some(x.as_str()),
+                    _ => None,
+                })
+                .collect::<StringArray>(),
+        ),
     }
 }
 

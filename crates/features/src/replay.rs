@@ -383,8 +383,13 @@ pub fn replay(
             None => None,
         };
         let mut late_events: Vec<LateEvent> = Vec::new();
-        let mut rechunk = Rechunk::new();
-        let mut writer: Option<BatchWriter> = None;
+        let mut sink = Sink {
+            rechunk: Rechunk::new(),
+            writer: None,
+            schema: out_schema.clone(),
+            parts_dir: parts_dir.clone(),
+            direct_out: direct.then(|| output.to_path_buf()),
+        };
         let mut since_ckpt = 0u64;
         let mut tx_done = false;
         let mut lb_done = label_reader.is_none();
@@ -433,16 +438,7 @@ pub fn replay(
             }
             record_late(&dead, &mut late_events, input)?;
             if engine.ready_rows() >= APPLY_CHUNK {
-                rechunk.push(engine.take_output()?);
-                write_chunks(
-                    &mut rechunk,
-                    &out_schema,
-                    false,
-                    &mut writer,
-                    &parts_dir,
-                    &mut meta,
-                    direct.then_some(output),
-                )?;
+                sink.write(engine.take_output()?, false, &mut meta)?;
             }
             progress(ReplayProgress {
                 rows_in: tx_reader.stats().rows_read,
@@ -451,17 +447,7 @@ pub fn replay(
             if let Some(dir) = &opts.checkpoint_dir {
                 if since_ckpt >= opts.checkpoint_every.max(1) {
                     since_ckpt = 0;
-                    rechunk.push(engine.take_output()?);
-                    write_chunks(
-                        &mut rechunk,
-                        &out_schema,
-                        true,
-                        &mut writer,
-                        &parts_dir,
-                        &mut meta,
-                        direct.then_some(output),
-                    )?;
-                    close_part(&mut writer, &mut meta)?;
+                    sink.write(engine.take_output()?, true, &mut meta)?;
                     meta.tx_rows_read = tx_reader.stats().rows_read;
                     meta.labels_rows_read = label_reader
                         .as_ref()
@@ -473,17 +459,7 @@ pub fn replay(
         }
         engine.finish(&mut |l| late_events.push(l));
         record_late(&dead, &mut late_events, input)?;
-        rechunk.push(engine.take_output()?);
-        write_chunks(
-            &mut rechunk,
-            &out_schema,
-            true,
-            &mut writer,
-            &parts_dir,
-            &mut meta,
-            direct.then_some(output),
-        )?;
-        close_part(&mut writer, &mut meta)?;
+        sink.write(engine.take_output()?, true, &mut meta)?;
         let tx_stats = tx_reader.finish()?;
         let lb_stats = match label_reader {
             Some((r, _)) => Some(r.finish()?),
@@ -618,37 +594,55 @@ fn record_late(
     Ok(())
 }
 
-fn write_chunks(
-    rechunk: &mut Rechunk,
-    schema: &SchemaRef,
-    all: bool,
-    writer: &mut Option<BatchWriter>,
-    parts: &Path,
-    meta: &mut Meta,
-    direct_out: Option<&Path>,
-) -> Result<(), ReplayError> {
-    for chunk in rechunk.drain(schema, all).map_err(EngineError::from)? {
-        if writer.is_none() {
-            *writer = Some(BatchWriter::create(
-                &direct_out.map_or_else(|| part_path(parts, meta.parts), Path::to_path_buf),
-                schema.clone(),
-                &WriteOptions::default(),
-            )?);
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write(&chunk)?;
-        }
-        meta.rows_written += chunk.num_rows() as u64;
-    }
-    Ok(())
+/// Where feature rows go: rechunked to fixed batches, then into the current part file (or
+/// straight into the output when the run keeps no checkpoints).
+struct Sink {
+    rechunk: Rechunk,
+    writer: Option<BatchWriter>,
+    schema: SchemaRef,
+    parts_dir: PathBuf,
+    direct_out: Option<PathBuf>,
 }
 
-fn close_part(writer: &mut Option<BatchWriter>, meta: &mut Meta) -> Result<(), ReplayError> {
-    if let Some(w) = writer.take() {
-        w.finish()?;
-        meta.parts += 1;
+impl Sink {
+    /// Writes the full chunks of `batch`; with `close`, also the remainder, and closes the
+    /// part file (a checkpoint or the end of input follows).
+    fn write(
+        &mut self,
+        batch: RecordBatch,
+        close: bool,
+        meta: &mut Meta,
+    ) -> Result<(), ReplayError> {
+        self.rechunk.push(batch);
+        for chunk in self
+            .rechunk
+            .drain(&self.schema, close)
+            .map_err(EngineError::from)?
+        {
+            if self.writer.is_none() {
+                let path = self
+                    .direct_out
+                    .clone()
+                    .unwrap_or_else(|| part_path(&self.parts_dir, meta.parts));
+                self.writer = Some(BatchWriter::create(
+                    &path,
+                    self.schema.clone(),
+                    &WriteOptions::default(),
+                )?);
+            }
+            if let Some(w) = self.writer.as_mut() {
+                w.write(&chunk)?;
+            }
+            meta.rows_written += chunk.num_rows() as u64;
+        }
+        if close {
+            if let Some(w) = self.writer.take() {
+                w.finish()?;
+                meta.parts += 1;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn checkpoint(

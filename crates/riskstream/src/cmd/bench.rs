@@ -389,34 +389,40 @@ fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
         eprintln!("running peer {p} …");
         lines.extend(peer(&w, p, &input));
     }
-    if w.json {
-        for l in &lines {
+    print_lines(&lines, base, w.json)?;
+    Ok(Outcome::Clean)
+}
+
+/// Prints the measurements with each one's ratio to `base` (ours), or as JSON lines.
+fn print_lines(lines: &[Line], base: f64, json: bool) -> anyhow::Result<()> {
+    if json {
+        for l in lines {
             println!("{}", serde_json::to_string(l)?);
         }
-    } else {
-        println!(
-            "{:<28} {:<18} {:>12} {:>9} {:>14} {:>10}  note",
-            "system", "query", "events", "seconds", "events/s", "ours ÷ it"
-        );
-        for l in &lines {
-            let ratio = if l.events_per_s > 0.0 {
-                format!("{:.1}×", base / l.events_per_s)
-            } else {
-                "-".into()
-            };
-            println!(
-                "{:<28} {:<18} {:>12} {:>9.3} {:>14.0} {:>10}  {}",
-                l.system,
-                l.query,
-                thousands(l.events),
-                l.seconds,
-                l.events_per_s,
-                ratio,
-                l.note
-            );
-        }
+        return Ok(());
     }
-    Ok(Outcome::Clean)
+    println!(
+        "{:<28} {:<22} {:>12} {:>9} {:>14} {:>10}  note",
+        "system", "job", "events", "seconds", "events/s", "ours ÷ it"
+    );
+    for l in lines {
+        let ratio = if l.events_per_s > 0.0 {
+            format!("{:.1}×", base / l.events_per_s)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<28} {:<22} {:>12} {:>9.3} {:>14.0} {:>10}  {}",
+            l.system,
+            l.query,
+            thousands(l.events),
+            l.seconds,
+            l.events_per_s,
+            ratio,
+            l.note
+        );
+    }
+    Ok(())
 }
 
 fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
@@ -512,26 +518,6 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
         });
     }
     let base = lines[0].events_per_s;
-    println!(
-        "{:<28} {:<22} {:>12} {:>9} {:>12} {:>10}  note",
-        "system", "job", "events", "seconds", "events/s", "ours ÷ it"
-    );
-    for l in &lines {
-        let ratio = if l.events_per_s > 0.0 {
-            format!("{:.1}×", base / l.events_per_s)
-        } else {
-            "-".into()
-        };
-        println!(
-            "{:<28} {:<22} {:>12} {:>9.3} {:>12.0} {:>10}  {}",
-            l.system,
-            l.query,
-            thousands(l.events),
-            l.seconds,
-            l.events_per_s,
-            ratio,
-            l.note
-        );
-    }
+    print_lines(&lines, base, false)?;
     Ok(Outcome::Clean)
 }
