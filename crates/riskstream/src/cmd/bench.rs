@@ -406,7 +406,8 @@ fn print_lines(lines: &[Line], base: f64, json: bool) -> anyhow::Result<()> {
         "system", "job", "events", "seconds", "events/s", "ours ÷ it"
     );
     for l in lines {
-        let ratio = if l.events_per_s > 0.0 {
+        // Ratios compare us with peers; our own rows have none.
+        let ratio = if l.events_per_s > 0.0 && !l.system.starts_with("riskstream") {
             format!("{:.1}×", base / l.events_per_s)
         } else {
             "-".into()
