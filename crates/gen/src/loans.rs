@@ -125,11 +125,7 @@ pub(crate) fn batch(
     first_id: u64,
 ) -> Result<RecordBatch, ArrowError> {
     let cols: Vec<ArrayRef> = vec![
-        ints(
-            (0..rows.len())
-                .map(|i| (first_id + i as u64) as i64)
-                .collect(),
-        ),
+        crate::tables::id_column(first_id, rows.len()),
         ints(rows.iter().map(|l| i64::from(l.customer)).collect()),
         stamps(rows.iter().map(|l| l.time).collect()),
         floats(rows.iter().map(|l| l.amount).collect()),

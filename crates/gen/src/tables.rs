@@ -18,6 +18,11 @@ use riskstream_core::time::MICROS_PER_DAY;
 use std::sync::Arc;
 
 /// Int64 column.
+/// The id column of a batch: `first_id`, `first_id + 1`, … (`n` values).
+pub(crate) fn id_column(first_id: u64, n: usize) -> ArrayRef {
+    ints((0..n).map(|i| (first_id + i as u64) as i64).collect())
+}
+
 pub(crate) fn ints(v: Vec<i64>) -> ArrayRef {
     Arc::new(Int64Array::new(v.into(), None))
 }
@@ -194,11 +199,7 @@ pub(crate) fn label_batch(
     first_id: u64,
 ) -> Result<RecordBatch, ArrowError> {
     let cols: Vec<ArrayRef> = vec![
-        ints(
-            (0..rows.len())
-                .map(|i| (first_id + i as u64) as i64)
-                .collect(),
-        ),
+        id_column(first_id, rows.len()),
         ints(rows.iter().map(|l| l.tx_id as i64).collect()),
         stamps(rows.iter().map(|l| l.time).collect()),
         ints(rows.iter().map(|l| i64::from(l.label)).collect()),
