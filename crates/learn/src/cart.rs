@@ -1,0 +1,1 @@
+//! CART decision trees.

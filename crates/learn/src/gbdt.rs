@@ -1,0 +1,1 @@
+//! Gradient-boosted trees (filled in by the boosting work).

@@ -1,0 +1,1 @@
+//! Isolation forest (filled in by the anomaly work).

@@ -1,0 +1,1 @@
+//! XGBoost / LightGBM model import (filled in by the interop work).

@@ -1,0 +1,1 @@
+//! Logistic regression (filled in by the linear-model work).
