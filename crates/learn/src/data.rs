@@ -273,3 +273,59 @@ impl Dataset {
         }
     }
 }
+
+/// How to weight the two classes when fitting (the positive class is usually rare).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// Every row weighs its sample weight.
+    #[default]
+    None,
+    /// Each class weighs n / (2 · n_class), as scikit-learn's `class_weight="balanced"`.
+    Balanced,
+    /// Explicit weights per class.
+    Custom {
+        /// Weight of label 0.
+        negative: f64,
+        /// Weight of label 1.
+        positive: f64,
+    },
+}
+
+impl ClassWeight {
+    /// Checks custom weights are finite and positive.
+    pub fn check(&self) -> Result<()> {
+        if let ClassWeight::Custom { negative, positive } = *self {
+            for (v, which) in [(negative, "negative"), (positive, "positive")] {
+                if !v.is_finite() || v <= 0.0 {
+                    return Err(LearnError::param(
+                        "class_weight",
+                        v,
+                        format!("the {which} class weight must be finite and > 0"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Per-row weights: the dataset's sample weight times the class weight.
+    pub fn row_weights(&self, data: &Dataset) -> Vec<f64> {
+        let (wn, wp) = match *self {
+            ClassWeight::None => (1.0, 1.0),
+            ClassWeight::Custom { negative, positive } => (negative, positive),
+            ClassWeight::Balanced => {
+                let n = data.n_rows() as f64;
+                let pos = data.y.iter().filter(|v| **v == 1.0).count() as f64;
+                let neg = n - pos;
+                (
+                    if neg > 0.0 { n / (2.0 * neg) } else { 1.0 },
+                    if pos > 0.0 { n / (2.0 * pos) } else { 1.0 },
+                )
+            }
+        };
+        (0..data.n_rows())
+            .map(|i| data.weight(i) * if data.y[i] == 1.0 { wp } else { wn })
+            .collect()
+    }
+}

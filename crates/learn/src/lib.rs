@@ -21,6 +21,6 @@ pub mod shap;
 pub mod traits;
 pub mod tree;
 
-pub use data::{Dataset, Matrix};
+pub use data::{ClassWeight, Dataset, Matrix};
 pub use error::{LearnError, Result};
 pub use traits::{Explain, Explanation, Fit, ParamGuard, Predict, Reason};
