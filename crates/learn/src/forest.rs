@@ -1,1 +1,186 @@
-//! Random forests.
+//! Random forests: bagged CART trees with per-node feature subsampling (Breiman 2001,
+//! scikit-learn's `RandomForestClassifier` semantics).
+//!
+//! Each tree gets its own seed derived from the forest seed and its index, so the forest is
+//! the same whatever the number of threads; trees are built in parallel with rayon. The
+//! bootstrap is a weight per row (how often it was drawn), which is what sklearn does and
+//! lets the tree builder stay weight-based. The forest's score is the mean of the trees'
+//! leaf probabilities, so its explanation is TreeSHAP over the trees scaled by 1/T.
+
+use crate::cart::{build_tree, columns, Criterion, DecisionTreeParams, MaxFeatures};
+use crate::data::{ClassWeight, Dataset};
+use crate::error::{LearnError, Result};
+use crate::traits::{normalise, Fit, ParamGuard, Predict};
+use crate::tree::Tree;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+/// Hyper-parameters of a random forest.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RandomForestParams {
+    /// Number of trees.
+    pub n_trees: usize,
+    /// Impurity measure.
+    pub criterion: Criterion,
+    /// Maximum depth per tree; `None` = unlimited.
+    pub max_depth: Option<usize>,
+    /// A node with fewer rows is not split (≥ 2).
+    pub min_samples_split: usize,
+    /// Each child keeps at least this many rows.
+    pub min_samples_leaf: usize,
+    /// Features tried per node (sklearn's default for classifiers is √F).
+    pub max_features: MaxFeatures,
+    /// Draw a bootstrap sample per tree (otherwise every tree sees every row).
+    pub bootstrap: bool,
+    /// Rows drawn per tree as a fraction of the data, in (0, 1].
+    pub max_samples: f64,
+    /// Class weighting.
+    pub class_weight: ClassWeight,
+    /// Seed.
+    pub seed: u64,
+    /// Threads; 0 = all cores.
+    pub n_threads: usize,
+}
+
+impl Default for RandomForestParams {
+    fn default() -> Self {
+        RandomForestParams {
+            n_trees: 100,
+            criterion: Criterion::Gini,
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_features: MaxFeatures::Sqrt,
+            bootstrap: true,
+            max_samples: 1.0,
+            class_weight: ClassWeight::None,
+            seed: 0,
+            n_threads: 0,
+        }
+    }
+}
+
+impl RandomForestParams {
+    fn tree_params(&self) -> DecisionTreeParams {
+        DecisionTreeParams {
+            criterion: self.criterion,
+            max_depth: self.max_depth,
+            min_samples_split: self.min_samples_split,
+            min_samples_leaf: self.min_samples_leaf,
+            min_weight_fraction_leaf: 0.0,
+            max_features: self.max_features,
+            class_weight: self.class_weight,
+            seed: self.seed,
+        }
+    }
+}
+
+impl ParamGuard for RandomForestParams {
+    fn check(&self) -> Result<()> {
+        if self.n_trees == 0 {
+            return Err(LearnError::param("n_trees", 0, "must be >= 1"));
+        }
+        if !(self.max_samples > 0.0 && self.max_samples <= 1.0) {
+            return Err(LearnError::param(
+                "max_samples",
+                self.max_samples,
+                "must be in (0, 1]",
+            ));
+        }
+        self.tree_params().check()
+    }
+}
+
+/// A fitted random forest.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RandomForestModel {
+    /// Feature names in input order.
+    pub feature_names: Vec<String>,
+    /// The trees; each leaf holds a positive fraction.
+    pub trees: Vec<Tree>,
+    /// The parameters it was fitted with.
+    pub params: RandomForestParams,
+}
+
+impl Fit for RandomForestParams {
+    type Model = RandomForestModel;
+
+    fn fit(&self, data: &Dataset) -> Result<RandomForestModel> {
+        self.check()?;
+        data.check_binary()?;
+        let base_w = self.class_weight.row_weights(data);
+        let cols = columns(data);
+        let tp = self.tree_params();
+        let n = data.n_rows();
+        let draws = ((self.max_samples * n as f64).round() as usize).max(1);
+        let build = |t: usize| -> Tree {
+            // SplitMix-style spread so neighbouring tree seeds are unrelated.
+            let seed = self
+                .seed
+                .wrapping_add((t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let w: Vec<f64> = if self.bootstrap {
+                let mut counts = vec![0u32; n];
+                for _ in 0..draws {
+                    counts[rng.random_range(0..n)] += 1;
+                }
+                counts
+                    .iter()
+                    .zip(&base_w)
+                    .map(|(&c, &bw)| c as f64 * bw)
+                    .collect()
+            } else {
+                base_w.clone()
+            };
+            build_tree(&tp, &cols, &data.y, &w, rng.random())
+        };
+        let trees: Vec<Tree> = if self.n_threads == 1 {
+            (0..self.n_trees).map(build).collect()
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.n_threads)
+                .build()
+                .map_err(|e| LearnError::param("n_threads", self.n_threads, e.to_string()))?;
+            pool.install(|| (0..self.n_trees).into_par_iter().map(build).collect())
+        };
+        Ok(RandomForestModel {
+            feature_names: data.feature_names.clone(),
+            trees,
+            params: self.clone(),
+        })
+    }
+}
+
+impl Predict for RandomForestModel {
+    fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    fn raw_score(&self, row: &[f64]) -> f64 {
+        let s: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
+        s / self.trees.len().max(1) as f64
+    }
+
+    fn proba_from_raw(&self, raw: f64) -> f64 {
+        raw
+    }
+}
+
+impl RandomForestModel {
+    /// Mean impurity-decrease importance over the trees, normalised (each tree's
+    /// importances are normalised first, as sklearn does).
+    pub fn importance_gain(&self) -> Vec<f64> {
+        let f = self.feature_names.len();
+        let mut out = vec![0.0; f];
+        for t in &self.trees {
+            let mut one = vec![0.0; f];
+            t.add_gain_importance(&mut one);
+            for (o, v) in out.iter_mut().zip(normalise(one)) {
+                *o += v;
+            }
+        }
+        normalise(out)
+    }
+}

@@ -17,6 +17,7 @@ pub mod interop;
 pub mod linear;
 pub mod metrics;
 pub mod model;
+pub mod protocol;
 pub mod shap;
 pub mod traits;
 pub mod tree;
