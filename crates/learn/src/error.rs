@@ -64,6 +64,17 @@ pub enum LearnError {
         /// Actual length.
         got: usize,
     },
+    /// A score given to a metric is NaN or infinite, or outside [0, 1] where a probability
+    /// is needed.
+    #[error("row {row}: score is {value}; {reason}")]
+    BadScore {
+        /// 0-based row index.
+        row: usize,
+        /// The value found.
+        value: f64,
+        /// What is required and how to fix it.
+        reason: &'static str,
+    },
     /// A model file is malformed, of an unknown version, or does not match what it is used with.
     #[error("model file {path}: {reason}")]
     ModelFile {
