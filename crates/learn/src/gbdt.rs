@@ -1,1 +1,0 @@
-//! Gradient-boosted trees (filled in by the boosting work).
