@@ -20,6 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Evaluate learners like production: train / label delay / test with known-compromised
+    /// cards removed, once or over prequential folds (AUC, average precision, card precision@k).
+    Backtest(cmd::backtest::Args),
     /// Measure end-to-end speed side by side with the peers (Spark, Flink) on the same data.
     Bench(cmd::bench::Args),
     /// Run the main job end to end on the embedded default (no external services).
@@ -27,10 +30,18 @@ enum Cmd {
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
     /// labels, loans, products, ATM/branch volumes).
     Generate(cmd::generate::Args),
+    /// Score a labelled table with a model file and report AUC, AP, KS, Brier, log loss,
+    /// precision/recall@k, card precision@k and calibration.
+    Evaluate(cmd::evaluate::Args),
     /// Build a point-in-time-correct training set by replaying history through the feature engine.
     Features(cmd::features::Args),
     /// Profile a data file: schema, rows, per-column nulls/min/max/mean/distinct, label rate, time range.
     Inspect(cmd::inspect::Args),
+    /// Batch-score a table with a model file: id, score and top reason codes per row.
+    Score(cmd::score::Args),
+    /// Fit a model (logistic regression, tree, forest, GBDT, isolation forest) and write a
+    /// self-describing model file.
+    Train(cmd::train::Args),
     /// Validate schema/config files (every problem at once), or a data file against a schema.
     Validate(cmd::validate::Args),
 }
@@ -61,6 +72,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<riskstream_features::EngineError>() {
             return c.class().exit_code();
         }
+        if let Some(c) = cause.downcast_ref::<riskstream_learn::LearnError>() {
+            return c.class().exit_code();
+        }
         if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
             return c.class().exit_code();
         }
@@ -71,11 +85,15 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Backtest(a) => cmd::backtest::run(a),
         Cmd::Bench(a) => cmd::bench::run(a),
         Cmd::Demo(a) => cmd::demo::run(a),
+        Cmd::Evaluate(a) => cmd::evaluate::run(a),
         Cmd::Features(a) => cmd::features::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
+        Cmd::Score(a) => cmd::score::run(a),
+        Cmd::Train(a) => cmd::train::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),
     };
     match result {

@@ -1,10 +1,15 @@
 //! One module per subcommand, plus what they share.
 
+pub mod backtest;
 pub mod bench;
 pub mod demo;
+pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod inspect;
+pub mod score;
+pub mod table;
+pub mod train;
 pub mod validate;
 
 use anyhow::Context;
