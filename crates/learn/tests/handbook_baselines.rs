@@ -6,6 +6,7 @@ mod common;
 
 use riskstream_learn::cart::DecisionTreeParams;
 use riskstream_learn::forest::RandomForestParams;
+use riskstream_learn::linear::LogisticRegressionParams;
 use riskstream_learn::metrics::{average_precision, card_precision_at_k, roc_auc};
 use riskstream_learn::protocol::{delayed_split, FoldSpec};
 use riskstream_learn::{Fit, Predict};
@@ -48,6 +49,18 @@ fn check(name: &str, s: &Split, p: &[f64], want: (f64, f64, f64), tol: f64) {
     assert!((auc - want.0).abs() <= tol, "{name} AUC {auc} vs {}", want.0);
     assert!((ap - want.1).abs() <= tol, "{name} AP {ap} vs {}", want.1);
     assert!((cp - want.2).abs() <= tol, "{name} CP@100 {cp} vs {}", want.2);
+}
+
+#[test]
+fn chapter3_logistic_regression() {
+    let Some(s) = chapter3() else { return };
+    // The book standardises with a StandardScaler fit on the training week; ours stores
+    // the same standardisation in the model.
+    let m = LogisticRegressionParams::default()
+        .fit(&s.train)
+        .expect("fit");
+    let p = m.predict_proba(&s.test.x).expect("predict");
+    check("logistic regression", &s, &p, (0.871, 0.606, 0.291), 0.005);
 }
 
 #[test]
