@@ -30,6 +30,7 @@
 //!   checks: snapshot/restore gives identical predictions and identical future learning,
 //!   seeded runs are deterministic, bad rows are refused, one-class streams are fine.
 
+pub mod catalog;
 pub mod data;
 pub mod drift;
 pub mod error;
@@ -44,6 +45,7 @@ pub mod stats;
 pub mod traits;
 pub mod tree;
 
+pub use catalog::{AnyPipeline, ModelSpec, MODEL_NAMES};
 pub use drift::{Adwin, AdwinParams, DriftDetector, PageHinkley, PageHinkleyParams, PhMode};
 pub use error::{OnlineError, Result};
 pub use kmeans::{KMeansInit, StreamingKMeans, StreamingKMeansParams, TimeUnit};

@@ -35,6 +35,9 @@ enum Cmd {
     Evaluate(cmd::evaluate::Args),
     /// Build a point-in-time-correct training set by replaying history through the feature engine.
     Features(cmd::features::Args),
+    /// Progressive validation of an online learner (Hoeffding tree, adaptive tree, LR,
+    /// FTRL, streaming k-means) over a CSV with label delay; `--river` runs river alongside.
+    OnlineEval(cmd::online_eval::Args),
     /// Profile a data file: schema, rows, per-column nulls/min/max/mean/distinct, label rate, time range.
     Inspect(cmd::inspect::Args),
     /// Batch-score a table with a model file: id, score and top reason codes per row.
@@ -75,6 +78,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<riskstream_learn::LearnError>() {
             return c.class().exit_code();
         }
+        if let Some(c) = cause.downcast_ref::<riskstream_online::OnlineError>() {
+            return c.class().exit_code();
+        }
         if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
             return c.class().exit_code();
         }
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
         Cmd::Features(a) => cmd::features::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
+        Cmd::OnlineEval(a) => cmd::online_eval::run(a),
         Cmd::Score(a) => cmd::score::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),

@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod inspect;
+pub mod online_eval;
 pub mod score;
 pub mod table;
 pub mod train;
