@@ -171,6 +171,38 @@ impl Predict for IsolationForestModel {
     fn proba_from_raw(&self, raw: f64) -> f64 {
         raw.exp2()
     }
+
+    /// Batch scoring, tree by tree over blocks of rows so each tree stays in cache (about
+    /// 1.5× faster per thread than row by row on the handbook test week). Every row's path
+    /// lengths are summed in tree order, as [`Predict::raw_score`] does, so the scores are
+    /// bit-identical to scoring rows one at a time.
+    fn predict_proba(&self, x: &Matrix) -> Result<Vec<f64>>
+    where
+        Self: Sync,
+    {
+        const BLOCK: usize = 1024;
+        if x.n_cols() != self.n_features() {
+            return Err(LearnError::WidthMismatch {
+                expected: self.n_features(),
+                got: x.n_cols(),
+            });
+        }
+        let scale = self.path_scale();
+        let n = x.n_rows();
+        Ok((0..n.div_ceil(BLOCK))
+            .into_par_iter()
+            .flat_map_iter(|b| {
+                let rows = b * BLOCK..((b + 1) * BLOCK).min(n);
+                let mut h = vec![0.0; rows.len()];
+                for t in &self.trees {
+                    for (s, i) in h.iter_mut().zip(rows.clone()) {
+                        *s += t.predict(x.row(i));
+                    }
+                }
+                h.into_iter().map(move |s| self.proba_from_raw(s * scale))
+            })
+            .collect())
+    }
 }
 
 impl Fit for IsolationForestParams {

@@ -365,7 +365,8 @@ pub struct ThresholdMetrics {
     pub tp: u64,
     /// Flagged negatives.
     pub fp: u64,
-    /// Missed positives.
+    /// Missed positives (`"fn"` in JSON).
+    #[serde(rename = "fn")]
     pub fn_: u64,
     /// Negatives left alone.
     pub tn: u64,

@@ -34,7 +34,7 @@ fn blob_with_outliers(n: usize, k: usize, seed: u64) -> Dataset {
         rows.push(r);
         y.push(1.0);
     }
-    Dataset::new(Matrix::from_rows(&rows).unwrap(), y, vec![]).unwrap()
+    Dataset::new(Matrix::from_rows(&rows).expect("matrix"), y, vec![]).expect("dataset")
 }
 
 #[test]
@@ -126,6 +126,11 @@ fn trees_hold_path_lengths_and_cover_weighted_means() {
         assert_eq!(m.raw_score(row), h * m.path_scale());
         let want = 2f64.powf(-m.mean_path_length(row) / average_path_length(100));
         assert!((m.proba_from_raw(m.raw_score(row)) - want).abs() < 1e-12);
+    }
+    // Batch scoring (tree-major over blocks) equals row-by-row scoring to the bit.
+    let batch = m.predict_proba(&data.x).unwrap();
+    for (i, row) in data.x.rows().enumerate() {
+        assert_eq!(batch[i], m.predict_proba_one(row).unwrap(), "row {i}");
     }
     // The root value is the mean path length of the training sample itself.
     assert!(m.trees.iter().all(|t| t.nodes[0].value > 0.0));

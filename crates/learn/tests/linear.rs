@@ -43,17 +43,19 @@ fn cases() -> Vec<Case> {
         .expect("cases")
         .iter()
         .map(|c| {
-            let rows: Vec<Vec<f64>> = c["x"].as_array().unwrap().iter().map(floats).collect();
-            let x = Matrix::from_rows(&rows).unwrap();
-            let mut data = Dataset::new(x, floats(&c["y"]), vec![]).unwrap();
+            let rows: Vec<Vec<f64>> = c["x"].as_array().expect("x").iter().map(floats).collect();
+            let x = Matrix::from_rows(&rows).expect("matrix");
+            let mut data = Dataset::new(x, floats(&c["y"]), vec![]).expect("dataset");
             if !c["sample_weight"].is_null() {
-                data = data.with_weights(floats(&c["sample_weight"])).unwrap();
+                data = data
+                    .with_weights(floats(&c["sample_weight"]))
+                    .expect("weights");
             }
             // The fixture's parameters are our config format: serde with defaults.
             let params: LogisticRegressionParams =
                 serde_json::from_value(c["params"].clone()).expect("params deserialise");
             Case {
-                name: c["name"].as_str().unwrap().to_string(),
+                name: c["name"].as_str().expect("name").to_string(),
                 data,
                 params,
                 want: c.clone(),
