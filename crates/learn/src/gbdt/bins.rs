@@ -1,0 +1,199 @@
+//! Quantile bins: per feature a sorted list of upper bounds, and the training rows binned
+//! to one byte each, stored column by column.
+//!
+//! Bin `b` holds the values `v` with `upper[b-1] < v <= upper[b]` (the last bin is open
+//! above). [`bin_of`] finds it with the comparison `upper < v`, so "bin ≤ b" is exactly
+//! "v <= upper[b]": the tree stores `upper[b]` as a `LessEqual` threshold and a raw row
+//! always takes the branch its bin took in training. Upper bounds sit at the midpoint of
+//! the two neighbouring distinct values, as LightGBM's, so unseen values between them are
+//! split evenly.
+
+use crate::data::Matrix;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+/// Rows sampled to place bin edges (LightGBM's `bin_construct_sample_cnt`).
+pub(super) const BIN_SAMPLE_ROWS: usize = 200_000;
+
+/// The bin of `v` given a feature's upper bounds: the number of bounds strictly below `v`.
+#[inline]
+pub(super) fn bin_of(upper: &[f64], v: f64) -> u8 {
+    // At most 255 bounds, so the count fits.
+    upper.partition_point(|&u| u < v) as u8
+}
+
+/// A threshold `m` with `a <= m < b` for `a < b`: `x <= m` separates them. Near the
+/// midpoint; falls back to `a` where rounding would put it on `b`.
+#[inline]
+pub(super) fn midpoint_le(a: f64, b: f64) -> f64 {
+    let m = a / 2.0 + b / 2.0;
+    if m >= a && m < b {
+        m
+    } else {
+        a
+    }
+}
+
+/// Training rows binned per feature.
+#[derive(Debug)]
+pub(super) struct Binned {
+    /// Upper bounds per feature (`n_bins - 1` of them, strictly increasing).
+    pub upper: Vec<Vec<f64>>,
+    /// Bin of every row, one column per feature.
+    pub cols: Vec<Vec<u8>>,
+}
+
+impl Binned {
+    /// Places at most `max_bins` bins per feature from (a seeded sample of) the rows of
+    /// `x`, then bins every row.
+    pub fn build(x: &Matrix, max_bins: usize, seed: u64) -> Binned {
+        let n = x.n_rows();
+        let f = x.n_cols();
+        let sample: Vec<usize> = if n > BIN_SAMPLE_ROWS {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5EED_B105);
+            let mut s = rand::seq::index::sample(&mut rng, n, BIN_SAMPLE_ROWS).into_vec();
+            s.sort_unstable();
+            s
+        } else {
+            (0..n).collect()
+        };
+        let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(sample.len()); f];
+        for &i in &sample {
+            for (j, &v) in x.row(i).iter().enumerate() {
+                values[j].push(v);
+            }
+        }
+        let upper: Vec<Vec<f64>> = values
+            .into_par_iter()
+            .map(|mut v| {
+                v.sort_unstable_by(f64::total_cmp);
+                bounds(&v, max_bins)
+            })
+            .collect();
+
+        // Bin row-major blocks in parallel, then transpose: reads the matrix once.
+        const BLOCK: usize = 8192;
+        let mut row_major = vec![0u8; n * f];
+        if f > 0 {
+            row_major
+                .par_chunks_mut(BLOCK * f)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let start = c * BLOCK;
+                    for (k, o) in out.chunks_exact_mut(f).enumerate() {
+                        for ((b, &v), u) in o.iter_mut().zip(x.row(start + k)).zip(&upper) {
+                            *b = bin_of(u, v);
+                        }
+                    }
+                });
+        }
+        let cols: Vec<Vec<u8>> = (0..f)
+            .into_par_iter()
+            .map(|j| row_major.iter().skip(j).step_by(f).copied().collect())
+            .collect();
+        Binned { upper, cols }
+    }
+
+    /// Number of bins of feature `j`.
+    pub fn n_bins(&self, j: usize) -> usize {
+        self.upper[j].len() + 1
+    }
+}
+
+/// Upper bounds for the sorted `values`: one bin per distinct value when they are few;
+/// otherwise greedy quantiles where a value holding at least a bin's share of the rows
+/// gets a bin of its own (LightGBM's `GreedyFindBin`, simplified).
+fn bounds(values: &[f64], max_bins: usize) -> Vec<f64> {
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    for &v in values {
+        match distinct.last() {
+            Some(&last) if last == v => {
+                if let Some(c) = counts.last_mut() {
+                    *c += 1;
+                }
+            }
+            _ => {
+                distinct.push(v);
+                counts.push(1);
+            }
+        }
+    }
+    let d = distinct.len();
+    if d <= 1 {
+        return Vec::new();
+    }
+    if d <= max_bins {
+        return distinct
+            .windows(2)
+            .map(|w| midpoint_le(w[0], w[1]))
+            .collect();
+    }
+    let mut out = Vec::with_capacity(max_bins - 1);
+    let mut remaining_rows = values.len() as f64;
+    let mut remaining_bins = max_bins as f64;
+    let mut acc = 0usize;
+    for i in 0..d - 1 {
+        acc += counts[i];
+        let target = remaining_rows / remaining_bins;
+        if acc as f64 >= target || counts[i + 1] as f64 >= target {
+            out.push(midpoint_le(distinct[i], distinct[i + 1]));
+            remaining_rows -= acc as f64;
+            remaining_bins -= 1.0;
+            acc = 0;
+            if out.len() + 1 >= max_bins {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_distinct_values_get_one_bin_each() {
+        let v = [1.0, 1.0, 2.0, 3.0, 3.0, 3.0];
+        let u = bounds(&v, 256);
+        assert_eq!(u, vec![1.5, 2.5]);
+        assert_eq!(bin_of(&u, 1.0), 0);
+        assert_eq!(bin_of(&u, 1.5), 0);
+        assert_eq!(bin_of(&u, 2.0), 1);
+        assert_eq!(bin_of(&u, 3.0), 2);
+        assert_eq!(bin_of(&u, 99.0), 2);
+    }
+
+    #[test]
+    fn many_values_respect_max_bins_and_increase() {
+        let v: Vec<f64> = (0..10_000).map(|i| ((i * 7919) % 10_007) as f64).collect();
+        let mut s = v.clone();
+        s.sort_unstable_by(f64::total_cmp);
+        for mb in [2, 3, 16, 255, 256] {
+            let u = bounds(&s, mb);
+            assert!(u.len() < mb, "{} bounds for max_bins {mb}", u.len());
+            assert!(u.len() + 1 >= mb / 2, "too few bins: {}", u.len());
+            assert!(u.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn heavy_value_gets_its_own_bin() {
+        let mut v = vec![0.0; 5000];
+        v.extend((1..=5000).map(|i| i as f64));
+        let u = bounds(&v, 16);
+        assert_eq!(u[0], 0.5);
+    }
+
+    #[test]
+    fn midpoint_separates_adjacent_floats() {
+        let a = 1.0f64;
+        let b = f64::from_bits(a.to_bits() + 1);
+        let m = midpoint_le(a, b);
+        assert!((a..b).contains(&m));
+        let m = midpoint_le(-f64::MAX, f64::MAX);
+        assert!((-f64::MAX..f64::MAX).contains(&m));
+    }
+}

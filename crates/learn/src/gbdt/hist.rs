@@ -1,0 +1,211 @@
+//! The histogram split finder.
+//!
+//! A leaf's histogram holds, per feature and bin, the sums of gradient, hessian and rows.
+//! Features are built in parallel, each by one task in row order, so the sums are the
+//! same for any thread count. Of a split's two children only the smaller is built; the
+//! larger is the parent's histogram minus it, computed in the parent's buffer. Buffers
+//! are recycled through a pool for the whole training run. Before building a non-root
+//! leaf, its rows' gradients are gathered into row order once ("ordered gradients"), so
+//! each feature's pass reads them sequentially and only the one-byte bins are gathered.
+
+use super::bins::Binned;
+use super::grow::{gain_key, Candidate, FeatureHist, GradPair, Leaf, SplitParams, Splitter, Sums};
+use crate::tree::SplitRule;
+use rayon::prelude::*;
+
+/// Below this many row × feature updates a histogram is built on the calling thread.
+const PAR_MIN_WORK: usize = 64 * 1024;
+
+/// Buffers that live across trees.
+#[derive(Debug, Default)]
+pub(super) struct HistBuffers {
+    pool: Vec<Vec<FeatureHist>>,
+    ordered: Vec<GradPair>,
+    scratch: Vec<u32>,
+}
+
+/// The histogram split finder for one tree.
+#[derive(Debug)]
+pub(super) struct HistSplitter<'a> {
+    pub data: &'a Binned,
+    pub gh: &'a [GradPair],
+    /// Features this tree may split on.
+    pub features: &'a [usize],
+    /// The tree's rows are all rows in order (no subsampling): the root reads columns
+    /// directly.
+    pub identity: bool,
+    pub bufs: &'a mut HistBuffers,
+}
+
+impl HistSplitter<'_> {
+    fn take_buffer(&mut self) -> Vec<FeatureHist> {
+        let f = self.data.cols.len();
+        self.bufs
+            .pool
+            .pop()
+            .unwrap_or_else(|| vec![[Sums::default(); 256]; f])
+    }
+
+    /// Builds the histograms of the rows `idx[start..end]` for the allowed features.
+    fn build(&mut self, idx: &[u32], start: usize, end: usize) -> Vec<FeatureHist> {
+        let mut hist = self.take_buffer();
+        let rows = &idx[start..end];
+        let direct = self.identity && start == 0 && end == self.gh.len();
+        if !direct {
+            let ordered = &mut self.bufs.ordered;
+            ordered.clear();
+            ordered.extend(rows.iter().map(|&r| self.gh[r as usize]));
+        }
+        let ordered = &self.bufs.ordered[..];
+        let gh = self.gh;
+        let data = self.data;
+        let one = |j: usize, h: &mut FeatureHist| {
+            h.fill(Sums::default());
+            let col = &data.cols[j][..];
+            if direct {
+                for (&b, &p) in col.iter().zip(gh) {
+                    h[b as usize].add(p);
+                }
+            } else {
+                for (&r, &p) in rows.iter().zip(ordered) {
+                    h[col[r as usize] as usize].add(p);
+                }
+            }
+        };
+        let work = rows.len() * self.features.len();
+        let mut slots: Vec<(usize, &mut FeatureHist)> = Vec::with_capacity(self.features.len());
+        let mut rest = &mut hist[..];
+        let mut at = 0;
+        for &j in self.features {
+            let (_, tail) = rest.split_at_mut(j - at);
+            let (h, tail) = tail.split_at_mut(1);
+            slots.push((j, &mut h[0]));
+            rest = tail;
+            at = j + 1;
+        }
+        if work >= PAR_MIN_WORK {
+            slots.into_par_iter().for_each(|(j, h)| one(j, h));
+        } else {
+            slots.into_iter().for_each(|(j, h)| one(j, h));
+        }
+        hist
+    }
+}
+
+impl Splitter for HistSplitter<'_> {
+    fn rule(&self) -> SplitRule {
+        SplitRule::LessEqual
+    }
+
+    fn prepare_root(&mut self, idx: &[u32], root: &mut Leaf, splittable: bool) {
+        if splittable {
+            root.hist = Some(self.build(idx, root.start, root.end));
+        }
+    }
+
+    fn find(&self, _idx: &[u32], leaf: &Leaf, sp: &SplitParams) -> Option<Candidate> {
+        let hist = leaf.hist.as_ref()?;
+        let total = leaf.sums;
+        let parent = sp.score(&total);
+        let mut best: Option<Candidate> = None;
+        let mut best_key = f32::NEG_INFINITY;
+        for &j in self.features {
+            let nb = self.data.n_bins(j);
+            let h = &hist[j];
+            let mut left = Sums::default();
+            for (b, bin) in h.iter().enumerate().take(nb - 1) {
+                if bin.n == 0 {
+                    continue;
+                }
+                left.add_sums(bin);
+                if !sp.child_ok(&left) {
+                    continue;
+                }
+                let right = total.minus(&left);
+                if right.n < sp.min_child_samples.max(1) {
+                    break;
+                }
+                if right.h < sp.min_child_weight {
+                    continue;
+                }
+                let gain = sp.score(&left) + sp.score(&right) - parent;
+                if gain > sp.min_gain && gain_key(gain) > best_key {
+                    best_key = gain_key(gain);
+                    best = Some(Candidate {
+                        feature: j,
+                        bin: b as u8,
+                        threshold: self.data.upper[j][b],
+                        gain,
+                        left,
+                        right,
+                    });
+                }
+            }
+        }
+        best
+    }
+
+    fn partition(&mut self, idx: &mut [u32], leaf: &Leaf, cand: &Candidate) -> usize {
+        let col = &self.data.cols[cand.feature][..];
+        let bin = cand.bin;
+        let rows = &mut idx[leaf.start..leaf.end];
+        let scratch = &mut self.bufs.scratch;
+        scratch.clear();
+        let mut w = 0;
+        for k in 0..rows.len() {
+            let r = rows[k];
+            if col[r as usize] <= bin {
+                rows[w] = r;
+                w += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        rows[w..].copy_from_slice(scratch);
+        w
+    }
+
+    fn prepare_children(
+        &mut self,
+        idx: &[u32],
+        parent: &mut Leaf,
+        left: &mut Leaf,
+        right: &mut Leaf,
+        need: [bool; 2],
+    ) {
+        let Some(mut ph) = parent.hist.take() else {
+            return;
+        };
+        let left_small = left.end - left.start <= right.end - right.start;
+        let (small, large, need_small, need_large) = if left_small {
+            (left, right, need[0], need[1])
+        } else {
+            (right, left, need[1], need[0])
+        };
+        if need_large {
+            let sh = self.build(idx, small.start, small.end);
+            for &j in self.features {
+                for (p, s) in ph[j].iter_mut().zip(sh[j].iter()) {
+                    *p = p.minus(s);
+                }
+            }
+            large.hist = Some(ph);
+            if need_small {
+                small.hist = Some(sh);
+            } else {
+                self.bufs.pool.push(sh);
+            }
+        } else {
+            self.bufs.pool.push(ph);
+            if need_small {
+                small.hist = Some(self.build(idx, small.start, small.end));
+            }
+        }
+    }
+
+    fn release(&mut self, leaf: &mut Leaf) {
+        if let Some(h) = leaf.hist.take() {
+            self.bufs.pool.push(h);
+        }
+    }
+}

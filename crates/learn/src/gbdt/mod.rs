@@ -1,0 +1,478 @@
+//! Gradient-boosted decision trees for binary log loss, in the shape of XGBoost and
+//! LightGBM.
+//!
+//! Two split finders share one tree grower:
+//!
+//! ```text
+//!  Dataset (row-major f64)
+//!     │ check_binary, weights × scale_pos_weight, base margin
+//!     ├──────────── Histogram ─────────────┐        ┌─────────── Exact ───────────┐
+//!     │ quantile bin edges per feature     │        │ columns copied, each sorted  │
+//!     │ (≤ max_bins), rows binned to u8,   │        │ once; per node and feature a │
+//!     │ stored column by column            │        │ sorted row list, partitioned │
+//!     ▼                                    ▼        ▼ stably on every split        │
+//!  per round: gradients/hessians ─▶ grow one tree (depth-wise or leaf-wise) ─▶ margins
+//!             (one pass, also the       │ histogram: build the smaller child,
+//!              round's train log loss)  │ subtract it from the parent for the larger
+//!                                       ▼
+//!                     tree::Tree (value, cover = hessian sum, gain on every node)
+//! ```
+//!
+//! Why this way:
+//! - **Histograms** make a split search cost O(bins) instead of O(rows): the rows of a node
+//!   are summed into (gradient, hessian, count) per bin once, in parallel over features,
+//!   and only the smaller child of a split is summed, the larger one being parent − smaller
+//!   (LightGBM's subtraction trick). Rows of a node are a contiguous range of one index
+//!   array, partitioned stably on every split, so the order of additions, hence every
+//!   float, does not depend on the number of threads.
+//! - **Thresholds are real values** so a model scores raw `f64` rows with no binning at
+//!   predict time. A bin's upper bound `u` is stored as the threshold with `x <= u` going
+//!   left, and training assigns bins with the very same comparison, so a training row
+//!   always takes the branch its bin took.
+//! - **Exact mode** is XGBoost's exact greedy algorithm: candidate thresholds at the
+//!   midpoints of consecutive distinct values, `x < t` goes left, the scan runs from the
+//!   largest value down and the first best split wins, lower feature indices win ties.
+//!   It reads values as `f32`, as XGBoost's `DMatrix` does, and stores each threshold as
+//!   the `f64` rounding boundary of XGBoost's `f32` threshold, so raw rows are routed as
+//!   XGBoost routes them. It exists to reproduce XGBoost's `tree_method="exact"` models
+//!   for model-risk review: on the fraud handbook its test AUC equals XGBoost's to six
+//!   digits.
+//! - Trees are stored as the shared [`Tree`] so TreeSHAP and model files work unchanged;
+//!   scoring uses a compiled copy with adjacent children (16-byte nodes), built whenever a
+//!   model is made or loaded.
+//!
+//! Known differences from the peers: `min_split_gain` prunes before a split (LightGBM),
+//! not after growing (XGBoost); gradients and margins are `f64` (XGBoost uses `f32`);
+//! bin edges come from up to 200,000 sampled rows, as LightGBM's default.
+
+mod bins;
+mod boost;
+mod exact;
+mod grow;
+mod hist;
+mod predict;
+
+use crate::data::{Dataset, Matrix};
+use crate::error::{LearnError, Result};
+use crate::traits::{normalise, sigmoid, Fit, ParamGuard, Predict};
+use crate::tree::Tree;
+use serde::{Deserialize, Serialize};
+
+/// How a tree grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Growth {
+    /// Level by level (XGBoost's default): every node of a level is split before the next
+    /// level, up to `max_depth`.
+    #[default]
+    DepthWise,
+    /// Best-first (LightGBM): the leaf with the largest gain is split next, until
+    /// `max_leaves` leaves.
+    LeafWise,
+}
+
+/// How split thresholds are searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMode {
+    /// Quantile bins (≤ `max_bins` per feature), `x <= threshold` goes left. Fast.
+    #[default]
+    Histogram,
+    /// Every midpoint between consecutive distinct values, `x < threshold` goes left
+    /// (XGBoost's exact greedy algorithm, values read as `f32` like XGBoost reads them, so
+    /// values needing more than about 7 significant digits are seen rounded). Slower;
+    /// for reproducing XGBoost.
+    Exact,
+}
+
+/// Hyper-parameters of gradient boosting with binary log loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GbdtParams {
+    /// Boosting rounds (trees), ≥ 1.
+    pub n_rounds: usize,
+    /// Shrinkage applied to every leaf value, in (0, 1].
+    pub learning_rate: f64,
+    /// Maximum depth of a tree; 0 = unlimited.
+    pub max_depth: usize,
+    /// Maximum leaves per tree; 0 = unlimited, otherwise ≥ 2.
+    pub max_leaves: usize,
+    /// Depth-wise (XGBoost) or leaf-wise (LightGBM) growth.
+    pub growth: Growth,
+    /// Each child needs at least this hessian sum (XGBoost's `min_child_weight`), ≥ 0.
+    pub min_child_weight: f64,
+    /// Each child needs at least this many training rows (LightGBM's
+    /// `min_data_in_leaf`); 0 or 1 = no limit.
+    pub min_child_samples: usize,
+    /// A split must reduce the loss by more than this (`gamma`), ≥ 0.
+    pub min_split_gain: f64,
+    /// L2 regularisation of leaf values, ≥ 0.
+    pub lambda: f64,
+    /// Fraction of rows drawn (without replacement) for each tree, in (0, 1].
+    pub subsample: f64,
+    /// Fraction of features drawn for each tree, in (0, 1].
+    pub colsample_bytree: f64,
+    /// Weight multiplier of positive rows (> 0); multiplies the dataset's sample weights.
+    pub scale_pos_weight: f64,
+    /// Starting probability; `None` = the weighted positive rate (its log-odds is the
+    /// constant that minimises the training loss). XGBoost 1.x used `Some(0.5)`.
+    pub base_score: Option<f64>,
+    /// Histogram bins per feature, in 2..=256 (bins are stored as one byte).
+    pub max_bins: usize,
+    /// Histogram or exact split search.
+    pub split_mode: SplitMode,
+    /// Stop when the validation log loss has not improved for this many rounds (≥ 1);
+    /// needs [`GbdtParams::fit_with_validation`] with a validation set.
+    pub early_stopping_rounds: Option<usize>,
+    /// Seed for row and feature sampling and for the rows that set bin edges.
+    pub seed: u64,
+    /// Training threads; 0 = all cores. Results do not depend on it.
+    pub n_threads: usize,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        GbdtParams {
+            n_rounds: 100,
+            learning_rate: 0.1,
+            max_depth: 6,
+            max_leaves: 0,
+            growth: Growth::DepthWise,
+            min_child_weight: 1.0,
+            min_child_samples: 0,
+            min_split_gain: 0.0,
+            lambda: 1.0,
+            subsample: 1.0,
+            colsample_bytree: 1.0,
+            scale_pos_weight: 1.0,
+            base_score: None,
+            max_bins: 256,
+            split_mode: SplitMode::Histogram,
+            early_stopping_rounds: None,
+            seed: 0,
+            n_threads: 0,
+        }
+    }
+}
+
+/// Refuses `value` unless it is finite and `>= 0`.
+fn non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(LearnError::param(
+            name,
+            value,
+            "must be a finite number >= 0",
+        ))
+    }
+}
+
+/// Refuses `value` unless it is in (0, 1].
+fn fraction(name: &'static str, value: f64) -> Result<()> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(LearnError::param(name, value, "must be in (0, 1]"))
+    }
+}
+
+impl ParamGuard for GbdtParams {
+    fn check(&self) -> Result<()> {
+        if self.n_rounds == 0 {
+            return Err(LearnError::param("n_rounds", 0, "must be at least 1"));
+        }
+        fraction("learning_rate", self.learning_rate)?;
+        if self.max_leaves == 1 {
+            return Err(LearnError::param(
+                "max_leaves",
+                1,
+                "must be 0 (unlimited) or at least 2",
+            ));
+        }
+        if self.max_depth > 64 {
+            return Err(LearnError::param(
+                "max_depth",
+                self.max_depth,
+                "must be at most 64 (0 = unlimited)",
+            ));
+        }
+        non_negative("min_child_weight", self.min_child_weight)?;
+        non_negative("min_split_gain", self.min_split_gain)?;
+        non_negative("lambda", self.lambda)?;
+        fraction("subsample", self.subsample)?;
+        fraction("colsample_bytree", self.colsample_bytree)?;
+        if !(self.scale_pos_weight.is_finite() && self.scale_pos_weight > 0.0) {
+            return Err(LearnError::param(
+                "scale_pos_weight",
+                self.scale_pos_weight,
+                "must be a finite number > 0",
+            ));
+        }
+        if let Some(p) = self.base_score {
+            if !(p > 0.0 && p < 1.0) {
+                return Err(LearnError::param(
+                    "base_score",
+                    p,
+                    "must be a probability strictly between 0 and 1 (or unset for the positive rate)",
+                ));
+            }
+        }
+        if !(2..=256).contains(&self.max_bins) {
+            return Err(LearnError::param(
+                "max_bins",
+                self.max_bins,
+                "must be in 2..=256 (bins are stored as one byte)",
+            ));
+        }
+        if self.early_stopping_rounds == Some(0) {
+            return Err(LearnError::param(
+                "early_stopping_rounds",
+                0,
+                "must be at least 1 (or unset to train every round)",
+            ));
+        }
+        if self.n_threads > 4096 {
+            return Err(LearnError::param(
+                "n_threads",
+                self.n_threads,
+                "must be at most 4096 (0 = all cores)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Fit for GbdtParams {
+    type Model = GbdtModel;
+
+    fn fit(&self, data: &Dataset) -> Result<GbdtModel> {
+        self.fit_with_validation(data, None)
+    }
+}
+
+impl GbdtParams {
+    /// Trains on `train`; with a `valid` set the validation log loss is recorded every
+    /// round and, when `early_stopping_rounds` is set, training stops once it has not
+    /// improved for that many rounds and the model keeps the trees up to the best round.
+    pub fn fit_with_validation(
+        &self,
+        train: &Dataset,
+        valid: Option<&Dataset>,
+    ) -> Result<GbdtModel> {
+        boost::train(self, train, valid)
+    }
+}
+
+/// Log loss per boosting round.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalHistory {
+    /// Mean training log loss after each round (weighted by the sample weights;
+    /// `scale_pos_weight` is not applied), over all training rows.
+    pub train_logloss: Vec<f64>,
+    /// Mean validation log loss after each round; empty without a validation set.
+    pub valid_logloss: Vec<f64>,
+}
+
+/// A fitted boosted-tree model: raw score = base margin + Σ tree leaf values (log-odds),
+/// probability = sigmoid(raw score).
+#[derive(Debug, Clone)]
+pub struct GbdtModel {
+    feature_names: Vec<String>,
+    base_margin: f64,
+    trees: Vec<Tree>,
+    params: GbdtParams,
+    best_iteration: Option<usize>,
+    history: EvalHistory,
+    compiled: predict::Compiled,
+}
+
+impl PartialEq for GbdtModel {
+    fn eq(&self, other: &Self) -> bool {
+        // `compiled` is derived from the trees.
+        self.feature_names == other.feature_names
+            && self.base_margin == other.base_margin
+            && self.trees == other.trees
+            && self.params == other.params
+            && self.best_iteration == other.best_iteration
+            && self.history == other.history
+    }
+}
+
+impl GbdtModel {
+    /// Assembles a model from its parts (e.g. trees imported from another library),
+    /// checking every tree against the number of features.
+    pub fn from_parts(
+        feature_names: Vec<String>,
+        base_margin: f64,
+        trees: Vec<Tree>,
+        params: GbdtParams,
+        best_iteration: Option<usize>,
+        history: EvalHistory,
+    ) -> Result<Self> {
+        let bad = |reason: String| LearnError::ModelFile {
+            path: "gradient-boosted model".into(),
+            reason,
+        };
+        if !base_margin.is_finite() {
+            return Err(bad(format!("base margin is {base_margin}")));
+        }
+        if feature_names.len() >= predict::MAX_FEATURES {
+            return Err(bad(format!(
+                "{} features; at most {} are supported",
+                feature_names.len(),
+                predict::MAX_FEATURES - 1
+            )));
+        }
+        for (k, t) in trees.iter().enumerate() {
+            t.validate(feature_names.len())
+                .map_err(|m| bad(format!("tree {k}: {m}")))?;
+        }
+        if let Some(b) = best_iteration {
+            if b >= trees.len() {
+                return Err(bad(format!(
+                    "best iteration {b} but the model has {} trees",
+                    trees.len()
+                )));
+            }
+        }
+        let compiled = predict::Compiled::new(&trees).map_err(bad)?;
+        Ok(GbdtModel {
+            feature_names,
+            base_margin,
+            trees,
+            params,
+            best_iteration,
+            history,
+            compiled,
+        })
+    }
+
+    /// The starting log-odds every score begins from.
+    pub fn base_margin(&self) -> f64 {
+        self.base_margin
+    }
+
+    /// The trees, in boosting order; leaf values already include the learning rate.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// The parameters the model was trained with.
+    pub fn params(&self) -> &GbdtParams {
+        &self.params
+    }
+
+    /// With early stopping: the 0-based round with the lowest validation log loss (the
+    /// model keeps trees `0..=best_iteration`).
+    pub fn best_iteration(&self) -> Option<usize> {
+        self.best_iteration
+    }
+
+    /// Train and validation log loss per round (every round trained, including those
+    /// after the best one).
+    pub fn history(&self) -> &EvalHistory {
+        &self.history
+    }
+
+    /// Total split gain per feature over all trees, normalised to sum to 1
+    /// (XGBoost's `total_gain`, scaled).
+    pub fn importance_gain(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.feature_names.len()];
+        for t in &self.trees {
+            t.add_gain_importance(&mut out);
+        }
+        normalise(out)
+    }
+
+    /// Raw scores (log-odds) of every row of `x`, in parallel blocks.
+    pub fn predict_raw(&self, x: &Matrix) -> Result<Vec<f64>> {
+        self.check_width(x.n_cols())?;
+        Ok(self.compiled.score_batch(x, self.base_margin))
+    }
+
+    /// Probabilities of every row of `x`: the fast batch path (trees visited block by
+    /// block so a tree's nodes stay in cache).
+    pub fn predict_proba(&self, x: &Matrix) -> Result<Vec<f64>> {
+        let mut out = self.predict_raw(x)?;
+        out.iter_mut().for_each(|v| *v = sigmoid(*v));
+        Ok(out)
+    }
+
+    fn check_width(&self, got: usize) -> Result<()> {
+        if got != self.feature_names.len() {
+            return Err(LearnError::WidthMismatch {
+                expected: self.feature_names.len(),
+                got,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Predict for GbdtModel {
+    fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    fn raw_score(&self, row: &[f64]) -> f64 {
+        self.compiled.score_row(row, self.base_margin)
+    }
+
+    fn proba_from_raw(&self, raw: f64) -> f64 {
+        sigmoid(raw)
+    }
+}
+
+/// The serialised form: everything but the compiled copy.
+#[derive(Serialize)]
+struct ModelRef<'a> {
+    feature_names: &'a [String],
+    base_margin: f64,
+    trees: &'a [Tree],
+    params: &'a GbdtParams,
+    best_iteration: Option<usize>,
+    history: &'a EvalHistory,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelOwned {
+    feature_names: Vec<String>,
+    base_margin: f64,
+    trees: Vec<Tree>,
+    params: GbdtParams,
+    best_iteration: Option<usize>,
+    #[serde(default)]
+    history: EvalHistory,
+}
+
+impl Serialize for GbdtModel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        ModelRef {
+            feature_names: &self.feature_names,
+            base_margin: self.base_margin,
+            trees: &self.trees,
+            params: &self.params,
+            best_iteration: self.best_iteration,
+            history: &self.history,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for GbdtModel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let m = ModelOwned::deserialize(d)?;
+        GbdtModel::from_parts(
+            m.feature_names,
+            m.base_margin,
+            m.trees,
+            m.params,
+            m.best_iteration,
+            m.history,
+        )
+        .map_err(serde::de::Error::custom)
+    }
+}
