@@ -10,6 +10,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use riskstream_learn::iforest::{average_path_length, IsolationForestModel, IsolationForestParams};
 use riskstream_learn::metrics::{average_precision, roc_auc};
 use riskstream_learn::protocol::{delayed_split, FoldSpec};
+use riskstream_learn::shap::ensemble_shap;
 use riskstream_learn::tree::Tree;
 use riskstream_learn::{Dataset, Fit, LearnError, Matrix, ParamGuard, Predict};
 use serde_json::Value;
@@ -134,6 +135,36 @@ fn trees_hold_path_lengths_and_cover_weighted_means() {
     }
     // The root value is the mean path length of the training sample itself.
     assert!(m.trees.iter().all(|t| t.nodes[0].value > 0.0));
+}
+
+#[test]
+fn tree_shap_over_path_lengths_scaled_by_path_scale_adds_up_to_the_raw_score() {
+    let data = blob_with_outliers(1000, 8, 9);
+    let m = IsolationForestParams::default().fit(&data).unwrap();
+    for (i, row) in data.x.rows().enumerate() {
+        let e = ensemble_shap(&m.trees, row, m.path_scale(), 0.0);
+        let raw = m.raw_score(row);
+        assert!(
+            (e.total() - raw).abs() <= 1e-12,
+            "row {i}: {} vs {raw}",
+            e.total()
+        );
+    }
+    // Each outlier is displaced along one axis (feature i % 4); that feature pushes its
+    // anomaly score up the most.
+    for k in 0..8 {
+        let row = data.x.row(1000 + k);
+        let e = ensemble_shap(&m.trees, row, m.path_scale(), 0.0);
+        let top = (0..4)
+            .max_by(|&a, &b| e.contributions[a].total_cmp(&e.contributions[b]))
+            .expect("4 features");
+        assert_eq!(
+            top,
+            k % 4,
+            "outlier {k}: contributions {:?}",
+            e.contributions
+        );
+    }
 }
 
 #[test]
