@@ -254,7 +254,9 @@ pub(crate) fn build_tree(
 ) -> Tree {
     let n_features = cols.len();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut samples: Vec<u32> = (0..y.len() as u32).filter(|&i| w[i as usize] > 0.0).collect();
+    let mut samples: Vec<u32> = (0..y.len() as u32)
+        .filter(|&i| w[i as usize] > 0.0)
+        .collect();
     let total_w: f64 = samples.iter().map(|&i| w[i as usize]).sum();
     let min_weight_leaf = p.min_weight_fraction_leaf * total_w;
     let max_features = p.max_features.resolve(n_features);
@@ -333,10 +335,9 @@ pub(crate) fn build_tree(
         leaf.feature = split.feature as u32;
         leaf.threshold = split.threshold;
         leaf.default_left = true;
-        leaf.gain = (wt * impurity
-            - lw * p.criterion.impurity(lp, lw)
-            - rw * p.criterion.impurity(rp, rw))
-        .max(0.0);
+        leaf.gain =
+            (wt * impurity - lw * p.criterion.impurity(lp, lw) - rw * p.criterion.impurity(rp, rw))
+                .max(0.0);
         let _ = split.proxy;
         nodes.push(leaf);
         // Push right first so the left subtree is built (and numbered) first, as sklearn does.

@@ -202,7 +202,11 @@ impl Dataset {
                 got: w.len(),
             });
         }
-        if let Some((i, v)) = w.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+        if let Some((i, v)) = w
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
+        {
             return Err(LearnError::param(
                 "sample_weight",
                 v,

@@ -161,7 +161,15 @@ mod tests {
         // Day 14: card 1 known (training); card 2's fraud (day 7) becomes known on day 15.
         assert_eq!(
             kept,
-            vec![(14, 2), (14, 3), (14, 4), (15, 3), (15, 4), (16, 3), (16, 4)]
+            vec![
+                (14, 2),
+                (14, 3),
+                (14, 4),
+                (15, 3),
+                (15, 4),
+                (16, 3),
+                (16, 4)
+            ]
         );
         assert_eq!(f.removed_known, 5);
     }

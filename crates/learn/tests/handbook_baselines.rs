@@ -46,9 +46,17 @@ fn check(name: &str, s: &Split, p: &[f64], want: (f64, f64, f64), tol: f64) {
         .expect("cp")
         .mean;
     eprintln!("{name}: AUC {auc:.4} AP {ap:.4} CP@100 {cp:.4} (book {want:?})");
-    assert!((auc - want.0).abs() <= tol, "{name} AUC {auc} vs {}", want.0);
+    assert!(
+        (auc - want.0).abs() <= tol,
+        "{name} AUC {auc} vs {}",
+        want.0
+    );
     assert!((ap - want.1).abs() <= tol, "{name} AP {ap} vs {}", want.1);
-    assert!((cp - want.2).abs() <= tol, "{name} CP@100 {cp} vs {}", want.2);
+    assert!(
+        (cp - want.2).abs() <= tol,
+        "{name} CP@100 {cp} vs {}",
+        want.2
+    );
 }
 
 #[test]
