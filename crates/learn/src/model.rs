@@ -13,6 +13,9 @@ use crate::cart::{DecisionTreeModel, DecisionTreeParams};
 use crate::data::{Dataset, Matrix};
 use crate::error::{LearnError, Result};
 use crate::forest::{RandomForestModel, RandomForestParams};
+use crate::gbdt::{GbdtModel, GbdtParams};
+use crate::iforest::{IsolationForestModel, IsolationForestParams};
+use crate::interop::ImportedModel;
 use crate::linear::{LogisticModel, LogisticRegressionParams};
 use crate::traits::{Explain, Explanation, Fit, Predict};
 use std::collections::BTreeMap;
@@ -36,6 +39,10 @@ pub enum Algorithm {
     DecisionTree,
     /// Random forest.
     RandomForest,
+    /// Gradient-boosted trees.
+    Gbdt,
+    /// Isolation forest (unsupervised anomaly score).
+    IsolationForest,
 }
 
 impl Algorithm {
@@ -47,6 +54,14 @@ impl Algorithm {
         ),
         (Algorithm::DecisionTree, &["decision_tree", "tree", "dt"]),
         (Algorithm::RandomForest, &["random_forest", "forest", "rf"]),
+        (
+            Algorithm::Gbdt,
+            &["gbdt", "gradient_boosting", "boosting", "xgb", "gbm"],
+        ),
+        (
+            Algorithm::IsolationForest,
+            &["isolation_forest", "iforest", "anomaly"],
+        ),
     ];
 
     /// Parses a name, with the list of valid names in the error.
@@ -80,8 +95,13 @@ impl Algorithm {
         data: &Dataset,
         valid: Option<&Dataset>,
     ) -> Result<(AnyModel, serde_json::Value)> {
-        let _ = valid;
-        self.fit(params, data)
+        match (self, valid) {
+            (Algorithm::Gbdt, Some(v)) => {
+                let (p, r) = parse_params::<GbdtParams>(params)?;
+                Ok((AnyModel::Gbdt(p.fit_with_validation(data, Some(v))?), r))
+            }
+            _ => self.fit(params, data),
+        }
     }
 
     /// Fits this algorithm with hyper-parameters given as a JSON object (missing keys take
@@ -92,36 +112,47 @@ impl Algorithm {
         params: &serde_json::Value,
         data: &Dataset,
     ) -> Result<(AnyModel, serde_json::Value)> {
-        fn parse<P: serde::de::DeserializeOwned + serde::Serialize>(
-            v: &serde_json::Value,
-        ) -> Result<(P, serde_json::Value)> {
-            let p: P = serde_json::from_value(v.clone()).map_err(|e| LearnError::InvalidParam {
-                name: "params",
-                value: v.to_string(),
-                reason: e.to_string(),
-            })?;
-            let resolved = serde_json::to_value(&p).map_err(|e| LearnError::InvalidParam {
-                name: "params",
-                value: v.to_string(),
-                reason: e.to_string(),
-            })?;
-            Ok((p, resolved))
-        }
         match self {
             Algorithm::LogisticRegression => {
-                let (p, r) = parse::<LogisticRegressionParams>(params)?;
+                let (p, r) = parse_params::<LogisticRegressionParams>(params)?;
                 Ok((AnyModel::LogisticRegression(p.fit(data)?), r))
             }
             Algorithm::DecisionTree => {
-                let (p, r) = parse::<DecisionTreeParams>(params)?;
+                let (p, r) = parse_params::<DecisionTreeParams>(params)?;
                 Ok((AnyModel::DecisionTree(p.fit(data)?), r))
             }
             Algorithm::RandomForest => {
-                let (p, r) = parse::<RandomForestParams>(params)?;
+                let (p, r) = parse_params::<RandomForestParams>(params)?;
                 Ok((AnyModel::RandomForest(p.fit(data)?), r))
+            }
+            Algorithm::Gbdt => {
+                let (p, r) = parse_params::<GbdtParams>(params)?;
+                Ok((AnyModel::Gbdt(p.fit(data)?), r))
+            }
+            Algorithm::IsolationForest => {
+                let (p, r) = parse_params::<IsolationForestParams>(params)?;
+                Ok((AnyModel::IsolationForest(p.fit(data)?), r))
             }
         }
     }
+}
+
+/// Reads hyper-parameters from JSON (defaults for missing keys) and returns them with
+/// their fully resolved form.
+fn parse_params<P: serde::de::DeserializeOwned + serde::Serialize>(
+    v: &serde_json::Value,
+) -> Result<(P, serde_json::Value)> {
+    let p: P = serde_json::from_value(v.clone()).map_err(|e| LearnError::InvalidParam {
+        name: "params",
+        value: v.to_string(),
+        reason: e.to_string(),
+    })?;
+    let resolved = serde_json::to_value(&p).map_err(|e| LearnError::InvalidParam {
+        name: "params",
+        value: v.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok((p, resolved))
 }
 
 /// Any fitted model.
@@ -134,6 +165,12 @@ pub enum AnyModel {
     DecisionTree(DecisionTreeModel),
     /// Random forest.
     RandomForest(RandomForestModel),
+    /// Gradient-boosted trees.
+    Gbdt(GbdtModel),
+    /// Isolation forest.
+    IsolationForest(IsolationForestModel),
+    /// Trees imported from an XGBoost JSON or LightGBM text file.
+    Imported(ImportedModel),
 }
 
 impl AnyModel {
@@ -143,6 +180,9 @@ impl AnyModel {
             AnyModel::LogisticRegression(m) => m,
             AnyModel::DecisionTree(m) => m,
             AnyModel::RandomForest(m) => m,
+            AnyModel::Gbdt(m) => m,
+            AnyModel::IsolationForest(m) => m,
+            AnyModel::Imported(m) => m,
         }
     }
 
@@ -152,6 +192,12 @@ impl AnyModel {
             AnyModel::LogisticRegression(_) => Algorithm::LogisticRegression.name(),
             AnyModel::DecisionTree(_) => Algorithm::DecisionTree.name(),
             AnyModel::RandomForest(_) => Algorithm::RandomForest.name(),
+            AnyModel::Gbdt(_) => Algorithm::Gbdt.name(),
+            AnyModel::IsolationForest(_) => Algorithm::IsolationForest.name(),
+            AnyModel::Imported(m) => match m.source {
+                crate::interop::Source::Xgboost => "imported_xgboost",
+                crate::interop::Source::LightGbm => "imported_lightgbm",
+            },
         }
     }
 
@@ -190,6 +236,9 @@ impl AnyModel {
             AnyModel::RandomForest(m) => {
                 trees_explain(&m.trees, 1.0 / m.trees.len().max(1) as f64, 0.0)
             }
+            AnyModel::Gbdt(m) => trees_explain(m.trees(), 1.0, m.base_margin()),
+            AnyModel::IsolationForest(m) => trees_explain(&m.trees, m.path_scale(), 0.0),
+            AnyModel::Imported(m) => m.explain(row)?,
         })
     }
 
@@ -199,6 +248,20 @@ impl AnyModel {
             AnyModel::LogisticRegression(m) => m.importance(),
             AnyModel::DecisionTree(m) => m.importance_gain(),
             AnyModel::RandomForest(m) => m.importance_gain(),
+            AnyModel::Gbdt(m) => m.importance_gain(),
+            AnyModel::IsolationForest(m) => {
+                // How often each feature isolates: split counts weighted by cover.
+                let mut out = vec![0.0; m.feature_names().len()];
+                for t in &m.trees {
+                    for n in t.nodes.iter().filter(|n| !n.is_leaf()) {
+                        if let Some(o) = out.get_mut(n.feature as usize) {
+                            *o += n.cover;
+                        }
+                    }
+                }
+                crate::traits::normalise(out)
+            }
+            AnyModel::Imported(m) => m.importance(),
         }
     }
 
@@ -214,6 +277,14 @@ impl AnyModel {
             }
             AnyModel::DecisionTree(m) => std::slice::from_ref(&m.tree),
             AnyModel::RandomForest(m) => &m.trees,
+            AnyModel::Gbdt(m) => m.trees(),
+            AnyModel::IsolationForest(m) => {
+                return m.validate().map_err(|reason| LearnError::ModelFile {
+                    path: path.to_string(),
+                    reason,
+                })
+            }
+            AnyModel::Imported(m) => return m.validate(path),
         };
         for (i, t) in trees.iter().enumerate() {
             t.validate(n)
@@ -347,9 +418,18 @@ impl ModelFile {
             path: origin.to_string(),
             reason,
         };
-        let head: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| bad(format!("not a JSON model file ({e})")))?;
+        let head: serde_json::Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            // A LightGBM text model starts with the line `tree`.
+            Err(_) if bytes.trim_ascii_start().starts_with(b"tree") => {
+                return Self::imported(crate::interop::parse_external(bytes, origin)?, origin);
+            }
+            Err(e) => return Err(bad(format!("not a JSON model file ({e})"))),
+        };
         let format = head.pointer("/card/format").and_then(|v| v.as_str());
+        if format.is_none() && head.get("learner").is_some() {
+            return Self::imported(crate::interop::parse_external(bytes, origin)?, origin);
+        }
         if format != Some(FORMAT) {
             return Err(bad(format!(
                 "`card.format` is {format:?}, expected \"{FORMAT}\"; to score an XGBoost or LightGBM file, import it first"
@@ -380,6 +460,28 @@ impl ModelFile {
         }
         file.model.validate(origin)?;
         Ok(file)
+    }
+
+    /// Wraps a model imported from another library; its card records the source file.
+    pub fn imported(m: ImportedModel, origin: &str) -> Result<Self> {
+        let card = ModelCard {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            model_id: String::new(),
+            algorithm: String::new(),
+            feature_names: Vec::new(),
+            feature_spec_hash: None,
+            training: TrainingInfo {
+                sources: vec![origin.to_string()],
+                ..Default::default()
+            },
+            hyper_params: serde_json::Value::Null,
+            metrics: BTreeMap::new(),
+            trained_at: String::new(),
+            train_seconds: 0.0,
+            riskstream_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        ModelFile::new(AnyModel::Imported(m), card)
     }
 
     /// Refuses to score with a feature spec other than the one the model was trained on.
