@@ -70,11 +70,14 @@ pub struct ModelChoice {
 /// Parses `algo[:k=v,k=v]`.
 pub fn parse_model(s: &str) -> anyhow::Result<ModelChoice> {
     let (name, rest) = s.split_once(':').unwrap_or((s, ""));
-    let algorithm = Algorithm::from_name(name.trim()).map_err(|e| UsageError(format!("--model {s}: {e}")))?;
+    let algorithm =
+        Algorithm::from_name(name.trim()).map_err(|e| UsageError(format!("--model {s}: {e}")))?;
     let mut t = toml::Table::new();
     for kv in rest.split(',').filter(|x| !x.trim().is_empty()) {
         let (k, v) = kv.split_once('=').ok_or_else(|| {
-            UsageError(format!("--model {s}: `{kv}` is not key=value (e.g. gbdt:max_depth=3,n_rounds=50)"))
+            UsageError(format!(
+                "--model {s}: `{kv}` is not key=value (e.g. gbdt:max_depth=3,n_rounds=50)"
+            ))
         })?;
         t.insert(k.trim().to_string(), parse_value(v.trim()));
     }
@@ -97,12 +100,15 @@ struct FoldResult {
 
 /// Runs `backtest`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
-    let models: Vec<ModelChoice> = a.models.iter().map(|m| parse_model(m)).collect::<anyhow::Result<_>>()?;
-    let time_col = a
-        .data
-        .time_col
-        .clone()
-        .ok_or_else(|| UsageError("backtest needs --time-col (the event-time column)".into()))?;
+    let models: Vec<ModelChoice> = a
+        .models
+        .iter()
+        .map(|m| parse_model(m))
+        .collect::<anyhow::Result<_>>()?;
+    let time_col =
+        a.data.time_col.clone().ok_or_else(|| {
+            UsageError("backtest needs --time-col (the event-time column)".into())
+        })?;
     let first = FoldSpec {
         train_start: parse_day(&a.train_start, "--train-start")?,
         train_days: a.train_days,
@@ -122,10 +128,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         "prequential" if a.folds >= 1 => prequential_specs(first, a.folds),
         "prequential" => return Err(UsageError("--folds must be >= 1".into()).into()),
         other => {
-            return Err(UsageError(format!(
-                "--protocol `{other}`: use holdout or prequential"
-            ))
-            .into())
+            return Err(
+                UsageError(format!("--protocol `{other}`: use holdout or prequential")).into(),
+            )
         }
     };
     let input = a.data.load(true)?;
@@ -133,7 +138,8 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let days: Vec<i64> = times.iter().map(|&t| day_of(t)).collect();
     let cards = input.table.keys(&a.card_col, "--card-col")?;
     let labels = input.table.numeric(&a.label, "--label")?.to_vec();
-    let fmt_day = |d: i64| riskstream_core::time::format_micros(d * 86_400_000_000)[..10].to_string();
+    let fmt_day =
+        |d: i64| riskstream_core::time::format_micros(d * 86_400_000_000)[..10].to_string();
 
     println!(
         "{} protocol: {} fold(s), train {} d / delay {} d / test {} d; k = {}",
@@ -215,7 +221,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         );
     }
     if let Some(out) = &a.output {
-        std::fs::write(out, serde_json::to_string_pretty(&serde_json::Value::Object(all))?)?;
+        std::fs::write(
+            out,
+            serde_json::to_string_pretty(&serde_json::Value::Object(all))?,
+        )?;
         println!("\nresults: {}", out.display());
     }
     Ok(Outcome::Clean)

@@ -91,9 +91,17 @@ pub fn run(mut a: Args) -> anyhow::Result<Outcome> {
         a.k, report.top_k.precision, report.top_k.recall
     );
     if let Some(cp) = &cp {
-        println!("card precision@{}  {:.4} (mean of {} days)", cp.k, cp.mean, cp.days.len());
+        println!(
+            "card precision@{}  {:.4} (mean of {} days)",
+            cp.k,
+            cp.mean,
+            cp.days.len()
+        );
     }
-    println!("\ncalibration ({} bins)\n  {:>12} {:>8} {:>10} {:>10}", a.bins, "bin", "rows", "mean score", "fraud rate");
+    println!(
+        "\ncalibration ({} bins)\n  {:>12} {:>8} {:>10} {:>10}",
+        a.bins, "bin", "rows", "mean score", "fraud rate"
+    );
     for b in &calib {
         println!(
             "  [{:.2}, {:.2}) {:>8} {:>10} {:>10}",

@@ -93,7 +93,10 @@ pub fn run(mut a: Args) -> anyhow::Result<Outcome> {
                 })
                 .collect::<riskstream_learn::Result<_>>()?;
             for k in 0..a.reasons {
-                let col: StringArray = per_row.iter().map(|r| r.get(k).map(String::as_str)).collect();
+                let col: StringArray = per_row
+                    .iter()
+                    .map(|r| r.get(k).map(String::as_str))
+                    .collect();
                 cols.push(Arc::new(col));
             }
         }
@@ -114,5 +117,9 @@ pub fn run(mut a: Args) -> anyhow::Result<Outcome> {
         scored as f64 / secs.max(1e-9),
         a.output.display()
     );
-    Ok(if input.table.stats.rejected > 0 { Outcome::Problems } else { Outcome::Clean })
+    Ok(if input.table.stats.rejected > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }

@@ -68,9 +68,18 @@ pub fn load(path: &Path, o: &LoadOptions) -> anyhow::Result<Table> {
         delimiter: o.delimiter,
         ..Default::default()
     };
-    let mut reader = EventReader::open(path, &schema, &opts, Box::new(LazyDeadLetterWriter::new(&dl)))?;
+    let mut reader = EventReader::open(
+        path,
+        &schema,
+        &opts,
+        Box::new(LazyDeadLetterWriter::new(&dl)),
+    )?;
     let arrow_schema = reader.arrow_schema();
-    let names: Vec<String> = arrow_schema.fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = arrow_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let mut columns: Vec<Column> = arrow_schema
         .fields()
         .iter()
@@ -148,7 +157,12 @@ impl Table {
         let mut close: Vec<(f64, &String)> = self
             .names
             .iter()
-            .map(|n| (strsim::jaro_winkler(&n.to_lowercase(), &name.to_lowercase()), n))
+            .map(|n| {
+                (
+                    strsim::jaro_winkler(&n.to_lowercase(), &name.to_lowercase()),
+                    n,
+                )
+            })
             .collect();
         close.sort_by(|a, b| b.0.total_cmp(&a.0));
         let hint = close
@@ -185,7 +199,13 @@ impl Table {
             Column::Time(v) => Ok(v.clone()),
             Column::Num(v) => Ok(v
                 .iter()
-                .map(|s| if s.is_finite() { (s * 1e6) as i64 } else { i64::MIN })
+                .map(|s| {
+                    if s.is_finite() {
+                        (s * 1e6) as i64
+                    } else {
+                        i64::MIN
+                    }
+                })
                 .collect()),
             Column::Text(_) => Err(UsageError(format!(
                 "{flag}: column `{name}` is text; declare it as a timestamp in a schema (--schema)"
@@ -226,7 +246,9 @@ impl Table {
 /// A day `YYYY-MM-DD` as days since the Unix epoch.
 pub fn parse_day(s: &str, flag: &str) -> anyhow::Result<i64> {
     let micros = riskstream_core::time::parse_iso8601(s).map_err(|e| {
-        UsageError(format!("{flag}: `{s}` is not a date ({e}); write it as YYYY-MM-DD"))
+        UsageError(format!(
+            "{flag}: `{s}` is not a date ({e}); write it as YYYY-MM-DD"
+        ))
     })?;
     Ok(micros.div_euclid(86_400_000_000))
 }

@@ -117,8 +117,14 @@ impl DataArgs {
             UsageError("--from/--to need --time-col naming the event-time column".into())
         })?;
         let times = table.times(col, "--time-col")?;
-        let lo = from.map(|d| parse_day(d, "--from")).transpose()?.unwrap_or(i64::MIN);
-        let hi = to.map(|d| parse_day(d, "--to")).transpose()?.unwrap_or(i64::MAX);
+        let lo = from
+            .map(|d| parse_day(d, "--from"))
+            .transpose()?
+            .unwrap_or(i64::MIN);
+        let hi = to
+            .map(|d| parse_day(d, "--to"))
+            .transpose()?
+            .unwrap_or(i64::MAX);
         if lo > hi {
             return Err(UsageError(format!(
                 "--from {} is after --to {}",
@@ -170,7 +176,9 @@ pub fn params_json(file: Option<&PathBuf>, sets: &[String]) -> anyhow::Result<se
     };
     for s in sets {
         let (k, v) = s.split_once('=').ok_or_else(|| {
-            UsageError(format!("--set `{s}`: write it as key=value, e.g. max_depth=6"))
+            UsageError(format!(
+                "--set `{s}`: write it as key=value, e.g. max_depth=6"
+            ))
         })?;
         table.insert(k.trim().to_string(), parse_value(v.trim()));
     }
@@ -236,9 +244,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let input = a.data.load(true)?;
     let train = input.dataset(&input.rows, Some(&a.label))?;
     let valid = if a.valid_from.is_some() || a.valid_to.is_some() {
-        let rows =
-            a.data
-                .window(&input.table, a.valid_from.as_deref(), a.valid_to.as_deref())?;
+        let rows = a
+            .data
+            .window(&input.table, a.valid_from.as_deref(), a.valid_to.as_deref())?;
         Some(input.dataset(&rows, Some(&a.label))?)
     } else {
         None
@@ -287,7 +295,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     file.save(&a.output)?;
     println!("model:     {} ({})", a.output.display(), file.card.model_id);
     println!("algorithm: {}", file.card.algorithm);
-    println!("trained:   {train_seconds:.3} s on {} rows", thousands(train.n_rows() as u64));
+    println!(
+        "trained:   {train_seconds:.3} s on {} rows",
+        thousands(train.n_rows() as u64)
+    );
     for (k, v) in &metrics {
         println!("{k:<20} {v:.4}");
     }
