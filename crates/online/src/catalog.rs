@@ -12,7 +12,9 @@ use crate::kmeans::{StreamingKMeans, StreamingKMeansParams};
 use crate::linear::{FtrlParams, SgdParams};
 use crate::pipeline::{ClassifierModel, Pipeline, TransformerStep};
 use crate::preprocess::StandardScaler;
-use crate::progressive::{self, AsClassifier, AsClusterer, ProgressiveConfig, ProgressiveReport, Stream};
+use crate::progressive::{
+    self, AsClassifier, AsClusterer, ProgressiveConfig, ProgressiveReport, Stream,
+};
 use crate::snapshot::Snapshot;
 use crate::tree::adaptive::HoeffdingAdaptiveTreeParams;
 use crate::tree::HoeffdingTreeParams;
@@ -57,14 +59,23 @@ fn merged<P: Serialize + DeserializeOwned>(
             b.insert(k.clone(), v.clone());
         }
     }
-    serde_json::from_value(base).map_err(|e| invalid(model, "params", serde_json::Value::Object(o.clone()), e.to_string()))
+    serde_json::from_value(base).map_err(|e| {
+        invalid(
+            model,
+            "params",
+            serde_json::Value::Object(o.clone()),
+            e.to_string(),
+        )
+    })
 }
 
 impl ModelSpec {
     /// The recipe called `name`, with `overrides` merged into its default parameters.
     pub fn from_name(name: &str, overrides: Option<&serde_json::Value>) -> Result<ModelSpec> {
         Ok(match name {
-            "htree" => ModelSpec::Htree(merged("htree", HoeffdingTreeParams::default(), overrides)?),
+            "htree" => {
+                ModelSpec::Htree(merged("htree", HoeffdingTreeParams::default(), overrides)?)
+            }
             "hat" => ModelSpec::Hat(merged(
                 "hat",
                 HoeffdingAdaptiveTreeParams::default(),
@@ -124,11 +135,9 @@ impl ModelSpec {
                 scaler(),
                 ClassifierModel::Ftrl(p.clone().build(d)?),
             )?),
-            ModelSpec::Kmeans(p) => AnyPipeline::Clusterer(Pipeline::new(
-                feature_names,
-                scaler(),
-                p.clone().build(d)?,
-            )?),
+            ModelSpec::Kmeans(p) => {
+                AnyPipeline::Clusterer(Pipeline::new(feature_names, scaler(), p.clone().build(d)?)?)
+            }
         })
     }
 }
@@ -185,7 +194,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let bad = serde_json::json!({"grace_periods": 50});
-        let e = ModelSpec::from_name("htree", Some(&bad)).unwrap_err().to_string();
+        let e = ModelSpec::from_name("htree", Some(&bad))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field"), "{e}");
         assert!(ModelSpec::from_name("forest", None).is_err());
         for n in MODEL_NAMES {

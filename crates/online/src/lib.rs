@@ -33,6 +33,7 @@
 pub mod catalog;
 pub mod data;
 pub mod drift;
+mod erf;
 pub mod error;
 pub mod kmeans;
 pub mod linear;

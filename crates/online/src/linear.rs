@@ -12,6 +12,10 @@
 //! keeps its previous value rather than becoming 0); we implement the paper's version,
 //! whose weights are exactly sparse under L1. The per-coordinate weights are recomputed
 //! after each update, so predicting is one dot product.
+//!
+//! Unlike river, a step that would overflow a weight (inputs near the limits of `f64`) is
+//! skipped and counted, and a logit that is NaN (`inf − inf`) scores 0.5: one absurd row
+//! cannot leave the model NaN forever.
 
 use crate::error::{check_above, invalid, Result};
 use crate::traits::{OnlineClassifier, OnlineRegressor};
@@ -130,6 +134,7 @@ struct Glm {
     n_iterations: u64,
     max_cum_l1: f64,
     cum_l1: Vec<f64>,
+    skipped_steps: u64,
 }
 
 impl Glm {
@@ -141,6 +146,7 @@ impl Glm {
             weights: vec![0.0; n],
             n_iterations: 0,
             max_cum_l1: 0.0,
+            skipped_steps: 0,
         }
     }
 
@@ -153,10 +159,28 @@ impl Glm {
         s + self.intercept
     }
 
+    /// Whether the step would keep every weight finite. Values near the limits of `f64`
+    /// (|x| around 1e300) can overflow a product; such a step is skipped rather than
+    /// turning the model into NaNs for good.
+    fn step_is_finite(&self, x: &[f64], g: f64) -> bool {
+        let (lr, l2) = (self.p.lr, self.p.l2);
+        g.is_finite()
+            && (self.intercept - self.p.intercept_lr * g).is_finite()
+            && self
+                .weights
+                .iter()
+                .zip(x)
+                .all(|(w, xi)| (w - lr * (xi * g + l2 * w)).is_finite())
+    }
+
     /// One SGD step given the loss gradient at the current prediction.
     #[inline]
     fn step(&mut self, x: &[f64], loss_gradient: f64) {
         let g = loss_gradient.clamp(-self.p.clip_gradient, self.p.clip_gradient);
+        if !self.step_is_finite(x, g) {
+            self.skipped_steps += 1;
+            return;
+        }
         self.intercept -= self.p.intercept_lr * g;
         let lr = self.p.lr;
         if self.p.l2 != 0.0 {
@@ -205,6 +229,10 @@ impl LogisticRegression {
     pub fn params(&self) -> &SgdParams {
         &self.glm.p
     }
+    /// Steps skipped because they would have overflowed a weight.
+    pub fn skipped_steps(&self) -> u64 {
+        self.glm.skipped_steps
+    }
 }
 
 impl OnlineClassifier for LogisticRegression {
@@ -215,7 +243,13 @@ impl OnlineClassifier for LogisticRegression {
     }
     #[inline]
     fn predict_proba_one(&self, x: &[f64]) -> f64 {
-        sigmoid(self.glm.raw(x))
+        let r = self.glm.raw(x);
+        // inf − inf from overflowing products: no information either way
+        if r.is_nan() {
+            0.5
+        } else {
+            sigmoid(r)
+        }
     }
 }
 
@@ -330,7 +364,12 @@ impl FtrlProximal {
     fn update(&mut self, i: usize, g: f64) {
         let n = self.n[i];
         let sigma = ((n + g * g).sqrt() - n.sqrt()) / self.p.alpha;
-        self.z[i] += g - sigma * self.w[i];
+        let z = self.z[i] + (g - sigma * self.w[i]);
+        if !(z.is_finite() && (n + g * g).is_finite()) {
+            // an input near the limits of f64 would overflow this coordinate: skip it
+            return;
+        }
+        self.z[i] = z;
         self.n[i] = n + g * g;
         self.w[i] = self.weight(i);
     }
@@ -338,7 +377,7 @@ impl FtrlProximal {
 
 impl OnlineClassifier for FtrlProximal {
     fn learn_one(&mut self, x: &[f64], y: bool) {
-        let p = sigmoid(self.raw(x));
+        let p = self.predict_proba_one(x);
         let g = p - if y { 1.0 } else { 0.0 };
         let d = self.w.len() - 1;
         for (i, &xi) in x.iter().enumerate().take(d) {
@@ -350,7 +389,12 @@ impl OnlineClassifier for FtrlProximal {
     }
     #[inline]
     fn predict_proba_one(&self, x: &[f64]) -> f64 {
-        sigmoid(self.raw(x))
+        let r = self.raw(x);
+        if r.is_nan() {
+            0.5
+        } else {
+            sigmoid(r)
+        }
     }
 }
 
@@ -434,7 +478,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_river_branches() {
-        assert_eq!(log_loss_gradient(true, 20.0), (-20.0f64).exp() * -1.0);
+        assert_eq!(log_loss_gradient(true, 20.0), -(-20.0f64).exp());
         assert_eq!(log_loss_gradient(false, 20.0), 1.0);
         assert!((log_loss_gradient(true, 0.0) + 0.5).abs() < 1e-15);
         assert_eq!(sigmoid(-31.0), 0.0);

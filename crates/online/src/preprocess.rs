@@ -12,6 +12,11 @@
 //! not learned yet at prediction time — encode as all zeros (scikit-learn's
 //! `handle_unknown="ignore"`). The output width therefore never changes and a model built
 //! after the encoder keeps its width.
+//!
+//! One deliberate difference from river's scaler: a value so large that the running
+//! variance would overflow (|x| ≳ 1e154) is left out of that feature's statistics, and a
+//! transformed value that is not finite becomes 0, so one absurd input cannot turn every
+//! later score into NaN.
 
 use crate::error::{invalid, Result};
 use crate::traits::Transformer;
@@ -60,16 +65,24 @@ impl Transformer for StandardScaler {
             .zip(self.var.iter_mut())
             .zip(x)
         {
-            *c += 1.0;
+            let n = *c + 1.0;
             let old = *m;
-            *m += (xi - old) / *c;
-            *v += ((xi - old) * (xi - *m) - *v) / *c;
+            let mean = old + (xi - old) / n;
+            let var = *v + ((xi - old) * (xi - mean) - *v) / n;
+            // A value near the limits of f64 (|x| ≳ 1e154) would overflow the variance
+            // and poison every later row; it is left out of this feature's statistics.
+            if mean.is_finite() && var.is_finite() {
+                *c = n;
+                *m = mean;
+                *v = var;
+            }
         }
     }
     #[inline]
     fn transform_one(&self, x: &[f64], out: &mut [f64]) {
         for (((o, &xi), &m), &v) in out.iter_mut().zip(x).zip(&self.mean).zip(&self.var) {
-            *o = if v != 0.0 { (xi - m) / v.sqrt() } else { 0.0 };
+            let z = if v != 0.0 { (xi - m) / v.sqrt() } else { 0.0 };
+            *o = if z.is_finite() { z } else { 0.0 };
         }
     }
 }

@@ -100,7 +100,7 @@ impl Gaussian {
         if sigma == 0.0 {
             return 0.0;
         }
-        0.5 * (1.0 + libm::erf((x - self.mean) / sigma / std::f64::consts::SQRT_2))
+        0.5 * (1.0 + crate::erf::erf((x - self.mean) / sigma / std::f64::consts::SQRT_2))
     }
 }
 

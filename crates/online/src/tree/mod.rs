@@ -218,9 +218,8 @@ impl ClassDist {
     pub(crate) fn argmax(&self) -> Option<bool> {
         let mut best: Option<(bool, f64)> = None;
         for (c, v) in self.iter() {
-            match best {
-                Some((_, b)) if !(v > b) => {}
-                _ => best = Some((c, v)),
+            if best.is_none_or(|(_, b)| v > b) {
+                best = Some((c, v));
             }
         }
         best.map(|(c, _)| c)
@@ -229,9 +228,8 @@ impl ClassDist {
     pub(crate) fn max_value(&self) -> Option<f64> {
         let mut best: Option<f64> = None;
         for (_, v) in self.iter() {
-            match best {
-                Some(b) if !(v > b) => {}
-                _ => best = Some(v),
+            if best.is_none_or(|b| v > b) {
+                best = Some(v);
             }
         }
         best

@@ -72,7 +72,11 @@ pub struct Args {
     #[arg(long)]
     pub river: bool,
     /// Python of the river virtualenv.
-    #[arg(long, env = "RISKSTREAM_PEERS_PYTHON", default_value = "../peers-venv/ml/bin/python")]
+    #[arg(
+        long,
+        env = "RISKSTREAM_PEERS_PYTHON",
+        default_value = "../peers-venv/ml/bin/python"
+    )]
     pub peers_python: PathBuf,
     /// Directory holding river_prequential.py.
     #[arg(long, env = "PEERS_DIR", default_value = "../shared/peers")]
@@ -397,10 +401,8 @@ impl PlainCopy {
                 temp: false,
             });
         }
-        let path = std::env::temp_dir().join(format!(
-            "riskstream-online-eval-{}.csv",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("riskstream-online-eval-{}.csv", std::process::id()));
         let mut r = riskstream_online::data::open(input)?;
         let mut w = std::io::BufWriter::new(
             std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
