@@ -25,8 +25,12 @@
 //!   training values). The importer therefore stores the float64 boundary that makes
 //!   `x < boundary` agree with `(x as f32) < t` for every float64 `x` (the midpoint to the
 //!   float32 below, nudged for round-half-to-even), so thresholds print slightly below the
-//!   values in the file. Leaves and covers are float32 values widened exactly; sums are
-//!   in float64, so margins differ from XGBoost's float32 accumulation by float32 rounding.
+//!   values in the file. Leaves and covers are float32 values widened exactly, and the
+//!   base margin uses XGBoost's float32 formula. Adding the leaves in float32 in tree order
+//!   reproduces XGBoost's margins bit for bit (the fixture test does this on 500 rows);
+//!   [`Predict::raw_score`] adds them in float64 instead, so that explanations add up to
+//!   it exactly, and therefore differs from XGBoost's float32 sum by float32 rounding
+//!   (about 1e-6 on a margin of a few units).
 //! * **LightGBM's missing-value types.** `None` means NaN is treated as 0, so a NaN goes
 //!   where 0 goes (`0 <= threshold`); `NaN` uses the default-left bit; `Zero`
 //!   (`zero_as_missing`) sends values near 0 to the default side, which one threshold
@@ -96,8 +100,9 @@ pub struct ImportedModel {
     pub objective_name: String,
     /// Feature names in column order (`f0`, `f1`, … when the file has none).
     pub feature_names: Vec<String>,
-    /// Added to the trees' sum: XGBoost's `base_score` on the margin scale (LightGBM
-    /// folds its initial score into the first tree, so 0 there).
+    /// Added to the trees' sum: XGBoost's `base_score` on the margin scale, computed as
+    /// XGBoost does in float32 (LightGBM folds its initial score into the first tree, so
+    /// 0 there).
     pub base_margin: f64,
     /// Multiplies the trees' sum: 1 for boosting, 1/T for LightGBM `average_output`
     /// (random-forest mode).

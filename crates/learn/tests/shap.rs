@@ -1,0 +1,260 @@
+//! TreeSHAP against its definition and against XGBoost.
+//!
+//! * On random small trees (repeated features on a path, zero covers, NaN rows, both split
+//!   rules, values sitting on thresholds) the polynomial algorithm must give the Shapley
+//!   values computed by brute force over every feature subset, with the same
+//!   path-dependent conditional expectation.
+//! * Local accuracy: expected value + Σ contributions = prediction.
+//! * On the XGBoost fixture, the contributions equal `pred_contribs=True`.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use riskstream_learn::interop::load_xgboost_json;
+use riskstream_learn::shap::{ensemble_shap, explain_rows, tree_shap, ShapWorkspace};
+use riskstream_learn::tree::{Node, SplitRule, Tree, LEAF};
+use riskstream_learn::Matrix;
+use serde_json::Value;
+
+/// Thresholds and row values come from one small grid so rows often sit on a threshold.
+const GRID: [f64; 5] = [-1.0, -0.5, 0.0, 0.5, 1.0];
+
+/// A random tree over `m` features, built in pre-order (children after parents).
+fn random_tree(rng: &mut Xoshiro256PlusPlus, m: usize, max_depth: usize) -> Tree {
+    fn grow(rng: &mut Xoshiro256PlusPlus, nodes: &mut Vec<Node>, m: usize, depth: usize) -> u32 {
+        let i = nodes.len();
+        // Zero covers happen (empty bins, pruned children); most covers are positive.
+        let cover = if rng.random_bool(0.1) {
+            0.0
+        } else {
+            rng.random_range(0.1..10.0)
+        };
+        nodes.push(Node::leaf(rng.random_range(-2.0..2.0), cover));
+        if depth > 0 && rng.random_bool(0.75) {
+            let feature = rng.random_range(0..m) as u32;
+            let threshold = GRID[rng.random_range(0..GRID.len())];
+            let default_left = rng.random_bool(0.5);
+            let left = grow(rng, nodes, m, depth - 1);
+            let right = grow(rng, nodes, m, depth - 1);
+            let n = &mut nodes[i];
+            n.feature = feature;
+            n.threshold = threshold;
+            n.default_left = default_left;
+            n.left = left;
+            n.right = right;
+        }
+        i as u32
+    }
+    let mut nodes = Vec::new();
+    grow(rng, &mut nodes, m, max_depth);
+    let rule = if rng.random_bool(0.5) {
+        SplitRule::LessEqual
+    } else {
+        SplitRule::Less
+    };
+    Tree { nodes, rule }
+}
+
+fn random_row(rng: &mut Xoshiro256PlusPlus, m: usize) -> Vec<f64> {
+    (0..m)
+        .map(|_| match rng.random_range(0..10) {
+            0 | 1 => f64::NAN,
+            2..=6 => GRID[rng.random_range(0..GRID.len())],
+            _ => rng.random_range(-1.5..1.5),
+        })
+        .collect()
+}
+
+/// E[f(x) | x_S]: the row's direction at splits on known features, both children weighted
+/// by their share of the children's cover otherwise (half each when both are empty).
+fn conditional_expectation(tree: &Tree, row: &[f64], known: u32, node: usize) -> f64 {
+    let n = &tree.nodes[node];
+    if n.is_leaf() {
+        return n.value;
+    }
+    if known & (1 << n.feature) != 0 {
+        return conditional_expectation(tree, row, known, tree.next(n, row));
+    }
+    let (l, r) = (n.left as usize, n.right as usize);
+    let (cl, cr) = (tree.nodes[l].cover, tree.nodes[r].cover);
+    let (wl, wr) = if cl + cr > 0.0 {
+        (cl / (cl + cr), cr / (cl + cr))
+    } else {
+        (0.5, 0.5)
+    };
+    wl * conditional_expectation(tree, row, known, l)
+        + wr * conditional_expectation(tree, row, known, r)
+}
+
+/// Shapley values by the definition: Σ over subsets S of the other features of
+/// |S|! (M − |S| − 1)! / M! · (v(S ∪ {i}) − v(S)). Also returns v(∅).
+fn brute_force(tree: &Tree, row: &[f64]) -> (Vec<f64>, f64) {
+    let m = row.len();
+    let fact = |k: usize| (1..=k).map(|x| x as f64).product::<f64>();
+    let v = |s: u32| conditional_expectation(tree, row, s, 0);
+    let mut phi = vec![0.0; m];
+    for (i, p) in phi.iter_mut().enumerate() {
+        for s in 0u32..(1 << m) {
+            if s & (1 << i) != 0 {
+                continue;
+            }
+            let size = s.count_ones() as usize;
+            let w = fact(size) * fact(m - size - 1) / fact(m);
+            *p += w * (v(s | (1 << i)) - v(s));
+        }
+    }
+    (phi, v(0))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tree_shap_equals_brute_force_shapley_values(seed in any::<u64>(), m in 1usize..=6, depth in 0usize..=6) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let tree = random_tree(&mut rng, m, depth);
+        tree.validate(m).map_err(TestCaseError::fail)?;
+        let row = random_row(&mut rng, m);
+
+        let (phi, expected) = brute_force(&tree, &row);
+        let mut ours = vec![0.0; m];
+        let e = tree_shap(&tree, &row, &mut ours);
+        prop_assert!((e - expected).abs() < 1e-9, "expected value {} vs {}", e, expected);
+        for j in 0..m {
+            prop_assert!((ours[j] - phi[j]).abs() < 1e-9, "feature {}: {} vs {} ({:?})", j, ours[j], phi[j], row);
+        }
+        // Local accuracy.
+        let total = e + ours.iter().sum::<f64>();
+        prop_assert!((total - tree.predict(&row)).abs() < 1e-9, "{} vs {}", total, tree.predict(&row));
+    }
+
+    #[test]
+    fn ensembles_add_up_to_the_raw_score(seed in any::<u64>(), n_trees in 1usize..12, average in any::<bool>()) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let m = 8;
+        let trees: Vec<Tree> = (0..n_trees).map(|_| random_tree(&mut rng, m, 7)).collect();
+        let scale = if average { 1.0 / n_trees as f64 } else { 1.0 };
+        let bias = rng.random_range(-3.0..3.0);
+        let row = random_row(&mut rng, m);
+        let e = ensemble_shap(&trees, &row, scale, bias);
+        let raw = bias + scale * trees.iter().map(|t| t.predict(&row)).sum::<f64>();
+        prop_assert_eq!(e.contributions.len(), m);
+        prop_assert!((e.total() - raw).abs() < 1e-9, "{} vs {}", e.total(), raw);
+
+        // The same through a reused workspace, and per tree.
+        let mut ws = ShapWorkspace::new();
+        let mut out = vec![1.0; m]; // overwritten, not added to
+        let expected = ws.ensemble_shap_into(&trees, &row, scale, &mut out);
+        prop_assert!((bias + expected - e.bias).abs() < 1e-12);
+        for j in 0..m {
+            prop_assert!((out[j] - e.contributions[j]).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn a_feature_the_tree_never_reads_gets_nothing() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for _ in 0..200 {
+        let tree = random_tree(&mut rng, 3, 5);
+        let mut row = random_row(&mut rng, 3);
+        row.push(123.0); // feature 3: no split uses it
+        let mut out = vec![0.0; 4];
+        tree_shap(&tree, &row, &mut out);
+        assert_eq!(out[3], 0.0);
+    }
+}
+
+#[test]
+fn split_rule_decides_ties() {
+    // One split on x0 at 0.5 with leaves 0 (left) and 1 (right), equal covers.
+    let tree = |rule| Tree {
+        nodes: vec![
+            Node {
+                feature: 0,
+                threshold: 0.5,
+                left: 1,
+                right: 2,
+                default_left: false,
+                value: 0.5,
+                cover: 2.0,
+                gain: 1.0,
+            },
+            Node::leaf(0.0, 1.0),
+            Node::leaf(1.0, 1.0),
+        ],
+        rule,
+    };
+    let mut out = [0.0];
+    tree_shap(&tree(SplitRule::LessEqual), &[0.5], &mut out);
+    assert_eq!(out[0], -0.5); // 0.5 <= 0.5 goes left
+    let mut out = [0.0];
+    tree_shap(&tree(SplitRule::Less), &[0.5], &mut out);
+    assert_eq!(out[0], 0.5); // 0.5 < 0.5 is false: right
+    let mut out = [0.0];
+    tree_shap(&tree(SplitRule::Less), &[f64::NAN], &mut out);
+    assert_eq!(out[0], 0.5); // NaN follows default_left = false
+    assert_eq!(tree(SplitRule::Less).nodes[1].left, LEAF);
+}
+
+#[test]
+fn batch_equals_row_by_row() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    let m = 6;
+    let trees: Vec<Tree> = (0..20).map(|_| random_tree(&mut rng, m, 6)).collect();
+    let rows: Vec<Vec<f64>> = (0..300).map(|_| random_row(&mut rng, m)).collect();
+    let x = Matrix::from_rows(&rows).expect("matrix");
+    let batch = explain_rows(&trees, &x, 0.05, 0.25);
+    assert_eq!(batch.len(), rows.len());
+    for (r, e) in rows.iter().zip(&batch) {
+        assert_eq!(*e, ensemble_shap(&trees, r, 0.05, 0.25));
+    }
+}
+
+#[test]
+fn equals_xgboost_pred_contribs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let rows: Vec<Vec<f64>> = read("rows.json")["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_str().expect("string").parse().expect("float"))
+                .collect()
+        })
+        .collect();
+    for stem in ["xgb_hist", "xgb_exact"] {
+        let model = load_xgboost_json(&dir.join(format!("{stem}.json"))).expect("model");
+        let expected = read(&format!("{stem}.expected.json"));
+        let contribs = expected["contributions"].as_array().expect("contributions");
+        assert_eq!(contribs.len(), rows.len());
+        let mut worst: f64 = 0.0;
+        for (row, lib) in rows.iter().zip(contribs) {
+            let lib: Vec<f64> = lib
+                .as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_f64().expect("number"))
+                .collect();
+            let e = ensemble_shap(&model.trees, row, 1.0, model.base_margin);
+            for (ours, theirs) in e.contributions.iter().zip(&lib) {
+                worst = worst.max((ours - theirs).abs());
+            }
+            // XGBoost's last column is the bias: base margin + the trees' expected values.
+            worst = worst.max((e.bias - lib[row.len()]).abs());
+        }
+        assert!(
+            worst <= 1e-6,
+            "{stem}: contributions differ by up to {worst:e}"
+        );
+    }
+}
