@@ -152,6 +152,21 @@ impl Adwin {
         self.n_detections
     }
 
+    /// Checks the bucket rows after a restore.
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        let cap = self.params.max_buckets as usize + 1;
+        if self.rows.is_empty()
+            || self.rows.len() > 64
+            || self
+                .rows
+                .iter()
+                .any(|r| r.totals.len() != r.variances.len() || r.totals.len() > cap)
+        {
+            return Err("ADWIN bucket rows are inconsistent".into());
+        }
+        Ok(())
+    }
+
     fn reset(&mut self) {
         *self = Adwin::with_params(self.params);
     }

@@ -212,6 +212,21 @@ impl StreamingKMeans {
         self.pending
     }
 
+    /// Checks array sizes after a restore.
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        let k = self.weights.len();
+        if k == 0
+            || self.dim == 0
+            || self.centers.len() != k * self.dim
+            || self.pending_sums.len() != k * self.dim
+            || self.pending_counts.len() != k
+            || self.params.batch_size == 0
+        {
+            return Err("centres, weights and pending sums disagree on k × dim".into());
+        }
+        Ok(())
+    }
+
     #[inline]
     fn nearest(&self, x: &[f64]) -> (usize, f64) {
         let mut best = (0usize, f64::INFINITY);

@@ -209,6 +209,36 @@ impl Glm {
     }
 }
 
+impl Glm {
+    fn check_state(&self) -> std::result::Result<(), String> {
+        if self.p.l1 > 0.0 && self.cum_l1.len() != self.weights.len() {
+            return Err("L1 penalty state does not match the weights".into());
+        }
+        Ok(())
+    }
+}
+
+impl LogisticRegression {
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        self.glm.check_state()
+    }
+}
+
+impl LinearRegression {
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        self.glm.check_state()
+    }
+}
+
+impl FtrlProximal {
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        if self.w.is_empty() || self.z.len() != self.w.len() || self.n.len() != self.w.len() {
+            return Err("FTRL state vectors differ in length".into());
+        }
+        Ok(())
+    }
+}
+
 /// Logistic regression trained by SGD on the log loss. Build it with
 /// [`SgdParams::build`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

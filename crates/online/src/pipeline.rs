@@ -235,6 +235,68 @@ impl<M: Width> Pipeline<M> {
     }
 }
 
+/// Consistency checks of a restored value.
+pub trait CheckState {
+    /// `Err` with the reason when the value is inconsistent.
+    fn check_state(&self) -> std::result::Result<(), String>;
+}
+
+impl CheckState for TransformerStep {
+    fn check_state(&self) -> std::result::Result<(), String> {
+        match self {
+            TransformerStep::StandardScaler(t) => t.check_state(),
+            TransformerStep::OneHot(t) => t.check_state(),
+        }
+    }
+}
+
+impl CheckState for ClassifierModel {
+    fn check_state(&self) -> std::result::Result<(), String> {
+        match self {
+            ClassifierModel::HoeffdingTree(m) => m.check_state(),
+            ClassifierModel::HoeffdingAdaptiveTree(m) => m.check_state(),
+            ClassifierModel::LogisticRegression(m) => m.check_state(),
+            ClassifierModel::Ftrl(m) => m.check_state(),
+        }
+    }
+}
+
+impl CheckState for RegressorModel {
+    fn check_state(&self) -> std::result::Result<(), String> {
+        match self {
+            RegressorModel::LinearRegression(m) => m.check_state(),
+        }
+    }
+}
+
+impl CheckState for StreamingKMeans {
+    fn check_state(&self) -> std::result::Result<(), String> {
+        StreamingKMeans::check_state(self)
+    }
+}
+
+impl<M: Width + CheckState> CheckState for Pipeline<M> {
+    fn check_state(&self) -> std::result::Result<(), String> {
+        for s in &self.steps {
+            s.check_state()?;
+        }
+        self.model.check_state()?;
+        let mut width = self.feature_names.len();
+        let mut max_width = width;
+        for s in &self.steps {
+            if s.input_width() != width {
+                return Err("pipeline steps disagree on the row width".into());
+            }
+            width = s.output_width();
+            max_width = max_width.max(width);
+        }
+        if self.model.n_features() != width || self.max_width != max_width {
+            return Err("the model does not read the rows the steps write".into());
+        }
+        Ok(())
+    }
+}
+
 impl<M> Pipeline<M> {
     /// Input column names, in row order.
     pub fn feature_names(&self) -> &[String] {

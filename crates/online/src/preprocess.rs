@@ -49,6 +49,15 @@ impl StandardScaler {
     }
 }
 
+impl StandardScaler {
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        if self.count.len() != self.mean.len() || self.var.len() != self.mean.len() {
+            return Err("scaler statistics differ in length".into());
+        }
+        Ok(())
+    }
+}
+
 impl Transformer for StandardScaler {
     fn input_width(&self) -> usize {
         self.mean.len()
@@ -162,6 +171,24 @@ impl OneHotEncoder {
             .get(k)
             .map(|c| c.iter().map(|&b| f64::from_bits(b)).collect())
             .unwrap_or_default()
+    }
+}
+
+impl OneHotEncoder {
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        let ok = self.categories.len() == self.columns.len()
+            && self.columns.iter().all(|c| c.index < self.input_width)
+            && self.passthrough.iter().all(|&i| i < self.input_width)
+            && self
+                .columns
+                .iter()
+                .zip(&self.categories)
+                .all(|(c, cats)| cats.len() <= c.max_categories);
+        if ok {
+            Ok(())
+        } else {
+            Err("one-hot columns and categories are inconsistent".into())
+        }
     }
 }
 

@@ -9,13 +9,16 @@
 //! predicts *exactly* as the saved one). The header is ours so that a refusal says why:
 //! not a snapshot at all, a newer format, a different model kind, or corrupt bytes. The
 //! format version changes when a model's serialised layout changes; this build reads
-//! version 1, the only one so far.
+//! version 1, the only one so far. After decoding, each model checks its own consistency
+//! (child indices inside the tree, features below the width, vector lengths), so even a
+//! hand-made payload with a valid checksum is refused with a reason rather than causing a
+//! panic at the first prediction.
 
 use crate::drift::{Adwin, PageHinkley};
 use crate::error::{OnlineError, Result};
 use crate::kmeans::StreamingKMeans;
 use crate::linear::{FtrlProximal, LinearRegression, LogisticRegression};
-use crate::pipeline::{ClassifierModel, Pipeline, RegressorModel};
+use crate::pipeline::{CheckState, ClassifierModel, Pipeline, RegressorModel, Width};
 use crate::preprocess::{OneHotEncoder, StandardScaler};
 use crate::traits::Checked;
 use crate::tree::adaptive::HoeffdingAdaptiveTreeClassifier;
@@ -31,6 +34,12 @@ pub const FORMAT_VERSION: u16 = 1;
 pub trait Snapshot: Serialize + DeserializeOwned {
     /// The name written in the header (checked on restore).
     fn kind() -> String;
+
+    /// Consistency of a decoded value (sizes, indices); a payload that decodes but is
+    /// inconsistent is refused instead of panicking later.
+    fn check_state(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
 
     /// Encodes the value with its header and checksum.
     fn to_snapshot(&self) -> Result<Vec<u8>> {
@@ -95,45 +104,63 @@ pub trait Snapshot: Serialize + DeserializeOwned {
         if u64::from_le_bytes(len) != payload.len() as u64 {
             return Err(refuse("payload length does not match the header".into()));
         }
-        postcard::from_bytes(payload)
-            .map_err(|e| refuse(format!("payload does not decode as `{expected}`: {e}")))
+        let value: Self = postcard::from_bytes(payload)
+            .map_err(|e| refuse(format!("payload does not decode as `{expected}`: {e}")))?;
+        value
+            .check_state()
+            .map_err(|e| refuse(format!("the `{expected}` it holds is inconsistent: {e}")))?;
+        Ok(value)
     }
 }
 
 macro_rules! snapshot_kind {
-    ($($t:ty => $name:expr),* $(,)?) => {
+    ($($t:ty => $name:expr, $check:expr);* $(;)?) => {
         $(impl Snapshot for $t {
             fn kind() -> String {
                 $name.to_string()
+            }
+            fn check_state(&self) -> std::result::Result<(), String> {
+                let f: fn(&$t) -> std::result::Result<(), String> = $check;
+                f(self)
             }
         })*
     };
 }
 
 snapshot_kind! {
-    HoeffdingTreeClassifier => "HoeffdingTreeClassifier",
-    HoeffdingAdaptiveTreeClassifier => "HoeffdingAdaptiveTreeClassifier",
-    LogisticRegression => "LogisticRegression",
-    LinearRegression => "LinearRegression",
-    FtrlProximal => "FtrlProximal",
-    StreamingKMeans => "StreamingKMeans",
-    StandardScaler => "StandardScaler",
-    OneHotEncoder => "OneHotEncoder",
-    ClassifierModel => "ClassifierModel",
-    RegressorModel => "RegressorModel",
-    Adwin => "ADWIN",
-    PageHinkley => "PageHinkley",
+    HoeffdingTreeClassifier => "HoeffdingTreeClassifier", |m| m.check_state();
+    HoeffdingAdaptiveTreeClassifier => "HoeffdingAdaptiveTreeClassifier", |m| m.check_state();
+    LogisticRegression => "LogisticRegression", |m| m.check_state();
+    LinearRegression => "LinearRegression", |m| m.check_state();
+    FtrlProximal => "FtrlProximal", |m| m.check_state();
+    StreamingKMeans => "StreamingKMeans", |m| m.check_state();
+    StandardScaler => "StandardScaler", |m| m.check_state();
+    OneHotEncoder => "OneHotEncoder", |m| m.check_state();
+    ClassifierModel => "ClassifierModel", CheckState::check_state;
+    RegressorModel => "RegressorModel", CheckState::check_state;
+    Adwin => "ADWIN", |m| m.check_state();
+    PageHinkley => "PageHinkley", |_| Ok(());
 }
 
-impl<M: Snapshot> Snapshot for Pipeline<M> {
+impl<M: Snapshot + Width + CheckState> Snapshot for Pipeline<M> {
     fn kind() -> String {
         format!("Pipeline<{}>", M::kind())
     }
+    fn check_state(&self) -> std::result::Result<(), String> {
+        CheckState::check_state(self)
+    }
 }
 
-impl<M: Snapshot> Snapshot for Checked<M> {
+impl<M: Snapshot + Width> Snapshot for Checked<M> {
     fn kind() -> String {
         format!("Checked<{}>", M::kind())
+    }
+    fn check_state(&self) -> std::result::Result<(), String> {
+        Snapshot::check_state(self.inner())?;
+        if self.inner().n_features() != self.feature_names().len() {
+            return Err("the names do not match the model's width".into());
+        }
+        Ok(())
     }
 }
 
@@ -171,5 +198,35 @@ mod tests {
         assert!(e(LogisticRegression::from_snapshot(&v2)).contains("version 2"));
         let other = FtrlProximal::from_snapshot(&bytes);
         assert!(matches!(other, Err(OnlineError::Snapshot(s)) if s.contains("LogisticRegression")));
+    }
+
+    #[test]
+    fn inconsistent_payloads_are_refused() {
+        use crate::tree::HoeffdingTreeParams;
+        let mut t = HoeffdingTreeParams {
+            grace_period: 20,
+            ..Default::default()
+        }
+        .build(2)
+        .unwrap();
+        for i in 0..2_000 {
+            let x = [f64::from(i % 10), f64::from(i % 7)];
+            t.learn_one(&x, x[0] > 4.0);
+        }
+        assert!(t.n_leaves() > 1);
+        // a branch testing a feature the rows do not have, with a valid checksum
+        let mut v = serde_json::to_value(&t).unwrap();
+        let nodes = v["nodes"].as_array_mut().unwrap();
+        let branch = nodes
+            .iter_mut()
+            .find(|n| n.get("Branch").is_some())
+            .unwrap();
+        branch["Branch"]["feature"] = serde_json::json!(7);
+        let bad: HoeffdingTreeClassifier = serde_json::from_value(v).unwrap();
+        let bytes = bad.to_snapshot().unwrap();
+        match HoeffdingTreeClassifier::from_snapshot(&bytes) {
+            Err(OnlineError::Snapshot(s)) => assert!(s.contains("inconsistent"), "{s}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

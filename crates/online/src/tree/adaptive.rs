@@ -338,7 +338,30 @@ impl AdaBranch {
     }
 }
 
+impl HatNode {
+    fn check(&self, width: usize) -> std::result::Result<(), String> {
+        match self {
+            HatNode::Leaf(l) if l.leaf.fits(width) => Ok(()),
+            HatNode::Leaf(_) => Err(format!("a leaf does not fit {width} features")),
+            HatNode::Branch(b) => {
+                if b.feature as usize >= width {
+                    return Err(format!("a branch tests feature {} of {width}", b.feature));
+                }
+                b.detector.check_state()?;
+                b.children[0].check(width)?;
+                b.children[1].check(width)?;
+                b.alternate.as_ref().map_or(Ok(()), |a| a.check(width))
+            }
+        }
+    }
+}
+
 impl HoeffdingAdaptiveTreeClassifier {
+    /// Checks the tree after a restore (features exist, leaves fit the row width).
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        self.root.check(self.n_features)
+    }
+
     /// The hyper-parameters.
     pub fn params(&self) -> &HoeffdingAdaptiveTreeParams {
         &self.params

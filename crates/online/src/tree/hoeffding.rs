@@ -100,6 +100,41 @@ impl HoeffdingTreeClassifier {
         out
     }
 
+    /// Checks the arena after a restore: children point forward inside it, features
+    /// exist, leaves fit the row width. A violation would otherwise panic on a later call.
+    pub(crate) fn check_state(&self) -> std::result::Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("the tree has no root".into());
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            match n {
+                Node::Leaf(l) if !l.fits(self.n_features) => {
+                    return Err(format!(
+                        "leaf {i} does not fit {} features",
+                        self.n_features
+                    ))
+                }
+                Node::Leaf(_) => {}
+                Node::Branch {
+                    feature,
+                    left,
+                    right,
+                    ..
+                } => {
+                    let ok = (*feature as usize) < self.n_features
+                        && (*left as usize) > i
+                        && (*right as usize) > i
+                        && (*left as usize) < self.nodes.len()
+                        && (*right as usize) < self.nodes.len();
+                    if !ok {
+                        return Err(format!("branch {i} points outside the tree"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     #[inline]
     fn leaf_index(&self, x: &[f64]) -> usize {
         let mut i = 0usize;

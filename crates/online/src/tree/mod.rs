@@ -512,6 +512,11 @@ impl Leaf {
         self.stats.total()
     }
 
+    /// Whether the leaf fits rows of `width` values (checked on restore).
+    pub(crate) fn fits(&self, width: usize) -> bool {
+        self.observers.is_empty() || self.observers.len() == width
+    }
+
     /// Naive Bayes class probabilities (empty when the leaf has no weight).
     fn naive_bayes(&self, x: &[f64]) -> ClassDist {
         let total = self.stats.total();
