@@ -7,7 +7,9 @@
 //! lets the tree builder stay weight-based. The forest's score is the mean of the trees'
 //! leaf probabilities, so its explanation is TreeSHAP over the trees scaled by 1/T.
 
-use crate::cart::{build_tree, columns, Criterion, DecisionTreeParams, MaxFeatures};
+use crate::cart::{
+    build_tree, build_tree_binned, columns, Criterion, DecisionTreeParams, MaxFeatures,
+};
 use crate::data::{ClassWeight, Dataset};
 use crate::error::{LearnError, Result};
 use crate::traits::{normalise, Fit, ParamGuard, Predict};
@@ -15,6 +17,18 @@ use crate::tree::Tree;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
+
+/// How a forest's trees search for splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForestSplit {
+    /// Every distinct value is a candidate (scikit-learn's trees; best on small data).
+    #[default]
+    Exact,
+    /// Candidates are quantile-bin edges (`max_bins` per feature), binned once for the whole
+    /// forest; for millions of rows.
+    Histogram,
+}
 
 /// Hyper-parameters of a random forest.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +52,10 @@ pub struct RandomForestParams {
     pub max_samples: f64,
     /// Class weighting.
     pub class_weight: ClassWeight,
+    /// Split search.
+    pub split_mode: ForestSplit,
+    /// Bins per feature for the histogram split search (2..=256).
+    pub max_bins: usize,
     /// Seed.
     pub seed: u64,
     /// Threads; 0 = all cores.
@@ -56,6 +74,8 @@ impl Default for RandomForestParams {
             bootstrap: true,
             max_samples: 1.0,
             class_weight: ClassWeight::None,
+            split_mode: ForestSplit::Exact,
+            max_bins: 255,
             seed: 0,
             n_threads: 0,
         }
@@ -89,6 +109,13 @@ impl ParamGuard for RandomForestParams {
                 "must be in (0, 1]",
             ));
         }
+        if !(2..=256).contains(&self.max_bins) {
+            return Err(LearnError::param(
+                "max_bins",
+                self.max_bins,
+                "must be in 2..=256",
+            ));
+        }
         self.tree_params().check()
     }
 }
@@ -111,7 +138,17 @@ impl Fit for RandomForestParams {
         self.check()?;
         data.check_binary()?;
         let base_w = self.class_weight.row_weights(data);
-        let cols = columns(data);
+        let (cols, binned) = match self.split_mode {
+            ForestSplit::Exact => (columns(data), None),
+            ForestSplit::Histogram => (
+                Vec::new(),
+                Some(crate::gbdt::bins::Binned::build(
+                    &data.x,
+                    self.max_bins,
+                    self.seed,
+                )),
+            ),
+        };
         let tp = self.tree_params();
         let n = data.n_rows();
         let draws = ((self.max_samples * n as f64).round() as usize).max(1);
@@ -134,7 +171,10 @@ impl Fit for RandomForestParams {
             } else {
                 base_w.clone()
             };
-            build_tree(&tp, &cols, &data.y, &w, rng.random())
+            match &binned {
+                Some(b) => build_tree_binned(&tp, b, &data.y, &w, rng.random()),
+                None => build_tree(&tp, &cols, &data.y, &w, rng.random()),
+            }
         };
         let trees: Vec<Tree> = if self.n_threads == 1 {
             (0..self.n_trees).map(build).collect()
@@ -182,5 +222,55 @@ impl RandomForestModel {
             }
         }
         normalise(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Matrix;
+
+    /// With fewer distinct values than bins every value has its own bin, so the histogram
+    /// search sees the same candidate splits as the exact one and the forests agree on
+    /// every training row (only the stored thresholds differ: bin edge vs midpoint); the
+    /// trees differ through their random feature choices.
+    #[test]
+    fn histogram_split_equals_exact_when_every_value_has_its_own_bin() {
+        let mut rows = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..400u64 {
+            let a = (i * 7 % 13) as f64;
+            let b = (i * 5 % 11) as f64;
+            let c = (i % 3) as f64;
+            rows.push(vec![a, b, c]);
+            y.push(if a + b > 12.0 && (i % 5 != 0) {
+                1.0
+            } else {
+                0.0
+            });
+        }
+        let d = Dataset::new(Matrix::from_rows(&rows).expect("rows"), y, vec![]).expect("data");
+        let fit = |split_mode| {
+            RandomForestParams {
+                n_trees: 10,
+                // Out-of-bag rows could fall between a node's midpoint and its bin edge.
+                bootstrap: false,
+                split_mode,
+                seed: 3,
+                ..Default::default()
+            }
+            .fit(&d)
+            .expect("fit")
+        };
+        let (e, h) = (fit(ForestSplit::Exact), fit(ForestSplit::Histogram));
+        for row in d.x.rows() {
+            assert_eq!(e.raw_score(row), h.raw_score(row));
+        }
+        assert!(RandomForestParams {
+            max_bins: 1,
+            ..Default::default()
+        }
+        .check()
+        .is_err());
     }
 }

@@ -37,7 +37,7 @@ pub(super) fn midpoint_le(a: f64, b: f64) -> f64 {
 
 /// Training rows binned per feature.
 #[derive(Debug)]
-pub(super) struct Binned {
+pub(crate) struct Binned {
     /// Upper bounds per feature (`n_bins - 1` of them, strictly increasing).
     pub upper: Vec<Vec<f64>>,
     /// Bin of every row, one column per feature.

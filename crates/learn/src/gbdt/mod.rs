@@ -45,7 +45,7 @@
 //! not after growing (XGBoost); gradients and margins are `f64` (XGBoost uses `f32`);
 //! bin edges come from up to 200,000 sampled rows, as LightGBM's default.
 
-mod bins;
+pub(crate) mod bins;
 mod boost;
 mod exact;
 mod grow;
@@ -101,8 +101,10 @@ pub struct GbdtParams {
     pub growth: Growth,
     /// Each child needs at least this hessian sum (XGBoost's `min_child_weight`), ≥ 0.
     pub min_child_weight: f64,
-    /// Each child needs at least this many training rows (LightGBM's
-    /// `min_data_in_leaf`); 0 or 1 = no limit.
+    /// Each child needs at least this many training rows, counted as LightGBM counts
+    /// them for `min_data_in_leaf`: the node's rows × the child's share of the node's
+    /// hessian (so rows that are already fitted almost perfectly count for little);
+    /// 0 = no limit.
     pub min_child_samples: usize,
     /// A split must reduce the loss by more than this (`gamma`), ≥ 0.
     pub min_split_gain: f64,
