@@ -32,6 +32,8 @@ pub enum What {
     Windows(WindowArgs),
     /// The fraud handbook's 14 features on its raw file, against the same features in Spark.
     Handbook(HandbookArgs),
+    /// Our learners against LightGBM, XGBoost, scikit-learn and Spark MLlib on the same CSVs.
+    Models(super::bench_models::ModelArgs),
 }
 
 /// Arguments of `riskstream bench handbook`.
@@ -154,6 +156,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     match a.what {
         What::Windows(w) => windows(w),
         What::Handbook(h) => handbook(h),
+        What::Models(m) => super::bench_models::run(m),
     }
 }
 

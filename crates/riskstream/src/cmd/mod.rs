@@ -2,6 +2,7 @@
 
 pub mod backtest;
 pub mod bench;
+pub mod bench_models;
 pub mod demo;
 pub mod evaluate;
 pub mod features;
