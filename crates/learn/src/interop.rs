@@ -57,6 +57,10 @@ pub use xgboost::parse_xgboost_json;
 /// leaves allow depth 30).
 pub const MAX_TREE_DEPTH: usize = 256;
 
+/// The most features an imported model may declare (a guard against absurd counts in a
+/// damaged file, which would otherwise allocate names for each).
+pub const MAX_FEATURES: usize = 1 << 24;
+
 /// The library that wrote a model file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
@@ -270,6 +274,20 @@ fn utf8<'a>(bytes: &'a [u8], origin: &str) -> Result<&'a str> {
             ),
         )
     })
+}
+
+/// Refuses feature counts above [`MAX_FEATURES`]; `what` names the key that gave it.
+pub(crate) fn check_feature_count(n: usize, what: &str, origin: &str) -> Result<()> {
+    if n > MAX_FEATURES {
+        return Err(file_error(
+            origin,
+            format!(
+                "{what} is {n}, more than the {MAX_FEATURES} features riskstream reads; the \
+                 file is damaged, export the model again"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A [`LearnError::ModelFile`] for `origin`.

@@ -504,6 +504,10 @@ fn xgboost_unsupported_models_say_why() {
     v["learner"]["learner_model_param"]["num_class"] = Value::String("3".into());
     assert!(xgb_error(&v).contains("multi-class"));
 
+    let mut v = xgb_json("xgb_reg.json"); // no feature names: they would be made up
+    v["learner"]["learner_model_param"]["num_feature"] = Value::String("99999999999".into());
+    assert!(xgb_error(&v).contains("num_feature` is 99999999999, more than"));
+
     let mut v = xgb_json("xgb_hist.json");
     v["learner"]["gradient_booster"]["name"] = Value::String("gblinear".into());
     assert!(xgb_error(&v).contains("gblinear"));
@@ -583,6 +587,16 @@ fn lightgbm_malformed_trees_are_named() {
         tail.replacen(line, "leaf_value=abc", 1)
     ));
     assert!(e.contains("`leaf_value` value 0 is `abc`"), "{e}");
+
+    // Absurd counts are refused without allocating for them.
+    let e = lgb_error(&format!(
+        "{head}{}",
+        tail.replacen("num_leaves=15", "num_leaves=18446744073709551615", 1)
+    ));
+    assert!(
+        e.contains("tree 2") && e.contains("`leaf_value` has 15 values"),
+        "{e}"
+    );
 
     // Header problems.
     let e = lgb_error(&text.replacen(
@@ -775,15 +789,27 @@ proptest! {
 
     #[test]
     fn mutated_lightgbm_models_never_panic(
-        picks in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), "-?[0-9]{0,3}|nan|inf|=| |"), 1..4),
+        picks in prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                "-?[0-9]{0,3}|99999999999999999999|18446744073709551615|nan|inf|=| |",
+                any::<bool>(),
+            ),
+            1..4,
+        ),
     ) {
         let text = small_lgb();
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        for (line, word, replacement) in picks {
+        for (line, word, replacement, keep_key) in picks {
             let l = line.index(lines.len());
             let mut words: Vec<String> = lines[l].split(' ').map(str::to_string).collect();
             let w = word.index(words.len());
-            words[w] = replacement;
+            // Either the whole word, or only the value of a `key=value` word.
+            words[w] = match words[w].split_once('=') {
+                Some((key, _)) if keep_key => format!("{key}={replacement}"),
+                _ => replacement,
+            };
             lines[l] = words.join(" ");
         }
         if let Ok(model) = parse_lightgbm_text(&lines.join("\n"), "fuzz") {

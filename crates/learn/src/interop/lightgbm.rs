@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 
-use super::{build_tree, file_error, ImportedModel, Naming, Objective, RawNode, Source};
+use super::{
+    build_tree, check_feature_count, file_error, ImportedModel, Naming, Objective, RawNode, Source,
+};
 use crate::error::{LearnError, Result};
 use crate::tree::{SplitRule, Tree};
 
@@ -139,6 +141,7 @@ pub fn parse_lightgbm_text(text: &str, origin: &str) -> Result<ImportedModel> {
                 "line {no}: max_feature_idx={max_idx} is not a feature index"
             ))
         })?;
+    check_feature_count(n_features, "max_feature_idx + 1", origin)?;
     let (no, names) = head("feature_names")?;
     let feature_names: Vec<String> = names.split_whitespace().map(str::to_string).collect();
     if feature_names.len() != n_features {
@@ -268,7 +271,7 @@ impl<'a> Block<'a> {
         let Some(&(no, text)) = self.keys.get(key) else {
             return Err(self.err(origin, format!("key `{key}` is missing")));
         };
-        let mut out = Vec::with_capacity(want);
+        let mut out = Vec::new(); // `want` comes from the file: do not trust it for sizes
         for (i, word) in text.split_whitespace().enumerate() {
             let v = word.parse::<T>().map_err(|_| {
                 file_error(

@@ -11,7 +11,9 @@
 
 use serde_json::Value;
 
-use super::{build_tree, file_error, ImportedModel, Naming, Objective, RawNode, Source};
+use super::{
+    build_tree, check_feature_count, file_error, ImportedModel, Naming, Objective, RawNode, Source,
+};
 use crate::error::{LearnError, Result};
 use crate::tree::{SplitRule, Tree};
 
@@ -47,6 +49,11 @@ pub fn parse_xgboost_json(text: &str, origin: &str) -> Result<ImportedModel> {
     let lmp = r.field(learner, "learner", "learner_model_param")?;
     let lmp_at = "learner.learner_model_param";
     let n_features = r.count(r.field(lmp, lmp_at, "num_feature")?, lmp_at, "num_feature")?;
+    check_feature_count(
+        n_features,
+        "`learner.learner_model_param.num_feature`",
+        origin,
+    )?;
     for key in ["num_class", "num_target"] {
         if let Some(v) = lmp.get(key) {
             let n = r.count(v, lmp_at, key)?;
