@@ -442,62 +442,6 @@ fn find_split(
     best
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::data::Matrix;
-
-    fn and_data() -> Dataset {
-        let mut rows = Vec::new();
-        let mut y = Vec::new();
-        for i in 0..200 {
-            let a = (i % 2) as f64;
-            let b = ((i / 2) % 2) as f64;
-            rows.push(vec![a, b, (i % 7) as f64]);
-            y.push(if a == 1.0 && b == 1.0 { 1.0 } else { 0.0 });
-        }
-        Dataset::new(Matrix::from_rows(&rows).expect("rows"), y, vec![]).expect("dataset")
-    }
-
-    #[test]
-    fn learns_a_conjunction_exactly() {
-        let d = and_data();
-        let m = DecisionTreeParams::default().fit(&d).expect("fit");
-        for (row, y) in d.x.rows().zip(&d.y) {
-            assert_eq!(m.raw_score(row), *y);
-        }
-        assert_eq!(m.tree.depth(), 2);
-        let imp = m.importance_gain();
-        assert!(imp[2] < 1e-12, "the noise column is never used: {imp:?}");
-    }
-
-    #[test]
-    fn depth_limit_and_thresholds_are_midpoints() {
-        let rows: Vec<Vec<f64>> = (0..10).map(|i| vec![i as f64]).collect();
-        let y: Vec<f64> = (0..10).map(|i| if i >= 6 { 1.0 } else { 0.0 }).collect();
-        let d = Dataset::new(Matrix::from_rows(&rows).expect("rows"), y, vec![]).expect("dataset");
-        let m = DecisionTreeParams {
-            max_depth: Some(1),
-            ..Default::default()
-        }
-        .fit(&d)
-        .expect("fit");
-        assert_eq!(m.tree.nodes[0].threshold, 5.5);
-        assert_eq!(m.tree.depth(), 1);
-    }
-
-    #[test]
-    fn bad_params_are_named() {
-        let e = DecisionTreeParams {
-            min_samples_split: 1,
-            ..Default::default()
-        }
-        .check()
-        .expect_err("refused");
-        assert!(e.to_string().contains("min_samples_split"), "{e}");
-    }
-}
-
 /// Builds one tree from pre-binned features (quantile bins shared by every tree of a
 /// forest). Per node it builds, for each feature tried, a histogram of weight and positive
 /// weight per bin — O(rows × features tried) instead of a sort — and splits between
@@ -668,5 +612,61 @@ pub(crate) fn build_tree_binned(
     Tree {
         nodes,
         rule: SplitRule::LessEqual,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Matrix;
+
+    fn and_data() -> Dataset {
+        let mut rows = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..200 {
+            let a = (i % 2) as f64;
+            let b = ((i / 2) % 2) as f64;
+            rows.push(vec![a, b, (i % 7) as f64]);
+            y.push(if a == 1.0 && b == 1.0 { 1.0 } else { 0.0 });
+        }
+        Dataset::new(Matrix::from_rows(&rows).expect("rows"), y, vec![]).expect("dataset")
+    }
+
+    #[test]
+    fn learns_a_conjunction_exactly() {
+        let d = and_data();
+        let m = DecisionTreeParams::default().fit(&d).expect("fit");
+        for (row, y) in d.x.rows().zip(&d.y) {
+            assert_eq!(m.raw_score(row), *y);
+        }
+        assert_eq!(m.tree.depth(), 2);
+        let imp = m.importance_gain();
+        assert!(imp[2] < 1e-12, "the noise column is never used: {imp:?}");
+    }
+
+    #[test]
+    fn depth_limit_and_thresholds_are_midpoints() {
+        let rows: Vec<Vec<f64>> = (0..10).map(|i| vec![i as f64]).collect();
+        let y: Vec<f64> = (0..10).map(|i| if i >= 6 { 1.0 } else { 0.0 }).collect();
+        let d = Dataset::new(Matrix::from_rows(&rows).expect("rows"), y, vec![]).expect("dataset");
+        let m = DecisionTreeParams {
+            max_depth: Some(1),
+            ..Default::default()
+        }
+        .fit(&d)
+        .expect("fit");
+        assert_eq!(m.tree.nodes[0].threshold, 5.5);
+        assert_eq!(m.tree.depth(), 1);
+    }
+
+    #[test]
+    fn bad_params_are_named() {
+        let e = DecisionTreeParams {
+            min_samples_split: 1,
+            ..Default::default()
+        }
+        .check()
+        .expect_err("refused");
+        assert!(e.to_string().contains("min_samples_split"), "{e}");
     }
 }

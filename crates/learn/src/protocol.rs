@@ -64,8 +64,7 @@ pub fn delayed_split(days: &[i64], cards: &[u64], labels: &[f64], spec: &FoldSpe
     // Frauds per day of the delay period (and the last training day), revealed one day at
     // a time as the test days advance.
     let mut revealed_by_day: std::collections::BTreeMap<i64, Vec<u64>> = Default::default();
-    for i in 0..days.len() {
-        let d = days[i];
+    for (i, &d) in days.iter().enumerate() {
         if d >= spec.train_start && d < train_end {
             train.push(i);
             if labels[i] == 1.0 {
@@ -77,8 +76,7 @@ pub fn delayed_split(days: &[i64], cards: &[u64], labels: &[f64], spec: &FoldSpe
         }
     }
     let mut test_by_day: Vec<Vec<usize>> = vec![Vec::new(); spec.test_days.max(0) as usize];
-    for i in 0..days.len() {
-        let d = days[i];
+    for (i, &d) in days.iter().enumerate() {
         if d >= test_start && d < test_end {
             test_by_day[(d - test_start) as usize].push(i);
         }

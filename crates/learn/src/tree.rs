@@ -28,7 +28,10 @@ pub enum SplitRule {
 pub struct Node {
     /// Feature index tested (unused in leaves).
     pub feature: u32,
-    /// Threshold compared with the feature value (unused in leaves).
+    /// Threshold compared with the feature value (unused in leaves). May be ±∞ (LightGBM
+    /// writes `inf` for splits that only separate missing values), which JSON cannot hold
+    /// as a number, so model files write it as the string "inf" / "-inf".
+    #[serde(with = "extended_f64")]
     pub threshold: f64,
     /// Left child index, or [`LEAF`].
     pub left: u32,
@@ -180,11 +183,76 @@ impl Tree {
     }
 }
 
+/// Serde for an `f64` that may be infinite: finite values as numbers, ±∞ as "inf"/"-inf".
+mod extended_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("nan")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Num(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Num(v) => Ok(v),
+            Repr::Text(t) => match t.as_str() {
+                "inf" | "+inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                "nan" => Ok(f64::NAN),
+                other => Err(serde::de::Error::custom(format!(
+                    "threshold `{other}` is not a number, \"inf\" or \"-inf\""
+                ))),
+            },
+        }
+    }
+}
+
 /// Turns a tree-validation message into a model-file error.
 #[allow(dead_code)] // used by model-file loaders
 pub(crate) fn invalid_tree(path: &str, tree: usize, msg: String) -> LearnError {
     LearnError::ModelFile {
         path: path.to_string(),
         reason: format!("tree {tree}: {msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infinite_thresholds_survive_a_json_round_trip() {
+        let mut root = Node::leaf(0.0, 2.0);
+        root.left = 1;
+        root.right = 2;
+        root.threshold = f64::INFINITY;
+        let mut t = Tree {
+            nodes: vec![root, Node::leaf(-1.0, 1.0), Node::leaf(1.0, 1.0)],
+            rule: SplitRule::LessEqual,
+        };
+        for th in [f64::INFINITY, f64::NEG_INFINITY, 0.1 + 0.2] {
+            t.nodes[0].threshold = th;
+            let text = serde_json::to_string(&t).expect("encode");
+            let back: Tree = serde_json::from_str(&text).expect("decode");
+            assert_eq!(back, t, "{text}");
+        }
+        let bad = serde_json::to_string(&t)
+            .expect("encode")
+            .replacen("0.30000000000000004", "\"many\"", 1);
+        assert!(serde_json::from_str::<Tree>(&bad).is_err());
     }
 }
