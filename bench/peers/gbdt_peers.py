@@ -9,9 +9,16 @@ handbook: XGBoost exact greedy on the fraud handbook's baseline split, the rows 
           lambda 1, min_child_weight 1, random_state 0. Prints one JSON line with the
           test ROC AUC (and LightGBM-style leaf-wise numbers are not involved here).
 
+lgbm:     LightGBM with ml_bench.py's settings (200 rounds, 31 leaves, lr 0.1,
+          min_data_in_leaf 20, 2 threads) on the peer CSVs; prints train wall seconds and
+          train CPU seconds (getrusage, all threads) so it can be run alternately with
+          `cargo run --release -p riskstream-learn --example gbdt_peers`, which prints
+          the same fields.
+
 Usage
   python gbdt_peers.py handbook --file .../transactions_2018-06-11_2018-09-14.csv.gz \
       [--threads 2]
+  python gbdt_peers.py lgbm --train train.csv --test test.csv [--rounds 200] [--threads 2]
 """
 import argparse
 import json
@@ -61,14 +68,52 @@ def handbook(a):
                       "first_probas": [round(float(v), 8) for v in p[:5]]}), flush=True)
 
 
+def lgbm(a):
+    import resource
+    import lightgbm as lgb
+    tr = pd.read_csv(a.train)
+    te = pd.read_csv(a.test)
+    feats = [c for c in tr.columns if c not in {"account_id", "ts", "amount", "label"}]
+    Xtr = np.ascontiguousarray(tr[feats].to_numpy(np.float64))
+    ytr = tr["label"].to_numpy(np.int64)
+    Xte = np.ascontiguousarray(te[feats].to_numpy(np.float64))
+    yte = te["label"].to_numpy(np.int64)
+    params = dict(objective="binary", learning_rate=0.1, num_leaves=31, max_depth=-1,
+                  min_data_in_leaf=20, feature_fraction=1.0, num_threads=a.threads, verbose=-1)
+
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
+    bst = lgb.train(params, lgb.Dataset(Xtr, label=ytr), num_boost_round=a.rounds)
+    train_s, train_cpu_s = time.perf_counter() - t0, cpu() - c0
+    p = bst.predict(Xte, num_threads=a.threads)
+    ptr = bst.predict(Xtr, num_threads=a.threads)
+    eps = 1e-15
+    ll = lambda y, q: float(-np.mean(y * np.log(np.clip(q, eps, 1)) + (1 - y) * np.log(np.clip(1 - q, eps, 1))))
+    print(json.dumps({"peer": "lightgbm", "version": lgb.__version__, "threads": a.threads,
+                      "rounds": a.rounds, "train_s": round(train_s, 3),
+                      "train_cpu_s": round(train_cpu_s, 2),
+                      "roc_auc": round(float(roc_auc_score(yte, p)), 5),
+                      "pr_auc": round(float(average_precision_score(yte, p)), 5),
+                      "train_logloss": round(ll(ytr, ptr), 6), "test_logloss": round(ll(yte, p), 6),
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     h = sub.add_parser("handbook")
     h.add_argument("--file", required=True)
     h.add_argument("--threads", type=int, default=int(os.environ.get("PEERS_THREADS", "2")))
+    g = sub.add_parser("lgbm")
+    g.add_argument("--train", required=True)
+    g.add_argument("--test", required=True)
+    g.add_argument("--rounds", type=int, default=200)
+    g.add_argument("--threads", type=int, default=int(os.environ.get("PEERS_THREADS", "2")))
     a = ap.parse_args()
-    {"handbook": handbook}[a.cmd](a)
+    {"handbook": handbook, "lgbm": lgbm}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,24 @@ fn load(path: &str, label: &str, features: &Option<Vec<String>>) -> Dataset {
     })
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from
+/// `/proc/self/stat` (Linux; NaN elsewhere). Less sensitive than wall time to other
+/// processes sharing the cores.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// ROC AUC with ties counted as half (the Mann–Whitney statistic).
 fn roc_auc(score: &[f64], y: &[f64]) -> f64 {
     let mut o: Vec<usize> = (0..score.len()).collect();
@@ -201,11 +219,13 @@ fn main() {
     let load_s = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
+    let cpu0 = cpu_seconds();
     let model = a.params.fit(&train).unwrap_or_else(|e| {
         eprintln!("training failed: {e}");
         std::process::exit(1)
     });
     let train_s = t0.elapsed().as_secs_f64();
+    let train_cpu_s = cpu_seconds() - cpu0;
 
     let t0 = Instant::now();
     let p = model.predict_proba(&test.x).unwrap_or_else(|e| {
@@ -214,6 +234,12 @@ fn main() {
     });
     let batch_s = t0.elapsed().as_secs_f64();
     let auc = roc_auc(&p, &test.y);
+    let test_logloss = p
+        .iter()
+        .zip(&test.y)
+        .map(|(&q, &y)| -(if y == 1.0 { q } else { 1.0 - q }).max(1e-15).ln())
+        .sum::<f64>()
+        / test.n_rows() as f64;
     let ap = average_precision(&p, &test.y);
 
     let n = test.n_rows();
@@ -233,9 +259,10 @@ fn main() {
     let leaves: usize = model.trees().iter().map(|t| t.n_leaves()).sum();
     println!(
         "{{\"peer\": \"riskstream\", \"model\": \"gbdt\", \"mode\": \"{:?}\", \"growth\": \"{:?}\", \
-         \"threads\": {}, \"train_rows\": {}, \"test_rows\": {}, \"load_s\": {:.3}, \"train_s\": {:.3}, \
+         \"threads\": {}, \"train_rows\": {}, \"test_rows\": {}, \"load_s\": {:.3}, \"train_s\": {:.3}, \"train_cpu_s\": {:.2}, \
          \"batch_predict_s\": {:.4}, \"batch_rows_per_s\": {:.0}, \"roc_auc\": {:.5}, \"pr_auc\": {:.5}, \
-         \"single_p50_us\": {:.2}, \"single_p99_us\": {:.2}, \"trees\": {}, \"leaves\": {}, \"check\": {:.3}}}",
+         \"single_p50_us\": {:.2}, \"single_p99_us\": {:.2}, \"trees\": {}, \"leaves\": {}, \
+         \"train_logloss\": {:.6}, \"test_logloss\": {:.6}, \"check\": {:.3}}}",
         a.params.split_mode,
         a.params.growth,
         a.params.n_threads,
@@ -243,6 +270,7 @@ fn main() {
         n,
         load_s,
         train_s,
+        train_cpu_s,
         batch_s,
         n as f64 / batch_s,
         auc,
@@ -251,6 +279,8 @@ fn main() {
         q(0.99),
         model.trees().len(),
         leaves,
-        sink / a.single_calls as f64,
+        model.history().train_logloss.last().copied().unwrap_or(f64::NAN),
+        test_logloss,
+        sink / a.single_calls.max(1) as f64,
     );
 }

@@ -268,6 +268,33 @@ fn trees_carry_cover_weighted_values_gains_and_respect_limits() {
 }
 
 #[test]
+fn min_child_samples_counts_rows_like_lightgbm() {
+    // In the first tree every row has the same hessian p(1 - p), so the hessian-share
+    // estimate of a child's rows is its exact row count.
+    let train = noisy(4000, 1000, 17);
+    for k in [1, 25, 200] {
+        let p = GbdtParams {
+            n_rounds: 1,
+            growth: Growth::LeafWise,
+            max_depth: 0,
+            max_leaves: 64,
+            min_child_weight: 0.0,
+            min_child_samples: k,
+            ..small(SplitMode::Histogram)
+        };
+        let m = p.fit(&train).unwrap();
+        let q = 1.0 / (1.0 + (-m.base_margin()).exp());
+        let h = q * (1.0 - q);
+        let t = &m.trees()[0];
+        assert!(t.n_leaves() > 4);
+        for n in t.nodes.iter().filter(|n| n.is_leaf()) {
+            let rows = (n.cover / h).round() as usize;
+            assert!(rows >= k, "min_child_samples {k}: a leaf of {rows} rows");
+        }
+    }
+}
+
+#[test]
 fn raw_score_is_base_margin_plus_the_trees() {
     let train = noisy(800, 1000, 5);
     for mode in [SplitMode::Histogram, SplitMode::Exact] {

@@ -172,15 +172,17 @@ impl<'a> ExactSplitter<'a> {
         let col = &self.data.cols[j];
         let rows = &self.bufs.lists[j][leaf.start..leaf.end];
         let total = leaf.sums;
+        let rph = SplitParams::rows_per_hessian(leaf);
         let mut right = Sums::default();
+        let mut right_rows = 0usize;
         let mut last = f32::NAN;
         let mut best: Option<Candidate> = None;
         let mut best_key = f32::NEG_INFINITY;
         for &r in rows.iter().rev() {
             let v = col[r as usize];
-            if right.n > 0 && v != last && sp.child_ok(&right) {
+            if right_rows > 0 && v != last && sp.child_ok(&right, rph) {
                 let left = total.minus(&right);
-                if sp.child_ok(&left) {
+                if sp.child_ok(&left, rph) {
                     let gain = sp.score(&left) + sp.score(&right) - parent;
                     if gain > sp.min_gain && gain_key(gain) > best_key {
                         best_key = gain_key(gain);
@@ -196,6 +198,7 @@ impl<'a> ExactSplitter<'a> {
                 }
             }
             right.add(self.gh[r as usize]);
+            right_rows += 1;
             last = v;
         }
         best

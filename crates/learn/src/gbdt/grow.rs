@@ -18,12 +18,11 @@ pub(super) struct GradPair {
     pub h: f64,
 }
 
-/// Sums over a set of rows: gradient, hessian, row count.
+/// Gradient and hessian sums over a set of rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct Sums {
     pub g: f64,
     pub h: f64,
-    pub n: u32,
 }
 
 impl Sums {
@@ -31,14 +30,12 @@ impl Sums {
     pub fn add(&mut self, p: GradPair) {
         self.g += p.g;
         self.h += p.h;
-        self.n += 1;
     }
 
     #[inline]
     pub fn add_sums(&mut self, o: &Sums) {
         self.g += o.g;
         self.h += o.h;
-        self.n += o.n;
     }
 
     #[inline]
@@ -46,7 +43,6 @@ impl Sums {
         Sums {
             g: self.g - o.g,
             h: self.h - o.h,
-            n: self.n.wrapping_sub(o.n),
         }
     }
 }
@@ -73,10 +69,25 @@ impl SplitParams {
         }
     }
 
-    /// Whether a child with these sums is allowed.
+    /// Rows per unit of hessian in a node, for [`SplitParams::child_ok`].
     #[inline]
-    pub fn child_ok(&self, s: &Sums) -> bool {
-        s.n >= self.min_child_samples && s.n > 0 && s.h >= self.min_child_weight
+    pub fn rows_per_hessian(leaf: &Leaf) -> f64 {
+        if leaf.sums.h > 0.0 {
+            leaf.n() as f64 / leaf.sums.h
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether a child with these sums is allowed: enough hessian, and enough rows
+    /// counted as LightGBM counts them for `min_data_in_leaf` — the child's share of the
+    /// node's hessian times the node's rows (`rows_per_hessian`). A child whose rows
+    /// are already fitted almost perfectly (tiny hessians) counts as few rows, which
+    /// keeps leaves of near-zero hessian, and their huge values, from forming.
+    #[inline]
+    pub fn child_ok(&self, s: &Sums, rows_per_hessian: f64) -> bool {
+        s.h >= self.min_child_weight
+            && (s.h * rows_per_hessian).round() >= f64::from(self.min_child_samples)
     }
 
     /// The optimal leaf value −G / (H + λ) (before shrinkage).
@@ -138,6 +149,14 @@ pub(super) struct Leaf {
     pub hist: Option<Vec<FeatureHist>>,
 }
 
+impl Leaf {
+    /// Training rows in this leaf.
+    #[inline]
+    pub fn n(&self) -> usize {
+        self.end - self.start
+    }
+}
+
 /// A split finder: histogram or exact.
 pub(super) trait Splitter {
     /// The comparison its thresholds use.
@@ -171,7 +190,7 @@ pub(super) struct Grown {
 impl GrowParams {
     fn splittable(&self, leaf: &Leaf, sp: &SplitParams) -> bool {
         (self.max_depth == 0 || leaf.depth < self.max_depth)
-            && leaf.sums.n >= 2 * sp.min_child_samples.max(1)
+            && leaf.n() >= 2 * (sp.min_child_samples.max(1) as usize)
             && leaf.sums.h >= 2.0 * sp.min_child_weight
     }
 }
