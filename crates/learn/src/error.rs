@@ -96,7 +96,11 @@ pub enum LearnError {
 
 impl LearnError {
     /// Shorthand for [`LearnError::InvalidParam`].
-    pub fn param(name: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+    pub fn param(
+        name: &'static str,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
         LearnError::InvalidParam {
             name,
             value: value.to_string(),

@@ -250,9 +250,11 @@ mod tests {
             let back: Tree = serde_json::from_str(&text).expect("decode");
             assert_eq!(back, t, "{text}");
         }
-        let bad = serde_json::to_string(&t)
-            .expect("encode")
-            .replacen("0.30000000000000004", "\"many\"", 1);
+        let bad = serde_json::to_string(&t).expect("encode").replacen(
+            "0.30000000000000004",
+            "\"many\"",
+            1,
+        );
         assert!(serde_json::from_str::<Tree>(&bad).is_err());
     }
 }
