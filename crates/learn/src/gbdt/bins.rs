@@ -2,7 +2,7 @@
 //! to one byte each, stored column by column.
 //!
 //! Bin `b` holds the values `v` with `upper[b-1] < v <= upper[b]` (the last bin is open
-//! above). [`bin_of`] finds it with the comparison `upper < v`, so "bin ≤ b" is exactly
+//! above). `BinSearch` finds it with the comparison `upper < v`, so "bin ≤ b" is exactly
 //! "v <= upper[b]": the tree stores `upper[b]` as a `LessEqual` threshold and a raw row
 //! always takes the branch its bin took in training. Upper bounds sit at the midpoint of
 //! the two neighbouring distinct values, as LightGBM's, so unseen values between them are
@@ -16,13 +16,6 @@ use rayon::prelude::*;
 /// Rows sampled to place bin edges (LightGBM's `bin_construct_sample_cnt`).
 pub(super) const BIN_SAMPLE_ROWS: usize = 200_000;
 
-/// The bin of `v` given a feature's upper bounds: the number of bounds strictly below `v`.
-#[inline]
-pub(super) fn bin_of(upper: &[f64], v: f64) -> u8 {
-    // At most 255 bounds, so the count fits.
-    upper.partition_point(|&u| u < v) as u8
-}
-
 /// A threshold `m` with `a <= m < b` for `a < b`: `x <= m` separates them. Near the
 /// midpoint; falls back to `a` where rounding would put it on `b`.
 #[inline]
@@ -32,6 +25,29 @@ pub(super) fn midpoint_le(a: f64, b: f64) -> f64 {
         m
     } else {
         a
+    }
+}
+
+/// Finds the bin of a value: the number of upper bounds strictly below it. The bounds
+/// are padded to 256 with +∞ and searched in eight fixed halvings without branches, so
+/// binning millions of values does not pay a mispredicted branch per step.
+struct BinSearch([f64; 256]);
+
+impl BinSearch {
+    fn new(upper: &[f64]) -> Self {
+        let mut a = [f64::INFINITY; 256];
+        a[..upper.len()].copy_from_slice(upper);
+        BinSearch(a)
+    }
+
+    #[inline]
+    fn bin(&self, v: f64) -> u8 {
+        let mut i = 0usize;
+        for step in [128, 64, 32, 16, 8, 4, 2, 1] {
+            // The number of bounds below v is at least i + step when this one is.
+            i += usize::from(self.0[i + step - 1] < v) * step;
+        }
+        i as u8
     }
 }
 
@@ -74,6 +90,7 @@ impl Binned {
 
         // Bin row-major blocks in parallel, then transpose: reads the matrix once.
         const BLOCK: usize = 8192;
+        let search: Vec<BinSearch> = upper.iter().map(|u| BinSearch::new(u)).collect();
         let mut row_major = vec![0u8; n * f];
         if f > 0 {
             row_major
@@ -82,8 +99,8 @@ impl Binned {
                 .for_each(|(c, out)| {
                     let start = c * BLOCK;
                     for (k, o) in out.chunks_exact_mut(f).enumerate() {
-                        for ((b, &v), u) in o.iter_mut().zip(x.row(start + k)).zip(&upper) {
-                            *b = bin_of(u, v);
+                        for ((b, &v), u) in o.iter_mut().zip(x.row(start + k)).zip(&search) {
+                            *b = u.bin(v);
                         }
                     }
                 });
@@ -154,6 +171,11 @@ fn bounds(values: &[f64], max_bins: usize) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// The reference definition: the number of bounds strictly below `v`.
+    fn bin_of(upper: &[f64], v: f64) -> u8 {
+        upper.partition_point(|&u| u < v) as u8
+    }
+
     #[test]
     fn few_distinct_values_get_one_bin_each() {
         let v = [1.0, 1.0, 2.0, 3.0, 3.0, 3.0];
@@ -176,6 +198,25 @@ mod tests {
             assert!(u.len() < mb, "{} bounds for max_bins {mb}", u.len());
             assert!(u.len() + 1 >= mb / 2, "too few bins: {}", u.len());
             assert!(u.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn branchless_search_equals_bin_of() {
+        let mut values: Vec<f64> = (0..3000)
+            .map(|i| ((i * 7919) % 4001) as f64 / 7.0)
+            .collect();
+        values.sort_unstable_by(f64::total_cmp);
+        for mb in [2, 3, 100, 256] {
+            let u = bounds(&values, mb);
+            let s = BinSearch::new(&u);
+            let mut probes: Vec<f64> = u.clone();
+            probes.extend(u.iter().map(|&b| f64::from_bits(b.to_bits() + 1)));
+            probes.extend(u.iter().map(|&b| f64::from_bits(b.to_bits() - 1)));
+            probes.extend([f64::MIN, -1.0, 0.0, 1e9, f64::MAX, f64::INFINITY]);
+            for v in probes {
+                assert_eq!(s.bin(v), bin_of(&u, v), "v={v} max_bins={mb}");
+            }
         }
     }
 

@@ -207,18 +207,18 @@ impl<'a> ExactSplitter<'a> {
 
 /// Stable partition of `rows` by `go_left`; returns the left count.
 fn stable_partition(rows: &mut [u32], go_left: &[bool], scratch: &mut Vec<u32>) -> usize {
-    scratch.clear();
-    let mut w = 0;
+    scratch.resize(rows.len(), 0);
+    // Branch-free, as in the histogram partition.
+    let (mut w, mut nr) = (0, 0);
     for k in 0..rows.len() {
         let r = rows[k];
-        if go_left[r as usize] {
-            rows[w] = r;
-            w += 1;
-        } else {
-            scratch.push(r);
-        }
+        let left = usize::from(go_left[r as usize]);
+        rows[w] = r;
+        scratch[nr] = r;
+        w += left;
+        nr += 1 - left;
     }
-    rows[w..].copy_from_slice(scratch);
+    rows[w..].copy_from_slice(&scratch[..nr]);
     w
 }
 

@@ -168,18 +168,19 @@ impl Splitter for HistSplitter<'_> {
         let bin = cand.bin;
         let rows = &mut idx[leaf.start..leaf.end];
         let scratch = &mut self.bufs.scratch;
-        scratch.clear();
-        let mut w = 0;
+        scratch.resize(rows.len(), 0);
+        // Branch-free: every row is written to both sides, only one cursor moves. A left
+        // write lands at or before the row being read, so nothing unread is overwritten.
+        let (mut w, mut nr) = (0, 0);
         for k in 0..rows.len() {
             let r = rows[k];
-            if col[r as usize] <= bin {
-                rows[w] = r;
-                w += 1;
-            } else {
-                scratch.push(r);
-            }
+            let left = usize::from(col[r as usize] <= bin);
+            rows[w] = r;
+            scratch[nr] = r;
+            w += left;
+            nr += 1 - left;
         }
-        rows[w..].copy_from_slice(scratch);
+        rows[w..].copy_from_slice(&scratch[..nr]);
         w
     }
 
