@@ -126,7 +126,11 @@ fn load(path: &Path, a: &ModelArgs) -> anyhow::Result<Dataset> {
         data.extend(cols.iter().map(|c| c[i]));
     }
     let y = t.numeric(&a.label, "--label")?.to_vec();
-    Ok(Dataset::new(Matrix::new(t.rows, cols.len(), data)?, y, features)?)
+    Ok(Dataset::new(
+        Matrix::new(t.rows, cols.len(), data)?,
+        y,
+        features,
+    )?)
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -180,10 +184,20 @@ pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
     }
     let peers: Vec<&str> = a.peers.split(',').filter(|s| !s.is_empty()).collect();
     if peers.contains(&"ml") {
-        rows.extend(run_peer(&a, "ml", "ml_bench.py", &["--models", "lgbm,xgb,rf,lr,iforest"])?);
+        rows.extend(run_peer(
+            &a,
+            "ml",
+            "ml_bench.py",
+            &["--models", "lgbm,xgb,rf,lr,iforest"],
+        )?);
     }
     if peers.contains(&"spark") {
-        rows.extend(run_peer(&a, "spark", "spark_train.py", &["--models", "lr,rf,gbt"])?);
+        rows.extend(run_peer(
+            &a,
+            "spark",
+            "spark_train.py",
+            &["--models", "lr,rf,gbt"],
+        )?);
     }
     print_table(&rows);
     if let Some(out) = &a.output {
@@ -217,7 +231,12 @@ fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::
         .args(extra)
         .env("PEERS_THREADS", a.threads.to_string())
         .args(if venv == "ml" {
-            vec!["--threads".to_string(), a.threads.to_string(), "--single-calls".into(), a.single_calls.to_string()]
+            vec![
+                "--threads".to_string(),
+                a.threads.to_string(),
+                "--single-calls".into(),
+                a.single_calls.to_string(),
+            ]
         } else {
             vec![]
         })
@@ -227,13 +246,20 @@ fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::
         eprintln!(
             "warning: the {venv} peer failed ({}): {}",
             out.status,
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
         );
     }
     let mut rows = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(model) = v["model"].as_str() else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(model) = v["model"].as_str() else {
+            continue;
+        };
         let f = |k: &str| v[k].as_f64();
         let pair = match model {
             "sklearn.RandomForest" => "RandomForest",
@@ -243,11 +269,19 @@ fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::
             other => other,
         };
         rows.push(Row {
-            system: if venv == "spark" { format!("Spark {}", v["version"].as_str().unwrap_or("")) } else { v["version"].as_str().map_or(model.to_string(), |ver| format!("{model} {ver}")) },
+            system: if venv == "spark" {
+                format!("Spark {}", v["version"].as_str().unwrap_or(""))
+            } else {
+                v["version"]
+                    .as_str()
+                    .map_or(model.to_string(), |ver| format!("{model} {ver}"))
+            },
             model: model.into(),
             pair: pair.into(),
             train_s: f("train_s").unwrap_or(f64::NAN),
-            predict_rows_per_s: f("batch_rows_per_s").or(f("predict_rows_per_s")).unwrap_or(f64::NAN),
+            predict_rows_per_s: f("batch_rows_per_s")
+                .or(f("predict_rows_per_s"))
+                .unwrap_or(f64::NAN),
             single_p50_us: f("single_p50_us"),
             single_p99_us: f("single_p99_us"),
             roc_auc: f("roc_auc").unwrap_or(f64::NAN),
@@ -260,7 +294,14 @@ fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::
 fn print_table(rows: &[Row]) {
     println!(
         "{:<34} {:>9} {:>13} {:>9} {:>9} {:>8} {:>8} {:>22}",
-        "system / model", "train s", "predict r/s", "p50 µs", "p99 µs", "AUC", "AP", "peer train / ours"
+        "system / model",
+        "train s",
+        "predict r/s",
+        "p50 µs",
+        "p99 µs",
+        "AUC",
+        "AP",
+        "peer train / ours"
     );
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}"));
     for r in rows {
