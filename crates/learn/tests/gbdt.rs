@@ -1,6 +1,8 @@
 //! Gradient boosting: learning, histogram vs exact, XGBoost parity on the fraud handbook,
 //! serialisation, determinism across thread counts, early stopping and every error path.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use riskstream_learn::gbdt::{GbdtModel, GbdtParams, Growth, SplitMode};
 use riskstream_learn::tree::{SplitRule, Tree};
 use riskstream_learn::{Dataset, Fit, LearnError, Matrix, ParamGuard, Predict};

@@ -148,8 +148,8 @@ proptest! {
         let mut out = vec![1.0; m]; // overwritten, not added to
         let expected = ws.ensemble_shap_into(&trees, &row, scale, &mut out);
         prop_assert!((bias + expected - e.bias).abs() < 1e-12);
-        for j in 0..m {
-            prop_assert!((out[j] - e.contributions[j]).abs() < 1e-12);
+        for (o, c) in out.iter().zip(&e.contributions) {
+            prop_assert!((o - c).abs() < 1e-12);
         }
     }
 }

@@ -174,11 +174,10 @@ impl<'a> ExactSplitter<'a> {
         let total = leaf.sums;
         let rph = SplitParams::rows_per_hessian(leaf);
         let mut right = Sums::default();
-        let mut right_rows = 0usize;
         let mut last = f32::NAN;
         let mut best: Option<Candidate> = None;
         let mut best_key = f32::NEG_INFINITY;
-        for &r in rows.iter().rev() {
+        for (right_rows, &r) in rows.iter().rev().enumerate() {
             let v = col[r as usize];
             if right_rows > 0 && v != last && sp.child_ok(&right, rph) {
                 let left = total.minus(&right);
@@ -198,7 +197,6 @@ impl<'a> ExactSplitter<'a> {
                 }
             }
             right.add(self.gh[r as usize]);
-            right_rows += 1;
             last = v;
         }
         best
