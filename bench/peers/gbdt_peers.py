@@ -18,7 +18,8 @@ lgbm:     LightGBM with ml_bench.py's settings (200 rounds, 31 leaves, lr 0.1,
 Usage
   python gbdt_peers.py handbook --file .../transactions_2018-06-11_2018-09-14.csv.gz \
       [--threads 2]
-  python gbdt_peers.py lgbm --train train.csv --test test.csv [--rounds 200] [--threads 2]
+  python gbdt_peers.py lgbm --train train.csv --test test.csv [--rounds 200] [--threads 2] \
+      [--lambda-l2 0] [--seed 1]
 """
 import argparse
 import json
@@ -79,7 +80,8 @@ def lgbm(a):
     Xte = np.ascontiguousarray(te[feats].to_numpy(np.float64))
     yte = te["label"].to_numpy(np.int64)
     params = dict(objective="binary", learning_rate=0.1, num_leaves=31, max_depth=-1,
-                  min_data_in_leaf=20, feature_fraction=1.0, num_threads=a.threads, verbose=-1)
+                  min_data_in_leaf=20, feature_fraction=1.0, num_threads=a.threads, verbose=-1,
+                  lambda_l2=a.lambda_l2, data_random_seed=a.seed)
 
     def cpu():
         r = resource.getrusage(resource.RUSAGE_SELF)
@@ -93,7 +95,8 @@ def lgbm(a):
     eps = 1e-15
     ll = lambda y, q: float(-np.mean(y * np.log(np.clip(q, eps, 1)) + (1 - y) * np.log(np.clip(1 - q, eps, 1))))
     print(json.dumps({"peer": "lightgbm", "version": lgb.__version__, "threads": a.threads,
-                      "rounds": a.rounds, "train_s": round(train_s, 3),
+                      "rounds": a.rounds, "lambda_l2": a.lambda_l2, "seed": a.seed,
+                      "train_s": round(train_s, 3),
                       "train_cpu_s": round(train_cpu_s, 2),
                       "roc_auc": round(float(roc_auc_score(yte, p)), 5),
                       "pr_auc": round(float(average_precision_score(yte, p)), 5),
@@ -112,6 +115,8 @@ def main():
     g.add_argument("--test", required=True)
     g.add_argument("--rounds", type=int, default=200)
     g.add_argument("--threads", type=int, default=int(os.environ.get("PEERS_THREADS", "2")))
+    g.add_argument("--lambda-l2", type=float, default=0.0)
+    g.add_argument("--seed", type=int, default=1, help="data_random_seed (bin sampling); 1 is LightGBM's default")
     a = ap.parse_args()
     {"handbook": handbook, "lgbm": lgbm}[a.cmd](a)
 

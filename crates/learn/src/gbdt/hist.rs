@@ -76,6 +76,8 @@ impl HistSplitter<'_> {
             for s in (0..m).step_by(ROW_BLOCK) {
                 let e = (s + ROW_BLOCK).min(m);
                 for (j, h) in blk.iter_mut() {
+                    // A plain reborrow, so the loop keeps the base pointer in a register.
+                    let h: &mut FeatureHist = h;
                     let col = &data.cols[*j][..];
                     if direct {
                         for (&b, &p) in col[s..e].iter().zip(&gh[s..e]) {
