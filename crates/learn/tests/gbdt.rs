@@ -380,7 +380,8 @@ fn corrupt_model_files_are_refused() {
 
 #[test]
 fn seeded_runs_are_identical_on_any_number_of_threads() {
-    let train = noisy(20_000, 100_000, 21);
+    // Large enough for the parallel partition and gradient gather (>= 64 Ki rows).
+    let train = noisy(150_000, 100_000, 21);
     let valid = noisy(2_000, 100_000, 22);
     for mode in [SplitMode::Histogram, SplitMode::Exact] {
         let fit = |threads: usize| {

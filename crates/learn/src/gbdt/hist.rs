@@ -16,6 +16,12 @@ use rayon::prelude::*;
 
 /// Below this many row × feature updates a histogram is built on the calling thread.
 const PAR_MIN_WORK: usize = 64 * 1024;
+/// Nodes with at least this many rows are partitioned (and their gradients gathered)
+/// in parallel.
+const PAR_PARTITION_MIN: usize = 64 * 1024;
+/// Rows per chunk of a parallel partition; fixed, so the result does not depend on the
+/// number of threads.
+const PARTITION_CHUNK: usize = 16 * 1024;
 /// Rows per cache block of a histogram build (4096 gradient pairs = 64 KiB).
 const ROW_BLOCK: usize = 4096;
 /// Histogram tasks per thread: more balance the load, fewer read the gradients less.
@@ -58,8 +64,19 @@ impl HistSplitter<'_> {
         let direct = self.identity && start == 0 && end == self.gh.len();
         if !direct {
             let ordered = &mut self.bufs.ordered;
-            ordered.clear();
-            ordered.extend(rows.iter().map(|&r| self.gh[r as usize]));
+            let gh = self.gh;
+            ordered.resize(rows.len(), GradPair::default());
+            if rows.len() >= PAR_PARTITION_MIN {
+                ordered
+                    .par_chunks_mut(PARTITION_CHUNK)
+                    .zip(rows.par_chunks(PARTITION_CHUNK))
+                    .for_each(|(o, r)| o.iter_mut().zip(r).for_each(|(o, &r)| *o = gh[r as usize]));
+            } else {
+                ordered
+                    .iter_mut()
+                    .zip(rows)
+                    .for_each(|(o, &r)| *o = gh[r as usize]);
+            }
         }
         let ordered = &self.bufs.ordered[..];
         let gh = self.gh;
@@ -75,18 +92,49 @@ impl HistSplitter<'_> {
             }
             for s in (0..m).step_by(ROW_BLOCK) {
                 let e = (s + ROW_BLOCK).min(m);
-                for (j, h) in blk.iter_mut() {
-                    // A plain reborrow, so the loop keeps the base pointer in a register.
-                    let h: &mut FeatureHist = h;
+                let rows = &rows[s..e];
+                let (ordered, gh): (&[GradPair], &[GradPair]) = if direct {
+                    (&[], &gh[s..e])
+                } else {
+                    (&ordered[s..e], &[])
+                };
+                let mut quads = blk.chunks_exact_mut(4);
+                for q in quads.by_ref() {
+                    let [(ja, ha), (jb, hb), (jc, hc), (jd, hd)] = q else {
+                        continue;
+                    };
+                    let hs = [&mut **ha, &mut **hb, &mut **hc, &mut **hd];
+                    let cs = [
+                        &data.cols[*ja][..],
+                        &data.cols[*jb][..],
+                        &data.cols[*jc][..],
+                        &data.cols[*jd][..],
+                    ];
+                    if direct {
+                        add_direct::<4>(hs, cs.map(|c| &c[s..e]), gh);
+                    } else {
+                        add_ordered::<4>(hs, cs, rows, ordered);
+                    }
+                }
+                let mut pairs = quads.into_remainder().chunks_exact_mut(2);
+                for q in pairs.by_ref() {
+                    let [(ja, ha), (jb, hb)] = q else {
+                        continue;
+                    };
+                    let hs = [&mut **ha, &mut **hb];
+                    let cs = [&data.cols[*ja][..], &data.cols[*jb][..]];
+                    if direct {
+                        add_direct::<2>(hs, cs.map(|c| &c[s..e]), gh);
+                    } else {
+                        add_ordered::<2>(hs, cs, rows, ordered);
+                    }
+                }
+                for (j, h) in pairs.into_remainder() {
                     let col = &data.cols[*j][..];
                     if direct {
-                        for (&b, &p) in col[s..e].iter().zip(&gh[s..e]) {
-                            h[b as usize].add(p);
-                        }
+                        add_direct::<1>([&mut **h], [&col[s..e]], gh);
                     } else {
-                        for (&r, &p) in rows[s..e].iter().zip(&ordered[s..e]) {
-                            h[col[r as usize] as usize].add(p);
-                        }
+                        add_ordered::<1>([&mut **h], [col], rows, ordered);
                     }
                 }
             }
@@ -111,6 +159,57 @@ impl HistSplitter<'_> {
         }
         hist
     }
+}
+
+/// Adds rows `0..` of the columns `cols` (already cut to the block) with gradients `gh`
+/// to `K` feature histograms at once: the gradient is loaded once for `K` updates.
+#[inline(always)]
+fn add_direct<const K: usize>(hs: [&mut FeatureHist; K], cols: [&[u8]; K], gh: &[GradPair]) {
+    for (i, &p) in gh.iter().enumerate() {
+        for k in 0..K {
+            hs[k][cols[k][i] as usize].add(p);
+        }
+    }
+}
+
+/// Adds the rows `rows` (gradients in `ordered`, same order) to `K` feature histograms
+/// at once: the row index and gradient are loaded once for `K` updates.
+#[inline(always)]
+fn add_ordered<const K: usize>(
+    hs: [&mut FeatureHist; K],
+    cols: [&[u8]; K],
+    rows: &[u32],
+    ordered: &[GradPair],
+) {
+    for (&r, &p) in rows.iter().zip(ordered) {
+        let r = r as usize;
+        for k in 0..K {
+            hs[k][cols[k][r] as usize].add(p);
+        }
+    }
+}
+
+/// Stable, branch-free partition of `rows` (left rows first); returns the left count.
+/// Every row is written to both sides and only one cursor moves; a left write lands at
+/// or before the row being read, so nothing unread is overwritten.
+#[inline]
+fn partition_chunk(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    goes_left: impl Fn(u32) -> bool,
+) -> usize {
+    scratch.resize(rows.len(), 0);
+    let (mut w, mut nr) = (0, 0);
+    for k in 0..rows.len() {
+        let r = rows[k];
+        let left = usize::from(goes_left(r));
+        rows[w] = r;
+        scratch[nr] = r;
+        w += left;
+        nr += 1 - left;
+    }
+    rows[w..].copy_from_slice(&scratch[..nr]);
+    w
 }
 
 impl Splitter for HistSplitter<'_> {
@@ -169,21 +268,37 @@ impl Splitter for HistSplitter<'_> {
         let col = &self.data.cols[cand.feature][..];
         let bin = cand.bin;
         let rows = &mut idx[leaf.start..leaf.end];
+        let goes_left = |r: u32| col[r as usize] <= bin;
         let scratch = &mut self.bufs.scratch;
-        scratch.resize(rows.len(), 0);
-        // Branch-free: every row is written to both sides, only one cursor moves. A left
-        // write lands at or before the row being read, so nothing unread is overwritten.
-        let (mut w, mut nr) = (0, 0);
-        for k in 0..rows.len() {
-            let r = rows[k];
-            let left = usize::from(col[r as usize] <= bin);
-            rows[w] = r;
-            scratch[nr] = r;
-            w += left;
-            nr += 1 - left;
+        if rows.len() < PAR_PARTITION_MIN {
+            return partition_chunk(rows, scratch, goes_left);
         }
-        rows[w..].copy_from_slice(&scratch[..nr]);
-        w
+        // Fixed chunks partitioned in parallel, then each chunk's left and right runs
+        // moved to their places in chunk order: the same stable result as one pass.
+        let counts: Vec<usize> = rows
+            .par_chunks_mut(PARTITION_CHUNK)
+            .map_init(Vec::new, |buf, c| partition_chunk(c, buf, goes_left))
+            .collect();
+        let n_left: usize = counts.iter().sum();
+        scratch.resize(rows.len(), 0);
+        let (mut lefts, mut rights) = scratch.split_at_mut(n_left);
+        let mut moves = Vec::with_capacity(counts.len());
+        for (c, &nl) in rows.chunks(PARTITION_CHUNK).zip(&counts) {
+            let (l, lt) = std::mem::take(&mut lefts).split_at_mut(nl);
+            let (r, rt) = std::mem::take(&mut rights).split_at_mut(c.len() - nl);
+            lefts = lt;
+            rights = rt;
+            moves.push((c, l, r));
+        }
+        moves.into_par_iter().for_each(|(c, l, r)| {
+            let (cl, cr) = c.split_at(l.len());
+            l.copy_from_slice(cl);
+            r.copy_from_slice(cr);
+        });
+        rows.par_chunks_mut(PARTITION_CHUNK)
+            .zip(scratch.par_chunks(PARTITION_CHUNK))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+        n_left
     }
 
     fn prepare_children(
