@@ -275,28 +275,9 @@ pub(crate) fn build_tree(
 
     while let Some(node) = stack.pop() {
         let rows = &samples[node.start..node.end];
-        let (mut wt, mut wp) = (0.0, 0.0);
-        for &i in rows {
-            let wi = w[i as usize];
-            wt += wi;
-            wp += wi * y[i as usize];
-        }
-        let impurity = p.criterion.impurity(wp, wt);
-        let idx = nodes.len();
-        let mut leaf = Node::leaf(if wt > 0.0 { wp / wt } else { 0.0 }, wt);
-        if let Some((parent, is_left)) = node.parent {
-            if is_left {
-                nodes[parent].left = idx as u32;
-            } else {
-                nodes[parent].right = idx as u32;
-            }
-        }
-        let n = rows.len();
-        let is_leaf = node.depth >= max_depth
-            || n < p.min_samples_split
-            || n < 2 * p.min_samples_leaf
-            || wt < 2.0 * min_weight_leaf
-            || impurity <= f64::EPSILON;
+        let st = open_node(p, &mut nodes, &node, rows, w, y, max_depth, min_weight_leaf);
+        let (wt, wp) = (st.wt, st.wp);
+        let is_leaf = st.terminal;
         let split = if is_leaf {
             None
         } else {
@@ -316,7 +297,7 @@ pub(crate) fn build_tree(
             )
         };
         let Some(split) = split else {
-            nodes.push(leaf);
+            nodes.push(st.leaf);
             continue;
         };
         // Reorder this node's rows: left block first, in sorted order of the split feature.
@@ -324,40 +305,124 @@ pub(crate) fn build_tree(
             samples[node.start + k] = i;
         }
         let mid = node.start + split.n_left;
-        let (mut lw, mut lp) = (0.0, 0.0);
-        for &i in &samples[node.start..mid] {
-            lw += w[i as usize];
-            lp += w[i as usize] * y[i as usize];
-        }
-        let (rw, rp) = (wt - lw, wp - lp);
-        leaf.left = 0; // set when the child is created
-        leaf.right = 0;
-        leaf.feature = split.feature as u32;
-        leaf.threshold = split.threshold;
-        leaf.default_left = true;
-        leaf.gain =
-            (wt * impurity - lw * p.criterion.impurity(lp, lw) - rw * p.criterion.impurity(rp, rw))
-                .max(0.0);
         let _ = split.proxy;
-        nodes.push(leaf);
-        // Push right first so the left subtree is built (and numbered) first, as sklearn does.
-        stack.push(Pending {
-            start: mid,
-            end: node.end,
-            depth: node.depth + 1,
-            parent: Some((idx, false)),
-        });
-        stack.push(Pending {
-            start: node.start,
-            end: mid,
-            depth: node.depth + 1,
-            parent: Some((idx, true)),
-        });
+        close_node(
+            p,
+            &mut nodes,
+            &mut stack,
+            &node,
+            st,
+            &samples[node.start..mid],
+            (split.feature, split.threshold),
+            w,
+            y,
+        );
     }
     Tree {
         nodes,
         rule: SplitRule::LessEqual,
     }
+}
+
+/// A node being built: its weight, positive weight and impurity, the leaf it becomes if it
+/// is not split, and whether a stopping rule already makes it a leaf.
+struct NodeStats {
+    idx: usize,
+    wt: f64,
+    wp: f64,
+    impurity: f64,
+    leaf: Node,
+    terminal: bool,
+}
+
+/// Starts a node: sums its rows, links it to its parent and applies the stopping rules
+/// (depth, minimum rows or weight, purity) shared by both split searches.
+#[allow(clippy::too_many_arguments)]
+fn open_node(
+    p: &DecisionTreeParams,
+    nodes: &mut [Node],
+    node: &Pending,
+    rows: &[u32],
+    w: &[f64],
+    y: &[f64],
+    max_depth: usize,
+    min_weight_leaf: f64,
+) -> NodeStats {
+    let (mut wt, mut wp) = (0.0, 0.0);
+    for &i in rows {
+        let wi = w[i as usize];
+        wt += wi;
+        wp += wi * y[i as usize];
+    }
+    let impurity = p.criterion.impurity(wp, wt);
+    let idx = nodes.len();
+    if let Some((parent, is_left)) = node.parent {
+        if is_left {
+            nodes[parent].left = idx as u32;
+        } else {
+            nodes[parent].right = idx as u32;
+        }
+    }
+    let n = rows.len();
+    NodeStats {
+        idx,
+        wt,
+        wp,
+        impurity,
+        leaf: Node::leaf(if wt > 0.0 { wp / wt } else { 0.0 }, wt),
+        terminal: node.depth >= max_depth
+            || n < p.min_samples_split
+            || n < 2 * p.min_samples_leaf
+            || wt < 2.0 * min_weight_leaf
+            || impurity <= f64::EPSILON,
+    }
+}
+
+/// Turns a node into a split on `(feature, threshold)` whose left rows are `left` (the
+/// first rows of the node), records the impurity decrease, and queues both children —
+/// right first, so the left subtree is built and numbered first, as sklearn does.
+#[allow(clippy::too_many_arguments)]
+fn close_node(
+    p: &DecisionTreeParams,
+    nodes: &mut Vec<Node>,
+    stack: &mut Vec<Pending>,
+    node: &Pending,
+    st: NodeStats,
+    left: &[u32],
+    (feature, threshold): (usize, f64),
+    w: &[f64],
+    y: &[f64],
+) {
+    let (mut lw, mut lp) = (0.0, 0.0);
+    for &i in left {
+        lw += w[i as usize];
+        lp += w[i as usize] * y[i as usize];
+    }
+    let (rw, rp) = (st.wt - lw, st.wp - lp);
+    let mut n = st.leaf;
+    n.left = 0; // set when the child is created
+    n.right = 0;
+    n.feature = feature as u32;
+    n.threshold = threshold;
+    n.default_left = true;
+    n.gain = (st.wt * st.impurity
+        - lw * p.criterion.impurity(lp, lw)
+        - rw * p.criterion.impurity(rp, rw))
+    .max(0.0);
+    nodes.push(n);
+    let mid = node.start + left.len();
+    stack.push(Pending {
+        start: mid,
+        end: node.end,
+        depth: node.depth + 1,
+        parent: Some((st.idx, false)),
+    });
+    stack.push(Pending {
+        start: node.start,
+        end: mid,
+        depth: node.depth + 1,
+        parent: Some((st.idx, true)),
+    });
 }
 
 /// sklearn's best splitter for one node. On return `best_buf` holds the node's rows sorted
@@ -479,32 +544,12 @@ pub(crate) fn build_tree_binned(
 
     while let Some(node) = stack.pop() {
         let rows = &samples[node.start..node.end];
-        let (mut wt, mut wp) = (0.0, 0.0);
-        for &i in rows {
-            let wi = w[i as usize];
-            wt += wi;
-            wp += wi * y[i as usize];
-        }
-        let impurity = p.criterion.impurity(wp, wt);
-        let idx = nodes.len();
-        let mut leaf = Node::leaf(if wt > 0.0 { wp / wt } else { 0.0 }, wt);
-        if let Some((parent, is_left)) = node.parent {
-            if is_left {
-                nodes[parent].left = idx as u32;
-            } else {
-                nodes[parent].right = idx as u32;
-            }
-        }
-        let n = rows.len();
-        if node.depth >= max_depth
-            || n < p.min_samples_split
-            || n < 2 * p.min_samples_leaf
-            || wt < 2.0 * min_weight_leaf
-            || impurity <= f64::EPSILON
-        {
-            nodes.push(leaf);
+        let st = open_node(p, &mut nodes, &node, rows, w, y, max_depth, min_weight_leaf);
+        if st.terminal {
+            nodes.push(st.leaf);
             continue;
         }
+        let (wt, wp, n) = (st.wt, st.wp, rows.len());
         // (feature, last left bin, proxy)
         let mut best: Option<(usize, u8, f64)> = None;
         let mut visited = 0;
@@ -563,7 +608,7 @@ pub(crate) fn build_tree_binned(
             }
         }
         let Some((f, bin, _)) = best else {
-            nodes.push(leaf);
+            nodes.push(st.leaf);
             continue;
         };
         // Stable partition: rows in bins <= `bin` first.
@@ -581,33 +626,18 @@ pub(crate) fn build_tree_binned(
         }
         samples[k..node.end].copy_from_slice(&scratch);
         let mid = k;
-        let (mut lw, mut lp) = (0.0, 0.0);
-        for &i in &samples[node.start..mid] {
-            lw += w[i as usize];
-            lp += w[i as usize] * y[i as usize];
-        }
-        let (rw, rp) = (wt - lw, wp - lp);
-        leaf.left = 0;
-        leaf.right = 0;
-        leaf.feature = f as u32;
-        leaf.threshold = binned.upper[f][bin as usize];
-        leaf.default_left = true;
-        leaf.gain =
-            (wt * impurity - lw * p.criterion.impurity(lp, lw) - rw * p.criterion.impurity(rp, rw))
-                .max(0.0);
-        nodes.push(leaf);
-        stack.push(Pending {
-            start: mid,
-            end: node.end,
-            depth: node.depth + 1,
-            parent: Some((idx, false)),
-        });
-        stack.push(Pending {
-            start: node.start,
-            end: mid,
-            depth: node.depth + 1,
-            parent: Some((idx, true)),
-        });
+        let threshold = binned.upper[f][bin as usize];
+        close_node(
+            p,
+            &mut nodes,
+            &mut stack,
+            &node,
+            st,
+            &samples[node.start..mid],
+            (f, threshold),
+            w,
+            y,
+        );
     }
     Tree {
         nodes,
