@@ -319,8 +319,10 @@ fn ln_1p_unit(e: f64) -> f64 {
 #[inline(always)]
 fn exp_nonpos(x: f64) -> f64 {
     const SHIFT: f64 = 6_755_399_441_055_744.0;
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    // fdlibm's split of ln 2: the high part has 32 trailing zero bits, so k·LN2_HI is
+    // exact.
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
     let x = x.max(-708.0);
     let t = x * std::f64::consts::LOG2_E + SHIFT;
     let k = t - SHIFT;
