@@ -181,6 +181,9 @@ pub(super) trait Splitter {
     );
     /// Frees what a leaf that will not be split holds.
     fn release(&mut self, leaf: &mut Leaf);
+    /// Called after a leaf's search: frees what it holds if it cannot be split or if
+    /// memory is short (the splitter must then cope with a parent holding nothing).
+    fn settle(&mut self, _leaf: &mut Leaf) {}
 }
 
 /// A grown tree and, for each leaf, its row range in the index array and its value.
@@ -221,6 +224,7 @@ pub(super) fn grow<S: Splitter>(
     if ok {
         root.best = s.find(idx, &root, sp);
     }
+    s.settle(&mut root);
     let mut open = vec![root];
     let mut n_leaves = 1usize;
     while gp.max_leaves == 0 || n_leaves < gp.max_leaves {
@@ -279,6 +283,8 @@ pub(super) fn grow<S: Splitter>(
         if need[1] {
             right.best = s.find(idx, &right, sp);
         }
+        s.settle(&mut left);
+        s.settle(&mut right);
         open.push(left);
         open.push(right);
     }

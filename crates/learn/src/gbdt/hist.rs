@@ -16,6 +16,11 @@ use rayon::prelude::*;
 
 /// Below this many row × feature updates a histogram is built on the calling thread.
 const PAR_MIN_WORK: usize = 64 * 1024;
+/// Leaves keep their histograms (for the subtraction trick) while all held histograms
+/// fit in this many bytes; beyond it a leaf's histogram is dropped after its search
+/// and its children are built directly if it is split. Bounds memory when trees are
+/// allowed thousands of leaves.
+const HIST_BUDGET_BYTES: usize = 256 << 20;
 /// Nodes with at least this many rows are partitioned (and their gradients gathered)
 /// in parallel.
 const PAR_PARTITION_MIN: usize = 64 * 1024;
@@ -31,6 +36,10 @@ const TASKS_PER_THREAD: usize = 1;
 #[derive(Debug, Default)]
 pub(super) struct HistBuffers {
     pool: Vec<Vec<FeatureHist>>,
+    /// Buffers allocated so far (those not in `pool` are held by leaves).
+    allocated: usize,
+    /// Bytes of histograms leaves may hold; `None` = [`HIST_BUDGET_BYTES`].
+    budget: Option<usize>,
     ordered: Vec<GradPair>,
     scratch: Vec<u32>,
 }
@@ -51,10 +60,18 @@ pub(super) struct HistSplitter<'a> {
 impl HistSplitter<'_> {
     fn take_buffer(&mut self) -> Vec<FeatureHist> {
         let f = self.data.cols.len();
-        self.bufs
-            .pool
-            .pop()
-            .unwrap_or_else(|| vec![[Sums::default(); 256]; f])
+        if let Some(b) = self.bufs.pool.pop() {
+            return b;
+        }
+        self.bufs.allocated += 1;
+        vec![[Sums::default(); 256]; f]
+    }
+
+    /// Whether leaves hold more histogram memory than [`HIST_BUDGET_BYTES`].
+    fn over_budget(&self) -> bool {
+        let held = self.bufs.allocated - self.bufs.pool.len();
+        let budget = self.bufs.budget.unwrap_or(HIST_BUDGET_BYTES);
+        held * self.data.cols.len() * std::mem::size_of::<FeatureHist>() > budget
     }
 
     /// Builds the histograms of the rows `idx[start..end]` for the allowed features.
@@ -310,6 +327,12 @@ impl Splitter for HistSplitter<'_> {
         need: [bool; 2],
     ) {
         let Some(mut ph) = parent.hist.take() else {
+            // The parent's histogram was dropped to save memory: build what is needed.
+            for (leaf, need) in [(left, need[0]), (right, need[1])] {
+                if need {
+                    leaf.hist = Some(self.build(idx, leaf.start, leaf.end));
+                }
+            }
             return;
         };
         let left_small = left.end - left.start <= right.end - right.start;
@@ -342,6 +365,92 @@ impl Splitter for HistSplitter<'_> {
     fn release(&mut self, leaf: &mut Leaf) {
         if let Some(h) = leaf.hist.take() {
             self.bufs.pool.push(h);
+        }
+    }
+
+    fn settle(&mut self, leaf: &mut Leaf) {
+        if leaf.best.is_none() || self.over_budget() {
+            self.release(leaf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Matrix;
+    use crate::gbdt::grow::{grow, GrowParams};
+    use crate::gbdt::Growth;
+
+    #[test]
+    fn dropping_histograms_under_memory_pressure_gives_the_same_trees() {
+        let (n, f) = (3000usize, 4usize);
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let x: Vec<f64> = (0..n * f).map(|_| (next() * 300.0).floor()).collect();
+        let x = Matrix::new(n, f, x).unwrap();
+        let data = Binned::build(&x, 256, 0);
+        let gh: Vec<GradPair> = (0..n)
+            .map(|i| {
+                let r = x.row(i);
+                let g = if r[0] + r[1] > 300.0 { -0.7 } else { 0.3 } + 0.1 * next();
+                GradPair {
+                    g: g as f32,
+                    h: 0.2 + 0.05 * next() as f32,
+                }
+            })
+            .collect();
+        let features: Vec<usize> = (0..f).collect();
+        let sp = SplitParams {
+            lambda: 1.0,
+            min_child_weight: 1.0,
+            min_child_samples: 0,
+            min_gain: 1e-6,
+        };
+        for growth in [Growth::DepthWise, Growth::LeafWise] {
+            let gp = GrowParams {
+                growth,
+                max_depth: 0,
+                max_leaves: 40,
+                learning_rate: 0.3,
+            };
+            let run = |budget: Option<usize>| {
+                let mut bufs = HistBuffers {
+                    budget,
+                    ..HistBuffers::default()
+                };
+                let mut idx: Vec<u32> = (0..n as u32).collect();
+                let mut root = Sums::default();
+                gh.iter().for_each(|&p| root.add(p));
+                let mut s = HistSplitter {
+                    data: &data,
+                    gh: &gh,
+                    features: &features,
+                    identity: true,
+                    bufs: &mut bufs,
+                };
+                let grown = grow(&mut s, &mut idx, root, &sp, &gp);
+                (grown.tree, bufs.allocated)
+            };
+            let (a, alloc_a) = run(None);
+            let (b, alloc_b) = run(Some(0));
+            assert!(a.n_leaves() > 20);
+            // With no budget every split builds both children, but the same splits win.
+            assert_eq!(a.nodes.len(), b.nodes.len());
+            for (p, q) in a.nodes.iter().zip(&b.nodes) {
+                assert_eq!(
+                    (p.feature, p.threshold, p.left),
+                    (q.feature, q.threshold, q.left)
+                );
+                assert!((p.value - q.value).abs() < 1e-9);
+            }
+            assert!(alloc_b <= 3, "{alloc_b} buffers held with no budget");
+            assert!(alloc_a > alloc_b);
         }
     }
 }
