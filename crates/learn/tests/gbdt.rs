@@ -673,6 +673,22 @@ fn every_bad_parameter_is_refused_by_name() {
 }
 
 #[test]
+fn no_features_gives_the_base_rate() {
+    for mode in [SplitMode::Histogram, SplitMode::Exact] {
+        let d = Dataset::new(
+            Matrix::new(4, 0, vec![]).unwrap(),
+            vec![0.0, 1.0, 0.0, 0.0],
+            vec![],
+        )
+        .unwrap();
+        let m = small(mode).fit(&d).unwrap();
+        assert!(m.trees().iter().all(|t| t.nodes.len() == 1));
+        let p = m.predict_proba_one(&[]).unwrap();
+        assert!((p - 0.25).abs() < 0.05, "{p}");
+    }
+}
+
+#[test]
 fn from_parts_checks_trees() {
     let t = Tree {
         nodes: vec![riskstream_learn::tree::Node::leaf(0.5, 1.0)],
@@ -806,4 +822,117 @@ fn exact_mode_matches_xgboost_on_the_fraud_handbook() {
         (auc - XGBOOST_AUC).abs() < 0.002,
         "exact-mode AUC {auc:.6}, xgboost {XGBOOST_AUC}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties on random small problems.
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn problem() -> impl Strategy<Value = (Dataset, GbdtParams)> {
+        (20usize..160, 1usize..5, 0u64..u64::MAX, any::<bool>())
+            .prop_flat_map(|(n, f, seed, coarse)| {
+                let params = (
+                    prop_oneof![Just(SplitMode::Histogram), Just(SplitMode::Exact)],
+                    prop_oneof![Just(Growth::DepthWise), Just(Growth::LeafWise)],
+                    0usize..6,
+                    prop_oneof![Just(0usize), 2usize..12],
+                    2usize..=256,
+                    prop_oneof![Just(1.0), 0.3f64..1.0],
+                    prop_oneof![Just(1.0), 0.3f64..1.0],
+                    prop_oneof![Just(0.0), 0.01f64..3.0],
+                    prop_oneof![Just(0.0), 0.001f64..2.0],
+                    0usize..8,
+                );
+                (Just((n, f, seed, coarse)), params)
+            })
+            .prop_map(
+                |(
+                    (n, f, seed, coarse),
+                    (mode, growth, depth, leaves, bins, sub, col, lambda, mcw, mcs),
+                )| {
+                    let mut r = Rng(seed);
+                    let rows: Vec<Vec<f64>> = (0..n)
+                        .map(|_| {
+                            (0..f)
+                                .map(|_| {
+                                    if coarse {
+                                        r.int(6)
+                                    } else {
+                                        (r.uniform() - 0.5) * 1e3
+                                    }
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let mut y: Vec<f64> = rows
+                        .iter()
+                        .map(|row| {
+                            if row[0] + 100.0 * r.uniform() > 50.0 {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    y[0] = 0.0;
+                    y[1] = 1.0;
+                    let p = GbdtParams {
+                        n_rounds: 6,
+                        learning_rate: 0.5,
+                        split_mode: mode,
+                        growth,
+                        max_depth: depth,
+                        max_leaves: leaves,
+                        max_bins: bins,
+                        subsample: sub,
+                        colsample_bytree: col,
+                        lambda,
+                        min_child_weight: mcw,
+                        min_child_samples: mcs,
+                        seed,
+                        n_threads: 1,
+                        ..GbdtParams::default()
+                    };
+                    (dataset(rows, y), p)
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn models_are_consistent((data, p) in problem()) {
+            let m = p.fit(&data).unwrap();
+            let raw = m.predict_raw(&data.x).unwrap();
+            // Training margins are the scores: the recorded loss is the scores' loss.
+            let last = *m.history().train_logloss.last().unwrap();
+            let want = log_loss(&raw, &data.y);
+            prop_assert!((last - want).abs() <= 1e-12 * want.max(1e-3), "{} vs {}", last, want);
+            for (i, row) in data.x.rows().enumerate() {
+                let mut sum = m.base_margin();
+                for t in m.trees() {
+                    sum += t.predict(row);
+                }
+                prop_assert_eq!(sum.to_bits(), raw[i].to_bits());
+            }
+            for t in m.trees() {
+                prop_assert!(t.validate(data.n_features()).is_ok());
+                if p.max_depth > 0 {
+                    prop_assert!(t.depth() <= p.max_depth);
+                }
+                if p.max_leaves > 0 {
+                    prop_assert!(t.n_leaves() <= p.max_leaves);
+                }
+                for n in t.nodes.iter().filter(|n| n.is_leaf()) {
+                    prop_assert!(n.cover >= p.min_child_weight || t.nodes.len() == 1);
+                }
+            }
+            let back: GbdtModel = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+            prop_assert_eq!(back.predict_raw(&data.x).unwrap(), raw);
+        }
+    }
 }
