@@ -7,7 +7,11 @@ handbook: XGBoost exact greedy on the fraud handbook's baseline split, the rows 
           TX_DATETIME, every transaction of those days), 15 input features, label
           TX_FRAUD; tree_method exact, base_score 0.5, max_depth 6, eta 0.3, 100 rounds,
           lambda 1, min_child_weight 1, random_state 0. Prints one JSON line with the
-          test ROC AUC (and LightGBM-style leaf-wise numbers are not involved here).
+          test ROC AUC. --write-csv DIR also writes the two row sets as plain CSV so the
+          Rust example can time our exact mode on them:
+            gbdt_peers --train DIR/handbook_train.csv --test DIR/handbook_test.csv \
+              --label TX_FRAUD --mode exact --growth depth --depth 6 --leaves 0 --lr 0.3 \
+              --rounds 100 --lambda 1 --min-child-weight 1 --min-child-samples 0 --base-score 0.5
 
 lgbm:     LightGBM with ml_bench.py's settings (200 rounds, 31 leaves, lr 0.1,
           min_data_in_leaf 20, 2 threads) on the peer CSVs; prints train wall seconds and
@@ -17,7 +21,7 @@ lgbm:     LightGBM with ml_bench.py's settings (200 rounds, 31 leaves, lr 0.1,
 
 Usage
   python gbdt_peers.py handbook --file .../transactions_2018-06-11_2018-09-14.csv.gz \
-      [--threads 2]
+      [--threads 2] [--write-csv DIR]
   python gbdt_peers.py lgbm --train train.csv --test test.csv [--rounds 200] [--threads 2] \
       [--lambda-l2 0] [--seed 1]
 """
@@ -49,6 +53,10 @@ def handbook(a):
     day = df["TX_DATETIME"].str.slice(0, 10)
     tr = df[(day >= "2018-07-25") & (day <= "2018-07-31")]
     te = df[(day >= "2018-08-08") & (day <= "2018-08-14")]
+    if a.write_csv:
+        os.makedirs(a.write_csv, exist_ok=True)
+        tr[FEATURES + ["TX_FRAUD"]].to_csv(os.path.join(a.write_csv, "handbook_train.csv"), index=False)
+        te[FEATURES + ["TX_FRAUD"]].to_csv(os.path.join(a.write_csv, "handbook_test.csv"), index=False)
     Xtr = tr[FEATURES].to_numpy(np.float64)
     ytr = tr["TX_FRAUD"].to_numpy(np.int64)
     Xte = te[FEATURES].to_numpy(np.float64)
@@ -110,6 +118,8 @@ def main():
     h = sub.add_parser("handbook")
     h.add_argument("--file", required=True)
     h.add_argument("--threads", type=int, default=int(os.environ.get("PEERS_THREADS", "2")))
+    h.add_argument("--write-csv", default="", help="also write handbook_{train,test}.csv here "
+                   "(outside the repo) for the gbdt_peers example")
     g = sub.add_parser("lgbm")
     g.add_argument("--train", required=True)
     g.add_argument("--test", required=True)

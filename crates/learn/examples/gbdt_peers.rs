@@ -20,7 +20,7 @@ fn usage() -> ! {
         "usage: gbdt_peers --train FILE --test FILE [--label label] [--features f0,f1,..] \
          [--rounds 200] [--leaves 31] [--depth 0] [--growth leaf|depth] [--lr 0.1] \
          [--lambda 0] [--min-child-weight 0.001] [--min-child-samples 20] [--max-bins 255] \
-         [--mode hist|exact] [--threads 2] [--single-calls 10000] [--seed 0]"
+         [--mode hist|exact] [--threads 2] [--single-calls 10000] [--seed 0] [--base-score P]"
     );
     std::process::exit(2)
 }
@@ -90,6 +90,7 @@ fn parse_args() -> Args {
             }
             "--threads" => p.n_threads = num(v) as usize,
             "--seed" => p.seed = num(v) as u64,
+            "--base-score" => p.base_score = Some(num(v)),
             "--single-calls" => a.single_calls = num(v) as usize,
             _ => usage(),
         }
