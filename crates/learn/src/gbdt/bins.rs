@@ -1,9 +1,9 @@
 //! Quantile bins: per feature a sorted list of upper bounds, and the training rows binned
-//! to one byte each, stored column by column.
+//! to one byte each, stored column by column. Random forests reuse them (`forest.rs`).
 //!
 //! Bin `b` holds the values `v` with `upper[b-1] < v <= upper[b]` (the last bin is open
 //! above). `BinSearch` finds it with the comparison `upper < v`, so "bin ≤ b" is exactly
-//! "v <= upper[b]": the tree stores `upper[b]` as a `LessEqual` threshold and a raw row
+//! `v <= upper[b]`: the tree stores `upper[b]` as a `LessEqual` threshold and a raw row
 //! always takes the branch its bin took in training. Upper bounds sit at the midpoint of
 //! the two neighbouring distinct values, as LightGBM's, so unseen values between them are
 //! split evenly.

@@ -1,13 +1,18 @@
 //! The histogram split finder.
 //!
 //! A leaf's histogram holds, per feature and bin, the sums of gradient and hessian (16
-//! bytes a bin; row counts are estimated from the hessian, as LightGBM does).
-//! Features are built in parallel, each by one task in row order, so the sums are the
-//! same for any thread count. Of a split's two children only the smaller is built; the
-//! larger is the parent's histogram minus it, computed in the parent's buffer. Buffers
-//! are recycled through a pool for the whole training run. Before building a non-root
-//! leaf, its rows' gradients are gathered into row order once ("ordered gradients"), so
-//! each feature's pass reads them sequentially and only the one-byte bins are gathered.
+//! bytes a bin; row counts are estimated from the hessian, as LightGBM does). Of a
+//! split's two children only the smaller is built; the larger is the parent's histogram
+//! minus it, computed in the parent's buffer. Buffers are recycled through a pool for the
+//! whole training run, and leaves that will not be split give theirs back at once.
+//!
+//! Building: before a non-root leaf, its rows' gradients are gathered into row order once
+//! ("ordered gradients"). Tasks take blocks of features (one block per thread), walk the
+//! rows in cache-sized blocks and add each row to four features' histograms at a time,
+//! so a row index and a gradient are loaded once per four updates and only the one-byte
+//! bins are gathered from the columns. (A row-major copy of the bins, read a row at a
+//! time, was measured slower here.) Each feature's sums are added in row order whatever
+//! the tasks, so they are the same for any thread count.
 
 use super::bins::Binned;
 use super::grow::{gain_key, Candidate, FeatureHist, GradPair, Leaf, SplitParams, Splitter, Sums};
