@@ -611,6 +611,15 @@ fn data_errors_are_typed() {
         p.fit_with_validation(&train, Some(&vnan)),
         Err(LearnError::NonFinite { row: 2, .. })
     ));
+    let mut renamed = train.clone();
+    renamed.feature_names.swap(0, 1);
+    assert!(matches!(
+        p.fit_with_validation(&train, Some(&renamed)),
+        Err(LearnError::InvalidParam {
+            name: "validation_set",
+            ..
+        })
+    ));
     let es = GbdtParams {
         early_stopping_rounds: Some(3),
         ..p

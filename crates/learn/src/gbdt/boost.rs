@@ -95,13 +95,23 @@ pub(super) fn train(p: &GbdtParams, train: &Dataset, valid: Option<&Dataset>) ->
     }
 }
 
-/// The checks a validation set needs: same width, rows, finite values, 0/1 labels.
+/// The checks a validation set needs: same columns, rows, finite values, 0/1 labels.
 fn check_valid(train: &Dataset, v: &Dataset) -> Result<()> {
     if v.n_features() != train.n_features() {
         return Err(LearnError::WidthMismatch {
             expected: train.n_features(),
             got: v.n_features(),
         });
+    }
+    if let Some(j) = (0..v.n_features()).find(|&j| v.feature_names[j] != train.feature_names[j]) {
+        return Err(LearnError::param(
+            "validation_set",
+            format!("feature {j} = `{}`", v.feature_names[j]),
+            format!(
+                "the training set has `{}` there; pass the same columns in the same order",
+                train.feature_names[j]
+            ),
+        ));
     }
     if v.n_rows() == 0 {
         return Err(LearnError::param(
