@@ -232,11 +232,7 @@ fn run(
                 grow(&mut s, &mut idx, root, &sp, &gp)
             }
         };
-        for &(s, e, v) in &grown.leaves {
-            for &r in &idx[s..e] {
-                margins[r as usize] += v;
-            }
-        }
+        add_leaf_values(&mut margins, &idx, &grown.leaves);
         if sampled {
             let tree = &grown.tree;
             margins
@@ -290,6 +286,27 @@ fn run(
         best_iteration,
         history,
     )
+}
+
+/// Adds each leaf's value to the margins of its rows (`idx[start..end]`, ascending within
+/// a leaf). Blocks of margins are updated in parallel: a block finds its rows in every
+/// leaf by binary search, so each row gets exactly one addition, as in a serial pass.
+fn add_leaf_values(margins: &mut [f64], idx: &[u32], leaves: &[(usize, usize, f64)]) {
+    margins
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, block)| {
+            let lo = (c * CHUNK) as u32;
+            let hi = lo + block.len() as u32;
+            for &(s, e, v) in leaves {
+                let rows = &idx[s..e];
+                let from = rows.partition_point(|&r| r < lo);
+                let to = rows.partition_point(|&r| r < hi);
+                for &r in &rows[from..to] {
+                    block[(r - lo) as usize] += v;
+                }
+            }
+        });
 }
 
 /// Log loss of one row with margin `z`: softplus(z) − y·z, stable for any `z`;
