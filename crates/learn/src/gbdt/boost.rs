@@ -211,10 +211,20 @@ fn run(
         } else {
             all_features.clone()
         };
-        let mut root = Sums::default();
-        for &r in &idx {
-            root.add(gh[r as usize]);
-        }
+        // Fixed chunks added in order: the same sum on any number of threads.
+        let root = idx
+            .par_chunks(CHUNK)
+            .map(|c| {
+                let mut s = Sums::default();
+                c.iter().for_each(|&r| s.add(gh[r as usize]));
+                s
+            })
+            .collect::<Vec<Sums>>()
+            .iter()
+            .fold(Sums::default(), |mut a, s| {
+                a.add_sums(s);
+                a
+            });
         let grown = match &prepared {
             Prepared::Hist(b) => {
                 let mut s = HistSplitter {

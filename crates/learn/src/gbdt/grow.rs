@@ -202,7 +202,7 @@ impl GrowParams {
 }
 
 /// Grows one tree over the rows in `idx`, whose gradient sums are `root_sums`.
-pub(super) fn grow<S: Splitter>(
+pub(super) fn grow<S: Splitter + Sync>(
     s: &mut S,
     idx: &mut [u32],
     root_sums: Sums,
@@ -277,12 +277,14 @@ pub(super) fn grow<S: Splitter>(
             !full && gp.splittable(&right, sp),
         ];
         s.prepare_children(idx, &mut leaf, &mut left, &mut right, need);
-        if need[0] {
-            left.best = s.find(idx, &left, sp);
-        }
-        if need[1] {
-            right.best = s.find(idx, &right, sp);
-        }
+        // The two searches are independent: run them side by side.
+        let sh: &S = s;
+        let (lb, rb) = rayon::join(
+            || need[0].then(|| sh.find(idx, &left, sp)).flatten(),
+            || need[1].then(|| sh.find(idx, &right, sp)).flatten(),
+        );
+        left.best = lb;
+        right.best = rb;
         s.settle(&mut left);
         s.settle(&mut right);
         open.push(left);

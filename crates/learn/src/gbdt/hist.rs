@@ -28,10 +28,10 @@ const PAR_MIN_WORK: usize = 64 * 1024;
 const HIST_BUDGET_BYTES: usize = 256 << 20;
 /// Nodes with at least this many rows are partitioned (and their gradients gathered)
 /// in parallel.
-const PAR_PARTITION_MIN: usize = 64 * 1024;
+const PAR_PARTITION_MIN: usize = 32 * 1024;
 /// Rows per chunk of a parallel partition; fixed, so the result does not depend on the
 /// number of threads.
-const PARTITION_CHUNK: usize = 16 * 1024;
+const PARTITION_CHUNK: usize = 8 * 1024;
 /// Rows per cache block of a histogram build (4096 gradient pairs = 64 KiB).
 const ROW_BLOCK: usize = 4096;
 /// Histogram tasks per thread: more balance the load, fewer read the gradients less.
