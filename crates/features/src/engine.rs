@@ -668,6 +668,24 @@ impl Engine {
         self.flush_ready();
     }
 
+    /// Releases and applies every pending event now, whatever the watermark says: the live
+    /// decision path, which needs a transaction's features before the next event arrives.
+    ///
+    /// Unlike [`Engine::finish`], sources stay open. The released events advance the
+    /// "last released" mark, so an event that arrives later with an earlier `(time, id)`
+    /// is late and goes to the spec's `late_events` policy — with `max_out_of_orderness`
+    /// above zero, calling this gives up the reordering that bound would have bought.
+    /// Events are released in the same `(time, kind, id)` order as by the watermark, so
+    /// an in-order stream gets exactly the features it would get in replay.
+    pub fn release_all(&mut self) {
+        while !self.state.pending.is_empty() {
+            let hk = pop_min(&mut self.state.pending);
+            self.state.last_released = Some(hk.key);
+            self.stage(hk.slot);
+        }
+        self.flush_ready();
+    }
+
     fn watermark(&self) -> i64 {
         let mut w = i64::MAX;
         for (m, done) in self.state.source_max.iter().zip(&self.state.source_done) {

@@ -24,6 +24,7 @@ pub mod deadletter;
 pub mod error;
 pub mod format;
 pub mod infer;
+pub mod json_row;
 pub mod profile;
 pub mod reader;
 mod rows;

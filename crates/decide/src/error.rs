@@ -1,0 +1,73 @@
+//! The decide crate's error type.
+//!
+//! Policy files are not errors of this type: they are validated into a
+//! [`Diagnostics`](riskstream_core::Diagnostics) report listing every problem at once.
+//! What is left is per call: a transaction that does not fit the schema, a late event,
+//! a deployment that does not fit the feature spec, a snapshot that cannot be restored.
+
+use riskstream_core::{Classify, ErrorClass};
+
+/// Errors of [`crate::Decider`] and friends.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The transaction (or label) does not fit the schema; nothing in the state changed.
+    #[error("{}{message}", field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+    Input {
+        /// The field at fault, when one is.
+        field: Option<String>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// The transaction is older than what the feature state has already moved past, and
+    /// the spec's late-event policy (`drop` or `dead_letter`) set it aside: no features,
+    /// so no decision.
+    #[error("transaction `{tx_id}` at {time} is late: the feature state has moved past {watermark} (late_events = \"{policy}\"); send transactions in event-time order or use late_events = \"update\"")]
+    Late {
+        /// The transaction id.
+        tx_id: String,
+        /// Its event time (RFC 3339).
+        time: String,
+        /// The last released event time (RFC 3339).
+        watermark: String,
+        /// The spec's policy.
+        policy: String,
+    },
+    /// The deployment does not fit this decider (another feature spec, a bad slot).
+    #[error("deployment: {0}")]
+    Deployment(String),
+    /// A snapshot cannot be written or restored.
+    #[error("decider snapshot: {0}")]
+    Snapshot(String),
+    /// The feature engine refused something it should not have: a bug.
+    #[error("feature engine: {0}")]
+    Engine(#[from] riskstream_features::EngineError),
+}
+
+impl DecideError {
+    /// The input field at fault, when there is one (for API error bodies).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DecideError::Input { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn input(field: Option<String>, message: impl Into<String>) -> Self {
+        DecideError::Input {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl Classify for DecideError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            DecideError::Input { .. }
+            | DecideError::Late { .. }
+            | DecideError::Deployment(_)
+            | DecideError::Snapshot(_) => ErrorClass::User,
+            DecideError::Engine(_) => ErrorClass::Internal,
+        }
+    }
+}

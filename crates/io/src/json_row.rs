@@ -1,0 +1,237 @@
+//! One JSON object in, one validated Arrow row out: the live path's decoder.
+//!
+//! A decision service receives transactions one at a time as JSON objects, but the
+//! feature engine reads Arrow batches of the schema. [`JsonRowDecoder`] applies exactly
+//! the checks the file readers apply to an NDJSON line (types, required fields, ranges,
+//! category values; the same [`RowAssembler`](crate::rows) does the work) and returns a
+//! one-row batch, or an error naming the field and what was expected. Two differences
+//! from the NDJSON reader, both because a live request is not a file:
+//!
+//! * keys the schema does not declare are always refused (a misspelt field in a request
+//!   must not silently become "missing"), and the error lists the allowed fields;
+//! * `unique` is not enforced: remembering every id ever seen would grow without bound in
+//!   a long-running service. Duplicate detection there belongs to whoever owns the ids.
+
+use crate::deadletter::Reason;
+use crate::rows::{Cell, RowAssembler};
+use arrow_array::RecordBatch;
+use riskstream_core::diag::did_you_mean;
+use riskstream_core::Schema;
+use serde_json::{Map, Value};
+
+/// Why a JSON object was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{message}", field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+pub struct JsonRowError {
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// The reason code (the same codes as dead letters).
+    pub reason: Reason,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// Decodes JSON objects of one schema into validated one-row Arrow batches.
+pub struct JsonRowDecoder {
+    asm: RowAssembler,
+    schema: Schema,
+    allowed: String,
+}
+
+impl std::fmt::Debug for JsonRowDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonRowDecoder")
+            .field("schema", &self.schema.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonRowDecoder {
+    /// A decoder for `schema`.
+    pub fn new(schema: &Schema) -> Self {
+        let mut schema = schema.clone();
+        // See the module docs: no unbounded id memory in a service.
+        for f in &mut schema.fields {
+            f.unique = false;
+        }
+        let allowed = schema
+            .fields
+            .iter()
+            .map(|f| format!("{} ({})", f.name, f.ty))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            asm: RowAssembler::new(&schema, 1),
+            schema,
+            allowed,
+        }
+    }
+
+    /// The schema rows are checked against.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Checks `obj` and returns it as a one-row batch of the schema's Arrow layout
+    /// ([`crate::arrow_schema`]). On error nothing is kept.
+    pub fn decode(&mut self, obj: &Map<String, Value>) -> Result<RecordBatch, JsonRowError> {
+        if let Some(k) = obj.keys().find(|k| self.schema.index_of(k).is_none()) {
+            let mut message = format!(
+                "not declared in schema `{}`; allowed fields: {}",
+                self.schema.name, self.allowed
+            );
+            if let Some(h) = did_you_mean(k, self.schema.fields.iter().map(|f| f.name.as_str())) {
+                message.push_str(&format!("; {h}"));
+            }
+            return Err(JsonRowError {
+                field: Some(k.clone()),
+                reason: Reason::UnknownField,
+                message,
+            });
+        }
+        let mut cells = Vec::with_capacity(self.schema.fields.len());
+        for f in &self.schema.fields {
+            cells.push(match obj.get(&f.name) {
+                None | Some(Value::Null) => Cell::Null,
+                Some(Value::Bool(b)) => Cell::Bool(*b),
+                Some(Value::Number(n)) => match n.as_i64() {
+                    Some(v) => Cell::Int(v),
+                    None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                Some(Value::String(s)) => Cell::Text(s.as_str()),
+                Some(other) => {
+                    return Err(JsonRowError {
+                        field: Some(f.name.clone()),
+                        reason: Reason::WrongType,
+                        message: format!(
+                            "expected {}, found a JSON {}",
+                            f.ty,
+                            if other.is_array() { "array" } else { "object" }
+                        ),
+                    })
+                }
+            });
+        }
+        if let Err(e) = self.asm.push(&cells) {
+            let field = e.field.map(|i| self.schema.fields[i].name.clone());
+            let message = match (e.reason, &field) {
+                (Reason::MissingField, Some(f)) => format!(
+                    "required field `{f}` is missing or null (expected {})",
+                    self.schema.fields[e.field.unwrap_or_default()].ty
+                ),
+                _ => e.detail,
+            };
+            return Err(JsonRowError {
+                field,
+                reason: e.reason,
+                message,
+            });
+        }
+        self.asm.take_batch().map_err(|e| JsonRowError {
+            field: None,
+            reason: Reason::WrongType,
+            message: format!("internal error building the row: {e}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SCHEMA: &str = r#"
+name = "tx"
+id = "id"
+event_time = "ts"
+[[field]]
+name = "id"
+type = "int"
+unique = true
+[[field]]
+name = "ts"
+type = "timestamp"
+[[field]]
+name = "amount"
+type = "float"
+min = 0
+[[field]]
+name = "channel"
+type = "category"
+values = ["pos", "ecom"]
+[[field]]
+name = "note"
+type = "string"
+required = false
+"#;
+
+    fn obj(v: serde_json::Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn decodes_and_names_the_field_at_fault() {
+        let schema = Schema::from_toml_str(SCHEMA, "tx").unwrap();
+        let mut d = JsonRowDecoder::new(&schema);
+        let ok = serde_json::json!({"id": 1, "ts": "2024-01-01 00:00:00", "amount": 3, "channel": "pos"});
+        let b = d.decode(&obj(ok.clone())).unwrap();
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(b.num_columns(), 5);
+        // `unique` is not enforced on the live path.
+        assert_eq!(d.decode(&obj(ok)).unwrap().num_rows(), 1);
+
+        let cases = [
+            (
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": "x", "channel": "pos"}),
+                "amount",
+                Reason::BadFloat,
+            ),
+            (
+                serde_json::json!({"id": 1, "amount": 1.0, "channel": "pos"}),
+                "ts",
+                Reason::MissingField,
+            ),
+            (
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 1.0, "channel": "atm"}),
+                "channel",
+                Reason::UnknownCategory,
+            ),
+            (
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 1.0, "channel": "pos", "amont": 2}),
+                "amont",
+                Reason::UnknownField,
+            ),
+            (
+                serde_json::json!({"id": [1], "ts": "2024-01-01", "amount": 1.0, "channel": "pos"}),
+                "id",
+                Reason::WrongType,
+            ),
+            (
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": -1.0, "channel": "pos"}),
+                "amount",
+                Reason::OutOfRange,
+            ),
+        ];
+        for (v, field, reason) in cases {
+            let e = d.decode(&obj(v)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{e}");
+            assert_eq!(e.reason, reason, "{e}");
+        }
+        let e = d
+            .decode(&obj(serde_json::json!({"amont": 1})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("allowed fields: id (int), ts (timestamp)"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `amount`?"), "{e}");
+        let e = d
+            .decode(&obj(
+                serde_json::json!({"id": 1, "amount": 1.0, "channel": "pos"}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing or null (expected timestamp)"), "{e}");
+    }
+}
