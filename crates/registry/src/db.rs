@@ -1,0 +1,306 @@
+//! Everything that knows about sqlx: URLs, pools, migrations and the write transaction.
+//!
+//! The rest of the crate writes portable SQL (`$n` placeholders, TEXT/BIGINT/DOUBLE
+//! PRECISION) against sqlx's `Any` driver, so one code path serves SQLite and PostgreSQL.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Executor, Row, SqlSafeStr};
+
+use crate::error::{DbContext, RegistryError, Result};
+
+pub(crate) type Pool = sqlx::AnyPool;
+pub(crate) type Conn = sqlx::AnyConnection;
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The schema migrations, embedded at build time. Add new files here in order; a test checks
+/// that every file in `migrations/` is listed.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// `url` with the password (if any) replaced by `***`, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_string();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..scheme_end + 3],
+        &userinfo[..colon],
+        &rest[at..]
+    )
+}
+
+/// The backend, the URL to connect with, and whether it is an in-memory SQLite database.
+fn classify_url(url: &str, shown: &str) -> Result<(Backend, String, bool)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string(), false));
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(RegistryError::BadUrl {
+            url: shown.to_string(),
+            reason: "expected sqlite:///path/to/registry.db, sqlite::memory: or \
+                     postgres://user[:password]@host[:port]/database"
+                .into(),
+        });
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    if memory {
+        return Ok((Backend::Sqlite, url.to_string(), true));
+    }
+    if path.is_empty() {
+        return Err(RegistryError::BadUrl {
+            url: shown.to_string(),
+            reason: "no database file; write sqlite:///absolute/path.db or sqlite://relative.db"
+                .into(),
+        });
+    }
+    // A missing directory is the user's mistake; say so instead of SQLite's "unable to open".
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() && !parent.is_dir() {
+            return Err(RegistryError::BadUrl {
+                url: shown.to_string(),
+                reason: format!("directory {} does not exist", parent.display()),
+            });
+        }
+    }
+    // Create the file on first use unless the caller chose a mode.
+    let url = if query.split('&').any(|p| p.starts_with("mode=")) {
+        url.to_string()
+    } else if query.is_empty() {
+        format!("{}?mode=rwc", url.trim_end_matches('?'))
+    } else {
+        format!("{url}&mode=rwc")
+    };
+    Ok((Backend::Sqlite, url, false))
+}
+
+/// Opens a pool, sets SQLite up (WAL, busy timeout) and runs the migrations.
+pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend)> {
+    sqlx::any::install_default_drivers();
+    let shown = redact_url(url);
+    let (backend, url, memory) = classify_url(url, &shown)?;
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+    let options = match (backend, memory) {
+        // Each connection to `sqlite::memory:` would be a database of its own, so keep exactly
+        // one connection open for the life of the pool.
+        (Backend::Sqlite, true) => options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None),
+        (Backend::Sqlite, false) => options.max_connections(4),
+        (Backend::Postgres, _) => options.max_connections(8),
+    };
+    let options = if backend == Backend::Sqlite {
+        // A writer in another process holds the lock for one short transaction; wait for it.
+        options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
+    } else {
+        options
+    };
+    if !memory {
+        // The pool retries until its timeout and then reports only "timed out"; one direct
+        // connection first fails fast with the real cause (refused, bad password, no such
+        // database). Callers retry on `External` if they want to wait for a database.
+        let probe = <Conn as sqlx::Connection>::connect(&url)
+            .await
+            .map_err(|e| RegistryError::Open {
+                url: shown.clone(),
+                source: Box::new(e),
+            })?;
+        let _ = sqlx::Connection::close(probe).await;
+    }
+    let pool = options
+        .connect(&url)
+        .await
+        .map_err(|e| RegistryError::Open {
+            url: shown.clone(),
+            source: Box::new(e),
+        })?;
+    if backend == Backend::Sqlite && !memory {
+        // WAL lets readers (revision polls, key checks) run while the audit writer commits.
+        // The mode is stored in the file, so setting it once here is enough.
+        let mode: String = sqlx::query("PRAGMA journal_mode = WAL")
+            .fetch_one(&pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| RegistryError::Open {
+                url: shown.clone(),
+                source: Box::new(e),
+            })?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(RegistryError::BadUrl {
+                url: shown,
+                reason: format!("SQLite refused WAL mode (journal mode is `{mode}`)"),
+            });
+        }
+    }
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+        .run(&pool)
+        .await
+        .map_err(|e| RegistryError::Migrate {
+            url: shown.clone(),
+            source: Box::new(e),
+        })?;
+    Ok((pool, backend))
+}
+
+/// The single-row registry state: change counter and audit head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct State {
+    pub(crate) revision: i64,
+    pub(crate) audit_seq: i64,
+    pub(crate) audit_hash: String,
+}
+
+pub(crate) async fn read_state(conn: &mut Conn) -> Result<State> {
+    let row =
+        sqlx::query("SELECT revision, audit_seq, audit_hash FROM registry_state WHERE id = 1")
+            .fetch_one(conn)
+            .await
+            .ctx("reading the registry state")?;
+    state_from_row(&row)
+}
+
+fn state_from_row(row: &sqlx::any::AnyRow) -> Result<State> {
+    Ok(State {
+        revision: row.try_get(0).ctx("reading the registry state")?,
+        audit_seq: row.try_get(1).ctx("reading the registry state")?,
+        audit_hash: row.try_get(2).ctx("reading the registry state")?,
+    })
+}
+
+/// Begins a write transaction and takes the registry's write lock in the database: the
+/// no-op update of the state row blocks other writers (a row lock in PostgreSQL, the write
+/// lock in SQLite) until commit, and returns the state as of that moment.
+pub(crate) async fn begin_write(pool: &Pool) -> Result<(Tx, State)> {
+    let mut tx = pool.begin().await.ctx("starting a transaction")?;
+    let row = sqlx::query(
+        "UPDATE registry_state SET revision = revision WHERE id = 1 \
+         RETURNING revision, audit_seq, audit_hash",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .ctx("locking the registry state")?;
+    let state = state_from_row(&row)?;
+    Ok((tx, state))
+}
+
+/// Stores the new state in the transaction (commit is the caller's).
+pub(crate) async fn write_state(tx: &mut Tx, state: &State) -> Result<()> {
+    sqlx::query(
+        "UPDATE registry_state SET revision = $1, audit_seq = $2, audit_hash = $3 WHERE id = 1",
+    )
+    .bind(state.revision)
+    .bind(state.audit_seq)
+    .bind(state.audit_hash.as_str())
+    .execute(&mut **tx)
+    .await
+    .ctx("updating the registry state")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://alice:s3cr%40t@db:5432/reg?sslmode=require"),
+            "postgres://alice:***@db:5432/reg?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://alice@db/reg"),
+            "postgres://alice@db/reg"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        let (b, url, mem) = classify_url("sqlite:///tmp/x.db", "").expect("ok");
+        assert_eq!(
+            (b, url.as_str(), mem),
+            (Backend::Sqlite, "sqlite:///tmp/x.db?mode=rwc", false)
+        );
+        let (_, url, _) = classify_url("sqlite:///tmp/x.db?mode=ro", "").expect("ok");
+        assert_eq!(url, "sqlite:///tmp/x.db?mode=ro");
+        let (_, url, _) = classify_url("sqlite:///tmp/x.db?cache=private", "").expect("ok");
+        assert_eq!(url, "sqlite:///tmp/x.db?cache=private&mode=rwc");
+        let (_, _, mem) = classify_url("sqlite::memory:", "").expect("ok");
+        assert!(mem);
+        assert!(matches!(
+            classify_url("sqlite:///no/such/dir/x.db", ""),
+            Err(RegistryError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            classify_url("mysql://x", ""),
+            Err(RegistryError::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "migration files: {files:?}");
+        for (file, (version, description, _)) in files.iter().zip(MIGRATIONS) {
+            assert_eq!(file, &format!("{version:04}_{description}.sql"));
+        }
+    }
+}

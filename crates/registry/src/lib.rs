@@ -1,0 +1,281 @@
+//! The decision service's store: versioned artifacts, model stages, API keys, allow/block
+//! lists and a hash-chained audit log.
+//!
+//! ```text
+//!  modeler / CLI ── put_artifact ──▶ artifacts (immutable, id = sha256(body))
+//!                ── set_stage / rollback / activate_policy / set_feature_spec
+//!                       │  one transaction: state row lock → change → history → audit → revision+1
+//!                       ▼
+//!  decision server ◀── revision() poll ── deployment() / list_entries() / verify_key() on change
+//!        │
+//!        └── AuditWriter::try_send(decision) ─▶ bounded queue ─▶ batches of ≤ 1000 rows per
+//!                                                              transaction, same chain
+//! ```
+//!
+//! # One store, two databases
+//!
+//! A laptop, a test and a single-node deployment want a file (`sqlite:///var/lib/rs/reg.db`);
+//! a replicated service wants PostgreSQL (`postgres://…`). Both run **the same code and the
+//! same migrations**: queries go through sqlx's `Any` driver, the SQL is portable (`$n`
+//! placeholders, TEXT / BIGINT / DOUBLE PRECISION, `ON CONFLICT … DO UPDATE`, `RETURNING`,
+//! partial unique indexes), and the registry assigns every id itself (content hashes, names,
+//! or max + 1 under the write lock) so no SERIAL/AUTOINCREMENT is needed. JSON is stored as
+//! TEXT exactly as hashed. Nothing is checked against a live database at build time; the
+//! tests run every operation on both backends instead. SQLite files are opened in WAL mode
+//! (readers never wait for the audit writer) with a 10 s busy timeout, and created if missing.
+//!
+//! # Writes
+//!
+//! Every write is one transaction that first updates the single `registry_state` row. That
+//! takes the database's write lock (a row lock in PostgreSQL, the write lock in SQLite), so
+//! writers are serialised even across processes, and it returns the current revision and
+//! audit head. The change, its history rows, its audit rows and the new revision commit
+//! together: a stage change is never visible without its audit record, and vice versa.
+//!
+//! # The audit chain
+//!
+//! Row `n` stores `hash = sha256(prev_hash, canonical(seq, time, actor, action, subject,
+//! before, after))` with `prev_hash` = the hash of row `n − 1` (64 zeros for row 1) and
+//! gapless `seq`. [`Registry::audit_verify`] recomputes every hash, so an edited, deleted,
+//! reordered or inserted row is reported with the first bad `seq`; the head (`seq`, `hash`) is
+//! also kept in `registry_state`, which catches rows deleted from or added at the end.
+//!
+//! Within a process, every append (the synchronous [`Registry::audit_append`], change
+//! operations and the background [`AuditWriter`]) goes through one `tokio::sync::Mutex`, so
+//! the chain is linear and pool connections do not queue on the database lock. **Several
+//! instances may share one registry**: their appends interleave but stay one linear chain,
+//! because each append re-reads the head under the database lock (the in-process mutex is
+//! a queue, not the source of truth). The chain proves integrity against edits through
+//! SQL, not against someone who can rewrite the whole table *and* the head: publish
+//! [`VerifyReport::head_hash`] elsewhere (a ticket, a log shipper) to anchor it.
+//!
+//! Key material never enters an audit payload: key records carry the key's name and roles.
+//! NUL characters in `actor`/`action`/`subject` (which PostgreSQL cannot store) are replaced
+//! by U+FFFD before hashing, so one odd transaction id cannot lose a batch of decisions.
+//!
+//! # API keys
+//!
+//! Keys are `rsk_` + 64 hex characters (32 random bytes from the operating system). Only
+//! `sha256(key)` is stored. A fast hash is right here, unlike for passwords: the key has 256
+//! bits of entropy, so there is nothing to brute-force, and a slow hash (argon2, bcrypt)
+//! would only add milliseconds to every request. Lookup by hash is an index probe, so no
+//! constant-time comparison is needed; the plaintext is returned once by
+//! [`Registry::create_key`] and never stored, logged or audited.
+
+mod artifacts;
+mod audit;
+mod db;
+mod deploy;
+mod error;
+mod keys;
+mod lists;
+mod types;
+mod writer;
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+pub use error::{RegistryError, Result};
+pub use keys::KEY_PREFIX;
+pub use types::{
+    Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditEntry, AuditRecord, ChainBreak,
+    Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role, Slot, Stage,
+    VerifyReport,
+};
+pub use writer::{AuditSendError, AuditWriter, AuditWriterStats};
+
+use db::{Backend, Conn, Pool, State, Tx};
+use error::DbContext;
+
+/// A handle on the store. Cheap to clone: clones share one connection pool and one audit
+/// serialisation point.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    backend: Backend,
+    url: String,
+    /// The audit head as of this process's last append: the queue every append waits in.
+    /// The database's `registry_state` row is authoritative (another instance may append).
+    head: tokio::sync::Mutex<Head>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("backend", &self.inner.backend.name())
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// Opens (and creates or migrates) the store at `url`:
+    ///
+    /// * `sqlite:///abs/path/reg.db` or `sqlite://relative.db`: a file, created if missing,
+    ///   in WAL mode; its directory must exist.
+    /// * `sqlite::memory:`: a private in-memory database (one connection; for tests).
+    /// * `postgres://user[:password]@host[:port]/database[?sslmode=…]`: the database must
+    ///   exist; the tables are created in its default schema.
+    ///
+    /// Errors name the URL with the password replaced by `***`.
+    pub async fn open(url: &str) -> Result<Registry> {
+        let (pool, backend) = db::connect(url).await?;
+        let state = {
+            let mut conn = pool.acquire().await.ctx("connecting")?;
+            db::read_state(&mut conn).await?
+        };
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                url: db::redact_url(url),
+                head: tokio::sync::Mutex::new(Head {
+                    seq: state.audit_seq,
+                    hash: state.audit_hash,
+                }),
+            }),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    /// Closes the connection pool; waits for connections in use to be returned. Other
+    /// clones of this handle fail afterwards.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// A counter bumped by every stage, policy, feature-spec, list and key change. A server
+    /// polls it (one indexed read) and reloads what it caches when it moves.
+    pub async fn revision(&self) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        Ok(db::read_state(&mut conn).await?.revision)
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.inner
+            .pool
+            .acquire()
+            .await
+            .ctx("acquiring a connection")
+    }
+}
+
+/// One write: holds the in-process append queue and the database write lock until commit.
+/// Dropping it without [`Change::commit`] rolls everything back.
+pub(crate) struct Change<'r> {
+    head: tokio::sync::MutexGuard<'r, Head>,
+    tx: Tx,
+    state: State,
+    bump: bool,
+    /// The time stamped on rows and audit records of this change.
+    pub(crate) now: i64,
+}
+
+impl<'r> Change<'r> {
+    pub(crate) async fn begin(registry: &'r Registry) -> Result<Change<'r>> {
+        let head = registry.inner.head.lock().await;
+        let (tx, state) = db::begin_write(&registry.inner.pool).await?;
+        Ok(Change {
+            head,
+            tx,
+            state,
+            bump: false,
+            now: now_micros(),
+        })
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+
+    /// Appends records to the audit chain inside this transaction.
+    pub(crate) async fn audit(&mut self, records: &[AuditRecord]) -> Result<()> {
+        audit::append(&mut self.tx, &mut self.state, records).await
+    }
+
+    /// Marks the change as one that servers must reload for.
+    pub(crate) fn bump(&mut self) {
+        self.bump = true;
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        if self.bump {
+            self.state.revision += 1;
+        }
+        db::write_state(&mut self.tx, &self.state).await?;
+        self.tx.commit().await.ctx("committing a change")?;
+        *self.head = Head {
+            seq: self.state.audit_seq,
+            hash: self.state.audit_hash.clone(),
+        };
+        Ok(())
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub(crate) fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Deployment, list and key names: they appear in URLs and audit subjects.
+pub(crate) fn check_ident(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() || s.len() > 128 {
+        return Err(RegistryError::invalid(
+            what,
+            format!("`{s}` must be 1 to 128 characters long"),
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+    {
+        return Err(RegistryError::invalid(
+            what,
+            format!("`{s}` contains {c:?}; use letters, digits, `-`, `_`, `.` and `:`"),
+        ));
+    }
+    Ok(())
+}
+
+/// Free text stored in a column: no NUL (PostgreSQL refuses it), bounded length.
+pub(crate) fn check_text(what: &str, s: &str, max: usize, allow_empty: bool) -> Result<()> {
+    if s.is_empty() && !allow_empty {
+        return Err(RegistryError::invalid(what, "must not be empty"));
+    }
+    if s.len() > max {
+        return Err(RegistryError::invalid(
+            what,
+            format!("is {} bytes long; at most {max} are allowed", s.len()),
+        ));
+    }
+    if s.contains('\0') {
+        return Err(RegistryError::invalid(what, "contains a NUL character"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_actor(actor: &str) -> Result<()> {
+    check_text("actor", actor, 256, false)
+}

@@ -1,0 +1,440 @@
+//! The registry's vocabulary: artifact kinds, stages, roles and the records it returns.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RegistryError, Result};
+
+/// Content id of an artifact: sha256 of its body, 64 lowercase hex characters.
+pub type ArtifactId = String;
+
+/// What an artifact holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactKind {
+    /// A model file (JSON).
+    Model,
+    /// A decision policy (TOML).
+    Policy,
+    /// A feature spec (TOML).
+    FeatureSpec,
+}
+
+impl ArtifactKind {
+    /// The name stored in the database and used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Model => "model",
+            ArtifactKind::Policy => "policy",
+            ArtifactKind::FeatureSpec => "feature_spec",
+        }
+    }
+}
+
+impl fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ArtifactKind {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "model" => Ok(ArtifactKind::Model),
+            "policy" => Ok(ArtifactKind::Policy),
+            "feature_spec" | "feature-spec" => Ok(ArtifactKind::FeatureSpec),
+            _ => Err(RegistryError::invalid(
+                "artifact kind",
+                format!("`{s}` is not one of model, policy, feature_spec"),
+            )),
+        }
+    }
+}
+
+/// An artifact without its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactMeta {
+    /// sha256 of the body, lowercase hex.
+    pub id: ArtifactId,
+    /// What the body is.
+    pub kind: ArtifactKind,
+    /// Human name given at the first put (e.g. `card-fraud-gbdt`).
+    pub name: String,
+    /// Length of the body in bytes.
+    pub size_bytes: i64,
+    /// Where it came from (training data fingerprint, parent ids, git commit, …), as given.
+    pub lineage: serde_json::Value,
+    /// When it was first stored, microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Who stored it.
+    pub created_by: String,
+}
+
+/// A stored artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Everything but the body.
+    pub meta: ArtifactMeta,
+    /// The artifact's text (model JSON, policy TOML, feature spec TOML).
+    pub body: String,
+}
+
+/// Where a model stands within a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    /// Scored on live traffic; its scores are recorded but never decide.
+    Shadow,
+    /// Decides for `pct` percent of traffic, in (0, 100].
+    Challenger {
+        /// Share of traffic in percent.
+        pct: f64,
+    },
+    /// Decides for the traffic no challenger takes. At most one per deployment.
+    Champion,
+    /// No longer used; kept for history and rollback.
+    Archived,
+}
+
+impl Stage {
+    /// The name stored in the database.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Stage::Shadow => "shadow",
+            Stage::Challenger { .. } => "challenger",
+            Stage::Champion => "champion",
+            Stage::Archived => "archived",
+        }
+    }
+
+    /// The challenger share, if any.
+    pub fn pct(&self) -> Option<f64> {
+        match self {
+            Stage::Challenger { pct } => Some(*pct),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_db(stage: &str, pct: Option<f64>) -> Result<Stage> {
+        Ok(match (stage, pct) {
+            ("shadow", _) => Stage::Shadow,
+            ("challenger", Some(pct)) => Stage::Challenger { pct },
+            ("champion", _) => Stage::Champion,
+            ("archived", _) => Stage::Archived,
+            _ => {
+                return Err(RegistryError::Corrupt(format!(
+                    "unknown model stage `{stage}` (pct {pct:?})"
+                )))
+            }
+        })
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Challenger { pct } => write!(f, "challenger ({pct}%)"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// A challenger and its share of traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Challenger {
+    /// Model artifact id.
+    pub artifact: ArtifactId,
+    /// Share of traffic in percent, in (0, 100].
+    pub pct: f64,
+}
+
+/// What a deployment serves right now.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeploymentState {
+    /// Deployment name.
+    pub deployment: String,
+    /// The champion model, if one was promoted.
+    pub champion: Option<ArtifactId>,
+    /// Challengers with their traffic shares (sum ≤ 100), by artifact id.
+    pub challengers: Vec<Challenger>,
+    /// Shadow models, by artifact id.
+    pub shadows: Vec<ArtifactId>,
+    /// The active policy, if any.
+    pub policy: Option<ArtifactId>,
+    /// The feature spec, if any.
+    pub feature_spec: Option<ArtifactId>,
+}
+
+/// What a history entry changed: a model's stage, the policy or the feature spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    /// A model's stage.
+    Model,
+    /// The active policy.
+    Policy,
+    /// The feature spec.
+    FeatureSpec,
+}
+
+impl Slot {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::Model => "model",
+            Slot::Policy => "policy",
+            Slot::FeatureSpec => "feature_spec",
+        }
+    }
+
+    pub(crate) fn from_db(s: &str) -> Result<Slot> {
+        match s {
+            "model" => Ok(Slot::Model),
+            "policy" => Ok(Slot::Policy),
+            "feature_spec" => Ok(Slot::FeatureSpec),
+            _ => Err(RegistryError::Corrupt(format!(
+                "unknown history slot `{s}`"
+            ))),
+        }
+    }
+
+    /// The artifact kind this slot holds.
+    pub fn kind(self) -> ArtifactKind {
+        match self {
+            Slot::Model => ArtifactKind::Model,
+            Slot::Policy => ArtifactKind::Policy,
+            Slot::FeatureSpec => ArtifactKind::FeatureSpec,
+        }
+    }
+}
+
+/// One row of a deployment's change history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Increasing id (order of changes).
+    pub id: i64,
+    /// Deployment name.
+    pub deployment: String,
+    /// What changed.
+    pub slot: Slot,
+    /// The artifact whose state changed.
+    pub artifact: ArtifactId,
+    /// `set` (asked for), `superseded` (replaced by another set), `rollback` (restored),
+    /// `rolled_back` (replaced by a rollback).
+    pub op: String,
+    /// State before: a stage name for models, `active`/`inactive` otherwise; None if new.
+    pub before: Option<String>,
+    /// Challenger share before.
+    pub before_pct: Option<f64>,
+    /// State after.
+    pub after: String,
+    /// Challenger share after.
+    pub after_pct: Option<f64>,
+    /// When, microseconds since the Unix epoch.
+    pub time: i64,
+    /// Who.
+    pub actor: String,
+}
+
+/// What an API key may do. The service decides which endpoints need which role; `admin` is
+/// not implied to include the others here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Ask for decisions.
+    Decide,
+    /// Send labels (fraud confirmed / not).
+    Label,
+    /// Read decisions, audit, lists; manage lists.
+    Analyst,
+    /// Register models and change stages.
+    Modeler,
+    /// Manage keys and everything else.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in order.
+    pub const ALL: [Role; 5] = [
+        Role::Decide,
+        Role::Label,
+        Role::Analyst,
+        Role::Modeler,
+        Role::Admin,
+    ];
+
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Decide => "decide",
+            Role::Label => "label",
+            Role::Analyst => "analyst",
+            Role::Modeler => "modeler",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                RegistryError::invalid(
+                    "role",
+                    format!("`{s}` is not one of decide, label, analyst, modeler, admin"),
+                )
+            })
+    }
+}
+
+/// Who an API key belongs to, as returned by [`crate::Registry::verify_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The key's name (what the audit log records).
+    pub name: String,
+    /// The key's roles, sorted.
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    /// Whether the key holds `role` (exactly; `admin` does not imply the others).
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// An API key as listed: never the key or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Unique name.
+    pub name: String,
+    /// Roles, sorted.
+    pub roles: Vec<Role>,
+    /// When created, microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// When revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+/// One value on an allow or block list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    /// List name (e.g. `blocked_cards`).
+    pub list: String,
+    /// The value (card id, IP, merchant, …).
+    pub value: String,
+    /// When it stops applying, microseconds since the Unix epoch; None = never. Callers that
+    /// cache entries must check this themselves: expiry does not bump the revision.
+    pub expires_at: Option<i64>,
+    /// Why it was added.
+    pub reason: String,
+    /// When it was added or last changed.
+    pub added_at: i64,
+    /// Who added it.
+    pub added_by: String,
+}
+
+/// A record to append to the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Who (a key name, a user, `system`). Never a key itself.
+    pub actor: String,
+    /// What, e.g. `decision`, `stage.set`, `key.create`.
+    pub action: String,
+    /// On what (a deployment, a transaction id, a key name).
+    pub subject: String,
+    /// State before, if it applies.
+    pub before: Option<serde_json::Value>,
+    /// State after, if it applies.
+    pub after: Option<serde_json::Value>,
+    /// When, microseconds since the Unix epoch.
+    pub time: i64,
+}
+
+impl AuditRecord {
+    /// A record stamped with the current time.
+    pub fn now(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        subject: impl Into<String>,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> AuditRecord {
+        AuditRecord {
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+            before,
+            after,
+            time: crate::now_micros(),
+        }
+    }
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When, microseconds since the Unix epoch.
+    pub time: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub subject: String,
+    /// State before.
+    pub before: Option<serde_json::Value>,
+    /// State after.
+    pub after: Option<serde_json::Value>,
+    /// Hash of the previous row (64 zeros for the first).
+    pub prev_hash: String,
+    /// sha256(prev_hash, canonical row), lowercase hex.
+    pub hash: String,
+}
+
+/// The outcome of [`crate::Registry::audit_verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Rows whose hash was recomputed.
+    pub checked: u64,
+    /// The head the registry recorded when the walk started (seq 0 = empty log).
+    pub head_seq: i64,
+    /// Hash of the head row; publish it elsewhere to detect a rewritten chain later.
+    pub head_hash: String,
+    /// The first problem found, if any.
+    pub first_bad: Option<ChainBreak>,
+}
+
+impl VerifyReport {
+    /// True when the chain is intact.
+    pub fn ok(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+/// Where and why the audit chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainBreak {
+    /// The first sequence number that does not check out.
+    pub seq: i64,
+    /// Why, in words.
+    pub reason: String,
+}

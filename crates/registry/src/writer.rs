@@ -1,0 +1,234 @@
+//! The background audit writer for decisions.
+//!
+//! ```text
+//!  handlers ── try_send ──▶ bounded mpsc (capacity) ──▶ task: recv_many ≤ 1000
+//!                 │ full: Err, caller counts                 │ one transaction per batch,
+//!                 ▼                                          ▼ through the registry's append queue
+//!            AuditSendError                        audit_log rows, same chain as changes
+//! ```
+//!
+//! A full queue is the caller's signal that the database is not keeping up: `try_send`
+//! never waits, so a decision is never slowed by auditing. A failed batch is retried with
+//! backoff (about 3 s in all) and then dropped and counted; [`AuditWriter::flush`] reports
+//! the loss. A batch whose commit succeeded but whose acknowledgement was lost is written
+//! again on retry: the log may then hold a duplicate, never a gap.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::{RegistryError, Result};
+use crate::{AuditRecord, Registry};
+
+/// Records per transaction at most.
+const MAX_BATCH: usize = 1000;
+/// Attempts per batch before it is dropped.
+const ATTEMPTS: u32 = 6;
+
+enum Msg {
+    Record(AuditRecord),
+    Flush(oneshot::Sender<()>),
+    Close,
+}
+
+/// Why a record was not queued; the record is handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditSendError {
+    /// The queue is full: the database is not keeping up.
+    #[error("the audit queue is full")]
+    Full(Box<AuditRecord>),
+    /// The writer was closed.
+    #[error("the audit writer is closed")]
+    Closed(Box<AuditRecord>),
+}
+
+/// Counters of an [`AuditWriter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuditWriterStats {
+    /// Records waiting in the queue.
+    pub queued: usize,
+    /// Records committed.
+    pub written: u64,
+    /// Records dropped after all retries failed.
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    written: AtomicU64,
+    failed: AtomicU64,
+    failed_since_flush: AtomicU64,
+    last_error: std::sync::Mutex<String>,
+}
+
+/// A handle on the background audit writer; clones share one queue and task. Call
+/// [`AuditWriter::close`] at shutdown: it writes everything queued. If every handle is
+/// dropped instead, the task still writes what is queued, but nobody waits for it.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+    task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Record(_) => "Record",
+            Msg::Flush(_) => "Flush",
+            Msg::Close => "Close",
+        })
+    }
+}
+
+impl Registry {
+    /// Starts a background writer with a queue of `capacity` records (at least 1). Records
+    /// are appended in batches of up to 1000 per transaction, through the same append queue
+    /// as every other audit record, so the chain stays linear.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (it spawns a task).
+    pub fn audit_writer(&self, capacity: usize) -> AuditWriter {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared::default());
+        let task = tokio::spawn(run(self.clone(), rx, shared.clone()));
+        AuditWriter {
+            tx,
+            shared,
+            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+        }
+    }
+}
+
+impl AuditWriter {
+    /// Queues a record without waiting; `Full` when the queue is full.
+    pub fn try_send(&self, record: AuditRecord) -> Result<(), AuditSendError> {
+        self.tx.try_send(Msg::Record(record)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(Msg::Record(r)) => AuditSendError::Full(Box::new(r)),
+            mpsc::error::TrySendError::Closed(Msg::Record(r)) => {
+                AuditSendError::Closed(Box::new(r))
+            }
+            // Only records are sent here.
+            _ => unreachable!("try_send returned a message it was not given"),
+        })
+    }
+
+    /// Queues a record, waiting for room.
+    pub async fn send(&self, record: AuditRecord) -> Result<(), AuditSendError> {
+        self.tx
+            .send(Msg::Record(record))
+            .await
+            .map_err(|e| match e.0 {
+                Msg::Record(r) => AuditSendError::Closed(Box::new(r)),
+                _ => unreachable!("send returned a message it was not given"),
+            })
+    }
+
+    /// Waits until every record queued before this call is committed. Errors if records
+    /// were dropped (after retries) since the previous flush.
+    pub async fn flush(&self) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            // An error here means the task ended, which it does only after draining.
+            let _ = done.await;
+        } else {
+            self.wait_for_task().await?;
+        }
+        self.take_failures()
+    }
+
+    /// Stops accepting records, writes everything queued and waits for the task to end.
+    /// Later `try_send`s return `Closed`. Errors if records were dropped since the last
+    /// flush.
+    pub async fn close(&self) -> Result<()> {
+        // Fails only if the task already closed the queue; it then just drains.
+        let _ = self.tx.send(Msg::Close).await;
+        self.wait_for_task().await?;
+        self.take_failures()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> AuditWriterStats {
+        AuditWriterStats {
+            queued: self.tx.max_capacity() - self.tx.capacity(),
+            written: self.shared.written.load(Ordering::Relaxed),
+            failed: self.shared.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn wait_for_task(&self) -> Result<()> {
+        let mut task = self.task.lock().await;
+        if let Some(handle) = task.take() {
+            handle.await.map_err(|e| RegistryError::AuditWrite {
+                failed: 0,
+                last_error: format!("the audit writer task ended abnormally: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn take_failures(&self) -> Result<()> {
+        let failed = self.shared.failed_since_flush.swap(0, Ordering::Relaxed);
+        if failed == 0 {
+            return Ok(());
+        }
+        let last_error = self
+            .shared
+            .last_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default();
+        Err(RegistryError::AuditWrite { failed, last_error })
+    }
+}
+
+async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>) {
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut acks = Vec::new();
+    // Ends when the queue is closed (by `close`, or when every sender is gone) and empty.
+    while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
+        for msg in msgs.drain(..) {
+            match msg {
+                Msg::Record(r) => batch.push(r),
+                Msg::Flush(ack) => acks.push(ack),
+                Msg::Close => rx.close(),
+            }
+        }
+        if !batch.is_empty() {
+            write(&registry, &batch, &shared).await;
+            batch.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+async fn write(registry: &Registry, batch: &[AuditRecord], shared: &Shared) {
+    let n = batch.len() as u64;
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=ATTEMPTS {
+        match registry.audit_append(batch).await {
+            Ok(()) => {
+                shared.written.fetch_add(n, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if attempt == ATTEMPTS => {
+                shared.failed.fetch_add(n, Ordering::Relaxed);
+                shared.failed_since_flush.fetch_add(n, Ordering::Relaxed);
+                if let Ok(mut last) = shared.last_error.lock() {
+                    *last = e.to_string();
+                }
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
