@@ -35,7 +35,7 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecond
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use riskstream_core::time::format_micros;
 use riskstream_core::FieldType;
-use riskstream_features::spec::LabelMode;
+use riskstream_features::spec::{LabelMode, LatePolicy};
 use riskstream_features::{Engine, FeatureSpec};
 use riskstream_io::json_row::JsonRowDecoder;
 use riskstream_online::pipeline::{ClassifierModel, Pipeline};
@@ -327,15 +327,12 @@ impl Decider {
         };
 
         // Features, now.
-        let mut late_seen = false;
-        self.engine
-            .push_transactions(&batch, &mut |_| late_seen = true)?;
+        self.engine.push_transactions(&batch, &mut |_| {})?;
         self.engine.release_all();
         let n = self.engine.take_feature_rows(&mut self.feat_buf);
         let nf = self.spec().features.len();
         if n == 0 || self.feat_buf.len() < nf {
             self.counters.late += 1;
-            let _ = late_seen;
             return Err(DecideError::Late {
                 tx_id,
                 time: format_micros(time),
@@ -344,7 +341,12 @@ impl Decider {
                 } else {
                     format_micros(self.max_time)
                 },
-                policy: format!("{:?}", self.spec().time.late_events).to_lowercase(),
+                policy: match self.spec().time.late_events {
+                    LatePolicy::Update => "update",
+                    LatePolicy::Drop => "drop",
+                    LatePolicy::DeadLetter => "dead_letter",
+                }
+                .into(),
             });
         }
         self.max_time = self.max_time.max(time);
