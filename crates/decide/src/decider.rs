@@ -83,6 +83,12 @@ impl Rows {
         if self.cap == 0 {
             return;
         }
+        if self.map.capacity() == 0 {
+            // Growing a 100k-entry map rehashes it all at once: a multi-millisecond stall
+            // inside a decision. Take the memory up front instead.
+            self.map.reserve(self.cap.min(1 << 20) + 1);
+            self.order.reserve(self.cap.min(1 << 20) + 1);
+        }
         let seq = self.next;
         self.next += 1;
         self.map.insert(id.to_string(), (seq, row));
@@ -260,10 +266,11 @@ impl Decider {
     /// into the feature state without deciding: warming up a fresh decider. Returns the
     /// number of rows that produced features (late ones under `drop`/`dead_letter` do not).
     pub fn warm_up(&mut self, batch: &RecordBatch) -> Result<usize, DecideError> {
-        let mut late = 0u64;
-        self.engine.push_transactions(batch, &mut |_| late += 1)?;
+        self.engine.push_transactions(batch, &mut |_| {})?;
         self.engine.release_all();
         let n = self.engine.take_feature_rows(&mut self.feat_buf);
+        // Rows without features were late and set aside by the spec's policy.
+        self.counters.late += batch.num_rows().saturating_sub(n) as u64;
         if let Some(i) = self.spec().schema.event_time {
             if let Some(t) = batch
                 .column(i)
@@ -479,8 +486,9 @@ impl Decider {
         let mut reasons = Vec::new();
         let mut rules_fired = Vec::new();
         let mut errors = Vec::new();
+        let ctx = rules::context(&input);
         for rule in policy.rules() {
-            match rules::eval(&rule.program, &input) {
+            match rules::eval_in(&rule.program, &ctx) {
                 Ok(true) => {
                     let stop = fired.is_empty() && rule.is_final;
                     fired.push((rule.outcome, rule.is_final));
@@ -500,6 +508,7 @@ impl Decider {
                 }
             }
         }
+        drop(ctx);
         let outcome = Policy::combine(&fired, score.map(|s| policy.score.outcome(s)));
         for sh in &mut shadow {
             sh.outcome = sh
@@ -659,14 +668,12 @@ impl Decider {
                         .map(|&c| row.get(c).copied().unwrap_or(f64::NAN)),
                 );
                 let Ok(mut m) = o.model.lock() else { continue };
-                match m.learn(&x, fraud) {
-                    Ok(drift) => {
-                        out.learned.push(o.id.clone());
-                        if drift {
-                            out.drift.push(o.id.clone());
-                        }
+                // A refused row is counted in the model's `learn_errors`.
+                if let Ok(drift) = m.learn(&x, fraud) {
+                    out.learned.push(o.id.clone());
+                    if drift {
+                        out.drift.push(o.id.clone());
                     }
-                    Err(_) => {} // counted in the model's learn_errors
                 }
             }
         }

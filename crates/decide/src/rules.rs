@@ -175,7 +175,7 @@ pub(crate) struct Input<'a> {
     pub now: i64,
 }
 
-fn key_str<'a>(idx: &'a dyn Val) -> Result<&'a str, ExecutionError> {
+fn key_str(idx: &dyn Val) -> Result<&str, ExecutionError> {
     idx.downcast_ref::<CelString>()
         .map(|s| s.inner())
         .ok_or_else(|| ExecutionError::UnexpectedType {
@@ -280,10 +280,8 @@ impl Indexer for ScoresVal<'_> {
         let k = key_str(idx)?;
         match self.scores.iter().find(|(n, _)| n == k) {
             Some((_, v)) => Ok(CowVal::owned(CelDouble::from(*v))),
-            None => Err(ExecutionError::function_error(
-                "scores",
-                format!("no score `{k}` for this transaction (model missing or failed)"),
-            )),
+            // NoSuchKey, so that `has(scores.x)` is false rather than an error.
+            None => Err(no_key(k)),
         }
     }
     fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
@@ -369,8 +367,8 @@ impl Container for ListVal<'_> {
     }
 }
 
-/// Evaluates a compiled rule; `Ok(fired)` or the reason it could not be evaluated.
-pub(crate) fn eval(program: &Program, input: &Input<'_>) -> Result<bool, String> {
+/// The evaluation context of one decision: the four variables, as views.
+pub(crate) fn context<'v>(input: &Input<'v>) -> Context<'v, 'v> {
     let mut ctx = Context::with_env(ENV.clone());
     ctx.add_variable_as_val(
         "tx",
@@ -399,11 +397,27 @@ pub(crate) fn eval(program: &Program, input: &Input<'_>) -> Result<bool, String>
             now: input.now,
         }),
     );
-    match program.execute(&ctx) {
+    ctx
+}
+
+/// Evaluates a compiled rule in a decision's context; `Ok(fired)` or why it could not be
+/// evaluated.
+pub(crate) fn eval_in(program: &Program, ctx: &Context<'_, '_>) -> Result<bool, String> {
+    match program.execute(ctx) {
         Ok(Value::Bool(b)) => Ok(b),
         Ok(other) => Err(format!("evaluated to {}, not a bool", other.type_of_name())),
+        // tx, features and lists are checked when the policy loads; a missing key at run
+        // time is a score that this transaction does not have.
+        Err(ExecutionError::NoSuchKey(k)) => Err(format!(
+            "no score `{k}` for this transaction (that model is not deployed, or it failed); test with has(scores.{k})"
+        )),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// [`eval_in`] with a fresh context.
+pub(crate) fn eval(program: &Program, input: &Input<'_>) -> Result<bool, String> {
+    eval_in(program, &context(input))
 }
 
 trait TypeName {
