@@ -405,7 +405,7 @@ impl Decider {
         let mut model_id = None;
         let mut x = std::mem::take(&mut self.x_buf);
         if let Some(slot) = deciding {
-            match slot.score(&row, &mut x) {
+            match slot.score(&row, &self.columns, &mut x) {
                 Ok(p) => {
                     scores.push((slot.name.clone(), p));
                     if fallback.is_none() {
@@ -425,7 +425,7 @@ impl Decider {
         }
         let champion_score = match (challenger, &d.champion) {
             (Some(_), Some(ch)) => {
-                let s = ch.score(&row, &mut x).ok();
+                let s = ch.score(&row, &self.columns, &mut x).ok();
                 if let Some(s) = s {
                     scores.push((ch.name.clone(), s));
                 }
@@ -435,7 +435,7 @@ impl Decider {
         };
         let mut shadow: Vec<ShadowResult> = Vec::with_capacity(d.shadows.len());
         for s in &d.shadows {
-            match s.score(&row, &mut x) {
+            match s.score(&row, &self.columns, &mut x) {
                 Ok(p) => {
                     scores.push((s.name.clone(), p));
                     shadow.push(ShadowResult {

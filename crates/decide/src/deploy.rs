@@ -117,8 +117,16 @@ impl ModelSlot {
         })
     }
 
-    /// Scores one feature row; an error says why the model could not.
-    pub(crate) fn score(&self, row: &[f64], x: &mut Vec<f64>) -> Result<f64, String> {
+    /// Scores one feature row (named `names`, see [`row_columns`]); an error says why the
+    /// model could not. The slot's positions are checked against the model's own feature
+    /// names on every call (a few string compares), so a slot built against another row
+    /// layout fails loudly instead of scoring the wrong inputs.
+    pub(crate) fn score(
+        &self,
+        row: &[f64],
+        names: &[String],
+        x: &mut Vec<f64>,
+    ) -> Result<f64, String> {
         x.clear();
         for &c in &self.columns {
             x.push(*row.get(c).ok_or_else(|| {
@@ -129,14 +137,18 @@ impl ModelSlot {
             })?);
         }
         let p = match &self.model {
-            Scorer::Batch(m) => m
-                .predictor()
-                .predict_proba_one(x)
-                .map_err(|e| e.to_string())?,
-            Scorer::Online(m) => m
-                .lock()
-                .map_err(|_| "the online model's lock is poisoned".to_string())?
-                .predict(x)?,
+            Scorer::Batch(m) => {
+                let p = m.predictor();
+                check_inputs(p.feature_names(), &self.columns, names)?;
+                p.predict_proba_one(x).map_err(|e| e.to_string())?
+            }
+            Scorer::Online(m) => {
+                let m = m
+                    .lock()
+                    .map_err(|_| "the online model's lock is poisoned".to_string())?;
+                check_inputs(m.feature_names(), &self.columns, names)?;
+                m.predict(x)?
+            }
         };
         if p.is_finite() {
             Ok(p)
@@ -144,6 +156,32 @@ impl ModelSlot {
             Err(format!("score is {p}, not a number in [0, 1]"))
         }
     }
+}
+
+/// The model's features, in its order, must be the row columns the slot points at.
+fn check_inputs(expected: &[String], columns: &[usize], names: &[String]) -> Result<(), String> {
+    if expected.len() != columns.len() {
+        return Err(format!(
+            "the slot gives {} inputs but the model reads {} features ({}…)",
+            columns.len(),
+            expected.len(),
+            expected
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (j, (&c, want)) in columns.iter().zip(expected).enumerate() {
+        let got = names.get(c).map_or("<outside the row>", String::as_str);
+        if got != want {
+            return Err(format!(
+                "input {j} is `{got}` in the decision row but the model expects `{want}`; build slots with ModelSlot::batch, or with positions in row_columns(spec)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Everything one decision needs besides the transaction, feature state and lists.

@@ -350,12 +350,33 @@ fn a_failing_model_leaves_a_rules_only_decision_that_says_why() {
     assert!(d.fallback.unwrap().contains("model m (m) failed"));
     assert_eq!(dc.metrics().fallbacks, 2);
 
+    // Positions taken from another row layout (say, the features alone) would score the
+    // wrong inputs; the names are checked, so it fails loudly instead.
+    let mut dep = deployment(
+        POLICY,
+        &spec,
+        Some(slot("m", "m", 100.0, model.clone(), &spec)),
+    );
+    if let Some(c) = &mut dep.champion {
+        c.columns = vec![0];
+    }
+    let d = dc
+        .decide(&tx(4, 30, 3, 1, 600.0), &dep, &Lists::new())
+        .unwrap();
+    let f = d.fallback.unwrap();
+    assert!(
+        f.contains(
+            "input 0 is `TRANSACTION_ID` in the decision row but the model expects `TX_AMOUNT`"
+        ),
+        "{f}"
+    );
+
     // A model that failed to load: the deployment says so; the champion that did load is
     // still scored and shown, but only rules decide.
     let mut dep = deployment(POLICY, &spec, Some(slot("m", "m", 100.0, model, &spec)));
     dep.fallback_reason = Some("model x failed to load: damaged file".into());
     let d = dc
-        .decide(&tx(3, 20, 3, 1, 600.0), &dep, &Lists::new())
+        .decide(&tx(5, 40, 3, 1, 600.0), &dep, &Lists::new())
         .unwrap();
     assert_eq!(
         d.fallback.as_deref(),
