@@ -47,6 +47,16 @@ enum Cmd {
     Train(cmd::train::Args),
     /// Validate schema/config files (every problem at once), or a data file against a schema.
     Validate(cmd::validate::Args),
+    /// Run the decision service (REST API, auth, metrics, hot reload, checkpoints).
+    Serve(cmd::serve::Args),
+    /// Register, stage, promote and roll back models in the registry.
+    Model(cmd::admin::ModelArgs),
+    /// Validate, register and activate decision policies (CEL rules + score thresholds).
+    Policy(cmd::admin::PolicyArgs),
+    /// Create, list and revoke API keys.
+    Keys(cmd::admin::KeysArgs),
+    /// Verify the hash-chained audit log, or print its latest records.
+    Audit(cmd::admin::AuditArgs),
 }
 
 /// Outcome of a command that ran to the end.
@@ -81,6 +91,15 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<riskstream_online::OnlineError>() {
             return c.class().exit_code();
         }
+        if let Some(c) = cause.downcast_ref::<riskstream_registry::RegistryError>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<riskstream_server::StartError>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<riskstream_decide::DecideError>() {
+            return c.class().exit_code();
+        }
         if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
             return c.class().exit_code();
         }
@@ -102,6 +121,11 @@ fn main() -> ExitCode {
         Cmd::Score(a) => cmd::score::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),
+        Cmd::Serve(a) => cmd::serve::run(a),
+        Cmd::Model(a) => cmd::admin::run_model(a),
+        Cmd::Policy(a) => cmd::admin::run_policy(a),
+        Cmd::Keys(a) => cmd::admin::run_keys(a),
+        Cmd::Audit(a) => cmd::admin::run_audit(a),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -34,6 +34,8 @@ pub enum What {
     Handbook(HandbookArgs),
     /// Our learners against LightGBM, XGBoost, scikit-learn and Spark MLlib on the same CSVs.
     Models(super::bench_models::ModelArgs),
+    /// The decision service over HTTP: open-loop load at fixed rates, p50/p99/p99.9 and errors.
+    Http(super::bench_http::HttpArgs),
 }
 
 /// Arguments of `riskstream bench handbook`.
@@ -157,6 +159,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         What::Windows(w) => windows(w),
         What::Handbook(h) => handbook(h),
         What::Models(m) => super::bench_models::run(m),
+        What::Http(h) => super::bench_http::run(h),
     }
 }
 

@@ -1,7 +1,9 @@
 //! One module per subcommand, plus what they share.
 
+pub mod admin;
 pub mod backtest;
 pub mod bench;
+pub mod bench_http;
 pub mod bench_models;
 pub mod demo;
 pub mod evaluate;
@@ -10,6 +12,7 @@ pub mod generate;
 pub mod inspect;
 pub mod online_eval;
 pub mod score;
+pub mod serve;
 pub mod table;
 pub mod train;
 pub mod validate;

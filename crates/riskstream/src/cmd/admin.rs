@@ -1,0 +1,378 @@
+//! Registry administration from the command line: models, policies, keys, audit.
+//!
+//! These commands open the registry named in the service config directly (an operator with
+//! access to the database is trusted as `admin`), validate what they register against the
+//! service's feature spec exactly as the API does, and record every change in the audit log
+//! under the operator's name (`--actor`, default `$USER`). A running service picks the change
+//! up at its next registry poll.
+
+use crate::cmd::UsageError;
+use crate::Outcome;
+use anyhow::Context;
+use riskstream_decide::Policy;
+use riskstream_features::FeatureSpec;
+use riskstream_learn::model::ModelFile;
+use riskstream_registry::{ArtifactKind, Registry, Role, Stage};
+use riskstream_server::ServiceConfig;
+use std::path::PathBuf;
+
+/// Where the registry is.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Service config naming the registry, deployment and feature spec.
+    #[arg(long, default_value = "service.toml")]
+    pub config: PathBuf,
+    /// Who is making the change (recorded in the audit log).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+}
+
+struct Ctx {
+    reg: Registry,
+    cfg: ServiceConfig,
+    actor: String,
+}
+
+impl Ctx {
+    async fn open(t: &Target) -> anyhow::Result<Self> {
+        let cfg = ServiceConfig::load(&t.config)?;
+        let reg = Registry::open(&cfg.registry_url).await?;
+        Ok(Ctx {
+            reg,
+            cfg,
+            actor: format!("cli:{}", t.actor),
+        })
+    }
+
+    fn spec(&self) -> anyhow::Result<(FeatureSpec, String)> {
+        let s = FeatureSpec::from_file(&self.cfg.feature_spec)?;
+        let id = format!("{:016x}", s.hash);
+        Ok((s, id))
+    }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(f: F) -> anyhow::Result<Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(f)
+}
+
+fn parse_stage(stage: &str, pct: Option<f64>) -> anyhow::Result<Stage> {
+    Ok(match (stage, pct) {
+        ("champion", None) => Stage::Champion,
+        ("shadow", None) => Stage::Shadow,
+        ("archived", None) => Stage::Archived,
+        ("challenger", Some(p)) => Stage::Challenger { pct: p },
+        ("challenger", None) => {
+            return Err(UsageError("a challenger needs --pct, its share of traffic in percent".into()).into())
+        }
+        (s @ ("champion" | "shadow" | "archived"), Some(_)) => {
+            return Err(UsageError(format!("--pct only applies to challengers, not {s}")).into())
+        }
+        (s, _) => {
+            return Err(UsageError(format!(
+                "unknown stage `{s}`: use shadow, challenger, champion or archived"
+            ))
+            .into())
+        }
+    })
+}
+
+/// `riskstream model …`
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    cmd: ModelCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ModelCmd {
+    /// Register a model file (checked against the service's feature spec); optionally stage it.
+    Push {
+        #[command(flatten)]
+        target: Target,
+        /// The model file (`riskstream train` output, XGBoost JSON or LightGBM text).
+        file: PathBuf,
+        /// Stage it at once: shadow, challenger (with --pct) or champion.
+        #[arg(long)]
+        stage: Option<String>,
+        /// Challenger share of traffic, percent.
+        #[arg(long)]
+        pct: Option<f64>,
+    },
+    /// Move a registered model to a stage (promote, demote, archive).
+    Stage {
+        #[command(flatten)]
+        target: Target,
+        /// Model id or a unique prefix of at least 8 characters.
+        id: String,
+        /// shadow | challenger | champion | archived.
+        stage: String,
+        /// Challenger share of traffic, percent.
+        #[arg(long)]
+        pct: Option<f64>,
+    },
+    /// Put the previous champion back.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List registered models and what is deployed.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Runs `model`.
+pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        match a.cmd {
+            ModelCmd::Push { target, file, stage, pct } => {
+                let c = Ctx::open(&target).await?;
+                let stage = stage.map(|s| parse_stage(&s, pct)).transpose()?;
+                let (spec, spec_id) = c.spec()?;
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let f = ModelFile::from_slice(text.as_bytes(), &file.display().to_string())?;
+                f.check_feature_spec(Some(&spec_id))?;
+                let names: Vec<String> = spec.features.iter().map(|x| x.name().to_string()).collect();
+                f.column_positions(&names)?;
+                let lineage = serde_json::to_value(&f.card)?;
+                let id = c
+                    .reg
+                    .put_artifact(ArtifactKind::Model, &f.card.algorithm, &text, lineage, &c.actor)
+                    .await?;
+                println!("registered model {id}");
+                if let Some(s) = stage {
+                    c.reg.set_stage(&c.cfg.deployment, &id, s, &c.actor).await?;
+                    println!("staged in deployment `{}`", c.cfg.deployment);
+                }
+            }
+            ModelCmd::Stage { target, id, stage, pct } => {
+                let c = Ctx::open(&target).await?;
+                let s = parse_stage(&stage, pct)?;
+                let a = c.reg.artifact(&id).await?;
+                c.reg.set_stage(&c.cfg.deployment, &a.meta.id, s, &c.actor).await?;
+                println!("model {} is now {stage} in `{}`", a.meta.id, c.cfg.deployment);
+            }
+            ModelCmd::Rollback { target } => {
+                let c = Ctx::open(&target).await?;
+                let id = c.reg.rollback(&c.cfg.deployment, &c.actor).await?;
+                println!("champion of `{}` is back to {id}", c.cfg.deployment);
+            }
+            ModelCmd::List { target } => {
+                let c = Ctx::open(&target).await?;
+                let d = c.reg.deployment(&c.cfg.deployment).await?;
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                for m in c.reg.list_artifacts(Some(ArtifactKind::Model), None).await? {
+                    println!("{}", serde_json::to_string(&m)?);
+                }
+            }
+        }
+        Ok(Outcome::Clean)
+    })
+}
+
+/// `riskstream policy …`
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    cmd: PolicyCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PolicyCmd {
+    /// Validate a policy against the feature spec (every problem at once) and register it.
+    Push {
+        #[command(flatten)]
+        target: Target,
+        /// Policy TOML.
+        file: PathBuf,
+        /// Make it the active policy of the deployment.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Make a registered policy the active one.
+    Activate {
+        #[command(flatten)]
+        target: Target,
+        /// Policy id or a unique prefix.
+        id: String,
+    },
+    /// Validate a policy file without registering it.
+    Check {
+        #[command(flatten)]
+        target: Target,
+        /// Policy TOML.
+        file: PathBuf,
+    },
+}
+
+/// Runs `policy`.
+pub fn run_policy(a: PolicyArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        match a.cmd {
+            PolicyCmd::Check { target, file } => {
+                let cfg = ServiceConfig::load(&target.config)?;
+                let spec = FeatureSpec::from_file(&cfg.feature_spec)?;
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let p = Policy::from_toml_str(&text, &file.display().to_string(), &spec)?;
+                println!("{}: valid ({} rules)", file.display(), p.rule_count());
+            }
+            PolicyCmd::Push { target, file, activate } => {
+                let c = Ctx::open(&target).await?;
+                let (spec, _) = c.spec()?;
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let p = Policy::from_toml_str(&text, &file.display().to_string(), &spec)?;
+                let id = c
+                    .reg
+                    .put_artifact(
+                        ArtifactKind::Policy,
+                        p.name(),
+                        &text,
+                        serde_json::json!({"rules": p.rule_count(), "file": file.display().to_string()}),
+                        &c.actor,
+                    )
+                    .await?;
+                println!("registered policy {id} ({} rules)", p.rule_count());
+                if activate {
+                    c.reg.activate_policy(&c.cfg.deployment, &id, &c.actor).await?;
+                    println!("active in deployment `{}`", c.cfg.deployment);
+                }
+            }
+            PolicyCmd::Activate { target, id } => {
+                let c = Ctx::open(&target).await?;
+                let (spec, _) = c.spec()?;
+                let a = c.reg.artifact(&id).await?;
+                Policy::from_toml_str(&a.body, &format!("policy {id}"), &spec)?;
+                c.reg.activate_policy(&c.cfg.deployment, &a.meta.id, &c.actor).await?;
+                println!("policy {} active in `{}`", a.meta.id, c.cfg.deployment);
+            }
+        }
+        Ok(Outcome::Clean)
+    })
+}
+
+/// `riskstream keys …`
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    cmd: KeysCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCmd {
+    /// Create an API key; it is printed once (only its hash is stored).
+    Create {
+        #[command(flatten)]
+        target: Target,
+        /// Name of the key (what the audit log shows).
+        #[arg(long)]
+        name: String,
+        /// Role: decide, label, analyst, modeler, admin (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List keys (names, roles, state; never the keys).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke a key by name.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+        /// The key's name.
+        name: String,
+    },
+}
+
+/// Runs `keys`.
+pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        match a.cmd {
+            KeysCmd::Create { target, name, roles } => {
+                let c = Ctx::open(&target).await?;
+                let roles = roles
+                    .iter()
+                    .map(|r| {
+                        r.parse::<Role>().map_err(|_| {
+                            UsageError(format!(
+                                "unknown role `{r}`: use decide, label, analyst, modeler or admin"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let key = c.reg.create_key(&name, &roles, &c.actor).await?;
+                println!("{key}");
+                eprintln!("key `{name}` created; store it now: only its hash is kept");
+            }
+            KeysCmd::List { target } => {
+                let c = Ctx::open(&target).await?;
+                for k in c.reg.list_keys().await? {
+                    println!("{}", serde_json::to_string(&k)?);
+                }
+            }
+            KeysCmd::Revoke { target, name } => {
+                let c = Ctx::open(&target).await?;
+                c.reg.revoke_key(&name, &c.actor).await?;
+                println!("key `{name}` revoked");
+            }
+        }
+        Ok(Outcome::Clean)
+    })
+}
+
+/// `riskstream audit …`
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    cmd: AuditCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCmd {
+    /// Walk the hash chain; exit 1 and name the first bad record if anything was altered.
+    Verify {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the latest records.
+    Tail {
+        #[command(flatten)]
+        target: Target,
+        /// How many.
+        #[arg(short, default_value_t = 20)]
+        n: usize,
+    },
+}
+
+/// Runs `audit`.
+pub fn run_audit(a: AuditArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        match a.cmd {
+            AuditCmd::Verify { target } => {
+                let c = Ctx::open(&target).await?;
+                let r = c.reg.audit_verify().await?;
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                if !r.ok() {
+                    eprintln!("audit log TAMPERED: see first_bad above");
+                    return Ok(Outcome::Problems);
+                }
+                eprintln!("audit log intact: {} records", r.checked);
+            }
+            AuditCmd::Tail { target, n } => {
+                let c = Ctx::open(&target).await?;
+                for e in c.reg.audit_tail(n).await? {
+                    println!("{}", serde_json::to_string(&e)?);
+                }
+            }
+        }
+        Ok(Outcome::Clean)
+    })
+}

@@ -1,0 +1,274 @@
+//! `riskstream bench http`: open-loop load against the decision service over HTTP.
+//!
+//! The service runs as its own process (`riskstream serve`, started here from the same
+//! binary) so client and server are measured as deployed. Requests are sent on a fixed
+//! schedule — one every 1/rate seconds, whether or not earlier ones have answered — and each
+//! latency is measured from the moment the request was *due*, not when it went out, so a
+//! stalled server cannot hide its stall (no coordinated omission). Each rate step reports
+//! p50/p99/p99.9, errors by kind, and what the service itself measured.
+
+use super::table::{self, Column, LoadOptions};
+use super::UsageError;
+use crate::Outcome;
+use anyhow::Context;
+use riskstream_core::time::format_micros;
+use riskstream_core::FieldType;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `riskstream bench http`.
+#[derive(Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Service config to serve (default: the one `riskstream demo` leaves behind, with its
+    /// registry, model, policy and warmed feature state).
+    #[arg(long, default_value = "out/demo/service.toml")]
+    pub config: PathBuf,
+    /// Transactions to send (in time order, after the state's history).
+    #[arg(
+        long,
+        default_value = "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz"
+    )]
+    pub input: PathBuf,
+    /// Schema of the input (file or shipped name).
+    #[arg(long, default_value = "fraud-handbook-raw")]
+    pub schema: String,
+    /// Time column; only rows at or after --from are sent.
+    #[arg(long, default_value = "TX_DATETIME")]
+    pub time_col: String,
+    /// First day to send (YYYY-MM-DD).
+    #[arg(long, default_value = "2018-08-09")]
+    pub from: String,
+    /// Request rates to step through, per second.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    pub rates: Vec<u32>,
+    /// Seconds per rate step.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Client connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn pct(v: &[u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+/// Runs `bench http`.
+pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
+    if !a.config.is_file() {
+        return Err(UsageError(format!(
+            "{} not found: run `riskstream demo` first (it leaves a registry, model, policy and warmed state there), or pass --config",
+            a.config.display()
+        ))
+        .into());
+    }
+    let cfg = riskstream_server::ServiceConfig::load(&a.config)?;
+    eprintln!("reading {}", a.input.display());
+    let t = table::load(
+        &a.input,
+        &LoadOptions {
+            schema: Some(a.schema.clone()),
+            ..Default::default()
+        },
+    )?;
+    let schema = super::resolve_schema(Some(&a.schema), &a.input, super::file_format(&a.input, None, None)?)?.0;
+    let ti = t
+        .names
+        .iter()
+        .position(|n| *n == a.time_col)
+        .ok_or_else(|| UsageError(format!("no column `{}`", a.time_col)))?;
+    let Column::Time(times) = &t.columns[ti] else {
+        return Err(UsageError(format!("`{}` is not a timestamp", a.time_col)).into());
+    };
+    let from = riskstream_core::time::parse_iso8601(&a.from)
+        .map_err(|e| UsageError(format!("--from `{}`: {e}", a.from)))?;
+    let mut rows: Vec<usize> = (0..t.rows).filter(|&r| times[r] >= from).collect();
+    rows.sort_by_key(|&r| times[r]);
+    let need: usize = a.rates.iter().map(|&r| r as usize * a.seconds as usize).sum();
+    if rows.len() < need {
+        eprintln!(
+            "note: {} transactions after {}, {} needed; the stream wraps around (later passes repeat ids)",
+            rows.len(),
+            a.from,
+            need
+        );
+    }
+    // Pre-serialise the bodies: the generator must not be the bottleneck.
+    let bodies: Vec<bytes::Bytes> = rows
+        .iter()
+        .map(|&r| {
+            let mut m = Map::new();
+            for (name, col) in t.names.iter().zip(&t.columns) {
+                let ty = schema.index_of(name).map(|i| schema.fields[i].ty);
+                let v = match col {
+                    Column::Num(v) if v[r].is_nan() => continue,
+                    Column::Num(v) => match ty {
+                        Some(FieldType::Int) => Value::from(v[r] as i64),
+                        Some(FieldType::Bool) => Value::from(v[r] != 0.0),
+                        _ => serde_json::Number::from_f64(v[r]).map_or(Value::Null, Value::Number),
+                    },
+                    Column::Time(v) => Value::from(format_micros(v[r])),
+                    Column::Text(v) => match &v[r] {
+                        Some(s) => Value::from(s.as_str()),
+                        None => continue,
+                    },
+                };
+                m.insert(name.clone(), v);
+            }
+            bytes::Bytes::from(serde_json::to_vec(&m).unwrap_or_default())
+        })
+        .collect();
+    if bodies.is_empty() {
+        return Err(UsageError(format!("no transactions at or after {}", a.from)).into());
+    }
+    let rt = super::serve::runtime()?;
+    rt.block_on(async move {
+        let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
+        let key_name = format!("bench-{}", std::process::id());
+        let key = reg
+            .create_key(&key_name, &[riskstream_registry::Role::Decide], "bench")
+            .await?;
+        drop(reg);
+        // The service as its own process, on a fixed loopback port taken from a probe.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let exe = std::env::current_exe()?;
+        let dir = tempfile::tempdir()?;
+        let cfg_text = std::fs::read_to_string(&a.config)?;
+        let base_dir = std::fs::canonicalize(a.config.parent().unwrap_or(std::path::Path::new(".")))?;
+        let patched = patch_config(&cfg_text, port, &base_dir);
+        let cfg2 = dir.path().join("service.toml");
+        std::fs::write(&cfg2, patched)?;
+        let mut child = std::process::Command::new(exe)
+            .args(["serve", "--config"])
+            .arg(&cfg2)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .context("cannot start `riskstream serve`")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(a.connections)
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let mut up = false;
+        for _ in 0..300 {
+            if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !up {
+            let _ = child.kill();
+            anyhow::bail!("the service did not become ready on {base}");
+        }
+        let bodies = Arc::new(bodies);
+        let mut next = 0usize;
+        if !a.json {
+            println!("| rate/s | sent | ok | errors (4xx/5xx/io) | p50 ms | p99 ms | p99.9 ms | max ms | server p99 µs |");
+            println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        }
+        for &rate in &a.rates {
+            let n = rate as usize * a.seconds as usize;
+            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u16, u64)>();
+            let start = Instant::now();
+            for i in 0..n {
+                let due = start + interval.mul_f64(i as f64);
+                tokio::time::sleep_until(due.into()).await;
+                let body = bodies[next % bodies.len()].clone();
+                next += 1;
+                let (http, tx, key, url) = (http.clone(), tx.clone(), key.clone(), format!("{base}/v1/decisions"));
+                tokio::spawn(async move {
+                    let r = http
+                        .post(url)
+                        .bearer_auth(key)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
+                    let (status, server_us) = match r {
+                        Ok(resp) => {
+                            let s = resp.status().as_u16();
+                            let v: Value = resp.json().await.unwrap_or(Value::Null);
+                            (s, v["latency_us"].as_u64().unwrap_or(0))
+                        }
+                        Err(_) => (0, 0),
+                    };
+                    let _ = tx.send((due.elapsed().as_micros() as u64, status, server_us));
+                });
+            }
+            drop(tx);
+            let mut lat = Vec::with_capacity(n);
+            let mut server = Vec::with_capacity(n);
+            let (mut e4, mut e5, mut eio) = (0usize, 0usize, 0usize);
+            while let Some((us, s, sus)) = rx.recv().await {
+                lat.push(us);
+                match s {
+                    200..=299 => server.push(sus),
+                    400..=499 => e4 += 1,
+                    500..=599 => e5 += 1,
+                    _ => eio += 1,
+                }
+            }
+            lat.sort_unstable();
+            server.sort_unstable();
+            let ms = |v: u64| v as f64 / 1000.0;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"rate": rate, "sent": n, "ok": server.len(), "e4xx": e4, "e5xx": e5, "eio": eio,
+                        "p50_ms": ms(pct(&lat, 0.5)), "p99_ms": ms(pct(&lat, 0.99)), "p999_ms": ms(pct(&lat, 0.999)),
+                        "max_ms": ms(lat.last().copied().unwrap_or(0)), "server_p99_us": pct(&server, 0.99)})
+                );
+            } else {
+                println!(
+                    "| {rate} | {n} | {} | {e4}/{e5}/{eio} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                    server.len(),
+                    ms(pct(&lat, 0.5)),
+                    ms(pct(&lat, 0.99)),
+                    ms(pct(&lat, 0.999)),
+                    ms(lat.last().copied().unwrap_or(0)),
+                    pct(&server, 0.99)
+                );
+            }
+        }
+        // Stop the service cleanly (SIGTERM: it drains and checkpoints).
+        #[cfg(unix)]
+        {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        }
+        let _ = child.wait();
+        let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
+        reg.revoke_key(&key_name, "bench").await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Clean)
+}
+
+/// The demo's config with the listen port fixed, metrics off and paths made absolute.
+fn patch_config(text: &str, port: u16, base: &std::path::Path) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.starts_with("listen ") || l.starts_with("listen=") {
+            out.push_str(&format!("listen = \"127.0.0.1:{port}\"\n"));
+        } else if l.starts_with("metrics_listen") {
+            out.push_str("metrics_listen = \"off\"\n");
+        } else if l.starts_with("dir ") || l.starts_with("dir=") {
+            let v = l.split('"').nth(1).unwrap_or("state");
+            out.push_str(&format!("dir = \"{}\"\n", base.join(v).display()));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}

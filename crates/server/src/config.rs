@@ -1,0 +1,463 @@
+//! The service config (`service.toml`), read and checked before anything starts.
+//!
+//! Every problem in the file is reported at once (unknown keys with "did you mean", bad
+//! addresses, durations, missing TLS files, limits that cannot work), so an operator fixes the
+//! file in one round trip and a bad config never reaches a listening socket.
+
+use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
+use riskstream_core::time::parse_duration;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The checked service config.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Address of the decision API.
+    pub listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint (a separate port, so the metrics
+    /// scrape never competes with, or needs the credentials of, the decision API).
+    pub metrics_listen: Option<SocketAddr>,
+    /// TLS certificate and key (PEM), when configured.
+    pub tls: Option<TlsConfig>,
+    /// Registry URL (`sqlite://…` or `postgres://…`).
+    pub registry_url: String,
+    /// The deployment this service serves (a name in the registry).
+    pub deployment: String,
+    /// How often the registry is polled for stage, policy and list changes.
+    pub poll_interval: Duration,
+    /// Directory for feature-state checkpoints.
+    pub state_dir: PathBuf,
+    /// Time between periodic checkpoints (`None`: only at shutdown).
+    pub checkpoint_interval: Option<Duration>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest number of transactions in one batch request.
+    pub max_batch: usize,
+    /// Requests being decided at once; beyond it the service answers 503 at once.
+    pub max_inflight: usize,
+    /// Per-request deadline.
+    pub request_timeout: Duration,
+    /// Whether every decision is appended to the audit log.
+    pub audit_decisions: bool,
+    /// Capacity of the audit queue (decisions waiting to be written).
+    pub audit_queue: usize,
+    /// Return the feature values in each decision.
+    pub return_features: bool,
+    /// The feature spec the service computes (fixed for the life of the process: the
+    /// feature state is built by it).
+    pub feature_spec: PathBuf,
+}
+
+/// TLS files.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    registry: RawRegistry,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
+    features: RawFeatures,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFeatures {
+    spec: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    metrics_listen: Option<String>,
+    max_body_bytes: Option<i64>,
+    max_batch: Option<i64>,
+    max_inflight: Option<i64>,
+    request_timeout: Option<String>,
+    return_features: Option<bool>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: String,
+    key: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    url: Option<String>,
+    deployment: Option<String>,
+    poll_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: Option<String>,
+    checkpoint_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    decisions: Option<bool>,
+    queue: Option<i64>,
+}
+
+const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features"];
+
+impl ServiceConfig {
+    /// Reads and checks a config file; relative paths are taken from the file's directory.
+    pub fn load(path: &Path) -> Result<Self, Diagnostics> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut d = Diagnostics::new(&origin);
+            d.push(Diagnostic::new("", format!("cannot read the file: {e}")));
+            d
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &origin, base)
+    }
+
+    /// Checks config text; `base` resolves relative paths.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, Diagnostics> {
+        let mut diags = Diagnostics::new(origin);
+        let raw: RawFile = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut d = Diagnostic::new(
+                    "",
+                    e.message().to_string()
+                        + &e.span().map_or(String::new(), |s| {
+                            format!(" (line {})", line_of(text, s.start))
+                        }),
+                );
+                if let Some(h) = unknown_key_hint(e.message()) {
+                    d = d.hint(h);
+                }
+                diags.push(d);
+                return Err(diags);
+            }
+        };
+        let addr = |diags: &mut Diagnostics, key: &str, v: &str| -> Option<SocketAddr> {
+            match v.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    diags.push(
+                        Diagnostic::new(key, format!("`{v}` is not an address"))
+                            .hint("write host:port with an IP address, e.g. 127.0.0.1:8080"),
+                    );
+                    None
+                }
+            }
+        };
+        let dur = |diags: &mut Diagnostics, key: &str, v: Option<&str>, default: &str| {
+            let v = v.unwrap_or(default);
+            match parse_duration(v) {
+                Ok(us) if us > 0 => Some(Duration::from_micros(us as u64)),
+                Ok(_) => {
+                    diags.push(Diagnostic::new(key, "must be longer than zero"));
+                    None
+                }
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::new(key, format!("`{v}`: {e}"))
+                            .hint("durations look like 500ms, 2s, 1m, 1h"),
+                    );
+                    None
+                }
+            }
+        };
+        let positive =
+            |diags: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64| {
+                let v = v.unwrap_or(default);
+                if v < 1 || v > max {
+                    diags.push(Diagnostic::new(
+                        key,
+                        format!("{v} is out of range: give a number from 1 to {max}"),
+                    ));
+                    None
+                } else {
+                    Some(v as usize)
+                }
+            };
+        let s = &raw.server;
+        let listen = addr(
+            &mut diags,
+            "server.listen",
+            s.listen.as_deref().unwrap_or("127.0.0.1:8080"),
+        );
+        let metrics_listen = match s.metrics_listen.as_deref() {
+            Some("") | Some("off") => Some(None),
+            Some(v) => addr(&mut diags, "server.metrics_listen", v).map(Some),
+            None => Some(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
+        };
+        if let (Some(l), Some(Some(m))) = (listen, metrics_listen) {
+            if l == m && l.port() != 0 {
+                diags.push(Diagnostic::new(
+                    "server.metrics_listen",
+                    "is the same address as server.listen",
+                ).hint("metrics are served on their own port; pick another, or \"off\""));
+            }
+        }
+        let max_body = positive(
+            &mut diags,
+            "server.max_body_bytes",
+            s.max_body_bytes,
+            1 << 20,
+            1 << 30,
+        );
+        let max_batch = positive(&mut diags, "server.max_batch", s.max_batch, 1000, 1_000_000);
+        let max_inflight = positive(
+            &mut diags,
+            "server.max_inflight",
+            s.max_inflight,
+            1024,
+            1_000_000,
+        );
+        let timeout = dur(
+            &mut diags,
+            "server.request_timeout",
+            s.request_timeout.as_deref(),
+            "5s",
+        );
+        let tls = s.tls.as_ref().and_then(|t| {
+            let cert = base.join(&t.cert);
+            let key = base.join(&t.key);
+            let mut ok = true;
+            for (k, p) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
+                if !p.is_file() {
+                    diags.push(
+                        Diagnostic::new(k, format!("{} does not exist", p.display()))
+                            .hint("give PEM files readable by the service"),
+                    );
+                    ok = false;
+                }
+            }
+            ok.then_some(TlsConfig { cert, key })
+        });
+        let r = &raw.registry;
+        let registry_url = match r.url.as_deref() {
+            None => Some(format!(
+                "sqlite://{}?mode=rwc",
+                base.join("registry.db").display()
+            )),
+            Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres://")
+                || u.starts_with("postgresql://") =>
+            {
+                Some(u.to_string())
+            }
+            Some(u) => {
+                diags.push(
+                    Diagnostic::new(
+                        "registry.url",
+                        format!("`{}` is neither a sqlite: nor a postgres:// URL", redact(u)),
+                    )
+                    .hint("e.g. sqlite://registry.db?mode=rwc or postgres://user@host/db"),
+                );
+                None
+            }
+        };
+        let deployment = r.deployment.clone().unwrap_or_else(|| "default".into());
+        if deployment.is_empty()
+            || !deployment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            diags.push(Diagnostic::new(
+                "registry.deployment",
+                format!("`{deployment}`: use letters, digits, '-', '_' and '.' only"),
+            ));
+        }
+        let poll = dur(
+            &mut diags,
+            "registry.poll_interval",
+            r.poll_interval.as_deref(),
+            "1s",
+        );
+        let st = &raw.state;
+        let state_dir = base.join(st.dir.as_deref().unwrap_or("state"));
+        let checkpoint_interval = match st.checkpoint_interval.as_deref() {
+            Some("off") => Some(None),
+            v => dur(&mut diags, "state.checkpoint_interval", v, "60s").map(Some),
+        };
+        let feature_spec = match raw.features.spec.as_deref() {
+            Some(p) => {
+                let p = base.join(p);
+                if !p.is_file() {
+                    diags.push(
+                        Diagnostic::new("features.spec", format!("{} does not exist", p.display()))
+                            .hint("give the feature spec TOML the models were trained with"),
+                    );
+                }
+                Some(p)
+            }
+            None => {
+                diags.push(
+                    Diagnostic::new("features.spec", "missing")
+                        .hint("add [features] spec = \"path/to/features.toml\""),
+                );
+                None
+            }
+        };
+        let a = &raw.audit;
+        let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
+        let (
+            Some(listen),
+            Some(metrics_listen),
+            Some(max_body_bytes),
+            Some(max_batch),
+            Some(max_inflight),
+            Some(request_timeout),
+            Some(registry_url),
+            Some(poll_interval),
+            Some(checkpoint_interval),
+            Some(audit_queue),
+            Some(feature_spec),
+        ) = (
+            listen,
+            metrics_listen,
+            max_body,
+            max_batch,
+            max_inflight,
+            timeout,
+            registry_url,
+            poll,
+            checkpoint_interval,
+            audit_queue,
+            feature_spec,
+        )
+        else {
+            return Err(diags);
+        };
+        diags.finish(ServiceConfig {
+            listen,
+            metrics_listen,
+            tls,
+            registry_url,
+            deployment,
+            poll_interval,
+            state_dir,
+            checkpoint_interval,
+            max_body_bytes,
+            max_batch,
+            max_inflight,
+            request_timeout,
+            audit_decisions: a.decisions.unwrap_or(true),
+            audit_queue,
+            return_features: s.return_features.unwrap_or(false),
+            feature_spec,
+        })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn unknown_key_hint(msg: &str) -> Option<String> {
+    // toml's message: "unknown field `x`, expected one of `a`, `b`".
+    let got = msg.split('`').nth(1)?;
+    let expected: Vec<&str> = msg
+        .split("expected")
+        .nth(1)?
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    let pool: Vec<&str> = if expected.is_empty() {
+        SECTIONS.to_vec()
+    } else {
+        expected
+    };
+    did_you_mean(got, pool.iter().copied()).map(|s| format!("did you mean `{s}`?"))
+}
+
+/// A URL with any password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.split_once('@') {
+        Some(x) => x,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("f.toml"), "").expect("write");
+        let c = ServiceConfig::parse("[features]\nspec = \"f.toml\"\n", "t", dir.path())
+            .expect("defaults");
+        assert_eq!(c.listen.port(), 8080);
+        assert!(c.registry_url.starts_with("sqlite://") && c.registry_url.contains("registry.db"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+[server]
+listen = "nowhere"
+max_inflight = 0
+request_timeout = "soon"
+[registry]
+url = "mysql://u:secret@h/db"
+deployment = "a b"
+"#;
+        let e = ServiceConfig::parse(text, "svc.toml", Path::new("/tmp")).expect_err("bad");
+        let s = e.to_string();
+        assert_eq!(e.items.len(), 6, "{s}");
+        assert!(s.contains("features.spec"), "{s}");
+        assert!(s.contains("server.listen"), "{s}");
+        assert!(s.contains("server.max_inflight"), "{s}");
+        assert!(s.contains("server.request_timeout"), "{s}");
+        assert!(s.contains("registry.url"), "{s}");
+        assert!(!s.contains("secret"), "password leaked: {s}");
+        assert!(s.contains("registry.deployment"), "{s}");
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let e = ServiceConfig::parse("[server]\nlisten_addr = \"x\"\n", "t", Path::new("."))
+            .expect_err("bad");
+        let s = e.to_string();
+        assert!(s.contains("listen_addr") && s.contains("line 2"), "{s}");
+        assert!(s.contains("did you mean `listen`"), "{s}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/risk"),
+            "postgres://app:***@db:5432/risk"
+        );
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,352 @@
+//! Layer 5: the decision service — `riskstream serve`.
+//!
+//! ```text
+//!  client ──TLS?──▶ axum ─ request id ─ body limit ─ timeout ─ auth (API key → roles)
+//!                     │
+//!                     ├─ POST /v1/decisions ──▶ Decider (feature state, models, CEL rules)
+//!                     │                             └─▶ audit writer (hash chain, batched)
+//!                     ├─ POST /v1/labels ──▶ feature state (label events), online models
+//!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
+//!  Prometheus ──▶ separate port /metrics
+//! ```
+//!
+//! The shape follows the axum examples: a typed state behind `Arc`, handlers as plain async
+//! functions with extractors, errors as a type that renders itself, tower layers for the
+//! cross-cutting parts. Overload is refused early and cheaply: a semaphore bounds the
+//! decisions in flight and the rest get 503 with `Retry-After`, so latency stays bounded
+//! instead of queues growing. Shutdown stops accepting, drains what is in flight, writes the
+//! last audit records and checkpoints the feature state.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod state;
+
+pub use config::ServiceConfig;
+pub use state::{AppState, StartError};
+
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// The OpenAPI document, generated from the handlers.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "riskstream decision service", description = "Decisions with reasons, labels, registry, lists, audit."),
+    paths(
+        routes::decide, routes::decide_batch, routes::label, routes::deployment,
+        routes::list_models, routes::list_policies, routes::put_model, routes::put_policy,
+        routes::activate_policy, routes::set_stage, routes::rollback, routes::put_list_entry,
+        routes::delete_list_entry, routes::get_lists, routes::audit_tail, routes::audit_verify,
+        routes::create_key, routes::revoke_key, routes::healthz, routes::readyz
+    ),
+    components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
+        routes::ListEntryRequest, routes::KeyRequest, routes::ErrorBody)),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; later calls share it).
+pub fn prometheus() -> PrometheusHandle {
+    static H: OnceLock<PrometheusHandle> = OnceLock::new();
+    H.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 0.1, 0.5, 1.0,
+            ])
+            .expect("static bucket list is non-empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (a test harness); then ours only renders.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+    .clone()
+}
+
+/// Largest model or policy upload (a 1,000-tree model file is a few tens of MB of JSON).
+pub const UPLOAD_LIMIT: usize = 256 << 20;
+
+/// The API router over a started state.
+pub fn app(st: Arc<AppState>) -> Router {
+    let limit = st.cfg.max_body_bytes;
+    let timeout = st.cfg.request_timeout;
+    // Decisions and labels: the configured (small) body limit. Model and policy uploads are
+    // larger by nature and come from trusted roles: their own limit.
+    let traffic = Router::new()
+        .route("/v1/decisions", post(routes::decide))
+        .route("/v1/decisions/batch", post(routes::decide_batch))
+        .route("/v1/labels", post(routes::label))
+        .layer(axum::extract::DefaultBodyLimit::max(limit));
+    let uploads = Router::new()
+        .route("/v1/models", get(routes::list_models).post(routes::put_model))
+        .route("/v1/policies", get(routes::list_policies).post(routes::put_policy))
+        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT.max(limit)));
+    Router::new()
+        .merge(traffic)
+        .merge(uploads)
+        .route("/v1/deployment", get(routes::deployment))
+        .route("/v1/models/{id}/stage", post(routes::set_stage))
+        .route("/v1/policies/{id}/activate", post(routes::activate_policy))
+        .route("/v1/rollback", post(routes::rollback))
+        .route("/v1/lists", get(routes::get_lists))
+        .route(
+            "/v1/lists/{list}/{value}",
+            put(routes::put_list_entry).delete(routes::delete_list_entry),
+        )
+        .route("/v1/audit", get(routes::audit_tail))
+        .route("/v1/audit/verify", post(routes::audit_verify))
+        .route("/v1/keys", post(routes::create_key))
+        .route("/v1/keys/{name}", delete(routes::revoke_key))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .fallback(|| async {
+            error::ApiError::not_found("no such route; the API is described at /openapi.json")
+        })
+        .with_state(st)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The metrics router (served on its own port).
+pub fn metrics_app(handle: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let h = handle.clone();
+            async move { h.render() }
+        }),
+    )
+}
+
+/// A running service: its addresses and a handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// Where `/metrics` listens.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The shared state.
+    pub state: Arc<AppState>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), StartError>>,
+}
+
+impl Running {
+    /// Waits until the service stops by itself (its stop signal fired) and has drained.
+    pub async fn wait(self) -> Result<(), StartError> {
+        let _keep = self.stop;
+        self.task
+            .await
+            .map_err(|e| StartError::Io(format!("service task failed: {e}")))?
+    }
+
+    /// Asks the service to stop and waits until it has drained, flushed the audit log and
+    /// written its checkpoint.
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        let _ = self.stop.send(true);
+        self.task
+            .await
+            .map_err(|e| StartError::Io(format!("service task failed: {e}")))?
+    }
+}
+
+/// Starts the service; it runs until [`Running::shutdown`] or `stop_signal` resolves.
+pub async fn start(
+    cfg: ServiceConfig,
+    stop_signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let handle = prometheus();
+    let st = AppState::start(cfg).await?;
+    let cfg = &st.cfg;
+    let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            stop_signal.await;
+            let _ = stop.send(true);
+        });
+    }
+    let metrics_addr = match cfg.metrics_listen {
+        Some(a) => {
+            let l = tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| StartError::Io(format!("cannot listen on {a} (server.metrics_listen): {e}")))?;
+            let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(l, metrics_app(handle))
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+            });
+            Some(addr)
+        }
+        None => None,
+    };
+    // Background: registry polling and periodic checkpoints.
+    {
+        let st2 = st.clone();
+        let mut rx = stop_rx.clone();
+        let poll = cfg.poll_interval;
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(poll);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = t.tick() => {
+                        if let Err(e) = st2.reload_if_changed().await {
+                            tracing::warn!(error = %e, "registry poll failed; keeping the deployment in force");
+                            metrics::counter!("riskstream_registry_poll_errors_total").increment(1);
+                        }
+                    }
+                    () = stopped(&mut rx) => break,
+                }
+            }
+        });
+    }
+    if let Some(every) = cfg.checkpoint_interval {
+        let st2 = st.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.tick().await;
+            loop {
+                tokio::select! {
+                    _ = t.tick() => {
+                        let s = st2.clone();
+                        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
+                            Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                        }
+                    }
+                    () = stopped(&mut rx) => break,
+                }
+            }
+        });
+    }
+    let router = app(st.clone());
+    let (addr, task) = match &cfg.tls {
+        None => {
+            let l = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|e| StartError::Io(format!("cannot listen on {} (server.listen): {e}", cfg.listen)))?;
+            let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+            let st2 = st.clone();
+            let st_drain = st.clone();
+            let task = tokio::spawn(async move {
+                let r = axum::serve(l, router)
+                    .with_graceful_shutdown(async move {
+                        stopped(&mut stop_rx).await;
+                        st_drain.draining.store(true, Ordering::Relaxed);
+                    })
+                    .await;
+                r.map_err(|e| StartError::Io(e.to_string()))?;
+                finish(&st2).await
+            });
+            (addr, task)
+        }
+        Some(tls) => {
+            // One process-wide crypto provider; a second install is a no-op error we ignore.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(|e| StartError::Io(format!("TLS files {} / {}: {e}", tls.cert.display(), tls.key.display())))?;
+            let std_l = std::net::TcpListener::bind(cfg.listen)
+                .map_err(|e| StartError::Io(format!("cannot listen on {} (server.listen): {e}", cfg.listen)))?;
+            std_l
+                .set_nonblocking(true)
+                .map_err(|e| StartError::Io(e.to_string()))?;
+            let addr = std_l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+            let h = axum_server::Handle::new();
+            let h2 = h.clone();
+            let st2 = st.clone();
+            tokio::spawn(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+                st2.draining.store(true, Ordering::Relaxed);
+                h2.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            let st3 = st.clone();
+            let task = tokio::spawn(async move {
+                axum_server::from_tcp_rustls(std_l, rustls)
+                    .map_err(|e| StartError::Io(e.to_string()))?
+                    .handle(h)
+                    .serve(router.into_make_service())
+                    .await
+                    .map_err(|e| StartError::Io(e.to_string()))?;
+                finish(&st3).await
+            });
+            (addr, task)
+        }
+    };
+    tracing::info!(%addr, metrics = ?metrics_addr, tls = cfg.tls.is_some(), "serving");
+    Ok(Running {
+        addr,
+        metrics_addr,
+        state: st,
+        stop,
+        task,
+    })
+}
+
+/// After the last request: flush the audit log and write the checkpoint.
+async fn finish(st: &Arc<AppState>) -> Result<(), StartError> {
+    st.draining.store(true, Ordering::Relaxed);
+    if let Some(w) = &st.audit {
+        w.flush()
+            .await
+            .map_err(|e| StartError::Io(format!("audit flush at shutdown: {e}")))?;
+    }
+    let s = st.clone();
+    let p = tokio::task::spawn_blocking(move || s.checkpoint())
+        .await
+        .map_err(|e| StartError::Io(e.to_string()))?
+        .map_err(StartError::Io)?;
+    tracing::info!(checkpoint = %p.display(), "stopped cleanly");
+    Ok(())
+}
+
+/// Resolves once the stop flag is set (the watch guard is dropped before returning, so the
+/// future stays `Send`).
+async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
+}

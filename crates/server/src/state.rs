@@ -1,0 +1,363 @@
+//! What the service holds while it runs, and how it is loaded, reloaded and checkpointed.
+//!
+//! ```text
+//!  registry ──poll revision──▶ load policy + models ──▶ Deployment ──ArcSwap──▶ handlers
+//!                        └──▶ lists ────────────────────────────────ArcSwap──▶ handlers
+//!  feature spec (config) ──▶ Decider (feature state) ──Mutex──▶ handlers
+//!                                   └── snapshot every checkpoint_interval and at shutdown
+//! ```
+//!
+//! A reload builds the whole new [`Deployment`] off to the side and swaps one pointer, so a
+//! request sees either the old policy and models or the new ones, never a mix. A policy that
+//! does not validate never gets built; a model that does not load leaves the deployment on
+//! rules alone and every decision says so (`fallback`). The feature state sits behind one
+//! mutex: a decision holds it for tens of microseconds, and events for the same entity must be
+//! applied in order anyway.
+
+use crate::auth::KeyCache;
+use crate::config::{redact, ServiceConfig};
+use arc_swap::ArcSwap;
+use riskstream_decide::{Decider, Deployment, Lists, ModelSlot, Policy};
+use riskstream_features::FeatureSpec;
+use riskstream_learn::model::ModelFile;
+use riskstream_registry::{ArtifactKind, Registry};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The feature spec or another file is wrong.
+    #[error("{0}")]
+    Config(#[from] riskstream_core::Diagnostics),
+    /// The registry cannot be reached or refused.
+    #[error("registry: {0}")]
+    Registry(#[from] riskstream_registry::RegistryError),
+    /// A checkpoint could not be read.
+    #[error("feature-state checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A socket or file could not be opened.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl riskstream_core::Classify for StartError {
+    fn class(&self) -> riskstream_core::ErrorClass {
+        use riskstream_core::ErrorClass;
+        match self {
+            StartError::Config(_) | StartError::Checkpoint { .. } => ErrorClass::User,
+            StartError::Registry(e) => e.class(),
+            StartError::Io(_) => ErrorClass::External,
+        }
+    }
+}
+
+/// Outcome of a recent decision, kept so a label can be scored against it.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    /// approve | review | decline.
+    pub outcome: &'static str,
+    /// Champion score.
+    pub score: Option<f64>,
+}
+
+/// Bounded memory of recent decisions by transaction id (oldest forgotten first).
+#[derive(Debug, Default)]
+pub struct RecentDecisions {
+    map: HashMap<String, Recent>,
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl RecentDecisions {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
+    }
+
+    /// Remembers a decision.
+    pub fn put(&mut self, tx: String, r: Recent) {
+        if self.map.insert(tx.clone(), r).is_none() {
+            self.order.push_back(tx);
+            while self.order.len() > self.cap {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// The decision on `tx`, if still remembered.
+    pub fn get(&self, tx: &str) -> Option<&Recent> {
+        self.map.get(tx)
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The checked config.
+    pub cfg: ServiceConfig,
+    /// The registry.
+    pub registry: Registry,
+    /// Verified API keys.
+    pub keys: KeyCache,
+    /// Feature state and model evaluation.
+    pub decider: Mutex<Decider>,
+    /// The feature spec (fixed for the process).
+    pub spec: FeatureSpec,
+    /// Its version (the hash that model cards record).
+    pub spec_id: String,
+    /// Policy and models now in force.
+    pub deployment: ArcSwap<Deployment>,
+    /// Allow/block lists now in force.
+    pub lists: ArcSwap<Lists>,
+    /// Background writer of decision audit records.
+    pub audit: Option<riskstream_registry::AuditWriter>,
+    /// Decisions being computed (bounded: beyond it, 503).
+    pub inflight: tokio::sync::Semaphore,
+    /// Registry revision the deployment was loaded at.
+    pub revision: AtomicI64,
+    /// Recent decisions, for label monitoring.
+    pub recent: Mutex<RecentDecisions>,
+    /// When the service started.
+    pub started: Instant,
+    /// Whether the service is shutting down (new decisions get 503).
+    pub draining: std::sync::atomic::AtomicBool,
+}
+
+fn checkpoint_path(cfg: &ServiceConfig) -> PathBuf {
+    cfg.state_dir
+        .join(format!("{}.decider.ckpt", cfg.deployment))
+}
+
+impl AppState {
+    /// Opens the registry, registers the feature spec, restores the feature state from the
+    /// last checkpoint if there is one, and loads the deployment.
+    pub async fn start(cfg: ServiceConfig) -> Result<Arc<Self>, StartError> {
+        let spec = FeatureSpec::from_file(&cfg.feature_spec)?;
+        let spec_text = std::fs::read_to_string(&cfg.feature_spec)
+            .map_err(|e| StartError::Io(format!("{}: {e}", cfg.feature_spec.display())))?;
+        let spec_id = format!("{:016x}", spec.hash);
+        let registry = Registry::open(&cfg.registry_url).await?;
+        tracing::info!(registry = %redact(&cfg.registry_url), backend = registry.backend(), "registry open");
+        let art = registry
+            .put_artifact(
+                ArtifactKind::FeatureSpec,
+                &spec.name,
+                &spec_text,
+                serde_json::json!({ "spec_hash": spec_id, "path": cfg.feature_spec.display().to_string() }),
+                "service",
+            )
+            .await?;
+        let current = match registry.deployment(&cfg.deployment).await {
+            Ok(d) => d.feature_spec,
+            Err(riskstream_registry::RegistryError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if current.as_deref() != Some(art.as_str()) {
+            registry
+                .set_feature_spec(&cfg.deployment, &art, "service")
+                .await?;
+        }
+        let ckpt = checkpoint_path(&cfg);
+        let decider = if ckpt.is_file() {
+            let bytes = std::fs::read(&ckpt).map_err(|e| StartError::Checkpoint {
+                path: ckpt.clone(),
+                message: e.to_string(),
+            })?;
+            let d = Decider::restore(&spec, &bytes).map_err(|e| StartError::Checkpoint {
+                path: ckpt.clone(),
+                message: format!(
+                    "{e}; move the file away to start with empty feature state"
+                ),
+            })?;
+            tracing::info!(path = %ckpt.display(), "feature state restored");
+            d
+        } else {
+            Decider::new(&spec)
+        };
+        let mut decider = decider;
+        decider.set_include_features(cfg.return_features);
+        std::fs::create_dir_all(&cfg.state_dir)
+            .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
+        let revision = registry.revision().await?;
+        let deployment = load_deployment(&registry, &cfg.deployment, &spec, &spec_id).await?;
+        let lists = load_lists(&registry).await?;
+        let audit = cfg
+            .audit_decisions
+            .then(|| registry.audit_writer(cfg.audit_queue));
+        let inflight = tokio::sync::Semaphore::new(cfg.max_inflight);
+        Ok(Arc::new(AppState {
+            registry,
+            keys: KeyCache::default(),
+            decider: Mutex::new(decider),
+            spec,
+            spec_id,
+            deployment: ArcSwap::from_pointee(deployment),
+            lists: ArcSwap::from_pointee(lists),
+            audit,
+            inflight,
+            revision: AtomicI64::new(revision),
+            recent: Mutex::new(RecentDecisions::new(1 << 20)),
+            started: Instant::now(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            cfg,
+        }))
+    }
+
+    /// Reloads policy, models and lists if the registry changed since the last load.
+    /// Returns whether anything was reloaded.
+    pub async fn reload_if_changed(&self) -> Result<bool, riskstream_registry::RegistryError> {
+        let rev = self.registry.revision().await?;
+        if rev == self.revision.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.reload().await?;
+        self.revision.store(rev, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Rebuilds the deployment and lists from the registry and swaps them in.
+    pub async fn reload(&self) -> Result<(), riskstream_registry::RegistryError> {
+        let d = load_deployment(&self.registry, &self.cfg.deployment, &self.spec, &self.spec_id)
+            .await?;
+        let l = load_lists(&self.registry).await?;
+        tracing::info!(
+            policy = %d.policy_id,
+            champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
+            challengers = d.challengers.len(),
+            shadows = d.shadows.len(),
+            fallback = d.fallback_reason.as_deref().unwrap_or("-"),
+            "deployment loaded"
+        );
+        self.deployment.store(Arc::new(d));
+        self.lists.store(Arc::new(l));
+        metrics::counter!("riskstream_reloads_total").increment(1);
+        Ok(())
+    }
+
+    /// Writes the feature state to the checkpoint file (atomically: temp file + rename).
+    pub fn checkpoint(&self) -> Result<PathBuf, String> {
+        let t0 = Instant::now();
+        let bytes = {
+            let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
+            d.snapshot().map_err(|e| e.to_string())?
+        };
+        let path = checkpoint_path(&self.cfg);
+        let tmp = path.with_extension("ckpt.tmp");
+        std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        if let Ok(f) = std::fs::File::open(&tmp) {
+            let _ = f.sync_all();
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        metrics::counter!("riskstream_checkpoints_total").increment(1);
+        metrics::histogram!("riskstream_checkpoint_seconds").record(t0.elapsed().as_secs_f64());
+        metrics::gauge!("riskstream_checkpoint_bytes").set(bytes.len() as f64);
+        Ok(path)
+    }
+}
+
+/// Builds the deployment named `name` from the registry. Models that do not load are left
+/// out, and the reason is kept so decisions can report the fallback.
+pub async fn load_deployment(
+    registry: &Registry,
+    name: &str,
+    spec: &FeatureSpec,
+    spec_id: &str,
+) -> Result<Deployment, riskstream_registry::RegistryError> {
+    let st = registry.deployment(name).await?;
+    let mut problems = Vec::new();
+    let (policy, policy_id) = match &st.policy {
+        Some(id) => {
+            let a = registry.artifact(id).await?;
+            match Policy::from_toml_str(&a.body, &format!("policy {}", short(id)), spec) {
+                Ok(p) => (p, id.clone()),
+                Err(e) => {
+                    // Validated before activation; this only happens if the spec changed.
+                    problems.push(format!("active policy {} does not validate: {e}", short(id)));
+                    (Policy::empty(), String::from("none"))
+                }
+            }
+        }
+        None => (Policy::empty(), String::from("none")),
+    };
+    let mut load = |id: &str, role: &str, pct: f64, body: Result<String, String>| -> Option<ModelSlot> {
+        let r = body.and_then(|b| {
+            let f = ModelFile::from_slice(b.as_bytes(), &format!("model {}", short(id)))
+                .map_err(|e| e.to_string())?;
+            ModelSlot::batch(id, role, pct, f, spec).map_err(|e| e.to_string())
+        });
+        match r {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                problems.push(format!("model {} failed to load: {e}", short(id)));
+                None
+            }
+        }
+    };
+    let champion = match &st.champion {
+        Some(id) => {
+            let b = fetch(registry, id).await;
+            load(id, "champion", 100.0, b)
+        }
+        None => None,
+    };
+    let mut challengers = Vec::new();
+    for (i, c) in st.challengers.iter().enumerate() {
+        let b = fetch(registry, &c.artifact).await;
+        if let Some(m) = load(&c.artifact, &format!("challenger{}", i + 1), c.pct, b) {
+            challengers.push(m);
+        }
+    }
+    let mut shadows = Vec::new();
+    for (i, id) in st.shadows.iter().enumerate() {
+        let b = fetch(registry, id).await;
+        if let Some(m) = load(id, &format!("shadow{}", i + 1), 0.0, b) {
+            shadows.push(m);
+        }
+    }
+    if st.champion.is_none() {
+        problems.push("no champion model: deciding on rules alone".into());
+    }
+    Ok(Deployment {
+        policy: Arc::new(policy),
+        policy_id,
+        spec_id: spec_id.to_string(),
+        champion,
+        challengers,
+        shadows,
+        fallback_reason: (!problems.is_empty()).then(|| problems.join("; ")),
+    })
+}
+
+async fn fetch(registry: &Registry, id: &str) -> Result<String, String> {
+    registry
+        .artifact(id)
+        .await
+        .map(|a| a.body)
+        .map_err(|e| e.to_string())
+}
+
+async fn load_lists(registry: &Registry) -> Result<Lists, riskstream_registry::RegistryError> {
+    let mut l = Lists::new();
+    for e in registry.list_entries(None).await? {
+        l.insert(&e.list, &e.value, e.expires_at);
+    }
+    Ok(l)
+}
+
+/// The first 12 characters of an id, for messages.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
