@@ -28,7 +28,7 @@
 //!   golden test checks that live scores equal offline batch scores to 1e-12.
 //! * **Rules are CEL**, compiled and checked when the policy is loaded: a misspelt feature
 //!   or field is a load error with a line number, not a rule that silently never fires
-//!   (see [`rules`](crate::policy) and the [`policy`] docs for semantics).
+//!   (see the [`rules`] docs for what a rule sees and the [`policy`] docs for semantics).
 //! * **Failures degrade, never crash.** A rule that errors does not fire and is reported;
 //!   a model that fails leaves a rules-only decision that says why (`fallback`).
 //! * **Synchronous.** No async runtime here: a decision is tens of microseconds of CPU.
@@ -40,7 +40,7 @@ pub mod deploy;
 pub mod error;
 pub mod lists;
 pub mod policy;
-mod rules;
+pub mod rules;
 
 pub use decider::Decider;
 pub use decision::{

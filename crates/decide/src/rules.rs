@@ -403,7 +403,18 @@ pub(crate) fn context<'v>(input: &Input<'v>) -> Context<'v, 'v> {
 /// Evaluates a compiled rule in a decision's context; `Ok(fired)` or why it could not be
 /// evaluated.
 pub(crate) fn eval_in(program: &Program, ctx: &Context<'_, '_>) -> Result<bool, String> {
-    match program.execute(ctx) {
+    // The interpreter is third-party code on the hot path; a panic inside it must cost
+    // one rule, not the decision (or the service's decider lock).
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx)))
+        .map_err(|p| {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            format!("the CEL interpreter panicked: {what}")
+        })?;
+    match r {
         Ok(Value::Bool(b)) => Ok(b),
         Ok(other) => Err(format!("evaluated to {}, not a bool", other.type_of_name())),
         // tx, features and lists are checked when the policy loads; a missing key at run
