@@ -98,7 +98,13 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions", post(routes::decide))
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
-        .layer(axum::extract::DefaultBodyLimit::max(limit));
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        // The deadline is for traffic; administrative calls (an audit walk over millions of
+        // records) may take longer and are not latency-bound.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ));
     let uploads = Router::new()
         .route("/v1/models", get(routes::list_models).post(routes::put_model))
         .route("/v1/policies", get(routes::list_policies).post(routes::put_policy))
@@ -127,10 +133,6 @@ pub fn app(st: Arc<AppState>) -> Router {
         })
         .with_state(st)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
