@@ -212,10 +212,13 @@ impl ServiceConfig {
         };
         if let (Some(l), Some(Some(m))) = (listen, metrics_listen) {
             if l == m && l.port() != 0 {
-                diags.push(Diagnostic::new(
-                    "server.metrics_listen",
-                    "is the same address as server.listen",
-                ).hint("metrics are served on their own port; pick another, or \"off\""));
+                diags.push(
+                    Diagnostic::new(
+                        "server.metrics_listen",
+                        "is the same address as server.listen",
+                    )
+                    .hint("metrics are served on their own port; pick another, or \"off\""),
+                );
             }
         }
         let max_body = positive(
@@ -260,8 +263,10 @@ impl ServiceConfig {
                 "sqlite://{}?mode=rwc",
                 base.join("registry.db").display()
             )),
-            Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres://")
-                || u.starts_with("postgresql://") =>
+            Some(u)
+                if u.starts_with("sqlite:")
+                    || u.starts_with("postgres://")
+                    || u.starts_with("postgresql://") =>
             {
                 Some(u.to_string())
             }

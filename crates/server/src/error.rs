@@ -91,7 +91,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -126,12 +132,18 @@ pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiErr
             "unsupported_media_type",
             "send the body as JSON with `content-type: application/json`",
         ),
-        J::JsonSyntaxError(e) => ApiError::bad_request(format!("malformed JSON: {}", e.body_text())),
+        J::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))
+        }
         J::JsonDataError(e) => ApiError::bad_request(e.body_text()),
         J::BytesRejection(e) => {
             let s = e.status();
             if s == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(s, "too_large", "the request body is larger than the service accepts (server.max_body_bytes)")
+                ApiError::new(
+                    s,
+                    "too_large",
+                    "the request body is larger than the service accepts (server.max_body_bytes)",
+                )
             } else {
                 ApiError::new(s, "bad_request", e.body_text())
             }

@@ -106,9 +106,17 @@ pub fn app(st: Arc<AppState>) -> Router {
             timeout,
         ));
     let uploads = Router::new()
-        .route("/v1/models", get(routes::list_models).post(routes::put_model))
-        .route("/v1/policies", get(routes::list_policies).post(routes::put_policy))
-        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT.max(limit)));
+        .route(
+            "/v1/models",
+            get(routes::list_models).post(routes::put_model),
+        )
+        .route(
+            "/v1/policies",
+            get(routes::list_policies).post(routes::put_policy),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(
+            UPLOAD_LIMIT.max(limit),
+        ));
     Router::new()
         .merge(traffic)
         .merge(uploads)
@@ -208,9 +216,9 @@ pub async fn start(
     }
     let metrics_addr = match cfg.metrics_listen {
         Some(a) => {
-            let l = tokio::net::TcpListener::bind(a)
-                .await
-                .map_err(|e| StartError::Io(format!("cannot listen on {a} (server.metrics_listen): {e}")))?;
+            let l = tokio::net::TcpListener::bind(a).await.map_err(|e| {
+                StartError::Io(format!("cannot listen on {a} (server.metrics_listen): {e}"))
+            })?;
             let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
             let mut rx = stop_rx.clone();
             tokio::spawn(async move {
@@ -271,7 +279,12 @@ pub async fn start(
         None => {
             let l = tokio::net::TcpListener::bind(cfg.listen)
                 .await
-                .map_err(|e| StartError::Io(format!("cannot listen on {} (server.listen): {e}", cfg.listen)))?;
+                .map_err(|e| {
+                    StartError::Io(format!(
+                        "cannot listen on {} (server.listen): {e}",
+                        cfg.listen
+                    ))
+                })?;
             let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
             let st2 = st.clone();
             let st_drain = st.clone();
@@ -292,13 +305,25 @@ pub async fn start(
             let _ = rustls::crypto::ring::default_provider().install_default();
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                 .await
-                .map_err(|e| StartError::Io(format!("TLS files {} / {}: {e}", tls.cert.display(), tls.key.display())))?;
-            let std_l = std::net::TcpListener::bind(cfg.listen)
-                .map_err(|e| StartError::Io(format!("cannot listen on {} (server.listen): {e}", cfg.listen)))?;
+                .map_err(|e| {
+                    StartError::Io(format!(
+                        "TLS files {} / {}: {e}",
+                        tls.cert.display(),
+                        tls.key.display()
+                    ))
+                })?;
+            let std_l = std::net::TcpListener::bind(cfg.listen).map_err(|e| {
+                StartError::Io(format!(
+                    "cannot listen on {} (server.listen): {e}",
+                    cfg.listen
+                ))
+            })?;
             std_l
                 .set_nonblocking(true)
                 .map_err(|e| StartError::Io(e.to_string()))?;
-            let addr = std_l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+            let addr = std_l
+                .local_addr()
+                .map_err(|e| StartError::Io(e.to_string()))?;
             let h = axum_server::Handle::new();
             let h2 = h.clone();
             let st2 = st.clone();

@@ -39,7 +39,11 @@ fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
 fn from_string_rejection(r: StringRejection) -> ApiError {
     let s = r.status();
     if s == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(s, "too_large", format!("the upload is larger than {} bytes", crate::UPLOAD_LIMIT))
+        ApiError::new(
+            s,
+            "too_large",
+            format!("the upload is larger than {} bytes", crate::UPLOAD_LIMIT),
+        )
     } else {
         ApiError::new(s, "bad_request", r.body_text())
     }
@@ -109,16 +113,13 @@ fn record_metrics(d: &Decision) {
 
 async fn after_decision(st: &AppState, caller: &Caller, d: &Decision) -> Result<(), ApiError> {
     record_metrics(d);
-    st.recent
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .put(
-            d.tx_id.clone(),
-            Recent {
-                outcome: d.outcome.as_str(),
-                score: d.score,
-            },
-        );
+    st.recent.lock().unwrap_or_else(|e| e.into_inner()).put(
+        d.tx_id.clone(),
+        Recent {
+            outcome: d.outcome.as_str(),
+            score: d.score,
+        },
+    );
     if let Some(w) = &st.audit {
         let rec = AuditRecord {
             actor: caller.name().to_string(),
@@ -260,7 +261,9 @@ pub async fn decide_batch(
             }
         }
     }
-    Ok(Json(json!({ "decided": ok, "refused": bad, "results": out })))
+    Ok(Json(
+        json!({ "decided": ok, "refused": bad, "results": out }),
+    ))
 }
 
 /// A label for a decided transaction.
@@ -291,8 +294,10 @@ pub async fn label(
     }
     let time = match &req.time {
         Some(t) => riskstream_core::time::parse_iso8601(t).map_err(|e| {
-            ApiError::bad_request(format!("time `{t}`: {e}; use RFC 3339, e.g. 2026-11-24T10:00:00Z"))
-                .field("time")
+            ApiError::bad_request(format!(
+                "time `{t}`: {e}; use RFC 3339, e.g. 2026-11-24T10:00:00Z"
+            ))
+            .field("time")
         })?,
         None => now_micros(),
     };
@@ -362,16 +367,30 @@ pub struct ListQuery {
     pub name: Option<String>,
 }
 
-async fn list_kind(st: &AppState, kind: ArtifactKind, name: Option<&str>) -> Result<Json<Value>, ApiError> {
-    let v = st.registry.list_artifacts(Some(kind), name).await.map_err(reg_err)?;
-    Ok(Json(serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?))
+async fn list_kind(
+    st: &AppState,
+    kind: ArtifactKind,
+    name: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let v = st
+        .registry
+        .list_artifacts(Some(kind), name)
+        .await
+        .map_err(reg_err)?;
+    Ok(Json(
+        serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
 }
 
 /// Registered models.
 #[utoipa::path(get, path = "/v1/models", tag = "registry",
     responses((status = 200, description = "model artifacts with lineage", body = Object)),
     security(("api_key" = [])))]
-pub async fn list_models(State(st): St, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list_models(
+    State(st): St,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     list_kind(&st, ArtifactKind::Model, q.name.as_deref()).await
 }
@@ -380,7 +399,11 @@ pub async fn list_models(State(st): St, caller: Caller, Query(q): Query<ListQuer
 #[utoipa::path(get, path = "/v1/policies", tag = "registry",
     responses((status = 200, description = "policy artifacts", body = Object)),
     security(("api_key" = [])))]
-pub async fn list_policies(State(st): St, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list_policies(
+    State(st): St,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     list_kind(&st, ArtifactKind::Policy, q.name.as_deref()).await
 }
@@ -392,7 +415,11 @@ pub async fn list_policies(State(st): St, caller: Caller, Query(q): Query<ListQu
     responses((status = 201, description = "registered; its id", body = Object),
               (status = 422, description = "not a model, or trained on another feature spec", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn put_model(State(st): St, caller: Caller, text: Result<String, StringRejection>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn put_model(
+    State(st): St,
+    caller: Caller,
+    text: Result<String, StringRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Modeler)?;
     let text = text.map_err(from_string_rejection)?;
     let id = register_model(&st, &text, caller.name()).await?;
@@ -405,9 +432,17 @@ pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<St
         .map_err(|e| ApiError::unprocessable(format!("not a usable model file: {e}")))?;
     f.check_feature_spec(Some(&st.spec_id))
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let names: Vec<String> = st.spec.features.iter().map(|x| x.name().to_string()).collect();
-    f.column_positions(&names)
-        .map_err(|e| ApiError::unprocessable(format!("the model needs features this service does not compute: {e}")))?;
+    let names: Vec<String> = st
+        .spec
+        .features
+        .iter()
+        .map(|x| x.name().to_string())
+        .collect();
+    f.column_positions(&names).map_err(|e| {
+        ApiError::unprocessable(format!(
+            "the model needs features this service does not compute: {e}"
+        ))
+    })?;
     let lineage = serde_json::to_value(&f.card).map_err(|e| ApiError::internal(e.to_string()))?;
     st.registry
         .put_artifact(ArtifactKind::Model, &f.card.algorithm, text, lineage, actor)
@@ -422,14 +457,24 @@ pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<St
     responses((status = 201, description = "registered; its id", body = Object),
               (status = 422, description = "every problem found", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn put_policy(State(st): St, caller: Caller, text: Result<String, StringRejection>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn put_policy(
+    State(st): St,
+    caller: Caller,
+    text: Result<String, StringRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Modeler)?;
     let text = text.map_err(from_string_rejection)?;
     let p = Policy::from_toml_str(&text, "request body", &st.spec)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let id = st
         .registry
-        .put_artifact(ArtifactKind::Policy, p.name(), &text, json!({"rules": p.rule_count()}), caller.name())
+        .put_artifact(
+            ArtifactKind::Policy,
+            p.name(),
+            &text,
+            json!({"rules": p.rule_count()}),
+            caller.name(),
+        )
         .await
         .map_err(reg_err)?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
@@ -440,11 +485,19 @@ pub async fn put_policy(State(st): St, caller: Caller, text: Result<String, Stri
     params(("id" = String, Path, description = "policy id (or a unique prefix)")),
     responses((status = 200, description = "activated and loaded", body = Object)),
     security(("api_key" = [])))]
-pub async fn activate_policy(State(st): St, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn activate_policy(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let a = st.registry.artifact(&id).await.map_err(reg_err)?;
     if a.meta.kind != ArtifactKind::Policy {
-        return Err(ApiError::unprocessable(format!("{} is a {:?}, not a policy", short(&a.meta.id), a.meta.kind)));
+        return Err(ApiError::unprocessable(format!(
+            "{} is a {:?}, not a policy",
+            short(&a.meta.id),
+            a.meta.kind
+        )));
     }
     Policy::from_toml_str(&a.body, "registered policy", &st.spec)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
@@ -485,10 +538,16 @@ pub async fn set_stage(
         ("archived", None) => Stage::Archived,
         ("challenger", Some(p)) => Stage::Challenger { pct: p },
         ("challenger", None) => {
-            return Err(ApiError::bad_request("a challenger needs `pct`, its share of traffic in percent").field("pct"))
+            return Err(ApiError::bad_request(
+                "a challenger needs `pct`, its share of traffic in percent",
+            )
+            .field("pct"))
         }
         (s @ ("champion" | "shadow" | "archived"), Some(_)) => {
-            return Err(ApiError::bad_request(format!("`pct` only applies to challengers, not {s}")).field("pct"))
+            return Err(ApiError::bad_request(format!(
+                "`pct` only applies to challengers, not {s}"
+            ))
+            .field("pct"))
         }
         (s, _) => {
             return Err(ApiError::bad_request(format!(
@@ -497,17 +556,26 @@ pub async fn set_stage(
             .field("stage"))
         }
     };
-    caller.require(if matches!(stage, Stage::Champion) { Role::Admin } else { Role::Modeler })?;
+    caller.require(if matches!(stage, Stage::Champion) {
+        Role::Admin
+    } else {
+        Role::Modeler
+    })?;
     let a = st.registry.artifact(&id).await.map_err(reg_err)?;
     if a.meta.kind != ArtifactKind::Model {
-        return Err(ApiError::unprocessable(format!("{} is not a model", short(&a.meta.id))));
+        return Err(ApiError::unprocessable(format!(
+            "{} is not a model",
+            short(&a.meta.id)
+        )));
     }
     st.registry
         .set_stage(&st.cfg.deployment, &a.meta.id, stage, caller.name())
         .await
         .map_err(reg_err)?;
     reload_now(&st).await?;
-    Ok(Json(json!({ "model": a.meta.id, "stage": req.stage, "pct": req.pct })))
+    Ok(Json(
+        json!({ "model": a.meta.id, "stage": req.stage, "pct": req.pct }),
+    ))
 }
 
 /// Put the previous champion back.
@@ -577,7 +645,9 @@ pub async fn put_list_entry(
         .await
         .map_err(reg_err)?;
     reload_now(&st).await?;
-    Ok(Json(json!({ "list": list, "value": value, "expires_at": exp })))
+    Ok(Json(
+        json!({ "list": list, "value": value, "expires_at": exp }),
+    ))
 }
 
 /// Remove a list entry.
@@ -597,7 +667,9 @@ pub async fn delete_list_entry(
         .await
         .map_err(reg_err)?;
     if !removed {
-        return Err(ApiError::not_found(format!("`{value}` is not on list `{list}`")));
+        return Err(ApiError::not_found(format!(
+            "`{value}` is not on list `{list}`"
+        )));
     }
     reload_now(&st).await?;
     Ok(Json(json!({ "removed": true })))
@@ -610,7 +682,9 @@ pub async fn delete_list_entry(
 pub async fn get_lists(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     let v = st.registry.list_entries(None).await.map_err(reg_err)?;
-    Ok(Json(serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
 }
 
 /// Query for the audit tail.
@@ -624,17 +698,25 @@ pub struct TailQuery {
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     responses((status = 200, description = "latest records, newest last", body = Object)),
     security(("api_key" = [])))]
-pub async fn audit_tail(State(st): St, caller: Caller, Query(q): Query<TailQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn audit_tail(
+    State(st): St,
+    caller: Caller,
+    Query(q): Query<TailQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     if let Some(w) = &st.audit {
-        w.flush().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+        w.flush()
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
     }
     let v = st
         .registry
         .audit_tail(q.n.unwrap_or(100).min(10_000))
         .await
         .map_err(reg_err)?;
-    Ok(Json(serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
 }
 
 /// Walk the audit chain and report the first tampered record, if any.
@@ -644,7 +726,9 @@ pub async fn audit_tail(State(st): St, caller: Caller, Query(q): Query<TailQuery
 pub async fn audit_verify(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     if let Some(w) = &st.audit {
-        w.flush().await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+        w.flush()
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
     }
     let r = st.registry.audit_verify().await.map_err(reg_err)?;
     Ok(Json(json!({
@@ -670,16 +754,36 @@ pub struct KeyRequest {
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyRequest,
     responses((status = 201, description = "the key, shown once", body = Object)),
     security(("api_key" = [])))]
-pub async fn create_key(State(st): St, caller: Caller, b: JsonBody<KeyRequest>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create_key(
+    State(st): St,
+    caller: Caller,
+    b: JsonBody<KeyRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Admin)?;
     let req = body(b)?;
     let roles = req
         .roles
         .iter()
-        .map(|r| r.parse::<Role>().ok().ok_or_else(|| ApiError::bad_request(format!("unknown role `{r}`: use decide, label, analyst, modeler or admin")).field("roles")))
+        .map(|r| {
+            r.parse::<Role>().ok().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unknown role `{r}`: use decide, label, analyst, modeler or admin"
+                ))
+                .field("roles")
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let key = st.registry.create_key(&req.name, &roles, caller.name()).await.map_err(reg_err)?;
-    Ok((StatusCode::CREATED, Json(json!({ "name": req.name, "key": key, "note": "store it now: only its hash is kept" }))))
+    let key = st
+        .registry
+        .create_key(&req.name, &roles, caller.name())
+        .await
+        .map_err(reg_err)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "name": req.name, "key": key, "note": "store it now: only its hash is kept" }),
+        ),
+    ))
 }
 
 /// Revoke an API key by name.
@@ -687,9 +791,16 @@ pub async fn create_key(State(st): St, caller: Caller, b: JsonBody<KeyRequest>) 
     params(("name" = String, Path)),
     responses((status = 200, description = "revoked", body = Object)),
     security(("api_key" = [])))]
-pub async fn revoke_key(State(st): St, caller: Caller, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn revoke_key(
+    State(st): St,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    st.registry.revoke_key(&name, caller.name()).await.map_err(reg_err)?;
+    st.registry
+        .revoke_key(&name, caller.name())
+        .await
+        .map_err(reg_err)?;
     st.keys.clear();
     Ok(Json(json!({ "revoked": name })))
 }

@@ -178,9 +178,7 @@ impl AppState {
             })?;
             let d = Decider::restore(&spec, &bytes).map_err(|e| StartError::Checkpoint {
                 path: ckpt.clone(),
-                message: format!(
-                    "{e}; move the file away to start with empty feature state"
-                ),
+                message: format!("{e}; move the file away to start with empty feature state"),
             })?;
             tracing::info!(path = %ckpt.display(), "feature state restored");
             d
@@ -230,8 +228,13 @@ impl AppState {
 
     /// Rebuilds the deployment and lists from the registry and swaps them in.
     pub async fn reload(&self) -> Result<(), riskstream_registry::RegistryError> {
-        let d = load_deployment(&self.registry, &self.cfg.deployment, &self.spec, &self.spec_id)
-            .await?;
+        let d = load_deployment(
+            &self.registry,
+            &self.cfg.deployment,
+            &self.spec,
+            &self.spec_id,
+        )
+        .await?;
         let l = load_lists(&self.registry).await?;
         tracing::info!(
             policy = %d.policy_id,
@@ -285,27 +288,31 @@ pub async fn load_deployment(
                 Ok(p) => (p, id.clone()),
                 Err(e) => {
                     // Validated before activation; this only happens if the spec changed.
-                    problems.push(format!("active policy {} does not validate: {e}", short(id)));
+                    problems.push(format!(
+                        "active policy {} does not validate: {e}",
+                        short(id)
+                    ));
                     (Policy::empty(), String::from("none"))
                 }
             }
         }
         None => (Policy::empty(), String::from("none")),
     };
-    let mut load = |id: &str, role: &str, pct: f64, body: Result<String, String>| -> Option<ModelSlot> {
-        let r = body.and_then(|b| {
-            let f = ModelFile::from_slice(b.as_bytes(), &format!("model {}", short(id)))
-                .map_err(|e| e.to_string())?;
-            ModelSlot::batch(id, role, pct, f, spec).map_err(|e| e.to_string())
-        });
-        match r {
-            Ok(slot) => Some(slot),
-            Err(e) => {
-                problems.push(format!("model {} failed to load: {e}", short(id)));
-                None
+    let mut load =
+        |id: &str, role: &str, pct: f64, body: Result<String, String>| -> Option<ModelSlot> {
+            let r = body.and_then(|b| {
+                let f = ModelFile::from_slice(b.as_bytes(), &format!("model {}", short(id)))
+                    .map_err(|e| e.to_string())?;
+                ModelSlot::batch(id, role, pct, f, spec).map_err(|e| e.to_string())
+            });
+            match r {
+                Ok(slot) => Some(slot),
+                Err(e) => {
+                    problems.push(format!("model {} failed to load: {e}", short(id)));
+                    None
+                }
             }
-        }
-    };
+        };
     let champion = match &st.champion {
         Some(id) => {
             let b = fetch(registry, id).await;

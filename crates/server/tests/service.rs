@@ -71,7 +71,9 @@ async fn start_in(dir: PathBuf, url: String, extra: &str, keep: Option<tempfile:
         .await
         .unwrap();
     drop(reg);
-    let running = riskstream_server::start(cfg, std::future::pending()).await.unwrap();
+    let running = riskstream_server::start(cfg, std::future::pending())
+        .await
+        .unwrap();
     let base = format!("http://{}", running.addr);
     let metrics = format!("http://{}/metrics", running.metrics_addr.unwrap());
     Svc {
@@ -87,22 +89,35 @@ async fn start_in(dir: PathBuf, url: String, extra: &str, keep: Option<tempfile:
 }
 
 fn rand_suffix() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 async fn start(extra: &str) -> Svc {
     let d = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", d.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
     start_in(d.path().to_path_buf(), url, extra, Some(d)).await
 }
 
 impl Svc {
     async fn key(&self, roles: &[Role]) -> String {
         let reg = Registry::open(&self.url).await.unwrap();
-        reg.create_key(&format!("k-{}", rand_suffix()), roles, "test").await.unwrap()
+        reg.create_key(&format!("k-{}", rand_suffix()), roles, "test")
+            .await
+            .unwrap()
     }
     fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base)).bearer_auth(key)
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
     }
     async fn stop(&mut self) {
         self.running.take().unwrap().shutdown().await.unwrap();
@@ -112,7 +127,10 @@ impl Svc {
 /// A small GBDT over the spec's features: fraud when the 1-day average amount is high.
 fn model_json(spec: &FeatureSpec) -> String {
     let names: Vec<String> = spec.features.iter().map(|f| f.name().to_string()).collect();
-    let avg = names.iter().position(|n| n == "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW").unwrap();
+    let avg = names
+        .iter()
+        .position(|n| n == "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW")
+        .unwrap();
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for i in 0..600 {
@@ -155,7 +173,12 @@ fn tx(id: i64, customer: i64, amount: f64, when: &str) -> Value {
 /// Registers the model (champion) and the policy (active) as an admin.
 async fn deploy(s: &Svc) -> (String, String) {
     let spec = FeatureSpec::from_file(&spec_path()).unwrap();
-    let r = s.post("/v1/models", &s.admin).body(model_json(&spec)).send().await.unwrap();
+    let r = s
+        .post("/v1/models", &s.admin)
+        .body(model_json(&spec))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let model: Value = r.json().await.unwrap();
     let model = model["id"].as_str().unwrap().to_string();
@@ -166,11 +189,20 @@ async fn deploy(s: &Svc) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let r = s.post("/v1/policies", &s.admin).body(POLICY).send().await.unwrap();
+    let r = s
+        .post("/v1/policies", &s.admin)
+        .body(POLICY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let p: Value = r.json().await.unwrap();
     let policy = p["id"].as_str().unwrap().to_string();
-    let r = s.post(&format!("/v1/policies/{policy}/activate"), &s.admin).send().await.unwrap();
+    let r = s
+        .post(&format!("/v1/policies/{policy}/activate"), &s.admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     (model, policy)
 }
@@ -179,7 +211,12 @@ async fn end_to_end(s: &mut Svc) {
     let (model, policy) = deploy(s).await;
     let decider = s.key(&[Role::Decide, Role::Label]).await;
     // A small and a large transaction for one customer.
-    let r = s.post("/v1/decisions", &decider).json(&tx(1, 42, 10.0, "2026-11-24 10:00:00")).send().await.unwrap();
+    let r = s
+        .post("/v1/decisions", &decider)
+        .json(&tx(1, 42, 10.0, "2026-11-24 10:00:00"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["outcome"], "approve", "{d}");
@@ -187,12 +224,27 @@ async fn end_to_end(s: &mut Svc) {
     assert_eq!(d["policy_id"], policy.as_str(), "{d}");
     assert!(d["spec_id"].as_str().is_some(), "{d}");
     assert!(d["score"].as_f64().unwrap() < 0.5, "{d}");
-    let r = s.post("/v1/decisions", &decider).json(&tx(2, 42, 400.0, "2026-11-24 10:05:00")).send().await.unwrap();
+    let r = s
+        .post("/v1/decisions", &decider)
+        .json(&tx(2, 42, 400.0, "2026-11-24 10:05:00"))
+        .send()
+        .await
+        .unwrap();
     let d: Value = r.json().await.unwrap();
-    assert_eq!(d["outcome"], "decline", "score {} → decline: {d}", d["score"]);
+    assert_eq!(
+        d["outcome"], "decline",
+        "score {} → decline: {d}",
+        d["score"]
+    );
     let text = d.to_string();
-    assert!(text.contains("large_amount") && text.contains("amount above 220"), "{d}");
-    assert!(text.contains("CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"), "model reason codes: {d}");
+    assert!(
+        text.contains("large_amount") && text.contains("amount above 220"),
+        "{d}"
+    );
+    assert!(
+        text.contains("CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"),
+        "model reason codes: {d}"
+    );
     // Block list through the API, in force at once.
     let analyst = s.key(&[Role::Analyst]).await;
     let r = s
@@ -204,7 +256,15 @@ async fn end_to_end(s: &mut Svc) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let d: Value = s.post("/v1/decisions", &decider).json(&tx(3, 43, 5.0, "2026-11-24 10:06:00")).send().await.unwrap().json().await.unwrap();
+    let d: Value = s
+        .post("/v1/decisions", &decider)
+        .json(&tx(3, 43, 5.0, "2026-11-24 10:06:00"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(d["outcome"], "decline", "{d}");
     assert!(d.to_string().contains("blocked_customer"), "{d}");
     // Batch: a bad item is refused alone.
@@ -219,25 +279,74 @@ async fn end_to_end(s: &mut Svc) {
     assert_eq!(b["decided"], 1, "{b}");
     assert_eq!(b["refused"], 1, "{b}");
     // Labels.
-    let r = s.post("/v1/labels", &decider).json(&json!({"tx_id": "2", "fraud": true})).send().await.unwrap();
+    let r = s
+        .post("/v1/labels", &decider)
+        .json(&json!({"tx_id": "2", "fraud": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let l: Value = r.json().await.unwrap();
     assert_eq!(l["decided_outcome"], "decline", "{l}");
     // Deployment, metrics, OpenAPI.
-    let dep: Value = s.http.get(format!("{}/v1/deployment", s.base)).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    let dep: Value = s
+        .http
+        .get(format!("{}/v1/deployment", s.base))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(dep["champion"]["id"], model.as_str(), "{dep}");
-    let m = s.http.get(&s.metrics).send().await.unwrap().text().await.unwrap();
+    let m = s
+        .http
+        .get(&s.metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("riskstream_decisions_total"), "{m}");
     assert!(m.contains("riskstream_rule_hits_total"), "{m}");
-    let api: Value = s.http.get(format!("{}/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+    let api: Value = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(api["paths"]["/v1/decisions"]["post"].is_object(), "{api}");
     // Audit: every decision and change is in the chain, and it verifies.
-    let v: Value = s.post("/v1/audit/verify", &s.admin).send().await.unwrap().json().await.unwrap();
+    let v: Value = s
+        .post("/v1/audit/verify", &s.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["checked"].as_u64().unwrap() >= 8, "{v}");
-    let tail: Value = s.http.get(format!("{}/v1/audit?n=50", s.base)).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    let tail: Value = s
+        .http
+        .get(format!("{}/v1/audit?n=50", s.base))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let t = tail.to_string();
-    assert!(t.contains("\"decision\"") && t.contains("stage.set") && t.contains("policy"), "{t}");
+    assert!(
+        t.contains("\"decision\"") && t.contains("stage.set") && t.contains("policy"),
+        "{t}"
+    );
     assert!(!t.contains(&decider), "a key leaked into the audit log");
 }
 
@@ -277,7 +386,11 @@ async fn sqlx_free_exec(url: &str, sql: &str) {
         .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("psql");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,18 +406,46 @@ async fn bad_input_gets_a_clear_4xx() {
         assert!(v["error"]["message"].is_string(), "{body}");
     };
     // No key, unknown key.
-    let r = s.http.post(&url).json(&tx(1, 1, 1.0, "2026-11-24 10:00:00")).send().await.unwrap();
+    let r = s
+        .http
+        .post(&url)
+        .json(&tx(1, 1, 1.0, "2026-11-24 10:00:00"))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 401, &r.text().await.unwrap(), "API key");
-    let r = s.http.post(&url).bearer_auth("rsk_nope").json(&tx(1, 1, 1.0, "2026-11-24 10:00:00")).send().await.unwrap();
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth("rsk_nope")
+        .json(&tx(1, 1, 1.0, "2026-11-24 10:00:00"))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 401, &r.text().await.unwrap(), "unknown");
     // Malformed JSON.
-    let r = s.http.post(&url).bearer_auth(&k).header("content-type", "application/json").body("{\"TRANSACTION_ID\": 1,").send().await.unwrap();
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&k)
+        .header("content-type", "application/json")
+        .body("{\"TRANSACTION_ID\": 1,")
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "malformed JSON");
     // Not JSON content type.
-    let r = s.http.post(&url).bearer_auth(&k).body("{}").send().await.unwrap();
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&k)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 415, &r.text().await.unwrap(), "application/json");
     // Wrong type, names the field.
@@ -327,47 +468,97 @@ async fn bad_input_gets_a_clear_4xx() {
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "CUSTOMER_ID");
     // Not an object.
-    let r = s.post("/v1/decisions", &k).json(&json!([1, 2])).send().await.unwrap();
+    let r = s
+        .post("/v1/decisions", &k)
+        .json(&json!([1, 2]))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "error");
     // Oversized body.
     let big = json!({"transactions": vec![tx(1, 1, 1.0, "2026-11-24 10:00:00"); 40]});
-    let r = s.post("/v1/decisions/batch", &k).json(&big).send().await.unwrap();
+    let r = s
+        .post("/v1/decisions/batch", &k)
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 413, &r.text().await.unwrap(), "max_body_bytes");
     // Batch over max_batch.
     let b4 = json!({"transactions": vec![tx(1, 1, 1.0, "2026-11-24 10:00:00"); 4]});
-    let r = s.post("/v1/decisions/batch", &k).json(&b4).send().await.unwrap();
+    let r = s
+        .post("/v1/decisions/batch", &k)
+        .json(&b4)
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "max_batch");
     // Unknown field in a typed body.
-    let r = s.post("/v1/labels", &k).json(&json!({"tx_id": "1", "fraud": true, "extra": 1})).send().await.unwrap();
+    let r = s
+        .post("/v1/labels", &k)
+        .json(&json!({"tx_id": "1", "fraud": true, "extra": 1}))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "extra");
     // Bad time in a label.
-    let r = s.post("/v1/labels", &k).json(&json!({"tx_id": "1", "fraud": true, "time": "yesterday"})).send().await.unwrap();
+    let r = s
+        .post("/v1/labels", &k)
+        .json(&json!({"tx_id": "1", "fraud": true, "time": "yesterday"}))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "RFC 3339");
     // Bad stage requests.
-    let r = s.post("/v1/models/abcdef12/stage", &s.admin).json(&json!({"stage": "king"})).send().await.unwrap();
+    let r = s
+        .post("/v1/models/abcdef12/stage", &s.admin)
+        .json(&json!({"stage": "king"}))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "unknown stage");
-    let r = s.post("/v1/models/abcdef12/stage", &s.admin).json(&json!({"stage": "challenger"})).send().await.unwrap();
+    let r = s
+        .post("/v1/models/abcdef12/stage", &s.admin)
+        .json(&json!({"stage": "challenger"}))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 400, &r.text().await.unwrap(), "pct");
     // A policy with several problems: all reported, nothing stored.
     let bad = "name = \"p\"\n[[rule]]\nname = \"a\"\nwhen = \"features.NOPE > 1.0\"\noutcome = \"decline\"\nreason = \"x\"\n[[rule]]\nname = \"b\"\nwhen = \"tx.TX_AMOUNT >\"\noutcome = \"maybe\"\nreason = \"y\"\n";
-    let r = s.post("/v1/policies", &s.admin).body(bad).send().await.unwrap();
+    let r = s
+        .post("/v1/policies", &s.admin)
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     let b = r.text().await.unwrap();
     check(st, 422, &b, "NOPE");
     assert!(b.contains("maybe"), "every problem at once: {b}");
     // Unknown route.
-    let r = s.http.get(format!("{}/v2/nothing", s.base)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/v2/nothing", s.base))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     check(st, 404, &r.text().await.unwrap(), "openapi");
     // None of this changed the feature state or broke the service.
-    let r = s.post("/v1/decisions", &k).json(&tx(9, 1, 1.0, "2026-11-24 11:00:00")).send().await.unwrap();
+    let r = s
+        .post("/v1/decisions", &k)
+        .json(&tx(9, 1, 1.0, "2026-11-24 11:00:00"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.unwrap();
     let f = d["features"].to_string();
@@ -385,37 +576,187 @@ async fn each_role_can_do_only_its_part() {
     let modeler = s.key(&[Role::Modeler]).await;
     let t = tx(1, 1, 1.0, "2026-11-24 10:00:00");
     // decide
-    assert_eq!(s.post("/v1/decisions", &decide).json(&t).send().await.unwrap().status(), 200);
-    assert_eq!(s.post("/v1/decisions", &label).json(&t).send().await.unwrap().status(), 403);
+    assert_eq!(
+        s.post("/v1/decisions", &decide)
+            .json(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.post("/v1/decisions", &label)
+            .json(&t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // label
     let l = json!({"tx_id": "1", "fraud": false});
-    assert_eq!(s.post("/v1/labels", &label).json(&l).send().await.unwrap().status(), 200);
-    assert_eq!(s.post("/v1/labels", &decide).json(&l).send().await.unwrap().status(), 403);
+    assert_eq!(
+        s.post("/v1/labels", &label)
+            .json(&l)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.post("/v1/labels", &decide)
+            .json(&l)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // modeler registers and shadows, but cannot promote
-    assert_eq!(s.post("/v1/models", &decide).body(model_json(&spec)).send().await.unwrap().status(), 403);
-    let r = s.post("/v1/models", &modeler).body(model_json(&spec)).send().await.unwrap();
+    assert_eq!(
+        s.post("/v1/models", &decide)
+            .body(model_json(&spec))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let r = s
+        .post("/v1/models", &modeler)
+        .body(model_json(&spec))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let stage = |st: &str| json!({"stage": st});
-    assert_eq!(s.post(&format!("/v1/models/{id}/stage"), &modeler).json(&stage("shadow")).send().await.unwrap().status(), 200);
-    let r = s.post(&format!("/v1/models/{id}/stage"), &modeler).json(&stage("champion")).send().await.unwrap();
+    assert_eq!(
+        s.post(&format!("/v1/models/{id}/stage"), &modeler)
+            .json(&stage("shadow"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = s
+        .post(&format!("/v1/models/{id}/stage"), &modeler)
+        .json(&stage("champion"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("admin"));
-    assert_eq!(s.post(&format!("/v1/models/{id}/stage"), &analyst).json(&stage("shadow")).send().await.unwrap().status(), 403);
-    assert_eq!(s.post(&format!("/v1/models/{id}/stage"), &s.admin).json(&stage("champion")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        s.post(&format!("/v1/models/{id}/stage"), &analyst)
+            .json(&stage("shadow"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.post(&format!("/v1/models/{id}/stage"), &s.admin)
+            .json(&stage("champion"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // analyst reads, but cannot activate or manage keys
-    assert_eq!(s.http.get(format!("{}/v1/deployment", s.base)).bearer_auth(&analyst).send().await.unwrap().status(), 200);
-    assert_eq!(s.http.get(format!("{}/v1/deployment", s.base)).bearer_auth(&decide).send().await.unwrap().status(), 403);
-    assert_eq!(s.post("/v1/rollback", &modeler).send().await.unwrap().status(), 403);
-    assert_eq!(s.post("/v1/keys", &analyst).json(&json!({"name": "x", "roles": ["admin"]})).send().await.unwrap().status(), 403);
-    assert_eq!(s.post("/v1/audit/verify", &analyst).send().await.unwrap().status(), 403);
+    assert_eq!(
+        s.http
+            .get(format!("{}/v1/deployment", s.base))
+            .bearer_auth(&analyst)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.http
+            .get(format!("{}/v1/deployment", s.base))
+            .bearer_auth(&decide)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.post("/v1/rollback", &modeler)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.post("/v1/keys", &analyst)
+            .json(&json!({"name": "x", "roles": ["admin"]}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.post("/v1/audit/verify", &analyst)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // admin: keys; a revoked key stops working at once
-    let r = s.post("/v1/keys", &s.admin).json(&json!({"name": "ops", "roles": ["decide"]})).send().await.unwrap();
+    let r = s
+        .post("/v1/keys", &s.admin)
+        .json(&json!({"name": "ops", "roles": ["decide"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let ops = r.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_string();
-    assert_eq!(s.post("/v1/decisions", &ops).json(&tx(2, 1, 1.0, "2026-11-24 10:01:00")).send().await.unwrap().status(), 200);
-    assert_eq!(s.http.delete(format!("{}/v1/keys/ops", s.base)).bearer_auth(&s.admin).send().await.unwrap().status(), 200);
-    assert_eq!(s.post("/v1/decisions", &ops).json(&tx(3, 1, 1.0, "2026-11-24 10:02:00")).send().await.unwrap().status(), 401);
+    let ops = r.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.post("/v1/decisions", &ops)
+            .json(&tx(2, 1, 1.0, "2026-11-24 10:01:00"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.http
+            .delete(format!("{}/v1/keys/ops", s.base))
+            .bearer_auth(&s.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.post("/v1/decisions", &ops)
+            .json(&tx(3, 1, 1.0, "2026-11-24 10:02:00"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     s.stop().await;
 }
 
@@ -436,7 +777,9 @@ async fn overload_is_refused_with_503_not_queued() {
     // Two requests while the state is held: one gets the only slot and waits; the other is
     // refused at once (whichever arrives second).
     let send = |id: i64| {
-        let req = s.post("/v1/decisions", &k).json(&tx(id, 1, 1.0, &format!("2026-11-24 10:00:0{id}")));
+        let req =
+            s.post("/v1/decisions", &k)
+                .json(&tx(id, 1, 1.0, &format!("2026-11-24 10:00:0{id}")));
         tokio::spawn(async move {
             let r = req.send().await.unwrap();
             let retry = r.headers().get("retry-after").is_some();
@@ -466,19 +809,56 @@ async fn a_model_that_fails_to_load_leaves_rules_in_charge_and_says_so() {
     // artifact would be), then picked up by the registry poll.
     let reg = Registry::open(&s.url).await.unwrap();
     let id = reg
-        .put_artifact(ArtifactKind::Model, "broken", "{\"card\": {}}", json!({}), "test")
+        .put_artifact(
+            ArtifactKind::Model,
+            "broken",
+            "{\"card\": {}}",
+            json!({}),
+            "test",
+        )
         .await
         .unwrap();
-    reg.set_stage("cards", &id, Stage::Champion, "test").await.unwrap();
+    reg.set_stage("cards", &id, Stage::Champion, "test")
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let k = s.key(&[Role::Decide]).await;
-    let d: Value = s.post("/v1/decisions", &k).json(&tx(1, 5, 300.0, "2026-11-24 10:00:00")).send().await.unwrap().json().await.unwrap();
+    let d: Value = s
+        .post("/v1/decisions", &k)
+        .json(&tx(1, 5, 300.0, "2026-11-24 10:00:00"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(d["outcome"], "review", "the amount rule still decides: {d}");
-    assert!(d["fallback"].as_str().unwrap_or("").contains("failed to load"), "{d}");
+    assert!(
+        d["fallback"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failed to load"),
+        "{d}"
+    );
     assert!(d["score"].is_null(), "{d}");
     // Roll back to the previous champion: the model decides again.
-    assert_eq!(s.post("/v1/rollback", &s.admin).send().await.unwrap().status(), 200);
-    let d: Value = s.post("/v1/decisions", &k).json(&tx(2, 5, 10.0, "2026-11-24 10:01:00")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        s.post("/v1/rollback", &s.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let d: Value = s
+        .post("/v1/decisions", &k)
+        .json(&tx(2, 5, 10.0, "2026-11-24 10:01:00"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(d["score"].is_number(), "{d}");
     assert!(d["fallback"].is_null(), "{d}");
     s.stop().await;
@@ -487,21 +867,44 @@ async fn a_model_that_fails_to_load_leaves_rules_in_charge_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_checkpoints_and_restart_continues_the_feature_state() {
     let d = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", d.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
     let mut s = start_in(d.path().to_path_buf(), url.clone(), "", None).await;
     let k = s.key(&[Role::Decide]).await;
     for i in 0..3 {
-        let r = s.post("/v1/decisions", &k).json(&tx(i, 77, 10.0, &format!("2026-11-24 10:0{i}:00"))).send().await.unwrap();
+        let r = s
+            .post("/v1/decisions", &k)
+            .json(&tx(i, 77, 10.0, &format!("2026-11-24 10:0{i}:00")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     s.stop().await;
-    assert!(s.dir.join("state").read_dir().unwrap().count() >= 1, "a checkpoint was written");
+    assert!(
+        s.dir.join("state").read_dir().unwrap().count() >= 1,
+        "a checkpoint was written"
+    );
     let mut s2 = start_in(d.path().to_path_buf(), url, "", None).await;
-    let r = s2.post("/v1/decisions", &k).json(&tx(3, 77, 10.0, "2026-11-24 10:05:00")).send().await.unwrap();
+    let r = s2
+        .post("/v1/decisions", &k)
+        .json(&tx(3, 77, 10.0, "2026-11-24 10:05:00"))
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
     let f = v["features"].clone();
-    let n = f.as_array().and_then(|a| a.iter().find(|p| p[0] == "CUSTOMER_ID_NB_TX_1DAY_WINDOW")).map(|p| p[1].clone());
+    let n = f
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p[0] == "CUSTOMER_ID_NB_TX_1DAY_WINDOW"))
+        .map(|p| p[1].clone());
     let n = n.or_else(|| f.get("CUSTOMER_ID_NB_TX_1DAY_WINDOW").cloned());
-    assert_eq!(n.and_then(|x| x.as_f64()), Some(4.0), "three before the restart plus this one: {v}");
+    assert_eq!(
+        n.and_then(|x| x.as_f64()),
+        Some(4.0),
+        "three before the restart plus this one: {v}"
+    );
     s2.stop().await;
 }

@@ -51,7 +51,9 @@ impl Ctx {
     }
 }
 
-fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(f: F) -> anyhow::Result<Outcome> {
+fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
+    f: F,
+) -> anyhow::Result<Outcome> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,7 +68,10 @@ fn parse_stage(stage: &str, pct: Option<f64>) -> anyhow::Result<Stage> {
         ("archived", None) => Stage::Archived,
         ("challenger", Some(p)) => Stage::Challenger { pct: p },
         ("challenger", None) => {
-            return Err(UsageError("a challenger needs --pct, its share of traffic in percent".into()).into())
+            return Err(UsageError(
+                "a challenger needs --pct, its share of traffic in percent".into(),
+            )
+            .into())
         }
         (s @ ("champion" | "shadow" | "archived"), Some(_)) => {
             return Err(UsageError(format!("--pct only applies to challengers, not {s}")).into())
@@ -130,7 +135,12 @@ enum ModelCmd {
 pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
     block_on(async move {
         match a.cmd {
-            ModelCmd::Push { target, file, stage, pct } => {
+            ModelCmd::Push {
+                target,
+                file,
+                stage,
+                pct,
+            } => {
                 let c = Ctx::open(&target).await?;
                 let stage = stage.map(|s| parse_stage(&s, pct)).transpose()?;
                 let (spec, spec_id) = c.spec()?;
@@ -138,12 +148,19 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 let f = ModelFile::from_slice(text.as_bytes(), &file.display().to_string())?;
                 f.check_feature_spec(Some(&spec_id))?;
-                let names: Vec<String> = spec.features.iter().map(|x| x.name().to_string()).collect();
+                let names: Vec<String> =
+                    spec.features.iter().map(|x| x.name().to_string()).collect();
                 f.column_positions(&names)?;
                 let lineage = serde_json::to_value(&f.card)?;
                 let id = c
                     .reg
-                    .put_artifact(ArtifactKind::Model, &f.card.algorithm, &text, lineage, &c.actor)
+                    .put_artifact(
+                        ArtifactKind::Model,
+                        &f.card.algorithm,
+                        &text,
+                        lineage,
+                        &c.actor,
+                    )
                     .await?;
                 println!("registered model {id}");
                 if let Some(s) = stage {
@@ -151,12 +168,22 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
                     println!("staged in deployment `{}`", c.cfg.deployment);
                 }
             }
-            ModelCmd::Stage { target, id, stage, pct } => {
+            ModelCmd::Stage {
+                target,
+                id,
+                stage,
+                pct,
+            } => {
                 let c = Ctx::open(&target).await?;
                 let s = parse_stage(&stage, pct)?;
                 let a = c.reg.artifact(&id).await?;
-                c.reg.set_stage(&c.cfg.deployment, &a.meta.id, s, &c.actor).await?;
-                println!("model {} is now {stage} in `{}`", a.meta.id, c.cfg.deployment);
+                c.reg
+                    .set_stage(&c.cfg.deployment, &a.meta.id, s, &c.actor)
+                    .await?;
+                println!(
+                    "model {} is now {stage} in `{}`",
+                    a.meta.id, c.cfg.deployment
+                );
             }
             ModelCmd::Rollback { target } => {
                 let c = Ctx::open(&target).await?;
@@ -167,7 +194,11 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
                 let c = Ctx::open(&target).await?;
                 let d = c.reg.deployment(&c.cfg.deployment).await?;
                 println!("{}", serde_json::to_string_pretty(&d)?);
-                for m in c.reg.list_artifacts(Some(ArtifactKind::Model), None).await? {
+                for m in c
+                    .reg
+                    .list_artifacts(Some(ArtifactKind::Model), None)
+                    .await?
+                {
                     println!("{}", serde_json::to_string(&m)?);
                 }
             }
@@ -223,7 +254,11 @@ pub fn run_policy(a: PolicyArgs) -> anyhow::Result<Outcome> {
                 let p = Policy::from_toml_str(&text, &file.display().to_string(), &spec)?;
                 println!("{}: valid ({} rules)", file.display(), p.rule_count());
             }
-            PolicyCmd::Push { target, file, activate } => {
+            PolicyCmd::Push {
+                target,
+                file,
+                activate,
+            } => {
                 let c = Ctx::open(&target).await?;
                 let (spec, _) = c.spec()?;
                 let text = std::fs::read_to_string(&file)
@@ -241,7 +276,9 @@ pub fn run_policy(a: PolicyArgs) -> anyhow::Result<Outcome> {
                     .await?;
                 println!("registered policy {id} ({} rules)", p.rule_count());
                 if activate {
-                    c.reg.activate_policy(&c.cfg.deployment, &id, &c.actor).await?;
+                    c.reg
+                        .activate_policy(&c.cfg.deployment, &id, &c.actor)
+                        .await?;
                     println!("active in deployment `{}`", c.cfg.deployment);
                 }
             }
@@ -250,7 +287,9 @@ pub fn run_policy(a: PolicyArgs) -> anyhow::Result<Outcome> {
                 let (spec, _) = c.spec()?;
                 let a = c.reg.artifact(&id).await?;
                 Policy::from_toml_str(&a.body, &format!("policy {id}"), &spec)?;
-                c.reg.activate_policy(&c.cfg.deployment, &a.meta.id, &c.actor).await?;
+                c.reg
+                    .activate_policy(&c.cfg.deployment, &a.meta.id, &c.actor)
+                    .await?;
                 println!("policy {} active in `{}`", a.meta.id, c.cfg.deployment);
             }
         }
@@ -296,7 +335,11 @@ enum KeysCmd {
 pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
     block_on(async move {
         match a.cmd {
-            KeysCmd::Create { target, name, roles } => {
+            KeysCmd::Create {
+                target,
+                name,
+                roles,
+            } => {
                 let c = Ctx::open(&target).await?;
                 let roles = roles
                     .iter()

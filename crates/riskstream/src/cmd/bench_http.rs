@@ -79,7 +79,12 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
             ..Default::default()
         },
     )?;
-    let schema = super::resolve_schema(Some(&a.schema), &a.input, super::file_format(&a.input, None, None)?)?.0;
+    let schema = super::resolve_schema(
+        Some(&a.schema),
+        &a.input,
+        super::file_format(&a.input, None, None)?,
+    )?
+    .0;
     let ti = t
         .names
         .iter()
@@ -92,7 +97,11 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
         .map_err(|e| UsageError(format!("--from `{}`: {e}", a.from)))?;
     let mut rows: Vec<usize> = (0..t.rows).filter(|&r| times[r] >= from).collect();
     rows.sort_by_key(|&r| times[r]);
-    let need: usize = a.rates.iter().map(|&r| r as usize * a.seconds as usize).sum();
+    let need: usize = a
+        .rates
+        .iter()
+        .map(|&r| r as usize * a.seconds as usize)
+        .sum();
     if rows.len() < need {
         eprintln!(
             "note: {} transactions after {}, {} needed; the stream wraps around (later passes repeat ids)",

@@ -80,12 +80,16 @@ fn examples_dir() -> anyhow::Result<PathBuf> {
 /// Runs `demo`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let ex = examples_dir()?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     let handbook = a
         .data
         .join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz");
     let setup = if handbook.is_file() && !a.synthetic {
-        println!("== 1. data: the fraud handbook's raw transactions ({})", handbook.display());
+        println!(
+            "== 1. data: the fraud handbook's raw transactions ({})",
+            handbook.display()
+        );
         Setup {
             name: "fraud handbook",
             raw: handbook,
@@ -107,7 +111,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             );
         }
         let bank = a.out.join("bank");
-        println!("== 1. data: a synthetic bank (seed {}) in {}", a.seed, bank.display());
+        println!(
+            "== 1. data: a synthetic bank (seed {}) in {}",
+            a.seed,
+            bank.display()
+        );
         generate::run(generate::Args {
             out: bank.clone(),
             seed: a.seed,
@@ -183,7 +191,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         output: model.clone(),
     })?;
 
-    println!("\n== 4. registry: model as champion, policy, keys (SQLite, {})", a.out.join("registry.db").display());
+    println!(
+        "\n== 4. registry: model as champion, policy, keys (SQLite, {})",
+        a.out.join("registry.db").display()
+    );
     let _ = std::fs::remove_file(a.out.join("registry.db"));
     let _ = std::fs::remove_file(a.out.join("registry.db-wal"));
     let _ = std::fs::remove_file(a.out.join("registry.db-shm"));
@@ -258,7 +269,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             .send()
             .await?;
         if !r.status().is_success() {
-            anyhow::bail!("policy {} refused: {}", setup.policy.display(), r.text().await?);
+            anyhow::bail!(
+                "policy {} refused: {}",
+                setup.policy.display(),
+                r.text().await?
+            );
         }
         let r: Value = r.json().await?;
         let policy_id = r["id"].as_str().unwrap_or_default().to_string();
@@ -267,8 +282,22 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             .send()
             .await?
             .error_for_status()?;
-        println!("   model {} champion, policy {} active, service on {base}", &model_id[..12.min(model_id.len())], &policy_id[..12.min(policy_id.len())]);
-        let rep = replay(&http, &base, &client, &raw, &schema, labels.as_ref(), &setup, a.warmup_days).await?;
+        println!(
+            "   model {} champion, policy {} active, service on {base}",
+            &model_id[..12.min(model_id.len())],
+            &policy_id[..12.min(policy_id.len())]
+        );
+        let rep = replay(
+            &http,
+            &base,
+            &client,
+            &raw,
+            &schema,
+            labels.as_ref(),
+            &setup,
+            a.warmup_days,
+        )
+        .await?;
         let verify: Value = http
             .post(format!("{base}/v1/audit/verify"))
             .bearer_auth(&admin)
@@ -278,7 +307,13 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             .json()
             .await?;
         let metrics = match running.metrics_addr {
-            Some(m) => http.get(format!("http://{m}/metrics")).send().await?.text().await?,
+            Some(m) => {
+                http.get(format!("http://{m}/metrics"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?
+            }
             None => String::new(),
         };
         running.shutdown().await?;
@@ -302,7 +337,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         verify["checked"], verify["ok"]
     );
     println!("\nservice config, registry and model are in {}; `riskstream serve --config {}` serves them again.", a.out.display(), cfg_path.display());
-    Ok(if verify["ok"].as_bool() == Some(true) { Outcome::Clean } else { Outcome::Problems })
+    Ok(if verify["ok"].as_bool() == Some(true) {
+        Outcome::Clean
+    } else {
+        Outcome::Problems
+    })
 }
 
 /// One row of a table as the JSON object a client would send.
@@ -417,13 +456,19 @@ async fn replay(
     let day_start = s.day * MICROS_PER_DAY;
     let day_end = day_start + MICROS_PER_DAY;
     let warm_start = day_start - warmup_days * MICROS_PER_DAY;
-    let mut order: Vec<usize> = (0..raw.rows).filter(|&r| times[r] >= warm_start && times[r] < day_end).collect();
+    let mut order: Vec<usize> = (0..raw.rows)
+        .filter(|&r| times[r] >= warm_start && times[r] < day_end)
+        .collect();
     order.sort_by_key(|&r| times[r]);
     // Label events (synthetic bank): (time, tx id, label), posted when their time comes.
     let mut label_events: Vec<(i64, String, bool)> = Vec::new();
     if let Some(l) = labels {
-        if let (Some(t), Some(x), Some(v)) = (col(l, "event_time"), col(l, "tx_id"), col(l, "label")) {
-            if let (Column::Time(t), Column::Num(x), Column::Num(v)) = (&l.columns[t], &l.columns[x], &l.columns[v]) {
+        if let (Some(t), Some(x), Some(v)) =
+            (col(l, "event_time"), col(l, "tx_id"), col(l, "label"))
+        {
+            if let (Column::Time(t), Column::Num(x), Column::Num(v)) =
+                (&l.columns[t], &l.columns[x], &l.columns[v])
+            {
                 for i in 0..l.rows {
                     if t[i] >= warm_start && t[i] < day_end {
                         label_events.push((t[i], format!("{}", x[i] as i64), v[i] != 0.0));
@@ -443,20 +488,31 @@ async fn replay(
         }
         out
     };
-    let warm: Vec<usize> = order.iter().copied().filter(|&r| times[r] < day_start).collect();
-    let day: Vec<usize> = order.iter().copied().filter(|&r| times[r] >= day_start).collect();
+    let warm: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&r| times[r] < day_start)
+        .collect();
+    let day: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&r| times[r] >= day_start)
+        .collect();
     let t0 = Instant::now();
     let pb = indicatif::ProgressBar::new((warm.len() + day.len()) as u64);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("   {bar:40} {pos}/{len} transactions {per_sec} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "   {bar:40} {pos}/{len} transactions {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     for chunk in warm.chunks(500) {
         for (t, id, f) in post_labels_until(times[chunk[0]], &mut li_next) {
             post_label(http, base, key, &id, f, t).await?;
             rep.labels_sent += 1;
         }
-        let txs: Vec<Map<String, Value>> = chunk.iter().map(|&r| row_json(raw, schema, r)).collect();
+        let txs: Vec<Map<String, Value>> =
+            chunk.iter().map(|&r| row_json(raw, schema, r)).collect();
         let r: Value = http
             .post(format!("{base}/v1/decisions/batch"))
             .bearer_auth(key)
@@ -530,7 +586,14 @@ async fn replay(
     Ok(rep)
 }
 
-async fn post_label(http: &reqwest::Client, base: &str, key: &str, id: &str, fraud: bool, t: i64) -> anyhow::Result<()> {
+async fn post_label(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    id: &str,
+    fraud: bool,
+    t: i64,
+) -> anyhow::Result<()> {
     let time = format_micros(t).replace(' ', "T") + "Z";
     let r = http
         .post(format!("{base}/v1/labels"))

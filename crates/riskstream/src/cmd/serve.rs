@@ -72,7 +72,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         let running = riskstream_server::start(cfg, stop_signal()).await?;
         eprintln!(
             "riskstream serving on {}://{} (metrics: {}); Ctrl-C to stop",
-            if running.state.cfg.tls.is_some() { "https" } else { "http" },
+            if running.state.cfg.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             running.addr,
             running
                 .metrics_addr
