@@ -432,12 +432,7 @@ pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<St
         .map_err(|e| ApiError::unprocessable(format!("not a usable model file: {e}")))?;
     f.check_feature_spec(Some(&st.spec_id))
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let names: Vec<String> = st
-        .spec
-        .features
-        .iter()
-        .map(|x| x.name().to_string())
-        .collect();
+    let names = riskstream_decide::row_columns(&st.spec);
     f.column_positions(&names).map_err(|e| {
         ApiError::unprocessable(format!(
             "the model needs features this service does not compute: {e}"

@@ -148,8 +148,7 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 let f = ModelFile::from_slice(text.as_bytes(), &file.display().to_string())?;
                 f.check_feature_spec(Some(&spec_id))?;
-                let names: Vec<String> =
-                    spec.features.iter().map(|x| x.name().to_string()).collect();
+                let names = riskstream_decide::row_columns(&spec);
                 f.column_positions(&names)?;
                 let lineage = serde_json::to_value(&f.card)?;
                 let id = c
