@@ -11,9 +11,7 @@ use super::table::{self, Column, LoadOptions};
 use super::UsageError;
 use crate::Outcome;
 use anyhow::Context;
-use riskstream_core::time::format_micros;
-use riskstream_core::FieldType;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,25 +112,9 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
     let bodies: Vec<bytes::Bytes> = rows
         .iter()
         .map(|&r| {
-            let mut m = Map::new();
-            for (name, col) in t.names.iter().zip(&t.columns) {
-                let ty = schema.index_of(name).map(|i| schema.fields[i].ty);
-                let v = match col {
-                    Column::Num(v) if v[r].is_nan() => continue,
-                    Column::Num(v) => match ty {
-                        Some(FieldType::Int) => Value::from(v[r] as i64),
-                        Some(FieldType::Bool) => Value::from(v[r] != 0.0),
-                        _ => serde_json::Number::from_f64(v[r]).map_or(Value::Null, Value::Number),
-                    },
-                    Column::Time(v) => Value::from(format_micros(v[r])),
-                    Column::Text(v) => match &v[r] {
-                        Some(s) => Value::from(s.as_str()),
-                        None => continue,
-                    },
-                };
-                m.insert(name.clone(), v);
-            }
-            bytes::Bytes::from(serde_json::to_vec(&m).unwrap_or_default())
+            bytes::Bytes::from(
+                serde_json::to_vec(&super::demo::row_json(&t, &schema, r)).unwrap_or_default(),
+            )
         })
         .collect();
     if bodies.is_empty() {

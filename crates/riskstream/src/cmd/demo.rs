@@ -345,7 +345,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
 }
 
 /// One row of a table as the JSON object a client would send.
-fn row_json(t: &Table, schema: &riskstream_core::Schema, r: usize) -> Map<String, Value> {
+pub(crate) fn row_json(
+    t: &Table,
+    schema: &riskstream_core::Schema,
+    r: usize,
+) -> Map<String, Value> {
     let mut m = Map::new();
     for (name, col) in t.names.iter().zip(&t.columns) {
         let ty = schema.index_of(name).map(|i| schema.fields[i].ty);
