@@ -118,6 +118,32 @@ impl Stage {
         }
     }
 
+    /// A stage as a user names it (`shadow`, `challenger` with `pct`, `champion`,
+    /// `archived`). The error says what is wrong and names the field at fault
+    /// (`stage` or `pct`), for the API and the CLI alike.
+    pub fn parse(
+        stage: &str,
+        pct: Option<f64>,
+    ) -> std::result::Result<Stage, (&'static str, String)> {
+        match (stage, pct) {
+            ("champion", None) => Ok(Stage::Champion),
+            ("shadow", None) => Ok(Stage::Shadow),
+            ("archived", None) => Ok(Stage::Archived),
+            ("challenger", Some(pct)) => Ok(Stage::Challenger { pct }),
+            ("challenger", None) => Err((
+                "pct",
+                "a challenger needs `pct`, its share of traffic in percent".into(),
+            )),
+            (s @ ("champion" | "shadow" | "archived"), Some(_)) => {
+                Err(("pct", format!("`pct` only applies to challengers, not {s}")))
+            }
+            (s, _) => Err((
+                "stage",
+                format!("unknown stage `{s}`: use shadow, challenger, champion or archived"),
+            )),
+        }
+    }
+
     pub(crate) fn from_db(stage: &str, pct: Option<f64>) -> Result<Stage> {
         Ok(match (stage, pct) {
             ("shadow", _) => Stage::Shadow,

@@ -527,30 +527,8 @@ pub async fn set_stage(
     b: JsonBody<StageRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let req = body(b)?;
-    let stage = match (req.stage.as_str(), req.pct) {
-        ("champion", None) => Stage::Champion,
-        ("shadow", None) => Stage::Shadow,
-        ("archived", None) => Stage::Archived,
-        ("challenger", Some(p)) => Stage::Challenger { pct: p },
-        ("challenger", None) => {
-            return Err(ApiError::bad_request(
-                "a challenger needs `pct`, its share of traffic in percent",
-            )
-            .field("pct"))
-        }
-        (s @ ("champion" | "shadow" | "archived"), Some(_)) => {
-            return Err(ApiError::bad_request(format!(
-                "`pct` only applies to challengers, not {s}"
-            ))
-            .field("pct"))
-        }
-        (s, _) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown stage `{s}`: use shadow, challenger, champion or archived"
-            ))
-            .field("stage"))
-        }
-    };
+    let stage = Stage::parse(&req.stage, req.pct)
+        .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
     caller.require(if matches!(stage, Stage::Champion) {
         Role::Admin
     } else {

@@ -62,26 +62,13 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
 }
 
 fn parse_stage(stage: &str, pct: Option<f64>) -> anyhow::Result<Stage> {
-    Ok(match (stage, pct) {
-        ("champion", None) => Stage::Champion,
-        ("shadow", None) => Stage::Shadow,
-        ("archived", None) => Stage::Archived,
-        ("challenger", Some(p)) => Stage::Challenger { pct: p },
-        ("challenger", None) => {
-            return Err(UsageError(
-                "a challenger needs --pct, its share of traffic in percent".into(),
-            )
-            .into())
-        }
-        (s @ ("champion" | "shadow" | "archived"), Some(_)) => {
-            return Err(UsageError(format!("--pct only applies to challengers, not {s}")).into())
-        }
-        (s, _) => {
-            return Err(UsageError(format!(
-                "unknown stage `{s}`: use shadow, challenger, champion or archived"
-            ))
-            .into())
-        }
+    Stage::parse(stage, pct).map_err(|(field, m)| {
+        let m = if field == "pct" {
+            m.replace("`pct`", "--pct")
+        } else {
+            m
+        };
+        UsageError(m).into()
     })
 }
 
