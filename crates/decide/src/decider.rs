@@ -238,6 +238,16 @@ impl Decider {
         self.include_features = on;
     }
 
+    /// Live straggler tolerance (µs): a transaction that reaches the feature state behind
+    /// an already-decided later one, by at most this much, is decided with its features
+    /// as of just after that one (and says so in `late_by_us`) instead of being refused as
+    /// late. Concurrent requests reach the state in arrival order, not event-time order;
+    /// a service sets this to the jitter it expects. Off (0) by default: replay and
+    /// golden tests stay exact. See [`riskstream_features::Engine::set_live_tolerance`].
+    pub fn set_live_tolerance(&mut self, micros: i64) {
+        self.engine.set_live_tolerance(micros);
+    }
+
     /// How many feature rows are kept for online learning (default
     /// [`DEFAULT_ROW_CAPACITY`]); 0 keeps none. Shrinking evicts the oldest now.
     pub fn set_row_capacity(&mut self, rows: usize) {
@@ -260,6 +270,16 @@ impl Decider {
             .iter()
             .find(|o| o.id == id)
             .map(|o| o.model.clone())
+    }
+
+    /// Every online model the decider holds (id, live instance): those of the deployment
+    /// last used, or of a restored snapshot. A service seeds its reloads with these so an
+    /// online model keeps what it learned across restarts.
+    pub fn online_models(&self) -> Vec<(String, Arc<Mutex<OnlineModel>>)> {
+        self.online
+            .iter()
+            .map(|o| (o.id.clone(), o.model.clone()))
+            .collect()
     }
 
     /// Feeds historical transactions (a batch of the spec's schema, in event-time order)
@@ -334,6 +354,8 @@ impl Decider {
         };
 
         // Features, now.
+        let clamped_before = self.engine.late_clamped();
+        let released = self.engine.last_released_time();
         self.engine.push_transactions(&batch, &mut |_| {})?;
         self.engine.release_all();
         let n = self.engine.take_feature_rows(&mut self.feat_buf);
@@ -357,6 +379,8 @@ impl Decider {
             });
         }
         self.max_time = self.max_time.max(time);
+        let late_by_us = (self.engine.late_clamped() > clamped_before)
+            .then(|| released.map_or(0, |r| r.saturating_sub(time)));
         let mut row = Vec::with_capacity(self.columns.len());
         row.extend(self.pass_fields.iter().map(|&i| match &txv[i] {
             TxValue::Int(v) => *v as f64,
@@ -585,6 +609,7 @@ impl Decider {
                 champion_score,
             }),
             fallback,
+            late_by_us,
             features,
             latency_us: t0.elapsed().as_micros() as u64,
         })
@@ -696,6 +721,7 @@ impl Decider {
             rule_errors: c.rule_errors,
             input_errors: c.input_errors,
             late: c.late,
+            late_clamped: self.engine.late_clamped(),
             labels: c.labels,
             labels_unknown: c.labels_unknown,
             rows_kept: self.rows.map.len(),

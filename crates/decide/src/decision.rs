@@ -95,6 +95,11 @@ pub struct Decision {
     pub challenger: Option<ChallengerInfo>,
     /// Why the decision was made without a model (a model failed to load or to score).
     pub fallback: Option<String>,
+    /// Set when the transaction reached the feature state behind a later one, within the
+    /// live tolerance: by how many µs. Its features were computed as of just after that
+    /// later transaction ([`crate::Decider::set_live_tolerance`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_by_us: Option<i64>,
     /// The feature row (name, value), when the decider is set to include it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<(String, f64)>,
@@ -138,6 +143,8 @@ pub struct DecideMetrics {
     pub input_errors: u64,
     /// Late transactions refused.
     pub late: u64,
+    /// Late transactions decided anyway, within the live tolerance.
+    pub late_clamped: u64,
     /// Labels received.
     pub labels: u64,
     /// Labels for transactions that were not known.

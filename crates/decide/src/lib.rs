@@ -34,6 +34,7 @@
 //! * **Synchronous.** No async runtime here: a decision is tens of microseconds of CPU.
 //!   The service decides where to run it.
 
+pub mod artifact;
 pub mod decider;
 pub mod decision;
 pub mod deploy;
@@ -42,6 +43,7 @@ pub mod lists;
 pub mod policy;
 pub mod rules;
 
+pub use artifact::{LiveOnline, ModelArtifact, OnlineCard};
 pub use decider::Decider;
 pub use decision::{
     ChallengerInfo, DecideMetrics, Decision, LabelOutcome, OnlineMetrics, Reason, ShadowResult,

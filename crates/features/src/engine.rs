@@ -303,6 +303,11 @@ pub struct Engine {
     label_hits: FxHashMap<u32, bool>,
     /// Compiled derived expressions with their variables (alphabetical, as exmex takes them).
     exprs: Vec<(exmex::FlatEx<f64>, Vec<crate::spec::ExprVar>)>,
+    /// Live straggler tolerance (µs), see [`Engine::set_live_tolerance`]. A runtime
+    /// setting of the process, not part of the spec or the checkpoint.
+    live_tolerance: i64,
+    /// Transactions moved forward by the live tolerance.
+    late_clamped: u64,
 }
 
 #[derive(Debug)]
@@ -396,6 +401,8 @@ impl Engine {
             dropped: Vec::new(),
             apply_chunk: 1,
             label_hits: FxHashMap::default(),
+            live_tolerance: 0,
+            late_clamped: 0,
             exprs: spec
                 .features
                 .iter()
@@ -423,6 +430,29 @@ impl Engine {
     /// Transactions currently findable by label events (bounded by what the windows hold).
     pub fn label_index_len(&self) -> usize {
         self.state.tx_index.len()
+    }
+
+    /// Live straggler tolerance: a transaction that arrives behind what has already been
+    /// released, by at most `micros`, is applied as if it had happened just after the last
+    /// released event (its event time moved forward to that event's time + 1 µs) instead of
+    /// going to the spec's late policy. Off (0) by default, and for replay it must stay
+    /// off: replay is exact. A decision service turns it on because requests that arrive a
+    /// few milliseconds apart on different connections can reach the state in either
+    /// order; refusing the second would be wrong, and its features differ from exact ones
+    /// only by what happened in those milliseconds. Counted in [`Engine::late_clamped`].
+    pub fn set_live_tolerance(&mut self, micros: i64) {
+        self.live_tolerance = micros.max(0);
+    }
+
+    /// Transactions moved forward by the live tolerance since this engine was built.
+    pub fn late_clamped(&self) -> u64 {
+        self.late_clamped
+    }
+
+    /// Event time of the last released event, if any: the point a new transaction must
+    /// not fall behind.
+    pub fn last_released_time(&self) -> Option<i64> {
+        self.state.last_released.map(|k| k.0)
     }
 
     /// Counters.
@@ -719,7 +749,21 @@ impl Engine {
         if let Some(m) = self.state.source_max.get_mut(source) {
             *m = (*m).max(time);
         }
-        let is_late = self.state.last_released.is_some_and(|lr| key < lr);
+        let mut key = key;
+        let mut is_late = self.state.last_released.is_some_and(|lr| key < lr);
+        if is_late && self.live_tolerance > 0 {
+            if let Some(lr) = self.state.last_released {
+                let ev = &mut self.state.slab[slot as usize];
+                if matches!(ev.kind, EvKind::Tx { .. })
+                    && lr.0.saturating_sub(time) <= self.live_tolerance
+                {
+                    ev.time = lr.0.saturating_add(1);
+                    key = ev.key();
+                    is_late = false;
+                    self.late_clamped += 1;
+                }
+            }
+        }
         if !is_late {
             self.state.pending.push(HeapKey { key, slot });
             let n = self.state.pending.len();

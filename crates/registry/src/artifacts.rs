@@ -18,9 +18,21 @@ fn check_body(kind: ArtifactKind, body: &str) -> Result<()> {
     let what = format!("{kind} body");
     check_text(&what, body, usize::MAX, false)?;
     match kind {
-        ArtifactKind::Model => serde_json::from_str::<serde::de::IgnoredAny>(body)
-            .map(|_| ())
-            .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}"))),
+        // A model file is JSON; a LightGBM model is text starting with `tree`; an online
+        // model card is TOML. Which of them it is, and whether it loads, is the model
+        // layer's business: here only well-formedness.
+        ArtifactKind::Model if body.trim_start().starts_with('{') => {
+            serde_json::from_str::<serde::de::IgnoredAny>(body)
+                .map(|_| ())
+                .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}")))
+        }
+        ArtifactKind::Model if body.trim_start().starts_with("tree") => Ok(()),
+        ArtifactKind::Model => body.parse::<toml::Table>().map(|_| ()).map_err(|e| {
+            RegistryError::invalid(
+                what,
+                format!("neither a JSON model file nor a TOML online model card: {e}"),
+            )
+        }),
         ArtifactKind::Policy | ArtifactKind::FeatureSpec => body
             .parse::<toml::Table>()
             .map(|_| ())

@@ -151,7 +151,14 @@ async fn artifacts_put_get_prefix_and_errors(db: Db) {
         .put_artifact(ArtifactKind::Model, "p", policy, json!({}), "alice")
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("not valid JSON"), "{e}");
+    assert!(e.to_string().contains("already stored as a policy"), "{e}");
+    // A model is JSON, LightGBM text, or a TOML online card; anything else is refused.
+    let e = reg
+        .put_artifact(ArtifactKind::Model, "m", "not a model", json!({}), "alice")
+        .await
+        .unwrap_err();
+    user_error(&e);
+    assert!(e.to_string().contains("neither a JSON model file"), "{e}");
     let e = reg
         .put_artifact(ArtifactKind::Model, "x", "{}", json!({}), "")
         .await

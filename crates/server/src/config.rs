@@ -48,6 +48,11 @@ pub struct ServiceConfig {
     /// The feature spec the service computes (fixed for the life of the process: the
     /// feature state is built by it).
     pub feature_spec: PathBuf,
+    /// How far behind the latest decided transaction a transaction may arrive and still
+    /// be decided (its features as of just after that one) rather than refused as late.
+    /// Requests on different connections reach the state in arrival order; this absorbs
+    /// that jitter. Zero keeps the spec's late policy strict.
+    pub live_tolerance: Duration,
 }
 
 /// TLS files.
@@ -78,6 +83,7 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawFeatures {
     spec: Option<String>,
+    live_tolerance: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -323,6 +329,11 @@ impl ServiceConfig {
                 None
             }
         };
+        let live_tolerance = match raw.features.live_tolerance.as_deref() {
+            None => Some(Duration::from_secs(2)),
+            Some("off" | "0" | "0s") => Some(Duration::ZERO),
+            v => dur(&mut diags, "features.live_tolerance", v, "2s"),
+        };
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
         let (
@@ -337,6 +348,7 @@ impl ServiceConfig {
             Some(checkpoint_interval),
             Some(audit_queue),
             Some(feature_spec),
+            Some(live_tolerance),
         ) = (
             listen,
             metrics_listen,
@@ -349,6 +361,7 @@ impl ServiceConfig {
             checkpoint_interval,
             audit_queue,
             feature_spec,
+            live_tolerance,
         )
         else {
             return Err(diags);
@@ -370,6 +383,7 @@ impl ServiceConfig {
             audit_queue,
             return_features: s.return_features.unwrap_or(false),
             feature_spec,
+            live_tolerance,
         })
     }
 }

@@ -20,7 +20,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use riskstream_decide::{DecideError, Decision, Policy};
-use riskstream_learn::model::ModelFile;
 use riskstream_registry::{ArtifactKind, AuditRecord, Role, Stage};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -107,6 +106,9 @@ fn record_metrics(d: &Decision) {
     }
     if d.fallback.is_some() {
         metrics::counter!("riskstream_fallback_decisions_total").increment(1);
+    }
+    if d.late_by_us.is_some() {
+        metrics::counter!("riskstream_late_within_tolerance_total").increment(1);
     }
     metrics::histogram!("riskstream_decision_seconds").record(d.latency_us as f64 * 1e-6);
 }
@@ -301,10 +303,31 @@ pub async fn label(
         })?,
         None => now_micros(),
     };
-    let outcome = {
+    let (outcome, online) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
-        g.label(&req.tx_id, req.fraud, time).map_err(decide_err)?
+        let o = g.label(&req.tx_id, req.fraud, time).map_err(decide_err)?;
+        let online = if o.learned.is_empty() {
+            Vec::new()
+        } else {
+            g.metrics().online
+        };
+        (o, online)
     };
+    for id in &outcome.learned {
+        metrics::counter!("riskstream_online_labels_total", "model" => short(id).to_string())
+            .increment(1);
+    }
+    for id in &outcome.drift {
+        metrics::counter!("riskstream_online_drift_alarms_total", "model" => short(id).to_string())
+            .increment(1);
+        tracing::warn!(model = %id, tx_id = %req.tx_id, "online model: drift detected on its error");
+    }
+    for m in &online {
+        let id = short(&m.model).to_string();
+        metrics::gauge!("riskstream_online_mean_abs_error", "model" => id.clone())
+            .set(m.stats.mean_abs_error);
+        metrics::gauge!("riskstream_online_drift_window", "model" => id).set(m.stats.window);
+    }
     let prior = st
         .recent
         .lock()
@@ -337,6 +360,8 @@ pub async fn label(
         "known": outcome.known,
         "decided_outcome": prior.as_ref().map(|p| p.outcome),
         "decided_score": prior.as_ref().and_then(|p| p.score),
+        "learned": outcome.learned,
+        "drift": outcome.drift,
     })))
 }
 
@@ -347,7 +372,27 @@ pub async fn label(
 pub async fn deployment(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     let d = st.deployment.load_full();
-    let slot = |m: &riskstream_decide::ModelSlot| json!({"id": m.id, "name": m.name, "pct": m.pct});
+    let online = st
+        .decider
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .metrics()
+        .online;
+    let slot = |m: &riskstream_decide::ModelSlot| {
+        let mut v = json!({"id": m.id, "name": m.name, "pct": m.pct});
+        if let riskstream_decide::Scorer::Online(model) = &m.model {
+            v["online"] = json!(true);
+            // The decider's figures once it has decided with this deployment; the model's
+            // own until then (same numbers, read from the instance the slot holds).
+            let stats = online
+                .iter()
+                .find(|o| o.model == m.id)
+                .map(|o| o.stats.clone())
+                .or_else(|| model.lock().ok().map(|g| g.stats().clone()));
+            v["learning"] = serde_json::to_value(stats).unwrap_or_default();
+        }
+        v
+    };
     Ok(Json(json!({
         "deployment": st.cfg.deployment,
         "feature_spec": st.spec_id,
@@ -408,10 +453,11 @@ pub async fn list_policies(
     list_kind(&st, ArtifactKind::Policy, q.name.as_deref()).await
 }
 
-/// Register a model file (the body is the model JSON written by `riskstream train`, or an
-/// XGBoost JSON model). It must have been trained on this service's feature spec.
+/// Register a model: the model JSON written by `riskstream train` (trained on this
+/// service's feature spec), or an online model card (TOML, or JSON with
+/// `"kind": "online"`) naming a recipe that learns from `/v1/labels` once deployed.
 #[utoipa::path(post, path = "/v1/models", tag = "registry",
-    request_body(content = Object, description = "model file JSON"),
+    request_body(content = String, description = "model file JSON or online model card"),
     responses((status = 201, description = "registered; its id", body = Object),
               (status = 422, description = "not a model, or trained on another feature spec", body = ErrorBody)),
     security(("api_key" = [])))]
@@ -426,21 +472,15 @@ pub async fn put_model(
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
-/// Checks a model file against the service's spec and registers it with its lineage.
+/// Checks a model file or online card against the service's spec and registers it with
+/// its lineage.
 pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<String, ApiError> {
-    let f = ModelFile::from_slice(text.as_bytes(), "request body")
-        .map_err(|e| ApiError::unprocessable(format!("not a usable model file: {e}")))?;
-    f.check_feature_spec(Some(&st.spec_id))
+    let a = riskstream_decide::ModelArtifact::parse(text, "request body")
+        .map_err(|e| ApiError::unprocessable(format!("not a usable model: {e}")))?;
+    a.check(&st.spec)
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let names = riskstream_decide::row_columns(&st.spec);
-    f.column_positions(&names).map_err(|e| {
-        ApiError::unprocessable(format!(
-            "the model needs features this service does not compute: {e}"
-        ))
-    })?;
-    let lineage = serde_json::to_value(&f.card).map_err(|e| ApiError::internal(e.to_string()))?;
     st.registry
-        .put_artifact(ArtifactKind::Model, &f.card.algorithm, text, lineage, actor)
+        .put_artifact(ArtifactKind::Model, &a.name(), text, a.lineage(), actor)
         .await
         .map_err(reg_err)
 }

@@ -17,9 +17,10 @@
 use crate::auth::KeyCache;
 use crate::config::{redact, ServiceConfig};
 use arc_swap::ArcSwap;
-use riskstream_decide::{Decider, Deployment, Lists, ModelSlot, Policy};
+use riskstream_decide::{
+    Decider, Deployment, Lists, ModelArtifact, ModelSlot, OnlineModel, Policy,
+};
 use riskstream_features::FeatureSpec;
-use riskstream_learn::model::ModelFile;
 use riskstream_registry::{ArtifactKind, Registry};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -134,7 +135,14 @@ pub struct AppState {
     pub started: Instant,
     /// Whether the service is shutting down (new decisions get 503).
     pub draining: std::sync::atomic::AtomicBool,
+    /// Online models by registry id, with what they have learned: restored from the
+    /// checkpoint, or built when first deployed. A reload finds them here, so promoting,
+    /// demoting or re-deploying an online model never resets it.
+    pub online: OnlineModels,
 }
+
+/// Live online models by registry id.
+pub type OnlineModels = Mutex<HashMap<String, Arc<Mutex<OnlineModel>>>>;
 
 fn checkpoint_path(cfg: &ServiceConfig) -> PathBuf {
     cfg.state_dir
@@ -187,10 +195,14 @@ impl AppState {
         };
         let mut decider = decider;
         decider.set_include_features(cfg.return_features);
+        decider
+            .set_live_tolerance(i64::try_from(cfg.live_tolerance.as_micros()).unwrap_or(i64::MAX));
         std::fs::create_dir_all(&cfg.state_dir)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
+        let online: OnlineModels = Mutex::new(decider.online_models().into_iter().collect());
         let revision = registry.revision().await?;
-        let deployment = load_deployment(&registry, &cfg.deployment, &spec, &spec_id).await?;
+        let deployment =
+            load_deployment(&registry, &cfg.deployment, &spec, &spec_id, &online).await?;
         let lists = load_lists(&registry).await?;
         let audit = cfg
             .audit_decisions
@@ -210,6 +222,7 @@ impl AppState {
             recent: Mutex::new(RecentDecisions::new(1 << 20)),
             started: Instant::now(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            online,
             cfg,
         }))
     }
@@ -233,6 +246,7 @@ impl AppState {
             &self.cfg.deployment,
             &self.spec,
             &self.spec_id,
+            &self.online,
         )
         .await?;
         let l = load_lists(&self.registry).await?;
@@ -272,12 +286,14 @@ impl AppState {
 }
 
 /// Builds the deployment named `name` from the registry. Models that do not load are left
-/// out, and the reason is kept so decisions can report the fallback.
+/// out, and the reason is kept so decisions can report the fallback. Online models continue
+/// from their live instance in `online` (and new ones are added to it).
 pub async fn load_deployment(
     registry: &Registry,
     name: &str,
     spec: &FeatureSpec,
     spec_id: &str,
+    online: &OnlineModels,
 ) -> Result<Deployment, riskstream_registry::RegistryError> {
     let st = registry.deployment(name).await?;
     let mut problems = Vec::new();
@@ -301,9 +317,16 @@ pub async fn load_deployment(
     let mut load =
         |id: &str, role: &str, pct: f64, body: Result<String, String>| -> Option<ModelSlot> {
             let r = body.and_then(|b| {
-                let f = ModelFile::from_slice(b.as_bytes(), &format!("model {}", short(id)))
+                let a = ModelArtifact::parse(&b, &format!("model {}", short(id)))
                     .map_err(|e| e.to_string())?;
-                ModelSlot::batch(id, role, pct, f, spec).map_err(|e| e.to_string())
+                let mut live = online.lock().unwrap_or_else(|e| e.into_inner());
+                let (slot, m) = a
+                    .slot(id, role, pct, spec, live.get(id).cloned())
+                    .map_err(|e| e.to_string())?;
+                if let Some(m) = m {
+                    live.insert(id.to_string(), m);
+                }
+                Ok(slot)
             });
             match r {
                 Ok(slot) => Some(slot),

@@ -908,3 +908,223 @@ async fn shutdown_checkpoints_and_restart_continues_the_feature_state() {
     );
     s2.stop().await;
 }
+
+const ONLINE_CARD: &str = r#"
+kind = "online"
+model = "lr"
+features = ["TX_AMOUNT", "CUSTOMER_ID_NB_TX_1DAY_WINDOW"]
+[params]
+lr = 0.05
+"#;
+
+fn clock(i: i64) -> String {
+    format!(
+        "2026-11-24 {:02}:{:02}:{:02}",
+        i / 3600,
+        (i / 60) % 60,
+        i % 60
+    )
+}
+
+/// Decides transactions `from..to` (one a second) and labels each: fraud when the amount
+/// is above 150, or at most 150 when `flipped`. Returns how many labels the online model
+/// learned from, its drift alarms, and the shadow scores seen.
+async fn decide_and_label(
+    s: &Svc,
+    key: &str,
+    online_id: &str,
+    from: i64,
+    to: i64,
+    flipped: bool,
+) -> (usize, usize, Vec<f64>) {
+    let (mut learned, mut drift, mut scores) = (0, 0, Vec::new());
+    for i in from..to {
+        let amount = ((i * 7919) % 300) as f64;
+        let r = s
+            .post("/v1/decisions", key)
+            .json(&tx(i, i % 20, amount, &clock(i)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let d: Value = r.json().await.unwrap();
+        let sh = d["shadow"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["model"] == online_id))
+            .unwrap_or_else(|| panic!("the online shadow is scored: {d}"));
+        scores.push(sh["score"].as_f64().unwrap_or_else(|| panic!("{sh}")));
+        let fraud = (amount > 150.0) != flipped;
+        let r = s
+            .post("/v1/labels", key)
+            .json(&json!({"tx_id": i.to_string(), "fraud": fraud}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let l: Value = r.json().await.unwrap();
+        let has = |k: &str| {
+            l[k].as_array()
+                .is_some_and(|a| a.iter().any(|x| x == online_id))
+        };
+        learned += usize::from(has("learned"));
+        drift += usize::from(has("drift"));
+    }
+    (learned, drift, scores)
+}
+
+async fn online_learning(s: &Svc) -> Value {
+    let r = s
+        .http
+        .get(format!("{}/v1/deployment", s.base))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    d["shadows"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_shadow_learns_from_labels_alarms_on_drift_and_survives_a_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
+    let mut s = start_in(d.path().to_path_buf(), url.clone(), "", None).await;
+    deploy(&s).await;
+
+    // A card whose inputs the spec does not produce is refused, naming them.
+    let r = s
+        .post("/v1/models", &s.admin)
+        .body("kind = \"online\"\nmodel = \"lr\"\nfeatures = [\"NO_SUCH_FEATURE\"]\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("NO_SUCH_FEATURE"));
+    // So is an unknown recipe parameter.
+    let r = s
+        .post("/v1/models", &s.admin)
+        .body("kind = \"online\"\nmodel = \"lr\"\n[params]\nlearning_rate = 0.1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("learning_rate"));
+
+    let r = s
+        .post("/v1/models", &s.admin)
+        .body(ONLINE_CARD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .post(&format!("/v1/models/{id}/stage"), &s.admin)
+        .json(&json!({"stage": "shadow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let slot = online_learning(&s).await;
+    assert_eq!(slot["id"], id.as_str(), "{slot}");
+    assert_eq!(slot["online"], true, "{slot}");
+
+    let k = s.key(&[Role::Decide, Role::Label]).await;
+    let (learned, _, scores) = decide_and_label(&s, &k, &id, 0, 600, false).await;
+    assert_eq!(learned, 600, "every label reaches the online model");
+    assert_eq!(scores[0], 0.5, "a fresh logistic regression says 0.5");
+    let slot = online_learning(&s).await;
+    assert_eq!(slot["learning"]["labels"], 600, "{slot}");
+    let alarms_before = slot["learning"]["drift_alarms"].as_u64().unwrap();
+    // It learned the concept: high amounts score above low ones.
+    let (_, _, probe) = decide_and_label(&s, &k, &id, 600, 640, false).await;
+    let (mut hi, mut lo) = (Vec::new(), Vec::new());
+    for (j, p) in probe.iter().enumerate() {
+        let i = 600 + j as i64;
+        if ((i * 7919) % 300) > 150 {
+            hi.push(*p);
+        } else {
+            lo.push(*p);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(mean(&hi) > mean(&lo) + 0.2, "hi {hi:?} lo {lo:?}");
+
+    // The concept flips: the detector on the model's error raises an alarm.
+    let (_, drift, _) = decide_and_label(&s, &k, &id, 640, 1240, true).await;
+    assert!(drift >= 1, "drift was detected on the flipped labels");
+    let slot = online_learning(&s).await;
+    assert!(slot["learning"]["drift_alarms"].as_u64().unwrap() > alarms_before);
+    let labels = slot["learning"]["labels"].as_u64().unwrap();
+    assert_eq!(labels, 1240);
+    let m = s
+        .http
+        .get(&s.metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("riskstream_online_labels_total"), "{m}");
+    assert!(m.contains("riskstream_online_drift_alarms_total"), "{m}");
+    assert!(m.contains("riskstream_online_mean_abs_error"), "{m}");
+    s.stop().await;
+
+    // What it learned is in the checkpoint: after a restart it continues, not restarts.
+    let mut s2 = start_in(d.path().to_path_buf(), url, "", None).await;
+    let slot = online_learning(&s2).await;
+    assert_eq!(slot["learning"]["labels"].as_u64(), Some(labels), "{slot}");
+    let (learned, _, scores) = decide_and_label(&s2, &k, &id, 1240, 1250, true).await;
+    assert_eq!(learned, 10);
+    assert!(scores.iter().all(|p| *p != 0.5), "{scores:?}");
+    assert_eq!(
+        online_learning(&s2).await["learning"]["labels"].as_u64(),
+        Some(labels + 10)
+    );
+    s2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_straggler_within_the_live_tolerance_is_decided_and_flagged() {
+    let mut s = start("").await;
+    let k = s.key(&[Role::Decide]).await;
+    let send = |id: i64, when: &'static str| {
+        s.post("/v1/decisions", &k)
+            .json(&tx(id, 5, 10.0, when))
+            .send()
+    };
+    let r = send(1, "2026-11-24 10:00:05").await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Arrives second, happened 1.5 s earlier: within the default 2 s.
+    let r = send(2, "2026-11-24 10:00:03.5").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["late_by_us"], 1_500_000, "{d}");
+    let n = d["features"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p[0] == "CUSTOMER_ID_NB_TX_1DAY_WINDOW"))
+        .map(|p| p[1].clone())
+        .unwrap_or_else(|| d["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"].clone());
+    assert_eq!(
+        n.as_f64(),
+        Some(2.0),
+        "it counts in the customer's window: {d}"
+    );
+    // In order again: no flag.
+    let r = send(3, "2026-11-24 10:00:06").await.unwrap();
+    let d: Value = r.json().await.unwrap();
+    assert!(d.get("late_by_us").is_none(), "{d}");
+    // Ten seconds behind: refused under the spec's late policy, with the reason.
+    let r = send(4, "2026-11-24 09:59:56").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("late"));
+    s.stop().await;
+}

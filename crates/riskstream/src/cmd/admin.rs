@@ -9,9 +9,9 @@
 use crate::cmd::UsageError;
 use crate::Outcome;
 use anyhow::Context;
+use riskstream_decide::ModelArtifact;
 use riskstream_decide::Policy;
 use riskstream_features::FeatureSpec;
-use riskstream_learn::model::ModelFile;
 use riskstream_registry::{ArtifactKind, Registry, Role, Stage};
 use riskstream_server::ServiceConfig;
 use std::path::PathBuf;
@@ -85,7 +85,8 @@ enum ModelCmd {
     Push {
         #[command(flatten)]
         target: Target,
-        /// The model file (`riskstream train` output, XGBoost JSON or LightGBM text).
+        /// The model file (`riskstream train` output, XGBoost JSON or LightGBM text), or an
+        /// online model card (TOML with `kind = "online"`; see examples/fraud-handbook).
         file: PathBuf,
         /// Stage it at once: shadow, challenger (with --pct) or champion.
         #[arg(long)]
@@ -130,25 +131,23 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
             } => {
                 let c = Ctx::open(&target).await?;
                 let stage = stage.map(|s| parse_stage(&s, pct)).transpose()?;
-                let (spec, spec_id) = c.spec()?;
+                let (spec, _) = c.spec()?;
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let f = ModelFile::from_slice(text.as_bytes(), &file.display().to_string())?;
-                f.check_feature_spec(Some(&spec_id))?;
-                let names = riskstream_decide::row_columns(&spec);
-                f.column_positions(&names)?;
-                let lineage = serde_json::to_value(&f.card)?;
+                let a = ModelArtifact::parse(&text, &file.display().to_string())?;
+                a.check(&spec)?;
                 let id = c
                     .reg
-                    .put_artifact(
-                        ArtifactKind::Model,
-                        &f.card.algorithm,
-                        &text,
-                        lineage,
-                        &c.actor,
-                    )
+                    .put_artifact(ArtifactKind::Model, &a.name(), &text, a.lineage(), &c.actor)
                     .await?;
-                println!("registered model {id}");
+                println!(
+                    "registered {} {id}",
+                    if a.is_online() {
+                        "online model"
+                    } else {
+                        "model"
+                    }
+                );
                 if let Some(s) = stage {
                     c.reg.set_stage(&c.cfg.deployment, &id, s, &c.actor).await?;
                     println!("staged in deployment `{}`", c.cfg.deployment);
