@@ -1,0 +1,642 @@
+//! `pipeline.toml`, read and checked before anything connects: every problem at once.
+//!
+//! ```toml
+//! name = "cards"                      # names the checkpoints
+//! [source]                            # nats | file
+//! kind = "nats"
+//! url = "nats://127.0.0.1:4222"
+//! stream = "TX"
+//! subject = "tx"                      # partitions are tx.0 … tx.<partitions-1>
+//! partitions = 4
+//! [worker]                            # scale-out: this worker owns p with p % count == index
+//! index = 0
+//! count = 1
+//! [features]
+//! spec = "../fraud-handbook/features.toml"
+//! [decide]
+//! policy = "../fraud-handbook/policy.toml"
+//! model = "model.json"                # optional: rules alone without it
+//! [sink]                              # decisions; nats | file (path may hold {partition})
+//! kind = "nats"
+//! url = "nats://127.0.0.1:4222"
+//! stream = "DECISIONS"
+//! subject = "decisions"
+//! [dead_letter]                       # bad records with the reason; default a file in the state dir
+//! kind = "file"
+//! path = "dead-letter.p{partition}.ndjson"
+//! [checkpoint]
+//! dir = "state"
+//! every = 10000                       # records per partition between checkpoints
+//! interval = "5s"                     # and at least this often
+//! [run]
+//! stop_when_idle = "10s"              # optional: stop when no input arrives for this long
+//! ```
+
+use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
+use riskstream_core::time::parse_duration;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where records come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    /// A partitioned JetStream subject.
+    Nats {
+        /// Server URL.
+        url: String,
+        /// Stream name.
+        stream: String,
+        /// Subject prefix (partitions are `<subject>.<p>`).
+        subject: String,
+        /// Number of partitions.
+        partitions: u32,
+    },
+    /// An NDJSON file (one partition).
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Where outputs go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkConfig {
+    /// A partitioned JetStream subject (output partition = input partition).
+    Nats {
+        /// Server URL.
+        url: String,
+        /// Stream name (created if missing).
+        stream: String,
+        /// Subject prefix.
+        subject: String,
+        /// JetStream's duplicate window for the stream it creates.
+        duplicate_window: Duration,
+    },
+    /// NDJSON file(s); `{partition}` in the path makes one per partition.
+    File {
+        /// The path (template).
+        path: PathBuf,
+    },
+}
+
+impl SinkConfig {
+    /// The file for partition `p` (file sinks).
+    pub fn file_for(&self, p: u32) -> Option<PathBuf> {
+        match self {
+            SinkConfig::File { path } => Some(PathBuf::from(
+                path.to_string_lossy()
+                    .replace("{partition}", &p.to_string()),
+            )),
+            SinkConfig::Nats { .. } => None,
+        }
+    }
+}
+
+/// The checked pipeline config.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Name (checkpoint files are `<name>.p<N>.ckpt`).
+    pub name: String,
+    /// Input.
+    pub source: SourceConfig,
+    /// This worker's index and the number of workers.
+    pub worker: (u32, u32),
+    /// Feature spec file.
+    pub feature_spec: PathBuf,
+    /// Policy file.
+    pub policy: PathBuf,
+    /// Model file, if any.
+    pub model: Option<PathBuf>,
+    /// Decisions.
+    pub sink: SinkConfig,
+    /// Bad records.
+    pub dead_letter: SinkConfig,
+    /// Checkpoint directory (shared storage when workers move partitions between them).
+    pub checkpoint_dir: PathBuf,
+    /// Records per partition between checkpoints.
+    pub checkpoint_every: u64,
+    /// Longest time between checkpoints.
+    pub checkpoint_interval: Duration,
+    /// Stop when nothing arrives for this long (`None`: run until stopped).
+    pub stop_when_idle: Option<Duration>,
+}
+
+impl PipelineConfig {
+    /// Partitions of the source.
+    pub fn partitions(&self) -> u32 {
+        match &self.source {
+            SourceConfig::Nats { partitions, .. } => *partitions,
+            SourceConfig::File { .. } => 1,
+        }
+    }
+
+    /// The partitions this worker owns.
+    pub fn owned_partitions(&self) -> Vec<u32> {
+        let (i, n) = self.worker;
+        (0..self.partitions()).filter(|p| p % n == i).collect()
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    name: Option<String>,
+    #[serde(default)]
+    source: RawEndpoint,
+    #[serde(default)]
+    worker: RawWorker,
+    #[serde(default)]
+    features: RawFeatures,
+    #[serde(default)]
+    decide: RawDecide,
+    #[serde(default)]
+    sink: RawEndpoint,
+    dead_letter: Option<RawEndpoint>,
+    #[serde(default)]
+    checkpoint: RawCheckpoint,
+    #[serde(default)]
+    run: RawRun,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    kind: Option<String>,
+    url: Option<String>,
+    stream: Option<String>,
+    subject: Option<String>,
+    partitions: Option<i64>,
+    path: Option<String>,
+    duplicate_window: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWorker {
+    index: Option<i64>,
+    count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFeatures {
+    spec: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDecide {
+    policy: Option<String>,
+    model: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCheckpoint {
+    dir: Option<String>,
+    every: Option<i64>,
+    interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    stop_when_idle: Option<String>,
+}
+
+const KEYS: &[&str] = &[
+    "name",
+    "source",
+    "worker",
+    "features",
+    "decide",
+    "sink",
+    "dead_letter",
+    "checkpoint",
+    "run",
+];
+
+fn dur(d: &mut Diagnostics, key: &str, v: Option<&str>, default: &str) -> Option<Duration> {
+    let v = v.unwrap_or(default);
+    match parse_duration(v) {
+        Ok(us) if us > 0 => Some(Duration::from_micros(us as u64)),
+        Ok(_) => {
+            d.push(Diagnostic::new(key, "must be longer than zero"));
+            None
+        }
+        Err(e) => {
+            d.push(
+                Diagnostic::new(key, format!("`{v}`: {e}"))
+                    .hint("durations look like 500ms, 5s, 1m"),
+            );
+            None
+        }
+    }
+}
+
+fn file(
+    d: &mut Diagnostics,
+    key: &str,
+    v: Option<&str>,
+    base: &Path,
+    hint: &str,
+) -> Option<PathBuf> {
+    match v {
+        Some(p) => {
+            let p = base.join(p);
+            if !p.is_file() {
+                d.push(Diagnostic::new(key, format!("{} does not exist", p.display())).hint(hint));
+            }
+            Some(p)
+        }
+        None => {
+            d.push(Diagnostic::new(key, "missing").hint(hint));
+            None
+        }
+    }
+}
+
+fn name_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn endpoint(
+    d: &mut Diagnostics,
+    section: &str,
+    r: &RawEndpoint,
+    base: &Path,
+    is_source: bool,
+) -> Option<(Option<SourceConfig>, Option<SinkConfig>)> {
+    let k = |f: &str| format!("{section}.{f}");
+    let need = |d: &mut Diagnostics, f: &str, v: &Option<String>, hint: &str| -> Option<String> {
+        match v {
+            Some(s) if !s.trim().is_empty() => Some(s.clone()),
+            _ => {
+                d.push(Diagnostic::new(k(f), "missing").hint(hint.to_string()));
+                None
+            }
+        }
+    };
+    let kind = r.kind.as_deref().unwrap_or("");
+    match kind {
+        "nats" => {
+            let url = need(d, "url", &r.url, "e.g. url = \"nats://127.0.0.1:4222\"");
+            let stream = need(
+                d,
+                "stream",
+                &r.stream,
+                "the JetStream stream name, e.g. \"TX\"",
+            );
+            let subject = need(
+                d,
+                "subject",
+                &r.subject,
+                "the subject prefix; partitions are <subject>.<p>",
+            );
+            for (f, v) in [("stream", &stream), ("subject", &subject)] {
+                if let Some(v) = v {
+                    if !name_ok(v) {
+                        d.push(Diagnostic::new(
+                            k(f),
+                            format!("`{v}`: use letters, digits, '-' and '_' only"),
+                        ));
+                    }
+                }
+            }
+            if r.path.is_some() {
+                d.push(
+                    Diagnostic::new(k("path"), "a nats endpoint has no path")
+                        .hint("remove it, or set kind = \"file\""),
+                );
+            }
+            if is_source {
+                if r.duplicate_window.is_some() {
+                    d.push(Diagnostic::new(
+                        k("duplicate_window"),
+                        "applies to sinks only",
+                    ));
+                }
+                let partitions = match r.partitions {
+                    None => Some(1),
+                    Some(p) if (1..=4096).contains(&p) => Some(p as u32),
+                    Some(p) => {
+                        d.push(Diagnostic::new(
+                            k("partitions"),
+                            format!("{p}: must be 1 to 4096"),
+                        ));
+                        None
+                    }
+                };
+                Some((
+                    Some(SourceConfig::Nats {
+                        url: url?,
+                        stream: stream?,
+                        subject: subject?,
+                        partitions: partitions?,
+                    }),
+                    None,
+                ))
+            } else {
+                if r.partitions.is_some() {
+                    d.push(
+                        Diagnostic::new(k("partitions"), "a sink has the source's partitions")
+                            .hint("remove it"),
+                    );
+                }
+                let w = dur(
+                    d,
+                    &k("duplicate_window"),
+                    r.duplicate_window.as_deref(),
+                    "10m",
+                );
+                Some((
+                    None,
+                    Some(SinkConfig::Nats {
+                        url: url?,
+                        stream: stream?,
+                        subject: subject?,
+                        duplicate_window: w?,
+                    }),
+                ))
+            }
+        }
+        "file" => {
+            for (f, set) in [
+                ("url", r.url.is_some()),
+                ("stream", r.stream.is_some()),
+                ("subject", r.subject.is_some()),
+                ("partitions", r.partitions.is_some()),
+                ("duplicate_window", r.duplicate_window.is_some()),
+            ] {
+                if set {
+                    d.push(
+                        Diagnostic::new(k(f), "a file endpoint does not take this")
+                            .hint("remove it, or set kind = \"nats\""),
+                    );
+                }
+            }
+            let path = need(
+                d,
+                "path",
+                &r.path,
+                "an NDJSON file, e.g. path = \"transactions.ndjson\"",
+            )?;
+            let path = base.join(path);
+            if is_source {
+                if !path.is_file() {
+                    d.push(Diagnostic::new(
+                        k("path"),
+                        format!("{} does not exist", path.display()),
+                    ));
+                }
+                Some((Some(SourceConfig::File { path }), None))
+            } else {
+                Some((None, Some(SinkConfig::File { path })))
+            }
+        }
+        "" => {
+            d.push(Diagnostic::new(k("kind"), "missing").hint("kind = \"nats\" or \"file\""));
+            None
+        }
+        other => {
+            d.push(
+                Diagnostic::new(k("kind"), format!("`{other}` is not a connector")).hint(
+                    did_you_mean(other, ["nats", "file"])
+                        .unwrap_or_else(|| "use nats or file".into()),
+                ),
+            );
+            None
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Reads and checks a config file; relative paths are taken from its directory.
+    pub fn load(path: &Path) -> Result<Self, Diagnostics> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut d = Diagnostics::new(&origin);
+            d.push(Diagnostic::new("", format!("cannot read the file: {e}")));
+            d
+        })?;
+        Self::parse(&text, &origin, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Checks config text; `base` resolves relative paths.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, Diagnostics> {
+        let mut d = Diagnostics::new(origin);
+        let raw: RawFile = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = e.message().to_string();
+                let mut diag = Diagnostic::new("", msg.clone());
+                if let Some(unknown) = msg.split('`').nth(1) {
+                    if let Some(h) = did_you_mean(unknown, KEYS.iter().copied()) {
+                        diag = diag.hint(h);
+                    }
+                }
+                d.push(diag);
+                return Err(d);
+            }
+        };
+        let name = raw.name.unwrap_or_else(|| "pipeline".into());
+        if !name_ok(&name) {
+            d.push(Diagnostic::new(
+                "name",
+                format!("`{name}`: use letters, digits, '-' and '_' only"),
+            ));
+        }
+        let source = endpoint(&mut d, "source", &raw.source, base, true).and_then(|x| x.0);
+        let sink = endpoint(&mut d, "sink", &raw.sink, base, false).and_then(|x| x.1);
+        let checkpoint_dir = base.join(raw.checkpoint.dir.as_deref().unwrap_or("state"));
+        let dead_letter = match &raw.dead_letter {
+            Some(r) => endpoint(&mut d, "dead_letter", r, base, false).and_then(|x| x.1),
+            None => Some(SinkConfig::File {
+                path: checkpoint_dir.join(format!("{name}.dead-letter.p{{partition}}.ndjson")),
+            }),
+        };
+        let partitions = match &source {
+            Some(SourceConfig::Nats { partitions, .. }) => *partitions,
+            _ => 1,
+        };
+        for (key, s) in [("sink.path", &sink), ("dead_letter.path", &dead_letter)] {
+            if let Some(SinkConfig::File { path }) = s {
+                if partitions > 1 && !path.to_string_lossy().contains("{partition}") {
+                    d.push(
+                        Diagnostic::new(key, format!("{} partitions write to one file", partitions))
+                            .hint("put {partition} in the path: each partition rewinds its own file after a crash"),
+                    );
+                }
+            }
+        }
+        let count = raw.worker.count.unwrap_or(1);
+        let index = raw.worker.index.unwrap_or(0);
+        let worker = if count < 1 || count > i64::from(partitions) {
+            d.push(Diagnostic::new(
+                "worker.count",
+                format!("{count}: must be 1 to the number of partitions ({partitions})"),
+            ));
+            None
+        } else if !(0..count).contains(&index) {
+            d.push(Diagnostic::new(
+                "worker.index",
+                format!("{index}: must be 0 to {}", count - 1),
+            ));
+            None
+        } else {
+            Some((index as u32, count as u32))
+        };
+        let feature_spec = file(
+            &mut d,
+            "features.spec",
+            raw.features.spec.as_deref(),
+            base,
+            "the feature spec TOML the model was trained with",
+        );
+        let policy = file(
+            &mut d,
+            "decide.policy",
+            raw.decide.policy.as_deref(),
+            base,
+            "a policy TOML, e.g. examples/fraud-handbook/policy.toml",
+        );
+        let model = match raw.decide.model.as_deref() {
+            Some(m) => file(
+                &mut d,
+                "decide.model",
+                Some(m),
+                base,
+                "a model file from `riskstream train`",
+            ),
+            None => None,
+        };
+        let every = match raw.checkpoint.every {
+            None => Some(10_000),
+            Some(n) if (1..=100_000_000).contains(&n) => Some(n as u64),
+            Some(n) => {
+                d.push(Diagnostic::new(
+                    "checkpoint.every",
+                    format!("{n}: must be 1 to 100,000,000 records"),
+                ));
+                None
+            }
+        };
+        let interval = dur(
+            &mut d,
+            "checkpoint.interval",
+            raw.checkpoint.interval.as_deref(),
+            "5s",
+        );
+        let idle = match raw.run.stop_when_idle.as_deref() {
+            None => Some(None),
+            v => dur(&mut d, "run.stop_when_idle", v, "10s").map(Some),
+        };
+        let (
+            Some(source),
+            Some(sink),
+            Some(dead_letter),
+            Some(worker),
+            Some(feature_spec),
+            Some(policy),
+            Some(every),
+            Some(interval),
+            Some(idle),
+        ) = (
+            source,
+            sink,
+            dead_letter,
+            worker,
+            feature_spec,
+            policy,
+            every,
+            interval,
+            idle,
+        )
+        else {
+            return Err(d);
+        };
+        d.finish(PipelineConfig {
+            name,
+            source,
+            worker,
+            feature_spec,
+            policy,
+            model,
+            sink,
+            dead_letter,
+            checkpoint_dir,
+            checkpoint_every: every,
+            checkpoint_interval: interval,
+            stop_when_idle: idle,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn base() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+    }
+
+    #[test]
+    fn a_good_config_checks() {
+        let c = PipelineConfig::parse(
+            "name = \"cards\"\n[source]\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nstream = \"TX\"\nsubject = \"tx\"\npartitions = 4\n\
+             [worker]\nindex = 1\ncount = 2\n[features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+             [sink]\nkind = \"file\"\npath = \"out/d.p{partition}.ndjson\"\n",
+            "p.toml",
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(c.owned_partitions(), vec![1, 3]);
+        assert!(c.sink.file_for(3).unwrap().ends_with("out/d.p3.ndjson"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = PipelineConfig::parse(
+            "name = \"bad name\"\n[source]\nkind = \"kafak\"\n[worker]\ncount = 0\n[decide]\npolicy = \"nope.toml\"\n\
+             [sink]\nkind = \"nats\"\nurl = \"nats://x\"\nsubject = \"a.b\"\npartitions = 2\n[checkpoint]\nevery = 0\ninterval = \"soon\"\n",
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "name",
+            "source.kind",
+            "worker.count",
+            "features.spec",
+            "decide.policy",
+            "sink.stream",
+            "sink.subject",
+            "sink.partitions",
+            "checkpoint.every",
+            "checkpoint.interval",
+        ] {
+            assert!(e.contains(want), "missing {want} in:\n{e}");
+        }
+        assert!(e.contains("nats"), "did you mean: {e}");
+    }
+
+    #[test]
+    fn partitioned_file_sinks_need_a_placeholder() {
+        let e = PipelineConfig::parse(
+            "[source]\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nstream = \"TX\"\nsubject = \"tx\"\npartitions = 2\n\
+             [features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+             [sink]\nkind = \"file\"\npath = \"out.ndjson\"\n",
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("{partition}"), "{e}");
+    }
+}

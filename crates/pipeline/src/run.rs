@@ -1,0 +1,500 @@
+//! The running pipeline: one decider per partition, checkpoints per partition, idempotent
+//! outputs.
+//!
+//! ```text
+//!  source (owned partitions) ─▶ record (p, offset) ─▶ JSON object? ── no ─▶ dead letter
+//!                                                     │ yes
+//!                                                     ▼
+//!                                deciders[p].decide ── refused (bad field, late) ─▶ dead letter
+//!                                                     │ decision (without its latency)
+//!                                                     ▼
+//!                       offset ≤ already_out[p]? ── yes: suppress (it is in the sink)
+//!                                                     │ no
+//!                                                     ▼
+//!                                       sink.publish(p, id = "p-offset", offset)
+//!  every `every` records of a partition, or `interval`:
+//!     flush sinks (broker acks / fsync) ─▶ per partition: {decider state, source offset,
+//!     sink lengths} ─▶ <dir>/<name>.p<N>.ckpt (tmp + fsync + rename)
+//! ```
+//!
+//! Why per partition: a partition's decider sees that partition's records in the broker's
+//! order, which is the same on every replay, so a restart from its checkpoint recomputes
+//! exactly what the crashed run computed after it — and the sink says which of those
+//! outputs it already holds. It is also the unit of scale-out: a partition's checkpoint
+//! moves to whichever worker owns it next (`[worker]`, shared checkpoint directory).
+//! State is keyed inside a partition: features of an entity are exact when the input is
+//! partitioned by that entity.
+
+use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use riskstream_connectors::{ConnectorError, FileSink, FileSource, NatsSink, NatsSource};
+use riskstream_decide::{Decider, Deployment, Lists, ModelArtifact, Policy};
+use riskstream_features::FeatureSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A file the config names is wrong (spec, policy, model).
+    #[error("{0}")]
+    Config(String),
+    /// A source or sink failed.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    /// A checkpoint could not be written, or read back.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl riskstream_core::Classify for PipelineError {
+    fn class(&self) -> riskstream_core::ErrorClass {
+        match self {
+            PipelineError::Config(_) | PipelineError::Checkpoint { .. } => {
+                riskstream_core::ErrorClass::User
+            }
+            PipelineError::Connector(e) => e.class(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Records read (including replayed ones after a restore).
+    pub records: u64,
+    /// Decisions written.
+    pub decisions: u64,
+    /// Bad records written to the dead-letter output.
+    pub dead_letters: u64,
+    /// Outputs recomputed after a restore but not written again: the sink had them.
+    pub suppressed: u64,
+    /// Checkpoints written (all partitions count once).
+    pub checkpoints: u64,
+    /// Partitions restored from a checkpoint, with the offset they resumed after.
+    pub restored: Vec<(u32, u64)>,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+const MAGIC: &[u8; 8] = b"RSPIPECK";
+const VERSION: u16 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    name: String,
+    partition: u32,
+    offset: Option<u64>,
+    line: u64,
+    sink_len: Option<u64>,
+    dead_letter_len: Option<u64>,
+    decider: Vec<u8>,
+}
+
+fn frame(c: &Checkpoint) -> Result<Vec<u8>, String> {
+    let payload = postcard::to_stdvec(c).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(payload.len() + 18);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&payload);
+    let sum = xxhash_rust::xxh3::xxh3_64(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    Ok(out)
+}
+
+fn unframe(bytes: &[u8]) -> Result<Checkpoint, String> {
+    if bytes.len() < 18 || &bytes[..8] != MAGIC {
+        return Err("not a riskstream pipeline checkpoint (wrong magic bytes or too short)".into());
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 8);
+    let mut s = [0u8; 8];
+    s.copy_from_slice(sum);
+    if xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(s) {
+        return Err("checksum mismatch: the checkpoint is corrupt or truncated".into());
+    }
+    let v = u16::from_le_bytes([body[8], body[9]]);
+    if v != VERSION {
+        return Err(format!("format version {v}; this build reads {VERSION}"));
+    }
+    postcard::from_bytes(&body[10..]).map_err(|e| format!("payload does not decode: {e}"))
+}
+
+/// The checkpoint file of partition `p`.
+pub fn checkpoint_path(cfg: &PipelineConfig, p: u32) -> PathBuf {
+    cfg.checkpoint_dir.join(format!("{}.p{p}.ckpt", cfg.name))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("ckpt.tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        f.write_all(bytes).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+enum Source {
+    Nats(NatsSource),
+    File(FileSource),
+}
+
+/// Decisions or dead letters: one broker connection, or one file per partition.
+enum Out {
+    Nats {
+        sink: NatsSink,
+        /// Per partition: outputs made from offsets up to this are already in the stream.
+        already: BTreeMap<u32, u64>,
+    },
+    Files(BTreeMap<u32, FileSink>),
+}
+
+impl Out {
+    async fn open(
+        cfg: &SinkConfig,
+        parts: &[u32],
+        rewind: &BTreeMap<u32, Option<u64>>,
+    ) -> Result<Out, PipelineError> {
+        Ok(match cfg {
+            SinkConfig::Nats {
+                url,
+                stream,
+                subject,
+                duplicate_window,
+            } => {
+                let sink = NatsSink::open(url, stream, subject, *duplicate_window).await?;
+                let already = sink.last_source_offsets(parts).await?;
+                Out::Nats { sink, already }
+            }
+            SinkConfig::File { .. } => {
+                let mut m = BTreeMap::new();
+                for &p in parts {
+                    let path = cfg.file_for(p).unwrap_or_default();
+                    let w = rewind.get(&p).copied().flatten();
+                    m.insert(p, FileSink::open(&path, w)?);
+                }
+                Out::Files(m)
+            }
+        })
+    }
+
+    /// Writes one output; false when it was suppressed (already in the sink).
+    async fn write(
+        &mut self,
+        p: u32,
+        offset: u64,
+        id: &str,
+        body: Vec<u8>,
+    ) -> Result<bool, PipelineError> {
+        match self {
+            Out::Nats { sink, already } => {
+                if already.get(&p).is_some_and(|&a| offset <= a) {
+                    return Ok(false);
+                }
+                sink.publish(p, id, Some(offset), body.into()).await?;
+            }
+            Out::Files(m) => {
+                if let Some(f) = m.get_mut(&p) {
+                    f.write_line(&body)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn flush(&mut self) -> Result<(), PipelineError> {
+        match self {
+            Out::Nats { sink, .. } => sink.flush().await?,
+            Out::Files(m) => {
+                for f in m.values_mut() {
+                    f.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self, p: u32) -> Option<u64> {
+        match self {
+            Out::Nats { .. } => None,
+            Out::Files(m) => m.get(&p).map(FileSink::len),
+        }
+    }
+}
+
+struct Part {
+    decider: Decider,
+    offset: Option<u64>,
+    line: u64,
+    since: u64,
+}
+
+/// Builds the deployment from the config's policy and model files.
+fn deployment(cfg: &PipelineConfig, spec: &FeatureSpec) -> Result<Deployment, PipelineError> {
+    let bad = |m: String| PipelineError::Config(m);
+    let text = std::fs::read_to_string(&cfg.policy)
+        .map_err(|e| bad(format!("{}: {e}", cfg.policy.display())))?;
+    let policy = Policy::from_toml_str(&text, &cfg.policy.display().to_string(), spec)
+        .map_err(|e| bad(e.to_string()))?;
+    let policy_id = format!("file:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+    let mut d = Deployment::rules_only(Arc::new(policy), &policy_id, spec);
+    if let Some(m) = &cfg.model {
+        let text = std::fs::read_to_string(m).map_err(|e| bad(format!("{}: {e}", m.display())))?;
+        let a = ModelArtifact::parse(&text, &m.display().to_string())
+            .map_err(|e| bad(e.to_string()))?;
+        let id = format!("file:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+        let (slot, _) = a
+            .slot(&id, "champion", 100.0, spec, None)
+            .map_err(|e| bad(e.to_string()))?;
+        d.champion = Some(slot);
+    }
+    Ok(d)
+}
+
+/// The decision as written: everything but the latency (which differs run to run, and an
+/// output must be the same whether or not the run was interrupted).
+fn decision_bytes(d: &riskstream_decide::Decision) -> Vec<u8> {
+    let mut v = serde_json::to_value(d).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("latency_us");
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn dead_letter_bytes(origin: &str, reason: &str, field: Option<&str>, payload: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "origin": origin,
+        "reason": reason,
+        "field": field,
+        "payload": String::from_utf8_lossy(payload),
+    }))
+    .unwrap_or_default()
+}
+
+/// Runs the pipeline until the source is exhausted (a file), nothing arrives for
+/// `stop_when_idle`, or `stop` is set; then writes a final checkpoint.
+pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, PipelineError> {
+    let t0 = Instant::now();
+    let mut report = Report::default();
+    let spec = FeatureSpec::from_file(&cfg.feature_spec)
+        .map_err(|e| PipelineError::Config(e.to_string()))?;
+    let dep = deployment(cfg, &spec)?;
+    let lists = Lists::new();
+    std::fs::create_dir_all(&cfg.checkpoint_dir).map_err(|e| PipelineError::Checkpoint {
+        path: cfg.checkpoint_dir.clone(),
+        message: e.to_string(),
+    })?;
+    let owned = cfg.owned_partitions();
+
+    // Restore each owned partition from its checkpoint, if any.
+    let mut parts: BTreeMap<u32, Part> = BTreeMap::new();
+    let mut sink_rewind = BTreeMap::new();
+    let mut dl_rewind = BTreeMap::new();
+    for &p in &owned {
+        let path = checkpoint_path(cfg, p);
+        let part = if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(|e| PipelineError::Checkpoint {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let refuse = |m: String| PipelineError::Checkpoint {
+                path: path.clone(),
+                message: format!("{m}; move it away to start this partition from the beginning"),
+            };
+            let c = unframe(&bytes).map_err(refuse)?;
+            if c.partition != p || c.name != cfg.name {
+                return Err(refuse(format!(
+                    "written for pipeline `{}` partition {}",
+                    c.name, c.partition
+                )));
+            }
+            let decider = Decider::restore(&spec, &c.decider).map_err(|e| refuse(e.to_string()))?;
+            sink_rewind.insert(p, c.sink_len);
+            dl_rewind.insert(p, c.dead_letter_len);
+            if let Some(o) = c.offset {
+                report.restored.push((p, o));
+            }
+            Part {
+                decider,
+                offset: c.offset,
+                line: c.line,
+                since: 0,
+            }
+        } else {
+            // No checkpoint: outputs of an earlier, lost run would be duplicated; file
+            // sinks start empty.
+            sink_rewind.insert(p, Some(0));
+            dl_rewind.insert(p, Some(0));
+            Part {
+                decider: Decider::new(&spec),
+                offset: None,
+                line: 1,
+                since: 0,
+            }
+        };
+        parts.insert(p, part);
+    }
+
+    let mut sink = Out::open(&cfg.sink, &owned, &sink_rewind).await?;
+    let mut dead = Out::open(&cfg.dead_letter, &owned, &dl_rewind).await?;
+    let mut source = match &cfg.source {
+        SourceConfig::Nats {
+            url,
+            stream,
+            subject,
+            ..
+        } => {
+            let after: BTreeMap<u32, u64> = parts
+                .iter()
+                .filter_map(|(&p, s)| s.offset.map(|o| (p, o)))
+                .collect();
+            Source::Nats(NatsSource::open(url, stream, subject, &owned, &after).await?)
+        }
+        SourceConfig::File { path } => {
+            let (off, line) = parts
+                .get(&0)
+                .map_or((0, 1), |s| (s.offset.unwrap_or(0), s.line));
+            Source::File(FileSource::open(path, off, line)?)
+        }
+    };
+
+    let mut last_ckpt = Instant::now();
+    let poll = IDLE_POLL;
+    let mut idle_since = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let rec = match &mut source {
+            Source::Nats(s) => s.next_record(poll).await?,
+            Source::File(s) => {
+                let r = s.next_record()?;
+                if let (Some(part), Some(_)) = (parts.get_mut(&0), &r) {
+                    part.line = s.line();
+                }
+                r
+            }
+        };
+        let Some(rec) = rec else {
+            if matches!(source, Source::File(_)) {
+                break;
+            }
+            if cfg
+                .stop_when_idle
+                .is_some_and(|idle| idle_since.elapsed() >= idle)
+            {
+                break;
+            }
+            if last_ckpt.elapsed() >= cfg.checkpoint_interval && parts.values().any(|s| s.since > 0)
+            {
+                checkpoint(cfg, &mut parts, &mut sink, &mut dead).await?;
+                report.checkpoints += 1;
+                last_ckpt = Instant::now();
+            }
+            continue;
+        };
+        idle_since = Instant::now();
+        report.records += 1;
+        let p = rec.partition;
+        let Some(part) = parts.get_mut(&p) else {
+            continue;
+        };
+        let id = format!("{p}-{}", rec.offset);
+        let parsed: Result<serde_json::Map<String, serde_json::Value>, String> =
+            match serde_json::from_slice::<serde_json::Value>(&rec.payload) {
+                Ok(serde_json::Value::Object(m)) => Ok(m),
+                Ok(other) => Err(format!(
+                    "a transaction must be a JSON object, not {}",
+                    match other {
+                        serde_json::Value::Array(_) => "an array",
+                        serde_json::Value::String(_) => "a string",
+                        serde_json::Value::Number(_) => "a number",
+                        serde_json::Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    }
+                )),
+                Err(e) => Err(format!("not valid JSON: {e}")),
+            };
+        let written = match parsed {
+            Ok(m) => match part.decider.decide(&m, &dep, &lists) {
+                Ok(d) => {
+                    let w = sink.write(p, rec.offset, &id, decision_bytes(&d)).await?;
+                    report.decisions += u64::from(w);
+                    w
+                }
+                Err(e) => {
+                    let b = dead_letter_bytes(&rec.origin, &e.to_string(), e.field(), &rec.payload);
+                    let w = dead.write(p, rec.offset, &id, b).await?;
+                    report.dead_letters += u64::from(w);
+                    w
+                }
+            },
+            Err(reason) => {
+                let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
+                let w = dead.write(p, rec.offset, &id, b).await?;
+                report.dead_letters += u64::from(w);
+                w
+            }
+        };
+        report.suppressed += u64::from(!written);
+        part.offset = Some(rec.offset);
+        part.since += 1;
+        if part.since >= cfg.checkpoint_every || last_ckpt.elapsed() >= cfg.checkpoint_interval {
+            checkpoint(cfg, &mut parts, &mut sink, &mut dead).await?;
+            report.checkpoints += 1;
+            last_ckpt = Instant::now();
+        }
+    }
+    checkpoint(cfg, &mut parts, &mut sink, &mut dead).await?;
+    report.checkpoints += 1;
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Flushes both outputs, then writes every partition's checkpoint.
+async fn checkpoint(
+    cfg: &PipelineConfig,
+    parts: &mut BTreeMap<u32, Part>,
+    sink: &mut Out,
+    dead: &mut Out,
+) -> Result<(), PipelineError> {
+    sink.flush().await?;
+    dead.flush().await?;
+    for (&p, part) in parts.iter_mut() {
+        let path = checkpoint_path(cfg, p);
+        let err = |m: String| PipelineError::Checkpoint {
+            path: path.clone(),
+            message: m,
+        };
+        let c = Checkpoint {
+            name: cfg.name.clone(),
+            partition: p,
+            offset: part.offset,
+            line: part.line,
+            sink_len: sink.len(p),
+            dead_letter_len: dead.len(p),
+            decider: part.decider.snapshot().map_err(|e| err(e.to_string()))?,
+        };
+        write_atomic(&path, &frame(&c).map_err(&err)?).map_err(err)?;
+        part.since = 0;
+    }
+    Ok(())
+}
+
+/// How long [`run`] waits on an idle source before checking for a stop or a checkpoint.
+pub const IDLE_POLL: Duration = Duration::from_millis(200);
