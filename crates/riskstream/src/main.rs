@@ -57,6 +57,11 @@ enum Cmd {
     Keys(cmd::admin::KeysArgs),
     /// Verify the hash-chained audit log, or print its latest records.
     Audit(cmd::admin::AuditArgs),
+    /// Run a streaming decision pipeline (NATS JetStream or file in; decisions and dead
+    /// letters out; exactly-once checkpoints per partition).
+    Run(cmd::pipeline::RunArgs),
+    /// Publish a data file to a partitioned NATS JetStream subject, keyed by an entity field.
+    Produce(cmd::pipeline::ProduceArgs),
 }
 
 /// Outcome of a command that ran to the end.
@@ -100,6 +105,12 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<riskstream_decide::DecideError>() {
             return c.class().exit_code();
         }
+        if let Some(c) = cause.downcast_ref::<riskstream_pipeline::PipelineError>() {
+            return c.class().exit_code();
+        }
+        if let Some(c) = cause.downcast_ref::<riskstream_connectors::ConnectorError>() {
+            return c.class().exit_code();
+        }
         if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
             return c.class().exit_code();
         }
@@ -126,6 +137,8 @@ fn main() -> ExitCode {
         Cmd::Policy(a) => cmd::admin::run_policy(a),
         Cmd::Keys(a) => cmd::admin::run_keys(a),
         Cmd::Audit(a) => cmd::admin::run_audit(a),
+        Cmd::Run(a) => cmd::pipeline::run(a),
+        Cmd::Produce(a) => cmd::pipeline::produce(a),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod features;
 pub mod generate;
 pub mod inspect;
 pub mod online_eval;
+pub mod pipeline;
 pub mod score;
 pub mod serve;
 pub mod table;
