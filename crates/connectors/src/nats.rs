@@ -2,8 +2,8 @@
 //!
 //! A partitioned topic is a stream whose subjects are `<subject>.<p>` for p in
 //! 0..partitions. The source keeps no consumer state on the broker: it opens one ordered
-//! (ephemeral, ack-less) consumer per owned partition at the checkpointed stream sequence
-//! + 1, so the checkpoint alone says where reading resumes. The sink publishes each output
+//! (ephemeral, ack-less) consumer per owned partition just after the checkpointed stream
+//! sequence, so the checkpoint alone says where reading resumes. The sink publishes each output
 //! with `Nats-Msg-Id` (JetStream drops a repeat inside its duplicate window) and with the
 //! source offset that produced it in `Riskstream-Source-Offset`, so after a crash
 //! [`NatsSink::last_source_offsets`] tells the pipeline exactly which replayed outputs are

@@ -150,14 +150,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 enum Source {
-    Nats(NatsSource),
+    Nats(Box<NatsSource>),
     File(FileSource),
 }
 
 /// Decisions or dead letters: one broker connection, or one file per partition.
 enum Out {
     Nats {
-        sink: NatsSink,
+        sink: Box<NatsSink>,
         /// Per partition: outputs made from offsets up to this are already in the stream.
         already: BTreeMap<u32, u64>,
     },
@@ -179,7 +179,10 @@ impl Out {
             } => {
                 let sink = NatsSink::open(url, stream, subject, *duplicate_window).await?;
                 let already = sink.last_source_offsets(parts).await?;
-                Out::Nats { sink, already }
+                Out::Nats {
+                    sink: Box::new(sink),
+                    already,
+                }
             }
             SinkConfig::File { .. } => {
                 let mut m = BTreeMap::new();
@@ -363,7 +366,9 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 .iter()
                 .filter_map(|(&p, s)| s.offset.map(|o| (p, o)))
                 .collect();
-            Source::Nats(NatsSource::open(url, stream, subject, &owned, &after).await?)
+            Source::Nats(Box::new(
+                NatsSource::open(url, stream, subject, &owned, &after).await?,
+            ))
         }
         SourceConfig::File { path } => {
             let (off, line) = parts
