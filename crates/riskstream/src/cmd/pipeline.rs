@@ -75,16 +75,19 @@ pub struct ProduceArgs {
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub url: String,
     /// Stream (created if missing, over `<subject>.>`).
-    #[arg(long)]
-    pub stream: String,
+    #[arg(long, required_unless_present = "output")]
+    pub stream: Option<String>,
     /// Subject prefix: record goes to `<subject>.<partition>`.
-    #[arg(long)]
-    pub subject: String,
+    #[arg(long, required_unless_present = "output")]
+    pub subject: Option<String>,
+    /// Write NDJSON to this file instead of publishing (input for a file pipeline).
+    #[arg(long, conflicts_with_all = ["stream", "subject"])]
+    pub output: Option<PathBuf>,
     /// Number of partitions.
     #[arg(long, default_value_t = 1)]
     pub partitions: u32,
     /// Field whose value picks the partition (xxh3 of its text, modulo partitions).
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     pub key: String,
     /// Field used as the message id (broker-side dedup); default the schema's id.
     #[arg(long)]
@@ -118,7 +121,11 @@ pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
             .position(|n| n == name)
             .ok_or_else(|| UsageError(format!("no field `{name}` in {}", a.input.display())))
     };
-    let key = col(&a.key)?;
+    let key = if a.output.is_some() && a.key.is_empty() {
+        0
+    } else {
+        col(&a.key)?
+    };
     let id_name = match &a.id {
         Some(i) => i.clone(),
         None => schema
@@ -142,14 +149,26 @@ pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
         Column::Time(v) => v[r].to_string(),
         Column::Text(v) => v[r].clone().unwrap_or_default(),
     };
-    let rt = super::serve::runtime()?;
     let n = rows.len();
     let t0 = Instant::now();
+    if let Some(out) = &a.output {
+        let mut sink = riskstream_connectors::FileSink::open(out, Some(0))?;
+        for &r in &rows {
+            sink.write_line(&serde_json::to_vec(&super::demo::row_json(&t, &schema, r))?)?;
+        }
+        sink.flush()?;
+        println!("wrote {n} records to {}", out.display());
+        return Ok(Outcome::Clean);
+    }
+    let (Some(stream), Some(subject)) = (&a.stream, &a.subject) else {
+        return Err(UsageError("give --stream and --subject, or --output".into()).into());
+    };
+    let rt = super::serve::runtime()?;
     rt.block_on(async {
         let mut sink = riskstream_connectors::NatsSink::open(
             &a.url,
-            &a.stream,
-            &a.subject,
+            stream,
+            subject,
             std::time::Duration::from_secs(600),
         )
         .await?;
@@ -165,7 +184,7 @@ pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
     let s = t0.elapsed().as_secs_f64();
     println!(
         "published {n} records to {}.<0..{}> in {s:.2} s ({:.0}/s)",
-        a.subject,
+        subject,
         a.partitions,
         n as f64 / s.max(1e-9)
     );
