@@ -21,6 +21,7 @@
 
 pub mod diag;
 pub mod error;
+pub mod frame;
 pub mod schema;
 pub mod time;
 

@@ -782,39 +782,25 @@ impl Decider {
         };
         let payload =
             postcard::to_stdvec(&snap).map_err(|e| DecideError::Snapshot(e.to_string()))?;
-        let mut out = Vec::with_capacity(payload.len() + 18);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&payload);
-        let sum = xxhash_rust::xxh3::xxh3_64(&out);
-        out.extend_from_slice(&sum.to_le_bytes());
-        Ok(out)
+        Ok(riskstream_core::frame::seal(
+            MAGIC,
+            FORMAT_VERSION,
+            &payload,
+        ))
     }
 
     /// A decider restored from [`Decider::snapshot`] bytes; refuses corrupt snapshots and
     /// snapshots of another spec or format version, saying which.
     pub fn restore(spec: &FeatureSpec, bytes: &[u8]) -> Result<Self, DecideError> {
         let refuse = |m: String| DecideError::Snapshot(m);
-        if bytes.len() < 8 + 2 + 8 || &bytes[..8] != MAGIC {
-            return Err(refuse(
-                "not a riskstream decider snapshot (wrong magic bytes or too short)".into(),
-            ));
-        }
-        let (body, sum) = bytes.split_at(bytes.len() - 8);
-        let mut s = [0u8; 8];
-        s.copy_from_slice(sum);
-        if xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(s) {
-            return Err(refuse(
-                "checksum mismatch: the snapshot is corrupt or truncated".into(),
-            ));
-        }
-        let version = u16::from_le_bytes([body[8], body[9]]);
-        if version != FORMAT_VERSION {
-            return Err(refuse(format!(
-                "format version {version}, this build reads {FORMAT_VERSION}"
-            )));
-        }
-        let snap: Snap = postcard::from_bytes(&body[10..])
+        let body = riskstream_core::frame::open(
+            MAGIC,
+            FORMAT_VERSION,
+            "riskstream decider snapshot",
+            bytes,
+        )
+        .map_err(refuse)?;
+        let snap: Snap = postcard::from_bytes(body)
             .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
         if snap.spec_hash != spec.hash {
             return Err(refuse(format!(

@@ -101,30 +101,13 @@ struct Checkpoint {
 
 fn frame(c: &Checkpoint) -> Result<Vec<u8>, String> {
     let payload = postcard::to_stdvec(c).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(payload.len() + 18);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&payload);
-    let sum = xxhash_rust::xxh3::xxh3_64(&out);
-    out.extend_from_slice(&sum.to_le_bytes());
-    Ok(out)
+    Ok(riskstream_core::frame::seal(MAGIC, VERSION, &payload))
 }
 
 fn unframe(bytes: &[u8]) -> Result<Checkpoint, String> {
-    if bytes.len() < 18 || &bytes[..8] != MAGIC {
-        return Err("not a riskstream pipeline checkpoint (wrong magic bytes or too short)".into());
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 8);
-    let mut s = [0u8; 8];
-    s.copy_from_slice(sum);
-    if xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(s) {
-        return Err("checksum mismatch: the checkpoint is corrupt or truncated".into());
-    }
-    let v = u16::from_le_bytes([body[8], body[9]]);
-    if v != VERSION {
-        return Err(format!("format version {v}; this build reads {VERSION}"));
-    }
-    postcard::from_bytes(&body[10..]).map_err(|e| format!("payload does not decode: {e}"))
+    let body =
+        riskstream_core::frame::open(MAGIC, VERSION, "riskstream pipeline checkpoint", bytes)?;
+    postcard::from_bytes(body).map_err(|e| format!("payload does not decode: {e}"))
 }
 
 /// The checkpoint file of partition `p`.

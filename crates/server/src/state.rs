@@ -17,9 +17,7 @@
 use crate::auth::KeyCache;
 use crate::config::{redact, ServiceConfig};
 use arc_swap::ArcSwap;
-use riskstream_decide::{
-    Decider, Deployment, Lists, ModelArtifact, ModelSlot, OnlineModel, Policy,
-};
+use riskstream_decide::{Decider, Deployment, Lists, LiveOnline, ModelArtifact, ModelSlot, Policy};
 use riskstream_features::FeatureSpec;
 use riskstream_registry::{ArtifactKind, Registry};
 use std::collections::{HashMap, VecDeque};
@@ -142,7 +140,7 @@ pub struct AppState {
 }
 
 /// Live online models by registry id.
-pub type OnlineModels = Mutex<HashMap<String, Arc<Mutex<OnlineModel>>>>;
+pub type OnlineModels = Mutex<HashMap<String, LiveOnline>>;
 
 fn checkpoint_path(cfg: &ServiceConfig) -> PathBuf {
     cfg.state_dir
