@@ -74,6 +74,7 @@ impl FileSource {
                 offset: self.offset,
                 origin: format!("{}:{line}", self.path.display()),
                 payload: bytes::Bytes::copy_from_slice(text),
+                stored_us: None,
             }));
         }
     }

@@ -4,6 +4,7 @@
 //! ```text
 //!   NatsSource  ── JetStream stream, one subject per partition (`<subject>.<p>`), one ordered
 //!                  consumer per owned partition, started at the checkpointed sequence + 1
+//!   KafkaSource ── a topic's owned partitions, assigned (no group), from offset + 1
 //!   FileSource  ── NDJSON file, one partition, resumed at a byte offset
 //!        │ Record { partition, offset, origin, payload }
 //!        ▼
@@ -12,6 +13,8 @@
 //!        ▼
 //!   NatsSink    ── publish with `Nats-Msg-Id` (broker dedup) and the source offset in a
 //!                  header; on restart `last_source_offsets` says what already went out
+//!   KafkaSink   ── idempotent producer, key = output id, source offset in a header;
+//!                  on restart the last record of each partition says what went out
 //!   FileSink    ── append; on restart truncated back to the checkpointed length
 //! ```
 //!
@@ -24,10 +27,12 @@
 
 pub mod error;
 pub mod file;
+pub mod kafka;
 pub mod nats;
 
 pub use error::ConnectorError;
 pub use file::{FileSink, FileSource};
+pub use kafka::{KafkaSink, KafkaSource};
 pub use nats::{NatsSink, NatsSource};
 
 /// One input record.
@@ -35,11 +40,14 @@ pub use nats::{NatsSink, NatsSource};
 pub struct Record {
     /// The partition it came from (0 for a file).
     pub partition: u32,
-    /// Its position: the position to resume *after* it (NATS: its stream sequence; a file:
+    /// Its position: the position to resume *after* it (NATS: its stream sequence; Kafka: its offset; a file:
     /// the byte offset after its line).
     pub offset: u64,
     /// Where it came from, for messages (`tx.3 #1234`, `in.ndjson:17`).
     pub origin: String,
     /// The bytes.
     pub payload: bytes::Bytes,
+    /// When the broker stored it (µs since the Unix epoch): the start of the event-to-decision
+    /// latency. `None` for files.
+    pub stored_us: Option<i64>,
 }

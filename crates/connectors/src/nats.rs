@@ -66,6 +66,8 @@ pub struct NatsSource {
     url: String,
     subject: String,
     merged: SelectAll<Messages>,
+    /// Per partition: messages in the stream after the last one read (the consumer's lag).
+    lag: BTreeMap<u32, u64>,
 }
 
 impl std::fmt::Debug for NatsSource {
@@ -120,6 +122,7 @@ impl NatsSource {
             url: url.to_string(),
             subject: subject.to_string(),
             merged,
+            lag: BTreeMap::new(),
         })
     }
 
@@ -131,16 +134,24 @@ impl NatsSource {
             Ok(Some((p, Ok(m)))) => (p, m),
         };
         let (p, msg) = m;
-        let seq = msg
+        let info = msg
             .info()
-            .map_err(|e| broker("reading message metadata", &self.url)(e.to_string()))?
-            .stream_sequence;
+            .map_err(|e| broker("reading message metadata", &self.url)(e.to_string()))?;
+        let seq = info.stream_sequence;
+        self.lag.insert(p, info.pending);
+        let stored_us = i64::try_from(info.published.unix_timestamp_nanos() / 1000).ok();
         Ok(Some(Record {
             partition: p,
             offset: seq,
             origin: format!("{}.{p} #{seq}", self.subject),
             payload: msg.message.payload.clone(),
+            stored_us,
         }))
+    }
+
+    /// Per partition read so far: how many messages the stream holds after the last one read.
+    pub fn lag(&self) -> BTreeMap<u32, u64> {
+        self.lag.clone()
     }
 }
 

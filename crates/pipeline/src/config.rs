@@ -2,12 +2,13 @@
 //!
 //! ```toml
 //! name = "cards"                      # names the checkpoints
-//! [source]                            # nats | file
+//! [source]                            # nats | kafka | file
 //! kind = "nats"
 //! url = "nats://127.0.0.1:4222"
 //! stream = "TX"
 //! subject = "tx"                      # partitions are tx.0 … tx.<partitions-1>
 //! partitions = 4
+//! # kind = "kafka"; brokers = "127.0.0.1:9092"; topic = "tx"; partitions = 4
 //! [worker]                            # scale-out: this worker owns p with p % count == index
 //! index = 0
 //! count = 1
@@ -16,7 +17,7 @@
 //! [decide]
 //! policy = "../fraud-handbook/policy.toml"
 //! model = "model.json"                # optional: rules alone without it
-//! [sink]                              # decisions; nats | file (path may hold {partition})
+//! [sink]                              # decisions; nats | kafka | file (path may hold {partition})
 //! kind = "nats"
 //! url = "nats://127.0.0.1:4222"
 //! stream = "DECISIONS"
@@ -30,6 +31,8 @@
 //! interval = "5s"                     # and at least this often
 //! [run]
 //! stop_when_idle = "10s"              # optional: stop when no input arrives for this long
+//! [metrics]
+//! listen = "127.0.0.1:9464"           # optional: Prometheus /metrics (progress, lag, checkpoints, latency)
 //! ```
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -49,6 +52,15 @@ pub enum SourceConfig {
         stream: String,
         /// Subject prefix (partitions are `<subject>.<p>`).
         subject: String,
+        /// Number of partitions.
+        partitions: u32,
+    },
+    /// A Kafka topic.
+    Kafka {
+        /// Bootstrap servers (`host:port,…`).
+        brokers: String,
+        /// Topic.
+        topic: String,
         /// Number of partitions.
         partitions: u32,
     },
@@ -73,6 +85,13 @@ pub enum SinkConfig {
         /// JetStream's duplicate window for the stream it creates.
         duplicate_window: Duration,
     },
+    /// A Kafka topic (output partition = input partition; created if missing).
+    Kafka {
+        /// Bootstrap servers.
+        brokers: String,
+        /// Topic.
+        topic: String,
+    },
     /// NDJSON file(s); `{partition}` in the path makes one per partition.
     File {
         /// The path (template).
@@ -88,7 +107,7 @@ impl SinkConfig {
                 path.to_string_lossy()
                     .replace("{partition}", &p.to_string()),
             )),
-            SinkConfig::Nats { .. } => None,
+            SinkConfig::Nats { .. } | SinkConfig::Kafka { .. } => None,
         }
     }
 }
@@ -120,13 +139,17 @@ pub struct PipelineConfig {
     pub checkpoint_interval: Duration,
     /// Stop when nothing arrives for this long (`None`: run until stopped).
     pub stop_when_idle: Option<Duration>,
+    /// Where to serve Prometheus `/metrics`, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl PipelineConfig {
     /// Partitions of the source.
     pub fn partitions(&self) -> u32 {
         match &self.source {
-            SourceConfig::Nats { partitions, .. } => *partitions,
+            SourceConfig::Nats { partitions, .. } | SourceConfig::Kafka { partitions, .. } => {
+                *partitions
+            }
             SourceConfig::File { .. } => 1,
         }
     }
@@ -157,6 +180,14 @@ struct RawFile {
     checkpoint: RawCheckpoint,
     #[serde(default)]
     run: RawRun,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -169,6 +200,8 @@ struct RawEndpoint {
     partitions: Option<i64>,
     path: Option<String>,
     duplicate_window: Option<String>,
+    brokers: Option<String>,
+    topic: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -215,6 +248,7 @@ const KEYS: &[&str] = &[
     "dead_letter",
     "checkpoint",
     "run",
+    "metrics",
 ];
 
 fn dur(d: &mut Diagnostics, key: &str, v: Option<&str>, default: &str) -> Option<Duration> {
@@ -264,6 +298,55 @@ fn name_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+fn partitions(d: &mut Diagnostics, key: String, v: Option<i64>) -> Option<u32> {
+    match v {
+        None => Some(1),
+        Some(p) if (1..=4096).contains(&p) => Some(p as u32),
+        Some(p) => {
+            d.push(Diagnostic::new(key, format!("{p}: must be 1 to 4096")));
+            None
+        }
+    }
+}
+
+/// Keys that belong to other connector kinds: named, so a mix-up gets a precise message.
+fn foreign(d: &mut Diagnostics, section: &str, kind: &str, r: &RawEndpoint) {
+    let own: &[&str] = match kind {
+        "nats" => &["url", "stream", "subject", "partitions", "duplicate_window"],
+        "kafka" => &["brokers", "topic", "partitions"],
+        _ => &["path"],
+    };
+    for (f, set) in [
+        ("url", r.url.is_some()),
+        ("stream", r.stream.is_some()),
+        ("subject", r.subject.is_some()),
+        ("partitions", r.partitions.is_some()),
+        ("duplicate_window", r.duplicate_window.is_some()),
+        ("brokers", r.brokers.is_some()),
+        ("topic", r.topic.is_some()),
+        ("path", r.path.is_some()),
+    ] {
+        if set && !own.contains(&f) {
+            let owner = match f {
+                "url" | "stream" | "subject" | "duplicate_window" => "nats",
+                "brokers" | "topic" => "kafka",
+                "partitions" => "nats or kafka",
+                _ => "file",
+            };
+            d.push(
+                Diagnostic::new(
+                    format!("{section}.{f}"),
+                    format!("a {kind} endpoint does not take this"),
+                )
+                .hint(format!(
+                    "remove it, or set kind = \"{}\"",
+                    owner.split(' ').next().unwrap_or(owner)
+                )),
+            );
+        }
+    }
+}
+
 fn endpoint(
     d: &mut Diagnostics,
     section: &str,
@@ -307,12 +390,7 @@ fn endpoint(
                     }
                 }
             }
-            if r.path.is_some() {
-                d.push(
-                    Diagnostic::new(k("path"), "a nats endpoint has no path")
-                        .hint("remove it, or set kind = \"file\""),
-                );
-            }
+            foreign(d, section, "nats", r);
             if is_source {
                 if r.duplicate_window.is_some() {
                     d.push(Diagnostic::new(
@@ -320,17 +398,7 @@ fn endpoint(
                         "applies to sinks only",
                     ));
                 }
-                let partitions = match r.partitions {
-                    None => Some(1),
-                    Some(p) if (1..=4096).contains(&p) => Some(p as u32),
-                    Some(p) => {
-                        d.push(Diagnostic::new(
-                            k("partitions"),
-                            format!("{p}: must be 1 to 4096"),
-                        ));
-                        None
-                    }
-                };
+                let partitions = partitions(d, k("partitions"), r.partitions);
                 Some((
                     Some(SourceConfig::Nats {
                         url: url?,
@@ -364,21 +432,60 @@ fn endpoint(
                 ))
             }
         }
-        "file" => {
-            for (f, set) in [
-                ("url", r.url.is_some()),
-                ("stream", r.stream.is_some()),
-                ("subject", r.subject.is_some()),
-                ("partitions", r.partitions.is_some()),
-                ("duplicate_window", r.duplicate_window.is_some()),
-            ] {
-                if set {
-                    d.push(
-                        Diagnostic::new(k(f), "a file endpoint does not take this")
-                            .hint("remove it, or set kind = \"nats\""),
-                    );
+        "kafka" => {
+            let brokers = need(
+                d,
+                "brokers",
+                &r.brokers,
+                "bootstrap servers, e.g. brokers = \"127.0.0.1:9092\"",
+            );
+            let topic = need(
+                d,
+                "topic",
+                &r.topic,
+                "the topic, e.g. topic = \"transactions\"",
+            );
+            if let Some(t) = &topic {
+                if !name_ok(t)
+                    && !t
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    d.push(Diagnostic::new(
+                        k("topic"),
+                        format!("`{t}`: a Kafka topic uses letters, digits, '.', '-' and '_' only"),
+                    ));
                 }
             }
+            foreign(d, section, "kafka", r);
+            if is_source {
+                let partitions = partitions(d, k("partitions"), r.partitions);
+                Some((
+                    Some(SourceConfig::Kafka {
+                        brokers: brokers?,
+                        topic: topic?,
+                        partitions: partitions?,
+                    }),
+                    None,
+                ))
+            } else {
+                if r.partitions.is_some() {
+                    d.push(
+                        Diagnostic::new(k("partitions"), "a sink has the source's partitions")
+                            .hint("remove it"),
+                    );
+                }
+                Some((
+                    None,
+                    Some(SinkConfig::Kafka {
+                        brokers: brokers?,
+                        topic: topic?,
+                    }),
+                ))
+            }
+        }
+        "file" => {
+            foreign(d, section, "file", r);
             let path = need(
                 d,
                 "path",
@@ -399,14 +506,17 @@ fn endpoint(
             }
         }
         "" => {
-            d.push(Diagnostic::new(k("kind"), "missing").hint("kind = \"nats\" or \"file\""));
+            d.push(
+                Diagnostic::new(k("kind"), "missing")
+                    .hint("kind = \"nats\", \"kafka\" or \"file\""),
+            );
             None
         }
         other => {
             d.push(
                 Diagnostic::new(k("kind"), format!("`{other}` is not a connector")).hint(
-                    did_you_mean(other, ["nats", "file"])
-                        .unwrap_or_else(|| "use nats or file".into()),
+                    did_you_mean(other, ["nats", "kafka", "file"])
+                        .unwrap_or_else(|| "use nats, kafka or file".into()),
                 ),
             );
             None
@@ -460,7 +570,9 @@ impl PipelineConfig {
             }),
         };
         let partitions = match &source {
-            Some(SourceConfig::Nats { partitions, .. }) => *partitions,
+            Some(
+                SourceConfig::Nats { partitions, .. } | SourceConfig::Kafka { partitions, .. },
+            ) => *partitions,
             _ => 1,
         };
         for (key, s) in [("sink.path", &sink), ("dead_letter.path", &dead_letter)] {
@@ -535,6 +647,19 @@ impl PipelineConfig {
             None => Some(None),
             v => dur(&mut d, "run.stop_when_idle", v, "10s").map(Some),
         };
+        let metrics_listen = match raw.metrics.listen.as_deref() {
+            None => Some(None),
+            Some(a) => match a.parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(Some(a)),
+                Err(e) => {
+                    d.push(
+                        Diagnostic::new("metrics.listen", format!("`{a}`: {e}"))
+                            .hint("an address and port, e.g. \"127.0.0.1:9464\" (keep it on a private interface)"),
+                    );
+                    None
+                }
+            },
+        };
         let (
             Some(source),
             Some(sink),
@@ -545,6 +670,7 @@ impl PipelineConfig {
             Some(every),
             Some(interval),
             Some(idle),
+            Some(metrics_listen),
         ) = (
             source,
             sink,
@@ -555,6 +681,7 @@ impl PipelineConfig {
             every,
             interval,
             idle,
+            metrics_listen,
         )
         else {
             return Err(d);
@@ -572,6 +699,7 @@ impl PipelineConfig {
             checkpoint_every: every,
             checkpoint_interval: interval,
             stop_when_idle: idle,
+            metrics_listen,
         })
     }
 }
@@ -623,7 +751,43 @@ mod tests {
         ] {
             assert!(e.contains(want), "missing {want} in:\n{e}");
         }
-        assert!(e.contains("nats"), "did you mean: {e}");
+        assert!(e.contains("did you mean `kafka`"), "did you mean: {e}");
+    }
+
+    #[test]
+    fn kafka_endpoints_and_metrics_check() {
+        let c = PipelineConfig::parse(
+            "[source]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic = \"tx\"\npartitions = 3\n\
+             [features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+             [sink]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic = \"decisions.v1\"\n\
+             [metrics]\nlisten = \"127.0.0.1:9464\"\n",
+            "p.toml",
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(c.partitions(), 3);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(matches!(c.sink, SinkConfig::Kafka { ref topic, .. } if topic == "decisions.v1"));
+
+        let e = PipelineConfig::parse(
+            "[source]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\nsubject = \"tx\"\n\
+             [features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+             [sink]\nkind = \"kafka\"\ntopic = \"a b\"\n[metrics]\nlisten = \"everywhere\"\n",
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "source.topic",
+            "source.subject",
+            "sink.brokers",
+            "sink.topic",
+            "metrics.listen",
+        ] {
+            assert!(e.contains(want), "missing {want} in:\n{e}");
+        }
+        assert!(e.contains("a kafka endpoint does not take this"), "{e}");
     }
 
     #[test]

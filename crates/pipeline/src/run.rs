@@ -26,7 +26,9 @@
 //! partitioned by that entity.
 
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
-use riskstream_connectors::{ConnectorError, FileSink, FileSource, NatsSink, NatsSource};
+use riskstream_connectors::{
+    ConnectorError, FileSink, FileSource, KafkaSink, KafkaSource, NatsSink, NatsSource,
+};
 use riskstream_decide::{Decider, Deployment, Lists, ModelArtifact, Policy};
 use riskstream_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
@@ -83,6 +85,86 @@ pub struct Report {
     pub restored: Vec<(u32, u64)>,
     /// Seconds.
     pub seconds: f64,
+    /// Seconds from the start to the last record handled (without the idle wait at the end).
+    pub busy_seconds: f64,
+    /// Event-to-decision latency (broker store time to the decision handed to the sink):
+    /// median, 99th percentile and maximum, in milliseconds. `None` for file sources.
+    pub latency_ms: Option<[f64; 3]>,
+    /// Per partition at the end: records in the source after the last one read.
+    pub lag: BTreeMap<u32, u64>,
+}
+
+/// The run's metrics (the `metrics` facade; `riskstream run` exports them on
+/// `[metrics] listen`), plus the latency histogram the report is made from.
+struct Meters {
+    records: metrics::Counter,
+    decisions: metrics::Counter,
+    dead_letters: metrics::Counter,
+    suppressed: metrics::Counter,
+    checkpoints: metrics::Counter,
+    checkpoint_seconds: metrics::Histogram,
+    last_checkpoint: metrics::Gauge,
+    latency: metrics::Histogram,
+    offset: BTreeMap<u32, metrics::Gauge>,
+    lag: BTreeMap<u32, metrics::Gauge>,
+    hist: hdrhistogram::Histogram<u64>,
+}
+
+impl Meters {
+    fn new(name: &str, parts: &[u32]) -> Result<Self, PipelineError> {
+        let l = || [("pipeline", name.to_string())];
+        let per = |m: &'static str| -> BTreeMap<u32, metrics::Gauge> {
+            parts
+                .iter()
+                .map(|&p| {
+                    (
+                        p,
+                        metrics::gauge!(m, "pipeline" => name.to_string(), "partition" => p.to_string()),
+                    )
+                })
+                .collect()
+        };
+        Ok(Self {
+            records: metrics::counter!("riskstream_pipeline_records_total", &l()),
+            decisions: metrics::counter!("riskstream_pipeline_decisions_total", &l()),
+            dead_letters: metrics::counter!("riskstream_pipeline_dead_letters_total", &l()),
+            suppressed: metrics::counter!("riskstream_pipeline_suppressed_total", &l()),
+            checkpoints: metrics::counter!("riskstream_pipeline_checkpoints_total", &l()),
+            checkpoint_seconds: metrics::histogram!("riskstream_pipeline_checkpoint_seconds", &l()),
+            last_checkpoint: metrics::gauge!(
+                "riskstream_pipeline_last_checkpoint_timestamp_seconds",
+                &l()
+            ),
+            latency: metrics::histogram!("riskstream_pipeline_event_to_decision_seconds", &l()),
+            offset: per("riskstream_pipeline_offset"),
+            lag: per("riskstream_pipeline_lag"),
+            // 1 µs to 1 hour, 3 significant digits.
+            hist: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .map_err(|e| PipelineError::Config(format!("latency histogram: {e}")))?,
+        })
+    }
+
+    fn observe_latency(&mut self, stored_us: Option<i64>) {
+        if let Some(t) = stored_us {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(t);
+            let us = (now - t).max(1) as u64;
+            let _ = self.hist.record(us.min(3_600_000_000));
+            self.latency.record(us as f64 * 1e-6);
+        }
+    }
+
+    fn quantiles(&self) -> Option<[f64; 3]> {
+        (!self.hist.is_empty()).then(|| {
+            [
+                self.hist.value_at_quantile(0.5) as f64 / 1000.0,
+                self.hist.value_at_quantile(0.99) as f64 / 1000.0,
+                self.hist.max() as f64 / 1000.0,
+            ]
+        })
+    }
 }
 
 const MAGIC: &[u8; 8] = b"RSPIPECK";
@@ -134,7 +216,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 enum Source {
     Nats(Box<NatsSource>),
+    Kafka(Box<KafkaSource>),
     File(FileSource),
+}
+
+impl Source {
+    fn lag(&self) -> BTreeMap<u32, u64> {
+        match self {
+            Source::Nats(s) => s.lag(),
+            Source::Kafka(s) => s.lag(),
+            Source::File(_) => BTreeMap::new(),
+        }
+    }
 }
 
 /// Decisions or dead letters: one broker connection, or one file per partition.
@@ -144,12 +237,18 @@ enum Out {
         /// Per partition: outputs made from offsets up to this are already in the stream.
         already: BTreeMap<u32, u64>,
     },
+    Kafka {
+        sink: Box<KafkaSink>,
+        /// As for NATS.
+        already: BTreeMap<u32, u64>,
+    },
     Files(BTreeMap<u32, FileSink>),
 }
 
 impl Out {
     async fn open(
         cfg: &SinkConfig,
+        partitions: u32,
         parts: &[u32],
         rewind: &BTreeMap<u32, Option<u64>>,
     ) -> Result<Out, PipelineError> {
@@ -163,6 +262,14 @@ impl Out {
                 let sink = NatsSink::open(url, stream, subject, *duplicate_window).await?;
                 let already = sink.last_source_offsets(parts).await?;
                 Out::Nats {
+                    sink: Box::new(sink),
+                    already,
+                }
+            }
+            SinkConfig::Kafka { brokers, topic } => {
+                let sink = KafkaSink::open(brokers, topic, partitions).await?;
+                let already = sink.last_source_offsets(parts)?;
+                Out::Kafka {
                     sink: Box::new(sink),
                     already,
                 }
@@ -194,6 +301,12 @@ impl Out {
                 }
                 sink.publish(p, id, Some(offset), body.into()).await?;
             }
+            Out::Kafka { sink, already } => {
+                if already.get(&p).is_some_and(|&a| offset <= a) {
+                    return Ok(false);
+                }
+                sink.publish(p, id, Some(offset), &body).await?;
+            }
             Out::Files(m) => {
                 if let Some(f) = m.get_mut(&p) {
                     f.write_line(&body)?;
@@ -206,6 +319,7 @@ impl Out {
     async fn flush(&mut self) -> Result<(), PipelineError> {
         match self {
             Out::Nats { sink, .. } => sink.flush().await?,
+            Out::Kafka { sink, .. } => sink.flush().await?,
             Out::Files(m) => {
                 for f in m.values_mut() {
                     f.flush()?;
@@ -217,7 +331,7 @@ impl Out {
 
     fn len(&self, p: u32) -> Option<u64> {
         match self {
-            Out::Nats { .. } => None,
+            Out::Nats { .. } | Out::Kafka { .. } => None,
             Out::Files(m) => m.get(&p).map(FileSink::len),
         }
     }
@@ -286,6 +400,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         message: e.to_string(),
     })?;
     let owned = cfg.owned_partitions();
+    let mut meters = Meters::new(&cfg.name, &owned)?;
 
     // Restore each owned partition from its checkpoint, if any.
     let mut parts: BTreeMap<u32, Part> = BTreeMap::new();
@@ -336,8 +451,9 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         parts.insert(p, part);
     }
 
-    let mut sink = Out::open(&cfg.sink, &owned, &sink_rewind).await?;
-    let mut dead = Out::open(&cfg.dead_letter, &owned, &dl_rewind).await?;
+    let n = cfg.partitions();
+    let mut sink = Out::open(&cfg.sink, n, &owned, &sink_rewind).await?;
+    let mut dead = Out::open(&cfg.dead_letter, n, &owned, &dl_rewind).await?;
     let mut source = match &cfg.source {
         SourceConfig::Nats {
             url,
@@ -352,6 +468,13 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
             Source::Nats(Box::new(
                 NatsSource::open(url, stream, subject, &owned, &after).await?,
             ))
+        }
+        SourceConfig::Kafka { brokers, topic, .. } => {
+            let after: BTreeMap<u32, u64> = parts
+                .iter()
+                .filter_map(|(&p, s)| s.offset.map(|o| (p, o)))
+                .collect();
+            Source::Kafka(Box::new(KafkaSource::open(brokers, topic, &owned, &after)?))
         }
         SourceConfig::File { path } => {
             let (off, line) = parts
@@ -370,6 +493,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         }
         let rec = match &mut source {
             Source::Nats(s) => s.next_record(poll).await?,
+            Source::Kafka(s) => s.next_record(poll).await?,
             Source::File(s) => {
                 let r = s.next_record()?;
                 if let (Some(part), Some(_)) = (parts.get_mut(&0), &r) {
@@ -390,7 +514,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
             }
             if last_ckpt.elapsed() >= cfg.checkpoint_interval && parts.values().any(|s| s.since > 0)
             {
-                checkpoint(cfg, &mut parts, &mut sink, &mut dead).await?;
+                checkpoint(cfg, &mut parts, &mut sink, &mut dead, &meters, source.lag()).await?;
                 report.checkpoints += 1;
                 last_ckpt = Instant::now();
             }
@@ -398,6 +522,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         };
         idle_since = Instant::now();
         report.records += 1;
+        meters.records.increment(1);
         let p = rec.partition;
         let Some(part) = parts.get_mut(&p) else {
             continue;
@@ -421,14 +546,17 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         let written = match parsed {
             Ok(m) => match part.decider.decide(&m, &dep, &lists) {
                 Ok(d) => {
+                    meters.observe_latency(rec.stored_us);
                     let w = sink.write(p, rec.offset, &id, decision_bytes(&d)).await?;
                     report.decisions += u64::from(w);
+                    meters.decisions.increment(u64::from(w));
                     w
                 }
                 Err(e) => {
                     let b = dead_letter_bytes(&rec.origin, &e.to_string(), e.field(), &rec.payload);
                     let w = dead.write(p, rec.offset, &id, b).await?;
                     report.dead_letters += u64::from(w);
+                    meters.dead_letters.increment(u64::from(w));
                     w
                 }
             },
@@ -436,31 +564,44 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
                 let w = dead.write(p, rec.offset, &id, b).await?;
                 report.dead_letters += u64::from(w);
+                meters.dead_letters.increment(u64::from(w));
                 w
             }
         };
         report.suppressed += u64::from(!written);
+        meters.suppressed.increment(u64::from(!written));
         part.offset = Some(rec.offset);
         part.since += 1;
         if part.since >= cfg.checkpoint_every || last_ckpt.elapsed() >= cfg.checkpoint_interval {
-            checkpoint(cfg, &mut parts, &mut sink, &mut dead).await?;
+            checkpoint(cfg, &mut parts, &mut sink, &mut dead, &meters, source.lag()).await?;
             report.checkpoints += 1;
             last_ckpt = Instant::now();
         }
     }
-    checkpoint(cfg, &mut parts, &mut sink, &mut dead).await?;
+    checkpoint(cfg, &mut parts, &mut sink, &mut dead, &meters, source.lag()).await?;
     report.checkpoints += 1;
     report.seconds = t0.elapsed().as_secs_f64();
+    report.busy_seconds = if report.records > 0 {
+        idle_since.duration_since(t0).as_secs_f64()
+    } else {
+        0.0
+    };
+    report.latency_ms = meters.quantiles();
+    report.lag = source.lag();
     Ok(report)
 }
 
-/// Flushes both outputs, then writes every partition's checkpoint.
+/// Flushes both outputs, then writes every partition's checkpoint; updates the checkpoint,
+/// offset and lag metrics.
 async fn checkpoint(
     cfg: &PipelineConfig,
     parts: &mut BTreeMap<u32, Part>,
     sink: &mut Out,
     dead: &mut Out,
+    meters: &Meters,
+    lag: BTreeMap<u32, u64>,
 ) -> Result<(), PipelineError> {
+    let t0 = Instant::now();
     sink.flush().await?;
     dead.flush().await?;
     for (&p, part) in parts.iter_mut() {
@@ -480,7 +621,23 @@ async fn checkpoint(
         };
         write_atomic(&path, &frame(&c).map_err(&err)?).map_err(err)?;
         part.since = 0;
+        if let (Some(g), Some(o)) = (meters.offset.get(&p), part.offset) {
+            g.set(o as f64);
+        }
     }
+    for (p, l) in lag {
+        if let Some(g) = meters.lag.get(&p) {
+            g.set(l as f64);
+        }
+    }
+    meters.checkpoints.increment(1);
+    meters.checkpoint_seconds.record(t0.elapsed().as_secs_f64());
+    meters.last_checkpoint.set(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    );
     Ok(())
 }
 

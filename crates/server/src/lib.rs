@@ -76,6 +76,16 @@ pub fn prometheus() -> PrometheusHandle {
                 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 0.1, 0.5, 1.0,
             ])
             .expect("static bucket list is non-empty")
+            // Pipelines: event-to-decision latency includes queueing in the broker, so the
+            // buckets reach minutes.
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Prefix("riskstream_pipeline_".into()),
+                &[
+                    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+                    30.0, 60.0, 300.0,
+                ],
+            )
+            .expect("static bucket list is non-empty")
             .build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (a test harness); then ours only renders.
@@ -164,6 +174,20 @@ pub fn metrics_app(handle: PrometheusHandle) -> Router {
             async move { h.render() }
         }),
     )
+}
+
+/// Serves `/metrics` for the process's recorder on `addr` until the runtime stops
+/// (`riskstream run` uses it; the service starts its own with graceful shutdown).
+pub async fn serve_metrics(addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    let handle = prometheus();
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Io(format!("cannot listen on {addr} (metrics.listen): {e}")))?;
+    let bound = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = axum::serve(l, metrics_app(handle)).await;
+    });
+    Ok(bound)
 }
 
 /// A running service: its addresses and a handle to stop it.

@@ -36,6 +36,9 @@ pub enum What {
     Models(super::bench_models::ModelArgs),
     /// The decision service over HTTP: open-loop load at fixed rates, p50/p99/p99.9 and errors.
     Http(super::bench_http::HttpArgs),
+    /// Streaming pipelines through NATS JetStream and Kafka: broker produce/consume ceilings,
+    /// pipeline events/s and event-to-decision latency, in one run.
+    Pipeline(super::bench_pipeline::PipelineArgs),
 }
 
 /// Arguments of `riskstream bench handbook`.
@@ -160,6 +163,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         What::Handbook(h) => handbook(h),
         What::Models(m) => super::bench_models::run(m),
         What::Http(h) => super::bench_http::run(h),
+        What::Pipeline(p) => super::bench_pipeline::run(p),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod bench;
 pub mod bench_http;
 pub mod bench_models;
+pub mod bench_pipeline;
 pub mod demo;
 pub mod evaluate;
 pub mod features;

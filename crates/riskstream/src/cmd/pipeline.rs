@@ -1,5 +1,6 @@
 //! `riskstream run pipeline.toml` (a streaming decision pipeline) and `riskstream produce`
-//! (publish a data file to a partitioned NATS JetStream subject, keyed by an entity).
+//! (publish a data file to a partitioned NATS JetStream subject or Kafka topic, keyed by an
+//! entity).
 
 use super::table::{self, Column, LoadOptions};
 use super::UsageError;
@@ -34,7 +35,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
             super::serve::stop_signal().await;
             s.store(true, Ordering::Relaxed);
         });
-        riskstream_pipeline::run(&cfg, stop.clone()).await
+        if let Some(addr) = cfg.metrics_listen {
+            let bound = riskstream_server::serve_metrics(addr).await?;
+            eprintln!("serving /metrics on http://{bound}/metrics");
+        }
+        anyhow::Ok(riskstream_pipeline::run(&cfg, stop.clone()).await?)
     })?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -53,6 +58,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
         );
         for (p, o) in &report.restored {
             println!("  partition {p} resumed after offset {o}");
+        }
+        if let Some([p50, p99, max]) = report.latency_ms {
+            println!(
+                "  event to decision: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.1} ms (from the broker's store time)"
+            );
         }
     }
     Ok(if report.dead_letters > 0 {
@@ -75,13 +85,19 @@ pub struct ProduceArgs {
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub url: String,
     /// Stream (created if missing, over `<subject>.>`).
-    #[arg(long, required_unless_present = "output")]
+    #[arg(long, required_unless_present_any = ["output", "topic"])]
     pub stream: Option<String>,
     /// Subject prefix: record goes to `<subject>.<partition>`.
-    #[arg(long, required_unless_present = "output")]
+    #[arg(long, required_unless_present_any = ["output", "topic"])]
     pub subject: Option<String>,
+    /// Publish to this Kafka topic instead (created with --partitions if missing).
+    #[arg(long, conflicts_with_all = ["stream", "subject"], requires = "kafka")]
+    pub topic: Option<String>,
+    /// Kafka bootstrap servers, with --topic.
+    #[arg(long, requires = "topic")]
+    pub kafka: Option<String>,
     /// Write NDJSON to this file instead of publishing (input for a file pipeline).
-    #[arg(long, conflicts_with_all = ["stream", "subject"])]
+    #[arg(long, conflicts_with_all = ["stream", "subject", "topic"])]
     pub output: Option<PathBuf>,
     /// Number of partitions.
     #[arg(long, default_value_t = 1)]
@@ -97,37 +113,48 @@ pub struct ProduceArgs {
     pub limit: Option<usize>,
 }
 
-/// Publishes the file's rows, in event-time order, one JSON object per message.
-pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
-    if a.partitions == 0 {
+/// One record to publish: its partition, id and JSON body.
+pub type Keyed = (u32, String, Vec<u8>);
+
+/// The file's rows in event-time order (at most `limit`), as JSON objects, each with the
+/// partition its `key` field picks (xxh3 of the text, modulo `partitions`) and its id.
+pub fn keyed_rows(
+    input: &std::path::Path,
+    schema_name: &str,
+    key: &str,
+    id: Option<&str>,
+    partitions: u32,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<Keyed>> {
+    if partitions == 0 {
         return Err(UsageError("--partitions must be at least 1".into()).into());
     }
     let t = table::load(
-        &a.input,
+        input,
         &LoadOptions {
-            schema: Some(a.schema.clone()),
+            schema: Some(schema_name.to_string()),
             ..Default::default()
         },
     )?;
     let schema = super::resolve_schema(
-        Some(&a.schema),
-        &a.input,
-        super::file_format(&a.input, None, None)?,
+        Some(schema_name),
+        input,
+        super::file_format(input, None, None)?,
     )?
     .0;
     let col = |name: &str| {
         t.names
             .iter()
             .position(|n| n == name)
-            .ok_or_else(|| UsageError(format!("no field `{name}` in {}", a.input.display())))
+            .ok_or_else(|| UsageError(format!("no field `{name}` in {}", input.display())))
     };
-    let key = if a.output.is_some() && a.key.is_empty() {
-        0
+    let key = if key.is_empty() {
+        None
     } else {
-        col(&a.key)?
+        Some(col(key)?)
     };
-    let id_name = match &a.id {
-        Some(i) => i.clone(),
+    let id_name = match id {
+        Some(i) => i.to_string(),
         None => schema
             .id
             .map(|i| schema.fields[i].name.clone())
@@ -142,28 +169,76 @@ pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    rows.truncate(a.limit.unwrap_or(usize::MAX));
+    rows.truncate(limit.unwrap_or(usize::MAX));
     let text = |c: usize, r: usize| match &t.columns[c] {
         Column::Num(v) if v[r].fract() == 0.0 => format!("{}", v[r] as i64),
         Column::Num(v) => v[r].to_string(),
         Column::Time(v) => v[r].to_string(),
         Column::Text(v) => v[r].clone().unwrap_or_default(),
     };
+    rows.iter()
+        .map(|&r| {
+            let p = key.map_or(0, |k| {
+                (xxhash_rust::xxh3::xxh3_64(text(k, r).as_bytes()) % u64::from(partitions)) as u32
+            });
+            let body = serde_json::to_vec(&super::demo::row_json(&t, &schema, r))?;
+            Ok((p, text(id, r), body))
+        })
+        .collect()
+}
+
+/// Publishes the file's rows, in event-time order, one JSON object per message.
+pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
+    if a.output.is_none() && a.key.is_empty() && a.partitions > 1 {
+        return Err(UsageError(
+            "--key is needed with more than one partition: it keeps an entity's records in one partition".into(),
+        )
+        .into());
+    }
+    let rows = keyed_rows(
+        &a.input,
+        &a.schema,
+        &a.key,
+        a.id.as_deref(),
+        a.partitions,
+        a.limit,
+    )?;
     let n = rows.len();
     let t0 = Instant::now();
     if let Some(out) = &a.output {
         let mut sink = riskstream_connectors::FileSink::open(out, Some(0))?;
-        for &r in &rows {
-            sink.write_line(&serde_json::to_vec(&super::demo::row_json(&t, &schema, r))?)?;
+        for (_, _, body) in &rows {
+            sink.write_line(body)?;
         }
         sink.flush()?;
         println!("wrote {n} records to {}", out.display());
         return Ok(Outcome::Clean);
     }
-    let (Some(stream), Some(subject)) = (&a.stream, &a.subject) else {
-        return Err(UsageError("give --stream and --subject, or --output".into()).into());
-    };
     let rt = super::serve::runtime()?;
+    if let (Some(topic), Some(brokers)) = (&a.topic, &a.kafka) {
+        rt.block_on(async {
+            let mut sink =
+                riskstream_connectors::KafkaSink::open(brokers, topic, a.partitions).await?;
+            for (p, id, body) in &rows {
+                sink.publish(*p, id, None, body).await?;
+            }
+            sink.flush().await?;
+            anyhow::Ok(())
+        })?;
+        let s = t0.elapsed().as_secs_f64();
+        println!(
+            "published {n} records to Kafka topic {topic} (partitions 0..{}) in {s:.2} s ({:.0}/s)",
+            a.partitions,
+            n as f64 / s.max(1e-9)
+        );
+        return Ok(Outcome::Clean);
+    }
+    let (Some(stream), Some(subject)) = (&a.stream, &a.subject) else {
+        return Err(UsageError(
+            "give --stream and --subject, --kafka and --topic, or --output".into(),
+        )
+        .into());
+    };
     rt.block_on(async {
         let mut sink = riskstream_connectors::NatsSink::open(
             &a.url,
@@ -172,11 +247,8 @@ pub fn produce(a: ProduceArgs) -> anyhow::Result<Outcome> {
             std::time::Duration::from_secs(600),
         )
         .await?;
-        for &r in &rows {
-            let p = (xxhash_rust::xxh3::xxh3_64(text(key, r).as_bytes()) % u64::from(a.partitions))
-                as u32;
-            let body = serde_json::to_vec(&super::demo::row_json(&t, &schema, r))?;
-            sink.publish(p, &text(id, r), None, body.into()).await?;
+        for (p, id, body) in rows {
+            sink.publish(p, &id, None, body.into()).await?;
         }
         sink.flush().await?;
         anyhow::Ok(())

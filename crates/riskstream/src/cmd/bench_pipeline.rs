@@ -1,0 +1,380 @@
+//! `riskstream bench pipeline`: a streaming pipeline end to end through each broker, beside
+//! the broker's own ceiling measured in the same run on the same records.
+//!
+//! Per broker (NATS JetStream, Kafka), on fresh topics:
+//! 1. **produce ceiling** — publish the records as fast as the client allows (acks awaited);
+//! 2. **consume ceiling** — read them back with the pipeline's own source, doing nothing else;
+//! 3. **pipeline** — `riskstream run`'s loop over that backlog: decode, features, policy,
+//!    decision to the output topic, checkpoints; events/s while busy;
+//! 4. **latency** — records published at a fixed rate while the pipeline runs; the
+//!    event-to-decision latency from the broker's timestamp (NATS: when the server stored
+//!    the message; Kafka: the producer's create time) to the decision handed to the sink.
+//!
+//! Producer, pipeline and broker share the machine's cores, as they do in the tests.
+
+use super::pipeline::{keyed_rows, Keyed};
+use crate::Outcome;
+use riskstream_connectors::{KafkaSink, KafkaSource, NatsSink, NatsSource};
+use riskstream_pipeline::PipelineConfig;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `riskstream bench pipeline`.
+#[derive(Debug, clap::Args)]
+pub struct PipelineArgs {
+    /// Transactions to stream.
+    #[arg(
+        long,
+        default_value = "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz"
+    )]
+    pub input: PathBuf,
+    /// Schema of the input.
+    #[arg(long, default_value = "fraud-handbook-raw")]
+    pub schema: String,
+    /// Partition key.
+    #[arg(long, default_value = "CUSTOMER_ID")]
+    pub key: String,
+    /// Records for the throughput steps.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Partitions.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: u32,
+    /// Publishing rate for the latency step, per second.
+    #[arg(long, default_value_t = 5_000)]
+    pub rate: u32,
+    /// Seconds of the latency step.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Brokers to run: nats, kafka.
+    #[arg(long, value_delimiter = ',', default_value = "nats,kafka")]
+    pub brokers: Vec<String>,
+    /// NATS server.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub kafka: String,
+    /// Feature spec.
+    #[arg(long, default_value = "examples/fraud-handbook/features.toml")]
+    pub spec: PathBuf,
+    /// Policy.
+    #[arg(long, default_value = "examples/fraud-handbook/policy.toml")]
+    pub policy: PathBuf,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Nats,
+    Kafka,
+}
+
+struct Target<'a> {
+    kind: Kind,
+    a: &'a PipelineArgs,
+}
+
+enum Producer {
+    Nats(Box<NatsSink>),
+    Kafka(Box<KafkaSink>),
+}
+
+impl Producer {
+    async fn send(&mut self, r: &Keyed) -> anyhow::Result<()> {
+        match self {
+            Producer::Nats(s) => s.publish(r.0, &r.1, None, r.2.clone().into()).await?,
+            Producer::Kafka(s) => s.publish(r.0, &r.1, None, &r.2).await?,
+        }
+        Ok(())
+    }
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Producer::Nats(s) => s.flush().await?,
+            Producer::Kafka(s) => s.flush().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Target<'_> {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Nats => "NATS JetStream",
+            Kind::Kafka => "Kafka (tansu)",
+        }
+    }
+
+    async fn producer(&self, topic: &str) -> anyhow::Result<Producer> {
+        Ok(match self.kind {
+            Kind::Nats => Producer::Nats(Box::new(
+                NatsSink::open(
+                    &self.a.nats_url,
+                    topic,
+                    &topic.to_lowercase(),
+                    Duration::from_secs(120),
+                )
+                .await?,
+            )),
+            Kind::Kafka => Producer::Kafka(Box::new(
+                KafkaSink::open(&self.a.kafka, topic, self.a.partitions).await?,
+            )),
+        })
+    }
+
+    /// Reads `n` records from `topic`; records/s.
+    async fn consume(&self, topic: &str, n: usize) -> anyhow::Result<f64> {
+        let parts: Vec<u32> = (0..self.a.partitions).collect();
+        let idle = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let mut got = 0usize;
+        match self.kind {
+            Kind::Nats => {
+                let mut s = NatsSource::open(
+                    &self.a.nats_url,
+                    topic,
+                    &topic.to_lowercase(),
+                    &parts,
+                    &Default::default(),
+                )
+                .await?;
+                while got < n && s.next_record(idle).await?.is_some() {
+                    got += 1;
+                }
+            }
+            Kind::Kafka => {
+                let mut s = KafkaSource::open(&self.a.kafka, topic, &parts, &Default::default())?;
+                while got < n && s.next_record(idle).await?.is_some() {
+                    got += 1;
+                }
+            }
+        }
+        anyhow::ensure!(got == n, "{}: read {got} of {n} records back", self.name());
+        Ok(n as f64 / t0.elapsed().as_secs_f64())
+    }
+
+    fn endpoint(&self, topic: &str, source: bool) -> String {
+        let parts = if source {
+            format!("partitions = {}\n", self.a.partitions)
+        } else {
+            String::new()
+        };
+        match self.kind {
+            Kind::Nats => format!(
+                "kind = \"nats\"\nurl = \"{}\"\nstream = \"{topic}\"\nsubject = \"{}\"\n{parts}",
+                self.a.nats_url,
+                topic.to_lowercase()
+            ),
+            Kind::Kafka => format!(
+                "kind = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{topic}\"\n{parts}",
+                self.a.kafka
+            ),
+        }
+    }
+
+    fn config(
+        &self,
+        dir: &std::path::Path,
+        input: &str,
+        output: &str,
+    ) -> anyhow::Result<PipelineConfig> {
+        let cwd = std::env::current_dir()?;
+        let text = format!(
+            "name = \"bench\"\n[source]\n{}\n[features]\nspec = \"{}\"\n[decide]\npolicy = \"{}\"\n\
+             [sink]\n{}\n[checkpoint]\ndir = \"{}\"\nevery = 20000\ninterval = \"5s\"\n\
+             [run]\nstop_when_idle = \"2s\"\n",
+            self.endpoint(input, true),
+            cwd.join(&self.a.spec).display(),
+            cwd.join(&self.a.policy).display(),
+            self.endpoint(output, false),
+            dir.join(output).display(),
+        );
+        Ok(PipelineConfig::parse(&text, "bench pipeline", &cwd)?)
+    }
+
+    async fn cleanup(&self, topics: &[String]) {
+        match self.kind {
+            Kind::Nats => {
+                if let Ok(js) = riskstream_connectors::nats::connect(&self.a.nats_url).await {
+                    for t in topics {
+                        let _ = js.delete_stream(t).await;
+                    }
+                }
+            }
+            Kind::Kafka => {
+                let t: Vec<&str> = topics.iter().map(String::as_str).collect();
+                let _ = riskstream_connectors::kafka::delete_topics(&self.a.kafka, &t).await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Line {
+    broker: &'static str,
+    events: usize,
+    produce_per_s: f64,
+    consume_per_s: f64,
+    pipeline_per_s: f64,
+    pipeline_vs_consume: f64,
+    latency_rate: u32,
+    latency_events: usize,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    latency_max_ms: f64,
+}
+
+async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::Result<Line> {
+    let a = t.a;
+    let sfx = format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+            % 1_000_000
+    );
+    let (tx, out, lat_in, lat_out) = (
+        format!("BENCHTX{sfx}"),
+        format!("BENCHOUT{sfx}"),
+        format!("BENCHLATIN{sfx}"),
+        format!("BENCHLATOUT{sfx}"),
+    );
+    let n = a.events.min(rows.len());
+    eprintln!("{}: publishing {n} records …", t.name());
+    let t0 = Instant::now();
+    let mut p = t.producer(&tx).await?;
+    for r in &rows[..n] {
+        p.send(r).await?;
+    }
+    p.flush().await?;
+    let produce = n as f64 / t0.elapsed().as_secs_f64();
+    eprintln!("{}: reading them back …", t.name());
+    let consume = t.consume(&tx, n).await?;
+
+    eprintln!("{}: the pipeline over the backlog …", t.name());
+    let cfg = t.config(dir, &tx, &out)?;
+    let rep = riskstream_pipeline::run(&cfg, Arc::new(AtomicBool::new(false))).await?;
+    anyhow::ensure!(
+        rep.decisions as usize == n,
+        "{}: {} decisions for {n} records ({} dead letters)",
+        t.name(),
+        rep.decisions,
+        rep.dead_letters
+    );
+    let pipeline = n as f64 / rep.busy_seconds.max(1e-9);
+
+    let m = ((a.rate as u64 * a.seconds) as usize).min(rows.len());
+    eprintln!(
+        "{}: latency, {m} records at {}/s while the pipeline runs …",
+        t.name(),
+        a.rate
+    );
+    let cfg = t.config(dir, &lat_in, &lat_out)?;
+    let mut p = t.producer(&lat_in).await?;
+    // The first record creates the topic the pipeline reads.
+    p.send(&rows[0]).await?;
+    p.flush().await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = tokio::spawn(async move { riskstream_pipeline::run(&cfg, stop).await });
+    let start = Instant::now();
+    let every = Duration::from_secs_f64(1.0 / f64::from(a.rate.max(1)));
+    for (i, r) in rows[1..m].iter().enumerate() {
+        let due = start + every.mul_f64(i as f64);
+        let now = Instant::now();
+        if due > now {
+            tokio::time::sleep(due - now).await;
+        }
+        p.send(r).await?;
+    }
+    p.flush().await?;
+    let rep = runner.await??;
+    let [p50, p99, max] = rep.latency_ms.unwrap_or([f64::NAN; 3]);
+    t.cleanup(&[tx, out, lat_in, lat_out]).await;
+    Ok(Line {
+        broker: t.name(),
+        events: n,
+        produce_per_s: produce,
+        consume_per_s: consume,
+        pipeline_per_s: pipeline,
+        pipeline_vs_consume: pipeline / consume,
+        latency_rate: a.rate,
+        latency_events: m,
+        latency_p50_ms: p50,
+        latency_p99_ms: p99,
+        latency_max_ms: max,
+    })
+}
+
+/// Runs the steps for each broker and prints one line per broker.
+pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
+    let mut kinds = Vec::new();
+    for b in &a.brokers {
+        kinds.push(match b.as_str() {
+            "nats" => Kind::Nats,
+            "kafka" => Kind::Kafka,
+            other => {
+                return Err(super::UsageError(format!(
+                    "--brokers: `{other}` is not a broker; use nats, kafka or both"
+                ))
+                .into())
+            }
+        });
+    }
+    eprintln!("loading {} …", a.input.display());
+    let rows = keyed_rows(
+        &a.input,
+        &a.schema,
+        &a.key,
+        None,
+        a.partitions,
+        Some(a.events.max((a.rate as u64 * a.seconds) as usize)),
+    )?;
+    anyhow::ensure!(rows.len() > 1, "{} has no records", a.input.display());
+    let dir = tempfile::tempdir()?;
+    let rt = super::serve::runtime()?;
+    let mut lines = Vec::new();
+    for k in kinds {
+        let t = Target { kind: k, a: &a };
+        lines.push(rt.block_on(one(&t, &rows, dir.path()))?);
+    }
+    if a.json {
+        for l in &lines {
+            println!("{}", serde_json::to_string(l)?);
+        }
+    } else {
+        println!(
+            "{:<16} {:>9} {:>12} {:>12} {:>12} {:>9} {:>13} {:>9} {:>9} {:>9}",
+            "broker",
+            "events",
+            "produce/s",
+            "consume/s",
+            "pipeline/s",
+            "pipe/cons",
+            "latency at/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms"
+        );
+        for l in &lines {
+            println!(
+                "{:<16} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>13} {:>9.2} {:>9.2} {:>9.1}",
+                l.broker,
+                l.events,
+                l.produce_per_s,
+                l.consume_per_s,
+                l.pipeline_per_s,
+                l.pipeline_vs_consume,
+                l.latency_rate,
+                l.latency_p50_ms,
+                l.latency_p99_ms,
+                l.latency_max_ms
+            );
+        }
+    }
+    Ok(Outcome::Clean)
+}
