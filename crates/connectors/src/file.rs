@@ -22,9 +22,18 @@ pub struct FileSource {
     offset: u64,
     line: u64,
     buf: Vec<u8>,
+    follow: bool,
 }
 
 impl FileSource {
+    /// Follows a file another writer appends to (the HTTP intake log): a last line without
+    /// its newline is not read yet (it is still being written) and the end of the file is
+    /// "nothing yet" rather than the end of the input.
+    pub fn follow(mut self) -> Self {
+        self.follow = true;
+        self
+    }
+
     /// Opens `path` at byte `offset` (0, or a position a record reported), which is line
     /// `line` (1-based; pass 1 with offset 0).
     pub fn open(path: &Path, offset: u64, line: u64) -> Result<Self, ConnectorError> {
@@ -43,6 +52,7 @@ impl FileSource {
             offset,
             line,
             buf: Vec::new(),
+            follow: false,
         })
     }
 
@@ -60,6 +70,13 @@ impl FileSource {
                 .read_until(b'\n', &mut self.buf)
                 .map_err(io(&self.path))?;
             if n == 0 {
+                return Ok(None);
+            }
+            if self.follow && !self.buf.ends_with(b"\n") {
+                // Half-written: read it again once its newline is there.
+                self.reader
+                    .seek(SeekFrom::Start(self.offset))
+                    .map_err(io(&self.path))?;
                 return Ok(None);
             }
             self.offset += n as u64;
@@ -177,6 +194,24 @@ mod tests {
         assert!(r3.origin.ends_with(":4"));
         assert!(s2.next_record().unwrap().is_none());
         assert!(FileSource::open(&p, 10_000, 1).is_err());
+    }
+
+    #[test]
+    fn a_followed_file_waits_for_whole_lines() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log.ndjson");
+        std::fs::write(&p, "{\"a\":1}\n{\"a\":").unwrap();
+        let mut s = FileSource::open(&p, 0, 1).unwrap().follow();
+        assert_eq!(&s.next_record().unwrap().unwrap().payload[..], b"{\"a\":1}");
+        assert!(
+            s.next_record().unwrap().is_none(),
+            "half a line is not a record"
+        );
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"2}\n").unwrap();
+        assert_eq!(&s.next_record().unwrap().unwrap().payload[..], b"{\"a\":2}");
+        assert!(s.next_record().unwrap().is_none());
     }
 
     #[test]

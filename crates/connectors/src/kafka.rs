@@ -16,7 +16,8 @@
 //! should return the batch holding X (the client drops the records before X). Some
 //! Kafka-protocol brokers (tansu 0.6 with its in-memory/object-store engine) return only
 //! batches that *start* at or after X, so a resume inside a batch would silently skip the
-//! rest of it; the same broker reports the start of a partition's last batch as its end.
+//! rest of it; the same broker lists the start of a partition's last batch as its end
+//! (its fetch responses carry the true end, which the sink's tail read waits for).
 //! Both the source and the sink's tail read therefore ask for [`RESUME_REWIND`]
 //! records earlier and drop what comes before the offset they want: a few thousand records
 //! re-read per partition on restart, on any broker, and nothing skipped on any broker.
@@ -162,20 +163,25 @@ pub async fn delete_topics(brokers: &str, topics: &[&str]) -> Result<(), Connect
     Ok(())
 }
 
-/// librdkafka's statistics callback, kept for the consumer lag per partition.
+/// librdkafka's statistics callback, kept for the consumer lag and the high watermark the
+/// broker's fetch responses report, per partition.
 #[derive(Debug, Default)]
 pub struct LagContext {
     lag: Mutex<BTreeMap<u32, u64>>,
+    hi: Mutex<BTreeMap<u32, i64>>,
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, s: rdkafka::Statistics) {
-        if let Ok(mut lag) = self.lag.lock() {
+        if let (Ok(mut lag), Ok(mut hi)) = (self.lag.lock(), self.hi.lock()) {
             for t in s.topics.values() {
                 for (p, part) in &t.partitions {
                     // -1 (unknown) and the internal UA partition are skipped.
                     if *p >= 0 && part.consumer_lag >= 0 {
                         lag.insert(*p as u32, part.consumer_lag as u64);
+                    }
+                    if *p >= 0 && part.hi_offset >= 0 {
+                        hi.insert(*p as u32, part.hi_offset);
                     }
                 }
             }
@@ -376,18 +382,19 @@ impl KafkaSink {
 
     /// For each partition, the source offset of the last output already in the topic.
     ///
-    /// Reads each partition from [`RESUME_REWIND`] records before its reported end to its
-    /// real end (until nothing more arrives for half a second), rather than trusting the reported
-    /// end alone: some brokers (tansu 0.6) report the start of the last batch as the end.
+    /// Reads each partition from [`RESUME_REWIND`] records before its listed end up to the
+    /// end its fetch responses report — not the listed end alone: some brokers (tansu 0.6)
+    /// list the start of the last batch as the end.
     pub fn last_source_offsets(
         &self,
         partitions: &[u32],
     ) -> Result<BTreeMap<u32, u64>, ConnectorError> {
-        let c: BaseConsumer = base_config(&self.brokers)
+        let c: BaseConsumer<LagContext> = base_config(&self.brokers)
             .set("group.id", format!("riskstream-{}-tail", self.topic))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
-            .create()
+            .set("statistics.interval.ms", "50")
+            .create_with_context(LagContext::default())
             .map_err(|e| broker("connecting", &self.brokers)(e.to_string()))?;
         let mut tpl = TopicPartitionList::new();
         for &p in partitions {
@@ -406,14 +413,24 @@ impl KafkaSink {
         // Per partition: (offset, source offset) of the last output seen.
         let mut last: BTreeMap<u32, (i64, Option<u64>)> = BTreeMap::new();
         let t0 = Instant::now();
-        let mut quiet_since = Instant::now();
-        while quiet_since.elapsed() < Duration::from_millis(500) {
+        loop {
+            let ends = c.context().hi.lock().map(|h| h.clone()).unwrap_or_default();
+            let done = partitions.iter().all(|p| {
+                ends.get(p)
+                    .is_some_and(|&end| end == 0 || last.get(p).is_some_and(|&(o, _)| o + 1 >= end))
+            });
+            if done {
+                break;
+            }
             if t0.elapsed() > Duration::from_secs(120) {
                 return Err(broker(format!("reading the end of {}", self.topic), &self.brokers)(
-                    "it kept growing for 120 s: another writer uses this topic; give the sink its own topic".into(),
+                    format!(
+                        "the end was not reached in 120 s (ends {ends:?}, read up to {:?}); is another writer using this topic? give the sink its own topic",
+                        last.iter().map(|(p, (o, _))| (*p, *o)).collect::<BTreeMap<_, _>>()
+                    ),
                 ));
             }
-            match c.poll(Duration::from_millis(100)) {
+            match c.poll(Duration::from_millis(50)) {
                 None => {}
                 Some(Err(e)) => {
                     return Err(broker(format!("reading {}", self.topic), &self.brokers)(
@@ -425,7 +442,6 @@ impl KafkaSink {
                     if last.get(&p).is_some_and(|&(o, _)| m.offset() <= o) {
                         continue; // a re-read
                     }
-                    quiet_since = Instant::now();
                     let src = m.headers().and_then(|h| {
                         h.iter()
                             .find(|x| x.key == SOURCE_OFFSET_HEADER)

@@ -6,6 +6,8 @@
 //!                  consumer per owned partition, started at the checkpointed sequence + 1
 //!   KafkaSource ── a topic's owned partitions, assigned (no group), from offset + 1
 //!   FileSource  ── NDJSON file, one partition, resumed at a byte offset
+//!   http        ── POST /v1/transactions → durable intake log (fsync before 202), read
+//!                  by a following FileSource
 //!        │ Record { partition, offset, origin, payload }
 //!        ▼
 //!   (pipeline)
@@ -27,6 +29,7 @@
 
 pub mod error;
 pub mod file;
+pub mod http;
 pub mod kafka;
 pub mod nats;
 

@@ -2,13 +2,15 @@
 //!
 //! ```toml
 //! name = "cards"                      # names the checkpoints
-//! [source]                            # nats | kafka | file
+//! [source]                            # nats | kafka | http | file
 //! kind = "nats"
 //! url = "nats://127.0.0.1:4222"
 //! stream = "TX"
 //! subject = "tx"                      # partitions are tx.0 … tx.<partitions-1>
 //! partitions = 4
 //! # kind = "kafka"; brokers = "127.0.0.1:9092"; topic = "tx"; partitions = 4
+//! # kind = "http"; listen = "127.0.0.1:8090"; key_sha256 = ["<sha256 of a key>"];
+//! #   log = "intake.ndjson" (default in the checkpoint dir); tls_cert/tls_key for HTTPS
 //! [worker]                            # scale-out: this worker owns p with p % count == index
 //! index = 0
 //! count = 1
@@ -68,6 +70,17 @@ pub enum SourceConfig {
     File {
         /// The file.
         path: PathBuf,
+    },
+    /// Transactions POSTed over HTTP(S), made durable in an intake log (one partition).
+    Http {
+        /// Address to listen on.
+        listen: std::net::SocketAddr,
+        /// The intake log (`None`: `<checkpoint dir>/<name>.intake.ndjson`).
+        log: Option<PathBuf>,
+        /// SHA-256 of each accepted bearer key.
+        key_hashes: Vec<[u8; 32]>,
+        /// PEM certificate and key for HTTPS.
+        tls: Option<(PathBuf, PathBuf)>,
     },
 }
 
@@ -150,7 +163,7 @@ impl PipelineConfig {
             SourceConfig::Nats { partitions, .. } | SourceConfig::Kafka { partitions, .. } => {
                 *partitions
             }
-            SourceConfig::File { .. } => 1,
+            SourceConfig::File { .. } | SourceConfig::Http { .. } => 1,
         }
     }
 
@@ -202,6 +215,11 @@ struct RawEndpoint {
     duplicate_window: Option<String>,
     brokers: Option<String>,
     topic: Option<String>,
+    listen: Option<String>,
+    log: Option<String>,
+    key_sha256: Option<Vec<String>>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -291,6 +309,17 @@ fn file(
     }
 }
 
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
@@ -314,6 +343,7 @@ fn foreign(d: &mut Diagnostics, section: &str, kind: &str, r: &RawEndpoint) {
     let own: &[&str] = match kind {
         "nats" => &["url", "stream", "subject", "partitions", "duplicate_window"],
         "kafka" => &["brokers", "topic", "partitions"],
+        "http" => &["listen", "log", "key_sha256", "tls_cert", "tls_key"],
         _ => &["path"],
     };
     for (f, set) in [
@@ -325,11 +355,17 @@ fn foreign(d: &mut Diagnostics, section: &str, kind: &str, r: &RawEndpoint) {
         ("brokers", r.brokers.is_some()),
         ("topic", r.topic.is_some()),
         ("path", r.path.is_some()),
+        ("listen", r.listen.is_some()),
+        ("log", r.log.is_some()),
+        ("key_sha256", r.key_sha256.is_some()),
+        ("tls_cert", r.tls_cert.is_some()),
+        ("tls_key", r.tls_key.is_some()),
     ] {
         if set && !own.contains(&f) {
             let owner = match f {
                 "url" | "stream" | "subject" | "duplicate_window" => "nats",
                 "brokers" | "topic" => "kafka",
+                "listen" | "log" | "key_sha256" | "tls_cert" | "tls_key" => "http",
                 "partitions" => "nats or kafka",
                 _ => "file",
             };
@@ -484,6 +520,83 @@ fn endpoint(
                 ))
             }
         }
+        "http" => {
+            foreign(d, section, "http", r);
+            if !is_source {
+                d.push(
+                    Diagnostic::new(k("kind"), "http is a source only")
+                        .hint("write decisions to kafka, nats or a file"),
+                );
+                return None;
+            }
+            let listen = match need(d, "listen", &r.listen, "e.g. listen = \"127.0.0.1:8090\"") {
+                Some(a) => match a.parse::<std::net::SocketAddr>() {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        d.push(Diagnostic::new(k("listen"), format!("`{a}`: {e}")));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let mut key_hashes = Vec::new();
+            match &r.key_sha256 {
+                Some(v) if !v.is_empty() => {
+                    for (i, h) in v.iter().enumerate() {
+                        match hex32(h.trim()) {
+                            Some(b) => key_hashes.push(b),
+                            None => d.push(
+                                Diagnostic::new(
+                                    format!("{section}.key_sha256[{i}]"),
+                                    "not 64 hex digits",
+                                )
+                                .hint("the SHA-256 of a key: printf %s \"$KEY\" | sha256sum"),
+                            ),
+                        }
+                    }
+                }
+                _ => d.push(
+                    Diagnostic::new(
+                        k("key_sha256"),
+                        "missing: the intake needs at least one key",
+                    )
+                    .hint(
+                        "key_sha256 = [\"<printf %s \"$KEY\" | sha256sum>\"]; keys are kept hashed",
+                    ),
+                ),
+            }
+            let tls = match (&r.tls_cert, &r.tls_key) {
+                (None, None) => Some(None),
+                (Some(c), Some(kf)) => {
+                    let (c, kf) = (base.join(c), base.join(kf));
+                    for (f, p) in [("tls_cert", &c), ("tls_key", &kf)] {
+                        if !p.is_file() {
+                            d.push(Diagnostic::new(
+                                k(f),
+                                format!("{} does not exist", p.display()),
+                            ));
+                        }
+                    }
+                    Some(Some((c, kf)))
+                }
+                _ => {
+                    d.push(
+                        Diagnostic::new(k("tls_cert"), "tls_cert and tls_key go together")
+                            .hint("give both PEM files, or neither for plain HTTP"),
+                    );
+                    None
+                }
+            };
+            Some((
+                Some(SourceConfig::Http {
+                    listen: listen?,
+                    log: r.log.as_ref().map(|l| base.join(l)),
+                    key_hashes,
+                    tls: tls?,
+                }),
+                None,
+            ))
+        }
         "file" => {
             foreign(d, section, "file", r);
             let path = need(
@@ -508,15 +621,15 @@ fn endpoint(
         "" => {
             d.push(
                 Diagnostic::new(k("kind"), "missing")
-                    .hint("kind = \"nats\", \"kafka\" or \"file\""),
+                    .hint("kind = \"nats\", \"kafka\", \"http\" or \"file\""),
             );
             None
         }
         other => {
             d.push(
                 Diagnostic::new(k("kind"), format!("`{other}` is not a connector")).hint(
-                    did_you_mean(other, ["nats", "kafka", "file"])
-                        .unwrap_or_else(|| "use nats, kafka or file".into()),
+                    did_you_mean(other, ["nats", "kafka", "http", "file"])
+                        .unwrap_or_else(|| "use nats, kafka, http or file".into()),
                 ),
             );
             None

@@ -1,6 +1,6 @@
 //! Streaming decision pipelines: `riskstream run pipeline.toml`.
 //!
-//! A source (NATS JetStream partitions, or an NDJSON file) feeds one decider per
+//! A source (Kafka or NATS JetStream partitions, an HTTP intake, or an NDJSON file) feeds one decider per
 //! partition — the same feature engine, rules and models as the decision service — and
 //! the decisions go to a sink, bad records to a dead-letter output with the reason.
 //! Exactly-once: each partition's feature state, source offset and sink progress are

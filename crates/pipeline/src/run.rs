@@ -192,6 +192,12 @@ fn unframe(bytes: &[u8]) -> Result<Checkpoint, String> {
     postcard::from_bytes(body).map_err(|e| format!("payload does not decode: {e}"))
 }
 
+/// Where an HTTP source keeps its intake log unless the config names one.
+pub fn intake_log_path(cfg: &PipelineConfig) -> PathBuf {
+    cfg.checkpoint_dir
+        .join(format!("{}.intake.ndjson", cfg.name))
+}
+
 /// The checkpoint file of partition `p`.
 pub fn checkpoint_path(cfg: &PipelineConfig, p: u32) -> PathBuf {
     cfg.checkpoint_dir.join(format!("{}.p{p}.ckpt", cfg.name))
@@ -217,6 +223,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 enum Source {
     Nats(Box<NatsSource>),
     Kafka(Box<KafkaSource>),
+    /// The intake (kept listening while the pipeline runs) and its log, followed.
+    Http(riskstream_connectors::http::HttpIntake, FileSource),
     File(FileSource),
 }
 
@@ -225,7 +233,7 @@ impl Source {
         match self {
             Source::Nats(s) => s.lag(),
             Source::Kafka(s) => s.lag(),
-            Source::File(_) => BTreeMap::new(),
+            Source::File(_) | Source::Http(..) => BTreeMap::new(),
         }
     }
 }
@@ -482,6 +490,27 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 .map_or((0, 1), |s| (s.offset.unwrap_or(0), s.line));
             Source::File(FileSource::open(path, off, line)?)
         }
+        SourceConfig::Http {
+            listen,
+            log,
+            key_hashes,
+            tls,
+        } => {
+            let log = log.clone().unwrap_or_else(|| intake_log_path(cfg));
+            let intake = riskstream_connectors::http::start(
+                &riskstream_connectors::http::HttpIntakeConfig {
+                    listen: *listen,
+                    log: log.clone(),
+                    key_hashes: key_hashes.clone(),
+                    tls: tls.clone(),
+                },
+            )
+            .await?;
+            let (off, line) = parts
+                .get(&0)
+                .map_or((0, 1), |s| (s.offset.unwrap_or(0), s.line));
+            Source::Http(intake, FileSource::open(&log, off, line)?.follow())
+        }
     };
 
     let mut last_ckpt = Instant::now();
@@ -494,7 +523,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         let rec = match &mut source {
             Source::Nats(s) => s.next_record(poll).await?,
             Source::Kafka(s) => s.next_record(poll).await?,
-            Source::File(s) => {
+            Source::File(s) | Source::Http(_, s) => {
                 let r = s.next_record()?;
                 if let (Some(part), Some(_)) = (parts.get_mut(&0), &r) {
                     part.line = s.line();
@@ -505,6 +534,9 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         let Some(rec) = rec else {
             if matches!(source, Source::File(_)) {
                 break;
+            }
+            if matches!(source, Source::Http(..)) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
             if cfg
                 .stop_when_idle
@@ -588,6 +620,9 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     };
     report.latency_ms = meters.quantiles();
     report.lag = source.lag();
+    if let Source::Http(intake, _) = &source {
+        intake.stop();
+    }
     Ok(report)
 }
 

@@ -35,6 +35,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
             super::serve::stop_signal().await;
             s.store(true, Ordering::Relaxed);
         });
+        if let riskstream_pipeline::SourceConfig::Http { listen, tls, .. } = &cfg.source {
+            eprintln!(
+                "accepting transactions on {}://{listen}/v1/transactions",
+                if tls.is_some() { "https" } else { "http" }
+            );
+        }
         if let Some(addr) = cfg.metrics_listen {
             let bound = riskstream_server::serve_metrics(addr).await?;
             eprintln!("serving /metrics on http://{bound}/metrics");
