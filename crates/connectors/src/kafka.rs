@@ -236,6 +236,13 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "earliest")
+            // Bounded memory: at most 8 MiB of prefetched records per partition (librdkafka's
+            // default is 64 MiB), still many batches ahead of the deciders.
+            .set("queued.max.messages.kbytes", "8192")
+            // A decision pipeline wants each record as soon as it is stored: a broker that
+            // holds a fetch for its whole maximum wait when little data is there (tansu does)
+            // would otherwise add up to librdkafka's default 500 ms to every decision.
+            .set("fetch.wait.max.ms", "10")
             .create_with_context(LagContext::default())
             .map_err(|e| broker("connecting", brokers)(e.to_string()))?;
         let mut tpl = TopicPartitionList::new();

@@ -904,6 +904,43 @@ mod tests {
     }
 
     #[test]
+    fn http_sources_need_a_hashed_key_and_are_sources_only() {
+        let good = format!("{:064x}", 7);
+        let c = PipelineConfig::parse(
+            &format!(
+                "[source]\nkind = \"http\"\nlisten = \"127.0.0.1:8090\"\nkey_sha256 = [\"{good}\"]\n\
+                 [features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+                 [sink]\nkind = \"file\"\npath = \"out.ndjson\"\n"
+            ),
+            "p.toml",
+            &base(),
+        )
+        .unwrap();
+        assert!(
+            matches!(c.source, SourceConfig::Http { ref key_hashes, .. } if key_hashes.len() == 1)
+        );
+        assert_eq!(c.partitions(), 1);
+        let e = PipelineConfig::parse(
+            "[source]\nkind = \"http\"\nlisten = \"nowhere\"\nkey_sha256 = [\"abc\"]\ntls_cert = \"c.pem\"\ntopic = \"t\"\n\
+             [features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+             [sink]\nkind = \"http\"\nlisten = \"127.0.0.1:1\"\n",
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "source.listen",
+            "source.key_sha256[0]",
+            "source.tls_cert",
+            "source.topic",
+            "sink.kind",
+        ] {
+            assert!(e.contains(want), "missing {want} in:\n{e}");
+        }
+    }
+
+    #[test]
     fn partitioned_file_sinks_need_a_placeholder() {
         let e = PipelineConfig::parse(
             "[source]\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nstream = \"TX\"\nsubject = \"tx\"\npartitions = 2\n\
