@@ -6,7 +6,9 @@
 //! 2. **consume ceiling** — read them back with the pipeline's own source, doing nothing else;
 //! 3. **pipeline** — `riskstream run`'s loop over that backlog: decode, features, policy,
 //!    decision to the output topic, checkpoints; events/s while busy;
-//! 4. **latency** — records published at a fixed rate while the pipeline runs; the
+//! 4. **broker latency** — records published at a fixed rate and read straight back: the
+//!    broker's own store-to-delivery latency, the floor for the next step;
+//! 5. **latency** — records published at a fixed rate while the pipeline runs; the
 //!    event-to-decision latency from the broker's timestamp (NATS: when the server stored
 //!    the message; Kafka: the producer's create time) to the decision handed to the sink.
 //!
@@ -126,12 +128,19 @@ impl Target<'_> {
         })
     }
 
-    /// Reads `n` records from `topic`; records/s.
-    async fn consume(&self, topic: &str, n: usize) -> anyhow::Result<f64> {
+    /// Reads `n` records from `topic`; records/s, and each record's latency from the
+    /// broker's timestamp to its arrival here (µs).
+    async fn consume(&self, topic: &str, n: usize) -> anyhow::Result<(f64, Vec<i64>)> {
         let parts: Vec<u32> = (0..self.a.partitions).collect();
         let idle = Duration::from_secs(5);
         let t0 = Instant::now();
         let mut got = 0usize;
+        let mut lat = Vec::with_capacity(n);
+        let mut seen = |r: riskstream_connectors::Record| {
+            if let Some(t) = r.stored_us {
+                lat.push(now_us() - t);
+            }
+        };
         match self.kind {
             Kind::Nats => {
                 let mut s = NatsSource::open(
@@ -142,19 +151,27 @@ impl Target<'_> {
                     &Default::default(),
                 )
                 .await?;
-                while got < n && s.next_record(idle).await?.is_some() {
+                while got < n {
+                    let Some(r) = s.next_record(idle).await? else {
+                        break;
+                    };
+                    seen(r);
                     got += 1;
                 }
             }
             Kind::Kafka => {
                 let mut s = KafkaSource::open(&self.a.kafka, topic, &parts, &Default::default())?;
-                while got < n && s.next_record(idle).await?.is_some() {
+                while got < n {
+                    let Some(r) = s.next_record(idle).await? else {
+                        break;
+                    };
+                    seen(r);
                     got += 1;
                 }
             }
         }
         anyhow::ensure!(got == n, "{}: read {got} of {n} records back", self.name());
-        Ok(n as f64 / t0.elapsed().as_secs_f64())
+        Ok((n as f64 / t0.elapsed().as_secs_f64(), lat))
     }
 
     fn endpoint(&self, topic: &str, source: bool) -> String {
@@ -213,6 +230,38 @@ impl Target<'_> {
     }
 }
 
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// p50, p99 and max of latencies in µs, in ms.
+fn quantiles_ms(mut v: Vec<i64>) -> [f64; 3] {
+    if v.is_empty() {
+        return [f64::NAN; 3];
+    }
+    v.sort_unstable();
+    let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize] as f64 / 1000.0;
+    [q(0.5), q(0.99), q(1.0)]
+}
+
+/// Publishes `rows` at `rate` per second (the first at once).
+async fn paced(p: &mut Producer, rows: &[Keyed], rate: u32) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let every = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    for (i, r) in rows.iter().enumerate() {
+        let due = start + every.mul_f64(i as f64);
+        let now = Instant::now();
+        if due > now {
+            tokio::time::sleep(due - now).await;
+        }
+        p.send(r).await?;
+    }
+    p.flush().await
+}
+
 #[derive(Debug, serde::Serialize)]
 struct Line {
     broker: &'static str,
@@ -223,6 +272,8 @@ struct Line {
     pipeline_vs_consume: f64,
     latency_rate: u32,
     latency_events: usize,
+    broker_p50_ms: f64,
+    broker_p99_ms: f64,
     latency_p50_ms: f64,
     latency_p99_ms: f64,
     latency_max_ms: f64,
@@ -238,11 +289,12 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
             .as_millis()
             % 1_000_000
     );
-    let (tx, out, lat_in, lat_out) = (
+    let (tx, out, lat_in, lat_out, bare) = (
         format!("BENCHTX{sfx}"),
         format!("BENCHOUT{sfx}"),
         format!("BENCHLATIN{sfx}"),
         format!("BENCHLATOUT{sfx}"),
+        format!("BENCHBARE{sfx}"),
     );
     let n = a.events.min(rows.len());
     eprintln!("{}: publishing {n} records …", t.name());
@@ -254,7 +306,7 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
     p.flush().await?;
     let produce = n as f64 / t0.elapsed().as_secs_f64();
     eprintln!("{}: reading them back …", t.name());
-    let consume = t.consume(&tx, n).await?;
+    let (consume, _) = t.consume(&tx, n).await?;
 
     eprintln!("{}: the pipeline over the backlog …", t.name());
     let cfg = t.config(dir, &tx, &out)?;
@@ -270,6 +322,17 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
 
     let m = ((a.rate as u64 * a.seconds) as usize).min(rows.len());
     eprintln!(
+        "{}: the broker alone, {m} records at {}/s published and read back …",
+        t.name(),
+        a.rate
+    );
+    let mut p = t.producer(&bare).await?;
+    p.send(&rows[0]).await?;
+    p.flush().await?;
+    let (read, sent) = tokio::join!(t.consume(&bare, m), paced(&mut p, &rows[1..m], a.rate));
+    sent?;
+    let [b50, b99, _] = quantiles_ms(read?.1);
+    eprintln!(
         "{}: latency, {m} records at {}/s while the pipeline runs …",
         t.name(),
         a.rate
@@ -281,20 +344,10 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
     p.flush().await?;
     let stop = Arc::new(AtomicBool::new(false));
     let runner = tokio::spawn(async move { riskstream_pipeline::run(&cfg, stop).await });
-    let start = Instant::now();
-    let every = Duration::from_secs_f64(1.0 / f64::from(a.rate.max(1)));
-    for (i, r) in rows[1..m].iter().enumerate() {
-        let due = start + every.mul_f64(i as f64);
-        let now = Instant::now();
-        if due > now {
-            tokio::time::sleep(due - now).await;
-        }
-        p.send(r).await?;
-    }
-    p.flush().await?;
+    paced(&mut p, &rows[1..m], a.rate).await?;
     let rep = runner.await??;
     let [p50, p99, max] = rep.latency_ms.unwrap_or([f64::NAN; 3]);
-    t.cleanup(&[tx, out, lat_in, lat_out]).await;
+    t.cleanup(&[tx, out, lat_in, lat_out, bare]).await;
     Ok(Line {
         broker: t.name(),
         events: n,
@@ -304,6 +357,8 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
         pipeline_vs_consume: pipeline / consume,
         latency_rate: a.rate,
         latency_events: m,
+        broker_p50_ms: b50,
+        broker_p99_ms: b99,
         latency_p50_ms: p50,
         latency_p99_ms: p99,
         latency_max_ms: max,
@@ -348,7 +403,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
         }
     } else {
         println!(
-            "{:<16} {:>9} {:>12} {:>12} {:>12} {:>9} {:>13} {:>9} {:>9} {:>9}",
+            "{:<16} {:>9} {:>12} {:>12} {:>12} {:>9} {:>13} {:>11} {:>11} {:>9} {:>9} {:>9}",
             "broker",
             "events",
             "produce/s",
@@ -356,13 +411,15 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
             "pipeline/s",
             "pipe/cons",
             "latency at/s",
+            "broker p50",
+            "broker p99",
             "p50 ms",
             "p99 ms",
             "max ms"
         );
         for l in &lines {
             println!(
-                "{:<16} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>13} {:>9.2} {:>9.2} {:>9.1}",
+                "{:<16} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>13} {:>11.2} {:>11.2} {:>9.2} {:>9.2} {:>9.1}",
                 l.broker,
                 l.events,
                 l.produce_per_s,
@@ -370,6 +427,8 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
                 l.pipeline_per_s,
                 l.pipeline_vs_consume,
                 l.latency_rate,
+                l.broker_p50_ms,
+                l.broker_p99_ms,
                 l.latency_p50_ms,
                 l.latency_p99_ms,
                 l.latency_max_ms
