@@ -17,6 +17,8 @@
 //!                  header; on restart `last_source_offsets` says what already went out
 //!   KafkaSink   ── idempotent producer, key = output id, source offset in a header;
 //!                  on restart the last record of each partition says what went out
+//!   ParquetSink ── one file per partition per checkpoint, named by its offsets; on
+//!                  restart files past the checkpoint are removed
 //!   FileSink    ── append; on restart truncated back to the checkpointed length
 //! ```
 //!
@@ -32,6 +34,7 @@ pub mod file;
 pub mod http;
 pub mod kafka;
 pub mod nats;
+pub mod parquet;
 
 pub use error::ConnectorError;
 pub use file::{FileSink, FileSource};

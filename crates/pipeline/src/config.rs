@@ -19,7 +19,7 @@
 //! [decide]
 //! policy = "../fraud-handbook/policy.toml"
 //! model = "model.json"                # optional: rules alone without it
-//! [sink]                              # decisions; nats | kafka | file (path may hold {partition})
+//! [sink]                              # decisions; nats | kafka | parquet (path = a directory) | file (path may hold {partition})
 //! kind = "nats"
 //! url = "nats://127.0.0.1:4222"
 //! stream = "DECISIONS"
@@ -105,6 +105,11 @@ pub enum SinkConfig {
         /// Topic.
         topic: String,
     },
+    /// A directory of Parquet files, one per partition per checkpoint.
+    Parquet {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// NDJSON file(s); `{partition}` in the path makes one per partition.
     File {
         /// The path (template).
@@ -120,7 +125,7 @@ impl SinkConfig {
                 path.to_string_lossy()
                     .replace("{partition}", &p.to_string()),
             )),
-            SinkConfig::Nats { .. } | SinkConfig::Kafka { .. } => None,
+            SinkConfig::Nats { .. } | SinkConfig::Kafka { .. } | SinkConfig::Parquet { .. } => None,
         }
     }
 }
@@ -597,6 +602,24 @@ fn endpoint(
                 None,
             ))
         }
+        "parquet" => {
+            foreign(d, section, "parquet", r);
+            if is_source {
+                d.push(
+                    Diagnostic::new(k("kind"), "parquet is a sink only").hint(
+                        "read history with `riskstream features`, or a file/broker source here",
+                    ),
+                );
+                return None;
+            }
+            let dir = need(d, "path", &r.path, "a directory, e.g. path = \"decisions\"")?;
+            Some((
+                None,
+                Some(SinkConfig::Parquet {
+                    dir: base.join(dir),
+                }),
+            ))
+        }
         "file" => {
             foreign(d, section, "file", r);
             let path = need(
@@ -621,15 +644,15 @@ fn endpoint(
         "" => {
             d.push(
                 Diagnostic::new(k("kind"), "missing")
-                    .hint("kind = \"nats\", \"kafka\", \"http\" or \"file\""),
+                    .hint("kind = \"nats\", \"kafka\", \"http\", \"parquet\" or \"file\""),
             );
             None
         }
         other => {
             d.push(
                 Diagnostic::new(k("kind"), format!("`{other}` is not a connector")).hint(
-                    did_you_mean(other, ["nats", "kafka", "http", "file"])
-                        .unwrap_or_else(|| "use nats, kafka, http or file".into()),
+                    did_you_mean(other, ["nats", "kafka", "http", "parquet", "file"])
+                        .unwrap_or_else(|| "use nats, kafka, http, parquet or file".into()),
                 ),
             );
             None

@@ -251,14 +251,17 @@ enum Out {
         already: BTreeMap<u32, u64>,
     },
     Files(BTreeMap<u32, FileSink>),
+    Parquet(Box<riskstream_connectors::parquet::ParquetSink>),
 }
 
 impl Out {
     async fn open(
         cfg: &SinkConfig,
+        prefix: &str,
         partitions: u32,
         parts: &[u32],
         rewind: &BTreeMap<u32, Option<u64>>,
+        resume: &BTreeMap<u32, Option<u64>>,
     ) -> Result<Out, PipelineError> {
         Ok(match cfg {
             SinkConfig::Nats {
@@ -282,6 +285,9 @@ impl Out {
                     already,
                 }
             }
+            SinkConfig::Parquet { dir } => Out::Parquet(Box::new(
+                riskstream_connectors::parquet::ParquetSink::open(dir, prefix, resume)?,
+            )),
             SinkConfig::File { .. } => {
                 let mut m = BTreeMap::new();
                 for &p in parts {
@@ -320,6 +326,7 @@ impl Out {
                     f.write_line(&body)?;
                 }
             }
+            Out::Parquet(s) => s.write(p, offset, id, body),
         }
         Ok(true)
     }
@@ -333,13 +340,14 @@ impl Out {
                     f.flush()?;
                 }
             }
+            Out::Parquet(s) => s.flush()?,
         }
         Ok(())
     }
 
     fn len(&self, p: u32) -> Option<u64> {
         match self {
-            Out::Nats { .. } | Out::Kafka { .. } => None,
+            Out::Nats { .. } | Out::Kafka { .. } | Out::Parquet(_) => None,
             Out::Files(m) => m.get(&p).map(FileSink::len),
         }
     }
@@ -460,8 +468,18 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     }
 
     let n = cfg.partitions();
-    let mut sink = Out::open(&cfg.sink, n, &owned, &sink_rewind).await?;
-    let mut dead = Out::open(&cfg.dead_letter, n, &owned, &dl_rewind).await?;
+    // Per owned partition: the source offset the checkpoint covers (None: no checkpoint).
+    let resume: BTreeMap<u32, Option<u64>> = parts.iter().map(|(&p, s)| (p, s.offset)).collect();
+    let mut sink = Out::open(&cfg.sink, "decisions", n, &owned, &sink_rewind, &resume).await?;
+    let mut dead = Out::open(
+        &cfg.dead_letter,
+        "dead-letters",
+        n,
+        &owned,
+        &dl_rewind,
+        &resume,
+    )
+    .await?;
     let mut source = match &cfg.source {
         SourceConfig::Nats {
             url,

@@ -1,0 +1,164 @@
+//! The Parquet sink: a file pipeline killed with SIGKILL at random points and restarted
+//! leaves a directory of Parquet files holding exactly the decisions of an uninterrupted
+//! NDJSON run — each transaction once, nothing partial.
+//!
+//! Needs ../shared/data; says SKIP otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use arrow_array::cast::AsArray;
+use common::pipeline::{exe, handbook};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn config(dir: &Path, input: &Path, sink: &str, name: &str) -> std::path::PathBuf {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let text = format!(
+        "name = \"{name}\"\n[source]\nkind = \"file\"\npath = \"{}\"\n\
+         [features]\nspec = \"{}\"\n[decide]\npolicy = \"{}\"\n\
+         [sink]\n{sink}\n\
+         [checkpoint]\ndir = \"{}\"\nevery = 5000\ninterval = \"1s\"\n",
+        input.display(),
+        ex.join("fraud-handbook/features.toml").display(),
+        ex.join("fraud-handbook/policy.toml").display(),
+        dir.join(format!("state-{name}")).display(),
+    );
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_killed_pipeline_leaves_exactly_the_decisions_in_parquet() {
+    let Some(data) = handbook() else {
+        eprintln!("SKIP: ../shared/data is absent");
+        return;
+    };
+    let events: usize = std::env::var("RISKSTREAM_PIPELINE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+        .min(200_000);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tx.ndjson");
+    let o = Command::new(exe())
+        .args(["produce", "--input"])
+        .arg(&data)
+        .args([
+            "--schema",
+            "fraud-handbook-raw",
+            "--limit",
+            &events.to_string(),
+            "--output",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let out = dir.path().join("ref.ndjson");
+    let rcfg = config(
+        dir.path(),
+        &input,
+        &format!("kind = \"file\"\npath = \"{}\"", out.display()),
+        "ref",
+    );
+    let o = Command::new(exe())
+        .args(["run"])
+        .arg(&rcfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(reference.len(), events);
+
+    let pq = dir.path().join("decisions");
+    let pcfg = config(
+        dir.path(),
+        &input,
+        &format!("kind = \"parquet\"\npath = \"{}\"", pq.display()),
+        "pq",
+    );
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut kills = 0;
+    for _ in 0..6 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut child = Command::new(exe())
+            .args(["run"])
+            .arg(&pcfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300 + rng % 900));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let o = Command::new(exe())
+        .args(["run"])
+        .arg(&pcfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!(
+        "{kills} kills; {}",
+        String::from_utf8_lossy(&o.stdout).trim()
+    );
+    assert!(
+        kills >= 3,
+        "the run ended before it could be killed ({kills})"
+    );
+
+    let mut got: HashMap<String, String> = HashMap::new();
+    let mut files = 0;
+    for e in std::fs::read_dir(&pq).unwrap() {
+        let path = e.unwrap().path();
+        assert!(
+            path.extension().is_some_and(|x| x == "parquet"),
+            "only whole Parquet files remain: {}",
+            path.display()
+        );
+        files += 1;
+        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in r {
+            let b = b.unwrap();
+            let tx = b
+                .column_by_name("tx_id")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let js = b.column_by_name("json").unwrap().as_string::<i32>().clone();
+            for i in 0..b.num_rows() {
+                let prev = got.insert(tx.value(i).to_string(), js.value(i).to_string());
+                assert!(prev.is_none(), "transaction {} written twice", tx.value(i));
+            }
+        }
+    }
+    eprintln!("{files} Parquet files, {} decisions", got.len());
+    assert_eq!(got.len(), events, "every transaction once");
+    for line in &reference {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["tx_id"].as_str().unwrap();
+        assert_eq!(
+            got.get(id).map(String::as_str),
+            Some(line.as_str()),
+            "decision of {id}"
+        );
+    }
+}
