@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::pipeline::{exe, handbook};
+use common::pipeline::{exe, handbook, produce_ndjson};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,20 +76,7 @@ async fn posted_transactions_are_decided_exactly_once_across_kills() {
     };
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("tx.ndjson");
-    let o = Command::new(exe())
-        .args(["produce", "--input"])
-        .arg(&data)
-        .args([
-            "--schema",
-            "fraud-handbook-raw",
-            "--limit",
-            "20000",
-            "--output",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    produce_ndjson(&data, 20000, &input);
     let lines: Vec<String> = std::fs::read_to_string(&input)
         .unwrap()
         .lines()

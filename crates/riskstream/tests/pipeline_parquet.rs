@@ -8,7 +8,7 @@
 mod common;
 
 use arrow_array::cast::AsArray;
-use common::pipeline::{exe, handbook};
+use common::pipeline::{exe, handbook, produce_ndjson};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashMap;
 use std::path::Path;
@@ -45,20 +45,7 @@ fn a_killed_pipeline_leaves_exactly_the_decisions_in_parquet() {
         .min(200_000);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("tx.ndjson");
-    let o = Command::new(exe())
-        .args(["produce", "--input"])
-        .arg(&data)
-        .args([
-            "--schema",
-            "fraud-handbook-raw",
-            "--limit",
-            &events.to_string(),
-            "--output",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    produce_ndjson(&data, events, &input);
 
     let out = dir.path().join("ref.ndjson");
     let rcfg = config(

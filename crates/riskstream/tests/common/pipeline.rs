@@ -227,6 +227,24 @@ pub async fn exactly_once<B: Broker>(b: &B, data: &Path, events: usize) {
     b.cleanup(&cleanup).await;
 }
 
+/// The handbook's first `limit` transactions as NDJSON at `out` (`riskstream produce --output`).
+pub fn produce_ndjson(data: &Path, limit: usize, out: &Path) {
+    let o = Command::new(exe())
+        .args(["produce", "--input"])
+        .arg(data)
+        .args([
+            "--schema",
+            "fraud-handbook-raw",
+            "--limit",
+            &limit.to_string(),
+            "--output",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// `RISKSTREAM_PIPELINE_EVENTS`, default 1,000,000.
 pub fn events() -> usize {
     std::env::var("RISKSTREAM_PIPELINE_EVENTS")
