@@ -119,6 +119,31 @@ pub fn did_you_mean<'a>(
     best.map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
+/// Checks a config duration (`500ms`, `2s`, `1m`, `1h`; `default` when absent) that must be
+/// longer than zero; a problem is pushed under `key` and gives `None`.
+pub fn positive_duration(
+    d: &mut Diagnostics,
+    key: &str,
+    v: Option<&str>,
+    default: &str,
+) -> Option<std::time::Duration> {
+    let v = v.unwrap_or(default);
+    match crate::time::parse_duration(v) {
+        Ok(us) if us > 0 => Some(std::time::Duration::from_micros(us as u64)),
+        Ok(_) => {
+            d.push(Diagnostic::new(key, "must be longer than zero"));
+            None
+        }
+        Err(e) => {
+            d.push(
+                Diagnostic::new(key, format!("`{v}`: {e}"))
+                    .hint("durations look like 500ms, 2s, 1m, 1h"),
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

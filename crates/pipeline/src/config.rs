@@ -38,7 +38,6 @@
 //! ```
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
-use riskstream_core::time::parse_duration;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -274,23 +273,7 @@ const KEYS: &[&str] = &[
     "metrics",
 ];
 
-fn dur(d: &mut Diagnostics, key: &str, v: Option<&str>, default: &str) -> Option<Duration> {
-    let v = v.unwrap_or(default);
-    match parse_duration(v) {
-        Ok(us) if us > 0 => Some(Duration::from_micros(us as u64)),
-        Ok(_) => {
-            d.push(Diagnostic::new(key, "must be longer than zero"));
-            None
-        }
-        Err(e) => {
-            d.push(
-                Diagnostic::new(key, format!("`{v}`: {e}"))
-                    .hint("durations look like 500ms, 5s, 1m"),
-            );
-            None
-        }
-    }
-}
+use riskstream_core::diag::positive_duration as dur;
 
 fn file(
     d: &mut Diagnostics,

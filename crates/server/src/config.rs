@@ -5,7 +5,6 @@
 //! file in one round trip and a bad config never reaches a listening socket.
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
-use riskstream_core::time::parse_duration;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -175,23 +174,7 @@ impl ServiceConfig {
                 }
             }
         };
-        let dur = |diags: &mut Diagnostics, key: &str, v: Option<&str>, default: &str| {
-            let v = v.unwrap_or(default);
-            match parse_duration(v) {
-                Ok(us) if us > 0 => Some(Duration::from_micros(us as u64)),
-                Ok(_) => {
-                    diags.push(Diagnostic::new(key, "must be longer than zero"));
-                    None
-                }
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::new(key, format!("`{v}`: {e}"))
-                            .hint("durations look like 500ms, 2s, 1m, 1h"),
-                    );
-                    None
-                }
-            }
-        };
+        let dur = riskstream_core::diag::positive_duration;
         let positive =
             |diags: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64| {
                 let v = v.unwrap_or(default);
