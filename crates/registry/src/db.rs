@@ -18,8 +18,10 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// The schema migrations, embedded at build time. Add new files here in order; a test checks
 /// that every file in `migrations/` is listed.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "cases", include_str!("../migrations/0002_cases.sql")),
+];
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! The decision service's store: versioned artifacts, model stages, API keys, allow/block
-//! lists and a hash-chained audit log.
+//! lists, the review queue (cases) and a hash-chained audit log.
 //!
 //! ```text
 //!  modeler / CLI ── put_artifact ──▶ artifacts (immutable, id = sha256(body))
@@ -10,6 +10,9 @@
 //!        │
 //!        └── AuditWriter::try_send(decision) ─▶ bounded queue ─▶ batches of ≤ 1000 rows per
 //!                                                              transaction, same chain
+//!  riskstream run ── pipeline_commit ─▶ cases + decision audit rows + pipeline progress,
+//!                                       one transaction (see `cases`)
+//!  analyst ── cases() / close_case() ─▶ the review queue; closing is audited
 //! ```
 //!
 //! # One store, two databases
@@ -64,6 +67,7 @@
 
 mod artifacts;
 mod audit;
+mod cases;
 mod db;
 mod deploy;
 mod error;
@@ -76,6 +80,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+pub use cases::{Case, CaseLabel, CaseQuery, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use keys::KEY_PREFIX;
 pub use types::{

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use common::Db;
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_registry::{
-    ArtifactKind, AuditRecord, AuditSendError, Registry, RegistryError, Role, Stage,
+    ArtifactKind, AuditRecord, AuditSendError, CaseLabel, CaseQuery, CaseStatus, NewCase, Registry,
+    RegistryError, Role, Stage,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -34,6 +35,7 @@ on_both_backends!(
     reopening_continues_the_chain,
     two_instances_share_one_chain,
     regression_sqlx_4284_null_pct_then_value,
+    pipeline_commit_is_atomic_and_cases_close_once,
 );
 
 fn sha256_hex(s: &str) -> String {
@@ -1022,4 +1024,139 @@ async fn a_file_registry_is_created_and_uses_wal() {
     };
     let mode = db.rows("PRAGMA journal_mode").await;
     assert_eq!(mode[0][0].as_deref(), Some("wal"));
+}
+
+fn new_case(p: u32, offset: u64, outcome: &str) -> NewCase {
+    NewCase {
+        id: format!("cards/{p}-{offset}"),
+        tx_id: format!("tx-{p}-{offset}"),
+        outcome: outcome.into(),
+        score: (outcome == "decline").then_some(0.95),
+        decision: json!({ "tx_id": format!("tx-{p}-{offset}"), "outcome": outcome }).to_string(),
+    }
+}
+
+async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
+    let reg = open(&db).await;
+    assert!(reg.pipeline_progress("cards").await.unwrap().is_empty());
+    let cases: Vec<_> = (0..250u64)
+        .map(|o| {
+            new_case(
+                (o % 2) as u32,
+                o,
+                if o % 3 == 0 { "decline" } else { "review" },
+            )
+        })
+        .collect();
+    let audit: Vec<_> = (0..300).map(record).collect();
+    let progress = [(0u32, 248u64), (1, 249)].into_iter().collect();
+    reg.pipeline_commit("cards", &cases, &audit, &progress)
+        .await
+        .unwrap();
+    assert_eq!(reg.pipeline_progress("cards").await.unwrap(), progress);
+    assert!(reg.pipeline_progress("other").await.unwrap().is_empty());
+    let rev = reg.revision().await.unwrap();
+
+    // A batch that fails (a case id that already exists) leaves nothing behind: no case, no
+    // audit row, no progress.
+    let e = reg
+        .pipeline_commit(
+            "cards",
+            &[new_case(0, 1000, "review"), new_case(0, 0, "review")],
+            &[record(1000)],
+            &[(0u32, 1000u64)].into_iter().collect(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Database { .. }), "{e}");
+    assert_eq!(reg.pipeline_progress("cards").await.unwrap(), progress);
+    assert!(reg.case("cards/0-1000").await.is_err());
+    let report = reg.audit_verify().await.unwrap();
+    assert!(report.ok() && report.head_seq == 300, "{report:?}");
+    assert_eq!(
+        reg.revision().await.unwrap(),
+        rev,
+        "cases do not bump the revision"
+    );
+
+    let open_cases = reg
+        .cases(&CaseQuery {
+            status: Some(CaseStatus::Open),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open_cases.len(), 250);
+    let c = reg.case("cards/1-3").await.unwrap();
+    assert_eq!(
+        (
+            c.source.as_str(),
+            c.tx_id.as_str(),
+            c.outcome.as_str(),
+            c.score
+        ),
+        ("pipeline:cards", "tx-1-3", "decline", Some(0.95))
+    );
+    assert_eq!(c.decision["outcome"], "decline");
+    let by_tx = reg
+        .cases(&CaseQuery {
+            tx_id: Some("tx-0-4".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_tx.len(), 1);
+    assert_eq!(by_tx[0].id, "cards/0-4");
+
+    let closed = reg
+        .close_case(
+            "cards/1-3",
+            CaseLabel::Fraud,
+            "card reported stolen",
+            "analyst-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed.status, CaseStatus::Closed);
+    assert_eq!(closed.label.as_deref(), Some("fraud"));
+    assert_eq!(reg.case("cards/1-3").await.unwrap(), closed);
+    let again = reg
+        .close_case("cards/1-3", CaseLabel::Genuine, "", "analyst-2")
+        .await
+        .unwrap_err();
+    user_error(&again);
+    assert!(again.to_string().contains("analyst-1"), "{again}");
+    let missing = reg
+        .close_case("cards/9-9", CaseLabel::Fraud, "", "analyst-1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, RegistryError::NotFound { .. }),
+        "{missing}"
+    );
+    user_error(&CaseLabel::parse("maybe").unwrap_err());
+    assert_eq!(
+        reg.cases(&CaseQuery {
+            status: Some(CaseStatus::Open),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        249
+    );
+    let tail = reg.audit_tail(1).await.unwrap();
+    assert_eq!(
+        (
+            tail[0].action.as_str(),
+            tail[0].subject.as_str(),
+            tail[0].actor.as_str()
+        ),
+        ("case.close", "cards/1-3", "analyst-1")
+    );
+    assert!(reg.audit_verify().await.unwrap().ok());
+    reg.close().await;
 }
