@@ -35,6 +35,10 @@
 //! stop_when_idle = "10s"              # optional: stop when no input arrives for this long
 //! [metrics]
 //! listen = "127.0.0.1:9464"           # optional: Prometheus /metrics (progress, lag, checkpoints, latency)
+//! [registry]                          # optional: the review queue and the audit log
+//! url = "sqlite://registry.db"        # or postgres://user@host/db; the service's registry
+//! audit = true                        # every decision into the hash-chained audit log
+//! review = ["review", "decline"]      # outcomes that open a case in the review queue
 //! ```
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -129,6 +133,27 @@ impl SinkConfig {
     }
 }
 
+/// Decisions into the registry: cases for the review queue and records in the audit log.
+#[derive(Clone, PartialEq)]
+pub struct RegistrySinkConfig {
+    /// The registry URL (may hold a PostgreSQL password: never printed).
+    pub url: String,
+    /// Append every decision to the hash-chained audit log.
+    pub audit: bool,
+    /// Outcomes that open a case (`approve`, `review`, `decline`).
+    pub review: Vec<String>,
+}
+
+impl std::fmt::Debug for RegistrySinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySinkConfig")
+            .field("url", &"<redacted>")
+            .field("audit", &self.audit)
+            .field("review", &self.review)
+            .finish()
+    }
+}
+
 /// The checked pipeline config.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -158,6 +183,8 @@ pub struct PipelineConfig {
     pub stop_when_idle: Option<Duration>,
     /// Where to serve Prometheus `/metrics`, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Review queue and audit log, if configured.
+    pub registry: Option<RegistrySinkConfig>,
 }
 
 impl PipelineConfig {
@@ -199,6 +226,15 @@ struct RawFile {
     run: RawRun,
     #[serde(default)]
     metrics: RawMetrics,
+    registry: Option<RawRegistry>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    url: Option<String>,
+    audit: Option<bool>,
+    review: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -271,7 +307,75 @@ const KEYS: &[&str] = &[
     "checkpoint",
     "run",
     "metrics",
+    "registry",
 ];
+
+/// Checks `[registry]`; a relative SQLite path is taken from the config's directory.
+fn registry(d: &mut Diagnostics, r: &RawRegistry, base: &Path) -> Option<RegistrySinkConfig> {
+    let url = match r.url.as_deref().map(str::trim) {
+        None | Some("") => {
+            d.push(Diagnostic::new("registry.url", "missing").hint(
+                "the service's registry, e.g. url = \"sqlite://registry.db\" or \"postgres://riskstream@db/riskstream\"",
+            ));
+            None
+        }
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Some(u.to_string())
+        }
+        Some(u) if u.contains(":memory:") || u.contains("mode=memory") => {
+            d.push(
+                Diagnostic::new(
+                    "registry.url",
+                    "an in-memory registry is lost when the run ends",
+                )
+                .hint("use a file, e.g. url = \"sqlite://registry.db\""),
+            );
+            None
+        }
+        Some(u) => match u.strip_prefix("sqlite://") {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
+                Some(format!("sqlite://{}", base.join(rest).display()))
+            }
+            Some(rest) if !rest.is_empty() => Some(u.to_string()),
+            _ => {
+                d.push(Diagnostic::new("registry.url", "not a registry URL").hint(
+                    "sqlite://registry.db, sqlite:///abs/path.db or postgres://user@host/db",
+                ));
+                None
+            }
+        },
+    };
+    let audit = r.audit.unwrap_or(true);
+    let review = r
+        .review
+        .clone()
+        .unwrap_or_else(|| vec!["review".into(), "decline".into()]);
+    let mut ok = true;
+    for (i, o) in review.iter().enumerate() {
+        if !["approve", "review", "decline"].contains(&o.as_str()) {
+            ok = false;
+            d.push(
+                Diagnostic::new(
+                    format!("registry.review[{i}]"),
+                    format!("`{o}` is not an outcome"),
+                )
+                .hint(
+                    did_you_mean(o, ["approve", "review", "decline"])
+                        .unwrap_or_else(|| "use approve, review or decline".into()),
+                ),
+            );
+        }
+    }
+    if !audit && review.is_empty() {
+        ok = false;
+        d.push(
+            Diagnostic::new("registry", "writes nothing: audit = false and review = []")
+                .hint("remove the section, or set audit = true or some review outcomes"),
+        );
+    }
+    let url = url?;
+    ok.then_some(RegistrySinkConfig { url, audit, review })
+}
 
 use riskstream_core::diag::positive_duration as dur;
 
@@ -779,6 +883,10 @@ impl PipelineConfig {
                 }
             },
         };
+        let registry_cfg = match &raw.registry {
+            None => Some(None),
+            Some(r) => registry(&mut d, r, base).map(Some),
+        };
         let (
             Some(source),
             Some(sink),
@@ -790,6 +898,7 @@ impl PipelineConfig {
             Some(interval),
             Some(idle),
             Some(metrics_listen),
+            Some(registry),
         ) = (
             source,
             sink,
@@ -801,6 +910,7 @@ impl PipelineConfig {
             interval,
             idle,
             metrics_listen,
+            registry_cfg,
         )
         else {
             return Err(d);
@@ -819,6 +929,7 @@ impl PipelineConfig {
             checkpoint_interval: interval,
             stop_when_idle: idle,
             metrics_listen,
+            registry,
         })
     }
 }
@@ -944,6 +1055,55 @@ mod tests {
         ] {
             assert!(e.contains(want), "missing {want} in:\n{e}");
         }
+    }
+
+    #[test]
+    fn registry_sinks_check_outcomes_and_resolve_paths() {
+        let head = "[source]\nkind = \"file\"\npath = \"fraud-handbook/policy.toml\"\n\
+                    [features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n\
+                    [sink]\nkind = \"file\"\npath = \"out.ndjson\"\n";
+        let c = PipelineConfig::parse(
+            &format!("{head}[registry]\nurl = \"sqlite://reg.db\"\n"),
+            "p.toml",
+            &base(),
+        )
+        .unwrap();
+        let r = c.registry.unwrap();
+        assert_eq!(
+            r.url,
+            format!("sqlite://{}", base().join("reg.db").display())
+        );
+        assert!(r.audit);
+        assert_eq!(r.review, ["review", "decline"]);
+        assert!(
+            !format!("{r:?}").contains("reg.db"),
+            "the URL is not printed"
+        );
+        let e = PipelineConfig::parse(
+            &format!("{head}[registry]\nurl = \"sqlite::memory:\"\naudit = false\nreview = [\"reveiw\"]\n"),
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "registry.url",
+            "registry.review[0]",
+            "did you mean `review`",
+        ] {
+            assert!(e.contains(want), "missing {want} in:\n{e}");
+        }
+        let e = PipelineConfig::parse(
+            &format!("{head}[registry]\naudit = false\nreview = []\n"),
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("registry.url") && e.contains("writes nothing"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,9 +12,13 @@
 //!                                                     │ no
 //!                                                     ▼
 //!                                       sink.publish(p, id = "p-offset", offset)
+//!                                                     │ [registry]: offset ≤ progress[p]? skip
+//!                                                     ▼
+//!                      batch of cases + decision audit records + progress ─▶ one registry
+//!                      transaction (the next batch is decided while it commits)
 //!  every `every` records of a partition, or `interval`:
-//!     flush sinks (broker acks / fsync) ─▶ per partition: {decider state, source offset,
-//!     sink lengths} ─▶ <dir>/<name>.p<N>.ckpt (tmp + fsync + rename)
+//!     flush sinks (broker acks / fsync / registry commit) ─▶ per partition: {decider state,
+//!     source offset, sink lengths} ─▶ <dir>/<name>.p<N>.ckpt (tmp + fsync + rename)
 //! ```
 //!
 //! Why per partition: a partition's decider sees that partition's records in the broker's
@@ -47,6 +51,9 @@ pub enum PipelineError {
     /// A source or sink failed.
     #[error(transparent)]
     Connector(#[from] ConnectorError),
+    /// The registry (review queue, audit log) refused or failed.
+    #[error("registry: {0}")]
+    Registry(riskstream_registry::RegistryError),
     /// A checkpoint could not be written, or read back.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {
@@ -64,6 +71,7 @@ impl riskstream_core::Classify for PipelineError {
                 riskstream_core::ErrorClass::User
             }
             PipelineError::Connector(e) => e.class(),
+            PipelineError::Registry(e) => e.class(),
         }
     }
 }
@@ -79,6 +87,10 @@ pub struct Report {
     pub dead_letters: u64,
     /// Outputs recomputed after a restore but not written again: the sink had them.
     pub suppressed: u64,
+    /// Cases opened in the review queue (`[registry]`).
+    pub cases: u64,
+    /// Decisions appended to the audit log (`[registry]`).
+    pub audited: u64,
     /// Checkpoints written (all partitions count once).
     pub checkpoints: u64,
     /// Partitions restored from a checkpoint, with the offset they resumed after.
@@ -94,6 +106,134 @@ pub struct Report {
     pub lag: BTreeMap<u32, u64>,
 }
 
+/// Cases and audit records bound for the registry, committed in batches together with the
+/// source offset that produced them (`Registry::pipeline_commit`). One batch commits in the
+/// background while the next fills; a checkpoint waits for both, so a checkpoint never
+/// covers an output the registry does not hold.
+struct RegistryOut {
+    reg: riskstream_registry::Registry,
+    name: String,
+    actor: String,
+    audit: bool,
+    /// Open a case for outcomes approve / review / decline.
+    review: [bool; 3],
+    /// Per partition: outputs from offsets up to this are already in the registry.
+    already: BTreeMap<u32, u64>,
+    cases: Vec<riskstream_registry::NewCase>,
+    records: Vec<riskstream_registry::AuditRecord>,
+    progress: BTreeMap<u32, u64>,
+    pending: Option<tokio::task::JoinHandle<Result<(), riskstream_registry::RegistryError>>>,
+}
+
+/// Outputs per registry transaction.
+const REGISTRY_BATCH: usize = 2000;
+
+impl RegistryOut {
+    async fn open(
+        cfg: &crate::config::RegistrySinkConfig,
+        name: &str,
+    ) -> Result<RegistryOut, PipelineError> {
+        let reg = riskstream_registry::Registry::open(&cfg.url)
+            .await
+            .map_err(registry_err)?;
+        let already = reg.pipeline_progress(name).await.map_err(registry_err)?;
+        let on = |o: &str| cfg.review.iter().any(|r| r == o);
+        Ok(RegistryOut {
+            reg,
+            name: name.to_string(),
+            actor: format!("pipeline:{name}"),
+            audit: cfg.audit,
+            review: [on("approve"), on("review"), on("decline")],
+            already,
+            cases: Vec::new(),
+            records: Vec::new(),
+            progress: BTreeMap::new(),
+            pending: None,
+        })
+    }
+
+    /// Queues the registry's outputs of one decision: (cases opened, audit records); both
+    /// zero when the registry already holds them.
+    async fn write(
+        &mut self,
+        p: u32,
+        offset: u64,
+        d: &riskstream_decide::Decision,
+        body: &serde_json::Value,
+    ) -> Result<(u64, u64), PipelineError> {
+        if self.already.get(&p).is_some_and(|&a| offset <= a) {
+            return Ok((0, 0));
+        }
+        let outcome = d.outcome.as_str();
+        let case = match outcome {
+            "approve" => self.review[0],
+            "review" => self.review[1],
+            _ => self.review[2],
+        };
+        if case {
+            self.cases.push(riskstream_registry::NewCase {
+                id: format!("{}:{p}-{offset}", self.name),
+                tx_id: d.tx_id.clone(),
+                outcome: outcome.to_string(),
+                score: d.score,
+                decision: body.to_string(),
+            });
+        }
+        if self.audit {
+            self.records.push(riskstream_registry::AuditRecord::now(
+                self.actor.clone(),
+                "decision",
+                d.tx_id.clone(),
+                None,
+                Some(body.clone()),
+            ));
+        }
+        if case || self.audit {
+            self.progress.insert(p, offset);
+            if self.cases.len() + self.records.len() >= REGISTRY_BATCH {
+                self.send().await?;
+            }
+        }
+        Ok((u64::from(case), u64::from(self.audit)))
+    }
+
+    /// Waits for the batch in flight, then starts committing the queued one.
+    async fn send(&mut self) -> Result<(), PipelineError> {
+        self.wait().await?;
+        if self.progress.is_empty() {
+            return Ok(());
+        }
+        let (reg, name) = (self.reg.clone(), self.name.clone());
+        let cases = std::mem::take(&mut self.cases);
+        let records = std::mem::take(&mut self.records);
+        let progress = std::mem::take(&mut self.progress);
+        self.pending = Some(tokio::spawn(async move {
+            reg.pipeline_commit(&name, &cases, &records, &progress)
+                .await
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> Result<(), PipelineError> {
+        if let Some(h) = self.pending.take() {
+            h.await
+                .map_err(|e| PipelineError::Config(format!("registry writer stopped: {e}")))?
+                .map_err(registry_err)?;
+        }
+        Ok(())
+    }
+
+    /// Commits everything queued and waits for it.
+    async fn flush(&mut self) -> Result<(), PipelineError> {
+        self.send().await?;
+        self.wait().await
+    }
+}
+
+fn registry_err(e: riskstream_registry::RegistryError) -> PipelineError {
+    PipelineError::Registry(e)
+}
+
 /// The run's metrics (the `metrics` facade; `riskstream run` exports them on
 /// `[metrics] listen`), plus the latency histogram the report is made from.
 struct Meters {
@@ -101,6 +241,8 @@ struct Meters {
     decisions: metrics::Counter,
     dead_letters: metrics::Counter,
     suppressed: metrics::Counter,
+    cases: metrics::Counter,
+    audited: metrics::Counter,
     checkpoints: metrics::Counter,
     checkpoint_seconds: metrics::Histogram,
     last_checkpoint: metrics::Gauge,
@@ -129,6 +271,8 @@ impl Meters {
             decisions: metrics::counter!("riskstream_pipeline_decisions_total", &l()),
             dead_letters: metrics::counter!("riskstream_pipeline_dead_letters_total", &l()),
             suppressed: metrics::counter!("riskstream_pipeline_suppressed_total", &l()),
+            cases: metrics::counter!("riskstream_pipeline_cases_total", &l()),
+            audited: metrics::counter!("riskstream_pipeline_audit_records_total", &l()),
             checkpoints: metrics::counter!("riskstream_pipeline_checkpoints_total", &l()),
             checkpoint_seconds: metrics::histogram!("riskstream_pipeline_checkpoint_seconds", &l()),
             last_checkpoint: metrics::gauge!(
@@ -384,12 +528,12 @@ fn deployment(cfg: &PipelineConfig, spec: &FeatureSpec) -> Result<Deployment, Pi
 
 /// The decision as written: everything but the latency (which differs run to run, and an
 /// output must be the same whether or not the run was interrupted).
-fn decision_bytes(d: &riskstream_decide::Decision) -> Vec<u8> {
+fn decision_value(d: &riskstream_decide::Decision) -> serde_json::Value {
     let mut v = serde_json::to_value(d).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.remove("latency_us");
     }
-    serde_json::to_vec(&v).unwrap_or_default()
+    v
 }
 
 fn dead_letter_bytes(origin: &str, reason: &str, field: Option<&str>, payload: &[u8]) -> Vec<u8> {
@@ -480,6 +624,10 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         &resume,
     )
     .await?;
+    let mut reg = match &cfg.registry {
+        Some(r) => Some(RegistryOut::open(r, &cfg.name).await?),
+        None => None,
+    };
     let mut source = match &cfg.source {
         SourceConfig::Nats {
             url,
@@ -564,7 +712,16 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
             }
             if last_ckpt.elapsed() >= cfg.checkpoint_interval && parts.values().any(|s| s.since > 0)
             {
-                checkpoint(cfg, &mut parts, &mut sink, &mut dead, &meters, source.lag()).await?;
+                checkpoint(
+                    cfg,
+                    &mut parts,
+                    &mut sink,
+                    &mut dead,
+                    reg.as_mut(),
+                    &meters,
+                    source.lag(),
+                )
+                .await?;
                 report.checkpoints += 1;
                 last_ckpt = Instant::now();
             }
@@ -597,7 +754,22 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
             Ok(m) => match part.decider.decide(&m, &dep, &lists) {
                 Ok(d) => {
                     meters.observe_latency(rec.stored_us);
-                    let w = sink.write(p, rec.offset, &id, decision_bytes(&d)).await?;
+                    let v = decision_value(&d);
+                    if let Some(r) = &mut reg {
+                        let (c, a) = r.write(p, rec.offset, &d, &v).await?;
+                        report.cases += c;
+                        report.audited += a;
+                        meters.cases.increment(c);
+                        meters.audited.increment(a);
+                    }
+                    let w = sink
+                        .write(
+                            p,
+                            rec.offset,
+                            &id,
+                            serde_json::to_vec(&v).unwrap_or_default(),
+                        )
+                        .await?;
                     report.decisions += u64::from(w);
                     meters.decisions.increment(u64::from(w));
                     w
@@ -623,12 +795,30 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         part.offset = Some(rec.offset);
         part.since += 1;
         if part.since >= cfg.checkpoint_every || last_ckpt.elapsed() >= cfg.checkpoint_interval {
-            checkpoint(cfg, &mut parts, &mut sink, &mut dead, &meters, source.lag()).await?;
+            checkpoint(
+                cfg,
+                &mut parts,
+                &mut sink,
+                &mut dead,
+                reg.as_mut(),
+                &meters,
+                source.lag(),
+            )
+            .await?;
             report.checkpoints += 1;
             last_ckpt = Instant::now();
         }
     }
-    checkpoint(cfg, &mut parts, &mut sink, &mut dead, &meters, source.lag()).await?;
+    checkpoint(
+        cfg,
+        &mut parts,
+        &mut sink,
+        &mut dead,
+        reg.as_mut(),
+        &meters,
+        source.lag(),
+    )
+    .await?;
     report.checkpoints += 1;
     report.seconds = t0.elapsed().as_secs_f64();
     report.busy_seconds = if report.records > 0 {
@@ -644,19 +834,23 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     Ok(report)
 }
 
-/// Flushes both outputs, then writes every partition's checkpoint; updates the checkpoint,
+/// Flushes the outputs (sink, dead letters, registry), then writes every partition's checkpoint; updates the checkpoint,
 /// offset and lag metrics.
 async fn checkpoint(
     cfg: &PipelineConfig,
     parts: &mut BTreeMap<u32, Part>,
     sink: &mut Out,
     dead: &mut Out,
+    reg: Option<&mut RegistryOut>,
     meters: &Meters,
     lag: BTreeMap<u32, u64>,
 ) -> Result<(), PipelineError> {
     let t0 = Instant::now();
     sink.flush().await?;
     dead.flush().await?;
+    if let Some(r) = reg {
+        r.flush().await?;
+    }
     for (&p, part) in parts.iter_mut() {
         let path = checkpoint_path(cfg, p);
         let err = |m: String| PipelineError::Checkpoint {

@@ -1,6 +1,6 @@
 -- riskstream registry, schema version 2: the review queue and pipeline sink progress.
 
--- One case per flagged decision. id = '<pipeline>/<partition>-<source offset>' for pipeline
+-- One case per flagged decision. id = '<pipeline>:<partition>-<source offset>' for pipeline
 -- decisions, so a replayed decision names the same case. decision is the decision JSON
 -- exactly as written (without its latency).
 CREATE TABLE cases (

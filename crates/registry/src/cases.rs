@@ -115,7 +115,7 @@ impl CaseLabel {
 /// A stored case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
-    /// Its id (`<pipeline>/<partition>-<offset>` for pipeline decisions).
+    /// Its id (`<pipeline>:<partition>-<offset>` for pipeline decisions).
     pub id: String,
     /// Who opened it (`pipeline:<name>`).
     pub source: String,

@@ -1028,7 +1028,7 @@ async fn a_file_registry_is_created_and_uses_wal() {
 
 fn new_case(p: u32, offset: u64, outcome: &str) -> NewCase {
     NewCase {
-        id: format!("cards/{p}-{offset}"),
+        id: format!("cards:{p}-{offset}"),
         tx_id: format!("tx-{p}-{offset}"),
         outcome: outcome.into(),
         score: (outcome == "decline").then_some(0.95),
@@ -1070,7 +1070,7 @@ async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
         .unwrap_err();
     assert!(matches!(e, RegistryError::Database { .. }), "{e}");
     assert_eq!(reg.pipeline_progress("cards").await.unwrap(), progress);
-    assert!(reg.case("cards/0-1000").await.is_err());
+    assert!(reg.case("cards:0-1000").await.is_err());
     let report = reg.audit_verify().await.unwrap();
     assert!(report.ok() && report.head_seq == 300, "{report:?}");
     assert_eq!(
@@ -1088,7 +1088,7 @@ async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
         .await
         .unwrap();
     assert_eq!(open_cases.len(), 250);
-    let c = reg.case("cards/1-3").await.unwrap();
+    let c = reg.case("cards:1-3").await.unwrap();
     assert_eq!(
         (
             c.source.as_str(),
@@ -1108,11 +1108,11 @@ async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
         .await
         .unwrap();
     assert_eq!(by_tx.len(), 1);
-    assert_eq!(by_tx[0].id, "cards/0-4");
+    assert_eq!(by_tx[0].id, "cards:0-4");
 
     let closed = reg
         .close_case(
-            "cards/1-3",
+            "cards:1-3",
             CaseLabel::Fraud,
             "card reported stolen",
             "analyst-1",
@@ -1121,15 +1121,15 @@ async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
         .unwrap();
     assert_eq!(closed.status, CaseStatus::Closed);
     assert_eq!(closed.label.as_deref(), Some("fraud"));
-    assert_eq!(reg.case("cards/1-3").await.unwrap(), closed);
+    assert_eq!(reg.case("cards:1-3").await.unwrap(), closed);
     let again = reg
-        .close_case("cards/1-3", CaseLabel::Genuine, "", "analyst-2")
+        .close_case("cards:1-3", CaseLabel::Genuine, "", "analyst-2")
         .await
         .unwrap_err();
     user_error(&again);
     assert!(again.to_string().contains("analyst-1"), "{again}");
     let missing = reg
-        .close_case("cards/9-9", CaseLabel::Fraud, "", "analyst-1")
+        .close_case("cards:9-9", CaseLabel::Fraud, "", "analyst-1")
         .await
         .unwrap_err();
     assert!(
@@ -1155,7 +1155,7 @@ async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
             tail[0].subject.as_str(),
             tail[0].actor.as_str()
         ),
-        ("case.close", "cards/1-3", "analyst-1")
+        ("case.close", "cards:1-3", "analyst-1")
     );
     assert!(reg.audit_verify().await.unwrap().ok());
     reg.close().await;

@@ -57,10 +57,13 @@ enum Cmd {
     Keys(cmd::admin::KeysArgs),
     /// Verify the hash-chained audit log, or print its latest records.
     Audit(cmd::admin::AuditArgs),
-    /// Run a streaming decision pipeline (NATS JetStream or file in; decisions and dead
-    /// letters out; exactly-once checkpoints per partition).
+    /// The review queue: list, show and close cases that pipelines opened.
+    Cases(cmd::admin::CasesArgs),
+    /// Run a streaming decision pipeline (Kafka, NATS JetStream, HTTP or a file in;
+    /// decisions, dead letters, cases and audit records out; exactly-once checkpoints).
     Run(cmd::pipeline::RunArgs),
-    /// Publish a data file to a partitioned NATS JetStream subject, keyed by an entity field.
+    /// Publish a data file to a partitioned NATS JetStream subject or Kafka topic, keyed by an
+    /// entity field.
     Produce(cmd::pipeline::ProduceArgs),
 }
 
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Cmd::Policy(a) => cmd::admin::run_policy(a),
         Cmd::Keys(a) => cmd::admin::run_keys(a),
         Cmd::Audit(a) => cmd::admin::run_audit(a),
+        Cmd::Cases(a) => cmd::admin::run_cases(a),
         Cmd::Run(a) => cmd::pipeline::run(a),
         Cmd::Produce(a) => cmd::pipeline::produce(a),
     };

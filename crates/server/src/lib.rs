@@ -40,16 +40,17 @@ use utoipa::OpenApi;
 /// The OpenAPI document, generated from the handlers.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "riskstream decision service", description = "Decisions with reasons, labels, registry, lists, audit."),
+    info(title = "riskstream decision service", description = "Decisions with reasons, labels, registry, lists, review queue, audit."),
     paths(
         routes::decide, routes::decide_batch, routes::label, routes::deployment,
         routes::list_models, routes::list_policies, routes::put_model, routes::put_policy,
         routes::activate_policy, routes::set_stage, routes::rollback, routes::put_list_entry,
-        routes::delete_list_entry, routes::get_lists, routes::audit_tail, routes::audit_verify,
+        routes::delete_list_entry, routes::get_lists, routes::list_cases, routes::get_case,
+        routes::close_case, routes::audit_tail, routes::audit_verify,
         routes::create_key, routes::revoke_key, routes::healthz, routes::readyz
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
-        routes::ListEntryRequest, routes::KeyRequest, routes::ErrorBody)),
+        routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, routes::ErrorBody)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
@@ -139,6 +140,9 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/lists/{list}/{value}",
             put(routes::put_list_entry).delete(routes::delete_list_entry),
         )
+        .route("/v1/cases", get(routes::list_cases))
+        .route("/v1/cases/{id}", get(routes::get_case))
+        .route("/v1/cases/{id}/close", post(routes::close_case))
         .route("/v1/audit", get(routes::audit_tail))
         .route("/v1/audit/verify", post(routes::audit_verify))
         .route("/v1/keys", post(routes::create_key))

@@ -6,6 +6,7 @@
 //! | `POST /v1/labels` | `label` |
 //! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit` | `analyst` |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` | `analyst` |
+//! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
 //! | `POST /v1/models`, `POST /v1/policies`, stage a model as `shadow`/`challenger`/`archived` | `modeler` |
 //! | promote to `champion`, roll back, activate a policy, keys, audit verify | `admin` |
 //!
@@ -751,6 +752,110 @@ pub async fn audit_verify(State(st): St, caller: Caller) -> Result<Json<Value>, 
         "head_hash": r.head_hash,
         "first_bad": r.first_bad,
     })))
+}
+
+/// Query for the review queue.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CasesQuery {
+    /// `open` (default), `closed` or `all`.
+    pub status: Option<String>,
+    /// Only the cases of this transaction.
+    pub tx_id: Option<String>,
+    /// How many, oldest first (default 100, at most 10,000).
+    pub n: Option<usize>,
+}
+
+/// The review queue: cases pipelines opened for flagged decisions, oldest first.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases",
+    params(("status" = Option<String>, Query), ("tx_id" = Option<String>, Query), ("n" = Option<usize>, Query)),
+    responses((status = 200, description = "cases, oldest first", body = Object)),
+    security(("api_key" = [])))]
+pub async fn list_cases(
+    State(st): St,
+    caller: Caller,
+    Query(q): Query<CasesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    use riskstream_registry::{CaseQuery, CaseStatus};
+    caller.require(Role::Analyst)?;
+    let status = match q.status.as_deref().unwrap_or("open") {
+        "open" => Some(CaseStatus::Open),
+        "closed" => Some(CaseStatus::Closed),
+        "all" => None,
+        other => {
+            return Err(
+                ApiError::bad_request(format!("status `{other}`: use open, closed or all"))
+                    .field("status"),
+            )
+        }
+    };
+    let v = st
+        .registry
+        .cases(&CaseQuery {
+            status,
+            tx_id: q.tx_id,
+            limit: q.n.unwrap_or(100).min(10_000),
+        })
+        .await
+        .map_err(reg_err)?;
+    Ok(Json(
+        serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
+}
+
+/// One case, with its decision and reasons.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the case", body = Object), (status = 404, description = "no such case", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_case(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let c = st.registry.case(&id).await.map_err(reg_err)?;
+    Ok(Json(
+        serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
+}
+
+/// An analyst's verdict on a case.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseCaseRequest {
+    /// `fraud` or `genuine`.
+    pub label: String,
+    /// A note for the record.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Close an open case with a label; audited as `case.close` under the caller's key name.
+#[utoipa::path(post, path = "/v1/cases/{id}/close", tag = "cases",
+    params(("id" = String, Path)), request_body = CloseCaseRequest,
+    responses((status = 200, description = "the closed case", body = Object),
+        (status = 400, description = "not a label", body = ErrorBody),
+        (status = 422, description = "already closed (the message says by whom)", body = ErrorBody),
+        (status = 404, description = "no such case", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn close_case(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+    b: JsonBody<CloseCaseRequest>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let req = body(b)?;
+    let label = riskstream_registry::CaseLabel::parse(&req.label)
+        .map_err(|e| ApiError::bad_request(e.to_string()).field("label"))?;
+    let c = st
+        .registry
+        .close_case(&id, label, &req.note, caller.name())
+        .await
+        .map_err(reg_err)?;
+    Ok(Json(
+        serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
 }
 
 /// A new API key.

@@ -1128,3 +1128,92 @@ async fn a_straggler_within_the_live_tolerance_is_decided_and_flagged() {
     assert!(r.text().await.unwrap().contains("late"));
     s.stop().await;
 }
+
+/// The review queue over the API: what a pipeline opened is listed for analysts only,
+/// closed once with a label, and the close is audited under the analyst's key name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_work_the_review_queue() {
+    let mut s = start("").await;
+    let reg = Registry::open(&s.url).await.unwrap();
+    let cases: Vec<riskstream_registry::NewCase> = (0..3u64)
+        .map(|o| riskstream_registry::NewCase {
+            id: format!("cards:0-{o}"),
+            tx_id: format!("{}", 100 + o),
+            outcome: "review".into(),
+            score: None,
+            decision: json!({"tx_id": format!("{}", 100 + o), "outcome": "review",
+                "reasons": [{"rule": "amount_over_220"}]})
+            .to_string(),
+        })
+        .collect();
+    reg.pipeline_commit("cards", &cases, &[], &[(0u32, 2u64)].into_iter().collect())
+        .await
+        .unwrap();
+    let analyst = s.key(&[Role::Analyst]).await;
+    let decide = s.key(&[Role::Decide]).await;
+    let get = |path: &str, key: &str| {
+        s.http
+            .get(format!("{}{path}", s.base))
+            .bearer_auth(key)
+            .send()
+    };
+    assert_eq!(get("/v1/cases", &decide).await.unwrap().status(), 403);
+    let r = get("/v1/cases", &analyst).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let open: Value = r.json().await.unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 3, "{open}");
+    assert_eq!(open[0]["decision"]["reasons"][0]["rule"], "amount_over_220");
+    let r = get("/v1/cases?status=maybe", &analyst).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        get("/v1/cases/cards:0-9", &analyst).await.unwrap().status(),
+        404
+    );
+
+    let close = |id: &str, body: Value| {
+        s.post(&format!("/v1/cases/{id}/close"), &analyst)
+            .json(&body)
+            .send()
+    };
+    let r = close("cards:0-1", json!({"label": "stolen"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "label", "{e}");
+    let r = close(
+        "cards:0-1",
+        json!({"label": "fraud", "note": "confirmed with the cardholder"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(
+        (c["status"].as_str(), c["label"].as_str()),
+        (Some("closed"), Some("fraud"))
+    );
+    let r = close("cards:0-1", json!({"label": "genuine"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a case closes once");
+    let open: Value = get("/v1/cases?status=open", &analyst)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 2);
+    let by_tx: Value = get("/v1/cases?status=all&tx_id=101", &analyst)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_tx[0]["id"], "cards:0-1");
+    let tail = reg.audit_tail(1).await.unwrap();
+    assert_eq!(tail[0].action, "case.close");
+    assert_eq!(tail[0].subject, "cards:0-1");
+    assert!(tail[0].actor.starts_with("k-"), "{}", tail[0].actor);
+    s.stop().await;
+}

@@ -1,4 +1,4 @@
-//! Registry administration from the command line: models, policies, keys, audit.
+//! Registry administration from the command line: models, policies, keys, audit, cases.
 //!
 //! These commands open the registry named in the service config directly (an operator with
 //! access to the database is trusted as `admin`), validate what they register against the
@@ -399,6 +399,108 @@ pub fn run_audit(a: AuditArgs) -> anyhow::Result<Outcome> {
                 for e in c.reg.audit_tail(n).await? {
                     println!("{}", serde_json::to_string(&e)?);
                 }
+            }
+        }
+        Ok(Outcome::Clean)
+    })
+}
+
+/// `riskstream cases …`
+#[derive(Debug, clap::Args)]
+pub struct CasesArgs {
+    #[command(subcommand)]
+    cmd: CasesCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CasesCmd {
+    /// List cases, oldest first (one JSON object per line).
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// open, closed or all.
+        #[arg(long, default_value = "open")]
+        status: String,
+        /// Only the cases of this transaction.
+        #[arg(long)]
+        tx: Option<String>,
+        /// How many at most.
+        #[arg(short, default_value_t = 50)]
+        n: usize,
+    },
+    /// Print one case with its decision and reasons.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// The case id (`<pipeline>:<partition>-<offset>`).
+        id: String,
+    },
+    /// Close an open case with a label (fraud or genuine); audited under --actor.
+    Close {
+        #[command(flatten)]
+        target: Target,
+        /// The case id.
+        id: String,
+        /// fraud or genuine.
+        #[arg(long)]
+        label: String,
+        /// A note for the record.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+/// Runs `cases`.
+pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
+    use riskstream_registry::{CaseLabel, CaseQuery, CaseStatus};
+    block_on(async move {
+        match a.cmd {
+            CasesCmd::List {
+                target,
+                status,
+                tx,
+                n,
+            } => {
+                let status = match status.as_str() {
+                    "open" => Some(CaseStatus::Open),
+                    "closed" => Some(CaseStatus::Closed),
+                    "all" => None,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--status {other}: use open, closed or all"
+                        ))
+                        .into())
+                    }
+                };
+                let c = Ctx::open(&target).await?;
+                let cases = c
+                    .reg
+                    .cases(&CaseQuery {
+                        status,
+                        tx_id: tx,
+                        limit: n,
+                    })
+                    .await?;
+                for case in &cases {
+                    println!("{}", serde_json::to_string(case)?);
+                }
+                eprintln!("{} cases", cases.len());
+            }
+            CasesCmd::Show { target, id } => {
+                let c = Ctx::open(&target).await?;
+                println!("{}", serde_json::to_string_pretty(&c.reg.case(&id).await?)?);
+            }
+            CasesCmd::Close {
+                target,
+                id,
+                label,
+                note,
+            } => {
+                let label = CaseLabel::parse(&label).map_err(|e| UsageError(e.to_string()))?;
+                let c = Ctx::open(&target).await?;
+                let case = c.reg.close_case(&id, label, &note, &c.actor).await?;
+                println!("{}", serde_json::to_string(&case)?);
+                eprintln!("case {id} closed as {}", label.as_str());
             }
         }
         Ok(Outcome::Clean)

@@ -65,6 +65,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
         for (p, o) in &report.restored {
             println!("  partition {p} resumed after offset {o}");
         }
+        if cfg.registry.is_some() {
+            println!(
+                "  registry: {} cases opened in the review queue, {} decisions in the audit log",
+                report.cases, report.audited
+            );
+        }
         if let Some([p50, p99, max]) = report.latency_ms {
             println!(
                 "  event to decision: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.1} ms (from the broker's store time)"
