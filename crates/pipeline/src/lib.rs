@@ -9,5 +9,5 @@
 pub mod config;
 pub mod run;
 
-pub use config::{PipelineConfig, SinkConfig, SourceConfig};
+pub use config::{PipelineConfig, RegistrySinkConfig, SinkConfig, SourceConfig};
 pub use run::{checkpoint_path, run, PipelineError, Report};

@@ -189,3 +189,44 @@ fn generate_is_deterministic_and_its_output_inspects_clean() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 rejected"));
 }
+
+#[test]
+fn validate_checks_pipeline_configs() {
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pipeline");
+    for f in ["nats.toml", "kafka.toml"] {
+        let ok = bin()
+            .args(["validate", &format!("{ex}/{f}")])
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (pipeline"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pipe.toml");
+    std::fs::write(
+        &p,
+        "[source]\nkind = \"kafak\"\n[sink]\nkind = \"file\"\npath = \"d.ndjson\"\n\
+         [registry]\nurl = \"sqlite::memory:\"\nreview = [\"declined\"]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["validate", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for e in [
+        "source.kind",
+        "did you mean `kafka`",
+        "features.spec",
+        "decide.policy",
+        "registry.url",
+        "registry.review[0]",
+    ] {
+        assert!(err.contains(e), "missing `{e}` in:\n{err}");
+    }
+}

@@ -29,6 +29,7 @@ pub struct Args {
 enum Kind {
     Schema,
     FeatureSpec,
+    Pipeline,
     Unknown,
 }
 
@@ -36,6 +37,7 @@ fn kind_of(text: &str) -> Kind {
     match toml::from_str::<toml::Table>(text) {
         Ok(t) if t.contains_key("field") => Kind::Schema,
         Ok(t) if t.contains_key("feature") || t.contains_key("calendar") => Kind::FeatureSpec,
+        Ok(t) if t.contains_key("source") && t.contains_key("sink") => Kind::Pipeline,
         Ok(_) => Kind::Unknown,
         // Not TOML at all: the schema checker reports the syntax error with line and column.
         Err(_) => Kind::Schema,
@@ -66,8 +68,24 @@ fn validate_toml(path: &Path) -> anyhow::Result<bool> {
                 Ok(false)
             }
         },
+        Kind::Pipeline => match riskstream_pipeline::PipelineConfig::load(path) {
+            Ok(c) => {
+                println!(
+                    "{}: ok (pipeline `{}`, {} partition(s){})",
+                    path.display(),
+                    c.name,
+                    c.partitions(),
+                    if c.registry.is_some() { ", review queue and audit log in the registry" } else { "" }
+                );
+                Ok(true)
+            }
+            Err(d) => {
+                eprint!("{d}");
+                Ok(false)
+            }
+        },
         Kind::Unknown => Err(UsageError(format!(
-            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables)",
+            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables, a pipeline `[source]` and `[sink]`)",
             path.display()
         ))
         .into()),
