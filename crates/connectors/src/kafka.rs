@@ -164,11 +164,44 @@ pub async fn delete_topics(brokers: &str, topics: &[&str]) -> Result<(), Connect
 }
 
 /// librdkafka's statistics callback, kept for the consumer lag and the high watermark the
-/// broker's fetch responses report, per partition.
-#[derive(Debug, Default)]
+/// broker's fetch responses report, per partition; and, for a source in a consumer group,
+/// the rebalance handling (see [`KafkaSource::open_group`]).
+#[derive(Default)]
 pub struct LagContext {
     lag: Mutex<BTreeMap<u32, u64>>,
     hi: Mutex<BTreeMap<u32, i64>>,
+    /// Per partition: the next offset wanted; anything below it is a re-read and dropped.
+    next: Mutex<BTreeMap<u32, i64>>,
+    group: Option<GroupHooks>,
+}
+
+impl std::fmt::Debug for LagContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LagContext")
+            .field("group", &self.group.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a partition resumes: the offset its checkpoint covers (`None`: from the start).
+pub type ResumeFn = Box<dyn Fn(u32) -> Option<u64> + Send + Sync>;
+/// Makes everything written so far durable (the sinks' producers), before partitions go.
+pub type FlushFn = Box<dyn Fn() + Send + Sync>;
+
+/// A change in the partitions a group member owns, in the order the group made them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// These partitions are now this worker's, each resuming after the offset given.
+    Assigned(Vec<(u32, Option<u64>)>),
+    /// These partitions are no longer this worker's.
+    Revoked(Vec<u32>),
+}
+
+struct GroupHooks {
+    topic: String,
+    resume: ResumeFn,
+    flush: FlushFn,
+    events: Mutex<Vec<Ownership>>,
 }
 
 impl ClientContext for LagContext {
@@ -189,15 +222,80 @@ impl ClientContext for LagContext {
     }
 }
 
-impl rdkafka::consumer::ConsumerContext for LagContext {}
+impl rdkafka::consumer::ConsumerContext for LagContext {
+    /// In a group (eager protocol: every rebalance revokes everything, then assigns):
+    /// on revoke, flush the sinks *before* the partitions are released, so the next owner's
+    /// read of the output tail sees every output this worker made; on assign, start each
+    /// partition from its checkpoint (less the resume rewind) instead of a group offset.
+    /// Runs inside the consumer's poll, i.e. between two records of the pipeline loop.
+    fn rebalance(
+        &self,
+        base: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr as E;
+        let Some(g) = &self.group else {
+            return;
+        };
+        let parts: Vec<u32> = tpl
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == g.topic && e.partition() >= 0)
+            .map(|e| e.partition() as u32)
+            .collect();
+        let push = |ev: Ownership| {
+            if let Ok(mut v) = g.events.lock() {
+                v.push(ev);
+            }
+        };
+        match err {
+            E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut given = Vec::new();
+                if let Ok(mut next) = self.next.lock() {
+                    for &p in &parts {
+                        let after = (g.resume)(p);
+                        let (want, off) = match after {
+                            Some(o) => {
+                                let want = o as i64 + 1;
+                                (want, Offset::Offset((want - RESUME_REWIND).max(0)))
+                            }
+                            None => (0, Offset::Beginning),
+                        };
+                        next.insert(p, want);
+                        let _ = tpl.set_partition_offset(&g.topic, p as i32, off);
+                        given.push((p, after));
+                    }
+                }
+                push(Ownership::Assigned(given));
+                if let Err(e) = base.assign(tpl) {
+                    tracing::error!(error = %e, "kafka: assigning partitions failed");
+                }
+            }
+            _ => {
+                if err != E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    tracing::error!(?err, "kafka: rebalance error; releasing partitions");
+                }
+                (g.flush)();
+                if let Ok(mut next) = self.next.lock() {
+                    for p in &parts {
+                        next.remove(p);
+                    }
+                }
+                push(Ownership::Revoked(parts));
+                if let Err(e) = base.unassign() {
+                    tracing::error!(error = %e, "kafka: releasing partitions failed");
+                }
+            }
+        }
+    }
+}
 
 /// Reads the owned partitions of a topic, each from its own offset.
 pub struct KafkaSource {
     brokers: String,
     topic: String,
     consumer: StreamConsumer<LagContext>,
-    /// Per partition: the next offset wanted; anything below it is a re-read and dropped.
-    next: BTreeMap<u32, i64>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -228,23 +326,10 @@ impl KafkaSource {
                 "topic {topic} has {have} partitions; partition {p} is configured — set [source] partitions = {have}"
             )));
         }
-        let consumer: StreamConsumer<LagContext> = base_config(brokers)
-            .set("statistics.interval.ms", "1000")
-            // Offsets live in the pipeline's checkpoints, not in a consumer group.
-            .set("group.id", format!("riskstream-{topic}"))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "earliest")
-            // Bounded memory: at most 8 MiB of prefetched records per partition (librdkafka's
-            // default is 64 MiB), still many batches ahead of the deciders.
-            .set("queued.max.messages.kbytes", "8192")
-            // A decision pipeline wants each record as soon as it is stored: a broker that
-            // holds a fetch for its whole maximum wait when little data is there (tansu does)
-            // would otherwise add up to librdkafka's default 500 ms to every decision.
-            .set("fetch.wait.max.ms", "10")
-            .create_with_context(LagContext::default())
-            .map_err(|e| broker("connecting", brokers)(e.to_string()))?;
+        let consumer: StreamConsumer<LagContext> =
+            consumer_config(brokers, &format!("riskstream-{topic}"))
+                .create_with_context(LagContext::default())
+                .map_err(|e| broker("connecting", brokers)(e.to_string()))?;
         let mut tpl = TopicPartitionList::new();
         let mut next = BTreeMap::new();
         for &p in partitions {
@@ -262,6 +347,9 @@ impl KafkaSource {
             tpl.add_partition_offset(topic, p as i32, off)
                 .map_err(|e| broker(format!("reading {topic}/{p}"), brokers)(e.to_string()))?;
         }
+        if let Ok(mut n) = consumer.context().next.lock() {
+            *n = next;
+        }
         consumer
             .assign(&tpl)
             .map_err(|e| broker(format!("reading {topic}"), brokers)(e.to_string()))?;
@@ -269,8 +357,61 @@ impl KafkaSource {
             brokers: brokers.to_string(),
             topic: topic.to_string(),
             consumer,
-            next,
         })
+    }
+
+    /// Joins consumer group `group` on `topic`: the group decides which partitions this
+    /// worker owns, and changes it as workers come and go. Each assigned partition starts
+    /// after `resume(p)` (its checkpoint; the group's committed offsets are not used), and
+    /// `flush` runs before partitions are released. [`KafkaSource::take_ownership_changes`]
+    /// tells the pipeline what moved.
+    pub fn open_group(
+        brokers: &str,
+        topic: &str,
+        group: &str,
+        resume: ResumeFn,
+        flush: FlushFn,
+    ) -> Result<Self, ConnectorError> {
+        if topic_partitions(brokers, topic)?.is_none() {
+            return Err(ConnectorError::Setup(format!(
+                "topic {topic} does not exist on {brokers}; create it (riskstream produce --kafka creates it) before starting"
+            )));
+        }
+        let ctx = LagContext {
+            group: Some(GroupHooks {
+                topic: topic.to_string(),
+                resume,
+                flush,
+                events: Mutex::new(Vec::new()),
+            }),
+            ..LagContext::default()
+        };
+        let consumer: StreamConsumer<LagContext> = consumer_config(brokers, group)
+            // Eager rebalancing (every member releases everything, then the group assigns):
+            // a partition is never read by two members at once.
+            .set("partition.assignment.strategy", "roundrobin")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(ctx)
+            .map_err(|e| broker("connecting", brokers)(e.to_string()))?;
+        consumer.subscribe(&[topic]).map_err(|e| {
+            broker(format!("joining group {group} on {topic}"), brokers)(e.to_string())
+        })?;
+        Ok(Self {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+            consumer,
+        })
+    }
+
+    /// Partitions assigned or revoked since the last call, in order.
+    pub fn take_ownership_changes(&self) -> Vec<Ownership> {
+        self.consumer
+            .context()
+            .group
+            .as_ref()
+            .and_then(|g| g.events.lock().ok().map(|mut v| std::mem::take(&mut *v)))
+            .unwrap_or_default()
     }
 
     /// The next record, or `None` when nothing arrived for `idle`.
@@ -286,13 +427,17 @@ impl KafkaSource {
                 }
                 Ok(Ok(m)) => m,
             };
-            let Some(want) = self.next.get_mut(&(m.partition() as u32)) else {
+            let Ok(mut next) = self.consumer.context().next.lock() else {
                 continue;
+            };
+            let Some(want) = next.get_mut(&(m.partition() as u32)) else {
+                continue; // not (or no longer) ours
             };
             if m.offset() < *want {
                 continue;
             }
             *want = m.offset() + 1;
+            drop(next);
             break m;
         };
         let p = m.partition() as u32;
@@ -305,7 +450,28 @@ impl KafkaSource {
             stored_us: m.timestamp().to_millis().map(|ms| ms * 1000),
         }))
     }
+}
 
+fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut c = base_config(brokers);
+    c.set("statistics.interval.ms", "1000")
+        // Offsets live in the pipeline's checkpoints, never committed to the group.
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "earliest")
+        // Bounded memory: at most 8 MiB of prefetched records per partition (librdkafka's
+        // default is 64 MiB), still many batches ahead of the deciders.
+        .set("queued.max.messages.kbytes", "8192")
+        // A decision pipeline wants each record as soon as it is stored: a broker that
+        // holds a fetch for its whole maximum wait when little data is there (tansu does)
+        // would otherwise add up to librdkafka's default 500 ms to every decision.
+        .set("fetch.wait.max.ms", "10");
+    c
+}
+
+impl KafkaSource {
     /// Per owned partition: records in the topic after the last one read, as of
     /// librdkafka's last statistics (once a second).
     pub fn lag(&self) -> BTreeMap<u32, u64> {
@@ -351,7 +517,7 @@ impl ProducerContext for SinkContext {
 pub struct KafkaSink {
     brokers: String,
     topic: String,
-    producer: ThreadedProducer<SinkContext>,
+    producer: Arc<ThreadedProducer<SinkContext>>,
     deliveries: Arc<Deliveries>,
     sent: u64,
 }
@@ -381,9 +547,21 @@ impl KafkaSink {
         Ok(Self {
             brokers: brokers.to_string(),
             topic: topic.to_string(),
-            producer,
+            producer: Arc::new(producer),
             deliveries,
             sent: 0,
+        })
+    }
+
+    /// A blocking flush of this sink's producer, callable from any thread (a consumer's
+    /// rebalance callback): returns when everything queued so far is acknowledged, or
+    /// after 60 s (a failed delivery is reported by the next [`KafkaSink::flush`]).
+    pub fn flusher(&self) -> FlushFn {
+        let p = self.producer.clone();
+        Box::new(move || {
+            if let Err(e) = p.flush(Duration::from_secs(60)) {
+                tracing::error!(error = %e, "kafka: flushing before a rebalance failed");
+            }
         })
     }
 

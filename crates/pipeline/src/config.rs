@@ -14,6 +14,8 @@
 //! [worker]                            # scale-out: this worker owns p with p % count == index
 //! index = 0
 //! count = 1
+//! # group = "cards-workers"           # or: a Kafka consumer group assigns the partitions
+//! #   (Kafka source, sink and dead letters; checkpoints on storage all workers share)
 //! [features]
 //! spec = "../fraud-handbook/features.toml"
 //! [decide]
@@ -163,6 +165,8 @@ pub struct PipelineConfig {
     pub source: SourceConfig,
     /// This worker's index and the number of workers.
     pub worker: (u32, u32),
+    /// A Kafka consumer group that assigns the partitions instead (`None`: `worker`).
+    pub group: Option<String>,
     /// Feature spec file.
     pub feature_spec: PathBuf,
     /// Policy file.
@@ -198,8 +202,12 @@ impl PipelineConfig {
         }
     }
 
-    /// The partitions this worker owns.
+    /// The partitions this worker owns from the start (none in a consumer group: the
+    /// group assigns them as it runs).
     pub fn owned_partitions(&self) -> Vec<u32> {
+        if self.group.is_some() {
+            return Vec::new();
+        }
         let (i, n) = self.worker;
         (0..self.partitions()).filter(|p| p % n == i).collect()
     }
@@ -267,6 +275,7 @@ struct RawEndpoint {
 struct RawWorker {
     index: Option<i64>,
     count: Option<i64>,
+    group: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -825,6 +834,56 @@ impl PipelineConfig {
         } else {
             Some((index as u32, count as u32))
         };
+        let group = match raw.worker.group.as_deref() {
+            None => None,
+            Some(g) => {
+                if !name_ok(g) {
+                    d.push(Diagnostic::new(
+                        "worker.group",
+                        format!("`{g}`: use letters, digits, '-' and '_' only"),
+                    ));
+                }
+                if raw.worker.index.is_some() || raw.worker.count.is_some() {
+                    d.push(
+                        Diagnostic::new(
+                            "worker.group",
+                            "the group assigns partitions; index and count do not apply",
+                        )
+                        .hint("remove worker.index and worker.count, or the group"),
+                    );
+                }
+                let kafka_sink =
+                    |s: &Option<SinkConfig>| matches!(s, Some(SinkConfig::Kafka { .. }));
+                if !matches!(source, Some(SourceConfig::Kafka { .. })) {
+                    d.push(
+                        Diagnostic::new(
+                            "worker.group",
+                            "consumer groups are Kafka's: the source must be kind = \"kafka\"",
+                        )
+                        .hint("use [worker] index/count with other sources"),
+                    );
+                }
+                if !kafka_sink(&sink) {
+                    d.push(Diagnostic::new("sink.kind", "in a consumer group the decisions go to Kafka").hint("the next owner of a partition reads the end of the output topic to skip what is already there; set kind = \"kafka\""));
+                }
+                if !kafka_sink(&dead_letter) {
+                    d.push(
+                        Diagnostic::new(
+                            "dead_letter.kind",
+                            "in a consumer group dead letters go to Kafka",
+                        )
+                        .hint("add [dead_letter] kind = \"kafka\" with its own topic"),
+                    );
+                }
+                if raw.registry.is_some() {
+                    d.push(
+                        Diagnostic::new("registry", "not available in a consumer group yet")
+                            .hint("use [worker] index/count with a registry sink"),
+                    );
+                }
+                Some(g.to_string())
+            }
+        };
         let feature_spec = file(
             &mut d,
             "features.spec",
@@ -919,6 +978,7 @@ impl PipelineConfig {
             name,
             source,
             worker,
+            group,
             feature_spec,
             policy,
             model,
@@ -1104,6 +1164,39 @@ mod tests {
             e.contains("registry.url") && e.contains("writes nothing"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn consumer_groups_need_kafka_everywhere() {
+        let kafka =
+            |t: &str| format!("kind = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic = \"{t}\"\n");
+        let tail = "[features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\n";
+        let c = PipelineConfig::parse(
+            &format!(
+                "[source]\n{}partitions = 4\n[worker]\ngroup = \"cards\"\n[sink]\n{}[dead_letter]\n{}{tail}",
+                kafka("tx"),
+                kafka("d"),
+                kafka("dl")
+            ),
+            "p.toml",
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(c.group.as_deref(), Some("cards"));
+        assert!(c.owned_partitions().is_empty());
+        let e = PipelineConfig::parse(
+            &format!(
+                "[source]\n{}[worker]\ngroup = \"cards\"\ncount = 2\n[sink]\nkind = \"file\"\npath = \"d.ndjson\"\n{tail}",
+                kafka("tx")
+            ),
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        for want in ["worker.group", "sink.kind", "dead_letter.kind"] {
+            assert!(e.contains(want), "missing {want} in:\n{e}");
+        }
     }
 
     #[test]

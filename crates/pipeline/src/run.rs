@@ -30,6 +30,7 @@
 //! partitioned by that entity.
 
 use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use riskstream_connectors::kafka::Ownership;
 use riskstream_connectors::{
     ConnectorError, FileSink, FileSource, KafkaSink, KafkaSource, NatsSink, NatsSource,
 };
@@ -288,6 +289,18 @@ impl Meters {
         })
     }
 
+    /// Adds the per-partition gauges of a partition assigned while running.
+    fn track(&mut self, name: &str, p: u32) {
+        for (m, map) in [
+            ("riskstream_pipeline_offset", &mut self.offset),
+            ("riskstream_pipeline_lag", &mut self.lag),
+        ] {
+            map.entry(p).or_insert_with(
+                || metrics::gauge!(m, "pipeline" => name.to_string(), "partition" => p.to_string()),
+            );
+        }
+    }
+
     fn observe_latency(&mut self, stored_us: Option<i64>) {
         if let Some(t) = stored_us {
             let now = std::time::SystemTime::now()
@@ -489,6 +502,29 @@ impl Out {
         Ok(())
     }
 
+    /// Takes partition `p` over from another worker (a consumer group's assignment): reads
+    /// how far the output topic already got for it.
+    fn adopt(&mut self, p: u32) -> Result<(), PipelineError> {
+        if let Out::Kafka { sink, already } = self {
+            match sink.last_source_offsets(&[p])?.get(&p) {
+                Some(&o) => {
+                    already.insert(p, o);
+                }
+                None => {
+                    already.remove(&p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Partition `p` went to another worker.
+    fn release(&mut self, p: u32) {
+        if let Out::Kafka { already, .. } | Out::Nats { already, .. } = self {
+            already.remove(&p);
+        }
+    }
+
     fn len(&self, p: u32) -> Option<u64> {
         match self {
             Out::Nats { .. } | Out::Kafka { .. } | Out::Parquet(_) => None,
@@ -502,6 +538,55 @@ struct Part {
     offset: Option<u64>,
     line: u64,
     since: u64,
+}
+
+/// Partition `p` as its checkpoint left it (or new), with the file sinks' lengths to rewind
+/// to (`Some(0)` without a checkpoint: outputs of an earlier, lost run would be duplicated).
+fn restore(
+    cfg: &PipelineConfig,
+    spec: &FeatureSpec,
+    p: u32,
+) -> Result<(Part, Option<u64>, Option<u64>), PipelineError> {
+    let path = checkpoint_path(cfg, p);
+    if !path.is_file() {
+        let part = Part {
+            decider: Decider::new(spec),
+            offset: None,
+            line: 1,
+            since: 0,
+        };
+        return Ok((part, Some(0), Some(0)));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| PipelineError::Checkpoint {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let refuse = |m: String| PipelineError::Checkpoint {
+        path: path.clone(),
+        message: format!("{m}; move it away to start this partition from the beginning"),
+    };
+    let c = unframe(&bytes).map_err(refuse)?;
+    if c.partition != p || c.name != cfg.name {
+        return Err(refuse(format!(
+            "written for pipeline `{}` partition {}",
+            c.name, c.partition
+        )));
+    }
+    let decider = Decider::restore(spec, &c.decider).map_err(|e| refuse(e.to_string()))?;
+    let part = Part {
+        decider,
+        offset: c.offset,
+        line: c.line,
+        since: 0,
+    };
+    Ok((part, c.sink_len, c.dead_letter_len))
+}
+
+/// The offset partition `p`'s checkpoint covers, for a consumer group's assignment (an
+/// unreadable checkpoint reads as none here; restoring it then stops the run with the reason).
+fn checkpointed_offset(cfg: &PipelineConfig, p: u32) -> Option<u64> {
+    let bytes = std::fs::read(checkpoint_path(cfg, p)).ok()?;
+    unframe(&bytes).ok()?.offset
 }
 
 /// Builds the deployment from the config's policy and model files.
@@ -567,47 +652,12 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     let mut sink_rewind = BTreeMap::new();
     let mut dl_rewind = BTreeMap::new();
     for &p in &owned {
-        let path = checkpoint_path(cfg, p);
-        let part = if path.is_file() {
-            let bytes = std::fs::read(&path).map_err(|e| PipelineError::Checkpoint {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let refuse = |m: String| PipelineError::Checkpoint {
-                path: path.clone(),
-                message: format!("{m}; move it away to start this partition from the beginning"),
-            };
-            let c = unframe(&bytes).map_err(refuse)?;
-            if c.partition != p || c.name != cfg.name {
-                return Err(refuse(format!(
-                    "written for pipeline `{}` partition {}",
-                    c.name, c.partition
-                )));
-            }
-            let decider = Decider::restore(&spec, &c.decider).map_err(|e| refuse(e.to_string()))?;
-            sink_rewind.insert(p, c.sink_len);
-            dl_rewind.insert(p, c.dead_letter_len);
-            if let Some(o) = c.offset {
-                report.restored.push((p, o));
-            }
-            Part {
-                decider,
-                offset: c.offset,
-                line: c.line,
-                since: 0,
-            }
-        } else {
-            // No checkpoint: outputs of an earlier, lost run would be duplicated; file
-            // sinks start empty.
-            sink_rewind.insert(p, Some(0));
-            dl_rewind.insert(p, Some(0));
-            Part {
-                decider: Decider::new(&spec),
-                offset: None,
-                line: 1,
-                since: 0,
-            }
-        };
+        let (part, sink_len, dl_len) = restore(cfg, &spec, p)?;
+        sink_rewind.insert(p, sink_len);
+        dl_rewind.insert(p, dl_len);
+        if let Some(o) = part.offset {
+            report.restored.push((p, o));
+        }
         parts.insert(p, part);
     }
 
@@ -643,13 +693,32 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 NatsSource::open(url, stream, subject, &owned, &after).await?,
             ))
         }
-        SourceConfig::Kafka { brokers, topic, .. } => {
-            let after: BTreeMap<u32, u64> = parts
-                .iter()
-                .filter_map(|(&p, s)| s.offset.map(|o| (p, o)))
-                .collect();
-            Source::Kafka(Box::new(KafkaSource::open(brokers, topic, &owned, &after)?))
-        }
+        SourceConfig::Kafka { brokers, topic, .. } => match &cfg.group {
+            Some(group) => {
+                let flushers: Vec<_> = [&sink, &dead]
+                    .into_iter()
+                    .filter_map(|o| match o {
+                        Out::Kafka { sink, .. } => Some(sink.flusher()),
+                        _ => None,
+                    })
+                    .collect();
+                let c = cfg.clone();
+                Source::Kafka(Box::new(KafkaSource::open_group(
+                    brokers,
+                    topic,
+                    group,
+                    Box::new(move |p| checkpointed_offset(&c, p)),
+                    Box::new(move || flushers.iter().for_each(|f| f())),
+                )?))
+            }
+            None => {
+                let after: BTreeMap<u32, u64> = parts
+                    .iter()
+                    .filter_map(|(&p, s)| s.offset.map(|o| (p, o)))
+                    .collect();
+                Source::Kafka(Box::new(KafkaSource::open(brokers, topic, &owned, &after)?))
+            }
+        },
         SourceConfig::File { path } => {
             let (off, line) = parts
                 .get(&0)
@@ -697,6 +766,39 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 r
             }
         };
+        if let Source::Kafka(s) = &source {
+            for change in s.take_ownership_changes() {
+                match change {
+                    Ownership::Assigned(given) => {
+                        for (p, after) in given {
+                            let (part, _, _) = restore(cfg, &spec, p)?;
+                            if part.offset != after {
+                                return Err(PipelineError::Checkpoint {
+                                    path: checkpoint_path(cfg, p),
+                                    message: format!(
+                                        "changed while partition {p} was being assigned (another worker still writes it?); restart this worker"
+                                    ),
+                                });
+                            }
+                            sink.adopt(p)?;
+                            dead.adopt(p)?;
+                            meters.track(&cfg.name, p);
+                            if let Some(o) = part.offset {
+                                report.restored.push((p, o));
+                            }
+                            parts.insert(p, part);
+                        }
+                    }
+                    Ownership::Revoked(ps) => {
+                        for p in ps {
+                            parts.remove(&p);
+                            sink.release(p);
+                            dead.release(p);
+                        }
+                    }
+                }
+            }
+        }
         let Some(rec) = rec else {
             if matches!(source, Source::File(_)) {
                 break;

@@ -37,7 +37,7 @@ pub fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_riskstream")
 }
 
-fn examples() -> PathBuf {
+pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
@@ -87,7 +87,7 @@ fn config<B: Broker>(
     p
 }
 
-fn run_to_end(cfg: &Path) -> String {
+pub fn run_to_end(cfg: &Path) -> String {
     let o = Command::new(exe())
         .args(["run"])
         .arg(cfg)
@@ -104,7 +104,7 @@ fn run_to_end(cfg: &Path) -> String {
 }
 
 /// Every decision in a topic: tx id → the decision's JSON; panics on a duplicate.
-async fn decisions<B: Broker>(b: &B, t: &str) -> HashMap<String, String> {
+pub async fn decisions<B: Broker>(b: &B, t: &str) -> HashMap<String, String> {
     let mut m = HashMap::new();
     for body in b.read_all(t).await {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
