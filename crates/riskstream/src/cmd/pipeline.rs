@@ -51,9 +51,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "pipeline `{}` (partitions {:?}): {} records in {:.2} s ({:.0}/s); {} decisions, {} dead letters, {} already written before a restart; {} checkpoints",
+            "pipeline `{}` ({}): {} records in {:.2} s ({:.0}/s); {} decisions, {} dead letters, {} already written before a restart; {} checkpoints",
             cfg.name,
-            cfg.owned_partitions(),
+            match &cfg.group {
+                Some(g) => format!("partitions from consumer group `{g}`"),
+                None => format!("partitions {:?}", cfg.owned_partitions()),
+            },
             report.records,
             report.seconds,
             report.records as f64 / report.seconds.max(1e-9),
