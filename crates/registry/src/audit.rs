@@ -120,25 +120,10 @@ pub(crate) async fn append(
         state.audit_seq = seq;
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 9;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
-        }
+        let sql = format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
+            db::values_rows(chunk.len(), "(?,?,?,?,?,?,?,?,?)")
+        );
         // Full chunks share one prepared statement; a short tail chunk is not cached.
         let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
         for r in chunk {

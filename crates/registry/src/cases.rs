@@ -232,26 +232,10 @@ impl Registry {
         let mut change = Change::begin(self).await?;
         let now = change.now;
         for chunk in cases.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at) VALUES ",
+            let sql = format!(
+                "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at) VALUES {}",
+                crate::db::values_rows(chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?)")
             );
-            for i in 0..chunk.len() {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},NULLIF(${},-1),${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
             let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
             for c in chunk {
                 q = q

@@ -23,6 +23,30 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "cases", include_str!("../migrations/0002_cases.sql")),
 ];
 
+/// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with
+/// `?` for each parameter, e.g. `(?,?,NULLIF(?,-1))`), joined by commas, with the
+/// parameters numbered `$1`, `$2`, … across all rows (both databases accept `$n` through
+/// sqlx's `Any` driver).
+pub(crate) fn values_rows(rows: usize, row: &str) -> String {
+    let mut sql = String::with_capacity(rows * (row.len() + 16));
+    let mut n = 0;
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        for c in row.chars() {
+            if c == '?' {
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            } else {
+                sql.push(c);
+            }
+        }
+    }
+    sql
+}
+
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
@@ -253,6 +277,15 @@ pub(crate) async fn write_state(tx: &mut Tx, state: &State) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_rows_numbers_parameters_across_rows() {
+        assert_eq!(
+            values_rows(2, "(?,NULLIF(?,-1))"),
+            "($1,NULLIF($2,-1)),($3,NULLIF($4,-1))"
+        );
+        assert_eq!(values_rows(0, "(?)"), "");
+    }
 
     #[test]
     fn redacts_only_the_password() {
