@@ -12,8 +12,7 @@ use common::pipeline::{exe, handbook, produce_ndjson};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn config(dir: &Path, input: &Path, sink: &str, name: &str) -> std::path::PathBuf {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -74,26 +73,7 @@ fn a_killed_pipeline_leaves_exactly_the_decisions_in_parquet() {
         &format!("kind = \"parquet\"\npath = \"{}\"", pq.display()),
         "pq",
     );
-    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut kills = 0;
-    for _ in 0..6 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let mut child = Command::new(exe())
-            .args(["run"])
-            .arg(&pcfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300 + rng % 900));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
-        }
-        let _ = child.wait();
-    }
+    let kills = common::pipeline::kill_repeatedly(&pcfg, 6, 300, 900, 0x2545_F491_4F6C_DD1D);
     let o = Command::new(exe())
         .args(["run"])
         .arg(&pcfg)

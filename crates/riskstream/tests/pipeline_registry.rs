@@ -12,8 +12,7 @@ mod common;
 use common::pipeline::{exe, handbook, produce_ndjson};
 use sqlx::{Connection, Executor, Row};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn config(dir: &Path, input: &Path, url: &str, name: &str) -> std::path::PathBuf {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -105,26 +104,7 @@ async fn scenario(url: &str, backend: &str) {
     );
 
     let cfg = config(&kill_dir, &input, url, "cards");
-    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut kills = 0;
-    for _ in 0..6 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let mut child = Command::new(exe())
-            .arg("run")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(400 + rng % 1500));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
-        }
-        let _ = child.wait();
-    }
+    let kills = common::pipeline::kill_repeatedly(&cfg, 6, 400, 1500, 0x9E37_79B9_7F4A_7C15);
     let out = run(&cfg);
     eprintln!("{backend}: {kills} kills; {}", out.trim());
     assert!(

@@ -252,3 +252,30 @@ pub fn events() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
 }
+
+/// Starts `riskstream run cfg` `times` times, each killed with SIGKILL at a pseudo-random
+/// point `lo_ms` to `lo_ms + span_ms` after its start (xorshift from `seed`) unless it ended
+/// first; returns how many were killed.
+pub fn kill_repeatedly(cfg: &Path, times: usize, lo_ms: u64, span_ms: u64, seed: u64) -> usize {
+    let mut rng = seed | 1;
+    let mut kills = 0;
+    for _ in 0..times {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut child = Command::new(exe())
+            .arg("run")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(lo_ms + rng % span_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    kills
+}
