@@ -177,6 +177,21 @@ struct Snap {
     max_time: i64,
 }
 
+/// One transaction's features, computed without a decision ([`Decider::features`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Featured {
+    /// The transaction's id (or `#n` without an id field).
+    pub tx_id: String,
+    /// Event time (µs).
+    pub time: i64,
+    /// The id when it is an integer (the engine's tie-break within a timestamp), else 0.
+    pub order: i64,
+    /// Every feature, spec order (features computed elsewhere hold their `empty` value).
+    pub values: Vec<f64>,
+    /// The requested field's value as text (`None`: not requested, or null).
+    pub key: Option<String>,
+}
+
 impl Decider {
     /// A decider with empty feature state for a validated spec.
     pub fn new(spec: &FeatureSpec) -> Self {
@@ -316,16 +331,52 @@ impl Decider {
         d: &Deployment,
         lists: &Lists,
     ) -> Result<Decision, DecideError> {
-        let t0 = Instant::now();
-        let policy: &Policy = &d.policy;
-        if policy.spec_hash().is_some_and(|h| h != self.spec_hash) {
-            return Err(DecideError::Deployment(format!(
-                "policy `{}` was validated against another feature spec (hash {:016x}; this decider runs {:016x}); validate it against the spec in use",
-                policy.name(),
-                policy.spec_hash().unwrap_or_default(),
-                self.spec_hash
-            )));
-        }
+        self.decide_with(tx, &[], d, lists)
+    }
+
+    /// Streams keyed by one of `fields` are computed elsewhere (before a repartition):
+    /// this decider keeps no state for them, [`Decider::features`] leaves them empty, and
+    /// [`Decider::decide_with`] takes their values from the caller. See
+    /// [`riskstream_features::Engine::set_remote_entities`]. Not part of the snapshot: set
+    /// it after `new`/`restore`, the same way every time.
+    pub fn set_remote_entities(&mut self, fields: &[usize]) {
+        self.engine.set_remote_entities(fields);
+    }
+
+    /// Computes one transaction's features without deciding (the first stage of a
+    /// repartitioned pipeline): the feature state moves on exactly as in
+    /// [`Decider::decide`], and the same errors apply.
+    /// `key` names a field (schema index) whose value is returned as text, e.g. to pick
+    /// the transaction's partition by another entity.
+    pub fn features(
+        &mut self,
+        tx: &serde_json::Map<String, serde_json::Value>,
+        key: Option<usize>,
+    ) -> Result<Featured, DecideError> {
+        let (txv, time, tx_id, _) = self.compute(tx)?;
+        self.max_time = self.max_time.max(time);
+        let nf = self.spec().features.len();
+        let order = match self.id_field.and_then(|i| txv.get(i)) {
+            Some(TxValue::Int(i)) => *i,
+            _ => 0,
+        };
+        let key = key.and_then(|k| txv.get(k)).and_then(TxValue::text);
+        Ok(Featured {
+            tx_id,
+            time,
+            order,
+            values: self.feat_buf[self.feat_buf.len() - nf..].to_vec(),
+            key,
+        })
+    }
+
+    /// Decodes `tx` and runs it through the feature engine: (its values, event time, id,
+    /// µs it was moved forward by the live tolerance). The features are the last
+    /// `spec.features.len()` values of `feat_buf`.
+    fn compute(
+        &mut self,
+        tx: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(Vec<TxValue>, i64, String, Option<i64>), DecideError> {
         let batch = match self.decoder.decode(tx) {
             Ok(b) => b,
             Err(e) => {
@@ -378,9 +429,34 @@ impl Decider {
                 .into(),
             });
         }
-        self.max_time = self.max_time.max(time);
         let late_by_us = (self.engine.late_clamped() > clamped_before)
             .then(|| released.map_or(0, |r| r.saturating_sub(time)));
+        Ok((txv, time, tx_id, late_by_us))
+    }
+
+    /// [`Decider::decide`] with some features computed elsewhere: `remote` holds (feature
+    /// index in spec order, value) pairs that replace what this decider computed (see
+    /// [`Decider::set_remote_entities`]); ratios and expressions are then recomputed.
+    pub fn decide_with(
+        &mut self,
+        tx: &serde_json::Map<String, serde_json::Value>,
+        remote: &[(usize, f64)],
+        d: &Deployment,
+        lists: &Lists,
+    ) -> Result<Decision, DecideError> {
+        let t0 = Instant::now();
+        let policy: &Policy = &d.policy;
+        if policy.spec_hash().is_some_and(|h| h != self.spec_hash) {
+            return Err(DecideError::Deployment(format!(
+                "policy `{}` was validated against another feature spec (hash {:016x}; this decider runs {:016x}); validate it against the spec in use",
+                policy.name(),
+                policy.spec_hash().unwrap_or_default(),
+                self.spec_hash
+            )));
+        }
+        let (txv, time, tx_id, late_by_us) = self.compute(tx)?;
+        let nf = self.spec().features.len();
+        self.max_time = self.max_time.max(time);
         let mut row = Vec::with_capacity(self.columns.len());
         row.extend(self.pass_fields.iter().map(|&i| match &txv[i] {
             TxValue::Int(v) => *v as f64,
@@ -392,6 +468,15 @@ impl Decider {
         // releases everything).
         row.extend_from_slice(&self.feat_buf[self.feat_buf.len() - nf..]);
         let n_pass = self.pass_fields.len();
+        if !remote.is_empty() {
+            let (pass, feats) = row.split_at_mut(n_pass);
+            for &(i, v) in remote {
+                if let Some(f) = feats.get_mut(i) {
+                    *f = v;
+                }
+            }
+            self.engine.derive_into(pass, feats);
+        }
 
         self.refresh_online(d);
 

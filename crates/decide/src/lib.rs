@@ -44,7 +44,7 @@ pub mod policy;
 pub mod rules;
 
 pub use artifact::{LiveOnline, ModelArtifact, OnlineCard};
-pub use decider::Decider;
+pub use decider::{Decider, Featured};
 pub use decision::{
     ChallengerInfo, DecideMetrics, Decision, LabelOutcome, OnlineMetrics, Reason, ShadowResult,
 };

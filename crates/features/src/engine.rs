@@ -308,6 +308,9 @@ pub struct Engine {
     live_tolerance: i64,
     /// Transactions moved forward by the live tolerance.
     late_clamped: u64,
+    /// Per stream: computed elsewhere (see [`Engine::set_remote_entities`]). A runtime
+    /// setting of the process, like the live tolerance.
+    remote: Vec<bool>,
 }
 
 #[derive(Debug)]
@@ -403,6 +406,7 @@ impl Engine {
             label_hits: FxHashMap::default(),
             live_tolerance: 0,
             late_clamped: 0,
+            remote: Vec::new(),
             exprs: spec
                 .features
                 .iter()
@@ -417,6 +421,7 @@ impl Engine {
                 })
                 .collect(),
         };
+        e.remote = vec![false; e.plan.streams.len()];
         e.state.chunk.recs = vec![Vec::new(); e.plan.streams.len()];
         e.state.chunk.spill = vec![Vec::new(); e.plan.streams.len()];
         e
@@ -447,6 +452,88 @@ impl Engine {
     /// Transactions moved forward by the live tolerance since this engine was built.
     pub fn late_clamped(&self) -> u64 {
         self.late_clamped
+    }
+
+    /// Streams keyed by one of `fields` (schema indices) are computed elsewhere: this engine
+    /// keeps no state for them and their features come out as the feature's `empty` value,
+    /// to be replaced by the caller (then [`Engine::derive_into`] recomputes ratios and
+    /// expressions). A pipeline partitioned by one entity computes that entity's features
+    /// before a repartition topic and the other entities' after it, so each stage holds
+    /// exactly the state its partitioning makes exact. Set it right after `new`/`restore`
+    /// and the same way every time: it is not part of the checkpoint.
+    pub fn set_remote_entities(&mut self, fields: &[usize]) {
+        self.remote = self
+            .plan
+            .streams
+            .iter()
+            .map(|s| fields.contains(&s.entity))
+            .collect();
+    }
+
+    /// The features (indices into the spec's features) computed on a stream keyed by
+    /// `field`: windows, `last` and `time_since_last` of that entity.
+    pub fn features_keyed_by(&self, field: usize) -> Vec<usize> {
+        self.plan
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                FeatureOp::Window { stream, .. }
+                | FeatureOp::Last { stream, .. }
+                | FeatureOp::SinceLast { stream, .. } => {
+                    (self.plan.streams[*stream].entity == field).then_some(i)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Recomputes the ratios and expressions of one feature row (`feats`, spec order) from
+    /// its other values and its passthrough values as numbers (`pass`, spec order; text
+    /// and null as NaN): after features computed elsewhere were put into the row.
+    pub fn derive_into(&self, pass: &[f64], feats: &mut [f64]) {
+        for fi in 0..self.plan.ops.len().min(feats.len()) {
+            let v = self.derived(
+                fi,
+                |f| feats.get(f).copied().unwrap_or(f64::NAN),
+                |k| pass.get(k).copied().unwrap_or(f64::NAN),
+            );
+            if let Some(v) = v {
+                feats[fi] = v;
+            }
+        }
+    }
+
+    /// The value of derived feature `fi` (`None` when it is not a ratio or expression).
+    fn derived(
+        &self,
+        fi: usize,
+        feat: impl Fn(usize) -> f64,
+        pass: impl Fn(usize) -> f64,
+    ) -> Option<f64> {
+        match &self.plan.ops[fi] {
+            FeatureOp::Ratio { num, den, empty } => {
+                let d = feat(*den);
+                Some(if d == 0.0 { *empty } else { feat(*num) / d })
+            }
+            FeatureOp::Expr { expr, empty } => {
+                let (ex, vars) = &self.exprs[*expr];
+                let vals: smallvec::SmallVec<[f64; 8]> = vars
+                    .iter()
+                    .map(|v| match v {
+                        crate::spec::ExprVar::Feature(f) => feat(*f),
+                        crate::spec::ExprVar::Passthrough(k) => pass(*k),
+                    })
+                    .collect();
+                Some(
+                    match <exmex::FlatEx<f64> as exmex::Express<f64>>::eval(ex, &vals) {
+                        Ok(x) if x.is_finite() => x,
+                        _ => *empty,
+                    },
+                )
+            }
+            _ => None,
+        }
     }
 
     /// Event time of the last released event, if any: the point a new transaction must
@@ -601,7 +688,11 @@ impl Engine {
                 pass.clear();
                 *enter = 0;
                 for (si, s) in self.plan.streams.iter().enumerate() {
-                    keys.push(cols[s.entity].key(r));
+                    keys.push(if self.remote[si] {
+                        None
+                    } else {
+                        cols[s.entity].key(r)
+                    });
                     if s.filter
                         .as_ref()
                         .is_none_or(|f| passes(f, &cols[f.field], r))
@@ -1262,39 +1353,22 @@ impl Engine {
 
     /// Computes the ratio and expression features of one output row.
     fn derive_row(&mut self, row: usize) {
-        let mut vals: smallvec::SmallVec<[f64; 8]> = smallvec::SmallVec::new();
         for fi in 0..self.plan.ops.len() {
-            let v = match &self.plan.ops[fi] {
-                FeatureOp::Ratio { num, den, empty } => {
-                    let d = self.out.feats[*den][row];
-                    if d == 0.0 {
-                        *empty
-                    } else {
-                        self.out.feats[*num][row] / d
-                    }
-                }
-                FeatureOp::Expr { expr, empty } => {
-                    let (ex, vars) = &self.exprs[*expr];
-                    vals.clear();
-                    for v in vars {
-                        vals.push(match v {
-                            crate::spec::ExprVar::Feature(f) => self.out.feats[*f][row],
-                            crate::spec::ExprVar::Passthrough(k) => match &self.out.pass[*k][row] {
-                                Scalar::I(x) => *x as f64,
-                                Scalar::F(x) => *x,
-                                Scalar::B(b) => f64::from(u8::from(*b)),
-                                Scalar::Null | Scalar::S(_) => f64::NAN,
-                            },
-                        });
-                    }
-                    match <exmex::FlatEx<f64> as exmex::Express<f64>>::eval(ex, &vals) {
-                        Ok(x) if x.is_finite() => x,
-                        _ => *empty,
-                    }
-                }
-                _ => continue,
-            };
-            self.out.feats[fi][row] = v;
+            let feats = &self.out.feats;
+            let pass = &self.out.pass;
+            let v = self.derived(
+                fi,
+                |f| feats[f][row],
+                |k| match &pass[k][row] {
+                    Scalar::I(x) => *x as f64,
+                    Scalar::F(x) => *x,
+                    Scalar::B(b) => f64::from(u8::from(*b)),
+                    Scalar::Null | Scalar::S(_) => f64::NAN,
+                },
+            );
+            if let Some(v) = v {
+                self.out.feats[fi][row] = v;
+            }
         }
     }
 

@@ -41,6 +41,14 @@
 //! url = "sqlite://registry.db"        # or postgres://user@host/db; the service's registry
 //! audit = true                        # every decision into the hash-chained audit log
 //! review = ["review", "decline"]      # outcomes that open a case in the review queue
+//! [repartition]                       # optional: features keyed by a second entity, exact
+//! from = "CUSTOMER_ID"                # the entity the source's partitions are keyed by
+//! by = "TERMINAL_ID"                  # the entity of the other features
+//! topic = "tx-by-terminal"            # a Kafka topic of its own, keyed by `by`
+//! brokers = "127.0.0.1:9092"          # default: the source's brokers (Kafka source)
+//! partitions = 4                      # default: the source's partitions
+//! watermark_interval = "200ms"        # how often each partition's progress is announced
+//! idle_after = "10s"                  # a partition without input this long stops holding others back
 //! ```
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -189,9 +197,46 @@ pub struct PipelineConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Review queue and audit log, if configured.
     pub registry: Option<RegistrySinkConfig>,
+    /// Decisions carry their feature row (`[decide] include_features`).
+    pub include_features: bool,
+    /// A repartition topic for the features of a second entity, if configured.
+    pub repartition: Option<RepartitionConfig>,
+}
+
+/// `[repartition]`: the pipeline runs in two stages. The first, on the source's
+/// partitions, computes the features of the entity the source is keyed by (`from`) and
+/// forwards each transaction with them to a Kafka topic keyed by the second entity (`by`);
+/// the second, on that topic's partitions, merges what the first stage's partitions sent
+/// back into event-time order, computes the `by` features, and decides. Each stage's
+/// state is then keyed by the entity it is partitioned by, so both entities' features are
+/// exact with any number of partitions and workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepartitionConfig {
+    /// The entity field the source's partitions are keyed by.
+    pub from: String,
+    /// The second entity field: the repartition topic's key.
+    pub by: String,
+    /// Bootstrap servers of the repartition topic.
+    pub brokers: String,
+    /// The repartition topic (created if missing).
+    pub topic: String,
+    /// Its partitions.
+    pub partitions: u32,
+    /// How often the first stage announces each partition's progress (a watermark).
+    pub watermark_interval: Duration,
+    /// A source partition without input for this long is announced idle: the second stage
+    /// stops waiting for it (a record it sends later that is older than what was decided
+    /// meanwhile goes to the late policy).
+    pub idle_after: Duration,
 }
 
 impl PipelineConfig {
+    /// Partitions of the dead-letter output: the source's, plus the repartition topic's
+    /// (the second stage's dead letters go to partitions `source partitions + p`).
+    pub fn dead_letter_partitions(&self) -> u32 {
+        self.partitions() + self.repartition.as_ref().map_or(0, |r| r.partitions)
+    }
+
     /// Partitions of the source.
     pub fn partitions(&self) -> u32 {
         match &self.source {
@@ -235,6 +280,19 @@ struct RawFile {
     #[serde(default)]
     metrics: RawMetrics,
     registry: Option<RawRegistry>,
+    repartition: Option<RawRepartition>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRepartition {
+    from: Option<String>,
+    by: Option<String>,
+    brokers: Option<String>,
+    topic: Option<String>,
+    partitions: Option<i64>,
+    watermark_interval: Option<String>,
+    idle_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -289,6 +347,7 @@ struct RawFeatures {
 struct RawDecide {
     policy: Option<String>,
     model: Option<String>,
+    include_features: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -317,6 +376,7 @@ const KEYS: &[&str] = &[
     "run",
     "metrics",
     "registry",
+    "repartition",
 ];
 
 /// Checks `[registry]`; a relative SQLite path is taken from the config's directory.
@@ -408,6 +468,107 @@ fn file(
             None
         }
     }
+}
+
+/// Checks `[repartition]` (the entities are checked against the feature spec when the
+/// pipeline starts: `riskstream validate` and `run` both do).
+fn repartition(
+    d: &mut Diagnostics,
+    r: &RawRepartition,
+    source: Option<&SourceConfig>,
+    source_partitions: u32,
+    outputs: [&Option<SinkConfig>; 2],
+) -> Option<RepartitionConfig> {
+    let need = |d: &mut Diagnostics, f: &str, v: &Option<String>, hint: &str| match v {
+        Some(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => {
+            d.push(Diagnostic::new(format!("repartition.{f}"), "missing").hint(hint));
+            None
+        }
+    };
+    let from = need(
+        d,
+        "from",
+        &r.from,
+        "the entity field the source's partitions are keyed by, e.g. from = \"CUSTOMER_ID\"",
+    );
+    let by = need(
+        d,
+        "by",
+        &r.by,
+        "the second entity field, e.g. by = \"TERMINAL_ID\"",
+    );
+    if let (Some(f), Some(b)) = (&from, &by) {
+        if f == b {
+            d.push(Diagnostic::new(
+                "repartition.by",
+                format!(
+                    "`{b}` is also `from`: repartitioning by the source's own key changes nothing"
+                ),
+            ));
+        }
+    }
+    let topic = need(
+        d,
+        "topic",
+        &r.topic,
+        "a Kafka topic of its own for the repartitioned transactions, e.g. topic = \"tx-by-terminal\"",
+    );
+    let source_brokers = match source {
+        Some(SourceConfig::Kafka { brokers, .. }) => Some(brokers.clone()),
+        _ => None,
+    };
+    let brokers = match (&r.brokers, source_brokers) {
+        (Some(b), _) if !b.trim().is_empty() => Some(b.trim().to_string()),
+        (_, Some(b)) => Some(b),
+        _ => {
+            d.push(
+                Diagnostic::new("repartition.brokers", "missing")
+                    .hint("the repartition topic is Kafka's: name its brokers, e.g. brokers = \"127.0.0.1:9092\""),
+            );
+            None
+        }
+    };
+    if let (Some(t), Some(SourceConfig::Kafka { topic, .. })) = (&topic, source) {
+        if t == topic {
+            d.push(Diagnostic::new(
+                "repartition.topic",
+                format!("`{t}` is the source topic; give the repartition its own topic"),
+            ));
+        }
+    }
+    for (s, section) in outputs.iter().zip(["sink", "dead_letter"]) {
+        if let (Some(t), Some(SinkConfig::Kafka { topic, .. })) = (&topic, s) {
+            if t == topic {
+                d.push(Diagnostic::new(
+                    "repartition.topic",
+                    format!(
+                        "`{t}` is also the {section} topic; give the repartition its own topic"
+                    ),
+                ));
+            }
+        }
+    }
+    let parts = match r.partitions {
+        None => Some(source_partitions),
+        v => partitions(d, "repartition.partitions".into(), v),
+    };
+    let wm = dur(
+        d,
+        "repartition.watermark_interval",
+        r.watermark_interval.as_deref(),
+        "200ms",
+    );
+    let idle = dur(d, "repartition.idle_after", r.idle_after.as_deref(), "10s");
+    Some(RepartitionConfig {
+        from: from?,
+        by: by?,
+        brokers: brokers?,
+        topic: topic?,
+        partitions: parts?,
+        watermark_interval: wm?,
+        idle_after: idle?,
+    })
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -807,11 +968,27 @@ impl PipelineConfig {
             ) => *partitions,
             _ => 1,
         };
-        for (key, s) in [("sink.path", &sink), ("dead_letter.path", &dead_letter)] {
+        let rep_parts = raw
+            .repartition
+            .as_ref()
+            .map_or(0, |r| r.partitions.unwrap_or(i64::from(partitions)).max(1));
+        let sink_parts = if raw.repartition.is_some() {
+            rep_parts
+        } else {
+            i64::from(partitions)
+        };
+        for (key, s, n) in [
+            ("sink.path", &sink, sink_parts),
+            (
+                "dead_letter.path",
+                &dead_letter,
+                i64::from(partitions) + rep_parts,
+            ),
+        ] {
             if let Some(SinkConfig::File { path }) = s {
-                if partitions > 1 && !path.to_string_lossy().contains("{partition}") {
+                if n > 1 && !path.to_string_lossy().contains("{partition}") {
                     d.push(
-                        Diagnostic::new(key, format!("{} partitions write to one file", partitions))
+                        Diagnostic::new(key, format!("{n} partitions write to one file"))
                             .hint("put {partition} in the path: each partition rewinds its own file after a crash"),
                     );
                 }
@@ -946,6 +1123,25 @@ impl PipelineConfig {
             None => Some(None),
             Some(r) => registry(&mut d, r, base).map(Some),
         };
+        let repartition_cfg = match &raw.repartition {
+            None => Some(None),
+            Some(r) => {
+                if group.is_some() {
+                    d.push(
+                        Diagnostic::new("repartition", "not available in a consumer group yet")
+                            .hint("use [worker] index/count with a repartition topic"),
+                    );
+                }
+                repartition(
+                    &mut d,
+                    r,
+                    source.as_ref(),
+                    partitions,
+                    [&sink, &dead_letter],
+                )
+                .map(Some)
+            }
+        };
         let (
             Some(source),
             Some(sink),
@@ -958,6 +1154,7 @@ impl PipelineConfig {
             Some(idle),
             Some(metrics_listen),
             Some(registry),
+            Some(repartition),
         ) = (
             source,
             sink,
@@ -970,6 +1167,7 @@ impl PipelineConfig {
             idle,
             metrics_listen,
             registry_cfg,
+            repartition_cfg,
         )
         else {
             return Err(d);
@@ -990,6 +1188,8 @@ impl PipelineConfig {
             stop_when_idle: idle,
             metrics_listen,
             registry,
+            include_features: raw.decide.include_features.unwrap_or(false),
+            repartition,
         })
     }
 }
@@ -1197,6 +1397,66 @@ mod tests {
         for want in ["worker.group", "sink.kind", "dead_letter.kind"] {
             assert!(e.contains(want), "missing {want} in:\n{e}");
         }
+    }
+
+    #[test]
+    fn repartition_topics_check() {
+        let kafka =
+            |t: &str| format!("kind = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic = \"{t}\"\n");
+        let tail = "[features]\nspec = \"fraud-handbook/features.toml\"\n[decide]\npolicy = \"fraud-handbook/policy.toml\"\ninclude_features = true\n";
+        let c = PipelineConfig::parse(
+            &format!(
+                "[source]\n{}partitions = 4\n[sink]\n{}[dead_letter]\n{}{tail}\
+                 [repartition]\nfrom = \"CUSTOMER_ID\"\nby = \"TERMINAL_ID\"\ntopic = \"rp\"\npartitions = 8\n",
+                kafka("tx"),
+                kafka("d"),
+                kafka("dl")
+            ),
+            "p.toml",
+            &base(),
+        )
+        .unwrap();
+        let r = c.repartition.as_ref().unwrap();
+        assert_eq!((r.brokers.as_str(), r.partitions), ("127.0.0.1:9092", 8));
+        assert_eq!(r.watermark_interval, Duration::from_millis(200));
+        assert_eq!(c.dead_letter_partitions(), 12);
+        assert!(c.include_features);
+        // Every problem at once: same key twice, the source's topic, no brokers to default
+        // to (a NATS source), a one-file sink for 4 partitions, a consumer group.
+        let e = PipelineConfig::parse(
+            &format!(
+                "[source]\nkind = \"nats\"\nurl = \"nats://x\"\nstream = \"S\"\nsubject = \"tx\"\npartitions = 4\n\
+                 [sink]\nkind = \"file\"\npath = \"d.ndjson\"\n{tail}\
+                 [repartition]\nfrom = \"CUSTOMER_ID\"\nby = \"CUSTOMER_ID\"\ntopic = \"rp\"\nidle_after = \"0s\"\n"
+            ),
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "repartition.by",
+            "repartition.brokers",
+            "repartition.idle_after",
+            "sink.path",
+        ] {
+            assert!(e.contains(want), "missing {want} in:\n{e}");
+        }
+        let e = PipelineConfig::parse(
+            &format!(
+                "[source]\n{}partitions = 2\n[worker]\ngroup = \"g\"\n[sink]\n{}[dead_letter]\n{}{tail}\
+                 [repartition]\nfrom = \"CUSTOMER_ID\"\nby = \"TERMINAL_ID\"\ntopic = \"tx\"\n",
+                kafka("tx"),
+                kafka("d"),
+                kafka("dl")
+            ),
+            "p.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not available in a consumer group"), "{e}");
+        assert!(e.contains("is the source topic"), "{e}");
     }
 
     #[test]

@@ -9,5 +9,5 @@
 pub mod config;
 pub mod run;
 
-pub use config::{PipelineConfig, RegistrySinkConfig, SinkConfig, SourceConfig};
-pub use run::{checkpoint_path, run, PipelineError, Report};
+pub use config::{PipelineConfig, RegistrySinkConfig, RepartitionConfig, SinkConfig, SourceConfig};
+pub use run::{check_repartition, checkpoint_path, run, PipelineError, RepartitionReport, Report};

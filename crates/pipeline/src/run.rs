@@ -29,7 +29,7 @@
 //! State is keyed inside a partition: features of an entity are exact when the input is
 //! partitioned by that entity.
 
-use crate::config::{PipelineConfig, SinkConfig, SourceConfig};
+use crate::config::{PipelineConfig, RepartitionConfig, SinkConfig, SourceConfig};
 use riskstream_connectors::kafka::Ownership;
 use riskstream_connectors::{
     ConnectorError, FileSink, FileSource, KafkaSink, KafkaSource, NatsSink, NatsSource,
@@ -37,7 +37,7 @@ use riskstream_connectors::{
 use riskstream_decide::{Decider, Deployment, Lists, ModelArtifact, Policy};
 use riskstream_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -105,6 +105,24 @@ pub struct Report {
     pub latency_ms: Option<[f64; 3]>,
     /// Per partition at the end: records in the source after the last one read.
     pub lag: BTreeMap<u32, u64>,
+    /// With `[repartition]`: what went through the repartition topic.
+    pub repartition: Option<RepartitionReport>,
+}
+
+/// The repartition topic's side of a run (`[repartition]`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepartitionReport {
+    /// Transactions the first stage forwarded (with their first-entity features).
+    pub forwarded: u64,
+    /// Progress announcements (watermarks) the first stage sent, idle ones included.
+    pub watermarks: u64,
+    /// Records the second stage read from the repartition topic.
+    pub received: u64,
+    /// Forwarded transactions the second stage had already (a first stage replaying
+    /// after a restart sends again what it sent after its checkpoint).
+    pub duplicates: u64,
+    /// Transactions still held at the end, waiting for a slower source partition.
+    pub held: u64,
 }
 
 /// Cases and audit records bound for the registry, committed in batches together with the
@@ -325,7 +343,8 @@ impl Meters {
 }
 
 const MAGIC: &[u8; 8] = b"RSPIPECK";
-const VERSION: u16 = 1;
+/// 2: adds the second stage's merge state (`[repartition]`).
+const VERSION: u16 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Checkpoint {
@@ -336,6 +355,7 @@ struct Checkpoint {
     sink_len: Option<u64>,
     dead_letter_len: Option<u64>,
     decider: Vec<u8>,
+    merge: Merge,
 }
 
 fn frame(c: &Checkpoint) -> Result<Vec<u8>, String> {
@@ -538,6 +558,8 @@ struct Part {
     offset: Option<u64>,
     line: u64,
     since: u64,
+    /// Second stage of a repartition: the merge (empty otherwise).
+    merge: Merge,
 }
 
 /// Partition `p` as its checkpoint left it (or new), with the file sinks' lengths to rewind
@@ -546,14 +568,21 @@ fn restore(
     cfg: &PipelineConfig,
     spec: &FeatureSpec,
     p: u32,
+    remote: &[usize],
 ) -> Result<(Part, Option<u64>, Option<u64>), PipelineError> {
     let path = checkpoint_path(cfg, p);
+    let settle = |mut d: Decider| {
+        d.set_remote_entities(remote);
+        d.set_include_features(cfg.include_features);
+        d
+    };
     if !path.is_file() {
         let part = Part {
-            decider: Decider::new(spec),
+            decider: settle(Decider::new(spec)),
             offset: None,
             line: 1,
             since: 0,
+            merge: Merge::default(),
         };
         return Ok((part, Some(0), Some(0)));
     }
@@ -574,10 +603,11 @@ fn restore(
     }
     let decider = Decider::restore(spec, &c.decider).map_err(|e| refuse(e.to_string()))?;
     let part = Part {
-        decider,
+        decider: settle(decider),
         offset: c.offset,
         line: c.line,
         since: 0,
+        merge: c.merge,
     };
     Ok((part, c.sink_len, c.dead_letter_len))
 }
@@ -631,13 +661,399 @@ fn dead_letter_bytes(origin: &str, reason: &str, field: Option<&str>, payload: &
     .unwrap_or_default()
 }
 
+/// What one stage of a pipeline does with a record. A pipeline without `[repartition]` is
+/// one `Decide` stage; with it, a `Forward` stage on the source's partitions and a
+/// `Decide` stage (with a merge) on the repartition topic's, both in this process.
+#[derive(Debug, Clone)]
+enum Stage {
+    /// Decide, and write decisions.
+    Decide(Option<MergeSpec>),
+    /// Compute the source entity's features and forward them to the repartition topic.
+    Forward(ForwardSpec),
+}
+
+/// The first stage of a repartitioned pipeline.
+#[derive(Debug, Clone)]
+struct ForwardSpec {
+    rep: RepartitionConfig,
+    /// Schema index of `by` (picks the output partition).
+    by: usize,
+    /// The features keyed by `from` (indices, spec order) and their names.
+    feats: Vec<(usize, String)>,
+    spec: String,
+}
+
+/// The second stage: merges the first stage's partitions back into event-time order.
+#[derive(Debug, Clone)]
+struct MergeSpec {
+    /// Source partitions upstream (each must be heard from before anything is released).
+    upstream: u32,
+    /// The features computed upstream: name → position in `feats`; and the indices.
+    names: BTreeMap<String, usize>,
+    feats: Vec<usize>,
+    spec: String,
+}
+
+impl Stage {
+    /// Entity fields whose features this stage does not compute.
+    fn remote(&self, spec: &FeatureSpec, from: Option<usize>) -> Vec<usize> {
+        match (self, from) {
+            (Stage::Forward(_), Some(f)) => {
+                entities(spec).into_iter().filter(|&e| e != f).collect()
+            }
+            (Stage::Decide(Some(_)), Some(f)) => vec![f],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The entity fields the spec's windowed features are keyed by.
+fn entities(spec: &FeatureSpec) -> Vec<usize> {
+    let mut v = Vec::new();
+    for f in &spec.features {
+        if let riskstream_features::spec::FeatureDef::Window(w) = f {
+            if !v.contains(&w.entity) {
+                v.push(w.entity);
+            }
+        }
+    }
+    v
+}
+
+/// Checks `[repartition]` against the feature spec: (schema index of `from`, of `by`).
+/// Every keyed feature must be keyed by one of the two, and `by` must key some feature.
+pub fn check_repartition(
+    rep: &RepartitionConfig,
+    spec: &FeatureSpec,
+) -> Result<(usize, usize), String> {
+    let field = |key: &str, name: &str| {
+        spec.schema.index_of(name).ok_or_else(|| {
+            let names: Vec<&str> = spec.schema.fields.iter().map(|f| f.name.as_str()).collect();
+            let hint = riskstream_core::diag::did_you_mean(name, names.iter().copied())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            format!(
+                "repartition.{key}: `{name}` is not a field of schema `{}`{hint}",
+                spec.schema.name
+            )
+        })
+    };
+    let from = field("from", &rep.from)?;
+    let by = field("by", &rep.by)?;
+    let ents = entities(spec);
+    let other: Vec<&str> = spec
+        .features
+        .iter()
+        .filter_map(|f| match f {
+            riskstream_features::spec::FeatureDef::Window(w)
+                if w.entity != from && w.entity != by =>
+            {
+                Some(w.name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    if !other.is_empty() {
+        return Err(format!(
+            "features {} are keyed by neither `{}` (the source's key) nor `{}` (the repartition key): a pipeline repartitions by one second entity",
+            other.join(", "),
+            rep.from,
+            rep.by
+        ));
+    }
+    if !ents.contains(&by) {
+        return Err(format!(
+            "repartition.by: no feature of spec `{}` is keyed by `{}`; the repartition would change nothing",
+            spec.name, rep.by
+        ));
+    }
+    Ok((from, by))
+}
+
+/// A record on the repartition topic: a transaction with its first-entity features, or a
+/// source partition's progress. JSON, so an operator can read the topic.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum Forwarded {
+    Transaction(ForwardedTx),
+    Watermark(ForwardedMark),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardedTx {
+    /// The feature spec's hash (hex): a second stage on another spec refuses the record.
+    spec: String,
+    /// Source partition and offset.
+    from: u32,
+    offset: u64,
+    /// Event time (µs) and the integer id (the tie-break), the merge order.
+    time: i64,
+    order: i64,
+    /// When the source's broker stored it (µs), for the end-to-end latency.
+    #[serde(default)]
+    stored: Option<i64>,
+    /// The features keyed by the source's entity (null: not a finite number).
+    features: BTreeMap<String, Option<f64>>,
+    tx: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardedMark {
+    spec: String,
+    from: u32,
+    /// The last transaction forwarded from `from` (none yet: `None`).
+    #[serde(default)]
+    last: Option<(i64, i64, u64)>,
+    /// No input on `from` for `idle_after` (or its stage stopped because its input ended).
+    idle: bool,
+}
+
+/// The second stage's merge state (in its checkpoint): per source partition, forwarded
+/// transactions not yet released and how far that partition is known to have got.
+///
+/// Why this gives exact features: each source partition forwards in event-time order,
+/// so once every source partition is known to be past a transaction, no earlier one can
+/// still come. Releasing in (time, id, source partition, offset) order then feeds the
+/// second entity's features the same order a single-partition run has, however the
+/// partitions interleaved on the topic — and a replay after a crash releases the same
+/// sequence, so outputs numbered by it are idempotent.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Merge {
+    held: BTreeMap<u32, VecDeque<Held>>,
+    /// Per source partition: (time, order, offset) of the last transaction it forwarded.
+    marks: BTreeMap<u32, (i64, i64, u64)>,
+    idle: BTreeSet<u32>,
+    /// Outputs (decisions and dead letters) made so far: each output's position.
+    outputs: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Held {
+    time: i64,
+    order: i64,
+    offset: u64,
+    stored: Option<i64>,
+    origin: String,
+    /// Values of the forwarded features, in `MergeSpec::feats` order.
+    remote: Vec<f64>,
+    /// The transaction as JSON text (the checkpoint codec is not self-describing).
+    tx: String,
+}
+
+impl Merge {
+    /// Takes one repartition record; false when it is a duplicate of one already taken.
+    fn take(&mut self, r: Forwarded, origin: String, m: &MergeSpec) -> Result<bool, String> {
+        match r {
+            Forwarded::Watermark(w) => {
+                if w.spec != m.spec {
+                    return Err(foreign_spec(&w.spec, &m.spec));
+                }
+                let newer = match (w.last, self.marks.get(&w.from)) {
+                    (Some(l), Some(old)) => l.2 > old.2,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                // A first stage replaying after a restart announces older progress again.
+                let stale = matches!((w.last, self.marks.get(&w.from)), (Some(l), Some(old)) if l.2 < old.2);
+                if let (true, Some(l)) = (newer, w.last) {
+                    self.marks.insert(w.from, l);
+                }
+                if w.idle && !stale {
+                    self.idle.insert(w.from);
+                } else if newer {
+                    self.idle.remove(&w.from);
+                }
+                Ok(true)
+            }
+            Forwarded::Transaction(t) => {
+                if t.spec != m.spec {
+                    return Err(foreign_spec(&t.spec, &m.spec));
+                }
+                if self.marks.get(&t.from).is_some_and(|l| t.offset <= l.2) {
+                    return Ok(false);
+                }
+                let mut remote = vec![f64::NAN; m.feats.len()];
+                let mut seen = 0;
+                for (name, v) in &t.features {
+                    if let Some(&i) = m.names.get(name) {
+                        remote[i] = v.unwrap_or(f64::NAN);
+                        seen += 1;
+                    }
+                }
+                if seen != m.feats.len() {
+                    return Err(format!(
+                        "the record carries {seen} of the {} features keyed by the source's entity",
+                        m.feats.len()
+                    ));
+                }
+                self.marks.insert(t.from, (t.time, t.order, t.offset));
+                self.idle.remove(&t.from);
+                self.held.entry(t.from).or_default().push_back(Held {
+                    time: t.time,
+                    order: t.order,
+                    offset: t.offset,
+                    stored: t.stored,
+                    origin,
+                    remote,
+                    tx: serde_json::to_string(&t.tx).unwrap_or_default(),
+                });
+                Ok(true)
+            }
+        }
+    }
+
+    /// The next transaction every source partition is known to be past, if any.
+    fn release(&mut self, upstream: u32) -> Option<Held> {
+        let mut best: Option<((i64, i64, u32, u64), u32)> = None;
+        for (&u, q) in &self.held {
+            if let Some(h) = q.front() {
+                let k = (h.time, h.order, u, h.offset);
+                if best.is_none_or(|(b, _)| k < b) {
+                    best = Some((k, u));
+                }
+            }
+        }
+        let (k, from) = best?;
+        let past = |v: u32| {
+            v == from
+                || self.held.get(&v).is_some_and(|q| !q.is_empty())
+                || self.idle.contains(&v)
+                || self.marks.get(&v).is_some_and(|m| (m.0, m.1, v, m.2) >= k)
+        };
+        if !(0..upstream).all(past) {
+            return None;
+        }
+        self.held.get_mut(&from).and_then(VecDeque::pop_front)
+    }
+
+    fn held(&self) -> u64 {
+        self.held.values().map(|q| q.len() as u64).sum()
+    }
+}
+
+fn foreign_spec(got: &str, want: &str) -> String {
+    format!("forwarded under feature spec {got}, but this pipeline runs {want}: the repartition topic is another pipeline's, or the spec changed while records were in flight")
+}
+
+/// Per source partition of the first stage: the last transaction forwarded, whether the
+/// second stage has heard of it, and whether the partition was announced idle.
+#[derive(Debug, Default)]
+struct Announce {
+    last: Option<(i64, i64, u64)>,
+    sent: bool,
+    idle_sent: bool,
+    input_at: Option<Instant>,
+}
+
 /// Runs the pipeline until the source is exhausted (a file), nothing arrives for
 /// `stop_when_idle`, or `stop` is set; then writes a final checkpoint.
+///
+/// With `[repartition]`, two stages run side by side in this process, each on its own
+/// partitions with its own checkpoints: the first on the source's (as `<name>`), the
+/// second on the repartition topic's (as `<name>-by-<entity>`).
 pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, PipelineError> {
-    let t0 = Instant::now();
-    let mut report = Report::default();
+    let Some(rep) = cfg.repartition.clone() else {
+        return run_stage(cfg.clone(), Stage::Decide(None), None, stop, None).await;
+    };
     let spec = FeatureSpec::from_file(&cfg.feature_spec)
         .map_err(|e| PipelineError::Config(e.to_string()))?;
+    let (from, by) = check_repartition(&rep, &spec).map_err(PipelineError::Config)?;
+    riskstream_connectors::kafka::ensure_topic(&rep.brokers, &rep.topic, rep.partitions).await?;
+    let upstream = cfg.partitions();
+    let feats: Vec<(usize, String)> = Decider::new(&spec)
+        .engine()
+        .features_keyed_by(from)
+        .into_iter()
+        .map(|i| (i, spec.features[i].name().to_string()))
+        .collect();
+    let hash = format!("{:016x}", spec.hash);
+    let forward = Stage::Forward(ForwardSpec {
+        rep: rep.clone(),
+        by,
+        feats: feats.clone(),
+        spec: hash.clone(),
+    });
+    let merge = Stage::Decide(Some(MergeSpec {
+        upstream,
+        names: feats
+            .iter()
+            .enumerate()
+            .map(|(k, (_, n))| (n.clone(), k))
+            .collect(),
+        feats: feats.iter().map(|(i, _)| *i).collect(),
+        spec: hash,
+    }));
+    let mut first = cfg.clone();
+    first.registry = None;
+    let mut second = cfg.clone();
+    second.name = format!("{}-by-{}", cfg.name, rep.by);
+    second.source = SourceConfig::Kafka {
+        brokers: rep.brokers.clone(),
+        topic: rep.topic.clone(),
+        partitions: rep.partitions,
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let (s1, s2, d1) = (stop.clone(), stop.clone(), done.clone());
+    let a = tokio::spawn(async move {
+        let r = run_stage(first, forward, Some(from), s1.clone(), None).await;
+        if r.is_err() {
+            s1.store(true, Ordering::Relaxed); // the second stage cannot go on without it
+        }
+        d1.store(true, Ordering::Relaxed);
+        r
+    });
+    let b = tokio::spawn(async move {
+        let r = run_stage(second, merge, Some(from), s2.clone(), Some(done)).await;
+        if r.is_err() {
+            s2.store(true, Ordering::Relaxed);
+        }
+        r
+    });
+    let joined = |e: tokio::task::JoinError| PipelineError::Config(format!("a stage stopped: {e}"));
+    let (ra, rb) = (a.await.map_err(joined)?, b.await.map_err(joined)?);
+    let (ra, rb) = (ra?, rb?);
+    let mut r = rb.clone();
+    r.records = ra.records;
+    r.dead_letters += ra.dead_letters;
+    r.suppressed += ra.suppressed;
+    r.checkpoints += ra.checkpoints;
+    r.restored = ra.restored.clone();
+    r.seconds = ra.seconds.max(rb.seconds);
+    r.busy_seconds = ra.busy_seconds.max(rb.busy_seconds);
+    r.lag = ra.lag.clone();
+    let (fa, fb) = (
+        ra.repartition.unwrap_or_default(),
+        rb.repartition.unwrap_or_default(),
+    );
+    r.repartition = Some(RepartitionReport {
+        forwarded: fa.forwarded,
+        watermarks: fa.watermarks,
+        received: fb.received,
+        duplicates: fb.duplicates,
+        held: fb.held,
+    });
+    Ok(r)
+}
+
+/// One stage: the whole pipeline, or one side of a repartition. `from` is the source's
+/// entity field with `[repartition]`; `upstream_done` tells a second stage its first
+/// stage in this process has stopped (it stops after that, once idle).
+async fn run_stage(
+    cfg: PipelineConfig,
+    stage: Stage,
+    from: Option<usize>,
+    stop: Arc<AtomicBool>,
+    upstream_done: Option<Arc<AtomicBool>>,
+) -> Result<Report, PipelineError> {
+    let cfg = &cfg;
+    let t0 = Instant::now();
+    let mut report = Report::default();
+    let mut rep_report = RepartitionReport::default();
+    let spec = FeatureSpec::from_file(&cfg.feature_spec)
+        .map_err(|e| PipelineError::Config(e.to_string()))?;
+    let remote = stage.remote(&spec, from);
     let dep = deployment(cfg, &spec)?;
     let lists = Lists::new();
     std::fs::create_dir_all(&cfg.checkpoint_dir).map_err(|e| PipelineError::Checkpoint {
@@ -646,32 +1062,60 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     })?;
     let owned = cfg.owned_partitions();
     let mut meters = Meters::new(&cfg.name, &owned)?;
+    // Dead letters: the source's partitions, then (second stage) the repartition topic's.
+    let n = cfg.partitions();
+    let (dl_parts, dl_shift) = match &stage {
+        Stage::Forward(f) => (n + f.rep.partitions, 0),
+        Stage::Decide(Some(m)) => (m.upstream + n, m.upstream),
+        Stage::Decide(None) => (n, 0),
+    };
 
     // Restore each owned partition from its checkpoint, if any.
     let mut parts: BTreeMap<u32, Part> = BTreeMap::new();
     let mut sink_rewind = BTreeMap::new();
     let mut dl_rewind = BTreeMap::new();
     for &p in &owned {
-        let (part, sink_len, dl_len) = restore(cfg, &spec, p)?;
+        let (part, sink_len, dl_len) = restore(cfg, &spec, p, &remote)?;
         sink_rewind.insert(p, sink_len);
-        dl_rewind.insert(p, dl_len);
+        dl_rewind.insert(p + dl_shift, dl_len);
         if let Some(o) = part.offset {
             report.restored.push((p, o));
         }
         parts.insert(p, part);
     }
 
-    let n = cfg.partitions();
     // Per owned partition: the source offset the checkpoint covers (None: no checkpoint).
-    let resume: BTreeMap<u32, Option<u64>> = parts.iter().map(|(&p, s)| (p, s.offset)).collect();
-    let mut sink = Out::open(&cfg.sink, "decisions", n, &owned, &sink_rewind, &resume).await?;
+    // A second stage numbers its outputs itself (they leave in the merge's order).
+    let resume: BTreeMap<u32, Option<u64>> = parts
+        .iter()
+        .map(|(&p, s)| {
+            let o = match &stage {
+                Stage::Decide(Some(_)) => s.merge.outputs.checked_sub(1),
+                _ => s.offset,
+            };
+            (p, o)
+        })
+        .collect();
+    let mut sink = match &stage {
+        Stage::Forward(f) => Out::Kafka {
+            // Nothing is suppressed here: the second stage drops what it already has.
+            sink: Box::new(KafkaSink::open(&f.rep.brokers, &f.rep.topic, f.rep.partitions).await?),
+            already: BTreeMap::new(),
+        },
+        Stage::Decide(_) => {
+            Out::open(&cfg.sink, "decisions", n, &owned, &sink_rewind, &resume).await?
+        }
+    };
+    let dl_owned: Vec<u32> = owned.iter().map(|p| p + dl_shift).collect();
+    let dl_resume: BTreeMap<u32, Option<u64>> =
+        resume.iter().map(|(p, o)| (p + dl_shift, *o)).collect();
     let mut dead = Out::open(
         &cfg.dead_letter,
         "dead-letters",
-        n,
-        &owned,
+        dl_parts,
+        &dl_owned,
         &dl_rewind,
-        &resume,
+        &dl_resume,
     )
     .await?;
     let mut reg = match &cfg.registry {
@@ -749,11 +1193,37 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     };
 
     let mut last_ckpt = Instant::now();
-    let poll = IDLE_POLL;
+    let poll = IDLE_POLL.min(match &stage {
+        Stage::Forward(f) => f.rep.watermark_interval,
+        Stage::Decide(_) => IDLE_POLL,
+    });
     let mut idle_since = Instant::now();
+    // First stage: what each source partition has forwarded, for the watermarks.
+    let mut announce: BTreeMap<u32, Announce> = owned
+        .iter()
+        .map(|&p| {
+            (
+                p,
+                Announce {
+                    input_at: Some(Instant::now()),
+                    ..Announce::default()
+                },
+            )
+        })
+        .collect();
+    let mut last_announce = Instant::now();
+    let mut released: Vec<Held> = Vec::new();
+    let mut ended_by_input = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
+        }
+        if let Stage::Forward(f) = &stage {
+            if last_announce.elapsed() >= f.rep.watermark_interval {
+                rep_report.watermarks +=
+                    announce_progress(f, &mut announce, &mut sink, false).await?;
+                last_announce = Instant::now();
+            }
         }
         let rec = match &mut source {
             Source::Nats(s) => s.next_record(poll).await?,
@@ -771,7 +1241,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 match change {
                     Ownership::Assigned(given) => {
                         for (p, after) in given {
-                            let (part, _, _) = restore(cfg, &spec, p)?;
+                            let (part, _, _) = restore(cfg, &spec, p, &remote)?;
                             if part.offset != after {
                                 return Err(PipelineError::Checkpoint {
                                     path: checkpoint_path(cfg, p),
@@ -801,15 +1271,22 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         }
         let Some(rec) = rec else {
             if matches!(source, Source::File(_)) {
+                ended_by_input = true;
                 break;
             }
             if matches!(source, Source::Http(..)) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            if cfg
-                .stop_when_idle
-                .is_some_and(|idle| idle_since.elapsed() >= idle)
-            {
+            let upstream_running = upstream_done
+                .as_ref()
+                .is_some_and(|d| !d.load(Ordering::Relaxed));
+            // A second stage whose first stage has stopped drains the topic, then stops.
+            let idle_stop = match &upstream_done {
+                Some(_) => Some(cfg.stop_when_idle.unwrap_or(Duration::from_secs(2))),
+                None => cfg.stop_when_idle,
+            };
+            if !upstream_running && idle_stop.is_some_and(|idle| idle_since.elapsed() >= idle) {
+                ended_by_input = true;
                 break;
             }
             if last_ckpt.elapsed() >= cfg.checkpoint_interval && parts.values().any(|s| s.since > 0)
@@ -819,6 +1296,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                     &mut parts,
                     &mut sink,
                     &mut dead,
+                    dl_shift,
                     reg.as_mut(),
                     &meters,
                     source.lag(),
@@ -852,56 +1330,166 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
                 )),
                 Err(e) => Err(format!("not valid JSON: {e}")),
             };
-        let written = match parsed {
-            Ok(m) => match part.decider.decide(&m, &dep, &lists) {
-                Ok(d) => {
-                    meters.observe_latency(rec.stored_us);
-                    let v = decision_value(&d);
-                    if let Some(r) = &mut reg {
-                        let (c, a) = r.write(p, rec.offset, &d, &v).await?;
-                        report.cases += c;
-                        report.audited += a;
-                        meters.cases.increment(c);
-                        meters.audited.increment(a);
+        let mut written = true;
+        match (&stage, parsed) {
+            (Stage::Decide(None), Ok(m)) => {
+                let d = part.decider.decide(&m, &dep, &lists);
+                written = emit(
+                    d,
+                    p,
+                    rec.offset,
+                    &id,
+                    &rec.origin,
+                    &rec.payload,
+                    rec.stored_us,
+                    0,
+                    &mut sink,
+                    &mut dead,
+                    &mut reg,
+                    &mut report,
+                    &mut meters,
+                )
+                .await?;
+            }
+            (Stage::Forward(f), Ok(m)) => match part.decider.features(&m, Some(f.by)) {
+                Ok(x) => {
+                    let q = x.key.as_deref().map_or(0, |k| {
+                        (xxhash_rust::xxh3::xxh3_64(k.as_bytes()) % u64::from(f.rep.partitions))
+                            as u32
+                    });
+                    let body = Forwarded::Transaction(ForwardedTx {
+                        spec: f.spec.clone(),
+                        from: p,
+                        offset: rec.offset,
+                        time: x.time,
+                        order: x.order,
+                        stored: rec.stored_us,
+                        features: f
+                            .feats
+                            .iter()
+                            .map(|(i, name)| {
+                                let v = x.values[*i];
+                                (name.clone(), v.is_finite().then_some(v))
+                            })
+                            .collect(),
+                        tx: m,
+                    });
+                    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                    sink.write(q, rec.offset, &id, bytes).await?;
+                    rep_report.forwarded += 1;
+                    if let Some(a) = announce.get_mut(&p) {
+                        a.last = Some((x.time, x.order, rec.offset));
+                        a.sent = false;
                     }
-                    let w = sink
-                        .write(
-                            p,
-                            rec.offset,
-                            &id,
-                            serde_json::to_vec(&v).unwrap_or_default(),
-                        )
-                        .await?;
-                    report.decisions += u64::from(w);
-                    meters.decisions.increment(u64::from(w));
-                    w
                 }
                 Err(e) => {
-                    let b = dead_letter_bytes(&rec.origin, &e.to_string(), e.field(), &rec.payload);
-                    let w = dead.write(p, rec.offset, &id, b).await?;
-                    report.dead_letters += u64::from(w);
-                    meters.dead_letters.increment(u64::from(w));
-                    w
+                    written = emit(
+                        Err(e),
+                        p,
+                        rec.offset,
+                        &id,
+                        &rec.origin,
+                        &rec.payload,
+                        None,
+                        0,
+                        &mut sink,
+                        &mut dead,
+                        &mut reg,
+                        &mut report,
+                        &mut meters,
+                    )
+                    .await?;
                 }
             },
-            Err(reason) => {
-                let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
-                let w = dead.write(p, rec.offset, &id, b).await?;
-                report.dead_letters += u64::from(w);
-                meters.dead_letters.increment(u64::from(w));
-                w
+            (Stage::Decide(Some(ms)), Ok(m)) => {
+                rep_report.received += 1;
+                let taken = serde_json::from_value::<Forwarded>(serde_json::Value::Object(m))
+                    .map_err(|e| format!("not a record of a repartition topic: {e}"))
+                    .and_then(|r| part.merge.take(r, rec.origin.clone(), ms));
+                match taken {
+                    Ok(true) => {}
+                    Ok(false) => rep_report.duplicates += 1,
+                    Err(reason) => {
+                        let k = part.merge.outputs;
+                        part.merge.outputs += 1;
+                        let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
+                        written = dead.write(p + dl_shift, k, &format!("{p}-{k}"), b).await?;
+                        report.dead_letters += u64::from(written);
+                        meters.dead_letters.increment(u64::from(written));
+                    }
+                }
+                while let Some(h) = part.merge.release(ms.upstream) {
+                    released.push(h);
+                }
+                for h in released.drain(..) {
+                    let k = part.merge.outputs;
+                    part.merge.outputs += 1;
+                    let d =
+                        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&h.tx)
+                            .map_err(|e| riskstream_decide::DecideError::Input {
+                                field: None,
+                                message: format!("not valid JSON: {e}"),
+                            })
+                            .and_then(|m| {
+                                let remote: Vec<(usize, f64)> = ms
+                                    .feats
+                                    .iter()
+                                    .copied()
+                                    .zip(h.remote.iter().copied())
+                                    .collect();
+                                part.decider.decide_with(&m, &remote, &dep, &lists)
+                            });
+                    let w = emit(
+                        d,
+                        p,
+                        k,
+                        &format!("{p}-{k}"),
+                        &h.origin,
+                        h.tx.as_bytes(),
+                        h.stored,
+                        dl_shift,
+                        &mut sink,
+                        &mut dead,
+                        &mut reg,
+                        &mut report,
+                        &mut meters,
+                    )
+                    .await?;
+                    report.suppressed += u64::from(!w);
+                    meters.suppressed.increment(u64::from(!w));
+                }
             }
-        };
+            (Stage::Decide(Some(_)), Err(reason)) => {
+                rep_report.received += 1;
+                let k = part.merge.outputs;
+                part.merge.outputs += 1;
+                let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
+                written = dead.write(p + dl_shift, k, &format!("{p}-{k}"), b).await?;
+                report.dead_letters += u64::from(written);
+                meters.dead_letters.increment(u64::from(written));
+            }
+            (_, Err(reason)) => {
+                let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
+                written = dead.write(p, rec.offset, &id, b).await?;
+                report.dead_letters += u64::from(written);
+                meters.dead_letters.increment(u64::from(written));
+            }
+        }
         report.suppressed += u64::from(!written);
         meters.suppressed.increment(u64::from(!written));
         part.offset = Some(rec.offset);
         part.since += 1;
+        if let Some(a) = announce.get_mut(&p) {
+            a.input_at = Some(Instant::now());
+            a.idle_sent = false;
+        }
         if part.since >= cfg.checkpoint_every || last_ckpt.elapsed() >= cfg.checkpoint_interval {
             checkpoint(
                 cfg,
                 &mut parts,
                 &mut sink,
                 &mut dead,
+                dl_shift,
                 reg.as_mut(),
                 &meters,
                 source.lag(),
@@ -911,11 +1499,17 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
             last_ckpt = Instant::now();
         }
     }
+    if let Stage::Forward(f) = &stage {
+        // The input ended (or went quiet for `stop_when_idle`): every partition is idle.
+        rep_report.watermarks +=
+            announce_progress(f, &mut announce, &mut sink, ended_by_input).await?;
+    }
     checkpoint(
         cfg,
         &mut parts,
         &mut sink,
         &mut dead,
+        dl_shift,
         reg.as_mut(),
         &meters,
         source.lag(),
@@ -933,16 +1527,105 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     if let Source::Http(intake, _) = &source {
         intake.stop();
     }
+    if !matches!(stage, Stage::Decide(None)) {
+        rep_report.held = parts.values().map(|p| p.merge.held()).sum();
+        report.repartition = Some(rep_report);
+    }
     Ok(report)
+}
+
+/// First stage: tells every repartition partition how far each source partition got
+/// (those that moved since the last time), and that a partition is idle (no input for
+/// `idle_after`, or `all_idle`: the stage is stopping because its input ended).
+/// Returns the records sent.
+async fn announce_progress(
+    f: &ForwardSpec,
+    announce: &mut BTreeMap<u32, Announce>,
+    sink: &mut Out,
+    all_idle: bool,
+) -> Result<u64, PipelineError> {
+    let mut sent = 0;
+    for (&p, a) in announce.iter_mut() {
+        let idle = all_idle || a.input_at.is_some_and(|t| t.elapsed() >= f.rep.idle_after);
+        let news = !a.sent && a.last.is_some();
+        let goes_idle = idle && !a.idle_sent;
+        if !news && !goes_idle {
+            continue;
+        }
+        let body = serde_json::to_vec(&Forwarded::Watermark(ForwardedMark {
+            spec: f.spec.clone(),
+            from: p,
+            last: a.last,
+            idle,
+        }))
+        .unwrap_or_default();
+        let offset = a.last.map_or(0, |l| l.2);
+        for q in 0..f.rep.partitions {
+            sink.write(q, offset, &format!("{p}-wm"), body.clone())
+                .await?;
+            sent += 1;
+        }
+        a.sent = true;
+        a.idle_sent |= idle;
+    }
+    Ok(sent)
+}
+
+/// Writes a decision (sink, registry) or the reason it could not be made (dead letters at
+/// partition `p + dl_shift`); false when the output was suppressed as already written.
+#[allow(clippy::too_many_arguments)]
+async fn emit(
+    d: Result<riskstream_decide::Decision, riskstream_decide::DecideError>,
+    p: u32,
+    offset: u64,
+    id: &str,
+    origin: &str,
+    payload: &[u8],
+    stored_us: Option<i64>,
+    dl_shift: u32,
+    sink: &mut Out,
+    dead: &mut Out,
+    reg: &mut Option<RegistryOut>,
+    report: &mut Report,
+    meters: &mut Meters,
+) -> Result<bool, PipelineError> {
+    Ok(match d {
+        Ok(d) => {
+            meters.observe_latency(stored_us);
+            let v = decision_value(&d);
+            if let Some(r) = reg {
+                let (c, a) = r.write(p, offset, &d, &v).await?;
+                report.cases += c;
+                report.audited += a;
+                meters.cases.increment(c);
+                meters.audited.increment(a);
+            }
+            let w = sink
+                .write(p, offset, id, serde_json::to_vec(&v).unwrap_or_default())
+                .await?;
+            report.decisions += u64::from(w);
+            meters.decisions.increment(u64::from(w));
+            w
+        }
+        Err(e) => {
+            let b = dead_letter_bytes(origin, &e.to_string(), e.field(), payload);
+            let w = dead.write(p + dl_shift, offset, id, b).await?;
+            report.dead_letters += u64::from(w);
+            meters.dead_letters.increment(u64::from(w));
+            w
+        }
+    })
 }
 
 /// Flushes the outputs (sink, dead letters, registry), then writes every partition's checkpoint; updates the checkpoint,
 /// offset and lag metrics.
+#[allow(clippy::too_many_arguments)]
 async fn checkpoint(
     cfg: &PipelineConfig,
     parts: &mut BTreeMap<u32, Part>,
     sink: &mut Out,
     dead: &mut Out,
+    dl_shift: u32,
     reg: Option<&mut RegistryOut>,
     meters: &Meters,
     lag: BTreeMap<u32, u64>,
@@ -965,10 +1648,14 @@ async fn checkpoint(
             offset: part.offset,
             line: part.line,
             sink_len: sink.len(p),
-            dead_letter_len: dead.len(p),
+            dead_letter_len: dead.len(p + dl_shift),
             decider: part.decider.snapshot().map_err(|e| err(e.to_string()))?,
+            merge: std::mem::take(&mut part.merge),
         };
-        write_atomic(&path, &frame(&c).map_err(&err)?).map_err(err)?;
+        let framed = frame(&c);
+        part.merge = c.merge;
+        let framed = framed.map_err(&err)?;
+        write_atomic(&path, &framed).map_err(err)?;
         part.since = 0;
         if let (Some(g), Some(o)) = (meters.offset.get(&p), part.offset) {
             g.set(o as f64);
@@ -992,3 +1679,141 @@ async fn checkpoint(
 
 /// How long [`run`] waits on an idle source before checking for a stop or a checkpoint.
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn spec() -> MergeSpec {
+        MergeSpec {
+            upstream: 3,
+            names: [("f".to_string(), 0)].into_iter().collect(),
+            feats: vec![0],
+            spec: "s".into(),
+        }
+    }
+
+    fn tx(from: u32, offset: u64, time: i64, order: i64) -> Forwarded {
+        Forwarded::Transaction(ForwardedTx {
+            spec: "s".into(),
+            from,
+            offset,
+            time,
+            order,
+            stored: None,
+            features: [("f".to_string(), Some(offset as f64))]
+                .into_iter()
+                .collect(),
+            tx: serde_json::Map::new(),
+        })
+    }
+
+    fn mark(from: u32, last: Option<(i64, i64, u64)>, idle: bool) -> Forwarded {
+        Forwarded::Watermark(ForwardedMark {
+            spec: "s".into(),
+            from,
+            last,
+            idle,
+        })
+    }
+
+    /// Three source partitions, each in event-time order, interleaved at random (with a
+    /// replayed stretch and watermarks): the merge releases the sorted order every time,
+    /// drops the replay, and holds back what a partition has not yet passed.
+    #[test]
+    fn the_merge_releases_event_time_order_whatever_the_interleaving() {
+        let mut streams: Vec<Vec<(i64, i64, u64)>> = vec![Vec::new(); 3];
+        for i in 0..300u64 {
+            let p = (i * 7 % 3) as usize;
+            // Same timestamps across partitions on purpose: ids break the tie.
+            let offset = streams[p].len() as u64;
+            streams[p].push(((i / 4) as i64, i as i64, offset));
+        }
+        let mut want: Vec<(i64, i64)> = streams.iter().flatten().map(|r| (r.0, r.1)).collect();
+        want.sort();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..50 {
+            let mut m = Merge::default();
+            let mut pos = [0usize; 3];
+            let mut got = Vec::new();
+            let mut dups = 0;
+            loop {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let p = (rng % 3) as usize;
+                if pos.iter().zip(&streams).all(|(i, s)| *i >= s.len()) {
+                    break;
+                }
+                if pos[p] >= streams[p].len() {
+                    continue;
+                }
+                let r = streams[p][pos[p]];
+                let fresh = m
+                    .take(tx(p as u32, r.2, r.0, r.1), String::new(), &spec())
+                    .unwrap();
+                dups += u64::from(!fresh);
+                // Now and then: a watermark, or a replay of the last few records.
+                match rng % 11 {
+                    0 => {
+                        m.take(mark(p as u32, Some(r), false), String::new(), &spec())
+                            .unwrap();
+                    }
+                    1 if pos[p] >= 3 => {
+                        pos[p] -= 3;
+                    }
+                    _ => {}
+                }
+                pos[p] += 1;
+                while let Some(h) = m.release(3) {
+                    got.push((h.time, h.order));
+                }
+            }
+            // Partition by partition, their ends are announced as idle.
+            for (p, stream) in streams.iter().enumerate() {
+                let last = stream.last().copied();
+                m.take(mark(p as u32, last, true), String::new(), &spec())
+                    .unwrap();
+                while let Some(h) = m.release(3) {
+                    got.push((h.time, h.order));
+                }
+            }
+            assert_eq!(got, want, "released in event-time order, each once");
+            assert_eq!(m.held(), 0);
+            assert!(dups > 0, "the replays were seen and dropped");
+        }
+    }
+
+    #[test]
+    fn the_merge_waits_for_every_partition_and_refuses_another_spec() {
+        let mut m = Merge::default();
+        m.take(tx(0, 0, 10, 1), String::new(), &spec()).unwrap();
+        m.take(tx(1, 0, 5, 2), String::new(), &spec()).unwrap();
+        assert!(
+            m.release(3).is_none(),
+            "partition 2 has not been heard from"
+        );
+        m.take(mark(2, None, true), String::new(), &spec()).unwrap();
+        assert_eq!(m.release(3).map(|h| h.time), Some(5));
+        assert!(
+            m.release(3).is_none(),
+            "partition 1 may still send something before 10"
+        );
+        m.take(mark(1, Some((11, 0, 7)), false), String::new(), &spec())
+            .unwrap();
+        assert_eq!(m.release(3).map(|h| h.time), Some(10));
+        let mut other = tx(0, 1, 12, 3);
+        if let Forwarded::Transaction(t) = &mut other {
+            t.spec = "other".into();
+        }
+        let e = m.take(other, String::new(), &spec()).unwrap_err();
+        assert!(e.contains("another pipeline's"), "{e}");
+        let mut short = tx(0, 1, 12, 3);
+        if let Forwarded::Transaction(t) = &mut short {
+            t.features.clear();
+        }
+        let e = m.take(short, String::new(), &spec()).unwrap_err();
+        assert!(e.contains("0 of the 1 features"), "{e}");
+    }
+}

@@ -39,10 +39,26 @@ impl Broker for Nats {
         let mut src = NatsSource::open(URL, t, &t.to_lowercase(), &parts, &Default::default())
             .await
             .unwrap();
+        // Read until the stream's own message count is reached: an ordered consumer that
+        // is being reset can pause for a few seconds, and a quiet spell alone is not the end.
+        let js = riskstream_connectors::nats::connect(URL).await.unwrap();
+        let total = js
+            .get_stream(t)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages as usize;
+        let t0 = std::time::Instant::now();
         let mut v = Vec::new();
-        while let Some(r) = src.next_record(Duration::from_secs(3)).await.unwrap() {
-            v.push(String::from_utf8(r.payload.to_vec()).unwrap());
+        while v.len() < total && t0.elapsed() < Duration::from_secs(120) {
+            if let Some(r) = src.next_record(Duration::from_secs(3)).await.unwrap() {
+                v.push(String::from_utf8(r.payload.to_vec()).unwrap());
+            }
         }
+        assert_eq!(v.len(), total, "{t}: read every message the stream holds");
         v
     }
     async fn cleanup(&self, topics: &[String]) {

@@ -74,6 +74,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
                 report.cases, report.audited
             );
         }
+        if let (Some(r), Some(cr)) = (&report.repartition, &cfg.repartition) {
+            println!(
+                "  repartition by {} through `{}`: {} transactions forwarded, {} watermarks; the second stage read {}, dropped {} duplicates of a replay, holds {} waiting for a slower partition",
+                cr.by, cr.topic, r.forwarded, r.watermarks, r.received, r.duplicates, r.held
+            );
+        }
         if let Some([p50, p99, max]) = report.latency_ms {
             println!(
                 "  event to decision: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.1} ms (from the broker's store time)"

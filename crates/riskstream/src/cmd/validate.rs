@@ -70,11 +70,25 @@ fn validate_toml(path: &Path) -> anyhow::Result<bool> {
         },
         Kind::Pipeline => match riskstream_pipeline::PipelineConfig::load(path) {
             Ok(c) => {
+                if let Some(rep) = &c.repartition {
+                    // The entities are the feature spec's: check them against it.
+                    let checked = riskstream_features::FeatureSpec::from_file(&c.feature_spec)
+                        .map_err(|d| d.to_string())
+                        .and_then(|spec| riskstream_pipeline::run::check_repartition(rep, &spec));
+                    if let Err(e) = checked {
+                        eprintln!("{}: {e}", path.display());
+                        return Ok(false);
+                    }
+                }
                 println!(
-                    "{}: ok (pipeline `{}`, {} partition(s){})",
+                    "{}: ok (pipeline `{}`, {} partition(s){}{})",
                     path.display(),
                     c.name,
                     c.partitions(),
+                    match &c.repartition {
+                        Some(r) => format!(", repartitioned by {} to {} partition(s) of `{}`", r.by, r.partitions, r.topic),
+                        None => String::new(),
+                    },
                     if c.registry.is_some() { ", review queue and audit log in the registry" } else { "" }
                 );
                 Ok(true)
