@@ -65,6 +65,10 @@ pub struct PipelineArgs {
     /// Policy.
     #[arg(long, default_value = "examples/fraud-handbook/policy.toml")]
     pub policy: PathBuf,
+    /// Repartition by this second entity (`[repartition] by`; Kafka only): the pipeline
+    /// then runs in two stages through a repartition topic, with the entity's features exact.
+    #[arg(long)]
+    pub repartition: Option<String>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -105,9 +109,10 @@ impl Producer {
 
 impl Target<'_> {
     fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::Nats => "NATS JetStream",
-            Kind::Kafka => "Kafka (tansu)",
+        match (self.kind, &self.a.repartition) {
+            (Kind::Nats, _) => "NATS JetStream",
+            (Kind::Kafka, None) => "Kafka (tansu)",
+            (Kind::Kafka, Some(_)) => "Kafka, repartitioned",
         }
     }
 
@@ -200,10 +205,17 @@ impl Target<'_> {
         output: &str,
     ) -> anyhow::Result<PipelineConfig> {
         let cwd = std::env::current_dir()?;
+        let repartition = match &self.a.repartition {
+            Some(by) => format!(
+                "[repartition]\nfrom = \"{}\"\nby = \"{by}\"\ntopic = \"{output}RP\"\n",
+                self.a.key
+            ),
+            None => String::new(),
+        };
         let text = format!(
             "name = \"bench\"\n[source]\n{}\n[features]\nspec = \"{}\"\n[decide]\npolicy = \"{}\"\n\
              [sink]\n{}\n[checkpoint]\ndir = \"{}\"\nevery = 20000\ninterval = \"5s\"\n\
-             [run]\nstop_when_idle = \"2s\"\n",
+             [run]\nstop_when_idle = \"2s\"\n{repartition}",
             self.endpoint(input, true),
             cwd.join(&self.a.spec).display(),
             cwd.join(&self.a.policy).display(),
@@ -347,7 +359,9 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
     paced(&mut p, &rows[1..m], a.rate).await?;
     let rep = runner.await??;
     let [p50, p99, max] = rep.latency_ms.unwrap_or([f64::NAN; 3]);
-    t.cleanup(&[tx, out, lat_in, lat_out, bare]).await;
+    let (rp, lat_rp) = (format!("{out}RP"), format!("{lat_out}RP"));
+    t.cleanup(&[tx, out, lat_in, lat_out, bare, rp, lat_rp])
+        .await;
     Ok(Line {
         broker: t.name(),
         events: n,
@@ -368,6 +382,12 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
 /// Runs the steps for each broker and prints one line per broker.
 pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
     let mut kinds = Vec::new();
+    if a.repartition.is_some() && a.brokers.iter().any(|b| b != "kafka") {
+        return Err(super::UsageError(
+            "--repartition: the repartition topic is Kafka's; add --brokers kafka".into(),
+        )
+        .into());
+    }
     for b in &a.brokers {
         kinds.push(match b.as_str() {
             "nats" => Kind::Nats,
@@ -403,7 +423,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
         }
     } else {
         println!(
-            "{:<16} {:>9} {:>12} {:>12} {:>12} {:>9} {:>13} {:>11} {:>11} {:>9} {:>9} {:>9}",
+            "{:<20} {:>9} {:>12} {:>12} {:>12} {:>9} {:>13} {:>11} {:>11} {:>9} {:>9} {:>9}",
             "broker",
             "events",
             "produce/s",
@@ -419,7 +439,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
         );
         for l in &lines {
             println!(
-                "{:<16} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>13} {:>11.2} {:>11.2} {:>9.2} {:>9.2} {:>9.1}",
+                "{:<20} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>13} {:>11.2} {:>11.2} {:>9.2} {:>9.2} {:>9.1}",
                 l.broker,
                 l.events,
                 l.produce_per_s,
