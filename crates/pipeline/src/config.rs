@@ -49,6 +49,7 @@
 //! partitions = 4                      # default: the source's partitions
 //! watermark_interval = "200ms"        # how often each partition's progress is announced
 //! idle_after = "10s"                  # a partition without input this long stops holding others back
+//! max_held = 500000                   # most transactions held per partition for a slower one
 //! ```
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -228,6 +229,10 @@ pub struct RepartitionConfig {
     /// stops waiting for it (a record it sends later that is older than what was decided
     /// meanwhile goes to the late policy).
     pub idle_after: Duration,
+    /// Most transactions the second stage holds per repartition partition while it waits
+    /// for a slower source partition; beyond it the earliest are released anyway
+    /// (counted), so memory stays bounded when a source partition stalls.
+    pub max_held: u64,
 }
 
 impl PipelineConfig {
@@ -293,6 +298,7 @@ struct RawRepartition {
     partitions: Option<i64>,
     watermark_interval: Option<String>,
     idle_after: Option<String>,
+    max_held: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -560,6 +566,20 @@ fn repartition(
         "200ms",
     );
     let idle = dur(d, "repartition.idle_after", r.idle_after.as_deref(), "10s");
+    let max_held = match r.max_held {
+        None => Some(500_000),
+        Some(n) if (1_000..=100_000_000).contains(&n) => Some(n as u64),
+        Some(n) => {
+            d.push(
+                Diagnostic::new(
+                    "repartition.max_held",
+                    format!("{n}: must be 1,000 to 100,000,000 transactions"),
+                )
+                .hint("what the second stage may hold per partition while a source partition is behind"),
+            );
+            None
+        }
+    };
     Some(RepartitionConfig {
         from: from?,
         by: by?,
@@ -568,6 +588,7 @@ fn repartition(
         partitions: parts?,
         watermark_interval: wm?,
         idle_after: idle?,
+        max_held: max_held?,
     })
 }
 
@@ -1427,7 +1448,7 @@ mod tests {
             &format!(
                 "[source]\nkind = \"nats\"\nurl = \"nats://x\"\nstream = \"S\"\nsubject = \"tx\"\npartitions = 4\n\
                  [sink]\nkind = \"file\"\npath = \"d.ndjson\"\n{tail}\
-                 [repartition]\nfrom = \"CUSTOMER_ID\"\nby = \"CUSTOMER_ID\"\ntopic = \"rp\"\nidle_after = \"0s\"\n"
+                 [repartition]\nfrom = \"CUSTOMER_ID\"\nby = \"CUSTOMER_ID\"\ntopic = \"rp\"\nidle_after = \"0s\"\nmax_held = 5\n"
             ),
             "p.toml",
             &base(),
@@ -1438,6 +1459,7 @@ mod tests {
             "repartition.by",
             "repartition.brokers",
             "repartition.idle_after",
+            "repartition.max_held",
             "sink.path",
         ] {
             assert!(e.contains(want), "missing {want} in:\n{e}");

@@ -123,6 +123,9 @@ pub struct RepartitionReport {
     pub duplicates: u64,
     /// Transactions still held at the end, waiting for a slower source partition.
     pub held: u64,
+    /// Transactions released before every source partition had passed them because
+    /// `max_held` were held (a stalled source partition); 0 in a healthy run.
+    pub released_early: u64,
 }
 
 /// Cases and audit records bound for the registry, committed in batches together with the
@@ -266,6 +269,8 @@ struct Meters {
     checkpoint_seconds: metrics::Histogram,
     last_checkpoint: metrics::Gauge,
     latency: metrics::Histogram,
+    held: metrics::Gauge,
+    released_early: metrics::Counter,
     offset: BTreeMap<u32, metrics::Gauge>,
     lag: BTreeMap<u32, metrics::Gauge>,
     hist: hdrhistogram::Histogram<u64>,
@@ -299,6 +304,11 @@ impl Meters {
                 &l()
             ),
             latency: metrics::histogram!("riskstream_pipeline_event_to_decision_seconds", &l()),
+            held: metrics::gauge!("riskstream_pipeline_repartition_held", &l()),
+            released_early: metrics::counter!(
+                "riskstream_pipeline_repartition_released_early_total",
+                &l()
+            ),
             offset: per("riskstream_pipeline_offset"),
             lag: per("riskstream_pipeline_lag"),
             // 1 µs to 1 hour, 3 significant digits.
@@ -688,6 +698,8 @@ struct ForwardSpec {
 struct MergeSpec {
     /// Source partitions upstream (each must be heard from before anything is released).
     upstream: u32,
+    /// Most transactions held per repartition partition.
+    max_held: u64,
     /// The features computed upstream: name → position in `feats`; and the indices.
     names: BTreeMap<String, usize>,
     feats: Vec<usize>,
@@ -827,6 +839,9 @@ struct Merge {
     idle: BTreeSet<u32>,
     /// Outputs (decisions and dead letters) made so far: each output's position.
     outputs: u64,
+    /// Transactions released before every source partition had passed them, because too
+    /// many were held.
+    released_early: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -904,8 +919,11 @@ impl Merge {
         }
     }
 
-    /// The next transaction every source partition is known to be past, if any.
-    fn release(&mut self, upstream: u32) -> Option<Held> {
+    /// The next transaction every source partition is known to be past, if any — or,
+    /// when more than `max_held` are held, the earliest one anyway (memory stays bounded
+    /// when a source partition stalls; what it sends later that is older goes to the late
+    /// policy). Counted in `released_early`.
+    fn release(&mut self, upstream: u32, max_held: u64) -> Option<Held> {
         let mut best: Option<((i64, i64, u32, u64), u32)> = None;
         for (&u, q) in &self.held {
             if let Some(h) = q.front() {
@@ -923,7 +941,10 @@ impl Merge {
                 || self.marks.get(&v).is_some_and(|m| (m.0, m.1, v, m.2) >= k)
         };
         if !(0..upstream).all(past) {
-            return None;
+            if self.held() <= max_held {
+                return None;
+            }
+            self.released_early += 1;
         }
         self.held.get_mut(&from).and_then(VecDeque::pop_front)
     }
@@ -977,6 +998,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     });
     let merge = Stage::Decide(Some(MergeSpec {
         upstream,
+        max_held: rep.max_held,
         names: feats
             .iter()
             .enumerate()
@@ -1033,6 +1055,7 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
         received: fb.received,
         duplicates: fb.duplicates,
         held: fb.held,
+        released_early: fb.released_early,
     });
     Ok(r)
 }
@@ -1401,10 +1424,13 @@ async fn run_stage(
                     .await?;
                 }
             },
-            (Stage::Decide(Some(ms)), Ok(m)) => {
+            (Stage::Decide(Some(ms)), parsed) => {
                 rep_report.received += 1;
-                let taken = serde_json::from_value::<Forwarded>(serde_json::Value::Object(m))
-                    .map_err(|e| format!("not a record of a repartition topic: {e}"))
+                let taken = parsed
+                    .and_then(|m| {
+                        serde_json::from_value::<Forwarded>(serde_json::Value::Object(m))
+                            .map_err(|e| format!("not a record of a repartition topic: {e}"))
+                    })
                     .and_then(|r| part.merge.take(r, rec.origin.clone(), ms));
                 match taken {
                     Ok(true) => {}
@@ -1418,9 +1444,14 @@ async fn run_stage(
                         meters.dead_letters.increment(u64::from(written));
                     }
                 }
-                while let Some(h) = part.merge.release(ms.upstream) {
+                let early = part.merge.released_early;
+                while let Some(h) = part.merge.release(ms.upstream, ms.max_held) {
                     released.push(h);
                 }
+                meters
+                    .released_early
+                    .increment(part.merge.released_early - early);
+                meters.held.set(part.merge.held() as f64);
                 for h in released.drain(..) {
                     let k = part.merge.outputs;
                     part.merge.outputs += 1;
@@ -1458,15 +1489,6 @@ async fn run_stage(
                     report.suppressed += u64::from(!w);
                     meters.suppressed.increment(u64::from(!w));
                 }
-            }
-            (Stage::Decide(Some(_)), Err(reason)) => {
-                rep_report.received += 1;
-                let k = part.merge.outputs;
-                part.merge.outputs += 1;
-                let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
-                written = dead.write(p + dl_shift, k, &format!("{p}-{k}"), b).await?;
-                report.dead_letters += u64::from(written);
-                meters.dead_letters.increment(u64::from(written));
             }
             (_, Err(reason)) => {
                 let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
@@ -1529,6 +1551,7 @@ async fn run_stage(
     }
     if !matches!(stage, Stage::Decide(None)) {
         rep_report.held = parts.values().map(|p| p.merge.held()).sum();
+        rep_report.released_early = parts.values().map(|p| p.merge.released_early).sum();
         report.repartition = Some(rep_report);
     }
     Ok(report)
@@ -1688,6 +1711,7 @@ mod tests {
     fn spec() -> MergeSpec {
         MergeSpec {
             upstream: 3,
+            max_held: u64::MAX,
             names: [("f".to_string(), 0)].into_iter().collect(),
             feats: vec![0],
             spec: "s".into(),
@@ -1766,7 +1790,7 @@ mod tests {
                     _ => {}
                 }
                 pos[p] += 1;
-                while let Some(h) = m.release(3) {
+                while let Some(h) = m.release(3, u64::MAX) {
                     got.push((h.time, h.order));
                 }
             }
@@ -1775,7 +1799,7 @@ mod tests {
                 let last = stream.last().copied();
                 m.take(mark(p as u32, last, true), String::new(), &spec())
                     .unwrap();
-                while let Some(h) = m.release(3) {
+                while let Some(h) = m.release(3, u64::MAX) {
                     got.push((h.time, h.order));
                 }
             }
@@ -1786,23 +1810,40 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_partition_cannot_make_the_merge_hold_more_than_max_held() {
+        let mut m = Merge::default();
+        for i in 0..10u64 {
+            m.take(tx(0, i, i as i64, i as i64), String::new(), &spec())
+                .unwrap();
+        }
+        // Partitions 1 and 2 are never heard from.
+        assert!(m.release(3, 100).is_none());
+        let mut got = Vec::new();
+        while let Some(h) = m.release(3, 4) {
+            got.push(h.time);
+        }
+        assert_eq!(got, [0, 1, 2, 3, 4, 5], "the earliest, down to the bound");
+        assert_eq!((m.held(), m.released_early), (4, 6));
+    }
+
+    #[test]
     fn the_merge_waits_for_every_partition_and_refuses_another_spec() {
         let mut m = Merge::default();
         m.take(tx(0, 0, 10, 1), String::new(), &spec()).unwrap();
         m.take(tx(1, 0, 5, 2), String::new(), &spec()).unwrap();
         assert!(
-            m.release(3).is_none(),
+            m.release(3, u64::MAX).is_none(),
             "partition 2 has not been heard from"
         );
         m.take(mark(2, None, true), String::new(), &spec()).unwrap();
-        assert_eq!(m.release(3).map(|h| h.time), Some(5));
+        assert_eq!(m.release(3, u64::MAX).map(|h| h.time), Some(5));
         assert!(
-            m.release(3).is_none(),
+            m.release(3, u64::MAX).is_none(),
             "partition 1 may still send something before 10"
         );
         m.take(mark(1, Some((11, 0, 7)), false), String::new(), &spec())
             .unwrap();
-        assert_eq!(m.release(3).map(|h| h.time), Some(10));
+        assert_eq!(m.release(3, u64::MAX).map(|h| h.time), Some(10));
         let mut other = tx(0, 1, 12, 3);
         if let Forwarded::Transaction(t) = &mut other {
             t.spec = "other".into();

@@ -76,8 +76,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
         }
         if let (Some(r), Some(cr)) = (&report.repartition, &cfg.repartition) {
             println!(
-                "  repartition by {} through `{}`: {} transactions forwarded, {} watermarks; the second stage read {}, dropped {} duplicates of a replay, holds {} waiting for a slower partition",
-                cr.by, cr.topic, r.forwarded, r.watermarks, r.received, r.duplicates, r.held
+                "  repartition by {} through `{}`: {} transactions forwarded, {} watermarks; the second stage read {}, dropped {} duplicates of a replay, holds {} waiting for a slower partition{}",
+                cr.by, cr.topic, r.forwarded, r.watermarks, r.received, r.duplicates, r.held,
+                if r.released_early > 0 {
+                    format!("; released {} early (more than max_held were waiting)", r.released_early)
+                } else {
+                    String::new()
+                }
             );
         }
         if let Some([p50, p99, max]) = report.latency_ms {
