@@ -484,11 +484,34 @@ impl KafkaSource {
     }
 }
 
-/// Delivery reports: the first failure is kept for [`KafkaSink::flush`] to return.
+/// Delivery reports: the first failure is kept for [`KafkaSink::flush`] to return, and
+/// how far the records are delivered *in the order they were queued* (acknowledgements of
+/// different partitions arrive in any order).
 #[derive(Default)]
 struct Deliveries {
     failed: Mutex<Option<String>>,
     acked: AtomicU64,
+    order: Mutex<AckOrder>,
+}
+
+/// Every record numbered below `upto` is delivered; `ahead` holds later ones that are.
+#[derive(Default)]
+struct AckOrder {
+    upto: u64,
+    ahead: std::collections::BTreeSet<u64>,
+}
+
+impl AckOrder {
+    fn done(&mut self, seq: u64) {
+        if seq != self.upto {
+            self.ahead.insert(seq);
+            return;
+        }
+        self.upto += 1;
+        while self.ahead.remove(&self.upto) {
+            self.upto += 1;
+        }
+    }
 }
 
 struct SinkContext(Arc<Deliveries>);
@@ -496,8 +519,13 @@ struct SinkContext(Arc<Deliveries>);
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = ();
-    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+    /// The record's number in queueing order.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, r: &DeliveryResult<'_>, seq: usize) {
+        // A failed record counts as settled here: the failure stops the pipeline anyway.
+        if let Ok(mut o) = self.0.order.lock() {
+            o.done(seq as u64);
+        }
         match r {
             Ok(_) => {
                 self.0.acked.fetch_add(1, Ordering::Relaxed);
@@ -668,7 +696,7 @@ impl KafkaSink {
                 value: Some(o.as_str()),
             });
         }
-        let mut rec = BaseRecord::to(&self.topic)
+        let mut rec = BaseRecord::with_opaque_to(&self.topic, self.sent as usize)
             .partition(p as i32)
             .key(id)
             .payload(payload)
@@ -704,6 +732,19 @@ impl KafkaSink {
         }
     }
 
+    /// Records queued so far: a ticket for [`KafkaSink::delivered`].
+    pub fn queued(&self) -> u64 {
+        self.sent
+    }
+
+    /// Whether every record queued before `ticket` (a [`KafkaSink::queued`] value) is
+    /// acknowledged, without waiting: a checkpoint covering them may then be written while
+    /// later records are still in flight. A failed delivery is an error.
+    pub fn delivered(&self, ticket: u64) -> Result<bool, ConnectorError> {
+        self.check()?;
+        Ok(self.deliveries.order.lock().is_ok_and(|o| o.upto >= ticket))
+    }
+
     /// Waits until the broker has acknowledged everything queued so far.
     pub async fn flush(&mut self) -> Result<(), ConnectorError> {
         let t0 = Instant::now();
@@ -720,5 +761,22 @@ impl KafkaSink {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         self.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckOrder;
+
+    #[test]
+    fn deliveries_count_in_queueing_order() {
+        let mut o = AckOrder::default();
+        for seq in [1, 2, 0, 4] {
+            o.done(seq);
+        }
+        assert_eq!(o.upto, 3, "0, 1 and 2 are in; 3 is not, so 4 waits");
+        o.done(3);
+        assert_eq!(o.upto, 5);
+        assert!(o.ahead.is_empty());
     }
 }

@@ -555,6 +555,23 @@ impl Out {
         }
     }
 
+    /// A ticket for the outputs queued so far, when this output can tell without waiting
+    /// whether they are delivered (Kafka); `None`: flush it instead.
+    fn ticket(&self) -> Option<u64> {
+        match self {
+            Out::Kafka { sink, .. } => Some(sink.queued()),
+            _ => None,
+        }
+    }
+
+    /// Whether the outputs before `ticket` are delivered.
+    fn delivered(&self, ticket: u64) -> Result<bool, PipelineError> {
+        match self {
+            Out::Kafka { sink, .. } => Ok(sink.delivered(ticket)?),
+            _ => Ok(true),
+        }
+    }
+
     fn len(&self, p: u32) -> Option<u64> {
         match self {
             Out::Nats { .. } | Out::Kafka { .. } | Out::Parquet(_) => None,
@@ -1237,9 +1254,52 @@ async fn run_stage(
     let mut last_announce = Instant::now();
     let mut released: Vec<Held> = Vec::new();
     let mut ended_by_input = false;
+    // Checkpoints wait for Kafka's acknowledgements off the hot path, except in a consumer
+    // group: there a revoked partition's late checkpoint could overwrite its next owner's.
+    let background = cfg.group.is_none();
+    let mut pending: Option<PendingCheckpoint> = None;
+    macro_rules! take_checkpoint {
+        () => {
+            if !background {
+                checkpoint(
+                    cfg,
+                    &mut parts,
+                    &mut sink,
+                    &mut dead,
+                    dl_shift,
+                    reg.as_mut(),
+                    &meters,
+                    source.lag(),
+                )
+                .await?;
+                report.checkpoints += 1;
+                last_ckpt = Instant::now();
+            } else if pending.is_none() {
+                pending = Some(
+                    begin_checkpoint(
+                        cfg,
+                        &mut parts,
+                        &mut sink,
+                        &mut dead,
+                        dl_shift,
+                        reg.as_mut(),
+                        &meters,
+                    )
+                    .await?,
+                );
+                last_ckpt = Instant::now();
+            }
+        };
+    }
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
+        }
+        if let Some(pc) = &pending {
+            if finish_checkpoint(pc, &sink, &dead, &meters, &source)? {
+                pending = None;
+                report.checkpoints += 1;
+            }
         }
         if let Stage::Forward(f) = &stage {
             if last_announce.elapsed() >= f.rep.watermark_interval {
@@ -1314,19 +1374,7 @@ async fn run_stage(
             }
             if last_ckpt.elapsed() >= cfg.checkpoint_interval && parts.values().any(|s| s.since > 0)
             {
-                checkpoint(
-                    cfg,
-                    &mut parts,
-                    &mut sink,
-                    &mut dead,
-                    dl_shift,
-                    reg.as_mut(),
-                    &meters,
-                    source.lag(),
-                )
-                .await?;
-                report.checkpoints += 1;
-                last_ckpt = Instant::now();
+                take_checkpoint!();
             }
             continue;
         };
@@ -1506,21 +1554,11 @@ async fn run_stage(
             a.idle_sent = false;
         }
         if part.since >= cfg.checkpoint_every || last_ckpt.elapsed() >= cfg.checkpoint_interval {
-            checkpoint(
-                cfg,
-                &mut parts,
-                &mut sink,
-                &mut dead,
-                dl_shift,
-                reg.as_mut(),
-                &meters,
-                source.lag(),
-            )
-            .await?;
-            report.checkpoints += 1;
-            last_ckpt = Instant::now();
+            take_checkpoint!();
         }
     }
+    // The final checkpoint covers more than a pending one: that one is dropped.
+    drop(pending);
     if let Stage::Forward(f) = &stage {
         // The input ended (or went quiet for `stop_when_idle`): every partition is idle.
         rep_report.watermarks +=
@@ -1640,25 +1678,28 @@ async fn emit(
     })
 }
 
-/// Flushes the outputs (sink, dead letters, registry), then writes every partition's checkpoint; updates the checkpoint,
-/// offset and lag metrics.
-#[allow(clippy::too_many_arguments)]
-async fn checkpoint(
+/// A checkpoint taken but not yet written: its files wait until every Kafka output queued
+/// before it is acknowledged, while the pipeline goes on. A checkpoint must never cover an
+/// output the sink might not hold; waiting for the acknowledgements in line (as a blocking
+/// checkpoint does) stops the stream for as long as the broker's slowest ack.
+struct PendingCheckpoint {
+    sink: Option<u64>,
+    dead: Option<u64>,
+    files: Vec<(PathBuf, Vec<u8>)>,
+    started: Instant,
+}
+
+/// Every partition's checkpoint bytes, now (the outputs they cover must be made durable
+/// before the files are written); resets the per-partition counters.
+fn snapshot_all(
     cfg: &PipelineConfig,
     parts: &mut BTreeMap<u32, Part>,
-    sink: &mut Out,
-    dead: &mut Out,
+    sink: &Out,
+    dead: &Out,
     dl_shift: u32,
-    reg: Option<&mut RegistryOut>,
     meters: &Meters,
-    lag: BTreeMap<u32, u64>,
-) -> Result<(), PipelineError> {
-    let t0 = Instant::now();
-    sink.flush().await?;
-    dead.flush().await?;
-    if let Some(r) = reg {
-        r.flush().await?;
-    }
+) -> Result<Vec<(PathBuf, Vec<u8>)>, PipelineError> {
+    let mut files = Vec::with_capacity(parts.len());
     for (&p, part) in parts.iter_mut() {
         let path = checkpoint_path(cfg, p);
         let err = |m: String| PipelineError::Checkpoint {
@@ -1677,12 +1718,26 @@ async fn checkpoint(
         };
         let framed = frame(&c);
         part.merge = c.merge;
-        let framed = framed.map_err(&err)?;
-        write_atomic(&path, &framed).map_err(err)?;
+        files.push((path.clone(), framed.map_err(&err)?));
         part.since = 0;
         if let (Some(g), Some(o)) = (meters.offset.get(&p), part.offset) {
             g.set(o as f64);
         }
+    }
+    Ok(files)
+}
+
+fn write_checkpoints(
+    files: &[(PathBuf, Vec<u8>)],
+    meters: &Meters,
+    lag: BTreeMap<u32, u64>,
+    started: Instant,
+) -> Result<(), PipelineError> {
+    for (path, bytes) in files {
+        write_atomic(path, bytes).map_err(|m| PipelineError::Checkpoint {
+            path: path.clone(),
+            message: m,
+        })?;
     }
     for (p, l) in lag {
         if let Some(g) = meters.lag.get(&p) {
@@ -1690,7 +1745,9 @@ async fn checkpoint(
         }
     }
     meters.checkpoints.increment(1);
-    meters.checkpoint_seconds.record(t0.elapsed().as_secs_f64());
+    meters
+        .checkpoint_seconds
+        .record(started.elapsed().as_secs_f64());
     meters.last_checkpoint.set(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1698,6 +1755,81 @@ async fn checkpoint(
             .unwrap_or(0.0),
     );
     Ok(())
+}
+
+/// Flushes the outputs (sink, dead letters, registry), then writes every partition's
+/// checkpoint; updates the checkpoint, offset and lag metrics. Supersedes a pending one.
+#[allow(clippy::too_many_arguments)]
+async fn checkpoint(
+    cfg: &PipelineConfig,
+    parts: &mut BTreeMap<u32, Part>,
+    sink: &mut Out,
+    dead: &mut Out,
+    dl_shift: u32,
+    reg: Option<&mut RegistryOut>,
+    meters: &Meters,
+    lag: BTreeMap<u32, u64>,
+) -> Result<(), PipelineError> {
+    let t0 = Instant::now();
+    sink.flush().await?;
+    dead.flush().await?;
+    if let Some(r) = reg {
+        r.flush().await?;
+    }
+    let files = snapshot_all(cfg, parts, sink, dead, dl_shift, meters)?;
+    write_checkpoints(&files, meters, lag, t0)
+}
+
+/// Takes a checkpoint without waiting for Kafka's acknowledgements: files, NATS and the
+/// registry are made durable now (they answer quickly); Kafka outputs get a ticket, and
+/// [`finish_checkpoint`] writes the files once both tickets are delivered.
+async fn begin_checkpoint(
+    cfg: &PipelineConfig,
+    parts: &mut BTreeMap<u32, Part>,
+    sink: &mut Out,
+    dead: &mut Out,
+    dl_shift: u32,
+    reg: Option<&mut RegistryOut>,
+    meters: &Meters,
+) -> Result<PendingCheckpoint, PipelineError> {
+    let started = Instant::now();
+    let ticket = async |o: &mut Out| -> Result<Option<u64>, PipelineError> {
+        match o.ticket() {
+            Some(t) => Ok(Some(t)),
+            None => o.flush().await.map(|()| None),
+        }
+    };
+    let sink_t = ticket(sink).await?;
+    let dead_t = ticket(dead).await?;
+    if let Some(r) = reg {
+        r.flush().await?;
+    }
+    let files = snapshot_all(cfg, parts, sink, dead, dl_shift, meters)?;
+    Ok(PendingCheckpoint {
+        sink: sink_t,
+        dead: dead_t,
+        files,
+        started,
+    })
+}
+
+/// Writes a pending checkpoint if everything it covers is acknowledged; true when written.
+fn finish_checkpoint(
+    pc: &PendingCheckpoint,
+    sink: &Out,
+    dead: &Out,
+    meters: &Meters,
+    source: &Source,
+) -> Result<bool, PipelineError> {
+    for (o, t) in [(sink, pc.sink), (dead, pc.dead)] {
+        if let Some(t) = t {
+            if !o.delivered(t)? {
+                return Ok(false);
+            }
+        }
+    }
+    write_checkpoints(&pc.files, meters, source.lag(), pc.started)?;
+    Ok(true)
 }
 
 /// How long [`run`] waits on an idle source before checking for a stop or a checkpoint.
