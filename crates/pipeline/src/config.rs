@@ -1146,22 +1146,14 @@ impl PipelineConfig {
         };
         let repartition_cfg = match &raw.repartition {
             None => Some(None),
-            Some(r) => {
-                if group.is_some() {
-                    d.push(
-                        Diagnostic::new("repartition", "not available in a consumer group yet")
-                            .hint("use [worker] index/count with a repartition topic"),
-                    );
-                }
-                repartition(
-                    &mut d,
-                    r,
-                    source.as_ref(),
-                    partitions,
-                    [&sink, &dead_letter],
-                )
-                .map(Some)
-            }
+            Some(r) => repartition(
+                &mut d,
+                r,
+                source.as_ref(),
+                partitions,
+                [&sink, &dead_letter],
+            )
+            .map(Some),
         };
         let (
             Some(source),
@@ -1477,7 +1469,6 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("not available in a consumer group"), "{e}");
         assert!(e.contains("is the source topic"), "{e}");
     }
 

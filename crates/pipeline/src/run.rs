@@ -870,8 +870,25 @@ struct Held {
     origin: String,
     /// Values of the forwarded features, in `MergeSpec::feats` order.
     remote: Vec<f64>,
-    /// The transaction as JSON text (the checkpoint codec is not self-describing).
-    tx: String,
+    /// The transaction (as JSON text in the checkpoint: its codec is not self-describing).
+    #[serde(with = "json_text")]
+    tx: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A JSON object stored as its text, for a codec that cannot hold `serde_json::Value`.
+mod json_text {
+    use serde::{de::Error as _, ser::Error as _, Deserialize, Deserializer, Serializer};
+
+    type Object = serde_json::Map<String, serde_json::Value>;
+
+    pub fn serialize<S: Serializer>(m: &Object, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&serde_json::to_string(m).map_err(S::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(D::Error::custom)
+    }
 }
 
 impl Merge {
@@ -929,7 +946,7 @@ impl Merge {
                     stored: t.stored,
                     origin,
                     remote,
-                    tx: serde_json::to_string(&t.tx).unwrap_or_default(),
+                    tx: t.tx,
                 });
                 Ok(true)
             }
@@ -1028,6 +1045,8 @@ pub async fn run(cfg: &PipelineConfig, stop: Arc<AtomicBool>) -> Result<Report, 
     first.registry = None;
     let mut second = cfg.clone();
     second.name = format!("{}-by-{}", cfg.name, rep.by);
+    // In a consumer group, the repartition topic's partitions have a group of their own.
+    second.group = cfg.group.as_ref().map(|g| format!("{g}-by-{}", rep.by));
     second.source = SourceConfig::Kafka {
         brokers: rep.brokers.clone(),
         topic: rep.topic.clone(),
@@ -1333,8 +1352,18 @@ async fn run_stage(
                                     ),
                                 });
                             }
-                            sink.adopt(p)?;
-                            dead.adopt(p)?;
+                            // The first stage's repartition output suppresses nothing.
+                            if !matches!(stage, Stage::Forward(_)) {
+                                sink.adopt(p)?;
+                            }
+                            dead.adopt(p + dl_shift)?;
+                            announce.insert(
+                                p,
+                                Announce {
+                                    input_at: Some(Instant::now()),
+                                    ..Announce::default()
+                                },
+                            );
                             meters.track(&cfg.name, p);
                             if let Some(o) = part.offset {
                                 report.restored.push((p, o));
@@ -1346,7 +1375,8 @@ async fn run_stage(
                         for p in ps {
                             parts.remove(&p);
                             sink.release(p);
-                            dead.release(p);
+                            dead.release(p + dl_shift);
+                            announce.remove(&p);
                         }
                     }
                 }
@@ -1503,28 +1533,26 @@ async fn run_stage(
                 for h in released.drain(..) {
                     let k = part.merge.outputs;
                     part.merge.outputs += 1;
-                    let d =
-                        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&h.tx)
-                            .map_err(|e| riskstream_decide::DecideError::Input {
-                                field: None,
-                                message: format!("not valid JSON: {e}"),
-                            })
-                            .and_then(|m| {
-                                let remote: Vec<(usize, f64)> = ms
-                                    .feats
-                                    .iter()
-                                    .copied()
-                                    .zip(h.remote.iter().copied())
-                                    .collect();
-                                part.decider.decide_with(&m, &remote, &dep, &lists)
-                            });
+                    let remote: Vec<(usize, f64)> = ms
+                        .feats
+                        .iter()
+                        .copied()
+                        .zip(h.remote.iter().copied())
+                        .collect();
+                    let d = part.decider.decide_with(&h.tx, &remote, &dep, &lists);
+                    // The transaction's text is needed only for a dead letter.
+                    let payload = if d.is_err() {
+                        serde_json::to_vec(&h.tx).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
                     let w = emit(
                         d,
                         p,
                         k,
                         &format!("{p}-{k}"),
                         &h.origin,
-                        h.tx.as_bytes(),
+                        &payload,
                         h.stored,
                         dl_shift,
                         &mut sink,

@@ -194,7 +194,18 @@ async fn a_consumer_group_rebalances_exactly_once() {
 /// terminal windows included — must equal a single-partition file pipeline's, each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repartition_topic_makes_second_entity_features_exact() {
-    use std::process::Command;
+    repartitioned(false).await;
+}
+
+/// The same in a consumer group (one for the source, one for the repartition topic): A
+/// alone, B joins, A is killed (its partitions of both topics move to B), A comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repartition_topic_works_in_a_consumer_group() {
+    repartitioned(true).await;
+}
+
+async fn repartitioned(group: bool) {
+    use std::process::{Command, Stdio};
     let Some(data) = pipeline::handbook() else {
         eprintln!("SKIP: ../shared/data is absent");
         return;
@@ -213,10 +224,11 @@ async fn a_repartition_topic_makes_second_entity_features_exact() {
             .subsec_nanos()
             % 1_000_000
     );
+    let m = if group { "G" } else { "" };
     let (tx, rp, out) = (
-        format!("RTX{sfx}"),
-        format!("RP{sfx}"),
-        format!("ROUT{sfx}"),
+        format!("{m}RTX{sfx}"),
+        format!("{m}RP{sfx}"),
+        format!("{m}ROUT{sfx}"),
     );
     let dir = tempfile::tempdir().unwrap();
     let ex = pipeline::examples();
@@ -268,14 +280,19 @@ async fn a_repartition_topic_makes_second_entity_features_exact() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let config = |worker: u32| {
+        let (assign, idle) = if group {
+            (format!("group = \"rp{sfx}\""), "12s")
+        } else {
+            (format!("index = {worker}\ncount = 2"), "3s")
+        };
         let text = format!(
-            "name = \"cards\"\n[source]\n{src}\n[worker]\nindex = {worker}\ncount = 2\n\
+            "name = \"cards\"\n[source]\n{src}\n[worker]\n{assign}\n\
              [features]\nspec = \"{spec}\"\n[decide]\npolicy = \"{policy}\"\ninclude_features = true\n\
              [sink]\n{sink}\n[dead_letter]\n{dl}\n\
              [repartition]\nfrom = \"CUSTOMER_ID\"\nby = \"TERMINAL_ID\"\ntopic = \"{rp}\"\n\
              watermark_interval = \"100ms\"\nidle_after = \"30s\"\n\
              [checkpoint]\ndir = \"{state}\"\nevery = 5000\ninterval = \"1s\"\n\
-             [run]\nstop_when_idle = \"3s\"\n",
+             [run]\nstop_when_idle = \"{idle}\"\n",
             src = Kafka.endpoint(&tx, true),
             spec = spec.display(),
             policy = policy.display(),
@@ -301,28 +318,67 @@ async fn a_repartition_topic_makes_second_entity_features_exact() {
         String::from_utf8_lossy(&o.stderr)
     );
 
-    // Worker 1 runs while worker 0 is killed again and again; then both run to the end.
-    let seed = u64::from(std::process::id()) << 16 | 0x5eed;
-    let kills = std::thread::scope(|s| {
-        let h = s.spawn(|| pipeline::run_to_end(&w1));
-        let kills = pipeline::kill_repeatedly(&w0, 6, 2_000, 4_000, seed);
-        eprintln!("worker 1 meanwhile: {}", h.join().unwrap().trim());
-        kills
-    });
-    assert!(
-        kills >= 5,
-        "worker 0 ended before it was killed 5 times ({kills})"
-    );
-    let (r0, r1) = std::thread::scope(|s| {
-        let h0 = s.spawn(|| pipeline::run_to_end(&w0));
-        let h1 = s.spawn(|| pipeline::run_to_end(&w1));
-        (h0.join().unwrap(), h1.join().unwrap())
-    });
-    eprintln!(
-        "after {kills} kills:\n  worker 0: {}\n  worker 1: {}",
-        r0.trim(),
-        r1.trim()
-    );
+    if group {
+        // A alone; B joins (both groups rebalance); A is killed (its partitions move to B
+        // when its sessions expire); A comes back; both run until the input is done.
+        let start = || {
+            Command::new(pipeline::exe())
+                .arg("run")
+                .arg(&w0)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut a = start();
+        std::thread::sleep(std::time::Duration::from_millis(3_000));
+        let b = start();
+        std::thread::sleep(std::time::Duration::from_millis(3_500));
+        assert!(
+            a.try_wait().unwrap().is_none(),
+            "A ended before it could be killed"
+        );
+        a.kill().unwrap(); // SIGKILL
+        let _ = a.wait();
+        std::thread::sleep(std::time::Duration::from_millis(1_500));
+        let a2 = start();
+        let (ob, oa) = (
+            b.wait_with_output().unwrap(),
+            a2.wait_with_output().unwrap(),
+        );
+        assert!(
+            ob.status.success() && oa.status.success(),
+            "a worker failed"
+        );
+        eprintln!(
+            "group workers:\n  B: {}\n  A again: {}",
+            String::from_utf8_lossy(&ob.stdout).trim(),
+            String::from_utf8_lossy(&oa.stdout).trim()
+        );
+    } else {
+        // Worker 1 runs while worker 0 is killed again and again; then both to the end.
+        let seed = (u64::from(std::process::id()) << 16) | 0x5eed;
+        let kills = std::thread::scope(|s| {
+            let h = s.spawn(|| pipeline::run_to_end(&w1));
+            let kills = pipeline::kill_repeatedly(&w0, 6, 2_000, 4_000, seed);
+            eprintln!("worker 1 meanwhile: {}", h.join().unwrap().trim());
+            kills
+        });
+        assert!(
+            kills >= 5,
+            "worker 0 ended before it was killed 5 times ({kills})"
+        );
+        let (r0, r1) = std::thread::scope(|s| {
+            let h0 = s.spawn(|| pipeline::run_to_end(&w0));
+            let h1 = s.spawn(|| pipeline::run_to_end(&w1));
+            (h0.join().unwrap(), h1.join().unwrap())
+        });
+        eprintln!(
+            "after {kills} kills:\n  worker 0: {}\n  worker 1: {}",
+            r0.trim(),
+            r1.trim()
+        );
+    }
 
     let got = pipeline::decisions(&Kafka, &out).await;
     assert_eq!(got.len(), events, "nothing lost, nothing duplicated");
