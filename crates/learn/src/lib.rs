@@ -15,6 +15,7 @@ pub mod gbdt;
 pub mod iforest;
 pub mod interop;
 pub mod linear;
+mod mathfn;
 pub mod metrics;
 pub mod model;
 pub mod protocol;

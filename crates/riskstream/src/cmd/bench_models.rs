@@ -50,6 +50,11 @@ pub struct ModelArgs {
     /// Also write every measurement as JSON lines here.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Run only our learners with these peers' settings (comma-separated: LightGBM,
+    /// XGBoost, GBTClassifier, RandomForest, LogisticRegression, IsolationForest);
+    /// empty runs them all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 /// One measured model.
@@ -151,7 +156,17 @@ pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
         t0.elapsed().as_secs_f64()
     );
     let mut rows = Vec::new();
+    let known: Vec<&str> = ours(a.threads).iter().map(|o| o.0).collect();
+    if let Some(bad) = a.only.iter().find(|o| !known.contains(&o.as_str())) {
+        anyhow::bail!(
+            "--only: no learner is paired with `{bad}`; choose among {}",
+            known.join(", ")
+        );
+    }
     for (pair, algo, params) in ours(a.threads) {
+        if !a.only.is_empty() && !a.only.iter().any(|o| o == pair) {
+            continue;
+        }
         eprintln!("riskstream {} ({pair} settings)...", algo.name());
         let t = Instant::now();
         let (m, _) = algo.fit(&params, &train)?;
@@ -184,20 +199,21 @@ pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
     }
     let peers: Vec<&str> = a.peers.split(',').filter(|s| !s.is_empty()).collect();
     if peers.contains(&"ml") {
-        rows.extend(run_peer(
-            &a,
-            "ml",
-            "ml_bench.py",
-            &["--models", "lgbm,xgb,rf,lr,iforest"],
-        )?);
+        let models = peer_models(&a.only, ML_PEERS);
+        if !models.is_empty() {
+            rows.extend(run_peer(&a, "ml", "ml_bench.py", &["--models", &models])?);
+        }
     }
     if peers.contains(&"spark") {
-        rows.extend(run_peer(
-            &a,
-            "spark",
-            "spark_train.py",
-            &["--models", "lr,rf,gbt"],
-        )?);
+        let models = peer_models(&a.only, SPARK_PEERS);
+        if !models.is_empty() {
+            rows.extend(run_peer(
+                &a,
+                "spark",
+                "spark_train.py",
+                &["--models", &models],
+            )?);
+        }
     }
     print_table(&rows);
     if let Some(out) = &a.output {
@@ -209,6 +225,31 @@ pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
         std::fs::write(out, s).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(Outcome::Clean)
+}
+
+/// The ML peer script's model keys, by the pair key of our learner they are compared with.
+const ML_PEERS: &[(&str, &str)] = &[
+    ("LightGBM", "lgbm"),
+    ("XGBoost", "xgb"),
+    ("RandomForest", "rf"),
+    ("LogisticRegression", "lr"),
+    ("IsolationForest", "iforest"),
+];
+/// The Spark script's model keys, likewise.
+const SPARK_PEERS: &[(&str, &str)] = &[
+    ("LogisticRegression", "lr"),
+    ("RandomForest", "rf"),
+    ("GBTClassifier", "gbt"),
+];
+
+/// The peer models to run for `--only` (all of them when it is empty), comma-separated.
+fn peer_models(only: &[String], table: &[(&str, &str)]) -> String {
+    table
+        .iter()
+        .filter(|(pair, _)| only.is_empty() || only.iter().any(|o| o == pair))
+        .map(|(_, key)| *key)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::Result<Vec<Row>> {
@@ -293,7 +334,7 @@ fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<34} {:>9} {:>13} {:>9} {:>9} {:>8} {:>8} {:>22}",
+        "{:<50} {:>9} {:>13} {:>9} {:>9} {:>8} {:>8} {:>22}",
         "system / model",
         "train s",
         "predict r/s",
@@ -319,7 +360,7 @@ fn print_table(rows: &[Row]) {
                 .unwrap_or_default()
         };
         println!(
-            "{:<34} {:>9.2} {:>13.0} {:>9} {:>9} {:>8.4} {:>8.4} {:>22}",
+            "{:<50} {:>9.2} {:>13.0} {:>9} {:>9} {:>8.4} {:>8.4} {:>22}",
             name,
             r.train_s,
             r.predict_rows_per_s,
