@@ -46,15 +46,24 @@ pub async fn ensure_stream(
     subject: &str,
     duplicate_window: Duration,
 ) -> Result<stream::Stream, ConnectorError> {
-    js.get_or_create_stream(stream::Config {
-        name: name.to_string(),
-        subjects: vec![format!("{subject}.>")],
-        storage: stream::StorageType::File,
-        duplicate_window,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| broker(format!("creating stream {name}"), url)(e.to_string()))
+    let created = js
+        .get_or_create_stream(stream::Config {
+            name: name.to_string(),
+            subjects: vec![format!("{subject}.>")],
+            storage: stream::StorageType::File,
+            duplicate_window,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(s) => Ok(s),
+        // Two workers starting together both find the stream missing and both create it;
+        // the server refuses the second ("subjects overlap"), yet the stream is there.
+        Err(e) => match js.get_stream(name).await {
+            Ok(s) => Ok(s),
+            Err(_) => Err(broker(format!("creating stream {name}"), url)(e.to_string())),
+        },
+    }
 }
 
 type Messages = Pin<
