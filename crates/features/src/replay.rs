@@ -2,7 +2,7 @@
 //! [`Engine`] that serves live traffic — no second implementation.
 //!
 //! ```text
-//!  transactions file ─┐ (EventReader: validated, dead letters)
+//!  transactions file ─┐ (PrefetchReader: validated, dead letters; read on its own thread)
 //!                     ├─▶ merge by event time ─▶ Engine ─▶ rechunk (64 Ki rows) ─▶ part files
 //!  label events file ─┘                                            │ every N input rows:
 //!                                                                  ▼
@@ -10,6 +10,12 @@
 //!                                               + parts written + dead-letter bytes
 //!  at the end: parts ─▶ rechunk ─▶ output (.parquet / .csv / .ndjson)
 //! ```
+//!
+//! Threads: each input is read and parsed on its own thread a few batches ahead, and the
+//! output is encoded and compressed on another (`riskstream_io::background`); the engine
+//! runs on the caller's thread. Rejections reach the dead-letter file with the batch they
+//! were read with, and a part file is closed (its thread joined) before the checkpoint
+//! that covers it, so checkpoints describe the same moment as with one thread.
 //!
 //! Crash safety: a checkpoint is written to a temporary file, synced and renamed, and only
 //! after the part file it covers is closed. A run restarted with the same arguments finds
@@ -26,8 +32,8 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_io::{
-    BatchWriter, DeadLetterSink, DeadLetterWriter, EventReader, IoError, ReadOptions, ReadStats,
-    Reason, Rejection, WriteOptions,
+    BackgroundWriter, BatchWriter, DeadLetterSink, DeadLetterWriter, IoError, PrefetchReader,
+    ReadOptions, ReadStats, Reason, Rejection, WriteOptions,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -352,7 +358,7 @@ pub fn replay(
             batch_rows: opts.read.batch_rows,
             ..Default::default()
         };
-        let mut tx_reader = EventReader::open(
+        let mut tx_reader = PrefetchReader::open(
             input,
             &spec.schema,
             &opts.read,
@@ -363,7 +369,7 @@ pub fn replay(
         )?;
         let mut label_reader = match (&label_schema, labels) {
             (Some(ls), Some(lp)) => Some((
-                EventReader::open(
+                PrefetchReader::open(
                     lp,
                     ls,
                     &label_opts,
@@ -551,7 +557,7 @@ fn complete(
 }
 
 /// Reads past the first `n` accepted rows; returns the rest of the batch that crosses `n`.
-fn skip(r: &mut EventReader, n: u64) -> Result<Option<RecordBatch>, ReplayError> {
+fn skip(r: &mut PrefetchReader, n: u64) -> Result<Option<RecordBatch>, ReplayError> {
     let mut seen = 0u64;
     while seen < n {
         let Some(b) = r.next() else { return Ok(None) };
@@ -598,7 +604,7 @@ fn record_late(
 /// straight into the output when the run keeps no checkpoints).
 struct Sink {
     rechunk: Rechunk,
-    writer: Option<BatchWriter>,
+    writer: Option<BackgroundWriter>,
     schema: SchemaRef,
     parts_dir: PathBuf,
     direct_out: Option<PathBuf>,
@@ -624,7 +630,7 @@ impl Sink {
                     .direct_out
                     .clone()
                     .unwrap_or_else(|| part_path(&self.parts_dir, meta.parts));
-                self.writer = Some(BatchWriter::create(
+                self.writer = Some(BackgroundWriter::create(
                     &path,
                     self.schema.clone(),
                     &WriteOptions::default(),

@@ -47,6 +47,14 @@ pub enum IoError {
     /// Arrow refused a batch we built: a bug of ours.
     #[error("internal error building Arrow data: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// A read or write thread stopped without finishing its work: a bug of ours.
+    #[error("{path}: internal error: {what}")]
+    Worker {
+        /// The file the thread was reading or writing.
+        path: PathBuf,
+        /// What happened.
+        what: String,
+    },
     /// Parquet failed reading or writing.
     #[error("{path}: parquet: {source}")]
     Parquet {
@@ -73,7 +81,7 @@ impl Classify for IoError {
                 ErrorClass::User
             }
             IoError::Parquet { .. } => ErrorClass::User,
-            IoError::Arrow(_) => ErrorClass::Internal,
+            IoError::Arrow(_) | IoError::Worker { .. } => ErrorClass::Internal,
         }
     }
 }

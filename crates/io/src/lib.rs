@@ -20,6 +20,7 @@
 //! and appended to Arrow builders. Files larger than memory stream: only one batch (default
 //! 64 Ki rows) is held at a time.
 
+pub mod background;
 pub mod deadletter;
 pub mod error;
 pub mod format;
@@ -31,6 +32,7 @@ mod rows;
 pub mod types;
 pub mod writer;
 
+pub use background::{BackgroundWriter, PrefetchReader};
 pub use deadletter::{
     DeadLetterSink, DeadLetterWriter, DiscardDeadLetters, LazyDeadLetterWriter, MemoryDeadLetters,
     Reason, Rejection,
