@@ -61,7 +61,9 @@ pub async fn ensure_stream(
         // the server refuses the second ("subjects overlap"), yet the stream is there.
         Err(e) => match js.get_stream(name).await {
             Ok(s) => Ok(s),
-            Err(_) => Err(broker(format!("creating stream {name}"), url)(e.to_string())),
+            Err(_) => Err(broker(format!("creating stream {name}"), url)(
+                e.to_string(),
+            )),
         },
     }
 }

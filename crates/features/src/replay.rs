@@ -32,8 +32,8 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_io::{
-    BackgroundWriter, BatchWriter, DeadLetterSink, DeadLetterWriter, IoError, PrefetchReader,
-    ReadOptions, ReadStats, Reason, Rejection, WriteOptions,
+    BackgroundWriter, DeadLetterSink, DeadLetterWriter, IoError, PrefetchReader, ReadOptions,
+    ReadStats, Reason, Rejection, WriteOptions,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -50,6 +50,8 @@ pub const APPLY_CHUNK: usize = 65_536;
 pub struct ReplayOptions {
     /// Reader options for the transactions file (delimiter, batch size).
     pub read: ReadOptions,
+    /// Writer options for the output (Parquet compression, row groups).
+    pub write: WriteOptions,
     /// Where rejected rows and late events go (plain NDJSON).
     pub dead_letter: PathBuf,
     /// Directory for checkpoints; `None` runs without.
@@ -395,6 +397,7 @@ pub fn replay(
             schema: out_schema.clone(),
             parts_dir: parts_dir.clone(),
             direct_out: direct.then(|| output.to_path_buf()),
+            write: opts.write.clone(),
         };
         let mut since_ckpt = 0u64;
         let mut tx_done = false;
@@ -535,7 +538,13 @@ fn complete(
     let rows = if d.direct {
         d.meta.rows_written
     } else {
-        merge_parts(d.parts_dir, d.meta.parts, d.output, d.out_schema)?
+        merge_parts(
+            d.parts_dir,
+            d.meta.parts,
+            d.output,
+            d.out_schema,
+            &d.opts.write,
+        )?
     };
     finish_dead(d.dead)?;
     let _ = std::fs::remove_dir_all(d.parts_dir);
@@ -608,6 +617,7 @@ struct Sink {
     schema: SchemaRef,
     parts_dir: PathBuf,
     direct_out: Option<PathBuf>,
+    write: WriteOptions,
 }
 
 impl Sink {
@@ -633,7 +643,7 @@ impl Sink {
                 self.writer = Some(BackgroundWriter::create(
                     &path,
                     self.schema.clone(),
-                    &WriteOptions::default(),
+                    &self.write,
                 )?);
             }
             if let Some(w) = self.writer.as_mut() {
@@ -687,8 +697,9 @@ fn merge_parts(
     n: u64,
     output: &Path,
     schema: &SchemaRef,
+    write: &WriteOptions,
 ) -> Result<u64, ReplayError> {
-    let mut w = BatchWriter::create(output, schema.clone(), &WriteOptions::default())?;
+    let mut w = BackgroundWriter::create(output, schema.clone(), write)?;
     let mut rechunk = Rechunk::new();
     for k in 0..n {
         let p = part_path(parts, k);

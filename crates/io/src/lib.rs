@@ -41,4 +41,5 @@ pub use error::{IoError, Result};
 pub use format::{FileFormat, Format};
 pub use reader::{EventReader, ReadOptions, ReadStats};
 pub use types::{arrow_schema, arrow_type};
+pub use writer::ParquetCompression;
 pub use writer::{BatchWriter, WriteOptions};

@@ -24,6 +24,38 @@ pub struct WriteOptions {
     pub row_group_rows: usize,
     /// CSV delimiter (overrides the one told by the file name).
     pub delimiter: Option<u8>,
+    /// Parquet page compression.
+    pub compression: ParquetCompression,
+}
+
+/// How Parquet pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    /// zstd level 1: the smallest files for little CPU; the default.
+    #[default]
+    Zstd,
+    /// Snappy: faster to write and read, larger files.
+    Snappy,
+    /// LZ4 (raw): about as fast as Snappy.
+    Lz4,
+    /// No compression.
+    None,
+}
+
+impl std::str::FromStr for ParquetCompression {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "zstd" => Ok(Self::Zstd),
+            "snappy" => Ok(Self::Snappy),
+            "lz4" => Ok(Self::Lz4),
+            "none" | "uncompressed" => Ok(Self::None),
+            other => Err(format!(
+                "unknown Parquet compression `{other}`: use zstd, snappy, lz4 or none"
+            )),
+        }
+    }
 }
 
 impl Default for WriteOptions {
@@ -31,6 +63,7 @@ impl Default for WriteOptions {
         Self {
             row_group_rows: 1 << 20,
             delimiter: None,
+            compression: ParquetCompression::default(),
         }
     }
 }
@@ -191,13 +224,21 @@ impl BatchWriter {
                         );
                     }
                 }
+                let codec = match opts.compression {
+                    ParquetCompression::Zstd => {
+                        Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| {
+                            IoError::Parquet {
+                                path: path.to_path_buf(),
+                                source,
+                            }
+                        })?)
+                    }
+                    ParquetCompression::Snappy => Compression::SNAPPY,
+                    ParquetCompression::Lz4 => Compression::LZ4_RAW,
+                    ParquetCompression::None => Compression::UNCOMPRESSED,
+                };
                 let props = props
-                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(
-                        |source| IoError::Parquet {
-                            path: path.to_path_buf(),
-                            source,
-                        },
-                    )?))
+                    .set_compression(codec)
                     .set_max_row_group_row_count(Some(opts.row_group_rows))
                     .set_created_by("riskstream".to_string())
                     .build();

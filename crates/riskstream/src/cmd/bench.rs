@@ -445,6 +445,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
     let out = h.out_dir.join("handbook-features.parquet");
     let opts = riskstream_features::replay::ReplayOptions {
         read: ReadOptions::default(),
+        write: Default::default(),
         dead_letter: h.out_dir.join("handbook-features.rejected.ndjson"),
         checkpoint_dir: None,
         checkpoint_every: u64::MAX,

@@ -156,6 +156,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         checkpoint_dir: None,
         checkpoint_every: 1_000_000,
         batch_rows: 65_536,
+        compression: Default::default(),
         delimiter: None,
         json: false,
     })?;
