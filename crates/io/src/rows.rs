@@ -205,9 +205,48 @@ impl Col {
     }
 }
 
+type Hasher = foldhash::fast::RandomState;
+
 enum Seen {
-    Int(HashSet<i64>),
-    Str(HashSet<Box<str>>),
+    Int(IntIds),
+    Str(HashSet<Box<str>, Hasher>),
+}
+
+/// The integer ids seen so far, for `unique` fields. Ids usually grow one by one (a
+/// sequence, a file sorted by id): those live in one run `lo..=hi` and cost neither memory
+/// nor a hash lookup, since an id above the largest seen cannot be a repeat. The others go
+/// to a hash set (seeded per process, so crafted ids cannot force collisions).
+#[derive(Default)]
+struct IntIds {
+    run: Option<(i64, i64)>,
+    max: i64,
+    others: HashSet<i64, Hasher>,
+}
+
+impl IntIds {
+    fn contains(&self, x: i64) -> bool {
+        match self.run {
+            None => false,
+            Some(_) if x > self.max => false,
+            Some((lo, hi)) => (lo..=hi).contains(&x) || self.others.contains(&x),
+        }
+    }
+
+    /// Records `x`, which [`IntIds::contains`] said is new.
+    fn insert(&mut self, x: i64) {
+        match &mut self.run {
+            None => {
+                self.run = Some((x, x));
+                self.max = x;
+                return;
+            }
+            Some((_, hi)) if *hi == self.max && x.checked_sub(1) == Some(*hi) => *hi = x,
+            Some(_) => {
+                self.others.insert(x);
+            }
+        }
+        self.max = self.max.max(x);
+    }
 }
 
 /// Checks rows against a schema and builds Arrow batches from the accepted ones.
@@ -234,8 +273,8 @@ impl RowAssembler {
             .iter()
             .map(|f| {
                 f.unique.then(|| match f.ty {
-                    FieldType::Int | FieldType::Timestamp => Seen::Int(HashSet::new()),
-                    _ => Seen::Str(HashSet::new()),
+                    FieldType::Int | FieldType::Timestamp => Seen::Int(IntIds::default()),
+                    _ => Seen::Str(HashSet::default()),
                 })
             })
             .collect();
@@ -270,7 +309,8 @@ impl RowAssembler {
     /// Checks one row (one cell per schema field) and appends it if it passes.
     pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<(), RowError> {
         debug_assert_eq!(cells.len(), self.schema.fields.len());
-        let mut values = Vec::with_capacity(cells.len());
+        // On the stack for up to 16 fields: no allocation per row.
+        let mut values = smallvec::SmallVec::<[Value<'_>; 16]>::new();
         self.check(cells, &mut values)?;
         for (c, v) in self.cols.iter_mut().zip(&values) {
             c.append(*v);
@@ -282,7 +322,7 @@ impl RowAssembler {
     fn check<'a>(
         &mut self,
         cells: &[Cell<'a>],
-        values: &mut Vec<Value<'a>>,
+        values: &mut smallvec::SmallVec<[Value<'a>; 16]>,
     ) -> Result<(), RowError> {
         for (i, (f, &cell)) in self.schema.fields.iter().zip(cells).enumerate() {
             let v = convert(i, f, cell)?;
@@ -319,7 +359,7 @@ impl RowAssembler {
         // Uniqueness last: a value is remembered only once the whole row is accepted.
         for (i, seen) in self.unique.iter().enumerate() {
             let dup = match (seen, values[i]) {
-                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => s.contains(&x),
+                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => s.contains(x),
                 (Some(Seen::Str(s)), Value::Str(x)) => s.contains(x),
                 _ => false,
             };
@@ -337,9 +377,7 @@ impl RowAssembler {
         }
         for (i, seen) in self.unique.iter_mut().enumerate() {
             match (seen, values[i]) {
-                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => {
-                    s.insert(x);
-                }
+                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => s.insert(x),
                 (Some(Seen::Str(s)), Value::Str(x)) => {
                     s.insert(x.into());
                 }
@@ -402,4 +440,42 @@ fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::IntIds;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Runs, gaps, repeats and extremes: `IntIds` answers like a plain set.
+        #[test]
+        fn int_ids_answer_like_a_set(
+            start in prop_oneof![Just(i64::MIN), Just(i64::MAX - 50), -5i64..5],
+            steps in proptest::collection::vec(prop_oneof![Just(1i64), -3i64..4, -1000i64..1000], 0..300),
+        ) {
+            let mut ids = IntIds::default();
+            let mut set = std::collections::HashSet::new();
+            let mut x = start;
+            for d in steps {
+                x = x.saturating_add(d);
+                prop_assert_eq!(ids.contains(x), set.contains(&x), "{}", x);
+                if set.insert(x) {
+                    ids.insert(x);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_sequence_stays_in_one_run() {
+        let mut ids = IntIds::default();
+        for x in 0..100_000 {
+            assert!(!ids.contains(x));
+            ids.insert(x);
+        }
+        assert!(ids.contains(0) && ids.contains(99_999) && !ids.contains(100_000));
+        assert!(ids.others.is_empty());
+    }
 }
