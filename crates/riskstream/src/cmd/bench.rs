@@ -56,7 +56,13 @@ pub struct HandbookArgs {
     /// The Spark peer job computing the same features.
     #[arg(long, default_value = "bench/peers/spark_handbook_features.py")]
     pub spark_job: PathBuf,
-    /// Directory holding the peers' virtualenvs (`spark/`).
+    /// The Flink peer job computing the same windows.
+    #[arg(long, default_value = "bench/peers/flink_handbook_features.py")]
+    pub flink_job: PathBuf,
+    /// Peers to run: spark, flink (comma-separated; empty for none).
+    #[arg(long, default_value = "spark,flink")]
+    pub peers: String,
+    /// Directory holding the peers' virtualenvs (`spark/`, `flink/`).
     #[arg(long, env = "PEERS_VENV", default_value = "../peers-venv")]
     pub peers_venv: PathBuf,
     /// Working directory.
@@ -461,7 +467,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
         events: n,
         seconds: secs,
         events_per_s: n as f64 / secs,
-        note: "CSV.gz to Parquet file, 1 thread".into(),
+        note: "CSV.gz to Parquet file; read, features, write: a thread each".into(),
     });
     // Engine only.
     let batches: Vec<_> = EventReader::open(
@@ -491,43 +497,79 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
         events_per_s: n as f64 / eng,
         note: "events already in memory".into(),
     });
-    // Spark, same features, same file.
-    let py = h.peers_venv.join("spark/bin/python");
-    if py.exists() && h.spark_job.exists() {
-        eprintln!("running the Spark peer job …");
+    // The peers, same file: Spark computes the same feature rows; Flink the same windows.
+    for peer in h.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (py, job, what) = match peer {
+            "spark" => (
+                h.peers_venv.join("spark/bin/python"),
+                &h.spark_job,
+                "handbook 14 features",
+            ),
+            "flink" => (
+                h.peers_venv.join("flink/bin/python"),
+                &h.flink_job,
+                "handbook 7 windows",
+            ),
+            other => {
+                return Err(UsageError(format!("unknown peer `{other}`: use spark, flink")).into())
+            }
+        };
+        if !(py.exists() && job.exists()) {
+            lines.push(Line {
+                system: peer.into(),
+                query: "-".into(),
+                events: 0,
+                seconds: 0.0,
+                events_per_s: 0.0,
+                note: format!("not run: {} or {} missing", py.display(), job.display()),
+            });
+            continue;
+        }
+        eprintln!("running the {peer} peer job …");
         let out = std::process::Command::new(&py)
-            .arg(&h.spark_job)
+            .arg(job)
             .arg("--input")
             .arg(&h.input)
             .stderr(std::process::Stdio::null())
             .output()?;
+        let mut ran = false;
         for l in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
-                if let Some(eps) = v["events_per_s"].as_f64() {
-                    lines.push(Line {
-                        system: format!("spark {}", v["version"].as_str().unwrap_or("")),
-                        query: "handbook 14 features".into(),
-                        events: v["events"].as_u64().unwrap_or(0),
-                        seconds: v["wall_s"].as_f64().unwrap_or(0.0),
-                        events_per_s: eps,
-                        note: format!("CSV.gz to no-op sink, {} threads", v["threads"]),
-                    });
-                }
-            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                continue;
+            };
+            let Some(eps) = v["events_per_s"].as_f64() else {
+                continue;
+            };
+            ran = true;
+            let net = v["net_runtime_s"]
+                .as_f64()
+                .map(|n| format!(", job runtime {n:.3} s"))
+                .unwrap_or_default();
+            lines.push(Line {
+                system: format!("{peer} {}", v["version"].as_str().unwrap_or("")),
+                query: what.into(),
+                events: v["events"].as_u64().unwrap_or(0),
+                seconds: v["wall_s"].as_f64().unwrap_or(0.0),
+                events_per_s: eps,
+                note: format!("CSV to no-op sink, {} threads{net}", v["threads"]),
+            });
         }
-    } else {
-        lines.push(Line {
-            system: "spark".into(),
-            query: "-".into(),
-            events: 0,
-            seconds: 0.0,
-            events_per_s: 0.0,
-            note: format!(
-                "not run: {} or {} missing",
-                py.display(),
-                h.spark_job.display()
-            ),
-        });
+        if !ran {
+            lines.push(Line {
+                system: peer.into(),
+                query: "-".into(),
+                events: 0,
+                seconds: 0.0,
+                events_per_s: 0.0,
+                note: format!(
+                    "failed ({}): rerun {} {} --input {} to see why",
+                    out.status,
+                    py.display(),
+                    job.display(),
+                    h.input.display()
+                ),
+            });
+        }
     }
     let base = lines[0].events_per_s;
     print_lines(&lines, base, false)?;
