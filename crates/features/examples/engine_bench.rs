@@ -25,17 +25,19 @@ fn main() {
     eprintln!("read {n} rows in {:.2} s", t0.elapsed().as_secs_f64());
     for round in 0..2 {
         let mut e = Engine::new(&spec);
-        e.set_apply_chunk(
-            std::env::var("APPLY_CHUNK")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(262_144),
-        );
+        // As replay does: apply in chunks, take the output once a chunk is ready.
+        let chunk = std::env::var("APPLY_CHUNK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(riskstream_features::replay::APPLY_CHUNK);
+        e.set_apply_chunk(chunk);
         let t = Instant::now();
         let mut out_rows = 0;
         for b in &batches {
             e.push_transactions(b, &mut |_| {}).expect("push");
-            out_rows += e.take_output().expect("out").num_rows();
+            if e.ready_rows() >= chunk {
+                out_rows += e.take_output().expect("out").num_rows();
+            }
         }
         e.finish(&mut |_| {});
         out_rows += e.take_output().expect("out").num_rows();

@@ -299,6 +299,11 @@ pub struct Engine {
     slot_base: Vec<usize>,
     layouts: Vec<Layout>,
     dropped: Vec<u128>,
+    /// Per stream: the features (indices into `plan.ops`) it computes.
+    stream_ops: Vec<Vec<usize>>,
+    /// Scratch for [`Engine::group_by_entity`].
+    order: Vec<u64>,
+    sorted: Vec<Rec>,
     apply_chunk: usize,
     label_hits: FxHashMap<u32, bool>,
     /// Compiled derived expressions with their variables (alphabetical, as exmex takes them).
@@ -394,6 +399,21 @@ impl Engine {
             .iter()
             .map(|s| Layout::new(s, plan.label_events))
             .collect();
+        let stream_ops = (0..plan.streams.len())
+            .map(|si| {
+                plan.ops
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, op)| match op {
+                        FeatureOp::Window { stream, .. }
+                        | FeatureOp::Last { stream, .. }
+                        | FeatureOp::SinceLast { stream, .. } => *stream == si,
+                        _ => false,
+                    })
+                    .map(|(fi, _)| fi)
+                    .collect()
+            })
+            .collect();
         let mut e = Self {
             spec: spec.clone(),
             plan,
@@ -402,6 +422,9 @@ impl Engine {
             slot_base,
             layouts,
             dropped: Vec::new(),
+            order: Vec::new(),
+            sorted: Vec::new(),
+            stream_ops,
             apply_chunk: 1,
             label_hits: FxHashMap::default(),
             live_tolerance: 0,
@@ -605,12 +628,16 @@ impl Engine {
         self.flush_ready();
         let schema = self.output_schema();
         let mut cols: Vec<ArrayRef> = Vec::new();
+        // The next chunk is about as long as this one: keep room for it, so the buffers do
+        // not grow (and copy themselves) from empty every chunk.
+        let room = self.ready_rows();
         for (k, &fi) in self.spec.passthrough.iter().enumerate() {
-            let vals = std::mem::take(&mut self.out.pass[k]);
-            cols.push(build_col(self.spec.schema.fields[fi].ty, &vals));
+            cols.push(build_col(self.spec.schema.fields[fi].ty, &self.out.pass[k]));
+            self.out.pass[k].clear();
         }
         for v in &mut self.out.feats {
-            cols.push(Arc::new(arrow_array::Float64Array::from(std::mem::take(v))));
+            let vals = std::mem::replace(v, Vec::with_capacity(room));
+            cols.push(Arc::new(arrow_array::Float64Array::from(vals)));
         }
         if cols.is_empty() {
             return Ok(RecordBatch::new_empty(schema));
@@ -1045,6 +1072,31 @@ impl Engine {
         self.state.free.push(slot);
     }
 
+    /// Reorders `recs` so each entity's records are together, in release order.
+    ///
+    /// Which entity comes first does not matter, only the order within one, so this sorts
+    /// 8-byte words (low 32 bits of the key, position) rather than the 96-byte records, and
+    /// then gathers the records once. Two keys sharing their low 32 bits may interleave;
+    /// each stays in release order, and the apply loop then simply meets that entity in
+    /// more than one run.
+    fn group_by_entity(&mut self, recs: &mut Vec<Rec>) {
+        if recs.len() < 2 {
+            return;
+        }
+        let order = &mut self.order;
+        order.clear();
+        order.extend(
+            recs.iter()
+                .enumerate()
+                .map(|(i, r)| (u64::from(r.key as u32) << 32) | i as u64),
+        );
+        order.sort_unstable();
+        let sorted = &mut self.sorted;
+        sorted.clear();
+        sorted.extend(order.iter().map(|&o| recs[(o as u32) as usize]));
+        std::mem::swap(recs, sorted);
+    }
+
     /// Applies the staged events, stream by stream, grouped by entity key.
     ///
     /// A keyed operator's result depends only on its own entity's events in event-time
@@ -1060,7 +1112,7 @@ impl Engine {
         let mut vbuf: Vec<f64> = Vec::new();
         for si in 0..self.plan.streams.len() {
             let mut recs = std::mem::take(&mut self.state.chunk.recs[si]);
-            recs.sort_unstable_by_key(|r| (r.key, r.seq));
+            self.group_by_entity(&mut recs);
             let l = &self.layouts[si];
             let resolution = self.plan.streams[si].resolution;
             let mut g = 0;
@@ -1126,8 +1178,8 @@ impl Engine {
                     }
                     e.advance(l, t);
                     let row = r.row as usize;
-                    for (fi, op) in self.plan.ops.iter().enumerate() {
-                        let val = match op {
+                    for &fi in &self.stream_ops[si] {
+                        let val = match &self.plan.ops[fi] {
                             FeatureOp::Window {
                                 stream,
                                 window,

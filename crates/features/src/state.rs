@@ -3,7 +3,7 @@
 //! An entity's state is two allocations, so an event touches few cache lines:
 //!
 //! ```text
-//!  data: VecDeque<u64>   entries, `stride` words each, oldest first:
+//!  data: Words           entries, `stride` words each, oldest first:
 //!                        [time, (weight if bucketed), value × slots as f64 bits, (id lo, id hi if labels are events)]
 //!  acc:  Vec<f64>        per window: [start, end, count, sum × slots, (sum of squares × slots)]
 //! ```
@@ -32,6 +32,9 @@ pub(crate) struct Layout {
     pub wins: Vec<WinLayout>,
     pub acc_len: usize,
     pub n_distinct: usize,
+    /// One value slot, unit weights, no sums of squares or distinct sets: the fast path
+    /// of [`Entity::advance`].
+    pub single: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +97,135 @@ impl Layout {
             wins,
             acc_len: at,
             n_distinct,
+            single: ns == 1 && !weighted && n_distinct == 0 && s.windows.iter().all(|w| !w.sumsq),
+        }
+    }
+}
+
+/// An entity's entries: a `Vec` read from `head`, so dropping the oldest entries is an
+/// index bump rather than a move, and reading entry `p` is one add (a `VecDeque` pays a
+/// wrap-around test on every read, and the window loops read a lot). The dead prefix is
+/// compacted away once it is larger than the live part, so memory stays within 2×.
+///
+/// Serialised as the plain sequence of live words: the same bytes a `VecDeque` gave, so
+/// checkpoints are unchanged.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Words {
+    buf: Vec<u64>,
+    head: usize,
+}
+
+impl Words {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    #[inline]
+    pub fn push_back(&mut self, w: u64) {
+        self.buf.push(w);
+    }
+
+    pub fn insert(&mut self, i: usize, w: u64) {
+        self.buf.insert(self.head + i, w);
+    }
+
+    /// Drops the oldest `n` words.
+    pub fn drop_front(&mut self, n: usize) {
+        self.head += n.min(self.len());
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head >= 64 && self.head * 2 >= self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The live words.
+    #[inline]
+    pub fn live(&self) -> &[u64] {
+        &self.buf[self.head..]
+    }
+}
+
+impl Extend<u64> for Words {
+    fn extend<I: IntoIterator<Item = u64>>(&mut self, it: I) {
+        self.buf.extend(it);
+    }
+}
+
+impl std::ops::Index<usize> for Words {
+    type Output = u64;
+    #[inline]
+    fn index(&self, i: usize) -> &u64 {
+        &self.buf[self.head + i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Words {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut u64 {
+        &mut self.buf[self.head + i]
+    }
+}
+
+impl Serialize for Words {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(&self.buf[self.head..])
+    }
+}
+
+impl<'de> Deserialize<'de> for Words {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Words {
+            buf: Vec::deserialize(d)?,
+            head: 0,
+        })
+    }
+}
+
+/// Adds (`sign` 1) or removes (`sign` −1) entry `p` of `words` to window `w`'s sums.
+#[inline(always)]
+fn add_entry(
+    l: &Layout,
+    w: &WinLayout,
+    words: &[u64],
+    acc: &mut [f64],
+    distinct: &mut [FxHashMap<u64, u32>],
+    p: usize,
+    sign: f64,
+) {
+    let e = &words[p * l.stride..(p + 1) * l.stride];
+    let wt = if l.weighted { e[1] as f64 } else { 1.0 };
+    acc[w.at + 2] += sign * wt;
+    let vals = &e[l.v_off..l.v_off + l.ns];
+    if w.sumsq {
+        let (sums, sq) = acc[w.at + 3..w.at + 3 + 2 * l.ns].split_at_mut(l.ns);
+        for ((s, q), &v) in sums.iter_mut().zip(sq.iter_mut()).zip(vals) {
+            let v = f64::from_bits(v);
+            *s += sign * v;
+            *q += sign * v * v;
+        }
+    } else {
+        for (s, &v) in acc[w.at + 3..w.at + 3 + l.ns].iter_mut().zip(vals) {
+            *s += sign * f64::from_bits(v);
+        }
+    }
+    for &(sl, d) in &w.distinct {
+        let h = vals[sl];
+        let m = &mut distinct[d];
+        if sign > 0.0 {
+            *m.entry(h).or_insert(0) += 1;
+        } else if let Some(c) = m.get_mut(&h) {
+            *c -= 1;
+            if *c == 0 {
+                m.remove(&h);
+            }
         }
     }
 }
@@ -102,7 +234,7 @@ impl Layout {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Entity {
     pub base: u64,
-    pub data: VecDeque<u64>,
+    pub data: Words,
     pub acc: Vec<f64>,
     pub distinct: Vec<FxHashMap<u64, u32>>,
     pub last_time: Option<i64>,
@@ -135,15 +267,6 @@ impl Entity {
     #[inline]
     fn time(&self, l: &Layout, p: usize) -> i64 {
         self.data[p * l.stride] as i64
-    }
-
-    #[inline]
-    fn weight(&self, l: &Layout, p: usize) -> f64 {
-        if l.weighted {
-            self.data[p * l.stride + 1] as f64
-        } else {
-            1.0
-        }
     }
 
     #[inline]
@@ -186,33 +309,6 @@ impl Entity {
         }
     }
 
-    /// Adds entry `p` (weight `wt`, values from the entry) to window `w`'s sums.
-    #[inline]
-    fn add(&mut self, l: &Layout, w: &WinLayout, p: usize, sign: f64) {
-        let wt = self.weight(l, p);
-        self.acc[w.at + 2] += sign * wt;
-        let sum = w.at + 3;
-        for k in 0..l.ns {
-            let v = self.val(l, p, k);
-            self.acc[sum + k] += sign * v;
-            if w.sumsq {
-                self.acc[sum + l.ns + k] += sign * v * v;
-            }
-        }
-        for &(sl, d) in &w.distinct {
-            let h = self.val(l, p, sl).to_bits();
-            let m = &mut self.distinct[d];
-            if sign > 0.0 {
-                *m.entry(h).or_insert(0) += 1;
-            } else if let Some(c) = m.get_mut(&h) {
-                *c -= 1;
-                if *c == 0 {
-                    m.remove(&h);
-                }
-            }
-        }
-    }
-
     /// Appends an entry, or merges it into the current time bucket; returns its absolute index.
     pub fn push(&mut self, l: &Layout, res: Option<i64>, t: i64, id: u128, vals: &[f64]) -> u64 {
         let n = self.entries(l);
@@ -248,40 +344,79 @@ impl Entity {
     }
 
     /// Moves every window to time `t`.
+    ///
+    /// The hot loop of the engine: it works on the live words as a plain slice, with the
+    /// fields borrowed apart, so each step is a load, a compare and a few adds.
     pub fn advance(&mut self, l: &Layout, t: i64) {
-        let top = self.base + self.entries(l) as u64;
+        let Entity {
+            base,
+            data,
+            acc,
+            distinct,
+            now,
+            ..
+        } = self;
+        let words = data.live();
+        let n = words.len() / l.stride;
+        let base = *base;
+        if l.single {
+            // One value slot, unit weights, no sums of squares, no distinct sets: count and
+            // sum stay in registers while the pointers move. Same arithmetic, same bits.
+            let (st, vo) = (l.stride, l.v_off);
+            for w in &l.wins {
+                let upper = t - w.off;
+                let lower = upper - w.len;
+                let a = &mut acc[w.at..w.at + 4];
+                let (mut start, mut end) =
+                    ((a[0] as u64 - base) as usize, (a[1] as u64 - base) as usize);
+                let (mut count, mut sum) = (a[2], a[3]);
+                while end < n && words[end * st] as i64 <= upper {
+                    count += 1.0;
+                    sum += f64::from_bits(words[end * st + vo]);
+                    end += 1;
+                }
+                while start < end && words[start * st] as i64 <= lower {
+                    count += -1.0;
+                    sum += -f64::from_bits(words[start * st + vo]);
+                    start += 1;
+                }
+                if start == end {
+                    (count, sum) = (0.0, 0.0);
+                }
+                a.copy_from_slice(&[
+                    (base + start as u64) as f64,
+                    (base + end as u64) as f64,
+                    count,
+                    sum,
+                ]);
+            }
+            *now = (*now).max(t);
+            return;
+        }
         for w in &l.wins {
             let upper = t - w.off;
             let lower = upper - w.len;
-            let mut end = self.end(w);
-            while end < top {
-                let p = (end - self.base) as usize;
-                if self.time(l, p) > upper {
-                    break;
-                }
-                self.add(l, w, p, 1.0);
+            let mut end = (acc[w.at + 1] as u64 - base) as usize;
+            while end < n && words[end * l.stride] as i64 <= upper {
+                add_entry(l, w, words, acc, distinct, end, 1.0);
                 end += 1;
             }
-            let mut start = self.start(w);
-            while start < end {
-                let p = (start - self.base) as usize;
-                if self.time(l, p) > lower {
-                    break;
-                }
-                self.add(l, w, p, -1.0);
+            let mut start = (acc[w.at] as u64 - base) as usize;
+            while start < end && words[start * l.stride] as i64 <= lower {
+                add_entry(l, w, words, acc, distinct, start, -1.0);
                 start += 1;
             }
-            self.acc[w.at] = start as f64;
-            self.acc[w.at + 1] = end as f64;
+            acc[w.at] = (base + start as u64) as f64;
+            acc[w.at + 1] = (base + end as u64) as f64;
             if start == end {
                 // An empty window has exactly zero sums: no drift from add/subtract cycles.
-                let n = 1 + l.ns * if w.sumsq { 2 } else { 1 };
-                self.acc[w.at + 2..w.at + 3 + n - 1]
+                let k = l.ns * if w.sumsq { 2 } else { 1 };
+                acc[w.at + 2..w.at + 3 + k]
                     .iter_mut()
                     .for_each(|x| *x = 0.0);
             }
         }
-        self.now = self.now.max(t);
+        *now = (*now).max(t);
     }
 
     /// Drops entries every window has passed; returns their ids (when indexed) to `dropped`.
@@ -302,7 +437,7 @@ impl Entity {
                 }
             }
         }
-        self.data.drain(..n * l.stride);
+        self.data.drop_front(n * l.stride);
         self.base += n as u64;
         while self.merged.front().is_some_and(|(abs, _)| *abs < self.base) {
             if let Some((_, id)) = self.merged.pop_front() {
