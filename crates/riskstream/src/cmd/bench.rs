@@ -499,16 +499,18 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
     });
     // The peers, same file: Spark computes the same feature rows; Flink the same windows.
     for peer in h.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (py, job, what) = match peer {
+        let (py, job, what, how) = match peer {
             "spark" => (
                 h.peers_venv.join("spark/bin/python"),
                 &h.spark_job,
                 "handbook 14 features",
+                "CSV.gz to no-op sink",
             ),
             "flink" => (
                 h.peers_venv.join("flink/bin/python"),
                 &h.flink_job,
                 "handbook 7 windows",
+                "CSV (gunzipped first, untimed) to 7 blackhole sinks",
             ),
             other => {
                 return Err(UsageError(format!("unknown peer `{other}`: use spark, flink")).into())
@@ -551,7 +553,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
                 events: v["events"].as_u64().unwrap_or(0),
                 seconds: v["wall_s"].as_f64().unwrap_or(0.0),
                 events_per_s: eps,
-                note: format!("CSV to no-op sink, {} threads{net}", v["threads"]),
+                note: format!("{how}, {} threads{net}", v["threads"]),
             });
         }
         if !ran {
