@@ -162,6 +162,33 @@ struct Line {
     note: String,
 }
 
+impl Line {
+    /// A system that gave no result, and why.
+    fn none(system: &str, note: impl Into<String>) -> Line {
+        Line {
+            system: system.into(),
+            query: "-".into(),
+            events: 0,
+            seconds: 0.0,
+            events_per_s: 0.0,
+            note: note.into(),
+        }
+    }
+
+    /// A peer's result: one JSON line its job printed (`version`, `events`, `wall_s`,
+    /// `events_per_s`), under `query` with `note`.
+    fn from_peer(peer: &str, v: &serde_json::Value, query: &str, note: String) -> Option<Line> {
+        Some(Line {
+            system: format!("{peer} {}", v["version"].as_str().unwrap_or("")),
+            query: query.into(),
+            events: v["events"].as_u64().unwrap_or(0),
+            seconds: v["wall_s"].as_f64().unwrap_or(0.0),
+            events_per_s: v["events_per_s"].as_f64()?,
+            note,
+        })
+    }
+}
+
 /// Runs `bench`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     match a.what {
@@ -315,31 +342,18 @@ fn peer(w: &WindowArgs, name: &str, input: &Path) -> Vec<Line> {
                 "over_1h,over_24h".into(),
             ],
         ),
-        other => {
-            return vec![Line {
-                system: other.into(),
-                query: "-".into(),
-                events: 0,
-                seconds: 0.0,
-                events_per_s: 0.0,
-                note: "unknown peer".into(),
-            }]
-        }
+        other => return vec![Line::none(other, "unknown peer")],
     };
     let script = w.peers_dir.join(script);
     if !py.exists() || !script.exists() {
-        return vec![Line {
-            system: name.into(),
-            query: "-".into(),
-            events: 0,
-            seconds: 0.0,
-            events_per_s: 0.0,
-            note: format!(
+        return vec![Line::none(
+            name,
+            format!(
                 "not run: {} or {} missing (see ../shared/peers/README.md)",
                 py.display(),
                 script.display()
             ),
-        }];
+        )];
     }
     let out = std::process::Command::new(&py)
         .arg(&script)
@@ -349,45 +363,32 @@ fn peer(w: &WindowArgs, name: &str, input: &Path) -> Vec<Line> {
         .stderr(std::process::Stdio::null())
         .output();
     let Ok(out) = out else {
-        return vec![Line {
-            system: name.into(),
-            query: "-".into(),
-            events: 0,
-            seconds: 0.0,
-            events_per_s: 0.0,
-            note: "failed to start".into(),
-        }];
+        return vec![Line::none(name, "failed to start")];
     };
     let mut lines = Vec::new();
     for l in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
             continue;
         };
-        let (Some(q), Some(eps)) = (v["query"].as_str(), v["events_per_s"].as_f64()) else {
+        let Some(q) = v["query"].as_str() else {
             continue;
         };
         let net = v["events_per_s_net"]
             .as_f64()
             .map(|n| format!("; net of job start: {n:.0}/s"))
             .unwrap_or_default();
-        lines.push(Line {
-            system: format!("{name} {}", v["version"].as_str().unwrap_or("")),
-            query: q.into(),
-            events: v["events"].as_u64().unwrap_or(0),
-            seconds: v["wall_s"].as_f64().unwrap_or(0.0),
-            events_per_s: eps,
-            note: format!("wall, file to no-op sink{net}"),
-        });
+        lines.extend(Line::from_peer(
+            name,
+            &v,
+            q,
+            format!("wall, file to no-op sink{net}"),
+        ));
     }
     if lines.is_empty() {
-        lines.push(Line {
-            system: name.into(),
-            query: "-".into(),
-            events: 0,
-            seconds: 0.0,
-            events_per_s: 0.0,
-            note: format!("no result (exit {:?})", out.status.code()),
-        });
+        lines.push(Line::none(
+            name,
+            format!("no result (exit {:?})", out.status.code()),
+        ));
     }
     lines
 }
@@ -517,14 +518,10 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
             }
         };
         if !(py.exists() && job.exists()) {
-            lines.push(Line {
-                system: peer.into(),
-                query: "-".into(),
-                events: 0,
-                seconds: 0.0,
-                events_per_s: 0.0,
-                note: format!("not run: {} or {} missing", py.display(), job.display()),
-            });
+            lines.push(Line::none(
+                peer,
+                format!("not run: {} or {} missing", py.display(), job.display()),
+            ));
             continue;
         }
         eprintln!("running the {peer} peer job …");
@@ -539,38 +536,27 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
                 continue;
             };
-            let Some(eps) = v["events_per_s"].as_f64() else {
-                continue;
-            };
-            ran = true;
             let net = v["net_runtime_s"]
                 .as_f64()
                 .map(|n| format!(", job runtime {n:.3} s"))
                 .unwrap_or_default();
-            lines.push(Line {
-                system: format!("{peer} {}", v["version"].as_str().unwrap_or("")),
-                query: what.into(),
-                events: v["events"].as_u64().unwrap_or(0),
-                seconds: v["wall_s"].as_f64().unwrap_or(0.0),
-                events_per_s: eps,
-                note: format!("{how}, {} threads{net}", v["threads"]),
-            });
+            let note = format!("{how}, {} threads{net}", v["threads"]);
+            if let Some(line) = Line::from_peer(peer, &v, what, note) {
+                ran = true;
+                lines.push(line);
+            }
         }
         if !ran {
-            lines.push(Line {
-                system: peer.into(),
-                query: "-".into(),
-                events: 0,
-                seconds: 0.0,
-                events_per_s: 0.0,
-                note: format!(
+            lines.push(Line::none(
+                peer,
+                format!(
                     "failed ({}): rerun {} {} --input {} to see why",
                     out.status,
                     py.display(),
                     job.display(),
                     h.input.display()
                 ),
-            });
+            ));
         }
     }
     let base = lines[0].events_per_s;
