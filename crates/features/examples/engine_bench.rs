@@ -23,7 +23,14 @@ fn main() {
     .collect();
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
     eprintln!("read {n} rows in {:.2} s", t0.elapsed().as_secs_f64());
-    for round in 0..2 {
+    // Several rounds, best reported last: on a shared machine the best round is the one
+    // least disturbed by neighbours.
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let mut best = 0.0f64;
+    for round in 0..rounds {
         let mut e = Engine::new(&spec);
         // As replay does: apply in chunks, take the output once a chunk is ready.
         let chunk = std::env::var("APPLY_CHUNK")
@@ -44,7 +51,9 @@ fn main() {
         let s = t.elapsed().as_secs_f64();
         let (ent, bytes) = e.state_summary();
         println!("round {round}: {n} events in {s:.3} s = {:.2} M events/s; {out_rows} rows; {ent} entities, {:.0} bytes/entity", n as f64 / s / 1e6, bytes as f64 / ent as f64);
+        best = best.max(n as f64 / s / 1e6);
     }
+    println!("best of {rounds} rounds: {best:.2} M events/s");
     if std::env::var_os("NO_LATENCY").is_some() {
         return;
     }

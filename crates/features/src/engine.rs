@@ -62,34 +62,32 @@ pub(crate) enum EvKind {
     },
 }
 
-/// A decoded event waiting in the reorder buffer.
-/// What one stream needs of one released event, laid out flat so a chunk of them can be
-/// sorted by entity and read sequentially.
+/// What one stream needs of one released event, laid out flat (32 bytes) so a chunk of
+/// them can be grouped by entity and read sequentially. Anything a stream needs beyond
+/// one value (the transaction id of an indexed stream, further slot values) sits in
+/// `Chunk::spill`, so the common one-slot stream stays small.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Rec {
-    key: u128,
-    /// Release order within the chunk (ties within an entity keep event-time order).
-    seq: u32,
-    /// Output row (transactions) or `u32::MAX` (label events).
+    /// The entity's slot in its stream (`StreamState::ents`).
+    ent: u32,
+    /// Output row (transactions) or release order in the chunk (label events).
     row: u32,
     time: i64,
-    /// Transaction id (for label indexing) or the labelled transaction's id.
-    id: u128,
+    /// First slot value (label events: the label).
+    v0: f64,
+    /// Start of this record's words in `Chunk::spill`: the transaction id (two words; for
+    /// label events the labelled transaction's) when the stream is indexed, then slot
+    /// values from the second on, as f64 bits.
+    spill: u32,
     /// Bit 0: enters the stream's windows; bit 1: label event.
     flags: u8,
-    /// Slot values (label events: the label in `v[0]`); streams with more than
-    /// `INLINE` slots keep the rest in `Chunk::spill`.
-    v: [f64; INLINE],
-    spill: u32,
 }
-
-const INLINE: usize = 4;
 
 /// Released events waiting to be applied.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Chunk {
     recs: Vec<Vec<Rec>>,
-    spill: Vec<Vec<f64>>,
+    spill: Vec<Vec<u64>>,
     /// Transactions released in this chunk: id → entity keys per stream (label routing).
     tx_keys: FxHashMap<u128, Vec<Option<u128>>>,
     /// Label events released in this chunk (for the applied/unmatched counters).
@@ -168,9 +166,160 @@ pub struct LateEvent {
     pub raw: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One stream's entities: a slab addressed by slot, with a map from entity key to slot.
+///
+/// Records are resolved to a slot when they are staged (one lookup in a map of 4-byte
+/// values, small enough to stay in cache), so applying a chunk reads entity state by index
+/// with no hashing, and a record carries a 4-byte slot instead of a 16-byte key. Evicted
+/// slots are reused. Checkpoints hold the same key → entity map as before the slab.
+#[derive(Debug, Clone, Default)]
 struct StreamState {
+    slot: FxHashMap<u128, u32>,
+    /// Slots of small integer keys, by key (`NONE`: no entity): most entity ids are dense
+    /// integers, and an array read is cheaper than a hash probe. A cache of `slot`: every
+    /// key of `slot` below `direct.len()` is here too. It covers keys up to 8 × the
+    /// entity count (at least 65,536), so it costs at most 32 bytes per entity.
+    direct: Vec<u32>,
+    ents: Vec<Entity>,
+    /// Key of each slot (for the label index).
+    keys: Vec<u128>,
+    free: Vec<u32>,
+}
+
+impl StreamState {
+    fn len(&self) -> usize {
+        self.slot.len()
+    }
+
+    #[inline]
+    fn find(&self, key: u128) -> Option<u32> {
+        if key < self.direct.len() as u128 {
+            let i = self.direct[key as usize];
+            (i != NONE).then_some(i)
+        } else {
+            self.slot.get(&key).copied()
+        }
+    }
+
+    /// The slot of `key`, made for a fresh entity if it has none.
+    #[inline]
+    fn slot_of(&mut self, key: u128, l: &Layout) -> u32 {
+        match self.find(key) {
+            Some(i) => i,
+            None => self.add(key, l),
+        }
+    }
+
+    #[cold]
+    fn add(&mut self, key: u128, l: &Layout) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.ents[i as usize] = Entity::new(l);
+                self.keys[i as usize] = key;
+                i
+            }
+            None => {
+                self.ents.push(Entity::new(l));
+                self.keys.push(key);
+                (self.ents.len() - 1) as u32
+            }
+        };
+        self.slot.insert(key, i);
+        let reach = (8 * self.slot.len()).max(1 << 16) as u128;
+        if key >= self.direct.len() as u128 && key < reach {
+            // Grow the direct table to cover `key`, and bring in the keys it now covers.
+            let n = (key as usize + 1).next_power_of_two();
+            self.direct.resize(n, NONE);
+            for (&k, &j) in &self.slot {
+                if k < n as u128 {
+                    self.direct[k as usize] = j;
+                }
+            }
+        } else if key < self.direct.len() as u128 {
+            self.direct[key as usize] = i;
+        }
+        i
+    }
+
+    fn get(&self, key: &u128) -> Option<&Entity> {
+        self.find(*key).map(|i| &self.ents[i as usize])
+    }
+
+    fn get_mut(&mut self, key: &u128) -> Option<&mut Entity> {
+        self.find(*key).map(|i| &mut self.ents[i as usize])
+    }
+
+    fn entry(&mut self, key: u128, l: &Layout) -> &mut Entity {
+        let i = self.slot_of(key, l);
+        &mut self.ents[i as usize]
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entity> {
+        self.slot.values().map(|&i| &self.ents[i as usize])
+    }
+
+    /// Removes the entities `drop` says to (given key and entity), freeing their slots.
+    fn evict(&mut self, mut drop: impl FnMut(u128, &Entity) -> bool) -> usize {
+        let mut gone = 0;
+        let (ents, free, direct) = (&mut self.ents, &mut self.free, &mut self.direct);
+        self.slot.retain(|&k, &mut i| {
+            if drop(k, &ents[i as usize]) {
+                ents[i as usize] = Entity::default();
+                free.push(i);
+                if k < direct.len() as u128 {
+                    direct[k as usize] = NONE;
+                }
+                gone += 1;
+                false
+            } else {
+                true
+            }
+        });
+        gone
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The checkpoint form of a stream: its entities by key.
+#[derive(Deserialize)]
+struct StreamRepr {
     entities: FxHashMap<u128, Entity>,
+}
+
+struct EntityMap<'a>(&'a StreamState);
+
+impl Serialize for EntityMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.0
+                .slot
+                .iter()
+                .map(|(k, &i)| (k, &self.0.ents[i as usize])),
+        )
+    }
+}
+
+impl Serialize for StreamState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("StreamState", 1)?;
+        st.serialize_field("entities", &EntityMap(self))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let repr = StreamRepr::deserialize(d)?;
+        let mut st = StreamState::default();
+        for (k, e) in repr.entities {
+            st.slot.insert(k, st.ents.len() as u32);
+            st.ents.push(e);
+            st.keys.push(k);
+        }
+        Ok(st)
+    }
 }
 
 /// Everything a checkpoint holds.
@@ -318,10 +467,115 @@ pub struct Engine {
     remote: Vec<bool>,
 }
 
+/// Rows produced and not yet taken.
 #[derive(Debug)]
 struct OutBuf {
-    pass: Vec<Vec<Scalar>>,
-    feats: Vec<Vec<f64>>,
+    /// Passthrough columns, built as Arrow arrays as rows are released.
+    pass: Vec<PassCol>,
+    /// Feature values, row-major (`nf` per row). Rows are released in event order but
+    /// filled in entity order; row-major, a row's values share one or two cache lines,
+    /// where one column per feature would cost a line per value.
+    feats: Vec<f64>,
+    nf: usize,
+    rows: usize,
+}
+
+impl OutBuf {
+    fn new(spec: &FeatureSpec) -> Self {
+        OutBuf {
+            pass: spec
+                .passthrough
+                .iter()
+                .map(|&i| PassCol::new(spec.schema.fields[i].ty))
+                .collect(),
+            feats: Vec::new(),
+            nf: spec.features.len(),
+            rows: 0,
+        }
+    }
+
+    /// Appends a row: its passthrough values, and room for its features (all zero).
+    fn push_row(&mut self, pass: &[Scalar]) -> usize {
+        for (c, v) in self.pass.iter_mut().zip(pass) {
+            c.push(v);
+        }
+        self.feats.resize(self.feats.len() + self.nf, 0.0);
+        self.rows += 1;
+        self.rows - 1
+    }
+
+    #[inline]
+    fn feat(&mut self, row: usize, fi: usize) -> &mut f64 {
+        &mut self.feats[row * self.nf + fi]
+    }
+}
+
+/// One passthrough column under construction.
+#[derive(Debug)]
+enum PassCol {
+    I(arrow_array::builder::Int64Builder),
+    T(arrow_array::builder::TimestampMicrosecondBuilder),
+    F(arrow_array::builder::Float64Builder),
+    B(arrow_array::builder::BooleanBuilder),
+    S(arrow_array::builder::StringBuilder),
+}
+
+impl PassCol {
+    fn new(ty: FieldType) -> Self {
+        use arrow_array::builder::*;
+        match ty {
+            FieldType::Int => PassCol::I(Int64Builder::new()),
+            FieldType::Timestamp => {
+                PassCol::T(TimestampMicrosecondBuilder::new().with_timezone("+00:00"))
+            }
+            FieldType::Float => PassCol::F(Float64Builder::new()),
+            FieldType::Bool => PassCol::B(BooleanBuilder::new()),
+            FieldType::String | FieldType::Category => PassCol::S(StringBuilder::new()),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, v: &Scalar) {
+        match (self, v) {
+            (PassCol::I(b), Scalar::I(x)) => b.append_value(*x),
+            (PassCol::T(b), Scalar::I(x)) => b.append_value(*x),
+            (PassCol::F(b), Scalar::F(x)) => b.append_value(*x),
+            (PassCol::B(b), Scalar::B(x)) => b.append_value(*x),
+            (PassCol::S(b), Scalar::S(x)) => b.append_value(x),
+            (PassCol::I(b), _) => b.append_null(),
+            (PassCol::T(b), _) => b.append_null(),
+            (PassCol::F(b), _) => b.append_null(),
+            (PassCol::B(b), _) => b.append_null(),
+            (PassCol::S(b), _) => b.append_null(),
+        }
+    }
+
+    /// Row `r` as a number (text and null: NaN), for derived expressions.
+    fn num(&self, r: usize) -> f64 {
+        fn valid(bits: Option<&[u8]>, r: usize) -> bool {
+            bits.is_none_or(|b| b[r / 8] & (1 << (r % 8)) != 0)
+        }
+        match self {
+            PassCol::I(b) if valid(b.validity_slice(), r) => b.values_slice()[r] as f64,
+            PassCol::T(b) if valid(b.validity_slice(), r) => b.values_slice()[r] as f64,
+            PassCol::F(b) if valid(b.validity_slice(), r) => b.values_slice()[r],
+            PassCol::B(b) if valid(b.validity_slice(), r) => {
+                f64::from(u8::from(valid(Some(b.values_slice()), r)))
+            }
+            _ => f64::NAN,
+        }
+    }
+
+    /// The column so far, as an array; the builder starts afresh.
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            PassCol::I(b) => Arc::new(b.finish()),
+            PassCol::T(b) => Arc::new(b.finish()),
+            PassCol::F(b) => Arc::new(b.finish()),
+            PassCol::B(b) => Arc::new(b.finish()),
+            PassCol::S(b) => Arc::new(b.finish()),
+        }
+    }
 }
 
 /// Engine errors: input that does not fit the spec, or a snapshot that does not fit.
@@ -374,9 +628,7 @@ impl Engine {
             streams: plan
                 .streams
                 .iter()
-                .map(|_| StreamState {
-                    entities: FxHashMap::default(),
-                })
+                .map(|_| StreamState::default())
                 .collect(),
             tx_index: FxHashMap::default(),
             pending: Vec::new(),
@@ -390,10 +642,7 @@ impl Engine {
             next_evict: i64::MIN,
             stats: EngineStats::default(),
         };
-        let out = OutBuf {
-            pass: vec![Vec::new(); spec.passthrough.len()],
-            feats: vec![Vec::new(); spec.features.len()],
-        };
+        let out = OutBuf::new(spec);
         let layouts = plan
             .streams
             .iter()
@@ -572,10 +821,7 @@ impl Engine {
 
     /// Rows ready in the output buffer.
     pub fn ready_rows(&self) -> usize {
-        self.out
-            .feats
-            .first()
-            .map_or_else(|| self.out.pass.first().map_or(0, Vec::len), Vec::len)
+        self.out.rows
     }
 
     /// Events waiting in the reorder buffer.
@@ -612,14 +858,14 @@ impl Engine {
     /// Returns the number of rows; passthrough values are dropped.
     pub fn take_feature_rows(&mut self, out: &mut Vec<f64>) -> usize {
         self.flush_ready();
-        let n = self.ready_rows();
+        let n = self.out.rows;
         out.clear();
-        out.reserve(n * self.out.feats.len());
-        for r in 0..n {
-            out.extend(self.out.feats.iter().map(|c| c[r]));
+        out.extend_from_slice(&self.out.feats);
+        self.out.feats.clear();
+        self.out.rows = 0;
+        for c in &mut self.out.pass {
+            c.finish();
         }
-        self.out.feats.iter_mut().for_each(Vec::clear);
-        self.out.pass.iter_mut().for_each(Vec::clear);
         n
     }
 
@@ -627,18 +873,24 @@ impl Engine {
     pub fn take_output(&mut self) -> Result<RecordBatch, EngineError> {
         self.flush_ready();
         let schema = self.output_schema();
-        let mut cols: Vec<ArrayRef> = Vec::new();
-        // The next chunk is about as long as this one: keep room for it, so the buffers do
-        // not grow (and copy themselves) from empty every chunk.
-        let room = self.ready_rows();
-        for (k, &fi) in self.spec.passthrough.iter().enumerate() {
-            cols.push(build_col(self.spec.schema.fields[fi].ty, &self.out.pass[k]));
-            self.out.pass[k].clear();
+        let mut cols: Vec<ArrayRef> = self.out.pass.iter_mut().map(PassCol::finish).collect();
+        // Row-major to one column per feature; the row buffer keeps its room for the next
+        // chunk, which is about as long as this one.
+        let (n, nf) = (self.out.rows, self.out.nf);
+        let mut fcols: Vec<Vec<f64>> = (0..nf).map(|_| Vec::with_capacity(n)).collect();
+        // In blocks of rows that stay in the first-level cache across the columns.
+        for block in self.out.feats.chunks(256 * nf.max(1)) {
+            for (fi, c) in fcols.iter_mut().enumerate() {
+                c.extend(block.iter().skip(fi).step_by(nf).copied());
+            }
         }
-        for v in &mut self.out.feats {
-            let vals = std::mem::replace(v, Vec::with_capacity(room));
-            cols.push(Arc::new(arrow_array::Float64Array::from(vals)));
-        }
+        cols.extend(
+            fcols
+                .into_iter()
+                .map(|c| Arc::new(arrow_array::Float64Array::from(c)) as ArrayRef),
+        );
+        self.out.feats.clear();
+        self.out.rows = 0;
         if cols.is_empty() {
             return Ok(RecordBatch::new_empty(schema));
         }
@@ -973,11 +1225,7 @@ impl Engine {
         let ev = std::mem::replace(&mut self.state.slab[slot as usize], placeholder);
         let c = &mut self.state.chunk;
         if c.seq == 0 {
-            c.row_start = self
-                .out
-                .feats
-                .first()
-                .map_or(self.out.pass.first().map_or(0, Vec::len), Vec::len);
+            c.row_start = self.out.rows;
         }
         let seq = c.seq;
         c.seq += 1;
@@ -989,16 +1237,9 @@ impl Engine {
                 vals,
                 pass,
             } => {
-                let row = self
-                    .out
-                    .feats
-                    .first()
-                    .map_or(self.out.pass.first().map_or(0, Vec::len), Vec::len);
-                for (k, v) in pass.iter().enumerate() {
-                    self.out.pass[k].push(v.clone());
-                }
+                let row = self.out.push_row(pass);
                 for (fi, op) in self.plan.ops.iter().enumerate() {
-                    self.out.feats[fi].push(match op {
+                    *self.out.feat(row, fi) = match op {
                         FeatureOp::Calendar(kind) => calendar(*kind, ev.time),
                         // A null entity key: that stream's features keep their `empty` value.
                         FeatureOp::Window { stream, empty, .. }
@@ -1009,29 +1250,28 @@ impl Engine {
                             *empty
                         }
                         _ => 0.0,
-                    });
+                    };
                 }
                 self.state.stats.rows_out += 1;
                 for (si, key) in keys.iter().enumerate() {
                     let Some(key) = *key else { continue };
-                    let ns = self.layouts[si].ns;
+                    let l = &self.layouts[si];
+                    let ent = self.state.streams[si].slot_of(key, l);
                     let base = self.slot_base[si];
-                    let mut v = [0.0; INLINE];
-                    let inline = ns.min(INLINE);
-                    v[..inline].copy_from_slice(&vals[base..base + inline]);
                     let spill = c.spill[si].len() as u32;
-                    if ns > INLINE {
-                        c.spill[si].extend_from_slice(&vals[base + INLINE..base + ns]);
+                    if l.indexed {
+                        c.spill[si].extend([*id as u64, (*id >> 64) as u64]);
+                    }
+                    if l.ns > 1 {
+                        c.spill[si].extend(vals[base + 1..base + l.ns].iter().map(|v| v.to_bits()));
                     }
                     c.recs[si].push(Rec {
-                        key,
-                        seq,
+                        ent,
                         row: row as u32,
                         time: ev.time,
-                        id: *id,
-                        flags: u8::from(enter & (1 << si) != 0),
-                        v,
+                        v0: if l.ns > 0 { vals[base] } else { 0.0 },
                         spill,
+                        flags: u8::from(enter & (1 << si) != 0),
                     });
                 }
                 if self.plan.label_events {
@@ -1051,20 +1291,20 @@ impl Engine {
                             refs.iter().find(|r| r.stream as usize == si).map(|r| r.key)
                         }),
                     };
-                    if let Some(key) = key {
-                        let mut v = [0.0; INLINE];
-                        v[0] = *value;
-                        c.recs[si].push(Rec {
-                            key,
-                            seq,
-                            row: u32::MAX,
-                            time: ev.time,
-                            id: *tx,
-                            flags: 2,
-                            v,
-                            spill: 0,
-                        });
-                    }
+                    // An entity with no slot holds no entry a label could correct.
+                    let Some(ent) = key.and_then(|k| self.state.streams[si].find(k)) else {
+                        continue;
+                    };
+                    let spill = c.spill[si].len() as u32;
+                    c.spill[si].extend([*tx as u64, (*tx >> 64) as u64]);
+                    c.recs[si].push(Rec {
+                        ent,
+                        row: seq,
+                        time: ev.time,
+                        v0: *value,
+                        spill,
+                        flags: 2,
+                    });
                 }
             }
         }
@@ -1075,10 +1315,8 @@ impl Engine {
     /// Reorders `recs` so each entity's records are together, in release order.
     ///
     /// Which entity comes first does not matter, only the order within one, so this sorts
-    /// 8-byte words (low 32 bits of the key, position) rather than the 96-byte records, and
-    /// then gathers the records once. Two keys sharing their low 32 bits may interleave;
-    /// each stays in release order, and the apply loop then simply meets that entity in
-    /// more than one run.
+    /// 8-byte words (entity slot, position) rather than the records, and then gathers the
+    /// records once.
     fn group_by_entity(&mut self, recs: &mut Vec<Rec>) {
         if recs.len() < 2 {
             return;
@@ -1088,7 +1326,7 @@ impl Engine {
         order.extend(
             recs.iter()
                 .enumerate()
-                .map(|(i, r)| (u64::from(r.key as u32) << 32) | i as u64),
+                .map(|(i, r)| (u64::from(r.ent) << 32) | i as u64),
         );
         order.sort_unstable();
         let sorted = &mut self.sorted;
@@ -1115,29 +1353,36 @@ impl Engine {
             self.group_by_entity(&mut recs);
             let l = &self.layouts[si];
             let resolution = self.plan.streams[si].resolution;
+            let spill = std::mem::take(&mut self.state.chunk.spill[si]);
+            let id_words = if l.indexed { 2 } else { 0 };
+            let st = &mut self.state.streams[si];
             let mut g = 0;
             while g < recs.len() {
-                let key = recs[g].key;
+                let ent = recs[g].ent;
                 let mut h = g;
-                while h < recs.len() && recs[h].key == key {
+                while h < recs.len() && recs[h].ent == ent {
                     h += 1;
                 }
-                let e = self.state.streams[si]
-                    .entities
-                    .entry(key)
-                    .or_insert_with(|| Entity::new(l));
+                let key = st.keys[ent as usize];
+                let e = &mut st.ents[ent as usize];
                 for r in &recs[g..h] {
                     let t = r.time;
                     last_time = last_time.max(t);
+                    let sp = r.spill as usize;
+                    let id = if l.indexed {
+                        (u128::from(spill[sp + 1]) << 64) | u128::from(spill[sp])
+                    } else {
+                        0
+                    };
                     if r.flags & 2 != 0 {
-                        if let Some(refs) = self.state.tx_index.get_mut(&r.id) {
+                        if let Some(refs) = self.state.tx_index.get_mut(&id) {
                             for lr in refs
                                 .iter_mut()
                                 .filter(|lr| lr.stream as usize == si && lr.key == key)
                             {
-                                if e.label_delta(l, lr.idx, r.v[0] - lr.value) {
-                                    lr.value = r.v[0];
-                                    self.label_hits.insert(r.seq, true);
+                                if e.label_delta(l, lr.idx, r.v0 - lr.value) {
+                                    lr.value = r.v0;
+                                    self.label_hits.insert(r.row, true);
                                 }
                             }
                         }
@@ -1159,16 +1404,16 @@ impl Engine {
                     }
                     e.seen = t;
                     vbuf.clear();
-                    vbuf.extend_from_slice(&r.v[..l.ns.min(INLINE)]);
-                    if l.ns > INLINE {
-                        let sp = r.spill as usize;
-                        vbuf.extend_from_slice(&self.state.chunk.spill[si][sp..sp + l.ns - INLINE]);
+                    if l.ns > 0 {
+                        vbuf.push(r.v0);
+                        let at = sp + id_words;
+                        vbuf.extend(spill[at..at + l.ns - 1].iter().map(|&w| f64::from_bits(w)));
                     }
                     let enters = r.flags & 1 != 0;
                     if enters && !l.wins.is_empty() {
-                        let idx = e.push(l, resolution, t, r.id, &vbuf);
+                        let idx = e.push(l, resolution, t, id, &vbuf);
                         if l.indexed {
-                            self.state.tx_index.entry(r.id).or_default().push(LabelRef {
+                            self.state.tx_index.entry(id).or_default().push(LabelRef {
                                 stream: si as u32,
                                 key,
                                 idx,
@@ -1199,7 +1444,7 @@ impl Engine {
                                 .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
                             _ => continue,
                         };
-                        self.out.feats[fi][row] = val;
+                        *self.out.feat(row, fi) = val;
                     }
                     if enters {
                         e.last_time = Some(t);
@@ -1216,11 +1461,13 @@ impl Engine {
             }
             recs.clear();
             self.state.chunk.recs[si] = recs;
-            self.state.chunk.spill[si].clear();
+            let mut spill = spill;
+            spill.clear();
+            self.state.chunk.spill[si] = spill;
         }
         // Ratios and expressions, once every stream has written its values (in spec order,
         // so a derived feature may use an earlier derived one).
-        let rows_end = self.out.feats.first().map_or(0, Vec::len);
+        let rows_end = self.out.rows;
         if self
             .plan
             .ops
@@ -1258,20 +1505,19 @@ impl Engine {
         let cutoff = now - ttl;
         for (si, st) in self.state.streams.iter_mut().enumerate() {
             let l = &self.layouts[si];
-            let before = st.entities.len();
             let tx_index = &mut self.state.tx_index;
-            st.entities.retain(|key, e| {
-                let keep = e.seen >= cutoff;
-                if !keep && l.indexed {
+            let gone = st.evict(|key, e| {
+                let drop = e.seen < cutoff;
+                if drop && l.indexed {
                     for p in 0..e.entries(l) {
                         if let Some(id) = e.id(l, p) {
-                            unindex(tx_index, id, si, *key);
+                            unindex(tx_index, id, si, key);
                         }
                     }
                 }
-                keep
+                drop
             });
-            self.state.stats.entities_evicted += (before - st.entities.len()) as u64;
+            self.state.stats.entities_evicted += gone as u64;
         }
     }
 
@@ -1298,10 +1544,7 @@ impl Engine {
                 continue;
             }
             let base = self.slot_base[si];
-            let e = self.state.streams[si]
-                .entities
-                .entry(key)
-                .or_insert_with(|| Entity::new(l));
+            let e = self.state.streams[si].entry(key, l);
             let Some(pos) = e.insert_late(l, t, id, &vals[base..base + l.ns]) else {
                 continue;
             };
@@ -1337,10 +1580,7 @@ impl Engine {
         let mut applied = false;
         for r in refs.iter_mut() {
             let l = &self.layouts[r.stream as usize];
-            let Some(e) = self.state.streams[r.stream as usize]
-                .entities
-                .get_mut(&r.key)
-            else {
+            let Some(e) = self.state.streams[r.stream as usize].get_mut(&r.key) else {
                 continue;
             };
             if e.label_delta(l, r.idx, value - r.value) {
@@ -1356,13 +1596,11 @@ impl Engine {
     }
 
     fn emit(&mut self, t: i64, keys: &[Option<u128>], _enter: u64, _vals: &[f64], pass: &[Scalar]) {
-        for (k, v) in pass.iter().enumerate() {
-            self.out.pass[k].push(v.clone());
-        }
+        let row = self.out.push_row(pass);
         let ents: smallvec::SmallVec<[Option<&Entity>; 8]> = keys
             .iter()
             .zip(&self.state.streams)
-            .map(|(k, st)| k.and_then(|k| st.entities.get(&k)))
+            .map(|(k, st)| k.and_then(|k| st.get(&k)))
             .collect();
         let nf = self.plan.ops.len();
         for fi in 0..nf {
@@ -1394,32 +1632,21 @@ impl Engine {
                 // Derived below, once the row's other values are in.
                 FeatureOp::Ratio { .. } | FeatureOp::Expr { .. } => 0.0,
             };
-            self.out.feats[fi].push(v);
+            *self.out.feat(row, fi) = v;
         }
         self.state.stats.rows_out += 1;
         drop(ents);
-        if let Some(row) = self.ready_rows().checked_sub(1) {
-            self.derive_row(row);
-        }
+        self.derive_row(row);
     }
 
     /// Computes the ratio and expression features of one output row.
     fn derive_row(&mut self, row: usize) {
         for fi in 0..self.plan.ops.len() {
-            let feats = &self.out.feats;
+            let (feats, nf) = (&self.out.feats, self.out.nf);
             let pass = &self.out.pass;
-            let v = self.derived(
-                fi,
-                |f| feats[f][row],
-                |k| match &pass[k][row] {
-                    Scalar::I(x) => *x as f64,
-                    Scalar::F(x) => *x,
-                    Scalar::B(b) => f64::from(u8::from(*b)),
-                    Scalar::Null | Scalar::S(_) => f64::NAN,
-                },
-            );
+            let v = self.derived(fi, |f| feats[row * nf + f], |k| pass[k].num(row));
             if let Some(v) = v {
-                self.out.feats[fi][row] = v;
+                *self.out.feat(row, fi) = v;
             }
         }
     }
@@ -1450,12 +1677,12 @@ impl Engine {
 
     /// Entities held and their approximate bytes, for benchmarks.
     pub fn state_summary(&self) -> (usize, usize) {
-        let entities: usize = self.state.streams.iter().map(|s| s.entities.len()).sum();
+        let entities: usize = self.state.streams.iter().map(StreamState::len).sum();
         let bytes: usize = self
             .state
             .streams
             .iter()
-            .flat_map(|s| s.entities.values())
+            .flat_map(StreamState::values)
             .map(|e| e.bytes() + 16)
             .sum();
         (entities, bytes)
@@ -1514,49 +1741,6 @@ fn calendar(kind: CalendarKind, t: i64) -> f64 {
             };
             f64::from(u8::from(night))
         }
-    }
-}
-
-fn build_col(ty: FieldType, vals: &[Scalar]) -> ArrayRef {
-    use arrow_array::{
-        BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
-    };
-    let int = |v: &Scalar| match v {
-        Scalar::I(x) => Some(*x),
-        _ => None,
-    };
-    match ty {
-        FieldType::Int => Arc::new(vals.iter().map(int).collect::<Int64Array>()),
-        FieldType::Timestamp => Arc::new(
-            vals.iter()
-                .map(int)
-                .collect::<TimestampMicrosecondArray>()
-                .with_timezone("+00:00"),
-        ),
-        FieldType::Float => Arc::new(
-            vals.iter()
-                .map(|v| match v {
-                    Scalar::F(x) => Some(*x),
-                    _ => None,
-                })
-                .collect::<Float64Array>(),
-        ),
-        FieldType::Bool => Arc::new(
-            vals.iter()
-                .map(|v| match v {
-                    Scalar::B(x) => Some(*x),
-                    _ => None,
-                })
-                .collect::<BooleanArray>(),
-        ),
-        FieldType::String | FieldType::Category => Arc::new(
-            vals.iter()
-                .map(|v| match v {
-                    Scalar::S(x) => Some(x.as_str()),
-                    _ => None,
-                })
-                .collect::<StringArray>(),
-        ),
     }
 }
 
