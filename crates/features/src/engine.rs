@@ -448,8 +448,12 @@ pub struct Engine {
     slot_base: Vec<usize>,
     layouts: Vec<Layout>,
     dropped: Vec<u128>,
-    /// Per stream: the features (indices into `plan.ops`) it computes.
-    stream_ops: Vec<Vec<usize>>,
+    /// Per stream: what it writes into each row, compiled from `plan.ops`.
+    stream_out: Vec<Vec<OutOp>>,
+    /// Per stream: (feature, empty value) of its features, for rows whose key is null.
+    stream_empty: Vec<Vec<(usize, f64)>>,
+    /// Calendar features: (feature, kind).
+    calendar: Vec<(usize, CalendarKind)>,
     /// Scratch for [`Engine::group_by_entity`].
     order: Vec<u64>,
     sorted: Vec<Rec>,
@@ -465,6 +469,82 @@ pub struct Engine {
     /// Per stream: computed elsewhere (see [`Engine::set_remote_entities`]). A runtime
     /// setting of the process, like the live tolerance.
     remote: Vec<bool>,
+}
+
+/// One feature a stream writes into a row: the plan's op, with the window's place in the
+/// entity's accumulators worked out once, so the common aggregations are a load or two.
+#[derive(Debug, Clone, Copy)]
+struct OutOp {
+    fi: usize,
+    kind: OutKind,
+    empty: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum OutKind {
+    /// Count of the window whose accumulators start at `at`.
+    Count {
+        at: usize,
+    },
+    /// Sum of a slot (its sum is at `at + 3 + slot`).
+    Sum {
+        at: usize,
+        slot: usize,
+    },
+    /// Mean of a slot.
+    Mean {
+        at: usize,
+        slot: usize,
+    },
+    /// Any other aggregation: [`Entity::value`].
+    Value {
+        window: usize,
+        agg: crate::spec::Agg,
+        slot: Option<usize>,
+    },
+    Last {
+        slot: usize,
+    },
+    SinceLast,
+}
+
+impl OutOp {
+    #[inline]
+    fn eval(&self, e: &Entity, l: &Layout, t: i64) -> f64 {
+        let count = |at: usize| e.acc[at + 2];
+        match self.kind {
+            OutKind::Count { at } => {
+                let c = count(at);
+                if c > 0.0 {
+                    c
+                } else {
+                    self.empty
+                }
+            }
+            OutKind::Sum { at, slot } => {
+                if count(at) > 0.0 {
+                    e.acc[at + 3 + slot]
+                } else {
+                    self.empty
+                }
+            }
+            OutKind::Mean { at, slot } => {
+                let c = count(at);
+                if c > 0.0 {
+                    e.acc[at + 3 + slot] / c
+                } else {
+                    self.empty
+                }
+            }
+            OutKind::Value { window, agg, slot } => e.value(l, window, agg, slot, self.empty),
+            OutKind::Last { slot } => e.last_time.map_or(self.empty, |_| {
+                e.last_vals.get(slot).copied().unwrap_or(self.empty)
+            }),
+            OutKind::SinceLast => e
+                .last_time
+                .map_or(self.empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
+        }
+    }
 }
 
 /// Rows produced and not yet taken.
@@ -643,24 +723,65 @@ impl Engine {
             stats: EngineStats::default(),
         };
         let out = OutBuf::new(spec);
-        let layouts = plan
+        let layouts: Vec<Layout> = plan
             .streams
             .iter()
             .map(|s| Layout::new(s, plan.label_events))
             .collect();
-        let stream_ops = (0..plan.streams.len())
+        let stream_out: Vec<Vec<OutOp>> = (0..plan.streams.len())
             .map(|si| {
+                let l: &Layout = &layouts[si];
                 plan.ops
                     .iter()
                     .enumerate()
-                    .filter(|(_, op)| match op {
-                        FeatureOp::Window { stream, .. }
-                        | FeatureOp::Last { stream, .. }
-                        | FeatureOp::SinceLast { stream, .. } => *stream == si,
-                        _ => false,
+                    .filter_map(|(fi, op)| {
+                        let (kind, empty) = match *op {
+                            FeatureOp::Window {
+                                stream,
+                                window,
+                                agg,
+                                slot,
+                                empty,
+                            } if stream == si => {
+                                let at = l.wins[window].at;
+                                let kind = match (agg, slot) {
+                                    (crate::spec::Agg::Count, _) => OutKind::Count { at },
+                                    (crate::spec::Agg::Sum, Some(slot)) => {
+                                        OutKind::Sum { at, slot }
+                                    }
+                                    (crate::spec::Agg::Mean, Some(slot)) => {
+                                        OutKind::Mean { at, slot }
+                                    }
+                                    _ => OutKind::Value { window, agg, slot },
+                                };
+                                (kind, empty)
+                            }
+                            FeatureOp::Last {
+                                stream,
+                                slot,
+                                empty,
+                            } if stream == si => (OutKind::Last { slot }, empty),
+                            FeatureOp::SinceLast { stream, empty } if stream == si => {
+                                (OutKind::SinceLast, empty)
+                            }
+                            _ => return None,
+                        };
+                        Some(OutOp { fi, kind, empty })
                     })
-                    .map(|(fi, _)| fi)
                     .collect()
+            })
+            .collect();
+        let stream_empty = stream_out
+            .iter()
+            .map(|ops| ops.iter().map(|o| (o.fi, o.empty)).collect())
+            .collect();
+        let calendar = plan
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(fi, op)| match op {
+                FeatureOp::Calendar(k) => Some((fi, *k)),
+                _ => None,
             })
             .collect();
         let mut e = Self {
@@ -673,7 +794,9 @@ impl Engine {
             dropped: Vec::new(),
             order: Vec::new(),
             sorted: Vec::new(),
-            stream_ops,
+            stream_out,
+            stream_empty,
+            calendar,
             apply_chunk: 1,
             label_hits: FxHashMap::default(),
             live_tolerance: 0,
@@ -1238,19 +1361,16 @@ impl Engine {
                 pass,
             } => {
                 let row = self.out.push_row(pass);
-                for (fi, op) in self.plan.ops.iter().enumerate() {
-                    *self.out.feat(row, fi) = match op {
-                        FeatureOp::Calendar(kind) => calendar(*kind, ev.time),
+                for &(fi, kind) in &self.calendar {
+                    *self.out.feat(row, fi) = calendar(kind, ev.time);
+                }
+                for (si, key) in keys.iter().enumerate() {
+                    if key.is_none() {
                         // A null entity key: that stream's features keep their `empty` value.
-                        FeatureOp::Window { stream, empty, .. }
-                        | FeatureOp::Last { stream, empty, .. }
-                        | FeatureOp::SinceLast { stream, empty }
-                            if keys[*stream].is_none() =>
-                        {
-                            *empty
+                        for &(fi, empty) in &self.stream_empty[si] {
+                            *self.out.feat(row, fi) = empty;
                         }
-                        _ => 0.0,
-                    };
+                    }
                 }
                 self.state.stats.rows_out += 1;
                 for (si, key) in keys.iter().enumerate() {
@@ -1422,29 +1542,10 @@ impl Engine {
                         }
                     }
                     e.advance(l, t);
-                    let row = r.row as usize;
-                    for &fi in &self.stream_ops[si] {
-                        let val = match &self.plan.ops[fi] {
-                            FeatureOp::Window {
-                                stream,
-                                window,
-                                agg,
-                                slot,
-                                empty,
-                            } if *stream == si => e.value(l, *window, *agg, *slot, *empty),
-                            FeatureOp::Last {
-                                stream,
-                                slot,
-                                empty,
-                            } if *stream == si => e.last_time.map_or(*empty, |_| {
-                                e.last_vals.get(*slot).copied().unwrap_or(*empty)
-                            }),
-                            FeatureOp::SinceLast { stream, empty } if *stream == si => e
-                                .last_time
-                                .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
-                            _ => continue,
-                        };
-                        *self.out.feat(row, fi) = val;
+                    let at = r.row as usize * self.out.nf;
+                    let row = &mut self.out.feats[at..at + self.out.nf];
+                    for o in &self.stream_out[si] {
+                        row[o.fi] = o.eval(e, l, t);
                     }
                     if enters {
                         e.last_time = Some(t);

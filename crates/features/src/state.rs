@@ -35,6 +35,9 @@ pub(crate) struct Layout {
     /// One value slot, unit weights, no sums of squares or distinct sets: the fast path
     /// of [`Entity::advance`].
     pub single: bool,
+    /// The window reaching furthest back (largest length + offset): its start is the
+    /// smallest, so it alone says which entries every window has passed.
+    pub widest: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +101,9 @@ impl Layout {
             acc_len: at,
             n_distinct,
             single: ns == 1 && !weighted && n_distinct == 0 && s.windows.iter().all(|w| !w.sumsq),
+            widest: (0..s.windows.len())
+                .max_by_key(|&i| s.windows[i].len.saturating_add(s.windows[i].off))
+                .unwrap_or(0),
         }
     }
 }
@@ -187,6 +193,19 @@ impl<'de> Deserialize<'de> for Words {
             head: 0,
         })
     }
+}
+
+/// An entry index kept among a window's f64 accumulators (exact below 2^53). Converted
+/// through `i64`: one instruction each way, where `u64` ⇄ `f64` takes a dozen on x86-64,
+/// and the hot loop does it twice per window per event.
+#[inline(always)]
+fn from_acc(x: f64) -> u64 {
+    x as i64 as u64
+}
+
+#[inline(always)]
+fn to_acc(i: u64) -> f64 {
+    i as i64 as f64
 }
 
 /// Adds (`sign` 1) or removes (`sign` −1) entry `p` of `words` to window `w`'s sums.
@@ -289,12 +308,12 @@ impl Entity {
 
     #[inline]
     pub fn start(&self, w: &WinLayout) -> u64 {
-        self.acc[w.at] as u64
+        from_acc(self.acc[w.at])
     }
 
     #[inline]
     pub fn end(&self, w: &WinLayout) -> u64 {
-        self.acc[w.at + 1] as u64
+        from_acc(self.acc[w.at + 1])
     }
 
     fn push_words(&mut self, l: &Layout, t: i64, weight: u64, id: u128, vals: &[f64]) {
@@ -363,17 +382,34 @@ impl Entity {
             // One value slot, unit weights, no sums of squares, no distinct sets: count and
             // sum stay in registers while the pointers move. Same arithmetic, same bits.
             let (st, vo) = (l.stride, l.v_off);
+            // Windows with the same offset share their end: found once, by the first.
+            let mut shared: Option<(i64, usize, usize)> = None;
             for w in &l.wins {
                 let upper = t - w.off;
                 let lower = upper - w.len;
                 let a = &mut acc[w.at..w.at + 4];
-                let (mut start, mut end) =
-                    ((a[0] as u64 - base) as usize, (a[1] as u64 - base) as usize);
+                let (mut start, mut end) = (
+                    (from_acc(a[0]) - base) as usize,
+                    (from_acc(a[1]) - base) as usize,
+                );
                 let (mut count, mut sum) = (a[2], a[3]);
-                while end < n && words[end * st] as i64 <= upper {
-                    count += 1.0;
-                    sum += f64::from_bits(words[end * st + vo]);
-                    end += 1;
+                match shared {
+                    Some((u, from, to)) if u == upper && from == end => {
+                        for p in from..to {
+                            count += 1.0;
+                            sum += f64::from_bits(words[p * st + vo]);
+                        }
+                        end = to;
+                    }
+                    _ => {
+                        let from = end;
+                        while end < n && words[end * st] as i64 <= upper {
+                            count += 1.0;
+                            sum += f64::from_bits(words[end * st + vo]);
+                            end += 1;
+                        }
+                        shared = Some((upper, from, end));
+                    }
                 }
                 while start < end && words[start * st] as i64 <= lower {
                     count += -1.0;
@@ -384,8 +420,8 @@ impl Entity {
                     (count, sum) = (0.0, 0.0);
                 }
                 a.copy_from_slice(&[
-                    (base + start as u64) as f64,
-                    (base + end as u64) as f64,
+                    to_acc(base + start as u64),
+                    to_acc(base + end as u64),
                     count,
                     sum,
                 ]);
@@ -396,18 +432,18 @@ impl Entity {
         for w in &l.wins {
             let upper = t - w.off;
             let lower = upper - w.len;
-            let mut end = (acc[w.at + 1] as u64 - base) as usize;
+            let mut end = (from_acc(acc[w.at + 1]) - base) as usize;
             while end < n && words[end * l.stride] as i64 <= upper {
                 add_entry(l, w, words, acc, distinct, end, 1.0);
                 end += 1;
             }
-            let mut start = (acc[w.at] as u64 - base) as usize;
+            let mut start = (from_acc(acc[w.at]) - base) as usize;
             while start < end && words[start * l.stride] as i64 <= lower {
                 add_entry(l, w, words, acc, distinct, start, -1.0);
                 start += 1;
             }
-            acc[w.at] = (base + start as u64) as f64;
-            acc[w.at + 1] = (base + end as u64) as f64;
+            acc[w.at] = to_acc(base + start as u64);
+            acc[w.at + 1] = to_acc(base + end as u64);
             if start == end {
                 // An empty window has exactly zero sums: no drift from add/subtract cycles.
                 let k = l.ns * if w.sumsq { 2 } else { 1 };
@@ -421,9 +457,10 @@ impl Entity {
 
     /// Drops entries every window has passed; returns their ids (when indexed) to `dropped`.
     pub fn trim(&mut self, l: &Layout, dropped: &mut Vec<u128>) {
-        let Some(min_start) = l.wins.iter().map(|w| self.start(w)).min() else {
+        let Some(w) = l.wins.get(l.widest) else {
             return;
         };
+        let min_start = self.start(w);
         let n = min_start
             .saturating_sub(self.base)
             .min(self.entries(l) as u64) as usize;
@@ -540,8 +577,8 @@ impl Entity {
         }
         let now = self.now;
         for w in &l.wins {
-            self.acc[w.at] = self.base as f64;
-            self.acc[w.at + 1] = self.base as f64;
+            self.acc[w.at] = to_acc(self.base);
+            self.acc[w.at + 1] = to_acc(self.base);
             self.acc[w.at + 2] = 0.0;
             let n = l.ns * if w.sumsq { 2 } else { 1 };
             self.acc[w.at + 3..w.at + 3 + n]
