@@ -371,6 +371,7 @@ impl<'a> Col<'a> {
         })
     }
 
+    #[inline]
     fn is_null(&self, r: usize) -> bool {
         match self {
             Col::I(a) => a.is_null(r),
@@ -456,6 +457,7 @@ pub struct Engine {
     calendar: Vec<(usize, CalendarKind)>,
     /// Scratch for [`Engine::group_by_entity`].
     order: Vec<u64>,
+    counts: Vec<u32>,
     sorted: Vec<Rec>,
     apply_chunk: usize,
     label_hits: FxHashMap<u32, bool>,
@@ -793,6 +795,7 @@ impl Engine {
             layouts,
             dropped: Vec::new(),
             order: Vec::new(),
+            counts: Vec::new(),
             sorted: Vec::new(),
             stream_out,
             stream_empty,
@@ -1434,11 +1437,34 @@ impl Engine {
 
     /// Reorders `recs` so each entity's records are together, in release order.
     ///
-    /// Which entity comes first does not matter, only the order within one, so this sorts
-    /// 8-byte words (entity slot, position) rather than the records, and then gathers the
-    /// records once.
-    fn group_by_entity(&mut self, recs: &mut Vec<Rec>) {
+    /// Which entity comes first does not matter, only the order within one. When the
+    /// stream has few slots for the chunk's length (the usual case: a chunk touches a good
+    /// share of the entities), this is a counting sort on the slot: two passes, stable, so
+    /// each entity's records keep their release order. Otherwise it sorts 8-byte words
+    /// (slot, position) and gathers the records once.
+    fn group_by_entity(&mut self, recs: &mut Vec<Rec>, slots: usize) {
         if recs.len() < 2 {
+            return;
+        }
+        if slots <= 4 * recs.len() {
+            let start = &mut self.counts;
+            start.clear();
+            start.resize(slots + 1, 0);
+            for r in recs.iter() {
+                start[r.ent as usize + 1] += 1;
+            }
+            for i in 1..start.len() {
+                start[i] += start[i - 1];
+            }
+            let sorted = &mut self.sorted;
+            sorted.clear();
+            sorted.resize(recs.len(), recs[0]);
+            for r in recs.iter() {
+                let at = &mut start[r.ent as usize];
+                sorted[*at as usize] = *r;
+                *at += 1;
+            }
+            std::mem::swap(recs, sorted);
             return;
         }
         let order = &mut self.order;
@@ -1470,7 +1496,8 @@ impl Engine {
         let mut vbuf: Vec<f64> = Vec::new();
         for si in 0..self.plan.streams.len() {
             let mut recs = std::mem::take(&mut self.state.chunk.recs[si]);
-            self.group_by_entity(&mut recs);
+            let slots = self.state.streams[si].ents.len();
+            self.group_by_entity(&mut recs, slots);
             let l = &self.layouts[si];
             let resolution = self.plan.streams[si].resolution;
             let spill = std::mem::take(&mut self.state.chunk.spill[si]);
