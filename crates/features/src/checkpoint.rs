@@ -19,7 +19,7 @@ const MAGIC: &[u8; 8] = b"RSFSTATE";
 /// Current format version.
 pub const VERSION: u32 = 1;
 
-pub(crate) fn encode(spec_hash: u64, state: &State) -> Vec<u8> {
+pub(crate) fn encode(spec_hash: u64, state: &impl serde::Serialize) -> Vec<u8> {
     let payload = postcard::to_stdvec(state).unwrap_or_default();
     let mut out = Vec::with_capacity(payload.len() + 36);
     out.extend_from_slice(MAGIC);

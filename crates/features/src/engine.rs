@@ -54,12 +54,24 @@ pub(crate) enum EvKind {
         enter: u64,
         /// Slot values, streams concatenated.
         vals: Vec<f64>,
+        /// Passthrough values: filled only when a snapshot is taken (the checkpoint must
+        /// carry them); otherwise they are read from the input batch `src` points into.
         pass: Vec<Scalar>,
+        #[serde(skip)]
+        src: Src,
     },
     Label {
         tx: u128,
         value: f64,
     },
+}
+
+/// Where a transaction's passthrough values are: a row of a retained input batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Src {
+    /// Ordinal of the batch (see `Engine::inputs`); 0: none.
+    batch: u64,
+    row: u32,
 }
 
 /// What one stream needs of one released event, laid out flat (32 bytes) so a chunk of
@@ -342,6 +354,24 @@ pub(crate) struct State {
     pub stats: EngineStats,
 }
 
+/// [`State`] by reference, serialised to the same bytes: a snapshot swaps in a copy of the
+/// event slab with the pending transactions' passthrough values filled in.
+#[derive(Serialize)]
+struct StateRef<'a> {
+    streams: &'a Vec<StreamState>,
+    tx_index: &'a FxHashMap<u128, Vec<LabelRef>>,
+    pending: &'a Vec<HeapKey>,
+    slab: &'a Vec<Ev>,
+    free: &'a Vec<u32>,
+    chunk: &'a Chunk,
+    source_max: &'a Vec<i64>,
+    source_done: &'a Vec<bool>,
+    last_released: &'a Option<(i64, u8, i64, u64)>,
+    next_seq: u64,
+    next_evict: i64,
+    stats: &'a EngineStats,
+}
+
 /// Reads one column of an input batch as the engine needs it.
 enum Col<'a> {
     I(&'a arrow_array::Int64Array),
@@ -443,6 +473,11 @@ impl<'a> Col<'a> {
 #[derive(Debug)]
 pub struct Engine {
     spec: FeatureSpec,
+    /// Passthrough columns of the input batches that pending events or untaken rows still
+    /// point into, oldest first, with consecutive ordinals: passthrough values are taken
+    /// from them as slices when the output is built, never copied per event.
+    inputs: std::collections::VecDeque<(u64, Vec<ArrayRef>)>,
+    next_input: u64,
     plan: Plan,
     state: State,
     out: OutBuf,
@@ -552,8 +587,8 @@ impl OutOp {
 /// Rows produced and not yet taken.
 #[derive(Debug)]
 struct OutBuf {
-    /// Passthrough columns, built as Arrow arrays as rows are released.
-    pass: Vec<PassCol>,
+    /// Where each row's passthrough values are.
+    src: Vec<Src>,
     /// Feature values, row-major (`nf` per row). Rows are released in event order but
     /// filled in entity order; row-major, a row's values share one or two cache lines,
     /// where one column per feature would cost a line per value.
@@ -565,22 +600,16 @@ struct OutBuf {
 impl OutBuf {
     fn new(spec: &FeatureSpec) -> Self {
         OutBuf {
-            pass: spec
-                .passthrough
-                .iter()
-                .map(|&i| PassCol::new(spec.schema.fields[i].ty))
-                .collect(),
+            src: Vec::new(),
             feats: Vec::new(),
             nf: spec.features.len(),
             rows: 0,
         }
     }
 
-    /// Appends a row: its passthrough values, and room for its features (all zero).
-    fn push_row(&mut self, pass: &[Scalar]) -> usize {
-        for (c, v) in self.pass.iter_mut().zip(pass) {
-            c.push(v);
-        }
+    /// Appends a row, with room for its features (all zero).
+    fn push_row(&mut self, src: Src) -> usize {
+        self.src.push(src);
         self.feats.resize(self.feats.len() + self.nf, 0.0);
         self.rows += 1;
         self.rows - 1
@@ -590,9 +619,15 @@ impl OutBuf {
     fn feat(&mut self, row: usize, fi: usize) -> &mut f64 {
         &mut self.feats[row * self.nf + fi]
     }
+
+    fn clear(&mut self) {
+        self.src.clear();
+        self.feats.clear();
+        self.rows = 0;
+    }
 }
 
-/// One passthrough column under construction.
+/// One passthrough column built from values (the pending events of a restored snapshot).
 #[derive(Debug)]
 enum PassCol {
     I(arrow_array::builder::Int64Builder),
@@ -616,7 +651,6 @@ impl PassCol {
         }
     }
 
-    #[inline]
     fn push(&mut self, v: &Scalar) {
         match (self, v) {
             (PassCol::I(b), Scalar::I(x)) => b.append_value(*x),
@@ -632,23 +666,6 @@ impl PassCol {
         }
     }
 
-    /// Row `r` as a number (text and null: NaN), for derived expressions.
-    fn num(&self, r: usize) -> f64 {
-        fn valid(bits: Option<&[u8]>, r: usize) -> bool {
-            bits.is_none_or(|b| b[r / 8] & (1 << (r % 8)) != 0)
-        }
-        match self {
-            PassCol::I(b) if valid(b.validity_slice(), r) => b.values_slice()[r] as f64,
-            PassCol::T(b) if valid(b.validity_slice(), r) => b.values_slice()[r] as f64,
-            PassCol::F(b) if valid(b.validity_slice(), r) => b.values_slice()[r],
-            PassCol::B(b) if valid(b.validity_slice(), r) => {
-                f64::from(u8::from(valid(Some(b.values_slice()), r)))
-            }
-            _ => f64::NAN,
-        }
-    }
-
-    /// The column so far, as an array; the builder starts afresh.
     fn finish(&mut self) -> ArrayRef {
         match self {
             PassCol::I(b) => Arc::new(b.finish()),
@@ -657,6 +674,27 @@ impl PassCol {
             PassCol::B(b) => Arc::new(b.finish()),
             PassCol::S(b) => Arc::new(b.finish()),
         }
+    }
+}
+
+/// Row `r` of a passthrough column as a number (text and null: NaN), for expressions.
+fn pass_num(c: &ArrayRef, r: usize) -> f64 {
+    match Col::new(c) {
+        Ok(col @ (Col::I(_) | Col::F(_) | Col::B(_) | Col::T(_))) if !col.is_null(r) => col.num(r),
+        _ => f64::NAN,
+    }
+}
+
+/// A passthrough column of an input batch in the output's type (a dictionary-encoded
+/// category becomes plain text).
+fn pass_array(a: &ArrayRef) -> ArrayRef {
+    match a.data_type() {
+        DataType::Dictionary(_, _) => {
+            let d = a.as_dictionary::<Int32Type>();
+            arrow_select::take::take(d.values().as_ref(), d.keys(), None)
+                .unwrap_or_else(|_| Arc::clone(a))
+        }
+        _ => Arc::clone(a),
     }
 }
 
@@ -788,6 +826,8 @@ impl Engine {
             .collect();
         let mut e = Self {
             spec: spec.clone(),
+            inputs: std::collections::VecDeque::new(),
+            next_input: 1,
             plan,
             state,
             out,
@@ -987,11 +1027,8 @@ impl Engine {
         let n = self.out.rows;
         out.clear();
         out.extend_from_slice(&self.out.feats);
-        self.out.feats.clear();
-        self.out.rows = 0;
-        for c in &mut self.out.pass {
-            c.finish();
-        }
+        self.out.clear();
+        self.release_inputs();
         n
     }
 
@@ -999,7 +1036,7 @@ impl Engine {
     pub fn take_output(&mut self) -> Result<RecordBatch, EngineError> {
         self.flush_ready();
         let schema = self.output_schema();
-        let mut cols: Vec<ArrayRef> = self.out.pass.iter_mut().map(PassCol::finish).collect();
+        let mut cols = self.pass_columns()?;
         // Row-major to one column per feature; the row buffer keeps its room for the next
         // chunk, which is about as long as this one.
         let (n, nf) = (self.out.rows, self.out.nf);
@@ -1015,12 +1052,105 @@ impl Engine {
                 .into_iter()
                 .map(|c| Arc::new(arrow_array::Float64Array::from(c)) as ArrayRef),
         );
-        self.out.feats.clear();
-        self.out.rows = 0;
+        self.out.clear();
+        self.release_inputs();
         if cols.is_empty() {
             return Ok(RecordBatch::new_empty(schema));
         }
         Ok(RecordBatch::try_new(schema, cols)?)
+    }
+
+    /// The retained input batch `src` points into, and the row: for passthrough column `k`.
+    fn pass_col(&self, src: Src, k: usize) -> Option<(&ArrayRef, usize)> {
+        let front = self.inputs.front()?.0;
+        let (_, cols) = self.inputs.get(src.batch.checked_sub(front)? as usize)?;
+        Some((cols.get(k)?, src.row as usize))
+    }
+
+    /// The passthrough values of a transaction, as values.
+    fn pass_scalars(&self, src: Src, filled: &[Scalar]) -> Vec<Scalar> {
+        if src.batch == 0 {
+            return filled.to_vec();
+        }
+        (0..self.spec.passthrough.len())
+            .map(|k| {
+                self.pass_col(src, k)
+                    .and_then(|(c, r)| Col::new(c).ok().map(|c| c.scalar(r)))
+                    .unwrap_or(Scalar::Null)
+            })
+            .collect()
+    }
+
+    /// The passthrough columns of the untaken rows: slices of the input batches, joined.
+    /// In-order input makes a few long runs (one per input batch); out-of-order input is
+    /// gathered row by row.
+    fn pass_columns(&self) -> Result<Vec<ArrayRef>, EngineError> {
+        let np = self.spec.passthrough.len();
+        let src = &self.out.src;
+        if np == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(front) = self.inputs.front().map(|b| b.0).filter(|_| !src.is_empty()) else {
+            return Ok(self
+                .output_schema()
+                .fields()
+                .iter()
+                .take(np)
+                .map(|f| arrow_array::new_empty_array(f.data_type()))
+                .collect());
+        };
+        let at = |s: &Src| (s.batch.saturating_sub(front)) as usize;
+        // Runs of consecutive rows of one batch.
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for s in src {
+            let (b, r) = (at(s), s.row as usize);
+            match runs.last_mut() {
+                Some((rb, r0, len)) if *rb == b && *r0 + *len == r => *len += 1,
+                _ => runs.push((b, r, 1)),
+            }
+        }
+        let mut cols = Vec::with_capacity(np);
+        for k in 0..np {
+            let col = if runs.len() <= 1 + src.len() / 32 {
+                let parts: Vec<ArrayRef> = runs
+                    .iter()
+                    .map(|&(b, r0, len)| self.inputs[b].1[k].slice(r0, len))
+                    .collect();
+                match parts.len() {
+                    1 => parts[0].clone(),
+                    _ => {
+                        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+                        arrow_select::concat::concat(&refs)?
+                    }
+                }
+            } else {
+                let arrays: Vec<&dyn Array> =
+                    self.inputs.iter().map(|(_, c)| c[k].as_ref()).collect();
+                let idx: Vec<(usize, usize)> =
+                    src.iter().map(|s| (at(s), s.row as usize)).collect();
+                arrow_select::interleave::interleave(&arrays, &idx)?
+            };
+            cols.push(col);
+        }
+        Ok(cols)
+    }
+
+    /// Drops the input batches no pending event points into any more (call with the
+    /// output taken).
+    fn release_inputs(&mut self) {
+        let keep_from = self
+            .state
+            .pending
+            .iter()
+            .filter_map(|hk| match &self.state.slab[hk.slot as usize].kind {
+                EvKind::Tx { src, .. } if src.batch != 0 => Some(src.batch),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(u64::MAX);
+        while self.inputs.front().is_some_and(|b| b.0 < keep_from) {
+            self.inputs.pop_front();
+        }
     }
 
     /// Feeds a batch of transactions (accepted rows of the spec's schema). Late events under
@@ -1055,6 +1185,18 @@ impl Engine {
             return Err(err("event_time is not a timestamp column".into()));
         };
         let id_col = schema.id.map(|i| &cols[i]);
+        let batch_no = self.next_input;
+        if !self.spec.passthrough.is_empty() && batch.num_rows() > 0 {
+            self.next_input += 1;
+            self.inputs.push_back((
+                batch_no,
+                self.spec
+                    .passthrough
+                    .iter()
+                    .map(|&i| pass_array(batch.column(i)))
+                    .collect(),
+            ));
+        }
         for r in 0..batch.num_rows() {
             let time = times.value(r);
             let (id, order) = match id_col {
@@ -1077,6 +1219,7 @@ impl Engine {
                     enter: 0,
                     vals: Vec::new(),
                     pass: Vec::new(),
+                    src: Src::default(),
                 };
             }
             if let EvKind::Tx {
@@ -1085,12 +1228,17 @@ impl Engine {
                 enter,
                 vals,
                 pass,
+                src,
             } = &mut ev.kind
             {
                 *eid = id;
                 keys.clear();
                 vals.clear();
                 pass.clear();
+                *src = Src {
+                    batch: batch_no,
+                    row: r as u32,
+                };
                 *enter = 0;
                 for (si, s) in self.plan.streams.iter().enumerate() {
                     keys.push(if self.remote[si] {
@@ -1113,7 +1261,6 @@ impl Engine {
                         });
                     }
                 }
-                pass.extend(self.spec.passthrough.iter().map(|&i| cols[i].scalar(r)));
             }
             self.arrive_slot(TX_SOURCE, slot, late);
             // Release as soon as the watermark allows, so the buffer holds only what the
@@ -1290,7 +1437,9 @@ impl Engine {
                 LatePolicy::DeadLetter => {
                     self.state.stats.late_dead_lettered += 1;
                     let raw = match &ev.kind {
-                        EvKind::Tx { pass, .. } => scalars_json(&self.spec, pass),
+                        EvKind::Tx { pass, src, .. } => {
+                            scalars_json(&self.spec, &self.pass_scalars(*src, pass))
+                        }
                         EvKind::Label { .. } => String::new(),
                     };
                     late(LateEvent {
@@ -1361,9 +1510,10 @@ impl Engine {
                 keys,
                 enter,
                 vals,
-                pass,
+                src,
+                ..
             } => {
-                let row = self.out.push_row(pass);
+                let row = self.out.push_row(*src);
                 for &(fi, kind) in &self.calendar {
                     *self.out.feat(row, fi) = calendar(kind, ev.time);
                 }
@@ -1657,14 +1807,15 @@ impl Engine {
             keys,
             enter,
             vals,
-            pass,
+            src,
+            ..
         } = &ev.kind
         else {
             return;
         };
         let (id, enter) = (*id, *enter);
         let t = ev.time;
-        self.emit(t, keys, enter, vals, pass);
+        self.emit(t, keys, *src);
         for (si, key) in keys.iter().enumerate() {
             let Some(key) = *key else { continue };
             let l = &self.layouts[si];
@@ -1723,8 +1874,8 @@ impl Engine {
         }
     }
 
-    fn emit(&mut self, t: i64, keys: &[Option<u128>], _enter: u64, _vals: &[f64], pass: &[Scalar]) {
-        let row = self.out.push_row(pass);
+    fn emit(&mut self, t: i64, keys: &[Option<u128>], src: Src) {
+        let row = self.out.push_row(src);
         let ents: smallvec::SmallVec<[Option<&Entity>; 8]> = keys
             .iter()
             .zip(&self.state.streams)
@@ -1771,8 +1922,15 @@ impl Engine {
     fn derive_row(&mut self, row: usize) {
         for fi in 0..self.plan.ops.len() {
             let (feats, nf) = (&self.out.feats, self.out.nf);
-            let pass = &self.out.pass;
-            let v = self.derived(fi, |f| feats[row * nf + f], |k| pass[k].num(row));
+            let src = self.out.src[row];
+            let v = self.derived(
+                fi,
+                |f| feats[row * nf + f],
+                |k| {
+                    self.pass_col(src, k)
+                        .map_or(f64::NAN, |(c, r)| pass_num(c, r))
+                },
+            );
             if let Some(v) = v {
                 *self.out.feat(row, fi) = v;
             }
@@ -1784,7 +1942,32 @@ impl Engine {
         if self.staged() > 0 || self.ready_rows() > 0 {
             return Err(EngineError::Checkpoint("take the output (take_output) before a snapshot: untaken rows are not part of the state".into()));
         }
-        Ok(crate::checkpoint::encode(self.spec.hash, &self.state))
+        // Pending transactions carry their passthrough values in the checkpoint: filled
+        // from their input batches into a copy of the (small) event slab.
+        let st = &self.state;
+        let mut slab = st.slab.clone();
+        for hk in &st.pending {
+            if let EvKind::Tx { pass, src, .. } = &mut slab[hk.slot as usize].kind {
+                if src.batch != 0 {
+                    *pass = self.pass_scalars(*src, &[]);
+                }
+            }
+        }
+        let view = StateRef {
+            streams: &st.streams,
+            tx_index: &st.tx_index,
+            pending: &st.pending,
+            slab: &slab,
+            free: &st.free,
+            chunk: &st.chunk,
+            source_max: &st.source_max,
+            source_done: &st.source_done,
+            last_released: &st.last_released,
+            next_seq: st.next_seq,
+            next_evict: st.next_evict,
+            stats: &st.stats,
+        };
+        Ok(crate::checkpoint::encode(self.spec.hash, &view))
     }
 
     /// An engine restored from [`Engine::snapshot`] bytes; refuses corrupt snapshots and
@@ -1800,6 +1983,31 @@ impl Engine {
             ));
         }
         e.state = state;
+        // The pending transactions' passthrough values become one input batch.
+        let np = spec.passthrough.len();
+        if np > 0 && !e.state.pending.is_empty() {
+            let mut cols: Vec<PassCol> = spec
+                .passthrough
+                .iter()
+                .map(|&i| PassCol::new(spec.schema.fields[i].ty))
+                .collect();
+            let mut n = 0u32;
+            let batch = e.next_input;
+            for hk in &e.state.pending {
+                if let EvKind::Tx { pass, src, .. } = &mut e.state.slab[hk.slot as usize].kind {
+                    for (k, c) in cols.iter_mut().enumerate() {
+                        c.push(pass.get(k).unwrap_or(&Scalar::Null));
+                    }
+                    *src = Src { batch, row: n };
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                e.next_input += 1;
+                e.inputs
+                    .push_back((batch, cols.iter_mut().map(PassCol::finish).collect()));
+            }
+        }
         Ok(e)
     }
 
@@ -1927,4 +2135,67 @@ fn pop_min(h: &mut Vec<HeapKey>) -> HeapKey {
         i = m;
     }
     top
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot serialises [`StateRef`]; a restore reads [`State`]: the two must give
+    /// the same bytes field for field.
+    #[test]
+    fn state_ref_serialises_as_state() {
+        let mut st = State {
+            streams: vec![StreamState::default()],
+            tx_index: FxHashMap::default(),
+            pending: vec![HeapKey {
+                key: (5, 0, 7, 9),
+                slot: 0,
+            }],
+            slab: vec![Ev {
+                time: 5,
+                order: 7,
+                seq: 9,
+                kind: EvKind::Label { tx: 3, value: 1.0 },
+            }],
+            free: vec![2],
+            chunk: Chunk::default(),
+            source_max: vec![11, 12],
+            source_done: vec![false, true],
+            last_released: Some((1, 0, 2, 3)),
+            next_seq: 44,
+            next_evict: -3,
+            stats: EngineStats {
+                events_in: 8,
+                ..EngineStats::default()
+            },
+        };
+        st.tx_index.insert(
+            42,
+            vec![LabelRef {
+                stream: 0,
+                key: 1,
+                idx: 2,
+                value: 0.5,
+            }],
+        );
+        let view = StateRef {
+            streams: &st.streams,
+            tx_index: &st.tx_index,
+            pending: &st.pending,
+            slab: &st.slab,
+            free: &st.free,
+            chunk: &st.chunk,
+            source_max: &st.source_max,
+            source_done: &st.source_done,
+            last_released: &st.last_released,
+            next_seq: st.next_seq,
+            next_evict: st.next_evict,
+            stats: &st.stats,
+        };
+        assert_eq!(
+            postcard::to_stdvec(&view).unwrap(),
+            postcard::to_stdvec(&st).unwrap()
+        );
+    }
 }
