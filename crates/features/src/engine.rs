@@ -1491,13 +1491,10 @@ impl Engine {
 
     /// Copies what each stream needs of a released event into the chunk and frees its slot.
     fn stage(&mut self, slot: u32) {
-        let placeholder = Ev {
-            time: 0,
-            order: 0,
-            seq: 0,
-            kind: EvKind::Label { tx: 0, value: 0.0 },
-        };
-        let ev = std::mem::replace(&mut self.state.slab[slot as usize], placeholder);
+        // The slab is set aside while the event is read (three words moved, where moving
+        // the event out and back would copy it twice).
+        let slab = std::mem::take(&mut self.state.slab);
+        let ev = &slab[slot as usize];
         let c = &mut self.state.chunk;
         if c.seq == 0 {
             c.row_start = self.out.rows;
@@ -1581,7 +1578,7 @@ impl Engine {
                 }
             }
         }
-        self.state.slab[slot as usize] = ev;
+        self.state.slab = slab;
         self.state.free.push(slot);
     }
 
@@ -1700,15 +1697,19 @@ impl Engine {
                         }
                     }
                     e.seen = t;
-                    vbuf.clear();
-                    if l.ns > 0 {
+                    let one = [r.v0];
+                    let vals: &[f64] = if l.ns <= 1 {
+                        &one[..l.ns]
+                    } else {
+                        vbuf.clear();
                         vbuf.push(r.v0);
                         let at = sp + id_words;
                         vbuf.extend(spill[at..at + l.ns - 1].iter().map(|&w| f64::from_bits(w)));
-                    }
+                        &vbuf
+                    };
                     let enters = r.flags & 1 != 0;
                     if enters && !l.wins.is_empty() {
-                        let idx = e.push(l, resolution, t, id, &vbuf);
+                        let idx = e.push(l, resolution, t, id, vals);
                         if l.indexed {
                             self.state.tx_index.entry(id).or_default().push(LabelRef {
                                 stream: si as u32,
@@ -1726,13 +1727,23 @@ impl Engine {
                     }
                     if enters {
                         e.last_time = Some(t);
-                        e.last_vals.clear();
-                        e.last_vals.extend_from_slice(&vbuf);
+                        if e.last_vals.len() == vals.len() {
+                            for (d, v) in e.last_vals.iter_mut().zip(vals) {
+                                *d = *v;
+                            }
+                        } else {
+                            e.last_vals.clear();
+                            e.last_vals.extend_from_slice(vals);
+                        }
                     }
-                    self.dropped.clear();
-                    e.trim(l, &mut self.dropped);
-                    for &old in &self.dropped {
-                        unindex(&mut self.state.tx_index, old, si, key);
+                    if l.indexed {
+                        self.dropped.clear();
+                        e.trim(l, &mut self.dropped);
+                        for &old in &self.dropped {
+                            unindex(&mut self.state.tx_index, old, si, key);
+                        }
+                    } else {
+                        e.trim(l, &mut self.dropped);
                     }
                 }
                 g = h;
