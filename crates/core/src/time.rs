@@ -57,7 +57,7 @@ impl TimestampFormat {
     /// Parses `text` into microseconds since the epoch.
     pub fn parse(self, text: &str) -> Result<i64, TimeError> {
         let int = |scale: i64| -> Result<i64, TimeError> {
-            let v: i64 = text.trim().parse().map_err(|_| TimeError::NotAnInteger)?;
+            let v: i64 = trim(text).parse().map_err(|_| TimeError::NotAnInteger)?;
             v.checked_mul(scale).ok_or(TimeError::OutOfRange)
         };
         match self {
@@ -146,10 +146,28 @@ fn digits(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+/// `text.trim()`, with the common case (no space at either end) answered from two bytes:
+/// `str::trim` decodes characters to look for Unicode spaces, and readers call it on every
+/// numeric and time cell.
+#[inline]
+pub fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(&a), Some(&b))
+            if a.is_ascii()
+                && b.is_ascii()
+                && !a.is_ascii_whitespace()
+                && !b.is_ascii_whitespace() =>
+        {
+            text
+        }
+        _ => text.trim(),
+    }
+}
+
 /// Parses `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|±HH:MM]` (or a bare `YYYY-MM-DD`) into
 /// microseconds since the epoch. Fractions beyond microseconds are truncated.
 pub fn parse_iso8601(text: &str) -> Result<i64, TimeError> {
-    let b = text.trim().as_bytes();
+    let b = trim(text).as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(TimeError::Shape);
     }

@@ -177,30 +177,31 @@ impl Rechunk {
             self.buf.push(b);
         }
     }
-    /// Full chunks (and, when `all`, the remainder).
-    fn drain(
-        &mut self,
-        schema: &SchemaRef,
-        all: bool,
-    ) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
+    /// Full chunks (and, when `all`, the remainder), each as the pieces that make it up:
+    /// slices of the pushed batches, joined later on the write thread.
+    fn drain(&mut self, all: bool) -> Vec<Vec<RecordBatch>> {
         let mut out = Vec::new();
         while self.rows >= CHUNK_ROWS || (all && self.rows > 0) {
-            let merged = arrow_select::concat::concat_batches(schema, &self.buf)?;
-            let n = if self.rows >= CHUNK_ROWS {
-                CHUNK_ROWS
-            } else {
-                self.rows
-            };
-            out.push(merged.slice(0, n));
-            let rest = merged.slice(n, merged.num_rows() - n);
-            self.rows = rest.num_rows();
-            self.buf = if self.rows > 0 {
-                vec![rest]
-            } else {
-                Vec::new()
-            };
+            let mut need = CHUNK_ROWS.min(self.rows);
+            self.rows -= need;
+            let mut chunk = Vec::new();
+            let mut rest = Vec::new();
+            for b in self.buf.drain(..) {
+                if need == 0 {
+                    rest.push(b);
+                } else if b.num_rows() <= need {
+                    need -= b.num_rows();
+                    chunk.push(b);
+                } else {
+                    chunk.push(b.slice(0, need));
+                    rest.push(b.slice(need, b.num_rows() - need));
+                    need = 0;
+                }
+            }
+            self.buf = rest;
+            out.push(chunk);
         }
-        Ok(out)
+        out
     }
 }
 
@@ -630,11 +631,8 @@ impl Sink {
         meta: &mut Meta,
     ) -> Result<(), ReplayError> {
         self.rechunk.push(batch);
-        for chunk in self
-            .rechunk
-            .drain(&self.schema, close)
-            .map_err(EngineError::from)?
-        {
+        for chunk in self.rechunk.drain(close) {
+            let rows: usize = chunk.iter().map(RecordBatch::num_rows).sum();
             if self.writer.is_none() {
                 let path = self
                     .direct_out
@@ -647,9 +645,9 @@ impl Sink {
                 )?);
             }
             if let Some(w) = self.writer.as_mut() {
-                w.write(&chunk)?;
+                w.write_pieces(chunk)?;
             }
-            meta.rows_written += chunk.num_rows() as u64;
+            meta.rows_written += rows as u64;
         }
         if close {
             if let Some(w) = self.writer.take() {
@@ -719,13 +717,13 @@ fn merge_parts(
                 RecordBatch::try_new(schema.clone(), b.columns().to_vec())
                     .map_err(EngineError::from)?,
             );
-            for c in rechunk.drain(schema, false).map_err(EngineError::from)? {
-                w.write(&c)?;
+            for c in rechunk.drain(false) {
+                w.write_pieces(c)?;
             }
         }
     }
-    for c in rechunk.drain(schema, true).map_err(EngineError::from)? {
-        w.write(&c)?;
+    for c in rechunk.drain(true) {
+        w.write_pieces(c)?;
     }
     Ok(w.finish()?)
 }

@@ -246,7 +246,8 @@ impl Iterator for PrefetchReader {
 /// encoding, compression and file I/O happen beside the caller. An error on the write
 /// thread comes back from the next `write` or from `finish`.
 pub struct BackgroundWriter {
-    tx: Option<SyncSender<RecordBatch>>,
+    /// Batches to write, each given as pieces that the write thread joins first.
+    tx: Option<SyncSender<Vec<RecordBatch>>>,
     thread: Option<JoinHandle<Result<u64>>>,
     path: PathBuf,
     queued: u64,
@@ -265,13 +266,24 @@ impl BackgroundWriter {
     /// Creates `path` like [`BatchWriter::create`] (errors opening it come back here) and
     /// starts the write thread.
     pub fn create(path: &Path, schema: SchemaRef, opts: &WriteOptions) -> Result<Self> {
-        let mut w = BatchWriter::create(path, schema, opts)?;
-        let (tx, rx) = sync_channel::<RecordBatch>(WRITE_BEHIND);
+        let mut w = BatchWriter::create(path, schema.clone(), opts)?;
+        let (tx, rx) = sync_channel::<Vec<RecordBatch>>(WRITE_BEHIND);
+        let at = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("riskstream-write".into())
             .spawn(move || {
-                for b in rx {
-                    w.write(&b)?;
+                for pieces in rx {
+                    match pieces.as_slice() {
+                        [one] => w.write(one)?,
+                        _ => {
+                            let b = arrow_select::concat::concat_batches(&schema, &pieces)
+                                .map_err(|e| IoError::Worker {
+                                    path: at.clone(),
+                                    what: format!("joining a batch to write: {e}"),
+                                })?;
+                            w.write(&b)?;
+                        }
+                    }
                 }
                 w.finish()
             })
@@ -290,12 +302,16 @@ impl BackgroundWriter {
 
     /// Queues one batch. If the write thread has failed, returns its error.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send(batch.clone()).is_ok());
+        self.write_pieces(vec![batch.clone()])
+    }
+
+    /// Queues one batch given as consecutive pieces (same schema): the write thread joins
+    /// them, so the caller's thread copies nothing.
+    pub fn write_pieces(&mut self, pieces: Vec<RecordBatch>) -> Result<()> {
+        let rows: usize = pieces.iter().map(RecordBatch::num_rows).sum();
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(pieces).is_ok());
         if sent {
-            self.queued += batch.num_rows() as u64;
+            self.queued += rows as u64;
             return Ok(());
         }
         // The thread ended early: its error says why.

@@ -494,8 +494,11 @@ impl EventReader {
                 out,
                 ends,
             } => {
-                let text = match std::str::from_utf8(line) {
-                    Ok(t) => t,
+                // UTF-8 is checked once, on the split fields (csv-core only drops ASCII
+                // quotes and delimiters, so they are valid exactly when the line is); the
+                // line itself is looked at only to say where a bad byte is.
+                let bad_utf8 = |line: &[u8]| match std::str::from_utf8(line) {
+                    Ok(_) => RowError::new(None, Reason::InvalidUtf8, "invalid UTF-8"),
                     Err(e) => {
                         // Name the column holding the bad byte.
                         let col = line[..e.valid_up_to()]
@@ -503,7 +506,7 @@ impl EventReader {
                             .filter(|b| **b == b',' || **b == b';' || **b == b'\t')
                             .count();
                         let field = map.iter().position(|m| *m == Some(col));
-                        return Err(RowError::new(
+                        RowError::new(
                             field,
                             Reason::InvalidUtf8,
                             format!(
@@ -511,17 +514,17 @@ impl EventReader {
                                 e.valid_up_to() + 1,
                                 col + 1
                             ),
-                        ));
+                        )
                     }
                 };
-                if line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+                if line.contains(&b'"') && line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
                     return Err(RowError::new(
                         None,
                         Reason::BadQuoting,
                         "unterminated quoted field (odd number of `\"`)",
                     ));
                 }
-                let nf = split_csv(parser, text.as_bytes(), out, ends)
+                let nf = split_csv(parser, line, out, ends)
                     .map_err(|m| RowError::new(None, Reason::BadQuoting, m))?;
                 if nf != *ncols {
                     return Err(RowError::new(
@@ -531,9 +534,9 @@ impl EventReader {
                     ));
                 }
                 let used = if nf == 0 { 0 } else { ends[nf - 1] };
-                let fields = std::str::from_utf8(&out[..used])
-                    .map_err(|_| RowError::new(None, Reason::InvalidUtf8, "invalid UTF-8"))?;
-                let cells: Vec<Cell<'_>> = map
+                let fields = std::str::from_utf8(&out[..used]).map_err(|_| bad_utf8(line))?;
+                // On the stack for up to 16 columns: no allocation per row.
+                let cells: smallvec::SmallVec<[Cell<'_>; 16]> = map
                     .iter()
                     .map(|m| match m {
                         Some(k) => {

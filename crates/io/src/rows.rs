@@ -86,13 +86,13 @@ fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowErro
         (FieldType::Int, Cell::Float(v)) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
             Ok(Value::Int(v as i64))
         }
-        (FieldType::Int, Cell::Text(s)) => match s.trim().parse::<i64>() {
+        (FieldType::Int, Cell::Text(s)) => match riskstream_core::time::trim(s).parse::<i64>() {
             Ok(v) => Ok(Value::Int(v)),
             Err(_) => err(Reason::BadInt, format!("`{}` is not an integer", short(s))),
         },
         (FieldType::Float, Cell::Float(v)) if v.is_finite() => Ok(Value::Float(v)),
         (FieldType::Float, Cell::Int(v)) => Ok(Value::Float(v as f64)),
-        (FieldType::Float, Cell::Text(s)) => match s.trim().parse::<f64>() {
+        (FieldType::Float, Cell::Text(s)) => match riskstream_core::time::trim(s).parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(Value::Float(v)),
             _ => err(
                 Reason::BadFloat,
