@@ -361,7 +361,7 @@ struct StateRef<'a> {
     streams: &'a Vec<StreamState>,
     tx_index: &'a FxHashMap<u128, Vec<LabelRef>>,
     pending: &'a Vec<HeapKey>,
-    slab: &'a Vec<Ev>,
+    slab: &'a [Ev],
     free: &'a Vec<u32>,
     chunk: &'a Chunk,
     source_max: &'a Vec<i64>,
@@ -370,6 +370,26 @@ struct StateRef<'a> {
     next_seq: u64,
     next_evict: i64,
     stats: &'a EngineStats,
+}
+
+impl<'a> StateRef<'a> {
+    /// `st` with `slab` in place of its own slab.
+    fn new(st: &'a State, slab: &'a [Ev]) -> Self {
+        StateRef {
+            streams: &st.streams,
+            tx_index: &st.tx_index,
+            pending: &st.pending,
+            slab,
+            free: &st.free,
+            chunk: &st.chunk,
+            source_max: &st.source_max,
+            source_done: &st.source_done,
+            last_released: &st.last_released,
+            next_seq: st.next_seq,
+            next_evict: st.next_evict,
+            stats: &st.stats,
+        }
+    }
 }
 
 /// Reads one column of an input batch as the engine needs it.
@@ -1964,21 +1984,10 @@ impl Engine {
                 }
             }
         }
-        let view = StateRef {
-            streams: &st.streams,
-            tx_index: &st.tx_index,
-            pending: &st.pending,
-            slab: &slab,
-            free: &st.free,
-            chunk: &st.chunk,
-            source_max: &st.source_max,
-            source_done: &st.source_done,
-            last_released: &st.last_released,
-            next_seq: st.next_seq,
-            next_evict: st.next_evict,
-            stats: &st.stats,
-        };
-        Ok(crate::checkpoint::encode(self.spec.hash, &view))
+        Ok(crate::checkpoint::encode(
+            self.spec.hash,
+            &StateRef::new(st, &slab),
+        ))
     }
 
     /// An engine restored from [`Engine::snapshot`] bytes; refuses corrupt snapshots and
@@ -2190,20 +2199,7 @@ mod tests {
                 value: 0.5,
             }],
         );
-        let view = StateRef {
-            streams: &st.streams,
-            tx_index: &st.tx_index,
-            pending: &st.pending,
-            slab: &st.slab,
-            free: &st.free,
-            chunk: &st.chunk,
-            source_max: &st.source_max,
-            source_done: &st.source_done,
-            last_released: &st.last_released,
-            next_seq: st.next_seq,
-            next_evict: st.next_evict,
-            stats: &st.stats,
-        };
+        let view = StateRef::new(&st, &st.slab);
         assert_eq!(
             postcard::to_stdvec(&view).unwrap(),
             postcard::to_stdvec(&st).unwrap()

@@ -99,8 +99,8 @@ impl std::fmt::Debug for BatchWriter {
 pub enum TextOut {
     /// Uncompressed.
     Plain(BufWriter<File>),
-    /// Gzip-compressed.
-    Gzip(GzEncoder<BufWriter<File>>),
+    /// Gzip-compressed (boxed: the encoder's state is large, and one file holds one).
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
 }
 
 impl Write for TextOut {
@@ -126,7 +126,7 @@ impl TextOut {
         })?;
         let w = BufWriter::with_capacity(1 << 20, f);
         Ok(if gzip {
-            TextOut::Gzip(GzEncoder::new(w, flate2::Compression::fast()))
+            TextOut::Gzip(Box::new(GzEncoder::new(w, flate2::Compression::fast())))
         } else {
             TextOut::Plain(w)
         })
