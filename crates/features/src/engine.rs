@@ -1907,45 +1907,27 @@ impl Engine {
 
     fn emit(&mut self, t: i64, keys: &[Option<u128>], src: Src) {
         let row = self.out.push_row(src);
-        let ents: smallvec::SmallVec<[Option<&Entity>; 8]> = keys
-            .iter()
-            .zip(&self.state.streams)
-            .map(|(k, st)| k.and_then(|k| st.get(&k)))
-            .collect();
-        let nf = self.plan.ops.len();
-        for fi in 0..nf {
-            let v = match &self.plan.ops[fi] {
-                FeatureOp::Calendar(kind) => calendar(*kind, t),
-                FeatureOp::Window {
-                    stream,
-                    window,
-                    agg,
-                    slot,
-                    empty,
-                } => match ents[*stream] {
-                    None => *empty,
-                    Some(e) => e.value(&self.layouts[*stream], *window, *agg, *slot, *empty),
-                },
-                FeatureOp::Last {
-                    stream,
-                    slot,
-                    empty,
-                } => ents[*stream]
-                    .and_then(|e| {
-                        e.last_time
-                            .map(|_| e.last_vals.get(*slot).copied().unwrap_or(*empty))
-                    })
-                    .unwrap_or(*empty),
-                FeatureOp::SinceLast { stream, empty } => ents[*stream]
-                    .and_then(|e| e.last_time)
-                    .map_or(*empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
-                // Derived below, once the row's other values are in.
-                FeatureOp::Ratio { .. } | FeatureOp::Expr { .. } => 0.0,
-            };
-            *self.out.feat(row, fi) = v;
+        let nf = self.out.nf;
+        let vals = &mut self.out.feats[row * nf..(row + 1) * nf];
+        for &(fi, kind) in &self.calendar {
+            vals[fi] = calendar(kind, t);
+        }
+        for (si, key) in keys.iter().enumerate() {
+            match key.and_then(|k| self.state.streams[si].get(&k)) {
+                Some(e) => {
+                    for o in &self.stream_out[si] {
+                        vals[o.fi] = o.eval(e, &self.layouts[si], t);
+                    }
+                }
+                None => {
+                    for &(fi, empty) in &self.stream_empty[si] {
+                        vals[fi] = empty;
+                    }
+                }
+            }
         }
         self.state.stats.rows_out += 1;
-        drop(ents);
+        // Ratios and expressions, once the row's other values are in.
         self.derive_row(row);
     }
 
