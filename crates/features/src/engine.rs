@@ -189,8 +189,9 @@ struct StreamState {
     slot: FxHashMap<u128, u32>,
     /// Slots of small integer keys, by key (`NONE`: no entity): most entity ids are dense
     /// integers, and an array read is cheaper than a hash probe. A cache of `slot`: every
-    /// key of `slot` below `direct.len()` is here too. It covers keys up to 8 × the
-    /// entity count (at least 65,536), so it costs at most 32 bytes per entity.
+    /// key of `slot` below `direct.len()` is here too. It grows (to a power of two) only
+    /// for keys below 8 × the entity count (at least 65,536), so it costs at most 64 bytes
+    /// per entity.
     direct: Vec<u32>,
     ents: Vec<Entity>,
     /// Key of each slot (for the label index).
