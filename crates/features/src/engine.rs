@@ -7,7 +7,7 @@
 //!   reorder buffer (min-heap on event time; watermark = min over sources of max time − bound)
 //!        │ released strictly below the watermark, in (time, kind, id) order
 //!        ▼
-//!   per stream (entity × filter × resolution): entity → deque of entries + window accumulators
+//!   per stream (entity × filter × resolution): entity slot → entries + window accumulators
 //!        │ two pointers per window: entries enter at t − offset, leave at t − offset − length
 //!        ▼
 //!   feature row (passthrough + features) ─▶ output batch
