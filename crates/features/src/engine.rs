@@ -74,6 +74,21 @@ pub(crate) struct Src {
     row: u32,
 }
 
+/// A batch's event fields, decoded one column at a time (a typed loop per column) so the
+/// per-event work reads plain arrays instead of dispatching on the column type per value.
+#[derive(Debug, Default)]
+struct Decoded {
+    ids: Vec<u128>,
+    /// Tie-break within a timestamp (see [`Ev::order`]).
+    orders: Vec<i64>,
+    /// Per stream: entity key of each row.
+    keys: Vec<Vec<Option<u128>>>,
+    /// Bit per stream: the row passes the stream's filter.
+    enter: Vec<u64>,
+    /// Per slot (streams concatenated): value of each row.
+    vals: Vec<Vec<f64>>,
+}
+
 /// What one stream needs of one released event, laid out flat (32 bytes) so a chunk of
 /// them can be grouped by entity and read sequentially. Anything a stream needs beyond
 /// one value (the transaction id of an indexed stream, further slot values) sits in
@@ -476,6 +491,31 @@ impl<'a> Col<'a> {
         }
     }
 
+    /// Entity keys of rows `0..n`, appended to `out`: one typed loop for the common
+    /// null-free integer column, [`Col::key`] per row otherwise.
+    fn keys_into(&self, n: usize, out: &mut Vec<Option<u128>>) {
+        match self {
+            Col::I(a) if a.null_count() == 0 => {
+                out.extend(a.values()[..n].iter().map(|&v| Some(v as u64 as u128)));
+            }
+            Col::T(a) if a.null_count() == 0 => {
+                out.extend(a.values()[..n].iter().map(|&v| Some(v as u64 as u128)));
+            }
+            _ => out.extend((0..n).map(|r| self.key(r))),
+        }
+    }
+
+    /// Numeric values of rows `0..n` (as [`Col::num`]), appended to `out`.
+    fn nums_into(&self, n: usize, out: &mut Vec<f64>) {
+        match self {
+            Col::F(a) if a.null_count() == 0 => out.extend_from_slice(&a.values()[..n]),
+            Col::I(a) if a.null_count() == 0 => {
+                out.extend(a.values()[..n].iter().map(|&v| v as f64));
+            }
+            _ => out.extend((0..n).map(|r| self.num(r))),
+        }
+    }
+
     fn scalar(&self, r: usize) -> Scalar {
         if self.is_null(r) {
             return Scalar::Null;
@@ -515,6 +555,8 @@ pub struct Engine {
     order: Vec<u64>,
     counts: Vec<u32>,
     sorted: Vec<Rec>,
+    /// Scratch for [`Engine::push_transactions`].
+    dec: Decoded,
     apply_chunk: usize,
     label_hits: FxHashMap<u32, bool>,
     /// Compiled derived expressions with their variables (alphabetical, as exmex takes them).
@@ -567,7 +609,9 @@ enum OutKind {
 }
 
 impl OutOp {
-    #[inline]
+    /// Inlined into the apply loop: count, sum and mean are a load, a compare and maybe a
+    /// divide; everything else goes through [`OutOp::eval_other`].
+    #[inline(always)]
     fn eval(&self, e: &Entity, l: &Layout, t: i64) -> f64 {
         let count = |at: usize| e.acc[at + 2];
         match self.kind {
@@ -594,6 +638,13 @@ impl OutOp {
                     self.empty
                 }
             }
+            _ => self.eval_other(e, l, t),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_other(&self, e: &Entity, l: &Layout, t: i64) -> f64 {
+        match self.kind {
             OutKind::Value { window, agg, slot } => e.value(l, window, agg, slot, self.empty),
             OutKind::Last { slot } => e.last_time.map_or(self.empty, |_| {
                 e.last_vals.get(slot).copied().unwrap_or(self.empty)
@@ -601,6 +652,8 @@ impl OutOp {
             OutKind::SinceLast => e
                 .last_time
                 .map_or(self.empty, |lt| (t - lt) as f64 / MICROS_PER_SEC as f64),
+            // Handled inline by `eval`.
+            OutKind::Count { .. } | OutKind::Sum { .. } | OutKind::Mean { .. } => self.empty,
         }
     }
 }
@@ -858,6 +911,7 @@ impl Engine {
             order: Vec::new(),
             counts: Vec::new(),
             sorted: Vec::new(),
+            dec: Decoded::default(),
             stream_out,
             stream_empty,
             calendar,
@@ -1218,13 +1272,40 @@ impl Engine {
                     .collect(),
             ));
         }
-        for r in 0..batch.num_rows() {
-            let time = times.value(r);
-            let (id, order) = match id_col {
-                Some(c @ Col::I(a)) => (c.key(r).unwrap_or_default(), a.value(r)),
-                Some(c) => (c.key(r).unwrap_or_default(), self.state.next_seq as i64),
-                None => (u128::from(self.state.next_seq), self.state.next_seq as i64),
-            };
+        let n = batch.num_rows();
+        let mut dec = std::mem::take(&mut self.dec);
+        self.decode(&cols, id_col, n, &mut dec);
+        let times = &times.values()[..n];
+        // In-order input (the usual case): the rows the watermark already passes at the end
+        // of the batch are staged straight from the decoded columns, skipping the reorder
+        // buffer. Exactly what the per-row path would release, in the same order.
+        let direct = self.direct_rows(times, &dec.orders);
+        if direct > 0 {
+            let m = &mut self.state.source_max[TX_SOURCE];
+            *m = (*m).max(times[n - 1]);
+            self.release(late);
+            for (r, &time) in times[..direct].iter().enumerate() {
+                let seq = self.state.next_seq;
+                self.state.next_seq += 1;
+                self.state.stats.events_in += 1;
+                self.state.last_released = Some((time, 0, dec.orders[r], seq));
+                let src = Src {
+                    batch: batch_no,
+                    row: r as u32,
+                };
+                let d = &dec;
+                self.stage_tx(
+                    time,
+                    d.ids[r],
+                    d.enter[r],
+                    src,
+                    |si| d.keys[si][r],
+                    |k| d.vals[k][r],
+                );
+            }
+        }
+        for (r, &time) in times.iter().enumerate().skip(direct) {
+            let (id, order) = (dec.ids[r], dec.orders[r]);
             let seq = self.state.next_seq;
             self.state.next_seq += 1;
             self.state.stats.events_in += 1;
@@ -1254,42 +1335,131 @@ impl Engine {
             {
                 *eid = id;
                 keys.clear();
+                keys.extend(dec.keys.iter().map(|k| k[r]));
                 vals.clear();
+                vals.extend(dec.vals.iter().map(|v| v[r]));
                 pass.clear();
                 *src = Src {
                     batch: batch_no,
                     row: r as u32,
                 };
-                *enter = 0;
-                for (si, s) in self.plan.streams.iter().enumerate() {
-                    keys.push(if self.remote[si] {
-                        None
-                    } else {
-                        cols[s.entity].key(r)
-                    });
-                    if s.filter
-                        .as_ref()
-                        .is_none_or(|f| passes(f, &cols[f.field], r))
-                    {
-                        *enter |= 1 << si;
-                    }
-                    for sl in &s.slots {
-                        vals.push(match *sl {
-                            SlotSrc::Num(i) => cols[i].num(r),
-                            SlotSrc::Label(i) if !self.plan.label_events => cols[i].num(r),
-                            SlotSrc::Label(_) => 0.0,
-                            SlotSrc::Hash(i) => f64::from_bits(cols[i].hash(r)),
-                        });
-                    }
-                }
+                *enter = dec.enter[r];
             }
             self.arrive_slot(TX_SOURCE, slot, late);
             // Release as soon as the watermark allows, so the buffer holds only what the
             // out-of-orderness bound requires (in-order input: one timestamp's worth).
             self.release(late);
         }
+        self.dec = dec;
         self.flush_if_full();
         Ok(())
+    }
+
+    /// Decodes what the engine needs of rows `0..n` into `dec`, a column at a time.
+    fn decode(&self, cols: &[Col<'_>], id_col: Option<&Col<'_>>, n: usize, dec: &mut Decoded) {
+        dec.ids.clear();
+        dec.orders.clear();
+        let seq0 = self.state.next_seq;
+        match id_col {
+            Some(Col::I(a)) if a.null_count() == 0 => {
+                let v = &a.values()[..n];
+                dec.ids.extend(v.iter().map(|&x| x as u64 as u128));
+                dec.orders.extend_from_slice(v);
+            }
+            Some(c @ Col::I(a)) => {
+                dec.ids.extend((0..n).map(|r| c.key(r).unwrap_or_default()));
+                dec.orders.extend((0..n).map(|r| a.value(r)));
+            }
+            Some(c) => {
+                dec.ids.extend((0..n).map(|r| c.key(r).unwrap_or_default()));
+                dec.orders.extend((0..n as u64).map(|r| (seq0 + r) as i64));
+            }
+            None => {
+                dec.ids.extend((0..n as u64).map(|r| u128::from(seq0 + r)));
+                dec.orders.extend((0..n as u64).map(|r| (seq0 + r) as i64));
+            }
+        }
+        let streams = &self.plan.streams;
+        dec.keys.resize_with(streams.len(), Vec::new);
+        dec.enter.clear();
+        dec.enter.resize(n, 0);
+        let nslots: usize = streams.iter().map(|s| s.slots.len()).sum();
+        dec.vals.resize_with(nslots, Vec::new);
+        let mut k = 0;
+        for (si, s) in streams.iter().enumerate() {
+            let keys = &mut dec.keys[si];
+            keys.clear();
+            if self.remote[si] {
+                keys.resize(n, None);
+            } else {
+                cols[s.entity].keys_into(n, keys);
+            }
+            let bit = 1u64 << si;
+            match &s.filter {
+                None => dec.enter.iter_mut().for_each(|e| *e |= bit),
+                Some(f) => {
+                    let c = &cols[f.field];
+                    for (r, e) in dec.enter.iter_mut().enumerate() {
+                        if passes(f, c, r) {
+                            *e |= bit;
+                        }
+                    }
+                }
+            }
+            for sl in &s.slots {
+                let v = &mut dec.vals[k];
+                k += 1;
+                v.clear();
+                match *sl {
+                    SlotSrc::Num(i) => cols[i].nums_into(n, v),
+                    SlotSrc::Label(i) if !self.plan.label_events => cols[i].nums_into(n, v),
+                    SlotSrc::Label(_) => v.resize(n, 0.0),
+                    SlotSrc::Hash(i) => {
+                        v.extend((0..n).map(|r| f64::from_bits(cols[i].hash(r))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many leading rows of a batch (times `times`, tie-breaks `orders`) may skip the
+    /// reorder buffer: 0 unless the batch is in event order and every row comes after all
+    /// pending and released events; then the rows below the watermark the whole batch
+    /// sets. The per-row path would release exactly those, after the pending events
+    /// below that watermark, in the same order.
+    fn direct_rows(&self, times: &[i64], orders: &[i64]) -> usize {
+        let n = times.len();
+        if n == 0 || self.state.source_done[TX_SOURCE] {
+            return 0;
+        }
+        let first = (times[0], 0u8, orders[0], self.state.next_seq);
+        if self.state.last_released.is_some_and(|lr| first <= lr)
+            || self.state.pending.iter().any(|h| h.key >= first)
+            || times
+                .windows(2)
+                .zip(orders.windows(2))
+                .any(|(t, o)| (t[1], o[1]) < (t[0], o[0]))
+        {
+            return 0;
+        }
+        let mut w = i64::MAX;
+        for (s, (m, done)) in self
+            .state
+            .source_max
+            .iter()
+            .zip(&self.state.source_done)
+            .enumerate()
+        {
+            let m = if s == TX_SOURCE {
+                (*m).max(times[n - 1])
+            } else {
+                *m
+            };
+            if !done {
+                w = w.min(m.saturating_sub(self.spec.time.max_out_of_orderness));
+            }
+        }
+        times.partition_point(|&t| t < w)
     }
 
     /// Feeds a batch of label events (rows of the label schema named in the spec).
@@ -1516,12 +1686,6 @@ impl Engine {
         // the event out and back would copy it twice).
         let slab = std::mem::take(&mut self.state.slab);
         let ev = &slab[slot as usize];
-        let c = &mut self.state.chunk;
-        if c.seq == 0 {
-            c.row_start = self.out.rows;
-        }
-        let seq = c.seq;
-        c.seq += 1;
         match &ev.kind {
             EvKind::Tx {
                 id,
@@ -1530,46 +1694,10 @@ impl Engine {
                 vals,
                 src,
                 ..
-            } => {
-                let row = self.out.push_row(*src);
-                for &(fi, kind) in &self.calendar {
-                    *self.out.feat(row, fi) = calendar(kind, ev.time);
-                }
-                for (si, key) in keys.iter().enumerate() {
-                    if key.is_none() {
-                        // A null entity key: that stream's features keep their `empty` value.
-                        for &(fi, empty) in &self.stream_empty[si] {
-                            *self.out.feat(row, fi) = empty;
-                        }
-                    }
-                }
-                self.state.stats.rows_out += 1;
-                for (si, key) in keys.iter().enumerate() {
-                    let Some(key) = *key else { continue };
-                    let l = &self.layouts[si];
-                    let ent = self.state.streams[si].slot_of(key, l);
-                    let base = self.slot_base[si];
-                    let spill = c.spill[si].len() as u32;
-                    if l.indexed {
-                        c.spill[si].extend([*id as u64, (*id >> 64) as u64]);
-                    }
-                    if l.ns > 1 {
-                        c.spill[si].extend(vals[base + 1..base + l.ns].iter().map(|v| v.to_bits()));
-                    }
-                    c.recs[si].push(Rec {
-                        ent,
-                        row: row as u32,
-                        time: ev.time,
-                        v0: if l.ns > 0 { vals[base] } else { 0.0 },
-                        spill,
-                        flags: u8::from(enter & (1 << si) != 0),
-                    });
-                }
-                if self.plan.label_events {
-                    c.tx_keys.insert(*id, keys.clone());
-                }
-            }
+            } => self.stage_tx(ev.time, *id, *enter, *src, |si| keys[si], |k| vals[k]),
             EvKind::Label { tx, value } => {
+                let seq = self.chunk_seq();
+                let c = &mut self.state.chunk;
                 c.labels += 1;
                 self.label_hits.insert(seq, false);
                 for (si, l) in self.layouts.iter().enumerate() {
@@ -1601,6 +1729,70 @@ impl Engine {
         }
         self.state.slab = slab;
         self.state.free.push(slot);
+    }
+
+    /// The next release position in the chunk (the chunk's first output row is noted when
+    /// it starts).
+    #[inline]
+    fn chunk_seq(&mut self) -> u32 {
+        let c = &mut self.state.chunk;
+        if c.seq == 0 {
+            c.row_start = self.out.rows;
+        }
+        c.seq += 1;
+        c.seq - 1
+    }
+
+    /// Stages a released transaction: its output row (calendar features, empty values of
+    /// streams whose key is null) and a record per stream it has a key in. `key(stream)`
+    /// and `val(slot)` read its decoded fields, wherever they are held.
+    #[inline]
+    fn stage_tx(
+        &mut self,
+        time: i64,
+        id: u128,
+        enter: u64,
+        src: Src,
+        key: impl Fn(usize) -> Option<u128>,
+        val: impl Fn(usize) -> f64,
+    ) {
+        self.chunk_seq();
+        let c = &mut self.state.chunk;
+        let row = self.out.push_row(src);
+        for &(fi, kind) in &self.calendar {
+            *self.out.feat(row, fi) = calendar(kind, time);
+        }
+        self.state.stats.rows_out += 1;
+        for (si, l) in self.layouts.iter().enumerate() {
+            let Some(key) = key(si) else {
+                // A null entity key: that stream's features keep their `empty` value.
+                for &(fi, empty) in &self.stream_empty[si] {
+                    *self.out.feat(row, fi) = empty;
+                }
+                continue;
+            };
+            let ent = self.state.streams[si].slot_of(key, l);
+            let base = self.slot_base[si];
+            let spill = c.spill[si].len() as u32;
+            if l.indexed {
+                c.spill[si].extend([id as u64, (id >> 64) as u64]);
+            }
+            if l.ns > 1 {
+                c.spill[si].extend((base + 1..base + l.ns).map(|k| val(k).to_bits()));
+            }
+            c.recs[si].push(Rec {
+                ent,
+                row: row as u32,
+                time,
+                v0: if l.ns > 0 { val(base) } else { 0.0 },
+                spill,
+                flags: u8::from(enter & (1 << si) != 0),
+            });
+        }
+        if self.plan.label_events {
+            c.tx_keys
+                .insert(id, (0..self.layouts.len()).map(&key).collect());
+        }
     }
 
     /// Reorders `recs` so each entity's records are together, in release order.
