@@ -376,12 +376,13 @@ impl Entity {
             ..
         } = self;
         let words = data.live();
-        let n = words.len() / l.stride;
         let base = *base;
         if l.single {
-            // One value slot, unit weights, no sums of squares, no distinct sets: count and
-            // sum stay in registers while the pointers move. Same arithmetic, same bits.
-            let (st, vo) = (l.stride, l.v_off);
+            // One value slot, unit weights, no sums of squares, no distinct sets: the count
+            // is the number of entries between the pointers, the sum stays in a register
+            // while they move. Same arithmetic on the sum, same bits. (No division for the
+            // entry count either: the scan compares word offsets.)
+            let (st, vo, len) = (l.stride, l.v_off, words.len());
             // Windows with the same offset share their end: found once, by the first.
             let mut shared: Option<(i64, usize, usize)> = None;
             for w in &l.wins {
@@ -392,19 +393,17 @@ impl Entity {
                     (from_acc(a[0]) - base) as usize,
                     (from_acc(a[1]) - base) as usize,
                 );
-                let (mut count, mut sum) = (a[2], a[3]);
+                let mut sum = a[3];
                 match shared {
                     Some((u, from, to)) if u == upper && from == end => {
                         for p in from..to {
-                            count += 1.0;
                             sum += f64::from_bits(words[p * st + vo]);
                         }
                         end = to;
                     }
                     _ => {
                         let from = end;
-                        while end < n && words[end * st] as i64 <= upper {
-                            count += 1.0;
+                        while end * st < len && words[end * st] as i64 <= upper {
                             sum += f64::from_bits(words[end * st + vo]);
                             end += 1;
                         }
@@ -412,23 +411,23 @@ impl Entity {
                     }
                 }
                 while start < end && words[start * st] as i64 <= lower {
-                    count += -1.0;
                     sum += -f64::from_bits(words[start * st + vo]);
                     start += 1;
                 }
                 if start == end {
-                    (count, sum) = (0.0, 0.0);
+                    sum = 0.0;
                 }
                 a.copy_from_slice(&[
                     to_acc(base + start as u64),
                     to_acc(base + end as u64),
-                    count,
+                    (end - start) as f64,
                     sum,
                 ]);
             }
             *now = (*now).max(t);
             return;
         }
+        let n = words.len() / l.stride;
         for w in &l.wins {
             let upper = t - w.off;
             let lower = upper - w.len;

@@ -2,7 +2,9 @@
 //!
 //! Text writers turn dictionary (category) columns into plain strings and timestamps into
 //! `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, which every riskstream reader parses back. Parquet output
-//! is ZSTD-compressed with statistics, so DataFusion and Spark can prune row groups.
+//! is ZSTD-compressed with statistics, so DataFusion and Spark can prune row groups, and
+//! each column is encoded by its type first (`column_encodings`) so the compressor has
+//! less to do.
 
 use crate::error::{IoError, Result};
 use crate::format::{FileFormat, Format};
@@ -210,20 +212,7 @@ impl BatchWriter {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                // Dictionary encoding pays off for text and categories only; on numbers and
-                // timestamps it costs most of the encoding time and then falls back anyway.
-                let mut props = WriterProperties::builder().set_dictionary_enabled(false);
-                for f in schema.fields() {
-                    if matches!(
-                        f.data_type(),
-                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Dictionary(..)
-                    ) {
-                        props = props.set_column_dictionary_enabled(
-                            parquet::schema::types::ColumnPath::from(f.name().as_str()),
-                            true,
-                        );
-                    }
-                }
+                let props = column_encodings(&schema);
                 let codec = match opts.compression {
                     ParquetCompression::Zstd => {
                         Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| {
@@ -312,4 +301,43 @@ fn io_err(path: &Path, what: &str, e: arrow_schema::ArrowError) -> IoError {
         },
         other => IoError::Arrow(other),
     }
+}
+
+/// Per-column Parquet encodings, chosen by type so the compressor gets less to do:
+///
+/// - text and categories: dictionary;
+/// - floats: dictionary with a small (64 KiB) dictionary page: feature columns such as
+///   counts, flags and rates repeat a few values and shrink to a few bits each, while a
+///   high-cardinality column (a mean) gives up after 8,192 distinct values and is written
+///   plain, having cost little;
+/// - integers and timestamps: `DELTA_BINARY_PACKED` (ids and event times mostly ascend,
+///   so their deltas pack into a few bits).
+///
+/// On the handbook's feature table this writes 12 % smaller files in 16 % less time than
+/// plain encoding throughout (ARCHITECTURE.md). Every Parquet reader we target (Arrow,
+/// DataFusion, Spark ≥ 3.3, DuckDB, pyarrow) reads all three.
+fn column_encodings(
+    schema: &arrow_schema::Schema,
+) -> parquet::file::properties::WriterPropertiesBuilder {
+    use parquet::basic::Encoding;
+    use parquet::schema::types::ColumnPath;
+    let mut props = WriterProperties::builder().set_dictionary_enabled(false);
+    for f in schema.fields() {
+        let col = || ColumnPath::from(f.name().as_str());
+        match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Dictionary(..) => {
+                props = props.set_column_dictionary_enabled(col(), true);
+            }
+            DataType::Float64 | DataType::Float32 => {
+                props = props
+                    .set_column_dictionary_enabled(col(), true)
+                    .set_column_dictionary_page_size_limit(col(), 64 * 1024);
+            }
+            DataType::Int64 | DataType::Int32 | DataType::Timestamp(..) | DataType::Date32 => {
+                props = props.set_column_encoding(col(), Encoding::DELTA_BINARY_PACKED);
+            }
+            _ => {}
+        }
+    }
+    props
 }

@@ -267,6 +267,44 @@ fn parquet_round_trip_and_validation() {
         assert_eq!((stats.accepted, stats.rejected), (3, 0), "{name}: {rej:?}");
         assert_eq!(back, batches, "{name} did not round-trip");
     }
+    // Each column is encoded by its type: integers and timestamps as deltas, floats and
+    // text with a dictionary (which a reader sees in the column chunk's encodings).
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(
+            std::fs::File::open(dir.path().join("t.parquet")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .clone();
+    let rg = meta.row_group(0);
+    let enc = |name: &str| {
+        let c = (0..rg.num_columns())
+            .map(|i| rg.column(i))
+            .find(|c| c.column_path().string() == name)
+            .unwrap();
+        c.encodings().collect::<Vec<_>>()
+    };
+    use parquet::basic::Encoding;
+    assert!(
+        enc("id").contains(&Encoding::DELTA_BINARY_PACKED),
+        "{:?}",
+        enc("id")
+    );
+    assert!(
+        enc("ts").contains(&Encoding::DELTA_BINARY_PACKED),
+        "{:?}",
+        enc("ts")
+    );
+    assert!(
+        enc("amount").contains(&Encoding::RLE_DICTIONARY),
+        "{:?}",
+        enc("amount")
+    );
+    assert!(
+        enc("cust").contains(&Encoding::RLE_DICTIONARY),
+        "{:?}",
+        enc("cust")
+    );
     // A stricter schema over the same Parquet file dead-letters by row number.
     let strict = schema().to_toml().replace(
         "name = \"amount\"\ntype = \"float\"\nmin = 0.0",

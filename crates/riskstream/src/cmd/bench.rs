@@ -500,18 +500,30 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
     });
     // The peers, same file: Spark computes the same feature rows; Flink the same windows.
     for peer in h.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (py, job, what, how) = match peer {
+        // Spark runs twice: into its no-op sink (compute only), and into a Parquet file
+        // like ours, the same job end to end.
+        let spark_out = h.out_dir.join("handbook-features.spark.parquet");
+        let (py, job, what, runs): (_, _, _, Vec<(Vec<std::ffi::OsString>, &str)>) = match peer {
             "spark" => (
                 h.peers_venv.join("spark/bin/python"),
                 &h.spark_job,
                 "handbook 14 features",
-                "CSV.gz to no-op sink",
+                vec![
+                    (Vec::new(), "CSV.gz to no-op sink"),
+                    (
+                        vec!["--output".into(), spark_out.clone().into_os_string()],
+                        "CSV.gz to Parquet file (zstd)",
+                    ),
+                ],
             ),
             "flink" => (
                 h.peers_venv.join("flink/bin/python"),
                 &h.flink_job,
                 "handbook 7 windows",
-                "CSV (gunzipped first, untimed) to 7 blackhole sinks",
+                vec![(
+                    Vec::new(),
+                    "CSV (gunzipped first, untimed) to 7 blackhole sinks",
+                )],
             ),
             other => {
                 return Err(UsageError(format!("unknown peer `{other}`: use spark, flink")).into())
@@ -524,40 +536,44 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
             ));
             continue;
         }
-        eprintln!("running the {peer} peer job …");
-        let out = std::process::Command::new(&py)
-            .arg(job)
-            .arg("--input")
-            .arg(&h.input)
-            .stderr(std::process::Stdio::null())
-            .output()?;
-        let mut ran = false;
-        for l in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
-                continue;
-            };
-            let net = v["net_runtime_s"]
-                .as_f64()
-                .map(|n| format!(", job runtime {n:.3} s"))
-                .unwrap_or_default();
-            let note = format!("{how}, {} threads{net}", v["threads"]);
-            if let Some(line) = Line::from_peer(peer, &v, what, note) {
-                ran = true;
-                lines.push(line);
+        for (extra, how) in runs {
+            eprintln!("running the {peer} peer job ({how}) …");
+            let out = std::process::Command::new(&py)
+                .arg(job)
+                .arg("--input")
+                .arg(&h.input)
+                .args(&extra)
+                .stderr(std::process::Stdio::null())
+                .output()?;
+            let mut ran = false;
+            for l in String::from_utf8_lossy(&out.stdout).lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                    continue;
+                };
+                let net = v["net_runtime_s"]
+                    .as_f64()
+                    .map(|n| format!(", job runtime {n:.3} s"))
+                    .unwrap_or_default();
+                let note = format!("{how}, {} threads{net}", v["threads"]);
+                if let Some(line) = Line::from_peer(peer, &v, what, note) {
+                    ran = true;
+                    lines.push(line);
+                }
+            }
+            if !ran {
+                lines.push(Line::none(
+                    peer,
+                    format!(
+                        "failed ({}): rerun {} {} --input {} to see why",
+                        out.status,
+                        py.display(),
+                        job.display(),
+                        h.input.display()
+                    ),
+                ));
             }
         }
-        if !ran {
-            lines.push(Line::none(
-                peer,
-                format!(
-                    "failed ({}): rerun {} {} --input {} to see why",
-                    out.status,
-                    py.display(),
-                    job.display(),
-                    h.input.display()
-                ),
-            ));
-        }
+        let _ = std::fs::remove_dir_all(&spark_out);
     }
     let base = lines[0].events_per_s;
     print_lines(&lines, base, false)?;
