@@ -285,26 +285,14 @@ fn parquet_round_trip_and_validation() {
         c.encodings().collect::<Vec<_>>()
     };
     use parquet::basic::Encoding;
-    assert!(
-        enc("id").contains(&Encoding::DELTA_BINARY_PACKED),
-        "{:?}",
-        enc("id")
-    );
-    assert!(
-        enc("ts").contains(&Encoding::DELTA_BINARY_PACKED),
-        "{:?}",
-        enc("ts")
-    );
-    assert!(
-        enc("amount").contains(&Encoding::RLE_DICTIONARY),
-        "{:?}",
-        enc("amount")
-    );
-    assert!(
-        enc("cust").contains(&Encoding::RLE_DICTIONARY),
-        "{:?}",
-        enc("cust")
-    );
+    for (name, want) in [
+        ("id", Encoding::DELTA_BINARY_PACKED),
+        ("ts", Encoding::DELTA_BINARY_PACKED),
+        ("amount", Encoding::RLE_DICTIONARY),
+        ("cust", Encoding::RLE_DICTIONARY),
+    ] {
+        assert!(enc(name).contains(&want), "{name}: {:?}", enc(name));
+    }
     // A stricter schema over the same Parquet file dead-letters by row number.
     let strict = schema().to_toml().replace(
         "name = \"amount\"\ntype = \"float\"\nmin = 0.0",
