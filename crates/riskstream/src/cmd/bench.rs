@@ -30,7 +30,8 @@ pub struct Args {
 pub enum What {
     /// Per-event trailing windows (count and sum over 1 h and 24 h per entity) against Spark and Flink.
     Windows(WindowArgs),
-    /// The fraud handbook's 14 features on its raw file, against the same features in Spark.
+    /// The fraud handbook's 14 features on its raw file, against the same features in Spark
+    /// (into its no-op sink, and writing the same Parquet table as we do) and Flink.
     Handbook(HandbookArgs),
     /// Our learners against LightGBM, XGBoost, scikit-learn and Spark MLlib on the same CSVs.
     Models(super::bench_models::ModelArgs),
@@ -564,11 +565,15 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
                 lines.push(Line::none(
                     peer,
                     format!(
-                        "failed ({}): rerun {} {} --input {} to see why",
+                        "failed ({}): rerun {} {} --input {}{} to see why",
                         out.status,
                         py.display(),
                         job.display(),
-                        h.input.display()
+                        h.input.display(),
+                        extra
+                            .iter()
+                            .map(|a| format!(" {}", a.to_string_lossy()))
+                            .collect::<String>()
                     ),
                 ));
             }
