@@ -17,8 +17,12 @@
 //! were read with, and a part file is closed (its thread joined) before the checkpoint
 //! that covers it, so checkpoints describe the same moment as with one thread.
 //!
-//! Crash safety: a checkpoint is written to a temporary file, synced and renamed, and only
-//! after the part file it covers is closed. A run restarted with the same arguments finds
+//! Crash safety: a checkpoint is two files, the engine state (`state-<generation>.bin`) and
+//! `meta.json`, which names that state file; each is written to a temporary file, synced
+//! and renamed, the state first and only after the part file it covers is closed. Renaming
+//! `meta.json` is the one commit point: a crash before it leaves the previous meta naming
+//! the previous state, which is deleted only after the new meta is in place, so the state
+//! and the input positions a restart uses always belong together. A run restarted with the same arguments finds
 //! the checkpoint, deletes parts written after it, truncates the dead-letter file to its
 //! recorded length, re-reads the inputs past the rows already consumed and carries on. The
 //! output is byte-identical to an uninterrupted run because rows are rechunked into
@@ -131,7 +135,21 @@ struct Meta {
     dead_letter_bytes: u64,
     rows_written: u64,
     done: bool,
+    /// The engine state file this meta belongs to (checkpoints before it had one, fixed
+    /// name: `state.bin`).
+    #[serde(default)]
+    state_file: Option<String>,
+    /// Checkpoints written so far by this replay (names the next state file).
+    #[serde(default)]
+    generation: u64,
 }
+
+/// The state file a checkpoint's meta names.
+fn state_name(meta: &Meta) -> &str {
+    meta.state_file.as_deref().unwrap_or(LEGACY_STATE)
+}
+
+const LEGACY_STATE: &str = "state.bin";
 
 /// Dead letters shared between the readers and the driver, so the driver can flush them and
 /// read the byte count at a checkpoint, and drop rejections re-read while resuming.
@@ -289,6 +307,8 @@ pub fn replay(
         dead_letter_bytes: 0,
         rows_written: 0,
         done: false,
+        state_file: None,
+        generation: 0,
     };
     let mut engine = Engine::new(spec);
     let mut resumed = false;
@@ -297,12 +317,18 @@ pub fn replay(
             path: dir.clone(),
             message: e.to_string(),
         })?;
-        let (mp, sp) = (dir.join("meta.json"), dir.join("state.bin"));
-        if mp.exists() && sp.exists() {
-            let text = std::fs::read_to_string(&mp).map_err(|e| ReplayError::Checkpoint {
-                path: mp.clone(),
-                message: e.to_string(),
-            })?;
+        let mp = dir.join("meta.json");
+        let found = match std::fs::read_to_string(&mp) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(ReplayError::Checkpoint {
+                    path: mp,
+                    message: e.to_string(),
+                })
+            }
+        };
+        if let Some(text) = found {
             let m: Meta = serde_json::from_str(&text).map_err(|e| ReplayError::Checkpoint {
                 path: mp.clone(),
                 message: format!("unreadable: {e}"),
@@ -318,9 +344,12 @@ pub fn replay(
                     message: "was written by a run with another spec, input, output or batch size; delete the checkpoint directory to start over".into(),
                 });
             }
+            let sp = dir.join(state_name(&m));
             let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint {
                 path: sp.clone(),
-                message: e.to_string(),
+                message: format!(
+                    "is the state meta.json names, and cannot be read ({e}); delete the checkpoint directory to start over"
+                ),
             })?;
             engine = Engine::restore(spec, &bytes)?;
             meta = m;
@@ -550,8 +579,9 @@ fn complete(
     finish_dead(d.dead)?;
     let _ = std::fs::remove_dir_all(d.parts_dir);
     if let Some(dir) = &d.opts.checkpoint_dir {
+        // meta.json first: without it the directory holds no checkpoint.
         let _ = std::fs::remove_file(dir.join("meta.json"));
-        let _ = std::fs::remove_file(dir.join("state.bin"));
+        let _ = std::fs::remove_file(dir.join(state_name(d.meta)));
     }
     let (entities, state_bytes) = d.engine.state_summary();
     Ok(ReplayReport {
@@ -669,24 +699,26 @@ fn checkpoint(
         w.flush()?;
         meta.dead_letter_bytes = w.bytes();
     }
-    // State first, then meta: meta names the state it belongs to by the counts it records,
-    // and a crash between the two renames leaves the previous meta with a newer state —
-    // so the state carries everything needed and meta only positions the inputs.
+    // A new state file, then the meta naming it: the rename of meta.json commits both. A
+    // crash before it leaves the previous meta and the previous state, which is deleted
+    // only afterwards. (One state file renamed over the other before the meta was renamed
+    // let a crash in between pair a newer state with older input positions: a restart then
+    // replayed rows the state had seen, and they came out late.)
     let state = engine.snapshot()?;
-    write_atomic(&dir.join("state.bin.next"), &state)?;
+    let previous = meta.state_file.clone();
+    meta.generation += 1;
+    let name = format!("state-{:06}.bin", meta.generation);
+    write_atomic(&dir.join(&name), &state)?;
+    meta.state_file = Some(name.clone());
     let m = serde_json::to_vec_pretty(meta).map_err(|e| ReplayError::Checkpoint {
         path: dir.join("meta.json"),
         message: e.to_string(),
     })?;
-    write_atomic(&dir.join("meta.json.next"), &m)?;
-    let ren = |a: &str, b: &str| {
-        std::fs::rename(dir.join(a), dir.join(b)).map_err(|e| ReplayError::Checkpoint {
-            path: dir.join(b),
-            message: e.to_string(),
-        })
-    };
-    ren("state.bin.next", "state.bin")?;
-    ren("meta.json.next", "meta.json")?;
+    write_atomic(&dir.join("meta.json"), &m)?;
+    let old = previous.unwrap_or_else(|| LEGACY_STATE.to_string());
+    if old != name {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
     Ok(())
 }
 

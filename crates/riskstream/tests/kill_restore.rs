@@ -157,12 +157,32 @@ fn sigkill_and_restore_gives_identical_features() {
     );
     let a = std::fs::read(&out_a).unwrap();
     let b = std::fs::read(&out_b).unwrap();
-    assert!(
-        a == b,
-        "outputs differ after {kills} kills ({} vs {} bytes)",
-        a.len(),
-        b.len()
-    );
+    if a != b {
+        // Say whether the rows differ or only their encoding, and keep both files.
+        let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kill_restore-failure");
+        let _ = std::fs::create_dir_all(&keep);
+        let _ = std::fs::copy(&out_a, keep.join("a.parquet"));
+        let _ = std::fs::copy(&out_b, keep.join("b.parquet"));
+        let rows = |p: &Path| -> Vec<arrow_array::RecordBatch> {
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(p).unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        // Row groups hold a fixed number of rows, so equal rows come back in equal batches.
+        let same_rows = rows(&out_a) == rows(&out_b);
+        panic!(
+            "outputs differ after {kills} kills ({} vs {} bytes; rows {}); kept in {}",
+            a.len(),
+            b.len(),
+            if same_rows { "equal" } else { "differ" },
+            keep.display()
+        );
+    }
     let dla = std::fs::read(dir.path().join("a.parquet.rejected.ndjson")).unwrap();
     let dlb = std::fs::read(dir.path().join("b.parquet.rejected.ndjson")).unwrap();
     assert_eq!(
