@@ -77,8 +77,11 @@ enum LineKind {
         map: Vec<Option<usize>>,
         ncols: usize,
         parser: Box<csv_core::Reader>,
+        delimiter: u8,
         out: Vec<u8>,
         ends: Vec<usize>,
+        /// Each field's byte range, in the line (plain lines) or in `out` (quoted ones).
+        spans: Vec<(usize, usize)>,
     },
     Ndjson {
         strict: bool,
@@ -313,8 +316,10 @@ impl EventReader {
                         map,
                         ncols: nf,
                         parser: Box::new(parser),
+                        delimiter,
                         out,
                         ends,
+                        spans: Vec::with_capacity(nf),
                     },
                     line_no: 1,
                     buf: Vec::with_capacity(256),
@@ -427,6 +432,40 @@ impl EventReader {
         };
         let result = (|| -> Result<()> {
             while !self.asm.is_full() {
+                // A line lying whole in the input's buffer is used where it lies: no copy.
+                // A line across a buffer boundary (and any read error) takes the path below.
+                let avail = match src.input.fill_buf() {
+                    Ok(avail) => avail,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.stats.input_error =
+                            Some(format!("input ended early after line {}: {e}", src.line_no));
+                        self.done = true;
+                        return Ok(());
+                    }
+                };
+                if avail.is_empty() {
+                    self.done = true;
+                    return Ok(());
+                }
+                if let Some(pos) = memchr::memchr(b'\n', avail) {
+                    let mut line = &avail[..pos];
+                    if let [rest @ .., b'\r'] = line {
+                        line = rest;
+                    }
+                    src.line_no += 1;
+                    self.stats.rows_read += 1;
+                    let outcome = match self.line(&mut src.kind, line) {
+                        Ok(()) => {
+                            self.stats.accepted += 1;
+                            Ok(())
+                        }
+                        Err(e) => self.reject(src.line_no, e, line),
+                    };
+                    src.input.consume(pos + 1);
+                    outcome?;
+                    continue;
+                }
                 src.buf.clear();
                 match src.input.read_until(b'\n', &mut src.buf) {
                     Ok(0) => {
@@ -491,8 +530,10 @@ impl EventReader {
                 map,
                 ncols,
                 parser,
+                delimiter,
                 out,
                 ends,
+                spans,
             } => {
                 // UTF-8 is checked once, on the split fields (csv-core only drops ASCII
                 // quotes and delimiters, so they are valid exactly when the line is); the
@@ -517,15 +558,37 @@ impl EventReader {
                         )
                     }
                 };
-                if line.contains(&b'"') && line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
-                    return Err(RowError::new(
-                        None,
-                        Reason::BadQuoting,
-                        "unterminated quoted field (odd number of `\"`)",
-                    ));
-                }
-                let nf = split_csv(parser, line, out, ends)
-                    .map_err(|m| RowError::new(None, Reason::BadQuoting, m))?;
+                spans.clear();
+                // Without quotes or carriage returns csv-core would only cut the line at
+                // each delimiter, so a plain line is cut here directly, in place (the
+                // common case, and the fast one); anything else goes through csv-core.
+                let fields: &str = if memchr::memchr2(b'"', b'\r', line).is_none() {
+                    let mut start = 0;
+                    for d in memchr::memchr_iter(*delimiter, line) {
+                        spans.push((start, d));
+                        start = d + 1;
+                    }
+                    spans.push((start, line.len()));
+                    std::str::from_utf8(line).map_err(|_| bad_utf8(line))?
+                } else {
+                    if line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+                        return Err(RowError::new(
+                            None,
+                            Reason::BadQuoting,
+                            "unterminated quoted field (odd number of `\"`)",
+                        ));
+                    }
+                    let nf = split_csv(parser, line, out, ends)
+                        .map_err(|m| RowError::new(None, Reason::BadQuoting, m))?;
+                    let mut start = 0;
+                    for &end in &ends[..nf] {
+                        spans.push((start, end));
+                        start = end;
+                    }
+                    let used = if nf == 0 { 0 } else { ends[nf - 1] };
+                    std::str::from_utf8(&out[..used]).map_err(|_| bad_utf8(line))?
+                };
+                let nf = spans.len();
                 if nf != *ncols {
                     return Err(RowError::new(
                         None,
@@ -533,15 +596,13 @@ impl EventReader {
                         format!("expected {ncols} fields as in the header, found {nf}"),
                     ));
                 }
-                let used = if nf == 0 { 0 } else { ends[nf - 1] };
-                let fields = std::str::from_utf8(&out[..used]).map_err(|_| bad_utf8(line))?;
                 // On the stack for up to 16 columns: no allocation per row.
                 let cells: smallvec::SmallVec<[Cell<'_>; 16]> = map
                     .iter()
                     .map(|m| match m {
                         Some(k) => {
-                            let start = if *k == 0 { 0 } else { ends[k - 1] };
-                            Cell::Text(&fields[start..ends[*k]])
+                            let (a, b) = spans[*k];
+                            Cell::Text(&fields[a..b])
                         }
                         None => Cell::Null,
                     })
