@@ -324,3 +324,55 @@ fn features_output_is_the_same_rows_under_every_compression() {
         "{text}"
     );
 }
+
+/// `bench handbook` without peers runs our two jobs `--runs` times and reports the median.
+#[test]
+fn bench_handbook_reports_the_median_of_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tx.csv");
+    let mut csv = String::from("TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_TIME_SECONDS,TX_TIME_DAYS,TX_FRAUD,TX_FRAUD_SCENARIO\n");
+    for i in 0..40 {
+        csv.push_str(&format!(
+            "{i},2018-04-01 00:{:02}:{:02},{},{},{}.25,{},0,0,0\n",
+            i / 60,
+            i % 60,
+            i % 4,
+            i % 3,
+            10 + i,
+            i
+        ));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let out = bin()
+        .args(["bench", "handbook", "--peers", "", "--runs", "3"])
+        .arg("--input")
+        .arg(&input)
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--out-dir")
+        .arg(dir.path().join("bench"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("riskstream"))
+        .collect();
+    assert_eq!(ours.len(), 2, "{text}");
+    for l in ours {
+        assert!(l.contains("median of 3 runs"), "{l}");
+        assert!(l.contains(" 40 "), "{l}");
+    }
+    let bad = bin()
+        .args(["bench", "handbook", "--peers", "", "--runs", "0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
