@@ -255,7 +255,11 @@ pub(crate) struct RowAssembler {
     arrow: SchemaRef,
     cols: Vec<Col>,
     allowed: Vec<Option<HashSet<String>>>,
-    unique: Vec<Option<Seen>>,
+    /// Each field's `min` and `max`, infinite where not set: one compare per bound, and
+    /// the message is built only when a value is out.
+    bounds: Vec<(f64, f64)>,
+    /// The `unique` fields and what they have seen.
+    unique: Vec<(usize, Seen)>,
     rows: usize,
     cap: usize,
 }
@@ -271,11 +275,24 @@ impl RowAssembler {
         let unique = schema
             .fields
             .iter()
-            .map(|f| {
-                f.unique.then(|| match f.ty {
+            .enumerate()
+            .filter(|(_, f)| f.unique)
+            .map(|(i, f)| {
+                let seen = match f.ty {
                     FieldType::Int | FieldType::Timestamp => Seen::Int(IntIds::default()),
                     _ => Seen::Str(HashSet::default()),
-                })
+                };
+                (i, seen)
+            })
+            .collect();
+        let bounds = schema
+            .fields
+            .iter()
+            .map(|f| {
+                (
+                    f.min.unwrap_or(f64::NEG_INFINITY),
+                    f.max.unwrap_or(f64::INFINITY),
+                )
             })
             .collect();
         Self {
@@ -283,6 +300,7 @@ impl RowAssembler {
             arrow: arrow_schema(schema),
             cols,
             allowed,
+            bounds,
             unique,
             rows: 0,
             cap,
@@ -334,9 +352,15 @@ impl RowAssembler {
                         format!("required field `{}` is empty", f.name),
                     ));
                 }
-                Value::Int(x) => range(i, f, x as f64, || x.to_string())?,
-                Value::Float(x) => range(i, f, x, || x.to_string())?,
-                Value::Ts(x) => range(i, f, x as f64, || riskstream_core::time::format_micros(x))?,
+                // Values here are never NaN (floats are checked finite), so "not inside
+                // the bounds" is exactly "below min or above max".
+                Value::Int(x) if outside(self.bounds[i], x as f64) => {
+                    range(i, f, x as f64, || x.to_string())?
+                }
+                Value::Float(x) if outside(self.bounds[i], x) => range(i, f, x, || x.to_string())?,
+                Value::Ts(x) if outside(self.bounds[i], x as f64) => {
+                    range(i, f, x as f64, || riskstream_core::time::format_micros(x))?
+                }
                 Value::Str(s) => {
                     if let Some(allowed) = &self.allowed[i] {
                         if !allowed.contains(s) {
@@ -357,10 +381,10 @@ impl RowAssembler {
             values.push(v);
         }
         // Uniqueness last: a value is remembered only once the whole row is accepted.
-        for (i, seen) in self.unique.iter().enumerate() {
+        for &(i, ref seen) in &self.unique {
             let dup = match (seen, values[i]) {
-                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => s.contains(x),
-                (Some(Seen::Str(s)), Value::Str(x)) => s.contains(x),
+                (Seen::Int(s), Value::Int(x) | Value::Ts(x)) => s.contains(x),
+                (Seen::Str(s), Value::Str(x)) => s.contains(x),
                 _ => false,
             };
             if dup {
@@ -375,10 +399,10 @@ impl RowAssembler {
                 ));
             }
         }
-        for (i, seen) in self.unique.iter_mut().enumerate() {
-            match (seen, values[i]) {
-                (Some(Seen::Int(s)), Value::Int(x) | Value::Ts(x)) => s.insert(x),
-                (Some(Seen::Str(s)), Value::Str(x)) => {
+        for (i, seen) in &mut self.unique {
+            match (seen, values[*i]) {
+                (Seen::Int(s), Value::Int(x) | Value::Ts(x)) => s.insert(x),
+                (Seen::Str(s), Value::Str(x)) => {
                     s.insert(x.into());
                 }
                 _ => {}
@@ -406,6 +430,14 @@ fn value_text(v: Value<'_>) -> String {
 }
 
 /// Checks `min`/`max`; `shown` formats the value only when it is out of range.
+/// Whether `x` lies outside `(min, max)`, both inclusive.
+#[inline]
+fn outside((lo, hi): (f64, f64), x: f64) -> bool {
+    x < lo || x > hi
+}
+
+/// The error for a value outside its field's `min`/`max` (`Ok` if it is inside after all).
+#[cold]
 fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), RowError> {
     let fmt = |b: f64| match f.ty {
         FieldType::Timestamp => riskstream_core::time::format_micros(b as i64),
