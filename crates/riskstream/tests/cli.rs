@@ -10,6 +10,17 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_riskstream"))
 }
 
+/// The standard output of a run that must have succeeded (else both outputs, in the panic).
+fn succeeded(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn data() -> Option<PathBuf> {
     let d = std::env::var_os("RISKSTREAM_DATA")
         .map(PathBuf::from)
@@ -36,12 +47,7 @@ fn inspect_prints_the_handbook_row_and_fraud_counts() {
         ])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeded(&out);
     assert!(
         text.contains("1,754,155 read, 1,754,155 accepted, 0 rejected"),
         "{text}"
@@ -355,12 +361,7 @@ fn bench_handbook_reports_the_median_of_its_runs() {
         .arg(dir.path().join("bench"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeded(&out);
     let ours: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("riskstream"))

@@ -11,7 +11,7 @@ use crate::Outcome;
 use anyhow::Context;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::Array;
+use arrow_array::{Array, RecordBatch};
 use riskstream_features::{Engine, FeatureSpec};
 use riskstream_io::{DiscardDeadLetters, EventReader, ReadOptions};
 use std::io::Write;
@@ -90,6 +90,23 @@ fn median_of(mut secs: Vec<f64>) -> (f64, String) {
         )
     };
     (mid, note)
+}
+
+/// Seconds for a fresh engine to turn `batches`, already in memory, into output batches
+/// in chunks as replay does (the output is built and dropped).
+fn engine_only(spec: &FeatureSpec, batches: &[RecordBatch]) -> anyhow::Result<f64> {
+    let mut engine = Engine::new(spec);
+    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
+    let t = Instant::now();
+    for b in batches {
+        engine.push_transactions(b, &mut |_| {})?;
+        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
+            engine.take_output()?;
+        }
+    }
+    engine.finish(&mut |_| {});
+    engine.take_output()?;
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// Arguments of `riskstream bench windows`.
@@ -310,18 +327,7 @@ fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
     rows += engine.take_output()?.num_rows() as u64;
     let e2e = t0.elapsed().as_secs_f64();
     // Engine only: the same events from memory.
-    let mut engine = Engine::new(&spec);
-    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
-    let t1 = Instant::now();
-    for b in &batches {
-        engine.push_transactions(b, &mut |_| {})?;
-        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
-            engine.take_output()?;
-        }
-    }
-    engine.finish(&mut |_| {});
-    engine.take_output()?;
-    let eng = t1.elapsed().as_secs_f64();
+    let eng = engine_only(&spec, &batches)?;
     Ok(vec![
         Line {
             system: "riskstream".into(),
@@ -508,18 +514,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
     .collect::<Result<_, _>>()?;
     let mut times = Vec::new();
     for _ in 0..h.runs {
-        let mut engine = Engine::new(&spec);
-        engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
-        let t1 = Instant::now();
-        for b in &batches {
-            engine.push_transactions(b, &mut |_| {})?;
-            if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
-                engine.take_output()?;
-            }
-        }
-        engine.finish(&mut |_| {});
-        engine.take_output()?;
-        times.push(t1.elapsed().as_secs_f64());
+        times.push(engine_only(&spec, &batches)?);
     }
     let (eng, runs) = median_of(times);
     lines.push(Line {
