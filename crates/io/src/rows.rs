@@ -429,14 +429,14 @@ fn value_text(v: Value<'_>) -> String {
     }
 }
 
-/// Checks `min`/`max`; `shown` formats the value only when it is out of range.
-/// Whether `x` lies outside `(min, max)`, both inclusive.
+/// Whether `x` lies outside `[min, max]` (both bounds inclusive, as `range` checks them).
 #[inline]
 fn outside((lo, hi): (f64, f64), x: f64) -> bool {
     x < lo || x > hi
 }
 
-/// The error for a value outside its field's `min`/`max` (`Ok` if it is inside after all).
+/// Checks `min`/`max` and builds the error for a value outside them; `shown` formats the
+/// value only then. Called only once `outside` has said so, off the hot path.
 #[cold]
 fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), RowError> {
     let fmt = |b: f64| match f.ty {

@@ -78,7 +78,9 @@ pub struct HandbookArgs {
 /// The median of some run times, and the note saying how many and their range.
 fn median_of(mut secs: Vec<f64>) -> (f64, String) {
     secs.sort_by(f64::total_cmp);
-    let mid = secs[secs.len() / 2];
+    let Some(&mid) = secs.get(secs.len() / 2) else {
+        return (f64::NAN, "no runs".to_string());
+    };
     let note = if secs.len() == 1 {
         "1 run".to_string()
     } else {
