@@ -544,17 +544,16 @@ pub struct Engine {
     out: OutBuf,
     slot_base: Vec<usize>,
     layouts: Vec<Layout>,
-    dropped: Vec<u128>,
+    /// Per stream: scratch space for applying a chunk.
+    scratch: Vec<Scratch>,
+    /// Threads a chunk's streams may be applied on (see [`Engine::set_threads`]).
+    threads: usize,
     /// Per stream: what it writes into each row, compiled from `plan.ops`.
     stream_out: Vec<Vec<OutOp>>,
     /// Per stream: (feature, empty value) of its features, for rows whose key is null.
     stream_empty: Vec<Vec<(usize, f64)>>,
     /// Calendar features: (feature, kind).
     calendar: Vec<(usize, CalendarKind)>,
-    /// Scratch for [`Engine::group_by_entity`].
-    order: Vec<u64>,
-    counts: Vec<u32>,
-    sorted: Vec<Rec>,
     /// Scratch for [`Engine::push_transactions`].
     dec: Decoded,
     apply_chunk: usize,
@@ -907,10 +906,8 @@ impl Engine {
             out,
             slot_base,
             layouts,
-            dropped: Vec::new(),
-            order: Vec::new(),
-            counts: Vec::new(),
-            sorted: Vec::new(),
+            scratch: Vec::new(),
+            threads: 1,
             dec: Decoded::default(),
             stream_out,
             stream_empty,
@@ -935,6 +932,9 @@ impl Engine {
                 .collect(),
         };
         e.remote = vec![false; e.plan.streams.len()];
+        e.scratch = (0..e.plan.streams.len())
+            .map(|_| Scratch::default())
+            .collect();
         e.state.chunk.recs = vec![Vec::new(); e.plan.streams.len()];
         e.state.chunk.spill = vec![Vec::new(); e.plan.streams.len()];
         e
@@ -1674,6 +1674,13 @@ impl Engine {
         self.apply_chunk = events.max(1);
     }
 
+    /// Sets how many threads a large chunk's streams may be applied on (default 1). With
+    /// more, streams (customer, terminal, …) are applied side by side; the output is
+    /// identical. A runtime setting of the process, not part of the spec or checkpoint.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
     fn flush_if_full(&mut self) {
         if self.staged() >= self.apply_chunk {
             self.flush_ready();
@@ -1795,176 +1802,159 @@ impl Engine {
         }
     }
 
-    /// Reorders `recs` so each entity's records are together, in release order.
-    ///
-    /// Which entity comes first does not matter, only the order within one. When the
-    /// stream has few slots for the chunk's length (the usual case: a chunk touches a good
-    /// share of the entities), this is a counting sort on the slot: two passes, stable, so
-    /// each entity's records keep their release order. Otherwise it sorts 8-byte words
-    /// (slot, position) and gathers the records once.
-    fn group_by_entity(&mut self, recs: &mut Vec<Rec>, slots: usize) {
-        if recs.len() < 2 {
-            return;
-        }
-        if slots <= 4 * recs.len() {
-            let start = &mut self.counts;
-            start.clear();
-            start.resize(slots + 1, 0);
-            for r in recs.iter() {
-                start[r.ent as usize + 1] += 1;
-            }
-            for i in 1..start.len() {
-                start[i] += start[i - 1];
-            }
-            let sorted = &mut self.sorted;
-            sorted.clear();
-            sorted.resize(recs.len(), recs[0]);
-            for r in recs.iter() {
-                let at = &mut start[r.ent as usize];
-                sorted[*at as usize] = *r;
-                *at += 1;
-            }
-            std::mem::swap(recs, sorted);
-            return;
-        }
-        let order = &mut self.order;
-        order.clear();
-        order.extend(
-            recs.iter()
-                .enumerate()
-                .map(|(i, r)| (u64::from(r.ent) << 32) | i as u64),
-        );
-        order.sort_unstable();
-        let sorted = &mut self.sorted;
-        sorted.clear();
-        sorted.extend(order.iter().map(|&o| recs[(o as u32) as usize]));
-        std::mem::swap(recs, sorted);
-    }
-
     /// Applies the staged events, stream by stream, grouped by entity key.
     ///
     /// A keyed operator's result depends only on its own entity's events in event-time
     /// order, so applying a chunk grouped by key (keeping that order within each key)
     /// changes nothing in the output — but each entity's state is brought into cache once
     /// per chunk instead of once per event.
+    ///
+    /// Streams share nothing but the output rows (each writes its own features) and, when
+    /// label events are routed by transaction id, the label index. So with more than one
+    /// thread (see [`Engine::set_threads`]), no label index and a large chunk, the streams
+    /// are applied side by side: each on its own thread, writing its values in record
+    /// order into its own buffer, which is then copied into the rows. The values are the
+    /// same either way; only the order in which independent entities are visited changes.
     fn flush_ready(&mut self) {
         if self.state.chunk.seq == 0 {
             return;
         }
         let ttl = self.spec.time.ttl;
+        let ns = self.plan.streams.len();
+        let mut work: Vec<(Vec<Rec>, Vec<u64>)> = (0..ns)
+            .map(|si| {
+                (
+                    std::mem::take(&mut self.state.chunk.recs[si]),
+                    std::mem::take(&mut self.state.chunk.spill[si]),
+                )
+            })
+            .collect();
+        let staged: usize = work.iter().map(|(r, _)| r.len()).sum();
+        let side_by_side = self.threads > 1
+            && ns > 1
+            && staged >= PARALLEL_MIN_RECS
+            && self.state.chunk.labels == 0
+            && !self.layouts.iter().any(|l| l.indexed);
         let mut last_time = i64::MIN;
-        let mut vbuf: Vec<f64> = Vec::new();
-        for si in 0..self.plan.streams.len() {
-            let mut recs = std::mem::take(&mut self.state.chunk.recs[si]);
-            let slots = self.state.streams[si].ents.len();
-            self.group_by_entity(&mut recs, slots);
-            let l = &self.layouts[si];
-            let resolution = self.plan.streams[si].resolution;
-            let spill = std::mem::take(&mut self.state.chunk.spill[si]);
-            let id_words = if l.indexed { 2 } else { 0 };
-            let st = &mut self.state.streams[si];
-            let mut g = 0;
-            while g < recs.len() {
-                let ent = recs[g].ent;
-                let mut h = g;
-                while h < recs.len() && recs[h].ent == ent {
-                    h += 1;
+        if side_by_side {
+            let plan = &self.plan;
+            let layouts = &self.layouts;
+            let stream_out = &self.stream_out;
+            let jobs = self
+                .state
+                .streams
+                .iter_mut()
+                .zip(self.scratch.iter_mut())
+                .zip(work.iter_mut())
+                .enumerate();
+            let run = |si: usize,
+                       st: &mut StreamState,
+                       sc: &mut Scratch,
+                       (recs, spill): &mut (Vec<Rec>, Vec<u64>)| {
+                let slots = st.ents.len();
+                group_by_entity(sc, recs, slots);
+                let mut vals = std::mem::take(&mut sc.vals);
+                vals.clear();
+                vals.reserve(recs.len() * stream_out[si].len());
+                let t = apply_stream(
+                    StreamCtx {
+                        si,
+                        layout: &layouts[si],
+                        resolution: plan.streams[si].resolution,
+                        ttl,
+                        outs: &stream_out[si],
+                    },
+                    st,
+                    sc,
+                    recs,
+                    spill,
+                    Dest::Seq(&mut vals),
+                    None,
+                );
+                sc.vals = vals;
+                t
+            };
+            // Helpers take the next stream as they finish one; one that cannot be started
+            // leaves its share to the caller's thread.
+            let jobs: Vec<std::sync::Mutex<Option<_>>> = jobs
+                .map(|(si, ((st, sc), w))| std::sync::Mutex::new(Some((si, st, sc, w))))
+                .collect();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let latest = std::sync::atomic::AtomicI64::new(i64::MIN);
+            let take_next = || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else {
+                    break;
+                };
+                let taken = job.lock().map(|mut j| j.take()).unwrap_or(None);
+                if let Some((si, st, sc, w)) = taken {
+                    let t = run(si, st, sc, w);
+                    latest.fetch_max(t, std::sync::atomic::Ordering::Relaxed);
                 }
-                let key = st.keys[ent as usize];
-                let e = &mut st.ents[ent as usize];
-                for r in &recs[g..h] {
-                    let t = r.time;
-                    last_time = last_time.max(t);
-                    let sp = r.spill as usize;
-                    let id = if l.indexed {
-                        (u128::from(spill[sp + 1]) << 64) | u128::from(spill[sp])
-                    } else {
-                        0
-                    };
-                    if r.flags & 2 != 0 {
-                        if let Some(refs) = self.state.tx_index.get_mut(&id) {
-                            for lr in refs
-                                .iter_mut()
-                                .filter(|lr| lr.stream as usize == si && lr.key == key)
-                            {
-                                if e.label_delta(l, lr.idx, r.v0 - lr.value) {
-                                    lr.value = r.v0;
-                                    self.label_hits.insert(r.row, true);
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    // An entity idle for longer than the TTL starts afresh, exactly as if the
-                    // periodic reclaim had already removed it.
-                    if let Some(ttl) = ttl {
-                        if e.seen != i64::MIN && e.seen < t - ttl {
-                            if l.indexed {
-                                for p in 0..e.entries(l) {
-                                    if let Some(old) = e.id(l, p) {
-                                        unindex(&mut self.state.tx_index, old, si, key);
-                                    }
-                                }
-                            }
-                            *e = Entity::new(l);
-                        }
-                    }
-                    e.seen = t;
-                    let one = [r.v0];
-                    let vals: &[f64] = if l.ns <= 1 {
-                        &one[..l.ns]
-                    } else {
-                        vbuf.clear();
-                        vbuf.push(r.v0);
-                        let at = sp + id_words;
-                        vbuf.extend(spill[at..at + l.ns - 1].iter().map(|&w| f64::from_bits(w)));
-                        &vbuf
-                    };
-                    let enters = r.flags & 1 != 0;
-                    if enters && !l.wins.is_empty() {
-                        let idx = e.push(l, resolution, t, id, vals);
-                        if l.indexed {
-                            self.state.tx_index.entry(id).or_default().push(LabelRef {
-                                stream: si as u32,
-                                key,
-                                idx,
-                                value: 0.0,
-                            });
-                        }
-                    }
-                    e.advance(l, t);
-                    let at = r.row as usize * self.out.nf;
-                    let row = &mut self.out.feats[at..at + self.out.nf];
-                    for o in &self.stream_out[si] {
-                        row[o.fi] = o.eval(e, l, t);
-                    }
-                    if enters {
-                        e.last_time = Some(t);
-                        if e.last_vals.len() == vals.len() {
-                            for (d, v) in e.last_vals.iter_mut().zip(vals) {
-                                *d = *v;
-                            }
-                        } else {
-                            e.last_vals.clear();
-                            e.last_vals.extend_from_slice(vals);
-                        }
-                    }
-                    if l.indexed {
-                        self.dropped.clear();
-                        e.trim(l, &mut self.dropped);
-                        for &old in &self.dropped {
-                            unindex(&mut self.state.tx_index, old, si, key);
-                        }
-                    } else {
-                        e.trim(l, &mut self.dropped);
+            };
+            std::thread::scope(|s| {
+                for _ in 1..self.threads.min(ns) {
+                    let _ = std::thread::Builder::new()
+                        .name("riskstream-apply".into())
+                        .spawn_scoped(s, take_next);
+                }
+                take_next();
+            });
+            last_time = latest.into_inner();
+            // Each stream's values, in its record order, into the rows.
+            let nf = self.out.nf;
+            for (si, (recs, _)) in work.iter().enumerate() {
+                let outs = &self.stream_out[si];
+                let vals = &self.scratch[si].vals;
+                let w = outs.len();
+                if w == 0 {
+                    continue;
+                }
+                for (r, v) in recs
+                    .iter()
+                    .filter(|r| r.flags & 2 == 0)
+                    .zip(vals.chunks_exact(w))
+                {
+                    let row = &mut self.out.feats[r.row as usize * nf..][..nf];
+                    for (o, x) in outs.iter().zip(v) {
+                        row[o.fi] = *x;
                     }
                 }
-                g = h;
             }
+        } else {
+            for (si, w) in work.iter_mut().enumerate() {
+                let st = &mut self.state.streams[si];
+                let sc = &mut self.scratch[si];
+                let slots = st.ents.len();
+                group_by_entity(sc, &mut w.0, slots);
+                let t = apply_stream(
+                    StreamCtx {
+                        si,
+                        layout: &self.layouts[si],
+                        resolution: self.plan.streams[si].resolution,
+                        ttl,
+                        outs: &self.stream_out[si],
+                    },
+                    st,
+                    sc,
+                    &w.0,
+                    &w.1,
+                    Dest::Rows {
+                        feats: &mut self.out.feats,
+                        nf: self.out.nf,
+                    },
+                    Some(Labels {
+                        tx_index: &mut self.state.tx_index,
+                        hits: &mut self.label_hits,
+                    }),
+                );
+                last_time = last_time.max(t);
+            }
+        }
+        for (si, (mut recs, mut spill)) in work.into_iter().enumerate() {
             recs.clear();
-            self.state.chunk.recs[si] = recs;
-            let mut spill = spill;
             spill.clear();
+            self.state.chunk.recs[si] = recs;
             self.state.chunk.spill[si] = spill;
         }
         // Ratios and expressions, once every stream has written its values (in spec order,
@@ -2218,6 +2208,218 @@ impl Engine {
             .sum();
         (entities, bytes)
     }
+}
+
+/// Staged records below which a chunk's streams are applied one after another: starting a
+/// thread would cost more than it saves.
+const PARALLEL_MIN_RECS: usize = 8_192;
+
+/// One stream's scratch space, kept between chunks.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// For [`group_by_entity`].
+    order: Vec<u64>,
+    counts: Vec<u32>,
+    sorted: Vec<Rec>,
+    /// Ids that fell out of the windows (for the label index).
+    dropped: Vec<u128>,
+    /// Feature values in record order, when streams are applied side by side.
+    vals: Vec<f64>,
+}
+
+/// What [`apply_stream`] reads about its stream.
+struct StreamCtx<'a> {
+    si: usize,
+    layout: &'a Layout,
+    resolution: Option<i64>,
+    ttl: Option<i64>,
+    outs: &'a [OutOp],
+}
+
+/// Where [`apply_stream`] writes feature values.
+enum Dest<'a> {
+    /// Straight into the output rows.
+    Rows { feats: &'a mut [f64], nf: usize },
+    /// Appended in record order, to be copied into the rows afterwards.
+    Seq(&'a mut Vec<f64>),
+}
+
+/// The state shared by all streams for label events routed by transaction id.
+struct Labels<'a> {
+    tx_index: &'a mut FxHashMap<u128, Vec<LabelRef>>,
+    hits: &'a mut FxHashMap<u32, bool>,
+}
+
+/// Reorders `recs` so each entity's records are together, in release order.
+///
+/// Which entity comes first does not matter, only the order within one. When the stream
+/// has few slots for the chunk's length (the usual case: a chunk touches a good share of
+/// the entities), this is a counting sort on the slot: two passes, stable, so each
+/// entity's records keep their release order. Otherwise it sorts 8-byte words (slot,
+/// position) and gathers the records once.
+fn group_by_entity(sc: &mut Scratch, recs: &mut Vec<Rec>, slots: usize) {
+    if recs.len() < 2 {
+        return;
+    }
+    if slots <= 4 * recs.len() {
+        let start = &mut sc.counts;
+        start.clear();
+        start.resize(slots + 1, 0);
+        for r in recs.iter() {
+            start[r.ent as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let sorted = &mut sc.sorted;
+        sorted.clear();
+        sorted.resize(recs.len(), recs[0]);
+        for r in recs.iter() {
+            let at = &mut start[r.ent as usize];
+            sorted[*at as usize] = *r;
+            *at += 1;
+        }
+        std::mem::swap(recs, sorted);
+        return;
+    }
+    let order = &mut sc.order;
+    order.clear();
+    order.extend(
+        recs.iter()
+            .enumerate()
+            .map(|(i, r)| (u64::from(r.ent) << 32) | i as u64),
+    );
+    order.sort_unstable();
+    let sorted = &mut sc.sorted;
+    sorted.clear();
+    sorted.extend(order.iter().map(|&o| recs[(o as u32) as usize]));
+    std::mem::swap(recs, sorted);
+}
+
+/// Applies one stream's records (grouped by entity) to its entities and writes each
+/// transaction's features; returns the latest event time seen. `labels` is needed only
+/// when the stream is indexed or the chunk holds label events (the caller makes sure).
+fn apply_stream(
+    cx: StreamCtx<'_>,
+    st: &mut StreamState,
+    sc: &mut Scratch,
+    recs: &[Rec],
+    spill: &[u64],
+    mut dest: Dest<'_>,
+    mut labels: Option<Labels<'_>>,
+) -> i64 {
+    let l = cx.layout;
+    let si = cx.si;
+    let id_words = if l.indexed { 2 } else { 0 };
+    let mut last_time = i64::MIN;
+    let mut vbuf: Vec<f64> = Vec::new();
+    let mut g = 0;
+    while g < recs.len() {
+        let ent = recs[g].ent;
+        let mut h = g;
+        while h < recs.len() && recs[h].ent == ent {
+            h += 1;
+        }
+        let key = st.keys[ent as usize];
+        let e = &mut st.ents[ent as usize];
+        for r in &recs[g..h] {
+            let t = r.time;
+            last_time = last_time.max(t);
+            let sp = r.spill as usize;
+            let id = if l.indexed {
+                (u128::from(spill[sp + 1]) << 64) | u128::from(spill[sp])
+            } else {
+                0
+            };
+            if r.flags & 2 != 0 {
+                if let Some(lb) = labels.as_mut() {
+                    if let Some(refs) = lb.tx_index.get_mut(&id) {
+                        for lr in refs
+                            .iter_mut()
+                            .filter(|lr| lr.stream as usize == si && lr.key == key)
+                        {
+                            if e.label_delta(l, lr.idx, r.v0 - lr.value) {
+                                lr.value = r.v0;
+                                lb.hits.insert(r.row, true);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            // An entity idle for longer than the TTL starts afresh, exactly as if the
+            // periodic reclaim had already removed it.
+            if let Some(ttl) = cx.ttl {
+                if e.seen != i64::MIN && e.seen < t - ttl {
+                    if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
+                        for p in 0..e.entries(l) {
+                            if let Some(old) = e.id(l, p) {
+                                unindex(lb.tx_index, old, si, key);
+                            }
+                        }
+                    }
+                    *e = Entity::new(l);
+                }
+            }
+            e.seen = t;
+            let one = [r.v0];
+            let vals: &[f64] = if l.ns <= 1 {
+                &one[..l.ns]
+            } else {
+                vbuf.clear();
+                vbuf.push(r.v0);
+                let at = sp + id_words;
+                vbuf.extend(spill[at..at + l.ns - 1].iter().map(|&w| f64::from_bits(w)));
+                &vbuf
+            };
+            let enters = r.flags & 1 != 0;
+            if enters && !l.wins.is_empty() {
+                let idx = e.push(l, cx.resolution, t, id, vals);
+                if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
+                    lb.tx_index.entry(id).or_default().push(LabelRef {
+                        stream: si as u32,
+                        key,
+                        idx,
+                        value: 0.0,
+                    });
+                }
+            }
+            e.advance(l, t);
+            match &mut dest {
+                Dest::Rows { feats, nf } => {
+                    let row = &mut feats[r.row as usize * *nf..][..*nf];
+                    for o in cx.outs {
+                        row[o.fi] = o.eval(e, l, t);
+                    }
+                }
+                Dest::Seq(out) => {
+                    for o in cx.outs {
+                        out.push(o.eval(e, l, t));
+                    }
+                }
+            }
+            if enters {
+                e.last_time = Some(t);
+                if e.last_vals.len() == vals.len() {
+                    for (d, v) in e.last_vals.iter_mut().zip(vals) {
+                        *d = *v;
+                    }
+                } else {
+                    e.last_vals.clear();
+                    e.last_vals.extend_from_slice(vals);
+                }
+            }
+            sc.dropped.clear();
+            e.trim(l, &mut sc.dropped);
+            if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
+                for &old in &sc.dropped {
+                    unindex(lb.tx_index, old, si, key);
+                }
+            }
+        }
+        g = h;
+    }
+    last_time
 }
 
 fn unindex(tx_index: &mut FxHashMap<u128, Vec<LabelRef>>, id: u128, si: usize, key: u128) {

@@ -62,6 +62,9 @@ pub struct ReplayOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Checkpoint after at least this many transaction rows since the last one.
     pub checkpoint_every: u64,
+    /// Threads the engine may apply a chunk's streams on (see [`Engine::set_threads`]);
+    /// the output does not depend on it.
+    pub threads: usize,
 }
 
 /// What a replay did.
@@ -380,6 +383,7 @@ pub fn replay(
         DeadLetterWriter::create(&opts.dead_letter)?
     }));
     engine.set_apply_chunk(APPLY_CHUNK);
+    engine.set_threads(opts.threads);
     let resumed_at_row = meta.tx_consumed;
     let out_schema = engine.output_schema();
     let mut checkpoints = 0u64;
@@ -498,7 +502,7 @@ pub fn replay(
         }
         engine.finish(&mut |l| late_events.push(l));
         record_late(&dead, &mut late_events, input)?;
-        sink.write(engine.take_output()?, true, &mut meta)?;
+        sink.queue(engine.take_output()?, true, &mut meta)?;
         let tx_stats = tx_reader.finish()?;
         let lb_stats = match label_reader {
             Some((r, _)) => Some(r.finish()?),
@@ -506,8 +510,13 @@ pub fn replay(
         };
         meta.done = true;
         if let Some(dir) = &opts.checkpoint_dir {
+            sink.close(&mut meta)?;
             checkpoint(dir, &engine, &dead, &mut meta)?;
         }
+        // The state is freed while the write thread finishes the output, not after.
+        let summary = Summary::of(&engine);
+        drop(engine);
+        sink.close(&mut meta)?;
         return complete(
             Done {
                 parts_dir: &parts_dir,
@@ -517,7 +526,7 @@ pub fn replay(
                 opts,
                 direct,
                 meta: &meta,
-                engine: &engine,
+                summary,
                 checkpoints,
                 resumed_at_row,
             },
@@ -535,13 +544,31 @@ pub fn replay(
             opts,
             direct,
             meta: &meta,
-            engine: &engine,
+            summary: Summary::of(&engine),
             checkpoints,
             resumed_at_row,
         },
         ReadStats::default(),
         None,
     )
+}
+
+/// What the report says about the engine at the end.
+struct Summary {
+    stats: EngineStats,
+    entities: usize,
+    state_bytes: usize,
+}
+
+impl Summary {
+    fn of(engine: &Engine) -> Self {
+        let (entities, state_bytes) = engine.state_summary();
+        Summary {
+            stats: engine.stats().clone(),
+            entities,
+            state_bytes,
+        }
+    }
 }
 
 /// What the end of a replay needs.
@@ -553,7 +580,7 @@ struct Done<'a> {
     opts: &'a ReplayOptions,
     direct: bool,
     meta: &'a Meta,
-    engine: &'a Engine,
+    summary: Summary,
     checkpoints: u64,
     resumed_at_row: u64,
 }
@@ -583,16 +610,15 @@ fn complete(
         let _ = std::fs::remove_file(dir.join("meta.json"));
         let _ = std::fs::remove_file(dir.join(state_name(d.meta)));
     }
-    let (entities, state_bytes) = d.engine.state_summary();
     Ok(ReplayReport {
         transactions,
         labels,
-        engine: d.engine.stats().clone(),
+        engine: d.summary.stats,
         rows_written: rows,
         checkpoints: d.checkpoints,
         resumed_at_row: d.resumed_at_row,
-        entities,
-        state_bytes,
+        entities: d.summary.entities,
+        state_bytes: d.summary.state_bytes,
     })
 }
 
@@ -660,8 +686,18 @@ impl Sink {
         close: bool,
         meta: &mut Meta,
     ) -> Result<(), ReplayError> {
+        self.queue(batch, close, meta)?;
+        if close {
+            self.close(meta)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the full chunks of `batch` (with `all`, the remainder too) to the write
+    /// thread, without waiting for them to be written.
+    fn queue(&mut self, batch: RecordBatch, all: bool, meta: &mut Meta) -> Result<(), ReplayError> {
         self.rechunk.push(batch);
-        for chunk in self.rechunk.drain(close) {
+        for chunk in self.rechunk.drain(all) {
             let rows: usize = chunk.iter().map(RecordBatch::num_rows).sum();
             if self.writer.is_none() {
                 let path = self
@@ -679,11 +715,14 @@ impl Sink {
             }
             meta.rows_written += rows as u64;
         }
-        if close {
-            if let Some(w) = self.writer.take() {
-                w.finish()?;
-                meta.parts += 1;
-            }
+        Ok(())
+    }
+
+    /// Waits for the queued chunks to be written and closes the part file, if one is open.
+    fn close(&mut self, meta: &mut Meta) -> Result<(), ReplayError> {
+        if let Some(w) = self.writer.take() {
+            w.finish()?;
+            meta.parts += 1;
         }
         Ok(())
     }

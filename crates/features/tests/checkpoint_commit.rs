@@ -64,6 +64,7 @@ fn opts(dir: &Path, name: &str, ckpt: &Path) -> ReplayOptions {
         dead_letter: dir.join(format!("{name}.rejected.ndjson")),
         checkpoint_dir: Some(ckpt.to_path_buf()),
         checkpoint_every: 5_000,
+        threads: 2,
     }
 }
 

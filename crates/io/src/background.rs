@@ -266,24 +266,13 @@ impl BackgroundWriter {
     /// Creates `path` like [`BatchWriter::create`] (errors opening it come back here) and
     /// starts the write thread.
     pub fn create(path: &Path, schema: SchemaRef, opts: &WriteOptions) -> Result<Self> {
-        let mut w = BatchWriter::create(path, schema.clone(), opts)?;
+        let mut w = BatchWriter::create(path, schema, opts)?;
         let (tx, rx) = sync_channel::<Vec<RecordBatch>>(WRITE_BEHIND);
-        let at = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("riskstream-write".into())
             .spawn(move || {
                 for pieces in rx {
-                    match pieces.as_slice() {
-                        [one] => w.write(one)?,
-                        _ => {
-                            let b = arrow_select::concat::concat_batches(&schema, &pieces)
-                                .map_err(|e| IoError::Worker {
-                                    path: at.clone(),
-                                    what: format!("joining a batch to write: {e}"),
-                                })?;
-                            w.write(&b)?;
-                        }
-                    }
+                    w.write_pieces(&pieces)?;
                 }
                 w.finish()
             })

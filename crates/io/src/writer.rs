@@ -8,10 +8,10 @@
 
 use crate::error::{IoError, Result};
 use crate::format::{FileFormat, Format};
+use crate::parquet_out::ParquetOut;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
 use flate2::write::GzEncoder;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use std::fs::File;
@@ -28,6 +28,8 @@ pub struct WriteOptions {
     pub delimiter: Option<u8>,
     /// Parquet page compression.
     pub compression: ParquetCompression,
+    /// Threads that encode a Parquet batch's columns (the writing thread among them).
+    pub encode_threads: usize,
 }
 
 /// How Parquet pages are compressed.
@@ -60,12 +62,21 @@ impl std::str::FromStr for ParquetCompression {
     }
 }
 
+/// Worker threads a job uses by default: the machine's cores, at most 4 (beyond that the
+/// jobs here gain little, and a shared machine keeps some cores for others).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+}
+
 impl Default for WriteOptions {
     fn default() -> Self {
         Self {
             row_group_rows: 1 << 20,
             delimiter: None,
             compression: ParquetCompression::default(),
+            encode_threads: default_threads(),
         }
     }
 }
@@ -75,7 +86,7 @@ impl Default for WriteOptions {
 enum Inner {
     Csv(arrow_csv::Writer<TextOut>),
     Json(arrow_json::LineDelimitedWriter<TextOut>),
-    Parquet(Box<ArrowWriter<BufWriter<File>>>),
+    Parquet(Box<ParquetOut<BufWriter<File>>>),
 }
 
 /// Writes batches of one schema to one file. Call [`BatchWriter::finish`] to flush; a writer
@@ -231,12 +242,16 @@ impl BatchWriter {
                     .set_max_row_group_row_count(Some(opts.row_group_rows))
                     .set_created_by("riskstream".to_string())
                     .build();
-                let w =
-                    ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, f), schema, Some(props))
-                        .map_err(|source| IoError::Parquet {
-                            path: path.to_path_buf(),
-                            source,
-                        })?;
+                let w = ParquetOut::try_new(
+                    BufWriter::with_capacity(1 << 20, f),
+                    schema,
+                    props,
+                    opts.encode_threads,
+                )
+                .map_err(|source| IoError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 Inner::Parquet(Box::new(w))
             }
         };
@@ -249,20 +264,33 @@ impl BatchWriter {
 
     /// Appends one batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write_pieces(std::slice::from_ref(batch))
+    }
+
+    /// Appends one batch given as consecutive pieces of the same schema. The file is the
+    /// one the joined batch would give: a Parquet writer joins each column on the thread
+    /// that encodes it, the text writers write the pieces one after another.
+    pub fn write_pieces(&mut self, pieces: &[RecordBatch]) -> Result<()> {
         let path = &self.path;
         match &mut self.inner {
-            Inner::Csv(w) => w
-                .write(&plain_columns(batch)?)
-                .map_err(|e| io_err(path, "writing CSV", e))?,
-            Inner::Json(w) => w
-                .write(&plain_columns(batch)?)
-                .map_err(|e| io_err(path, "writing NDJSON", e))?,
-            Inner::Parquet(w) => w.write(batch).map_err(|source| IoError::Parquet {
+            Inner::Csv(w) => {
+                for b in pieces {
+                    w.write(&plain_columns(b)?)
+                        .map_err(|e| io_err(path, "writing CSV", e))?;
+                }
+            }
+            Inner::Json(w) => {
+                for b in pieces {
+                    w.write(&plain_columns(b)?)
+                        .map_err(|e| io_err(path, "writing NDJSON", e))?;
+                }
+            }
+            Inner::Parquet(w) => w.write(pieces).map_err(|source| IoError::Parquet {
                 path: path.clone(),
                 source,
             })?,
         }
-        self.rows += batch.num_rows() as u64;
+        self.rows += pieces.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         Ok(())
     }
 

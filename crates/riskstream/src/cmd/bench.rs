@@ -13,7 +13,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use riskstream_features::{Engine, FeatureSpec};
-use riskstream_io::{DiscardDeadLetters, EventReader, ReadOptions};
+use riskstream_io::{DiscardDeadLetters, EventReader, PrefetchReader, ReadOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -111,6 +111,33 @@ fn engine_only(spec: &FeatureSpec, batches: &[RecordBatch]) -> anyhow::Result<f6
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Seconds and rows for our replay into no sink, the job Spark's no-op sink runs: the file
+/// read and parsed on its own thread, features computed (streams side by side, as in
+/// replay) and each output batch built and dropped.
+fn no_sink(spec: &FeatureSpec, input: &Path) -> anyhow::Result<(f64, u64)> {
+    let chunk = riskstream_features::replay::APPLY_CHUNK;
+    let t = Instant::now();
+    let reader = PrefetchReader::open(
+        input,
+        &spec.schema,
+        &ReadOptions::default(),
+        Box::new(DiscardDeadLetters),
+    )?;
+    let mut engine = Engine::new(spec);
+    engine.set_apply_chunk(chunk);
+    engine.set_threads(riskstream_io::default_threads());
+    let mut rows = 0;
+    for b in reader {
+        engine.push_transactions(&b?, &mut |_| {})?;
+        if engine.ready_rows() >= chunk {
+            rows += engine.take_output()?.num_rows() as u64;
+        }
+    }
+    engine.finish(&mut |_| {});
+    rows += engine.take_output()?.num_rows() as u64;
+    Ok((t.elapsed().as_secs_f64(), rows))
+}
+
 /// Arguments of `riskstream bench windows`.
 #[derive(Debug, clap::Args)]
 pub struct WindowArgs {
@@ -201,6 +228,9 @@ struct Line {
     seconds: f64,
     events_per_s: f64,
     note: String,
+    /// Events/s of our run of the same job, when it is not the first line's.
+    #[serde(skip)]
+    versus: Option<f64>,
 }
 
 impl Line {
@@ -213,6 +243,7 @@ impl Line {
             seconds: 0.0,
             events_per_s: 0.0,
             note: note.into(),
+            versus: None,
         }
     }
 
@@ -226,6 +257,7 @@ impl Line {
             seconds: v["wall_s"].as_f64().unwrap_or(0.0),
             events_per_s: v["events_per_s"].as_f64()?,
             note,
+            versus: None,
         })
     }
 }
@@ -338,6 +370,7 @@ fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
             seconds: e2e,
             events_per_s: rows as f64 / e2e,
             note: "file to no-op sink, both windows in one pass, 1 thread".into(),
+            versus: None,
         },
         Line {
             system: "riskstream (engine only)".into(),
@@ -346,6 +379,7 @@ fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
             seconds: eng,
             events_per_s: rows as f64 / eng,
             note: "events already in memory".into(),
+            versus: None,
         },
     ])
 }
@@ -440,7 +474,8 @@ fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-/// Prints the measurements with each one's ratio to `base` (ours), or as JSON lines.
+/// Prints the measurements with each one's ratio to our run of the same job (`versus`, or
+/// else `base`), or as JSON lines.
 fn print_lines(lines: &[Line], base: f64, json: bool) -> anyhow::Result<()> {
     if json {
         for l in lines {
@@ -455,7 +490,7 @@ fn print_lines(lines: &[Line], base: f64, json: bool) -> anyhow::Result<()> {
     for l in lines {
         // Ratios compare us with peers; our own rows have none.
         let ratio = if l.events_per_s > 0.0 && !l.system.starts_with("riskstream") {
-            format!("{:.1}×", base / l.events_per_s)
+            format!("{:.1}×", l.versus.unwrap_or(base) / l.events_per_s)
         } else {
             "-".into()
         };
@@ -486,6 +521,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
         dead_letter: h.out_dir.join("handbook-features.rejected.ndjson"),
         checkpoint_dir: None,
         checkpoint_every: u64::MAX,
+        threads: riskstream_io::default_threads(),
     };
     let mut times = Vec::new();
     let mut n = 0;
@@ -504,7 +540,30 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
         events: n,
         seconds: secs,
         events_per_s: n as f64 / secs,
-        note: format!("CSV.gz to Parquet file; read, features, write: a thread each; {runs}"),
+        note: format!(
+            "CSV.gz to Parquet file (zstd); read and write threads, streams and columns side by side; {runs}"
+        ),
+        versus: None,
+    });
+    let parquet_eps = n as f64 / secs;
+    // Ours into no sink: the job Spark's no-op sink runs.
+    let mut times = Vec::new();
+    for run in 1..=h.runs {
+        eprintln!("running ours into no sink ({run} of {}) …", h.runs);
+        let (t, rows) = no_sink(&spec, &h.input)?;
+        times.push(t);
+        n = rows;
+    }
+    let (secs, runs) = median_of(times);
+    let no_sink_eps = n as f64 / secs;
+    lines.push(Line {
+        system: "riskstream".into(),
+        query: "handbook 14 features".into(),
+        events: n,
+        seconds: secs,
+        events_per_s: no_sink_eps,
+        note: format!("CSV.gz to no sink (rows built, dropped); {runs}"),
+        versus: None,
     });
     // Engine only.
     let batches: Vec<_> = EventReader::open(
@@ -526,22 +585,28 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
         seconds: eng,
         events_per_s: n as f64 / eng,
         note: format!("events already in memory, one thread; {runs}"),
+        versus: None,
     });
     // The peers, same file: Spark computes the same feature rows; Flink the same windows.
     for peer in h.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         // Spark runs twice: into its no-op sink (compute only), and into a Parquet file
         // like ours, the same job end to end.
         let spark_out = h.out_dir.join("handbook-features.spark.parquet");
-        let (py, job, what, runs): (_, _, _, Vec<(Vec<std::ffi::OsString>, &str)>) = match peer {
+        // Each peer run: its extra arguments, what it does, and our events/s on that job.
+        type Runs<'a> = Vec<(Vec<std::ffi::OsString>, &'a str, (f64, &'a str))>;
+        let ours_no_sink = (no_sink_eps, "ours into no sink");
+        let ours_parquet = (parquet_eps, "ours to Parquet");
+        let (py, job, what, runs): (_, _, _, Runs<'_>) = match peer {
             "spark" => (
                 h.peers_venv.join("spark/bin/python"),
                 &h.spark_job,
                 "handbook 14 features",
                 vec![
-                    (Vec::new(), "CSV.gz to no-op sink"),
+                    (Vec::new(), "CSV.gz to no-op sink", ours_no_sink),
                     (
                         vec!["--output".into(), spark_out.clone().into_os_string()],
                         "CSV.gz to Parquet file (zstd)",
+                        ours_parquet,
                     ),
                 ],
             ),
@@ -552,6 +617,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
                 vec![(
                     Vec::new(),
                     "CSV (gunzipped first, untimed) to 7 blackhole sinks",
+                    ours_no_sink,
                 )],
             ),
             other => {
@@ -565,7 +631,7 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
             ));
             continue;
         }
-        for (extra, how) in runs {
+        for (extra, how, (ours, vs)) in runs {
             eprintln!("running the {peer} peer job ({how}) …");
             let out = std::process::Command::new(&py)
                 .arg(job)
@@ -583,8 +649,9 @@ fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
                     .as_f64()
                     .map(|n| format!(", job runtime {n:.3} s"))
                     .unwrap_or_default();
-                let note = format!("{how}, {} threads{net}", v["threads"]);
-                if let Some(line) = Line::from_peer(peer, &v, what, note) {
+                let note = format!("{how}, {} threads{net}; ratio: {vs}", v["threads"]);
+                if let Some(mut line) = Line::from_peer(peer, &v, what, note) {
+                    line.versus = Some(ours);
                     ran = true;
                     lines.push(line);
                 }

@@ -158,6 +158,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         batch_rows: 65_536,
         compression: Default::default(),
         delimiter: None,
+        threads: None,
         json: false,
     })?;
 

@@ -45,6 +45,11 @@ pub struct Args {
     /// CSV delimiter of the input.
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+    /// Threads for applying the spec's entity streams side by side and for encoding the
+    /// Parquet output's columns, besides the read and write threads (default: the
+    /// machine's cores, at most 4). The output does not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +66,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         p.push(".rejected.ndjson");
         PathBuf::from(p)
     });
+    let threads = a
+        .threads
+        .map_or_else(riskstream_io::default_threads, usize::from);
     let opts = ReplayOptions {
         read: ReadOptions {
             batch_rows: a.batch_rows,
@@ -69,11 +77,13 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         },
         write: WriteOptions {
             compression: a.compression,
+            encode_threads: threads,
             ..Default::default()
         },
         dead_letter: dead_letter.clone(),
         checkpoint_dir: a.checkpoint_dir.clone(),
         checkpoint_every: a.checkpoint_every,
+        threads,
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(
