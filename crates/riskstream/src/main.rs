@@ -76,6 +76,23 @@ pub enum Outcome {
     Problems,
 }
 
+/// The error and its causes on one line, each cause once: our errors often say their
+/// cause in their own message already (`cannot open x: No such file …`), and the chain
+/// would repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.is_empty() {
+            text = c;
+        } else if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
 fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
         if let Some(c) = cause.downcast_ref::<riskstream_io::IoError>() {
@@ -149,7 +166,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Problems) => ExitCode::from(1),
         Err(e) => {
             let code = exit_code(&e);
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             if code == ErrorClass::Internal.exit_code() {
                 eprintln!(
                     "This is a bug in riskstream; please report it with the command you ran."

@@ -333,6 +333,29 @@ fn features_output_is_the_same_rows_under_every_compression() {
 
 /// `bench handbook` without peers runs our two jobs `--runs` times and reports the median.
 #[test]
+fn a_missing_input_is_named_once_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let out = bin()
+        .args(["features", "--spec"])
+        .arg(&spec)
+        .arg("--input")
+        .arg(dir.path().join("absent.csv"))
+        .arg("--output")
+        .arg(dir.path().join("f.parquet"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open") && err.contains("absent.csv"),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
+
+#[test]
 fn bench_handbook_reports_the_median_of_its_runs() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("tx.csv");
