@@ -203,24 +203,10 @@ impl Rechunk {
     fn drain(&mut self, all: bool) -> Vec<Vec<RecordBatch>> {
         let mut out = Vec::new();
         while self.rows >= CHUNK_ROWS || (all && self.rows > 0) {
-            let mut need = CHUNK_ROWS.min(self.rows);
+            let need = CHUNK_ROWS.min(self.rows);
             self.rows -= need;
-            let mut chunk = Vec::new();
-            let mut rest = Vec::new();
-            for b in self.buf.drain(..) {
-                if need == 0 {
-                    rest.push(b);
-                } else if b.num_rows() <= need {
-                    need -= b.num_rows();
-                    chunk.push(b);
-                } else {
-                    chunk.push(b.slice(0, need));
-                    rest.push(b.slice(need, b.num_rows() - need));
-                    need = 0;
-                }
-            }
-            self.buf = rest;
-            out.push(chunk);
+            let rest = riskstream_io::split_rows(&mut self.buf, need);
+            out.push(std::mem::replace(&mut self.buf, rest));
         }
         out
     }

@@ -44,3 +44,27 @@ pub use reader::{EventReader, ReadOptions, ReadStats};
 pub use types::{arrow_schema, arrow_type};
 pub use writer::ParquetCompression;
 pub use writer::{default_threads, BatchWriter, WriteOptions};
+
+/// Splits consecutive `pieces` of one table after `n` rows: keeps the first `n` rows in
+/// `pieces` (slicing the batch that crosses the cut, no copy) and returns the rest.
+pub fn split_rows(
+    pieces: &mut Vec<arrow_array::RecordBatch>,
+    mut n: usize,
+) -> Vec<arrow_array::RecordBatch> {
+    let mut later = Vec::new();
+    let mut keep = Vec::new();
+    for b in pieces.drain(..) {
+        if n == 0 {
+            later.push(b);
+        } else if b.num_rows() <= n {
+            n -= b.num_rows();
+            keep.push(b);
+        } else {
+            keep.push(b.slice(0, n));
+            later.push(b.slice(n, b.num_rows() - n));
+            n = 0;
+        }
+    }
+    *pieces = keep;
+    later
+}

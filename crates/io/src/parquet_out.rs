@@ -101,7 +101,7 @@ impl<W: Write + Send> ParquetOut<W> {
             let rows: usize = rest.iter().map(RecordBatch::num_rows).sum();
             let room = self.max_rows - self.buffered;
             let now = if rows > room {
-                let later = split_off(&mut rest, room);
+                let later = crate::split_rows(&mut rest, room);
                 std::mem::replace(&mut rest, later)
             } else {
                 std::mem::take(&mut rest)
@@ -248,26 +248,6 @@ where
         Ok(Some(e)) => Err(e),
         Err(_) => Err(ParquetError::General("an encoding thread panicked".into())),
     }
-}
-
-/// Splits `pieces` after `n` rows: keeps the first `n` rows, returns the rest.
-fn split_off(pieces: &mut Vec<RecordBatch>, mut n: usize) -> Vec<RecordBatch> {
-    let mut later = Vec::new();
-    let mut keep = Vec::new();
-    for b in pieces.drain(..) {
-        if n == 0 {
-            later.push(b);
-        } else if b.num_rows() <= n {
-            n -= b.num_rows();
-            keep.push(b);
-        } else {
-            keep.push(b.slice(0, n));
-            later.push(b.slice(n, b.num_rows() - n));
-            n = 0;
-        }
-    }
-    *pieces = keep;
-    later
 }
 
 #[cfg(test)]
