@@ -86,19 +86,23 @@ fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowErro
         (FieldType::Int, Cell::Float(v)) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
             Ok(Value::Int(v as i64))
         }
-        (FieldType::Int, Cell::Text(s)) => match riskstream_core::time::trim(s).parse::<i64>() {
-            Ok(v) => Ok(Value::Int(v)),
-            Err(_) => err(Reason::BadInt, format!("`{}` is not an integer", short(s))),
-        },
+        (FieldType::Int, Cell::Text(s)) => {
+            match plain_int(s).map_or_else(|| riskstream_core::time::trim(s).parse::<i64>(), Ok) {
+                Ok(v) => Ok(Value::Int(v)),
+                Err(_) => err(Reason::BadInt, format!("`{}` is not an integer", short(s))),
+            }
+        }
         (FieldType::Float, Cell::Float(v)) if v.is_finite() => Ok(Value::Float(v)),
         (FieldType::Float, Cell::Int(v)) => Ok(Value::Float(v as f64)),
-        (FieldType::Float, Cell::Text(s)) => match riskstream_core::time::trim(s).parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(Value::Float(v)),
-            _ => err(
-                Reason::BadFloat,
-                format!("`{}` is not a finite number", short(s)),
-            ),
-        },
+        (FieldType::Float, Cell::Text(s)) => {
+            match plain_float(s).map_or_else(|| riskstream_core::time::trim(s).parse::<f64>(), Ok) {
+                Ok(v) if v.is_finite() => Ok(Value::Float(v)),
+                _ => err(
+                    Reason::BadFloat,
+                    format!("`{}` is not a finite number", short(s)),
+                ),
+            }
+        }
         (FieldType::Float, Cell::Float(v)) => {
             err(Reason::BadFloat, format!("`{v}` is not a finite number"))
         }
@@ -138,6 +142,66 @@ fn convert<'a>(i: usize, f: &Field, cell: Cell<'a>) -> Result<Value<'a>, RowErro
             format!("expected {ty}, found {}", describe(&other)),
         ),
     }
+}
+
+/// The value of 1 to 18 ASCII digits (which cannot overflow an `i64`), or `None` for any
+/// other text, which then goes to the standard parser. Most integer fields in transaction
+/// files are such runs; this is the parse with no sign, whitespace or overflow handling.
+fn plain_int(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    let mut v = 0i64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + i64::from(d);
+    }
+    Some(v)
+}
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The value of `digits[.digits]` with at most 15 digits in all (amounts, rates), or `None`
+/// for any other text, which then goes to the standard parser. With at most 15 digits the
+/// digits make an integer `m` below 2^53 and the scale `10^k` is exact, so `m / 10^k` is
+/// one correctly rounded division: bit for bit what the standard parser returns (its own
+/// first case, without its general scanning).
+fn plain_float(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 16 {
+        return None;
+    }
+    let mut m = 0u64;
+    let mut digits = 0usize;
+    let mut point = None;
+    for (i, &c) in b.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m * 10 + u64::from(d);
+            digits += 1;
+        } else if c == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
+        }
+    }
+    // "5.", ".5" and "." go to the standard parser (which takes the first two).
+    let frac = match point {
+        None => 0,
+        Some(p) if p == 0 || p + 1 == b.len() => return None,
+        Some(p) => b.len() - p - 1,
+    };
+    if digits > 15 {
+        return None;
+    }
+    Some(m as f64 / EXACT_POW10[frac])
 }
 
 fn describe(c: &Cell<'_>) -> String {
@@ -478,9 +542,57 @@ fn range(i: usize, f: &Field, x: f64, shown: impl Fn() -> String) -> Result<(), 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::IntIds;
+
+    #[test]
+    fn plain_numbers_leave_other_text_to_the_standard_parser() {
+        for t in ["", "-1", "+1", " 1", "1 ", "1e3", "1_0", "١"] {
+            assert_eq!(super::plain_int(t), None, "{t}");
+        }
+        for t in [
+            "",
+            ".",
+            "5.",
+            ".5",
+            "1.2.3",
+            "-1.5",
+            "1e3",
+            "nan",
+            "inf",
+            "1234567890.1234567",
+        ] {
+            assert_eq!(super::plain_float(t), None, "{t}");
+        }
+        assert_eq!(super::plain_int("007"), Some(7));
+        assert_eq!(super::plain_float("57.16"), Some(57.16));
+        assert_eq!(super::plain_float("0.1"), Some(0.1));
+        assert_eq!(
+            super::plain_float("123456789012345"),
+            Some(123_456_789_012_345.0)
+        );
+    }
     use proptest::prelude::*;
 
     proptest! {
+        /// The fast number paths give exactly the standard parser's answer, bit for bit,
+        /// or hand the text over to it.
+        #[test]
+        fn plain_numbers_parse_as_the_standard_parser(
+            int in "[0-9]{1,20}",
+            whole in "[0-9]{0,12}",
+            frac in "[0-9]{0,12}",
+            point in any::<bool>(),
+        ) {
+            if let Some(v) = super::plain_int(&int) {
+                prop_assert_eq!(Ok(v), int.parse::<i64>());
+            } else {
+                prop_assert!(int.len() > 18);
+            }
+            let text = if point { format!("{whole}.{frac}") } else { format!("{whole}{frac}") };
+            if let Some(v) = super::plain_float(&text) {
+                prop_assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{}", text);
+            }
+        }
+
         /// Runs, gaps, repeats and extremes: `IntIds` answers like a plain set.
         #[test]
         fn int_ids_answer_like_a_set(
