@@ -698,7 +698,12 @@ impl EventReader {
                     }
                 },
             };
-            let map = src.map.clone();
+            // Each mapped column downcast once per batch, not once per cell.
+            let views: Vec<Option<ColView<'_>>> = src
+                .map
+                .iter()
+                .map(|m| m.map(|c| ColView::new(batch.column(c).as_ref())))
+                .collect();
             let mut row = start;
             while row < batch.num_rows() && !self.asm.is_full() {
                 let Source::Parquet(src) = &mut self.source else {
@@ -707,12 +712,13 @@ impl EventReader {
                 src.row_no += 1;
                 let row_no = src.row_no;
                 self.stats.rows_read += 1;
-                let mut cells = Vec::with_capacity(map.len());
+                // On the stack for up to 16 columns: no allocation per row.
+                let mut cells = smallvec::SmallVec::<[Cell<'_>; 16]>::new();
                 let mut early = None;
-                for (i, m) in map.iter().enumerate() {
-                    match m {
+                for (i, v) in views.iter().enumerate() {
+                    match v {
                         None => cells.push(Cell::Null),
-                        Some(c) => match arrow_cell(batch.column(*c).as_ref(), row) {
+                        Some(v) => match v.cell(row) {
                             Ok(cell) => cells.push(cell),
                             Err(detail) => {
                                 early = Some(RowError::new(Some(i), Reason::WrongType, detail));
@@ -835,6 +841,66 @@ fn map_columns(
     Ok(map)
 }
 
+/// An Arrow column of one batch, downcast once to the types riskstream's own files hold;
+/// any other type takes the general [`arrow_cell`] per cell.
+enum ColView<'a> {
+    Int64(&'a arrow_array::Int64Array),
+    Float64(&'a arrow_array::Float64Array),
+    TsMicros(&'a arrow_array::TimestampMicrosecondArray),
+    Utf8(&'a arrow_array::StringArray),
+    Dict(
+        &'a arrow_array::Int32Array,
+        &'a arrow_array::StringArray,
+        Option<&'a arrow_buffer::NullBuffer>,
+    ),
+    Other(&'a dyn Array),
+}
+
+impl<'a> ColView<'a> {
+    fn new(a: &'a dyn Array) -> Self {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::*;
+        match a.data_type() {
+            DataType::Int64 => Self::Int64(a.as_primitive::<Int64Type>()),
+            DataType::Float64 => Self::Float64(a.as_primitive::<Float64Type>()),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                Self::TsMicros(a.as_primitive::<TimestampMicrosecondType>())
+            }
+            DataType::Utf8 => Self::Utf8(a.as_string::<i32>()),
+            DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+                let d = a.as_dictionary::<Int32Type>();
+                // A null is either a null key or a key to a null value (`logical_nulls`).
+                match d.values().as_string_opt::<i32>() {
+                    Some(values) if values.null_count() == 0 => {
+                        Self::Dict(d.keys(), values, d.keys().nulls())
+                    }
+                    _ => Self::Other(a),
+                }
+            }
+            _ => Self::Other(a),
+        }
+    }
+
+    /// The cell at `row`: the same as [`arrow_cell`] gives.
+    #[inline]
+    fn cell(&self, row: usize) -> std::result::Result<Cell<'a>, String> {
+        Ok(match self {
+            Self::Int64(a) if a.is_valid(row) => Cell::Int(a.value(row)),
+            Self::Float64(a) if a.is_valid(row) => Cell::Float(a.value(row)),
+            Self::TsMicros(a) if a.is_valid(row) => Cell::Ts(a.value(row)),
+            Self::Utf8(a) if a.is_valid(row) => Cell::Text(a.value(row)),
+            Self::Dict(keys, values, nulls) if nulls.is_none_or(|n| n.is_valid(row)) => {
+                let key = keys.value(row);
+                Cell::Text(
+                    values.value(usize::try_from(key).map_err(|_| "negative dictionary key")?),
+                )
+            }
+            Self::Other(a) => return arrow_cell(*a, row),
+            _ => Cell::Null,
+        })
+    }
+}
+
 /// A typed cell from an Arrow column.
 fn arrow_cell(a: &dyn Array, row: usize) -> std::result::Result<Cell<'_>, String> {
     use arrow_array::cast::AsArray;
@@ -909,4 +975,54 @@ fn row_json(batch: &RecordBatch, row: usize) -> String {
         return String::from_utf8_lossy(&out).into_owned();
     }
     format!("<row {row}>")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::{arrow_cell, ColView};
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        Array, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray,
+        TimestampMicrosecondArray, UInt8Array,
+    };
+    use std::sync::Arc;
+
+    /// Every column view gives, row by row, what the general per-cell conversion gives,
+    /// nulls included (in the keys and in the values of a dictionary).
+    #[test]
+    fn column_views_give_the_general_cells() {
+        let arrays: Vec<Arc<dyn Array>> = vec![
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(-7)])),
+            Arc::new(Float64Array::from(vec![None, Some(2.5), Some(f64::NAN)])),
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(5),
+                Some(6),
+                None,
+            ])),
+            Arc::new(StringArray::from(vec![Some("a"), None, Some("")])),
+            Arc::new(DictionaryArray::<Int32Type>::new(
+                Int32Array::from(vec![Some(1), None, Some(0)]),
+                Arc::new(StringArray::from(vec!["pos", "ecom"])),
+            )),
+            Arc::new(DictionaryArray::<Int32Type>::new(
+                Int32Array::from(vec![Some(1), None, Some(0)]),
+                Arc::new(StringArray::from(vec![Some("pos"), None])),
+            )),
+            Arc::new(UInt8Array::from(vec![Some(3), None, Some(255)])),
+        ];
+        for a in &arrays {
+            let v = ColView::new(a.as_ref());
+            for row in 0..a.len() {
+                let (got, want) = (v.cell(row).unwrap(), arrow_cell(a.as_ref(), row).unwrap());
+                // NaN != NaN: compare floats by their bits.
+                match (got, want) {
+                    (super::Cell::Float(x), super::Cell::Float(y)) => {
+                        assert_eq!(x.to_bits(), y.to_bits());
+                    }
+                    _ => assert_eq!(got, want, "{:?} row {row}", a.data_type()),
+                }
+            }
+        }
+    }
 }
