@@ -1812,9 +1812,13 @@ impl Engine {
     /// Streams share nothing but the output rows (each writes its own features) and, when
     /// label events are routed by transaction id, the label index. So with more than one
     /// thread (see [`Engine::set_threads`]), no label index and a large chunk, the streams
-    /// are applied side by side: each on its own thread, writing its values in record
-    /// order into its own buffer, which is then copied into the rows. The values are the
-    /// same either way; only the order in which independent entities are visited changes.
+    /// are applied side by side. Entities are independent too, so each stream's grouped
+    /// records are also cut, between entities, into parts of about equal length (one per
+    /// thread): a stream much busier than the others (half a million customers against a
+    /// few thousand terminals) is shared out as well. Each part writes its values in record
+    /// order into its own buffer, and the buffers are copied into the rows in order. The
+    /// values are the same either way; only the order in which independent entities are
+    /// visited changes.
     fn flush_ready(&mut self) {
         if self.state.chunk.seq == 0 {
             return;
@@ -1831,7 +1835,6 @@ impl Engine {
             .collect();
         let staged: usize = work.iter().map(|(r, _)| r.len()).sum();
         let side_by_side = self.threads > 1
-            && ns > 1
             && staged >= PARALLEL_MIN_RECS
             && self.state.chunk.labels == 0
             && !self.layouts.iter().any(|l| l.indexed);
@@ -1840,81 +1843,110 @@ impl Engine {
             let plan = &self.plan;
             let layouts = &self.layouts;
             let stream_out = &self.stream_out;
-            let jobs = self
+            let threads = self.threads;
+            // First each stream's records are grouped by entity (streams side by side)...
+            side_by_side_jobs(
+                self.state
+                    .streams
+                    .iter()
+                    .zip(self.scratch.iter_mut())
+                    .zip(work.iter_mut())
+                    .collect(),
+                threads,
+                |((st, sc), (recs, _))| {
+                    group_by_entity(sc, recs, st.ents.len());
+                    i64::MIN
+                },
+            );
+            // ...then cut at entity boundaries into parts of about equal record counts, so
+            // that a stream busier than the others is shared out too. Entities are
+            // independent, and a part owns the slice of entities its records touch.
+            let mut parts = Vec::new();
+            for (si, ((st, sc), (recs, spill))) in self
                 .state
                 .streams
                 .iter_mut()
                 .zip(self.scratch.iter_mut())
-                .zip(work.iter_mut())
-                .enumerate();
-            let run = |si: usize,
-                       st: &mut StreamState,
-                       sc: &mut Scratch,
-                       (recs, spill): &mut (Vec<Rec>, Vec<u64>)| {
-                let slots = st.ents.len();
-                group_by_entity(sc, recs, slots);
-                let mut vals = std::mem::take(&mut sc.vals);
-                vals.clear();
-                vals.reserve(recs.len() * stream_out[si].len());
-                let t = apply_stream(
-                    StreamCtx {
-                        si,
-                        layout: &layouts[si],
-                        resolution: plan.streams[si].resolution,
-                        ttl,
-                        outs: &stream_out[si],
-                    },
-                    st,
-                    sc,
-                    recs,
-                    spill,
-                    Dest::Seq(&mut vals),
-                    None,
-                );
-                sc.vals = vals;
-                t
-            };
-            // Helpers take the next stream as they finish one; one that cannot be started
-            // leaves its share to the caller's thread.
-            let jobs: Vec<std::sync::Mutex<Option<_>>> = jobs
-                .map(|(si, ((st, sc), w))| std::sync::Mutex::new(Some((si, st, sc, w))))
-                .collect();
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let latest = std::sync::atomic::AtomicI64::new(i64::MIN);
-            let take_next = || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else {
-                    break;
+                .zip(work.iter())
+                .enumerate()
+            {
+                let n = if recs.len() >= SPLIT_MIN_RECS {
+                    threads
+                } else {
+                    1
                 };
-                let taken = job.lock().map(|mut j| j.take()).unwrap_or(None);
-                if let Some((si, st, sc, w)) = taken {
-                    let t = run(si, st, sc, w);
-                    latest.fetch_max(t, std::sync::atomic::Ordering::Relaxed);
+                let cuts = entity_cuts(recs, n);
+                if sc.parts.len() < cuts.len() - 1 {
+                    sc.parts.resize_with(cuts.len() - 1, Default::default);
                 }
-            };
-            std::thread::scope(|s| {
-                for _ in 1..self.threads.min(ns) {
-                    let _ = std::thread::Builder::new()
-                        .name("riskstream-apply".into())
-                        .spawn_scoped(s, take_next);
+                let StreamState { ents, keys, .. } = st;
+                let mut ents: &mut [Entity] = ents;
+                let mut keys: &[u128] = keys;
+                let mut first = 0u32;
+                for (w, (vals, dropped)) in cuts.windows(2).zip(sc.parts.iter_mut()) {
+                    let part = &recs[w[0]..w[1]];
+                    // Entities below the next part's first entity belong to this part.
+                    let next_first = recs.get(w[1]).map_or(first + ents.len() as u32, |r| r.ent);
+                    let (mine, rest) =
+                        std::mem::take(&mut ents).split_at_mut((next_first - first) as usize);
+                    let (my_keys, rest_keys) = keys.split_at((next_first - first) as usize);
+                    vals.clear();
+                    vals.reserve(part.len() * stream_out[si].len());
+                    parts.push((
+                        si,
+                        EntsMut {
+                            first,
+                            keys: my_keys,
+                            ents: mine,
+                        },
+                        part,
+                        spill.as_slice(),
+                        vals,
+                        dropped,
+                    ));
+                    ents = rest;
+                    keys = rest_keys;
+                    first = next_first;
                 }
-                take_next();
-            });
-            last_time = latest.into_inner();
-            // Each stream's values, in its record order, into the rows.
+            }
+            // The biggest parts first, so that no thread is left with a big one at the end.
+            parts.sort_by_key(|p| std::cmp::Reverse(p.2.len()));
+            last_time =
+                side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals, dropped)| {
+                    apply_stream(
+                        StreamCtx {
+                            si,
+                            layout: &layouts[si],
+                            resolution: plan.streams[si].resolution,
+                            ttl,
+                            outs: &stream_out[si],
+                        },
+                        ents,
+                        dropped,
+                        recs,
+                        spill,
+                        Dest::Seq(vals),
+                        None,
+                    )
+                });
+            // Each stream's values, in its record order (its parts in order), into the rows.
             let nf = self.out.nf;
             for (si, (recs, _)) in work.iter().enumerate() {
                 let outs = &self.stream_out[si];
-                let vals = &self.scratch[si].vals;
                 let w = outs.len();
                 if w == 0 {
                     continue;
                 }
-                for (r, v) in recs
+                let n = if recs.len() >= SPLIT_MIN_RECS {
+                    threads
+                } else {
+                    1
+                };
+                let nparts = entity_cuts(recs, n).len() - 1;
+                let vals = self.scratch[si].parts[..nparts]
                     .iter()
-                    .filter(|r| r.flags & 2 == 0)
-                    .zip(vals.chunks_exact(w))
-                {
+                    .flat_map(|(v, _)| v.chunks_exact(w));
+                for (r, v) in recs.iter().filter(|r| r.flags & 2 == 0).zip(vals) {
                     let row = &mut self.out.feats[r.row as usize * nf..][..nf];
                     for (o, x) in outs.iter().zip(v) {
                         row[o.fi] = *x;
@@ -1935,8 +1967,12 @@ impl Engine {
                         ttl,
                         outs: &self.stream_out[si],
                     },
-                    st,
-                    sc,
+                    EntsMut {
+                        first: 0,
+                        keys: &st.keys,
+                        ents: &mut st.ents,
+                    },
+                    &mut sc.dropped,
                     &w.0,
                     &w.1,
                     Dest::Rows {
@@ -2223,8 +2259,71 @@ struct Scratch {
     sorted: Vec<Rec>,
     /// Ids that fell out of the windows (for the label index).
     dropped: Vec<u128>,
-    /// Feature values in record order, when streams are applied side by side.
-    vals: Vec<f64>,
+    /// When streams are applied side by side: each part's feature values in record order,
+    /// and the ids that fell out of its windows.
+    parts: Vec<(Vec<f64>, Vec<u128>)>,
+}
+
+/// The entities of a stream that one part of a chunk may touch: slots `first..`.
+struct EntsMut<'a> {
+    first: u32,
+    keys: &'a [u128],
+    ents: &'a mut [Entity],
+}
+
+/// Records (grouped by entity) below this many are applied as one part.
+const SPLIT_MIN_RECS: usize = 4_096;
+
+/// Where to cut records grouped by entity into `n` parts of about equal length without
+/// cutting an entity's records apart: `0`, the cuts, `recs.len()` (fewer parts when one
+/// entity holds most of the records).
+fn entity_cuts(recs: &[Rec], n: usize) -> smallvec::SmallVec<[usize; 8]> {
+    let mut cuts = smallvec::SmallVec::new();
+    cuts.push(0);
+    for k in 1..n.max(1) {
+        let mut c = recs.len() * k / n;
+        while c > 0 && c < recs.len() && recs[c].ent == recs[c - 1].ent {
+            c += 1;
+        }
+        if c > *cuts.last().unwrap_or(&0) && c < recs.len() {
+            cuts.push(c);
+        }
+    }
+    cuts.push(recs.len());
+    cuts
+}
+
+/// Runs each job on up to `threads` threads (the caller's among them), each thread taking
+/// the next job as it finishes one; returns the latest of the times the jobs return. A
+/// helper that cannot be started leaves its share to the others.
+fn side_by_side_jobs<J: Send>(jobs: Vec<J>, threads: usize, run: impl Fn(J) -> i64 + Sync) -> i64 {
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    let n = jobs.len();
+    let slots: Vec<std::sync::Mutex<Option<J>>> = jobs
+        .into_iter()
+        .map(|j| std::sync::Mutex::new(Some(j)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let latest = AtomicI64::new(i64::MIN);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = slots.get(i) else {
+            break;
+        };
+        let job = slot.lock().map(|mut j| j.take()).unwrap_or(None);
+        if let Some(job) = job {
+            latest.fetch_max(run(job), Ordering::Relaxed);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.min(n) {
+            let _ = std::thread::Builder::new()
+                .name("riskstream-apply".into())
+                .spawn_scoped(s, work);
+        }
+        work();
+    });
+    latest.into_inner()
 }
 
 /// What [`apply_stream`] reads about its stream.
@@ -2301,8 +2400,8 @@ fn group_by_entity(sc: &mut Scratch, recs: &mut Vec<Rec>, slots: usize) {
 /// when the stream is indexed or the chunk holds label events (the caller makes sure).
 fn apply_stream(
     cx: StreamCtx<'_>,
-    st: &mut StreamState,
-    sc: &mut Scratch,
+    st: EntsMut<'_>,
+    dropped: &mut Vec<u128>,
     recs: &[Rec],
     spill: &[u64],
     mut dest: Dest<'_>,
@@ -2320,8 +2419,9 @@ fn apply_stream(
         while h < recs.len() && recs[h].ent == ent {
             h += 1;
         }
-        let key = st.keys[ent as usize];
-        let e = &mut st.ents[ent as usize];
+        let at = (ent - st.first) as usize;
+        let key = st.keys[at];
+        let e = &mut st.ents[at];
         for r in &recs[g..h] {
             let t = r.time;
             last_time = last_time.max(t);
@@ -2409,10 +2509,10 @@ fn apply_stream(
                     e.last_vals.extend_from_slice(vals);
                 }
             }
-            sc.dropped.clear();
-            e.trim(l, &mut sc.dropped);
+            dropped.clear();
+            e.trim(l, dropped);
             if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
-                for &old in &sc.dropped {
+                for &old in dropped.iter() {
                     unindex(lb.tx_index, old, si, key);
                 }
             }
@@ -2537,6 +2637,42 @@ fn pop_min(h: &mut Vec<HeapKey>) -> HeapKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Parts cover the records in order, never cut an entity's records apart, and are
+        /// at most as many as asked for.
+        #[test]
+        fn entity_cuts_keep_each_entity_whole(
+            runs in proptest::collection::vec(1usize..50, 0..60),
+            n in 1usize..6,
+        ) {
+            let recs: Vec<Rec> = runs
+                .iter()
+                .enumerate()
+                .flat_map(|(e, &k)| {
+                    (0..k).map(move |i| Rec {
+                        ent: e as u32 * 2,
+                        row: i as u32,
+                        time: 0,
+                        v0: 0.0,
+                        spill: 0,
+                        flags: 1,
+                    })
+                })
+                .collect();
+            let cuts = entity_cuts(&recs, n);
+            prop_assert_eq!(cuts[0], 0);
+            prop_assert_eq!(*cuts.last().unwrap(), recs.len());
+            prop_assert!(cuts.len() - 1 <= n.max(1));
+            for w in cuts.windows(2) {
+                prop_assert!(w[0] < w[1] || recs.is_empty());
+            }
+            for &c in &cuts[1..cuts.len() - 1] {
+                prop_assert_ne!(recs[c].ent, recs[c - 1].ent);
+            }
+        }
+    }
 
     /// A snapshot serialises [`StateRef`]; a restore reads [`State`]: the two must give
     /// the same bytes field for field.
