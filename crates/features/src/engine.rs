@@ -2297,31 +2297,17 @@ fn entity_cuts(recs: &[Rec], n: usize) -> smallvec::SmallVec<[usize; 8]> {
 /// the next job as it finishes one; returns the latest of the times the jobs return. A
 /// helper that cannot be started leaves its share to the others.
 fn side_by_side_jobs<J: Send>(jobs: Vec<J>, threads: usize, run: impl Fn(J) -> i64 + Sync) -> i64 {
-    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-    let n = jobs.len();
+    use std::sync::atomic::{AtomicI64, Ordering};
     let slots: Vec<std::sync::Mutex<Option<J>>> = jobs
         .into_iter()
         .map(|j| std::sync::Mutex::new(Some(j)))
         .collect();
-    let next = AtomicUsize::new(0);
     let latest = AtomicI64::new(i64::MIN);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = slots.get(i) else {
-            break;
-        };
-        let job = slot.lock().map(|mut j| j.take()).unwrap_or(None);
-        if let Some(job) = job {
+    riskstream_io::on_threads(slots.len(), threads, "riskstream-apply", |i| {
+        if let Some(job) = slots[i].lock().map(|mut j| j.take()).unwrap_or(None) {
             latest.fetch_max(run(job), Ordering::Relaxed);
         }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..threads.min(n) {
-            let _ = std::thread::Builder::new()
-                .name("riskstream-apply".into())
-                .spawn_scoped(s, work);
-        }
-        work();
+        true
     });
     latest.into_inner()
 }

@@ -68,3 +68,30 @@ pub fn split_rows(
     *pieces = keep;
     later
 }
+
+/// Runs `task(i)` for each `i` in `0..n` on up to `threads` scoped threads named `name`, the
+/// caller's among them. Each thread takes the next index as it finishes one, so one slow
+/// task does not hold up the rest; a task that returns `false` stops the handing out. A
+/// helper thread that cannot be started leaves its share to the others.
+pub fn on_threads(n: usize, threads: usize, name: &str, task: impl Fn(usize) -> bool + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        if !task(i) {
+            next.store(n, Ordering::Relaxed);
+            break;
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.min(n) {
+            let _ = std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, work);
+        }
+        work();
+    });
+}

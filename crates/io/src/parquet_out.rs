@@ -23,7 +23,6 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Batches with fewer rows are encoded on the calling thread alone: starting threads would
@@ -219,29 +218,15 @@ fn shared_out<F>(n: usize, threads: usize, task: F) -> Result<()>
 where
     F: Fn(usize) -> Result<()> + Sync,
 {
-    let next = AtomicUsize::new(0);
     let failed: Mutex<Option<ParquetError>> = Mutex::new(None);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= n {
-            break;
-        }
-        if let Err(e) = task(i) {
+    crate::on_threads(n, threads, "riskstream-encode", |i| match task(i) {
+        Ok(()) => true,
+        Err(e) => {
             if let Ok(mut f) = failed.lock() {
                 f.get_or_insert(e);
             }
-            // Stop handing out work.
-            next.store(n, Ordering::Relaxed);
-            break;
+            false
         }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..threads.min(n) {
-            let _ = std::thread::Builder::new()
-                .name("riskstream-encode".into())
-                .spawn_scoped(s, work);
-        }
-        work();
     });
     match failed.into_inner() {
         Ok(None) => Ok(()),
