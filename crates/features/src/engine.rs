@@ -1876,8 +1876,9 @@ impl Engine {
                     1
                 };
                 let cuts = entity_cuts(recs, n);
-                if sc.parts.len() < cuts.len() - 1 {
-                    sc.parts.resize_with(cuts.len() - 1, Default::default);
+                sc.nparts = cuts.len() - 1;
+                if sc.parts.len() < sc.nparts {
+                    sc.parts.resize_with(sc.nparts, Default::default);
                 }
                 let StreamState { ents, keys, .. } = st;
                 let mut ents: &mut [Entity] = ents;
@@ -1937,13 +1938,8 @@ impl Engine {
                 if w == 0 {
                     continue;
                 }
-                let n = if recs.len() >= SPLIT_MIN_RECS {
-                    threads
-                } else {
-                    1
-                };
-                let nparts = entity_cuts(recs, n).len() - 1;
-                let vals = self.scratch[si].parts[..nparts]
+                let sc = &self.scratch[si];
+                let vals = sc.parts[..sc.nparts]
                     .iter()
                     .flat_map(|(v, _)| v.chunks_exact(w));
                 for (r, v) in recs.iter().filter(|r| r.flags & 2 == 0).zip(vals) {
@@ -2262,6 +2258,8 @@ struct Scratch {
     /// When streams are applied side by side: each part's feature values in record order,
     /// and the ids that fell out of its windows.
     parts: Vec<(Vec<f64>, Vec<u128>)>,
+    /// How many of `parts` the current chunk uses.
+    nparts: usize,
 }
 
 /// The entities of a stream that one part of a chunk may touch: slots `first..`.
