@@ -869,13 +869,8 @@ impl<'a> ColView<'a> {
             DataType::Utf8 => Self::Utf8(a.as_string::<i32>()),
             DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
                 let d = a.as_dictionary::<Int32Type>();
-                // A null is either a null key or a key to a null value (`logical_nulls`).
-                match d.values().as_string_opt::<i32>() {
-                    Some(values) if values.null_count() == 0 => {
-                        Self::Dict(d.keys(), values, d.keys().nulls())
-                    }
-                    _ => Self::Other(a),
-                }
+                // Null where the key is null, as `arrow_cell` has it.
+                Self::Dict(d.keys(), d.values().as_string::<i32>(), d.keys().nulls())
             }
             _ => Self::Other(a),
         }
