@@ -21,6 +21,11 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "cases", include_str!("../migrations/0002_cases.sql")),
+    (
+        3,
+        "audit_keyed",
+        include_str!("../migrations/0003_audit_keyed.sql"),
+    ),
 ];
 
 /// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with
@@ -86,10 +91,26 @@ pub(crate) fn redact_url(url: &str) -> String {
     )
 }
 
-/// The backend, the URL to connect with, and whether it is an in-memory SQLite database.
-fn classify_url(url: &str, shown: &str) -> Result<(Backend, String, bool)> {
+/// What a URL names.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    backend: Backend,
+    /// The URL to connect with.
+    url: String,
+    /// An in-memory SQLite database.
+    memory: bool,
+    /// A SQLite file, and whether opening may create it.
+    file: Option<(std::path::PathBuf, bool)>,
+}
+
+fn classify_url(url: &str, shown: &str) -> Result<Target> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_string(), false));
+        return Ok(Target {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            memory: false,
+            file: None,
+        });
     }
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return Err(RegistryError::BadUrl {
@@ -103,7 +124,12 @@ fn classify_url(url: &str, shown: &str) -> Result<(Backend, String, bool)> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let memory = path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
     if memory {
-        return Ok((Backend::Sqlite, url.to_string(), true));
+        return Ok(Target {
+            backend: Backend::Sqlite,
+            url: url.to_string(),
+            memory: true,
+            file: None,
+        });
     }
     if path.is_empty() {
         return Err(RegistryError::BadUrl {
@@ -122,21 +148,119 @@ fn classify_url(url: &str, shown: &str) -> Result<(Backend, String, bool)> {
         }
     }
     // Create the file on first use unless the caller chose a mode.
-    let url = if query.split('&').any(|p| p.starts_with("mode=")) {
+    let chosen_mode = query.split('&').find_map(|p| p.strip_prefix("mode="));
+    let creates = chosen_mode.is_none_or(|m| m == "rwc");
+    let url = if chosen_mode.is_some() {
         url.to_string()
     } else if query.is_empty() {
         format!("{}?mode=rwc", url.trim_end_matches('?'))
     } else {
         format!("{url}&mode=rwc")
     };
-    Ok((Backend::Sqlite, url, false))
+    Ok(Target {
+        backend: Backend::Sqlite,
+        url,
+        memory: false,
+        file: Some((std::path::PathBuf::from(path), creates)),
+    })
 }
 
-/// Opens a pool, sets SQLite up (WAL, busy timeout) and runs the migrations.
-pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend)> {
+/// The registry holds API key hashes, the review queue and the audit log: its SQLite file
+/// and the `-wal`/`-shm` files beside it are for the owner only.
+mod owner_only {
+    use std::path::{Path, PathBuf};
+
+    /// Creates `path` with mode 0600 if it is missing and `creates`; tightens it otherwise.
+    /// SQLite gives the `-wal` and `-shm` files the database file's mode when it creates them.
+    pub(super) fn prepare(
+        path: &Path,
+        creates: bool,
+        warnings: &mut Vec<String>,
+    ) -> std::io::Result<()> {
+        #[cfg(unix)]
+        if creates && !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                // An empty file is an empty SQLite database.
+                Ok(_) => return Ok(()),
+                // Another process created it first: tighten it as an existing file.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tighten(path, warnings);
+        Ok(())
+    }
+
+    /// Tightens the database's `-wal` and `-shm` files, if they exist.
+    pub(super) fn side_files(path: &Path, warnings: &mut Vec<String>) {
+        for suffix in ["-wal", "-shm"] {
+            let mut side = PathBuf::from(path).into_os_string();
+            side.push(suffix);
+            tighten(Path::new(&side), warnings);
+        }
+    }
+
+    /// Removes group and other permissions from an existing file, with a warning.
+    fn tighten(path: &Path, warnings: &mut Vec<String>) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::metadata(path) else {
+                return;
+            };
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 == 0 {
+                return;
+            }
+            let tight = mode & !0o077;
+            let warning =
+                match std::fs::set_permissions(path, std::fs::Permissions::from_mode(tight)) {
+                    Ok(()) => format!(
+                        "registry file {} was readable by group or others (mode {:04o}); changed \
+                     it to {tight:04o}",
+                        path.display(),
+                        mode & 0o777
+                    ),
+                    Err(e) => format!(
+                        "registry file {} is readable by group or others (mode {:04o}) and could \
+                     not be changed ({e}); run `chmod 600 {}`",
+                        path.display(),
+                        mode & 0o777,
+                        path.display()
+                    ),
+                };
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        #[cfg(not(unix))]
+        let _ = (path, warnings);
+    }
+}
+
+/// Opens a pool, sets SQLite up (owner-only files, WAL, busy timeout) and runs the
+/// migrations. Returns what it had to fix, in words.
+pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend, Vec<String>)> {
     sqlx::any::install_default_drivers();
     let shown = redact_url(url);
-    let (backend, url, memory) = classify_url(url, &shown)?;
+    let Target {
+        backend,
+        url,
+        memory,
+        file,
+    } = classify_url(url, &shown)?;
+    let mut warnings = Vec::new();
+    if let Some((path, creates)) = &file {
+        owner_only::prepare(path, *creates, &mut warnings).map_err(|e| RegistryError::Open {
+            url: shown.clone(),
+            source: Box::new(e),
+        })?;
+    }
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
     let options = match (backend, memory) {
         // Each connection to `sqlite::memory:` would be a database of its own, so keep exactly
@@ -197,6 +321,9 @@ pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend)> {
             });
         }
     }
+    if let Some((path, _)) = &file {
+        owner_only::side_files(path, &mut warnings);
+    }
     let migrations = MIGRATIONS
         .iter()
         .map(|&(version, description, sql)| {
@@ -216,7 +343,7 @@ pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend)> {
             url: shown.clone(),
             source: Box::new(e),
         })?;
-    Ok((pool, backend))
+    Ok((pool, backend, warnings))
 }
 
 /// The single-row registry state: change counter and audit head.
@@ -303,17 +430,19 @@ mod tests {
 
     #[test]
     fn sqlite_urls_create_the_file() {
-        let (b, url, mem) = classify_url("sqlite:///tmp/x.db", "").expect("ok");
+        let t = classify_url("sqlite:///tmp/x.db", "").expect("ok");
         assert_eq!(
-            (b, url.as_str(), mem),
+            (t.backend, t.url.as_str(), t.memory),
             (Backend::Sqlite, "sqlite:///tmp/x.db?mode=rwc", false)
         );
-        let (_, url, _) = classify_url("sqlite:///tmp/x.db?mode=ro", "").expect("ok");
-        assert_eq!(url, "sqlite:///tmp/x.db?mode=ro");
-        let (_, url, _) = classify_url("sqlite:///tmp/x.db?cache=private", "").expect("ok");
-        assert_eq!(url, "sqlite:///tmp/x.db?cache=private&mode=rwc");
-        let (_, _, mem) = classify_url("sqlite::memory:", "").expect("ok");
-        assert!(mem);
+        assert_eq!(t.file, Some(("/tmp/x.db".into(), true)));
+        let t = classify_url("sqlite:///tmp/x.db?mode=ro", "").expect("ok");
+        assert_eq!(t.url, "sqlite:///tmp/x.db?mode=ro");
+        assert_eq!(t.file, Some(("/tmp/x.db".into(), false)));
+        let t = classify_url("sqlite:///tmp/x.db?cache=private", "").expect("ok");
+        assert_eq!(t.url, "sqlite:///tmp/x.db?cache=private&mode=rwc");
+        let t = classify_url("sqlite::memory:", "").expect("ok");
+        assert!(t.memory && t.file.is_none());
         assert!(matches!(
             classify_url("sqlite:///no/such/dir/x.db", ""),
             Err(RegistryError::BadUrl { .. })

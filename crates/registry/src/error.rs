@@ -94,6 +94,28 @@ pub enum RegistryError {
         /// The last database error.
         last_error: String,
     },
+    /// The audit key cannot be used (missing, too short, readable by others).
+    #[error("audit {source_name} {reason}")]
+    AuditKey {
+        /// Where the key came from (`key file /etc/rs/audit.key`).
+        source_name: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The audit chain is keyed but this handle has no key: an unkeyed row after keyed ones
+    /// would make the chain look rewritten, so the append is refused.
+    #[error(
+        "the audit log is keyed (row {seq} was written with audit key {fingerprint}) but this \
+         registry was opened without an audit key; set {env}=/path/to/the/key/file (mode 0600) \
+         or open it with RegistryOptions::with_audit_key",
+        env = crate::AUDIT_KEY_ENV
+    )]
+    AuditKeyRequired {
+        /// The keyed row at the head of the chain.
+        seq: i64,
+        /// The fingerprint of the key that wrote it.
+        fingerprint: String,
+    },
     /// Stored data is not what this release writes (a bug, or a hand-edited database).
     #[error("registry data is corrupt: {0}")]
     Corrupt(String),
@@ -122,7 +144,9 @@ impl Classify for RegistryError {
             | RegistryError::Ambiguous { .. }
             | RegistryError::Invalid { .. }
             | RegistryError::WrongKind { .. }
-            | RegistryError::Conflict(_) => ErrorClass::User,
+            | RegistryError::Conflict(_)
+            | RegistryError::AuditKey { .. }
+            | RegistryError::AuditKeyRequired { .. } => ErrorClass::User,
         }
     }
 }

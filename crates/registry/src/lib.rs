@@ -71,6 +71,7 @@ mod cases;
 mod db;
 mod deploy;
 mod error;
+mod key;
 mod keys;
 mod lists;
 mod types;
@@ -82,13 +83,14 @@ use sha2::{Digest, Sha256};
 
 pub use cases::{Case, CaseLabel, CaseQuery, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
+pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
 pub use types::{
-    Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditEntry, AuditRecord, ChainBreak,
-    Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role, Slot, Stage,
-    VerifyReport,
+    Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
+    ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,
+    Slot, Stage, VerifyOptions, VerifyReport,
 };
-pub use writer::{AuditSendError, AuditWriter, AuditWriterStats};
+pub use writer::{committed, AuditSendError, AuditWriter, AuditWriterStats};
 
 use db::{Backend, Conn, Pool, State, Tx};
 use error::DbContext;
@@ -107,6 +109,34 @@ struct Inner {
     /// The audit head as of this process's last append: the queue every append waits in.
     /// The database's `registry_state` row is authoritative (another instance may append).
     head: tokio::sync::Mutex<Head>,
+    /// Appends are HMAC-keyed (scheme 2) with this key; `None` writes scheme 1.
+    audit_key: Option<AuditKey>,
+    /// What `open` noticed and fixed (e.g. a registry file others could read).
+    warnings: Vec<String>,
+}
+
+/// How to open a [`Registry`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RegistryOptions {
+    /// The key the audit chain is appended with (HMAC-SHA256, scheme 2) and checked with.
+    /// Without one, appends are unkeyed (scheme 1) and refused once the chain is keyed.
+    pub audit_key: Option<AuditKey>,
+}
+
+impl RegistryOptions {
+    /// Options with the key named by `RISKSTREAM_AUDIT_KEY_FILE`, if it is set.
+    pub fn from_env() -> Result<RegistryOptions> {
+        Ok(RegistryOptions {
+            audit_key: AuditKey::from_env()?,
+        })
+    }
+
+    /// Appends and verifies with `key`.
+    pub fn with_audit_key(mut self, key: AuditKey) -> RegistryOptions {
+        self.audit_key = Some(key);
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +150,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("backend", &self.inner.backend.name())
             .field("url", &self.inner.url)
+            .field("audit_key", &self.inner.audit_key)
             .finish()
     }
 }
@@ -133,9 +164,33 @@ impl Registry {
     /// * `postgres://user[:password]@host[:port]/database[?sslmode=…]`: the database must
     ///   exist; the tables are created in its default schema.
     ///
-    /// Errors name the URL with the password replaced by `***`.
+    /// Errors name the URL with the password replaced by `***`. A SQLite file is created
+    /// readable by its owner only (mode 0600, with its `-wal` and `-shm` files); an existing
+    /// one that others could read is tightened, with a warning
+    /// ([`Registry::open_warnings`]).
+    ///
+    /// The audit key comes from `RISKSTREAM_AUDIT_KEY_FILE` when it is set (so every process
+    /// that writes the chain, given that variable, keys it); [`Registry::open_with`] takes it
+    /// explicitly instead.
     pub async fn open(url: &str) -> Result<Registry> {
-        let (pool, backend) = db::connect(url).await?;
+        Registry::open_with(url, RegistryOptions::from_env()?).await
+    }
+
+    /// [`Registry::open`] with explicit options; the environment is not read.
+    ///
+    /// ```no_run
+    /// # async fn f() -> riskstream_registry::Result<()> {
+    /// use riskstream_registry::{AuditKey, Registry, RegistryOptions};
+    /// let key = AuditKey::from_file("/etc/riskstream/audit.key")?;
+    /// let reg = Registry::open_with(
+    ///     "sqlite:///var/lib/riskstream/registry.db",
+    ///     RegistryOptions::default().with_audit_key(key),
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_with(url: &str, options: RegistryOptions) -> Result<Registry> {
+        let (pool, backend, warnings) = db::connect(url).await?;
         let state = {
             let mut conn = pool.acquire().await.ctx("connecting")?;
             db::read_state(&mut conn).await?
@@ -149,8 +204,20 @@ impl Registry {
                     seq: state.audit_seq,
                     hash: state.audit_hash,
                 }),
+                audit_key: options.audit_key,
+                warnings,
             }),
         })
+    }
+
+    /// The fingerprint of the audit key appends are keyed with, if any.
+    pub fn audit_key_fingerprint(&self) -> Option<&str> {
+        self.inner.audit_key.as_ref().map(AuditKey::fingerprint)
+    }
+
+    /// What opening noticed and fixed, in words (also logged with `tracing`).
+    pub fn open_warnings(&self) -> &[String] {
+        &self.inner.warnings
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -184,6 +251,7 @@ impl Registry {
 /// Dropping it without [`Change::commit`] rolls everything back.
 pub(crate) struct Change<'r> {
     head: tokio::sync::MutexGuard<'r, Head>,
+    key: Option<&'r AuditKey>,
     tx: Tx,
     state: State,
     bump: bool,
@@ -197,6 +265,7 @@ impl<'r> Change<'r> {
         let (tx, state) = db::begin_write(&registry.inner.pool).await?;
         Ok(Change {
             head,
+            key: registry.inner.audit_key.as_ref(),
             tx,
             state,
             bump: false,
@@ -210,7 +279,7 @@ impl<'r> Change<'r> {
 
     /// Appends records to the audit chain inside this transaction.
     pub(crate) async fn audit(&mut self, records: &[AuditRecord]) -> Result<()> {
-        audit::append(&mut self.tx, &mut self.state, records).await
+        audit::append(&mut self.tx, &mut self.state, records, self.key).await
     }
 
     /// Marks the change as one that servers must reload for.

@@ -432,27 +432,138 @@ pub struct AuditEntry {
     pub after: Option<serde_json::Value>,
     /// Hash of the previous row (64 zeros for the first).
     pub prev_hash: String,
-    /// sha256(prev_hash, canonical row), lowercase hex.
+    /// sha256(prev_hash, canonical row) for scheme 1, HMAC-SHA256(key, prev_hash, canonical
+    /// row) for scheme 2; lowercase hex.
     pub hash: String,
+    /// 1: unkeyed SHA-256 (anyone with write access could recompute it); 2: HMAC-SHA256 with
+    /// the audit key.
+    #[serde(default = "scheme_v1")]
+    pub scheme: i64,
+    /// For scheme 2: the first 8 hex digits of sha256(key) of the key that wrote the row.
+    #[serde(default)]
+    pub key_fingerprint: Option<String>,
+}
+
+fn scheme_v1() -> i64 {
+    1
 }
 
 /// The outcome of [`crate::Registry::audit_verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
-    /// Rows whose hash was recomputed.
+    /// Rows walked: each one's `seq` and `prev_hash` link checked, and its hash recomputed
+    /// when it can be (`keyed + unkeyed`; `unverified` rows could not be).
     pub checked: u64,
+    /// Keyed rows (scheme 2) whose HMAC was recomputed with the audit key: tamper-evident.
+    #[serde(default)]
+    pub keyed: u64,
+    /// Unkeyed rows (scheme 1) whose SHA-256 was recomputed. Someone who can write the
+    /// database can rewrite these and recompute the hashes, so they are tamper-evident only
+    /// up to a published head (`--head`).
+    #[serde(default)]
+    pub unkeyed: u64,
+    /// Keyed rows whose HMAC could not be checked because no audit key was given. A report
+    /// with unverified rows is not [`VerifyReport::ok`].
+    #[serde(default)]
+    pub unverified: u64,
     /// The head the registry recorded when the walk started (seq 0 = empty log).
     pub head_seq: i64,
-    /// Hash of the head row; publish it elsewhere to detect a rewritten chain later.
+    /// Hash of the head row; publish it elsewhere (with `head_seq`) to anchor the chain.
     pub head_hash: String,
+    /// The published head the chain was checked against, if one was given.
+    #[serde(default)]
+    pub anchor: Option<AuditAnchor>,
     /// The first problem found, if any.
     pub first_bad: Option<ChainBreak>,
+    /// What the operator should know that is not a break (unverified or unkeyed rows, and
+    /// what to do about them).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
-    /// True when the chain is intact.
+    /// True when the chain is intact and every keyed row was checked with its key.
     pub fn ok(&self) -> bool {
-        self.first_bad.is_none()
+        self.first_bad.is_none() && self.unverified == 0
+    }
+}
+
+/// A published audit head: the chain must contain this row with this hash. Written
+/// `SEQ:HASH` (what `riskstream audit head` prints) or just `HASH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditAnchor {
+    /// The row's `seq`, if known.
+    pub seq: Option<i64>,
+    /// The row's hash, 64 lowercase hex digits.
+    pub hash: String,
+}
+
+impl std::fmt::Display for AuditAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "{seq}:{}", self.hash),
+            None => f.write_str(&self.hash),
+        }
+    }
+}
+
+impl std::str::FromStr for AuditAnchor {
+    type Err = crate::RegistryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| {
+            crate::RegistryError::invalid(
+                "audit head",
+                format!(
+                    "`{s}`: {why}; expected SEQ:HASH as `riskstream audit head` prints it \
+                     (e.g. 42:9f86d0…), or the 64-hex-digit HASH alone"
+                ),
+            )
+        };
+        let s = s.trim();
+        let (seq, hash) = match s.split_once(':') {
+            Some((seq, hash)) => {
+                let seq: i64 = seq
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| bad("SEQ is not a row number (1 or more)"))?;
+                (Some(seq), hash)
+            }
+            None => (None, s),
+        };
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("HASH is not 64 hex digits"));
+        }
+        Ok(AuditAnchor {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+/// What [`crate::Registry::audit_verify_with`] checks besides the chain itself.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Audit keys to check keyed rows with, besides the registry's own (several after a key
+    /// rotation; each row names its key by fingerprint).
+    pub keys: Vec<crate::AuditKey>,
+    /// A published head the chain must contain.
+    pub anchor: Option<AuditAnchor>,
+}
+
+impl VerifyOptions {
+    /// Adds a key to check keyed rows with.
+    pub fn with_key(mut self, key: crate::AuditKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Requires the chain to contain `anchor`.
+    pub fn with_anchor(mut self, anchor: AuditAnchor) -> Self {
+        self.anchor = Some(anchor);
+        self
     }
 }
 
