@@ -29,6 +29,7 @@ use crate::deploy::{row_columns, Deployment, ModelSlot, OnlineModel, OnlineStats
 use crate::error::DecideError;
 use crate::lists::Lists;
 use crate::policy::{Explain, Outcome, Policy};
+use crate::recall::{Recall, RecallSnap, Remembered};
 use crate::rules::{self, Input, TxValue};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
@@ -151,10 +152,16 @@ pub struct Decider {
     max_time: i64,
     feat_buf: Vec<f64>,
     x_buf: Vec<f64>,
+    max_ahead: Option<i64>,
+    recall: Recall,
 }
 
 const MAGIC: &[u8; 8] = b"RSDECIDE";
-const FORMAT_VERSION: u16 = 1;
+/// 2: adds the remembered decisions and labels ([`Recall`]); 1 is still read.
+const FORMAT_VERSION: u16 = 2;
+
+/// Longest transaction or label id kept (bytes); a longer one is refused.
+pub const MAX_ID_BYTES: usize = 256;
 
 #[derive(Serialize, Deserialize)]
 struct SnapOnline {
@@ -175,6 +182,12 @@ struct Snap {
     online: Vec<SnapOnline>,
     counters: Counters,
     max_time: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapV2 {
+    base: Snap,
+    recall: RecallSnap,
 }
 
 /// One transaction's features, computed without a decision ([`Decider::features`]).
@@ -230,7 +243,55 @@ impl Decider {
             max_time: i64::MIN,
             feat_buf: Vec::new(),
             x_buf: Vec::new(),
+            max_ahead: None,
+            recall: Recall::default(),
         }
+    }
+
+    /// The event-time guard: a transaction or label more than `micros` ahead of the wall
+    /// clock is refused ([`DecideError::Ahead`]) before it touches any state. Without it,
+    /// one transaction dated 9999 would move the feature state's time past every real one
+    /// and every later transaction would be refused as late. `None` (the default for
+    /// replays of history) turns the guard off; a live service sets a few minutes.
+    pub fn set_max_ahead(&mut self, micros: Option<i64>) {
+        self.max_ahead = micros;
+    }
+
+    /// How many decisions (and labels) are remembered by transaction id, so a retry is
+    /// answered with its original decision without being counted again (default
+    /// [`crate::recall::DEFAULT_DECISION_WINDOW`]). Shrinking forgets the oldest now.
+    pub fn set_decision_window(&mut self, n: usize) {
+        self.recall.decisions.set_capacity(n);
+        self.recall.labels.set_capacity(n);
+    }
+
+    /// What is remembered of recent transactions (read-only: sizes, lookups).
+    pub fn recall(&self) -> &Recall {
+        &self.recall
+    }
+
+    /// The latest event time this decider has decided on or been fed (µs), if any. A
+    /// state whose time is far ahead of the clock was poisoned by a far-future event.
+    pub fn max_event_time(&self) -> Option<i64> {
+        (self.max_time != i64::MIN).then_some(self.max_time)
+    }
+
+    /// Refuses `time` when it is further ahead of the clock than the guard allows.
+    fn check_ahead(&self, what: impl FnOnce() -> String, time: i64) -> Result<(), DecideError> {
+        let Some(max) = self.max_ahead else {
+            return Ok(());
+        };
+        let now = wall_micros();
+        if time > now.saturating_add(max) {
+            return Err(DecideError::Ahead {
+                what: what(),
+                time: format_micros(time),
+                now: format_micros(now),
+                ahead: human_micros(time.saturating_sub(now)),
+                max_ahead: human_micros(max),
+            });
+        }
+        Ok(())
     }
 
     /// The feature spec.
@@ -403,6 +464,30 @@ impl Decider {
             Some(id) => id,
             None => format!("#{}", self.counters.decisions + 1),
         };
+        if tx_id.len() > MAX_ID_BYTES {
+            self.counters.input_errors += 1;
+            return Err(DecideError::input(
+                self.id_field
+                    .map(|i| self.spec().schema.fields[i].name.clone()),
+                format!(
+                    "the id is {} bytes long; at most {MAX_ID_BYTES} are accepted",
+                    tx_id.len()
+                ),
+            ));
+        }
+        if let Some(r) = self.recall.decisions.get(&tx_id) {
+            return Err(if r.fields_hash == fields_hash(tx) {
+                DecideError::Duplicate {
+                    tx_id,
+                    original: r.json.clone(),
+                }
+            } else {
+                DecideError::Conflict(format!(
+                    "transaction id `{tx_id}` was already decided with other fields; a retry must resend the same transaction, and a new transaction needs a new id"
+                ))
+            });
+        }
+        self.check_ahead(|| format!("transaction `{tx_id}`"), time)?;
 
         // Features, now.
         let clamped_before = self.engine.late_clamped();
@@ -457,13 +542,7 @@ impl Decider {
         let (txv, time, tx_id, late_by_us) = self.compute(tx)?;
         let nf = self.spec().features.len();
         self.max_time = self.max_time.max(time);
-        let mut row = Vec::with_capacity(self.columns.len());
-        row.extend(self.pass_fields.iter().map(|&i| match &txv[i] {
-            TxValue::Int(v) => *v as f64,
-            TxValue::Float(v) => *v,
-            TxValue::Bool(b) => f64::from(u8::from(*b)),
-            TxValue::Null | TxValue::Str(_) => f64::NAN,
-        }));
+        let mut row = self.pass_row(&txv);
         // The last row is this transaction's (earlier ones cannot exist: every call
         // releases everything).
         row.extend_from_slice(&self.feat_buf[self.feat_buf.len() - nf..]);
@@ -675,7 +754,7 @@ impl Decider {
             Vec::new()
         };
         self.rows.put(&tx_id, row);
-        Ok(Decision {
+        let d = Decision {
             tx_id,
             outcome,
             score,
@@ -697,7 +776,85 @@ impl Decider {
             late_by_us,
             features,
             latency_us: t0.elapsed().as_micros() as u64,
-        })
+        };
+        if self.id_field.is_some() && self.recall.decisions.capacity() > 0 {
+            self.remember(tx, time, &d)?;
+        }
+        Ok(d)
+    }
+
+    fn remember(
+        &mut self,
+        tx: &serde_json::Map<String, serde_json::Value>,
+        time: i64,
+        d: &Decision,
+    ) -> Result<(), DecideError> {
+        let json = serde_json::to_string(d)
+            .map_err(|e| DecideError::Snapshot(format!("cannot keep the decision: {e}")))?;
+        self.recall.decisions.put(
+            &d.tx_id,
+            Remembered {
+                fields_hash: fields_hash(tx),
+                json: json.into(),
+                outcome: d.outcome.as_str().to_string(),
+                score: d.score,
+                time,
+            },
+        );
+        Ok(())
+    }
+
+    /// Rebuilds the feature state after a restart from a transaction decided before it
+    /// (read back from a write-ahead log), without deciding again: the features move on
+    /// exactly as when it was decided, its row is kept for online learning, and
+    /// `decision` (its original JSON) is remembered for retries. A transaction already
+    /// remembered is skipped (`Ok(false)`): the checkpoint already held it.
+    pub fn replay(
+        &mut self,
+        tx: &serde_json::Map<String, serde_json::Value>,
+        decision: &str,
+    ) -> Result<bool, DecideError> {
+        let guard = self.max_ahead.take();
+        let r = self.compute(tx);
+        self.max_ahead = guard;
+        let (txv, time, tx_id, _) = match r {
+            Ok(v) => v,
+            Err(DecideError::Duplicate { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        self.max_time = self.max_time.max(time);
+        let nf = self.spec().features.len();
+        let mut row = self.pass_row(&txv);
+        row.extend_from_slice(&self.feat_buf[self.feat_buf.len() - nf..]);
+        self.rows.put(&tx_id, row);
+        let v: serde_json::Value = serde_json::from_str(decision)
+            .map_err(|e| DecideError::Snapshot(format!("logged decision of `{tx_id}`: {e}")))?;
+        if self.id_field.is_some() && self.recall.decisions.capacity() > 0 {
+            self.recall.decisions.put(
+                &tx_id,
+                Remembered {
+                    fields_hash: fields_hash(tx),
+                    json: decision.into(),
+                    outcome: v["outcome"].as_str().unwrap_or("approve").to_string(),
+                    score: v["score"].as_f64(),
+                    time,
+                },
+            );
+        }
+        self.counters.decisions += 1;
+        Ok(true)
+    }
+
+    /// The pass-through fields of a transaction as numbers: the start of its feature row.
+    fn pass_row(&self, txv: &[TxValue]) -> Vec<f64> {
+        let mut row = Vec::with_capacity(self.columns.len());
+        row.extend(self.pass_fields.iter().map(|&i| match &txv[i] {
+            TxValue::Int(v) => *v as f64,
+            TxValue::Float(v) => *v,
+            TxValue::Bool(b) => f64::from(u8::from(*b)),
+            TxValue::Null | TxValue::Str(_) => f64::NAN,
+        }));
+        row
     }
 
     /// Decides on each transaction in order; one result per transaction.
@@ -751,12 +908,80 @@ impl Decider {
         fraud: bool,
         time: i64,
     ) -> Result<LabelOutcome, DecideError> {
+        self.label_with(tx_id, fraud, time, false)
+    }
+
+    /// [`Decider::label`], checked against what is remembered: the same label again is a
+    /// duplicate and changes nothing; a label contradicting an earlier one is refused
+    /// ([`DecideError::Conflict`]) unless `correction` is set, when the new verdict is
+    /// recorded (and reported as a correction) but nothing learns from it again — what an
+    /// online model learned cannot be taken back. A label for a transaction that is not
+    /// known is refused ([`DecideError::UnknownTransaction`]); so is a label time before
+    /// 1970, before the transaction's own time, or too far ahead of the clock.
+    pub fn label_with(
+        &mut self,
+        tx_id: &str,
+        fraud: bool,
+        time: i64,
+        correction: bool,
+    ) -> Result<LabelOutcome, DecideError> {
         let mut out = LabelOutcome {
             known: false,
             feature_state: false,
             learned: Vec::new(),
             drift: Vec::new(),
+            duplicate: false,
+            correction: false,
         };
+        if tx_id.is_empty() || tx_id.len() > MAX_ID_BYTES {
+            return Err(DecideError::input(
+                Some("tx_id".into()),
+                format!(
+                    "the id is {} bytes long; give 1 to {MAX_ID_BYTES}",
+                    tx_id.len()
+                ),
+            ));
+        }
+        if time < 0 {
+            return Err(DecideError::input(
+                Some("time".into()),
+                format!(
+                    "{} is before 1970; give the time the label became known",
+                    format_micros(time)
+                ),
+            ));
+        }
+        self.check_ahead(|| format!("label of `{tx_id}`"), time)?;
+        if let Some(&prior) = self.recall.labels.get(tx_id) {
+            out.known = true;
+            if prior == fraud {
+                out.duplicate = true;
+                return Ok(out);
+            }
+            if !correction {
+                return Err(DecideError::Conflict(format!(
+                    "transaction `{tx_id}` is already labelled {}; to change it, send the label again with \"correction\": true (it is recorded as a correction)",
+                    if prior { "fraud" } else { "genuine" }
+                )));
+            }
+            self.recall.labels.put(tx_id, fraud);
+            out.correction = true;
+            return Ok(out);
+        }
+        if let Some(r) = self.recall.decisions.get(tx_id) {
+            if time < r.time {
+                return Err(DecideError::input(
+                    Some("time".into()),
+                    format!(
+                        "{} is before the transaction's own time {}",
+                        format_micros(time),
+                        format_micros(r.time)
+                    ),
+                ));
+            }
+        }
+        let remembered =
+            self.recall.decisions.get(tx_id).is_some() || self.rows.map.contains_key(tx_id);
         if let Some(t) = &self.labels {
             let batch = label_batch(t, tx_id, fraud, time)?;
             let before = self.engine.stats().labels_applied;
@@ -787,8 +1012,16 @@ impl Decider {
                 }
             }
         }
+        out.known |= remembered;
         if !out.known {
             self.counters.labels_unknown += 1;
+            return Err(DecideError::UnknownTransaction {
+                tx_id: tx_id.to_string(),
+                window: self.recall.decisions.capacity(),
+            });
+        }
+        if self.recall.labels.capacity() > 0 {
+            self.recall.labels.put(tx_id, fraud);
         }
         Ok(out)
     }
@@ -865,6 +1098,10 @@ impl Decider {
             counters: self.counters.clone(),
             max_time: self.max_time,
         };
+        let snap = SnapV2 {
+            base: snap,
+            recall: self.recall.to_snap(),
+        };
         let payload =
             postcard::to_stdvec(&snap).map_err(|e| DecideError::Snapshot(e.to_string()))?;
         Ok(riskstream_core::frame::seal(
@@ -878,15 +1115,26 @@ impl Decider {
     /// snapshots of another spec or format version, saying which.
     pub fn restore(spec: &FeatureSpec, bytes: &[u8]) -> Result<Self, DecideError> {
         let refuse = |m: String| DecideError::Snapshot(m);
-        let body = riskstream_core::frame::open(
-            MAGIC,
-            FORMAT_VERSION,
-            "riskstream decider snapshot",
-            bytes,
-        )
-        .map_err(refuse)?;
-        let snap: Snap = postcard::from_bytes(body)
-            .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
+        let what = "riskstream decider snapshot";
+        let (snap, recall) = match riskstream_core::frame::open(MAGIC, FORMAT_VERSION, what, bytes)
+        {
+            Ok(body) => {
+                let s: SnapV2 = postcard::from_bytes(body)
+                    .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
+                (s.base, Some(s.recall))
+            }
+            // Version 1 has no remembered decisions; it restores with an empty memory.
+            Err(_) => {
+                let body = riskstream_core::frame::open(MAGIC, 1, what, bytes).map_err(|e| {
+                    refuse(format!(
+                        "{e} (this build reads versions 1 and {FORMAT_VERSION})"
+                    ))
+                })?;
+                let s: Snap = postcard::from_bytes(body)
+                    .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
+                (s, None)
+            }
+        };
         if snap.spec_hash != spec.hash {
             return Err(refuse(format!(
                 "written for another feature spec (hash {:016x}, this spec is {:016x}); start fresh or use the spec it was made with",
@@ -917,7 +1165,34 @@ impl Decider {
         }
         d.counters = snap.counters;
         d.max_time = snap.max_time;
+        if let Some(r) = recall {
+            d.recall = Recall::from_snap(r);
+        }
         Ok(d)
+    }
+}
+
+/// xxh3 of a transaction's fields (serde_json's map keeps keys sorted: one text per set
+/// of fields and values).
+fn fields_hash(tx: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    serde_json::to_vec(tx).map_or(0, |b| xxhash_rust::xxh3::xxh3_64(&b))
+}
+
+fn wall_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// A duration in µs as people read it: `3m 20s`, `41d 2h`.
+fn human_micros(us: i64) -> String {
+    let s = us / 1_000_000;
+    match s {
+        s if s < 1 => format!("{} ms", us / 1000),
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 172_800 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
     }
 }
 

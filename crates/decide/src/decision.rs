@@ -120,6 +120,10 @@ pub struct LabelOutcome {
     pub learned: Vec<String>,
     /// Online models whose drift detector raised an alarm on this label.
     pub drift: Vec<String>,
+    /// The same label was given before: nothing changed.
+    pub duplicate: bool,
+    /// It replaced an earlier, contradicting label (recorded; nothing learned again).
+    pub correction: bool,
 }
 
 /// Counters of a [`crate::Decider`].

@@ -32,6 +32,43 @@ pub enum DecideError {
         /// The spec's policy.
         policy: String,
     },
+    /// The transaction's (or label's) time is further ahead of the clock than the decider
+    /// accepts: a sender's broken clock or a hostile request. Nothing in the state changed:
+    /// accepting it would move the feature state's time past every real transaction.
+    #[error("{what} at {time} is {ahead} ahead of the clock ({now}); at most {max_ahead} ahead is accepted: check the sender's clock (the limit is the service's `features.max_ahead`)")]
+    Ahead {
+        /// What was refused: "transaction `id`" or "label of `id`".
+        what: String,
+        /// Its time (RFC 3339).
+        time: String,
+        /// The clock when it arrived (RFC 3339).
+        now: String,
+        /// How far ahead, human-readable.
+        ahead: String,
+        /// The limit, human-readable.
+        max_ahead: String,
+    },
+    /// The transaction id was decided before (a retry): nothing in the state changed, and
+    /// `original` is the decision as first answered (JSON).
+    #[error("transaction `{tx_id}` was already decided; this is a retry and the original decision stands")]
+    Duplicate {
+        /// The transaction id.
+        tx_id: String,
+        /// The original decision, JSON.
+        original: std::sync::Arc<str>,
+    },
+    /// The id was seen before with other content: another transaction reusing an id, or a
+    /// label contradicting an earlier one. Nothing in the state changed.
+    #[error("{0}")]
+    Conflict(String),
+    /// A label for a transaction this decider has not decided (or no longer remembers).
+    #[error("no decision on transaction `{tx_id}` is known here (it was never decided, or was decided more than {window} decisions ago); check the id")]
+    UnknownTransaction {
+        /// The id given.
+        tx_id: String,
+        /// How many decisions are remembered.
+        window: usize,
+    },
     /// The deployment does not fit this decider (another feature spec, a bad slot).
     #[error("deployment: {0}")]
     Deployment(String),
@@ -65,6 +102,10 @@ impl Classify for DecideError {
         match self {
             DecideError::Input { .. }
             | DecideError::Late { .. }
+            | DecideError::Ahead { .. }
+            | DecideError::Duplicate { .. }
+            | DecideError::Conflict(_)
+            | DecideError::UnknownTransaction { .. }
             | DecideError::Deployment(_)
             | DecideError::Snapshot(_) => ErrorClass::User,
             DecideError::Engine(_) => ErrorClass::Internal,

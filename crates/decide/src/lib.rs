@@ -41,6 +41,7 @@ pub mod deploy;
 pub mod error;
 pub mod lists;
 pub mod policy;
+pub mod recall;
 pub mod rules;
 
 pub use artifact::{LiveOnline, ModelArtifact, OnlineCard};
@@ -52,6 +53,7 @@ pub use deploy::{row_columns, Deployment, ModelSlot, OnlineModel, OnlineStats, S
 pub use error::DecideError;
 pub use lists::{List, Lists};
 pub use policy::{Explain, Outcome, Policy, Rule, ScorePolicy};
+pub use recall::{Recall, Remembered, Window};
 
 #[cfg(test)]
 mod tests {

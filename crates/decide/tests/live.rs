@@ -163,11 +163,13 @@ outcome = "review"
     let other = dc.decide(&ltx(3, 95, "B"), &dep, &l).unwrap();
     assert_eq!(feature(&other, "t_risk_1d"), 0.0);
 
-    // Unknown transaction: not known, nothing applied.
-    let out = dc
+    // Unknown transaction: refused, nothing applied.
+    let applied = dc.engine().stats().labels_applied;
+    let e = dc
         .label("999", true, common::T0 + 100 * 60_000_000)
-        .unwrap();
-    assert!(!out.known && out.feature_state, "{out:?}");
+        .unwrap_err();
+    assert!(matches!(e, DecideError::UnknownTransaction { .. }), "{e}");
+    assert_eq!(dc.engine().stats().labels_applied, applied);
     // The label schema's tx id is an int.
     let e = dc.label("abc", true, common::T0).unwrap_err();
     assert!(matches!(e, DecideError::Input { .. }), "{e}");

@@ -52,7 +52,7 @@ impl Registry {
         if roles.is_empty() {
             return Err(RegistryError::invalid(
                 "roles",
-                "give at least one of decide, label, analyst, modeler, admin",
+                "give at least one of decide, label, analyst, lists, modeler, admin",
             ));
         }
         let mut roles = roles.to_vec();

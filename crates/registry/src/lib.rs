@@ -37,20 +37,23 @@
 //!
 //! # The audit chain
 //!
-//! Row `n` stores `hash = sha256(prev_hash, canonical(seq, time, actor, action, subject,
-//! before, after))` with `prev_hash` = the hash of row `n − 1` (64 zeros for row 1) and
-//! gapless `seq`. [`Registry::audit_verify`] recomputes every hash, so an edited, deleted,
-//! reordered or inserted row is reported with the first bad `seq`; the head (`seq`, `hash`) is
-//! also kept in `registry_state`, which catches rows deleted from or added at the end.
+//! Row `n` stores `hash = H(prev_hash, canonical(seq, time, actor, action, subject, before,
+//! after))` with `prev_hash` = the hash of row `n − 1` (64 zeros for row 1) and gapless
+//! `seq`. `H` is HMAC-SHA256 under an [`AuditKey`] kept outside the database when the
+//! registry has one (scheme 2), else plain SHA-256 (scheme 1, which anyone who can write the
+//! database can recompute); see the `audit` module for why and how. [`Registry::audit_verify`]
+//! recomputes every hash, so an edited, deleted, reordered or inserted row is reported with
+//! the first bad `seq`; the head (`seq`, `hash`) is also kept in `registry_state`, which
+//! catches rows deleted from or added at the end. [`Registry::audit_head`] gives the head to
+//! publish elsewhere, and [`VerifyOptions::anchor`] checks the chain still contains it.
 //!
 //! Within a process, every append (the synchronous [`Registry::audit_append`], change
 //! operations and the background [`AuditWriter`]) goes through one `tokio::sync::Mutex`, so
 //! the chain is linear and pool connections do not queue on the database lock. **Several
 //! instances may share one registry**: their appends interleave but stay one linear chain,
 //! because each append re-reads the head under the database lock (the in-process mutex is
-//! a queue, not the source of truth). The chain proves integrity against edits through
-//! SQL, not against someone who can rewrite the whole table *and* the head: publish
-//! [`VerifyReport::head_hash`] elsewhere (a ticket, a log shipper) to anchor it.
+//! a queue, not the source of truth). Give every instance the same audit key: once the chain
+//! is keyed, an instance without it cannot append.
 //!
 //! Key material never enters an audit payload: key records carry the key's name and roles.
 //! NUL characters in `actor`/`action`/`subject` (which PostgreSQL cannot store) are replaced

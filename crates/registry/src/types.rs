@@ -274,8 +274,11 @@ pub enum Role {
     Decide,
     /// Send labels (fraud confirmed / not).
     Label,
-    /// Read decisions, audit, lists; manage lists.
+    /// Read decisions, audit, lists; work the review queue.
     Analyst,
+    /// Add and remove allow/block list entries (each with a reason and an expiry): an
+    /// allow-list entry approves anything for its customer, so it is a role of its own.
+    Lists,
     /// Register models and change stages.
     Modeler,
     /// Manage keys and everything else.
@@ -284,10 +287,11 @@ pub enum Role {
 
 impl Role {
     /// Every role, in order.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Decide,
         Role::Label,
         Role::Analyst,
+        Role::Lists,
         Role::Modeler,
         Role::Admin,
     ];
@@ -298,6 +302,7 @@ impl Role {
             Role::Decide => "decide",
             Role::Label => "label",
             Role::Analyst => "analyst",
+            Role::Lists => "lists",
             Role::Modeler => "modeler",
             Role::Admin => "admin",
         }
@@ -319,7 +324,7 @@ impl FromStr for Role {
             .ok_or_else(|| {
                 RegistryError::invalid(
                     "role",
-                    format!("`{s}` is not one of decide, label, analyst, modeler, admin"),
+                    format!("`{s}` is not one of decide, label, analyst, lists, modeler, admin"),
                 )
             })
     }

@@ -30,6 +30,11 @@ const ATTEMPTS: u32 = 6;
 
 enum Msg {
     Record(AuditRecord),
+    /// A record whose sender waits until its batch is committed.
+    Committed(
+        AuditRecord,
+        oneshot::Sender<std::result::Result<(), String>>,
+    ),
     Flush(oneshot::Sender<()>),
     Close,
 }
@@ -78,6 +83,7 @@ impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Msg::Record(_) => "Record",
+            Msg::Committed(..) => "Committed",
             Msg::Flush(_) => "Flush",
             Msg::Close => "Close",
         })
@@ -126,6 +132,29 @@ impl AuditWriter {
                 Msg::Record(r) => AuditSendError::Closed(Box::new(r)),
                 _ => unreachable!("send returned a message it was not given"),
             })
+    }
+
+    /// Queues a record and waits until it is committed (group commit: it shares a
+    /// transaction with whatever else is queued). A service acknowledges a decision only
+    /// after this, so every acknowledged decision is in the log even if the process dies
+    /// right after answering.
+    pub async fn send_committed(&self, record: AuditRecord) -> Result<()> {
+        let done = self.send_acked(record).await?;
+        committed(done).await
+    }
+
+    /// Queues a record (waiting for room) and returns what answers once its batch is
+    /// committed, so many records can be queued before waiting for any ([`committed`]).
+    pub async fn send_acked(
+        &self,
+        record: AuditRecord,
+    ) -> Result<oneshot::Receiver<std::result::Result<(), String>>> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Msg::Committed(record, ack))
+            .await
+            .map_err(|_| writer_closed())?;
+        Ok(done)
     }
 
     /// Waits until every record queued before this call is committed. Errors if records
@@ -186,22 +215,49 @@ impl AuditWriter {
     }
 }
 
+fn writer_closed() -> RegistryError {
+    RegistryError::AuditWrite {
+        failed: 1,
+        last_error: "the audit writer is closed".into(),
+    }
+}
+
+/// Waits for a record queued by [`AuditWriter::send_acked`] to be committed.
+pub async fn committed(done: oneshot::Receiver<std::result::Result<(), String>>) -> Result<()> {
+    match done.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(last_error)) => Err(RegistryError::AuditWrite {
+            failed: 1,
+            last_error,
+        }),
+        Err(_) => Err(writer_closed()),
+    }
+}
+
 async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::new();
+    let mut committed = Vec::new();
     // Ends when the queue is closed (by `close`, or when every sender is gone) and empty.
     while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
         for msg in msgs.drain(..) {
             match msg {
                 Msg::Record(r) => batch.push(r),
+                Msg::Committed(r, ack) => {
+                    batch.push(r);
+                    committed.push(ack);
+                }
                 Msg::Flush(ack) => acks.push(ack),
                 Msg::Close => rx.close(),
             }
         }
         if !batch.is_empty() {
-            write(&registry, &batch, &shared).await;
+            let r = write(&registry, &batch, &shared).await;
             batch.clear();
+            for ack in committed.drain(..) {
+                let _ = ack.send(r.clone());
+            }
         }
         for ack in acks.drain(..) {
             let _ = ack.send(());
@@ -209,14 +265,18 @@ async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared
     }
 }
 
-async fn write(registry: &Registry, batch: &[AuditRecord], shared: &Shared) {
+async fn write(
+    registry: &Registry,
+    batch: &[AuditRecord],
+    shared: &Shared,
+) -> std::result::Result<(), String> {
     let n = batch.len() as u64;
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=ATTEMPTS {
         match registry.audit_append(batch).await {
             Ok(()) => {
                 shared.written.fetch_add(n, Ordering::Relaxed);
-                return;
+                return Ok(());
             }
             Err(e) if attempt == ATTEMPTS => {
                 shared.failed.fetch_add(n, Ordering::Relaxed);
@@ -224,6 +284,7 @@ async fn write(registry: &Registry, batch: &[AuditRecord], shared: &Shared) {
                 if let Ok(mut last) = shared.last_error.lock() {
                     *last = e.to_string();
                 }
+                return Err(e.to_string());
             }
             Err(_) => {
                 tokio::time::sleep(delay).await;
@@ -231,4 +292,5 @@ async fn write(registry: &Registry, batch: &[AuditRecord], shared: &Shared) {
             }
         }
     }
+    Err("no attempt was made".into())
 }

@@ -52,6 +52,54 @@ pub struct ServiceConfig {
     /// Requests on different connections reach the state in arrival order; this absorbs
     /// that jitter. Zero keeps the spec's late policy strict.
     pub live_tolerance: Duration,
+    /// The event-time guard: a transaction or label further ahead of the service's clock
+    /// than this is refused and never moves the feature state's time (`None`: off, for a
+    /// backfill through the service).
+    pub max_ahead: Option<Duration>,
+    /// Decisions remembered by transaction id: a retry within this many decisions gets its
+    /// original decision back and is not counted again.
+    pub decision_window: usize,
+    /// When a decision is acknowledged (see [`Durability`]).
+    pub durability: Durability,
+    /// Open client connections at most; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this long, counted from when the
+    /// connection is ready for the next request: a silent, half-sent or idle keep-alive
+    /// connection is closed after it. Also the TLS handshake's limit.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this long.
+    pub body_timeout: Duration,
+    /// The largest traffic share (percent) a `modeler` may give a challenger; above it,
+    /// and for any change of who decides, `admin` is needed.
+    pub max_challenger_pct: f64,
+    /// The audit chain's HMAC key file (outside the database), if any.
+    pub audit_key_file: Option<PathBuf>,
+}
+
+/// When a decision or label is acknowledged to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After its write-ahead log record is on disk (fsync, group commit) and its audit
+    /// record is committed: nothing acknowledged is lost to a crash of the process or of
+    /// the machine.
+    Fsync,
+    /// After its write-ahead log record is written to the operating system and its audit
+    /// record is committed: survives a crash of the process, not of the machine.
+    Os,
+    /// No write-ahead log: the feature state goes back to the last checkpoint on a crash
+    /// (decisions are still audited before they are acknowledged).
+    Off,
+}
+
+impl Durability {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Fsync => "fsync",
+            Durability::Os => "os",
+            Durability::Off => "off",
+        }
+    }
 }
 
 /// TLS files.
@@ -83,6 +131,7 @@ struct RawFile {
 struct RawFeatures {
     spec: Option<String>,
     live_tolerance: Option<String>,
+    max_ahead: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -96,6 +145,11 @@ struct RawServer {
     request_timeout: Option<String>,
     return_features: Option<bool>,
     tls: Option<RawTls>,
+    decision_window: Option<i64>,
+    max_connections: Option<i64>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
+    max_challenger_pct: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +172,7 @@ struct RawRegistry {
 struct RawState {
     dir: Option<String>,
     checkpoint_interval: Option<String>,
+    durability: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -125,6 +180,7 @@ struct RawState {
 struct RawAudit {
     decisions: Option<bool>,
     queue: Option<i64>,
+    key_file: Option<String>,
 }
 
 const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features"];
@@ -317,8 +373,77 @@ impl ServiceConfig {
             Some("off" | "0" | "0s") => Some(Duration::ZERO),
             v => dur(&mut diags, "features.live_tolerance", v, "2s"),
         };
+        let max_ahead = match raw.features.max_ahead.as_deref() {
+            Some("off") => None,
+            v => dur(&mut diags, "features.max_ahead", v, "5m"),
+        };
+        let decision_window = match s.decision_window {
+            Some(0) => 0,
+            v => positive(
+                &mut diags,
+                "server.decision_window",
+                v,
+                riskstream_decide::recall::DEFAULT_DECISION_WINDOW as i64,
+                100_000_000,
+            )
+            .unwrap_or(0),
+        };
+        let durability = match st.durability.as_deref().unwrap_or("fsync") {
+            "fsync" => Durability::Fsync,
+            "os" => Durability::Os,
+            "off" => Durability::Off,
+            other => {
+                diags.push(
+                    Diagnostic::new("state.durability", format!("`{other}` is not a choice"))
+                        .hint("fsync (the default: nothing acknowledged is lost), os (survives a crash of the process, not of the machine) or off"),
+                );
+                Durability::Fsync
+            }
+        };
+        let max_connections = positive(
+            &mut diags,
+            "server.max_connections",
+            s.max_connections,
+            4096,
+            1_000_000,
+        )
+        .unwrap_or(1);
+        let header_timeout = dur(
+            &mut diags,
+            "server.header_timeout",
+            s.header_timeout.as_deref(),
+            "15s",
+        )
+        .unwrap_or_default();
+        let body_timeout = dur(
+            &mut diags,
+            "server.body_timeout",
+            s.body_timeout.as_deref(),
+            "10s",
+        )
+        .unwrap_or_default();
+        let max_challenger_pct = s.max_challenger_pct.unwrap_or(10.0);
+        if !(0.0..=100.0).contains(&max_challenger_pct) {
+            diags.push(
+                Diagnostic::new(
+                    "server.max_challenger_pct",
+                    format!("{max_challenger_pct} is not a percentage"),
+                )
+                .hint("give 0 to 100 (the default is 10)"),
+            );
+        }
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
+        let audit_key_file = a.key_file.as_ref().map(|k| {
+            let p = base.join(k);
+            if !p.is_file() {
+                diags.push(
+                    Diagnostic::new("audit.key_file", format!("{} does not exist", p.display()))
+                        .hint("make one with `head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`, kept outside the database"),
+                );
+            }
+            p
+        });
         let (
             Some(listen),
             Some(metrics_listen),
@@ -367,6 +492,14 @@ impl ServiceConfig {
             return_features: s.return_features.unwrap_or(false),
             feature_spec,
             live_tolerance,
+            max_ahead,
+            decision_window,
+            durability,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            max_challenger_pct,
+            audit_key_file,
         })
     }
 }

@@ -20,8 +20,12 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod files;
+pub mod json;
+pub mod listen;
 pub mod routes;
 pub mod state;
+pub mod wal;
 
 pub use config::ServiceConfig;
 pub use state::{AppState, StartError};
@@ -103,6 +107,7 @@ pub const UPLOAD_LIMIT: usize = 256 << 20;
 pub fn app(st: Arc<AppState>) -> Router {
     let limit = st.cfg.max_body_bytes;
     let timeout = st.cfg.request_timeout;
+    let body_timeout = st.cfg.body_timeout;
     // Decisions and labels: the configured (small) body limit. Model and policy uploads are
     // larger by nature and come from trusted roles: their own limit.
     let traffic = Router::new()
@@ -153,8 +158,17 @@ pub fn app(st: Arc<AppState>) -> Router {
         .fallback(|| async {
             error::ApiError::not_found("no such route; the API is described at /openapi.json")
         })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; the API is described at /openapi.json",
+            )
+        })
         .with_state(st)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        // A body trickled in byte by byte would hold a decision slot and a connection.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -303,76 +317,34 @@ pub async fn start(
         });
     }
     let router = app(st.clone());
-    let (addr, task) = match &cfg.tls {
-        None => {
-            let l = tokio::net::TcpListener::bind(cfg.listen)
-                .await
-                .map_err(|e| {
-                    StartError::Io(format!(
-                        "cannot listen on {} (server.listen): {e}",
-                        cfg.listen
-                    ))
-                })?;
-            let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
-            let st2 = st.clone();
-            let st_drain = st.clone();
-            let task = tokio::spawn(async move {
-                let r = axum::serve(l, router)
-                    .with_graceful_shutdown(async move {
-                        stopped(&mut stop_rx).await;
-                        st_drain.draining.store(true, Ordering::Relaxed);
-                    })
-                    .await;
-                r.map_err(|e| StartError::Io(e.to_string()))?;
-                finish(&st2).await
-            });
-            (addr, task)
-        }
-        Some(tls) => {
-            // One process-wide crypto provider; a second install is a no-op error we ignore.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                .await
-                .map_err(|e| {
-                    StartError::Io(format!(
-                        "TLS files {} / {}: {e}",
-                        tls.cert.display(),
-                        tls.key.display()
-                    ))
-                })?;
-            let std_l = std::net::TcpListener::bind(cfg.listen).map_err(|e| {
-                StartError::Io(format!(
-                    "cannot listen on {} (server.listen): {e}",
-                    cfg.listen
-                ))
-            })?;
-            std_l
-                .set_nonblocking(true)
-                .map_err(|e| StartError::Io(e.to_string()))?;
-            let addr = std_l
-                .local_addr()
-                .map_err(|e| StartError::Io(e.to_string()))?;
-            let h = axum_server::Handle::new();
-            let h2 = h.clone();
-            let st2 = st.clone();
-            tokio::spawn(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-                st2.draining.store(true, Ordering::Relaxed);
-                h2.graceful_shutdown(Some(Duration::from_secs(30)));
-            });
-            let st3 = st.clone();
-            let task = tokio::spawn(async move {
-                axum_server::from_tcp_rustls(std_l, rustls)
-                    .map_err(|e| StartError::Io(e.to_string()))?
-                    .handle(h)
-                    .serve(router.into_make_service())
-                    .await
-                    .map_err(|e| StartError::Io(e.to_string()))?;
-                finish(&st3).await
-            });
-            (addr, task)
-        }
+    let tls = match &cfg.tls {
+        Some(t) => Some(listen::tls_acceptor(&t.cert, &t.key).map_err(StartError::Io)?),
+        None => None,
     };
+    let l = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| {
+            StartError::Io(format!(
+                "cannot listen on {} (server.listen): {e}",
+                cfg.listen
+            ))
+        })?;
+    let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+    let limits = listen::Limits {
+        max_connections: cfg.max_connections,
+        header_timeout: cfg.header_timeout,
+        drain: Duration::from_secs(30),
+    };
+    let st2 = st.clone();
+    let st_drain = st.clone();
+    let task = tokio::spawn(async move {
+        listen::serve(l, tls, router, limits, async move {
+            stopped(&mut stop_rx).await;
+            st_drain.draining.store(true, Ordering::Relaxed);
+        })
+        .await;
+        finish(&st2).await
+    });
     tracing::info!(%addr, metrics = ?metrics_addr, tls = cfg.tls.is_some(), "serving");
     Ok(Running {
         addr,

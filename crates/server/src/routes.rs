@@ -5,25 +5,27 @@
 //! | `POST /v1/decisions`, `POST /v1/decisions/batch` | `decide` |
 //! | `POST /v1/labels` | `label` |
 //! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit` | `analyst` |
-//! | `PUT/DELETE /v1/lists/{list}/{value}` | `analyst` |
+//! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
 //! | `POST /v1/models`, `POST /v1/policies`, stage a model as `shadow`/`challenger`/`archived` | `modeler` |
-//! | promote to `champion`, roll back, activate a policy, keys, audit verify | `admin` |
+//! | challengers above `server.max_challenger_pct` of traffic in all, promote to or move the `champion`, roll back, activate a policy, keys, audit verify | `admin` |
 //!
 //! `admin` may do everything. Every change is appended to the audit log with the key's name,
 //! what changed, and the state before and after.
 
 use crate::auth::Caller;
 use crate::error::{from_json_rejection, ApiError};
-use crate::state::{short, AppState, Recent};
-use axum::extract::rejection::{JsonRejection, StringRejection};
+use crate::json::Transaction;
+use crate::state::{short, AppState};
+use crate::wal::Record;
+use axum::extract::rejection::{JsonRejection, QueryRejection, StringRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use riskstream_decide::{DecideError, Decision, Policy};
 use riskstream_registry::{ArtifactKind, AuditRecord, Role, Stage};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +33,13 @@ use utoipa::ToSchema;
 
 type St = State<Arc<AppState>>;
 type JsonBody<T> = Result<Json<T>, JsonRejection>;
+type QueryParams<T> = Result<Query<T>, QueryRejection>;
+
+/// Query-string errors in the API's JSON shape (axum answers them as plain text).
+fn query<T>(q: QueryParams<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
+}
 
 fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
     b.map(|Json(v)| v).map_err(from_json_rejection)
@@ -74,10 +83,15 @@ fn reg_err(e: riskstream_registry::RegistryError) -> ApiError {
 fn decide_err(e: DecideError) -> ApiError {
     use riskstream_core::{Classify, ErrorClass};
     let field = e.field().map(str::to_string);
-    let mut a = match e.class() {
-        ErrorClass::User => ApiError::bad_request(e.to_string()),
-        ErrorClass::External => ApiError::unavailable(e.to_string()),
-        ErrorClass::Internal => ApiError::internal(e.to_string()),
+    let mut a = match (&e, e.class()) {
+        (DecideError::Ahead { .. }, _) => ApiError::unprocessable(e.to_string()),
+        (DecideError::Conflict(_) | DecideError::Duplicate { .. }, _) => {
+            ApiError::conflict(e.to_string())
+        }
+        (DecideError::UnknownTransaction { .. }, _) => ApiError::not_found(e.to_string()),
+        (_, ErrorClass::User) => ApiError::bad_request(e.to_string()),
+        (_, ErrorClass::External) => ApiError::unavailable(e.to_string()),
+        (_, ErrorClass::Internal) => ApiError::internal(e.to_string()),
     };
     a.field = field;
     a
@@ -114,71 +128,142 @@ fn record_metrics(d: &Decision) {
     metrics::histogram!("riskstream_decision_seconds").record(d.latency_us as f64 * 1e-6);
 }
 
-async fn after_decision(st: &AppState, caller: &Caller, d: &Decision) -> Result<(), ApiError> {
-    record_metrics(d);
-    st.recent.lock().unwrap_or_else(|e| e.into_inner()).put(
-        d.tx_id.clone(),
-        Recent {
-            outcome: d.outcome.as_str(),
-            score: d.score,
-        },
-    );
-    if let Some(w) = &st.audit {
-        let rec = AuditRecord {
-            actor: caller.name().to_string(),
-            action: "decision".into(),
-            subject: d.tx_id.clone(),
-            before: None,
-            after: Some(serde_json::to_value(d).map_err(|e| ApiError::internal(e.to_string()))?),
-            time: now_micros(),
-        };
-        // Waits for room rather than dropping: a decision the client sees is always audited.
-        w.send(rec)
+fn audit_record(caller: &Caller, action: &str, subject: &str, after: Value) -> AuditRecord {
+    AuditRecord {
+        actor: caller.name().to_string(),
+        action: action.into(),
+        subject: subject.to_string(),
+        before: None,
+        after: Some(after),
+        time: now_micros(),
+    }
+}
+
+/// Queues a decision's audit record (and returns what answers once it is committed).
+async fn audit_queue(
+    st: &AppState,
+    rec: AuditRecord,
+) -> Result<Option<tokio::sync::oneshot::Receiver<Result<(), String>>>, ApiError> {
+    match &st.audit {
+        Some(w) => w
+            .send_acked(rec)
             .await
-            .map_err(|e| ApiError::unavailable(format!("audit log unavailable: {e}")))?;
+            .map(Some)
+            .map_err(|e| ApiError::unavailable(format!("audit log unavailable: {e}"))),
+        None => Ok(None),
+    }
+}
+
+type Ack = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
+/// Waits until what makes the answers recoverable is durable: their write-ahead log
+/// records and their audit records. Only then may the client hear of them.
+async fn durable(wal: Vec<Ack>, audit: Vec<Ack>) -> Result<(), ApiError> {
+    let unavailable = |what: &str, e: String| {
+        ApiError::unavailable(format!(
+            "{what}: {e}; the transaction may have been counted: retry it with the same id to get its decision"
+        ))
+    };
+    for a in wal {
+        a.await
+            .map_err(|_| "the write-ahead log stopped".to_string())
+            .and_then(|r| r)
+            .map_err(|e| unavailable("write-ahead log", e))?;
+    }
+    for a in audit {
+        riskstream_registry::committed(a)
+            .await
+            .map_err(|e| unavailable("audit log", e.to_string()))?;
     }
     Ok(())
 }
 
+/// The decision's JSON as remembered for retries (the text the write-ahead log keeps).
+fn decision_json(g: &riskstream_decide::Decider, d: &Decision) -> String {
+    g.recall()
+        .decisions
+        .get(&d.tx_id)
+        .map(|r| r.json.to_string())
+        .unwrap_or_else(|| serde_json::to_string(d).unwrap_or_default())
+}
+
+/// A retried transaction's original decision, marked as a replay.
+fn replayed(original: &str) -> Result<Value, ApiError> {
+    let mut v: Value =
+        serde_json::from_str(original).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("replay".into(), Value::Bool(true));
+    }
+    Ok(v)
+}
+
 /// Decide on one transaction.
 ///
-/// The body is the transaction as a JSON object with the fields of the feature spec's schema.
+/// The body is the transaction as a JSON object with the fields of the feature spec's
+/// schema. A transaction id decided before (a retry) gets the original decision back,
+/// marked `"replay": true`, and is not counted again. The answer comes once the decision
+/// is recoverable: its write-ahead log record on disk and its audit record committed.
 #[utoipa::path(post, path = "/v1/decisions", tag = "decisions",
-    request_body(content = Object, description = "one transaction: the schema's fields"),
+    request_body(content = Object, description = "one transaction: the schema's fields, each key once"),
     responses(
-        (status = 200, description = "the decision with reasons and versions", body = Object),
-        (status = 400, description = "malformed or does not fit the schema", body = ErrorBody),
+        (status = 200, description = "the decision with reasons and versions (`replay: true` for a retry)", body = Object),
+        (status = 400, description = "malformed, or does not fit the schema (a field out of range, a key twice)", body = ErrorBody),
         (status = 401, description = "no or unknown key", body = ErrorBody),
         (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
+        (status = 409, description = "the id was decided before with other fields", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
-        (status = 503, description = "overloaded or shutting down", body = ErrorBody),
+        (status = 415, description = "not sent as application/json", body = ErrorBody),
+        (status = 422, description = "the transaction's time is too far ahead of the clock", body = ErrorBody),
+        (status = 503, description = "overloaded, shutting down, or the decision could not be made durable", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn decide(
     State(st): St,
     caller: Caller,
-    b: JsonBody<Map<String, Value>>,
-) -> Result<Json<Decision>, ApiError> {
+    b: JsonBody<Transaction>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Decide)?;
-    let tx = body(b)?;
+    let Transaction(tx) = body(b)?;
     let _permit = admit(&st)?;
     let dep = st.deployment.load_full();
     let lists = st.lists.load_full();
     let t0 = Instant::now();
-    let r = {
+    let (r, wal) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
-        g.decide(&tx, &dep, &lists)
+        let r = g.decide(&tx, &dep, &lists);
+        let wal = match (&r, &st.wal) {
+            (Ok(d), Some(w)) => Some(w.append(&Record::Decision {
+                decision: decision_json(&g, d),
+                tx,
+            })),
+            _ => None,
+        };
+        (r, wal)
     };
     let mut d = match r {
         Ok(d) => d,
+        Err(DecideError::Duplicate { tx_id, original }) => {
+            metrics::counter!("riskstream_retried_transactions_total").increment(1);
+            let v = replayed(&original)?;
+            let a = audit_queue(
+                &st,
+                audit_record(&caller, "decision.replay", &tx_id, v.clone()),
+            )
+            .await?;
+            durable(Vec::new(), a.into_iter().collect()).await?;
+            return Ok(Json(v));
+        }
         Err(e) => {
             metrics::counter!("riskstream_rejected_transactions_total").increment(1);
             return Err(decide_err(e));
         }
     };
     d.latency_us = t0.elapsed().as_micros() as u64;
-    after_decision(&st, &caller, &d).await?;
-    Ok(Json(d))
+    record_metrics(&d);
+    let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
+    let a = audit_queue(&st, audit_record(&caller, "decision", &d.tx_id, v.clone())).await?;
+    durable(wal.into_iter().collect(), a.into_iter().collect()).await?;
+    Ok(Json(v))
 }
 
 /// A batch of transactions.
@@ -187,32 +272,19 @@ pub async fn decide(
 pub struct BatchRequest {
     /// The transactions, decided in order.
     #[schema(value_type = Vec<Object>)]
-    pub transactions: Vec<Map<String, Value>>,
-}
-
-/// One item of a batch answer: a decision, or why that transaction was refused.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum BatchItem {
-    /// Decided.
-    Decision(Box<Decision>),
-    /// Refused; the others are unaffected.
-    Error {
-        /// Position in the request.
-        index: usize,
-        /// What is wrong.
-        error: String,
-        /// The field at fault.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        field: Option<String>,
-    },
+    pub transactions: Vec<Transaction>,
 }
 
 /// Decide on many transactions in order; a bad one is refused on its own.
 #[utoipa::path(post, path = "/v1/decisions/batch", tag = "decisions",
     request_body = BatchRequest,
-    responses((status = 200, description = "decisions (or per-item errors) in request order", body = Object),
-              (status = 400, description = "malformed, or more than server.max_batch items", body = ErrorBody)),
+    responses((status = 200, description = "`{decided, refused, results}`: decisions (or `{index, error, field?}` per refused item) in request order", body = Object),
+              (status = 400, description = "malformed, or more than server.max_batch items", body = ErrorBody),
+              (status = 401, description = "no or unknown key", body = ErrorBody),
+              (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
+              (status = 413, description = "body too large", body = ErrorBody),
+              (status = 415, description = "not sent as application/json", body = ErrorBody),
+              (status = 503, description = "overloaded, shutting down, or the decisions could not be made durable", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn decide_batch(
     State(st): St,
@@ -231,39 +303,67 @@ pub async fn decide_batch(
     let _permit = admit(&st)?;
     let dep = st.deployment.load_full();
     let lists = st.lists.load_full();
+    let mut wal = Vec::new();
     let results = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         req.transactions
-            .iter()
-            .map(|tx| {
+            .into_iter()
+            .map(|Transaction(tx)| {
                 let t0 = Instant::now();
-                g.decide(tx, &dep, &lists).map(|mut d| {
+                let r = g.decide(&tx, &dep, &lists).map(|mut d| {
                     d.latency_us = t0.elapsed().as_micros() as u64;
                     d
-                })
+                });
+                if let (Ok(d), Some(w)) = (&r, &st.wal) {
+                    wal.push(w.append(&Record::Decision {
+                        decision: decision_json(&g, d),
+                        tx,
+                    }));
+                }
+                r
             })
             .collect::<Vec<_>>()
     };
     let mut out = Vec::with_capacity(results.len());
+    let mut audit = Vec::new();
     let (mut ok, mut bad) = (0usize, 0usize);
     for (i, r) in results.into_iter().enumerate() {
         match r {
             Ok(d) => {
-                after_decision(&st, &caller, &d).await?;
+                record_metrics(&d);
+                let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
+                audit.extend(
+                    audit_queue(&st, audit_record(&caller, "decision", &d.tx_id, v.clone()))
+                        .await?,
+                );
                 ok += 1;
-                out.push(BatchItem::Decision(Box::new(d)));
+                out.push(v);
+            }
+            Err(DecideError::Duplicate { tx_id, original }) => {
+                metrics::counter!("riskstream_retried_transactions_total").increment(1);
+                let v = replayed(&original)?;
+                audit.extend(
+                    audit_queue(
+                        &st,
+                        audit_record(&caller, "decision.replay", &tx_id, v.clone()),
+                    )
+                    .await?,
+                );
+                ok += 1;
+                out.push(v);
             }
             Err(e) => {
                 metrics::counter!("riskstream_rejected_transactions_total").increment(1);
                 bad += 1;
-                out.push(BatchItem::Error {
-                    index: i,
-                    field: e.field().map(str::to_string),
-                    error: e.to_string(),
-                });
+                let mut item = json!({ "index": i, "error": e.to_string() });
+                if let Some(f) = e.field() {
+                    item["field"] = json!(f);
+                }
+                out.push(item);
             }
         }
     }
+    durable(wal, audit).await?;
     Ok(Json(
         json!({ "decided": ok, "refused": bad, "results": out }),
     ))
@@ -273,17 +373,32 @@ pub async fn decide_batch(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
-    /// The transaction id as sent in the decision request.
+    /// The transaction id as sent in the decision request (1 to 256 bytes).
+    #[schema(min_length = 1, max_length = 256)]
     pub tx_id: String,
     /// Fraud (true) or genuine (false).
     pub fraud: bool,
-    /// When the label became known (RFC 3339); default now.
+    /// When the label became known (RFC 3339); default now. Not before the transaction,
+    /// not ahead of the clock by more than `features.max_ahead`.
     pub time: Option<String>,
+    /// This label replaces an earlier, contradicting one (recorded as a correction;
+    /// nothing learns from it again). Without it a contradicting label is refused.
+    #[serde(default)]
+    pub correction: bool,
 }
 
-/// Record fraud / not-fraud for a transaction.
+/// Record fraud / not-fraud for a decided transaction.
 #[utoipa::path(post, path = "/v1/labels", tag = "decisions", request_body = LabelRequest,
-    responses((status = 200, description = "whether the transaction was known", body = Object)),
+    responses((status = 200, description = "`{tx_id, known, duplicate, correction, decided_outcome, decided_score, learned, drift}`", body = Object),
+              (status = 400, description = "malformed, a bad time or id", body = ErrorBody),
+              (status = 401, description = "no or unknown key", body = ErrorBody),
+              (status = 403, description = "the key lacks the `label` role", body = ErrorBody),
+              (status = 404, description = "no decision on this transaction is known", body = ErrorBody),
+              (status = 409, description = "contradicts an earlier label (send `correction: true` to replace it)", body = ErrorBody),
+              (status = 413, description = "body too large", body = ErrorBody),
+              (status = 415, description = "not sent as application/json", body = ErrorBody),
+              (status = 422, description = "the label's time is too far ahead of the clock", body = ErrorBody),
+              (status = 503, description = "overloaded, or the label could not be made durable", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn label(
     State(st): St,
@@ -292,9 +407,7 @@ pub async fn label(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Label)?;
     let req = body(b)?;
-    if req.tx_id.is_empty() {
-        return Err(ApiError::bad_request("tx_id is empty").field("tx_id"));
-    }
+    let _permit = admit(&st)?;
     let time = match &req.time {
         Some(t) => riskstream_core::time::parse_iso8601(t).map_err(|e| {
             ApiError::bad_request(format!(
@@ -304,15 +417,31 @@ pub async fn label(
         })?,
         None => now_micros(),
     };
-    let (outcome, online) = {
+    let (outcome, online, prior, wal) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
-        let o = g.label(&req.tx_id, req.fraud, time).map_err(decide_err)?;
+        let o = g
+            .label_with(&req.tx_id, req.fraud, time, req.correction)
+            .map_err(decide_err)?;
         let online = if o.learned.is_empty() {
             Vec::new()
         } else {
             g.metrics().online
         };
-        (o, online)
+        let prior = g
+            .recall()
+            .decisions
+            .get(&req.tx_id)
+            .map(|r| (r.outcome.clone(), r.score));
+        let wal = match (&st.wal, o.duplicate) {
+            (Some(w), false) => Some(w.append(&Record::Label {
+                tx_id: req.tx_id.clone(),
+                fraud: req.fraud,
+                time,
+                correction: o.correction,
+            })),
+            _ => None,
+        };
+        (o, online, prior, wal)
     };
     for id in &outcome.learned {
         metrics::counter!("riskstream_online_labels_total", "model" => short(id).to_string())
@@ -329,38 +458,41 @@ pub async fn label(
             .set(m.stats.mean_abs_error);
         metrics::gauge!("riskstream_online_drift_window", "model" => id).set(m.stats.window);
     }
-    let prior = st
-        .recent
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&req.tx_id)
-        .cloned();
     let label = if req.fraud { "fraud" } else { "genuine" };
-    if let Some(p) = &prior {
-        metrics::counter!("riskstream_labels_total", "label" => label, "outcome" => p.outcome)
-            .increment(1);
-    } else {
-        metrics::counter!("riskstream_labels_total", "label" => label, "outcome" => "unknown")
+    let decided = prior.as_ref().map_or("unknown", |p| p.0.as_str());
+    if !outcome.duplicate {
+        let decided: &'static str = match decided {
+            "approve" => "approve",
+            "review" => "review",
+            "decline" => "decline",
+            _ => "unknown",
+        };
+        metrics::counter!("riskstream_labels_total", "label" => label, "outcome" => decided)
             .increment(1);
     }
-    let rec = AuditRecord {
-        actor: caller.name().to_string(),
-        action: "label".into(),
-        subject: req.tx_id.clone(),
-        before: None,
-        after: Some(json!({ "fraud": req.fraud, "time": time })),
-        time: now_micros(),
+    let action = match (outcome.duplicate, outcome.correction) {
+        (true, _) => "label.duplicate",
+        (_, true) => "label.correction",
+        _ => "label",
     };
-    if let Some(w) = &st.audit {
-        w.send(rec)
-            .await
-            .map_err(|e| ApiError::unavailable(format!("audit log unavailable: {e}")))?;
-    }
+    let a = audit_queue(
+        &st,
+        audit_record(
+            &caller,
+            action,
+            &req.tx_id,
+            json!({ "fraud": req.fraud, "time": time }),
+        ),
+    )
+    .await?;
+    durable(wal.into_iter().collect(), a.into_iter().collect()).await?;
     Ok(Json(json!({
         "tx_id": req.tx_id,
         "known": outcome.known,
-        "decided_outcome": prior.as_ref().map(|p| p.outcome),
-        "decided_score": prior.as_ref().and_then(|p| p.score),
+        "duplicate": outcome.duplicate,
+        "correction": outcome.correction,
+        "decided_outcome": prior.as_ref().map(|p| p.0.clone()),
+        "decided_score": prior.as_ref().and_then(|p| p.1),
         "learned": outcome.learned,
         "drift": outcome.drift,
     })))
@@ -401,6 +533,8 @@ pub async fn deployment(State(st): St, caller: Caller) -> Result<Json<Value>, Ap
         "champion": d.champion.as_ref().map(slot),
         "challengers": d.challengers.iter().map(slot).collect::<Vec<_>>(),
         "shadows": d.shadows.iter().map(slot).collect::<Vec<_>>(),
+        "uptime_s": st.started.elapsed().as_secs(),
+        "recovery": st.recovery,
         "fallback": d.fallback_reason,
         "revision": st.revision.load(Ordering::Acquire),
     })))
@@ -435,9 +569,10 @@ async fn list_kind(
 pub async fn list_models(
     State(st): St,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    q: QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
+    let q = query(q)?;
     list_kind(&st, ArtifactKind::Model, q.name.as_deref()).await
 }
 
@@ -448,9 +583,10 @@ pub async fn list_models(
 pub async fn list_policies(
     State(st): St,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    q: QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
+    let q = query(q)?;
     list_kind(&st, ArtifactKind::Policy, q.name.as_deref()).await
 }
 
@@ -570,17 +706,21 @@ pub async fn set_stage(
     let req = body(b)?;
     let stage = Stage::parse(&req.stage, req.pct)
         .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
-    caller.require(if matches!(stage, Stage::Champion) {
-        Role::Admin
-    } else {
-        Role::Modeler
-    })?;
+    caller.require(Role::Modeler)?;
     let a = st.registry.artifact(&id).await.map_err(reg_err)?;
     if a.meta.kind != ArtifactKind::Model {
         return Err(ApiError::unprocessable(format!(
             "{} is not a model",
             short(&a.meta.id)
         )));
+    }
+    if let Some(why) = needs_admin(&st, &a.meta.id, &stage).await? {
+        caller.require(Role::Admin).map_err(|e| {
+            ApiError::forbidden(format!(
+                "{why}: that needs the `admin` role ({})",
+                e.message
+            ))
+        })?;
     }
     st.registry
         .set_stage(&st.cfg.deployment, &a.meta.id, stage, caller.name())
@@ -590,6 +730,39 @@ pub async fn set_stage(
     Ok(Json(
         json!({ "model": a.meta.id, "stage": req.stage, "pct": req.pct }),
     ))
+}
+
+/// Why a stage change needs `admin`, if it does: it changes who decides (a new champion,
+/// or the champion moved away), or gives challengers more than `server.max_challenger_pct`
+/// of the traffic in all.
+async fn needs_admin(st: &AppState, id: &str, stage: &Stage) -> Result<Option<String>, ApiError> {
+    if matches!(stage, Stage::Champion) {
+        return Ok(Some("promoting a champion changes who decides".into()));
+    }
+    let now = match st.registry.deployment(&st.cfg.deployment).await {
+        Ok(d) => Some(d),
+        Err(riskstream_registry::RegistryError::NotFound { .. }) => None,
+        Err(e) => return Err(reg_err(e)),
+    };
+    if now.as_ref().and_then(|d| d.champion.as_deref()) == Some(id) {
+        return Ok(Some("moving the champion changes who decides".into()));
+    }
+    if let Stage::Challenger { pct } = stage {
+        let others: f64 = now
+            .iter()
+            .flat_map(|d| d.challengers.iter())
+            .filter(|c| c.artifact != id)
+            .map(|c| c.pct)
+            .sum();
+        let cap = st.cfg.max_challenger_pct;
+        if others + pct > cap {
+            return Ok(Some(format!(
+                "challengers would take {:.1} % of the traffic, more than server.max_challenger_pct = {cap} %",
+                others + pct
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Put the previous champion back.
@@ -614,16 +787,31 @@ async fn reload_now(st: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The longest a list entry may be set to last.
+const MAX_LIST_DAYS: i64 = 366;
+
 /// A list entry.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListEntryRequest {
-    /// When the entry stops matching (RFC 3339); never if absent.
-    pub expires_at: Option<String>,
-    /// Why it is on the list.
-    #[serde(default)]
+    /// When the entry stops matching (RFC 3339): in the future, at most 366 days ahead.
+    pub expires_at: String,
+    /// Why it is on the list (audited with the entry).
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
+
+fn list_value_ok(s: &str) -> Result<(), ApiError> {
+    if s.is_empty() || s.len() > MAX_VALUE_BYTES || s.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "list value: give 1 to {MAX_VALUE_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Longest list value, bytes.
+pub const MAX_VALUE_BYTES: usize = 256;
 
 fn list_name_ok(s: &str) -> Result<(), ApiError> {
     if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -645,15 +833,31 @@ pub async fn put_list_entry(
     Path((list, value)): Path<(String, String)>,
     b: JsonBody<ListEntryRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Lists)?;
     list_name_ok(&list)?;
+    list_value_ok(&value)?;
     let req = body(b)?;
-    let exp = match &req.expires_at {
-        Some(t) => Some(riskstream_core::time::parse_iso8601(t).map_err(|e| {
-            ApiError::bad_request(format!("expires_at `{t}`: {e}")).field("expires_at")
-        })?),
-        None => None,
-    };
+    let exp = riskstream_core::time::parse_iso8601(&req.expires_at).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expires_at `{}`: {e}; use RFC 3339",
+            req.expires_at
+        ))
+        .field("expires_at")
+    })?;
+    let now = now_micros();
+    if exp <= now || exp > now + MAX_LIST_DAYS * 86_400_000_000 {
+        return Err(ApiError::bad_request(format!(
+            "expires_at must be in the future and at most {MAX_LIST_DAYS} days ahead: an entry that never expires outlives the reason for it"
+        ))
+        .field("expires_at"));
+    }
+    if req.reason.trim().is_empty() || req.reason.len() > 1000 {
+        return Err(ApiError::bad_request(
+            "give a reason (1 to 1,000 characters): it goes into the audit log with the entry",
+        )
+        .field("reason"));
+    }
+    let exp = Some(exp);
     st.registry
         .put_list_entry(&list, &value, exp, &req.reason, caller.name())
         .await
@@ -674,7 +878,8 @@ pub async fn delete_list_entry(
     caller: Caller,
     Path((list, value)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Lists)?;
+    list_name_ok(&list)?;
     let removed = st
         .registry
         .delete_list_entry(&list, &value, caller.name())
@@ -715,9 +920,10 @@ pub struct TailQuery {
 pub async fn audit_tail(
     State(st): St,
     caller: Caller,
-    Query(q): Query<TailQuery>,
+    q: QueryParams<TailQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
+    let q = query(q)?;
     if let Some(w) = &st.audit {
         w.flush()
             .await
@@ -773,10 +979,11 @@ pub struct CasesQuery {
 pub async fn list_cases(
     State(st): St,
     caller: Caller,
-    Query(q): Query<CasesQuery>,
+    q: QueryParams<CasesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     use riskstream_registry::{CaseQuery, CaseStatus};
     caller.require(Role::Analyst)?;
+    let q = query(q)?;
     let status = match q.status.as_deref().unwrap_or("open") {
         "open" => Some(CaseStatus::Open),
         "closed" => Some(CaseStatus::Closed),
@@ -864,7 +1071,7 @@ pub async fn close_case(
 pub struct KeyRequest {
     /// A name for the key (what the audit log shows).
     pub name: String,
-    /// Roles: decide, label, analyst, modeler, admin.
+    /// Roles: decide, label, analyst, lists, modeler, admin.
     pub roles: Vec<String>,
 }
 
@@ -885,7 +1092,7 @@ pub async fn create_key(
         .map(|r| {
             r.parse::<Role>().ok().ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "unknown role `{r}`: use decide, label, analyst, modeler or admin"
+                    "unknown role `{r}`: use decide, label, analyst, lists, modeler or admin"
                 ))
                 .field("roles")
             })
@@ -929,21 +1136,17 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the deployment is loaded and the service is not draining.
+/// Readiness: the deployment is loaded and the service is not draining. Unauthenticated
+/// (load balancers call it), so it tells nothing about what is deployed: that is
+/// `GET /v1/deployment`, for keys with `analyst`.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "ready", body = Object), (status = 503, description = "draining")))]
+    responses((status = 200, description = "ready: `{\"ready\": true}`", body = Object),
+              (status = 503, description = "draining", body = ErrorBody)))]
 pub async fn readyz(State(st): St) -> Result<Json<Value>, ApiError> {
     if st.draining.load(Ordering::Relaxed) {
         return Err(ApiError::unavailable("draining"));
     }
-    let d = st.deployment.load();
-    Ok(Json(json!({
-        "ready": true,
-        "uptime_s": st.started.elapsed().as_secs(),
-        "policy": d.policy_id,
-        "champion": d.champion.as_ref().map(|m| m.id.clone()),
-        "fallback": d.fallback_reason,
-    })))
+    Ok(Json(json!({ "ready": true })))
 }
 
 /// The error shape (for the OpenAPI document).

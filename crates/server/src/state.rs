@@ -16,11 +16,12 @@
 
 use crate::auth::KeyCache;
 use crate::config::{redact, ServiceConfig};
+use crate::wal::{Record, Wal};
 use arc_swap::ArcSwap;
 use riskstream_decide::{Decider, Deployment, Lists, LiveOnline, ModelArtifact, ModelSlot, Policy};
 use riskstream_features::FeatureSpec;
 use riskstream_registry::{ArtifactKind, Registry};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,49 +60,6 @@ impl riskstream_core::Classify for StartError {
     }
 }
 
-/// Outcome of a recent decision, kept so a label can be scored against it.
-#[derive(Debug, Clone)]
-pub struct Recent {
-    /// approve | review | decline.
-    pub outcome: &'static str,
-    /// Champion score.
-    pub score: Option<f64>,
-}
-
-/// Bounded memory of recent decisions by transaction id (oldest forgotten first).
-#[derive(Debug, Default)]
-pub struct RecentDecisions {
-    map: HashMap<String, Recent>,
-    order: VecDeque<String>,
-    cap: usize,
-}
-
-impl RecentDecisions {
-    fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            ..Self::default()
-        }
-    }
-
-    /// Remembers a decision.
-    pub fn put(&mut self, tx: String, r: Recent) {
-        if self.map.insert(tx.clone(), r).is_none() {
-            self.order.push_back(tx);
-            while self.order.len() > self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// The decision on `tx`, if still remembered.
-    pub fn get(&self, tx: &str) -> Option<&Recent> {
-        self.map.get(tx)
-    }
-}
-
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AppState {
@@ -127,8 +85,10 @@ pub struct AppState {
     pub inflight: tokio::sync::Semaphore,
     /// Registry revision the deployment was loaded at.
     pub revision: AtomicI64,
-    /// Recent decisions, for label monitoring.
-    pub recent: Mutex<RecentDecisions>,
+    /// The write-ahead log (`state.durability` other than `off`).
+    pub wal: Option<Wal>,
+    /// What start-up restored and replayed, for the log and `/v1/deployment`.
+    pub recovery: Recovery,
     /// When the service started.
     pub started: Instant,
     /// Whether the service is shutting down (new decisions get 503).
@@ -138,6 +98,25 @@ pub struct AppState {
     /// demoting or re-deploying an online model never resets it.
     pub online: OnlineModels,
 }
+
+/// What start-up found: the checkpoint and the write-ahead log after it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Recovery {
+    /// Age of the checkpoint restored (seconds), if there was one.
+    pub checkpoint_age_s: Option<u64>,
+    /// Transactions applied again from the write-ahead log.
+    pub replayed_decisions: u64,
+    /// Labels applied again from the write-ahead log.
+    pub replayed_labels: u64,
+    /// Bytes cut from a torn end of the log (a crash of the machine mid-write).
+    pub torn_bytes: u64,
+}
+
+/// Checkpoint file framing: the write-ahead log generation it covers up to, and the
+/// decider's snapshot. (A bare decider snapshot, as earlier versions wrote, is read as
+/// generation 0.)
+const CKPT_MAGIC: &[u8; 8] = b"RSSVCKPT";
+const CKPT_VERSION: u16 = 1;
 
 /// Live online models by registry id.
 pub type OnlineModels = Mutex<HashMap<String, LiveOnline>>;
@@ -176,27 +155,77 @@ impl AppState {
                 .set_feature_spec(&cfg.deployment, &art, "service")
                 .await?;
         }
-        let ckpt = checkpoint_path(&cfg);
-        let decider = if ckpt.is_file() {
-            let bytes = std::fs::read(&ckpt).map_err(|e| StartError::Checkpoint {
-                path: ckpt.clone(),
-                message: e.to_string(),
-            })?;
-            let d = Decider::restore(&spec, &bytes).map_err(|e| StartError::Checkpoint {
-                path: ckpt.clone(),
-                message: format!("{e}; move the file away to start with empty feature state"),
-            })?;
-            tracing::info!(path = %ckpt.display(), "feature state restored");
-            d
-        } else {
-            Decider::new(&spec)
-        };
-        let mut decider = decider;
+        crate::files::private_dir(&cfg.state_dir)
+            .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
+        let (mut decider, generation, mut recovery) = restore(&cfg, &spec)?;
         decider.set_include_features(cfg.return_features);
         decider
             .set_live_tolerance(i64::try_from(cfg.live_tolerance.as_micros()).unwrap_or(i64::MAX));
-        std::fs::create_dir_all(&cfg.state_dir)
-            .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
+        decider.set_decision_window(cfg.decision_window);
+        let stem = cfg.deployment.clone();
+        let wal = if cfg.durability == crate::config::Durability::Off {
+            None
+        } else {
+            let r = crate::wal::replay(&cfg.state_dir, &stem, generation, |rec| {
+                match rec {
+                    Record::Decision { tx, decision } => {
+                        if decider.replay(&tx, &decision).map_err(|e| e.to_string())? {
+                            recovery.replayed_decisions += 1;
+                        }
+                    }
+                    Record::Label {
+                        tx_id,
+                        fraud,
+                        time,
+                        correction,
+                    } => {
+                        // A label the restored state already holds is a duplicate: fine.
+                        let _ = decider.label_with(&tx_id, fraud, time, correction);
+                        recovery.replayed_labels += 1;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|message| StartError::Checkpoint {
+                path: crate::wal::file_of(&cfg.state_dir, &stem, generation),
+                message,
+            })?;
+            recovery.torn_bytes = r.torn_bytes;
+            let next = crate::wal::generations(&cfg.state_dir, &stem)
+                .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?
+                .last()
+                .map_or(generation, |g| g + 1)
+                .max(generation);
+            Some(
+                Wal::start(
+                    &cfg.state_dir,
+                    &stem,
+                    next,
+                    cfg.durability == crate::config::Durability::Fsync,
+                )
+                .map_err(StartError::Io)?,
+            )
+        };
+        // Set after the replay: the log's records were accepted under the guard already.
+        decider.set_max_ahead(
+            cfg.max_ahead
+                .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        );
+        check_not_poisoned(&cfg, &decider)?;
+        tracing::info!(
+            checkpoint_age_s = ?recovery.checkpoint_age_s,
+            replayed_decisions = recovery.replayed_decisions,
+            replayed_labels = recovery.replayed_labels,
+            torn_bytes = recovery.torn_bytes,
+            durability = cfg.durability.as_str(),
+            "feature state ready"
+        );
+        if recovery.torn_bytes > 0 {
+            tracing::warn!(
+                bytes = recovery.torn_bytes,
+                "the write-ahead log ended in a torn record (the machine stopped mid-write); it was never acknowledged and was cut off"
+            );
+        }
         let online: OnlineModels = Mutex::new(decider.online_models().into_iter().collect());
         let revision = registry.revision().await?;
         let deployment =
@@ -217,7 +246,8 @@ impl AppState {
             audit,
             inflight,
             revision: AtomicI64::new(revision),
-            recent: Mutex::new(RecentDecisions::new(1 << 20)),
+            wal,
+            recovery,
             started: Instant::now(),
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
@@ -262,25 +292,104 @@ impl AppState {
         Ok(())
     }
 
-    /// Writes the feature state to the checkpoint file (atomically: temp file + rename).
+    /// Writes the feature state to the checkpoint file (atomically: temp file + rename),
+    /// then deletes the write-ahead log files it covers.
     pub fn checkpoint(&self) -> Result<PathBuf, String> {
         let t0 = Instant::now();
-        let bytes = {
+        let (snap, generation) = {
             let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
-            d.snapshot().map_err(|e| e.to_string())?
+            let snap = d.snapshot().map_err(|e| e.to_string())?;
+            // Under the same lock as the appends: the snapshot holds exactly the records
+            // of the generations before the new one.
+            (snap, self.wal.as_ref().map_or(0, Wal::rotate))
         };
+        let mut payload = Vec::with_capacity(snap.len() + 8);
+        payload.extend_from_slice(&generation.to_le_bytes());
+        payload.extend_from_slice(&snap);
+        let bytes = riskstream_core::frame::seal(CKPT_MAGIC, CKPT_VERSION, &payload);
         let path = checkpoint_path(&self.cfg);
         let tmp = path.with_extension("ckpt.tmp");
-        std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        if let Ok(f) = std::fs::File::open(&tmp) {
-            let _ = f.sync_all();
-        }
+        crate::files::write_private(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Ok(d) = std::fs::File::open(&self.cfg.state_dir) {
+            let _ = d.sync_all();
+        }
+        if let Some(w) = &self.wal {
+            w.prune_before(generation);
+        }
         metrics::counter!("riskstream_checkpoints_total").increment(1);
         metrics::histogram!("riskstream_checkpoint_seconds").record(t0.elapsed().as_secs_f64());
         metrics::gauge!("riskstream_checkpoint_bytes").set(bytes.len() as f64);
         Ok(path)
     }
+}
+
+/// The feature state from the checkpoint, if there is one: (decider, the write-ahead log
+/// generation to replay from, what was found).
+fn restore(
+    cfg: &ServiceConfig,
+    spec: &FeatureSpec,
+) -> Result<(Decider, u64, Recovery), StartError> {
+    let ckpt = checkpoint_path(cfg);
+    let mut recovery = Recovery::default();
+    if !ckpt.is_file() {
+        return Ok((Decider::new(spec), 0, recovery));
+    }
+    let refuse = |message: String| StartError::Checkpoint {
+        path: ckpt.clone(),
+        message: format!("{message}; move the file away to start with empty feature state"),
+    };
+    let bytes = std::fs::read(&ckpt).map_err(|e| refuse(e.to_string()))?;
+    recovery.checkpoint_age_s = std::fs::metadata(&ckpt)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map(|d| d.as_secs());
+    let (generation, snap) = if bytes.starts_with(CKPT_MAGIC) {
+        let body = riskstream_core::frame::open(
+            CKPT_MAGIC,
+            CKPT_VERSION,
+            "riskstream service checkpoint",
+            &bytes,
+        )
+        .map_err(refuse)?;
+        if body.len() < 8 {
+            return Err(refuse("too short".into()));
+        }
+        let mut g = [0u8; 8];
+        g.copy_from_slice(&body[..8]);
+        (u64::from_le_bytes(g), &body[8..])
+    } else {
+        (0, &bytes[..])
+    };
+    let d = Decider::restore(spec, snap).map_err(|e| refuse(e.to_string()))?;
+    tracing::info!(path = %ckpt.display(), generation, "feature state restored from the checkpoint");
+    Ok((d, generation, recovery))
+}
+
+/// Refuses to serve a feature state whose time is far ahead of the clock: an earlier
+/// version accepted a far-future transaction, and every real one would now be refused as
+/// late.
+fn check_not_poisoned(cfg: &ServiceConfig, d: &Decider) -> Result<(), StartError> {
+    let (Some(max), Some(t)) = (cfg.max_ahead, d.max_event_time()) else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let limit = now.saturating_add(i64::try_from(max.as_micros()).unwrap_or(i64::MAX));
+    if t > limit {
+        return Err(StartError::Checkpoint {
+            path: checkpoint_path(cfg),
+            message: format!(
+                "the feature state has moved to {}, ahead of the clock ({}) by more than features.max_ahead: a far-future transaction was accepted before the event-time guard existed, and every real transaction would now be refused as late. Rebuild the state: move the checkpoint and the write-ahead log files ({}.wal.*) away and warm up from history (or start empty)",
+                riskstream_core::time::format_micros(t),
+                riskstream_core::time::format_micros(now),
+                cfg.deployment
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Builds the deployment named `name` from the registry. Models that do not load are left

@@ -1,0 +1,229 @@
+//! What the decider remembers of recent transactions, so retries and repeated labels are
+//! answered without touching the feature state.
+//!
+//! ```text
+//!  decide(tx) ─ id ─▶ Recall::decision(id) ── hit, same fields ─▶ the original decision (replay)
+//!                          │                └─ hit, other fields ─▶ refused (conflict)
+//!                          └─ miss ─▶ features, models, rules ─▶ Recall::put_decision
+//!  label(id)  ─────▶ Recall::label(id) ─── same verdict ─▶ duplicate, nothing learned again
+//!                                      └── other verdict ─▶ refused unless a correction
+//! ```
+//!
+//! Payment switches retry: a transaction id seen again must not be counted again. The
+//! memory is a bounded first-in-first-out window (the oldest id is forgotten first), sized
+//! by the operator; [`Recall::bytes`] says what it holds so the size can be chosen from a
+//! measurement, not a guess. It is part of the decider's snapshot, so a restart does not
+//! open a window in which retries are counted twice.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Decisions remembered for retries, by default.
+pub const DEFAULT_DECISION_WINDOW: usize = 200_000;
+
+/// A remembered decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remembered {
+    /// xxh3 of the transaction's fields as received (canonical JSON, keys sorted).
+    pub fields_hash: u64,
+    /// The decision as first answered (JSON).
+    pub json: Arc<str>,
+    /// Its outcome (approve | review | decline).
+    pub outcome: String,
+    /// The deciding model's score.
+    pub score: Option<f64>,
+    /// Event time of the transaction (µs), for checking a label's time.
+    pub time: i64,
+}
+
+/// A bounded id → value map that forgets its oldest entries first.
+#[derive(Debug, Clone)]
+pub struct Window<V> {
+    map: HashMap<Arc<str>, V>,
+    order: VecDeque<Arc<str>>,
+    cap: usize,
+    forgotten: u64,
+}
+
+impl<V> Window<V> {
+    /// An empty window of at most `cap` entries (0 remembers nothing).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            cap,
+            forgotten: 0,
+        }
+    }
+
+    /// The value for `id`, if still remembered.
+    pub fn get(&self, id: &str) -> Option<&V> {
+        self.map.get(id)
+    }
+
+    /// Remembers `v` for `id` (replacing an earlier value without moving it in the order).
+    pub fn put(&mut self, id: &str, v: V) {
+        if self.cap == 0 {
+            return;
+        }
+        if let Some(old) = self.map.get_mut(id) {
+            *old = v;
+            return;
+        }
+        let k: Arc<str> = Arc::from(id);
+        self.map.insert(k.clone(), v);
+        self.order.push_back(k);
+        while self.map.len() > self.cap {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&old);
+            self.forgotten += 1;
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The most entries held.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Entries forgotten to keep within the capacity.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// Changes the capacity; shrinking forgets the oldest now.
+    pub fn set_capacity(&mut self, cap: usize) {
+        self.cap = cap;
+        while self.map.len() > cap {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.map.remove(&old);
+            self.forgotten += 1;
+        }
+    }
+
+    /// Entries oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.order
+            .iter()
+            .filter_map(|k| self.map.get(k).map(|v| (&**k, v)))
+    }
+}
+
+/// Decisions and labels remembered by transaction id.
+#[derive(Debug, Clone)]
+pub struct Recall {
+    /// Recent decisions.
+    pub decisions: Window<Remembered>,
+    /// Recent labels: fraud (true) or genuine.
+    pub labels: Window<bool>,
+}
+
+impl Default for Recall {
+    fn default() -> Self {
+        Self {
+            decisions: Window::new(DEFAULT_DECISION_WINDOW),
+            labels: Window::new(DEFAULT_DECISION_WINDOW),
+        }
+    }
+}
+
+impl Recall {
+    /// Approximate heap bytes held (ids, decision texts, map and queue slots).
+    pub fn bytes(&self) -> usize {
+        let slot = std::mem::size_of::<Arc<str>>() * 2 + 16;
+        let d: usize = self
+            .decisions
+            .map
+            .iter()
+            .map(|(k, v)| k.len() + v.json.len() + v.outcome.len() + slot + 48)
+            .sum();
+        let l: usize = self.labels.map.keys().map(|k| k.len() + slot + 8).sum();
+        d + l
+    }
+
+    /// The snapshot form: entries oldest first.
+    pub(crate) fn to_snap(&self) -> RecallSnap {
+        RecallSnap {
+            decision_window: self.decisions.cap,
+            decisions: self
+                .decisions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            decisions_forgotten: self.decisions.forgotten,
+            label_window: self.labels.cap,
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn from_snap(s: RecallSnap) -> Self {
+        let mut r = Recall {
+            decisions: Window::new(s.decision_window),
+            labels: Window::new(s.label_window),
+        };
+        for (k, v) in s.decisions {
+            r.decisions.put(&k, v);
+        }
+        r.decisions.forgotten = s.decisions_forgotten;
+        for (k, v) in s.labels {
+            r.labels.put(&k, v);
+        }
+        r
+    }
+}
+
+/// [`Recall`] in a snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RecallSnap {
+    decision_window: usize,
+    decisions: Vec<(String, Remembered)>,
+    decisions_forgotten: u64,
+    label_window: usize,
+    labels: Vec<(String, bool)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_id_is_forgotten_first_and_a_replacement_keeps_its_place() {
+        let mut w = Window::new(2);
+        w.put("a", 1);
+        w.put("b", 2);
+        w.put("a", 3);
+        w.put("c", 4);
+        assert_eq!(w.get("a"), None);
+        assert_eq!(w.get("b"), Some(&2));
+        assert_eq!(w.get("c"), Some(&4));
+        assert_eq!(w.forgotten(), 1);
+        assert_eq!(w.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["b", "c"]);
+        w.set_capacity(1);
+        assert_eq!(w.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["c"]);
+    }
+
+    #[test]
+    fn a_zero_window_remembers_nothing() {
+        let mut w = Window::new(0);
+        w.put("a", 1);
+        assert!(w.is_empty());
+    }
+}
