@@ -55,7 +55,8 @@ enum Cmd {
     Policy(cmd::admin::PolicyArgs),
     /// Create, list and revoke API keys.
     Keys(cmd::admin::KeysArgs),
-    /// Verify the hash-chained audit log, or print its latest records.
+    /// Verify the audit log (HMAC-keyed hash chain), print its head to publish, or its latest
+    /// records.
     Audit(cmd::admin::AuditArgs),
     /// The review queue: list, show and close cases that pipelines opened.
     Cases(cmd::admin::CasesArgs),

@@ -402,3 +402,121 @@ fn bench_handbook_reports_the_median_of_its_runs() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// `audit verify` / `audit head` on a registry keyed through RISKSTREAM_AUDIT_KEY_FILE: what
+/// an operator sees with the key, without it, with a bad key file and with a published head.
+#[cfg(unix)]
+#[test]
+fn audit_verify_with_a_key_file_and_a_published_head() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let db = dir.path().join("registry.db");
+    let config = dir.path().join("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[registry]\nurl = \"sqlite://{}\"\n\n[features]\nspec = \"{}\"\n",
+            db.display(),
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, format!("{}\n", "5a".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = |args: &[&str], with_key: bool| {
+        let mut cmd = bin();
+        cmd.env_remove("RISKSTREAM_AUDIT_KEY_FILE")
+            .args(args)
+            .arg("--config")
+            .arg(&config);
+        if with_key {
+            cmd.env("RISKSTREAM_AUDIT_KEY_FILE", &key);
+        }
+        cmd.output().unwrap()
+    };
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    // Changes made with the key in the environment are keyed.
+    for name in ["ops", "scorer"] {
+        succeeded(&run(
+            &["keys", "create", "--name", name, "--role", "admin"],
+            true,
+        ));
+    }
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the registry file is the owner's only");
+
+    let ok = run(&["audit", "verify"], true);
+    let report: serde_json::Value = serde_json::from_str(&succeeded(&ok)).unwrap();
+    assert_eq!(
+        (report["keyed"].as_u64(), report["unkeyed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert!(
+        stderr(&ok).contains("audit log intact: 2 records (2 keyed"),
+        "{}",
+        stderr(&ok)
+    );
+
+    // Without the key: not verified, exit 1, and how to give it.
+    let no_key = run(&["audit", "verify"], false);
+    assert_eq!(no_key.status.code(), Some(1), "{}", stderr(&no_key));
+    let err = stderr(&no_key);
+    assert!(
+        err.contains("NOT VERIFIED") && err.contains("--key-file"),
+        "{err}"
+    );
+    let with_flag = run(
+        &["audit", "verify", "--key-file", key.to_str().unwrap()],
+        false,
+    );
+    succeeded(&with_flag);
+
+    // An unkeyed change onto the keyed chain is refused (exit 2: the operator's setup).
+    let refused = run(&["keys", "revoke", "ops"], false);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("RISKSTREAM_AUDIT_KEY_FILE"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // The head to publish, and verify against it.
+    let head = succeeded(&run(&["audit", "head"], false))
+        .trim()
+        .to_string();
+    assert!(head.starts_with("2:") && head.len() == 66, "{head}");
+    let anchored = run(&["audit", "verify", "--head", &head], true);
+    assert!(
+        stderr(&anchored).contains("contains the published head"),
+        "{}",
+        stderr(&anchored)
+    );
+    let forged = format!("2:{}", "0".repeat(64));
+    let bad = run(&["audit", "verify", "--head", &forged], true);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("TAMPERED at row 2"),
+        "{}",
+        stderr(&bad)
+    );
+    let typo = run(&["audit", "verify", "--head", "2:xyz"], true);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(stderr(&typo).contains("SEQ:HASH"), "{}", stderr(&typo));
+
+    // A key file others can read is refused, with the fix.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let loose = run(
+        &["audit", "verify", "--key-file", key.to_str().unwrap()],
+        false,
+    );
+    assert_eq!(loose.status.code(), Some(2));
+    let err = stderr(&loose);
+    assert!(
+        err.contains("chmod 600") && err.contains("audit.key"),
+        "{err}"
+    );
+}

@@ -12,7 +12,9 @@ use anyhow::Context;
 use riskstream_decide::ModelArtifact;
 use riskstream_decide::Policy;
 use riskstream_features::FeatureSpec;
-use riskstream_registry::{ArtifactKind, Registry, Role, Stage};
+use riskstream_registry::{
+    ArtifactKind, AuditAnchor, AuditKey, Registry, Role, Stage, VerifyOptions,
+};
 use riskstream_server::ServiceConfig;
 use std::path::PathBuf;
 
@@ -36,7 +38,11 @@ struct Ctx {
 impl Ctx {
     async fn open(t: &Target) -> anyhow::Result<Self> {
         let cfg = ServiceConfig::load(&t.config)?;
+        // Reads RISKSTREAM_AUDIT_KEY_FILE, so changes made here are keyed like the service's.
         let reg = Registry::open(&cfg.registry_url).await?;
+        for w in reg.open_warnings() {
+            eprintln!("warning: {w}");
+        }
         Ok(Ctx {
             reg,
             cfg,
@@ -365,8 +371,23 @@ pub struct AuditArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum AuditCmd {
-    /// Walk the hash chain; exit 1 and name the first bad record if anything was altered.
+    /// Walk the chain and recompute every hash (HMAC-SHA256 for keyed rows); exit 1 and name
+    /// the first bad record if anything was altered, or if keyed rows could not be checked
+    /// for want of the audit key.
     Verify {
+        #[command(flatten)]
+        target: Target,
+        /// Audit key file to check keyed rows with (mode 0600; repeat after a key rotation).
+        /// The key in RISKSTREAM_AUDIT_KEY_FILE, if set, is used too.
+        #[arg(long = "key-file", value_name = "FILE")]
+        key_files: Vec<PathBuf>,
+        /// A head published earlier (`riskstream audit head`): fail unless the chain still
+        /// contains this row with this hash. Catches a rewritten history even without the key.
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<String>,
+    },
+    /// Print the chain's head as SEQ:HASH, to publish outside the registry's database.
+    Head {
         #[command(flatten)]
         target: Target,
     },
@@ -384,15 +405,66 @@ enum AuditCmd {
 pub fn run_audit(a: AuditArgs) -> anyhow::Result<Outcome> {
     block_on(async move {
         match a.cmd {
-            AuditCmd::Verify { target } => {
+            AuditCmd::Verify {
+                target,
+                key_files,
+                head,
+            } => {
+                // Arguments first: a typo should not wait for the database.
+                let anchor = head
+                    .map(|h| {
+                        h.parse::<AuditAnchor>()
+                            .map_err(|e| UsageError(format!("--head {e}")))
+                    })
+                    .transpose()?;
+                let mut options = VerifyOptions::default();
+                for f in &key_files {
+                    options = options.with_key(AuditKey::from_file(f)?);
+                }
+                if let Some(anchor) = anchor {
+                    options = options.with_anchor(anchor);
+                }
                 let c = Ctx::open(&target).await?;
-                let r = c.reg.audit_verify().await?;
+                let r = c.reg.audit_verify_with(&options).await?;
                 println!("{}", serde_json::to_string_pretty(&r)?);
-                if !r.ok() {
-                    eprintln!("audit log TAMPERED: see first_bad above");
+                for note in &r.notes {
+                    eprintln!("note: {note}");
+                }
+                if let Some(bad) = &r.first_bad {
+                    eprintln!("audit log TAMPERED at row {}: {}", bad.seq, bad.reason);
                     return Ok(Outcome::Problems);
                 }
-                eprintln!("audit log intact: {} records", r.checked);
+                if !r.ok() {
+                    eprintln!(
+                        "audit log NOT VERIFIED: {} keyed records could not be checked without \
+                         the audit key (--key-file FILE)",
+                        r.unverified
+                    );
+                    return Ok(Outcome::Problems);
+                }
+                let anchored = r
+                    .anchor
+                    .as_ref()
+                    .map(|a| format!("; contains the published head {a}"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "audit log intact: {} records ({} keyed, {} unkeyed){anchored}",
+                    r.checked, r.keyed, r.unkeyed
+                );
+            }
+            AuditCmd::Head { target } => {
+                let c = Ctx::open(&target).await?;
+                match c.reg.audit_head().await? {
+                    Some(head) => {
+                        println!("{head}");
+                        eprintln!(
+                            "publish this head outside the registry's database (a ticket, a log \
+                             shipper); later `riskstream audit verify --head {head}` fails if \
+                             any record up to it was rewritten. Verify before publishing."
+                        );
+                    }
+                    None => eprintln!("the audit log is empty: no head to publish yet"),
+                }
             }
             AuditCmd::Tail { target, n } => {
                 let c = Ctx::open(&target).await?;
