@@ -27,4 +27,4 @@ pub mod time;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use error::{Classify, ErrorClass};
-pub use schema::{Field, FieldType, Schema};
+pub use schema::{Field, FieldType, Schema, AGGREGATE_LIMIT};

@@ -26,6 +26,21 @@
 //! Fields are required unless `required = false`; label fields usually are optional because
 //! labels arrive later. [`Schema::from_toml_str`] checks the whole file and returns every
 //! problem at once, each with its key path and a hint.
+//!
+//! ## Why aggregated fields have a bound
+//!
+//! A feature that sums a field (sum, mean, std, …) keeps running sums per entity. One value
+//! near `f64::MAX` (`1.7e308` passes as a finite float) overflows the sum to infinity, and
+//! when it leaves the window `inf − x` stays infinite, or becomes NaN: the entity's
+//! features are poisoned for as long as it stays active, and the rules reading them go
+//! quiet. So a field an aggregation reads never accepts a magnitude above
+//! [`AGGREGATE_LIMIT`] (10^15), whatever the schema says: the feature spec tightens the
+//! field's `min`/`max` with [`Field::limit_for_aggregation`], and every reader built from
+//! that schema refuses a larger value as `out_of_range`, naming the field, before any
+//! state is touched. With at most 2^53 values of magnitude ≤ 10^15 in a window, a sum
+//! stays below 10^31 and a sum of squares below 10^46, far from `f64::MAX`; and every
+//! integer up to 10^15 is exact in an `f64`. Schemas should still declare a tighter,
+//! business-sized `max` (the shipped ones do).
 
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::time::TimestampFormat;
@@ -112,6 +127,36 @@ pub struct Field {
     pub format: TimestampFormat,
     /// Free text for people.
     pub description: Option<String>,
+}
+
+/// The largest magnitude a field read by an aggregation (sum, mean, std, min, max, last)
+/// may take: see the module docs for why. Larger values are refused as `out_of_range`.
+pub const AGGREGATE_LIMIT: f64 = 1e15;
+
+impl Field {
+    /// Tightens this field's range to at most ±[`AGGREGATE_LIMIT`] (a declared `min`/`max`
+    /// inside it is kept), because an aggregation reads the field. Int and float fields
+    /// only; other types are left alone (a bool is 0 or 1). Errs, changing nothing, when
+    /// the declared range lies wholly outside the limit, since then no value could pass.
+    pub fn limit_for_aggregation(&mut self) -> Result<(), String> {
+        if !matches!(self.ty, FieldType::Int | FieldType::Float) {
+            return Ok(());
+        }
+        let lo = self.min.unwrap_or(f64::NEG_INFINITY).max(-AGGREGATE_LIMIT);
+        let hi = self.max.unwrap_or(f64::INFINITY).min(AGGREGATE_LIMIT);
+        if lo > hi {
+            return Err(format!(
+                "field `{}` declares the range [{}, {}], outside ±{AGGREGATE_LIMIT:e}, the \
+                 largest magnitude an aggregated value may have, so no value could pass",
+                self.name,
+                self.min.map_or("-inf".into(), |v| v.to_string()),
+                self.max.map_or("inf".into(), |v| v.to_string()),
+            ));
+        }
+        self.min = Some(lo);
+        self.max = Some(hi);
+        Ok(())
+    }
 }
 
 /// A validated event schema.
@@ -744,6 +789,40 @@ mod tests {
         let s = builtin("fraud-handbook-raw").unwrap();
         assert_eq!(s.fields[s.id.unwrap()].name, "TRANSACTION_ID");
         assert_eq!(s.fields[s.labels[0]].name, "TX_FRAUD");
+    }
+
+    #[test]
+    fn aggregation_limit_tightens_and_keeps_tighter_bounds() {
+        let s = builtin("fraud-handbook-raw").unwrap();
+        let amount = s.index_of("TX_AMOUNT").unwrap();
+        let mut f = s.fields[amount].clone();
+        f.limit_for_aggregation().unwrap();
+        // The shipped schema's own bounds are tighter and stay.
+        assert_eq!((f.min, f.max), (Some(0.0), s.fields[amount].max));
+        assert!(f.max.unwrap() <= AGGREGATE_LIMIT);
+
+        f.min = None;
+        f.max = None;
+        f.limit_for_aggregation().unwrap();
+        assert_eq!(
+            (f.min, f.max),
+            (Some(-AGGREGATE_LIMIT), Some(AGGREGATE_LIMIT))
+        );
+
+        f.min = Some(2e15);
+        f.max = None;
+        let e = f.limit_for_aggregation().unwrap_err();
+        assert!(
+            e.contains("`TX_AMOUNT`") && e.contains("no value could pass"),
+            "{e}"
+        );
+        assert_eq!(f.min, Some(2e15), "unchanged on error");
+
+        let mut b = f.clone();
+        b.ty = FieldType::Bool;
+        b.min = None;
+        b.limit_for_aggregation().unwrap();
+        assert_eq!(b.min, None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecond
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use riskstream_core::time::{MICROS_PER_DAY, MICROS_PER_SEC};
-use riskstream_core::FieldType;
+use riskstream_core::{FieldType, AGGREGATE_LIMIT};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -568,6 +568,9 @@ pub struct Engine {
     /// Per stream: computed elsewhere (see [`Engine::set_remote_entities`]). A runtime
     /// setting of the process, like the live tolerance.
     remote: Vec<bool>,
+    /// Slots (index into `Decoded::vals`) whose values aggregations read, with their
+    /// schema field: checked against [`AGGREGATE_LIMIT`] once per batch, a column at a time.
+    value_slots: Vec<(usize, usize)>,
 }
 
 /// One feature a stream writes into a row: the plan's op, with the window's place in the
@@ -782,6 +785,26 @@ pub enum EngineError {
         /// What is wrong.
         message: String,
     },
+    /// A value an aggregation reads is not finite or exceeds ±[`AGGREGATE_LIMIT`] (the
+    /// batch did not come through a reader of the spec's schema, which refuses it). The
+    /// whole batch is refused before any state changes: one such value would make the
+    /// entity's running sums infinite or NaN for as long as it stays active.
+    #[error(
+        "input batch refused, schema `{schema}`, row {row}: field `{field}` is {value}, outside \
+         ±{AGGREGATE_LIMIT:e}, the largest magnitude an aggregated value may have; read events \
+         through the spec's schema (`FeatureSpec::schema`), whose readers dead-letter such \
+         rows as out_of_range, and nothing was applied"
+    )]
+    ValueOutOfRange {
+        /// Schema name (the label schema for label events).
+        schema: String,
+        /// The field.
+        field: String,
+        /// Row of the batch.
+        row: usize,
+        /// The value.
+        value: f64,
+    },
     /// A checkpoint is corrupt, from another version, or from another spec.
     #[error("checkpoint refused: {0}")]
     Checkpoint(String),
@@ -793,12 +816,19 @@ pub enum EngineError {
 impl riskstream_core::Classify for EngineError {
     fn class(&self) -> riskstream_core::ErrorClass {
         match self {
-            EngineError::Input { .. } | EngineError::Checkpoint(_) => {
-                riskstream_core::ErrorClass::User
-            }
+            EngineError::Input { .. }
+            | EngineError::ValueOutOfRange { .. }
+            | EngineError::Checkpoint(_) => riskstream_core::ErrorClass::User,
             EngineError::Arrow(_) => riskstream_core::ErrorClass::Internal,
         }
     }
+}
+
+/// Whether an aggregation may hold `x`: finite and at most [`AGGREGATE_LIMIT`] in
+/// magnitude (NaN is not: it fails the comparison).
+#[inline]
+fn within_limit(x: f64) -> bool {
+    x.abs() <= AGGREGATE_LIMIT
 }
 
 /// Index of the transaction source; label events are source 1.
@@ -917,6 +947,7 @@ impl Engine {
             live_tolerance: 0,
             late_clamped: 0,
             remote: Vec::new(),
+            value_slots: Vec::new(),
             exprs: spec
                 .features
                 .iter()
@@ -931,6 +962,18 @@ impl Engine {
                 })
                 .collect(),
         };
+        e.value_slots = e
+            .plan
+            .streams
+            .iter()
+            .flat_map(|s| &s.slots)
+            .enumerate()
+            .filter_map(|(k, sl)| match *sl {
+                SlotSrc::Num(i) => Some((k, i)),
+                SlotSrc::Label(i) if !e.plan.label_events => Some((k, i)),
+                SlotSrc::Label(_) | SlotSrc::Hash(_) => None,
+            })
+            .collect();
         e.remote = vec![false; e.plan.streams.len()];
         e.scratch = (0..e.plan.streams.len())
             .map(|_| Scratch::default())
@@ -1026,8 +1069,15 @@ impl Engine {
     ) -> Option<f64> {
         match &self.plan.ops[fi] {
             FeatureOp::Ratio { num, den, empty } => {
+                // Like expressions: a quotient that is not finite (a tiny denominator, a
+                // NaN passthrough) gives `empty`, so no feature is ever NaN or infinite.
                 let d = feat(*den);
-                Some(if d == 0.0 { *empty } else { feat(*num) / d })
+                let q = feat(*num) / d;
+                Some(if d == 0.0 || !q.is_finite() {
+                    *empty
+                } else {
+                    q
+                })
             }
             FeatureOp::Expr { expr, empty } => {
                 let (ex, vars) = &self.exprs[*expr];
@@ -1260,6 +1310,19 @@ impl Engine {
             return Err(err("event_time is not a timestamp column".into()));
         };
         let id_col = schema.id.map(|i| &cols[i]);
+        let n = batch.num_rows();
+        let mut dec = std::mem::take(&mut self.dec);
+        self.decode(&cols, id_col, n, &mut dec);
+        // Before anything is kept: a value no aggregation may hold refuses the batch.
+        if let Some((row, field, value)) = self.out_of_range(&dec) {
+            self.dec = dec;
+            return Err(EngineError::ValueOutOfRange {
+                schema: schema.name.clone(),
+                field: schema.fields[field].name.clone(),
+                row,
+                value,
+            });
+        }
         let batch_no = self.next_input;
         if !self.spec.passthrough.is_empty() && batch.num_rows() > 0 {
             self.next_input += 1;
@@ -1272,9 +1335,6 @@ impl Engine {
                     .collect(),
             ));
         }
-        let n = batch.num_rows();
-        let mut dec = std::mem::take(&mut self.dec);
-        self.decode(&cols, id_col, n, &mut dec);
         let times = &times.values()[..n];
         // In-order input (the usual case): the rows the watermark already passes at the end
         // of the batch are staged straight from the decoded columns, skipping the reorder
@@ -1422,6 +1482,20 @@ impl Engine {
         }
     }
 
+    /// The first (row, field, value) of a decoded batch whose value an aggregation reads and
+    /// that is not finite or beyond ±[`AGGREGATE_LIMIT`]. A branch-free pass per column
+    /// (NaN fails `<=` too); the row is looked for only when the column has one.
+    fn out_of_range(&self, dec: &Decoded) -> Option<(usize, usize, f64)> {
+        self.value_slots.iter().find_map(|&(k, field)| {
+            let v = &dec.vals[k];
+            if v.iter().fold(true, |all, &x| all & within_limit(x)) {
+                return None;
+            }
+            let row = v.iter().position(|&x| !within_limit(x))?;
+            Some((row, field, v[row]))
+        })
+    }
+
     /// How many leading rows of a batch (times `times`, tie-breaks `orders`) may skip the
     /// reorder buffer: 0 unless the batch is in event order and every row comes after all
     /// pending and released events; then the rows below the watermark the whole batch
@@ -1493,6 +1567,20 @@ impl Engine {
             return Err(err("no event_time column".into()));
         };
         let (tx_c, val_c) = (&cols[*tx_id], &cols[*value]);
+        // A label sets the label slots aggregations read: the same limit as transactions,
+        // checked for the whole batch before any of it is applied.
+        if self.plan.streams.iter().any(|s| s.has_labels) {
+            if let Some(r) = (0..batch.num_rows())
+                .find(|&r| tx_c.key(r).is_some() && !within_limit(val_c.num(r)))
+            {
+                return Err(EngineError::ValueOutOfRange {
+                    schema: schema.name.clone(),
+                    field: schema.fields[*value].name.clone(),
+                    row: r,
+                    value: val_c.num(r),
+                });
+            }
+        }
         for r in 0..batch.num_rows() {
             let Some(tx) = tx_c.key(r) else { continue };
             let seq = self.state.next_seq;

@@ -37,10 +37,21 @@
 //!
 //! [`FeatureSpec::from_toml_str`] checks everything before anything runs and reports every
 //! problem at once, with key paths and hints.
+//!
+//! **Aggregated fields are bounded in the spec's schema.** Every int or float field that
+//! an aggregation reads (sum, mean, std, min, max, last; also the label events' value when
+//! it sets such a field) gets `min`/`max` of at most ±[`AGGREGATE_LIMIT`] (10^15) in
+//! [`FeatureSpec::schema`], tighter where the schema declares tighter. Readers, replay and
+//! the live JSON decoder are all built from that schema, so a value such as `1.7e308` is
+//! refused as `out_of_range` with the field named before it reaches the engine: one input
+//! can no longer overflow an entity's running sums to infinity (and then NaN) for good.
+//! The engine refuses such a value too, should a batch bypass the schema
+//! ([`crate::EngineError::ValueOutOfRange`]). A declared range wholly outside the limit is
+//! a spec error. `empty` values must be finite: no feature is ever NaN or infinite.
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
 use riskstream_core::time::parse_duration;
-use riskstream_core::{FieldType, Schema};
+use riskstream_core::{FieldType, Schema, AGGREGATE_LIMIT};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -493,7 +504,7 @@ impl FeatureSpec {
                 None
             }
         };
-        let Some(schema) = schema else {
+        let Some(mut schema) = schema else {
             return Err(diags);
         };
         if schema.event_time.is_none() {
@@ -768,6 +779,15 @@ impl FeatureSpec {
             };
             let path = format!("feature[{j}] ({})", raw.name);
             seen_name(&raw.name, &format!("{path}.name"), &mut diags, &mut names);
+            if let Some(e) = raw.empty.filter(|e| !e.is_finite()) {
+                diags.push(
+                    Diagnostic::new(
+                        format!("{path}.empty"),
+                        format!("`{e}` is not a finite number"),
+                    )
+                    .hint("features are always finite; write a number such as 0 or -1"),
+                );
+            }
             let agg = match toml::Value::String(raw.agg.clone()).try_into::<Agg>() {
                 Ok(a) => a,
                 Err(_) => {
@@ -980,6 +1000,15 @@ impl FeatureSpec {
                         .hint("use distinct_count for text and categories"),
                     );
                 }
+                if reads_values(agg) {
+                    limit_field(
+                        &mut schema,
+                        f,
+                        &mut labels,
+                        &format!("{path}.field"),
+                        &mut diags,
+                    );
+                }
             }
             let window = raw
                 .window
@@ -1176,6 +1205,48 @@ impl FeatureSpec {
             .map(|&i| self.schema.fields[i].name.clone())
             .chain(self.features.iter().map(|f| f.name().to_string()))
             .collect()
+    }
+}
+
+/// Whether an aggregation reads its field's values (so a huge value could make its
+/// running sums or its output non-finite), as opposed to counting or hashing them.
+fn reads_values(agg: Agg) -> bool {
+    !matches!(
+        agg,
+        Agg::Count | Agg::DistinctCount | Agg::TimeSinceLast | Agg::Ratio | Agg::Expr
+    )
+}
+
+/// Bounds field `fi`, read by an aggregation, to ±[`AGGREGATE_LIMIT`] in the spec's
+/// schema, and the label events' value field too when `fi` is a label that label events
+/// set: every reader and live decoder built from the spec's schemas then refuses a value
+/// that could overflow a window's sums (see the module docs).
+fn limit_field(
+    schema: &mut Schema,
+    fi: usize,
+    labels: &mut LabelMode,
+    path: &str,
+    diags: &mut Diagnostics,
+) {
+    let hint = format!(
+        "an aggregated value's magnitude is limited to {AGGREGATE_LIMIT:e} so window sums stay \
+         finite; declare `min`/`max` inside that range"
+    );
+    if let Err(e) = schema.fields[fi].limit_for_aggregation() {
+        diags.push(Diagnostic::new(path, format!("schema `{}`: {e}", schema.name)).hint(&hint));
+    }
+    if let LabelMode::Events {
+        schema: ls, value, ..
+    } = labels
+    {
+        if schema.labels.contains(&fi) {
+            if let Err(e) = ls.fields[*value].limit_for_aggregation() {
+                diags.push(
+                    Diagnostic::new("labels.value", format!("schema `{}`: {e}", ls.name))
+                        .hint(&hint),
+                );
+            }
+        }
     }
 }
 

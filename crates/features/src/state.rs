@@ -249,6 +249,26 @@ fn add_entry(
     }
 }
 
+/// Empties window `w`'s accumulators: count, sums and sums of squares exactly 0, distinct
+/// sets cleared.
+///
+/// Why a window that empties starts again from zero rather than subtracting what leaves:
+/// running sums computed by adding and subtracting keep a rounding residue (with values
+/// up to 1e15 it can be as large as the smaller values themselves), and before the reset a
+/// single non-finite value stayed in the sum for good (inf − inf = NaN). [`Entity::advance`]
+/// restarts a window whenever every entry it held leaves, including when new entries enter
+/// in the same move, and skips entries that would enter and leave at once: after a window
+/// has emptied, an entity's window features are bit for bit those of a fresh entity.
+fn restart(l: &Layout, w: &WinLayout, acc: &mut [f64], distinct: &mut [FxHashMap<u64, u32>]) {
+    let k = l.ns * if w.sumsq { 2 } else { 1 };
+    acc[w.at + 2..w.at + 3 + k]
+        .iter_mut()
+        .for_each(|x| *x = 0.0);
+    for &(_, d) in &w.distinct {
+        distinct[d].clear();
+    }
+}
+
 /// One entity's state in one stream.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Entity {
@@ -394,6 +414,16 @@ impl Entity {
                     (from_acc(a[1]) - base) as usize,
                 );
                 let mut sum = a[3];
+                if start == end || words[(end - 1) * st] as i64 <= lower {
+                    // Every entry in the window leaves: start again from exactly zero,
+                    // skipping entries that would enter and leave at once, so no
+                    // add-then-subtract residue survives (see `restart`).
+                    sum = 0.0;
+                    while end * st < len && words[end * st] as i64 <= lower {
+                        end += 1;
+                    }
+                    start = end;
+                }
                 match shared {
                     Some((u, from, to)) if u == upper && from == end => {
                         for p in from..to {
@@ -432,6 +462,15 @@ impl Entity {
             let upper = t - w.off;
             let lower = upper - w.len;
             let mut end = (from_acc(acc[w.at + 1]) - base) as usize;
+            let start0 = (from_acc(acc[w.at]) - base) as usize;
+            if start0 == end || words[(end - 1) * l.stride] as i64 <= lower {
+                // Every entry in the window leaves (see `restart`).
+                restart(l, w, acc, distinct);
+                while end < n && words[end * l.stride] as i64 <= lower {
+                    end += 1;
+                }
+                acc[w.at] = to_acc(base + end as u64);
+            }
             while end < n && words[end * l.stride] as i64 <= upper {
                 add_entry(l, w, words, acc, distinct, end, 1.0);
                 end += 1;
@@ -445,10 +484,7 @@ impl Entity {
             acc[w.at + 1] = to_acc(base + end as u64);
             if start == end {
                 // An empty window has exactly zero sums: no drift from add/subtract cycles.
-                let k = l.ns * if w.sumsq { 2 } else { 1 };
-                acc[w.at + 2..w.at + 3 + k]
-                    .iter_mut()
-                    .for_each(|x| *x = 0.0);
+                restart(l, w, acc, distinct);
             }
         }
         *now = (*now).max(t);
