@@ -118,9 +118,10 @@ struct Inner {
     warnings: Vec<String>,
 }
 
-/// How to open a [`Registry`].
+/// How to open a [`Registry`]. Build it as a struct (`RegistryOptions { audit_key }`), or
+/// with `RegistryOptions::default().with_audit_key(key)`, which keeps compiling when fields
+/// are added.
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
 pub struct RegistryOptions {
     /// The key the audit chain is appended with (HMAC-SHA256, scheme 2) and checked with.
     /// Without one, appends are unkeyed (scheme 1) and refused once the chain is keyed.
