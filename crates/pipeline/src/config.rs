@@ -21,6 +21,7 @@
 //! [decide]
 //! policy = "../fraud-handbook/policy.toml"
 //! model = "model.json"                # optional: rules alone without it
+//! max_ahead = "5m"                    # default: events further ahead of the clock are dead letters; "off" for a backfill
 //! [sink]                              # decisions; nats | kafka | parquet (path = a directory) | file (path may hold {partition})
 //! kind = "nats"
 //! url = "nats://127.0.0.1:4222"
@@ -200,6 +201,10 @@ pub struct PipelineConfig {
     pub registry: Option<RegistrySinkConfig>,
     /// Decisions carry their feature row (`[decide] include_features`).
     pub include_features: bool,
+    /// The event-time guard (`[decide] max_ahead`, default 5 minutes; `"off"` for a
+    /// backfill of dates the clock has not reached): a transaction further ahead of the
+    /// clock is dead-lettered with the reason and never moves the feature state's time.
+    pub max_ahead: Option<Duration>,
     /// A repartition topic for the features of a second entity, if configured.
     pub repartition: Option<RepartitionConfig>,
 }
@@ -354,6 +359,7 @@ struct RawDecide {
     policy: Option<String>,
     model: Option<String>,
     include_features: Option<bool>,
+    max_ahead: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -1123,6 +1129,10 @@ impl PipelineConfig {
             raw.checkpoint.interval.as_deref(),
             "5s",
         );
+        let max_ahead = match raw.decide.max_ahead.as_deref() {
+            Some("off") => Some(None),
+            v => dur(&mut d, "decide.max_ahead", v, "5m").map(Some),
+        };
         let idle = match raw.run.stop_when_idle.as_deref() {
             None => Some(None),
             v => dur(&mut d, "run.stop_when_idle", v, "10s").map(Some),
@@ -1202,6 +1212,7 @@ impl PipelineConfig {
             metrics_listen,
             registry,
             include_features: raw.decide.include_features.unwrap_or(false),
+            max_ahead: max_ahead.unwrap_or(None),
             repartition,
         })
     }

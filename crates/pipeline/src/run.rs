@@ -601,6 +601,10 @@ fn restore(
     let settle = |mut d: Decider| {
         d.set_remote_entities(remote);
         d.set_include_features(cfg.include_features);
+        d.set_max_ahead(
+            cfg.max_ahead
+                .map(|m| i64::try_from(m.as_micros()).unwrap_or(i64::MAX)),
+        );
         d
     };
     if !path.is_file() {

@@ -134,7 +134,17 @@ impl AppState {
         let spec_text = std::fs::read_to_string(&cfg.feature_spec)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.feature_spec.display())))?;
         let spec_id = format!("{:016x}", spec.hash);
-        let registry = Registry::open(&cfg.registry_url).await?;
+        // The audit chain's key: `[audit] key_file`, else RISKSTREAM_AUDIT_KEY_FILE.
+        let options = match &cfg.audit_key_file {
+            Some(p) => riskstream_registry::RegistryOptions::default()
+                .with_audit_key(riskstream_registry::AuditKey::from_file(p)?),
+            None => riskstream_registry::RegistryOptions::from_env()?,
+        };
+        let keyed = options.audit_key.is_some();
+        let registry = Registry::open_with(&cfg.registry_url, options).await?;
+        if !keyed && cfg.audit_decisions {
+            tracing::warn!("the audit chain is not keyed: anyone who can write the registry database can rewrite it unnoticed; set [audit] key_file (see README, Operating safely)");
+        }
         tracing::info!(registry = %redact(&cfg.registry_url), backend = registry.backend(), "registry open");
         let art = registry
             .put_artifact(
