@@ -1,12 +1,14 @@
 //! API errors: one JSON shape for every failure, with the status a client can act on.
 //!
-//! `{"error": {"code": "bad_request", "message": "...", "field": "TX_AMOUNT", "request_id": "..."}}`.
-//! User mistakes are 4xx with a message that says what and how to fix; overload is 429/503
+//! `{"error": {"code": "bad_request", "message": "...", "field": "TX_AMOUNT"}}`, with the
+//! request id in the `x-request-id` header. The same types describe the shape in the OpenAPI
+//! document ([`ErrorBody`]), so the document cannot drift from what is sent. User mistakes are 4xx with a message that says what and how to fix; overload is 429/503
 //! with `Retry-After`; internal failures are 500 with a request id and no internals.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]
@@ -21,17 +23,27 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// Every error answer's body: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `bad_request`, `invalid`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `too_large`, `unsupported_media_type`, `method_not_allowed`,
+    /// `unavailable`, `internal`.
+    #[schema(example = "bad_request")]
+    pub code: String,
+    /// What went wrong and how to fix it.
+    pub message: String,
+    /// The input field at fault, when there is one (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(nullable = false)]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -103,11 +115,11 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
             },
         };
         let mut r = (self.status, axum::Json(body)).into_response();

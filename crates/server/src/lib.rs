@@ -41,20 +41,24 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-/// The OpenAPI document, generated from the handlers.
+/// The OpenAPI document, generated from the handlers. Every route lists every status it can
+/// answer, errors as [`error::ErrorBody`]; `tests/openapi.rs` holds the document to what the
+/// service answers, and `.ci/schemathesis.sh` fuzzes the service against it.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "riskstream decision service", description = "Decisions with reasons, labels, registry, lists, review queue, audit."),
+    info(title = "riskstream decision service", description = "Decisions with reasons, labels, registry, lists, review queue, audit. Every route but /healthz, /readyz and /openapi.json needs an API key: `Authorization: Bearer <key>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}` with the request id in the `x-request-id` header."),
     paths(
         routes::decide, routes::decide_batch, routes::label, routes::deployment,
         routes::list_models, routes::list_policies, routes::put_model, routes::put_policy,
         routes::activate_policy, routes::set_stage, routes::rollback, routes::put_list_entry,
         routes::delete_list_entry, routes::get_lists, routes::list_cases, routes::get_case,
         routes::close_case, routes::audit_tail, routes::audit_verify,
-        routes::create_key, routes::revoke_key, routes::healthz, routes::readyz
+        routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
+        routes::openapi_json
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
-        routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, routes::ErrorBody)),
+        routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
+        error::ErrorDetail)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
@@ -154,7 +158,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/keys/{name}", delete(routes::revoke_key))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(routes::openapi_json))
         .fallback(|| async {
             error::ApiError::not_found("no such route; the API is described at /openapi.json")
         })

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 type St = State<Arc<AppState>>;
 type JsonBody<T> = Result<Json<T>, JsonRejection>;
@@ -204,17 +204,17 @@ fn replayed(original: &str) -> Result<Value, ApiError> {
 /// marked `"replay": true`, and is not counted again. The answer comes once the decision
 /// is recoverable: its write-ahead log record on disk and its audit record committed.
 #[utoipa::path(post, path = "/v1/decisions", tag = "decisions",
-    request_body(content = Object, description = "one transaction: the schema's fields, each key once"),
+    request_body(content = Object, description = "one transaction: a JSON object with the fields of the feature spec's schema, each key once. Fields the spec does not know, values of the wrong type or out of range, a missing id or time are refused with 400; a time more than `features.max_ahead` (default 5 minutes) ahead of the clock with 422; an id decided before with other fields with 409."),
     responses(
-        (status = 200, description = "the decision with reasons and versions (`replay: true` for a retry)", body = Object),
-        (status = 400, description = "malformed, or does not fit the schema (a field out of range, a key twice)", body = ErrorBody),
-        (status = 401, description = "no or unknown key", body = ErrorBody),
+        (status = 200, description = "the decision with reasons and versions (`replay: true` for a retried id)", body = DecisionOut),
+        (status = 400, description = "malformed JSON, not an object, a key twice, or does not fit the feature schema (a field missing, mistyped or out of range)", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
         (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
         (status = 409, description = "the id was decided before with other fields", body = ErrorBody),
-        (status = 413, description = "body too large", body = ErrorBody),
-        (status = 415, description = "not sent as application/json", body = ErrorBody),
-        (status = 422, description = "the transaction's time is too far ahead of the clock", body = ErrorBody),
-        (status = 503, description = "overloaded, shutting down, or the decision could not be made durable", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 422, description = "the transaction's time is further ahead of the clock than `features.max_ahead`", body = ErrorBody),
+        (status = 503, description = "overloaded, shutting down, the registry unavailable, or the decision could not be made durable; retry with the same id", body = ErrorBody),
     ),
     security(("api_key" = [])))]
 pub async fn decide(
@@ -278,13 +278,15 @@ pub struct BatchRequest {
 /// Decide on many transactions in order; a bad one is refused on its own.
 #[utoipa::path(post, path = "/v1/decisions/batch", tag = "decisions",
     request_body = BatchRequest,
-    responses((status = 200, description = "`{decided, refused, results}`: decisions (or `{index, error, field?}` per refused item) in request order", body = Object),
-              (status = 400, description = "malformed, or more than server.max_batch items", body = ErrorBody),
-              (status = 401, description = "no or unknown key", body = ErrorBody),
-              (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
-              (status = 413, description = "body too large", body = ErrorBody),
-              (status = 415, description = "not sent as application/json", body = ErrorBody),
-              (status = 503, description = "overloaded, shutting down, or the decisions could not be made durable", body = ErrorBody)),
+    responses(
+        (status = 200, description = "every item answered in request order: a decision, or `{index, error, field?}` for a refused one", body = BatchOut),
+        (status = 400, description = "malformed JSON, or more than `server.max_batch` transactions", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 503, description = "overloaded, shutting down, the registry unavailable, or the decisions could not be made durable; retry with the same ids", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn decide_batch(
     State(st): St,
@@ -378,8 +380,10 @@ pub struct LabelRequest {
     pub tx_id: String,
     /// Fraud (true) or genuine (false).
     pub fraud: bool,
-    /// When the label became known (RFC 3339); default now. Not before the transaction,
-    /// not ahead of the clock by more than `features.max_ahead`.
+    /// When the label became known (RFC 3339, e.g. `2026-11-24T10:00:00Z`); default now.
+    /// Not before the transaction (400), not ahead of the clock by more than
+    /// `features.max_ahead` (422).
+    #[schema(nullable = false)]
     pub time: Option<String>,
     /// This label replaces an earlier, contradicting one (recorded as a correction;
     /// nothing learns from it again). Without it a contradicting label is refused.
@@ -388,17 +392,20 @@ pub struct LabelRequest {
 }
 
 /// Record fraud / not-fraud for a decided transaction.
-#[utoipa::path(post, path = "/v1/labels", tag = "decisions", request_body = LabelRequest,
-    responses((status = 200, description = "`{tx_id, known, duplicate, correction, decided_outcome, decided_score, learned, drift}`", body = Object),
-              (status = 400, description = "malformed, a bad time or id", body = ErrorBody),
-              (status = 401, description = "no or unknown key", body = ErrorBody),
-              (status = 403, description = "the key lacks the `label` role", body = ErrorBody),
-              (status = 404, description = "no decision on this transaction is known", body = ErrorBody),
-              (status = 409, description = "contradicts an earlier label (send `correction: true` to replace it)", body = ErrorBody),
-              (status = 413, description = "body too large", body = ErrorBody),
-              (status = 415, description = "not sent as application/json", body = ErrorBody),
-              (status = 422, description = "the label's time is too far ahead of the clock", body = ErrorBody),
-              (status = 503, description = "overloaded, or the label could not be made durable", body = ErrorBody)),
+#[utoipa::path(post, path = "/v1/labels", tag = "decisions",
+    request_body = LabelRequest,
+    responses(
+        (status = 200, description = "the label as recorded", body = LabelOut),
+        (status = 400, description = "malformed JSON, a bad `time` or `tx_id`, or a time before the transaction", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `label` role", body = ErrorBody),
+        (status = 404, description = "no decision on this transaction is known", body = ErrorBody),
+        (status = 409, description = "contradicts an earlier label (send `correction: true` to replace it)", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 422, description = "the label's time is further ahead of the clock than `features.max_ahead`", body = ErrorBody),
+        (status = 503, description = "overloaded, the registry unavailable, or the label could not be made durable; retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn label(
     State(st): St,
@@ -500,7 +507,12 @@ pub async fn label(
 
 /// What is deployed now.
 #[utoipa::path(get, path = "/v1/deployment", tag = "registry",
-    responses((status = 200, description = "policy, models and stages in force", body = Object)),
+    responses(
+        (status = 200, description = "policy, models and stages in force", body = DeploymentOut),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn deployment(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
@@ -541,7 +553,8 @@ pub async fn deployment(State(st): St, caller: Caller) -> Result<Json<Value>, Ap
 }
 
 /// Query for artifact listings.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only artifacts with this name.
     pub name: Option<String>,
@@ -564,7 +577,14 @@ async fn list_kind(
 
 /// Registered models.
 #[utoipa::path(get, path = "/v1/models", tag = "registry",
-    responses((status = 200, description = "model artifacts with lineage", body = Object)),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "model artifacts with lineage, newest first", body = [ArtifactOut]),
+        (status = 400, description = "malformed query string (a value of the wrong type, a parameter given twice, out of range)", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn list_models(
     State(st): St,
@@ -578,7 +598,14 @@ pub async fn list_models(
 
 /// Registered policies.
 #[utoipa::path(get, path = "/v1/policies", tag = "registry",
-    responses((status = 200, description = "policy artifacts", body = Object)),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "policy artifacts, newest first", body = [ArtifactOut]),
+        (status = 400, description = "malformed query string (a value of the wrong type, a parameter given twice, out of range)", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn list_policies(
     State(st): St,
@@ -594,9 +621,16 @@ pub async fn list_policies(
 /// service's feature spec), or an online model card (TOML, or JSON with
 /// `"kind": "online"`) naming a recipe that learns from `/v1/labels` once deployed.
 #[utoipa::path(post, path = "/v1/models", tag = "registry",
-    request_body(content = String, description = "model file JSON or online model card"),
-    responses((status = 201, description = "registered; its id", body = Object),
-              (status = 422, description = "not a model, or trained on another feature spec", body = ErrorBody)),
+    request_body(description = "a model file (JSON, as written by `riskstream train`) or an online model card (TOML, or JSON with `\"kind\": \"online\"`). The body is read as text whatever its content type; anything that is not a usable model for this service's feature spec is refused with 422.", content((Object = "application/json"), (String = "text/plain"))),
+    responses(
+        (status = 201, description = "registered; its id", body = RegisteredOut),
+        (status = 400, description = "the body is not UTF-8 text", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `modeler` role", body = ErrorBody),
+        (status = 413, description = "larger than the upload limit (256 MiB)", body = ErrorBody),
+        (status = 422, description = "not a model, or trained on another feature spec", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn put_model(
     State(st): St,
@@ -625,9 +659,16 @@ pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<St
 /// Register a policy (TOML body). It is validated against the feature spec first: every
 /// problem is returned at once and nothing is stored.
 #[utoipa::path(post, path = "/v1/policies", tag = "registry",
-    request_body(content = String, description = "policy TOML", content_type = "text/plain"),
-    responses((status = 201, description = "registered; its id", body = Object),
-              (status = 422, description = "every problem found", body = ErrorBody)),
+    request_body(description = "a policy (TOML). The body is read as text whatever its content type; it is validated against the feature spec and every problem is answered at once with 422.", content((String = "text/plain"), (String = "application/toml"))),
+    responses(
+        (status = 201, description = "registered; its id", body = RegisteredOut),
+        (status = 400, description = "the body is not UTF-8 text", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `modeler` role", body = ErrorBody),
+        (status = 413, description = "larger than the upload limit (256 MiB)", body = ErrorBody),
+        (status = 422, description = "every problem found: not TOML, not a policy, rules that do not compile against the spec", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn put_policy(
     State(st): St,
@@ -654,8 +695,15 @@ pub async fn put_policy(
 
 /// Make a registered policy the active one.
 #[utoipa::path(post, path = "/v1/policies/{id}/activate", tag = "registry",
-    params(("id" = String, Path, description = "policy id (or a unique prefix)")),
-    responses((status = 200, description = "activated and loaded", body = Object)),
+    params(("id" = String, Path, description = "policy id, or a unique prefix of it (8 to 64 hex digits)", pattern = "^[0-9a-fA-F]{8,64}$")),
+    responses(
+        (status = 200, description = "activated and loaded", body = ActivatedOut),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
+        (status = 404, description = "no artifact with this id", body = ErrorBody),
+        (status = 422, description = "not an artifact id, ambiguous, not a policy, or no longer valid against the spec", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn activate_policy(
     State(st): St,
@@ -682,7 +730,7 @@ pub async fn activate_policy(
 }
 
 /// A stage change.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageRequest {
     /// shadow | challenger | champion | archived.
@@ -691,11 +739,63 @@ pub struct StageRequest {
     pub pct: Option<f64>,
 }
 
+/// The schema of [`StageRequest`]: `pct` with `challenger` and only then, which the derive
+/// cannot say.
+impl utoipa::PartialSchema for StageRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let stage = |names: &[&str]| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names.iter().copied()))
+        };
+        let fixed = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("stage", stage(&["shadow", "champion", "archived"]))
+            .required("stage")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let challenger = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("stage", stage(&["challenger"]))
+            .property(
+                "pct",
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .description(Some("share of traffic in percent"))
+                    .exclusive_minimum(Some(0.0))
+                    .maximum(Some(100.0)),
+            )
+            .required("stage")
+            .required("pct")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new()
+            .item(fixed)
+            .item(challenger)
+            .description(Some(
+                "`shadow`, `champion` or `archived`; or `challenger` with `pct`, its share of \
+                 traffic in percent (0 < pct <= 100)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for StageRequest {}
+
 /// Move a model to a stage. `champion` needs `admin`; the others `modeler`.
-#[utoipa::path(post, path = "/v1/models/{id}/stage", tag = "registry", request_body = StageRequest,
-    params(("id" = String, Path, description = "model id (or a unique prefix)")),
-    responses((status = 200, description = "staged and loaded", body = Object),
-              (status = 403, description = "promoting to champion needs admin", body = ErrorBody)),
+#[utoipa::path(post, path = "/v1/models/{id}/stage", tag = "registry",
+    request_body = StageRequest,
+    params(("id" = String, Path, description = "model id, or a unique prefix of it (8 to 64 hex digits)", pattern = "^[0-9a-fA-F]{8,64}$")),
+    responses(
+        (status = 200, description = "staged and loaded", body = StagedOut),
+        (status = 400, description = "malformed JSON, an unknown stage, `pct` missing for a challenger or given for another stage", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `modeler` role; or the change needs `admin` (a champion, moving the champion, challengers above `server.max_challenger_pct`)", body = ErrorBody),
+        (status = 404, description = "no artifact with this id", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 422, description = "not an artifact id, ambiguous, not a model, or refused by the registry (e.g. `pct` out of range)", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn set_stage(
     State(st): St,
@@ -767,7 +867,14 @@ async fn needs_admin(st: &AppState, id: &str, stage: &Stage) -> Result<Option<St
 
 /// Put the previous champion back.
 #[utoipa::path(post, path = "/v1/rollback", tag = "registry",
-    responses((status = 200, description = "the champion now in force", body = Object)),
+    responses(
+        (status = 200, description = "the champion now in force", body = RollbackOut),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
+        (status = 404, description = "the deployment has no history", body = ErrorBody),
+        (status = 422, description = "nothing to roll back to", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn rollback(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
@@ -794,10 +901,13 @@ const MAX_LIST_DAYS: i64 = 366;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListEntryRequest {
-    /// When the entry stops matching (RFC 3339): in the future, at most 366 days ahead.
+    /// When the entry stops matching (RFC 3339, e.g. `2026-12-24T00:00:00Z`): in the
+    /// future, at most 366 days ahead (otherwise 400).
+    #[schema(min_length = 10)]
     pub expires_at: String,
     /// Why it is on the list (audited with the entry).
-    #[schema(min_length = 1, max_length = 1000)]
+    /// Not blank; at most 1,000 bytes.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub reason: String,
 }
 
@@ -823,9 +933,20 @@ fn list_name_ok(s: &str) -> Result<(), ApiError> {
 }
 
 /// Add or update a list entry.
-#[utoipa::path(put, path = "/v1/lists/{list}/{value}", tag = "lists", request_body = ListEntryRequest,
-    params(("list" = String, Path), ("value" = String, Path)),
-    responses((status = 200, description = "stored and in force", body = Object)),
+#[utoipa::path(put, path = "/v1/lists/{list}/{value}", tag = "lists",
+    request_body = ListEntryRequest,
+    params(("list" = String, Path, description = "list name: 1-64 letters, digits or `_` (rules refer to it by name)", pattern = "^[A-Za-z0-9_]{1,64}$"),
+        ("value" = String, Path, description = "the value: 1-256 bytes (UTF-8) without control characters", min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")),
+    responses(
+        (status = 200, description = "stored and in force", body = ListEntryOut),
+        (status = 400, description = "a bad list name or value, malformed JSON, `expires_at` not RFC 3339 or not within the next 366 days, an empty reason", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `lists` role", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 422, description = "refused by the registry (e.g. a NUL character in the reason)", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn put_list_entry(
     State(st): St,
@@ -870,8 +991,16 @@ pub async fn put_list_entry(
 
 /// Remove a list entry.
 #[utoipa::path(delete, path = "/v1/lists/{list}/{value}", tag = "lists",
-    params(("list" = String, Path), ("value" = String, Path)),
-    responses((status = 200, description = "removed", body = Object), (status = 404, description = "not on the list", body = ErrorBody)),
+    params(("list" = String, Path, description = "list name: 1-64 letters, digits or `_` (rules refer to it by name)", pattern = "^[A-Za-z0-9_]{1,64}$"),
+        ("value" = String, Path, description = "the value: 1-256 bytes (UTF-8) without control characters", min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")),
+    responses(
+        (status = 200, description = "removed", body = RemovedOut),
+        (status = 400, description = "a bad list name or value", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `lists` role", body = ErrorBody),
+        (status = 404, description = "not on the list", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn delete_list_entry(
     State(st): St,
@@ -880,6 +1009,7 @@ pub async fn delete_list_entry(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Lists)?;
     list_name_ok(&list)?;
+    list_value_ok(&value)?;
     let removed = st
         .registry
         .delete_list_entry(&list, &value, caller.name())
@@ -896,7 +1026,12 @@ pub async fn delete_list_entry(
 
 /// Entries in force on every list.
 #[utoipa::path(get, path = "/v1/lists", tag = "lists",
-    responses((status = 200, description = "unexpired entries", body = Object)),
+    responses(
+        (status = 200, description = "unexpired entries on every list, by list and value", body = [ListEntryInfo]),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn get_lists(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
@@ -906,16 +1041,40 @@ pub async fn get_lists(State(st): St, caller: Caller) -> Result<Json<Value>, Api
     ))
 }
 
+/// The most records one listing returns.
+pub const MAX_LISTING: usize = 10_000;
+
 /// Query for the audit tail.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TailQuery {
     /// How many of the latest records (default 100, at most 10,000).
+    #[param(minimum = 0, maximum = 10_000)]
     pub n: Option<usize>,
+}
+
+/// A listing's length: `n` as asked (default 100), refused above [`MAX_LISTING`].
+fn listing_len(n: Option<usize>) -> Result<usize, ApiError> {
+    match n {
+        None => Ok(100),
+        Some(n) if n <= MAX_LISTING => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "n = {n}: at most {MAX_LISTING} per request"
+        ))
+        .field("n")),
+    }
 }
 
 /// The latest audit records.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
-    responses((status = 200, description = "latest records, newest last", body = Object)),
+    params(TailQuery),
+    responses(
+        (status = 200, description = "the latest records, oldest first", body = [AuditEntryOut]),
+        (status = 400, description = "malformed query string (a value of the wrong type, a parameter given twice, out of range)", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 503, description = "the registry or the audit log is unavailable; retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn audit_tail(
     State(st): St,
@@ -931,7 +1090,7 @@ pub async fn audit_tail(
     }
     let v = st
         .registry
-        .audit_tail(q.n.unwrap_or(100).min(10_000))
+        .audit_tail(listing_len(q.n)?)
         .await
         .map_err(reg_err)?;
     Ok(Json(
@@ -941,7 +1100,12 @@ pub async fn audit_tail(
 
 /// Walk the audit chain and report the first tampered record, if any.
 #[utoipa::path(post, path = "/v1/audit/verify", tag = "audit",
-    responses((status = 200, description = "verification report", body = Object)),
+    responses(
+        (status = 200, description = "verification report", body = VerifyOut),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
+        (status = 503, description = "the registry or the audit log is unavailable; retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn audit_verify(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
@@ -961,20 +1125,41 @@ pub async fn audit_verify(State(st): St, caller: Caller) -> Result<Json<Value>, 
 }
 
 /// Query for the review queue.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CasesQuery {
     /// `open` (default), `closed` or `all`.
+    #[param(value_type = Option<CaseFilter>, inline)]
     pub status: Option<String>,
     /// Only the cases of this transaction.
     pub tx_id: Option<String>,
     /// How many, oldest first (default 100, at most 10,000).
+    #[param(minimum = 0, maximum = 10_000)]
     pub n: Option<usize>,
+}
+
+/// Which cases to list.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum CaseFilter {
+    /// Waiting for review (the default).
+    Open,
+    /// Labelled.
+    Closed,
+    /// Both.
+    All,
 }
 
 /// The review queue: cases pipelines opened for flagged decisions, oldest first.
 #[utoipa::path(get, path = "/v1/cases", tag = "cases",
-    params(("status" = Option<String>, Query), ("tx_id" = Option<String>, Query), ("n" = Option<usize>, Query)),
-    responses((status = 200, description = "cases, oldest first", body = Object)),
+    params(CasesQuery),
+    responses(
+        (status = 200, description = "cases, oldest first", body = [CaseOut]),
+        (status = 400, description = "malformed query string (a value of the wrong type, a parameter given twice, out of range)", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn list_cases(
     State(st): St,
@@ -1000,7 +1185,7 @@ pub async fn list_cases(
         .cases(&CaseQuery {
             status,
             tx_id: q.tx_id,
-            limit: q.n.unwrap_or(100).min(10_000),
+            limit: listing_len(q.n)?,
         })
         .await
         .map_err(reg_err)?;
@@ -1011,8 +1196,14 @@ pub async fn list_cases(
 
 /// One case, with its decision and reasons.
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases",
-    params(("id" = String, Path)),
-    responses((status = 200, description = "the case", body = Object), (status = 404, description = "no such case", body = ErrorBody)),
+    params(("id" = String, Path, description = "case id")),
+    responses(
+        (status = 200, description = "the case", body = CaseOut),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 404, description = "no such case", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn get_case(
     State(st): St,
@@ -1031,19 +1222,29 @@ pub async fn get_case(
 #[serde(deny_unknown_fields)]
 pub struct CloseCaseRequest {
     /// `fraud` or `genuine`.
+    #[schema(value_type = LabelName, inline)]
     pub label: String,
-    /// A note for the record.
+    /// A note for the record (at most 4,096 bytes).
     #[serde(default)]
+    #[schema(max_length = 4096)]
     pub note: String,
 }
 
 /// Close an open case with a label; audited as `case.close` under the caller's key name.
 #[utoipa::path(post, path = "/v1/cases/{id}/close", tag = "cases",
-    params(("id" = String, Path)), request_body = CloseCaseRequest,
-    responses((status = 200, description = "the closed case", body = Object),
-        (status = 400, description = "not a label", body = ErrorBody),
-        (status = 422, description = "already closed (the message says by whom)", body = ErrorBody),
-        (status = 404, description = "no such case", body = ErrorBody)),
+    params(("id" = String, Path, description = "case id")),
+    request_body = CloseCaseRequest,
+    responses(
+        (status = 200, description = "the closed case", body = CaseOut),
+        (status = 400, description = "malformed JSON, or not a label", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 404, description = "no such case", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 422, description = "already closed (the message says by whom), or a note the registry refuses (over 4,096 bytes, a NUL)", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn close_case(
     State(st): St,
@@ -1065,19 +1266,60 @@ pub async fn close_case(
     ))
 }
 
+/// An analyst's label.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum LabelName {
+    /// The transaction was fraudulent.
+    Fraud,
+    /// It was genuine (a false positive).
+    Genuine,
+}
+
+/// A role a key may hold.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Ask for decisions.
+    Decide,
+    /// Send labels.
+    Label,
+    /// Read deployment, registry, lists, audit; work the review queue.
+    Analyst,
+    /// Change allow/block lists.
+    Lists,
+    /// Register models and policies, stage models.
+    Modeler,
+    /// Everything.
+    Admin,
+}
+
 /// A new API key.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
-    /// A name for the key (what the audit log shows).
+    /// A name for the key (what the audit log shows): 1-128 letters, digits, `-`, `_`, `.`
+    /// or `:`, not used by another key before.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub name: String,
     /// Roles: decide, label, analyst, lists, modeler, admin.
+    #[schema(value_type = Vec<RoleName>, inline, min_items = 1)]
     pub roles: Vec<String>,
 }
 
 /// Create an API key; the key is shown once.
-#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyRequest,
-    responses((status = 201, description = "the key, shown once", body = Object)),
+#[utoipa::path(post, path = "/v1/keys", tag = "keys",
+    request_body = KeyRequest,
+    responses(
+        (status = 201, description = "the key, shown once", body = KeyOut),
+        (status = 400, description = "malformed JSON, or an unknown role", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
+        (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 422, description = "a key with this name exists (revoked ones too), a bad name, or no role", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn create_key(
     State(st): St,
@@ -1113,8 +1355,15 @@ pub async fn create_key(
 
 /// Revoke an API key by name.
 #[utoipa::path(delete, path = "/v1/keys/{name}", tag = "keys",
-    params(("name" = String, Path)),
-    responses((status = 200, description = "revoked", body = Object)),
+    params(("name" = String, Path, description = "the key's name")),
+    responses(
+        (status = 200, description = "revoked", body = RevokedOut),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
+        (status = 404, description = "no key with this name", body = ErrorBody),
+        (status = 422, description = "refused by the registry (e.g. already revoked)", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn revoke_key(
     State(st): St,
@@ -1131,16 +1380,25 @@ pub async fn revoke_key(
 }
 
 /// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "alive", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// This document (OpenAPI 3.1). Unauthenticated.
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "the OpenAPI document", body = Object)))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    Json(crate::ApiDoc::openapi())
 }
 
 /// Readiness: the deployment is loaded and the service is not draining. Unauthenticated
 /// (load balancers call it), so it tells nothing about what is deployed: that is
 /// `GET /v1/deployment`, for keys with `analyst`.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "ready: `{\"ready\": true}`", body = Object),
+    responses((status = 200, description = "ready", body = ReadyOut),
               (status = 503, description = "draining", body = ErrorBody)))]
 pub async fn readyz(State(st): St) -> Result<Json<Value>, ApiError> {
     if st.draining.load(Ordering::Relaxed) {
@@ -1149,10 +1407,336 @@ pub async fn readyz(State(st): St) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "ready": true })))
 }
 
-/// The error shape (for the OpenAPI document).
+pub use crate::error::{ErrorBody, ErrorDetail};
+
+// What the routes answer, for the OpenAPI document. The handlers build their answers as
+// JSON values; `tests/openapi.rs` checks real answers against these shapes, so a field
+// added to a handler but not here (or the other way round) fails a test.
+
+/// A decision: outcome, score and reasons, with the versions that made it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// `{code, message, field?}`.
-    #[schema(value_type = Object)]
-    pub error: Value,
+pub struct DecisionOut {
+    /// The transaction id as sent.
+    pub tx_id: String,
+    /// `approve`, `review` or `decline`.
+    pub outcome: OutcomeName,
+    /// The deciding model's score in [0, 1]; null when no model scored.
+    pub score: Option<f64>,
+    /// Why: fired rules (`{kind: "rule", name, text}`) and model reason codes
+    /// (`{kind: "model", feature, value, contribution}`).
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Value>,
+    /// Names of the rules that fired.
+    pub rules_fired: Vec<String>,
+    /// Rules or models that failed on this transaction (the decision stands without them).
+    pub errors: Vec<String>,
+    /// The deciding model's id, if a model decided.
+    pub model: Option<String>,
+    /// `champion`, `challenger`, or a fallback route.
+    pub route: String,
+    /// The policy in force.
+    pub policy_id: String,
+    /// The feature spec's hash.
+    pub spec_id: String,
+    /// Shadow models' scores.
+    #[schema(value_type = Vec<Object>)]
+    pub shadow: Vec<Value>,
+    /// Set when a challenger decided.
+    #[schema(value_type = Option<Object>)]
+    pub challenger: Option<Value>,
+    /// Why the service fell back (no model, a failing model), if it did.
+    pub fallback: Option<String>,
+    /// How far behind the latest decided transaction this one was (within tolerance).
+    #[schema(nullable = false)]
+    pub late_by_us: Option<i64>,
+    /// Feature values `[name, value]`, when `server.return_features` is on.
+    #[schema(value_type = Option<Vec<Vec<Value>>>, nullable = false)]
+    pub features: Option<Value>,
+    /// Time spent deciding, microseconds.
+    #[schema(minimum = 0)]
+    pub latency_us: u64,
+    /// `true` when this is the original decision for a retried transaction id.
+    #[schema(nullable = false)]
+    pub replay: Option<bool>,
+}
+
+/// A decision's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeName {
+    /// Let it through.
+    Approve,
+    /// Send it to an analyst.
+    Review,
+    /// Refuse it.
+    Decline,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchOut {
+    /// Transactions decided (retries included).
+    #[schema(minimum = 0)]
+    pub decided: u64,
+    /// Transactions refused on their own.
+    #[schema(minimum = 0)]
+    pub refused: u64,
+    /// One item per transaction, in request order: a decision, or `{index, error, field?}`.
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<Value>,
+}
+
+/// The answer to a label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelOut {
+    /// The transaction id.
+    pub tx_id: String,
+    /// Whether a decision on it is known.
+    pub known: bool,
+    /// The same label was given before (nothing changed).
+    pub duplicate: bool,
+    /// This label replaced an earlier, contradicting one.
+    pub correction: bool,
+    /// The outcome the transaction got, if known.
+    pub decided_outcome: Option<String>,
+    /// The score it got, if known.
+    pub decided_score: Option<f64>,
+    /// Online models that learned from it.
+    pub learned: Vec<String>,
+    /// Online models whose drift detector fired.
+    pub drift: Vec<String>,
+}
+
+/// A model in a deployment slot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlotOut {
+    /// Model id.
+    pub id: String,
+    /// Model name.
+    pub name: String,
+    /// Share of traffic, percent.
+    pub pct: f64,
+    /// Present (`true`) for an online model.
+    #[schema(nullable = false)]
+    pub online: Option<bool>,
+    /// An online model's learning statistics.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub learning: Option<Value>,
+}
+
+/// What is deployed now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentOut {
+    /// The deployment's name (`registry.deployment`).
+    pub deployment: String,
+    /// The feature spec's hash.
+    pub feature_spec: String,
+    /// The policy in force.
+    pub policy: String,
+    /// The champion, if one is deployed.
+    pub champion: Option<SlotOut>,
+    /// Challengers.
+    pub challengers: Vec<SlotOut>,
+    /// Shadow models.
+    pub shadows: Vec<SlotOut>,
+    /// Seconds since the service started.
+    #[schema(minimum = 0)]
+    pub uptime_s: u64,
+    /// What was restored at start (checkpoint, write-ahead log).
+    #[schema(value_type = Value)]
+    pub recovery: Value,
+    /// Why the service decides in fallback mode, if it does.
+    pub fallback: Option<String>,
+    /// The registry revision loaded.
+    pub revision: i64,
+}
+
+/// A registered model or policy (without its body).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArtifactOut {
+    /// sha256 of the body, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub id: String,
+    /// `model`, `policy` or `feature_spec`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Body length in bytes.
+    pub size_bytes: i64,
+    /// Where it came from (training data, parents, rule count, …), as registered.
+    #[schema(value_type = Value)]
+    pub lineage: Value,
+    /// When it was first stored, µs since the Unix epoch.
+    pub created_at: i64,
+    /// Who stored it.
+    pub created_by: String,
+}
+
+/// A registered artifact's id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredOut {
+    /// sha256 of the body, lowercase hex.
+    pub id: String,
+}
+
+/// The policy now active.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivatedOut {
+    /// Its id.
+    pub active_policy: String,
+}
+
+/// A model's new stage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StagedOut {
+    /// The model's id.
+    pub model: String,
+    /// The stage as asked.
+    pub stage: String,
+    /// The challenger share, for a challenger.
+    pub pct: Option<f64>,
+}
+
+/// The champion after a rollback.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RollbackOut {
+    /// The champion's id.
+    pub champion: String,
+}
+
+/// A list entry as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListEntryOut {
+    /// The list.
+    pub list: String,
+    /// The value.
+    pub value: String,
+    /// When it stops matching, µs since the Unix epoch.
+    pub expires_at: Option<i64>,
+}
+
+/// An entry in force on a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListEntryInfo {
+    /// The list.
+    pub list: String,
+    /// The value.
+    pub value: String,
+    /// When it stops matching, µs since the Unix epoch (null: never, for entries made
+    /// before expiries were required).
+    pub expires_at: Option<i64>,
+    /// Why it is on the list.
+    pub reason: String,
+    /// When it was added or last changed, µs since the Unix epoch.
+    pub added_at: i64,
+    /// Who added it.
+    pub added_by: String,
+}
+
+/// A removal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemovedOut {
+    /// Always `true`.
+    pub removed: bool,
+}
+
+/// One audit record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryOut {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When, µs since the Unix epoch.
+    pub time: i64,
+    /// Who (a key name, `cli:<user>`, `system`).
+    pub actor: String,
+    /// What (`decision`, `stage.set`, `key.create`, …).
+    pub action: String,
+    /// On what.
+    pub subject: String,
+    /// State before, if it applies.
+    #[schema(value_type = Option<Value>)]
+    pub before: Option<Value>,
+    /// State after, if it applies.
+    #[schema(value_type = Option<Value>)]
+    pub after: Option<Value>,
+    /// Hash of the previous record.
+    pub prev_hash: String,
+    /// This record's hash (SHA-256, or HMAC-SHA256 for scheme 2).
+    pub hash: String,
+    /// 1: unkeyed SHA-256; 2: HMAC-SHA256 with the audit key.
+    pub scheme: i64,
+    /// For scheme 2: the first 8 hex digits of sha256 of the audit key.
+    pub key_fingerprint: Option<String>,
+}
+
+/// The audit chain check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyOut {
+    /// No break found and every record checked.
+    pub ok: bool,
+    /// Records walked.
+    #[schema(minimum = 0)]
+    pub checked: u64,
+    /// The head's sequence number (0: empty log).
+    pub head_seq: i64,
+    /// The head's hash.
+    pub head_hash: String,
+    /// The first record that does not check out: `{seq, reason}`.
+    #[schema(value_type = Option<Object>)]
+    pub first_bad: Option<Value>,
+}
+
+/// A case in the review queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseOut {
+    /// Its id.
+    pub id: String,
+    /// Who opened it (`pipeline:<name>`).
+    pub source: String,
+    /// The transaction id.
+    pub tx_id: String,
+    /// The decision's outcome.
+    pub outcome: String,
+    /// The deciding model's score.
+    pub score: Option<f64>,
+    /// The decision, with its reasons.
+    #[schema(value_type = Value)]
+    pub decision: Value,
+    /// `open` or `closed`.
+    pub status: String,
+    /// When it was opened, µs since the Unix epoch.
+    pub created_at: i64,
+    /// The analyst's label, once closed.
+    pub label: Option<String>,
+    /// The analyst's note.
+    pub note: Option<String>,
+    /// When it was closed.
+    pub closed_at: Option<i64>,
+    /// Who closed it.
+    pub closed_by: Option<String>,
+}
+
+/// A new key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOut {
+    /// The key's name.
+    pub name: String,
+    /// The key itself (`rsk_…`): shown once.
+    pub key: String,
+    /// A reminder to store it.
+    pub note: String,
+}
+
+/// A revoked key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedOut {
+    /// The key's name.
+    pub revoked: String,
+}
+
+/// Readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyOut {
+    /// Always `true` (not ready is a 503).
+    pub ready: bool,
 }

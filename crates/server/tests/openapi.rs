@@ -1,0 +1,998 @@
+//! The OpenAPI document against the service that serves it.
+//!
+//! A client generated from `/openapi.json` must be able to rely on it: every status the
+//! service answers on a route is documented for that route, and every body fits the schema
+//! declared for that status. These tests send, per route, the requests a client gets wrong
+//! and right (no key, the wrong role, a bad body, the wrong content type, an unknown id,
+//! the happy path) and check each answer against the document the service itself serves.
+//! The validator below is a small JSON Schema subset (type, properties, required,
+//! additionalProperties, items, enum, oneOf/anyOf/allOf, $ref, numeric and length bounds):
+//! enough to catch an array declared as an object or an error shape that drifted.
+//! `.ci/schemathesis.sh` fuzzes the same document with schemathesis.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{deploy, start, tx, Svc};
+use riskstream_registry::{NewCase, Registry, Role};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Follows a local `$ref` (`#/components/schemas/X`).
+fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+    match s.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let p = r.strip_prefix('#').expect("local $ref");
+            let t = root
+                .pointer(p)
+                .unwrap_or_else(|| panic!("dangling $ref {r}"));
+            resolve(root, t)
+        }
+        None => s,
+    }
+}
+
+fn type_ok(t: &str, v: &Value) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64(),
+        other => panic!("unknown schema type {other}"),
+    }
+}
+
+/// Checks `v` against `schema`; the error names the JSON path at fault.
+fn validate(root: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let s = resolve(root, schema);
+    let fail = |why: String| Err(format!("{at}: {why} (value {v}, schema {s})"));
+    if let Some(t) = s.get("type") {
+        let ok = match t {
+            Value::String(t) => type_ok(t, v),
+            Value::Array(ts) => ts.iter().any(|t| type_ok(t.as_str().unwrap(), v)),
+            _ => panic!("bad type {t}"),
+        };
+        if !ok {
+            return fail(format!("not of type {t}"));
+        }
+    }
+    if let Some(e) = s.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            return fail("not one of the enum values".into());
+        }
+    }
+    for (k, any) in [("oneOf", false), ("anyOf", true)] {
+        if let Some(alts) = s.get(k).and_then(Value::as_array) {
+            let n = alts
+                .iter()
+                .filter(|a| validate(root, a, v, at).is_ok())
+                .count();
+            if n == 0 || (!any && n > 1) {
+                return fail(format!("{n} alternatives of {k} match"));
+            }
+        }
+    }
+    if let Some(all) = s.get("allOf").and_then(Value::as_array) {
+        for a in all {
+            validate(root, a, v, at)?;
+        }
+    }
+    if let Some(o) = v.as_object() {
+        let props = s.get("properties").and_then(Value::as_object);
+        for r in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let r = r.as_str().unwrap();
+            if !o.contains_key(r) {
+                return fail(format!("required property `{r}` missing"));
+            }
+        }
+        for (k, x) in o {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(root, ps, x, &format!("{at}.{k}"))?,
+                None => match s.get("additionalProperties") {
+                    Some(Value::Bool(false)) => {
+                        return fail(format!("property `{k}` is not declared"))
+                    }
+                    Some(extra @ Value::Object(_)) => {
+                        validate(root, extra, x, &format!("{at}.{k}"))?
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Some(a), Some(items)) = (v.as_array(), s.get("items")) {
+        for (i, x) in a.iter().enumerate() {
+            validate(root, items, x, &format!("{at}[{i}]"))?;
+        }
+    }
+    if let Some(x) = v.as_f64() {
+        if s.get("minimum")
+            .and_then(Value::as_f64)
+            .is_some_and(|m| x < m)
+        {
+            return fail("below minimum".into());
+        }
+        if s.get("maximum")
+            .and_then(Value::as_f64)
+            .is_some_and(|m| x > m)
+        {
+            return fail("above maximum".into());
+        }
+    }
+    if let Some(x) = v.as_str() {
+        let n = x.chars().count() as u64;
+        if s.get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| n < m)
+        {
+            return fail("shorter than minLength".into());
+        }
+        if s.get("maxLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| n > m)
+        {
+            return fail("longer than maxLength".into());
+        }
+    }
+    Ok(())
+}
+
+/// The document, and what was checked against it.
+struct Checker {
+    doc: Value,
+    /// (method, route) → statuses seen.
+    seen: BTreeMap<(String, String), Vec<u16>>,
+    problems: Vec<String>,
+}
+
+impl Checker {
+    /// Checks one answer: its status documented for the route, its body valid against the
+    /// schema declared for the status and content type.
+    fn check(&mut self, method: &str, route: &str, status: u16, ctype: &str, body: &str) {
+        let what = format!("{} {route} → {status}", method.to_uppercase());
+        self.seen
+            .entry((method.into(), route.into()))
+            .or_default()
+            .push(status);
+        let Some(op) = self.doc["paths"][route].get(method) else {
+            self.problems
+                .push(format!("{what}: the route is not documented"));
+            return;
+        };
+        let Some(resp) = op["responses"].get(status.to_string()) else {
+            self.problems
+                .push(format!("{what}: status not documented (body {body})"));
+            return;
+        };
+        let mime = ctype.split(';').next().unwrap_or("").trim();
+        let Some(schema) = resp["content"].get(mime).map(|c| &c["schema"]) else {
+            self.problems.push(format!(
+                "{what}: content type `{mime}` not documented (declared: {})",
+                resp["content"]
+            ));
+            return;
+        };
+        let v: Value = if mime == "application/json" {
+            match serde_json::from_str(body) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problems
+                        .push(format!("{what}: not JSON ({e}): {body}"));
+                    return;
+                }
+            }
+        } else {
+            Value::String(body.to_string())
+        };
+        if let Err(e) = validate(&self.doc, schema, &v, "body") {
+            self.problems.push(format!("{what}: {e}"));
+        }
+    }
+}
+
+/// One request: method, the route as documented, the concrete path, the key, the body.
+enum Body {
+    None,
+    Json(Value),
+    Text(String),
+    /// JSON text sent without a content type (the 415 case).
+    Untyped(String),
+}
+
+async fn send(
+    s: &Svc,
+    c: &mut Checker,
+    method: &str,
+    route: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Body,
+) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut r = s.http.request(m, format!("{}{path}", s.base));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    r = match body {
+        Body::None => r,
+        Body::Json(v) => r.json(&v),
+        Body::Text(t) => r.header("content-type", "text/plain").body(t),
+        Body::Untyped(t) => r.body(t),
+    };
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = resp.text().await.unwrap();
+    c.check(method, route, status, &ctype, &text);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn fetch_doc(s: &Svc) -> Value {
+    let r = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "/openapi.json needs no key");
+    r.json().await.unwrap()
+}
+
+/// The document's promises that do not need a request: arrays declared as arrays, the
+/// error shape exact, every authenticated route with its 401/403/503, every JSON body route
+/// with its 400/413/415, the bearer scheme, and no key on the health routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_declares_errors_auth_and_arrays() {
+    let mut s = start("").await;
+    let doc = fetch_doc(&s).await;
+    // To read the document without starting a service: RISKSTREAM_OPENAPI_OUT=openapi.json.
+    if let Some(p) = std::env::var_os("RISKSTREAM_OPENAPI_OUT") {
+        std::fs::write(p, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"],
+        json!({"type": "http", "scheme": "bearer"})
+    );
+    let err = &doc["components"]["schemas"]["ErrorBody"];
+    assert_eq!(err["required"], json!(["error"]), "{err}");
+    let detail = resolve(&doc, &err["properties"]["error"]);
+    assert_eq!(detail["required"], json!(["code", "message"]), "{detail}");
+    assert_eq!(detail["properties"]["field"]["type"], "string", "{detail}");
+    for route in [
+        "/v1/models",
+        "/v1/policies",
+        "/v1/lists",
+        "/v1/audit",
+        "/v1/cases",
+    ] {
+        let sch = &doc["paths"][route]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(sch["type"], "array", "GET {route} answers an array: {sch}");
+    }
+    let mut n = 0;
+    for (route, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            n += 1;
+            let what = format!("{} {route}", method.to_uppercase());
+            let codes: Vec<&str> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let open = ["/healthz", "/readyz", "/openapi.json"].contains(&route.as_str());
+            assert_eq!(op.get("security").is_none(), open, "{what}: security");
+            if !open {
+                for c in ["401", "403", "503"] {
+                    assert!(codes.contains(&c), "{what} does not document {c}");
+                }
+            }
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+                && route.starts_with("/v1/")
+                && route != "/v1/models"
+            {
+                for c in ["400", "413", "415"] {
+                    assert!(codes.contains(&c), "{what} does not document {c}");
+                }
+            }
+            for (c, r) in op["responses"].as_object().unwrap() {
+                if c.starts_with('4') || c.starts_with('5') {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{what} {c}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(n, 24, "operations in the document");
+    let lists = &doc["paths"]["/v1/lists/{list}/{value}"]["put"]["parameters"];
+    assert_eq!(lists[0]["schema"]["pattern"], "^[A-Za-z0-9_]{1,64}$");
+    assert_eq!(lists[1]["schema"]["maxLength"], 256);
+    s.stop().await;
+}
+
+/// Every answer to a set of requests per route is documented and fits its schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_documented_and_fits_its_schema() {
+    let mut s = start("").await;
+    let (model, policy) = deploy(&s).await;
+    let doc = fetch_doc(&s).await;
+    let mut c = Checker {
+        doc,
+        seen: BTreeMap::new(),
+        problems: Vec::new(),
+    };
+    let admin = s.admin.clone();
+    let decide = s.key(&[Role::Decide]).await;
+    let analyst = s.key(&[Role::Analyst]).await;
+    let lists_key = s.key(&[Role::Lists]).await;
+    let label_key = s.key(&[Role::Label]).await;
+    let modeler = s.key(&[Role::Modeler]).await;
+    let bad = "rsk_not_a_key";
+
+    // A case to list and close, as a pipeline would open it.
+    let reg = Registry::open(&s.url).await.unwrap();
+    reg.pipeline_commit(
+        "openapi",
+        &[NewCase {
+            id: "openapi:0-1".into(),
+            tx_id: "1".into(),
+            outcome: "review".into(),
+            score: Some(0.7),
+            decision: json!({"tx_id": "1", "outcome": "review"}).to_string(),
+        }],
+        &[],
+        &BTreeMap::new(),
+    )
+    .await
+    .unwrap();
+    drop(reg);
+
+    use Body::{Json as J, None as N, Text as T, Untyped as U};
+    let k = Some;
+
+    // Health and the document.
+    send(&s, &mut c, "get", "/healthz", "/healthz", None, N).await;
+    send(&s, &mut c, "get", "/readyz", "/readyz", None, N).await;
+    send(&s, &mut c, "get", "/openapi.json", "/openapi.json", None, N).await;
+
+    // Decisions.
+    let r = "/v1/decisions";
+    let t = tx(1, 5, 300.0, "2026-11-24 10:00:00");
+    assert_eq!(
+        send(&s, &mut c, "post", r, r, k(&decide), J(t.clone()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        send(&s, &mut c, "post", r, r, k(&decide), J(t.clone()))
+            .await
+            .0,
+        200,
+        "a replay"
+    );
+    let mut other = t.clone();
+    other["TX_AMOUNT"] = json!(1.0);
+    send(&s, &mut c, "post", r, r, k(&decide), J(other)).await;
+    send(&s, &mut c, "post", r, r, None, J(t.clone())).await;
+    send(&s, &mut c, "post", r, r, k(bad), J(t.clone())).await;
+    send(&s, &mut c, "post", r, r, k(&analyst), J(t.clone())).await;
+    send(&s, &mut c, "post", r, r, k(&decide), J(json!({"x": 1}))).await;
+    send(&s, &mut c, "post", r, r, k(&decide), J(json!([1]))).await;
+    send(&s, &mut c, "post", r, r, k(&decide), U(t.to_string())).await;
+    send(&s, &mut c, "post", r, r, k(&decide), T("{".into())).await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&decide),
+        J(tx(2, 5, 10.0, "2099-01-01 00:00:00")),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&decide),
+        J(json!("x".repeat(70_000))),
+    )
+    .await;
+    let r = "/v1/decisions/batch";
+    let batch = json!({"transactions": [tx(3, 6, 10.0, "2026-11-24 10:01:00"), {"x": 1}]});
+    send(&s, &mut c, "post", r, r, k(&decide), J(batch)).await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&decide),
+        J(json!({"transactions": 1})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&label_key),
+        J(json!({"transactions": []})),
+    )
+    .await;
+
+    // Labels.
+    let r = "/v1/labels";
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&label_key),
+        J(json!({"tx_id": "1", "fraud": true})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&label_key),
+        J(json!({"tx_id": "1", "fraud": false})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&label_key),
+        J(json!({"tx_id": "nope", "fraud": true})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&label_key),
+        J(json!({"tx_id": "3", "fraud": true, "time": "9999-12-31T23:59:59Z"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&label_key),
+        J(json!({"tx_id": "1"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&decide),
+        J(json!({"tx_id": "1", "fraud": true})),
+    )
+    .await;
+
+    // Registry reads.
+    for r in ["/v1/deployment", "/v1/models", "/v1/policies", "/v1/lists"] {
+        assert_eq!(
+            send(&s, &mut c, "get", r, r, k(&analyst), N).await.0,
+            200,
+            "{r}"
+        );
+        send(&s, &mut c, "get", r, r, None, N).await;
+        send(&s, &mut c, "get", r, r, k(&decide), N).await;
+    }
+    send(
+        &s,
+        &mut c,
+        "get",
+        "/v1/models",
+        "/v1/models?name=a&name=b",
+        k(&analyst),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "get",
+        "/v1/models",
+        "/v1/models?name=nothing",
+        k(&analyst),
+        N,
+    )
+    .await;
+
+    // Registry writes.
+    let r = "/v1/models";
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&modeler),
+        T("not a model".into()),
+    )
+    .await;
+    send(&s, &mut c, "post", r, r, k(&decide), T("x".into())).await;
+    let r = "/v1/policies";
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&modeler),
+        T(common::POLICY.into()),
+    )
+    .await;
+    send(&s, &mut c, "post", r, r, k(&modeler), T("name = 1".into())).await;
+    let r = "/v1/policies/{id}/activate";
+    for id in [policy.as_str(), &model, "00000000", "zz"] {
+        let p = format!("/v1/policies/{id}/activate");
+        send(&s, &mut c, "post", r, &p, k(&admin), N).await;
+    }
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        &format!("/v1/policies/{policy}/activate"),
+        k(&modeler),
+        N,
+    )
+    .await;
+    let r = "/v1/models/{id}/stage";
+    let p = format!("/v1/models/{model}/stage");
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        &p,
+        k(&admin),
+        J(json!({"stage": "champion"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        &p,
+        k(&admin),
+        J(json!({"stage": "challenger"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        &p,
+        k(&modeler),
+        J(json!({"stage": "shadow"})),
+    )
+    .await;
+    send(&s, &mut c, "post", r, &p, k(&admin), U("{}".into())).await;
+    let p = format!("/v1/models/{policy}/stage");
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        &p,
+        k(&admin),
+        J(json!({"stage": "shadow"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        "/v1/models/00000000/stage",
+        k(&admin),
+        J(json!({"stage": "shadow"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        "/v1/rollback",
+        "/v1/rollback",
+        k(&admin),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        "/v1/rollback",
+        "/v1/rollback",
+        k(&modeler),
+        N,
+    )
+    .await;
+
+    // Lists.
+    let r = "/v1/lists/{list}/{value}";
+    let entry = json!({"expires_at": "2027-06-01T00:00:00Z", "reason": "test"});
+    assert_eq!(
+        send(
+            &s,
+            &mut c,
+            "put",
+            r,
+            "/v1/lists/block_customers/5",
+            k(&lists_key),
+            J(entry.clone())
+        )
+        .await
+        .0,
+        200
+    );
+    send(
+        &s,
+        &mut c,
+        "put",
+        r,
+        "/v1/lists/bad-name/5",
+        k(&lists_key),
+        J(entry.clone()),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "put",
+        r,
+        "/v1/lists/l/%01",
+        k(&lists_key),
+        J(entry.clone()),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "put",
+        r,
+        "/v1/lists/l/5",
+        k(&lists_key),
+        J(json!({"expires_at": "2000-01-01T00:00:00Z", "reason": "x"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "put",
+        r,
+        "/v1/lists/l/5",
+        k(&lists_key),
+        J(json!({"expires_at": "2027-06-01T00:00:00Z", "reason": "a\u{0}b"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "put",
+        r,
+        "/v1/lists/l/5",
+        k(&lists_key),
+        U(entry.to_string()),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "put",
+        r,
+        "/v1/lists/l/5",
+        k(&analyst),
+        J(entry.clone()),
+    )
+    .await;
+    assert_eq!(
+        send(&s, &mut c, "get", "/v1/lists", "/v1/lists", k(&analyst), N)
+            .await
+            .1[0]["list"],
+        "block_customers"
+    );
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/lists/block_customers/5",
+        k(&lists_key),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/lists/block_customers/5",
+        k(&lists_key),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/lists/bad-name/5",
+        k(&lists_key),
+        N,
+    )
+    .await;
+
+    // Audit.
+    for p in [
+        "/v1/audit",
+        "/v1/audit?n=3",
+        "/v1/audit?n=-1",
+        "/v1/audit?n=10001",
+        "/v1/audit?n=x",
+    ] {
+        send(&s, &mut c, "get", "/v1/audit", p, k(&analyst), N).await;
+    }
+    send(&s, &mut c, "get", "/v1/audit", "/v1/audit", k(&decide), N).await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        "/v1/audit/verify",
+        "/v1/audit/verify",
+        k(&admin),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        "/v1/audit/verify",
+        "/v1/audit/verify",
+        k(&analyst),
+        N,
+    )
+    .await;
+
+    // Cases.
+    for p in [
+        "/v1/cases",
+        "/v1/cases?status=all&n=5",
+        "/v1/cases?status=nope",
+        "/v1/cases?n=99999",
+    ] {
+        send(&s, &mut c, "get", "/v1/cases", p, k(&analyst), N).await;
+    }
+    let r = "/v1/cases/{id}";
+    send(
+        &s,
+        &mut c,
+        "get",
+        r,
+        "/v1/cases/openapi:0-1",
+        k(&analyst),
+        N,
+    )
+    .await;
+    send(&s, &mut c, "get", r, "/v1/cases/none", k(&analyst), N).await;
+    let r = "/v1/cases/{id}/close";
+    let p = "/v1/cases/openapi:0-1/close";
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        p,
+        k(&analyst),
+        J(json!({"label": "maybe"})),
+    )
+    .await;
+    assert_eq!(
+        send(
+            &s,
+            &mut c,
+            "post",
+            r,
+            p,
+            k(&analyst),
+            J(json!({"label": "fraud", "note": "n"}))
+        )
+        .await
+        .0,
+        200
+    );
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        p,
+        k(&analyst),
+        J(json!({"label": "fraud"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        "/v1/cases/none/close",
+        k(&analyst),
+        J(json!({"label": "fraud"})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "get",
+        "/v1/cases",
+        "/v1/cases?status=closed",
+        k(&analyst),
+        N,
+    )
+    .await;
+
+    // Keys.
+    let r = "/v1/keys";
+    let body = json!({"name": "openapi-test", "roles": ["analyst"]});
+    assert_eq!(
+        send(&s, &mut c, "post", r, r, k(&admin), J(body.clone()))
+            .await
+            .0,
+        201
+    );
+    send(&s, &mut c, "post", r, r, k(&admin), J(body.clone())).await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&admin),
+        J(json!({"name": "x", "roles": ["root"]})),
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        r,
+        k(&admin),
+        J(json!({"name": "x y", "roles": ["admin"]})),
+    )
+    .await;
+    send(&s, &mut c, "post", r, r, k(&analyst), J(body)).await;
+    let r = "/v1/keys/{name}";
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/keys/openapi-test",
+        k(&admin),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/keys/openapi-test",
+        k(&admin),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/keys/no-such-key",
+        k(&admin),
+        N,
+    )
+    .await;
+    send(
+        &s,
+        &mut c,
+        "delete",
+        r,
+        "/v1/keys/no-such-key",
+        k(&analyst),
+        N,
+    )
+    .await;
+
+    let mut summary = String::new();
+    for ((m, r), st) in &c.seen {
+        summary.push_str(&format!("{} {r}: {st:?}\n", m.to_uppercase()));
+    }
+    eprintln!("{summary}");
+    assert!(
+        c.problems.is_empty(),
+        "{} answers the document does not describe:\n{}",
+        c.problems.len(),
+        c.problems.join("\n")
+    );
+    let documented = c.doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|o| o.as_object().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(c.seen.len(), documented, "every operation was exercised");
+    s.stop().await;
+}
+
+/// A schema that says object where the service answers an array fails the check (the
+/// finding this file guards against).
+#[test]
+fn an_array_against_an_object_schema_is_caught() {
+    let root = json!({});
+    let err = validate(&root, &json!({"type": "object"}), &json!([]), "body").unwrap_err();
+    assert!(err.contains("not of type"), "{err}");
+    let s = json!({"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"], "additionalProperties": false,
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
+    assert!(validate(
+        &root,
+        &s,
+        &json!({"error": {"code": "x", "message": "y"}}),
+        "b"
+    )
+    .is_ok());
+    assert!(validate(&root, &s, &json!({"error": {"code": "x"}}), "b").is_err());
+    assert!(validate(
+        &root,
+        &s,
+        &json!({"error": {"code": "x", "message": "y", "z": 1}}),
+        "b"
+    )
+    .is_err());
+}
