@@ -53,7 +53,7 @@ pub use deploy::{row_columns, Deployment, ModelSlot, OnlineModel, OnlineStats, S
 pub use error::DecideError;
 pub use lists::{List, Lists};
 pub use policy::{Explain, Outcome, Policy, Rule, ScorePolicy};
-pub use recall::{Recall, Remembered, Window};
+pub use recall::{Recall, Remembered, Weigh, Window};
 
 #[cfg(test)]
 mod tests {

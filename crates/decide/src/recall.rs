@@ -37,6 +37,27 @@ pub struct Remembered {
     pub time: i64,
 }
 
+/// Heap bytes a remembered value holds (for [`Recall::bytes`]).
+pub trait Weigh {
+    /// Approximate bytes, the value itself included.
+    fn weigh(&self) -> usize;
+}
+
+impl Weigh for Remembered {
+    fn weigh(&self) -> usize {
+        std::mem::size_of::<Self>() + self.json.len() + self.outcome.len() + 16
+    }
+}
+
+impl Weigh for bool {
+    fn weigh(&self) -> usize {
+        1
+    }
+}
+
+/// Map and queue slots and the id's allocation header, per entry.
+const SLOT_BYTES: usize = 2 * std::mem::size_of::<Arc<str>>() + 16 + 16;
+
 /// A bounded id → value map that forgets its oldest entries first.
 #[derive(Debug, Clone)]
 pub struct Window<V> {
@@ -44,9 +65,10 @@ pub struct Window<V> {
     order: VecDeque<Arc<str>>,
     cap: usize,
     forgotten: u64,
+    bytes: usize,
 }
 
-impl<V> Window<V> {
+impl<V: Weigh> Window<V> {
     /// An empty window of at most `cap` entries (0 remembers nothing).
     pub fn new(cap: usize) -> Self {
         Self {
@@ -54,7 +76,26 @@ impl<V> Window<V> {
             order: VecDeque::new(),
             cap,
             forgotten: 0,
+            bytes: 0,
         }
+    }
+
+    /// Approximate heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn forget_oldest(&mut self) -> bool {
+        let Some(old) = self.order.pop_front() else {
+            return false;
+        };
+        if let Some(v) = self.map.remove(&old) {
+            self.bytes = self
+                .bytes
+                .saturating_sub(old.len() + v.weigh() + SLOT_BYTES);
+        }
+        self.forgotten += 1;
+        true
     }
 
     /// The value for `id`, if still remembered.
@@ -68,19 +109,15 @@ impl<V> Window<V> {
             return;
         }
         if let Some(old) = self.map.get_mut(id) {
+            self.bytes = (self.bytes + v.weigh()).saturating_sub(old.weigh());
             *old = v;
             return;
         }
         let k: Arc<str> = Arc::from(id);
+        self.bytes += k.len() + v.weigh() + SLOT_BYTES;
         self.map.insert(k.clone(), v);
         self.order.push_back(k);
-        while self.map.len() > self.cap {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.map.remove(&old);
-            self.forgotten += 1;
-        }
+        while self.map.len() > self.cap && self.forget_oldest() {}
     }
 
     /// Entries held.
@@ -106,13 +143,7 @@ impl<V> Window<V> {
     /// Changes the capacity; shrinking forgets the oldest now.
     pub fn set_capacity(&mut self, cap: usize) {
         self.cap = cap;
-        while self.map.len() > cap {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            self.map.remove(&old);
-            self.forgotten += 1;
-        }
+        while self.map.len() > cap && self.forget_oldest() {}
     }
 
     /// Entries oldest first.
@@ -142,17 +173,10 @@ impl Default for Recall {
 }
 
 impl Recall {
-    /// Approximate heap bytes held (ids, decision texts, map and queue slots).
+    /// Approximate heap bytes held (ids, decision texts, map and queue slots), kept as
+    /// entries come and go.
     pub fn bytes(&self) -> usize {
-        let slot = std::mem::size_of::<Arc<str>>() * 2 + 16;
-        let d: usize = self
-            .decisions
-            .map
-            .iter()
-            .map(|(k, v)| k.len() + v.json.len() + v.outcome.len() + slot + 48)
-            .sum();
-        let l: usize = self.labels.map.keys().map(|k| k.len() + slot + 8).sum();
-        d + l
+        self.decisions.bytes() + self.labels.bytes()
     }
 
     /// The snapshot form: entries oldest first.
@@ -204,6 +228,12 @@ pub(crate) struct RecallSnap {
 mod tests {
     use super::*;
 
+    impl Weigh for i32 {
+        fn weigh(&self) -> usize {
+            4
+        }
+    }
+
     #[test]
     fn the_oldest_id_is_forgotten_first_and_a_replacement_keeps_its_place() {
         let mut w = Window::new(2);
@@ -216,8 +246,10 @@ mod tests {
         assert_eq!(w.get("c"), Some(&4));
         assert_eq!(w.forgotten(), 1);
         assert_eq!(w.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(w.bytes(), 2 * (1 + 4 + SLOT_BYTES));
         w.set_capacity(1);
         assert_eq!(w.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(w.bytes(), 1 + 4 + SLOT_BYTES);
     }
 
     #[test]

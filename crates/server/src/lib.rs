@@ -289,6 +289,7 @@ pub async fn start(
             loop {
                 tokio::select! {
                     _ = t.tick() => {
+                        st2.publish_gauges();
                         if let Err(e) = st2.reload_if_changed().await {
                             tracing::warn!(error = %e, "registry poll failed; keeping the deployment in force");
                             metrics::counter!("riskstream_registry_poll_errors_total").increment(1);

@@ -302,6 +302,19 @@ impl AppState {
         Ok(())
     }
 
+    /// Publishes what the decider remembers for retries (`riskstream_recall_*`), so the
+    /// window can be sized from a measurement.
+    pub fn publish_gauges(&self) {
+        let (n, bytes, forgotten) = {
+            let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
+            let r = d.recall();
+            (r.decisions.len(), r.bytes(), r.decisions.forgotten())
+        };
+        metrics::gauge!("riskstream_recall_decisions").set(n as f64);
+        metrics::gauge!("riskstream_recall_bytes").set(bytes as f64);
+        metrics::gauge!("riskstream_recall_forgotten").set(forgotten as f64);
+    }
+
     /// Writes the feature state to the checkpoint file (atomically: temp file + rename),
     /// then deletes the write-ahead log files it covers.
     pub fn checkpoint(&self) -> Result<PathBuf, String> {

@@ -304,7 +304,7 @@ enum KeysCmd {
         /// Name of the key (what the audit log shows).
         #[arg(long)]
         name: String,
-        /// Role: decide, label, analyst, modeler, admin (repeat for several).
+        /// Role: decide, label, analyst, lists, modeler, admin (repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
@@ -337,7 +337,7 @@ pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
                     .map(|r| {
                         r.parse::<Role>().map_err(|_| {
                             UsageError(format!(
-                                "unknown role `{r}`: use decide, label, analyst, modeler or admin"
+                                "unknown role `{r}`: use decide, label, analyst, lists, modeler or admin"
                             ))
                         })
                     })
