@@ -66,6 +66,12 @@ fn now_micros() -> i64 {
 
 fn reg_err(e: riskstream_registry::RegistryError) -> ApiError {
     use riskstream_core::{Classify, ErrorClass};
+    // A change that contradicts what is stored (a key name taken, demoting the champion,
+    // nothing to roll back to) is a conflict with the current state, not a bad request: a
+    // client may retry once the state has changed.
+    if let riskstream_registry::RegistryError::Conflict(m) = &e {
+        return ApiError::conflict(m.clone());
+    }
     match e.class() {
         ErrorClass::User => {
             let m = e.to_string();
@@ -517,12 +523,17 @@ pub async fn label(
 pub async fn deployment(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     let d = st.deployment.load_full();
-    let online = st
-        .decider
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .metrics()
-        .online;
+    let (online, recall) = {
+        let g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
+        let r = g.recall();
+        let recall = json!({
+            "decisions": r.decisions.len(),
+            "window": r.decisions.capacity(),
+            "forgotten": r.decisions.forgotten(),
+            "bytes": r.bytes(),
+        });
+        (g.metrics().online, recall)
+    };
     let slot = |m: &riskstream_decide::ModelSlot| {
         let mut v = json!({"id": m.id, "name": m.name, "pct": m.pct});
         if let riskstream_decide::Scorer::Online(model) = &m.model {
@@ -547,6 +558,7 @@ pub async fn deployment(State(st): St, caller: Caller) -> Result<Json<Value>, Ap
         "shadows": d.shadows.iter().map(slot).collect::<Vec<_>>(),
         "uptime_s": st.started.elapsed().as_secs(),
         "recovery": st.recovery,
+        "recall": recall,
         "fallback": d.fallback_reason,
         "revision": st.revision.load(Ordering::Acquire),
     })))
@@ -628,6 +640,7 @@ pub async fn list_policies(
         (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
         (status = 403, description = "the key lacks the `modeler` role", body = ErrorBody),
         (status = 413, description = "larger than the upload limit (256 MiB)", body = ErrorBody),
+        (status = 409, description = "the same body is already stored as another kind of artifact", body = ErrorBody),
         (status = 422, description = "not a model, or trained on another feature spec", body = ErrorBody),
         (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
     ),
@@ -666,6 +679,7 @@ pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<St
         (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
         (status = 403, description = "the key lacks the `modeler` role", body = ErrorBody),
         (status = 413, description = "larger than the upload limit (256 MiB)", body = ErrorBody),
+        (status = 409, description = "the same body is already stored as another kind of artifact", body = ErrorBody),
         (status = 422, description = "every problem found: not TOML, not a policy, rules that do not compile against the spec", body = ErrorBody),
         (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
     ),
@@ -793,6 +807,7 @@ impl ToSchema for StageRequest {}
         (status = 404, description = "no artifact with this id", body = ErrorBody),
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 409, description = "the change contradicts the deployment (e.g. demoting the champion: promote another or roll back)", body = ErrorBody),
         (status = 422, description = "not an artifact id, ambiguous, not a model, or refused by the registry (e.g. `pct` out of range)", body = ErrorBody),
         (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
     ),
@@ -872,7 +887,8 @@ async fn needs_admin(st: &AppState, id: &str, stage: &Stage) -> Result<Option<St
         (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
         (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
         (status = 404, description = "the deployment has no history", body = ErrorBody),
-        (status = 422, description = "nothing to roll back to", body = ErrorBody),
+        (status = 409, description = "nothing to roll back to", body = ErrorBody),
+        (status = 422, description = "refused by the registry", body = ErrorBody),
         (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -1222,7 +1238,7 @@ pub async fn get_case(
 #[serde(deny_unknown_fields)]
 pub struct CloseCaseRequest {
     /// `fraud` or `genuine`.
-    #[schema(value_type = LabelName, inline)]
+    #[schema(value_type = LabelName)]
     pub label: String,
     /// A note for the record (at most 4,096 bytes).
     #[serde(default)]
@@ -1317,7 +1333,8 @@ pub struct KeyRequest {
         (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
-        (status = 422, description = "a key with this name exists (revoked ones too), a bad name, or no role", body = ErrorBody),
+        (status = 409, description = "a key with this name exists (revoked ones too)", body = ErrorBody),
+        (status = 422, description = "a name or roles the registry refuses", body = ErrorBody),
         (status = 503, description = "the registry is unavailable (the key cannot be checked or the change not stored); retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]
