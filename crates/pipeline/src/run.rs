@@ -633,6 +633,19 @@ fn restore(
         )));
     }
     let decider = Decider::restore(spec, &c.decider).map_err(|e| refuse(e.to_string()))?;
+    // A state an earlier version let a far-future event into would refuse every real one
+    // as late: say so instead of running.
+    if let (Some(max), Some(t)) = (cfg.max_ahead, decider.max_event_time()) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        if t > now.saturating_add(i64::try_from(max.as_micros()).unwrap_or(i64::MAX)) {
+            return Err(refuse(format!(
+                "its feature state has moved to {}, ahead of the clock by more than decide.max_ahead (a far-future event accepted before the guard existed)",
+                riskstream_core::time::format_micros(t)
+            )));
+        }
+    }
     let part = Part {
         decider: settle(decider),
         offset: c.offset,
