@@ -150,7 +150,12 @@ pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiErr
         J::JsonDataError(e) => ApiError::bad_request(e.body_text()),
         J::BytesRejection(e) => {
             let s = e.status();
-            if s == StatusCode::PAYLOAD_TOO_LARGE {
+            if e.body_text().contains("designated timeout") {
+                // RequestBodyTimeoutLayer: the body trickled in too slowly.
+                ApiError::bad_request(
+                    "the request body did not arrive within server.body_timeout; send it at once",
+                )
+            } else if s == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     s,
                     "too_large",
@@ -162,4 +167,28 @@ pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> ApiErr
         }
         other => ApiError::bad_request(other.body_text()),
     }
+}
+
+/// Gives an error answer made by a tower layer (a request or body timeout) the API's JSON
+/// shape: those layers answer with an empty body, which a client cannot tell apart from a
+/// proxy's.
+pub async fn json_for_empty_errors(r: axum::response::Response) -> axum::response::Response {
+    let s = r.status();
+    if !(s.is_client_error() || s.is_server_error())
+        || r.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return r;
+    }
+    let (code, message) = match s {
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            "the request body did not arrive within server.body_timeout",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            "no answer within server.request_timeout; retry with the same transaction id",
+        ),
+        _ => ("error", s.canonical_reason().unwrap_or("error")),
+    };
+    ApiError::new(s, code, message).into_response()
 }

@@ -1137,6 +1137,10 @@ pub async fn audit_verify(State(st): St, caller: Caller) -> Result<Json<Value>, 
         "head_seq": r.head_seq,
         "head_hash": r.head_hash,
         "first_bad": r.first_bad,
+        "keyed": r.keyed,
+        "unkeyed": r.unkeyed,
+        "unverified": r.unverified,
+        "notes": r.notes,
     })))
 }
 
@@ -1701,6 +1705,18 @@ pub struct VerifyOut {
     /// The first record that does not check out: `{seq, reason}`.
     #[schema(value_type = Option<Object>)]
     pub first_bad: Option<Value>,
+    /// Records checked with the audit key (HMAC).
+    #[schema(minimum = 0)]
+    pub keyed: u64,
+    /// Records written before the chain was keyed (plain SHA-256: not tamper-evident
+    /// against someone who can write the database).
+    #[schema(minimum = 0)]
+    pub unkeyed: u64,
+    /// Keyed records this service could not check (it lacks their key).
+    #[schema(minimum = 0)]
+    pub unverified: u64,
+    /// What an operator should know or do.
+    pub notes: Vec<String>,
 }
 
 /// A case in the review queue.

@@ -433,6 +433,10 @@ async fn regression_the_smaller_findings() {
     }
 }
 
+/// A route to walk: method, path, JSON body (`null`: a fresh transaction), text body, the
+/// role the table names.
+type Route<'a> = (&'a str, String, Option<Value>, Option<String>, Role);
+
 /// The role table in `routes.rs`, walked: every route with a key of every role; a role
 /// the table does not name (nor `admin`) gets 403, every other gets past the check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,7 +447,7 @@ async fn every_route_with_every_role() {
     let model = model_json(&spec);
     let list = json!({"reason": "test", "expires_at": "2027-06-01T00:00:00Z"});
     let mut n = 0i64;
-    let routes: Vec<(&str, String, Option<Value>, Option<String>, Role)> = vec![
+    let routes: Vec<Route> = vec![
         ("GET", "/v1/deployment".into(), None, None, Role::Analyst),
         ("GET", "/v1/models".into(), None, None, Role::Analyst),
         ("GET", "/v1/policies".into(), None, None, Role::Analyst),
@@ -566,5 +570,28 @@ async fn every_route_with_every_role() {
             );
         }
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_refused_saying_why() {
+    let mut s = start("body_timeout = \"1s\"").await;
+    let k = s.key(&[Role::Decide]).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut c = raw_connect(&addr);
+        let head = format!(
+            "POST /v1/decisions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"TRANSACTION_ID\""
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        let mut b = String::new();
+        let _ = c.read_to_string(&mut b);
+        b
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("server.body_timeout"), "{answer}");
     s.stop().await;
 }

@@ -4,12 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use riskstream_features::FeatureSpec;
-use riskstream_learn::model::{Algorithm, ModelCard, ModelFile};
-use riskstream_learn::{Dataset, Matrix};
 use riskstream_registry::{ArtifactKind, Registry, Role, Stage};
-use riskstream_server::{Running, ServiceConfig};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 
 mod common;
 use common::*;
