@@ -145,17 +145,25 @@ fn audit_record(caller: &Caller, action: &str, subject: &str, after: Value) -> A
     }
 }
 
-/// Queues a decision's audit record (and returns what answers once it is committed).
+/// Queues an audit record. With a write-ahead log the answer need not wait for its
+/// commit: the log holds the event and start-up writes any audit record a crash lost.
+/// Without one, the answer waits for the commit (the receiver returned).
 async fn audit_queue(
     st: &AppState,
     rec: AuditRecord,
 ) -> Result<Option<tokio::sync::oneshot::Receiver<Result<(), String>>>, ApiError> {
+    let unavailable = |e: String| ApiError::unavailable(format!("audit log unavailable: {e}"));
     match &st.audit {
+        Some(w) if st.wal.is_some() => w
+            .send(rec)
+            .await
+            .map(|()| None)
+            .map_err(|e| unavailable(e.to_string())),
         Some(w) => w
             .send_acked(rec)
             .await
             .map(Some)
-            .map_err(|e| ApiError::unavailable(format!("audit log unavailable: {e}"))),
+            .map_err(|e| unavailable(e.to_string())),
         None => Ok(None),
     }
 }
@@ -241,6 +249,7 @@ pub async fn decide(
             (Ok(d), Some(w)) => Some(w.append(&Record::Decision {
                 decision: decision_json(&g, d),
                 tx,
+                actor: caller.name().to_string(),
             })),
             _ => None,
         };
@@ -326,6 +335,7 @@ pub async fn decide_batch(
                     wal.push(w.append(&Record::Decision {
                         decision: decision_json(&g, d),
                         tx,
+                        actor: caller.name().to_string(),
                     }));
                 }
                 r
@@ -451,6 +461,7 @@ pub async fn label(
                 fraud: req.fraud,
                 time,
                 correction: o.correction,
+                actor: caller.name().to_string(),
             })),
             _ => None,
         };

@@ -110,6 +110,9 @@ pub struct Recovery {
     pub replayed_labels: u64,
     /// Bytes cut from a torn end of the log (a crash of the machine mid-write).
     pub torn_bytes: u64,
+    /// Audit records written at start-up for logged decisions and labels the audit log did
+    /// not hold (acknowledged, but the process died before their audit batch committed).
+    pub reaudited: u64,
 }
 
 /// Checkpoint file framing: the write-ahead log generation it covers up to, and the
@@ -168,6 +171,7 @@ impl AppState {
         crate::files::private_dir(&cfg.state_dir)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
         let (mut decider, generation, mut recovery) = restore(&cfg, &spec)?;
+        let mut logged: Vec<Record> = Vec::new();
         decider.set_include_features(cfg.return_features);
         decider
             .set_live_tolerance(i64::try_from(cfg.live_tolerance.as_micros()).unwrap_or(i64::MAX));
@@ -176,26 +180,36 @@ impl AppState {
         let wal = if cfg.durability == crate::config::Durability::Off {
             None
         } else {
-            let r = crate::wal::replay(&cfg.state_dir, &stem, generation, |rec| {
-                match rec {
-                    Record::Decision { tx, decision } => {
-                        if decider.replay(&tx, &decision).map_err(|e| e.to_string())? {
-                            recovery.replayed_decisions += 1;
+            // One generation before the checkpoint's is read too, for the audit only.
+            let r = crate::wal::replay(
+                &cfg.state_dir,
+                &stem,
+                generation.saturating_sub(1),
+                |g, rec| {
+                    if g >= generation {
+                        match &rec {
+                            Record::Decision { tx, decision, .. } => {
+                                if decider.replay(tx, decision).map_err(|e| e.to_string())? {
+                                    recovery.replayed_decisions += 1;
+                                }
+                            }
+                            Record::Label {
+                                tx_id,
+                                fraud,
+                                time,
+                                correction,
+                                ..
+                            } => {
+                                // A label the restored state already holds is a duplicate: fine.
+                                let _ = decider.label_with(tx_id, *fraud, *time, *correction);
+                                recovery.replayed_labels += 1;
+                            }
                         }
                     }
-                    Record::Label {
-                        tx_id,
-                        fraud,
-                        time,
-                        correction,
-                    } => {
-                        // A label the restored state already holds is a duplicate: fine.
-                        let _ = decider.label_with(&tx_id, fraud, time, correction);
-                        recovery.replayed_labels += 1;
-                    }
-                }
-                Ok(())
-            })
+                    logged.push(rec);
+                    Ok(())
+                },
+            )
             .map_err(|message| StartError::Checkpoint {
                 path: crate::wal::file_of(&cfg.state_dir, &stem, generation),
                 message,
@@ -222,10 +236,15 @@ impl AppState {
                 .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
         );
         check_not_poisoned(&cfg, &decider)?;
+        if cfg.audit_decisions {
+            recovery.reaudited = reaudit(&registry, &logged).await?;
+        }
+        drop(logged);
         tracing::info!(
             checkpoint_age_s = ?recovery.checkpoint_age_s,
             replayed_decisions = recovery.replayed_decisions,
             replayed_labels = recovery.replayed_labels,
+            reaudited = recovery.reaudited,
             torn_bytes = recovery.torn_bytes,
             durability = cfg.durability.as_str(),
             "feature state ready"
@@ -338,7 +357,8 @@ impl AppState {
             let _ = d.sync_all();
         }
         if let Some(w) = &self.wal {
-            w.prune_before(generation);
+            // One generation more is kept: start-up checks its records reached the audit log.
+            w.prune_before(generation.saturating_sub(1));
         }
         metrics::counter!("riskstream_checkpoints_total").increment(1);
         metrics::histogram!("riskstream_checkpoint_seconds").record(t0.elapsed().as_secs_f64());
@@ -388,6 +408,90 @@ fn restore(
     let d = Decider::restore(spec, snap).map_err(|e| refuse(e.to_string()))?;
     tracing::info!(path = %ckpt.display(), generation, "feature state restored from the checkpoint");
     Ok((d, generation, recovery))
+}
+
+/// Writes the audit records of logged decisions and labels that the audit log lacks. The
+/// answer to a client waits for the log, not for the audit batch, so a crash can leave
+/// acknowledged decisions without their audit record; the log still holds them.
+async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartError> {
+    if logged.is_empty() {
+        return Ok(0);
+    }
+    // Every record appended since the oldest logged one is in this tail: one audit record
+    // per logged event at most, plus retries and changes.
+    let tail = registry.audit_tail(3 * logged.len() + 100_000).await?;
+    let held: std::collections::HashSet<(bool, &str)> = tail
+        .iter()
+        .filter_map(|r| {
+            if r.action.starts_with("decision") {
+                Some((true, r.subject.as_str()))
+            } else if r.action.starts_with("label") {
+                Some((false, r.subject.as_str()))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let mut seen = std::collections::HashSet::new();
+    let mut missing = Vec::new();
+    for rec in logged {
+        let (is_decision, subject, action, actor, after) = match rec {
+            Record::Decision {
+                decision, actor, ..
+            } => {
+                let v: serde_json::Value = serde_json::from_str(decision).unwrap_or_default();
+                let id = v["tx_id"].as_str().unwrap_or_default().to_string();
+                (true, id, "decision", actor, v)
+            }
+            Record::Label {
+                tx_id,
+                fraud,
+                time,
+                correction,
+                actor,
+            } => (
+                false,
+                tx_id.clone(),
+                if *correction {
+                    "label.correction"
+                } else {
+                    "label"
+                },
+                actor,
+                serde_json::json!({ "fraud": fraud, "time": time }),
+            ),
+        };
+        if held.contains(&(is_decision, subject.as_str()))
+            || !seen.insert((is_decision, subject.clone()))
+        {
+            continue;
+        }
+        missing.push(riskstream_registry::AuditRecord {
+            actor: if actor.is_empty() {
+                "service".into()
+            } else {
+                actor.clone()
+            },
+            action: action.into(),
+            subject,
+            before: None,
+            after: Some(after),
+            time: now,
+        });
+    }
+    for chunk in missing.chunks(1000) {
+        registry.audit_append(chunk).await?;
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            records = missing.len(),
+            "audit records of acknowledged decisions and labels were lost with the process; written again from the write-ahead log"
+        );
+    }
+    Ok(missing.len() as u64)
 }
 
 /// Refuses to serve a feature state whose time is far ahead of the clock: an earlier

@@ -8,8 +8,10 @@
 //!
 //!  checkpoint: under the decider lock: snapshot + Wal::rotate(g+1)   (same order as appends)
 //!              write <deployment>.decider.ckpt {generation g+1, snapshot}, fsync, rename
-//!              delete <deployment>.wal.<n> for n < g+1
-//!  start-up:   restore the checkpoint (generation g), replay <deployment>.wal.<n ≥ g> in order
+//!              delete <deployment>.wal.<n> for n < g (one generation is kept for the audit)
+//!  start-up:   restore the checkpoint (generation g), replay <deployment>.wal.<n ≥ g> in order;
+//!              write the audit records of logged decisions and labels (n ≥ g−1) that the
+//!              audit log does not hold (the process died before their batch committed)
 //! ```
 //!
 //! A checkpoint alone loses whatever was decided since it was written (up to
@@ -17,7 +19,9 @@
 //! time while clients hold decisions it no longer counts. Every accepted transaction and
 //! label is therefore appended here before its decision is acknowledged; at start-up the
 //! records after the checkpoint are applied again ([`riskstream_decide::Decider::replay`]),
-//! so the state includes every acknowledged transaction. Appends happen under the decider's
+//! so the state includes every acknowledged transaction. The answer does not wait for the
+//! audit record's commit (a database transaction per batch would set the latency): the log
+//! holds what it needs, and start-up writes the audit records a crash lost. Appends happen under the decider's
 //! lock, so the log's order is the order the state saw; the wait for the disk happens after
 //! the lock is released, and one `fdatasync` covers every record queued meanwhile, so the
 //! cost per decision falls as the load rises.
@@ -44,6 +48,9 @@ pub enum Record {
         tx: serde_json::Map<String, serde_json::Value>,
         /// The decision, JSON.
         decision: String,
+        /// The key that asked (for the audit record, should it be written again).
+        #[serde(default)]
+        actor: String,
     },
     /// A label.
     Label {
@@ -55,6 +62,9 @@ pub enum Record {
         time: i64,
         /// Whether it replaced an earlier label.
         correction: bool,
+        /// The key that sent it.
+        #[serde(default)]
+        actor: String,
     },
 }
 
@@ -129,7 +139,7 @@ pub fn replay(
     dir: &Path,
     stem: &str,
     from: u64,
-    mut apply: impl FnMut(Record) -> Result<(), String>,
+    mut apply: impl FnMut(u64, Record) -> Result<(), String>,
 ) -> Result<Replayed, String> {
     let mut out = Replayed::default();
     let gens = generations(dir, stem).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -184,7 +194,7 @@ pub fn replay(
                     path.display()
                 )
             })?;
-            apply(rec).map_err(|e| format!("{} at byte {at}: {e}", path.display()))?;
+            apply(g, rec).map_err(|e| format!("{} at byte {at}: {e}", path.display()))?;
             out.records += 1;
             at += 12 + n;
         }
@@ -372,6 +382,7 @@ mod tests {
             fraud: i % 2 == 0,
             time: i,
             correction: false,
+            actor: "t".into(),
         }
     }
 
@@ -394,7 +405,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&last).unwrap();
         f.write_all(&encode(&label(9)).unwrap()[..7]).unwrap();
         let mut got = Vec::new();
-        let r = replay(dir.path(), "d", 0, |rec| {
+        let r = replay(dir.path(), "d", 0, |_, rec| {
             got.push(rec);
             Ok(())
         })
@@ -404,7 +415,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&last).unwrap().len(), full);
         // From generation 1 only the records after the rotation.
         let mut n = 0;
-        replay(dir.path(), "d", 1, |_| {
+        replay(dir.path(), "d", 1, |_, _| {
             n += 1;
             Ok(())
         })
@@ -423,7 +434,7 @@ mod tests {
         bytes[14] ^= 0xff;
         bytes.extend(encode(&label(2)).unwrap());
         std::fs::write(&p, bytes).unwrap();
-        let e = replay(dir.path(), "d", 0, |_| Ok(())).unwrap_err();
+        let e = replay(dir.path(), "d", 0, |_, _| Ok(())).unwrap_err();
         assert!(
             e.contains("d.wal.0000000000 at byte 0") && e.contains("damaged"),
             "{e}"
