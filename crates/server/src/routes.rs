@@ -246,7 +246,7 @@ pub async fn decide(
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         let r = g.decide(&tx, &dep, &lists);
         let wal = match (&r, &st.wal) {
-            (Ok(d), Some(w)) => Some(w.append(&Record::Decision {
+            (Ok(d), Some(w)) => Some(w.append(Record::Decision {
                 decision: decision_json(&g, d),
                 tx,
                 actor: caller.name().to_string(),
@@ -332,7 +332,7 @@ pub async fn decide_batch(
                     d
                 });
                 if let (Ok(d), Some(w)) = (&r, &st.wal) {
-                    wal.push(w.append(&Record::Decision {
+                    wal.push(w.append(Record::Decision {
                         decision: decision_json(&g, d),
                         tx,
                         actor: caller.name().to_string(),
@@ -456,7 +456,7 @@ pub async fn label(
             .get(&req.tx_id)
             .map(|r| (r.outcome.clone(), r.score));
         let wal = match (&st.wal, o.duplicate) {
-            (Some(w), false) => Some(w.append(&Record::Label {
+            (Some(w), false) => Some(w.append(Record::Label {
                 tx_id: req.tx_id.clone(),
                 fraud: req.fraud,
                 time,

@@ -32,7 +32,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -69,7 +69,8 @@ pub enum Record {
 }
 
 enum Msg {
-    Append(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    /// Encoded by the writer thread, not under the caller's lock.
+    Append(Box<Record>, oneshot::Sender<Result<(), String>>),
     Rotate(u64),
 }
 
@@ -324,21 +325,15 @@ impl Wal {
         })
     }
 
-    /// Queues a record (call it under the lock that orders the state's changes); the
-    /// receiver answers once the record is durable.
-    pub fn append(&self, rec: &Record) -> oneshot::Receiver<Result<(), String>> {
+    /// Queues a record (call it under the lock that orders the state's changes: it is only
+    /// a channel send; the writer thread encodes it); the receiver answers once the record
+    /// is durable.
+    pub fn append(&self, rec: Record) -> oneshot::Receiver<Result<(), String>> {
         let (ack, done) = oneshot::channel();
-        match encode(rec) {
-            Ok(bytes) => {
-                if let Err(mpsc::SendError(Msg::Append(_, ack))) =
-                    self.tx.send(Msg::Append(bytes, ack))
-                {
-                    let _ = ack.send(Err("the write-ahead log is closed".into()));
-                }
-            }
-            Err(e) => {
-                let _ = ack.send(Err(format!("cannot encode the record: {e}")));
-            }
+        if let Err(mpsc::SendError(Msg::Append(_, ack))) =
+            self.tx.send(Msg::Append(Box::new(rec), ack))
+        {
+            let _ = ack.send(Err("the write-ahead log is closed".into()));
         }
         done
     }
@@ -382,10 +377,15 @@ fn writer(rx: mpsc::Receiver<Msg>, mut file: Segment, dir: &Path, stem: &str, fs
         let mut next = Some(first);
         while let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) {
             match msg {
-                Msg::Append(bytes, ack) => {
-                    buf.extend_from_slice(&bytes);
-                    acks.push(ack);
-                }
+                Msg::Append(rec, ack) => match encode(&rec) {
+                    Ok(bytes) => {
+                        buf.extend_from_slice(&bytes);
+                        acks.push(ack);
+                    }
+                    Err(e) => {
+                        let _ = ack.send(Err(format!("cannot encode the record: {e}")));
+                    }
+                },
                 Msg::Rotate(g) => {
                     let r = flush(&mut file, &mut buf, fsync);
                     answer(&mut acks, &r);
@@ -456,12 +456,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Wal::start(dir.path(), "d", 0, true).unwrap();
         for i in 0..3 {
-            w.append(&label(i)).await.unwrap().unwrap();
+            w.append(label(i)).await.unwrap().unwrap();
         }
         let g = w.rotate();
         assert_eq!(g, 1);
         for i in 3..5 {
-            w.append(&label(i)).await.unwrap().unwrap();
+            w.append(label(i)).await.unwrap().unwrap();
         }
         drop(w);
         // A record half on disk after the last whole one (over the zeros laid ahead).
