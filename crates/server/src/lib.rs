@@ -370,7 +370,7 @@ async fn finish(st: &Arc<AppState>) -> Result<(), StartError> {
             .map_err(|e| StartError::Io(format!("audit flush at shutdown: {e}")))?;
     }
     let s = st.clone();
-    let p = tokio::task::spawn_blocking(move || s.checkpoint())
+    let p = tokio::task::spawn_blocking(move || s.checkpoint_with(true))
         .await
         .map_err(|e| StartError::Io(e.to_string()))?
         .map_err(StartError::Io)?;

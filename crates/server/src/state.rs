@@ -337,6 +337,13 @@ impl AppState {
     /// Writes the feature state to the checkpoint file (atomically: temp file + rename),
     /// then deletes the write-ahead log files it covers.
     pub fn checkpoint(&self) -> Result<PathBuf, String> {
+        self.checkpoint_with(false)
+    }
+
+    /// [`AppState::checkpoint`]; `audited`: every decision in the state has its audit record
+    /// committed (the last checkpoint, after the audit writer was flushed and no request is
+    /// left), so no earlier log generation need be kept for start-up's audit check.
+    pub fn checkpoint_with(&self, audited: bool) -> Result<PathBuf, String> {
         let t0 = Instant::now();
         let (snap, generation) = {
             let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
@@ -357,8 +364,13 @@ impl AppState {
             let _ = d.sync_all();
         }
         if let Some(w) = &self.wal {
-            // One generation more is kept: start-up checks its records reached the audit log.
-            w.prune_before(generation.saturating_sub(1));
+            // Otherwise one generation more is kept: start-up checks its records reached the
+            // audit log.
+            w.prune_before(if audited {
+                generation
+            } else {
+                generation.saturating_sub(1)
+            });
         }
         metrics::counter!("riskstream_checkpoints_total").increment(1);
         metrics::histogram!("riskstream_checkpoint_seconds").record(t0.elapsed().as_secs_f64());
