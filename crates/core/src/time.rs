@@ -225,6 +225,13 @@ pub fn parse_iso8601(text: &str) -> Result<i64, TimeError> {
     }
 }
 
+/// The wall clock, µs since the Unix epoch (0 before it, `i64::MAX` past year 294,247).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// Formats microseconds since the epoch as `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC).
 pub fn format_micros(micros: i64) -> String {
     let days = micros.div_euclid(MICROS_PER_DAY);

@@ -276,12 +276,22 @@ impl Decider {
         (self.max_time != i64::MIN).then_some(self.max_time)
     }
 
+    /// Refuses a restored state whose time is further ahead of the clock than the guard
+    /// allows ([`DecideError::Ahead`]): an earlier version let a far-future event in, and
+    /// every real transaction would now be refused as late.
+    pub fn check_state_time(&self) -> Result<(), DecideError> {
+        match self.max_event_time() {
+            Some(t) => self.check_ahead(|| "the feature state".to_string(), t),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses `time` when it is further ahead of the clock than the guard allows.
     fn check_ahead(&self, what: impl FnOnce() -> String, time: i64) -> Result<(), DecideError> {
         let Some(max) = self.max_ahead else {
             return Ok(());
         };
-        let now = wall_micros();
+        let now = riskstream_core::time::now_micros();
         if time > now.saturating_add(max) {
             return Err(DecideError::Ahead {
                 what: what(),
@@ -1176,12 +1186,6 @@ impl Decider {
 /// of fields and values).
 fn fields_hash(tx: &serde_json::Map<String, serde_json::Value>) -> u64 {
     serde_json::to_vec(tx).map_or(0, |b| xxhash_rust::xxh3::xxh3_64(&b))
-}
-
-fn wall_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// A duration in µs as people read it: `3m 20s`, `41d 2h`.

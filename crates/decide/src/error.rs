@@ -35,7 +35,7 @@ pub enum DecideError {
     /// The transaction's (or label's) time is further ahead of the clock than the decider
     /// accepts: a sender's broken clock or a hostile request. Nothing in the state changed:
     /// accepting it would move the feature state's time past every real transaction.
-    #[error("{what} at {time} is {ahead} ahead of the clock ({now}); at most {max_ahead} ahead is accepted: check the sender's clock (the limit is the service's `features.max_ahead`)")]
+    #[error("{what} at {time} is {ahead} ahead of the clock ({now}); at most {max_ahead} ahead is accepted: check the sender's clock (the limit: `features.max_ahead` in a service, `decide.max_ahead` in a pipeline)")]
     Ahead {
         /// What was refused: "transaction `id`" or "label of `id`".
         what: String,

@@ -632,22 +632,16 @@ fn restore(
             c.name, c.partition
         )));
     }
-    let decider = Decider::restore(spec, &c.decider).map_err(|e| refuse(e.to_string()))?;
+    let decider = settle(Decider::restore(spec, &c.decider).map_err(|e| refuse(e.to_string()))?);
     // A state an earlier version let a far-future event into would refuse every real one
     // as late: say so instead of running.
-    if let (Some(max), Some(t)) = (cfg.max_ahead, decider.max_event_time()) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-        if t > now.saturating_add(i64::try_from(max.as_micros()).unwrap_or(i64::MAX)) {
-            return Err(refuse(format!(
-                "its feature state has moved to {}, ahead of the clock by more than decide.max_ahead (a far-future event accepted before the guard existed)",
-                riskstream_core::time::format_micros(t)
-            )));
-        }
-    }
+    decider.check_state_time().map_err(|e| {
+        refuse(format!(
+            "{e} (a far-future event accepted before the guard existed)"
+        ))
+    })?;
     let part = Part {
-        decider: settle(decider),
+        decider,
         offset: c.offset,
         line: c.line,
         since: 0,

@@ -58,11 +58,7 @@ fn from_string_rejection(r: StringRejection) -> ApiError {
     }
 }
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
+use riskstream_core::time::now_micros;
 
 fn reg_err(e: riskstream_registry::RegistryError) -> ApiError {
     use riskstream_core::{Classify, ErrorClass};

@@ -444,9 +444,7 @@ async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartErr
             }
         })
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let now = riskstream_core::time::now_micros();
     let mut seen = std::collections::HashSet::new();
     let mut missing = Vec::new();
     for rec in logged {
@@ -510,25 +508,13 @@ async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartErr
 /// version accepted a far-future transaction, and every real one would now be refused as
 /// late.
 fn check_not_poisoned(cfg: &ServiceConfig, d: &Decider) -> Result<(), StartError> {
-    let (Some(max), Some(t)) = (cfg.max_ahead, d.max_event_time()) else {
-        return Ok(());
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    let limit = now.saturating_add(i64::try_from(max.as_micros()).unwrap_or(i64::MAX));
-    if t > limit {
-        return Err(StartError::Checkpoint {
-            path: checkpoint_path(cfg),
-            message: format!(
-                "the feature state has moved to {}, ahead of the clock ({}) by more than features.max_ahead: a far-future transaction was accepted before the event-time guard existed, and every real transaction would now be refused as late. Rebuild the state: move the checkpoint and the write-ahead log files ({}.wal.*) away and warm up from history (or start empty)",
-                riskstream_core::time::format_micros(t),
-                riskstream_core::time::format_micros(now),
-                cfg.deployment
-            ),
-        });
-    }
-    Ok(())
+    d.check_state_time().map_err(|e| StartError::Checkpoint {
+        path: checkpoint_path(cfg),
+        message: format!(
+            "{e}. A far-future transaction was accepted before the event-time guard existed, and every real transaction would now be refused as late. Rebuild the state: move the checkpoint and the write-ahead log files ({}.wal.*) away and warm up from history (or start empty)",
+            cfg.deployment
+        ),
+    })
 }
 
 /// Builds the deployment named `name` from the registry. Models that do not load are left
