@@ -29,12 +29,15 @@
 //! from the checkpoint and suppresses what the sink already holds, so after any crash the
 //! output is what an uninterrupted run writes, once.
 
+pub mod config;
 pub mod error;
 pub mod file;
 pub mod http;
 pub mod kafka;
 pub mod nats;
 pub mod parquet;
+pub mod sink;
+pub mod source;
 
 pub use error::ConnectorError;
 pub use file::{FileSink, FileSource};

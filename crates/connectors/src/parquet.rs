@@ -182,16 +182,8 @@ impl ParquetSink {
                 .map_err(|e| fail(e.to_string()))?;
             w.write(&batch).map_err(|e| fail(e.to_string()))?;
             w.finish().map_err(|e| fail(e.to_string()))?;
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
+            riskstream_core::fs::commit(&tmp, &fin).map_err(io(&fin))?;
             self.files += 1;
-        }
-        if !rows.is_empty() {
-            if let Ok(d) = std::fs::File::open(&self.dir) {
-                let _ = d.sync_all();
-            }
         }
         Ok(())
     }

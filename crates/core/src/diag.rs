@@ -104,6 +104,89 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Problems found across several files checked together (a pipeline file and the feature
+/// spec, policy and model it names): one [`Diagnostics`] per file that has any, so every
+/// problem is reported in one run with its file and key path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Per file, in the order the files were checked.
+    pub files: Vec<Diagnostics>,
+}
+
+impl Findings {
+    /// Nothing found yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one file's report (kept only if it holds problems).
+    pub fn add(&mut self, d: Diagnostics) {
+        if !d.is_empty() {
+            self.files.push(d);
+        }
+    }
+
+    /// Adds one problem in file `origin` (merged into that file's report if it has one).
+    pub fn push(&mut self, origin: &str, d: Diagnostic) {
+        match self.files.iter_mut().find(|f| f.origin == origin) {
+            Some(f) => f.push(d),
+            None => {
+                let mut f = Diagnostics::new(origin);
+                f.push(d);
+                self.files.push(f);
+            }
+        }
+    }
+
+    /// True when nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Problems in all files.
+    pub fn count(&self) -> usize {
+        self.files.iter().map(|f| f.items.len()).sum()
+    }
+
+    /// `Ok(value)` when no problem was recorded, otherwise every file's report.
+    pub fn finish<T>(self, value: T) -> Result<T, Findings> {
+        if self.files.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl From<Diagnostics> for Findings {
+    fn from(d: Diagnostics) -> Self {
+        let mut f = Findings::new();
+        f.add(d);
+        f
+    }
+}
+
+impl fmt::Display for Findings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.files.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Findings {}
+
+impl crate::Classify for Findings {
+    /// Problems in the user's files.
+    fn class(&self) -> crate::ErrorClass {
+        crate::ErrorClass::User
+    }
+}
+
 /// Suggests the closest of `candidates` to `got`, for "did you mean" hints.
 pub fn did_you_mean<'a>(
     got: &str,

@@ -22,9 +22,10 @@
 pub mod diag;
 pub mod error;
 pub mod frame;
+pub mod fs;
 pub mod schema;
 pub mod time;
 
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{Diagnostic, Diagnostics, Findings};
 pub use error::{Classify, ErrorClass};
 pub use schema::{Field, FieldType, Schema, AGGREGATE_LIMIT};

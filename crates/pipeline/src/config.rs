@@ -53,97 +53,12 @@
 //! max_held = 500000                   # most transactions held per partition for a slower one
 //! ```
 
+use riskstream_connectors::config::{name_ok, parse_sink, parse_source, partitions, RawEndpoint};
+pub use riskstream_connectors::config::{SinkConfig, SourceConfig};
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Where records come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceConfig {
-    /// A partitioned JetStream subject.
-    Nats {
-        /// Server URL.
-        url: String,
-        /// Stream name.
-        stream: String,
-        /// Subject prefix (partitions are `<subject>.<p>`).
-        subject: String,
-        /// Number of partitions.
-        partitions: u32,
-    },
-    /// A Kafka topic.
-    Kafka {
-        /// Bootstrap servers (`host:port,…`).
-        brokers: String,
-        /// Topic.
-        topic: String,
-        /// Number of partitions.
-        partitions: u32,
-    },
-    /// An NDJSON file (one partition).
-    File {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Transactions POSTed over HTTP(S), made durable in an intake log (one partition).
-    Http {
-        /// Address to listen on.
-        listen: std::net::SocketAddr,
-        /// The intake log (`None`: `<checkpoint dir>/<name>.intake.ndjson`).
-        log: Option<PathBuf>,
-        /// SHA-256 of each accepted bearer key.
-        key_hashes: Vec<[u8; 32]>,
-        /// PEM certificate and key for HTTPS.
-        tls: Option<(PathBuf, PathBuf)>,
-    },
-}
-
-/// Where outputs go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SinkConfig {
-    /// A partitioned JetStream subject (output partition = input partition).
-    Nats {
-        /// Server URL.
-        url: String,
-        /// Stream name (created if missing).
-        stream: String,
-        /// Subject prefix.
-        subject: String,
-        /// JetStream's duplicate window for the stream it creates.
-        duplicate_window: Duration,
-    },
-    /// A Kafka topic (output partition = input partition; created if missing).
-    Kafka {
-        /// Bootstrap servers.
-        brokers: String,
-        /// Topic.
-        topic: String,
-    },
-    /// A directory of Parquet files, one per partition per checkpoint.
-    Parquet {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// NDJSON file(s); `{partition}` in the path makes one per partition.
-    File {
-        /// The path (template).
-        path: PathBuf,
-    },
-}
-
-impl SinkConfig {
-    /// The file for partition `p` (file sinks).
-    pub fn file_for(&self, p: u32) -> Option<PathBuf> {
-        match self {
-            SinkConfig::File { path } => Some(PathBuf::from(
-                path.to_string_lossy()
-                    .replace("{partition}", &p.to_string()),
-            )),
-            SinkConfig::Nats { .. } | SinkConfig::Kafka { .. } | SinkConfig::Parquet { .. } => None,
-        }
-    }
-}
 
 /// Decisions into the registry: cases for the review queue and records in the audit log.
 #[derive(Clone, PartialEq)]
@@ -169,6 +84,9 @@ impl std::fmt::Debug for RegistrySinkConfig {
 /// The checked pipeline config.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
+    /// The file it was read from (or the label given to [`PipelineConfig::parse`]), for
+    /// messages.
+    pub origin: String,
     /// Name (checkpoint files are `<name>.p<N>.ckpt`).
     pub name: String,
     /// Input.
@@ -318,25 +236,6 @@ struct RawRegistry {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    kind: Option<String>,
-    url: Option<String>,
-    stream: Option<String>,
-    subject: Option<String>,
-    partitions: Option<i64>,
-    path: Option<String>,
-    duplicate_window: Option<String>,
-    brokers: Option<String>,
-    topic: Option<String>,
-    listen: Option<String>,
-    log: Option<String>,
-    key_sha256: Option<Vec<String>>,
-    tls_cert: Option<String>,
-    tls_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -598,352 +497,6 @@ fn repartition(
     })
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
-fn name_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn partitions(d: &mut Diagnostics, key: String, v: Option<i64>) -> Option<u32> {
-    match v {
-        None => Some(1),
-        Some(p) if (1..=4096).contains(&p) => Some(p as u32),
-        Some(p) => {
-            d.push(Diagnostic::new(key, format!("{p}: must be 1 to 4096")));
-            None
-        }
-    }
-}
-
-/// Keys that belong to other connector kinds: named, so a mix-up gets a precise message.
-fn foreign(d: &mut Diagnostics, section: &str, kind: &str, r: &RawEndpoint) {
-    let own: &[&str] = match kind {
-        "nats" => &["url", "stream", "subject", "partitions", "duplicate_window"],
-        "kafka" => &["brokers", "topic", "partitions"],
-        "http" => &["listen", "log", "key_sha256", "tls_cert", "tls_key"],
-        _ => &["path"],
-    };
-    for (f, set) in [
-        ("url", r.url.is_some()),
-        ("stream", r.stream.is_some()),
-        ("subject", r.subject.is_some()),
-        ("partitions", r.partitions.is_some()),
-        ("duplicate_window", r.duplicate_window.is_some()),
-        ("brokers", r.brokers.is_some()),
-        ("topic", r.topic.is_some()),
-        ("path", r.path.is_some()),
-        ("listen", r.listen.is_some()),
-        ("log", r.log.is_some()),
-        ("key_sha256", r.key_sha256.is_some()),
-        ("tls_cert", r.tls_cert.is_some()),
-        ("tls_key", r.tls_key.is_some()),
-    ] {
-        if set && !own.contains(&f) {
-            let owner = match f {
-                "url" | "stream" | "subject" | "duplicate_window" => "nats",
-                "brokers" | "topic" => "kafka",
-                "listen" | "log" | "key_sha256" | "tls_cert" | "tls_key" => "http",
-                "partitions" => "nats or kafka",
-                _ => "file",
-            };
-            d.push(
-                Diagnostic::new(
-                    format!("{section}.{f}"),
-                    format!("a {kind} endpoint does not take this"),
-                )
-                .hint(format!(
-                    "remove it, or set kind = \"{}\"",
-                    owner.split(' ').next().unwrap_or(owner)
-                )),
-            );
-        }
-    }
-}
-
-fn endpoint(
-    d: &mut Diagnostics,
-    section: &str,
-    r: &RawEndpoint,
-    base: &Path,
-    is_source: bool,
-) -> Option<(Option<SourceConfig>, Option<SinkConfig>)> {
-    let k = |f: &str| format!("{section}.{f}");
-    let need = |d: &mut Diagnostics, f: &str, v: &Option<String>, hint: &str| -> Option<String> {
-        match v {
-            Some(s) if !s.trim().is_empty() => Some(s.clone()),
-            _ => {
-                d.push(Diagnostic::new(k(f), "missing").hint(hint.to_string()));
-                None
-            }
-        }
-    };
-    let kind = r.kind.as_deref().unwrap_or("");
-    match kind {
-        "nats" => {
-            let url = need(d, "url", &r.url, "e.g. url = \"nats://127.0.0.1:4222\"");
-            let stream = need(
-                d,
-                "stream",
-                &r.stream,
-                "the JetStream stream name, e.g. \"TX\"",
-            );
-            let subject = need(
-                d,
-                "subject",
-                &r.subject,
-                "the subject prefix; partitions are <subject>.<p>",
-            );
-            for (f, v) in [("stream", &stream), ("subject", &subject)] {
-                if let Some(v) = v {
-                    if !name_ok(v) {
-                        d.push(Diagnostic::new(
-                            k(f),
-                            format!("`{v}`: use letters, digits, '-' and '_' only"),
-                        ));
-                    }
-                }
-            }
-            foreign(d, section, "nats", r);
-            if is_source {
-                if r.duplicate_window.is_some() {
-                    d.push(Diagnostic::new(
-                        k("duplicate_window"),
-                        "applies to sinks only",
-                    ));
-                }
-                let partitions = partitions(d, k("partitions"), r.partitions);
-                Some((
-                    Some(SourceConfig::Nats {
-                        url: url?,
-                        stream: stream?,
-                        subject: subject?,
-                        partitions: partitions?,
-                    }),
-                    None,
-                ))
-            } else {
-                if r.partitions.is_some() {
-                    d.push(
-                        Diagnostic::new(k("partitions"), "a sink has the source's partitions")
-                            .hint("remove it"),
-                    );
-                }
-                let w = dur(
-                    d,
-                    &k("duplicate_window"),
-                    r.duplicate_window.as_deref(),
-                    "10m",
-                );
-                Some((
-                    None,
-                    Some(SinkConfig::Nats {
-                        url: url?,
-                        stream: stream?,
-                        subject: subject?,
-                        duplicate_window: w?,
-                    }),
-                ))
-            }
-        }
-        "kafka" => {
-            let brokers = need(
-                d,
-                "brokers",
-                &r.brokers,
-                "bootstrap servers, e.g. brokers = \"127.0.0.1:9092\"",
-            );
-            let topic = need(
-                d,
-                "topic",
-                &r.topic,
-                "the topic, e.g. topic = \"transactions\"",
-            );
-            if let Some(t) = &topic {
-                if !name_ok(t)
-                    && !t
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                {
-                    d.push(Diagnostic::new(
-                        k("topic"),
-                        format!("`{t}`: a Kafka topic uses letters, digits, '.', '-' and '_' only"),
-                    ));
-                }
-            }
-            foreign(d, section, "kafka", r);
-            if is_source {
-                let partitions = partitions(d, k("partitions"), r.partitions);
-                Some((
-                    Some(SourceConfig::Kafka {
-                        brokers: brokers?,
-                        topic: topic?,
-                        partitions: partitions?,
-                    }),
-                    None,
-                ))
-            } else {
-                if r.partitions.is_some() {
-                    d.push(
-                        Diagnostic::new(k("partitions"), "a sink has the source's partitions")
-                            .hint("remove it"),
-                    );
-                }
-                Some((
-                    None,
-                    Some(SinkConfig::Kafka {
-                        brokers: brokers?,
-                        topic: topic?,
-                    }),
-                ))
-            }
-        }
-        "http" => {
-            foreign(d, section, "http", r);
-            if !is_source {
-                d.push(
-                    Diagnostic::new(k("kind"), "http is a source only")
-                        .hint("write decisions to kafka, nats or a file"),
-                );
-                return None;
-            }
-            let listen = match need(d, "listen", &r.listen, "e.g. listen = \"127.0.0.1:8090\"") {
-                Some(a) => match a.parse::<std::net::SocketAddr>() {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        d.push(Diagnostic::new(k("listen"), format!("`{a}`: {e}")));
-                        None
-                    }
-                },
-                None => None,
-            };
-            let mut key_hashes = Vec::new();
-            match &r.key_sha256 {
-                Some(v) if !v.is_empty() => {
-                    for (i, h) in v.iter().enumerate() {
-                        match hex32(h.trim()) {
-                            Some(b) => key_hashes.push(b),
-                            None => d.push(
-                                Diagnostic::new(
-                                    format!("{section}.key_sha256[{i}]"),
-                                    "not 64 hex digits",
-                                )
-                                .hint("the SHA-256 of a key: printf %s \"$KEY\" | sha256sum"),
-                            ),
-                        }
-                    }
-                }
-                _ => d.push(
-                    Diagnostic::new(
-                        k("key_sha256"),
-                        "missing: the intake needs at least one key",
-                    )
-                    .hint(
-                        "key_sha256 = [\"<printf %s \"$KEY\" | sha256sum>\"]; keys are kept hashed",
-                    ),
-                ),
-            }
-            let tls = match (&r.tls_cert, &r.tls_key) {
-                (None, None) => Some(None),
-                (Some(c), Some(kf)) => {
-                    let (c, kf) = (base.join(c), base.join(kf));
-                    for (f, p) in [("tls_cert", &c), ("tls_key", &kf)] {
-                        if !p.is_file() {
-                            d.push(Diagnostic::new(
-                                k(f),
-                                format!("{} does not exist", p.display()),
-                            ));
-                        }
-                    }
-                    Some(Some((c, kf)))
-                }
-                _ => {
-                    d.push(
-                        Diagnostic::new(k("tls_cert"), "tls_cert and tls_key go together")
-                            .hint("give both PEM files, or neither for plain HTTP"),
-                    );
-                    None
-                }
-            };
-            Some((
-                Some(SourceConfig::Http {
-                    listen: listen?,
-                    log: r.log.as_ref().map(|l| base.join(l)),
-                    key_hashes,
-                    tls: tls?,
-                }),
-                None,
-            ))
-        }
-        "parquet" => {
-            foreign(d, section, "parquet", r);
-            if is_source {
-                d.push(
-                    Diagnostic::new(k("kind"), "parquet is a sink only").hint(
-                        "read history with `riskstream features`, or a file/broker source here",
-                    ),
-                );
-                return None;
-            }
-            let dir = need(d, "path", &r.path, "a directory, e.g. path = \"decisions\"")?;
-            Some((
-                None,
-                Some(SinkConfig::Parquet {
-                    dir: base.join(dir),
-                }),
-            ))
-        }
-        "file" => {
-            foreign(d, section, "file", r);
-            let path = need(
-                d,
-                "path",
-                &r.path,
-                "an NDJSON file, e.g. path = \"transactions.ndjson\"",
-            )?;
-            let path = base.join(path);
-            if is_source {
-                if !path.is_file() {
-                    d.push(Diagnostic::new(
-                        k("path"),
-                        format!("{} does not exist", path.display()),
-                    ));
-                }
-                Some((Some(SourceConfig::File { path }), None))
-            } else {
-                Some((None, Some(SinkConfig::File { path })))
-            }
-        }
-        "" => {
-            d.push(
-                Diagnostic::new(k("kind"), "missing")
-                    .hint("kind = \"nats\", \"kafka\", \"http\", \"parquet\" or \"file\""),
-            );
-            None
-        }
-        other => {
-            d.push(
-                Diagnostic::new(k("kind"), format!("`{other}` is not a connector")).hint(
-                    did_you_mean(other, ["nats", "kafka", "http", "parquet", "file"])
-                        .unwrap_or_else(|| "use nats, kafka, http, parquet or file".into()),
-                ),
-            );
-            None
-        }
-    }
-}
-
 impl PipelineConfig {
     /// Reads and checks a config file; relative paths are taken from its directory.
     pub fn load(path: &Path) -> Result<Self, Diagnostics> {
@@ -973,18 +526,18 @@ impl PipelineConfig {
                 return Err(d);
             }
         };
-        let name = raw.name.unwrap_or_else(|| "pipeline".into());
+        let name = raw.name.clone().unwrap_or_else(|| "pipeline".into());
         if !name_ok(&name) {
             d.push(Diagnostic::new(
                 "name",
                 format!("`{name}`: use letters, digits, '-' and '_' only"),
             ));
         }
-        let source = endpoint(&mut d, "source", &raw.source, base, true).and_then(|x| x.0);
-        let sink = endpoint(&mut d, "sink", &raw.sink, base, false).and_then(|x| x.1);
+        let source = parse_source(&mut d, "source", &raw.source, base);
+        let sink = parse_sink(&mut d, "sink", &raw.sink, base);
         let checkpoint_dir = base.join(raw.checkpoint.dir.as_deref().unwrap_or("state"));
         let dead_letter = match &raw.dead_letter {
-            Some(r) => endpoint(&mut d, "dead_letter", r, base, false).and_then(|x| x.1),
+            Some(r) => parse_sink(&mut d, "dead_letter", r, base),
             None => Some(SinkConfig::File {
                 path: checkpoint_dir.join(format!("{name}.dead-letter.p{{partition}}.ndjson")),
             }),
@@ -1004,152 +557,21 @@ impl PipelineConfig {
         } else {
             i64::from(partitions)
         };
-        for (key, s, n) in [
-            ("sink.path", &sink, sink_parts),
-            (
-                "dead_letter.path",
-                &dead_letter,
-                i64::from(partitions) + rep_parts,
-            ),
-        ] {
-            if let Some(SinkConfig::File { path }) = s {
-                if n > 1 && !path.to_string_lossy().contains("{partition}") {
-                    d.push(
-                        Diagnostic::new(key, format!("{n} partitions write to one file"))
-                            .hint("put {partition} in the path: each partition rewinds its own file after a crash"),
-                    );
-                }
-            }
-        }
-        let count = raw.worker.count.unwrap_or(1);
-        let index = raw.worker.index.unwrap_or(0);
-        let worker = if count < 1 || count > i64::from(partitions) {
-            d.push(Diagnostic::new(
-                "worker.count",
-                format!("{count}: must be 1 to the number of partitions ({partitions})"),
-            ));
-            None
-        } else if !(0..count).contains(&index) {
-            d.push(Diagnostic::new(
-                "worker.index",
-                format!("{index}: must be 0 to {}", count - 1),
-            ));
-            None
-        } else {
-            Some((index as u32, count as u32))
-        };
-        let group = match raw.worker.group.as_deref() {
-            None => None,
-            Some(g) => {
-                if !name_ok(g) {
-                    d.push(Diagnostic::new(
-                        "worker.group",
-                        format!("`{g}`: use letters, digits, '-' and '_' only"),
-                    ));
-                }
-                if raw.worker.index.is_some() || raw.worker.count.is_some() {
-                    d.push(
-                        Diagnostic::new(
-                            "worker.group",
-                            "the group assigns partitions; index and count do not apply",
-                        )
-                        .hint("remove worker.index and worker.count, or the group"),
-                    );
-                }
-                let kafka_sink =
-                    |s: &Option<SinkConfig>| matches!(s, Some(SinkConfig::Kafka { .. }));
-                if !matches!(source, Some(SourceConfig::Kafka { .. })) {
-                    d.push(
-                        Diagnostic::new(
-                            "worker.group",
-                            "consumer groups are Kafka's: the source must be kind = \"kafka\"",
-                        )
-                        .hint("use [worker] index/count with other sources"),
-                    );
-                }
-                if !kafka_sink(&sink) {
-                    d.push(Diagnostic::new("sink.kind", "in a consumer group the decisions go to Kafka").hint("the next owner of a partition reads the end of the output topic to skip what is already there; set kind = \"kafka\""));
-                }
-                if !kafka_sink(&dead_letter) {
-                    d.push(
-                        Diagnostic::new(
-                            "dead_letter.kind",
-                            "in a consumer group dead letters go to Kafka",
-                        )
-                        .hint("add [dead_letter] kind = \"kafka\" with its own topic"),
-                    );
-                }
-                if raw.registry.is_some() {
-                    d.push(
-                        Diagnostic::new("registry", "not available in a consumer group yet")
-                            .hint("use [worker] index/count with a registry sink"),
-                    );
-                }
-                Some(g.to_string())
-            }
-        };
-        let feature_spec = file(
+        one_file_per_partition(
             &mut d,
-            "features.spec",
-            raw.features.spec.as_deref(),
-            base,
-            "the feature spec TOML the model was trained with",
+            [
+                ("sink.path", &sink, sink_parts),
+                (
+                    "dead_letter.path",
+                    &dead_letter,
+                    i64::from(partitions) + rep_parts,
+                ),
+            ],
         );
-        let policy = file(
-            &mut d,
-            "decide.policy",
-            raw.decide.policy.as_deref(),
-            base,
-            "a policy TOML, e.g. examples/fraud-handbook/policy.toml",
-        );
-        let model = match raw.decide.model.as_deref() {
-            Some(m) => file(
-                &mut d,
-                "decide.model",
-                Some(m),
-                base,
-                "a model file from `riskstream train`",
-            ),
-            None => None,
-        };
-        let every = match raw.checkpoint.every {
-            None => Some(10_000),
-            Some(n) if (1..=100_000_000).contains(&n) => Some(n as u64),
-            Some(n) => {
-                d.push(Diagnostic::new(
-                    "checkpoint.every",
-                    format!("{n}: must be 1 to 100,000,000 records"),
-                ));
-                None
-            }
-        };
-        let interval = dur(
-            &mut d,
-            "checkpoint.interval",
-            raw.checkpoint.interval.as_deref(),
-            "5s",
-        );
-        let max_ahead = match raw.decide.max_ahead.as_deref() {
-            Some("off") => Some(None),
-            v => dur(&mut d, "decide.max_ahead", v, "5m").map(Some),
-        };
-        let idle = match raw.run.stop_when_idle.as_deref() {
-            None => Some(None),
-            v => dur(&mut d, "run.stop_when_idle", v, "10s").map(Some),
-        };
-        let metrics_listen = match raw.metrics.listen.as_deref() {
-            None => Some(None),
-            Some(a) => match a.parse::<std::net::SocketAddr>() {
-                Ok(a) => Some(Some(a)),
-                Err(e) => {
-                    d.push(
-                        Diagnostic::new("metrics.listen", format!("`{a}`: {e}"))
-                            .hint("an address and port, e.g. \"127.0.0.1:9464\" (keep it on a private interface)"),
-                    );
-                    None
-                }
-            },
-        };
+        let worker = worker(&mut d, &raw.worker, partitions);
+        let group = group(&mut d, &raw, source.as_ref(), &sink, &dead_letter);
+        let (feature_spec, policy, model) = named_files(&mut d, &raw, base);
+        let (every, interval, max_ahead, idle, metrics_listen) = run_settings(&mut d, &raw);
         let registry_cfg = match &raw.registry {
             None => Some(None),
             Some(r) => registry(&mut d, r, base).map(Some),
@@ -1196,6 +618,7 @@ impl PipelineConfig {
             return Err(d);
         };
         d.finish(PipelineConfig {
+            origin: origin.to_string(),
             name,
             source,
             worker,
@@ -1216,6 +639,191 @@ impl PipelineConfig {
             repartition,
         })
     }
+}
+
+/// File sinks of several partitions need `{partition}` in the path: each partition
+/// rewinds its own file after a crash.
+fn one_file_per_partition<const N: usize>(
+    d: &mut Diagnostics,
+    outputs: [(&str, &Option<SinkConfig>, i64); N],
+) {
+    for (key, s, n) in outputs {
+        if let Some(SinkConfig::File { path }) = s {
+            if n > 1 && !path.to_string_lossy().contains("{partition}") {
+                d.push(
+                    Diagnostic::new(key, format!("{n} partitions write to one file"))
+                        .hint("put {partition} in the path: each partition rewinds its own file after a crash"),
+                );
+            }
+        }
+    }
+}
+
+/// `[worker] index / count`: which partitions this worker owns.
+fn worker(d: &mut Diagnostics, w: &RawWorker, partitions: u32) -> Option<(u32, u32)> {
+    let count = w.count.unwrap_or(1);
+    let index = w.index.unwrap_or(0);
+    if count < 1 || count > i64::from(partitions) {
+        d.push(Diagnostic::new(
+            "worker.count",
+            format!("{count}: must be 1 to the number of partitions ({partitions})"),
+        ));
+        None
+    } else if !(0..count).contains(&index) {
+        d.push(Diagnostic::new(
+            "worker.index",
+            format!("{index}: must be 0 to {}", count - 1),
+        ));
+        None
+    } else {
+        Some((index as u32, count as u32))
+    }
+}
+
+/// `[worker] group`: a Kafka consumer group, which needs Kafka everywhere.
+fn group(
+    d: &mut Diagnostics,
+    raw: &RawFile,
+    source: Option<&SourceConfig>,
+    sink: &Option<SinkConfig>,
+    dead_letter: &Option<SinkConfig>,
+) -> Option<String> {
+    match raw.worker.group.as_deref() {
+        None => None,
+        Some(g) => {
+            if !name_ok(g) {
+                d.push(Diagnostic::new(
+                    "worker.group",
+                    format!("`{g}`: use letters, digits, '-' and '_' only"),
+                ));
+            }
+            if raw.worker.index.is_some() || raw.worker.count.is_some() {
+                d.push(
+                    Diagnostic::new(
+                        "worker.group",
+                        "the group assigns partitions; index and count do not apply",
+                    )
+                    .hint("remove worker.index and worker.count, or the group"),
+                );
+            }
+            let kafka_sink = |s: &Option<SinkConfig>| matches!(s, Some(SinkConfig::Kafka { .. }));
+            if !matches!(source, Some(SourceConfig::Kafka { .. })) {
+                d.push(
+                    Diagnostic::new(
+                        "worker.group",
+                        "consumer groups are Kafka's: the source must be kind = \"kafka\"",
+                    )
+                    .hint("use [worker] index/count with other sources"),
+                );
+            }
+            if !kafka_sink(sink) {
+                d.push(Diagnostic::new("sink.kind", "in a consumer group the decisions go to Kafka").hint("the next owner of a partition reads the end of the output topic to skip what is already there; set kind = \"kafka\""));
+            }
+            if !kafka_sink(dead_letter) {
+                d.push(
+                    Diagnostic::new(
+                        "dead_letter.kind",
+                        "in a consumer group dead letters go to Kafka",
+                    )
+                    .hint("add [dead_letter] kind = \"kafka\" with its own topic"),
+                );
+            }
+            if raw.registry.is_some() {
+                d.push(
+                    Diagnostic::new("registry", "not available in a consumer group yet")
+                        .hint("use [worker] index/count with a registry sink"),
+                );
+            }
+            Some(g.to_string())
+        }
+    }
+}
+
+/// `[features] spec`, `[decide] policy` and `model`: the files the pipeline runs.
+fn named_files(
+    d: &mut Diagnostics,
+    raw: &RawFile,
+    base: &Path,
+) -> (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) {
+    let feature_spec = file(
+        d,
+        "features.spec",
+        raw.features.spec.as_deref(),
+        base,
+        "the feature spec TOML the model was trained with",
+    );
+    let policy = file(
+        d,
+        "decide.policy",
+        raw.decide.policy.as_deref(),
+        base,
+        "a policy TOML, e.g. examples/fraud-handbook/policy.toml",
+    );
+    let model = match raw.decide.model.as_deref() {
+        Some(m) => file(
+            d,
+            "decide.model",
+            Some(m),
+            base,
+            "a model file from `riskstream train`",
+        ),
+        None => None,
+    };
+    (feature_spec, policy, model)
+}
+
+/// Settled durations, counts and the address from `[checkpoint]`, `[decide]`, `[run]`
+/// and `[metrics]`: (every, interval, max_ahead, stop_when_idle, metrics listen).
+#[allow(clippy::type_complexity)]
+fn run_settings(
+    d: &mut Diagnostics,
+    raw: &RawFile,
+) -> (
+    Option<u64>,
+    Option<Duration>,
+    Option<Option<Duration>>,
+    Option<Option<Duration>>,
+    Option<Option<std::net::SocketAddr>>,
+) {
+    let every = match raw.checkpoint.every {
+        None => Some(10_000),
+        Some(n) if (1..=100_000_000).contains(&n) => Some(n as u64),
+        Some(n) => {
+            d.push(Diagnostic::new(
+                "checkpoint.every",
+                format!("{n}: must be 1 to 100,000,000 records"),
+            ));
+            None
+        }
+    };
+    let interval = dur(
+        d,
+        "checkpoint.interval",
+        raw.checkpoint.interval.as_deref(),
+        "5s",
+    );
+    let max_ahead = match raw.decide.max_ahead.as_deref() {
+        Some("off") => Some(None),
+        v => dur(d, "decide.max_ahead", v, "5m").map(Some),
+    };
+    let idle = match raw.run.stop_when_idle.as_deref() {
+        None => Some(None),
+        v => dur(d, "run.stop_when_idle", v, "10s").map(Some),
+    };
+    let metrics_listen = match raw.metrics.listen.as_deref() {
+        None => Some(None),
+        Some(a) => match a.parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(Some(a)),
+            Err(e) => {
+                d.push(
+                    Diagnostic::new("metrics.listen", format!("`{a}`: {e}"))
+                        .hint("an address and port, e.g. \"127.0.0.1:9464\" (keep it on a private interface)"),
+                );
+                None
+            }
+        },
+    };
+    (every, interval, max_ahead, idle, metrics_listen)
 }
 
 #[cfg(test)]

@@ -6,8 +6,12 @@
 //! Exactly-once: each partition's feature state, source offset and sink progress are
 //! checkpointed together, and outputs are idempotent (see [`run`]).
 
+pub mod check;
 pub mod config;
 pub mod run;
 
+pub use check::Topology;
 pub use config::{PipelineConfig, RegistrySinkConfig, RepartitionConfig, SinkConfig, SourceConfig};
-pub use run::{check_repartition, checkpoint_path, run, PipelineError, RepartitionReport, Report};
+pub use run::{
+    check_repartition, checkpoint_path, run, run_checked, PipelineError, RepartitionReport, Report,
+};
