@@ -33,6 +33,13 @@ use tokio::sync::{mpsc, oneshot};
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 8 << 20;
 
+/// Connections: the decision service's defaults (a payment switch keeps a pool of them).
+const LIMITS: riskstream_http::Limits = riskstream_http::Limits {
+    max_connections: 1024,
+    header_timeout: std::time::Duration::from_secs(15),
+    drain: std::time::Duration::from_secs(10),
+};
+
 /// Where the intake listens and what it accepts.
 #[derive(Debug, Clone)]
 pub struct HttpIntakeConfig {
@@ -64,7 +71,7 @@ pub struct HttpIntake {
     /// Where it listens.
     pub addr: SocketAddr,
     accepted: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl HttpIntake {
@@ -73,9 +80,9 @@ impl HttpIntake {
         self.accepted.load(Ordering::Relaxed)
     }
 
-    /// Stops listening.
+    /// Stops listening; requests in flight finish (their records are in the log).
     pub fn stop(&self) {
-        self.task.abort();
+        self.stop.notify_one();
     }
 }
 
@@ -257,48 +264,38 @@ pub async fn start(cfg: &HttpIntakeConfig) -> Result<HttpIntake, ConnectorError>
         .route("/healthz", get(|| async { "ok" }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(st);
-    let listener = std::net::TcpListener::bind(cfg.listen).map_err(|e| {
-        ConnectorError::Setup(format!(
-            "cannot listen on {} ([source] listen): {e}",
-            cfg.listen
-        ))
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| ConnectorError::Setup(e.to_string()))?;
+    let tls = match &cfg.tls {
+        None => None,
+        Some((cert, key)) => {
+            Some(riskstream_http::tls_acceptor(cert, key).map_err(ConnectorError::Setup)?)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| {
+            ConnectorError::Setup(format!(
+                "cannot listen on {} ([source] listen): {e}",
+                cfg.listen
+            ))
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| ConnectorError::Setup(e.to_string()))?;
-    let task = match &cfg.tls {
-        None => {
-            let l = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| ConnectorError::Setup(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = axum::serve(l, app).await;
-            })
-        }
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|e| {
-                    ConnectorError::Setup(format!(
-                        "TLS certificate {} / key {}: {e}",
-                        cert.display(),
-                        key.display()
-                    ))
-                })?;
-            let server = axum_server::from_tcp_rustls(listener, tls)
-                .map_err(|e| ConnectorError::Setup(e.to_string()))?;
-            tokio::spawn(async move {
-                let _ = server.serve(app.into_make_service()).await;
-            })
-        }
-    };
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    tokio::spawn(riskstream_http::serve(
+        listener,
+        tls,
+        app,
+        LIMITS,
+        async move {
+            stopped.notified().await;
+        },
+    ));
     Ok(HttpIntake {
         addr,
         accepted,
-        task,
+        stop,
     })
 }
 

@@ -27,6 +27,8 @@ pub struct RunArgs {
 pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
     super::serve::init_logging(false);
     let cfg = PipelineConfig::load(&a.config)?;
+    // Every file the pipeline names, checked before anything connects (as `validate` does).
+    let topology = cfg.check()?;
     let rt = super::serve::runtime()?;
     let stop = Arc::new(AtomicBool::new(false));
     let report = rt.block_on(async {
@@ -45,7 +47,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
             let bound = riskstream_server::serve_metrics(addr).await?;
             eprintln!("serving /metrics on http://{bound}/metrics");
         }
-        anyhow::Ok(riskstream_pipeline::run(&cfg, stop.clone()).await?)
+        anyhow::Ok(riskstream_pipeline::run_checked(&topology, stop.clone()).await?)
     })?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
