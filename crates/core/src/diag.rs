@@ -75,6 +75,16 @@ impl Diagnostics {
         self.items.is_empty()
     }
 
+    /// Reads a user's file as text; a file that cannot be read is a one-problem report
+    /// naming it (every loader of a TOML file starts here).
+    pub fn read(path: &std::path::Path) -> Result<String, Diagnostics> {
+        std::fs::read_to_string(path).map_err(|e| {
+            let mut d = Diagnostics::new(path.display().to_string());
+            d.push(Diagnostic::new("", format!("cannot read the file: {e}")));
+            d
+        })
+    }
+
     /// `Ok(value)` when no problem was recorded, otherwise the whole report.
     pub fn finish<T>(self, value: T) -> Result<T, Diagnostics> {
         if self.items.is_empty() {

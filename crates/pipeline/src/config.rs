@@ -501,11 +501,7 @@ impl PipelineConfig {
     /// Reads and checks a config file; relative paths are taken from its directory.
     pub fn load(path: &Path) -> Result<Self, Diagnostics> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let mut d = Diagnostics::new(&origin);
-            d.push(Diagnostic::new("", format!("cannot read the file: {e}")));
-            d
-        })?;
+        let text = Diagnostics::read(path)?;
         Self::parse(&text, &origin, path.parent().unwrap_or(Path::new(".")))
     }
 
