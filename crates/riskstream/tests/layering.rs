@@ -19,7 +19,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-connectors", 3),
     ("riskstream-pipeline", 4),
     ("riskstream-server", 5),
-    ("riskstream", 6),
+    ("riskstream-bench", 6),
+    ("riskstream", 7),
 ];
 
 #[test]
