@@ -340,3 +340,59 @@ impl DeadLetterSink for LazyDeadLetterWriter {
         }
     }
 }
+
+/// Keeps the first `keep` rejections, to show a person a few reasons, and passes every
+/// rejection on to the next sink if there is one. A read-only command (`inspect`,
+/// `validate`) uses it alone, so that looking at a file writes nothing unless asked.
+pub struct FirstRejections {
+    first: std::sync::Arc<std::sync::Mutex<Vec<Rejection>>>,
+    keep: usize,
+    then: Option<Box<dyn DeadLetterSink>>,
+}
+
+impl std::fmt::Debug for FirstRejections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstRejections")
+            .field("keep", &self.keep)
+            .field("then", &self.then.is_some())
+            .finish()
+    }
+}
+
+impl FirstRejections {
+    /// Keeps the first `keep` rejections; passes all of them on to `then`.
+    pub fn new(keep: usize, then: Option<Box<dyn DeadLetterSink>>) -> Self {
+        Self {
+            first: Default::default(),
+            keep,
+            then,
+        }
+    }
+
+    /// Where the first rejections can be read once the reader has finished (the sink itself
+    /// goes into the reader).
+    pub fn kept(&self) -> std::sync::Arc<std::sync::Mutex<Vec<Rejection>>> {
+        self.first.clone()
+    }
+}
+
+impl DeadLetterSink for FirstRejections {
+    fn reject(&mut self, r: Rejection) -> Result<()> {
+        if let Ok(mut v) = self.first.lock() {
+            if v.len() < self.keep {
+                v.push(r.clone());
+            }
+        }
+        match self.then.as_mut() {
+            Some(s) => s.reject(r),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        match self.then {
+            Some(s) => s.finish(),
+            None => Ok(()),
+        }
+    }
+}

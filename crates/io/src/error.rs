@@ -55,6 +55,19 @@ pub enum IoError {
         /// What happened.
         what: String,
     },
+    /// A column was asked of a table that it does not have, or not of the wanted type, or a
+    /// schema was named that is neither a file nor shipped (see [`crate::table`]). The
+    /// message names the flag that asked.
+    #[error("{0}")]
+    Column(String),
+    /// A batch the reader built could not be turned into a table's columns: a bug of ours.
+    #[error("converting a batch of {}: {message}", path.display())]
+    Convert {
+        /// The file.
+        path: PathBuf,
+        /// What could not be converted.
+        message: String,
+    },
     /// Parquet failed reading or writing.
     #[error("{path}: parquet: {source}")]
     Parquet {
@@ -77,11 +90,14 @@ impl Classify for IoError {
                 ErrorClass::User
             }
             IoError::Open { .. } | IoError::Io { .. } => ErrorClass::External,
-            IoError::Layout { .. } | IoError::UnknownFormat { .. } | IoError::Schema(_) => {
-                ErrorClass::User
-            }
+            IoError::Layout { .. }
+            | IoError::UnknownFormat { .. }
+            | IoError::Schema(_)
+            | IoError::Column(_) => ErrorClass::User,
             IoError::Parquet { .. } => ErrorClass::User,
-            IoError::Arrow(_) | IoError::Worker { .. } => ErrorClass::Internal,
+            IoError::Arrow(_) | IoError::Worker { .. } | IoError::Convert { .. } => {
+                ErrorClass::Internal
+            }
         }
     }
 }

@@ -30,13 +30,14 @@ mod parquet_out;
 pub mod profile;
 pub mod reader;
 mod rows;
+pub mod table;
 pub mod types;
 pub mod writer;
 
 pub use background::{BackgroundWriter, PrefetchReader};
 pub use deadletter::{
-    DeadLetterSink, DeadLetterWriter, DiscardDeadLetters, LazyDeadLetterWriter, MemoryDeadLetters,
-    Reason, Rejection,
+    DeadLetterSink, DeadLetterWriter, DiscardDeadLetters, FirstRejections, LazyDeadLetterWriter,
+    MemoryDeadLetters, Reason, Rejection,
 };
 pub use error::{IoError, Result};
 pub use format::{FileFormat, Format};

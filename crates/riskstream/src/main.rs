@@ -2,12 +2,17 @@
 //!
 //! Exit codes: 0 success; 1 the command ran but found bad rows (they are in the dead-letter
 //! file); 2 the user's input or config is wrong; 3 an external failure (disk, network);
-//! 70 an internal error (please report it).
+//! 70 an internal error (please report it); see `exit` for how an error gets its code. A
+//! command whose reader closed standard output (`… | head -1`) ends quietly with 0 (see
+//! `stdout`).
 
+// First, so that its `println!` is the one every module below uses.
+#[macro_use]
+mod stdout;
 mod cmd;
+mod exit;
 
 use clap::{Parser, Subcommand};
-use riskstream_core::{Classify, ErrorClass};
 use std::process::ExitCode;
 
 /// riskstream: real-time risk and analytics for banks and payment companies.
@@ -77,68 +82,6 @@ pub enum Outcome {
     Problems,
 }
 
-/// The error and its causes on one line, each cause once: our errors often say their
-/// cause in their own message already (`cannot open x: No such file …`), and the chain
-/// would repeat it.
-fn message(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let c = cause.to_string();
-        if text.is_empty() {
-            text = c;
-        } else if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-    }
-    text
-}
-
-fn exit_code(e: &anyhow::Error) -> i32 {
-    for cause in e.chain() {
-        if let Some(c) = cause.downcast_ref::<riskstream_io::IoError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_core::Diagnostics>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_gen::GenError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_features::replay::ReplayError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_features::EngineError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_learn::LearnError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_online::OnlineError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_registry::RegistryError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_server::StartError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_decide::DecideError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_pipeline::PipelineError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<riskstream_connectors::ConnectorError>() {
-            return c.class().exit_code();
-        }
-        if let Some(c) = cause.downcast_ref::<cmd::UsageError>() {
-            return c.class().exit_code();
-        }
-    }
-    ErrorClass::Internal.exit_code()
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -165,15 +108,8 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
-        Err(e) => {
-            let code = exit_code(&e);
-            eprintln!("error: {}", message(&e));
-            if code == ErrorClass::Internal.exit_code() {
-                eprintln!(
-                    "This is a bug in riskstream; please report it with the command you ran."
-                );
-            }
-            ExitCode::from(u8::try_from(code).unwrap_or(1))
-        }
+        // Nobody is left to read an error: end as `head`'s writers do.
+        Err(e) if stdout::closed(&e) => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(exit::report(&e)),
     }
 }

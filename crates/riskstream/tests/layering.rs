@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 /// Layer of every workspace crate. Keep in step with ARCHITECTURE.md.
 const LAYERS: &[(&str, u8)] = &[
     ("riskstream-core", 0),
+    ("riskstream-http", 1),
     ("riskstream-io", 1),
     ("riskstream-gen", 2),
     ("riskstream-features", 2),
@@ -19,7 +20,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-connectors", 3),
     ("riskstream-pipeline", 4),
     ("riskstream-server", 5),
-    ("riskstream", 6),
+    ("riskstream-bench", 6),
+    ("riskstream", 7),
 ];
 
 #[test]

@@ -3,18 +3,17 @@
 //! once (`holdout`) or over prequential folds, and report AUC, average precision and card
 //! precision@k as mean ± std over the folds.
 //!
-//! The protocol is the fraud-detection handbook's (see `riskstream_learn::protocol`), so
-//! its published numbers can be reproduced and beaten on the same rows.
+//! The protocol is the fraud-detection handbook's (see `riskstream_learn::protocol`, which
+//! runs the folds), so its published numbers can be reproduced and beaten on the same rows.
+//! This module parses the flags and prints the tables and the JSON.
 
 use super::table::{day_of, parse_day};
 use super::train::{nulls, parse_value, DataArgs};
 use super::{thousands, UsageError};
 use crate::Outcome;
-use riskstream_learn::metrics::{average_precision, card_precision_at_k, roc_auc};
 use riskstream_learn::model::Algorithm;
-use riskstream_learn::protocol::{delayed_split, mean_std, prequential_specs, FoldSpec};
+use riskstream_learn::protocol::{prequential_specs, Backtest, FoldScore, FoldSpec};
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// Arguments of `riskstream backtest`.
 #[derive(Debug, clap::Args)]
@@ -88,7 +87,7 @@ pub fn parse_model(s: &str) -> anyhow::Result<ModelChoice> {
     })
 }
 
-/// One model's result on one fold.
+/// One model's result on one fold, as the JSON output shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 struct FoldResult {
     train_start: String,
@@ -96,6 +95,23 @@ struct FoldResult {
     average_precision: f64,
     card_precision: f64,
     train_seconds: f64,
+}
+
+impl FoldResult {
+    fn of(f: &FoldScore) -> Self {
+        FoldResult {
+            train_start: fmt_day(f.train_start),
+            auc: f.auc,
+            average_precision: f.average_precision,
+            card_precision: f.card_precision,
+            train_seconds: f.train_seconds,
+        }
+    }
+}
+
+/// A day index as YYYY-MM-DD.
+fn fmt_day(d: i64) -> String {
+    riskstream_core::time::format_micros(d * 86_400_000_000)[..10].to_string()
 }
 
 /// Runs `backtest`.
@@ -138,8 +154,6 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let days: Vec<i64> = times.iter().map(|&t| day_of(t)).collect();
     let cards = input.table.keys(&a.card_col, "--card-col")?;
     let labels = input.table.numeric(&a.label, "--label")?.to_vec();
-    let fmt_day =
-        |d: i64| riskstream_core::time::format_micros(d * 86_400_000_000)[..10].to_string();
 
     println!(
         "{} protocol: {} fold(s), train {} d / delay {} d / test {} d; k = {}",
@@ -154,20 +168,18 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         "{:<12} {:>10} {:>8} {:>10} {:>8} {:>14}",
         "train from", "train rows", "frauds", "test rows", "frauds", "removed known"
     );
-    let mut folds = Vec::new();
-    for s in &specs {
-        let f = delayed_split(&days, &cards, &labels, s);
+    let backtest = Backtest::new(&days, &cards, &labels, &specs, a.k);
+    for f in backtest.folds() {
         let pos = |rows: &[usize]| rows.iter().filter(|&&i| labels[i] == 1.0).count() as u64;
         println!(
             "{:<12} {:>10} {:>8} {:>10} {:>8} {:>14}",
-            fmt_day(s.train_start),
+            fmt_day(f.spec.train_start),
             thousands(f.train.len() as u64),
             thousands(pos(&f.train)),
             thousands(f.test.len() as u64),
             thousands(pos(&f.test)),
             thousands(f.removed_known as u64)
         );
-        folds.push(f);
     }
     println!();
     println!(
@@ -180,29 +192,12 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     );
     let mut all = serde_json::Map::new();
     for m in &models {
-        let mut results = Vec::new();
-        for f in &folds {
-            let train = input.dataset(&f.train, Some(&a.label))?;
-            let test = input.dataset(&f.test, Some(&a.label))?;
-            let t0 = Instant::now();
-            let (model, _) = m.algorithm.fit_with_validation(&m.params, &train, None)?;
-            let secs = t0.elapsed().as_secs_f64();
-            let p = model.predict_proba(&test.x)?;
-            let d: Vec<i64> = f.test.iter().map(|&i| days[i]).collect();
-            let c: Vec<u64> = f.test.iter().map(|&i| cards[i]).collect();
-            results.push(FoldResult {
-                train_start: fmt_day(f.spec.train_start),
-                auc: roc_auc(&p, &test.y)?,
-                average_precision: average_precision(&p, &test.y)?,
-                card_precision: card_precision_at_k(&d, &c, &p, &test.y, a.k)?.mean,
-                train_seconds: secs,
-            });
-        }
-        let col = |g: fn(&FoldResult) -> f64| mean_std(&results.iter().map(g).collect::<Vec<_>>());
-        let (auc, auc_sd) = col(|r| r.auc);
-        let (ap, ap_sd) = col(|r| r.average_precision);
-        let (cp, cp_sd) = col(|r| r.card_precision);
-        let (ts, _) = col(|r| r.train_seconds);
+        let r = backtest.evaluate(m.algorithm, &m.params, |rows| {
+            input.dataset(rows, Some(&a.label))
+        })?;
+        let ((auc, auc_sd), (ap, ap_sd), (cp, cp_sd)) =
+            (r.auc, r.average_precision, r.card_precision);
+        let ts = r.train_seconds;
         println!(
             "{:<40} {:>15} {:>15} {:>15} {:>9.2}",
             m.label,
@@ -211,6 +206,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             format!("{cp:.3}±{cp_sd:.3}"),
             ts
         );
+        let results: Vec<FoldResult> = r.folds.iter().map(FoldResult::of).collect();
         all.insert(
             m.label.clone(),
             serde_json::json!({

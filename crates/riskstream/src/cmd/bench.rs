@@ -1,22 +1,14 @@
-//! `riskstream bench`: end-to-end speed, side by side with the peers on the same data in
-//! the same run.
+//! `riskstream bench`: the flags of each benchmark and the dispatch to `riskstream_bench`,
+//! which runs them (ours side by side with the peers on the same data, in the same run).
 //!
-//! `bench windows` runs the per-event trailing-window query that fraud features are made of
-//! (per account: count and sum of amounts over the trailing 1 h and 24 h, current event
-//! included) through our feature engine, then through Apache Spark and Apache Flink with the
-//! scripts in `../shared/peers` (`over_1h`, `over_24h`), on one CSV, and prints the ratios.
+//! Defaults that name files in or beside the repository are resolved here (see
+//! [`super::defaults`]), so the benches run from any directory.
 
-use super::{file_format, resolve_schema, thousands, UsageError};
+use super::defaults::{or_repo, HANDBOOK_RAW, PEERS_DIR, PEERS_VENV};
+use crate::stdout::Stdout;
 use crate::Outcome;
-use anyhow::Context;
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
-use riskstream_features::{Engine, FeatureSpec};
-use riskstream_io::{DiscardDeadLetters, EventReader, PrefetchReader, ReadOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use riskstream_bench::{handbook, http, models, pipeline, windows};
+use std::path::PathBuf;
 
 /// Arguments of `riskstream bench`.
 #[derive(Debug, clap::Args)]
@@ -34,108 +26,12 @@ pub enum What {
     /// (into its no-op sink, and writing the same Parquet table as we do) and Flink.
     Handbook(HandbookArgs),
     /// Our learners against LightGBM, XGBoost, scikit-learn and Spark MLlib on the same CSVs.
-    Models(super::bench_models::ModelArgs),
+    Models(ModelArgs),
     /// The decision service over HTTP: open-loop load at fixed rates, p50/p99/p99.9 and errors.
-    Http(super::bench_http::HttpArgs),
+    Http(HttpArgs),
     /// Streaming pipelines through NATS JetStream and Kafka: broker produce/consume ceilings,
     /// pipeline events/s and event-to-decision latency, in one run.
-    Pipeline(super::bench_pipeline::PipelineArgs),
-}
-
-/// Arguments of `riskstream bench handbook`.
-#[derive(Debug, clap::Args)]
-pub struct HandbookArgs {
-    /// The handbook's raw transactions.
-    #[arg(
-        long,
-        default_value = "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz"
-    )]
-    pub input: PathBuf,
-    /// Our feature spec for it.
-    #[arg(long, default_value = "examples/fraud-handbook/features.toml")]
-    pub spec: PathBuf,
-    /// The Spark peer job computing the same features.
-    #[arg(long, default_value = "bench/peers/spark_handbook_features.py")]
-    pub spark_job: PathBuf,
-    /// The Flink peer job computing the same windows.
-    #[arg(long, default_value = "bench/peers/flink_handbook_features.py")]
-    pub flink_job: PathBuf,
-    /// Peers to run: spark, flink (comma-separated; empty for none).
-    #[arg(long, default_value = "spark,flink")]
-    pub peers: String,
-    /// Directory holding the peers' virtualenvs (`spark/`, `flink/`).
-    #[arg(long, env = "PEERS_VENV", default_value = "../peers-venv")]
-    pub peers_venv: PathBuf,
-    /// Working directory.
-    #[arg(long, default_value = "out/bench")]
-    pub out_dir: PathBuf,
-    /// Runs of our own jobs (end to end, engine only); the median is reported, with the
-    /// range. The peers run once each: a run takes them tens of seconds.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=99))]
-    pub runs: u32,
-}
-
-/// The median of some run times, and the note saying how many and their range.
-fn median_of(mut secs: Vec<f64>) -> (f64, String) {
-    secs.sort_by(f64::total_cmp);
-    let Some(&mid) = secs.get(secs.len() / 2) else {
-        return (f64::NAN, "no runs".to_string());
-    };
-    let note = if secs.len() == 1 {
-        "1 run".to_string()
-    } else {
-        format!(
-            "median of {} runs, {:.3}–{:.3} s",
-            secs.len(),
-            secs[0],
-            secs[secs.len() - 1]
-        )
-    };
-    (mid, note)
-}
-
-/// Seconds for a fresh engine to turn `batches`, already in memory, into output batches
-/// in chunks as replay does (the output is built and dropped).
-fn engine_only(spec: &FeatureSpec, batches: &[RecordBatch]) -> anyhow::Result<f64> {
-    let mut engine = Engine::new(spec);
-    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
-    let t = Instant::now();
-    for b in batches {
-        engine.push_transactions(b, &mut |_| {})?;
-        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
-            engine.take_output()?;
-        }
-    }
-    engine.finish(&mut |_| {});
-    engine.take_output()?;
-    Ok(t.elapsed().as_secs_f64())
-}
-
-/// Seconds and rows for our replay into no sink, the job Spark's no-op sink runs: the file
-/// read and parsed on its own thread, features computed (streams side by side, as in
-/// replay) and each output batch built and dropped.
-fn no_sink(spec: &FeatureSpec, input: &Path) -> anyhow::Result<(f64, u64)> {
-    let chunk = riskstream_features::replay::APPLY_CHUNK;
-    let t = Instant::now();
-    let reader = PrefetchReader::open(
-        input,
-        &spec.schema,
-        &ReadOptions::default(),
-        Box::new(DiscardDeadLetters),
-    )?;
-    let mut engine = Engine::new(spec);
-    engine.set_apply_chunk(chunk);
-    engine.set_threads(riskstream_io::default_threads());
-    let mut rows = 0;
-    for b in reader {
-        engine.push_transactions(&b?, &mut |_| {})?;
-        if engine.ready_rows() >= chunk {
-            rows += engine.take_output()?.num_rows() as u64;
-        }
-    }
-    engine.finish(&mut |_| {});
-    rows += engine.take_output()?.num_rows() as u64;
-    Ok((t.elapsed().as_secs_f64(), rows))
+    Pipeline(PipelineArgs),
 }
 
 /// Arguments of `riskstream bench windows`.
@@ -159,526 +55,297 @@ pub struct WindowArgs {
     /// Peers to run: spark, flink (comma-separated; empty for none).
     #[arg(long, default_value = "spark,flink")]
     pub peers: String,
-    /// Directory holding the peers' virtualenvs (`spark/`, `flink/`).
-    #[arg(long, env = "PEERS_VENV", default_value = "../peers-venv")]
-    pub peers_venv: PathBuf,
-    /// Directory holding the peer scripts.
-    #[arg(long, env = "PEERS_DIR", default_value = "../shared/peers")]
-    pub peers_dir: PathBuf,
+    /// Directory holding the peers' virtualenvs (`spark/`, `flink/`) [default:
+    /// ../peers-venv, from the repository root]
+    #[arg(long, env = "PEERS_VENV")]
+    pub peers_venv: Option<PathBuf>,
+    /// Directory holding the peer scripts [default: ../shared/peers, from the repository
+    /// root]
+    #[arg(long, env = "PEERS_DIR")]
+    pub peers_dir: Option<PathBuf>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-const PEER_SCHEMA: &str = r#"name = "bench-windows"
-event_time = "ts"
-entities = ["account_id"]
-
-[[field]]
-name = "account_id"
-type = "int"
-
-[[field]]
-name = "ts"
-type = "timestamp"
-format = "unix_s"
-
-[[field]]
-name = "amount"
-type = "float"
-"#;
-
-const SPEC: &str = r#"name = "bench-windows"
-schema = "bench-windows.schema.toml"
-passthrough = []
-
-[[feature]]
-name = "cnt_1h"
-entity = "account_id"
-agg = "count"
-window = "1h"
-
-[[feature]]
-name = "sum_1h"
-entity = "account_id"
-agg = "sum"
-field = "amount"
-window = "1h"
-
-[[feature]]
-name = "cnt_24h"
-entity = "account_id"
-agg = "count"
-window = "24h"
-
-[[feature]]
-name = "sum_24h"
-entity = "account_id"
-agg = "sum"
-field = "amount"
-window = "24h"
-"#;
-
-/// One measured line.
-#[derive(Debug, serde::Serialize)]
-struct Line {
-    system: String,
-    query: String,
-    events: u64,
-    seconds: f64,
-    events_per_s: f64,
-    note: String,
-    /// Events/s of our run of the same job, when it is not the first line's.
-    #[serde(skip)]
-    versus: Option<f64>,
+/// Arguments of `riskstream bench handbook`.
+#[derive(Debug, clap::Args)]
+pub struct HandbookArgs {
+    /// The handbook's raw transactions.
+    /// [default: ../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz,
+    /// from the repository root]
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Our feature spec for it [default: the shipped examples/fraud-handbook/features.toml,
+    /// built in]
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// The Spark peer job computing the same features [default:
+    /// bench/peers/spark_handbook_features.py, from the repository root]
+    #[arg(long)]
+    pub spark_job: Option<PathBuf>,
+    /// The Flink peer job computing the same windows [default:
+    /// bench/peers/flink_handbook_features.py, from the repository root]
+    #[arg(long)]
+    pub flink_job: Option<PathBuf>,
+    /// Peers to run: spark, flink (comma-separated; empty for none).
+    #[arg(long, default_value = "spark,flink")]
+    pub peers: String,
+    /// Directory holding the peers' virtualenvs (`spark/`, `flink/`) [default:
+    /// ../peers-venv, from the repository root]
+    #[arg(long, env = "PEERS_VENV")]
+    pub peers_venv: Option<PathBuf>,
+    /// Working directory.
+    #[arg(long, default_value = "out/bench")]
+    pub out_dir: PathBuf,
+    /// Runs of our own jobs (end to end, engine only); the median is reported, with the
+    /// range. The peers run once each: a run takes them tens of seconds.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub runs: u32,
 }
 
-impl Line {
-    /// A system that gave no result, and why.
-    fn none(system: &str, note: impl Into<String>) -> Line {
-        Line {
-            system: system.into(),
-            query: "-".into(),
-            events: 0,
-            seconds: 0.0,
-            events_per_s: 0.0,
-            note: note.into(),
-            versus: None,
-        }
-    }
+/// Arguments of `riskstream bench models`.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// Training CSV (e.g. from `../shared/peers/gen_data.py txn`).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test CSV with the same columns.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Label column.
+    #[arg(long, default_value = "label")]
+    pub label: String,
+    /// Columns that are not model inputs (besides the label).
+    #[arg(long, value_delimiter = ',', default_value = "account_id,ts,amount")]
+    pub exclude: Vec<String>,
+    /// Threads for our learners and the peers.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// One-row predictions timed per model.
+    #[arg(long, default_value_t = 10_000)]
+    pub single_calls: usize,
+    /// Peers to run: ml (LightGBM, XGBoost, scikit-learn), spark (comma-separated; empty for none).
+    #[arg(long, default_value = "ml,spark")]
+    pub peers: String,
+    /// Directory holding the peers' virtualenvs (`ml/`, `spark/`) [default:
+    /// ../peers-venv, from the repository root]
+    #[arg(long, env = "PEERS_VENV")]
+    pub peers_venv: Option<PathBuf>,
+    /// Directory holding the peer scripts [default: ../shared/peers, from the repository
+    /// root]
+    #[arg(long, env = "PEERS_DIR")]
+    pub peers_dir: Option<PathBuf>,
+    /// Also write every measurement as JSON lines here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Run only our learners with these peers' settings (comma-separated: LightGBM,
+    /// XGBoost, GBTClassifier, RandomForest, LogisticRegression, IsolationForest);
+    /// empty runs them all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
 
-    /// A peer's result: one JSON line its job printed (`version`, `events`, `wall_s`,
-    /// `events_per_s`), under `query` with `note`.
-    fn from_peer(peer: &str, v: &serde_json::Value, query: &str, note: String) -> Option<Line> {
-        Some(Line {
-            system: format!("{peer} {}", v["version"].as_str().unwrap_or("")),
-            query: query.into(),
-            events: v["events"].as_u64().unwrap_or(0),
-            seconds: v["wall_s"].as_f64().unwrap_or(0.0),
-            events_per_s: v["events_per_s"].as_f64()?,
-            note,
-            versus: None,
-        })
-    }
+/// Arguments of `riskstream bench http`.
+#[derive(Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Service config to serve (default: the one `riskstream demo` leaves behind, with its
+    /// registry, model, policy and warmed feature state).
+    #[arg(long, default_value = "out/demo/service.toml")]
+    pub config: PathBuf,
+    /// Transactions to send (in time order, after the state's history).
+    /// [default: ../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz,
+    /// from the repository root]
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Schema of the input (file or shipped name).
+    #[arg(long, default_value = "fraud-handbook-raw")]
+    pub schema: String,
+    /// Time column; only rows at or after --from are sent.
+    #[arg(long, default_value = "TX_DATETIME")]
+    pub time_col: String,
+    /// First day to send (YYYY-MM-DD).
+    #[arg(long, default_value = "2018-08-09")]
+    pub from: String,
+    /// Request rates to step through, per second.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    pub rates: Vec<u32>,
+    /// Seconds per rate step.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Client connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The service's live straggler tolerance during the run (`[features] live_tolerance`).
+    /// Replaying history at thousands of requests a second compresses event time: the
+    /// handbook has about one transaction every 9 s, so at 5,000 requests/s a 1 ms
+    /// reordering between connections spans some 45 s of event time. The default absorbs
+    /// that; decisions taken within it are counted in the `reordered` column.
+    #[arg(long, default_value = "1h")]
+    pub live_tolerance: String,
+}
+
+/// Arguments of `riskstream bench pipeline`.
+#[derive(Debug, clap::Args)]
+pub struct PipelineArgs {
+    /// Transactions to stream.
+    /// [default: ../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz,
+    /// from the repository root]
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Schema of the input.
+    #[arg(long, default_value = "fraud-handbook-raw")]
+    pub schema: String,
+    /// Partition key.
+    #[arg(long, default_value = "CUSTOMER_ID")]
+    pub key: String,
+    /// Records for the throughput steps.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Partitions.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: u32,
+    /// Publishing rate for the latency step, per second.
+    #[arg(long, default_value_t = 5_000)]
+    pub rate: u32,
+    /// Seconds of the latency step.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Brokers to run: nats, kafka.
+    #[arg(long, value_delimiter = ',', default_value = "nats,kafka")]
+    pub brokers: Vec<String>,
+    /// NATS server.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub kafka: String,
+    /// Feature spec [default: the shipped examples/fraud-handbook/features.toml, built in]
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Policy [default: the shipped examples/fraud-handbook/policy.toml, built in]
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Repartition by this second entity (`[repartition] by`; Kafka only): the pipeline
+    /// then runs in two stages through a repartition topic, with the entity's features exact.
+    #[arg(long)]
+    pub repartition: Option<String>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `bench`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
+    let out = &mut Stdout;
     match a.what {
-        What::Windows(w) => windows(w),
-        What::Handbook(h) => handbook(h),
-        What::Models(m) => super::bench_models::run(m),
-        What::Http(h) => super::bench_http::run(h),
-        What::Pipeline(p) => super::bench_pipeline::run(p),
+        What::Windows(w) => windows::run(w.into(), out)?,
+        What::Handbook(h) => handbook::run(h.into(), out)?,
+        What::Models(m) => models::run(m.into(), out)?,
+        What::Http(h) => http::run(h.into(), out)?,
+        What::Pipeline(p) => pipeline::run(p.into(), &produce_records, out)?,
     }
-}
-
-/// Writes the input as `account_id,ts,amount` (unix seconds), the peers' layout.
-fn convert(w: &WindowArgs, out: &Path) -> anyhow::Result<u64> {
-    let ff = file_format(&w.input, None, None)?;
-    let (schema, _) = resolve_schema(w.schema.as_deref(), &w.input, ff)?;
-    let ent = match &w.entity {
-        Some(n) => schema.index_of(n).ok_or_else(|| {
-            UsageError(format!(
-                "--entity `{n}` is not a field of `{}`",
-                schema.name
-            ))
-        })?,
-        None => *schema
-            .entities
-            .first()
-            .ok_or_else(|| UsageError("the schema declares no entity: pass --entity".into()))?,
-    };
-    let amt = match &w.amount {
-        Some(n) => schema.index_of(n),
-        None => schema
-            .index_of("TX_AMOUNT")
-            .or_else(|| schema.index_of("amount")),
-    }
-    .ok_or_else(|| UsageError("no amount field: pass --amount".into()))?;
-    let ts = schema
-        .event_time
-        .ok_or_else(|| UsageError("the schema declares no event_time".into()))?;
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
-    );
-    writeln!(f, "account_id,ts,amount")?;
-    let mut n = 0u64;
-    let mut r = EventReader::open(
-        &w.input,
-        &schema,
-        &ReadOptions::default(),
-        Box::new(DiscardDeadLetters),
-    )?;
-    for b in &mut r {
-        let b = b?;
-        let e = b.column(ent).as_primitive::<Int64Type>();
-        let t = b.column(ts).as_primitive::<TimestampMicrosecondType>();
-        let am = b.column(amt);
-        for i in 0..b.num_rows() {
-            let amount = match am.data_type() {
-                arrow_schema::DataType::Float64 => am.as_primitive::<Float64Type>().value(i),
-                _ => am.as_primitive::<Int64Type>().value(i) as f64,
-            };
-            writeln!(
-                f,
-                "{},{},{}",
-                e.value(i),
-                t.value(i).div_euclid(1_000_000),
-                amount
-            )?;
-            n += 1;
-        }
-    }
-    f.flush()?;
-    Ok(n)
-}
-
-fn ours(dir: &Path, input: &Path) -> anyhow::Result<Vec<Line>> {
-    let spec = FeatureSpec::from_toml_str(SPEC, "bench-windows", Some(dir))?;
-    // End to end: parse the CSV, compute the four features per event, discard the rows
-    // (the peers write to no-op sinks too).
-    let t0 = Instant::now();
-    let mut reader = EventReader::open(
-        input,
-        &spec.schema,
-        &ReadOptions::default(),
-        Box::new(DiscardDeadLetters),
-    )?;
-    let mut engine = Engine::new(&spec);
-    engine.set_apply_chunk(riskstream_features::replay::APPLY_CHUNK);
-    let mut batches = Vec::new();
-    let mut rows = 0u64;
-    for b in &mut reader {
-        let b = b?;
-        engine.push_transactions(&b, &mut |_| {})?;
-        if engine.ready_rows() >= riskstream_features::replay::APPLY_CHUNK {
-            rows += engine.take_output()?.num_rows() as u64;
-        }
-        batches.push(b);
-    }
-    engine.finish(&mut |_| {});
-    rows += engine.take_output()?.num_rows() as u64;
-    let e2e = t0.elapsed().as_secs_f64();
-    // Engine only: the same events from memory.
-    let eng = engine_only(&spec, &batches)?;
-    Ok(vec![
-        Line {
-            system: "riskstream".into(),
-            query: "over_1h+over_24h".into(),
-            events: rows,
-            seconds: e2e,
-            events_per_s: rows as f64 / e2e,
-            note: "file to no-op sink, both windows in one pass, 1 thread".into(),
-            versus: None,
-        },
-        Line {
-            system: "riskstream (engine only)".into(),
-            query: "over_1h+over_24h".into(),
-            events: rows,
-            seconds: eng,
-            events_per_s: rows as f64 / eng,
-            note: "events already in memory".into(),
-            versus: None,
-        },
-    ])
-}
-
-fn peer(w: &WindowArgs, name: &str, input: &Path) -> Vec<Line> {
-    let (py, script, args): (PathBuf, &str, Vec<String>) = match name {
-        "spark" => (
-            w.peers_venv.join("spark/bin/python"),
-            "spark_stream.py",
-            vec![
-                "--mode".into(),
-                "batch".into(),
-                "--queries".into(),
-                "over_1h,over_24h".into(),
-            ],
-        ),
-        "flink" => (
-            w.peers_venv.join("flink/bin/python"),
-            "flink_window.py",
-            vec![
-                "--source".into(),
-                "file".into(),
-                "--queries".into(),
-                "over_1h,over_24h".into(),
-            ],
-        ),
-        other => return vec![Line::none(other, "unknown peer")],
-    };
-    let script = w.peers_dir.join(script);
-    if !py.exists() || !script.exists() {
-        return vec![Line::none(
-            name,
-            format!(
-                "not run: {} or {} missing (see ../shared/peers/README.md)",
-                py.display(),
-                script.display()
-            ),
-        )];
-    }
-    let out = std::process::Command::new(&py)
-        .arg(&script)
-        .arg("--input")
-        .arg(input)
-        .args(&args)
-        .stderr(std::process::Stdio::null())
-        .output();
-    let Ok(out) = out else {
-        return vec![Line::none(name, "failed to start")];
-    };
-    let mut lines = Vec::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
-            continue;
-        };
-        let Some(q) = v["query"].as_str() else {
-            continue;
-        };
-        let net = v["events_per_s_net"]
-            .as_f64()
-            .map(|n| format!("; net of job start: {n:.0}/s"))
-            .unwrap_or_default();
-        lines.extend(Line::from_peer(
-            name,
-            &v,
-            q,
-            format!("wall, file to no-op sink{net}"),
-        ));
-    }
-    if lines.is_empty() {
-        lines.push(Line::none(
-            name,
-            format!("no result (exit {:?})", out.status.code()),
-        ));
-    }
-    lines
-}
-
-fn windows(w: WindowArgs) -> anyhow::Result<Outcome> {
-    std::fs::create_dir_all(&w.out_dir)
-        .with_context(|| format!("creating {}", w.out_dir.display()))?;
-    std::fs::write(w.out_dir.join("bench-windows.schema.toml"), PEER_SCHEMA)?;
-    let input = w.out_dir.join("windows-input.csv");
-    let n = convert(&w, &input)?;
-    eprintln!("converted {} events to {}", thousands(n), input.display());
-    let mut lines = ours(&w.out_dir, &input)?;
-    let base = lines[0].events_per_s;
-    for p in w.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        eprintln!("running peer {p} …");
-        lines.extend(peer(&w, p, &input));
-    }
-    print_lines(&lines, base, w.json)?;
     Ok(Outcome::Clean)
 }
 
-/// Prints the measurements with each one's ratio to our run of the same job (`versus`, or
-/// else `base`), or as JSON lines.
-fn print_lines(lines: &[Line], base: f64, json: bool) -> anyhow::Result<()> {
-    if json {
-        for l in lines {
-            println!("{}", serde_json::to_string(l)?);
-        }
-        return Ok(());
-    }
-    println!(
-        "{:<28} {:<22} {:>12} {:>9} {:>14} {:>10}  note",
-        "system", "job", "events", "seconds", "events/s", "ours ÷ it"
-    );
-    for l in lines {
-        // Ratios compare us with peers; our own rows have none.
-        let ratio = if l.events_per_s > 0.0 && !l.system.starts_with("riskstream") {
-            format!("{:.1}×", l.versus.unwrap_or(base) / l.events_per_s)
-        } else {
-            "-".into()
-        };
-        println!(
-            "{:<28} {:<22} {:>12} {:>9.3} {:>14.0} {:>10}  {}",
-            l.system,
-            l.query,
-            thousands(l.events),
-            l.seconds,
-            l.events_per_s,
-            ratio,
-            l.note
-        );
-    }
-    Ok(())
+/// The records `riskstream produce` would publish: the file's rows in event-time order,
+/// keyed by `key` into `partitions`, at most `limit`.
+fn produce_records(
+    input: &std::path::Path,
+    schema: &str,
+    key: &str,
+    partitions: u32,
+    limit: usize,
+) -> anyhow::Result<Vec<pipeline::Keyed>> {
+    super::pipeline::keyed_rows(input, schema, key, None, partitions, Some(limit))
 }
 
-fn handbook(h: HandbookArgs) -> anyhow::Result<Outcome> {
-    std::fs::create_dir_all(&h.out_dir)
-        .with_context(|| format!("creating {}", h.out_dir.display()))?;
-    let spec = FeatureSpec::from_file(&h.spec)?;
-    let mut lines = Vec::new();
-    // Ours, file to file: CSV.gz → features → Parquet.
-    let out = h.out_dir.join("handbook-features.parquet");
-    let opts = riskstream_features::replay::ReplayOptions {
-        read: ReadOptions::default(),
-        write: Default::default(),
-        dead_letter: h.out_dir.join("handbook-features.rejected.ndjson"),
-        checkpoint_dir: None,
-        checkpoint_every: u64::MAX,
-        threads: riskstream_io::default_threads(),
-    };
-    let mut times = Vec::new();
-    let mut n = 0;
-    for run in 1..=h.runs {
-        eprintln!("running ours end to end ({run} of {}) …", h.runs);
-        // Each run writes a new file, as the Spark job writes a new directory: replacing
-        // the last run's file (still being flushed to disk) would be timed too.
-        let _ = std::fs::remove_file(&out);
-        let t0 = Instant::now();
-        let report =
-            riskstream_features::replay::replay(&spec, &h.input, None, &out, &opts, &mut |_| {})?;
-        times.push(t0.elapsed().as_secs_f64());
-        n = report.rows_written;
-    }
-    let (secs, runs) = median_of(times);
-    lines.push(Line {
-        system: "riskstream".into(),
-        query: "handbook 14 features".into(),
-        events: n,
-        seconds: secs,
-        events_per_s: n as f64 / secs,
-        note: format!(
-            "CSV.gz to Parquet file (zstd); read and write threads, streams and columns side by side; {runs}"
-        ),
-        versus: None,
-    });
-    let parquet_eps = n as f64 / secs;
-    // Ours into no sink: the job Spark's no-op sink runs.
-    let mut times = Vec::new();
-    for run in 1..=h.runs {
-        eprintln!("running ours into no sink ({run} of {}) …", h.runs);
-        let (t, rows) = no_sink(&spec, &h.input)?;
-        times.push(t);
-        n = rows;
-    }
-    let (secs, runs) = median_of(times);
-    let no_sink_eps = n as f64 / secs;
-    lines.push(Line {
-        system: "riskstream".into(),
-        query: "handbook 14 features".into(),
-        events: n,
-        seconds: secs,
-        events_per_s: no_sink_eps,
-        note: format!("CSV.gz to no sink (rows built, dropped); {runs}"),
-        versus: None,
-    });
-    // Engine only.
-    let batches: Vec<_> = EventReader::open(
-        &h.input,
-        &spec.schema,
-        &ReadOptions::default(),
-        Box::new(DiscardDeadLetters),
-    )?
-    .collect::<Result<_, _>>()?;
-    let mut times = Vec::new();
-    for _ in 0..h.runs {
-        times.push(engine_only(&spec, &batches)?);
-    }
-    let (eng, runs) = median_of(times);
-    lines.push(Line {
-        system: "riskstream (engine only)".into(),
-        query: "handbook 14 features".into(),
-        events: n,
-        seconds: eng,
-        events_per_s: n as f64 / eng,
-        note: format!("events already in memory, one thread; {runs}"),
-        versus: None,
-    });
-    // The peers, same file: Spark computes the same feature rows; Flink the same windows.
-    for peer in h.peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        // Spark runs twice: into its no-op sink (compute only), and into a Parquet file
-        // like ours, the same job end to end.
-        let spark_out = h.out_dir.join("handbook-features.spark.parquet");
-        // Each peer run: its extra arguments, what it does, and our events/s on that job.
-        type Runs<'a> = Vec<(Vec<std::ffi::OsString>, &'a str, (f64, &'a str))>;
-        let ours_no_sink = (no_sink_eps, "ours into no sink");
-        let ours_parquet = (parquet_eps, "ours to Parquet");
-        let (py, job, what, runs): (_, _, _, Runs<'_>) = match peer {
-            "spark" => (
-                h.peers_venv.join("spark/bin/python"),
-                &h.spark_job,
-                "handbook 14 features",
-                vec![
-                    (Vec::new(), "CSV.gz to no-op sink", ours_no_sink),
-                    (
-                        vec!["--output".into(), spark_out.clone().into_os_string()],
-                        "CSV.gz to Parquet file (zstd)",
-                        ours_parquet,
-                    ),
-                ],
-            ),
-            "flink" => (
-                h.peers_venv.join("flink/bin/python"),
-                &h.flink_job,
-                "handbook 7 windows",
-                vec![(
-                    Vec::new(),
-                    "CSV (gunzipped first, untimed) to 7 blackhole sinks",
-                    ours_no_sink,
-                )],
-            ),
-            other => {
-                return Err(UsageError(format!("unknown peer `{other}`: use spark, flink")).into())
-            }
-        };
-        if !(py.exists() && job.exists()) {
-            lines.push(Line::none(
-                peer,
-                format!("not run: {} or {} missing", py.display(), job.display()),
-            ));
-            continue;
+impl From<WindowArgs> for windows::WindowsOptions {
+    fn from(w: WindowArgs) -> Self {
+        windows::WindowsOptions {
+            input: w.input,
+            schema: w.schema,
+            entity: w.entity,
+            amount: w.amount,
+            out_dir: w.out_dir,
+            peers: w.peers,
+            peers_venv: or_repo(w.peers_venv, PEERS_VENV),
+            peers_dir: or_repo(w.peers_dir, PEERS_DIR),
+            json: w.json,
         }
-        for (extra, how, (ours, vs)) in runs {
-            eprintln!("running the {peer} peer job ({how}) …");
-            let out = std::process::Command::new(&py)
-                .arg(job)
-                .arg("--input")
-                .arg(&h.input)
-                .args(&extra)
-                .stderr(std::process::Stdio::null())
-                .output()?;
-            let mut ran = false;
-            for l in String::from_utf8_lossy(&out.stdout).lines() {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
-                    continue;
-                };
-                let net = v["net_runtime_s"]
-                    .as_f64()
-                    .map(|n| format!(", job runtime {n:.3} s"))
-                    .unwrap_or_default();
-                let note = format!("{how}, {} threads{net}; ratio: {vs}", v["threads"]);
-                if let Some(mut line) = Line::from_peer(peer, &v, what, note) {
-                    line.versus = Some(ours);
-                    ran = true;
-                    lines.push(line);
-                }
-            }
-            if !ran {
-                lines.push(Line::none(
-                    peer,
-                    format!(
-                        "failed ({}): rerun {} {} --input {}{} to see why",
-                        out.status,
-                        py.display(),
-                        job.display(),
-                        h.input.display(),
-                        extra
-                            .iter()
-                            .map(|a| format!(" {}", a.to_string_lossy()))
-                            .collect::<String>()
-                    ),
-                ));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&spark_out);
     }
-    let base = lines[0].events_per_s;
-    print_lines(&lines, base, false)?;
-    Ok(Outcome::Clean)
+}
+
+impl From<HandbookArgs> for handbook::HandbookOptions {
+    fn from(h: HandbookArgs) -> Self {
+        handbook::HandbookOptions {
+            input: or_repo(h.input, HANDBOOK_RAW),
+            spec: h.spec,
+            spark_job: or_repo(h.spark_job, "bench/peers/spark_handbook_features.py"),
+            flink_job: or_repo(h.flink_job, "bench/peers/flink_handbook_features.py"),
+            peers: h.peers,
+            peers_venv: or_repo(h.peers_venv, PEERS_VENV),
+            out_dir: h.out_dir,
+            runs: h.runs,
+        }
+    }
+}
+
+impl From<ModelArgs> for models::ModelOptions {
+    fn from(m: ModelArgs) -> Self {
+        models::ModelOptions {
+            train: m.train,
+            test: m.test,
+            label: m.label,
+            exclude: m.exclude,
+            threads: m.threads,
+            single_calls: m.single_calls,
+            peers: m.peers,
+            peers_venv: or_repo(m.peers_venv, PEERS_VENV),
+            peers_dir: or_repo(m.peers_dir, PEERS_DIR),
+            output: m.output,
+            only: m.only,
+        }
+    }
+}
+
+impl From<HttpArgs> for http::HttpOptions {
+    fn from(h: HttpArgs) -> Self {
+        http::HttpOptions {
+            config: h.config,
+            input: or_repo(h.input, HANDBOOK_RAW),
+            schema: h.schema,
+            time_col: h.time_col,
+            from: h.from,
+            rates: h.rates,
+            seconds: h.seconds,
+            connections: h.connections,
+            json: h.json,
+            live_tolerance: h.live_tolerance,
+        }
+    }
+}
+
+impl From<PipelineArgs> for pipeline::PipelineOptions {
+    fn from(p: PipelineArgs) -> Self {
+        pipeline::PipelineOptions {
+            input: or_repo(p.input, HANDBOOK_RAW),
+            schema: p.schema,
+            key: p.key,
+            events: p.events,
+            partitions: p.partitions,
+            rate: p.rate,
+            seconds: p.seconds,
+            brokers: p.brokers,
+            nats_url: p.nats_url,
+            kafka: p.kafka,
+            spec: p.spec,
+            policy: p.policy,
+            repartition: p.repartition,
+            json: p.json,
+        }
+    }
 }

@@ -18,9 +18,8 @@ use super::{features, generate, train, UsageError};
 use crate::Outcome;
 use anyhow::Context;
 use riskstream_core::time::{format_micros, MICROS_PER_DAY};
-use riskstream_core::FieldType;
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Arguments of `riskstream demo`.
@@ -29,9 +28,10 @@ pub struct Args {
     /// Working directory for generated files (the registry, model and state go here too).
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
-    /// Directory holding the public data sets (`fraud-handbook-simulated/…`).
-    #[arg(long, env = "RISKSTREAM_DATA", default_value = "../shared/data")]
-    pub data: PathBuf,
+    /// Directory holding the public data sets (`fraud-handbook-simulated/…`) [default:
+    /// ../shared/data, from the repository root]
+    #[arg(long, env = "RISKSTREAM_DATA")]
+    pub data: Option<PathBuf>,
     /// Random seed of the synthetic bank (used when the public data is absent).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -62,12 +62,10 @@ fn day_str(day: i64) -> String {
     format_micros(day * MICROS_PER_DAY)[..10].to_string()
 }
 
+/// The repository's `examples/` (from the current directory, else from the repository the
+/// binary was built from: see `defaults`).
 fn examples_dir() -> anyhow::Result<PathBuf> {
-    let p = PathBuf::from("examples");
-    if p.join("fraud-handbook/features.toml").is_file() {
-        return Ok(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let p = super::defaults::repo_path("examples");
     if p.join("fraud-handbook/features.toml").is_file() {
         return Ok(p);
     }
@@ -82,9 +80,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let ex = examples_dir()?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let handbook = a
-        .data
-        .join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz");
+    let data = super::defaults::or_repo(a.data.clone(), super::defaults::DATA);
+    let handbook =
+        data.join("fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz");
     let setup = if handbook.is_file() && !a.synthetic {
         println!(
             "== 1. data: the fraud handbook's raw transactions ({})",
@@ -346,32 +344,13 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-/// One row of a table as the JSON object a client would send.
+/// One row of a table as the JSON object a client would send (kept here for `produce`).
 pub(crate) fn row_json(
     t: &Table,
     schema: &riskstream_core::Schema,
     r: usize,
 ) -> Map<String, Value> {
-    let mut m = Map::new();
-    for (name, col) in t.names.iter().zip(&t.columns) {
-        let ty = schema.index_of(name).map(|i| schema.fields[i].ty);
-        let v = match col {
-            Column::Num(v) if v[r].is_nan() => continue,
-            Column::Num(v) => match ty {
-                Some(FieldType::Int) => Value::from(v[r] as i64),
-                Some(FieldType::Bool) => Value::from(v[r] != 0.0),
-                _ => serde_json::Number::from_f64(v[r]).map_or(Value::Null, Value::Number),
-            },
-            Column::Time(v) if v[r] == i64::MIN => continue,
-            Column::Time(v) => Value::from(format_micros(v[r])),
-            Column::Text(v) => match &v[r] {
-                Some(s) => Value::from(s.as_str()),
-                None => continue,
-            },
-        };
-        m.insert(name.clone(), v);
-    }
-    m
+    t.row_json(schema, r)
 }
 
 #[derive(Debug, Default)]

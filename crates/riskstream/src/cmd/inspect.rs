@@ -1,12 +1,14 @@
-//! `riskstream inspect FILE`: what is in a data file.
+//! `riskstream inspect FILE`: what is in a data file. Looking writes nothing: rejected rows
+//! are counted and the first few shown, and written out only with `--dead-letter FILE`.
 
 use super::{
-    default_dead_letter, file_format, parse_delimiter, parse_format, resolve_schema, thousands,
+    file_format, first_rejections, parse_delimiter, parse_format, print_first_rejections,
+    rejections_json, resolve_schema, thousands,
 };
 use crate::Outcome;
 use indicatif::{ProgressBar, ProgressStyle};
 use riskstream_io::profile::{Profile, Profiler};
-use riskstream_io::{EventReader, Format, LazyDeadLetterWriter, ReadOptions, ReadStats};
+use riskstream_io::{EventReader, Format, ReadOptions, ReadStats};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -25,7 +27,8 @@ pub struct Args {
     /// CSV delimiter, e.g. ';' (the bank marketing file) or 'tab'.
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
-    /// Where rejected rows go (NDJSON); created only if a row is rejected.
+    /// Write rejected rows to this file (NDJSON; created only if a row is rejected). Without
+    /// it nothing is written: rejected rows are counted and the first few shown.
     #[arg(long)]
     pub dead_letter: Option<PathBuf>,
     /// Refuse columns the schema does not declare.
@@ -40,22 +43,14 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let ff = file_format(&a.file, a.format, a.delimiter)?;
     let (schema, origin) = resolve_schema(a.schema.as_deref(), &a.file, ff)?;
-    let dl = a
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| default_dead_letter(&a.file));
     let opts = ReadOptions {
         format: Some(ff),
         delimiter: a.delimiter,
         strict_columns: a.strict,
         ..Default::default()
     };
-    let mut reader = EventReader::open(
-        &a.file,
-        &schema,
-        &opts,
-        Box::new(LazyDeadLetterWriter::new(&dl)),
-    )?;
+    let (sink, first) = first_rejections(a.dead_letter.as_deref());
+    let mut reader = EventReader::open(&a.file, &schema, &opts, Box::new(sink))?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}")
@@ -81,14 +76,16 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     if a.json {
         let v = serde_json::json!({
             "file": a.file, "schema_source": origin, "read": stats, "profile": profile,
-            "dead_letter": (stats.rejected > 0).then(|| dl.display().to_string()),
+            "dead_letter": a.dead_letter.as_ref().filter(|_| stats.rejected > 0).map(|dl| dl.display().to_string()),
+            "first_rejected": rejections_json(&first),
             "seconds": secs,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_table(&a.file, &origin, &profile, &stats, secs);
-        if stats.rejected > 0 {
-            println!("dead letters: {}", dl.display());
+        match &a.dead_letter {
+            Some(dl) if stats.rejected > 0 => println!("dead letters: {}", dl.display()),
+            _ => print_first_rejections(&first, stats.rejected, "", "--dead-letter FILE"),
         }
     }
     if let Some(e) = &stats.input_error {

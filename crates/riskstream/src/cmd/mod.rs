@@ -3,9 +3,7 @@
 pub mod admin;
 pub mod backtest;
 pub mod bench;
-pub mod bench_http;
-pub mod bench_models;
-pub mod bench_pipeline;
+pub mod defaults;
 pub mod demo;
 pub mod evaluate;
 pub mod features;
@@ -19,10 +17,12 @@ pub mod table;
 pub mod train;
 pub mod validate;
 
-use anyhow::Context;
 use riskstream_core::{Classify, ErrorClass, Schema};
-use riskstream_io::{FileFormat, Format};
-use std::path::{Path, PathBuf};
+use riskstream_io::{
+    DeadLetterSink, FileFormat, FirstRejections, Format, LazyDeadLetterWriter, Rejection,
+};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// A mistake in the command line itself.
 #[derive(Debug)]
@@ -58,36 +58,19 @@ pub fn parse_format(s: &str) -> Result<Format, String> {
     Format::from_name(s).ok_or_else(|| format!("unknown format `{s}` (use csv, parquet or ndjson)"))
 }
 
-/// The file format: `--format` if given, else told from the file name.
+/// The file format: `--format` if given, else told from the file name; a delimiter told
+/// from a CSV header is said on standard error.
 pub fn file_format(
     path: &Path,
     format: Option<Format>,
     delimiter: Option<u8>,
 ) -> anyhow::Result<FileFormat> {
-    let mut ff = match format {
-        Some(f) => {
-            let gz = path.extension().is_some_and(|e| e == "gz");
-            FileFormat {
-                format: f,
-                gzip: gz,
-                delimiter: b',',
-            }
-        }
-        None => FileFormat::from_path(path)?,
-    };
-    match delimiter {
-        Some(d) => ff.delimiter = d,
-        None if ff.format == Format::Csv => {
-            if let Some(d) = riskstream_io::reader::sniff_delimiter(path) {
-                if d != ff.delimiter {
-                    eprintln!("note: {} looks {}-separated (from its header); pass --delimiter to override", path.display(), if d == b'\t' { "tab".to_string() } else { format!("`{}`", d as char) });
-                    ff.delimiter = d;
-                }
-            }
-        }
-        None => {}
-    }
-    Ok(ff)
+    Ok(riskstream_io::table::file_format(
+        path,
+        format,
+        delimiter,
+        &mut print_note,
+    )?)
 }
 
 /// Loads `--schema` (a file path or a shipped schema name), or finds the shipped schema
@@ -97,57 +80,65 @@ pub fn resolve_schema(
     data: &Path,
     ff: FileFormat,
 ) -> anyhow::Result<(Schema, String)> {
-    if let Some(s) = schema {
-        if let Some(b) = riskstream_core::schema::builtin(s) {
-            return Ok((b, format!("built-in `{s}`")));
-        }
-        let p = PathBuf::from(s);
-        if !p.exists() {
-            let names: Vec<&str> = riskstream_core::schema::BUILTIN
-                .iter()
-                .map(|(n, _)| *n)
-                .collect();
-            return Err(UsageError(format!(
-                "--schema `{s}` is neither a file nor a shipped schema (shipped: {})",
-                names.join(", ")
-            ))
-            .into());
-        }
-        let text = std::fs::read_to_string(&p)
-            .with_context(|| format!("reading schema {}", p.display()))?;
-        let sch = Schema::from_toml_str(&text, &p.display().to_string())?;
-        return Ok((sch, p.display().to_string()));
-    }
-    let inferred = riskstream_io::infer::infer_schema(data, ff, Some(ff.delimiter), 10_000)?;
-    let names: Vec<&str> = inferred.fields.iter().map(|f| f.name.as_str()).collect();
-    if let Some(b) = riskstream_core::schema::builtin_for_header(&names) {
-        let n = b.name.clone();
-        return Ok((b, format!("built-in `{n}` (matched the header)")));
-    }
-    Ok((
-        inferred,
-        "inferred from the first 10,000 rows (pass --schema to declare types and roles)".into(),
-    ))
+    Ok(riskstream_io::table::resolve_schema(schema, data, ff)?)
 }
 
-/// Default dead-letter path for an input: `<file name>.rejected.ndjson` in the current directory.
-pub fn default_dead_letter(input: &Path) -> PathBuf {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "input".into());
-    PathBuf::from(format!("{name}.rejected.ndjson"))
+/// Says a reader's note (a sniffed delimiter, rejected rows) on standard error.
+pub fn print_note(n: riskstream_io::table::Note) {
+    eprintln!("{n}");
 }
 
-/// Formats an integer with thousands separators.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+pub use riskstream_io::table::{default_dead_letter, thousands};
+
+/// Rejected rows a read-only command shows when it writes none.
+const SHOWN_REJECTIONS: usize = 5;
+
+/// The dead-letter sink of a read-only command: the first few rejections kept to show, and
+/// all of them written to `file` only if one was asked for.
+pub fn first_rejections(file: Option<&Path>) -> (FirstRejections, Arc<Mutex<Vec<Rejection>>>) {
+    let then = file.map(|p| Box::new(LazyDeadLetterWriter::new(p)) as Box<dyn DeadLetterSink>);
+    let sink = FirstRejections::new(SHOWN_REJECTIONS, then);
+    let kept = sink.kept();
+    (sink, kept)
+}
+
+/// Prints the first rejected rows (line, field, reason, detail), and how to keep them all.
+pub fn print_first_rejections(
+    first: &Mutex<Vec<Rejection>>,
+    rejected: u64,
+    indent: &str,
+    keep_flag: &str,
+) {
+    let first = first.lock().map(|v| v.clone()).unwrap_or_default();
+    if first.is_empty() {
+        return;
     }
-    out
+    println!(
+        "{indent}first rejected rows (of {}; {keep_flag} writes them all):",
+        thousands(rejected)
+    );
+    for r in &first {
+        let field = r
+            .field
+            .as_deref()
+            .map(|f| format!(" {f}:"))
+            .unwrap_or_default();
+        println!(
+            "{indent}  line {}:{field} {}: {}",
+            r.line, r.reason, r.detail
+        );
+    }
+}
+
+/// The first rejected rows as JSON (`line`, `field`, `reason`, `detail`).
+pub fn rejections_json(first: &Mutex<Vec<Rejection>>) -> serde_json::Value {
+    let first = first.lock().map(|v| v.clone()).unwrap_or_default();
+    first
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "line": r.line, "field": r.field, "reason": r.reason.as_str(), "detail": r.detail,
+            })
+        })
+        .collect()
 }

@@ -71,16 +71,14 @@ pub struct Args {
     /// Also run river's prequential peer script on the same rows and print the ratio.
     #[arg(long)]
     pub river: bool,
-    /// Python of the river virtualenv.
-    #[arg(
-        long,
-        env = "RISKSTREAM_PEERS_PYTHON",
-        default_value = "../peers-venv/ml/bin/python"
-    )]
-    pub peers_python: PathBuf,
-    /// Directory holding river_prequential.py.
-    #[arg(long, env = "PEERS_DIR", default_value = "../shared/peers")]
-    pub peers_dir: PathBuf,
+    /// Python of the river virtualenv [default: ../peers-venv/ml/bin/python, from the
+    /// repository root]
+    #[arg(long, env = "RISKSTREAM_PEERS_PYTHON")]
+    pub peers_python: Option<PathBuf>,
+    /// Directory holding river_prequential.py [default: ../shared/peers, from the
+    /// repository root]
+    #[arg(long, env = "PEERS_DIR")]
+    pub peers_dir: Option<PathBuf>,
 }
 
 /// River's result on the same rows.
@@ -317,18 +315,23 @@ fn run_river(a: &Args, features: &[String]) -> anyhow::Result<RiverResult> {
         ))
         .into());
     };
-    let script = a.peers_dir.join("river_prequential.py");
-    if !a.peers_python.exists() || !script.exists() {
+    let peers_python = super::defaults::or_repo(
+        a.peers_python.clone(),
+        &format!("{}/ml/bin/python", super::defaults::PEERS_VENV),
+    );
+    let peers_dir = super::defaults::or_repo(a.peers_dir.clone(), super::defaults::PEERS_DIR);
+    let script = peers_dir.join("river_prequential.py");
+    if !peers_python.exists() || !script.exists() {
         return Err(UsageError(format!(
             "--river: {} or {} is missing (set --peers-python / RISKSTREAM_PEERS_PYTHON and --peers-dir; see ../shared/peers/README.md)",
-            a.peers_python.display(),
+            peers_python.display(),
             script.display()
         ))
         .into());
     }
     // The peer script reads plain CSV only.
     let plain = PlainCopy::of(&a.input)?;
-    let mut cmd = std::process::Command::new(&a.peers_python);
+    let mut cmd = std::process::Command::new(&peers_python);
     cmd.arg(&script)
         .arg("--input")
         .arg(plain.path())
@@ -345,7 +348,7 @@ fn run_river(a: &Args, features: &[String]) -> anyhow::Result<RiverResult> {
     let out = cmd
         .stderr(std::process::Stdio::inherit())
         .output()
-        .with_context(|| format!("starting {}", a.peers_python.display()))?;
+        .with_context(|| format!("starting {}", peers_python.display()))?;
     let mut notes = vec![];
     if !note.is_empty() {
         notes.push(note.to_string());
@@ -373,7 +376,7 @@ fn run_river(a: &Args, features: &[String]) -> anyhow::Result<RiverResult> {
     anyhow::bail!(
         "the river peer printed no result (exit {:?}); run it by hand: {} {} --input {} --label {} --models {}",
         out.status.code(),
-        a.peers_python.display(),
+        peers_python.display(),
         script.display(),
         a.input.display(),
         a.label,

@@ -146,7 +146,7 @@ impl Input {
             .features
             .iter()
             .map(|f| self.table.numeric(f, "--features"))
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_, _>>()?;
         let mut data = Vec::with_capacity(rows.len() * cols.len());
         for &i in rows {
             data.extend(cols.iter().map(|c| c[i]));

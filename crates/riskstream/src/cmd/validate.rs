@@ -1,13 +1,15 @@
 //! `riskstream validate FILE...`: check schema/config files (every problem at once), or data
-//! files against a schema (rows checked, rejected rows to the dead-letter file).
+//! files against a schema (rows checked; rejected rows counted and the first few shown, and
+//! written out only with `--dead-letter-dir DIR`).
 
 use super::{
-    default_dead_letter, file_format, parse_delimiter, resolve_schema, thousands, UsageError,
+    default_dead_letter, file_format, first_rejections, parse_delimiter, print_first_rejections,
+    resolve_schema, thousands, UsageError,
 };
 use crate::Outcome;
 use anyhow::Context;
 use riskstream_core::Schema;
-use riskstream_io::{EventReader, LazyDeadLetterWriter, ReadOptions};
+use riskstream_io::{EventReader, ReadOptions};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `riskstream validate`.
@@ -22,6 +24,11 @@ pub struct Args {
     /// CSV delimiter for data files.
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+    /// Write each data file's rejected rows to DIR/<file name>.rejected.ndjson (created only
+    /// if a row is rejected). Without it nothing is written: rejected rows are counted and
+    /// the first few shown.
+    #[arg(long, value_name = "DIR")]
+    pub dead_letter_dir: Option<PathBuf>,
 }
 
 /// The kinds of TOML file riskstream validates, told by their keys.
@@ -109,18 +116,17 @@ fn validate_toml(path: &Path) -> anyhow::Result<bool> {
 fn validate_data(path: &Path, a: &Args) -> anyhow::Result<bool> {
     let ff = file_format(path, None, a.delimiter)?;
     let (schema, origin) = resolve_schema(a.schema.as_deref(), path, ff)?;
-    let dl = default_dead_letter(path);
+    let dl = a
+        .dead_letter_dir
+        .as_ref()
+        .map(|d| d.join(default_dead_letter(path)));
+    let (sink, first) = first_rejections(dl.as_deref());
     let opts = ReadOptions {
         format: Some(ff),
         delimiter: a.delimiter,
         ..Default::default()
     };
-    let mut r = EventReader::open(
-        path,
-        &schema,
-        &opts,
-        Box::new(LazyDeadLetterWriter::new(&dl)),
-    )?;
+    let mut r = EventReader::open(path, &schema, &opts, Box::new(sink))?;
     for b in &mut r {
         b?;
     }
@@ -136,8 +142,9 @@ fn validate_data(path: &Path, a: &Args) -> anyhow::Result<bool> {
     for (reason, n) in &s.by_reason {
         println!("  {reason}: {}", thousands(*n));
     }
-    if s.rejected > 0 {
-        println!("  dead letters: {}", dl.display());
+    match &dl {
+        Some(dl) if s.rejected > 0 => println!("  dead letters: {}", dl.display()),
+        _ => print_first_rejections(&first, s.rejected, "  ", "--dead-letter-dir DIR"),
     }
     if let Some(e) = &s.input_error {
         eprintln!("  warning: {e}");

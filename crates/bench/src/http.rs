@@ -7,55 +7,42 @@
 //! stalled server cannot hide its stall (no coordinated omission). Each rate step reports
 //! p50/p99/p99.9, errors by kind, and what the service itself measured.
 
-use super::table::{self, Column, LoadOptions};
-use super::UsageError;
-use crate::Outcome;
+use crate::UsageError;
 use anyhow::Context;
+use riskstream_io::table::{self, Column, LoadOptions};
 use serde_json::Value;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Arguments of `riskstream bench http`.
-#[derive(Debug, clap::Args)]
-pub struct HttpArgs {
+/// What `bench http` runs on (the command line's flags).
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
     /// Service config to serve (default: the one `riskstream demo` leaves behind, with its
     /// registry, model, policy and warmed feature state).
-    #[arg(long, default_value = "out/demo/service.toml")]
     pub config: PathBuf,
     /// Transactions to send (in time order, after the state's history).
-    #[arg(
-        long,
-        default_value = "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz"
-    )]
     pub input: PathBuf,
     /// Schema of the input (file or shipped name).
-    #[arg(long, default_value = "fraud-handbook-raw")]
     pub schema: String,
     /// Time column; only rows at or after --from are sent.
-    #[arg(long, default_value = "TX_DATETIME")]
     pub time_col: String,
     /// First day to send (YYYY-MM-DD).
-    #[arg(long, default_value = "2018-08-09")]
     pub from: String,
     /// Request rates to step through, per second.
-    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
     pub rates: Vec<u32>,
     /// Seconds per rate step.
-    #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// Client connections.
-    #[arg(long, default_value_t = 64)]
     pub connections: usize,
     /// Print JSON lines instead of a table.
-    #[arg(long)]
     pub json: bool,
     /// The service's live straggler tolerance during the run (`[features] live_tolerance`).
     /// Replaying history at thousands of requests a second compresses event time: the
     /// handbook has about one transaction every 9 s, so at 5,000 requests/s a 1 ms
     /// reordering between connections spans some 45 s of event time. The default absorbs
     /// that; decisions taken within it are counted in the `reordered` column.
-    #[arg(long, default_value = "1h")]
     pub live_tolerance: String,
 }
 
@@ -66,8 +53,10 @@ fn pct(v: &[u64], q: f64) -> u64 {
     v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-/// Runs `bench http`.
-pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
+/// Runs `bench http`; the table (or JSON lines) goes to `stdout`. The service is this
+/// process's own executable run as `riskstream serve`: this library runs inside the
+/// `riskstream` binary.
+pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
     if !a.config.is_file() {
         return Err(UsageError(format!(
             "{} not found: run `riskstream demo` first (it leaves a registry, model, policy and warmed state there), or pass --config",
@@ -83,11 +72,12 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
             schema: Some(a.schema.clone()),
             ..Default::default()
         },
+        &mut crate::print_note,
     )?;
-    let schema = super::resolve_schema(
+    let schema = table::resolve_schema(
         Some(&a.schema),
         &a.input,
-        super::file_format(&a.input, None, None)?,
+        table::file_format(&a.input, None, None, &mut crate::print_note)?,
     )?
     .0;
     let ti = t
@@ -119,15 +109,13 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
     let bodies: Vec<bytes::Bytes> = rows
         .iter()
         .map(|&r| {
-            bytes::Bytes::from(
-                serde_json::to_vec(&super::demo::row_json(&t, &schema, r)).unwrap_or_default(),
-            )
+            bytes::Bytes::from(serde_json::to_vec(&t.row_json(&schema, r)).unwrap_or_default())
         })
         .collect();
     if bodies.is_empty() {
         return Err(UsageError(format!("no transactions at or after {}", a.from)).into());
     }
-    let rt = super::serve::runtime()?;
+    let rt = crate::runtime()?;
     rt.block_on(async move {
         let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
         let key_name = format!("bench-{}", std::process::id());
@@ -155,12 +143,14 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
         let patched = patch_config(&cfg_text, port, &base_dir, &state, &a.live_tolerance);
         let cfg2 = dir.path().join("service.toml");
         std::fs::write(&cfg2, patched)?;
-        let mut child = std::process::Command::new(exe)
-            .args(["serve", "--config"])
-            .arg(&cfg2)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .context("cannot start `riskstream serve`")?;
+        let mut child = Service(
+            std::process::Command::new(exe)
+                .args(["serve", "--config"])
+                .arg(&cfg2)
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .context("cannot start `riskstream serve`")?,
+        );
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(a.connections)
@@ -175,14 +165,14 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if !up {
-            let _ = child.kill();
+            let _ = child.0.kill();
             anyhow::bail!("the service did not become ready on {base}");
         }
         let bodies = Arc::new(bodies);
         let mut next = 0usize;
         if !a.json {
-            println!("| rate/s | sent | ok | errors (4xx/5xx/io) | reordered | p50 ms | p99 ms | p99.9 ms | max ms | server p99 µs |");
-            println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            writeln!(stdout, "| rate/s | sent | ok | errors (4xx/5xx/io) | reordered | p50 ms | p99 ms | p99.9 ms | max ms | server p99 µs |")?;
+            writeln!(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         }
         for &rate in &a.rates {
             let n = rate as usize * a.seconds as usize;
@@ -237,14 +227,16 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
             server.sort_unstable();
             let ms = |v: u64| v as f64 / 1000.0;
             if a.json {
-                println!(
+                writeln!(
+                    stdout,
                     "{}",
                     serde_json::json!({"rate": rate, "sent": n, "ok": server.len(), "e4xx": e4, "e5xx": e5, "eio": eio, "reordered": reordered,
                         "p50_ms": ms(pct(&lat, 0.5)), "p99_ms": ms(pct(&lat, 0.99)), "p999_ms": ms(pct(&lat, 0.999)),
                         "max_ms": ms(lat.last().copied().unwrap_or(0)), "server_p99_us": pct(&server, 0.99)})
-                );
+                )?;
             } else {
-                println!(
+                writeln!(
+                    stdout,
                     "| {rate} | {n} | {} | {e4}/{e5}/{eio} | {reordered} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
                     server.len(),
                     ms(pct(&lat, 0.5)),
@@ -252,23 +244,18 @@ pub fn run(a: HttpArgs) -> anyhow::Result<Outcome> {
                     ms(pct(&lat, 0.999)),
                     ms(lat.last().copied().unwrap_or(0)),
                     pct(&server, 0.99)
-                );
+                )?;
             }
             if let Some(e) = first_error {
                 eprintln!("  first error at {rate}/s: {e}");
             }
         }
-        // Stop the service cleanly (SIGTERM: it drains and checkpoints).
-        #[cfg(unix)]
-        {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        }
-        let _ = child.wait();
+        drop(child);
         let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
         reg.revoke_key(&key_name, "bench").await?;
         anyhow::Ok(())
     })?;
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 /// The demo's config with the listen port fixed, metrics off, the state directory moved
@@ -333,4 +320,26 @@ fn absolute(line: &str, base: &std::path::Path) -> String {
         format!("?{query}")
     };
     format!("{}= \"{scheme}{}{q}\"", k, base.join(path).display())
+}
+
+/// The service process of a run: stopped cleanly when the run ends, however it ends (a
+/// failed step or a closed standard output must not leave it running).
+struct Service(std::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // SIGTERM: the service drains and checkpoints.
+        #[cfg(unix)]
+        {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(self.0.id().to_string())
+                .status();
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
 }

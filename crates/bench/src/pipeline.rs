@@ -14,63 +14,46 @@
 //!
 //! Producer, pipeline and broker share the machine's cores, as they do in the tests.
 
-use super::pipeline::{keyed_rows, Keyed};
-use crate::Outcome;
+use crate::UsageError;
 use riskstream_connectors::{KafkaSink, KafkaSource, NatsSink, NatsSource};
 use riskstream_pipeline::PipelineConfig;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Arguments of `riskstream bench pipeline`.
-#[derive(Debug, clap::Args)]
-pub struct PipelineArgs {
+/// What `bench pipeline` runs on (the command line's flags).
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
     /// Transactions to stream.
-    #[arg(
-        long,
-        default_value = "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz"
-    )]
     pub input: PathBuf,
     /// Schema of the input.
-    #[arg(long, default_value = "fraud-handbook-raw")]
     pub schema: String,
     /// Partition key.
-    #[arg(long, default_value = "CUSTOMER_ID")]
     pub key: String,
     /// Records for the throughput steps.
-    #[arg(long, default_value_t = 200_000)]
     pub events: usize,
     /// Partitions.
-    #[arg(long, default_value_t = 4)]
     pub partitions: u32,
     /// Publishing rate for the latency step, per second.
-    #[arg(long, default_value_t = 5_000)]
     pub rate: u32,
     /// Seconds of the latency step.
-    #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// Brokers to run: nats, kafka.
-    #[arg(long, value_delimiter = ',', default_value = "nats,kafka")]
     pub brokers: Vec<String>,
     /// NATS server.
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// Kafka bootstrap servers.
-    #[arg(long, default_value = "127.0.0.1:9092")]
     pub kafka: String,
-    /// Feature spec.
-    #[arg(long, default_value = "examples/fraud-handbook/features.toml")]
-    pub spec: PathBuf,
-    /// Policy.
-    #[arg(long, default_value = "examples/fraud-handbook/policy.toml")]
-    pub policy: PathBuf,
+    /// Feature spec; `None`: the shipped `examples/fraud-handbook/features.toml` (built in).
+    pub spec: Option<PathBuf>,
+    /// Policy; `None`: the shipped `examples/fraud-handbook/policy.toml` (built in).
+    pub policy: Option<PathBuf>,
     /// Repartition by this second entity (`[repartition] by`; Kafka only): the pipeline
     /// then runs in two stages through a repartition topic, with the entity's features exact.
-    #[arg(long)]
     pub repartition: Option<String>,
     /// Print JSON lines instead of a table.
-    #[arg(long)]
     pub json: bool,
 }
 
@@ -82,7 +65,10 @@ enum Kind {
 
 struct Target<'a> {
     kind: Kind,
-    a: &'a PipelineArgs,
+    a: &'a PipelineOptions,
+    /// The feature spec and the policy the pipeline runs, as absolute paths.
+    spec: &'a Path,
+    policy: &'a Path,
 }
 
 enum Producer {
@@ -217,8 +203,8 @@ impl Target<'_> {
              [sink]\n{}\n[checkpoint]\ndir = \"{}\"\nevery = 20000\ninterval = \"5s\"\n\
              [run]\nstop_when_idle = \"2s\"\n{repartition}",
             self.endpoint(input, true),
-            cwd.join(&self.a.spec).display(),
-            cwd.join(&self.a.policy).display(),
+            self.spec.display(),
+            self.policy.display(),
             self.endpoint(output, false),
             dir.join(output).display(),
         );
@@ -379,11 +365,23 @@ async fn one(t: &Target<'_>, rows: &[Keyed], dir: &std::path::Path) -> anyhow::R
     })
 }
 
-/// Runs the steps for each broker and prints one line per broker.
-pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
+/// One record to publish: its partition, id and JSON body (what `riskstream produce` sends).
+pub type Keyed = (u32, String, Vec<u8>);
+
+/// Reads the records to stream: `(input, schema, key field, partitions, at most n)` to the
+/// file's rows in event-time order with their partitions (the command line passes
+/// `riskstream produce`'s reader, so the bench streams what `produce` would publish).
+pub type LoadRecords<'a> = &'a dyn Fn(&Path, &str, &str, u32, usize) -> anyhow::Result<Vec<Keyed>>;
+
+/// Runs the steps for each broker and prints one line per broker to `stdout`.
+pub fn run(
+    a: PipelineOptions,
+    records: LoadRecords<'_>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut kinds = Vec::new();
     if a.repartition.is_some() && a.brokers.iter().any(|b| b != "kafka") {
-        return Err(super::UsageError(
+        return Err(UsageError(
             "--repartition: the repartition topic is Kafka's; add --brokers kafka".into(),
         )
         .into());
@@ -393,7 +391,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
             "nats" => Kind::Nats,
             "kafka" => Kind::Kafka,
             other => {
-                return Err(super::UsageError(format!(
+                return Err(UsageError(format!(
                     "--brokers: `{other}` is not a broker; use nats, kafka or both"
                 ))
                 .into())
@@ -401,28 +399,42 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
         });
     }
     eprintln!("loading {} …", a.input.display());
-    let rows = keyed_rows(
+    let rows = records(
         &a.input,
         &a.schema,
         &a.key,
-        None,
         a.partitions,
-        Some(a.events.max((a.rate as u64 * a.seconds) as usize)),
+        a.events.max((a.rate as u64 * a.seconds) as usize),
     )?;
     anyhow::ensure!(rows.len() > 1, "{} has no records", a.input.display());
     let dir = tempfile::tempdir()?;
-    let rt = super::serve::runtime()?;
+    let cwd = std::env::current_dir()?;
+    let spec = match &a.spec {
+        Some(p) => cwd.join(p),
+        None => crate::shipped::write_handbook_spec(dir.path())?,
+    };
+    let policy = match &a.policy {
+        Some(p) => cwd.join(p),
+        None => crate::shipped::write_handbook_policy(dir.path())?,
+    };
+    let rt = crate::runtime()?;
     let mut lines = Vec::new();
     for k in kinds {
-        let t = Target { kind: k, a: &a };
+        let t = Target {
+            kind: k,
+            a: &a,
+            spec: &spec,
+            policy: &policy,
+        };
         lines.push(rt.block_on(one(&t, &rows, dir.path()))?);
     }
     if a.json {
         for l in &lines {
-            println!("{}", serde_json::to_string(l)?);
+            writeln!(stdout, "{}", serde_json::to_string(l)?)?;
         }
     } else {
-        println!(
+        writeln!(
+            stdout,
             "{:<20} {:>9} {:>12} {:>12} {:>12} {:>9} {:>13} {:>11} {:>11} {:>9} {:>9} {:>9}",
             "broker",
             "events",
@@ -436,9 +448,10 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
             "p50 ms",
             "p99 ms",
             "max ms"
-        );
+        )?;
         for l in &lines {
-            println!(
+            writeln!(
+                stdout,
                 "{:<20} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>13} {:>11.2} {:>11.2} {:>9.2} {:>9.2} {:>9.1}",
                 l.broker,
                 l.events,
@@ -452,8 +465,8 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<Outcome> {
                 l.latency_p50_ms,
                 l.latency_p99_ms,
                 l.latency_max_ms
-            );
+            )?;
         }
     }
-    Ok(Outcome::Clean)
+    Ok(())
 }

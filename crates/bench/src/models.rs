@@ -7,53 +7,41 @@
 //! and ROC AUC / average precision on the test file; then the ratio of the peer's train
 //! time to ours. CSV loading is excluded on both sides.
 
-use super::table::{self, LoadOptions};
-use super::thousands;
-use crate::Outcome;
 use anyhow::Context;
+use riskstream_io::table::{self, thousands, LoadOptions};
 use riskstream_learn::metrics::{average_precision, roc_auc};
 use riskstream_learn::model::Algorithm;
 use riskstream_learn::{Dataset, Matrix};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Arguments of `riskstream bench models`.
-#[derive(Debug, clap::Args)]
-pub struct ModelArgs {
+/// What `bench models` runs on (the command line's flags).
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
     /// Training CSV (e.g. from `../shared/peers/gen_data.py txn`).
-    #[arg(long)]
     pub train: PathBuf,
     /// Test CSV with the same columns.
-    #[arg(long)]
     pub test: PathBuf,
     /// Label column.
-    #[arg(long, default_value = "label")]
     pub label: String,
     /// Columns that are not model inputs (besides the label).
-    #[arg(long, value_delimiter = ',', default_value = "account_id,ts,amount")]
     pub exclude: Vec<String>,
     /// Threads for our learners and the peers.
-    #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// One-row predictions timed per model.
-    #[arg(long, default_value_t = 10_000)]
     pub single_calls: usize,
     /// Peers to run: ml (LightGBM, XGBoost, scikit-learn), spark (comma-separated; empty for none).
-    #[arg(long, default_value = "ml,spark")]
     pub peers: String,
     /// Directory holding the peers' virtualenvs (`ml/`, `spark/`).
-    #[arg(long, env = "PEERS_VENV", default_value = "../peers-venv")]
     pub peers_venv: PathBuf,
     /// Directory holding the peer scripts.
-    #[arg(long, env = "PEERS_DIR", default_value = "../shared/peers")]
     pub peers_dir: PathBuf,
     /// Also write every measurement as JSON lines here.
-    #[arg(long)]
     pub output: Option<PathBuf>,
     /// Run only our learners with these peers' settings (comma-separated: LightGBM,
     /// XGBoost, GBTClassifier, RandomForest, LogisticRegression, IsolationForest);
     /// empty runs them all.
-    #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
@@ -114,8 +102,8 @@ fn ours(threads: usize) -> Vec<(&'static str, Algorithm, serde_json::Value)> {
     ]
 }
 
-fn load(path: &Path, a: &ModelArgs) -> anyhow::Result<Dataset> {
-    let t = table::load(path, &LoadOptions::default())?;
+fn load(path: &Path, a: &ModelOptions) -> anyhow::Result<Dataset> {
+    let t = table::load(path, &LoadOptions::default(), &mut crate::print_note)?;
     let features: Vec<String> = t
         .names
         .iter()
@@ -125,7 +113,7 @@ fn load(path: &Path, a: &ModelArgs) -> anyhow::Result<Dataset> {
     let cols: Vec<&[f64]> = features
         .iter()
         .map(|f| t.numeric(f, "--exclude"))
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     let mut data = Vec::with_capacity(t.rows * cols.len());
     for i in 0..t.rows {
         data.extend(cols.iter().map(|c| c[i]));
@@ -143,8 +131,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Runs `bench models`.
-pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
+/// Runs `bench models`; the table goes to `stdout`.
+pub fn run(a: ModelOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let train = load(&a.train, &a)?;
     let test = load(&a.test, &a)?;
@@ -215,7 +203,7 @@ pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
             )?);
         }
     }
-    print_table(&rows);
+    print_table(stdout, &rows)?;
     if let Some(out) = &a.output {
         let mut s = String::new();
         for r in &rows {
@@ -224,7 +212,7 @@ pub fn run(a: ModelArgs) -> anyhow::Result<Outcome> {
         }
         std::fs::write(out, s).with_context(|| format!("writing {}", out.display()))?;
     }
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 /// The ML peer script's model keys, by the pair key of our learner they are compared with.
@@ -252,7 +240,12 @@ fn peer_models(only: &[String], table: &[(&str, &str)]) -> String {
         .join(",")
 }
 
-fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::Result<Vec<Row>> {
+fn run_peer(
+    a: &ModelOptions,
+    venv: &str,
+    script: &str,
+    extra: &[&str],
+) -> anyhow::Result<Vec<Row>> {
     let python = a.peers_venv.join(venv).join("bin/python");
     let script = a.peers_dir.join(script);
     if !python.exists() || !script.exists() {
@@ -332,8 +325,9 @@ fn run_peer(a: &ModelArgs, venv: &str, script: &str, extra: &[&str]) -> anyhow::
     Ok(rows)
 }
 
-fn print_table(rows: &[Row]) {
-    println!(
+fn print_table(stdout: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(
+        stdout,
         "{:<50} {:>9} {:>13} {:>9} {:>9} {:>8} {:>8} {:>22}",
         "system / model",
         "train s",
@@ -343,7 +337,7 @@ fn print_table(rows: &[Row]) {
         "AUC",
         "AP",
         "peer train / ours"
-    );
+    )?;
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}"));
     for r in rows {
         let name = if r.system == "riskstream" {
@@ -359,7 +353,8 @@ fn print_table(rows: &[Row]) {
                 .map(|o| format!("{:.1}x", r.train_s / o.train_s.max(1e-9)))
                 .unwrap_or_default()
         };
-        println!(
+        writeln!(
+            stdout,
             "{:<50} {:>9.2} {:>13.0} {:>9} {:>9} {:>8.4} {:>8.4} {:>22}",
             name,
             r.train_s,
@@ -369,6 +364,7 @@ fn print_table(rows: &[Row]) {
             r.roc_auc,
             r.pr_auc,
             ratio
-        );
+        )?;
     }
+    Ok(())
 }

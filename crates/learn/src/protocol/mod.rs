@@ -12,7 +12,11 @@
 //!
 //! Everything here works on per-row arrays (day index, card id, label) so it serves any
 //! dataset: the CLI computes the day index from the event time and takes the card from
-//! the entity column.
+//! the entity column. [`Backtest`] runs learners over the folds (`riskstream backtest`).
+
+mod backtest;
+
+pub use backtest::{Backtest, BacktestResult, FoldScore};
 
 use std::collections::HashSet;
 
