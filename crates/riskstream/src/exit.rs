@@ -27,6 +27,7 @@ fn class_of<E: Classify + Error + 'static>(e: &(dyn Error + 'static)) -> Option<
 const CLASSIFIERS: &[Classifier] = &[
     class_of::<riskstream_io::IoError>,
     class_of::<riskstream_core::Diagnostics>,
+    class_of::<riskstream_core::Findings>,
     class_of::<riskstream_gen::GenError>,
     class_of::<riskstream_features::replay::ReplayError>,
     class_of::<riskstream_features::EngineError>,

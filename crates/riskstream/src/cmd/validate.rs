@@ -29,6 +29,10 @@ pub struct Args {
     /// the first few shown.
     #[arg(long, value_name = "DIR")]
     pub dead_letter_dir: Option<PathBuf>,
+    /// The feature spec a policy file is checked against (the features and scores its rules
+    /// name must exist there).
+    #[arg(long, value_name = "FEATURES_TOML")]
+    pub spec: Option<PathBuf>,
 }
 
 /// The kinds of TOML file riskstream validates, told by their keys.
@@ -37,6 +41,7 @@ enum Kind {
     Schema,
     FeatureSpec,
     Pipeline,
+    Policy,
     Unknown,
 }
 
@@ -45,13 +50,14 @@ fn kind_of(text: &str) -> Kind {
         Ok(t) if t.contains_key("field") => Kind::Schema,
         Ok(t) if t.contains_key("feature") || t.contains_key("calendar") => Kind::FeatureSpec,
         Ok(t) if t.contains_key("source") && t.contains_key("sink") => Kind::Pipeline,
+        Ok(t) if t.contains_key("rule") || t.contains_key("score") => Kind::Policy,
         Ok(_) => Kind::Unknown,
         // Not TOML at all: the schema checker reports the syntax error with line and column.
         Err(_) => Kind::Schema,
     }
 }
 
-fn validate_toml(path: &Path) -> anyhow::Result<bool> {
+fn validate_toml(path: &Path, spec: Option<&Path>) -> anyhow::Result<bool> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     match kind_of(&text) {
@@ -75,41 +81,79 @@ fn validate_toml(path: &Path) -> anyhow::Result<bool> {
                 Ok(false)
             }
         },
-        Kind::Pipeline => match riskstream_pipeline::PipelineConfig::load(path) {
-            Ok(c) => {
-                if let Some(rep) = &c.repartition {
-                    // The entities are the feature spec's: check them against it.
-                    let checked = riskstream_features::FeatureSpec::from_file(&c.feature_spec)
-                        .map_err(|d| d.to_string())
-                        .and_then(|spec| riskstream_pipeline::run::check_repartition(rep, &spec));
-                    if let Err(e) = checked {
-                        eprintln!("{}: {e}", path.display());
-                        return Ok(false);
-                    }
-                }
-                println!(
-                    "{}: ok (pipeline `{}`, {} partition(s){}{})",
-                    path.display(),
-                    c.name,
-                    c.partitions(),
-                    match &c.repartition {
-                        Some(r) => format!(", repartitioned by {} to {} partition(s) of `{}`", r.by, r.partitions, r.topic),
-                        None => String::new(),
-                    },
-                    if c.registry.is_some() { ", review queue and audit log in the registry" } else { "" }
-                );
-                Ok(true)
-            }
-            Err(d) => {
-                eprint!("{d}");
-                Ok(false)
-            }
-        },
+        Kind::Pipeline => validate_pipeline(path),
+        Kind::Policy => validate_policy(path, &text, spec),
         Kind::Unknown => Err(UsageError(format!(
-            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables, a pipeline `[source]` and `[sink]`)",
+            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables, a pipeline `[source]` and `[sink]`, a policy `[[rule]]` or `[score]`)",
             path.display()
         ))
         .into()),
+    }
+}
+
+/// A pipeline and every file it names, checked as `run` checks them before it starts.
+fn validate_pipeline(path: &Path) -> anyhow::Result<bool> {
+    let checked = riskstream_pipeline::PipelineConfig::load(path)
+        .map_err(riskstream_core::Findings::from)
+        .and_then(|c| c.check());
+    match checked {
+        Ok(t) => {
+            let c = &t.config;
+            println!(
+                "{}: ok (pipeline `{}`, {} partition(s); spec `{}` with {} features; policy `{}`{}{}{})",
+                path.display(),
+                c.name,
+                c.partitions(),
+                t.spec.name,
+                t.spec.features.len(),
+                t.deployment.policy.name(),
+                if t.deployment.champion.is_some() { " and a champion model" } else { "" },
+                match &c.repartition {
+                    Some(r) => format!(", repartitioned by {} to {} partition(s) of `{}`", r.by, r.partitions, r.topic),
+                    None => String::new(),
+                },
+                if c.registry.is_some() { ", review queue and audit log in the registry" } else { "" }
+            );
+            Ok(true)
+        }
+        Err(f) => {
+            eprint!("{f}");
+            Ok(false)
+        }
+    }
+}
+
+/// A policy file against the feature spec its rules read (`--spec`).
+fn validate_policy(path: &Path, text: &str, spec: Option<&Path>) -> anyhow::Result<bool> {
+    let Some(spec_path) = spec else {
+        return Err(UsageError(format!(
+            "{}: a policy is checked against the feature spec its rules read; add --spec features.toml",
+            path.display()
+        ))
+        .into());
+    };
+    let spec = match riskstream_features::FeatureSpec::from_file(spec_path) {
+        Ok(s) => s,
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(false);
+        }
+    };
+    match riskstream_decide::Policy::from_toml_str(text, &path.display().to_string(), &spec) {
+        Ok(p) => {
+            println!(
+                "{}: ok (policy `{}`, {} rules, against feature spec `{}`)",
+                path.display(),
+                p.name(),
+                p.rules().len(),
+                spec.name
+            );
+            Ok(true)
+        }
+        Err(d) => {
+            eprint!("{d}");
+            Ok(false)
+        }
     }
 }
 
@@ -157,7 +201,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let mut all_ok = true;
     for f in &a.files {
         let ok = if f.extension().is_some_and(|e| e == "toml") {
-            validate_toml(f)?
+            validate_toml(f, a.spec.as_deref())?
         } else {
             validate_data(f, &a)?
         };
