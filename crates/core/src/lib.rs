@@ -23,6 +23,7 @@ pub mod diag;
 pub mod error;
 pub mod frame;
 pub mod fs;
+pub mod metrics;
 pub mod schema;
 pub mod time;
 

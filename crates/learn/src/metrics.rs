@@ -142,123 +142,7 @@ fn need_probabilities(scores: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Row indices sorted by score descending; equal scores keep row order. `-0.0` and `0.0`
-/// are the same score.
-fn rank(scores: &[f64]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    // `+ 0.0` turns -0.0 into 0.0 so `total_cmp` does not separate them; the sort is stable.
-    idx.sort_by(|&a, &b| (scores[b] + 0.0).total_cmp(&(scores[a] + 0.0)));
-    idx
-}
-
-/// One point per distinct score, highest score first: rows scoring at least that much.
-struct Curve {
-    /// Cumulative true positives.
-    tps: Vec<u64>,
-    /// Cumulative false positives.
-    fps: Vec<u64>,
-    n_pos: u64,
-    n_neg: u64,
-}
-
-impl Curve {
-    fn new(scores: &[f64], c: &Checked) -> Curve {
-        let order = rank(scores);
-        let mut tps = Vec::new();
-        let mut fps = Vec::new();
-        let (mut tp, mut fp) = (0u64, 0u64);
-        for (k, &i) in order.iter().enumerate() {
-            if c.y[i] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            let last_of_group = order.get(k + 1).is_none_or(|&j| scores[j] != scores[i]);
-            if last_of_group {
-                tps.push(tp);
-                fps.push(fp);
-            }
-        }
-        Curve {
-            tps,
-            fps,
-            n_pos: c.n_pos,
-            n_neg: c.n_neg,
-        }
-    }
-
-    /// Trapezoidal area under (FPR, TPR), as scikit-learn's `roc_auc_score`: a tie between
-    /// a positive and a negative counts one half. Exact in integers, rounded once.
-    fn auc(&self) -> f64 {
-        let (mut tp0, mut fp0) = (0u128, 0u128);
-        let mut twice_area = 0u128;
-        for (&tp, &fp) in self.tps.iter().zip(&self.fps) {
-            let (tp, fp) = (u128::from(tp), u128::from(fp));
-            twice_area += (fp - fp0) * (tp + tp0);
-            tp0 = tp;
-            fp0 = fp;
-        }
-        let denom = 2 * u128::from(self.n_pos) * u128::from(self.n_neg);
-        ratio_u128(twice_area, denom)
-    }
-
-    /// scikit-learn's `average_precision_score`: Σ over distinct scores of
-    /// (recall step) × (precision at that score), no interpolation.
-    fn average_precision(&self) -> f64 {
-        let p = self.n_pos as f64;
-        let mut prev_recall = 0.0;
-        let mut sum = Neumaier::default();
-        for (&tp, &fp) in self.tps.iter().zip(&self.fps) {
-            let recall = tp as f64 / p;
-            let precision = tp as f64 / (tp + fp) as f64;
-            sum.add((recall - prev_recall) * precision);
-            prev_recall = recall;
-        }
-        sum.total().max(0.0)
-    }
-
-    /// Largest gap between the two classes' score distributions, max |TPR − FPR| over the
-    /// distinct scores (scipy's two-sample `ks_2samp` statistic).
-    fn ks(&self) -> f64 {
-        let (p, n) = (self.n_pos as f64, self.n_neg as f64);
-        self.tps
-            .iter()
-            .zip(&self.fps)
-            .map(|(&tp, &fp)| (tp as f64 / p - fp as f64 / n).abs())
-            .fold(0.0, f64::max)
-    }
-}
-
-/// `a / b` for large integers, correctly rounded when both fit in 53 bits and within one
-/// rounding otherwise.
-fn ratio_u128(a: u128, b: u128) -> f64 {
-    // Both fit exactly in f64 whenever they are below 2^53; beyond that the two
-    // conversions and the division each round once (relative error < 2e-16).
-    a as f64 / b as f64
-}
-
-/// Compensated summation (Neumaier): exact to about one rounding whatever the length.
-#[derive(Debug, Default, Clone, Copy)]
-struct Neumaier {
-    sum: f64,
-    comp: f64,
-}
-
-impl Neumaier {
-    fn add(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.comp += (self.sum - t) + x;
-        } else {
-            self.comp += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-
-    fn total(self) -> f64 {
-        self.sum + self.comp
-    }
-}
+use riskstream_core::metrics::{rank, Curve, Neumaier};
 
 /// Area under the ROC curve, exactly as scikit-learn's `roc_auc_score` (a tie between a
 /// positive and a negative counts one half).
@@ -268,7 +152,7 @@ impl Neumaier {
 pub fn roc_auc<L: BinaryLabel>(scores: &[f64], labels: &[L]) -> Result<f64> {
     let c = check(scores, labels)?;
     need_both(&c)?;
-    Ok(Curve::new(scores, &c).auc())
+    Ok(Curve::new(scores, &c.y).auc())
 }
 
 /// Gini coefficient as used in credit scoring: 2 · AUC − 1.
@@ -284,7 +168,7 @@ pub fn average_precision<L: BinaryLabel>(scores: &[f64], labels: &[L]) -> Result
     if c.n_pos == 0 {
         return Err(LearnError::OneClass { class: 0 });
     }
-    Ok(Curve::new(scores, &c).average_precision())
+    Ok(Curve::new(scores, &c.y).average_precision())
 }
 
 /// Kolmogorov–Smirnov statistic: the largest distance between the score CDFs of
@@ -292,7 +176,7 @@ pub fn average_precision<L: BinaryLabel>(scores: &[f64], labels: &[L]) -> Result
 pub fn ks<L: BinaryLabel>(scores: &[f64], labels: &[L]) -> Result<f64> {
     let c = check(scores, labels)?;
     need_both(&c)?;
-    Ok(Curve::new(scores, &c).ks())
+    Ok(Curve::new(scores, &c.y).ks())
 }
 
 /// Precision and recall of the `k` highest-scoring rows: the alert budget view.
@@ -691,7 +575,7 @@ impl Report {
         let c = check(scores, labels)?;
         need_both(&c)?;
         need_probabilities(scores)?;
-        let curve = Curve::new(scores, &c);
+        let curve = Curve::new(scores, &c.y);
         let auc = curve.auc();
         Ok(Report {
             n: scores.len(),

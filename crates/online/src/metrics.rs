@@ -8,54 +8,15 @@
 /// i.e. count one half, as scikit-learn's `roc_auc_score`). `None` when only one class is
 /// present (the AUC is undefined).
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    let order = sorted_desc(scores);
-    let pos = labels.iter().filter(|&&y| y).count() as f64;
-    let neg = labels.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 {
-        return None;
-    }
-    let (mut tp, mut fp, mut area) = (0.0f64, 0.0f64, 0.0f64);
-    let mut i = 0;
-    while i < order.len() {
-        let s = scores[order[i]];
-        let (tp0, fp0) = (tp, fp);
-        while i < order.len() && scores[order[i]].total_cmp(&s).is_eq() {
-            if labels[order[i]] {
-                tp += 1.0;
-            } else {
-                fp += 1.0;
-            }
-            i += 1;
-        }
-        area += (fp - fp0) * (tp + tp0) / 2.0;
-    }
-    Some(area / (pos * neg))
+    let c = riskstream_core::metrics::Curve::new(scores, labels);
+    (c.n_pos > 0 && c.n_neg > 0).then(|| c.auc())
 }
 
 /// Average precision (scikit-learn's `average_precision_score`): the precision at each
 /// distinct threshold weighted by the recall gained there. `None` without positives.
 pub fn average_precision(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    let order = sorted_desc(scores);
-    let pos = labels.iter().filter(|&&y| y).count() as f64;
-    if pos == 0.0 {
-        return None;
-    }
-    let (mut tp, mut n, mut ap, mut last_recall) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut i = 0;
-    while i < order.len() {
-        let s = scores[order[i]];
-        while i < order.len() && scores[order[i]].total_cmp(&s).is_eq() {
-            if labels[order[i]] {
-                tp += 1.0;
-            }
-            n += 1.0;
-            i += 1;
-        }
-        let recall = tp / pos;
-        ap += (recall - last_recall) * (tp / n);
-        last_recall = recall;
-    }
-    Some(ap)
+    let c = riskstream_core::metrics::Curve::new(scores, labels);
+    (c.n_pos > 0).then(|| c.average_precision())
 }
 
 /// Mean log loss with probabilities clipped to `[ε, 1 − ε]`, ε = machine epsilon (as
@@ -84,12 +45,6 @@ pub fn accuracy(probs: &[f64], labels: &[bool]) -> Option<f64> {
         .filter(|(&p, &y)| (p > 0.5) == y)
         .count();
     Some(ok as f64 / probs.len() as f64)
-}
-
-fn sorted_desc(scores: &[f64]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    order
 }
 
 #[cfg(test)]

@@ -73,7 +73,10 @@ fn validate_refuses_a_pipeline_whose_policy_names_a_feature_the_spec_lacks() {
         .unwrap();
     let run_err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{run_err}");
-    assert!(run_err.contains("CUSTOMER_ID_NB_TX_99DAY_WINDOW"), "{run_err}");
+    assert!(
+        run_err.contains("CUSTOMER_ID_NB_TX_99DAY_WINDOW"),
+        "{run_err}"
+    );
     // And the good policy passes, naming what it checked.
     let good = pipeline(dir.path(), &examples().join("fraud-handbook/policy.toml"));
     let out = bin()
@@ -81,7 +84,11 @@ fn validate_refuses_a_pipeline_whose_policy_names_a_feature_the_spec_lacks() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("policy `handbook-card-fraud`"), "{text}");
 }
 
@@ -91,17 +98,31 @@ fn validate_checks_a_policy_file_against_a_spec() {
     let spec = examples().join("fraud-handbook/features.toml");
     let good = examples().join("fraud-handbook/policy.toml");
     let out = bin()
-        .args(["validate", good.to_str().unwrap(), "--spec", spec.to_str().unwrap()])
+        .args([
+            "validate",
+            good.to_str().unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("ok (policy"), "{text}");
 
     let bad = dir.path().join("policy.toml");
     std::fs::write(&bad, BAD_POLICY).unwrap();
     let out = bin()
-        .args(["validate", bad.to_str().unwrap(), "--spec", spec.to_str().unwrap()])
+        .args([
+            "validate",
+            bad.to_str().unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
