@@ -387,7 +387,7 @@ impl ModelFile {
         Ok(ModelFile { card, model })
     }
 
-    /// Writes the file atomically (temporary file, then rename).
+    /// Writes the file durably and atomically, owner-only ([`riskstream_core::fs`]).
     pub fn save(&self, path: &Path) -> Result<()> {
         let io = |source| LearnError::Io {
             path: path.display().to_string(),
@@ -397,9 +397,7 @@ impl ModelFile {
             path: path.display().to_string(),
             reason: format!("cannot encode: {e}"),
         })?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, body).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        riskstream_core::fs::write_atomic(path, &body).map_err(io)
     }
 
     /// Reads and checks a model file: format name and version, content hash, trees.
