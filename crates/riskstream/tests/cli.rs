@@ -605,7 +605,7 @@ fn a_closed_stdout_panicked_with_exit_101() {
         "{err}"
     );
 
-    // `model list` on an empty registry, its reader closed before it writes anything.
+    // `model list` on a registry with a deployment, its reader closed before it writes.
     let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/fraud-handbook/features.toml");
     let config = dir.path().join("service.toml");
@@ -618,6 +618,19 @@ fn a_closed_stdout_panicked_with_exit_101() {
         ),
     )
     .unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .env_remove("RISKSTREAM_AUDIT_KEY_FILE")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/policy.toml");
+    succeeded(&run(&["policy", "push", policy.to_str().unwrap(), "--activate"]));
+    succeeded(&run(&["model", "list"]));
     let mut child = bin()
         .env_remove("RISKSTREAM_AUDIT_KEY_FILE")
         .args(["model", "list", "--config"])

@@ -198,6 +198,9 @@ fn validate_data(path: &Path, a: &Args) -> anyhow::Result<bool> {
 
 /// Runs `validate`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
+    if let Some(d) = &a.dead_letter_dir {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
     let mut all_ok = true;
     for f in &a.files {
         let ok = if f.extension().is_some_and(|e| e == "toml") {
