@@ -217,22 +217,10 @@ fn part_path(dir: &Path, k: u64) -> PathBuf {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
-    let err = |e: std::io::Error| ReplayError::Checkpoint {
+    riskstream_core::fs::write_atomic(path, bytes).map_err(|e| ReplayError::Checkpoint {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-    }
-    std::fs::rename(&tmp, path).map_err(err)?;
-    if let Some(d) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    })
 }
 
 fn batch_min_time(b: &RecordBatch, time_col: usize) -> i64 {

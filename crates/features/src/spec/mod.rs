@@ -63,7 +63,7 @@ mod parse_time;
 mod parse_top;
 mod parse_window;
 
-use riskstream_core::diag::{Diagnostic, Diagnostics};
+use riskstream_core::diag::Diagnostics;
 use riskstream_core::Schema;
 use serde::Deserialize;
 use std::path::Path;
@@ -397,14 +397,8 @@ impl FeatureSpec {
 
     /// Reads and validates a spec file.
     pub fn from_file(path: &Path) -> Result<FeatureSpec, Diagnostics> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_toml_str(&text, &path.display().to_string(), path.parent()),
-            Err(e) => {
-                let mut d = Diagnostics::new(path.display().to_string());
-                d.push(Diagnostic::new("", format!("cannot read: {e}")));
-                Err(d)
-            }
-        }
+        let text = Diagnostics::read(path)?;
+        Self::from_toml_str(&text, &path.display().to_string(), path.parent())
     }
 
     /// Output column names: passthrough fields, then features.
