@@ -20,7 +20,8 @@ pub struct ServiceConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// TLS certificate and key (PEM), when configured.
     pub tls: Option<TlsConfig>,
-    /// Registry URL (`sqlite://…` or `postgres://…`).
+    /// Registry URL (`sqlite://…` or `postgres://…`). A relative SQLite path is resolved
+    /// against the config file's directory, like every path in the file.
     pub registry_url: String,
     /// The deployment this service serves (a name in the registry).
     pub deployment: String,
@@ -308,11 +309,8 @@ impl ServiceConfig {
                 "sqlite://{}?mode=rwc",
                 base.join("registry.db").display()
             )),
-            Some(u)
-                if u.starts_with("sqlite:")
-                    || u.starts_with("postgres://")
-                    || u.starts_with("postgresql://") =>
-            {
+            Some(u) if u.starts_with("sqlite:") => Some(resolve_sqlite(u, base)),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 Some(u.to_string())
             }
             Some(u) => {
@@ -502,6 +500,61 @@ impl ServiceConfig {
             audit_key_file,
         })
     }
+}
+
+impl ServiceConfig {
+    /// The SQLite file the registry URL names (`None` for PostgreSQL and in-memory
+    /// databases).
+    pub fn registry_file(&self) -> Option<PathBuf> {
+        let (path, query) = sqlite_parts(&self.registry_url)?;
+        if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+            return None;
+        }
+        Some(PathBuf::from(path))
+    }
+
+    /// For commands that only read the registry: refuses when its SQLite file does not
+    /// exist, rather than opening it, which would create an empty one and answer from it.
+    pub fn require_registry(&self) -> Result<(), Diagnostics> {
+        match self.registry_file() {
+            Some(p) if !p.exists() => {
+                let mut d = Diagnostics::new("service config");
+                d.push(
+                    Diagnostic::new("registry.url", format!("no registry at {}", p.display()))
+                        .hint("check the path (relative paths are taken from the config file's directory), or start the service once to create it"),
+                );
+                Err(d)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `sqlite:[//]path[?query]` → (path, query); `None` for other URLs.
+fn sqlite_parts(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    Some(rest.split_once('?').unwrap_or((rest, "")))
+}
+
+/// A `sqlite:` URL with a relative file path, made relative to `base` (the config file's
+/// directory): the file says its paths are, and taking them from the current directory
+/// opened (and created) another database when a command ran from elsewhere. Absolute
+/// paths and in-memory databases are kept as written.
+fn resolve_sqlite(url: &str, base: &Path) -> String {
+    let Some((path, query)) = sqlite_parts(url) else {
+        return url.to_string();
+    };
+    let memory = path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    if path.is_empty() || memory || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    let q = if query.is_empty() && !url.ends_with('?') {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("sqlite://{}{q}", base.join(path).display())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
