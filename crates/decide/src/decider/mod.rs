@@ -23,9 +23,10 @@
 //! turns into a rules-only decision with `fallback` saying why.
 
 //!
-//! The code is cut by step: [`input`](self) (JSON → feature row), the decision itself
-//! (`decide.rs`: route, score, rules, outcome and reasons, recording), labels, snapshots,
-//! and the replay of a write-ahead log after a restart (`replay.rs`).
+//! The code is cut by step: `input.rs` (JSON → feature row), `decide.rs` (route, score,
+//! rules, outcome and reasons, recording), `labels.rs`, `rows.rs` (rows kept for online
+//! learning), `snapshot.rs`, and `replay.rs` (a write-ahead log applied again after a
+//! restart, and what is remembered for retries).
 
 mod decide;
 mod input;

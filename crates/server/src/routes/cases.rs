@@ -2,6 +2,7 @@
 //! verdict on one.
 
 use super::{body, listing_len, query, reg_err, JsonBody, QueryParams, St};
+use super::openapi::{CaseOut, ErrorBody};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::extract::{Path, State};

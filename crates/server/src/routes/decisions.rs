@@ -3,6 +3,7 @@
 //! id gets its original decision back.
 
 use super::{admit, audit_queue, audit_record, body, decide_err, durable, JsonBody, St};
+use super::openapi::{BatchOut, DecisionOut, ErrorBody, LabelOut};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::json::Transaction;

@@ -4,6 +4,7 @@
 //! once.
 
 use super::{body, from_string_rejection, query, reg_err, reload_now, JsonBody, QueryParams, St};
+use super::openapi::{ActivatedOut, ArtifactOut, DeploymentOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut};
 use crate::admin::{self, AdminError};
 use crate::auth::Caller;
 use crate::error::ApiError;

@@ -1,6 +1,7 @@
 //! Unauthenticated routes: liveness, readiness, and the OpenAPI document.
 
 use super::St;
+use super::openapi::{ErrorBody, ReadyOut};
 use crate::error::ApiError;
 use axum::extract::State;
 use axum::Json;

@@ -213,4 +213,4 @@ fn listing_len(n: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-pub use crate::error::{ErrorBody, ErrorDetail};
+pub use crate::error::ErrorDetail;

@@ -7,6 +7,7 @@
 
 use crate::{error, routes};
 use serde::Serialize;
+pub use crate::error::ErrorBody;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
