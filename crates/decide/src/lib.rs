@@ -50,7 +50,8 @@ pub use decision::{
     ChallengerInfo, DecideMetrics, Decision, LabelOutcome, OnlineMetrics, Reason, ShadowResult,
 };
 pub use deploy::{
-    row_columns, Deployment, DeploymentBuilder, ModelSlot, OnlineModel, OnlineStats, Scorer, SlotRole,
+    row_columns, Deployment, DeploymentBuilder, ModelSlot, OnlineModel, OnlineStats, Scorer,
+    SlotRole,
 };
 pub use error::DecideError;
 pub use lists::{List, Lists};

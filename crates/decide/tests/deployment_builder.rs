@@ -7,7 +7,7 @@ mod common;
 
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_decide::{
-    DecideError, Decider, DeploymentBuilder, LiveOnline, Lists, Scorer, SlotRole,
+    DecideError, Decider, DeploymentBuilder, Lists, LiveOnline, Scorer, SlotRole,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,11 +53,21 @@ fn a_good_deployment_builds_with_named_slots() {
 #[test]
 fn every_problem_is_reported_at_once() {
     let spec = common::handbook_spec();
-    let policy = "name = \"p\"\n[[rule]]\nname = \"t\"\nwhen = \"tx.NOPE > 1\"\noutcome = \"review\"\n";
+    let policy =
+        "name = \"p\"\n[[rule]]\nname = \"t\"\nwhen = \"tx.NOPE > 1\"\noutcome = \"review\"\n";
     let e = DeploymentBuilder::new(&spec)
-        .policy("pol", "name = \"p\"\n[score]\nreview_at = 2.0\n", "bad-policy.toml")
+        .policy(
+            "pol",
+            "name = \"p\"\n[score]\nreview_at = 2.0\n",
+            "bad-policy.toml",
+        )
         .champion("m1", "this is not a model", "model.json")
-        .challenger("m2", "kind = \"online\"\nmodel = \"lr\"\nfeatures = [\"NOPE\"]\n", "c.toml", 60.0)
+        .challenger(
+            "m2",
+            "kind = \"online\"\nmodel = \"lr\"\nfeatures = [\"NOPE\"]\n",
+            "c.toml",
+            60.0,
+        )
         .challenger("m3", LR, "lr.toml", 110.0)
         .shadow("m4", LR, "lr.toml")
         .build()
@@ -139,7 +149,9 @@ fn a_service_falls_back_to_rules_and_says_why() {
     assert_eq!(d.challengers[0].name, "challenger2");
     let why = d.fallback_reason.as_deref().unwrap();
     assert!(
-        why.starts_with("active policy 0123456789ab does not validate: policy 0123456789ab: 1 problem"),
+        why.starts_with(
+            "active policy 0123456789ab does not validate: policy 0123456789ab: 1 problem"
+        ),
         "{why}"
     );
     assert!(
@@ -171,7 +183,11 @@ fn online_models_continue_from_their_live_instance() {
         .shadow("m1", LR, "lr.toml")
         .build()
         .unwrap();
-    assert_eq!(live.len(), 1, "a new online model is kept for the next build");
+    assert_eq!(
+        live.len(),
+        1,
+        "a new online model is kept for the next build"
+    );
     let second = DeploymentBuilder::new(&spec)
         .online(&mut live)
         .champion("m1", LR, "lr.toml")

@@ -530,7 +530,11 @@ pub async fn load_deployment(
     }
     for c in &st.challengers {
         let role = SlotRole::Challenger { pct: c.pct };
-        models.push((role, c.artifact.as_str(), fetch(registry, &c.artifact).await));
+        models.push((
+            role,
+            c.artifact.as_str(),
+            fetch(registry, &c.artifact).await,
+        ));
     }
     for id in &st.shadows {
         models.push((SlotRole::Shadow, id.as_str(), fetch(registry, id).await));

@@ -45,15 +45,24 @@ async fn config_paths_are_relative_to_the_config_file() {
     std::fs::write(svc.join("service.toml"), CONFIG).unwrap();
 
     std::env::set_current_dir(&elsewhere).unwrap();
-    let cfg = ServiceConfig::load(Path::new("../svc/service.toml")).unwrap_or_else(|d| panic!("{d}"));
+    let cfg =
+        ServiceConfig::load(Path::new("../svc/service.toml")).unwrap_or_else(|d| panic!("{d}"));
 
     let db = cfg.registry_file().expect("a SQLite registry");
     assert!(is_in(&db, &svc, "reg.db"), "{}", cfg.registry_url);
-    assert!(is_in(&cfg.state_dir, &svc, "state"), "{}", cfg.state_dir.display());
+    assert!(
+        is_in(&cfg.state_dir, &svc, "state"),
+        "{}",
+        cfg.state_dir.display()
+    );
     let tls = cfg.tls.as_ref().unwrap();
     assert!(is_in(&tls.cert, &svc.join("tls"), "cert.pem"));
     assert!(is_in(&tls.key, &svc.join("tls"), "key.pem"));
-    assert!(is_in(cfg.audit_key_file.as_ref().unwrap(), &svc, "audit.key"));
+    assert!(is_in(
+        cfg.audit_key_file.as_ref().unwrap(),
+        &svc,
+        "audit.key"
+    ));
     assert!(is_in(&cfg.feature_spec, &svc, "features.toml"));
 
     // A command that only reads is told there is no registry, instead of creating one.

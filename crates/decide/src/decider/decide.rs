@@ -234,11 +234,9 @@ fn model_reasons(
         Explain::Flagged => outcome != Outcome::Approve,
         Explain::Never => false,
     };
-    if let (true, Some(_), Some(slot)) = (
-        explain && policy.score.reasons > 0,
-        scored.score,
-        deciding,
-    ) {
+    if let (true, Some(_), Some(slot)) =
+        (explain && policy.score.reasons > 0, scored.score, deciding)
+    {
         if let Scorer::Batch(m) = &slot.model {
             x.clear();
             x.extend(slot.columns.iter().map(|&c| row[c]));

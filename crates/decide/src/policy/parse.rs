@@ -178,11 +178,7 @@ fn read_name(diags: &mut Diagnostics, table: &toml::Table, lines: &Lines<'_>) ->
 }
 
 /// `version`: optional free text.
-fn read_version(
-    diags: &mut Diagnostics,
-    table: &toml::Table,
-    lines: &Lines<'_>,
-) -> Option<String> {
+fn read_version(diags: &mut Diagnostics, table: &toml::Table, lines: &Lines<'_>) -> Option<String> {
     match table.get("version") {
         None => None,
         Some(toml::Value::String(s)) => Some(s.clone()),

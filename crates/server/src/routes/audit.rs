@@ -1,7 +1,7 @@
 //! The audit log: its latest records, and a walk of its hash chain.
 
-use super::{listing_len, query, reg_err, QueryParams, St};
 use super::openapi::{AuditEntryOut, ErrorBody, VerifyOut};
+use super::{listing_len, query, reg_err, QueryParams, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::extract::State;

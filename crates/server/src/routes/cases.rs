@@ -1,8 +1,8 @@
 //! The review queue: cases pipelines opened for flagged decisions, and an analyst's
 //! verdict on one.
 
-use super::{body, listing_len, query, reg_err, JsonBody, QueryParams, St};
 use super::openapi::{CaseOut, ErrorBody};
+use super::{body, listing_len, query, reg_err, JsonBody, QueryParams, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::extract::{Path, State};

@@ -2,8 +2,8 @@
 //! (its write-ahead log record on disk, its audit record committed); a retried transaction
 //! id gets its original decision back.
 
-use super::{admit, audit_queue, audit_record, body, decide_err, durable, JsonBody, St};
 use super::openapi::{BatchOut, DecisionOut, ErrorBody, LabelOut};
+use super::{admit, audit_queue, audit_record, body, decide_err, durable, JsonBody, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::json::Transaction;

@@ -3,8 +3,10 @@
 //! policies activated, the champion rolled back. Every change reloads the deployment at
 //! once.
 
+use super::openapi::{
+    ActivatedOut, ArtifactOut, DeploymentOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut,
+};
 use super::{body, from_string_rejection, query, reg_err, reload_now, JsonBody, QueryParams, St};
-use super::openapi::{ActivatedOut, ArtifactOut, DeploymentOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut};
 use crate::admin::{self, AdminError};
 use crate::auth::Caller;
 use crate::error::ApiError;

@@ -1,7 +1,7 @@
 //! Unauthenticated routes: liveness, readiness, and the OpenAPI document.
 
-use super::St;
 use super::openapi::{ErrorBody, ReadyOut};
+use super::St;
 use crate::error::ApiError;
 use axum::extract::State;
 use axum::Json;

@@ -1,7 +1,7 @@
 //! API keys: created (shown once, only the hash is kept) and revoked.
 
-use super::{body, reg_err, JsonBody, St};
 use super::openapi::{ErrorBody, KeyOut, RevokedOut};
+use super::{body, reg_err, JsonBody, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::extract::{Path, State};

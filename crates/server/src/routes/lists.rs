@@ -1,7 +1,7 @@
 //! Allow and block lists: entries with a reason and an expiry, in force at once.
 
-use super::{body, reg_err, reload_now, JsonBody, St};
 use super::openapi::{ErrorBody, ListEntryInfo, ListEntryOut, RemovedOut};
+use super::{body, reg_err, reload_now, JsonBody, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::extract::{Path, State};

@@ -5,9 +5,9 @@
 //! for the document. `tests/openapi.rs` checks real answers against these shapes, so a
 //! field added to a handler but not here (or the other way round) fails a test.
 
+pub use crate::error::ErrorBody;
 use crate::{error, routes};
 use serde::Serialize;
-pub use crate::error::ErrorBody;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
