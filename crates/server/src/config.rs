@@ -3,6 +3,10 @@
 //! Every problem in the file is reported at once (unknown keys with "did you mean", bad
 //! addresses, durations, missing TLS files, limits that cannot work), so an operator fixes the
 //! file in one round trip and a bad config never reaches a listening socket.
+//!
+//! Every path in the file (the feature spec, the state directory, TLS files, the audit key,
+//! a SQLite registry) is taken from the file's own directory, whatever the current
+//! directory of the command that reads it.
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
 use serde::Deserialize;
@@ -200,6 +204,9 @@ impl ServiceConfig {
     }
 
     /// Checks config text; `base` resolves relative paths.
+    // Long on purpose: one pass over the keys in a fixed order, so problems come back in a
+    // stable order; each key is a few lines here, the longer checks are the `read_*`
+    // functions below.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, Diagnostics> {
         let mut diags = Diagnostics::new(origin);
         let raw: RawFile = match toml::from_str(text) {
@@ -219,54 +226,14 @@ impl ServiceConfig {
                 return Err(diags);
             }
         };
-        let addr = |diags: &mut Diagnostics, key: &str, v: &str| -> Option<SocketAddr> {
-            match v.parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    diags.push(
-                        Diagnostic::new(key, format!("`{v}` is not an address"))
-                            .hint("write host:port with an IP address, e.g. 127.0.0.1:8080"),
-                    );
-                    None
-                }
-            }
-        };
         let dur = riskstream_core::diag::positive_duration;
-        let positive =
-            |diags: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64| {
-                let v = v.unwrap_or(default);
-                if v < 1 || v > max {
-                    diags.push(Diagnostic::new(
-                        key,
-                        format!("{v} is out of range: give a number from 1 to {max}"),
-                    ));
-                    None
-                } else {
-                    Some(v as usize)
-                }
-            };
         let s = &raw.server;
         let listen = addr(
             &mut diags,
             "server.listen",
             s.listen.as_deref().unwrap_or("127.0.0.1:8080"),
         );
-        let metrics_listen = match s.metrics_listen.as_deref() {
-            Some("") | Some("off") => Some(None),
-            Some(v) => addr(&mut diags, "server.metrics_listen", v).map(Some),
-            None => Some(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
-        };
-        if let (Some(l), Some(Some(m))) = (listen, metrics_listen) {
-            if l == m && l.port() != 0 {
-                diags.push(
-                    Diagnostic::new(
-                        "server.metrics_listen",
-                        "is the same address as server.listen",
-                    )
-                    .hint("metrics are served on their own port; pick another, or \"off\""),
-                );
-            }
-        }
+        let metrics_listen = read_metrics_listen(&mut diags, s, listen);
         let max_body = positive(
             &mut diags,
             "server.max_body_bytes",
@@ -288,42 +255,9 @@ impl ServiceConfig {
             s.request_timeout.as_deref(),
             "5s",
         );
-        let tls = s.tls.as_ref().and_then(|t| {
-            let cert = base.join(&t.cert);
-            let key = base.join(&t.key);
-            let mut ok = true;
-            for (k, p) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
-                if !p.is_file() {
-                    diags.push(
-                        Diagnostic::new(k, format!("{} does not exist", p.display()))
-                            .hint("give PEM files readable by the service"),
-                    );
-                    ok = false;
-                }
-            }
-            ok.then_some(TlsConfig { cert, key })
-        });
+        let tls = read_tls(&mut diags, s, base);
         let r = &raw.registry;
-        let registry_url = match r.url.as_deref() {
-            None => Some(format!(
-                "sqlite://{}?mode=rwc",
-                base.join("registry.db").display()
-            )),
-            Some(u) if u.starts_with("sqlite:") => Some(resolve_sqlite(u, base)),
-            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                Some(u.to_string())
-            }
-            Some(u) => {
-                diags.push(
-                    Diagnostic::new(
-                        "registry.url",
-                        format!("`{}` is neither a sqlite: nor a postgres:// URL", redact(u)),
-                    )
-                    .hint("e.g. sqlite://registry.db?mode=rwc or postgres://user@host/db"),
-                );
-                None
-            }
-        };
+        let registry_url = read_registry_url(&mut diags, r, base);
         let deployment = r.deployment.clone().unwrap_or_else(|| "default".into());
         if deployment.is_empty()
             || !deployment
@@ -347,25 +281,7 @@ impl ServiceConfig {
             Some("off") => Some(None),
             v => dur(&mut diags, "state.checkpoint_interval", v, "60s").map(Some),
         };
-        let feature_spec = match raw.features.spec.as_deref() {
-            Some(p) => {
-                let p = base.join(p);
-                if !p.is_file() {
-                    diags.push(
-                        Diagnostic::new("features.spec", format!("{} does not exist", p.display()))
-                            .hint("give the feature spec TOML the models were trained with"),
-                    );
-                }
-                Some(p)
-            }
-            None => {
-                diags.push(
-                    Diagnostic::new("features.spec", "missing")
-                        .hint("add [features] spec = \"path/to/features.toml\""),
-                );
-                None
-            }
-        };
+        let feature_spec = read_feature_spec(&mut diags, &raw.features, base);
         let live_tolerance = match raw.features.live_tolerance.as_deref() {
             None => Some(Duration::from_secs(2)),
             Some("off" | "0" | "0s") => Some(Duration::ZERO),
@@ -386,18 +302,7 @@ impl ServiceConfig {
             )
             .unwrap_or(0),
         };
-        let durability = match st.durability.as_deref().unwrap_or("fsync") {
-            "fsync" => Durability::Fsync,
-            "os" => Durability::Os,
-            "off" => Durability::Off,
-            other => {
-                diags.push(
-                    Diagnostic::new("state.durability", format!("`{other}` is not a choice"))
-                        .hint("fsync (the default: nothing acknowledged is lost), os (survives a crash of the process, not of the machine) or off"),
-                );
-                Durability::Fsync
-            }
-        };
+        let durability = read_durability(&mut diags, st);
         let max_connections = positive(
             &mut diags,
             "server.max_connections",
@@ -432,16 +337,7 @@ impl ServiceConfig {
         }
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
-        let audit_key_file = a.key_file.as_ref().map(|k| {
-            let p = base.join(k);
-            if !p.is_file() {
-                diags.push(
-                    Diagnostic::new("audit.key_file", format!("{} does not exist", p.display()))
-                        .hint("make one with `head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`, kept outside the database"),
-                );
-            }
-            p
-        });
+        let audit_key_file = read_audit_key(&mut diags, a, base);
         let (
             Some(listen),
             Some(metrics_listen),
@@ -500,6 +396,164 @@ impl ServiceConfig {
             audit_key_file,
         })
     }
+}
+
+/// A socket address under `key`; a problem is pushed and gives `None`.
+fn addr(diags: &mut Diagnostics, key: &str, v: &str) -> Option<SocketAddr> {
+    match v.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            diags.push(
+                Diagnostic::new(key, format!("`{v}` is not an address"))
+                    .hint("write host:port with an IP address, e.g. 127.0.0.1:8080"),
+            );
+            None
+        }
+    }
+}
+
+/// A count from 1 to `max` under `key` (`default` when absent); a problem is pushed and
+/// gives `None`.
+fn positive(
+    diags: &mut Diagnostics,
+    key: &str,
+    v: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Option<usize> {
+    let v = v.unwrap_or(default);
+    if v < 1 || v > max {
+        diags.push(Diagnostic::new(
+            key,
+            format!("{v} is out of range: give a number from 1 to {max}"),
+        ));
+        None
+    } else {
+        Some(v as usize)
+    }
+}
+
+/// `server.metrics_listen`: an address, `off`, or the default; not `server.listen`'s.
+/// `Some(None)` is off, `None` a problem.
+fn read_metrics_listen(
+    diags: &mut Diagnostics,
+    s: &RawServer,
+    listen: Option<SocketAddr>,
+) -> Option<Option<SocketAddr>> {
+    let metrics_listen = match s.metrics_listen.as_deref() {
+        Some("") | Some("off") => Some(None),
+        Some(v) => addr(diags, "server.metrics_listen", v).map(Some),
+        None => Some(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
+    };
+    if let (Some(l), Some(Some(m))) = (listen, metrics_listen) {
+        if l == m && l.port() != 0 {
+            diags.push(
+                Diagnostic::new(
+                    "server.metrics_listen",
+                    "is the same address as server.listen",
+                )
+                .hint("metrics are served on their own port; pick another, or \"off\""),
+            );
+        }
+    }
+    metrics_listen
+}
+
+/// `[server.tls]`: both PEM files, relative to the config's directory, must exist.
+fn read_tls(diags: &mut Diagnostics, s: &RawServer, base: &Path) -> Option<TlsConfig> {
+    s.tls.as_ref().and_then(|t| {
+        let cert = base.join(&t.cert);
+        let key = base.join(&t.key);
+        let mut ok = true;
+        for (k, p) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
+            if !p.is_file() {
+                diags.push(
+                    Diagnostic::new(k, format!("{} does not exist", p.display()))
+                        .hint("give PEM files readable by the service"),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(TlsConfig { cert, key })
+    })
+}
+
+/// `registry.url`: SQLite (a relative file taken from the config's directory; the
+/// default is `registry.db` there) or PostgreSQL.
+fn read_registry_url(diags: &mut Diagnostics, r: &RawRegistry, base: &Path) -> Option<String> {
+    match r.url.as_deref() {
+        None => Some(format!(
+            "sqlite://{}?mode=rwc",
+            base.join("registry.db").display()
+        )),
+        Some(u) if u.starts_with("sqlite:") => Some(resolve_sqlite(u, base)),
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Some(u.to_string())
+        }
+        Some(u) => {
+            diags.push(
+                Diagnostic::new(
+                    "registry.url",
+                    format!("`{}` is neither a sqlite: nor a postgres:// URL", redact(u)),
+                )
+                .hint("e.g. sqlite://registry.db?mode=rwc or postgres://user@host/db"),
+            );
+            None
+        }
+    }
+}
+
+/// `features.spec`: required, relative to the config's directory, must exist.
+fn read_feature_spec(diags: &mut Diagnostics, f: &RawFeatures, base: &Path) -> Option<PathBuf> {
+    match f.spec.as_deref() {
+        Some(p) => {
+            let p = base.join(p);
+            if !p.is_file() {
+                diags.push(
+                    Diagnostic::new("features.spec", format!("{} does not exist", p.display()))
+                        .hint("give the feature spec TOML the models were trained with"),
+                );
+            }
+            Some(p)
+        }
+        None => {
+            diags.push(
+                Diagnostic::new("features.spec", "missing")
+                    .hint("add [features] spec = \"path/to/features.toml\""),
+            );
+            None
+        }
+    }
+}
+
+/// `state.durability`: fsync (the default), os or off.
+fn read_durability(diags: &mut Diagnostics, st: &RawState) -> Durability {
+    match st.durability.as_deref().unwrap_or("fsync") {
+        "fsync" => Durability::Fsync,
+        "os" => Durability::Os,
+        "off" => Durability::Off,
+        other => {
+            diags.push(
+                Diagnostic::new("state.durability", format!("`{other}` is not a choice"))
+                    .hint("fsync (the default: nothing acknowledged is lost), os (survives a crash of the process, not of the machine) or off"),
+            );
+            Durability::Fsync
+        }
+    }
+}
+
+/// `audit.key_file`: relative to the config's directory, must exist.
+fn read_audit_key(diags: &mut Diagnostics, a: &RawAudit, base: &Path) -> Option<PathBuf> {
+    a.key_file.as_ref().map(|k| {
+        let p = base.join(k);
+        if !p.is_file() {
+            diags.push(
+                Diagnostic::new("audit.key_file", format!("{} does not exist", p.display()))
+                    .hint("make one with `head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`, kept outside the database"),
+            );
+        }
+        p
+    })
 }
 
 impl ServiceConfig {
