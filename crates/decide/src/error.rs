@@ -1,8 +1,8 @@
 //! The decide crate's error type.
 //!
-//! Policy files are not errors of this type: they are validated into a
-//! [`Diagnostics`](riskstream_core::Diagnostics) report listing every problem at once; a
-//! deployment that does not check out is a list of such reports ([`DecideError::Invalid`]).
+//! Policy files are not errors of this type: they are validated into a [`Diagnostics`]
+//! report listing every problem at once; a deployment that does not check out is a list of
+//! such reports ([`DecideError::Invalid`]).
 //! What is left is per call: a transaction that does not fit the schema, a late event,
 //! a deployment that does not fit the feature spec, a snapshot that cannot be restored.
 

@@ -13,11 +13,11 @@
 //! `admin` may do everything. Every change is appended to the audit log with the key's name,
 //! what changed, and the state before and after.
 //!
-//! One file per concern: [`decisions`] (decisions and labels: the traffic), [`deployment`]
-//! (what is deployed; models and policies registered, staged, activated, rolled back),
-//! [`lists`], [`cases`] (the review queue), [`audit`], [`keys`], [`health`] (liveness,
-//! readiness, the OpenAPI document) and [`openapi`] (the document's registration and the
-//! shapes of the answers). What they share is here: body and query extraction, the
+//! One file per concern: [`decisions`] (decisions and labels: the traffic),
+//! [`deployment`](mod@deployment) (what is deployed; models and policies registered,
+//! staged, activated, rolled back), [`lists`], [`cases`] (the review queue), [`audit`],
+//! [`keys`], [`health`] (liveness, readiness, the OpenAPI document) and [`openapi`] (the
+//! document's registration and the shapes of the answers). What they share is here: body and query extraction, the
 //! mapping of registry and decider errors to API errors, admission, audit and durability.
 
 pub mod audit;
