@@ -14,9 +14,17 @@
 //! Slots read their inputs from the decision's feature row by position, computed once
 //! when the slot is built ([`ModelSlot::batch`], [`row_columns`]), so scoring is a gather
 //! and a dot product or tree walk — no name lookups per decision.
+//!
+//! Build one with [`DeploymentBuilder`]: it checks every piece against the feature spec
+//! and reports every problem at once.
+
+mod builder;
+
+pub use builder::{DeploymentBuilder, SlotRole};
 
 use crate::error::DecideError;
 use crate::policy::Policy;
+use riskstream_core::Diagnostic;
 use riskstream_features::FeatureSpec;
 use riskstream_learn::model::{AnyModel, ModelFile};
 use riskstream_online::pipeline::{ClassifierModel, Pipeline};
@@ -221,33 +229,51 @@ impl Deployment {
 
     /// Problems that would make decisions misbehave: challenger shares above 100 %,
     /// negative shares, duplicate slot names, `scores.X` in rules with no slot called X.
-    /// Empty when all is well. (Decisions still run with these; this is for `validate`.)
+    /// Empty when all is well. (Decisions still run with these; this is for `validate`,
+    /// and [`DeploymentBuilder::build`] refuses them.)
     pub fn check(&self) -> Vec<String> {
+        self.checks().into_iter().map(|d| d.message).collect()
+    }
+
+    /// [`Deployment::check`], each problem with the key it is about.
+    pub(crate) fn checks(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let total: f64 = self.challengers.iter().map(|c| c.pct).sum();
         if total > 100.0 + 1e-9 {
-            out.push(format!(
-                "challengers take {total}% of traffic; the shares must add up to at most 100"
+            out.push(Diagnostic::new(
+                "challengers",
+                format!(
+                    "challengers take {total}% of traffic; the shares must add up to at most 100"
+                ),
             ));
         }
         for c in &self.challengers {
             if !(c.pct.is_finite() && c.pct >= 0.0) {
-                out.push(format!("challenger {} has share {}%", c.id, c.pct));
+                out.push(Diagnostic::new(
+                    format!("challengers.{}", c.name),
+                    format!("challenger {} has share {}%", c.id, c.pct),
+                ));
             }
         }
         let slots: Vec<&ModelSlot> = self.slots().collect();
         for (i, s) in slots.iter().enumerate() {
             if slots[..i].iter().any(|o| o.name == s.name) {
-                out.push(format!(
-                    "two models are named `{}`; rules could not tell their scores apart",
-                    s.name
+                out.push(Diagnostic::new(
+                    format!("models.{}", s.name),
+                    format!(
+                        "two models are named `{}`; rules could not tell their scores apart",
+                        s.name
+                    ),
                 ));
             }
         }
         for n in self.policy.score_names() {
             if n != "model" && !slots.iter().any(|s| &s.name == n) {
-                out.push(format!(
-                    "rules read scores.{n} but no deployed model is named `{n}`; those rules will not fire"
+                out.push(Diagnostic::new(
+                    format!("policy `{}`.scores.{n}", self.policy.name()),
+                    format!(
+                        "rules read scores.{n} but no deployed model is named `{n}`; those rules will not fire"
+                    ),
                 ));
             }
         }

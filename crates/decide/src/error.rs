@@ -1,11 +1,12 @@
 //! The decide crate's error type.
 //!
-//! Policy files are not errors of this type: they are validated into a
-//! [`Diagnostics`](riskstream_core::Diagnostics) report listing every problem at once.
+//! Policy files are not errors of this type: they are validated into a [`Diagnostics`]
+//! report listing every problem at once; a deployment that does not check out is a list of
+//! such reports ([`DecideError::Invalid`]).
 //! What is left is per call: a transaction that does not fit the schema, a late event,
 //! a deployment that does not fit the feature spec, a snapshot that cannot be restored.
 
-use riskstream_core::{Classify, ErrorClass};
+use riskstream_core::{Classify, Diagnostics, ErrorClass};
 
 /// Errors of [`crate::Decider`] and friends.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,11 @@ pub enum DecideError {
     /// The deployment does not fit this decider (another feature spec, a bad slot).
     #[error("deployment: {0}")]
     Deployment(String),
+    /// A deployment does not check out ([`crate::DeploymentBuilder::build`]): every
+    /// problem, one report per source (the policy, each model that does not load, the
+    /// deployment as a whole), each problem with its key path.
+    #[error("{}", reports(.0))]
+    Invalid(Vec<Diagnostics>),
     /// A snapshot cannot be written or restored.
     #[error("decider snapshot: {0}")]
     Snapshot(String),
@@ -97,6 +103,11 @@ impl DecideError {
     }
 }
 
+/// Reports one after the other (each ends with a newline).
+fn reports(r: &[Diagnostics]) -> String {
+    r.iter().map(ToString::to_string).collect()
+}
+
 impl Classify for DecideError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -107,6 +118,7 @@ impl Classify for DecideError {
             | DecideError::Conflict(_)
             | DecideError::UnknownTransaction { .. }
             | DecideError::Deployment(_)
+            | DecideError::Invalid(_)
             | DecideError::Snapshot(_) => ErrorClass::User,
             DecideError::Engine(_) => ErrorClass::Internal,
         }

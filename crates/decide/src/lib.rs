@@ -49,10 +49,13 @@ pub use decider::{Decider, Featured};
 pub use decision::{
     ChallengerInfo, DecideMetrics, Decision, LabelOutcome, OnlineMetrics, Reason, ShadowResult,
 };
-pub use deploy::{row_columns, Deployment, ModelSlot, OnlineModel, OnlineStats, Scorer};
+pub use deploy::{
+    row_columns, Deployment, DeploymentBuilder, ModelSlot, OnlineModel, OnlineStats, Scorer,
+    SlotRole,
+};
 pub use error::DecideError;
 pub use lists::{List, Lists};
-pub use policy::{Explain, Outcome, Policy, Rule, ScorePolicy};
+pub use policy::{check_policy, Explain, Outcome, Policy, Rule, ScorePolicy};
 pub use recall::{Recall, Remembered, Weigh, Window};
 
 #[cfg(test)]

@@ -188,29 +188,58 @@ fn no_key(k: &str) -> ExecutionError {
     ExecutionError::no_such_key(k)
 }
 
-macro_rules! view_val {
-    ($name:ident, $ty:ident) => {
-        impl<'a> Val for $name<'a> {
-            fn get_type(&self) -> &Type {
-                &$ty
-            }
-            fn cel_type() -> &'static Type {
-                &$ty
-            }
-            fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-            where
-                Self: 'v,
-            {
-                Box::new(*self)
-            }
-            fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
-            where
-                Self: 'v,
-            {
-                Some(self)
-            }
-        }
-    };
+/// A rule variable that is a view: indexing it by a string key looks the key up, and
+/// nothing there is CEL's no-such-key (so `has(...)` is false rather than an error). The
+/// four variables differ only in the lookup; [`View`] does the rest once.
+trait Lookup: std::fmt::Debug + Copy + Send + Sync {
+    /// The variable's CEL type.
+    fn cel_type() -> &'static Type;
+
+    /// The value under `key`, or `None`.
+    fn lookup<'b, 'v>(&'b self, key: &str) -> Option<CowVal<'b, 'v>>
+    where
+        Self: 'v;
+}
+
+/// A [`Lookup`] as a CEL value that can be indexed (`tx.X`, `features['X']`).
+#[derive(Debug, Clone, Copy)]
+struct View<T>(T);
+
+impl<T: Lookup> Val for View<T> {
+    fn get_type(&self) -> &Type {
+        T::cel_type()
+    }
+    fn cel_type() -> &'static Type {
+        T::cel_type()
+    }
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(*self)
+    }
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+}
+
+impl<T: Lookup> Indexer for View<T> {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        let k = key_str(idx)?;
+        self.0.lookup(k).ok_or_else(|| no_key(k))
+    }
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -218,25 +247,21 @@ struct TxVal<'a> {
     vocab: &'a Vocab,
     row: &'a [TxValue],
 }
-view_val!(TxVal, TX_TYPE);
 
-impl Indexer for TxVal<'_> {
-    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
-    where
-        Self: 'v,
-    {
-        let k = key_str(idx)?;
-        let row: &'v [TxValue] = self.row;
-        match self.vocab.tx.get(k).and_then(|&i| row.get(i)) {
-            Some(v) => Ok(TxValue::to_val(v)),
-            None => Err(no_key(k)),
-        }
+impl Lookup for TxVal<'_> {
+    fn cel_type() -> &'static Type {
+        &TX_TYPE
     }
-    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    fn lookup<'b, 'v>(&'b self, key: &str) -> Option<CowVal<'b, 'v>>
     where
         Self: 'v,
     {
-        self.get(idx).map(CowVal::into_owned)
+        let row: &'v [TxValue] = self.row;
+        self.vocab
+            .tx
+            .get(key)
+            .and_then(|&i| row.get(i))
+            .map(TxValue::to_val)
     }
 }
 
@@ -245,24 +270,20 @@ struct FeaturesVal<'a> {
     vocab: &'a Vocab,
     row: &'a [f64],
 }
-view_val!(FeaturesVal, FEATURES_TYPE);
 
-impl Indexer for FeaturesVal<'_> {
-    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
-    where
-        Self: 'v,
-    {
-        let k = key_str(idx)?;
-        match self.vocab.features.get(k).and_then(|&i| self.row.get(i)) {
-            Some(v) => Ok(CowVal::owned(CelDouble::from(*v))),
-            None => Err(no_key(k)),
-        }
+impl Lookup for FeaturesVal<'_> {
+    fn cel_type() -> &'static Type {
+        &FEATURES_TYPE
     }
-    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    fn lookup<'b, 'v>(&'b self, key: &str) -> Option<CowVal<'b, 'v>>
     where
         Self: 'v,
     {
-        self.get(idx).map(CowVal::into_owned)
+        self.vocab
+            .features
+            .get(key)
+            .and_then(|&i| self.row.get(i))
+            .map(|v| CowVal::owned(CelDouble::from(*v)))
     }
 }
 
@@ -270,25 +291,19 @@ impl Indexer for FeaturesVal<'_> {
 struct ScoresVal<'a> {
     scores: &'a [(String, f64)],
 }
-view_val!(ScoresVal, SCORES_TYPE);
 
-impl Indexer for ScoresVal<'_> {
-    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
-    where
-        Self: 'v,
-    {
-        let k = key_str(idx)?;
-        match self.scores.iter().find(|(n, _)| n == k) {
-            Some((_, v)) => Ok(CowVal::owned(CelDouble::from(*v))),
-            // NoSuchKey, so that `has(scores.x)` is false rather than an error.
-            None => Err(no_key(k)),
-        }
+impl Lookup for ScoresVal<'_> {
+    fn cel_type() -> &'static Type {
+        &SCORES_TYPE
     }
-    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    fn lookup<'b, 'v>(&'b self, key: &str) -> Option<CowVal<'b, 'v>>
     where
         Self: 'v,
     {
-        self.get(idx).map(CowVal::into_owned)
+        self.scores
+            .iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, v)| CowVal::owned(CelDouble::from(*v)))
     }
 }
 
@@ -297,25 +312,20 @@ struct ListsVal<'a> {
     lists: &'a Lists,
     now: i64,
 }
-view_val!(ListsVal, LISTS_TYPE);
 
-impl Indexer for ListsVal<'_> {
-    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+impl Lookup for ListsVal<'_> {
+    fn cel_type() -> &'static Type {
+        &LISTS_TYPE
+    }
+    fn lookup<'b, 'v>(&'b self, key: &str) -> Option<CowVal<'b, 'v>>
     where
         Self: 'v,
     {
-        let k = key_str(idx)?;
         // A declared list nobody has filled yet is empty, not an error.
-        Ok(CowVal::owned(ListVal {
-            list: self.lists.get(k),
+        Some(CowVal::owned(ListVal {
+            list: self.lists.get(key),
             now: self.now,
         }))
-    }
-    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
-    where
-        Self: 'v,
-    {
-        self.get(idx).map(CowVal::into_owned)
     }
 }
 
@@ -372,30 +382,30 @@ pub(crate) fn context<'v>(input: &Input<'v>) -> Context<'v, 'v> {
     let mut ctx = Context::with_env(ENV.clone());
     ctx.add_variable_as_val(
         "tx",
-        Box::new(TxVal {
+        Box::new(View(TxVal {
             vocab: input.vocab,
             row: input.tx,
-        }),
+        })),
     );
     ctx.add_variable_as_val(
         "features",
-        Box::new(FeaturesVal {
+        Box::new(View(FeaturesVal {
             vocab: input.vocab,
             row: input.features,
-        }),
+        })),
     );
     ctx.add_variable_as_val(
         "scores",
-        Box::new(ScoresVal {
+        Box::new(View(ScoresVal {
             scores: input.scores,
-        }),
+        })),
     );
     ctx.add_variable_as_val(
         "lists",
-        Box::new(ListsVal {
+        Box::new(View(ListsVal {
             lists: input.lists,
             now: input.now,
-        }),
+        })),
     );
     ctx
 }

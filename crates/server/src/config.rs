@@ -3,6 +3,10 @@
 //! Every problem in the file is reported at once (unknown keys with "did you mean", bad
 //! addresses, durations, missing TLS files, limits that cannot work), so an operator fixes the
 //! file in one round trip and a bad config never reaches a listening socket.
+//!
+//! Every path in the file (the feature spec, the state directory, TLS files, the audit key,
+//! a SQLite registry) is taken from the file's own directory, whatever the current
+//! directory of the command that reads it.
 
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
 use serde::Deserialize;
@@ -20,7 +24,8 @@ pub struct ServiceConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// TLS certificate and key (PEM), when configured.
     pub tls: Option<TlsConfig>,
-    /// Registry URL (`sqlite://…` or `postgres://…`).
+    /// Registry URL (`sqlite://…` or `postgres://…`). A relative SQLite path is resolved
+    /// against the config file's directory, like every path in the file.
     pub registry_url: String,
     /// The deployment this service serves (a name in the registry).
     pub deployment: String,
@@ -199,6 +204,9 @@ impl ServiceConfig {
     }
 
     /// Checks config text; `base` resolves relative paths.
+    // Long on purpose: one pass over the keys in a fixed order, so problems come back in a
+    // stable order; each key is a few lines here, the longer checks are the `read_*`
+    // functions below.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, Diagnostics> {
         let mut diags = Diagnostics::new(origin);
         let raw: RawFile = match toml::from_str(text) {
@@ -218,54 +226,14 @@ impl ServiceConfig {
                 return Err(diags);
             }
         };
-        let addr = |diags: &mut Diagnostics, key: &str, v: &str| -> Option<SocketAddr> {
-            match v.parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    diags.push(
-                        Diagnostic::new(key, format!("`{v}` is not an address"))
-                            .hint("write host:port with an IP address, e.g. 127.0.0.1:8080"),
-                    );
-                    None
-                }
-            }
-        };
         let dur = riskstream_core::diag::positive_duration;
-        let positive =
-            |diags: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64| {
-                let v = v.unwrap_or(default);
-                if v < 1 || v > max {
-                    diags.push(Diagnostic::new(
-                        key,
-                        format!("{v} is out of range: give a number from 1 to {max}"),
-                    ));
-                    None
-                } else {
-                    Some(v as usize)
-                }
-            };
         let s = &raw.server;
         let listen = addr(
             &mut diags,
             "server.listen",
             s.listen.as_deref().unwrap_or("127.0.0.1:8080"),
         );
-        let metrics_listen = match s.metrics_listen.as_deref() {
-            Some("") | Some("off") => Some(None),
-            Some(v) => addr(&mut diags, "server.metrics_listen", v).map(Some),
-            None => Some(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
-        };
-        if let (Some(l), Some(Some(m))) = (listen, metrics_listen) {
-            if l == m && l.port() != 0 {
-                diags.push(
-                    Diagnostic::new(
-                        "server.metrics_listen",
-                        "is the same address as server.listen",
-                    )
-                    .hint("metrics are served on their own port; pick another, or \"off\""),
-                );
-            }
-        }
+        let metrics_listen = read_metrics_listen(&mut diags, s, listen);
         let max_body = positive(
             &mut diags,
             "server.max_body_bytes",
@@ -287,45 +255,9 @@ impl ServiceConfig {
             s.request_timeout.as_deref(),
             "5s",
         );
-        let tls = s.tls.as_ref().and_then(|t| {
-            let cert = base.join(&t.cert);
-            let key = base.join(&t.key);
-            let mut ok = true;
-            for (k, p) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
-                if !p.is_file() {
-                    diags.push(
-                        Diagnostic::new(k, format!("{} does not exist", p.display()))
-                            .hint("give PEM files readable by the service"),
-                    );
-                    ok = false;
-                }
-            }
-            ok.then_some(TlsConfig { cert, key })
-        });
+        let tls = read_tls(&mut diags, s, base);
         let r = &raw.registry;
-        let registry_url = match r.url.as_deref() {
-            None => Some(format!(
-                "sqlite://{}?mode=rwc",
-                base.join("registry.db").display()
-            )),
-            Some(u)
-                if u.starts_with("sqlite:")
-                    || u.starts_with("postgres://")
-                    || u.starts_with("postgresql://") =>
-            {
-                Some(u.to_string())
-            }
-            Some(u) => {
-                diags.push(
-                    Diagnostic::new(
-                        "registry.url",
-                        format!("`{}` is neither a sqlite: nor a postgres:// URL", redact(u)),
-                    )
-                    .hint("e.g. sqlite://registry.db?mode=rwc or postgres://user@host/db"),
-                );
-                None
-            }
-        };
+        let registry_url = read_registry_url(&mut diags, r, base);
         let deployment = r.deployment.clone().unwrap_or_else(|| "default".into());
         if deployment.is_empty()
             || !deployment
@@ -349,25 +281,7 @@ impl ServiceConfig {
             Some("off") => Some(None),
             v => dur(&mut diags, "state.checkpoint_interval", v, "60s").map(Some),
         };
-        let feature_spec = match raw.features.spec.as_deref() {
-            Some(p) => {
-                let p = base.join(p);
-                if !p.is_file() {
-                    diags.push(
-                        Diagnostic::new("features.spec", format!("{} does not exist", p.display()))
-                            .hint("give the feature spec TOML the models were trained with"),
-                    );
-                }
-                Some(p)
-            }
-            None => {
-                diags.push(
-                    Diagnostic::new("features.spec", "missing")
-                        .hint("add [features] spec = \"path/to/features.toml\""),
-                );
-                None
-            }
-        };
+        let feature_spec = read_feature_spec(&mut diags, &raw.features, base);
         let live_tolerance = match raw.features.live_tolerance.as_deref() {
             None => Some(Duration::from_secs(2)),
             Some("off" | "0" | "0s") => Some(Duration::ZERO),
@@ -388,18 +302,7 @@ impl ServiceConfig {
             )
             .unwrap_or(0),
         };
-        let durability = match st.durability.as_deref().unwrap_or("fsync") {
-            "fsync" => Durability::Fsync,
-            "os" => Durability::Os,
-            "off" => Durability::Off,
-            other => {
-                diags.push(
-                    Diagnostic::new("state.durability", format!("`{other}` is not a choice"))
-                        .hint("fsync (the default: nothing acknowledged is lost), os (survives a crash of the process, not of the machine) or off"),
-                );
-                Durability::Fsync
-            }
-        };
+        let durability = read_durability(&mut diags, st);
         let max_connections = positive(
             &mut diags,
             "server.max_connections",
@@ -434,16 +337,7 @@ impl ServiceConfig {
         }
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
-        let audit_key_file = a.key_file.as_ref().map(|k| {
-            let p = base.join(k);
-            if !p.is_file() {
-                diags.push(
-                    Diagnostic::new("audit.key_file", format!("{} does not exist", p.display()))
-                        .hint("make one with `head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`, kept outside the database"),
-                );
-            }
-            p
-        });
+        let audit_key_file = read_audit_key(&mut diags, a, base);
         let (
             Some(listen),
             Some(metrics_listen),
@@ -502,6 +396,219 @@ impl ServiceConfig {
             audit_key_file,
         })
     }
+}
+
+/// A socket address under `key`; a problem is pushed and gives `None`.
+fn addr(diags: &mut Diagnostics, key: &str, v: &str) -> Option<SocketAddr> {
+    match v.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            diags.push(
+                Diagnostic::new(key, format!("`{v}` is not an address"))
+                    .hint("write host:port with an IP address, e.g. 127.0.0.1:8080"),
+            );
+            None
+        }
+    }
+}
+
+/// A count from 1 to `max` under `key` (`default` when absent); a problem is pushed and
+/// gives `None`.
+fn positive(
+    diags: &mut Diagnostics,
+    key: &str,
+    v: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Option<usize> {
+    let v = v.unwrap_or(default);
+    if v < 1 || v > max {
+        diags.push(Diagnostic::new(
+            key,
+            format!("{v} is out of range: give a number from 1 to {max}"),
+        ));
+        None
+    } else {
+        Some(v as usize)
+    }
+}
+
+/// `server.metrics_listen`: an address, `off`, or the default; not `server.listen`'s.
+/// `Some(None)` is off, `None` a problem.
+fn read_metrics_listen(
+    diags: &mut Diagnostics,
+    s: &RawServer,
+    listen: Option<SocketAddr>,
+) -> Option<Option<SocketAddr>> {
+    let metrics_listen = match s.metrics_listen.as_deref() {
+        Some("") | Some("off") => Some(None),
+        Some(v) => addr(diags, "server.metrics_listen", v).map(Some),
+        None => Some(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
+    };
+    if let (Some(l), Some(Some(m))) = (listen, metrics_listen) {
+        if l == m && l.port() != 0 {
+            diags.push(
+                Diagnostic::new(
+                    "server.metrics_listen",
+                    "is the same address as server.listen",
+                )
+                .hint("metrics are served on their own port; pick another, or \"off\""),
+            );
+        }
+    }
+    metrics_listen
+}
+
+/// `[server.tls]`: both PEM files, relative to the config's directory, must exist.
+fn read_tls(diags: &mut Diagnostics, s: &RawServer, base: &Path) -> Option<TlsConfig> {
+    s.tls.as_ref().and_then(|t| {
+        let cert = base.join(&t.cert);
+        let key = base.join(&t.key);
+        let mut ok = true;
+        for (k, p) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
+            if !p.is_file() {
+                diags.push(
+                    Diagnostic::new(k, format!("{} does not exist", p.display()))
+                        .hint("give PEM files readable by the service"),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(TlsConfig { cert, key })
+    })
+}
+
+/// `registry.url`: SQLite (a relative file taken from the config's directory; the
+/// default is `registry.db` there) or PostgreSQL.
+fn read_registry_url(diags: &mut Diagnostics, r: &RawRegistry, base: &Path) -> Option<String> {
+    match r.url.as_deref() {
+        None => Some(format!(
+            "sqlite://{}?mode=rwc",
+            base.join("registry.db").display()
+        )),
+        Some(u) if u.starts_with("sqlite:") => Some(resolve_sqlite(u, base)),
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Some(u.to_string())
+        }
+        Some(u) => {
+            diags.push(
+                Diagnostic::new(
+                    "registry.url",
+                    format!("`{}` is neither a sqlite: nor a postgres:// URL", redact(u)),
+                )
+                .hint("e.g. sqlite://registry.db?mode=rwc or postgres://user@host/db"),
+            );
+            None
+        }
+    }
+}
+
+/// `features.spec`: required, relative to the config's directory, must exist.
+fn read_feature_spec(diags: &mut Diagnostics, f: &RawFeatures, base: &Path) -> Option<PathBuf> {
+    match f.spec.as_deref() {
+        Some(p) => {
+            let p = base.join(p);
+            if !p.is_file() {
+                diags.push(
+                    Diagnostic::new("features.spec", format!("{} does not exist", p.display()))
+                        .hint("give the feature spec TOML the models were trained with"),
+                );
+            }
+            Some(p)
+        }
+        None => {
+            diags.push(
+                Diagnostic::new("features.spec", "missing")
+                    .hint("add [features] spec = \"path/to/features.toml\""),
+            );
+            None
+        }
+    }
+}
+
+/// `state.durability`: fsync (the default), os or off.
+fn read_durability(diags: &mut Diagnostics, st: &RawState) -> Durability {
+    match st.durability.as_deref().unwrap_or("fsync") {
+        "fsync" => Durability::Fsync,
+        "os" => Durability::Os,
+        "off" => Durability::Off,
+        other => {
+            diags.push(
+                Diagnostic::new("state.durability", format!("`{other}` is not a choice"))
+                    .hint("fsync (the default: nothing acknowledged is lost), os (survives a crash of the process, not of the machine) or off"),
+            );
+            Durability::Fsync
+        }
+    }
+}
+
+/// `audit.key_file`: relative to the config's directory, must exist.
+fn read_audit_key(diags: &mut Diagnostics, a: &RawAudit, base: &Path) -> Option<PathBuf> {
+    a.key_file.as_ref().map(|k| {
+        let p = base.join(k);
+        if !p.is_file() {
+            diags.push(
+                Diagnostic::new("audit.key_file", format!("{} does not exist", p.display()))
+                    .hint("make one with `head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`, kept outside the database"),
+            );
+        }
+        p
+    })
+}
+
+impl ServiceConfig {
+    /// The SQLite file the registry URL names (`None` for PostgreSQL and in-memory
+    /// databases).
+    pub fn registry_file(&self) -> Option<PathBuf> {
+        let (path, query) = sqlite_parts(&self.registry_url)?;
+        if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+            return None;
+        }
+        Some(PathBuf::from(path))
+    }
+
+    /// For commands that only read the registry: refuses when its SQLite file does not
+    /// exist, rather than opening it, which would create an empty one and answer from it.
+    pub fn require_registry(&self) -> Result<(), Diagnostics> {
+        match self.registry_file() {
+            Some(p) if !p.exists() => {
+                let mut d = Diagnostics::new("service config");
+                d.push(
+                    Diagnostic::new("registry.url", format!("no registry at {}", p.display()))
+                        .hint("check the path (relative paths are taken from the config file's directory), or start the service once to create it"),
+                );
+                Err(d)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `sqlite:[//]path[?query]` → (path, query); `None` for other URLs.
+fn sqlite_parts(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    Some(rest.split_once('?').unwrap_or((rest, "")))
+}
+
+/// A `sqlite:` URL with a relative file path, made relative to `base` (the config file's
+/// directory): the file says its paths are, and taking them from the current directory
+/// opened (and created) another database when a command ran from elsewhere. Absolute
+/// paths and in-memory databases are kept as written.
+fn resolve_sqlite(url: &str, base: &Path) -> String {
+    let Some((path, query)) = sqlite_parts(url) else {
+        return url.to_string();
+    };
+    let memory = path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    if path.is_empty() || memory || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    let q = if query.is_empty() && !url.ends_with('?') {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("sqlite://{}{q}", base.join(path).display())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -17,6 +17,7 @@
 //! instead of queues growing. Shutdown stops accepting, drains what is in flight, writes the
 //! last audit records and checkpoints the feature state.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -28,6 +29,7 @@ pub mod state;
 pub mod wal;
 
 pub use config::ServiceConfig;
+pub use routes::ApiDoc;
 pub use state::{AppState, StartError};
 
 use axum::routing::{delete, get, post, put};
@@ -39,42 +41,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
-
-/// The OpenAPI document, generated from the handlers. Every route lists every status it can
-/// answer, errors as [`error::ErrorBody`]; `tests/openapi.rs` holds the document to what the
-/// service answers, and `.ci/schemathesis.sh` fuzzes the service against it.
-#[derive(Debug, OpenApi)]
-#[openapi(
-    info(title = "riskstream decision service", description = "Decisions with reasons, labels, registry, lists, review queue, audit. Every route but /healthz, /readyz and /openapi.json needs an API key: `Authorization: Bearer <key>`; errors are `{\"error\": {\"code\", \"message\", \"field\"?}}` with the request id in the `x-request-id` header."),
-    paths(
-        routes::decide, routes::decide_batch, routes::label, routes::deployment,
-        routes::list_models, routes::list_policies, routes::put_model, routes::put_policy,
-        routes::activate_policy, routes::set_stage, routes::rollback, routes::put_list_entry,
-        routes::delete_list_entry, routes::get_lists, routes::list_cases, routes::get_case,
-        routes::close_case, routes::audit_tail, routes::audit_verify,
-        routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
-        routes::openapi_json
-    ),
-    components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
-        routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
-        error::ErrorDetail)),
-    modifiers(&SecurityAddon)
-)]
-pub struct ApiDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let c = openapi.components.get_or_insert_with(Default::default);
-        c.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// The process-wide Prometheus recorder (installed once; later calls share it).
 pub fn prometheus() -> PrometheusHandle {

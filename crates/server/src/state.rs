@@ -18,9 +18,9 @@ use crate::auth::KeyCache;
 use crate::config::{redact, ServiceConfig};
 use crate::wal::{Record, Wal};
 use arc_swap::ArcSwap;
-use riskstream_decide::{Decider, Deployment, Lists, LiveOnline, ModelArtifact, ModelSlot, Policy};
+use riskstream_decide::{Decider, Deployment, DeploymentBuilder, Lists, LiveOnline, SlotRole};
 use riskstream_features::FeatureSpec;
-use riskstream_registry::{ArtifactKind, Registry};
+use riskstream_registry::Registry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -149,25 +149,15 @@ impl AppState {
             tracing::warn!("the audit chain is not keyed: anyone who can write the registry database can rewrite it unnoticed; set [audit] key_file (see README, Operating safely)");
         }
         tracing::info!(registry = %redact(&cfg.registry_url), backend = registry.backend(), "registry open");
-        let art = registry
-            .put_artifact(
-                ArtifactKind::FeatureSpec,
-                &spec.name,
-                &spec_text,
-                serde_json::json!({ "spec_hash": spec_id, "path": cfg.feature_spec.display().to_string() }),
-                "service",
-            )
-            .await?;
-        let current = match registry.deployment(&cfg.deployment).await {
-            Ok(d) => d.feature_spec,
-            Err(riskstream_registry::RegistryError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        if current.as_deref() != Some(art.as_str()) {
-            registry
-                .set_feature_spec(&cfg.deployment, &art, "service")
-                .await?;
-        }
+        crate::admin::register_feature_spec(
+            &registry,
+            &spec,
+            &spec_text,
+            &cfg.feature_spec.display().to_string(),
+            &cfg.deployment,
+            "service",
+        )
+        .await?;
         crate::files::private_dir(&cfg.state_dir)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
         let (mut decider, generation, mut recovery) = restore(&cfg, &spec)?;
@@ -528,79 +518,46 @@ pub async fn load_deployment(
     online: &OnlineModels,
 ) -> Result<Deployment, riskstream_registry::RegistryError> {
     let st = registry.deployment(name).await?;
-    let mut problems = Vec::new();
-    let (policy, policy_id) = match &st.policy {
-        Some(id) => {
-            let a = registry.artifact(id).await?;
-            match Policy::from_toml_str(&a.body, &format!("policy {}", short(id)), spec) {
-                Ok(p) => (p, id.clone()),
-                Err(e) => {
-                    // Validated before activation; this only happens if the spec changed.
-                    problems.push(format!(
-                        "active policy {} does not validate: {e}",
-                        short(id)
-                    ));
-                    (Policy::empty(), String::from("none"))
-                }
-            }
-        }
-        None => (Policy::empty(), String::from("none")),
-    };
-    let mut load =
-        |id: &str, role: &str, pct: f64, body: Result<String, String>| -> Option<ModelSlot> {
-            let r = body.and_then(|b| {
-                let a = ModelArtifact::parse(&b, &format!("model {}", short(id)))
-                    .map_err(|e| e.to_string())?;
-                let mut live = online.lock().unwrap_or_else(|e| e.into_inner());
-                let (slot, m) = a
-                    .slot(id, role, pct, spec, live.get(id).cloned())
-                    .map_err(|e| e.to_string())?;
-                if let Some(m) = m {
-                    live.insert(id.to_string(), m);
-                }
-                Ok(slot)
-            });
-            match r {
-                Ok(slot) => Some(slot),
-                Err(e) => {
-                    problems.push(format!("model {} failed to load: {e}", short(id)));
-                    None
-                }
-            }
-        };
-    let champion = match &st.champion {
-        Some(id) => {
-            let b = fetch(registry, id).await;
-            load(id, "champion", 100.0, b)
-        }
+    // Every text is fetched first: the builder is synchronous, and holds the live online
+    // models' lock while it builds.
+    let policy = match &st.policy {
+        Some(id) => Some((id.as_str(), registry.artifact(id).await?.body)),
         None => None,
     };
-    let mut challengers = Vec::new();
-    for (i, c) in st.challengers.iter().enumerate() {
-        let b = fetch(registry, &c.artifact).await;
-        if let Some(m) = load(&c.artifact, &format!("challenger{}", i + 1), c.pct, b) {
-            challengers.push(m);
+    let mut models = Vec::new();
+    if let Some(id) = &st.champion {
+        models.push((SlotRole::Champion, id.as_str(), fetch(registry, id).await));
+    }
+    for c in &st.challengers {
+        let role = SlotRole::Challenger { pct: c.pct };
+        models.push((
+            role,
+            c.artifact.as_str(),
+            fetch(registry, &c.artifact).await,
+        ));
+    }
+    for id in &st.shadows {
+        models.push((SlotRole::Shadow, id.as_str(), fetch(registry, id).await));
+    }
+    let (mut d, warnings) = {
+        let mut live = online.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = DeploymentBuilder::new(spec).online(&mut live);
+        if let Some((id, body)) = &policy {
+            b = b.policy(id, body, &format!("policy {}", short(id)));
         }
-    }
-    let mut shadows = Vec::new();
-    for (i, id) in st.shadows.iter().enumerate() {
-        let b = fetch(registry, id).await;
-        if let Some(m) = load(id, &format!("shadow{}", i + 1), 0.0, b) {
-            shadows.push(m);
+        for (role, id, body) in &models {
+            b = match body {
+                Ok(text) => b.model(*role, id, text, &format!("model {}", short(id))),
+                Err(e) => b.unavailable(*role, id, e),
+            };
         }
+        b.build_or_fallback()
+    };
+    for w in warnings {
+        tracing::warn!(deployment = name, "{w}");
     }
-    if st.champion.is_none() {
-        problems.push("no champion model: deciding on rules alone".into());
-    }
-    Ok(Deployment {
-        policy: Arc::new(policy),
-        policy_id,
-        spec_id: spec_id.to_string(),
-        champion,
-        challengers,
-        shadows,
-        fallback_reason: (!problems.is_empty()).then(|| problems.join("; ")),
-    })
+    d.spec_id = spec_id.to_string();
+    Ok(d)
 }
 
 async fn fetch(registry: &Registry, id: &str) -> Result<String, String> {

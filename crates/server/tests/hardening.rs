@@ -437,7 +437,7 @@ async fn regression_the_smaller_findings() {
 /// role the table names.
 type Route<'a> = (&'a str, String, Option<Value>, Option<String>, Role);
 
-/// The role table in `routes.rs`, walked: every route with a key of every role; a role
+/// The role table in `routes/mod.rs`, walked: every route with a key of every role; a role
 /// the table does not name (nor `admin`) gets 403, every other gets past the check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_with_every_role() {

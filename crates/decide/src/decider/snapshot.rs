@@ -1,0 +1,158 @@
+//! The decider's whole state as bytes and back: feature engine, kept rows, online models
+//! with their drift detectors, counters and what is remembered for retries. Framed like
+//! the other checkpoints (magic, version, payload, xxh3 checksum); version 1 is still read.
+
+use super::{Counters, Decider, OnlineEntry};
+use crate::deploy::{OnlineModel, OnlineStats};
+use crate::error::DecideError;
+use crate::recall::{Recall, RecallSnap};
+use riskstream_features::{Engine, FeatureSpec};
+use riskstream_online::pipeline::{ClassifierModel, Pipeline};
+use riskstream_online::{Adwin, Snapshot};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+
+const MAGIC: &[u8; 8] = b"RSDECIDE";
+/// 2: adds the remembered decisions and labels ([`Recall`]); 1 is still read.
+const FORMAT_VERSION: u16 = 2;
+
+#[derive(Serialize, Deserialize)]
+struct SnapOnline {
+    id: String,
+    columns: Vec<usize>,
+    pipeline: Vec<u8>,
+    drift: Adwin,
+    stats: OnlineStats,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snap {
+    spec_hash: u64,
+    engine: Vec<u8>,
+    rows: Vec<(String, Vec<f64>)>,
+    row_capacity: usize,
+    rows_evicted: u64,
+    online: Vec<SnapOnline>,
+    counters: Counters,
+    max_time: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapV2 {
+    base: Snap,
+    recall: RecallSnap,
+}
+
+impl Decider {
+    /// The whole state: feature engine, kept rows, online models (with their drift
+    /// detectors), counters. Framed like the other checkpoints: magic, version, payload,
+    /// xxh3 checksum.
+    pub fn snapshot(&self) -> Result<Vec<u8>, DecideError> {
+        let engine = self.engine.snapshot()?;
+        let mut online = Vec::new();
+        for o in &self.online {
+            let m = o
+                .model
+                .lock()
+                .map_err(|_| DecideError::Snapshot(format!("online model {} is poisoned", o.id)))?;
+            online.push(SnapOnline {
+                id: o.id.clone(),
+                columns: o.columns.clone(),
+                pipeline: m
+                    .pipeline()
+                    .to_snapshot()
+                    .map_err(|e| DecideError::Snapshot(e.to_string()))?,
+                drift: m.drift_state().clone(),
+                stats: m.stats().clone(),
+            });
+        }
+        let mut rows: Vec<(u64, String, Vec<f64>)> = self
+            .rows
+            .map
+            .iter()
+            .map(|(k, (s, r))| (*s, k.clone(), r.clone()))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        let snap = Snap {
+            spec_hash: self.spec_hash,
+            engine,
+            rows: rows.into_iter().map(|(_, k, r)| (k, r)).collect(),
+            row_capacity: self.rows.cap,
+            rows_evicted: self.rows.evicted,
+            online,
+            counters: self.counters.clone(),
+            max_time: self.max_time,
+        };
+        let snap = SnapV2 {
+            base: snap,
+            recall: self.recall.to_snap(),
+        };
+        let payload =
+            postcard::to_stdvec(&snap).map_err(|e| DecideError::Snapshot(e.to_string()))?;
+        Ok(riskstream_core::frame::seal(
+            MAGIC,
+            FORMAT_VERSION,
+            &payload,
+        ))
+    }
+
+    /// A decider restored from [`Decider::snapshot`] bytes; refuses corrupt snapshots and
+    /// snapshots of another spec or format version, saying which.
+    pub fn restore(spec: &FeatureSpec, bytes: &[u8]) -> Result<Self, DecideError> {
+        let refuse = |m: String| DecideError::Snapshot(m);
+        let what = "riskstream decider snapshot";
+        let (snap, recall) = match riskstream_core::frame::open(MAGIC, FORMAT_VERSION, what, bytes)
+        {
+            Ok(body) => {
+                let s: SnapV2 = postcard::from_bytes(body)
+                    .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
+                (s.base, Some(s.recall))
+            }
+            // Version 1 has no remembered decisions; it restores with an empty memory.
+            Err(_) => {
+                let body = riskstream_core::frame::open(MAGIC, 1, what, bytes).map_err(|e| {
+                    refuse(format!(
+                        "{e} (this build reads versions 1 and {FORMAT_VERSION})"
+                    ))
+                })?;
+                let s: Snap = postcard::from_bytes(body)
+                    .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
+                (s, None)
+            }
+        };
+        if snap.spec_hash != spec.hash {
+            return Err(refuse(format!(
+                "written for another feature spec (hash {:016x}, this spec is {:016x}); start fresh or use the spec it was made with",
+                snap.spec_hash, spec.hash
+            )));
+        }
+        let mut d = Decider::new(spec);
+        d.engine = Engine::restore(spec, &snap.engine)?;
+        d.rows.cap = snap.row_capacity;
+        d.rows.evicted = snap.rows_evicted;
+        for (k, r) in snap.rows {
+            d.rows.put(&k, r);
+        }
+        for o in snap.online {
+            let p = Pipeline::<ClassifierModel>::from_snapshot(&o.pipeline)
+                .map_err(|e| refuse(format!("online model {}: {e}", o.id)))?;
+            if o.columns.iter().any(|&c| c >= d.columns.len()) {
+                return Err(refuse(format!(
+                    "online model {} reads columns outside the feature row",
+                    o.id
+                )));
+            }
+            d.online.push(OnlineEntry {
+                id: o.id,
+                model: Arc::new(Mutex::new(OnlineModel::restored(p, o.drift, o.stats))),
+                columns: o.columns,
+            });
+        }
+        d.counters = snap.counters;
+        d.max_time = snap.max_time;
+        if let Some(r) = recall {
+            d.recall = Recall::from_snap(r);
+        }
+        Ok(d)
+    }
+}
