@@ -18,8 +18,8 @@
 
 use crate::config::PipelineConfig;
 use crate::run::check_repartition;
-use riskstream_core::{Diagnostic, Diagnostics, Findings};
-use riskstream_decide::{Deployment, ModelArtifact, Policy};
+use riskstream_core::{Diagnostic, Findings};
+use riskstream_decide::{DecideError, Deployment, DeploymentBuilder};
 use riskstream_features::FeatureSpec;
 use std::sync::Arc;
 
@@ -59,8 +59,12 @@ impl PipelineConfig {
             );
             return Err(found);
         };
-        let policy = read_policy(self, &spec, &mut found);
-        let model = read_model(self, &spec, &mut found);
+        // The spec, policy and model go through decide's one builder, as the service's do.
+        let policy = read_text(&self.origin, "decide.policy", &self.policy, &mut found);
+        let model = match &self.model {
+            Some(m) => read_text(&self.origin, "decide.model", m, &mut found).map(Some),
+            None => Some(None),
+        };
         let repartition = match &self.repartition {
             Some(rep) => match check_repartition(rep, &spec) {
                 Ok(fb) => Some(fb),
@@ -71,15 +75,35 @@ impl PipelineConfig {
             },
             None => None,
         };
-        let (Some((policy, policy_id)), Some(champion)) = (policy, model) else {
+        let (Some(policy), Some(model)) = (policy, model) else {
             return Err(found);
         };
-        let mut d = Deployment::rules_only(Arc::new(policy), &policy_id, &spec);
-        d.champion = champion;
+        let mut b = DeploymentBuilder::new(&spec).policy(
+            &file_id(&policy),
+            &policy,
+            &self.policy.display().to_string(),
+        );
+        if let (Some(text), Some(path)) = (&model, &self.model) {
+            b = b.champion(&file_id(text), text, &path.display().to_string());
+        }
+        let deployment = match b.build() {
+            Ok(d) => Some(d),
+            Err(DecideError::Invalid(reports)) => {
+                reports.into_iter().for_each(|r| found.add(r));
+                None
+            }
+            Err(e) => {
+                found.push(&origin, Diagnostic::new("decide", e.to_string()));
+                None
+            }
+        };
+        let Some(deployment) = deployment else {
+            return Err(found);
+        };
         found.finish(Topology {
             config: self.clone(),
             spec,
-            deployment: Arc::new(d),
+            deployment: Arc::new(deployment),
             repartition,
         })
     }
@@ -90,59 +114,21 @@ fn file_id(text: &str) -> String {
     format!("file:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
 }
 
-fn read_policy(
-    cfg: &PipelineConfig,
-    spec: &FeatureSpec,
+/// A file the pipeline names, as text; a file that cannot be read is a problem at `key`
+/// of the pipeline file.
+fn read_text(
+    origin: &str,
+    key: &str,
+    path: &std::path::Path,
     found: &mut Findings,
-) -> Option<(Policy, String)> {
-    let shown = cfg.policy.display().to_string();
-    let text = match std::fs::read_to_string(&cfg.policy) {
-        Ok(t) => t,
+) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
         Err(e) => {
             found.push(
-                &cfg.origin,
-                Diagnostic::new("decide.policy", format!("{shown}: {e}")),
+                origin,
+                Diagnostic::new(key, format!("{}: {e}", path.display())),
             );
-            return None;
-        }
-    };
-    match Policy::from_toml_str(&text, &shown, spec) {
-        Ok(p) => Some((p, file_id(&text))),
-        Err(d) => {
-            found.add(d);
-            None
-        }
-    }
-}
-
-/// The champion slot from `[decide] model`: `Some(None)` without one, `None` on a problem.
-fn read_model(
-    cfg: &PipelineConfig,
-    spec: &FeatureSpec,
-    found: &mut Findings,
-) -> Option<Option<riskstream_decide::ModelSlot>> {
-    let Some(m) = &cfg.model else {
-        return Some(None);
-    };
-    let shown = m.display().to_string();
-    let mut d = Diagnostics::new(&shown);
-    let text = match std::fs::read_to_string(m) {
-        Ok(t) => t,
-        Err(e) => {
-            found.push(
-                &cfg.origin,
-                Diagnostic::new("decide.model", format!("{shown}: {e}")),
-            );
-            return None;
-        }
-    };
-    let slot = ModelArtifact::parse(&text, &shown)
-        .and_then(|a| a.slot(&file_id(&text), "champion", 100.0, spec, None));
-    match slot {
-        Ok((slot, _)) => Some(Some(slot)),
-        Err(e) => {
-            d.push(Diagnostic::new("", e.to_string()));
-            found.add(d);
             None
         }
     }

@@ -627,9 +627,14 @@ fn a_closed_stdout_panicked_with_exit_101() {
             .output()
             .unwrap()
     };
-    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/fraud-handbook/policy.toml");
-    succeeded(&run(&["policy", "push", policy.to_str().unwrap(), "--activate"]));
+    let policy =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud-handbook/policy.toml");
+    succeeded(&run(&[
+        "policy",
+        "push",
+        policy.to_str().unwrap(),
+        "--activate",
+    ]));
     succeeded(&run(&["model", "list"]));
     let mut child = bin()
         .env_remove("RISKSTREAM_AUDIT_KEY_FILE")

@@ -23,7 +23,6 @@ pub mod config;
 pub mod error;
 pub mod files;
 pub mod json;
-pub mod listen;
 pub mod routes;
 pub mod state;
 pub mod wal;
@@ -290,7 +289,7 @@ pub async fn start(
     }
     let router = app(st.clone());
     let tls = match &cfg.tls {
-        Some(t) => Some(listen::tls_acceptor(&t.cert, &t.key).map_err(StartError::Io)?),
+        Some(t) => Some(riskstream_http::tls_acceptor(&t.cert, &t.key).map_err(StartError::Io)?),
         None => None,
     };
     let l = tokio::net::TcpListener::bind(cfg.listen)
@@ -302,7 +301,7 @@ pub async fn start(
             ))
         })?;
     let addr = l.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
-    let limits = listen::Limits {
+    let limits = riskstream_http::Limits {
         max_connections: cfg.max_connections,
         header_timeout: cfg.header_timeout,
         drain: Duration::from_secs(30),
@@ -310,7 +309,7 @@ pub async fn start(
     let st2 = st.clone();
     let st_drain = st.clone();
     let task = tokio::spawn(async move {
-        listen::serve(l, tls, router, limits, async move {
+        riskstream_http::serve(l, tls, router, limits, async move {
             stopped(&mut stop_rx).await;
             st_drain.draining.store(true, Ordering::Relaxed);
         })
