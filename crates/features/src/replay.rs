@@ -230,26 +230,13 @@ fn batch_min_time(b: &RecordBatch, time_col: usize) -> i64 {
     t.iter().flatten().min().unwrap_or(i64::MAX)
 }
 
-/// Progress of a replay, reported after every input batch.
-#[derive(Debug, Clone, Copy)]
-pub struct ReplayProgress {
-    /// Transaction rows read so far.
-    pub rows_in: u64,
-    /// Feature rows produced so far.
-    pub rows_out: u64,
-}
-
-/// Replays `input` (and `labels`, when the spec takes label events) through the engine and
-/// writes the feature rows to `output`.
-pub fn replay(
+/// The label-event schema `replay` reads `labels` with: `Some` when the spec takes label
+/// events and a label file is given; a usage error when the two do not go together.
+fn label_schema(
     spec: &FeatureSpec,
-    input: &Path,
     labels: Option<&Path>,
-    output: &Path,
-    opts: &ReplayOptions,
-    progress: &mut dyn FnMut(ReplayProgress),
-) -> Result<ReplayReport, ReplayError> {
-    let label_schema = match (&spec.labels, labels) {
+) -> Result<Option<riskstream_core::Schema>, ReplayError> {
+    Ok(match (&spec.labels, labels) {
         (LabelMode::Events { schema, .. }, Some(_)) => Some(schema.clone()),
         (LabelMode::Events { .. }, None) => {
             return Err(ReplayError::Usage(format!(
@@ -264,7 +251,85 @@ pub fn replay(
         )))
         }
         (LabelMode::Inline, None) => None,
+    })
+}
+
+/// The engine and progress record of the checkpoint in `dir` (created if absent), if it
+/// holds one. Refused when it was written by a run with other arguments than `meta`
+/// records (spec, input, labels, output, batch size), or cannot be read.
+fn resume(
+    dir: &Path,
+    spec: &FeatureSpec,
+    meta: &Meta,
+) -> Result<Option<(Engine, Meta)>, ReplayError> {
+    std::fs::create_dir_all(dir).map_err(|e| ReplayError::Checkpoint {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mp = dir.join("meta.json");
+    let found = match std::fs::read_to_string(&mp) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(ReplayError::Checkpoint {
+                path: mp,
+                message: e.to_string(),
+            })
+        }
     };
+    let Some(text) = found else {
+        return Ok(None);
+    };
+    let m: Meta = serde_json::from_str(&text).map_err(|e| ReplayError::Checkpoint {
+        path: mp.clone(),
+        message: format!("unreadable: {e}"),
+    })?;
+    let same = m.spec_hash == meta.spec_hash
+        && m.input == meta.input
+        && m.labels == meta.labels
+        && m.output == meta.output
+        && m.batch_rows == meta.batch_rows;
+    if !same {
+        return Err(ReplayError::Checkpoint {
+            path: mp,
+            message: "was written by a run with another spec, input, output or batch size; delete the checkpoint directory to start over".into(),
+        });
+    }
+    let sp = dir.join(state_name(&m));
+    let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint {
+        path: sp.clone(),
+        message: format!(
+            "is the state meta.json names, and cannot be read ({e}); delete the checkpoint directory to start over"
+        ),
+    })?;
+    Ok(Some((Engine::restore(spec, &bytes)?, m)))
+}
+
+/// Progress of a replay, reported after every input batch.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayProgress {
+    /// Transaction rows read so far.
+    pub rows_in: u64,
+    /// Feature rows produced so far.
+    pub rows_out: u64,
+}
+
+/// Replays `input` (and `labels`, when the spec takes label events) through the engine and
+/// writes the feature rows to `output`.
+///
+/// Long on purpose: the read loop shares the engine, the progress record (`meta`), the
+/// dead-letter writer and the output sink with the checkpoint and completion steps around
+/// it, in the order the crash-safety argument in the module docs depends on; cut apart,
+/// each piece would take all of them as arguments and the order would be harder to see.
+pub fn replay(
+    spec: &FeatureSpec,
+    input: &Path,
+    labels: Option<&Path>,
+    output: &Path,
+    opts: &ReplayOptions,
+    progress: &mut dyn FnMut(ReplayProgress),
+) -> Result<ReplayReport, ReplayError> {
+    let label_schema = label_schema(spec, labels)?;
     let parts_dir = {
         let mut p = output.as_os_str().to_owned();
         p.push(".parts");
@@ -290,45 +355,8 @@ pub fn replay(
     let mut engine = Engine::new(spec);
     let mut resumed = false;
     if let Some(dir) = &opts.checkpoint_dir {
-        std::fs::create_dir_all(dir).map_err(|e| ReplayError::Checkpoint {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
-        let mp = dir.join("meta.json");
-        let found = match std::fs::read_to_string(&mp) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(ReplayError::Checkpoint {
-                    path: mp,
-                    message: e.to_string(),
-                })
-            }
-        };
-        if let Some(text) = found {
-            let m: Meta = serde_json::from_str(&text).map_err(|e| ReplayError::Checkpoint {
-                path: mp.clone(),
-                message: format!("unreadable: {e}"),
-            })?;
-            let same = m.spec_hash == meta.spec_hash
-                && m.input == meta.input
-                && m.labels == meta.labels
-                && m.output == meta.output
-                && m.batch_rows == meta.batch_rows;
-            if !same {
-                return Err(ReplayError::Checkpoint {
-                    path: mp,
-                    message: "was written by a run with another spec, input, output or batch size; delete the checkpoint directory to start over".into(),
-                });
-            }
-            let sp = dir.join(state_name(&m));
-            let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint {
-                path: sp.clone(),
-                message: format!(
-                    "is the state meta.json names, and cannot be read ({e}); delete the checkpoint directory to start over"
-                ),
-            })?;
-            engine = Engine::restore(spec, &bytes)?;
+        if let Some((e, m)) = resume(dir, spec, &meta)? {
+            engine = e;
             meta = m;
             resumed = true;
         }

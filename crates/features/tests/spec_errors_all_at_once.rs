@@ -143,7 +143,9 @@ empty = "zero"
             "labels.mode: unknown mode `evnts`",
             "calendar[0]: unknown field `hours`",
             "calendar[0].kind: unknown calendar kind `nite`",
-            "feature[0] (a): unknown field `windw` (hint: did you mean `window`?)",
+            "feature[0] (a): unknown field `windw`, expected one of `name`, `agg`, `entity`, \
+             `field`, `window`, `offset`, `resolution`, `filter`, `empty`, `numerator`, \
+             `expr`, `denominator` (hint: did you mean `window`?)",
             "feature[0] (a).offset: invalid type: integer `7`, expected a string",
             "feature[0] (a).empty: invalid type: string \"zero\", expected f64",
             "feature[0] (a).window: missing",

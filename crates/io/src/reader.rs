@@ -110,6 +110,59 @@ enum Source {
 
 /// Reads one file against a schema. Iterate for batches of accepted rows, then call
 /// [`EventReader::finish`] for the counts and to close the dead-letter output.
+///
+/// ```rust
+/// use riskstream_core::Schema;
+/// use riskstream_io::{EventReader, MemoryDeadLetters, ReadOptions, ReadStats};
+///
+/// let schema = Schema::from_toml_str(
+///     r#"
+/// name = "tx"
+/// id = "id"
+/// event_time = "ts"
+/// [[field]]
+/// name = "id"
+/// type = "int"
+/// [[field]]
+/// name = "ts"
+/// type = "timestamp"
+/// [[field]]
+/// name = "amount"
+/// type = "float"
+/// "#,
+///     "tx.schema.toml",
+/// )
+/// .unwrap();
+///
+/// // Three rows; the second's amount is not a number.
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("tx.csv");
+/// std::fs::write(
+///     &path,
+///     "id,ts,amount\n\
+///      1,2024-01-01T10:00:00Z,12.5\n\
+///      2,2024-01-01T10:05:00Z,twelve\n\
+///      3,2024-01-01T10:07:00Z,3\n",
+/// )
+/// .unwrap();
+///
+/// // Rejected rows go to a dead-letter sink (a file in production), with the reason.
+/// let dead = MemoryDeadLetters::default();
+/// let rejected = dead.items.clone();
+/// let mut reader =
+///     EventReader::open(&path, &schema, &ReadOptions::default(), Box::new(dead)).unwrap();
+/// let mut accepted = 0;
+/// for batch in &mut reader {
+///     let batch = batch.unwrap(); // Arrow columns in the schema's field order
+///     assert_eq!(batch.num_columns(), 3);
+///     accepted += batch.num_rows();
+/// }
+/// let stats: ReadStats = reader.finish().unwrap();
+/// assert_eq!(accepted, 2);
+/// assert_eq!((stats.rows_read, stats.accepted, stats.rejected), (3, 2, 1));
+/// assert_eq!(stats.by_reason["bad_float"], 1);
+/// assert_eq!(rejected.lock().unwrap()[0].line, 3); // the header is line 1
+/// ```
 pub struct EventReader {
     source: Source,
     asm: RowAssembler,

@@ -13,6 +13,8 @@ use super::{Agg, ExprFeature, ExprVar, FeatureDef, LabelMode, RatioFeature};
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
 use riskstream_core::{FieldType, Schema};
 
+/// In the order serde listed them when the table was deserialised whole, so an unknown
+/// key's message reads as before.
 const FEATURE_KEYS: &[&str] = &[
     "name",
     "agg",
@@ -24,8 +26,8 @@ const FEATURE_KEYS: &[&str] = &[
     "filter",
     "empty",
     "numerator",
-    "denominator",
     "expr",
+    "denominator",
 ];
 
 /// What the calendar and feature sections build up and read, in spec order.
