@@ -314,12 +314,7 @@ fn nats(
             None,
         ))
     } else {
-        if r.partitions.is_some() {
-            d.push(
-                Diagnostic::new(k("partitions"), "a sink has the source's partitions")
-                    .hint("remove it"),
-            );
-        }
+        sink_without_partitions(d, &k("partitions"), r);
         let w = dur(
             d,
             &k("duplicate_window"),
@@ -335,6 +330,13 @@ fn nats(
                 duplicate_window: w?,
             }),
         ))
+    }
+}
+
+/// A sink is written whole; partitions are the source's to declare.
+fn sink_without_partitions(d: &mut Diagnostics, key: &str, r: &RawEndpoint) {
+    if r.partitions.is_some() {
+        d.push(Diagnostic::new(key, "a sink has the source's partitions").hint("remove it"));
     }
 }
 
@@ -383,12 +385,7 @@ fn kafka(
             None,
         ))
     } else {
-        if r.partitions.is_some() {
-            d.push(
-                Diagnostic::new(k("partitions"), "a sink has the source's partitions")
-                    .hint("remove it"),
-            );
-        }
+        sink_without_partitions(d, &k("partitions"), r);
         Some((
             None,
             Some(SinkConfig::Kafka {

@@ -3,7 +3,7 @@
 //! A decision service receives transactions one at a time as JSON objects, but the
 //! feature engine reads Arrow batches of the schema. [`JsonRowDecoder`] applies exactly
 //! the checks the file readers apply to an NDJSON line (types, required fields, ranges,
-//! category values; the same [`RowAssembler`](crate::rows) does the work) and returns a
+//! category values; the same row assembler in `rows.rs` does the work) and returns a
 //! one-row batch, or an error naming the field and what was expected. Two differences
 //! from the NDJSON reader, both because a live request is not a file:
 //!

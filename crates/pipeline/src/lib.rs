@@ -4,7 +4,7 @@
 //! partition — the same feature engine, rules and models as the decision service — and
 //! the decisions go to a sink, bad records to a dead-letter output with the reason.
 //! Exactly-once: each partition's feature state, source offset and sink progress are
-//! checkpointed together, and outputs are idempotent (see [`run`]).
+//! checkpointed together, and outputs are idempotent (see [`run()`]).
 
 pub mod check;
 pub mod config;

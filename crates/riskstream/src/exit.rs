@@ -35,11 +35,11 @@ const CLASSIFIERS: &[Classifier] = &[
     class_of::<riskstream_online::OnlineError>,
     class_of::<riskstream_registry::RegistryError>,
     class_of::<riskstream_server::StartError>,
+    class_of::<riskstream_server::admin::AdminError>,
     class_of::<riskstream_decide::DecideError>,
     class_of::<riskstream_pipeline::PipelineError>,
     class_of::<riskstream_connectors::ConnectorError>,
     class_of::<riskstream_bench::UsageError>,
-    class_of::<crate::cmd::UsageError>,
     std_io_class,
 ];
 

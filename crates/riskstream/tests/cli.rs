@@ -759,3 +759,79 @@ fn defaults_relative_to_the_repository_root_failed_elsewhere() {
         }
     }
 }
+
+/// Regression: `keys list --config other/service.toml` on a registry that was not there
+/// created an empty database and listed nothing. Read-only and changing commands on a
+/// missing registry now say so (exit 2) and create nothing; `policy push` goes through the
+/// same check as the API, so a policy naming an unknown feature is refused and not stored.
+#[test]
+fn registry_commands_on_a_missing_registry_created_an_empty_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = dir.path().join("svc");
+    std::fs::create_dir(&svc).unwrap();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let config = svc.join("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[registry]\nurl = \"sqlite://registry.db?mode=rwc\"\n\n[features]\nspec = \"{}\"\n",
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .current_dir(dir.path())
+            .env_remove("RISKSTREAM_AUDIT_KEY_FILE")
+            .args(args)
+            .arg("--config")
+            .arg("svc/service.toml")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["keys", "list"][..],
+        &["model", "list"],
+        &["audit", "tail"],
+        &["keys", "revoke", "ops"],
+        &["model", "rollback"],
+    ] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("no registry at"), "{args:?}: {err}");
+        assert!(err.contains("registry.db"), "{args:?}: {err}");
+        assert!(!svc.join("registry.db").exists(), "{args:?} created it");
+        assert!(
+            !dir.path().join("registry.db").exists(),
+            "{args:?} created it"
+        );
+    }
+
+    // A policy naming a feature the spec lacks: refused with the feature named, nothing stored.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\n\n[[rule]]\nname = \"r\"\nwhen = \"features.CUSTOMER_ID_NB_TX_99DAY_WINDOW > 3\"\noutcome = \"review\"\nreason = \"too many\"\n",
+    )
+    .unwrap();
+    let out = run(&["policy", "push", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("CUSTOMER_ID_NB_TX_99DAY_WINDOW"), "{err}");
+
+    // The first change creates the registry beside the config; reads work from then on.
+    let policy =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud-handbook/policy.toml");
+    let text = succeeded(&run(&[
+        "policy",
+        "push",
+        policy.to_str().unwrap(),
+        "--activate",
+    ]));
+    assert!(text.contains("registered policy"), "{text}");
+    assert!(svc.join("registry.db").exists());
+    let text = succeeded(&run(&["audit", "tail"]));
+    assert!(text.contains("policy"), "{text}");
+}

@@ -1,20 +1,25 @@
 //! Registry administration from the command line: models, policies, keys, audit, cases.
 //!
 //! These commands open the registry named in the service config directly (an operator with
-//! access to the database is trusted as `admin`), validate what they register against the
-//! service's feature spec exactly as the API does, and record every change in the audit log
-//! under the operator's name (`--actor`, default `$USER`). A running service picks the change
-//! up at its next registry poll.
+//! access to the database is trusted as `admin`), check what they register against the
+//! service's feature spec through the same functions as the API
+//! ([`riskstream_server::admin`]), and record every change in the audit log under the
+//! operator's name (`--actor`, default `$USER`). A running service picks the change up at
+//! its next registry poll.
+//!
+//! Only the commands that put something new in (`keys create`, `model push`,
+//! `policy push`) may create a registry file that is not there yet; every other command
+//! says the registry is missing rather than reading an empty one.
 
 use crate::cmd::UsageError;
 use crate::Outcome;
 use anyhow::Context;
-use riskstream_decide::ModelArtifact;
 use riskstream_decide::Policy;
 use riskstream_features::FeatureSpec;
 use riskstream_registry::{
     ArtifactKind, AuditAnchor, AuditKey, Registry, Role, Stage, VerifyOptions,
 };
+use riskstream_server::admin;
 use riskstream_server::ServiceConfig;
 use std::path::PathBuf;
 
@@ -36,8 +41,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Opens the registry the config names; it must exist.
     async fn open(t: &Target) -> anyhow::Result<Self> {
         let cfg = ServiceConfig::load(&t.config)?;
+        cfg.require_registry()?;
+        Self::connect(cfg, t).await
+    }
+
+    /// Opens the registry the config names, creating an SQLite file that is not there yet.
+    async fn open_or_create(t: &Target) -> anyhow::Result<Self> {
+        Self::connect(ServiceConfig::load(&t.config)?, t).await
+    }
+
+    async fn connect(cfg: ServiceConfig, t: &Target) -> anyhow::Result<Self> {
         // Reads RISKSTREAM_AUDIT_KEY_FILE, so changes made here are keyed like the service's.
         let reg = Registry::open(&cfg.registry_url).await?;
         for w in reg.open_warnings() {
@@ -50,10 +66,8 @@ impl Ctx {
         })
     }
 
-    fn spec(&self) -> anyhow::Result<(FeatureSpec, String)> {
-        let s = FeatureSpec::from_file(&self.cfg.feature_spec)?;
-        let id = format!("{:016x}", s.hash);
-        Ok((s, id))
+    fn spec(&self) -> anyhow::Result<FeatureSpec> {
+        Ok(FeatureSpec::from_file(&self.cfg.feature_spec)?)
     }
 }
 
@@ -135,24 +149,23 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
                 stage,
                 pct,
             } => {
-                let c = Ctx::open(&target).await?;
+                let c = Ctx::open_or_create(&target).await?;
                 let stage = stage.map(|s| parse_stage(&s, pct)).transpose()?;
-                let (spec, _) = c.spec()?;
+                let spec = c.spec()?;
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let a = ModelArtifact::parse(&text, &file.display().to_string())?;
-                a.check(&spec)?;
-                let id = c
-                    .reg
-                    .put_artifact(ArtifactKind::Model, &a.name(), &text, a.lineage(), &c.actor)
-                    .await?;
+                let m = admin::register_model(
+                    &c.reg,
+                    &spec,
+                    &text,
+                    &file.display().to_string(),
+                    &c.actor,
+                )
+                .await?;
+                let id = m.id;
                 println!(
                     "registered {} {id}",
-                    if a.is_online() {
-                        "online model"
-                    } else {
-                        "model"
-                    }
+                    if m.online { "online model" } else { "model" }
                 );
                 if let Some(s) = stage {
                     c.reg.set_stage(&c.cfg.deployment, &id, s, &c.actor).await?;
@@ -250,22 +263,16 @@ pub fn run_policy(a: PolicyArgs) -> anyhow::Result<Outcome> {
                 file,
                 activate,
             } => {
-                let c = Ctx::open(&target).await?;
-                let (spec, _) = c.spec()?;
+                let c = Ctx::open_or_create(&target).await?;
+                let spec = c.spec()?;
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let p = Policy::from_toml_str(&text, &file.display().to_string(), &spec)?;
-                let id = c
-                    .reg
-                    .put_artifact(
-                        ArtifactKind::Policy,
-                        p.name(),
-                        &text,
-                        serde_json::json!({"rules": p.rule_count(), "file": file.display().to_string()}),
-                        &c.actor,
-                    )
-                    .await?;
-                println!("registered policy {id} ({} rules)", p.rule_count());
+                let origin = file.display().to_string();
+                let r =
+                    admin::register_policy(&c.reg, &spec, &text, &origin, Some(&origin), &c.actor)
+                        .await?;
+                let id = r.id;
+                println!("registered policy {id} ({} rules)", r.policy.rule_count());
                 if activate {
                     c.reg
                         .activate_policy(&c.cfg.deployment, &id, &c.actor)
@@ -275,13 +282,17 @@ pub fn run_policy(a: PolicyArgs) -> anyhow::Result<Outcome> {
             }
             PolicyCmd::Activate { target, id } => {
                 let c = Ctx::open(&target).await?;
-                let (spec, _) = c.spec()?;
-                let a = c.reg.artifact(&id).await?;
-                Policy::from_toml_str(&a.body, &format!("policy {id}"), &spec)?;
-                c.reg
-                    .activate_policy(&c.cfg.deployment, &a.meta.id, &c.actor)
-                    .await?;
-                println!("policy {} active in `{}`", a.meta.id, c.cfg.deployment);
+                let spec = c.spec()?;
+                let full = admin::activate_policy(
+                    &c.reg,
+                    &spec,
+                    &c.cfg.deployment,
+                    &id,
+                    &format!("policy {id}"),
+                    &c.actor,
+                )
+                .await?;
+                println!("policy {full} active in `{}`", c.cfg.deployment);
             }
         }
         Ok(Outcome::Clean)
@@ -331,7 +342,7 @@ pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
                 name,
                 roles,
             } => {
-                let c = Ctx::open(&target).await?;
+                let c = Ctx::open_or_create(&target).await?;
                 let roles = roles
                     .iter()
                     .map(|r| {

@@ -17,30 +17,16 @@ pub mod table;
 pub mod train;
 pub mod validate;
 
-use riskstream_core::{Classify, ErrorClass, Schema};
+use riskstream_core::Schema;
 use riskstream_io::{
     DeadLetterSink, FileFormat, FirstRejections, Format, LazyDeadLetterWriter, Rejection,
 };
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// A mistake in the command line itself.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-impl Classify for UsageError {
-    fn class(&self) -> ErrorClass {
-        ErrorClass::User
-    }
-}
+/// A mistake in the command line itself: the user's to fix (exit code 2). The same type
+/// as the bench commands', so one classifier knows both.
+pub use riskstream_bench::UsageError;
 
 /// Parses a one-character delimiter (`,`, `;`, `\t` or `tab`).
 pub fn parse_delimiter(s: &str) -> Result<u8, String> {

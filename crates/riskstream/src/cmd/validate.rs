@@ -24,7 +24,7 @@ pub struct Args {
     /// CSV delimiter for data files.
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
-    /// Write each data file's rejected rows to DIR/<file name>.rejected.ndjson (created only
+    /// Write each data file's rejected rows to `DIR/<file name>.rejected.ndjson` (created only
     /// if a row is rejected). Without it nothing is written: rejected rows are counted and
     /// the first few shown.
     #[arg(long, value_name = "DIR")]
