@@ -1,0 +1,35 @@
+//! Credit scorecards: from a table of applicants and a good/bad outcome to a points
+//! table a credit officer can read, a SQL expression a database can run, and the
+//! adverse-action reasons a declined applicant must be given.
+//!
+//! ```text
+//!  Table + label ─▶ binning (per characteristic: pre-bins ─▶ exact max-IV merge)
+//!                   ─▶ woe (WoE / IV / JS / Gini per bin, optbinning's conventions)
+//!                   ─▶ select (IV thresholds, WoE correlation)
+//!                   ─▶ logit (IRLS on WoE columns: β, SE, z, p)
+//!                   ─▶ scorecard (PDO scaling, integer points, JSON, SQL CASE)
+//!                   ─▶ reasons (points lost against each characteristic's best)
+//!  two samples ─────▶ monitor (KS, Gini, AUC, calibration by band, PSI, CSI)
+//! ```
+//!
+//! Why a crate of its own: a scorecard is a regulated artefact with its own vocabulary
+//! (characteristic, attribute, points, reason code) and its own checks (monotone WoE,
+//! points that add up, reasons that are never "other"). It builds on `riskstream-core`
+//! only (errors, AUC/KS curve); the learners of `riskstream-learn` are its benchmark, not
+//! its engine, because a scorecard needs standard errors and p-values per coefficient,
+//! which a small IRLS gives directly.
+//!
+//! Shapes follow the rest of riskstream: hyper-parameter structs are checked before any
+//! data is touched (`check()`), fitting returns a different, serialisable type, and every
+//! error is a [`CreditError`] that says whose fault it is.
+
+#![forbid(unsafe_code)]
+
+pub mod binning;
+pub mod data;
+pub mod error;
+pub mod woe;
+
+pub use binning::{Binning, BinningParams, Trend};
+pub use data::{Column, Table, Value};
+pub use error::{CreditError, Result};
