@@ -28,8 +28,16 @@
 pub mod binning;
 pub mod data;
 pub mod error;
+pub mod logit;
+pub mod monitor;
+pub mod reasons;
+pub mod scorecard;
+pub mod select;
 pub mod woe;
 
 pub use binning::{Binning, BinningParams, Trend};
 pub use data::{Column, Table, Value};
 pub use error::{CreditError, Result};
+pub use logit::{Logit, LogitParams};
+pub use reasons::{Reason, ReasonConfig, Reasons};
+pub use scorecard::{Scaling, Scorecard, Scored};

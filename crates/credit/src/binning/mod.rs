@@ -28,6 +28,7 @@ pub mod optimize;
 mod prebin;
 
 pub use fitted::{Assigned, Bin, BinKind, Binning, Rule};
+pub(crate) use fitted::fmt_num as fmt_sql_num;
 pub use optimize::{pvalue, Trend};
 
 use crate::data::Column;
