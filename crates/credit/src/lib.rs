@@ -28,6 +28,7 @@
 pub mod binning;
 pub mod data;
 pub mod error;
+pub mod fit;
 pub mod logit;
 pub mod monitor;
 pub mod reasons;
@@ -38,6 +39,7 @@ pub mod woe;
 pub use binning::{Binning, BinningParams, Trend};
 pub use data::{Column, Table, Value};
 pub use error::{CreditError, Result};
+pub use fit::{Development, ScorecardParams};
 pub use logit::{Logit, LogitParams};
 pub use reasons::{Reason, ReasonConfig, Reasons};
 pub use scorecard::{Scaling, Scorecard, Scored};

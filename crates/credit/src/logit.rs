@@ -65,13 +65,25 @@ impl LogitParams {
     /// Refuses out-of-range values.
     pub fn check(&self) -> Result<()> {
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
-            return Err(CreditError::param("l2", self.l2, "must be finite and ≥ 0 (0 = maximum likelihood)"));
+            return Err(CreditError::param(
+                "l2",
+                self.l2,
+                "must be finite and ≥ 0 (0 = maximum likelihood)",
+            ));
         }
         if self.max_iter == 0 {
-            return Err(CreditError::param("max_iter", 0, "must be at least 1 (Newton needs about 6–10)"));
+            return Err(CreditError::param(
+                "max_iter",
+                0,
+                "must be at least 1 (Newton needs about 6–10)",
+            ));
         }
         if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(CreditError::param("tol", self.tol, "must be finite and > 0"));
+            return Err(CreditError::param(
+                "tol",
+                self.tol,
+                "must be finite and > 0",
+            ));
         }
         Ok(())
     }
@@ -81,7 +93,9 @@ impl LogitParams {
         self.check()?;
         let n = y.len();
         if n == 0 {
-            return Err(CreditError::Empty { what: "the training sample".into() });
+            return Err(CreditError::Empty {
+                what: "the training sample".into(),
+            });
         }
         if names.len() != x.len() {
             return Err(CreditError::LengthMismatch {
@@ -148,7 +162,9 @@ impl LogitParams {
             cov = invert_spd(&h, p).ok_or_else(|| CreditError::Fit {
                 reason: "the Hessian is singular: two WoE columns are collinear or a bin separates the classes; drop a characteristic or set l2 > 0".into(),
             })?;
-            let step: Vec<f64> = (0..p).map(|a| (0..p).map(|b| cov[a * p + b] * g[b]).sum()).collect();
+            let step: Vec<f64> = (0..p)
+                .map(|a| (0..p).map(|b| cov[a * p + b] * g[b]).sum())
+                .collect();
             for (b, s) in beta.iter_mut().zip(&step) {
                 *b += s;
             }
@@ -164,7 +180,10 @@ impl LogitParams {
         }
         let std_err: Vec<f64> = (0..p).map(|a| cov[a * p + a].sqrt()).collect();
         let z: Vec<f64> = beta.iter().zip(&std_err).map(|(b, s)| b / s).collect();
-        let p_value = z.iter().map(|z| libm::erfc(z.abs() / std::f64::consts::SQRT_2)).collect();
+        let p_value = z
+            .iter()
+            .map(|z| libm::erfc(z.abs() / std::f64::consts::SQRT_2))
+            .collect();
         let log_likelihood = (0..n)
             .map(|i| {
                 let eta: f64 = (0..p).map(|j| beta[j] * feature(i, j)).sum();
@@ -259,7 +278,9 @@ mod tests {
     fn recovers_known_coefficients_and_standard_errors_are_positive() {
         // y depends on x through log-odds −0.5 + 1.5x; a deterministic design.
         let n = 4000;
-        let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0).collect();
+        let x: Vec<f64> = (0..n)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
         let mut s = 7u64;
         let y: Vec<bool> = x
             .iter()
@@ -268,7 +289,9 @@ mod tests {
                 ((s >> 11) as f64 / (1u64 << 53) as f64) < sigmoid(-0.5 + 1.5 * v)
             })
             .collect();
-        let m = LogitParams::default().fit(&["x".into()], &[x], &y).expect("fit");
+        let m = LogitParams::default()
+            .fit(&["x".into()], &[x], &y)
+            .expect("fit");
         assert!((m.intercept + 0.5).abs() < 0.15, "{m:?}");
         assert!((m.coef[0] - 1.5).abs() < 0.2, "{m:?}");
         assert!(m.std_err.iter().all(|&s| s > 0.0 && s < 0.2));
@@ -277,7 +300,12 @@ mod tests {
 
     #[test]
     fn bad_params_are_refused_by_name() {
-        let e = LogitParams { l2: -1.0, ..Default::default() }.check().expect_err("negative l2");
+        let e = LogitParams {
+            l2: -1.0,
+            ..Default::default()
+        }
+        .check()
+        .expect_err("negative l2");
         assert!(e.to_string().contains("`l2`"));
     }
 }

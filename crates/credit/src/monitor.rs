@@ -54,7 +54,9 @@ pub struct Band {
 pub fn quantile_edges(scores: &[f64], k: usize) -> Vec<f64> {
     let mut s: Vec<f64> = scores.iter().copied().filter(|x| x.is_finite()).collect();
     s.sort_by(f64::total_cmp);
-    let mut edges: Vec<f64> = (1..k.max(1)).filter_map(|q| s.get(q * s.len() / k).copied()).collect();
+    let mut edges: Vec<f64> = (1..k.max(1))
+        .filter_map(|q| s.get(q * s.len() / k).copied())
+        .collect();
     edges.dedup();
     edges
 }
@@ -71,7 +73,11 @@ pub fn calibration(scores: &[f64], pd: &[f64], bad: &[bool], edges: &[f64]) -> V
     acc.iter()
         .enumerate()
         .map(|(k, &(n, sp, nb))| Band {
-            lo: if k == 0 { f64::NEG_INFINITY } else { edges[k - 1] },
+            lo: if k == 0 {
+                f64::NEG_INFINITY
+            } else {
+                edges[k - 1]
+            },
             hi: edges.get(k).copied().unwrap_or(f64::INFINITY),
             n,
             mean_pd: if n == 0 { 0.0 } else { sp / n as f64 },
@@ -82,7 +88,10 @@ pub fn calibration(scores: &[f64], pd: &[f64], bad: &[bool], edges: &[f64]) -> V
 
 /// Population stability index between two count vectors over the same bins.
 pub fn psi_counts(expected: &[u64], actual: &[u64]) -> f64 {
-    let (te, ta) = (expected.iter().sum::<u64>() as f64, actual.iter().sum::<u64>() as f64);
+    let (te, ta) = (
+        expected.iter().sum::<u64>() as f64,
+        actual.iter().sum::<u64>() as f64,
+    );
     if te == 0.0 || ta == 0.0 {
         return 0.0;
     }

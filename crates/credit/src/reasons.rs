@@ -66,7 +66,12 @@ impl ReasonConfig {
         for c in &card.characteristics {
             match self.reasons.get(c.name()) {
                 Some(r) if !r.code.trim().is_empty() && !r.text.trim().is_empty() => {
-                    entries.push((c.name().to_string(), r.code.clone(), r.text.clone(), c.max_points()))
+                    entries.push((
+                        c.name().to_string(),
+                        r.code.clone(),
+                        r.text.clone(),
+                        c.max_points(),
+                    ))
                 }
                 _ => problems.push(c.name().to_string()),
             }
@@ -80,9 +85,15 @@ impl ReasonConfig {
         }
         let inquiries = match &self.inquiries {
             None => None,
-            Some(name) => Some(entries.iter().position(|e| &e.0 == name).ok_or_else(|| CreditError::UnknownColumn {
-                column: name.clone(),
-                available: entries.iter().map(|e| e.0.as_str()).collect::<Vec<_>>().join(", "),
+            Some(name) => Some(entries.iter().position(|e| &e.0 == name).ok_or_else(|| {
+                CreditError::UnknownColumn {
+                    column: name.clone(),
+                    available: entries
+                        .iter()
+                        .map(|e| e.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
             })?),
         };
         Ok(Reasons { entries, inquiries })

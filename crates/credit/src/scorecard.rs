@@ -55,13 +55,25 @@ impl Scaling {
     /// Refuses out-of-range values.
     pub fn check(&self) -> Result<()> {
         if !(self.pdo.is_finite() && self.pdo > 0.0) {
-            return Err(CreditError::param("pdo", self.pdo, "points to double the odds must be > 0 (20 is usual)"));
+            return Err(CreditError::param(
+                "pdo",
+                self.pdo,
+                "points to double the odds must be > 0 (20 is usual)",
+            ));
         }
         if !(self.base_odds.is_finite() && self.base_odds > 0.0) {
-            return Err(CreditError::param("base_odds", self.base_odds, "good:bad odds must be > 0 (e.g. 50)"));
+            return Err(CreditError::param(
+                "base_odds",
+                self.base_odds,
+                "good:bad odds must be > 0 (e.g. 50)",
+            ));
         }
         if !self.base_points.is_finite() {
-            return Err(CreditError::param("base_points", self.base_points, "must be finite (e.g. 600)"));
+            return Err(CreditError::param(
+                "base_points",
+                self.base_points,
+                "must be finite (e.g. 600)",
+            ));
         }
         Ok(())
     }
@@ -157,11 +169,16 @@ impl Scorecard {
         if names.len() != model.names.len() || names.iter().zip(&model.names).any(|(a, b)| a != b) {
             return Err(CreditError::WrongType {
                 column: model.names.join(", "),
-                reason: format!("the model's features must be the binned characteristics in order: {}", names.join(", ")),
+                reason: format!(
+                    "the model's features must be the binned characteristics in order: {}",
+                    names.join(", ")
+                ),
             });
         }
         if binnings.is_empty() {
-            return Err(CreditError::Empty { what: "the list of characteristics".into() });
+            return Err(CreditError::Empty {
+                what: "the list of characteristics".into(),
+            });
         }
         let (factor, offset) = (scaling.factor(), scaling.offset());
         let share = (offset - factor * model.intercept) / binnings.len() as f64;
@@ -169,7 +186,11 @@ impl Scorecard {
             .into_iter()
             .zip(&model.coef)
             .map(|(binning, &coef)| {
-                let raw_points: Vec<f64> = binning.bins.iter().map(|b| -factor * coef * b.woe + share).collect();
+                let raw_points: Vec<f64> = binning
+                    .bins
+                    .iter()
+                    .map(|b| -factor * coef * b.woe + share)
+                    .collect();
                 Characteristic {
                     points: raw_points.iter().map(|p| p.round() as i64).collect(),
                     raw_points,
@@ -192,19 +213,26 @@ impl Scorecard {
         self.characteristics
             .iter()
             .flat_map(|c| {
-                c.binning.bins.iter().zip(&c.points).map(move |(b, &p)| Row {
-                    characteristic: c.name().to_string(),
-                    attribute: b.label.clone(),
-                    woe: b.woe,
-                    points: p,
-                })
+                c.binning
+                    .bins
+                    .iter()
+                    .zip(&c.points)
+                    .map(move |(b, &p)| Row {
+                        characteristic: c.name().to_string(),
+                        attribute: b.label.clone(),
+                        woe: b.woe,
+                        points: p,
+                    })
             })
             .collect()
     }
 
     /// Column index of each characteristic in `table` (unknown names are an error).
     pub fn bind(&self, table: &Table) -> Result<Vec<usize>> {
-        self.characteristics.iter().map(|c| table.index(c.name())).collect()
+        self.characteristics
+            .iter()
+            .map(|c| table.index(c.name()))
+            .collect()
     }
 
     /// Scores one applicant given the value of each characteristic, in card order.
@@ -238,7 +266,8 @@ impl Scorecard {
         let cols = self.bind(table)?;
         Ok((0..table.n_rows())
             .map(|i| {
-                let values: Vec<Value<'_>> = cols.iter().map(|&k| table.columns[k].value(i)).collect();
+                let values: Vec<Value<'_>> =
+                    cols.iter().map(|&k| table.columns[k].value(i)).collect();
                 self.score(&values)
             })
             .collect())
@@ -251,7 +280,10 @@ impl Scorecard {
 
     /// Reads a card written by [`Scorecard::to_json`], refusing another kind or version.
     pub fn from_json(text: &str) -> Result<Scorecard> {
-        let head: serde_json::Value = serde_json::from_str(text).map_err(|e| CreditError::File { reason: e.to_string() })?;
+        let head: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| CreditError::File {
+                reason: e.to_string(),
+            })?;
         match head.get("kind").and_then(|k| k.as_str()) {
             Some("scorecard") => {}
             other => {
@@ -266,7 +298,9 @@ impl Scorecard {
                 reason: format!("version {version:?} is not supported; this build reads version {FORMAT_VERSION}"),
             });
         }
-        serde_json::from_value(head).map_err(|e| CreditError::File { reason: e.to_string() })
+        serde_json::from_value(head).map_err(|e| CreditError::File {
+            reason: e.to_string(),
+        })
     }
 
     /// One SQL expression that computes the card's score from the raw columns: a sum of
@@ -294,11 +328,23 @@ fn case_of(c: &Characteristic) -> String {
     match &b.rule {
         Rule::Numeric { splits } => {
             if !b.special_codes.is_empty() {
-                let codes: Vec<String> = b.special_codes.iter().map(|&x| crate::binning::fmt_sql_num(x)).collect();
-                s += &format!(" WHEN {col} IN ({}) THEN {}", codes.join(", "), pts(BinKind::Special));
+                let codes: Vec<String> = b
+                    .special_codes
+                    .iter()
+                    .map(|&x| crate::binning::fmt_sql_num(x))
+                    .collect();
+                s += &format!(
+                    " WHEN {col} IN ({}) THEN {}",
+                    codes.join(", "),
+                    pts(BinKind::Special)
+                );
             }
             for (k, &split) in splits.iter().enumerate() {
-                s += &format!(" WHEN {col} < {} THEN {}", crate::binning::fmt_sql_num(split), c.points[k]);
+                s += &format!(
+                    " WHEN {col} < {} THEN {}",
+                    crate::binning::fmt_sql_num(split),
+                    c.points[k]
+                );
             }
             s += &format!(" ELSE {} END)", c.points[splits.len()]);
         }

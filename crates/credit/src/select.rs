@@ -54,10 +54,18 @@ impl SelectParams {
     /// Refuses out-of-range values.
     pub fn check(&self) -> Result<()> {
         if !(self.min_iv >= 0.0 && self.min_iv <= self.max_iv) {
-            return Err(CreditError::param("min_iv", self.min_iv, "must be ≥ 0 and ≤ max_iv"));
+            return Err(CreditError::param(
+                "min_iv",
+                self.min_iv,
+                "must be ≥ 0 and ≤ max_iv",
+            ));
         }
         if !(self.max_corr > 0.0 && self.max_corr <= 1.0) {
-            return Err(CreditError::param("max_corr", self.max_corr, "must be in (0, 1]; 0.7 is usual"));
+            return Err(CreditError::param(
+                "max_corr",
+                self.max_corr,
+                "must be in (0, 1]; 0.7 is usual",
+            ));
         }
         Ok(())
     }
@@ -93,7 +101,9 @@ impl SelectParams {
                 .map(|&j| (j, pearson(&woe[k], &woe[j])))
                 .find(|&(_, r)| r.abs() > self.max_corr);
             match clash {
-                Some((j, r)) => sel.dropped.push((k, Dropped::Correlated(names[j].clone(), r))),
+                Some((j, r)) => sel
+                    .dropped
+                    .push((k, Dropped::Correlated(names[j].clone(), r))),
                 None => sel.kept.push(k),
             }
         }

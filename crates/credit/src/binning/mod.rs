@@ -27,8 +27,8 @@ mod fitted;
 pub mod optimize;
 mod prebin;
 
-pub use fitted::{Assigned, Bin, BinKind, Binning, Rule};
 pub(crate) use fitted::fmt_num as fmt_sql_num;
+pub use fitted::{Assigned, Bin, BinKind, Binning, Rule};
 pub use optimize::{pvalue, Trend};
 
 use crate::data::Column;
