@@ -4,7 +4,7 @@
 //!
 //! Greedy by IV: characteristics are visited from the highest IV down; one is kept when
 //! its IV is within `[min_iv, max_iv]` and its WoE column's |Pearson correlation| with
-//! every kept one is at most `max_corr`. The result says why each dropped one went.
+//! every kept one is at most `max_corr`. A constant WoE column (one bin) is always dropped. The result says why each dropped one went.
 
 use crate::error::{CreditError, Result};
 
@@ -33,6 +33,8 @@ impl Default for SelectParams {
 /// Why a characteristic was dropped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dropped {
+    /// The WoE column is constant (a single bin): nothing to learn from.
+    Constant,
     /// IV below `min_iv`.
     LowIv(f64),
     /// IV above `max_iv`.
@@ -87,6 +89,10 @@ impl SelectParams {
             dropped: Vec::new(),
         };
         for k in order {
+            if woe[k].iter().all(|&w| w == woe[k][0]) {
+                sel.dropped.push((k, Dropped::Constant));
+                continue;
+            }
             if ivs[k] < self.min_iv {
                 sel.dropped.push((k, Dropped::LowIv(ivs[k])));
                 continue;
