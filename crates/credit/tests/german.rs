@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/sql.rs"]
 mod sql;
 
 use rand::seq::SliceRandom;

@@ -189,16 +189,8 @@ impl BinningParams {
                 detail,
             });
         }
-        let mut splits = match &self.user_splits {
-            Some(u) => u.clone(),
-            None => {
-                let xs: Vec<f64> = clean.iter().map(|c| c.0).collect();
-                prebin::quantile_splits(&xs, self.max_n_prebins)
-            }
-        };
-        splits.extend(&self.fixed_splits);
-        splits.sort_by(f64::total_cmp);
-        splits.dedup();
+        let xs: Vec<f64> = clean.iter().map(|c| c.0).collect();
+        let splits = self.prebin_splits_sorted(&xs);
         let mut counts = prebin::count(&clean, &splits);
         let removed = prebin::refine(&mut counts);
         if let Some(&b) = removed
@@ -239,6 +231,26 @@ impl BinningParams {
             &all,
             trend,
         ))
+    }
+
+    /// The pre-bin split points of a numeric column (before pure pre-bins are merged):
+    /// quantiles of the non-missing, non-special values, or `user_splits`, plus
+    /// `fixed_splits`. Exposed so a peer optimiser can start from the same pre-bins.
+    pub fn prebin_splits(&self, x: &[f64]) -> Vec<f64> {
+        let mut xs: Vec<f64> = x.iter().copied().filter(|v| !v.is_nan() && !self.special_codes.contains(v)).collect();
+        xs.sort_unstable_by(f64::total_cmp);
+        self.prebin_splits_sorted(&xs)
+    }
+
+    fn prebin_splits_sorted(&self, sorted: &[f64]) -> Vec<f64> {
+        let mut splits = match &self.user_splits {
+            Some(u) => u.clone(),
+            None => prebin::quantile_splits(sorted, self.max_n_prebins),
+        };
+        splits.extend(&self.fixed_splits);
+        splits.sort_by(f64::total_cmp);
+        splits.dedup();
+        splits
     }
 
     fn fit_categorical(&self, name: &str, x: &[Option<String>], y: &[bool]) -> Result<Binning> {

@@ -15,7 +15,8 @@
 //!   answer        = max_{c ≤ max_n_bins, i, φ} F[c][n−1][i][φ]
 //! ```
 //!
-//! That is O(K · n³) cheap steps (K = max bins): microseconds for 20 pre-bins, and it is
+//! That is O(K · n³) cheap steps (K = max bins; without a bound on the number of bins
+//! the count is not tracked and it is O(n³)): microseconds for 20 pre-bins, and it is
 //! exact, with no solver, no time limit and no integer scaling (optbinning rounds IV
 //! and event rates to multiples of 1e-6 inside its model, and its monotone pre-solve
 //! forbids some cuts, so its IV can be lower than ours; never higher on the same
@@ -98,7 +99,10 @@ pub(crate) fn solve(p: &Problem<'_>) -> Option<(Vec<(usize, usize)>, f64)> {
             rate[idx(i, j)] = c.event_rate();
         }
     }
-    let k_max = p.max_n_bins.min(n).max(1);
+    // Without a bound on the number of bins the count need not be tracked: one layer,
+    // fed from itself (O(n³) instead of O(K·n³)).
+    let bounded = p.max_n_bins < n || p.min_n_bins > 1;
+    let k_max = if bounded { p.max_n_bins.min(n).max(1) } else { 1 };
     let phases = match p.trend {
         Trend::Peak | Trend::Valley => 2,
         _ => 1,
@@ -113,7 +117,9 @@ pub(crate) fn solve(p: &Problem<'_>) -> Option<(Vec<(usize, usize)>, f64)> {
             f[at(1, j, 0, 0)] = ivs[idx(0, j)];
         }
     }
-    for c in 2..=k_max {
+    let layers = if bounded { 2..=k_max } else { 1..=1 };
+    for c in layers {
+        let from = if bounded { c - 1 } else { c };
         for i in 1..n {
             for j in i..n {
                 if !ok[idx(i, j)] {
@@ -123,7 +129,7 @@ pub(crate) fn solve(p: &Problem<'_>) -> Option<(Vec<(usize, usize)>, f64)> {
                 let cb = range(i, j);
                 for k in 0..i {
                     for ph_prev in 0..phases {
-                        let prev = f[at(c - 1, i - 1, k, ph_prev)];
+                        let prev = f[at(from, i - 1, k, ph_prev)];
                         if prev == f64::NEG_INFINITY {
                             continue;
                         }
@@ -147,7 +153,8 @@ pub(crate) fn solve(p: &Problem<'_>) -> Option<(Vec<(usize, usize)>, f64)> {
         }
     }
     let mut best: Option<(f64, usize, usize, usize)> = None;
-    for c in p.min_n_bins.max(1)..=k_max {
+    let lowest = if bounded { p.min_n_bins.max(1) } else { 1 };
+    for c in lowest..=k_max {
         for i in 0..n {
             for ph in 0..phases {
                 let v = f[at(c, n - 1, i, ph)];
@@ -162,14 +169,16 @@ pub(crate) fn solve(p: &Problem<'_>) -> Option<(Vec<(usize, usize)>, f64)> {
     let mut bins = Vec::new();
     loop {
         bins.push((i, j));
-        if c == 1 {
+        if i == 0 {
             break;
         }
         let (k, ph_prev) = back[at(c, j, i, ph)];
         j = i - 1;
         i = k as usize;
         ph = ph_prev as usize;
-        c -= 1;
+        if bounded {
+            c -= 1;
+        }
     }
     bins.reverse();
     Some((bins, value))
@@ -307,7 +316,7 @@ mod tests {
                 let p = Problem {
                     prebins: &pre,
                     min_bin_size: 30 + next(40),
-                    max_n_bins: 2 + (case % 5),
+                    max_n_bins: if case % 4 == 0 { usize::MAX } else { 2 + (case % 5) },
                     min_n_bins: 1,
                     trend,
                     max_pvalue: (case % 3 == 0).then_some(0.1),
