@@ -73,8 +73,12 @@ fn main() {
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(&data).unwrap());
     let table = Table::read_csv(BufReader::new(gz), ds.sep).unwrap();
     let y = table.binary_label(ds.label, ds.event).unwrap();
-    let names: Vec<String> =
-        table.names.iter().filter(|n| *n != ds.label && !ds.drop.contains(&n.as_str())).cloned().collect();
+    let names: Vec<String> = table
+        .names
+        .iter()
+        .filter(|n| *n != ds.label && !ds.drop.contains(&n.as_str()))
+        .cloned()
+        .collect();
 
     // Our pre-bins, for optbinning to start from as well.
     let mut prebins = serde_json::Map::new();
@@ -86,13 +90,30 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("riskstream-credit-parity-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (input, output) = (dir.join("prebins.json"), dir.join("optbinning.json"));
-    std::fs::write(&input, serde_json::json!({ "prebins": prebins }).to_string()).unwrap();
-    let python = std::env::var("OPTBINNING_PYTHON").unwrap_or_else(|_| "/work/venv-credit/bin/python".into());
+    std::fs::write(
+        &input,
+        serde_json::json!({ "prebins": prebins }).to_string(),
+    )
+    .unwrap();
+    let python = std::env::var("OPTBINNING_PYTHON")
+        .unwrap_or_else(|_| "/work/venv-credit/bin/python".into());
     let status = std::process::Command::new(&python)
         .arg(root.join("peers/optbinning_parity.py"))
-        .args(["--data", data.to_str().unwrap(), "--sep", &ds.sep.to_string(), "--label", ds.label])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--sep",
+            &ds.sep.to_string(),
+            "--label",
+            ds.label,
+        ])
         .args(["--event", ds.event, "--drop", &ds.drop.join(",")])
-        .args(["--input", input.to_str().unwrap(), "--out", output.to_str().unwrap()])
+        .args([
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            output.to_str().unwrap(),
+        ])
         .status()
         .expect("run the optbinning script (set OPTBINNING_PYTHON)");
     assert!(status.success(), "optbinning script failed");
@@ -108,8 +129,15 @@ fn main() {
         let p = params(cfg);
         println!("\nconfig {cfg}: {}", block["params"]);
         println!(
-            "{:<24} {:>4} {:>10} {:>9} {:>9} {:>11} {:>9} {:>10}  {}",
-            "variable", "bins", "IV(theirs)", "IV(ours)", "(a)max|d|", "theirs@our", "ours", "ours@100", "note"
+            "{:<24} {:>4} {:>10} {:>9} {:>9} {:>11} {:>9} {:>10}  note",
+            "variable",
+            "bins",
+            "IV(theirs)",
+            "IV(ours)",
+            "(a)max|d|",
+            "theirs@our",
+            "ours",
+            "ours@100",
         );
         let mut p100 = p.clone();
         p100.max_n_prebins = 100;
@@ -123,7 +151,12 @@ fn main() {
             // (a) their splits, our numbers.
             let ours_at_theirs = match col {
                 Column::Numeric(x) => {
-                    let s: Vec<f64> = v["splits"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect();
+                    let s: Vec<f64> = v["splits"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_f64().unwrap())
+                        .collect();
                     from_splits(name, x, &y, &s, &[]).unwrap()
                 }
                 Column::Categorical(x) => {
@@ -131,21 +164,41 @@ fn main() {
                         .as_array()
                         .unwrap()
                         .iter()
-                        .map(|g| g.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect())
+                        .map(|g| {
+                            g.as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|c| c.as_str().unwrap().to_string())
+                                .collect()
+                        })
                         .collect();
                     from_groups(name, x, &y, &g).unwrap()
                 }
             };
             let theirs = v["table"].as_array().unwrap();
-            let regular: Vec<_> = ours_at_theirs.bins.iter().filter(|b| b.kind == BinKind::Regular).collect();
+            let regular: Vec<_> = ours_at_theirs
+                .bins
+                .iter()
+                .filter(|b| b.kind == BinKind::Regular)
+                .collect();
             let special = &ours_at_theirs.bins[ours_at_theirs.bin_of_kind(BinKind::Special)];
             let missing = &ours_at_theirs.bins[ours_at_theirs.bin_of_kind(BinKind::Missing)];
             let ours_rows: Vec<_> = regular.into_iter().chain([special, missing]).collect();
             assert_eq!(ours_rows.len(), theirs.len(), "{name}: bin count");
             let mut d: f64 = (ours_at_theirs.iv - v["iv"].as_f64().unwrap()).abs();
             for (o, t) in ours_rows.iter().zip(theirs) {
-                assert_eq!(o.counts.event, t["event"].as_u64().unwrap(), "{name}: events in {}", o.label);
-                assert_eq!(o.counts.nonevent, t["nonevent"].as_u64().unwrap(), "{name}: non-events in {}", o.label);
+                assert_eq!(
+                    o.counts.event,
+                    t["event"].as_u64().unwrap(),
+                    "{name}: events in {}",
+                    o.label
+                );
+                assert_eq!(
+                    o.counts.nonevent,
+                    t["nonevent"].as_u64().unwrap(),
+                    "{name}: non-events in {}",
+                    o.label
+                );
                 d = d.max((o.woe - t["woe"].as_f64().unwrap()).abs());
                 d = d.max((o.iv - t["iv"].as_f64().unwrap()).abs());
                 d = d.max((o.js - t["js"].as_f64().unwrap()).abs());
@@ -213,7 +266,9 @@ fn main() {
             "(a) largest |WoE/IV/JS difference| with their splits: {worst_a:.2e} (goal ≤ 1e-9: {})",
             if worst_a <= 1e-9 { "holds" } else { "FAILS" }
         );
-        println!("(b) IV ours vs theirs, own pre-bins: {wins} higher, {ties} equal, {losses} lower");
+        println!(
+            "(b) IV ours vs theirs, own pre-bins: {wins} higher, {ties} equal, {losses} lower"
+        );
         println!("    IV ours vs theirs, same pre-bins (numeric): {same_wins} higher, {same_ties} equal, {same_losses} lower");
         println!("    IV ours with 100 quantile pre-bins vs theirs: {w100} higher, {t100} equal, {l100} lower");
         println!(

@@ -24,6 +24,7 @@
 //! error is a [`CreditError`] that says whose fault it is.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod binning;
 pub mod data;

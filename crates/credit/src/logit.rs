@@ -137,11 +137,11 @@ impl LogitParams {
             iterations = it;
             let mut h = vec![0.0; p * p];
             let mut g = vec![0.0; p];
-            for i in 0..n {
+            for (i, &yi) in y.iter().enumerate() {
                 let eta: f64 = (0..p).map(|j| beta[j] * feature(i, j)).sum();
                 let mu = sigmoid(eta);
                 let w = mu * (1.0 - mu);
-                let r = f64::from(u8::from(y[i])) - mu;
+                let r = f64::from(u8::from(yi)) - mu;
                 for a in 0..p {
                     let fa = feature(i, a);
                     g[a] += fa * r;

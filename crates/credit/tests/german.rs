@@ -224,8 +224,10 @@ fn german_credit_settings_sweep() {
     let mut p = ScorecardParams::default();
     p.binning.monotonic_trend = Trend::None;
     configs.push(("trend none".into(), p));
-    let mut p = ScorecardParams::default();
-    p.keep_wrong_sign = true;
+    let p = ScorecardParams {
+        keep_wrong_sign: true,
+        ..Default::default()
+    };
     configs.push(("keep wrong sign".into(), p));
     let mut p = ScorecardParams::default();
     p.select.max_corr = 1.0;

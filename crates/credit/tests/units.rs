@@ -8,10 +8,16 @@ mod common;
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_credit::binning::{pvalue, BinKind};
 use riskstream_credit::data::Column;
-use riskstream_credit::{BinningParams, CreditError, Logit, Scaling, Scorecard, Table, Trend, Value};
+use riskstream_credit::{
+    BinningParams, CreditError, Logit, Scaling, Scorecard, Table, Trend, Value,
+};
 
 fn cat(v: &[&str]) -> Column {
-    Column::Categorical(v.iter().map(|s| (!s.is_empty()).then(|| s.to_string())).collect())
+    Column::Categorical(
+        v.iter()
+            .map(|s| (!s.is_empty()).then(|| s.to_string()))
+            .collect(),
+    )
 }
 
 /// 300 rows: level a (low risk), b (high), c (middle), r (rare, 6 rows), some missing.
@@ -66,15 +72,31 @@ fn missing_values_use_the_missing_bin() {
     assert_eq!(b.bins[m].counts.total(), 12);
     assert!(b.bins[m].woe < 0.0, "missing rows here are mostly bad");
     // Numeric: NaN goes to the missing bin, special codes to the special bin.
-    let xs: Vec<f64> = (0..400).map(|i| if i % 40 == 0 { f64::NAN } else if i % 40 == 1 { -1.0 } else { (i % 37) as f64 }).collect();
+    let xs: Vec<f64> = (0..400)
+        .map(|i| {
+            if i % 40 == 0 {
+                f64::NAN
+            } else if i % 40 == 1 {
+                -1.0
+            } else {
+                (i % 37) as f64
+            }
+        })
+        .collect();
     let ys: Vec<bool> = (0..400).map(|i| (i % 37) < 12 || i % 40 == 0).collect();
     let p = BinningParams {
         special_codes: vec![-1.0],
         ..Default::default()
     };
     let b = p.fit("months", &Column::Numeric(xs), &ys).unwrap();
-    assert_eq!(b.bins[b.assign(Value::Num(f64::NAN)).bin].kind, BinKind::Missing);
-    assert_eq!(b.bins[b.assign(Value::Num(-1.0)).bin].kind, BinKind::Special);
+    assert_eq!(
+        b.bins[b.assign(Value::Num(f64::NAN)).bin].kind,
+        BinKind::Missing
+    );
+    assert_eq!(
+        b.bins[b.assign(Value::Num(-1.0)).bin].kind,
+        BinKind::Special
+    );
     assert_eq!(b.bins[b.bin_of_kind(BinKind::Missing)].counts.total(), 10);
     assert_eq!(b.bins[b.bin_of_kind(BinKind::Special)].counts.total(), 10);
 }
@@ -84,20 +106,35 @@ fn bad_inputs_are_clear_user_errors() {
     let t = Table::read_csv("x,y\n1,a\n2,b\n3,c\n".as_bytes(), ',').unwrap();
     let e = t.binary_label("y", "a").unwrap_err();
     assert!(matches!(e, CreditError::NonBinaryLabel { .. }));
-    assert!(e.to_string().contains("`y`") && e.to_string().contains("exactly two values"), "{e}");
+    assert!(
+        e.to_string().contains("`y`") && e.to_string().contains("exactly two values"),
+        "{e}"
+    );
     assert_eq!(e.class(), ErrorClass::User);
 
     let e = t.column("age").unwrap_err();
-    assert!(e.to_string().contains("unknown column `age`") && e.to_string().contains("x, y"), "{e}");
+    assert!(
+        e.to_string().contains("unknown column `age`") && e.to_string().contains("x, y"),
+        "{e}"
+    );
 
     let y = vec![true, false, true];
-    let e = BinningParams::default().fit("x", &Column::Numeric(vec![5.0, 5.0, 5.0]), &y).unwrap_err();
+    let e = BinningParams::default()
+        .fit("x", &Column::Numeric(vec![5.0, 5.0, 5.0]), &y)
+        .unwrap_err();
     assert!(matches!(e, CreditError::ConstantColumn { .. }));
-    assert!(e.to_string().contains("`x` is constant") && e.to_string().contains("drop it"), "{e}");
-    let e = BinningParams::default().fit("c", &cat(&["k", "k", "k"]), &y).unwrap_err();
+    assert!(
+        e.to_string().contains("`x` is constant") && e.to_string().contains("drop it"),
+        "{e}"
+    );
+    let e = BinningParams::default()
+        .fit("c", &cat(&["k", "k", "k"]), &y)
+        .unwrap_err();
     assert!(e.to_string().contains("`c` is constant"), "{e}");
 
-    let e = BinningParams::default().fit("x", &Column::Numeric(vec![]), &[]).unwrap_err();
+    let e = BinningParams::default()
+        .fit("x", &Column::Numeric(vec![]), &[])
+        .unwrap_err();
     assert!(matches!(e, CreditError::Empty { .. }));
     assert!(e.to_string().contains("no rows"), "{e}");
     let e = Table::read_csv("".as_bytes(), ',').unwrap_err();
@@ -110,22 +147,39 @@ fn bad_inputs_are_clear_user_errors() {
     .check()
     .unwrap_err();
     assert!(e.to_string().contains("min_bin_size"), "{e}");
-    let e = BinningParams::default().fit("x", &Column::Numeric(vec![1.0, 2.0, 3.0]), &[true, true, true]).unwrap_err();
+    let e = BinningParams::default()
+        .fit(
+            "x",
+            &Column::Numeric(vec![1.0, 2.0, 3.0]),
+            &[true, true, true],
+        )
+        .unwrap_err();
     assert!(matches!(e, CreditError::OneClass { .. }), "{e}");
 }
 
 #[test]
 fn monotone_trends_hold_on_german_credit() {
-    let Some((table, names, y)) = common::german() else { return };
+    let Some((table, names, y)) = common::german() else {
+        return;
+    };
     for name in &names {
         let col = table.column(name).unwrap();
         if !matches!(col, Column::Numeric(_)) {
             let b = BinningParams::default().fit(name, col, &y).unwrap();
             let r = b.regular_event_rates();
-            assert!(r.windows(2).all(|w| w[0] <= w[1]), "{name}: categories ascend by event rate {r:?}");
+            assert!(
+                r.windows(2).all(|w| w[0] <= w[1]),
+                "{name}: categories ascend by event rate {r:?}"
+            );
             continue;
         }
-        for trend in [Trend::Ascending, Trend::Descending, Trend::Auto, Trend::Peak, Trend::Valley] {
+        for trend in [
+            Trend::Ascending,
+            Trend::Descending,
+            Trend::Auto,
+            Trend::Peak,
+            Trend::Valley,
+        ] {
             let p = BinningParams {
                 monotonic_trend: trend,
                 max_pvalue: Some(0.1),
@@ -147,25 +201,41 @@ fn monotone_trends_hold_on_german_credit() {
                 _ => false,
             };
             assert!(ok, "{name} {trend:?} → {:?}: {r:?}", b.trend);
-            let regular: Vec<_> = b.bins.iter().filter(|x| x.kind == BinKind::Regular).collect();
+            let regular: Vec<_> = b
+                .bins
+                .iter()
+                .filter(|x| x.kind == BinKind::Regular)
+                .collect();
             for w in regular.windows(2) {
-                assert!(pvalue(w[0].counts, w[1].counts) <= 0.1, "{name}: neighbours not significant");
+                assert!(
+                    pvalue(w[0].counts, w[1].counts) <= 0.1,
+                    "{name}: neighbours not significant"
+                );
             }
-            assert!(regular.iter().all(|x| x.counts.total() >= 50), "{name}: min_bin_size 5%");
+            assert!(
+                regular.iter().all(|x| x.counts.total() >= 50),
+                "{name}: min_bin_size 5%"
+            );
         }
     }
 }
 
 #[test]
 fn fixed_splits_are_kept_and_max_bins_respected() {
-    let Some((table, _, y)) = common::german() else { return };
+    let Some((table, _, y)) = common::german() else {
+        return;
+    };
     let p = BinningParams {
         fixed_splits: vec![36.0],
         max_n_bins: Some(3),
         ..Default::default()
     };
-    let b = p.fit("age_years", table.column("age_years").unwrap(), &y).unwrap();
-    let riskstream_credit::binning::Rule::Numeric { splits } = &b.rule else { panic!() };
+    let b = p
+        .fit("age_years", table.column("age_years").unwrap(), &y)
+        .unwrap();
+    let riskstream_credit::binning::Rule::Numeric { splits } = &b.rule else {
+        panic!()
+    };
     assert!(splits.contains(&36.0), "{splits:?}");
     assert!(splits.len() < 3);
 }
@@ -174,13 +244,27 @@ fn fixed_splits_are_kept_and_max_bins_respected() {
 fn tiny_card() -> Scorecard {
     let x = Column::Numeric((0..200).map(|i| f64::from(i % 50)).collect());
     let y: Vec<bool> = (0..200).map(|i| i % 50 < 20 && i % 3 != 0).collect();
-    let age = riskstream_credit::binning::from_splits("age", match &x {
-        Column::Numeric(v) => v,
-        _ => unreachable!(),
-    }, &y, &[10.0, 30.0], &[-1.0])
+    let age = riskstream_credit::binning::from_splits(
+        "age",
+        match &x {
+            Column::Numeric(v) => v,
+            _ => unreachable!(),
+        },
+        &y,
+        &[10.0, 30.0],
+        &[-1.0],
+    )
     .unwrap();
-    let g: Vec<Option<String>> = (0..200).map(|i| Some(if i % 4 == 0 { "o'neil" } else { "b" }.to_string())).collect();
-    let grp = riskstream_credit::binning::from_groups("grp", &g, &y, &[vec!["b".into()], vec!["o'neil".into()]]).unwrap();
+    let g: Vec<Option<String>> = (0..200)
+        .map(|i| Some(if i % 4 == 0 { "o'neil" } else { "b" }.to_string()))
+        .collect();
+    let grp = riskstream_credit::binning::from_groups(
+        "grp",
+        &g,
+        &y,
+        &[vec!["b".into()], vec!["o'neil".into()]],
+    )
+    .unwrap();
     let model = Logit {
         names: vec!["age".into(), "grp".into()],
         intercept: -1.0,
@@ -219,6 +303,7 @@ fn scorecard_file_is_versioned() {
     assert_eq!(Scorecard::from_json(&json).unwrap(), card);
     let e = Scorecard::from_json(&json.replace("\"version\": 1", "\"version\": 9")).unwrap_err();
     assert!(e.to_string().contains("version"), "{e}");
-    let e = Scorecard::from_json(&json.replace("\"kind\": \"scorecard\"", "\"kind\": \"model\"")).unwrap_err();
+    let e = Scorecard::from_json(&json.replace("\"kind\": \"scorecard\"", "\"kind\": \"model\""))
+        .unwrap_err();
     assert!(e.to_string().contains("kind"), "{e}");
 }

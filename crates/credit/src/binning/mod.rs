@@ -35,6 +35,9 @@ use crate::data::Column;
 use crate::error::{CreditError, Result};
 use crate::woe::Counts;
 
+/// Pre-bin index ranges, one per bin.
+type Bins = Vec<(usize, usize)>;
+
 /// Hyper-parameters of the binning; checked by [`BinningParams::check`] before any data
 /// is read.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -237,7 +240,11 @@ impl BinningParams {
     /// quantiles of the non-missing, non-special values, or `user_splits`, plus
     /// `fixed_splits`. Exposed so a peer optimiser can start from the same pre-bins.
     pub fn prebin_splits(&self, x: &[f64]) -> Vec<f64> {
-        let mut xs: Vec<f64> = x.iter().copied().filter(|v| !v.is_nan() && !self.special_codes.contains(v)).collect();
+        let mut xs: Vec<f64> = x
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan() && !self.special_codes.contains(v))
+            .collect();
         xs.sort_unstable_by(f64::total_cmp);
         self.prebin_splits_sorted(&xs)
     }
@@ -334,8 +341,8 @@ impl BinningParams {
         fixed: &[bool],
         n_rows: usize,
         trends: &[Trend],
-    ) -> Result<(Vec<(usize, usize)>, Trend)> {
-        let mut best: Option<(Vec<(usize, usize)>, f64, Trend)> = None;
+    ) -> Result<(Bins, Trend)> {
+        let mut best: Option<(Bins, f64, Trend)> = None;
         for &trend in trends {
             let problem = optimize::Problem {
                 prebins: counts,

@@ -102,7 +102,11 @@ pub(crate) fn solve(p: &Problem<'_>) -> Option<(Vec<(usize, usize)>, f64)> {
     // Without a bound on the number of bins the count need not be tracked: one layer,
     // fed from itself (O(n³) instead of O(K·n³)).
     let bounded = p.max_n_bins < n || p.min_n_bins > 1;
-    let k_max = if bounded { p.max_n_bins.min(n).max(1) } else { 1 };
+    let k_max = if bounded {
+        p.max_n_bins.min(n).max(1)
+    } else {
+        1
+    };
     let phases = match p.trend {
         Trend::Peak | Trend::Valley => 2,
         _ => 1,
@@ -316,7 +320,11 @@ mod tests {
                 let p = Problem {
                     prebins: &pre,
                     min_bin_size: 30 + next(40),
-                    max_n_bins: if case % 4 == 0 { usize::MAX } else { 2 + (case % 5) },
+                    max_n_bins: if case % 4 == 0 {
+                        usize::MAX
+                    } else {
+                        2 + (case % 5)
+                    },
                     min_n_bins: 1,
                     trend,
                     max_pvalue: (case % 3 == 0).then_some(0.1),
