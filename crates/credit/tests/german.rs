@@ -222,6 +222,9 @@ fn german_credit_settings_sweep() {
         }
     }
     let mut p = ScorecardParams::default();
+    p.binning.prebinning = riskstream_credit::binning::Prebinning::Cart;
+    configs.push(("CART pre-bins".into(), p));
+    let mut p = ScorecardParams::default();
     p.binning.monotonic_trend = Trend::None;
     configs.push(("trend none".into(), p));
     let p = ScorecardParams {

@@ -307,3 +307,41 @@ fn scorecard_file_is_versioned() {
         .unwrap_err();
     assert!(e.to_string().contains("kind"), "{e}");
 }
+
+#[test]
+fn cart_prebins_match_scikit_learn_on_german_credit() {
+    let Some((table, _, y)) = common::german() else {
+        return;
+    };
+    // DecisionTreeClassifier(min_samples_leaf=50, max_leaf_nodes=20) thresholds, scikit-learn
+    // 1.x through optbinning 1.0.0's environment (see RESULTS.md).
+    let expected: [(&str, &[f64]); 3] = [
+        (
+            "duration_months",
+            &[8.5, 11.5, 12.5, 15.5, 19.0, 26.5, 34.5, 43.5],
+        ),
+        (
+            "credit_amount",
+            &[
+                718.0, 954.5, 1186.5, 1373.0, 1535.5, 1806.0, 1991.0, 2395.5, 2723.0, 3030.0,
+                3446.5, 3913.5, 5024.0, 6322.5, 7839.5,
+            ],
+        ),
+        (
+            "age_years",
+            &[
+                23.5, 25.5, 26.5, 27.5, 29.5, 32.5, 34.5, 36.5, 38.5, 41.5, 44.5, 47.5, 52.5,
+            ],
+        ),
+    ];
+    let p = BinningParams {
+        prebinning: riskstream_credit::binning::Prebinning::Cart,
+        ..Default::default()
+    };
+    for (name, want) in expected {
+        let Column::Numeric(x) = table.column(name).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.prebin_splits(x, &y), want.to_vec(), "{name}");
+    }
+}
