@@ -345,3 +345,68 @@ fn cart_prebins_match_scikit_learn_on_german_credit() {
         assert_eq!(p.prebin_splits(x, &y), want.to_vec(), "{name}");
     }
 }
+
+#[test]
+fn monitoring_psi_csi_and_calibration() {
+    use riskstream_credit::monitor::{calibration, csi, discrimination, psi, quantile_edges};
+    let a: Vec<f64> = (0..1000).map(|i| f64::from(i % 100)).collect();
+    assert!(psi(&a, &a, 10).abs() < 1e-12);
+    let shifted: Vec<f64> = a.iter().map(|x| x + 20.0).collect();
+    assert!(
+        psi(&a, &shifted, 10) > 0.25,
+        "a 20-point shift is a major shift"
+    );
+    let bad: Vec<bool> = (0..1000).map(|i| i % 100 < 30).collect();
+    let pd: Vec<f64> = a.iter().map(|x| 1.0 - x / 100.0).collect();
+    let d = discrimination(&pd, &bad);
+    assert!((d.gini - (2.0 * d.auc - 1.0)).abs() < 1e-15 && d.auc > 0.99 && d.ks > 0.9);
+    let bands = calibration(&a, &pd, &bad, &quantile_edges(&a, 5));
+    assert_eq!(bands.iter().map(|b| b.n).sum::<usize>(), 1000);
+    assert_eq!(bands.len(), 5);
+    assert!(bands[0].bad_rate > bands[4].bad_rate);
+
+    let Some((table, names, y)) = common::german() else {
+        return;
+    };
+    let chars: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dev = riskstream_credit::ScorecardParams::default()
+        .fit(&table, &y, &chars)
+        .unwrap();
+    let first: Vec<usize> = (0..500).collect();
+    let second: Vec<usize> = (500..1000).collect();
+    let c = csi(
+        &dev.card,
+        &table.select_rows(&first),
+        &table.select_rows(&second),
+    )
+    .unwrap();
+    assert_eq!(c.len(), dev.card.characteristics.len());
+    assert!(
+        c.iter()
+            .all(|(_, v)| v.is_finite() && *v >= 0.0 && *v < 0.25),
+        "{c:?}"
+    );
+    let same = csi(&dev.card, &table, &table).unwrap();
+    assert!(same.iter().all(|(_, v)| v.abs() < 1e-12));
+}
+
+#[test]
+fn selection_drops_weak_and_correlated_characteristics() {
+    use riskstream_credit::select::{Dropped, SelectParams};
+    let w1: Vec<f64> = (0..100).map(|i| f64::from(i % 7)).collect();
+    let w2: Vec<f64> = w1.iter().map(|v| v * 2.0 + 0.1).collect();
+    let w3: Vec<f64> = (0..100).map(|i| f64::from(i % 5)).collect();
+    let names = vec!["a".to_string(), "b".into(), "c".into()];
+    let s = SelectParams::default()
+        .select(&names, &[0.3, 0.2, 0.01], &[w1, w2, w3])
+        .unwrap();
+    assert_eq!(s.kept, vec![0]);
+    assert!(s
+        .dropped
+        .iter()
+        .any(|(k, d)| *k == 1 && matches!(d, Dropped::Correlated(n, _) if n == "a")));
+    assert!(s
+        .dropped
+        .iter()
+        .any(|(k, d)| *k == 2 && matches!(d, Dropped::LowIv(_))));
+}
