@@ -7,6 +7,7 @@
 //! XGBoost / LightGBM models work the same way for all of them. Synchronous code only:
 //! the service calls `predict` on its own threads, training uses rayon.
 
+pub mod calibrate;
 pub mod cart;
 pub mod data;
 pub mod error;
