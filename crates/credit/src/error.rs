@@ -92,12 +92,16 @@ pub enum CreditError {
         /// What happened and what to try.
         reason: String,
     },
-    /// A scorecard file is malformed or of another kind or version.
-    #[error("scorecard file: {reason}")]
+    /// A scorecard or credit-model file is malformed or of another kind or version.
+    #[error("credit model file: {reason}")]
     File {
         /// What is wrong.
         reason: String,
     },
+    /// A learner of `riskstream-learn` (boosted trees, calibration) refused its input or
+    /// parameters.
+    #[error(transparent)]
+    Learn(#[from] riskstream_learn::LearnError),
     /// Reading input failed.
     #[error("{path}: {source}")]
     Io {
@@ -128,6 +132,7 @@ impl Classify for CreditError {
     fn class(&self) -> ErrorClass {
         match self {
             CreditError::Io { .. } => ErrorClass::External,
+            CreditError::Learn(e) => e.class(),
             _ => ErrorClass::User,
         }
     }

@@ -6,6 +6,11 @@
 //!           ─▶ IRLS ─▶ any β > 0? drop the largest, refit ─▶ Scorecard
 //! ```
 //!
+//! With `calibration` set, the whole run above is repeated on k − 1 inner folds of the
+//! development sample and scored on the k-th; the out-of-fold log-odds against the
+//! outcomes fit the PD map ([`riskstream_learn::calibrate`]) that the card then carries.
+//! The points are those of the run on every row, unchanged.
+//!
 //! Why drop positive coefficients: WoE is ln(good share / bad share), so a
 //! characteristic that helps has a negative coefficient on the event's log-odds. A
 //! positive one means collinearity turned it around; its points would then reward the
@@ -17,9 +22,10 @@ use crate::error::{CreditError, Result};
 use crate::logit::{Logit, LogitParams};
 use crate::scorecard::{Scaling, Scorecard};
 use crate::select::{SelectParams, Selection};
+use riskstream_learn::calibrate::{out_of_fold, stratified_folds, CalibrationMethod};
 
 /// Everything a development run needs.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScorecardParams {
     /// Binning of every characteristic.
@@ -32,6 +38,28 @@ pub struct ScorecardParams {
     pub scaling: Scaling,
     /// Keep characteristics whose coefficient has the wrong sign (default: drop them).
     pub keep_wrong_sign: bool,
+    /// PD calibration fitted on inner out-of-fold log-odds; `None` (the default) keeps
+    /// the logistic model's PD.
+    pub calibration: Option<CalibrationMethod>,
+    /// Inner folds for calibration, ≥ 2.
+    pub calibration_folds: usize,
+    /// Seed of the inner folds.
+    pub calibration_seed: u64,
+}
+
+impl Default for ScorecardParams {
+    fn default() -> Self {
+        ScorecardParams {
+            binning: BinningParams::default(),
+            select: SelectParams::default(),
+            logit: LogitParams::default(),
+            scaling: Scaling::default(),
+            keep_wrong_sign: false,
+            calibration: None,
+            calibration_folds: 5,
+            calibration_seed: 0,
+        }
+    }
 }
 
 /// The outcome of a development run.
@@ -55,12 +83,44 @@ impl ScorecardParams {
         self.binning.check()?;
         self.select.check()?;
         self.logit.check()?;
-        self.scaling.check()
+        self.scaling.check()?;
+        if self.calibration.is_some() && self.calibration_folds < 2 {
+            return Err(CreditError::param(
+                "calibration_folds",
+                self.calibration_folds,
+                "calibration needs at least 2 inner folds (5 is usual)",
+            ));
+        }
+        Ok(())
     }
 
-    /// Develops a scorecard on `characteristics` of `table` against `y` (true = bad).
+    /// Develops a scorecard on `characteristics` of `table` against `y` (true = bad),
+    /// calibrated when `calibration` is set.
     pub fn fit(&self, table: &Table, y: &[bool], characteristics: &[&str]) -> Result<Development> {
         self.check()?;
+        let mut dev = self.develop(table, y, characteristics)?;
+        if let Some(method) = self.calibration {
+            if y.len() != table.n_rows() {
+                return Err(CreditError::LengthMismatch {
+                    what: "labels".into(),
+                    expected: table.n_rows(),
+                    got: y.len(),
+                });
+            }
+            let k = self.calibration_folds;
+            let fold = stratified_folds(y, k, self.calibration_seed)?;
+            let oof = out_of_fold::<CreditError, _>(&fold, k, |tr, held| {
+                let ytr: Vec<bool> = tr.iter().map(|&i| y[i]).collect();
+                let inner = self.develop(&table.select_rows(tr), &ytr, characteristics)?;
+                inner.card.log_odds_table(&table.select_rows(held))
+            })?;
+            dev.card.calibration = Some(method.fit(&oof, y, None)?);
+        }
+        Ok(dev)
+    }
+
+    /// One development run without calibration.
+    fn develop(&self, table: &Table, y: &[bool], characteristics: &[&str]) -> Result<Development> {
         if table.n_rows() == 0 {
             return Err(CreditError::Empty {
                 what: "the development table".into(),

@@ -16,18 +16,25 @@
 //! score for every applicant (two characteristics at x.5 each already break it), so we
 //! report the difference instead: [`Scored::unrounded`] is kept beside the score, and
 //! the German-credit test prints the largest gap (it is at most m/2 points, and much
-//! smaller in practice). The PD reported is the model's, from the unrounded log-odds.
+//! smaller in practice). The PD is the model's, from the unrounded log-odds, or, when
+//! the card was developed with calibration ([`crate::ScorecardParams::calibration`]),
+//! that log-odds mapped through the fitted [`Calibrator`] ([`Scored::model_pd`] keeps
+//! the model's). Calibration changes the PD, never the points or the order.
 //!
 //! The file is versioned JSON with `"kind": "scorecard"`, holding the binnings, so a
-//! scorecard scores raw applicant values on its own.
+//! scorecard scores raw applicant values on its own. Version 2 added the optional
+//! `calibration`; version 1 files (without it) still load.
 
 use crate::binning::{BinKind, Binning, Rule};
 use crate::data::{Table, Value};
 use crate::error::{CreditError, Result};
 use crate::logit::{sigmoid, Logit};
+use riskstream_learn::calibrate::Calibrator;
 
-/// The file format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The file format version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The versions this build reads.
+pub const READABLE_VERSIONS: &[u32] = &[1, 2];
 
 /// Points scaling.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -127,6 +134,9 @@ pub struct Scorecard {
     pub intercept: f64,
     /// Characteristics, in model order.
     pub characteristics: Vec<Characteristic>,
+    /// PD calibration on the model's log-odds (absent = the model's PD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibrator>,
 }
 
 /// One row of the printed scorecard.
@@ -149,8 +159,11 @@ pub struct Scored {
     pub score: i64,
     /// The score before rounding attribute points.
     pub unrounded: f64,
-    /// Probability of the event (bad), from the model's log-odds.
+    /// Probability of the event (bad): the calibrated PD when the card has a
+    /// calibration, otherwise `model_pd`.
     pub pd: f64,
+    /// The logistic model's PD, sigmoid of its log-odds.
+    pub model_pd: f64,
     /// Points per characteristic, in card order.
     pub points: Vec<i64>,
     /// Bin per characteristic.
@@ -205,6 +218,7 @@ impl Scorecard {
             scaling,
             intercept: model.intercept,
             characteristics,
+            calibration: None,
         })
     }
 
@@ -241,6 +255,7 @@ impl Scorecard {
             score: 0,
             unrounded: 0.0,
             pd: 0.0,
+            model_pd: 0.0,
             points: Vec::with_capacity(values.len()),
             bins: Vec::with_capacity(values.len()),
             unseen: Vec::new(),
@@ -257,8 +272,23 @@ impl Scorecard {
             log_odds += c.coef * c.binning.bins[a.bin].woe;
         }
         out.score = out.points.iter().sum();
-        out.pd = sigmoid(log_odds);
+        out.model_pd = sigmoid(log_odds);
+        out.pd = match &self.calibration {
+            Some(c) => c.calibrate(log_odds),
+            None => out.model_pd,
+        };
         out
+    }
+
+    /// The model's log-odds of "bad" for one applicant (what calibration maps to a PD).
+    pub fn log_odds(&self, values: &[Value<'_>]) -> f64 {
+        self.intercept
+            + self
+                .characteristics
+                .iter()
+                .zip(values)
+                .map(|(c, &v)| c.coef * c.binning.bins[c.binning.assign(v).bin].woe)
+                .sum::<f64>()
     }
 
     /// Scores every row of `table`.
@@ -273,32 +303,28 @@ impl Scorecard {
             .collect())
     }
 
+    /// The model's log-odds of every row of `table`.
+    pub fn log_odds_table(&self, table: &Table) -> Result<Vec<f64>> {
+        let cols = self.bind(table)?;
+        Ok((0..table.n_rows())
+            .map(|i| {
+                let values: Vec<Value<'_>> =
+                    cols.iter().map(|&k| table.columns[k].value(i)).collect();
+                self.log_odds(&values)
+            })
+            .collect())
+    }
+
     /// The card as versioned JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Reads a card written by [`Scorecard::to_json`], refusing another kind or version.
+    /// Reads a card written by [`Scorecard::to_json`] (this or an older version),
+    /// refusing another kind or an unknown version.
     pub fn from_json(text: &str) -> Result<Scorecard> {
-        let head: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| CreditError::File {
-                reason: e.to_string(),
-            })?;
-        match head.get("kind").and_then(|k| k.as_str()) {
-            Some("scorecard") => {}
-            other => {
-                return Err(CreditError::File {
-                    reason: format!("`kind` is {other:?}, expected \"scorecard\""),
-                })
-            }
-        }
-        let version = head.get("version").and_then(serde_json::Value::as_u64);
-        if version != Some(u64::from(FORMAT_VERSION)) {
-            return Err(CreditError::File {
-                reason: format!("version {version:?} is not supported; this build reads version {FORMAT_VERSION}"),
-            });
-        }
-        serde_json::from_value(head).map_err(|e| CreditError::File {
+        let v = read_versioned(text, "scorecard", READABLE_VERSIONS)?;
+        serde_json::from_value(v).map_err(|e| CreditError::File {
             reason: e.to_string(),
         })
     }
@@ -310,6 +336,35 @@ impl Scorecard {
         let parts: Vec<String> = self.characteristics.iter().map(case_of).collect();
         parts.join("\n + ")
     }
+}
+
+/// Parses a versioned JSON file and checks its `kind` and `version` before anything
+/// else is read, so the error names what is wrong with the file as a whole.
+pub(crate) fn read_versioned(
+    text: &str,
+    kind: &str,
+    readable: &[u32],
+) -> Result<serde_json::Value> {
+    let head: serde_json::Value = serde_json::from_str(text).map_err(|e| CreditError::File {
+        reason: e.to_string(),
+    })?;
+    match head.get("kind").and_then(|k| k.as_str()) {
+        Some(k) if k == kind => {}
+        other => {
+            return Err(CreditError::File {
+                reason: format!("`kind` is {other:?}, expected {kind:?}"),
+            })
+        }
+    }
+    let version = head.get("version").and_then(serde_json::Value::as_u64);
+    if !version.is_some_and(|v| readable.iter().any(|&r| u64::from(r) == v)) {
+        return Err(CreditError::File {
+            reason: format!(
+                "version {version:?} is not supported; this build reads versions {readable:?}"
+            ),
+        });
+    }
+    Ok(head)
 }
 
 fn sql_ident(name: &str) -> String {

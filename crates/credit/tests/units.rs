@@ -301,7 +301,11 @@ fn scorecard_file_is_versioned() {
     let json = card.to_json();
     assert!(json.contains("\"kind\": \"scorecard\""));
     assert_eq!(Scorecard::from_json(&json).unwrap(), card);
-    let e = Scorecard::from_json(&json.replace("\"version\": 1", "\"version\": 9")).unwrap_err();
+    // Version 1 (before calibration) still loads.
+    let v1 = json.replace("\"version\": 2", "\"version\": 1");
+    assert_ne!(v1, json);
+    assert_eq!(Scorecard::from_json(&v1).unwrap().calibration, None);
+    let e = Scorecard::from_json(&json.replace("\"version\": 2", "\"version\": 9")).unwrap_err();
     assert!(e.to_string().contains("version"), "{e}");
     let e = Scorecard::from_json(&json.replace("\"kind\": \"scorecard\"", "\"kind\": \"model\""))
         .unwrap_err();

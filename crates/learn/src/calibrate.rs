@@ -425,9 +425,10 @@ pub fn stratified_folds<L: BinaryLabel>(labels: &[L], k: usize, seed: u64) -> Re
 /// Out-of-fold scores: for each fold, `fit_score(train_rows, held_out_rows)` fits on the
 /// training rows and returns one score per held-out row (in that order). Every row ends
 /// up scored by a model that never saw it.
-pub fn out_of_fold<F>(fold: &[usize], k: usize, mut fit_score: F) -> Result<Vec<f64>>
+pub fn out_of_fold<E, F>(fold: &[usize], k: usize, mut fit_score: F) -> Result<Vec<f64>, E>
 where
-    F: FnMut(&[usize], &[usize]) -> Result<Vec<f64>>,
+    E: From<LearnError>,
+    F: FnMut(&[usize], &[usize]) -> Result<Vec<f64>, E>,
 {
     let mut out = vec![f64::NAN; fold.len()];
     for f in 0..k {
@@ -442,7 +443,8 @@ where
                 what: "out-of-fold scores",
                 expected: held.len(),
                 got: s.len(),
-            });
+            }
+            .into());
         }
         for (&i, v) in held.iter().zip(s) {
             out[i] = v;

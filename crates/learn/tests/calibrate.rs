@@ -173,7 +173,7 @@ fn out_of_fold_scores_every_row_with_a_model_that_did_not_see_it() {
         assert!((5..=6).contains(&events), "fold {f}: {events} events");
     }
     // The "model" scores a row by the fold it was trained without.
-    let s = out_of_fold(&fold, 5, |train, held| {
+    let s = out_of_fold::<LearnError, _>(&fold, 5, |train, held| {
         assert!(held.iter().all(|i| !train.contains(i)));
         Ok(held.iter().map(|&i| fold[i] as f64).collect())
     })
