@@ -17,14 +17,13 @@ mod sql;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use riskstream_credit::data::Column;
 use riskstream_credit::monitor::{calibration, discrimination, quantile_edges};
 use riskstream_credit::{
     CreditGbdtParams, MonotoneSource, ReasonConfig, Scorecard, ScorecardParams, Table,
 };
 use riskstream_learn::calibrate::CalibrationMethod;
 use riskstream_learn::linear::LogisticRegressionParams;
-use riskstream_learn::{Dataset, Fit, Matrix, Predict};
+use riskstream_learn::{Dataset, Fit, Predict};
 use std::cell::Cell;
 
 const THRESHOLD: f64 = 1.0 / 6.0;
@@ -55,46 +54,6 @@ fn folds(y: &[bool], k: usize, seed: u64) -> Vec<usize> {
         }
     }
     fold
-}
-
-/// One-hot (categoricals, levels of the training rows) plus raw numeric columns.
-fn one_hot(train: &Table, other: &Table, names: &[String]) -> (Matrix, Matrix, Vec<String>) {
-    let mut cols_a: Vec<Vec<f64>> = Vec::new();
-    let mut cols_b: Vec<Vec<f64>> = Vec::new();
-    let mut feat = Vec::new();
-    for name in names {
-        match (train.column(name).unwrap(), other.column(name).unwrap()) {
-            (Column::Numeric(a), Column::Numeric(b)) => {
-                cols_a.push(a.clone());
-                cols_b.push(b.clone());
-                feat.push(name.clone());
-            }
-            (Column::Categorical(a), Column::Categorical(b)) => {
-                let mut levels: Vec<&String> = a.iter().flatten().collect();
-                levels.sort();
-                levels.dedup();
-                for l in levels.iter().skip(1) {
-                    cols_a.push(
-                        a.iter()
-                            .map(|v| f64::from(u8::from(v.as_ref() == Some(*l))))
-                            .collect(),
-                    );
-                    cols_b.push(
-                        b.iter()
-                            .map(|v| f64::from(u8::from(v.as_ref() == Some(*l))))
-                            .collect(),
-                    );
-                    feat.push(format!("{name}={l}"));
-                }
-            }
-            _ => panic!("column types differ"),
-        }
-    }
-    (
-        Matrix::from_columns(&cols_a).unwrap(),
-        Matrix::from_columns(&cols_b).unwrap(),
-        feat,
-    )
 }
 
 /// One model under cross-validation: fit on the training rows, PD of the held-out rows.
@@ -157,19 +116,37 @@ fn cross_validate(models: &[(&str, Fitter<'_>)]) -> Option<(Vec<Cv>, Vec<bool>)>
     Some((out, y))
 }
 
-fn scorecard_fitter<'a>(params: &'a ScorecardParams, n_chars: &'a Cell<(f64, usize)>) -> Fitter<'a> {
+fn scorecard_fitter<'a>(
+    params: &'a ScorecardParams,
+    n_chars: &'a Cell<(f64, usize)>,
+) -> Fitter<'a> {
     Box::new(move |ttr, ytr, tte| {
-        let names: Vec<&str> = ttr.names.iter().map(String::as_str).filter(|n| *n != "class").collect();
+        let names: Vec<&str> = ttr
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != "class")
+            .collect();
         let dev = params.fit(ttr, ytr, &names).expect("scorecard");
         let (s, n) = n_chars.get();
         n_chars.set((s + dev.card.characteristics.len() as f64, n + 1));
-        dev.card.score_table(tte).expect("score").iter().map(|s| s.pd).collect()
+        dev.card
+            .score_table(tte)
+            .expect("score")
+            .iter()
+            .map(|s| s.pd)
+            .collect()
     })
 }
 
 fn gbdt_fitter(params: &CreditGbdtParams, calibrated: bool) -> Fitter<'_> {
     Box::new(move |ttr, ytr, tte| {
-        let names: Vec<&str> = ttr.names.iter().map(String::as_str).filter(|n| *n != "class").collect();
+        let names: Vec<&str> = ttr
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != "class")
+            .collect();
         let m = params.fit(ttr, ytr, &names).expect("gbdt");
         m.score_table(tte)
             .expect("score")
@@ -181,8 +158,13 @@ fn gbdt_fitter(params: &CreditGbdtParams, calibrated: bool) -> Fitter<'_> {
 
 fn lr_fitter() -> Fitter<'static> {
     Box::new(|ttr, ytr, tte| {
-        let names: Vec<String> = ttr.names.iter().filter(|n| *n != "class").cloned().collect();
-        let (xa, xb, feat) = one_hot(ttr, tte, &names);
+        let names: Vec<String> = ttr
+            .names
+            .iter()
+            .filter(|n| *n != "class")
+            .cloned()
+            .collect();
+        let (xa, xb, feat) = common::one_hot(ttr, tte, &names);
         let ya: Vec<f64> = ytr.iter().map(|&b| f64::from(u8::from(b))).collect();
         let model = LogisticRegressionParams::default()
             .fit(&Dataset::new(xa, ya, feat).unwrap())
@@ -243,9 +225,18 @@ fn german_credit_cross_validated_cost_and_auc() {
     let chars_cal = Cell::new((0.0, 0));
     let models: Vec<(&str, Fitter<'_>)> = vec![
         ("scorecard (WoE + IRLS)", scorecard_fitter(&card, &chars)),
-        ("scorecard, isotonic PD", scorecard_fitter(&card_cal, &chars_cal)),
-        ("monotone GBDT, isotonic PD (default)", gbdt_fitter(&gbdt, true)),
-        ("monotone GBDT, uncalibrated sigmoid", gbdt_fitter(&gbdt, false)),
+        (
+            "scorecard, isotonic PD",
+            scorecard_fitter(&card_cal, &chars_cal),
+        ),
+        (
+            "monotone GBDT, isotonic PD (default)",
+            gbdt_fitter(&gbdt, true),
+        ),
+        (
+            "monotone GBDT, uncalibrated sigmoid",
+            gbdt_fitter(&gbdt, false),
+        ),
         ("logistic regression, one-hot (L2, C=1)", lr_fitter()),
     ];
     let Some((cvs, y)) = cross_validate(&models) else {
