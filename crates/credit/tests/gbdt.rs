@@ -90,7 +90,11 @@ fn pd_never_falls_against_a_constraint_for_any_applicant() {
             }
         }
     }
-    println!("{checked} (applicant, characteristic, value) points checked");
+    println!(
+        "{} of {} characteristics constrained; {checked} (applicant, characteristic, value) points checked",
+        constrained.len(),
+        m.characteristics.len()
+    );
 }
 
 fn reason_config(names: &[&str]) -> ReasonConfig {
