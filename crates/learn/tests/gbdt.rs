@@ -1019,8 +1019,11 @@ fn monotone_none_and_all_zeros_give_the_same_model_text() {
             .unwrap();
             let text = serde_json::to_string(&a).unwrap();
             assert_eq!(serde_json::to_string(&b_as_a).unwrap(), text);
-            // Unset constraints are not written, so files look as they did before.
+            // Unset constraints are not written, so files look as they did before, and a
+            // file without the key (any older file) loads as unconstrained.
             assert!(!text.contains("monotone"));
+            let old: GbdtModel = serde_json::from_str(&text).unwrap();
+            assert_eq!(old.params().monotone, None);
         }
     }
 }
