@@ -4,9 +4,12 @@
 //! The shape follows linfa: hyper-parameter structs with defaults are checked, then
 //! `fit` turns a [`Dataset`] into a model; models implement [`Predict`] and [`Explain`].
 //! Every tree model shares one [`tree::Tree`] so TreeSHAP, model files and imported
-//! XGBoost / LightGBM models work the same way for all of them. Synchronous code only:
-//! the service calls `predict` on its own threads, training uses rayon.
+//! XGBoost / LightGBM models work the same way for all of them. [`calibrate`] maps any
+//! model's out-of-fold scores to calibrated probabilities (isotonic or Platt).
+//! Synchronous code only: the service calls `predict` on its own threads, training uses
+//! rayon.
 
+pub mod calibrate;
 pub mod cart;
 pub mod data;
 pub mod error;

@@ -68,6 +68,15 @@ impl BinaryLabel for u8 {
     }
 }
 
+impl BinaryLabel for bool {
+    fn class(self) -> Option<bool> {
+        Some(self)
+    }
+    fn as_f64(self) -> f64 {
+        f64::from(u8::from(self))
+    }
+}
+
 /// Checked inputs: labels as booleans and the class counts.
 struct Checked {
     y: Vec<bool>,

@@ -659,6 +659,11 @@ fn every_bad_parameter_is_refused_by_name() {
             p.early_stopping_rounds = Some(0)
         }),
         ("n_threads", |p| p.n_threads = 100_000),
+        ("monotone", |p| p.monotone = Some(vec![0, 2, 0, 0, 0])),
+        ("monotone", |p| {
+            p.split_mode = SplitMode::Exact;
+            p.monotone = Some(vec![1, 0, 0, 0, 0]);
+        }),
     ];
     let train = noisy(100, 10, 1);
     for (want, edit) in cases {
@@ -943,5 +948,169 @@ mod properties {
             let back: GbdtModel = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict_raw(&data.x).unwrap(), raw);
         }
+    }
+}
+
+/// A nonlinear score that is *not* monotone in x0 (a bump in the middle) and falls with x1,
+/// so a +1 constraint on x0 has something to override.
+fn bumpy(n: usize, seed: u64) -> Dataset {
+    let mut r = Rng(seed);
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for _ in 0..n {
+        let row: Vec<f64> = (0..4).map(|_| r.uniform()).collect();
+        let bump = (-((row[0] - 0.5) / 0.1).powi(2)).exp();
+        let s = 2.0 * row[0] - 2.0 * row[1] - 2.5 * bump + (row[2] - 0.5) * (row[3] - 0.5) * 6.0;
+        y.push(if r.uniform() < 1.0 / (1.0 + (-2.0 * s).exp()) {
+            1.0
+        } else {
+            0.0
+        });
+        rows.push(row);
+    }
+    dataset(rows, y)
+}
+
+/// Largest drop of the score of `row` along a grid of values of feature `j` (raised
+/// from 0 to 1), times `direction`: 0 when monotone in that direction.
+fn worst_violation(m: &GbdtModel, row: &[f64], j: usize, direction: f64) -> f64 {
+    let mut r = row.to_vec();
+    let mut worst = 0.0f64;
+    let mut prev = f64::NEG_INFINITY;
+    for k in 0..=200 {
+        r[j] = k as f64 / 200.0;
+        let s = direction * m.raw_score(&r);
+        worst = worst.max(prev - s);
+        prev = s;
+    }
+    worst
+}
+
+#[test]
+fn monotone_none_and_all_zeros_give_the_same_model_text() {
+    let train = noisy(2000, 300, 4);
+    for growth in [Growth::DepthWise, Growth::LeafWise] {
+        for subsample in [1.0, 0.7] {
+            let base = GbdtParams {
+                growth,
+                max_leaves: if growth == Growth::LeafWise { 12 } else { 0 },
+                subsample,
+                colsample_bytree: 0.8,
+                seed: 11,
+                ..small(SplitMode::Histogram)
+            };
+            let a = base.fit(&train).unwrap();
+            let b = GbdtParams {
+                monotone: Some(vec![0; 5]),
+                ..base.clone()
+            }
+            .fit(&train)
+            .unwrap();
+            assert_eq!(b.params().monotone, Some(vec![0; 5]));
+            // The same model but for the parameter itself.
+            let b_as_a = GbdtModel::from_parts(
+                b.feature_names().to_vec(),
+                b.base_margin(),
+                b.trees().to_vec(),
+                a.params().clone(),
+                b.best_iteration(),
+                b.history().clone(),
+            )
+            .unwrap();
+            let text = serde_json::to_string(&a).unwrap();
+            assert_eq!(serde_json::to_string(&b_as_a).unwrap(), text);
+            // Unset constraints are not written, so files look as they did before, and a
+            // file without the key (any older file) loads as unconstrained.
+            assert!(!text.contains("monotone"));
+            let old: GbdtModel = serde_json::from_str(&text).unwrap();
+            assert_eq!(old.params().monotone, None);
+        }
+    }
+}
+
+#[test]
+fn monotone_constraints_hold_for_every_row_and_survive_a_file() {
+    let train = bumpy(4000, 21);
+    let probe = bumpy(300, 22);
+    for growth in [Growth::DepthWise, Growth::LeafWise] {
+        let base = GbdtParams {
+            n_rounds: 80,
+            learning_rate: 0.2,
+            max_depth: 5,
+            growth,
+            max_leaves: if growth == Growth::LeafWise { 16 } else { 0 },
+            subsample: 0.8,
+            seed: 5,
+            ..GbdtParams::default()
+        };
+        let free = base.fit(&train).unwrap();
+        let mono = GbdtParams {
+            monotone: Some(vec![1, -1, 0, 0]),
+            ..base.clone()
+        }
+        .fit(&train)
+        .unwrap();
+        // The bump makes the free model fall somewhere along x0; the constrained never does.
+        let free_worst = (0..probe.n_rows())
+            .map(|i| worst_violation(&free, probe.x.row(i), 0, 1.0))
+            .fold(0.0, f64::max);
+        assert!(
+            free_worst > 0.05,
+            "{growth:?}: the data should tempt a drop ({free_worst})"
+        );
+        for i in 0..probe.n_rows() {
+            let row = probe.x.row(i);
+            assert_eq!(
+                worst_violation(&mono, row, 0, 1.0),
+                0.0,
+                "{growth:?} row {i} x0"
+            );
+            assert_eq!(
+                worst_violation(&mono, row, 1, -1.0),
+                0.0,
+                "{growth:?} row {i} x1"
+            );
+        }
+        // Still a useful model.
+        let p = mono.predict_proba(&probe.x).unwrap();
+        assert!(roc_auc(&p, &probe.y) > 0.75);
+        // Every leaf under the left child of a constrained split is at most every leaf
+        // under the right child (the basic method's guarantee), tree by tree.
+        for t in mono.trees() {
+            for n in t.nodes.iter().filter(|n| !n.is_leaf() && n.feature == 0) {
+                let (l, r) = (leaves_under(t, n.left), leaves_under(t, n.right));
+                let lmax = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let rmin = r.iter().copied().fold(f64::INFINITY, f64::min);
+                assert!(lmax <= rmin, "{lmax} > {rmin}");
+            }
+        }
+        // The constraints travel with the model file, and the file reloads identically.
+        let json = serde_json::to_string(&mono).unwrap();
+        assert!(json.contains(r#""monotone":[1,-1,0,0]"#));
+        let back: GbdtModel = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, mono);
+    }
+    // One constraint per feature.
+    let err = GbdtParams {
+        monotone: Some(vec![1, 0]),
+        ..GbdtParams::default()
+    }
+    .fit(&train)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("monotone") && err.contains("4 features"),
+        "{err}"
+    );
+}
+
+fn leaves_under(t: &Tree, node: u32) -> Vec<f64> {
+    let n = &t.nodes[node as usize];
+    if n.is_leaf() {
+        vec![n.value]
+    } else {
+        let mut v = leaves_under(t, n.left);
+        v.extend(leaves_under(t, n.right));
+        v
     }
 }

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-decide", 3),
     ("riskstream-registry", 3),
     ("riskstream-connectors", 3),
+    ("riskstream-credit", 3),
     ("riskstream-pipeline", 4),
     ("riskstream-server", 5),
     ("riskstream-bench", 6),

@@ -44,6 +44,18 @@ pub(super) fn train(p: &GbdtParams, train: &Dataset, valid: Option<&Dataset>) ->
             got: train.n_features(),
         });
     }
+    if let Some(m) = &p.monotone {
+        if m.len() != train.n_features() {
+            return Err(LearnError::param(
+                "monotone",
+                format!("{} constraints", m.len()),
+                format!(
+                    "needs one constraint (-1, 0 or 1) per feature: the data have {} features",
+                    train.n_features()
+                ),
+            ));
+        }
+    }
     if let Some(v) = valid {
         check_valid(train, v)?;
     }
@@ -169,6 +181,8 @@ fn run(
         max_leaves: p.max_leaves,
         learning_rate: p.learning_rate,
     };
+    // All-zero constraints are no constraints: the unconstrained search runs unchanged.
+    let monotone = p.monotone.as_deref().filter(|m| m.iter().any(|&c| c != 0));
     let sw_total: f64 = sw.iter().sum();
     let vsw: Option<(Vec<f64>, f64)> = valid.map(|v| {
         let s: Vec<f64> = (0..v.n_rows()).map(|i| v.weight(i)).collect();
@@ -234,6 +248,7 @@ fn run(
                     features: &features,
                     identity: !sampled,
                     bufs: &mut hbufs,
+                    monotone,
                 };
                 grow(&mut s, &mut idx, root, &sp, &gp)
             }

@@ -192,6 +192,7 @@ impl<'a> ExactSplitter<'a> {
                             gain,
                             left,
                             right,
+                            monotone: 0,
                         });
                     }
                 }

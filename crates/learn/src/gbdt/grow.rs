@@ -102,6 +102,21 @@ impl SplitParams {
             0.0
         }
     }
+
+    /// The leaf value held within a node's monotone bounds `[lo, hi]` (both infinite
+    /// when no constraint applies, and then the value is unchanged).
+    #[inline]
+    pub fn bounded_value(&self, s: &Sums, lo: f64, hi: f64) -> f64 {
+        self.leaf_value(s).max(lo).min(hi)
+    }
+
+    /// Twice the loss reduction of giving these rows the value `w`: −(2·G·w + (H + λ)·w²),
+    /// which is [`SplitParams::score`] at the optimal `w` (XGBoost's
+    /// `CalcGainGivenWeight`). Used when monotone bounds may move `w` off the optimum.
+    #[inline]
+    pub fn score_given(&self, s: &Sums, w: f64) -> f64 {
+        -(2.0 * s.g * w + (s.h + self.lambda) * w * w)
+    }
 }
 
 /// The value split gains are compared by: the gain rounded to `f32`. Two features that
@@ -134,6 +149,8 @@ pub(super) struct Candidate {
     pub gain: f64,
     pub left: Sums,
     pub right: Sums,
+    /// The monotone constraint of `feature` (−1, 0, +1); 0 when none are set.
+    pub monotone: i8,
 }
 
 /// Per-feature histogram: (gradient, hessian, count) for each of up to 256 bins.
@@ -150,6 +167,11 @@ pub(super) struct Leaf {
     pub best: Option<Candidate>,
     /// Histogram mode: this leaf's histograms, kept while it may still be split.
     pub hist: Option<Vec<FeatureHist>>,
+    /// Monotone bounds on this leaf's value (before shrinkage); −∞ and +∞ unless an
+    /// ancestor split on a constrained feature.
+    pub lower: f64,
+    /// See `lower`.
+    pub upper: f64,
 }
 
 impl Leaf {
@@ -218,6 +240,8 @@ pub(super) fn grow<S: Splitter + Sync>(
         depth: 0,
         best: None,
         hist: None,
+        lower: f64::NEG_INFINITY,
+        upper: f64::INFINITY,
     };
     let ok = gp.splittable(&root, sp);
     s.prepare_root(idx, &mut root, ok);
@@ -238,6 +262,23 @@ pub(super) fn grow<S: Splitter + Sync>(
             break;
         };
         let n_left = s.partition(idx, &leaf, &cand);
+        // Monotone bounds (XGBoost's and LightGBM's basic method): the children of a
+        // split on a constrained feature are separated at the midpoint of their values,
+        // so every leaf below the left child stays on its side of every leaf below the
+        // right one; splits on other features pass the bounds down unchanged.
+        let (mut lb, mut rb) = ((leaf.lower, leaf.upper), (leaf.lower, leaf.upper));
+        if cand.monotone != 0 {
+            let wl = sp.bounded_value(&cand.left, leaf.lower, leaf.upper);
+            let wr = sp.bounded_value(&cand.right, leaf.lower, leaf.upper);
+            let mid = 0.5 * (wl + wr);
+            if cand.monotone > 0 {
+                lb.1 = mid;
+                rb.0 = mid;
+            } else {
+                lb.0 = mid;
+                rb.1 = mid;
+            }
+        }
         let (li, ri) = (nodes.len(), nodes.len() + 1);
         nodes.push(Node::leaf(0.0, 0.0));
         nodes.push(Node::leaf(0.0, 0.0));
@@ -249,6 +290,8 @@ pub(super) fn grow<S: Splitter + Sync>(
             depth: leaf.depth + 1,
             best: None,
             hist: None,
+            lower: lb.0,
+            upper: lb.1,
         };
         let mut right = Leaf {
             node: ri,
@@ -258,6 +301,8 @@ pub(super) fn grow<S: Splitter + Sync>(
             depth: leaf.depth + 1,
             best: None,
             hist: None,
+            lower: rb.0,
+            upper: rb.1,
         };
         let n = &mut nodes[leaf.node];
         n.feature = cand.feature as u32;
@@ -293,7 +338,7 @@ pub(super) fn grow<S: Splitter + Sync>(
     let mut leaves = Vec::with_capacity(open.len());
     for mut leaf in open {
         s.release(&mut leaf);
-        let v = sp.leaf_value(&leaf.sums) * gp.learning_rate;
+        let v = sp.bounded_value(&leaf.sums, leaf.lower, leaf.upper) * gp.learning_rate;
         nodes[leaf.node] = Node::leaf(v, leaf.sums.h);
         leaves.push((leaf.start, leaf.end, v));
     }

@@ -60,6 +60,9 @@ pub(super) struct HistSplitter<'a> {
     /// directly.
     pub identity: bool,
     pub bufs: &'a mut HistBuffers,
+    /// Per-feature monotone constraints (−1, 0, +1); `None` when every one is 0, which
+    /// keeps the unconstrained search exactly as it was.
+    pub monotone: Option<&'a [i8]>,
 }
 
 impl HistSplitter<'_> {
@@ -183,6 +186,59 @@ impl HistSplitter<'_> {
     }
 }
 
+impl HistSplitter<'_> {
+    /// [`Splitter::find`] under monotone constraints (XGBoost's and LightGBM's basic
+    /// method): child values are held within the leaf's bounds, a split on a constrained
+    /// feature whose left value is above its right value (+1) or below it (−1) is
+    /// rejected, and every gain is taken at the bounded values.
+    fn find_monotone(&self, leaf: &Leaf, sp: &SplitParams, mono: &[i8]) -> Option<Candidate> {
+        let hist = leaf.hist.as_ref()?;
+        let total = leaf.sums;
+        let (lo, hi) = (leaf.lower, leaf.upper);
+        let parent = sp.score_given(&total, sp.bounded_value(&total, lo, hi));
+        let rph = SplitParams::rows_per_hessian(leaf);
+        let mut best: Option<Candidate> = None;
+        let mut best_key = f32::NEG_INFINITY;
+        for &j in self.features {
+            let c = mono[j];
+            let nb = self.data.n_bins(j);
+            let mut left = Sums::default();
+            for (b, bin) in hist[j].iter().enumerate().take(nb - 1) {
+                if bin.h == 0.0 && bin.g == 0.0 {
+                    continue;
+                }
+                left.add_sums(bin);
+                if !sp.child_ok(&left, rph) {
+                    continue;
+                }
+                let right = total.minus(&left);
+                if !sp.child_ok(&right, rph) {
+                    continue;
+                }
+                let wl = sp.bounded_value(&left, lo, hi);
+                let wr = sp.bounded_value(&right, lo, hi);
+                if (c > 0 && wl > wr) || (c < 0 && wl < wr) {
+                    continue;
+                }
+                let gain = sp.score_given(&left, wl) + sp.score_given(&right, wr) - parent;
+                if gain > sp.min_gain && gain_key(gain) > best_key {
+                    best_key = gain_key(gain);
+                    best = Some(Candidate {
+                        feature: j,
+                        bin: b as u8,
+                        threshold: self.data.upper[j][b],
+                        gain,
+                        left,
+                        right,
+                        monotone: c,
+                    });
+                }
+            }
+        }
+        best
+    }
+}
+
 /// Adds rows `0..` of the columns `cols` (already cut to the block) with gradients `gh`
 /// to `K` feature histograms at once: the gradient is loaded once for `K` updates.
 #[inline(always)]
@@ -246,6 +302,9 @@ impl Splitter for HistSplitter<'_> {
     }
 
     fn find(&self, _idx: &[u32], leaf: &Leaf, sp: &SplitParams) -> Option<Candidate> {
+        if let Some(mono) = self.monotone {
+            return self.find_monotone(leaf, sp, mono);
+        }
         let hist = leaf.hist.as_ref()?;
         let total = leaf.sums;
         let parent = sp.score(&total);
@@ -279,6 +338,7 @@ impl Splitter for HistSplitter<'_> {
                         gain,
                         left,
                         right,
+                        monotone: 0,
                     });
                 }
             }
@@ -438,6 +498,7 @@ mod tests {
                     features: &features,
                     identity: true,
                     bufs: &mut bufs,
+                    monotone: None,
                 };
                 let grown = grow(&mut s, &mut idx, root, &sp, &gp);
                 (grown.tree, bufs.allocated)
