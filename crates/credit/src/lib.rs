@@ -38,6 +38,7 @@ pub mod gbdt;
 pub mod logit;
 pub mod monitor;
 pub mod reasons;
+pub mod report;
 pub mod scorecard;
 pub mod select;
 pub mod woe;

@@ -30,6 +30,9 @@ enum Cmd {
     Backtest(cmd::backtest::Args),
     /// Measure end-to-end speed side by side with the peers (Spark, Flink) on the same data.
     Bench(cmd::bench::Args),
+    /// Credit risk: develop scorecards (optimal binning, WoE, points) or monotone GBDT,
+    /// score applications with adverse-action reasons, report stability, export SQL.
+    Credit(cmd::credit::Args),
     /// Run the main job end to end on the embedded default (no external services).
     Demo(cmd::demo::Args),
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Backtest(a) => cmd::backtest::run(a),
         Cmd::Bench(a) => cmd::bench::run(a),
+        Cmd::Credit(a) => cmd::credit::run(a),
         Cmd::Demo(a) => cmd::demo::run(a),
         Cmd::Evaluate(a) => cmd::evaluate::run(a),
         Cmd::Features(a) => cmd::features::run(a),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod backtest;
 pub mod bench;
+pub mod credit;
 pub mod defaults;
 pub mod demo;
 pub mod evaluate;
