@@ -198,7 +198,7 @@ fn bank_marketing_time_ordered_auc_and_alift() {
         "Goal AUC >= 0.80 on the time-ordered split: {}",
         if goal { "reached" } else { "NOT reached" }
     );
-    // Sane bounds on the protocol split (the later period differs: see RESULTS.md).
+    // Sane bounds on the protocol split (the later period differs: see BENCHMARKS.md, "Credit risk").
     for (name, auc, al) in &timed {
         assert!(*auc > 0.52 && *al > 0.5, "{name}: AUC {auc}, ALIFT {al}");
     }

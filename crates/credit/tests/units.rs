@@ -318,7 +318,7 @@ fn cart_prebins_match_scikit_learn_on_german_credit() {
         return;
     };
     // DecisionTreeClassifier(min_samples_leaf=50, max_leaf_nodes=20) thresholds, scikit-learn
-    // 1.x through optbinning 1.0.0's environment (see RESULTS.md).
+    // 1.x through optbinning 1.0.0's environment (see BENCHMARKS.md, "Credit risk").
     let expected: [(&str, &[f64]); 3] = [
         (
             "duration_months",
