@@ -300,3 +300,108 @@ fn bad_inputs_are_clear_errors() {
         "{err}"
     );
 }
+
+/// The generator plants a logistic default model in its loan applications (documented in
+/// `crates/gen/src/params.rs`, `DEFAULT_MODEL` and `LOAN_PURPOSES`); a scorecard developed
+/// on them must find every driver with the planted direction.
+#[test]
+fn a_scorecard_finds_the_drivers_the_generator_planted_in_its_loans() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = dir.path().join("bank");
+    succeeded(
+        &bin()
+            .args([
+                "generate",
+                "--seed",
+                "7",
+                "--days",
+                "120",
+                "--customers",
+                "50000",
+            ])
+            .args(["--transactions", "20000", "--format", "csv", "--out"])
+            .arg(&gen)
+            .output()
+            .unwrap(),
+    );
+    let card = dir.path().join("loans.json");
+    succeeded(
+        &bin()
+            .args(["credit", "train", "--input"])
+            .arg(gen.join("loans.csv"))
+            .args(["--label", "defaulted", "--bad-value", "1"])
+            .args([
+                "--id-col",
+                "application_id",
+                "--exclude",
+                "customer_id,event_time",
+            ])
+            .arg("--output")
+            .arg(&card)
+            .output()
+            .unwrap(),
+    );
+    let table = succeeded(
+        &bin()
+            .args(["credit", "export", "--model"])
+            .arg(&card)
+            .output()
+            .unwrap(),
+    );
+    // (characteristic, attribute, WoE) of every row; WoE is ln(good share / bad share).
+    let rows: Vec<(String, String, f64)> = table
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (name, rest) = l.split_once(',').unwrap();
+            let mut back = rest.rsplitn(3, ',');
+            let _points = back.next().unwrap();
+            let woe: f64 = back.next().unwrap().parse().unwrap();
+            (
+                name.to_string(),
+                back.next().unwrap().trim_matches('"').to_string(),
+                woe,
+            )
+        })
+        .collect();
+    let woe_of = |c: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r.0 == c && r.1.starts_with('['))
+            .map(|r| r.2)
+            .collect()
+    };
+    // Planted sign of each coefficient on the default log-odds: + means riskier as it grows,
+    // so the WoE (goodness) must fall across the bins, and the other way round.
+    for (c, riskier_as_it_grows) in [
+        ("debt_to_income", true),
+        ("existing_loans", true),
+        ("amount", true),
+        ("income", false),
+        ("credit_history_months", false),
+        ("employment_years", false),
+    ] {
+        let w = woe_of(c);
+        assert!(
+            w.len() >= 2,
+            "{c} was binned into {} numeric bins:\n{table}",
+            w.len()
+        );
+        let ok = w.windows(2).all(|p| {
+            if riskier_as_it_grows {
+                p[1] <= p[0]
+            } else {
+                p[1] >= p[0]
+            }
+        });
+        assert!(ok, "{c}: WoE {w:?} against the planted direction");
+    }
+    // Purposes with a higher planted log-odds shift are worse attributes.
+    let purpose = |p: &str| {
+        rows.iter()
+            .find(|r| r.0 == "purpose" && r.1.split(", ").any(|x| x == p))
+            .unwrap()
+            .2
+    };
+    assert!(purpose("business") < purpose("home_improvement"), "{table}");
+    assert!(purpose("debt_consolidation") < purpose("car"), "{table}");
+}
