@@ -304,7 +304,8 @@ async fn the_document_declares_errors_auth_and_arrays() {
                 .get("application/json")
                 .is_some()
                 && route.starts_with("/v1/")
-                && route != "/v1/models"
+                // Uploads read the body as text whatever its content type: no 415.
+                && !["/v1/models", "/v1/credit/models"].contains(&route.as_str())
             {
                 for c in ["400", "413", "415"] {
                     assert!(codes.contains(&c), "{what} does not document {c}");

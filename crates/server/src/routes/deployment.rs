@@ -10,7 +10,7 @@ use super::{body, from_string_rejection, query, reg_err, reload_now, JsonBody, Q
 use crate::admin::{self, AdminError};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{short, AppState};
+use crate::state::AppState;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
