@@ -246,6 +246,7 @@ pub async fn set_credit_stage(
         (status = 403, description = "the key lacks the `admin` role", body = ErrorBody),
         (status = 404, description = "credit scoring is not configured", body = ErrorBody),
         (status = 409, description = "nothing to roll back to", body = ErrorBody),
+        (status = 422, description = "refused by the registry", body = ErrorBody),
         (status = 503, description = "the registry is unavailable; retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]
