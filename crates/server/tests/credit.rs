@@ -10,7 +10,9 @@ mod common;
 
 use common::*;
 use riskstream_credit::data::Column;
-use riskstream_credit::{ReasonConfig, Scorecard, ScorecardParams, Scaling, Table, Value as CV};
+use riskstream_credit::{
+    CreditGbdtParams, ReasonConfig, Scaling, Scorecard, ScorecardParams, Table, Value as CV,
+};
 use riskstream_registry::{Registry, Role, Stage};
 use serde_json::{json, Map, Value};
 use std::io::BufReader;
@@ -50,17 +52,34 @@ fn card(t: &Table, y: &[bool], scaling: Scaling) -> Scorecard {
     p.fit(t, y, &chars).unwrap().card
 }
 
-fn reasons_toml(card: &Scorecard) -> String {
+/// A code for every column but the class (the card uses some of them, the GBDT all).
+fn reasons_toml(t: &Table) -> String {
     let mut s = String::new();
-    for (k, c) in card.characteristics.iter().enumerate() {
+    for (k, n) in t.names.iter().filter(|n| *n != "class").enumerate() {
         s.push_str(&format!(
-            "[reasons.{}]\ncode = \"C{:02}\"\ntext = \"Text for {}\"\n",
-            c.name(),
-            k + 1,
-            c.name()
+            "[reasons.{n}]\ncode = \"C{:02}\"\ntext = \"Text for {n}\"\n",
+            k + 1
         ));
     }
     s
+}
+
+/// Row `i` with every column but the class.
+fn application_all(t: &Table, i: usize, id: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("application_id".into(), json!(id));
+    for (n, col) in t.names.iter().zip(&t.columns) {
+        if n == "class" {
+            continue;
+        }
+        let v = match col {
+            Column::Numeric(v) if v[i].is_nan() => Value::Null,
+            Column::Numeric(v) => json!(v[i]),
+            Column::Categorical(v) => v[i].as_ref().map_or(Value::Null, |s| json!(s)),
+        };
+        m.insert(n.clone(), v);
+    }
+    Value::Object(m)
 }
 
 /// Row `i` as a request body: the card's characteristics, numbers as numbers (NaN as
@@ -134,15 +153,50 @@ async fn stage(s: &Svc, key: &str, id: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scorecard_is_registered_staged_and_scored_as_the_card_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
+    scored_as_the_card(dir.path(), url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scorecard_is_scored_as_the_card_scores_on_postgres() {
+    let Ok(base) = std::env::var("RISKSTREAM_TEST_POSTGRES") else {
+        eprintln!("skipped: set RISKSTREAM_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to run against PostgreSQL");
+        return;
+    };
+    let db = format!("rs_credit_{}", rand_suffix());
+    psql(&base, &format!("CREATE DATABASE {db}"));
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{db}", &base[..i]),
+        None => panic!("RISKSTREAM_TEST_POSTGRES has no database part"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    scored_as_the_card(dir.path(), url).await;
+    psql(&base, &format!("DROP DATABASE {db} WITH (FORCE)"));
+}
+
+/// Runs one statement with psql (keeps sqlx out of this crate's dev-dependencies).
+fn psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn scored_as_the_card(dir: &std::path::Path, url: String) {
     let Some((t, y)) = german() else { return };
     let champion_card = card(&t, &y, Scaling::default());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("reasons.toml"), reasons_toml(&champion_card)).unwrap();
-    let rcfg: ReasonConfig = toml::from_str(&reasons_toml(&champion_card)).unwrap();
+    std::fs::write(dir.join("reasons.toml"), reasons_toml(&t)).unwrap();
+    let rcfg: ReasonConfig = toml::from_str(&reasons_toml(&t)).unwrap();
     let bound = rcfg.bind(&champion_card).unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
-    let text = config_text(dir.path(), &url, "") + &credit_section("reasons.toml");
-    let mut s = start_with(dir.path().to_path_buf(), url.clone(), &text, None).await;
+    let text = config_text(dir, &url, "") + &credit_section("reasons.toml");
+    let mut s = start_with(dir.to_path_buf(), url.clone(), &text, None).await;
     let modeler = s.key(&[Role::Modeler]).await;
     let decide = s.key(&[Role::Decide]).await;
     let analyst = s.key(&[Role::Analyst]).await;
@@ -317,6 +371,48 @@ async fn a_scorecard_is_registered_staged_and_scored_as_the_card_scores() {
     }
     assert!(routes.iter().any(|r| r == "challenger") && routes.iter().any(|r| r == "champion"));
 
+    // A credit GBDT as a shadow: scored and reported in every answer, never deciding.
+    let chars: Vec<&str> = t
+        .names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != "class")
+        .collect();
+    let gbdt = CreditGbdtParams::default().fit(&t, &y, &chars).unwrap();
+    let r = s
+        .post("/v1/credit/models", &modeler)
+        .body(gbdt.to_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let gid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let (c, e) = stage(&s, &modeler, &gid, json!({"stage": "shadow"})).await;
+    assert_eq!(c, 200, "a modeler may add a shadow: {e}");
+    for i in 0..20 {
+        let app_id = format!("shadow-{i}");
+        let (c, d) = score(&s, &decide, &application_all(&t, i, &app_id)).await;
+        assert_eq!(c, 200, "{d}");
+        assert_ne!(d["model"]["id"], gid.as_str(), "a shadow never decides");
+        let shadow = &d["shadow"][0];
+        assert_eq!(shadow["model"], gid.as_str(), "{d}");
+        assert_eq!(shadow["name"], "credit-gbdt", "{d}");
+        let gv: Vec<CV<'_>> = gbdt
+            .characteristic_names()
+            .iter()
+            .map(|n| t.column(n).unwrap().value(i))
+            .collect();
+        let want = gbdt.score(&gv);
+        assert_eq!(shadow["pd"].as_f64().unwrap(), want.pd, "{d}");
+        assert_eq!(
+            shadow["score"],
+            json!(riskstream_server::credit::gbdt_score(want.log_odds))
+        );
+        assert_eq!(shadow["decision"], decision(want.pd), "{d}");
+    }
+    let (c, e) = stage(&s, &modeler, &gid, json!({"stage": "archived"})).await;
+    assert_eq!(c, 200, "{e}");
+
     // A stage change made outside the service (the CLI's way) is picked up at the next
     // registry poll: the challenger promoted to champion.
     let reg = Registry::open(&url).await.unwrap();
@@ -341,13 +437,13 @@ async fn a_scorecard_is_registered_staged_and_scored_as_the_card_scores() {
     // At start-up the reasons are checked against the champion: a characteristic without
     // a code refuses to start, naming the section.
     let first = champion_card.characteristics[0].name().to_string();
-    let partial: String = reasons_toml(&champion_card)
+    let partial: String = reasons_toml(&t)
         .split("[reasons.")
         .filter(|b| !b.is_empty() && !b.starts_with(&format!("{first}]")))
         .map(|b| format!("[reasons.{b}"))
         .collect();
-    std::fs::write(dir.path().join("reasons.toml"), partial).unwrap();
-    let cfg_path = dir.path().join("service.toml");
+    std::fs::write(dir.join("reasons.toml"), partial).unwrap();
+    let cfg_path = dir.join("service.toml");
     let cfg = riskstream_server::ServiceConfig::load(&cfg_path).unwrap();
     let e = riskstream_server::start(cfg, std::future::pending())
         .await
