@@ -17,8 +17,8 @@ use crate::artifacts::{resolve, resolve_kind};
 use crate::db::Conn;
 use crate::error::{DbContext, RegistryError, Result};
 use crate::{
-    check_actor, check_ident, ArtifactId, ArtifactKind, AuditRecord, Challenger, Change, DeploymentState,
-    HistoryEntry, Registry, Slot, Stage,
+    check_actor, check_ident, ArtifactId, ArtifactKind, AuditRecord, Challenger, Change,
+    DeploymentState, HistoryEntry, Registry, Slot, Stage,
 };
 
 const ACTIVE: &str = "active";

@@ -1172,39 +1172,62 @@ async fn credit_models_take_stages_in_a_deployment_of_their_own(db: Db) {
     let mut ids = Vec::new();
     for n in 0..3 {
         ids.push(
-            reg.put_artifact(ArtifactKind::CreditModel, "card", &card(n), lineage.clone(), "alice")
-                .await
-                .unwrap(),
+            reg.put_artifact(
+                ArtifactKind::CreditModel,
+                "card",
+                &card(n),
+                lineage.clone(),
+                "alice",
+            )
+            .await
+            .unwrap(),
         );
     }
     let a = reg.artifact(&ids[0]).await.unwrap();
     assert_eq!(a.meta.kind, ArtifactKind::CreditModel);
     assert_eq!(a.meta.lineage, lineage);
-    assert_eq!("credit_model".parse::<ArtifactKind>().unwrap(), ArtifactKind::CreditModel);
+    assert_eq!(
+        "credit_model".parse::<ArtifactKind>().unwrap(),
+        ArtifactKind::CreditModel
+    );
     let listed = reg
         .list_artifacts(Some(ArtifactKind::CreditModel), None)
         .await
         .unwrap();
     assert_eq!(listed.len(), 3);
     let e = reg
-        .put_artifact(ArtifactKind::CreditModel, "card", "not json", json!({}), "alice")
+        .put_artifact(
+            ArtifactKind::CreditModel,
+            "card",
+            "not json",
+            json!({}),
+            "alice",
+        )
         .await
         .unwrap_err();
     user_error(&e);
 
-    reg.set_stage("credit", &ids[0], Stage::Champion, "alice").await.unwrap();
+    reg.set_stage("credit", &ids[0], Stage::Champion, "alice")
+        .await
+        .unwrap();
     reg.set_stage("credit", &ids[1], Stage::Challenger { pct: 30.0 }, "alice")
         .await
         .unwrap();
-    reg.set_stage("credit", &ids[2], Stage::Shadow, "alice").await.unwrap();
+    reg.set_stage("credit", &ids[2], Stage::Shadow, "alice")
+        .await
+        .unwrap();
     let d = reg.deployment("credit").await.unwrap();
     assert_eq!(d.champion.as_deref(), Some(ids[0].as_str()));
     assert_eq!(d.challengers.len(), 1);
     assert_eq!(d.challengers[0].pct, 30.0);
     assert_eq!(d.shadows, vec![ids[2].clone()]);
-    reg.set_stage("credit", &ids[1], Stage::Champion, "alice").await.unwrap();
+    reg.set_stage("credit", &ids[1], Stage::Champion, "alice")
+        .await
+        .unwrap();
     assert_eq!(reg.rollback("credit", "alice").await.unwrap(), ids[0]);
-    reg.set_stage("credit", &ids[2], Stage::Archived, "alice").await.unwrap();
+    reg.set_stage("credit", &ids[2], Stage::Archived, "alice")
+        .await
+        .unwrap();
     let d = reg.deployment("credit").await.unwrap();
     assert_eq!(d.champion.as_deref(), Some(ids[0].as_str()));
     assert!(d.shadows.is_empty() && d.challengers.is_empty(), "{d:?}");
@@ -1217,7 +1240,9 @@ async fn credit_models_take_stages_in_a_deployment_of_their_own(db: Db) {
         .unwrap_err();
     assert!(matches!(e, RegistryError::Conflict(_)), "{e}");
     assert!(e.to_string().contains("one kind"), "{e}");
-    reg.set_stage("cards", &fraud, Stage::Champion, "alice").await.unwrap();
+    reg.set_stage("cards", &fraud, Stage::Champion, "alice")
+        .await
+        .unwrap();
     let e = reg
         .set_stage("cards", &ids[1], Stage::Shadow, "alice")
         .await
@@ -1225,9 +1250,18 @@ async fn credit_models_take_stages_in_a_deployment_of_their_own(db: Db) {
     assert!(matches!(e, RegistryError::Conflict(_)), "{e}");
     // A policy is still not a model.
     let p = reg
-        .put_artifact(ArtifactKind::Policy, "p", "name = \"p\"", json!({}), "alice")
+        .put_artifact(
+            ArtifactKind::Policy,
+            "p",
+            "name = \"p\"",
+            json!({}),
+            "alice",
+        )
         .await
         .unwrap();
-    let e = reg.set_stage("credit", &p, Stage::Shadow, "alice").await.unwrap_err();
+    let e = reg
+        .set_stage("credit", &p, Stage::Shadow, "alice")
+        .await
+        .unwrap_err();
     assert!(matches!(e, RegistryError::WrongKind { .. }), "{e}");
 }

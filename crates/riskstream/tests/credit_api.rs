@@ -129,7 +129,10 @@ fn serve(cfg: &Path, addr: &str, log: &Path) -> Serve {
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "serve did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "serve did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child
@@ -188,7 +191,10 @@ fn cards_pushed_and_staged_from_the_cli_are_served_as_they_score() {
         .find(|w| w.len() == 64)
         .unwrap_or_else(|| panic!("no id in: {out}"))
         .to_string();
-    assert!(out.contains("staged champion in deployment `credit`"), "{out}");
+    assert!(
+        out.contains("staged champion in deployment `credit`"),
+        "{out}"
+    );
     let card2 = dir.path().join("card2.json");
     let out = succeeded(&cli(&["credit", "push", card2.to_str().unwrap()]));
     let cid = out
@@ -196,7 +202,14 @@ fn cards_pushed_and_staged_from_the_cli_are_served_as_they_score() {
         .find(|w| w.len() == 64)
         .unwrap()
         .to_string();
-    let out = succeeded(&cli(&["credit", "stage", &cid[..12], "challenger", "--pct", "50"]));
+    let out = succeeded(&cli(&[
+        "credit",
+        "stage",
+        &cid[..12],
+        "challenger",
+        "--pct",
+        "50",
+    ]));
     assert!(out.contains("challenger (50%)"), "{out}");
     // What is not a credit model, or a credit model where a fraud model goes, is refused.
     let junk = dir.path().join("junk.json");
@@ -211,7 +224,10 @@ fn cards_pushed_and_staged_from_the_cli_are_served_as_they_score() {
         .enable_all()
         .build()
         .unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
     let key = rt.block_on(async {
         Registry::open(&url)
             .await

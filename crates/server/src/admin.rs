@@ -36,7 +36,9 @@ pub enum AdminError {
     #[error("{0}")]
     WrongKind(String),
     /// The text is not a credit model (scorecard or credit GBDT JSON).
-    #[error("not a credit model (a scorecard or credit-gbdt JSON from `riskstream credit train`): {0}")]
+    #[error(
+        "not a credit model (a scorecard or credit-gbdt JSON from `riskstream credit train`): {0}"
+    )]
     NotACreditModel(#[source] riskstream_credit::CreditError),
     /// A credit model whose characteristics the configured reason codes do not cover.
     #[error("the reason codes ({path}) do not fit this credit model: {source}")]
@@ -219,7 +221,13 @@ pub async fn register_credit_model(
     let mut lineage = m.lineage();
     lineage["origin"] = serde_json::json!(origin);
     let id = registry
-        .put_artifact(ArtifactKind::CreditModel, &name, text, lineage.clone(), actor)
+        .put_artifact(
+            ArtifactKind::CreditModel,
+            &name,
+            text,
+            lineage.clone(),
+            actor,
+        )
         .await?;
     Ok(RegisteredCreditModel { id, name, lineage })
 }

@@ -638,7 +638,9 @@ fn read_credit(
                 "credit.deployment",
                 format!("`{deployment}` is also registry.deployment (the fraud models')"),
             )
-            .hint("a deployment's models are all of one kind: give credit its own, e.g. \"credit\""),
+            .hint(
+                "a deployment's models are all of one kind: give credit its own, e.g. \"credit\"",
+            ),
         );
     }
     let prob = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);

@@ -65,7 +65,9 @@ impl CreditModel {
             .and_then(|v| v.get("kind").and_then(Json::as_str).map(String::from));
         match kind.as_deref() {
             Some("credit-gbdt") => Ok(CreditModel::Gbdt(Box::new(CreditGbdt::from_json(text)?))),
-            _ => Ok(CreditModel::Scorecard(Box::new(Scorecard::from_json(text)?))),
+            _ => Ok(CreditModel::Scorecard(Box::new(Scorecard::from_json(
+                text,
+            )?))),
         }
     }
 
@@ -139,9 +141,7 @@ impl CreditModel {
         reasons: &Reasons,
         cfg: &CreditConfig,
     ) -> Result<CreditScore, CreditError> {
-        let reason = |code: &str, text: &str, characteristic: &str| {
-            json!({ "code": code, "text": text, "characteristic": characteristic })
-        };
+        let reason = |code: &str, text: &str, characteristic: &str| json!({ "code": code, "text": text, "characteristic": characteristic });
         let (score, pd, unseen, why) = match self {
             CreditModel::Scorecard(c) => {
                 let s = c.score(values);
@@ -374,7 +374,10 @@ fn json_type(v: &Json) -> &'static str {
 
 /// Builds the credit deployment from the registry. A model that does not parse or whose
 /// characteristics lack a reason code is left out, and why is kept in `problems`.
-pub async fn load(registry: &Registry, cfg: &CreditConfig) -> Result<CreditDeployment, RegistryError> {
+pub async fn load(
+    registry: &Registry,
+    cfg: &CreditConfig,
+) -> Result<CreditDeployment, RegistryError> {
     let st = match registry.deployment(&cfg.deployment).await {
         Ok(s) => s,
         Err(RegistryError::NotFound { .. }) => return Ok(CreditDeployment::default()),

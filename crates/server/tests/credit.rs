@@ -123,7 +123,12 @@ fn credit_section(reasons: &str) -> String {
 }
 
 async fn score(s: &Svc, key: &str, body: &Value) -> (u16, Value) {
-    let r = s.post("/v1/credit/score", key).json(body).send().await.unwrap();
+    let r = s
+        .post("/v1/credit/score", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let code = r.status().as_u16();
     (code, r.json().await.unwrap_or(Value::Null))
 }
@@ -154,7 +159,10 @@ async fn stage(s: &Svc, key: &str, id: &str, body: Value) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scorecard_is_registered_staged_and_scored_as_the_card_scores() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
     scored_as_the_card(dir.path(), url).await;
 }
 
@@ -238,7 +246,10 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
         assert_eq!(d["score"], json!(want.score), "row {i}: {d}");
         assert_eq!(d["pd"].as_f64().unwrap(), want.pd, "row {i}: {d}");
         assert_eq!(d["decision"], decision(want.pd), "row {i}: {d}");
-        assert_eq!(d["model"], json!({"id": id, "name": "scorecard", "stage": "champion"}));
+        assert_eq!(
+            d["model"],
+            json!({"id": id, "name": "scorecard", "stage": "champion"})
+        );
         let reasons = d["reasons"].as_array().unwrap();
         if decision(want.pd) == "approve" {
             assert!(reasons.is_empty(), "no reasons for an approval: {d}");
@@ -246,7 +257,9 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
             let expected: Vec<Value> = bound
                 .explain(&want)
                 .iter()
-                .map(|r| json!({"code": r.code, "text": r.text, "characteristic": r.characteristic}))
+                .map(
+                    |r| json!({"code": r.code, "text": r.text, "characteristic": r.characteristic}),
+                )
                 .collect();
             assert!(!expected.is_empty());
             assert_eq!(reasons, &expected, "row {i}");
@@ -259,7 +272,10 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
             declined += 1;
         }
     }
-    assert!(declined > 0, "some applicants are declined at PD > {DECLINE_PD}");
+    assert!(
+        declined > 0,
+        "some applicants are declined at PD > {DECLINE_PD}"
+    );
 
     // An unseen category is flagged; the application is still scored.
     let cat = champion_card
@@ -283,7 +299,13 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
     let (c, e) = score(&s, &decide, &body).await;
     assert_eq!(c, 400, "{e}");
     assert_eq!(e["error"]["field"], typo.as_str(), "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains(&format!("did you mean `{cat}`")), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("did you mean `{cat}`")),
+        "{e}"
+    );
     // Wrong JSON types, named.
     let num = champion_card
         .characteristics
@@ -300,11 +322,23 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
     let mut body = application(&t, &champion_card, 0, "type-2");
     body[&cat] = json!(true);
     let (c, e) = score(&s, &decide, &body).await;
-    assert_eq!((c, e["error"]["field"].as_str()), (400, Some(cat.as_str())), "{e}");
+    assert_eq!(
+        (c, e["error"]["field"].as_str()),
+        (400, Some(cat.as_str())),
+        "{e}"
+    );
     let (c, e) = score(&s, &decide, &json!({"application_id": 7})).await;
-    assert_eq!((c, e["error"]["field"].as_str()), (400, Some("application_id")), "{e}");
+    assert_eq!(
+        (c, e["error"]["field"].as_str()),
+        (400, Some("application_id")),
+        "{e}"
+    );
     let (c, e) = score(&s, &decide, &json!({})).await;
-    assert_eq!((c, e["error"]["field"].as_str()), (400, Some("application_id")), "{e}");
+    assert_eq!(
+        (c, e["error"]["field"].as_str()),
+        (400, Some("application_id")),
+        "{e}"
+    );
     // A wrong role.
     let (c, e) = score(&s, &analyst, &application(&t, &champion_card, 0, "role-1")).await;
     assert_eq!(c, 403, "{e}");
@@ -328,8 +362,19 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
         .expect("a credit.decision record for a3");
     assert_eq!(rec["after"]["application_id"], "a3");
     assert!(rec["after"]["pd"].is_number(), "{rec}");
-    let metrics = s.http.get(&s.metrics).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("riskstream_credit_decisions_total{"), "{metrics}");
+    let metrics = s
+        .http
+        .get(&s.metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("riskstream_credit_decisions_total{"),
+        "{metrics}"
+    );
 
     // A challenger with half the traffic: each id goes the same way every time.
     let challenger_card = card(
@@ -341,7 +386,13 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
         },
     );
     let cid = register(&s, &modeler, &challenger_card).await;
-    let (c, e) = stage(&s, &s.admin, &cid, json!({"stage": "challenger", "pct": 50.0})).await;
+    let (c, e) = stage(
+        &s,
+        &s.admin,
+        &cid,
+        json!({"stage": "challenger", "pct": 50.0}),
+    )
+    .await;
     assert_eq!(c, 200, "{e}");
     let mut routes = Vec::new();
     for round in 0..2 {
@@ -357,7 +408,11 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
                 let want = challenger_card.score(&values(&t, &challenger_card, i));
                 assert_eq!(d["score"], json!(want.score));
                 let champ = champion_card.score(&values(&t, &champion_card, i));
-                assert_eq!(d["challenger"]["champion"]["score"], json!(champ.score), "{d}");
+                assert_eq!(
+                    d["challenger"]["champion"]["score"],
+                    json!(champ.score),
+                    "{d}"
+                );
                 assert_eq!(d["challenger"]["bucket"].as_f64().unwrap(), bucket);
             } else {
                 assert!(d.get("challenger").is_none(), "{d}");
@@ -386,7 +441,10 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let gid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let gid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (c, e) = stage(&s, &modeler, &gid, json!({"stage": "shadow"})).await;
     assert_eq!(c, 200, "a modeler may add a shadow: {e}");
     for i in 0..20 {
@@ -416,7 +474,9 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
     // A stage change made outside the service (the CLI's way) is picked up at the next
     // registry poll: the challenger promoted to champion.
     let reg = Registry::open(&url).await.unwrap();
-    reg.set_stage("credit", &cid, Stage::Champion, "cli:test").await.unwrap();
+    reg.set_stage("credit", &cid, Stage::Champion, "cli:test")
+        .await
+        .unwrap();
     let mut promoted = false;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -428,7 +488,11 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
     }
     assert!(promoted, "the promotion was not picked up by the poll");
     // Rolled back through the API.
-    let r = s.post("/v1/credit/rollback", &s.admin).send().await.unwrap();
+    let r = s
+        .post("/v1/credit/rollback", &s.admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let (_, d) = score(&s, &decide, &application(&t, &champion_card, 1, "poll-2")).await;
     assert_eq!(d["model"]["id"], id.as_str(), "{d}");
@@ -458,7 +522,10 @@ async fn without_a_credit_section_the_routes_answer_404_naming_it() {
     let k = s.key(&[Role::Decide]).await;
     let (c, e) = score(&s, &k, &json!({"application_id": "x"})).await;
     assert_eq!(c, 404, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("[credit]"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("[credit]"),
+        "{e}"
+    );
     let a = s.key(&[Role::Analyst]).await;
     let (c, _) = score(&s, &a, &json!({"application_id": "x"})).await;
     assert_eq!(c, 403, "the role is checked first");
@@ -483,7 +550,11 @@ fn the_credit_section_is_checked_with_every_problem_at_once() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("cutoff"), "{e}");
-    std::fs::write(dir.path().join("r.toml"), "[reasons.age]\ncode = \"R1\"\ntext = \"Age\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "[reasons.age]\ncode = \"R1\"\ntext = \"Age\"\n",
+    )
+    .unwrap();
     let c = riskstream_server::ServiceConfig::parse(
         "[features]\nspec = \"f.toml\"\n[credit]\ndecline_pd = 0.5\nreasons = \"r.toml\"\n",
         "svc.toml",

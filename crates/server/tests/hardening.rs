@@ -558,7 +558,13 @@ async fn every_route_with_every_role() {
             None,
             Role::Modeler,
         ),
-        ("POST", "/v1/credit/rollback".into(), None, None, Role::Admin),
+        (
+            "POST",
+            "/v1/credit/rollback".into(),
+            None,
+            None,
+            Role::Admin,
+        ),
     ];
     let mut keys = Vec::new();
     for r in Role::ALL {

@@ -69,7 +69,10 @@ pub async fn credit_score(
     let _permit = admit(&st)?;
     let d = st.credit.load_full();
     let Some(champion) = &d.champion else {
-        let why = d.problems.first().map_or(String::new(), |p| format!(" ({p})"));
+        let why = d
+            .problems
+            .first()
+            .map_or(String::new(), |p| format!(" ({p})"));
         return Err(ApiError::unavailable(format!(
             "no credit champion in deployment `{}`{why}: register one with POST /v1/credit/models and stage it",
             cfg.deployment

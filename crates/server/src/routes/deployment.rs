@@ -372,9 +372,16 @@ pub(super) async fn stage_checked(
             ))
         })?;
     }
-    let id = admin::set_stage(&st.registry, deployment, kind, &a.meta.id, stage, caller.name())
-        .await
-        .map_err(admin_err)?;
+    let id = admin::set_stage(
+        &st.registry,
+        deployment,
+        kind,
+        &a.meta.id,
+        stage,
+        caller.name(),
+    )
+    .await
+    .map_err(admin_err)?;
     reload_now(st).await?;
     Ok(id)
 }
