@@ -1,4 +1,5 @@
-//! Artifacts: immutable, content-addressed texts (model JSON, policy TOML, feature spec TOML).
+//! Artifacts: immutable, content-addressed texts (model JSON, policy TOML, feature spec TOML,
+//! credit model JSON).
 
 use std::str::FromStr;
 
@@ -33,6 +34,11 @@ fn check_body(kind: ArtifactKind, body: &str) -> Result<()> {
                 format!("neither a JSON model file nor a TOML online model card: {e}"),
             )
         }),
+        // Which credit model it is (scorecard or GBDT) and whether it loads is the credit
+        // layer's business, as for fraud models.
+        ArtifactKind::CreditModel => serde_json::from_str::<serde::de::IgnoredAny>(body)
+            .map(|_| ())
+            .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}"))),
         ArtifactKind::Policy | ArtifactKind::FeatureSpec => body
             .parse::<toml::Table>()
             .map(|_| ())

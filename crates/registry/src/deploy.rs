@@ -13,12 +13,12 @@
 use serde_json::json;
 use sqlx::Row;
 
-use crate::artifacts::resolve_kind;
+use crate::artifacts::{resolve, resolve_kind};
 use crate::db::Conn;
 use crate::error::{DbContext, RegistryError, Result};
 use crate::{
-    check_actor, check_ident, ArtifactId, AuditRecord, Challenger, Change, DeploymentState,
-    HistoryEntry, Registry, Slot, Stage,
+    check_actor, check_ident, ArtifactId, ArtifactKind, AuditRecord, Challenger, Change,
+    DeploymentState, HistoryEntry, Registry, Slot, Stage,
 };
 
 const ACTIVE: &str = "active";
@@ -224,6 +224,41 @@ async fn write_binding(
     Ok(())
 }
 
+/// The full id of the model `artifact` names, refusing what is not a model (fraud or
+/// credit) and a model of the other kind than those `deployment` already stages: the
+/// service loads a deployment's models as one kind, so credit models live in a deployment
+/// of their own (`[credit] deployment`).
+async fn resolve_model(conn: &mut Conn, deployment: &str, artifact: &str) -> Result<ArtifactId> {
+    const CTX: &str = "reading the kinds of staged models";
+    let (id, kind) = resolve(conn, artifact).await?;
+    if !kind.is_staged() {
+        return Err(RegistryError::WrongKind {
+            id,
+            expected: ArtifactKind::Model,
+            found: kind,
+        });
+    }
+    let rows = sqlx::query(
+        "SELECT DISTINCT a.kind FROM model_stages s JOIN artifacts a ON a.id = s.artifact_id \
+         WHERE s.deployment = $1 ORDER BY 1",
+    )
+    .bind(deployment.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .ctx(CTX)?;
+    for r in &rows {
+        let other: String = r.try_get(0).ctx(CTX)?;
+        if other != kind.as_str() {
+            return Err(RegistryError::Conflict(format!(
+                "deployment `{deployment}` stages {other} artifacts and {id} is a {kind}; a \
+                 deployment's models are all of one kind: stage it in another deployment \
+                 (credit models go to the service's `[credit] deployment`)"
+            )));
+        }
+    }
+    Ok(id)
+}
+
 fn stage_json(artifact: &str, stage: Stage) -> serde_json::Value {
     match stage.pct() {
         Some(pct) => json!({ "artifact": artifact, "stage": stage.as_str(), "pct": pct }),
@@ -247,7 +282,8 @@ fn check_pct(stage: Stage) -> Result<()> {
 }
 
 impl Registry {
-    /// Puts a model into a stage within `deployment` (created on first use). Promoting a
+    /// Puts a model (fraud or credit; one kind per deployment) into a stage within
+    /// `deployment` (created on first use). Promoting a
     /// champion archives the previous one; the champion itself cannot be demoted (promote
     /// another model or roll back instead). Setting the stage a model already has is a
     /// no-op. Recorded in the history and the audit log; bumps the revision.
@@ -262,7 +298,7 @@ impl Registry {
         check_actor(actor)?;
         check_pct(stage)?;
         let mut change = Change::begin(self).await?;
-        let id = resolve_kind(change.conn(), artifact, crate::ArtifactKind::Model).await?;
+        let id = resolve_model(change.conn(), deployment, artifact).await?;
         let stages = model_stages(change.conn(), deployment).await?;
         let current = stages.iter().find(|(a, _)| *a == id).map(|(_, s)| *s);
         if current == Some(stage) {

@@ -20,6 +20,10 @@ pub enum ArtifactKind {
     Policy,
     /// A feature spec (TOML).
     FeatureSpec,
+    /// A credit model (JSON): a scorecard or a credit GBDT from `riskstream credit train`,
+    /// served by `POST /v1/credit/score`. Staged like a fraud model, but in a deployment
+    /// of its own (a deployment's models are all of one kind).
+    CreditModel,
 }
 
 impl ArtifactKind {
@@ -29,7 +33,13 @@ impl ArtifactKind {
             ArtifactKind::Model => "model",
             ArtifactKind::Policy => "policy",
             ArtifactKind::FeatureSpec => "feature_spec",
+            ArtifactKind::CreditModel => "credit_model",
         }
+    }
+
+    /// Whether artifacts of this kind are models that take stages in a deployment.
+    pub fn is_staged(self) -> bool {
+        matches!(self, ArtifactKind::Model | ArtifactKind::CreditModel)
     }
 }
 
@@ -46,9 +56,10 @@ impl FromStr for ArtifactKind {
             "model" => Ok(ArtifactKind::Model),
             "policy" => Ok(ArtifactKind::Policy),
             "feature_spec" | "feature-spec" => Ok(ArtifactKind::FeatureSpec),
+            "credit_model" | "credit-model" => Ok(ArtifactKind::CreditModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
-                format!("`{s}` is not one of model, policy, feature_spec"),
+                format!("`{s}` is not one of model, policy, feature_spec, credit_model"),
             )),
         }
     }

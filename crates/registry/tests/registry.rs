@@ -36,6 +36,7 @@ on_both_backends!(
     two_instances_share_one_chain,
     regression_sqlx_4284_null_pct_then_value,
     pipeline_commit_is_atomic_and_cases_close_once,
+    credit_models_take_stages_in_a_deployment_of_their_own,
 );
 
 fn sha256_hex(s: &str) -> String {
@@ -1159,4 +1160,108 @@ async fn pipeline_commit_is_atomic_and_cases_close_once(db: Db) {
     );
     assert!(reg.audit_verify().await.unwrap().ok());
     reg.close().await;
+}
+
+/// Credit models are artifacts of their own kind with the fraud models' stage machinery
+/// (shadow, challenger with a share, champion, archived, rollback), in a deployment that
+/// holds only credit models. No migration: `kind` is plain text in both schemas.
+async fn credit_models_take_stages_in_a_deployment_of_their_own(db: Db) {
+    let reg = open(&db).await;
+    let card = |n: u32| format!(r#"{{"kind":"scorecard","version":2,"n":{n}}}"#);
+    let lineage = json!({"kind": "scorecard", "characteristics": ["age"], "version": 2});
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            reg.put_artifact(
+                ArtifactKind::CreditModel,
+                "card",
+                &card(n),
+                lineage.clone(),
+                "alice",
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let a = reg.artifact(&ids[0]).await.unwrap();
+    assert_eq!(a.meta.kind, ArtifactKind::CreditModel);
+    assert_eq!(a.meta.lineage, lineage);
+    assert_eq!(
+        "credit_model".parse::<ArtifactKind>().unwrap(),
+        ArtifactKind::CreditModel
+    );
+    let listed = reg
+        .list_artifacts(Some(ArtifactKind::CreditModel), None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    let e = reg
+        .put_artifact(
+            ArtifactKind::CreditModel,
+            "card",
+            "not json",
+            json!({}),
+            "alice",
+        )
+        .await
+        .unwrap_err();
+    user_error(&e);
+
+    reg.set_stage("credit", &ids[0], Stage::Champion, "alice")
+        .await
+        .unwrap();
+    reg.set_stage("credit", &ids[1], Stage::Challenger { pct: 30.0 }, "alice")
+        .await
+        .unwrap();
+    reg.set_stage("credit", &ids[2], Stage::Shadow, "alice")
+        .await
+        .unwrap();
+    let d = reg.deployment("credit").await.unwrap();
+    assert_eq!(d.champion.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(d.challengers.len(), 1);
+    assert_eq!(d.challengers[0].pct, 30.0);
+    assert_eq!(d.shadows, vec![ids[2].clone()]);
+    reg.set_stage("credit", &ids[1], Stage::Champion, "alice")
+        .await
+        .unwrap();
+    assert_eq!(reg.rollback("credit", "alice").await.unwrap(), ids[0]);
+    reg.set_stage("credit", &ids[2], Stage::Archived, "alice")
+        .await
+        .unwrap();
+    let d = reg.deployment("credit").await.unwrap();
+    assert_eq!(d.champion.as_deref(), Some(ids[0].as_str()));
+    assert!(d.shadows.is_empty() && d.challengers.is_empty(), "{d:?}");
+
+    // One kind per deployment, both ways round.
+    let fraud = put_model(&reg, 1).await;
+    let e = reg
+        .set_stage("credit", &fraud, Stage::Shadow, "alice")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Conflict(_)), "{e}");
+    assert!(e.to_string().contains("one kind"), "{e}");
+    reg.set_stage("cards", &fraud, Stage::Champion, "alice")
+        .await
+        .unwrap();
+    let e = reg
+        .set_stage("cards", &ids[1], Stage::Shadow, "alice")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::Conflict(_)), "{e}");
+    // A policy is still not a model.
+    let p = reg
+        .put_artifact(
+            ArtifactKind::Policy,
+            "p",
+            "name = \"p\"",
+            json!({}),
+            "alice",
+        )
+        .await
+        .unwrap();
+    let e = reg
+        .set_stage("credit", &p, Stage::Shadow, "alice")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::WrongKind { .. }), "{e}");
 }

@@ -2,9 +2,11 @@
 //! service's feature spec, then register (or activate) it, audited under the actor's name.
 //!
 //! ```text
-//!  API route (POST /v1/policies, /v1/models, /v1/policies/{id}/activate) ─┐
-//!  CLI (riskstream policy push|activate, model push) ─────────────────────┴─▶ admin::…
+//!  API route (POST /v1/policies, /v1/models, /v1/policies/{id}/activate,
+//!             POST /v1/credit/models, stage routes) ─────────────────────┐
+//!  CLI (riskstream policy push|activate, model push, credit push|stage) ──┴─▶ admin::…
 //!        text ──check against the spec (every problem at once)──▶ Registry::put_artifact
+//!        credit model ──load it, bind the configured reason codes──▶ Registry::put_artifact
 //! ```
 //!
 //! Why one place: the API and the command line did the same "check, then register" each
@@ -33,6 +35,20 @@ pub enum AdminError {
     /// The artifact named is not of the kind the change needs.
     #[error("{0}")]
     WrongKind(String),
+    /// The text is not a credit model (scorecard or credit GBDT JSON).
+    #[error(
+        "not a credit model (a scorecard or credit-gbdt JSON from `riskstream credit train`): {0}"
+    )]
+    NotACreditModel(#[source] riskstream_credit::CreditError),
+    /// A credit model whose characteristics the configured reason codes do not cover.
+    #[error("the reason codes ({path}) do not fit this credit model: {source}")]
+    Reasons {
+        /// The reasons file.
+        path: String,
+        /// What is missing.
+        #[source]
+        source: riskstream_credit::CreditError,
+    },
     /// The registry refused or could not be reached.
     #[error("{0}")]
     Registry(#[from] RegistryError),
@@ -44,7 +60,9 @@ impl Classify for AdminError {
             AdminError::Policy(_)
             | AdminError::NotAModel(_)
             | AdminError::Unusable(_)
-            | AdminError::WrongKind(_) => ErrorClass::User,
+            | AdminError::WrongKind(_)
+            | AdminError::NotACreditModel(_)
+            | AdminError::Reasons { .. } => ErrorClass::User,
             AdminError::Registry(e) => e.class(),
         }
     }
@@ -170,4 +188,82 @@ pub async fn register_feature_spec(
         registry.set_feature_spec(deployment, &id, actor).await?;
     }
     Ok(id)
+}
+
+/// A registered credit model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredCreditModel {
+    /// The artifact id (sha256 of the text).
+    pub id: String,
+    /// The name it was registered under: `scorecard` or `credit-gbdt`.
+    pub name: String,
+    /// Its lineage: kind, characteristics, version.
+    pub lineage: serde_json::Value,
+}
+
+/// Checks a credit model (it loads as a scorecard or credit GBDT, and `credit`'s reason
+/// codes cover every characteristic) and registers it as a
+/// [`ArtifactKind::CreditModel`] with its lineage. `origin` names the text in messages.
+pub async fn register_credit_model(
+    registry: &Registry,
+    credit: &crate::config::CreditConfig,
+    text: &str,
+    origin: &str,
+    actor: &str,
+) -> Result<RegisteredCreditModel, AdminError> {
+    let m = crate::credit::CreditModel::parse(text).map_err(AdminError::NotACreditModel)?;
+    m.bind_reasons(&credit.reasons)
+        .map_err(|source| AdminError::Reasons {
+            path: credit.reasons_path.display().to_string(),
+            source,
+        })?;
+    let name = m.kind().to_string();
+    let mut lineage = m.lineage();
+    lineage["origin"] = serde_json::json!(origin);
+    let id = registry
+        .put_artifact(
+            ArtifactKind::CreditModel,
+            &name,
+            text,
+            lineage.clone(),
+            actor,
+        )
+        .await?;
+    Ok(RegisteredCreditModel { id, name, lineage })
+}
+
+/// Puts the model `id` (or a unique prefix) of kind `kind` into `stage` in `deployment`;
+/// returns its full id. A model of the other kind is refused with the command or route
+/// that stages it, so a credit model never lands in the fraud deployment or the reverse.
+pub async fn set_stage(
+    registry: &Registry,
+    deployment: &str,
+    kind: ArtifactKind,
+    id: &str,
+    stage: riskstream_registry::Stage,
+    actor: &str,
+) -> Result<String, AdminError> {
+    let a = registry.artifact(id).await?;
+    if a.meta.kind != kind {
+        return Err(wrong_kind(&a.meta.id, a.meta.kind, kind));
+    }
+    registry
+        .set_stage(deployment, &a.meta.id, stage, actor)
+        .await?;
+    Ok(a.meta.id)
+}
+
+/// The refusal of an artifact of kind `found` where a `expected` is needed, naming how a
+/// model of its own kind is staged.
+pub fn wrong_kind(id: &str, found: ArtifactKind, expected: ArtifactKind) -> AdminError {
+    let how = match found {
+        ArtifactKind::CreditModel => {
+            "; stage credit models with POST /v1/credit/models/{id}/stage or `riskstream credit stage`"
+        }
+        ArtifactKind::Model => {
+            "; stage fraud models with POST /v1/models/{id}/stage or `riskstream model stage`"
+        }
+        _ => "",
+    };
+    AdminError::WrongKind(format!("{} is a {found}, not a {expected}{how}", short(id)))
 }

@@ -79,6 +79,47 @@ pub struct ServiceConfig {
     pub max_challenger_pct: f64,
     /// The audit chain's HMAC key file (outside the database), if any.
     pub audit_key_file: Option<PathBuf>,
+    /// Credit scoring (`[credit]`); absent, the credit routes answer 404.
+    pub credit: Option<CreditConfig>,
+}
+
+/// `[credit]`: credit models served by `POST /v1/credit/score`.
+///
+/// ```toml
+/// [credit]
+/// deployment = "credit"        # the registry deployment of the credit models
+/// decline_pd = 0.30            # decline when PD is above this
+/// review_pd = 0.15             # refer to an underwriter above this (optional)
+/// reasons = "card.reasons.toml" # reason codes, one per characteristic
+/// ```
+#[derive(Debug, Clone)]
+pub struct CreditConfig {
+    /// The registry deployment whose credit models are served (default `credit`; not the
+    /// fraud deployment: a deployment's models are all of one kind).
+    pub deployment: String,
+    /// Decline when the PD is above this (a probability).
+    pub decline_pd: f64,
+    /// Refer to an underwriter when the PD is above this and not above `decline_pd`.
+    pub review_pd: Option<f64>,
+    /// The reasons file, taken from the config file's directory.
+    pub reasons_path: PathBuf,
+    /// The reason codes and texts, as read from it (checked against every credit model
+    /// when it is loaded: every characteristic needs a code).
+    pub reasons: riskstream_credit::ReasonConfig,
+}
+
+impl CreditConfig {
+    /// The decision for a PD: `decline` above `decline_pd`, `review` above `review_pd`,
+    /// else `approve` (the rule `riskstream credit score` applies).
+    pub fn decision(&self, pd: f64) -> &'static str {
+        if pd > self.decline_pd {
+            "decline"
+        } else if self.review_pd.is_some_and(|r| pd > r) {
+            "review"
+        } else {
+            "approve"
+        }
+    }
 }
 
 /// When a decision or label is acknowledged to the client.
@@ -129,6 +170,16 @@ struct RawFile {
     audit: RawAudit,
     #[serde(default)]
     features: RawFeatures,
+    credit: Option<RawCredit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredit {
+    deployment: Option<String>,
+    decline_pd: Option<f64>,
+    review_pd: Option<f64>,
+    reasons: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -188,7 +239,7 @@ struct RawAudit {
     key_file: Option<String>,
 }
 
-const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features"];
+const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features", "credit"];
 
 impl ServiceConfig {
     /// Reads and checks a config file; relative paths are taken from the file's directory.
@@ -338,6 +389,10 @@ impl ServiceConfig {
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
         let audit_key_file = read_audit_key(&mut diags, a, base);
+        let credit = raw
+            .credit
+            .as_ref()
+            .and_then(|c| read_credit(&mut diags, c, base, &deployment));
         let (
             Some(listen),
             Some(metrics_listen),
@@ -394,6 +449,7 @@ impl ServiceConfig {
             body_timeout,
             max_challenger_pct,
             audit_key_file,
+            credit,
         })
     }
 }
@@ -553,6 +609,108 @@ fn read_audit_key(diags: &mut Diagnostics, a: &RawAudit, base: &Path) -> Option<
             );
         }
         p
+    })
+}
+
+/// `[credit]`: a deployment name other than the fraud one, PDs in [0, 1] with
+/// `review_pd <= decline_pd`, and a reasons file that exists and parses (every problem
+/// pushed; `None` when there is one).
+fn read_credit(
+    diags: &mut Diagnostics,
+    c: &RawCredit,
+    base: &Path,
+    fraud_deployment: &str,
+) -> Option<CreditConfig> {
+    let before = diags.items.len();
+    let deployment = c.deployment.clone().unwrap_or_else(|| "credit".into());
+    if deployment.is_empty()
+        || !deployment
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
+        diags.push(Diagnostic::new(
+            "credit.deployment",
+            format!("`{deployment}`: use letters, digits, '-', '_' and '.' only"),
+        ));
+    } else if deployment == fraud_deployment {
+        diags.push(
+            Diagnostic::new(
+                "credit.deployment",
+                format!("`{deployment}` is also registry.deployment (the fraud models')"),
+            )
+            .hint(
+                "a deployment's models are all of one kind: give credit its own, e.g. \"credit\"",
+            ),
+        );
+    }
+    let prob = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+    let decline_pd = match c.decline_pd {
+        Some(v) if prob(v) => v,
+        Some(v) => {
+            diags.push(
+                Diagnostic::new("credit.decline_pd", format!("{v} is not a probability"))
+                    .hint("give the PD above which applications are declined, in [0, 1]"),
+            );
+            f64::NAN
+        }
+        None => {
+            diags.push(
+                Diagnostic::new("credit.decline_pd", "missing")
+                    .hint("add decline_pd = 0.5 (the PD above which applications are declined)"),
+            );
+            f64::NAN
+        }
+    };
+    if let Some(r) = c.review_pd {
+        if !prob(r) || (decline_pd.is_finite() && r > decline_pd) {
+            diags.push(
+                Diagnostic::new(
+                    "credit.review_pd",
+                    format!("{r} must be a probability no larger than credit.decline_pd"),
+                )
+                .hint("applications with review_pd < PD <= decline_pd are referred"),
+            );
+        }
+    }
+    let reasons_path = c.reasons.as_deref().map(|p| base.join(p));
+    let reasons = match &reasons_path {
+        None => {
+            diags.push(
+                Diagnostic::new("credit.reasons", "missing").hint(
+                    "add reasons = \"card.reasons.toml\" (written beside the model by `riskstream credit train`)",
+                ),
+            );
+            None
+        }
+        Some(p) => match std::fs::read_to_string(p) {
+            Err(e) => {
+                diags.push(
+                    Diagnostic::new("credit.reasons", format!("{}: {e}", p.display()))
+                        .hint("paths are taken from the config file's directory"),
+                );
+                None
+            }
+            Ok(text) => match toml::from_str::<riskstream_credit::ReasonConfig>(&text) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    diags.push(Diagnostic::new(
+                        "credit.reasons",
+                        format!("{}: {}", p.display(), e.to_string().trim_end()),
+                    ));
+                    None
+                }
+            },
+        },
+    };
+    if diags.items.len() > before {
+        return None;
+    }
+    Some(CreditConfig {
+        deployment,
+        decline_pd,
+        review_pd: c.review_pd,
+        reasons_path: reasons_path?,
+        reasons: reasons?,
     })
 }
 

@@ -6,6 +6,7 @@
 //!                     ├─ POST /v1/decisions ──▶ Decider (feature state, models, CEL rules)
 //!                     │                             └─▶ audit writer (hash chain, batched)
 //!                     ├─ POST /v1/labels ──▶ feature state (label events), online models
+//!                     ├─ POST /v1/credit/score ──▶ credit models ([credit]: scorecard / GBDT)
 //!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
 //!  Prometheus ──▶ separate port /metrics
 //! ```
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod credit;
 pub mod error;
 pub mod files;
 pub mod json;
@@ -83,6 +85,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions", post(routes::decide))
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
+        .route("/v1/credit/score", post(routes::credit_score))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         // The deadline is for traffic; administrative calls (an audit walk over millions of
         // records) may take longer and are not latency-bound.
@@ -99,6 +102,10 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/policies",
             get(routes::list_policies).post(routes::put_policy),
         )
+        .route(
+            "/v1/credit/models",
+            get(routes::list_credit_models).post(routes::put_credit_model),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             UPLOAD_LIMIT.max(limit),
         ));
@@ -109,6 +116,11 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/models/{id}/stage", post(routes::set_stage))
         .route("/v1/policies/{id}/activate", post(routes::activate_policy))
         .route("/v1/rollback", post(routes::rollback))
+        .route(
+            "/v1/credit/models/{id}/stage",
+            post(routes::set_credit_stage),
+        )
+        .route("/v1/credit/rollback", post(routes::credit_rollback))
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",

@@ -97,6 +97,8 @@ pub struct AppState {
     /// checkpoint, or built when first deployed. A reload finds them here, so promoting,
     /// demoting or re-deploying an online model never resets it.
     pub online: OnlineModels,
+    /// Credit models now in force (`[credit]`; empty without it).
+    pub credit: ArcSwap<crate::credit::CreditDeployment>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -250,6 +252,8 @@ impl AppState {
         let deployment =
             load_deployment(&registry, &cfg.deployment, &spec, &spec_id, &online).await?;
         let lists = load_lists(&registry).await?;
+        let credit = load_credit(&registry, &cfg).await?;
+        check_credit_champion(&cfg, &credit)?;
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -270,6 +274,7 @@ impl AppState {
             started: Instant::now(),
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
+            credit: ArcSwap::from_pointee(credit),
             cfg,
         }))
     }
@@ -297,6 +302,8 @@ impl AppState {
         )
         .await?;
         let l = load_lists(&self.registry).await?;
+        let c = load_credit(&self.registry, &self.cfg).await?;
+        self.credit.store(Arc::new(c));
         tracing::info!(
             policy = %d.policy_id,
             champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
@@ -558,6 +565,45 @@ pub async fn load_deployment(
     }
     d.spec_id = spec_id.to_string();
     Ok(d)
+}
+
+/// Loads the `[credit]` deployment (empty without the section). A model that does not
+/// load is left out, and the reason logged.
+async fn load_credit(
+    registry: &Registry,
+    cfg: &ServiceConfig,
+) -> Result<crate::credit::CreditDeployment, riskstream_registry::RegistryError> {
+    let Some(c) = &cfg.credit else {
+        return Ok(crate::credit::CreditDeployment::default());
+    };
+    let d = crate::credit::load(registry, c).await?;
+    for p in &d.problems {
+        tracing::warn!(deployment = %c.deployment, "{p}");
+    }
+    Ok(d)
+}
+
+/// At start-up a credit champion that does not load (e.g. a characteristic without a
+/// reason code in `credit.reasons`) is a config error, not a warning.
+fn check_credit_champion(
+    cfg: &ServiceConfig,
+    d: &crate::credit::CreditDeployment,
+) -> Result<(), StartError> {
+    let Some(c) = &cfg.credit else {
+        return Ok(());
+    };
+    if d.champion.is_some() {
+        return Ok(());
+    }
+    if let Some(why) = d.problems.iter().find(|p| p.contains("(champion)")) {
+        let mut diags = riskstream_core::Diagnostics::new(c.reasons_path.display().to_string());
+        diags.push(
+            riskstream_core::Diagnostic::new("credit.reasons", why.clone())
+                .hint("give every characteristic of the champion a code and a text"),
+        );
+        return Err(StartError::Config(diags));
+    }
+    Ok(())
 }
 
 async fn fetch(registry: &Registry, id: &str) -> Result<String, String> {

@@ -535,6 +535,36 @@ async fn every_route_with_every_role() {
         ),
         ("DELETE", "/v1/keys/none".into(), None, None, Role::Admin),
         ("POST", "/v1/audit/verify".into(), None, None, Role::Admin),
+        // Credit routes (no `[credit]` here: 404 for the right role, 403 for the others).
+        (
+            "POST",
+            "/v1/credit/score".into(),
+            Some(json!({"application_id": "a1"})),
+            None,
+            Role::Decide,
+        ),
+        ("GET", "/v1/credit/models".into(), None, None, Role::Analyst),
+        (
+            "POST",
+            "/v1/credit/models".into(),
+            None,
+            Some("{}".into()),
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            format!("/v1/credit/models/{champion}/stage"),
+            Some(json!({"stage": "shadow"})),
+            None,
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            "/v1/credit/rollback".into(),
+            None,
+            None,
+            Role::Admin,
+        ),
     ];
     let mut keys = Vec::new();
     for r in Role::ALL {

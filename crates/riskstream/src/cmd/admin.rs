@@ -34,22 +34,22 @@ pub struct Target {
     pub actor: String,
 }
 
-struct Ctx {
-    reg: Registry,
-    cfg: ServiceConfig,
-    actor: String,
+pub(crate) struct Ctx {
+    pub(crate) reg: Registry,
+    pub(crate) cfg: ServiceConfig,
+    pub(crate) actor: String,
 }
 
 impl Ctx {
     /// Opens the registry the config names; it must exist.
-    async fn open(t: &Target) -> anyhow::Result<Self> {
+    pub(crate) async fn open(t: &Target) -> anyhow::Result<Self> {
         let cfg = ServiceConfig::load(&t.config)?;
         cfg.require_registry()?;
         Self::connect(cfg, t).await
     }
 
     /// Opens the registry the config names, creating an SQLite file that is not there yet.
-    async fn open_or_create(t: &Target) -> anyhow::Result<Self> {
+    pub(crate) async fn open_or_create(t: &Target) -> anyhow::Result<Self> {
         Self::connect(ServiceConfig::load(&t.config)?, t).await
     }
 
@@ -71,7 +71,7 @@ impl Ctx {
     }
 }
 
-fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
+pub(crate) fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
     f: F,
 ) -> anyhow::Result<Outcome> {
     tokio::runtime::Builder::new_current_thread()
@@ -81,7 +81,7 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
         .block_on(f)
 }
 
-fn parse_stage(stage: &str, pct: Option<f64>) -> anyhow::Result<Stage> {
+pub(crate) fn parse_stage(stage: &str, pct: Option<f64>) -> anyhow::Result<Stage> {
     Stage::parse(stage, pct).map_err(|(field, m)| {
         let m = if field == "pct" {
             m.replace("`pct`", "--pct")
@@ -180,14 +180,17 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
             } => {
                 let c = Ctx::open(&target).await?;
                 let s = parse_stage(&stage, pct)?;
-                let a = c.reg.artifact(&id).await?;
-                c.reg
-                    .set_stage(&c.cfg.deployment, &a.meta.id, s, &c.actor)
-                    .await?;
-                println!(
-                    "model {} is now {stage} in `{}`",
-                    a.meta.id, c.cfg.deployment
-                );
+                // A credit model is refused here, naming `credit stage`.
+                let id = admin::set_stage(
+                    &c.reg,
+                    &c.cfg.deployment,
+                    ArtifactKind::Model,
+                    &id,
+                    s,
+                    &c.actor,
+                )
+                .await?;
+                println!("model {id} is now {stage} in `{}`", c.cfg.deployment);
             }
             ModelCmd::Rollback { target } => {
                 let c = Ctx::open(&target).await?;

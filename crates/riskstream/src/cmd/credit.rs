@@ -5,7 +5,8 @@
 //!    │ credit train ─▶ card.json (scorecard or credit-gbdt) + card.reasons.toml (codes)
 //!    │ credit score ─▶ id, score, pd, decision, reasons, unseen
 //!    │ credit report ─▶ KS/Gini/AUC, calibration by band, PSI/CSI; text and HTML charts
-//!    └ credit export ─▶ the points table (CSV) or one SQL CASE expression
+//!    ├ credit export ─▶ the points table (CSV) or one SQL CASE expression
+//!    └ credit push / stage ─▶ the decision service's registry ([`super::credit_admin`])
 //! ```
 //!
 //! The commands are thin: reading goes through `riskstream-io` (delimiters, compression,
@@ -45,6 +46,11 @@ enum CreditCmd {
     Report(ReportArgs),
     /// The scorecard as a points table (CSV) or as one SQL CASE expression.
     Export(ExportArgs),
+    /// Register a credit model with the decision service's registry (checked: it loads,
+    /// and the service's `[credit] reasons` cover every characteristic); optionally stage it.
+    Push(super::credit_admin::PushArgs),
+    /// Move a registered credit model to a stage in the `[credit]` deployment.
+    Stage(super::credit_admin::StageArgs),
 }
 
 /// Which model `credit train` develops.
@@ -165,6 +171,8 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         CreditCmd::Score(s) => score(s),
         CreditCmd::Report(r) => report_cmd(r),
         CreditCmd::Export(e) => export(e),
+        CreditCmd::Push(p) => super::credit_admin::push(p),
+        CreditCmd::Stage(s) => super::credit_admin::stage(s),
     }
 }
 

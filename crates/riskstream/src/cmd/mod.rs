@@ -4,6 +4,7 @@ pub mod admin;
 pub mod backtest;
 pub mod bench;
 pub mod credit;
+pub mod credit_admin;
 pub mod defaults;
 pub mod demo;
 pub mod evaluate;

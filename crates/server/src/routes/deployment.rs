@@ -10,7 +10,7 @@ use super::{body, from_string_rejection, query, reg_err, reload_now, JsonBody, Q
 use crate::admin::{self, AdminError};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{short, AppState};
+use crate::state::AppState;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -82,7 +82,7 @@ pub struct ListQuery {
     pub name: Option<String>,
 }
 
-async fn list_kind(
+pub(super) async fn list_kind(
     st: &AppState,
     kind: ArtifactKind,
     name: Option<&str>,
@@ -177,12 +177,14 @@ pub async fn register_model(st: &AppState, text: &str, actor: &str) -> Result<St
 
 /// A refused change as the API answers it: 422 for what is wrong with the request, the
 /// registry's own mapping otherwise.
-fn admin_err(e: AdminError) -> ApiError {
+pub(super) fn admin_err(e: AdminError) -> ApiError {
     match e {
         AdminError::NotAModel(e) => ApiError::unprocessable(format!("not a usable model: {e}")),
-        AdminError::Policy(_) | AdminError::Unusable(_) | AdminError::WrongKind(_) => {
-            ApiError::unprocessable(e.to_string())
-        }
+        AdminError::Policy(_)
+        | AdminError::Unusable(_)
+        | AdminError::WrongKind(_)
+        | AdminError::NotACreditModel(_)
+        | AdminError::Reasons { .. } => ApiError::unprocessable(e.to_string()),
         AdminError::Registry(e) => reg_err(e),
     }
 }
@@ -333,14 +335,36 @@ pub async fn set_stage(
     let stage = Stage::parse(&req.stage, req.pct)
         .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
     caller.require(Role::Modeler)?;
-    let a = st.registry.artifact(&id).await.map_err(reg_err)?;
-    if a.meta.kind != ArtifactKind::Model {
-        return Err(ApiError::unprocessable(format!(
-            "{} is not a model",
-            short(&a.meta.id)
-        )));
+    let id = stage_checked(
+        &st,
+        &caller,
+        &st.cfg.deployment,
+        ArtifactKind::Model,
+        &id,
+        stage,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "model": id, "stage": req.stage, "pct": req.pct }),
+    ))
+}
+
+/// Stages a model of `kind` in `deployment` after the role checks of [`needs_admin`], and
+/// reloads; returns the model's full id. The fraud and the credit stage routes share it.
+pub(super) async fn stage_checked(
+    st: &AppState,
+    caller: &Caller,
+    deployment: &str,
+    kind: ArtifactKind,
+    id: &str,
+    stage: Stage,
+) -> Result<String, ApiError> {
+    let a = st.registry.artifact(id).await.map_err(reg_err)?;
+    if a.meta.kind != kind {
+        // The same refusal as the CLI's, naming the route for the model's kind.
+        return Err(admin_err(admin::wrong_kind(&a.meta.id, a.meta.kind, kind)));
     }
-    if let Some(why) = needs_admin(&st, &a.meta.id, &stage).await? {
+    if let Some(why) = needs_admin(st, deployment, &a.meta.id, &stage).await? {
         caller.require(Role::Admin).map_err(|e| {
             ApiError::forbidden(format!(
                 "{why}: that needs the `admin` role ({})",
@@ -348,24 +372,33 @@ pub async fn set_stage(
             ))
         })?;
     }
-    st.registry
-        .set_stage(&st.cfg.deployment, &a.meta.id, stage, caller.name())
-        .await
-        .map_err(reg_err)?;
-    reload_now(&st).await?;
-    Ok(Json(
-        json!({ "model": a.meta.id, "stage": req.stage, "pct": req.pct }),
-    ))
+    let id = admin::set_stage(
+        &st.registry,
+        deployment,
+        kind,
+        &a.meta.id,
+        stage,
+        caller.name(),
+    )
+    .await
+    .map_err(admin_err)?;
+    reload_now(st).await?;
+    Ok(id)
 }
 
 /// Why a stage change needs `admin`, if it does: it changes who decides (a new champion,
 /// or the champion moved away), or gives challengers more than `server.max_challenger_pct`
 /// of the traffic in all.
-async fn needs_admin(st: &AppState, id: &str, stage: &Stage) -> Result<Option<String>, ApiError> {
+async fn needs_admin(
+    st: &AppState,
+    deployment: &str,
+    id: &str,
+    stage: &Stage,
+) -> Result<Option<String>, ApiError> {
     if matches!(stage, Stage::Champion) {
         return Ok(Some("promoting a champion changes who decides".into()));
     }
-    let now = match st.registry.deployment(&st.cfg.deployment).await {
+    let now = match st.registry.deployment(deployment).await {
         Ok(d) => Some(d),
         Err(riskstream_registry::RegistryError::NotFound { .. }) => None,
         Err(e) => return Err(reg_err(e)),

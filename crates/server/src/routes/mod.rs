@@ -2,26 +2,28 @@
 //!
 //! | route | role |
 //! |---|---|
-//! | `POST /v1/decisions`, `POST /v1/decisions/batch` | `decide` |
+//! | `POST /v1/decisions`, `POST /v1/decisions/batch`, `POST /v1/credit/score` | `decide` |
 //! | `POST /v1/labels` | `label` |
-//! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit` | `analyst` |
+//! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit`, `GET /v1/credit/models` | `analyst` |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
-//! | `POST /v1/models`, `POST /v1/policies`, stage a model as `shadow`/`challenger`/`archived` | `modeler` |
-//! | challengers above `server.max_challenger_pct` of traffic in all, promote to or move the `champion`, roll back, activate a policy, keys, audit verify | `admin` |
+//! | `POST /v1/models`, `POST /v1/policies`, `POST /v1/credit/models`, stage a model (fraud or credit) as `shadow`/`challenger`/`archived` | `modeler` |
+//! | challengers above `server.max_challenger_pct` of traffic in all, promote to or move the `champion`, roll back (`/v1/rollback`, `/v1/credit/rollback`), activate a policy, keys, audit verify | `admin` |
 //!
 //! `admin` may do everything. Every change is appended to the audit log with the key's name,
 //! what changed, and the state before and after.
 //!
 //! One file per concern: [`decisions`] (decisions and labels: the traffic),
 //! [`deployment`](mod@deployment) (what is deployed; models and policies registered,
-//! staged, activated, rolled back), [`lists`], [`cases`] (the review queue), [`audit`],
+//! staged, activated, rolled back), [`credit`](mod@credit) (credit applications scored; credit
+//! models registered, staged, rolled back), [`lists`], [`cases`] (the review queue), [`audit`],
 //! [`keys`], [`health`] (liveness, readiness, the OpenAPI document) and [`openapi`] (the
 //! document's registration and the shapes of the answers). What they share is here: body and query extraction, the
 //! mapping of registry and decider errors to API errors, admission, audit and durability.
 
 pub mod audit;
 pub mod cases;
+pub mod credit;
 pub mod decisions;
 pub mod deployment;
 pub mod health;
@@ -31,6 +33,7 @@ pub mod openapi;
 
 pub use audit::*;
 pub use cases::*;
+pub use credit::*;
 pub use decisions::*;
 pub use deployment::*;
 pub use health::*;

@@ -24,7 +24,8 @@ use utoipa::{OpenApi, ToSchema};
         routes::delete_list_entry, routes::get_lists, routes::list_cases, routes::get_case,
         routes::close_case, routes::audit_tail, routes::audit_verify,
         routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
-        routes::openapi_json
+        routes::openapi_json, routes::credit_score, routes::list_credit_models,
+        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
@@ -91,6 +92,59 @@ pub struct DecisionOut {
     /// `true` when this is the original decision for a retried transaction id.
     #[schema(nullable = false)]
     pub replay: Option<bool>,
+}
+
+/// A credit decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditDecisionOut {
+    /// The application id as sent.
+    pub application_id: String,
+    /// The score: the scorecard's points, or a GBDT's log-odds on the default points scale
+    /// (600 at 50:1 good:bad odds, 20 points to double them).
+    pub score: i64,
+    /// Probability of default, in [0, 1].
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub pd: f64,
+    /// `decline` above `credit.decline_pd`, `review` above `credit.review_pd`, else
+    /// `approve`.
+    pub decision: OutcomeName,
+    /// Adverse-action reasons, largest first (declined and referred applications only).
+    pub reasons: Vec<CreditReasonOut>,
+    /// Characteristics whose value was not seen in development (scored in the other or
+    /// missing bin).
+    pub unseen: Vec<String>,
+    /// The model that decided.
+    pub model: CreditModelRef,
+    /// Set when a challenger decided: `{model, name, bucket, champion: {model, score, pd,
+    /// decision}}`.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub challenger: Option<Value>,
+    /// Shadow models' results: `{model, name, score, pd, decision}` or `{model, name,
+    /// error}`; present when shadows are deployed.
+    #[schema(value_type = Option<Vec<Object>>, nullable = false)]
+    pub shadow: Option<Vec<Value>>,
+}
+
+/// One adverse-action reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditReasonOut {
+    /// The configured code.
+    pub code: String,
+    /// The configured text.
+    pub text: String,
+    /// The characteristic it is about.
+    pub characteristic: String,
+}
+
+/// The credit model that decided.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditModelRef {
+    /// Its registry id.
+    pub id: String,
+    /// Its registered name (`scorecard`, `credit-gbdt`).
+    pub name: String,
+    /// `champion` or `challenger`.
+    pub stage: String,
 }
 
 /// A decision's outcome.
@@ -190,7 +244,7 @@ pub struct ArtifactOut {
     /// sha256 of the body, lowercase hex.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub id: String,
-    /// `model`, `policy` or `feature_spec`.
+    /// `model`, `policy`, `feature_spec` or `credit_model`.
     pub kind: String,
     /// Its name.
     pub name: String,
