@@ -79,6 +79,8 @@ pub struct ServiceConfig {
     pub max_challenger_pct: f64,
     /// The audit chain's HMAC key file (outside the database), if any.
     pub audit_key_file: Option<PathBuf>,
+    /// `[console] session_idle`: a console session unused this long ends (default 30 min).
+    pub console_session_idle: Duration,
 }
 
 /// When a decision or label is acknowledged to the client.
@@ -129,6 +131,14 @@ struct RawFile {
     audit: RawAudit,
     #[serde(default)]
     features: RawFeatures,
+    #[serde(default)]
+    console: RawConsole,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    session_idle: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -188,7 +198,7 @@ struct RawAudit {
     key_file: Option<String>,
 }
 
-const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features"];
+const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features", "console"];
 
 impl ServiceConfig {
     /// Reads and checks a config file; relative paths are taken from the file's directory.
@@ -338,6 +348,13 @@ impl ServiceConfig {
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
         let audit_key_file = read_audit_key(&mut diags, a, base);
+        let console_session_idle = dur(
+            &mut diags,
+            "console.session_idle",
+            raw.console.session_idle.as_deref(),
+            "30m",
+        )
+        .unwrap_or_default();
         let (
             Some(listen),
             Some(metrics_listen),
@@ -394,6 +411,7 @@ impl ServiceConfig {
             body_timeout,
             max_challenger_pct,
             audit_key_file,
+            console_session_idle,
         })
     }
 }
