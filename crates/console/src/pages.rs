@@ -480,7 +480,10 @@ pub async fn queue(
             age: if k.status == CaseStatus::Open {
                 age(now - k.created_at)
             } else {
-                format!("closed after {}", age(k.closed_at.unwrap_or(now) - k.created_at))
+                format!(
+                    "closed after {}",
+                    age(k.closed_at.unwrap_or(now) - k.created_at)
+                )
             },
             outcome: k.outcome.clone(),
             score: score_text(k.score),
@@ -497,8 +500,16 @@ pub async fn queue(
         total,
         page,
         pages,
-        prev: if page > 1 { qq.link(page - 1) } else { String::new() },
-        next: if page < pages { qq.link(page + 1) } else { String::new() },
+        prev: if page > 1 {
+            qq.link(page - 1)
+        } else {
+            String::new()
+        },
+        next: if page < pages {
+            qq.link(page + 1)
+        } else {
+            String::new()
+        },
         f: Filters {
             status: given(&qq.status).unwrap_or("open").to_string(),
             outcome: v(&qq.outcome),
@@ -653,17 +664,12 @@ pub async fn case_page(
 ) -> Result<Response, Fail> {
     let s = signed(&c, &headers, false).await?;
     require_analyst(&s)?;
-    let k = c
-        .app
-        .registry
-        .case(&id)
-        .await
-        .map_err(|e| match e {
-            riskstream_registry::RegistryError::NotFound { .. } => {
-                Fail::Page(StatusCode::NOT_FOUND, format!("no case `{id}`"))
-            }
-            e => Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        })?;
+    let k = c.app.registry.case(&id).await.map_err(|e| match e {
+        riskstream_registry::RegistryError::NotFound { .. } => {
+            Fail::Page(StatusCode::NOT_FOUND, format!("no case `{id}`"))
+        }
+        e => Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    })?;
     let d = &k.decision;
     let schema = &c.app.spec.schema;
     let mut fields = Vec::new();
@@ -774,8 +780,7 @@ pub async fn case_page(
         closed_by: k.closed_by.clone().unwrap_or_default(),
         closed_at: k.closed_at.map(format_micros).unwrap_or_default(),
         may_label: open && (s.caller.may(Role::Label) || s.caller.may(Role::Analyst)),
-        may_assign: open
-            && k.assignee.as_deref() != Some(s.session.principal.name.as_str()),
+        may_assign: open && k.assignee.as_deref() != Some(s.session.principal.name.as_str()),
         may_list,
         list_choices,
         list_names,

@@ -99,11 +99,7 @@ impl Sessions {
         let idle = self.idle;
         m.retain(|_, s| s.last_seen.elapsed() < idle);
         if m.len() >= MAX_SESSIONS {
-            if let Some(oldest) = m
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| *k)
-            {
+            if let Some(oldest) = m.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
                 m.remove(&oldest);
             }
         }

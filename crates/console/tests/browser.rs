@@ -207,7 +207,10 @@ impl Plain {
 }
 
 fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
     page[at..at + 64].to_string()
 }
 
@@ -248,7 +251,10 @@ async fn an_analyst_works_a_case_in_chromium() {
     std::fs::write(&cfg_path, cfg_text).unwrap();
     let cfg = ServiceConfig::load(&cfg_path).unwrap();
     let reg = Registry::open(&url).await.unwrap();
-    let admin = reg.create_key("admin", &[Role::Admin], "test").await.unwrap();
+    let admin = reg
+        .create_key("admin", &[Role::Admin], "test")
+        .await
+        .unwrap();
     let analyst = reg
         .create_key("ana", &[Role::Analyst, Role::Label, Role::Lists], "test")
         .await
@@ -257,20 +263,21 @@ async fn an_analyst_works_a_case_in_chromium() {
         .create_key("reader", &[Role::Analyst], "test")
         .await
         .unwrap();
-    let running = riskstream_server::start_with(
-        cfg,
-        std::future::pending(),
-        riskstream_console::router,
-    )
-    .await
-    .unwrap();
+    let running =
+        riskstream_server::start_with(cfg, std::future::pending(), riskstream_console::router)
+            .await
+            .unwrap();
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
 
     // Deploy the handbook policy and a model, then decide the transactions.
     let spec = FeatureSpec::from_file(&spec_path).unwrap();
     let post = |path: &str| http.post(format!("{base}{path}")).bearer_auth(&admin);
-    let r = post("/v1/models").body(model_json(&spec)).send().await.unwrap();
+    let r = post("/v1/models")
+        .body(model_json(&spec))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let model = r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -282,7 +289,8 @@ async fn an_analyst_works_a_case_in_chromium() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let policy = std::fs::read_to_string(root().join("examples/fraud-handbook/policy.toml")).unwrap();
+    let policy =
+        std::fs::read_to_string(root().join("examples/fraud-handbook/policy.toml")).unwrap();
     let r = post("/v1/policies").body(policy).send().await.unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let pid = r.json::<Value>().await.unwrap()["id"]
@@ -322,7 +330,10 @@ async fn an_analyst_works_a_case_in_chromium() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(reg.count_cases(&open_q).await.unwrap(), flagged.len() as u64);
+    assert_eq!(
+        reg.count_cases(&open_q).await.unwrap(),
+        flagged.len() as u64
+    );
 
     // chromedriver on a free port, headless Chromium through it.
     let port = {
@@ -374,7 +385,12 @@ async fn an_analyst_works_a_case_in_chromium() {
     // `/` leads to the console, which asks to sign in.
     b.goto(&format!("{base}/")).await.unwrap();
     find("#key").await;
-    assert!(b.current_url().await.unwrap().path().ends_with("/console/signin"));
+    assert!(b
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/signin"));
     shot("01-signin.png").await;
     // A wrong key is refused on the page.
     b.form(Locator::Css("form[action='/console/signin']"))
@@ -425,15 +441,17 @@ async fn an_analyst_works_a_case_in_chromium() {
     assert_ne!(b.title().await.unwrap(), "pwned");
     let src = b.source().await.unwrap();
     assert!(!src.contains("<script>document.title"), "unescaped");
-    assert!(find("#reasons").await.html(false).await.unwrap().contains("<rect"));
+    assert!(find("#reasons")
+        .await
+        .html(false)
+        .await
+        .unwrap()
+        .contains("<rect"));
     find("#rules").await;
     shot("03-case.png").await;
 
     // Label it fraud: the label reaches the service (as POST /v1/labels) and closes the case.
-    let f = b
-        .form(Locator::Css("#label-fraud"))
-        .await
-        .unwrap();
+    let f = b.form(Locator::Css("#label-fraud")).await.unwrap();
     f.set_by_name("note", "cardholder denies it").await.unwrap();
     f.submit().await.unwrap();
     find("#done").await;
@@ -442,7 +460,11 @@ async fn an_analyst_works_a_case_in_chromium() {
     let c = reg.case("serve:cards:7").await.unwrap();
     assert_eq!(c.status, CaseStatus::Closed);
     assert_eq!(
-        (c.label.as_deref(), c.closed_by.as_deref(), c.note.as_deref()),
+        (
+            c.label.as_deref(),
+            c.closed_by.as_deref(),
+            c.note.as_deref()
+        ),
         (Some("fraud"), Some("ana"), Some("cardholder denies it"))
     );
     // The label's audit record is queued (the write-ahead log holds it meanwhile).
@@ -468,7 +490,9 @@ async fn an_analyst_works_a_case_in_chromium() {
         .await
         .unwrap();
     let f = b.form(Locator::Css("#list-entry")).await.unwrap();
-    f.set_by_name("reason", "confirmed card testing").await.unwrap();
+    f.set_by_name("reason", "confirmed card testing")
+        .await
+        .unwrap();
     f.submit().await.unwrap();
     find("#done").await;
     shot("05-listed.png").await;
@@ -522,7 +546,11 @@ async fn an_analyst_works_a_case_in_chromium() {
         .await;
     assert_eq!(s, 303);
     assert_eq!(
-        reg.case("serve:cards:15").await.unwrap().assignee.as_deref(),
+        reg.case("serve:cards:15")
+            .await
+            .unwrap()
+            .assignee
+            .as_deref(),
         Some("ana")
     );
 

@@ -418,7 +418,14 @@ impl Registry {
         check_text("source", source, 256, false)?;
         let mut change = Change::begin(self).await?;
         let now = change.now;
-        let n = insert_cases(&mut change, source, cases, now, " ON CONFLICT (id) DO NOTHING").await?;
+        let n = insert_cases(
+            &mut change,
+            source,
+            cases,
+            now,
+            " ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
         change.commit().await?;
         Ok(n)
     }
@@ -431,10 +438,7 @@ impl Registry {
             params,
         );
         let mut conn = self.conn().await?;
-        let row = query
-            .fetch_one(&mut *conn)
-            .await
-            .ctx("counting cases")?;
+        let row = query.fetch_one(&mut *conn).await.ctx("counting cases")?;
         let n: i64 = row.try_get(0).ctx("counting cases")?;
         Ok(u64::try_from(n).unwrap_or(0))
     }

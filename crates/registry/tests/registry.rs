@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use common::Db;
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_registry::{
-    ArtifactKind, AuditRecord, AuditSendError, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase, Registry,
-    RegistryError, Role, Stage,
+    ArtifactKind, AuditRecord, AuditSendError, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase,
+    Registry, RegistryError, Role, Stage,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -1182,15 +1182,24 @@ async fn the_queue_filters_sorts_pages_and_assigns(db: Db) {
                 tx_id: format!("{i}"),
                 outcome: outcome.into(),
                 score: (i % 5 != 0).then_some(i as f64 / 40.0),
-                decision: json!({ "tx_id": format!("{i}"), "outcome": outcome, "rules_fired": fired })
-                    .to_string(),
-                tx: Some(json!({ "TRANSACTION_ID": i, "NOTE": "<script>alert(1)</script>" }).to_string()),
+                decision:
+                    json!({ "tx_id": format!("{i}"), "outcome": outcome, "rules_fired": fired })
+                        .to_string(),
+                tx: Some(
+                    json!({ "TRANSACTION_ID": i, "NOTE": "<script>alert(1)</script>" }).to_string(),
+                ),
             }
         })
         .collect();
-    assert_eq!(reg.open_cases("serve:cards", &cases[..30]).await.unwrap(), 30);
+    assert_eq!(
+        reg.open_cases("serve:cards", &cases[..30]).await.unwrap(),
+        30
+    );
     // Sent again with ten new ones: only the new ones are opened.
-    assert_eq!(reg.open_cases("serve:cards", &cases[20..]).await.unwrap(), 10);
+    assert_eq!(
+        reg.open_cases("serve:cards", &cases[20..]).await.unwrap(),
+        10
+    );
     let q = |f: &dyn Fn(&mut CaseQuery)| {
         let mut q = CaseQuery {
             limit: 100,
@@ -1210,8 +1219,14 @@ async fn the_queue_filters_sorts_pages_and_assigns(db: Db) {
     };
     assert_eq!(count(q(&|_| {})).await, 40);
     assert_eq!(count(q(&|q| q.outcome = Some("decline".into()))).await, 10);
-    assert_eq!(count(q(&|q| q.rule = Some("amount_over_220".into()))).await, 20);
-    assert_eq!(count(q(&|q| q.rule = Some("blocked_terminal".into()))).await, 10);
+    assert_eq!(
+        count(q(&|q| q.rule = Some("amount_over_220".into()))).await,
+        20
+    );
+    assert_eq!(
+        count(q(&|q| q.rule = Some("blocked_terminal".into()))).await,
+        10
+    );
     // LIKE's wildcards in a rule name are taken literally.
     assert_eq!(count(q(&|q| q.rule = Some("a%b_c".into()))).await, 10);
     assert_eq!(count(q(&|q| q.rule = Some("amount%".into()))).await, 0);
@@ -1241,7 +1256,10 @@ async fn the_queue_filters_sorts_pages_and_assigns(db: Db) {
         .unwrap();
     assert_eq!(by_score[0].id, "serve:cards:39");
     assert!(by_score[31].score.is_some() && by_score[32].score.is_none());
-    let asc = reg.cases(&q(&|q| q.sort = CaseSort::ScoreAsc)).await.unwrap();
+    let asc = reg
+        .cases(&q(&|q| q.sort = CaseSort::ScoreAsc))
+        .await
+        .unwrap();
     assert_eq!(asc[0].id, "serve:cards:1");
     let mut paged = Vec::new();
     for page in 0..3 {
@@ -1257,7 +1275,10 @@ async fn the_queue_filters_sorts_pages_and_assigns(db: Db) {
             .map(|c| c.id),
         );
     }
-    assert_eq!(paged, by_score.iter().map(|c| c.id.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        paged,
+        by_score.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+    );
     let newest = reg.cases(&q(&|q| q.sort = CaseSort::Newest)).await.unwrap();
     let oldest = reg.cases(&q(&|_| {})).await.unwrap();
     assert_eq!(newest.first().map(|c| &c.id), oldest.last().map(|c| &c.id));

@@ -198,7 +198,9 @@ struct RawAudit {
     key_file: Option<String>,
 }
 
-const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features", "console"];
+const SECTIONS: &[&str] = &[
+    "server", "registry", "state", "audit", "features", "console",
+];
 
 impl ServiceConfig {
     /// Reads and checks a config file; relative paths are taken from the file's directory.

@@ -31,12 +31,7 @@ fn case_tx(
 }
 
 /// Queues the case of a review/decline decision (not awaited: off the critical path).
-async fn open_case(
-    st: &crate::state::AppState,
-    d: &Decision,
-    v: &Value,
-    tx: Option<String>,
-) {
+async fn open_case(st: &crate::state::AppState, d: &Decision, v: &Value, tx: Option<String>) {
     if crate::cases_out::opens_case(d.outcome.as_str()) {
         st.cases
             .send(&d.tx_id, d.outcome.as_str(), d.score, v.to_string(), tx)
