@@ -7,7 +7,10 @@
 //!                     audit_log ◀── same chain as every change ◀───────────────┤
 //!             pipeline_progress ◀── per partition: last source offset written ◀┘
 //!
+//!  riskstream serve ── open_cases (queued off the decision path; ON CONFLICT DO NOTHING) ─▶ cases
+//!
 //!  analyst ── GET /v1/cases ── POST /v1/cases/{id}/close {label, note} ─▶ case.close audited
+//!  console ── cases(filters, sort, page) + count_cases ── assign_case ─▶ case.assign audited
 //! ```
 //!
 //! Why progress lives here: a pipeline's exactly-once rule is "replay from the checkpoint
@@ -32,8 +35,35 @@ const ROWS_PER_INSERT: usize = 100;
 /// `NULL_PCT` in `deploy.rs`). Scores are probabilities in [0, 1], so -1 is free.
 const NO_SCORE: f64 = -1.0;
 
-const COLUMNS: &str =
-    "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by";
+const COLUMNS: &str = "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by, tx, assignee";
+
+/// The rules column of a decision: `,a,b,` for the fired rules (so a filter is one
+/// `LIKE '%,name,%'`), `None` when none fired or the decision is not JSON.
+fn rules_of(decision: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(decision).ok()?;
+    let names: Vec<&str> = v
+        .get("rules_fired")?
+        .as_array()?
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    Some(format!(",{},", names.join(",")).replace('\0', "\u{FFFD}"))
+}
+
+/// `s` with LIKE's wildcards (and the escape character) escaped by `\\`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// A case to open.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +78,8 @@ pub struct NewCase {
     pub score: Option<f64>,
     /// The decision as JSON text.
     pub decision: String,
+    /// The transaction as JSON text, when the writer has it (the service does).
+    pub tx: Option<String>,
 }
 
 /// Whether a case still needs an analyst.
@@ -139,17 +171,161 @@ pub struct Case {
     pub closed_at: Option<i64>,
     /// Who closed it.
     pub closed_by: Option<String>,
+    /// The transaction, when the writer stored it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<serde_json::Value>,
+    /// The analyst working the case (a key name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
-/// Which cases to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The order of a case listing (ties broken by creation time, then id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseSort {
+    /// Oldest first (the queue's natural order).
+    #[default]
+    Oldest,
+    /// Newest first.
+    Newest,
+    /// Highest score first (cases without a score last).
+    ScoreDesc,
+    /// Lowest score first (cases without a score last).
+    ScoreAsc,
+}
+
+impl CaseSort {
+    /// `oldest`, `newest`, `score_desc`, `score_asc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseSort::Oldest => "oldest",
+            CaseSort::Newest => "newest",
+            CaseSort::ScoreDesc => "score_desc",
+            CaseSort::ScoreAsc => "score_asc",
+        }
+    }
+
+    /// Parses [`CaseSort::as_str`]'s names.
+    pub fn parse(s: &str) -> Option<CaseSort> {
+        [
+            CaseSort::Oldest,
+            CaseSort::Newest,
+            CaseSort::ScoreDesc,
+            CaseSort::ScoreAsc,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            CaseSort::Oldest => "created_at, id",
+            CaseSort::Newest => "created_at DESC, id DESC",
+            CaseSort::ScoreDesc => {
+                "CASE WHEN score IS NULL THEN 1 ELSE 0 END, score DESC, created_at, id"
+            }
+            CaseSort::ScoreAsc => {
+                "CASE WHEN score IS NULL THEN 1 ELSE 0 END, score, created_at, id"
+            }
+        }
+    }
+}
+
+/// Which cases to list. Every filter left `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaseQuery {
     /// Only cases with this status (`None`: all).
     pub status: Option<CaseStatus>,
     /// Only cases of this transaction.
     pub tx_id: Option<String>,
-    /// At most this many, oldest first (capped at 10,000).
+    /// Only cases with this decision outcome (`review`, `decline`, ...).
+    pub outcome: Option<String>,
+    /// Only cases scored at least this (cases without a score never match a score bound).
+    pub score_min: Option<f64>,
+    /// Only cases scored at most this.
+    pub score_max: Option<f64>,
+    /// Only cases where this rule fired.
+    pub rule: Option<String>,
+    /// Only cases assigned to this analyst (key name).
+    pub assignee: Option<String>,
+    /// Only cases opened at or after this time (µs since the Unix epoch).
+    pub created_from: Option<i64>,
+    /// Only cases opened before this time (µs since the Unix epoch).
+    pub created_to: Option<i64>,
+    /// The order.
+    pub sort: CaseSort,
+    /// Skip this many matching cases first (pagination).
+    pub offset: usize,
+    /// At most this many (capped at 10,000).
     pub limit: usize,
+}
+
+/// One bound parameter of a case query.
+enum Param {
+    Text(String),
+    Real(f64),
+    Int(i64),
+}
+
+impl CaseQuery {
+    /// The WHERE clause (empty or starting with a space) and its parameters, `$1` on.
+    fn filter(&self) -> (String, Vec<Param>) {
+        let mut clauses = Vec::new();
+        let mut params = Vec::new();
+        let mut add = |clause: &str, p: Param| {
+            params.push(p);
+            clauses.push(clause.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(s) = self.status {
+            add("status = ?", Param::Text(s.as_str().into()));
+        }
+        if let Some(t) = &self.tx_id {
+            add("tx_id = ?", Param::Text(t.clone()));
+        }
+        if let Some(o) = &self.outcome {
+            add("outcome = ?", Param::Text(o.clone()));
+        }
+        if let Some(v) = self.score_min {
+            add("score >= ?", Param::Real(v));
+        }
+        if let Some(v) = self.score_max {
+            add("score <= ?", Param::Real(v));
+        }
+        if let Some(r) = &self.rule {
+            add(
+                "rules LIKE ? ESCAPE '\\'",
+                Param::Text(format!("%,{},%", like_escape(r))),
+            );
+        }
+        if let Some(a) = &self.assignee {
+            add("assignee = ?", Param::Text(a.clone()));
+        }
+        if let Some(t) = self.created_from {
+            add("created_at >= ?", Param::Int(t));
+        }
+        if let Some(t) = self.created_to {
+            add("created_at < ?", Param::Int(t));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        (filter, params)
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for p in params {
+        q = match p {
+            Param::Text(s) => q.bind(s),
+            Param::Real(v) => q.bind(v),
+            Param::Int(v) => q.bind(v),
+        };
+    }
+    q
 }
 
 fn case_from_row(row: &sqlx::any::AnyRow) -> Result<Case> {
@@ -171,6 +347,16 @@ fn case_from_row(row: &sqlx::any::AnyRow) -> Result<Case> {
         note: row.try_get(9).ctx(CTX)?,
         closed_at: row.try_get(10).ctx(CTX)?,
         closed_by: row.try_get(11).ctx(CTX)?,
+        tx: {
+            let t: Option<String> = row.try_get(12).ctx(CTX)?;
+            match t {
+                Some(t) => Some(serde_json::from_str(&t).map_err(|e| {
+                    RegistryError::Corrupt(format!("case {id}: the transaction is not JSON: {e}"))
+                })?),
+                None => None,
+            }
+        },
+        assignee: row.try_get(13).ctx(CTX)?,
         id,
     })
 }
@@ -184,7 +370,127 @@ fn offset_i64(partition: u32, offset: u64) -> Result<i64> {
     })
 }
 
+/// Inserts `cases` opened by `source` at `now`; `on_conflict` is appended to each INSERT.
+async fn insert_cases(
+    change: &mut Change<'_>,
+    source: &str,
+    cases: &[NewCase],
+    now: i64,
+    on_conflict: &str,
+) -> Result<u64> {
+    let mut inserted = 0;
+    for chunk in cases.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at, tx, rules) VALUES {}{on_conflict}",
+            crate::db::values_rows(chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?)")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
+        for c in chunk {
+            q = q
+                .bind(c.id.replace('\0', "\u{FFFD}"))
+                .bind(source.to_string())
+                .bind(c.tx_id.replace('\0', "\u{FFFD}"))
+                .bind(c.outcome.clone())
+                .bind(c.score.unwrap_or(NO_SCORE))
+                .bind(c.decision.replace('\0', "\u{FFFD}"))
+                .bind(CaseStatus::Open.as_str())
+                .bind(now)
+                .bind(c.tx.as_ref().map(|t| t.replace('\0', "\u{FFFD}")))
+                .bind(rules_of(&c.decision));
+        }
+        inserted += q
+            .execute(change.conn())
+            .await
+            .ctx("opening cases")?
+            .rows_affected();
+    }
+    Ok(inserted)
+}
+
 impl Registry {
+    /// Opens `cases` on behalf of `source` (e.g. `serve:cards`); a case whose id is already
+    /// stored is left as it is, so a writer may send a case again after a retry. Not
+    /// audited here: the decision's own audit record is the trail. Returns how many were new.
+    pub async fn open_cases(&self, source: &str, cases: &[NewCase]) -> Result<u64> {
+        if cases.is_empty() {
+            return Ok(0);
+        }
+        check_text("source", source, 256, false)?;
+        let mut change = Change::begin(self).await?;
+        let now = change.now;
+        let n = insert_cases(
+            &mut change,
+            source,
+            cases,
+            now,
+            " ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
+        change.commit().await?;
+        Ok(n)
+    }
+
+    /// How many cases match `q` (its sort, offset and limit do not matter).
+    pub async fn count_cases(&self, q: &CaseQuery) -> Result<u64> {
+        let (filter, params) = q.filter();
+        let query = bind_all(
+            sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM cases{filter}"))),
+            params,
+        );
+        let mut conn = self.conn().await?;
+        let row = query.fetch_one(&mut *conn).await.ctx("counting cases")?;
+        let n: i64 = row.try_get(0).ctx("counting cases")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Assigns an open case to `assignee` (a key name), or unassigns it (`None`); audited
+    /// as `case.assign` with the assignee before and after.
+    pub async fn assign_case(&self, id: &str, assignee: Option<&str>, actor: &str) -> Result<Case> {
+        check_actor(actor)?;
+        if let Some(a) = assignee {
+            check_text("assignee", a, 256, false)?;
+        }
+        let mut change = Change::begin(self).await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM cases WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(change.conn())
+        .await
+        .ctx("reading a case")?;
+        let Some(row) = row else {
+            return Err(RegistryError::NotFound {
+                what: "case",
+                id: id.to_string(),
+            });
+        };
+        let mut case = case_from_row(&row)?;
+        if case.status == CaseStatus::Closed {
+            return Err(RegistryError::invalid(
+                "case",
+                format!("`{id}` is closed; only open cases are assigned"),
+            ));
+        }
+        sqlx::query("UPDATE cases SET assignee = $1 WHERE id = $2")
+            .bind(assignee.map(str::to_string))
+            .bind(id.to_string())
+            .execute(change.conn())
+            .await
+            .ctx("assigning a case")?;
+        let record = AuditRecord {
+            actor: actor.to_string(),
+            action: "case.assign".into(),
+            subject: id.to_string(),
+            before: Some(serde_json::json!({ "assignee": case.assignee })),
+            after: Some(serde_json::json!({ "assignee": assignee })),
+            time: change.now,
+        };
+        change.audit(&[record]).await?;
+        change.commit().await?;
+        case.assignee = assignee.map(str::to_string);
+        Ok(case)
+    }
+
     /// Per partition, the last source offset whose outputs pipeline `pipeline` committed
     /// here (partitions it never wrote are absent).
     pub async fn pipeline_progress(&self, pipeline: &str) -> Result<BTreeMap<u32, u64>> {
@@ -231,25 +537,7 @@ impl Registry {
         let source = format!("pipeline:{pipeline}");
         let mut change = Change::begin(self).await?;
         let now = change.now;
-        for chunk in cases.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at) VALUES {}",
-                crate::db::values_rows(chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?)")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
-            for c in chunk {
-                q = q
-                    .bind(c.id.replace('\0', "\u{FFFD}"))
-                    .bind(source.clone())
-                    .bind(c.tx_id.replace('\0', "\u{FFFD}"))
-                    .bind(c.outcome.clone())
-                    .bind(c.score.unwrap_or(NO_SCORE))
-                    .bind(c.decision.replace('\0', "\u{FFFD}"))
-                    .bind(CaseStatus::Open.as_str())
-                    .bind(now);
-            }
-            q.execute(change.conn()).await.ctx("opening cases")?;
-        }
+        insert_cases(&mut change, &source, cases, now, "").await?;
         change.audit(audit).await?;
         for (p, o) in progress {
             sqlx::query(
@@ -268,37 +556,25 @@ impl Registry {
         change.commit().await
     }
 
-    /// Cases matching `q`, oldest first.
+    /// Cases matching `q`, in its order, from its offset.
     pub async fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>> {
-        let mut filters = Vec::new();
-        let mut n = 0;
-        if q.status.is_some() {
-            n += 1;
-            filters.push(format!("status = ${n}"));
-        }
-        if q.tx_id.is_some() {
-            n += 1;
-            filters.push(format!("tx_id = ${n}"));
-        }
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", filters.join(" AND "))
-        };
+        let (filter, params) = q.filter();
+        let n = params.len();
         let limit = q.limit.clamp(1, 10_000) as i64;
-        let mut query = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM cases{filter} ORDER BY created_at, id LIMIT ${}",
-            n + 1
-        )));
-        if let Some(s) = q.status {
-            query = query.bind(s.as_str());
-        }
-        if let Some(t) = &q.tx_id {
-            query = query.bind(t.clone());
-        }
+        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+        let query = bind_all(
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM cases{filter} ORDER BY {} LIMIT ${} OFFSET ${}",
+                q.sort.order_by(),
+                n + 1,
+                n + 2
+            ))),
+            params,
+        );
         let mut conn = self.conn().await?;
         let rows = query
             .bind(limit)
+            .bind(offset)
             .fetch_all(&mut *conn)
             .await
             .ctx("reading cases")?;

@@ -26,6 +26,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_keyed",
         include_str!("../migrations/0003_audit_keyed.sql"),
     ),
+    (
+        4,
+        "case_console",
+        include_str!("../migrations/0004_case_console.sql"),
+    ),
 ];
 
 /// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with

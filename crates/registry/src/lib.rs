@@ -84,7 +84,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-pub use cases::{Case, CaseLabel, CaseQuery, CaseStatus, NewCase};
+pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use common::Db;
 use riskstream_core::{Classify, ErrorClass};
 use riskstream_registry::{
-    ArtifactKind, AuditRecord, AuditSendError, CaseLabel, CaseQuery, CaseStatus, NewCase, Registry,
-    RegistryError, Role, Stage,
+    ArtifactKind, AuditRecord, AuditSendError, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase,
+    Registry, RegistryError, Role, Stage,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -37,6 +37,7 @@ on_both_backends!(
     regression_sqlx_4284_null_pct_then_value,
     pipeline_commit_is_atomic_and_cases_close_once,
     credit_models_take_stages_in_a_deployment_of_their_own,
+    the_queue_filters_sorts_pages_and_assigns,
 );
 
 fn sha256_hex(s: &str) -> String {
@@ -1034,6 +1035,7 @@ fn new_case(p: u32, offset: u64, outcome: &str) -> NewCase {
         outcome: outcome.into(),
         score: (outcome == "decline").then_some(0.95),
         decision: json!({ "tx_id": format!("tx-{p}-{offset}"), "outcome": outcome }).to_string(),
+        tx: None,
     }
 }
 
@@ -1264,4 +1266,154 @@ async fn credit_models_take_stages_in_a_deployment_of_their_own(db: Db) {
         .await
         .unwrap_err();
     assert!(matches!(e, RegistryError::WrongKind { .. }), "{e}");
+}
+
+/// The console's queue: every filter, both sorts, pages that add up, assignment audited,
+/// cases the service sends twice opened once.
+async fn the_queue_filters_sorts_pages_and_assigns(db: Db) {
+    let reg = open(&db).await;
+    let rules = [
+        vec!["amount_over_220"],
+        vec!["amount_over_220", "blocked_terminal"],
+        vec![],
+        vec!["a%b_c"],
+    ];
+    let cases: Vec<NewCase> = (0..40u64)
+        .map(|i| {
+            let outcome = if i % 4 == 1 { "decline" } else { "review" };
+            let fired = &rules[(i % 4) as usize];
+            NewCase {
+                id: format!("serve:cards:{i}"),
+                tx_id: format!("{i}"),
+                outcome: outcome.into(),
+                score: (i % 5 != 0).then_some(i as f64 / 40.0),
+                decision:
+                    json!({ "tx_id": format!("{i}"), "outcome": outcome, "rules_fired": fired })
+                        .to_string(),
+                tx: Some(
+                    json!({ "TRANSACTION_ID": i, "NOTE": "<script>alert(1)</script>" }).to_string(),
+                ),
+            }
+        })
+        .collect();
+    assert_eq!(
+        reg.open_cases("serve:cards", &cases[..30]).await.unwrap(),
+        30
+    );
+    // Sent again with ten new ones: only the new ones are opened.
+    assert_eq!(
+        reg.open_cases("serve:cards", &cases[20..]).await.unwrap(),
+        10
+    );
+    let q = |f: &dyn Fn(&mut CaseQuery)| {
+        let mut q = CaseQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let count = |q: CaseQuery| {
+        let reg = reg.clone();
+        async move {
+            let n = reg.count_cases(&q).await.unwrap();
+            let listed = reg.cases(&q).await.unwrap();
+            assert_eq!(listed.len() as u64, n, "{q:?}");
+            n
+        }
+    };
+    assert_eq!(count(q(&|_| {})).await, 40);
+    assert_eq!(count(q(&|q| q.outcome = Some("decline".into()))).await, 10);
+    assert_eq!(
+        count(q(&|q| q.rule = Some("amount_over_220".into()))).await,
+        20
+    );
+    assert_eq!(
+        count(q(&|q| q.rule = Some("blocked_terminal".into()))).await,
+        10
+    );
+    // LIKE's wildcards in a rule name are taken literally.
+    assert_eq!(count(q(&|q| q.rule = Some("a%b_c".into()))).await, 10);
+    assert_eq!(count(q(&|q| q.rule = Some("amount%".into()))).await, 0);
+    assert_eq!(count(q(&|q| q.rule = Some("amount_over".into()))).await, 0);
+    // Scores i/40 for i not a multiple of 5: 0.5 ..= 0.75 holds i = 21..=29 without 25.
+    assert_eq!(
+        count(q(&|q| {
+            q.score_min = Some(0.5);
+            q.score_max = Some(0.75);
+        }))
+        .await,
+        8
+    );
+    let t = reg.case("serve:cards:3").await.unwrap();
+    assert_eq!(t.tx.as_ref().unwrap()["NOTE"], "<script>alert(1)</script>");
+    assert_eq!(t.source, "serve:cards");
+    // The second call opened its ten later than the first call's thirty.
+    let later = reg.case("serve:cards:35").await.unwrap().created_at;
+    assert!(later > t.created_at);
+    assert_eq!(count(q(&|q| q.created_from = Some(later))).await, 10);
+    assert_eq!(count(q(&|q| q.created_to = Some(0))).await, 0);
+
+    // Sorts: by score, cases without one last; pages add up to the whole.
+    let by_score = reg
+        .cases(&q(&|q| q.sort = CaseSort::ScoreDesc))
+        .await
+        .unwrap();
+    assert_eq!(by_score[0].id, "serve:cards:39");
+    assert!(by_score[31].score.is_some() && by_score[32].score.is_none());
+    let asc = reg
+        .cases(&q(&|q| q.sort = CaseSort::ScoreAsc))
+        .await
+        .unwrap();
+    assert_eq!(asc[0].id, "serve:cards:1");
+    let mut paged = Vec::new();
+    for page in 0..3 {
+        paged.extend(
+            reg.cases(&q(&|q| {
+                q.sort = CaseSort::ScoreDesc;
+                q.limit = 15;
+                q.offset = page * 15;
+            }))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id),
+        );
+    }
+    assert_eq!(
+        paged,
+        by_score.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+    );
+    let newest = reg.cases(&q(&|q| q.sort = CaseSort::Newest)).await.unwrap();
+    let oldest = reg.cases(&q(&|_| {})).await.unwrap();
+    assert_eq!(newest.first().map(|c| &c.id), oldest.last().map(|c| &c.id));
+    assert_eq!(CaseSort::parse("score_desc"), Some(CaseSort::ScoreDesc));
+    assert_eq!(CaseSort::parse("nope"), None);
+
+    // Assignment: "my cases", audited; a closed case is not assigned.
+    let a = reg
+        .assign_case("serve:cards:7", Some("ana"), "ana")
+        .await
+        .unwrap();
+    assert_eq!(a.assignee.as_deref(), Some("ana"));
+    assert_eq!(count(q(&|q| q.assignee = Some("ana".into()))).await, 1);
+    let tail = reg.audit_tail(1).await.unwrap();
+    assert_eq!(
+        (tail[0].action.as_str(), tail[0].actor.as_str()),
+        ("case.assign", "ana")
+    );
+    reg.close_case("serve:cards:7", CaseLabel::Fraud, "seen", "ana")
+        .await
+        .unwrap();
+    user_error(
+        &reg.assign_case("serve:cards:7", None, "ana")
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(
+        reg.assign_case("nope", None, "ana").await.unwrap_err(),
+        RegistryError::NotFound { .. }
+    ));
+    assert!(reg.audit_verify().await.unwrap().ok());
+    reg.close().await;
 }

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-credit", 3),
     ("riskstream-pipeline", 4),
     ("riskstream-server", 5),
+    ("riskstream-console", 6),
     ("riskstream-bench", 6),
     ("riskstream", 7),
 ];

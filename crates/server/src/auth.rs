@@ -61,9 +61,14 @@ impl Caller {
         &self.0.name
     }
 
+    /// Whether the key may act as `role`: it holds it, or `admin` (which may do everything).
+    pub fn may(&self, role: Role) -> bool {
+        self.0.roles.contains(&role) || self.0.roles.contains(&Role::Admin)
+    }
+
     /// Refuses with 403 unless the key has `role` (or `admin`, which may do everything).
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.0.roles.contains(&role) || self.0.roles.contains(&Role::Admin) {
+        if self.may(role) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!(
@@ -72,6 +77,26 @@ impl Caller {
                 role.as_str()
             )))
         }
+    }
+}
+
+/// Checks an API key exactly as every API request is checked (the same cache, the same
+/// registry lookup): the caller it belongs to, 401 for an unknown or revoked key, 503 when
+/// the registry cannot be asked. The console's sign-in calls this too.
+pub async fn authenticate(state: &AppState, key: &str) -> Result<Caller, ApiError> {
+    let h: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    if let Some(p) = state.keys.get(&h) {
+        return Ok(Caller(p));
+    }
+    match state.registry.verify_key(key).await {
+        Ok(Some(p)) => {
+            state.keys.put(h, p.clone());
+            Ok(Caller(p))
+        }
+        Ok(None) => Err(ApiError::unauthorized("unknown or revoked API key")),
+        Err(e) => Err(ApiError::unavailable(format!(
+            "cannot check the API key: the registry is unavailable ({e})"
+        ))),
     }
 }
 
@@ -102,19 +127,6 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 "no API key: send `Authorization: Bearer <key>` (create keys with `riskstream keys create`)",
             ));
         };
-        let h: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        if let Some(p) = state.keys.get(&h) {
-            return Ok(Caller(p));
-        }
-        match state.registry.verify_key(key).await {
-            Ok(Some(p)) => {
-                state.keys.put(h, p.clone());
-                Ok(Caller(p))
-            }
-            Ok(None) => Err(ApiError::unauthorized("unknown or revoked API key")),
-            Err(e) => Err(ApiError::unavailable(format!(
-                "cannot check the API key: the registry is unavailable ({e})"
-            ))),
-        }
+        authenticate(state, key).await
     }
 }

@@ -79,6 +79,8 @@ pub struct ServiceConfig {
     pub max_challenger_pct: f64,
     /// The audit chain's HMAC key file (outside the database), if any.
     pub audit_key_file: Option<PathBuf>,
+    /// `[console] session_idle`: a console session unused this long ends (default 30 min).
+    pub console_session_idle: Duration,
     /// Credit scoring (`[credit]`); absent, the credit routes answer 404.
     pub credit: Option<CreditConfig>,
 }
@@ -171,6 +173,8 @@ struct RawFile {
     #[serde(default)]
     features: RawFeatures,
     credit: Option<RawCredit>,
+    #[serde(default)]
+    console: RawConsole,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +184,12 @@ struct RawCredit {
     decline_pd: Option<f64>,
     review_pd: Option<f64>,
     reasons: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    session_idle: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -239,7 +249,9 @@ struct RawAudit {
     key_file: Option<String>,
 }
 
-const SECTIONS: &[&str] = &["server", "registry", "state", "audit", "features", "credit"];
+const SECTIONS: &[&str] = &[
+    "server", "registry", "state", "audit", "features", "credit", "console",
+];
 
 impl ServiceConfig {
     /// Reads and checks a config file; relative paths are taken from the file's directory.
@@ -393,6 +405,13 @@ impl ServiceConfig {
             .credit
             .as_ref()
             .and_then(|c| read_credit(&mut diags, c, base, &deployment));
+        let console_session_idle = dur(
+            &mut diags,
+            "console.session_idle",
+            raw.console.session_idle.as_deref(),
+            "30m",
+        )
+        .unwrap_or_default();
         let (
             Some(listen),
             Some(metrics_listen),
@@ -450,6 +469,7 @@ impl ServiceConfig {
             max_challenger_pct,
             audit_key_file,
             credit,
+            console_session_idle,
         })
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cases_out;
 pub mod config;
 pub mod credit;
 pub mod error;
@@ -227,6 +228,17 @@ pub async fn start(
     cfg: ServiceConfig,
     stop_signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    start_with(cfg, stop_signal, |_| Router::new()).await
+}
+
+/// [`start`], with more routes served beside the API on the same listener (and TLS):
+/// `extra` gets the started state and returns a router without a fallback (the API's
+/// answers unknown paths). `riskstream serve` mounts the analyst console this way.
+pub async fn start_with(
+    cfg: ServiceConfig,
+    stop_signal: impl std::future::Future<Output = ()> + Send + 'static,
+    extra: impl FnOnce(Arc<AppState>) -> Router,
+) -> Result<Running, StartError> {
     let handle = prometheus();
     let st = AppState::start(cfg).await?;
     let cfg = &st.cfg;
@@ -299,7 +311,7 @@ pub async fn start(
             }
         });
     }
-    let router = app(st.clone());
+    let router = app(st.clone()).merge(extra(st.clone()));
     let tls = match &cfg.tls {
         Some(t) => Some(riskstream_http::tls_acceptor(&t.cert, &t.key).map_err(StartError::Io)?),
         None => None,
@@ -341,6 +353,7 @@ pub async fn start(
 /// After the last request: flush the audit log and write the checkpoint.
 async fn finish(st: &Arc<AppState>) -> Result<(), StartError> {
     st.draining.store(true, Ordering::Relaxed);
+    st.cases.flush().await;
     if let Some(w) = &st.audit {
         w.flush()
             .await

@@ -81,6 +81,8 @@ pub struct AppState {
     pub lists: ArcSwap<Lists>,
     /// Background writer of decision audit records.
     pub audit: Option<riskstream_registry::AuditWriter>,
+    /// Background writer of the cases review/decline decisions open.
+    pub cases: crate::cases_out::CaseQueue,
     /// Decisions being computed (bounded: beyond it, 503).
     pub inflight: tokio::sync::Semaphore,
     /// Registry revision the deployment was loaded at.
@@ -258,7 +260,10 @@ impl AppState {
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
         let inflight = tokio::sync::Semaphore::new(cfg.max_inflight);
+        let cases =
+            crate::cases_out::CaseQueue::start(registry.clone(), &cfg.deployment, cfg.audit_queue);
         Ok(Arc::new(AppState {
+            cases,
             registry,
             keys: KeyCache::default(),
             decider: Mutex::new(decider),

@@ -383,6 +383,7 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             outcome: "review".into(),
             score: Some(0.7),
             decision: json!({"tx_id": "1", "outcome": "review"}).to_string(),
+            tx: Some(json!({"TRANSACTION_ID": 1}).to_string()),
         }],
         &[],
         &BTreeMap::new(),

@@ -947,6 +947,7 @@ async fn analysts_work_the_review_queue() {
             decision: json!({"tx_id": format!("{}", 100 + o), "outcome": "review",
                 "reasons": [{"rule": "amount_over_220"}]})
             .to_string(),
+            tx: None,
         })
         .collect();
     reg.pipeline_commit("cards", &cases, &[], &[(0u32, 2u64)].into_iter().collect())

@@ -77,6 +77,7 @@ impl RegistryOut {
                 outcome: outcome.to_string(),
                 score: d.score,
                 decision: body.to_string(),
+                tx: None,
             });
         }
         if self.audit {

@@ -565,6 +565,7 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                         status,
                         tx_id: tx,
                         limit: n,
+                        ..Default::default()
                     })
                     .await?;
                 for case in &cases {

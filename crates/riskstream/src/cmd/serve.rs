@@ -70,9 +70,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let cfg = ServiceConfig::load(&a.config)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        let running = riskstream_server::start(cfg, stop_signal()).await?;
+        // The analyst console is served beside the API, on the same port and TLS.
+        let running =
+            riskstream_server::start_with(cfg, stop_signal(), riskstream_console::router).await?;
         eprintln!(
-            "riskstream serving on {}://{} (metrics: {}); Ctrl-C to stop",
+            "riskstream serving on {}://{} (console: /console; metrics: {}); Ctrl-C to stop",
             if running.state.cfg.tls.is_some() {
                 "https"
             } else {

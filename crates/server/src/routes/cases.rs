@@ -74,6 +74,7 @@ pub async fn list_cases(
             status,
             tx_id: q.tx_id,
             limit: listing_len(q.n)?,
+            ..Default::default()
         })
         .await
         .map_err(reg_err)?;

@@ -19,6 +19,26 @@ use serde_json::{json, Value};
 use std::time::Instant;
 use utoipa::ToSchema;
 
+/// The transaction's JSON text when its decision opens a case (else nothing is copied).
+fn case_tx(
+    r: &Result<Decision, DecideError>,
+    tx: &serde_json::Map<String, Value>,
+) -> Option<String> {
+    match r {
+        Ok(d) if crate::cases_out::opens_case(d.outcome.as_str()) => serde_json::to_string(tx).ok(),
+        _ => None,
+    }
+}
+
+/// Queues the case of a review/decline decision (not awaited: off the critical path).
+async fn open_case(st: &crate::state::AppState, d: &Decision, v: &Value, tx: Option<String>) {
+    if crate::cases_out::opens_case(d.outcome.as_str()) {
+        st.cases
+            .send(&d.tx_id, d.outcome.as_str(), d.score, v.to_string(), tx)
+            .await;
+    }
+}
+
 fn record_metrics(d: &Decision) {
     metrics::counter!("riskstream_decisions_total", "outcome" => d.outcome.as_str(), "route" => d.route).increment(1);
     for r in &d.rules_fired {
@@ -86,9 +106,10 @@ pub async fn decide(
     let dep = st.deployment.load_full();
     let lists = st.lists.load_full();
     let t0 = Instant::now();
-    let (r, wal) = {
+    let (r, wal, case_tx) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         let r = g.decide(&tx, &dep, &lists);
+        let case_tx = case_tx(&r, &tx);
         let wal = match (&r, &st.wal) {
             (Ok(d), Some(w)) => Some(w.append(Record::Decision {
                 decision: decision_json(&g, d),
@@ -97,7 +118,7 @@ pub async fn decide(
             })),
             _ => None,
         };
-        (r, wal)
+        (r, wal, case_tx)
     };
     let mut d = match r {
         Ok(d) => d,
@@ -121,6 +142,7 @@ pub async fn decide(
     record_metrics(&d);
     let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
     let a = audit_queue(&st, audit_record(&caller, "decision", &d.tx_id, v.clone())).await?;
+    open_case(&st, &d, &v, case_tx).await;
     durable(wal.into_iter().collect(), a.into_iter().collect()).await?;
     Ok(Json(v))
 }
@@ -175,6 +197,7 @@ pub async fn decide_batch(
                     d.latency_us = t0.elapsed().as_micros() as u64;
                     d
                 });
+                let case_tx = case_tx(&r, &tx);
                 if let (Ok(d), Some(w)) = (&r, &st.wal) {
                     wal.push(w.append(Record::Decision {
                         decision: decision_json(&g, d),
@@ -182,14 +205,14 @@ pub async fn decide_batch(
                         actor: caller.name().to_string(),
                     }));
                 }
-                r
+                (r, case_tx)
             })
             .collect::<Vec<_>>()
     };
     let mut out = Vec::with_capacity(results.len());
     let mut audit = Vec::new();
     let (mut ok, mut bad) = (0usize, 0usize);
-    for (i, r) in results.into_iter().enumerate() {
+    for (i, (r, case_tx)) in results.into_iter().enumerate() {
         match r {
             Ok(d) => {
                 record_metrics(&d);
@@ -198,6 +221,7 @@ pub async fn decide_batch(
                     audit_queue(&st, audit_record(&caller, "decision", &d.tx_id, v.clone()))
                         .await?,
                 );
+                open_case(&st, &d, &v, case_tx).await;
                 ok += 1;
                 out.push(v);
             }
@@ -274,7 +298,18 @@ pub async fn label(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Label)?;
     let req = body(b)?;
-    let _permit = admit(&st)?;
+    record_label(&st, &caller, req).await.map(Json)
+}
+
+/// What `POST /v1/labels` does once the caller's role is checked: the label reaches the
+/// feature state and the online models, the write-ahead log and the audit log (as
+/// `caller`). The console's label action calls this same function.
+pub async fn record_label(
+    st: &crate::state::AppState,
+    caller: &Caller,
+    req: LabelRequest,
+) -> Result<Value, ApiError> {
+    let _permit = admit(st)?;
     let time = match &req.time {
         Some(t) => riskstream_core::time::parse_iso8601(t).map_err(|e| {
             ApiError::bad_request(format!(
@@ -344,9 +379,9 @@ pub async fn label(
         _ => "label",
     };
     let a = audit_queue(
-        &st,
+        st,
         audit_record(
-            &caller,
+            caller,
             action,
             &req.tx_id,
             json!({ "fraud": req.fraud, "time": time }),
@@ -354,7 +389,7 @@ pub async fn label(
     )
     .await?;
     durable(wal.into_iter().collect(), a.into_iter().collect()).await?;
-    Ok(Json(json!({
+    Ok(json!({
         "tx_id": req.tx_id,
         "known": outcome.known,
         "duplicate": outcome.duplicate,
@@ -363,5 +398,5 @@ pub async fn label(
         "decided_score": prior.as_ref().and_then(|p| p.1),
         "learned": outcome.learned,
         "drift": outcome.drift,
-    })))
+    }))
 }

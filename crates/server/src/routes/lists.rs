@@ -73,9 +73,22 @@ pub async fn put_list_entry(
     b: JsonBody<ListEntryRequest>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Lists)?;
-    list_name_ok(&list)?;
-    list_value_ok(&value)?;
     let req = body(b)?;
+    put_list(&st, &caller, &list, &value, req).await.map(Json)
+}
+
+/// What `PUT /v1/lists/{list}/{value}` does once the caller's role is checked: checks the
+/// name, value, expiry and reason, stores the entry (audited as `caller` with the reason)
+/// and puts it in force. The console's list action calls this same function.
+pub async fn put_list(
+    st: &crate::state::AppState,
+    caller: &Caller,
+    list: &str,
+    value: &str,
+    req: ListEntryRequest,
+) -> Result<Value, ApiError> {
+    list_name_ok(list)?;
+    list_value_ok(value)?;
     let exp = riskstream_core::time::parse_iso8601(&req.expires_at).map_err(|e| {
         ApiError::bad_request(format!(
             "expires_at `{}`: {e}; use RFC 3339",
@@ -98,13 +111,11 @@ pub async fn put_list_entry(
     }
     let exp = Some(exp);
     st.registry
-        .put_list_entry(&list, &value, exp, &req.reason, caller.name())
+        .put_list_entry(list, value, exp, &req.reason, caller.name())
         .await
         .map_err(reg_err)?;
-    reload_now(&st).await?;
-    Ok(Json(
-        json!({ "list": list, "value": value, "expires_at": exp }),
-    ))
+    reload_now(st).await?;
+    Ok(json!({ "list": list, "value": value, "expires_at": exp }))
 }
 
 /// Remove a list entry.

@@ -413,6 +413,12 @@ pub struct CaseOut {
     pub closed_at: Option<i64>,
     /// Who closed it.
     pub closed_by: Option<String>,
+    /// The transaction as decided (cases the service opens; absent for pipelines' cases).
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub tx: Option<Value>,
+    /// The analyst working the case (absent when unassigned).
+    #[schema(nullable = false)]
+    pub assignee: Option<String>,
 }
 
 /// A new key.
