@@ -291,6 +291,28 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
     assert_eq!(c, 200, "{d}");
     assert_eq!(d["unseen"], json!([cat]), "{d}");
 
+    // The answer has the documented shape: every required field, no undocumented one.
+    let doc: Value = s
+        .http
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema = &doc["components"]["schemas"]["CreditDecisionOut"];
+    let props = schema["properties"].as_object().unwrap();
+    for r in schema["required"].as_array().unwrap() {
+        assert!(d.get(r.as_str().unwrap()).is_some(), "{r} missing: {d}");
+    }
+    for k in d.as_object().unwrap().keys() {
+        assert!(props.contains_key(k), "`{k}` is not in CreditDecisionOut");
+    }
+    let ok = &doc["paths"]["/v1/credit/score"]["post"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]["$ref"];
+    assert_eq!(ok, "#/components/schemas/CreditDecisionOut");
+
     // A misspelt characteristic is refused, not scored as missing.
     let mut body = application(&t, &champion_card, 0, "typo-1");
     let v = body.as_object_mut().unwrap().remove(&cat).unwrap();
