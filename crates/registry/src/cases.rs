@@ -328,6 +328,25 @@ fn bind_all<'q>(
     q
 }
 
+/// The case `id` as the change `change` sees it (a change that moves a case reads it
+/// inside its own transaction); not found is [`RegistryError::NotFound`].
+async fn case_in(change: &mut Change<'_>, id: &str) -> Result<Case> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases WHERE id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(change.conn())
+    .await
+    .ctx("reading a case")?;
+    match row {
+        Some(row) => case_from_row(&row),
+        None => Err(RegistryError::NotFound {
+            what: "case",
+            id: id.to_string(),
+        }),
+    }
+}
+
 fn case_from_row(row: &sqlx::any::AnyRow) -> Result<Case> {
     const CTX: &str = "reading cases";
     let id: String = row.try_get(0).ctx(CTX)?;
@@ -451,20 +470,7 @@ impl Registry {
             check_text("assignee", a, 256, false)?;
         }
         let mut change = Change::begin(self).await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM cases WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(change.conn())
-        .await
-        .ctx("reading a case")?;
-        let Some(row) = row else {
-            return Err(RegistryError::NotFound {
-                what: "case",
-                id: id.to_string(),
-            });
-        };
-        let mut case = case_from_row(&row)?;
+        let mut case = case_in(&mut change, id).await?;
         if case.status == CaseStatus::Closed {
             return Err(RegistryError::invalid(
                 "case",
@@ -612,20 +618,7 @@ impl Registry {
         check_actor(actor)?;
         check_text("note", note, 4096, true)?;
         let mut change = Change::begin(self).await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM cases WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(change.conn())
-        .await
-        .ctx("reading a case")?;
-        let Some(row) = row else {
-            return Err(RegistryError::NotFound {
-                what: "case",
-                id: id.to_string(),
-            });
-        };
-        let mut case = case_from_row(&row)?;
+        let mut case = case_in(&mut change, id).await?;
         if case.status == CaseStatus::Closed {
             return Err(RegistryError::invalid(
                 "case",
