@@ -136,10 +136,16 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         if let Ok(entries) = std::fs::read_dir(&cfg.state_dir) {
             for e in entries.flatten() {
                 if e.path().is_file() {
-                    std::fs::copy(e.path(), state.join(e.file_name()))?;
+                    let to = state.join(e.file_name());
+                    std::fs::copy(e.path(), &to)?;
+                    // On disk before the clock starts: otherwise the kernel writes the copy
+                    // (over 100 MB for the demo) back in the middle of a rate step, and the
+                    // service's log syncs queue behind it.
+                    std::fs::File::open(&to)?.sync_all()?;
                 }
             }
         }
+        std::fs::File::open(&state)?.sync_all()?;
         let patched = patch_config(&cfg_text, port, &base_dir, &state, &a.live_tolerance);
         let cfg2 = dir.path().join("service.toml");
         std::fs::write(&cfg2, patched)?;
