@@ -10,7 +10,7 @@
 use crate::cart::{
     build_tree, build_tree_binned, columns, Criterion, DecisionTreeParams, MaxFeatures,
 };
-use crate::data::{ClassWeight, Dataset};
+use crate::data::{ClassWeight, Dataset, Matrix};
 use crate::error::{LearnError, Result};
 use crate::traits::{normalise, Fit, ParamGuard, Predict};
 use crate::tree::Tree;
@@ -125,10 +125,13 @@ impl ParamGuard for RandomForestParams {
 pub struct RandomForestModel {
     /// Feature names in input order.
     pub feature_names: Vec<String>,
-    /// The trees; each leaf holds a positive fraction.
-    pub trees: Vec<Tree>,
+    /// The trees; each leaf holds a positive fraction. Read them with
+    /// [`RandomForestModel::trees`]: scoring keeps a compiled copy of them.
+    pub(crate) trees: Vec<Tree>,
     /// The parameters it was fitted with.
     pub params: RandomForestParams,
+    #[serde(skip)]
+    compiled: crate::compiled::CompiledCache,
 }
 
 impl Fit for RandomForestParams {
@@ -189,6 +192,7 @@ impl Fit for RandomForestParams {
             feature_names: data.feature_names.clone(),
             trees,
             params: self.clone(),
+            compiled: Default::default(),
         })
     }
 }
@@ -199,7 +203,10 @@ impl Predict for RandomForestModel {
     }
 
     fn raw_score(&self, row: &[f64]) -> f64 {
-        let s: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
+        let s = match self.compiled.get(&self.trees) {
+            Some(c) => c.score_row(row, 0.0),
+            None => self.trees.iter().map(|t| t.predict(row)).sum(),
+        };
         s / self.trees.len().max(1) as f64
     }
 
@@ -209,6 +216,31 @@ impl Predict for RandomForestModel {
 }
 
 impl RandomForestModel {
+    /// The trees, in the order they were grown.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// Mean leaf value of every row of `x` (the raw scores), in parallel blocks through
+    /// the compiled trees.
+    pub fn predict_raw(&self, x: &Matrix) -> Result<Vec<f64>> {
+        if x.n_cols() != self.feature_names.len() {
+            return Err(LearnError::WidthMismatch {
+                expected: self.feature_names.len(),
+                got: x.n_cols(),
+            });
+        }
+        let n = self.trees.len().max(1) as f64;
+        let mut out = match self.compiled.get(&self.trees) {
+            Some(c) => c.score_batch(x, 0.0),
+            None => (0..x.n_rows())
+                .map(|i| self.trees.iter().map(|t| t.predict(x.row(i))).sum())
+                .collect(),
+        };
+        out.iter_mut().for_each(|v| *v /= n);
+        Ok(out)
+    }
+
     /// Mean impurity-decrease importance over the trees, normalised (each tree's
     /// importances are normalised first, as sklearn does).
     pub fn importance_gain(&self) -> Vec<f64> {

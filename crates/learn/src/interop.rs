@@ -111,11 +111,33 @@ pub struct ImportedModel {
     /// Multiplies the trees' sum: 1 for boosting, 1/T for LightGBM `average_output`
     /// (random-forest mode).
     pub tree_scale: f64,
-    /// The trees, in the file's order.
-    pub trees: Vec<Tree>,
+    /// The trees, in the file's order. Read them with [`ImportedModel::trees`]: scoring
+    /// keeps a compiled copy of them.
+    pub(crate) trees: Vec<Tree>,
+    #[serde(skip)]
+    pub(crate) compiled: crate::compiled::CompiledCache,
 }
 
 impl ImportedModel {
+    /// The trees, in the file's order.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// Raw scores of every row of `x`, in parallel blocks through the compiled trees.
+    pub fn predict_raw(&self, x: &Matrix) -> Result<Vec<f64>> {
+        self.check_width(x.n_cols())?;
+        let mut out = match self.compiled.get(&self.trees) {
+            Some(c) => c.score_batch(x, 0.0),
+            None => (0..x.n_rows())
+                .map(|i| self.trees.iter().map(|t| t.predict(x.row(i))).sum())
+                .collect(),
+        };
+        out.iter_mut()
+            .for_each(|v| *v = self.base_margin + self.tree_scale * *v);
+        Ok(out)
+    }
+
     /// Checks everything scoring and explaining rely on, so that a model read back from a
     /// model file cannot panic or loop: every tree passes [`Tree::validate`], every node
     /// except the root has exactly one parent, depth ≤ [`MAX_TREE_DEPTH`], covers are
@@ -177,7 +199,10 @@ impl Predict for ImportedModel {
     }
 
     fn raw_score(&self, row: &[f64]) -> f64 {
-        let sum: f64 = self.trees.iter().map(|t| t.predict(row)).sum();
+        let sum = match self.compiled.get(&self.trees) {
+            Some(c) => c.score_row(row, 0.0),
+            None => self.trees.iter().map(|t| t.predict(row)).sum(),
+        };
         self.base_margin + self.tree_scale * sum
     }
 
@@ -590,12 +615,16 @@ mod tests {
             base_margin: 0.0,
             tree_scale: 1.0,
             trees: vec![tree.clone()],
+            compiled: Default::default(),
         };
         let e = model.validate("m").unwrap_err();
         assert!(e.to_string().contains("two parents"), "{e}");
         tree.nodes[0].right = 2;
         tree.nodes.push(Node::leaf(2.0, f64::NAN));
-        model.trees = vec![tree];
+        model = ImportedModel {
+            trees: vec![tree],
+            ..model
+        };
         let e = model.validate("m").unwrap_err();
         assert!(e.to_string().contains("cover is NaN"), "{e}");
     }

@@ -11,6 +11,7 @@
 
 pub mod calibrate;
 pub mod cart;
+mod compiled;
 pub mod data;
 pub mod error;
 pub mod forest;

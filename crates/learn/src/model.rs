@@ -210,7 +210,21 @@ impl AnyModel {
                 got: x.n_cols(),
             });
         }
+        // Tree models score block by block through their compiled trees (a tree's nodes
+        // stay in cache across the block); the others row by row.
+        let batch = match self {
+            AnyModel::Gbdt(m) => Some(m.predict_raw(x)?),
+            AnyModel::RandomForest(m) => Some(m.predict_raw(x)?),
+            AnyModel::Imported(m) => Some(m.predict_raw(x)?),
+            _ => None,
+        };
         use rayon::prelude::*;
+        if let Some(mut raw) = batch {
+            raw.par_iter_mut()
+                .with_min_len(4096)
+                .for_each(|v| *v = p.proba_from_raw(*v));
+            return Ok(raw);
+        }
         Ok((0..x.n_rows())
             .into_par_iter()
             .with_min_len(4096)

@@ -114,7 +114,7 @@ fn check_against_library(model: &ImportedModel, stem: &str, tol: f64) {
             assert!(dm <= 2e-6, "{stem}: margins differ by up to {dm:e}");
             for (i, r) in rows.iter().enumerate() {
                 let mut m = model.base_margin as f32;
-                for t in &model.trees {
+                for t in model.trees() {
                     m += t.predict(r) as f32;
                 }
                 assert_eq!(
@@ -172,7 +172,7 @@ fn xgboost_hist_matches_xgboost() {
     assert_eq!(model.source, Source::Xgboost);
     assert_eq!(model.library_version, "xgboost 3.2.0");
     assert_eq!(model.objective, Objective::Logistic { sigmoid: 1.0 });
-    assert_eq!(model.trees.len(), 50);
+    assert_eq!(model.trees().len(), 50);
     assert_eq!(names_of(&model), rows().0);
     check_against_library(&model, "xgb_hist", 1e-6);
 }
@@ -202,7 +202,7 @@ fn lightgbm_binary_matches_lightgbm() {
     let model = load_lightgbm_text(&dir().join("lgb_binary.txt")).expect("load");
     assert_eq!(model.source, Source::LightGbm);
     assert_eq!(model.objective, Objective::Logistic { sigmoid: 1.0 });
-    assert_eq!(model.trees.len(), 50);
+    assert_eq!(model.trees().len(), 50);
     assert_eq!(names_of(&model), rows().0);
     check_against_library(&model, "lgb_binary", 1e-9);
 }
@@ -722,7 +722,7 @@ fn small_lgb() -> String {
 /// (a mutated leaf of 1e12 that the row never reaches still enters the expected value).
 fn magnitude(model: &ImportedModel) -> f64 {
     let leaves: f64 = model
-        .trees
+        .trees()
         .iter()
         .map(|t| t.nodes.iter().map(|n| n.value.abs()).fold(0.0, f64::max))
         .sum();

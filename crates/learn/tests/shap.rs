@@ -245,7 +245,7 @@ fn equals_xgboost_pred_contribs() {
                 .iter()
                 .map(|v| v.as_f64().expect("number"))
                 .collect();
-            let e = ensemble_shap(&model.trees, row, 1.0, model.base_margin);
+            let e = ensemble_shap(model.trees(), row, 1.0, model.base_margin);
             for (ours, theirs) in e.contributions.iter().zip(&lib) {
                 worst = worst.max((ours - theirs).abs());
             }

@@ -75,7 +75,6 @@ mod boost;
 mod exact;
 mod grow;
 mod hist;
-mod predict;
 
 use crate::data::{Dataset, Matrix};
 use crate::error::{LearnError, Result};
@@ -335,7 +334,7 @@ pub struct GbdtModel {
     params: GbdtParams,
     best_iteration: Option<usize>,
     history: EvalHistory,
-    compiled: predict::Compiled,
+    compiled: crate::compiled::Compiled,
 }
 
 impl PartialEq for GbdtModel {
@@ -368,11 +367,11 @@ impl GbdtModel {
         if !base_margin.is_finite() {
             return Err(bad(format!("base margin is {base_margin}")));
         }
-        if feature_names.len() >= predict::MAX_FEATURES {
+        if feature_names.len() >= crate::compiled::MAX_FEATURES {
             return Err(bad(format!(
                 "{} features; at most {} are supported",
                 feature_names.len(),
-                predict::MAX_FEATURES - 1
+                crate::compiled::MAX_FEATURES - 1
             )));
         }
         for (k, t) in trees.iter().enumerate() {
@@ -387,7 +386,7 @@ impl GbdtModel {
                 )));
             }
         }
-        let compiled = predict::Compiled::new(&trees).map_err(bad)?;
+        let compiled = crate::compiled::Compiled::new(&trees).map_err(bad)?;
         Ok(GbdtModel {
             feature_names,
             base_margin,

@@ -178,6 +178,7 @@ pub fn parse_lightgbm_text(text: &str, origin: &str) -> Result<ImportedModel> {
         base_margin: 0.0,
         tree_scale,
         trees,
+        compiled: Default::default(),
     };
     model.validate(origin)?;
     Ok(model)

@@ -188,6 +188,7 @@ pub fn parse_xgboost_json(text: &str, origin: &str) -> Result<ImportedModel> {
         base_margin,
         tree_scale: 1.0,
         trees,
+        compiled: Default::default(),
     };
     model.validate(origin)?;
     Ok(model)

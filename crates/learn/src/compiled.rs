@@ -1,4 +1,7 @@
-//! Scoring: the trees compiled into one flat array of 16-byte nodes.
+//! Scoring: the trees of any tree model compiled into one flat array of 16-byte nodes.
+//!
+//! Boosted models, random forests and imported XGBoost/LightGBM models all score through
+//! it, so every tree model pays the same per tree.
 //!
 //! The shared [`Tree`] keeps value, cover and gain on every node (48 bytes) for TreeSHAP
 //! and model files; scoring needs only threshold, feature and where the children are.
@@ -11,9 +14,10 @@
 use crate::data::Matrix;
 use crate::tree::{SplitRule, Tree};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Feature indices must stay below this (the top bit marks "NaN goes left").
-pub(super) const MAX_FEATURES: usize = (1 << 31) - 1;
+pub(crate) const MAX_FEATURES: usize = (1 << 31) - 1;
 const LEAF: u32 = u32::MAX;
 const DEFAULT_LEFT: u32 = 1 << 31;
 const FEATURE_MASK: u32 = DEFAULT_LEFT - 1;
@@ -32,7 +36,7 @@ struct FlatNode {
 
 /// Every tree of a model, compiled for scoring.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Compiled {
+pub(crate) struct Compiled {
     nodes: Vec<FlatNode>,
     roots: Vec<u32>,
 }
@@ -143,6 +147,36 @@ impl Compiled {
                 }
             });
         out
+    }
+}
+
+/// The compiled form of a model whose trees are public fields, built on first use and
+/// ignored by comparison, cloning keeps it, and model files never hold it. A model whose
+/// trees cannot be compiled (a malformed tree that validation would refuse) is scored by
+/// walking the trees instead, so nothing panics.
+#[derive(Clone, Default)]
+pub(crate) struct CompiledCache(OnceLock<Option<Compiled>>);
+
+impl CompiledCache {
+    /// The compiled trees, compiling `trees` the first time.
+    pub fn get(&self, trees: &[Tree]) -> Option<&Compiled> {
+        self.0.get_or_init(|| Compiled::new(trees).ok()).as_ref()
+    }
+}
+
+impl PartialEq for CompiledCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for CompiledCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0.get() {
+            Some(Some(_)) => "compiled",
+            Some(None) => "not compilable",
+            None => "not yet compiled",
+        })
     }
 }
 
