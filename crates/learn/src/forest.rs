@@ -132,6 +132,8 @@ pub struct RandomForestModel {
     pub params: RandomForestParams,
     #[serde(skip)]
     compiled: crate::compiled::CompiledCache,
+    #[serde(skip)]
+    shap: crate::shap_tables::ShapCache,
 }
 
 impl Fit for RandomForestParams {
@@ -193,6 +195,7 @@ impl Fit for RandomForestParams {
             trees,
             params: self.clone(),
             compiled: Default::default(),
+            shap: Default::default(),
         })
     }
 }
@@ -219,6 +222,24 @@ impl RandomForestModel {
     /// The trees, in the order they were grown.
     pub fn trees(&self) -> &[Tree] {
         &self.trees
+    }
+
+    /// Exact TreeSHAP contributions of one row to its raw score (the mean leaf value),
+    /// through the forest's TreeSHAP tables (built on first use).
+    pub fn explain(&self, row: &[f64]) -> Result<crate::traits::Explanation> {
+        if row.len() != self.feature_names.len() {
+            return Err(LearnError::WidthMismatch {
+                expected: self.feature_names.len(),
+                got: row.len(),
+            });
+        }
+        Ok(crate::shap::ensemble_shap_tables(
+            self.shap.get(&self.trees),
+            &self.trees,
+            row,
+            1.0 / self.trees.len().max(1) as f64,
+            0.0,
+        ))
     }
 
     /// Mean leaf value of every row of `x` (the raw scores), in parallel blocks through

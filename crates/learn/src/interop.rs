@@ -116,6 +116,8 @@ pub struct ImportedModel {
     pub(crate) trees: Vec<Tree>,
     #[serde(skip)]
     pub(crate) compiled: crate::compiled::CompiledCache,
+    #[serde(skip)]
+    pub(crate) shap: crate::shap_tables::ShapCache,
 }
 
 impl ImportedModel {
@@ -173,7 +175,8 @@ impl ImportedModel {
     /// Explanations of every row of `x`, in parallel, after checking its width.
     pub fn explain_rows(&self, x: &Matrix) -> Result<Vec<Explanation>> {
         self.check_width(x.n_cols())?;
-        Ok(shap::explain_rows(
+        Ok(shap::explain_rows_tables(
+            self.shap.get(&self.trees),
             &self.trees,
             x,
             self.tree_scale,
@@ -217,7 +220,8 @@ impl Predict for ImportedModel {
 impl Explain for ImportedModel {
     fn explain(&self, row: &[f64]) -> Result<Explanation> {
         self.check_width(row.len())?;
-        Ok(shap::ensemble_shap(
+        Ok(shap::ensemble_shap_tables(
+            self.shap.get(&self.trees),
             &self.trees,
             row,
             self.tree_scale,
@@ -616,6 +620,7 @@ mod tests {
             tree_scale: 1.0,
             trees: vec![tree.clone()],
             compiled: Default::default(),
+            shap: Default::default(),
         };
         let e = model.validate("m").unwrap_err();
         assert!(e.to_string().contains("two parents"), "{e}");

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod shap;
+mod shap_tables;
 pub mod traits;
 pub mod tree;
 

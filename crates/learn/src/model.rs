@@ -247,10 +247,8 @@ impl AnyModel {
         Ok(match self {
             AnyModel::LogisticRegression(m) => m.explain(row)?,
             AnyModel::DecisionTree(m) => trees_explain(std::slice::from_ref(&m.tree), 1.0, 0.0),
-            AnyModel::RandomForest(m) => {
-                trees_explain(&m.trees, 1.0 / m.trees.len().max(1) as f64, 0.0)
-            }
-            AnyModel::Gbdt(m) => trees_explain(m.trees(), 1.0, m.base_margin()),
+            AnyModel::RandomForest(m) => m.explain(row)?,
+            AnyModel::Gbdt(m) => m.explain(row)?,
             AnyModel::IsolationForest(m) => trees_explain(&m.trees, m.path_scale(), 0.0),
             AnyModel::Imported(m) => m.explain(row)?,
         })

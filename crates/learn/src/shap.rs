@@ -50,6 +50,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::data::Matrix;
+pub use crate::shap_tables::ShapTables;
 use crate::traits::Explanation;
 use crate::tree::{Node, SplitRule, Tree};
 
@@ -161,6 +162,39 @@ pub fn ensemble_shap(trees: &[Tree], row: &[f64], scale: f64, bias: f64) -> Expl
         bias: bias + expected,
         contributions,
     }
+}
+
+/// [`ensemble_shap`] through precomputed [`ShapTables`] of the same `trees`: the same
+/// values to rounding, several times cheaper per row.
+pub fn ensemble_shap_tables(
+    tables: &ShapTables,
+    trees: &[Tree],
+    row: &[f64],
+    scale: f64,
+    bias: f64,
+) -> Explanation {
+    let mut contributions = vec![0.0; row.len()];
+    let expected =
+        with_workspace(|ws| tables.ensemble_shap_into(trees, row, scale, &mut contributions, ws));
+    Explanation {
+        bias: bias + expected,
+        contributions,
+    }
+}
+
+/// [`ensemble_shap_tables`] for every row of `x`, in parallel.
+pub fn explain_rows_tables(
+    tables: &ShapTables,
+    trees: &[Tree],
+    x: &Matrix,
+    scale: f64,
+    bias: f64,
+) -> Vec<Explanation> {
+    (0..x.n_rows())
+        .into_par_iter()
+        .with_min_len(16)
+        .map(|i| ensemble_shap_tables(tables, trees, x.row(i), scale, bias))
+        .collect()
 }
 
 /// [`ensemble_shap`] for every row of `x`, in parallel (for batch scoring).

@@ -78,12 +78,15 @@ fn a_forest_scores_as_its_trees_walked() {
     let x = rows(4, m.trees());
     let n = m.trees().len() as f64;
     let batch = m.predict_raw(&x).unwrap();
-    for i in 0..x.n_rows() {
+    for (i, b) in batch.iter().enumerate() {
         let want = walk(m.trees(), x.row(i)) / n;
         assert_eq!(m.raw_score(x.row(i)).to_bits(), want.to_bits(), "row {i}");
-        assert_eq!(batch[i].to_bits(), want.to_bits(), "row {i} in a batch");
+        assert_eq!(b.to_bits(), want.to_bits(), "row {i} in a batch");
     }
-    assert!(format!("{m:?}").contains("compiled: compiled"), "the forest was not compiled");
+    assert!(
+        format!("{m:?}").contains("compiled: compiled"),
+        "the forest was not compiled"
+    );
     let any = AnyModel::RandomForest(m.clone());
     let p = any.predict_proba(&x).unwrap();
     for (i, v) in p.iter().enumerate() {
@@ -112,20 +115,19 @@ fn imported_models_score_as_their_trees_walked() {
         let (name, m) = file;
         let x = rows(m.feature_names.len(), m.trees());
         let batch = m.predict_raw(&x).unwrap();
-        for i in 0..x.n_rows() {
+        for (i, b) in batch.iter().enumerate() {
             let want = m.base_margin + m.tree_scale * walk(m.trees(), x.row(i));
             assert_eq!(
                 m.raw_score(x.row(i)).to_bits(),
                 want.to_bits(),
                 "{name} row {i}"
             );
-            assert_eq!(
-                batch[i].to_bits(),
-                want.to_bits(),
-                "{name} row {i} in a batch"
-            );
+            assert_eq!(b.to_bits(), want.to_bits(), "{name} row {i} in a batch");
         }
-        assert!(format!("{m:?}").contains("compiled: compiled"), "{name} was not compiled");
+        assert!(
+            format!("{m:?}").contains("compiled: compiled"),
+            "{name} was not compiled"
+        );
         let any = AnyModel::Imported(m.clone());
         let p = any.predict_proba(&x).unwrap();
         for (i, v) in p.iter().enumerate() {

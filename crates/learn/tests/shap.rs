@@ -13,7 +13,9 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use riskstream_learn::interop::load_xgboost_json;
-use riskstream_learn::shap::{ensemble_shap, explain_rows, tree_shap, ShapWorkspace};
+use riskstream_learn::shap::{
+    ensemble_shap, ensemble_shap_tables, explain_rows, tree_shap, ShapTables, ShapWorkspace,
+};
 use riskstream_learn::tree::{Node, SplitRule, Tree, LEAF};
 use riskstream_learn::Matrix;
 use serde_json::Value;
@@ -128,6 +130,23 @@ proptest! {
         // Local accuracy.
         let total = e + ours.iter().sum::<f64>();
         prop_assert!((total - tree.predict(&row)).abs() < 1e-9, "{} vs {}", total, tree.predict(&row));
+    }
+
+    #[test]
+    fn tables_equal_the_classic_walk(seed in any::<u64>(), n_trees in 1usize..8, depth in 0usize..=8, m in 1usize..=12) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let trees: Vec<Tree> = (0..n_trees).map(|_| random_tree(&mut rng, m, depth)).collect();
+        let tables = ShapTables::new(&trees);
+        for _ in 0..8 {
+            let row = random_row(&mut rng, m);
+            let classic = ensemble_shap(&trees, &row, 0.5, 0.25);
+            let fast = ensemble_shap_tables(&tables, &trees, &row, 0.5, 0.25);
+            prop_assert!((classic.bias - fast.bias).abs() < 1e-9, "bias {} vs {}", classic.bias, fast.bias);
+            for j in 0..m {
+                prop_assert!((classic.contributions[j] - fast.contributions[j]).abs() < 1e-9,
+                    "feature {}: {} vs {} ({:?})", j, classic.contributions[j], fast.contributions[j], row);
+            }
+        }
     }
 
     #[test]
@@ -257,4 +276,31 @@ fn equals_xgboost_pred_contribs() {
             "{stem}: contributions differ by up to {worst:e}"
         );
     }
+}
+
+/// Trees with positive covers everywhere (as trained ones have) are all tabulated, and the
+/// tables give the classic walk's values on them.
+#[test]
+fn trained_like_trees_are_tabulated() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let m = 9;
+    let mut trees: Vec<Tree> = (0..40).map(|_| random_tree(&mut rng, m, 6)).collect();
+    for t in &mut trees {
+        for n in &mut t.nodes {
+            n.cover = n.cover.max(0.5);
+        }
+    }
+    let tables = ShapTables::new(&trees);
+    assert_eq!(tables.stats().0, 0, "every tree tabulated");
+    let mut worst: f64 = 0.0;
+    for _ in 0..500 {
+        let row = random_row(&mut rng, m);
+        let c = ensemble_shap(&trees, &row, 1.0, 0.0);
+        let f = ensemble_shap_tables(&tables, &trees, &row, 1.0, 0.0);
+        for (a, b) in c.contributions.iter().zip(&f.contributions) {
+            worst = worst.max((a - b).abs());
+        }
+        worst = worst.max((c.bias - f.bias).abs());
+    }
+    assert!(worst < 1e-12, "tables differ from the walk by {worst:e}");
 }

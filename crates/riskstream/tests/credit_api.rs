@@ -285,4 +285,8 @@ fn cards_pushed_and_staged_from_the_cli_are_served_as_they_score() {
         (10..=50).contains(&to_challenger),
         "about half of 60 ids go to a 50 % challenger: {to_challenger}"
     );
+    // The challenger promoted, then the first card put back by `credit rollback`.
+    succeeded(&cli(&["credit", "stage", &cid, "champion"]));
+    let out = succeeded(&cli(&["credit", "rollback"]));
+    assert!(out.contains(&format!("rolled back to {id}")), "{out}");
 }

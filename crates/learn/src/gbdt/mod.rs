@@ -335,11 +335,12 @@ pub struct GbdtModel {
     best_iteration: Option<usize>,
     history: EvalHistory,
     compiled: crate::compiled::Compiled,
+    shap: crate::shap_tables::ShapCache,
 }
 
 impl PartialEq for GbdtModel {
     fn eq(&self, other: &Self) -> bool {
-        // `compiled` is derived from the trees.
+        // `compiled` and `shap` are derived from the trees.
         self.feature_names == other.feature_names
             && self.base_margin == other.base_margin
             && self.trees == other.trees
@@ -395,6 +396,7 @@ impl GbdtModel {
             best_iteration,
             history,
             compiled,
+            shap: Default::default(),
         })
     }
 
@@ -433,6 +435,19 @@ impl GbdtModel {
             t.add_gain_importance(&mut out);
         }
         normalise(out)
+    }
+
+    /// Exact TreeSHAP contributions of one row to its raw score (log-odds), through the
+    /// model's TreeSHAP tables (built on first use, see [`crate::shap::ShapTables`]).
+    pub fn explain(&self, row: &[f64]) -> Result<crate::traits::Explanation> {
+        self.check_width(row.len())?;
+        Ok(crate::shap::ensemble_shap_tables(
+            self.shap.get(&self.trees),
+            &self.trees,
+            row,
+            1.0,
+            self.base_margin,
+        ))
     }
 
     /// Raw scores (log-odds) of every row of `x`, in parallel blocks.

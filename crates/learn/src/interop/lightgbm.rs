@@ -179,6 +179,7 @@ pub fn parse_lightgbm_text(text: &str, origin: &str) -> Result<ImportedModel> {
         tree_scale,
         trees,
         compiled: Default::default(),
+        shap: Default::default(),
     };
     model.validate(origin)?;
     Ok(model)

@@ -189,6 +189,7 @@ pub fn parse_xgboost_json(text: &str, origin: &str) -> Result<ImportedModel> {
         tree_scale: 1.0,
         trees,
         compiled: Default::default(),
+        shap: Default::default(),
     };
     model.validate(origin)?;
     Ok(model)

@@ -51,6 +51,8 @@ enum CreditCmd {
     Push(super::credit_admin::PushArgs),
     /// Move a registered credit model to a stage in the `[credit]` deployment.
     Stage(super::credit_admin::StageArgs),
+    /// Put the previous credit champion of the `[credit]` deployment back (audited).
+    Rollback(super::credit_admin::RollbackArgs),
 }
 
 /// Which model `credit train` develops.
@@ -173,6 +175,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         CreditCmd::Export(e) => export(e),
         CreditCmd::Push(p) => super::credit_admin::push(p),
         CreditCmd::Stage(s) => super::credit_admin::stage(s),
+        CreditCmd::Rollback(r) => super::credit_admin::rollback(r),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `riskstream credit push|stage`: credit models into the decision service's registry.
+//! `riskstream credit push|stage|rollback`: credit models into the decision service's registry.
 //!
 //! Like `model push|stage` ([`super::admin`]) these open the registry the service config
 //! names (an operator with access to the database is trusted as `admin`) and go through
@@ -42,6 +42,13 @@ pub struct StageArgs {
     /// Challenger share of traffic, percent.
     #[arg(long)]
     pct: Option<f64>,
+}
+
+/// Arguments of `credit rollback`.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    target: Target,
 }
 
 /// The config's `[credit]` section, or a usage error naming it.
@@ -105,6 +112,20 @@ pub fn stage(a: StageArgs) -> anyhow::Result<Outcome> {
         )
         .await?;
         println!("credit model {id} is now {s} in `{}`", cfg.deployment);
+        Ok(Outcome::Clean)
+    })
+}
+
+/// Runs `credit rollback`: the same registry call as `POST /v1/credit/rollback`.
+pub fn rollback(a: RollbackArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        let c = Ctx::open(&a.target).await?;
+        let cfg = credit(&c, &a.target)?;
+        let id = c.reg.rollback(&cfg.deployment, &c.actor).await?;
+        println!(
+            "credit champion of `{}` rolled back to {id}",
+            cfg.deployment
+        );
         Ok(Outcome::Clean)
     })
 }
