@@ -304,3 +304,55 @@ fn trained_like_trees_are_tabulated() {
     }
     assert!(worst < 1e-12, "tables differ from the walk by {worst:e}");
 }
+
+/// The `shap` package's TreeSHAP (`make_shap_fixture.py`, path-dependent) on the XGBoost and
+/// LightGBM fixture models: ours, through the tables and through the classic walk, agree.
+#[test]
+fn equals_the_shap_package() {
+    use riskstream_learn::interop::load_lightgbm_text;
+    use riskstream_learn::Explain;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).expect("fixture"))
+            .expect("json")
+    };
+    let rows: Vec<Vec<f64>> = read("rows.json")["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_str().expect("string").parse().expect("float"))
+                .collect()
+        })
+        .collect();
+    let shap = read("shap_values.json");
+    for stem in ["xgb_hist", "lgb_binary"] {
+        let model = if stem.starts_with("xgb") {
+            load_xgboost_json(&dir.join(format!("{stem}.json"))).expect("model")
+        } else {
+            load_lightgbm_text(&dir.join(format!("{stem}.txt"))).expect("model")
+        };
+        let theirs = &shap["models"][stem];
+        let bias = theirs["expected_value"].as_f64().expect("expected value");
+        let contribs = theirs["contributions"].as_array().expect("contributions");
+        assert_eq!(contribs.len(), rows.len());
+        let mut worst: f64 = 0.0;
+        for (row, lib) in rows.iter().zip(contribs) {
+            let fast = model.explain(row).expect("explain");
+            let classic = ensemble_shap(model.trees(), row, 1.0, model.base_margin);
+            for (k, v) in lib.as_array().expect("row").iter().enumerate() {
+                let v = v.as_f64().expect("number");
+                worst = worst.max((fast.contributions[k] - v).abs());
+                worst = worst.max((classic.contributions[k] - v).abs());
+            }
+            worst = worst.max((fast.bias - bias).abs());
+        }
+        assert!(
+            worst <= 1e-6,
+            "{stem}: differs from shap by up to {worst:e}"
+        );
+    }
+}
