@@ -1,0 +1,135 @@
+//! The admissible region of ETS smoothing parameters (Hyndman, Akram & Archibald 2008):
+//! the forecasts stay forecastable (the state equations' discount matrix has every
+//! eigenvalue inside the unit circle). For seasonal models the final test is on the roots
+//! of the characteristic polynomial, found here by Durand–Kerner iteration (degree m + 1,
+//! a handful of microseconds).
+
+/// Whether (α, β, γ, φ) is admissible for period `m`. `beta`/`gamma` are `None` for
+/// models without trend/season; `phi` is 1 for an undamped trend.
+pub fn admissible(alpha: f64, beta: Option<f64>, gamma: Option<f64>, phi: f64, m: usize) -> bool {
+    if !(0.0..=1.0 + 1e-8).contains(&phi) {
+        return false;
+    }
+    match gamma {
+        None => {
+            if alpha < 1.0 - 1.0 / phi || alpha > 1.0 + 1.0 / phi {
+                return false;
+            }
+            if let Some(b) = beta {
+                if b < alpha * (phi - 1.0) || b > (1.0 + phi) * (2.0 - alpha) {
+                    return false;
+                }
+            }
+            true
+        }
+        Some(_) if m <= 1 => true,
+        Some(g) => {
+            let b = beta.unwrap_or(0.0);
+            let mf = m as f64;
+            if g < (1.0 - 1.0 / phi - alpha).max(0.0) || g > 1.0 + 1.0 / phi - alpha {
+                return false;
+            }
+            if alpha < 1.0 - 1.0 / phi - g * (1.0 - mf + phi + phi * mf) / (2.0 * phi * mf) {
+                return false;
+            }
+            if b < -(1.0 - phi) * (g / mf + alpha) {
+                return false;
+            }
+            // Coefficients in increasing powers; monic of degree m + 1.
+            let mut p = Vec::with_capacity(m + 2);
+            p.push(phi * (1.0 - alpha - g));
+            p.push(alpha + b - alpha * phi + g - 1.0);
+            p.extend(std::iter::repeat_n(alpha + b - alpha * phi, m - 2));
+            p.push(alpha + b - phi);
+            p.push(1.0);
+            max_root_modulus(&p) <= 1.0 + 1e-10
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct C(f64, f64);
+
+impl C {
+    fn mul(self, o: C) -> C {
+        C(self.0 * o.0 - self.1 * o.1, self.0 * o.1 + self.1 * o.0)
+    }
+    fn sub(self, o: C) -> C {
+        C(self.0 - o.0, self.1 - o.1)
+    }
+    fn div(self, o: C) -> C {
+        let d = o.0 * o.0 + o.1 * o.1;
+        C(
+            (self.0 * o.0 + self.1 * o.1) / d,
+            (self.1 * o.0 - self.0 * o.1) / d,
+        )
+    }
+    fn abs(self) -> f64 {
+        self.0.hypot(self.1)
+    }
+}
+
+/// The largest root modulus of the monic polynomial with coefficients `p` (increasing
+/// powers, `p.last() == 1`).
+fn max_root_modulus(p: &[f64]) -> f64 {
+    let d = p.len() - 1;
+    if d == 0 {
+        return 0.0;
+    }
+    let eval = |z: C| {
+        let mut acc = C(p[d], 0.0);
+        for k in (0..d).rev() {
+            acc = acc.mul(z);
+            acc.0 += p[k];
+        }
+        acc
+    };
+    // Start on a circle of the Cauchy bound's radius, off the real axis.
+    let radius = 1.0 + p[..d].iter().fold(0.0f64, |a, c| a.max(c.abs()));
+    let mut z: Vec<C> = (0..d)
+        .map(|k| {
+            let a = 2.0 * std::f64::consts::PI * k as f64 / d as f64 + 0.4;
+            C(radius * a.cos(), radius * a.sin())
+        })
+        .collect();
+    for _ in 0..500 {
+        let mut moved = 0.0f64;
+        for i in 0..d {
+            let mut den = C(1.0, 0.0);
+            for j in 0..d {
+                if i != j {
+                    den = den.mul(z[i].sub(z[j]));
+                }
+            }
+            if den.abs() == 0.0 {
+                continue;
+            }
+            let step = eval(z[i]).div(den);
+            z[i] = z[i].sub(step);
+            moved = moved.max(step.abs());
+        }
+        if moved < 1e-12 {
+            break;
+        }
+    }
+    z.iter().fold(0.0f64, |a, c| a.max(c.abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_of_a_known_polynomial() {
+        // (x - 0.5)(x + 2)(x - 1.5) = x^3 - 0 x^2 ... expand: x^3 + 0x^2 - 3.25x + 1.5
+        let m = max_root_modulus(&[1.5, -3.25, 0.0, 1.0]);
+        assert!((m - 2.0).abs() < 1e-9, "{m}");
+    }
+
+    #[test]
+    fn usual_weekly_parameters_are_admissible_and_extreme_ones_are_not() {
+        assert!(admissible(0.1, None, Some(0.1), 1.0, 7));
+        assert!(admissible(0.1, Some(0.01), Some(0.1), 0.95, 7));
+        assert!(!admissible(0.1, None, Some(2.5), 1.0, 7));
+    }
+}
