@@ -22,11 +22,27 @@ use rayon::prelude::*;
 pub struct FillOptions {
     /// Neighbouring periods on each side (0 = every period).
     pub weeks: usize,
+    /// Treat zeros in the training window as missing too (an ATM out of service rather
+    /// than a day without withdrawals); scored test values are never changed.
+    pub zeros_missing: bool,
 }
 
 impl Default for FillOptions {
     fn default() -> Self {
-        FillOptions { weeks: 4 }
+        FillOptions {
+            weeks: 4,
+            zeros_missing: false,
+        }
+    }
+}
+
+/// The training values with missing (and, if asked, zero) values filled.
+pub fn fill_training(values: &[f64], period: usize, fo: FillOptions) -> Vec<f64> {
+    if fo.zeros_missing && values.iter().any(|&v| v != 0.0 && v.is_finite()) {
+        let v: Vec<f64> = values.iter().map(|&x| if x == 0.0 { f64::NAN } else { x }).collect();
+        fill(&v, period, fo.weeks)
+    } else {
+        fill(values, period, fo.weeks)
     }
 }
 
@@ -51,9 +67,17 @@ fn fit_forecast(
     h: usize,
     fo: FillOptions,
 ) -> Result<(String, Forecast)> {
-    let y = fill(values, p.period, fo.weeks);
+    let y = fill_training(values, p.period, fo);
+    let log = p.log && y.iter().all(|&v| v >= 0.0);
+    let y = if log { y.iter().map(|v| v.ln_1p()).collect() } else { y };
     let model = p.fit(&y, id)?;
     let mut f = model.forecast_raw(h);
+    if log {
+        // Back-transformed quantiles stay quantiles; the point is the median forecast.
+        for c in [&mut f.mean, &mut f.lo80, &mut f.hi80, &mut f.lo95, &mut f.hi95] {
+            c.iter_mut().for_each(|v| *v = v.min(700.0).exp_m1());
+        }
+    }
     if p.nonnegative {
         f.clamp_nonnegative();
     }
@@ -161,6 +185,7 @@ fn backtest_one(
     for k in 0..origins.max(1) {
         let o = n - span + k * step;
         let (model, f) = fit_forecast(p, &s.id, &s.values[..o], h, fo)?;
+        // The MASE scale is the data's own (blanks filled, zeros kept).
         let train = fill(&s.values[..o], p.period, fo.weeks);
         let idx: Vec<usize> = (0..h).filter(|&i| s.values[o + i].is_finite()).collect();
         let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();

@@ -8,7 +8,7 @@
 //! (Assimakopoulos & Nikolopoulos; Hyndman & Billah).
 
 /// Additive or multiplicative decomposition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// y = trend + season + remainder; the seasonal figures sum to zero over a period.
     Additive,

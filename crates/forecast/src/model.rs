@@ -192,6 +192,9 @@ pub struct ForecastParams {
     pub validation: usize,
     /// Set negative forecasts and bounds to zero.
     pub nonnegative: bool,
+    /// Fit on log(1 + y) and transform back (non-negative series only); turns
+    /// multiplicative weekly patterns into additive ones, which zeros otherwise forbid.
+    pub log: bool,
 }
 
 impl Default for ForecastParams {
@@ -207,6 +210,7 @@ impl Default for ForecastParams {
             candidates: vec![Method::Ets, Method::Theta, Method::Mstl, Method::Ensemble],
             validation: 56,
             nonnegative: true,
+            log: false,
         }
     }
 }
@@ -382,7 +386,7 @@ impl Model {
                         }
                     }
                 };
-                let col = |get: fn(&Forecast) -> &Vec<f64>| (0..h).map(|i| pick(get, i)).collect();
+                let col = |get: fn(&Forecast) -> &Vec<f64>| -> Vec<f64> { (0..h).map(|i| pick(get, i)).collect() };
                 Forecast {
                     mean: col(|f| &f.mean),
                     lo80: col(|f| &f.lo80),

@@ -122,7 +122,7 @@ fn cycle_subseries(y: &[f64], p: usize, ns: usize) -> Vec<f64> {
         }
         let sm = smooth(&sub, ns);
         let first = est(&sub, k, ns, 0.0, 1, ns.min(k)).unwrap_or(sm[0]);
-        let last = est(&sub, k, ns, (k + 1) as f64, k.saturating_sub(ns).max(0) + 1, k)
+        let last = est(&sub, k, ns, (k + 1) as f64, k.saturating_sub(ns) + 1, k)
             .unwrap_or(sm[k - 1]);
         c[j] = first;
         for (i, v) in sm.iter().enumerate() {

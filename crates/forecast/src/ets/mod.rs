@@ -23,17 +23,15 @@
 //! (their forecast variance is unstable), as in R.
 
 mod admissible;
+mod filter;
+mod forecast;
 pub mod form;
 
 pub use form::{ErrorType, Form, SeasonType, TrendType};
 
-use crate::decompose::{self, Kind};
 use crate::error::{ForecastError, Result};
-use crate::model::Forecast;
 use crate::optim::{self, NelderMead};
-use crate::stats::quantile_sorted;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
+use filter::{fill_ring, initial_states, spec_of};
 
 /// How far the optimiser may take the smoothing parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,8 +80,6 @@ impl Default for EtsParams {
 
 const LOWER: [f64; 4] = [1e-4, 1e-4, 1e-4, 0.8];
 const UPPER: [f64; 4] = [0.9999, 0.9999, 0.9999, 0.98];
-const TOL: f64 = 1e-10;
-const HUGE: f64 = 1e10;
 
 /// A fitted ETS model.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -118,167 +114,6 @@ pub struct Ets {
     pub n_params: usize,
     simulations: usize,
     seed: u64,
-}
-
-/// One form with its smoothing parameters, ready to run.
-#[derive(Debug, Clone, Copy)]
-struct Spec {
-    form: Form,
-    m: usize,
-    alpha: f64,
-    beta: f64,
-    gamma: f64,
-    phi: f64,
-}
-
-struct Run {
-    lik: f64,
-    sse: f64,
-    level: f64,
-    trend: f64,
-}
-
-impl Spec {
-    fn has_trend(&self) -> bool {
-        self.form.trend != TrendType::None
-    }
-    fn has_season(&self) -> bool {
-        self.form.season != SeasonType::None
-    }
-
-    /// One step's forecast from the state.
-    #[inline]
-    fn one_step(&self, l: f64, b: f64, s: f64) -> (f64, f64) {
-        let q = if self.has_trend() { l + self.phi * b } else { l };
-        let f = match self.form.season {
-            SeasonType::None => q,
-            SeasonType::Additive => q + s,
-            SeasonType::Multiplicative => q * s,
-        };
-        (q, f)
-    }
-
-    /// The state after observing `y`: (level, trend, season).
-    #[inline]
-    fn update(&self, l: f64, b: f64, s: f64, q: f64, y: f64) -> (f64, f64, f64) {
-        let p = match self.form.season {
-            SeasonType::None => y,
-            SeasonType::Additive => y - s,
-            SeasonType::Multiplicative if s.abs() < TOL => HUGE,
-            SeasonType::Multiplicative => y / s,
-        };
-        let ln = q + self.alpha * (p - q);
-        let bn = if self.has_trend() {
-            let pb = self.phi * b;
-            pb + (self.beta / self.alpha) * ((ln - l) - pb)
-        } else {
-            0.0
-        };
-        let sn = match self.form.season {
-            SeasonType::None => s,
-            SeasonType::Additive => s + self.gamma * ((y - q) - s),
-            SeasonType::Multiplicative => {
-                let t = if q.abs() < TOL { HUGE } else { y / q };
-                s + self.gamma * (t - s)
-            }
-        };
-        (ln, bn, sn)
-    }
-
-    /// Runs the filter over `y` from (l0, b0, ring); `ring[t % m]` is the season that
-    /// period t uses, and holds the updated seasons afterwards.
-    fn run(&self, y: &[f64], l0: f64, b0: f64, ring: &mut [f64]) -> Run {
-        let (mut l, mut b) = (l0, b0);
-        let (mut sse, mut logf) = (0.0, 0.0);
-        let m = self.m.max(1);
-        let seasonal = self.has_season();
-        let mult = self.form.error == ErrorType::Multiplicative;
-        for (t, &yt) in y.iter().enumerate() {
-            let k = if seasonal { t % m } else { 0 };
-            let s = if seasonal { ring[k] } else { 0.0 };
-            let (q, f) = self.one_step(l, b, s);
-            let e = if mult {
-                let d = if f.abs() < TOL { f + TOL } else { f };
-                (yt - f) / d
-            } else {
-                yt - f
-            };
-            sse += e * e;
-            let af = f.abs();
-            logf += if af > 0.0 { af.ln() } else { (af + 1e-8).ln() };
-            let (ln, bn, sn) = self.update(l, b, s, q, yt);
-            l = ln;
-            b = bn;
-            if seasonal {
-                ring[k] = sn;
-            }
-        }
-        let n = y.len() as f64;
-        let mut lik = if sse > 0.0 {
-            n * sse.ln()
-        } else {
-            n * (sse + 1e-8).ln()
-        };
-        if mult {
-            lik += 2.0 * logf;
-        }
-        Run {
-            lik,
-            sse,
-            level: l,
-            trend: b,
-        }
-    }
-}
-
-/// Initial states as statsforecast computes them: [ℓ₀, b₀?, s₀ … s_{m−2}] where s₀ is
-/// the season of the period just before the first observation.
-fn initial_states(y: &[f64], m: usize, form: Form) -> Vec<f64> {
-    let n = y.len();
-    let (init_seas, y_sa): (Vec<f64>, Vec<f64>) = match form.season {
-        SeasonType::None => (Vec::new(), y.to_vec()),
-        SeasonType::Additive => {
-            let s = decompose::seasonal(y, m, Kind::Additive);
-            let init = (1..m).rev().map(|k| s[k]).collect();
-            (init, y.iter().zip(&s).map(|(a, b)| a - b).collect())
-        }
-        SeasonType::Multiplicative => {
-            let s = decompose::seasonal(y, m, Kind::Multiplicative);
-            let mut init: Vec<f64> = (1..m).rev().map(|k| s[k].max(1e-2)).collect();
-            let sum: f64 = init.iter().sum();
-            if sum > m as f64 {
-                let d: f64 = init.iter().map(|v| v + 1e-2).sum();
-                init.iter_mut().for_each(|v| *v /= d);
-            }
-            (init, y.iter().zip(&s).map(|(a, b)| a / b.max(1e-2)).collect())
-        }
-    };
-    let mm = if form.season == SeasonType::None { 1 } else { m };
-    let maxn = (2 * mm).max(10).min(n);
-    let mut out = Vec::with_capacity(2 + init_seas.len());
-    if form.trend == TrendType::None {
-        out.push(y_sa[..maxn].iter().sum::<f64>() / maxn as f64);
-    } else {
-        // Least squares line through (1, y₁) … (maxn, y_maxn).
-        let xm = (maxn as f64 + 1.0) / 2.0;
-        let ym = y_sa[..maxn].iter().sum::<f64>() / maxn as f64;
-        let (mut sxy, mut sxx) = (0.0, 0.0);
-        for (i, v) in y_sa[..maxn].iter().enumerate() {
-            let dx = (i + 1) as f64 - xm;
-            sxy += dx * (v - ym);
-            sxx += dx * dx;
-        }
-        let mut b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-        let mut l = ym - b * xm;
-        if (l + b).abs() < 1e-8 {
-            l *= 1.0 + 1e-3;
-            b *= 1.0 - 1e-3;
-        }
-        out.push(l);
-        out.push(b);
-    }
-    out.extend(init_seas);
-    out
 }
 
 impl EtsParams {
@@ -518,160 +353,6 @@ impl EtsParams {
             simulations: self.simulations,
             seed: self.seed,
         })
-    }
-}
-
-/// Smoothing parameters from the optimiser's vector.
-fn spec_of(form: Form, m: usize, x: &[f64]) -> Spec {
-    let mut j = 1;
-    let mut take = |on: bool, default: f64| {
-        if on {
-            j += 1;
-            x[j - 1]
-        } else {
-            default
-        }
-    };
-    let beta = take(form.trend != TrendType::None, 0.0);
-    let gamma = take(form.season != SeasonType::None, 0.0);
-    let phi = take(form.trend == TrendType::Damped, 1.0);
-    Spec {
-        form,
-        m,
-        alpha: x[0],
-        beta,
-        gamma,
-        phi,
-    }
-}
-
-/// Seasonal ring from the m − 1 free seasonal states (s₀ = the most recent); the m-th
-/// completes the sum. `false` when a multiplicative season would be negative.
-fn fill_ring(form: Form, m: usize, free: &[f64], ring: &mut [f64]) -> bool {
-    if form.season == SeasonType::None {
-        return true;
-    }
-    let total = if form.season == SeasonType::Multiplicative {
-        m as f64
-    } else {
-        0.0
-    };
-    let last = total - free.iter().sum::<f64>();
-    // State s_j (j = 0 most recent) is used at period m − 1 − j.
-    for (j, &v) in free.iter().enumerate() {
-        ring[m - 1 - j] = v;
-    }
-    ring[0] = last;
-    !(form.season == SeasonType::Multiplicative && ring.iter().any(|&v| v < 0.0))
-}
-
-impl Ets {
-    fn spec(&self) -> Spec {
-        Spec {
-            form: self.form,
-            m: self.period,
-            alpha: self.alpha,
-            beta: self.beta,
-            gamma: self.gamma,
-            phi: self.phi,
-        }
-    }
-
-    /// Point forecasts 1 … h.
-    pub fn point(&self, h: usize) -> Vec<f64> {
-        let mut phistar = self.phi;
-        let mut out = Vec::with_capacity(h);
-        for i in 0..h {
-            let base = match self.form.trend {
-                TrendType::None => self.level,
-                _ => self.level + phistar * self.trend,
-            };
-            let s = if self.seasons.is_empty() {
-                0.0
-            } else {
-                self.seasons[i % self.seasons.len()]
-            };
-            out.push(match self.form.season {
-                SeasonType::None => base,
-                SeasonType::Additive => base + s,
-                SeasonType::Multiplicative => base * s,
-            });
-            phistar += self.phi.powi(i as i32 + 2);
-        }
-        out
-    }
-
-    /// Forecasts with 80 % and 95 % intervals: analytic for the linear forms, from
-    /// simulated paths otherwise.
-    pub fn forecast(&self, h: usize) -> Forecast {
-        let mean = self.point(h);
-        if self.form.is_linear() {
-            let mut acc = 0.0;
-            let mut sd = Vec::with_capacity(h);
-            let mut phisum = 0.0;
-            for j in 1..=h {
-                sd.push((self.sigma2.max(0.0) * (1.0 + acc)).sqrt());
-                // c_j for the next step's variance.
-                phisum += self.phi.powi(j as i32);
-                let mut c = self.alpha;
-                if self.form.trend != TrendType::None {
-                    c += self.beta * phisum;
-                }
-                if self.form.season != SeasonType::None && j % self.period == 0 {
-                    c += self.gamma;
-                }
-                acc += c * c;
-            }
-            return Forecast::normal(mean, &sd);
-        }
-        self.simulated(mean)
-    }
-
-    fn simulated(&self, mean: Vec<f64>) -> Forecast {
-        let h = mean.len();
-        let spec = self.spec();
-        let sigma = self.sigma2.max(0.0).sqrt();
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(self.seed);
-        let paths = self.simulations;
-        let mut draws = vec![Vec::with_capacity(paths); h];
-        let m = self.seasons.len().max(1);
-        let mut ring = vec![0.0; m];
-        for _ in 0..paths {
-            let (mut l, mut b) = (self.level, self.trend);
-            ring[..self.seasons.len()].copy_from_slice(&self.seasons);
-            for (i, d) in draws.iter_mut().enumerate() {
-                let k = i % m;
-                let s = if self.seasons.is_empty() { 0.0 } else { ring[k] };
-                let (q, f) = spec.one_step(l, b, s);
-                let z: f64 = StandardNormal.sample(&mut rng);
-                let y = match self.form.error {
-                    ErrorType::Additive => f + sigma * z,
-                    ErrorType::Multiplicative => f * (1.0 + sigma * z),
-                };
-                d.push(y);
-                let (ln, bn, sn) = spec.update(l, b, s, q, y);
-                l = ln;
-                b = bn;
-                if !self.seasons.is_empty() {
-                    ring[k] = sn;
-                }
-            }
-        }
-        let mut f = Forecast::empty(mean);
-        for (i, mut d) in draws.into_iter().enumerate() {
-            d.retain(|v| v.is_finite());
-            d.sort_by(f64::total_cmp);
-            f.lo80[i] = quantile_sorted(&d, 0.10);
-            f.hi80[i] = quantile_sorted(&d, 0.90);
-            f.lo95[i] = quantile_sorted(&d, 0.025);
-            f.hi95[i] = quantile_sorted(&d, 0.975);
-        }
-        f
-    }
-
-    /// Standard deviation of the one-step errors.
-    pub fn sigma(&self) -> f64 {
-        self.sigma2.max(0.0).sqrt()
     }
 }
 

@@ -15,7 +15,7 @@
 use super::UsageError;
 use crate::Outcome;
 use anyhow::Context;
-use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema as ArrowSchema};
 use indicatif::{ProgressBar, ProgressStyle};
 use riskstream_core::{Field, FieldType, Schema};
@@ -88,6 +88,13 @@ pub struct Args {
     /// (0: every week of the series).
     #[arg(long, default_value_t = 4)]
     fill_weeks: usize,
+    /// Treat zeros in the history as missing (e.g. an ATM out of service), filled like
+    /// blanks; scored values are never changed.
+    #[arg(long)]
+    zeros_missing: bool,
+    /// Fit on log(1 + y) and transform the forecasts back (non-negative series).
+    #[arg(long)]
+    log: bool,
     /// Accept negative values (refused by default: volumes cannot be negative).
     #[arg(long)]
     allow_negative: bool,
@@ -99,7 +106,7 @@ pub struct Args {
     #[arg(long)]
     skip_bad: bool,
     /// Output: id, date, forecast, lo80, hi80, lo95, hi95 (.csv, .csv.gz, .parquet); with
-    /// --backtest also origin and actual.
+    /// --backtest also origin, actual and the model fitted.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Backtest instead: forecast from `--origins` origins at the end of each series and
@@ -136,6 +143,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         period: a.season,
         validation: a.horizon,
         nonnegative: !a.allow_negative_forecasts,
+        log: a.log,
         ..Default::default()
     };
     params.check()?;
@@ -157,7 +165,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} series [{elapsed_precise}, eta {eta}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let fo = FillOptions { weeks: a.fill_weeks };
+    let fo = FillOptions {
+        weeks: a.fill_weeks,
+        zeros_missing: a.zeros_missing,
+    };
     let tick = || bar.inc(1);
     let started = std::time::Instant::now();
     if a.backtest {
@@ -284,6 +295,19 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
         labels: Vec::new(),
     };
     let ff = super::file_format(&a.input, None, a.delimiter)?;
+    // The reader would read an absent optional column as all blanks; say so instead.
+    let (found, _) = super::resolve_schema(None, &a.input, ff)?;
+    for (flag, name) in [("--id-col", &a.id_col), ("--time-col", &a.time_col), ("--value-col", &a.value_col)] {
+        if found.index_of(name).is_none() {
+            let names: Vec<&str> = found.fields.iter().map(|f| f.name.as_str()).collect();
+            return Err(UsageError(format!(
+                "{flag}: {} has no column `{name}`; its columns are {}",
+                a.input.display(),
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
     let (sink, first) = super::first_rejections(None);
     let opts = ReadOptions {
         format: Some(ff),
@@ -433,7 +457,8 @@ fn write_backtest(
     step: usize,
     origins: usize,
 ) -> anyhow::Result<()> {
-    let (mut ids, mut dates, mut origin, mut actual) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ids, mut dates, mut origin, mut actual, mut model) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut v: [Vec<f64>; 5] = Default::default();
     for s in scores {
         let Some(ser) = by_id.get(s.id.as_str()) else { continue };
@@ -442,8 +467,9 @@ fn write_backtest(
         for i in 0..h {
             ids.push(s.id.clone());
             dates.push(day_text(ser.start + (o + i) as i64));
-            origin.push(s.origin as f64);
+            origin.push(s.origin as i64);
             actual.push(ser.values[o + i]);
+            model.push(s.model.clone());
         }
         let fc = &s.forecast;
         for (dst, src) in v.iter_mut().zip([&fc.mean, &fc.lo80, &fc.hi80, &fc.lo95, &fc.hi95]) {
@@ -453,16 +479,18 @@ fn write_backtest(
     let mut fields = vec![
         ArrowField::new("id", DataType::Utf8, false),
         ArrowField::new("date", DataType::Utf8, false),
-        ArrowField::new("origin", DataType::Float64, false),
+        ArrowField::new("origin", DataType::Int64, false),
         ArrowField::new("actual", DataType::Float64, true),
+        ArrowField::new("model", DataType::Utf8, false),
     ];
     fields.extend(value_fields());
     let actual: Float64Array = actual.into_iter().map(|x| x.is_finite().then_some(x)).collect();
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(ids)),
         Arc::new(StringArray::from(dates)),
-        Arc::new(Float64Array::from(origin)),
+        Arc::new(Int64Array::from(origin)),
         Arc::new(actual),
+        Arc::new(StringArray::from(model)),
     ];
     cols.extend(v.into_iter().map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
     write_table(out, fields, cols)?;
