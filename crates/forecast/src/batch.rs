@@ -63,6 +63,7 @@ pub struct SeriesForecast {
 fn fit_forecast(
     p: &ForecastParams,
     id: &str,
+    start: i64,
     values: &[f64],
     h: usize,
     fo: FillOptions,
@@ -70,7 +71,7 @@ fn fit_forecast(
     let y = fill_training(values, p.period, fo);
     let log = p.log && y.iter().all(|&v| v >= 0.0);
     let y = if log { y.iter().map(|v| v.ln_1p()).collect() } else { y };
-    let model = p.fit(&y, id)?;
+    let model = p.fit(&y, start, id)?;
     let mut f = model.forecast_raw(h);
     if log {
         // Back-transformed quantiles stay quantiles; the point is the median forecast.
@@ -101,7 +102,7 @@ pub fn forecast_all(
     series
         .par_iter()
         .map(|s| {
-            let r = fit_forecast(p, &s.id, &s.values, h, fo).map(|(model, forecast)| SeriesForecast {
+            let r = fit_forecast(p, &s.id, s.start, &s.values, h, fo).map(|(model, forecast)| SeriesForecast {
                 id: s.id.clone(),
                 first_day: s.start + s.values.len() as i64,
                 model,
@@ -184,7 +185,7 @@ fn backtest_one(
     let mut out = Vec::with_capacity(origins);
     for k in 0..origins.max(1) {
         let o = n - span + k * step;
-        let (model, f) = fit_forecast(p, &s.id, &s.values[..o], h, fo)?;
+        let (model, f) = fit_forecast(p, &s.id, s.start, &s.values[..o], h, fo)?;
         // The MASE scale is the data's own (blanks filled, zeros kept).
         let train = fill(&s.values[..o], p.period, fo.weeks);
         let idx: Vec<usize> = (0..h).filter(|&i| s.values[o + i].is_finite()).collect();

@@ -6,7 +6,9 @@
 //!  rows (id, date, value) ─▶ series::prepare (gaps, blanks, duplicates, negatives)
 //!     ─▶ series::fill (same weekday, neighbouring weeks) ─▶ ForecastParams::fit
 //!          snaive │ ets (AICc over the ETS family, MLE by Nelder–Mead) │ theta (4 variants)
-//!          mstl (weekly + yearly STL, ETS on the adjusted series) │ ensemble (mean/median)
+//!          mstl (weekly + yearly STL, ETS on the adjusted series) │ prophet-style (trend
+//!          changepoints, Fourier terms, bank holidays with Easter; ridge MAP)
+//!          ensemble (mean/median)
 //!          auto (per series, best SMAPE on a validation window)
 //!     ─▶ Model::forecast_raw(h) ─▶ Forecast { mean, lo80, hi80, lo95, hi95 }
 //!  batch: forecast_all / backtest_all in parallel ─▶ metrics (SMAPE, SMAPE_ε, MASE, MAE,
@@ -30,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod calendar;
 pub mod decompose;
 pub mod error;
 pub mod ets;
@@ -38,6 +41,7 @@ pub mod model;
 pub mod naive;
 pub mod optim;
 pub mod plot;
+pub mod prophet;
 pub mod series;
 mod stats;
 pub mod stl;
@@ -48,4 +52,5 @@ pub use error::{ForecastError, Result};
 pub use ets::{Bounds, Ets, EtsParams, Form};
 pub use model::{Combine, Forecast, ForecastParams, Method, Model, MstlParams};
 pub use series::{prepare, Observation, PrepareOptions, Series};
+pub use prophet::{Prophet, ProphetParams};
 pub use theta::{Theta, ThetaParams, Variant};

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  ForecastParams { method, period, ets, theta, mstl, ensemble, auto }
-//!      │ check() ─ fit(y, id) ─▶ Model::{Naive, Ets, Theta, Mstl, Ensemble}
+//!      │ check() ─ fit(y, start, id) ─▶ Model::{Naive, Ets, Theta, Mstl, Prophet, Ensemble}
 //!      ▼                          │ forecast(h) ─▶ Forecast { mean, lo80, hi80, lo95, hi95 }
 //!  auto: each candidate fitted on y minus the last `validation` points, scored by SMAPE
 //!        on them; the best method is refitted on the whole series
@@ -20,6 +20,7 @@ use crate::error::{ForecastError, Result};
 use crate::ets::{Ets, EtsParams};
 use crate::metrics;
 use crate::naive::SeasonalNaive;
+use crate::prophet::{Prophet, ProphetParams};
 use crate::stats::{Z80, Z95};
 use crate::stl;
 use crate::theta::{Theta, ThetaParams};
@@ -119,6 +120,8 @@ pub enum Method {
     Theta,
     /// MSTL (weekly + yearly) with ETS on the seasonally adjusted series.
     Mstl,
+    /// The Prophet-style model (trend changepoints, Fourier terms, holidays).
+    Prophet,
     /// Mean or median of the `ensemble.members`.
     Ensemble,
     /// Per series, the candidate with the best SMAPE on a validation window.
@@ -133,6 +136,7 @@ impl Method {
             Method::Ets => "ets",
             Method::Theta => "theta",
             Method::Mstl => "mstl",
+            Method::Prophet => "prophet",
             Method::Ensemble => "ensemble",
             Method::Auto => "auto",
         }
@@ -182,6 +186,8 @@ pub struct ForecastParams {
     pub theta: ThetaParams,
     /// MSTL settings.
     pub mstl: MstlParams,
+    /// Prophet-style model settings.
+    pub prophet: ProphetParams,
     /// Members of an ensemble.
     pub members: Vec<Method>,
     /// How an ensemble combines them.
@@ -205,6 +211,7 @@ impl Default for ForecastParams {
             ets: EtsParams::default(),
             theta: ThetaParams::default(),
             mstl: MstlParams::default(),
+            prophet: ProphetParams::default(),
             members: vec![Method::Ets, Method::Theta, Method::Mstl],
             combine: Combine::Median,
             candidates: vec![Method::Ets, Method::Theta, Method::Mstl, Method::Ensemble],
@@ -227,6 +234,8 @@ pub enum Model {
     /// MSTL: seasonal components (period, last period of values) and the model of the
     /// adjusted series.
     Mstl(Vec<(usize, Vec<f64>)>, Box<Ets>),
+    /// The Prophet-style model.
+    Prophet(Box<Prophet>),
     /// Members and the combination rule.
     Ensemble(Vec<Model>, Combine),
 }
@@ -239,6 +248,7 @@ impl ForecastParams {
         }
         self.ets.check()?;
         self.theta.check()?;
+        self.prophet.check()?;
         if self.mstl.periods.is_empty() || self.mstl.periods.contains(&0) {
             return Err(ForecastError::param(
                 "mstl.periods",
@@ -277,8 +287,10 @@ impl ForecastParams {
         }
     }
 
-    /// Fits the method to `y` (no missing values); `series` names it in errors.
-    pub fn fit(&self, y: &[f64], series: &str) -> Result<Model> {
+    /// Fits the method to `y` (no missing values), whose first value is on day `start`
+    /// (days since 1970-01-01; the calendar matters to the holiday model only); `series`
+    /// names it in errors.
+    pub fn fit(&self, y: &[f64], start: i64, series: &str) -> Result<Model> {
         self.check()?;
         let need = self.min_length();
         if y.len() < need {
@@ -290,10 +302,10 @@ impl ForecastParams {
                 model: self.method.name().into(),
             });
         }
-        self.fit_method(self.method, y, series)
+        self.fit_method(self.method, y, start, series)
     }
 
-    fn fit_method(&self, method: Method, y: &[f64], series: &str) -> Result<Model> {
+    fn fit_method(&self, method: Method, y: &[f64], start: i64, series: &str) -> Result<Model> {
         Ok(match method {
             Method::Snaive => Model::Naive(SeasonalNaive::fit(y, self.period)),
             Method::Ets => {
@@ -327,10 +339,11 @@ impl ForecastParams {
                     .collect();
                 Model::Mstl(seasons, Box::new(trend))
             }
+            Method::Prophet => Model::Prophet(Box::new(self.prophet.fit(y, start, series)?)),
             Method::Ensemble => Model::Ensemble(
                 self.members
                     .iter()
-                    .map(|&m| self.fit_method(m, y, series))
+                    .map(|&m| self.fit_method(m, y, start, series))
                     .collect::<Result<_>>()?,
                 self.combine,
             ),
@@ -340,7 +353,7 @@ impl ForecastParams {
                 let mut best: Option<(f64, Method)> = None;
                 for &c in &self.candidates {
                     // A candidate that cannot fit the shorter series is skipped.
-                    let Ok(m) = self.fit_method(c, train, series) else {
+                    let Ok(m) = self.fit_method(c, train, start, series) else {
                         continue;
                     };
                     let mut f = m.forecast(v);
@@ -353,7 +366,7 @@ impl ForecastParams {
                     }
                 }
                 let chosen = best.map_or(Method::Snaive, |b| b.1);
-                self.fit_method(chosen, y, series)?
+                self.fit_method(chosen, y, start, series)?
             }
         })
     }
@@ -366,6 +379,7 @@ impl Model {
             Model::Naive(m) => m.forecast(h),
             Model::Ets(m) => m.forecast(h),
             Model::Theta(m) => m.forecast(h),
+            Model::Prophet(m) => m.forecast(h),
             Model::Mstl(seasons, trend) => {
                 let mut f = trend.forecast(h);
                 for (p, last) in seasons {
@@ -404,6 +418,7 @@ impl Model {
             Model::Naive(_) => "SeasonalNaive".into(),
             Model::Ets(m) => m.form.to_string(),
             Model::Theta(m) => m.describe(),
+            Model::Prophet(_) => "Prophet-style".into(),
             Model::Mstl(s, t) => format!(
                 "MSTL({}; {})",
                 s.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>().join(","),

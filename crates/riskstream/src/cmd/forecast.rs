@@ -43,6 +43,9 @@ pub enum ModelArg {
     Mstl,
     /// Seasonal naive.
     Snaive,
+    /// Prophet-style: trend changepoints, weekly/yearly Fourier terms, England and Wales
+    /// bank holidays (Easter included), fitted by ridge MAP.
+    Prophet,
     /// Median of ETS, Theta and MSTL.
     Ensemble,
 }
@@ -55,6 +58,7 @@ impl ModelArg {
             ModelArg::Theta => Method::Theta,
             ModelArg::Mstl => Method::Mstl,
             ModelArg::Snaive => Method::Snaive,
+            ModelArg::Prophet => Method::Prophet,
             ModelArg::Ensemble => Method::Ensemble,
         }
     }
