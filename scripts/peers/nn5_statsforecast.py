@@ -11,9 +11,10 @@ Same data, same protocol, same treatment as ours:
   * SMAPE (plain), SMAPE_eps (Hewamalage et al. 2021 Eq. 15, eps = 0.1), MASE against the
     seasonal naive (period 7) on the filled training days, 80/95 % coverage.
 
-Prints one JSON line per model: mean metrics and fit+forecast seconds (StatsForecast
-fit + predict, data already in memory; numba compilation is excluded by a warm-up fit on
-one series first). With --forms FILE, writes AutoETS's chosen form and forecasts per
+Prints one JSON line per model: mean metrics and fit+forecast seconds, wall and CPU
+(StatsForecast fit + predict, data already in memory; numba compilation is excluded by a
+warm-up fit on one series first). CPU seconds are the fair figure on a shared machine
+(with --n-jobs 1 everything runs in this process). With --forms FILE, writes AutoETS's chosen form and forecasts per
 series; with --ours CSV (the --output of `riskstream forecast --model ets --backtest`),
 prints the parity of our AutoETS against theirs.
 
@@ -124,10 +125,10 @@ def main():
         warm = train[train["unique_id"] == ids[0]]
         StatsForecast(models=[ctor()], freq="D", n_jobs=1).fit(warm).predict(h=H, level=[80, 95])
         sf = StatsForecast(models=[ctor()], freq="D", n_jobs=a.n_jobs)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sf.fit(train)
         fc = sf.predict(h=H, level=[80, 95])
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         if "unique_id" not in fc.columns:
             fc = fc.reset_index()
         col = [c for c in fc.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
@@ -151,7 +152,7 @@ def main():
             "series": len(per), "horizon": H, "n_jobs": a.n_jobs,
             "smape": float(np.mean(rows["smape"])), "smape_eps": float(np.mean(rows["smape_eps"])),
             "mase": float(np.mean(rows["mase"])), "coverage80": float(np.mean(rows["c80"])),
-            "coverage95": float(np.mean(rows["c95"])), "fit_forecast_s": secs,
+            "coverage95": float(np.mean(rows["c95"])), "fit_forecast_s": secs, "cpu_s": cpu,
             "load1": os.getloadavg()[0],
         }
         print(json.dumps(out), flush=True)

@@ -356,7 +356,7 @@ impl ForecastParams {
                     let Ok(m) = self.fit_method(c, train, start, series) else {
                         continue;
                     };
-                    let mut f = m.forecast(v);
+                    let mut f = m.forecast_raw(v);
                     if self.nonnegative {
                         f.clamp_nonnegative();
                     }

@@ -94,12 +94,10 @@ pub fn minimize(
     let mut xt = vec![0.0; n];
     let mut it = 0;
     while it < o.max_iter {
-        let finite: Vec<f64> = fs.iter().copied().filter(|v| v.is_finite()).collect();
-        if finite.len() == fs.len() {
-            let mean = finite.iter().sum::<f64>() / finite.len() as f64;
-            let sd = (finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-                / finite.len() as f64)
-                .sqrt();
+        if fs.iter().all(|v| v.is_finite()) {
+            let k = fs.len() as f64;
+            let mean = fs.iter().sum::<f64>() / k;
+            let sd = (fs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / k).sqrt();
             if sd < o.tol {
                 break;
             }
@@ -166,7 +164,7 @@ pub fn minimize(
             }
         }
         // Shrink towards the best point.
-        let b = simplex[best].clone();
+        let b = std::mem::take(&mut simplex[best]);
         for k in 0..=n {
             if k == best {
                 continue;
@@ -178,6 +176,7 @@ pub fn minimize(
             clamp(p, lo, hi);
             fs[k] = eval(p);
         }
+        simplex[best] = b;
     }
     let best = (0..=n).min_by(|&a, &b| fs[a].total_cmp(&fs[b])).unwrap_or(0);
     Minimum {

@@ -12,11 +12,12 @@
 //!        ─▶ season = cycle − low-pass ─▶ trend = loess(y − season)
 //! ```
 //!
-//! The defaults are statsmodels' (which statsforecast's MSTL runs): local-linear loess
-//! everywhere, every point evaluated (jumps of 1), 5 inner iterations, no robustness
-//! loop; seasonal windows 7 + 4k for the k-th period (11, 15, …), trend window the next
-//! odd integer ≥ 1.5p / (1 − 1.5/ns), low-pass window the next odd integer ≥ p; periods
-//! of at least half the series are dropped.
+//! The defaults are those statsforecast's MSTL gives statsmodels' STL: local-constant
+//! loess for the cycle-subseries (`seasonal_deg=0`), local-linear for trend and low-pass,
+//! every point evaluated (jumps of 1), 5 inner iterations, no robustness loop; seasonal
+//! windows 7 + 4k for the k-th period (11, 15, …), trend window the next odd integer
+//! ≥ 1.5p / (1 − 1.5/ns), low-pass window the next odd integer ≥ p. Periods of at least
+//! half the series are dropped (STL needs two full cycles).
 
 /// The next odd integer ≥ x.
 fn next_odd(x: f64) -> usize {
@@ -28,9 +29,18 @@ fn next_odd(x: f64) -> usize {
     }
 }
 
-/// Local-linear loess estimate at position `xs` (1-based) from y[nleft..=nright]
-/// (1-based), window `len`; `None` when every weight is zero.
-fn est(y: &[f64], n: usize, len: usize, xs: f64, nleft: usize, nright: usize) -> Option<f64> {
+/// Loess estimate (local constant for `linear == false`, local linear otherwise) at
+/// position `xs` (1-based) from y[nleft..=nright] (1-based), window `len`; `None` when
+/// every weight is zero.
+fn est(
+    y: &[f64],
+    n: usize,
+    len: usize,
+    linear: bool,
+    xs: f64,
+    nleft: usize,
+    nright: usize,
+) -> Option<f64> {
     let range = n as f64 - 1.0;
     let mut h = (xs - nleft as f64).max(nright as f64 - xs);
     if len > n {
@@ -57,7 +67,7 @@ fn est(y: &[f64], n: usize, len: usize, xs: f64, nleft: usize, nright: usize) ->
         return None;
     }
     w.iter_mut().for_each(|v| *v /= a);
-    if h > 0.0 {
+    if linear && h > 0.0 {
         let mut c = 0.0;
         let mut am = 0.0;
         for (k, wj) in w.iter().enumerate() {
@@ -84,7 +94,7 @@ fn est(y: &[f64], n: usize, len: usize, xs: f64, nleft: usize, nright: usize) ->
 }
 
 /// Loess smoothing of every point with window `len` (jump 1).
-fn smooth(y: &[f64], len: usize) -> Vec<f64> {
+fn smooth(y: &[f64], len: usize, linear: bool) -> Vec<f64> {
     let n = y.len();
     if n < 2 {
         return y.to_vec();
@@ -92,7 +102,7 @@ fn smooth(y: &[f64], len: usize) -> Vec<f64> {
     let mut out = vec![0.0; n];
     if len >= n {
         for i in 1..=n {
-            out[i - 1] = est(y, n, len, i as f64, 1, n).unwrap_or(y[i - 1]);
+            out[i - 1] = est(y, n, len, linear, i as f64, 1, n).unwrap_or(y[i - 1]);
         }
         return out;
     }
@@ -103,7 +113,7 @@ fn smooth(y: &[f64], len: usize) -> Vec<f64> {
             nleft += 1;
             nright += 1;
         }
-        out[i - 1] = est(y, n, len, i as f64, nleft, nright).unwrap_or(y[i - 1]);
+        out[i - 1] = est(y, n, len, linear, i as f64, nleft, nright).unwrap_or(y[i - 1]);
     }
     out
 }
@@ -120,9 +130,12 @@ fn cycle_subseries(y: &[f64], p: usize, ns: usize) -> Vec<f64> {
         if k == 0 {
             continue;
         }
-        let sm = smooth(&sub, ns);
-        let first = est(&sub, k, ns, 0.0, 1, ns.min(k)).unwrap_or(sm[0]);
-        let last = est(&sub, k, ns, (k + 1) as f64, k.saturating_sub(ns) + 1, k)
+        // Local constant, as statsforecast runs statsmodels' STL (`seasonal_deg=0`): with
+        // two years of data a local line through a yearly subseries' two points would
+        // interpolate them and take the whole remainder into the season.
+        let sm = smooth(&sub, ns, false);
+        let first = est(&sub, k, ns, false, 0.0, 1, ns.min(k)).unwrap_or(sm[0]);
+        let last = est(&sub, k, ns, false, (k + 1) as f64, k.saturating_sub(ns) + 1, k)
             .unwrap_or(sm[k - 1]);
         c[j] = first;
         for (i, v) in sm.iter().enumerate() {
@@ -174,12 +187,12 @@ pub fn stl(y: &[f64], p: usize, ns: usize) -> Decomposition {
         let l1 = moving_average(&c, p);
         let l2 = moving_average(&l1, p);
         let l3 = moving_average(&l2, 3);
-        let low = smooth(&l3, nl);
+        let low = smooth(&l3, nl, true);
         for i in 0..n {
             seasonal[i] = c[p + i] - low.get(i).copied().unwrap_or(0.0);
             work[i] = y[i] - seasonal[i];
         }
-        trend = smooth(&work, nt);
+        trend = smooth(&work, nt, true);
     }
     Decomposition { seasonal, trend }
 }
@@ -224,7 +237,7 @@ pub fn mstl(y: &[f64], periods: &[usize], iterate: usize) -> Multi {
     }
     if ps.is_empty() {
         // No period fits: the trend is a loess of the series itself.
-        trend = smooth(y, next_odd(n as f64 * 0.75));
+        trend = smooth(y, next_odd(n as f64 * 0.75), true);
     }
     Multi {
         seasonals: ps.into_iter().zip(seas).collect(),

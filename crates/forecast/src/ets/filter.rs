@@ -73,32 +73,86 @@ impl Spec {
     }
 
     /// Runs the filter over `y` from (l0, b0, ring); `ring[t % m]` is the season that
-    /// period t uses, and holds the updated seasons afterwards.
+    /// period t uses, and holds the updated seasons afterwards. Dispatches once to a copy
+    /// of the loop compiled for the form (the loop runs thousands of times per fit).
     pub(super) fn run(&self, y: &[f64], l0: f64, b0: f64, ring: &mut [f64]) -> Run {
+        let mult = self.form.error == ErrorType::Multiplicative;
+        let trend = self.has_trend();
+        match (mult, trend, self.form.season) {
+            (false, false, SeasonType::None) => self.run_as::<false, false, 0>(y, l0, b0, ring),
+            (false, false, SeasonType::Additive) => self.run_as::<false, false, 1>(y, l0, b0, ring),
+            (false, false, SeasonType::Multiplicative) => self.run_as::<false, false, 2>(y, l0, b0, ring),
+            (false, true, SeasonType::None) => self.run_as::<false, true, 0>(y, l0, b0, ring),
+            (false, true, SeasonType::Additive) => self.run_as::<false, true, 1>(y, l0, b0, ring),
+            (false, true, SeasonType::Multiplicative) => self.run_as::<false, true, 2>(y, l0, b0, ring),
+            (true, false, SeasonType::None) => self.run_as::<true, false, 0>(y, l0, b0, ring),
+            (true, false, SeasonType::Additive) => self.run_as::<true, false, 1>(y, l0, b0, ring),
+            (true, false, SeasonType::Multiplicative) => self.run_as::<true, false, 2>(y, l0, b0, ring),
+            (true, true, SeasonType::None) => self.run_as::<true, true, 0>(y, l0, b0, ring),
+            (true, true, SeasonType::Additive) => self.run_as::<true, true, 1>(y, l0, b0, ring),
+            (true, true, SeasonType::Multiplicative) => self.run_as::<true, true, 2>(y, l0, b0, ring),
+        }
+    }
+
+    /// The filter for one form: `MULT` errors, a `TREND`, `SEASON` 0 none / 1 additive /
+    /// 2 multiplicative. The same arithmetic as [`Spec::one_step`] and [`Spec::update`].
+    #[inline(always)]
+    fn run_as<const MULT: bool, const TREND: bool, const SEASON: u8>(
+        &self,
+        y: &[f64],
+        l0: f64,
+        b0: f64,
+        ring: &mut [f64],
+    ) -> Run {
+        let (alpha, gamma, phi) = (self.alpha, self.gamma, self.phi);
+        let beta_alpha = self.beta / self.alpha;
+        let m = self.m.max(1);
         let (mut l, mut b) = (l0, b0);
         let (mut sse, mut logf) = (0.0, 0.0);
-        let m = self.m.max(1);
-        let seasonal = self.has_season();
-        let mult = self.form.error == ErrorType::Multiplicative;
-        for (t, &yt) in y.iter().enumerate() {
-            let k = if seasonal { t % m } else { 0 };
-            let s = if seasonal { ring[k] } else { 0.0 };
-            let (q, f) = self.one_step(l, b, s);
-            let e = if mult {
+        let mut k = 0usize;
+        for &yt in y {
+            let s = if SEASON != 0 { ring[k] } else { 0.0 };
+            let q = if TREND { l + phi * b } else { l };
+            let f = match SEASON {
+                0 => q,
+                1 => q + s,
+                _ => q * s,
+            };
+            let e = if MULT {
                 let d = if f.abs() < TOL { f + TOL } else { f };
                 (yt - f) / d
             } else {
                 yt - f
             };
             sse += e * e;
-            let af = f.abs();
-            logf += if af > 0.0 { af.ln() } else { (af + 1e-8).ln() };
-            let (ln, bn, sn) = self.update(l, b, s, q, yt);
-            l = ln;
-            b = bn;
-            if seasonal {
-                ring[k] = sn;
+            if MULT {
+                let af = f.abs();
+                logf += if af > 0.0 { af.ln() } else { (af + 1e-8).ln() };
             }
+            let p = match SEASON {
+                0 => yt,
+                1 => yt - s,
+                _ if s.abs() < TOL => HUGE,
+                _ => yt / s,
+            };
+            let ln = q + alpha * (p - q);
+            if TREND {
+                let pb = phi * b;
+                b = pb + beta_alpha * ((ln - l) - pb);
+            }
+            if SEASON != 0 {
+                let t = match SEASON {
+                    1 => yt - q,
+                    _ if q.abs() < TOL => HUGE,
+                    _ => yt / q,
+                };
+                ring[k] = s + gamma * (t - s);
+                k += 1;
+                if k == m {
+                    k = 0;
+                }
+            }
+            l = ln;
         }
         let n = y.len() as f64;
         let mut lik = if sse > 0.0 {
@@ -106,14 +160,14 @@ impl Spec {
         } else {
             n * (sse + 1e-8).ln()
         };
-        if mult {
+        if MULT {
             lik += 2.0 * logf;
         }
         Run {
             lik,
             sse,
             level: l,
-            trend: b,
+            trend: if TREND { b } else { 0.0 },
         }
     }
 }

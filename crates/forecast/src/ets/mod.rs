@@ -316,6 +316,9 @@ impl EtsParams {
                 ..Default::default()
             },
         );
+        if std::env::var_os("FC_DEBUG").is_some() {
+            eprintln!("{} iters {} f {:.4}", form.code(), best.iterations, best.f);
+        }
         if !best.f.is_finite() {
             return None;
         }
