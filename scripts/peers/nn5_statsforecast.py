@@ -21,6 +21,7 @@ prints the parity of our AutoETS against theirs.
 Run:  /work/peers-venv/forecast/bin/python scripts/peers/nn5_statsforecast.py \
           --data ../shared/data/nn5-atm-cash/nn5_dataset_A_long.csv.gz [--n-jobs 1] \
           [--forms /tmp/sf_forms.json] [--ours /tmp/ours_ets.csv] [--models ets,theta,mstl,snaive]
+      then, without refitting:  ... --from-forms /tmp/sf_forms.json --ours /tmp/ours_ets.csv
 """
 
 import argparse
@@ -105,7 +106,13 @@ def main():
     ap.add_argument("--models", default="ets,theta,mstl,snaive")
     ap.add_argument("--forms", help="write AutoETS forms and forecasts per series (JSON)")
     ap.add_argument("--ours", help="our ETS backtest output (CSV) to compare with AutoETS")
+    ap.add_argument("--from-forms", help="skip fitting: compare --ours with a --forms file written before")
     a = ap.parse_args()
+    if a.from_forms:
+        with open(a.from_forms) as fh:
+            saved = json.load(fh)
+        parity(saved["forms"], saved["forecasts"], a.ours)
+        return
 
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS, AutoTheta, SeasonalNaive
