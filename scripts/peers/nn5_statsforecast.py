@@ -127,6 +127,9 @@ def main():
         "snaive": ("SeasonalNaive", lambda: SeasonalNaive(season_length=M)),
     }
     for key in a.models.split(","):
+        if key == "prophet":
+            run_prophet(train, test)
+            continue
         name, ctor = make[key]
         # Warm-up on one series: numba compiles on first use; not part of the timing.
         warm = train[train["unique_id"] == ids[0]]
@@ -173,6 +176,51 @@ def main():
                     json.dump({"forms": forms, "forecasts": per}, fh)
             if a.ours:
                 parity(forms, per, a.ours)
+
+
+def run_prophet(train, test):
+    """Prophet (weekly + yearly seasonality, UK holidays), one model per series, in this
+    process: the peer of our Prophet-style model."""
+    import logging
+
+    from prophet import Prophet
+    import prophet as prophet_pkg
+
+    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    rows = {"smape": [], "smape_eps": [], "mase": [], "c80": [], "c95": []}
+    secs = cpu = 0.0
+    for sid, g in train.groupby("unique_id", sort=True):
+        df = g[["ds", "y"]]
+        t0, c0 = time.perf_counter(), time.process_time()
+        m = Prophet(weekly_seasonality=True, yearly_seasonality=True, daily_seasonality=False)
+        m.add_country_holidays(country_name="UK")
+        m.fit(df)
+        fut = m.make_future_dataframe(periods=H, include_history=False)
+        pred = m.predict(fut)
+        samples = m.predictive_samples(fut)["yhat"]  # (H, 1000)
+        secs += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+        q = {p: np.maximum(np.quantile(samples, p, axis=1), 0) for p in (0.1, 0.9, 0.025, 0.975)}
+        fc = {0.80: {"yhat": pred["yhat"], "yhat_lower": q[0.1], "yhat_upper": q[0.9]},
+              0.95: {"yhat": pred["yhat"], "yhat_lower": q[0.025], "yhat_upper": q[0.975]}}
+        f = np.maximum(fc[0.80]["yhat"].to_numpy(), 0)
+        y = test[sid]
+        tr = g["y"].to_numpy()
+        rows["smape"].append(smape(y, f))
+        rows["smape_eps"].append(smape_eps(y, f))
+        rows["mase"].append(mase(y, f, tr))
+        for lvl, key in ((0.80, "c80"), (0.95, "c95")):
+            lo, hi = fc[lvl]["yhat_lower"], fc[lvl]["yhat_upper"]
+            rows[key].append(np.mean((lo <= y) & (y <= hi)))
+    print(json.dumps({
+        "peer": "prophet", "version": prophet_pkg.__version__, "model": "Prophet", "series": len(rows["smape"]),
+        "horizon": H, "smape": float(np.mean(rows["smape"])), "smape_eps": float(np.mean(rows["smape_eps"])),
+        "mase": float(np.mean(rows["mase"])), "coverage80": float(np.mean(rows["c80"])),
+        "coverage95": float(np.mean(rows["c95"])), "fit_forecast_s": secs, "cpu_s": cpu,
+        "note": "cmdstan runs in a child process: cpu_s misses it, use fit_forecast_s",
+        "load1": os.getloadavg()[0],
+    }), flush=True)
 
 
 def parity(forms, theirs, ours_csv):

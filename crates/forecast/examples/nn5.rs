@@ -19,7 +19,10 @@ use std::io::{Read, Write};
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     // Fields 14 and 15 of the file (utime, stime) are 12 and 13 after the command name.
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
@@ -27,9 +30,16 @@ fn cpu_seconds() -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
-    let out = args.iter().position(|a| a == "--out").map(|i| args[i + 1].clone());
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .map(|i| args[i + 1].clone());
     let path = std::env::var("NN5").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/nn5-atm-cash/nn5_dataset_A_long.csv.gz").into()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/nn5-atm-cash/nn5_dataset_A_long.csv.gz"
+        )
+        .into()
     });
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
@@ -38,12 +48,22 @@ fn main() {
     let mut by: Vec<(String, Vec<Observation>)> = Vec::new();
     for (i, l) in text.lines().skip(1).enumerate() {
         let c: Vec<&str> = l.split(',').collect();
-        let day = riskstream_core::time::parse_iso8601(c[1]).unwrap().div_euclid(86_400_000_000);
-        let value = if c[2].is_empty() { None } else { Some(c[2].parse().unwrap()) };
+        let day = riskstream_core::time::parse_iso8601(c[1])
+            .unwrap()
+            .div_euclid(86_400_000_000);
+        let value = if c[2].is_empty() {
+            None
+        } else {
+            Some(c[2].parse().unwrap())
+        };
         if by.last().is_none_or(|(id, _)| id != c[0]) {
             by.push((c[0].to_string(), Vec::new()));
         }
-        by.last_mut().unwrap().1.push(Observation { day, value, line: i as u64 + 2 });
+        by.last_mut().unwrap().1.push(Observation {
+            day,
+            value,
+            line: i as u64 + 2,
+        });
     }
     let series: Vec<Series> = by
         .into_iter()
@@ -106,17 +126,31 @@ fn main() {
         );
         if let Some(o) = &out {
             let mut f = std::fs::File::create(format!("{o}.{}.csv", m.name())).unwrap();
-            writeln!(f, "id,date,origin,actual,model,forecast,lo80,hi80,lo95,hi95").unwrap();
+            writeln!(
+                f,
+                "id,date,origin,actual,model,forecast,lo80,hi80,lo95,hi95"
+            )
+            .unwrap();
             for sc in &scores {
                 let ser = series.iter().find(|x| x.id == sc.id).unwrap();
                 let o0 = ser.values.len() - 56;
                 for i in 0..56 {
-                    let d = riskstream_core::time::format_micros((ser.start + (o0 + i) as i64) * 86_400_000_000);
+                    let d = riskstream_core::time::format_micros(
+                        (ser.start + (o0 + i) as i64) * 86_400_000_000,
+                    );
                     let fc = &sc.forecast;
                     writeln!(
                         f,
                         "{},{},0,{},\"{}\",{},{},{},{},{}",
-                        sc.id, &d[..10], ser.values[o0 + i], sc.model, fc.mean[i], fc.lo80[i], fc.hi80[i], fc.lo95[i], fc.hi95[i]
+                        sc.id,
+                        &d[..10],
+                        ser.values[o0 + i],
+                        sc.model,
+                        fc.mean[i],
+                        fc.lo80[i],
+                        fc.hi80[i],
+                        fc.lo95[i],
+                        fc.hi95[i]
                     )
                     .unwrap();
                 }

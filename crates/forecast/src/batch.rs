@@ -39,7 +39,10 @@ impl Default for FillOptions {
 /// The training values with missing (and, if asked, zero) values filled.
 pub fn fill_training(values: &[f64], period: usize, fo: FillOptions) -> Vec<f64> {
     if fo.zeros_missing && values.iter().any(|&v| v != 0.0 && v.is_finite()) {
-        let v: Vec<f64> = values.iter().map(|&x| if x == 0.0 { f64::NAN } else { x }).collect();
+        let v: Vec<f64> = values
+            .iter()
+            .map(|&x| if x == 0.0 { f64::NAN } else { x })
+            .collect();
         fill(&v, period, fo.weeks)
     } else {
         fill(values, period, fo.weeks)
@@ -70,12 +73,22 @@ fn fit_forecast(
 ) -> Result<(String, Forecast)> {
     let y = fill_training(values, p.period, fo);
     let log = p.log && y.iter().all(|&v| v >= 0.0);
-    let y = if log { y.iter().map(|v| v.ln_1p()).collect() } else { y };
+    let y = if log {
+        y.iter().map(|v| v.ln_1p()).collect()
+    } else {
+        y
+    };
     let model = p.fit(&y, start, id)?;
     let mut f = model.forecast_raw(h);
     if log {
         // Back-transformed quantiles stay quantiles; the point is the median forecast.
-        for c in [&mut f.mean, &mut f.lo80, &mut f.hi80, &mut f.lo95, &mut f.hi95] {
+        for c in [
+            &mut f.mean,
+            &mut f.lo80,
+            &mut f.hi80,
+            &mut f.lo95,
+            &mut f.hi95,
+        ] {
             c.iter_mut().for_each(|v| *v = v.min(700.0).exp_m1());
         }
     }
@@ -85,7 +98,10 @@ fn fit_forecast(
     if f.mean.iter().any(|v| !v.is_finite()) {
         return Err(ForecastError::Fit {
             series: id.into(),
-            reason: format!("{} gave a non-finite forecast; try another --model", model.describe()),
+            reason: format!(
+                "{} gave a non-finite forecast; try another --model",
+                model.describe()
+            ),
         });
     }
     Ok((model.describe(), f))
@@ -102,11 +118,13 @@ pub fn forecast_all(
     series
         .par_iter()
         .map(|s| {
-            let r = fit_forecast(p, &s.id, s.start, &s.values, h, fo).map(|(model, forecast)| SeriesForecast {
-                id: s.id.clone(),
-                first_day: s.start + s.values.len() as i64,
-                model,
-                forecast,
+            let r = fit_forecast(p, &s.id, s.start, &s.values, h, fo).map(|(model, forecast)| {
+                SeriesForecast {
+                    id: s.id.clone(),
+                    first_day: s.start + s.values.len() as i64,
+                    model,
+                    forecast,
+                }
             });
             progress();
             r
@@ -179,7 +197,10 @@ fn backtest_one(
             len: n,
             needed: span + p.min_length(),
             period: p.period,
-            model: format!("a backtest of {origins} origin(s) × {h} days with {}", p.method.name()),
+            model: format!(
+                "a backtest of {origins} origin(s) × {h} days with {}",
+                p.method.name()
+            ),
         });
     }
     let mut out = Vec::with_capacity(origins);
@@ -237,9 +258,22 @@ pub fn summarize(scores: &[Score]) -> Summary {
         count: ok.len(),
         smape: ok.iter().map(|s| s.smape).sum::<f64>() / n,
         smape_eps: ok.iter().map(|s| s.smape_eps).sum::<f64>() / n,
-        mase: ok.iter().map(|s| s.mase).filter(|v| v.is_finite()).sum::<f64>() / n,
+        mase: ok
+            .iter()
+            .map(|s| s.mase)
+            .filter(|v| v.is_finite())
+            .sum::<f64>()
+            / n,
         mae: ok.iter().map(|s| s.mae).sum::<f64>() / n,
-        coverage80: ok.iter().map(|s| s.coverage80 * s.points as f64).sum::<f64>() / pts,
-        coverage95: ok.iter().map(|s| s.coverage95 * s.points as f64).sum::<f64>() / pts,
+        coverage80: ok
+            .iter()
+            .map(|s| s.coverage80 * s.points as f64)
+            .sum::<f64>()
+            / pts,
+        coverage95: ok
+            .iter()
+            .map(|s| s.coverage95 * s.points as f64)
+            .sum::<f64>()
+            / pts,
     }
 }

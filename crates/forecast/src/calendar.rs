@@ -113,7 +113,11 @@ mod tests {
     fn known_dates() {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(day_number(1998, 3, 23), civil_inv(1998, 3, 23));
-        assert_eq!(weekday(day_number(1998, 3, 23)), 0, "1998-03-23 was a Monday");
+        assert_eq!(
+            weekday(day_number(1998, 3, 23)),
+            0,
+            "1998-03-23 was a Monday"
+        );
         assert_eq!(civil(easter(1998)), (1998, 4, 12));
         assert_eq!(civil(easter(1997)), (1997, 3, 30));
         assert_eq!(civil(easter(2024)), (2024, 3, 31));

@@ -34,9 +34,18 @@ pub fn moving_average(y: &[f64], m: usize) -> Vec<f64> {
         w[m] = 0.5 / m as f64;
         w
     };
-    for (t, o) in out.iter_mut().enumerate().take(n.saturating_sub(half)).skip(half) {
+    for (t, o) in out
+        .iter_mut()
+        .enumerate()
+        .take(n.saturating_sub(half))
+        .skip(half)
+    {
         let start = t - half;
-        *o = w.iter().zip(&y[start..start + w.len()]).map(|(a, b)| a * b).sum();
+        *o = w
+            .iter()
+            .zip(&y[start..start + w.len()])
+            .map(|(a, b)| a * b)
+            .sum();
     }
     out
 }
@@ -92,7 +101,12 @@ pub fn acf(y: &[f64], lags: usize) -> Vec<f64> {
             if denom == 0.0 || k >= n {
                 0.0
             } else {
-                d[..n - k].iter().zip(&d[k..]).map(|(a, b)| a * b).sum::<f64>() / denom
+                d[..n - k]
+                    .iter()
+                    .zip(&d[k..])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+                    / denom
             }
         })
         .collect()
@@ -132,7 +146,9 @@ mod tests {
     #[test]
     fn recovers_an_additive_weekly_pattern() {
         let pat = [3.0, -1.0, 0.0, 1.0, -2.0, -0.5, -0.5];
-        let y: Vec<f64> = (0..70).map(|t| 10.0 + 0.1 * t as f64 + pat[t % 7]).collect();
+        let y: Vec<f64> = (0..70)
+            .map(|t| 10.0 + 0.1 * t as f64 + pat[t % 7])
+            .collect();
         let s = seasonal(&y, 7, Kind::Additive);
         for t in 0..7 {
             assert!((s[t] - pat[t]).abs() < 1e-9, "{t}: {} vs {}", s[t], pat[t]);

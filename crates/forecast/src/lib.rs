@@ -47,10 +47,12 @@ mod stats;
 pub mod stl;
 pub mod theta;
 
-pub use batch::{backtest_all, forecast_all, summarize, FillOptions, Score, SeriesForecast, Summary};
+pub use batch::{
+    backtest_all, forecast_all, summarize, FillOptions, Score, SeriesForecast, Summary,
+};
 pub use error::{ForecastError, Result};
 pub use ets::{Bounds, Ets, EtsParams, Form};
 pub use model::{Combine, Forecast, ForecastParams, Method, Model, MstlParams};
-pub use series::{prepare, Observation, PrepareOptions, Series};
 pub use prophet::{Prophet, ProphetParams};
+pub use series::{prepare, Observation, PrepareOptions, Series};
 pub use theta::{Theta, ThetaParams, Variant};

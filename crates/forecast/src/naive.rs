@@ -21,7 +21,11 @@ impl SeasonalNaive {
     pub fn fit(y: &[f64], m: usize) -> SeasonalNaive {
         let m = m.max(1).min(y.len().max(1));
         let n = y.len();
-        let last = if n == 0 { vec![0.0] } else { y[n - m..].to_vec() };
+        let last = if n == 0 {
+            vec![0.0]
+        } else {
+            y[n - m..].to_vec()
+        };
         let diffs: Vec<f64> = (m..n).map(|t| y[t] - y[t - m]).collect();
         let sigma = if diffs.is_empty() {
             0.0

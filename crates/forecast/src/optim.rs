@@ -84,7 +84,11 @@ pub fn minimize(
     let mut simplex: Vec<Vec<f64>> = (0..=n).map(|_| start.clone()).collect();
     for (i, p) in simplex.iter_mut().enumerate().take(n) {
         let v = p[i];
-        p[i] = if v == 0.0 { o.zero_step } else { v * (1.0 + o.init_step) };
+        p[i] = if v == 0.0 {
+            o.zero_step
+        } else {
+            v * (1.0 + o.init_step)
+        };
         p[i] = p[i].max(lo[i]).min(hi[i]);
     }
     let mut fs: Vec<f64> = simplex.iter().map(|p| eval(p)).collect();
@@ -178,7 +182,9 @@ pub fn minimize(
         }
         simplex[best] = b;
     }
-    let best = (0..=n).min_by(|&a, &b| fs[a].total_cmp(&fs[b])).unwrap_or(0);
+    let best = (0..=n)
+        .min_by(|&a, &b| fs[a].total_cmp(&fs[b]))
+        .unwrap_or(0);
     Minimum {
         x: simplex[best].clone(),
         f: fs[best],

@@ -49,7 +49,12 @@ pub fn svg(
         let mut pen = false;
         for (i, v) in pts {
             if v.is_finite() {
-                d.push_str(&format!("{}{:.1},{:.1} ", if pen { "L" } else { "M" }, x(i), y(v)));
+                d.push_str(&format!(
+                    "{}{:.1},{:.1} ",
+                    if pen { "L" } else { "M" },
+                    x(i),
+                    y(v)
+                ));
                 pen = true;
             } else {
                 pen = false;
@@ -61,7 +66,12 @@ pub fn svg(
         let off = hist.len();
         let mut d = String::new();
         for (i, v) in hi.iter().enumerate() {
-            d.push_str(&format!("{}{:.1},{:.1} ", if i == 0 { "M" } else { "L" }, x(off + i), y(*v)));
+            d.push_str(&format!(
+                "{}{:.1},{:.1} ",
+                if i == 0 { "M" } else { "L" },
+                x(off + i),
+                y(*v)
+            ));
         }
         for (i, v) in lo.iter().enumerate().rev() {
             d.push_str(&format!("L{:.1},{:.1} ", x(off + i), y(*v)));
@@ -79,11 +89,21 @@ pub fn svg(
         t = esc(title)
     );
     if !f.is_empty() {
-        s.push_str(&format!("<path d=\"{}\" fill=\"#c6dbef\"/>\n", band(&f.lo95, &f.hi95)));
-        s.push_str(&format!("<path d=\"{}\" fill=\"#6baed6\" fill-opacity=\"0.6\"/>\n", band(&f.lo80, &f.hi80)));
+        s.push_str(&format!(
+            "<path d=\"{}\" fill=\"#c6dbef\"/>\n",
+            band(&f.lo95, &f.hi95)
+        ));
+        s.push_str(&format!(
+            "<path d=\"{}\" fill=\"#6baed6\" fill-opacity=\"0.6\"/>\n",
+            band(&f.lo80, &f.hi80)
+        ));
     }
-    s.push_str(&format!("<path d=\"{hist_d}\" fill=\"none\" stroke=\"#333\" stroke-width=\"1.2\"/>\n"));
-    s.push_str(&format!("<path d=\"{mean_d}\" fill=\"none\" stroke=\"#08519c\" stroke-width=\"2\"/>\n"));
+    s.push_str(&format!(
+        "<path d=\"{hist_d}\" fill=\"none\" stroke=\"#333\" stroke-width=\"1.2\"/>\n"
+    ));
+    s.push_str(&format!(
+        "<path d=\"{mean_d}\" fill=\"none\" stroke=\"#08519c\" stroke-width=\"2\"/>\n"
+    ));
     s.push_str(&format!(
         "<line x1=\"{ml}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#999\"/>\n\
          <text x=\"{ml}\" y=\"{ty}\">{fl}</text><text x=\"{r}\" y=\"{ty}\" text-anchor=\"end\">{ll}</text>\n\
@@ -107,7 +127,14 @@ mod tests {
     #[test]
     fn the_svg_escapes_the_title_and_draws_the_bands() {
         let f = Forecast::normal(vec![5.0, 6.0], &[1.0, 1.0]);
-        let s = svg("a<b", &[1.0, f64::NAN, 3.0], &f, 100, "2020-01-01", "2020-01-05");
+        let s = svg(
+            "a<b",
+            &[1.0, f64::NAN, 3.0],
+            &f,
+            100,
+            "2020-01-01",
+            "2020-01-05",
+        );
         assert!(s.starts_with("<svg") && s.contains("a&lt;b") && s.matches("<path").count() == 4);
     }
 }

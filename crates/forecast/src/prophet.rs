@@ -81,7 +81,11 @@ impl ProphetParams {
     /// Checks the parameters.
     pub fn check(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.changepoint_range) {
-            return Err(ForecastError::param("changepoint_range", self.changepoint_range, "between 0 and 1"));
+            return Err(ForecastError::param(
+                "changepoint_range",
+                self.changepoint_range,
+                "between 0 and 1",
+            ));
         }
         if self.changepoint_prior <= 0.0 || self.seasonality_prior <= 0.0 {
             return Err(ForecastError::param(
@@ -91,7 +95,11 @@ impl ProphetParams {
             ));
         }
         if self.window_before < 0 || self.window_after < 0 {
-            return Err(ForecastError::param("window", self.window_before.min(self.window_after), "holiday windows are ≥ 0 days"));
+            return Err(ForecastError::param(
+                "window",
+                self.window_before.min(self.window_after),
+                "holiday windows are ≥ 0 days",
+            ));
         }
         Ok(())
     }
@@ -293,7 +301,9 @@ mod tests {
         let y: Vec<f64> = (0..900)
             .map(|i| {
                 let d = start + i;
-                let mut v = 100.0 + 0.01 * i as f64 + [5.0, 0.0, 0.0, 2.0, 10.0, -7.0, -10.0][calendar::weekday(d) as usize];
+                let mut v = 100.0
+                    + 0.01 * i as f64
+                    + [5.0, 0.0, 0.0, 2.0, 10.0, -7.0, -10.0][calendar::weekday(d) as usize];
                 if easter.iter().any(|&e| d == e + 1) {
                     v -= 40.0;
                 }
@@ -303,7 +313,12 @@ mod tests {
         let m = ProphetParams::default().fit(&y[..800], start, "p").unwrap();
         let f = m.forecast(100);
         for i in 0..100 {
-            assert!((f.mean[i] - y[800 + i]).abs() < 8.0, "{i}: {} vs {}", f.mean[i], y[800 + i]);
+            assert!(
+                (f.mean[i] - y[800 + i]).abs() < 8.0,
+                "{i}: {} vs {}",
+                f.mean[i],
+                y[800 + i]
+            );
         }
     }
 }

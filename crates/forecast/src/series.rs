@@ -108,7 +108,8 @@ pub fn prepare(id: &str, mut obs: Vec<Observation>, o: PrepareOptions) -> Result
     }
     let start = obs[0].day;
     let end = obs[obs.len() - 1].day;
-    let len = usize::try_from(end - start + 1).map_err(|_| ForecastError::Internal("negative span".into()))?;
+    let len = usize::try_from(end - start + 1)
+        .map_err(|_| ForecastError::Internal("negative span".into()))?;
     let mut values = vec![f64::NAN; len];
     let mut blanks = 0;
     for r in &obs {
@@ -178,13 +179,18 @@ mod tests {
     use super::*;
 
     fn obs(day: i64, v: Option<f64>, line: u64) -> Observation {
-        Observation { day, value: v, line }
+        Observation {
+            day,
+            value: v,
+            line,
+        }
     }
 
     #[test]
     fn gaps_and_blanks_become_missing_and_are_filled_from_the_same_weekday() {
-        let mut rows: Vec<Observation> =
-            (0..28).map(|d| obs(d, Some((d % 7) as f64 * 10.0), d as u64 + 2)).collect();
+        let mut rows: Vec<Observation> = (0..28)
+            .map(|d| obs(d, Some((d % 7) as f64 * 10.0), d as u64 + 2))
+            .collect();
         rows.remove(9); // a gap on day 9 (weekday 2)
         rows[15].value = None; // a blank on day 16 (weekday 2)
         let s = prepare("x", rows, PrepareOptions::default()).unwrap();
@@ -196,9 +202,18 @@ mod tests {
 
     #[test]
     fn duplicates_and_negatives_are_errors_naming_series_and_lines() {
-        let rows = vec![obs(0, Some(1.0), 2), obs(0, Some(2.0), 3), obs(1, Some(-1.0), 4)];
-        let e = prepare("ATM-9", rows, PrepareOptions::default()).unwrap_err().to_string();
-        assert!(e.contains("ATM-9") && e.contains("lines 2 and 3") && e.contains("line 4"), "{e}");
+        let rows = vec![
+            obs(0, Some(1.0), 2),
+            obs(0, Some(2.0), 3),
+            obs(1, Some(-1.0), 4),
+        ];
+        let e = prepare("ATM-9", rows, PrepareOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ATM-9") && e.contains("lines 2 and 3") && e.contains("line 4"),
+            "{e}"
+        );
     }
 
     #[test]

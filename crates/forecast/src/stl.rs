@@ -47,50 +47,42 @@ fn est(
         h += ((len - n) / 2) as f64;
     }
     let (h9, h1) = (0.999 * h, 0.001 * h);
-    let mut w = Vec::with_capacity(nright + 1 - nleft);
-    let mut a = 0.0;
+    let inv_h = if h > 0.0 { 1.0 / h } else { 0.0 };
+    // One pass of weighted sums; the local line's value at xs follows from them.
+    let (mut sw, mut swj, mut swjj, mut swy, mut swjy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for j in nleft..=nright {
-        let r = (j as f64 - xs).abs();
-        let wj = if r <= h9 {
-            if r <= h1 {
-                1.0
-            } else {
-                (1.0 - (r / h).powi(3)).powi(3)
-            }
+        let jf = j as f64;
+        let r = (jf - xs).abs();
+        if r > h9 {
+            continue;
+        }
+        let w = if r <= h1 {
+            1.0
         } else {
-            0.0
+            let u = r * inv_h;
+            let v = 1.0 - u * u * u;
+            v * v * v
         };
-        a += wj;
-        w.push(wj);
+        let yj = y[j - 1];
+        sw += w;
+        swj += w * jf;
+        swjj += w * jf * jf;
+        swy += w * yj;
+        swjy += w * jf * yj;
     }
-    if a <= 0.0 {
+    if sw <= 0.0 {
         return None;
     }
-    w.iter_mut().for_each(|v| *v /= a);
+    let a = swj / sw;
+    let mean = swy / sw;
+    let mut value = mean;
     if linear && h > 0.0 {
-        let mut c = 0.0;
-        let mut am = 0.0;
-        for (k, wj) in w.iter().enumerate() {
-            am += wj * (nleft + k) as f64;
-        }
-        let mut b = xs - am;
-        for (k, wj) in w.iter().enumerate() {
-            let d = (nleft + k) as f64 - am;
-            c += wj * d * d;
-        }
-        if c.sqrt() > 0.001 * range {
-            b /= c;
-            for (k, wj) in w.iter_mut().enumerate() {
-                *wj *= b * ((nleft + k) as f64 - am) + 1.0;
-            }
+        let c = swjj / sw - a * a;
+        if c > 0.0 && c.sqrt() > 0.001 * range {
+            value += (xs - a) / c * (swjy / sw - a * mean);
         }
     }
-    Some(
-        w.iter()
-            .enumerate()
-            .map(|(k, wj)| wj * y[nleft + k - 1])
-            .sum(),
-    )
+    Some(value)
 }
 
 /// Loess smoothing of every point with window `len` (jump 1).
@@ -135,8 +127,16 @@ fn cycle_subseries(y: &[f64], p: usize, ns: usize) -> Vec<f64> {
         // interpolate them and take the whole remainder into the season.
         let sm = smooth(&sub, ns, false);
         let first = est(&sub, k, ns, false, 0.0, 1, ns.min(k)).unwrap_or(sm[0]);
-        let last = est(&sub, k, ns, false, (k + 1) as f64, k.saturating_sub(ns) + 1, k)
-            .unwrap_or(sm[k - 1]);
+        let last = est(
+            &sub,
+            k,
+            ns,
+            false,
+            (k + 1) as f64,
+            k.saturating_sub(ns) + 1,
+            k,
+        )
+        .unwrap_or(sm[k - 1]);
         c[j] = first;
         for (i, v) in sm.iter().enumerate() {
             c[(i + 1) * p + j] = *v;
@@ -253,13 +253,23 @@ mod tests {
     #[test]
     fn stl_separates_a_weekly_pattern_from_a_trend() {
         let pat = [4.0, -1.0, 0.5, 1.0, -2.0, -1.5, -1.0];
-        let y: Vec<f64> = (0..140).map(|t| 20.0 + 0.05 * t as f64 + pat[t % 7]).collect();
+        let y: Vec<f64> = (0..140)
+            .map(|t| 20.0 + 0.05 * t as f64 + pat[t % 7])
+            .collect();
         let d = stl(&y, 7, 11);
         for t in 14..126 {
-            assert!((d.seasonal[t] - pat[t % 7]).abs() < 0.3, "{t}: {}", d.seasonal[t]);
+            assert!(
+                (d.seasonal[t] - pat[t % 7]).abs() < 0.3,
+                "{t}: {}",
+                d.seasonal[t]
+            );
             assert!((d.trend[t] - (20.0 + 0.05 * t as f64)).abs() < 0.3);
         }
         let m = mstl(&y, &[7, 365], 2);
-        assert_eq!(m.seasonals.len(), 1, "365 is more than half of 140 and dropped");
+        assert_eq!(
+            m.seasonals.len(),
+            1,
+            "365 is more than half of 140 and dropped"
+        );
     }
 }

@@ -106,12 +106,21 @@ fn run(y: &[f64], v: Variant, level0: f64, alpha: f64, theta: f64) -> (f64, Vec<
     } else {
         let nf = n as f64;
         let mean = y.iter().sum::<f64>() / nf;
-        let wavg = y.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v).sum::<f64>() / nf;
+        let wavg = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1) as f64 * v)
+            .sum::<f64>()
+            / nf;
         b = 6.0 * (2.0 * wavg - (nf + 1.0) * mean) / (nf * nf - 1.0);
         a = mean - (nf + 1.0) * b / 2.0;
     }
     let k = 1.0 - 1.0 / theta;
-    let mu0 = if v.dynamic() { y[0] } else { level0 + k * (a + b) };
+    let mu0 = if v.dynamic() {
+        y[0]
+    } else {
+        level0 + k * (a + b)
+    };
     let mut level = alpha * y[0] + (1.0 - alpha) * level0;
     let mut meany = y[0];
     let mut e = Vec::with_capacity(n);
@@ -139,7 +148,11 @@ impl ThetaParams {
     /// Checks the parameters.
     pub fn check(&self) -> Result<()> {
         if self.period == 0 {
-            return Err(ForecastError::param("period", 0, "at least 1 (1 = no season)"));
+            return Err(ForecastError::param(
+                "period",
+                0,
+                "at least 1 (1 = no season)",
+            ));
         }
         Ok(())
     }
@@ -161,7 +174,11 @@ impl ThetaParams {
         let mut season = None;
         if m > 1 && decompose::is_seasonal(y, m) {
             let positive = y.iter().all(|&v| v > 0.0);
-            let mut kind = if positive { Kind::Multiplicative } else { Kind::Additive };
+            let mut kind = if positive {
+                Kind::Multiplicative
+            } else {
+                Kind::Additive
+            };
             let mut s = decompose::seasonal(y, m, kind);
             if kind == Kind::Multiplicative && s.iter().any(|&v| v < 0.01) {
                 kind = Kind::Additive;
@@ -184,7 +201,11 @@ impl ThetaParams {
         let mut best: Option<Theta> = None;
         for v in variants {
             let (x0, lo, hi) = if v.optimised() {
-                (vec![adj[0] / 2.0, 0.5, 2.0], vec![-1e10, 0.1, 1.0], vec![1e10, 0.99, 1e10])
+                (
+                    vec![adj[0] / 2.0, 0.5, 2.0],
+                    vec![-1e10, 0.1, 1.0],
+                    vec![1e10, 0.99, 1e10],
+                )
             } else {
                 (vec![adj[0] / 2.0, 0.5], vec![-1e10, 0.1], vec![1e10, 0.99])
             };
@@ -265,7 +286,12 @@ impl Theta {
 
     /// A short description, e.g. `Theta(OTM, θ=2.31)`.
     pub fn describe(&self) -> String {
-        format!("Theta({}, θ={:.2}, α={:.3})", self.variant.name(), self.theta, self.alpha)
+        format!(
+            "Theta({}, θ={:.2}, α={:.3})",
+            self.variant.name(),
+            self.theta,
+            self.alpha
+        )
     }
 }
 

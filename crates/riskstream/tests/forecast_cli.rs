@@ -18,7 +18,11 @@ fn nn5() -> PathBuf {
 
 fn succeeded(out: &Output) -> String {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -30,7 +34,13 @@ fn refused(out: &Output) -> String {
 }
 
 /// A small long-format file: `series` × `days` days of a weekly pattern from 2024-01-01.
-fn weekly_csv(dir: &Path, name: &str, series: &[&str], days: usize, edit: impl Fn(&str, usize, String) -> Option<String>) -> PathBuf {
+fn weekly_csv(
+    dir: &Path,
+    name: &str,
+    series: &[&str],
+    days: usize,
+    edit: impl Fn(&str, usize, String) -> Option<String>,
+) -> PathBuf {
     let mut s = String::from("atm,day,cash\n");
     for id in series {
         for d in 0..days {
@@ -59,9 +69,18 @@ fn date_of(d: usize) -> String {
 }
 
 fn args(input: &Path) -> Vec<String> {
-    ["--input", &input.display().to_string(), "--id-col", "atm", "--time-col", "day", "--value-col", "cash"]
-        .map(String::from)
-        .to_vec()
+    [
+        "--input",
+        &input.display().to_string(),
+        "--id-col",
+        "atm",
+        "--time-col",
+        "day",
+        "--value-col",
+        "cash",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[test]
@@ -88,7 +107,10 @@ fn forecasts_intervals_and_plots_from_a_csv() {
         .collect();
     assert_eq!(rows.len(), 28);
     for r in &rows {
-        assert!(r[3] <= r[1] && r[1] <= r[0] && r[0] <= r[2] && r[2] <= r[4], "{r:?}");
+        assert!(
+            r[3] <= r[1] && r[1] <= r[0] && r[0] <= r[2] && r[2] <= r[4],
+            "{r:?}"
+        );
     }
     assert!(plots.join("A1.svg").is_file() && plots.join("B_2.svg").is_file());
 }
@@ -100,8 +122,24 @@ fn nn5_backtest_prints_the_metrics_table() {
     let o = bin()
         .arg("forecast")
         .args(["--input", &nn5().display().to_string()])
-        .args(["--id-col", "series_id", "--time-col", "date", "--value-col", "value"])
-        .args(["--horizon", "56", "--model", "snaive", "--backtest", "--origins", "1", "--output"])
+        .args([
+            "--id-col",
+            "series_id",
+            "--time-col",
+            "date",
+            "--value-col",
+            "value",
+        ])
+        .args([
+            "--horizon",
+            "56",
+            "--model",
+            "snaive",
+            "--backtest",
+            "--origins",
+            "1",
+            "--output",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -109,7 +147,13 @@ fn nn5_backtest_prints_the_metrics_table() {
     assert!(text.contains("| snaive | 111 |"), "{text}");
     let csv = std::fs::read_to_string(&out).unwrap();
     assert_eq!(csv.lines().count(), 1 + 111 * 56);
-    assert!(csv.lines().nth(1).unwrap().starts_with("NN5-001,1998-03-23,0,"), "{csv:.200}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("NN5-001,1998-03-23,0,"),
+        "{csv:.200}"
+    );
 }
 
 #[test]
@@ -118,9 +162,17 @@ fn a_duplicated_date_names_the_series_and_both_lines() {
     let input = weekly_csv(dir.path(), "d.csv", &["A1"], 60, |_, d, l| {
         Some(if d == 10 { format!("{l}\n{l}") } else { l })
     });
-    let o = bin().arg("forecast").args(args(&input)).args(["--horizon", "7", "--output", "/dev/null"]).output().unwrap();
+    let o = bin()
+        .arg("forecast")
+        .args(args(&input))
+        .args(["--horizon", "7", "--output", "/dev/null"])
+        .output()
+        .unwrap();
     let err = refused(&o);
-    assert!(err.contains("`A1`") && err.contains("appears twice") && err.contains("lines 12 and 13"), "{err}");
+    assert!(
+        err.contains("`A1`") && err.contains("appears twice") && err.contains("lines 12 and 13"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -133,10 +185,18 @@ fn a_non_numeric_or_negative_value_names_the_series_and_line() {
             _ => l,
         })
     });
-    let o = bin().arg("forecast").args(args(&input)).args(["--horizon", "7", "--output", "/dev/null"]).output().unwrap();
+    let o = bin()
+        .arg("forecast")
+        .args(args(&input))
+        .args(["--horizon", "7", "--output", "/dev/null"])
+        .output()
+        .unwrap();
     let err = refused(&o);
     assert!(err.contains("`A1`, line 5: value `lots`"), "{err}");
-    assert!(err.contains("`Z9`, line 67: value `-4`") && err.contains("negative"), "{err}");
+    assert!(
+        err.contains("`Z9`, line 67: value `-4`") && err.contains("negative"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -145,28 +205,58 @@ fn a_series_shorter_than_two_seasons_is_named_and_can_be_skipped() {
     let input = weekly_csv(dir.path(), "s.csv", &["LONG", "SHORT"], 60, |id, d, l| {
         (id == "LONG" || d < 10).then_some(l)
     });
-    let o = bin().arg("forecast").args(args(&input)).args(["--horizon", "7", "--output", "/dev/null"]).output().unwrap();
+    let o = bin()
+        .arg("forecast")
+        .args(args(&input))
+        .args(["--horizon", "7", "--output", "/dev/null"])
+        .output()
+        .unwrap();
     let err = refused(&o);
-    assert!(err.contains("`SHORT`") && err.contains("10 observations"), "{err}");
+    assert!(
+        err.contains("`SHORT`") && err.contains("10 observations"),
+        "{err}"
+    );
     let out = dir.path().join("f.csv");
-    let o = bin().arg("forecast").args(args(&input)).args(["--horizon", "7", "--skip-bad", "--output"]).arg(&out).output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1 + 7);
+    let o = bin()
+        .arg("forecast")
+        .args(args(&input))
+        .args(["--horizon", "7", "--skip-bad", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        1 + 7
+    );
 }
 
 #[test]
 fn gaps_and_blanks_are_filled_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let input = weekly_csv(dir.path(), "g.csv", &["A1"], 70, |_, d, l| match d {
-        20 => None,                                        // an absent date
+        20 => None,                                              // an absent date
         30 => Some(format!("{},", &l[..l.rfind(',').unwrap()])), // a blank value
         _ => Some(l),
     });
-    let o = bin().arg("forecast").args(args(&input)).args(["--horizon", "7", "--model", "theta", "--output"])
-        .arg(dir.path().join("g_out.csv")).output().unwrap();
+    let o = bin()
+        .arg("forecast")
+        .args(args(&input))
+        .args(["--horizon", "7", "--model", "theta", "--output"])
+        .arg(dir.path().join("g_out.csv"))
+        .output()
+        .unwrap();
     succeeded(&o);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("1 blank values and 1 absent dates filled"), "{err}");
+    assert!(
+        err.contains("1 blank values and 1 absent dates filled"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -175,7 +265,16 @@ fn a_missing_column_is_a_usage_error() {
     let input = weekly_csv(dir.path(), "m.csv", &["A1"], 30, |_, _, l| Some(l));
     let o = bin()
         .arg("forecast")
-        .args(["--input", &input.display().to_string(), "--id-col", "atm", "--time-col", "date", "--value-col", "cash"])
+        .args([
+            "--input",
+            &input.display().to_string(),
+            "--id-col",
+            "atm",
+            "--time-col",
+            "date",
+            "--value-col",
+            "cash",
+        ])
         .args(["--horizon", "7", "--output", "/dev/null"])
         .output()
         .unwrap();

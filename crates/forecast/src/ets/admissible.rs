@@ -39,13 +39,21 @@ pub fn admissible(alpha: f64, beta: Option<f64>, gamma: Option<f64>, phi: f64, m
                 return false;
             }
             // Coefficients in increasing powers; monic of degree m + 1.
-            let mut p = Vec::with_capacity(m + 2);
-            p.push(phi * (1.0 - alpha - g));
-            p.push(alpha + b - alpha * phi + g - 1.0);
-            p.extend(std::iter::repeat_n(alpha + b - alpha * phi, m - 2));
-            p.push(alpha + b - phi);
-            p.push(1.0);
-            roots_within(&p, 1.0 + 1e-10)
+            let (mut stack, mut heap) = ([0.0f64; 34], Vec::new());
+            let p: &mut [f64] = if m + 2 <= stack.len() {
+                &mut stack[..m + 2]
+            } else {
+                heap.resize(m + 2, 0.0);
+                &mut heap[..]
+            };
+            p[0] = phi * (1.0 - alpha - g);
+            p[1] = alpha + b - alpha * phi + g - 1.0;
+            for c in &mut p[2..m] {
+                *c = alpha + b - alpha * phi;
+            }
+            p[m] = alpha + b - phi;
+            p[m + 1] = 1.0;
+            roots_within(p, 1.0 + 1e-10)
         }
     }
 }
@@ -53,13 +61,21 @@ pub fn admissible(alpha: f64, beta: Option<f64>, gamma: Option<f64>, phi: f64, m
 /// Whether every root of the polynomial `p` (increasing powers, non-zero leading
 /// coefficient) has modulus ≤ `r`: the Schur–Cohn recursion on p(r·z).
 pub fn roots_within(p: &[f64], r: f64) -> bool {
-    let mut a: Vec<f64> = Vec::with_capacity(p.len());
+    // On the stack for the usual periods (called for every likelihood evaluation).
+    let (mut sa, mut sn) = ([0.0f64; 32], [0.0f64; 32]);
+    let (mut ha, mut hn) = (Vec::new(), Vec::new());
+    let (a, next): (&mut [f64], &mut [f64]) = if p.len() <= 32 {
+        (&mut sa[..p.len()], &mut sn[..p.len()])
+    } else {
+        ha.resize(p.len(), 0.0);
+        hn.resize(p.len(), 0.0);
+        (&mut ha[..], &mut hn[..])
+    };
     let mut scale = 1.0;
-    for c in p {
-        a.push(c * scale);
+    for (dst, c) in a.iter_mut().zip(p) {
+        *dst = c * scale;
         scale *= r;
     }
-    let mut next = vec![0.0; p.len()];
     let mut d = a.len() - 1;
     while d > 0 {
         let (lead, c0) = (a[d], a[0]);
@@ -171,7 +187,9 @@ mod tests {
         // Deterministic pseudo-random smoothing parameters over (and beyond) the box.
         let mut seed = 12345u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
         let mut disagree = 0;

@@ -33,7 +33,11 @@ impl Spec {
     /// One step's forecast from the state.
     #[inline]
     pub(super) fn one_step(&self, l: f64, b: f64, s: f64) -> (f64, f64) {
-        let q = if self.has_trend() { l + self.phi * b } else { l };
+        let q = if self.has_trend() {
+            l + self.phi * b
+        } else {
+            l
+        };
         let f = match self.form.season {
             SeasonType::None => q,
             SeasonType::Additive => q + s,
@@ -78,16 +82,24 @@ impl Spec {
         match (mult, trend, self.form.season) {
             (false, false, SeasonType::None) => self.run_as::<false, false, 0>(y, l0, b0, ring),
             (false, false, SeasonType::Additive) => self.run_as::<false, false, 1>(y, l0, b0, ring),
-            (false, false, SeasonType::Multiplicative) => self.run_as::<false, false, 2>(y, l0, b0, ring),
+            (false, false, SeasonType::Multiplicative) => {
+                self.run_as::<false, false, 2>(y, l0, b0, ring)
+            }
             (false, true, SeasonType::None) => self.run_as::<false, true, 0>(y, l0, b0, ring),
             (false, true, SeasonType::Additive) => self.run_as::<false, true, 1>(y, l0, b0, ring),
-            (false, true, SeasonType::Multiplicative) => self.run_as::<false, true, 2>(y, l0, b0, ring),
+            (false, true, SeasonType::Multiplicative) => {
+                self.run_as::<false, true, 2>(y, l0, b0, ring)
+            }
             (true, false, SeasonType::None) => self.run_as::<true, false, 0>(y, l0, b0, ring),
             (true, false, SeasonType::Additive) => self.run_as::<true, false, 1>(y, l0, b0, ring),
-            (true, false, SeasonType::Multiplicative) => self.run_as::<true, false, 2>(y, l0, b0, ring),
+            (true, false, SeasonType::Multiplicative) => {
+                self.run_as::<true, false, 2>(y, l0, b0, ring)
+            }
             (true, true, SeasonType::None) => self.run_as::<true, true, 0>(y, l0, b0, ring),
             (true, true, SeasonType::Additive) => self.run_as::<true, true, 1>(y, l0, b0, ring),
-            (true, true, SeasonType::Multiplicative) => self.run_as::<true, true, 2>(y, l0, b0, ring),
+            (true, true, SeasonType::Multiplicative) => {
+                self.run_as::<true, true, 2>(y, l0, b0, ring)
+            }
         }
     }
 
@@ -116,9 +128,8 @@ impl Spec {
         // [1e-150, 1e150]: a logarithm every ~70 steps instead of every step (it was a
         // fifth of the fitting time).
         let mut prod = 1.0f64;
-        let mut k = 0usize;
-        for &yt in y {
-            let s = if SEASON != 0 { ring[k] } else { 0.0 };
+        let mut step = |yt: f64, slot: &mut f64| {
+            let s = if SEASON != 0 { *slot } else { 0.0 };
             let q = if TREND { l + phi * b } else { l };
             let f = match SEASON {
                 0 => q,
@@ -152,11 +163,7 @@ impl Spec {
                     _ if q.abs() < TOL => HUGE,
                     _ => yt / q,
                 };
-                ring[k] = s + gamma * (t - s);
-                k += 1;
-                if k == m {
-                    k = 0;
-                }
+                *slot = s + gamma * (t - s);
             }
             if TREND {
                 let ln = a11 * l + (a12 * b + alpha * p);
@@ -164,6 +171,19 @@ impl Spec {
                 l = ln;
             } else {
                 l = a11 * l + alpha * p;
+            }
+        };
+        if SEASON == 0 {
+            let mut none = 0.0;
+            for &yt in y {
+                step(yt, &mut none);
+            }
+        } else {
+            // A period at a time against the ring: no index arithmetic, no bounds checks.
+            for chunk in y.chunks(m) {
+                for (&yt, slot) in chunk.iter().zip(ring.iter_mut()) {
+                    step(yt, slot);
+                }
             }
         }
         let n = y.len() as f64;
@@ -203,10 +223,17 @@ pub(super) fn initial_states(y: &[f64], m: usize, form: Form) -> Vec<f64> {
                 let d: f64 = init.iter().map(|v| v + 1e-2).sum();
                 init.iter_mut().for_each(|v| *v /= d);
             }
-            (init, y.iter().zip(&s).map(|(a, b)| a / b.max(1e-2)).collect())
+            (
+                init,
+                y.iter().zip(&s).map(|(a, b)| a / b.max(1e-2)).collect(),
+            )
         }
     };
-    let mm = if form.season == SeasonType::None { 1 } else { m };
+    let mm = if form.season == SeasonType::None {
+        1
+    } else {
+        m
+    };
     let maxn = (2 * mm).max(10).min(n);
     let mut out = Vec::with_capacity(2 + init_seas.len());
     if form.trend == TrendType::None {
@@ -277,4 +304,3 @@ pub(super) fn fill_ring(form: Form, m: usize, free: &[f64], ring: &mut [f64]) ->
     ring[0] = last;
     !(form.season == SeasonType::Multiplicative && ring.iter().any(|&v| v < 0.0))
 }
-

@@ -85,7 +85,11 @@ impl Ets {
             ring[..self.seasons.len()].copy_from_slice(&self.seasons);
             for (i, d) in draws.iter_mut().enumerate() {
                 let k = i % m;
-                let s = if self.seasons.is_empty() { 0.0 } else { ring[k] };
+                let s = if self.seasons.is_empty() {
+                    0.0
+                } else {
+                    ring[k]
+                };
                 let (q, f) = spec.one_step(l, b, s);
                 let z: f64 = StandardNormal.sample(&mut rng);
                 let y = match self.form.error {
@@ -118,4 +122,3 @@ impl Ets {
         self.sigma2.max(0.0).sqrt()
     }
 }
-

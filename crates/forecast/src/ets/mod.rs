@@ -120,10 +120,18 @@ impl EtsParams {
     /// Checks the parameters before any data is read.
     pub fn check(&self) -> Result<()> {
         if self.period == 0 {
-            return Err(ForecastError::param("period", 0, "the seasonal period must be at least 1 (1 = no season)"));
+            return Err(ForecastError::param(
+                "period",
+                0,
+                "the seasonal period must be at least 1 (1 = no season)",
+            ));
         }
         if self.max_iter == 0 {
-            return Err(ForecastError::param("max_iter", 0, "at least 1 optimiser iteration"));
+            return Err(ForecastError::param(
+                "max_iter",
+                0,
+                "at least 1 optimiser iteration",
+            ));
         }
         if self.simulations < 20 {
             return Err(ForecastError::param(
@@ -248,13 +256,21 @@ impl EtsParams {
             let up = UPPER[1].min(alpha0);
             x0.push(LOWER[1] + 0.1 * (up - LOWER[1]));
             lo.push(LOWER[1]);
-            hi.push(if self.bounds == Bounds::Box { up } else { UPPER[1] });
+            hi.push(if self.bounds == Bounds::Box {
+                up
+            } else {
+                UPPER[1]
+            });
         }
         if seasonal {
             let up = UPPER[2].min(1.0 - alpha0);
             x0.push(LOWER[2] + 0.05 * (up - LOWER[2]));
             lo.push(LOWER[2]);
-            hi.push(if self.bounds == Bounds::Box { up } else { UPPER[2] });
+            hi.push(if self.bounds == Bounds::Box {
+                up
+            } else {
+                UPPER[2]
+            });
         }
         if damped {
             x0.push(LOWER[3] + 0.99 * (UPPER[3] - LOWER[3]));
@@ -316,9 +332,6 @@ impl EtsParams {
                 ..Default::default()
             },
         );
-        if std::env::var_os("FC_DEBUG").is_some() {
-            eprintln!("{} iters {} f {:.4}", form.code(), best.iterations, best.f);
-        }
         if !best.f.is_finite() {
             return None;
         }
@@ -378,7 +391,12 @@ mod tests {
         let f = fit.forecast(14);
         let truth = weekly(314);
         for i in 0..14 {
-            assert!((f.mean[i] - truth[300 + i]).abs() < 2.0, "{i}: {} vs {}", f.mean[i], truth[300 + i]);
+            assert!(
+                (f.mean[i] - truth[300 + i]).abs() < 2.0,
+                "{i}: {} vs {}",
+                f.mean[i],
+                truth[300 + i]
+            );
             assert!(f.lo95[i] < f.mean[i] && f.mean[i] < f.hi95[i]);
             assert!(f.lo95[i] <= f.lo80[i] && f.hi80[i] <= f.hi95[i]);
         }

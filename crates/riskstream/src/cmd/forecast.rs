@@ -33,7 +33,7 @@ const DAY_US: i64 = 86_400_000_000;
 /// The method on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelArg {
-    /// Per series, the best of ets/theta/mstl/ensemble on the last `horizon` days.
+    /// Per series, the best of ets/theta/mstl/prophet/ensemble on the last `horizon` days.
     Auto,
     /// ETS, the form chosen by AICc.
     Ets,
@@ -46,7 +46,7 @@ pub enum ModelArg {
     /// Prophet-style: trend changepoints, weekly/yearly Fourier terms, England and Wales
     /// bank holidays (Easter included), fitted by ridge MAP.
     Prophet,
-    /// Median of ETS, Theta and MSTL.
+    /// Mean of ETS, Theta, MSTL and the Prophet-style model.
     Ensemble,
 }
 
@@ -140,7 +140,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         return Err(UsageError("--origins must be at least 1".into()).into());
     }
     if !a.backtest && a.output.is_none() {
-        return Err(UsageError("--output is required (or pass --backtest to score instead)".into()).into());
+        return Err(UsageError(
+            "--output is required (or pass --backtest to score instead)".into(),
+        )
+        .into());
     }
     let params = ForecastParams {
         method: a.model.method(),
@@ -155,7 +158,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     if !problems.is_empty() && !a.skip_bad {
         return Err(ForecastError::many(problems).into());
     }
-    let (gaps, blanks): (usize, usize) = series.iter().fold((0, 0), |(g, b), s| (g + s.gaps, b + s.blanks));
+    let (gaps, blanks): (usize, usize) = series
+        .iter()
+        .fold((0, 0), |(g, b), s| (g + s.gaps, b + s.blanks));
     eprintln!(
         "{} series, {} days in all; {} blank values and {} absent dates filled (same weekday, ±{} weeks)",
         series.len(),
@@ -211,13 +216,24 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             write_backtest(out, &scores, &by_id, a.horizon, step, a.origins)?;
         }
         if let Some(dir) = &a.plot {
-            let last: Vec<_> = scores.iter().filter(|s| s.origin + 1 == a.origins.max(1)).collect();
-            plot_all(dir, last.iter().map(|s| {
-                let ser = by_id.get(s.id.as_str()).copied();
-                let n = ser.map_or(0, |x| x.values.len());
-                let o = n.saturating_sub(a.horizon);
-                (s.id.as_str(), ser.map_or(&[][..], |x| &x.values[..o]), ser.map_or(0, |x| x.start), &s.forecast)
-            }))?;
+            let last: Vec<_> = scores
+                .iter()
+                .filter(|s| s.origin + 1 == a.origins.max(1))
+                .collect();
+            plot_all(
+                dir,
+                last.iter().map(|s| {
+                    let ser = by_id.get(s.id.as_str()).copied();
+                    let n = ser.map_or(0, |x| x.values.len());
+                    let o = n.saturating_sub(a.horizon);
+                    (
+                        s.id.as_str(),
+                        ser.map_or(&[][..], |x| &x.values[..o]),
+                        ser.map_or(0, |x| x.start),
+                        &s.forecast,
+                    )
+                }),
+            )?;
         }
     } else {
         let results = forecast_all(&series, &params, a.horizon, fo, &tick);
@@ -233,7 +249,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         if !problems.is_empty() && !a.skip_bad {
             return Err(ForecastError::many(problems).into());
         }
-        eprintln!("{} series forecast {} days ahead in {secs:.2} s", done.len(), a.horizon);
+        eprintln!(
+            "{} series forecast {} days ahead in {secs:.2} s",
+            done.len(),
+            a.horizon
+        );
         print_models(done.iter().map(|f| f.model.as_str()));
         if let Some(out) = &a.output {
             write_forecasts(out, &done)?;
@@ -241,10 +261,18 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         }
         if let Some(dir) = &a.plot {
             let by_id: HashMap<&str, &Series> = series.iter().map(|s| (s.id.as_str(), s)).collect();
-            plot_all(dir, done.iter().map(|f| {
-                let ser = by_id.get(f.id.as_str()).copied();
-                (f.id.as_str(), ser.map_or(&[][..], |x| &x.values[..]), ser.map_or(0, |x| x.start), &f.forecast)
-            }))?;
+            plot_all(
+                dir,
+                done.iter().map(|f| {
+                    let ser = by_id.get(f.id.as_str()).copied();
+                    (
+                        f.id.as_str(),
+                        ser.map_or(&[][..], |x| &x.values[..]),
+                        ser.map_or(0, |x| x.start),
+                        &f.forecast,
+                    )
+                }),
+            )?;
         }
     }
     if problems.is_empty() {
@@ -301,7 +329,11 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
     let ff = super::file_format(&a.input, None, a.delimiter)?;
     // The reader would read an absent optional column as all blanks; say so instead.
     let (found, _) = super::resolve_schema(None, &a.input, ff)?;
-    for (flag, name) in [("--id-col", &a.id_col), ("--time-col", &a.time_col), ("--value-col", &a.value_col)] {
+    for (flag, name) in [
+        ("--id-col", &a.id_col),
+        ("--time-col", &a.time_col),
+        ("--value-col", &a.value_col),
+    ] {
         if found.index_of(name).is_none() {
             let names: Vec<&str> = found.fields.iter().map(|f| f.name.as_str()).collect();
             return Err(UsageError(format!(
@@ -348,7 +380,11 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
                 .into());
             }
             let id = ids.value(r).trim().to_string();
-            let date = if dates.is_null(r) { "" } else { dates.value(r).trim() };
+            let date = if dates.is_null(r) {
+                ""
+            } else {
+                dates.value(r).trim()
+            };
             let Ok(micros) = riskstream_core::time::parse_iso8601(date) else {
                 problems.push(ForecastError::BadValue {
                     series: id.clone(),
@@ -358,8 +394,15 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
                 });
                 continue;
             };
-            let text = if values.is_null(r) { "" } else { values.value(r).trim() };
-            let value = if text.is_empty() || text.eq_ignore_ascii_case("na") || text.eq_ignore_ascii_case("nan") {
+            let text = if values.is_null(r) {
+                ""
+            } else {
+                values.value(r).trim()
+            };
+            let value = if text.is_empty()
+                || text.eq_ignore_ascii_case("na")
+                || text.eq_ignore_ascii_case("nan")
+            {
                 None
             } else if let Ok(v) = text.parse::<f64>() {
                 Some(v)
@@ -368,7 +411,10 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
                     series: id.clone(),
                     line,
                     value: text.to_string(),
-                    reason: format!("in `{}` is not a number; leave the cell blank for a missing day", a.value_col),
+                    reason: format!(
+                        "in `{}` is not a number; leave the cell blank for a missing day",
+                        a.value_col
+                    ),
                 });
                 continue;
             };
@@ -411,7 +457,10 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
 }
 
 fn day_text(day: i64) -> String {
-    riskstream_core::time::format_micros(day * DAY_US).chars().take(10).collect()
+    riskstream_core::time::format_micros(day * DAY_US)
+        .chars()
+        .take(10)
+        .collect()
 }
 
 fn write_table(out: &Path, fields: Vec<ArrowField>, cols: Vec<ArrayRef>) -> anyhow::Result<()> {
@@ -439,7 +488,10 @@ fn write_forecasts(out: &Path, done: &[riskstream_forecast::SeriesForecast]) -> 
             dates.push(day_text(f.first_day + i as i64));
         }
         let fc = &f.forecast;
-        for (dst, src) in v.iter_mut().zip([&fc.mean, &fc.lo80, &fc.hi80, &fc.lo95, &fc.hi95]) {
+        for (dst, src) in v
+            .iter_mut()
+            .zip([&fc.mean, &fc.lo80, &fc.hi80, &fc.lo95, &fc.hi95])
+        {
             dst.extend(src);
         }
     }
@@ -448,8 +500,14 @@ fn write_forecasts(out: &Path, done: &[riskstream_forecast::SeriesForecast]) -> 
         ArrowField::new("date", DataType::Utf8, false),
     ];
     fields.extend(value_fields());
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from(ids)), Arc::new(StringArray::from(dates))];
-    cols.extend(v.into_iter().map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(ids)),
+        Arc::new(StringArray::from(dates)),
+    ];
+    cols.extend(
+        v.into_iter()
+            .map(|c| Arc::new(Float64Array::from(c)) as ArrayRef),
+    );
     write_table(out, fields, cols)
 }
 
@@ -465,7 +523,9 @@ fn write_backtest(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut v: [Vec<f64>; 5] = Default::default();
     for s in scores {
-        let Some(ser) = by_id.get(s.id.as_str()) else { continue };
+        let Some(ser) = by_id.get(s.id.as_str()) else {
+            continue;
+        };
         let n = ser.values.len();
         let o = n - (h + (origins.max(1) - 1) * step) + s.origin * step;
         for i in 0..h {
@@ -476,7 +536,10 @@ fn write_backtest(
             model.push(s.model.clone());
         }
         let fc = &s.forecast;
-        for (dst, src) in v.iter_mut().zip([&fc.mean, &fc.lo80, &fc.hi80, &fc.lo95, &fc.hi95]) {
+        for (dst, src) in v
+            .iter_mut()
+            .zip([&fc.mean, &fc.lo80, &fc.hi80, &fc.lo95, &fc.hi95])
+        {
             dst.extend(src);
         }
     }
@@ -488,7 +551,10 @@ fn write_backtest(
         ArrowField::new("model", DataType::Utf8, false),
     ];
     fields.extend(value_fields());
-    let actual: Float64Array = actual.into_iter().map(|x| x.is_finite().then_some(x)).collect();
+    let actual: Float64Array = actual
+        .into_iter()
+        .map(|x| x.is_finite().then_some(x))
+        .collect();
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(ids)),
         Arc::new(StringArray::from(dates)),
@@ -496,7 +562,10 @@ fn write_backtest(
         Arc::new(actual),
         Arc::new(StringArray::from(model)),
     ];
-    cols.extend(v.into_iter().map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
+    cols.extend(
+        v.into_iter()
+            .map(|c| Arc::new(Float64Array::from(c)) as ArrayRef),
+    );
     write_table(out, fields, cols)?;
     println!("wrote {}", out.display());
     Ok(())
@@ -513,10 +582,17 @@ fn plot_all<'a>(
         let show = 8 * 7 * 3;
         let first = start + history.len().saturating_sub(show) as i64;
         let last = start + (history.len() + f.len()) as i64 - 1;
-        let svg = riskstream_forecast::plot::svg(id, history, f, show, &day_text(first), &day_text(last));
+        let svg =
+            riskstream_forecast::plot::svg(id, history, f, show, &day_text(first), &day_text(last));
         let safe: String = id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = dir.join(format!("{safe}.svg"));
         riskstream_core::fs::write_atomic(&path, svg.as_bytes())
