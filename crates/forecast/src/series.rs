@@ -49,18 +49,10 @@ pub struct Series {
 }
 
 /// How input rows become a series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PrepareOptions {
     /// Accept negative values (flows that can reverse); refused by default.
     pub allow_negative: bool,
-}
-
-impl Default for PrepareOptions {
-    fn default() -> Self {
-        PrepareOptions {
-            allow_negative: false,
-        }
-    }
 }
 
 /// Builds a regular series from rows in any order. Every problem of the series is
