@@ -4,7 +4,8 @@
 //!
 //! ```sh
 //! cargo run --release -p riskstream-forecast --example nn5 -- ets theta mstl snaive ensemble \
-//!     [--log] [--zeros-missing] [--box] [--out ets.csv]
+//!     [--log] [--zeros-missing] [--box] [--members ets,theta] [--mean] [--drop-last 56]
+//!     [--out ets.csv]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring script
@@ -65,9 +66,18 @@ fn main() {
             line: i as u64 + 2,
         });
     }
+    // `--drop-last 56` scores on the last 56 training days instead (the validation window
+    // of Hewamalage et al.), to choose a method without looking at the test days.
+    let drop: usize = args
+        .iter()
+        .position(|a| a == "--drop-last")
+        .map_or(0, |i| args[i + 1].parse().unwrap());
     let series: Vec<Series> = by
         .into_iter()
-        .map(|(id, o)| prepare(&id, o, PrepareOptions::default()).unwrap())
+        .map(|(id, o)| {
+            let keep = o.len() - drop;
+            prepare(&id, o[..keep].to_vec(), PrepareOptions::default()).unwrap()
+        })
         .collect();
     let fo = FillOptions {
         weeks: 4,
