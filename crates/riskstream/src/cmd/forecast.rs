@@ -46,7 +46,7 @@ pub enum ModelArg {
     /// Prophet-style: trend changepoints, weekly/yearly Fourier terms, England and Wales
     /// bank holidays (Easter included), fitted by ridge MAP.
     Prophet,
-    /// Mean of ETS, Theta, MSTL and the Prophet-style model.
+    /// Mean of ETS, Theta and the Prophet-style model.
     Ensemble,
 }
 
