@@ -35,6 +35,9 @@ enum Cmd {
     Credit(cmd::credit::Args),
     /// Run the main job end to end on the embedded default (no external services).
     Demo(cmd::demo::Args),
+    /// Forecast daily volumes per series (ETS, Theta, MSTL, seasonal naive, ensembles) with
+    /// 80/95 % intervals; backtest over rolling origins; plot.
+    Forecast(cmd::forecast::Args),
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
     /// labels, loans, products, ATM/branch volumes).
     Generate(cmd::generate::Args),
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => cmd::demo::run(a),
         Cmd::Evaluate(a) => cmd::evaluate::run(a),
         Cmd::Features(a) => cmd::features::run(a),
+        Cmd::Forecast(a) => cmd::forecast::run(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::OnlineEval(a) => cmd::online_eval::run(a),

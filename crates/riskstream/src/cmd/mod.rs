@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod demo;
 pub mod evaluate;
 pub mod features;
+pub mod forecast;
 pub mod generate;
 pub mod inspect;
 pub mod online_eval;

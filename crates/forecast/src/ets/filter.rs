@@ -1,0 +1,306 @@
+//! The ETS recursions: one pass over a series from initial states, the likelihood, and
+//! the initial states themselves (statsforecast's heuristics).
+
+use super::form::{ErrorType, Form, SeasonType, TrendType};
+use crate::decompose::{self, Kind};
+
+const TOL: f64 = 1e-10;
+const HUGE: f64 = 1e10;
+
+/// One form with its smoothing parameters, ready to run.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Spec {
+    pub(super) form: Form,
+    pub(super) m: usize,
+    pub(super) alpha: f64,
+    pub(super) beta: f64,
+    pub(super) gamma: f64,
+    pub(super) phi: f64,
+}
+
+pub(super) struct Run {
+    pub(super) lik: f64,
+    pub(super) sse: f64,
+    pub(super) level: f64,
+    pub(super) trend: f64,
+}
+
+impl Spec {
+    fn has_trend(&self) -> bool {
+        self.form.trend != TrendType::None
+    }
+
+    /// One step's forecast from the state.
+    #[inline]
+    pub(super) fn one_step(&self, l: f64, b: f64, s: f64) -> (f64, f64) {
+        let q = if self.has_trend() {
+            l + self.phi * b
+        } else {
+            l
+        };
+        let f = match self.form.season {
+            SeasonType::None => q,
+            SeasonType::Additive => q + s,
+            SeasonType::Multiplicative => q * s,
+        };
+        (q, f)
+    }
+
+    /// The state after observing `y`: (level, trend, season).
+    #[inline]
+    pub(super) fn update(&self, l: f64, b: f64, s: f64, q: f64, y: f64) -> (f64, f64, f64) {
+        let p = match self.form.season {
+            SeasonType::None => y,
+            SeasonType::Additive => y - s,
+            SeasonType::Multiplicative if s.abs() < TOL => HUGE,
+            SeasonType::Multiplicative => y / s,
+        };
+        let ln = q + self.alpha * (p - q);
+        let bn = if self.has_trend() {
+            let pb = self.phi * b;
+            pb + (self.beta / self.alpha) * ((ln - l) - pb)
+        } else {
+            0.0
+        };
+        let sn = match self.form.season {
+            SeasonType::None => s,
+            SeasonType::Additive => s + self.gamma * ((y - q) - s),
+            SeasonType::Multiplicative => {
+                let t = if q.abs() < TOL { HUGE } else { y / q };
+                s + self.gamma * (t - s)
+            }
+        };
+        (ln, bn, sn)
+    }
+
+    /// Runs the filter over `y` from (l0, b0, ring); `ring[t % m]` is the season that
+    /// period t uses, and holds the updated seasons afterwards. Dispatches once to a copy
+    /// of the loop compiled for the form (the loop runs thousands of times per fit).
+    pub(super) fn run(&self, y: &[f64], l0: f64, b0: f64, ring: &mut [f64]) -> Run {
+        let mult = self.form.error == ErrorType::Multiplicative;
+        let trend = self.has_trend();
+        match (mult, trend, self.form.season) {
+            (false, false, SeasonType::None) => self.run_as::<false, false, 0>(y, l0, b0, ring),
+            (false, false, SeasonType::Additive) => self.run_as::<false, false, 1>(y, l0, b0, ring),
+            (false, false, SeasonType::Multiplicative) => {
+                self.run_as::<false, false, 2>(y, l0, b0, ring)
+            }
+            (false, true, SeasonType::None) => self.run_as::<false, true, 0>(y, l0, b0, ring),
+            (false, true, SeasonType::Additive) => self.run_as::<false, true, 1>(y, l0, b0, ring),
+            (false, true, SeasonType::Multiplicative) => {
+                self.run_as::<false, true, 2>(y, l0, b0, ring)
+            }
+            (true, false, SeasonType::None) => self.run_as::<true, false, 0>(y, l0, b0, ring),
+            (true, false, SeasonType::Additive) => self.run_as::<true, false, 1>(y, l0, b0, ring),
+            (true, false, SeasonType::Multiplicative) => {
+                self.run_as::<true, false, 2>(y, l0, b0, ring)
+            }
+            (true, true, SeasonType::None) => self.run_as::<true, true, 0>(y, l0, b0, ring),
+            (true, true, SeasonType::Additive) => self.run_as::<true, true, 1>(y, l0, b0, ring),
+            (true, true, SeasonType::Multiplicative) => {
+                self.run_as::<true, true, 2>(y, l0, b0, ring)
+            }
+        }
+    }
+
+    /// The filter for one form: `MULT` errors, a `TREND`, `SEASON` 0 none / 1 additive /
+    /// 2 multiplicative. The same arithmetic as [`Spec::one_step`] and [`Spec::update`].
+    #[inline(always)]
+    fn run_as<const MULT: bool, const TREND: bool, const SEASON: u8>(
+        &self,
+        y: &[f64],
+        l0: f64,
+        b0: f64,
+        ring: &mut [f64],
+    ) -> Run {
+        let (alpha, beta, gamma, phi) = (self.alpha, self.beta, self.gamma, self.phi);
+        // The level and trend updates written as one linear map of (ℓ, b) plus the
+        // observation's share: ℓ' = (1−α)ℓ + (1−α)φb + αp and b' = φ(1−β)b + β(p − ℓ),
+        // algebraically the error-correction form above (b' = φb + β/α·(ℓ' − ℓ − φb)).
+        // The loop is bound by the latency of this recursion; in this form each new state
+        // is two multiplications and two additions away from the old one instead of a
+        // chain of eight operations, about three times faster.
+        let (a11, a12, a22) = (1.0 - alpha, (1.0 - alpha) * phi, phi * (1.0 - beta));
+        let m = self.m.max(1);
+        let (mut l, mut b) = (l0, b0);
+        let (mut sse, mut logf) = (0.0, 0.0);
+        // Σ log|ŷ| as the log of a running product, taken only when the product leaves
+        // [1e-150, 1e150]: a logarithm every ~70 steps instead of every step (it was a
+        // fifth of the fitting time).
+        let mut prod = 1.0f64;
+        let mut step = |yt: f64, slot: &mut f64| {
+            let s = if SEASON != 0 { *slot } else { 0.0 };
+            let q = if TREND { l + phi * b } else { l };
+            let f = match SEASON {
+                0 => q,
+                1 => q + s,
+                _ => q * s,
+            };
+            let e = if MULT {
+                let d = if f.abs() < TOL { f + TOL } else { f };
+                (yt - f) / d
+            } else {
+                yt - f
+            };
+            sse += e * e;
+            if MULT {
+                let af = f.abs();
+                prod *= if af > 0.0 { af } else { af + 1e-8 };
+                if !(1e-150..=1e150).contains(&prod) {
+                    logf += prod.ln();
+                    prod = 1.0;
+                }
+            }
+            let p = match SEASON {
+                0 => yt,
+                1 => yt - s,
+                _ if s.abs() < TOL => HUGE,
+                _ => yt / s,
+            };
+            if SEASON != 0 {
+                let t = match SEASON {
+                    1 => yt - q,
+                    _ if q.abs() < TOL => HUGE,
+                    _ => yt / q,
+                };
+                *slot = s + gamma * (t - s);
+            }
+            if TREND {
+                let ln = a11 * l + (a12 * b + alpha * p);
+                b = a22 * b + beta * (p - l);
+                l = ln;
+            } else {
+                l = a11 * l + alpha * p;
+            }
+        };
+        if SEASON == 0 {
+            let mut none = 0.0;
+            for &yt in y {
+                step(yt, &mut none);
+            }
+        } else {
+            // A period at a time against the ring: no index arithmetic, no bounds checks.
+            for chunk in y.chunks(m) {
+                for (&yt, slot) in chunk.iter().zip(ring.iter_mut()) {
+                    step(yt, slot);
+                }
+            }
+        }
+        let n = y.len() as f64;
+        let mut lik = if sse > 0.0 {
+            n * sse.ln()
+        } else {
+            n * (sse + 1e-8).ln()
+        };
+        if MULT {
+            lik += 2.0 * (logf + prod.ln());
+        }
+        Run {
+            lik,
+            sse,
+            level: l,
+            trend: if TREND { b } else { 0.0 },
+        }
+    }
+}
+
+/// Initial states as statsforecast computes them: [ℓ₀, b₀?, s₀ … s_{m−2}] where s₀ is
+/// the season of the period just before the first observation.
+pub(super) fn initial_states(y: &[f64], m: usize, form: Form) -> Vec<f64> {
+    let n = y.len();
+    let (init_seas, y_sa): (Vec<f64>, Vec<f64>) = match form.season {
+        SeasonType::None => (Vec::new(), y.to_vec()),
+        SeasonType::Additive => {
+            let s = decompose::seasonal(y, m, Kind::Additive);
+            let init = (1..m).rev().map(|k| s[k]).collect();
+            (init, y.iter().zip(&s).map(|(a, b)| a - b).collect())
+        }
+        SeasonType::Multiplicative => {
+            let s = decompose::seasonal(y, m, Kind::Multiplicative);
+            let mut init: Vec<f64> = (1..m).rev().map(|k| s[k].max(1e-2)).collect();
+            let sum: f64 = init.iter().sum();
+            if sum > m as f64 {
+                let d: f64 = init.iter().map(|v| v + 1e-2).sum();
+                init.iter_mut().for_each(|v| *v /= d);
+            }
+            (
+                init,
+                y.iter().zip(&s).map(|(a, b)| a / b.max(1e-2)).collect(),
+            )
+        }
+    };
+    let mm = if form.season == SeasonType::None {
+        1
+    } else {
+        m
+    };
+    let maxn = (2 * mm).max(10).min(n);
+    let mut out = Vec::with_capacity(2 + init_seas.len());
+    if form.trend == TrendType::None {
+        out.push(y_sa[..maxn].iter().sum::<f64>() / maxn as f64);
+    } else {
+        // Least squares line through (1, y₁) … (maxn, y_maxn).
+        let xm = (maxn as f64 + 1.0) / 2.0;
+        let ym = y_sa[..maxn].iter().sum::<f64>() / maxn as f64;
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for (i, v) in y_sa[..maxn].iter().enumerate() {
+            let dx = (i + 1) as f64 - xm;
+            sxy += dx * (v - ym);
+            sxx += dx * dx;
+        }
+        let mut b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        let mut l = ym - b * xm;
+        if (l + b).abs() < 1e-8 {
+            l *= 1.0 + 1e-3;
+            b *= 1.0 - 1e-3;
+        }
+        out.push(l);
+        out.push(b);
+    }
+    out.extend(init_seas);
+    out
+}
+
+/// Smoothing parameters from the optimiser's vector.
+pub(super) fn spec_of(form: Form, m: usize, x: &[f64]) -> Spec {
+    let mut j = 1;
+    let mut take = |on: bool, default: f64| {
+        if on {
+            j += 1;
+            x[j - 1]
+        } else {
+            default
+        }
+    };
+    let beta = take(form.trend != TrendType::None, 0.0);
+    let gamma = take(form.season != SeasonType::None, 0.0);
+    let phi = take(form.trend == TrendType::Damped, 1.0);
+    Spec {
+        form,
+        m,
+        alpha: x[0],
+        beta,
+        gamma,
+        phi,
+    }
+}
+
+/// Seasonal ring from the m − 1 free seasonal states (s₀ = the most recent); the m-th
+/// completes the sum. `false` when a multiplicative season would be negative.
+pub(super) fn fill_ring(form: Form, m: usize, free: &[f64], ring: &mut [f64]) -> bool {
+    if form.season == SeasonType::None {
+        return true;
+    }
+    let total = if form.season == SeasonType::Multiplicative {
+        m as f64
+    } else {
+        0.0
+    };
+    let last = total - free.iter().sum::<f64>();
+    // State s_j (j = 0 most recent) is used at period m − 1 − j.
+    for (j, &v) in free.iter().enumerate() {
+        ring[m - 1 - j] = v;
+    }
+    ring[0] = last;
+    !(form.season == SeasonType::Multiplicative && ring.iter().any(|&v| v < 0.0))
+}
