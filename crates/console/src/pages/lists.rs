@@ -162,9 +162,10 @@ pub async fn lists_page(
             .map_err(reg_fail)?;
     let now = now_micros();
     let link = |l: &str, v: &str| {
+        let entry = format!("{l}/{v}");
         format!(
             "/console/lists?{}",
-            serde_urlencoded::to_string([("list", l), ("entry", &format!("{l}/{v}"))])
+            serde_urlencoded::to_string([("list", l), ("entry", entry.as_str())])
                 .unwrap_or_default()
         )
     };
