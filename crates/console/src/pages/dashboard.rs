@@ -193,11 +193,17 @@ pub async fn dashboard(State(c): C, headers: HeaderMap) -> Result<Response, Fail
         ..Default::default()
     };
     let reg = &c.app.registry;
+    let (all, h1, h4, d1) = (
+        open(None),
+        open(Some(now - HOUR_US)),
+        open(Some(now - 4 * HOUR_US)),
+        open(Some(now - DAY_US)),
+    );
     let (n_open, older_1h, older_4h, older_1d, oldest, recent_labels) = tokio::try_join!(
-        reg.count_cases(&open(None)),
-        reg.count_cases(&open(Some(now - HOUR_US))),
-        reg.count_cases(&open(Some(now - 4 * HOUR_US))),
-        reg.count_cases(&open(Some(now - DAY_US))),
+        reg.count_cases(&all),
+        reg.count_cases(&h1),
+        reg.count_cases(&h4),
+        reg.count_cases(&d1),
         reg.cases(&oldest_q),
         reg.audit_find(&labels_q),
     )
