@@ -170,7 +170,7 @@ pub async fn dashboard(State(c): C, headers: HeaderMap) -> Result<Response, Fail
                 outcome: o,
                 count: n,
                 share: format!("{:.1} %", share * 100.0),
-                width: format!("{:.1}", share * 300.0),
+                width: format!("{:.1}", share * 160.0),
             }
         })
         .collect();
