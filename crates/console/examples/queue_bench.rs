@@ -39,7 +39,12 @@ async fn main() {
     let svc = Service::start(false).await;
     let t0 = Instant::now();
     const CHUNK: usize = 20_000;
-    let rules = ["amount_over_220", "blocked_terminal", "night_spend", "new_device"];
+    let rules = [
+        "amount_over_220",
+        "blocked_terminal",
+        "night_spend",
+        "new_device",
+    ];
     let mut next = 0usize;
     while next < n {
         let end = (next + CHUNK).min(n);
@@ -102,15 +107,24 @@ async fn main() {
             format!("/console/cases?page={last_page}"),
         ),
         ("newest first", "/console/cases?sort=newest".into()),
-        ("highest score first", "/console/cases?sort=score_desc".into()),
-        ("score 0.9 to 1", "/console/cases?score_min=0.9&score_max=1".into()),
+        (
+            "highest score first",
+            "/console/cases?sort=score_desc".into(),
+        ),
+        (
+            "score 0.9 to 1",
+            "/console/cases?score_min=0.9&score_max=1".into(),
+        ),
         ("one rule", "/console/cases?rule=night_spend".into()),
         ("my cases", "/console/cases?mine=1".into()),
         ("all statuses", "/console/cases?status=all".into()),
         ("a case", "/console/cases/serve:cards:123456".into()),
     ];
     println!("queue page over {n} cases, {requests} requests per view, HTTP on loopback");
-    println!("{:<30} {:>10} {:>10} {:>10}  target p99 < 50 ms", "view", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<30} {:>10} {:>10} {:>10}  target p99 < 50 ms",
+        "view", "p50 ms", "p99 ms", "max ms"
+    );
     for (name, path) in views {
         let (s, _) = p.get(&path).await;
         assert_eq!(s, 200, "{path}");
@@ -130,7 +144,11 @@ async fn main() {
             ms(pct(&times, 0.5)),
             ms(p99),
             ms(*times.last().unwrap()),
-            if p99 < Duration::from_millis(50) { "ok" } else { "OVER" }
+            if p99 < Duration::from_millis(50) {
+                "ok"
+            } else {
+                "OVER"
+            }
         );
     }
     svc.running.shutdown().await.unwrap();

@@ -156,7 +156,13 @@ mod tests {
 
     #[test]
     fn measures_are_learns_metrics() {
-        let pairs = [(0.9, true), (0.8, false), (0.6, true), (0.3, false), (0.1, false)];
+        let pairs = [
+            (0.9, true),
+            (0.8, false),
+            (0.6, true),
+            (0.3, false),
+            (0.1, false),
+        ];
         let m = measure(&pairs, Some(0.5), Some(0.85));
         let s: Vec<f64> = pairs.iter().map(|p| p.0).collect();
         let y: Vec<bool> = pairs.iter().map(|p| p.1).collect();
@@ -180,7 +186,10 @@ mod tests {
         assert_eq!(h[BINS - 1], 2);
         assert_eq!(alert_rate(&[0.1, 0.6, 0.7, 0.2], Some(0.5)), Some(0.5));
         assert_eq!(alert_rate(&[], Some(0.5)), None);
-        let b = outcomes_over_time(&[(0, "approve"), (5, "review"), (10, "decline"), (10, "x")], 2);
+        let b = outcomes_over_time(
+            &[(0, "approve"), (5, "review"), (10, "decline"), (10, "x")],
+            2,
+        );
         assert_eq!(b.len(), 2);
         assert_eq!(b.iter().map(OutcomeBucket::total).sum::<u64>(), 3);
         assert_eq!((b[0].approve, b[1].decline), (1, 1));

@@ -191,7 +191,10 @@ broken{a="1" 3
         assert_eq!(w.label("a"), Some("x\"y,z"));
         assert_eq!(w.value, 1.0);
         assert!(!s.iter().any(|x| x.name.starts_with("broken")));
-        assert_eq!(sum(&s, "riskstream_decision_seconds_count", |_| true), 100.0);
+        assert_eq!(
+            sum(&s, "riskstream_decision_seconds_count", |_| true),
+            100.0
+        );
     }
 
     #[test]

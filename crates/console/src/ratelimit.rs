@@ -71,7 +71,10 @@ pub struct SigninLimiter {
 pub fn subjects(addr: Option<std::net::IpAddr>, key: &str) -> [String; 2] {
     let prefix: String = key.trim().chars().take(PREFIX_CHARS).collect();
     [
-        format!("addr:{}", addr.map_or_else(|| "unknown".into(), |a| a.to_string())),
+        format!(
+            "addr:{}",
+            addr.map_or_else(|| "unknown".into(), |a| a.to_string())
+        ),
         format!("key:{prefix}"),
     ]
 }
@@ -113,9 +116,7 @@ impl SigninLimiter {
         let l = self.limits;
         let mut m = self.lock();
         if m.len() + subjects.len() > MAX_TRACKED {
-            m.retain(|_, c| {
-                c.locked_until.is_some_and(|u| u > now) || now - c.since < l.window
-            });
+            m.retain(|_, c| c.locked_until.is_some_and(|u| u > now) || now - c.since < l.window);
             if m.len() + subjects.len() > MAX_TRACKED {
                 m.clear();
             }

@@ -249,12 +249,17 @@ async fn an_analyst_works_a_case_in_chromium() {
     f.set_by_name("list", "block_terminals").await.unwrap();
     f.set_by_name("value", "555").await.unwrap();
     f.set_by_name("days", "10").await.unwrap();
-    f.set_by_name("reason", "skimmer found on site").await.unwrap();
+    f.set_by_name("reason", "skimmer found on site")
+        .await
+        .unwrap();
     f.submit().await.unwrap();
     find("#done").await;
     assert!(find("#entries").await.text().await.unwrap().contains("555"));
     let history = find("#history").await.text().await.unwrap();
-    assert!(history.contains("block_terminals/555") && history.contains("added"), "{history}");
+    assert!(
+        history.contains("block_terminals/555") && history.contains("added"),
+        "{history}"
+    );
     shot("08-lists.png").await;
     assert!(reg
         .list_entries(Some("block_terminals"))

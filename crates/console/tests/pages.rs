@@ -89,7 +89,10 @@ async fn batch_actions_lists_models_and_dashboard() {
         "{body}"
     );
     for id in [&a, &b] {
-        assert_eq!(svc.reg.case(id).await.unwrap().assignee.as_deref(), Some("ana"));
+        assert_eq!(
+            svc.reg.case(id).await.unwrap().assignee.as_deref(),
+            Some("ana")
+        );
     }
     let assigns = svc
         .reg
@@ -105,7 +108,10 @@ async fn batch_actions_lists_models_and_dashboard() {
         .iter()
         .all(|r| r.actor == "ana" && r.after.as_ref().unwrap()["note"] == "morning triage"));
     let (_, page) = ana.get("/console/cases").await;
-    assert!(page.contains("my open cases: 2"), "the my-cases shortcut counts");
+    assert!(
+        page.contains("my open cases: 2"),
+        "the my-cases shortcut counts"
+    );
 
     // Batch label: through the labels path (audited `label`), the cases closed.
     let (s, body) = ana
@@ -152,7 +158,12 @@ async fn batch_actions_lists_models_and_dashboard() {
         (vec![("ids", a_), ("action", "assign_me")], 400),
         (vec![("action", "assign_me"), ("note", "x")], 400),
         (
-            vec![("ids", a_), ("action", "assign"), ("assignee", "nobody"), ("note", "x")],
+            vec![
+                ("ids", a_),
+                ("action", "assign"),
+                ("assignee", "nobody"),
+                ("note", "x"),
+            ],
             400,
         ),
         (vec![("ids", a_), ("action", "delete"), ("note", "x")], 400),
@@ -183,7 +194,10 @@ async fn batch_actions_lists_models_and_dashboard() {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(svc.reg.case(&b).await.unwrap().assignee.as_deref(), Some("reader"));
+    assert_eq!(
+        svc.reg.case(&b).await.unwrap().assignee.as_deref(),
+        Some("reader")
+    );
 
     // The lists page: add, change the expiry, remove; the history shows all three.
     let (s, page) = ana.get("/console/lists").await;
@@ -204,7 +218,12 @@ async fn batch_actions_lists_models_and_dashboard() {
         .await;
     assert_eq!(s, 303);
     let e = svc.reg.list_entries(Some("block_terminals")).await.unwrap();
-    let before = e.iter().find(|e| e.value == "99").unwrap().expires_at.unwrap();
+    let before = e
+        .iter()
+        .find(|e| e.value == "99")
+        .unwrap()
+        .expires_at
+        .unwrap();
     let (s, _) = ana
         .post(
             "/console/lists/expiry",
@@ -242,7 +261,11 @@ async fn batch_actions_lists_models_and_dashboard() {
     let (s, _) = ana
         .post(
             "/console/lists/remove",
-            &[("csrf", token.as_str()), ("list", "block_terminals"), ("value", "99")],
+            &[
+                ("csrf", token.as_str()),
+                ("list", "block_terminals"),
+                ("value", "99"),
+            ],
         )
         .await;
     assert_eq!(s, 303);
@@ -258,7 +281,10 @@ async fn batch_actions_lists_models_and_dashboard() {
         .await;
     let history = &page[page.find("id=\"history\"").unwrap()..];
     for what in ["added", "changed", "removed"] {
-        assert!(history.contains(&format!("<td>{what}</td>")), "{what}: {history}");
+        assert!(
+            history.contains(&format!("<td>{what}</td>")),
+            "{what}: {history}"
+        );
     }
     // A key without `lists` sees no forms and is refused.
     let mut reader = Plain::new(&svc.base);
@@ -282,9 +308,12 @@ async fn batch_actions_lists_models_and_dashboard() {
 
     // Labels through the API for every other decided transaction: fraud when the amount
     // was large (the handbook's first pattern), genuine otherwise.
-    let labelled: HashMap<String, bool> = [(svc.flagged[2].clone(), true), (svc.flagged[3].clone(), true)]
-        .into_iter()
-        .collect();
+    let labelled: HashMap<String, bool> = [
+        (svc.flagged[2].clone(), true),
+        (svc.flagged[3].clone(), true),
+    ]
+    .into_iter()
+    .collect();
     let mut truth = labelled.clone();
     for (i, d) in svc.decisions.iter().enumerate() {
         let tx = d["tx_id"].as_str().unwrap().to_string();
@@ -343,7 +372,10 @@ async fn batch_actions_lists_models_and_dashboard() {
     let mut admin = Plain::new(&svc.base);
     admin.sign_in(&svc.admin).await;
     let (_, page) = admin.get("/console/models").await;
-    assert!(page.contains(&format!("data-model=\"{shadow}\"")), "the shadow is shown");
+    assert!(
+        page.contains(&format!("data-model=\"{shadow}\"")),
+        "the shadow is shown"
+    );
     assert!(page.contains("class=\"promote\"") && page.contains("id=\"rollback\""));
     let atoken = csrf_of(&page);
     let (s, body) = admin
@@ -377,7 +409,10 @@ async fn batch_actions_lists_models_and_dashboard() {
         })
         .await
         .unwrap();
-    assert!(page.contains(&format!("id=\"backlog\">{open}</a>")), "{page}");
+    assert!(
+        page.contains(&format!("id=\"backlog\">{open}</a>")),
+        "{page}"
+    );
     assert!(page.contains("hx-trigger=\"every 5s\""));
     let (s, _) = ana.get("/console/dashboard").await;
     assert_eq!(s, 200, "a second view (with a rate)");

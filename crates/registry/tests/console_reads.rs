@@ -46,9 +46,15 @@ async fn list_entries_are_searched_and_paged(db: Db) {
             .unwrap();
     }
     // One entry that expires in a moment.
-    reg.put_list_entry("block_terminals", "t1", Some(now() + 1_500_000), "short", "ana")
-        .await
-        .unwrap();
+    reg.put_list_entry(
+        "block_terminals",
+        "t1",
+        Some(now() + 1_500_000),
+        "short",
+        "ana",
+    )
+    .await
+    .unwrap();
     let q = |f: &dyn Fn(&mut ListEntryQuery)| {
         let mut q = ListEntryQuery {
             limit: 50,
@@ -212,7 +218,11 @@ async fn labels_meet_their_decisions(db: Db) {
     records.push(rec("label", "t1", json!({"fraud": true, "time": 5})));
     records.push(rec("label", "t2", json!({"fraud": false, "time": 6})));
     // A correction wins over the label it replaces.
-    records.push(rec("label.correction", "t1", json!({"fraud": false, "time": 7})));
+    records.push(rec(
+        "label.correction",
+        "t1",
+        json!({"fraud": false, "time": 7}),
+    ));
     // A label without a decision record is left out.
     records.push(rec("label", "ghost", json!({"fraud": true, "time": 8})));
     reg.audit_append(&records).await.unwrap();
@@ -270,7 +280,12 @@ async fn a_batch_assignment_records_why(db: Db) {
     .await
     .unwrap();
     let c = reg
-        .assign_case_because("serve:cards:1", Some("bob"), "bob knows this merchant", "ana")
+        .assign_case_because(
+            "serve:cards:1",
+            Some("bob"),
+            "bob knows this merchant",
+            "ana",
+        )
         .await
         .unwrap();
     assert_eq!(c.assignee.as_deref(), Some("bob"));

@@ -3,8 +3,7 @@
 
 use super::{
     age, bad, case_of, reg_fail, render, require_analyst, score_text, seg, signed, signed_post,
-    text_of,
-    CsrfForm, Fail, Nav, Signed, C, DAY_US,
+    text_of, CsrfForm, Fail, Nav, Signed, C, DAY_US,
 };
 use crate::Console;
 use askama::Template;
@@ -421,7 +420,6 @@ pub async fn list_entry(
         .await?;
     Ok(back(&id, "listed"))
 }
-
 
 #[cfg(test)]
 mod tests {

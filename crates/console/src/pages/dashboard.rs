@@ -56,8 +56,7 @@ impl Rates {
                 a <= Duration::from_secs(60) && a >= Duration::from_secs(1)
             })
             .copied();
-        if q
-            .back()
+        if q.back()
             .is_none_or(|(t, _, _)| now.saturating_duration_since(*t) >= Duration::from_secs(1))
         {
             q.push_back((now, decisions, labels));

@@ -157,9 +157,12 @@ pub async fn lists_page(
         ..Default::default()
     };
     let reg = &c.app.registry;
-    let (names, (entries, total), history) =
-        tokio::try_join!(reg.list_names(), reg.find_list_entries(&q), reg.audit_find(&hq))
-            .map_err(reg_fail)?;
+    let (names, (entries, total), history) = tokio::try_join!(
+        reg.list_names(),
+        reg.find_list_entries(&q),
+        reg.audit_find(&hq)
+    )
+    .map_err(reg_fail)?;
     let now = now_micros();
     let link = |l: &str, v: &str| {
         let entry = format!("{l}/{v}");
@@ -368,7 +371,13 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        assert!(loc.starts_with("/console/lists?list=block_customers&q=10"), "{loc}");
-        assert!(loc.ends_with("done=added") && !loc.contains("evil"), "{loc}");
+        assert!(
+            loc.starts_with("/console/lists?list=block_customers&q=10"),
+            "{loc}"
+        );
+        assert!(
+            loc.ends_with("done=added") && !loc.contains("evil"),
+            "{loc}"
+        );
     }
 }

@@ -182,14 +182,12 @@ pub async fn home() -> Redirect {
     Redirect::to("/console/cases")
 }
 
-
 /// A form with only the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
-
 
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -198,7 +196,6 @@ fn given(v: &Option<String>) -> Option<&str> {
 fn bad(field: &str, msg: String) -> Fail {
     Fail::Page(StatusCode::BAD_REQUEST, format!("{field}: {msg}"))
 }
-
 
 /// `4d 3h`, `2h 5m`, `7m`: how long a case has waited.
 pub fn age(us: i64) -> String {
@@ -271,7 +268,6 @@ async fn case_of(c: &Console, id: &str) -> Result<Case, Fail> {
         e => Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     })
 }
-
 
 #[cfg(test)]
 mod tests {

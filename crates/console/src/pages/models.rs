@@ -151,7 +151,10 @@ fn outcome_rects(buckets: &[OutcomeBucket]) -> Vec<Rect> {
                 w: n1(w - 2.0),
                 h: n1(h),
                 class,
-                title: format!("from {}: {n} {what}", format_micros(b.start - b.start % 1_000_000)),
+                title: format!(
+                    "from {}: {n} {what}",
+                    format_micros(b.start - b.start % 1_000_000)
+                ),
             });
         }
     }
@@ -160,7 +163,9 @@ fn outcome_rects(buckets: &[OutcomeBucket]) -> Vec<Rect> {
 
 fn done_text(code: &str) -> &'static str {
     match code {
-        "promoted" => "Promoted: the model is the champion now and decides the traffic no challenger takes.",
+        "promoted" => {
+            "Promoted: the model is the champion now and decides the traffic no challenger takes."
+        }
         "rolledback" => "Rolled back: the previous champion decides again.",
         _ => "",
     }
@@ -182,11 +187,9 @@ pub async fn models_page(
         limit: RECENT,
         ..Default::default()
     };
-    let (labelled, recent) = tokio::try_join!(
-        reg.labelled_decisions(LABELLED),
-        reg.audit_find(&recent_q)
-    )
-    .map_err(reg_fail)?;
+    let (labelled, recent) =
+        tokio::try_join!(reg.labelled_decisions(LABELLED), reg.audit_find(&recent_q))
+            .map_err(reg_fail)?;
     let recent: Vec<(i64, serde_json::Value)> = recent
         .into_iter()
         .filter_map(|e| e.after.map(|a| (e.time, a)))
@@ -197,7 +200,11 @@ pub async fn models_page(
         roles.push(("champion".into(), m.name.clone(), m.id.clone()));
     }
     for m in &dep.challengers {
-        roles.push((format!("challenger {} %", m.pct), m.name.clone(), m.id.clone()));
+        roles.push((
+            format!("challenger {} %", m.pct),
+            m.name.clone(),
+            m.id.clone(),
+        ));
     }
     for m in &dep.shadows {
         roles.push(("shadow".into(), m.name.clone(), m.id.clone()));

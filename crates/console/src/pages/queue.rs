@@ -47,7 +47,6 @@ pub struct QueueQuery {
     page: Option<String>,
 }
 
-
 impl QueueQuery {
     /// The registry query for this page, and the 1-based page number.
     fn to_case_query(&self, me: &str) -> Result<(CaseQuery, usize), Fail> {
@@ -166,7 +165,6 @@ struct Filters {
     sort: String,
 }
 
-
 fn rules_of(c: &Case) -> Vec<String> {
     c.decision["rules_fired"]
         .as_array()
@@ -193,12 +191,9 @@ pub async fn queue(
         assignee: Some(s.session.principal.name.clone()),
         ..Default::default()
     };
-    let (cases, total, mine) = tokio::try_join!(
-        reg.cases(&q),
-        reg.count_cases(&q),
-        reg.count_cases(&mine_q)
-    )
-    .map_err(reg_fail)?;
+    let (cases, total, mine) =
+        tokio::try_join!(reg.cases(&q), reg.count_cases(&q), reg.count_cases(&mine_q))
+            .map_err(reg_fail)?;
     let now = now_micros();
     let rows = cases
         .iter()
@@ -441,7 +436,13 @@ pub async fn batch(
         });
     }
     let done = rows.iter().filter(|r| r.ok).count();
-    tracing::info!(key = s.caller.name(), action = action.text(), done, failed = rows.len() - done, "console: batch action");
+    tracing::info!(
+        key = s.caller.name(),
+        action = action.text(),
+        done,
+        failed = rows.len() - done,
+        "console: batch action"
+    );
     Ok(render(&BatchPage {
         nav: s.nav(),
         action: action.text(),
@@ -452,7 +453,6 @@ pub async fn batch(
         back,
     }))
 }
-
 
 #[cfg(test)]
 mod tests {

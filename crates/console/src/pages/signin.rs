@@ -135,7 +135,6 @@ pub async fn signin(
     r
 }
 
-
 /// `POST /console/logout`.
 pub async fn logout(
     State(c): C,
@@ -152,4 +151,3 @@ pub async fn logout(
     }
     Ok(r)
 }
-

@@ -226,7 +226,6 @@ pub async fn wait_for_port(addr: &str) {
     panic!("chromedriver did not listen on {addr}");
 }
 
-
 /// A service with the console mounted, its registry, keys, and decided transactions.
 pub struct Service {
     pub dir: tempfile::TempDir,
