@@ -462,6 +462,25 @@ impl Registry {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// How many cases match `q`, counting no further than `cap`: a page can say "more than
+    /// 10,000" without scanning a million index entries for the exact figure.
+    pub async fn count_cases_up_to(&self, q: &CaseQuery, cap: u64) -> Result<u64> {
+        let (filter, params) = q.filter();
+        let n = params.len();
+        let query = bind_all(
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM cases{filter} LIMIT ${}) AS capped",
+                n + 1
+            ))),
+            params,
+        )
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX));
+        let mut conn = self.conn().await?;
+        let row = query.fetch_one(&mut *conn).await.ctx("counting cases")?;
+        let n: i64 = row.try_get(0).ctx("counting cases")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Assigns an open case to `assignee` (a key name), or unassigns it (`None`); audited
     /// as `case.assign` with the assignee before and after.
     pub async fn assign_case(&self, id: &str, assignee: Option<&str>, actor: &str) -> Result<Case> {

@@ -17,6 +17,11 @@ use riskstream_core::time::{format_micros, now_micros, parse_iso8601};
 use riskstream_registry::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus};
 use serde::{Deserialize, Serialize};
 
+/// How far past a page's first case the queue counts (the count is exact below it).
+const COUNT_AHEAD: usize = 10_000;
+/// How far "my open cases" counts.
+const MINE_CAP: u64 = 1_000;
+
 /// The most cases one batch action takes.
 pub const MAX_BATCH: usize = 200;
 
@@ -140,6 +145,8 @@ struct QueuePage {
     nav: Nav,
     rows: Vec<Row>,
     total: u64,
+    /// More cases match than were counted (`total` is a lower bound).
+    more: bool,
     page: usize,
     pages: usize,
     prev: String,
@@ -149,6 +156,7 @@ struct QueuePage {
     back: String,
     may_label: bool,
     mine: u64,
+    mine_more: bool,
 }
 
 /// The filter form's values, as given.
@@ -191,8 +199,14 @@ pub async fn queue(
         assignee: Some(s.session.principal.name.clone()),
         ..Default::default()
     };
-    let (cases, total, mine) =
-        tokio::try_join!(reg.cases(&q), reg.count_cases(&q), reg.count_cases(&mine_q))
+    // Counted up to a margin past this page: exact for the pages people use, "more than N"
+    // beyond (an exact count walks every matching index entry: 1 M of them for 1 M cases).
+    let cap = (q.offset + COUNT_AHEAD) as u64;
+    let (cases, counted, mine) = tokio::try_join!(
+        reg.cases(&q),
+        reg.count_cases_up_to(&q, cap + 1),
+        reg.count_cases_up_to(&mine_q, MINE_CAP + 1)
+    )
             .map_err(reg_fail)?;
     let now = now_micros();
     let rows = cases
@@ -217,12 +231,15 @@ pub async fn queue(
             status: k.status.as_str(),
         })
         .collect();
+    let more = counted > cap;
+    let total = counted.min(cap);
     let pages = (total as usize).div_ceil(PAGE_SIZE).max(1);
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     let page_view = QueuePage {
         nav: s.nav(),
         rows,
         total,
+        more,
         page,
         pages,
         prev: if page > 1 {
@@ -230,7 +247,7 @@ pub async fn queue(
         } else {
             String::new()
         },
-        next: if page < pages {
+        next: if page < pages || (more && cases.len() == PAGE_SIZE) {
             qq.link(page + 1)
         } else {
             String::new()
@@ -249,7 +266,8 @@ pub async fn queue(
         },
         back: serde_urlencoded::to_string(&qq).unwrap_or_default(),
         may_label: may_label(&s),
-        mine,
+        mine: mine.min(MINE_CAP),
+        mine_more: mine > MINE_CAP,
     };
     Ok(render(&page_view))
 }
