@@ -207,7 +207,7 @@ pub async fn queue(
         reg.count_cases_up_to(&q, cap + 1),
         reg.count_cases_up_to(&mine_q, MINE_CAP + 1)
     )
-            .map_err(reg_fail)?;
+    .map_err(reg_fail)?;
     let now = now_micros();
     let rows = cases
         .iter()
