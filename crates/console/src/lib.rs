@@ -4,10 +4,13 @@
 //! ```text
 //!  browser ──GET /──▶ 303 /console/ ──▶ /console/cases (or /console/signin)
 //!     │
-//!     ├─ POST /console/signin {key, csrf} ─▶ server::auth::authenticate (the API's check)
+//!     ├─ POST /console/signin {key, csrf} ─▶ rate limit (429 after repeated failures, per
+//!     │        │                              client address and key prefix: `ratelimit`)
+//!     │        └─▶ server::auth::authenticate (the API's check)
 //!     │        └─▶ Sessions: random 256-bit id ─▶ cookie rs_console (HttpOnly, SameSite=Strict,
 //!     │            Secure under TLS); the table holds sha256(id) → key name + roles + CSRF token
 //!     ├─ GET  /console/cases?filters&sort&page ─▶ Registry::cases + count_cases (50 a page)
+//!     ├─ POST /console/cases/batch {ids[], action, note} ─▶ each case as its single action
 //!     ├─ GET  /console/cases/{id} ─▶ Registry::case: transaction, decision, reasons (SVG bars)
 //!     ├─ POST /console/cases/{id}/label  ─▶ server::routes::record_label (= POST /v1/labels:
 //!     │                                      feature state, online models, WAL, audit)
@@ -15,21 +18,32 @@
 //!     ├─ POST /console/cases/{id}/assign ─▶ Registry::assign_case (audited)
 //!     ├─ POST /console/cases/{id}/list   ─▶ server::routes::put_list (= PUT /v1/lists/..:
 //!     │                                      checks, audited with the reason, in force at once)
+//!     ├─ GET  /console/lists ─▶ Registry::find_list_entries + audit_find (list.put/delete)
+//!     ├─ POST /console/lists/{add,expiry,remove} ─▶ server::routes::put_list / delete_list
+//!     ├─ GET  /console/models ─▶ Registry::labelled_decisions ─▶ learn::metrics (AUC, AP, …)
+//!     ├─ POST /console/models/{id}/promote ─▶ server::routes::stage_checked (champion: admin)
+//!     ├─ POST /console/models/rollback ─▶ server::routes::rollback_champion (admin)
+//!     ├─ GET  /console/dashboard ─▶ the service's Prometheus metrics + cases + label rows
 //!     └─ POST /console/logout
 //!  every POST: session + CSRF token (403 without), then the role, as the API checks it
 //! ```
 //!
 //! Pages are rendered on the server ([askama] templates, checked at compile time, HTML
 //! escaped by default), so every page and every action works with JavaScript off; htmx
-//! (vendored, embedded with the style sheet) only boosts links and forms. A page is a thin
-//! view over the functions the JSON API calls — the same key check, the same role checks,
-//! the same label and list functions, the same audit path — never a second implementation.
+//! (vendored, embedded with the style sheet) only boosts links and forms and refreshes the
+//! dashboard. Charts are SVG drawn on the server. A page is a thin view over the functions
+//! the JSON API calls — the same key check, the same role checks, the same label, list and
+//! stage functions, the same audit path — never a second implementation.
 //!
 //! Roles: every page needs `analyst` (or `admin`); labelling needs `label` or `analyst`;
-//! list entries need `lists`. An action the key lacks is not shown, and refused with a 403
-//! page if posted anyway. Sessions live in memory (see [`session`]).
+//! list changes need `lists`; promoting a champion and rolling back need `admin`. An action
+//! the key lacks is not shown, and refused with a 403 page if posted anyway. Sessions live
+//! in memory (see [`session`]).
 
+pub mod modelstats;
 pub mod pages;
+pub mod prom;
+pub mod ratelimit;
 pub mod session;
 
 use axum::http::{header, HeaderValue};
@@ -48,6 +62,10 @@ pub struct Console {
     pub sessions: session::Sessions,
     /// Cookies carry `Secure` (the service serves TLS).
     pub secure: bool,
+    /// Failed sign-ins per client address and key prefix.
+    pub signins: ratelimit::SigninLimiter,
+    /// Readings of the counters, for the dashboard's rates.
+    pub rates: pages::dashboard::Rates,
 }
 
 /// The console's routes (`/`, `/console/...`), to serve beside the API
@@ -56,6 +74,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let c = Arc::new(Console {
         sessions: session::Sessions::new(state.cfg.console_session_idle),
         secure: state.cfg.tls.is_some(),
+        signins: ratelimit::SigninLimiter::new(ratelimit::Limits::default()),
+        rates: pages::dashboard::Rates::default(),
         app: state,
     });
     Router::new()
@@ -68,6 +88,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/console/logout", post(pages::logout))
         .route("/console/cases", get(pages::queue))
+        .route("/console/cases/batch", post(pages::batch))
+        .route("/console/lists", get(pages::lists_page))
+        .route("/console/lists/add", post(pages::list_add))
+        .route("/console/lists/expiry", post(pages::list_expiry))
+        .route("/console/lists/remove", post(pages::list_remove))
+        .route("/console/models", get(pages::models_page))
+        .route("/console/models/rollback", post(pages::rollback))
+        .route("/console/models/{id}/promote", post(pages::promote))
+        .route("/console/dashboard", get(pages::dashboard))
         .route("/console/cases/{id}", get(pages::case_page))
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))

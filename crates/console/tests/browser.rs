@@ -8,221 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{csrf_of, screenshots, wait_for_port, which, Plain, Service, SCRIPT};
 use fantoccini::{ClientBuilder, Locator};
-use riskstream_features::FeatureSpec;
-use riskstream_learn::model::{Algorithm, ModelCard, ModelFile};
-use riskstream_learn::{Dataset, Matrix};
-use riskstream_registry::{CaseQuery, CaseStatus, Registry, Role};
-use riskstream_server::ServiceConfig;
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use riskstream_registry::CaseStatus;
+use serde_json::json;
 use std::time::Duration;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn screenshots() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let d = target.join("console-screenshots");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// The handbook schema with one free-text field more (where a `<script>` can hide), and
-/// the handbook's feature spec over it.
-fn write_spec(dir: &Path) -> PathBuf {
-    let schema = std::fs::read_to_string(root().join("schemas/fraud-handbook-raw.toml"))
-        .unwrap()
-        .replace(
-            "name = \"fraud-handbook-raw\"",
-            "name = \"fraud-handbook-console-test\"",
-        )
-        + "\n[[field]]\nname = \"MERCHANT_NAME\"\ntype = \"string\"\nrequired = false\ndescription = \"free text from the acquirer\"\n";
-    std::fs::write(dir.join("schema.toml"), schema).unwrap();
-    let spec = std::fs::read_to_string(root().join("examples/fraud-handbook/features.toml"))
-        .unwrap()
-        .replace(
-            "schema = \"fraud-handbook-raw\"",
-            "schema = \"schema.toml\"",
-        );
-    assert!(spec.contains("schema = \"schema.toml\""));
-    let p = dir.join("features.toml");
-    std::fs::write(&p, spec).unwrap();
-    p
-}
-
-/// A small GBDT over the spec's features: fraud when the 1-day average amount is high.
-fn model_json(spec: &FeatureSpec) -> String {
-    let names: Vec<String> = spec.features.iter().map(|f| f.name().to_string()).collect();
-    let avg = names
-        .iter()
-        .position(|n| n == "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW")
-        .unwrap();
-    let mut rows = Vec::new();
-    let mut y = Vec::new();
-    for i in 0..600 {
-        let mut r = vec![0.0; names.len()];
-        for (j, v) in r.iter_mut().enumerate() {
-            *v = ((i * 31 + j * 17) % 97) as f64 / 10.0;
-        }
-        r[avg] = (i % 300) as f64;
-        y.push(if r[avg] > 150.0 { 1.0 } else { 0.0 });
-        rows.push(r);
-    }
-    let data = Dataset::new(Matrix::from_rows(&rows).unwrap(), y, names).unwrap();
-    let (m, params) = Algorithm::Gbdt
-        .fit(&json!({"n_rounds": 20, "max_depth": 3}), &data)
-        .unwrap();
-    let card = ModelCard {
-        format: String::new(),
-        format_version: 0,
-        model_id: String::new(),
-        algorithm: String::new(),
-        feature_names: Vec::new(),
-        feature_spec_hash: Some(format!("{:016x}", spec.hash)),
-        training: Default::default(),
-        hyper_params: params,
-        metrics: Default::default(),
-        trained_at: "2026-11-24T00:00:00Z".into(),
-        train_seconds: 0.0,
-        riskstream_version: "test".into(),
-    };
-    serde_json::to_string(&ModelFile::new(m, card).unwrap()).unwrap()
-}
-
-const SCRIPT: &str = "<script>document.title='pwned';alert('x')</script>";
-
-/// Transactions 1..=40 over one morning: every fifth one large (the policy's
-/// `amount_over_220` sends it to review); number 7 carries a `<script>` as its merchant.
-fn transactions() -> Vec<Value> {
-    (1..=40i64)
-        .map(|i| {
-            let amount = if i % 5 == 0 || i == 7 {
-                300.0 + i as f64
-            } else {
-                20.0 + i as f64
-            };
-            let mut t = json!({
-                "TRANSACTION_ID": i,
-                "TX_DATETIME": format!("2026-11-24 10:{:02}:00", i),
-                "CUSTOMER_ID": 100 + i % 4,
-                "TERMINAL_ID": 7,
-                "TX_AMOUNT": amount,
-                "TX_TIME_SECONDS": i * 60,
-                "TX_TIME_DAYS": 0,
-                "TX_FRAUD": 0,
-                "MERCHANT_NAME": format!("Shop {i}"),
-            });
-            if i == 7 {
-                t["MERCHANT_NAME"] = json!(SCRIPT);
-            }
-            t
-        })
-        .collect()
-}
-
-/// A browser-less client for the checks a browser cannot make (a POST without a token).
-struct Plain {
-    http: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-}
-
-impl Plain {
-    fn new(base: &str) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-            cookies: Vec::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep(&mut self, r: &reqwest::Response) {
-        for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
-            let s = v.to_str().unwrap();
-            let (k, rest) = s.split_once('=').unwrap();
-            let val = rest.split(';').next().unwrap().to_string();
-            self.cookies.retain(|(n, _)| n != k);
-            if !val.is_empty() {
-                self.cookies.push((k.to_string(), val));
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&r);
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.keep(&r);
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn sign_in(&mut self, key: &str) {
-        let (s, page) = self.get("/console/signin").await;
-        assert_eq!(s, 200);
-        let token = csrf_of(&page);
-        let (s, _) = self
-            .post("/console/signin", &[("key", key), ("csrf", &token)])
-            .await;
-        assert_eq!(s, 303, "signed in");
-    }
-}
-
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    page[at..at + 64].to_string()
-}
-
-async fn wait_for_port(addr: &str) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not listen on {addr}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_works_a_case_in_chromium() {
@@ -234,106 +26,10 @@ async fn an_analyst_works_a_case_in_chromium() {
         return;
     };
     let shots = screenshots();
-    let dir = tempfile::tempdir().unwrap();
-    let spec_path = write_spec(dir.path());
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("registry.db").display()
-    );
-    let cfg_text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
-         [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
-         [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[features]\nspec = \"{}\"\n",
-        dir.path().join("state").display(),
-        spec_path.display()
-    );
-    let cfg_path = dir.path().join("service.toml");
-    std::fs::write(&cfg_path, cfg_text).unwrap();
-    let cfg = ServiceConfig::load(&cfg_path).unwrap();
-    let reg = Registry::open(&url).await.unwrap();
-    let admin = reg
-        .create_key("admin", &[Role::Admin], "test")
-        .await
-        .unwrap();
-    let analyst = reg
-        .create_key("ana", &[Role::Analyst, Role::Label, Role::Lists], "test")
-        .await
-        .unwrap();
-    let reader = reg
-        .create_key("reader", &[Role::Analyst], "test")
-        .await
-        .unwrap();
-    let running =
-        riskstream_server::start_with(cfg, std::future::pending(), riskstream_console::router)
-            .await
-            .unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-
-    // Deploy the handbook policy and a model, then decide the transactions.
-    let spec = FeatureSpec::from_file(&spec_path).unwrap();
-    let post = |path: &str| http.post(format!("{base}{path}")).bearer_auth(&admin);
-    let r = post("/v1/models")
-        .body(model_json(&spec))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let model = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = post(&format!("/v1/models/{model}/stage"))
-        .json(&json!({"stage": "champion"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let policy =
-        std::fs::read_to_string(root().join("examples/fraud-handbook/policy.toml")).unwrap();
-    let r = post("/v1/policies").body(policy).send().await.unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let pid = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = post(&format!("/v1/policies/{pid}/activate"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let r = post("/v1/decisions/batch")
-        .json(&json!({ "transactions": transactions() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let out: Value = r.json().await.unwrap();
-    assert_eq!(out["refused"], 0, "{out}");
-    let flagged: Vec<String> = out["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["outcome"] != "approve")
-        .map(|d| d["tx_id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(flagged.contains(&"7".to_string()), "{out}");
-    // `serve` opens a case for every review/decline decision, in the background.
-    let open_q = CaseQuery {
-        status: Some(CaseStatus::Open),
-        limit: 100,
-        ..Default::default()
-    };
-    for _ in 0..100 {
-        if reg.count_cases(&open_q).await.unwrap() == flagged.len() as u64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        reg.count_cases(&open_q).await.unwrap(),
-        flagged.len() as u64
-    );
+    let svc = Service::start(true).await;
+    let (base, reg) = (svc.base.clone(), svc.reg.clone());
+    let (analyst, reader) = (svc.analyst.clone(), svc.reader.clone());
+    let flagged = svc.flagged.clone();
 
     // chromedriver on a free port, headless Chromium through it.
     let port = {
@@ -508,6 +204,89 @@ async fn an_analyst_works_a_case_in_chromium() {
         .iter()
         .any(|r| r.actor == "ana" && r.action == "list.put"));
 
+    // Batch: tick two open cases in the queue, assign them to me with a reason.
+    b.goto(&format!("{base}/console/cases?sort=score_desc"))
+        .await
+        .unwrap();
+    let picks = b.find_all(Locator::Css("input.pick")).await.unwrap();
+    assert!(picks.len() >= 2, "open cases to tick");
+    let mut picked = Vec::new();
+    for p in &picks {
+        let id = p.attr("value").await.unwrap().unwrap();
+        // Case 15 is assigned by hand below.
+        if id != "serve:cards:15" && picked.len() < 2 {
+            p.click().await.unwrap();
+            picked.push(id);
+        }
+    }
+    find("#batch-action")
+        .await
+        .select_by_value("assign_me")
+        .await
+        .unwrap();
+    find("#batch input[name=note]")
+        .await
+        .send_keys("morning triage")
+        .await
+        .unwrap();
+    shot("06-batch-selected.png").await;
+    find("#batch-apply").await.click().await.unwrap();
+    let summary = find("#batch-summary").await.text().await.unwrap();
+    assert!(summary.starts_with("2 done"), "{summary}");
+    shot("07-batch-done.png").await;
+    for id in &picked {
+        assert_eq!(
+            reg.case(id).await.unwrap().assignee.as_deref(),
+            Some("ana"),
+            "{id}"
+        );
+    }
+
+    // The lists page: add an entry with a reason and an expiry; it shows with its history.
+    b.goto(&format!("{base}/console/lists")).await.unwrap();
+    find("#entries").await;
+    let f = b.form(Locator::Css("#list-add")).await.unwrap();
+    f.set_by_name("list", "block_terminals").await.unwrap();
+    f.set_by_name("value", "555").await.unwrap();
+    f.set_by_name("days", "10").await.unwrap();
+    f.set_by_name("reason", "skimmer found on site")
+        .await
+        .unwrap();
+    f.submit().await.unwrap();
+    find("#done").await;
+    assert!(find("#entries").await.text().await.unwrap().contains("555"));
+    let history = find("#history").await.text().await.unwrap();
+    assert!(
+        history.contains("block_terminals/555") && history.contains("added"),
+        "{history}"
+    );
+    shot("08-lists.png").await;
+    assert!(reg
+        .list_entries(Some("block_terminals"))
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.value == "555" && e.reason == "skimmer found on site" && e.added_by == "ana"));
+
+    // The models page: the champion measured from labels; an analyst gets no promote or
+    // rollback button.
+    b.goto(&format!("{base}/console/models")).await.unwrap();
+    let models = find("#models").await.text().await.unwrap();
+    assert!(models.contains("champion"), "{models}");
+    assert!(b
+        .find_all(Locator::Css("form.promote, #rollback"))
+        .await
+        .unwrap()
+        .is_empty());
+    find("#outcomes").await;
+    shot("09-models.png").await;
+
+    // The dashboard.
+    b.goto(&format!("{base}/console/dashboard")).await.unwrap();
+    find("#latency").await;
+    assert!(!find("#backlog").await.text().await.unwrap().is_empty());
+    shot("10-dashboard.png").await;
+
     // Sign out: the session ends.
     b.find(Locator::Css("form.logout button"))
         .await
@@ -554,6 +333,20 @@ async fn an_analyst_works_a_case_in_chromium() {
         Some("ana")
     );
 
+    // An analyst cannot promote or roll back: no button (above), and refused as the API
+    // refuses it when posted anyway.
+    let (s, body) = p
+        .post(
+            &format!("/console/models/{}/promote", svc.model),
+            &[("csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(s, 403, "{body}");
+    let (s, _) = p
+        .post("/console/models/rollback", &[("csrf", token.as_str())])
+        .await;
+    assert_eq!(s, 403);
+
     // An analyst-only key does not see the list action and is refused if it posts one.
     let mut r = Plain::new(&base);
     r.sign_in(&reader).await;
@@ -586,5 +379,5 @@ async fn an_analyst_works_a_case_in_chromium() {
     let (s, _) = Plain::new(&base).get("/console/cases").await;
     assert_eq!(s, 303);
 
-    running.shutdown().await.unwrap();
+    svc.running.shutdown().await.unwrap();
 }

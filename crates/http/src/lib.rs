@@ -19,7 +19,8 @@
 //! balancer retries elsewhere. One listener for both endpoints, so the intake has the same
 //! limits and the same TLS setup (rustls on ring, HTTP/1.1 by ALPN) as the service.
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower_layer::Layer;
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +72,7 @@ pub async fn serve(
     let refused = metrics::counter!("riskstream_http_connections_refused_total");
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -100,7 +102,9 @@ pub async fn serve(
             });
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Each request carries the client's address (`ConnectInfo<SocketAddr>`): the
+        // console's sign-in limits failed attempts per address.
+        let service = TowerToHyperService::new(Extension(ConnectInfo(peer)).layer(router.clone()));
         let http = http.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

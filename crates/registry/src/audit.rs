@@ -67,7 +67,7 @@ pub(crate) const SCHEME_UNKEYED: i64 = 1;
 /// Keyed rows: `HMAC-SHA256(key, "riskstream-audit-v2\n" ‖ …)`.
 pub(crate) const SCHEME_KEYED: i64 = 2;
 
-const COLUMNS: &str = "seq, time_us, actor, action, subject, before_json, after_json, \
+pub(crate) const COLUMNS: &str = "seq, time_us, actor, action, subject, before_json, after_json, \
                        prev_hash, hash, scheme, key_fingerprint";
 
 /// Rows per INSERT statement: 100 × 11 parameters, well under both databases' limits.
@@ -253,7 +253,7 @@ pub(crate) async fn append(
     Ok(())
 }
 
-fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+pub(crate) fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     const CTX: &str = "reading the audit log";
     let seq: i64 = row.try_get(0).ctx(CTX)?;
     let parse = |text: Option<String>| -> Result<Option<serde_json::Value>> {

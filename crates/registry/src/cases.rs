@@ -54,7 +54,7 @@ fn rules_of(decision: &str) -> Option<String> {
 }
 
 /// `s` with LIKE's wildcards (and the escape character) escaped by `\\`.
-fn like_escape(s: &str) -> String {
+pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -259,8 +259,8 @@ pub struct CaseQuery {
     pub limit: usize,
 }
 
-/// One bound parameter of a case query.
-enum Param {
+/// One bound parameter of a query built from filters.
+pub(crate) enum Param {
     Text(String),
     Real(f64),
     Int(i64),
@@ -314,7 +314,7 @@ impl CaseQuery {
     }
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     params: Vec<Param>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
@@ -462,10 +462,42 @@ impl Registry {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// How many cases match `q`, counting no further than `cap`: a page can say "more than
+    /// 10,000" without scanning a million index entries for the exact figure.
+    pub async fn count_cases_up_to(&self, q: &CaseQuery, cap: u64) -> Result<u64> {
+        let (filter, params) = q.filter();
+        let n = params.len();
+        let query = bind_all(
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM cases{filter} LIMIT ${}) AS capped",
+                n + 1
+            ))),
+            params,
+        )
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX));
+        let mut conn = self.conn().await?;
+        let row = query.fetch_one(&mut *conn).await.ctx("counting cases")?;
+        let n: i64 = row.try_get(0).ctx("counting cases")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Assigns an open case to `assignee` (a key name), or unassigns it (`None`); audited
     /// as `case.assign` with the assignee before and after.
     pub async fn assign_case(&self, id: &str, assignee: Option<&str>, actor: &str) -> Result<Case> {
+        self.assign_case_because(id, assignee, "", actor).await
+    }
+
+    /// [`Registry::assign_case`] with why (a batch assignment's note), kept in the audit
+    /// record's `after` as `note` when not empty (at most 4,096 bytes).
+    pub async fn assign_case_because(
+        &self,
+        id: &str,
+        assignee: Option<&str>,
+        note: &str,
+        actor: &str,
+    ) -> Result<Case> {
         check_actor(actor)?;
+        check_text("note", note, 4096, true)?;
         if let Some(a) = assignee {
             check_text("assignee", a, 256, false)?;
         }
@@ -488,7 +520,11 @@ impl Registry {
             action: "case.assign".into(),
             subject: id.to_string(),
             before: Some(serde_json::json!({ "assignee": case.assignee })),
-            after: Some(serde_json::json!({ "assignee": assignee })),
+            after: Some(if note.is_empty() {
+                serde_json::json!({ "assignee": assignee })
+            } else {
+                serde_json::json!({ "assignee": assignee, "note": note })
+            }),
             time: change.now,
         };
         change.audit(&[record]).await?;

@@ -31,6 +31,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "case_console",
         include_str!("../migrations/0004_case_console.sql"),
     ),
+    (
+        5,
+        "console_reads",
+        include_str!("../migrations/0005_console_reads.sql"),
+    ),
 ];
 
 /// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with

@@ -13,6 +13,7 @@
 //!  riskstream run ── pipeline_commit ─▶ cases + decision audit rows + pipeline progress,
 //!                                       one transaction (see `cases`)
 //!  analyst ── cases() / close_case() ─▶ the review queue; closing is audited
+//!  console ── find_list_entries / audit_find / labelled_decisions ─▶ reads only (`reads`)
 //! ```
 //!
 //! # One store, two databases
@@ -77,6 +78,7 @@ mod error;
 mod key;
 mod keys;
 mod lists;
+mod reads;
 mod types;
 mod writer;
 
@@ -88,6 +90,7 @@ pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
+pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
     ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,

@@ -349,9 +349,11 @@ pub async fn set_stage(
     ))
 }
 
-/// Stages a model of `kind` in `deployment` after the role checks of [`needs_admin`], and
-/// reloads; returns the model's full id. The fraud and the credit stage routes share it.
-pub(super) async fn stage_checked(
+/// Stages a model of `kind` in `deployment` after the role checks of `needs_admin`, and
+/// reloads; returns the model's full id. The fraud and the credit stage routes share it,
+/// and the console's promote button calls it (the caller's `modeler` role checked first,
+/// as [`set_stage`] does).
+pub async fn stage_checked(
     st: &AppState,
     caller: &Caller,
     deployment: &str,
@@ -437,12 +439,20 @@ async fn needs_admin(
     ),
     security(("api_key" = [])))]
 pub async fn rollback(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let id = rollback_champion(&st, &caller).await?;
+    Ok(Json(json!({ "champion": id })))
+}
+
+/// What `POST /v1/rollback` does: checks the `admin` role, puts the previous champion of
+/// the service's deployment back (audited as `caller`), reloads; returns the champion now
+/// in force. The console's rollback button calls this same function.
+pub async fn rollback_champion(st: &AppState, caller: &Caller) -> Result<String, ApiError> {
     caller.require(Role::Admin)?;
     let id = st
         .registry
         .rollback(&st.cfg.deployment, caller.name())
         .await
         .map_err(reg_err)?;
-    reload_now(&st).await?;
-    Ok(Json(json!({ "champion": id })))
+    reload_now(st).await?;
+    Ok(id)
 }

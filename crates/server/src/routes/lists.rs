@@ -136,12 +136,24 @@ pub async fn delete_list_entry(
     caller: Caller,
     Path((list, value)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    delete_list(&st, &caller, &list, &value).await.map(Json)
+}
+
+/// What `DELETE /v1/lists/{list}/{value}` does: checks the `lists` role, the name and the
+/// value, removes the entry (audited as `caller`) and takes it out of force at once; 404
+/// when it is not on the list. The console's remove button calls this same function.
+pub async fn delete_list(
+    st: &crate::state::AppState,
+    caller: &Caller,
+    list: &str,
+    value: &str,
+) -> Result<Value, ApiError> {
     caller.require(Role::Lists)?;
-    list_name_ok(&list)?;
-    list_value_ok(&value)?;
+    list_name_ok(list)?;
+    list_value_ok(value)?;
     let removed = st
         .registry
-        .delete_list_entry(&list, &value, caller.name())
+        .delete_list_entry(list, value, caller.name())
         .await
         .map_err(reg_err)?;
     if !removed {
@@ -149,8 +161,8 @@ pub async fn delete_list_entry(
             "`{value}` is not on list `{list}`"
         )));
     }
-    reload_now(&st).await?;
-    Ok(Json(json!({ "removed": true })))
+    reload_now(st).await?;
+    Ok(json!({ "removed": true }))
 }
 
 /// Entries in force on every list.

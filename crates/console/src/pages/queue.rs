@@ -1,0 +1,535 @@
+//! The review queue: filtered, sorted and paged on the server; "my cases"; batch actions
+//! on the selected cases (one form, no script needed), each case through the same function
+//! as its single action, audited with who and why.
+
+use super::case::{label_case, may_label};
+use super::{
+    age, bad, csrf_only, field, given, reg_fail, render, require_analyst, score_text, seg, signed,
+    signed_post, Fail, Nav, Signed, C, DAY_US, PAGE_SIZE,
+};
+use crate::Console;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use riskstream_core::time::{format_micros, now_micros, parse_iso8601};
+use riskstream_registry::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus};
+use serde::{Deserialize, Serialize};
+
+/// How far past a page's first case the queue counts (the count is exact below it).
+const COUNT_AHEAD: usize = 10_000;
+/// How far "my open cases" counts.
+const MINE_CAP: u64 = 1_000;
+
+/// The most cases one batch action takes.
+pub const MAX_BATCH: usize = 200;
+
+/// The queue's query string: every filter as typed into the form (empty = no filter).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub struct QueueQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    score_min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    score_max: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    page: Option<String>,
+}
+
+impl QueueQuery {
+    /// The registry query for this page, and the 1-based page number.
+    fn to_case_query(&self, me: &str) -> Result<(CaseQuery, usize), Fail> {
+        let mut q = CaseQuery {
+            limit: PAGE_SIZE,
+            ..Default::default()
+        };
+        q.status = match given(&self.status).unwrap_or("open") {
+            "open" => Some(CaseStatus::Open),
+            "closed" => Some(CaseStatus::Closed),
+            "all" => None,
+            o => return Err(bad("status", format!("`{o}`: use open, closed or all"))),
+        };
+        q.outcome = given(&self.outcome).map(str::to_string);
+        let score = |v: &Option<String>, name: &str| -> Result<Option<f64>, Fail> {
+            given(v)
+                .map(|s| {
+                    s.parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| bad(name, format!("`{s}` is not a number")))
+                })
+                .transpose()
+        };
+        q.score_min = score(&self.score_min, "score_min")?;
+        q.score_max = score(&self.score_max, "score_max")?;
+        q.rule = given(&self.rule).map(str::to_string);
+        q.assignee = if given(&self.mine).is_some() {
+            Some(me.to_string())
+        } else {
+            given(&self.assignee).map(str::to_string)
+        };
+        let date = |v: &Option<String>, name: &str| -> Result<Option<i64>, Fail> {
+            given(v)
+                .map(|s| {
+                    parse_iso8601(s).map_err(|e| bad(name, format!("`{s}`: {e}; use YYYY-MM-DD")))
+                })
+                .transpose()
+        };
+        q.created_from = date(&self.from, "from")?;
+        // `to` is a day, included whole.
+        q.created_to = date(&self.to, "to")?.map(|t| t + DAY_US);
+        q.sort = match given(&self.sort) {
+            None => CaseSort::Oldest,
+            Some(s) => CaseSort::parse(s).ok_or_else(|| {
+                bad(
+                    "sort",
+                    format!("`{s}`: use oldest, newest, score_desc or score_asc"),
+                )
+            })?,
+        };
+        let page = match given(&self.page) {
+            None => 1,
+            Some(p) => p
+                .parse::<usize>()
+                .ok()
+                .filter(|&p| (1..=1_000_000).contains(&p))
+                .ok_or_else(|| bad("page", format!("`{p}` is not a page number")))?,
+        };
+        q.offset = (page - 1) * PAGE_SIZE;
+        Ok((q, page))
+    }
+
+    fn link(&self, page: usize) -> String {
+        let mut q = self.clone();
+        q.page = Some(page.to_string());
+        format!(
+            "/console/cases?{}",
+            serde_urlencoded::to_string(&q).unwrap_or_default()
+        )
+    }
+}
+
+/// One row of the queue.
+struct Row {
+    href: String,
+    id: String,
+    open: bool,
+    opened: String,
+    age: String,
+    outcome: String,
+    score: String,
+    rules: String,
+    assignee: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "cases.html")]
+struct QueuePage {
+    nav: Nav,
+    rows: Vec<Row>,
+    total: u64,
+    /// More cases match than were counted (`total` is a lower bound).
+    more: bool,
+    page: usize,
+    pages: usize,
+    prev: String,
+    next: String,
+    f: Filters,
+    /// The query string of this page, for the batch form to come back to.
+    back: String,
+    may_label: bool,
+    mine: u64,
+    mine_more: bool,
+}
+
+/// The filter form's values, as given.
+struct Filters {
+    status: String,
+    outcome: String,
+    score_min: String,
+    score_max: String,
+    rule: String,
+    assignee: String,
+    mine: bool,
+    from: String,
+    to: String,
+    sort: String,
+}
+
+fn rules_of(c: &Case) -> Vec<String> {
+    c.decision["rules_fired"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /console/cases`: the review queue, 50 a page, filtered and sorted on the server.
+pub async fn queue(
+    State(c): C,
+    headers: HeaderMap,
+    Query(qq): Query<QueueQuery>,
+) -> Result<Response, Fail> {
+    let s = signed(&c, &headers, false).await?;
+    require_analyst(&s)?;
+    let (q, page) = qq.to_case_query(&s.session.principal.name)?;
+    let reg = &c.app.registry;
+    let mine_q = CaseQuery {
+        status: Some(CaseStatus::Open),
+        assignee: Some(s.session.principal.name.clone()),
+        ..Default::default()
+    };
+    // Counted up to a margin past this page: exact for the pages people use, "more than N"
+    // beyond (an exact count walks every matching index entry: 1 M of them for 1 M cases).
+    let cap = (q.offset + COUNT_AHEAD) as u64;
+    let (cases, counted, mine) = tokio::try_join!(
+        reg.cases(&q),
+        reg.count_cases_up_to(&q, cap + 1),
+        reg.count_cases_up_to(&mine_q, MINE_CAP + 1)
+    )
+    .map_err(reg_fail)?;
+    let now = now_micros();
+    let rows = cases
+        .iter()
+        .map(|k| Row {
+            href: format!("/console/cases/{}", seg(&k.id)),
+            id: k.id.clone(),
+            open: k.status == CaseStatus::Open,
+            opened: format_micros(k.created_at - k.created_at % 1_000_000),
+            age: if k.status == CaseStatus::Open {
+                age(now - k.created_at)
+            } else {
+                format!(
+                    "closed after {}",
+                    age(k.closed_at.unwrap_or(now) - k.created_at)
+                )
+            },
+            outcome: k.outcome.clone(),
+            score: score_text(k.score),
+            rules: rules_of(k).join(", "),
+            assignee: k.assignee.clone().unwrap_or_default(),
+            status: k.status.as_str(),
+        })
+        .collect();
+    let more = counted > cap;
+    let total = counted.min(cap);
+    let pages = (total as usize).div_ceil(PAGE_SIZE).max(1);
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let page_view = QueuePage {
+        nav: s.nav(),
+        rows,
+        total,
+        more,
+        page,
+        pages,
+        prev: if page > 1 {
+            qq.link(page - 1)
+        } else {
+            String::new()
+        },
+        next: if page < pages || (more && cases.len() == PAGE_SIZE) {
+            qq.link(page + 1)
+        } else {
+            String::new()
+        },
+        f: Filters {
+            status: given(&qq.status).unwrap_or("open").to_string(),
+            outcome: v(&qq.outcome),
+            score_min: v(&qq.score_min),
+            score_max: v(&qq.score_max),
+            rule: v(&qq.rule),
+            assignee: v(&qq.assignee),
+            mine: given(&qq.mine).is_some(),
+            from: v(&qq.from),
+            to: v(&qq.to),
+            sort: given(&qq.sort).unwrap_or("oldest").to_string(),
+        },
+        back: serde_urlencoded::to_string(&qq).unwrap_or_default(),
+        may_label: may_label(&s),
+        mine: mine.min(MINE_CAP),
+        mine_more: mine > MINE_CAP,
+    };
+    Ok(render(&page_view))
+}
+
+/// A batch action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    AssignMe,
+    Assign,
+    Unassign,
+    /// Labelled as the case page labels (the labels path, then closed).
+    Label(CaseLabel),
+    /// Closed with a verdict alone, as `POST /v1/cases/{id}/close` does.
+    Close(CaseLabel),
+}
+
+impl Batch {
+    fn parse(s: &str) -> Option<Batch> {
+        Some(match s {
+            "assign_me" => Batch::AssignMe,
+            "assign" => Batch::Assign,
+            "unassign" => Batch::Unassign,
+            "label_fraud" => Batch::Label(CaseLabel::Fraud),
+            "label_genuine" => Batch::Label(CaseLabel::Genuine),
+            "close_fraud" => Batch::Close(CaseLabel::Fraud),
+            "close_genuine" => Batch::Close(CaseLabel::Genuine),
+            _ => return None,
+        })
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Batch::AssignMe => "assign to me",
+            Batch::Assign => "assign",
+            Batch::Unassign => "unassign",
+            Batch::Label(CaseLabel::Fraud) => "label fraud and close",
+            Batch::Label(CaseLabel::Genuine) => "label genuine and close",
+            Batch::Close(CaseLabel::Fraud) => "close as fraud (case only)",
+            Batch::Close(CaseLabel::Genuine) => "close as genuine (case only)",
+        }
+    }
+}
+
+/// One case's result in a batch.
+struct BatchRow {
+    href: String,
+    id: String,
+    ok: bool,
+    result: String,
+}
+
+#[derive(Template)]
+#[template(path = "batch.html")]
+struct BatchPage {
+    nav: Nav,
+    action: &'static str,
+    note: String,
+    done: usize,
+    failed: usize,
+    rows: Vec<BatchRow>,
+    back: String,
+}
+
+/// Does `action` to case `id` through the function its single action uses; what it did.
+async fn batch_one(
+    c: &Console,
+    s: &Signed,
+    action: Batch,
+    target: Option<&str>,
+    id: &str,
+    note: &str,
+) -> Result<String, Fail> {
+    let me = s.caller.name();
+    let reg = &c.app.registry;
+    match action {
+        Batch::AssignMe | Batch::Assign | Batch::Unassign => {
+            reg.assign_case_because(id, target, note, me)
+                .await
+                .map_err(reg_fail)?;
+            Ok(target.map_or_else(|| "unassigned".into(), |t| format!("assigned to {t}")))
+        }
+        Batch::Label(l) => Ok(match label_case(c, s, id, l, note).await? {
+            "labelled" => format!("labelled {}; closed", l.as_str()),
+            _ => format!(
+                "closed as {}; the service holds no decision on this transaction, so no model learned from it",
+                l.as_str()
+            ),
+        }),
+        Batch::Close(l) => {
+            reg.close_case(id, l, note, me).await.map_err(reg_fail)?;
+            Ok(format!("closed as {}", l.as_str()))
+        }
+    }
+}
+
+/// `POST /console/cases/batch`: the selected cases (`ids`, the queue's checkboxes), one
+/// action, and why (`note`, required: it goes into every case's audit record). Each case
+/// goes through the function its single action uses, so each is checked and audited on
+/// its own; one refused case does not stop the others. Answers with a page of results.
+pub async fn batch(
+    State(c): C,
+    headers: HeaderMap,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, Fail> {
+    let s = signed_post(&c, &headers, csrf_only(&f)).await?;
+    require_analyst(&s)?;
+    let mut ids: Vec<&str> = Vec::new();
+    for (k, v) in &f {
+        if k == "ids" && !v.is_empty() && !ids.contains(&v.as_str()) {
+            ids.push(v);
+        }
+    }
+    if ids.is_empty() {
+        return Err(bad(
+            "ids",
+            "no case selected: tick the cases in the queue, then apply".into(),
+        ));
+    }
+    if ids.len() > MAX_BATCH {
+        return Err(bad(
+            "ids",
+            format!("{} cases selected; at most {MAX_BATCH} at once", ids.len()),
+        ));
+    }
+    let action = Batch::parse(field(&f, "action")).ok_or_else(|| {
+        bad(
+            "action",
+            "use assign_me, assign, unassign, label_fraud, label_genuine, close_fraud or close_genuine".into(),
+        )
+    })?;
+    let note = field(&f, "note").trim();
+    if note.is_empty() {
+        return Err(bad(
+            "note",
+            "say why (it is audited with every case of the batch)".into(),
+        ));
+    }
+    if matches!(action, Batch::Label(_)) && !may_label(&s) {
+        return Err(Fail::Page(
+            StatusCode::FORBIDDEN,
+            format!("key `{}` may not label", s.caller.name()),
+        ));
+    }
+    let target = match action {
+        Batch::AssignMe => Some(s.caller.name().to_string()),
+        Batch::Assign => {
+            let t = field(&f, "assignee").trim();
+            if t.is_empty() {
+                return Err(bad(
+                    "assignee",
+                    "give the key name to assign the cases to".into(),
+                ));
+            }
+            let keys = c.app.registry.list_keys().await.map_err(reg_fail)?;
+            if !keys.iter().any(|k| k.name == t && k.revoked_at.is_none()) {
+                return Err(bad(
+                    "assignee",
+                    format!("no active API key is named `{t}`: assign to a key name (riskstream keys list)"),
+                ));
+            }
+            Some(t.to_string())
+        }
+        _ => None,
+    };
+    // The page to go back to: the queue as it was, rebuilt from the parsed filters (nothing
+    // else from the form reaches a link).
+    let back: QueueQuery = serde_urlencoded::from_str(field(&f, "back")).unwrap_or_default();
+    let back = format!(
+        "/console/cases?{}",
+        serde_urlencoded::to_string(&back).unwrap_or_default()
+    );
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let r = batch_one(&c, &s, action, target.as_deref(), id, note).await;
+        rows.push(BatchRow {
+            href: format!("/console/cases/{}", seg(id)),
+            id: id.to_string(),
+            ok: r.is_ok(),
+            result: match r {
+                Ok(t) => t,
+                Err(Fail::Page(_, m)) => m,
+                Err(Fail::Redirect(_)) => "the session ended".into(),
+            },
+        });
+    }
+    let done = rows.iter().filter(|r| r.ok).count();
+    tracing::info!(
+        key = s.caller.name(),
+        action = action.text(),
+        done,
+        failed = rows.len() - done,
+        "console: batch action"
+    );
+    Ok(render(&BatchPage {
+        nav: s.nav(),
+        action: action.text(),
+        note: note.to_string(),
+        failed: rows.len() - done,
+        done,
+        rows,
+        back,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_query_is_checked() {
+        let q = QueueQuery {
+            score_min: Some("0.5".into()),
+            mine: Some("1".into()),
+            to: Some("2026-01-01".into()),
+            sort: Some("score_desc".into()),
+            page: Some("3".into()),
+            ..Default::default()
+        };
+        let (cq, page) = q.to_case_query("ana").unwrap_or_else(|_| panic!("valid"));
+        assert_eq!(page, 3);
+        assert_eq!(cq.offset, 100);
+        assert_eq!(cq.assignee.as_deref(), Some("ana"));
+        assert_eq!(cq.score_min, Some(0.5));
+        assert_eq!(cq.sort, CaseSort::ScoreDesc);
+        assert_eq!(cq.status, Some(CaseStatus::Open));
+        for bad in [
+            QueueQuery {
+                score_max: Some("x".into()),
+                ..Default::default()
+            },
+            QueueQuery {
+                page: Some("0".into()),
+                ..Default::default()
+            },
+            QueueQuery {
+                status: Some("maybe".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.to_case_query("ana").is_err());
+        }
+        assert!(q.link(4).contains("page=4") && q.link(4).contains("sort=score_desc"));
+    }
+
+    #[test]
+    fn batch_actions_parse_and_name_themselves() {
+        for a in [
+            "assign_me",
+            "assign",
+            "unassign",
+            "label_fraud",
+            "label_genuine",
+            "close_fraud",
+            "close_genuine",
+        ] {
+            let b = Batch::parse(a).unwrap_or_else(|| panic!("{a}"));
+            assert!(!b.text().is_empty());
+        }
+        assert_eq!(Batch::parse("delete"), None);
+        assert_eq!(
+            Batch::parse("label_fraud"),
+            Some(Batch::Label(CaseLabel::Fraud))
+        );
+    }
+}
