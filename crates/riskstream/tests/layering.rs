@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-features", 2),
     ("riskstream-learn", 2),
     ("riskstream-online", 2),
+    ("riskstream-recommend", 2),
     ("riskstream-decide", 3),
     ("riskstream-registry", 3),
     ("riskstream-connectors", 3),
