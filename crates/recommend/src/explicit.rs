@@ -6,7 +6,7 @@
 //! ```text
 //!   a_j = [y_j, 1]          t_j = r_uj − μ − b_j
 //!   (Σ_j a_j a_jᵀ + w_u · diag(λ, …, λ, λ_b)) [x_u; b_u] = Σ_j t_j a_j
-//!   w_u = n_u (ALS-WR, Zhou et al. 2008) or 1
+//!   w_u = n_u^ν   (ν = 1: ALS-WR, Zhou et al. 2008; ν = 0: plain ridge)
 //! ```
 //!
 //! solved exactly by a Cholesky factorisation, one row per thread task; the item side is the
@@ -36,8 +36,9 @@ pub struct ExplicitAlsParams {
     pub reg: f64,
     /// λ_b: regularisation of the biases (≥ 0).
     pub bias_reg: f64,
-    /// Scale λ and λ_b by each row's number of ratings (ALS-WR).
-    pub weighted_reg: bool,
+    /// ν: λ and λ_b are scaled by `n^ν`, `n` the row's number of ratings (1: ALS-WR,
+    /// 0: plain ridge; 0–2).
+    pub reg_exponent: f64,
     /// Learn a bias per user and item.
     pub biases: bool,
     /// Seed of the initial item factors.
@@ -53,7 +54,7 @@ impl Default for ExplicitAlsParams {
             iterations: 15,
             reg: 0.1,
             bias_reg: 0.1,
-            weighted_reg: true,
+            reg_exponent: 1.0,
             biases: true,
             seed: 42,
             init_scale: 0.1,
@@ -69,6 +70,7 @@ impl ExplicitAlsParams {
         check_range("reg", self.reg, 1e-12, 1e6)?;
         check_range("bias_reg", self.bias_reg, 0.0, 1e6)?;
         check_range("init_scale", self.init_scale, 1e-9, 10.0)?;
+        check_range("reg_exponent", self.reg_exponent, 0.0, 2.0)?;
         Ok(())
     }
 
@@ -102,7 +104,7 @@ impl ExplicitAlsParams {
             item_bias: vec![0.0; data.n_items],
             reg: self.reg,
             bias_reg: self.bias_reg,
-            weighted_reg: self.weighted_reg,
+            reg_exponent: self.reg_exponent,
             biases: self.biases,
         };
         let total = 2 * self.iterations + 1;
@@ -143,8 +145,8 @@ pub struct ExplicitModel {
     pub reg: f64,
     /// λ_b.
     pub bias_reg: f64,
-    /// ALS-WR weighting.
-    pub weighted_reg: bool,
+    /// ν of the `n^ν` regularisation weighting.
+    pub reg_exponent: f64,
     /// Biases learnt.
     pub biases: bool,
 }
@@ -170,7 +172,6 @@ impl Work {
 /// The normal equations of one row against the other side, factorised in `w.a` (its
 /// Cholesky factor) with the right-hand side solved into `w.b`. Returns false when not
 /// positive definite. `other` is n_other × k, `other_bias` its biases.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn solve_row(
     m: &ExplicitModel,
     other: &[f64],
@@ -194,11 +195,7 @@ pub(crate) fn solve_row(
         add_outer_lower(&mut w.a, dim, 1.0, &w.v[..dim]);
         axpy(t, &w.v[..dim], &mut w.b);
     }
-    let weight = if m.weighted_reg {
-        idx.len().max(1) as f64
-    } else {
-        1.0
-    };
+    let weight = (idx.len().max(1) as f64).powf(m.reg_exponent);
     for d in 0..k {
         w.a[d * dim + d] += m.reg * weight;
     }

@@ -356,7 +356,7 @@ impl Recommender {
         };
         let (idx, val): (&[u32], &[f64]) = match (&who, &folded) {
             (Who::Known(u), _) => self.user_history(*u),
-            (_, Some((i, v))) => (i, v),
+            (_, Some((i, v))) => (i.as_slice(), v.as_slice()),
             _ => (&[], &[]),
         };
         let cold = idx.is_empty() || matches!(self.scorer, Scorer::Popularity);

@@ -133,7 +133,7 @@ pub fn evaluate_ranking(model: &Recommender, test: &[&Row], k: usize) -> (Rankin
     let mut unseen_items: HashMap<&str, u32> = HashMap::new();
     for r in test {
         let Some(u) = model.users.get(&r.user) else {
-            unknown_users.insert(&r.user);
+            unknown_users.insert(r.user.as_str());
             continue;
         };
         // An item training never saw cannot be recommended but still counts as relevant.

@@ -496,7 +496,7 @@ pub(super) fn fit(
 fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     set_threads(a.learner.threads)?;
     let p = params(&a.learner, a.input.implicit)?;
-    let segments = match &a.segments {
+    let segments: Option<HashMap<String, String>> = match &a.segments {
         Some(f) => {
             let t = load(f, a.input.delimiter)?;
             let u = ids(column(&t, &a.input.user_col)?);
@@ -688,15 +688,6 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let opts = |seg: Option<&str>| -> TopOptions<'_> {
-        TopOptions {
-            k: a.k,
-            exclude_seen: !a.include_seen,
-            exclude: &[],
-            reasons: a.reasons,
-            segment: seg,
-        }
-    };
     let pb = ProgressBar::new(whom.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{bar:30} users {pos}/{len} [{elapsed_precise}, eta {eta}]")
@@ -707,11 +698,18 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
         .par_iter()
         .map(|(u, seg)| {
             let who = match (histories.get(u), m.users.get(u)) {
-                (Some(h), _) => Who::History(h),
+                (Some(h), _) => Who::History(h.as_slice()),
                 (None, Some(ix)) => Who::Known(ix),
                 (None, None) => Who::Cold,
             };
-            let r = m.top(who, &opts(seg.as_deref()));
+            let opts = TopOptions {
+                k: a.k,
+                exclude_seen: !a.include_seen,
+                exclude: &[],
+                reasons: a.reasons,
+                segment: seg.as_deref(),
+            };
+            let r = m.top(who, &opts);
             pb.inc(1);
             r
         })

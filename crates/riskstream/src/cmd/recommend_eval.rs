@@ -50,8 +50,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<Outcome> {
     }
     let p = params(&a.learner, a.input.implicit)?;
     let (all, table) = rows(&a.input, &a.input.input)?;
-    let mut splits: Vec<(String, Vec<&Row>, Vec<&Row>)> = Vec::new();
     let test_rows;
+    let mut splits: Vec<(String, Vec<&Row>, Vec<&Row>)> = Vec::new();
     let protocol: String;
     if let Some(t) = &a.test {
         test_rows = rows(&a.input, t)?.0;
