@@ -172,6 +172,7 @@ impl Work {
 /// The normal equations of one row against the other side, factorised in `w.a` (its
 /// Cholesky factor) with the right-hand side solved into `w.b`. Returns false when not
 /// positive definite. `other` is n_other × k, `other_bias` its biases.
+#[inline(always)]
 pub(crate) fn solve_row(
     m: &ExplicitModel,
     other: &[f64],
@@ -258,6 +259,7 @@ impl ExplicitModel {
     ) -> std::result::Result<(), usize> {
         let k = self.rank;
         let dim = self.dim();
+        let arch = pulp::Arch::new();
         out.par_chunks_mut(k)
             .zip(out_bias.par_iter_mut())
             .enumerate()
@@ -271,7 +273,7 @@ impl ExplicitModel {
                         *b = 0.0;
                         return Ok(());
                     }
-                    if !solve_row(self, other, other_bias, idx, val, w) {
+                    if !arch.dispatch(|| solve_row(self, other, other_bias, idx, val, w)) {
                         return Err(r);
                     }
                     f.copy_from_slice(&w.b[..k]);
@@ -290,7 +292,8 @@ impl ExplicitModel {
         }
         self.check_items(idx)?;
         let mut w = Work::new(self.dim());
-        if !solve_row(self, &self.item_factors, &self.item_bias, idx, val, &mut w) {
+        let arch = pulp::Arch::new();
+        if !arch.dispatch(|| solve_row(self, &self.item_factors, &self.item_bias, idx, val, &mut w)) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "explicit ALS, folding in",
                 row: 0,

@@ -213,6 +213,7 @@ impl ImplicitModel {
         let mut out = out;
         let this = &*self;
         let cholesky_rows = exact || p.solver == Solver::Cholesky;
+        let arch = pulp::Arch::new();
         let r = out
             .par_chunks_mut(k)
             .enumerate()
@@ -226,12 +227,12 @@ impl ImplicitModel {
                         return Ok(());
                     }
                     if cholesky_rows {
-                        if !this.exact_row(other, gram_reg, idx, val, s) {
+                        if !arch.dispatch(|| this.exact_row(other, gram_reg, idx, val, s)) {
                             return Err(r);
                         }
                         x.copy_from_slice(&s.b);
                     } else {
-                        this.cg_row(other, gram_reg, idx, val, x, p.cg_steps, s);
+                        arch.dispatch(|| this.cg_row(other, gram_reg, idx, val, x, p.cg_steps, s));
                     }
                     Ok(())
                 },
@@ -248,6 +249,7 @@ impl ImplicitModel {
 
     /// Builds and factorises `A = G + Σ (c_j − 1) y_j y_jᵀ` (its Cholesky factor in
     /// `s.a`) and solves `A x = Σ c_j y_j` into `s.b`.
+    #[inline(always)]
     fn exact_row(
         &self,
         other: &[f64],
@@ -274,6 +276,7 @@ impl ImplicitModel {
 
     /// `steps` conjugate-gradient steps on one row's system, from `x`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn cg_row(
         &self,
         other: &[f64],
@@ -345,7 +348,8 @@ impl ImplicitModel {
         self.check_items(idx)?;
         let g = self.item_gram();
         let mut s = Scratch::new(k);
-        if !self.exact_row(&self.item_factors, g, idx, val, &mut s) {
+        let arch = pulp::Arch::new();
+        if !arch.dispatch(|| self.exact_row(&self.item_factors, g, idx, val, &mut s)) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "implicit ALS, folding in",
                 row: 0,
