@@ -3,9 +3,9 @@
 //! with training time per iteration. One JSON line per run, like the peers' scripts.
 //!
 //! ```text
-//! cargo run --release -p riskstream-recommend --example ml100k -- explicit [rank reg bias_reg iters]
-//! cargo run --release -p riskstream-recommend --example ml100k -- implicit [rank reg alpha iters cg_steps]
-//! cargo run --release -p riskstream-recommend --example ml100k -- implicit-files TRAIN TEST [rank reg alpha iters cg_steps]
+//! cargo run --release -p riskstream-recommend --example ml100k -- explicit [rank reg bias_reg iters reg_exponent]
+//! cargo run --release -p riskstream-recommend --example ml100k -- implicit [rank reg alpha iters cg_steps reg_exponent binary]
+//! cargo run --release -p riskstream-recommend --example ml100k -- implicit-files TRAIN TEST [same as implicit]
 //! ```
 
 use riskstream_recommend::protocol::{evaluate_ranking, evaluate_ratings, stratified_split, Row};
@@ -82,6 +82,7 @@ fn main() {
                 reg: arg(&a, 3, ExplicitAlsParams::default().reg),
                 bias_reg: arg(&a, 4, ExplicitAlsParams::default().bias_reg),
                 iterations: arg(&a, 5, ExplicitAlsParams::default().iterations),
+                reg_exponent: arg(&a, 6, ExplicitAlsParams::default().reg_exponent),
                 ..ExplicitAlsParams::default()
             };
             let (rows, folds) = ratings(data);
@@ -125,6 +126,8 @@ fn main() {
                 alpha: arg(&a, off + 2, d.alpha),
                 iterations: arg(&a, off + 3, d.iterations),
                 cg_steps: arg(&a, off + 4, d.cg_steps),
+                reg_exponent: arg(&a, off + 5, d.reg_exponent),
+                binary: arg(&a, off + 6, d.binary),
                 ..d
             };
             let opts = BuildOptions { range: None, implicit: true, duplicates: Duplicates::Sum };

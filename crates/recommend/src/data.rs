@@ -61,10 +61,17 @@ pub struct Csr {
 
 impl Csr {
     /// Builds rows from (row, column, value) triples; `n_rows` rows. Triples are sorted
-    /// here; a repeated (row, column) is kept twice (callers merge duplicates first).
+    /// here; a repeated (row, column) is kept twice (callers merge duplicates first), and a
+    /// row index past `n_rows` is dropped (callers check them, as
+    /// [`Interactions::from_triples`] does).
     pub fn from_triples(n_rows: usize, triples: &[(u32, u32, f64)]) -> Csr {
+        let triples: Vec<(u32, u32, f64)> = triples
+            .iter()
+            .copied()
+            .filter(|t| (t.0 as usize) < n_rows)
+            .collect();
         let mut counts = vec![0usize; n_rows + 1];
-        for t in triples {
+        for t in &triples {
             counts[t.0 as usize + 1] += 1;
         }
         for r in 0..n_rows {
@@ -74,7 +81,7 @@ impl Csr {
         let mut next = counts;
         let mut idx = vec![0u32; triples.len()];
         let mut val = vec![0f64; triples.len()];
-        for t in triples {
+        for t in &triples {
             let p = next[t.0 as usize];
             idx[p] = t.1;
             val[p] = t.2;
@@ -169,16 +176,31 @@ pub struct Interactions {
 }
 
 impl Interactions {
-    /// From unique (user, item, value) triples.
-    pub fn from_triples(n_users: usize, n_items: usize, t: &[(u32, u32, f64)]) -> Self {
+    /// From unique (user, item, value) triples; an index past `n_users` / `n_items` is
+    /// refused.
+    pub fn from_triples(n_users: usize, n_items: usize, t: &[(u32, u32, f64)]) -> Result<Self> {
+        if let Some(bad) = t
+            .iter()
+            .find(|x| x.0 as usize >= n_users || x.1 as usize >= n_items)
+        {
+            let (what, i) = if bad.0 as usize >= n_users {
+                ("user", bad.0)
+            } else {
+                ("item", bad.1)
+            };
+            return Err(RecommendError::Unknown {
+                what,
+                id: format!("#{i}"),
+            });
+        }
         let by_user = Csr::from_triples(n_users, t);
         let by_item = by_user.transpose(n_items);
-        Interactions {
+        Ok(Interactions {
             n_users,
             n_items,
             by_user,
             by_item,
-        }
+        })
     }
 
     /// Number of interactions.
@@ -333,7 +355,7 @@ impl InteractionsBuilder {
         if self.rows.is_empty() {
             return Err(RecommendError::Empty { what: what.into() });
         }
-        let m = Interactions::from_triples(self.users.len(), self.items.len(), &self.rows);
+        let m = Interactions::from_triples(self.users.len(), self.items.len(), &self.rows)?;
         Ok((self.users, self.items, m))
     }
 }
@@ -352,7 +374,8 @@ mod tests {
 
     #[test]
     fn rows_are_sorted_and_transposed() {
-        let m = Interactions::from_triples(2, 3, &[(1, 2, 5.0), (0, 1, 3.0), (1, 0, 4.0)]);
+        let m = Interactions::from_triples(2, 3, &[(1, 2, 5.0), (0, 1, 3.0), (1, 0, 4.0)]).unwrap();
+        assert!(Interactions::from_triples(2, 3, &[(2, 0, 1.0)]).is_err());
         assert_eq!(m.by_user.row(1), (&[0u32, 2][..], &[4.0, 5.0][..]));
         assert_eq!(m.by_item.row(2), (&[1u32][..], &[5.0][..]));
         assert_eq!(m.by_item.row(1), (&[0u32][..], &[3.0][..]));

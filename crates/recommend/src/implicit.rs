@@ -5,7 +5,7 @@
 //! With the items fixed, user `u`'s factors solve
 //!
 //! ```text
-//!   (YᵀY + Σ_{j ∈ I(u)} (c_j − 1) y_j y_jᵀ + λ I) x_u = Σ_{j ∈ I(u)} c_j y_j
+//!   (YᵀY + Σ_{j ∈ I(u)} (c_j − 1) y_j y_jᵀ + λ n_u^ν I) x_u = Σ_{j ∈ I(u)} c_j y_j
 //! ```
 //!
 //! where `YᵀY` (over all items) is computed once per pass: the cost of a row is its own
@@ -43,6 +43,10 @@ pub struct ImplicitAlsParams {
     pub iterations: usize,
     /// λ (> 0).
     pub reg: f64,
+    /// ν: each row's λ is scaled by `n^ν`, `n` its number of interactions (0: the same λ
+    /// for every row, as `implicit`; 1: frequency-scaled, as ALS-WR and Rendle et al.'s
+    /// revisited iALS; 0–2).
+    pub reg_exponent: f64,
     /// α: confidence per unit of strength, `c = 1 + α·r` (≥ 0).
     pub alpha: f64,
     /// Treat every interaction as strength 1 (ignore the value column).
@@ -63,6 +67,7 @@ impl Default for ImplicitAlsParams {
             rank: 64,
             iterations: 15,
             reg: 0.1,
+            reg_exponent: 0.0,
             alpha: 1.0,
             binary: false,
             solver: Solver::Cg,
@@ -81,6 +86,7 @@ impl ImplicitAlsParams {
         check_count("cg_steps", self.cg_steps, 1, 1000)?;
         check_range("reg", self.reg, 1e-12, 1e9)?;
         check_range("alpha", self.alpha, 0.0, 1e9)?;
+        check_range("reg_exponent", self.reg_exponent, 0.0, 2.0)?;
         check_range("init_scale", self.init_scale, 1e-9, 10.0)?;
         Ok(())
     }
@@ -111,26 +117,27 @@ impl ImplicitAlsParams {
             user_factors: vec![0.0; data.n_users * k],
             item_factors: init_factors(items, k, self.seed, self.init_scale),
             reg: self.reg,
+            reg_exponent: self.reg_exponent,
             alpha: self.alpha,
             binary: self.binary,
             item_gram: std::sync::OnceLock::new(),
         };
         let total = 2 * self.iterations + 1;
         for it in 0..self.iterations {
-            let yty = m.gram_reg(&m.item_factors);
+            let yty = gram(&m.item_factors, k);
             m.pass(&data.by_user, &yty, false, self, Side::Users)?;
             progress(Progress {
                 done: 2 * it + 1,
                 total,
             });
-            let xtx = m.gram_reg(&m.user_factors);
+            let xtx = gram(&m.user_factors, k);
             m.pass(&data.by_item, &xtx, false, self, Side::Items)?;
             progress(Progress {
                 done: 2 * it + 2,
                 total,
             });
         }
-        let yty = m.gram_reg(&m.item_factors);
+        let yty = gram(&m.item_factors, k);
         m.pass(&data.by_user, &yty, true, self, Side::Users)?;
         progress(Progress { done: total, total });
         Ok(m)
@@ -154,6 +161,9 @@ pub struct ImplicitModel {
     pub item_factors: Vec<f64>,
     /// λ.
     pub reg: f64,
+    /// ν of the per-row `λ n^ν`.
+    #[serde(default)]
+    pub reg_exponent: f64,
     /// α.
     pub alpha: f64,
     /// Strengths read as 1.
@@ -175,26 +185,25 @@ impl ImplicitModel {
         1.0 + self.alpha * if self.binary { 1.0 } else { r }
     }
 
-    /// `YᵀY + λ I` of the item factors (cached).
+    /// `YᵀY` of the item factors (cached).
     fn item_gram(&self) -> &[f64] {
-        self.item_gram
-            .get_or_init(|| self.gram_reg(&self.item_factors))
+        self.item_gram.get_or_init(|| gram(&self.item_factors, self.rank))
     }
 
-    /// `FᵀF + λ I`.
-    fn gram_reg(&self, f: &[f64]) -> Vec<f64> {
-        let k = self.rank;
-        let mut g = gram(f, k);
-        for d in 0..k {
-            g[d * k + d] += self.reg;
+    /// λ of a row with `n` interactions.
+    #[inline(always)]
+    fn row_reg(&self, n: usize) -> f64 {
+        if self.reg_exponent == 0.0 {
+            self.reg
+        } else {
+            self.reg * (n.max(1) as f64).powf(self.reg_exponent)
         }
-        g
     }
 
     fn pass(
         &mut self,
         rows: &Csr,
-        gram_reg: &[f64],
+        gram: &[f64],
         exact: bool,
         p: &ImplicitAlsParams,
         side: Side,
@@ -227,12 +236,12 @@ impl ImplicitModel {
                         return Ok(());
                     }
                     if cholesky_rows {
-                        if !arch.dispatch(|| this.exact_row(other, gram_reg, idx, val, s)) {
+                        if !arch.dispatch(|| this.exact_row(other, gram, idx, val, s)) {
                             return Err(r);
                         }
                         x.copy_from_slice(&s.b);
                     } else {
-                        arch.dispatch(|| this.cg_row(other, gram_reg, idx, val, x, p.cg_steps, s));
+                        arch.dispatch(|| this.cg_row(other, gram, idx, val, x, p.cg_steps, s));
                     }
                     Ok(())
                 },
@@ -247,19 +256,23 @@ impl ImplicitModel {
         })
     }
 
-    /// Builds and factorises `A = G + Σ (c_j − 1) y_j y_jᵀ` (its Cholesky factor in
-    /// `s.a`) and solves `A x = Σ c_j y_j` into `s.b`.
+    /// Builds and factorises `A = G + λ_n I + Σ (c_j − 1) y_j y_jᵀ` (its Cholesky factor
+    /// in `s.a`) and solves `A x = Σ c_j y_j` into `s.b`.
     #[inline(always)]
     fn exact_row(
         &self,
         other: &[f64],
-        gram_reg: &[f64],
+        gram: &[f64],
         idx: &[u32],
         val: &[f64],
         s: &mut Scratch,
     ) -> bool {
         let k = self.rank;
-        s.a.copy_from_slice(gram_reg);
+        s.a.copy_from_slice(gram);
+        let reg = self.row_reg(idx.len());
+        for d in 0..k {
+            s.a[d * k + d] += reg;
+        }
         s.b.iter_mut().for_each(|v| *v = 0.0);
         for (&j, &r) in idx.iter().zip(val) {
             let y = &other[j as usize * k..(j as usize + 1) * k];
@@ -280,7 +293,7 @@ impl ImplicitModel {
     fn cg_row(
         &self,
         other: &[f64],
-        gram_reg: &[f64],
+        gram: &[f64],
         idx: &[u32],
         val: &[f64],
         x: &mut [f64],
@@ -289,8 +302,10 @@ impl ImplicitModel {
     ) {
         let k = self.rank;
         let y_of = |j: u32| &other[j as usize * k..(j as usize + 1) * k];
+        let reg = self.row_reg(idx.len());
         // r = b − A x
-        matvec(gram_reg, k, x, &mut s.r);
+        matvec(gram, k, x, &mut s.r);
+        axpy(reg, x, &mut s.r);
         s.r.iter_mut().for_each(|v| *v = -*v);
         for (&j, &v) in idx.iter().zip(val) {
             let y = y_of(j);
@@ -303,7 +318,8 @@ impl ImplicitModel {
             return;
         }
         for _ in 0..steps {
-            matvec(gram_reg, k, &s.p, &mut s.ap);
+            matvec(gram, k, &s.p, &mut s.ap);
+            axpy(reg, &s.p, &mut s.ap);
             for (&j, &v) in idx.iter().zip(val) {
                 let y = y_of(j);
                 let c = self.confidence(v);

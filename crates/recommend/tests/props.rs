@@ -37,7 +37,7 @@ proptest! {
         cells in proptest::collection::btree_map((0u32..20, 0u32..15), 0.0f64..5.0, 1..100),
     ) {
         let t: Vec<(u32, u32, f64)> = cells.iter().map(|(&(u, i), &v)| (u, i, v)).collect();
-        let m = Interactions::from_triples(20, 15, &t);
+        let m = Interactions::from_triples(20, 15, &t).unwrap();
         prop_assert_eq!(m.nnz(), t.len());
         prop_assert_eq!(m.by_item.transpose(20), m.by_user.clone());
         prop_assert!(m.by_user.validate(20, 15).is_ok());
@@ -63,7 +63,7 @@ proptest! {
         k in 1usize..10,
     ) {
         let t: Vec<(u32, u32, f64)> = cells.iter().map(|&(u, i)| (u, i, 1.0)).collect();
-        let m = Interactions::from_triples(10, 8, &t);
+        let m = Interactions::from_triples(10, 8, &t).unwrap();
         let users = riskstream_recommend::IdMap::from_ids((0..10).map(|u| u.to_string()));
         let items = riskstream_recommend::IdMap::from_ids((0..8).map(|i| format!("p{i}")));
         let r = riskstream_recommend::Params::Popularity
