@@ -60,6 +60,9 @@ pub enum Algorithm {
     ItemCosine,
     /// Item–item BM25 similarity.
     ItemBm25,
+    /// Item–item weights by EASE (ridge regression of each item on the others; at most
+    /// 20,000 items).
+    ItemEase,
     /// Popularity only.
     Popularity,
 }
@@ -335,12 +338,12 @@ pub(super) fn params(l: &Learner, implicit: bool) -> anyhow::Result<Params> {
         Algorithm::ImplicitAls => {
             Params::ImplicitAls(toml::from_str::<ImplicitAlsParams>(&text).map_err(bad)?)
         }
-        Algorithm::ItemCosine | Algorithm::ItemBm25 => {
+        Algorithm::ItemCosine | Algorithm::ItemBm25 | Algorithm::ItemEase => {
             let mut p: ItemKnnParams = toml::from_str(&text).map_err(bad)?;
-            p.similarity = if algo == Algorithm::ItemBm25 {
-                riskstream_recommend::Similarity::Bm25
-            } else {
-                riskstream_recommend::Similarity::Cosine
+            p.similarity = match algo {
+                Algorithm::ItemBm25 => riskstream_recommend::Similarity::Bm25,
+                Algorithm::ItemEase => riskstream_recommend::Similarity::Ease,
+                _ => riskstream_recommend::Similarity::Cosine,
             };
             Params::ItemKnn(p)
         }
