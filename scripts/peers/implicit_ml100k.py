@@ -16,12 +16,16 @@ Usage
   python implicit_ml100k.py --ratings ../shared/data/movielens-100k/ratings.csv.gz \
       --out-dir /tmp/ml-split [--factors 64 --reg 0.1 --alpha 1 --iters 15 --k 10 --threads 2]
 """
+import os
+
+# implicit's own advice: one BLAS thread inside its parallel loops (it warns otherwise).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import csv
 import gzip
 import json
 import math
-import os
 import time
 
 import numpy as np

@@ -83,6 +83,7 @@ fn main() {
                 bias_reg: arg(&a, 4, ExplicitAlsParams::default().bias_reg),
                 iterations: arg(&a, 5, ExplicitAlsParams::default().iterations),
                 reg_exponent: arg(&a, 6, ExplicitAlsParams::default().reg_exponent),
+                item_reg: a.get(7).and_then(|s| s.parse().ok()),
                 ..ExplicitAlsParams::default()
             };
             let (rows, folds) = ratings(data);
@@ -144,6 +145,35 @@ fn main() {
                     "precision": r.precision, "recall": r.recall, "ndcg": r.ndcg, "map": r.map,
                     "coverage": r.coverage, "users": r.users})
             );
+        }
+        Some("explicit-ensemble") => {
+            // Does averaging several seeds' predictions help? (exploration only)
+            let n: u64 = arg(&a, 2, 4);
+            let base = ExplicitAlsParams {
+                rank: arg(&a, 3, 20),
+                reg: arg(&a, 4, 1.3),
+                bias_reg: arg(&a, 5, 0.3),
+                reg_exponent: arg(&a, 6, 0.5),
+                ..ExplicitAlsParams::default()
+            };
+            let (rows, folds) = ratings(data);
+            let opts = BuildOptions { range: Some((1.0, 5.0)), implicit: false, duplicates: Duplicates::Error };
+            let mut rmses = Vec::new();
+            for f in 1..=5u8 {
+                let train: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 != f).map(|p| p.0).collect();
+                let test: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 == f).map(|p| p.0).collect();
+                let mut sum = vec![0.0; test.len()];
+                for s in 0..n {
+                    let p = ExplicitAlsParams { seed: 42 + s, init_scale: 0.1 + 0.2 * s as f64, ..base.clone() };
+                    let (m, _, _) = timed_fit(&Params::ExplicitAls(p), &train, opts);
+                    for (x, r) in sum.iter_mut().zip(&test) {
+                        *x += m.predict(&r.user, &r.item).0 / n as f64;
+                    }
+                }
+                let truth: Vec<f64> = test.iter().map(|r| r.value.unwrap_or(0.0)).collect();
+                rmses.push(riskstream_recommend::metrics::rmse(&sum, &truth));
+            }
+            println!("{}", serde_json::json!({"ensemble": n, "rmse_folds": rmses, "rmse": rmses.iter().sum::<f64>() / 5.0}));
         }
         Some("ease") => {
             let (rows, _) = ratings(data);

@@ -34,6 +34,8 @@ pub struct ExplicitAlsParams {
     pub iterations: usize,
     /// λ: regularisation of the factors (> 0).
     pub reg: f64,
+    /// λ of the item side, when it differs from the users' `reg`.
+    pub item_reg: Option<f64>,
     /// λ_b: regularisation of the biases (≥ 0).
     pub bias_reg: f64,
     /// ν: λ and λ_b are scaled by `n^ν`, `n` the row's number of ratings (1: ALS-WR,
@@ -53,6 +55,7 @@ impl Default for ExplicitAlsParams {
             rank: 10,
             iterations: 15,
             reg: 0.1,
+            item_reg: None,
             bias_reg: 0.1,
             reg_exponent: 1.0,
             biases: true,
@@ -68,6 +71,9 @@ impl ExplicitAlsParams {
         check_count("rank", self.rank, 1, 1000)?;
         check_count("iterations", self.iterations, 1, 10_000)?;
         check_range("reg", self.reg, 1e-12, 1e6)?;
+        if let Some(r) = self.item_reg {
+            check_range("item_reg", r, 1e-12, 1e6)?;
+        }
         check_range("bias_reg", self.bias_reg, 0.0, 1e6)?;
         check_range("init_scale", self.init_scale, 1e-9, 10.0)?;
         check_range("reg_exponent", self.reg_exponent, 0.0, 2.0)?;
@@ -103,6 +109,7 @@ impl ExplicitAlsParams {
             user_bias: vec![0.0; data.n_users],
             item_bias: vec![0.0; data.n_items],
             reg: self.reg,
+            item_reg: self.item_reg.unwrap_or(self.reg),
             bias_reg: self.bias_reg,
             reg_exponent: self.reg_exponent,
             biases: self.biases,
@@ -141,8 +148,10 @@ pub struct ExplicitModel {
     pub user_bias: Vec<f64>,
     /// b_i.
     pub item_bias: Vec<f64>,
-    /// λ.
+    /// λ of the users.
     pub reg: f64,
+    /// λ of the items.
+    pub item_reg: f64,
     /// λ_b.
     pub bias_reg: f64,
     /// ν of the `n^ν` regularisation weighting.
@@ -179,6 +188,7 @@ pub(crate) fn solve_row(
     other_bias: &[f64],
     idx: &[u32],
     val: &[f64],
+    reg: f64,
     w: &mut Work,
 ) -> bool {
     let k = m.rank;
@@ -198,7 +208,7 @@ pub(crate) fn solve_row(
     }
     let weight = (idx.len().max(1) as f64).powf(m.reg_exponent);
     for d in 0..k {
-        w.a[d * dim + d] += m.reg * weight;
+        w.a[d * dim + d] += reg * weight;
     }
     if m.biases {
         // A bias with λ_b = 0 is still determined: its diagonal holds the row's count.
@@ -227,7 +237,14 @@ impl ExplicitModel {
     fn user_pass(&mut self, data: &Interactions) -> Result<()> {
         let mut uf = std::mem::take(&mut self.user_factors);
         let mut ub = std::mem::take(&mut self.user_bias);
-        let r = self.pass(&data.by_user, &self.item_factors, &self.item_bias, &mut uf, &mut ub);
+        let r = self.pass(
+            &data.by_user,
+            &self.item_factors,
+            &self.item_bias,
+            self.reg,
+            &mut uf,
+            &mut ub,
+        );
         self.user_factors = uf;
         self.user_bias = ub;
         r.map_err(|row| RecommendError::NotPositiveDefinite {
@@ -239,7 +256,14 @@ impl ExplicitModel {
     fn item_pass(&mut self, data: &Interactions) -> Result<()> {
         let mut itf = std::mem::take(&mut self.item_factors);
         let mut ib = std::mem::take(&mut self.item_bias);
-        let r = self.pass(&data.by_item, &self.user_factors, &self.user_bias, &mut itf, &mut ib);
+        let r = self.pass(
+            &data.by_item,
+            &self.user_factors,
+            &self.user_bias,
+            self.item_reg,
+            &mut itf,
+            &mut ib,
+        );
         self.item_factors = itf;
         self.item_bias = ib;
         r.map_err(|row| RecommendError::NotPositiveDefinite {
@@ -254,6 +278,7 @@ impl ExplicitModel {
         rows: &crate::data::Csr,
         other: &[f64],
         other_bias: &[f64],
+        reg: f64,
         out: &mut [f64],
         out_bias: &mut [f64],
     ) -> std::result::Result<(), usize> {
@@ -273,7 +298,7 @@ impl ExplicitModel {
                         *b = 0.0;
                         return Ok(());
                     }
-                    if !arch.dispatch(|| solve_row(self, other, other_bias, idx, val, w)) {
+                    if !arch.dispatch(|| solve_row(self, other, other_bias, idx, val, reg, w)) {
                         return Err(r);
                     }
                     f.copy_from_slice(&w.b[..k]);
@@ -293,7 +318,17 @@ impl ExplicitModel {
         self.check_items(idx)?;
         let mut w = Work::new(self.dim());
         let arch = pulp::Arch::new();
-        if !arch.dispatch(|| solve_row(self, &self.item_factors, &self.item_bias, idx, val, &mut w)) {
+        if !arch.dispatch(|| {
+            solve_row(
+                self,
+                &self.item_factors,
+                &self.item_bias,
+                idx,
+                val,
+                self.reg,
+                &mut w,
+            )
+        }) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "explicit ALS, folding in",
                 row: 0,
@@ -355,7 +390,15 @@ impl ExplicitModel {
         self.check_items(idx)?;
         self.check_items(targets)?;
         let mut w = Work::new(dim);
-        if !solve_row(self, &self.item_factors, &self.item_bias, idx, val, &mut w) {
+        if !solve_row(
+            self,
+            &self.item_factors,
+            &self.item_bias,
+            idx,
+            val,
+            self.reg,
+            &mut w,
+        ) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "explicit ALS, explaining",
                 row: 0,
