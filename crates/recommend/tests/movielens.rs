@@ -17,13 +17,25 @@ use riskstream_recommend::{
     ModelFile, Params, Scorer, TopOptions, Who,
 };
 
+/// The explicit settings the golden test and BENCHMARKS.md use.
 fn explicit_params() -> ExplicitAlsParams {
-    ExplicitAlsParams::default()
+    ExplicitAlsParams {
+        rank: 20,
+        reg: 1.3,
+        bias_reg: 0.3,
+        reg_exponent: 0.5,
+        ..ExplicitAlsParams::default()
+    }
 }
 
 /// The implicit settings the golden test and BENCHMARKS.md use.
 fn implicit_params() -> ImplicitAlsParams {
-    ImplicitAlsParams::default()
+    ImplicitAlsParams {
+        rank: 64,
+        reg: 50.0,
+        alpha: 1.0,
+        ..ImplicitAlsParams::default()
+    }
 }
 
 fn explicit_opts() -> BuildOptions {
