@@ -52,12 +52,12 @@ pub struct ExplicitAlsParams {
 impl Default for ExplicitAlsParams {
     fn default() -> Self {
         ExplicitAlsParams {
-            rank: 10,
+            rank: 20,
             iterations: 15,
-            reg: 0.1,
+            reg: 1.3,
             item_reg: None,
-            bias_reg: 0.1,
-            reg_exponent: 1.0,
+            bias_reg: 0.6,
+            reg_exponent: 0.5,
             biases: true,
             seed: 42,
             init_scale: 0.1,
