@@ -17,7 +17,7 @@ threads="${PEERS_THREADS:-2}"
 say() { echo "$1" | tee -a "$out"; }
 
 # 1. Explicit ALS on the official u1–u5 folds, Spark's settings (rank 10, 10 iterations, reg 0.1).
-say "$("$OURS" explicit 10 0.1 0.1 10)"
+say "$("$OURS" explicit 10 0.1 0.1 10 1)"
 if [ -n "${SPARK_PY:-}" ]; then
   PYTHONPATH="${PEERS_DIR:-$root/../shared/peers}" "$SPARK_PY" "$here/spark_als_folds.py" --input "$data" \
       --rank 10 --iters 10 --reg 0.1 | while read -r l; do say "$l"; done
@@ -29,7 +29,7 @@ say "$("$OURS" explicit)"
 if [ -n "${IMPLICIT_PY:-}" ]; then
   for f in ${FACTORS:-64}; do
     say "$("$IMPLICIT_PY" "$here/implicit_ml100k.py" --ratings "$data" --out-dir "$split" \
-        --factors "$f" --reg "${REG:-0.1}" --alpha "${ALPHA:-1}" --iters "${ITERS:-15}" --threads "$threads")"
-    say "$("$OURS" implicit-files "$split/train.csv" "$split/test.csv" "$f" "${REG:-0.1}" "${ALPHA:-1}" "${ITERS:-15}" 3)"
+        --factors "$f" --reg "${REG:-50}" --alpha "${ALPHA:-1}" --iters "${ITERS:-15}" --threads "$threads")"
+    say "$("$OURS" implicit-files "$split/train.csv" "$split/test.csv" "$f" "${REG:-50}" "${ALPHA:-1}" "${ITERS:-15}" 3)"
   done
 fi
