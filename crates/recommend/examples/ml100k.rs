@@ -19,9 +19,13 @@ fn ratings(path: &str) -> (Vec<Row>, Vec<u8>) {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut text = String::new();
     if path.ends_with(".gz") {
-        flate2::read::GzDecoder::new(f).read_to_string(&mut text).expect("gunzip");
+        flate2::read::GzDecoder::new(f)
+            .read_to_string(&mut text)
+            .expect("gunzip");
     } else {
-        std::io::BufReader::new(f).read_to_string(&mut text).expect("read");
+        std::io::BufReader::new(f)
+            .read_to_string(&mut text)
+            .expect("read");
     }
     let mut rows = Vec::new();
     let mut folds = Vec::new();
@@ -73,7 +77,10 @@ fn timed_fit(
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/movielens-100k/ratings.csv.gz");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/movielens-100k/ratings.csv.gz"
+    );
     let threads = rayon::current_num_threads();
     match a.get(1).map(String::as_str) {
         Some("explicit") => {
@@ -87,11 +94,25 @@ fn main() {
                 ..ExplicitAlsParams::default()
             };
             let (rows, folds) = ratings(data);
-            let opts = BuildOptions { range: Some((1.0, 5.0)), implicit: false, duplicates: Duplicates::Error };
+            let opts = BuildOptions {
+                range: Some((1.0, 5.0)),
+                implicit: false,
+                duplicates: Duplicates::Error,
+            };
             let (mut rmse, mut mae, mut secs, mut per) = (Vec::new(), Vec::new(), 0.0, 0.0);
             for f in 1..=5u8 {
-                let train: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 != f).map(|p| p.0).collect();
-                let test: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 == f).map(|p| p.0).collect();
+                let train: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 != f)
+                    .map(|p| p.0)
+                    .collect();
+                let test: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 == f)
+                    .map(|p| p.0)
+                    .collect();
                 let (m, s, pi) = timed_fit(&Params::ExplicitAls(p.clone()), &train, opts);
                 let e = evaluate_ratings(&m, &test);
                 rmse.push(e.rmse);
@@ -131,7 +152,11 @@ fn main() {
                 binary: arg(&a, off + 6, d.binary),
                 ..d
             };
-            let opts = BuildOptions { range: None, implicit: true, duplicates: Duplicates::Sum };
+            let opts = BuildOptions {
+                range: None,
+                implicit: true,
+                duplicates: Duplicates::Sum,
+            };
             let train: Vec<&Row> = train_rows.iter().collect();
             let test: Vec<&Row> = test_rows.iter().collect();
             let (m, s, pi) = timed_fit(&Params::ImplicitAls(p.clone()), &train, opts);
@@ -157,14 +182,32 @@ fn main() {
                 ..ExplicitAlsParams::default()
             };
             let (rows, folds) = ratings(data);
-            let opts = BuildOptions { range: Some((1.0, 5.0)), implicit: false, duplicates: Duplicates::Error };
+            let opts = BuildOptions {
+                range: Some((1.0, 5.0)),
+                implicit: false,
+                duplicates: Duplicates::Error,
+            };
             let mut rmses = Vec::new();
             for f in 1..=5u8 {
-                let train: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 != f).map(|p| p.0).collect();
-                let test: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 == f).map(|p| p.0).collect();
+                let train: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 != f)
+                    .map(|p| p.0)
+                    .collect();
+                let test: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 == f)
+                    .map(|p| p.0)
+                    .collect();
                 let mut sum = vec![0.0; test.len()];
                 for s in 0..n {
-                    let p = ExplicitAlsParams { seed: 42 + s, init_scale: 0.1 + 0.2 * s as f64, ..base.clone() };
+                    let p = ExplicitAlsParams {
+                        seed: 42 + s,
+                        init_scale: 0.1 + 0.2 * s as f64,
+                        ..base.clone()
+                    };
                     let (m, _, _) = timed_fit(&Params::ExplicitAls(p), &train, opts);
                     for (x, r) in sum.iter_mut().zip(&test) {
                         *x += m.predict(&r.user, &r.item).0 / n as f64;
@@ -173,22 +216,45 @@ fn main() {
                 let truth: Vec<f64> = test.iter().map(|r| r.value.unwrap_or(0.0)).collect();
                 rmses.push(riskstream_recommend::metrics::rmse(&sum, &truth));
             }
-            println!("{}", serde_json::json!({"ensemble": n, "rmse_folds": rmses, "rmse": rmses.iter().sum::<f64>() / 5.0}));
+            println!(
+                "{}",
+                serde_json::json!({"ensemble": n, "rmse_folds": rmses, "rmse": rmses.iter().sum::<f64>() / 5.0})
+            );
         }
         Some("ease") => {
             let (rows, _) = ratings(data);
             let mask = stratified_split(&rows, 0.25, 42);
-            let train: Vec<&Row> = rows.iter().zip(&mask).filter(|p| !p.1).map(|p| p.0).collect();
-            let test: Vec<&Row> = rows.iter().zip(&mask).filter(|p| *p.1).map(|p| p.0).collect();
+            let train: Vec<&Row> = rows
+                .iter()
+                .zip(&mask)
+                .filter(|p| !p.1)
+                .map(|p| p.0)
+                .collect();
+            let test: Vec<&Row> = rows
+                .iter()
+                .zip(&mask)
+                .filter(|p| *p.1)
+                .map(|p| p.0)
+                .collect();
             let p = riskstream_recommend::ItemKnnParams {
                 similarity: riskstream_recommend::Similarity::Ease,
                 lambda: arg(&a, 2, 500.0),
                 neighbours: arg(&a, 3, 2000),
                 ..Default::default()
             };
-            let opts = BuildOptions { range: None, implicit: true, duplicates: Duplicates::Sum };
+            let opts = BuildOptions {
+                range: None,
+                implicit: true,
+                duplicates: Duplicates::Sum,
+            };
             let t0 = Instant::now();
-            let m = riskstream_recommend::protocol::fit_rows(&Params::ItemKnn(p.clone()), train.iter().copied(), opts, &mut |_| {}).expect("fit");
+            let m = riskstream_recommend::protocol::fit_rows(
+                &Params::ItemKnn(p.clone()),
+                train.iter().copied(),
+                opts,
+                &mut |_| {},
+            )
+            .expect("fit");
             let s = t0.elapsed().as_secs_f64();
             let (r, _) = evaluate_ranking(&m, &test, 10);
             println!(

@@ -16,9 +16,7 @@ use crate::ids::IdMap;
 use std::collections::HashMap;
 
 /// What to do when the same (user, item) pair occurs more than once.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Duplicates {
     /// Refuse the input, naming both rows (the default for explicit ratings: a user rating
@@ -388,12 +386,21 @@ mod tests {
         let mut b = InteractionsBuilder::new(opts(Duplicates::Error));
         b.push(1, "u1", "i1", Some(4.0)).unwrap();
         let e = b.push(2, "u1", "i1", Some(3.0)).unwrap_err().to_string();
-        assert!(e.contains("rows 1 and 2") && e.contains("u1") && e.contains("--duplicates"), "{e}");
+        assert!(
+            e.contains("rows 1 and 2") && e.contains("u1") && e.contains("--duplicates"),
+            "{e}"
+        );
         let e = b.push(3, "u2", "i1", Some(6.0)).unwrap_err().to_string();
-        assert!(e.contains("row 3") && e.contains("outside") && e.contains("[1, 5]"), "{e}");
+        assert!(
+            e.contains("row 3") && e.contains("outside") && e.contains("[1, 5]"),
+            "{e}"
+        );
         let e = b.push(4, "", "i1", Some(3.0)).unwrap_err().to_string();
         assert!(e.contains("user id is empty"), "{e}");
-        let e = b.push(5, "u3", "i1", Some(f64::NAN)).unwrap_err().to_string();
+        let e = b
+            .push(5, "u3", "i1", Some(f64::NAN))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a finite"), "{e}");
         let empty = InteractionsBuilder::new(opts(Duplicates::Error));
         let e = empty.finish("ratings.csv").unwrap_err().to_string();

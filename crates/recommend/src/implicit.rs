@@ -187,7 +187,8 @@ impl ImplicitModel {
 
     /// `YᵀY` of the item factors (cached).
     fn item_gram(&self) -> &[f64] {
-        self.item_gram.get_or_init(|| gram(&self.item_factors, self.rank))
+        self.item_gram
+            .get_or_init(|| gram(&self.item_factors, self.rank))
     }
 
     /// λ of a row with `n` interactions.
@@ -421,7 +422,9 @@ impl ImplicitModel {
     /// Checks sizes of a model read from a file.
     pub fn validate(&self, n_users: usize, n_items: usize) -> std::result::Result<(), String> {
         let k = self.rank;
-        if k == 0 || self.user_factors.len() != n_users * k || self.item_factors.len() != n_items * k
+        if k == 0
+            || self.user_factors.len() != n_users * k
+            || self.item_factors.len() != n_items * k
         {
             return Err("implicit ALS factor sizes do not match the id maps".into());
         }

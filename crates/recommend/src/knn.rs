@@ -127,7 +127,13 @@ impl ItemKnnParams {
         let lists: Vec<Vec<(u32, f64)>> = (0..n_items)
             .into_par_iter()
             .map_init(
-                || (vec![0.0f64; n_items], vec![false; n_items], Vec::<u32>::new()),
+                || {
+                    (
+                        vec![0.0f64; n_items],
+                        vec![false; n_items],
+                        Vec::<u32>::new(),
+                    )
+                },
                 |(acc, mark, touched), i| {
                     let (users, wi) = w_item.row(i);
                     for (&u, &wiu) in users.iter().zip(wi) {
@@ -150,7 +156,8 @@ impl ItemKnnParams {
                         mark[j as usize] = false;
                     }
                     touched.clear();
-                    let by = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                    let by =
+                        |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
                     if best.len() > k {
                         best.select_nth_unstable_by(k - 1, by);
                         best.truncate(k);
@@ -285,9 +292,7 @@ impl ItemKnnModel {
                     .map(|(&j, &v)| {
                         let r = if self.binary { 1.0 } else { v };
                         let (nb, sim) = self.neighbours.row(j as usize);
-                        nb.iter()
-                            .position(|&x| x == i)
-                            .map_or(0.0, |p| r * sim[p])
+                        nb.iter().position(|&x| x == i).map_or(0.0, |p| r * sim[p])
                     })
                     .collect()
             })
@@ -297,6 +302,10 @@ impl ItemKnnModel {
     /// The `n` items most similar to item `i`.
     pub fn similar(&self, i: u32, n: usize) -> Vec<(u32, f64)> {
         let (nb, sim) = self.neighbours.row(i as usize);
-        nb.iter().copied().zip(sim.iter().copied()).take(n).collect()
+        nb.iter()
+            .copied()
+            .zip(sim.iter().copied())
+            .take(n)
+            .collect()
     }
 }

@@ -50,5 +50,7 @@ pub use file::{Card, ModelFile};
 pub use ids::IdMap;
 pub use implicit::{ImplicitAlsParams, ImplicitModel, Solver};
 pub use knn::{ItemKnnModel, ItemKnnParams, Similarity};
-pub use model::{Params, PredictNote, Recommended, Recommender, Scorer, Source, TopList, TopOptions, Who};
+pub use model::{
+    Params, PredictNote, Recommended, Recommender, Scorer, Source, TopList, TopOptions, Who,
+};
 pub use popularity::Popularity;

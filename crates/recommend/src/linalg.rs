@@ -161,7 +161,9 @@ mod tests {
 
     #[test]
     fn gram_matches_the_naive_product() {
-        let f: Vec<f64> = (0..3000).map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0).collect();
+        let f: Vec<f64> = (0..3000)
+            .map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0)
+            .collect();
         let n = 3;
         let g = gram(&f, n);
         for a in 0..n {

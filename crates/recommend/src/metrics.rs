@@ -32,7 +32,11 @@ pub fn mae(pred: &[f64], truth: &[f64]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    pred.iter().zip(truth).map(|(p, t)| (p - t).abs()).sum::<f64>() / n as f64
+    pred.iter()
+        .zip(truth)
+        .map(|(p, t)| (p - t).abs())
+        .sum::<f64>()
+        / n as f64
 }
 
 /// Ranking metrics averaged over users.

@@ -21,9 +21,7 @@ impl Popularity {
     /// Counts users per item; `segment_of[u]` names user `u`'s segment, if known.
     pub fn fit(data: &Interactions, segment_of: Option<&[Option<String>]>) -> Popularity {
         let n = data.n_items;
-        let overall = (0..n)
-            .map(|i| data.by_item.row(i).0.len() as f64)
-            .collect();
+        let overall = (0..n).map(|i| data.by_item.row(i).0.len() as f64).collect();
         let mut segments: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         if let Some(seg) = segment_of {
             for u in 0..data.n_users {

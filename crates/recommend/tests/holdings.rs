@@ -43,11 +43,23 @@ fn bank(customers: u32) -> Bank {
         threads: 1,
         ..GenConfig::default()
     };
-    generate(&cfg, dir.path(), riskstream_io::Format::Csv, false, &mut |_| {}).unwrap();
-    let read = |name: &str| load(&dir.path().join(name), &LoadOptions::default(), &mut |_| {}).unwrap();
+    generate(
+        &cfg,
+        dir.path(),
+        riskstream_io::Format::Csv,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    let read =
+        |name: &str| load(&dir.path().join(name), &LoadOptions::default(), &mut |_| {}).unwrap();
     let p = read("products.csv");
     let col = |t: &riskstream_io::table::Table, n: &str| {
-        let i = t.names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n}"));
+        let i = t
+            .names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no column {n}"));
         t.columns[i].clone()
     };
     let (pc, pp) = (col(&p, "customer_id"), col(&p, "product"));
@@ -84,7 +96,11 @@ fn planted(seg: usize, age: f64, income: f64) -> HashMap<&'static str, f64> {
     AFFINITY
         .iter()
         .map(|a| {
-            let prime = if (30.0..=55.0).contains(&age) { a.prime_age } else { 0.0 };
+            let prime = if (30.0..=55.0).contains(&age) {
+                a.prime_age
+            } else {
+                0.0
+            };
             let z = a.intercept + a.segment[seg] + a.age * (age - 40.0) + prime + a.income * li;
             (a.product, 1.0 / (1.0 + (-z).exp()))
         })
@@ -92,11 +108,12 @@ fn planted(seg: usize, age: f64, income: f64) -> HashMap<&'static str, f64> {
 }
 
 fn interactions(h: &[(String, String)]) -> (IdMap, IdMap, Interactions) {
-    let mut b = riskstream_recommend::InteractionsBuilder::new(riskstream_recommend::BuildOptions {
-        implicit: true,
-        duplicates: riskstream_recommend::Duplicates::Sum,
-        range: None,
-    });
+    let mut b =
+        riskstream_recommend::InteractionsBuilder::new(riskstream_recommend::BuildOptions {
+            implicit: true,
+            duplicates: riskstream_recommend::Duplicates::Sum,
+            range: None,
+        });
     for (k, (c, p)) in h.iter().enumerate() {
         b.push(k + 1, c, p, None).unwrap();
     }
@@ -114,7 +131,10 @@ fn als() -> Params {
     })
 }
 
-fn fit(h: &[(String, String)], segments: Option<&HashMap<String, (usize, f64, f64)>>) -> Recommender {
+fn fit(
+    h: &[(String, String)],
+    segments: Option<&HashMap<String, (usize, f64, f64)>>,
+) -> Recommender {
     fit_with(&als(), h, segments)
 }
 
@@ -131,7 +151,8 @@ fn fit_with(
             .map(|u| s.get(u).map(|c| SEGMENTS[c.0].to_string()))
             .collect()
     });
-    p.fit(users, items, &m, seg.as_deref(), None, &mut no_progress).unwrap()
+    p.fit(users, items, &m, seg.as_deref(), None, &mut no_progress)
+        .unwrap()
 }
 
 fn spearman(a: &[f64], b: &[f64]) -> f64 {
@@ -162,7 +183,10 @@ fn segment_popularity_orders_products_as_planted() {
             let i = m.items.get(a.product).unwrap() as usize;
             got.push(counts[i] / members.len() as f64);
             want.push(
-                members.iter().map(|c| planted(c.0, c.1, c.2)[a.product]).sum::<f64>()
+                members
+                    .iter()
+                    .map(|c| planted(c.0, c.1, c.2)[a.product])
+                    .sum::<f64>()
                     / members.len() as f64,
             );
         }
@@ -170,7 +194,10 @@ fn segment_popularity_orders_products_as_planted() {
         println!("{name}: holding rates {got:.3?}, planted {want:.3?}, Spearman {rho:.3}");
         assert!(rho >= 0.9, "{name}: Spearman {rho}");
         for (g, w) in got.iter().zip(&want) {
-            assert!((g - w).abs() < 0.05, "{name}: rate {g:.3} vs planted {w:.3}");
+            assert!(
+                (g - w).abs() < 0.05,
+                "{name}: rate {g:.3} vs planted {w:.3}"
+            );
         }
     }
 }
@@ -181,7 +208,10 @@ fn a_model_of_holdings_alone_ranks_customers_by_their_planted_affinity() {
     // score should order them as the planted probability does, though the model never sees
     // segment, age or income: only what else they hold.
     let b = bank(20_000);
-    for (name, p) in [("implicit ALS", als()), ("item cosine", Params::ItemKnn(ItemKnnParams::default()))] {
+    for (name, p) in [
+        ("implicit ALS", als()),
+        ("item cosine", Params::ItemKnn(ItemKnnParams::default())),
+    ] {
         let m = fit_with(&p, &b.holdings, None);
         let mut followed = Vec::new();
         for a in AFFINITY {
@@ -192,13 +222,29 @@ fn a_model_of_holdings_alone_ranks_customers_by_their_planted_affinity() {
                 if m.user_history(u).0.contains(&k) {
                     continue;
                 }
-                let s = m.top(Who::Known(u), &TopOptions { k: 10, ..TopOptions::default() }).unwrap();
-                let v = s.items.iter().find(|r| r.item == k).map_or(f64::NEG_INFINITY, |r| r.score);
+                let s = m
+                    .top(
+                        Who::Known(u),
+                        &TopOptions {
+                            k: 10,
+                            ..TopOptions::default()
+                        },
+                    )
+                    .unwrap();
+                let v = s
+                    .items
+                    .iter()
+                    .find(|r| r.item == k)
+                    .map_or(f64::NEG_INFINITY, |r| r.score);
                 score.push(v);
                 truth.push(planted(cust.0, cust.1, cust.2)[a.product]);
             }
             let rho = spearman(&score, &truth);
-            println!("{name}: {}: Spearman {rho:.3} over {} non-holders", a.product, score.len());
+            println!(
+                "{name}: {}: Spearman {rho:.3} over {} non-holders",
+                a.product,
+                score.len()
+            );
             if rho > 0.25 {
                 followed.push(a.product);
             }
@@ -244,12 +290,25 @@ fn folding_in_a_new_customer_matches_a_full_refit() {
             .map(|(_, p)| (partial.items.get(p).unwrap(), 1.0))
             .collect();
         let folded = partial.top(Who::History(&history), &opts).unwrap();
-        let refit = full.top(Who::Known(full.users.get(c).unwrap()), &opts).unwrap();
+        let refit = full
+            .top(Who::Known(full.users.get(c).unwrap()), &opts)
+            .unwrap();
         let names = |m: &Recommender, t: &riskstream_recommend::TopList| {
-            t.items.iter().map(|r| m.items.id(r.item).unwrap().to_string()).collect::<Vec<_>>()
+            t.items
+                .iter()
+                .map(|r| m.items.id(r.item).unwrap().to_string())
+                .collect::<Vec<_>>()
         };
-        println!("customer {c}: folded in {:?}, refit {:?}", names(&partial, &folded), names(&full, &refit));
-        assert_eq!(names(&partial, &folded), names(&full, &refit), "customer {c}");
+        println!(
+            "customer {c}: folded in {:?}, refit {:?}",
+            names(&partial, &folded),
+            names(&full, &refit)
+        );
+        assert_eq!(
+            names(&partial, &folded),
+            names(&full, &refit),
+            "customer {c}"
+        );
         assert_eq!(folded.source, riskstream_recommend::Source::FoldedIn);
         assert!(folded.items.iter().all(|r| !r.reasons.is_empty()));
     }

@@ -13,8 +13,8 @@ use riskstream_recommend::protocol::{
     evaluate_ranking, evaluate_ratings, fit_rows, stratified_split, Row,
 };
 use riskstream_recommend::{
-    no_progress, BuildOptions, Card, Duplicates, ExplicitAlsParams, ImplicitAlsParams,
-    ModelFile, Params, Scorer, TopOptions, Who,
+    no_progress, BuildOptions, Card, Duplicates, ExplicitAlsParams, ImplicitAlsParams, ModelFile,
+    Params, Scorer, TopOptions, Who,
 };
 
 /// The explicit settings the golden test and BENCHMARKS.md use: the defaults (rank 20,
@@ -55,7 +55,11 @@ fn explicit_als_beats_svdpp_on_the_official_folds() {
     let p = Params::ExplicitAls(explicit_params());
     let mut sum = 0.0;
     for f in 1..=5u8 {
-        let train = rows.iter().zip(&folds).filter(|(_, &g)| g != f).map(|r| r.0);
+        let train = rows
+            .iter()
+            .zip(&folds)
+            .filter(|(_, &g)| g != f)
+            .map(|r| r.0);
         let test: Vec<&Row> = rows
             .iter()
             .zip(&folds)
@@ -65,7 +69,10 @@ fn explicit_als_beats_svdpp_on_the_official_folds() {
         let m = fit_rows(&p, train, explicit_opts(), &mut no_progress).unwrap();
         let e = evaluate_ratings(&m, &test);
         assert_eq!(e.n, 20_000);
-        println!("u{f}: RMSE {:.4} MAE {:.4} ({} unknown items)", e.rmse, e.mae, e.unknown_items);
+        println!(
+            "u{f}: RMSE {:.4} MAE {:.4} ({} unknown items)",
+            e.rmse, e.mae, e.unknown_items
+        );
         sum += e.rmse;
     }
     let mean = sum / 5.0;
@@ -78,7 +85,12 @@ fn implicit_als_beats_bpr_on_the_microsoft_protocol() {
     let (rows, _) = common::movielens();
     let test_mask = stratified_split(&rows, 0.25, 42);
     let train = rows.iter().zip(&test_mask).filter(|p| !p.1).map(|p| p.0);
-    let test: Vec<&Row> = rows.iter().zip(&test_mask).filter(|p| *p.1).map(|p| p.0).collect();
+    let test: Vec<&Row> = rows
+        .iter()
+        .zip(&test_mask)
+        .filter(|p| *p.1)
+        .map(|p| p.0)
+        .collect();
     let p = Params::ImplicitAls(implicit_params());
     let m = fit_rows(&p, train, implicit_opts(), &mut no_progress).unwrap();
     let (r, unknown) = evaluate_ranking(&m, &test, 10);
@@ -87,14 +99,27 @@ fn implicit_als_beats_bpr_on_the_microsoft_protocol() {
         r.precision, r.recall, r.ndcg, r.map, r.coverage, r.users
     );
     assert_eq!(r.users, 943);
-    assert!(r.precision > 0.388, "P@10 {:.4} not above BPR's 0.388", r.precision);
-    assert!(r.ndcg > 0.442, "nDCG@10 {:.4} not above BPR's 0.442", r.ndcg);
+    assert!(
+        r.precision > 0.388,
+        "P@10 {:.4} not above BPR's 0.388",
+        r.precision
+    );
+    assert!(
+        r.ndcg > 0.442,
+        "nDCG@10 {:.4} not above BPR's 0.442",
+        r.ndcg
+    );
 }
 
 /// Fits both ALS kinds on fold 1's training part.
 fn small_models() -> Vec<riskstream_recommend::Recommender> {
     let (rows, folds) = common::movielens();
-    let train: Vec<&Row> = rows.iter().zip(&folds).filter(|p| *p.1 != 1).map(|p| p.0).collect();
+    let train: Vec<&Row> = rows
+        .iter()
+        .zip(&folds)
+        .filter(|p| *p.1 != 1)
+        .map(|p| p.0)
+        .collect();
     let ex = Params::ExplicitAls(ExplicitAlsParams {
         iterations: 5,
         ..explicit_params()
@@ -105,8 +130,20 @@ fn small_models() -> Vec<riskstream_recommend::Recommender> {
         ..implicit_params()
     });
     vec![
-        fit_rows(&ex, train.iter().copied(), explicit_opts(), &mut no_progress).unwrap(),
-        fit_rows(&im, train.iter().copied(), implicit_opts(), &mut no_progress).unwrap(),
+        fit_rows(
+            &ex,
+            train.iter().copied(),
+            explicit_opts(),
+            &mut no_progress,
+        )
+        .unwrap(),
+        fit_rows(
+            &im,
+            train.iter().copied(),
+            implicit_opts(),
+            &mut no_progress,
+        )
+        .unwrap(),
     ]
 }
 
@@ -120,11 +157,17 @@ fn folding_in_a_user_gives_exactly_their_trained_factors() {
             let (stored, stored_b) = match &m.scorer {
                 Scorer::ExplicitAls(e) => {
                     let k = e.rank;
-                    (e.user_factors[u as usize * k..(u as usize + 1) * k].to_vec(), e.user_bias[u as usize])
+                    (
+                        e.user_factors[u as usize * k..(u as usize + 1) * k].to_vec(),
+                        e.user_bias[u as usize],
+                    )
                 }
                 Scorer::ImplicitAls(e) => {
                     let k = e.rank;
-                    (e.user_factors[u as usize * k..(u as usize + 1) * k].to_vec(), 0.0)
+                    (
+                        e.user_factors[u as usize * k..(u as usize + 1) * k].to_vec(),
+                        0.0,
+                    )
                 }
                 _ => unreachable!(),
             };
@@ -137,10 +180,16 @@ fn folding_in_a_user_gives_exactly_their_trained_factors() {
             let opts = TopOptions::default();
             let known = m.top(Who::Known(u), &opts).unwrap();
             let folded = m.top(Who::History(&h), &opts).unwrap();
-            let ids = |t: &riskstream_recommend::TopList| t.items.iter().map(|r| r.item).collect::<Vec<_>>();
+            let ids = |t: &riskstream_recommend::TopList| {
+                t.items.iter().map(|r| r.item).collect::<Vec<_>>()
+            };
             assert_eq!(ids(&known), ids(&folded));
         }
-        assert!(worst <= 1e-9, "{}: fold-in differs by {worst:e}", m.scorer.kind());
+        assert!(
+            worst <= 1e-9,
+            "{}: fold-in differs by {worst:e}",
+            m.scorer.kind()
+        );
     }
 }
 
@@ -174,7 +223,11 @@ fn reasons_add_up_to_the_score() {
                     }
                     _ => r.score,
                 };
-                assert!((total - want).abs() < 1e-8, "{}: {total} vs {want}", m.scorer.kind());
+                assert!(
+                    (total - want).abs() < 1e-8,
+                    "{}: {total} vs {want}",
+                    m.scorer.kind()
+                );
                 assert!(r.reasons.windows(2).all(|w| w[0].1 >= w[1].1));
                 assert!(r.reasons.iter().all(|(j, c)| *c > 0.0 && idx.contains(j)));
             }
@@ -217,7 +270,9 @@ fn a_saved_model_answers_exactly_as_the_fitted_one_and_edits_are_refused() {
         let text = std::fs::read_to_string(&path).unwrap();
         let pos = text.find("\"user_factors\":[").unwrap() + 20;
         let mut bytes = text.into_bytes();
-        let digit = (pos..bytes.len()).find(|&i| bytes[i].is_ascii_digit() && bytes[i] != b'9').unwrap();
+        let digit = (pos..bytes.len())
+            .find(|&i| bytes[i].is_ascii_digit() && bytes[i] != b'9')
+            .unwrap();
         bytes[digit] += 1;
         std::fs::write(&path, &bytes).unwrap();
         let e = ModelFile::load(&path).unwrap_err().to_string();

@@ -47,7 +47,10 @@ fn holdings(dir: &Path) -> (String, String) {
         let (seg, products): (&str, &[&str]) = if i % 2 == 0 {
             ("student", &["current", "loan", "card"])
         } else {
-            ("affluent", &["current", "savings", "investment", "insurance"])
+            (
+                "affluent",
+                &["current", "savings", "investment", "insurance"],
+            )
         };
         // Leave one product out for some, so there is something to recommend.
         for (k, p) in products.iter().enumerate() {
@@ -58,7 +61,10 @@ fn holdings(dir: &Path) -> (String, String) {
         }
         c.push_str(&format!("C{i},{seg}\n"));
     }
-    (write(dir, "products.csv", &h), write(dir, "customers.csv", &c))
+    (
+        write(dir, "products.csv", &h),
+        write(dir, "customers.csv", &c),
+    )
 }
 
 fn csv(path: &str) -> Vec<Vec<String>> {
@@ -75,19 +81,46 @@ fn holdings_to_offers_with_reasons_fold_in_and_cold_start() {
     let (products, customers) = holdings(d.path());
     let model = d.path().join("m.json").display().to_string();
     let out = succeeded(&run(&[
-        "recommend", "train", "--input", &products, "--user-col", "customer_id",
-        "--item-col", "product", "--implicit", "--rank", "3", "--segments", &customers,
-        "--output", &model,
+        "recommend",
+        "train",
+        "--input",
+        &products,
+        "--user-col",
+        "customer_id",
+        "--item-col",
+        "product",
+        "--implicit",
+        "--rank",
+        "3",
+        "--segments",
+        &customers,
+        "--output",
+        &model,
     ]));
     assert!(out.contains("implicit_als on 132 interactions"), "{out}");
     // Every customer: nothing they hold, reasons from what they hold.
     let top = d.path().join("top.csv").display().to_string();
-    succeeded(&run(&["recommend", "top", "--model", &model, "--k", "2", "--output", &top]));
+    succeeded(&run(&[
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--k",
+        "2",
+        "--output",
+        &top,
+    ]));
     let rows = csv(&top);
-    assert_eq!(rows[0], ["user", "rank", "item", "score", "reasons", "source"]);
+    assert_eq!(
+        rows[0],
+        ["user", "rank", "item", "score", "reasons", "source"]
+    );
     let held = std::fs::read_to_string(&products).unwrap();
     for r in &rows[1..] {
-        assert!(!held.contains(&format!("{},{}\n", r[0], r[2])), "{r:?} is held");
+        assert!(
+            !held.contains(&format!("{},{}\n", r[0], r[2])),
+            "{r:?} is held"
+        );
         assert_eq!(r[5], "model");
     }
     // C0 (a student without a card) is offered the card first, because of the loan.
@@ -95,16 +128,40 @@ fn holdings_to_offers_with_reasons_fold_in_and_cold_start() {
     assert_eq!(c0[0][2], "card", "{c0:?}");
     assert!(c0[0][4].contains("loan:"), "{c0:?}");
     // A new customer folded in from a history file; an unknown one by segment popularity.
-    let hist = write(d.path(), "new.csv", "customer_id,product\nN1,current\nN1,savings\nN1,investment\n");
-    let users = write(d.path(), "users.csv", "customer_id,segment\nN1,\nX9,student\n");
+    let hist = write(
+        d.path(),
+        "new.csv",
+        "customer_id,product\nN1,current\nN1,savings\nN1,investment\n",
+    );
+    let users = write(
+        d.path(),
+        "users.csv",
+        "customer_id,segment\nN1,\nX9,student\n",
+    );
     let top2 = d.path().join("top2.csv").display().to_string();
     succeeded(&run(&[
-        "recommend", "top", "--model", &model, "--users", &users, "--segment-col", "segment",
-        "--history", &hist, "--k", "1", "--output", &top2,
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--users",
+        &users,
+        "--segment-col",
+        "segment",
+        "--history",
+        &hist,
+        "--k",
+        "1",
+        "--output",
+        &top2,
     ]));
     let rows = csv(&top2);
     let n1 = rows.iter().find(|r| r[0] == "N1").unwrap();
-    assert_eq!((n1[2].as_str(), n1[5].as_str()), ("insurance", "folded_in"), "{rows:?}");
+    assert_eq!(
+        (n1[2].as_str(), n1[5].as_str()),
+        ("insurance", "folded_in"),
+        "{rows:?}"
+    );
     let x9 = rows.iter().find(|r| r[0] == "X9").unwrap();
     assert_eq!(x9[5], "popularity:student", "{rows:?}");
     assert_eq!(x9[2], "current", "{rows:?}");
@@ -125,17 +182,39 @@ fn ratings_predict_and_evaluate_with_documented_fallbacks() {
     let ratings = write(d.path(), "r.csv", &r);
     let model = d.path().join("m.json").display().to_string();
     let base = [
-        "--input", &ratings, "--user-col", "user", "--item-col", "item", "--rating-col", "rating",
-        "--rating-range", "1,5",
+        "--input",
+        &ratings,
+        "--user-col",
+        "user",
+        "--item-col",
+        "item",
+        "--rating-col",
+        "rating",
+        "--rating-range",
+        "1,5",
     ];
     let mut train = vec!["recommend", "train"];
     train.extend(base);
     train.extend(["--rank", "2", "--output", &model]);
     succeeded(&run(&train));
-    let pairs = write(d.path(), "p.csv", "user,item\nu1,i1\nnobody,i1\nu1,nothing\n");
+    let pairs = write(
+        d.path(),
+        "p.csv",
+        "user,item\nu1,i1\nnobody,i1\nu1,nothing\n",
+    );
     let pred = d.path().join("pred.csv").display().to_string();
     let err = String::from_utf8_lossy(
-        &run(&["recommend", "predict", "--model", &model, "--input", &pairs, "--output", &pred]).stderr,
+        &run(&[
+            "recommend",
+            "predict",
+            "--model",
+            &model,
+            "--input",
+            &pairs,
+            "--output",
+            &pred,
+        ])
+        .stderr,
     )
     .into_owned();
     assert!(err.contains("2 pairs had an unknown user or item"), "{err}");
@@ -148,12 +227,28 @@ fn ratings_predict_and_evaluate_with_documented_fallbacks() {
         assert!((1.0..=5.0).contains(&v), "{row:?}");
     }
     let e = refused(&run(&[
-        "recommend", "predict", "--model", &model, "--input", &pairs, "--output", &pred, "--strict",
+        "recommend",
+        "predict",
+        "--model",
+        &model,
+        "--input",
+        &pairs,
+        "--output",
+        &pred,
+        "--strict",
     ]));
     assert!(e.contains("row 2: unknown user"), "{e}");
     let mut eval = vec!["recommend", "evaluate"];
     eval.extend(base);
-    eval.extend(["--protocol", "folds", "--fold-col", "fold", "--rank", "2", "--json"]);
+    eval.extend([
+        "--protocol",
+        "folds",
+        "--fold-col",
+        "fold",
+        "--rank",
+        "2",
+        "--json",
+    ]);
     let out = succeeded(&run(&eval));
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["splits"].as_array().unwrap().len(), 2);
@@ -166,25 +261,52 @@ fn bad_interactions_are_refused_with_the_row_and_ids() {
     let out = d.path().join("m.json").display().to_string();
     let train = |file: &str, extra: &[&str]| {
         let mut a = vec![
-            "recommend", "train", "--input", file, "--user-col", "user", "--item-col", "item",
-            "--output", &out,
+            "recommend",
+            "train",
+            "--input",
+            file,
+            "--user-col",
+            "user",
+            "--item-col",
+            "item",
+            "--output",
+            &out,
         ];
         a.extend(extra);
         run(&a)
     };
-    let dup = write(d.path(), "dup.csv", "user,item,rating\na,x,4\nb,x,3\na,x,5\n");
+    let dup = write(
+        d.path(),
+        "dup.csv",
+        "user,item,rating\na,x,4\nb,x,3\na,x,5\n",
+    );
     let e = refused(&train(&dup, &["--rating-col", "rating"]));
-    assert!(e.contains("rows 1 and 3") && e.contains("`a`") && e.contains("--duplicates"), "{e}");
+    assert!(
+        e.contains("rows 1 and 3") && e.contains("`a`") && e.contains("--duplicates"),
+        "{e}"
+    );
     // The documented treatments instead of the error.
-    succeeded(&train(&dup, &["--rating-col", "rating", "--duplicates", "last"]));
+    succeeded(&train(
+        &dup,
+        &["--rating-col", "rating", "--duplicates", "last"],
+    ));
     let range = write(d.path(), "range.csv", "user,item,rating\na,x,4\nb,x,7\n");
-    let e = refused(&train(&range, &["--rating-col", "rating", "--rating-range", "1,5"]));
-    assert!(e.contains("row 2") && e.contains("rating 7 is outside"), "{e}");
+    let e = refused(&train(
+        &range,
+        &["--rating-col", "rating", "--rating-range", "1,5"],
+    ));
+    assert!(
+        e.contains("row 2") && e.contains("rating 7 is outside"),
+        "{e}"
+    );
     let empty = write(d.path(), "empty.csv", "user,item,rating\n");
     let e = refused(&train(&empty, &["--rating-col", "rating"]));
     assert!(e.contains("no rows"), "{e}");
     let e = refused(&train(&dup, &[]));
-    assert!(e.contains("--rating-col") && e.contains("--implicit"), "{e}");
+    assert!(
+        e.contains("--rating-col") && e.contains("--implicit"),
+        "{e}"
+    );
     let e = refused(&train(&dup, &["--rating-col", "nope"]));
     assert!(e.contains("no column `nope`"), "{e}");
     let e = refused(&train(&dup, &["--rating-col", "rating", "--rank", "0"]));

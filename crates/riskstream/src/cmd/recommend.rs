@@ -23,8 +23,8 @@ use riskstream_io::table::{Column, LoadOptions, Table};
 use riskstream_io::{BatchWriter, WriteOptions};
 use riskstream_recommend::protocol::Row;
 use riskstream_recommend::{
-    BuildOptions, Card, Duplicates, ExplicitAlsParams, ImplicitAlsParams, ItemKnnParams,
-    ModelFile, Params, Progress, Recommender, TopOptions, Who,
+    BuildOptions, Card, Duplicates, ExplicitAlsParams, ImplicitAlsParams, ItemKnnParams, ModelFile,
+    Params, Progress, Recommender, TopOptions, Who,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -295,7 +295,9 @@ pub(super) fn set_threads(n: Option<usize>) -> anyhow::Result<()> {
             return Err(UsageError("--threads must be at least 1".into()).into());
         }
         // Only the first call can set the global pool; later ones keep it.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
     Ok(())
 }
@@ -322,7 +324,10 @@ pub(super) fn params(l: &Learner, implicit: bool) -> anyhow::Result<Params> {
         }
     };
     set("rank", l.rank.map(|v| toml::Value::Integer(v as i64)));
-    set("iterations", l.iterations.map(|v| toml::Value::Integer(v as i64)));
+    set(
+        "iterations",
+        l.iterations.map(|v| toml::Value::Integer(v as i64)),
+    );
     set("reg", l.reg.map(toml::Value::Float));
     set("alpha", l.alpha.map(toml::Value::Float));
     let bad = |e: toml::de::Error| -> anyhow::Error {
@@ -334,7 +339,9 @@ pub(super) fn params(l: &Learner, implicit: bool) -> anyhow::Result<Params> {
     };
     let text = toml::to_string(&table).context("re-encoding the hyper-parameters")?;
     let p = match algo {
-        Algorithm::Als => Params::ExplicitAls(toml::from_str::<ExplicitAlsParams>(&text).map_err(bad)?),
+        Algorithm::Als => {
+            Params::ExplicitAls(toml::from_str::<ExplicitAlsParams>(&text).map_err(bad)?)
+        }
         Algorithm::ImplicitAls => {
             Params::ImplicitAls(toml::from_str::<ImplicitAlsParams>(&text).map_err(bad)?)
         }
@@ -397,7 +404,13 @@ pub(super) fn ids(c: &Column) -> Vec<String> {
             .collect(),
         Column::Time(v) => v
             .iter()
-            .map(|&x| if x == i64::MIN { String::new() } else { x.to_string() })
+            .map(|&x| {
+                if x == i64::MIN {
+                    String::new()
+                } else {
+                    x.to_string()
+                }
+            })
             .collect(),
         Column::Text(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
     }
@@ -426,7 +439,11 @@ pub(super) fn rows(i: &Input, path: &Path) -> anyhow::Result<(Vec<Row>, Table)> 
     }
     let users = ids(column(&t, &i.user_col)?);
     let items = ids(column(&t, &i.item_col)?);
-    let values = i.rating_col.as_deref().map(|c| numbers(&t, c)).transpose()?;
+    let values = i
+        .rating_col
+        .as_deref()
+        .map(|c| numbers(&t, c))
+        .transpose()?;
     if values.is_none() && !i.implicit {
         return Err(UsageError(
             "explicit ratings need --rating-col; for interactions without ratings pass --implicit"
@@ -472,13 +489,8 @@ pub(super) fn fit(
     }
     let merged = b.merged();
     let (users, items, m) = b.finish(what)?;
-    let seg: Option<Vec<Option<String>>> = segments.map(|s| {
-        users
-            .ids()
-            .iter()
-            .map(|u| s.get(u).cloned())
-            .collect()
-    });
+    let seg: Option<Vec<Option<String>>> =
+        segments.map(|s| users.ids().iter().map(|u| s.get(u).cloned()).collect());
     let pb = bar(0, what);
     let t0 = std::time::Instant::now();
     let model = p.fit(
@@ -718,8 +730,14 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
         })
         .collect();
     pb.finish_and_clear();
-    let (mut cu, mut cr, mut ci, mut cs, mut cw, mut csrc) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut cu, mut cr, mut ci, mut cs, mut cw, mut csrc) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let mut by_source: BTreeMap<String, usize> = BTreeMap::new();
     for ((u, _), l) in whom.iter().zip(lists) {
         let l = l?;

@@ -8,9 +8,7 @@
 //! * `--test FILE`: train on `--input`, measure on FILE (a peer's split, for the same data
 //!   on both sides).
 
-use super::recommend::{
-    column, fit, ids, params, rows, set_threads, EvalArgs, ProtocolArg,
-};
+use super::recommend::{column, fit, ids, params, rows, set_threads, EvalArgs, ProtocolArg};
 use super::UsageError;
 use crate::Outcome;
 use riskstream_recommend::protocol::{evaluate_ranking, evaluate_ratings, stratified_split, Row};
@@ -154,7 +152,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<Outcome> {
         train_rows: results.iter().map(|r| r.train_rows).sum::<usize>() / results.len(),
         test_rows: results.iter().map(|r| r.test_rows).sum::<usize>() / results.len(),
         train_seconds: mean(&|r| r.train_seconds),
-        seconds_per_iteration: iterations.map(|_| mean(&|r| r.seconds_per_iteration.unwrap_or(0.0))),
+        seconds_per_iteration: iterations
+            .map(|_| mean(&|r| r.seconds_per_iteration.unwrap_or(0.0))),
         rmse: explicit.then(|| mean(&|r| r.rmse.unwrap_or(0.0))),
         mae: explicit.then(|| mean(&|r| r.mae.unwrap_or(0.0))),
         precision: mean(&|r| r.precision),
