@@ -72,8 +72,10 @@ impl Csr {
         for t in &triples {
             counts[t.0 as usize + 1] += 1;
         }
-        for r in 0..n_rows {
-            counts[r + 1] += counts[r];
+        let mut acc = 0;
+        for c in counts.iter_mut() {
+            acc += *c;
+            *c = acc;
         }
         let ptr = counts.clone();
         let mut next = counts;
@@ -86,8 +88,8 @@ impl Csr {
             next[t.0 as usize] += 1;
         }
         // Sort each row by column so arithmetic order is the data's, not the input's.
-        for r in 0..n_rows {
-            let (a, b) = (ptr[r], ptr[r + 1]);
+        for w in ptr.windows(2) {
+            let (a, b) = (w[0], w[1]);
             if idx[a..b].windows(2).all(|w| w[0] <= w[1]) {
                 continue;
             }

@@ -90,9 +90,9 @@ impl ItemKnnParams {
         let mut w_item = data.by_item.clone();
         match self.similarity {
             Similarity::Cosine => {
-                for i in 0..n_items {
-                    let (a, b) = (w_item.ptr[i], w_item.ptr[i + 1]);
-                    let vals = &mut w_item.val[a..b];
+                let ptr = w_item.ptr.clone();
+                for w in ptr.windows(2) {
+                    let vals = &mut w_item.val[w[0]..w[1]];
                     vals.iter_mut().for_each(|v| *v = strength(*v));
                     let norm = vals.iter().map(|v| v * v).sum::<f64>().sqrt();
                     if norm > 0.0 {
@@ -114,10 +114,11 @@ impl ItemKnnParams {
                 for (i, &len) in lens.iter().enumerate() {
                     let norm = (1.0 - self.b) + self.b * len / mean_len.max(1e-300);
                     let (a, b) = (w_item.ptr[i], w_item.ptr[i + 1]);
-                    for p in a..b {
-                        let r = strength(w_item.val[p]);
-                        let idf = n.ln() - (users_items[w_item.idx[p] as usize] as f64).ln_1p();
-                        w_item.val[p] = r * (self.k1 + 1.0) / (self.k1 * norm + r) * idf;
+                    let (users, vals) = (&w_item.idx[a..b], &mut w_item.val[a..b]);
+                    for (&u, v) in users.iter().zip(vals.iter_mut()) {
+                        let r = strength(*v);
+                        let idf = n.ln() - (users_items[u as usize] as f64).ln_1p();
+                        *v = r * (self.k1 + 1.0) / (self.k1 * norm + r) * idf;
                     }
                 }
             }

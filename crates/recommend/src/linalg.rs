@@ -48,9 +48,8 @@ pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
 /// Adds `w · x xᵀ` to the lower triangle of the `n × n` matrix `a`.
 #[inline(always)]
 pub fn add_outer_lower(a: &mut [f64], n: usize, w: f64, x: &[f64]) {
-    for i in 0..n {
-        let wi = w * x[i];
-        axpy(wi, &x[..=i], &mut a[i * n..i * n + i + 1]);
+    for (i, &xi) in x.iter().enumerate().take(n) {
+        axpy(w * xi, &x[..=i], &mut a[i * n..i * n + i + 1]);
     }
 }
 
@@ -132,8 +131,8 @@ pub fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
     for i in (0..n).rev() {
         b[i] /= l[i * n + i];
         let xi = b[i];
-        for k in 0..i {
-            b[k] -= l[i * n + k] * xi;
+        for (bk, lk) in b[..i].iter_mut().zip(&l[i * n..i * n + i]) {
+            *bk -= lk * xi;
         }
     }
 }
