@@ -51,6 +51,9 @@ enum Cmd {
     OnlineEval(cmd::online_eval::Args),
     /// Profile a data file: schema, rows, per-column nulls/min/max/mean/distinct, label rate, time range.
     Inspect(cmd::inspect::Args),
+    /// Recommendations: explicit / implicit ALS, item similarity and popularity; top-k
+    /// lists without held items, with reasons; folding in new users; MovieLens-style evaluation.
+    Recommend(cmd::recommend::Args),
     /// Batch-score a table with a model file: id, score and top reason codes per row.
     Score(cmd::score::Args),
     /// Fit a model (logistic regression, tree, forest, GBDT, isolation forest) and write a
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::OnlineEval(a) => cmd::online_eval::run(a),
+        Cmd::Recommend(a) => cmd::recommend::run(a),
         Cmd::Score(a) => cmd::score::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),

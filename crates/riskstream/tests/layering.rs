@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-learn", 2),
     ("riskstream-online", 2),
     ("riskstream-forecast", 2),
+    ("riskstream-recommend", 2),
     ("riskstream-decide", 3),
     ("riskstream-registry", 3),
     ("riskstream-connectors", 3),

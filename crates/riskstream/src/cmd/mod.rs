@@ -14,6 +14,8 @@ pub mod generate;
 pub mod inspect;
 pub mod online_eval;
 pub mod pipeline;
+pub mod recommend;
+pub mod recommend_eval;
 pub mod score;
 pub mod serve;
 pub mod table;

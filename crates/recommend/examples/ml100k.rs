@@ -1,0 +1,268 @@
+//! MovieLens 100K side of the benchmarks: explicit ALS on the official u1–u5 folds and
+//! implicit ALS on a 75/25 split stratified by user (ours, or a peer's train/test files),
+//! with training time per iteration. One JSON line per run, like the peers' scripts.
+//!
+//! ```text
+//! cargo run --release -p riskstream-recommend --example ml100k -- explicit [rank reg bias_reg iters reg_exponent]
+//! cargo run --release -p riskstream-recommend --example ml100k -- implicit [rank reg alpha iters cg_steps reg_exponent binary]
+//! cargo run --release -p riskstream-recommend --example ml100k -- implicit-files TRAIN TEST [same as implicit]
+//! ```
+
+use riskstream_recommend::protocol::{evaluate_ranking, evaluate_ratings, stratified_split, Row};
+use riskstream_recommend::{
+    BuildOptions, Duplicates, ExplicitAlsParams, ImplicitAlsParams, Params, Progress,
+};
+use std::io::Read;
+use std::time::Instant;
+
+fn ratings(path: &str) -> (Vec<Row>, Vec<u8>) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut text = String::new();
+    if path.ends_with(".gz") {
+        flate2::read::GzDecoder::new(f)
+            .read_to_string(&mut text)
+            .expect("gunzip");
+    } else {
+        std::io::BufReader::new(f)
+            .read_to_string(&mut text)
+            .expect("read");
+    }
+    let mut rows = Vec::new();
+    let mut folds = Vec::new();
+    for (k, line) in text.lines().skip(1).enumerate() {
+        let c: Vec<&str> = line.split(',').collect();
+        rows.push(Row {
+            line: k + 1,
+            user: c[0].to_string(),
+            item: c[1].to_string(),
+            value: Some(c[2].parse().expect("rating")),
+        });
+        folds.push(c.get(4).and_then(|f| f.parse().ok()).unwrap_or(0));
+    }
+    (rows, folds)
+}
+
+fn arg<T: std::str::FromStr>(a: &[String], i: usize, d: T) -> T {
+    a.get(i).and_then(|s| s.parse().ok()).unwrap_or(d)
+}
+
+/// Times every half-step; returns seconds per full iteration (users + items).
+fn timed_fit(
+    p: &Params,
+    rows: &[&Row],
+    opts: BuildOptions,
+) -> (riskstream_recommend::Recommender, f64, f64) {
+    let mut b = riskstream_recommend::InteractionsBuilder::new(opts);
+    for r in rows {
+        b.push(r.line, &r.user, &r.item, r.value).expect("row");
+    }
+    let (users, items, data) = b.finish("training rows").expect("rows");
+    let mut marks = Vec::new();
+    let t0 = Instant::now();
+    let m = p
+        .fit(users, items, &data, None, opts.range, &mut |_: Progress| {
+            marks.push(t0.elapsed().as_secs_f64())
+        })
+        .expect("fit");
+    let total = t0.elapsed().as_secs_f64();
+    // Iterations are the half-step pairs before the final user pass.
+    let iters = (marks.len().saturating_sub(1)) / 2;
+    let per_iter = if iters > 0 {
+        marks[2 * iters - 1] / iters as f64
+    } else {
+        total
+    };
+    (m, total, per_iter)
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/movielens-100k/ratings.csv.gz"
+    );
+    let threads = rayon::current_num_threads();
+    match a.get(1).map(String::as_str) {
+        Some("explicit") => {
+            let p = ExplicitAlsParams {
+                rank: arg(&a, 2, ExplicitAlsParams::default().rank),
+                reg: arg(&a, 3, ExplicitAlsParams::default().reg),
+                bias_reg: arg(&a, 4, ExplicitAlsParams::default().bias_reg),
+                iterations: arg(&a, 5, ExplicitAlsParams::default().iterations),
+                reg_exponent: arg(&a, 6, ExplicitAlsParams::default().reg_exponent),
+                item_reg: a.get(7).and_then(|s| s.parse().ok()),
+                ..ExplicitAlsParams::default()
+            };
+            let (rows, folds) = ratings(data);
+            let opts = BuildOptions {
+                range: Some((1.0, 5.0)),
+                implicit: false,
+                duplicates: Duplicates::Error,
+            };
+            let (mut rmse, mut mae, mut secs, mut per) = (Vec::new(), Vec::new(), 0.0, 0.0);
+            for f in 1..=5u8 {
+                let train: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 != f)
+                    .map(|p| p.0)
+                    .collect();
+                let test: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 == f)
+                    .map(|p| p.0)
+                    .collect();
+                let (m, s, pi) = timed_fit(&Params::ExplicitAls(p.clone()), &train, opts);
+                let e = evaluate_ratings(&m, &test);
+                rmse.push(e.rmse);
+                mae.push(e.mae);
+                secs += s / 5.0;
+                per += pi / 5.0;
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            println!(
+                "{}",
+                serde_json::json!({"ours": "explicit_als", "protocol": "u1-u5", "threads": threads,
+                    "params": p, "rmse_folds": rmse, "rmse": mean(&rmse), "mae": mean(&mae),
+                    "train_s_mean": secs, "s_per_iter": per})
+            );
+        }
+        Some(kind @ ("implicit" | "implicit-files")) => {
+            let (train_rows, test_rows, off) = if kind == "implicit" {
+                let (rows, _) = ratings(data);
+                let mask = stratified_split(&rows, 0.25, 42);
+                let (tr, te): (Vec<_>, Vec<_>) = rows.into_iter().zip(mask).partition(|p| !p.1);
+                (
+                    tr.into_iter().map(|p| p.0).collect::<Vec<_>>(),
+                    te.into_iter().map(|p| p.0).collect::<Vec<_>>(),
+                    2,
+                )
+            } else {
+                (ratings(&a[2]).0, ratings(&a[3]).0, 4)
+            };
+            let d = ImplicitAlsParams::default();
+            let p = ImplicitAlsParams {
+                rank: arg(&a, off, d.rank),
+                reg: arg(&a, off + 1, d.reg),
+                alpha: arg(&a, off + 2, d.alpha),
+                iterations: arg(&a, off + 3, d.iterations),
+                cg_steps: arg(&a, off + 4, d.cg_steps),
+                reg_exponent: arg(&a, off + 5, d.reg_exponent),
+                binary: arg(&a, off + 6, d.binary),
+                ..d
+            };
+            let opts = BuildOptions {
+                range: None,
+                implicit: true,
+                duplicates: Duplicates::Sum,
+            };
+            let train: Vec<&Row> = train_rows.iter().collect();
+            let test: Vec<&Row> = test_rows.iter().collect();
+            let (m, s, pi) = timed_fit(&Params::ImplicitAls(p.clone()), &train, opts);
+            let t0 = Instant::now();
+            let (r, _) = evaluate_ranking(&m, &test, 10);
+            let rec_s = t0.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                serde_json::json!({"ours": "implicit_als", "protocol": kind, "threads": threads,
+                    "params": p, "train_s": s, "s_per_iter": pi, "recommend_s": rec_s,
+                    "precision": r.precision, "recall": r.recall, "ndcg": r.ndcg, "map": r.map,
+                    "coverage": r.coverage, "users": r.users})
+            );
+        }
+        Some("explicit-ensemble") => {
+            // Does averaging several seeds' predictions help? (exploration only)
+            let n: u64 = arg(&a, 2, 4);
+            let base = ExplicitAlsParams {
+                rank: arg(&a, 3, 20),
+                reg: arg(&a, 4, 1.3),
+                bias_reg: arg(&a, 5, 0.3),
+                reg_exponent: arg(&a, 6, 0.5),
+                ..ExplicitAlsParams::default()
+            };
+            let (rows, folds) = ratings(data);
+            let opts = BuildOptions {
+                range: Some((1.0, 5.0)),
+                implicit: false,
+                duplicates: Duplicates::Error,
+            };
+            let mut rmses = Vec::new();
+            for f in 1..=5u8 {
+                let train: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 != f)
+                    .map(|p| p.0)
+                    .collect();
+                let test: Vec<&Row> = rows
+                    .iter()
+                    .zip(&folds)
+                    .filter(|p| *p.1 == f)
+                    .map(|p| p.0)
+                    .collect();
+                let mut sum = vec![0.0; test.len()];
+                for s in 0..n {
+                    let p = ExplicitAlsParams {
+                        seed: 42 + s,
+                        init_scale: 0.1 + 0.2 * s as f64,
+                        ..base.clone()
+                    };
+                    let (m, _, _) = timed_fit(&Params::ExplicitAls(p), &train, opts);
+                    for (x, r) in sum.iter_mut().zip(&test) {
+                        *x += m.predict(&r.user, &r.item).0 / n as f64;
+                    }
+                }
+                let truth: Vec<f64> = test.iter().map(|r| r.value.unwrap_or(0.0)).collect();
+                rmses.push(riskstream_recommend::metrics::rmse(&sum, &truth));
+            }
+            println!(
+                "{}",
+                serde_json::json!({"ensemble": n, "rmse_folds": rmses, "rmse": rmses.iter().sum::<f64>() / 5.0})
+            );
+        }
+        Some("ease") => {
+            let (rows, _) = ratings(data);
+            let mask = stratified_split(&rows, 0.25, 42);
+            let train: Vec<&Row> = rows
+                .iter()
+                .zip(&mask)
+                .filter(|p| !p.1)
+                .map(|p| p.0)
+                .collect();
+            let test: Vec<&Row> = rows
+                .iter()
+                .zip(&mask)
+                .filter(|p| *p.1)
+                .map(|p| p.0)
+                .collect();
+            let p = riskstream_recommend::ItemKnnParams {
+                similarity: riskstream_recommend::Similarity::Ease,
+                lambda: arg(&a, 2, 500.0),
+                neighbours: arg(&a, 3, 2000),
+                ..Default::default()
+            };
+            let opts = BuildOptions {
+                range: None,
+                implicit: true,
+                duplicates: Duplicates::Sum,
+            };
+            let t0 = Instant::now();
+            let m = riskstream_recommend::protocol::fit_rows(
+                &Params::ItemKnn(p.clone()),
+                train.iter().copied(),
+                opts,
+                &mut |_| {},
+            )
+            .expect("fit");
+            let s = t0.elapsed().as_secs_f64();
+            let (r, _) = evaluate_ranking(&m, &test, 10);
+            println!(
+                "{}",
+                serde_json::json!({"ours": "ease", "params": p, "train_s": s,
+                    "precision": r.precision, "recall": r.recall, "ndcg": r.ndcg, "map": r.map, "coverage": r.coverage})
+            );
+        }
+        _ => eprintln!("usage: ml100k explicit|implicit|implicit-files|ease …"),
+    }
+}

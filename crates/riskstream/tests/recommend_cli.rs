@@ -1,0 +1,317 @@
+//! `riskstream recommend` as a marketing analyst runs it: train on holdings and on ratings,
+//! predict pairs, list offers with reasons (held products left out, a new customer folded in,
+//! an unknown one answered by popularity in their segment), evaluate on fixed folds; bad input
+//! gets a clear error (exit 2) or its documented treatment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_riskstream"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run riskstream")
+}
+
+fn succeeded(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+fn refused(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// Holdings of 40 customers: students hold loans, the affluent savings and investments.
+fn holdings(dir: &Path) -> (String, String) {
+    let mut h = String::from("customer_id,product\n");
+    let mut c = String::from("customer_id,segment\n");
+    for i in 0..40 {
+        let (seg, products): (&str, &[&str]) = if i % 2 == 0 {
+            ("student", &["current", "loan", "card"])
+        } else {
+            (
+                "affluent",
+                &["current", "savings", "investment", "insurance"],
+            )
+        };
+        // Leave one product out for some, so there is something to recommend.
+        for (k, p) in products.iter().enumerate() {
+            if i % 5 == 0 && k == products.len() - 1 {
+                continue;
+            }
+            h.push_str(&format!("C{i},{p}\n"));
+        }
+        c.push_str(&format!("C{i},{seg}\n"));
+    }
+    (
+        write(dir, "products.csv", &h),
+        write(dir, "customers.csv", &c),
+    )
+}
+
+fn csv(path: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn holdings_to_offers_with_reasons_fold_in_and_cold_start() {
+    let d = tempfile::tempdir().unwrap();
+    let (products, customers) = holdings(d.path());
+    let model = d.path().join("m.json").display().to_string();
+    let out = succeeded(&run(&[
+        "recommend",
+        "train",
+        "--input",
+        &products,
+        "--user-col",
+        "customer_id",
+        "--item-col",
+        "product",
+        "--implicit",
+        "--rank",
+        "3",
+        "--segments",
+        &customers,
+        "--output",
+        &model,
+    ]));
+    assert!(out.contains("implicit_als on 132 interactions"), "{out}");
+    // Every customer: nothing they hold, reasons from what they hold.
+    let top = d.path().join("top.csv").display().to_string();
+    succeeded(&run(&[
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--k",
+        "2",
+        "--output",
+        &top,
+    ]));
+    let rows = csv(&top);
+    assert_eq!(
+        rows[0],
+        ["user", "rank", "item", "score", "reasons", "source"]
+    );
+    let held = std::fs::read_to_string(&products).unwrap();
+    for r in &rows[1..] {
+        assert!(
+            !held.contains(&format!("{},{}\n", r[0], r[2])),
+            "{r:?} is held"
+        );
+        assert_eq!(r[5], "model");
+    }
+    // C0 (a student without a card) is offered the card first, because of the loan.
+    let c0: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "C0").collect();
+    assert_eq!(c0[0][2], "card", "{c0:?}");
+    assert!(c0[0][4].contains("loan:"), "{c0:?}");
+    // A new customer folded in from a history file; an unknown one by segment popularity.
+    let hist = write(
+        d.path(),
+        "new.csv",
+        "customer_id,product\nN1,current\nN1,savings\nN1,investment\n",
+    );
+    let users = write(
+        d.path(),
+        "users.csv",
+        "customer_id,segment\nN1,\nX9,student\n",
+    );
+    let top2 = d.path().join("top2.csv").display().to_string();
+    succeeded(&run(&[
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--users",
+        &users,
+        "--segment-col",
+        "segment",
+        "--history",
+        &hist,
+        "--k",
+        "1",
+        "--output",
+        &top2,
+    ]));
+    let rows = csv(&top2);
+    let n1 = rows.iter().find(|r| r[0] == "N1").unwrap();
+    assert_eq!(
+        (n1[2].as_str(), n1[5].as_str()),
+        ("insurance", "folded_in"),
+        "{rows:?}"
+    );
+    let x9 = rows.iter().find(|r| r[0] == "X9").unwrap();
+    assert_eq!(x9[5], "popularity:student", "{rows:?}");
+    assert_eq!(x9[2], "current", "{rows:?}");
+}
+
+#[test]
+fn ratings_predict_and_evaluate_with_documented_fallbacks() {
+    let d = tempfile::tempdir().unwrap();
+    let mut r = String::from("user,item,rating,fold\n");
+    for u in 0..30 {
+        for i in 0..12 {
+            if (u + i) % 3 != 0 {
+                let v = 1 + (u * 7 + i * 3) % 5;
+                r.push_str(&format!("u{u},i{i},{v},{}\n", 1 + (u + i) % 2));
+            }
+        }
+    }
+    let ratings = write(d.path(), "r.csv", &r);
+    let model = d.path().join("m.json").display().to_string();
+    let base = [
+        "--input",
+        &ratings,
+        "--user-col",
+        "user",
+        "--item-col",
+        "item",
+        "--rating-col",
+        "rating",
+        "--rating-range",
+        "1,5",
+    ];
+    let mut train = vec!["recommend", "train"];
+    train.extend(base);
+    train.extend(["--rank", "2", "--output", &model]);
+    succeeded(&run(&train));
+    let pairs = write(
+        d.path(),
+        "p.csv",
+        "user,item\nu1,i1\nnobody,i1\nu1,nothing\n",
+    );
+    let pred = d.path().join("pred.csv").display().to_string();
+    let err = String::from_utf8_lossy(
+        &run(&[
+            "recommend",
+            "predict",
+            "--model",
+            &model,
+            "--input",
+            &pairs,
+            "--output",
+            &pred,
+        ])
+        .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("2 pairs had an unknown user or item"), "{err}");
+    let rows = csv(&pred);
+    assert_eq!(rows[0], ["user", "item", "prediction", "note"]);
+    assert_eq!(rows[2][3], "unknown user");
+    assert_eq!(rows[3][3], "unknown item");
+    for row in &rows[1..] {
+        let v: f64 = row[2].parse().unwrap();
+        assert!((1.0..=5.0).contains(&v), "{row:?}");
+    }
+    let e = refused(&run(&[
+        "recommend",
+        "predict",
+        "--model",
+        &model,
+        "--input",
+        &pairs,
+        "--output",
+        &pred,
+        "--strict",
+    ]));
+    assert!(e.contains("row 2: unknown user"), "{e}");
+    let mut eval = vec!["recommend", "evaluate"];
+    eval.extend(base);
+    eval.extend([
+        "--protocol",
+        "folds",
+        "--fold-col",
+        "fold",
+        "--rank",
+        "2",
+        "--json",
+    ]);
+    let out = succeeded(&run(&eval));
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["splits"].as_array().unwrap().len(), 2);
+    assert!(j["mean"]["rmse"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bad_interactions_are_refused_with_the_row_and_ids() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.json").display().to_string();
+    let train = |file: &str, extra: &[&str]| {
+        let mut a = vec![
+            "recommend",
+            "train",
+            "--input",
+            file,
+            "--user-col",
+            "user",
+            "--item-col",
+            "item",
+            "--output",
+            &out,
+        ];
+        a.extend(extra);
+        run(&a)
+    };
+    let dup = write(
+        d.path(),
+        "dup.csv",
+        "user,item,rating\na,x,4\nb,x,3\na,x,5\n",
+    );
+    let e = refused(&train(&dup, &["--rating-col", "rating"]));
+    assert!(
+        e.contains("rows 1 and 3") && e.contains("`a`") && e.contains("--duplicates"),
+        "{e}"
+    );
+    // The documented treatments instead of the error.
+    succeeded(&train(
+        &dup,
+        &["--rating-col", "rating", "--duplicates", "last"],
+    ));
+    let range = write(d.path(), "range.csv", "user,item,rating\na,x,4\nb,x,7\n");
+    let e = refused(&train(
+        &range,
+        &["--rating-col", "rating", "--rating-range", "1,5"],
+    ));
+    assert!(
+        e.contains("row 2") && e.contains("rating 7 is outside"),
+        "{e}"
+    );
+    let empty = write(d.path(), "empty.csv", "user,item,rating\n");
+    let e = refused(&train(&empty, &["--rating-col", "rating"]));
+    assert!(e.contains("no rows"), "{e}");
+    let e = refused(&train(&dup, &[]));
+    assert!(
+        e.contains("--rating-col") && e.contains("--implicit"),
+        "{e}"
+    );
+    let e = refused(&train(&dup, &["--rating-col", "nope"]));
+    assert!(e.contains("no column `nope`"), "{e}");
+    let e = refused(&train(&dup, &["--rating-col", "rating", "--rank", "0"]));
+    assert!(e.contains("`rank` = 0"), "{e}");
+    let neg = write(d.path(), "neg.csv", "user,item,n\na,x,-2\n");
+    let e = refused(&train(&neg, &["--implicit", "--rating-col", "n"]));
+    assert!(e.contains("negative"), "{e}");
+}
