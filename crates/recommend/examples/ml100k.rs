@@ -8,6 +8,8 @@
 //! cargo run --release -p riskstream-recommend --example ml100k -- implicit-files TRAIN TEST [same as implicit]
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark script: a failure should stop it loudly
+
 use riskstream_recommend::protocol::{evaluate_ranking, evaluate_ratings, stratified_split, Row};
 use riskstream_recommend::{
     BuildOptions, Duplicates, ExplicitAlsParams, ImplicitAlsParams, Params, Progress,

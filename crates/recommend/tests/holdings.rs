@@ -8,6 +8,8 @@
 //!   or income, ranks the customers who lack a product by their planted affinity for it;
 //! * folding a new customer in gives the same top list as refitting with them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use riskstream_gen::products::AFFINITY;
 use riskstream_gen::{generate, GenConfig};
 use riskstream_io::table::{load, Column, LoadOptions};

@@ -7,6 +7,8 @@
 //! * folding in reproduces a trained user exactly, reasons add up to the score, and a
 //!   saved model answers exactly as the one in memory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 mod common;
 
 use riskstream_recommend::protocol::{

@@ -1,5 +1,7 @@
 //! Property tests: the dense solver, the sparse layouts and the metrics on random input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 use proptest::prelude::*;
 use riskstream_recommend::linalg::{cholesky, cholesky_solve, matvec};
 use riskstream_recommend::metrics::user_terms;

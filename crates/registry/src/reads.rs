@@ -326,7 +326,7 @@ impl Registry {
                 source: "case",
             });
         }
-        out.sort_by(|a, b| b.labelled_at.cmp(&a.labelled_at));
+        out.sort_by_key(|r| std::cmp::Reverse(r.labelled_at));
         out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(out)
     }
