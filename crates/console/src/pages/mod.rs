@@ -1,10 +1,10 @@
 //! The console's pages and actions: each handler finds the session, checks the CSRF token
 //! (POST) and the role, then calls the same function the JSON API calls.
 //!
-//! One file per page: [`signin`] (sign-in, its rate limit, logout), [`queue`] (the review
-//! queue and its batch actions), [`case`] (one case and its actions), [`lists`] (allow and
-//! block lists with their history), [`models`] (champion, challengers and shadows measured
-//! from labels; promote and roll back) and [`dashboard`] (the service's figures, refreshed
+//! One file per page: [`signin`](mod@signin) (sign-in, its rate limit, logout), [`queue`](mod@queue) (the review
+//! queue and its batch actions), [`case`](mod@case) (one case and its actions), [`lists`](mod@lists) (allow and
+//! block lists with their history), [`models`](mod@models) (champion, challengers and shadows measured
+//! from labels; promote and roll back) and [`dashboard`](mod@dashboard) (the service's figures, refreshed
 //! by polling). What they share is here: sessions, errors, rendering, small formatting.
 
 pub mod case;
