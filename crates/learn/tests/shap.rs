@@ -234,23 +234,9 @@ fn batch_equals_row_by_row() {
 
 #[test]
 fn equals_xgboost_pred_contribs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop");
-    let read = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).expect("fixture"))
-            .expect("json")
-    };
-    let rows: Vec<Vec<f64>> = read("rows.json")["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .expect("row")
-                .iter()
-                .map(|x| x.as_str().expect("string").parse().expect("float"))
-                .collect()
-        })
-        .collect();
+    let dir = fixtures();
+    let read = |name: &str| read_fixture(name);
+    let rows = fixture_rows();
     for stem in ["xgb_hist", "xgb_exact"] {
         let model = load_xgboost_json(&dir.join(format!("{stem}.json"))).expect("model");
         let expected = read(&format!("{stem}.expected.json"));
@@ -311,23 +297,9 @@ fn trained_like_trees_are_tabulated() {
 fn equals_the_shap_package() {
     use riskstream_learn::interop::load_lightgbm_text;
     use riskstream_learn::Explain;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop");
-    let read = |name: &str| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).expect("fixture"))
-            .expect("json")
-    };
-    let rows: Vec<Vec<f64>> = read("rows.json")["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .expect("row")
-                .iter()
-                .map(|x| x.as_str().expect("string").parse().expect("float"))
-                .collect()
-        })
-        .collect();
+    let dir = fixtures();
+    let read = |name: &str| read_fixture(name);
+    let rows = fixture_rows();
     let shap = read("shap_values.json");
     for stem in ["xgb_hist", "lgb_binary"] {
         let model = if stem.starts_with("xgb") {
@@ -355,4 +327,29 @@ fn equals_the_shap_package() {
             "{stem}: differs from shap by up to {worst:e}"
         );
     }
+}
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop")
+}
+
+fn read_fixture(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).expect("fixture"))
+        .expect("json")
+}
+
+/// The interop fixtures' test rows (numbers written as strings, so NaN and ±∞ survive).
+fn fixture_rows() -> Vec<Vec<f64>> {
+    read_fixture("rows.json")["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_str().expect("string").parse().expect("float"))
+                .collect()
+        })
+        .collect()
 }
