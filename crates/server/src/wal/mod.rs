@@ -8,7 +8,8 @@
 //!
 //!  checkpoint: under the decider lock: snapshot + Wal::rotate(g+1)   (same order as appends)
 //!              write <deployment>.decider.ckpt {generation g+1, snapshot}, fsync, rename
-//!              delete <deployment>.wal.<n> for n < g (one generation is kept for the audit)
+//!              delete <deployment>.wal.<n>[.<part>] for n < g (one generation is kept for
+//!              the audit)
 //!  start-up:   restore the checkpoint (generation g), replay <deployment>.wal.<n ≥ g> in order;
 //!              write the audit records of logged decisions and labels (n ≥ g−1) that the
 //!              audit log does not hold (the process died before their batch committed)
@@ -26,6 +27,9 @@
 //! the lock is released, and one `fdatasync` covers every record queued meanwhile, so the
 //! cost per decision falls as the load rises.
 //!
+//! A generation's records fill fixed-size segments zeroed ahead of time by a helper thread
+//! (`segment`): `<deployment>.wal.<n>`, then `<deployment>.wal.<n>.<part>`.
+//!
 //! A record is `u32 length ‖ u64 xxh3(payload) ‖ payload (JSON)`. A record cut short by a
 //! crash of the machine fails its checksum: replay stops there, says so, and the file is
 //! cut back to its last whole record — such a record was never acknowledged.
@@ -33,10 +37,12 @@
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
+
+mod segment;
+use segment::{Segment, Segments};
 
 /// One logged event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -103,90 +109,19 @@ pub struct Replayed {
     pub torn_bytes: u64,
 }
 
-/// The file of generation `g`.
+/// The first file of generation `g`.
 pub fn file_of(dir: &Path, stem: &str, g: u64) -> PathBuf {
-    dir.join(format!("{stem}.wal.{g:010}"))
+    segment::part_of(dir, stem, g, 0)
 }
 
 /// Generations present, ascending.
 pub fn generations(dir: &Path, stem: &str) -> std::io::Result<Vec<u64>> {
-    let prefix = format!("{stem}.wal.");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let name = e?.file_name();
-        let Some(n) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
-            continue;
-        };
-        if let Ok(g) = n.parse::<u64>() {
-            out.push(g);
-        }
-    }
-    out.sort_unstable();
+    let mut out: Vec<u64> = segment::segments(dir, stem)?
+        .into_iter()
+        .map(|(g, _)| g)
+        .collect();
+    out.dedup();
     Ok(out)
-}
-
-/// Bytes of zeros written ahead of the records at a time.
-const PREALLOCATE: u64 = 16 << 20;
-
-/// A log file written in place over zeros laid down ahead of time. Appending to a file
-/// changes its size, and an `fdatasync` after a size change commits the filesystem's
-/// journal, which waits for every other file's pending writes (the registry's SQLite file,
-/// for one): under load that took single syncs from 0.1 ms to tens of ms. Overwriting
-/// blocks that already exist changes no metadata, so the sync writes only the records.
-/// (PostgreSQL zero-fills its WAL segments for the same reason.)
-#[derive(Debug)]
-struct Segment {
-    file: File,
-    at: u64,
-    end: u64,
-}
-
-impl Segment {
-    fn create(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .open(path)?;
-        let mut s = Segment {
-            file,
-            at: 0,
-            end: 0,
-        };
-        s.reserve(0)?;
-        Ok(s)
-    }
-
-    /// Makes sure `n` more bytes fit in zeros already on disk.
-    fn reserve(&mut self, n: u64) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        if self.at + n <= self.end && self.end > 0 {
-            return Ok(());
-        }
-        let grow = PREALLOCATE.max(n);
-        let zeros = vec![0u8; 1 << 20];
-        let mut off = self.end;
-        while off < self.end + grow {
-            let k = zeros.len().min((self.end + grow - off) as usize);
-            self.file.write_all_at(&zeros[..k], off)?;
-            off += k as u64;
-        }
-        self.file.sync_all()?;
-        self.end += grow;
-        Ok(())
-    }
-
-    fn write(&mut self, buf: &[u8], fsync: bool) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.reserve(buf.len() as u64)?;
-        self.file.write_all_at(buf, self.at)?;
-        self.at += buf.len() as u64;
-        if fsync {
-            self.file.sync_data()?;
-        }
-        Ok(())
-    }
 }
 
 /// Reads every record of generations ≥ `from` in order, handing each to `apply`. A torn
@@ -199,9 +134,9 @@ pub fn replay(
     mut apply: impl FnMut(u64, Record) -> Result<(), String>,
 ) -> Result<Replayed, String> {
     let mut out = Replayed::default();
-    let gens = generations(dir, stem).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for g in gens.into_iter().filter(|&g| g >= from) {
-        let path = file_of(dir, stem, g);
+    let segs = segment::segments(dir, stem).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (g, part) in segs.into_iter().filter(|&(g, _)| g >= from) {
+        let path = segment::part_of(dir, stem, g, part);
         let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let len = f
             .metadata()
@@ -215,6 +150,8 @@ pub fn replay(
             match read_full(&mut r, &mut head) {
                 Ok(0) => break,
                 Ok(12) => {}
+                // Fewer zeros than a header at the end of a full segment: the end.
+                Ok(_) if head == [0u8; 12] => break,
                 Ok(_) => {
                     out.torn_bytes += len - at;
                     truncate(&path, at)?;
@@ -304,18 +241,29 @@ pub fn encode(rec: &Record) -> Result<Vec<u8>, String> {
 }
 
 impl Wal {
-    /// Starts the writer on generation `generation` (a new file, or appended to).
+    /// Starts the writer on generation `generation` (a new file).
     /// `fsync`: each group of records is flushed to the disk before it is acknowledged;
     /// otherwise only written to the operating system.
     pub fn start(dir: &Path, stem: &str, generation: u64, fsync: bool) -> Result<Self, String> {
-        let path = file_of(dir, stem, generation);
-        let file = Segment::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        sync_dir(dir);
+        Self::start_sized(dir, stem, generation, fsync, segment::SEGMENT)
+    }
+
+    /// [`Wal::start`] with segments of `size` bytes (tests use small ones).
+    pub(crate) fn start_sized(
+        dir: &Path,
+        stem: &str,
+        generation: u64,
+        fsync: bool,
+        size: u64,
+    ) -> Result<Self, String> {
+        let mut segs = segment::Segments::start(dir, stem, size)?;
+        let file = segs
+            .open(generation, 0)
+            .map_err(|e| format!("{}: {e}", file_of(dir, stem, generation).display()))?;
         let (tx, rx) = mpsc::channel();
-        let (d, s) = (dir.to_path_buf(), stem.to_string());
         std::thread::Builder::new()
             .name("riskstream-wal".into())
-            .spawn(move || writer(rx, file, &d, &s, fsync))
+            .spawn(move || writer(rx, segs, file, generation, fsync))
             .map_err(|e| format!("cannot start the write-ahead log thread: {e}"))?;
         Ok(Self {
             tx,
@@ -352,9 +300,9 @@ impl Wal {
 
     /// Deletes the files of generations before `g` (their records are in a checkpoint).
     pub fn prune_before(&self, g: u64) {
-        if let Ok(gens) = generations(&self.dir, &self.stem) {
-            for old in gens.into_iter().filter(|&o| o < g) {
-                let p = file_of(&self.dir, &self.stem, old);
+        if let Ok(segs) = segment::segments(&self.dir, &self.stem) {
+            for (old, part) in segs.into_iter().filter(|&(o, _)| o < g) {
+                let p = segment::part_of(&self.dir, &self.stem, old, part);
                 if let Err(e) = std::fs::remove_file(&p) {
                     tracing::warn!(file = %p.display(), error = %e, "cannot delete an old write-ahead log file");
                 }
@@ -363,13 +311,35 @@ impl Wal {
     }
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// The segment being written: generation, part and file.
+struct Current {
+    g: u64,
+    part: u32,
+    file: Segment,
+}
+
+impl Current {
+    /// Moves to the next part when `n` more bytes do not fit (and the segment holds
+    /// records: a record larger than a segment grows a fresh one instead).
+    fn make_room(&mut self, segs: &mut Segments, n: u64) -> Result<(), String> {
+        if n <= self.file.room() || self.file.at == 0 {
+            return Ok(());
+        }
+        let next = self.part + 1;
+        let f = segs.open(self.g, next).map_err(|e| {
+            format!(
+                "starting write-ahead log segment {}: {e}",
+                segment::part_of(&segs.dir, &segs.stem, self.g, next).display()
+            )
+        })?;
+        self.file = f;
+        self.part = next;
+        Ok(())
     }
 }
 
-fn writer(rx: mpsc::Receiver<Msg>, mut file: Segment, dir: &Path, stem: &str, fsync: bool) {
+fn writer(rx: mpsc::Receiver<Msg>, mut segs: Segments, file: Segment, g: u64, fsync: bool) {
+    let mut cur = Current { g, part: 0, file };
     let mut buf = Vec::with_capacity(1 << 20);
     let mut acks = Vec::new();
     // Ends when every handle is dropped and the queue is empty.
@@ -387,17 +357,19 @@ fn writer(rx: mpsc::Receiver<Msg>, mut file: Segment, dir: &Path, stem: &str, fs
                     }
                 },
                 Msg::Rotate(g) => {
-                    let r = flush(&mut file, &mut buf, fsync);
+                    let r = flush(&mut cur, &mut segs, &mut buf, fsync);
                     answer(&mut acks, &r);
-                    let path = file_of(dir, stem, g);
-                    match Segment::create(&path) {
+                    match segs.open(g, 0) {
                         Ok(f) => {
-                            file = f;
-                            sync_dir(dir);
+                            cur = Current {
+                                g,
+                                part: 0,
+                                file: f,
+                            };
                         }
                         // Keep writing to the old file; its records are replayed too.
                         Err(e) => {
-                            tracing::error!(file = %path.display(), error = %e, "cannot start a new write-ahead log file")
+                            tracing::error!(file = %file_of(&segs.dir, &segs.stem, g).display(), error = %e, "cannot start a new write-ahead log file")
                         }
                     }
                 }
@@ -406,7 +378,7 @@ fn writer(rx: mpsc::Receiver<Msg>, mut file: Segment, dir: &Path, stem: &str, fs
                 break;
             }
         }
-        let r = flush(&mut file, &mut buf, fsync);
+        let r = flush(&mut cur, &mut segs, &mut buf, fsync);
         if let Err(e) = &r {
             tracing::error!(error = %e, "write-ahead log write failed");
             metrics::counter!("riskstream_wal_errors_total").increment(1);
@@ -415,14 +387,21 @@ fn writer(rx: mpsc::Receiver<Msg>, mut file: Segment, dir: &Path, stem: &str, fs
     }
 }
 
-fn flush(file: &mut Segment, buf: &mut Vec<u8>, fsync: bool) -> Result<(), String> {
+fn flush(
+    cur: &mut Current,
+    segs: &mut Segments,
+    buf: &mut Vec<u8>,
+    fsync: bool,
+) -> Result<(), String> {
     if buf.is_empty() {
         return Ok(());
     }
     let t0 = std::time::Instant::now();
-    let r = file
-        .write(buf, fsync)
-        .map_err(|e| format!("write-ahead log: {e}"));
+    let r = cur.make_room(segs, buf.len() as u64).and_then(|()| {
+        cur.file
+            .write(buf, fsync)
+            .map_err(|e| format!("write-ahead log: {e}"))
+    });
     metrics::histogram!("riskstream_wal_flush_seconds").record(t0.elapsed().as_secs_f64());
     metrics::counter!("riskstream_wal_bytes_total").increment(buf.len() as u64);
     buf.clear();
@@ -517,5 +496,94 @@ mod tests {
             e.contains("d.wal.0000000000 at byte 0") && e.contains("damaged"),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_generation_spans_segments_from_the_spare_and_replays_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Segments of 4 KiB: a few records each, so the writer moves on many times.
+        let w = Wal::start_sized(dir.path(), "d", 3, true, 4096).unwrap();
+        let mut want = Vec::new();
+        for i in 0..200 {
+            w.append(label(i)).await.unwrap().unwrap();
+            want.push(label(i));
+            if i == 120 {
+                assert_eq!(w.rotate(), 4);
+            }
+        }
+        let segs = segment::segments(dir.path(), "d").unwrap();
+        assert!(segs.len() > 4, "{segs:?}");
+        assert!(segs.iter().any(|&(g, p)| g == 3 && p > 0), "{segs:?}");
+        assert!(segs.iter().any(|&(g, p)| g == 4 && p > 0), "{segs:?}");
+        assert_eq!(generations(dir.path(), "d").unwrap(), vec![3, 4]);
+        let mut got = Vec::new();
+        let r = replay(dir.path(), "d", 0, |_, rec| {
+            got.push(rec);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want, "every record once, in order, across segments");
+        assert_eq!((r.files, r.records, r.torn_bytes), (segs.len(), 200, 0));
+        // From generation 4: only what followed the rotation.
+        let mut from4 = Vec::new();
+        replay(dir.path(), "d", 4, |g, rec| {
+            assert_eq!(g, 4);
+            from4.push(rec);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(from4, want[121..].to_vec());
+        // Pruning generation 3 removes all of its parts, and nothing of 4.
+        w.prune_before(4);
+        assert!(segment::segments(dir.path(), "d")
+            .unwrap()
+            .iter()
+            .all(|&(g, _)| g == 4));
+        drop(w);
+        // The spare is not mistaken for a segment, and a restart removes a stale one.
+        let spare = dir.path().join("d.wal.spare");
+        std::fs::write(&spare, b"half").unwrap();
+        assert!(segment::segments(dir.path(), "d")
+            .unwrap()
+            .iter()
+            .all(|&(g, _)| g == 4));
+        let w = Wal::start_sized(dir.path(), "d", 5, true, 4096).unwrap();
+        w.append(label(1)).await.unwrap().unwrap();
+        drop(w);
+        let mut n = 0;
+        replay(dir.path(), "d", 5, |_, _| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_record_larger_than_a_segment_grows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segs = segment::Segments::start(dir.path(), "d", 1024).unwrap();
+        let f = segs.open(0, 0).unwrap();
+        let mut cur = Current {
+            g: 0,
+            part: 0,
+            file: f,
+        };
+        let big = Record::Label {
+            tx_id: "x".repeat(5000),
+            fraud: true,
+            time: 1,
+            correction: false,
+            actor: "t".into(),
+        };
+        let mut buf = encode(&big).unwrap();
+        flush(&mut cur, &mut segs, &mut buf, true).unwrap();
+        let mut got = Vec::new();
+        replay(dir.path(), "d", 0, |_, r| {
+            got.push(r);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, vec![big]);
     }
 }
