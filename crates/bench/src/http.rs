@@ -117,7 +117,31 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
     }
     let rt = crate::runtime()?;
     rt.block_on(async move {
-        let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
+        let dir = tempfile::tempdir()?;
+        // A SQLite registry is copied too: every run appends its decisions' audit records
+        // (50,000 a step at 5,000/s), and runs on a registry grown by the runs before them
+        // were measurably slower (a 1 GB file after 25 runs: in-service p99 doubled).
+        let config_dir = a.config.parent().unwrap_or(std::path::Path::new("."));
+        let registry_url = match sqlite_file(&cfg.registry_url) {
+            Some(db) => {
+                let db = config_dir.join(db);
+                let to = dir.path().join("registry.db");
+                for suffix in ["", "-wal", "-shm"] {
+                    let from = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+                    if from.is_file() {
+                        let to = std::path::PathBuf::from(format!("{}{suffix}", to.display()));
+                        std::fs::copy(&from, &to)?;
+                        std::fs::File::open(&to)?.sync_all()?;
+                    }
+                }
+                Some(format!("sqlite://{}?mode=rwc", to.display()))
+            }
+            None => None,
+        };
+        let reg = riskstream_registry::Registry::open(
+            registry_url.as_deref().unwrap_or(&cfg.registry_url),
+        )
+        .await?;
         let key_name = format!("bench-{}", std::process::id());
         let key = reg
             .create_key(&key_name, &[riskstream_registry::Role::Decide], "bench")
@@ -126,7 +150,6 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         // The service as its own process, on a fixed loopback port taken from a probe.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let exe = std::env::current_exe()?;
-        let dir = tempfile::tempdir()?;
         let cfg_text = std::fs::read_to_string(&a.config)?;
         let base_dir = std::fs::canonicalize(a.config.parent().unwrap_or(std::path::Path::new(".")))?;
         // The run starts from a copy of the warmed state, so the demo's own state (and the
@@ -146,7 +169,14 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             }
         }
         std::fs::File::open(&state)?.sync_all()?;
-        let patched = patch_config(&cfg_text, port, &base_dir, &state, &a.live_tolerance);
+        let patched = patch_config(
+            &cfg_text,
+            port,
+            &base_dir,
+            &state,
+            &a.live_tolerance,
+            registry_url.as_deref(),
+        );
         let cfg2 = dir.path().join("service.toml");
         std::fs::write(&cfg2, patched)?;
         let mut child = Service(
@@ -257,21 +287,32 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             }
         }
         drop(child);
-        let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
-        reg.revoke_key(&key_name, "bench").await?;
+        if registry_url.is_none() {
+            let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
+            reg.revoke_key(&key_name, "bench").await?;
+        }
         anyhow::Ok(())
     })?;
     Ok(())
 }
 
-/// The demo's config with the listen port fixed, metrics off, the state directory moved
-/// to the run's copy, the live tolerance set and relative paths made absolute.
+/// The file of a `sqlite://` registry URL, if it is one (relative paths as given).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let p = url.strip_prefix("sqlite://")?;
+    let p = p.split_once('?').map_or(p, |(p, _)| p);
+    (!p.is_empty() && p != ":memory:").then(|| std::path::PathBuf::from(p))
+}
+
+/// The demo's config with the listen port fixed, metrics off, the state directory (and a
+/// SQLite registry, when `registry` is given) moved to the run's copy, the live tolerance
+/// set and relative paths made absolute.
 fn patch_config(
     text: &str,
     port: u16,
     base: &std::path::Path,
     state: &std::path::Path,
     tolerance: &str,
+    registry: Option<&str>,
 ) -> String {
     let mut out = String::new();
     let mut section = String::new();
@@ -292,7 +333,14 @@ fn patch_config(
             ("server", "metrics_listen") => out.push_str("metrics_listen = \"off\"\n"),
             ("state", "dir") => out.push_str(&format!("dir = \"{}\"\n", state.display())),
             ("features", "live_tolerance") => {}
-            ("features", "spec") | ("registry", "url") => {
+            ("registry", "url") => {
+                match registry {
+                    Some(r) => out.push_str(&format!("url = \"{r}\"")),
+                    None => out.push_str(&absolute(line, base)),
+                }
+                out.push('\n');
+            }
+            ("features", "spec") => {
                 out.push_str(&absolute(line, base));
                 out.push('\n');
             }
