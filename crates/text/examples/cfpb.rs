@@ -1,0 +1,143 @@
+//! Ours beside scikit-learn on the CFPB complaints time split, in one run.
+//!
+//! ```text
+//! cargo run --release -p riskstream-text --example cfpb -- [FILE] [LABEL]
+//! ```
+//!
+//! FILE defaults to `../shared/data/cfpb-complaints/complaints.csv.gz`, LABEL to `product`.
+//! The peer is `peers/tfidf_svm.py`, run with `$RISKSTREAM_PEER_PYTHON` (default `python3`,
+//! which needs scikit-learn and pandas) pinned to one core with `taskset -c 0` when
+//! `taskset` exists, as our side is single-threaded. Prints accuracy and macro-F1 (all test
+//! rows, and without exact duplicates of training texts), train and predict seconds, and the
+//! speed ratio.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example fails loudly
+
+use riskstream_io::table::{load, Column, LoadOptions};
+use riskstream_text::{evaluate, fit, time_split, ClassifierParams};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn strings(c: &Column) -> Vec<String> {
+    match c {
+        Column::Text(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
+        Column::Time(v) => v.iter().map(|x| format!("{x:020}")).collect(),
+        Column::Num(v) => v.iter().map(|x| format!("{x:020.0}")).collect(),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/data/cfpb-complaints/complaints.csv.gz"));
+    let label = args.next().unwrap_or_else(|| "product".into());
+
+    let dl = std::env::temp_dir().join("riskstream-text-cfpb.rejected.ndjson");
+    let t = load(
+        &path,
+        &LoadOptions {
+            dead_letter: Some(dl),
+            ..Default::default()
+        },
+        &mut |n| eprintln!("{n}"),
+    )
+    .expect("read the complaints file");
+    let col = |n: &str| strings(&t.columns[t.index(n, "example").expect("column")]);
+    let (text, y, date) = (col("narrative"), col(&label), col("date_received"));
+    // Ties by complaint id, as the baseline sorts (date_received, complaint_id).
+    let id = match &t.columns[t.index("complaint_id", "example").expect("column")] {
+        Column::Num(v) => v.iter().map(|x| *x as i64).collect::<Vec<_>>(),
+        other => strings(other).iter().map(|s| s.parse().unwrap_or(0)).collect(),
+    };
+    let keys: Vec<(String, i64)> = date.into_iter().zip(id).collect();
+    let (train, test) = time_split(&keys, 0.8).expect("split");
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
+    let (xtr, ytr, xte, yte) = (
+        pick(&text, &train),
+        pick(&y, &train),
+        pick(&text, &test),
+        pick(&y, &test),
+    );
+    let s = |v: &[String]| -> Vec<&str> { v.iter().map(String::as_str).collect() };
+    let p = ClassifierParams::default();
+    let t0 = std::time::Instant::now();
+    let (model, report) = fit(&p, &s(&xtr), &s(&ytr)).expect("fit");
+    let train_s = t0.elapsed().as_secs_f64();
+    let e = evaluate(&model, &s(&xtr), &s(&xte), &s(&yte)).expect("evaluate");
+
+    let py = std::env::var("RISKSTREAM_PEER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/tfidf_svm.py");
+    let pinned = Command::new("taskset").arg("--version").output().is_ok();
+    let mut cmd = if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0"]).arg(&py);
+        c
+    } else {
+        Command::new(&py)
+    };
+    let out = cmd
+        .arg(&script)
+        .arg("--input")
+        .arg(&path)
+        .arg("--label")
+        .arg(&label)
+        .output();
+    let peer: Option<serde_json::Value> = match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
+        Ok(o) => {
+            eprintln!("peer failed: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(err) => {
+            eprintln!("peer not run ({py}: {err}); set RISKSTREAM_PEER_PYTHON");
+            None
+        }
+    };
+
+    println!(
+        "CFPB complaints, label `{label}`: {} train / {} test rows (time split 80/20), {} classes",
+        xtr.len(),
+        xte.len(),
+        model.labels().len()
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "model", "acc", "macro-F1", "acc-dd", "F1-dd", "train s", "pred s"
+    );
+    println!(
+        "{:<44} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+        format!("riskstream hashed n-grams ({:?})", p.loss),
+        e.all.accuracy,
+        e.all.macro_f1,
+        e.deduplicated.accuracy,
+        e.deduplicated.macro_f1,
+        train_s,
+        e.predict_seconds
+    );
+    if let Some(pj) = &peer {
+        let f = |k: &str| pj.pointer(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+        println!(
+            "{:<44} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            "scikit-learn TF-IDF(1-2) + LinearSVC",
+            f("/all/accuracy"),
+            f("/all/macro_f1"),
+            f("/deduplicated/accuracy"),
+            f("/deduplicated/macro_f1"),
+            f("/train_seconds"),
+            f("/predict_seconds")
+        );
+        let ours = train_s + e.predict_seconds;
+        let theirs = f("/train_seconds") + f("/predict_seconds");
+        println!(
+            "train + predict: ours {ours:.3} s, scikit-learn {theirs:.3} s: {:.1}x",
+            theirs / ours
+        );
+    }
+    println!(
+        "({} features, temperature {:.3}, {} test texts also in training)",
+        report.features, report.temperature, e.duplicates_removed
+    );
+}
