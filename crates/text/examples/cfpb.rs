@@ -26,6 +26,10 @@ fn strings(c: &Column) -> Vec<String> {
     }
 }
 
+fn s(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -61,7 +65,6 @@ fn main() {
         pick(&text, &test),
         pick(&y, &test),
     );
-    let s = |v: &[String]| -> Vec<&str> { v.iter().map(String::as_str).collect() };
     let p = ClassifierParams::default();
     let t0 = std::time::Instant::now();
     let (model, report) = fit(&p, &s(&xtr), &s(&ytr)).expect("fit");

@@ -101,7 +101,7 @@ impl ClassifierParams {
                 "must be 1, 2 or 3",
             ));
         }
-        if f.char_min != 0 && !(1 <= f.char_min && f.char_min <= f.char_max && f.char_max <= 8) {
+        if f.char_min != 0 && !(f.char_min <= f.char_max && f.char_max <= 8) {
             return Err(TextError::param(
                 "features.char_min",
                 format!("{}..{}", f.char_min, f.char_max),
@@ -251,20 +251,20 @@ pub fn fit(p: &ClassifierParams, texts: &[&str], labels: &[&str]) -> Result<(Tex
             let vocab = Vocab::fit(&p.features, fit_docs);
             let xs: Vec<SparseVec> = fit_docs.iter().map(|d| vocab.vector(&p.features, d)).collect();
             let (w, b) = sgd(p, &xs, &y[..n - held], k, vocab.len());
-            let scores: Vec<Vec<f64>> = hold_docs
+            let held_scores: Vec<Vec<f64>> = hold_docs
                 .iter()
                 .map(|d| scores(&vocab.vector(&p.features, d), &w, &b))
                 .collect();
             let yh = &y[n - held..];
-            let t = fit_temperature(&scores, yh);
+            let t = fit_temperature(&held_scores, yh);
             report.temperature = t;
             report.calibration_rows = held;
-            report.holdout_log_loss_raw = Some(log_loss(&scores, yh, 1.0));
-            report.holdout_log_loss = Some(log_loss(&scores, yh, t));
-            let hits = scores
+            report.holdout_log_loss_raw = Some(log_loss(&held_scores, yh, 1.0));
+            report.holdout_log_loss = Some(log_loss(&held_scores, yh, t));
+            let hits = held_scores
                 .iter()
                 .zip(yh)
-                .filter(|(s, &c)| crate::model::argmax(s) == c as usize)
+                .filter(|(s, c)| crate::model::argmax(s) == **c as usize)
                 .count();
             report.holdout_accuracy = Some(hits as f64 / held as f64);
         }
@@ -378,16 +378,16 @@ fn sgd(p: &ClassifierParams, xs: &[SparseVec], y: &[u32], k: usize, dim: usize) 
             let mut any = false;
             match p.loss {
                 Loss::Hinge => {
-                    for c in 0..k {
+                    for (c, (gc, sc)) in g.iter_mut().zip(&s).enumerate() {
                         let yc = if c == yi { 1.0 } else { -1.0 };
-                        g[c] = if yc * s[c] < 1.0 { -yc * wi } else { 0.0 };
-                        any |= g[c] != 0.0;
+                        *gc = if yc * sc < 1.0 { -yc * wi } else { 0.0 };
+                        any |= *gc != 0.0;
                     }
                 }
                 Loss::Softmax => {
                     let pr = softmax(&s, 1.0);
-                    for c in 0..k {
-                        g[c] = (pr[c] - f64::from(u8::from(c == yi))) * wi;
+                    for (c, (gc, pc)) in g.iter_mut().zip(&pr).enumerate() {
+                        *gc = (pc - if c == yi { 1.0 } else { 0.0 }) * wi;
                     }
                     any = true;
                 }

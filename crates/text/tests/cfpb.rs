@@ -10,6 +10,10 @@ mod common;
 
 use riskstream_text::{evaluate, fit, time_split, ClassifierParams, ModelFile, Scratch};
 
+fn r(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 #[test]
 fn product_beats_the_tfidf_linear_svm_baseline() {
     let Some(path) = common::cfpb_path() else {
@@ -22,7 +26,6 @@ fn product_beats_the_tfidf_linear_svm_baseline() {
     let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
     let (xtr, ytr) = (pick(&c.text, &train), pick(&c.label, &train));
     let (xte, yte) = (pick(&c.text, &test), pick(&c.label, &test));
-    let r = |v: &[String]| -> Vec<&str> { v.iter().map(String::as_str).collect() };
     let (model, report) = fit(&ClassifierParams::default(), &r(&xtr), &r(&ytr)).unwrap();
     assert_eq!(report.used, 3514);
     assert_eq!(model.labels().len(), 9);

@@ -241,6 +241,10 @@ fn outcome(tables: &[&Table]) -> Outcome {
     }
 }
 
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -427,8 +431,7 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     };
     let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
     let (xtr, ytr, xte, yte) = (pick(&x, &train_idx), pick(&y, &train_idx), pick(&x, &test_idx), pick(&y, &test_idx));
-    let r = |v: &[String]| -> Vec<&str> { v.iter().map(String::as_str).collect() };
-    let (xtr, ytr, xte, yte) = (r(&xtr), r(&ytr), r(&xte), r(&yte));
+    let (xtr, ytr, xte, yte) = (strs(&xtr), strs(&ytr), strs(&xte), strs(&yte));
     let t0 = std::time::Instant::now();
     let (model, report) = riskstream_text::fit(&p, &xtr, &ytr)?;
     let train_seconds = t0.elapsed().as_secs_f64();
