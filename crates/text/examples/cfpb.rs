@@ -13,18 +13,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // an example fails loudly
 
-use riskstream_io::table::{load, Column, LoadOptions};
+use riskstream_text::read::read_csv;
 use riskstream_text::{evaluate, fit, time_split, ClassifierParams};
 use std::path::PathBuf;
 use std::process::Command;
-
-fn strings(c: &Column) -> Vec<String> {
-    match c {
-        Column::Text(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
-        Column::Time(v) => v.iter().map(|x| format!("{x:020}")).collect(),
-        Column::Num(v) => v.iter().map(|x| format!("{x:020.0}")).collect(),
-    }
-}
 
 fn s(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
@@ -39,23 +31,14 @@ fn main() {
         .unwrap_or_else(|| root.join("../shared/data/cfpb-complaints/complaints.csv.gz"));
     let label = args.next().unwrap_or_else(|| "product".into());
 
-    let dl = std::env::temp_dir().join("riskstream-text-cfpb.rejected.ndjson");
-    let t = load(
-        &path,
-        &LoadOptions {
-            dead_letter: Some(dl),
-            ..Default::default()
-        },
-        &mut |n| eprintln!("{n}"),
-    )
-    .expect("read the complaints file");
-    let col = |n: &str| strings(&t.columns[t.index(n, "example").expect("column")]);
+    let t = read_csv(&path, None).expect("read the complaints file");
+    let col = |n: &str| t.column(n, "example").expect("column").to_vec();
     let (text, y, date) = (col("narrative"), col(&label), col("date_received"));
     // Ties by complaint id, as the baseline sorts (date_received, complaint_id).
-    let id = match &t.columns[t.index("complaint_id", "example").expect("column")] {
-        Column::Num(v) => v.iter().map(|x| *x as i64).collect::<Vec<_>>(),
-        other => strings(other).iter().map(|s| s.parse().unwrap_or(0)).collect(),
-    };
+    let id: Vec<i64> = col("complaint_id")
+        .iter()
+        .map(|s| s.parse().unwrap_or(0))
+        .collect();
     let keys: Vec<(String, i64)> = date.into_iter().zip(id).collect();
     let (train, test) = time_split(&keys, 0.8).expect("split");
     let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };

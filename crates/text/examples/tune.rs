@@ -8,17 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // an example fails loudly
 
-use riskstream_io::table::{load, Column, LoadOptions};
+use riskstream_text::read::read_csv;
 use riskstream_text::{evaluate, fit, time_split, ClassWeight, ClassifierParams, Loss};
 use std::path::PathBuf;
-
-fn strings(c: &Column) -> Vec<String> {
-    match c {
-        Column::Text(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
-        Column::Time(v) => v.iter().map(|x| format!("{x:020}")).collect(),
-        Column::Num(v) => v.iter().map(|x| format!("{x:020.0}")).collect(),
-    }
-}
 
 fn s(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
@@ -32,17 +24,8 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/data/cfpb-complaints/complaints.csv.gz"));
     let label = args.next().unwrap_or_else(|| "product".into());
-    let dl = std::env::temp_dir().join("riskstream-text-tune.rejected.ndjson");
-    let t = load(
-        &path,
-        &LoadOptions {
-            dead_letter: Some(dl),
-            ..Default::default()
-        },
-        &mut |n| eprintln!("{n}"),
-    )
-    .expect("read the complaints file");
-    let col = |n: &str| strings(&t.columns[t.index(n, "example").expect("column")]);
+    let t = read_csv(&path, None).expect("read the complaints file");
+    let col = |n: &str| t.column(n, "example").expect("column").to_vec();
     let (text, y, date) = (col("narrative"), col(&label), col("date_received"));
     let (train, _test) = time_split(&date, 0.8).expect("split");
     let inner_dates: Vec<&String> = train.iter().map(|&i| &date[i]).collect();

@@ -26,7 +26,7 @@
 //! | input | training | prediction |
 //! |---|---|---|
 //! | empty, blank or punctuation-only text | row skipped, counted in [`FitReport`] | class priors (bias only), no reasons, `no_features` set |
-//! | bytes that are not UTF-8 ([`TextModel::predict_bytes`]) | — | each invalid sequence read as a space, counted in `invalid_utf8` |
+//! | bytes that are not UTF-8 ([`TextModel::predict_bytes`], [`read::read_csv`]) | each invalid sequence read as a space, rows counted | the same, counted in `invalid_utf8` |
 //! | a very long text (1 MB) | first `max_tokens` tokens (default 20,000), counted | the same, `truncated` set |
 //! | a blank label | row skipped, counted | — |
 //! | one class only | error: needs two | — |
@@ -44,6 +44,7 @@ pub mod file;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
+pub mod read;
 pub mod token;
 pub mod train;
 

@@ -1,8 +1,8 @@
-//! Helpers shared by the integration tests: the CFPB complaints file, read through `io`.
+//! Helpers shared by the integration tests: the CFPB complaints file.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-use riskstream_io::table::{load, Column, LoadOptions};
+use riskstream_text::read::read_csv;
 use std::path::PathBuf;
 
 /// The CFPB file (`../shared/data` from the workspace root, or `RISKSTREAM_DATA`), or
@@ -26,35 +26,18 @@ pub fn cfpb_path() -> Option<PathBuf> {
     }
 }
 
-/// The complaints: narrative, the label column, and the date as a sortable text.
+/// The complaints: narrative, the label column, and the date received.
 pub struct Complaints {
     pub text: Vec<String>,
     pub label: Vec<String>,
     pub date: Vec<String>,
 }
 
-fn strings(c: &Column) -> Vec<String> {
-    match c {
-        Column::Text(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
-        Column::Time(v) => v.iter().map(|x| format!("{x:020}")).collect(),
-        Column::Num(v) => v.iter().map(|x| format!("{x:020.0}")).collect(),
-    }
-}
-
 /// Reads the file with `label` as the label column.
 pub fn complaints(path: &std::path::Path, label: &str) -> Complaints {
-    let dl = tempfile::tempdir().unwrap();
-    let t = load(
-        path,
-        &LoadOptions {
-            dead_letter: Some(dl.path().join("rejected.ndjson")),
-            ..Default::default()
-        },
-        &mut |_| {},
-    )
-    .unwrap();
-    assert_eq!(t.stats.rejected, 0, "the CFPB file reads cleanly");
-    let col = |n: &str| strings(&t.columns[t.index(n, "test").unwrap()]);
+    let t = read_csv(path, None).unwrap();
+    assert_eq!(t.invalid_utf8_rows, 0, "the CFPB file is clean UTF-8");
+    let col = |n: &str| t.column(n, "test").unwrap().to_vec();
     Complaints {
         text: col("narrative"),
         label: col(label),

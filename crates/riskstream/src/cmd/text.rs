@@ -11,16 +11,19 @@
 //!    └ text duplicates ─▶ id, group, group_size (MinHash near-duplicates)
 //! ```
 //!
-//! The commands are thin: files are read through `riskstream-io` (compression, delimiters;
-//! rows with invalid UTF-8 are rejected to the dead-letter file and the command exits 1),
-//! tokenizing, modelling and metrics are `riskstream-text`'s.
+//! The commands are thin: CSV files (plain or .gz) are read by `riskstream-text`'s reader,
+//! which keeps line breaks inside quoted fields (narratives are letters; `riskstream-io`'s
+//! event reader is line-oriented); Parquet and NDJSON go through `riskstream-io`. A row
+//! with bytes that are not UTF-8 is kept with each invalid sequence read as a space, said on
+//! standard error, and the command exits 1. Tokenizing, modelling and metrics are
+//! `riskstream-text`'s.
 
 use super::UsageError;
 use crate::Outcome;
 use anyhow::Context;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use riskstream_io::table::{Column, LoadOptions, Table};
+use riskstream_io::table::{Column, LoadOptions};
 use riskstream_io::{BatchWriter, WriteOptions};
 use riskstream_text::{
     Card, ClassifierParams, DuplicateParams, Loss, ModelFile, Scratch, Tokenizer,
@@ -209,32 +212,83 @@ fn params(l: &Learner) -> anyhow::Result<ClassifierParams> {
     Ok(p)
 }
 
-fn load(path: &Path, delimiter: Option<u8>) -> anyhow::Result<Table> {
-    let t = super::table::load(
-        path,
-        &LoadOptions {
-            delimiter,
-            ..Default::default()
-        },
-    )?;
-    if t.rows == 0 {
+/// An input file's columns, all as text.
+struct Input {
+    path: PathBuf,
+    names: Vec<String>,
+    columns: Vec<Vec<String>>,
+    rows: usize,
+    /// Rows were rejected (Parquet/NDJSON) or had invalid UTF-8 (CSV): exit 1.
+    problems: bool,
+}
+
+impl Input {
+    fn column(&self, name: &str, flag: &str) -> anyhow::Result<&[String]> {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => Ok(&self.columns[i]),
+            None => Err(UsageError(format!(
+                "{flag}: {} has no column `{name}`; its columns are {}",
+                self.path.display(),
+                self.names.join(", ")
+            ))
+            .into()),
+        }
+    }
+}
+
+/// Reads a whole input: CSV (.gz) by `riskstream-text`'s reader, anything else by
+/// `riskstream-io`; timestamps become zero-padded µs so they sort as text.
+fn load(path: &Path, delimiter: Option<u8>) -> anyhow::Result<Input> {
+    let input = if riskstream_text::read::is_csv(path) {
+        let t = riskstream_text::read::read_csv(path, delimiter)?;
+        if t.invalid_utf8_rows > 0 {
+            eprintln!(
+                "note: {} of {} rows of {} have bytes that are not UTF-8; each invalid sequence was read as a space",
+                super::thousands(t.invalid_utf8_rows as u64),
+                super::thousands(t.rows as u64),
+                path.display()
+            );
+        }
+        Input {
+            path: t.path,
+            names: t.names,
+            columns: t.columns,
+            rows: t.rows,
+            problems: t.invalid_utf8_rows > 0,
+        }
+    } else {
+        let t = super::table::load(
+            path,
+            &LoadOptions {
+                delimiter,
+                ..Default::default()
+            },
+        )?;
+        let columns = t
+            .columns
+            .iter()
+            .map(|c| match c {
+                Column::Time(v) => v.iter().map(|x| format!("{x:020}")).collect(),
+                other => super::recommend::ids(other),
+            })
+            .collect();
+        Input {
+            path: t.path,
+            names: t.names,
+            columns,
+            rows: t.rows,
+            problems: t.stats.rejected > 0,
+        }
+    };
+    if input.rows == 0 {
         return Err(UsageError(format!("{} has no rows (a header at most)", path.display())).into());
     }
-    Ok(t)
+    Ok(input)
 }
 
-fn column<'t>(t: &'t Table, name: &str, flag: &str) -> anyhow::Result<&'t Column> {
-    Ok(&t.columns[t.index(name, flag)?])
-}
-
-/// A column's values as text (numbers without a needless `.0`, null as "").
-fn texts(t: &Table, name: &str, flag: &str) -> anyhow::Result<Vec<String>> {
-    Ok(super::recommend::ids(column(t, name, flag)?))
-}
-
-/// Rows rejected by the reader (invalid UTF-8, broken quoting) make the run exit 1.
-fn outcome(tables: &[&Table]) -> Outcome {
-    if tables.iter().any(|t| t.stats.rejected > 0) {
+/// Rows set aside or read with replacements make the run exit 1.
+fn outcome(t: &Input) -> Outcome {
+    if t.problems {
         Outcome::Problems
     } else {
         Outcome::Clean
@@ -254,10 +308,8 @@ fn now_micros() -> i64 {
 fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     let p = params(&a.learner)?;
     let t = load(&a.data.input, a.data.delimiter)?;
-    let x = texts(&t, &a.data.text_col, "--text-col")?;
-    let y = texts(&t, &a.data.label_col, "--label-col")?;
-    let xr: Vec<&str> = x.iter().map(String::as_str).collect();
-    let yr: Vec<&str> = y.iter().map(String::as_str).collect();
+    let xr = strs(t.column(&a.data.text_col, "--text-col")?);
+    let yr = strs(t.column(&a.data.label_col, "--label-col")?);
     let t0 = std::time::Instant::now();
     let (model, report) = riskstream_text::fit(&p, &xr, &yr)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -314,7 +366,7 @@ fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    Ok(outcome(&[&t]))
+    Ok(outcome(&t))
 }
 
 fn write(path: &Path, schema: Arc<Schema>, cols: Vec<ArrayRef>) -> anyhow::Result<()> {
@@ -325,9 +377,9 @@ fn write(path: &Path, schema: Arc<Schema>, cols: Vec<ArrayRef>) -> anyhow::Resul
     Ok(())
 }
 
-fn ids_or_rows(t: &Table, id_col: Option<&str>) -> anyhow::Result<Vec<String>> {
+fn ids_or_rows(t: &Input, id_col: Option<&str>) -> anyhow::Result<Vec<String>> {
     match id_col {
-        Some(c) => texts(t, c, "--id-col"),
+        Some(c) => Ok(t.column(c, "--id-col")?.to_vec()),
         None => Ok((1..=t.rows).map(|i| i.to_string()).collect()),
     }
 }
@@ -345,12 +397,12 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
             .ok_or_else(|| UsageError("the model does not record its text column; pass --text-col".into()))?,
     };
     let t = load(&a.input, a.delimiter)?;
-    let x = texts(&t, &text_col, "--text-col")?;
+    let x = t.column(&text_col, "--text-col")?;
     let ids = ids_or_rows(&t, a.id_col.as_deref())?;
     let mut s = Scratch::default();
     let (mut labels, mut scores, mut reasons, mut notes) = (vec![], vec![], vec![], vec![]);
     let (mut empty, mut cut) = (0usize, 0usize);
-    for text in &x {
+    for text in x {
         let p = f.model.predict(text, a.reasons, &mut s);
         labels.push(f.model.labels()[p.label].clone());
         scores.push(p.score);
@@ -406,31 +458,18 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
             String::new()
         }
     );
-    Ok(outcome(&[&t]))
-}
-
-/// Sort keys of the date column: timestamps as numbers, anything else as text.
-enum DateKeys {
-    Time(Vec<i64>),
-    Text(Vec<String>),
+    Ok(outcome(&t))
 }
 
 fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     let p = params(&a.learner)?;
     let t = load(&a.data.input, a.data.delimiter)?;
-    let x = texts(&t, &a.data.text_col, "--text-col")?;
-    let y = texts(&t, &a.data.label_col, "--label-col")?;
-    let keys = match column(&t, &a.date_col, "--date-col")? {
-        Column::Time(v) => DateKeys::Time(v.clone()),
-        Column::Num(v) => DateKeys::Time(v.iter().map(|x| if x.is_nan() { i64::MIN } else { *x as i64 }).collect()),
-        Column::Text(v) => DateKeys::Text(v.iter().map(|s| s.clone().unwrap_or_default()).collect()),
-    };
-    let (train_idx, test_idx) = match &keys {
-        DateKeys::Time(k) => riskstream_text::time_split(k, a.train_share)?,
-        DateKeys::Text(k) => riskstream_text::time_split(k, a.train_share)?,
-    };
-    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
-    let (xtr, ytr, xte, yte) = (pick(&x, &train_idx), pick(&y, &train_idx), pick(&x, &test_idx), pick(&y, &test_idx));
+    let x = t.column(&a.data.text_col, "--text-col")?;
+    let y = t.column(&a.data.label_col, "--label-col")?;
+    let keys = t.column(&a.date_col, "--date-col")?;
+    let (train_idx, test_idx) = riskstream_text::time_split(keys, a.train_share)?;
+    let pick = |v: &'_ [String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
+    let (xtr, ytr, xte, yte) = (pick(x, &train_idx), pick(y, &train_idx), pick(x, &test_idx), pick(y, &test_idx));
     let (xtr, ytr, xte, yte) = (strs(&xtr), strs(&ytr), strs(&xte), strs(&yte));
     let t0 = std::time::Instant::now();
     let (model, report) = riskstream_text::fit(&p, &xtr, &ytr)?;
@@ -448,7 +487,7 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
                 "temperature": report.temperature,
             })
         );
-        return Ok(outcome(&[&t]));
+        return Ok(outcome(&t));
     }
     println!(
         "time split on `{}`: {} training rows, {} test rows; label `{}` ({} classes)",
@@ -471,7 +510,7 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     if e.unknown_labels > 0 {
         println!("  {} test rows have a label absent from training (always missed; F1 0 for their class)", e.unknown_labels);
     }
-    Ok(outcome(&[&t]))
+    Ok(outcome(&t))
 }
 
 fn duplicates(a: DupArgs) -> anyhow::Result<Outcome> {
@@ -480,9 +519,8 @@ fn duplicates(a: DupArgs) -> anyhow::Result<Outcome> {
         ..Default::default()
     };
     let t = load(&a.input, a.delimiter)?;
-    let x = texts(&t, &a.text_col, "--text-col")?;
+    let xr = strs(t.column(&a.text_col, "--text-col")?);
     let ids = ids_or_rows(&t, a.id_col.as_deref())?;
-    let xr: Vec<&str> = x.iter().map(String::as_str).collect();
     let groups = riskstream_text::near_duplicates(&p, &Tokenizer::default(), &xr)?;
     let mut size: BTreeMap<usize, i64> = BTreeMap::new();
     for g in &groups {
@@ -508,11 +546,11 @@ fn duplicates(a: DupArgs) -> anyhow::Result<Outcome> {
     )?;
     println!(
         "{} texts: {} in {} near-duplicate groups (Jaccard ≥ {}) -> {}",
-        super::thousands(x.len() as u64),
+        super::thousands(xr.len() as u64),
         super::thousands(in_groups as u64),
         super::thousands(multi as u64),
         a.threshold,
         a.output.display()
     );
-    Ok(outcome(&[&t]))
+    Ok(outcome(&t))
 }
