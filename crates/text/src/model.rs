@@ -8,7 +8,7 @@
 //! bucket's contribution `x_j · w_jc` is shared among the occurrences that produced it, and
 //! a character n-gram counts for its word.
 
-use crate::features::{count, extract, FeatureParams, Feat, Vocab};
+use crate::features::{extract, Counter, FeatureParams, Feat, Vocab};
 use crate::token::{Tokenizer, TokenizerParams, Tokens};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -88,6 +88,7 @@ pub struct Scratch {
     tokens: Tokens,
     feats: Vec<Feat>,
     counts: Vec<crate::features::Counted>,
+    counter: Counter,
 }
 
 impl TextModel {
@@ -183,7 +184,8 @@ impl TextModel {
             Text::Bytes(b) => t.tokenize_bytes(b, &mut s.tokens),
         }
         extract(&self.features, &s.tokens, &mut s.feats);
-        count(&s.feats, &mut s.counts);
+        s.counter
+            .count(self.features.buckets_log2, &s.feats, &mut s.counts);
     }
 
     fn raw_scores(&self, v: &[(u32, f32)]) -> Vec<f64> {
@@ -245,7 +247,10 @@ impl TextModel {
 
     fn reasons(&self, v: &[(u32, f32)], c: usize, top: usize, s: &Scratch) -> Vec<Reason> {
         let k = self.labels.len();
-        let value: HashMap<u32, f64> = v.iter().map(|&(j, x)| (j, f64::from(x))).collect();
+        let mut value: HashMap<u32, f64> = HashMap::new();
+        for &(j, x) in v {
+            *value.entry(j).or_default() += f64::from(x);
+        }
         let mut occurrences: HashMap<u32, u32> = HashMap::new();
         for f in &s.feats {
             if let Some(j) = self.vocab.index(f.bucket) {

@@ -19,7 +19,7 @@
 //! and calibration is measured on the most recent ones, as it will be used.
 
 use crate::error::{Result, TextError};
-use crate::features::{count, extract, Counted, FeatureParams, SparseVec, Vocab};
+use crate::features::{extract, Counted, Counter, FeatureParams, SparseVec, Vocab};
 use crate::model::{softmax, Loss, TextModel};
 use crate::token::{Tokenizer, TokenizerParams, Tokens};
 use serde::{Deserialize, Serialize};
@@ -183,6 +183,7 @@ pub fn fit(p: &ClassifierParams, texts: &[&str], labels: &[&str]) -> Result<(Tex
     let tok = Tokenizer::new(p.tokenizer.clone());
     let mut tokens = Tokens::default();
     let mut feats = Vec::new();
+    let mut counter = Counter::default();
     let mut docs: Vec<Vec<Counted>> = Vec::new();
     let mut y_text: Vec<&str> = Vec::new();
     let (mut no_label, mut empty, mut truncated) = (0, 0, 0);
@@ -200,7 +201,7 @@ pub fn fit(p: &ClassifierParams, texts: &[&str], labels: &[&str]) -> Result<(Tex
         truncated += usize::from(tokens.truncated);
         extract(&p.features, &tokens, &mut feats);
         let mut c = Vec::new();
-        count(&feats, &mut c);
+        counter.count(p.features.buckets_log2, &feats, &mut c);
         docs.push(c);
         y_text.push(l);
     }

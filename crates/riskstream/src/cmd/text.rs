@@ -468,7 +468,7 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     let y = t.column(&a.data.label_col, "--label-col")?;
     let keys = t.column(&a.date_col, "--date-col")?;
     let (train_idx, test_idx) = riskstream_text::time_split(keys, a.train_share)?;
-    let pick = |v: &'_ [String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
     let (xtr, ytr, xte, yte) = (pick(x, &train_idx), pick(y, &train_idx), pick(x, &test_idx), pick(y, &test_idx));
     let (xtr, ytr, xte, yte) = (strs(&xtr), strs(&ytr), strs(&xte), strs(&yte));
     let t0 = std::time::Instant::now();
