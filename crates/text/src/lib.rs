@@ -11,6 +11,7 @@
 //!  TextModel::predict ─▶ label, calibrated probability, reasons (top tokens by x · w)
 //!  protocol: time split, accuracy and macro-F1 with and without exact duplicates of
 //!        training texts; dedup: MinHash near-duplicate groups
+//!  topics: NMF on TF-IDF words ─▶ top words per topic, texts per topic per week, emerging
 //! ```
 //!
 //! Why our own classifier (fastText's recipe, not a wrapped library): it must be
@@ -46,6 +47,7 @@ pub mod model;
 pub mod protocol;
 pub mod read;
 pub mod token;
+pub mod topics;
 pub mod train;
 
 pub use dedup::{near_duplicates, DuplicateParams};
@@ -55,4 +57,5 @@ pub use file::{Card, ModelFile};
 pub use model::{Loss, Prediction, Reason, Scratch, TextModel};
 pub use protocol::{evaluate, time_split, Evaluation, Scores};
 pub use token::{TokenKind, Tokenizer, TokenizerParams, Tokens};
+pub use topics::{topics, trend, TopicParams, Topics, TrendRow};
 pub use train::{fit, ClassWeight, ClassifierParams, FitReport};
