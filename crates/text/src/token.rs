@@ -350,7 +350,7 @@ mod tests {
         assert!(t.tokenize("  ,.;!? \n").is_empty());
         let mut out = Tokens::default();
         t.tokenize_bytes(b"bad\xff\xfebytes ok", &mut out);
-        assert_eq!(out.invalid_utf8, 1);
+        assert_eq!(out.invalid_utf8, 2); // \xff and \xfe
         assert_eq!(out.iter().map(|x| x.1).collect::<Vec<_>>(), ["bad", "bytes", "ok"]);
         let small = Tokenizer::new(TokenizerParams {
             max_tokens: 3,

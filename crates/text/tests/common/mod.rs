@@ -27,6 +27,7 @@ pub fn cfpb_path() -> Option<PathBuf> {
 }
 
 /// The complaints: narrative, the label column, and the date received.
+#[derive(Debug)]
 pub struct Complaints {
     pub text: Vec<String>,
     pub label: Vec<String>,
