@@ -19,8 +19,8 @@
 //!
 //! Speed: word tokens are hashed with xxh3; character n-grams with FNV-1a extended one
 //! character at a time from each start (a 5-gram costs one step more than its 4-gram) and
-//! finished with a 64-bit mixer; counting uses a stamp per bucket instead of a sort, so a
-//! text costs time linear in its features.
+//! finished with a 64-bit mixer; counting uses a small hash table per text instead of a
+//! sort, so a text costs time linear in its features.
 
 use crate::token::{TokenKind, Tokens};
 use serde::{Deserialize, Serialize};
@@ -159,44 +159,47 @@ pub fn extract(p: &FeatureParams, toks: &Tokens, out: &mut Vec<Feat>) {
     }
 }
 
-/// Counts features per (bucket, group) without sorting: a stamp per (bucket, group) says
-/// whether the current text has met it, and where its count is.
+/// Counts features per (bucket, group) without sorting: a small open-addressing table per
+/// text (twice the text's features, so it stays in cache) maps a (bucket, group) to its
+/// count's place.
 #[derive(Debug, Default)]
 pub struct Counter {
-    stamp: Vec<u32>,
-    slot: Vec<u32>,
-    text: u32,
+    keys: Vec<u32>,
+    slots: Vec<u32>,
 }
 
 impl Counter {
-    /// Counts `feats` into `out`, in order of first occurrence; `buckets_log2` is the hash
-    /// space the features were made for.
-    pub fn count(&mut self, buckets_log2: u32, feats: &[Feat], out: &mut Vec<Counted>) {
-        let size = 2usize << buckets_log2;
-        if self.stamp.len() != size {
-            self.stamp = vec![0; size];
-            self.slot = vec![0; size];
-            self.text = 0;
-        }
-        self.text = self.text.wrapping_add(1);
-        if self.text == 0 {
-            self.stamp.fill(0);
-            self.text = 1;
-        }
+    /// Counts `feats` into `out`, in order of first occurrence.
+    pub fn count(&mut self, feats: &[Feat], out: &mut Vec<Counted>) {
         out.clear();
+        let cap = (feats.len() * 2).next_power_of_two().max(64);
+        let shift = 64 - cap.trailing_zeros();
+        self.keys.clear();
+        self.keys.resize(cap, u32::MAX);
+        self.slots.resize(cap, 0);
+        let mask = cap - 1;
         for f in feats {
             let group = u8::from(f.span == 0);
-            let key = ((f.bucket as usize) << 1) | usize::from(group);
-            if self.stamp[key] == self.text {
-                out[self.slot[key] as usize].tf += 1;
-            } else {
-                self.stamp[key] = self.text;
-                self.slot[key] = out.len() as u32;
-                out.push(Counted {
-                    bucket: f.bucket,
-                    group,
-                    tf: 1,
-                });
+            // Buckets are below 2^24 (checked), so the key fits 25 bits and never equals MAX.
+            let key = (f.bucket << 1) | u32::from(group);
+            let mut h = (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+            loop {
+                let k = self.keys[h];
+                if k == key {
+                    out[self.slots[h] as usize].tf += 1;
+                    break;
+                }
+                if k == u32::MAX {
+                    self.keys[h] = key;
+                    self.slots[h] = out.len() as u32;
+                    out.push(Counted {
+                        bucket: f.bucket,
+                        group,
+                        tf: 1,
+                    });
+                    break;
+                }
+                h = (h + 1) & mask;
             }
         }
     }
@@ -325,7 +328,7 @@ mod tests {
         assert!(f.iter().all(|x| x.bucket < 1 << p.buckets_log2));
         let mut c = Vec::new();
         let mut counter = Counter::default();
-        counter.count(p.buckets_log2, &f, &mut c);
+        counter.count(&f, &mut c);
         assert_eq!(c.iter().map(|x| x.tf).sum::<u32>(), f.len() as u32);
         let mut keys: Vec<(u32, u8)> = c.iter().map(|x| (x.bucket, x.group)).collect();
         keys.sort_unstable();
@@ -333,7 +336,7 @@ mod tests {
         assert_eq!(keys.len(), c.len(), "each (bucket, group) once");
         // The same text again counts the same (the stamps moved on).
         let mut again = Vec::new();
-        counter.count(p.buckets_log2, &f, &mut again);
+        counter.count(&f, &mut again);
         assert_eq!(again, c);
     }
 
@@ -351,7 +354,7 @@ mod tests {
                 let mut f = Vec::new();
                 extract(&p, &t.tokenize(s), &mut f);
                 let mut c = Vec::new();
-                counter.count(p.buckets_log2, &f, &mut c);
+                counter.count(&f, &mut c);
                 c
             })
             .collect();

@@ -184,8 +184,7 @@ impl TextModel {
             Text::Bytes(b) => t.tokenize_bytes(b, &mut s.tokens),
         }
         extract(&self.features, &s.tokens, &mut s.feats);
-        s.counter
-            .count(self.features.buckets_log2, &s.feats, &mut s.counts);
+        s.counter.count(&s.feats, &mut s.counts);
     }
 
     fn raw_scores(&self, v: &[(u32, f32)]) -> Vec<f64> {

@@ -201,7 +201,7 @@ pub fn fit(p: &ClassifierParams, texts: &[&str], labels: &[&str]) -> Result<(Tex
         truncated += usize::from(tokens.truncated);
         extract(&p.features, &tokens, &mut feats);
         let mut c = Vec::new();
-        counter.count(p.features.buckets_log2, &feats, &mut c);
+        counter.count(&feats, &mut c);
         docs.push(c);
         y_text.push(l);
     }
@@ -357,7 +357,9 @@ fn sgd(p: &ClassifierParams, xs: &[SparseVec], y: &[u32], k: usize, dim: usize) 
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = SplitMix(p.seed ^ 0x7465_7874);
     let mut s = vec![0f64; k];
+    let mut acc = vec![0f32; k];
     let mut g = vec![0f64; k];
+    let mut step = vec![0f32; k];
     let mut t = 0f64;
     for _ in 0..p.epochs {
         for i in (1..n).rev() {
@@ -368,12 +370,16 @@ fn sgd(p: &ClassifierParams, xs: &[SparseVec], y: &[u32], k: usize, dim: usize) 
             let x = &xs[i];
             let yi = y[i] as usize;
             let eta = 1.0 / (lambda * (t0 + t));
-            s.copy_from_slice(&bias);
+            // x · V in f32 (the hot loop: features × classes), then scaled into f64.
+            acc.iter_mut().for_each(|a| *a = 0.0);
             for &(j, xv) in x {
                 let row = &v[j as usize * k..(j as usize + 1) * k];
-                for (sc, w) in s.iter_mut().zip(row) {
-                    *sc += scale * f64::from(xv) * f64::from(*w);
+                for (a, w) in acc.iter_mut().zip(row) {
+                    *a += xv * w;
                 }
+            }
+            for ((sc, b), a) in s.iter_mut().zip(&bias).zip(&acc) {
+                *sc = b + scale * f64::from(*a);
             }
             let wi = cw[yi];
             let mut any = false;
@@ -395,13 +401,14 @@ fn sgd(p: &ClassifierParams, xs: &[SparseVec], y: &[u32], k: usize, dim: usize) 
             }
             scale *= 1.0 - eta * lambda;
             if any {
-                let step = eta / scale;
+                let rate = eta / scale;
+                for (st, gc) in step.iter_mut().zip(&g) {
+                    *st = (rate * gc) as f32;
+                }
                 for &(j, xv) in x {
                     let row = &mut v[j as usize * k..(j as usize + 1) * k];
-                    for (w, gc) in row.iter_mut().zip(&g) {
-                        if *gc != 0.0 {
-                            *w -= (step * gc * f64::from(xv)) as f32;
-                        }
+                    for (w, st) in row.iter_mut().zip(&step) {
+                        *w -= st * xv;
                     }
                 }
                 for (b, gc) in bias.iter_mut().zip(&g) {
