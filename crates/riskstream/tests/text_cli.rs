@@ -28,7 +28,10 @@ fn complaints(dir: &Path) {
     let mut s = String::from("complaint_id,date_received,product,narrative\n");
     for i in 0..40 {
         let (product, body) = if i % 2 == 0 {
-            ("Debt collection", "A debt collector keeps calling me about a debt of {$500.00} I do not owe")
+            (
+                "Debt collection",
+                "A debt collector keeps calling me about a debt of {$500.00} I do not owe",
+            )
         } else {
             ("Credit reporting", "My credit report shows an account XXXX that is not mine; the bureau ignored my dispute")
         };
@@ -51,7 +54,20 @@ fn train_classify_evaluate_and_duplicates() {
     let dir = d.path();
     complaints(dir);
     let out = run(
-        &["text", "train", "--input", "c.csv", "--text-col", "narrative", "--label-col", "product", "--output", "m.json", "--seed", "3"],
+        &[
+            "text",
+            "train",
+            "--input",
+            "c.csv",
+            "--text-col",
+            "narrative",
+            "--label-col",
+            "product",
+            "--output",
+            "m.json",
+            "--seed",
+            "3",
+        ],
         dir,
     );
     let (so, se) = text(&out);
@@ -59,7 +75,18 @@ fn train_classify_evaluate_and_duplicates() {
     assert!(so.contains("2 classes from 40 of 40 rows"), "{so}");
 
     let out = run(
-        &["text", "classify", "--model", "m.json", "--input", "c.csv", "--id-col", "complaint_id", "--output", "p.csv"],
+        &[
+            "text",
+            "classify",
+            "--model",
+            "m.json",
+            "--input",
+            "c.csv",
+            "--id-col",
+            "complaint_id",
+            "--output",
+            "p.csv",
+        ],
         dir,
     );
     assert!(out.status.success(), "{:?}", text(&out));
@@ -71,7 +98,18 @@ fn train_classify_evaluate_and_duplicates() {
     assert!(first.contains("debt"), "reasons name the words: {first}");
 
     let out = run(
-        &["text", "evaluate", "--input", "c.csv", "--text-col", "narrative", "--label-col", "product", "--date-col", "date_received"],
+        &[
+            "text",
+            "evaluate",
+            "--input",
+            "c.csv",
+            "--text-col",
+            "narrative",
+            "--label-col",
+            "product",
+            "--date-col",
+            "date_received",
+        ],
         dir,
     );
     let (so, se) = text(&out);
@@ -80,12 +118,26 @@ fn train_classify_evaluate_and_duplicates() {
     assert!(so.contains("without 0 exact duplicates"), "{so}");
 
     let out = run(
-        &["text", "duplicates", "--input", "c.csv", "--text-col", "narrative", "--id-col", "complaint_id", "--output", "g.csv"],
+        &[
+            "text",
+            "duplicates",
+            "--input",
+            "c.csv",
+            "--text-col",
+            "narrative",
+            "--id-col",
+            "complaint_id",
+            "--output",
+            "g.csv",
+        ],
         dir,
     );
     let (so, se) = text(&out);
     assert!(out.status.success(), "{so}{se}");
-    assert!(so.contains("40 texts: 40 in 2 near-duplicate groups"), "{so}");
+    assert!(
+        so.contains("40 texts: 40 in 2 near-duplicate groups"),
+        "{so}"
+    );
 }
 
 #[test]
@@ -94,7 +146,18 @@ fn bad_input_is_answered_as_documented() {
     let dir = d.path();
     complaints(dir);
     let train = |extra: &[&str]| {
-        let mut a = vec!["text", "train", "--input", "c.csv", "--text-col", "narrative", "--label-col", "product", "--output", "m.json"];
+        let mut a = vec![
+            "text",
+            "train",
+            "--input",
+            "c.csv",
+            "--text-col",
+            "narrative",
+            "--label-col",
+            "product",
+            "--output",
+            "m.json",
+        ];
         a.extend_from_slice(extra);
         run(&a, dir)
     };
@@ -102,20 +165,42 @@ fn bad_input_is_answered_as_documented() {
 
     // A missing column: exit 2, the columns listed.
     let out = run(
-        &["text", "train", "--input", "c.csv", "--text-col", "text", "--label-col", "product", "--output", "x.json"],
+        &[
+            "text",
+            "train",
+            "--input",
+            "c.csv",
+            "--text-col",
+            "text",
+            "--label-col",
+            "product",
+            "--output",
+            "x.json",
+        ],
         dir,
     );
     let (_, se) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{se}");
-    assert!(se.contains("no column `text`") && se.contains("narrative"), "{se}");
+    assert!(
+        se.contains("no column `text`") && se.contains("narrative"),
+        "{se}"
+    );
 
     // A damaged model: exit 2, said so.
     let body = std::fs::read(dir.join("m.json")).unwrap();
     std::fs::write(dir.join("cut.json"), &body[..body.len() / 3]).unwrap();
-    let out = run(&["text", "classify", "--model", "cut.json", "--input", "c.csv", "--output", "p.csv"], dir);
+    let out = run(
+        &[
+            "text", "classify", "--model", "cut.json", "--input", "c.csv", "--output", "p.csv",
+        ],
+        dir,
+    );
     let (_, se) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{se}");
-    assert!(se.contains("model file cut.json") && !se.contains("panicked"), "{se}");
+    assert!(
+        se.contains("model file cut.json") && !se.contains("panicked"),
+        "{se}"
+    );
 
     // An unknown hyper-parameter: exit 2 before reading data.
     std::fs::write(dir.join("p.toml"), "epoch = 3\n").unwrap();
@@ -130,14 +215,31 @@ fn bad_input_is_answered_as_documented() {
     s.extend_from_slice(b"3,my credit report is wrong\n");
     std::fs::write(dir.join("new.csv"), s).unwrap();
     let out = run(
-        &["text", "classify", "--model", "m.json", "--input", "new.csv", "--id-col", "complaint_id", "--output", "p.csv"],
+        &[
+            "text",
+            "classify",
+            "--model",
+            "m.json",
+            "--input",
+            "new.csv",
+            "--id-col",
+            "complaint_id",
+            "--output",
+            "p.csv",
+        ],
         dir,
     );
     let (so, se) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{so}{se}");
     assert!(se.contains("not UTF-8"), "{se}");
     let p = std::fs::read_to_string(dir.join("p.csv")).unwrap();
-    assert!(p.lines().nth(1).unwrap().starts_with("1,Debt collection,"), "{p}");
+    assert!(
+        p.lines().nth(1).unwrap().starts_with("1,Debt collection,"),
+        "{p}"
+    );
     assert!(p.lines().nth(2).unwrap().ends_with("no_features"), "{p}");
-    assert!(p.lines().nth(3).unwrap().starts_with("3,Credit reporting,"), "{p}");
+    assert!(
+        p.lines().nth(3).unwrap().starts_with("3,Credit reporting,"),
+        "{p}"
+    );
 }

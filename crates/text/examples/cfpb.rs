@@ -49,7 +49,9 @@ fn main() {
         .collect();
     let keys: Vec<(String, i64)> = date.into_iter().zip(id).collect();
     let (train, test) = time_split(&keys, 0.8).expect("split");
-    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> {
+        idx.iter().map(|&i| v[i].clone()).collect()
+    };
     let (xtr, ytr, xte, yte) = (
         pick(&text, &train),
         pick(&y, &train),
@@ -119,7 +121,11 @@ fn main() {
         e.predict_seconds
     );
     if let Some(pj) = &peer {
-        let f = |k: &str| pj.pointer(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+        let f = |k: &str| {
+            pj.pointer(k)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(f64::NAN)
+        };
         println!(
             "{:<44} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
             "scikit-learn TF-IDF(1-2) + LinearSVC",

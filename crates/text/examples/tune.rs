@@ -33,8 +33,17 @@ fn main() {
     let pick = |idx: &[usize], v: &[String]| -> Vec<String> {
         idx.iter().map(|&k| v[train[k]].clone()).collect()
     };
-    let (xf, yf, xv, yv) = (pick(&fit_i, &text), pick(&fit_i, &y), pick(&val_i, &text), pick(&val_i, &y));
-    println!("inner split: {} fit, {} validation rows", xf.len(), xv.len());
+    let (xf, yf, xv, yv) = (
+        pick(&fit_i, &text),
+        pick(&fit_i, &y),
+        pick(&val_i, &text),
+        pick(&val_i, &y),
+    );
+    println!(
+        "inner split: {} fit, {} validation rows",
+        xf.len(),
+        xv.len()
+    );
     let base = ClassifierParams::default();
     let mut grid: Vec<(String, ClassifierParams)> = Vec::new();
     for loss in [Loss::Hinge, Loss::Softmax] {

@@ -57,7 +57,11 @@ impl DuplicateParams {
     /// Checks every value.
     pub fn check(&self) -> Result<()> {
         if !(1..=64).contains(&self.shingle) {
-            return Err(TextError::param("shingle", self.shingle, "must be in 1..=64"));
+            return Err(TextError::param(
+                "shingle",
+                self.shingle,
+                "must be in 1..=64",
+            ));
         }
         if !(1..=256).contains(&self.bands) || !(1..=64).contains(&self.rows) {
             return Err(TextError::param(
@@ -92,7 +96,10 @@ pub fn signature(p: &DuplicateParams, toks: &Tokens) -> Option<Vec<u64>> {
     let w = p.shingle.min(h.len());
     let shingles: Vec<u64> = h
         .windows(w)
-        .map(|win| win.iter().fold(0u64, |acc, &x| mix64(acc.rotate_left(21) ^ x)))
+        .map(|win| {
+            win.iter()
+                .fold(0u64, |acc, &x| mix64(acc.rotate_left(21) ^ x))
+        })
         .collect();
     let m = p.bands * p.rows;
     let seeds: Vec<u64> = (0..m as u64)
@@ -130,7 +137,11 @@ fn find(parent: &mut [usize], mut i: usize) -> usize {
 
 /// The near-duplicate group of every text: the smallest index of a text in its group
 /// (a text alone is its own group).
-pub fn near_duplicates(p: &DuplicateParams, tokenizer: &Tokenizer, texts: &[&str]) -> Result<Vec<usize>> {
+pub fn near_duplicates(
+    p: &DuplicateParams,
+    tokenizer: &Tokenizer,
+    texts: &[&str],
+) -> Result<Vec<usize>> {
     p.check()?;
     let mut toks = Tokens::default();
     let sigs: Vec<Option<Vec<u64>>> = texts
@@ -191,7 +202,8 @@ mod tests {
         let c = "The bank charged me an overdraft fee twice for one purchase at the grocery store \
                  and refused to refund it when I called the branch manager about the problem";
         let texts = [a.as_str(), c, b.as_str(), "", c];
-        let g = near_duplicates(&DuplicateParams::default(), &Tokenizer::default(), &texts).unwrap();
+        let g =
+            near_duplicates(&DuplicateParams::default(), &Tokenizer::default(), &texts).unwrap();
         assert_eq!(g, [0, 1, 0, 3, 1]);
     }
 

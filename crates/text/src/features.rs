@@ -293,7 +293,11 @@ impl Vocab {
             }
         }
         let scale = [
-            if norm[0] > 0.0 { 1.0 / norm[0].sqrt() } else { 0.0 },
+            if norm[0] > 0.0 {
+                1.0 / norm[0].sqrt()
+            } else {
+                0.0
+            },
             if norm[1] > 0.0 {
                 p.char_weight / norm[1].sqrt()
             } else {

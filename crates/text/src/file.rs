@@ -9,7 +9,7 @@
 //! hash of the model body, checked on load: an edited, truncated or damaged file is refused
 //! with a message that says so, rather than silently classifying differently.
 
-use crate::error::{TextError, Result};
+use crate::error::{Result, TextError};
 use crate::model::TextModel;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -196,7 +196,10 @@ mod tests {
         let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         v["model"]["bias"][0] = serde_json::json!(5.0);
         let edited = ModelFile::from_slice(&serde_json::to_vec(&v).unwrap(), "m.json").unwrap_err();
-        assert!(edited.to_string().contains("modified or damaged"), "{edited}");
+        assert!(
+            edited.to_string().contains("modified or damaged"),
+            "{edited}"
+        );
         v["card"]["format_version"] = serde_json::json!(99);
         let newer = ModelFile::from_slice(&serde_json::to_vec(&v).unwrap(), "m.json").unwrap_err();
         assert!(newer.to_string().contains("not readable"), "{newer}");

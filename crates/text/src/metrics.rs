@@ -37,7 +37,14 @@ pub fn f1_per_label<'a>(truth: &[&'a str], predicted: &[&'a str]) -> BTreeMap<&'
         .into_iter()
         .map(|(l, (tp, fp, fn_))| {
             let d = 2 * tp + fp + fn_;
-            (l, if d == 0 { 0.0 } else { 2.0 * tp as f64 / d as f64 })
+            (
+                l,
+                if d == 0 {
+                    0.0
+                } else {
+                    2.0 * tp as f64 / d as f64
+                },
+            )
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 //! bucket's contribution `x_j · w_jc` is shared among the occurrences that produced it, and
 //! a character n-gram counts for its word.
 
-use crate::features::{extract, Counter, FeatureParams, Feat, Vocab};
+use crate::features::{extract, Counter, Feat, FeatureParams, Vocab};
 use crate::token::{Tokenizer, TokenizerParams, Tokens};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -154,7 +154,7 @@ impl TextModel {
         }
         let finite = self.idf.iter().chain(&self.weights).all(|x| x.is_finite())
             && self.bias.iter().all(|x| x.is_finite());
-        if !finite || !(self.temperature.is_finite() && self.temperature > 0.0) {
+        if !(finite && self.temperature.is_finite() && self.temperature > 0.0) {
             return Err("a weight, idf, bias or the temperature is not a finite number".into());
         }
         self.vocab = Vocab::from_parts(
@@ -172,9 +172,7 @@ impl TextModel {
 
     /// The index of a label, if the model knows it.
     pub fn label_index(&self, label: &str) -> Option<usize> {
-        self.labels
-            .binary_search_by(|l| l.as_str().cmp(label))
-            .ok()
+        self.labels.binary_search_by(|l| l.as_str().cmp(label)).ok()
     }
 
     fn featurise(&self, text: Text<'_>, s: &mut Scratch) {

@@ -116,7 +116,13 @@ mod tests {
 
     #[test]
     fn the_split_takes_the_earliest_rows_and_keeps_ties_in_order() {
-        let keys = ["2023-06-02", "2023-06-01", "2023-06-02", "2023-06-03", "2023-06-01"];
+        let keys = [
+            "2023-06-02",
+            "2023-06-01",
+            "2023-06-02",
+            "2023-06-03",
+            "2023-06-01",
+        ];
         let (train, test) = time_split(&keys, 0.8).unwrap();
         assert_eq!(train, [1, 4, 0, 2]);
         assert_eq!(test, [3]);

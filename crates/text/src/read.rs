@@ -84,7 +84,9 @@ pub fn read_csv(path: &Path, delimiter: Option<u8>) -> Result<TextTable> {
     let file = std::fs::File::open(path).map_err(io)?;
     let gz = path.extension().is_some_and(|e| e == "gz");
     let input: Box<dyn Read> = if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            file,
+        )))
     } else {
         Box::new(file)
     };
@@ -163,7 +165,10 @@ mod tests {
         assert_eq!(t.column("narrative", "x").unwrap()[1], "bad   byte");
         assert_eq!(t.invalid_utf8_rows, 1);
         let e = t.column("text", "--text-col").unwrap_err().to_string();
-        assert!(e.contains("no column `text`") && e.contains("narrative"), "{e}");
+        assert!(
+            e.contains("no column `text`") && e.contains("narrative"),
+            "{e}"
+        );
         std::fs::write(&p, b"a,b\n1,2\n3\n").unwrap();
         let e = read_csv(&p, None).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");

@@ -65,7 +65,7 @@ impl Default for TokenizerParams {
     }
 }
 
-/// One token: its kind and where its normalised text lies in [`Tokens::buf`].
+/// One token: its kind and where its normalised text lies in its [`Tokens`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
     /// What it stands for.
@@ -312,19 +312,12 @@ mod tests {
     fn redaction_marks_are_typed_tokens() {
         assert_eq!(
             texts("On XX/XX/2023 XXXX XXXX charged me {$1500.00} for acct 123456789."),
-            [
-                "on",
-                DATE,
-                REDACTED,
-                "charged",
-                "me",
-                AMOUNT,
-                "for",
-                "acct",
-                NUM
-            ]
+            ["on", DATE, REDACTED, "charged", "me", AMOUNT, "for", "acct", NUM]
         );
-        assert_eq!(texts("XX/XX/XXXX and/or 24/7"), [DATE, "and", "or", "24", "7"]);
+        assert_eq!(
+            texts("XX/XX/XXXX and/or 24/7"),
+            [DATE, "and", "or", "24", "7"]
+        );
         assert_eq!(toks("609")[0], (TokenKind::Number, "609".into()));
     }
 
@@ -351,7 +344,10 @@ mod tests {
         let mut out = Tokens::default();
         t.tokenize_bytes(b"bad\xff\xfebytes ok", &mut out);
         assert_eq!(out.invalid_utf8, 2); // \xff and \xfe
-        assert_eq!(out.iter().map(|x| x.1).collect::<Vec<_>>(), ["bad", "bytes", "ok"]);
+        assert_eq!(
+            out.iter().map(|x| x.1).collect::<Vec<_>>(),
+            ["bad", "bytes", "ok"]
+        );
         let small = Tokenizer::new(TokenizerParams {
             max_tokens: 3,
             ..Default::default()

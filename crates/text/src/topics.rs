@@ -64,7 +64,11 @@ impl TopicParams {
             return Err(TextError::param("k", self.k, "must be in 2..=200"));
         }
         if !(1..=5000).contains(&self.iterations) {
-            return Err(TextError::param("iterations", self.iterations, "must be in 1..=5000"));
+            return Err(TextError::param(
+                "iterations",
+                self.iterations,
+                "must be in 1..=5000",
+            ));
         }
         if self.min_df == 0 {
             return Err(TextError::param("min_df", 0, "must be ≥ 1"));
@@ -99,13 +103,13 @@ const STOP: &[&str] = &[
     "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at",
     "be", "because", "been", "before", "being", "but", "by", "can", "could", "did", "do", "does",
     "doing", "dont", "for", "from", "had", "has", "have", "having", "he", "her", "here", "him",
-    "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "more", "my",
-    "no", "not", "now", "of", "on", "once", "only", "or", "other", "our", "out", "over", "own",
-    "said", "same", "she", "so", "some", "still", "such", "than", "that", "the", "their",
-    "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under",
-    "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
-    "why", "will", "with", "would", "you", "your", "im", "ive", "get", "got", "also", "us",
-    "told", "even", "one", "back", "since",
+    "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "more", "my", "no",
+    "not", "now", "of", "on", "once", "only", "or", "other", "our", "out", "over", "own", "said",
+    "same", "she", "so", "some", "still", "such", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
+    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "why", "will",
+    "with", "would", "you", "your", "im", "ive", "get", "got", "also", "us", "told", "even", "one",
+    "back", "since",
 ];
 
 /// Fits `p.k` topics to `texts`.
@@ -221,12 +225,20 @@ pub fn topics(p: &TopicParams, tokenizer: &Tokenizer, texts: &[&str]) -> Result<
 
 /// Lee–Seung multiplicative updates for ‖X − WH‖². W is n × k (row-major), H is stored
 /// word-major (m × k) so a text's words read contiguous rows. Returns (W, H, relative error).
-fn nmf(x: &[Vec<(usize, f64)>], m: usize, k: usize, iters: usize, seed: u64) -> (Vec<f64>, Vec<f64>, f64) {
+fn nmf(
+    x: &[Vec<(usize, f64)>],
+    m: usize,
+    k: usize,
+    iters: usize,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>, f64) {
     let n = x.len();
     let total: f64 = x.iter().flatten().map(|e| e.1).sum();
     // scikit-learn's "random" init scale: sqrt(mean(X) / k).
-    let scale = (total / (n as f64 * m as f64).max(1.0) / k as f64).sqrt().max(1e-6);
-    let mut rng = SplitMix(seed ^ 0x6e6d_66);
+    let scale = (total / (n as f64 * m as f64).max(1.0) / k as f64)
+        .sqrt()
+        .max(1e-6);
+    let mut rng = SplitMix(seed ^ 0x006e_6d66);
     let mut unit = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     let mut w: Vec<f64> = (0..n * k).map(|_| scale * unit()).collect();
     let mut h: Vec<f64> = (0..m * k).map(|_| scale * unit()).collect();

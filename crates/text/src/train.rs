@@ -119,7 +119,11 @@ impl ClassifierParams {
             return Err(TextError::param("features.min_df", 0, "must be ≥ 1"));
         }
         if !(1..=1000).contains(&self.epochs) {
-            return Err(TextError::param("epochs", self.epochs, "must be in 1..=1000"));
+            return Err(TextError::param(
+                "epochs",
+                self.epochs,
+                "must be in 1..=1000",
+            ));
         }
         if !(self.l2 > 0.0 && self.l2 < 1.0) {
             return Err(TextError::param("l2", self.l2, "must be in (0, 1)"));
@@ -171,7 +175,11 @@ const MIN_CALIBRATION_ROWS: usize = 20;
 
 /// Fits a classifier on `texts` with `labels` (same length). Blank labels and texts
 /// without tokens are skipped and counted; fewer than two classes is an error.
-pub fn fit(p: &ClassifierParams, texts: &[&str], labels: &[&str]) -> Result<(TextModel, FitReport)> {
+pub fn fit(
+    p: &ClassifierParams,
+    texts: &[&str],
+    labels: &[&str],
+) -> Result<(TextModel, FitReport)> {
     p.check()?;
     if texts.len() != labels.len() {
         return Err(TextError::LengthMismatch {
@@ -250,7 +258,10 @@ pub fn fit(p: &ClassifierParams, texts: &[&str], labels: &[&str]) -> Result<(Tex
         } else {
             let (fit_docs, hold_docs) = docs.split_at(n - held);
             let vocab = Vocab::fit(&p.features, fit_docs);
-            let xs: Vec<SparseVec> = fit_docs.iter().map(|d| vocab.vector(&p.features, d)).collect();
+            let xs: Vec<SparseVec> = fit_docs
+                .iter()
+                .map(|d| vocab.vector(&p.features, d))
+                .collect();
             let (w, b) = sgd(p, &xs, &y[..n - held], k, vocab.len());
             let held_scores: Vec<Vec<f64>> = hold_docs
                 .iter()
@@ -329,7 +340,13 @@ impl SplitMix {
 const BIAS_RATE: f64 = 0.01;
 
 /// SGD with L2 (weight-scale trick). Returns feature-major weights and intercepts.
-fn sgd(p: &ClassifierParams, xs: &[SparseVec], y: &[u32], k: usize, dim: usize) -> (Vec<f32>, Vec<f64>) {
+fn sgd(
+    p: &ClassifierParams,
+    xs: &[SparseVec],
+    y: &[u32],
+    k: usize,
+    dim: usize,
+) -> (Vec<f32>, Vec<f64>) {
     let n = xs.len();
     let mut per_class = vec![0usize; k];
     for &c in y {
@@ -339,7 +356,11 @@ fn sgd(p: &ClassifierParams, xs: &[SparseVec], y: &[u32], k: usize, dim: usize) 
     let cw: Vec<f64> = per_class
         .iter()
         .map(|&c| {
-            let bal = if c == 0 { 1.0 } else { n as f64 / (present * c as f64) };
+            let bal = if c == 0 {
+                1.0
+            } else {
+                n as f64 / (present * c as f64)
+            };
             match p.class_weight {
                 ClassWeight::None => 1.0,
                 ClassWeight::Balanced => bal,

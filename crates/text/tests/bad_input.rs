@@ -19,7 +19,9 @@ const TEXTS: [&str; 8] = [
     "They call my work every day about a debt that is not mine",
     "Debt collector sent a letter for {$1200.00} without validation of the debt",
 ];
-const LABELS: [&str; 8] = ["report", "report", "report", "report", "debt", "debt", "debt", "debt"];
+const LABELS: [&str; 8] = [
+    "report", "report", "report", "report", "debt", "debt", "debt", "debt",
+];
 
 fn small_params() -> ClassifierParams {
     ClassifierParams {
@@ -45,7 +47,11 @@ fn it_learns_the_toy_task_and_explains_with_words() {
     assert_eq!(m.labels()[p.label], "debt");
     assert!(p.score > 0.5 && p.score <= 1.0);
     assert!(!p.reasons.is_empty());
-    assert!(p.reasons.iter().any(|r| r.text.contains("debt")), "{:?}", p.reasons);
+    assert!(
+        p.reasons.iter().any(|r| r.text.contains("debt")),
+        "{:?}",
+        p.reasons
+    );
     assert!(p.reasons.windows(2).all(|w| w[0].weight >= w[1].weight));
 }
 
@@ -93,7 +99,10 @@ fn blank_labels_and_empty_texts_are_skipped_and_counted() {
     texts.extend(["some text", "", "..."]);
     labels.extend(["  ", "debt", "report"]);
     let (_, r) = fit(&small_params(), &texts, &labels).unwrap();
-    assert_eq!((r.rows, r.used, r.skipped_no_label, r.skipped_empty_text), (11, 8, 1, 2));
+    assert_eq!(
+        (r.rows, r.used, r.skipped_no_label, r.skipped_empty_text),
+        (11, 8, 1, 2)
+    );
 }
 
 #[test]
@@ -107,7 +116,10 @@ fn one_class_and_bad_parameters_are_clear_errors() {
         epochs: 0,
         ..small_params()
     };
-    assert!(fit(&bad, &TEXTS, &LABELS).unwrap_err().to_string().contains("epochs"));
+    assert!(fit(&bad, &TEXTS, &LABELS)
+        .unwrap_err()
+        .to_string()
+        .contains("epochs"));
     let toml_err = toml::from_str::<ClassifierParams>("epoch = 3").unwrap_err();
     assert!(toml_err.to_string().contains("unknown field"), "{toml_err}");
 }
@@ -115,7 +127,13 @@ fn one_class_and_bad_parameters_are_clear_errors() {
 #[test]
 fn unknown_test_labels_are_misses_with_f1_zero() {
     let m = model();
-    let e = evaluate(&m, &TEXTS, &["a debt collector called", "my credit report"], &["debt", "mortgage"]).unwrap();
+    let e = evaluate(
+        &m,
+        &TEXTS,
+        &["a debt collector called", "my credit report"],
+        &["debt", "mortgage"],
+    )
+    .unwrap();
     assert_eq!(e.unknown_labels, 1);
     assert!((e.all.accuracy - 0.5).abs() < 1e-12);
     assert!(e.all.macro_f1 < 1.0);

@@ -23,7 +23,9 @@ fn product_beats_the_tfidf_linear_svm_baseline() {
     assert_eq!(c.text.len(), 4393);
     let (train, test) = time_split(&c.date, 0.8).unwrap();
     assert_eq!((train.len(), test.len()), (3514, 879), "the README's split");
-    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> {
+        idx.iter().map(|&i| v[i].clone()).collect()
+    };
     let (xtr, ytr) = (pick(&c.text, &train), pick(&c.label, &train));
     let (xte, yte) = (pick(&c.text, &test), pick(&c.label, &test));
     let (model, report) = fit(&ClassifierParams::default(), &r(&xtr), &r(&ytr)).unwrap();
@@ -36,14 +38,33 @@ fn product_beats_the_tfidf_linear_svm_baseline() {
         e.deduplicated.accuracy, e.deduplicated.macro_f1, report.temperature
     );
     assert_eq!(e.duplicates_removed, 106, "the README's leakage count");
-    assert!(e.all.accuracy > 0.851, "accuracy {:.4} ≤ baseline 0.851", e.all.accuracy);
-    assert!(e.all.macro_f1 > 0.575, "macro-F1 {:.4} ≤ baseline 0.575", e.all.macro_f1);
+    assert!(
+        e.all.accuracy > 0.851,
+        "accuracy {:.4} ≤ baseline 0.851",
+        e.all.accuracy
+    );
+    assert!(
+        e.all.macro_f1 > 0.575,
+        "macro-F1 {:.4} ≤ baseline 0.575",
+        e.all.macro_f1
+    );
     // Without the leaked duplicates the baseline scores 0.833 / 0.572.
-    assert!(e.deduplicated.accuracy > 0.833, "{:.4}", e.deduplicated.accuracy);
-    assert!(e.deduplicated.macro_f1 > 0.572, "{:.4}", e.deduplicated.macro_f1);
+    assert!(
+        e.deduplicated.accuracy > 0.833,
+        "{:.4}",
+        e.deduplicated.accuracy
+    );
+    assert!(
+        e.deduplicated.macro_f1 > 0.572,
+        "{:.4}",
+        e.deduplicated.macro_f1
+    );
 
     // Calibration: the temperature must lower the held-out log loss, not raise it.
-    let (raw, cal) = (report.holdout_log_loss_raw.unwrap(), report.holdout_log_loss.unwrap());
+    let (raw, cal) = (
+        report.holdout_log_loss_raw.unwrap(),
+        report.holdout_log_loss.unwrap(),
+    );
     assert!(cal <= raw + 1e-12, "calibrated {cal} vs raw {raw}");
 
     // Deterministic, and a saved model answers identically.
@@ -63,7 +84,10 @@ fn product_beats_the_tfidf_linear_svm_baseline() {
         train_seconds: 0.0,
         riskstream_version: String::new(),
     };
-    ModelFile::new(model.clone(), card).unwrap().save(&file).unwrap();
+    ModelFile::new(model.clone(), card)
+        .unwrap()
+        .save(&file)
+        .unwrap();
     let back = ModelFile::load(&file).unwrap().model;
     let mut s = Scratch::default();
     for x in xte.iter().take(50) {

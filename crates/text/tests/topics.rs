@@ -4,18 +4,87 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-use riskstream_text::{topics, trend, TopicParams, Tokenizer};
+use riskstream_text::{topics, trend, Tokenizer, TopicParams};
 
 const THEMES: [&[&str]; 3] = [
-    &["overdraft", "fee", "checking", "refund", "branch", "deposit", "teller", "balance", "withdrawal", "charged"],
-    &["mortgage", "escrow", "servicer", "foreclosure", "modification", "appraisal", "refinance", "lien", "closing", "property"],
-    &["collector", "debt", "validation", "harass", "calls", "judgment", "garnish", "settlement", "owed", "agency"],
+    &[
+        "overdraft",
+        "fee",
+        "checking",
+        "refund",
+        "branch",
+        "deposit",
+        "teller",
+        "balance",
+        "withdrawal",
+        "charged",
+    ],
+    &[
+        "mortgage",
+        "escrow",
+        "servicer",
+        "foreclosure",
+        "modification",
+        "appraisal",
+        "refinance",
+        "lien",
+        "closing",
+        "property",
+    ],
+    &[
+        "collector",
+        "debt",
+        "validation",
+        "harass",
+        "calls",
+        "judgment",
+        "garnish",
+        "settlement",
+        "owed",
+        "agency",
+    ],
 ];
 const FILLER: [&str; 40] = [
-    "customer", "service", "called", "manager", "week", "month", "letter", "email", "phone", "website",
-    "online", "company", "representative", "problem", "issue", "request", "response", "answer", "time", "days",
-    "help", "information", "complaint", "support", "account", "number", "name", "address", "family", "work",
-    "money", "payment", "bank", "office", "online", "today", "yesterday", "morning", "evening", "weekend",
+    "customer",
+    "service",
+    "called",
+    "manager",
+    "week",
+    "month",
+    "letter",
+    "email",
+    "phone",
+    "website",
+    "online",
+    "company",
+    "representative",
+    "problem",
+    "issue",
+    "request",
+    "response",
+    "answer",
+    "time",
+    "days",
+    "help",
+    "information",
+    "complaint",
+    "support",
+    "account",
+    "number",
+    "name",
+    "address",
+    "family",
+    "work",
+    "money",
+    "payment",
+    "bank",
+    "office",
+    "online",
+    "today",
+    "yesterday",
+    "morning",
+    "evening",
+    "weekend",
 ];
 
 /// A deterministic generator (splitmix64) so the texts are the same on every run.
@@ -48,7 +117,10 @@ fn corpus() -> (Vec<String>, Vec<usize>, Vec<String>) {
         for i in (1..words.len()).rev() {
             words.swap(i, g.next(i + 1));
         }
-        texts.push(format!("On XX/XX/2023 XXXX {} {{$100.00}}.", words.join(" ")));
+        texts.push(format!(
+            "On XX/XX/2023 XXXX {} {{$100.00}}.",
+            words.join(" ")
+        ));
         themes.push(theme);
         weeks.push(week.to_string());
     }

@@ -335,7 +335,9 @@ fn load(path: &Path, delimiter: Option<u8>) -> anyhow::Result<Input> {
         }
     };
     if input.rows == 0 {
-        return Err(UsageError(format!("{} has no rows (a header at most)", path.display())).into());
+        return Err(
+            UsageError(format!("{} has no rows (a header at most)", path.display())).into(),
+        );
     }
     Ok(input)
 }
@@ -448,7 +450,9 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
             .get("text_col")
             .and_then(|v| v.as_str())
             .map(String::from)
-            .ok_or_else(|| UsageError("the model does not record its text column; pass --text-col".into()))?,
+            .ok_or_else(|| {
+                UsageError("the model does not record its text column; pass --text-col".into())
+            })?,
     };
     let t = load(&a.input, a.delimiter)?;
     let x = t.column(&text_col, "--text-col")?;
@@ -522,8 +526,15 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     let y = t.column(&a.data.label_col, "--label-col")?;
     let keys = t.column(&a.date_col, "--date-col")?;
     let (train_idx, test_idx) = riskstream_text::time_split(keys, a.train_share)?;
-    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
-    let (xtr, ytr, xte, yte) = (pick(x, &train_idx), pick(y, &train_idx), pick(x, &test_idx), pick(y, &test_idx));
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> {
+        idx.iter().map(|&i| v[i].clone()).collect()
+    };
+    let (xtr, ytr, xte, yte) = (
+        pick(x, &train_idx),
+        pick(y, &train_idx),
+        pick(x, &test_idx),
+        pick(y, &test_idx),
+    );
     let (xtr, ytr, xte, yte) = (strs(&xtr), strs(&ytr), strs(&xte), strs(&yte));
     let t0 = std::time::Instant::now();
     let (model, report) = riskstream_text::fit(&p, &xtr, &ytr)?;
@@ -551,12 +562,25 @@ fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
         a.data.label_col,
         model.labels().len()
     );
-    println!("  train {train_seconds:.3} s ({} features), predict {:.3} s", super::thousands(report.features as u64), e.predict_seconds);
-    println!("  {:<42} {:>6} {:>9} {:>9}", "test set", "rows", "accuracy", "macro-F1");
-    println!("  {:<42} {:>6} {:>9.3} {:>9.3}", "all", e.all.rows, e.all.accuracy, e.all.macro_f1);
+    println!(
+        "  train {train_seconds:.3} s ({} features), predict {:.3} s",
+        super::thousands(report.features as u64),
+        e.predict_seconds
+    );
+    println!(
+        "  {:<42} {:>6} {:>9} {:>9}",
+        "test set", "rows", "accuracy", "macro-F1"
+    );
     println!(
         "  {:<42} {:>6} {:>9.3} {:>9.3}",
-        format!("without {} exact duplicates of training texts", e.duplicates_removed),
+        "all", e.all.rows, e.all.accuracy, e.all.macro_f1
+    );
+    println!(
+        "  {:<42} {:>6} {:>9.3} {:>9.3}",
+        format!(
+            "without {} exact duplicates of training texts",
+            e.duplicates_removed
+        ),
         e.deduplicated.rows,
         e.deduplicated.accuracy,
         e.deduplicated.macro_f1
@@ -636,7 +660,11 @@ fn topics(a: TopicArgs) -> anyhow::Result<Outcome> {
     }
     for (i, ws) in tp.words.iter().enumerate() {
         let words: Vec<&str> = ws.iter().map(|w| w.0.as_str()).collect();
-        println!("  topic {i:>2} ({:>5} texts): {}", sizes[i], words.join(", "));
+        println!(
+            "  topic {i:>2} ({:>5} texts): {}",
+            sizes[i],
+            words.join(", ")
+        );
     }
     if let Some(dc) = &a.date_col {
         let dates = t.column(dc, "--date-col")?;
@@ -645,9 +673,13 @@ fn topics(a: TopicArgs) -> anyhow::Result<Outcome> {
             .iter()
             .map(|d| {
                 let p = match a.by {
-                    Period::Day => riskstream_text::topics::week_of(d).map(|_| d.chars().take(10).collect()),
+                    Period::Day => {
+                        riskstream_text::topics::week_of(d).map(|_| d.chars().take(10).collect())
+                    }
                     Period::Week => riskstream_text::topics::week_of(d),
-                    Period::Month => riskstream_text::topics::week_of(d).map(|_| d.chars().take(7).collect()),
+                    Period::Month => {
+                        riskstream_text::topics::week_of(d).map(|_| d.chars().take(7).collect())
+                    }
                 };
                 p.unwrap_or_else(|| {
                     bad += 1;
@@ -659,7 +691,10 @@ fn topics(a: TopicArgs) -> anyhow::Result<Outcome> {
             eprintln!("note: {bad} rows have no YYYY-MM-DD date in `{dc}`; they form the period \"(no date)\"");
         }
         let rows = riskstream_text::trend(&tp, &periods, a.k, 5);
-        println!("  {:<12} {:>5} {:>6} {:>7} {:>8}", "period", "topic", "texts", "share", "change");
+        println!(
+            "  {:<12} {:>5} {:>6} {:>7} {:>8}",
+            "period", "topic", "texts", "share", "change"
+        );
         for r in &rows {
             println!(
                 "  {:<12} {:>5} {:>6} {:>6.1}% {:>8}{}",
@@ -667,15 +702,25 @@ fn topics(a: TopicArgs) -> anyhow::Result<Outcome> {
                 r.topic,
                 r.count,
                 100.0 * r.share,
-                r.change.map(|c| format!("{:+.1}", 100.0 * c)).unwrap_or_default(),
+                r.change
+                    .map(|c| format!("{:+.1}", 100.0 * c))
+                    .unwrap_or_default(),
                 if r.emerging { "  emerging" } else { "" }
             );
         }
     }
     if let Some(out) = &a.output {
         let ids = ids_or_rows(&t, a.id_col.as_deref())?;
-        let topic: Vec<i64> = tp.assignment.iter().map(|x| x.map_or(-1, |(t, _)| t as i64)).collect();
-        let weight: Vec<f64> = tp.assignment.iter().map(|x| x.map_or(0.0, |(_, w)| w)).collect();
+        let topic: Vec<i64> = tp
+            .assignment
+            .iter()
+            .map(|x| x.map_or(-1, |(t, _)| t as i64))
+            .collect();
+        let weight: Vec<f64> = tp
+            .assignment
+            .iter()
+            .map(|x| x.map_or(0.0, |(_, w)| w))
+            .collect();
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
             Field::new("topic", DataType::Int64, false),
