@@ -4,6 +4,7 @@
 //! cargo run --release -p riskstream-text --example cfpb -- [FILE] [LABEL]
 //! ```
 //!
+//! `RISKSTREAM_TEXT_PARAMS=params.toml` runs other settings than the defaults.
 //! FILE defaults to `../shared/data/cfpb-complaints/complaints.csv.gz`, LABEL to `product`.
 //! The peer is `peers/tfidf_svm.py`, run with `$RISKSTREAM_PEER_PYTHON` (default `python3`,
 //! which needs scikit-learn and pandas) pinned to one core with `taskset -c 0` when
@@ -58,7 +59,12 @@ fn main() {
         pick(&text, &test),
         pick(&y, &test),
     );
-    let p = ClassifierParams::default();
+    // `RISKSTREAM_TEXT_PARAMS=file.toml` runs other settings (the defaults otherwise).
+    let p: ClassifierParams = match std::env::var("RISKSTREAM_TEXT_PARAMS") {
+        Ok(f) => toml::from_str(&std::fs::read_to_string(&f).expect("read the params file"))
+            .expect("valid classifier parameters"),
+        Err(_) => ClassifierParams::default(),
+    };
     let t0 = std::time::Instant::now();
     let c0 = cpu();
     let (model, report) = fit(&p, &s(&xtr), &s(&ytr)).expect("fit");
