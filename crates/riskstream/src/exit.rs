@@ -35,6 +35,7 @@ const CLASSIFIERS: &[Classifier] = &[
     class_of::<riskstream_credit::CreditError>,
     class_of::<riskstream_forecast::ForecastError>,
     class_of::<riskstream_recommend::RecommendError>,
+    class_of::<riskstream_text::TextError>,
     class_of::<riskstream_online::OnlineError>,
     class_of::<riskstream_registry::RegistryError>,
     class_of::<riskstream_server::StartError>,

@@ -56,6 +56,9 @@ enum Cmd {
     Recommend(cmd::recommend::Args),
     /// Batch-score a table with a model file: id, score and top reason codes per row.
     Score(cmd::score::Args),
+    /// Complaint texts: train a classifier (hashed n-grams, calibrated, with reasons),
+    /// classify, evaluate on a time split, group near-duplicates.
+    Text(cmd::text::Args),
     /// Fit a model (logistic regression, tree, forest, GBDT, isolation forest) and write a
     /// self-describing model file.
     Train(cmd::train::Args),
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Cmd::OnlineEval(a) => cmd::online_eval::run(a),
         Cmd::Recommend(a) => cmd::recommend::run(a),
         Cmd::Score(a) => cmd::score::run(a),
+        Cmd::Text(a) => cmd::text::run(a),
         Cmd::Train(a) => cmd::train::run(a),
         Cmd::Validate(a) => cmd::validate::run(a),
         Cmd::Serve(a) => cmd::serve::run(a),

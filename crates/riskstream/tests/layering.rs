@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("riskstream-online", 2),
     ("riskstream-forecast", 2),
     ("riskstream-recommend", 2),
+    ("riskstream-text", 2),
     ("riskstream-decide", 3),
     ("riskstream-registry", 3),
     ("riskstream-connectors", 3),

@@ -19,6 +19,7 @@ pub mod recommend_eval;
 pub mod score;
 pub mod serve;
 pub mod table;
+pub mod text;
 pub mod train;
 pub mod validate;
 
