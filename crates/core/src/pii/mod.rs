@@ -194,7 +194,17 @@ impl Protector {
     /// Treats `value` into `out` (appended). `Drop` appends nothing: the caller writes null.
     pub fn apply(&self, t: Treatment, value: &str, out: &mut String) -> Result<(), PiiError> {
         match t {
-            Treatment::Tokenize => self.token_into(None, value, out),
+            Treatment::Tokenize => {
+                // Idempotent: a token made under a loaded key passes (a write-ahead log or
+                // a file of treated rows read again must give the same entity key).
+                if let (Some(id), Some(keys)) = (token_key_id(value), &self.keys) {
+                    if keys.index_of(id).is_some() {
+                        out.push_str(value);
+                        return Ok(());
+                    }
+                }
+                self.token_into(None, value, out)
+            }
             Treatment::Mask => {
                 mask(value, out);
                 Ok(())
@@ -254,17 +264,20 @@ impl Protector {
 pub fn token_key_id(s: &str) -> Option<&str> {
     let rest = s.strip_prefix("tok:")?;
     let (id, mac) = rest.split_once(':')?;
-    (mac.len() == 22 && !id.is_empty()).then_some(id)
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    (mac.len() == 22 && !id.is_empty() && mac.bytes().all(b64)).then_some(id)
 }
 
 /// Stars every letter or digit of `value` except the last four (separators stay); a value
-/// with fewer than eight letters or digits is starred whole.
+/// with fewer than eight letters or digits is starred whole. Stars count as letters, so a
+/// masked value masks to itself.
 pub fn mask(value: &str, out: &mut String) {
-    let n = value.chars().filter(|c| c.is_alphanumeric()).count();
+    let counts = |c: char| c.is_alphanumeric() || c == '*';
+    let n = value.chars().filter(|&c| counts(c)).count();
     let keep_from = if n >= 8 { n - 4 } else { n };
     let mut k = 0;
     for c in value.chars() {
-        if c.is_alphanumeric() {
+        if counts(c) {
             out.push(if k < keep_from { '*' } else { c });
             k += 1;
         } else {
@@ -321,6 +334,14 @@ mod tests {
         assert_ne!(a[7..], b[7..]);
         assert_eq!(rotated.token_with("k1", "4539148803436467").unwrap(), a);
         assert_eq!(rotated.token_with("k9", "4539148803436467"), None);
+        // Treating a token again keeps it (under a loaded key), so treated rows can be
+        // read again; a token-looking text under an unknown key is tokenized like any text.
+        let mut again = String::new();
+        rotated.apply(Treatment::Tokenize, &a, &mut again).unwrap();
+        assert_eq!(again, a);
+        let mut other = String::new();
+        p.apply(Treatment::Tokenize, &b, &mut other).unwrap();
+        assert!(other.starts_with("tok:k1:") && other != b);
     }
 
     #[test]
@@ -354,6 +375,7 @@ mod tests {
         assert_eq!(m("4539 1488 0343 6467"), "**** **** **** 6467");
         assert_eq!(m("+44 20 7946 0958"), "+** ** **** 0958");
         assert_eq!(m("1234567"), "*******", "short values are starred whole");
+        assert_eq!(m("**** **** **** 6467"), "**** **** **** 6467", "idempotent");
         assert_eq!(m(""), "");
     }
 
