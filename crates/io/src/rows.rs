@@ -438,7 +438,7 @@ impl RowAssembler {
                     // schema refuses treatments not implemented).
                     let ok = protector.apply(*t, s, treated).is_ok();
                     debug_assert!(ok);
-                    c.append(if ok { Value::Str(treated) } else { Value::Null });
+                    c.append(if ok { Value::Str(treated.as_str()) } else { Value::Null });
                 }
                 (Some(_), _) => c.append(Value::Null),
             }
