@@ -591,14 +591,24 @@ fn check_pii(s: &Schema, diags: &mut Diagnostics) {
         let role = s.roles(i);
         if !t.keeps_identity() && !role.is_empty() {
             diags.push(
-                Diagnostic::new(&path, format!("`{}` is the schema's {}, and `{t}` would make different values equal", f.name, role.join(" and ")))
-                    .hint("use pii = \"tokenize\": a keyed token keeps one value per card or person"),
+                Diagnostic::new(
+                    &path,
+                    format!(
+                        "`{}` is the schema's {}, and `{t}` would make different values equal",
+                        f.name,
+                        role.join(" and ")
+                    ),
+                )
+                .hint("use pii = \"tokenize\": a keyed token keeps one value per card or person"),
             );
         }
         if t == Treatment::Drop && f.required {
             diags.push(
-                Diagnostic::new(&path, "a dropped field reaches no consumer, so it cannot be required")
-                    .hint("add `required = false`"),
+                Diagnostic::new(
+                    &path,
+                    "a dropped field reaches no consumer, so it cannot be required",
+                )
+                .hint("add `required = false`"),
             );
         }
     }
@@ -794,7 +804,10 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
             let d = Diagnostic::new(format!("{path}.pii"), format!("unknown treatment `{s}`"));
             diags.push(match did_you_mean(s, crate::pii::Treatment::NAMES) {
                 Some(h) => d.hint(h),
-                None => d.hint(format!("use one of {}", crate::pii::Treatment::NAMES.join(", "))),
+                None => d.hint(format!(
+                    "use one of {}",
+                    crate::pii::Treatment::NAMES.join(", ")
+                )),
             });
         }
         r

@@ -38,7 +38,10 @@ pub(crate) fn pan(seed: u64, card: u64) -> String {
     } else if u < 0.72 {
         (pick(&mut r, 2221, 2720), 16)
     } else if u < 0.82 {
-        ((if rng::chance(&mut r, 0.5) { "34" } else { "37" }).to_string(), 15)
+        (
+            (if rng::chance(&mut r, 0.5) { "34" } else { "37" }).to_string(),
+            15,
+        )
     } else if u < 0.88 {
         let p = match rng::below(&mut r, 3) {
             0 => "6011".to_string(),
@@ -61,16 +64,44 @@ pub(crate) fn pan(seed: u64, card: u64) -> String {
 }
 
 const FIRST: [&str; 32] = [
-    "Anna", "Lukas", "Sophie", "Jonas", "Emma", "Louis", "Chloé", "Hugo", "Daan", "Julia",
-    "Lucía", "Mateo", "Giulia", "Marco", "Olivia", "Harry", "James", "Ava", "Wei Ling",
-    "Arjun", "Ana", "Gabriel", "Chinedu", "Ngozi", "Somchai", "Ploy", "Fatima", "Omar",
-    "Noah", "Mia", "Elena", "Ravi",
+    "Anna", "Lukas", "Sophie", "Jonas", "Emma", "Louis", "Chloé", "Hugo", "Daan", "Julia", "Lucía",
+    "Mateo", "Giulia", "Marco", "Olivia", "Harry", "James", "Ava", "Wei Ling", "Arjun", "Ana",
+    "Gabriel", "Chinedu", "Ngozi", "Somchai", "Ploy", "Fatima", "Omar", "Noah", "Mia", "Elena",
+    "Ravi",
 ];
 const LAST: [&str; 32] = [
-    "Müller", "Schmidt", "Martin", "Bernard", "de Jong", "Jansen", "García", "Fernández",
-    "Rossi", "Bianchi", "Smith", "Jones", "Brown", "Johnson", "Tan", "Lim", "Silva", "Santos",
-    "Okafor", "Adeyemi", "Wongsakul", "Saetang", "Al Mansouri", "Haddad", "Novak", "Kowalski",
-    "Dubois", "Moreau", "Visser", "Romano", "Taylor", "Chen",
+    "Müller",
+    "Schmidt",
+    "Martin",
+    "Bernard",
+    "de Jong",
+    "Jansen",
+    "García",
+    "Fernández",
+    "Rossi",
+    "Bianchi",
+    "Smith",
+    "Jones",
+    "Brown",
+    "Johnson",
+    "Tan",
+    "Lim",
+    "Silva",
+    "Santos",
+    "Okafor",
+    "Adeyemi",
+    "Wongsakul",
+    "Saetang",
+    "Al Mansouri",
+    "Haddad",
+    "Novak",
+    "Kowalski",
+    "Dubois",
+    "Moreau",
+    "Visser",
+    "Romano",
+    "Taylor",
+    "Chen",
 ];
 const DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
 
@@ -163,7 +194,10 @@ mod tests {
         // Visa (4) about 45 %, Mastercard (5 and 2) about 27 %, Amex/JCB (3) about 16 %.
         let share = |d: u8| f64::from(by_first[&d]) / 20_000.0;
         assert!((share(b'4') - 0.45).abs() < 0.02, "{by_first:?}");
-        assert!((share(b'5') + share(b'2') - 0.27).abs() < 0.02, "{by_first:?}");
+        assert!(
+            (share(b'5') + share(b'2') - 0.27).abs() < 0.02,
+            "{by_first:?}"
+        );
         assert!((share(b'3') - 0.16).abs() < 0.02, "{by_first:?}");
         assert_ne!(pan(7, 1), pan(8, 1), "another seed, other numbers");
     }

@@ -268,9 +268,7 @@ pub(crate) fn customer_batch(
         let people: Vec<crate::people::Contact> = cs
             .iter()
             .zip(&ids)
-            .map(|(c, &id)| {
-                crate::people::contact(w.seed, id as u64, COUNTRIES[c.country()].code)
-            })
+            .map(|(c, &id)| crate::people::contact(w.seed, id as u64, COUNTRIES[c.country()].code))
             .collect();
         let col = |s: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from_iter_values(s)) };
         cols.push(col(people.iter().map(|p| p.name.as_str()).collect()));

@@ -22,8 +22,8 @@ use arrow_array::RecordBatch;
 use riskstream_core::diag::did_you_mean;
 use riskstream_core::pii::Protector;
 use riskstream_core::Schema;
-use std::sync::Arc;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Why a JSON object was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -101,7 +101,10 @@ impl JsonRowDecoder {
     /// dropped field, or one that cannot be treated, left out): what a service may keep of
     /// a transaction (a write-ahead log, a case). Treatments are idempotent, so a treated
     /// object gives the same batch, and the same result here, as the original.
-    pub fn protect<'a>(&self, obj: &'a Map<String, Value>) -> std::borrow::Cow<'a, Map<String, Value>> {
+    pub fn protect<'a>(
+        &self,
+        obj: &'a Map<String, Value>,
+    ) -> std::borrow::Cow<'a, Map<String, Value>> {
         use std::borrow::Cow;
         let mut out: Option<Map<String, Value>> = None;
         for (i, t) in self.schema.pii_fields() {
@@ -311,9 +314,8 @@ required = false
 
     #[test]
     fn pii_fields_are_treated_and_never_echoed() {
-        let text = format!(
-            "{SCHEMA}[[field]]\nname = \"pan\"\ntype = \"string\"\npii = \"tokenize\"\n"
-        );
+        let text =
+            format!("{SCHEMA}[[field]]\nname = \"pan\"\ntype = \"string\"\npii = \"tokenize\"\n");
         let schema = Schema::from_toml_str(&text, "tx").unwrap();
         let keys = riskstream_core::pii::Keys::parse_inline(
             "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
@@ -323,15 +325,19 @@ required = false
         let p = Arc::new(Protector::new(keys));
         let mut d = JsonRowDecoder::with_protector(&schema, p.clone());
         let b = d
-            .decode(&obj(serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
-                "channel": "pos", "pan": "4111111111111111"})))
+            .decode(&obj(
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+                "channel": "pos", "pan": "4111111111111111"}),
+            ))
             .unwrap();
         use arrow_array::cast::AsArray;
         let pan = b.column(5).as_string::<i32>().value(0).to_string();
         assert_eq!(pan, p.token("4111111111111111").unwrap());
         let e = d
-            .decode(&obj(serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
-                "channel": "pos", "pan": 4111111111111111u64})))
+            .decode(&obj(
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+                "channel": "pos", "pan": 4111111111111111u64}),
+            ))
             .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("pan"));
         assert!(!e.to_string().contains("4111"), "{e}");
@@ -346,8 +352,10 @@ required = false
         // Without a key the value is refused, not passed on in clear.
         let mut d = JsonRowDecoder::with_protector(&schema, Arc::new(Protector::without_keys()));
         let e = d
-            .decode(&obj(serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
-                "channel": "pos", "pan": "4111111111111111"})))
+            .decode(&obj(
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+                "channel": "pos", "pan": "4111111111111111"}),
+            ))
             .unwrap_err();
         assert!(e.to_string().contains("no PII key"), "{e}");
     }

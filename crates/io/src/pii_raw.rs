@@ -299,14 +299,23 @@ pii = "mask"
     #[test]
     fn json_rows_have_their_pii_treated() {
         let (s, p) = (schema(), keys());
-        let raw = br#"{"id":"bad","pan":4111111111111111,"name":"Jane Doe","other":"5555555555554444"}"#;
+        let raw =
+            br#"{"id":"bad","pan":4111111111111111,"name":"Jane Doe","other":"5555555555554444"}"#;
         let got: serde_json::Value =
             serde_json::from_slice(&protect_raw(&s, &p, Shape::Json, raw)).unwrap();
         assert_eq!(got["pan"], p.token("4111111111111111").unwrap().as_str());
         assert!(got.get("name").is_none());
         assert_eq!(got["other"], "************4444");
-        let d = protect_detail(&s, Some(1), Reason::WrongType, "`4111111111111111` x".into());
-        assert_eq!(d, "wrong_type in `pan` (pii = \"tokenize\": the value is not shown)");
+        let d = protect_detail(
+            &s,
+            Some(1),
+            Reason::WrongType,
+            "`4111111111111111` x".into(),
+        );
+        assert_eq!(
+            d,
+            "wrong_type in `pan` (pii = \"tokenize\": the value is not shown)"
+        );
         let d = protect_detail(&s, Some(0), Reason::BadInt, "`4111111111111111` no".into());
         assert_eq!(d, "`************1111` no");
     }

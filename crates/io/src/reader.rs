@@ -460,7 +460,8 @@ impl EventReader {
         }
         // Personal data is treated in the dead letter as in the accepted rows.
         let raw = crate::pii_raw::protect_raw(self.asm.schema(), self.asm.protector(), shape, raw);
-        err.detail = crate::pii_raw::protect_detail(self.asm.schema(), err.field, err.reason, err.detail);
+        err.detail =
+            crate::pii_raw::protect_detail(self.asm.schema(), err.field, err.reason, err.detail);
         self.stats.rejected += 1;
         *self
             .stats

@@ -438,7 +438,11 @@ impl RowAssembler {
                     // schema refuses treatments not implemented).
                     let ok = protector.apply(*t, s, treated).is_ok();
                     debug_assert!(ok);
-                    c.append(if ok { Value::Str(treated.as_str()) } else { Value::Null });
+                    c.append(if ok {
+                        Value::Str(treated.as_str())
+                    } else {
+                        Value::Null
+                    });
                 }
                 (Some(_), _) => c.append(Value::Null),
             }
@@ -472,8 +476,7 @@ impl RowAssembler {
                     range(i, f, x as f64, || riskstream_core::time::format_micros(x))?
                 }
                 Value::Str(s) => {
-                    if self.pii[i].is_some_and(Treatment::needs_key) && !self.protector.has_keys()
-                    {
+                    if self.pii[i].is_some_and(Treatment::needs_key) && !self.protector.has_keys() {
                         self.missing_key = Some(i);
                         return Err(RowError::new(
                             Some(i),

@@ -100,7 +100,10 @@ fn csv_rows_and_dead_letters_hold_no_clear_value() {
     let raw0 = String::from_utf8(dead[0].raw.clone()).unwrap();
     assert_eq!(
         raw0,
-        format!("3,{},oops,,+** * ** ** 67 89", p.token("5555555555554444").unwrap())
+        format!(
+            "3,{},oops,,+** * ** ** 67 89",
+            p.token("5555555555554444").unwrap()
+        )
     );
     let raw1 = String::from_utf8(dead[1].raw.clone()).unwrap();
     assert_eq!(raw1, "4,***********0005");
@@ -115,15 +118,23 @@ fn ndjson_rows_are_treated_and_a_missing_key_is_an_error() {
                 {\"id\":2,\"pan\":\"4111111111111111\",\"amount\":\"x\",\"holder\":\"Jane\"}\n";
     let p = protector(K1);
     let (rows, dead) = read("t.ndjson", text, Some(p.clone())).unwrap();
-    assert_eq!(rows[0][0].as_deref(), Some(p.token("4111111111111111").unwrap().as_str()));
+    assert_eq!(
+        rows[0][0].as_deref(),
+        Some(p.token("4111111111111111").unwrap().as_str())
+    );
     let raw: serde_json::Value = serde_json::from_slice(&dead[0].raw).unwrap();
     assert_eq!(raw["pan"], rows[0][0].clone().unwrap().as_str());
     assert!(raw.get("holder").is_none(), "{raw}");
 
     // No key: NDJSON fails at the first value, CSV before any row; nothing is read in clear.
     let none = Some(Arc::new(Protector::without_keys()));
-    let e = read("t.ndjson", text, none.clone()).unwrap_err().to_string();
-    assert!(e.contains("field `pan` is marked pii = \"tokenize\"") && e.contains("no PII key"), "{e}");
+    let e = read("t.ndjson", text, none.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field `pan` is marked pii = \"tokenize\"") && e.contains("no PII key"),
+        "{e}"
+    );
     let e = read("t.csv", "id,pan,amount\n1,4111111111111111,1\n", none)
         .unwrap_err()
         .to_string();

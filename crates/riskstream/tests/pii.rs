@@ -30,8 +30,8 @@ fn bin(dir: &Path, keys: Option<&str>) -> Command {
 
 fn ok(mut c: Command) -> String {
     let out = c.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{c:?} failed:\n{text}");
     text
 }
@@ -65,7 +65,11 @@ fn pans_in(path: &Path) -> Vec<String> {
             find_pans(t).into_iter().map(move |r| {
                 let lo = r.start.saturating_sub(30);
                 let hi = (r.end + 30).min(t.len());
-                format!("{}: …{}…", path.display(), String::from_utf8_lossy(&t[lo..hi]))
+                format!(
+                    "{}: …{}…",
+                    path.display(),
+                    String::from_utf8_lossy(&t[lo..hi])
+                )
             })
         })
         .collect()
@@ -124,14 +128,20 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
     let d = dir.path();
     ok({
         let mut c = bin(d, None);
-        c.args(["generate", "--pii", "--format", "csv", "--out", "raw", "--seed", "5"])
-            .args(["--customers", "300", "--terminals", "100", "--days", "20"]);
+        c.args([
+            "generate", "--pii", "--format", "csv", "--out", "raw", "--seed", "5",
+        ])
+        .args(["--customers", "300", "--terminals", "100", "--days", "20"]);
         c
     });
     // The bank's raw feed has card numbers in clear: the scanner sees them.
     let raw_tx = d.join("raw/transactions.csv");
     let found = pans_in(&raw_tx);
-    assert!(found.len() > 1_000, "{} card numbers in the raw feed", found.len());
+    assert!(
+        found.len() > 1_000,
+        "{} card numbers in the raw feed",
+        found.len()
+    );
 
     // Two broken rows with card numbers go to the dead letters: one whose amount is bad
     // (the card number is in its column), one cut short (it cannot be split into fields).
@@ -163,27 +173,54 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
 
     let features = |keys: Option<&str>, out: &str| {
         let mut c = bin(d, keys);
-        c.args(["features", "--spec", "features.toml", "--input", "feed/transactions.csv"])
-            .args(["--labels", "raw/labels.csv"])
-            .args(["--output", &format!("{out}/features.parquet")])
-            .args(["--dead-letter", &format!("{out}/dead.ndjson")])
-            .args(["--checkpoint-dir", &format!("{out}/ck"), "--checkpoint-every", "3000"]);
+        c.args([
+            "features",
+            "--spec",
+            "features.toml",
+            "--input",
+            "feed/transactions.csv",
+        ])
+        .args(["--labels", "raw/labels.csv"])
+        .args(["--output", &format!("{out}/features.parquet")])
+        .args(["--dead-letter", &format!("{out}/dead.ndjson")])
+        .args([
+            "--checkpoint-dir",
+            &format!("{out}/ck"),
+            "--checkpoint-every",
+            "3000",
+        ]);
         c
     };
     // No key: refused, naming the field and the way to give one.
     let refused = features(None, "nokey").output().unwrap();
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("`card_pan`") && err.contains("no PII key"), "{err}");
+    assert!(
+        err.contains("`card_pan`") && err.contains("no PII key"),
+        "{err}"
+    );
 
     ok(features(Some(K1), "run1"));
     ok(features(Some(K1), "run2"));
     ok(features(Some(K2), "run3"));
     ok({
         let mut c = bin(d, Some(K1));
-        c.args(["train", "--input", "run1/features.parquet", "--spec", "features.toml"])
-            .args(["--label", "is_fraud", "--algorithm", "gbdt", "--set", "n_rounds=5"])
-            .args(["--output", "run1/model.json"]);
+        c.args([
+            "train",
+            "--input",
+            "run1/features.parquet",
+            "--spec",
+            "features.toml",
+        ])
+        .args([
+            "--label",
+            "is_fraud",
+            "--algorithm",
+            "gbdt",
+            "--set",
+            "n_rounds=5",
+        ])
+        .args(["--output", "run1/model.json"]);
         c
     });
 
@@ -192,7 +229,11 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
     for run in ["run1", "run2", "run3"] {
         for f in files(&d.join(run)) {
             let found = pans_in(&f);
-            assert!(found.is_empty(), "card numbers in clear:\n{}", found.join("\n"));
+            assert!(
+                found.is_empty(),
+                "card numbers in clear:\n{}",
+                found.join("\n")
+            );
             scanned += 1;
         }
     }
@@ -202,8 +243,17 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
     let dead = std::fs::read_to_string(d.join("run1/dead.ndjson")).unwrap();
     let lines: Vec<&str> = dead.lines().collect();
     assert_eq!(lines.len(), 2, "{dead}");
-    assert!(lines[0].contains("\"reason\":\"bad_float\"") && lines[0].contains("tok:k1:"), "{}", lines[0]);
-    assert!(lines[1].contains("\"reason\":\"wrong_field_count\"") && lines[1].contains("************4444"), "{}", lines[1]);
+    assert!(
+        lines[0].contains("\"reason\":\"bad_float\"") && lines[0].contains("tok:k1:"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("\"reason\":\"wrong_field_count\"")
+            && lines[1].contains("************4444"),
+        "{}",
+        lines[1]
+    );
 
     // Tokens: one per card, the same in two runs under one key, others under another key.
     let (a, b, c) = (
@@ -215,7 +265,9 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
     assert_eq!(a, b, "same key, same tokens");
     let per_card: std::collections::HashMap<i64, &str> =
         a.iter().map(|(id, t)| (*id, t.as_str())).collect();
-    assert!(a.iter().all(|(id, t)| per_card[id] == t && t.starts_with("tok:k1:")));
+    assert!(a
+        .iter()
+        .all(|(id, t)| per_card[id] == t && t.starts_with("tok:k1:")));
     let distinct: std::collections::HashSet<&str> = per_card.values().copied().collect();
     assert_eq!(distinct.len(), per_card.len(), "one token per card");
     assert_eq!(a.len(), c.len());
@@ -238,7 +290,10 @@ fn the_scanner_finds_planted_card_numbers() {
     std::fs::write(d.join("b.csv.gz"), gz.finish().unwrap()).unwrap();
     // Parquet, zstd-compressed, dictionary-encoded, no statistics: only decoding finds it.
     let col: arrow_array::ArrayRef =
-        Arc::new(arrow_array::StringArray::from(vec!["6011111111111117"; 1000]));
+        Arc::new(arrow_array::StringArray::from(vec![
+            "6011111111111117";
+            1000
+        ]));
     let batch = arrow_array::RecordBatch::try_from_iter([("pan", col)]).unwrap();
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))

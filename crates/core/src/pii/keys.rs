@@ -126,7 +126,7 @@ impl Keys {
                 ),
             }
         }
-        finish(keys, keys_active(0), d)
+        finish(keys, Some(0), d)
     }
 
     /// Parses a key file's text (see the module docs for its shape).
@@ -136,9 +136,9 @@ impl Keys {
             Ok(t) => t,
             Err(e) => {
                 // The message could quote a secret: say where, not what.
-                let at = e.span().map_or(String::new(), |s| {
-                    format!("at byte {}", s.start)
-                });
+                let at = e
+                    .span()
+                    .map_or(String::new(), |s| format!("at byte {}", s.start));
                 d.push(
                     Diagnostic::new(at, "not valid TOML")
                         .hint("see the key file example in the riskstream README"),
@@ -148,7 +148,9 @@ impl Keys {
         };
         for k in table.keys() {
             if k != "active" && k != "key" {
-                d.push(Diagnostic::new(k, format!("unknown key `{k}`")).hint("allowed: active, key"));
+                d.push(
+                    Diagnostic::new(k, format!("unknown key `{k}`")).hint("allowed: active, key"),
+                );
             }
         }
         let mut keys = Vec::new();
@@ -163,8 +165,11 @@ impl Keys {
                     for k in t.keys() {
                         if k != "id" && k != "secret" {
                             d.push(
-                                Diagnostic::new(format!("{path}.{k}"), format!("unknown key `{k}`"))
-                                    .hint("allowed: id, secret"),
+                                Diagnostic::new(
+                                    format!("{path}.{k}"),
+                                    format!("unknown key `{k}`"),
+                                )
+                                .hint("allowed: id, secret"),
                             );
                         }
                     }
@@ -177,17 +182,21 @@ impl Keys {
                             }
                         }
                         _ => d.push(
-                            Diagnostic::new(path, "needs `id` and `secret` (strings)")
-                                .hint("secret = 64 or more hex digits, e.g. from `openssl rand -hex 32`"),
+                            Diagnostic::new(path, "needs `id` and `secret` (strings)").hint(
+                                "secret = 64 or more hex digits, e.g. from `openssl rand -hex 32`",
+                            ),
                         ),
                     }
                 }
             }
-            Some(_) => d.push(Diagnostic::new("key", "must be an array of tables").hint("write `[[key]]` for each key")),
+            Some(_) => d.push(
+                Diagnostic::new("key", "must be an array of tables")
+                    .hint("write `[[key]]` for each key"),
+            ),
             None => {}
         }
         let active = match table.get("active") {
-            None if keys.len() == 1 => keys_active(0),
+            None if keys.len() == 1 => Some(0),
             None => {
                 d.push(
                     Diagnostic::new("active", "missing")
@@ -198,7 +207,10 @@ impl Keys {
             Some(toml::Value::String(a)) => match keys.iter().position(|k: &Key| k.id == *a) {
                 Some(i) => Some(i),
                 None => {
-                    d.push(Diagnostic::new("active", format!("names key `{a}`, which is not declared")));
+                    d.push(Diagnostic::new(
+                        "active",
+                        format!("names key `{a}`, which is not declared"),
+                    ));
                     None
                 }
             },
@@ -211,17 +223,19 @@ impl Keys {
     }
 }
 
-fn keys_active(i: usize) -> Option<usize> {
-    Some(i)
-}
-
 fn finish(keys: Vec<Key>, active: Option<usize>, mut d: Diagnostics) -> Result<Keys, Diagnostics> {
     if keys.is_empty() && d.is_empty() {
-        d.push(Diagnostic::new("key", "no key is declared").hint("add one `[[key]]` with `id` and `secret`"));
+        d.push(
+            Diagnostic::new("key", "no key is declared")
+                .hint("add one `[[key]]` with `id` and `secret`"),
+        );
     }
     for (i, k) in keys.iter().enumerate() {
         if keys[..i].iter().any(|o| o.id == k.id) {
-            d.push(Diagnostic::new(format!("key[{i}].id"), format!("`{}` is declared twice", k.id)));
+            d.push(Diagnostic::new(
+                format!("key[{i}].id"),
+                format!("`{}` is declared twice", k.id),
+            ));
         }
     }
     let active = active.filter(|a| *a < keys.len());
@@ -236,7 +250,9 @@ fn check_key(id: &str, hex: &str, path: &str, d: &mut Diagnostics) -> Option<Key
     let mut ok = true;
     if id.is_empty()
         || id.len() > 32
-        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         d.push(
             Diagnostic::new(format!("{path}.id"), format!("`{id}` is not a key id"))
@@ -327,6 +343,9 @@ mod tests {
         assert!(!all.contains("00ff"));
         let d = Keys::parse_inline(&format!("k1:{S1},k1:{S1},oops"), "env").unwrap_err();
         let all = d.to_string();
-        assert!(all.contains("declared twice") && all.contains("key[2]: must be `id:secret`"), "{all}");
+        assert!(
+            all.contains("declared twice") && all.contains("key[2]: must be `id:secret`"),
+            "{all}"
+        );
     }
 }

@@ -243,7 +243,8 @@ impl Protector {
         let mut mac = self.macs[k].clone();
         let v = value.trim();
         let digits_only = !v.is_empty()
-            && v.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-')
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-')
             && v.bytes().any(|b| b.is_ascii_digit());
         if digits_only {
             let d: Vec<u8> = v.bytes().filter(u8::is_ascii_digit).collect();
@@ -375,7 +376,11 @@ mod tests {
         assert_eq!(m("4539 1488 0343 6467"), "**** **** **** 6467");
         assert_eq!(m("+44 20 7946 0958"), "+** ** **** 0958");
         assert_eq!(m("1234567"), "*******", "short values are starred whole");
-        assert_eq!(m("**** **** **** 6467"), "**** **** **** 6467", "idempotent");
+        assert_eq!(
+            m("**** **** **** 6467"),
+            "**** **** **** 6467",
+            "idempotent"
+        );
         assert_eq!(m(""), "");
     }
 
@@ -447,7 +452,10 @@ pii = "drop"
             .replace("pii = \"drop\"\n[[field]]\nname = \"phone\"\ntype = \"int\"\npii = \"tokenise\"", "pii = \"tokenize\"\n[[field]]\nname = \"phone\"\ntype = \"string\"\npii = \"mask\"")
             .replace("pii = \"fpe\"", "pii = \"tokenize\"");
         let s = crate::Schema::from_toml_str(&ok, "s.toml").unwrap_or_else(|d| panic!("{d}"));
-        let t: Vec<_> = s.pii_fields().map(|(i, t)| (s.fields[i].name.as_str(), t)).collect();
+        let t: Vec<_> = s
+            .pii_fields()
+            .map(|(i, t)| (s.fields[i].name.as_str(), t))
+            .collect();
         assert_eq!(
             t,
             [
@@ -458,6 +466,9 @@ pii = "drop"
                 ("email", Treatment::Drop)
             ]
         );
-        assert_eq!(crate::Schema::from_toml_str(&s.to_toml(), "again").unwrap(), s);
+        assert_eq!(
+            crate::Schema::from_toml_str(&s.to_toml(), "again").unwrap(),
+            s
+        );
     }
 }

@@ -49,7 +49,8 @@ fn is_card(digits: &[u8]) -> bool {
 
 /// True when `text[r]` stands alone: no letter, `_` or `.` right before or after it.
 fn stands_alone(text: &[u8], r: &Range<usize>) -> bool {
-    let joins = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.');
+    let joins =
+        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.');
     !joins(r.start.checked_sub(1).and_then(|i| text.get(i))) && !joins(text.get(r.end))
 }
 
@@ -113,7 +114,10 @@ pub fn find_pans(text: &[u8]) -> Vec<Range<usize>> {
 pub fn redact_pans(text: &mut [u8]) -> usize {
     let found = find_pans(text);
     for r in &found {
-        let n_digits = text[r.clone()].iter().filter(|b| b.is_ascii_digit()).count();
+        let n_digits = text[r.clone()]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count();
         let mut seen = 0;
         for b in &mut text[r.clone()] {
             if b.is_ascii_digit() {
@@ -135,7 +139,12 @@ mod tests {
     #[test]
     fn luhn_matches_known_numbers() {
         // Test card numbers the networks publish.
-        for pan in ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"] {
+        for pan in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6011111111111117",
+        ] {
             assert!(luhn_valid(pan.as_bytes()), "{pan}");
             let body = &pan.as_bytes()[..pan.len() - 1];
             assert_eq!(luhn_check_digit(body), *pan.as_bytes().last().unwrap());
@@ -164,7 +173,10 @@ mod tests {
         assert!(find_pans(s.as_bytes()).is_empty());
         // Too long or too short runs are not card numbers, nor parts of words and decimals.
         assert!(find_pans(b"41111111111111110000 411111111111").is_empty());
-        assert!(find_pans(b"0.4111111111111111 4111111111111111.5 x4111111111111111 4111111111111111_").is_empty());
+        assert!(find_pans(
+            b"0.4111111111111111 4111111111111111.5 x4111111111111111 4111111111111111_"
+        )
+        .is_empty());
         assert_eq!(find_pans(b"\"4111111111111111\"").len(), 1);
     }
 }
