@@ -44,11 +44,10 @@ fn protector(inline: &str) -> Arc<Protector> {
 
 const K1: &str = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
-fn read(
-    name: &str,
-    text: &str,
-    p: Option<Arc<Protector>>,
-) -> Result<(Vec<Vec<Option<String>>>, Vec<riskstream_io::Rejection>), IoError> {
+/// The pii columns of the accepted rows, and the dead letters.
+type Read = (Vec<Vec<Option<String>>>, Vec<riskstream_io::Rejection>);
+
+fn read(name: &str, text: &str, p: Option<Arc<Protector>>) -> Result<Read, IoError> {
     let schema = Schema::from_toml_str(SCHEMA, "cards").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
