@@ -289,8 +289,7 @@ fn the_scanner_finds_planted_card_numbers() {
     std::io::Write::write_all(&mut gz, b"id,pan\n1,378282246310005\n").unwrap();
     std::fs::write(d.join("b.csv.gz"), gz.finish().unwrap()).unwrap();
     // Parquet, zstd-compressed, dictionary-encoded, no statistics: only decoding finds it.
-    let col: arrow_array::ArrayRef =
-        Arc::new(arrow_array::StringArray::from(vec![
+    let col: arrow_array::ArrayRef = Arc::new(arrow_array::StringArray::from(vec![
             "6011111111111117";
             1000
         ]));
