@@ -18,12 +18,16 @@
 //! * [`error`]: the error taxonomy. Every crate has its own error enum, and each of them says
 //!   whose fault an error is ([`ErrorClass`]): the user's (fix the input or config), an
 //!   external system's (retry), or ours (a bug to report). The binary maps that to exit codes.
+//! * [`pii`]: what a schema field's `pii` treatment (tokenize, mask, drop) does to a value,
+//!   the keys it uses, and a card-number scanner. It lives at the bottom because every
+//!   ingest path (files in `io`, JSON in the decision service) must apply the same one.
 
 pub mod diag;
 pub mod error;
 pub mod frame;
 pub mod fs;
 pub mod metrics;
+pub mod pii;
 pub mod schema;
 pub mod time;
 

@@ -21,6 +21,11 @@
 //! name = "TX_DATETIME"
 //! type = "timestamp"
 //! format = "iso8601"    # iso8601 | unix_s | unix_ms | unix_us
+//!
+//! [[field]]
+//! name = "card_pan"
+//! type = "string"
+//! pii = "tokenize"      # tokenize | mask | drop | fpe: treated at ingest (crate::pii)
 //! ```
 //!
 //! Fields are required unless `required = false`; label fields usually are optional because
@@ -127,6 +132,12 @@ pub struct Field {
     pub format: TimestampFormat,
     /// Free text for people.
     pub description: Option<String>,
+    /// Personal data: how the value is treated at ingest, before anything holds it
+    /// (`tokenize`, `mask`, `drop`; `fpe` is not yet supported). Only string fields take
+    /// it; see [`crate::pii`] for what each treatment does and where the keys come from.
+    /// An id or entity key must keep its identity (`tokenize`); a dropped field must be
+    /// `required = false`, since it reaches no consumer.
+    pub pii: Option<crate::pii::Treatment>,
 }
 
 /// The largest magnitude a field read by an aggregation (sum, mean, std, min, max, last)
@@ -182,6 +193,14 @@ impl Schema {
     /// Index of the field called `name`.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// The fields marked `pii`, with their treatment.
+    pub fn pii_fields(&self) -> impl Iterator<Item = (usize, crate::pii::Treatment)> + '_ {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.pii.map(|t| (i, t)))
     }
 
     /// The roles field `i` plays, for display (`id`, `event_time`, `entity`, `label`).
@@ -284,6 +303,9 @@ impl Schema {
             if f.ty == FieldType::Timestamp && f.format != TimestampFormat::Iso8601 {
                 out.push_str(&format!("format = {}\n", q(f.format.name())));
             }
+            if let Some(t) = f.pii {
+                out.push_str(&format!("pii = {}\n", q(t.name())));
+            }
             if let Some(d) = &f.description {
                 out.push_str(&format!("description = {}\n", q(d)));
             }
@@ -308,7 +330,7 @@ const TOP_KEYS: [&str; 7] = [
     "labels",
     "field",
 ];
-const FIELD_KEYS: [&str; 9] = [
+const FIELD_KEYS: [&str; 10] = [
     "name",
     "type",
     "required",
@@ -318,6 +340,7 @@ const FIELD_KEYS: [&str; 9] = [
     "values",
     "format",
     "description",
+    "pii",
 ];
 
 fn unknown_key(path: &str, key: &str, known: &[&str]) -> Diagnostic {
@@ -537,7 +560,7 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
             );
         }
     }
-    Schema {
+    let schema = Schema {
         name,
         description,
         fields,
@@ -545,6 +568,49 @@ fn check_schema(t: &toml::Table, diags: &mut Diagnostics) -> Schema {
         event_time,
         entities,
         labels,
+    };
+    check_pii(&schema, diags);
+    schema
+}
+
+/// A treatment must leave every role its field plays intact.
+fn check_pii(s: &Schema, diags: &mut Diagnostics) {
+    use crate::pii::Treatment;
+    for (i, t) in s.pii_fields() {
+        let f = &s.fields[i];
+        let path = format!("field[{i}] ({}).pii", f.name);
+        if f.ty != FieldType::String {
+            diags.push(
+                Diagnostic::new(&path, format!("`pii` applies to string fields; `{}` is {}", f.name, f.ty))
+                    .hint("declare it `type = \"string\"` (card numbers as text keep leading zeros and every length)"),
+            );
+        }
+        if t == Treatment::Fpe {
+            diags.push(Diagnostic::new(&path, crate::pii::FPE_UNSUPPORTED));
+        }
+        let role = s.roles(i);
+        if !t.keeps_identity() && !role.is_empty() {
+            diags.push(
+                Diagnostic::new(
+                    &path,
+                    format!(
+                        "`{}` is the schema's {}, and `{t}` would make different values equal",
+                        f.name,
+                        role.join(" and ")
+                    ),
+                )
+                .hint("use pii = \"tokenize\": a keyed token keeps one value per card or person"),
+            );
+        }
+        if t == Treatment::Drop && f.required {
+            diags.push(
+                Diagnostic::new(
+                    &path,
+                    "a dropped field reaches no consumer, so it cannot be required",
+                )
+                .hint("add `required = false`"),
+            );
+        }
     }
 }
 
@@ -732,6 +798,21 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
         }
     };
 
+    let pii = get_str(t, "pii", &format!("{path}.pii"), diags).and_then(|s| {
+        let r = crate::pii::Treatment::from_name(s);
+        if r.is_none() {
+            let d = Diagnostic::new(format!("{path}.pii"), format!("unknown treatment `{s}`"));
+            diags.push(match did_you_mean(s, crate::pii::Treatment::NAMES) {
+                Some(h) => d.hint(h),
+                None => d.hint(format!(
+                    "use one of {}",
+                    crate::pii::Treatment::NAMES.join(", ")
+                )),
+            });
+        }
+        r
+    });
+
     Some(Field {
         name: name?,
         ty: ty?,
@@ -742,6 +823,7 @@ fn check_field(t: &toml::Table, i: usize, diags: &mut Diagnostics) -> Option<Fie
         values,
         format,
         description,
+        pii,
     })
 }
 
@@ -765,12 +847,21 @@ pub fn builtin(name: &str) -> Option<Schema> {
         .and_then(|(n, text)| Schema::from_toml_str(text, &format!("<built-in {n}>")).ok())
 }
 
-/// The shipped schema whose field names equal `header`, in order, if any.
+/// The shipped schema whose field names equal `header`, in order, if any. Optional `pii`
+/// fields may be absent (files generated without personal data do not have them).
 pub fn builtin_for_header(header: &[&str]) -> Option<Schema> {
     BUILTIN.iter().find_map(|(n, _)| {
         let s = builtin(n)?;
-        (s.fields.len() == header.len() && s.fields.iter().zip(header).all(|(f, h)| f.name == *h))
-            .then_some(s)
+        let same = |names: &mut dyn Iterator<Item = &str>| names.eq(header.iter().copied());
+        let all = same(&mut s.fields.iter().map(|f| f.name.as_str()));
+        let without_pii = same(
+            &mut s
+                .fields
+                .iter()
+                .filter(|f| f.required || f.pii.is_none())
+                .map(|f| f.name.as_str()),
+        );
+        (all || without_pii).then_some(s)
     })
 }
 

@@ -51,6 +51,7 @@
 pub mod calendar;
 mod loans;
 pub mod params;
+mod people;
 pub mod products;
 mod rng;
 pub mod schemas;
@@ -97,6 +98,13 @@ pub struct GenConfig {
     /// Threads: 1 generates and writes on the calling thread; 2 or more generate on a
     /// second thread while the calling thread encodes and writes. The output is identical.
     pub threads: usize,
+    /// Also write personal data: a Luhn-valid card number per card (`card_pan` in
+    /// transactions; several issuer ranges) and a name, e-mail address and phone number per
+    /// customer. The shipped schemas mark these fields `pii`, so reading them needs a PII key
+    /// (see `riskstream_core::pii`). Off by default: the files are then exactly as without
+    /// these columns.
+    #[serde(default)]
+    pub pii: bool,
 }
 
 impl Default for GenConfig {
@@ -113,6 +121,7 @@ impl Default for GenConfig {
             transactions: None,
             batch_rows: 65_536,
             threads,
+            pii: false,
         }
     }
 }
@@ -336,11 +345,13 @@ struct Schemas {
 }
 
 impl Schemas {
-    fn load() -> Result<Self, GenError> {
+    /// The files' layouts; without `pii`, the personal-data columns are left out.
+    fn load(pii: bool) -> Result<Self, GenError> {
         let arrow = schemas::FILES
             .iter()
             .map(|f| {
                 schemas::schema(f)
+                    .map(|s| if pii { s } else { schemas::without_pii(&s) })
                     .map(|s| riskstream_io::arrow_schema(&s))
                     .ok_or_else(|| {
                         GenError::Internal(format!("the shipped schema of `{f}` does not parse"))
@@ -580,7 +591,7 @@ pub fn generate(
         source,
     })?;
 
-    let schemas = Schemas::load()?;
+    let schemas = Schemas::load(cfg.pii)?;
     let world = World::build(cfg);
     let ff = FileFormat {
         format,

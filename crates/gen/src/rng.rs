@@ -28,6 +28,8 @@ pub(crate) mod tag {
     pub const USUAL: u64 = 11;
     pub const SITES: u64 = 12;
     pub const NEW_DEVICE: u64 = 13;
+    pub const PAN: u64 = 14;
+    pub const PEOPLE: u64 = 15;
 }
 
 /// SplitMix64's finaliser: a bijective 64-bit mix.

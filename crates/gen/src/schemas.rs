@@ -43,6 +43,23 @@ pub fn schema(file: &str) -> Option<Schema> {
     Schema::from_toml_str(text, &format!("<riskstream-gen {file}.schema.toml>")).ok()
 }
 
+/// `s` without its `pii` fields (the layout of a file generated without personal data).
+pub fn without_pii(s: &Schema) -> Schema {
+    let keep: Vec<usize> = (0..s.fields.len())
+        .filter(|&i| s.fields[i].pii.is_none())
+        .collect();
+    let new = |i: usize| keep.iter().position(|&k| k == i);
+    Schema {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        fields: keep.iter().map(|&i| s.fields[i].clone()).collect(),
+        id: s.id.and_then(new),
+        event_time: s.event_time.and_then(new),
+        entities: s.entities.iter().filter_map(|&i| new(i)).collect(),
+        labels: s.labels.iter().filter_map(|&i| new(i)).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,6 +142,10 @@ pub(crate) fn tx_batch(
     let mut device = StringBuilder::with_capacity(n, n * 8);
     let mut is_fraud = Vec::with_capacity(n);
     let mut pattern = Vec::with_capacity(n);
+    let mut pan = schema
+        .index_of("card_pan")
+        .is_ok()
+        .then(|| StringBuilder::with_capacity(n, n * 16));
     let mut hex = [0u8; 16];
     for (i, t) in rows.iter().enumerate() {
         let term = &w.terminals[t.terminal as usize];
@@ -168,8 +172,11 @@ pub(crate) fn tx_batch(
         }
         is_fraud.push(i64::from(t.pattern != 0));
         pattern.push(i32::from(t.pattern));
+        if let Some(p) = &mut pan {
+            p.append_value(crate::people::pan(w.seed, u64::from(t.card)));
+        }
     }
-    let cols: Vec<ArrayRef> = vec![
+    let mut cols: Vec<ArrayRef> = vec![
         ints(tx_id),
         stamps(time),
         ints(customer),
@@ -188,6 +195,9 @@ pub(crate) fn tx_batch(
         ints(is_fraud),
         d.pattern.column(pattern)?,
     ];
+    if let Some(mut p) = pan {
+        cols.push(Arc::new(p.finish()));
+    }
     RecordBatch::try_new(schema.clone(), cols)
 }
 
@@ -220,9 +230,9 @@ pub(crate) fn customer_batch(
     let cs = &w.customers[range.clone()];
     let ids: Vec<i64> = range.map(|i| i as i64).collect();
     let f = |g: &dyn Fn(&crate::world::Customer) -> f64| floats(cs.iter().map(g).collect());
-    let cols: Vec<ArrayRef> = vec![
+    let mut cols: Vec<ArrayRef> = vec![
         ints(ids.clone()),
-        ints(ids),
+        ints(ids.clone()),
         ints(cs.iter().map(|c| i64::from(c.first_card)).collect()),
         opt_ints(
             cs.iter()
@@ -254,6 +264,17 @@ pub(crate) fn customer_batch(
         f(&|c| c.mix[3]),
         ints(cs.iter().map(|c| i64::from(c.n_devices)).collect()),
     ];
+    if schema.index_of("email").is_ok() {
+        let people: Vec<crate::people::Contact> = cs
+            .iter()
+            .zip(&ids)
+            .map(|(c, &id)| crate::people::contact(w.seed, id as u64, COUNTRIES[c.country()].code))
+            .collect();
+        let col = |s: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from_iter_values(s)) };
+        cols.push(col(people.iter().map(|p| p.name.as_str()).collect()));
+        cols.push(col(people.iter().map(|p| p.email.as_str()).collect()));
+        cols.push(col(people.iter().map(|p| p.phone.as_str()).collect()));
+    }
     RecordBatch::try_new(schema.clone(), cols)
 }
 

@@ -68,6 +68,10 @@ pub enum IoError {
         /// What could not be converted.
         message: String,
     },
+    /// Personal data cannot be treated as the schema asks: no key is configured for a field
+    /// that holds values, or the key file or variable is invalid.
+    #[error("{0}")]
+    Pii(String),
     /// Parquet failed reading or writing.
     #[error("{path}: parquet: {source}")]
     Parquet {
@@ -93,7 +97,8 @@ impl Classify for IoError {
             IoError::Layout { .. }
             | IoError::UnknownFormat { .. }
             | IoError::Schema(_)
-            | IoError::Column(_) => ErrorClass::User,
+            | IoError::Column(_)
+            | IoError::Pii(_) => ErrorClass::User,
             IoError::Parquet { .. } => ErrorClass::User,
             IoError::Arrow(_) | IoError::Worker { .. } | IoError::Convert { .. } => {
                 ErrorClass::Internal

@@ -24,6 +24,7 @@ fn field(name: &str, ty: FieldType, required: bool) -> Field {
         values: None,
         format: TimestampFormat::Iso8601,
         description: None,
+        pii: None,
     }
 }
 

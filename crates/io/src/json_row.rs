@@ -11,13 +11,19 @@
 //!   must not silently become "missing"), and the error lists the allowed fields;
 //! * `unique` is not enforced: remembering every id ever seen would grow without bound in
 //!   a long-running service. Duplicate detection there belongs to whoever owns the ids.
+//!
+//! Fields marked `pii` are treated by the same row assembler, so the batch (and everything
+//! the service derives from it: features, decisions, cases, audit) holds tokens or masks,
+//! and an error message never repeats such a value.
 
 use crate::deadletter::Reason;
 use crate::rows::{Cell, RowAssembler};
 use arrow_array::RecordBatch;
 use riskstream_core::diag::did_you_mean;
+use riskstream_core::pii::Protector;
 use riskstream_core::Schema;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Why a JSON object was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,6 +42,8 @@ pub struct JsonRowDecoder {
     asm: RowAssembler,
     schema: Schema,
     allowed: String,
+    /// Why the environment's PII keys could not be read, if they could not.
+    key_problem: Option<String>,
 }
 
 impl std::fmt::Debug for JsonRowDecoder {
@@ -47,8 +55,24 @@ impl std::fmt::Debug for JsonRowDecoder {
 }
 
 impl JsonRowDecoder {
-    /// A decoder for `schema`.
+    /// A decoder for `schema`, with the environment's PII keys when the schema has `pii`
+    /// fields (`RISKSTREAM_PII_KEYS_FILE` or `RISKSTREAM_PII_KEYS`).
     pub fn new(schema: &Schema) -> Self {
+        if schema.pii_fields().next().is_none() {
+            return Self::with_protector(schema, Arc::new(Protector::without_keys()));
+        }
+        match Protector::from_env() {
+            Ok(p) => Self::with_protector(schema, Arc::new(p)),
+            Err(d) => {
+                let mut me = Self::with_protector(schema, Arc::new(Protector::without_keys()));
+                me.key_problem = Some(d.to_string());
+                me
+            }
+        }
+    }
+
+    /// A decoder for `schema` treating its `pii` fields with `protector`.
+    pub fn with_protector(schema: &Schema, protector: Arc<Protector>) -> Self {
         let mut schema = schema.clone();
         // See the module docs: no unbounded id memory in a service.
         for f in &mut schema.fields {
@@ -61,15 +85,53 @@ impl JsonRowDecoder {
             .collect::<Vec<_>>()
             .join(", ");
         Self {
-            asm: RowAssembler::new(&schema, 1),
+            asm: RowAssembler::new(&schema, 1, protector),
             schema,
             allowed,
+            key_problem: None,
         }
     }
 
     /// The schema rows are checked against.
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// `obj` with its `pii` fields treated as [`JsonRowDecoder::decode`] treats them (a
+    /// dropped field, or one that cannot be treated, left out): what a service may keep of
+    /// a transaction (a write-ahead log, a case). Treatments are idempotent, so a treated
+    /// object gives the same batch, and the same result here, as the original.
+    pub fn protect<'a>(
+        &self,
+        obj: &'a Map<String, Value>,
+    ) -> std::borrow::Cow<'a, Map<String, Value>> {
+        use std::borrow::Cow;
+        let mut out: Option<Map<String, Value>> = None;
+        for (i, t) in self.schema.pii_fields() {
+            let name = &self.schema.fields[i].name;
+            let text: Cow<'_, str> = match obj.get(name) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+                Some(other) => Cow::Owned(other.to_string()),
+            };
+            let mut treated = String::new();
+            let keep = t != riskstream_core::pii::Treatment::Drop
+                && !text.is_empty()
+                && self.asm.protector().apply(t, &text, &mut treated).is_ok();
+            if keep && matches!(obj.get(name), Some(Value::String(s)) if *s == treated) {
+                continue;
+            }
+            let m = out.get_or_insert_with(|| obj.clone());
+            if keep {
+                m.insert(name.clone(), Value::String(treated));
+            } else {
+                m.remove(name);
+            }
+        }
+        match out {
+            Some(m) => Cow::Owned(m),
+            None => Cow::Borrowed(obj),
+        }
     }
 
     /// Checks `obj` and returns it as a one-row batch of the schema's Arrow layout
@@ -114,6 +176,21 @@ impl JsonRowDecoder {
         }
         if let Err(e) = self.asm.push(&cells) {
             let field = e.field.map(|i| self.schema.fields[i].name.clone());
+            if self.asm.take_missing_key().is_some() {
+                return Err(JsonRowError {
+                    field,
+                    reason: e.reason,
+                    message: format!(
+                        "cannot be treated: the field is marked pii and this service has no \
+                         PII key ({})",
+                        self.key_problem.as_deref().unwrap_or(
+                            "set RISKSTREAM_PII_KEYS_FILE or RISKSTREAM_PII_KEYS for the service"
+                        )
+                    ),
+                });
+            }
+            let detail = crate::pii_raw::protect_detail(&self.schema, e.field, e.reason, e.detail);
+            let e = crate::rows::RowError { detail, ..e };
             let message = match (e.reason, &field) {
                 (Reason::MissingField, Some(f)) => format!(
                     "required field `{f}` is missing or null (expected {})",
@@ -233,5 +310,53 @@ required = false
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing or null (expected timestamp)"), "{e}");
+    }
+
+    #[test]
+    fn pii_fields_are_treated_and_never_echoed() {
+        let text =
+            format!("{SCHEMA}[[field]]\nname = \"pan\"\ntype = \"string\"\npii = \"tokenize\"\n");
+        let schema = Schema::from_toml_str(&text, "tx").unwrap();
+        let keys = riskstream_core::pii::Keys::parse_inline(
+            "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+            "t",
+        )
+        .unwrap();
+        let p = Arc::new(Protector::new(keys));
+        let mut d = JsonRowDecoder::with_protector(&schema, p.clone());
+        let b = d
+            .decode(&obj(
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+                "channel": "pos", "pan": "4111111111111111"}),
+            ))
+            .unwrap();
+        use arrow_array::cast::AsArray;
+        let pan = b.column(5).as_string::<i32>().value(0).to_string();
+        assert_eq!(pan, p.token("4111111111111111").unwrap());
+        let e = d
+            .decode(&obj(
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+                "channel": "pos", "pan": 4111111111111111u64}),
+            ))
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("pan"));
+        assert!(!e.to_string().contains("4111"), "{e}");
+        // What a service may keep: treated, and treating it again changes nothing.
+        let clear = obj(serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+            "channel": "pos", "pan": "4111 1111 1111 1111"}));
+        let kept = d.protect(&clear).into_owned();
+        assert_eq!(kept["pan"], p.token("4111111111111111").unwrap().as_str());
+        assert!(matches!(d.protect(&kept), std::borrow::Cow::Borrowed(_)));
+        let b2 = d.decode(&kept).unwrap();
+        assert_eq!(b2.column(5).as_string::<i32>().value(0), pan);
+        // Without a key the value is refused, not passed on in clear.
+        let mut d = JsonRowDecoder::with_protector(&schema, Arc::new(Protector::without_keys()));
+        let e = d
+            .decode(&obj(
+                serde_json::json!({"id": 1, "ts": "2024-01-01", "amount": 3,
+                "channel": "pos", "pan": "4111111111111111"}),
+            ))
+            .unwrap_err();
+        assert!(e.to_string().contains("no PII key"), "{e}");
     }
 }

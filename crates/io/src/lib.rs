@@ -17,7 +17,9 @@
 //! reason and the original text, and account for every line. Text is split into fields by
 //! `csv-core` (one physical line is one record, so a broken quote cannot swallow the rest of
 //! the file); the values are then checked against the [`Schema`](riskstream_core::Schema)
-//! and appended to Arrow builders. Files larger than memory stream: only one batch (default
+//! and appended to Arrow builders. Fields the schema marks `pii` are treated right there
+//! (token, mask or null) and in the dead letters' raw text too, so no output of a reader
+//! holds such a value in clear. Files larger than memory stream: only one batch (default
 //! 64 Ki rows) is held at a time.
 
 pub mod background;
@@ -27,6 +29,7 @@ pub mod format;
 pub mod infer;
 pub mod json_row;
 mod parquet_out;
+mod pii_raw;
 pub mod profile;
 pub mod reader;
 mod rows;

@@ -41,6 +41,9 @@ pub struct ReadOptions {
     /// Reject NDJSON keys and refuse CSV columns that the schema does not declare (by
     /// default they are ignored and listed in [`ReadStats::ignored_columns`]).
     pub strict_columns: bool,
+    /// Keys for the schema's `pii` fields. `None`: read from the environment
+    /// (`RISKSTREAM_PII_KEYS_FILE` or `RISKSTREAM_PII_KEYS`) when the schema has such fields.
+    pub pii: Option<std::sync::Arc<riskstream_core::pii::Protector>>,
 }
 
 impl Default for ReadOptions {
@@ -50,6 +53,7 @@ impl Default for ReadOptions {
             format: None,
             delimiter: None,
             strict_columns: false,
+            pii: None,
         }
     }
 }
@@ -286,7 +290,8 @@ impl EventReader {
             None => FileFormat::from_path(path)?,
         };
         let label = path.display().to_string();
-        let asm = RowAssembler::new(schema, opts.batch_rows.max(1));
+        let protector = crate::pii_raw::protector(schema, opts.pii.as_ref())?;
+        let asm = RowAssembler::new(schema, opts.batch_rows.max(1), protector);
         let mut stats = ReadStats::default();
         let source = match ff.format {
             Format::Csv => {
@@ -363,6 +368,7 @@ impl EventReader {
                     }
                 }
                 let map = map_columns(path, schema, &names, opts.strict_columns, &mut stats)?;
+                crate::pii_raw::check_keys(path, schema, &map, asm.protector())?;
                 Source::Lines(Box::new(LineSource {
                     input,
                     kind: LineKind::Csv {
@@ -397,6 +403,7 @@ impl EventReader {
                 let names: Vec<String> =
                     fschema.fields().iter().map(|f| f.name().clone()).collect();
                 let map = map_columns(path, schema, &names, opts.strict_columns, &mut stats)?;
+                crate::pii_raw::check_keys(path, schema, &map, asm.protector())?;
                 let reader = builder
                     .with_batch_size(opts.batch_rows.max(1))
                     .build()
@@ -441,7 +448,20 @@ impl EventReader {
         Ok(self.stats)
     }
 
-    fn reject(&mut self, line: u64, err: RowError, raw: &[u8]) -> Result<()> {
+    fn reject(
+        &mut self,
+        line: u64,
+        mut err: RowError,
+        raw: &[u8],
+        shape: crate::pii_raw::Shape<'_>,
+    ) -> Result<()> {
+        if let Some(i) = self.asm.take_missing_key() {
+            return Err(crate::pii_raw::no_key(&self.path, self.asm.schema(), i));
+        }
+        // Personal data is treated in the dead letter as in the accepted rows.
+        let raw = crate::pii_raw::protect_raw(self.asm.schema(), self.asm.protector(), shape, raw);
+        err.detail =
+            crate::pii_raw::protect_detail(self.asm.schema(), err.field, err.reason, err.detail);
         self.stats.rejected += 1;
         *self
             .stats
@@ -457,7 +477,7 @@ impl EventReader {
                 field,
                 reason: err.reason,
                 detail: err.detail,
-                raw: raw.to_vec(),
+                raw: raw.into_owned(),
             })?;
         }
         Ok(())
@@ -513,7 +533,7 @@ impl EventReader {
                             self.stats.accepted += 1;
                             Ok(())
                         }
-                        Err(e) => self.reject(src.line_no, e, line),
+                        Err(e) => self.reject(src.line_no, e, line, shape(&src.kind)),
                     };
                     src.input.consume(pos + 1);
                     outcome?;
@@ -537,7 +557,7 @@ impl EventReader {
                                 self.stats.accepted += 1;
                                 Ok(())
                             }
-                            Err(e) => self.reject(src.line_no, e, &line),
+                            Err(e) => self.reject(src.line_no, e, &line, shape(&src.kind)),
                         };
                         src.buf = line;
                         outcome?;
@@ -561,6 +581,7 @@ impl EventReader {
                                     format!("the input ended inside this line: {e}"),
                                 ),
                                 &raw,
+                                shape(&src.kind),
                             )?;
                         }
                         self.done = true;
@@ -788,7 +809,7 @@ impl EventReader {
                     Ok(()) => self.stats.accepted += 1,
                     Err(e) => {
                         let raw = row_json(&batch, row);
-                        self.reject(row_no, e, raw.as_bytes())?;
+                        self.reject(row_no, e, raw.as_bytes(), crate::pii_raw::Shape::Json)?;
                     }
                 }
                 row += 1;
@@ -817,6 +838,23 @@ impl Iterator for EventReader {
             return None;
         }
         Some(self.asm.take_batch().map_err(IoError::from))
+    }
+}
+
+/// How a rejected line of this kind can be split to find its personal data.
+fn shape(kind: &LineKind) -> crate::pii_raw::Shape<'_> {
+    match kind {
+        LineKind::Csv {
+            map,
+            ncols,
+            delimiter,
+            ..
+        } => crate::pii_raw::Shape::Csv {
+            map,
+            ncols: *ncols,
+            delimiter: *delimiter,
+        },
+        LineKind::Ndjson { .. } => crate::pii_raw::Shape::Json,
     }
 }
 

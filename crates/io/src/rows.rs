@@ -4,6 +4,11 @@
 //! [`RowAssembler::push`]. The assembler checks the whole row first (types, required,
 //! ranges, categories, uniqueness) and only then appends it, so a rejected row leaves no
 //! trace in the batch and the first problem found is the one reported.
+//!
+//! Fields marked `pii` are treated here, as they are appended (a token, a mask or null in
+//! place of the clear value; see `riskstream_core::pii`): every reader and the decision
+//! service's JSON decoder go through this one place, so no batch ever holds the clear
+//! value. Checks (uniqueness included) still see the clear value, in memory only.
 
 use crate::deadletter::Reason;
 use crate::types::arrow_schema;
@@ -14,6 +19,7 @@ use arrow_array::builder::{
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
+use riskstream_core::pii::{Protector, Treatment};
 use riskstream_core::time::{parse_iso8601, TimestampFormat};
 use riskstream_core::{Field, FieldType, Schema};
 use std::collections::HashSet;
@@ -326,10 +332,18 @@ pub(crate) struct RowAssembler {
     unique: Vec<(usize, Seen)>,
     rows: usize,
     cap: usize,
+    /// Each field's `pii` treatment.
+    pii: Vec<Option<Treatment>>,
+    protector: std::sync::Arc<Protector>,
+    /// The treated value being appended (reused: no allocation per row).
+    treated: String,
+    /// A field whose value needed a key that is not configured: a configuration problem
+    /// the caller reports as an error, not a rejected row.
+    missing_key: Option<usize>,
 }
 
 impl RowAssembler {
-    pub fn new(schema: &Schema, cap: usize) -> Self {
+    pub fn new(schema: &Schema, cap: usize, protector: std::sync::Arc<Protector>) -> Self {
         let cols = schema.fields.iter().map(|f| Col::new(f.ty, cap)).collect();
         let allowed = schema
             .fields
@@ -368,11 +382,25 @@ impl RowAssembler {
             unique,
             rows: 0,
             cap,
+            pii: schema.fields.iter().map(|f| f.pii).collect(),
+            protector,
+            treated: String::new(),
+            missing_key: None,
         }
     }
 
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    pub fn protector(&self) -> &Protector {
+        &self.protector
+    }
+
+    /// The field whose value could not be treated for want of a key, once (see
+    /// [`RowAssembler::push`]'s error).
+    pub fn take_missing_key(&mut self) -> Option<usize> {
+        self.missing_key.take()
     }
 
     pub fn arrow_schema(&self) -> SchemaRef {
@@ -394,8 +422,30 @@ impl RowAssembler {
         // On the stack for up to 16 fields: no allocation per row.
         let mut values = smallvec::SmallVec::<[Value<'_>; 16]>::new();
         self.check(cells, &mut values)?;
-        for (c, v) in self.cols.iter_mut().zip(&values) {
-            c.append(*v);
+        let Self {
+            cols,
+            pii,
+            protector,
+            treated,
+            ..
+        } = self;
+        for ((c, v), t) in cols.iter_mut().zip(&values).zip(pii.iter()) {
+            match (t, v) {
+                (None, v) => c.append(*v),
+                (Some(t), Value::Str(s)) if *t != Treatment::Drop => {
+                    treated.clear();
+                    // `check` made sure the treatment can be applied (a key is there; the
+                    // schema refuses treatments not implemented).
+                    let ok = protector.apply(*t, s, treated).is_ok();
+                    debug_assert!(ok);
+                    c.append(if ok {
+                        Value::Str(treated.as_str())
+                    } else {
+                        Value::Null
+                    });
+                }
+                (Some(_), _) => c.append(Value::Null),
+            }
         }
         self.rows += 1;
         Ok(())
@@ -426,6 +476,14 @@ impl RowAssembler {
                     range(i, f, x as f64, || riskstream_core::time::format_micros(x))?
                 }
                 Value::Str(s) => {
+                    if self.pii[i].is_some_and(Treatment::needs_key) && !self.protector.has_keys() {
+                        self.missing_key = Some(i);
+                        return Err(RowError::new(
+                            Some(i),
+                            Reason::WrongType,
+                            format!("`{}` needs a PII key and none is configured", f.name),
+                        ));
+                    }
                     if let Some(allowed) = &self.allowed[i] {
                         if !allowed.contains(s) {
                             return Err(RowError::new(

@@ -106,7 +106,7 @@ impl Decider {
             ));
         }
         if let Some(r) = self.recall.decisions.get(&tx_id) {
-            return Err(if r.fields_hash == fields_hash(tx) {
+            return Err(if r.fields_hash == fields_hash(&self.decoder.protect(tx)) {
                 DecideError::Duplicate {
                     tx_id,
                     original: r.json.clone(),

@@ -192,6 +192,16 @@ impl Decider {
         }
     }
 
+    /// `tx` with its `pii` fields treated as the decision path treats them (tokens, masks;
+    /// dropped fields left out): what a service may write of it (a write-ahead log, a
+    /// case). Deciding on the treated object gives the same result as on the original.
+    pub fn protect<'a>(
+        &self,
+        tx: &'a serde_json::Map<String, serde_json::Value>,
+    ) -> std::borrow::Cow<'a, serde_json::Map<String, serde_json::Value>> {
+        self.decoder.protect(tx)
+    }
+
     /// The event-time guard: a transaction or label more than `micros` ahead of the wall
     /// clock is refused ([`DecideError::Ahead`]) before it touches any state. Without it,
     /// one transaction dated 9999 would move the feature state's time past every real one
@@ -414,6 +424,8 @@ impl Decider {
 
 /// xxh3 of a transaction's fields (serde_json's map keeps keys sorted: one text per set
 /// of fields and values).
+/// A transaction's fields, hashed after its `pii` fields are treated: a retry after a
+/// restart (whose write-ahead log holds the treated fields) hashes the same.
 fn fields_hash(tx: &serde_json::Map<String, serde_json::Value>) -> u64 {
     serde_json::to_vec(tx).map_or(0, |b| xxhash_rust::xxh3::xxh3_64(&b))
 }

@@ -19,7 +19,7 @@ impl Decider {
         self.recall.decisions.put(
             &d.tx_id,
             Remembered {
-                fields_hash: fields_hash(tx),
+                fields_hash: fields_hash(&self.decoder.protect(tx)),
                 json: json.into(),
                 outcome: d.outcome.as_str().to_string(),
                 score: d.score,
@@ -58,7 +58,7 @@ impl Decider {
             self.recall.decisions.put(
                 &tx_id,
                 Remembered {
-                    fields_hash: fields_hash(tx),
+                    fields_hash: fields_hash(&self.decoder.protect(tx)),
                     json: decision.into(),
                     outcome: v["outcome"].as_str().unwrap_or("approve").to_string(),
                     score: v["score"].as_f64(),

@@ -126,6 +126,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             gzip: false,
             threads: None,
             json: false,
+            pii: false,
         })?;
         let d0 = riskstream_core::time::days_from_civil(2025, 1, 1);
         Setup {

@@ -316,6 +316,7 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
         values: None,
         format: riskstream_core::time::TimestampFormat::Iso8601,
         description: None,
+        pii: None,
     };
     let schema = Schema {
         name: "forecast-input".into(),

@@ -43,12 +43,18 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write personal data: card numbers (`card_pan`) and customers' names, e-mail
+    /// addresses and phones. The shipped schemas tokenize, mask or drop them at ingest, so
+    /// reading these files needs a PII key (RISKSTREAM_PII_KEYS_FILE or RISKSTREAM_PII_KEYS).
+    #[arg(long)]
+    pub pii: bool,
 }
 
 /// Runs `generate`.
 pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let mut cfg = GenConfig {
         seed: a.seed,
+        pii: a.pii,
         ..GenConfig::default()
     };
     if let Some(v) = a.customers {

@@ -19,6 +19,19 @@ use serde_json::{json, Value};
 use std::time::Instant;
 use utoipa::ToSchema;
 
+/// What the service keeps of a transaction (write-ahead log, case): its `pii` fields
+/// treated as the decision path treats them, never the clear values (no copy without any).
+fn kept(
+    g: &riskstream_decide::Decider,
+    tx: serde_json::Map<String, Value>,
+) -> serde_json::Map<String, Value> {
+    let treated = match g.protect(&tx) {
+        std::borrow::Cow::Owned(m) => Some(m),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    treated.unwrap_or(tx)
+}
+
 /// The transaction's JSON text when its decision opens a case (else nothing is copied).
 fn case_tx(
     r: &Result<Decision, DecideError>,
@@ -109,6 +122,7 @@ pub async fn decide(
     let (r, wal, case_tx) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         let r = g.decide(&tx, &dep, &lists);
+        let tx = kept(&g, tx);
         let case_tx = case_tx(&r, &tx);
         let wal = match (&r, &st.wal) {
             (Ok(d), Some(w)) => Some(w.append(Record::Decision {
@@ -197,6 +211,7 @@ pub async fn decide_batch(
                     d.latency_us = t0.elapsed().as_micros() as u64;
                     d
                 });
+                let tx = kept(&g, tx);
                 let case_tx = case_tx(&r, &tx);
                 if let (Ok(d), Some(w)) = (&r, &st.wal) {
                     wal.push(w.append(Record::Decision {
