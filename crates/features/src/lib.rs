@@ -20,6 +20,7 @@ pub mod engine;
 pub mod plan;
 pub mod replay;
 pub mod spec;
+mod extremes;
 mod state;
 
 pub use engine::{Engine, EngineError, EngineStats, LateEvent};

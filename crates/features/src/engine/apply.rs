@@ -18,6 +18,14 @@ use riskstream_core::time::MICROS_PER_DAY;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+/// A transaction's places in the indexed streams: inline for up to two streams, so
+/// indexing a transaction allocates nothing. Serialised as a plain sequence, the same
+/// bytes a `Vec` gave.
+pub(super) type LabelRefs = smallvec::SmallVec<[LabelRef; 2]>;
+
+/// Transaction id → its places, for label events.
+pub(super) type TxIndex = FxHashMap<u128, LabelRefs>;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct LabelRef {
     pub(super) stream: u32,
@@ -36,8 +44,9 @@ impl Engine {
     ///
     /// Streams share nothing but the output rows (each writes its own features) and, when
     /// label events are routed by transaction id, the label index. So with more than one
-    /// thread (see [`Engine::set_threads`]), no label index and a large chunk, the streams
-    /// are applied side by side. Entities are independent too, so each stream's grouped
+    /// thread (see [`Engine::set_threads`]) and a large chunk, the streams without a label
+    /// index are applied side by side; the indexed ones (the only ones label events touch)
+    /// after them, one after another, on this thread. Entities are independent too, so each stream's grouped
     /// records are also cut, between entities, into parts of about equal length (one per
     /// thread): a stream much busier than the others (half a million customers against a
     /// few thousand terminals) is shared out as well. Each part writes its values in record
@@ -59,46 +68,45 @@ impl Engine {
             })
             .collect();
         let staged: usize = work.iter().map(|(r, _)| r.len()).sum();
-        let side_by_side = self.threads > 1
-            && staged >= PARALLEL_MIN_RECS
-            && self.state.chunk.labels == 0
-            && !self.layouts.iter().any(|l| l.indexed);
+        let side_by_side = self.threads > 1 && staged >= PARALLEL_MIN_RECS;
         let mut last_time = i64::MIN;
         if side_by_side {
             last_time = self.apply_side_by_side(&mut work, ttl);
-        } else {
-            for (si, w) in work.iter_mut().enumerate() {
-                let st = &mut self.state.streams[si];
-                let sc = &mut self.scratch[si];
-                let slots = st.ents.len();
-                group_by_entity(sc, &mut w.0, slots);
-                let t = apply_stream(
-                    StreamCtx {
-                        si,
-                        layout: &self.layouts[si],
-                        resolution: self.plan.streams[si].resolution,
-                        ttl,
-                        outs: &self.stream_out[si],
-                    },
-                    EntsMut {
-                        first: 0,
-                        keys: &st.keys,
-                        ents: &mut st.ents,
-                    },
-                    &mut sc.dropped,
-                    &w.0,
-                    &w.1,
-                    Dest::Rows {
-                        feats: &mut self.out.feats,
-                        nf: self.out.nf,
-                    },
-                    Some(Labels {
-                        tx_index: &mut self.state.tx_index,
-                        hits: &mut self.label_hits,
-                    }),
-                );
-                last_time = last_time.max(t);
+        }
+        for (si, w) in work.iter_mut().enumerate() {
+            if side_by_side && !self.layouts[si].indexed {
+                continue;
             }
+            let st = &mut self.state.streams[si];
+            let sc = &mut self.scratch[si];
+            let slots = st.ents.len();
+            group_by_entity(sc, &mut w.0, slots);
+            let t = apply_stream(
+                StreamCtx {
+                    si,
+                    layout: &self.layouts[si],
+                    resolution: self.plan.streams[si].resolution,
+                    ttl,
+                    outs: &self.stream_out[si],
+                },
+                EntsMut {
+                    first: 0,
+                    keys: &st.keys,
+                    ents: &mut st.ents,
+                },
+                &mut sc.dropped,
+                &w.0,
+                &w.1,
+                Dest::Rows {
+                    feats: &mut self.out.feats,
+                    nf: self.out.nf,
+                },
+                Some(Labels {
+                    tx_index: &mut self.state.tx_index,
+                    hits: &mut self.label_hits,
+                }),
+            );
+            last_time = last_time.max(t);
         }
         for (si, (mut recs, mut spill)) in work.into_iter().enumerate() {
             recs.clear();
@@ -257,7 +265,7 @@ pub(super) enum Dest<'a> {
 
 /// The state shared by all streams for label events routed by transaction id.
 pub(super) struct Labels<'a> {
-    pub(super) tx_index: &'a mut FxHashMap<u128, Vec<LabelRef>>,
+    pub(super) tx_index: &'a mut TxIndex,
     pub(super) hits: &'a mut FxHashMap<u32, bool>,
 }
 
@@ -435,7 +443,7 @@ pub(super) fn apply_stream(
 }
 
 pub(super) fn unindex(
-    tx_index: &mut FxHashMap<u128, Vec<LabelRef>>,
+    tx_index: &mut TxIndex,
     id: u128,
     si: usize,
     key: u128,

@@ -53,7 +53,6 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use apply::LabelRef;
 use decode::{within_limit, Col, Decoded};
 use entities::StreamState;
 use output::{compile_outs, pass_array, OutBuf, OutOp, Scalar, Src};
@@ -100,7 +99,7 @@ pub struct LateEvent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct State {
     streams: Vec<StreamState>,
-    tx_index: FxHashMap<u128, Vec<LabelRef>>,
+    tx_index: apply::TxIndex,
     /// Min-heap of pending events' keys; the events themselves sit in `slab`, whose slots
     /// (and their buffers) are reused so a warm engine allocates nothing per event.
     pending: Vec<HeapKey>,
@@ -203,6 +202,8 @@ pub struct Engine {
     out: OutBuf,
     slot_base: Vec<usize>,
     layouts: Vec<Layout>,
+    /// Some stream keeps a label index (label events find its entries by transaction id).
+    indexed_streams: bool,
     /// Per stream: scratch space for applying a chunk.
     scratch: Vec<Scratch>,
     /// Threads a chunk's streams may be applied on (see [`Engine::set_threads`]).
@@ -344,6 +345,7 @@ impl Engine {
             state,
             out,
             slot_base,
+            indexed_streams: layouts.iter().any(|l| l.indexed),
             layouts,
             scratch: Vec::new(),
             threads: 1,

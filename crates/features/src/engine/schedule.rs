@@ -1,7 +1,7 @@
 //! Scheduling a chunk's work on threads: streams side by side, busy streams cut in parts.
 //!
 //! Streams share nothing but the output rows, and entities nothing at all, so a large
-//! chunk (no label index, more than one thread) is applied as parts: each stream's records,
+//! chunk's streams without a label index (more than one thread) are applied as parts: each stream's records,
 //! grouped by entity, are cut at entity boundaries into parts of about equal length, each
 //! owning the slice of entities its records touch, and run on up to `threads` threads
 //! (biggest first). Each part writes its values in record order into its own buffer; the
@@ -88,7 +88,7 @@ pub(super) fn side_by_side_jobs<J: Send>(
 
 impl Engine {
     /// The side-by-side branch of [`Engine::flush_ready`] (see there): groups each
-    /// stream's records by entity, cuts them into parts at entity boundaries, applies the
+    /// stream's records by entity (streams with a label index are left to the caller), cuts them into parts at entity boundaries, applies the
     /// parts on up to `threads` threads and copies their values into the rows in record
     /// order. Returns the latest event time applied.
     pub(super) fn apply_side_by_side(
@@ -107,6 +107,9 @@ impl Engine {
                 .iter()
                 .zip(self.scratch.iter_mut())
                 .zip(work.iter_mut())
+                .zip(layouts)
+                .filter(|x| !x.1.indexed)
+                .map(|x| x.0)
                 .collect(),
             threads,
             |((st, sc), (recs, _))| {
@@ -126,6 +129,10 @@ impl Engine {
             .zip(work.iter())
             .enumerate()
         {
+            if layouts[si].indexed {
+                sc.nparts = 0;
+                continue;
+            }
             let n = if recs.len() >= SPLIT_MIN_RECS {
                 threads
             } else {
@@ -191,7 +198,7 @@ impl Engine {
         for (si, (recs, _)) in work.iter().enumerate() {
             let outs = &self.stream_out[si];
             let w = outs.len();
-            if w == 0 {
+            if w == 0 || self.layouts[si].indexed {
                 continue;
             }
             let sc = &self.scratch[si];

@@ -6,7 +6,7 @@
 //! those values back into one input batch ([`PassCol`]). A stream's entities serialise as a
 //! key → entity map, whatever slab layout they have at run time.
 
-use super::apply::LabelRef;
+use super::apply::TxIndex;
 use super::entities::StreamState;
 use super::output::Scalar;
 use super::reorder::{Ev, HeapKey};
@@ -65,7 +65,7 @@ impl<'de> Deserialize<'de> for StreamState {
 #[derive(Serialize)]
 pub(super) struct StateRef<'a> {
     pub(super) streams: &'a Vec<StreamState>,
-    pub(super) tx_index: &'a FxHashMap<u128, Vec<LabelRef>>,
+    pub(super) tx_index: &'a TxIndex,
     pub(super) pending: &'a Vec<HeapKey>,
     pub(super) slab: &'a [Ev],
     pub(super) free: &'a Vec<u32>,
@@ -150,6 +150,7 @@ impl PassCol {
 
 #[cfg(test)]
 mod tests {
+    use super::super::apply::LabelRef;
     use super::super::reorder::EvKind;
     use super::*;
     /// A snapshot serialises [`StateRef`]; a restore reads [`State`]: the two must give
@@ -183,7 +184,7 @@ mod tests {
         };
         st.tx_index.insert(
             42,
-            vec![LabelRef {
+            smallvec::smallvec![LabelRef {
                 stream: 0,
                 key: 1,
                 idx: 2,

@@ -37,8 +37,10 @@ pub(crate) struct Rec {
 pub(crate) struct Chunk {
     pub(super) recs: Vec<Vec<Rec>>,
     pub(super) spill: Vec<Vec<u64>>,
-    /// Transactions released in this chunk: id → entity keys per stream (label routing).
-    pub(super) tx_keys: FxHashMap<u128, Vec<Option<u128>>>,
+    /// Transactions released in this chunk: id → entity keys in the streams with a label
+    /// index, in stream order (label routing). Inline, so staging a transaction allocates
+    /// nothing. Always empty when a snapshot is taken.
+    pub(super) tx_keys: FxHashMap<u128, smallvec::SmallVec<[Option<u128>; 2]>>,
     /// Label events released in this chunk (for the applied/unmatched counters).
     pub(super) labels: u32,
     pub(super) seq: u32,
@@ -78,12 +80,11 @@ impl Engine {
                 let c = &mut self.state.chunk;
                 c.labels += 1;
                 self.label_hits.insert(seq, false);
-                for (si, l) in self.layouts.iter().enumerate() {
-                    if !l.indexed {
-                        continue;
-                    }
-                    let key = match c.tx_keys.get(tx) {
-                        Some(keys) => keys[si],
+                let in_chunk = c.tx_keys.get(tx);
+                let indexed = self.layouts.iter().enumerate().filter(|(_, l)| l.indexed);
+                for (k, (si, _)) in indexed.enumerate() {
+                    let key = match in_chunk {
+                        Some(keys) => keys[k],
                         None => self.state.tx_index.get(tx).and_then(|refs| {
                             refs.iter().find(|r| r.stream as usize == si).map(|r| r.key)
                         }),
@@ -167,9 +168,9 @@ impl Engine {
                 flags: u8::from(enter & (1 << si) != 0),
             });
         }
-        if self.plan.label_events {
-            c.tx_keys
-                .insert(id, (0..self.layouts.len()).map(&key).collect());
+        if self.indexed_streams {
+            let keys = self.layouts.iter().enumerate().filter(|(_, l)| l.indexed);
+            c.tx_keys.insert(id, keys.map(|(si, _)| key(si)).collect());
         }
     }
 }
