@@ -126,8 +126,8 @@ fn main() {
         let (e, out_rows) = run_round(&spec, &feed, chunk);
         let s = t.elapsed().as_secs_f64();
         let (ent, bytes) = e.state_summary();
-        println!("round {round}: {n} events in {s:.3} s = {:.2} M events/s; {out_rows} rows; {ent} entities, {:.0} bytes/entity; label index {} transactions; {} labels applied, {} unmatched",
-            n as f64 / s / 1e6, bytes as f64 / ent as f64, e.label_index_len(), e.stats().labels_applied, e.stats().labels_unmatched);
+        println!("round {round}: {n} events in {s:.3} s = {:.2} M events/s; {out_rows} rows; {ent} entities, {:.0} bytes/entity; label index {} transactions, {:.0} bytes/entity more; {} labels applied, {} unmatched",
+            n as f64 / s / 1e6, bytes as f64 / ent as f64, e.label_index_len(), e.label_index_bytes() as f64 / ent as f64, e.stats().labels_applied, e.stats().labels_unmatched);
         best = best.max(n as f64 / s / 1e6);
     }
     println!("best of {rounds} rounds: {best:.2} M events/s");

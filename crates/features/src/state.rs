@@ -321,8 +321,9 @@ pub(crate) struct Entity {
     pub ext_ready: bool,
     pub last_time: Option<i64>,
     pub last_vals: Vec<f64>,
-    /// Bucketed streams with label events: (bucket index, id) of every transaction merged
-    /// into an existing bucket, so expiring the bucket unindexes all of them.
+    /// Always empty: kept so checkpoints keep their layout. (It listed the transactions
+    /// merged into each bucket for the label index, which now finds a transaction's bucket
+    /// by its time; a restore clears what an older checkpoint holds here.)
     pub merged: VecDeque<(u64, u128)>,
     /// Time the windows were last moved to.
     pub now: i64,
@@ -349,7 +350,7 @@ impl Entity {
     }
 
     #[inline]
-    fn time(&self, l: &Layout, p: usize) -> i64 {
+    pub fn time(&self, l: &Layout, p: usize) -> i64 {
         self.data[p * l.stride] as i64
     }
 
@@ -402,9 +403,6 @@ impl Entity {
                 let p = n - 1;
                 let abs = self.base + p as u64;
                 self.data[p * l.stride + 1] += 1;
-                if l.indexed {
-                    self.merged.push_back((abs, id));
-                }
                 for (k, v) in vals.iter().enumerate() {
                     let old = self.val(l, p, k);
                     self.set_val(l, p, k, old + v);
@@ -604,8 +602,8 @@ impl Entity {
         self.ext_ready = true;
     }
 
-    /// Drops entries every window has passed; returns their ids (when indexed) to `dropped`.
-    pub fn trim(&mut self, l: &Layout, dropped: &mut Vec<u128>) {
+    /// Drops entries every window has passed.
+    pub fn trim(&mut self, l: &Layout) {
         let Some(w) = l.wins.get(l.widest) else {
             return;
         };
@@ -616,20 +614,8 @@ impl Entity {
         if n == 0 {
             return;
         }
-        if l.indexed {
-            for p in 0..n {
-                if let Some(id) = self.id(l, p) {
-                    dropped.push(id);
-                }
-            }
-        }
         self.data.drop_front(n * l.stride);
         self.base += n as u64;
-        while self.merged.front().is_some_and(|(abs, _)| *abs < self.base) {
-            if let Some((_, id)) = self.merged.pop_front() {
-                dropped.push(id);
-            }
-        }
     }
 
     /// The value of an aggregation over window `wi`.
@@ -731,12 +717,6 @@ impl Entity {
         }
         for (k, w) in words.into_iter().enumerate() {
             self.data.insert(pos * l.stride + k, w);
-        }
-        let at = self.base + pos as u64;
-        for m in &mut self.merged {
-            if m.0 >= at {
-                m.0 += 1;
-            }
         }
         let now = self.now;
         for w in &l.wins {

@@ -37,6 +37,7 @@
 mod apply;
 mod decode;
 mod entities;
+mod labels;
 mod output;
 mod reorder;
 mod schedule;
@@ -99,7 +100,12 @@ pub struct LateEvent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct State {
     streams: Vec<StreamState>,
+    /// The label index in its checkpoint form: filled from `labels` for a snapshot and
+    /// turned back into it on restore, empty in between.
     tx_index: apply::TxIndex,
+    /// The label index (see `labels`).
+    #[serde(skip)]
+    labels: labels::LabelIndex,
     /// Min-heap of pending events' keys; the events themselves sit in `slab`, whose slots
     /// (and their buffers) are reused so a warm engine allocates nothing per event.
     pending: Vec<HeapKey>,
@@ -204,6 +210,8 @@ pub struct Engine {
     layouts: Vec<Layout>,
     /// Some stream keeps a label index (label events find its entries by transaction id).
     indexed_streams: bool,
+    /// The indexed streams by entity field (see `labels`).
+    label_groups: Vec<labels::LabelGroup>,
     /// Per stream: scratch space for applying a chunk.
     scratch: Vec<Scratch>,
     /// Threads a chunk's streams may be applied on (see [`Engine::set_threads`]).
@@ -306,6 +314,7 @@ impl Engine {
                 .map(|_| StreamState::default())
                 .collect(),
             tx_index: FxHashMap::default(),
+            labels: labels::LabelIndex::default(),
             pending: Vec::new(),
             slab: Vec::new(),
             free: Vec::new(),
@@ -337,6 +346,8 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        let indexed: Vec<bool> = layouts.iter().map(|l| l.indexed).collect();
+        let label_groups = labels::LabelGroup::of(&plan, &indexed);
         let mut e = Self {
             spec: spec.clone(),
             inputs: std::collections::VecDeque::new(),
@@ -346,6 +357,7 @@ impl Engine {
             out,
             slot_base,
             indexed_streams: layouts.iter().any(|l| l.indexed),
+            label_groups,
             layouts,
             scratch: Vec::new(),
             threads: 1,
@@ -385,6 +397,7 @@ impl Engine {
                 SlotSrc::Label(_) | SlotSrc::Hash(_) => None,
             })
             .collect();
+        e.state.labels = labels::LabelIndex::new(e.label_groups.len());
         e.remote = vec![false; e.plan.streams.len()];
         e.scratch = (0..e.plan.streams.len())
             .map(|_| Scratch::default())
@@ -399,9 +412,11 @@ impl Engine {
         &self.spec
     }
 
-    /// Transactions currently findable by label events (bounded by what the windows hold).
+    /// Transactions in the label index: those label events can still find, plus those
+    /// whose entries left every window since the last purge (bounded by the label
+    /// windows' reach and a sixteenth of it more).
     pub fn label_index_len(&self) -> usize {
-        self.state.tx_index.len()
+        self.state.labels.len()
     }
 
     /// Live straggler tolerance: a transaction that arrives behind what has already been
@@ -826,9 +841,10 @@ impl Engine {
                 }
             }
         }
+        let tx_index = self.labels_to_checkpoint();
         Ok(crate::checkpoint::encode(
             self.spec.hash,
-            &StateRef::new(st, &slab),
+            &StateRef::new(st, &slab, &tx_index),
         ))
     }
 
@@ -845,6 +861,8 @@ impl Engine {
             ));
         }
         e.state = state;
+        let tx_index = std::mem::take(&mut e.state.tx_index);
+        e.labels_from_checkpoint(tx_index);
         // The pending transactions' passthrough values become one input batch.
         let np = spec.passthrough.len();
         if np > 0 && !e.state.pending.is_empty() {
@@ -884,5 +902,11 @@ impl Engine {
             .map(|e| e.bytes() + 16)
             .sum();
         (entities, bytes)
+    }
+
+    /// Approximate bytes of the label index (transactions label events can still find),
+    /// for benchmarks: with [`Engine::state_summary`], the state's whole size.
+    pub fn label_index_bytes(&self) -> usize {
+        self.state.labels.bytes()
     }
 }

@@ -25,11 +25,8 @@ pub(super) struct Scratch {
     pub(super) order: Vec<u64>,
     pub(super) counts: Vec<u32>,
     pub(super) sorted: Vec<Rec>,
-    /// Ids that fell out of the windows (for the label index).
-    pub(super) dropped: Vec<u128>,
-    /// When streams are applied side by side: each part's feature values in record order,
-    /// and the ids that fell out of its windows.
-    pub(super) parts: Vec<(Vec<f64>, Vec<u128>)>,
+    /// When streams are applied side by side: each part's feature values in record order.
+    pub(super) parts: Vec<Vec<f64>>,
     /// How many of `parts` the current chunk uses.
     pub(super) nparts: usize,
 }
@@ -147,7 +144,7 @@ impl Engine {
             let mut ents: &mut [Entity] = ents;
             let mut keys: &[u128] = keys;
             let mut first = 0u32;
-            for (w, (vals, dropped)) in cuts.windows(2).zip(sc.parts.iter_mut()) {
+            for (w, vals) in cuts.windows(2).zip(sc.parts.iter_mut()) {
                 let part = &recs[w[0]..w[1]];
                 // Entities below the next part's first entity belong to this part.
                 let next_first = recs.get(w[1]).map_or(first + ents.len() as u32, |r| r.ent);
@@ -166,7 +163,6 @@ impl Engine {
                     part,
                     spill.as_slice(),
                     vals,
-                    dropped,
                 ));
                 ents = rest;
                 keys = rest_keys;
@@ -176,7 +172,7 @@ impl Engine {
         // The biggest parts first, so that no thread is left with a big one at the end.
         parts.sort_by_key(|p| std::cmp::Reverse(p.2.len()));
         let last_time =
-            side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals, dropped)| {
+            side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals)| {
                 apply_stream(
                     StreamCtx {
                         si,
@@ -186,7 +182,6 @@ impl Engine {
                         outs: &stream_out[si],
                     },
                     ents,
-                    dropped,
                     recs,
                     spill,
                     Dest::Seq(vals),
@@ -204,7 +199,7 @@ impl Engine {
             let sc = &self.scratch[si];
             let vals = sc.parts[..sc.nparts]
                 .iter()
-                .flat_map(|(v, _)| v.chunks_exact(w));
+                .flat_map(|v| v.chunks_exact(w));
             for (r, v) in recs.iter().filter(|r| r.flags & 2 == 0).zip(vals) {
                 let row = &mut self.out.feats[r.row as usize * nf..][..nf];
                 for (o, x) in outs.iter().zip(v) {

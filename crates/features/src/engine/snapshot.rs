@@ -79,11 +79,12 @@ pub(super) struct StateRef<'a> {
 }
 
 impl<'a> StateRef<'a> {
-    /// `st` with `slab` in place of its own slab.
-    pub(super) fn new(st: &'a State, slab: &'a [Ev]) -> Self {
+    /// `st` with `slab` in place of its own slab and `tx_index` (the label index in its
+    /// checkpoint form) in place of its own.
+    pub(super) fn new(st: &'a State, slab: &'a [Ev], tx_index: &'a TxIndex) -> Self {
         StateRef {
             streams: &st.streams,
-            tx_index: &st.tx_index,
+            tx_index,
             pending: &st.pending,
             slab,
             free: &st.free,
@@ -160,6 +161,7 @@ mod tests {
         let mut st = State {
             streams: vec![StreamState::default()],
             tx_index: FxHashMap::default(),
+            labels: Default::default(),
             pending: vec![HeapKey {
                 key: (5, 0, 7, 9),
                 slot: 0,
@@ -191,7 +193,7 @@ mod tests {
                 value: 0.5,
             }],
         );
-        let view = StateRef::new(&st, &st.slab);
+        let view = StateRef::new(&st, &st.slab, &st.tx_index);
         assert_eq!(
             postcard::to_stdvec(&view).unwrap(),
             postcard::to_stdvec(&st).unwrap()
