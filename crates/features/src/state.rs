@@ -414,20 +414,8 @@ impl Entity {
                         for (k, v) in vals.iter().enumerate() {
                             self.acc[w.at + 3 + k] += v;
                         }
-                        if self.ext_ready {
-                            // The bucket is the newest entry, so the back of each deque:
-                            // its value changed, so it goes in again.
-                            let Entity { base, data, ext, .. } = &mut *self;
-                            let (base, words) = (*base, data.live());
-                            for &(sl, max, d) in &w.extremes {
-                                let at = l.v_off + sl;
-                                let val = |i: u64| f64::from_bits(words[(i - base) as usize * l.stride + at]);
-                                if ext[d].back() == Some(&abs) {
-                                    ext[d].pop_back();
-                                }
-                                crate::extremes::push(&mut ext[d], max, abs, val(abs), val);
-                            }
-                        }
+                        // (No min/max deque to fix: the spec refuses min/max on
+                        // time buckets.)
                     }
                 }
                 return abs;
@@ -528,7 +516,9 @@ impl Entity {
                 (from_acc(acc[w.at + 1]) - base) as usize,
             );
             let mut sum = vo.map_or(0.0, |_| acc[w.at + 3 + w.sums[0]]);
-            let val = |p: usize| vo.map_or(0.0, |o| f64::from_bits(words[p * st + o]));
+            // Read only when the window keeps a sum.
+            let o = vo.unwrap_or(0);
+            let val = |p: usize| f64::from_bits(words[p * st + o]);
             if start == end || words[(end - 1) * st] as i64 <= lower {
                 // Every entry in the window leaves: start again from exactly zero,
                 // skipping entries that would enter and leave at once, so no

@@ -90,7 +90,6 @@ impl Engine {
                 },
                 EntsMut {
                     first: 0,
-                    keys: &st.keys,
                     ents: &mut st.ents,
                 },
                 &w.0,

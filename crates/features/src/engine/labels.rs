@@ -296,7 +296,11 @@ impl Engine {
                         r.enter & (1 << si) != 0
                             && streams[si].get(&join(r.key)).is_some_and(|e| {
                                 let (l, res) = (&self.layouts[si], self.plan.streams[si].resolution);
-                                find_tx(e, l, res, r.time, join(*id)).is_some()
+                                // Its entry (or bucket) is no later than its time: if the
+                                // oldest entry is later, it is gone, without a search.
+                                e.entries(l) > 0
+                                    && e.time(l, 0) <= r.time
+                                    && find_tx(e, l, res, r.time, join(*id)).is_some()
                             })
                     })
             };

@@ -34,7 +34,6 @@ pub(super) struct Scratch {
 /// The entities of a stream that one part of a chunk may touch: slots `first..`.
 pub(super) struct EntsMut<'a> {
     pub(super) first: u32,
-    pub(super) keys: &'a [u128],
     pub(super) ents: &'a mut [Entity],
 }
 
@@ -140,9 +139,8 @@ impl Engine {
             if sc.parts.len() < sc.nparts {
                 sc.parts.resize_with(sc.nparts, Default::default);
             }
-            let StreamState { ents, keys, .. } = st;
+            let StreamState { ents, .. } = st;
             let mut ents: &mut [Entity] = ents;
-            let mut keys: &[u128] = keys;
             let mut first = 0u32;
             for (w, vals) in cuts.windows(2).zip(sc.parts.iter_mut()) {
                 let part = &recs[w[0]..w[1]];
@@ -150,14 +148,12 @@ impl Engine {
                 let next_first = recs.get(w[1]).map_or(first + ents.len() as u32, |r| r.ent);
                 let (mine, rest) =
                     std::mem::take(&mut ents).split_at_mut((next_first - first) as usize);
-                let (my_keys, rest_keys) = keys.split_at((next_first - first) as usize);
                 vals.clear();
                 vals.reserve(part.len() * stream_out[si].len());
                 parts.push((
                     si,
                     EntsMut {
                         first,
-                        keys: my_keys,
                         ents: mine,
                     },
                     part,
@@ -165,7 +161,6 @@ impl Engine {
                     vals,
                 ));
                 ents = rest;
-                keys = rest_keys;
                 first = next_first;
             }
         }

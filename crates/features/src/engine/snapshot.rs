@@ -54,7 +54,6 @@ impl<'de> Deserialize<'de> for StreamState {
         for (k, e) in repr.entities {
             st.slot.insert(k, st.ents.len() as u32);
             st.ents.push(e);
-            st.keys.push(k);
         }
         Ok(st)
     }
