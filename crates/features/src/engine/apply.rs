@@ -82,7 +82,6 @@ impl Engine {
             group_by_entity(sc, &mut w.0, slots);
             let t = apply_stream(
                 StreamCtx {
-                    si,
                     layout: &self.layouts[si],
                     resolution: self.plan.streams[si].resolution,
                     ttl,
@@ -194,7 +193,6 @@ impl Engine {
 
 /// What [`apply_stream`] reads about its stream.
 pub(super) struct StreamCtx<'a> {
-    pub(super) si: usize,
     pub(super) layout: &'a Layout,
     pub(super) resolution: Option<i64>,
     pub(super) ttl: Option<i64>,

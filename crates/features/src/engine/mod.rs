@@ -414,7 +414,7 @@ impl Engine {
 
     /// Transactions in the label index: those label events can still find, plus those
     /// whose entries left every window since the last purge (bounded by the label
-    /// windows' reach and a sixteenth of it more).
+    /// windows' reach and a quarter of it more).
     pub fn label_index_len(&self) -> usize {
         self.state.labels.len()
     }
@@ -637,12 +637,20 @@ impl Engine {
         if direct > 0 {
             let m = &mut self.state.source_max[TX_SOURCE];
             *m = (*m).max(times[n - 1]);
-            self.release(late);
             for (r, &time) in times[..direct].iter().enumerate() {
                 let seq = self.state.next_seq;
+                let key = (time, 0, dec.orders[r], seq);
+                // Pending events before this row (label events waiting for their time,
+                // say) go first, as the heap would release them: they are below the
+                // watermark too.
+                while self.state.pending.first().is_some_and(|h| h.key < key) {
+                    let hk = pop_min(&mut self.state.pending);
+                    self.state.last_released = Some(hk.key);
+                    self.stage(hk.slot);
+                }
                 self.state.next_seq += 1;
                 self.state.stats.events_in += 1;
-                self.state.last_released = Some((time, 0, dec.orders[r], seq));
+                self.state.last_released = Some(key);
                 let src = Src {
                     batch: batch_no,
                     row: r as u32,
@@ -657,6 +665,8 @@ impl Engine {
                     |k| d.vals[k][r],
                 );
             }
+            // Then the pending events after the last direct row that the watermark passes.
+            self.release(late);
         }
         for (r, &time) in times.iter().enumerate().skip(direct) {
             let (id, order) = (dec.ids[r], dec.orders[r]);

@@ -170,7 +170,6 @@ impl Engine {
             side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals)| {
                 apply_stream(
                     StreamCtx {
-                        si,
                         layout: &layouts[si],
                         resolution: plan.streams[si].resolution,
                         ttl,
