@@ -17,10 +17,10 @@
 
 pub mod checkpoint;
 pub mod engine;
+mod extremes;
 pub mod plan;
 pub mod replay;
 pub mod spec;
-mod extremes;
 mod state;
 
 pub use engine::{Engine, EngineError, EngineStats, LateEvent};

@@ -122,9 +122,9 @@ impl Layout {
             n_distinct,
             n_extremes,
             fast: !weighted
-                && wins
-                    .iter()
-                    .all(|w| w.sums.len() <= 1 && !w.sumsq && w.distinct.is_empty() && w.extremes.is_empty()),
+                && wins.iter().all(|w| {
+                    w.sums.len() <= 1 && !w.sumsq && w.distinct.is_empty() && w.extremes.is_empty()
+                }),
             wins,
             widest: (0..s.windows.len())
                 .max_by_key(|&i| s.windows[i].len.saturating_add(s.windows[i].off))
@@ -243,7 +243,15 @@ struct Sums<'a> {
 /// Adds (`sign` 1) or removes (`sign` −1) entry `p` of `words` (absolute index `base + p`)
 /// to window `w`'s sums, distinct sets and min/max deques.
 #[inline(always)]
-fn add_entry(l: &Layout, w: &WinLayout, words: &[u64], a: &mut Sums<'_>, base: u64, p: usize, sign: f64) {
+fn add_entry(
+    l: &Layout,
+    w: &WinLayout,
+    words: &[u64],
+    a: &mut Sums<'_>,
+    base: u64,
+    p: usize,
+    sign: f64,
+) {
     let e = &words[p * l.stride..(p + 1) * l.stride];
     let wt = if l.weighted { e[1] as f64 } else { 1.0 };
     let acc = &mut *a.acc;
@@ -450,11 +458,7 @@ impl Entity {
         } = self;
         let words = data.live();
         let base = *base;
-        let mut a = Sums {
-            acc,
-            distinct,
-            ext,
-        };
+        let mut a = Sums { acc, distinct, ext };
         let n = words.len() / l.stride;
         for w in &l.wins {
             let upper = t - w.off;

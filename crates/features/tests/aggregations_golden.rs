@@ -13,7 +13,9 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use riskstream_features::{Engine, FeatureSpec, LateEvent};
@@ -269,7 +271,16 @@ fn features() -> Vec<(Ent, fn(&Tx) -> bool, A, Val, i64, i64, Option<i64>, f64)>
         (Ent::Cust, all, A::Max, Val::Amount, d, 0, None, 0.0),
         (Ent::Cust, all, A::Min, Val::Amount, d, 0, None, -1.0),
         (Ent::Cust, all, A::Distinct, Val::Device, d, 0, None, 0.0),
-        (Ent::Cust, all, A::Distinct, Val::Country, 6 * h, 0, None, 0.0),
+        (
+            Ent::Cust,
+            all,
+            A::Distinct,
+            Val::Country,
+            6 * h,
+            0,
+            None,
+            0.0,
+        ),
         (Ent::Cust, all, A::Sum, Val::Amount, d, 2 * h, None, 0.0),
         (Ent::Cust, all, A::Max, Val::Amount, d, 2 * h, None, 0.0),
         (Ent::Cust, all, A::Max, Val::Fraud, d, 0, None, 0.0),
@@ -310,7 +321,10 @@ fn naive(txs: &[Tx], labels: &[Label]) -> Vec<Vec<f64>> {
         for &(ent, filter, agg, val, len, off, res, empty) in &feats {
             let k = key(ent, cur);
             if let A::SinceLast = agg {
-                let prev = txs[..i].iter().rev().find(|x| key(ent, x) == k && filter(x));
+                let prev = txs[..i]
+                    .iter()
+                    .rev()
+                    .find(|x| key(ent, x) == k && filter(x));
                 row.push(prev.map_or(empty, |p| (t - p.ts) as f64 / SEC as f64));
                 continue;
             }
@@ -354,7 +368,10 @@ fn naive(txs: &[Tx], labels: &[Label]) -> Vec<Vec<f64>> {
                     (sq / n - m * m).max(0.0).sqrt()
                 }
                 A::Min => entries.iter().map(|e| e.1).fold(f64::INFINITY, f64::min),
-                A::Max => entries.iter().map(|e| e.1).fold(f64::NEG_INFINITY, f64::max),
+                A::Max => entries
+                    .iter()
+                    .map(|e| e.1)
+                    .fold(f64::NEG_INFINITY, f64::max),
                 A::Distinct => {
                     let mut s: Vec<i64> = inside
                         .iter()
@@ -382,15 +399,24 @@ fn spec(dir: &std::path::Path) -> FeatureSpec {
 }
 
 fn tx_batch(spec: &FeatureSpec, rows: &[Tx]) -> RecordBatch {
-    let ints = |f: fn(&Tx) -> i64| Arc::new(Int64Array::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
-    let strs = |f: fn(&Tx) -> String| Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
+    let ints = |f: fn(&Tx) -> i64| {
+        Arc::new(Int64Array::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+    };
+    let strs = |f: fn(&Tx) -> String| {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+    };
     let cols: Vec<ArrayRef> = vec![
         ints(|t| t.id),
-        Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>()).with_timezone("+00:00")),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())
+                .with_timezone("+00:00"),
+        ),
         ints(|t| t.card),
         ints(|t| t.cust),
         strs(|t| format!("T{}", t.term)),
-        Arc::new(Float64Array::from(rows.iter().map(|r| r.amount).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.amount).collect::<Vec<_>>(),
+        )),
         strs(|t| if t.ecom { "ecom" } else { "pos" }.to_string()),
         strs(|t| format!("D{}", t.device)),
         strs(|t| format!("C{}", t.country)),
@@ -404,9 +430,16 @@ fn label_batch(spec: &FeatureSpec, rows: &[Label]) -> RecordBatch {
         unreachable!("the spec takes label events")
     };
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(rows.iter().map(|l| l.tx).collect::<Vec<_>>())),
-        Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|l| l.ts).collect::<Vec<_>>()).with_timezone("+00:00")),
-        Arc::new(Int64Array::from(rows.iter().map(|l| l.value).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|l| l.tx).collect::<Vec<_>>(),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|l| l.ts).collect::<Vec<_>>())
+                .with_timezone("+00:00"),
+        ),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|l| l.value).collect::<Vec<_>>(),
+        )),
     ];
     RecordBatch::try_new(riskstream_io::arrow_schema(schema), cols).unwrap()
 }
@@ -429,7 +462,8 @@ fn no_late(l: LateEvent) {
 /// Runs the engine over transactions and labels merged in time order; rows by id.
 fn run(spec: &FeatureSpec, txs: &[Tx], labels: &[Label], d: Drive) -> Vec<(i64, Vec<f64>)> {
     // Time order; runs of one kind cut into batches of at most `d.batch` events.
-    let mut events: Vec<(i64, Option<&Tx>, Option<&Label>)> = txs.iter().map(|t| (t.ts, Some(t), None)).collect();
+    let mut events: Vec<(i64, Option<&Tx>, Option<&Label>)> =
+        txs.iter().map(|t| (t.ts, Some(t), None)).collect();
     events.extend(labels.iter().map(|l| (l.ts, None, Some(l))));
     events.sort_by_key(|e| e.0);
     let mut batches: Vec<RecordBatch> = Vec::new();
@@ -480,7 +514,9 @@ fn run(spec: &FeatureSpec, txs: &[Tx], labels: &[Label], d: Drive) -> Vec<(i64, 
     for b in &outs {
         let ids = b.column(0).as_primitive::<Int64Type>();
         for r in 0..b.num_rows() {
-            let vals = (1..b.num_columns()).map(|c| b.column(c).as_primitive::<Float64Type>().value(r)).collect();
+            let vals = (1..b.num_columns())
+                .map(|c| b.column(c).as_primitive::<Float64Type>().value(r))
+                .collect();
             rows.push((ids.value(r), vals));
         }
     }
@@ -498,7 +534,11 @@ fn check(txs: &[Tx], labels: &[Label], d: Drive) -> Result<(), TestCaseError> {
     let names: Vec<&str> = spec.features.iter().map(|f| f.name()).collect();
     for ((id, g), w) in got.iter().zip(&want) {
         for (fi, (a, b)) in g.iter().zip(w).enumerate() {
-            prop_assert!(a.to_bits() == b.to_bits(), "tx {id}, feature {}: engine {a}, naive {b} ({d:?})", names[fi]);
+            prop_assert!(
+                a.to_bits() == b.to_bits(),
+                "tx {id}, feature {}: engine {a}, naive {b} ({d:?})",
+                names[fi]
+            );
         }
     }
     Ok(())
@@ -507,7 +547,16 @@ fn check(txs: &[Tx], labels: &[Label], d: Drive) -> Result<(), TestCaseError> {
 /// Random transactions over `days` days, at distinct even seconds (labels at odd ones, so
 /// no label shares a time with a transaction), and up to two labels per transaction.
 fn stream(min: usize, n: usize, days: i64) -> impl Strategy<Value = (Vec<Tx>, Vec<Label>)> {
-    let tx = (0i64..days * 43_200, 0i64..6, 0i64..4, 0i64..3, 1u8..12, any::<bool>(), 0i64..4, 0i64..3);
+    let tx = (
+        0i64..days * 43_200,
+        0i64..6,
+        0i64..4,
+        0i64..3,
+        1u8..12,
+        any::<bool>(),
+        0i64..4,
+        0i64..3,
+    );
     let label = (any::<prop::sample::Index>(), 0i64..4 * 3_600, 0i64..2);
     (
         proptest::collection::vec(tx, min..n),
@@ -519,23 +568,29 @@ fn stream(min: usize, n: usize, days: i64) -> impl Strategy<Value = (Vec<Tx>, Ve
             let txs: Vec<Tx> = raw
                 .into_iter()
                 .enumerate()
-                .map(|(i, (half, card, cust, term, amount, ecom, device, country))| Tx {
-                    id: i as i64 + 1,
-                    ts: T0 + 2 * half * SEC,
-                    card,
-                    cust,
-                    term,
-                    amount: f64::from(amount),
-                    ecom,
-                    device,
-                    country,
-                })
+                .map(
+                    |(i, (half, card, cust, term, amount, ecom, device, country))| Tx {
+                        id: i as i64 + 1,
+                        ts: T0 + 2 * half * SEC,
+                        card,
+                        cust,
+                        term,
+                        amount: f64::from(amount),
+                        ecom,
+                        device,
+                        country,
+                    },
+                )
                 .collect();
             let mut labels: Vec<Label> = ls
                 .into_iter()
                 .map(|(ix, delay, value)| {
                     let t = &txs[ix.index(txs.len())];
-                    Label { tx: t.id, ts: t.ts + (2 * delay + 1) * SEC, value }
+                    Label {
+                        tx: t.id,
+                        ts: t.ts + (2 * delay + 1) * SEC,
+                        value,
+                    }
                 })
                 .collect();
             labels.sort_by_key(|l| l.ts);
@@ -566,9 +621,22 @@ proptest! {
 fn side_by_side_with_label_streams_equals_naive() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     for _ in 0..3 {
-        let (txs, labels) = stream(2_500, 3_000, 4).new_tree(&mut runner).unwrap().current();
+        let (txs, labels) = stream(2_500, 3_000, 4)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
         for threads in [1, 2] {
-            check(&txs, &labels, Drive { batch: 4_096, apply: 65_536, threads, snapshot_at: None }).unwrap();
+            check(
+                &txs,
+                &labels,
+                Drive {
+                    batch: 4_096,
+                    apply: 65_536,
+                    threads,
+                    snapshot_at: None,
+                },
+            )
+            .unwrap();
         }
     }
 }

@@ -128,7 +128,10 @@ impl LabelIndex {
     /// Approximate heap bytes (hash tables at their capacity).
     pub(super) fn bytes(&self) -> usize {
         let entry = std::mem::size_of::<([u64; 2], TxRef)>() + 1;
-        self.maps.iter().map(|m| m.capacity() * entry).sum::<usize>()
+        self.maps
+            .iter()
+            .map(|m| m.capacity() * entry)
+            .sum::<usize>()
             + self
                 .dups
                 .iter()
@@ -177,7 +180,13 @@ pub(crate) fn find_tx(e: &Entity, l: &Layout, res: Option<i64>, t: i64, id: u128
 impl Engine {
     /// Indexes a staged (or late-applied) transaction in each label group it entered:
     /// `key(si)` is its entity key in stream `si`, `enter` its filter bits.
-    pub(super) fn index_tx(&mut self, id: u128, time: i64, enter: u64, key: impl Fn(usize) -> Option<u128>) {
+    pub(super) fn index_tx(
+        &mut self,
+        id: u128,
+        time: i64,
+        enter: u64,
+        key: impl Fn(usize) -> Option<u128>,
+    ) {
         for g in 0..self.label_groups.len() {
             let gr = &self.label_groups[g];
             let Some(k) = key(gr.streams[0]) else {
@@ -298,7 +307,8 @@ impl Engine {
                     || gr.streams.iter().any(|&si| {
                         r.enter & (1 << si) != 0
                             && streams[si].get(&join(r.key)).is_some_and(|e| {
-                                let (l, res) = (&self.layouts[si], self.plan.streams[si].resolution);
+                                let (l, res) =
+                                    (&self.layouts[si], self.plan.streams[si].resolution);
                                 // Its entry (or bucket) is no later than its time: if the
                                 // oldest entry is later, it is gone, without a search.
                                 e.entries(l) > 0
@@ -322,7 +332,9 @@ impl Engine {
         let LabelIndex { maps, dups, .. } = &self.state.labels;
         for (g, gr) in self.label_groups.iter().enumerate() {
             let main = maps[g].iter();
-            let more = dups[g].iter().flat_map(|(id, v)| v.iter().map(move |r| (id, r)));
+            let more = dups[g]
+                .iter()
+                .flat_map(|(id, v)| v.iter().map(move |r| (id, r)));
             for (id, r) in main.chain(more) {
                 for &si in &gr.streams {
                     let (l, res) = (&self.layouts[si], self.plan.streams[si].resolution);
@@ -355,13 +367,19 @@ impl Engine {
         for (id, refs) in index {
             for (g, gr) in self.label_groups.iter().enumerate() {
                 let mut r: Option<(TxRef, bool)> = None;
-                for lr in refs.iter().filter(|lr| gr.streams.contains(&(lr.stream as usize))) {
+                for lr in refs
+                    .iter()
+                    .filter(|lr| gr.streams.contains(&(lr.stream as usize)))
+                {
                     let si = lr.stream as usize;
                     let Some(e) = self.state.streams[si].get(&lr.key) else {
                         continue;
                     };
                     let l = &self.layouts[si];
-                    let Some(p) = lr.idx.checked_sub(e.base).filter(|&p| p < e.entries(l) as u64)
+                    let Some(p) = lr
+                        .idx
+                        .checked_sub(e.base)
+                        .filter(|&p| p < e.entries(l) as u64)
                     else {
                         continue;
                     };

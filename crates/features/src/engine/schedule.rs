@@ -152,10 +152,7 @@ impl Engine {
                 vals.reserve(part.len() * stream_out[si].len());
                 parts.push((
                     si,
-                    EntsMut {
-                        first,
-                        ents: mine,
-                    },
+                    EntsMut { first, ents: mine },
                     part,
                     spill.as_slice(),
                     vals,
@@ -166,22 +163,21 @@ impl Engine {
         }
         // The biggest parts first, so that no thread is left with a big one at the end.
         parts.sort_by_key(|p| std::cmp::Reverse(p.2.len()));
-        let last_time =
-            side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals)| {
-                apply_stream(
-                    StreamCtx {
-                        layout: &layouts[si],
-                        resolution: plan.streams[si].resolution,
-                        ttl,
-                        outs: &stream_out[si],
-                    },
-                    ents,
-                    recs,
-                    spill,
-                    Dest::Seq(vals),
-                    None,
-                )
-            });
+        let last_time = side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals)| {
+            apply_stream(
+                StreamCtx {
+                    layout: &layouts[si],
+                    resolution: plan.streams[si].resolution,
+                    ttl,
+                    outs: &stream_out[si],
+                },
+                ents,
+                recs,
+                spill,
+                Dest::Seq(vals),
+                None,
+            )
+        });
         // Each stream's values, in its record order (its parts in order), into the rows.
         let nf = self.out.nf;
         for (si, (recs, _)) in work.iter().enumerate() {
@@ -191,9 +187,7 @@ impl Engine {
                 continue;
             }
             let sc = &self.scratch[si];
-            let vals = sc.parts[..sc.nparts]
-                .iter()
-                .flat_map(|v| v.chunks_exact(w));
+            let vals = sc.parts[..sc.nparts].iter().flat_map(|v| v.chunks_exact(w));
             for (r, v) in recs.iter().filter(|r| r.flags & 2 == 0).zip(vals) {
                 let row = &mut self.out.feats[r.row as usize * nf..][..nf];
                 for (o, x) in outs.iter().zip(v) {
