@@ -17,6 +17,7 @@
 
 pub mod checkpoint;
 pub mod engine;
+mod extremes;
 pub mod plan;
 pub mod replay;
 pub mod spec;

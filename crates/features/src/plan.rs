@@ -25,10 +25,17 @@ pub struct WinDef {
     pub len: i64,
     /// Offset (µs).
     pub off: i64,
-    /// Slots needing a sum of squares (std).
+    /// Whether the window keeps sums of squares (some slot's std is read).
     pub sumsq: bool,
     /// Slots needing distinct counting.
     pub distinct: Vec<usize>,
+    /// Slots whose running sum a feature reads (sum, mean, std): only these are added and
+    /// subtracted as entries move, the others' sums stay 0 and are never read.
+    pub sums: Vec<usize>,
+    /// Slots whose sum of squares a feature reads (std).
+    pub squares: Vec<usize>,
+    /// (slot, is max) of every min/max feature: each keeps a monotonic deque.
+    pub extremes: Vec<(usize, bool)>,
 }
 
 /// A stream.
@@ -179,16 +186,41 @@ impl Plan {
                                         off: w.offset,
                                         sumsq: false,
                                         distinct: Vec::new(),
+                                        sums: Vec::new(),
+                                        squares: Vec::new(),
+                                        extremes: Vec::new(),
                                     });
                                     s.windows.len() - 1
                                 }
                             };
-                            if agg == Agg::Std {
-                                s.windows[wi].sumsq = true;
+                            let win = &mut s.windows[wi];
+                            // What the feature reads decides what the window maintains
+                            // (`Entity::value` reads slot 0 when a feature names none).
+                            let sl = slot.unwrap_or(0);
+                            let has_slot = !s.slots.is_empty();
+                            let add = |v: &mut Vec<usize>| {
+                                if has_slot && !v.contains(&sl) {
+                                    v.push(sl);
+                                }
+                            };
+                            match agg {
+                                Agg::Sum | Agg::Mean => add(&mut win.sums),
+                                Agg::Std => {
+                                    win.sumsq = true;
+                                    add(&mut win.sums);
+                                    add(&mut win.squares);
+                                }
+                                Agg::Min | Agg::Max if has_slot => {
+                                    let x = (sl, agg == Agg::Max);
+                                    if !win.extremes.contains(&x) {
+                                        win.extremes.push(x);
+                                    }
+                                }
+                                _ => {}
                             }
                             if let (Agg::DistinctCount, Some(sl)) = (agg, slot) {
-                                if !s.windows[wi].distinct.contains(&sl) {
-                                    s.windows[wi].distinct.push(sl);
+                                if !win.distinct.contains(&sl) {
+                                    win.distinct.push(sl);
                                 }
                             }
                             ops.push(FeatureOp::Window {

@@ -6,12 +6,15 @@
 //!  data: Words           entries, `stride` words each, oldest first:
 //!                        [time, (weight if bucketed), value × slots as f64 bits, (id lo, id hi if labels are events)]
 //!  acc:  Vec<f64>        per window: [start, end, count, sum × slots, (sum of squares × slots)]
+//!  ext:  deques          per min/max feature: entry indices, values monotonic (`extremes`)
 //! ```
 //!
 //! `start`/`end` are absolute entry indices (exact as f64 up to 2^53). A window is the
 //! contiguous run `[start, end)` of entries; moving it to a new time adds the entries that
 //! enter at the right and subtracts those that leave at the left, so an event costs
-//! O(windows) however long the windows are.
+//! O(windows) however long the windows are. Only the sums some feature reads are kept up
+//! to date (a distinct count's hashed slot is never summed); min and max read the front of
+//! a monotonic deque instead of rescanning the window.
 
 use crate::plan::{SlotSrc, StreamDef};
 use crate::spec::Agg;
@@ -32,9 +35,11 @@ pub(crate) struct Layout {
     pub wins: Vec<WinLayout>,
     pub acc_len: usize,
     pub n_distinct: usize,
-    /// One value slot, unit weights, no sums of squares or distinct sets: the fast path
-    /// of [`Entity::advance`].
-    pub single: bool,
+    /// Min/max deques per entity.
+    pub n_extremes: usize,
+    /// Unit weights, at most one summed slot per window, no sums of squares, distinct
+    /// sets or min/max: the fast path of [`Entity::advance`] (count-only streams too).
+    pub fast: bool,
     /// The window reaching furthest back (largest length + offset): its start is the
     /// smallest, so it alone says which entries every window has passed.
     pub widest: usize,
@@ -49,6 +54,12 @@ pub(crate) struct WinLayout {
     pub sumsq: bool,
     /// (slot, index into `Entity::distinct`).
     pub distinct: Vec<(usize, usize)>,
+    /// Slots whose sum is kept (see [`crate::plan::WinDef::sums`]).
+    pub sums: Vec<usize>,
+    /// Slots whose sum of squares is kept.
+    pub squares: Vec<usize>,
+    /// (slot, is max, index into `Entity::ext`) of each min/max feature.
+    pub extremes: Vec<(usize, bool, usize)>,
 }
 
 impl Layout {
@@ -61,7 +72,8 @@ impl Layout {
         let stride = id_off + if indexed { 2 } else { 0 };
         let mut at = 0;
         let mut n_distinct = 0;
-        let wins = s
+        let mut n_extremes = 0;
+        let wins: Vec<WinLayout> = s
             .windows
             .iter()
             .map(|w| {
@@ -76,8 +88,17 @@ impl Layout {
                         .enumerate()
                         .map(|(j, &sl)| (sl, n_distinct + j))
                         .collect(),
+                    sums: w.sums.clone(),
+                    squares: w.squares.clone(),
+                    extremes: w
+                        .extremes
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &(sl, max))| (sl, max, n_extremes + j))
+                        .collect(),
                 };
                 n_distinct += w.distinct.len();
+                n_extremes += w.extremes.len();
                 at += 3 + ns * if w.sumsq { 2 } else { 1 };
                 wl
             })
@@ -97,10 +118,14 @@ impl Layout {
             v_off,
             id_off,
             label_slots,
-            wins,
             acc_len: at,
             n_distinct,
-            single: ns == 1 && !weighted && n_distinct == 0 && s.windows.iter().all(|w| !w.sumsq),
+            n_extremes,
+            fast: !weighted
+                && wins.iter().all(|w| {
+                    w.sums.len() <= 1 && !w.sumsq && w.distinct.is_empty() && w.extremes.is_empty()
+                }),
+            wins,
             widest: (0..s.windows.len())
                 .max_by_key(|&i| s.windows[i].len.saturating_add(s.windows[i].off))
                 .unwrap_or(0),
@@ -208,33 +233,49 @@ fn to_acc(i: u64) -> f64 {
     i as i64 as f64
 }
 
-/// Adds (`sign` 1) or removes (`sign` −1) entry `p` of `words` to window `w`'s sums.
+/// The mutable parts of an entity a window move updates, borrowed apart.
+struct Sums<'a> {
+    acc: &'a mut [f64],
+    distinct: &'a mut [FxHashMap<u64, u32>],
+    ext: &'a mut [VecDeque<u64>],
+}
+
+/// Adds (`sign` 1) or removes (`sign` −1) entry `p` of `words` (absolute index `base + p`)
+/// to window `w`'s sums, distinct sets and min/max deques.
 #[inline(always)]
 fn add_entry(
     l: &Layout,
     w: &WinLayout,
     words: &[u64],
-    acc: &mut [f64],
-    distinct: &mut [FxHashMap<u64, u32>],
+    a: &mut Sums<'_>,
+    base: u64,
     p: usize,
     sign: f64,
 ) {
     let e = &words[p * l.stride..(p + 1) * l.stride];
     let wt = if l.weighted { e[1] as f64 } else { 1.0 };
+    let acc = &mut *a.acc;
     acc[w.at + 2] += sign * wt;
     let vals = &e[l.v_off..l.v_off + l.ns];
-    if w.sumsq {
-        let (sums, sq) = acc[w.at + 3..w.at + 3 + 2 * l.ns].split_at_mut(l.ns);
-        for ((s, q), &v) in sums.iter_mut().zip(sq.iter_mut()).zip(vals) {
-            let v = f64::from_bits(v);
-            *s += sign * v;
-            *q += sign * v * v;
-        }
-    } else {
-        for (s, &v) in acc[w.at + 3..w.at + 3 + l.ns].iter_mut().zip(vals) {
-            *s += sign * f64::from_bits(v);
+    // Each kept sum is its own running total: keeping fewer changes none of them.
+    for &k in &w.sums {
+        acc[w.at + 3 + k] += sign * f64::from_bits(vals[k]);
+    }
+    for &k in &w.squares {
+        let v = f64::from_bits(vals[k]);
+        acc[w.at + 3 + l.ns + k] += sign * v * v;
+    }
+    let abs = base + p as u64;
+    for &(sl, max, d) in &w.extremes {
+        if sign > 0.0 {
+            let (st, at) = (l.stride, l.v_off + sl);
+            let val = |i: u64| f64::from_bits(words[(i - base) as usize * st + at]);
+            crate::extremes::push(&mut a.ext[d], max, abs, f64::from_bits(vals[sl]), val);
+        } else {
+            crate::extremes::leave(&mut a.ext[d], abs);
         }
     }
+    let distinct = &mut *a.distinct;
     for &(sl, d) in &w.distinct {
         let h = vals[sl];
         let m = &mut distinct[d];
@@ -259,13 +300,16 @@ fn add_entry(
 /// restarts a window whenever every entry it held leaves, including when new entries enter
 /// in the same move, and skips entries that would enter and leave at once: after a window
 /// has emptied, an entity's window features are bit for bit those of a fresh entity.
-fn restart(l: &Layout, w: &WinLayout, acc: &mut [f64], distinct: &mut [FxHashMap<u64, u32>]) {
+fn restart(l: &Layout, w: &WinLayout, a: &mut Sums<'_>) {
     let k = l.ns * if w.sumsq { 2 } else { 1 };
-    acc[w.at + 2..w.at + 3 + k]
+    a.acc[w.at + 2..w.at + 3 + k]
         .iter_mut()
         .for_each(|x| *x = 0.0);
     for &(_, d) in &w.distinct {
-        distinct[d].clear();
+        a.distinct[d].clear();
+    }
+    for &(_, _, d) in &w.extremes {
+        a.ext[d].clear();
     }
 }
 
@@ -276,10 +320,18 @@ pub(crate) struct Entity {
     pub data: Words,
     pub acc: Vec<f64>,
     pub distinct: Vec<FxHashMap<u64, u32>>,
+    /// Min/max deques (see [`crate::extremes`]). Not in checkpoints: rebuilt from the
+    /// windows' entries on the first move after a restore (`ext_ready` false).
+    #[serde(skip)]
+    pub ext: Vec<VecDeque<u64>>,
+    /// Whether `ext` matches the windows; while not, min/max rescan the window.
+    #[serde(skip)]
+    pub ext_ready: bool,
     pub last_time: Option<i64>,
     pub last_vals: Vec<f64>,
-    /// Bucketed streams with label events: (bucket index, id) of every transaction merged
-    /// into an existing bucket, so expiring the bucket unindexes all of them.
+    /// Always empty: kept so checkpoints keep their layout. (It listed the transactions
+    /// merged into each bucket for the label index, which now finds a transaction's bucket
+    /// by its time; a restore clears what an older checkpoint holds here.)
     pub merged: VecDeque<(u64, u128)>,
     /// Time the windows were last moved to.
     pub now: i64,
@@ -292,6 +344,8 @@ impl Entity {
         Entity {
             acc: vec![0.0; l.acc_len],
             distinct: vec![FxHashMap::default(); l.n_distinct],
+            ext: vec![VecDeque::new(); l.n_extremes],
+            ext_ready: true,
             now: i64::MIN,
             seen: i64::MIN,
             ..Entity::default()
@@ -304,7 +358,7 @@ impl Entity {
     }
 
     #[inline]
-    fn time(&self, l: &Layout, p: usize) -> i64 {
+    pub fn time(&self, l: &Layout, p: usize) -> i64 {
         self.data[p * l.stride] as i64
     }
 
@@ -357,9 +411,6 @@ impl Entity {
                 let p = n - 1;
                 let abs = self.base + p as u64;
                 self.data[p * l.stride + 1] += 1;
-                if l.indexed {
-                    self.merged.push_back((abs, id));
-                }
                 for (k, v) in vals.iter().enumerate() {
                     let old = self.val(l, p, k);
                     self.set_val(l, p, k, old + v);
@@ -371,6 +422,8 @@ impl Entity {
                         for (k, v) in vals.iter().enumerate() {
                             self.acc[w.at + 3 + k] += v;
                         }
+                        // (No min/max deque to fix: the spec refuses min/max on
+                        // time buckets.)
                     }
                 }
                 return abs;
@@ -387,111 +440,164 @@ impl Entity {
     /// The hot loop of the engine: it works on the live words as a plain slice, with the
     /// fields borrowed apart, so each step is a load, a compare and a few adds.
     pub fn advance(&mut self, l: &Layout, t: i64) {
+        if l.fast {
+            self.advance_fast(l, t);
+            return;
+        }
+        if !self.ext_ready {
+            self.rebuild_extremes(l);
+        }
         let Entity {
             base,
             data,
             acc,
             distinct,
+            ext,
             now,
             ..
         } = self;
         let words = data.live();
         let base = *base;
-        if l.single {
-            // One value slot, unit weights, no sums of squares, no distinct sets: the count
-            // is the number of entries between the pointers, the sum stays in a register
-            // while they move. Same arithmetic on the sum, same bits. (No division for the
-            // entry count either: the scan compares word offsets.)
-            let (st, vo, len) = (l.stride, l.v_off, words.len());
-            // Windows with the same offset share their end: found once, by the first.
-            let mut shared: Option<(i64, usize, usize)> = None;
-            for w in &l.wins {
-                let upper = t - w.off;
-                let lower = upper - w.len;
-                let a = &mut acc[w.at..w.at + 4];
-                let (mut start, mut end) = (
-                    (from_acc(a[0]) - base) as usize,
-                    (from_acc(a[1]) - base) as usize,
-                );
-                let mut sum = a[3];
-                if start == end || words[(end - 1) * st] as i64 <= lower {
-                    // Every entry in the window leaves: start again from exactly zero,
-                    // skipping entries that would enter and leave at once, so no
-                    // add-then-subtract residue survives (see `restart`).
-                    sum = 0.0;
-                    while end * st < len && words[end * st] as i64 <= lower {
-                        end += 1;
-                    }
-                    start = end;
-                }
-                match shared {
-                    Some((u, from, to)) if u == upper && from == end => {
-                        for p in from..to {
-                            sum += f64::from_bits(words[p * st + vo]);
-                        }
-                        end = to;
-                    }
-                    _ => {
-                        let from = end;
-                        while end * st < len && words[end * st] as i64 <= upper {
-                            sum += f64::from_bits(words[end * st + vo]);
-                            end += 1;
-                        }
-                        shared = Some((upper, from, end));
-                    }
-                }
-                while start < end && words[start * st] as i64 <= lower {
-                    sum += -f64::from_bits(words[start * st + vo]);
-                    start += 1;
-                }
-                if start == end {
-                    sum = 0.0;
-                }
-                a.copy_from_slice(&[
-                    to_acc(base + start as u64),
-                    to_acc(base + end as u64),
-                    (end - start) as f64,
-                    sum,
-                ]);
-            }
-            *now = (*now).max(t);
-            return;
-        }
+        let mut a = Sums { acc, distinct, ext };
         let n = words.len() / l.stride;
         for w in &l.wins {
             let upper = t - w.off;
             let lower = upper - w.len;
-            let mut end = (from_acc(acc[w.at + 1]) - base) as usize;
-            let start0 = (from_acc(acc[w.at]) - base) as usize;
+            let mut end = (from_acc(a.acc[w.at + 1]) - base) as usize;
+            let start0 = (from_acc(a.acc[w.at]) - base) as usize;
             if start0 == end || words[(end - 1) * l.stride] as i64 <= lower {
                 // Every entry in the window leaves (see `restart`).
-                restart(l, w, acc, distinct);
+                restart(l, w, &mut a);
                 while end < n && words[end * l.stride] as i64 <= lower {
                     end += 1;
                 }
-                acc[w.at] = to_acc(base + end as u64);
+                a.acc[w.at] = to_acc(base + end as u64);
             }
             while end < n && words[end * l.stride] as i64 <= upper {
-                add_entry(l, w, words, acc, distinct, end, 1.0);
+                add_entry(l, w, words, &mut a, base, end, 1.0);
                 end += 1;
             }
-            let mut start = (from_acc(acc[w.at]) - base) as usize;
+            let mut start = (from_acc(a.acc[w.at]) - base) as usize;
             while start < end && words[start * l.stride] as i64 <= lower {
-                add_entry(l, w, words, acc, distinct, start, -1.0);
+                add_entry(l, w, words, &mut a, base, start, -1.0);
                 start += 1;
             }
-            acc[w.at] = to_acc(base + start as u64);
-            acc[w.at + 1] = to_acc(base + end as u64);
+            a.acc[w.at] = to_acc(base + start as u64);
+            a.acc[w.at + 1] = to_acc(base + end as u64);
             if start == end {
                 // An empty window has exactly zero sums: no drift from add/subtract cycles.
-                restart(l, w, acc, distinct);
+                restart(l, w, &mut a);
             }
         }
         *now = (*now).max(t);
     }
 
-    /// Drops entries every window has passed; returns their ids (when indexed) to `dropped`.
-    pub fn trim(&mut self, l: &Layout, dropped: &mut Vec<u128>) {
+    /// [`Entity::advance`] for [`Layout::fast`] streams: unit weights, each window a count
+    /// and at most one sum. The count is the number of entries between the pointers, the
+    /// sum stays in a register while they move: the same arithmetic on the sum as the
+    /// general path, so the same bits. (No division for the entry count either: the scan
+    /// compares word offsets.)
+    fn advance_fast(&mut self, l: &Layout, t: i64) {
+        let Entity {
+            base,
+            data,
+            acc,
+            now,
+            ..
+        } = self;
+        let words = data.live();
+        let base = *base;
+        let (st, len) = (l.stride, words.len());
+        // Windows with the same offset share their end: found once, by the first.
+        let mut shared: Option<(i64, usize, usize)> = None;
+        for w in &l.wins {
+            let upper = t - w.off;
+            let lower = upper - w.len;
+            // The summed slot's word within an entry, if the window keeps a sum.
+            let vo = w.sums.first().map(|&k| l.v_off + k);
+            let (mut start, mut end) = (
+                (from_acc(acc[w.at]) - base) as usize,
+                (from_acc(acc[w.at + 1]) - base) as usize,
+            );
+            let mut sum = vo.map_or(0.0, |_| acc[w.at + 3 + w.sums[0]]);
+            // Read only when the window keeps a sum.
+            let o = vo.unwrap_or(0);
+            let val = |p: usize| f64::from_bits(words[p * st + o]);
+            if start == end || words[(end - 1) * st] as i64 <= lower {
+                // Every entry in the window leaves: start again from exactly zero,
+                // skipping entries that would enter and leave at once, so no
+                // add-then-subtract residue survives (see `restart`).
+                sum = 0.0;
+                while end * st < len && words[end * st] as i64 <= lower {
+                    end += 1;
+                }
+                start = end;
+            }
+            match shared {
+                Some((u, from, to)) if u == upper && from == end => {
+                    if vo.is_some() {
+                        for p in from..to {
+                            sum += val(p);
+                        }
+                    }
+                    end = to;
+                }
+                _ => {
+                    let from = end;
+                    if vo.is_some() {
+                        while end * st < len && words[end * st] as i64 <= upper {
+                            sum += val(end);
+                            end += 1;
+                        }
+                    } else {
+                        while end * st < len && words[end * st] as i64 <= upper {
+                            end += 1;
+                        }
+                    }
+                    shared = Some((upper, from, end));
+                }
+            }
+            if vo.is_some() {
+                while start < end && words[start * st] as i64 <= lower {
+                    sum += -val(start);
+                    start += 1;
+                }
+            } else {
+                while start < end && words[start * st] as i64 <= lower {
+                    start += 1;
+                }
+            }
+            if start == end {
+                sum = 0.0;
+            }
+            acc[w.at] = to_acc(base + start as u64);
+            acc[w.at + 1] = to_acc(base + end as u64);
+            acc[w.at + 2] = (end - start) as f64;
+            if let Some(&k) = w.sums.first() {
+                acc[w.at + 3 + k] = sum;
+            }
+        }
+        *now = (*now).max(t);
+    }
+
+    /// Rebuilds the min/max deques from the windows' current entries (after a restore,
+    /// or after a label changed a value inside a window).
+    fn rebuild_extremes(&mut self, l: &Layout) {
+        self.ext = vec![VecDeque::new(); l.n_extremes];
+        for w in &l.wins {
+            for &(sl, max, d) in &w.extremes {
+                let (base, words, at) = (self.base, self.data.live(), l.v_off + sl);
+                let val = |i: u64| f64::from_bits(words[(i - base) as usize * l.stride + at]);
+                for abs in self.start(w)..self.end(w) {
+                    crate::extremes::push(&mut self.ext[d], max, abs, val(abs), val);
+                }
+            }
+        }
+        self.ext_ready = true;
+    }
+
+    /// Drops entries every window has passed.
+    pub fn trim(&mut self, l: &Layout) {
         let Some(w) = l.wins.get(l.widest) else {
             return;
         };
@@ -502,20 +608,8 @@ impl Entity {
         if n == 0 {
             return;
         }
-        if l.indexed {
-            for p in 0..n {
-                if let Some(id) = self.id(l, p) {
-                    dropped.push(id);
-                }
-            }
-        }
         self.data.drop_front(n * l.stride);
         self.base += n as u64;
-        while self.merged.front().is_some_and(|(abs, _)| *abs < self.base) {
-            if let Some((_, id)) = self.merged.pop_front() {
-                dropped.push(id);
-            }
-        }
     }
 
     /// The value of an aggregation over window `wi`.
@@ -538,6 +632,15 @@ impl Entity {
                     .sqrt()
             }
             Agg::Min | Agg::Max => {
+                let d = w
+                    .extremes
+                    .iter()
+                    .find(|x| x.0 == sl && x.1 == (agg == Agg::Max));
+                if let (true, Some(&(_, _, d))) = (self.ext_ready, d) {
+                    if let Some(&abs) = self.ext[d].front() {
+                        return self.val(l, (abs - self.base) as usize, sl);
+                    }
+                }
                 let mut best = if agg == Agg::Min {
                     f64::INFINITY
                 } else {
@@ -578,6 +681,11 @@ impl Entity {
                     if w.sumsq {
                         self.acc[w.at + 3 + l.ns + sl] += new * new - old * old;
                     }
+                    if w.extremes.iter().any(|x| x.0 == sl) {
+                        // A value inside the window changed: the deques are rebuilt on
+                        // the next move (min/max rescan until then).
+                        self.ext_ready = false;
+                    }
                 }
             }
         }
@@ -604,12 +712,6 @@ impl Entity {
         for (k, w) in words.into_iter().enumerate() {
             self.data.insert(pos * l.stride + k, w);
         }
-        let at = self.base + pos as u64;
-        for m in &mut self.merged {
-            if m.0 >= at {
-                m.0 += 1;
-            }
-        }
         let now = self.now;
         for w in &l.wins {
             self.acc[w.at] = to_acc(self.base);
@@ -621,6 +723,8 @@ impl Entity {
                 .for_each(|x| *x = 0.0);
         }
         self.distinct.iter_mut().for_each(FxHashMap::clear);
+        self.ext = vec![VecDeque::new(); l.n_extremes];
+        self.ext_ready = true;
         self.advance(l, now);
         Some(pos)
     }
@@ -636,5 +740,6 @@ impl Entity {
                 .iter()
                 .map(|d| d.capacity() * 24)
                 .sum::<usize>()
+            + self.ext.iter().map(|d| d.capacity() * 8).sum::<usize>()
     }
 }

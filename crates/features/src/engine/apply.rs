@@ -3,10 +3,11 @@
 //! A chunk's records are grouped by entity (keeping release order within each entity) and
 //! run through [`apply_stream`], the hot loop: per record a lazy TTL reset, the entry
 //! pushed, each window's two pointers moved, the stream's compiled output ops written into
-//! the row, the window trimmed. Label events correct stored entries through the label
-//! index. Late events under the `update` policy and label events that arrive late are
+//! the row, the window trimmed. Label events correct stored entries found through the
+//! label index (see `labels`). Late events under the `update` policy and label events that arrive late are
 //! applied one at a time here too, and the TTL's memory reclaim runs after a chunk.
 
+use super::labels::find_tx;
 use super::output::OutOp;
 use super::reorder::{Ev, EvKind};
 use super::schedule::{EntsMut, Scratch, PARALLEL_MIN_RECS};
@@ -18,6 +19,12 @@ use riskstream_core::time::MICROS_PER_DAY;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+/// The label index's checkpoint form: transaction id → its places in the indexed
+/// streams (see `labels`, which converts it). Serialised as a plain sequence, the same
+/// bytes a `Vec` gave.
+pub(super) type TxIndex = FxHashMap<u128, smallvec::SmallVec<[LabelRef; 2]>>;
+
+/// One place of a transaction, in the checkpoint form of the label index.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct LabelRef {
     pub(super) stream: u32,
@@ -36,8 +43,9 @@ impl Engine {
     ///
     /// Streams share nothing but the output rows (each writes its own features) and, when
     /// label events are routed by transaction id, the label index. So with more than one
-    /// thread (see [`Engine::set_threads`]), no label index and a large chunk, the streams
-    /// are applied side by side. Entities are independent too, so each stream's grouped
+    /// thread (see [`Engine::set_threads`]) and a large chunk, the streams without a label
+    /// index are applied side by side; the indexed ones (the only ones label events touch)
+    /// after them, one after another, on this thread. Entities are independent too, so each stream's grouped
     /// records are also cut, between entities, into parts of about equal length (one per
     /// thread): a stream much busier than the others (half a million customers against a
     /// few thousand terminals) is shared out as well. Each part writes its values in record
@@ -59,46 +67,39 @@ impl Engine {
             })
             .collect();
         let staged: usize = work.iter().map(|(r, _)| r.len()).sum();
-        let side_by_side = self.threads > 1
-            && staged >= PARALLEL_MIN_RECS
-            && self.state.chunk.labels == 0
-            && !self.layouts.iter().any(|l| l.indexed);
+        let side_by_side = self.threads > 1 && staged >= PARALLEL_MIN_RECS;
         let mut last_time = i64::MIN;
         if side_by_side {
             last_time = self.apply_side_by_side(&mut work, ttl);
-        } else {
-            for (si, w) in work.iter_mut().enumerate() {
-                let st = &mut self.state.streams[si];
-                let sc = &mut self.scratch[si];
-                let slots = st.ents.len();
-                group_by_entity(sc, &mut w.0, slots);
-                let t = apply_stream(
-                    StreamCtx {
-                        si,
-                        layout: &self.layouts[si],
-                        resolution: self.plan.streams[si].resolution,
-                        ttl,
-                        outs: &self.stream_out[si],
-                    },
-                    EntsMut {
-                        first: 0,
-                        keys: &st.keys,
-                        ents: &mut st.ents,
-                    },
-                    &mut sc.dropped,
-                    &w.0,
-                    &w.1,
-                    Dest::Rows {
-                        feats: &mut self.out.feats,
-                        nf: self.out.nf,
-                    },
-                    Some(Labels {
-                        tx_index: &mut self.state.tx_index,
-                        hits: &mut self.label_hits,
-                    }),
-                );
-                last_time = last_time.max(t);
+        }
+        for (si, w) in work.iter_mut().enumerate() {
+            if side_by_side && !self.layouts[si].indexed {
+                continue;
             }
+            let st = &mut self.state.streams[si];
+            let sc = &mut self.scratch[si];
+            let slots = st.ents.len();
+            group_by_entity(sc, &mut w.0, slots);
+            let t = apply_stream(
+                StreamCtx {
+                    layout: &self.layouts[si],
+                    resolution: self.plan.streams[si].resolution,
+                    ttl,
+                    outs: &self.stream_out[si],
+                },
+                EntsMut {
+                    first: 0,
+                    ents: &mut st.ents,
+                },
+                &w.0,
+                &w.1,
+                Dest::Rows {
+                    feats: &mut self.out.feats,
+                    nf: self.out.nf,
+                },
+                Some(&mut self.label_hits),
+            );
+            last_time = last_time.max(t);
         }
         for (si, (mut recs, mut spill)) in work.into_iter().enumerate() {
             recs.clear();
@@ -126,9 +127,9 @@ impl Engine {
         let c = &mut self.state.chunk;
         c.seq = 0;
         c.labels = 0;
-        c.tx_keys.clear();
         if last_time > i64::MIN {
             self.maybe_evict(last_time);
+            self.purge_labels(last_time);
         }
     }
 
@@ -144,20 +145,10 @@ impl Engine {
         // Scan at most once per tenth of the TTL (and at least daily) of event time.
         self.state.next_evict = now + (ttl / 10).clamp(1, MICROS_PER_DAY);
         let cutoff = now - ttl;
-        for (si, st) in self.state.streams.iter_mut().enumerate() {
-            let l = &self.layouts[si];
-            let tx_index = &mut self.state.tx_index;
-            let gone = st.evict(|key, e| {
-                let drop = e.seen < cutoff;
-                if drop && l.indexed {
-                    for p in 0..e.entries(l) {
-                        if let Some(id) = e.id(l, p) {
-                            unindex(tx_index, id, si, key);
-                        }
-                    }
-                }
-                drop
-            });
+        // (The label index is purged of the evicted entities' transactions on its own
+        // schedule: see `labels`.)
+        for st in &mut self.state.streams {
+            let gone = st.evict(|_, e| e.seen < cutoff);
             self.state.stats.entities_evicted += gone as u64;
         }
     }
@@ -179,6 +170,7 @@ impl Engine {
         let (id, enter) = (*id, *enter);
         let t = ev.time;
         self.emit(t, keys, *src);
+        let mut inserted = 0u64;
         for (si, key) in keys.iter().enumerate() {
             let Some(key) = *key else { continue };
             let l = &self.layouts[si];
@@ -187,60 +179,20 @@ impl Engine {
             }
             let base = self.slot_base[si];
             let e = self.state.streams[si].entry(key, l);
-            let Some(pos) = e.insert_late(l, t, id, &vals[base..base + l.ns]) else {
-                continue;
-            };
-            if l.indexed {
-                // Entries after the insertion moved up by one.
-                for p in pos + 1..e.entries(l) {
-                    if let Some(tid) = e.id(l, p) {
-                        if let Some(refs) = self.state.tx_index.get_mut(&tid) {
-                            for r in refs
-                                .iter_mut()
-                                .filter(|r| r.stream as usize == si && r.key == key)
-                            {
-                                r.idx = e.base + p as u64;
-                            }
-                        }
-                    }
-                }
-                self.state.tx_index.entry(id).or_default().push(LabelRef {
-                    stream: si as u32,
-                    key,
-                    idx: e.base + pos as u64,
-                    value: 0.0,
-                });
+            if e.insert_late(l, t, id, &vals[base..base + l.ns]).is_some() && l.indexed {
+                // Found again by (time, id) when a label names it: no other entry's
+                // place in the index changes.
+                inserted |= 1 << si;
             }
         }
-    }
-
-    pub(super) fn apply_label(&mut self, tx: u128, value: f64) {
-        let Some(refs) = self.state.tx_index.get_mut(&tx) else {
-            self.state.stats.labels_unmatched += 1;
-            return;
-        };
-        let mut applied = false;
-        for r in refs.iter_mut() {
-            let l = &self.layouts[r.stream as usize];
-            let Some(e) = self.state.streams[r.stream as usize].get_mut(&r.key) else {
-                continue;
-            };
-            if e.label_delta(l, r.idx, value - r.value) {
-                r.value = value;
-                applied = true;
-            }
-        }
-        if applied {
-            self.state.stats.labels_applied += 1;
-        } else {
-            self.state.stats.labels_unmatched += 1;
+        if inserted != 0 {
+            self.index_tx(id, t, inserted, |si| keys[si]);
         }
     }
 }
 
 /// What [`apply_stream`] reads about its stream.
 pub(super) struct StreamCtx<'a> {
-    pub(super) si: usize,
     pub(super) layout: &'a Layout,
     pub(super) resolution: Option<i64>,
     pub(super) ttl: Option<i64>,
@@ -253,12 +205,6 @@ pub(super) enum Dest<'a> {
     Rows { feats: &'a mut [f64], nf: usize },
     /// Appended in record order, to be copied into the rows afterwards.
     Seq(&'a mut Vec<f64>),
-}
-
-/// The state shared by all streams for label events routed by transaction id.
-pub(super) struct Labels<'a> {
-    pub(super) tx_index: &'a mut FxHashMap<u128, Vec<LabelRef>>,
-    pub(super) hits: &'a mut FxHashMap<u32, bool>,
 }
 
 /// Reorders `recs` so each entity's records are together, in release order.
@@ -308,19 +254,18 @@ pub(super) fn group_by_entity(sc: &mut Scratch, recs: &mut Vec<Rec>, slots: usiz
 }
 
 /// Applies one stream's records (grouped by entity) to its entities and writes each
-/// transaction's features; returns the latest event time seen. `labels` is needed only
-/// when the stream is indexed or the chunk holds label events (the caller makes sure).
+/// transaction's features; returns the latest event time seen. `hits` (label events
+/// applied, by release position) is needed only when the chunk holds label events, which
+/// only indexed streams receive (the caller makes sure).
 pub(super) fn apply_stream(
     cx: StreamCtx<'_>,
     st: EntsMut<'_>,
-    dropped: &mut Vec<u128>,
     recs: &[Rec],
     spill: &[u64],
     mut dest: Dest<'_>,
-    mut labels: Option<Labels<'_>>,
+    mut hits: Option<&mut FxHashMap<u32, bool>>,
 ) -> i64 {
     let l = cx.layout;
-    let si = cx.si;
     let id_words = if l.indexed { 2 } else { 0 };
     let mut last_time = i64::MIN;
     let mut vbuf: Vec<f64> = Vec::new();
@@ -331,9 +276,7 @@ pub(super) fn apply_stream(
         while h < recs.len() && recs[h].ent == ent {
             h += 1;
         }
-        let at = (ent - st.first) as usize;
-        let key = st.keys[at];
-        let e = &mut st.ents[at];
+        let e = &mut st.ents[(ent - st.first) as usize];
         for r in &recs[g..h] {
             let t = r.time;
             last_time = last_time.max(t);
@@ -344,17 +287,13 @@ pub(super) fn apply_stream(
                 0
             };
             if r.flags & 2 != 0 {
-                if let Some(lb) = labels.as_mut() {
-                    if let Some(refs) = lb.tx_index.get_mut(&id) {
-                        for lr in refs
-                            .iter_mut()
-                            .filter(|lr| lr.stream as usize == si && lr.key == key)
-                        {
-                            if e.label_delta(l, lr.idx, r.v0 - lr.value) {
-                                lr.value = r.v0;
-                                lb.hits.insert(r.row, true);
-                            }
-                        }
+                // A label event: its transaction's entry (found by time and id) changes by
+                // `v0`, in every window holding it.
+                let tx_time = spill[sp + 2] as i64;
+                let found = find_tx(e, l, cx.resolution, tx_time, id);
+                if found.is_some_and(|abs| e.label_delta(l, abs, r.v0)) {
+                    if let Some(hits) = hits.as_mut() {
+                        hits.insert(r.row, true);
                     }
                 }
                 continue;
@@ -363,13 +302,6 @@ pub(super) fn apply_stream(
             // periodic reclaim had already removed it.
             if let Some(ttl) = cx.ttl {
                 if e.seen != i64::MIN && e.seen < t - ttl {
-                    if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
-                        for p in 0..e.entries(l) {
-                            if let Some(old) = e.id(l, p) {
-                                unindex(lb.tx_index, old, si, key);
-                            }
-                        }
-                    }
                     *e = Entity::new(l);
                 }
             }
@@ -386,15 +318,7 @@ pub(super) fn apply_stream(
             };
             let enters = r.flags & 1 != 0;
             if enters && !l.wins.is_empty() {
-                let idx = e.push(l, cx.resolution, t, id, vals);
-                if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
-                    lb.tx_index.entry(id).or_default().push(LabelRef {
-                        stream: si as u32,
-                        key,
-                        idx,
-                        value: 0.0,
-                    });
-                }
+                e.push(l, cx.resolution, t, id, vals);
             }
             e.advance(l, t);
             match &mut dest {
@@ -421,29 +345,9 @@ pub(super) fn apply_stream(
                     e.last_vals.extend_from_slice(vals);
                 }
             }
-            dropped.clear();
-            e.trim(l, dropped);
-            if let (true, Some(lb)) = (l.indexed, labels.as_mut()) {
-                for &old in dropped.iter() {
-                    unindex(lb.tx_index, old, si, key);
-                }
-            }
+            e.trim(l);
         }
         g = h;
     }
     last_time
-}
-
-pub(super) fn unindex(
-    tx_index: &mut FxHashMap<u128, Vec<LabelRef>>,
-    id: u128,
-    si: usize,
-    key: u128,
-) {
-    if let Some(v) = tx_index.get_mut(&id) {
-        v.retain(|r| !(r.stream as usize == si && r.key == key));
-        if v.is_empty() {
-            tx_index.remove(&id);
-        }
-    }
 }

@@ -24,8 +24,6 @@ pub(super) struct StreamState {
     /// per entity.
     pub(super) direct: Vec<u32>,
     pub(super) ents: Vec<Entity>,
-    /// Key of each slot (for the label index).
-    pub(super) keys: Vec<u128>,
     pub(super) free: Vec<u32>,
 }
 
@@ -58,12 +56,10 @@ impl StreamState {
         let i = match self.free.pop() {
             Some(i) => {
                 self.ents[i as usize] = Entity::new(l);
-                self.keys[i as usize] = key;
                 i
             }
             None => {
                 self.ents.push(Entity::new(l));
-                self.keys.push(key);
                 (self.ents.len() - 1) as u32
             }
         };

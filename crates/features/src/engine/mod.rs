@@ -37,6 +37,7 @@
 mod apply;
 mod decode;
 mod entities;
+mod labels;
 mod output;
 mod reorder;
 mod schedule;
@@ -53,7 +54,6 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use apply::LabelRef;
 use decode::{within_limit, Col, Decoded};
 use entities::StreamState;
 use output::{compile_outs, pass_array, OutBuf, OutOp, Scalar, Src};
@@ -100,7 +100,12 @@ pub struct LateEvent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct State {
     streams: Vec<StreamState>,
-    tx_index: FxHashMap<u128, Vec<LabelRef>>,
+    /// The label index in its checkpoint form: filled from `labels` for a snapshot and
+    /// turned back into it on restore, empty in between.
+    tx_index: apply::TxIndex,
+    /// The label index (see `labels`).
+    #[serde(skip)]
+    labels: labels::LabelIndex,
     /// Min-heap of pending events' keys; the events themselves sit in `slab`, whose slots
     /// (and their buffers) are reused so a warm engine allocates nothing per event.
     pending: Vec<HeapKey>,
@@ -203,6 +208,10 @@ pub struct Engine {
     out: OutBuf,
     slot_base: Vec<usize>,
     layouts: Vec<Layout>,
+    /// Some stream keeps a label index (label events find its entries by transaction id).
+    indexed_streams: bool,
+    /// The indexed streams by entity field (see `labels`).
+    label_groups: Vec<labels::LabelGroup>,
     /// Per stream: scratch space for applying a chunk.
     scratch: Vec<Scratch>,
     /// Threads a chunk's streams may be applied on (see [`Engine::set_threads`]).
@@ -305,6 +314,7 @@ impl Engine {
                 .map(|_| StreamState::default())
                 .collect(),
             tx_index: FxHashMap::default(),
+            labels: labels::LabelIndex::default(),
             pending: Vec::new(),
             slab: Vec::new(),
             free: Vec::new(),
@@ -336,6 +346,8 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        let indexed: Vec<bool> = layouts.iter().map(|l| l.indexed).collect();
+        let label_groups = labels::LabelGroup::of(&plan, &indexed);
         let mut e = Self {
             spec: spec.clone(),
             inputs: std::collections::VecDeque::new(),
@@ -344,6 +356,8 @@ impl Engine {
             state,
             out,
             slot_base,
+            indexed_streams: layouts.iter().any(|l| l.indexed),
+            label_groups,
             layouts,
             scratch: Vec::new(),
             threads: 1,
@@ -383,6 +397,7 @@ impl Engine {
                 SlotSrc::Label(_) | SlotSrc::Hash(_) => None,
             })
             .collect();
+        e.state.labels = labels::LabelIndex::new(e.label_groups.len());
         e.remote = vec![false; e.plan.streams.len()];
         e.scratch = (0..e.plan.streams.len())
             .map(|_| Scratch::default())
@@ -397,9 +412,11 @@ impl Engine {
         &self.spec
     }
 
-    /// Transactions currently findable by label events (bounded by what the windows hold).
+    /// Transactions in the label index: those label events can still find, plus those
+    /// whose entries left every window since the last purge (bounded by the label
+    /// windows' reach and a quarter of it more).
     pub fn label_index_len(&self) -> usize {
-        self.state.tx_index.len()
+        self.state.labels.len()
     }
 
     /// Live straggler tolerance: a transaction that arrives behind what has already been
@@ -620,12 +637,20 @@ impl Engine {
         if direct > 0 {
             let m = &mut self.state.source_max[TX_SOURCE];
             *m = (*m).max(times[n - 1]);
-            self.release(late);
             for (r, &time) in times[..direct].iter().enumerate() {
                 let seq = self.state.next_seq;
+                let key = (time, 0, dec.orders[r], seq);
+                // Pending events before this row (label events waiting for their time,
+                // say) go first, as the heap would release them: they are below the
+                // watermark too.
+                while self.state.pending.first().is_some_and(|h| h.key < key) {
+                    let hk = pop_min(&mut self.state.pending);
+                    self.state.last_released = Some(hk.key);
+                    self.stage(hk.slot);
+                }
                 self.state.next_seq += 1;
                 self.state.stats.events_in += 1;
-                self.state.last_released = Some((time, 0, dec.orders[r], seq));
+                self.state.last_released = Some(key);
                 let src = Src {
                     batch: batch_no,
                     row: r as u32,
@@ -640,6 +665,8 @@ impl Engine {
                     |k| d.vals[k][r],
                 );
             }
+            // Then the pending events after the last direct row that the watermark passes.
+            self.release(late);
         }
         for (r, &time) in times.iter().enumerate().skip(direct) {
             let (id, order) = (dec.ids[r], dec.orders[r]);
@@ -824,9 +851,10 @@ impl Engine {
                 }
             }
         }
+        let tx_index = self.labels_to_checkpoint();
         Ok(crate::checkpoint::encode(
             self.spec.hash,
-            &StateRef::new(st, &slab),
+            &StateRef::new(st, &slab, &tx_index),
         ))
     }
 
@@ -843,6 +871,8 @@ impl Engine {
             ));
         }
         e.state = state;
+        let tx_index = std::mem::take(&mut e.state.tx_index);
+        e.labels_from_checkpoint(tx_index);
         // The pending transactions' passthrough values become one input batch.
         let np = spec.passthrough.len();
         if np > 0 && !e.state.pending.is_empty() {
@@ -882,5 +912,11 @@ impl Engine {
             .map(|e| e.bytes() + 16)
             .sum();
         (entities, bytes)
+    }
+
+    /// Approximate bytes of the label index (transactions label events can still find),
+    /// for benchmarks: with [`Engine::state_summary`], the state's whole size.
+    pub fn label_index_bytes(&self) -> usize {
+        self.state.labels.bytes()
     }
 }

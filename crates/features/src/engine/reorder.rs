@@ -67,9 +67,12 @@ impl Ev {
 impl Engine {
     /// How many leading rows of a batch (times `times`, tie-breaks `orders`) may skip the
     /// reorder buffer: 0 unless the batch is in event order and every row comes after all
-    /// pending and released events; then the rows below the watermark the whole batch
-    /// sets. The per-row path would release exactly those, after the pending events
-    /// below that watermark, in the same order.
+    /// released events; then the rows below the watermark the whole batch sets. The
+    /// per-row path would release exactly those, merged in key order with the pending
+    /// events below that watermark; the caller releases each pending event just before
+    /// the first row whose key is larger, so the order is the same. (Pending events used
+    /// to disable the bypass: with label events, which wait in the buffer until their
+    /// time, every transaction went through the heap.)
     pub(super) fn direct_rows(&self, times: &[i64], orders: &[i64]) -> usize {
         let n = times.len();
         if n == 0 || self.state.source_done[TX_SOURCE] {
@@ -77,7 +80,6 @@ impl Engine {
         }
         let first = (times[0], 0u8, orders[0], self.state.next_seq);
         if self.state.last_released.is_some_and(|lr| first <= lr)
-            || self.state.pending.iter().any(|h| h.key >= first)
             || times
                 .windows(2)
                 .zip(orders.windows(2))

@@ -1,7 +1,7 @@
 //! Scheduling a chunk's work on threads: streams side by side, busy streams cut in parts.
 //!
 //! Streams share nothing but the output rows, and entities nothing at all, so a large
-//! chunk (no label index, more than one thread) is applied as parts: each stream's records,
+//! chunk's streams without a label index (more than one thread) are applied as parts: each stream's records,
 //! grouped by entity, are cut at entity boundaries into parts of about equal length, each
 //! owning the slice of entities its records touch, and run on up to `threads` threads
 //! (biggest first). Each part writes its values in record order into its own buffer; the
@@ -25,11 +25,8 @@ pub(super) struct Scratch {
     pub(super) order: Vec<u64>,
     pub(super) counts: Vec<u32>,
     pub(super) sorted: Vec<Rec>,
-    /// Ids that fell out of the windows (for the label index).
-    pub(super) dropped: Vec<u128>,
-    /// When streams are applied side by side: each part's feature values in record order,
-    /// and the ids that fell out of its windows.
-    pub(super) parts: Vec<(Vec<f64>, Vec<u128>)>,
+    /// When streams are applied side by side: each part's feature values in record order.
+    pub(super) parts: Vec<Vec<f64>>,
     /// How many of `parts` the current chunk uses.
     pub(super) nparts: usize,
 }
@@ -37,7 +34,6 @@ pub(super) struct Scratch {
 /// The entities of a stream that one part of a chunk may touch: slots `first..`.
 pub(super) struct EntsMut<'a> {
     pub(super) first: u32,
-    pub(super) keys: &'a [u128],
     pub(super) ents: &'a mut [Entity],
 }
 
@@ -88,7 +84,7 @@ pub(super) fn side_by_side_jobs<J: Send>(
 
 impl Engine {
     /// The side-by-side branch of [`Engine::flush_ready`] (see there): groups each
-    /// stream's records by entity, cuts them into parts at entity boundaries, applies the
+    /// stream's records by entity (streams with a label index are left to the caller), cuts them into parts at entity boundaries, applies the
     /// parts on up to `threads` threads and copies their values into the rows in record
     /// order. Returns the latest event time applied.
     pub(super) fn apply_side_by_side(
@@ -107,6 +103,9 @@ impl Engine {
                 .iter()
                 .zip(self.scratch.iter_mut())
                 .zip(work.iter_mut())
+                .zip(layouts)
+                .filter(|x| !x.1.indexed)
+                .map(|x| x.0)
                 .collect(),
             threads,
             |((st, sc), (recs, _))| {
@@ -126,6 +125,10 @@ impl Engine {
             .zip(work.iter())
             .enumerate()
         {
+            if layouts[si].indexed {
+                sc.nparts = 0;
+                continue;
+            }
             let n = if recs.len() >= SPLIT_MIN_RECS {
                 threads
             } else {
@@ -136,68 +139,55 @@ impl Engine {
             if sc.parts.len() < sc.nparts {
                 sc.parts.resize_with(sc.nparts, Default::default);
             }
-            let StreamState { ents, keys, .. } = st;
+            let StreamState { ents, .. } = st;
             let mut ents: &mut [Entity] = ents;
-            let mut keys: &[u128] = keys;
             let mut first = 0u32;
-            for (w, (vals, dropped)) in cuts.windows(2).zip(sc.parts.iter_mut()) {
+            for (w, vals) in cuts.windows(2).zip(sc.parts.iter_mut()) {
                 let part = &recs[w[0]..w[1]];
                 // Entities below the next part's first entity belong to this part.
                 let next_first = recs.get(w[1]).map_or(first + ents.len() as u32, |r| r.ent);
                 let (mine, rest) =
                     std::mem::take(&mut ents).split_at_mut((next_first - first) as usize);
-                let (my_keys, rest_keys) = keys.split_at((next_first - first) as usize);
                 vals.clear();
                 vals.reserve(part.len() * stream_out[si].len());
                 parts.push((
                     si,
-                    EntsMut {
-                        first,
-                        keys: my_keys,
-                        ents: mine,
-                    },
+                    EntsMut { first, ents: mine },
                     part,
                     spill.as_slice(),
                     vals,
-                    dropped,
                 ));
                 ents = rest;
-                keys = rest_keys;
                 first = next_first;
             }
         }
         // The biggest parts first, so that no thread is left with a big one at the end.
         parts.sort_by_key(|p| std::cmp::Reverse(p.2.len()));
-        let last_time =
-            side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals, dropped)| {
-                apply_stream(
-                    StreamCtx {
-                        si,
-                        layout: &layouts[si],
-                        resolution: plan.streams[si].resolution,
-                        ttl,
-                        outs: &stream_out[si],
-                    },
-                    ents,
-                    dropped,
-                    recs,
-                    spill,
-                    Dest::Seq(vals),
-                    None,
-                )
-            });
+        let last_time = side_by_side_jobs(parts, threads, |(si, ents, recs, spill, vals)| {
+            apply_stream(
+                StreamCtx {
+                    layout: &layouts[si],
+                    resolution: plan.streams[si].resolution,
+                    ttl,
+                    outs: &stream_out[si],
+                },
+                ents,
+                recs,
+                spill,
+                Dest::Seq(vals),
+                None,
+            )
+        });
         // Each stream's values, in its record order (its parts in order), into the rows.
         let nf = self.out.nf;
         for (si, (recs, _)) in work.iter().enumerate() {
             let outs = &self.stream_out[si];
             let w = outs.len();
-            if w == 0 {
+            if w == 0 || self.layouts[si].indexed {
                 continue;
             }
             let sc = &self.scratch[si];
-            let vals = sc.parts[..sc.nparts]
-                .iter()
-                .flat_map(|(v, _)| v.chunks_exact(w));
+            let vals = sc.parts[..sc.nparts].iter().flat_map(|v| v.chunks_exact(w));
             for (r, v) in recs.iter().filter(|r| r.flags & 2 == 0).zip(vals) {
                 let row = &mut self.out.feats[r.row as usize * nf..][..nf];
                 for (o, x) in outs.iter().zip(v) {

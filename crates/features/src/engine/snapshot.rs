@@ -6,7 +6,7 @@
 //! those values back into one input batch ([`PassCol`]). A stream's entities serialise as a
 //! key → entity map, whatever slab layout they have at run time.
 
-use super::apply::LabelRef;
+use super::apply::TxIndex;
 use super::entities::StreamState;
 use super::output::Scalar;
 use super::reorder::{Ev, HeapKey};
@@ -54,7 +54,6 @@ impl<'de> Deserialize<'de> for StreamState {
         for (k, e) in repr.entities {
             st.slot.insert(k, st.ents.len() as u32);
             st.ents.push(e);
-            st.keys.push(k);
         }
         Ok(st)
     }
@@ -65,7 +64,7 @@ impl<'de> Deserialize<'de> for StreamState {
 #[derive(Serialize)]
 pub(super) struct StateRef<'a> {
     pub(super) streams: &'a Vec<StreamState>,
-    pub(super) tx_index: &'a FxHashMap<u128, Vec<LabelRef>>,
+    pub(super) tx_index: &'a TxIndex,
     pub(super) pending: &'a Vec<HeapKey>,
     pub(super) slab: &'a [Ev],
     pub(super) free: &'a Vec<u32>,
@@ -79,11 +78,12 @@ pub(super) struct StateRef<'a> {
 }
 
 impl<'a> StateRef<'a> {
-    /// `st` with `slab` in place of its own slab.
-    pub(super) fn new(st: &'a State, slab: &'a [Ev]) -> Self {
+    /// `st` with `slab` in place of its own slab and `tx_index` (the label index in its
+    /// checkpoint form) in place of its own.
+    pub(super) fn new(st: &'a State, slab: &'a [Ev], tx_index: &'a TxIndex) -> Self {
         StateRef {
             streams: &st.streams,
-            tx_index: &st.tx_index,
+            tx_index,
             pending: &st.pending,
             slab,
             free: &st.free,
@@ -150,6 +150,7 @@ impl PassCol {
 
 #[cfg(test)]
 mod tests {
+    use super::super::apply::LabelRef;
     use super::super::reorder::EvKind;
     use super::*;
     /// A snapshot serialises [`StateRef`]; a restore reads [`State`]: the two must give
@@ -159,6 +160,7 @@ mod tests {
         let mut st = State {
             streams: vec![StreamState::default()],
             tx_index: FxHashMap::default(),
+            labels: Default::default(),
             pending: vec![HeapKey {
                 key: (5, 0, 7, 9),
                 slot: 0,
@@ -183,14 +185,14 @@ mod tests {
         };
         st.tx_index.insert(
             42,
-            vec![LabelRef {
+            smallvec::smallvec![LabelRef {
                 stream: 0,
                 key: 1,
                 idx: 2,
                 value: 0.5,
             }],
         );
-        let view = StateRef::new(&st, &st.slab);
+        let view = StateRef::new(&st, &st.slab, &st.tx_index);
         assert_eq!(
             postcard::to_stdvec(&view).unwrap(),
             postcard::to_stdvec(&st).unwrap()

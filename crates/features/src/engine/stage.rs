@@ -22,11 +22,11 @@ pub(crate) struct Rec {
     /// Output row (transactions) or release order in the chunk (label events).
     pub(super) row: u32,
     pub(super) time: i64,
-    /// First slot value (label events: the label).
+    /// First slot value (label events: the change the label makes).
     pub(super) v0: f64,
-    /// Start of this record's words in `Chunk::spill`: the transaction id (two words; for
-    /// label events the labelled transaction's) when the stream is indexed, then slot
-    /// values from the second on, as f64 bits.
+    /// Start of this record's words in `Chunk::spill`: the transaction id (two words) when
+    /// the stream is indexed, then slot values from the second on, as f64 bits; for label
+    /// events the labelled transaction's id and time (three words).
     pub(super) spill: u32,
     /// Bit 0: enters the stream's windows; bit 1: label event.
     pub(super) flags: u8,
@@ -37,7 +37,9 @@ pub(crate) struct Rec {
 pub(crate) struct Chunk {
     pub(super) recs: Vec<Vec<Rec>>,
     pub(super) spill: Vec<Vec<u64>>,
-    /// Transactions released in this chunk: id → entity keys per stream (label routing).
+    /// Unused (always empty): kept so checkpoints keep their layout. Label events find
+    /// transactions of the same chunk through the label index, which indexes them when
+    /// they are staged.
     pub(super) tx_keys: FxHashMap<u128, Vec<Option<u128>>>,
     /// Label events released in this chunk (for the applied/unmatched counters).
     pub(super) labels: u32,
@@ -75,34 +77,9 @@ impl Engine {
             } => self.stage_tx(ev.time, *id, *enter, *src, |si| keys[si], |k| vals[k]),
             EvKind::Label { tx, value } => {
                 let seq = self.chunk_seq();
-                let c = &mut self.state.chunk;
-                c.labels += 1;
+                self.state.chunk.labels += 1;
                 self.label_hits.insert(seq, false);
-                for (si, l) in self.layouts.iter().enumerate() {
-                    if !l.indexed {
-                        continue;
-                    }
-                    let key = match c.tx_keys.get(tx) {
-                        Some(keys) => keys[si],
-                        None => self.state.tx_index.get(tx).and_then(|refs| {
-                            refs.iter().find(|r| r.stream as usize == si).map(|r| r.key)
-                        }),
-                    };
-                    // An entity with no slot holds no entry a label could correct.
-                    let Some(ent) = key.and_then(|k| self.state.streams[si].find(k)) else {
-                        continue;
-                    };
-                    let spill = c.spill[si].len() as u32;
-                    c.spill[si].extend([*tx as u64, (*tx >> 64) as u64]);
-                    c.recs[si].push(Rec {
-                        ent,
-                        row: seq,
-                        time: ev.time,
-                        v0: *value,
-                        spill,
-                        flags: 2,
-                    });
-                }
+                self.stage_label(seq, ev.time, *tx, *value);
             }
         }
         self.state.slab = slab;
@@ -167,9 +144,8 @@ impl Engine {
                 flags: u8::from(enter & (1 << si) != 0),
             });
         }
-        if self.plan.label_events {
-            c.tx_keys
-                .insert(id, (0..self.layouts.len()).map(&key).collect());
+        if self.indexed_streams {
+            self.index_tx(id, time, enter, &key);
         }
     }
 }
