@@ -200,9 +200,15 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
         "{err}"
     );
 
-    ok(features(Some(K1), "run1"));
-    ok(features(Some(K1), "run2"));
-    ok(features(Some(K2), "run3"));
+    // The two planted bad rows are dead-lettered: the run finishes and exits 1 ("done, with
+    // rejected records"), as every command that dead-letters does.
+    for (k, run) in [(K1, "run1"), (K1, "run2"), (K2, "run3")] {
+        let out = features(Some(k), run).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{run}:\n{text}");
+        assert!(text.contains("2 rejected"), "{run}:\n{text}");
+    }
     ok({
         let mut c = bin(d, Some(K1));
         c.args([
@@ -225,7 +231,7 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
     });
 
     // Nothing riskstream wrote after ingest holds a card number.
-    let mut scanned = 0;
+    let mut scanned = Vec::new();
     for run in ["run1", "run2", "run3"] {
         for f in files(&d.join(run)) {
             let found = pans_in(&f);
@@ -234,10 +240,22 @@ fn no_card_number_is_written_after_ingest_and_tokens_join() {
                 "card numbers in clear:\n{}",
                 found.join("\n")
             );
-            scanned += 1;
+            scanned.push(f.strip_prefix(d).unwrap().display().to_string());
         }
     }
-    assert!(scanned >= 9, "{scanned} files scanned");
+    // At least the feature tables and dead letters of every run and the model.
+    for want in [
+        "run1/features.parquet",
+        "run1/dead.ndjson",
+        "run1/model.json",
+        "run2/features.parquet",
+        "run3/dead.ndjson",
+    ] {
+        assert!(
+            scanned.iter().any(|s| s == want),
+            "{want} not scanned: {scanned:?}"
+        );
+    }
 
     // The dead letters kept both rows, treated.
     let dead = std::fs::read_to_string(d.join("run1/dead.ndjson")).unwrap();
