@@ -38,6 +38,8 @@ pub struct HttpOptions {
     pub connections: usize,
     /// Print JSON lines instead of a table.
     pub json: bool,
+    /// After each step, the p99 of every second of it.
+    pub per_second: bool,
     /// The service's live straggler tolerance during the run (`[features] live_tolerance`).
     /// Replaying history at thousands of requests a second compresses event time: the
     /// handbook has about one transaction every 9 s, so at 5,000 requests/s a 1 ms
@@ -149,6 +151,8 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         drop(reg);
         // The service as its own process, on a fixed loopback port taken from a probe.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        // Its metrics on a second probed port: each step reports the log's syncs from them.
+        let mport = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let exe = std::env::current_exe()?;
         let cfg_text = std::fs::read_to_string(&a.config)?;
         let base_dir = std::fs::canonicalize(a.config.parent().unwrap_or(std::path::Path::new(".")))?;
@@ -171,7 +175,7 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         std::fs::File::open(&state)?.sync_all()?;
         let patched = patch_config(
             &cfg_text,
-            port,
+            (port, mport),
             &base_dir,
             &state,
             &a.live_tolerance,
@@ -206,14 +210,16 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         }
         let bodies = Arc::new(bodies);
         let mut next = 0usize;
+        let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
+        let mut before = Syncs::scrape(&http, &metrics_url).await;
         if !a.json {
-            writeln!(stdout, "| rate/s | sent | ok | errors (4xx/5xx/io) | reordered | p50 ms | p99 ms | p99.9 ms | max ms | server p99 µs |")?;
-            writeln!(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+            writeln!(stdout, "| rate/s | sent | ok | errors (4xx/5xx/io) | reordered | p50 ms | p99 ms | p99.9 ms | max ms | server p99 µs | worst second's p99 ms | log syncs | records per sync | sync p99 ≤ ms |")?;
+            writeln!(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         }
         for &rate in &a.rates {
             let n = rate as usize * a.seconds as usize;
             let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u16, u64, bool, Option<String>)>();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, u16, u64, bool, Option<String>)>();
             let start = Instant::now();
             for i in 0..n {
                 let due = start + interval.mul_f64(i as f64);
@@ -238,7 +244,7 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
                         }
                         Err(e) => (0, 0, false, Some(e.to_string())),
                     };
-                    let _ = tx.send((due.elapsed().as_micros() as u64, status, server_us, late, err));
+                    let _ = tx.send((i, due.elapsed().as_micros() as u64, status, server_us, late, err));
                 });
             }
             drop(tx);
@@ -246,8 +252,14 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             let mut server = Vec::with_capacity(n);
             let (mut e4, mut e5, mut eio, mut reordered) = (0usize, 0usize, 0usize, 0usize);
             let mut first_error: Option<String> = None;
-            while let Some((us, s, sus, late, err)) = rx.recv().await {
+            // Latencies by the second they were due in: a stall shows as one bad second,
+            // a service past its capacity as every second bad.
+            let mut by_second: Vec<Vec<u64>> = vec![Vec::new(); a.seconds.max(1) as usize];
+            while let Some((i, us, s, sus, late, err)) = rx.recv().await {
                 lat.push(us);
+                if let Some(v) = by_second.get_mut(i / rate.max(1) as usize) {
+                    v.push(us);
+                }
                 reordered += usize::from(late);
                 if first_error.is_none() {
                     first_error = err;
@@ -261,6 +273,17 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             }
             lat.sort_unstable();
             server.sort_unstable();
+            let second_p99: Vec<u64> = by_second
+                .iter_mut()
+                .map(|v| {
+                    v.sort_unstable();
+                    pct(v, 0.99)
+                })
+                .collect();
+            let worst_second = second_p99.iter().copied().max().unwrap_or(0);
+            let after = Syncs::scrape(&http, &metrics_url).await;
+            let step = after.since(&before);
+            before = after;
             let ms = |v: u64| v as f64 / 1000.0;
             if a.json {
                 writeln!(
@@ -268,19 +291,30 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
                     "{}",
                     serde_json::json!({"rate": rate, "sent": n, "ok": server.len(), "e4xx": e4, "e5xx": e5, "eio": eio, "reordered": reordered,
                         "p50_ms": ms(pct(&lat, 0.5)), "p99_ms": ms(pct(&lat, 0.99)), "p999_ms": ms(pct(&lat, 0.999)),
-                        "max_ms": ms(lat.last().copied().unwrap_or(0)), "server_p99_us": pct(&server, 0.99)})
+                        "max_ms": ms(lat.last().copied().unwrap_or(0)), "server_p99_us": pct(&server, 0.99),
+                        "worst_second_p99_ms": ms(worst_second),
+                        "second_p99_ms": second_p99.iter().map(|&v| ms(v)).collect::<Vec<_>>(), "log_syncs": step.count,
+                        "records_per_sync": step.records_per_sync(), "sync_p99_le_ms": step.p99_bound_ms()})
                 )?;
             } else {
                 writeln!(
                     stdout,
-                    "| {rate} | {n} | {} | {e4}/{e5}/{eio} | {reordered} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                    "| {rate} | {n} | {} | {e4}/{e5}/{eio} | {reordered} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} | {} | {} |",
                     server.len(),
                     ms(pct(&lat, 0.5)),
                     ms(pct(&lat, 0.99)),
                     ms(pct(&lat, 0.999)),
                     ms(lat.last().copied().unwrap_or(0)),
-                    pct(&server, 0.99)
+                    pct(&server, 0.99),
+                    ms(worst_second),
+                    step.count,
+                    step.records_per_sync().map_or("–".into(), |r| format!("{r:.1}")),
+                    step.p99_bound_ms().map_or("–".into(), |b| format!("{b}")),
                 )?;
+            }
+            if a.per_second && !a.json {
+                let each: Vec<String> = second_p99.iter().map(|&v| format!("{:.2}", ms(v))).collect();
+                writeln!(stdout, "|  | p99 ms of each second: {} |", each.join(" "))?;
             }
             if let Some(e) = first_error {
                 eprintln!("  first error at {rate}/s: {e}");
@@ -296,6 +330,89 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The service's write-ahead-log syncs as its `/metrics` counts them (cumulative): each
+/// step reports the difference, so a slow disk is told apart from a slow decision.
+#[derive(Debug, Default, Clone)]
+struct Syncs {
+    /// `riskstream_wal_flush_seconds` buckets: (upper bound in seconds, cumulative count).
+    buckets: Vec<(f64, u64)>,
+    /// Syncs (group commits).
+    count: u64,
+    /// Records the syncs covered.
+    records: f64,
+}
+
+impl Syncs {
+    /// The counts now; empty when the service has no log or its metrics do not answer.
+    async fn scrape(http: &reqwest::Client, url: &str) -> Syncs {
+        let Ok(resp) = http.get(url).send().await else {
+            return Syncs::default();
+        };
+        let text = resp.text().await.unwrap_or_default();
+        Syncs::parse(&text)
+    }
+
+    fn parse(text: &str) -> Syncs {
+        let mut s = Syncs::default();
+        for line in text.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(v) = value.parse::<f64>() else {
+                continue;
+            };
+            if let Some(rest) = name.strip_prefix("riskstream_wal_flush_seconds_bucket{le=\"") {
+                let le = rest.trim_end_matches("\"}");
+                let bound = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap_or(f64::NAN)
+                };
+                if !bound.is_nan() {
+                    s.buckets.push((bound, v as u64));
+                }
+            } else if name == "riskstream_wal_flush_seconds_count" {
+                s.count = v as u64;
+            } else if name == "riskstream_wal_group_records_sum" {
+                s.records = v;
+            }
+        }
+        s.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        s
+    }
+
+    /// What happened between `earlier` and now.
+    fn since(&self, earlier: &Syncs) -> Syncs {
+        let was = |b: f64| earlier.buckets.iter().find(|e| e.0 == b).map_or(0, |e| e.1);
+        Syncs {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(b, c)| (b, c.saturating_sub(was(b))))
+                .collect(),
+            count: self.count.saturating_sub(earlier.count),
+            records: self.records - earlier.records,
+        }
+    }
+
+    fn records_per_sync(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.records / self.count as f64)
+    }
+
+    /// The smallest bucket bound (ms) that at least 99 % of the syncs finished within.
+    fn p99_bound_ms(&self) -> Option<f64> {
+        let total = self.buckets.last()?.1;
+        if total == 0 {
+            return None;
+        }
+        let need = (total as f64 * 0.99).ceil() as u64;
+        self.buckets
+            .iter()
+            .find(|b| b.1 >= need)
+            .map(|b| b.0 * 1000.0)
+    }
+}
+
 /// The file of a `sqlite://` registry URL, if it is one (relative paths as given).
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let p = url.strip_prefix("sqlite://")?;
@@ -303,12 +420,12 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!p.is_empty() && p != ":memory:").then(|| std::path::PathBuf::from(p))
 }
 
-/// The demo's config with the listen port fixed, metrics off, the state directory (and a
+/// The demo's config with the listen and metrics ports fixed, the state directory (and a
 /// SQLite registry, when `registry` is given) moved to the run's copy, the live tolerance
 /// set and relative paths made absolute.
 fn patch_config(
     text: &str,
-    port: u16,
+    (port, mport): (u16, u16),
     base: &std::path::Path,
     state: &std::path::Path,
     tolerance: &str,
@@ -325,12 +442,15 @@ fn patch_config(
             if section == "features" {
                 out.push_str(&format!("live_tolerance = \"{tolerance}\"\n"));
             }
+            if section == "server" {
+                out.push_str(&format!("metrics_listen = \"127.0.0.1:{mport}\"\n"));
+            }
             continue;
         }
         let key = l.split('=').next().unwrap_or("").trim();
         match (section.as_str(), key) {
             ("server", "listen") => out.push_str(&format!("listen = \"127.0.0.1:{port}\"\n")),
-            ("server", "metrics_listen") => out.push_str("metrics_listen = \"off\"\n"),
+            ("server", "metrics_listen") => {}
             ("state", "dir") => out.push_str(&format!("dir = \"{}\"\n", state.display())),
             ("features", "live_tolerance") => {}
             ("registry", "url") => {
@@ -395,5 +515,52 @@ impl Drop for Service {
             let _ = self.0.kill();
         }
         let _ = self.0.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Syncs;
+
+    const TEXT: &str = "\
+# TYPE riskstream_wal_flush_seconds histogram
+riskstream_wal_flush_seconds_bucket{le=\"0.0001\"} 10
+riskstream_wal_flush_seconds_bucket{le=\"0.0002\"} 90
+riskstream_wal_flush_seconds_bucket{le=\"0.001\"} 99
+riskstream_wal_flush_seconds_bucket{le=\"+Inf\"} 100
+riskstream_wal_flush_seconds_sum 0.05
+riskstream_wal_flush_seconds_count 100
+riskstream_wal_group_records_sum 400
+riskstream_wal_group_records_count 100
+";
+
+    #[test]
+    fn a_step_reports_the_syncs_between_two_scrapes() {
+        let a = Syncs::parse(TEXT);
+        assert_eq!(a.count, 100);
+        assert_eq!(a.records_per_sync(), Some(4.0));
+        assert!((a.p99_bound_ms().unwrap_or(0.0) - 1.0).abs() < 1e-9);
+        let later = TEXT
+            .replace("} 10\n", "} 110\n")
+            .replace("} 90\n", "} 290\n")
+            .replace("} 99\n", "} 299\n")
+            .replace("{le=\"+Inf\"} 100", "{le=\"+Inf\"} 300")
+            .replace(
+                "count 100\nriskstream_wal_group",
+                "count 300\nriskstream_wal_group",
+            )
+            .replace("records_sum 400", "records_sum 1000");
+        let step = Syncs::parse(&later).since(&a);
+        assert_eq!(step.count, 200);
+        assert_eq!(step.records_per_sync(), Some(3.0));
+        // 100 of 200 within 0.1 ms, all within 0.2 ms.
+        assert!((step.p99_bound_ms().unwrap_or(0.0) - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_log_means_no_figures() {
+        let s = Syncs::parse("riskstream_decisions_total 5\n");
+        assert_eq!(s.records_per_sync(), None);
+        assert_eq!(s.p99_bound_ms(), None);
     }
 }

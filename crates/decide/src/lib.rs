@@ -45,7 +45,7 @@ pub mod recall;
 pub mod rules;
 
 pub use artifact::{LiveOnline, ModelArtifact, OnlineCard};
-pub use decider::{Decider, Featured};
+pub use decider::{Decider, DeciderSnapshot, Featured};
 pub use decision::{
     ChallengerInfo, DecideMetrics, Decision, LabelOutcome, OnlineMetrics, Reason, ShadowResult,
 };

@@ -148,9 +148,14 @@ impl<V: Weigh> Window<V> {
 
     /// Entries oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.entries().map(|(k, v)| (&**k, v))
+    }
+
+    /// Entries oldest first, with the shared ids (a snapshot takes them without copying).
+    fn entries(&self) -> impl Iterator<Item = (&Arc<str>, &V)> {
         self.order
             .iter()
-            .filter_map(|k| self.map.get(k).map(|v| (&**k, v)))
+            .filter_map(|k| self.map.get(k).map(|v| (k, v)))
     }
 }
 
@@ -185,15 +190,15 @@ impl Recall {
             decision_window: self.decisions.cap,
             decisions: self
                 .decisions
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
+                .entries()
+                .map(|(k, v)| (Arc::clone(k), v.clone()))
                 .collect(),
             decisions_forgotten: self.decisions.forgotten,
             label_window: self.labels.cap,
             labels: self
                 .labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
+                .entries()
+                .map(|(k, v)| (Arc::clone(k), *v))
                 .collect(),
         }
     }
@@ -210,6 +215,8 @@ impl Recall {
         for (k, v) in s.labels {
             r.labels.put(&k, v);
         }
+        // (Ids are `Arc<str>` in the snapshot so taking one shares them; serde writes and
+        // reads them as plain strings, so the bytes are those of earlier versions.)
         r
     }
 }
@@ -218,10 +225,10 @@ impl Recall {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RecallSnap {
     decision_window: usize,
-    decisions: Vec<(String, Remembered)>,
+    decisions: Vec<(Arc<str>, Remembered)>,
     decisions_forgotten: u64,
     label_window: usize,
-    labels: Vec<(String, bool)>,
+    labels: Vec<(Arc<str>, bool)>,
 }
 
 #[cfg(test)]
@@ -250,6 +257,16 @@ mod tests {
         w.set_capacity(1);
         assert_eq!(w.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["c"]);
         assert_eq!(w.bytes(), 1 + 4 + SLOT_BYTES);
+    }
+
+    #[test]
+    fn shared_ids_are_written_as_the_plain_strings_earlier_versions_wrote() {
+        let shared: Vec<(Arc<str>, bool)> = vec![(Arc::from("tx-1"), true)];
+        let plain: Vec<(String, bool)> = vec![("tx-1".to_string(), true)];
+        let a = postcard::to_stdvec(&shared).expect("encodes");
+        assert_eq!(a, postcard::to_stdvec(&plain).expect("encodes"));
+        let back: Vec<(Arc<str>, bool)> = postcard::from_bytes(&a).expect("decodes");
+        assert_eq!(back, shared);
     }
 
     #[test]

@@ -296,12 +296,14 @@ pub async fn start_with(
         tokio::spawn(async move {
             let mut t = tokio::time::interval(every);
             t.tick().await;
+            // The activity the last checkpoint covered: an idle interval writes nothing.
+            let mut covered: Option<u64> = None;
             loop {
                 tokio::select! {
                     _ = t.tick() => {
                         let s = st2.clone();
-                        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
-                            Ok(Ok(_)) => {}
+                        match tokio::task::spawn_blocking(move || s.checkpoint_if_changed(covered)).await {
+                            Ok(Ok((_, activity))) => covered = Some(activity),
                             Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
                             Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
                         }

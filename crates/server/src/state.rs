@@ -346,14 +346,43 @@ impl AppState {
     /// committed (the last checkpoint, after the audit writer was flushed and no request is
     /// left), so no earlier log generation need be kept for start-up's audit check.
     pub fn checkpoint_with(&self, audited: bool) -> Result<PathBuf, String> {
+        let (path, _) = self.checkpoint_unless(audited, None)?;
+        path.ok_or_else(|| "no checkpoint was written".to_string())
+    }
+
+    /// The periodic checkpoint: written only if the state changed since the one taken at
+    /// `activity` (see [`riskstream_decide::Decider::activity`]; `None`: always). Returns
+    /// the file written, if any, and the activity count it covers. An idle service does not
+    /// rewrite its (on the demo's state, 112 MB) checkpoint every interval.
+    pub fn checkpoint_if_changed(
+        &self,
+        activity: Option<u64>,
+    ) -> Result<(Option<PathBuf>, u64), String> {
+        self.checkpoint_unless(false, activity)
+    }
+
+    fn checkpoint_unless(
+        &self,
+        audited: bool,
+        unchanged: Option<u64>,
+    ) -> Result<(Option<PathBuf>, u64), String> {
         let t0 = Instant::now();
-        let (snap, generation) = {
+        // Only the taking is under the decider's lock (decisions wait for it); the encoding
+        // and the file come after it is released.
+        let (taken, generation, activity) = {
             let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
-            let snap = d.snapshot().map_err(|e| e.to_string())?;
+            let activity = d.activity();
+            if unchanged == Some(activity) {
+                return Ok((None, activity));
+            }
+            let taken = d.take_snapshot().map_err(|e| e.to_string())?;
             // Under the same lock as the appends: the snapshot holds exactly the records
             // of the generations before the new one.
-            (snap, self.wal.as_ref().map_or(0, Wal::rotate))
+            (taken, self.wal.as_ref().map_or(0, Wal::rotate), activity)
         };
+        metrics::histogram!("riskstream_checkpoint_lock_seconds")
+            .record(t0.elapsed().as_secs_f64());
+        let snap = taken.encode().map_err(|e| e.to_string())?;
         let mut payload = Vec::with_capacity(snap.len() + 8);
         payload.extend_from_slice(&generation.to_le_bytes());
         payload.extend_from_slice(&snap);
@@ -377,7 +406,7 @@ impl AppState {
         metrics::counter!("riskstream_checkpoints_total").increment(1);
         metrics::histogram!("riskstream_checkpoint_seconds").record(t0.elapsed().as_secs_f64());
         metrics::gauge!("riskstream_checkpoint_bytes").set(bytes.len() as f64);
-        Ok(path)
+        Ok((Some(path), activity))
     }
 }
 

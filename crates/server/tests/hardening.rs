@@ -625,3 +625,56 @@ async fn a_body_sent_too_slowly_is_refused_saying_why() {
     assert!(answer.contains("server.body_timeout"), "{answer}");
     s.stop().await;
 }
+
+/// The periodic checkpoint is taken under the decider's lock and stalls every decision
+/// while it is taken; an idle service must not rewrite it every interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_service_does_not_rewrite_its_checkpoint_and_a_busy_one_does() {
+    let d = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
+    let text = config_text(d.path(), &url, "").replace(
+        "checkpoint_interval = \"off\"",
+        "checkpoint_interval = \"1s\"",
+    );
+    let mut s = start_with(d.path().to_path_buf(), url, &text, Some(d)).await;
+    deploy(&s).await;
+    let k = s.key(&[Role::Decide]).await;
+    let ckpt = s.dir.join("state").join("cards.decider.ckpt");
+    let written = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let (c, _) = decide(&s, &k, &tx(1, 5, 10.0, "2026-11-24 10:00:00")).await;
+    assert_eq!(c, 200);
+    let mut first = None;
+    for _ in 0..300 {
+        first = written(&ckpt);
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(first.is_some(), "no periodic checkpoint was written");
+    // Past any tick that was already under way, then three idle intervals.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let settled = written(&ckpt);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        written(&ckpt),
+        settled,
+        "an idle interval rewrote the checkpoint"
+    );
+    // A decision makes the next interval write it again.
+    let (c, _) = decide(&s, &k, &tx(2, 5, 10.0, "2026-11-24 10:01:00")).await;
+    assert_eq!(c, 200);
+    let mut moved = false;
+    for _ in 0..300 {
+        if written(&ckpt) != settled {
+            moved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(moved, "a changed state was not checkpointed");
+    s.stop().await;
+}

@@ -34,6 +34,7 @@ mod labels;
 mod replay;
 mod rows;
 mod snapshot;
+pub use snapshot::DeciderSnapshot;
 
 use crate::decision::{DecideMetrics, Decision, OnlineMetrics};
 use crate::deploy::{row_columns, Deployment, ModelSlot, OnlineModel, Scorer};

@@ -179,6 +179,10 @@ pub struct HttpArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// After each step, the p99 of every second of it (a stall shows as one bad second,
+    /// a service past its capacity as every second bad).
+    #[arg(long)]
+    pub per_second: bool,
     /// The service's live straggler tolerance during the run (`[features] live_tolerance`).
     /// Replaying history at thousands of requests a second compresses event time: the
     /// handbook has about one transaction every 9 s, so at 5,000 requests/s a 1 ms
@@ -324,6 +328,7 @@ impl From<HttpArgs> for http::HttpOptions {
             seconds: h.seconds,
             connections: h.connections,
             json: h.json,
+            per_second: h.per_second,
             live_tolerance: h.live_tolerance,
         }
     }
