@@ -45,7 +45,6 @@ pub const MAX_TABLE_VALUES: usize = 8 << 20;
 #[derive(Debug, Clone, Copy)]
 struct Split {
     feature: u32,
-    /// `x <= threshold` goes left (a `Less` split's threshold is moved one float down).
     threshold: f64,
     default_left: bool,
 }
@@ -54,46 +53,47 @@ struct Split {
 /// left.
 type PathSplit = (u8, u32, f64, bool);
 
-/// One hot-set feature of a unit: the distinct features of the path, in order of first
-/// appearance (for a pair: of the path to the parent, its split feature excluded).
-#[derive(Debug, Clone, Copy)]
-struct Term {
-    /// The bits (split numbers) of the path's splits on the feature.
-    mask: u64,
-    /// (1 − z_k) / z_k.
-    hot: f64,
-    feature: u32,
-}
-
 /// What the row-time loop reads of one leaf, or of two sibling leaves merged into one
-/// unit (see [`TabulatedTree::add_pair`]); its terms follow one another in the tree's
-/// term list, so a unit is a few adjacent cache lines.
-#[derive(Debug, Clone, Copy)]
+/// unit (see [`TabulatedTree::add_pair`]).
+#[derive(Debug, Clone)]
 struct Unit {
+    /// The hot-set features: the distinct features of the path, in order of first
+    /// appearance (for a pair: of the path to the parent, its split feature excluded).
+    feats: [u32; MAX_D],
+    /// (1 − z_i) / z_i per hot-set feature.
+    hot: [f64; MAX_D],
+    /// Per hot-set feature, the bits (split numbers) of the path's splits on it.
+    masks: [u64; MAX_D],
     /// The bits of the path's splits that the path leaves to the left.
     left: u64,
-    /// Pairs: the bits of the earlier splits of the path on the parent's feature.
-    earlier: u64,
+    /// Hot-set features.
+    d: u8,
+    /// Set for two sibling leaves.
+    pair: Option<Pair>,
     /// Start of the unit's values in the tree's table: 2^d values v·T(A) for a leaf; for a
     /// pair, per state (left, right, neither) 2^d pairs (C(A), F(A)).
     table: u32,
-    /// Start of its terms in the tree's term list.
-    terms: u32,
-    /// Pairs: the parent's feature.
-    pivot: u32,
-    /// Pairs: the parent's split number.
+}
+
+/// The parent split of two sibling leaves merged into one unit.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    /// Its split number.
     bit: u8,
-    /// Hot-set features (terms).
-    d: u8,
+    /// Its feature.
+    feature: u32,
+    /// The bits of the earlier splits of the path on the same feature.
+    earlier: u64,
 }
 
 impl Unit {
     /// Bit k set: the row agrees with every split of the path on feature k.
     #[inline]
-    fn hot_set(terms: &[Term], disagree: u64) -> usize {
+    fn hot_set(&self, goes_left: u64) -> usize {
+        let disagree = goes_left ^ self.left;
         let mut h = 0usize;
-        for (k, t) in terms.iter().enumerate() {
-            h |= usize::from(disagree & t.mask == 0) << k;
+        for (k, m) in self.masks[..usize::from(self.d)].iter().enumerate() {
+            h |= usize::from(disagree & m == 0) << k;
         }
         h
     }
@@ -101,18 +101,20 @@ impl Unit {
     /// Adds to each hot-set feature k its term: (1 − z_k)/z_k · C(H ∖ {k}) when k ∈ H,
     /// −C(H) otherwise, where C(A) is `tab[stride · A]`.
     #[inline]
-    fn spread(terms: &[Term], h: usize, stride: usize, tab: &[f64], out: &mut [f64]) {
+    fn spread(&self, h: usize, stride: usize, tab: &[f64], out: &mut [f64]) {
         const MINUS_ONE: u64 = 0xBFF0_0000_0000_0000;
-        for (k, t) in terms.iter().enumerate() {
+        let d = usize::from(self.d);
+        for (k, (&f, &w)) in self.feats[..d].iter().zip(&self.hot[..d]).enumerate() {
             let hot = 0u64.wrapping_sub(((h >> k) & 1) as u64);
-            let factor = f64::from_bits((t.hot.to_bits() & hot) | (MINUS_ONE & !hot));
-            out[t.feature as usize] += factor * tab[stride * (h & !(1 << k))];
+            let factor = f64::from_bits((w.to_bits() & hot) | (MINUS_ONE & !hot));
+            out[f as usize] += factor * tab[stride * (h & !(1 << k))];
         }
     }
 }
 
 #[derive(Debug, Clone)]
 struct TabulatedTree {
+    rule: SplitRule,
     /// The tree's splits in node order; split k is bit k of the masks.
     splits: Vec<Split>,
     /// Leaves without a leaf sibling.
@@ -120,8 +122,6 @@ struct TabulatedTree {
     /// Sibling leaves, two per unit (apart from the singles so the row loop does not
     /// branch on the kind).
     pairs: Vec<Unit>,
-    /// The units' terms.
-    terms: Vec<Term>,
     table: Vec<f64>,
     expected: f64,
 }
@@ -270,18 +270,15 @@ impl TabulatedTree {
             bit[i] = splits.len() as u8;
             splits.push(Split {
                 feature: n.feature,
-                threshold: match tree.rule {
-                    SplitRule::LessEqual => n.threshold,
-                    SplitRule::Less => crate::compiled::next_down(n.threshold),
-                },
+                threshold: n.threshold,
                 default_left: n.default_left,
             });
         }
         let mut t = TabulatedTree {
+            rule: tree.rule,
             splits,
             singles: Vec::new(),
             pairs: Vec::new(),
-            terms: Vec::new(),
             table: Vec::new(),
             expected: 0.0,
         };
@@ -321,20 +318,14 @@ impl TabulatedTree {
         let start = self.table.len();
         self.table.extend(p.values(v));
         self.expected += p.expected(v);
-        let terms = u32::try_from(self.terms.len()).ok()?;
-        self.terms.extend((0..p.d).map(|k| Term {
-            mask: p.masks[k],
-            hot: p.hot(k),
-            feature: p.feats[k],
-        }));
         self.singles.push(Unit {
+            feats: p.feats,
+            hot: std::array::from_fn(|k| if k < p.d { p.hot(k) } else { 0.0 }),
+            masks: p.masks,
             left: p.left,
-            earlier: 0,
-            table: u32::try_from(start).ok()?,
-            terms,
-            pivot: 0,
-            bit: 0,
             d: p.d as u8,
+            pair: None,
+            table: u32::try_from(start).ok()?,
         });
         Some(())
     }
@@ -379,32 +370,40 @@ impl TabulatedTree {
             }
         }
         self.expected += il.expected(vl) + ir.expected(vr);
-        let terms = u32::try_from(self.terms.len()).ok()?;
-        self.terms.extend((0..q).map(|k| Term {
-            mask: il.masks[k],
-            hot: il.hot(k),
-            feature: il.feats[k],
-        }));
+        let mut feats = [0; MAX_D];
+        feats[..q].copy_from_slice(&il.feats[..q]);
+        let mut masks = [0; MAX_D];
+        masks[..q].copy_from_slice(&il.masks[..q]);
         self.pairs.push(Unit {
+            feats,
+            hot: std::array::from_fn(|k| if k < q { il.hot(k) } else { 0.0 }),
+            masks,
             left: il.left,
-            earlier,
-            table: u32::try_from(start).ok()?,
-            terms,
-            pivot: f,
-            bit: b,
             d: q as u8,
+            pair: Some(Pair {
+                bit: b,
+                feature: f,
+                earlier,
+            }),
+            table: u32::try_from(start).ok()?,
         });
         Some(())
     }
 
     /// Adds this tree's SHAP values for `row` to `out`; returns its expected value.
     fn explain_into(&self, row: &[f64], out: &mut [f64]) -> f64 {
-        // Bit k set: the row goes left at split k (Tree::next's decision; `Less` splits
-        // were rewritten as `LessEqual`, so no branch on the rule or on NaN here).
+        // Bit k set: the row goes left at split k (Tree::next's decision).
         let mut goes_left = 0u64;
         for (k, s) in self.splits.iter().enumerate() {
             let x = row.get(s.feature as usize).copied().unwrap_or(f64::NAN);
-            let left = (x <= s.threshold) | (x.is_nan() & s.default_left);
+            let left = if x.is_nan() {
+                s.default_left
+            } else {
+                match self.rule {
+                    SplitRule::LessEqual => x <= s.threshold,
+                    SplitRule::Less => x < s.threshold,
+                }
+            };
             goes_left |= u64::from(left) << k;
         }
         // Branch-free per feature: the table index is H ∖ {k} whether k is hot (the
@@ -412,21 +411,20 @@ impl TabulatedTree {
         // and the factor is (1 − z_k)/z_k or −1, chosen by bit mask; the rows' hot sets
         // are unpredictable, so branches here would be mispredicted often.
         for u in &self.singles {
-            let terms = &self.terms[u.terms as usize..][..usize::from(u.d)];
-            let h = Unit::hot_set(terms, goes_left ^ u.left);
-            Unit::spread(terms, h, 1, &self.table[u.table as usize..], out);
+            let h = u.hot_set(goes_left);
+            let tab = &self.table[u.table as usize..];
+            u.spread(h, 1, tab, out);
         }
         for u in &self.pairs {
-            let terms = &self.terms[u.terms as usize..][..usize::from(u.d)];
-            let disagree = goes_left ^ u.left;
-            let h = Unit::hot_set(terms, disagree);
+            let h = u.hot_set(goes_left);
+            let Some(p) = u.pair else { continue };
             // State: 0 left, 1 right, 2 neither (an earlier split on f disagrees).
-            let right = usize::from(goes_left & (1 << u.bit) == 0);
-            let neither = usize::from(disagree & u.earlier != 0);
+            let right = usize::from(goes_left & (1 << p.bit) == 0);
+            let neither = usize::from((goes_left ^ u.left) & p.earlier != 0);
             let state = right + neither * (2 - right);
             let tab = &self.table[u.table as usize + (state << u.d) * 2..];
-            Unit::spread(terms, h, 2, tab, out);
-            out[u.pivot as usize] += tab[2 * h + 1];
+            u.spread(h, 2, tab, out);
+            out[p.feature as usize] += tab[2 * h + 1];
         }
         self.expected
     }
