@@ -20,6 +20,11 @@
 //! tables v·T(A), 2^D numbers per leaf, are computed once per model, and a row costs one
 //! comparison per split, one mask per leaf and D+1 table reads per leaf: O(L·D).
 //!
+//! Two sibling leaves share everything but their parent's split, so they are tabulated as
+//! one unit (per state of that split for the row, the two leaves' terms summed; see
+//! [`TabulatedTree::add_pair`]): the pair costs a row about what one leaf costs, for the
+//! same memory. In a depth-limited tree most leaves have a leaf sibling.
+//!
 //! Memory is what limits it: 2^D per leaf. A tree is tabulated when every leaf has at
 //! most [`MAX_D`] distinct features on its path, every cover share is positive, and the
 //! model's tables stay under [`MAX_TABLE_VALUES`]; any other tree is explained by the
@@ -48,20 +53,63 @@ struct Split {
 /// left.
 type PathSplit = (u8, u32, f64, bool);
 
+/// What the row-time loop reads of one leaf, or of two sibling leaves merged into one
+/// unit (see [`TabulatedTree::add_pair`]).
 #[derive(Debug, Clone)]
-struct Leaf {
-    /// Distinct features of the path, in order of first appearance.
+struct Unit {
+    /// The hot-set features: the distinct features of the path, in order of first
+    /// appearance (for a pair: of the path to the parent, its split feature excluded).
     feats: [u32; MAX_D],
-    /// (1 − z_i) / z_i per path feature.
+    /// (1 − z_i) / z_i per hot-set feature.
     hot: [f64; MAX_D],
-    /// Distinct features on the path.
-    d: u8,
-    /// Per path feature, the bits (split numbers) of the path's splits on it.
+    /// Per hot-set feature, the bits (split numbers) of the path's splits on it.
     masks: [u64; MAX_D],
     /// The bits of the path's splits that the path leaves to the left.
     left: u64,
-    /// Start of the leaf's 2^d values v·T(A) in the tree's table.
+    /// Hot-set features.
+    d: u8,
+    /// Set for two sibling leaves.
+    pair: Option<Pair>,
+    /// Start of the unit's values in the tree's table: 2^d values v·T(A) for a leaf; for a
+    /// pair, per state (left, right, neither) 2^d pairs (C(A), F(A)).
     table: u32,
+}
+
+/// The parent split of two sibling leaves merged into one unit.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    /// Its split number.
+    bit: u8,
+    /// Its feature.
+    feature: u32,
+    /// The bits of the earlier splits of the path on the same feature.
+    earlier: u64,
+}
+
+impl Unit {
+    /// Bit k set: the row agrees with every split of the path on feature k.
+    #[inline]
+    fn hot_set(&self, goes_left: u64) -> usize {
+        let disagree = goes_left ^ self.left;
+        let mut h = 0usize;
+        for (k, m) in self.masks[..usize::from(self.d)].iter().enumerate() {
+            h |= usize::from(disagree & m == 0) << k;
+        }
+        h
+    }
+
+    /// Adds to each hot-set feature k its term: (1 − z_k)/z_k · C(H ∖ {k}) when k ∈ H,
+    /// −C(H) otherwise, where C(A) is `tab[stride · A]`.
+    #[inline]
+    fn spread(&self, h: usize, stride: usize, tab: &[f64], out: &mut [f64]) {
+        const MINUS_ONE: u64 = 0xBFF0_0000_0000_0000;
+        let d = usize::from(self.d);
+        for (k, (&f, &w)) in self.feats[..d].iter().zip(&self.hot[..d]).enumerate() {
+            let hot = 0u64.wrapping_sub(((h >> k) & 1) as u64);
+            let factor = f64::from_bits((w.to_bits() & hot) | (MINUS_ONE & !hot));
+            out[f as usize] += factor * tab[stride * (h & !(1 << k))];
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +117,11 @@ struct TabulatedTree {
     rule: SplitRule,
     /// The tree's splits in node order; split k is bit k of the masks.
     splits: Vec<Split>,
-    leaves: Vec<Leaf>,
+    /// Leaves without a leaf sibling.
+    singles: Vec<Unit>,
+    /// Sibling leaves, two per unit (apart from the singles so the row loop does not
+    /// branch on the kind).
+    pairs: Vec<Unit>,
     table: Vec<f64>,
     expected: f64,
 }
@@ -117,6 +169,93 @@ fn shares(a: f64, b: f64) -> (f64, f64) {
     }
 }
 
+/// A leaf's path summarised per distinct feature.
+struct PathInfo {
+    feats: [u32; MAX_D],
+    /// Product of the cover shares of the path's splits on each feature.
+    z: [f64; MAX_D],
+    masks: [u64; MAX_D],
+    left: u64,
+    d: usize,
+}
+
+impl PathInfo {
+    /// Summarises `path`, features in order of first appearance except `last`, which
+    /// (when the path splits on it) comes last. `None` when the path has more than
+    /// [`MAX_D`] distinct features or a zero cover share (the classic walk's case).
+    fn new(path: &[PathSplit], last: Option<u32>) -> Option<PathInfo> {
+        let mut p = PathInfo {
+            feats: [0; MAX_D],
+            z: [1.0; MAX_D],
+            masks: [0; MAX_D],
+            left: 0,
+            d: 0,
+        };
+        let ordered = path
+            .iter()
+            .filter(|s| Some(s.1) != last)
+            .chain(path.iter().filter(|s| Some(s.1) == last));
+        for &(b, f, share, left) in ordered {
+            let pos = match p.feats[..p.d].iter().position(|&g| g == f) {
+                Some(k) => k,
+                None => {
+                    if p.d == MAX_D {
+                        return None;
+                    }
+                    p.feats[p.d] = f;
+                    p.d += 1;
+                    p.d - 1
+                }
+            };
+            p.z[pos] *= share;
+            p.masks[pos] |= 1 << b;
+            if left {
+                p.left |= 1 << b;
+            }
+        }
+        // A zero share would need a division by zero below; the classic walk handles it.
+        if p.z[..p.d].iter().any(|&s| !(s > 1e-150 && s.is_finite())) {
+            return None;
+        }
+        Some(p)
+    }
+
+    /// The 2^d values v·T(A), A over the path's features (bit k: `feats[k]`).
+    fn values(&self, v: f64) -> Vec<f64> {
+        let (d, z) = (self.d, &self.z[..self.d]);
+        let w = weights(d);
+        let size = 1usize << d;
+        // g(S) = w(|S|) · Π_{k ∉ S} z_k, then T(A) = Σ_{S ⊆ A} g(S) (subset sums).
+        let mut tab: Vec<f64> = (0..size)
+            .map(|s| {
+                let mut p = w[(s as u32).count_ones() as usize];
+                for (k, &zk) in z.iter().enumerate() {
+                    if s & (1 << k) == 0 {
+                        p *= zk;
+                    }
+                }
+                p * v
+            })
+            .collect();
+        for k in 0..d {
+            for s in 0..size {
+                if s & (1 << k) != 0 {
+                    tab[s] += tab[s ^ (1 << k)];
+                }
+            }
+        }
+        tab
+    }
+
+    fn hot(&self, k: usize) -> f64 {
+        (1.0 - self.z[k]) / self.z[k]
+    }
+
+    fn expected(&self, v: f64) -> f64 {
+        v * self.z[..self.d].iter().product::<f64>()
+    }
+}
+
 impl TabulatedTree {
     /// The tables of one tree, or `None` when it must use the classic walk.
     fn new(tree: &Tree, budget: usize) -> Option<TabulatedTree> {
@@ -138,7 +277,8 @@ impl TabulatedTree {
         let mut t = TabulatedTree {
             rule: tree.rule,
             splits,
-            leaves: Vec::new(),
+            singles: Vec::new(),
+            pairs: Vec::new(),
             table: Vec::new(),
             expected: 0.0,
         };
@@ -148,88 +288,104 @@ impl TabulatedTree {
             let n = nodes.get(i)?;
             if n.is_leaf() {
                 t.add_leaf(n.value, &path)?;
-                if t.table.len() > budget {
+            } else {
+                let (l, r) = (n.left as usize, n.right as usize);
+                // Children after their parent (Tree::validate), so this ends.
+                if l <= i || r <= i || l >= nodes.len() || r >= nodes.len() {
                     return None;
                 }
-                continue;
+                let (sl, sr) = shares(nodes[l].cover, nodes[r].cover);
+                let mut pl = path.clone();
+                pl.push((bit[i], n.feature, sl, true));
+                let mut pr = path;
+                pr.push((bit[i], n.feature, sr, false));
+                if nodes[l].is_leaf() && nodes[r].is_leaf() {
+                    t.add_pair(nodes[l].value, nodes[r].value, &pl, &pr)?;
+                } else {
+                    stack.push((r, pr));
+                    stack.push((l, pl));
+                }
             }
-            let (l, r) = (n.left as usize, n.right as usize);
-            // Children after their parent (Tree::validate), so this ends.
-            if l <= i || r <= i || l >= nodes.len() || r >= nodes.len() {
+            if t.table.len() > budget {
                 return None;
             }
-            let (sl, sr) = shares(nodes[l].cover, nodes[r].cover);
-            let mut pl = path.clone();
-            pl.push((bit[i], n.feature, sl, true));
-            let mut pr = path;
-            pr.push((bit[i], n.feature, sr, false));
-            stack.push((r, pr));
-            stack.push((l, pl));
         }
         Some(t)
     }
 
     fn add_leaf(&mut self, v: f64, path: &[PathSplit]) -> Option<()> {
-        let mut feats = [0u32; MAX_D];
-        let mut z = [1.0f64; MAX_D];
-        let mut masks = [0u64; MAX_D];
-        let mut left_bits = 0u64;
-        let mut d = 0usize;
-        for &(b, f, share, left) in path {
-            let pos = match feats[..d].iter().position(|&g| g == f) {
-                Some(p) => p,
-                None => {
-                    if d == MAX_D {
-                        return None;
-                    }
-                    feats[d] = f;
-                    d += 1;
-                    d - 1
-                }
-            };
-            z[pos] *= share;
-            masks[pos] |= 1 << b;
-            if left {
-                left_bits |= 1 << b;
-            }
-        }
-        // A zero share would need a division by zero below; the classic walk handles it.
-        if z[..d].iter().any(|&s| !(s > 1e-150 && s.is_finite())) {
-            return None;
-        }
-        let w = weights(d);
+        let p = PathInfo::new(path, None)?;
         let start = self.table.len();
-        let size = 1usize << d;
-        // g(S) = w(|S|) · Π_{k ∉ S} z_k, then T(A) = Σ_{S ⊆ A} g(S) (subset sums).
-        self.table.extend((0..size).map(|s| {
-            let mut p = w[(s as u32).count_ones() as usize];
-            for (k, &zk) in z[..d].iter().enumerate() {
-                if s & (1 << k) == 0 {
-                    p *= zk;
-                }
-            }
-            p * v
-        }));
-        let tab = &mut self.table[start..];
-        for k in 0..d {
-            for s in 0..size {
-                if s & (1 << k) != 0 {
-                    tab[s] += tab[s ^ (1 << k)];
-                }
+        self.table.extend(p.values(v));
+        self.expected += p.expected(v);
+        self.singles.push(Unit {
+            feats: p.feats,
+            hot: std::array::from_fn(|k| if k < p.d { p.hot(k) } else { 0.0 }),
+            masks: p.masks,
+            left: p.left,
+            d: p.d as u8,
+            pair: None,
+            table: u32::try_from(start).ok()?,
+        });
+        Some(())
+    }
+
+    /// Two sibling leaves (values `vl`, `vr`, paths `pl`, `pr` ending in their parent's
+    /// split on feature f) as one unit, which a row costs about what one leaf costs.
+    ///
+    /// Both leaves have the same path features Q ∪ {f}, the same cover shares on Q, and
+    /// the row agrees with the same subset H of Q on both. On f it agrees with the left
+    /// leaf only (state "left": no earlier split on f disagrees and the row goes left),
+    /// the right one only ("right"), or neither (an earlier split on f disagrees). Per
+    /// state s and A ⊆ Q, with F = {f}, T_L and T_R the leaves' tables v·T(·) and h_f
+    /// their (1 − z_f)/z_f:
+    ///
+    /// ```text
+    ///  left:    C(A) = T_L(A ∪ F) + T_R(A)    F(A) = h_f^L · T_L(A) − T_R(A)
+    ///  right:   C(A) = T_L(A) + T_R(A ∪ F)    F(A) = h_f^R · T_R(A) − T_L(A)
+    ///  neither: C(A) = T_L(A) + T_R(A)        F(A) = −(T_L(A) + T_R(A))
+    /// ```
+    ///
+    /// and the pair adds h_i · C(H ∖ {i}) to each i ∈ H, −C(H) to each i ∈ Q ∖ H and F(H)
+    /// to f: the two leaves' terms of the module's formula, summed.
+    fn add_pair(&mut self, vl: f64, vr: f64, pl: &[PathSplit], pr: &[PathSplit]) -> Option<()> {
+        let &(b, f, _, _) = pl.last()?;
+        let (il, ir) = (PathInfo::new(pl, Some(f))?, PathInfo::new(pr, Some(f))?);
+        let (tl, tr) = (il.values(vl), ir.values(vr));
+        // f is last in both: bit q of the tables.
+        let q = il.d.checked_sub(1)?;
+        let size = 1usize << q;
+        let (hl, hr) = (il.hot(q), ir.hot(q));
+        let earlier = il.masks[q] & !(1u64 << b);
+        let start = self.table.len();
+        for state in 0..if earlier != 0 { 3 } else { 2 } {
+            for a in 0..size {
+                let (c, fv) = match state {
+                    0 => (tl[a | size] + tr[a], hl * tl[a] - tr[a]),
+                    1 => (tl[a] + tr[a | size], hr * tr[a] - tl[a]),
+                    _ => (tl[a] + tr[a], -(tl[a] + tr[a])),
+                };
+                self.table.push(c);
+                self.table.push(fv);
             }
         }
-        let mut hot = [0.0; MAX_D];
-        for k in 0..d {
-            hot[k] = (1.0 - z[k]) / z[k];
-        }
-        self.expected += v * z[..d].iter().product::<f64>();
-        self.leaves.push(Leaf {
+        self.expected += il.expected(vl) + ir.expected(vr);
+        let mut feats = [0; MAX_D];
+        feats[..q].copy_from_slice(&il.feats[..q]);
+        let mut masks = [0; MAX_D];
+        masks[..q].copy_from_slice(&il.masks[..q]);
+        self.pairs.push(Unit {
             feats,
-            hot,
-            d: d as u8,
+            hot: std::array::from_fn(|k| if k < q { il.hot(k) } else { 0.0 }),
             masks,
-            left: left_bits,
-            table: start as u32,
+            left: il.left,
+            d: q as u8,
+            pair: Some(Pair {
+                bit: b,
+                feature: f,
+                earlier,
+            }),
+            table: u32::try_from(start).ok()?,
         });
         Some(())
     }
@@ -250,25 +406,25 @@ impl TabulatedTree {
             };
             goes_left |= u64::from(left) << k;
         }
-        for leaf in &self.leaves {
-            let disagree = goes_left ^ leaf.left;
-            let d = usize::from(leaf.d);
-            let (masks, feats, hot) = (&leaf.masks[..d], &leaf.feats[..d], &leaf.hot[..d]);
-            // Bit k: the row agrees with every split of the path on feature k.
-            let mut h = 0usize;
-            for (k, m) in masks.iter().enumerate() {
-                h |= usize::from(disagree & m == 0) << k;
-            }
-            let tab = &self.table[leaf.table as usize..];
-            let minus = -tab[h];
-            for (k, (&f, &w)) in feats.iter().zip(hot).enumerate() {
-                let add = if h & (1 << k) != 0 {
-                    w * tab[h ^ (1 << k)]
-                } else {
-                    minus
-                };
-                out[f as usize] += add;
-            }
+        // Branch-free per feature: the table index is H ∖ {k} whether k is hot (the
+        // agreeing term reads T(H ∖ {k})) or not (the other term reads T(H) = T(H ∖ {k})),
+        // and the factor is (1 − z_k)/z_k or −1, chosen by bit mask; the rows' hot sets
+        // are unpredictable, so branches here would be mispredicted often.
+        for u in &self.singles {
+            let h = u.hot_set(goes_left);
+            let tab = &self.table[u.table as usize..];
+            u.spread(h, 1, tab, out);
+        }
+        for u in &self.pairs {
+            let h = u.hot_set(goes_left);
+            let Some(p) = u.pair else { continue };
+            // State: 0 left, 1 right, 2 neither (an earlier split on f disagrees).
+            let right = usize::from(goes_left & (1 << p.bit) == 0);
+            let neither = usize::from((goes_left ^ u.left) & p.earlier != 0);
+            let state = right + neither * (2 - right);
+            let tab = &self.table[u.table as usize + (state << u.d) * 2..];
+            u.spread(h, 2, tab, out);
+            out[p.feature as usize] += tab[2 * h + 1];
         }
         self.expected
     }
