@@ -261,6 +261,7 @@ impl AppState {
         let credit = load_credit(&registry, &cfg).await?;
         check_credit_champion(&cfg, &credit)?;
         let forecast = load_forecast(&registry, &cfg).await?;
+        let early = early_warning(&cfg, &spec);
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -286,7 +287,7 @@ impl AppState {
             online,
             credit: ArcSwap::from_pointee(credit),
             forecast: ArcSwap::from_pointee(forecast),
-            early: early_warning(&cfg, &spec),
+            early,
             cfg,
         }))
     }
