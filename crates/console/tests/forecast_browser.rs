@@ -65,12 +65,27 @@ async fn prepare(svc: &Service) -> u64 {
     let policy =
         std::fs::read_to_string(root().join("examples/fraud-handbook/policy.toml")).unwrap();
     let r = svc.post("/v1/policies").body(policy).send().await.unwrap();
-    let pid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = svc.post(&format!("/v1/policies/{pid}/activate")).send().await.unwrap();
+    let pid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = svc
+        .post(&format!("/v1/policies/{pid}/activate"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = svc.post("/v1/forecast-models").body(set_json()).send().await.unwrap();
+    let r = svc
+        .post("/v1/forecast-models")
+        .body(set_json())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = svc
         .post(&format!("/v1/forecast-models/{id}/stage"))
         .json(&json!({"stage": "champion"}))
@@ -83,7 +98,11 @@ async fn prepare(svc: &Service) -> u64 {
     for d in 0..64i64 {
         let mut day = Vec::new();
         for t in 1..=3i64 {
-            let n = if t == 2 && d == 61 { count(t, d) / 4 } else { count(t, d) };
+            let n = if t == 2 && d == 61 {
+                count(t, d) / 4
+            } else {
+                count(t, d)
+            };
             for k in 0..n {
                 id += 1;
                 day.push(json!({
@@ -187,30 +206,48 @@ async fn an_analyst_reads_a_forecast_and_acknowledges_an_alert() {
     find("#who").await;
     b.goto(&format!("{base}/console/forecasts")).await.unwrap();
     let chart = find("#chart").await.html(false).await.unwrap();
-    assert!(chart.matches("<path").count() >= 4, "history, forecast and two bands: {chart}");
+    assert!(
+        chart.matches("<path").count() >= 4,
+        "history, forecast and two bands: {chart}"
+    );
     assert_eq!(
-        find("#series h2").await.text().await.unwrap().split_whitespace().next(),
+        find("#series h2")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .split_whitespace()
+            .next(),
         Some("atm-1")
     );
-    let row = find(&*Box::leak(format!("tr[data-alert='{alert}']").into_boxed_str()))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(row.contains("TERMINAL_ID=2") && row.contains("below"), "{row}");
+    let row = find(&*Box::leak(
+        format!("tr[data-alert='{alert}']").into_boxed_str(),
+    ))
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        row.contains("TERMINAL_ID=2") && row.contains("below"),
+        "{row}"
+    );
     let png = b.screenshot().await.unwrap();
     std::fs::write(shots.join("forecast-01-page.png"), png).unwrap();
-    b.form(Locator::Css(&format!("form[action='/console/forecasts/alerts/{alert}/ack']")))
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
+    b.form(Locator::Css(&format!(
+        "form[action='/console/forecasts/alerts/{alert}/ack']"
+    )))
+    .await
+    .unwrap()
+    .submit()
+    .await
+    .unwrap();
     find("#done").await;
     find("#no-alerts").await;
     let png = b.screenshot().await.unwrap();
     std::fs::write(shots.join("forecast-02-acknowledged.png"), png).unwrap();
-    b.goto(&format!("{base}/console/forecasts?all=1")).await.unwrap();
+    b.goto(&format!("{base}/console/forecasts?all=1"))
+        .await
+        .unwrap();
     let t = find("#alert-table").await.text().await.unwrap();
     assert!(t.contains("acknowledged by ana"), "{t}");
     let tail = svc.reg.audit_tail(20).await.unwrap();

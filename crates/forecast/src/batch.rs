@@ -145,14 +145,14 @@ pub fn forecast_all(
     series
         .par_iter()
         .map(|s| {
-            let r = fit_forecast(p, &s.id, s.start, &s.values, &s.regressors, h, fo).map(|(model, forecast)| {
-                SeriesForecast {
+            let r = fit_forecast(p, &s.id, s.start, &s.values, &s.regressors, h, fo).map(
+                |(model, forecast)| SeriesForecast {
                     id: s.id.clone(),
                     first_day: s.start + s.values.len() as i64,
                     model,
                     forecast,
-                }
-            });
+                },
+            );
             progress();
             r
         })

@@ -228,14 +228,30 @@ impl ProphetParams {
             x_scale.push((mean, sd));
         }
         // Own holidays: a block per name, one column per day of its widest window.
-        let mut names: Vec<&str> = self.extra_holidays.iter().map(|h| h.name.as_str()).collect();
+        let mut names: Vec<&str> = self
+            .extra_holidays
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect();
         names.sort_unstable();
         names.dedup();
         let mut offsets = Vec::with_capacity(names.len());
         let mut width = 0usize;
         for name in &names {
-            let lo = self.extra_holidays.iter().filter(|h| h.name == *name).map(|h| h.lower).min().unwrap_or(0);
-            let hi = self.extra_holidays.iter().filter(|h| h.name == *name).map(|h| h.upper).max().unwrap_or(0);
+            let lo = self
+                .extra_holidays
+                .iter()
+                .filter(|h| h.name == *name)
+                .map(|h| h.lower)
+                .min()
+                .unwrap_or(0);
+            let hi = self
+                .extra_holidays
+                .iter()
+                .filter(|h| h.name == *name)
+                .map(|h| h.upper)
+                .max()
+                .unwrap_or(0);
             offsets.push((width, lo));
             width += (hi - lo + 1) as usize;
         }
@@ -244,7 +260,10 @@ impl ProphetParams {
             let k = names.binary_search(&h.name.as_str()).unwrap_or(0);
             let (base, lo) = offsets[k];
             for off in h.lower..=h.upper {
-                extra.entry(h.day + off).or_default().push(base + (off - lo) as usize);
+                extra
+                    .entry(h.day + off)
+                    .or_default()
+                    .push(base + (off - lo) as usize);
             }
         }
         let mut m = Prophet {
@@ -407,7 +426,13 @@ impl Prophet {
         for col in &self.x {
             // A day without a value (past the given future) makes the forecast NaN, which
             // the caller reports; the batch layer checks coverage before fitting.
-            r.push(usize::try_from(i).ok().and_then(|i| col.get(i)).copied().unwrap_or(f64::NAN));
+            r.push(
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| col.get(i))
+                    .copied()
+                    .unwrap_or(f64::NAN),
+            );
         }
         r
     }
@@ -421,9 +446,7 @@ impl Prophet {
             .iter()
             .zip(&self.x_scale)
             .enumerate()
-            .map(|(j, (name, (_, sd)))| {
-                (name.clone(), self.coef[p - k + j] * self.scale / sd)
-            })
+            .map(|(j, (name, (_, sd)))| (name.clone(), self.coef[p - k + j] * self.scale / sd))
             .collect()
     }
 
@@ -540,9 +563,13 @@ mod tests {
         let miss: f64 = (0..h).map(|i| (g.mean[i] - y[n + i]).abs()).sum::<f64>() / h as f64;
         assert!(miss > 10.0, "mean miss without the regressor {miss}");
         // Bad regressor input is refused naming it.
-        let e = p.fit_x(&y[..n], start, "shop", &[vec![1.0; n]]).unwrap_err();
+        let e = p
+            .fit_x(&y[..n], start, "shop", &[vec![1.0; n]])
+            .unwrap_err();
         assert!(e.to_string().contains("constant"), "{e}");
-        let e = p.fit_x(&y[..n], start, "shop", &[vec![1.0; 10]]).unwrap_err();
+        let e = p
+            .fit_x(&y[..n], start, "shop", &[vec![1.0; 10]])
+            .unwrap_err();
         assert!(e.to_string().contains("promo"), "{e}");
     }
 }

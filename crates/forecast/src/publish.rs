@@ -220,8 +220,8 @@ impl ForecastSet {
 
     /// Reads and checks a set (see the module documentation for what is checked).
     pub fn from_json(text: &str) -> Result<ForecastSet> {
-        let probe: serde::de::IgnoredAny = serde_json::from_str(text)
-            .map_err(|e| bad(format!("not JSON: {e}")))?;
+        let probe: serde::de::IgnoredAny =
+            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let _ = probe;
         let kind = serde_json::from_str::<serde_json::Value>(text)
             .ok()
@@ -232,8 +232,8 @@ impl ForecastSet {
                 kind.map_or("absent".into(), |k| format!("\"{k}\""))
             )));
         }
-        let set: ForecastSet = serde_json::from_str(text)
-            .map_err(|e| bad(format!("not a forecast set: {e}")))?;
+        let set: ForecastSet =
+            serde_json::from_str(text).map_err(|e| bad(format!("not a forecast set: {e}")))?;
         set.check()?;
         Ok(set)
     }
@@ -266,12 +266,22 @@ impl ForecastSet {
                 return Err(bad(format!("series `{}` appears twice", s.id)));
             }
             let at = |what: &str| format!("series `{}`: {what}", s.id);
-            let hs = parse_day(&s.history_start)
-                .ok_or_else(|| bad(at(&format!("history_start `{}` is not YYYY-MM-DD", s.history_start))))?;
-            let fs = parse_day(&s.forecast_start)
-                .ok_or_else(|| bad(at(&format!("forecast_start `{}` is not YYYY-MM-DD", s.forecast_start))))?;
+            let hs = parse_day(&s.history_start).ok_or_else(|| {
+                bad(at(&format!(
+                    "history_start `{}` is not YYYY-MM-DD",
+                    s.history_start
+                )))
+            })?;
+            let fs = parse_day(&s.forecast_start).ok_or_else(|| {
+                bad(at(&format!(
+                    "forecast_start `{}` is not YYYY-MM-DD",
+                    s.forecast_start
+                )))
+            })?;
             if !s.history.is_empty() && hs + s.history.len() as i64 != fs {
-                return Err(bad(at("the history does not end the day before forecast_start")));
+                return Err(bad(at(
+                    "the history does not end the day before forecast_start",
+                )));
             }
             if s.history.iter().flatten().any(|v| !v.is_finite()) {
                 return Err(bad(at("a history value is not finite")));
@@ -297,7 +307,10 @@ impl ForecastSet {
             }
             for i in 0..self.horizon {
                 let tol = 1e-9 * (1.0 + f.mean[i].abs());
-                if f.lo95[i] > f.lo80[i] + tol || f.lo80[i] > f.hi80[i] + tol || f.hi80[i] > f.hi95[i] + tol {
+                if f.lo95[i] > f.lo80[i] + tol
+                    || f.lo80[i] > f.hi80[i] + tol
+                    || f.hi80[i] > f.hi95[i] + tol
+                {
                     return Err(bad(at(&format!(
                         "day {i}: the intervals are not nested (lo95 {} ≤ lo80 {} ≤ hi80 {} ≤ hi95 {})",
                         f.lo95[i], f.lo80[i], f.hi80[i], f.hi95[i]
@@ -339,7 +352,11 @@ fn series_metrics(scores: &[&Score]) -> Option<SeriesMetrics> {
     let w = |f: &dyn Fn(&Score) -> f64| {
         ok.iter().map(|s| f(**s) * s.points as f64).sum::<f64>() / pts as f64
     };
-    let mase: Vec<f64> = ok.iter().map(|s| s.mase).filter(|v| v.is_finite()).collect();
+    let mase: Vec<f64> = ok
+        .iter()
+        .map(|s| s.mase)
+        .filter(|v| v.is_finite())
+        .collect();
     Some(SeriesMetrics {
         origins: ok.len(),
         points: pts,
@@ -385,7 +402,15 @@ mod tests {
             .into_iter()
             .flat_map(|r| r.expect("backtest"))
             .collect();
-        ForecastSet::build(&p, 14, "2026-03-20T00:00:00Z", &series, &f, Some((&b, 1, 14)), 28)
+        ForecastSet::build(
+            &p,
+            14,
+            "2026-03-20T00:00:00Z",
+            &series,
+            &f,
+            Some((&b, 1, 14)),
+            28,
+        )
     }
 
     #[test]
@@ -412,7 +437,10 @@ mod tests {
         let mut short = s.clone();
         short.series[1].forecast.hi95.pop();
         let e = ForecastSet::from_json(&short.to_json().unwrap_or_default()).unwrap_err();
-        assert!(e.to_string().contains("atm-2") && e.to_string().contains("hi95"), "{e}");
+        assert!(
+            e.to_string().contains("atm-2") && e.to_string().contains("hi95"),
+            "{e}"
+        );
         let mut crossed = s.clone();
         crossed.series[0].forecast.lo95[3] = crossed.series[0].forecast.hi95[3] + 1.0;
         let e = ForecastSet::from_json(&crossed.to_json().unwrap_or_default()).unwrap_err();
@@ -425,6 +453,9 @@ mod tests {
         assert!(e.to_string().contains("forecast --publish"), "{e}");
         assert!(ForecastSet::from_json("not json").is_err());
         assert_eq!(parse_day("2026-02-30"), None);
-        assert_eq!(parse_day("2026-02-28").map(format_day).as_deref(), Some("2026-02-28"));
+        assert_eq!(
+            parse_day("2026-02-28").map(format_day).as_deref(),
+            Some("2026-02-28")
+        );
     }
 }

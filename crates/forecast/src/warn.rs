@@ -66,7 +66,11 @@ impl Volumes {
 
     /// The last day with an event, over every series.
     pub fn last_day(&self) -> Option<i64> {
-        self.counts.values().filter_map(|m| m.keys().next_back()).max().copied()
+        self.counts
+            .values()
+            .filter_map(|m| m.keys().next_back())
+            .max()
+            .copied()
     }
 
     /// Drops the days before `day` (bounded memory in a long-running service).
@@ -309,7 +313,13 @@ mod tests {
         .expect("runs");
         assert_eq!(c.series_checked, 0);
         assert_eq!(c.skipped.len(), 1);
-        assert!(Rule { band: 90, min_error_pct: 0.0, min_history: 1 }.check().is_err());
+        assert!(Rule {
+            band: 90,
+            min_error_pct: 0.0,
+            min_history: 1
+        }
+        .check()
+        .is_err());
         v.forget_before(12);
         assert_eq!(v.series(20)[0].start, 12);
     }

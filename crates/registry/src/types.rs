@@ -68,7 +68,9 @@ impl FromStr for ArtifactKind {
             "forecast_model" | "forecast-model" => Ok(ArtifactKind::ForecastModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
-                format!("`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model"),
+                format!(
+                    "`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model"
+                ),
             )),
         }
     }

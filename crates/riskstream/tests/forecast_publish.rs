@@ -119,7 +119,11 @@ fn run(input: &Path, extra: &[&str], out: &Path) -> Output {
 /// Mean absolute error of the forecast CSV against the truth.
 fn mae(out: &Path, fairs: &[i64]) -> f64 {
     let text = std::fs::read_to_string(out).unwrap();
-    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     assert_eq!(rows.len(), H as usize, "{text}");
     rows.iter()
         .enumerate()
@@ -148,21 +152,36 @@ fn regressors_and_holidays_are_used_and_bad_ones_refused() {
     succeeded(&run(&hist, &[], &without));
     let (a, b) = (mae(&with, &fairs), mae(&without, &fairs));
     assert!(a < 6.0, "MAE with the promo regressor and the fair: {a}");
-    assert!(b > 2.0 * a, "MAE without them {b} should be far worse than {a}");
+    assert!(
+        b > 2.0 * a,
+        "MAE without them {b} should be far worse than {a}"
+    );
 
     // A future day without a promo value: refused naming the regressor.
     let gap = dir.path().join("gap.csv");
     let text = std::fs::read_to_string(&input).unwrap();
     let cut: Vec<&str> = text.lines().take((N + H) as usize).collect(); // header + all but the last row
     std::fs::write(&gap, cut.join("\n") + "\n").unwrap();
-    let err = refused(&run(&gap, &["--regressors", "promo"], &dir.path().join("x.csv")));
+    let err = refused(&run(
+        &gap,
+        &["--regressors", "promo"],
+        &dir.path().join("x.csv"),
+    ));
     assert!(err.contains("regressor `promo`"), "{err}");
     // A column that is not there, and a bad holidays file.
-    let err = refused(&run(&input, &["--regressors", "promotion"], &dir.path().join("x.csv")));
+    let err = refused(&run(
+        &input,
+        &["--regressors", "promotion"],
+        &dir.path().join("x.csv"),
+    ));
     assert!(err.contains("no column `promotion`"), "{err}");
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "date,name\n2025-13-01,x\n2025-02-01,\n").unwrap();
-    let err = refused(&run(&input, &["--regressors", "promo", "--holidays", bad.to_str().unwrap()], &dir.path().join("x.csv")));
+    let err = refused(&run(
+        &input,
+        &["--regressors", "promo", "--holidays", bad.to_str().unwrap()],
+        &dir.path().join("x.csv"),
+    ));
     assert!(err.contains("line 2") && err.contains("line 3"), "{err}");
 }
 
@@ -232,8 +251,17 @@ fn a_published_set_is_pushed_staged_and_served() {
     std::fs::write(&junk, r#"{"kind": "scorecard"}"#).unwrap();
     let err = refused(&cli(&["forecast", "push", junk.to_str().unwrap()]));
     assert!(err.contains("not a usable forecast set"), "{err}");
-    let o = succeeded(&cli(&["forecast", "push", set.to_str().unwrap(), "--stage", "champion"]));
-    assert!(o.contains("staged champion in deployment `forecast`"), "{o}");
+    let o = succeeded(&cli(&[
+        "forecast",
+        "push",
+        set.to_str().unwrap(),
+        "--stage",
+        "champion",
+    ]));
+    assert!(
+        o.contains("staged champion in deployment `forecast`"),
+        "{o}"
+    );
     let id = o
         .split_whitespace()
         .find(|w| w.len() == 64)
@@ -244,7 +272,10 @@ fn a_published_set_is_pushed_staged_and_served() {
     let err = refused(&cli(&["model", "stage", &id, "shadow"]));
     assert!(err.contains("forecast stage"), "{err}");
 
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -272,9 +303,15 @@ fn a_published_set_is_pushed_staged_and_served() {
     let t0 = Instant::now();
     while std::net::TcpStream::connect(&addr).is_err() {
         if let Ok(Some(s)) = child.0.try_wait() {
-            panic!("serve exited with {s}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "serve exited with {s}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "serve did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "serve did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let v: Value = rt.block_on(async {
@@ -295,7 +332,10 @@ fn a_published_set_is_pushed_staged_and_served() {
     let csv = std::fs::read_to_string(&out).unwrap();
     let first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
     let served = f[0]["forecast"].as_f64().unwrap();
-    assert!((served - first[2].parse::<f64>().unwrap()).abs() < 1e-6, "{served} vs {first:?}");
+    assert!(
+        (served - first[2].parse::<f64>().unwrap()).abs() < 1e-6,
+        "{served} vs {first:?}"
+    );
     assert_eq!(v["backtest"]["origins"], 2);
     assert_eq!(v["set"]["method"], "prophet");
 }

@@ -63,12 +63,29 @@ fn an_injected_volume_drop_alerts_for_that_channel_and_day_only() {
     let st = bin()
         .current_dir(dir.path())
         .args([
-            "generate", "--out", "bank", "--seed", "11", "--customers", "1500", "--terminals",
-            "200", "--start", "2025-06-05", "--days", "70", "--format", "csv",
+            "generate",
+            "--out",
+            "bank",
+            "--seed",
+            "11",
+            "--customers",
+            "1500",
+            "--terminals",
+            "200",
+            "--start",
+            "2025-06-05",
+            "--days",
+            "70",
+            "--format",
+            "csv",
         ])
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let tx = dir.path().join("bank/transactions.csv");
     let text = std::fs::read_to_string(&tx).unwrap();
     let mut lines = text.lines();
@@ -80,7 +97,8 @@ fn an_injected_volume_drop_alerts_for_that_channel_and_day_only() {
     let mut per: BTreeMap<(String, String), usize> = BTreeMap::new();
     for r in &rows {
         let f = split(r);
-        *per.entry((f[ci].clone(), f[ti][..10].to_string())).or_default() += 1;
+        *per.entry((f[ci].clone(), f[ti][..10].to_string()))
+            .or_default() += 1;
     }
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
     for ((c, _), n) in &per {
@@ -93,7 +111,10 @@ fn an_injected_volume_drop_alerts_for_that_channel_and_day_only() {
     let channel = by[1].0.clone();
     let day = "2025-08-09"; // within the 7 checked days (2025-08-06 … 2025-08-12)
     let before = per[&(channel.clone(), day.to_string())];
-    assert!(before >= 100, "{channel} on {day}: only {before} transactions");
+    assert!(
+        before >= 100,
+        "{channel} on {day}: only {before} transactions"
+    );
     // Keep 3 in 10 of that channel's transactions on that day.
     let mut k = 0usize;
     let mut edited = header.join(",");
@@ -123,7 +144,10 @@ fn an_injected_volume_drop_alerts_for_that_channel_and_day_only() {
     assert_eq!(found[0][8], "below");
     let actual: f64 = found[0][2].parse().unwrap();
     let forecast: f64 = found[0][3].parse().unwrap();
-    assert!(actual < 0.5 * forecast, "actual {actual}, forecast {forecast}");
+    assert!(
+        actual < 0.5 * forecast,
+        "actual {actual}, forecast {forecast}"
+    );
     assert!(stdout.contains(&format!("channel={channel}")), "{stdout}");
     assert!(err.contains("checked over the last 7 day(s)"), "{err}");
 
@@ -138,24 +162,59 @@ fn an_injected_volume_drop_alerts_for_that_channel_and_day_only() {
 fn bad_watch_input_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.csv");
-    std::fs::write(&p, "event_time,channel\n2025-01-01 10:00:00,pos\nnot a time,pos\n").unwrap();
+    std::fs::write(
+        &p,
+        "event_time,channel\n2025-01-01 10:00:00,pos\nnot a time,pos\n",
+    )
+    .unwrap();
     let out = dir.path().join("a.csv");
     let o = bin()
-        .args(["forecast", "watch", "--input", &p.display().to_string(), "--by", "chanel", "--output", &out.display().to_string()])
+        .args([
+            "forecast",
+            "watch",
+            "--input",
+            &p.display().to_string(),
+            "--by",
+            "chanel",
+            "--output",
+            &out.display().to_string(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("no column `chanel`") && err.contains("channel"), "{err}");
+    assert!(
+        err.contains("no column `chanel`") && err.contains("channel"),
+        "{err}"
+    );
     let o = bin()
-        .args(["forecast", "watch", "--input", &p.display().to_string(), "--by", "channel"])
+        .args([
+            "forecast",
+            "watch",
+            "--input",
+            &p.display().to_string(),
+            "--by",
+            "channel",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("row 2") && err.contains("not a timestamp"), "{err}");
+    assert!(
+        err.contains("row 2") && err.contains("not a timestamp"),
+        "{err}"
+    );
     let o = bin()
-        .args(["forecast", "watch", "--input", &p.display().to_string(), "--by", "channel", "--band", "90"])
+        .args([
+            "forecast",
+            "watch",
+            "--input",
+            &p.display().to_string(),
+            "--by",
+            "channel",
+            "--band",
+            "90",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

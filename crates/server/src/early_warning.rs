@@ -125,7 +125,9 @@ impl EarlyWarning {
                 _ => continue,
             };
             let key = format!("{f}={v}");
-            if !g.volumes.has(&key) && g.volumes.len() >= self.cfg.max_series * self.cfg.volumes_by.len() {
+            if !g.volumes.has(&key)
+                && g.volumes.len() >= self.cfg.max_series * self.cfg.volumes_by.len()
+            {
                 g.over_limit += 1;
                 metrics::counter!("riskstream_forecast_series_refused_total").increment(1);
                 continue;
@@ -184,7 +186,12 @@ impl EarlyWarning {
                 raised_at: now,
                 acknowledged_by: None,
                 acknowledged_at: None,
-                webhook: if self.cfg.webhook.is_some() { "pending" } else { "none" }.into(),
+                webhook: if self.cfg.webhook.is_some() {
+                    "pending"
+                } else {
+                    "none"
+                }
+                .into(),
             };
             g.alerts.push(e.clone());
             new.push(e);
@@ -198,7 +205,11 @@ impl EarlyWarning {
                 !go
             });
         }
-        let open = g.alerts.iter().filter(|a| a.acknowledged_by.is_none()).count();
+        let open = g
+            .alerts
+            .iter()
+            .filter(|a| a.acknowledged_by.is_none())
+            .count();
         metrics::gauge!("riskstream_forecast_alerts_open").set(open as f64);
         g.last = Some(LastRun {
             at: now,
@@ -249,7 +260,11 @@ impl EarlyWarning {
             e.acknowledged_at = Some(riskstream_core::time::now_micros());
         }
         let e = e.clone();
-        let open = g.alerts.iter().filter(|a| a.acknowledged_by.is_none()).count();
+        let open = g
+            .alerts
+            .iter()
+            .filter(|a| a.acknowledged_by.is_none())
+            .count();
         metrics::gauge!("riskstream_forecast_alerts_open").set(open as f64);
         Some(e)
     }

@@ -308,9 +308,10 @@ pub async fn load(
         let a = registry.artifact(id).await?;
         match ForecastSet::from_json(&a.body) {
             Ok(set) => d.champion = Some((a.meta.id, a.meta.name, set)),
-            Err(e) => d
-                .problems
-                .push(format!("forecast set {} (champion) left out: {e}", short(id))),
+            Err(e) => d.problems.push(format!(
+                "forecast set {} (champion) left out: {e}",
+                short(id)
+            )),
         }
     }
     Ok(d)

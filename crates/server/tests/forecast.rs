@@ -49,9 +49,17 @@ fn set_json() -> String {
         .into_iter()
         .flat_map(|r| r.unwrap())
         .collect();
-    ForecastSet::build(&p, 14, "2026-03-30 00:00:00", &series, &f, Some((&b, 2, 14)), 56)
-        .to_json()
-        .unwrap()
+    ForecastSet::build(
+        &p,
+        14,
+        "2026-03-30 00:00:00",
+        &series,
+        &f,
+        Some((&b, 2, 14)),
+        56,
+    )
+    .to_json()
+    .unwrap()
 }
 
 /// One request a tiny webhook receiver got: its signature header and body.
@@ -106,7 +114,11 @@ async fn receiver() -> (String, Got) {
                     .then(|| v.trim().to_string())
             });
             n += 1;
-            let status = if n == 1 { "500 Internal Server Error" } else { "200 OK" };
+            let status = if n == 1 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
             g.lock().unwrap().push((sig, body));
             let _ = sock
                 .write_all(
@@ -122,7 +134,10 @@ async fn receiver() -> (String, Got) {
 async fn start_forecast(hook: &str) -> Svc {
     std::env::set_var(SECRET_ENV, SECRET);
     let d = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", d.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
     let extra = format!(
         "\n[forecast]\ndeployment = \"forecast\"\nvolumes_by = [\"TERMINAL_ID\"]\nrefresh = \"1h\"\n\
          model = \"ets\"\ncheck_days = 5\nband = 95\nmin_error_pct = 25\nmin_history_days = 28\n\
@@ -153,37 +168,82 @@ async fn a_published_set_is_served_with_its_intervals() {
     // Nothing staged yet: 503 naming how to publish.
     let (st, e) = get(&s, "/v1/forecasts/atm-1", &analyst).await;
     assert_eq!(st, 503, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("--publish"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--publish"),
+        "{e}"
+    );
     // Refused sets: not JSON, not a set, a broken one.
     for (body, want) in [
         ("not json".to_string(), "not JSON"),
         ("{\"kind\":\"scorecard\"}".into(), "forecast --publish"),
-        (set_json().replacen("\"hi95\":[", "\"hi95\":[1e9,", 1), "hi95"),
+        (
+            set_json().replacen("\"hi95\":[", "\"hi95\":[1e9,", 1),
+            "hi95",
+        ),
     ] {
-        let r = s.post("/v1/forecast-models", &modeler).body(body).send().await.unwrap();
+        let r = s
+            .post("/v1/forecast-models", &modeler)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 422);
         let e: Value = r.json().await.unwrap();
-        assert!(e["error"]["message"].as_str().unwrap().contains(want), "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(want),
+            "{e}"
+        );
     }
-    let r = s.post("/v1/forecast-models", &modeler).body(set_json()).send().await.unwrap();
+    let r = s
+        .post("/v1/forecast-models", &modeler)
+        .body(set_json())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The listing carries the backtest in the lineage.
     let (st, list) = get(&s, "/v1/forecast-models", &analyst).await;
     assert_eq!(st, 200);
     assert_eq!(list[0]["kind"], "forecast_model");
     assert_eq!(list[0]["lineage"]["backtest"]["origins"], 2);
-    assert!(list[0]["lineage"]["backtest"]["smape"].as_f64().unwrap() < 10.0, "{list}");
+    assert!(
+        list[0]["lineage"]["backtest"]["smape"].as_f64().unwrap() < 10.0,
+        "{list}"
+    );
     // Champion needs admin; challenger makes no sense for a forecast.
     let stage = |key: &str, body: Value| {
-        s.post(&format!("/v1/forecast-models/{id}/stage"), key).json(&body).send()
+        s.post(&format!("/v1/forecast-models/{id}/stage"), key)
+            .json(&body)
+            .send()
     };
-    assert_eq!(stage(&modeler, json!({"stage": "champion"})).await.unwrap().status(), 403);
     assert_eq!(
-        stage(&s.admin, json!({"stage": "challenger", "pct": 5})).await.unwrap().status(),
+        stage(&modeler, json!({"stage": "champion"}))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        stage(&s.admin, json!({"stage": "challenger", "pct": 5}))
+            .await
+            .unwrap()
+            .status(),
         400
     );
-    assert_eq!(stage(&s.admin, json!({"stage": "champion"})).await.unwrap().status(), 200);
+    assert_eq!(
+        stage(&s.admin, json!({"stage": "champion"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let (st, all) = get(&s, "/v1/forecasts", &analyst).await;
     assert_eq!(st, 200, "{all}");
     assert_eq!(all["series"].as_array().unwrap().len(), 2);
@@ -203,7 +263,10 @@ async fn a_published_set_is_served_with_its_intervals() {
     assert!(one["backtest"]["coverage95"].as_f64().is_some());
     let (st, e) = get(&s, "/v1/forecasts/atm-3", &analyst).await;
     assert_eq!(st, 404);
-    assert!(e["error"]["message"].as_str().unwrap().contains("atm-"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("atm-"),
+        "{e}"
+    );
     // Roles: a decide key reads no forecast.
     let decide = s.key(&[Role::Decide]).await;
     assert_eq!(get(&s, "/v1/forecasts", &decide).await.0, 403);
@@ -238,7 +301,12 @@ async fn a_cut_in_volume_raises_one_alert_delivered_signed_and_acknowledged() {
             }
             for k in 0..n {
                 id += 1;
-                let when = format!("{} {:02}:{:02}:00", format_day(first + d), 8 + k % 12, k % 60);
+                let when = format!(
+                    "{} {:02}:{:02}:00",
+                    format_day(first + d),
+                    8 + k % 12,
+                    k % 60
+                );
                 let mut tx = tx(id, 1 + id % 50, 20.0, &when);
                 tx["TERMINAL_ID"] = json!(t);
                 batch.push(tx);
@@ -257,9 +325,17 @@ async fn a_cut_in_volume_raises_one_alert_delivered_signed_and_acknowledged() {
         }
     }
     // An analyst may not run the check; a modeler may.
-    let r = s.post("/v1/forecast-alerts/check", &analyst).send().await.unwrap();
+    let r = s
+        .post("/v1/forecast-alerts/check", &analyst)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = s.post("/v1/forecast-alerts/check", &modeler).send().await.unwrap();
+    let r = s
+        .post("/v1/forecast-alerts/check", &modeler)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["series"], 3, "{v}");
@@ -284,23 +360,49 @@ async fn a_cut_in_volume_raises_one_alert_delivered_signed_and_acknowledged() {
         assert_eq!(b["alerts"][0]["series"], "TERMINAL_ID=2");
     }
     // A second check raises nothing new.
-    let r = s.post("/v1/forecast-alerts/check", &modeler).send().await.unwrap();
+    let r = s
+        .post("/v1/forecast-alerts/check", &modeler)
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["alerts"].as_array().unwrap().len(), 0, "{v}");
     // Prometheus.
-    let m = s.http.get(&s.metrics).send().await.unwrap().text().await.unwrap();
-    assert!(m.contains("riskstream_forecast_alerts_total{direction=\"below\"} 1"), "{m}");
+    let m = s
+        .http
+        .get(&s.metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("riskstream_forecast_alerts_total{direction=\"below\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("riskstream_forecast_alerts_open 1"), "{m}");
     // Listed, acknowledged (audited), then gone from the open list.
     let (st, open) = get(&s, "/v1/forecast-alerts", &analyst).await;
     assert_eq!(st, 200);
     let n = open["alerts"][0]["id"].as_u64().unwrap();
-    let r = s.post("/v1/forecast-alerts/999/ack", &analyst).send().await.unwrap();
+    let r = s
+        .post("/v1/forecast-alerts/999/ack", &analyst)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = s.post(&format!("/v1/forecast-alerts/{n}/ack"), &analyst).send().await.unwrap();
+    let r = s
+        .post(&format!("/v1/forecast-alerts/{n}/ack"), &analyst)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert!(v["acknowledged_by"].as_str().unwrap().starts_with("k-"), "{v}");
+    assert!(
+        v["acknowledged_by"].as_str().unwrap().starts_with("k-"),
+        "{v}"
+    );
     let (_, open) = get(&s, "/v1/forecast-alerts", &analyst).await;
     assert_eq!(open["alerts"].as_array().unwrap().len(), 0, "{open}");
     let (_, all) = get(&s, "/v1/forecast-alerts?all=true", &analyst).await;
@@ -318,13 +420,18 @@ async fn a_cut_in_volume_raises_one_alert_delivered_signed_and_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forecast_config_errors_are_named_at_once() {
     let d = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", d.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
     let extra = "\n[forecast]\ndeployment = \"cards\"\nvolumes_by = []\nband = 90\n\
                  webhook_url = \"https://x\"\nwebhook_secret_env = \"RISKSTREAM_TEST_UNSET_VAR_FC\"\n";
     let text = config_text_with(d.path(), &url, "", "", extra);
     let p = d.path().join("service.toml");
     std::fs::write(&p, text).unwrap();
-    let e = riskstream_server::ServiceConfig::load(&p).unwrap_err().to_string();
+    let e = riskstream_server::ServiceConfig::load(&p)
+        .unwrap_err()
+        .to_string();
     for want in [
         "forecast.deployment",
         "forecast.volumes_by",

@@ -567,8 +567,20 @@ async fn every_route_with_every_role() {
         ),
         // Forecast routes (no `[forecast]` here: 404 for the right role, 403 for the others).
         ("GET", "/v1/forecasts".into(), None, None, Role::Analyst),
-        ("GET", "/v1/forecasts/atm-1".into(), None, None, Role::Analyst),
-        ("GET", "/v1/forecast-models".into(), None, None, Role::Analyst),
+        (
+            "GET",
+            "/v1/forecasts/atm-1".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "GET",
+            "/v1/forecast-models".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
         (
             "POST",
             "/v1/forecast-models".into(),
@@ -583,7 +595,13 @@ async fn every_route_with_every_role() {
             None,
             Role::Modeler,
         ),
-        ("GET", "/v1/forecast-alerts".into(), None, None, Role::Analyst),
+        (
+            "GET",
+            "/v1/forecast-alerts".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
         (
             "POST",
             "/v1/forecast-alerts/1/ack".into(),

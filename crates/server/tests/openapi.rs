@@ -754,10 +754,38 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     // Forecast routes on a service without `[forecast]`: 404 naming the section, after
     // the role check (the answers with a configured section are in tests/forecast.rs).
     for (method, route, path, body, right, wrong) in [
-        ("get", "/v1/forecasts", "/v1/forecasts".to_string(), N, &analyst, &decide),
-        ("get", "/v1/forecasts/{series}", "/v1/forecasts/atm-1".to_string(), N, &analyst, &decide),
-        ("get", "/v1/forecast-models", "/v1/forecast-models".to_string(), N, &analyst, &decide),
-        ("post", "/v1/forecast-models", "/v1/forecast-models".to_string(), T("{}".into()), &modeler, &decide),
+        (
+            "get",
+            "/v1/forecasts",
+            "/v1/forecasts".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/forecasts/{series}",
+            "/v1/forecasts/atm-1".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/forecast-models",
+            "/v1/forecast-models".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-models",
+            "/v1/forecast-models".to_string(),
+            T("{}".into()),
+            &modeler,
+            &decide,
+        ),
         (
             "post",
             "/v1/forecast-models/{id}/stage",
@@ -766,9 +794,30 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             &modeler,
             &decide,
         ),
-        ("get", "/v1/forecast-alerts", "/v1/forecast-alerts".to_string(), N, &analyst, &decide),
-        ("post", "/v1/forecast-alerts/{id}/ack", "/v1/forecast-alerts/1/ack".to_string(), N, &analyst, &decide),
-        ("post", "/v1/forecast-alerts/check", "/v1/forecast-alerts/check".to_string(), N, &modeler, &analyst),
+        (
+            "get",
+            "/v1/forecast-alerts",
+            "/v1/forecast-alerts".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-alerts/{id}/ack",
+            "/v1/forecast-alerts/1/ack".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-alerts/check",
+            "/v1/forecast-alerts/check".to_string(),
+            N,
+            &modeler,
+            &analyst,
+        ),
     ] {
         for (key, want) in [(k(right.as_str()), 404), (k(wrong.as_str()), 403)] {
             let (code, _) = send(&s, &mut c, method, route, &path, key, body.clone()).await;

@@ -115,7 +115,9 @@ pub async fn forecasts_page(
             page.set = format!(
                 "No forecast set is champion of deployment `{}`{}.",
                 cfg.deployment,
-                d.problems.first().map_or(String::new(), |p| format!(" ({p})"))
+                d.problems
+                    .first()
+                    .map_or(String::new(), |p| format!(" ({p})"))
             );
         }
         Some((id, name, set)) => {
@@ -137,8 +139,12 @@ pub async fn forecasts_page(
                 .as_deref()
                 .and_then(|x| set.get(x))
                 .or_else(|| set.series.first());
-            if let (Some(want), None) = (q.series.as_deref(), q.series.as_deref().and_then(|x| set.get(x))) {
-                page.notice = format!("The set in force has no series `{want}`; showing the first.");
+            if let (Some(want), None) = (
+                q.series.as_deref(),
+                q.series.as_deref().and_then(|x| set.get(x)),
+            ) {
+                page.notice =
+                    format!("The set in force has no series `{want}`; showing the first.");
             }
             page.links = set
                 .series
@@ -148,7 +154,10 @@ pub async fn forecasts_page(
                     id: x.id.clone(),
                     href: format!("/console/forecasts?series={}", seg(&x.id)),
                     fitted: x.model.clone(),
-                    smape: x.backtest.as_ref().map_or("–".into(), |b| format!("{:.1} %", b.smape)),
+                    smape: x
+                        .backtest
+                        .as_ref()
+                        .map_or("–".into(), |b| format!("{:.1} %", b.smape)),
                     current: chosen.is_some_and(|c| c.id == x.id),
                 })
                 .collect();
@@ -228,7 +237,12 @@ pub async fn forecasts_page(
                 date: a.alert.date,
                 actual: format!("{:.0}", a.alert.actual),
                 forecast: n1(a.alert.forecast),
-                interval: format!("{} – {} ({} %)", n1(a.alert.lo), n1(a.alert.hi), a.alert.band),
+                interval: format!(
+                    "{} – {} ({} %)",
+                    n1(a.alert.lo),
+                    n1(a.alert.hi),
+                    a.alert.band
+                ),
                 error: format!("{:.1} %", a.alert.error_pct),
                 direction: a.alert.direction,
                 raised: format_micros(a.raised_at),
@@ -250,9 +264,12 @@ pub async fn ack_alert(
 ) -> Result<Response, Fail> {
     let s = signed_post(&c, &headers, &f.csrf).await?;
     require_analyst(&s)?;
-    let n: u64 = id
-        .parse()
-        .map_err(|_| Fail::Page(StatusCode::BAD_REQUEST, format!("alert id `{id}` is not a number")))?;
+    let n: u64 = id.parse().map_err(|_| {
+        Fail::Page(
+            StatusCode::BAD_REQUEST,
+            format!("alert id `{id}` is not a number"),
+        )
+    })?;
     let w = riskstream_server::routes::forecast_alerts::early(&c.app)?;
     riskstream_server::routes::forecast_alerts::acknowledge(&c.app, &w, n, s.caller.name()).await?;
     Ok(Redirect::to("/console/forecasts?done=acknowledged").into_response())

@@ -596,7 +596,12 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
     for ((id, mut obs), xv) in groups.into_iter().zip(xvals) {
         if !a.regressors.is_empty() {
             // Rows after the last value carry future regressor values only.
-            if let Some(end) = obs.iter().filter(|o| o.value.is_some()).map(|o| o.day).max() {
+            if let Some(end) = obs
+                .iter()
+                .filter(|o| o.value.is_some())
+                .map(|o| o.day)
+                .max()
+            {
                 obs.retain(|o| o.day <= end);
             }
         }

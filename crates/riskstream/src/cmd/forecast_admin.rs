@@ -13,9 +13,9 @@ use super::UsageError;
 use crate::Outcome;
 use anyhow::Context;
 use riskstream_registry::{ArtifactKind, Stage};
+use riskstream_server::admin;
 use riskstream_server::config::ServiceConfig;
 use riskstream_server::forecast::ForecastConfig;
-use riskstream_server::admin;
 use std::path::PathBuf;
 
 /// The subcommands of `forecast`.
@@ -76,6 +76,12 @@ fn section(cfg: &ServiceConfig, t: &Target) -> anyhow::Result<ForecastConfig> {
 }
 
 fn forecast_stage(s: &str) -> anyhow::Result<Stage> {
+    if s == "challenger" {
+        return Err(UsageError(
+            "a forecast set is champion, shadow or archived: there is no traffic to split".into(),
+        )
+        .into());
+    }
     let st = parse_stage(s, None)?;
     if matches!(st, Stage::Challenger { .. }) {
         return Err(UsageError(

@@ -139,7 +139,11 @@ pub fn run(a: WatchArgs) -> anyhow::Result<Outcome> {
     };
     let volumes = read_volumes(&a)?;
     let Some(last) = volumes.last_day() else {
-        return Err(UsageError(format!("{} has no rows with an event time", a.input.display())).into());
+        return Err(UsageError(format!(
+            "{} has no rows with an event time",
+            a.input.display()
+        ))
+        .into());
     };
     let through = through.unwrap_or(last - 1);
     let series = volumes.series(through);
@@ -152,7 +156,10 @@ pub fn run(a: WatchArgs) -> anyhow::Result<Outcome> {
         a.days,
         c.skipped.len()
     );
-    println!("| series | date | actual | forecast | {} % interval | error | |", a.band);
+    println!(
+        "| series | date | actual | forecast | {} % interval | error | |",
+        a.band
+    );
     println!("|---|---|---:|---:|---|---:|---|");
     for x in &c.alerts {
         println!(
@@ -162,9 +169,13 @@ pub fn run(a: WatchArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(out) = &a.output {
         let mut f = std::io::BufWriter::new(
-            std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?,
+            std::fs::File::create(out)
+                .with_context(|| format!("cannot write {}", out.display()))?,
         );
-        writeln!(f, "series,date,actual,forecast,lo,hi,band,error_pct,direction,model")?;
+        writeln!(
+            f,
+            "series,date,actual,forecast,lo,hi,band,error_pct,direction,model"
+        )?;
         for x in &c.alerts {
             writeln!(
                 f,
@@ -235,7 +246,9 @@ fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
     };
     let ff = super::file_format(&a.input, None, a.delimiter)?;
     let (found, _) = super::resolve_schema(None, &a.input, ff)?;
-    for (flag, name) in std::iter::once(("--time-col", &a.time_col)).chain(a.by.iter().map(|b| ("--by", b))) {
+    for (flag, name) in
+        std::iter::once(("--time-col", &a.time_col)).chain(a.by.iter().map(|b| ("--by", b)))
+    {
         if found.index_of(name).is_none() {
             let names: Vec<&str> = found.fields.iter().map(|f| f.name.as_str()).collect();
             return Err(UsageError(format!(
@@ -270,7 +283,11 @@ fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
             .collect::<anyhow::Result<_>>()?;
         for r in 0..batch.num_rows() {
             row += 1;
-            let t = if cols[0].is_null(r) { "" } else { cols[0].value(r).trim() };
+            let t = if cols[0].is_null(r) {
+                ""
+            } else {
+                cols[0].value(r).trim()
+            };
             let Ok(micros) = riskstream_core::time::parse_iso8601(t) else {
                 return Err(UsageError(format!(
                     "{}, row {row}: `{t}` in `{}` is not a timestamp (YYYY-MM-DD[ HH:MM:SS])",

@@ -230,12 +230,10 @@ pub async fn get_forecast(
         return Err(ApiError::internal("champion vanished"));
     };
     let Some(s) = set.get(&series) else {
-        let hint = riskstream_core::diag::did_you_mean(
-            &series,
-            set.series.iter().map(|s| s.id.as_str()),
-        )
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default();
+        let hint =
+            riskstream_core::diag::did_you_mean(&series, set.series.iter().map(|s| s.id.as_str()))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
         return Err(ApiError::not_found(format!(
             "series `{series}` is not in the forecast set in force{hint}; GET /v1/forecasts lists its {} series",
             set.series.len()
