@@ -97,6 +97,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/models/rollback", post(pages::rollback))
         .route("/console/models/{id}/promote", post(pages::promote))
         .route("/console/dashboard", get(pages::dashboard))
+        .route("/console/forecasts", get(pages::forecasts_page))
+        .route("/console/forecasts/alerts/{id}/ack", post(pages::ack_alert))
         .route("/console/cases/{id}", get(pages::case_page))
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))

@@ -68,9 +68,36 @@ fn fit_forecast(
     id: &str,
     start: i64,
     values: &[f64],
+    x: &[Vec<f64>],
     h: usize,
     fo: FillOptions,
 ) -> Result<(String, Forecast)> {
+    let uses_x = !p.prophet.regressors.is_empty()
+        && (p.method == crate::model::Method::Prophet
+            || (p.method == crate::model::Method::Ensemble
+                && p.members.contains(&crate::model::Method::Prophet))
+            || (p.method == crate::model::Method::Auto
+                && p.candidates.iter().any(|c| {
+                    *c == crate::model::Method::Prophet
+                        || (*c == crate::model::Method::Ensemble
+                            && p.members.contains(&crate::model::Method::Prophet))
+                })));
+    if uses_x {
+        let need = values.len() + h;
+        for (name, col) in p.prophet.regressors.iter().zip(x) {
+            let have = col.iter().take(need).filter(|v| v.is_finite()).count();
+            if col.len() < need || have < need {
+                return Err(ForecastError::Fit {
+                    series: id.into(),
+                    reason: format!(
+                        "regressor `{name}` has values on {have} of the {need} days from {} to {} (the history and the {h} forecast days); give a value for every day",
+                        crate::publish::format_day(start),
+                        crate::publish::format_day(start + need as i64 - 1)
+                    ),
+                });
+            }
+        }
+    }
     let y = fill_training(values, p.period, fo);
     let log = p.log && y.iter().all(|&v| v >= 0.0);
     let y = if log {
@@ -78,7 +105,7 @@ fn fit_forecast(
     } else {
         y
     };
-    let model = p.fit(&y, start, id)?;
+    let model = p.fit_x(&y, start, id, x)?;
     let mut f = model.forecast_raw(h);
     if log {
         // Back-transformed quantiles stay quantiles; the point is the median forecast.
@@ -118,14 +145,14 @@ pub fn forecast_all(
     series
         .par_iter()
         .map(|s| {
-            let r = fit_forecast(p, &s.id, s.start, &s.values, h, fo).map(|(model, forecast)| {
-                SeriesForecast {
+            let r = fit_forecast(p, &s.id, s.start, &s.values, &s.regressors, h, fo).map(
+                |(model, forecast)| SeriesForecast {
                     id: s.id.clone(),
                     first_day: s.start + s.values.len() as i64,
                     model,
                     forecast,
-                }
-            });
+                },
+            );
             progress();
             r
         })
@@ -206,7 +233,7 @@ fn backtest_one(
     let mut out = Vec::with_capacity(origins);
     for k in 0..origins.max(1) {
         let o = n - span + k * step;
-        let (model, f) = fit_forecast(p, &s.id, s.start, &s.values[..o], h, fo)?;
+        let (model, f) = fit_forecast(p, &s.id, s.start, &s.values[..o], &s.regressors, h, fo)?;
         // The MASE scale is the data's own (blanks filled, zeros kept).
         let train = fill(&s.values[..o], p.period, fo.weeks);
         let idx: Vec<usize> = (0..h).filter(|&i| s.values[o + i].is_finite()).collect();

@@ -74,6 +74,9 @@ pub enum ForecastError {
         /// What happened and what to try.
         reason: String,
     },
+    /// A published forecast set (JSON) that cannot be read or breaks an invariant.
+    #[error("forecast set: {0}")]
+    Published(String),
     /// Several problems at once (every bad series reported, not just the first).
     #[error("{} problems in the input:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Many(Vec<ForecastError>),

@@ -42,10 +42,12 @@ pub mod naive;
 pub mod optim;
 pub mod plot;
 pub mod prophet;
+pub mod publish;
 pub mod series;
 mod stats;
 pub mod stl;
 pub mod theta;
+pub mod warn;
 
 pub use batch::{
     backtest_all, forecast_all, summarize, FillOptions, Score, SeriesForecast, Summary,
@@ -54,5 +56,6 @@ pub use error::{ForecastError, Result};
 pub use ets::{Bounds, Ets, EtsParams, Form};
 pub use model::{Combine, Forecast, ForecastParams, Method, Model, MstlParams};
 pub use prophet::{Prophet, ProphetParams};
+pub use publish::ForecastSet;
 pub use series::{prepare, Observation, PrepareOptions, Series};
 pub use theta::{Theta, ThetaParams, Variant};

@@ -311,6 +311,13 @@ impl ForecastParams {
     /// (days since 1970-01-01; the calendar matters to the holiday model only); `series`
     /// names it in errors.
     pub fn fit(&self, y: &[f64], start: i64, series: &str) -> Result<Model> {
+        self.fit_x(y, start, series, &[])
+    }
+
+    /// [`ForecastParams::fit`] with the values of `prophet.regressors` (`x[j][i]`: regressor
+    /// `j` on day `start + i`, through the forecast days). Only the Prophet-style model
+    /// uses them (alone, or as an ensemble member); the others ignore them.
+    pub fn fit_x(&self, y: &[f64], start: i64, series: &str, x: &[Vec<f64>]) -> Result<Model> {
         self.check()?;
         let need = self.min_length();
         if y.len() < need {
@@ -322,10 +329,17 @@ impl ForecastParams {
                 model: self.method.name().into(),
             });
         }
-        self.fit_method(self.method, y, start, series)
+        self.fit_method(self.method, y, start, series, x)
     }
 
-    fn fit_method(&self, method: Method, y: &[f64], start: i64, series: &str) -> Result<Model> {
+    fn fit_method(
+        &self,
+        method: Method,
+        y: &[f64],
+        start: i64,
+        series: &str,
+        x: &[Vec<f64>],
+    ) -> Result<Model> {
         Ok(match method {
             Method::Snaive => Model::Naive(SeasonalNaive::fit(y, self.period)),
             Method::Ets => {
@@ -359,11 +373,11 @@ impl ForecastParams {
                     .collect();
                 Model::Mstl(seasons, Box::new(trend))
             }
-            Method::Prophet => Model::Prophet(Box::new(self.prophet.fit(y, start, series)?)),
+            Method::Prophet => Model::Prophet(Box::new(self.prophet.fit_x(y, start, series, x)?)),
             Method::Ensemble => Model::Ensemble(
                 self.members
                     .iter()
-                    .map(|&m| self.fit_method(m, y, start, series))
+                    .map(|&m| self.fit_method(m, y, start, series, x))
                     .collect::<Result<_>>()?,
                 self.combine,
             ),
@@ -373,7 +387,7 @@ impl ForecastParams {
                 let mut best: Option<(f64, Method)> = None;
                 for &c in &self.candidates {
                     // A candidate that cannot fit the shorter series is skipped.
-                    let Ok(m) = self.fit_method(c, train, start, series) else {
+                    let Ok(m) = self.fit_method(c, train, start, series, x) else {
                         continue;
                     };
                     let mut f = m.forecast_raw(v);
@@ -386,7 +400,7 @@ impl ForecastParams {
                     }
                 }
                 let chosen = best.map_or(Method::Snaive, |b| b.1);
-                self.fit_method(chosen, y, start, series)?
+                self.fit_method(chosen, y, start, series, x)?
             }
         })
     }

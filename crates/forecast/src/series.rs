@@ -46,6 +46,9 @@ pub struct Series {
     pub blanks: usize,
     /// Dates absent from the input.
     pub gaps: usize,
+    /// Values of the Prophet-style model's regressors (`x[j][i]`: regressor `j` on day
+    /// `start + i`), through the days to forecast; empty without regressors.
+    pub regressors: Vec<Vec<f64>>,
 }
 
 /// How input rows become a series.
@@ -121,6 +124,7 @@ pub fn prepare(id: &str, mut obs: Vec<Observation>, o: PrepareOptions) -> Result
         gaps: len - obs.len(),
         blanks,
         values,
+        regressors: Vec::new(),
     })
 }
 

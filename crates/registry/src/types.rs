@@ -24,6 +24,10 @@ pub enum ArtifactKind {
     /// served by `POST /v1/credit/score`. Staged like a fraud model, but in a deployment
     /// of its own (a deployment's models are all of one kind).
     CreditModel,
+    /// A published forecast set (JSON) from `riskstream forecast --publish`: every series'
+    /// latest forecast with 80/95 % intervals and its backtest metrics, served by
+    /// `GET /v1/forecasts/{series}`. Staged in a deployment of its own.
+    ForecastModel,
 }
 
 impl ArtifactKind {
@@ -34,12 +38,16 @@ impl ArtifactKind {
             ArtifactKind::Policy => "policy",
             ArtifactKind::FeatureSpec => "feature_spec",
             ArtifactKind::CreditModel => "credit_model",
+            ArtifactKind::ForecastModel => "forecast_model",
         }
     }
 
     /// Whether artifacts of this kind are models that take stages in a deployment.
     pub fn is_staged(self) -> bool {
-        matches!(self, ArtifactKind::Model | ArtifactKind::CreditModel)
+        matches!(
+            self,
+            ArtifactKind::Model | ArtifactKind::CreditModel | ArtifactKind::ForecastModel
+        )
     }
 }
 
@@ -57,9 +65,12 @@ impl FromStr for ArtifactKind {
             "policy" => Ok(ArtifactKind::Policy),
             "feature_spec" | "feature-spec" => Ok(ArtifactKind::FeatureSpec),
             "credit_model" | "credit-model" => Ok(ArtifactKind::CreditModel),
+            "forecast_model" | "forecast-model" => Ok(ArtifactKind::ForecastModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
-                format!("`{s}` is not one of model, policy, feature_spec, credit_model"),
+                format!(
+                    "`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model"
+                ),
             )),
         }
     }

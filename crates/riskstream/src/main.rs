@@ -37,7 +37,7 @@ enum Cmd {
     Demo(cmd::demo::Args),
     /// Forecast daily volumes per series (ETS, Theta, MSTL, seasonal naive, ensembles) with
     /// 80/95 % intervals; backtest over rolling origins; plot.
-    Forecast(cmd::forecast::Args),
+    Forecast(cmd::forecast::Top),
     /// Generate a deterministic synthetic bank (transactions with fraud patterns, delayed
     /// labels, loans, products, ATM/branch volumes).
     Generate(cmd::generate::Args),
@@ -103,7 +103,7 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => cmd::demo::run(a),
         Cmd::Evaluate(a) => cmd::evaluate::run(a),
         Cmd::Features(a) => cmd::features::run(a),
-        Cmd::Forecast(a) => cmd::forecast::run(a),
+        Cmd::Forecast(a) => cmd::forecast::run_top(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::OnlineEval(a) => cmd::online_eval::run(a),

@@ -49,6 +49,9 @@ pub enum AdminError {
         #[source]
         source: riskstream_credit::CreditError,
     },
+    /// The text is not a forecast set (JSON from `riskstream forecast --publish`).
+    #[error("not a usable forecast set: {0}")]
+    NotAForecastSet(#[source] riskstream_forecast::ForecastError),
     /// The registry refused or could not be reached.
     #[error("{0}")]
     Registry(#[from] RegistryError),
@@ -62,6 +65,7 @@ impl Classify for AdminError {
             | AdminError::Unusable(_)
             | AdminError::WrongKind(_)
             | AdminError::NotACreditModel(_)
+            | AdminError::NotAForecastSet(_)
             | AdminError::Reasons { .. } => ErrorClass::User,
             AdminError::Registry(e) => e.class(),
         }
@@ -259,6 +263,9 @@ pub fn wrong_kind(id: &str, found: ArtifactKind, expected: ArtifactKind) -> Admi
     let how = match found {
         ArtifactKind::CreditModel => {
             "; stage credit models with POST /v1/credit/models/{id}/stage or `riskstream credit stage`"
+        }
+        ArtifactKind::ForecastModel => {
+            "; stage forecast sets with POST /v1/forecast-models/{id}/stage or `riskstream forecast stage`"
         }
         ArtifactKind::Model => {
             "; stage fraud models with POST /v1/models/{id}/stage or `riskstream model stage`"

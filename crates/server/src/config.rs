@@ -83,6 +83,8 @@ pub struct ServiceConfig {
     pub console_session_idle: Duration,
     /// Credit scoring (`[credit]`); absent, the credit routes answer 404.
     pub credit: Option<CreditConfig>,
+    /// Forecasts and the early warning (`[forecast]`); absent, the forecast routes answer 404.
+    pub forecast: Option<crate::forecast::ForecastConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -175,6 +177,7 @@ struct RawFile {
     credit: Option<RawCredit>,
     #[serde(default)]
     console: RawConsole,
+    forecast: Option<crate::forecast::RawForecast>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +253,7 @@ struct RawAudit {
 }
 
 const SECTIONS: &[&str] = &[
-    "server", "registry", "state", "audit", "features", "credit", "console",
+    "server", "registry", "state", "audit", "features", "credit", "console", "forecast",
 ];
 
 impl ServiceConfig {
@@ -405,6 +408,10 @@ impl ServiceConfig {
             .credit
             .as_ref()
             .and_then(|c| read_credit(&mut diags, c, base, &deployment));
+        let forecast = raw.forecast.as_ref().and_then(|f| {
+            let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
+            crate::forecast::read_config(&mut diags, f, &[deployment.as_str(), credit_dep])
+        });
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -469,6 +476,7 @@ impl ServiceConfig {
             max_challenger_pct,
             audit_key_file,
             credit,
+            forecast,
             console_session_idle,
         })
     }

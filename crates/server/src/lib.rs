@@ -7,6 +7,8 @@
 //!                     │                             └─▶ audit writer (hash chain, batched)
 //!                     ├─ POST /v1/labels ──▶ feature state (label events), online models
 //!                     ├─ POST /v1/credit/score ──▶ credit models ([credit]: scorecard / GBDT)
+//!                     ├─ GET /v1/forecasts/{series} ──▶ forecast set ([forecast]); volumes
+//!                     │    of decided transactions ──▶ early warning (alerts, webhook)
 //!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
 //!  Prometheus ──▶ separate port /metrics
 //! ```
@@ -23,8 +25,10 @@ pub mod auth;
 pub mod cases_out;
 pub mod config;
 pub mod credit;
+pub mod early_warning;
 pub mod error;
 pub mod files;
+pub mod forecast;
 pub mod json;
 pub mod routes;
 pub mod state;
@@ -107,6 +111,10 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/credit/models",
             get(routes::list_credit_models).post(routes::put_credit_model),
         )
+        .route(
+            "/v1/forecast-models",
+            get(routes::list_forecast_models).post(routes::put_forecast_model),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             UPLOAD_LIMIT.max(limit),
         ));
@@ -122,6 +130,21 @@ pub fn app(st: Arc<AppState>) -> Router {
             post(routes::set_credit_stage),
         )
         .route("/v1/credit/rollback", post(routes::credit_rollback))
+        .route("/v1/forecasts", get(routes::list_forecasts))
+        .route("/v1/forecast-alerts", get(routes::list_forecast_alerts))
+        .route(
+            "/v1/forecast-alerts/check",
+            post(routes::check_forecast_alerts),
+        )
+        .route(
+            "/v1/forecast-alerts/{id}/ack",
+            post(routes::ack_forecast_alert),
+        )
+        .route("/v1/forecasts/{series}", get(routes::get_forecast))
+        .route(
+            "/v1/forecast-models/{id}/stage",
+            post(routes::set_forecast_stage),
+        )
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",
@@ -283,6 +306,29 @@ pub async fn start_with(
                         if let Err(e) = st2.reload_if_changed().await {
                             tracing::warn!(error = %e, "registry poll failed; keeping the deployment in force");
                             metrics::counter!("riskstream_registry_poll_errors_total").increment(1);
+                        }
+                    }
+                    () = stopped(&mut rx) => break,
+                }
+            }
+        });
+    }
+    // Background: the forecast early warning's scheduled checks.
+    if let Some(w) = st.early.clone() {
+        let st2 = st.clone();
+        let mut rx = stop_rx.clone();
+        let every = w.cfg.refresh;
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t.tick().await;
+            loop {
+                tokio::select! {
+                    _ = t.tick() => {
+                        let w2 = w.clone();
+                        match tokio::task::spawn_blocking(move || w2.check()).await {
+                            Ok(new) => w.publish(&st2.registry, &new).await,
+                            Err(e) => tracing::warn!(error = %e, "forecast early warning check stopped"),
                         }
                     }
                     () = stopped(&mut rx) => break,

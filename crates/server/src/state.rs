@@ -101,6 +101,10 @@ pub struct AppState {
     pub online: OnlineModels,
     /// Credit models now in force (`[credit]`; empty without it).
     pub credit: ArcSwap<crate::credit::CreditDeployment>,
+    /// The forecast set in force (`[forecast]`; empty without it).
+    pub forecast: ArcSwap<crate::forecast::ForecastDeployment>,
+    /// The early warning over the decided transactions' volumes (`[forecast] volumes_by`).
+    pub early: Option<Arc<crate::early_warning::EarlyWarning>>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -256,6 +260,8 @@ impl AppState {
         let lists = load_lists(&registry).await?;
         let credit = load_credit(&registry, &cfg).await?;
         check_credit_champion(&cfg, &credit)?;
+        let forecast = load_forecast(&registry, &cfg).await?;
+        let early = early_warning(&cfg, &spec);
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -280,6 +286,8 @@ impl AppState {
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
             credit: ArcSwap::from_pointee(credit),
+            forecast: ArcSwap::from_pointee(forecast),
+            early,
             cfg,
         }))
     }
@@ -309,6 +317,8 @@ impl AppState {
         let l = load_lists(&self.registry).await?;
         let c = load_credit(&self.registry, &self.cfg).await?;
         self.credit.store(Arc::new(c));
+        let f = load_forecast(&self.registry, &self.cfg).await?;
+        self.forecast.store(Arc::new(f));
         tracing::info!(
             policy = %d.policy_id,
             champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
@@ -611,6 +621,40 @@ async fn load_credit(
         return Ok(crate::credit::CreditDeployment::default());
     };
     let d = crate::credit::load(registry, c).await?;
+    for p in &d.problems {
+        tracing::warn!(deployment = %c.deployment, "{p}");
+    }
+    Ok(d)
+}
+
+/// The early warning's state, when `[forecast] volumes_by` asks for one; its days are
+/// those of the feature spec's event-time field.
+fn early_warning(
+    cfg: &ServiceConfig,
+    spec: &riskstream_features::FeatureSpec,
+) -> Option<Arc<crate::early_warning::EarlyWarning>> {
+    let w = cfg.forecast.as_ref()?.warn.clone()?;
+    let time = spec
+        .schema
+        .event_time
+        .and_then(|i| spec.schema.fields.get(i))
+        .map(|f| (f.name.clone(), f.format));
+    if time.is_none() {
+        tracing::warn!("[forecast] volumes_by: the feature spec has no event-time field; nothing will be counted");
+    }
+    Some(Arc::new(crate::early_warning::EarlyWarning::new(w, time)))
+}
+
+/// Loads the `[forecast]` deployment's champion (empty without the section); a set that
+/// does not load is left out, and the reason logged.
+async fn load_forecast(
+    registry: &Registry,
+    cfg: &ServiceConfig,
+) -> Result<crate::forecast::ForecastDeployment, riskstream_registry::RegistryError> {
+    let Some(c) = &cfg.forecast else {
+        return Ok(crate::forecast::ForecastDeployment::default());
+    };
+    let d = crate::forecast::load(registry, c).await?;
     for p in &d.problems {
         tracing::warn!(deployment = %c.deployment, "{p}");
     }

@@ -565,6 +565,57 @@ async fn every_route_with_every_role() {
             None,
             Role::Admin,
         ),
+        // Forecast routes (no `[forecast]` here: 404 for the right role, 403 for the others).
+        ("GET", "/v1/forecasts".into(), None, None, Role::Analyst),
+        (
+            "GET",
+            "/v1/forecasts/atm-1".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "GET",
+            "/v1/forecast-models".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "POST",
+            "/v1/forecast-models".into(),
+            None,
+            Some("{}".into()),
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            format!("/v1/forecast-models/{champion}/stage"),
+            Some(json!({"stage": "shadow"})),
+            None,
+            Role::Modeler,
+        ),
+        (
+            "GET",
+            "/v1/forecast-alerts".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "POST",
+            "/v1/forecast-alerts/1/ack".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "POST",
+            "/v1/forecast-alerts/check".into(),
+            None,
+            None,
+            Role::Modeler,
+        ),
     ];
     let mut keys = Vec::new();
     for r in Role::ALL {

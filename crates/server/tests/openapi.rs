@@ -199,6 +199,7 @@ impl Checker {
 }
 
 /// One request: method, the route as documented, the concrete path, the key, the body.
+#[derive(Clone)]
 enum Body {
     None,
     Json(Value),
@@ -305,7 +306,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
                 .is_some()
                 && route.starts_with("/v1/")
                 // Uploads read the body as text whatever its content type: no 415.
-                && !["/v1/models", "/v1/credit/models"].contains(&route.as_str())
+                && !["/v1/models", "/v1/credit/models", "/v1/forecast-models"].contains(&route.as_str())
             {
                 for c in ["400", "413", "415"] {
                     assert!(codes.contains(&c), "{what} does not document {c}");
@@ -322,7 +323,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 29, "operations in the document");
+    assert_eq!(n, 37, "operations in the document");
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {
@@ -748,6 +749,80 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         )
         .await;
         assert_eq!(code, want);
+    }
+
+    // Forecast routes on a service without `[forecast]`: 404 naming the section, after
+    // the role check (the answers with a configured section are in tests/forecast.rs).
+    for (method, route, path, body, right, wrong) in [
+        (
+            "get",
+            "/v1/forecasts",
+            "/v1/forecasts".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/forecasts/{series}",
+            "/v1/forecasts/atm-1".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/forecast-models",
+            "/v1/forecast-models".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-models",
+            "/v1/forecast-models".to_string(),
+            T("{}".into()),
+            &modeler,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-models/{id}/stage",
+            format!("/v1/forecast-models/{model}/stage"),
+            J(json!({"stage": "shadow"})),
+            &modeler,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/forecast-alerts",
+            "/v1/forecast-alerts".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-alerts/{id}/ack",
+            "/v1/forecast-alerts/1/ack".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/forecast-alerts/check",
+            "/v1/forecast-alerts/check".to_string(),
+            N,
+            &modeler,
+            &analyst,
+        ),
+    ] {
+        for (key, want) in [(k(right.as_str()), 404), (k(wrong.as_str()), 403)] {
+            let (code, _) = send(&s, &mut c, method, route, &path, key, body.clone()).await;
+            assert_eq!(code, want, "{method} {path}");
+        }
     }
 
     // Lists.

@@ -9,6 +9,7 @@
 
 pub mod case;
 pub mod dashboard;
+pub mod forecasts;
 pub mod lists;
 pub mod models;
 pub mod queue;
@@ -16,6 +17,7 @@ pub mod signin;
 
 pub use case::{assign, case_page, label, list_entry};
 pub use dashboard::dashboard;
+pub use forecasts::{ack_alert, forecasts_page};
 pub use lists::{list_add, list_expiry, list_remove, lists_page};
 pub use models::{models_page, promote, rollback};
 pub use queue::{batch, queue};

@@ -252,6 +252,11 @@ impl Service {
     /// Starts the service; with `deploy`, registers the model as champion and the handbook
     /// policy, decides [`transactions`] and waits until their cases are open.
     pub async fn start(deploy: bool) -> Service {
+        Self::start_extra(deploy, "").await
+    }
+
+    /// [`Service::start`] with `extra` appended to the config (e.g. a `[forecast]` section).
+    pub async fn start_extra(deploy: bool, extra: &str) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let spec_path = write_spec(dir.path());
         let url = format!(
@@ -261,7 +266,7 @@ impl Service {
         let cfg_text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
              [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
-             [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[features]\nspec = \"{}\"\n",
+             [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[features]\nspec = \"{}\"\n{extra}\n",
             dir.path().join("state").display(),
             spec_path.display()
         );

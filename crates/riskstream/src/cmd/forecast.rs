@@ -64,7 +64,31 @@ impl ModelArg {
     }
 }
 
-/// Arguments of `forecast`.
+/// `riskstream forecast …`: a forecast run (the flags below), or one of the subcommands
+/// that put published sets into the service's registry.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Top {
+    #[command(subcommand)]
+    cmd: Option<super::forecast_admin::ForecastCmd>,
+    #[command(flatten)]
+    run: Option<Args>,
+}
+
+/// Runs `forecast` or its subcommand.
+pub fn run_top(t: Top) -> anyhow::Result<Outcome> {
+    match (t.cmd, t.run) {
+        (Some(c), _) => super::forecast_admin::run(c),
+        (None, Some(a)) => run(a),
+        (None, None) => Err(UsageError(
+            "give --input, --id-col, --time-col, --value-col and --horizon, or a subcommand (push, stage, watch)"
+                .into(),
+        )
+        .into()),
+    }
+}
+
+/// Arguments of a forecast run.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Long table of daily values: CSV (any delimiter, .gz), Parquet or NDJSON.
@@ -129,6 +153,28 @@ pub struct Args {
     /// Write one SVG per series (history, forecast, 80/95 % bands) into this directory.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Also write the forecasts as a forecast set (JSON) for the service: every series'
+    /// forecast with its intervals, the last `--history-days` of history and the metrics
+    /// of a backtest over `--origins` origins. Register it with `riskstream forecast push`.
+    #[arg(long)]
+    publish: Option<PathBuf>,
+    /// Days of history kept per series in the published set (for charts).
+    #[arg(long, default_value_t = 112)]
+    history_days: usize,
+    /// Holidays of your own for the Prophet-style model (also inside the ensemble): a CSV
+    /// with a header and the columns `date,name[,lower,upper]` — the window in days around
+    /// the date (lower ≤ 0, upper ≥ 0; default 0, 0). Each name gets its own effects.
+    #[arg(long)]
+    holidays: Option<PathBuf>,
+    /// Leave out the built-in England and Wales bank holidays (e.g. with --holidays for
+    /// another country's).
+    #[arg(long)]
+    no_uk_holidays: bool,
+    /// Input columns holding external regressors of the Prophet-style model (comma-
+    /// separated: promotions, pay days). Rows after a series' last value, with the value
+    /// blank, carry the regressors' future values; every history and forecast day needs one.
+    #[arg(long, value_delimiter = ',')]
+    regressors: Vec<String>,
 }
 
 /// Runs `forecast`.
@@ -139,9 +185,15 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     if a.backtest && a.origins == 0 {
         return Err(UsageError("--origins must be at least 1".into()).into());
     }
-    if !a.backtest && a.output.is_none() {
+    if !a.backtest && a.output.is_none() && a.publish.is_none() {
         return Err(UsageError(
-            "--output is required (or pass --backtest to score instead)".into(),
+            "--output or --publish is required (or pass --backtest to score instead)".into(),
+        )
+        .into());
+    }
+    if a.backtest && a.publish.is_some() {
+        return Err(UsageError(
+            "--publish writes forecasts (with a backtest inside): leave out --backtest".into(),
         )
         .into());
     }
@@ -153,6 +205,12 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         log: a.log,
         ..Default::default()
     };
+    let mut params = params;
+    if let Some(path) = &a.holidays {
+        params.prophet.extra_holidays = read_holidays(path)?;
+    }
+    params.prophet.holidays = !a.no_uk_holidays;
+    params.prophet.regressors = a.regressors.clone();
     params.check()?;
     let (series, mut problems) = read_series(&a)?;
     if !problems.is_empty() && !a.skip_bad {
@@ -259,6 +317,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             write_forecasts(out, &done)?;
             println!("wrote {}", out.display());
         }
+        if let Some(out) = &a.publish {
+            publish(&a, out, &params, fo, &series, &done)?;
+        }
         if let Some(dir) = &a.plot {
             let by_id: HashMap<&str, &Series> = series.iter().map(|s| (s.id.as_str(), s)).collect();
             plot_all(
@@ -284,6 +345,57 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         }
         Ok(Outcome::Problems)
     }
+}
+
+/// Backtests the forecast series and writes the set `--publish` names.
+fn publish(
+    a: &Args,
+    out: &Path,
+    params: &ForecastParams,
+    fo: FillOptions,
+    series: &[Series],
+    done: &[riskstream_forecast::SeriesForecast],
+) -> anyhow::Result<()> {
+    let step = a.step.unwrap_or(a.horizon);
+    let origins = a.origins.max(1);
+    let mut scores = Vec::new();
+    let mut short = 0usize;
+    for r in backtest_all(series, params, a.horizon, origins, step, fo, &|| {}) {
+        match r {
+            Ok(s) => scores.extend(s),
+            Err(_) => short += 1,
+        }
+    }
+    if short > 0 {
+        eprintln!(
+            "{short} series too short for a backtest of {origins} origin(s) × {} days: published without metrics",
+            a.horizon
+        );
+    }
+    let created = riskstream_core::time::format_micros(riskstream_core::time::now_micros());
+    let set = riskstream_forecast::ForecastSet::build(
+        params,
+        a.horizon,
+        &created,
+        series,
+        done,
+        Some((&scores, origins, step)),
+        a.history_days,
+    );
+    set.check()?;
+    std::fs::write(out, set.to_json()?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    if let Some(b) = &set.backtest {
+        println!(
+            "published {} series to {} (backtest: SMAPE {:.2}, MASE {:.3}, 95 % coverage {:.1} %)",
+            set.series.len(),
+            out.display(),
+            b.smape,
+            b.mase,
+            100.0 * b.coverage95
+        );
+    }
+    Ok(())
 }
 
 /// How often each fitted model was chosen.
@@ -321,7 +433,11 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
     let schema = Schema {
         name: "forecast-input".into(),
         description: None,
-        fields: vec![field(&a.id_col), field(&a.time_col), field(&a.value_col)],
+        fields: [&a.id_col, &a.time_col, &a.value_col]
+            .into_iter()
+            .chain(&a.regressors)
+            .map(|n| field(n))
+            .collect(),
         id: None,
         event_time: None,
         entities: Vec::new(),
@@ -334,7 +450,10 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
         ("--id-col", &a.id_col),
         ("--time-col", &a.time_col),
         ("--value-col", &a.value_col),
-    ] {
+    ]
+    .into_iter()
+    .chain(a.regressors.iter().map(|r| ("--regressors", r)))
+    {
         if found.index_of(name).is_none() {
             let names: Vec<&str> = found.fields.iter().map(|f| f.name.as_str()).collect();
             return Err(UsageError(format!(
@@ -354,6 +473,8 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
     let mut reader = EventReader::open(&a.input, &schema, &opts, Box::new(sink))
         .with_context(|| format!("reading {}", a.input.display()))?;
     let mut groups: Vec<(String, Vec<Observation>)> = Vec::new();
+    // Per group: (day, regressor values) of every row.
+    let mut xvals: Vec<Vec<(i64, Vec<f64>)>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut problems = Vec::new();
     let mut row: u64 = 0;
@@ -369,6 +490,9 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
                 .ok_or_else(|| anyhow::anyhow!("column {i} was not read as text"))
         };
         let (ids, dates, values) = (col(0)?, col(1)?, col(2)?);
+        let xcols: Vec<StringArray> = (0..a.regressors.len())
+            .map(|j| col(3 + j))
+            .collect::<anyhow::Result<_>>()?;
         for r in 0..batch.num_rows() {
             row += 1;
             let line = row + 1; // the header is line 1
@@ -419,10 +543,32 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
                 });
                 continue;
             };
+            let mut xs = Vec::with_capacity(xcols.len());
+            for (j, c) in xcols.iter().enumerate() {
+                let t = if c.is_null(r) { "" } else { c.value(r).trim() };
+                match t.parse::<f64>() {
+                    Ok(v) if v.is_finite() => xs.push(v),
+                    _ if t.is_empty() => xs.push(f64::NAN),
+                    _ => problems.push(ForecastError::BadValue {
+                        series: id.clone(),
+                        line,
+                        value: t.to_string(),
+                        reason: format!("in regressor `{}` is not a number", a.regressors[j]),
+                    }),
+                }
+            }
+            if xs.len() < xcols.len() {
+                continue;
+            }
+            let day = micros.div_euclid(DAY_US);
             let k = *index.entry(id.clone()).or_insert_with(|| {
                 groups.push((id.clone(), Vec::new()));
+                xvals.push(Vec::new());
                 groups.len() - 1
             });
+            if !xs.is_empty() {
+                xvals[k].push((day, xs));
+            }
             groups[k].1.push(Observation {
                 day: micros.div_euclid(DAY_US),
                 value,
@@ -447,14 +593,93 @@ fn read_series(a: &Args) -> anyhow::Result<(Vec<Series>, Vec<ForecastError>)> {
         allow_negative: a.allow_negative,
     };
     let mut series = Vec::with_capacity(groups.len());
-    for (id, obs) in groups {
+    for ((id, mut obs), xv) in groups.into_iter().zip(xvals) {
+        if !a.regressors.is_empty() {
+            // Rows after the last value carry future regressor values only.
+            if let Some(end) = obs
+                .iter()
+                .filter(|o| o.value.is_some())
+                .map(|o| o.day)
+                .max()
+            {
+                obs.retain(|o| o.day <= end);
+            }
+        }
         match prepare(&id, obs, po) {
+            Ok(mut s) if !a.regressors.is_empty() => {
+                let last = xv.iter().map(|(d, _)| *d).max().unwrap_or(s.start);
+                let len = (last - s.start + 1).max(0) as usize;
+                let mut x = vec![vec![f64::NAN; len]; a.regressors.len()];
+                for (d, vals) in &xv {
+                    if let Ok(i) = usize::try_from(d - s.start) {
+                        for (j, v) in vals.iter().enumerate() {
+                            x[j][i] = *v;
+                        }
+                    }
+                }
+                s.regressors = x;
+                series.push(s);
+            }
             Ok(s) => series.push(s),
             Err(ForecastError::Many(v)) => problems.extend(v),
             Err(e) => problems.push(e),
         }
     }
     Ok((series, problems))
+}
+
+/// Reads `--holidays`: a header, then `date,name[,lower,upper]` per row.
+fn read_holidays(path: &Path) -> anyhow::Result<Vec<riskstream_forecast::prophet::HolidayDef>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --holidays {}", path.display()))?;
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let day = riskstream_forecast::publish::parse_day(f[0]);
+        let name = f.get(1).copied().unwrap_or("");
+        let num = |k: usize| -> Option<i64> {
+            match f.get(k) {
+                None => Some(0),
+                Some(t) if t.is_empty() => Some(0),
+                Some(t) => t.parse().ok(),
+            }
+        };
+        match (day, name.is_empty(), num(2), num(3)) {
+            (Some(day), false, Some(lower), Some(upper)) if lower <= 0 && upper >= 0 => {
+                out.push(riskstream_forecast::prophet::HolidayDef {
+                    name: name.to_string(),
+                    day,
+                    lower,
+                    upper,
+                })
+            }
+            _ => bad.push(format!(
+                "line {line_no}: `{line}` (want date YYYY-MM-DD, a name, and optionally lower ≤ 0 and upper ≥ 0 days)"
+            )),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(UsageError(format!(
+            "--holidays {}: {} bad row(s):\n  {}",
+            path.display(),
+            bad.len(),
+            bad.join("\n  ")
+        ))
+        .into());
+    }
+    if out.is_empty() {
+        return Err(UsageError(format!(
+            "--holidays {} has no rows (a header, then date,name[,lower,upper])",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(out)
 }
 
 fn day_text(day: i64) -> String {

@@ -10,6 +10,8 @@ pub mod demo;
 pub mod evaluate;
 pub mod features;
 pub mod forecast;
+pub mod forecast_admin;
+pub mod forecast_watch;
 pub mod generate;
 pub mod inspect;
 pub mod online_eval;

@@ -122,6 +122,9 @@ pub async fn decide(
     let (r, wal, case_tx) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         let r = g.decide(&tx, &dep, &lists);
+        if let (Ok(_), Some(e)) = (&r, &st.early) {
+            e.record(&tx);
+        }
         let tx = kept(&g, tx);
         let case_tx = case_tx(&r, &tx);
         let wal = match (&r, &st.wal) {
@@ -211,6 +214,9 @@ pub async fn decide_batch(
                     d.latency_us = t0.elapsed().as_micros() as u64;
                     d
                 });
+                if let (Ok(_), Some(e)) = (&r, &st.early) {
+                    e.record(&tx);
+                }
                 let tx = kept(&g, tx);
                 let case_tx = case_tx(&r, &tx);
                 if let (Ok(d), Some(w)) = (&r, &st.wal) {

@@ -184,6 +184,7 @@ pub(super) fn admin_err(e: AdminError) -> ApiError {
         | AdminError::Unusable(_)
         | AdminError::WrongKind(_)
         | AdminError::NotACreditModel(_)
+        | AdminError::NotAForecastSet(_)
         | AdminError::Reasons { .. } => ApiError::unprocessable(e.to_string()),
         AdminError::Registry(e) => reg_err(e),
     }

@@ -5,6 +5,10 @@
 //! | `POST /v1/decisions`, `POST /v1/decisions/batch`, `POST /v1/credit/score` | `decide` |
 //! | `POST /v1/labels` | `label` |
 //! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit`, `GET /v1/credit/models` | `analyst` |
+//! | `GET /v1/forecasts`, `GET /v1/forecasts/{series}`, `GET /v1/forecast-models` | `analyst` |
+//! | `GET /v1/forecast-alerts`, `POST /v1/forecast-alerts/{id}/ack` | `analyst` |
+//! | `POST /v1/forecast-alerts/check` | `modeler` |
+//! | `POST /v1/forecast-models`, stage a forecast set as `shadow`/`archived` | `modeler` (`champion`: `admin`) |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
 //! | `POST /v1/models`, `POST /v1/policies`, `POST /v1/credit/models`, stage a model (fraud or credit) as `shadow`/`challenger`/`archived` | `modeler` |
@@ -26,6 +30,8 @@ pub mod cases;
 pub mod credit;
 pub mod decisions;
 pub mod deployment;
+pub mod forecast;
+pub mod forecast_alerts;
 pub mod health;
 pub mod keys;
 pub mod lists;
@@ -36,6 +42,8 @@ pub use cases::*;
 pub use credit::*;
 pub use decisions::*;
 pub use deployment::*;
+pub use forecast::*;
+pub use forecast_alerts::*;
 pub use health::*;
 pub use keys::*;
 pub use lists::*;

@@ -25,7 +25,10 @@ use utoipa::{OpenApi, ToSchema};
         routes::close_case, routes::audit_tail, routes::audit_verify,
         routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
         routes::openapi_json, routes::credit_score, routes::list_credit_models,
-        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback
+        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback,
+        routes::list_forecasts, routes::get_forecast, routes::list_forecast_models,
+        routes::put_forecast_model, routes::set_forecast_stage, routes::list_forecast_alerts,
+        routes::ack_forecast_alert, routes::check_forecast_alerts
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,

@@ -1,0 +1,145 @@
+//! `riskstream forecast push|stage`: published forecast sets into the decision service's
+//! registry.
+//!
+//! Like `credit push|stage` ([`super::credit_admin`]) these open the registry the service
+//! config names (an operator with access to the database is trusted as `admin`) and go
+//! through the same checked functions as the API
+//! ([`riskstream_server::forecast::register`], [`riskstream_server::admin::set_stage`]),
+//! so a set the API would refuse is refused here too. A running service picks the change
+//! up at its next registry poll.
+
+use super::admin::{block_on, parse_stage, Ctx, Target};
+use super::UsageError;
+use crate::Outcome;
+use anyhow::Context;
+use riskstream_registry::{ArtifactKind, Stage};
+use riskstream_server::admin;
+use riskstream_server::config::ServiceConfig;
+use riskstream_server::forecast::ForecastConfig;
+use std::path::PathBuf;
+
+/// The subcommands of `forecast`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ForecastCmd {
+    /// Register a forecast set (from `forecast --publish`) with the decision service's
+    /// registry, checked as the API checks it; optionally stage it.
+    Push(PushArgs),
+    /// Move a registered forecast set to a stage in the `[forecast]` deployment
+    /// (champion = the set `GET /v1/forecasts/{series}` serves).
+    Stage(StageArgs),
+    /// Early warning over a transactions file: daily volumes per field value, each of the
+    /// last days checked against a forecast fitted on the days before it.
+    Watch(super::forecast_watch::WatchArgs),
+}
+
+/// Arguments of `forecast push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The set written by `forecast --publish`.
+    file: PathBuf,
+    /// Stage it at once: champion, shadow or archived.
+    #[arg(long)]
+    stage: Option<String>,
+}
+
+/// Arguments of `forecast stage`.
+#[derive(Debug, clap::Args)]
+pub struct StageArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Forecast set id or a unique prefix of at least 8 characters.
+    id: String,
+    /// champion | shadow | archived.
+    stage: String,
+}
+
+/// Runs a subcommand.
+pub fn run(c: ForecastCmd) -> anyhow::Result<Outcome> {
+    match c {
+        ForecastCmd::Push(p) => push(p),
+        ForecastCmd::Stage(s) => stage(s),
+        ForecastCmd::Watch(w) => super::forecast_watch::run(w),
+    }
+}
+
+/// The config's `[forecast]` section, or a usage error naming it.
+fn section(cfg: &ServiceConfig, t: &Target) -> anyhow::Result<ForecastConfig> {
+    cfg.forecast.clone().ok_or_else(|| {
+        UsageError(format!(
+            "{} has no [forecast] section (deployment = \"forecast\"): forecast sets are served by it",
+            t.config.display()
+        ))
+        .into()
+    })
+}
+
+fn forecast_stage(s: &str) -> anyhow::Result<Stage> {
+    if s == "challenger" {
+        return Err(UsageError(
+            "a forecast set is champion, shadow or archived: there is no traffic to split".into(),
+        )
+        .into());
+    }
+    let st = parse_stage(s, None)?;
+    if matches!(st, Stage::Challenger { .. }) {
+        return Err(UsageError(
+            "a forecast set is champion, shadow or archived: there is no traffic to split".into(),
+        )
+        .into());
+    }
+    Ok(st)
+}
+
+/// Runs `forecast push`.
+pub fn push(a: PushArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        let stage = a.stage.as_deref().map(forecast_stage).transpose()?;
+        let c = Ctx::open_or_create(&a.target).await?;
+        let cfg = section(&c.cfg, &a.target)?;
+        let text = std::fs::read_to_string(&a.file)
+            .with_context(|| format!("cannot read {}", a.file.display()))?;
+        let m = riskstream_server::forecast::register(
+            &c.reg,
+            &text,
+            &a.file.display().to_string(),
+            &c.actor,
+        )
+        .await?;
+        println!("registered forecast set ({}) {}", m.name, m.id);
+        if let Some(s) = stage {
+            admin::set_stage(
+                &c.reg,
+                &cfg.deployment,
+                ArtifactKind::ForecastModel,
+                &m.id,
+                s,
+                &c.actor,
+            )
+            .await?;
+            println!("staged {s} in deployment `{}`", cfg.deployment);
+        }
+        Ok(Outcome::Clean)
+    })
+}
+
+/// Runs `forecast stage`.
+pub fn stage(a: StageArgs) -> anyhow::Result<Outcome> {
+    block_on(async move {
+        let s = forecast_stage(&a.stage)?;
+        let c = Ctx::open(&a.target).await?;
+        let cfg = section(&c.cfg, &a.target)?;
+        let id = admin::set_stage(
+            &c.reg,
+            &cfg.deployment,
+            ArtifactKind::ForecastModel,
+            &a.id,
+            s,
+            &c.actor,
+        )
+        .await?;
+        println!("forecast set {id} is now {s} in `{}`", cfg.deployment);
+        Ok(Outcome::Clean)
+    })
+}
