@@ -79,6 +79,7 @@ mod key;
 mod keys;
 mod lists;
 mod reads;
+mod recfeedback;
 mod types;
 mod writer;
 
@@ -90,6 +91,7 @@ pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
+pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,

@@ -24,6 +24,9 @@ pub enum ArtifactKind {
     /// served by `POST /v1/credit/score`. Staged like a fraud model, but in a deployment
     /// of its own (a deployment's models are all of one kind).
     CreditModel,
+    /// A recommendation model (JSON) from `riskstream recommend train`, served by
+    /// `GET /v1/recommendations/{customer}`; champion and challengers are the A/B arms.
+    RecommendModel,
 }
 
 impl ArtifactKind {
@@ -34,12 +37,16 @@ impl ArtifactKind {
             ArtifactKind::Policy => "policy",
             ArtifactKind::FeatureSpec => "feature_spec",
             ArtifactKind::CreditModel => "credit_model",
+            ArtifactKind::RecommendModel => "recommend_model",
         }
     }
 
     /// Whether artifacts of this kind are models that take stages in a deployment.
     pub fn is_staged(self) -> bool {
-        matches!(self, ArtifactKind::Model | ArtifactKind::CreditModel)
+        matches!(
+            self,
+            ArtifactKind::Model | ArtifactKind::CreditModel | ArtifactKind::RecommendModel
+        )
     }
 }
 
@@ -57,9 +64,10 @@ impl FromStr for ArtifactKind {
             "policy" => Ok(ArtifactKind::Policy),
             "feature_spec" | "feature-spec" => Ok(ArtifactKind::FeatureSpec),
             "credit_model" | "credit-model" => Ok(ArtifactKind::CreditModel),
+            "recommend_model" | "recommend-model" => Ok(ArtifactKind::RecommendModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
-                format!("`{s}` is not one of model, policy, feature_spec, credit_model"),
+                format!("`{s}` is not one of model, policy, feature_spec, credit_model, recommend_model"),
             )),
         }
     }

@@ -83,6 +83,8 @@ pub struct ServiceConfig {
     pub console_session_idle: Duration,
     /// Credit scoring (`[credit]`); absent, the credit routes answer 404.
     pub credit: Option<CreditConfig>,
+    /// Recommendations (`[recommend]`); absent, the recommendation routes answer 404.
+    pub recommend: Option<crate::recommend::RecommendConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -173,6 +175,7 @@ struct RawFile {
     #[serde(default)]
     features: RawFeatures,
     credit: Option<RawCredit>,
+    recommend: Option<crate::recommend::RawRecommend>,
     #[serde(default)]
     console: RawConsole,
 }
@@ -250,7 +253,7 @@ struct RawAudit {
 }
 
 const SECTIONS: &[&str] = &[
-    "server", "registry", "state", "audit", "features", "credit", "console",
+    "server", "registry", "state", "audit", "features", "credit", "console", "recommend",
 ];
 
 impl ServiceConfig {
@@ -405,6 +408,13 @@ impl ServiceConfig {
             .credit
             .as_ref()
             .and_then(|c| read_credit(&mut diags, c, base, &deployment));
+        let recommend = raw.recommend.as_ref().and_then(|r| {
+            let mut taken = vec![("registry.deployment", deployment.as_str())];
+            if let Some(c) = &credit {
+                taken.push(("credit.deployment", c.deployment.as_str()));
+            }
+            crate::recommend::read_config(&mut diags, r, base, &taken)
+        });
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -469,6 +479,7 @@ impl ServiceConfig {
             max_challenger_pct,
             audit_key_file,
             credit,
+            recommend,
             console_session_idle,
         })
     }

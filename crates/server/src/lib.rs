@@ -7,6 +7,8 @@
 //!                     │                             └─▶ audit writer (hash chain, batched)
 //!                     ├─ POST /v1/labels ──▶ feature state (label events), online models
 //!                     ├─ POST /v1/credit/score ──▶ credit models ([credit]: scorecard / GBDT)
+//!                     ├─ GET /v1/recommendations/{customer}, feedback ──▶ recommendation
+//!                     │     models ([recommend]: A/B arms, CEL eligibility, acceptance test)
 //!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
 //!  Prometheus ──▶ separate port /metrics
 //! ```
@@ -26,6 +28,7 @@ pub mod credit;
 pub mod error;
 pub mod files;
 pub mod json;
+pub mod recommend;
 pub mod routes;
 pub mod state;
 pub mod wal;
@@ -87,6 +90,14 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
         .route("/v1/credit/score", post(routes::credit_score))
+        .route(
+            "/v1/recommendations/{customer}",
+            get(routes::recommendations),
+        )
+        .route(
+            "/v1/recommendations/feedback",
+            post(routes::recommendation_feedback),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         // The deadline is for traffic; administrative calls (an audit walk over millions of
         // records) may take longer and are not latency-bound.
@@ -107,6 +118,10 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/credit/models",
             get(routes::list_credit_models).post(routes::put_credit_model),
         )
+        .route(
+            "/v1/recommend/models",
+            get(routes::list_recommend_models).post(routes::put_recommend_model),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             UPLOAD_LIMIT.max(limit),
         ));
@@ -122,6 +137,12 @@ pub fn app(st: Arc<AppState>) -> Router {
             post(routes::set_credit_stage),
         )
         .route("/v1/credit/rollback", post(routes::credit_rollback))
+        .route(
+            "/v1/recommend/models/{id}/stage",
+            post(routes::set_recommend_stage),
+        )
+        .route("/v1/recommend/rollback", post(routes::recommend_rollback))
+        .route("/v1/recommend/arms", get(routes::recommend_arms))
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",

@@ -101,6 +101,8 @@ pub struct AppState {
     pub online: OnlineModels,
     /// Credit models now in force (`[credit]`; empty without it).
     pub credit: ArcSwap<crate::credit::CreditDeployment>,
+    /// Recommendation models now in force, the A/B arms (`[recommend]`; empty without it).
+    pub recommend: ArcSwap<crate::recommend::RecDeployment>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -256,6 +258,7 @@ impl AppState {
         let lists = load_lists(&registry).await?;
         let credit = load_credit(&registry, &cfg).await?;
         check_credit_champion(&cfg, &credit)?;
+        let recommend = load_recommend(&registry, &cfg).await?;
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -280,6 +283,7 @@ impl AppState {
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
             credit: ArcSwap::from_pointee(credit),
+            recommend: ArcSwap::from_pointee(recommend),
             cfg,
         }))
     }
@@ -309,6 +313,8 @@ impl AppState {
         let l = load_lists(&self.registry).await?;
         let c = load_credit(&self.registry, &self.cfg).await?;
         self.credit.store(Arc::new(c));
+        let r = load_recommend(&self.registry, &self.cfg).await?;
+        self.recommend.store(Arc::new(r));
         tracing::info!(
             policy = %d.policy_id,
             champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
@@ -582,6 +588,22 @@ async fn load_credit(
         return Ok(crate::credit::CreditDeployment::default());
     };
     let d = crate::credit::load(registry, c).await?;
+    for p in &d.problems {
+        tracing::warn!(deployment = %c.deployment, "{p}");
+    }
+    Ok(d)
+}
+
+/// Loads the `[recommend]` deployment (empty without the section). A model that does not
+/// load is left out, and the reason logged.
+async fn load_recommend(
+    registry: &Registry,
+    cfg: &ServiceConfig,
+) -> Result<crate::recommend::RecDeployment, riskstream_registry::RegistryError> {
+    let Some(c) = &cfg.recommend else {
+        return Ok(crate::recommend::RecDeployment::default());
+    };
+    let d = crate::recommend::load(registry, c).await?;
     for p in &d.problems {
         tracing::warn!(deployment = %c.deployment, "{p}");
     }

@@ -252,6 +252,12 @@ impl Service {
     /// Starts the service; with `deploy`, registers the model as champion and the handbook
     /// policy, decides [`transactions`] and waits until their cases are open.
     pub async fn start(deploy: bool) -> Service {
+        Self::start_with(deploy, |_| String::new()).await
+    }
+
+    /// [`Service::start`] with more config sections, written by `extra` given the service's
+    /// directory (where it may put the files those sections name).
+    pub async fn start_with(deploy: bool, extra: impl FnOnce(&Path) -> String) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let spec_path = write_spec(dir.path());
         let url = format!(
@@ -265,6 +271,7 @@ impl Service {
             dir.path().join("state").display(),
             spec_path.display()
         );
+        let cfg_text = format!("{cfg_text}{}", extra(dir.path()));
         let cfg_path = dir.path().join("service.toml");
         std::fs::write(&cfg_path, cfg_text).unwrap();
         let cfg = ServiceConfig::load(&cfg_path).unwrap();

@@ -25,11 +25,14 @@ use utoipa::{OpenApi, ToSchema};
         routes::close_case, routes::audit_tail, routes::audit_verify,
         routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
         routes::openapi_json, routes::credit_score, routes::list_credit_models,
-        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback
+        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback,
+        routes::recommendations, routes::recommendation_feedback, routes::recommend_arms,
+        routes::list_recommend_models, routes::put_recommend_model, routes::set_recommend_stage,
+        routes::recommend_rollback
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
-        error::ErrorDetail)),
+        error::ErrorDetail, routes::FeedbackRequest)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
