@@ -14,8 +14,8 @@ mod common;
 use common::{screenshots, wait_for_port, which, Service};
 use fantoccini::{ClientBuilder, Locator};
 use riskstream_recommend::{
-    no_progress, BuildOptions, Card, Duplicates, ImplicitAlsParams, InteractionsBuilder,
-    ModelFile, Params, Solver,
+    no_progress, BuildOptions, Card, Duplicates, ImplicitAlsParams, InteractionsBuilder, ModelFile,
+    Params, Solver,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -43,7 +43,7 @@ fn holds(i: usize) -> Vec<&'static str> {
 fn model_json(params: &Params) -> String {
     let mut b = InteractionsBuilder::new(BuildOptions {
         implicit: true,
-        duplicates: Duplicates::Refuse,
+        duplicates: Duplicates::Error,
         range: None,
     });
     let mut row = 0;
@@ -85,7 +85,11 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
     let svc = Service::start_with(false, |dir| {
         let mut csv = String::from("customer_id,age,segment\n");
         for i in 0..CUSTOMERS {
-            csv.push_str(&format!("C{i},{},{}\n", 20 + i % 50, if i % 2 == 0 { "mass" } else { "affluent" }));
+            csv.push_str(&format!(
+                "C{i},{},{}\n",
+                20 + i % 50,
+                if i % 2 == 0 { "mass" } else { "affluent" }
+            ));
         }
         std::fs::write(dir.join("customers.csv"), csv).unwrap();
         "[recommend]\ncustomers = \"customers.csv\"\nsegment_col = \"segment\"\n".into()
@@ -97,9 +101,17 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
     let register = |body: String| {
         let svc = &svc;
         async move {
-            let r = svc.post("/v1/recommend/models").body(body).send().await.unwrap();
+            let r = svc
+                .post("/v1/recommend/models")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }
     };
     let als = Params::ImplicitAls(ImplicitAlsParams {
@@ -138,7 +150,9 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         let arm = v["arm"]["model"].as_str().unwrap().to_string();
-        let Some(item) = v["items"][0]["item"].as_str() else { continue };
+        let Some(item) = v["items"][0]["item"].as_str() else {
+            continue;
+        };
         let n = per_arm.entry(arm.clone()).or_default();
         *n += 1;
         let every = if arm == champion { 2 } else { 5 };
@@ -236,7 +250,14 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
         let sec = b.find(Locator::Css(&sel)).await.unwrap();
         let text = |css: &'static str| {
             let sec = sec.clone();
-            async move { sec.find(Locator::Css(css)).await.unwrap().text().await.unwrap() }
+            async move {
+                sec.find(Locator::Css(css))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
         };
         assert_eq!(text("td.shown").await, a["shown"].to_string());
         assert_eq!(text("td.accepted").await, a["accepted"].to_string());
@@ -248,7 +269,10 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(rate.parse::<f64>().unwrap(), a["acceptance_rate"].as_f64().unwrap());
+        assert_eq!(
+            rate.parse::<f64>().unwrap(),
+            a["acceptance_rate"].as_f64().unwrap()
+        );
         let p = sec
             .find(Locator::Css("td.p-value"))
             .await
@@ -269,7 +293,9 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
     }
     // The challenger accepts less, and the page says how sure that is.
     let ch = b
-        .find(Locator::Css(&format!("section.arm[data-model='{challenger}'] td.test")))
+        .find(Locator::Css(&format!(
+            "section.arm[data-model='{challenger}'] td.test"
+        )))
         .await
         .unwrap()
         .text()

@@ -31,8 +31,7 @@ pub fn erfc(x: f64) -> f64 {
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
                             + t * (-1.135_203_98
-                                + t * (1.488_515_87
-                                    + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * poly.exp();
     if x >= 0.0 {
         r
@@ -109,7 +108,11 @@ mod tests {
             (-1.0, 0.158_655_3),
             (3.0, 0.998_650_1),
         ] {
-            assert!((normal_cdf(x) - want).abs() < 1e-6, "Φ({x}) = {}", normal_cdf(x));
+            assert!(
+                (normal_cdf(x) - want).abs() < 1e-6,
+                "Φ({x}) = {}",
+                normal_cdf(x)
+            );
         }
     }
 
@@ -137,7 +140,10 @@ mod tests {
     fn wilson_interval_matches_a_worked_example() {
         // 120 of 1000 at 95 %: [0.10130, 0.14161] (Wilson 1927, computed by hand).
         let (lo, hi) = wilson(120, 1000, 1.96).unwrap();
-        assert!((lo - 0.10130).abs() < 1e-4 && (hi - 0.14161).abs() < 1e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.10130).abs() < 1e-4 && (hi - 0.14161).abs() < 1e-4,
+            "{lo} {hi}"
+        );
         let (lo, hi) = wilson(0, 20, 1.96).unwrap();
         assert_eq!(lo, 0.0);
         assert!(hi > 0.1 && hi < 0.2);

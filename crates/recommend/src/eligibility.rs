@@ -186,8 +186,7 @@ impl Eligibility {
         };
         let unknown_item = |name: &str| {
             let mut m = format!("unknown item `{name}`: the model has no such item");
-            if let Some(h) = riskstream_core::diag::did_you_mean(name, item_names.iter().copied())
-            {
+            if let Some(h) = riskstream_core::diag::did_you_mean(name, item_names.iter().copied()) {
                 m.push_str(&format!("; {h}"));
             }
             m
@@ -250,7 +249,11 @@ impl Eligibility {
                 Err(errs) => {
                     for e in &errs.errors {
                         let pos = if e.pos.1 > 0 {
-                            format!(" at line {} column {} of the expression", e.pos.0.max(1), e.pos.1)
+                            format!(
+                                " at line {} column {} of the expression",
+                                e.pos.0.max(1),
+                                e.pos.1
+                            )
                         } else {
                             String::new()
                         };
@@ -322,8 +325,10 @@ impl Eligibility {
                 Err(e) => {
                     v.barred.extend_from_slice(&r.items);
                     v.errors += 1;
-                    v.reasons
-                        .push(format!("{}: could not be checked ({e}), so barred", r.scope));
+                    v.reasons.push(format!(
+                        "{}: could not be checked ({e}), so barred",
+                        r.scope
+                    ));
                 }
             }
         }
@@ -409,7 +414,13 @@ fn member(field: &str, attrs: &[&str], at: &str, problems: &mut Vec<String>) {
     }
 }
 
-fn walk(e: &IdedExpr, attrs: &[&str], at: &str, scope: &mut Vec<String>, problems: &mut Vec<String>) {
+fn walk(
+    e: &IdedExpr,
+    attrs: &[&str],
+    at: &str,
+    scope: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
     match &e.expr {
         Expr::Select(sel) => {
             if let Expr::Ident(root) = &sel.operand.expr {
@@ -422,9 +433,13 @@ fn walk(e: &IdedExpr, attrs: &[&str], at: &str, scope: &mut Vec<String>, problem
         }
         Expr::Call(call) => {
             if call.func_name == cel::common::ast::operators::INDEX {
-                if let (Some(Expr::Ident(root)), Some(Expr::Literal(cel::common::ast::LiteralValue::String(k)))) =
-                    (call.args.first().map(|a| &a.expr), call.args.get(1).map(|a| &a.expr))
-                {
+                if let (
+                    Some(Expr::Ident(root)),
+                    Some(Expr::Literal(cel::common::ast::LiteralValue::String(k))),
+                ) = (
+                    call.args.first().map(|a| &a.expr),
+                    call.args.get(1).map(|a| &a.expr),
+                ) {
                     if root == ROOT && !scope.iter().any(|s| s == root) {
                         member(k.inner(), attrs, at, problems);
                         return;
@@ -571,7 +586,7 @@ when = "customer.segment + 1 == 2"
             .unwrap_err()
             .to_string();
         for want in [
-            "rules.toml:3:28: group `lending`: unknown item `mortgag`",
+            "rules.toml:3:27: group `lending`: unknown item `mortgag`",
             "did you mean `mortgage`",
             "rules.toml:7:8: item `mortgage`: CEL syntax error at line 1 column",
             "unknown group `lendng`",

@@ -29,8 +29,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod common;
 pub mod abtest;
+mod common;
 pub mod data;
 pub mod eligibility;
 pub mod error;

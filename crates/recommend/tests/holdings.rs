@@ -389,7 +389,13 @@ when = "customer.segment in ['affluent', 'small_business']"
         };
         let with = m.top(Who::Known(u), &opts).unwrap();
         let without = m
-            .top(Who::Known(u), &TopOptions { k: all, ..TopOptions::default() })
+            .top(
+                Who::Known(u),
+                &TopOptions {
+                    k: all,
+                    ..TopOptions::default()
+                },
+            )
             .unwrap();
         let names = |l: &riskstream_recommend::TopList| -> Vec<u32> {
             l.items.iter().map(|r| r.item).collect()
@@ -398,7 +404,11 @@ when = "customer.segment in ['affluent', 'small_business']"
         // Nothing barred is offered; everything else offered without rules still is, in
         // the same order.
         assert!(w.iter().all(|i| !v.barred.contains(i)), "customer {id}");
-        let kept: Vec<u32> = wo.iter().copied().filter(|i| !v.barred.contains(i)).collect();
+        let kept: Vec<u32> = wo
+            .iter()
+            .copied()
+            .filter(|i| !v.barred.contains(i))
+            .collect();
         assert_eq!(w, kept, "customer {id}");
         if !v.barred.is_empty() {
             barred_customers += 1;

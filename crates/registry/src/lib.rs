@@ -91,8 +91,8 @@ pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
-pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
+pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
     ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,

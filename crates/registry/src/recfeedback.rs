@@ -194,9 +194,7 @@ impl Registry {
             let kind: String = r.try_get(2).ctx(CTX)?;
             let n: i64 = r.try_get(3).ctx(CTX)?;
             let kind = FeedbackKind::parse(&kind).ok_or_else(|| {
-                RegistryError::Corrupt(format!(
-                    "rec_feedback holds an unknown kind `{kind}`"
-                ))
+                RegistryError::Corrupt(format!("rec_feedback holds an unknown kind `{kind}`"))
             })?;
             out.push(FeedbackCount {
                 model,

@@ -325,13 +325,29 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
     let (products, _) = holdings(d.path());
     let model = d.path().join("m.json").display().to_string();
     succeeded(&run(&[
-        "recommend", "train", "--input", &products, "--user-col", "customer_id",
-        "--item-col", "product", "--implicit", "--rank", "3", "--output", &model,
+        "recommend",
+        "train",
+        "--input",
+        &products,
+        "--user-col",
+        "customer_id",
+        "--item-col",
+        "product",
+        "--implicit",
+        "--rank",
+        "3",
+        "--output",
+        &model,
     ]));
     let mut attrs = String::from("customer_id,age,income,in_arrears,segment\n");
     for i in 0..40 {
         let seg = if i % 2 == 0 { "student" } else { "affluent" };
-        attrs.push_str(&format!("C{i},{},{}.5,{},{seg}\n", 20 + i, 10_000 + i * 2_000, i == 4));
+        attrs.push_str(&format!(
+            "C{i},{},{}.5,{},{seg}\n",
+            20 + i,
+            10_000 + i * 2_000,
+            i == 4
+        ));
     }
     let customers = write(d.path(), "attrs.csv", &attrs);
     let rules = write(
@@ -341,8 +357,16 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
     );
     let top = d.path().join("top.csv").display().to_string();
     let base = [
-        "recommend", "top", "--model", &model, "--k", "6", "--customers", &customers,
-        "--output", &top,
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--k",
+        "6",
+        "--customers",
+        &customers,
+        "--output",
+        &top,
     ];
     let mut args = base.to_vec();
     args.extend(["--eligibility", &rules]);
@@ -361,7 +385,9 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
     // Without the rules the same model does offer students the card (so the test can fail).
     succeeded(&run(&base));
     let free = csv(&top);
-    assert!(free[1..].iter().any(|r| r[2] == "card" && r[0][1..].parse::<usize>().unwrap() % 2 == 0));
+    assert!(free[1..]
+        .iter()
+        .any(|r| r[2] == "card" && r[0][1..].parse::<usize>().unwrap() % 2 == 0));
 
     let bad = write(
         d.path(),
@@ -381,7 +407,14 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
     }
     // --eligibility needs --customers.
     let out = run(&[
-        "recommend", "top", "--model", &model, "--eligibility", &rules, "--output", &top,
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--eligibility",
+        &rules,
+        "--output",
+        &top,
     ]);
     assert_eq!(out.status.code(), Some(2));
 }

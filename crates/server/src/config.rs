@@ -253,7 +253,14 @@ struct RawAudit {
 }
 
 const SECTIONS: &[&str] = &[
-    "server", "registry", "state", "audit", "features", "credit", "console", "recommend",
+    "server",
+    "registry",
+    "state",
+    "audit",
+    "features",
+    "credit",
+    "console",
+    "recommend",
 ];
 
 impl ServiceConfig {

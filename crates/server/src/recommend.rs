@@ -114,22 +114,21 @@ pub fn read_customers(path: &Path, customer_col: &str) -> Result<Customers, Stri
     let ff = riskstream_io::FileFormat::from_path(path).map_err(|e| e.to_string())?;
     let (schema, _) = resolve_schema(None, path, ff).map_err(|e| e.to_string())?;
     let t = load(path, &LoadOptions::default(), &mut |_| {}).map_err(|e| e.to_string())?;
-    let ci = t.names.iter().position(|n| n == customer_col).ok_or_else(|| {
-        let mut m = format!("no column `{customer_col}` (the customer column)");
-        if let Some(h) =
-            riskstream_core::diag::did_you_mean(customer_col, t.names.iter().map(String::as_str))
-        {
-            m.push_str(&format!("; {h}"));
-        }
-        format!("{m}; columns: {}", t.names.join(", "))
-    })?;
-    let ty_of = |name: &str| {
-        schema
-            .fields
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.ty)
-    };
+    let ci = t
+        .names
+        .iter()
+        .position(|n| n == customer_col)
+        .ok_or_else(|| {
+            let mut m = format!("no column `{customer_col}` (the customer column)");
+            if let Some(h) = riskstream_core::diag::did_you_mean(
+                customer_col,
+                t.names.iter().map(String::as_str),
+            ) {
+                m.push_str(&format!("; {h}"));
+            }
+            format!("{m}; columns: {}", t.names.join(", "))
+        })?;
+    let ty_of = |name: &str| schema.fields.iter().find(|f| f.name == name).map(|f| f.ty);
     let mut types = Vec::new();
     for (i, n) in t.names.iter().enumerate() {
         if i == ci {
@@ -141,7 +140,9 @@ pub fn read_customers(path: &Path, customer_col: &str) -> Result<Customers, Stri
             (Column::Num(_), Some(FieldType::Bool)) => AttrType::Bool,
             (Column::Num(_), Some(FieldType::Float)) => AttrType::Float,
             (Column::Num(v), _) => {
-                if v.iter().all(|x| x.is_nan() || (x.fract() == 0.0 && x.abs() < 9e15)) {
+                if v.iter()
+                    .all(|x| x.is_nan() || (x.fract() == 0.0 && x.abs() < 9e15))
+                {
                     AttrType::Int
                 } else {
                     AttrType::Float
@@ -230,19 +231,23 @@ pub(crate) fn read_config(
             );
         }
     }
-    let range = |key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64, diags: &mut Diagnostics| {
-        let v = v.unwrap_or(default);
-        if v < lo || v > hi {
-            diags.push(Diagnostic::new(
-                format!("recommend.{key}"),
-                format!("{v} is outside {lo} to {hi}"),
-            ));
-        }
-        v.clamp(lo, hi) as usize
-    };
+    let range =
+        |key: &str, v: Option<i64>, default: i64, lo: i64, hi: i64, diags: &mut Diagnostics| {
+            let v = v.unwrap_or(default);
+            if v < lo || v > hi {
+                diags.push(Diagnostic::new(
+                    format!("recommend.{key}"),
+                    format!("{v} is outside {lo} to {hi}"),
+                ));
+            }
+            v.clamp(lo, hi) as usize
+        };
     let max_k = range("max_k", c.max_k, 50, 1, 1000, diags);
     let reasons = range("reasons", c.reasons, 3, 0, 20, diags);
-    let customer_col = c.customer_col.clone().unwrap_or_else(|| "customer_id".into());
+    let customer_col = c
+        .customer_col
+        .clone()
+        .unwrap_or_else(|| "customer_id".into());
     let customers_path = c.customers.as_deref().map(|p| base.join(p));
     let mut customers = Customers::default();
     if let Some(p) = &customers_path {
@@ -273,8 +278,9 @@ pub(crate) fn read_config(
     if let Some(p) = &eligibility_path {
         if customers_path.is_none() {
             diags.push(
-                Diagnostic::new("recommend.eligibility", "given without recommend.customers")
-                    .hint("eligibility rules read customer attributes: add customers = \"customers.csv\""),
+                Diagnostic::new("recommend.eligibility", "given without recommend.customers").hint(
+                    "eligibility rules read customer attributes: add customers = \"customers.csv\"",
+                ),
             );
         }
         match std::fs::read_to_string(p) {
@@ -284,12 +290,9 @@ pub(crate) fn read_config(
             ),
             Ok(text) => {
                 // Syntax, attributes and types now; items when each model loads.
-                if let Err(e) = Eligibility::parse(
-                    &text,
-                    &p.display().to_string(),
-                    None,
-                    &customers.types,
-                ) {
+                if let Err(e) =
+                    Eligibility::parse(&text, &p.display().to_string(), None, &customers.types)
+                {
                     diags.push(Diagnostic::new("recommend.eligibility", e.to_string()));
                 }
                 eligibility = Some(text);
@@ -437,7 +440,9 @@ pub async fn load(
             })
         });
         match (slot, stage) {
-            (Err(why), _) => d.problems.push(format!("{origin} ({stage}) left out: {why}")),
+            (Err(why), _) => d
+                .problems
+                .push(format!("{origin} ({stage}) left out: {why}")),
             (Ok(s), Stage::Champion) => d.champion = Some(s),
             (Ok(s), Stage::Challenger { pct }) => d.challengers.push((s, pct)),
             (Ok(_), _) => {}

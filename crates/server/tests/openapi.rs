@@ -755,13 +755,62 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     // after the role check (the answers with a configured section are in tests/recommend.rs).
     let fb = json!({"event_id": "e1", "customer": "c1", "item": "i1", "kind": "shown", "arm": "deadbeef"});
     for (method, route, path, body, right, wrong) in [
-        ("get", "/v1/recommendations/{customer}", "/v1/recommendations/c1?k=3".to_string(), N, &decide, &analyst),
-        ("post", "/v1/recommendations/feedback", "/v1/recommendations/feedback".to_string(), J(fb.clone()), &decide, &analyst),
-        ("get", "/v1/recommend/arms", "/v1/recommend/arms".to_string(), N, &analyst, &decide),
-        ("get", "/v1/recommend/models", "/v1/recommend/models".to_string(), N, &analyst, &decide),
-        ("post", "/v1/recommend/models", "/v1/recommend/models".to_string(), T("{}".into()), &modeler, &decide),
-        ("post", "/v1/recommend/models/{id}/stage", format!("/v1/recommend/models/{model}/stage"), J(json!({"stage": "shadow"})), &modeler, &decide),
-        ("post", "/v1/recommend/rollback", "/v1/recommend/rollback".to_string(), N, &admin, &modeler),
+        (
+            "get",
+            "/v1/recommendations/{customer}",
+            "/v1/recommendations/c1?k=3".to_string(),
+            N,
+            &decide,
+            &analyst,
+        ),
+        (
+            "post",
+            "/v1/recommendations/feedback",
+            "/v1/recommendations/feedback".to_string(),
+            J(fb.clone()),
+            &decide,
+            &analyst,
+        ),
+        (
+            "get",
+            "/v1/recommend/arms",
+            "/v1/recommend/arms".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/recommend/models",
+            "/v1/recommend/models".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/recommend/models",
+            "/v1/recommend/models".to_string(),
+            T("{}".into()),
+            &modeler,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/recommend/models/{id}/stage",
+            format!("/v1/recommend/models/{model}/stage"),
+            J(json!({"stage": "shadow"})),
+            &modeler,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/recommend/rollback",
+            "/v1/recommend/rollback".to_string(),
+            N,
+            &admin,
+            &modeler,
+        ),
     ] {
         for (key, want) in [(k(right), 404), (k(wrong), 403)] {
             let (code, v) = send(&s, &mut c, method, route, &path, key, body.clone()).await;

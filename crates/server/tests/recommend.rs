@@ -10,21 +10,12 @@ mod common;
 use common::*;
 use riskstream_recommend::abtest::two_proportion_z;
 use riskstream_recommend::{
-    no_progress, BuildOptions, Card, Duplicates, ImplicitAlsParams, InteractionsBuilder,
-    ModelFile, Params, Solver,
+    no_progress, BuildOptions, Card, Duplicates, ImplicitAlsParams, InteractionsBuilder, ModelFile,
+    Params, Solver,
 };
 use riskstream_registry::{AuditQuery, Registry, Role};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-
-const PRODUCTS: [&str; 6] = [
-    "current",
-    "savings",
-    "credit_card",
-    "personal_loan",
-    "mortgage",
-    "investment",
-];
 
 struct Customer {
     age: i64,
@@ -41,7 +32,11 @@ fn bank() -> Vec<Customer> {
         .map(|i: usize| {
             let affluent = i % 3 == 0;
             let age = 18 + (i * 7 % 60) as i64;
-            let income = if affluent { 80_000.0 } else { 20_000.0 + (i % 10) as f64 * 3_000.0 };
+            let income = if affluent {
+                80_000.0
+            } else {
+                20_000.0 + (i % 10) as f64 * 3_000.0
+            };
             let mut holds = vec!["current"];
             if affluent || i % 4 == 0 {
                 holds.push("savings");
@@ -72,7 +67,7 @@ fn bank() -> Vec<Customer> {
 fn model_json(bank: &[Customer], params: &Params) -> String {
     let mut b = InteractionsBuilder::new(BuildOptions {
         implicit: true,
-        duplicates: Duplicates::Refuse,
+        duplicates: Duplicates::Error,
         range: None,
     });
     let mut row = 0;
@@ -175,7 +170,10 @@ fn start_config(dir: &std::path::Path, url: &str, bank: &[Customer]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
     let d = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", d.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
     let bank = bank();
     let text = start_config(d.path(), &url, &bank);
     let mut s = start_with(d.path().to_path_buf(), url.clone(), &text, None).await;
@@ -198,15 +196,28 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         solver: Solver::Cholesky,
         ..ImplicitAlsParams::default()
     });
-    let r = s.post("/v1/recommend/models", &modeler).body("{\"card\": {}}").send().await.unwrap();
+    let r = s
+        .post("/v1/recommend/models", &modeler)
+        .body("{\"card\": {}}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422, "{}", r.text().await.unwrap());
     let reg_model = |body: String| {
         let s = &s;
         let k = modeler.clone();
         async move {
-            let r = s.post("/v1/recommend/models", &k).body(body).send().await.unwrap();
+            let r = s
+                .post("/v1/recommend/models", &k)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 201);
-            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }
     };
     let champion = reg_model(model_json(&bank, &als)).await;
@@ -215,11 +226,26 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         let s = &s;
         async move { post(s, &key, &format!("/v1/recommend/models/{id}/stage"), body).await }
     };
-    let (c, e) = stage(champion.clone(), json!({"stage": "champion"}), modeler.clone()).await;
+    let (c, e) = stage(
+        champion.clone(),
+        json!({"stage": "champion"}),
+        modeler.clone(),
+    )
+    .await;
     assert_eq!(c, 403, "champion needs admin: {e}");
-    let (c, e) = stage(champion.clone(), json!({"stage": "champion"}), admin.clone()).await;
+    let (c, e) = stage(
+        champion.clone(),
+        json!({"stage": "champion"}),
+        admin.clone(),
+    )
+    .await;
     assert_eq!(c, 200, "{e}");
-    let (c, e) = stage(challenger.clone(), json!({"stage": "challenger", "pct": 50.0}), admin.clone()).await;
+    let (c, e) = stage(
+        challenger.clone(),
+        json!({"stage": "challenger", "pct": 50.0}),
+        admin.clone(),
+    )
+    .await;
     assert_eq!(c, 200, "{e}");
     let (c, list) = get(&s, &analyst, "/v1/recommend/models").await;
     assert_eq!(c, 200);
@@ -232,7 +258,11 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         let id = format!("C{i}");
         let (c, v) = get(&s, &decide, &format!("/v1/recommendations/{id}?k=6")).await;
         assert_eq!(c, 200, "{id}: {v}");
-        let want_arm = if bucket(&id) < 50.0 { &challenger } else { &champion };
+        let want_arm = if bucket(&id) < 50.0 {
+            &challenger
+        } else {
+            &champion
+        };
         assert_eq!(v["arm"]["model"], json!(want_arm), "{id}: {v}");
         let items: Vec<String> = v["items"]
             .as_array()
@@ -242,7 +272,10 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
             .collect();
         let bar = barred(cust);
         for it in &items {
-            assert!(!bar.contains(&it.as_str()), "{id} was offered barred {it}: {v}");
+            assert!(
+                !bar.contains(&it.as_str()),
+                "{id} was offered barred {it}: {v}"
+            );
             if i < 220 {
                 assert!(!cust.holds.contains(&it.as_str()), "{id} holds {it}: {v}");
             }
@@ -259,7 +292,10 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         assert_eq!(inel, b2, "{id}: {v}");
         seen_barred += usize::from(!bar.is_empty());
         if i >= 220 {
-            assert!(v["source"].as_str().unwrap().contains("popularity"), "{id}: {v}");
+            assert!(
+                v["source"].as_str().unwrap().contains("popularity"),
+                "{id}: {v}"
+            );
         }
         served.insert(id, (want_arm.clone(), items));
     }
@@ -284,9 +320,7 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
     for (n, id) in ids.iter().enumerate() {
         let (arm, items) = &served[*id];
         let Some(first) = items.first() else { continue };
-        let ev = |kind: &str| {
-            json!({"event_id": format!("{id}-{kind}"), "customer": id, "item": first, "kind": kind, "arm": arm})
-        };
+        let ev = |kind: &str| json!({"event_id": format!("{id}-{kind}"), "customer": id, "item": first, "kind": kind, "arm": arm});
         let (c, v) = post(&s, &decide, "/v1/recommendations/feedback", ev("shown")).await;
         assert_eq!(c, 201, "{v}");
         want.entry(arm.clone()).or_default()[0] += 1;
@@ -305,16 +339,44 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
             let (c, v) = post(&s, &decide, "/v1/recommendations/feedback", other).await;
             assert_eq!(c, 409, "{v}");
             // Unknown arm, customer, item; the wrong arm; a bad kind.
-            let other_arm = if arm == &champion { &challenger } else { &champion };
+            let other_arm = if arm == &champion {
+                &challenger
+            } else {
+                &champion
+            };
             for (body, code, field) in [
-                (json!({"event_id": "x1", "customer": id, "item": first, "kind": "shown", "arm": "deadbeefdeadbeef"}), 422, "arm"),
-                (json!({"event_id": "x2", "customer": "nobody", "item": first, "kind": "shown", "arm": arm}), 422, "customer"),
-                (json!({"event_id": "x3", "customer": id, "item": "yacht", "kind": "shown", "arm": arm}), 422, "item"),
-                (json!({"event_id": "x4", "customer": id, "item": first, "kind": "shown", "arm": other_arm}), 422, "arm"),
-                (json!({"event_id": "x5", "customer": id, "item": first, "kind": "liked", "arm": arm}), 400, "kind"),
+                (
+                    json!({"event_id": "x1", "customer": id, "item": first, "kind": "shown", "arm": "deadbeefdeadbeef"}),
+                    422,
+                    "arm",
+                ),
+                (
+                    json!({"event_id": "x2", "customer": "nobody", "item": first, "kind": "shown", "arm": arm}),
+                    422,
+                    "customer",
+                ),
+                (
+                    json!({"event_id": "x3", "customer": id, "item": "yacht", "kind": "shown", "arm": arm}),
+                    422,
+                    "item",
+                ),
+                (
+                    json!({"event_id": "x4", "customer": id, "item": first, "kind": "shown", "arm": other_arm}),
+                    422,
+                    "arm",
+                ),
+                (
+                    json!({"event_id": "x5", "customer": id, "item": first, "kind": "liked", "arm": arm}),
+                    400,
+                    "kind",
+                ),
             ] {
                 let (c, v) = post(&s, &decide, "/v1/recommendations/feedback", body.clone()).await;
-                assert_eq!((c, v["error"]["field"].as_str()), (code, Some(field)), "{body}: {v}");
+                assert_eq!(
+                    (c, v["error"]["field"].as_str()),
+                    (code, Some(field)),
+                    "{body}: {v}"
+                );
             }
         }
     }
@@ -337,13 +399,22 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         let rate = a["acceptance_rate"].as_f64().unwrap();
         assert!((rate - w[2] as f64 / w[0] as f64).abs() < 1e-12);
         let ci = a["acceptance_ci95"].as_array().unwrap();
-        assert!(ci[0].as_f64().unwrap() < rate && rate < ci[1].as_f64().unwrap(), "{a}");
+        assert!(
+            ci[0].as_f64().unwrap() < rate && rate < ci[1].as_f64().unwrap(),
+            "{a}"
+        );
     }
     let (wc, wh) = (want[&champion], want[&challenger]);
     let t = two_proportion_z(wh[2], wh[0], wc[2], wc[0]).unwrap();
     let got = &by[&challenger]["test"];
-    assert!((got["p_value"].as_f64().unwrap() - t.p_value).abs() < 1e-12, "{got}");
-    assert!(got["z"].as_f64().unwrap() < 0.0, "the challenger accepts less: {got}");
+    assert!(
+        (got["p_value"].as_f64().unwrap() - t.p_value).abs() < 1e-12,
+        "{got}"
+    );
+    assert!(
+        got["z"].as_f64().unwrap() < 0.0,
+        "the challenger accepts less: {got}"
+    );
     assert!(by[&champion]["test"].is_null());
     assert_eq!(by[&champion]["stage"], "champion");
 
@@ -368,7 +439,10 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_eligibility_rules_stop_the_service_naming_file_item_and_position() {
     let d = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", d.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
     let bank = bank();
     let text = start_config(d.path(), &url, &bank);
     std::fs::write(
@@ -378,7 +452,9 @@ async fn bad_eligibility_rules_stop_the_service_naming_file_item_and_position() 
     .unwrap();
     let p = d.path().join("service.toml");
     std::fs::write(&p, text).unwrap();
-    let e = riskstream_server::config::ServiceConfig::load(&p).unwrap_err().to_string();
+    let e = riskstream_server::config::ServiceConfig::load(&p)
+        .unwrap_err()
+        .to_string();
     for want in [
         "recommend.eligibility",
         "eligibility.toml:3:8: item `mortgage`: CEL syntax error",

@@ -66,9 +66,21 @@ fn arm_col(a: &Value) -> ArmCol {
         .map(|t| {
             t.iter()
                 .map(|i| {
-                    let (s, acc) = (i["shown"].as_u64().unwrap_or(0), i["accepted"].as_u64().unwrap_or(0));
-                    let r = if s > 0 { pct(Some(acc as f64 / s as f64)) } else { "–".into() };
-                    (i["item"].as_str().unwrap_or_default().to_string(), s, acc, r)
+                    let (s, acc) = (
+                        i["shown"].as_u64().unwrap_or(0),
+                        i["accepted"].as_u64().unwrap_or(0),
+                    );
+                    let r = if s > 0 {
+                        pct(Some(acc as f64 / s as f64))
+                    } else {
+                        "–".into()
+                    };
+                    (
+                        i["item"].as_str().unwrap_or_default().to_string(),
+                        s,
+                        acc,
+                        r,
+                    )
                 })
                 .collect()
         })
@@ -88,9 +100,14 @@ fn arm_col(a: &Value) -> ArmCol {
         click_rate: pct(f(&a["click_rate"])),
         rate: pct(rate),
         rate_exact: rate.map_or_else(String::new, |r| format!("{r:?}")),
-        ci: ci.map_or_else(|| "–".into(), |(lo, hi)| format!("{:.2} – {:.2} %", lo * 100.0, hi * 100.0)),
+        ci: ci.map_or_else(
+            || "–".into(),
+            |(lo, hi)| format!("{:.2} – {:.2} %", lo * 100.0, hi * 100.0),
+        ),
         ci_x: ci.map_or_else(String::new, |(lo, _)| format!("{:.1}", lo * BAR_W)),
-        ci_w: ci.map_or_else(String::new, |(lo, hi)| format!("{:.1}", ((hi - lo) * BAR_W).max(1.0))),
+        ci_w: ci.map_or_else(String::new, |(lo, hi)| {
+            format!("{:.1}", ((hi - lo) * BAR_W).max(1.0))
+        }),
         rate_x: rate.map_or_else(String::new, |r| format!("{:.1}", r * BAR_W)),
         has_ci: ci.is_some(),
         test: if test.is_null() {
@@ -120,14 +137,22 @@ pub async fn recommend_page(State(c): C, headers: HeaderMap) -> Result<Response,
     let Some(cfg) = c.app.cfg.recommend.as_ref() else {
         return Err(Fail::Page(
             StatusCode::NOT_FOUND,
-            "recommendations are not configured: add a [recommend] section to the service config".into(),
+            "recommendations are not configured: add a [recommend] section to the service config"
+                .into(),
         ));
     };
     let v = riskstream_server::routes::arms_json(&c.app, cfg).await?;
-    let arms = v["arms"].as_array().map(|a| a.iter().map(arm_col).collect()).unwrap_or_default();
+    let arms = v["arms"]
+        .as_array()
+        .map(|a| a.iter().map(arm_col).collect())
+        .unwrap_or_default();
     let problems = v["deployment_problems"]
         .as_array()
-        .map(|p| p.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|p| {
+            p.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let page = RecommendPage {
         nav: s.nav(),

@@ -819,7 +819,10 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
     if let Some((el, cs)) = &rules {
         let barred = verdicts.iter().filter(|v| !v.barred.is_empty()).count();
         let failed: usize = verdicts.iter().map(|v| v.errors).sum();
-        let unknown = whom.iter().filter(|(u, _)| !cs.by_id.contains_key(u)).count();
+        let unknown = whom
+            .iter()
+            .filter(|(u, _)| !cs.by_id.contains_key(u))
+            .count();
         println!(
             "eligibility: {} rules; {barred} of {} users had items barred",
             el.len(),

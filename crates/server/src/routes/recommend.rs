@@ -168,7 +168,9 @@ pub async fn recommendations(
         .field("k"));
     }
     if customer.is_empty() || customer.len() > 1024 {
-        return Err(ApiError::bad_request("the customer id must be 1 to 1024 bytes").field("customer"));
+        return Err(
+            ApiError::bad_request("the customer id must be 1 to 1024 bytes").field("customer"),
+        );
     }
     let _permit = admit(&st)?;
     let d = st.recommend.load_full();
@@ -227,7 +229,8 @@ pub async fn recommendations(
     metrics::counter!("riskstream_recommendations_total", "stage" => stage, "source" => if cold { "cold" } else { "model" })
         .increment(1);
     if verdict.errors > 0 {
-        metrics::counter!("riskstream_recommend_eligibility_errors_total").increment(verdict.errors as u64);
+        metrics::counter!("riskstream_recommend_eligibility_errors_total")
+            .increment(verdict.errors as u64);
     }
     Ok(Json(json!({
         "customer": customer,
@@ -313,8 +316,13 @@ pub async fn recommendation_feedback(
         }
     }
     if m.items.get(&f.item).is_none() {
-        let mut msg = format!("unknown item `{}`: model {} has no such item", f.item, slot.id);
-        if let Some(h) = riskstream_core::diag::did_you_mean(&f.item, m.items.ids().iter().map(String::as_str)) {
+        let mut msg = format!(
+            "unknown item `{}`: model {} has no such item",
+            f.item, slot.id
+        );
+        if let Some(h) =
+            riskstream_core::diag::did_you_mean(&f.item, m.items.ids().iter().map(String::as_str))
+        {
             msg.push_str(&format!("; {h}"));
         }
         return Err(ApiError::unprocessable(msg).field("item"));
@@ -337,7 +345,11 @@ pub async fn recommendation_feedback(
         metrics::counter!("riskstream_recommend_feedback_total", "kind" => kind.as_str())
             .increment(1);
     }
-    let status = if duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((
         status,
         Json(json!({ "event_id": f.event_id, "duplicate": duplicate, "arm": slot.id })),
