@@ -6,6 +6,7 @@
 
 use super::{render, require_analyst, signed, Fail, Nav, C};
 use askama::Template;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
@@ -163,5 +164,3 @@ pub async fn recommend_page(State(c): C, headers: HeaderMap) -> Result<Response,
     };
     Ok(render(&page))
 }
-
-use axum::extract::State;
