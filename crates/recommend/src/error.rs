@@ -133,6 +133,14 @@ pub enum RecommendError {
         /// The row (user or item index).
         row: usize,
     },
+    /// An eligibility file has problems (every one of them, each with file:line:column).
+    #[error("eligibility rules {path}: {}", problems.join("\n  "))]
+    Eligibility {
+        /// File path (or a description of the source).
+        path: String,
+        /// Each problem, with its position and how to fix it.
+        problems: Vec<String>,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

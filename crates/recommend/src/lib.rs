@@ -9,7 +9,8 @@
 //!                     └─ popularity (overall and per segment; the cold-start fallback)
 //!     ─▶ Recommender (id maps + scorer + histories) ─▶ file::ModelFile (JSON, hashed)
 //!  Recommender::top(known user | history to fold in | cold) ─▶ top k without held
-//!        items, each with the held items that contributed most (reasons)
+//!        items and items eligibility::Eligibility (CEL over attributes) bars, each
+//!        with the held items that contributed most (reasons)
 //!  protocol: fixed folds / stratified split ─▶ metrics (RMSE, MAE, P/R/nDCG/MAP@k, coverage)
 //! ```
 //!
@@ -28,8 +29,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod abtest;
 mod common;
 pub mod data;
+pub mod eligibility;
 pub mod error;
 pub mod explicit;
 pub mod file;
@@ -44,6 +47,7 @@ pub mod protocol;
 
 pub use common::{no_progress, Progress};
 pub use data::{BuildOptions, Csr, Duplicates, Interactions, InteractionsBuilder};
+pub use eligibility::{Attr, AttrType, Attributes, Eligibility, Verdict};
 pub use error::{RecommendError, Result};
 pub use explicit::{ExplicitAlsParams, ExplicitModel};
 pub use file::{Card, ModelFile};

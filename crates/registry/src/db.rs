@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console_reads",
         include_str!("../migrations/0005_console_reads.sql"),
     ),
+    (
+        6,
+        "rec_feedback",
+        include_str!("../migrations/0006_rec_feedback.sql"),
+    ),
 ];
 
 /// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with

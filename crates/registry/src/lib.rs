@@ -79,6 +79,7 @@ mod key;
 mod keys;
 mod lists;
 mod reads;
+mod recfeedback;
 mod types;
 mod writer;
 
@@ -91,6 +92,7 @@ pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
 pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
+pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
     ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,

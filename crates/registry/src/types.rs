@@ -28,6 +28,9 @@ pub enum ArtifactKind {
     /// latest forecast with 80/95 % intervals and its backtest metrics, served by
     /// `GET /v1/forecasts/{series}`. Staged in a deployment of its own.
     ForecastModel,
+    /// A recommendation model (JSON) from `riskstream recommend train`, served by
+    /// `GET /v1/recommendations/{customer}`; champion and challengers are the A/B arms.
+    RecommendModel,
 }
 
 impl ArtifactKind {
@@ -39,6 +42,7 @@ impl ArtifactKind {
             ArtifactKind::FeatureSpec => "feature_spec",
             ArtifactKind::CreditModel => "credit_model",
             ArtifactKind::ForecastModel => "forecast_model",
+            ArtifactKind::RecommendModel => "recommend_model",
         }
     }
 
@@ -46,7 +50,10 @@ impl ArtifactKind {
     pub fn is_staged(self) -> bool {
         matches!(
             self,
-            ArtifactKind::Model | ArtifactKind::CreditModel | ArtifactKind::ForecastModel
+            ArtifactKind::Model
+                | ArtifactKind::CreditModel
+                | ArtifactKind::ForecastModel
+                | ArtifactKind::RecommendModel
         )
     }
 }
@@ -66,10 +73,11 @@ impl FromStr for ArtifactKind {
             "feature_spec" | "feature-spec" => Ok(ArtifactKind::FeatureSpec),
             "credit_model" | "credit-model" => Ok(ArtifactKind::CreditModel),
             "forecast_model" | "forecast-model" => Ok(ArtifactKind::ForecastModel),
+            "recommend_model" | "recommend-model" => Ok(ArtifactKind::RecommendModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
                 format!(
-                    "`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model"
+                    "`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model, recommend_model"
                 ),
             )),
         }

@@ -315,3 +315,106 @@ fn bad_interactions_are_refused_with_the_row_and_ids() {
     let e = refused(&train(&neg, &["--implicit", "--rating-col", "n"]));
     assert!(e.contains("negative"), "{e}");
 }
+
+/// `recommend top --eligibility --customers`: CEL rules over the customers' attributes bar
+/// items (students get no card, and C4 — in arrears — no lending at all); a rule file with
+/// mistakes is refused (exit 2) naming the file, line, column, the item and the attribute.
+#[test]
+fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let (products, _) = holdings(d.path());
+    let model = d.path().join("m.json").display().to_string();
+    succeeded(&run(&[
+        "recommend",
+        "train",
+        "--input",
+        &products,
+        "--user-col",
+        "customer_id",
+        "--item-col",
+        "product",
+        "--implicit",
+        "--rank",
+        "3",
+        "--output",
+        &model,
+    ]));
+    let mut attrs = String::from("customer_id,age,income,in_arrears,segment\n");
+    for i in 0..40 {
+        let seg = if i % 2 == 0 { "student" } else { "affluent" };
+        attrs.push_str(&format!(
+            "C{i},{},{}.5,{},{seg}\n",
+            20 + i,
+            10_000 + i * 2_000,
+            i == 4
+        ));
+    }
+    let customers = write(d.path(), "attrs.csv", &attrs);
+    let rules = write(
+        d.path(),
+        "eligibility.toml",
+        "[groups]\nlending = [\"loan\", \"card\"]\n\n[[rule]]\ngroup = \"lending\"\nwhen = \"!customer.in_arrears\"\n\n[[rule]]\nitem = \"card\"\nwhen = \"customer.segment != 'student'\"\n",
+    );
+    let top = d.path().join("top.csv").display().to_string();
+    let base = [
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--k",
+        "6",
+        "--customers",
+        &customers,
+        "--output",
+        &top,
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--eligibility", &rules]);
+    let out = succeeded(&run(&args));
+    assert!(out.contains("eligibility: 2 rules"), "{out}");
+    let rows = csv(&top);
+    for r in &rows[1..] {
+        let i: usize = r[0][1..].parse().unwrap();
+        if i % 2 == 0 {
+            assert_ne!(r[2], "card", "student {r:?} offered a card");
+        }
+        if i == 4 {
+            assert!(r[2] != "card" && r[2] != "loan", "C4 is in arrears: {r:?}");
+        }
+    }
+    // Without the rules the same model does offer students the card (so the test can fail).
+    succeeded(&run(&base));
+    let free = csv(&top);
+    assert!(free[1..]
+        .iter()
+        .any(|r| r[2] == "card" && r[0][1..].parse::<usize>().unwrap() % 2 == 0));
+
+    let bad = write(
+        d.path(),
+        "bad.toml",
+        "[[rule]]\nitem = \"cart\"\nwhen = \"customer.age >=\"\n\n[[rule]]\nitem = \"loan\"\nwhen = \"customer.incme > 1.0\"\n",
+    );
+    let mut args = base.to_vec();
+    args.extend(["--eligibility", &bad]);
+    let err = refused(&run(&args));
+    for want in [
+        "bad.toml:1:1: rule 1: unknown item `cart`",
+        "did you mean `card`",
+        "bad.toml:3:8: item `cart`: CEL syntax error",
+        "bad.toml:7:8: item `loan`: unknown attribute `customer.incme`; did you mean `income`",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    // --eligibility needs --customers.
+    let out = run(&[
+        "recommend",
+        "top",
+        "--model",
+        &model,
+        "--eligibility",
+        &rules,
+        "--output",
+        &top,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -85,6 +85,8 @@ pub struct ServiceConfig {
     pub credit: Option<CreditConfig>,
     /// Forecasts and the early warning (`[forecast]`); absent, the forecast routes answer 404.
     pub forecast: Option<crate::forecast::ForecastConfig>,
+    /// Recommendations (`[recommend]`); absent, the recommendation routes answer 404.
+    pub recommend: Option<crate::recommend::RecommendConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -175,6 +177,7 @@ struct RawFile {
     #[serde(default)]
     features: RawFeatures,
     credit: Option<RawCredit>,
+    recommend: Option<crate::recommend::RawRecommend>,
     #[serde(default)]
     console: RawConsole,
     forecast: Option<crate::forecast::RawForecast>,
@@ -253,7 +256,15 @@ struct RawAudit {
 }
 
 const SECTIONS: &[&str] = &[
-    "server", "registry", "state", "audit", "features", "credit", "console", "forecast",
+    "server",
+    "registry",
+    "state",
+    "audit",
+    "features",
+    "credit",
+    "console",
+    "forecast",
+    "recommend",
 ];
 
 impl ServiceConfig {
@@ -412,6 +423,13 @@ impl ServiceConfig {
             let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
             crate::forecast::read_config(&mut diags, f, &[deployment.as_str(), credit_dep])
         });
+        let recommend = raw.recommend.as_ref().and_then(|r| {
+            let mut taken = vec![("registry.deployment", deployment.as_str())];
+            if let Some(c) = &credit {
+                taken.push(("credit.deployment", c.deployment.as_str()));
+            }
+            crate::recommend::read_config(&mut diags, r, base, &taken)
+        });
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -477,6 +495,7 @@ impl ServiceConfig {
             audit_key_file,
             credit,
             forecast,
+            recommend,
             console_session_idle,
         })
     }

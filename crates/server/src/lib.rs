@@ -9,6 +9,8 @@
 //!                     ├─ POST /v1/credit/score ──▶ credit models ([credit]: scorecard / GBDT)
 //!                     ├─ GET /v1/forecasts/{series} ──▶ forecast set ([forecast]); volumes
 //!                     │    of decided transactions ──▶ early warning (alerts, webhook)
+//!                     ├─ GET /v1/recommendations/{customer}, feedback ──▶ recommendation
+//!                     │     models ([recommend]: A/B arms, CEL eligibility, acceptance test)
 //!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
 //!  Prometheus ──▶ separate port /metrics
 //! ```
@@ -30,6 +32,7 @@ pub mod error;
 pub mod files;
 pub mod forecast;
 pub mod json;
+pub mod recommend;
 pub mod routes;
 pub mod state;
 pub mod wal;
@@ -91,6 +94,14 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
         .route("/v1/credit/score", post(routes::credit_score))
+        .route(
+            "/v1/recommendations/{customer}",
+            get(routes::recommendations),
+        )
+        .route(
+            "/v1/recommendations/feedback",
+            post(routes::recommendation_feedback),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         // The deadline is for traffic; administrative calls (an audit walk over millions of
         // records) may take longer and are not latency-bound.
@@ -114,6 +125,10 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route(
             "/v1/forecast-models",
             get(routes::list_forecast_models).post(routes::put_forecast_model),
+        )
+        .route(
+            "/v1/recommend/models",
+            get(routes::list_recommend_models).post(routes::put_recommend_model),
         )
         .layer(axum::extract::DefaultBodyLimit::max(
             UPLOAD_LIMIT.max(limit),
@@ -145,6 +160,12 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/forecast-models/{id}/stage",
             post(routes::set_forecast_stage),
         )
+        .route(
+            "/v1/recommend/models/{id}/stage",
+            post(routes::set_recommend_stage),
+        )
+        .route("/v1/recommend/rollback", post(routes::recommend_rollback))
+        .route("/v1/recommend/arms", get(routes::recommend_arms))
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",

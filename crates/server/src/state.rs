@@ -105,6 +105,8 @@ pub struct AppState {
     pub forecast: ArcSwap<crate::forecast::ForecastDeployment>,
     /// The early warning over the decided transactions' volumes (`[forecast] volumes_by`).
     pub early: Option<Arc<crate::early_warning::EarlyWarning>>,
+    /// Recommendation models now in force, the A/B arms (`[recommend]`; empty without it).
+    pub recommend: ArcSwap<crate::recommend::RecDeployment>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -262,6 +264,7 @@ impl AppState {
         check_credit_champion(&cfg, &credit)?;
         let forecast = load_forecast(&registry, &cfg).await?;
         let early = early_warning(&cfg, &spec);
+        let recommend = load_recommend(&registry, &cfg).await?;
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -288,6 +291,7 @@ impl AppState {
             credit: ArcSwap::from_pointee(credit),
             forecast: ArcSwap::from_pointee(forecast),
             early,
+            recommend: ArcSwap::from_pointee(recommend),
             cfg,
         }))
     }
@@ -319,6 +323,8 @@ impl AppState {
         self.credit.store(Arc::new(c));
         let f = load_forecast(&self.registry, &self.cfg).await?;
         self.forecast.store(Arc::new(f));
+        let r = load_recommend(&self.registry, &self.cfg).await?;
+        self.recommend.store(Arc::new(r));
         tracing::info!(
             policy = %d.policy_id,
             champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
@@ -655,6 +661,22 @@ async fn load_forecast(
         return Ok(crate::forecast::ForecastDeployment::default());
     };
     let d = crate::forecast::load(registry, c).await?;
+    for p in &d.problems {
+        tracing::warn!(deployment = %c.deployment, "{p}");
+    }
+    Ok(d)
+}
+
+/// Loads the `[recommend]` deployment (empty without the section). A model that does not
+/// load is left out, and the reason logged.
+async fn load_recommend(
+    registry: &Registry,
+    cfg: &ServiceConfig,
+) -> Result<crate::recommend::RecDeployment, riskstream_registry::RegistryError> {
+    let Some(c) = &cfg.recommend else {
+        return Ok(crate::recommend::RecDeployment::default());
+    };
+    let d = crate::recommend::load(registry, c).await?;
     for p in &d.problems {
         tracing::warn!(deployment = %c.deployment, "{p}");
     }

@@ -616,6 +616,59 @@ async fn every_route_with_every_role() {
             None,
             Role::Modeler,
         ),
+        // Recommendation routes (no `[recommend]` here: 404 for the right role, 403 for the
+        // others).
+        (
+            "GET",
+            "/v1/recommendations/c1".into(),
+            None,
+            None,
+            Role::Decide,
+        ),
+        (
+            "POST",
+            "/v1/recommendations/feedback".into(),
+            Some(
+                json!({"event_id": "e1", "customer": "c1", "item": "i1", "kind": "shown", "arm": "deadbeef"}),
+            ),
+            None,
+            Role::Decide,
+        ),
+        (
+            "GET",
+            "/v1/recommend/arms".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "GET",
+            "/v1/recommend/models".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "POST",
+            "/v1/recommend/models".into(),
+            None,
+            Some("{}".into()),
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            format!("/v1/recommend/models/{champion}/stage"),
+            Some(json!({"stage": "shadow"})),
+            None,
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            "/v1/recommend/rollback".into(),
+            None,
+            None,
+            Role::Admin,
+        ),
     ];
     let mut keys = Vec::new();
     for r in Role::ALL {

@@ -306,7 +306,13 @@ async fn the_document_declares_errors_auth_and_arrays() {
                 .is_some()
                 && route.starts_with("/v1/")
                 // Uploads read the body as text whatever its content type: no 415.
-                && !["/v1/models", "/v1/credit/models", "/v1/forecast-models"].contains(&route.as_str())
+                && ![
+                    "/v1/models",
+                    "/v1/credit/models",
+                    "/v1/forecast-models",
+                    "/v1/recommend/models",
+                ]
+                .contains(&route.as_str())
             {
                 for c in ["400", "413", "415"] {
                     assert!(codes.contains(&c), "{what} does not document {c}");
@@ -323,7 +329,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 37, "operations in the document");
+    assert_eq!(n, 44, "operations in the document");
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {
@@ -749,6 +755,76 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         )
         .await;
         assert_eq!(code, want);
+    }
+
+    // Recommendation routes on a service without `[recommend]`: 404 naming the section,
+    // after the role check (the answers with a configured section are in tests/recommend.rs).
+    let fb = json!({"event_id": "e1", "customer": "c1", "item": "i1", "kind": "shown", "arm": "deadbeef"});
+    for (method, route, path, body, right, wrong) in [
+        (
+            "get",
+            "/v1/recommendations/{customer}",
+            "/v1/recommendations/c1?k=3".to_string(),
+            N,
+            &decide,
+            &analyst,
+        ),
+        (
+            "post",
+            "/v1/recommendations/feedback",
+            "/v1/recommendations/feedback".to_string(),
+            J(fb.clone()),
+            &decide,
+            &analyst,
+        ),
+        (
+            "get",
+            "/v1/recommend/arms",
+            "/v1/recommend/arms".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "get",
+            "/v1/recommend/models",
+            "/v1/recommend/models".to_string(),
+            N,
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/recommend/models",
+            "/v1/recommend/models".to_string(),
+            T("{}".into()),
+            &modeler,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/recommend/models/{id}/stage",
+            format!("/v1/recommend/models/{model}/stage"),
+            J(json!({"stage": "shadow"})),
+            &modeler,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/recommend/rollback",
+            "/v1/recommend/rollback".to_string(),
+            N,
+            &admin,
+            &modeler,
+        ),
+    ] {
+        for (key, want) in [(k(right), 404), (k(wrong), 403)] {
+            let (code, v) = send(&s, &mut c, method, route, &path, key, body.clone()).await;
+            assert_eq!(code, want, "{method} {path}: {v}");
+            if code == 404 {
+                assert!(v.to_string().contains("[recommend]"), "{v}");
+            }
+        }
     }
 
     // Forecast routes on a service without `[forecast]`: 404 naming the section, after

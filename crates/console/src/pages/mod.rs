@@ -4,8 +4,8 @@
 //! One file per page: [`signin`](mod@signin) (sign-in, its rate limit, logout), [`queue`](mod@queue) (the review
 //! queue and its batch actions), [`case`](mod@case) (one case and its actions), [`lists`](mod@lists) (allow and
 //! block lists with their history), [`models`](mod@models) (champion, challengers and shadows measured
-//! from labels; promote and roll back) and [`dashboard`](mod@dashboard) (the service's figures, refreshed
-//! by polling). What they share is here: sessions, errors, rendering, small formatting.
+//! from labels; promote and roll back), [`recommend`](mod@recommend) (the recommendation A/B arms and
+//! their acceptance) and [`dashboard`](mod@dashboard) (the service's figures, refreshed by polling). What they share is here: sessions, errors, rendering, small formatting.
 
 pub mod case;
 pub mod dashboard;
@@ -13,6 +13,7 @@ pub mod forecasts;
 pub mod lists;
 pub mod models;
 pub mod queue;
+pub mod recommend;
 pub mod signin;
 
 pub use case::{assign, case_page, label, list_entry};
@@ -21,6 +22,7 @@ pub use forecasts::{ack_alert, forecasts_page};
 pub use lists::{list_add, list_expiry, list_remove, lists_page};
 pub use models::{models_page, promote, rollback};
 pub use queue::{batch, queue};
+pub use recommend::recommend_page;
 pub use signin::{logout, signin, signin_form};
 
 use crate::session::{self, Session};

@@ -252,11 +252,18 @@ impl Service {
     /// Starts the service; with `deploy`, registers the model as champion and the handbook
     /// policy, decides [`transactions`] and waits until their cases are open.
     pub async fn start(deploy: bool) -> Service {
-        Self::start_extra(deploy, "").await
+        Self::start_with(deploy, |_| String::new()).await
     }
 
     /// [`Service::start`] with `extra` appended to the config (e.g. a `[forecast]` section).
     pub async fn start_extra(deploy: bool, extra: &str) -> Service {
+        let extra = extra.to_string();
+        Self::start_with(deploy, move |_| extra).await
+    }
+
+    /// [`Service::start`] with more config sections, written by `extra` given the service's
+    /// directory (where it may put the files those sections name).
+    pub async fn start_with(deploy: bool, extra: impl FnOnce(&Path) -> String) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let spec_path = write_spec(dir.path());
         let url = format!(
@@ -266,10 +273,11 @@ impl Service {
         let cfg_text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
              [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
-             [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[features]\nspec = \"{}\"\n{extra}\n",
+             [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[features]\nspec = \"{}\"\n",
             dir.path().join("state").display(),
             spec_path.display()
         );
+        let cfg_text = format!("{cfg_text}{}", extra(dir.path()));
         let cfg_path = dir.path().join("service.toml");
         std::fs::write(&cfg_path, cfg_text).unwrap();
         let cfg = ServiceConfig::load(&cfg_path).unwrap();

@@ -5,7 +5,8 @@
 //!    │ recommend train ─▶ model.json (explicit / implicit ALS, item similarity, popularity)
 //!    │ recommend predict ─▶ user, item, prediction, note (unknown ids fall back, and say so)
 //!    │ recommend top ─▶ user, rank, item, score, reasons, source (held items left out;
-//!    │                  new users folded in from --history; unknown users by popularity)
+//!    │                  new users folded in from --history; unknown users by popularity;
+//!    │                  --eligibility: CEL rules over --customers attributes bar items)
 //!    └ recommend evaluate ─▶ RMSE / MAE, precision / recall / nDCG / MAP @k, coverage on
 //!                           fixed folds, a stratified random split or a given test file
 //! ```
@@ -215,6 +216,15 @@ pub struct TopArgs {
     /// Also recommend items the user already holds or has rated.
     #[arg(long)]
     include_seen: bool,
+    /// Eligibility rules (TOML: CEL over customer attributes per item or item group);
+    /// needs --customers. Items a rule bars are left out; a rule that cannot be evaluated
+    /// for a customer bars its items.
+    #[arg(long, requires = "customers")]
+    eligibility: Option<PathBuf>,
+    /// Customer attributes for --eligibility: a file with the user column and one column
+    /// per attribute (e.g. the generator's customers file).
+    #[arg(long)]
+    customers: Option<PathBuf>,
     /// CSV delimiter, when the file name does not tell it.
     #[arg(long, value_parser = super::parse_delimiter)]
     delimiter: Option<u8>,
@@ -703,6 +713,23 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    let rules = match (&a.eligibility, &a.customers) {
+        (Some(e), Some(c)) => {
+            let cs = riskstream_server::recommend::read_customers(c, &uc)
+                .map_err(|m| UsageError(format!("--customers {}: {m}", c.display())))?;
+            let el = riskstream_recommend::Eligibility::load(e, &m.items, &cs.types)?;
+            Some((el, cs))
+        }
+        _ => None,
+    };
+    let empty = riskstream_recommend::Attributes::new();
+    let verdicts: Vec<riskstream_recommend::Verdict> = match &rules {
+        Some((el, cs)) => whom
+            .iter()
+            .map(|(u, _)| el.check(cs.by_id.get(u).unwrap_or(&empty)))
+            .collect(),
+        None => vec![riskstream_recommend::Verdict::default(); whom.len()],
+    };
     let pb = ProgressBar::new(whom.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("{bar:30} users {pos}/{len} [{elapsed_precise}, eta {eta}]")
@@ -711,7 +738,8 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
     use rayon::prelude::*;
     let lists: Vec<riskstream_recommend::Result<riskstream_recommend::TopList>> = whom
         .par_iter()
-        .map(|(u, seg)| {
+        .zip(verdicts.par_iter())
+        .map(|((u, seg), verdict)| {
             let who = match (histories.get(u), m.users.get(u)) {
                 (Some(h), _) => Who::History(h.as_slice()),
                 (None, Some(ix)) => Who::Known(ix),
@@ -720,7 +748,7 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
             let opts = TopOptions {
                 k: a.k,
                 exclude_seen: !a.include_seen,
-                exclude: &[],
+                exclude: &verdict.barred,
                 reasons: a.reasons,
                 segment: seg.as_deref(),
             };
@@ -787,6 +815,24 @@ fn top(a: TopArgs) -> anyhow::Result<Outcome> {
     );
     if unknown_items > 0 {
         eprintln!("note: {unknown_items} history rows name items the model does not know; they were ignored");
+    }
+    if let Some((el, cs)) = &rules {
+        let barred = verdicts.iter().filter(|v| !v.barred.is_empty()).count();
+        let failed: usize = verdicts.iter().map(|v| v.errors).sum();
+        let unknown = whom
+            .iter()
+            .filter(|(u, _)| !cs.by_id.contains_key(u))
+            .count();
+        println!(
+            "eligibility: {} rules; {barred} of {} users had items barred",
+            el.len(),
+            whom.len()
+        );
+        if failed > 0 {
+            eprintln!(
+                "note: {failed} rule evaluations failed ({unknown} users are not in --customers); their items were barred (fail closed)"
+            );
+        }
     }
     Ok(Outcome::Clean)
 }

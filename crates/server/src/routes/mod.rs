@@ -3,6 +3,7 @@
 //! | route | role |
 //! |---|---|
 //! | `POST /v1/decisions`, `POST /v1/decisions/batch`, `POST /v1/credit/score` | `decide` |
+//! | `GET /v1/recommendations/{customer}`, `POST /v1/recommendations/feedback` | `decide` |
 //! | `POST /v1/labels` | `label` |
 //! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit`, `GET /v1/credit/models` | `analyst` |
 //! | `GET /v1/forecasts`, `GET /v1/forecasts/{series}`, `GET /v1/forecast-models` | `analyst` |
@@ -10,6 +11,9 @@
 //! | `POST /v1/forecast-alerts/check` | `modeler` |
 //! | `POST /v1/forecast-models`, stage a forecast set as `shadow`/`archived` | `modeler` (`champion`: `admin`) |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
+//! | `GET /v1/recommend/models`, `GET /v1/recommend/arms` | `analyst` |
+//! | `POST /v1/recommend/models`, stage a recommendation model (`/v1/recommend/models/{id}/stage`) | `modeler` (as for fraud and credit models) |
+//! | `POST /v1/recommend/rollback` | `admin` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
 //! | `POST /v1/models`, `POST /v1/policies`, `POST /v1/credit/models`, stage a model (fraud or credit) as `shadow`/`challenger`/`archived` | `modeler` |
 //! | challengers above `server.max_challenger_pct` of traffic in all, promote to or move the `champion`, roll back (`/v1/rollback`, `/v1/credit/rollback`), activate a policy, keys, audit verify | `admin` |
@@ -36,6 +40,7 @@ pub mod health;
 pub mod keys;
 pub mod lists;
 pub mod openapi;
+pub mod recommend;
 
 pub use audit::*;
 pub use cases::*;
@@ -48,6 +53,7 @@ pub use health::*;
 pub use keys::*;
 pub use lists::*;
 pub use openapi::*;
+pub use recommend::*;
 
 use crate::auth::Caller;
 use crate::error::{from_json_rejection, ApiError};

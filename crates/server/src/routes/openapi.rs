@@ -28,11 +28,14 @@ use utoipa::{OpenApi, ToSchema};
         routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback,
         routes::list_forecasts, routes::get_forecast, routes::list_forecast_models,
         routes::put_forecast_model, routes::set_forecast_stage, routes::list_forecast_alerts,
-        routes::ack_forecast_alert, routes::check_forecast_alerts
+        routes::ack_forecast_alert, routes::check_forecast_alerts,
+        routes::recommendations, routes::recommendation_feedback, routes::recommend_arms,
+        routes::list_recommend_models, routes::put_recommend_model, routes::set_recommend_stage,
+        routes::recommend_rollback
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
-        error::ErrorDetail)),
+        error::ErrorDetail, routes::FeedbackRequest)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
