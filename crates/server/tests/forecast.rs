@@ -407,13 +407,15 @@ async fn a_cut_in_volume_raises_one_alert_delivered_signed_and_acknowledged() {
     assert_eq!(open["alerts"].as_array().unwrap().len(), 0, "{open}");
     let (_, all) = get(&s, "/v1/forecast-alerts?all=true", &analyst).await;
     assert_eq!(all["alerts"].as_array().unwrap().len(), 1, "{all}");
-    let (_, audit) = get(&s, "/v1/audit?n=50", &s.admin).await;
+    let (_, audit) = get(&s, "/v1/audit?n=10000", &s.admin).await;
     let actions: Vec<&str> = audit
         .as_array()
         .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
         .unwrap_or_default();
-    assert!(actions.contains(&"forecast.alert"), "{audit}");
-    assert!(actions.contains(&"forecast.alert.ack"), "{audit}");
+    // The decisions' records are written by the batched audit writer, so the alert's may
+    // sit among them: every record is read (fewer than 10,000 here).
+    assert!(actions.contains(&"forecast.alert"), "{actions:?}");
+    assert!(actions.contains(&"forecast.alert.ack"), "{actions:?}");
     s.stop().await;
 }
 
