@@ -24,6 +24,8 @@
 //!     ├─ POST /console/models/{id}/promote ─▶ server::routes::stage_checked (champion: admin)
 //!     ├─ POST /console/models/rollback ─▶ server::routes::rollback_champion (admin)
 //!     ├─ GET  /console/dashboard ─▶ the service's Prometheus metrics + cases + label rows
+//!     ├─ GET  /console/complaints ─▶ complaints.classify audit records (routing queue) + the
+//!     │                             `text topics --summary` file ([complaints] topics)
 //!     └─ POST /console/logout
 //!  every POST: session + CSRF token (403 without), then the role, as the API checks it
 //! ```
@@ -97,6 +99,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/models/rollback", post(pages::rollback))
         .route("/console/models/{id}/promote", post(pages::promote))
         .route("/console/dashboard", get(pages::dashboard))
+        .route("/console/complaints", get(pages::complaints_page))
         .route("/console/cases/{id}", get(pages::case_page))
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))

@@ -24,6 +24,10 @@ pub enum ArtifactKind {
     /// served by `POST /v1/credit/score`. Staged like a fraud model, but in a deployment
     /// of its own (a deployment's models are all of one kind).
     CreditModel,
+    /// A complaint text model (JSON) from `riskstream text train`: routing classifier,
+    /// optionally with sentiment and an escalation-risk model, served by
+    /// `POST /v1/complaints/classify`. Staged in a deployment of its own.
+    TextModel,
 }
 
 impl ArtifactKind {
@@ -34,12 +38,16 @@ impl ArtifactKind {
             ArtifactKind::Policy => "policy",
             ArtifactKind::FeatureSpec => "feature_spec",
             ArtifactKind::CreditModel => "credit_model",
+            ArtifactKind::TextModel => "text_model",
         }
     }
 
     /// Whether artifacts of this kind are models that take stages in a deployment.
     pub fn is_staged(self) -> bool {
-        matches!(self, ArtifactKind::Model | ArtifactKind::CreditModel)
+        matches!(
+            self,
+            ArtifactKind::Model | ArtifactKind::CreditModel | ArtifactKind::TextModel
+        )
     }
 }
 
@@ -57,9 +65,10 @@ impl FromStr for ArtifactKind {
             "policy" => Ok(ArtifactKind::Policy),
             "feature_spec" | "feature-spec" => Ok(ArtifactKind::FeatureSpec),
             "credit_model" | "credit-model" => Ok(ArtifactKind::CreditModel),
+            "text_model" | "text-model" => Ok(ArtifactKind::TextModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
-                format!("`{s}` is not one of model, policy, feature_spec, credit_model"),
+                format!("`{s}` is not one of model, policy, feature_spec, credit_model, text_model"),
             )),
         }
     }

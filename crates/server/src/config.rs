@@ -83,6 +83,8 @@ pub struct ServiceConfig {
     pub console_session_idle: Duration,
     /// Credit scoring (`[credit]`); absent, the credit routes answer 404.
     pub credit: Option<CreditConfig>,
+    /// Complaint classification (`[complaints]`); absent, the complaints routes answer 404.
+    pub complaints: Option<crate::complaints::ComplaintsConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -175,6 +177,7 @@ struct RawFile {
     credit: Option<RawCredit>,
     #[serde(default)]
     console: RawConsole,
+    complaints: Option<crate::complaints::RawComplaints>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +254,7 @@ struct RawAudit {
 
 const SECTIONS: &[&str] = &[
     "server", "registry", "state", "audit", "features", "credit", "console",
+    "complaints",
 ];
 
 impl ServiceConfig {
@@ -405,6 +409,10 @@ impl ServiceConfig {
             .credit
             .as_ref()
             .and_then(|c| read_credit(&mut diags, c, base, &deployment));
+        let complaints = raw.complaints.as_ref().and_then(|c| {
+            let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
+            crate::complaints::read_config(&mut diags, c, base, &[deployment.as_str(), credit_dep])
+        });
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -469,6 +477,7 @@ impl ServiceConfig {
             max_challenger_pct,
             audit_key_file,
             credit,
+            complaints,
             console_session_idle,
         })
     }

@@ -7,6 +7,7 @@
 //!                     │                             └─▶ audit writer (hash chain, batched)
 //!                     ├─ POST /v1/labels ──▶ feature state (label events), online models
 //!                     ├─ POST /v1/credit/score ──▶ credit models ([credit]: scorecard / GBDT)
+//!                     ├─ POST /v1/complaints/classify ──▶ text models ([complaints])
 //!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
 //!  Prometheus ──▶ separate port /metrics
 //! ```
@@ -21,6 +22,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cases_out;
+pub mod complaints;
 pub mod config;
 pub mod credit;
 pub mod error;
@@ -87,6 +89,10 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
         .route("/v1/credit/score", post(routes::credit_score))
+        .route(
+            "/v1/complaints/classify",
+            post(routes::classify_complaint),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         // The deadline is for traffic; administrative calls (an audit walk over millions of
         // records) may take longer and are not latency-bound.
@@ -107,6 +113,10 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/credit/models",
             get(routes::list_credit_models).post(routes::put_credit_model),
         )
+        .route(
+            "/v1/complaints/models",
+            get(routes::list_text_models).post(routes::put_text_model),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             UPLOAD_LIMIT.max(limit),
         ));
@@ -122,6 +132,14 @@ pub fn app(st: Arc<AppState>) -> Router {
             post(routes::set_credit_stage),
         )
         .route("/v1/credit/rollback", post(routes::credit_rollback))
+        .route(
+            "/v1/complaints/models/{id}/stage",
+            post(routes::set_text_stage),
+        )
+        .route(
+            "/v1/complaints/rollback",
+            post(routes::complaints_rollback),
+        )
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",

@@ -101,6 +101,8 @@ pub struct AppState {
     pub online: OnlineModels,
     /// Credit models now in force (`[credit]`; empty without it).
     pub credit: ArcSwap<crate::credit::CreditDeployment>,
+    /// Text models now in force (`[complaints]`; empty without it).
+    pub complaints: ArcSwap<crate::complaints::TextDeployment>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -256,6 +258,7 @@ impl AppState {
         let lists = load_lists(&registry).await?;
         let credit = load_credit(&registry, &cfg).await?;
         check_credit_champion(&cfg, &credit)?;
+        let complaints = load_complaints(&registry, &cfg).await?;
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -280,6 +283,7 @@ impl AppState {
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
             credit: ArcSwap::from_pointee(credit),
+            complaints: ArcSwap::from_pointee(complaints),
             cfg,
         }))
     }
@@ -309,6 +313,8 @@ impl AppState {
         let l = load_lists(&self.registry).await?;
         let c = load_credit(&self.registry, &self.cfg).await?;
         self.credit.store(Arc::new(c));
+        let t = load_complaints(&self.registry, &self.cfg).await?;
+        self.complaints.store(Arc::new(t));
         tracing::info!(
             policy = %d.policy_id,
             champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
@@ -582,6 +588,22 @@ async fn load_credit(
         return Ok(crate::credit::CreditDeployment::default());
     };
     let d = crate::credit::load(registry, c).await?;
+    for p in &d.problems {
+        tracing::warn!(deployment = %c.deployment, "{p}");
+    }
+    Ok(d)
+}
+
+/// Loads the `[complaints]` deployment (empty without the section). A model that does not
+/// load is left out, and the reason logged.
+async fn load_complaints(
+    registry: &Registry,
+    cfg: &ServiceConfig,
+) -> Result<crate::complaints::TextDeployment, riskstream_registry::RegistryError> {
+    let Some(c) = &cfg.complaints else {
+        return Ok(crate::complaints::TextDeployment::default());
+    };
+    let d = crate::complaints::load(registry, c).await?;
     for p in &d.problems {
         tracing::warn!(deployment = %c.deployment, "{p}");
     }

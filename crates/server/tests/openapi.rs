@@ -305,7 +305,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
                 .is_some()
                 && route.starts_with("/v1/")
                 // Uploads read the body as text whatever its content type: no 415.
-                && !["/v1/models", "/v1/credit/models"].contains(&route.as_str())
+                && !["/v1/models", "/v1/credit/models", "/v1/complaints/models"].contains(&route.as_str())
             {
                 for c in ["400", "413", "415"] {
                     assert!(codes.contains(&c), "{what} does not document {c}");
@@ -322,7 +322,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 29, "operations in the document");
+    assert_eq!(n, 34, "operations in the document");
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {
@@ -743,6 +743,75 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             "post",
             "/v1/credit/rollback",
             "/v1/credit/rollback",
+            key,
+            N,
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+
+    // Complaints routes on a service without `[complaints]`: 404 naming the section, after
+    // the role check (the answers with a configured section are in tests/complaints.rs).
+    let complaint = json!({"complaint_id": "c1", "text": "a late fee"});
+    for (key, want) in [(k(&decide), 404), (k(&analyst), 403), (k(bad), 401)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/classify",
+            "/v1/complaints/classify",
+            key,
+            J(complaint.clone()),
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&analyst), 404), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "get",
+            "/v1/complaints/models",
+            "/v1/complaints/models",
+            key,
+            N,
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&modeler), 404), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/models",
+            "/v1/complaints/models",
+            key,
+            T("{}".into()),
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&modeler), 404), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/models/{id}/stage",
+            &format!("/v1/complaints/models/{model}/stage"),
+            key,
+            J(json!({"stage": "shadow"})),
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&admin), 404), (k(&modeler), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/rollback",
+            "/v1/complaints/rollback",
             key,
             N,
         )

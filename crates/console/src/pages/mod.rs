@@ -5,9 +5,11 @@
 //! queue and its batch actions), [`case`](mod@case) (one case and its actions), [`lists`](mod@lists) (allow and
 //! block lists with their history), [`models`](mod@models) (champion, challengers and shadows measured
 //! from labels; promote and roll back) and [`dashboard`](mod@dashboard) (the service's figures, refreshed
-//! by polling). What they share is here: sessions, errors, rendering, small formatting.
+//! by polling) and [`complaints`](mod@complaints) (the routing queue of classified complaints,
+//! topics over time). What they share is here: sessions, errors, rendering, small formatting.
 
 pub mod case;
+pub mod complaints;
 pub mod dashboard;
 pub mod lists;
 pub mod models;
@@ -15,6 +17,7 @@ pub mod queue;
 pub mod signin;
 
 pub use case::{assign, case_page, label, list_entry};
+pub use complaints::complaints_page;
 pub use dashboard::dashboard;
 pub use lists::{list_add, list_expiry, list_remove, lists_page};
 pub use models::{models_page, promote, rollback};

@@ -25,11 +25,13 @@ use utoipa::{OpenApi, ToSchema};
         routes::close_case, routes::audit_tail, routes::audit_verify,
         routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
         routes::openapi_json, routes::credit_score, routes::list_credit_models,
-        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback
+        routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback,
+        routes::classify_complaint, routes::list_text_models, routes::put_text_model,
+        routes::set_text_stage, routes::complaints_rollback
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
-        error::ErrorDetail)),
+        error::ErrorDetail, routes::ClassifyRequest)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
