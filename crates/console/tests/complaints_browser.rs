@@ -162,7 +162,7 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     // The expected order inside each team: highest risk first.
     let mut want: BTreeMap<String, Vec<(&str, f64)>> = BTreeMap::new();
     for (cid, (label, risk)) in &risks {
-        want.entry(label.clone()).or_default().push((cid, *risk));
+        want.entry(label.clone()).or_default().push((*cid, *risk));
     }
     for v in want.values_mut() {
         v.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -18,7 +18,7 @@
 //! a different job with a different owner.
 
 use crate::state::short;
-use riskstream_core::{Diagnostic, Diagnostics};
+use riskstream_core::diag::{Diagnostic, Diagnostics};
 use riskstream_registry::{Registry, RegistryError, Stage};
 use riskstream_text::ModelFile;
 use serde::Deserialize;

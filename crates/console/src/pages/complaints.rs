@@ -24,6 +24,7 @@ pub const RECENT: usize = 2_000;
 pub const HIGH_RISK: f64 = 0.5;
 
 /// One complaint in the queue.
+#[derive(Debug)]
 pub struct QueueRow {
     id: String,
     when: String,
@@ -36,6 +37,7 @@ pub struct QueueRow {
 }
 
 /// One team's queue.
+#[derive(Debug)]
 pub struct Team {
     label: String,
     anchor: String,
@@ -44,12 +46,14 @@ pub struct Team {
 }
 
 /// An example text of a topic.
+#[derive(Debug)]
 pub struct Example {
     id: String,
     text: String,
 }
 
 /// One topic of the summary.
+#[derive(Debug)]
 pub struct TopicRow {
     topic: String,
     words: String,
@@ -58,12 +62,14 @@ pub struct TopicRow {
 }
 
 /// One period of the trend: a cell per topic.
+#[derive(Debug)]
 pub struct PeriodRow {
     period: String,
     cells: Vec<Cell>,
 }
 
 /// A topic's share in a period.
+#[derive(Debug)]
 pub struct Cell {
     share: String,
     emerging: bool,
@@ -73,7 +79,6 @@ pub struct Cell {
 #[template(path = "complaints.html")]
 struct ComplaintsPage {
     nav: Nav,
-    configured: bool,
     total: usize,
     teams: Vec<Team>,
     topics_note: String,
@@ -266,7 +271,6 @@ pub async fn complaints_page(State(c): C, headers: HeaderMap) -> Result<Response
     }
     Ok(render(&ComplaintsPage {
         nav: s.nav(),
-        configured: true,
         total,
         teams,
         topics_note,

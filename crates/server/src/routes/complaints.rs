@@ -150,12 +150,12 @@ fn check(req: &ClassifyRequest, cfg: &ComplaintsConfig) -> Result<(), ApiError> 
 }
 
 /// Classifies one text with one model.
-pub fn read(slot: &TextSlot, text: &str, reasons: usize) -> riskstream_text::Classified {
+fn read(slot: &TextSlot, text: &str, reasons: usize) -> riskstream_text::Classified {
     riskstream_text::Reader::new(&slot.file.model).read(text, reasons)
 }
 
 /// The JSON answer for one reading.
-pub fn answer(id: &str, c: &riskstream_text::Classified, model: Value) -> Value {
+fn answer(id: &str, c: &riskstream_text::Classified, model: Value) -> Value {
     json!({
         "complaint_id": id,
         "label": c.label,

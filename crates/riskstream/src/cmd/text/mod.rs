@@ -32,7 +32,7 @@ use arrow_schema::{DataType, Field, Schema};
 use riskstream_io::table::{Column, LoadOptions};
 use riskstream_io::{BatchWriter, WriteOptions};
 use riskstream_text::{
-    Card, ClassifierParams, DuplicateParams, Loss, ModelFile, Scratch, Tokenizer,
+    Card, ClassifierParams, DuplicateParams, Loss, ModelFile, Tokenizer,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
