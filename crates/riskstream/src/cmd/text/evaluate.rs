@@ -37,7 +37,9 @@ fn escalation(
         return Ok(None);
     };
     let r = t.column(col, "--escalation-col")?;
-    let pick = |v: &[String], idx: &[usize]| -> Vec<&str> { idx.iter().map(|&i| v[i].as_str()).collect() };
+    fn pick<'a>(v: &'a [String], idx: &[usize]) -> Vec<&'a str> {
+        idx.iter().map(|&i| v[i].as_str()).collect()
+    }
     let (xtr, rtr, xte, rte) = (pick(x, train_idx), pick(r, train_idx), pick(x, test_idx), pick(r, test_idx));
     let t0 = std::time::Instant::now();
     let (m, _) = riskstream_text::fit_escalation(&riskstream_text::escalation::default_params(), &xtr, &rtr)?;
