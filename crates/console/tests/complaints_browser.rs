@@ -20,18 +20,28 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const CARDS: &str = "an unauthorized charge on my credit card, the bank charged a fee and will not refund it";
-const MORTGAGE: &str = "my mortgage servicer lost the escrow payment and the loan modification was denied";
+const CARDS: &str =
+    "an unauthorized charge on my credit card, the bank charged a fee and will not refund it";
+const MORTGAGE: &str =
+    "my mortgage servicer lost the escrow payment and the loan modification was denied";
 
 fn model_body() -> String {
     let (mut texts, mut labels, mut resp) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..60 {
         texts.push(format!("{CARDS} {i}"));
         labels.push("Credit card");
-        resp.push(if i % 3 == 0 { "Closed with explanation" } else { "Closed with monetary relief" });
+        resp.push(if i % 3 == 0 {
+            "Closed with explanation"
+        } else {
+            "Closed with monetary relief"
+        });
         texts.push(format!("{MORTGAGE} {i}"));
         labels.push("Mortgage");
-        resp.push(if i % 3 == 0 { "Closed with non-monetary relief" } else { "Closed with explanation" });
+        resp.push(if i % 3 == 0 {
+            "Closed with non-monetary relief"
+        } else {
+            "Closed with explanation"
+        });
     }
     let t: Vec<&str> = texts.iter().map(String::as_str).collect();
     let features = FeatureParams {
@@ -48,7 +58,9 @@ fn model_body() -> String {
         features,
         ..riskstream_text::escalation::default_params()
     };
-    m.escalation = Some(Box::new(riskstream_text::fit_escalation(&ep, &t, &resp).unwrap().0));
+    m.escalation = Some(Box::new(
+        riskstream_text::fit_escalation(&ep, &t, &resp).unwrap().0,
+    ));
     m.sentiment = Some(riskstream_text::SentimentParams::default());
     let card = Card {
         format: String::new(),
@@ -113,7 +125,10 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     let dir = tempfile::tempdir().unwrap();
     let spec_path = common::write_spec(dir.path());
     std::fs::write(dir.path().join("topics.json"), summary().to_string()).unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
     let cfg_text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
          [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
@@ -126,8 +141,14 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     std::fs::write(&cfg_path, cfg_text).unwrap();
     let cfg = ServiceConfig::load(&cfg_path).unwrap();
     let reg = Registry::open(&url).await.unwrap();
-    let admin = reg.create_key("admin", &[Role::Admin], "test").await.unwrap();
-    let analyst = reg.create_key("ana", &[Role::Analyst], "test").await.unwrap();
+    let admin = reg
+        .create_key("admin", &[Role::Admin], "test")
+        .await
+        .unwrap();
+    let analyst = reg
+        .create_key("ana", &[Role::Analyst], "test")
+        .await
+        .unwrap();
     let running =
         riskstream_server::start_with(cfg, std::future::pending(), riskstream_console::router)
             .await
@@ -135,9 +156,16 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
     let post = |p: &str| http.post(format!("{base}{p}")).bearer_auth(&admin);
-    let r = post("/v1/complaints/models").body(model_body()).send().await.unwrap();
+    let r = post("/v1/complaints/models")
+        .body(model_body())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = post(&format!("/v1/complaints/models/{id}/stage"))
         .json(&json!({"stage": "champion"}))
         .send()
@@ -147,9 +175,15 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     let mut risks = BTreeMap::new();
     for (cid, text) in [
         ("C-1", "the bank charged a fee on my credit card"),
-        ("C-2", "an unauthorized charge on my credit card and they will not refund the fee"),
+        (
+            "C-2",
+            "an unauthorized charge on my credit card and they will not refund the fee",
+        ),
         ("C-3", "my mortgage escrow payment was lost"),
-        ("C-4", "the loan modification for my mortgage was denied by the servicer"),
+        (
+            "C-4",
+            "the loan modification for my mortgage was denied by the servicer",
+        ),
     ] {
         let r = post("/v1/complaints/classify")
             .json(&json!({"complaint_id": cid, "text": text}))
@@ -157,7 +191,13 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
             .await
             .unwrap();
         let v: Value = r.json().await.unwrap();
-        risks.insert(cid, (v["label"].as_str().unwrap().to_string(), v["escalation"]["risk"].as_f64().unwrap()));
+        risks.insert(
+            cid,
+            (
+                v["label"].as_str().unwrap().to_string(),
+                v["escalation"]["risk"].as_f64().unwrap(),
+            ),
+        );
     }
     // The expected order inside each team: highest risk first.
     let mut want: BTreeMap<String, Vec<(&str, f64)>> = BTreeMap::new();
@@ -175,14 +215,22 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     assert_eq!(code, 200, "{page}");
     assert!(page.contains("4 classified complaints"), "{page}");
     for (label, rows) in &want {
-        let at = page.find(&format!("<h2>{label}</h2>")).unwrap_or_else(|| panic!("no team {label}"));
+        let at = page
+            .find(&format!("<h2>{label}</h2>"))
+            .unwrap_or_else(|| panic!("no team {label}"));
         let first = page[at..].find(rows[0].0).unwrap();
         if let Some(second) = rows.get(1) {
-            assert!(first < page[at..].find(second.0).unwrap(), "{label}: highest risk first");
+            assert!(
+                first < page[at..].find(second.0).unwrap(),
+                "{label}: highest risk first"
+            );
         }
     }
     assert!(page.contains("id=\"trend\""), "topics over time");
-    assert!(page.contains("▲"), "the mortgage theme is flagged emerging in week two");
+    assert!(
+        page.contains("▲"),
+        "the mortgage theme is flagged emerging in week two"
+    );
 
     let (Some(chromium), Some(driver)) = (
         which("chromium").or_else(|| which("chromium-browser")),
@@ -219,7 +267,11 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         .expect("a Chromium session through chromedriver");
     let wait = Duration::from_secs(10);
     b.goto(&format!("{base}/console/signin")).await.unwrap();
-    b.wait().at_most(wait).for_element(Locator::Css("#key")).await.unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Css("#key"))
+        .await
+        .unwrap();
     b.form(Locator::Css("form[action='/console/signin']"))
         .await
         .unwrap()
@@ -229,9 +281,18 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         .submit()
         .await
         .unwrap();
-    b.wait().at_most(wait).for_element(Locator::Css("#who")).await.unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Css("#who"))
+        .await
+        .unwrap();
     // The nav link leads there.
-    b.find(Locator::Css("a[href='/console/complaints']")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("a[href='/console/complaints']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let count = b
         .wait()
         .at_most(wait)
@@ -246,7 +307,14 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         let sections = b.find_all(Locator::Css("section.team")).await.unwrap();
         let mut found = false;
         for s in sections {
-            if s.find(Locator::Css("h2")).await.unwrap().text().await.unwrap() != *label {
+            if s.find(Locator::Css("h2"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+                != *label
+            {
                 continue;
             }
             found = true;
@@ -262,9 +330,15 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     }
     let topics = b.find_all(Locator::Css("article.topic")).await.unwrap();
     assert_eq!(topics.len(), 2);
-    let examples = b.find_all(Locator::Css("article.topic ul.examples li")).await.unwrap();
+    let examples = b
+        .find_all(Locator::Css("article.topic ul.examples li"))
+        .await
+        .unwrap();
     assert!(examples.len() >= 4, "examples per topic");
-    let emerging = b.find_all(Locator::Css("#trend td.emerging")).await.unwrap();
+    let emerging = b
+        .find_all(Locator::Css("#trend td.emerging"))
+        .await
+        .unwrap();
     assert!(!emerging.is_empty(), "an emerging topic is marked");
     let png = b.screenshot().await.unwrap();
     std::fs::write(screenshots().join("complaints.png"), png).unwrap();

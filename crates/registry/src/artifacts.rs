@@ -36,9 +36,11 @@ fn check_body(kind: ArtifactKind, body: &str) -> Result<()> {
         }),
         // Which credit model it is (scorecard or GBDT) and whether it loads is the credit
         // layer's business, as for fraud models.
-        ArtifactKind::CreditModel | ArtifactKind::TextModel => serde_json::from_str::<serde::de::IgnoredAny>(body)
-            .map(|_| ())
-            .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}"))),
+        ArtifactKind::CreditModel | ArtifactKind::TextModel => {
+            serde_json::from_str::<serde::de::IgnoredAny>(body)
+                .map(|_| ())
+                .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}")))
+        }
         ArtifactKind::Policy | ArtifactKind::FeatureSpec => body
             .parse::<toml::Table>()
             .map(|_| ())

@@ -68,7 +68,9 @@ impl FromStr for ArtifactKind {
             "text_model" | "text-model" => Ok(ArtifactKind::TextModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
-                format!("`{s}` is not one of model, policy, feature_spec, credit_model, text_model"),
+                format!(
+                    "`{s}` is not one of model, policy, feature_spec, credit_model, text_model"
+                ),
             )),
         }
     }

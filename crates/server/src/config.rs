@@ -253,7 +253,13 @@ struct RawAudit {
 }
 
 const SECTIONS: &[&str] = &[
-    "server", "registry", "state", "audit", "features", "credit", "console",
+    "server",
+    "registry",
+    "state",
+    "audit",
+    "features",
+    "credit",
+    "console",
     "complaints",
 ];
 

@@ -89,10 +89,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
         .route("/v1/credit/score", post(routes::credit_score))
-        .route(
-            "/v1/complaints/classify",
-            post(routes::classify_complaint),
-        )
+        .route("/v1/complaints/classify", post(routes::classify_complaint))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         // The deadline is for traffic; administrative calls (an audit walk over millions of
         // records) may take longer and are not latency-bound.

@@ -21,12 +21,20 @@ fn model_file() -> ModelFile {
             "my credit report shows a late payment that is not mine, the bureau will not correct it {i}"
         ));
         labels.push("Credit reporting");
-        resp.push(if i % 2 == 0 { "Closed with non-monetary relief" } else { "Closed with explanation" });
+        resp.push(if i % 2 == 0 {
+            "Closed with non-monetary relief"
+        } else {
+            "Closed with explanation"
+        });
         texts.push(format!(
             "an unauthorized withdrawal from my checking account, the bank charged an overdraft fee {i}"
         ));
         labels.push("Checking or savings account");
-        resp.push(if i % 4 == 0 { "Closed with explanation" } else { "Closed with monetary relief" });
+        resp.push(if i % 4 == 0 {
+            "Closed with explanation"
+        } else {
+            "Closed with monetary relief"
+        });
     }
     let t: Vec<&str> = texts.iter().map(String::as_str).collect();
     let p = ClassifierParams {
@@ -95,18 +103,35 @@ async fn a_text_model_is_registered_staged_and_answers_as_the_library_does() {
 
     // A damaged file is refused before anything is stored.
     let bad = body.replacen("\"bias\":[", "\"bias\":[1.5,", 1);
-    let r = s.post("/v1/complaints/models", &modeler).body(bad).send().await.unwrap();
+    let r = s
+        .post("/v1/complaints/models", &modeler)
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422, "{}", r.text().await.unwrap());
 
-    let r = s.post("/v1/complaints/models", &modeler).body(body).send().await.unwrap();
+    let r = s
+        .post("/v1/complaints/models", &modeler)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let stage = |k: String| {
         s.post(&format!("/v1/complaints/models/{id}/stage"), &k)
             .json(&json!({"stage": "champion"}))
             .send()
     };
-    assert_eq!(stage(modeler.clone()).await.unwrap().status(), 403, "a modeler cannot promote");
+    assert_eq!(
+        stage(modeler.clone()).await.unwrap().status(),
+        403,
+        "a modeler cannot promote"
+    );
     assert_eq!(stage(s.admin.clone()).await.unwrap().status(), 200);
     let listed: Value = s
         .http
@@ -132,13 +157,21 @@ async fn a_text_model_is_registered_staged_and_answers_as_the_library_does() {
     .iter()
     .enumerate()
     {
-        let (c, v) = classify(&s, &decide, &json!({"complaint_id": format!("c{i}"), "text": t})).await;
+        let (c, v) = classify(
+            &s,
+            &decide,
+            &json!({"complaint_id": format!("c{i}"), "text": t}),
+        )
+        .await;
         assert_eq!(c, 200, "{v}");
         let want = reader.read(t, 3);
         assert_eq!(v["label"], want.label, "{v}");
         assert!((v["score"].as_f64().unwrap() - want.score).abs() < 1e-12);
         let e = want.escalation.as_ref().unwrap();
-        assert!((v["escalation"]["risk"].as_f64().unwrap() - e.risk).abs() < 1e-12, "{v}");
+        assert!(
+            (v["escalation"]["risk"].as_f64().unwrap() - e.risk).abs() < 1e-12,
+            "{v}"
+        );
         let se = want.sentiment.as_ref().unwrap();
         assert!((v["sentiment"]["compound"].as_f64().unwrap() - se.compound).abs() < 1e-12);
         assert_eq!(v["no_features"], want.no_features);
@@ -154,9 +187,21 @@ async fn a_text_model_is_registered_staged_and_answers_as_the_library_does() {
     for (body, code, field) in [
         (json!({"complaint_id": "e", "text": ""}), 400, "text"),
         (json!({"complaint_id": "e", "text": "  \n "}), 400, "text"),
-        (json!({"complaint_id": "e", "text": "x".repeat(5000)}), 413, "text"),
-        (json!({"complaint_id": "", "text": "a fee"}), 400, "complaint_id"),
-        (json!({"complaint_id": "e", "text": "a fee", "extra": 1}), 400, ""),
+        (
+            json!({"complaint_id": "e", "text": "x".repeat(5000)}),
+            413,
+            "text",
+        ),
+        (
+            json!({"complaint_id": "", "text": "a fee"}),
+            400,
+            "complaint_id",
+        ),
+        (
+            json!({"complaint_id": "e", "text": "a fee", "extra": 1}),
+            400,
+            "",
+        ),
         (json!({"text": "a fee"}), 400, ""),
     ] {
         let (c, v) = classify(&s, &decide, &body).await;
@@ -191,6 +236,9 @@ async fn a_text_model_is_registered_staged_and_answers_as_the_library_does() {
         .unwrap();
     let text = audit.to_string();
     assert!(text.contains("complaints.classify"), "{text}");
-    assert!(!text.contains("I want my money back"), "the narrative is not audited");
+    assert!(
+        !text.contains("I want my money back"),
+        "the narrative is not audited"
+    );
     s.stop().await;
 }

@@ -573,7 +573,13 @@ async fn every_route_with_every_role() {
             None,
             Role::Decide,
         ),
-        ("GET", "/v1/complaints/models".into(), None, None, Role::Analyst),
+        (
+            "GET",
+            "/v1/complaints/models".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
         (
             "POST",
             "/v1/complaints/models".into(),

@@ -31,9 +31,9 @@ pub const NO_RELIEF: &str = "no_relief";
 /// The escalation label of a CFPB `company_response`, or `None` when there is no outcome yet.
 pub fn relief_label(company_response: &str) -> Option<&'static str> {
     match company_response.trim().to_ascii_lowercase().as_str() {
-        "closed with monetary relief" | "closed with non-monetary relief" | "closed with relief" => {
-            Some(RELIEF)
-        }
+        "closed with monetary relief"
+        | "closed with non-monetary relief"
+        | "closed with relief" => Some(RELIEF),
         "closed with explanation" | "closed without relief" | "closed" => Some(NO_RELIEF),
         _ => None,
     }
@@ -229,7 +229,10 @@ mod tests {
     #[test]
     fn the_definition_maps_cfpb_responses() {
         assert_eq!(relief_label("Closed with monetary relief"), Some(RELIEF));
-        assert_eq!(relief_label("Closed with non-monetary relief"), Some(RELIEF));
+        assert_eq!(
+            relief_label("Closed with non-monetary relief"),
+            Some(RELIEF)
+        );
         assert_eq!(relief_label(" closed with explanation "), Some(NO_RELIEF));
         assert_eq!(relief_label("In progress"), None);
         assert_eq!(relief_label("Untimely response"), None);
@@ -250,9 +253,13 @@ mod tests {
         let mut texts = Vec::new();
         let mut resp = Vec::new();
         for i in 0..60 {
-            texts.push(format!("the bank charged an unauthorized fee {i} and I asked for a refund"));
+            texts.push(format!(
+                "the bank charged an unauthorized fee {i} and I asked for a refund"
+            ));
             resp.push("Closed with monetary relief");
-            texts.push(format!("I do not like the interest rate on my loan statement {i}"));
+            texts.push(format!(
+                "I do not like the interest rate on my loan statement {i}"
+            ));
             resp.push("Closed with explanation");
             texts.push(format!("still waiting {i}"));
             resp.push("In progress");
@@ -271,9 +278,18 @@ mod tests {
         let hi = escalation(&m, "an unauthorized fee, I want a refund", 3, &mut s);
         let lo = escalation(&m, "the interest rate on my loan", 3, &mut s);
         assert!(hi.risk > 0.8 && lo.risk < 0.2, "{} {}", hi.risk, lo.risk);
-        assert!(hi.reasons.iter().any(|r| r.text.contains("unauthorized") || r.text.contains("refund")), "{:?}", hi.reasons);
+        assert!(
+            hi.reasons
+                .iter()
+                .any(|r| r.text.contains("unauthorized") || r.text.contains("refund")),
+            "{:?}",
+            hi.reasons
+        );
         let e = evaluate_escalation(&m, &t, &t, &resp).unwrap();
-        assert_eq!((e.all.rows, e.no_outcome, e.deduplicated.rows), (120, 60, 0));
+        assert_eq!(
+            (e.all.rows, e.no_outcome, e.deduplicated.rows),
+            (120, 60, 0)
+        );
         assert!(e.all.roc_auc > 0.99);
         let one = ["a", "b"];
         assert!(fit_escalation(&p, &one, &["Closed with explanation"; 2]).is_err());

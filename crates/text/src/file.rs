@@ -70,9 +70,8 @@ impl ModelFile {
     /// Wraps a fitted model; format, version, kind and `model_id` are set here.
     pub fn new(model: TextModel, mut card: Card) -> Result<Self> {
         card.format = FORMAT.into();
-        let extended = model.escalation.is_some()
-            || model.sentiment.is_some()
-            || model.thresholds.is_some();
+        let extended =
+            model.escalation.is_some() || model.sentiment.is_some() || model.thresholds.is_some();
         card.format_version = if extended { FORMAT_VERSION } else { 1 };
         card.model_id = model_id(&model)?;
         card.kind = "text_classifier".into();

@@ -141,7 +141,14 @@ pub fn fit_multilabel(
             .iter()
             .map(|d| vocab.vector(&p.features, d))
             .collect();
-        let (w, b) = sgd(&p, &xs, &first[..n - held], Some(&ys[..n - held]), k, vocab.len());
+        let (w, b) = sgd(
+            &p,
+            &xs,
+            &first[..n - held],
+            Some(&ys[..n - held]),
+            k,
+            vocab.len(),
+        );
         let held_scores: Vec<Vec<f64>> = docs[n - held..]
             .iter()
             .map(|d| scores(&vocab.vector(&p.features, d), &w, &b))
@@ -259,7 +266,13 @@ mod tests {
 
     #[test]
     fn the_best_threshold_maximises_f1() {
-        let pairs = [(2.0, true), (1.0, true), (0.5, false), (-0.2, true), (-1.0, false)];
+        let pairs = [
+            (2.0, true),
+            (1.0, true),
+            (0.5, false),
+            (-0.2, true),
+            (-1.0, false),
+        ];
         // ≥ -0.2: tp 3, fp 1 → F1 6/7; ≥ 1.0: tp 2, fn 1 → 0.8.
         let (t, f1) = best_threshold(&pairs);
         assert_eq!(t, -0.2);

@@ -69,9 +69,9 @@ pub const BANKING_TERMS: &[(&str, f64)] = &[
 
 /// Tokens that negate the valence of a term within the next three tokens.
 const NEGATORS: &[&str] = &[
-    "not", "no", "never", "nor", "none", "without", "dont", "didnt", "doesnt", "wont",
-    "wasnt", "werent", "isnt", "arent", "havent", "hasnt", "hadnt", "cant", "cannot",
-    "couldnt", "wouldnt", "shouldnt", "neither",
+    "not", "no", "never", "nor", "none", "without", "dont", "didnt", "doesnt", "wont", "wasnt",
+    "werent", "isnt", "arent", "havent", "hasnt", "hadnt", "cant", "cannot", "couldnt", "wouldnt",
+    "shouldnt", "neither",
 ];
 
 /// Sentiment settings kept in a model file (so a model always scores the same way).
@@ -148,12 +148,19 @@ impl SentimentScorer {
     /// The sentiment of a text, reusing a token buffer.
     pub fn score_with(&self, text: &str, tokens: &mut Tokens) -> Sentiment {
         let cut = floor_char_boundary(text, MAX_VADER_BYTES);
-        let vader = self.vader.polarity_scores(&blank_redactions(&text[..cut])).compound;
+        let vader = self
+            .vader
+            .polarity_scores(&blank_redactions(&text[..cut]))
+            .compound;
         self.tokenizer.tokenize_into(text, tokens);
         let (domain, terms) = banking(tokens);
         let v = unnormalise(vader);
         let x = v + domain;
-        let compound = if x == 0.0 { 0.0 } else { x / (x * x + ALPHA).sqrt() };
+        let compound = if x == 0.0 {
+            0.0
+        } else {
+            x / (x * x + ALPHA).sqrt()
+        };
         Sentiment {
             compound,
             vader,
@@ -188,7 +195,11 @@ fn banking(tokens: &Tokens) -> (f64, Vec<Term>) {
         sum += v;
         if terms.len() < 20 {
             terms.push(Term {
-                text: if negated { format!("not {w}") } else { w.to_string() },
+                text: if negated {
+                    format!("not {w}")
+                } else {
+                    w.to_string()
+                },
                 valence: v,
             });
         }
@@ -276,7 +287,11 @@ mod tests {
         assert_eq!((e.compound, e.terms.len(), e.truncated), (0.0, 0, false));
         let long = "I was overcharged again é. ".repeat(40_000);
         let l = s.score(&long);
-        assert!(l.truncated && l.compound.is_finite() && l.compound < 0.0, "{:?}", l.compound);
+        assert!(
+            l.truncated && l.compound.is_finite() && l.compound < 0.0,
+            "{:?}",
+            l.compound
+        );
         assert_eq!(l.terms.len(), 20);
         for t in ["\u{0}", "!!!", "XXXX", "X", "ééé", "not", "no no no"] {
             assert!(s.score(t).compound.is_finite());

@@ -8,10 +8,33 @@
 use riskstream_text::multilabel::{set_f1, split_labels};
 use riskstream_text::{fit_multilabel, ClassifierParams, FeatureParams, ModelFile, Scratch};
 
-const FEE: [&str; 6] = ["overdraft", "fee", "charged", "checking", "refund", "balance"];
-const REPORT: [&str; 6] = ["credit", "report", "bureau", "inaccurate", "dispute", "score"];
-const FRAUD: [&str; 6] = ["stolen", "identity", "unauthorized", "police", "fraudulent", "opened"];
-const FILLER: [&str; 8] = ["called", "bank", "month", "letter", "told", "again", "help", "phone"];
+const FEE: [&str; 6] = [
+    "overdraft",
+    "fee",
+    "charged",
+    "checking",
+    "refund",
+    "balance",
+];
+const REPORT: [&str; 6] = [
+    "credit",
+    "report",
+    "bureau",
+    "inaccurate",
+    "dispute",
+    "score",
+];
+const FRAUD: [&str; 6] = [
+    "stolen",
+    "identity",
+    "unauthorized",
+    "police",
+    "fraudulent",
+    "opened",
+];
+const FILLER: [&str; 8] = [
+    "called", "bank", "month", "letter", "told", "again", "help", "phone",
+];
 
 /// A tiny fixed generator (the test's own, so it never changes with the library).
 struct SplitMix(u64);
@@ -27,7 +50,9 @@ impl SplitMix {
 }
 
 fn pick<'a>(r: &mut SplitMix, from: &[&'a str], n: usize) -> Vec<&'a str> {
-    (0..n).map(|_| from[(r.next_u64() % from.len() as u64) as usize]).collect()
+    (0..n)
+        .map(|_| from[(r.next_u64() % from.len() as u64) as usize])
+        .collect()
 }
 
 /// `n` texts with their label cells (`|`-separated).
@@ -88,7 +113,10 @@ fn two_label_texts_get_both_labels_and_thresholds_are_per_label() {
     assert_eq!(report.threshold_rows, 120);
     assert_eq!(report.label_counts["report"], 360);
     let th = m.thresholds.clone().unwrap();
-    assert!(th.iter().any(|t| *t != 0.0), "thresholds were chosen: {th:?}");
+    assert!(
+        th.iter().any(|t| *t != 0.0),
+        "thresholds were chosen: {th:?}"
+    );
 
     let mut s = Scratch::default();
     let predict = |m: &riskstream_text::TextModel, s: &mut Scratch| -> Vec<Vec<String>> {
@@ -104,31 +132,54 @@ fn two_label_texts_get_both_labels_and_thresholds_are_per_label() {
     };
     let pred = predict(&m, &mut s);
     let truth: Vec<Vec<&str>> = yte.iter().map(|c| split_labels(c, '|')).collect();
-    let pr: Vec<Vec<&str>> = pred.iter().map(|v| v.iter().map(String::as_str).collect()).collect();
+    let pr: Vec<Vec<&str>> = pred
+        .iter()
+        .map(|v| v.iter().map(String::as_str).collect())
+        .collect();
     let (micro, macro_f1) = set_f1(&truth, &pr);
-    assert!(micro > 0.95 && macro_f1 > 0.9, "micro {micro:.3}, macro {macro_f1:.3}");
+    assert!(
+        micro > 0.95 && macro_f1 > 0.9,
+        "micro {micro:.3}, macro {macro_f1:.3}"
+    );
     let both = truth
         .iter()
         .zip(&pr)
         .filter(|(t, p)| t.len() == 2 && t == p)
         .count();
     let two = truth.iter().filter(|t| t.len() == 2).count();
-    assert!(both as f64 >= 0.9 * two as f64, "{both} of {two} two-label texts exact");
+    assert!(
+        both as f64 >= 0.9 * two as f64,
+        "{both} of {two} two-label texts exact"
+    );
 
     // The same model at margin 0 for every label is no better on the rare label.
     let mut m0 = m.clone();
     m0.thresholds = Some(vec![0.0; 3]);
     let pred0 = predict(&m0, &mut s);
-    let p0: Vec<Vec<&str>> = pred0.iter().map(|v| v.iter().map(String::as_str).collect()).collect();
+    let p0: Vec<Vec<&str>> = pred0
+        .iter()
+        .map(|v| v.iter().map(String::as_str).collect())
+        .collect();
     let rare = |p: &[Vec<&str>]| {
-        let t: Vec<Vec<&str>> = truth.iter().map(|t| t.iter().copied().filter(|l| *l == "fraud").collect()).collect();
-        let q: Vec<Vec<&str>> = p.iter().map(|t| t.iter().copied().filter(|l| *l == "fraud").collect()).collect();
+        let t: Vec<Vec<&str>> = truth
+            .iter()
+            .map(|t| t.iter().copied().filter(|l| *l == "fraud").collect())
+            .collect();
+        let q: Vec<Vec<&str>> = p
+            .iter()
+            .map(|t| t.iter().copied().filter(|l| *l == "fraud").collect())
+            .collect();
         set_f1(&t, &q).0
     };
     // Measured: 0.947 with the chosen thresholds against 1.0 at margin 0 on these 200 texts
     // (the threshold chosen on 120 held-out rows is slightly too strict for `fraud`), so
     // the test holds the rare label high under both rules rather than claiming a gain.
-    assert!(rare(&pr) > 0.9 && rare(&p0) > 0.9, "rare label: thresholds {} vs margin 0 {}", rare(&pr), rare(&p0));
+    assert!(
+        rare(&pr) > 0.9 && rare(&p0) > 0.9,
+        "rare label: thresholds {} vs margin 0 {}",
+        rare(&pr),
+        rare(&p0)
+    );
 
     // Saved and reloaded, it answers the same (format version 2).
     let card = riskstream_text::Card {
@@ -160,6 +211,9 @@ fn two_label_texts_get_both_labels_and_thresholds_are_per_label() {
         &[vec!["fee"], vec!["report"], vec!["report"], vec![]],
     )
     .unwrap();
-    assert_eq!((r.used, r.skipped_empty_text, r.skipped_no_label), (2, 1, 1));
+    assert_eq!(
+        (r.used, r.skipped_empty_text, r.skipped_no_label),
+        (2, 1, 1)
+    );
     assert!(fit_multilabel(&p1, &["a fee", "a fee"], &[vec!["fee"], vec!["fee"]]).is_err());
 }

@@ -147,7 +147,11 @@ pub fn queue(entries: &[(i64, String, Value)]) -> Vec<Team> {
                 "team-{}",
                 label
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                    .map(|c| if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    })
                     .collect::<String>()
             );
             Team {
@@ -163,7 +167,9 @@ pub fn queue(entries: &[(i64, String, Value)]) -> Vec<Team> {
 /// The topic tables from a summary file's JSON.
 pub fn topic_tables(v: &Value) -> Result<(Vec<TopicRow>, Vec<String>, Vec<PeriodRow>), String> {
     if v["format"] != "riskstream-text-topics" {
-        return Err("not a topic summary (write one with `riskstream text topics --summary FILE`)".into());
+        return Err(
+            "not a topic summary (write one with `riskstream text topics --summary FILE`)".into(),
+        );
     }
     let topics_v = v["topics"].as_array().ok_or("no `topics` array")?;
     let mut topics = Vec::new();
@@ -209,7 +215,10 @@ pub fn topic_tables(v: &Value) -> Result<(Vec<TopicRow>, Vec<String>, Vec<Period
             emerging: r["emerging"].as_bool().unwrap_or(false),
         };
     }
-    let heads = topics.iter().map(|t| format!("topic {}", t.topic)).collect();
+    let heads = topics
+        .iter()
+        .map(|t| format!("topic {}", t.topic))
+        .collect();
     let periods = periods
         .into_iter()
         .map(|(period, cells)| PeriodRow { period, cells })
@@ -260,12 +269,19 @@ pub async fn complaints_page(State(c): C, headers: HeaderMap) -> Result<Response
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
                 .and_then(|v| {
-                    topics_from = format!("{} texts of {}, written {}", text_of(&v["texts"]), text_of(&v["input"]), text_of(&v["written_at"]));
+                    topics_from = format!(
+                        "{} texts of {}, written {}",
+                        text_of(&v["texts"]),
+                        text_of(&v["input"]),
+                        text_of(&v["written_at"])
+                    );
                     topic_tables(&v)
                 });
             match read {
                 Ok((t, h, pr)) => (topics, topic_heads, periods) = (t, h, pr),
-                Err(e) => topics_note = format!("The topic summary {} cannot be read: {e}", p.display()),
+                Err(e) => {
+                    topics_note = format!("The topic summary {} cannot be read: {e}", p.display())
+                }
             }
         }
     }
@@ -289,10 +305,26 @@ mod tests {
     #[test]
     fn the_queue_keeps_the_newest_answer_and_puts_high_risk_first() {
         let e = vec![
-            (1, "a".to_string(), json!({"label": "Cards", "score": 0.9, "escalation": {"risk": 0.2, "reasons": []}})),
-            (2, "b".to_string(), json!({"label": "Cards", "score": 0.8, "escalation": {"risk": 0.9, "reasons": [{"text": "refund", "weight": 0.5}]}})),
-            (3, "a".to_string(), json!({"label": "Mortgage", "score": 0.7})),
-            (4, "c".to_string(), json!({"label": "Cards", "score": 0.6, "escalation": {"risk": 0.5, "reasons": []}})),
+            (
+                1,
+                "a".to_string(),
+                json!({"label": "Cards", "score": 0.9, "escalation": {"risk": 0.2, "reasons": []}}),
+            ),
+            (
+                2,
+                "b".to_string(),
+                json!({"label": "Cards", "score": 0.8, "escalation": {"risk": 0.9, "reasons": [{"text": "refund", "weight": 0.5}]}}),
+            ),
+            (
+                3,
+                "a".to_string(),
+                json!({"label": "Mortgage", "score": 0.7}),
+            ),
+            (
+                4,
+                "c".to_string(),
+                json!({"label": "Cards", "score": 0.6, "escalation": {"risk": 0.5, "reasons": []}}),
+            ),
         ];
         let q = queue(&e);
         assert_eq!(q.len(), 2);

@@ -125,7 +125,7 @@ fn complaints_cfg(st: &AppState) -> Result<&ComplaintsConfig, ApiError> {
 fn check(req: &ClassifyRequest, cfg: &ComplaintsConfig) -> Result<(), ApiError> {
     if req.complaint_id.is_empty() || req.complaint_id.len() > 256 {
         return Err(
-            ApiError::bad_request("`complaint_id` must be 1 to 256 bytes").field("complaint_id")
+            ApiError::bad_request("`complaint_id` must be 1 to 256 bytes").field("complaint_id"),
         );
     }
     if req.text.trim().is_empty() {

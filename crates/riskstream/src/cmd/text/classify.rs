@@ -30,7 +30,6 @@ pub(super) struct ClassifyArgs {
     output: PathBuf,
 }
 
-
 pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
     let f = ModelFile::load(&a.model)?;
     let text_col = match &a.text_col {
@@ -50,7 +49,8 @@ pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
     let ids = ids_or_rows(&t, a.id_col.as_deref())?;
     let mut reader = riskstream_text::Reader::new(&f.model);
     let (mut labels, mut scores, mut reasons, mut notes) = (vec![], vec![], vec![], vec![]);
-    let (mut all_labels, mut sentiment, mut risk, mut risk_reasons) = (vec![], vec![], vec![], vec![]);
+    let (mut all_labels, mut sentiment, mut risk, mut risk_reasons) =
+        (vec![], vec![], vec![], vec![]);
     let (mut empty, mut cut) = (0usize, 0usize);
     let show = |rs: &[riskstream_text::Reason]| {
         rs.iter()
@@ -64,7 +64,12 @@ pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
         scores.push(p.score);
         reasons.push(show(&p.reasons));
         if let Some(ls) = &p.labels {
-            all_labels.push(ls.iter().map(|l| l.label.as_str()).collect::<Vec<_>>().join("|"));
+            all_labels.push(
+                ls.iter()
+                    .map(|l| l.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
         }
         if let Some(se) = &p.sentiment {
             sentiment.push(se.compound);
@@ -132,4 +137,3 @@ pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
     );
     Ok(outcome(&t))
 }
-

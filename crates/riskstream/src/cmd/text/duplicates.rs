@@ -25,7 +25,6 @@ pub(super) struct DupArgs {
     output: PathBuf,
 }
 
-
 pub(super) fn duplicates(a: DupArgs) -> anyhow::Result<Outcome> {
     let p = DuplicateParams {
         threshold: a.threshold,
@@ -67,4 +66,3 @@ pub(super) fn duplicates(a: DupArgs) -> anyhow::Result<Outcome> {
     );
     Ok(outcome(&t))
 }
-

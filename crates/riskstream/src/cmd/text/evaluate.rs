@@ -40,14 +40,22 @@ fn escalation(
     fn pick<'a>(v: &'a [String], idx: &[usize]) -> Vec<&'a str> {
         idx.iter().map(|&i| v[i].as_str()).collect()
     }
-    let (xtr, rtr, xte, rte) = (pick(x, train_idx), pick(r, train_idx), pick(x, test_idx), pick(r, test_idx));
+    let (xtr, rtr, xte, rte) = (
+        pick(x, train_idx),
+        pick(r, train_idx),
+        pick(x, test_idx),
+        pick(r, test_idx),
+    );
     let t0 = std::time::Instant::now();
-    let (m, _) = riskstream_text::fit_escalation(&riskstream_text::escalation::default_params(), &xtr, &rtr)?;
+    let (m, _) = riskstream_text::fit_escalation(
+        &riskstream_text::escalation::default_params(),
+        &xtr,
+        &rtr,
+    )?;
     let secs = t0.elapsed().as_secs_f64();
     let e = riskstream_text::escalation::evaluate_escalation(&m, &xtr, &xte, &rte)?;
     Ok(Some((e, secs)))
 }
-
 
 pub(super) fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     let p = params(&a.learner)?;
@@ -126,7 +134,10 @@ pub(super) fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
             "  {:<42} {:>6} {:>9} {:>8} {:>9} {:>6}",
             "test set", "rows", "relief", "ROC AUC", "log loss", "F1"
         );
-        for (name, b) in [("all with an outcome", &ev.all), ("without exact duplicates", &ev.deduplicated)] {
+        for (name, b) in [
+            ("all with an outcome", &ev.all),
+            ("without exact duplicates", &ev.deduplicated),
+        ] {
             println!(
                 "  {:<42} {:>6} {:>9} {:>8.3} {:>9.3} {:>6.3}",
                 name, b.rows, b.positives, b.roc_auc, b.log_loss, b.f1
@@ -138,4 +149,3 @@ pub(super) fn evaluate(a: EvalArgs) -> anyhow::Result<Outcome> {
     }
     Ok(outcome(&t))
 }
-

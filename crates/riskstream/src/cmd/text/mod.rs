@@ -31,9 +31,7 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use riskstream_io::table::{Column, LoadOptions};
 use riskstream_io::{BatchWriter, WriteOptions};
-use riskstream_text::{
-    Card, ClassifierParams, DuplicateParams, Loss, ModelFile, Tokenizer,
-};
+use riskstream_text::{Card, ClassifierParams, DuplicateParams, Loss, ModelFile, Tokenizer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -252,4 +250,3 @@ pub(crate) fn ids_or_rows(t: &Input, id_col: Option<&str>) -> anyhow::Result<Vec
         None => Ok((1..=t.rows).map(|i| i.to_string()).collect()),
     }
 }
-

@@ -104,7 +104,6 @@ fn summary(
     }))
 }
 
-
 pub(super) fn topics(a: TopicArgs) -> anyhow::Result<Outcome> {
     let p = riskstream_text::TopicParams {
         k: a.k,

@@ -45,19 +45,23 @@ pub(super) fn fit_extras(
         let resp = strs(t.column(col, "--escalation-col")?);
         let ep = riskstream_text::escalation::default_params();
         let (m, r) = riskstream_text::fit_escalation(&ep, xr, &resp)?;
-        let relief = r.class_counts.get(riskstream_text::escalation::RELIEF).copied().unwrap_or(0);
+        let relief = r
+            .class_counts
+            .get(riskstream_text::escalation::RELIEF)
+            .copied()
+            .unwrap_or(0);
         println!(
             "escalation model on `{col}`: {} rows with an outcome ({relief} closed with relief), {} without an outcome skipped; calibration temperature {:.3}",
             crate::cmd::thousands(r.used as u64),
             r.skipped_no_label,
             r.temperature
         );
-        training.insert("escalation_col".into(), serde_json::Value::String(col.clone()));
-        training.insert("escalation_report".into(), serde_json::to_value(&r)?);
         training.insert(
-            "escalation_params".into(),
-            serde_json::to_value(&ep)?,
+            "escalation_col".into(),
+            serde_json::Value::String(col.clone()),
         );
+        training.insert("escalation_report".into(), serde_json::to_value(&r)?);
+        training.insert("escalation_params".into(), serde_json::to_value(&ep)?);
         model.escalation = Some(Box::new(m));
     }
     if e.sentiment {
@@ -65,7 +69,6 @@ pub(super) fn fit_extras(
     }
     Ok(())
 }
-
 
 pub(super) fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     let p = params(&a.learner)?;
@@ -183,7 +186,10 @@ fn train_multilabel(
         a.output.display()
     );
     if report.threshold_rows > 0 {
-        println!("thresholds chosen on the last {} rows (label: threshold, F1 there):", report.threshold_rows);
+        println!(
+            "thresholds chosen on the last {} rows (label: threshold, F1 there):",
+            report.threshold_rows
+        );
         for (l, (th, f1)) in &report.thresholds {
             println!("  {l}: {th:+.3}, {f1:.3}");
         }
@@ -192,4 +198,3 @@ fn train_multilabel(
     }
     Ok(outcome(t))
 }
-
