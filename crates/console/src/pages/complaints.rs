@@ -114,7 +114,7 @@ fn reasons(v: &Value) -> String {
 /// highest risk first (complaints without a risk last, newest first among equals).
 pub fn queue(entries: &[(i64, String, Value)]) -> Vec<Team> {
     let mut sorted: Vec<&(i64, String, Value)> = entries.iter().collect();
-    sorted.sort_by(|a, b| b.0.cmp(&a.0));
+    sorted.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut seen = HashSet::new();
     let mut by: BTreeMap<String, Vec<(Option<f64>, i64, QueueRow)>> = BTreeMap::new();
     for (time, subject, a) in sorted {
@@ -164,8 +164,11 @@ pub fn queue(entries: &[(i64, String, Value)]) -> Vec<Team> {
         .collect()
 }
 
+/// The topics, the trend's column heads and its rows.
+pub type TopicTables = (Vec<TopicRow>, Vec<String>, Vec<PeriodRow>);
+
 /// The topic tables from a summary file's JSON.
-pub fn topic_tables(v: &Value) -> Result<(Vec<TopicRow>, Vec<String>, Vec<PeriodRow>), String> {
+pub fn topic_tables(v: &Value) -> Result<TopicTables, String> {
     if v["format"] != "riskstream-text-topics" {
         return Err(
             "not a topic summary (write one with `riskstream text topics --summary FILE`)".into(),
