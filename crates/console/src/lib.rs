@@ -25,6 +25,8 @@
 //!     ├─ POST /console/models/rollback ─▶ server::routes::rollback_champion (admin)
 //!     ├─ GET  /console/recommend ─▶ server::routes::arms_json (= GET /v1/recommend/arms)
 //!     ├─ GET  /console/dashboard ─▶ the service's Prometheus metrics + cases + label rows
+//!     ├─ GET  /console/complaints ─▶ complaints.classify audit records (routing queue) + the
+//!     │                             `text topics --summary` file ([complaints] topics)
 //!     └─ POST /console/logout
 //!  every POST: session + CSRF token (403 without), then the role, as the API checks it
 //! ```
@@ -101,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/forecasts", get(pages::forecasts_page))
         .route("/console/forecasts/alerts/{id}/ack", post(pages::ack_alert))
         .route("/console/recommend", get(pages::recommend_page))
+        .route("/console/complaints", get(pages::complaints_page))
         .route("/console/cases/{id}", get(pages::case_page))
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))

@@ -1,5 +1,5 @@
 //! Artifacts: immutable, content-addressed texts (model JSON, policy TOML, feature spec TOML,
-//! credit model JSON).
+//! credit model JSON, text model JSON).
 
 use std::str::FromStr;
 
@@ -36,7 +36,10 @@ fn check_body(kind: ArtifactKind, body: &str) -> Result<()> {
         }),
         // Which credit model it is (scorecard or GBDT) and whether it loads is the credit
         // layer's business, as for fraud models.
-        ArtifactKind::CreditModel | ArtifactKind::ForecastModel | ArtifactKind::RecommendModel => {
+        ArtifactKind::CreditModel
+        | ArtifactKind::ForecastModel
+        | ArtifactKind::RecommendModel
+        | ArtifactKind::TextModel => {
             serde_json::from_str::<serde::de::IgnoredAny>(body)
                 .map(|_| ())
                 .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}")))

@@ -31,6 +31,10 @@ pub enum ArtifactKind {
     /// A recommendation model (JSON) from `riskstream recommend train`, served by
     /// `GET /v1/recommendations/{customer}`; champion and challengers are the A/B arms.
     RecommendModel,
+    /// A complaint text model (JSON) from `riskstream text train`: routing classifier,
+    /// optionally with sentiment and an escalation-risk model, served by
+    /// `POST /v1/complaints/classify`. Staged in a deployment of its own.
+    TextModel,
 }
 
 impl ArtifactKind {
@@ -43,6 +47,7 @@ impl ArtifactKind {
             ArtifactKind::CreditModel => "credit_model",
             ArtifactKind::ForecastModel => "forecast_model",
             ArtifactKind::RecommendModel => "recommend_model",
+            ArtifactKind::TextModel => "text_model",
         }
     }
 
@@ -54,6 +59,7 @@ impl ArtifactKind {
                 | ArtifactKind::CreditModel
                 | ArtifactKind::ForecastModel
                 | ArtifactKind::RecommendModel
+                | ArtifactKind::TextModel
         )
     }
 }
@@ -74,10 +80,11 @@ impl FromStr for ArtifactKind {
             "credit_model" | "credit-model" => Ok(ArtifactKind::CreditModel),
             "forecast_model" | "forecast-model" => Ok(ArtifactKind::ForecastModel),
             "recommend_model" | "recommend-model" => Ok(ArtifactKind::RecommendModel),
+            "text_model" | "text-model" => Ok(ArtifactKind::TextModel),
             _ => Err(RegistryError::invalid(
                 "artifact kind",
                 format!(
-                    "`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model, recommend_model"
+                    "`{s}` is not one of model, policy, feature_spec, credit_model, forecast_model, recommend_model, text_model"
                 ),
             )),
         }

@@ -243,3 +243,170 @@ fn bad_input_is_answered_as_documented() {
         "{p}"
     );
 }
+
+/// Complaints with a company response, half closed with relief (the fee ones mostly).
+fn with_responses(dir: &Path) {
+    let mut s =
+        String::from("complaint_id,date_received,product,issues,company_response,narrative\n");
+    for i in 0..60 {
+        let (product, issues, response, body) = match i % 3 {
+            0 => (
+                "Checking",
+                "fee",
+                "Closed with monetary relief",
+                "The bank charged an unauthorized overdraft fee and would not refund it",
+            ),
+            1 => (
+                "Credit reporting",
+                "report",
+                "Closed with explanation",
+                "My credit report shows a late payment, the bureau says it is accurate",
+            ),
+            _ => (
+                "Credit reporting",
+                "report|fee",
+                if i % 2 == 0 {
+                    "In progress"
+                } else {
+                    "Closed with non-monetary relief"
+                },
+                "The bureau reports a fee the bank charged as a late payment on my credit report",
+            ),
+        };
+        s.push_str(&format!(
+            "{},2023-06-{:02},{product},{issues},{response},\"{body} {i}\"\n",
+            2000 + i,
+            1 + i / 3
+        ));
+    }
+    std::fs::write(dir.join("r.csv"), s).unwrap();
+}
+
+#[test]
+fn sentiment_escalation_and_multi_label_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    with_responses(dir);
+    let train = |extra: &[&str], out: &str| {
+        let mut a = vec![
+            "text",
+            "train",
+            "--input",
+            "r.csv",
+            "--text-col",
+            "narrative",
+            "--output",
+            out,
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a, dir);
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{so}{se}");
+        so
+    };
+    let so = train(
+        &[
+            "--label-col",
+            "product",
+            "--escalation-col",
+            "company_response",
+            "--sentiment",
+        ],
+        "m.json",
+    );
+    assert!(
+        so.contains("escalation model on `company_response`: 50 rows with an outcome"),
+        "{so}"
+    );
+    let o = run(
+        &[
+            "text",
+            "classify",
+            "--model",
+            "m.json",
+            "--input",
+            "r.csv",
+            "--id-col",
+            "complaint_id",
+            "--output",
+            "p.csv",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let p = std::fs::read_to_string(dir.join("p.csv")).unwrap();
+    let head = p.lines().next().unwrap();
+    assert_eq!(
+        head,
+        "id,label,score,reasons,note,sentiment,escalation,escalation_reasons"
+    );
+    let row0 = p.lines().nth(1).unwrap();
+    assert!(row0.starts_with("2000,Checking,"), "{row0}");
+    let risk: f64 = row0.split(',').rev().nth(1).unwrap().parse().unwrap();
+    assert!(risk > 0.5, "a fee refund complaint is at risk: {row0}");
+
+    // Evaluate reports the escalation model beside the router.
+    let o = run(
+        &[
+            "text",
+            "evaluate",
+            "--input",
+            "r.csv",
+            "--text-col",
+            "narrative",
+            "--label-col",
+            "product",
+            "--date-col",
+            "date_received",
+            "--escalation-col",
+            "company_response",
+        ],
+        dir,
+    );
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{so}{se}");
+    assert!(so.contains("escalation risk (relief vs no relief"), "{so}");
+
+    // Multi-label: the `labels` column holds every label over its threshold.
+    let so = train(&["--label-col", "issues", "--label-sep", "|"], "ml.json");
+    assert!(so.contains("multi-label: 2 labels"), "{so}");
+    let o = run(
+        &[
+            "text", "classify", "--model", "ml.json", "--input", "r.csv", "--output", "ml.csv",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let p = std::fs::read_to_string(dir.join("ml.csv")).unwrap();
+    assert_eq!(
+        p.lines().next().unwrap(),
+        "id,label,score,reasons,note,labels"
+    );
+    assert!(
+        p.lines().nth(3).unwrap().ends_with(",fee|report")
+            || p.lines().nth(3).unwrap().ends_with(",report|fee"),
+        "{p}"
+    );
+
+    // A response column without both outcomes is refused with the reason.
+    let o = run(
+        &[
+            "text",
+            "train",
+            "--input",
+            "r.csv",
+            "--text-col",
+            "narrative",
+            "--label-col",
+            "product",
+            "--escalation-col",
+            "product",
+            "--output",
+            "x.json",
+        ],
+        dir,
+    );
+    let (so, se) = text(&o);
+    assert!(!o.status.success(), "{so}");
+    assert!(se.contains("escalation labels"), "{se}");
+}

@@ -87,6 +87,8 @@ pub struct ServiceConfig {
     pub forecast: Option<crate::forecast::ForecastConfig>,
     /// Recommendations (`[recommend]`); absent, the recommendation routes answer 404.
     pub recommend: Option<crate::recommend::RecommendConfig>,
+    /// Complaint classification (`[complaints]`); absent, the complaints routes answer 404.
+    pub complaints: Option<crate::complaints::ComplaintsConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -181,6 +183,7 @@ struct RawFile {
     #[serde(default)]
     console: RawConsole,
     forecast: Option<crate::forecast::RawForecast>,
+    complaints: Option<crate::complaints::RawComplaints>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,6 +268,7 @@ const SECTIONS: &[&str] = &[
     "console",
     "forecast",
     "recommend",
+    "complaints",
 ];
 
 impl ServiceConfig {
@@ -430,6 +434,10 @@ impl ServiceConfig {
             }
             crate::recommend::read_config(&mut diags, r, base, &taken)
         });
+        let complaints = raw.complaints.as_ref().and_then(|c| {
+            let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
+            crate::complaints::read_config(&mut diags, c, base, &[deployment.as_str(), credit_dep])
+        });
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -496,6 +504,7 @@ impl ServiceConfig {
             credit,
             forecast,
             recommend,
+            complaints,
             console_session_idle,
         })
     }

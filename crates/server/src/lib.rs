@@ -11,6 +11,7 @@
 //!                     │    of decided transactions ──▶ early warning (alerts, webhook)
 //!                     ├─ GET /v1/recommendations/{customer}, feedback ──▶ recommendation
 //!                     │     models ([recommend]: A/B arms, CEL eligibility, acceptance test)
+//!                     ├─ POST /v1/complaints/classify ──▶ text models ([complaints])
 //!                     └─ registry routes ──▶ Registry (SQLite / PostgreSQL) ──▶ reload
 //!  Prometheus ──▶ separate port /metrics
 //! ```
@@ -25,6 +26,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cases_out;
+pub mod complaints;
 pub mod config;
 pub mod credit;
 pub mod early_warning;
@@ -102,6 +104,7 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/recommendations/feedback",
             post(routes::recommendation_feedback),
         )
+        .route("/v1/complaints/classify", post(routes::classify_complaint))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         // The deadline is for traffic; administrative calls (an audit walk over millions of
         // records) may take longer and are not latency-bound.
@@ -129,6 +132,10 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route(
             "/v1/recommend/models",
             get(routes::list_recommend_models).post(routes::put_recommend_model),
+        )
+        .route(
+            "/v1/complaints/models",
+            get(routes::list_text_models).post(routes::put_text_model),
         )
         .layer(axum::extract::DefaultBodyLimit::max(
             UPLOAD_LIMIT.max(limit),
@@ -166,6 +173,14 @@ pub fn app(st: Arc<AppState>) -> Router {
         )
         .route("/v1/recommend/rollback", post(routes::recommend_rollback))
         .route("/v1/recommend/arms", get(routes::recommend_arms))
+        .route(
+            "/v1/complaints/models/{id}/stage",
+            post(routes::set_text_stage),
+        )
+        .route(
+            "/v1/complaints/rollback",
+            post(routes::complaints_rollback),
+        )
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",

@@ -107,6 +107,8 @@ pub struct AppState {
     pub early: Option<Arc<crate::early_warning::EarlyWarning>>,
     /// Recommendation models now in force, the A/B arms (`[recommend]`; empty without it).
     pub recommend: ArcSwap<crate::recommend::RecDeployment>,
+    /// Text models now in force (`[complaints]`; empty without it).
+    pub complaints: ArcSwap<crate::complaints::TextDeployment>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -265,6 +267,7 @@ impl AppState {
         let forecast = load_forecast(&registry, &cfg).await?;
         let early = early_warning(&cfg, &spec);
         let recommend = load_recommend(&registry, &cfg).await?;
+        let complaints = load_complaints(&registry, &cfg).await?;
         let audit = cfg
             .audit_decisions
             .then(|| registry.audit_writer(cfg.audit_queue));
@@ -292,6 +295,7 @@ impl AppState {
             forecast: ArcSwap::from_pointee(forecast),
             early,
             recommend: ArcSwap::from_pointee(recommend),
+            complaints: ArcSwap::from_pointee(complaints),
             cfg,
         }))
     }
@@ -325,6 +329,8 @@ impl AppState {
         self.forecast.store(Arc::new(f));
         let r = load_recommend(&self.registry, &self.cfg).await?;
         self.recommend.store(Arc::new(r));
+        let t = load_complaints(&self.registry, &self.cfg).await?;
+        self.complaints.store(Arc::new(t));
         tracing::info!(
             policy = %d.policy_id,
             champion = d.champion.as_ref().map_or("-", |m| m.id.as_str()),
@@ -677,6 +683,22 @@ async fn load_recommend(
         return Ok(crate::recommend::RecDeployment::default());
     };
     let d = crate::recommend::load(registry, c).await?;
+    for p in &d.problems {
+        tracing::warn!(deployment = %c.deployment, "{p}");
+    }
+    Ok(d)
+}
+
+/// Loads the `[complaints]` deployment (empty without the section). A model that does not
+/// load is left out, and the reason logged.
+async fn load_complaints(
+    registry: &Registry,
+    cfg: &ServiceConfig,
+) -> Result<crate::complaints::TextDeployment, riskstream_registry::RegistryError> {
+    let Some(c) = &cfg.complaints else {
+        return Ok(crate::complaints::TextDeployment::default());
+    };
+    let d = crate::complaints::load(registry, c).await?;
     for p in &d.problems {
         tracing::warn!(deployment = %c.deployment, "{p}");
     }

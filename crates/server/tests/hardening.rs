@@ -669,6 +669,42 @@ async fn every_route_with_every_role() {
             None,
             Role::Admin,
         ),
+        // Complaints routes (no `[complaints]` here: 404 for the right role, 403 else).
+        (
+            "POST",
+            "/v1/complaints/classify".into(),
+            Some(json!({"complaint_id": "c1", "text": "a late fee"})),
+            None,
+            Role::Decide,
+        ),
+        (
+            "GET",
+            "/v1/complaints/models".into(),
+            None,
+            None,
+            Role::Analyst,
+        ),
+        (
+            "POST",
+            "/v1/complaints/models".into(),
+            None,
+            Some("{}".into()),
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            format!("/v1/complaints/models/{champion}/stage"),
+            Some(json!({"stage": "shadow"})),
+            None,
+            Role::Modeler,
+        ),
+        (
+            "POST",
+            "/v1/complaints/rollback".into(),
+            None,
+            None,
+            Role::Admin,
+        ),
     ];
     let mut keys = Vec::new();
     for r in Role::ALL {

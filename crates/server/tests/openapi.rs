@@ -311,6 +311,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
                     "/v1/credit/models",
                     "/v1/forecast-models",
                     "/v1/recommend/models",
+                    "/v1/complaints/models",
                 ]
                 .contains(&route.as_str())
             {
@@ -329,7 +330,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 44, "operations in the document");
+    assert_eq!(n, 49, "operations in the document");
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {
@@ -899,6 +900,75 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             let (code, _) = send(&s, &mut c, method, route, &path, key, body.clone()).await;
             assert_eq!(code, want, "{method} {path}");
         }
+    }
+
+    // Complaints routes on a service without `[complaints]`: 404 naming the section, after
+    // the role check (the answers with a configured section are in tests/complaints.rs).
+    let complaint = json!({"complaint_id": "c1", "text": "a late fee"});
+    for (key, want) in [(k(&decide), 404), (k(&analyst), 403), (k(bad), 401)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/classify",
+            "/v1/complaints/classify",
+            key,
+            J(complaint.clone()),
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&analyst), 404), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "get",
+            "/v1/complaints/models",
+            "/v1/complaints/models",
+            key,
+            N,
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&modeler), 404), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/models",
+            "/v1/complaints/models",
+            key,
+            T("{}".into()),
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&modeler), 404), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/models/{id}/stage",
+            &format!("/v1/complaints/models/{model}/stage"),
+            key,
+            J(json!({"stage": "shadow"})),
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (key, want) in [(k(&admin), 404), (k(&modeler), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "post",
+            "/v1/complaints/rollback",
+            "/v1/complaints/rollback",
+            key,
+            N,
+        )
+        .await;
+        assert_eq!(code, want);
     }
 
     // Lists.

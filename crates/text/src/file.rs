@@ -16,10 +16,12 @@ use std::path::Path;
 
 /// The `format` value of every text classifier file.
 pub const FORMAT: &str = "riskstream-text-classifier";
-/// The current format version.
-pub const FORMAT_VERSION: u32 = 1;
+/// The current format version: 2 when the model carries an escalation model, sentiment or
+/// multi-label thresholds (fields version 1 readers refuse), else 1 (so files without them
+/// stay readable by older builds).
+pub const FORMAT_VERSION: u32 = 2;
 /// Versions this build reads.
-pub const READABLE_VERSIONS: &[u32] = &[1];
+pub const READABLE_VERSIONS: &[u32] = &[1, 2];
 
 /// Everything about a model except the model: the "model card".
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -68,7 +70,9 @@ impl ModelFile {
     /// Wraps a fitted model; format, version, kind and `model_id` are set here.
     pub fn new(model: TextModel, mut card: Card) -> Result<Self> {
         card.format = FORMAT.into();
-        card.format_version = FORMAT_VERSION;
+        let extended =
+            model.escalation.is_some() || model.sentiment.is_some() || model.thresholds.is_some();
+        card.format_version = if extended { FORMAT_VERSION } else { 1 };
         card.model_id = model_id(&model)?;
         card.kind = "text_classifier".into();
         card.riskstream_version = env!("CARGO_PKG_VERSION").into();

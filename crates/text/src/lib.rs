@@ -12,6 +12,11 @@
 //!  protocol: time split, accuracy and macro-F1 with and without exact duplicates of
 //!        training texts; dedup: MinHash near-duplicate groups
 //!  topics: NMF on TF-IDF words ─▶ top words per topic, texts per topic per week, emerging
+//!  sentiment: VADER (vader-sentimental) + banking terms ─▶ compound score and the terms
+//!  escalation: the same classifier, softmax loss, on relief / no relief (CFPB company
+//!        response) ─▶ risk = calibrated P(relief) and the phrases that raised it
+//!  multilabel: one-vs-rest hinge with a per-label threshold chosen on the last rows
+//!  complaint::Reader: label, score, reasons, sentiment, escalation of one text
 //! ```
 //!
 //! Why our own classifier (fastText's recipe, not a wrapped library): it must be
@@ -38,24 +43,32 @@
 #![warn(missing_docs)]
 
 mod b64;
+pub mod complaint;
 pub mod dedup;
 pub mod error;
+pub mod escalation;
 pub mod features;
 pub mod file;
 pub mod metrics;
 pub mod model;
+pub mod multilabel;
 pub mod protocol;
 pub mod read;
+pub mod sentiment;
 pub mod token;
 pub mod topics;
 pub mod train;
 
+pub use complaint::{Classified, LabelScore, Reader};
 pub use dedup::{near_duplicates, DuplicateParams};
 pub use error::{Result, TextError};
+pub use escalation::{fit_escalation, relief_label, Escalation, EscalationEvaluation};
 pub use features::FeatureParams;
 pub use file::{Card, ModelFile};
 pub use model::{Loss, Prediction, Reason, Scratch, TextModel};
+pub use multilabel::{fit_multilabel, MultiLabelReport};
 pub use protocol::{evaluate, time_split, Evaluation, Scores};
+pub use sentiment::{Sentiment, SentimentParams, SentimentScorer};
 pub use token::{TokenKind, Tokenizer, TokenizerParams, Tokens};
 pub use topics::{topics, trend, TopicParams, Topics, TrendRow};
 pub use train::{fit, ClassWeight, ClassifierParams, FitReport};

@@ -78,6 +78,17 @@ pub struct TextModel {
     pub weights: Vec<f32>,
     /// Intercept per class.
     pub bias: Vec<f64>,
+    /// The escalation-risk model carried with this classifier (labels `no_relief`,
+    /// `relief`; see [`crate::escalation`]), if it was trained with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Box<TextModel>>,
+    /// The sentiment lexicon the model scores with, if it carries sentiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<crate::sentiment::SentimentParams>,
+    /// One-vs-rest decision thresholds per label when this is a multi-label model (a label
+    /// is predicted when its raw score is at least its threshold; see [`crate::multilabel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<f64>>,
     #[serde(skip)]
     vocab: Vocab,
 }
@@ -114,6 +125,9 @@ impl TextModel {
             idf: vocab.idf.clone(),
             weights,
             bias,
+            escalation: None,
+            sentiment: None,
+            thresholds: None,
             vocab,
         }
     }
@@ -156,6 +170,37 @@ impl TextModel {
             && self.bias.iter().all(|x| x.is_finite());
         if !(finite && self.temperature.is_finite() && self.temperature > 0.0) {
             return Err("a weight, idf, bias or the temperature is not a finite number".into());
+        }
+        if let Some(t) = &self.thresholds {
+            if t.len() != k || !t.iter().all(|x| x.is_finite()) {
+                return Err(format!(
+                    "{} thresholds for {k} labels, or one is not a finite number",
+                    t.len()
+                ));
+            }
+        }
+        if let Some(s) = &self.sentiment {
+            if s.lexicon != crate::sentiment::LEXICON {
+                return Err(format!(
+                    "sentiment lexicon `{}` is unknown to this build (it has `{}`)",
+                    s.lexicon,
+                    crate::sentiment::LEXICON
+                ));
+            }
+        }
+        if let Some(e) = &mut self.escalation {
+            if e.labels != [crate::escalation::NO_RELIEF, crate::escalation::RELIEF] {
+                return Err(format!(
+                    "the escalation model's labels are {:?}, expected [\"{}\", \"{}\"]",
+                    e.labels,
+                    crate::escalation::NO_RELIEF,
+                    crate::escalation::RELIEF
+                ));
+            }
+            if e.escalation.is_some() || e.thresholds.is_some() {
+                return Err("the escalation model carries a model of its own".into());
+            }
+            e.prepare().map_err(|m| format!("escalation model: {m}"))?;
         }
         self.vocab = Vocab::from_parts(
             self.active.clone(),
@@ -219,14 +264,63 @@ impl TextModel {
         self.predict_text(Text::Bytes(bytes), reasons, s)
     }
 
+    /// Predicts a text, with the reasons for class `class` (whatever the predicted label):
+    /// the words that pushed the score of `class` up.
+    pub fn predict_for(
+        &self,
+        text: &str,
+        class: usize,
+        reasons: usize,
+        s: &mut Scratch,
+    ) -> Prediction {
+        self.predict_inner(Text::Str(text), Some(class), reasons, s)
+    }
+
+    /// Raw scores and the reasons of every label at least at its threshold (multi-label
+    /// models); `None` for a single-label model.
+    pub fn predict_labels(
+        &self,
+        text: &str,
+        reasons: usize,
+        s: &mut Scratch,
+    ) -> Option<Vec<(usize, f64, Vec<Reason>)>> {
+        let th = self.thresholds.as_ref()?;
+        self.featurise(Text::Str(text), s);
+        let v = self.vocab.vector(&self.features, &s.counts);
+        let scores = self.raw_scores(&v);
+        let mut out = Vec::new();
+        for (c, (sc, t)) in scores.iter().zip(th).enumerate() {
+            if *sc >= *t {
+                let r = if reasons > 0 && !v.is_empty() {
+                    self.reasons(&v, c, reasons, s)
+                } else {
+                    Vec::new()
+                };
+                out.push((c, *sc, r));
+            }
+        }
+        Some(out)
+    }
+
     fn predict_text(&self, text: Text<'_>, reasons: usize, s: &mut Scratch) -> Prediction {
+        self.predict_inner(text, None, reasons, s)
+    }
+
+    fn predict_inner(
+        &self,
+        text: Text<'_>,
+        class: Option<usize>,
+        reasons: usize,
+        s: &mut Scratch,
+    ) -> Prediction {
         self.featurise(text, s);
         let v = self.vocab.vector(&self.features, &s.counts);
         let scores = self.raw_scores(&v);
         let probabilities = softmax(&scores, self.temperature);
         let label = argmax(&scores);
+        let why = class.filter(|&c| c < self.labels.len()).unwrap_or(label);
         let reasons = if reasons > 0 && !v.is_empty() {
-            self.reasons(&v, label, reasons, s)
+            self.reasons(&v, why, reasons, s)
         } else {
             Vec::new()
         };

@@ -262,7 +262,7 @@ pub fn fit(
                 .iter()
                 .map(|d| vocab.vector(&p.features, d))
                 .collect();
-            let (w, b) = sgd(p, &xs, &y[..n - held], k, vocab.len());
+            let (w, b) = sgd(p, &xs, &y[..n - held], None, k, vocab.len());
             let held_scores: Vec<Vec<f64>> = hold_docs
                 .iter()
                 .map(|d| scores(&vocab.vector(&p.features, d), &w, &b))
@@ -283,7 +283,7 @@ pub fn fit(
     }
     let vocab = Vocab::fit(&p.features, &docs);
     let xs: Vec<SparseVec> = docs.iter().map(|d| vocab.vector(&p.features, d)).collect();
-    let (w, b) = sgd(p, &xs, &y, k, vocab.len());
+    let (w, b) = sgd(p, &xs, &y, None, k, vocab.len());
     report.features = vocab.len();
     let model = TextModel::new(
         p.tokenizer.clone(),
@@ -298,7 +298,7 @@ pub fn fit(
     Ok((model, report))
 }
 
-fn scores(x: &[(u32, f32)], w: &[f32], b: &[f64]) -> Vec<f64> {
+pub(crate) fn scores(x: &[(u32, f32)], w: &[f32], b: &[f64]) -> Vec<f64> {
     let k = b.len();
     let mut s = b.to_vec();
     for &(j, v) in x {
@@ -340,10 +340,14 @@ impl SplitMix {
 const BIAS_RATE: f64 = 0.01;
 
 /// SGD with L2 (weight-scale trick). Returns feature-major weights and intercepts.
-fn sgd(
+/// `multi` gives each row's full label set (multi-label, hinge loss only): class `c` is a
+/// positive of row `i` when the set holds it; `y` is then the set's first label (it picks
+/// the class weight).
+pub(crate) fn sgd(
     p: &ClassifierParams,
     xs: &[SparseVec],
     y: &[u32],
+    multi: Option<&[Vec<u32>]>,
     k: usize,
     dim: usize,
 ) -> (Vec<f32>, Vec<f64>) {
@@ -407,7 +411,11 @@ fn sgd(
             match p.loss {
                 Loss::Hinge => {
                     for (c, (gc, sc)) in g.iter_mut().zip(&s).enumerate() {
-                        let yc = if c == yi { 1.0 } else { -1.0 };
+                        let positive = match multi {
+                            Some(m) => m[i].contains(&(c as u32)),
+                            None => c == yi,
+                        };
+                        let yc = if positive { 1.0 } else { -1.0 };
                         *gc = if yc * sc < 1.0 { -yc * wi } else { 0.0 };
                         any |= *gc != 0.0;
                     }

@@ -5,9 +5,12 @@
 //! queue and its batch actions), [`case`](mod@case) (one case and its actions), [`lists`](mod@lists) (allow and
 //! block lists with their history), [`models`](mod@models) (champion, challengers and shadows measured
 //! from labels; promote and roll back), [`recommend`](mod@recommend) (the recommendation A/B arms and
-//! their acceptance) and [`dashboard`](mod@dashboard) (the service's figures, refreshed by polling). What they share is here: sessions, errors, rendering, small formatting.
+//! their acceptance), [`complaints`](mod@complaints) (the routing queue of classified complaints,
+//! topics over time) and [`dashboard`](mod@dashboard) (the service's figures, refreshed by polling).
+//! What they share is here: sessions, errors, rendering, small formatting.
 
 pub mod case;
+pub mod complaints;
 pub mod dashboard;
 pub mod forecasts;
 pub mod lists;
@@ -17,6 +20,7 @@ pub mod recommend;
 pub mod signin;
 
 pub use case::{assign, case_page, label, list_entry};
+pub use complaints::complaints_page;
 pub use dashboard::dashboard;
 pub use forecasts::{ack_alert, forecasts_page};
 pub use lists::{list_add, list_expiry, list_remove, lists_page};

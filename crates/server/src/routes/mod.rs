@@ -2,10 +2,10 @@
 //!
 //! | route | role |
 //! |---|---|
-//! | `POST /v1/decisions`, `POST /v1/decisions/batch`, `POST /v1/credit/score` | `decide` |
+//! | `POST /v1/decisions`, `POST /v1/decisions/batch`, `POST /v1/credit/score`, `POST /v1/complaints/classify` | `decide` |
 //! | `GET /v1/recommendations/{customer}`, `POST /v1/recommendations/feedback` | `decide` |
 //! | `POST /v1/labels` | `label` |
-//! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit`, `GET /v1/credit/models` | `analyst` |
+//! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit`, `GET /v1/credit/models`, `GET /v1/complaints/models` | `analyst` |
 //! | `GET /v1/forecasts`, `GET /v1/forecasts/{series}`, `GET /v1/forecast-models` | `analyst` |
 //! | `GET /v1/forecast-alerts`, `POST /v1/forecast-alerts/{id}/ack` | `analyst` |
 //! | `POST /v1/forecast-alerts/check` | `modeler` |
@@ -15,8 +15,8 @@
 //! | `POST /v1/recommend/models`, stage a recommendation model (`/v1/recommend/models/{id}/stage`) | `modeler` (as for fraud and credit models) |
 //! | `POST /v1/recommend/rollback` | `admin` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
-//! | `POST /v1/models`, `POST /v1/policies`, `POST /v1/credit/models`, stage a model (fraud or credit) as `shadow`/`challenger`/`archived` | `modeler` |
-//! | challengers above `server.max_challenger_pct` of traffic in all, promote to or move the `champion`, roll back (`/v1/rollback`, `/v1/credit/rollback`), activate a policy, keys, audit verify | `admin` |
+//! | `POST /v1/models`, `POST /v1/policies`, `POST /v1/credit/models`, `POST /v1/complaints/models`, stage a model (fraud, credit or text) as `shadow`/`challenger`/`archived` | `modeler` |
+//! | challengers above `server.max_challenger_pct` of traffic in all, promote to or move the `champion`, roll back (`/v1/rollback`, `/v1/credit/rollback`, `/v1/complaints/rollback`), activate a policy, keys, audit verify | `admin` |
 //!
 //! `admin` may do everything. Every change is appended to the audit log with the key's name,
 //! what changed, and the state before and after.
@@ -31,6 +31,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod complaints;
 pub mod credit;
 pub mod decisions;
 pub mod deployment;
@@ -44,6 +45,7 @@ pub mod recommend;
 
 pub use audit::*;
 pub use cases::*;
+pub use complaints::*;
 pub use credit::*;
 pub use decisions::*;
 pub use deployment::*;

@@ -31,11 +31,13 @@ use utoipa::{OpenApi, ToSchema};
         routes::ack_forecast_alert, routes::check_forecast_alerts,
         routes::recommendations, routes::recommendation_feedback, routes::recommend_arms,
         routes::list_recommend_models, routes::put_recommend_model, routes::set_recommend_stage,
-        routes::recommend_rollback
+        routes::recommend_rollback,
+        routes::classify_complaint, routes::list_text_models, routes::put_text_model,
+        routes::set_text_stage, routes::complaints_rollback
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
-        error::ErrorDetail, routes::FeedbackRequest)),
+        error::ErrorDetail, routes::FeedbackRequest, routes::ClassifyRequest)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
