@@ -25,16 +25,16 @@ const CUSTOMERS: usize = 120;
 
 fn holds(i: usize) -> Vec<&'static str> {
     let mut h = vec!["current"];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         h.push("savings");
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         h.push("card");
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         h.push("loan");
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         h.push("insurance");
     }
     h
@@ -88,7 +88,11 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
             csv.push_str(&format!(
                 "C{i},{},{}\n",
                 20 + i % 50,
-                if i % 2 == 0 { "mass" } else { "affluent" }
+                if i.is_multiple_of(2) {
+                    "mass"
+                } else {
+                    "affluent"
+                }
             ));
         }
         std::fs::write(dir.join("customers.csv"), csv).unwrap();
@@ -157,7 +161,7 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
         *n += 1;
         let every = if arm == champion { 2 } else { 5 };
         let mut kinds = vec!["shown"];
-        if *n % every == 0 {
+        if n.is_multiple_of(every) {
             kinds.push("accepted");
         }
         for kind in kinds {

@@ -453,14 +453,14 @@ fn walk(
                 walk(a, attrs, at, scope, problems);
             }
         }
-        Expr::Ident(name) => {
-            if !name.starts_with('@') && name != ROOT && !scope.iter().any(|s| s == name) {
-                let mut m = format!("{at}: unknown variable `{name}`: a rule sees only `customer`");
-                if attrs.contains(&name.as_str()) {
-                    m.push_str(&format!("; did you mean `customer.{name}`?"));
-                }
-                problems.push(m);
+        Expr::Ident(name)
+            if !name.starts_with('@') && name != ROOT && !scope.iter().any(|s| s == name) =>
+        {
+            let mut m = format!("{at}: unknown variable `{name}`: a rule sees only `customer`");
+            if attrs.contains(&name.as_str()) {
+                m.push_str(&format!("; did you mean `customer.{name}`?"));
             }
+            problems.push(m);
         }
         Expr::Comprehension(c) => {
             walk(&c.iter_range, attrs, at, scope, problems);

@@ -375,7 +375,7 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
     let rows = csv(&top);
     for r in &rows[1..] {
         let i: usize = r[0][1..].parse().unwrap();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert_ne!(r[2], "card", "student {r:?} offered a card");
         }
         if i == 4 {
@@ -387,7 +387,7 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
     let free = csv(&top);
     assert!(free[1..]
         .iter()
-        .any(|r| r[2] == "card" && r[0][1..].parse::<usize>().unwrap() % 2 == 0));
+        .any(|r| r[2] == "card" && r[0][1..].parse::<usize>().unwrap().is_multiple_of(2)));
 
     let bad = write(
         d.path(),

@@ -30,7 +30,7 @@ struct Customer {
 fn bank() -> Vec<Customer> {
     (0..240)
         .map(|i: usize| {
-            let affluent = i % 3 == 0;
+            let affluent = i.is_multiple_of(3);
             let age = 18 + (i * 7 % 60) as i64;
             let income = if affluent {
                 80_000.0
@@ -38,16 +38,16 @@ fn bank() -> Vec<Customer> {
                 20_000.0 + (i % 10) as f64 * 3_000.0
             };
             let mut holds = vec!["current"];
-            if affluent || i % 4 == 0 {
+            if affluent || i.is_multiple_of(4) {
                 holds.push("savings");
             }
-            if affluent && i % 2 == 0 {
+            if affluent && i.is_multiple_of(2) {
                 holds.push("investment");
             }
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 holds.push("credit_card");
             }
-            if !affluent && i % 7 == 0 {
+            if !affluent && i.is_multiple_of(7) {
                 holds.push("personal_loan");
             }
             if age > 30 && i % 6 == 1 {
@@ -56,7 +56,7 @@ fn bank() -> Vec<Customer> {
             Customer {
                 age,
                 income,
-                arrears: i % 11 == 0,
+                arrears: i.is_multiple_of(11),
                 segment: if affluent { "affluent" } else { "mass" },
                 holds,
             }
@@ -325,7 +325,7 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         assert_eq!(c, 201, "{v}");
         want.entry(arm.clone()).or_default()[0] += 1;
         let every = if arm == &champion { 3 } else { 6 };
-        if n % every == 0 {
+        if n.is_multiple_of(every) {
             let (c, v) = post(&s, &decide, "/v1/recommendations/feedback", ev("accepted")).await;
             assert_eq!(c, 201, "{v}");
             want.entry(arm.clone()).or_default()[2] += 1;
