@@ -350,7 +350,7 @@ fn series_metrics(scores: &[&Score]) -> Option<SeriesMetrics> {
     let n = ok.len() as f64;
     let pts: usize = ok.iter().map(|s| s.points).sum();
     let w = |f: &dyn Fn(&Score) -> f64| {
-        ok.iter().map(|s| f(**s) * s.points as f64).sum::<f64>() / pts as f64
+        ok.iter().map(|s| f(s) * s.points as f64).sum::<f64>() / pts as f64
     };
     let mase: Vec<f64> = ok
         .iter()

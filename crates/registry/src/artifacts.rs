@@ -39,11 +39,9 @@ fn check_body(kind: ArtifactKind, body: &str) -> Result<()> {
         ArtifactKind::CreditModel
         | ArtifactKind::ForecastModel
         | ArtifactKind::RecommendModel
-        | ArtifactKind::TextModel => {
-            serde_json::from_str::<serde::de::IgnoredAny>(body)
-                .map(|_| ())
-                .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}")))
-        }
+        | ArtifactKind::TextModel => serde_json::from_str::<serde::de::IgnoredAny>(body)
+            .map(|_| ())
+            .map_err(|e| RegistryError::invalid(what, format!("not valid JSON: {e}"))),
         ArtifactKind::Policy | ArtifactKind::FeatureSpec => body
             .parse::<toml::Table>()
             .map(|_| ())

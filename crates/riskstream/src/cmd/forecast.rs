@@ -644,8 +644,7 @@ fn read_holidays(path: &Path) -> anyhow::Result<Vec<riskstream_forecast::prophet
         let name = f.get(1).copied().unwrap_or("");
         let num = |k: usize| -> Option<i64> {
             match f.get(k) {
-                None => Some(0),
-                Some(t) if t.is_empty() => Some(0),
+                None | Some(&"") => Some(0),
                 Some(t) => t.parse().ok(),
             }
         };
