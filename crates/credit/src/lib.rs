@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod asof;
 pub mod binning;
 pub mod data;
 pub mod error;
@@ -43,6 +44,7 @@ pub mod scorecard;
 pub mod select;
 pub mod woe;
 
+pub use asof::AsOf;
 pub use binning::{Binning, BinningParams, Trend};
 pub use data::{Column, Table, Value};
 pub use error::{CreditError, Result};

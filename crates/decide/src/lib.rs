@@ -39,6 +39,7 @@ pub mod decider;
 pub mod decision;
 pub mod deploy;
 pub mod error;
+pub mod latest;
 pub mod lists;
 pub mod policy;
 pub mod recall;

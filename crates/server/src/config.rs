@@ -99,7 +99,13 @@ pub struct ServiceConfig {
 /// decline_pd = 0.30            # decline when PD is above this
 /// review_pd = 0.15             # refer to an underwriter above this (optional)
 /// reasons = "card.reasons.toml" # reason codes, one per characteristic
+/// customer_key = "customer_id"  # optional: behavioural characteristics (below)
 /// ```
+///
+/// With `customer_key`, a characteristic named like a window feature of the feature spec
+/// (e.g. a 90-day spend by `customer_id`) is read from the service's live feature state for
+/// the customer the application's `customer_key` value names, as of that customer's latest
+/// transaction; the application may not send it.
 #[derive(Debug, Clone)]
 pub struct CreditConfig {
     /// The registry deployment whose credit models are served (default `credit`; not the
@@ -114,6 +120,12 @@ pub struct CreditConfig {
     /// The reason codes and texts, as read from it (checked against every credit model
     /// when it is loaded: every characteristic needs a code).
     pub reasons: riskstream_credit::ReasonConfig,
+    /// The application key holding the customer's entity key, for behavioural
+    /// characteristics (`None`: no behavioural characteristics).
+    pub customer_key: Option<String>,
+    /// The feature schema's entity field that key names (default: the first entity field
+    /// with window features).
+    pub customer_field: Option<String>,
 }
 
 impl CreditConfig {
@@ -193,6 +205,8 @@ struct RawCredit {
     decline_pd: Option<f64>,
     review_pd: Option<f64>,
     reasons: Option<String>,
+    customer_key: Option<String>,
+    customer_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -767,6 +781,8 @@ fn read_credit(
         review_pd: c.review_pd,
         reasons_path: reasons_path?,
         reasons: reasons?,
+        customer_key: c.customer_key.clone(),
+        customer_field: c.customer_field.clone(),
     })
 }
 

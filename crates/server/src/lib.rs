@@ -29,6 +29,8 @@ pub mod cases_out;
 pub mod complaints;
 pub mod config;
 pub mod credit;
+pub mod credit_behaviour;
+pub mod credit_seen;
 pub mod early_warning;
 pub mod error;
 pub mod files;
@@ -96,6 +98,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/decisions/batch", post(routes::decide_batch))
         .route("/v1/labels", post(routes::label))
         .route("/v1/credit/score", post(routes::credit_score))
+        .route("/v1/features/{entity}", get(routes::entity_features))
         .route(
             "/v1/recommendations/{customer}",
             get(routes::recommendations),

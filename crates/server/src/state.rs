@@ -101,6 +101,8 @@ pub struct AppState {
     pub online: OnlineModels,
     /// Credit models now in force (`[credit]`; empty without it).
     pub credit: ArcSwap<crate::credit::CreditDeployment>,
+    /// Credit applications answered, for retries (see [`crate::credit_seen`]).
+    pub credit_seen: crate::credit_seen::CreditSeen,
     /// The forecast set in force (`[forecast]`; empty without it).
     pub forecast: ArcSwap<crate::forecast::ForecastDeployment>,
     /// The early warning over the decided transactions' volumes (`[forecast] volumes_by`).
@@ -264,6 +266,7 @@ impl AppState {
         let lists = load_lists(&registry).await?;
         let credit = load_credit(&registry, &cfg).await?;
         check_credit_champion(&cfg, &credit)?;
+        crate::credit_behaviour::check(&cfg, &spec)?;
         let forecast = load_forecast(&registry, &cfg).await?;
         let early = early_warning(&cfg, &spec);
         let recommend = load_recommend(&registry, &cfg).await?;
@@ -292,6 +295,7 @@ impl AppState {
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
             credit: ArcSwap::from_pointee(credit),
+            credit_seen: Default::default(),
             forecast: ArcSwap::from_pointee(forecast),
             early,
             recommend: ArcSwap::from_pointee(recommend),

@@ -439,6 +439,8 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
             } else {
                 assert!(d.get("challenger").is_none(), "{d}");
             }
+            // The second round repeats the ids: the first answers, replayed.
+            assert_eq!(d.get("replay").is_some(), round == 1, "{d}");
             if round == 0 {
                 routes.push(stage);
             } else {
@@ -500,9 +502,11 @@ async fn scored_as_the_card(dir: &std::path::Path, url: String) {
         .await
         .unwrap();
     let mut promoted = false;
-    for _ in 0..50 {
+    for k in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let (_, d) = score(&s, &decide, &application(&t, &champion_card, 1, "poll-1")).await;
+        // A new id each time: a repeated one would get its first answer back (a replay).
+        let app_id = format!("poll-1-{k}");
+        let (_, d) = score(&s, &decide, &application(&t, &champion_card, 1, &app_id)).await;
         if d["model"]["id"] == cid.as_str() && d["model"]["stage"] == "champion" {
             promoted = true;
             break;
@@ -587,4 +591,181 @@ fn the_credit_section_is_checked_with_every_problem_at_once() {
     assert_eq!(credit.deployment, "credit");
     assert_eq!(credit.decision(0.6), "decline");
     assert_eq!(credit.decision(0.4), "approve");
+}
+
+/// A small synthetic development sample (no shared data needed): bad more likely at high
+/// `utilisation` and for `tenure = "new"`.
+fn small_card() -> (Scorecard, String) {
+    let mut csv = String::from("utilisation,tenure,bad\n");
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for _ in 0..2_000 {
+        let u = next();
+        let tenure = ["new", "mid", "long"][(next() * 3.0) as usize % 3];
+        let logit = -2.0 + 3.0 * u + if tenure == "new" { 1.0 } else { 0.0 };
+        let bad = next() < 1.0 / (1.0 + (-logit).exp());
+        csv.push_str(&format!("{u:.4},{tenure},{}\n", u8::from(bad)));
+    }
+    let t = Table::read_csv(csv.as_bytes(), ',').unwrap();
+    let y = t.binary_label("bad", "1").unwrap();
+    let card = ScorecardParams::default()
+        .fit(&t, &y, &["utilisation", "tenure"])
+        .unwrap()
+        .card;
+    let reasons = "[reasons.utilisation]\ncode = \"U1\"\ntext = \"Utilisation\"\n\
+                   [reasons.tenure]\ncode = \"T1\"\ntext = \"Tenure\"\n";
+    (card, reasons.to_string())
+}
+
+async fn audit_of(s: &Svc, key: &str, action: &str, subject: &str) -> Vec<Value> {
+    let audit: Value = s
+        .http
+        .get(format!("{}/v1/audit?n=1000", s.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == action && r["subject"] == subject)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_application_id_is_replayed_and_audited_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("registry.db").display()
+    );
+    retried_application(dir.path(), url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_application_id_is_replayed_and_audited_once_on_postgres() {
+    let Ok(base) = std::env::var("RISKSTREAM_TEST_POSTGRES") else {
+        eprintln!("skipped: set RISKSTREAM_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to run against PostgreSQL");
+        return;
+    };
+    let db = format!("rs_credit_retry_{}", rand_suffix());
+    psql(&base, &format!("CREATE DATABASE {db}"));
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{db}", &base[..i]),
+        None => panic!("RISKSTREAM_TEST_POSTGRES has no database part"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    retried_application(dir.path(), url).await;
+    psql(&base, &format!("DROP DATABASE {db} WITH (FORCE)"));
+}
+
+async fn retried_application(dir: &std::path::Path, url: String) {
+    let (card, reasons) = small_card();
+    std::fs::write(dir.join("reasons.toml"), &reasons).unwrap();
+    let text = config_text(dir, &url, "") + &credit_section("reasons.toml");
+    let mut s = start_with(dir.to_path_buf(), url.clone(), &text, None).await;
+    let decide = s.key(&[Role::Decide]).await;
+    let analyst = s.key(&[Role::Analyst]).await;
+    let id = register(&s, &s.admin, &card).await;
+    let (c, e) = stage(&s, &s.admin, &id, json!({"stage": "champion"})).await;
+    assert_eq!(c, 200, "{e}");
+
+    let app = json!({"application_id": "r1", "utilisation": 0.93, "tenure": "new"});
+    let (c, first) = score(&s, &decide, &app).await;
+    assert_eq!(c, 200, "{first}");
+    assert!(first.get("replay").is_none(), "a first answer: {first}");
+    assert!(
+        first.get("application_hash").is_none(),
+        "the hash stays in the audit record: {first}"
+    );
+    // The same application again, keys in another order and the number spelt otherwise.
+    let again = json!({"tenure": "new", "utilisation": 0.930, "application_id": "r1"});
+    let (c, second) = score(&s, &decide, &again).await;
+    assert_eq!(c, 200, "{second}");
+    let mut want = first.clone();
+    want["replay"] = json!(true);
+    assert_eq!(second, want);
+    // The same id for another application: refused, naming the id.
+    let other = json!({"application_id": "r1", "utilisation": 0.10, "tenure": "long"});
+    let (c, e) = score(&s, &decide, &other).await;
+    assert_eq!(c, 409, "{e}");
+    assert_eq!(e["error"]["field"], "application_id", "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("`r1`"),
+        "{e}"
+    );
+    assert_eq!(
+        audit_of(&s, &analyst, "credit.decision", "r1").await.len(),
+        1
+    );
+    let replays = audit_of(&s, &analyst, "credit.decision.replay", "r1").await;
+    assert_eq!(replays.len(), 1);
+    assert_eq!(replays[0]["after"]["replay"], true);
+
+    // Eight copies of one application at once: one decision, seven replays of it.
+    let app2 = json!({"application_id": "r2", "utilisation": 0.5, "tenure": "mid"});
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let req = s.post("/v1/credit/score", &decide).json(&app2);
+        tasks.spawn(async move {
+            let r = req.send().await.unwrap();
+            let code = r.status().as_u16();
+            (code, r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let answers = tasks.join_all().await;
+    let fresh: Vec<&Value> = answers
+        .iter()
+        .map(|(c, v)| {
+            assert_eq!(*c, 200, "{v}");
+            v
+        })
+        .filter(|v| v.get("replay").is_none())
+        .collect();
+    assert_eq!(fresh.len(), 1, "{answers:?}");
+    for (_, v) in &answers {
+        assert_eq!(v["score"], fresh[0]["score"]);
+    }
+    assert_eq!(
+        audit_of(&s, &analyst, "credit.decision", "r2").await.len(),
+        1
+    );
+    assert_eq!(
+        audit_of(&s, &analyst, "credit.decision.replay", "r2")
+            .await
+            .len(),
+        7
+    );
+    s.stop().await;
+
+    // After a restart memory is empty: the audit log still knows r1.
+    let mut s = start_with(dir.to_path_buf(), url.clone(), &text, None).await;
+    let (c, third) = score(&s, &decide, &app).await;
+    assert_eq!(c, 200, "{third}");
+    assert_eq!(third, want, "the original answer, from the audit log");
+    let (c, e) = score(&s, &decide, &other).await;
+    assert_eq!(c, 409, "{e}");
+    assert_eq!(
+        audit_of(&s, &analyst, "credit.decision", "r1").await.len(),
+        1
+    );
+    // A new id is still decided.
+    let (c, d) = score(
+        &s,
+        &decide,
+        &json!({"application_id": "r3", "utilisation": 0.2, "tenure": "long"}),
+    )
+    .await;
+    assert_eq!((c, d.get("replay")), (200, None), "{d}");
+    s.stop().await;
 }

@@ -330,7 +330,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 49, "operations in the document");
+    assert_eq!(n, 50, "operations in the document");
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {
@@ -1268,6 +1268,26 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         N,
     )
     .await;
+
+    // An entity's current features (customer 5 was decided above): any valid key.
+    let r = "/v1/features/{entity}";
+    let (code, v) = send(&s, &mut c, "get", r, "/v1/features/5", k(&analyst), N).await;
+    assert_eq!(code, 200, "{v}");
+    assert!(!v["features"].as_object().unwrap().is_empty(), "{v}");
+    let (code, v) = send(&s, &mut c, "get", r, "/v1/features/no-such", k(&decide), N).await;
+    assert_eq!(code, 404, "{v}");
+    let (code, v) = send(
+        &s,
+        &mut c,
+        "get",
+        r,
+        "/v1/features/5?field=NOPE",
+        k(&decide),
+        N,
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+    send(&s, &mut c, "get", r, "/v1/features/5", None, N).await;
 
     let mut summary = String::new();
     for ((m, r), st) in &c.seen {

@@ -146,6 +146,9 @@ impl Decider {
         }
         let late_by_us = (self.engine.late_clamped() > clamped_before)
             .then(|| released.map_or(0, |r| r.saturating_sub(time)));
+        let feats = &self.feat_buf[self.feat_buf.len() - nf..];
+        self.latest
+            .record(|f| txv.get(f).and_then(TxValue::text), time, &tx_id, feats);
         Ok((txv, time, tx_id, late_by_us))
     }
 

@@ -39,6 +39,7 @@ pub use snapshot::DeciderSnapshot;
 use crate::decision::{DecideMetrics, Decision, OnlineMetrics};
 use crate::deploy::{row_columns, Deployment, ModelSlot, OnlineModel, Scorer};
 use crate::error::DecideError;
+use crate::latest::Latest;
 use crate::lists::Lists;
 use crate::recall::Recall;
 use labels::LabelTarget;
@@ -143,6 +144,7 @@ pub struct Decider {
     x_buf: Vec<f64>,
     max_ahead: Option<i64>,
     recall: Recall,
+    latest: Latest,
 }
 
 /// Longest transaction or label id kept (bytes); a longer one is refused.
@@ -190,6 +192,7 @@ impl Decider {
             x_buf: Vec::new(),
             max_ahead: None,
             recall: Recall::default(),
+            latest: Latest::new(spec),
         }
     }
 
@@ -223,6 +226,17 @@ impl Decider {
     /// What is remembered of recent transactions (read-only: sizes, lookups).
     pub fn recall(&self) -> &Recall {
         &self.recall
+    }
+
+    /// Each entity's features at its latest transaction (see [`crate::latest`]).
+    pub fn latest(&self) -> &Latest {
+        &self.latest
+    }
+
+    /// How many entities' latest features are kept (default
+    /// [`crate::latest::DEFAULT_ENTITY_CAPACITY`]); shrinking forgets the least recent now.
+    pub fn set_entity_capacity(&mut self, n: usize) {
+        self.latest.set_capacity(n);
     }
 
     /// The latest event time this decider has decided on or been fed (µs), if any. A

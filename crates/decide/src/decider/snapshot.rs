@@ -1,10 +1,12 @@
 //! The decider's whole state as bytes and back: feature engine, kept rows, online models
-//! with their drift detectors, counters and what is remembered for retries. Framed like
-//! the other checkpoints (magic, version, payload, xxh3 checksum); version 1 is still read.
+//! with their drift detectors, counters, what is remembered for retries and each entity's
+//! latest features. Framed like the other checkpoints (magic, version, payload, xxh3
+//! checksum); versions 1 and 2 are still read.
 
 use super::{Counters, Decider, OnlineEntry};
 use crate::deploy::{OnlineModel, OnlineStats};
 use crate::error::DecideError;
+use crate::latest::LatestSnap;
 use crate::recall::{Recall, RecallSnap};
 use riskstream_features::{Engine, FeatureSpec};
 use riskstream_online::pipeline::{ClassifierModel, Pipeline};
@@ -13,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 const MAGIC: &[u8; 8] = b"RSDECIDE";
-/// 2: adds the remembered decisions and labels ([`Recall`]); 1 is still read.
-const FORMAT_VERSION: u16 = 2;
+/// 2: adds the remembered decisions and labels ([`Recall`]); 3: each entity's latest
+/// features ([`crate::latest::Latest`]). 1 and 2 are still read.
+const FORMAT_VERSION: u16 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct SnapOnline {
@@ -43,6 +46,12 @@ struct SnapV2 {
     recall: RecallSnap,
 }
 
+#[derive(Serialize, Deserialize)]
+struct SnapV3 {
+    v2: SnapV2,
+    latest: LatestSnap,
+}
+
 /// The decider's state taken by [`Decider::take_snapshot`], not yet encoded.
 ///
 /// Why two steps: a service holds the decider's lock while the state is taken, and every
@@ -51,15 +60,15 @@ struct SnapV2 {
 /// decision for the whole encoding once a minute. Taking them shares their texts (`Arc`
 /// clones); [`DeciderSnapshot::encode`] then runs after the lock is released.
 pub struct DeciderSnapshot {
-    snap: SnapV2,
+    snap: SnapV3,
 }
 
 impl std::fmt::Debug for DeciderSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeciderSnapshot")
-            .field("spec_hash", &self.snap.base.spec_hash)
-            .field("engine_bytes", &self.snap.base.engine.len())
-            .field("rows", &self.snap.base.rows.len())
+            .field("spec_hash", &self.snap.v2.base.spec_hash)
+            .field("engine_bytes", &self.snap.v2.base.engine.len())
+            .field("rows", &self.snap.v2.base.rows.len())
             .finish_non_exhaustive()
     }
 }
@@ -125,9 +134,12 @@ impl Decider {
             max_time: self.max_time,
         };
         Ok(DeciderSnapshot {
-            snap: SnapV2 {
-                base: snap,
-                recall: self.recall.to_snap(),
+            snap: SnapV3 {
+                v2: SnapV2 {
+                    base: snap,
+                    recall: self.recall.to_snap(),
+                },
+                latest: self.latest.to_snap(),
             },
         })
     }
@@ -144,25 +156,25 @@ impl Decider {
     pub fn restore(spec: &FeatureSpec, bytes: &[u8]) -> Result<Self, DecideError> {
         let refuse = |m: String| DecideError::Snapshot(m);
         let what = "riskstream decider snapshot";
-        let (snap, recall) = match riskstream_core::frame::open(MAGIC, FORMAT_VERSION, what, bytes)
-        {
-            Ok(body) => {
-                let s: SnapV2 = postcard::from_bytes(body)
-                    .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
-                (s.base, Some(s.recall))
-            }
-            // Version 1 has no remembered decisions; it restores with an empty memory.
-            Err(_) => {
+        let decode = |e: postcard::Error| refuse(format!("payload does not decode: {e}"));
+        let (snap, recall, latest) =
+            if let Ok(body) = riskstream_core::frame::open(MAGIC, FORMAT_VERSION, what, bytes) {
+                let s: SnapV3 = postcard::from_bytes(body).map_err(decode)?;
+                (s.v2.base, Some(s.v2.recall), Some(s.latest))
+            } else if let Ok(body) = riskstream_core::frame::open(MAGIC, 2, what, bytes) {
+                // Version 2 has no latest features: they fill as entities transact.
+                let s: SnapV2 = postcard::from_bytes(body).map_err(decode)?;
+                (s.base, Some(s.recall), None)
+            } else {
+                // Version 1 has no remembered decisions; it restores with an empty memory.
                 let body = riskstream_core::frame::open(MAGIC, 1, what, bytes).map_err(|e| {
                     refuse(format!(
-                        "{e} (this build reads versions 1 and {FORMAT_VERSION})"
+                        "{e} (this build reads versions 1 to {FORMAT_VERSION})"
                     ))
                 })?;
-                let s: Snap = postcard::from_bytes(body)
-                    .map_err(|e| refuse(format!("payload does not decode: {e}")))?;
-                (s, None)
-            }
-        };
+                let s: Snap = postcard::from_bytes(body).map_err(decode)?;
+                (s, None, None)
+            };
         if snap.spec_hash != spec.hash {
             return Err(refuse(format!(
                 "written for another feature spec (hash {:016x}, this spec is {:016x}); start fresh or use the spec it was made with",
@@ -195,6 +207,9 @@ impl Decider {
         d.max_time = snap.max_time;
         if let Some(r) = recall {
             d.recall = Recall::from_snap(r);
+        }
+        if let Some(l) = latest {
+            d.latest.restore(l);
         }
         Ok(d)
     }

@@ -103,6 +103,18 @@ pub struct TrainArgs {
     /// The model file to write (JSON).
     #[arg(long)]
     output: PathBuf,
+    /// Behavioural characteristics: the output of `riskstream features` over the
+    /// applicants' transactions. Each application gets the features of the latest row of
+    /// the same customer at or before its time (point in time: never a later row), the
+    /// values the service reads live for that customer (`[credit] customer_key`).
+    #[arg(long, requires = "behaviour_key")]
+    behaviour: Option<PathBuf>,
+    /// The customer column, in both the applications and the `--behaviour` file.
+    #[arg(long, requires = "behaviour")]
+    behaviour_key: Option<String>,
+    /// The time column (RFC 3339), in both files.
+    #[arg(long, default_value = "event_time")]
+    behaviour_time: String,
 }
 
 /// Arguments of `credit score`.
@@ -300,7 +312,21 @@ fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
             (None, Some(p))
         }
     };
-    let t = load(&a.input.input, a.input.delimiter)?;
+    let mut t = load(&a.input.input, a.input.delimiter)?;
+    let mut not_characteristics: Vec<String> = a.exclude.clone();
+    if let (Some(f), Some(key)) = (&a.behaviour, &a.behaviour_key) {
+        let feats = load(f, None)?;
+        let j = riskstream_credit::AsOf::from_table(&feats, key, &a.behaviour_time)?;
+        j.join_table(&mut t, key, &a.behaviour_time)?;
+        eprintln!(
+            "behaviour: {} features from {} joined as of `{}`: {}",
+            j.names().len(),
+            f.display(),
+            a.behaviour_time,
+            j.names().join(", ")
+        );
+        not_characteristics.extend([key.clone(), a.behaviour_time.clone()]);
+    }
     if t.n_rows() == 0 {
         return Err(UsageError(format!(
             "{} has no rows (a header at most): nothing to develop a model on",
@@ -309,7 +335,7 @@ fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         .into());
     }
     let y = t.binary_label(&a.label, &a.bad_value)?;
-    for e in a.exclude.iter().chain(&a.input.id_col) {
+    for e in not_characteristics.iter().chain(&a.input.id_col) {
         t.index(e)?;
     }
     let chars: Vec<&str> = t
@@ -319,7 +345,7 @@ fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         .filter(|n| {
             *n != a.label
                 && a.input.id_col.as_deref() != Some(*n)
-                && !a.exclude.iter().any(|e| e == n)
+                && !not_characteristics.iter().any(|e| e == n)
         })
         .collect();
     if chars.is_empty() {

@@ -5,6 +5,7 @@
 //! | `POST /v1/decisions`, `POST /v1/decisions/batch`, `POST /v1/credit/score`, `POST /v1/complaints/classify` | `decide` |
 //! | `GET /v1/recommendations/{customer}`, `POST /v1/recommendations/feedback` | `decide` |
 //! | `POST /v1/labels` | `label` |
+//! | `GET /v1/features/{entity}` (an entity's current features) | any valid key |
 //! | `GET /v1/deployment`, `GET /v1/models`, `GET /v1/policies`, `GET /v1/lists`, `GET /v1/audit`, `GET /v1/credit/models`, `GET /v1/complaints/models` | `analyst` |
 //! | `GET /v1/forecasts`, `GET /v1/forecasts/{series}`, `GET /v1/forecast-models` | `analyst` |
 //! | `GET /v1/forecast-alerts`, `POST /v1/forecast-alerts/{id}/ack` | `analyst` |
@@ -35,6 +36,7 @@ pub mod complaints;
 pub mod credit;
 pub mod decisions;
 pub mod deployment;
+pub mod features;
 pub mod forecast;
 pub mod forecast_alerts;
 pub mod health;
@@ -49,6 +51,7 @@ pub use complaints::*;
 pub use credit::*;
 pub use decisions::*;
 pub use deployment::*;
+pub use features::*;
 pub use forecast::*;
 pub use forecast_alerts::*;
 pub use health::*;

@@ -33,7 +33,8 @@ use utoipa::{OpenApi, ToSchema};
         routes::list_recommend_models, routes::put_recommend_model, routes::set_recommend_stage,
         routes::recommend_rollback,
         routes::classify_complaint, routes::list_text_models, routes::put_text_model,
-        routes::set_text_stage, routes::complaints_rollback
+        routes::set_text_stage, routes::complaints_rollback,
+        routes::entity_features
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
@@ -131,6 +132,14 @@ pub struct CreditDecisionOut {
     /// error}`; present when shadows are deployed.
     #[schema(value_type = Option<Vec<Object>>, nullable = false)]
     pub shadow: Option<Vec<Value>>,
+    /// With `credit.customer_key`: where the behavioural characteristics came from,
+    /// `{field, entity, as_of, tx_id, characteristics}` (`as_of` null when the customer has
+    /// no transaction in the feature state: they were scored as missing).
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub behaviour: Option<Value>,
+    /// `true` when the `application_id` was answered before: this is that answer.
+    #[schema(nullable = false)]
+    pub replay: Option<bool>,
 }
 
 /// One adverse-action reason.
@@ -452,4 +461,20 @@ pub struct RevokedOut {
 pub struct ReadyOut {
     /// Always `true` (not ready is a 503).
     pub ready: bool,
+}
+
+/// An entity's current features (`GET /v1/features/{entity}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntityFeaturesOut {
+    /// The entity's key as asked.
+    pub entity: String,
+    /// Its entity field in the feature schema.
+    pub field: String,
+    /// Event time of its latest transaction, whose row the values are (RFC 3339).
+    pub as_of: String,
+    /// That transaction's id.
+    pub tx_id: String,
+    /// Feature name → value (null when not a finite number).
+    #[schema(value_type = Object)]
+    pub features: Value,
 }
