@@ -17,7 +17,10 @@
 //! ratios and expressions belong to the transaction.
 //!
 //! The memory is bounded: the least recently active entity is forgotten first. It is
-//! part of the decider's snapshot, so a restart keeps it.
+//! part of the decider's snapshot, so a restart keeps it. It is off (capacity 0) in a new
+//! decider: a batch replay or a pipeline stage has no reader for it and should not pay
+//! its allocations per transaction; the decision service turns it on
+//! ([`crate::Decider::set_entity_capacity`]).
 
 use riskstream_features::spec::FeatureDef;
 use riskstream_features::FeatureSpec;
@@ -25,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-/// Entities remembered per decider, by default.
+/// Entities the decision service remembers (a new decider remembers none until told).
 pub const DEFAULT_ENTITY_CAPACITY: usize = 200_000;
 
 /// One entity's features at its latest transaction.
@@ -87,7 +90,7 @@ impl Latest {
             map: HashMap::new(),
             order: VecDeque::new(),
             seq: 0,
-            cap: DEFAULT_ENTITY_CAPACITY,
+            cap: 0,
         }
     }
 
@@ -125,6 +128,7 @@ impl Latest {
             return;
         }
         let tx_id: Arc<str> = Arc::from(tx_id);
+        let mut rows = Vec::with_capacity(self.fields.len());
         for (k, f) in self.fields.iter().enumerate() {
             let Some(v) = key(f.field) else { continue };
             let values: Arc<[f64]> = f
@@ -137,7 +141,10 @@ impl Latest {
                 tx_id: tx_id.clone(),
                 values,
             };
-            self.put(k as u16, v.into_boxed_str(), row);
+            rows.push((k as u16, v.into_boxed_str(), row));
+        }
+        for (k, v, row) in rows {
+            self.put(k, v, row);
         }
         self.trim();
     }

@@ -180,6 +180,8 @@ impl AppState {
         decider
             .set_live_tolerance(i64::try_from(cfg.live_tolerance.as_micros()).unwrap_or(i64::MAX));
         decider.set_decision_window(cfg.decision_window);
+        // Each entity's latest features, for GET /v1/features and credit behaviour.
+        decider.set_entity_capacity(riskstream_decide::latest::DEFAULT_ENTITY_CAPACITY);
         let stem = cfg.deployment.clone();
         let wal = if cfg.durability == crate::config::Durability::Off {
             None

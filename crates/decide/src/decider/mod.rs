@@ -233,7 +233,7 @@ impl Decider {
         &self.latest
     }
 
-    /// How many entities' latest features are kept (default
+    /// How many entities' latest features are kept (none by default; the service keeps
     /// [`crate::latest::DEFAULT_ENTITY_CAPACITY`]); shrinking forgets the least recent now.
     pub fn set_entity_capacity(&mut self, n: usize) {
         self.latest.set_capacity(n);
