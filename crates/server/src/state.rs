@@ -91,6 +91,11 @@ pub struct AppState {
     pub wal: Option<Wal>,
     /// What start-up restored and replayed, for the log and `/v1/deployment`.
     pub recovery: Recovery,
+    /// Held by the checkpoint being written. Only the taking of the state is under the
+    /// decider's lock, so without it the periodic checkpoint and the last one at shutdown
+    /// could write the same temporary file at once: one rename then failed, or an older
+    /// state landed over a newer one after the log it needed was pruned.
+    pub checkpointing: Mutex<()>,
     /// When the service started.
     pub started: Instant,
     /// Whether the service is shutting down (new decisions get 503).
@@ -288,6 +293,7 @@ impl AppState {
             revision: AtomicI64::new(revision),
             wal,
             recovery,
+            checkpointing: Mutex::new(()),
             started: Instant::now(),
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
@@ -388,6 +394,10 @@ impl AppState {
         audited: bool,
         unchanged: Option<u64>,
     ) -> Result<(Option<PathBuf>, u64), String> {
+        let _one = self
+            .checkpointing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let t0 = Instant::now();
         // Only the taking is under the decider's lock (decisions wait for it); the encoding
         // and the file come after it is released.
