@@ -82,12 +82,15 @@ mod reads;
 mod recfeedback;
 mod types;
 mod writer;
+mod window;
+mod keyset;
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
+pub use keyset::{CaseCursor, CasePage};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;

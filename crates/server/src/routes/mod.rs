@@ -12,6 +12,8 @@
 //! | `POST /v1/forecast-models`, stage a forecast set as `shadow`/`archived` | `modeler` (`champion`: `admin`) |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
 //! | `GET /v1/recommend/models`, `GET /v1/recommend/arms` | `analyst` |
+//! | `GET /v1/monitoring/drift`, `GET /v1/alerts`, `POST /v1/alerts/{id}/ack` | `analyst` |
+//! | `POST /v1/alerts/check` | `modeler` |
 //! | `POST /v1/recommend/models`, stage a recommendation model (`/v1/recommend/models/{id}/stage`) | `modeler` (as for fraud and credit models) |
 //! | `POST /v1/recommend/rollback` | `admin` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
@@ -42,6 +44,7 @@ pub mod keys;
 pub mod lists;
 pub mod openapi;
 pub mod recommend;
+pub mod monitoring;
 
 pub use audit::*;
 pub use cases::*;
@@ -56,6 +59,7 @@ pub use keys::*;
 pub use lists::*;
 pub use openapi::*;
 pub use recommend::*;
+pub use monitoring::*;
 
 use crate::auth::Caller;
 use crate::error::{from_json_rejection, ApiError};
