@@ -563,7 +563,7 @@ mod tests {
         }
         let before = q.link(&CasePage::Before(at));
         assert!(
-            before.contains("before=0.75~17~serve%3Acards%3A9")
+            before.contains("before=0.75%7E17%7Eserve%3Acards%3A9")
                 && before.contains("sort=score_desc")
                 && !before.contains("after="),
             "{before}"

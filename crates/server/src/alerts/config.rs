@@ -199,13 +199,11 @@ pub fn read_config(diags: &mut Diagnostics, c: &RawAlerts) -> Option<AlertsConfi
                 "give `above`, `below` or both: the value the metric must not cross",
             ));
         }
-        if let (Some(a), Some(b)) = (r.above, r.below) {
-            if b >= a {
-                diags.push(Diagnostic::new(
-                    key("below"),
-                    format!("{b} is not below `above` ({a}): the rule would always fire"),
-                ));
-            }
+        if let Some((a, b)) = r.above.zip(r.below).filter(|(a, b)| b >= a) {
+            diags.push(Diagnostic::new(
+                key("below"),
+                format!("{b} is not below `above` ({a}): the rule would always fire"),
+            ));
         }
         let window = r.window.unwrap_or(1000);
         if !(1..=100_000).contains(&window) {
