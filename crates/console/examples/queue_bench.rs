@@ -187,11 +187,31 @@ async fn main() {
     };
     let open_n = n - 2000;
     for (name, q, page) in [
-        ("oldest, last page: OFFSET", open(CaseSort::Oldest, open_n - 50), None),
-        ("oldest, last page: keyset", open(CaseSort::Oldest, 0), Some(CasePage::Last)),
-        ("score_desc, page 1: sort (CASE WHEN)", open(CaseSort::ScoreDesc, 0), None),
-        ("score_desc, page 1: keyset", open(CaseSort::ScoreDesc, 0), Some(CasePage::First)),
-        ("score_desc, last page: keyset", open(CaseSort::ScoreDesc, 0), Some(CasePage::Last)),
+        (
+            "oldest, last page: OFFSET",
+            open(CaseSort::Oldest, open_n - 50),
+            None,
+        ),
+        (
+            "oldest, last page: keyset",
+            open(CaseSort::Oldest, 0),
+            Some(CasePage::Last),
+        ),
+        (
+            "score_desc, page 1: sort (CASE WHEN)",
+            open(CaseSort::ScoreDesc, 0),
+            None,
+        ),
+        (
+            "score_desc, page 1: keyset",
+            open(CaseSort::ScoreDesc, 0),
+            Some(CasePage::First),
+        ),
+        (
+            "score_desc, last page: keyset",
+            open(CaseSort::ScoreDesc, 0),
+            Some(CasePage::Last),
+        ),
     ] {
         let mut times = Vec::with_capacity(reads);
         for _ in 0..reads {

@@ -69,7 +69,8 @@ async fn an_analyst_works_a_case_in_chromium() {
     assert_ne!(b.title().await.unwrap(), "pwned");
     let src = b.source().await.unwrap();
     assert!(!src.contains("<script>document.title"), "unescaped");
-    assert!(b.wait_for("#reasons")
+    assert!(b
+        .wait_for("#reasons")
         .await
         .html(false)
         .await
@@ -186,7 +187,13 @@ async fn an_analyst_works_a_case_in_chromium() {
         .unwrap();
     f.submit().await.unwrap();
     b.wait_for("#done").await;
-    assert!(b.wait_for("#entries").await.text().await.unwrap().contains("555"));
+    assert!(b
+        .wait_for("#entries")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("555"));
     let history = b.wait_for("#history").await.text().await.unwrap();
     assert!(
         history.contains("block_terminals/555") && history.contains("added"),
@@ -216,7 +223,13 @@ async fn an_analyst_works_a_case_in_chromium() {
     // The dashboard.
     b.goto(&format!("{base}/console/dashboard")).await.unwrap();
     b.wait_for("#latency").await;
-    assert!(!b.wait_for("#backlog").await.text().await.unwrap().is_empty());
+    assert!(!b
+        .wait_for("#backlog")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .is_empty());
     b.shot("10-dashboard.png").await;
 
     // Sign out: the session ends.

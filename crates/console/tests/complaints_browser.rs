@@ -214,12 +214,7 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         .click()
         .await
         .unwrap();
-    let count = b
-        .wait_for("#complaint-count")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let count = b.wait_for("#complaint-count").await.text().await.unwrap();
     assert!(count.starts_with("4 classified complaints"), "{count}");
     for (label, rows) in &want {
         let sections = b.find_all(Locator::Css("section.team")).await.unwrap();

@@ -90,17 +90,21 @@ async fn drift_rules_and_alerts_in_the_console() {
     ana.sign_in(&svc.analyst).await;
     let (s, page) = ana.get("/console/models").await;
     assert_eq!(s, 200, "{page}");
-    assert!(page.contains("id=\"drift\"") && page.contains("class=\"bands\""), "{page}");
+    assert!(
+        page.contains("id=\"drift\"") && page.contains("class=\"bands\""),
+        "{page}"
+    );
     assert_eq!(
         value_after(&page, "data-rule=\"amount_over_220\""),
         "0.5",
         "the page shows the API's precision"
     );
     assert_eq!(value_after(&page, "Score PSI"), "0.0");
-    assert!(page.contains("id=\"no-features\""), "says how to compare inputs");
-    let (s, page) = ana
-        .get("/console/models?reference_from=last+tuesday")
-        .await;
+    assert!(
+        page.contains("id=\"no-features\""),
+        "says how to compare inputs"
+    );
+    let (s, page) = ana.get("/console/models?reference_from=last+tuesday").await;
     assert_eq!(s, 400, "{page}");
     assert!(page.contains("reference_from"), "{page}");
 
@@ -134,11 +138,17 @@ async fn drift_rules_and_alerts_in_the_console() {
     let (s, _) = ana.post(&path, &[("note", "triaged")]).await;
     assert_eq!(s, 403, "no CSRF token");
     let (s, _) = ana
-        .post(&path, &[("csrf", &token), ("note", "triaged in the morning")])
+        .post(
+            &path,
+            &[("csrf", &token), ("note", "triaged in the morning")],
+        )
         .await;
     assert_eq!(s, 303);
     let (_, page) = ana.get("/console/alerts?all=1").await;
-    assert!(page.contains("by ana") && page.contains("triaged in the morning"), "{page}");
+    assert!(
+        page.contains("by ana") && page.contains("triaged in the morning"),
+        "{page}"
+    );
     let (_, page) = ana.get("/console/alerts").await;
     assert!(page.contains("id=\"no-alerts\""), "{page}");
     let acks = svc
@@ -151,7 +161,10 @@ async fn drift_rules_and_alerts_in_the_console() {
         .await
         .unwrap();
     assert_eq!(acks.len(), 1);
-    assert_eq!((acks[0].actor.as_str(), acks[0].subject.as_str()), ("ana", "backlog"));
+    assert_eq!(
+        (acks[0].actor.as_str(), acks[0].subject.as_str()),
+        ("ana", "backlog")
+    );
     svc.running.shutdown().await.unwrap();
 }
 
@@ -185,10 +198,13 @@ async fn the_queue_pages_by_key() {
             .find(&format!("id=\"{id}\" href=\""))
             .unwrap_or_else(|| panic!("no {id} link"))
             + format!("id=\"{id}\" href=\"").len();
-        page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&").replace("&#38;", "&")
+        page[at..at + page[at..].find('"').unwrap()]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&")
     };
     // Highest score first, unscored last: the expected order.
-    let mut want: Vec<(Option<f64>, String)> = cases.iter().map(|c| (c.score, c.id.clone())).collect();
+    let mut want: Vec<(Option<f64>, String)> =
+        cases.iter().map(|c| (c.score, c.id.clone())).collect();
     want.sort_by(|a, b| match (a.0, b.0) {
         (Some(x), Some(y)) => y.total_cmp(&x).then(a.1.cmp(&b.1)),
         (Some(_), None) => std::cmp::Ordering::Less,

@@ -63,7 +63,9 @@ impl CaseCursor {
 
     /// As text for a link: `score~created_at~id` (`-` for no score).
     pub fn encode(&self) -> String {
-        let s = self.score.map_or_else(|| "-".to_string(), |s| format!("{s:?}"));
+        let s = self
+            .score
+            .map_or_else(|| "-".to_string(), |s| format!("{s:?}"));
         format!("{s}~{}~{}", self.created_at, self.id)
     }
 
@@ -199,7 +201,11 @@ impl Registry {
             }
             let mut sql = format!("SELECT {COLUMNS} FROM cases{filter}");
             if !clauses.is_empty() {
-                sql.push_str(if filter.is_empty() { " WHERE " } else { " AND " });
+                sql.push_str(if filter.is_empty() {
+                    " WHERE "
+                } else {
+                    " AND "
+                });
                 sql.push_str(&clauses.join(" AND "));
             }
             let order_by: Vec<String> = p

@@ -69,7 +69,8 @@ pub struct Psi {
 /// The PSI of `recent` against `reference` over [`BANDS`] quantile bands of `reference`;
 /// `None` when either sample has no finite value.
 pub fn psi(name: &str, reference: &[f64], recent: &[f64]) -> Option<Psi> {
-    let finite = |xs: &[f64]| -> Vec<f64> { xs.iter().copied().filter(|x| x.is_finite()).collect() };
+    let finite =
+        |xs: &[f64]| -> Vec<f64> { xs.iter().copied().filter(|x| x.is_finite()).collect() };
     let (r, n) = (finite(reference), finite(recent));
     if r.is_empty() || n.is_empty() {
         return None;
@@ -228,7 +229,10 @@ fn column(rows: &[HashMap<&str, f64>], name: &str) -> Vec<f64> {
 
 /// PSI of `m`'s score and of each of its inputs between two samples of stored decisions.
 pub fn model_drift(m: &ModelInputs, reference: &[&Value], recent: &[&Value]) -> ModelDrift {
-    let (fr, fn_) = (rows_scored_by(reference, &m.id), rows_scored_by(recent, &m.id));
+    let (fr, fn_) = (
+        rows_scored_by(reference, &m.id),
+        rows_scored_by(recent, &m.id),
+    );
     let mut features: Vec<Psi> = m
         .inputs
         .iter()
@@ -306,7 +310,11 @@ pub fn models_in_force(st: &crate::state::AppState) -> Vec<ModelInputs> {
             id: m.id.clone(),
             name: m.name.clone(),
             role: role.to_string(),
-            inputs: m.columns.iter().filter_map(|&c| cols.get(c).cloned()).collect(),
+            inputs: m
+                .columns
+                .iter()
+                .filter_map(|&c| cols.get(c).cloned())
+                .collect(),
         });
     };
     if let Some(m) = &dep.champion {
@@ -427,16 +435,23 @@ mod tests {
             json!({"model": model, "score": score, "features": [["amount", amount], ["other", 1.0]],
                    "shadow": [{"model": "s1", "score": 1.0 - score}]})
         };
-        let reference: Vec<Value> = (0..20).map(|i| dec("m1", i as f64 / 20.0, i as f64)).collect();
+        let reference: Vec<Value> = (0..20)
+            .map(|i| dec("m1", i as f64 / 20.0, i as f64))
+            .collect();
         // Recent: the amounts doubled, the scores unchanged; a decision by another model.
-        let mut recent: Vec<Value> =
-            (0..20).map(|i| dec("m1", i as f64 / 20.0, 2.0 * i as f64)).collect();
+        let mut recent: Vec<Value> = (0..20)
+            .map(|i| dec("m1", i as f64 / 20.0, 2.0 * i as f64))
+            .collect();
         recent.push(dec("m2", 0.99, 1e6));
         let r: Vec<&Value> = reference.iter().collect();
         let n: Vec<&Value> = recent.iter().collect();
         let d = model_drift(&m, &r, &n);
         let s = d.score.unwrap();
-        assert_eq!((s.reference_n, s.recent_n), (20, 20), "m2's decision is not m1's");
+        assert_eq!(
+            (s.reference_n, s.recent_n),
+            (20, 20),
+            "m2's decision is not m1's"
+        );
         assert!(s.psi.abs() < 1e-12);
         assert_eq!(d.features.len(), 1, "no values for `absent`");
         assert_eq!(d.features[0].name, "amount");

@@ -186,9 +186,20 @@ pub(crate) fn read_config(
                 format!("{min_error_pct} must be a percentage of at least 0"),
             ));
         }
-        let min_history_days =
-            count(diags, "forecast.min_history_days", c.min_history_days, 28, 100_000);
-        let max_series = count(diags, "forecast.max_series", c.max_series, 10_000, 1_000_000);
+        let min_history_days = count(
+            diags,
+            "forecast.min_history_days",
+            c.min_history_days,
+            28,
+            100_000,
+        );
+        let max_series = count(
+            diags,
+            "forecast.max_series",
+            c.max_series,
+            10_000,
+            1_000_000,
+        );
         let webhook = crate::webhook::read(
             diags,
             "forecast",

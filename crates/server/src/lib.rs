@@ -24,11 +24,13 @@
 //! last audit records and checkpoints the feature state.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod cases_out;
 pub mod complaints;
 pub mod config;
 pub mod credit;
+pub mod drift;
 pub mod early_warning;
 pub mod error;
 pub mod files;
@@ -38,9 +40,7 @@ pub mod recommend;
 pub mod routes;
 pub mod state;
 pub mod wal;
-pub mod drift;
 pub mod webhook;
-pub mod alerts;
 
 pub use config::ServiceConfig;
 pub use routes::ApiDoc;

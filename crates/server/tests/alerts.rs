@@ -91,7 +91,10 @@ async fn a_planted_review_burst_raises_one_signed_alert() {
         "the ordinary traffic must stay below the bound for the test to mean anything: {v}"
     );
     assert_eq!(v["alerts"].as_array().unwrap().len(), 0, "{v}");
-    assert!(v["rules"][1]["value"].as_f64().is_some(), "latency measured: {v}");
+    assert!(
+        v["rules"][1]["value"].as_f64().is_some(),
+        "latency measured: {v}"
+    );
 
     // The planted condition: 20 transactions above the policy's 220 review bound.
     decide(&s, &decider, 100, 300.0).await;
@@ -164,7 +167,10 @@ async fn a_planted_review_burst_raises_one_signed_alert() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert!(v["acknowledged_by"].as_str().unwrap().starts_with("k-"), "{v}");
+    assert!(
+        v["acknowledged_by"].as_str().unwrap().starts_with("k-"),
+        "{v}"
+    );
     assert_eq!(v["note"], "a merchant's batch upload");
     let (_, open) = get(&s, "/v1/alerts", &analyst).await;
     assert_eq!(open["alerts"].as_array().unwrap().len(), 0, "{open}");
@@ -197,7 +203,12 @@ async fn without_alert_rules_the_routes_say_how_to_add_them() {
     let (code, v) = get(&s, "/v1/monitoring/drift", &analyst).await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["reference"]["decisions"], 0, "{v}");
-    let (code, v) = get(&s, "/v1/monitoring/drift?reference_from=yesterday", &analyst).await;
+    let (code, v) = get(
+        &s,
+        "/v1/monitoring/drift?reference_from=yesterday",
+        &analyst,
+    )
+    .await;
     assert_eq!(code, 400, "{v}");
     assert_eq!(v["error"]["field"], "reference_from", "{v}");
     s.stop().await;

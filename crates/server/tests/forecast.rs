@@ -7,13 +7,13 @@
 
 mod common;
 
+use common::receiver::Got;
 use common::*;
 use riskstream_forecast::batch::{backtest_all, forecast_all, FillOptions};
 use riskstream_forecast::publish::format_day;
 use riskstream_forecast::{ForecastParams, ForecastSet, Method, Series};
 use riskstream_registry::Role;
 use serde_json::{json, Value};
-use common::receiver::Got;
 
 const SECRET_ENV: &str = "RISKSTREAM_TEST_FORECAST_WEBHOOK_SECRET";
 const SECRET: &str = "s3cret-for-the-test";

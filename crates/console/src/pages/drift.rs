@@ -163,7 +163,8 @@ fn band_bars(p: &Psi) -> Vec<Bar> {
         .fold(0.0f64, f64::max)
         .max(1e-9);
     let slot = W / p.bands.len().max(1) as f64;
-    let bound = |v: Option<f64>, inf: &str| v.map_or_else(|| inf.to_string(), |v| format!("{v:.4}"));
+    let bound =
+        |v: Option<f64>, inf: &str| v.map_or_else(|| inf.to_string(), |v| format!("{v:.4}"));
     let mut out = Vec::new();
     for (i, b) in p.bands.iter().enumerate() {
         let range = format!("[{}, {})", bound(b.lo, "−∞"), bound(b.hi, "+∞"));

@@ -116,7 +116,12 @@ impl QueueQuery {
             given(v)
                 .map(|s| {
                     CaseCursor::decode(s).ok_or_else(|| {
-                        bad(name, format!("`{s}` is not a position in the queue; follow the page's links"))
+                        bad(
+                            name,
+                            format!(
+                                "`{s}` is not a position in the queue; follow the page's links"
+                            ),
+                        )
                     })
                 })
                 .transpose()
@@ -270,7 +275,10 @@ pub async fn queue(
         CasePage::Before(_) => (full, true),
         CasePage::Last => (full, false),
     };
-    let (first_c, last_c) = (cases.first().map(CaseCursor::of), cases.last().map(CaseCursor::of));
+    let (first_c, last_c) = (
+        cases.first().map(CaseCursor::of),
+        cases.last().map(CaseCursor::of),
+    );
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     let page_view = QueuePage {
         nav: s.nav(),

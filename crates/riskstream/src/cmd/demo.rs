@@ -252,12 +252,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             .await?;
         drop(reg);
         // The console is mounted as `serve` mounts it (it is only used with --serve).
-        let running = riskstream_server::start_with(
-            cfg,
-            std::future::pending(),
-            riskstream_console::router,
-        )
-        .await?;
+        let running =
+            riskstream_server::start_with(cfg, std::future::pending(), riskstream_console::router)
+                .await?;
         let base = format!("http://{}", running.addr);
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(16)

@@ -146,11 +146,7 @@ impl Alerts {
     }
 
     /// Measures one rule; the value, or why there is none.
-    async fn measure(
-        &self,
-        st: &crate::state::AppState,
-        rule: &AlertRule,
-    ) -> Result<f64, String> {
+    async fn measure(&self, st: &crate::state::AppState, rule: &AlertRule) -> Result<f64, String> {
         let reg = &st.registry;
         let latest = || async {
             let q = AuditQuery {
@@ -240,7 +236,10 @@ impl Alerts {
         let mut new = Vec::new();
         let mut out = Vec::new();
         for (rule, m) in readings {
-            let hit = m.as_ref().ok().and_then(|&v| crossed(rule, v).map(|c| (v, c)));
+            let hit = m
+                .as_ref()
+                .ok()
+                .and_then(|&v| crossed(rule, v).map(|c| (v, c)));
             let firing = hit.is_some();
             if let Some((value, (direction, threshold))) = hit {
                 if g.firing.insert(rule.name.clone()) {
@@ -303,7 +302,11 @@ impl Alerts {
     }
 
     fn gauge_open(g: &Inner) {
-        let open = g.alerts.iter().filter(|a| a.acknowledged_by.is_none()).count();
+        let open = g
+            .alerts
+            .iter()
+            .filter(|a| a.acknowledged_by.is_none())
+            .count();
         metrics::gauge!("riskstream_alerts_open").set(open as f64);
     }
 

@@ -42,9 +42,9 @@ pub mod forecast_alerts;
 pub mod health;
 pub mod keys;
 pub mod lists;
+pub mod monitoring;
 pub mod openapi;
 pub mod recommend;
-pub mod monitoring;
 
 pub use audit::*;
 pub use cases::*;
@@ -57,9 +57,9 @@ pub use forecast_alerts::*;
 pub use health::*;
 pub use keys::*;
 pub use lists::*;
+pub use monitoring::*;
 pub use openapi::*;
 pub use recommend::*;
-pub use monitoring::*;
 
 use crate::auth::Caller;
 use crate::error::{from_json_rejection, ApiError};

@@ -219,11 +219,15 @@ pub async fn acknowledge_alert(
     if note.is_some_and(|t| t.len() > 1000) {
         return Err(ApiError::bad_request("note: at most 1000 bytes").field("note"));
     }
-    let before = a.alerts(true).into_iter().find(|x| x.id == n).ok_or_else(|| {
-        ApiError::not_found(format!(
+    let before = a
+        .alerts(true)
+        .into_iter()
+        .find(|x| x.id == n)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
             "no alert {n} (alerts live in memory: a restart clears them; the audit log keeps them)"
         ))
-    })?;
+        })?;
     let after = a
         .acknowledge(n, who, note)
         .ok_or_else(|| ApiError::not_found(format!("no alert {n}")))?;
