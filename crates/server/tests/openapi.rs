@@ -927,7 +927,14 @@ async fn every_answer_is_documented_and_fits_its_schema() {
             &analyst,
             &decide,
         ),
-        ("post", "/v1/alerts/check", "/v1/alerts/check", N, &modeler, &analyst),
+        (
+            "post",
+            "/v1/alerts/check",
+            "/v1/alerts/check",
+            N,
+            &modeler,
+            &analyst,
+        ),
     ] {
         for (key, want) in [(k(right.as_str()), 404), (k(wrong.as_str()), 403)] {
             let (code, _) = send(&s, &mut c, method, route, path, key, body.clone()).await;
