@@ -11,13 +11,13 @@
 
 mod common;
 
-use common::{root, screenshots, wait_for_port, which, Plain, Service};
-use fantoccini::{ClientBuilder, Locator};
+use common::browser::Browser;
+use common::{root, screenshots, Plain, Service};
+use fantoccini::Locator;
 use riskstream_forecast::batch::{forecast_all, FillOptions};
 use riskstream_forecast::publish::{format_day, parse_day};
 use riskstream_forecast::{ForecastParams, ForecastSet, Method, Series};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const EXTRA: &str = "[forecast]\ndeployment = \"forecast\"\nvolumes_by = [\"TERMINAL_ID\"]\n\
                      check_days = 5\nmin_error_pct = 25\nmin_history_days = 28\n";
@@ -147,63 +147,12 @@ async fn an_analyst_reads_a_forecast_and_acknowledges_an_alert() {
     assert!(page.contains("<svg") && page.contains("80 % / 95 % intervals"));
     assert!(page.contains("TERMINAL_ID=2"), "{page}");
 
-    let (Some(chromium), Some(driver)) = (
-        which("chromium").or_else(|| which("chromium-browser")),
-        which("chromedriver"),
-    ) else {
-        println!("SKIP: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+    let Some(b) = Browser::start().await else {
         return;
     };
     let shots = screenshots();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut chromedriver = tokio::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(&format!("127.0.0.1:{port}")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1100", "--no-first-run", "--disable-extensions"],
-        }),
-    );
-    let b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session through chromedriver");
-    let wait = Duration::from_secs(10);
-    let find = |css: &'static str| {
-        let b = b.clone();
-        async move {
-            b.wait()
-                .at_most(wait)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-        }
-    };
-    b.goto(&format!("{base}/console/signin")).await.unwrap();
-    find("#key").await;
-    b.form(Locator::Css("form[action='/console/signin']"))
-        .await
-        .unwrap()
-        .set_by_name("key", &svc.analyst)
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
-    find("#who").await;
+    let find = |css: &'static str| b.wait_for(css);
+    b.sign_in(&base, &svc.analyst).await;
     b.goto(&format!("{base}/console/forecasts")).await.unwrap();
     let chart = find("#chart").await.html(false).await.unwrap();
     assert!(
@@ -256,6 +205,5 @@ async fn an_analyst_reads_a_forecast_and_acknowledges_an_alert() {
             .any(|r| r.action == "forecast.alert.ack" && r.actor == "ana"),
         "{tail:?}"
     );
-    b.close().await.unwrap();
-    let _ = chromedriver.kill().await;
+    b.close().await;
 }

@@ -89,6 +89,8 @@ pub struct ServiceConfig {
     pub recommend: Option<crate::recommend::RecommendConfig>,
     /// Complaint classification (`[complaints]`); absent, the complaints routes answer 404.
     pub complaints: Option<crate::complaints::ComplaintsConfig>,
+    /// Monitoring alert rules (`[alerts]`); absent, nothing is checked.
+    pub alerts: Option<crate::alerts::AlertsConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -184,6 +186,7 @@ struct RawFile {
     console: RawConsole,
     forecast: Option<crate::forecast::RawForecast>,
     complaints: Option<crate::complaints::RawComplaints>,
+    alerts: Option<crate::alerts::RawAlerts>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +272,7 @@ const SECTIONS: &[&str] = &[
     "forecast",
     "recommend",
     "complaints",
+    "alerts",
 ];
 
 impl ServiceConfig {
@@ -438,6 +442,10 @@ impl ServiceConfig {
             let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
             crate::complaints::read_config(&mut diags, c, base, &[deployment.as_str(), credit_dep])
         });
+        let alerts = raw
+            .alerts
+            .as_ref()
+            .and_then(|a| crate::alerts::config::read_config(&mut diags, a));
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -506,6 +514,7 @@ impl ServiceConfig {
             recommend,
             complaints,
             console_session_idle,
+            alerts,
         })
     }
 }

@@ -20,7 +20,9 @@
 //! Every alert raised and every acknowledgement is in the audit log; the counts rebuild
 //! from the traffic (a restart needs `min_history_days` of traffic before checks resume).
 
-use crate::forecast::{WarnConfig, Webhook};
+use crate::forecast::WarnConfig;
+/// The webhook sender, shared ([`crate::webhook`]); here for the callers that found it here.
+pub use crate::webhook::{deliver, signature};
 use riskstream_core::time::TimestampFormat;
 use riskstream_forecast::warn::{early_warning, Alert, Rule, Volumes};
 use riskstream_forecast::ForecastParams;
@@ -307,67 +309,5 @@ impl EarlyWarning {
                 }
             }
         }
-    }
-}
-
-/// `sha256=<hex>` of HMAC-SHA256(secret, body): the `X-Riskstream-Signature` header.
-pub fn signature(secret: &[u8], body: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut m = match Hmac::<sha2::Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        // HMAC takes keys of any length; this cannot happen.
-        Err(_) => return String::new(),
-    };
-    m.update(body.as_bytes());
-    let tag = m.finalize().into_bytes();
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256=");
-    for b in tag {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// POSTs `body` (JSON) to the webhook: each attempt within `timeout`, `retries` more
-/// after a failure (a connection error, a timeout or a non-2xx answer), waiting 0.5 s,
-/// 1 s, 2 s, … between them. Returns the attempts made, or the last failure.
-pub async fn deliver(w: &Webhook, body: &str) -> Result<u32, String> {
-    let client = reqwest::Client::builder()
-        .timeout(w.timeout)
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
-    let mut last = String::new();
-    for attempt in 0..=w.retries {
-        if attempt > 0 {
-            let wait = 500u64.saturating_mul(1 << (attempt - 1).min(6));
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        }
-        let mut r = client
-            .post(&w.url)
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(s) = &w.secret {
-            r = r.header("x-riskstream-signature", signature(s, body));
-        }
-        match r.send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(attempt + 1),
-            Ok(resp) => last = format!("{} answered {}", w.url, resp.status()),
-            Err(e) => last = format!("{}: {e}", w.url),
-        }
-    }
-    Err(format!("{last} (after {} attempts)", w.retries + 1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_is_hmac_sha256_hex() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            signature(b"Jefe", "what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 }

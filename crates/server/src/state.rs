@@ -114,6 +114,8 @@ pub struct AppState {
     pub recommend: ArcSwap<crate::recommend::RecDeployment>,
     /// Text models now in force (`[complaints]`; empty without it).
     pub complaints: ArcSwap<crate::complaints::TextDeployment>,
+    /// The monitoring alert rules and their alerts (`[alerts]`).
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -130,6 +132,9 @@ pub struct Recovery {
     /// Audit records written at start-up for logged decisions and labels the audit log did
     /// not hold (acknowledged, but the process died before their audit batch committed).
     pub reaudited: u64,
+    /// Cases opened at start-up for logged review/decline decisions the registry had no
+    /// case of (queued, but the process died before the case writer reached them).
+    pub reopened_cases: u64,
 }
 
 /// Checkpoint file framing: the write-ahead log generation it covers up to, and the
@@ -246,12 +251,15 @@ impl AppState {
         if cfg.audit_decisions {
             recovery.reaudited = reaudit(&registry, &logged).await?;
         }
+        recovery.reopened_cases =
+            crate::cases_out::reopen_logged(&registry, &cfg.deployment, &logged).await?;
         drop(logged);
         tracing::info!(
             checkpoint_age_s = ?recovery.checkpoint_age_s,
             replayed_decisions = recovery.replayed_decisions,
             replayed_labels = recovery.replayed_labels,
             reaudited = recovery.reaudited,
+            reopened_cases = recovery.reopened_cases,
             torn_bytes = recovery.torn_bytes,
             durability = cfg.durability.as_str(),
             "feature state ready"
@@ -302,6 +310,10 @@ impl AppState {
             early,
             recommend: ArcSwap::from_pointee(recommend),
             complaints: ArcSwap::from_pointee(complaints),
+            alerts: cfg
+                .alerts
+                .clone()
+                .map(|a| Arc::new(crate::alerts::Alerts::new(a))),
             cfg,
         }))
     }

@@ -33,11 +33,12 @@ use utoipa::{OpenApi, ToSchema};
         routes::list_recommend_models, routes::put_recommend_model, routes::set_recommend_stage,
         routes::recommend_rollback,
         routes::classify_complaint, routes::list_text_models, routes::put_text_model,
-        routes::set_text_stage, routes::complaints_rollback
+        routes::set_text_stage, routes::complaints_rollback,
+        routes::drift, routes::list_alerts, routes::check_alerts, routes::ack_alert
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
-        error::ErrorDetail, routes::FeedbackRequest, routes::ClassifyRequest)),
+        error::ErrorDetail, routes::FeedbackRequest, routes::ClassifyRequest, routes::AckRequest)),
     modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;

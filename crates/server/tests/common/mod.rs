@@ -2,6 +2,8 @@
 //! and a policy to deploy, shared by the service's test files.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod receiver;
+
 use riskstream_features::FeatureSpec;
 use riskstream_learn::model::{Algorithm, ModelCard, ModelFile};
 use riskstream_learn::{Dataset, Matrix};
