@@ -42,6 +42,7 @@ pub mod keys;
 pub mod lists;
 pub mod openapi;
 pub mod recommend;
+mod staged;
 
 pub use audit::*;
 pub use cases::*;
