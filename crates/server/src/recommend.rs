@@ -27,7 +27,9 @@ use crate::state::short;
 use riskstream_core::{Diagnostic, Diagnostics};
 use riskstream_recommend::abtest::{two_proportion_z, wilson};
 use riskstream_recommend::{Attr, AttrType, Attributes, Eligibility, ModelFile};
-use riskstream_registry::{ArtifactKind, FeedbackCount, FeedbackKind, Registry, RegistryError, Stage};
+use riskstream_registry::{
+    ArtifactKind, FeedbackCount, FeedbackKind, Registry, RegistryError, Stage,
+};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -14,12 +14,12 @@
 //! | a text with no word the model knows (`!!!`, digits only) | 200, the class priors, `no_features: true` |
 //! | an unknown field, `complaint_id` missing or over 256 bytes | 400 naming the field |
 
-use super::staged::Staged;
 use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{ArtifactOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut};
+use super::staged::Staged;
 use super::{
-    admit, audit_queue, audit_record, body, durable, from_string_rejection, JsonBody,
-    QueryParams, St,
+    admit, audit_queue, audit_record, body, durable, from_string_rejection, JsonBody, QueryParams,
+    St,
 };
 use crate::admin::AdminError;
 use crate::auth::Caller;

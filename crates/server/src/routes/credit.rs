@@ -3,14 +3,14 @@
 //! Without `[credit]` in the service config every route here answers 404 saying so
 //! (after the role check, so what a key may do does not depend on the config).
 
-use super::staged::Staged;
 use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{
     ArtifactOut, CreditDecisionOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut,
 };
+use super::staged::Staged;
 use super::{
-    admit, audit_queue, audit_record, body, durable, from_string_rejection, JsonBody,
-    QueryParams, St,
+    admit, audit_queue, audit_record, body, durable, from_string_rejection, JsonBody, QueryParams,
+    St,
 };
 use crate::auth::Caller;
 use crate::config::CreditConfig;

@@ -3,10 +3,10 @@
 //! policies activated, the champion rolled back. Every change reloads the deployment at
 //! once.
 
-use super::staged::Staged;
 use super::openapi::{
     ActivatedOut, ArtifactOut, DeploymentOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut,
 };
+use super::staged::Staged;
 use super::{body, from_string_rejection, query, reg_err, reload_now, JsonBody, QueryParams, St};
 use crate::admin::{self, AdminError};
 use crate::auth::Caller;

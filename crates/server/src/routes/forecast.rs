@@ -4,9 +4,9 @@
 //! config every route here answers 404 saying so (after the role check, so what a key may
 //! do does not depend on the config).
 
-use super::staged::Staged;
 use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{ArtifactOut, ErrorBody, RegisteredOut, StagedOut};
+use super::staged::Staged;
 use super::{from_string_rejection, JsonBody, QueryParams, St};
 use crate::auth::Caller;
 use crate::config::ServiceConfig;

@@ -3,9 +3,9 @@
 //! and registering and staging recommendation models. Without `[recommend]` in the service
 //! config every route here answers 404 saying so (after the role check).
 
-use super::staged::Staged;
 use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{ArtifactOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut};
+use super::staged::Staged;
 use super::{admit, body, from_string_rejection, query, reg_err, JsonBody, QueryParams, St};
 use crate::auth::Caller;
 use crate::error::ApiError;

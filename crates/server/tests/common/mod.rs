@@ -264,7 +264,10 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        if let Err(e) = psql(&self.base, &format!("DROP DATABASE {} WITH (FORCE)", self.db)) {
+        if let Err(e) = psql(
+            &self.base,
+            &format!("DROP DATABASE {} WITH (FORCE)", self.db),
+        ) {
             eprintln!("warning: {e}");
         }
     }
@@ -280,6 +283,9 @@ pub fn psql(url: &str, sql: &str) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
