@@ -45,6 +45,7 @@ pub mod lists;
 pub mod monitoring;
 pub mod openapi;
 pub mod recommend;
+mod staged;
 
 pub use audit::*;
 pub use cases::*;
