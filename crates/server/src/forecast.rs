@@ -37,7 +37,8 @@ use std::time::Duration;
 /// min_error_pct = 20            # …and only if |actual − forecast| / forecast ≥ this
 /// min_history_days = 28         # series with less complete history are not checked
 /// max_series = 10000            # distinct values counted per field, at most
-/// webhook_url = "http://alerts.internal/hook"
+/// webhook_url = "https://alerts.internal/hook"  # http:// or https://
+/// webhook_ca_file = "alerts-ca.pem" # extra trusted roots (PEM, beside the system's), optional
 /// webhook_secret_env = "RISKSTREAM_FORECAST_WEBHOOK_SECRET" # HMAC-SHA256 key, optional
 /// webhook_timeout = "5s"
 /// webhook_retries = 3
@@ -78,8 +79,10 @@ pub struct WarnConfig {
 /// The alert webhook.
 #[derive(Clone)]
 pub struct Webhook {
-    /// `http://` URL.
+    /// `http://` or `https://` URL.
     pub url: String,
+    /// Extra trusted roots for an `https://` URL (PEM), beside the system's.
+    pub ca_file: Option<std::path::PathBuf>,
     /// HMAC-SHA256 key (from the environment variable the config names), if any.
     pub secret: Option<Vec<u8>>,
     /// Per attempt.
@@ -93,6 +96,7 @@ impl std::fmt::Debug for Webhook {
         // The secret is never printed.
         f.debug_struct("Webhook")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
@@ -115,6 +119,7 @@ pub(crate) struct RawForecast {
     min_history_days: Option<i64>,
     max_series: Option<i64>,
     webhook_url: Option<String>,
+    webhook_ca_file: Option<String>,
     webhook_secret_env: Option<String>,
     webhook_timeout: Option<String>,
     webhook_retries: Option<i64>,
@@ -137,6 +142,7 @@ fn count(d: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64)
 pub(crate) fn read_config(
     diags: &mut Diagnostics,
     c: &RawForecast,
+    base: &std::path::Path,
     taken: &[&str],
 ) -> Option<ForecastConfig> {
     let before = diags.items.len();
@@ -212,12 +218,38 @@ pub(crate) fn read_config(
             count(diags, "forecast.min_history_days", c.min_history_days, 28, 100_000);
         let max_series = count(diags, "forecast.max_series", c.max_series, 10_000, 1_000_000);
         let webhook = c.webhook_url.as_ref().map(|url| {
-            if !url.starts_with("http://") || url.len() <= "http://".len() {
+            let https = url.starts_with("https://");
+            let host_given = url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+            if !(https || url.starts_with("http://"))
+                || !host_given
+                || url.parse::<axum::http::Uri>().is_err()
+            {
                 diags.push(
-                    Diagnostic::new("forecast.webhook_url", format!("`{url}` is not an http:// URL"))
-                        .hint("the webhook client speaks plain HTTP; put a TLS relay in front of an https:// receiver"),
+                    Diagnostic::new(
+                        "forecast.webhook_url",
+                        format!("`{url}` is not an http:// or https:// URL with a host"),
+                    )
+                    .hint("e.g. https://alerts.internal/hook"),
                 );
             }
+            let ca_file = c.webhook_ca_file.as_ref().map(|f| {
+                // Relative to the config's directory, as every file the config names.
+                let p = base.join(f);
+                if !https {
+                    diags.push(
+                        Diagnostic::new("forecast.webhook_ca_file", "given for a plain http:// webhook_url")
+                            .hint("trusted roots only matter for an https:// URL"),
+                    );
+                } else if let Err(e) = riskstream_http::client_tls_config(Some(&p)) {
+                    diags.push(
+                        Diagnostic::new("forecast.webhook_ca_file", e)
+                            .hint("a PEM file with the certificate(s) of the CA that signed the receiver's certificate"),
+                    );
+                }
+                p
+            });
             let secret = c.webhook_secret_env.as_ref().and_then(|var| {
                 match std::env::var(var) {
                     Ok(s) if !s.is_empty() => Some(s.into_bytes()),
@@ -246,11 +278,18 @@ pub(crate) fn read_config(
             }
             Webhook {
                 url: url.clone(),
+                ca_file,
                 secret,
                 timeout,
                 retries: retries.clamp(0, 20) as u32,
             }
         });
+        if webhook.is_none() && c.webhook_ca_file.is_some() {
+            diags.push(Diagnostic::new(
+                "forecast.webhook_ca_file",
+                "given without webhook_url",
+            ));
+        }
         if webhook.is_none() && c.webhook_secret_env.is_some() {
             diags.push(Diagnostic::new(
                 "forecast.webhook_secret_env",
