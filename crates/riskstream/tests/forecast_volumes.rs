@@ -34,7 +34,7 @@ fn daily_volumes_per_channel_match_the_file_and_feed_a_published_forecast() {
             "--customers",
             "400",
             "--terminals",
-            "60",
+            "100",
             "--start",
             "2025-03-03",
             "--days",
