@@ -457,12 +457,13 @@ impl AppState {
     }
 }
 
+/// What [`restore`] found: the decider, the write-ahead log generation to replay from,
+/// what was found, the early warning's saved state.
+type Restored = (Decider, u64, Recovery, Option<Vec<u8>>);
+
 /// The feature state from the checkpoint, if there is one: (decider, the write-ahead log
 /// generation to replay from, what was found, the early warning's saved state).
-fn restore(
-    cfg: &ServiceConfig,
-    spec: &FeatureSpec,
-) -> Result<(Decider, u64, Recovery, Option<Vec<u8>>), StartError> {
+fn restore(cfg: &ServiceConfig, spec: &FeatureSpec) -> Result<Restored, StartError> {
     let ckpt = checkpoint_path(cfg);
     let mut recovery = Recovery::default();
     if !ckpt.is_file() {
