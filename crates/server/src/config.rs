@@ -429,7 +429,7 @@ impl ServiceConfig {
             .and_then(|c| read_credit(&mut diags, c, base, &deployment));
         let forecast = raw.forecast.as_ref().and_then(|f| {
             let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
-            crate::forecast::read_config(&mut diags, f, &[deployment.as_str(), credit_dep])
+            crate::forecast::read_config(&mut diags, f, base, &[deployment.as_str(), credit_dep])
         });
         let recommend = raw.recommend.as_ref().and_then(|r| {
             let mut taken = vec![("registry.deployment", deployment.as_str())];

@@ -16,9 +16,15 @@
 //! with a transaction is taken as still open, the days before it as complete. A replay
 //! or a backfill through the service therefore checks the days it replays.
 //!
-//! What is not kept across a restart: the counts and the open alerts live in memory.
-//! Every alert raised and every acknowledgement is in the audit log; the counts rebuild
-//! from the traffic (a restart needs `min_history_days` of traffic before checks resume).
+//! Kept across a restart: the counts, the alerts (open and acknowledged) and which
+//! (series, day) pairs have alerted travel in the service's checkpoint, taken under the
+//! same lock as the feature state ([`EarlyWarning::save`], [`EarlyWarning::load`]); the
+//! decisions logged after that checkpoint are counted again as the write-ahead log is
+//! replayed. So a restart neither forgets the history the checks need nor raises (and
+//! posts) an alert a second time. Counted are the values as the log keeps them (a field
+//! the feature spec marks `pii` is counted under its treated value, live and replayed
+//! alike).
+
 
 use crate::forecast::WarnConfig;
 /// The webhook sender, shared ([`crate::webhook`]); here for the callers that found it here.
@@ -26,7 +32,7 @@ pub use crate::webhook::{deliver, signature};
 use riskstream_core::time::TimestampFormat;
 use riskstream_forecast::warn::{early_warning, Alert, Rule, Volumes};
 use riskstream_forecast::ForecastParams;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -34,7 +40,7 @@ use std::sync::Mutex;
 const DAY_US: i64 = 86_400_000_000;
 
 /// An alert as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertEntry {
     /// Sequence number (1, 2, …) within this process.
     pub id: u64,
@@ -52,7 +58,7 @@ pub struct AlertEntry {
 }
 
 /// What the last check did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LastRun {
     /// When (microseconds since the epoch).
     pub at: i64,
@@ -66,7 +72,7 @@ pub struct LastRun {
     pub raised: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Inner {
     volumes: Volumes,
     /// Series refused by the cardinality guard, per field.
@@ -84,6 +90,15 @@ pub struct EarlyWarning {
     pub cfg: WarnConfig,
     time_field: Option<(String, TimestampFormat)>,
     inner: Mutex<Inner>,
+}
+
+/// Version of [`EarlyWarning::save`]'s format.
+const SAVED_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Saved<'a> {
+    version: u32,
+    inner: &'a Inner,
 }
 
 /// The most alerts kept in memory (the oldest acknowledged ones go first).
@@ -269,6 +284,37 @@ impl EarlyWarning {
             .count();
         metrics::gauge!("riskstream_forecast_alerts_open").set(open as f64);
         Some(e)
+    }
+
+    /// The state to keep across a restart (JSON, versioned): counts, alerts, what has
+    /// alerted. Call it under the lock that orders decisions against the write-ahead log.
+    pub fn save(&self) -> Vec<u8> {
+        let g = self.lock();
+        let saved = Saved {
+            version: SAVED_VERSION,
+            inner: &g,
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// Restores what [`EarlyWarning::save`] wrote, replacing the state; an error names
+    /// what is wrong (the caller decides whether to start without it).
+    pub fn load(&self, bytes: &[u8]) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Loaded {
+            version: u32,
+            inner: Inner,
+        }
+        let l: Loaded =
+            serde_json::from_slice(bytes).map_err(|e| format!("early-warning state: {e}"))?;
+        if l.version != SAVED_VERSION {
+            return Err(format!(
+                "early-warning state version {}, this build reads {SAVED_VERSION}",
+                l.version
+            ));
+        }
+        *self.lock() = l.inner;
+        Ok(())
     }
 
     fn set_webhook(&self, ids: &[u64], outcome: &str) {

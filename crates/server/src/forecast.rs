@@ -37,7 +37,8 @@ use std::time::Duration;
 /// min_error_pct = 20            # …and only if |actual − forecast| / forecast ≥ this
 /// min_history_days = 28         # series with less complete history are not checked
 /// max_series = 10000            # distinct values counted per field, at most
-/// webhook_url = "http://alerts.internal/hook"
+/// webhook_url = "https://alerts.internal/hook"  # http:// or https://
+/// webhook_ca_file = "alerts-ca.pem" # extra trusted roots (PEM, beside the system's), optional
 /// webhook_secret_env = "RISKSTREAM_FORECAST_WEBHOOK_SECRET" # HMAC-SHA256 key, optional
 /// webhook_timeout = "5s"
 /// webhook_retries = 3
@@ -93,6 +94,7 @@ pub(crate) struct RawForecast {
     min_history_days: Option<i64>,
     max_series: Option<i64>,
     webhook_url: Option<String>,
+    webhook_ca_file: Option<String>,
     webhook_secret_env: Option<String>,
     webhook_timeout: Option<String>,
     webhook_retries: Option<i64>,
@@ -115,6 +117,7 @@ fn count(d: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64)
 pub(crate) fn read_config(
     diags: &mut Diagnostics,
     c: &RawForecast,
+    base: &std::path::Path,
     taken: &[&str],
 ) -> Option<ForecastConfig> {
     let before = diags.items.len();
@@ -208,6 +211,8 @@ pub(crate) fn read_config(
                 secret_env: c.webhook_secret_env.as_deref(),
                 timeout: c.webhook_timeout.as_deref(),
                 retries: c.webhook_retries,
+                // Relative to the config's directory, as every file the config names.
+                ca_file: c.webhook_ca_file.as_ref().map(|f| base.join(f)),
             },
         );
         WarnConfig {

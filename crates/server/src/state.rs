@@ -142,6 +142,10 @@ pub struct Recovery {
 /// generation 0.)
 const CKPT_MAGIC: &[u8; 8] = b"RSSVCKPT";
 const CKPT_VERSION: u16 = 1;
+/// Version 2 adds, after the generation, the snapshot's length and, after the snapshot,
+/// the forecast early warning's state (daily counts, alerts; empty without one), taken
+/// under the same lock. Version 1 files are still read (the counts start empty).
+const CKPT_VERSION_EARLY: u16 = 2;
 
 /// Live online models by registry id.
 pub type OnlineModels = Mutex<HashMap<String, LiveOnline>>;
@@ -182,7 +186,20 @@ impl AppState {
         .await?;
         crate::files::private_dir(&cfg.state_dir)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
-        let (mut decider, generation, mut recovery) = restore(&cfg, &spec)?;
+        let (mut decider, generation, mut recovery, early_saved) = restore(&cfg, &spec)?;
+        // Before the log is replayed: the decisions logged after the checkpoint are
+        // counted again, on top of the counts the checkpoint kept.
+        let early = early_warning(&cfg, &spec);
+        if let (Some(e), Some(bytes)) = (&early, early_saved) {
+            if let Err(message) = e.load(&bytes) {
+                return Err(StartError::Checkpoint {
+                    path: checkpoint_path(&cfg),
+                    message: format!(
+                        "{message}; move the file away to start with empty feature state"
+                    ),
+                });
+            }
+        }
         let mut logged: Vec<Record> = Vec::new();
         decider.set_include_features(cfg.return_features);
         decider
@@ -203,6 +220,9 @@ impl AppState {
                             Record::Decision { tx, decision, .. } => {
                                 if decider.replay(tx, decision).map_err(|e| e.to_string())? {
                                     recovery.replayed_decisions += 1;
+                                    if let Some(e) = &early {
+                                        e.record(tx);
+                                    }
                                 }
                             }
                             Record::Label {
@@ -278,7 +298,6 @@ impl AppState {
         let credit = load_credit(&registry, &cfg).await?;
         check_credit_champion(&cfg, &credit)?;
         let forecast = load_forecast(&registry, &cfg).await?;
-        let early = early_warning(&cfg, &spec);
         let recommend = load_recommend(&registry, &cfg).await?;
         let complaints = load_complaints(&registry, &cfg).await?;
         let audit = cfg
@@ -413,24 +432,30 @@ impl AppState {
         let t0 = Instant::now();
         // Only the taking is under the decider's lock (decisions wait for it); the encoding
         // and the file come after it is released.
-        let (taken, generation, activity) = {
+        let (taken, early, generation, activity) = {
             let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
             let activity = d.activity();
             if unchanged == Some(activity) {
                 return Ok((None, activity));
             }
             let taken = d.take_snapshot().map_err(|e| e.to_string())?;
+            // The early warning counts under the same lock, so its counts cover exactly
+            // the decisions the feature state does.
+            let early = self.early.as_ref().map(|e| e.save()).unwrap_or_default();
             // Under the same lock as the appends: the snapshot holds exactly the records
             // of the generations before the new one.
-            (taken, self.wal.as_ref().map_or(0, Wal::rotate), activity)
+            let generation = self.wal.as_ref().map_or(0, Wal::rotate);
+            (taken, early, generation, activity)
         };
         metrics::histogram!("riskstream_checkpoint_lock_seconds")
             .record(t0.elapsed().as_secs_f64());
         let snap = taken.encode().map_err(|e| e.to_string())?;
-        let mut payload = Vec::with_capacity(snap.len() + 8);
+        let mut payload = Vec::with_capacity(snap.len() + early.len() + 16);
         payload.extend_from_slice(&generation.to_le_bytes());
+        payload.extend_from_slice(&(snap.len() as u64).to_le_bytes());
         payload.extend_from_slice(&snap);
-        let bytes = riskstream_core::frame::seal(CKPT_MAGIC, CKPT_VERSION, &payload);
+        payload.extend_from_slice(&early);
+        let bytes = riskstream_core::frame::seal(CKPT_MAGIC, CKPT_VERSION_EARLY, &payload);
         let path = checkpoint_path(&self.cfg);
         let tmp = path.with_extension("ckpt.tmp");
         crate::files::write_private(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -454,16 +479,17 @@ impl AppState {
     }
 }
 
+/// What [`restore`] found: the decider, the write-ahead log generation to replay from,
+/// what was found, the early warning's saved state.
+type Restored = (Decider, u64, Recovery, Option<Vec<u8>>);
+
 /// The feature state from the checkpoint, if there is one: (decider, the write-ahead log
-/// generation to replay from, what was found).
-fn restore(
-    cfg: &ServiceConfig,
-    spec: &FeatureSpec,
-) -> Result<(Decider, u64, Recovery), StartError> {
+/// generation to replay from, what was found, the early warning's saved state).
+fn restore(cfg: &ServiceConfig, spec: &FeatureSpec) -> Result<Restored, StartError> {
     let ckpt = checkpoint_path(cfg);
     let mut recovery = Recovery::default();
     if !ckpt.is_file() {
-        return Ok((Decider::new(spec), 0, recovery));
+        return Ok((Decider::new(spec), 0, recovery, None));
     }
     let refuse = |message: String| StartError::Checkpoint {
         path: ckpt.clone(),
@@ -475,26 +501,50 @@ fn restore(
         .ok()
         .and_then(|t| t.elapsed().ok())
         .map(|d| d.as_secs());
-    let (generation, snap) = if bytes.starts_with(CKPT_MAGIC) {
-        let body = riskstream_core::frame::open(
-            CKPT_MAGIC,
-            CKPT_VERSION,
-            "riskstream service checkpoint",
-            &bytes,
-        )
-        .map_err(refuse)?;
-        if body.len() < 8 {
-            return Err(refuse("too short".into()));
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    };
+    let (generation, snap, early) = if bytes.starts_with(CKPT_MAGIC) {
+        let v = bytes
+            .get(8..10)
+            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+        let what = "riskstream service checkpoint";
+        if v == CKPT_VERSION {
+            let body = riskstream_core::frame::open(CKPT_MAGIC, CKPT_VERSION, what, &bytes)
+                .map_err(refuse)?;
+            if body.len() < 8 {
+                return Err(refuse("too short".into()));
+            }
+            (word(body), &body[8..], None)
+        } else {
+            let body = riskstream_core::frame::open(CKPT_MAGIC, CKPT_VERSION_EARLY, what, &bytes)
+                .map_err(refuse)?;
+            if body.len() < 16 {
+                return Err(refuse("too short".into()));
+            }
+            let len = usize::try_from(word(&body[8..])).unwrap_or(usize::MAX);
+            let rest = &body[16..];
+            if len > rest.len() {
+                return Err(refuse(format!(
+                    "the feature state claims {len} bytes and {} follow",
+                    rest.len()
+                )));
+            }
+            let (snap, early) = rest.split_at(len);
+            (
+                word(body),
+                snap,
+                (!early.is_empty()).then(|| early.to_vec()),
+            )
         }
-        let mut g = [0u8; 8];
-        g.copy_from_slice(&body[..8]);
-        (u64::from_le_bytes(g), &body[8..])
     } else {
-        (0, &bytes[..])
+        (0, &bytes[..], None)
     };
     let d = Decider::restore(spec, snap).map_err(|e| refuse(e.to_string()))?;
     tracing::info!(path = %ckpt.display(), generation, "feature state restored from the checkpoint");
-    Ok((d, generation, recovery))
+    Ok((d, generation, recovery, early))
 }
 
 /// Writes the audit records of logged decisions and labels that the audit log lacks. The

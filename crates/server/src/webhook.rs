@@ -9,18 +9,23 @@
 //!                    0.5 s, 1 s, 2 s, … (`retries` times)
 //! ```
 //!
-//! Plain HTTP only: the config refuses `https://` (put a TLS relay in front of such a
-//! receiver). The secret comes from an environment variable the config names, never from
-//! the file, and is never printed.
+//! `http://` or `https://` (rustls, the system's roots plus `webhook_ca_file`; see
+//! [`client`]). The secret comes from an environment variable the config names, never
+//! from the file, and is never printed.
+
+mod client;
 
 use riskstream_core::{Diagnostic, Diagnostics};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// An alert webhook.
 #[derive(Clone)]
 pub struct Webhook {
-    /// `http://` URL.
+    /// `http://` or `https://` URL.
     pub url: String,
+    /// Extra trusted roots for an `https://` URL (PEM), beside the system's.
+    pub ca_file: Option<PathBuf>,
     /// HMAC-SHA256 key (from the environment variable the config names), if any.
     pub secret: Option<Vec<u8>>,
     /// Per attempt.
@@ -34,6 +39,7 @@ impl std::fmt::Debug for Webhook {
         // The secret is never printed.
         f.debug_struct("Webhook")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
@@ -42,7 +48,7 @@ impl std::fmt::Debug for Webhook {
 }
 
 /// The webhook keys of a config section, as written.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RawWebhook<'a> {
     /// `webhook_url`.
     pub url: Option<&'a str>,
@@ -52,6 +58,8 @@ pub struct RawWebhook<'a> {
     pub timeout: Option<&'a str>,
     /// `webhook_retries` (0 to 20, default 3).
     pub retries: Option<i64>,
+    /// `webhook_ca_file`, already resolved against the config's directory.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Checks the webhook keys of `[section]`, reporting every problem to `diags` under
@@ -59,11 +67,33 @@ pub struct RawWebhook<'a> {
 pub fn read(diags: &mut Diagnostics, section: &str, c: RawWebhook<'_>) -> Option<Webhook> {
     let key = |k: &str| format!("{section}.{k}");
     let webhook = c.url.map(|url| {
-        if !url.starts_with("http://") || url.len() <= "http://".len() {
+        let https = url.starts_with("https://");
+        let host_given = url
+            .split_once("://")
+            .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+        if !(https || url.starts_with("http://"))
+            || !host_given
+            || url.parse::<axum::http::Uri>().is_err()
+        {
             diags.push(
-                Diagnostic::new(key("webhook_url"), format!("`{url}` is not an http:// URL"))
-                    .hint("the webhook client speaks plain HTTP; put a TLS relay in front of an https:// receiver"),
+                Diagnostic::new(
+                    key("webhook_url"),
+                    format!("`{url}` is not an http:// or https:// URL with a host"),
+                )
+                .hint("e.g. https://alerts.internal/hook"),
             );
+        }
+        if let Some(p) = &c.ca_file {
+            if !https {
+                diags.push(
+                    Diagnostic::new(key("webhook_ca_file"), "given for a plain http:// webhook_url")
+                        .hint("trusted roots only matter for an https:// URL"),
+                );
+            } else if let Err(e) = riskstream_http::client_tls_config(Some(p)) {
+                diags.push(Diagnostic::new(key("webhook_ca_file"), e).hint(
+                    "a PEM file with the certificate(s) of the CA that signed the receiver's certificate",
+                ));
+            }
         }
         let secret = c
             .secret_env
@@ -93,11 +123,18 @@ pub fn read(diags: &mut Diagnostics, section: &str, c: RawWebhook<'_>) -> Option
         }
         Webhook {
             url: url.to_string(),
+            ca_file: c.ca_file.clone(),
             secret,
             timeout,
             retries: retries.clamp(0, 20) as u32,
         }
     });
+    if webhook.is_none() && c.ca_file.is_some() {
+        diags.push(Diagnostic::new(
+            key("webhook_ca_file"),
+            "given without webhook_url",
+        ));
+    }
     if webhook.is_none() && c.secret_env.is_some() {
         diags.push(Diagnostic::new(
             key("webhook_secret_env"),
@@ -125,30 +162,24 @@ pub fn signature(secret: &[u8], body: &str) -> String {
     s
 }
 
-/// POSTs `body` (JSON) to the webhook: each attempt within `timeout`, `retries` more
-/// after a failure (a connection error, a timeout or a non-2xx answer), waiting 0.5 s,
-/// 1 s, 2 s, … between them. Returns the attempts made, or the last failure.
+/// POSTs `body` (JSON) to the webhook (`http://` or `https://`, see [`client`]): each
+/// attempt within `timeout`, `retries` more after a failure (a connection or TLS error, a
+/// timeout or a non-2xx answer), waiting 0.5 s, 1 s, 2 s, … between them. Returns the
+/// attempts made, or the last failure.
 pub async fn deliver(w: &Webhook, body: &str) -> Result<u32, String> {
-    let client = reqwest::Client::builder()
-        .timeout(w.timeout)
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
+    let mut headers = Vec::new();
+    if let Some(s) = &w.secret {
+        headers.push(("x-riskstream-signature", signature(s, body)));
+    }
     let mut last = String::new();
     for attempt in 0..=w.retries {
         if attempt > 0 {
             let wait = 500u64.saturating_mul(1 << (attempt - 1).min(6));
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
-        let mut r = client
-            .post(&w.url)
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(s) = &w.secret {
-            r = r.header("x-riskstream-signature", signature(s, body));
-        }
-        match r.send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(attempt + 1),
-            Ok(resp) => last = format!("{} answered {}", w.url, resp.status()),
+        match client::post(&w.url, &headers, body, w.timeout, w.ca_file.as_deref()).await {
+            Ok(status) if (200..300).contains(&status) => return Ok(attempt + 1),
+            Ok(status) => last = format!("{} answered {status}", w.url),
             Err(e) => last = format!("{}: {e}", w.url),
         }
     }
@@ -175,7 +206,7 @@ mod tests {
             &mut d,
             "alerts",
             RawWebhook {
-                url: Some("https://example.org/hook"),
+                url: Some("ftp://example.org/hook"),
                 secret_env: Some("RISKSTREAM_TEST_NO_SUCH_VARIABLE_SET"),
                 timeout: Some("0s"),
                 retries: Some(99),

@@ -362,7 +362,7 @@ async fn forecast_config_errors_are_named_at_once() {
         d.path().join("registry.db").display()
     );
     let extra = "\n[forecast]\ndeployment = \"cards\"\nvolumes_by = []\nband = 90\n\
-                 webhook_url = \"https://x\"\nwebhook_secret_env = \"RISKSTREAM_TEST_UNSET_VAR_FC\"\n";
+                 webhook_url = \"ftp://x\"\nwebhook_secret_env = \"RISKSTREAM_TEST_UNSET_VAR_FC\"\n";
     let text = config_text_with(d.path(), &url, "", "", extra);
     let p = d.path().join("service.toml");
     std::fs::write(&p, text).unwrap();

@@ -27,6 +27,10 @@ pub enum ForecastCmd {
     /// Early warning over a transactions file: daily volumes per field value, each of the
     /// last days checked against a forecast fitted on the days before it.
     Watch(super::forecast_watch::WatchArgs),
+    /// Daily volumes per field value from a transactions file (what `riskstream features`
+    /// or a pipeline reads or writes) as a long table `series,date,volume` — the input of
+    /// `forecast --publish`.
+    Volumes(super::forecast_volumes::VolumesArgs),
 }
 
 /// Arguments of `forecast push`.
@@ -58,6 +62,7 @@ pub fn run(c: ForecastCmd) -> anyhow::Result<Outcome> {
         ForecastCmd::Push(p) => push(p),
         ForecastCmd::Stage(s) => stage(s),
         ForecastCmd::Watch(w) => super::forecast_watch::run(w),
+        ForecastCmd::Volumes(v) => super::forecast_volumes::run(v),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod features;
 pub mod forecast;
 pub mod forecast_admin;
+pub mod forecast_volumes;
 pub mod forecast_watch;
 pub mod generate;
 pub mod inspect;

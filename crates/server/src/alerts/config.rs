@@ -142,6 +142,7 @@ pub fn read_config(diags: &mut Diagnostics, c: &RawAlerts) -> Option<AlertsConfi
             secret_env: c.webhook_secret_env.as_deref(),
             timeout: c.webhook_timeout.as_deref(),
             retries: c.webhook_retries,
+            ca_file: None,
         },
     );
     if c.rule.is_empty() {
