@@ -425,10 +425,7 @@ impl AppState {
         audited: bool,
         unchanged: Option<u64>,
     ) -> Result<(Option<PathBuf>, u64), String> {
-        let _one = self
-            .checkpointing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
         let t0 = Instant::now();
         // Only the taking is under the decider's lock (decisions wait for it); the encoding
         // and the file come after it is released.
