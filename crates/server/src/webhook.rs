@@ -210,6 +210,7 @@ mod tests {
                 secret_env: Some("RISKSTREAM_TEST_NO_SUCH_VARIABLE_SET"),
                 timeout: Some("0s"),
                 retries: Some(99),
+                ca_file: Some("alerts-ca.pem".into()),
             },
         );
         assert!(w.is_some());
@@ -219,6 +220,7 @@ mod tests {
             "alerts.webhook_secret_env",
             "alerts.webhook_timeout",
             "alerts.webhook_retries",
+            "alerts.webhook_ca_file",
         ] {
             assert!(text.contains(k), "{k} in {text}");
         }
