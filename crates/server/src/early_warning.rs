@@ -25,7 +25,6 @@
 //! the feature spec marks `pii` is counted under its treated value, live and replayed
 //! alike).
 
-
 use crate::forecast::WarnConfig;
 /// The webhook sender, shared ([`crate::webhook`]); here for the callers that found it here.
 pub use crate::webhook::{deliver, signature};
