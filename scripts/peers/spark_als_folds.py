@@ -2,7 +2,8 @@
 """Spark MLlib ALS peer on MovieLens 100K's official u1-u5 folds (explicit ratings).
 
 For each fold f of the `u_fold` column: train on the other folds, test on fold f; one JSON
-line per fold with train_s (fit), s_per_iter (train_s / maxIter), predict_s and test RMSE.
+line per fold with train_s (fit), s_per_iter (train_s / maxIter), predict_s, test RMSE, and
+the JVM's CPU seconds during the fit (train_cpu_s, cpu_s_per_iter; from /proc).
 coldStartStrategy="drop" as in the shared peers' spark_als.py (test pairs with a user or
 item the fold never saw are left out, which flatters RMSE a little; ours keeps them).
 
@@ -16,6 +17,23 @@ import json
 import time
 
 from spark_common import spark_session
+
+
+def proc_cpu_s(pid):
+    """CPU seconds (user + system, every thread) of process `pid` so far, from /proc (Linux;
+    clock ticks of 1/100 s); None where there is no /proc. Spark's work runs in its JVM, a
+    child of this process, so its training CPU is the JVM's, not Python's."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / 100.0
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_delta(pid, before):
+    after = proc_cpu_s(pid)
+    return None if after is None or before is None else round(after - before, 3)
 
 
 def main():
@@ -34,6 +52,8 @@ def main():
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import functions as F
     threads = int(spark.sparkContext.master.split("[")[1].rstrip("]"))
+    # The JVM the gateway started (spark-submit execs java, so this is its pid).
+    jvm = spark.sparkContext._gateway.proc
 
     t0 = time.perf_counter()
     df = (spark.read.option("header", True).csv(a.input)
@@ -49,9 +69,11 @@ def main():
         als = ALS(rank=a.rank, maxIter=a.iters, regParam=a.reg, userCol="user", itemCol="item",
                   ratingCol="rating", coldStartStrategy="drop", seed=0,
                   numUserBlocks=threads, numItemBlocks=threads)
+        c0 = proc_cpu_s(jvm.pid)
         t0 = time.perf_counter()
         model = als.fit(tr)
         train_s = time.perf_counter() - t0
+        train_cpu_s = cpu_delta(jvm.pid, c0)
         t0 = time.perf_counter()
         pred = model.transform(te).cache()
         n_pred = pred.count()
@@ -65,11 +87,18 @@ def main():
                           "train_rows": n_tr, "test_rows": n_te, "scored_rows": n_pred,
                           "load_s": round(load_s, 3), "train_s": round(train_s, 3),
                           "s_per_iter": round(train_s / a.iters, 4), "predict_s": round(predict_s, 3),
+                          "train_cpu_s": train_cpu_s,
+                          "cpu_s_per_iter": None if train_cpu_s is None else round(train_cpu_s / a.iters, 4),
                           "rmse": round(rmse, 5), "mae": round(mae, 5)}), flush=True)
         tr.unpersist()
         te.unpersist()
         pred.unpersist()
     spark.stop()
+    # End the JVM and wait for it, so a wrapping `/usr/bin/time` counts its CPU too (only
+    # waited-for children are counted): closing its stdin is how PySpark tells it to exit.
+    spark.sparkContext._gateway.shutdown()
+    jvm.stdin.close()
+    jvm.wait()
 
 
 if __name__ == "__main__":

@@ -221,9 +221,27 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, u16, u64, bool, Option<String>)>();
             let start = Instant::now();
-            for i in 0..n {
-                let due = start + interval.mul_f64(i as f64);
-                tokio::time::sleep_until(due.into()).await;
+            // Requests are released by a thread of their own on the operating system's
+            // timer. Tokio's timer wheel ticks once a millisecond: releasing by it sent the
+            // requests in bursts each millisecond, each up to 1 ms after it was due, and
+            // that wait — the client's, not the service's — was counted in every latency
+            // (measured from when the request was due).
+            let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+            std::thread::Builder::new()
+                .name("bench-pacer".into())
+                .spawn(move || {
+                    for i in 0..n {
+                        let due = start + interval.mul_f64(i as f64);
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                        if due_tx.send((i, due)).is_err() {
+                            break;
+                        }
+                    }
+                })?;
+            while let Some((i, due)) = due_rx.recv().await {
                 let body = bodies[next % bodies.len()].clone();
                 next += 1;
                 let (http, tx, key, url) = (http.clone(), tx.clone(), key.clone(), format!("{base}/v1/decisions"));

@@ -21,12 +21,15 @@
 //!     ├─ GET  /console/lists ─▶ Registry::find_list_entries + audit_find (list.put/delete)
 //!     ├─ POST /console/lists/{add,expiry,remove} ─▶ server::routes::put_list / delete_list
 //!     ├─ GET  /console/models ─▶ Registry::labelled_decisions ─▶ learn::metrics (AUC, AP, …)
+//!     │                         + server::drift::report (PSI, rule precision)
 //!     ├─ POST /console/models/{id}/promote ─▶ server::routes::stage_checked (champion: admin)
 //!     ├─ POST /console/models/rollback ─▶ server::routes::rollback_champion (admin)
 //!     ├─ GET  /console/recommend ─▶ server::routes::arms_json (= GET /v1/recommend/arms)
 //!     ├─ GET  /console/dashboard ─▶ the service's Prometheus metrics + cases + label rows
 //!     ├─ GET  /console/complaints ─▶ complaints.classify audit records (routing queue) + the
 //!     │                             `text topics --summary` file ([complaints] topics)
+//!     ├─ GET  /console/alerts ─▶ server::alerts (the [alerts] rules' readings and alerts)
+//!     ├─ POST /console/alerts/{id}/ack ─▶ server::routes::monitoring::acknowledge_alert
 //!     └─ POST /console/logout
 //!  every POST: session + CSRF token (403 without), then the role, as the API checks it
 //! ```
@@ -104,6 +107,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/forecasts/alerts/{id}/ack", post(pages::ack_alert))
         .route("/console/recommend", get(pages::recommend_page))
         .route("/console/complaints", get(pages::complaints_page))
+        .route("/console/alerts", get(pages::alerts_page))
+        .route(
+            "/console/alerts/{id}/ack",
+            post(pages::ack_monitoring_alert),
+        )
         .route("/console/cases/{id}", get(pages::case_page))
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))

@@ -4,120 +4,52 @@
 //! go to `<target>/console-screenshots/`.
 //!
 //! Without `chromium` and `chromedriver` on the PATH (Debian: `chromium chromium-driver`,
-//! which `.ci/run` installs) the test prints SKIP and passes.
+//! which `.ci/run` installs) the test prints SKIP and passes ([`common::browser`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{csrf_of, screenshots, wait_for_port, which, Plain, Service, SCRIPT};
-use fantoccini::{ClientBuilder, Locator};
+use common::browser::Browser;
+use common::{csrf_of, Plain, Service, SCRIPT};
+use fantoccini::Locator;
 use riskstream_registry::CaseStatus;
-use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_works_a_case_in_chromium() {
-    let (Some(chromium), Some(driver)) = (
-        which("chromium").or_else(|| which("chromium-browser")),
-        which("chromedriver"),
-    ) else {
-        println!("SKIP: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+    let Some(b) = Browser::start().await else {
         return;
     };
-    let shots = screenshots();
     let svc = Service::start(true).await;
     let (base, reg) = (svc.base.clone(), svc.reg.clone());
     let (analyst, reader) = (svc.analyst.clone(), svc.reader.clone());
     let flagged = svc.flagged.clone();
 
-    // chromedriver on a free port, headless Chromium through it.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut chromedriver = tokio::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(&format!("127.0.0.1:{port}")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1100", "--no-first-run", "--disable-extensions"],
-        }),
-    );
-    let b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session through chromedriver");
-    let shot = |name: &'static str| {
-        let b = b.clone();
-        let p = shots.join(name);
-        async move {
-            let png = b.screenshot().await.unwrap();
-            std::fs::write(&p, png).unwrap();
-        }
-    };
-    let wait = Duration::from_secs(10);
-    let find = |css: &'static str| {
-        let b = b.clone();
-        async move {
-            b.wait()
-                .at_most(wait)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-        }
-    };
-
     // `/` leads to the console, which asks to sign in.
     b.goto(&format!("{base}/")).await.unwrap();
-    find("#key").await;
+    b.wait_for("#key").await;
     assert!(b
         .current_url()
         .await
         .unwrap()
         .path()
         .ends_with("/console/signin"));
-    shot("01-signin.png").await;
+    b.shot("01-signin.png").await;
     // A wrong key is refused on the page.
-    b.form(Locator::Css("form[action='/console/signin']"))
-        .await
-        .unwrap()
-        .set_by_name("key", "rsk_nope")
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
-    find("#signin-error").await;
+    b.submit_key("rsk_nope").await;
+    b.wait_for("#signin-error").await;
     // Sign in.
-    b.form(Locator::Css("form[action='/console/signin']"))
-        .await
-        .unwrap()
-        .set_by_name("key", &analyst)
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
-    let count = find("#count").await.text().await.unwrap();
+    b.submit_key(&analyst).await;
+    let count = b.wait_for("#count").await.text().await.unwrap();
     assert!(
         count.starts_with(&format!("{} cases", flagged.len())),
         "{count}"
     );
-    assert_eq!(find("#who").await.text().await.unwrap(), "ana");
+    assert_eq!(b.wait_for("#who").await.text().await.unwrap(), "ana");
     let links = b.find_all(Locator::Css("a.case-link")).await.unwrap();
     assert_eq!(links.len(), flagged.len());
-    shot("02-queue.png").await;
+    b.shot("02-queue.png").await;
 
     // Filter: the rule, sorted by score.
     b.goto(&format!(
@@ -125,34 +57,35 @@ async fn an_analyst_works_a_case_in_chromium() {
     ))
     .await
     .unwrap();
-    let n = find("#count").await.text().await.unwrap();
+    let n = b.wait_for("#count").await.text().await.unwrap();
     assert!(n.starts_with("9 cases"), "{n}");
 
     // The case of transaction 7: its `<script>` merchant is shown as text, not run.
     b.goto(&format!("{base}/console/cases/serve:cards:7"))
         .await
         .unwrap();
-    let fields = find("#fields").await.text().await.unwrap();
+    let fields = b.wait_for("#fields").await.text().await.unwrap();
     assert!(fields.contains(SCRIPT), "{fields}");
     assert_ne!(b.title().await.unwrap(), "pwned");
     let src = b.source().await.unwrap();
     assert!(!src.contains("<script>document.title"), "unescaped");
-    assert!(find("#reasons")
+    assert!(b
+        .wait_for("#reasons")
         .await
         .html(false)
         .await
         .unwrap()
         .contains("<rect"));
-    find("#rules").await;
-    shot("03-case.png").await;
+    b.wait_for("#rules").await;
+    b.shot("03-case.png").await;
 
     // Label it fraud: the label reaches the service (as POST /v1/labels) and closes the case.
     let f = b.form(Locator::Css("#label-fraud")).await.unwrap();
     f.set_by_name("note", "cardholder denies it").await.unwrap();
     f.submit().await.unwrap();
-    find("#done").await;
-    find("#closed").await;
-    shot("04-labelled.png").await;
+    b.wait_for("#done").await;
+    b.wait_for("#closed").await;
+    b.shot("04-labelled.png").await;
     let c = reg.case("serve:cards:7").await.unwrap();
     assert_eq!(c.status, CaseStatus::Closed);
     assert_eq!(
@@ -190,8 +123,8 @@ async fn an_analyst_works_a_case_in_chromium() {
         .await
         .unwrap();
     f.submit().await.unwrap();
-    find("#done").await;
-    shot("05-listed.png").await;
+    b.wait_for("#done").await;
+    b.shot("05-listed.png").await;
     let entries = reg.list_entries(Some("block_customers")).await.unwrap();
     assert!(
         entries.iter().any(|e| e.value == "102"),
@@ -219,21 +152,21 @@ async fn an_analyst_works_a_case_in_chromium() {
             picked.push(id);
         }
     }
-    find("#batch-action")
+    b.wait_for("#batch-action")
         .await
         .select_by_value("assign_me")
         .await
         .unwrap();
-    find("#batch input[name=note]")
+    b.wait_for("#batch input[name=note]")
         .await
         .send_keys("morning triage")
         .await
         .unwrap();
-    shot("06-batch-selected.png").await;
-    find("#batch-apply").await.click().await.unwrap();
-    let summary = find("#batch-summary").await.text().await.unwrap();
+    b.shot("06-batch-selected.png").await;
+    b.wait_for("#batch-apply").await.click().await.unwrap();
+    let summary = b.wait_for("#batch-summary").await.text().await.unwrap();
     assert!(summary.starts_with("2 done"), "{summary}");
-    shot("07-batch-done.png").await;
+    b.shot("07-batch-done.png").await;
     for id in &picked {
         assert_eq!(
             reg.case(id).await.unwrap().assignee.as_deref(),
@@ -244,7 +177,7 @@ async fn an_analyst_works_a_case_in_chromium() {
 
     // The lists page: add an entry with a reason and an expiry; it shows with its history.
     b.goto(&format!("{base}/console/lists")).await.unwrap();
-    find("#entries").await;
+    b.wait_for("#entries").await;
     let f = b.form(Locator::Css("#list-add")).await.unwrap();
     f.set_by_name("list", "block_terminals").await.unwrap();
     f.set_by_name("value", "555").await.unwrap();
@@ -253,14 +186,20 @@ async fn an_analyst_works_a_case_in_chromium() {
         .await
         .unwrap();
     f.submit().await.unwrap();
-    find("#done").await;
-    assert!(find("#entries").await.text().await.unwrap().contains("555"));
-    let history = find("#history").await.text().await.unwrap();
+    b.wait_for("#done").await;
+    assert!(b
+        .wait_for("#entries")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("555"));
+    let history = b.wait_for("#history").await.text().await.unwrap();
     assert!(
         history.contains("block_terminals/555") && history.contains("added"),
         "{history}"
     );
-    shot("08-lists.png").await;
+    b.shot("08-lists.png").await;
     assert!(reg
         .list_entries(Some("block_terminals"))
         .await
@@ -271,21 +210,27 @@ async fn an_analyst_works_a_case_in_chromium() {
     // The models page: the champion measured from labels; an analyst gets no promote or
     // rollback button.
     b.goto(&format!("{base}/console/models")).await.unwrap();
-    let models = find("#models").await.text().await.unwrap();
+    let models = b.wait_for("#models").await.text().await.unwrap();
     assert!(models.contains("champion"), "{models}");
     assert!(b
         .find_all(Locator::Css("form.promote, #rollback"))
         .await
         .unwrap()
         .is_empty());
-    find("#outcomes").await;
-    shot("09-models.png").await;
+    b.wait_for("#outcomes").await;
+    b.shot("09-models.png").await;
 
     // The dashboard.
     b.goto(&format!("{base}/console/dashboard")).await.unwrap();
-    find("#latency").await;
-    assert!(!find("#backlog").await.text().await.unwrap().is_empty());
-    shot("10-dashboard.png").await;
+    b.wait_for("#latency").await;
+    assert!(!b
+        .wait_for("#backlog")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .is_empty());
+    b.shot("10-dashboard.png").await;
 
     // Sign out: the session ends.
     b.find(Locator::Css("form.logout button"))
@@ -294,11 +239,10 @@ async fn an_analyst_works_a_case_in_chromium() {
         .click()
         .await
         .unwrap();
-    find("#key").await;
+    b.wait_for("#key").await;
     b.goto(&format!("{base}/console/cases")).await.unwrap();
-    find("#key").await;
-    b.close().await.unwrap();
-    let _ = chromedriver.kill().await;
+    b.wait_for("#key").await;
+    b.close().await;
 
     // A POST without the CSRF token is refused, and one with another session's token.
     let mut p = Plain::new(&base);

@@ -11,14 +11,12 @@
 
 mod common;
 
-use common::{screenshots, wait_for_port, which, Plain};
-use fantoccini::{ClientBuilder, Locator};
-use riskstream_registry::{Registry, Role};
-use riskstream_server::ServiceConfig;
+use common::browser::Browser;
+use common::{Plain, Service};
+use fantoccini::Locator;
 use riskstream_text::{Card, ClassifierParams, FeatureParams, ModelFile, Tokenizer, TopicParams};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 const CARDS: &str =
     "an unauthorized charge on my credit card, the bank charged a fee and will not refund it";
@@ -122,40 +120,13 @@ fn summary() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_reads_the_complaints_queue_and_topics() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec_path = common::write_spec(dir.path());
-    std::fs::write(dir.path().join("topics.json"), summary().to_string()).unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("registry.db").display()
-    );
-    let cfg_text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
-         [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
-         [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[features]\nspec = \"{}\"\n\
-         [complaints]\ntopics = \"topics.json\"\nreasons = 3\n",
-        dir.path().join("state").display(),
-        spec_path.display()
-    );
-    let cfg_path = dir.path().join("service.toml");
-    std::fs::write(&cfg_path, cfg_text).unwrap();
-    let cfg = ServiceConfig::load(&cfg_path).unwrap();
-    let reg = Registry::open(&url).await.unwrap();
-    let admin = reg
-        .create_key("admin", &[Role::Admin], "test")
-        .await
-        .unwrap();
-    let analyst = reg
-        .create_key("ana", &[Role::Analyst], "test")
-        .await
-        .unwrap();
-    let running =
-        riskstream_server::start_with(cfg, std::future::pending(), riskstream_console::router)
-            .await
-            .unwrap();
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
-    let post = |p: &str| http.post(format!("{base}{p}")).bearer_auth(&admin);
+    let svc = Service::start_with(false, |dir| {
+        std::fs::write(dir.join("topics.json"), summary().to_string()).unwrap();
+        "[complaints]\ntopics = \"topics.json\"\nreasons = 3\n".into()
+    })
+    .await;
+    let (base, analyst) = (svc.base.clone(), svc.reader.clone());
+    let post = |p: &str| svc.post(p);
     let r = post("/v1/complaints/models")
         .body(model_body())
         .send()
@@ -232,60 +203,10 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         "the mortgage theme is flagged emerging in week two"
     );
 
-    let (Some(chromium), Some(driver)) = (
-        which("chromium").or_else(|| which("chromium-browser")),
-        which("chromedriver"),
-    ) else {
-        println!("SKIP: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+    let Some(b) = Browser::start().await else {
         return;
     };
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let _chromedriver = tokio::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(&format!("127.0.0.1:{port}")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1100", "--no-first-run", "--disable-extensions"],
-        }),
-    );
-    let b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session through chromedriver");
-    let wait = Duration::from_secs(10);
-    b.goto(&format!("{base}/console/signin")).await.unwrap();
-    b.wait()
-        .at_most(wait)
-        .for_element(Locator::Css("#key"))
-        .await
-        .unwrap();
-    b.form(Locator::Css("form[action='/console/signin']"))
-        .await
-        .unwrap()
-        .set_by_name("key", &analyst)
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
-    b.wait()
-        .at_most(wait)
-        .for_element(Locator::Css("#who"))
-        .await
-        .unwrap();
+    b.sign_in(&base, &analyst).await;
     // The nav link leads there.
     b.find(Locator::Css("a[href='/console/complaints']"))
         .await
@@ -293,15 +214,7 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         .click()
         .await
         .unwrap();
-    let count = b
-        .wait()
-        .at_most(wait)
-        .for_element(Locator::Css("#complaint-count"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let count = b.wait_for("#complaint-count").await.text().await.unwrap();
     assert!(count.starts_with("4 classified complaints"), "{count}");
     for (label, rows) in &want {
         let sections = b.find_all(Locator::Css("section.team")).await.unwrap();
@@ -340,8 +253,7 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
         .await
         .unwrap();
     assert!(!emerging.is_empty(), "an emerging topic is marked");
-    let png = b.screenshot().await.unwrap();
-    std::fs::write(screenshots().join("complaints.png"), png).unwrap();
-    b.close().await.unwrap();
-    running.shutdown().await.unwrap();
+    b.shot("complaints.png").await;
+    b.close().await;
+    svc.running.shutdown().await.unwrap();
 }

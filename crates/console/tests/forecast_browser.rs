@@ -1,8 +1,11 @@
 //! The forecasts page in a real browser: a service with `[forecast]` (a published set as
 //! champion, the early warning counting the decided transactions per terminal), one
 //! terminal's volume cut on one day; headless Chromium signs in, sees the chart and its
-//! table, and acknowledges the alert (audited under the analyst's name). The same page
-//! fetched without a browser (scripts off) carries every number as a table.
+//! table, and acknowledges the alert (audited under the analyst's name). The set also
+//! forecasts `TERMINAL_ID=2` from its first 50 days: its page draws the volumes the
+//! service decided over the forecast's 14 days on that forecast, the cut day marked
+//! outside the 95 % interval, in the browser and as a table with scripts off. The same
+//! page fetched without a browser (scripts off) carries every number as a table.
 //!
 //! Without `chromium` and `chromedriver` on the PATH the browser part prints SKIP and the
 //! scripts-off checks still run.
@@ -11,20 +14,21 @@
 
 mod common;
 
-use common::{root, screenshots, wait_for_port, which, Plain, Service};
-use fantoccini::{ClientBuilder, Locator};
+use common::browser::Browser;
+use common::{root, screenshots, Plain, Service};
+use fantoccini::Locator;
 use riskstream_forecast::batch::{forecast_all, FillOptions};
 use riskstream_forecast::publish::{format_day, parse_day};
 use riskstream_forecast::{ForecastParams, ForecastSet, Method, Series};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const EXTRA: &str = "[forecast]\ndeployment = \"forecast\"\nvolumes_by = [\"TERMINAL_ID\"]\n\
                      check_days = 5\nmin_error_pct = 25\nmin_history_days = 28\n";
 
-/// A published set of two ATM series, with a backtest-free forecast of 14 days.
+/// A published set of two ATM series and of terminal 2's first 50 days of decided
+/// volumes, with a backtest-free forecast of 14 days.
 fn set_json() -> String {
-    let series: Vec<Series> = ["atm-1", "atm-2"]
+    let mut series: Vec<Series> = ["atm-1", "atm-2"]
         .iter()
         .enumerate()
         .map(|(k, id)| Series {
@@ -38,6 +42,14 @@ fn set_json() -> String {
             regressors: Vec::new(),
         })
         .collect();
+    series.push(Series {
+        id: "TERMINAL_ID=2".into(),
+        start: parse_day("2026-09-01").unwrap(),
+        values: (0..50).map(|d| count(2, d) as f64).collect(),
+        blanks: 0,
+        gaps: 0,
+        regressors: Vec::new(),
+    });
     let p = ForecastParams {
         method: Method::Snaive,
         ..Default::default()
@@ -146,64 +158,40 @@ async fn an_analyst_reads_a_forecast_and_acknowledges_an_alert() {
     assert_eq!(page.matches("<tr><td>20").count(), 42, "{page}");
     assert!(page.contains("<svg") && page.contains("80 % / 95 % intervals"));
     assert!(page.contains("TERMINAL_ID=2"), "{page}");
+    assert!(
+        page.contains("id=\"live-note\""),
+        "atm-2 is not counted: {page}"
+    );
+    // Terminal 2: the 14 forecast days (2026-10-21 … 11-03) with what was decided, the
+    // cut day (61 = 2026-11-01) outside the interval; the last day is still open.
+    let (code, page) = p.get("/console/forecasts?series=TERMINAL_ID%3D2").await;
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("id=\"live-chart\""), "{page}");
+    let table = &page[page.find("id=\"live-table\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(
+        table.matches("<tr").count(),
+        15,
+        "header + 14 days: {table}"
+    );
+    let cut = format!(
+        "<tr class=\"outside\"><td>{}</td>",
+        format_day(parse_day("2026-09-01").unwrap() + 61)
+    );
+    assert!(table.contains(&cut), "{table}");
+    let quarter = count(2, 61) / 4;
+    assert!(
+        table.contains(&format!("{cut}<td class=\"num\">{quarter}</td>")),
+        "{table}"
+    );
+    assert!(table.contains("2026-11-03 (still open)"), "{table}");
 
-    let (Some(chromium), Some(driver)) = (
-        which("chromium").or_else(|| which("chromium-browser")),
-        which("chromedriver"),
-    ) else {
-        println!("SKIP: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+    let Some(b) = Browser::start().await else {
         return;
     };
     let shots = screenshots();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut chromedriver = tokio::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(&format!("127.0.0.1:{port}")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1100", "--no-first-run", "--disable-extensions"],
-        }),
-    );
-    let b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session through chromedriver");
-    let wait = Duration::from_secs(10);
-    let find = |css: &'static str| {
-        let b = b.clone();
-        async move {
-            b.wait()
-                .at_most(wait)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-        }
-    };
-    b.goto(&format!("{base}/console/signin")).await.unwrap();
-    find("#key").await;
-    b.form(Locator::Css("form[action='/console/signin']"))
-        .await
-        .unwrap()
-        .set_by_name("key", &svc.analyst)
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
-    find("#who").await;
+    let find = |css: &'static str| b.wait_for(css);
+    b.sign_in(&base, &svc.analyst).await;
     b.goto(&format!("{base}/console/forecasts")).await.unwrap();
     let chart = find("#chart").await.html(false).await.unwrap();
     assert!(
@@ -233,6 +221,29 @@ async fn an_analyst_reads_a_forecast_and_acknowledges_an_alert() {
     );
     let png = b.screenshot().await.unwrap();
     std::fs::write(shots.join("forecast-01-page.png"), png).unwrap();
+    // The live chart: one dot per decided day over the forecast, the cut day hollow.
+    b.goto(&format!("{base}/console/forecasts?series=TERMINAL_ID%3D2"))
+        .await
+        .unwrap();
+    let live = find("#live-chart").await;
+    let dots = live
+        .find_all(Locator::Css("circle.actual-point"))
+        .await
+        .unwrap();
+    assert_eq!(dots.len(), 14);
+    let outside = live
+        .find_all(Locator::Css("circle.actual-point.outside"))
+        .await
+        .unwrap();
+    assert!(
+        !outside.is_empty() && outside.len() < 14,
+        "{}",
+        outside.len()
+    );
+    assert!(live.find(Locator::Css("path.actual")).await.is_ok());
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(shots.join("forecast-03-live.png"), png).unwrap();
+    b.goto(&format!("{base}/console/forecasts")).await.unwrap();
     b.form(Locator::Css(&format!(
         "form[action='/console/forecasts/alerts/{alert}/ack']"
     )))
@@ -256,6 +267,5 @@ async fn an_analyst_reads_a_forecast_and_acknowledges_an_alert() {
             .any(|r| r.action == "forecast.alert.ack" && r.actor == "ana"),
         "{tail:?}"
     );
-    b.close().await.unwrap();
-    let _ = chromedriver.kill().await;
+    b.close().await;
 }

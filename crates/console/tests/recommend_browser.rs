@@ -11,15 +11,15 @@
 
 mod common;
 
-use common::{screenshots, wait_for_port, which, Service};
-use fantoccini::{ClientBuilder, Locator};
+use common::browser::Browser;
+use common::Service;
+use fantoccini::Locator;
 use riskstream_recommend::{
     no_progress, BuildOptions, Card, Duplicates, ImplicitAlsParams, InteractionsBuilder, ModelFile,
     Params, Solver,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 const CUSTOMERS: usize = 120;
 
@@ -74,14 +74,9 @@ fn model_json(params: &Params) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_reads_the_ab_arms_in_chromium() {
-    let (Some(chromium), Some(driver)) = (
-        which("chromium").or_else(|| which("chromium-browser")),
-        which("chromedriver"),
-    ) else {
-        println!("SKIP: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+    let Some(b) = Browser::start().await else {
         return;
     };
-    let shots = screenshots();
     let svc = Service::start_with(false, |dir| {
         let mut csv = String::from("customer_id,age,segment\n");
         for i in 0..CUSTOMERS {
@@ -186,56 +181,7 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
         .await
         .unwrap();
 
-    // chromedriver on a free port, headless Chromium through it.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut chromedriver = tokio::process::Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(&format!("127.0.0.1:{port}")).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1100", "--no-first-run", "--disable-extensions"],
-        }),
-    );
-    let b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session through chromedriver");
-    let wait = Duration::from_secs(10);
-    let find = |css: &'static str| {
-        let b = b.clone();
-        async move {
-            b.wait()
-                .at_most(wait)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-        }
-    };
-
-    b.goto(&format!("{base}/console/signin")).await.unwrap();
-    b.form(Locator::Css("form[action='/console/signin']"))
-        .await
-        .unwrap()
-        .set_by_name("key", &svc.reader)
-        .await
-        .unwrap()
-        .submit()
-        .await
-        .unwrap();
-    find("#who").await;
+    b.sign_in(&base, &svc.reader).await;
     // The nav leads there.
     b.find(Locator::Css("a[href='/console/recommend']"))
         .await
@@ -243,9 +189,8 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
         .click()
         .await
         .unwrap();
-    find("#arms").await;
-    let png = b.screenshot().await.unwrap();
-    std::fs::write(shots.join("20-recommend-arms.png"), png).unwrap();
+    b.wait_for("#arms").await;
+    b.shot("20-recommend-arms.png").await;
     let sections = b.find_all(Locator::Css("section.arm")).await.unwrap();
     assert_eq!(sections.len(), 2);
     for a in api["arms"].as_array().unwrap() {
@@ -307,7 +252,6 @@ async fn an_analyst_reads_the_ab_arms_in_chromium() {
         .unwrap();
     assert!(ch.starts_with("difference -"), "{ch}");
 
-    b.close().await.unwrap();
-    let _ = chromedriver.kill().await;
+    b.close().await;
     svc.running.shutdown().await.unwrap();
 }

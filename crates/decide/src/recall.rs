@@ -55,6 +55,22 @@ impl Weigh for bool {
     }
 }
 
+/// Entries whose room a window reserves when it is made (beyond it, it grows as it fills).
+///
+/// A hash map that grows rehashes every entry at once: at 70,000 remembered decisions that
+/// was one 30 ms pause of every decision, the worst second of each `bench http` step. So
+/// the map is made at its final size, with twice the entries' room: under first-in
+/// first-out churn at a high load a hash map fills with tombstones and rehashes again, at
+/// under half full it does not. The reservation is capped so a very large configured
+/// window does not claim its memory before it is used.
+pub(crate) const RESERVE_MAX: usize = 1 << 22;
+
+/// Room to reserve in a hash map that will hold at most `cap` entries under first-in
+/// first-out churn (see [`RESERVE_MAX`]).
+pub(crate) fn reserved(cap: usize) -> usize {
+    cap.saturating_mul(2).min(RESERVE_MAX)
+}
+
 /// Map and queue slots and the id's allocation header, per entry.
 const SLOT_BYTES: usize = 2 * std::mem::size_of::<Arc<str>>() + 16 + 16;
 
@@ -72,8 +88,8 @@ impl<V: Weigh> Window<V> {
     /// An empty window of at most `cap` entries (0 remembers nothing).
     pub fn new(cap: usize) -> Self {
         Self {
-            map: HashMap::new(),
-            order: VecDeque::new(),
+            map: HashMap::with_capacity(reserved(cap)),
+            order: VecDeque::with_capacity(cap.saturating_add(1).min(RESERVE_MAX)),
             cap,
             forgotten: 0,
             bytes: 0,
@@ -144,6 +160,10 @@ impl<V: Weigh> Window<V> {
     pub fn set_capacity(&mut self, cap: usize) {
         self.cap = cap;
         while self.map.len() > cap && self.forget_oldest() {}
+        self.map
+            .reserve(reserved(cap).saturating_sub(self.map.len()));
+        self.order
+            .reserve(cap.min(RESERVE_MAX).saturating_sub(self.order.len()));
     }
 
     /// Entries oldest first.
@@ -234,6 +254,33 @@ pub(crate) struct RecallSnap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_never_regrows_its_map_while_it_fills_and_churns() {
+        // Growing rehashes every entry under the decider's lock: a pause of every decision.
+        for cap in [1usize, 1000, 50_000] {
+            let mut w: Window<bool> = Window::new(cap);
+            let room = w.map.capacity();
+            assert!(room > cap, "cap {cap}: room {room}");
+            // (`capacity` moves by one as removals leave tombstones and inserts reuse them;
+            // it passes the room it was made with only when the table is grown.)
+            for i in 0..(3 * cap + 10) {
+                w.put(&i.to_string(), true);
+                assert!(w.map.capacity() <= room, "cap {cap}: regrown at entry {i}");
+            }
+            assert_eq!(w.len(), cap);
+        }
+        let mut w: Window<bool> = Window::new(10);
+        w.set_capacity(20_000);
+        let room = w.map.capacity();
+        for i in 0..60_000 {
+            w.put(&i.to_string(), false);
+            assert!(
+                w.map.capacity() <= room,
+                "regrown at entry {i} after set_capacity"
+            );
+        }
+    }
 
     impl Weigh for i32 {
         fn weigh(&self) -> usize {

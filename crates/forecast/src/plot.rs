@@ -22,6 +22,21 @@ pub fn svg(
     first_label: &str,
     last_label: &str,
 ) -> String {
+    svg_with_actuals(title, history, f, show, &[], first_label, last_label)
+}
+
+/// [`svg`] with what actually happened over the forecast's days drawn on top: `actual[i]`
+/// is day i of the forecast (`NaN` = not known yet), a line with a dot per day, the dots
+/// outside the 95 % interval drawn hollow and red (`class="actual-point outside"`).
+pub fn svg_with_actuals(
+    title: &str,
+    history: &[f64],
+    f: &Forecast,
+    show: usize,
+    actual: &[f64],
+    first_label: &str,
+    last_label: &str,
+) -> String {
     let (w, h) = (900.0, 320.0);
     let (ml, mr, mt, mb) = (50.0, 10.0, 28.0, 28.0);
     let hist = &history[history.len().saturating_sub(show)..];
@@ -31,6 +46,7 @@ pub fn svg(
         .chain(&f.lo95)
         .chain(&f.hi95)
         .chain(&f.mean)
+        .chain(actual.iter().take(f.len()))
         .copied()
         .filter(|v| v.is_finite());
     let (mut lo, mut hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -104,11 +120,34 @@ pub fn svg(
     s.push_str(&format!(
         "<path d=\"{mean_d}\" fill=\"none\" stroke=\"#08519c\" stroke-width=\"2\"/>\n"
     ));
+    let actual = &actual[..actual.len().min(f.len())];
+    if actual.iter().any(|v| v.is_finite()) {
+        let act_d = line(&mut actual.iter().enumerate().map(|(i, v)| (off + i, *v)));
+        s.push_str(&format!(
+            "<path class=\"actual\" d=\"{act_d}\" fill=\"none\" stroke=\"#a50f15\" stroke-width=\"1.5\"/>\n"
+        ));
+        for (i, v) in actual.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+            let out = *v < f.lo95[i] || *v > f.hi95[i];
+            s.push_str(&format!(
+                "<circle class=\"actual-point{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\" stroke=\"#a50f15\" stroke-width=\"1.5\"/>\n",
+                if out { " outside" } else { "" },
+                x(off + i),
+                y(*v),
+                if out { 5 } else { 3 },
+                if out { "white" } else { "#a50f15" },
+            ));
+        }
+    }
     s.push_str(&format!(
         "<line x1=\"{ml}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#999\"/>\n\
          <text x=\"{ml}\" y=\"{ty}\">{fl}</text><text x=\"{r}\" y=\"{ty}\" text-anchor=\"end\">{ll}</text>\n\
          <text x=\"4\" y=\"{yt:.1}\">{hi:.1}</text><text x=\"4\" y=\"{yb:.1}\">{lo:.1}</text>\n\
-         <text x=\"{r}\" y=\"18\" text-anchor=\"end\">history · forecast · 80 % / 95 % intervals</text>\n</svg>\n",
+         <text x=\"{r}\" y=\"18\" text-anchor=\"end\">{legend}</text>\n</svg>\n",
+        legend = if actual.iter().any(|v| v.is_finite()) {
+            "history · forecast · 80 % / 95 % intervals · actual (hollow: outside 95 %)"
+        } else {
+            "history · forecast · 80 % / 95 % intervals"
+        },
         b = h - mb,
         r = w - mr,
         ty = h - 8.0,
@@ -136,5 +175,19 @@ mod tests {
             "2020-01-05",
         );
         assert!(s.starts_with("<svg") && s.contains("a&lt;b") && s.matches("<path").count() == 4);
+        assert!(!s.contains("actual"));
+    }
+
+    #[test]
+    fn actuals_are_drawn_with_the_ones_outside_the_95_interval_marked() {
+        let f = Forecast::normal(vec![10.0, 10.0, 10.0], &[1.0, 1.0, 1.0]);
+        let s = svg_with_actuals("s", &[9.0, 11.0], &f, 10, &[10.5, 2.0, f64::NAN], "a", "b");
+        assert_eq!(s.matches("class=\"actual-point\"").count(), 1, "{s}");
+        assert_eq!(
+            s.matches("class=\"actual-point outside\"").count(),
+            1,
+            "{s}"
+        );
+        assert!(s.contains("class=\"actual\""));
     }
 }

@@ -25,8 +25,9 @@ use crate::series::Series;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
-/// Daily counts per series.
-#[derive(Debug, Clone, Default)]
+/// Daily counts per series. Serialisable, so a service can keep them across a restart
+/// (as JSON: `{"counts": {"channel=atm": {"20000": 41.0, …}}}`, days since 1970-01-01).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Volumes {
     counts: BTreeMap<String, BTreeMap<i64, f64>>,
 }

@@ -172,3 +172,42 @@ pub fn tls_acceptor(
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
+
+/// A TLS client configuration on the same stack as [`tls_acceptor`] (rustls on ring,
+/// HTTP/1.1 by ALPN) for the service's outgoing calls (the forecast alert webhook): the
+/// system's trusted roots, plus the PEM certificates in `extra_roots` (an internal CA, or
+/// a receiver's self-signed certificate). A file that cannot be read or holds no
+/// certificate is an error naming it.
+pub fn client_tls_config(
+    extra_roots: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system stores are skipped: the extra roots may be all that is needed.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(p) = extra_roots {
+        let certs = CertificateDer::pem_file_iter(p)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("CA file {}: {e}", p.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "CA file {}: no PEM certificate in the file",
+                p.display()
+            ));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("CA file {}: {e}", p.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}

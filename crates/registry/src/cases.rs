@@ -35,7 +35,7 @@ const ROWS_PER_INSERT: usize = 100;
 /// `NULL_PCT` in `deploy.rs`). Scores are probabilities in [0, 1], so -1 is free.
 const NO_SCORE: f64 = -1.0;
 
-const COLUMNS: &str = "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by, tx, assignee";
+pub(crate) const COLUMNS: &str = "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by, tx, assignee";
 
 /// The rules column of a decision: `,a,b,` for the fired rules (so a filter is one
 /// `LIKE '%,name,%'`), `None` when none fired or the decision is not JSON.
@@ -268,7 +268,7 @@ pub(crate) enum Param {
 
 impl CaseQuery {
     /// The WHERE clause (empty or starting with a space) and its parameters, `$1` on.
-    fn filter(&self) -> (String, Vec<Param>) {
+    pub(crate) fn filter(&self) -> (String, Vec<Param>) {
         let mut clauses = Vec::new();
         let mut params = Vec::new();
         let mut add = |clause: &str, p: Param| {
@@ -347,7 +347,7 @@ async fn case_in(change: &mut Change<'_>, id: &str) -> Result<Case> {
     }
 }
 
-fn case_from_row(row: &sqlx::any::AnyRow) -> Result<Case> {
+pub(crate) fn case_from_row(row: &sqlx::any::AnyRow) -> Result<Case> {
     const CTX: &str = "reading cases";
     let id: String = row.try_get(0).ctx(CTX)?;
     let decision: String = row.try_get(5).ctx(CTX)?;

@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rec_feedback",
         include_str!("../migrations/0006_rec_feedback.sql"),
     ),
+    (
+        7,
+        "queue_keyset",
+        include_str!("../migrations/0007_queue_keyset.sql"),
+    ),
 ];
 
 /// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with

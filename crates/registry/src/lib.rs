@@ -77,10 +77,12 @@ mod deploy;
 mod error;
 mod key;
 mod keys;
+mod keyset;
 mod lists;
 mod reads;
 mod recfeedback;
 mod types;
+mod window;
 mod writer;
 
 use std::sync::Arc;
@@ -91,6 +93,7 @@ pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
+pub use keyset::{CaseCursor, CasePage};
 pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
 pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use types::{

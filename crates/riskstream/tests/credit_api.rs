@@ -6,14 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod common;
+
+use common::serve::{free_port, serve};
 use riskstream_credit::data::Column;
 use riskstream_credit::{Scaling, Scorecard, ScorecardParams, Table, Value as CV};
 use riskstream_registry::{Registry, Role};
 use serde_json::{json, Map, Value};
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_riskstream"))
@@ -90,52 +92,6 @@ fn values<'a>(t: &'a Table, card: &Scorecard, i: usize) -> Vec<CV<'a>> {
         .iter()
         .map(|c| t.column(c.name()).unwrap().value(i))
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Stops the service started by the test when the test ends, however it ends.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(cfg: &Path, addr: &str, log: &Path) -> Serve {
-    let err = std::fs::File::create(log).unwrap();
-    let mut child = Serve(
-        bin()
-            .args(["serve", "--config"])
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        if let Ok(Some(s)) = child.0.try_wait() {
-            panic!(
-                "serve exited with {s}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
 }
 
 #[test]

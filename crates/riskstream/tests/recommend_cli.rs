@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
+mod common;
+
+use common::serve::{free_port, serve};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -67,6 +70,27 @@ fn holdings(dir: &Path) -> (String, String) {
     )
 }
 
+/// `recommend train` on the holdings (implicit, with segments) with `learner`'s options.
+fn train_holdings(products: &str, customers: &str, learner: &[&str], out: &str) -> String {
+    let mut args = vec![
+        "recommend",
+        "train",
+        "--input",
+        products,
+        "--user-col",
+        "customer_id",
+        "--item-col",
+        "product",
+        "--implicit",
+        "--segments",
+        customers,
+        "--output",
+        out,
+    ];
+    args.extend_from_slice(learner);
+    succeeded(&run(&args))
+}
+
 fn csv(path: &str) -> Vec<Vec<String>> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -80,23 +104,7 @@ fn holdings_to_offers_with_reasons_fold_in_and_cold_start() {
     let d = tempfile::tempdir().unwrap();
     let (products, customers) = holdings(d.path());
     let model = d.path().join("m.json").display().to_string();
-    let out = succeeded(&run(&[
-        "recommend",
-        "train",
-        "--input",
-        &products,
-        "--user-col",
-        "customer_id",
-        "--item-col",
-        "product",
-        "--implicit",
-        "--rank",
-        "3",
-        "--segments",
-        &customers,
-        "--output",
-        &model,
-    ]));
+    let out = train_holdings(&products, &customers, &["--rank", "3"], &model);
     assert!(out.contains("implicit_als on 132 interactions"), "{out}");
     // Every customer: nothing they hold, reasons from what they hold.
     let top = d.path().join("top.csv").display().to_string();
@@ -417,4 +425,202 @@ fn eligibility_rules_bar_offers_and_bad_rules_are_named() {
         &top,
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The 64-hex id in a command's output.
+fn id_in(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no id in: {out}"))
+        .to_string()
+}
+
+/// `recommend top --k 2` of a model for the customers of `customers.csv` (with their
+/// segments, as the service reads them): customer → items in rank order.
+fn offline_top(dir: &Path, model: &str) -> std::collections::HashMap<String, Vec<String>> {
+    let top = dir.join(format!("{model}.top.csv")).display().to_string();
+    succeeded(&run(&[
+        "recommend",
+        "top",
+        "--model",
+        &dir.join(model).display().to_string(),
+        "--users",
+        &dir.join("customers.csv").display().to_string(),
+        "--segment-col",
+        "segment",
+        "--k",
+        "2",
+        "--output",
+        &top,
+    ]));
+    let mut m = std::collections::HashMap::<String, Vec<String>>::new();
+    for r in &csv(&top)[1..] {
+        m.entry(r[0].clone()).or_default().push(r[2].clone());
+    }
+    m
+}
+
+#[test]
+fn models_pushed_and_staged_from_the_cli_are_served_as_the_arms() {
+    let d = tempfile::tempdir().unwrap();
+    let (products, customers) = holdings(d.path());
+    for (name, learner) in [
+        ("als.json", &["--rank", "3"][..]),
+        ("pop.json", &["--algorithm", "popularity"][..]),
+    ] {
+        let out = d.path().join(name).display().to_string();
+        train_holdings(&products, &customers, learner, &out);
+    }
+    let junk = write(d.path(), "junk.json", r#"{"kind": "nothing"}"#);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let head = format!(
+        "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"off\"\n\
+         [registry]\nurl = \"sqlite://registry.db?mode=rwc\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
+         [state]\ndir = \"state\"\ncheckpoint_interval = \"off\"\ndurability = \"off\"\n\
+         [features]\nspec = \"{}\"\n",
+        spec.display()
+    );
+    let cfg = d.path().join("service.toml");
+    std::fs::write(
+        &cfg,
+        format!("{head}[recommend]\ndeployment = \"offers\"\ncustomers = \"customers.csv\"\nsegment_col = \"segment\"\n"),
+    )
+    .unwrap();
+    let bare = d.path().join("bare.toml");
+    std::fs::write(&bare, &head).unwrap();
+    let cli = |config: &Path, args: &[&str]| {
+        bin()
+            .args(args)
+            .args(["--config", config.to_str().unwrap(), "--actor", "test"])
+            .output()
+            .unwrap()
+    };
+    let path = |n: &str| d.path().join(n).display().to_string();
+
+    let out = succeeded(&cli(
+        &cfg,
+        &[
+            "recommend",
+            "push",
+            &path("als.json"),
+            "--stage",
+            "champion",
+        ],
+    ));
+    let als = id_in(&out);
+    assert!(
+        out.contains("registered recommendation model (implicit_als)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("staged champion in deployment `offers`"),
+        "{out}"
+    );
+    let pop = id_in(&succeeded(&cli(
+        &cfg,
+        &["recommend", "push", &path("pop.json")],
+    )));
+    let out = succeeded(&cli(
+        &cfg,
+        &[
+            "recommend",
+            "stage",
+            &pop[..12],
+            "challenger",
+            "--pct",
+            "50",
+        ],
+    ));
+    assert!(
+        out.contains(&format!(
+            "recommendation model {pop} is now challenger (50%) in `offers`"
+        )),
+        "{out}"
+    );
+
+    // Refusals: not a model; a model of another kind's command; a challenger without its
+    // share; a config without [recommend]. Each exits 2 naming what to fix.
+    let err = refused(&cli(&cfg, &["recommend", "push", &junk]));
+    assert!(err.contains("junk.json"), "{err}");
+    let err = refused(&cli(&cfg, &["model", "stage", &pop, "shadow"]));
+    assert!(err.contains("riskstream recommend stage"), "{err}");
+    let err = refused(&cli(&cfg, &["recommend", "stage", &pop, "challenger"]));
+    assert!(err.contains("--pct"), "{err}");
+    let err = refused(&cli(&bare, &["recommend", "stage", &pop, "shadow"]));
+    assert!(
+        err.contains("bare.toml has no [recommend] section"),
+        "{err}"
+    );
+
+    // The service serves each customer from the arm their hash routes them to, the same
+    // items `recommend top` lists offline for that model, and the same arm every time.
+    let offline = [
+        (als.clone(), offline_top(d.path(), "als.json")),
+        (pop.clone(), offline_top(d.path(), "pop.json")),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}?mode=rwc", path("registry.db"));
+    let key = rt.block_on(async {
+        riskstream_registry::Registry::open(&url)
+            .await
+            .unwrap()
+            .create_key("offers", &[riskstream_registry::Role::Decide], "test")
+            .await
+            .unwrap()
+    });
+    let _serve = serve(&cfg, &addr, &d.path().join("serve.log"));
+    let http = reqwest::Client::new();
+    let ask = |customer: &str| -> serde_json::Value {
+        rt.block_on(async {
+            let r = http
+                .get(format!("http://{addr}/v1/recommendations/{customer}?k=2"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{customer}");
+            r.json().await.unwrap()
+        })
+    };
+    let mut arms = std::collections::HashMap::new();
+    for round in 0..2 {
+        for i in 0..40 {
+            let c = format!("C{i}");
+            let a = ask(&c);
+            let model = a["arm"]["model"].as_str().unwrap().to_string();
+            let (_, top) = offline.iter().find(|(id, _)| *id == model).unwrap();
+            let items: Vec<&str> = a["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["item"].as_str().unwrap())
+                .collect();
+            let want: Vec<&str> = top[&c].iter().map(String::as_str).collect();
+            assert_eq!(items, want, "{c}: {a}");
+            if round == 0 {
+                arms.insert(c, model);
+            } else {
+                assert_eq!(arms[&c], model, "{c} changed arm");
+            }
+        }
+    }
+    let to_pop = arms.values().filter(|m| **m == pop).count();
+    assert!(
+        (8..=32).contains(&to_pop),
+        "about half of 40 customers go to a 50 % challenger: {to_pop}"
+    );
+    // The challenger promoted, then the first model put back by `recommend rollback`.
+    succeeded(&cli(&cfg, &["recommend", "stage", &pop, "champion"]));
+    let out = succeeded(&cli(&cfg, &["recommend", "rollback"]));
+    assert!(
+        out.contains(&format!(
+            "recommendation champion of `offers` rolled back to {als}"
+        )),
+        "{out}"
+    );
 }

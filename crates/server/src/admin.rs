@@ -52,6 +52,10 @@ pub enum AdminError {
     /// The text is not a forecast set (JSON from `riskstream forecast --publish`).
     #[error("not a usable forecast set: {0}")]
     NotAForecastSet(#[source] riskstream_forecast::ForecastError),
+    /// The text is not a usable recommendation model (JSON from `riskstream recommend
+    /// train`): why, naming the text.
+    #[error("{0}")]
+    NotARecommendModel(String),
     /// The registry refused or could not be reached.
     #[error("{0}")]
     Registry(#[from] RegistryError),
@@ -66,6 +70,7 @@ impl Classify for AdminError {
             | AdminError::WrongKind(_)
             | AdminError::NotACreditModel(_)
             | AdminError::NotAForecastSet(_)
+            | AdminError::NotARecommendModel(_)
             | AdminError::Reasons { .. } => ErrorClass::User,
             AdminError::Registry(e) => e.class(),
         }
@@ -266,6 +271,9 @@ pub fn wrong_kind(id: &str, found: ArtifactKind, expected: ArtifactKind) -> Admi
         }
         ArtifactKind::ForecastModel => {
             "; stage forecast sets with POST /v1/forecast-models/{id}/stage or `riskstream forecast stage`"
+        }
+        ArtifactKind::RecommendModel => {
+            "; stage recommendation models with POST /v1/recommend/models/{id}/stage or `riskstream recommend stage`"
         }
         ArtifactKind::Model => {
             "; stage fraud models with POST /v1/models/{id}/stage or `riskstream model stage`"

@@ -13,6 +13,16 @@
 //! after a failure (or a retried transaction) opens each case once. A batch the registry
 //! refuses is retried once a second later, then logged and counted
 //! (`riskstream_cases_failed_total`); the decision itself is still in the audit log.
+//!
+//! A crash (kill -9) can lose cases still in the queue: their decisions were answered
+//! (the write-ahead log holds them) but never reached the registry. At start-up
+//! [`reopen_logged`] opens the case of every flagged decision in the replayed log; the
+//! stable ids make the cases already written a no-op.
+//!
+//! ```text
+//!  start-up: wal::replay ─▶ Record::Decision (outcome review/decline) ─▶ NewCase
+//!                           ─▶ Registry::open_cases (ON CONFLICT DO NOTHING) ─▶ reopened n
+//! ```
 
 use riskstream_registry::{NewCase, Registry};
 use tokio::sync::{mpsc, oneshot};
@@ -89,6 +99,50 @@ impl CaseQueue {
             let _ = done.await;
         }
     }
+}
+
+/// The case of a logged decision, if its outcome opens one.
+pub fn case_of(source: &str, rec: &crate::wal::Record) -> Option<NewCase> {
+    let crate::wal::Record::Decision { tx, decision, .. } = rec else {
+        return None;
+    };
+    let v: serde_json::Value = serde_json::from_str(decision).ok()?;
+    let outcome = v["outcome"].as_str()?;
+    let tx_id = v["tx_id"].as_str()?;
+    if !opens_case(outcome) {
+        return None;
+    }
+    Some(NewCase {
+        id: format!("{source}:{tx_id}"),
+        tx_id: tx_id.to_string(),
+        outcome: outcome.to_string(),
+        score: v["score"].as_f64(),
+        decision: decision.clone(),
+        tx: serde_json::to_string(tx).ok(),
+    })
+}
+
+/// Opens the cases of the flagged decisions in `logged` (the write-ahead log replayed at
+/// start-up) that the registry lacks; how many it opened.
+pub async fn reopen_logged(
+    registry: &Registry,
+    deployment: &str,
+    logged: &[crate::wal::Record],
+) -> Result<u64, riskstream_registry::RegistryError> {
+    let source = format!("serve:{deployment}");
+    let cases: Vec<NewCase> = logged.iter().filter_map(|r| case_of(&source, r)).collect();
+    let mut opened = 0;
+    for chunk in cases.chunks(BATCH) {
+        opened += registry.open_cases(&source, chunk).await?;
+    }
+    if opened > 0 {
+        metrics::counter!("riskstream_cases_opened_total").increment(opened);
+        tracing::warn!(
+            cases = opened,
+            "cases of acknowledged decisions were lost with the process; opened again from the write-ahead log"
+        );
+    }
+    Ok(opened)
 }
 
 async fn run(registry: Registry, source: String, mut rx: mpsc::Receiver<Msg>) {

@@ -89,6 +89,8 @@ pub struct ServiceConfig {
     pub recommend: Option<crate::recommend::RecommendConfig>,
     /// Complaint classification (`[complaints]`); absent, the complaints routes answer 404.
     pub complaints: Option<crate::complaints::ComplaintsConfig>,
+    /// Monitoring alert rules (`[alerts]`); absent, nothing is checked.
+    pub alerts: Option<crate::alerts::AlertsConfig>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -196,6 +198,7 @@ struct RawFile {
     console: RawConsole,
     forecast: Option<crate::forecast::RawForecast>,
     complaints: Option<crate::complaints::RawComplaints>,
+    alerts: Option<crate::alerts::RawAlerts>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +286,7 @@ const SECTIONS: &[&str] = &[
     "forecast",
     "recommend",
     "complaints",
+    "alerts",
 ];
 
 impl ServiceConfig {
@@ -439,7 +443,7 @@ impl ServiceConfig {
             .and_then(|c| read_credit(&mut diags, c, base, &deployment));
         let forecast = raw.forecast.as_ref().and_then(|f| {
             let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
-            crate::forecast::read_config(&mut diags, f, &[deployment.as_str(), credit_dep])
+            crate::forecast::read_config(&mut diags, f, base, &[deployment.as_str(), credit_dep])
         });
         let recommend = raw.recommend.as_ref().and_then(|r| {
             let mut taken = vec![("registry.deployment", deployment.as_str())];
@@ -452,6 +456,10 @@ impl ServiceConfig {
             let credit_dep = credit.as_ref().map_or("", |c| c.deployment.as_str());
             crate::complaints::read_config(&mut diags, c, base, &[deployment.as_str(), credit_dep])
         });
+        let alerts = raw
+            .alerts
+            .as_ref()
+            .and_then(|a| crate::alerts::config::read_config(&mut diags, a));
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -520,6 +528,7 @@ impl ServiceConfig {
             recommend,
             complaints,
             console_session_idle,
+            alerts,
         })
     }
 }

@@ -16,15 +16,22 @@
 //! with a transaction is taken as still open, the days before it as complete. A replay
 //! or a backfill through the service therefore checks the days it replays.
 //!
-//! What is not kept across a restart: the counts and the open alerts live in memory.
-//! Every alert raised and every acknowledgement is in the audit log; the counts rebuild
-//! from the traffic (a restart needs `min_history_days` of traffic before checks resume).
+//! Kept across a restart: the counts, the alerts (open and acknowledged) and which
+//! (series, day) pairs have alerted travel in the service's checkpoint, taken under the
+//! same lock as the feature state ([`EarlyWarning::save`], [`EarlyWarning::load`]); the
+//! decisions logged after that checkpoint are counted again as the write-ahead log is
+//! replayed. So a restart neither forgets the history the checks need nor raises (and
+//! posts) an alert a second time. Counted are the values as the log keeps them (a field
+//! the feature spec marks `pii` is counted under its treated value, live and replayed
+//! alike).
 
-use crate::forecast::{WarnConfig, Webhook};
+use crate::forecast::WarnConfig;
+/// The webhook sender, shared ([`crate::webhook`]); here for the callers that found it here.
+pub use crate::webhook::{deliver, signature};
 use riskstream_core::time::TimestampFormat;
 use riskstream_forecast::warn::{early_warning, Alert, Rule, Volumes};
 use riskstream_forecast::ForecastParams;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -32,7 +39,7 @@ use std::sync::Mutex;
 const DAY_US: i64 = 86_400_000_000;
 
 /// An alert as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertEntry {
     /// Sequence number (1, 2, …) within this process.
     pub id: u64,
@@ -50,7 +57,7 @@ pub struct AlertEntry {
 }
 
 /// What the last check did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LastRun {
     /// When (microseconds since the epoch).
     pub at: i64,
@@ -64,7 +71,7 @@ pub struct LastRun {
     pub raised: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Inner {
     volumes: Volumes,
     /// Series refused by the cardinality guard, per field.
@@ -82,6 +89,15 @@ pub struct EarlyWarning {
     pub cfg: WarnConfig,
     time_field: Option<(String, TimestampFormat)>,
     inner: Mutex<Inner>,
+}
+
+/// Version of [`EarlyWarning::save`]'s format.
+const SAVED_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Saved<'a> {
+    version: u32,
+    inner: &'a Inner,
 }
 
 /// The most alerts kept in memory (the oldest acknowledged ones go first).
@@ -269,6 +285,37 @@ impl EarlyWarning {
         Some(e)
     }
 
+    /// The state to keep across a restart (JSON, versioned): counts, alerts, what has
+    /// alerted. Call it under the lock that orders decisions against the write-ahead log.
+    pub fn save(&self) -> Vec<u8> {
+        let g = self.lock();
+        let saved = Saved {
+            version: SAVED_VERSION,
+            inner: &g,
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// Restores what [`EarlyWarning::save`] wrote, replacing the state; an error names
+    /// what is wrong (the caller decides whether to start without it).
+    pub fn load(&self, bytes: &[u8]) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Loaded {
+            version: u32,
+            inner: Inner,
+        }
+        let l: Loaded =
+            serde_json::from_slice(bytes).map_err(|e| format!("early-warning state: {e}"))?;
+        if l.version != SAVED_VERSION {
+            return Err(format!(
+                "early-warning state version {}, this build reads {SAVED_VERSION}",
+                l.version
+            ));
+        }
+        *self.lock() = l.inner;
+        Ok(())
+    }
+
     fn set_webhook(&self, ids: &[u64], outcome: &str) {
         let mut g = self.lock();
         for a in g.alerts.iter_mut().filter(|a| ids.contains(&a.id)) {
@@ -307,67 +354,5 @@ impl EarlyWarning {
                 }
             }
         }
-    }
-}
-
-/// `sha256=<hex>` of HMAC-SHA256(secret, body): the `X-Riskstream-Signature` header.
-pub fn signature(secret: &[u8], body: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut m = match Hmac::<sha2::Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        // HMAC takes keys of any length; this cannot happen.
-        Err(_) => return String::new(),
-    };
-    m.update(body.as_bytes());
-    let tag = m.finalize().into_bytes();
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256=");
-    for b in tag {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// POSTs `body` (JSON) to the webhook: each attempt within `timeout`, `retries` more
-/// after a failure (a connection error, a timeout or a non-2xx answer), waiting 0.5 s,
-/// 1 s, 2 s, … between them. Returns the attempts made, or the last failure.
-pub async fn deliver(w: &Webhook, body: &str) -> Result<u32, String> {
-    let client = reqwest::Client::builder()
-        .timeout(w.timeout)
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
-    let mut last = String::new();
-    for attempt in 0..=w.retries {
-        if attempt > 0 {
-            let wait = 500u64.saturating_mul(1 << (attempt - 1).min(6));
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        }
-        let mut r = client
-            .post(&w.url)
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(s) = &w.secret {
-            r = r.header("x-riskstream-signature", signature(s, body));
-        }
-        match r.send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(attempt + 1),
-            Ok(resp) => last = format!("{} answered {}", w.url, resp.status()),
-            Err(e) => last = format!("{}: {e}", w.url),
-        }
-    }
-    Err(format!("{last} (after {} attempts)", w.retries + 1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_is_hmac_sha256_hex() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            signature(b"Jefe", "what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 }

@@ -37,7 +37,8 @@ use std::time::Duration;
 /// min_error_pct = 20            # …and only if |actual − forecast| / forecast ≥ this
 /// min_history_days = 28         # series with less complete history are not checked
 /// max_series = 10000            # distinct values counted per field, at most
-/// webhook_url = "http://alerts.internal/hook"
+/// webhook_url = "https://alerts.internal/hook"  # http:// or https://
+/// webhook_ca_file = "alerts-ca.pem" # extra trusted roots (PEM, beside the system's), optional
 /// webhook_secret_env = "RISKSTREAM_FORECAST_WEBHOOK_SECRET" # HMAC-SHA256 key, optional
 /// webhook_timeout = "5s"
 /// webhook_retries = 3
@@ -75,30 +76,8 @@ pub struct WarnConfig {
     pub webhook: Option<Webhook>,
 }
 
-/// The alert webhook.
-#[derive(Clone)]
-pub struct Webhook {
-    /// `http://` URL.
-    pub url: String,
-    /// HMAC-SHA256 key (from the environment variable the config names), if any.
-    pub secret: Option<Vec<u8>>,
-    /// Per attempt.
-    pub timeout: Duration,
-    /// Attempts after the first.
-    pub retries: u32,
-}
-
-impl std::fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret is never printed.
-        f.debug_struct("Webhook")
-            .field("url", &self.url)
-            .field("secret", &self.secret.as_ref().map(|_| "<set>"))
-            .field("timeout", &self.timeout)
-            .field("retries", &self.retries)
-            .finish()
-    }
-}
+/// The alert webhook (shared with the monitoring alerts: [`crate::webhook`]).
+pub use crate::webhook::Webhook;
 
 /// The section as written.
 #[derive(Debug, Deserialize)]
@@ -115,6 +94,7 @@ pub(crate) struct RawForecast {
     min_history_days: Option<i64>,
     max_series: Option<i64>,
     webhook_url: Option<String>,
+    webhook_ca_file: Option<String>,
     webhook_secret_env: Option<String>,
     webhook_timeout: Option<String>,
     webhook_retries: Option<i64>,
@@ -137,6 +117,7 @@ fn count(d: &mut Diagnostics, key: &str, v: Option<i64>, default: i64, max: i64)
 pub(crate) fn read_config(
     diags: &mut Diagnostics,
     c: &RawForecast,
+    base: &std::path::Path,
     taken: &[&str],
 ) -> Option<ForecastConfig> {
     let before = diags.items.len();
@@ -208,55 +189,32 @@ pub(crate) fn read_config(
                 format!("{min_error_pct} must be a percentage of at least 0"),
             ));
         }
-        let min_history_days =
-            count(diags, "forecast.min_history_days", c.min_history_days, 28, 100_000);
-        let max_series = count(diags, "forecast.max_series", c.max_series, 10_000, 1_000_000);
-        let webhook = c.webhook_url.as_ref().map(|url| {
-            if !url.starts_with("http://") || url.len() <= "http://".len() {
-                diags.push(
-                    Diagnostic::new("forecast.webhook_url", format!("`{url}` is not an http:// URL"))
-                        .hint("the webhook client speaks plain HTTP; put a TLS relay in front of an https:// receiver"),
-                );
-            }
-            let secret = c.webhook_secret_env.as_ref().and_then(|var| {
-                match std::env::var(var) {
-                    Ok(s) if !s.is_empty() => Some(s.into_bytes()),
-                    _ => {
-                        diags.push(Diagnostic::new(
-                            "forecast.webhook_secret_env",
-                            format!("the environment variable `{var}` is not set or empty"),
-                        ));
-                        None
-                    }
-                }
-            });
-            let timeout = riskstream_core::diag::positive_duration(
-                diags,
-                "forecast.webhook_timeout",
-                c.webhook_timeout.as_deref(),
-                "5s",
-            )
-            .unwrap_or(Duration::from_secs(5));
-            let retries = c.webhook_retries.unwrap_or(3);
-            if !(0..=20).contains(&retries) {
-                diags.push(Diagnostic::new(
-                    "forecast.webhook_retries",
-                    format!("{retries} is out of range: give 0 to 20"),
-                ));
-            }
-            Webhook {
-                url: url.clone(),
-                secret,
-                timeout,
-                retries: retries.clamp(0, 20) as u32,
-            }
-        });
-        if webhook.is_none() && c.webhook_secret_env.is_some() {
-            diags.push(Diagnostic::new(
-                "forecast.webhook_secret_env",
-                "given without webhook_url",
-            ));
-        }
+        let min_history_days = count(
+            diags,
+            "forecast.min_history_days",
+            c.min_history_days,
+            28,
+            100_000,
+        );
+        let max_series = count(
+            diags,
+            "forecast.max_series",
+            c.max_series,
+            10_000,
+            1_000_000,
+        );
+        let webhook = crate::webhook::read(
+            diags,
+            "forecast",
+            crate::webhook::RawWebhook {
+                url: c.webhook_url.as_deref(),
+                secret_env: c.webhook_secret_env.as_deref(),
+                timeout: c.webhook_timeout.as_deref(),
+                retries: c.webhook_retries,
+                // Relative to the config's directory, as every file the config names.
+                ca_file: c.webhook_ca_file.as_ref().map(|f| base.join(f)),
+            },
+        );
         WarnConfig {
             volumes_by: by.iter().map(|s| s.trim().to_string()).collect(),
             refresh,

@@ -24,6 +24,7 @@
 //! last audit records and checkpoints the feature state.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod cases_out;
 pub mod complaints;
@@ -31,6 +32,7 @@ pub mod config;
 pub mod credit;
 pub mod credit_behaviour;
 pub mod credit_seen;
+pub mod drift;
 pub mod early_warning;
 pub mod error;
 pub mod files;
@@ -40,6 +42,7 @@ pub mod recommend;
 pub mod routes;
 pub mod state;
 pub mod wal;
+pub mod webhook;
 
 pub use config::ServiceConfig;
 pub use routes::ApiDoc;
@@ -192,6 +195,10 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/cases", get(routes::list_cases))
         .route("/v1/cases/{id}", get(routes::get_case))
         .route("/v1/cases/{id}/close", post(routes::close_case))
+        .route("/v1/monitoring/drift", get(routes::drift))
+        .route("/v1/alerts", get(routes::list_alerts))
+        .route("/v1/alerts/check", post(routes::check_alerts))
+        .route("/v1/alerts/{id}/ack", post(routes::ack_alert))
         .route("/v1/audit", get(routes::audit_tail))
         .route("/v1/audit/verify", post(routes::audit_verify))
         .route("/v1/keys", post(routes::create_key))
@@ -369,6 +376,26 @@ pub async fn start_with(
                             Ok(new) => w.publish(&st2.registry, &new).await,
                             Err(e) => tracing::warn!(error = %e, "forecast early warning check stopped"),
                         }
+                    }
+                    () = stopped(&mut rx) => break,
+                }
+            }
+        });
+    }
+    // Background: the monitoring alert rules' scheduled checks.
+    if let Some(a) = st.alerts.clone() {
+        let st2 = st.clone();
+        let mut rx = stop_rx.clone();
+        let every = a.cfg.interval;
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t.tick().await;
+            loop {
+                tokio::select! {
+                    _ = t.tick() => {
+                        let new = a.check(&st2).await;
+                        a.publish(&st2.registry, &new).await;
                     }
                     () = stopped(&mut rx) => break,
                 }

@@ -22,11 +22,14 @@
 //! Feedback is checked against that routing for the same reason: an event naming an arm
 //! the customer is not routed to is refused rather than counted in the wrong arm.
 
+use crate::admin::AdminError;
 use crate::state::short;
 use riskstream_core::{Diagnostic, Diagnostics};
 use riskstream_recommend::abtest::{two_proportion_z, wilson};
 use riskstream_recommend::{Attr, AttrType, Attributes, Eligibility, ModelFile};
-use riskstream_registry::{FeedbackCount, FeedbackKind, Registry, RegistryError, Stage};
+use riskstream_registry::{
+    ArtifactKind, FeedbackCount, FeedbackKind, Registry, RegistryError, Stage,
+};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -395,6 +398,39 @@ pub fn lineage(f: &ModelFile, origin: &str) -> Json {
         "kind": f.card.kind, "model_id": f.card.model_id, "users": f.model.users.len(),
         "items": f.model.items.len(), "trained_at": f.card.trained_at, "origin": origin,
     })
+}
+
+/// A registered recommendation model: its id and name (the model's kind).
+#[derive(Debug)]
+pub struct RegisteredRecommendModel {
+    /// Registry id (sha-256 of the text).
+    pub id: String,
+    /// The model's kind (`implicit-als`, `popularity`, …), its artifact name.
+    pub name: String,
+}
+
+/// Checks a recommendation model and registers it as [`ArtifactKind::RecommendModel`] with
+/// its lineage; the registry audits it. `origin` names the text in messages. The route
+/// `POST /v1/recommend/models` and `riskstream recommend push` both call this, so a file
+/// one refuses the other refuses too.
+pub async fn register(
+    registry: &Registry,
+    text: &str,
+    origin: &str,
+    actor: &str,
+) -> Result<RegisteredRecommendModel, AdminError> {
+    let f = parse_model(text, origin).map_err(AdminError::NotARecommendModel)?;
+    let name = f.card.kind.clone();
+    let id = registry
+        .put_artifact(
+            ArtifactKind::RecommendModel,
+            &name,
+            text,
+            lineage(&f, origin),
+            actor,
+        )
+        .await?;
+    Ok(RegisteredRecommendModel { id, name })
 }
 
 /// Builds the recommendation deployment from the registry. A model that does not parse

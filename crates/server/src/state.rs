@@ -91,6 +91,11 @@ pub struct AppState {
     pub wal: Option<Wal>,
     /// What start-up restored and replayed, for the log and `/v1/deployment`.
     pub recovery: Recovery,
+    /// Held by the checkpoint being written. Only the taking of the state is under the
+    /// decider's lock, so without it the periodic checkpoint and the last one at shutdown
+    /// could write the same temporary file at once: one rename then failed, or an older
+    /// state landed over a newer one after the log it needed was pruned.
+    pub checkpointing: Mutex<()>,
     /// When the service started.
     pub started: Instant,
     /// Whether the service is shutting down (new decisions get 503).
@@ -111,6 +116,8 @@ pub struct AppState {
     pub recommend: ArcSwap<crate::recommend::RecDeployment>,
     /// Text models now in force (`[complaints]`; empty without it).
     pub complaints: ArcSwap<crate::complaints::TextDeployment>,
+    /// The monitoring alert rules and their alerts (`[alerts]`).
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -127,6 +134,9 @@ pub struct Recovery {
     /// Audit records written at start-up for logged decisions and labels the audit log did
     /// not hold (acknowledged, but the process died before their audit batch committed).
     pub reaudited: u64,
+    /// Cases opened at start-up for logged review/decline decisions the registry had no
+    /// case of (queued, but the process died before the case writer reached them).
+    pub reopened_cases: u64,
 }
 
 /// Checkpoint file framing: the write-ahead log generation it covers up to, and the
@@ -134,6 +144,10 @@ pub struct Recovery {
 /// generation 0.)
 const CKPT_MAGIC: &[u8; 8] = b"RSSVCKPT";
 const CKPT_VERSION: u16 = 1;
+/// Version 2 adds, after the generation, the snapshot's length and, after the snapshot,
+/// the forecast early warning's state (daily counts, alerts; empty without one), taken
+/// under the same lock. Version 1 files are still read (the counts start empty).
+const CKPT_VERSION_EARLY: u16 = 2;
 
 /// Live online models by registry id.
 pub type OnlineModels = Mutex<HashMap<String, LiveOnline>>;
@@ -174,7 +188,20 @@ impl AppState {
         .await?;
         crate::files::private_dir(&cfg.state_dir)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.state_dir.display())))?;
-        let (mut decider, generation, mut recovery) = restore(&cfg, &spec)?;
+        let (mut decider, generation, mut recovery, early_saved) = restore(&cfg, &spec)?;
+        // Before the log is replayed: the decisions logged after the checkpoint are
+        // counted again, on top of the counts the checkpoint kept.
+        let early = early_warning(&cfg, &spec);
+        if let (Some(e), Some(bytes)) = (&early, early_saved) {
+            if let Err(message) = e.load(&bytes) {
+                return Err(StartError::Checkpoint {
+                    path: checkpoint_path(&cfg),
+                    message: format!(
+                        "{message}; move the file away to start with empty feature state"
+                    ),
+                });
+            }
+        }
         let mut logged: Vec<Record> = Vec::new();
         decider.set_include_features(cfg.return_features);
         decider
@@ -197,6 +224,9 @@ impl AppState {
                             Record::Decision { tx, decision, .. } => {
                                 if decider.replay(tx, decision).map_err(|e| e.to_string())? {
                                     recovery.replayed_decisions += 1;
+                                    if let Some(e) = &early {
+                                        e.record(tx);
+                                    }
                                 }
                             }
                             Record::Label {
@@ -245,12 +275,15 @@ impl AppState {
         if cfg.audit_decisions {
             recovery.reaudited = reaudit(&registry, &logged).await?;
         }
+        recovery.reopened_cases =
+            crate::cases_out::reopen_logged(&registry, &cfg.deployment, &logged).await?;
         drop(logged);
         tracing::info!(
             checkpoint_age_s = ?recovery.checkpoint_age_s,
             replayed_decisions = recovery.replayed_decisions,
             replayed_labels = recovery.replayed_labels,
             reaudited = recovery.reaudited,
+            reopened_cases = recovery.reopened_cases,
             torn_bytes = recovery.torn_bytes,
             durability = cfg.durability.as_str(),
             "feature state ready"
@@ -270,7 +303,6 @@ impl AppState {
         check_credit_champion(&cfg, &credit)?;
         crate::credit_behaviour::check(&cfg, &spec)?;
         let forecast = load_forecast(&registry, &cfg).await?;
-        let early = early_warning(&cfg, &spec);
         let recommend = load_recommend(&registry, &cfg).await?;
         let complaints = load_complaints(&registry, &cfg).await?;
         let audit = cfg
@@ -293,6 +325,7 @@ impl AppState {
             revision: AtomicI64::new(revision),
             wal,
             recovery,
+            checkpointing: Mutex::new(()),
             started: Instant::now(),
             draining: std::sync::atomic::AtomicBool::new(false),
             online,
@@ -302,6 +335,10 @@ impl AppState {
             early,
             recommend: ArcSwap::from_pointee(recommend),
             complaints: ArcSwap::from_pointee(complaints),
+            alerts: cfg
+                .alerts
+                .clone()
+                .map(|a| Arc::new(crate::alerts::Alerts::new(a))),
             cfg,
         }))
     }
@@ -394,27 +431,34 @@ impl AppState {
         audited: bool,
         unchanged: Option<u64>,
     ) -> Result<(Option<PathBuf>, u64), String> {
+        let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
         let t0 = Instant::now();
         // Only the taking is under the decider's lock (decisions wait for it); the encoding
         // and the file come after it is released.
-        let (taken, generation, activity) = {
+        let (taken, early, generation, activity) = {
             let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
             let activity = d.activity();
             if unchanged == Some(activity) {
                 return Ok((None, activity));
             }
             let taken = d.take_snapshot().map_err(|e| e.to_string())?;
+            // The early warning counts under the same lock, so its counts cover exactly
+            // the decisions the feature state does.
+            let early = self.early.as_ref().map(|e| e.save()).unwrap_or_default();
             // Under the same lock as the appends: the snapshot holds exactly the records
             // of the generations before the new one.
-            (taken, self.wal.as_ref().map_or(0, Wal::rotate), activity)
+            let generation = self.wal.as_ref().map_or(0, Wal::rotate);
+            (taken, early, generation, activity)
         };
         metrics::histogram!("riskstream_checkpoint_lock_seconds")
             .record(t0.elapsed().as_secs_f64());
         let snap = taken.encode().map_err(|e| e.to_string())?;
-        let mut payload = Vec::with_capacity(snap.len() + 8);
+        let mut payload = Vec::with_capacity(snap.len() + early.len() + 16);
         payload.extend_from_slice(&generation.to_le_bytes());
+        payload.extend_from_slice(&(snap.len() as u64).to_le_bytes());
         payload.extend_from_slice(&snap);
-        let bytes = riskstream_core::frame::seal(CKPT_MAGIC, CKPT_VERSION, &payload);
+        payload.extend_from_slice(&early);
+        let bytes = riskstream_core::frame::seal(CKPT_MAGIC, CKPT_VERSION_EARLY, &payload);
         let path = checkpoint_path(&self.cfg);
         let tmp = path.with_extension("ckpt.tmp");
         crate::files::write_private(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -438,16 +482,17 @@ impl AppState {
     }
 }
 
+/// What [`restore`] found: the decider, the write-ahead log generation to replay from,
+/// what was found, the early warning's saved state.
+type Restored = (Decider, u64, Recovery, Option<Vec<u8>>);
+
 /// The feature state from the checkpoint, if there is one: (decider, the write-ahead log
-/// generation to replay from, what was found).
-fn restore(
-    cfg: &ServiceConfig,
-    spec: &FeatureSpec,
-) -> Result<(Decider, u64, Recovery), StartError> {
+/// generation to replay from, what was found, the early warning's saved state).
+fn restore(cfg: &ServiceConfig, spec: &FeatureSpec) -> Result<Restored, StartError> {
     let ckpt = checkpoint_path(cfg);
     let mut recovery = Recovery::default();
     if !ckpt.is_file() {
-        return Ok((Decider::new(spec), 0, recovery));
+        return Ok((Decider::new(spec), 0, recovery, None));
     }
     let refuse = |message: String| StartError::Checkpoint {
         path: ckpt.clone(),
@@ -459,26 +504,50 @@ fn restore(
         .ok()
         .and_then(|t| t.elapsed().ok())
         .map(|d| d.as_secs());
-    let (generation, snap) = if bytes.starts_with(CKPT_MAGIC) {
-        let body = riskstream_core::frame::open(
-            CKPT_MAGIC,
-            CKPT_VERSION,
-            "riskstream service checkpoint",
-            &bytes,
-        )
-        .map_err(refuse)?;
-        if body.len() < 8 {
-            return Err(refuse("too short".into()));
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    };
+    let (generation, snap, early) = if bytes.starts_with(CKPT_MAGIC) {
+        let v = bytes
+            .get(8..10)
+            .map_or(0, |v| u16::from_le_bytes([v[0], v[1]]));
+        let what = "riskstream service checkpoint";
+        if v == CKPT_VERSION {
+            let body = riskstream_core::frame::open(CKPT_MAGIC, CKPT_VERSION, what, &bytes)
+                .map_err(refuse)?;
+            if body.len() < 8 {
+                return Err(refuse("too short".into()));
+            }
+            (word(body), &body[8..], None)
+        } else {
+            let body = riskstream_core::frame::open(CKPT_MAGIC, CKPT_VERSION_EARLY, what, &bytes)
+                .map_err(refuse)?;
+            if body.len() < 16 {
+                return Err(refuse("too short".into()));
+            }
+            let len = usize::try_from(word(&body[8..])).unwrap_or(usize::MAX);
+            let rest = &body[16..];
+            if len > rest.len() {
+                return Err(refuse(format!(
+                    "the feature state claims {len} bytes and {} follow",
+                    rest.len()
+                )));
+            }
+            let (snap, early) = rest.split_at(len);
+            (
+                word(body),
+                snap,
+                (!early.is_empty()).then(|| early.to_vec()),
+            )
         }
-        let mut g = [0u8; 8];
-        g.copy_from_slice(&body[..8]);
-        (u64::from_le_bytes(g), &body[8..])
     } else {
-        (0, &bytes[..])
+        (0, &bytes[..], None)
     };
     let d = Decider::restore(spec, snap).map_err(|e| refuse(e.to_string()))?;
     tracing::info!(path = %ckpt.display(), generation, "feature state restored from the checkpoint");
-    Ok((d, generation, recovery))
+    Ok((d, generation, recovery, early))
 }
 
 /// Writes the audit records of logged decisions and labels that the audit log lacks. The

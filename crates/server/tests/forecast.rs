@@ -7,14 +7,13 @@
 
 mod common;
 
+use common::receiver::Got;
 use common::*;
 use riskstream_forecast::batch::{backtest_all, forecast_all, FillOptions};
 use riskstream_forecast::publish::format_day;
 use riskstream_forecast::{ForecastParams, ForecastSet, Method, Series};
 use riskstream_registry::Role;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET_ENV: &str = "RISKSTREAM_TEST_FORECAST_WEBHOOK_SECRET";
 const SECRET: &str = "s3cret-for-the-test";
@@ -62,73 +61,9 @@ fn set_json() -> String {
     .unwrap()
 }
 
-/// One request a tiny webhook receiver got: its signature header and body.
-type Got = Arc<Mutex<Vec<(Option<String>, String)>>>;
-
-/// A webhook receiver on loopback that answers 500 to the first request and 200 after.
+/// The webhook receiver of the service's tests, answering 500 to the first request.
 async fn receiver() -> (String, Got) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    let got: Got = Arc::default();
-    let g = got.clone();
-    tokio::spawn(async move {
-        let mut n = 0;
-        loop {
-            let Ok((mut sock, _)) = l.accept().await else {
-                return;
-            };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            // Read the headers, then the body by its length.
-            let (head, body) = loop {
-                let k = sock.read(&mut chunk).await.unwrap_or(0);
-                if k == 0 {
-                    break (String::new(), String::new());
-                }
-                buf.extend_from_slice(&chunk[..k]);
-                let text = String::from_utf8_lossy(&buf).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let head = text[..end].to_string();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
-                    while buf.len() < end + 4 + len {
-                        let k = sock.read(&mut chunk).await.unwrap_or(0);
-                        if k == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&chunk[..k]);
-                    }
-                    let body = String::from_utf8_lossy(&buf[end + 4..]).into_owned();
-                    break (head, body);
-                }
-            };
-            let sig = head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("x-riskstream-signature")
-                    .then(|| v.trim().to_string())
-            });
-            n += 1;
-            let status = if n == 1 {
-                "500 Internal Server Error"
-            } else {
-                "200 OK"
-            };
-            g.lock().unwrap().push((sig, body));
-            let _ = sock
-                .write_all(
-                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .as_bytes(),
-                )
-                .await;
-        }
-    });
-    (url, got)
+    common::receiver::receiver(1).await
 }
 
 async fn start_forecast(hook: &str) -> Svc {
@@ -427,7 +362,7 @@ async fn forecast_config_errors_are_named_at_once() {
         d.path().join("registry.db").display()
     );
     let extra = "\n[forecast]\ndeployment = \"cards\"\nvolumes_by = []\nband = 90\n\
-                 webhook_url = \"https://x\"\nwebhook_secret_env = \"RISKSTREAM_TEST_UNSET_VAR_FC\"\n";
+                 webhook_url = \"ftp://x\"\nwebhook_secret_env = \"RISKSTREAM_TEST_UNSET_VAR_FC\"\n";
     let text = config_text_with(d.path(), &url, "", "", extra);
     let p = d.path().join("service.toml");
     std::fs::write(&p, text).unwrap();

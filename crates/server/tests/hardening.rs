@@ -769,6 +769,33 @@ async fn a_body_sent_too_slowly_is_refused_saying_why() {
 /// The periodic checkpoint is taken under the decider's lock and stalls every decision
 /// while it is taken; an idle service must not rewrite it every interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_taken_at_once_all_succeed_and_the_last_one_wins() {
+    // The periodic checkpoint and the one at shutdown can meet: each must write whole,
+    // one after the other, never over the other's temporary file.
+    let mut s = start("").await;
+    deploy(&s).await;
+    let k = s.key(&[Role::Decide]).await;
+    let (c, _) = decide(&s, &k, &tx(1, 5, 10.0, "2026-11-24 10:00:00")).await;
+    assert_eq!(c, 200);
+    let st = s.running.as_ref().unwrap().state.clone();
+    for round in 0..4 {
+        let results: Vec<_> = (0..4)
+            .map(|_| {
+                let st = st.clone();
+                std::thread::spawn(move || st.checkpoint())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        for r in &results {
+            assert!(r.is_ok(), "round {round}: {r:?}");
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_service_does_not_rewrite_its_checkpoint_and_a_busy_one_does() {
     let d = tempfile::tempdir().unwrap();
     let url = format!(

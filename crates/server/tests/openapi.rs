@@ -330,7 +330,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 50, "operations in the document");
+    assert_eq!(n, 54, "operations in the document");
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {
@@ -898,6 +898,46 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     ] {
         for (key, want) in [(k(right.as_str()), 404), (k(wrong.as_str()), 403)] {
             let (code, _) = send(&s, &mut c, method, route, &path, key, body.clone()).await;
+            assert_eq!(code, want, "{method} {path}");
+        }
+    }
+
+    // Monitoring: drift answers an analyst; the alert routes without `[alerts]` answer 404
+    // after the role check (with rules: tests/alerts.rs).
+    for (key, want) in [(k(&analyst), 200), (k(&decide), 403)] {
+        let (code, _) = send(
+            &s,
+            &mut c,
+            "get",
+            "/v1/monitoring/drift",
+            "/v1/monitoring/drift",
+            key,
+            N,
+        )
+        .await;
+        assert_eq!(code, want);
+    }
+    for (method, route, path, body, right, wrong) in [
+        ("get", "/v1/alerts", "/v1/alerts", N, &analyst, &decide),
+        (
+            "post",
+            "/v1/alerts/{id}/ack",
+            "/v1/alerts/1/ack",
+            J(json!({"note": "seen"})),
+            &analyst,
+            &decide,
+        ),
+        (
+            "post",
+            "/v1/alerts/check",
+            "/v1/alerts/check",
+            N,
+            &modeler,
+            &analyst,
+        ),
+    ] {
+        for (key, want) in [(k(right.as_str()), 404), (k(wrong.as_str()), 403)] {
+            let (code, _) = send(&s, &mut c, method, route, path, key, body.clone()).await;
             assert_eq!(code, want, "{method} {path}");
         }
     }

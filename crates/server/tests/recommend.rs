@@ -174,9 +174,25 @@ async fn arms_serve_offers_and_count_feedback_with_a_z_test() {
         "sqlite://{}?mode=rwc",
         d.path().join("registry.db").display()
     );
+    arms_and_feedback(d.path(), url).await;
+}
+
+/// The same on PostgreSQL: the feedback table (migration 0006), its idempotent insert and
+/// its GROUP BY counts run there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arms_serve_offers_and_count_feedback_on_postgres() {
+    let Some(db) = PgDb::create("rs_rec") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    arms_and_feedback(d.path(), db.url.clone()).await;
+}
+
+async fn arms_and_feedback(dir: &std::path::Path, url: String) {
+    let d = dir;
     let bank = bank();
-    let text = start_config(d.path(), &url, &bank);
-    let mut s = start_with(d.path().to_path_buf(), url.clone(), &text, None).await;
+    let text = start_config(d, &url, &bank);
+    let mut s = start_with(d.to_path_buf(), url.clone(), &text, None).await;
     let modeler = s.key(&[Role::Modeler]).await;
     let decide = s.key(&[Role::Decide]).await;
     let analyst = s.key(&[Role::Analyst]).await;

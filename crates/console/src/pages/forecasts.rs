@@ -2,6 +2,12 @@
 //! forecast, 80 and 95 % bands, server-rendered SVG) and the same numbers as a table, so
 //! the page reads with scripts off — and the early warning's alerts, each acknowledged by
 //! a person through the function `POST /v1/forecast-alerts/{id}/ack` calls (audited).
+//!
+//! With the early warning on, the series the service counts under the same name (a set
+//! made by `riskstream forecast volumes` … `--publish` names them `field=value`, as the
+//! service does) gets a second chart: the volumes decided so far over the forecast's
+//! days, drawn on the published forecast and its intervals, the days outside the 95 %
+//! interval marked — and the same numbers as a table.
 
 use super::{render, require_analyst, seg, signed, signed_post, CsrfForm, Fail, Nav, C};
 use askama::Template;
@@ -39,6 +45,15 @@ struct Row {
     hi95: String,
 }
 
+struct LiveRow {
+    date: String,
+    decided: String,
+    forecast: String,
+    interval: String,
+    outside: bool,
+    open: bool,
+}
+
 struct AlertRow {
     id: u64,
     series: String,
@@ -66,6 +81,9 @@ struct ForecastsPage {
     metrics: String,
     chart: String,
     rows: Vec<Row>,
+    live_chart: String,
+    live_rows: Vec<LiveRow>,
+    live_note: String,
     warn_on: bool,
     last_run: String,
     alerts: Vec<AlertRow>,
@@ -105,6 +123,9 @@ pub async fn forecasts_page(
         metrics: String::new(),
         chart: String::new(),
         rows: Vec::new(),
+        live_chart: String::new(),
+        live_rows: Vec::new(),
+        live_note: String::new(),
         warn_on: c.app.early.is_some(),
         last_run: String::new(),
         alerts: Vec::new(),
@@ -197,6 +218,9 @@ pub async fn forecasts_page(
                         hi95: String::new(),
                     });
                 }
+                if let Some(w) = &c.app.early {
+                    live(&mut page, w, x, fs);
+                }
                 let f = &x.forecast;
                 for i in 0..f.mean.len() {
                     page.rows.push(Row {
@@ -252,6 +276,71 @@ pub async fn forecasts_page(
             .collect();
     }
     Ok(render(&page))
+}
+
+/// Days of decided volumes shown before the forecast's first day.
+const LIVE_BEFORE: i64 = 28;
+
+/// The live chart and table of series `x`: the early warning's counts of the same series
+/// over the forecast's days (and the four weeks before), on the published forecast.
+fn live(
+    page: &mut ForecastsPage,
+    w: &riskstream_server::early_warning::EarlyWarning,
+    x: &riskstream_forecast::publish::PublishedSeries,
+    fs: i64,
+) {
+    let Some(h) = w.history(&x.id) else {
+        page.live_note = format!(
+            "The service has counted no decided transactions as `{}` yet (it counts the fields in volumes_by as field=value).",
+            x.id
+        );
+        return;
+    };
+    let f = &x.forecast;
+    let at = |day: i64| -> f64 {
+        usize::try_from(day - h.start)
+            .ok()
+            .and_then(|i| h.values.get(i).copied())
+            .unwrap_or(f64::NAN)
+    };
+    let last = h.start + h.values.len() as i64 - 1;
+    let before: Vec<f64> = (fs - LIVE_BEFORE..fs).map(at).collect();
+    let actual: Vec<f64> = (0..f.mean.len() as i64).map(|i| at(fs + i)).collect();
+    if !actual.iter().chain(&before).any(|v| v.is_finite()) {
+        page.live_note = format!(
+            "The service's counts of `{}` ({} … {}) do not reach the forecast's days.",
+            x.id,
+            format_day(h.start),
+            format_day(last)
+        );
+        return;
+    }
+    page.live_chart = riskstream_forecast::plot::svg_with_actuals(
+        &format!("{} — decided volumes", x.id),
+        &before,
+        f,
+        before.len(),
+        &actual,
+        &format_day(fs - LIVE_BEFORE),
+        &format_day(fs + f.mean.len() as i64 - 1),
+    );
+    for (i, v) in actual.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+        let day = fs + i as i64;
+        page.live_rows.push(LiveRow {
+            date: format_day(day),
+            decided: format!("{v:.0}"),
+            forecast: n1(f.mean[i]),
+            interval: format!("{} – {}", n1(f.lo95[i]), n1(f.hi95[i])),
+            outside: *v < f.lo95[i] || *v > f.hi95[i],
+            open: day == last,
+        });
+    }
+    if page.live_rows.is_empty() {
+        page.live_note = format!(
+            "No decided volumes on the forecast's days yet (counted through {}).",
+            format_day(last)
+        );
+    }
 }
 
 /// `POST /console/forecasts/alerts/{id}/ack`: acknowledged through the function the API

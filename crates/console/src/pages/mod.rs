@@ -4,14 +4,17 @@
 //! One file per page: [`signin`](mod@signin) (sign-in, its rate limit, logout), [`queue`](mod@queue) (the review
 //! queue and its batch actions), [`case`](mod@case) (one case and its actions), [`lists`](mod@lists) (allow and
 //! block lists with their history), [`models`](mod@models) (champion, challengers and shadows measured
-//! from labels; promote and roll back), [`recommend`](mod@recommend) (the recommendation A/B arms and
+//! from labels, their drift and the rules' precision ([`drift`](mod@drift)); promote and roll back), [`recommend`](mod@recommend) (the recommendation A/B arms and
 //! their acceptance), [`complaints`](mod@complaints) (the routing queue of classified complaints,
-//! topics over time) and [`dashboard`](mod@dashboard) (the service's figures, refreshed by polling).
+//! topics over time), [`dashboard`](mod@dashboard) (the service's figures, refreshed by polling) and
+//! [`alerts`](mod@alerts) (the monitoring alert rules, their alerts, acknowledgement).
 //! What they share is here: sessions, errors, rendering, small formatting.
 
+pub mod alerts;
 pub mod case;
 pub mod complaints;
 pub mod dashboard;
+pub mod drift;
 pub mod forecasts;
 pub mod lists;
 pub mod models;
@@ -19,6 +22,7 @@ pub mod queue;
 pub mod recommend;
 pub mod signin;
 
+pub use alerts::{ack_monitoring_alert, alerts_page};
 pub use case::{assign, case_page, label, list_entry};
 pub use complaints::complaints_page;
 pub use dashboard::dashboard;

@@ -1,7 +1,8 @@
 //! The models page: the champion, challengers and shadows in force, side by side, each
 //! measured live from the labels in the registry ([`crate::modelstats`]); decisions by
-//! outcome over time; promote and roll back for the keys allowed, through the functions
-//! the API's stage and rollback routes call.
+//! outcome over time; drift (PSI of scores and inputs) and each rule's precision, the
+//! report `GET /v1/monitoring/drift` answers ([`super::drift`]); promote and roll back for
+//! the keys allowed, through the functions the API's stage and rollback routes call.
 
 use super::{reg_fail, render, require_analyst, signed, signed_post, CsrfForm, Fail, Nav, C};
 use crate::modelstats::{self, Measured, OutcomeBucket, BINS};
@@ -82,6 +83,9 @@ struct ModelsPage {
     hist_h: f64,
     out_w: f64,
     out_h: f64,
+    drift: super::drift::DriftView,
+    drift_w: f64,
+    band_h: f64,
 }
 
 fn fixed4(v: Option<f64>) -> String {
@@ -190,6 +194,20 @@ pub async fn models_page(
     let (labelled, recent) =
         tokio::try_join!(reg.labelled_decisions(LABELLED), reg.audit_find(&recent_q))
             .map_err(reg_fail)?;
+    let arg = |k: &str| q.get(k).cloned().filter(|v| !v.trim().is_empty());
+    let dq = riskstream_server::routes::DriftQuery {
+        reference_from: arg("reference_from"),
+        reference_to: arg("reference_to"),
+        n: Some(RECENT),
+    };
+    let report = riskstream_server::drift::report(&c.app, &dq.window()?)
+        .await
+        .map_err(reg_fail)?;
+    let drift = super::drift::drift_view(
+        &report,
+        dq.reference_from.as_deref().unwrap_or(""),
+        dq.reference_to.as_deref().unwrap_or(""),
+    );
     let recent: Vec<(i64, serde_json::Value)> = recent
         .into_iter()
         .filter_map(|e| e.after.map(|a| (e.time, a)))
@@ -277,6 +295,9 @@ pub async fn models_page(
         hist_h: HIST_H,
         out_w: OUT_W,
         out_h: OUT_H,
+        drift,
+        drift_w: super::drift::W,
+        band_h: super::drift::BAND_H,
     };
     Ok(render(&page))
 }

@@ -1,6 +1,11 @@
 //! The review queue: filtered, sorted and paged on the server; "my cases"; batch actions
 //! on the selected cases (one form, no script needed), each case through the same function
 //! as its single action, audited with who and why.
+//!
+//! Pages are reached by key, not by number ([`riskstream_registry::CasePage`]): "next"
+//! links to the cases after the page's last one, "previous" to those before its first,
+//! "last" reads the order backward. Every page, the last of a million included, is an
+//! index walk of 50 cases.
 
 use super::case::{label_case, may_label};
 use super::{
@@ -14,11 +19,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use riskstream_core::time::{format_micros, now_micros, parse_iso8601};
-use riskstream_registry::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus};
+use riskstream_registry::{Case, CaseCursor, CaseLabel, CasePage, CaseQuery, CaseSort, CaseStatus};
 use serde::{Deserialize, Serialize};
 
-/// How far past a page's first case the queue counts (the count is exact below it).
-const COUNT_AHEAD: usize = 10_000;
+/// How far the queue counts matching cases (the count is exact below it).
+const COUNT_CAP: u64 = 10_000;
 /// How far "my open cases" counts.
 const MINE_CAP: u64 = 1_000;
 
@@ -49,12 +54,16 @@ pub struct QueueQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sort: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    page: Option<String>,
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<String>,
 }
 
 impl QueueQuery {
-    /// The registry query for this page, and the 1-based page number.
-    fn to_case_query(&self, me: &str) -> Result<(CaseQuery, usize), Fail> {
+    /// The registry query for this page, and where the page is.
+    fn to_case_query(&self, me: &str) -> Result<(CaseQuery, CasePage), Fail> {
         let mut q = CaseQuery {
             limit: PAGE_SIZE,
             ..Default::default()
@@ -103,21 +112,46 @@ impl QueueQuery {
                 )
             })?,
         };
-        let page = match given(&self.page) {
-            None => 1,
-            Some(p) => p
-                .parse::<usize>()
-                .ok()
-                .filter(|&p| (1..=1_000_000).contains(&p))
-                .ok_or_else(|| bad("page", format!("`{p}` is not a page number")))?,
+        let cursor = |v: &Option<String>, name: &str| -> Result<Option<CaseCursor>, Fail> {
+            given(v)
+                .map(|s| {
+                    CaseCursor::decode(s).ok_or_else(|| {
+                        bad(
+                            name,
+                            format!(
+                                "`{s}` is not a position in the queue; follow the page's links"
+                            ),
+                        )
+                    })
+                })
+                .transpose()
         };
-        q.offset = (page - 1) * PAGE_SIZE;
+        let page = match (
+            cursor(&self.after, "after")?,
+            cursor(&self.before, "before")?,
+            given(&self.last).is_some(),
+        ) {
+            (Some(c), None, false) => CasePage::After(c),
+            (None, Some(c), false) => CasePage::Before(c),
+            (None, None, true) => CasePage::Last,
+            (None, None, false) => CasePage::First,
+            _ => return Err(bad("after", "give one of after, before and last".into())),
+        };
         Ok((q, page))
     }
 
-    fn link(&self, page: usize) -> String {
+    /// This query's filters at another page.
+    fn link(&self, page: &CasePage) -> String {
         let mut q = self.clone();
-        q.page = Some(page.to_string());
+        q.after = None;
+        q.before = None;
+        q.last = None;
+        match page {
+            CasePage::First => {}
+            CasePage::After(c) => q.after = Some(c.encode()),
+            CasePage::Before(c) => q.before = Some(c.encode()),
+            CasePage::Last => q.last = Some("1".into()),
+        }
         format!(
             "/console/cases?{}",
             serde_urlencoded::to_string(&q).unwrap_or_default()
@@ -147,10 +181,10 @@ struct QueuePage {
     total: u64,
     /// More cases match than were counted (`total` is a lower bound).
     more: bool,
-    page: usize,
-    pages: usize,
+    first: String,
     prev: String,
     next: String,
+    last: String,
     f: Filters,
     /// The query string of this page, for the batch form to come back to.
     back: String,
@@ -199,11 +233,11 @@ pub async fn queue(
         assignee: Some(s.session.principal.name.clone()),
         ..Default::default()
     };
-    // Counted up to a margin past this page: exact for the pages people use, "more than N"
-    // beyond (an exact count walks every matching index entry: 1 M of them for 1 M cases).
-    let cap = (q.offset + COUNT_AHEAD) as u64;
+    // Counted up to a cap: exact for the queues people work, "more than N" beyond (an
+    // exact count walks every matching index entry: 1 M of them for 1 M cases).
+    let cap = COUNT_CAP;
     let (cases, counted, mine) = tokio::try_join!(
-        reg.cases(&q),
+        reg.cases_page(&q, &page),
         reg.count_cases_up_to(&q, cap + 1),
         reg.count_cases_up_to(&mine_q, MINE_CAP + 1)
     )
@@ -233,22 +267,39 @@ pub async fn queue(
         .collect();
     let more = counted > cap;
     let total = counted.min(cap);
-    let pages = (total as usize).div_ceil(PAGE_SIZE).max(1);
+    // A full page may have more beyond it; a short one ends the order in its direction.
+    let full = cases.len() == PAGE_SIZE;
+    let (has_prev, has_next) = match &page {
+        CasePage::First => (false, full),
+        CasePage::After(_) => (true, full),
+        CasePage::Before(_) => (full, true),
+        CasePage::Last => (full, false),
+    };
+    let (first_c, last_c) = (
+        cases.first().map(CaseCursor::of),
+        cases.last().map(CaseCursor::of),
+    );
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     let page_view = QueuePage {
         nav: s.nav(),
         rows,
         total,
         more,
-        page,
-        pages,
-        prev: if page > 1 {
-            qq.link(page - 1)
+        first: if has_prev {
+            qq.link(&CasePage::First)
         } else {
             String::new()
         },
-        next: if page < pages || (more && cases.len() == PAGE_SIZE) {
-            qq.link(page + 1)
+        prev: match (has_prev, first_c) {
+            (true, Some(c)) => qq.link(&CasePage::Before(c)),
+            _ => String::new(),
+        },
+        next: match (has_next, last_c) {
+            (true, Some(c)) => qq.link(&CasePage::After(c)),
+            _ => String::new(),
+        },
+        last: if has_next {
+            qq.link(&CasePage::Last)
         } else {
             String::new()
         },
@@ -483,12 +534,16 @@ mod tests {
             mine: Some("1".into()),
             to: Some("2026-01-01".into()),
             sort: Some("score_desc".into()),
-            page: Some("3".into()),
+            after: Some("0.75~17~serve:cards:9".into()),
             ..Default::default()
         };
         let (cq, page) = q.to_case_query("ana").unwrap_or_else(|_| panic!("valid"));
-        assert_eq!(page, 3);
-        assert_eq!(cq.offset, 100);
+        let at = CaseCursor {
+            score: Some(0.75),
+            created_at: 17,
+            id: "serve:cards:9".into(),
+        };
+        assert_eq!(page, CasePage::After(at.clone()));
         assert_eq!(cq.assignee.as_deref(), Some("ana"));
         assert_eq!(cq.score_min, Some(0.5));
         assert_eq!(cq.sort, CaseSort::ScoreDesc);
@@ -499,7 +554,12 @@ mod tests {
                 ..Default::default()
             },
             QueueQuery {
-                page: Some("0".into()),
+                after: Some("0.5~x~y".into()),
+                ..Default::default()
+            },
+            QueueQuery {
+                before: Some("-~1~a".into()),
+                last: Some("1".into()),
                 ..Default::default()
             },
             QueueQuery {
@@ -509,7 +569,15 @@ mod tests {
         ] {
             assert!(bad.to_case_query("ana").is_err());
         }
-        assert!(q.link(4).contains("page=4") && q.link(4).contains("sort=score_desc"));
+        let before = q.link(&CasePage::Before(at));
+        assert!(
+            before.contains("before=0.75%7E17%7Eserve%3Acards%3A9")
+                && before.contains("sort=score_desc")
+                && !before.contains("after="),
+            "{before}"
+        );
+        assert!(q.link(&CasePage::Last).contains("last=1"));
+        assert!(!q.link(&CasePage::First).contains("after="));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! What the console's tests share: a service on loopback with a SQLite registry, the fraud
 //! handbook's features and policy, a small model and some decided transactions; a plain
-//! HTTP client that keeps cookies (for what a browser cannot check).
+//! HTTP client that keeps cookies (for what a browser cannot check); headless Chromium
+//! through chromedriver ([`browser`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+pub mod browser;
 
 use riskstream_features::FeatureSpec;
 use riskstream_learn::model::{Algorithm, ModelCard, ModelFile};
@@ -24,6 +27,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Where the browser tests write their screenshots: `<target>/console-screenshots/`.
 pub fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

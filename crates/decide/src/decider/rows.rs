@@ -23,10 +23,13 @@ impl Rows {
             return;
         }
         if self.map.capacity() == 0 {
-            // Growing a 100k-entry map rehashes it all at once: a multi-millisecond stall
-            // inside a decision. Take the memory up front instead.
-            self.map.reserve(self.cap.min(1 << 20) + 1);
-            self.order.reserve(self.cap.min(1 << 20) + 1);
+            // Growing a 100k-entry map rehashes it all at once: a 20 ms stall inside a
+            // decision. Take the memory up front instead, with room for the churn (see
+            // `recall::reserved`); the queue holds up to twice the rows before its bulk
+            // clean-up below.
+            self.map.reserve(crate::recall::reserved(self.cap + 1));
+            self.order
+                .reserve((2 * self.cap + 65).min(crate::recall::RESERVE_MAX));
         }
         let seq = self.next;
         self.next += 1;
@@ -51,5 +54,29 @@ impl Rows {
 
     pub(super) fn take(&mut self, id: &str) -> Option<Vec<f64>> {
         self.map.remove(id).map(|(_, r)| r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_rows_never_regrow_their_map_while_they_churn() {
+        // A growing map rehashes every row under the decider's lock: a pause of every
+        // decision (20 ms at 100,000 rows).
+        let mut r = Rows {
+            cap: 50_000,
+            ..Rows::default()
+        };
+        r.put("first", vec![1.0]);
+        let room = r.map.capacity();
+        // (`capacity` moves by one as removals leave tombstones and inserts reuse them; it
+        // passes the room it was made with only when the table is grown.)
+        for i in 0..150_000 {
+            r.put(&i.to_string(), vec![0.5]);
+            assert!(r.map.capacity() <= room, "regrown at row {i}");
+        }
+        assert_eq!(r.map.len(), 50_000);
     }
 }

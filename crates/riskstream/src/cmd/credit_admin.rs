@@ -6,126 +6,40 @@
 //! [`riskstream_server::admin::set_stage`]), so a model the API would refuse is refused
 //! here too. A running service picks the change up at its next registry poll.
 
-use super::admin::{block_on, parse_stage, Ctx, Target};
-use super::UsageError;
+use super::staged_admin::StagedKind;
 use crate::Outcome;
 use anyhow::Context;
 use riskstream_registry::ArtifactKind;
 use riskstream_server::admin;
-use riskstream_server::config::CreditConfig;
-use std::path::PathBuf;
 
-/// Arguments of `credit push`.
-#[derive(Debug, clap::Args)]
-pub struct PushArgs {
-    #[command(flatten)]
-    target: Target,
-    /// The model file written by `credit train` (scorecard or credit-gbdt JSON).
-    file: PathBuf,
-    /// Stage it at once: shadow, challenger (with --pct) or champion.
-    #[arg(long)]
-    stage: Option<String>,
-    /// Challenger share of traffic, percent.
-    #[arg(long)]
-    pct: Option<f64>,
-}
+pub use super::staged_admin::{PushArgs, RollbackArgs, StageArgs};
 
-/// Arguments of `credit stage`.
-#[derive(Debug, clap::Args)]
-pub struct StageArgs {
-    #[command(flatten)]
-    target: Target,
-    /// Credit model id or a unique prefix of at least 8 characters.
-    id: String,
-    /// shadow | challenger | champion | archived.
-    stage: String,
-    /// Challenger share of traffic, percent.
-    #[arg(long)]
-    pct: Option<f64>,
-}
+/// Credit models in the `[credit]` deployment.
+const CREDIT: StagedKind = StagedKind {
+    noun: "credit model",
+    champion: "credit champion",
+    kind: ArtifactKind::CreditModel,
+    deployment: |cfg| cfg.credit.as_ref().map(|c| c.deployment.as_str()),
+    section: "[credit] section (deployment, decline_pd, review_pd, reasons): credit models \
+              are served and checked by it",
+};
 
-/// Arguments of `credit rollback`.
-#[derive(Debug, clap::Args)]
-pub struct RollbackArgs {
-    #[command(flatten)]
-    target: Target,
-}
-
-/// The config's `[credit]` section, or a usage error naming it.
-fn credit(c: &Ctx, t: &Target) -> anyhow::Result<CreditConfig> {
-    c.cfg.credit.clone().ok_or_else(|| {
-        UsageError(format!(
-            "{} has no [credit] section (deployment, decline_pd, review_pd, reasons): \
-             credit models are served and checked by it",
-            t.config.display()
-        ))
-        .into()
-    })
-}
-
-/// Runs `credit push`.
+/// Runs `credit push`: checked by [`admin::register_credit_model`] against the
+/// configured reason codes.
 pub fn push(a: PushArgs) -> anyhow::Result<Outcome> {
-    block_on(async move {
-        let stage = a.stage.map(|s| parse_stage(&s, a.pct)).transpose()?;
-        let c = Ctx::open_or_create(&a.target).await?;
-        let cfg = credit(&c, &a.target)?;
-        let text = std::fs::read_to_string(&a.file)
-            .with_context(|| format!("cannot read {}", a.file.display()))?;
-        let m = admin::register_credit_model(
-            &c.reg,
-            &cfg,
-            &text,
-            &a.file.display().to_string(),
-            &c.actor,
-        )
-        .await?;
-        println!("registered credit model ({}) {}", m.name, m.id);
-        if let Some(s) = stage {
-            admin::set_stage(
-                &c.reg,
-                &cfg.deployment,
-                ArtifactKind::CreditModel,
-                &m.id,
-                s,
-                &c.actor,
-            )
-            .await?;
-            println!("staged {s} in deployment `{}`", cfg.deployment);
-        }
-        Ok(Outcome::Clean)
+    CREDIT.push_cmd(a, async |c, text, origin| {
+        let cfg = c.cfg.credit.as_ref().context("no [credit] section")?;
+        let m = admin::register_credit_model(&c.reg, cfg, text, origin, &c.actor).await?;
+        Ok((m.id, m.name))
     })
 }
 
 /// Runs `credit stage`.
 pub fn stage(a: StageArgs) -> anyhow::Result<Outcome> {
-    block_on(async move {
-        let s = parse_stage(&a.stage, a.pct)?;
-        let c = Ctx::open(&a.target).await?;
-        let cfg = credit(&c, &a.target)?;
-        let id = admin::set_stage(
-            &c.reg,
-            &cfg.deployment,
-            ArtifactKind::CreditModel,
-            &a.id,
-            s,
-            &c.actor,
-        )
-        .await?;
-        println!("credit model {id} is now {s} in `{}`", cfg.deployment);
-        Ok(Outcome::Clean)
-    })
+    CREDIT.stage_cmd(a)
 }
 
 /// Runs `credit rollback`: the same registry call as `POST /v1/credit/rollback`.
 pub fn rollback(a: RollbackArgs) -> anyhow::Result<Outcome> {
-    block_on(async move {
-        let c = Ctx::open(&a.target).await?;
-        let cfg = credit(&c, &a.target)?;
-        let id = c.reg.rollback(&cfg.deployment, &c.actor).await?;
-        println!(
-            "credit champion of `{}` rolled back to {id}",
-            cfg.deployment
-        );
-        Ok(Outcome::Clean)
-    })
+    CREDIT.rollback_cmd(a)
 }

@@ -12,6 +12,9 @@
 //!    the way a payment switch would call it.
 //! 6. Report: decisions by outcome, precision and recall of review+decline against the
 //!    labels, client and server latency percentiles, rule hits, and an audit-chain check.
+//! 7. With `--serve`: the service keeps running after the report, with the analyst console
+//!    on the same port (`--listen`), and the demo prints the console's address and an
+//!    analyst key to sign in with; Ctrl-C stops it.
 
 use super::table::{self, Column, LoadOptions, Table};
 use super::{features, generate, train, UsageError};
@@ -41,6 +44,12 @@ pub struct Args {
     /// Days of history sent before the replay day to build the feature state.
     #[arg(long, default_value_t = 45)]
     pub warmup_days: i64,
+    /// Keep the service running after the report, with the analyst console, until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where the service listens with `--serve` (otherwise a free loopback port).
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    pub listen: String,
 }
 
 /// What the demo runs on.
@@ -205,9 +214,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     std::fs::write(
         &cfg_path,
         format!(
-            "# Written by `riskstream demo`.\n[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\n\
+            "# Written by `riskstream demo`.\n[server]\nlisten = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\n\n\
              [registry]\nurl = \"sqlite://{}?mode=rwc\"\ndeployment = \"demo\"\n\n\
              [state]\ndir = \"state\"\n\n[features]\nspec = \"{}\"\n",
+            if a.serve { a.listen.as_str() } else { "127.0.0.1:0" },
             std::fs::canonicalize(&a.out)?.join("registry.db").display(),
             spec_abs.display()
         ),
@@ -241,7 +251,10 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             .create_key("demo-payment-switch", &[Role::Decide, Role::Label], "demo")
             .await?;
         drop(reg);
-        let running = riskstream_server::start(cfg, std::future::pending()).await?;
+        // The console is mounted as `serve` mounts it (it is only used with --serve).
+        let running =
+            riskstream_server::start_with(cfg, std::future::pending(), riskstream_console::router)
+                .await?;
         let base = format!("http://{}", running.addr);
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(16)
@@ -317,10 +330,15 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             }
             None => String::new(),
         };
-        running.shutdown().await?;
-        anyhow::Ok((rep, verify, metrics))
+        let running = if a.serve {
+            Some(running)
+        } else {
+            running.shutdown().await?;
+            None
+        };
+        anyhow::Ok((rep, verify, metrics, running))
     })?;
-    let (mut rep, verify, metrics) = report;
+    let (mut rep, verify, metrics, running) = report;
     println!("\n== 6. report: {} on {}", setup.name, day_str(setup.day));
     rep.print();
     let rule_hits: Vec<&str> = metrics
@@ -338,11 +356,35 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         verify["checked"], verify["ok"]
     );
     println!("\nservice config, registry and model are in {}; `riskstream serve --config {}` serves them again.", a.out.display(), cfg_path.display());
+    if let Some(running) = running {
+        let url = cfg_url(&cfg_path)?;
+        rt.block_on(async {
+            let reg = riskstream_registry::Registry::open(&url).await?;
+            use riskstream_registry::Role;
+            let name = format!("demo-analyst-{}", riskstream_core::time::now_micros());
+            let key = reg
+                .create_key(&name, &[Role::Analyst, Role::Label, Role::Lists], "demo --serve")
+                .await?;
+            drop(reg);
+            println!("\n== 7. console: http://{}/console/", running.addr);
+            println!("   sign in with the analyst key {key}");
+            println!("   (key name {name}; the review queue holds the day's review and decline decisions)");
+            println!("   Ctrl-C stops the service.");
+            super::serve::stop_signal().await;
+            running.shutdown().await?;
+            anyhow::Ok(())
+        })?;
+    }
     Ok(if verify["ok"].as_bool() == Some(true) {
         Outcome::Clean
     } else {
         Outcome::Problems
     })
+}
+
+/// The registry URL of the demo's service config.
+fn cfg_url(cfg_path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(riskstream_server::ServiceConfig::load(cfg_path)?.registry_url)
 }
 
 /// One row of a table as the JSON object a client would send (kept here for `produce`).

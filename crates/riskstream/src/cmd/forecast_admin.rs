@@ -8,14 +8,11 @@
 //! so a set the API would refuse is refused here too. A running service picks the change
 //! up at its next registry poll.
 
-use super::admin::{block_on, parse_stage, Ctx, Target};
+use super::admin::{parse_stage, Target};
+use super::staged_admin::StagedKind;
 use super::UsageError;
 use crate::Outcome;
-use anyhow::Context;
 use riskstream_registry::{ArtifactKind, Stage};
-use riskstream_server::admin;
-use riskstream_server::config::ServiceConfig;
-use riskstream_server::forecast::ForecastConfig;
 use std::path::PathBuf;
 
 /// The subcommands of `forecast`.
@@ -30,6 +27,10 @@ pub enum ForecastCmd {
     /// Early warning over a transactions file: daily volumes per field value, each of the
     /// last days checked against a forecast fitted on the days before it.
     Watch(super::forecast_watch::WatchArgs),
+    /// Daily volumes per field value from a transactions file (what `riskstream features`
+    /// or a pipeline reads or writes) as a long table `series,date,volume` — the input of
+    /// `forecast --publish`.
+    Volumes(super::forecast_volumes::VolumesArgs),
 }
 
 /// Arguments of `forecast push`.
@@ -61,19 +62,18 @@ pub fn run(c: ForecastCmd) -> anyhow::Result<Outcome> {
         ForecastCmd::Push(p) => push(p),
         ForecastCmd::Stage(s) => stage(s),
         ForecastCmd::Watch(w) => super::forecast_watch::run(w),
+        ForecastCmd::Volumes(v) => super::forecast_volumes::run(v),
     }
 }
 
-/// The config's `[forecast]` section, or a usage error naming it.
-fn section(cfg: &ServiceConfig, t: &Target) -> anyhow::Result<ForecastConfig> {
-    cfg.forecast.clone().ok_or_else(|| {
-        UsageError(format!(
-            "{} has no [forecast] section (deployment = \"forecast\"): forecast sets are served by it",
-            t.config.display()
-        ))
-        .into()
-    })
-}
+/// Forecast sets in the `[forecast]` deployment.
+const FORECAST: StagedKind = StagedKind {
+    noun: "forecast set",
+    champion: "forecast champion",
+    kind: ArtifactKind::ForecastModel,
+    deployment: |cfg| cfg.forecast.as_ref().map(|c| c.deployment.as_str()),
+    section: "[forecast] section (deployment = \"forecast\"): forecast sets are served by it",
+};
 
 fn forecast_stage(s: &str) -> anyhow::Result<Stage> {
     if s == "challenger" {
@@ -92,54 +92,17 @@ fn forecast_stage(s: &str) -> anyhow::Result<Stage> {
     Ok(st)
 }
 
-/// Runs `forecast push`.
+/// Runs `forecast push`: checked by [`riskstream_server::forecast::register`].
 pub fn push(a: PushArgs) -> anyhow::Result<Outcome> {
-    block_on(async move {
-        let stage = a.stage.as_deref().map(forecast_stage).transpose()?;
-        let c = Ctx::open_or_create(&a.target).await?;
-        let cfg = section(&c.cfg, &a.target)?;
-        let text = std::fs::read_to_string(&a.file)
-            .with_context(|| format!("cannot read {}", a.file.display()))?;
-        let m = riskstream_server::forecast::register(
-            &c.reg,
-            &text,
-            &a.file.display().to_string(),
-            &c.actor,
-        )
-        .await?;
-        println!("registered forecast set ({}) {}", m.name, m.id);
-        if let Some(s) = stage {
-            admin::set_stage(
-                &c.reg,
-                &cfg.deployment,
-                ArtifactKind::ForecastModel,
-                &m.id,
-                s,
-                &c.actor,
-            )
-            .await?;
-            println!("staged {s} in deployment `{}`", cfg.deployment);
-        }
-        Ok(Outcome::Clean)
+    let stage = a.stage.as_deref().map(forecast_stage).transpose()?;
+    FORECAST.push(&a.target, &a.file, stage, async |c, text, origin| {
+        let m = riskstream_server::forecast::register(&c.reg, text, origin, &c.actor).await?;
+        Ok((m.id, m.name))
     })
 }
 
 /// Runs `forecast stage`.
 pub fn stage(a: StageArgs) -> anyhow::Result<Outcome> {
-    block_on(async move {
-        let s = forecast_stage(&a.stage)?;
-        let c = Ctx::open(&a.target).await?;
-        let cfg = section(&c.cfg, &a.target)?;
-        let id = admin::set_stage(
-            &c.reg,
-            &cfg.deployment,
-            ArtifactKind::ForecastModel,
-            &a.id,
-            s,
-            &c.actor,
-        )
-        .await?;
-        println!("forecast set {id} is now {s} in `{}`", cfg.deployment);
-        Ok(Outcome::Clean)
-    })
+    let s = forecast_stage(&a.stage)?;
+    FORECAST.stage(&a.target, &a.id, s)
 }

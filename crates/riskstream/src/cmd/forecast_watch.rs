@@ -59,13 +59,16 @@ pub struct WatchArgs {
     /// Write the alerts as CSV here.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// POST the alerts (JSON) to this http:// URL.
+    /// POST the alerts (JSON) to this http:// or https:// URL.
     #[arg(long)]
     webhook: Option<String>,
     /// Environment variable holding the webhook's HMAC-SHA256 key (header
     /// `x-riskstream-signature: sha256=<hex>`).
     #[arg(long)]
     webhook_secret_env: Option<String>,
+    /// Extra trusted roots (PEM) for an https:// webhook, beside the system's.
+    #[arg(long)]
+    webhook_ca_file: Option<PathBuf>,
     /// CSV delimiter, when the file name does not tell it.
     #[arg(long, value_parser = super::parse_delimiter)]
     delimiter: Option<u8>,
@@ -113,31 +116,36 @@ pub fn run(a: WatchArgs) -> anyhow::Result<Outcome> {
         .transpose()?;
     let webhook = match &a.webhook {
         None => None,
-        Some(url) if url.starts_with("http://") => Some(riskstream_server::forecast::Webhook {
-            url: url.clone(),
-            secret: match &a.webhook_secret_env {
-                None => None,
-                Some(var) => Some(
-                    std::env::var(var)
-                        .ok()
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| {
-                            UsageError(format!("--webhook-secret-env: `{var}` is not set or empty"))
-                        })?
-                        .into_bytes(),
-                ),
-            },
-            timeout: std::time::Duration::from_secs(5),
-            retries: 3,
-        }),
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Some(riskstream_server::forecast::Webhook {
+                url: url.clone(),
+                ca_file: a.webhook_ca_file.clone(),
+                secret: match &a.webhook_secret_env {
+                    None => None,
+                    Some(var) => Some(
+                        std::env::var(var)
+                            .ok()
+                            .filter(|s| !s.is_empty())
+                            .ok_or_else(|| {
+                                UsageError(format!(
+                                    "--webhook-secret-env: `{var}` is not set or empty"
+                                ))
+                            })?
+                            .into_bytes(),
+                    ),
+                },
+                timeout: std::time::Duration::from_secs(5),
+                retries: 3,
+            })
+        }
         Some(url) => {
             return Err(UsageError(format!(
-                "--webhook `{url}` is not an http:// URL (put a TLS relay in front of an https:// receiver)"
+                "--webhook `{url}` is not an http:// or https:// URL"
             ))
             .into())
         }
     };
-    let volumes = read_volumes(&a)?;
+    let volumes = read_volumes(&a.input, &a.time_col, &a.by, a.delimiter)?;
     let Some(last) = volumes.last_day() else {
         return Err(UsageError(format!(
             "{} has no rows with an event time",
@@ -219,8 +227,13 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Counts events per `field=value` and event day.
-fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
+/// Counts events per `field=value` and event day (also `forecast volumes`).
+pub(super) fn read_volumes(
+    input: &std::path::Path,
+    time_col: &str,
+    by: &[String],
+    delimiter: Option<u8>,
+) -> anyhow::Result<Volumes> {
     let field = |name: &str| Field {
         name: name.to_string(),
         ty: FieldType::String,
@@ -233,8 +246,8 @@ fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
         description: None,
         pii: None,
     };
-    let mut fields = vec![field(&a.time_col)];
-    fields.extend(a.by.iter().map(|b| field(b)));
+    let mut fields = vec![field(time_col)];
+    fields.extend(by.iter().map(|b| field(b)));
     let schema = Schema {
         name: "forecast-watch-input".into(),
         description: None,
@@ -244,16 +257,16 @@ fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
         entities: Vec::new(),
         labels: Vec::new(),
     };
-    let ff = super::file_format(&a.input, None, a.delimiter)?;
-    let (found, _) = super::resolve_schema(None, &a.input, ff)?;
+    let ff = super::file_format(input, None, delimiter)?;
+    let (found, _) = super::resolve_schema(None, input, ff)?;
     for (flag, name) in
-        std::iter::once(("--time-col", &a.time_col)).chain(a.by.iter().map(|b| ("--by", b)))
+        std::iter::once(("--time-col", time_col)).chain(by.iter().map(|b| ("--by", b.as_str())))
     {
         if found.index_of(name).is_none() {
             let names: Vec<&str> = found.fields.iter().map(|f| f.name.as_str()).collect();
             return Err(UsageError(format!(
                 "{flag}: {} has no column `{name}`; its columns are {}",
-                a.input.display(),
+                input.display(),
                 names.join(", ")
             ))
             .into());
@@ -262,11 +275,11 @@ fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
     let (sink, _first) = super::first_rejections(None);
     let opts = ReadOptions {
         format: Some(ff),
-        delimiter: a.delimiter,
+        delimiter,
         ..Default::default()
     };
-    let mut reader = EventReader::open(&a.input, &schema, &opts, Box::new(sink))
-        .with_context(|| format!("reading {}", a.input.display()))?;
+    let mut reader = EventReader::open(input, &schema, &opts, Box::new(sink))
+        .with_context(|| format!("reading {}", input.display()))?;
     let mut v = Volumes::new();
     let mut row: u64 = 0;
     for batch in reader.by_ref() {
@@ -291,13 +304,13 @@ fn read_volumes(a: &WatchArgs) -> anyhow::Result<Volumes> {
             let Ok(micros) = riskstream_core::time::parse_iso8601(t) else {
                 return Err(UsageError(format!(
                     "{}, row {row}: `{t}` in `{}` is not a timestamp (YYYY-MM-DD[ HH:MM:SS])",
-                    a.input.display(),
-                    a.time_col
+                    input.display(),
+                    time_col
                 ))
                 .into());
             };
             let day = micros.div_euclid(DAY_US);
-            for (k, name) in a.by.iter().enumerate() {
+            for (k, name) in by.iter().enumerate() {
                 let c = &cols[k + 1];
                 if c.is_null(r) || c.value(r).trim().is_empty() {
                     continue;

@@ -7,8 +7,10 @@
 //!    │ recommend top ─▶ user, rank, item, score, reasons, source (held items left out;
 //!    │                  new users folded in from --history; unknown users by popularity;
 //!    │                  --eligibility: CEL rules over --customers attributes bar items)
-//!    └ recommend evaluate ─▶ RMSE / MAE, precision / recall / nDCG / MAP @k, coverage on
-//!                           fixed folds, a stratified random split or a given test file
+//!    ├ recommend evaluate ─▶ RMSE / MAE, precision / recall / nDCG / MAP @k, coverage on
+//!    │                      fixed folds, a stratified random split or a given test file
+//!    └ recommend push / stage / rollback ─▶ the decision service's registry
+//!                           ([`super::recommend_admin`])
 //! ```
 //!
 //! The commands are thin: files are read through `riskstream-io` (delimiters, compression,
@@ -48,6 +50,14 @@ enum RecCmd {
     Top(TopArgs),
     /// Train and measure on fixed folds, a stratified random split or a test file.
     Evaluate(EvalArgs),
+    /// Register a recommendation model with the decision service's registry (checked as
+    /// the API checks it); optionally stage it.
+    Push(super::recommend_admin::PushArgs),
+    /// Move a registered recommendation model to a stage in the `[recommend]` deployment
+    /// (a challenger is an A/B arm with `--pct` of the customers).
+    Stage(super::recommend_admin::StageArgs),
+    /// Put the previous recommendation champion of the `[recommend]` deployment back (audited).
+    Rollback(super::recommend_admin::RollbackArgs),
 }
 
 /// The learner.
@@ -279,6 +289,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
         RecCmd::Predict(p) => predict(p),
         RecCmd::Top(t) => top(t),
         RecCmd::Evaluate(e) => evaluate(e),
+        RecCmd::Push(p) => super::recommend_admin::push(p),
+        RecCmd::Stage(s) => super::recommend_admin::stage(s),
+        RecCmd::Rollback(r) => super::recommend_admin::rollback(r),
     }
 }
 

@@ -24,6 +24,16 @@ pub struct CasesQuery {
     /// How many, oldest first (default 100, at most 10,000).
     #[param(minimum = 0, maximum = 10_000)]
     pub n: Option<usize>,
+    /// The order: `oldest` (default), `newest`, `score_desc` or `score_asc` (unscored
+    /// cases last in both score orders).
+    pub sort: Option<String>,
+    /// The page after this case, written `score~created_at~id` (`-` for no score) from the
+    /// last case of the previous page: every page costs what the first does.
+    pub after: Option<String>,
+    /// The page before this case (same form).
+    pub before: Option<String>,
+    /// The last page of the order.
+    pub last: Option<bool>,
 }
 
 /// Which cases to list.
@@ -38,7 +48,8 @@ pub enum CaseFilter {
     All,
 }
 
-/// The review queue: cases pipelines opened for flagged decisions, oldest first.
+/// The review queue: cases pipelines and the service opened for flagged decisions, oldest
+/// first (or as `sort` says), paged by key (`after`, `before`, `last`).
 #[utoipa::path(get, path = "/v1/cases", tag = "cases",
     params(CasesQuery),
     responses(
@@ -68,14 +79,55 @@ pub async fn list_cases(
             )
         }
     };
+    use riskstream_registry::{CaseCursor, CasePage, CaseSort};
+    let sort = match q.sort.as_deref() {
+        None => CaseSort::Oldest,
+        Some(s) => CaseSort::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "sort `{s}`: use oldest, newest, score_desc or score_asc"
+            ))
+            .field("sort")
+        })?,
+    };
+    let cursor = |v: &Option<String>, name: &str| -> Result<Option<CaseCursor>, ApiError> {
+        v.as_deref()
+            .map(|t| {
+                CaseCursor::decode(t).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{name} `{t}`: write score~created_at~id of a case (`-` for no score)"
+                    ))
+                    .field(name)
+                })
+            })
+            .transpose()
+    };
+    let page = match (
+        cursor(&q.after, "after")?,
+        cursor(&q.before, "before")?,
+        q.last.unwrap_or(false),
+    ) {
+        (None, None, false) => CasePage::First,
+        (Some(c), None, false) => CasePage::After(c),
+        (None, Some(c), false) => CasePage::Before(c),
+        (None, None, true) => CasePage::Last,
+        _ => {
+            return Err(
+                ApiError::bad_request("give at most one of after, before and last").field("after"),
+            )
+        }
+    };
     let v = st
         .registry
-        .cases(&CaseQuery {
-            status,
-            tx_id: q.tx_id,
-            limit: listing_len(q.n)?,
-            ..Default::default()
-        })
+        .cases_page(
+            &CaseQuery {
+                status,
+                tx_id: q.tx_id,
+                sort,
+                limit: listing_len(q.n)?,
+                ..Default::default()
+            },
+            &page,
+        )
         .await
         .map_err(reg_err)?;
     Ok(Json(

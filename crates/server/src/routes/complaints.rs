@@ -14,11 +14,12 @@
 //! | a text with no word the model knows (`!!!`, digits only) | 200, the class priors, `no_features: true` |
 //! | an unknown field, `complaint_id` missing or over 256 bytes | 400 naming the field |
 
-use super::deployment::{admin_err, list_kind, stage_checked, ListQuery, StageRequest};
+use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{ArtifactOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut};
+use super::staged::Staged;
 use super::{
-    admit, audit_queue, audit_record, body, durable, from_string_rejection, query, reg_err,
-    reload_now, JsonBody, QueryParams, St,
+    admit, audit_queue, audit_record, body, durable, from_string_rejection, JsonBody, QueryParams,
+    St,
 };
 use crate::admin::AdminError;
 use crate::auth::Caller;
@@ -29,7 +30,7 @@ use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use riskstream_registry::{ArtifactKind, Role, Stage};
+use riskstream_registry::{ArtifactKind, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -120,6 +121,13 @@ fn complaints_cfg(st: &AppState) -> Result<&ComplaintsConfig, ApiError> {
         )
     })
 }
+
+/// Text models: listed, staged and rolled back in the `[complaints]` deployment.
+const COMPLAINTS: Staged = Staged {
+    kind: ArtifactKind::TextModel,
+    deployment: |st| complaints_cfg(st).map(|c| c.deployment.as_str()),
+    no_challenger: None,
+};
 
 /// Checks a request against the config: the documented 400s and 413.
 fn check(req: &ClassifyRequest, cfg: &ComplaintsConfig) -> Result<(), ApiError> {
@@ -269,10 +277,7 @@ pub async fn list_text_models(
     caller: Caller,
     q: QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
-    complaints_cfg(&st)?;
-    let q = query(q)?;
-    list_kind(&st, ArtifactKind::TextModel, q.name.as_deref()).await
+    COMPLAINTS.list(&st, &caller, q).await
 }
 
 /// Register a text model: a model file written by `riskstream text train`. It is loaded
@@ -342,23 +347,7 @@ pub async fn set_text_stage(
     Path(id): Path<String>,
     b: JsonBody<StageRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Modeler)?;
-    let cfg = complaints_cfg(&st)?;
-    let req = body(b)?;
-    let stage = Stage::parse(&req.stage, req.pct)
-        .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
-    let id = stage_checked(
-        &st,
-        &caller,
-        &cfg.deployment,
-        ArtifactKind::TextModel,
-        &id,
-        stage,
-    )
-    .await?;
-    Ok(Json(
-        json!({ "model": id, "stage": req.stage, "pct": req.pct }),
-    ))
+    COMPLAINTS.stage(&st, &caller, &id, b).await
 }
 
 /// Put the previous text champion back.
@@ -374,13 +363,5 @@ pub async fn set_text_stage(
     ),
     security(("api_key" = [])))]
 pub async fn complaints_rollback(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
-    let cfg = complaints_cfg(&st)?;
-    let id = st
-        .registry
-        .rollback(&cfg.deployment, caller.name())
-        .await
-        .map_err(reg_err)?;
-    reload_now(&st).await?;
-    Ok(Json(json!({ "champion": id })))
+    COMPLAINTS.rollback(&st, &caller).await
 }

@@ -3,13 +3,14 @@
 //! Without `[credit]` in the service config every route here answers 404 saying so
 //! (after the role check, so what a key may do does not depend on the config).
 
-use super::deployment::{admin_err, list_kind, stage_checked, ListQuery, StageRequest};
+use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{
     ArtifactOut, CreditDecisionOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut,
 };
+use super::staged::Staged;
 use super::{
-    admit, audit_record, body, durable, from_string_rejection, query, reg_err, reload_now,
-    JsonBody, QueryParams, St,
+    admit, audit_queue, audit_record, body, durable, from_string_rejection, query, reg_err,
+    reload_now, JsonBody, QueryParams, St,
 };
 use crate::auth::Caller;
 use crate::config::CreditConfig;
@@ -36,6 +37,13 @@ fn credit_cfg(st: &AppState) -> Result<&CreditConfig, ApiError> {
         )
     })
 }
+
+/// Credit models: listed, staged and rolled back in the `[credit]` deployment.
+const CREDIT: Staged = Staged {
+    kind: ArtifactKind::CreditModel,
+    deployment: |st| credit_cfg(st).map(|c| c.deployment.as_str()),
+    no_challenger: None,
+};
 
 fn model_ref(s: &CreditSlot, stage: &str) -> Value {
     json!({ "id": s.id, "name": s.name, "stage": stage })
@@ -330,10 +338,7 @@ pub async fn list_credit_models(
     caller: Caller,
     q: QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
-    credit_cfg(&st)?;
-    let q = query(q)?;
-    list_kind(&st, ArtifactKind::CreditModel, q.name.as_deref()).await
+    CREDIT.list(&st, &caller, q).await
 }
 
 /// Register a credit model: a scorecard or credit GBDT JSON written by `riskstream credit
@@ -398,23 +403,7 @@ pub async fn set_credit_stage(
     Path(id): Path<String>,
     b: JsonBody<StageRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Modeler)?;
-    let cfg = credit_cfg(&st)?;
-    let req = body(b)?;
-    let stage = Stage::parse(&req.stage, req.pct)
-        .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
-    let id = stage_checked(
-        &st,
-        &caller,
-        &cfg.deployment,
-        ArtifactKind::CreditModel,
-        &id,
-        stage,
-    )
-    .await?;
-    Ok(Json(
-        json!({ "model": id, "stage": req.stage, "pct": req.pct }),
-    ))
+    CREDIT.stage(&st, &caller, &id, b).await
 }
 
 /// Put the previous credit champion back.
@@ -430,13 +419,5 @@ pub async fn set_credit_stage(
     ),
     security(("api_key" = [])))]
 pub async fn credit_rollback(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
-    let cfg = credit_cfg(&st)?;
-    let id = st
-        .registry
-        .rollback(&cfg.deployment, caller.name())
-        .await
-        .map_err(reg_err)?;
-    reload_now(&st).await?;
-    Ok(Json(json!({ "champion": id })))
+    CREDIT.rollback(&st, &caller).await
 }

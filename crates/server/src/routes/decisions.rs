@@ -122,10 +122,11 @@ pub async fn decide(
     let (r, wal, case_tx) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         let r = g.decide(&tx, &dep, &lists);
+        let tx = kept(&g, tx);
+        // Counted as the write-ahead log keeps it, so a replay counts the same values.
         if let (Ok(_), Some(e)) = (&r, &st.early) {
             e.record(&tx);
         }
-        let tx = kept(&g, tx);
         let case_tx = case_tx(&r, &tx);
         let wal = match (&r, &st.wal) {
             (Ok(d), Some(w)) => Some(w.append(Record::Decision {
@@ -214,10 +215,10 @@ pub async fn decide_batch(
                     d.latency_us = t0.elapsed().as_micros() as u64;
                     d
                 });
+                let tx = kept(&g, tx);
                 if let (Ok(_), Some(e)) = (&r, &st.early) {
                     e.record(&tx);
                 }
-                let tx = kept(&g, tx);
                 let case_tx = case_tx(&r, &tx);
                 if let (Ok(d), Some(w)) = (&r, &st.wal) {
                     wal.push(w.append(Record::Decision {

@@ -6,6 +6,7 @@
 use super::openapi::{
     ActivatedOut, ArtifactOut, DeploymentOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut,
 };
+use super::staged::Staged;
 use super::{body, from_string_rejection, query, reg_err, reload_now, JsonBody, QueryParams, St};
 use crate::admin::{self, AdminError};
 use crate::auth::Caller;
@@ -185,6 +186,7 @@ pub(super) fn admin_err(e: AdminError) -> ApiError {
         | AdminError::WrongKind(_)
         | AdminError::NotACreditModel(_)
         | AdminError::NotAForecastSet(_)
+        | AdminError::NotARecommendModel(_)
         | AdminError::Reasons { .. } => ApiError::unprocessable(e.to_string()),
         AdminError::Registry(e) => reg_err(e),
     }
@@ -448,12 +450,12 @@ pub async fn rollback(State(st): St, caller: Caller) -> Result<Json<Value>, ApiE
 /// the service's deployment back (audited as `caller`), reloads; returns the champion now
 /// in force. The console's rollback button calls this same function.
 pub async fn rollback_champion(st: &AppState, caller: &Caller) -> Result<String, ApiError> {
-    caller.require(Role::Admin)?;
-    let id = st
-        .registry
-        .rollback(&st.cfg.deployment, caller.name())
-        .await
-        .map_err(reg_err)?;
-    reload_now(st).await?;
-    Ok(id)
+    FRAUD.rollback_id(st, caller).await
 }
+
+/// Fraud models: the service's own deployment (`registry.deployment`), always configured.
+const FRAUD: Staged = Staged {
+    kind: ArtifactKind::Model,
+    deployment: |st| Ok(st.cfg.deployment.as_str()),
+    no_challenger: None,
+};

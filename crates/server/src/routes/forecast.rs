@@ -4,9 +4,10 @@
 //! config every route here answers 404 saying so (after the role check, so what a key may
 //! do does not depend on the config).
 
-use super::deployment::{admin_err, list_kind, stage_checked, ListQuery, StageRequest};
+use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{ArtifactOut, ErrorBody, RegisteredOut, StagedOut};
-use super::{body, from_string_rejection, query, JsonBody, QueryParams, St};
+use super::staged::Staged;
+use super::{from_string_rejection, JsonBody, QueryParams, St};
 use crate::auth::Caller;
 use crate::config::ServiceConfig;
 use crate::error::ApiError;
@@ -16,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use riskstream_forecast::publish::{format_day, parse_day, PublishedSeries};
-use riskstream_registry::{ArtifactKind, Role, Stage};
+use riskstream_registry::{ArtifactKind, Role};
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -30,6 +31,16 @@ pub(crate) fn forecast_cfg(cfg: &ServiceConfig) -> Result<&ForecastConfig, ApiEr
         )
     })
 }
+
+/// Forecast sets: listed and staged in the `[forecast]` deployment; a forecast is read,
+/// not split across traffic, so there are no challengers.
+const FORECAST: Staged = Staged {
+    kind: ArtifactKind::ForecastModel,
+    deployment: |st| forecast_cfg(&st.cfg).map(|c| c.deployment.as_str()),
+    no_challenger: Some(
+        "a forecast set is champion, shadow or archived: there is no traffic to split",
+    ),
+};
 
 /// One forecast day.
 #[derive(Debug, Serialize, ToSchema)]
@@ -260,10 +271,7 @@ pub async fn list_forecast_models(
     caller: Caller,
     q: QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
-    forecast_cfg(&st.cfg)?;
-    let q = query(q)?;
-    list_kind(&st, ArtifactKind::ForecastModel, q.name.as_deref()).await
+    FORECAST.list(&st, &caller, q).await
 }
 
 /// Register a forecast set written by `riskstream forecast --publish`. It is checked
@@ -321,27 +329,5 @@ pub async fn set_forecast_stage(
     Path(id): Path<String>,
     b: JsonBody<StageRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Modeler)?;
-    let cfg = forecast_cfg(&st.cfg)?;
-    let req = body(b)?;
-    let stage = Stage::parse(&req.stage, req.pct)
-        .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
-    if matches!(stage, Stage::Challenger { .. }) {
-        return Err(ApiError::bad_request(
-            "a forecast set is champion, shadow or archived: there is no traffic to split",
-        )
-        .field("stage"));
-    }
-    let id = stage_checked(
-        &st,
-        &caller,
-        &cfg.deployment,
-        ArtifactKind::ForecastModel,
-        &id,
-        stage,
-    )
-    .await?;
-    Ok(Json(
-        json!({ "model": id, "stage": req.stage, "pct": req.pct }),
-    ))
+    FORECAST.stage(&st, &caller, &id, b).await
 }

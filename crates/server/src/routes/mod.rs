@@ -13,6 +13,8 @@
 //! | `POST /v1/forecast-models`, stage a forecast set as `shadow`/`archived` | `modeler` (`champion`: `admin`) |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
 //! | `GET /v1/recommend/models`, `GET /v1/recommend/arms` | `analyst` |
+//! | `GET /v1/monitoring/drift`, `GET /v1/alerts`, `POST /v1/alerts/{id}/ack` | `analyst` |
+//! | `POST /v1/alerts/check` | `modeler` |
 //! | `POST /v1/recommend/models`, stage a recommendation model (`/v1/recommend/models/{id}/stage`) | `modeler` (as for fraud and credit models) |
 //! | `POST /v1/recommend/rollback` | `admin` |
 //! | `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/close` (the review queue) | `analyst` |
@@ -42,8 +44,10 @@ pub mod forecast_alerts;
 pub mod health;
 pub mod keys;
 pub mod lists;
+pub mod monitoring;
 pub mod openapi;
 pub mod recommend;
+mod staged;
 
 pub use audit::*;
 pub use cases::*;
@@ -57,6 +61,7 @@ pub use forecast_alerts::*;
 pub use health::*;
 pub use keys::*;
 pub use lists::*;
+pub use monitoring::*;
 pub use openapi::*;
 pub use recommend::*;
 

@@ -3,21 +3,20 @@
 //! and registering and staging recommendation models. Without `[recommend]` in the service
 //! config every route here answers 404 saying so (after the role check).
 
-use super::deployment::{list_kind, stage_checked, ListQuery, StageRequest};
+use super::deployment::{admin_err, ListQuery, StageRequest};
 use super::openapi::{ArtifactOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut};
-use super::{
-    admit, body, from_string_rejection, query, reg_err, reload_now, JsonBody, QueryParams, St,
-};
+use super::staged::Staged;
+use super::{admit, body, from_string_rejection, query, reg_err, JsonBody, QueryParams, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::recommend::{lineage, parse_model, RecDeployment, RecSlot, RecommendConfig};
+use crate::recommend::{RecDeployment, RecSlot, RecommendConfig};
 use crate::state::AppState;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use riskstream_recommend::{TopOptions, Who};
-use riskstream_registry::{ArtifactKind, FeedbackKind, NewFeedback, Recorded, Role, Stage};
+use riskstream_registry::{ArtifactKind, FeedbackKind, NewFeedback, Recorded, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -31,6 +30,14 @@ fn rec_cfg(st: &AppState) -> Result<&RecommendConfig, ApiError> {
         )
     })
 }
+
+/// Recommendation models: listed, staged (challengers are the A/B arms) and rolled back in
+/// the `[recommend]` deployment.
+const RECOMMEND: Staged = Staged {
+    kind: ArtifactKind::RecommendModel,
+    deployment: |st| rec_cfg(st).map(|c| c.deployment.as_str()),
+    no_challenger: None,
+};
 
 fn no_champion(d: &RecDeployment, cfg: &RecommendConfig) -> ApiError {
     let why = d
@@ -408,10 +415,7 @@ pub async fn list_recommend_models(
     caller: Caller,
     q: QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
-    rec_cfg(&st)?;
-    let q = query(q)?;
-    list_kind(&st, ArtifactKind::RecommendModel, q.name.as_deref()).await
+    RECOMMEND.list(&st, &caller, q).await
 }
 
 /// Register a recommendation model: the JSON `riskstream recommend train` writes. It is
@@ -439,30 +443,10 @@ pub async fn put_recommend_model(
     caller.require(Role::Modeler)?;
     rec_cfg(&st)?;
     let text = text.map_err(from_string_rejection)?;
-    let id = register(&st.registry, &text, "request body", caller.name()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
-}
-
-/// Checks a recommendation model and registers it as [`ArtifactKind::RecommendModel`] with
-/// its lineage; the registry audits it. `origin` names the text in messages.
-pub async fn register(
-    registry: &riskstream_registry::Registry,
-    text: &str,
-    origin: &str,
-    actor: &str,
-) -> Result<String, ApiError> {
-    let f = parse_model(text, origin).map_err(ApiError::unprocessable)?;
-    let name = f.card.kind.clone();
-    registry
-        .put_artifact(
-            ArtifactKind::RecommendModel,
-            &name,
-            text,
-            lineage(&f, origin),
-            actor,
-        )
+    let m = crate::recommend::register(&st.registry, &text, "request body", caller.name())
         .await
-        .map_err(reg_err)
+        .map_err(admin_err)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": m.id }))))
 }
 
 /// Move a recommendation model to a stage in the `[recommend]` deployment: `challenger`
@@ -490,23 +474,7 @@ pub async fn set_recommend_stage(
     Path(id): Path<String>,
     b: JsonBody<StageRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Modeler)?;
-    let cfg = rec_cfg(&st)?;
-    let req = body(b)?;
-    let stage = Stage::parse(&req.stage, req.pct)
-        .map_err(|(field, m)| ApiError::bad_request(m).field(field))?;
-    let id = stage_checked(
-        &st,
-        &caller,
-        &cfg.deployment,
-        ArtifactKind::RecommendModel,
-        &id,
-        stage,
-    )
-    .await?;
-    Ok(Json(
-        json!({ "model": id, "stage": req.stage, "pct": req.pct }),
-    ))
+    RECOMMEND.stage(&st, &caller, &id, b).await
 }
 
 /// Put the previous recommendation champion back.
@@ -522,13 +490,5 @@ pub async fn set_recommend_stage(
     ),
     security(("api_key" = [])))]
 pub async fn recommend_rollback(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Admin)?;
-    let cfg = rec_cfg(&st)?;
-    let id = st
-        .registry
-        .rollback(&cfg.deployment, caller.name())
-        .await
-        .map_err(reg_err)?;
-    reload_now(&st).await?;
-    Ok(Json(json!({ "champion": id })))
+    RECOMMEND.rollback(&st, &caller).await
 }

@@ -2,6 +2,8 @@
 //! and a policy to deploy, shared by the service's test files.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod receiver;
+
 use riskstream_features::FeatureSpec;
 use riskstream_learn::model::{Algorithm, ModelCard, ModelFile};
 use riskstream_learn::{Dataset, Matrix};
@@ -231,4 +233,61 @@ pub async fn deploy(s: &Svc) -> (String, String) {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     (model, policy)
+}
+
+/// A fresh PostgreSQL database for one test, dropped when it ends (however it ends).
+/// `RISKSTREAM_TEST_POSTGRES` names the server (and a database to connect to first).
+pub struct PgDb {
+    base: String,
+    db: String,
+    /// The new database's URL, for the registry.
+    pub url: String,
+}
+
+impl PgDb {
+    /// Creates the database named `prefix` + a unique suffix; `None`, saying how to run
+    /// the test, when `RISKSTREAM_TEST_POSTGRES` is not set.
+    pub fn create(prefix: &str) -> Option<PgDb> {
+        let Ok(base) = std::env::var("RISKSTREAM_TEST_POSTGRES") else {
+            eprintln!("skipped: set RISKSTREAM_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to run against PostgreSQL");
+            return None;
+        };
+        let db = format!("{prefix}_{}", rand_suffix());
+        let url = match base.rfind('/') {
+            Some(i) => format!("{}/{db}", &base[..i]),
+            None => panic!("RISKSTREAM_TEST_POSTGRES has no database part"),
+        };
+        if let Err(e) = psql(&base, &format!("CREATE DATABASE {db}")) {
+            panic!("{e}");
+        }
+        Some(PgDb { base, db, url })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Err(e) = psql(
+            &self.base,
+            &format!("DROP DATABASE {} WITH (FORCE)", self.db),
+        ) {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
+/// Runs one statement with psql (keeps sqlx out of this crate's dev-dependencies).
+pub fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
