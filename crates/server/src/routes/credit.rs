@@ -8,10 +8,7 @@ use super::openapi::{
     ArtifactOut, CreditDecisionOut, ErrorBody, RegisteredOut, RollbackOut, StagedOut,
 };
 use super::staged::Staged;
-use super::{
-    admit, audit_queue, audit_record, body, durable, from_string_rejection, query, reg_err,
-    reload_now, JsonBody, QueryParams, St,
-};
+use super::{admit, audit_record, body, durable, from_string_rejection, JsonBody, QueryParams, St};
 use crate::auth::Caller;
 use crate::config::CreditConfig;
 use crate::credit::{Application, CreditSlot};
@@ -24,7 +21,7 @@ use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use riskstream_registry::{ArtifactKind, AuditQuery, AuditRecord, Role, Stage};
+use riskstream_registry::{ArtifactKind, AuditQuery, AuditRecord, Role};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
