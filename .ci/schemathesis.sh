@@ -129,6 +129,13 @@ include-path-regex = "^/v1/(models|policies)$"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]
 
+# A page of the review queue takes at most one of after, before and last (400 says so); no
+# schema for query parameters can say "at most one of".
+[[operations]]
+include-path-regex = "^/v1/cases$"
+include-method = "GET"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
+
 # expires_at must be RFC 3339, in the future and at most 366 days ahead (400).
 [[operations]]
 include-path-regex = "^/v1/lists/"

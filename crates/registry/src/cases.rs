@@ -53,6 +53,36 @@ fn rules_of(decision: &str) -> Option<String> {
     Some(format!(",{},", names.join(",")).replace('\0', "\u{FFFD}"))
 }
 
+/// The longest rule name `case_rules` keeps (characters); a filter compares as many.
+pub(crate) const RULE_CHARS: usize = 200;
+
+/// A rule name as `case_rules` keeps it.
+pub(crate) fn rule_key(name: &str) -> String {
+    name.chars()
+        .take(RULE_CHARS)
+        .collect::<String>()
+        .replace('\0', "\u{FFFD}")
+}
+
+/// The distinct names in a decision's `rules_fired`, as `case_rules` keeps them.
+fn rule_keys(decision: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(decision) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = v
+        .get("rules_fired")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str())
+        .filter(|r| !r.is_empty())
+        .map(rule_key)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// `s` with LIKE's wildcards (and the escape character) escaped by `\\`.
 pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
@@ -268,6 +298,22 @@ pub(crate) enum Param {
 
 impl CaseQuery {
     /// The WHERE clause (empty or starting with a space) and its parameters, `$1` on.
+    /// The rule, when the query filters by a rule and at most by status besides.
+    fn rule_only(&self) -> Option<&str> {
+        let others = self.tx_id.is_some()
+            || self.outcome.is_some()
+            || self.score_min.is_some()
+            || self.score_max.is_some()
+            || self.assignee.is_some()
+            || self.created_from.is_some()
+            || self.created_to.is_some();
+        if others {
+            None
+        } else {
+            self.rule.as_deref()
+        }
+    }
+
     pub(crate) fn filter(&self) -> (String, Vec<Param>) {
         let mut clauses = Vec::new();
         let mut params = Vec::new();
@@ -292,8 +338,8 @@ impl CaseQuery {
         }
         if let Some(r) = &self.rule {
             add(
-                "rules LIKE ? ESCAPE '\\'",
-                Param::Text(format!("%,{},%", like_escape(r))),
+                "EXISTS (SELECT 1 FROM case_rules r WHERE r.case_id = cases.id AND r.rule = ?)",
+                Param::Text(rule_key(r)),
             );
         }
         if let Some(a) = &self.assignee {
@@ -422,6 +468,32 @@ async fn insert_cases(
             .await
             .ctx("opening cases")?
             .rows_affected();
+        let rules: Vec<(String, String)> = chunk
+            .iter()
+            .flat_map(|c| {
+                let id = c.id.replace('\0', "\u{FFFD}");
+                rule_keys(&c.decision)
+                    .into_iter()
+                    .map(move |r| (id.clone(), r))
+            })
+            .collect();
+        for part in rules.chunks(ROWS_PER_INSERT) {
+            // A replayed case keeps its rows (and their status) as they are.
+            let sql = format!(
+                "INSERT INTO case_rules (case_id, rule, status) VALUES {} ON CONFLICT DO NOTHING",
+                crate::db::values_rows(part.len(), "(?,?,?)")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(part.len() == ROWS_PER_INSERT);
+            for (id, rule) in part {
+                q = q
+                    .bind(id.clone())
+                    .bind(rule.clone())
+                    .bind(CaseStatus::Open.as_str());
+            }
+            q.execute(change.conn())
+                .await
+                .ctx("recording the rules of cases")?;
+        }
     }
     Ok(inserted)
 }
@@ -465,6 +537,28 @@ impl Registry {
     /// How many cases match `q`, counting no further than `cap`: a page can say "more than
     /// 10,000" without scanning a million index entries for the exact figure.
     pub async fn count_cases_up_to(&self, q: &CaseQuery, cap: u64) -> Result<u64> {
+        if let Some(rule) = q.rule_only() {
+            // One rule (and a status): an index walk over its `case_rules` rows.
+            let (sql, status) = match q.status {
+                Some(s) => (
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM case_rules WHERE rule = $1 AND status = $2 LIMIT $3) AS capped",
+                    Some(s.as_str()),
+                ),
+                None => (
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM case_rules WHERE rule = $1 LIMIT $2) AS capped",
+                    None,
+                ),
+            };
+            let mut query = sqlx::query(sql).bind(rule_key(rule));
+            if let Some(s) = status {
+                query = query.bind(s.to_string());
+            }
+            let query = query.bind(i64::try_from(cap).unwrap_or(i64::MAX));
+            let mut conn = self.conn().await?;
+            let row = query.fetch_one(&mut *conn).await.ctx("counting cases")?;
+            let n: i64 = row.try_get(0).ctx("counting cases")?;
+            return Ok(u64::try_from(n).unwrap_or(0));
+        }
         let (filter, params) = q.filter();
         let n = params.len();
         let query = bind_all(
@@ -679,6 +773,12 @@ impl Registry {
         .execute(change.conn())
         .await
         .ctx("closing a case")?;
+        sqlx::query("UPDATE case_rules SET status = $1 WHERE case_id = $2")
+            .bind(CaseStatus::Closed.as_str())
+            .bind(id.to_string())
+            .execute(change.conn())
+            .await
+            .ctx("closing a case")?;
         let record = AuditRecord {
             actor: actor.to_string(),
             action: "case.close".into(),

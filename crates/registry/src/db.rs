@@ -46,7 +46,34 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queue_keyset",
         include_str!("../migrations/0007_queue_keyset.sql"),
     ),
+    (8, "case_rules", include_str!("../migrations/0008_case_rules.sql")),
 ];
+
+/// What migration 8 appends for each database: one `case_rules` row per fired rule of every
+/// case already stored, split from `cases.rules` (`,a,b,`), in the migration's transaction.
+/// The two databases split strings differently (SQLite: a recursive CTE over `instr`;
+/// PostgreSQL: `string_to_array`), the only place the schema differs by database.
+fn backfill(version: i64, backend: Backend) -> &'static str {
+    match (version, backend) {
+        (8, Backend::Sqlite) => {
+            "\nINSERT INTO case_rules (case_id, rule, status)
+WITH RECURSIVE split(case_id, status, rest, rule) AS (
+    SELECT id, status, substr(rules, 2), NULL FROM cases WHERE rules IS NOT NULL
+    UNION ALL
+    SELECT case_id, status, substr(rest, instr(rest, ',') + 1), substr(rest, 1, instr(rest, ',') - 1)
+    FROM split WHERE instr(rest, ',') > 0
+)
+SELECT DISTINCT case_id, substr(rule, 1, 200), status FROM split WHERE rule IS NOT NULL AND rule <> '';\n"
+        }
+        (8, Backend::Postgres) => {
+            "\nINSERT INTO case_rules (case_id, rule, status)
+SELECT DISTINCT c.id, left(r.rule, 200), c.status
+FROM cases c, unnest(string_to_array(trim(both ',' from c.rules), ',')) AS r(rule)
+WHERE c.rules IS NOT NULL AND r.rule <> '';\n"
+        }
+        _ => "",
+    }
+}
 
 /// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with
 /// `?` for each parameter, e.g. `(?,?,NULLIF(?,-1))`), joined by commas, with the
@@ -347,11 +374,17 @@ pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend, Vec<String>)> {
     let migrations = MIGRATIONS
         .iter()
         .map(|&(version, description, sql)| {
+            let fill = backfill(version, backend);
+            let sql = if fill.is_empty() {
+                sql.into_sql_str()
+            } else {
+                sqlx::AssertSqlSafe(format!("{sql}{fill}")).into_sql_str()
+            };
             Migration::new(
                 version,
                 Cow::Borrowed(description),
                 MigrationType::Simple,
-                sql.into_sql_str(),
+                sql,
                 false,
             )
         })

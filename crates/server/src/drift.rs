@@ -329,11 +329,23 @@ pub fn models_in_force(st: &crate::state::AppState) -> Vec<ModelInputs> {
     out
 }
 
-/// Reads the samples and the labels from the registry and measures them.
-pub async fn report(
+/// What a report is measured from: the two samples of stored decisions and the labels.
+/// The console's models page reads these once and uses them for its own tables too.
+#[derive(Debug, Clone)]
+pub struct Readings {
+    /// The reference sample, as stored in the audit log.
+    pub reference: Vec<riskstream_registry::AuditEntry>,
+    /// The latest decisions, newest first.
+    pub recent: Vec<riskstream_registry::AuditEntry>,
+    /// The newest labelled decisions (at most [`LABELLED`]).
+    pub labelled: Vec<riskstream_registry::LabelledDecision>,
+}
+
+/// Reads the samples and the labels from the registry (three queries at once).
+pub async fn read(
     st: &crate::state::AppState,
     w: &Window,
-) -> Result<DriftReport, riskstream_registry::RegistryError> {
+) -> Result<Readings, riskstream_registry::RegistryError> {
     let reg = &st.registry;
     let recent_q = riskstream_registry::AuditQuery {
         actions: vec!["decision".into()],
@@ -345,31 +357,50 @@ pub async fn report(
         reg.audit_find(&recent_q),
         reg.labelled_decisions(LABELLED),
     )?;
+    Ok(Readings {
+        reference,
+        recent,
+        labelled,
+    })
+}
+
+/// Measures the models in force and the rules on what [`read`] returned.
+pub fn measure(st: &crate::state::AppState, r: &Readings) -> DriftReport {
     let sample = |rows: &[riskstream_registry::AuditEntry]| Sample {
         decisions: rows.len(),
         from: rows.iter().map(|r| r.time).min(),
         to: rows.iter().map(|r| r.time).max(),
     };
-    let (rs, ns) = (sample(&reference), sample(&recent));
-    let values = |rows: &[riskstream_registry::AuditEntry]| -> Vec<Value> {
-        rows.iter().filter_map(|r| r.after.clone()).collect()
+    let (rs, ns) = (sample(&r.reference), sample(&r.recent));
+    let values = |rows: &[riskstream_registry::AuditEntry]| -> Vec<&Value> {
+        rows.iter().filter_map(|r| r.after.as_ref()).collect()
     };
-    let (reference, recent) = (values(&reference), values(&recent));
-    let (r, n): (Vec<&Value>, Vec<&Value>) = (reference.iter().collect(), recent.iter().collect());
+    let (reference, recent) = (values(&r.reference), values(&r.recent));
     let models = models_in_force(st)
         .iter()
-        .map(|m| model_drift(m, &r, &n))
+        .map(|m| model_drift(m, &reference, &recent))
         .collect();
-    let pairs: Vec<(&Value, bool)> = labelled.iter().map(|l| (&l.decision, l.fraud)).collect();
-    Ok(DriftReport {
+    let pairs: Vec<(&Value, bool)> = r.labelled.iter().map(|l| (&l.decision, l.fraud)).collect();
+    DriftReport {
         reference: rs,
         recent: ns,
-        features_stored: n.iter().chain(&r).any(|d| d["features"].is_array()),
+        features_stored: recent
+            .iter()
+            .chain(&reference)
+            .any(|d| d["features"].is_array()),
         models,
-        rules: rule_precision(&pairs, &n),
-        labelled: labelled.len(),
-        labelled_frauds: labelled.iter().filter(|l| l.fraud).count(),
-    })
+        rules: rule_precision(&pairs, &recent),
+        labelled: r.labelled.len(),
+        labelled_frauds: r.labelled.iter().filter(|l| l.fraud).count(),
+    }
+}
+
+/// Reads the samples and the labels from the registry and measures them.
+pub async fn report(
+    st: &crate::state::AppState,
+    w: &Window,
+) -> Result<DriftReport, riskstream_registry::RegistryError> {
+    Ok(measure(st, &read(st, w).await?))
 }
 
 #[cfg(test)]

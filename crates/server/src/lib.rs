@@ -27,6 +27,7 @@ pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod cases_out;
+pub mod client;
 pub mod complaints;
 pub mod config;
 pub mod credit;

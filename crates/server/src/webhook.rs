@@ -10,10 +10,10 @@
 //! ```
 //!
 //! `http://` or `https://` (rustls, the system's roots plus `webhook_ca_file`; see
-//! `webhook/client.rs`). The secret comes from an environment variable the config names, never
+//! [`crate::client`]). The secret comes from an environment variable the config names, never
 //! from the file, and is never printed.
 
-mod client;
+use crate::client;
 
 use riskstream_core::{Diagnostic, Diagnostics};
 use std::path::PathBuf;
@@ -162,7 +162,7 @@ pub fn signature(secret: &[u8], body: &str) -> String {
     s
 }
 
-/// POSTs `body` (JSON) to the webhook (`http://` or `https://`, see `webhook/client.rs`): each
+/// POSTs `body` (JSON) to the webhook (`http://` or `https://`, see [`crate::client`]): each
 /// attempt within `timeout`, `retries` more after a failure (a connection or TLS error, a
 /// timeout or a non-2xx answer), waiting 0.5 s, 1 s, 2 s, … between them. Returns the
 /// attempts made, or the last failure.

@@ -319,6 +319,17 @@ async fn the_document_declares_errors_auth_and_arrays() {
                     assert!(codes.contains(&c), "{what} does not document {c}");
                 }
             }
+            // A parameter declared `in: path` that the path does not name can never be
+            // sent: a fuzzer's "invalid value" for it goes nowhere and the request passes.
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        route.contains(&format!("{{{name}}}")),
+                        "{what}: parameter `{name}` is declared in the path but the path does not name it"
+                    );
+                }
+            }
             for (c, r) in op["responses"].as_object().unwrap() {
                 if c.starts_with('4') || c.starts_with('5') {
                     assert_eq!(
@@ -331,6 +342,30 @@ async fn the_document_declares_errors_auth_and_arrays() {
         }
     }
     assert_eq!(n, 54, "operations in the document");
+    // Values the schema allows are values the service takes: the entity fields of this
+    // deployment's feature spec, the case orders, the cursor's form.
+    let param = |route: &str, name: &str| -> Value {
+        doc["paths"][route]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("GET {route} has no parameter {name}"))["schema"]
+            .clone()
+    };
+    assert_eq!(
+        param("/v1/features/{entity}", "field")["enum"],
+        json!(["CUSTOMER_ID", "TERMINAL_ID"])
+    );
+    let sort = param("/v1/cases", "sort");
+    let sort = resolve(&doc, &sort);
+    assert_eq!(
+        sort["enum"],
+        json!(["oldest", "newest", "score_desc", "score_asc"]),
+        "{sort}"
+    );
+    assert!(param("/v1/cases", "after")["pattern"].is_string());
+    assert_eq!(param("/v1/monitoring/drift", "n")["minimum"], 1);
     // A `$ref` with a description can come out as `allOf: [{enum of strings}, {type:
     // object}]`, which no value satisfies (schemathesis cannot generate a request for it).
     fn no_conflicting_all_of(v: &Value, at: &str) {

@@ -26,14 +26,32 @@ pub struct CasesQuery {
     pub n: Option<usize>,
     /// The order: `oldest` (default), `newest`, `score_desc` or `score_asc` (unscored
     /// cases last in both score orders).
+    #[param(value_type = Option<CaseOrder>, inline)]
     pub sort: Option<String>,
     /// The page after this case, written `score~created_at~id` (`-` for no score) from the
-    /// last case of the previous page: every page costs what the first does.
+    /// last case of the previous page: every page costs what the first does. At most one
+    /// of `after`, `before` and `last`.
+    #[param(pattern = r"^(-|-?[0-9]{1,17}(\.[0-9]{1,17})?(e(-?[0-9]{1,2}|-[0-9]{3}))?)~-?[0-9]{1,18}~.*$")]
     pub after: Option<String>,
     /// The page before this case (same form).
+    #[param(pattern = r"^(-|-?[0-9]{1,17}(\.[0-9]{1,17})?(e(-?[0-9]{1,2}|-[0-9]{3}))?)~-?[0-9]{1,18}~.*$")]
     pub before: Option<String>,
     /// The last page of the order.
     pub last: Option<bool>,
+}
+
+/// The order of a page of cases.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CaseOrder {
+    /// Oldest first (the default).
+    Oldest,
+    /// Newest first.
+    Newest,
+    /// Highest score first.
+    ScoreDesc,
+    /// Lowest score first.
+    ScoreAsc,
 }
 
 /// Which cases to list.

@@ -30,6 +30,7 @@ pub fn early(st: &AppState) -> Result<Arc<EarlyWarning>, ApiError> {
 
 /// Which alerts to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
     /// Also acknowledged alerts (default: open ones only).

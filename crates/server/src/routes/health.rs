@@ -17,10 +17,38 @@ pub async fn healthz() -> &'static str {
 
 /// This document (OpenAPI 3.1). Unauthenticated.
 #[utoipa::path(get, path = "/openapi.json", tag = "health",
-    responses((status = 200, description = "the OpenAPI document", body = Object)))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    responses((status = 200, description = "the OpenAPI document (the entity fields of this deployment's feature spec named where a route takes one)", body = Object)))]
+pub async fn openapi_json(State(st): St) -> Json<Value> {
     use utoipa::OpenApi;
-    Json(crate::ApiDoc::openapi())
+    let mut doc = serde_json::to_value(crate::ApiDoc::openapi()).unwrap_or(Value::Null);
+    let fields: Vec<String> = {
+        let g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
+        g.latest().fields().iter().map(|f| f.name.clone()).collect()
+    };
+    name_entity_fields(&mut doc, &fields);
+    Json(doc)
+}
+
+/// The document describes this deployment: `GET /v1/features/{entity}`'s `field` may only
+/// be one of the feature spec's entity fields, so a client (or a fuzzer) built from the
+/// document knows the values the service takes.
+fn name_entity_fields(doc: &mut Value, fields: &[String]) {
+    if fields.is_empty() {
+        return;
+    }
+    let Some(params) = doc
+        .pointer_mut("/paths/~1v1~1features~1{entity}/get/parameters")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for p in params {
+        if p.get("name").and_then(Value::as_str) == Some("field") {
+            if let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) {
+                schema.insert("enum".into(), json!(fields));
+            }
+        }
+    }
 }
 
 /// Readiness: the deployment is loaded and the service is not draining. Unauthenticated

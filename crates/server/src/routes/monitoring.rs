@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Which decisions to compare.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DriftQuery {
     /// Start of the reference window, UTC (`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ`); default:
@@ -26,6 +27,7 @@ pub struct DriftQuery {
     /// End of the reference window (exclusive).
     pub reference_to: Option<String>,
     /// Decisions per sample (1 to 100,000; default 5,000).
+    #[param(minimum = 1, maximum = 100_000)]
     pub n: Option<usize>,
 }
 
@@ -95,6 +97,7 @@ pub fn alert_rules(st: &AppState) -> Result<Arc<Alerts>, ApiError> {
 
 /// Which alerts to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertListQuery {
     /// Also acknowledged alerts (default: open ones only).

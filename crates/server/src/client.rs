@@ -1,10 +1,10 @@
-//! The alert webhook's client: one HTTP/1.1 POST per attempt, to an `http://` or an
-//! `https://` URL.
+//! A small HTTP/1.1 client to `http://` and `https://` URLs: the alert webhooks' POSTs
+//! and the `riskstream monitor` commands' calls to a running service.
 //!
 //! ```text
 //!  url ─▶ TCP connect ─▶ (https) TLS handshake: rustls on ring, the system's roots
-//!                         + `webhook_ca_file` ─▶ hyper HTTP/1.1 POST ─▶ status
-//!  the whole attempt within `webhook_timeout`
+//!                         + an extra CA file ─▶ hyper HTTP/1.1 request ─▶ status, body
+//!  the whole attempt within the timeout
 //! ```
 //!
 //! Why hyper over rustls here rather than reqwest's TLS: reqwest's rustls backend either
@@ -23,6 +23,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// The largest answer body read (a drift report of many models and inputs is well below).
+const MAX_BODY: usize = 16 << 20;
+
+/// An answer: its status and body as text.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body (lossy UTF-8).
+    pub body: String,
+}
+
 /// POSTs `body` (JSON) with `headers` to `url` within `timeout`; the answer's status, or
 /// what went wrong (naming the URL's host). `ca_file`: extra trusted roots (PEM).
 pub async fn post(
@@ -32,18 +44,34 @@ pub async fn post(
     timeout: Duration,
     ca_file: Option<&Path>,
 ) -> Result<u16, String> {
-    match tokio::time::timeout(timeout, attempt(url, headers, body, ca_file)).await {
+    call("POST", url, headers, Some(body), timeout, ca_file)
+        .await
+        .map(|a| a.status)
+}
+
+/// Sends one request (`GET` without a body, `POST` with a JSON one) and reads the answer
+/// within `timeout`; what went wrong names the host. `ca_file`: extra trusted roots (PEM).
+pub async fn call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Option<&str>,
+    timeout: Duration,
+    ca_file: Option<&Path>,
+) -> Result<Answer, String> {
+    match tokio::time::timeout(timeout, attempt(method, url, headers, body, ca_file)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {timeout:?}")),
     }
 }
 
 async fn attempt(
+    method: &str,
     url: &str,
     headers: &[(&str, String)],
-    body: &str,
+    body: Option<&str>,
     ca_file: Option<&Path>,
-) -> Result<u16, String> {
+) -> Result<Answer, String> {
     let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
@@ -58,15 +86,22 @@ async fn attempt(
     let path = uri
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
-    let mut req = Request::post(path)
+    let method: axum::http::Method = method
+        .parse()
+        .map_err(|e| format!("method `{method}`: {e}"))?;
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
         .header(header::HOST, authority)
-        .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONNECTION, "close");
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
     for (k, v) in headers {
         req = req.header(*k, v.as_str());
     }
     let req = req
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::from(body.unwrap_or_default().to_string())))
         .map_err(|e| format!("request: {e}"))?;
     // Brackets of an IPv6 literal are not part of the address.
     let addr_host = host
@@ -93,21 +128,34 @@ fn rustls_name(host: &str) -> Result<tokio_rustls::rustls::pki_types::ServerName
         .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))
 }
 
-async fn send<S>(io: S, req: Request<Full<Bytes>>) -> Result<u16, String>
+async fn send<S>(io: S, req: Request<Full<Bytes>>) -> Result<Answer, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    use http_body_util::BodyExt;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP: {e}"))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let r = sender
-        .send_request(req)
-        .await
-        .map(|resp| resp.status().as_u16())
-        .map_err(|e| format!("HTTP: {e}"));
+    let r = async {
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+    .await;
     driver.abort();
     r
 }
