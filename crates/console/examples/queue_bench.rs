@@ -139,8 +139,28 @@ async fn main() {
             "/console/cases?score_min=0.9&score_max=1".into(),
         ),
         ("one rule", "/console/cases?rule=night_spend".into()),
+        (
+            "one rule, highest score first",
+            "/console/cases?rule=night_spend&sort=score_desc".into(),
+        ),
+        (
+            "one rule, all statuses",
+            "/console/cases?rule=night_spend&status=all".into(),
+        ),
         ("my cases", "/console/cases?mine=1".into()),
         ("all statuses", "/console/cases?status=all".into()),
+        (
+            "all statuses, newest first",
+            "/console/cases?status=all&sort=newest".into(),
+        ),
+        (
+            "all statuses, highest score",
+            "/console/cases?status=all&sort=score_desc".into(),
+        ),
+        (
+            "all statuses, last page",
+            "/console/cases?status=all&last=1".into(),
+        ),
         ("a case", "/console/cases/serve:cards:123456".into()),
     ];
     println!("queue page over {n} cases, {requests} requests per view, HTTP on loopback");

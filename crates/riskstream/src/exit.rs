@@ -44,6 +44,7 @@ const CLASSIFIERS: &[Classifier] = &[
     class_of::<riskstream_pipeline::PipelineError>,
     class_of::<riskstream_connectors::ConnectorError>,
     class_of::<riskstream_bench::UsageError>,
+    class_of::<crate::cmd::monitor::MonitorError>,
     std_io_class,
 ];
 

@@ -77,6 +77,8 @@ enum Cmd {
     Audit(cmd::admin::AuditArgs),
     /// The review queue: list, show and close cases that pipelines opened.
     Cases(cmd::admin::CasesArgs),
+    /// Model drift, rule precision and alerts of a running service (over its API).
+    Monitor(cmd::monitor::Args),
     /// Run a streaming decision pipeline (Kafka, NATS JetStream, HTTP or a file in;
     /// decisions, dead letters, cases and audit records out; exactly-once checkpoints).
     Run(cmd::pipeline::RunArgs),
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
         Cmd::Keys(a) => cmd::admin::run_keys(a),
         Cmd::Audit(a) => cmd::admin::run_audit(a),
         Cmd::Cases(a) => cmd::admin::run_cases(a),
+        Cmd::Monitor(a) => cmd::monitor::run(a),
         Cmd::Run(a) => cmd::pipeline::run(a),
         Cmd::Produce(a) => cmd::pipeline::produce(a),
     };

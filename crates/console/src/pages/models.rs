@@ -12,11 +12,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use riskstream_core::time::format_micros;
-use riskstream_registry::{ArtifactKind, AuditQuery, Role, Stage};
+use riskstream_registry::{ArtifactKind, Role, Stage};
 use std::collections::HashMap;
 
-/// The most labelled decisions the page measures (the newest).
-pub const LABELLED: usize = 50_000;
+/// The most labelled decisions the page measures (the newest): the drift report's.
+pub const LABELLED: usize = riskstream_server::drift::LABELLED;
 /// The latest decisions behind alert rates, histograms and outcomes over time.
 pub const RECENT: usize = 5_000;
 /// Time buckets of the outcomes chart.
@@ -185,24 +185,21 @@ pub async fn models_page(
     require_analyst(&s)?;
     let dep = c.app.deployment.load_full();
     let (review_at, decline_at) = (dep.policy.score.review_at, dep.policy.score.decline_at);
-    let reg = &c.app.registry;
-    let recent_q = AuditQuery {
-        actions: vec!["decision".into()],
-        limit: RECENT,
-        ..Default::default()
-    };
-    let (labelled, recent) =
-        tokio::try_join!(reg.labelled_decisions(LABELLED), reg.audit_find(&recent_q))
-            .map_err(reg_fail)?;
     let arg = |k: &str| q.get(k).cloned().filter(|v| !v.trim().is_empty());
     let dq = riskstream_server::routes::DriftQuery {
         reference_from: arg("reference_from"),
         reference_to: arg("reference_to"),
         n: Some(RECENT),
     };
-    let report = riskstream_server::drift::report(&c.app, &dq.window()?)
+    // One read of the registry serves the drift tables and this page's own: the latest
+    // RECENT decisions and the labelled ones.
+    let readings = riskstream_server::drift::read(&c.app, &dq.window()?)
         .await
         .map_err(reg_fail)?;
+    let report = riskstream_server::drift::measure(&c.app, &readings);
+    let riskstream_server::drift::Readings {
+        recent, labelled, ..
+    } = readings;
     let drift = super::drift::drift_view(
         &report,
         dq.reference_from.as_deref().unwrap_or(""),

@@ -15,6 +15,7 @@ pub mod forecast_volumes;
 pub mod forecast_watch;
 pub mod generate;
 pub mod inspect;
+pub mod monitor;
 pub mod online_eval;
 pub mod pipeline;
 pub mod recommend;
