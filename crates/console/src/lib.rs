@@ -25,6 +25,8 @@
 //!     ├─ POST /console/models/{id}/promote ─▶ server::routes::stage_checked (champion: admin)
 //!     ├─ POST /console/models/rollback ─▶ server::routes::rollback_champion (admin)
 //!     ├─ GET  /console/recommend ─▶ server::routes::arms_json (= GET /v1/recommend/arms)
+//!     ├─ GET  /console/credit ─▶ the credit models in force + credit.decision audit records
+//!     │                         (scorecard, binning tables, score PSI, CSI)
 //!     ├─ GET  /console/dashboard ─▶ the service's Prometheus metrics + cases + label rows
 //!     ├─ GET  /console/complaints ─▶ complaints.classify audit records (routing queue) + the
 //!     │                             `text topics --summary` file ([complaints] topics)
@@ -106,6 +108,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/forecasts", get(pages::forecasts_page))
         .route("/console/forecasts/alerts/{id}/ack", post(pages::ack_alert))
         .route("/console/recommend", get(pages::recommend_page))
+        .route("/console/credit", get(pages::credit_page))
         .route("/console/complaints", get(pages::complaints_page))
         .route("/console/alerts", get(pages::alerts_page))
         .route(

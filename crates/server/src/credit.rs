@@ -55,6 +55,10 @@ pub struct CreditScore {
     pub reasons: Vec<Json>,
     /// Characteristics whose value was not seen in development.
     pub unseen: Vec<String>,
+    /// A scorecard's attribute (bin label) per characteristic, in card order; empty for a
+    /// GBDT. Audited with the decision, so the console can compare the applications'
+    /// attributes with the development sample's (characteristic stability).
+    pub attributes: Vec<(String, String)>,
 }
 
 impl CreditModel {
@@ -142,6 +146,7 @@ impl CreditModel {
         cfg: &CreditConfig,
     ) -> Result<CreditScore, CreditError> {
         let reason = |code: &str, text: &str, characteristic: &str| json!({ "code": code, "text": text, "characteristic": characteristic });
+        let mut attributes = Vec::new();
         let (score, pd, unseen, why) = match self {
             CreditModel::Scorecard(c) => {
                 let s = c.score(values);
@@ -149,6 +154,15 @@ impl CreditModel {
                     .explain(&s)
                     .iter()
                     .map(|r| reason(&r.code, &r.text, &r.characteristic))
+                    .collect();
+                attributes = c
+                    .characteristics
+                    .iter()
+                    .zip(&s.bins)
+                    .filter_map(|(ch, &b)| {
+                        let bin = ch.binning.bins.get(b)?;
+                        Some((ch.name().to_string(), bin.label.clone()))
+                    })
                     .collect();
                 (s.score, s.pd, s.unseen, why)
             }
@@ -173,6 +187,7 @@ impl CreditModel {
                 why
             },
             unseen,
+            attributes,
         })
     }
 }

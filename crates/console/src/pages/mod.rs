@@ -5,7 +5,8 @@
 //! queue and its batch actions), [`case`](mod@case) (one case and its actions), [`lists`](mod@lists) (allow and
 //! block lists with their history), [`models`](mod@models) (champion, challengers and shadows measured
 //! from labels, their drift and the rules' precision ([`drift`](mod@drift)); promote and roll back), [`recommend`](mod@recommend) (the recommendation A/B arms and
-//! their acceptance), [`complaints`](mod@complaints) (the routing queue of classified complaints,
+//! their acceptance), [`credit`](mod@credit) (the credit models, the champion scorecard's
+//! binning tables and its stability), [`complaints`](mod@complaints) (the routing queue of classified complaints,
 //! topics over time), [`dashboard`](mod@dashboard) (the service's figures, refreshed by polling) and
 //! [`alerts`](mod@alerts) (the monitoring alert rules, their alerts, acknowledgement).
 //! What they share is here: sessions, errors, rendering, small formatting.
@@ -13,6 +14,7 @@
 pub mod alerts;
 pub mod case;
 pub mod complaints;
+pub mod credit;
 pub mod dashboard;
 pub mod drift;
 pub mod forecasts;
@@ -25,6 +27,7 @@ pub mod signin;
 pub use alerts::{ack_monitoring_alert, alerts_page};
 pub use case::{assign, case_page, label, list_entry};
 pub use complaints::complaints_page;
+pub use credit::credit_page;
 pub use dashboard::dashboard;
 pub use forecasts::{ack_alert, forecasts_page};
 pub use lists::{list_add, list_expiry, list_remove, lists_page};

@@ -172,6 +172,16 @@ pub async fn credit_score(
     metrics::histogram!("riskstream_credit_pd").record(s.pd);
     let mut audited = out.clone();
     audited[HASH_KEY] = json!(hash);
+    if !s.attributes.is_empty() {
+        // The attributes the deciding card used (bin labels, not the raw values): what the
+        // console's characteristic stability compares with the development sample.
+        let attrs: serde_json::Map<String, Value> = s
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        audited["attributes"] = Value::Object(attrs);
+    }
     audit_committed(
         &st,
         audit_record(&caller, "credit.decision", &app.id, audited),
