@@ -372,9 +372,9 @@ pub fn measure(st: &crate::state::AppState, r: &Readings) -> DriftReport {
         to: rows.iter().map(|r| r.time).max(),
     };
     let (rs, ns) = (sample(&r.reference), sample(&r.recent));
-    let values = |rows: &[riskstream_registry::AuditEntry]| -> Vec<&Value> {
+    fn values(rows: &[riskstream_registry::AuditEntry]) -> Vec<&Value> {
         rows.iter().filter_map(|r| r.after.as_ref()).collect()
-    };
+    }
     let (reference, recent) = (values(&r.reference), values(&r.recent));
     let models = models_in_force(st)
         .iter()

@@ -18,7 +18,7 @@
 //! command line, where it would sit in the shell's history and in `ps`. `--json` prints the
 //! service's answer as it came, for scripts; without it, tables for people.
 
-use super::Outcome;
+use crate::Outcome;
 use riskstream_core::{Classify, ErrorClass};
 use serde_json::Value;
 use std::path::PathBuf;
