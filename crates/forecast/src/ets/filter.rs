@@ -242,6 +242,147 @@ fn weeks(y: &[f64], ring: &mut [f64], step: &mut impl FnMut(f64, &mut f64) -> f6
     sse
 }
 
+/// `L` likelihood passes of forms with the same error and season types in one pass over
+/// `y`, each lane with its own parameters and initial states; `n·log Σε² (+ 2 Σ log|ŷ|)`
+/// per lane, the [`Run::lik`] of [`Spec::run`].
+///
+/// Why: one pass is bound by the latency of the level/trend recursion (each step waits
+/// for the previous one's multiply and add), so the core idles between steps; the
+/// optimiser runs of the forms without trend, with trend and damped are independent, and
+/// their steps fill those gaps (and pair up in the vector registers). Every lane runs the
+/// damped-trend recursion: a form without trend has β = 0, φ = 1 and b₀ = 0 there, and
+/// then every operation returns what the trendless recursion computes (b stays 0,
+/// ℓ + φ·0 = ℓ, a·0 + αp = αp), so each lane's value is bit for bit that of
+/// [`Spec::run`] on its own form. Only for seasons of period 7 (rings of length 7) or no
+/// season; `None` otherwise (run the lanes one at a time).
+pub(super) fn run_lanes<const L: usize>(
+    specs: &[Spec; L],
+    y: &[f64],
+    l0: [f64; L],
+    b0: [f64; L],
+    rings: &[&[f64]; L],
+) -> Option<[f64; L]> {
+    let form = specs[0].form;
+    if specs
+        .iter()
+        .any(|s| s.form.error != form.error || s.form.season != form.season)
+    {
+        return None;
+    }
+    if form.season != SeasonType::None && rings.iter().any(|r| r.len() != 7) {
+        return None;
+    }
+    let mult = form.error == ErrorType::Multiplicative;
+    Some(match (mult, form.season) {
+        (false, SeasonType::None) => lanes_as::<L, false, 0>(specs, y, l0, b0, rings),
+        (false, SeasonType::Additive) => lanes_as::<L, false, 1>(specs, y, l0, b0, rings),
+        (false, SeasonType::Multiplicative) => lanes_as::<L, false, 2>(specs, y, l0, b0, rings),
+        (true, SeasonType::None) => lanes_as::<L, true, 0>(specs, y, l0, b0, rings),
+        (true, SeasonType::Additive) => lanes_as::<L, true, 1>(specs, y, l0, b0, rings),
+        (true, SeasonType::Multiplicative) => lanes_as::<L, true, 2>(specs, y, l0, b0, rings),
+    })
+}
+
+/// [`run_lanes`] for one error and season type: the step of [`Spec::run_as`] (with
+/// trend) written once per lane, same operations in the same order.
+#[inline(always)]
+fn lanes_as<const L: usize, const MULT: bool, const SEASON: u8>(
+    specs: &[Spec; L],
+    y: &[f64],
+    l0: [f64; L],
+    b0: [f64; L],
+    rings: &[&[f64]; L],
+) -> [f64; L] {
+    let alpha: [f64; L] = std::array::from_fn(|i| specs[i].alpha);
+    let beta: [f64; L] = std::array::from_fn(|i| specs[i].beta);
+    let gamma: [f64; L] = std::array::from_fn(|i| specs[i].gamma);
+    let phi: [f64; L] = std::array::from_fn(|i| specs[i].phi);
+    let a11: [f64; L] = std::array::from_fn(|i| 1.0 - alpha[i]);
+    let a12: [f64; L] = std::array::from_fn(|i| (1.0 - alpha[i]) * phi[i]);
+    let a22: [f64; L] = std::array::from_fn(|i| phi[i] * (1.0 - beta[i]));
+    let (mut l, mut b) = (l0, b0);
+    let mut sse = [0.0f64; L];
+    let mut logf = [0.0f64; L];
+    let mut prod = [1.0f64; L];
+    let mut step = |yt: f64, slot: &mut [f64; L]| {
+        for i in 0..L {
+            let s = if SEASON != 0 { slot[i] } else { 0.0 };
+            let q = l[i] + phi[i] * b[i];
+            let f = match SEASON {
+                0 => q,
+                1 => q + s,
+                _ => q * s,
+            };
+            let e = if MULT {
+                let d = if f.abs() < TOL { f + TOL } else { f };
+                (yt - f) / d
+            } else {
+                yt - f
+            };
+            if MULT {
+                let af = f.abs();
+                prod[i] *= if af > 0.0 { af } else { af + 1e-8 };
+                if prod[i].to_bits().wrapping_sub(PROD_LO) > PROD_HI - PROD_LO {
+                    logf[i] += prod[i].ln();
+                    prod[i] = 1.0;
+                }
+            }
+            let p = match SEASON {
+                0 => yt,
+                1 => yt - s,
+                _ if s.abs() < TOL => HUGE,
+                _ => yt / s,
+            };
+            if SEASON != 0 {
+                let t = match SEASON {
+                    1 => yt - q,
+                    _ if q.abs() < TOL => HUGE,
+                    _ => yt / q,
+                };
+                slot[i] = s + gamma[i] * (t - s);
+            }
+            let ln = a11[i] * l[i] + (a12[i] * b[i] + alpha[i] * p);
+            b[i] = a22[i] * b[i] + beta[i] * (p - l[i]);
+            l[i] = ln;
+            sse[i] += e * e;
+        }
+    };
+    if SEASON == 0 {
+        let mut none = [0.0; L];
+        for &yt in y {
+            step(yt, &mut none);
+        }
+    } else {
+        let mut r: [[f64; L]; 7] = std::array::from_fn(|k| std::array::from_fn(|i| rings[i][k]));
+        let [r0, r1, r2, r3, r4, r5, r6] = &mut r;
+        let mut chunks = y.chunks_exact(7);
+        for c in &mut chunks {
+            step(c[0], r0);
+            step(c[1], r1);
+            step(c[2], r2);
+            step(c[3], r3);
+            step(c[4], r4);
+            step(c[5], r5);
+            step(c[6], r6);
+        }
+        for (k, &yt) in chunks.remainder().iter().enumerate() {
+            step(yt, &mut r[k]);
+        }
+    }
+    let n = y.len() as f64;
+    std::array::from_fn(|i| {
+        let mut lik = if sse[i] > 0.0 {
+            n * sse[i].ln()
+        } else {
+            n * (sse[i] + 1e-8).ln()
+        };
+        if MULT {
+            lik += 2.0 * (logf[i] + prod[i].ln());
+        }
+        lik
+    })
+}
+
 /// Initial states as statsforecast computes them: [ℓ₀, b₀?, s₀ … s_{m−2}] where s₀ is
 /// the season of the period just before the first observation.
 pub(super) fn initial_states(y: &[f64], m: usize, form: Form) -> Vec<f64> {
