@@ -319,7 +319,11 @@ impl EtsParams {
                 3 => {
                     let ([a, b, c], rs) = (
                         [&lanes[0], &lanes[1], &lanes[2]],
-                        [&rings[lanes[0].0][..], &rings[lanes[1].0], &rings[lanes[2].0]],
+                        [
+                            &rings[lanes[0].0][..],
+                            &rings[lanes[1].0],
+                            &rings[lanes[2].0],
+                        ],
                     );
                     filter::run_lanes(&[a.1, b.1, c.1], y, [a.2, b.2, c.2], [a.3, b.3, c.3], &rs)
                         .map(Vec::from)
@@ -419,7 +423,12 @@ impl EtsParams {
     /// The filter's inputs at the optimiser's point `x` (the seasonal ring filled in
     /// `ring`): the spec, ℓ₀ and b₀; `None` where the objective is +∞ (outside the
     /// parameter space, or a negative multiplicative season).
-    fn start(&self, setup: &Setup, x: &[f64], ring: &mut [f64]) -> Option<(filter::Spec, f64, f64)> {
+    fn start(
+        &self,
+        setup: &Setup,
+        x: &[f64],
+        ring: &mut [f64],
+    ) -> Option<(filter::Spec, f64, f64)> {
         let (form, m) = (setup.form, setup.m);
         let has_trend = form.trend != TrendType::None;
         let seasonal = form.season != SeasonType::None;
@@ -534,6 +543,36 @@ mod tests {
             );
             assert!(f.lo95[i] < f.mean[i] && f.mean[i] < f.hi95[i]);
             assert!(f.lo95[i] <= f.lo80[i] && f.hi80[i] <= f.hi95[i]);
+        }
+    }
+
+    /// The forms optimised side by side (one filter pass for all) end where each one
+    /// optimised alone ends, bit for bit.
+    #[test]
+    fn forms_fitted_in_lockstep_equal_forms_fitted_alone() {
+        let y: Vec<f64> = weekly(400).iter().map(|v| v + 10.0).collect();
+        let p = EtsParams::default();
+        let forms = p.candidates(&y);
+        assert_eq!(forms.len(), 15, "positive data: every unrestricted form");
+        let together = p.fit_forms(&y, &forms);
+        for (form, fit) in forms.iter().zip(&together) {
+            let alone = p.fit_form(&y, *form);
+            let (Some(a), Some(b)) = (fit, &alone) else {
+                assert!(fit.is_none() && alone.is_none(), "{form}");
+                continue;
+            };
+            assert_eq!(a.form, *form);
+            for (x, z) in [
+                (a.aicc, b.aicc),
+                (a.alpha, b.alpha),
+                (a.beta, b.beta),
+                (a.gamma, b.gamma),
+                (a.phi, b.phi),
+                (a.level, b.level),
+                (a.trend, b.trend),
+            ] {
+                assert_eq!(x.to_bits(), z.to_bits(), "{form}: {x} vs {z}");
+            }
         }
     }
 
