@@ -315,19 +315,10 @@ fn lanes_as<const L: usize, const MULT: bool, const SEASON: u8>(
         }
     } else {
         let mut r: [[f64; L]; 7] = std::array::from_fn(|k| std::array::from_fn(|i| rings[i][k]));
-        let [r0, r1, r2, r3, r4, r5, r6] = &mut r;
-        let mut chunks = y.chunks_exact(7);
-        for c in &mut chunks {
-            step(c[0], r0);
-            step(c[1], r1);
-            step(c[2], r2);
-            step(c[3], r3);
-            step(c[4], r4);
-            step(c[5], r5);
-            step(c[6], r6);
-        }
-        for (k, &yt) in chunks.remainder().iter().enumerate() {
-            step(yt, &mut r[k]);
+        for c in y.chunks(7) {
+            for (&yt, slot) in c.iter().zip(r.iter_mut()) {
+                step(yt, slot);
+            }
         }
     }
     let n = y.len() as f64;
