@@ -281,7 +281,19 @@ impl Search {
         }
         self.it += 1;
         let fs = &self.fs;
-        self.order.sort_by(|&a, &b| fs[a].total_cmp(&fs[b]));
+        // A stable sort of the previous order. Insertion sort is stable, so it gives the
+        // same (unique) order as any stable sort, and the previous order is sorted but for
+        // the vertex that just moved: about n comparisons instead of a general sort.
+        let order = &mut self.order;
+        for i in 1..order.len() {
+            let v = order[i];
+            let mut j = i;
+            while j > 0 && fs[order[j - 1]].total_cmp(&fs[v]).is_gt() {
+                order[j] = order[j - 1];
+                j -= 1;
+            }
+            order[j] = v;
+        }
         (self.best, self.worst, self.second) = (self.order[0], self.order[n], self.order[n - 1]);
         let worst = self.worst;
         self.centroid.iter_mut().for_each(|c| *c = 0.0);
