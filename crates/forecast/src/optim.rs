@@ -188,22 +188,20 @@ impl Search {
                     return self.iterate();
                 }
                 let (_, gamma, rho, _) = self.coef;
-                let c = &self.centroid;
-                if fr < self.fs[best] {
-                    for j in 0..n {
-                        self.xt[j] = c[j] + gamma * (self.xr[j] - c[j]);
-                    }
+                // xt = c + k·(xr − c): expansion, outside or inside contraction.
+                let k = if fr < self.fs[best] {
                     self.phase = Phase::Expand;
+                    gamma
                 } else if fr < self.fs[worst] {
-                    for j in 0..n {
-                        self.xt[j] = c[j] + rho * (self.xr[j] - c[j]);
-                    }
                     self.phase = Phase::ContractOut;
+                    rho
                 } else {
-                    for j in 0..n {
-                        self.xt[j] = c[j] - rho * (self.xr[j] - c[j]);
-                    }
                     self.phase = Phase::ContractIn;
+                    -rho
+                };
+                for ((t, &c), &r) in self.xt.iter_mut().zip(&self.centroid).zip(&self.xr) {
+                    // (−ρ)·d and c + (−x) are exact negations: bit for bit c − ρ·d.
+                    *t = c + k * (r - c);
                 }
                 clamp(&mut self.xt, &self.lo, &self.hi);
             }

@@ -355,6 +355,7 @@ impl<const L: usize> Lanes<L> {
     /// One observation through every lane (a method rather than a closure so that it
     /// can be forced inline: called out of line, the states go through memory).
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // lane i of a dozen arrays at once
     fn step<const MULT: bool, const SEASON: u8>(&mut self, yt: f64, slot: &mut [f64; L]) {
         for i in 0..L {
             let s = if SEASON != 0 { slot[i] } else { 0.0 };
@@ -603,7 +604,7 @@ mod tests {
         let m = spec(Form::parse("MNA").unwrap(), 0.3, 0.0, 0.1, 1.0);
         let r7 = ring(a.form);
         assert!(run_lanes(&[a, m], &y, [20.0; 2], [0.0; 2], &[&r7[..], &r7[..]]).is_none());
-        let r4 = vec![1.0, -1.0, 0.5, -0.5];
+        let r4 = [1.0, -1.0, 0.5, -0.5];
         assert!(run_lanes(&[a, a], &y, [20.0; 2], [0.0; 2], &[&r4[..], &r4[..]]).is_none());
     }
 }

@@ -199,11 +199,9 @@ impl EtsParams {
         }
         let mut best: Option<Ets> = None;
         let forms = self.candidates(y);
-        for fit in self.fit_forms(y, &forms) {
-            if let Some(fit) = fit {
-                if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
-                    best = Some(fit);
-                }
+        for fit in self.fit_forms(y, &forms).into_iter().flatten() {
+            if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
+                best = Some(fit);
             }
         }
         best.ok_or_else(|| ForecastError::Fit {
