@@ -7,7 +7,9 @@
 //!  y ─▶ initial states (classical decomposition of the whole series; a line through
 //!       the first max(10, 2m) seasonally adjusted values)
 //!    ─▶ for each allowed form: Nelder–Mead over (α, β, γ, φ, ℓ₀, b₀, s₀ … s_{m−2})
-//!       minimising n·log Σε² (+ 2 Σ log|ŷ| for multiplicative errors)
+//!       minimising n·log Σε² (+ 2 Σ log|ŷ| for multiplicative errors); the forms that
+//!       differ only in trend (none / additive / damped) run side by side, their
+//!       likelihood passes batched in one loop (same values bit for bit, ~⅓ less time)
 //!    ─▶ the form with the smallest AICc ─▶ point forecasts; intervals analytic for the
 //!       linear class (Hyndman et al. 2008, class 1) and simulated otherwise
 //! ```
