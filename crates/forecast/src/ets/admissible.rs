@@ -62,9 +62,9 @@ pub fn admissible(alpha: f64, beta: Option<f64>, gamma: Option<f64>, phi: f64, m
 /// coefficient) has modulus ≤ `r`: the Schur–Cohn recursion on p(r·z).
 pub fn roots_within(p: &[f64], r: f64) -> bool {
     // On the stack for the usual periods (called for every likelihood evaluation).
-    let (mut sa, mut sn) = ([0.0f64; 32], [0.0f64; 32]);
+    let (mut sa, mut sn) = ([0.0f64; 16], [0.0f64; 16]);
     let (mut ha, mut hn) = (Vec::new(), Vec::new());
-    let (a, next): (&mut [f64], &mut [f64]) = if p.len() <= 32 {
+    let (a, next): (&mut [f64], &mut [f64]) = if p.len() <= 16 {
         (&mut sa[..p.len()], &mut sn[..p.len()])
     } else {
         ha.resize(p.len(), 0.0);
@@ -85,7 +85,12 @@ pub fn roots_within(p: &[f64], r: f64) -> bool {
         let mut big = 0.0f64;
         for k in 0..d {
             next[k] = lead * a[k + 1] - c0 * a[d - 1 - k];
-            big = big.max(next[k].abs());
+            // `big.max(|next|)` without its NaN handling (a NaN compares false and is
+            // skipped, as `max` skips it).
+            let v = next[k].abs();
+            if v > big {
+                big = v;
+            }
         }
         // Keep the numbers in range: the test is invariant to scaling.
         if big == 0.0 || !big.is_finite() {

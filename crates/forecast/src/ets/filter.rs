@@ -242,6 +242,165 @@ fn weeks(y: &[f64], ring: &mut [f64], step: &mut impl FnMut(f64, &mut f64) -> f6
     sse
 }
 
+/// `L` likelihood passes of forms with the same error and season types in one pass over
+/// `y`, each lane with its own parameters and initial states; `n·log Σε² (+ 2 Σ log|ŷ|)`
+/// per lane, the [`Run::lik`] of [`Spec::run`].
+///
+/// Why: one pass is bound by the latency of the level/trend recursion (each step waits
+/// for the previous one's multiply and add), so the core idles between steps; the
+/// optimiser runs of the forms without trend, with trend and damped are independent, and
+/// their steps fill those gaps (and pair up in the vector registers). Every lane runs the
+/// damped-trend recursion: a form without trend has β = 0, φ = 1 and b₀ = 0 there, and
+/// then every operation returns what the trendless recursion computes (b stays 0,
+/// ℓ + φ·0 = ℓ, a·0 + αp = αp), so each lane's value is bit for bit that of
+/// [`Spec::run`] on its own form. Only for seasons of period 7 (rings of length 7) or no
+/// season; `None` otherwise (run the lanes one at a time).
+pub(super) fn run_lanes<const L: usize>(
+    specs: &[Spec; L],
+    y: &[f64],
+    l0: [f64; L],
+    b0: [f64; L],
+    rings: &[&[f64]; L],
+) -> Option<[f64; L]> {
+    let form = specs[0].form;
+    if specs
+        .iter()
+        .any(|s| s.form.error != form.error || s.form.season != form.season)
+    {
+        return None;
+    }
+    if form.season != SeasonType::None && rings.iter().any(|r| r.len() != 7) {
+        return None;
+    }
+    let mult = form.error == ErrorType::Multiplicative;
+    Some(match (mult, form.season) {
+        (false, SeasonType::None) => lanes_as::<L, false, 0>(specs, y, l0, b0, rings),
+        (false, SeasonType::Additive) => lanes_as::<L, false, 1>(specs, y, l0, b0, rings),
+        (false, SeasonType::Multiplicative) => lanes_as::<L, false, 2>(specs, y, l0, b0, rings),
+        (true, SeasonType::None) => lanes_as::<L, true, 0>(specs, y, l0, b0, rings),
+        (true, SeasonType::Additive) => lanes_as::<L, true, 1>(specs, y, l0, b0, rings),
+        (true, SeasonType::Multiplicative) => lanes_as::<L, true, 2>(specs, y, l0, b0, rings),
+    })
+}
+
+/// [`run_lanes`] for one error and season type: the step of [`Spec::run_as`] (with
+/// trend) written once per lane, same operations in the same order.
+#[inline(always)]
+fn lanes_as<const L: usize, const MULT: bool, const SEASON: u8>(
+    specs: &[Spec; L],
+    y: &[f64],
+    l0: [f64; L],
+    b0: [f64; L],
+    rings: &[&[f64]; L],
+) -> [f64; L] {
+    let mut st = Lanes::<L> {
+        alpha: std::array::from_fn(|i| specs[i].alpha),
+        beta: std::array::from_fn(|i| specs[i].beta),
+        gamma: std::array::from_fn(|i| specs[i].gamma),
+        phi: std::array::from_fn(|i| specs[i].phi),
+        a11: std::array::from_fn(|i| 1.0 - specs[i].alpha),
+        a12: std::array::from_fn(|i| (1.0 - specs[i].alpha) * specs[i].phi),
+        a22: std::array::from_fn(|i| specs[i].phi * (1.0 - specs[i].beta)),
+        l: l0,
+        b: b0,
+        sse: [0.0; L],
+        logf: [0.0; L],
+        prod: [1.0; L],
+    };
+    let mut step = |yt: f64, slot: &mut [f64; L]| st.step::<MULT, SEASON>(yt, slot);
+    if SEASON == 0 {
+        let mut none = [0.0; L];
+        for &yt in y {
+            step(yt, &mut none);
+        }
+    } else {
+        let mut r: [[f64; L]; 7] = std::array::from_fn(|k| std::array::from_fn(|i| rings[i][k]));
+        for c in y.chunks(7) {
+            for (&yt, slot) in c.iter().zip(r.iter_mut()) {
+                step(yt, slot);
+            }
+        }
+    }
+    let n = y.len() as f64;
+    std::array::from_fn(|i| {
+        let mut lik = if st.sse[i] > 0.0 {
+            n * st.sse[i].ln()
+        } else {
+            n * (st.sse[i] + 1e-8).ln()
+        };
+        if MULT {
+            lik += 2.0 * (st.logf[i] + st.prod[i].ln());
+        }
+        lik
+    })
+}
+
+/// The parameters and running state of [`run_lanes`]'s lanes.
+struct Lanes<const L: usize> {
+    alpha: [f64; L],
+    beta: [f64; L],
+    gamma: [f64; L],
+    phi: [f64; L],
+    a11: [f64; L],
+    a12: [f64; L],
+    a22: [f64; L],
+    l: [f64; L],
+    b: [f64; L],
+    sse: [f64; L],
+    logf: [f64; L],
+    prod: [f64; L],
+}
+
+impl<const L: usize> Lanes<L> {
+    /// One observation through every lane (a method rather than a closure so that it
+    /// can be forced inline: called out of line, the states go through memory).
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // lane i of a dozen arrays at once
+    fn step<const MULT: bool, const SEASON: u8>(&mut self, yt: f64, slot: &mut [f64; L]) {
+        for i in 0..L {
+            let s = if SEASON != 0 { slot[i] } else { 0.0 };
+            let q = self.l[i] + self.phi[i] * self.b[i];
+            let f = match SEASON {
+                0 => q,
+                1 => q + s,
+                _ => q * s,
+            };
+            let e = if MULT {
+                let d = if f.abs() < TOL { f + TOL } else { f };
+                (yt - f) / d
+            } else {
+                yt - f
+            };
+            if MULT {
+                let af = f.abs();
+                self.prod[i] *= if af > 0.0 { af } else { af + 1e-8 };
+                if self.prod[i].to_bits().wrapping_sub(PROD_LO) > PROD_HI - PROD_LO {
+                    self.logf[i] += self.prod[i].ln();
+                    self.prod[i] = 1.0;
+                }
+            }
+            let p = match SEASON {
+                0 => yt,
+                1 => yt - s,
+                _ if s.abs() < TOL => HUGE,
+                _ => yt / s,
+            };
+            if SEASON != 0 {
+                let t = match SEASON {
+                    1 => yt - q,
+                    _ if q.abs() < TOL => HUGE,
+                    _ => yt / q,
+                };
+                slot[i] = s + self.gamma[i] * (t - s);
+            }
+            let ln = self.a11[i] * self.l[i] + (self.a12[i] * self.b[i] + self.alpha[i] * p);
+            self.b[i] = self.a22[i] * self.b[i] + self.beta[i] * (p - self.l[i]);
+            self.l[i] = ln;
+            self.sse[i] += e * e;
+        }
+    }
+}
+
 /// Initial states as statsforecast computes them: [ℓ₀, b₀?, s₀ … s_{m−2}] where s₀ is
 /// the season of the period just before the first observation.
 pub(super) fn initial_states(y: &[f64], m: usize, form: Form) -> Vec<f64> {
@@ -341,4 +500,111 @@ pub(super) fn fill_ring(form: Form, m: usize, free: &[f64], ring: &mut [f64]) ->
     }
     ring[0] = last;
     !(form.season == SeasonType::Multiplicative && ring.iter().any(|&v| v < 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: usize) -> Vec<f64> {
+        let pat = [1.3, 0.8, 0.9, 1.0, 1.2, 0.7, 1.1];
+        (0..n)
+            .map(|t| (20.0 + 0.03 * t as f64) * pat[t % 7] + ((t * 7919) % 17) as f64 * 0.2)
+            .collect()
+    }
+
+    fn spec(form: Form, a: f64, b: f64, g: f64, phi: f64) -> Spec {
+        let trend = form.trend != TrendType::None;
+        Spec {
+            form,
+            m: 7,
+            alpha: a,
+            beta: if trend { b } else { 0.0 },
+            gamma: if form.season != SeasonType::None {
+                g
+            } else {
+                0.0
+            },
+            phi: if form.trend == TrendType::Damped {
+                phi
+            } else {
+                1.0
+            },
+        }
+    }
+
+    fn ring(form: Form) -> Vec<f64> {
+        match form.season {
+            SeasonType::Multiplicative => vec![1.2, 0.9, 0.95, 1.0, 1.1, 0.8, 1.05],
+            _ => vec![3.0, -1.0, -0.5, 0.0, 2.0, -2.5, -1.0],
+        }
+    }
+
+    /// Every lane of a batched pass gives bit for bit what its own pass gives, lanes
+    /// without trend included (they run the trend recursion with β = 0, φ = 1, b₀ = 0).
+    #[test]
+    fn batched_lanes_equal_single_passes_bit_for_bit() {
+        let y = series(735 + 3); // a partial last week too
+        for error in [ErrorType::Additive, ErrorType::Multiplicative] {
+            for season in [
+                SeasonType::None,
+                SeasonType::Additive,
+                SeasonType::Multiplicative,
+            ] {
+                let forms =
+                    [TrendType::None, TrendType::Additive, TrendType::Damped].map(|trend| Form {
+                        error,
+                        trend,
+                        season,
+                    });
+                let specs = [
+                    spec(forms[0], 0.31, 0.0, 0.12, 1.0),
+                    spec(forms[1], 0.22, 0.05, 0.2, 1.0),
+                    spec(forms[2], 0.17, 0.03, 0.07, 0.93),
+                ];
+                let l0 = [21.0, 20.5, 19.8];
+                let b0 = [0.0, 0.04, -0.02];
+                let rings: Vec<Vec<f64>> = forms.iter().map(|&f| ring(f)).collect();
+                let single: Vec<f64> = (0..3)
+                    .map(|i| {
+                        let mut r = rings[i].clone();
+                        specs[i].run(&y, l0[i], b0[i], &mut r).lik
+                    })
+                    .collect();
+                let three = run_lanes(
+                    &specs,
+                    &y,
+                    l0,
+                    b0,
+                    &[&rings[0][..], &rings[1][..], &rings[2][..]],
+                )
+                .unwrap();
+                let two = run_lanes(
+                    &[specs[2], specs[0]],
+                    &y,
+                    [l0[2], l0[0]],
+                    [b0[2], b0[0]],
+                    &[&rings[2][..], &rings[0][..]],
+                )
+                .unwrap();
+                for i in 0..3 {
+                    assert!(single[i].is_finite(), "{}: {}", forms[i], single[i]);
+                    assert_eq!(three[i].to_bits(), single[i].to_bits(), "{}", forms[i]);
+                }
+                assert_eq!(two[0].to_bits(), single[2].to_bits(), "{}", forms[2]);
+                assert_eq!(two[1].to_bits(), single[0].to_bits(), "{}", forms[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_refuse_mixed_forms_and_other_periods() {
+        let y = series(60);
+        let a = spec(Form::parse("ANA").unwrap(), 0.3, 0.0, 0.1, 1.0);
+        let m = spec(Form::parse("MNA").unwrap(), 0.3, 0.0, 0.1, 1.0);
+        let r7 = ring(a.form);
+        assert!(run_lanes(&[a, m], &y, [20.0; 2], [0.0; 2], &[&r7[..], &r7[..]]).is_none());
+        let r4 = [1.0, -1.0, 0.5, -0.5];
+        assert!(run_lanes(&[a, a], &y, [20.0; 2], [0.0; 2], &[&r4[..], &r4[..]]).is_none());
+    }
 }

@@ -7,7 +7,9 @@
 //!  y ─▶ initial states (classical decomposition of the whole series; a line through
 //!       the first max(10, 2m) seasonally adjusted values)
 //!    ─▶ for each allowed form: Nelder–Mead over (α, β, γ, φ, ℓ₀, b₀, s₀ … s_{m−2})
-//!       minimising n·log Σε² (+ 2 Σ log|ŷ| for multiplicative errors)
+//!       minimising n·log Σε² (+ 2 Σ log|ŷ| for multiplicative errors); the forms that
+//!       differ only in trend (none / additive / damped) run side by side, their
+//!       likelihood passes batched in one loop (same values bit for bit, ~⅓ less time)
 //!    ─▶ the form with the smallest AICc ─▶ point forecasts; intervals analytic for the
 //!       linear class (Hyndman et al. 2008, class 1) and simulated otherwise
 //! ```
@@ -30,7 +32,7 @@ pub mod form;
 pub use form::{ErrorType, Form, SeasonType, TrendType};
 
 use crate::error::{ForecastError, Result};
-use crate::optim::{self, NelderMead};
+use crate::optim::{self, NelderMead, Search};
 use filter::{fill_ring, initial_states, spec_of};
 
 /// How far the optimiser may take the smoothing parameters.
@@ -198,11 +200,10 @@ impl EtsParams {
             return Ok(self.constant(y));
         }
         let mut best: Option<Ets> = None;
-        for form in self.candidates(y) {
-            if let Some(fit) = self.fit_form(y, form) {
-                if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
-                    best = Some(fit);
-                }
+        let forms = self.candidates(y);
+        for fit in self.fit_forms(y, &forms).into_iter().flatten() {
+            if best.as_ref().is_none_or(|b| fit.aicc < b.aicc) {
+                best = Some(fit);
             }
         }
         best.ok_or_else(|| ForecastError::Fit {
@@ -240,6 +241,129 @@ impl EtsParams {
     /// Fits one form; `None` when it has as many parameters as observations or no
     /// finite likelihood.
     pub fn fit_form(&self, y: &[f64], form: Form) -> Option<Ets> {
+        self.fit_forms(y, &[form]).pop().flatten()
+    }
+
+    /// Fits the forms, in the order given (`None` where [`EtsParams::fit_form`] gives
+    /// `None`). Forms with the same error and season types run their optimisers side by
+    /// side, their likelihood passes batched in [`filter::run_lanes`] (a lane per form;
+    /// bit for bit the values one pass per form gives, so the fits are the same).
+    fn fit_forms(&self, y: &[f64], forms: &[Form]) -> Vec<Option<Ets>> {
+        let mut out: Vec<Option<Ets>> = vec![None; forms.len()];
+        let mut done = vec![false; forms.len()];
+        for i in 0..forms.len() {
+            if done[i] {
+                continue;
+            }
+            let group: Vec<usize> = (i..forms.len())
+                .filter(|&j| {
+                    !done[j]
+                        && forms[j].error == forms[i].error
+                        && forms[j].season == forms[i].season
+                })
+                .take(3)
+                .collect();
+            let fits = self.fit_group(y, group.iter().map(|&j| forms[j]).collect());
+            for (&j, fit) in group.iter().zip(fits) {
+                done[j] = true;
+                out[j] = fit;
+            }
+        }
+        out
+    }
+
+    /// Up to three forms of the same error and season types, optimised in lockstep.
+    fn fit_group(&self, y: &[f64], forms: Vec<Form>) -> Vec<Option<Ets>> {
+        let setups: Vec<Option<Setup>> = forms.iter().map(|&f| self.setup(y, f)).collect();
+        let mut searches: Vec<Option<Search>> = setups
+            .iter()
+            .map(|s| {
+                s.as_ref().map(|s| {
+                    Search::new(
+                        &s.x0,
+                        &s.lo,
+                        &s.hi,
+                        NelderMead {
+                            max_iter: self.max_iter,
+                            ..Default::default()
+                        },
+                    )
+                })
+            })
+            .collect();
+        let mut rings: Vec<Vec<f64>> = setups
+            .iter()
+            .map(|s| vec![0.0; s.as_ref().map_or(1, |s| s.m)])
+            .collect();
+        loop {
+            // The lanes that need the filter this round: (form index, spec, ℓ₀, b₀).
+            let mut lanes: Vec<(usize, filter::Spec, f64, f64)> = Vec::with_capacity(3);
+            let mut any = false;
+            for (i, (search, setup)) in searches.iter_mut().zip(&setups).enumerate() {
+                let (Some(search), Some(setup)) = (search.as_mut(), setup.as_ref()) else {
+                    continue;
+                };
+                let Some(x) = search.point() else {
+                    continue;
+                };
+                any = true;
+                match self.start(setup, x, &mut rings[i]) {
+                    Some((spec, l0, b0)) => lanes.push((i, spec, l0, b0)),
+                    None => search.tell(f64::INFINITY),
+                }
+            }
+            if !any {
+                break;
+            }
+            let liks: Vec<f64> = match lanes.len() {
+                3 => {
+                    let ([a, b, c], rs) = (
+                        [&lanes[0], &lanes[1], &lanes[2]],
+                        [
+                            &rings[lanes[0].0][..],
+                            &rings[lanes[1].0],
+                            &rings[lanes[2].0],
+                        ],
+                    );
+                    filter::run_lanes(&[a.1, b.1, c.1], y, [a.2, b.2, c.2], [a.3, b.3, c.3], &rs)
+                        .map(Vec::from)
+                }
+                2 => {
+                    let ([a, b], rs) = (
+                        [&lanes[0], &lanes[1]],
+                        [&rings[lanes[0].0][..], &rings[lanes[1].0]],
+                    );
+                    filter::run_lanes(&[a.1, b.1], y, [a.2, b.2], [a.3, b.3], &rs).map(Vec::from)
+                }
+                _ => None,
+            }
+            .unwrap_or_else(|| {
+                lanes
+                    .iter()
+                    .map(|&(i, spec, l0, b0)| spec.run(y, l0, b0, &mut rings[i]).lik)
+                    .collect()
+            });
+            for (&(i, ..), lik) in lanes.iter().zip(liks) {
+                let v = if lik.is_finite() {
+                    lik.max(-1e10)
+                } else {
+                    f64::INFINITY
+                };
+                if let Some(s) = searches[i].as_mut() {
+                    s.tell(v);
+                }
+            }
+        }
+        setups
+            .into_iter()
+            .zip(searches)
+            .map(|(setup, search)| self.finish(y, setup?, &search?.minimum()))
+            .collect()
+    }
+
+    /// Starting point, box and layout of one form's optimisation; `None` when the form
+    /// has as many parameters as observations (or too few seasons).
+    fn setup(&self, y: &[f64], form: Form) -> Option<Setup> {
         let seasonal = form.season != SeasonType::None;
         let m = if seasonal { self.period } else { 1 };
         if seasonal && (m < 2 || y.len() < 2 * m) {
@@ -283,58 +407,68 @@ impl EtsParams {
         x0.extend(&states);
         lo.extend(std::iter::repeat_n(f64::NEG_INFINITY, n_states));
         hi.extend(std::iter::repeat_n(f64::INFINITY, n_states));
-        let k = x0.len();
-        if k + 1 >= y.len() || y.len() <= n_smooth + 2 + 4 {
+        if x0.len() + 1 >= y.len() || y.len() <= n_smooth + 2 + 4 {
             return None;
         }
-        let mut ring = vec![0.0; m];
-        let bounds = self.bounds;
-        let mut objective = |x: &[f64]| -> f64 {
-            let spec = spec_of(form, m, x);
-            if bounds != Bounds::Box {
-                if has_trend && spec.beta > spec.alpha {
-                    return f64::INFINITY;
-                }
-                if seasonal && spec.gamma > 1.0 - spec.alpha {
-                    return f64::INFINITY;
-                }
-                if bounds == Bounds::Both
-                    && !admissible::admissible(
-                        spec.alpha,
-                        has_trend.then_some(spec.beta),
-                        seasonal.then_some(spec.gamma),
-                        spec.phi,
-                        m,
-                    )
-                {
-                    return f64::INFINITY;
-                }
+        Some(Setup {
+            form,
+            m,
+            n_smooth,
+            x0,
+            lo,
+            hi,
+        })
+    }
+
+    /// The filter's inputs at the optimiser's point `x` (the seasonal ring filled in
+    /// `ring`): the spec, ℓ₀ and b₀; `None` where the objective is +∞ (outside the
+    /// parameter space, or a negative multiplicative season).
+    fn start(
+        &self,
+        setup: &Setup,
+        x: &[f64],
+        ring: &mut [f64],
+    ) -> Option<(filter::Spec, f64, f64)> {
+        let (form, m) = (setup.form, setup.m);
+        let has_trend = form.trend != TrendType::None;
+        let seasonal = form.season != SeasonType::None;
+        let spec = spec_of(form, m, x);
+        if self.bounds != Bounds::Box {
+            if has_trend && spec.beta > spec.alpha {
+                return None;
             }
-            let s = &x[n_smooth..];
-            if !fill_ring(form, m, &s[1 + usize::from(has_trend)..], &mut ring) {
-                return f64::INFINITY;
+            if seasonal && spec.gamma > 1.0 - spec.alpha {
+                return None;
             }
-            let b0 = if has_trend { s[1] } else { 0.0 };
-            let r = spec.run(y, s[0], b0, &mut ring);
-            if r.lik.is_finite() {
-                r.lik.max(-1e10)
-            } else {
-                f64::INFINITY
+            if self.bounds == Bounds::Both
+                && !admissible::admissible(
+                    spec.alpha,
+                    has_trend.then_some(spec.beta),
+                    seasonal.then_some(spec.gamma),
+                    spec.phi,
+                    m,
+                )
+            {
+                return None;
             }
-        };
-        let best = optim::minimize(
-            &mut objective,
-            &x0,
-            &lo,
-            &hi,
-            NelderMead {
-                max_iter: self.max_iter,
-                ..Default::default()
-            },
-        );
+        }
+        let s = &x[setup.n_smooth..];
+        if !fill_ring(form, m, &s[1 + usize::from(has_trend)..], ring) {
+            return None;
+        }
+        let b0 = if has_trend { s[1] } else { 0.0 };
+        Some((spec, s[0], b0))
+    }
+
+    /// The fitted model at the optimiser's answer.
+    fn finish(&self, y: &[f64], setup: Setup, best: &optim::Minimum) -> Option<Ets> {
         if !best.f.is_finite() {
             return None;
         }
+        let (form, m, n_smooth) = (setup.form, setup.m, setup.n_smooth);
+        let has_trend = form.trend != TrendType::None;
+        let seasonal = form.season != SeasonType::None;
+        let k = setup.x0.len();
         let spec = spec_of(form, m, &best.x);
         let s = &best.x[n_smooth..];
         let mut ring = vec![0.0; m];
@@ -372,6 +506,16 @@ impl EtsParams {
     }
 }
 
+/// One form's optimisation problem (see [`EtsParams::fit_forms`]).
+struct Setup {
+    form: Form,
+    m: usize,
+    n_smooth: usize,
+    x0: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +543,36 @@ mod tests {
             );
             assert!(f.lo95[i] < f.mean[i] && f.mean[i] < f.hi95[i]);
             assert!(f.lo95[i] <= f.lo80[i] && f.hi80[i] <= f.hi95[i]);
+        }
+    }
+
+    /// The forms optimised side by side (one filter pass for all) end where each one
+    /// optimised alone ends, bit for bit.
+    #[test]
+    fn forms_fitted_in_lockstep_equal_forms_fitted_alone() {
+        let y: Vec<f64> = weekly(400).iter().map(|v| v + 10.0).collect();
+        let p = EtsParams::default();
+        let forms = p.candidates(&y);
+        assert_eq!(forms.len(), 15, "positive data: every unrestricted form");
+        let together = p.fit_forms(&y, &forms);
+        for (form, fit) in forms.iter().zip(&together) {
+            let alone = p.fit_form(&y, *form);
+            let (Some(a), Some(b)) = (fit, &alone) else {
+                assert!(fit.is_none() && alone.is_none(), "{form}");
+                continue;
+            };
+            assert_eq!(a.form, *form);
+            for (x, z) in [
+                (a.aicc, b.aicc),
+                (a.alpha, b.alpha),
+                (a.beta, b.beta),
+                (a.gamma, b.gamma),
+                (a.phi, b.phi),
+                (a.level, b.level),
+                (a.trend, b.trend),
+            ] {
+                assert_eq!(x.to_bits(), z.to_bits(), "{form}: {x} vs {z}");
+            }
         }
     }
 
