@@ -171,7 +171,12 @@ async fn an_analyst_reads_the_scorecard_and_its_stability() {
     }
     // A category holding markup is text, not markup.
     assert!(!page.contains("<script>alert(1)</script>"));
-    assert!(page.contains("&lt;script&gt;"), "escaped attribute shown");
+    let escaped = ["&lt;script&gt;", "&#60;script&#62;", "&#x3c;script&#x3e;"];
+    assert!(
+        escaped.iter().any(|e| page.contains(e)),
+        "the attribute holding markup is shown escaped: {}",
+        &page[page.find("data-name=\"tenure\"").unwrap()..][..1500]
+    );
     // The shift: utilisation moved, tenure did not; the score moved with utilisation.
     let (u, t) = (csi_of(&page, "utilisation"), csi_of(&page, "tenure"));
     assert!(u > 0.1, "utilisation CSI {u}");

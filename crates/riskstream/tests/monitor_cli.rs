@@ -145,16 +145,22 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("reference_from") && err.contains("400"), "{err}");
 
-    // Alerts: nothing raised yet (the interval is an hour), the rule's reading is there.
+    // Alerts: nothing raised yet, nothing checked (the interval is an hour).
     let text = ok(&monitor(&url, Some(&analyst), &["alerts"]));
-    assert!(text.contains("no alerts") && text.contains("reviews"), "{text}");
+    assert!(
+        text.contains("no alerts") && text.contains("not been checked yet"),
+        "{text}"
+    );
     // An analyst may not run a check; a modeler may, and it raises the planted alert.
     let o = monitor(&url, Some(&analyst), &["check"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("403") && err.contains("roles"), "{err}");
     let text = ok(&monitor(&url, Some(&modeler), &["check"]));
-    assert!(text.contains("1 new alert(s)") && text.contains("FIRING"), "{text}");
+    assert!(
+        text.contains("1 new alert(s)") && text.contains("FIRING") && text.contains("reviews"),
+        "{text}"
+    );
     let v: Value =
         serde_json::from_str(&ok(&monitor(&url, Some(&analyst), &["alerts", "--json"]))).unwrap();
     let id = v["alerts"][0]["id"].as_u64().unwrap_or_else(|| panic!("{v}"));

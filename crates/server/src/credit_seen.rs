@@ -97,6 +97,10 @@ impl CreditSeen {
 /// answer).
 pub const HASH_KEY: &str = "application_hash";
 
+/// The key under which the audit record keeps a scorecard's attributes (left out of the
+/// answer, as the answer never had them).
+pub const ATTRIBUTES_KEY: &str = "attributes";
+
 /// The hash of an application's characteristics (16 hex digits; see the module docs).
 pub fn application_hash(values: &Map<String, Value>) -> String {
     let mut keys: Vec<&String> = values.keys().collect();
@@ -118,8 +122,11 @@ pub fn application_hash(values: &Map<String, Value>) -> String {
 }
 
 /// An answer read back from its `credit.decision` audit record: the record's `after`
-/// without the hash, and the hash.
+/// without what only the audit keeps (the hash, the attributes), and the hash.
 pub fn from_audit(mut after: Value) -> Answered {
+    if let Some(o) = after.as_object_mut() {
+        o.remove(ATTRIBUTES_KEY);
+    }
     let hash = after
         .as_object_mut()
         .and_then(|o| o.remove(HASH_KEY))
@@ -162,7 +169,8 @@ mod tests {
 
     #[test]
     fn an_audited_answer_comes_back_without_its_hash_and_marked() {
-        let a = from_audit(json!({"application_id": "a1", "score": 600, HASH_KEY: "00ff"}));
+        let a = from_audit(json!({"application_id": "a1", "score": 600, HASH_KEY: "00ff",
+                                  ATTRIBUTES_KEY: {"tenure": "new"}}));
         assert_eq!(a.hash.as_deref(), Some("00ff"));
         let r = replayed(&a);
         assert_eq!(

@@ -418,7 +418,9 @@ fn alerts_text(v: &Value) -> String {
         }
         out.push_str(&columns(&rows));
     }
-    if let Some(rules) = v["rules"].as_array() {
+    if v["last_check"].is_null() && v["rules"].as_array().is_none_or(Vec::is_empty) {
+        out.push_str("\nthe rules have not been checked yet (`riskstream monitor check` checks them now)\n");
+    } else if let Some(rules) = v["rules"].as_array() {
         out.push_str(&format!("\nrules (last checked {}):\n", when(&v["last_check"])));
         let mut rows = vec![vec![
             "rule".to_string(),

@@ -13,7 +13,9 @@ use crate::auth::Caller;
 use crate::config::CreditConfig;
 use crate::credit::{Application, CreditSlot};
 use crate::credit_behaviour;
-use crate::credit_seen::{application_hash, from_audit, replayed, Answered, HASH_KEY};
+use crate::credit_seen::{
+    application_hash, from_audit, replayed, Answered, ATTRIBUTES_KEY, HASH_KEY,
+};
 use crate::error::ApiError;
 use crate::json::Transaction;
 use crate::state::AppState;
@@ -180,7 +182,7 @@ pub async fn credit_score(
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        audited["attributes"] = Value::Object(attrs);
+        audited[ATTRIBUTES_KEY] = Value::Object(attrs);
     }
     audit_committed(
         &st,
