@@ -19,7 +19,7 @@
 //! scored by models refitted on every row before it, so the later blocks are scored by
 //! models that have seen the earlier test months. The candidate is the one chosen above.
 //!
-//! Ignored by default: `cargo test -p riskstream-credit --test bank_select -- --ignored --nocapture`
+//! About 45 s in the dev profile: `cargo test -p riskstream-credit --test bank_select -- --nocapture`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -146,7 +146,6 @@ fn score_all(
 }
 
 #[test]
-#[ignore]
 fn bank_marketing_model_chosen_on_a_time_ordered_validation() {
     let Some(t) = common::read_gz("bank-marketing-uci/bank-additional-full.csv.gz", ';') else {
         return;
@@ -251,7 +250,7 @@ fn bank_marketing_model_chosen_on_a_time_ordered_validation() {
     );
     // Bounds around the figures measured on 2026-12-06 (BENCHMARKS.md, credit section 7):
     // they fail if the pipeline or the data change the outcome materially.
-    assert!(chosen > 0.62 && chosen < 0.80, "fixed split AUC {chosen}");
+    assert!(chosen > 0.68 && chosen < 0.73, "fixed split AUC {chosen}");
     assert!(
         rolled_auc[c.model] > chosen,
         "the rolling window ({}) should beat the fixed split ({chosen})",
