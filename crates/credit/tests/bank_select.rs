@@ -25,8 +25,8 @@
 
 mod common;
 
-use riskstream_credit::monitor::discrimination;
 use riskstream_credit::data::Column;
+use riskstream_credit::monitor::discrimination;
 use riskstream_credit::{CreditGbdtParams, Table};
 use riskstream_learn::linear::LogisticRegressionParams;
 use riskstream_learn::{Dataset, Fit, Predict};
@@ -54,7 +54,11 @@ fn recency(tr: &[usize], tau: f64) -> Option<Vec<f64>> {
     }
     let end = *tr.last().unwrap() as f64;
     let scale = tau * tr.len() as f64;
-    Some(tr.iter().map(|&i| (-(end - i as f64) / scale).exp()).collect())
+    Some(
+        tr.iter()
+            .map(|&i| (-(end - i as f64) / scale).exp())
+            .collect(),
+    )
 }
 
 /// Log-odds on `te` of the one-hot LR and the uncalibrated monotone GBDT fitted on `tr`.
@@ -126,7 +130,10 @@ fn score_all(
     for (s, (set, names)) in sets.iter().enumerate() {
         for &tau in &TAUS {
             let [lr, g] = fit_both(t, y, names, tr, te, tau);
-            for (model, what) in ["LR one-hot", "monotone GBDT", "LR + GBDT"].iter().enumerate() {
+            for (model, what) in ["LR one-hot", "monotone GBDT", "LR + GBDT"]
+                .iter()
+                .enumerate()
+            {
                 let w = if tau == 0.0 {
                     "unweighted".to_string()
                 } else {

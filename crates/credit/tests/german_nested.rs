@@ -137,7 +137,13 @@ fn base_log_odds(tr: &Table, ytr: &[bool], te: &Table) -> Vec<Vec<f64>> {
     let lr = LogisticRegressionParams::default()
         .fit(&Dataset::new(xa, yf, feat).unwrap())
         .unwrap();
-    out.push(lr.predict_proba(&xb).unwrap().into_iter().map(logit).collect());
+    out.push(
+        lr.predict_proba(&xb)
+            .unwrap()
+            .into_iter()
+            .map(logit)
+            .collect(),
+    );
     out
 }
 
