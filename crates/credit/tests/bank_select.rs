@@ -165,14 +165,14 @@ fn bank_marketing_model_chosen_on_a_time_ordered_validation() {
     let levels = days
         .iter()
         .map(|&d| {
-            Some(
-                match d {
-                    x if x == 999.0 => "never",
-                    x if x <= 6.0 => "0-6 days",
-                    _ => "7+ days",
-                }
-                .to_string(),
-            )
+            let level = if d == 999.0 {
+                "never"
+            } else if d <= 6.0 {
+                "0-6 days"
+            } else {
+                "7+ days"
+            };
+            Some(level.to_string())
         })
         .collect();
     t.columns[k] = Column::Categorical(levels);
