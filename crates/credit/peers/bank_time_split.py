@@ -65,7 +65,7 @@ client = [c for c in X.columns if c not in MACRO + CAL]
 
 def lgbm():
     return lgb.LGBMClassifier(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=50,
-                              subsample=0.8, subsample_freq=1, colsample_bytree=0.8, verbose=-1, random_state=0)
+                              subsample=0.8, subsample_freq=1, colsample_bytree=0.8, verbose=-1, random_state=0, n_jobs=1)
 
 
 def lr_fit_predict(Xd, a, b, w=None):
