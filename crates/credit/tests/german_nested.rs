@@ -21,7 +21,7 @@
 //! scorecard + GBDT, and scorecard + GBDT + one-hot LR).
 //!
 //! Every candidate's outer AUC and cost are printed too, for context only: the nested
-//! figure is the one that counts. Ignored by default (about 4,200 fits, 4 minutes):
+//! figure is the one that counts. Ignored by default (about 3,600 fits, 2–3 minutes):
 //! `cargo test -p riskstream-credit --test german_nested -- --ignored --nocapture`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
