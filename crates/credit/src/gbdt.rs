@@ -192,7 +192,31 @@ impl CreditGbdtParams {
     /// Fits on `characteristics` of `table` against `y` (true = bad): the calibration
     /// map on inner out-of-fold log-odds first (if any), then the trees on every row.
     pub fn fit(&self, table: &Table, y: &[bool], characteristics: &[&str]) -> Result<CreditGbdt> {
+        self.fit_weighted(table, y, None, characteristics)
+    }
+
+    /// [`Self::fit`] with a non-negative weight per row for the trees and the calibration
+    /// map (e.g. recency weights that favour the latest applications). The binnings that
+    /// encode categoricals and choose the constraints stay unweighted: they only order the
+    /// levels and give each trend, and a weight that vanishes on old rows would leave
+    /// them to a handful of applicants.
+    pub fn fit_weighted(
+        &self,
+        table: &Table,
+        y: &[bool],
+        weights: Option<&[f64]>,
+        characteristics: &[&str],
+    ) -> Result<CreditGbdt> {
         self.check()?;
+        if let Some(w) = weights {
+            if w.len() != table.n_rows() {
+                return Err(CreditError::LengthMismatch {
+                    what: "weights".into(),
+                    expected: table.n_rows(),
+                    got: w.len(),
+                });
+            }
+        }
         if table.n_rows() == 0 {
             return Err(CreditError::Empty {
                 what: "the development table".into(),
@@ -225,19 +249,31 @@ impl CreditGbdtParams {
                 let fold = stratified_folds(y, k, self.seed)?;
                 let oof = out_of_fold::<CreditError, _>(&fold, k, |tr, held| {
                     let ytr: Vec<bool> = tr.iter().map(|&i| y[i]).collect();
-                    let m = self.fit_trees(&table.select_rows(tr), &ytr, characteristics)?;
+                    let wtr: Option<Vec<f64>> = weights.map(|w| tr.iter().map(|&i| w[i]).collect());
+                    let m = self.fit_trees(
+                        &table.select_rows(tr),
+                        &ytr,
+                        wtr.as_deref(),
+                        characteristics,
+                    )?;
                     m.log_odds(&table.select_rows(held))
                 })?;
-                Some(method.fit(&oof, y, None)?)
+                Some(method.fit(&oof, y, weights)?)
             }
         };
-        let mut m = self.fit_trees(table, y, characteristics)?;
+        let mut m = self.fit_trees(table, y, weights, characteristics)?;
         m.calibrator = calibrator;
         Ok(m)
     }
 
     /// Encoding, constraints and trees, without calibration.
-    fn fit_trees(&self, table: &Table, y: &[bool], characteristics: &[&str]) -> Result<CreditGbdt> {
+    fn fit_trees(
+        &self,
+        table: &Table,
+        y: &[bool],
+        weights: Option<&[f64]>,
+        characteristics: &[&str],
+    ) -> Result<CreditGbdt> {
         let mut features = Vec::with_capacity(characteristics.len());
         for &name in characteristics {
             let col = table.column(name)?;
@@ -273,7 +309,10 @@ impl CreditGbdtParams {
         let x = encode_table(&features, table)?;
         let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
         let yf: Vec<f64> = y.iter().map(|&b| f64::from(u8::from(b))).collect();
-        let data = Dataset::new(x, yf, names)?;
+        let mut data = Dataset::new(x, yf, names)?;
+        if let Some(w) = weights {
+            data = data.with_weights(w.to_vec())?;
+        }
         let params = GbdtParams {
             monotone: Some(features.iter().map(|f| f.monotone).collect()),
             ..self.gbdt.clone()

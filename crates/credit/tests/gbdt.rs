@@ -280,3 +280,30 @@ fn scorecard_calibration_is_optional_and_saved() {
         }
     }
 }
+
+#[test]
+fn weighted_fit_with_unit_weights_is_the_unweighted_fit_and_weights_matter() {
+    let Some((table, names, y)) = common::german() else {
+        return;
+    };
+    let chars: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = CreditGbdtParams {
+        calibration: Some(CalibrationMethod::Platt),
+        ..CreditGbdtParams::default()
+    };
+    let plain = p.fit(&table, &y, &chars).unwrap();
+    let ones = vec![1.0; y.len()];
+    let unit = p.fit_weighted(&table, &y, Some(&ones), &chars).unwrap();
+    assert_eq!(plain.to_json(), unit.to_json());
+    // Recency-like weights: the later half counts 20 times as much; the model changes.
+    let w: Vec<f64> = (0..y.len())
+        .map(|i| if i < y.len() / 2 { 0.05 } else { 1.0 })
+        .collect();
+    let weighted = p.fit_weighted(&table, &y, Some(&w), &chars).unwrap();
+    assert_ne!(plain.to_json(), weighted.to_json());
+    let err = p
+        .fit_weighted(&table, &y, Some(&w[1..]), &chars)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("weights"), "{err}");
+}
