@@ -101,6 +101,31 @@ fn missing_values_use_the_missing_bin() {
     assert_eq!(b.bins[b.bin_of_kind(BinKind::Special)].counts.total(), 10);
 }
 
+/// A column that is almost all one special code (bank marketing's `pdays = 999`: 0.5 % of
+/// rows carry a real day count, below a 5 % minimum bin): its regular values make one bin.
+#[test]
+fn a_column_almost_all_special_codes_bins_its_few_regular_values_together() {
+    let xs: Vec<f64> = (0..2_000)
+        .map(|i| if i % 200 < 10 { (i % 7) as f64 } else { 999.0 })
+        .collect();
+    let ys: Vec<bool> = (0..2_000).map(|i| i % 200 < 6 || i % 9 == 0).collect();
+    let p = BinningParams {
+        special_codes: vec![999.0],
+        min_bin_size: Some(0.05),
+        ..Default::default()
+    };
+    let b = p.fit("pdays", &Column::Numeric(xs), &ys).unwrap();
+    let regular: Vec<_> = b
+        .bins
+        .iter()
+        .filter(|x| x.kind == BinKind::Regular)
+        .collect();
+    assert_eq!(regular.len(), 1, "{:?}", b.bins);
+    assert_eq!(regular[0].counts.total(), 100);
+    assert_eq!(b.bins[b.bin_of_kind(BinKind::Special)].counts.total(), 1_900);
+    assert_eq!(b.bins[b.assign(Value::Num(3.0)).bin].kind, BinKind::Regular);
+}
+
 #[test]
 fn bad_inputs_are_clear_user_errors() {
     let t = Table::read_csv("x,y\n1,a\n2,b\n3,c\n".as_bytes(), ',').unwrap();

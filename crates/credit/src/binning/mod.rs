@@ -64,6 +64,8 @@ pub struct BinningParams {
     /// Smallest CART pre-bin as a fraction of all rows, in (0, 0.5].
     pub min_prebin_size: f64,
     /// Smallest regular bin as a fraction of all rows, in (0, 0.5]; `None` = no limit.
+    /// When the regular (not special, not missing) values are fewer than that, they make
+    /// one bin.
     pub min_bin_size: Option<f64>,
     /// Most regular bins (≥ 1); `None` = as many as pre-bins.
     pub max_n_bins: Option<usize>,
@@ -377,10 +379,15 @@ impl BinningParams {
         trends: &[Trend],
     ) -> Result<(Bins, Trend)> {
         let mut best: Option<(Bins, f64, Trend)> = None;
+        // When the regular values are fewer than one bin's minimum (a column that is
+        // almost all special or missing values, e.g. `pdays = 999`), they make one bin
+        // rather than no binning at all.
+        let regular: u64 = counts.iter().map(Counts::total).sum();
+        let min_bin_size = self.min_size(n_rows).min(regular);
         for &trend in trends {
             let problem = optimize::Problem {
                 prebins: counts,
-                min_bin_size: self.min_size(n_rows),
+                min_bin_size,
                 max_n_bins: self.max_n_bins.unwrap_or(usize::MAX),
                 min_n_bins: self.min_n_bins.unwrap_or(1),
                 trend,
