@@ -127,22 +127,8 @@ async fn an_analyst_reads_the_complaints_queue_and_topics() {
     .await;
     let (base, analyst) = (svc.base.clone(), svc.reader.clone());
     let post = |p: &str| svc.post(p);
-    let r = post("/v1/complaints/models")
-        .body(model_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = post(&format!("/v1/complaints/models/{id}/stage"))
-        .json(&json!({"stage": "champion"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    svc.push_champion("/v1/complaints/models", model_body())
+        .await;
     let mut risks = BTreeMap::new();
     for (cid, text) in [
         ("C-1", "the bank charged a fee on my credit card"),

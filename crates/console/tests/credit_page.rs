@@ -67,7 +67,9 @@ fn points_in(page: &str, name: &str) -> Vec<i64> {
 
 /// The text of the element with `id`.
 fn by_id<'a>(page: &'a str, id: &str) -> &'a str {
-    let at = page.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id}"));
     let rest = &page[at..];
     let open = rest.find('>').unwrap() + 1;
     &rest[open..open + rest[open..].find('<').unwrap()]
@@ -105,24 +107,7 @@ async fn an_analyst_reads_the_scorecard_and_its_stability() {
     assert!(page.contains("id=\"no-credit-models\""), "{page}");
 
     let card = card();
-    let r = svc
-        .post("/v1/credit/models")
-        .body(card.to_json())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = svc
-        .post(&format!("/v1/credit/models/{id}/stage"))
-        .json(&json!({"stage": "champion"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let id = svc.push_champion("/v1/credit/models", card.to_json()).await;
 
     // 300 applications; the last 150 with utilisation shifted into its top third.
     let mut r = Lcg(99);
@@ -151,8 +136,11 @@ async fn an_analyst_reads_the_scorecard_and_its_stability() {
     assert_eq!(code, 200, "{page}");
     // The models table and the decisions as the API answered them.
     assert!(page.contains(&format!("data-model=\"{id}\"")), "{page}");
-    for (what, cell) in [("approve", "n-approve"), ("review", "n-review"), ("decline", "n-decline")]
-    {
+    for (what, cell) in [
+        ("approve", "n-approve"),
+        ("review", "n-review"),
+        ("decline", "n-decline"),
+    ] {
         let want = decided.get(what).copied().unwrap_or(0);
         assert_eq!(by_id(&page, cell), want.to_string(), "{what}: {decided:?}");
     }
@@ -184,7 +172,9 @@ async fn an_analyst_reads_the_scorecard_and_its_stability() {
     let psi: f64 = {
         let at = page.find("id=\"score-psi\" data-value=\"").unwrap()
             + "id=\"score-psi\" data-value=\"".len();
-        page[at..at + page[at..].find('"').unwrap()].parse().unwrap()
+        page[at..at + page[at..].find('"').unwrap()]
+            .parse()
+            .unwrap()
     };
     assert!(psi > 0.1, "score PSI {psi}: first 150 against last 150");
     assert!(page.contains("id=\"score-hist\""));

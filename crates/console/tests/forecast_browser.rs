@@ -87,24 +87,7 @@ async fn prepare(svc: &Service) -> u64 {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = svc
-        .post("/v1/forecast-models")
-        .body(set_json())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = svc
-        .post(&format!("/v1/forecast-models/{id}/stage"))
-        .json(&json!({"stage": "champion"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    svc.push_champion("/v1/forecast-models", set_json()).await;
     let first = parse_day("2026-09-01").unwrap();
     let mut id = 0i64;
     for d in 0..64i64 {

@@ -122,7 +122,10 @@ fn a_column_almost_all_special_codes_bins_its_few_regular_values_together() {
         .collect();
     assert_eq!(regular.len(), 1, "{:?}", b.bins);
     assert_eq!(regular[0].counts.total(), 100);
-    assert_eq!(b.bins[b.bin_of_kind(BinKind::Special)].counts.total(), 1_900);
+    assert_eq!(
+        b.bins[b.bin_of_kind(BinKind::Special)].counts.total(),
+        1_900
+    );
     assert_eq!(b.bins[b.assign(Value::Num(3.0)).bin].kind, BinKind::Regular);
 }
 

@@ -46,7 +46,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queue_keyset",
         include_str!("../migrations/0007_queue_keyset.sql"),
     ),
-    (8, "case_rules", include_str!("../migrations/0008_case_rules.sql")),
+    (
+        8,
+        "case_rules",
+        include_str!("../migrations/0008_case_rules.sql"),
+    ),
 ];
 
 /// What migration 8 appends for each database: one `case_rules` row per fired rule of every

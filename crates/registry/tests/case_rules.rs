@@ -31,10 +31,10 @@ fn fired(i: usize) -> Vec<String> {
         2 => r.push("new_terminal".to_string()),
         _ => {}
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         r.push("velocity".into());
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         r.push(long_rule());
     }
     r

@@ -7,27 +7,14 @@
 
 mod common;
 
+use common::run::{bin, succeeded as ok};
 use common::serve::{free_port, serve};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskstream"))
-}
+use std::process::Output;
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud-handbook")
-}
-
-fn ok(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
 }
 
 fn admin(cfg: &Path, args: &[&str]) -> String {
@@ -50,7 +37,8 @@ fn key(cfg: &Path, name: &str, role: &str) -> String {
 fn monitor(url: &str, key: Option<&str>, args: &[&str]) -> Output {
     let mut c = bin();
     c.arg("monitor").args(args).args(["--url", url]);
-    c.env_remove("RISKSTREAM_API_KEY").env_remove("RISKSTREAM_URL");
+    c.env_remove("RISKSTREAM_API_KEY")
+        .env_remove("RISKSTREAM_URL");
     if let Some(k) = key {
         c.env("RISKSTREAM_API_KEY", k);
     }
@@ -81,7 +69,13 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     let policy = examples().join("policy.toml");
     admin(
         &cfg,
-        &["model", "push", model.to_str().unwrap(), "--stage", "champion"],
+        &[
+            "model",
+            "push",
+            model.to_str().unwrap(),
+            "--stage",
+            "champion",
+        ],
     );
     admin(
         &cfg,
@@ -131,7 +125,10 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     );
     let text = ok(&monitor(&url, Some(&analyst), &["drift", "-n", "30"]));
     assert!(text.contains("recent:    30 decisions"), "{text}");
-    assert!(text.contains("champion (") && text.contains("PSI"), "{text}");
+    assert!(
+        text.contains("champion (") && text.contains("PSI"),
+        "{text}"
+    );
     // The most recent 30 are 10 ordinary and 20 large against the oldest 30 (ordinary): the
     // amount moved.
     assert!(text.contains("shift"), "{text}");
@@ -143,7 +140,10 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("reference_from") && err.contains("400"), "{err}");
+    assert!(
+        err.contains("reference_from") && err.contains("400"),
+        "{err}"
+    );
 
     // Alerts: nothing raised yet, nothing checked (the interval is an hour).
     let text = ok(&monitor(&url, Some(&analyst), &["alerts"]));
@@ -163,7 +163,9 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     );
     let v: Value =
         serde_json::from_str(&ok(&monitor(&url, Some(&analyst), &["alerts", "--json"]))).unwrap();
-    let id = v["alerts"][0]["id"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    let id = v["alerts"][0]["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{v}"));
     assert_eq!(v["alerts"][0]["rule"], "reviews");
     let text = ok(&monitor(
         &url,
@@ -188,7 +190,10 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     let o = monitor(&url, Some("rsk_not_a_key"), &["alerts"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("401") && !err.contains("rsk_not_a_key"), "{err}");
+    assert!(
+        err.contains("401") && !err.contains("rsk_not_a_key"),
+        "{err}"
+    );
     let gone = format!("http://127.0.0.1:{}", free_port());
     let o = monitor(&gone, Some(&analyst), &["alerts"]);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -169,8 +169,10 @@ mod tests {
 
     #[test]
     fn an_audited_answer_comes_back_without_its_hash_and_marked() {
-        let a = from_audit(json!({"application_id": "a1", "score": 600, HASH_KEY: "00ff",
-                                  ATTRIBUTES_KEY: {"tenure": "new"}}));
+        let a = from_audit(
+            json!({"application_id": "a1", "score": 600, HASH_KEY: "00ff",
+                                  ATTRIBUTES_KEY: {"tenure": "new"}}),
+        );
         assert_eq!(a.hash.as_deref(), Some("00ff"));
         let r = replayed(&a);
         assert_eq!(

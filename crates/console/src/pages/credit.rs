@@ -195,7 +195,7 @@ fn histogram(scores: &[f64]) -> (Vec<Bar>, String, String) {
         return (Vec::new(), String::new(), String::new());
     };
     let span = (hi - lo).max(1.0);
-    let mut counts = vec![0u64; HIST_BINS];
+    let mut counts = [0u64; HIST_BINS];
     for &s in scores {
         let k = (((s - lo) / span) * HIST_BINS as f64) as usize;
         counts[k.min(HIST_BINS - 1)] += 1;
@@ -232,8 +232,7 @@ pub async fn credit_page(State(c): C, headers: HeaderMap) -> Result<Response, Fa
     let Some(cfg) = c.app.cfg.credit.as_ref() else {
         return Err(Fail::Page(
             StatusCode::NOT_FOUND,
-            "credit scoring is not configured: add a [credit] section to the service config"
-                .into(),
+            "credit scoring is not configured: add a [credit] section to the service config".into(),
         ));
     };
     let dep = c.app.credit.load_full();
@@ -293,9 +292,7 @@ pub async fn credit_page(State(c): C, headers: HeaderMap) -> Result<Response, Fa
     let page = CreditPage {
         nav: s.nav(),
         deployment: cfg.deployment.clone(),
-        review_pd: cfg
-            .review_pd
-            .map_or_else(|| "–".into(), |p| format!("{p}")),
+        review_pd: cfg.review_pd.map_or_else(|| "–".into(), |p| format!("{p}")),
         decline_pd: format!("{}", cfg.decline_pd),
         slots,
         problems: dep.problems.clone(),
@@ -319,11 +316,15 @@ pub async fn credit_page(State(c): C, headers: HeaderMap) -> Result<Response, Fa
         psi_exact: psi
             .as_ref()
             .map_or_else(String::new, |p| format!("{:?}", p.psi)),
-        psi_reading: psi
-            .as_ref()
-            .map_or_else(|| "no decisions by the champion yet".into(), |p| p.reading.clone()),
+        psi_reading: psi.as_ref().map_or_else(
+            || "no decisions by the champion yet".into(),
+            |p| p.reading.clone(),
+        ),
         psi_samples: psi.as_ref().map_or_else(String::new, |p| {
-            format!("{} earlier against {} later decisions", p.reference_n, p.recent_n)
+            format!(
+                "{} earlier against {} later decisions",
+                p.reference_n, p.recent_n
+            )
         }),
     };
     Ok(render(&page))

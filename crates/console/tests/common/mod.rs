@@ -331,6 +331,25 @@ impl Service {
             .bearer_auth(&self.admin)
     }
 
+    /// Registers an artifact at `route` (`/v1/credit/models`, `/v1/forecast-models`, …) as
+    /// the admin and moves it to the champion stage (`{route}/{id}/stage`); its id.
+    pub async fn push_champion(&self, route: &str, body: String) -> String {
+        let r = self.post(route).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = self
+            .post(&format!("{route}/{id}/stage"))
+            .json(&json!({"stage": "champion"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        id
+    }
+
     /// Registers a model trained for `rounds` rounds; its id.
     pub async fn register_model(&self, rounds: usize) -> String {
         let r = self

@@ -152,7 +152,11 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
                 show(&svc, &v, drift_text)
             }
             Cmd::Alerts { svc, all } => {
-                let path = if all { "/v1/alerts?all=true" } else { "/v1/alerts" };
+                let path = if all {
+                    "/v1/alerts?all=true"
+                } else {
+                    "/v1/alerts"
+                };
                 let v = call(&svc, "GET", path, None).await?;
                 show(&svc, &v, alerts_text)
             }
@@ -419,9 +423,14 @@ fn alerts_text(v: &Value) -> String {
         out.push_str(&columns(&rows));
     }
     if v["last_check"].is_null() && v["rules"].as_array().is_none_or(Vec::is_empty) {
-        out.push_str("\nthe rules have not been checked yet (`riskstream monitor check` checks them now)\n");
+        out.push_str(
+            "\nthe rules have not been checked yet (`riskstream monitor check` checks them now)\n",
+        );
     } else if let Some(rules) = v["rules"].as_array() {
-        out.push_str(&format!("\nrules (last checked {}):\n", when(&v["last_check"])));
+        out.push_str(&format!(
+            "\nrules (last checked {}):\n",
+            when(&v["last_check"])
+        ));
         let mut rows = vec![vec![
             "rule".to_string(),
             "metric".into(),
@@ -485,13 +494,19 @@ mod tests {
         let t = drift_text(&v);
         assert!(t.contains("champion (abcdef012345)"), "{t}");
         assert!(t.contains("0.3100") && t.contains("major shift"), "{t}");
-        assert!(t.contains("75.0 %") && t.contains("3/4") && t.contains("20.0 %"), "{t}");
+        assert!(
+            t.contains("75.0 %") && t.contains("3/4") && t.contains("20.0 %"),
+            "{t}"
+        );
         assert!(t.contains("scores only"), "{t}");
         let a = json!({"alerts": [], "rules": [{"rule": "declines", "metric": "decline_rate",
             "above": 0.2, "below": null, "value": null, "unmeasured": "no decisions yet", "firing": false}],
             "last_check": null});
         let t = alerts_text(&a);
-        assert!(t.contains("no alerts") && t.contains("not measured: no decisions yet"), "{t}");
+        assert!(
+            t.contains("no alerts") && t.contains("not measured: no decisions yet"),
+            "{t}"
+        );
         assert!(t.contains("above 0.2"), "{t}");
     }
 }

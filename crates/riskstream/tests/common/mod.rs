@@ -1,2 +1,3 @@
 pub mod pipeline;
+pub mod run;
 pub mod serve;

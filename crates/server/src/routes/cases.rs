@@ -31,10 +31,14 @@ pub struct CasesQuery {
     /// The page after this case, written `score~created_at~id` (`-` for no score) from the
     /// last case of the previous page: every page costs what the first does. At most one
     /// of `after`, `before` and `last`.
-    #[param(pattern = r"^(-|-?[0-9]{1,17}(\.[0-9]{1,17})?(e(-?[0-9]{1,2}|-[0-9]{3}))?)~-?[0-9]{1,18}~.*$")]
+    #[param(
+        pattern = r"^(-|-?[0-9]{1,17}(\.[0-9]{1,17})?(e(-?[0-9]{1,2}|-[0-9]{3}))?)~-?[0-9]{1,18}~.*$"
+    )]
     pub after: Option<String>,
     /// The page before this case (same form).
-    #[param(pattern = r"^(-|-?[0-9]{1,17}(\.[0-9]{1,17})?(e(-?[0-9]{1,2}|-[0-9]{3}))?)~-?[0-9]{1,18}~.*$")]
+    #[param(
+        pattern = r"^(-|-?[0-9]{1,17}(\.[0-9]{1,17})?(e(-?[0-9]{1,2}|-[0-9]{3}))?)~-?[0-9]{1,18}~.*$"
+    )]
     pub before: Option<String>,
     /// The last page of the order.
     pub last: Option<bool>,
