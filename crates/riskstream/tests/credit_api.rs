@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::run::{bin, succeeded};
+
 use common::serve::{free_port, serve};
 use riskstream_credit::data::Column;
 use riskstream_credit::{Scaling, Scorecard, ScorecardParams, Table, Value as CV};
@@ -15,21 +17,7 @@ use riskstream_registry::{Registry, Role};
 use serde_json::{json, Map, Value};
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskstream"))
-}
-
-fn succeeded(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
+use std::process::Output;
 
 fn refused(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();

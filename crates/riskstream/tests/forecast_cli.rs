@@ -4,26 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskstream"))
-}
+use common::run::{bin, succeeded};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn nn5() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/nn5-atm-cash/nn5_dataset_A_long.csv.gz")
-}
-
-fn succeeded(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
 }
 
 fn refused(out: &Output) -> String {

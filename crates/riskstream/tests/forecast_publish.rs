@@ -7,26 +7,14 @@
 
 mod common;
 
+use common::run::{bin, succeeded};
+
 use common::serve::{free_port, Serve};
 use riskstream_registry::{Registry, Role};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_riskstream"))
-}
-
-fn succeeded(out: &Output) -> String {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
 
 fn refused(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
