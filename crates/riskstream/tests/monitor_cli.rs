@@ -200,9 +200,19 @@ fn drift_alerts_check_and_ack_from_the_command_line() {
     assert_eq!(o.status.code(), Some(3), "an external failure: {err}");
     assert!(err.contains("connect"), "{err}");
     assert!(!err.contains(&analyst));
-    // A key file works like the environment.
+    // A key file works like the environment, once only its owner can read it.
     let kf = dir.path().join("key");
     std::fs::write(&kf, format!("{analyst}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&kf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = monitor(&url, None, &["alerts", "--key-file", kf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("chmod 600") && !err.contains(&analyst),
+        "{err}"
+    );
+    std::fs::set_permissions(&kf, std::fs::Permissions::from_mode(0o600)).unwrap();
     let o = monitor(&url, None, &["alerts", "--key-file", kf.to_str().unwrap()]);
     ok(&o);
 }

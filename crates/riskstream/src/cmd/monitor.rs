@@ -14,7 +14,8 @@
 //! riskstream monitor ack 7  --url … --note "…"               acknowledge alert 7
 //! ```
 //!
-//! The key comes from `RISKSTREAM_API_KEY` or `--key-file` (owner-only), never from the
+//! The key comes from `RISKSTREAM_API_KEY` or `--key-file` (refused unless owner-only, as
+//! the audit key file is), never from the
 //! command line, where it would sit in the shell's history and in `ps`. `--json` prints the
 //! service's answer as it came, for scripts; without it, tables for people.
 
@@ -207,8 +208,25 @@ fn encode(s: &str) -> String {
 /// The key: `--key-file` (trimmed) or `RISKSTREAM_API_KEY`.
 fn key(svc: &Service) -> Result<String, MonitorError> {
     let k = match &svc.key_file {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| user(format!("--key-file {}: {e}", p.display())))?,
+        Some(p) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let meta = std::fs::metadata(p)
+                    .map_err(|e| user(format!("--key-file {}: {e}", p.display())))?;
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(user(format!(
+                        "--key-file {}: readable by group or others (mode {mode:04o}), so the \
+                         key is not secret; run `chmod 600 {}` (and consider rotating the key)",
+                        p.display(),
+                        p.display()
+                    )));
+                }
+            }
+            std::fs::read_to_string(p)
+                .map_err(|e| user(format!("--key-file {}: {e}", p.display())))?
+        }
         None => std::env::var("RISKSTREAM_API_KEY").map_err(|_| {
             user(
                 "no API key: set RISKSTREAM_API_KEY or give --key-file (make one with \
