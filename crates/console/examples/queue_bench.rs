@@ -147,6 +147,14 @@ async fn main() {
             "one rule, all statuses",
             "/console/cases?rule=night_spend&status=all".into(),
         ),
+        (
+            "one rule, score 0.9 to 1",
+            "/console/cases?rule=night_spend&score_min=0.9&score_max=1".into(),
+        ),
+        (
+            "one rule, decline only",
+            "/console/cases?rule=night_spend&outcome=decline".into(),
+        ),
         ("my cases", "/console/cases?mine=1".into()),
         ("all statuses", "/console/cases?status=all".into()),
         (

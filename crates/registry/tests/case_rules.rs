@@ -186,3 +186,28 @@ async fn cases_stored_before_the_migration_are_filled_in(db: Db) {
         .await;
     assert_eq!(rows[0][0].as_deref(), Some("15"));
 }
+
+#[test]
+fn a_count_is_cheap_only_where_an_index_holds_just_the_matches() {
+    let open = CaseQuery {
+        status: Some(CaseStatus::Open),
+        ..Default::default()
+    };
+    let with = |f: &dyn Fn(&mut CaseQuery)| {
+        let mut q = open.clone();
+        f(&mut q);
+        q.count_is_cheap()
+    };
+    assert!(open.count_is_cheap());
+    assert!(with(&|q| q.rule = Some("r".into())));
+    assert!(with(&|q| {
+        q.score_min = Some(0.9);
+        q.score_max = Some(1.0)
+    }));
+    assert!(with(&|q| q.assignee = Some("ana".into())));
+    assert!(!with(&|q| q.outcome = Some("decline".into())));
+    assert!(!with(&|q| {
+        q.rule = Some("r".into());
+        q.score_min = Some(0.9)
+    }));
+}
