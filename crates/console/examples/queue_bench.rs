@@ -152,6 +152,22 @@ async fn main() {
             "/console/cases?rule=night_spend&score_min=0.9&score_max=1".into(),
         ),
         (
+            "one rule, score 0.9 to 1, by score",
+            "/console/cases?rule=night_spend&score_min=0.9&score_max=1&sort=score_desc".into(),
+        ),
+        (
+            "one rule, score 0.9 to 1, newest",
+            "/console/cases?rule=night_spend&score_min=0.9&score_max=1&sort=newest".into(),
+        ),
+        (
+            "one rule, score 0.999 to 1",
+            "/console/cases?rule=night_spend&score_min=0.999&score_max=1".into(),
+        ),
+        (
+            "one rule, score 0.9 to 1, all",
+            "/console/cases?rule=night_spend&score_min=0.9&score_max=1&status=all".into(),
+        ),
+        (
             "one rule, decline only",
             "/console/cases?rule=night_spend&outcome=decline".into(),
         ),

@@ -27,7 +27,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::error::{DbContext, RegistryError, Result};
 use crate::{check_actor, check_text, AuditRecord, Change, Registry};
 
-/// Rows per INSERT statement (8 parameters each).
+/// Rows per INSERT statement (at most 10 parameters each).
 const ROWS_PER_INSERT: usize = 100;
 
 /// Stands for "no score" in the score parameter, mapped back with `NULLIF(param, -1)`: a
@@ -36,6 +36,52 @@ const ROWS_PER_INSERT: usize = 100;
 const NO_SCORE: f64 = -1.0;
 
 pub(crate) const COLUMNS: &str = "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by, tx, assignee";
+
+/// [`COLUMNS`] named through the `cases` table, for queries that join it to `case_rules`.
+pub(crate) const CASES_COLUMNS: &str = "cases.id, cases.source, cases.tx_id, cases.outcome, cases.score, cases.decision, cases.status, cases.created_at, cases.label, cases.note, cases.closed_at, cases.closed_by, cases.tx, cases.assignee";
+
+/// Where a query's rows come from. A query with a rule reads that rule's `case_rules` rows,
+/// which carry the case's status, score and opening time (migrations 8 and 9), so the rule
+/// with any of those — and any order — is one walk of a `case_rules` index; the case's
+/// other columns come from `cases` by primary key, for the rows the walk keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// `cases` alone; a rule is tested by an `EXISTS` on `case_rules`.
+    Cases,
+    /// The rule's `case_rules` rows (`r`), joined to `cases` when `join` is set.
+    RuleRows { join: bool },
+}
+
+impl Rows {
+    /// `FROM …` for these rows, with a leading space.
+    pub(crate) fn from(self) -> &'static str {
+        match self {
+            Rows::Cases => " FROM cases",
+            Rows::RuleRows { join: false } => " FROM case_rules r",
+            Rows::RuleRows { join: true } => {
+                " FROM case_rules r JOIN cases ON cases.id = r.case_id"
+            }
+        }
+    }
+
+    /// How these rows name a column of `cases`.
+    pub(crate) fn col(self, name: &str) -> String {
+        match (self, name) {
+            (Rows::Cases, _) => name.to_string(),
+            (Rows::RuleRows { .. }, "status" | "score" | "created_at") => format!("r.{name}"),
+            (Rows::RuleRows { .. }, "id") => "r.case_id".to_string(),
+            (Rows::RuleRows { .. }, _) => format!("cases.{name}"),
+        }
+    }
+
+    /// The columns of a [`Case`], for [`case_from_row`].
+    pub(crate) fn columns(self) -> &'static str {
+        match self {
+            Rows::Cases => COLUMNS,
+            Rows::RuleRows { .. } => CASES_COLUMNS,
+        }
+    }
+}
 
 /// The rules column of a decision: `,a,b,` for the fired rules (so a filter is one
 /// `LIKE '%,name,%'`), `None` when none fired or the decision is not JSON.
@@ -297,40 +343,47 @@ pub(crate) enum Param {
 }
 
 impl CaseQuery {
-    /// The WHERE clause (empty or starting with a space) and its parameters, `$1` on.
     /// Whether counting this query's matches walks an index that holds only matches: the
-    /// status with at most one of a rule, a score range, an assignee, a transaction or a
-    /// time range. Other combinations (an outcome, or two filters besides the status) read
-    /// candidates and test each, so a count to 10,000 may read a hundred times as many; the
-    /// console counts those only as far as a page.
+    /// status with at most one of a score range, an assignee, a transaction or a time range;
+    /// or the status with a rule and at most one of a score range or a time range (the
+    /// `case_rules` indexes). Other combinations (an outcome, or filters no one index holds
+    /// together) read candidates and test each, so a count to 10,000 may read a hundred
+    /// times as many; the console counts those only as far as a page.
     pub fn count_is_cheap(&self) -> bool {
-        let filters = [
-            self.rule.is_some(),
-            self.score_min.is_some() || self.score_max.is_some(),
-            self.assignee.is_some(),
-            self.tx_id.is_some(),
-            self.created_from.is_some() || self.created_to.is_some(),
-        ];
-        self.outcome.is_none() && filters.iter().filter(|&&f| f).count() <= 1
-    }
-
-    /// The rule, when the query filters by a rule and at most by status besides.
-    fn rule_only(&self) -> Option<&str> {
-        let others = self.tx_id.is_some()
-            || self.outcome.is_some()
-            || self.score_min.is_some()
-            || self.score_max.is_some()
-            || self.assignee.is_some()
-            || self.created_from.is_some()
-            || self.created_to.is_some();
-        if others {
-            None
+        let score = self.score_min.is_some() || self.score_max.is_some();
+        let time = self.created_from.is_some() || self.created_to.is_some();
+        let others = usize::from(self.assignee.is_some()) + usize::from(self.tx_id.is_some());
+        if self.outcome.is_some() {
+            return false;
+        }
+        if self.rule.is_some() {
+            others == 0 && !(score && time)
         } else {
-            self.rule.as_deref()
+            others + usize::from(score) + usize::from(time) <= 1
         }
     }
 
+    /// Where this query's rows come from: a rule's `case_rules` rows when it names a rule
+    /// (joined to `cases` when `join`, or when a filter needs a column only `cases` has).
+    pub(crate) fn rows(&self, join: bool) -> Rows {
+        if self.rule.is_none() {
+            return Rows::Cases;
+        }
+        let needs_cases = self.tx_id.is_some() || self.outcome.is_some() || self.assignee.is_some();
+        Rows::RuleRows {
+            join: join || needs_cases,
+        }
+    }
+
+    /// The WHERE clause (empty or starting with a space) and its parameters, `$1` on, over
+    /// `cases` alone.
     pub(crate) fn filter(&self) -> (String, Vec<Param>) {
+        self.filter_on(Rows::Cases)
+    }
+
+    /// [`CaseQuery::filter`] over `rows`.
+    pub(crate) fn filter_on(&self, rows: Rows) -> (String, Vec<Param>) {
+        let c = |name: &str| rows.col(name);
         let mut clauses = Vec::new();
         let mut params = Vec::new();
         let mut add = |clause: &str, p: Param| {
@@ -338,34 +391,40 @@ impl CaseQuery {
             clauses.push(clause.replace('?', &format!("${}", params.len())));
         };
         if let Some(s) = self.status {
-            add("status = ?", Param::Text(s.as_str().into()));
-        }
-        if let Some(t) = &self.tx_id {
-            add("tx_id = ?", Param::Text(t.clone()));
-        }
-        if let Some(o) = &self.outcome {
-            add("outcome = ?", Param::Text(o.clone()));
-        }
-        if let Some(v) = self.score_min {
-            add("score >= ?", Param::Real(v));
-        }
-        if let Some(v) = self.score_max {
-            add("score <= ?", Param::Real(v));
-        }
-        if let Some(r) = &self.rule {
             add(
-                "EXISTS (SELECT 1 FROM case_rules r WHERE r.case_id = cases.id AND r.rule = ?)",
-                Param::Text(rule_key(r)),
+                &format!("{} = ?", c("status")),
+                Param::Text(s.as_str().into()),
             );
         }
+        if let Some(t) = &self.tx_id {
+            add(&format!("{} = ?", c("tx_id")), Param::Text(t.clone()));
+        }
+        if let Some(o) = &self.outcome {
+            add(&format!("{} = ?", c("outcome")), Param::Text(o.clone()));
+        }
+        if let Some(v) = self.score_min {
+            add(&format!("{} >= ?", c("score")), Param::Real(v));
+        }
+        if let Some(v) = self.score_max {
+            add(&format!("{} <= ?", c("score")), Param::Real(v));
+        }
+        if let Some(r) = &self.rule {
+            let clause = match rows {
+                Rows::Cases => {
+                    "EXISTS (SELECT 1 FROM case_rules r WHERE r.case_id = cases.id AND r.rule = ?)"
+                }
+                Rows::RuleRows { .. } => "r.rule = ?",
+            };
+            add(clause, Param::Text(rule_key(r)));
+        }
         if let Some(a) = &self.assignee {
-            add("assignee = ?", Param::Text(a.clone()));
+            add(&format!("{} = ?", c("assignee")), Param::Text(a.clone()));
         }
         if let Some(t) = self.created_from {
-            add("created_at >= ?", Param::Int(t));
+            add(&format!("{} >= ?", c("created_at")), Param::Int(t));
         }
         if let Some(t) = self.created_to {
-            add("created_at < ?", Param::Int(t));
+            add(&format!("{} < ?", c("created_at")), Param::Int(t));
         }
         let filter = if clauses.is_empty() {
             String::new()
@@ -484,27 +543,31 @@ async fn insert_cases(
             .await
             .ctx("opening cases")?
             .rows_affected();
-        let rules: Vec<(String, String)> = chunk
+        let rules: Vec<(String, String, f64)> = chunk
             .iter()
             .flat_map(|c| {
                 let id = c.id.replace('\0', "\u{FFFD}");
+                let score = c.score.unwrap_or(NO_SCORE);
                 rule_keys(&c.decision)
                     .into_iter()
-                    .map(move |r| (id.clone(), r))
+                    .map(move |r| (id.clone(), r, score))
             })
             .collect();
         for part in rules.chunks(ROWS_PER_INSERT) {
             // A replayed case keeps its rows (and their status) as they are.
             let sql = format!(
-                "INSERT INTO case_rules (case_id, rule, status) VALUES {} ON CONFLICT DO NOTHING",
-                crate::db::values_rows(part.len(), "(?,?,?)")
+                "INSERT INTO case_rules (case_id, rule, status, score, created_at) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                crate::db::values_rows(part.len(), "(?,?,?,NULLIF(?,-1),?)")
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(part.len() == ROWS_PER_INSERT);
-            for (id, rule) in part {
+            for (id, rule, score) in part {
                 q = q
                     .bind(id.clone())
                     .bind(rule.clone())
-                    .bind(CaseStatus::Open.as_str());
+                    .bind(CaseStatus::Open.as_str())
+                    .bind(*score)
+                    .bind(now);
             }
             q.execute(change.conn())
                 .await
@@ -553,33 +616,15 @@ impl Registry {
     /// How many cases match `q`, counting no further than `cap`: a page can say "more than
     /// 10,000" without scanning a million index entries for the exact figure.
     pub async fn count_cases_up_to(&self, q: &CaseQuery, cap: u64) -> Result<u64> {
-        if let Some(rule) = q.rule_only() {
-            // One rule (and a status): an index walk over its `case_rules` rows.
-            let (sql, status) = match q.status {
-                Some(s) => (
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM case_rules WHERE rule = $1 AND status = $2 LIMIT $3) AS capped",
-                    Some(s.as_str()),
-                ),
-                None => (
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM case_rules WHERE rule = $1 LIMIT $2) AS capped",
-                    None,
-                ),
-            };
-            let mut query = sqlx::query(sql).bind(rule_key(rule));
-            if let Some(s) = status {
-                query = query.bind(s.to_string());
-            }
-            let query = query.bind(i64::try_from(cap).unwrap_or(i64::MAX));
-            let mut conn = self.conn().await?;
-            let row = query.fetch_one(&mut *conn).await.ctx("counting cases")?;
-            let n: i64 = row.try_get(0).ctx("counting cases")?;
-            return Ok(u64::try_from(n).unwrap_or(0));
-        }
-        let (filter, params) = q.filter();
+        // A rule (with its status, a score or a time range) is a walk of a `case_rules`
+        // index alone; other filters join the cases it names.
+        let rows = q.rows(false);
+        let (filter, params) = q.filter_on(rows);
         let n = params.len();
         let query = bind_all(
             sqlx::query(AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM cases{filter} LIMIT ${}) AS capped",
+                "SELECT COUNT(*) FROM (SELECT 1{}{filter} LIMIT ${}) AS capped",
+                rows.from(),
                 n + 1
             ))),
             params,

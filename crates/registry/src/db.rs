@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "case_rules",
         include_str!("../migrations/0008_case_rules.sql"),
     ),
+    (
+        9,
+        "case_rules_order",
+        include_str!("../migrations/0009_case_rules_order.sql"),
+    ),
 ];
 
 /// What migration 8 appends for each database: one `case_rules` row per fired rule of every

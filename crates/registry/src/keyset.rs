@@ -11,6 +11,12 @@
 //!                                                             cases_by_score_asc, cases_by_status
 //! ```
 //!
+//! With a rule, the same phases walk that rule's `case_rules` rows instead (they carry the
+//! case's status, score and opening time: `case_rules_by_time`, `case_rules_by_score_desc`,
+//! `case_rules_by_score_asc`, and the `case_rules_all_*` three without a status), joined to
+//! `cases` by primary key for the rows a page keeps; a score range is then tested inside
+//! the index walk rather than a rule inside a walk of the score range.
+//!
 //! Cases without a score come last in both score orders, as in [`CaseSort`]. Each phase is
 //! its own query with a plain `ORDER BY` the index serves, so both databases walk the index
 //! instead of sorting (a `CASE WHEN score IS NULL` key cannot use one). A page that ends a
@@ -23,7 +29,7 @@
 
 use sqlx::AssertSqlSafe;
 
-use crate::cases::{bind_all, case_from_row, Param, COLUMNS};
+use crate::cases::{bind_all, case_from_row, Param, Rows};
 use crate::error::{DbContext, Result};
 use crate::{Case, CaseQuery, CaseSort, Registry};
 
@@ -131,7 +137,13 @@ fn phase_of(phases: &[Phase], c: &CaseCursor) -> usize {
 
 /// The condition "strictly after `c` in `keys`" (`forward`) or "strictly before", its
 /// parameters appended to `params`.
-fn beyond(keys: &[(&str, bool)], c: &CaseCursor, forward: bool, params: &mut Vec<Param>) -> String {
+fn beyond(
+    keys: &[(&str, bool)],
+    rows: Rows,
+    c: &CaseCursor,
+    forward: bool,
+    params: &mut Vec<Param>,
+) -> String {
     let value = |col: &str| match col {
         "score" => Param::Real(c.score.unwrap_or(0.0)),
         "created_at" => Param::Int(c.created_at),
@@ -152,19 +164,20 @@ fn beyond(keys: &[(&str, bool)], c: &CaseCursor, forward: bool, params: &mut Vec
     };
     // Innermost first: c3 op v3, then c2 op v2 OR (c2 = v2 AND (...)), ...
     let mut expr = String::new();
-    for (k, &(col, desc)) in keys.iter().enumerate().rev() {
-        let a = slot(col, params);
+    for (k, &(key, desc)) in keys.iter().enumerate().rev() {
+        let a = slot(key, params);
+        let col = rows.col(key);
         expr = if k == keys.len() - 1 {
             format!("{col} {} {a}", op(desc, true))
         } else {
-            let b = slot(col, params);
+            let b = slot(key, params);
             format!("({col} {} {a} OR ({col} = {b} AND {expr}))", op(desc, true))
         };
     }
     // The redundant bound on the first key lets the planner seek in the index.
-    let (col, desc) = keys[0];
-    let s = slot(col, params);
-    format!("{col} {} {s} AND {expr}", op(desc, false))
+    let (key, desc) = keys[0];
+    let s = slot(key, params);
+    format!("{} {} {s} AND {expr}", rows.col(key), op(desc, false))
 }
 
 impl Registry {
@@ -183,23 +196,24 @@ impl Registry {
             CasePage::Before(c) => ((0..=phase_of(&phases, c)).rev().collect(), Some(c)),
         };
         let mut out: Vec<Case> = Vec::new();
+        let rows = q.rows(true);
         let mut conn = self.conn().await?;
         for (n, &k) in order.iter().enumerate() {
             if out.len() >= limit {
                 break;
             }
             let p = &phases[k];
-            let (filter, mut params) = q.filter();
+            let (filter, mut params) = q.filter_on(rows);
             let mut clauses = Vec::new();
             match p.scored {
-                Some(true) => clauses.push("score IS NOT NULL".to_string()),
-                Some(false) => clauses.push("score IS NULL".to_string()),
+                Some(true) => clauses.push(format!("{} IS NOT NULL", rows.col("score"))),
+                Some(false) => clauses.push(format!("{} IS NULL", rows.col("score"))),
                 None => {}
             }
             if let (0, Some(c)) = (n, cursor) {
-                clauses.push(beyond(p.keys, c, forward, &mut params));
+                clauses.push(beyond(p.keys, rows, c, forward, &mut params));
             }
-            let mut sql = format!("SELECT {COLUMNS} FROM cases{filter}");
+            let mut sql = format!("SELECT {}{}{filter}", rows.columns(), rows.from());
             if !clauses.is_empty() {
                 sql.push_str(if filter.is_empty() {
                     " WHERE "
@@ -211,9 +225,9 @@ impl Registry {
             let order_by: Vec<String> = p
                 .keys
                 .iter()
-                .map(|&(col, desc)| {
+                .map(|&(key, desc)| {
                     let descending = if forward { desc } else { !desc };
-                    format!("{col}{}", if descending { " DESC" } else { "" })
+                    format!("{}{}", rows.col(key), if descending { " DESC" } else { "" })
                 })
                 .collect();
             params.push(Param::Int((limit - out.len()) as i64));
@@ -272,13 +286,13 @@ mod tests {
         let mut p = Vec::new();
         let keys = &[("score", true), ("created_at", false), ("id", false)];
         assert_eq!(
-            beyond(keys, &c, true, &mut p),
+            beyond(keys, Rows::Cases, &c, true, &mut p),
             "score <= $6 AND (score < $4 OR (score = $5 AND (created_at > $2 OR (created_at = $3 AND id > $1))))"
         );
         assert_eq!(p.len(), 6);
         let mut p = Vec::new();
         assert_eq!(
-            beyond(keys, &c, false, &mut p),
+            beyond(keys, Rows::Cases, &c, false, &mut p),
             "score >= $6 AND (score > $4 OR (score = $5 AND (created_at < $2 OR (created_at = $3 AND id < $1))))"
         );
     }

@@ -40,13 +40,18 @@ fn fired(i: usize) -> Vec<String> {
     r
 }
 
+/// Case `i`'s score: ties on purpose, and every eleventh case unscored.
+fn score(i: usize) -> Option<f64> {
+    (!i.is_multiple_of(11)).then(|| (i * 37 % 100) as f64 / 100.0)
+}
+
 fn cases(n: usize) -> Vec<NewCase> {
     (0..n)
         .map(|i| NewCase {
             id: format!("t:{i:04}"),
             tx_id: format!("{i}"),
             outcome: "review".into(),
-            score: Some((i * 37 % 100) as f64 / 100.0),
+            score: score(i),
             decision: json!({"tx_id": format!("{i}"), "outcome": "review",
                              "rules_fired": fired(i)})
             .to_string(),
@@ -55,8 +60,10 @@ fn cases(n: usize) -> Vec<NewCase> {
         .collect()
 }
 
-/// Every case of `q` by paging 7 at a time, in order.
+/// Every case of `q` by paging 7 at a time, in order; and the same read backward from the
+/// last page, which must agree.
 async fn all_pages(reg: &Registry, q: &CaseQuery) -> Vec<String> {
+    use riskstream_registry::CaseCursor;
     let mut q = q.clone();
     q.limit = 7;
     let mut out = Vec::new();
@@ -67,9 +74,48 @@ async fn all_pages(reg: &Registry, q: &CaseQuery) -> Vec<String> {
             break;
         }
         out.extend(got.iter().map(|c| c.id.clone()));
-        page = CasePage::After(riskstream_registry::CaseCursor::of(got.last().unwrap()));
+        page = CasePage::After(CaseCursor::of(got.last().unwrap()));
     }
+    let mut back: Vec<String> = Vec::new();
+    let mut page = CasePage::Last;
+    loop {
+        let got = reg.cases_page(&q, &page).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        back.splice(0..0, got.iter().map(|c| c.id.clone()));
+        page = CasePage::Before(CaseCursor::of(got.first().unwrap()));
+    }
+    assert_eq!(back, out, "backward paging of {q:?}");
     out
+}
+
+/// `ids` (cases opened together, so at one time) in `sort`'s order: ties on the score by
+/// opening time then id, unscored cases last in both score orders.
+fn in_order(mut ids: Vec<usize>, sort: CaseSort) -> Vec<String> {
+    let id = |i: &usize| format!("t:{i:04}");
+    ids.sort_by(|a, b| {
+        let by_id = id(a).cmp(&id(b));
+        match sort {
+            CaseSort::Oldest => by_id,
+            CaseSort::Newest => by_id.reverse(),
+            CaseSort::ScoreDesc | CaseSort::ScoreAsc => match (score(*a), score(*b)) {
+                (Some(x), Some(y)) => {
+                    let o = x.total_cmp(&y);
+                    let o = if sort == CaseSort::ScoreDesc {
+                        o.reverse()
+                    } else {
+                        o
+                    };
+                    o.then(by_id)
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => by_id,
+            },
+        }
+    });
+    ids.iter().map(id).collect()
 }
 
 async fn check(reg: &Registry, closed: &[usize], n: usize) {
@@ -116,24 +162,51 @@ async fn check(reg: &Registry, closed: &[usize], n: usize) {
                 want.len().min(3) as u64,
                 "{what}, capped"
             );
-            // With a second filter the general path answers the same.
-            let q2 = CaseQuery {
-                score_min: Some(0.5),
-                ..q.clone()
-            };
-            let want2 = want
-                .iter()
-                .filter(|id| {
-                    let i: usize = id[2..].parse().unwrap();
-                    (i * 37 % 100) as f64 / 100.0 >= 0.5
-                })
-                .count();
-            assert_eq!(
-                reg.count_cases_up_to(&q2, 10_000).await.unwrap(),
-                want2 as u64,
-                "{what} score ≥ 0.5"
-            );
-            assert_eq!(all_pages(reg, &q2).await.len(), want2, "{what} score ≥ 0.5");
+            // With a score range (read through the rule's rows), an outcome (joining the
+            // cases) or both, in every order and both directions.
+            let nums: Vec<usize> = want.iter().map(|id| id[2..].parse().unwrap()).collect();
+            for (lo, hi, outcome) in [
+                (Some(0.5), None, None),
+                (Some(0.2), Some(0.61), None),
+                (None, Some(0.3), Some("review")),
+                (None, None, Some("decline")),
+            ] {
+                let keep: Vec<usize> = nums
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let s = score(i);
+                        lo.is_none_or(|lo| s.is_some_and(|s| s >= lo))
+                            && hi.is_none_or(|hi| s.is_some_and(|s| s <= hi))
+                            && outcome != Some("decline")
+                    })
+                    .collect();
+                for sort in [
+                    CaseSort::Oldest,
+                    CaseSort::Newest,
+                    CaseSort::ScoreDesc,
+                    CaseSort::ScoreAsc,
+                ] {
+                    let q2 = CaseQuery {
+                        score_min: lo,
+                        score_max: hi,
+                        outcome: outcome.map(str::to_string),
+                        sort,
+                        ..q.clone()
+                    };
+                    let what = format!("{what} score {lo:?}..{hi:?} {outcome:?} {sort:?}");
+                    assert_eq!(
+                        all_pages(reg, &q2).await,
+                        in_order(keep.clone(), sort),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        reg.count_cases_up_to(&q2, 10_000).await.unwrap(),
+                        keep.len() as u64,
+                        "{what}"
+                    );
+                }
+            }
         }
     }
 }
@@ -167,13 +240,13 @@ async fn cases_stored_before_the_migration_are_filled_in(db: Db) {
                 .unwrap();
         }
     }
-    // Back to schema 7: no rule rows, migration 8 not applied.
+    // Back to schema 7: no rule rows, migrations 8 and 9 not applied.
     for sql in [
         "DROP TABLE case_rules",
         "DROP INDEX cases_by_time",
         "DROP INDEX cases_all_by_score_desc",
         "DROP INDEX cases_all_by_score_asc",
-        "DELETE FROM _sqlx_migrations WHERE version = 8",
+        "DELETE FROM _sqlx_migrations WHERE version IN (8, 9)",
     ] {
         db.exec(sql).await;
     }
@@ -206,8 +279,26 @@ fn a_count_is_cheap_only_where_an_index_holds_just_the_matches() {
     }));
     assert!(with(&|q| q.assignee = Some("ana".into())));
     assert!(!with(&|q| q.outcome = Some("decline".into())));
-    assert!(!with(&|q| {
+    // A rule's rows carry the score and the opening time (migration 9).
+    assert!(with(&|q| {
         q.rule = Some("r".into());
         q.score_min = Some(0.9)
+    }));
+    assert!(with(&|q| {
+        q.rule = Some("r".into());
+        q.created_from = Some(0)
+    }));
+    assert!(!with(&|q| {
+        q.rule = Some("r".into());
+        q.score_min = Some(0.9);
+        q.created_from = Some(0)
+    }));
+    assert!(!with(&|q| {
+        q.rule = Some("r".into());
+        q.assignee = Some("ana".into())
+    }));
+    assert!(!with(&|q| {
+        q.score_min = Some(0.9);
+        q.assignee = Some("ana".into())
     }));
 }
