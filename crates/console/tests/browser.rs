@@ -60,6 +60,37 @@ async fn an_analyst_works_a_case_in_chromium() {
     let n = b.wait_for("#count").await.text().await.unwrap();
     assert!(n.starts_with("9 cases"), "{n}");
 
+    // Filter: the model that decided, chosen from the registry's models by name.
+    let model = reg.case("serve:cards:7").await.unwrap().decision["model"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut by_model = 0;
+    for tx in &flagged {
+        let c = reg.case(&format!("serve:cards:{tx}")).await.unwrap();
+        by_model += usize::from(c.decision["model"].as_str() == Some(model.as_str()));
+    }
+    assert!(by_model > 0);
+    b.goto(&format!("{base}/console/cases?model={model}"))
+        .await
+        .unwrap();
+    let n = b.wait_for("#count").await.text().await.unwrap();
+    assert!(n.starts_with(&format!("{by_model} cases")), "{n}");
+    let chosen = b.find(Locator::Css("#model option:checked")).await.unwrap();
+    assert_eq!(
+        chosen.attr("value").await.unwrap().as_deref(),
+        Some(model.as_str())
+    );
+    assert!(
+        chosen.text().await.unwrap().contains(" · "),
+        "labelled by name"
+    );
+    b.goto(&format!("{base}/console/cases?model=not-a-model"))
+        .await
+        .unwrap();
+    let n = b.wait_for("#count").await.text().await.unwrap();
+    assert!(n.starts_with("0 cases"), "{n}");
+
     // The case of transaction 7: its `<script>` merchant is shown as text, not run.
     b.goto(&format!("{base}/console/cases/serve:cards:7"))
         .await

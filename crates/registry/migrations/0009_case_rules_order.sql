@@ -20,3 +20,9 @@ CREATE INDEX case_rules_by_score_asc ON case_rules (rule, status, score, created
 CREATE INDEX case_rules_all_by_time ON case_rules (rule, created_at, case_id, score);
 CREATE INDEX case_rules_all_by_score_desc ON case_rules (rule, score DESC, created_at, case_id);
 CREATE INDEX case_rules_all_by_score_asc ON case_rules (rule, score, created_at, case_id);
+
+-- The model that decided each case (the decision's `model`), for the queue's model filter:
+-- by model and status, oldest first. The cases already stored get theirs from their
+-- decision JSON, by the statement the registry appends to this file for its database.
+ALTER TABLE cases ADD COLUMN model TEXT;
+CREATE INDEX cases_by_model ON cases (model, status, created_at, id);

@@ -27,7 +27,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::error::{DbContext, RegistryError, Result};
 use crate::{check_actor, check_text, AuditRecord, Change, Registry};
 
-/// Rows per INSERT statement (at most 10 parameters each).
+/// Rows per INSERT statement (at most 11 parameters each).
 const ROWS_PER_INSERT: usize = 100;
 
 /// Stands for "no score" in the score parameter, mapped back with `NULLIF(param, -1)`: a
@@ -97,6 +97,13 @@ fn rules_of(decision: &str) -> Option<String> {
         return None;
     }
     Some(format!(",{},", names.join(",")).replace('\0', "\u{FFFD}"))
+}
+
+/// The id of the model that decided (the decision's `model`), `None` when no model decided
+/// or the decision is not JSON.
+fn model_of(decision: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(decision).ok()?;
+    Some(v.get("model")?.as_str()?.replace('\0', "\u{FFFD}"))
 }
 
 /// The longest rule name `case_rules` keeps (characters); a filter compares as many.
@@ -321,6 +328,8 @@ pub struct CaseQuery {
     pub score_max: Option<f64>,
     /// Only cases where this rule fired.
     pub rule: Option<String>,
+    /// Only cases this model decided (its id, the decision's `model`).
+    pub model: Option<String>,
     /// Only cases assigned to this analyst (key name).
     pub assignee: Option<String>,
     /// Only cases opened at or after this time (µs since the Unix epoch).
@@ -344,15 +353,17 @@ pub(crate) enum Param {
 
 impl CaseQuery {
     /// Whether counting this query's matches walks an index that holds only matches: the
-    /// status with at most one of a score range, an assignee, a transaction or a time range;
-    /// or the status with a rule and at most one of a score range or a time range (the
-    /// `case_rules` indexes). Other combinations (an outcome, or filters no one index holds
+    /// status with at most one of a score range, an assignee, a model, a transaction or a
+    /// time range; or the status with a rule and at most one of a score range or a time
+    /// range (the `case_rules` indexes). Other combinations (an outcome, or filters no one index holds
     /// together) read candidates and test each, so a count to 10,000 may read a hundred
     /// times as many; the console counts those only as far as a page.
     pub fn count_is_cheap(&self) -> bool {
         let score = self.score_min.is_some() || self.score_max.is_some();
         let time = self.created_from.is_some() || self.created_to.is_some();
-        let others = usize::from(self.assignee.is_some()) + usize::from(self.tx_id.is_some());
+        let others = usize::from(self.assignee.is_some())
+            + usize::from(self.tx_id.is_some())
+            + usize::from(self.model.is_some());
         if self.outcome.is_some() {
             return false;
         }
@@ -369,7 +380,10 @@ impl CaseQuery {
         if self.rule.is_none() {
             return Rows::Cases;
         }
-        let needs_cases = self.tx_id.is_some() || self.outcome.is_some() || self.assignee.is_some();
+        let needs_cases = self.tx_id.is_some()
+            || self.outcome.is_some()
+            || self.assignee.is_some()
+            || self.model.is_some();
         Rows::RuleRows {
             join: join || needs_cases,
         }
@@ -383,7 +397,19 @@ impl CaseQuery {
 
     /// [`CaseQuery::filter`] over `rows`.
     pub(crate) fn filter_on(&self, rows: Rows) -> (String, Vec<Param>) {
+        self.filter_hinted(rows, false)
+    }
+
+    /// [`CaseQuery::filter_on`]; with `score_unindexed` the score range is written `+score`,
+    /// which no index serves (in both databases), so the planner walks the index of the
+    /// order and tests the score there instead of reading the range and sorting it.
+    pub(crate) fn filter_hinted(&self, rows: Rows, score_unindexed: bool) -> (String, Vec<Param>) {
         let c = |name: &str| rows.col(name);
+        let score = if score_unindexed {
+            format!("+{}", c("score"))
+        } else {
+            c("score")
+        };
         let mut clauses = Vec::new();
         let mut params = Vec::new();
         let mut add = |clause: &str, p: Param| {
@@ -403,10 +429,10 @@ impl CaseQuery {
             add(&format!("{} = ?", c("outcome")), Param::Text(o.clone()));
         }
         if let Some(v) = self.score_min {
-            add(&format!("{} >= ?", c("score")), Param::Real(v));
+            add(&format!("{score} >= ?"), Param::Real(v));
         }
         if let Some(v) = self.score_max {
-            add(&format!("{} <= ?", c("score")), Param::Real(v));
+            add(&format!("{score} <= ?"), Param::Real(v));
         }
         if let Some(r) = &self.rule {
             let clause = match rows {
@@ -419,6 +445,9 @@ impl CaseQuery {
         }
         if let Some(a) = &self.assignee {
             add(&format!("{} = ?", c("assignee")), Param::Text(a.clone()));
+        }
+        if let Some(m) = &self.model {
+            add(&format!("{} = ?", c("model")), Param::Text(m.clone()));
         }
         if let Some(t) = self.created_from {
             add(&format!("{} >= ?", c("created_at")), Param::Int(t));
@@ -521,8 +550,8 @@ async fn insert_cases(
     let mut inserted = 0;
     for chunk in cases.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at, tx, rules) VALUES {}{on_conflict}",
-            crate::db::values_rows(chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?)")
+            "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at, tx, rules, model) VALUES {}{on_conflict}",
+            crate::db::values_rows(chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?,?)")
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
         for c in chunk {
@@ -536,7 +565,8 @@ async fn insert_cases(
                 .bind(CaseStatus::Open.as_str())
                 .bind(now)
                 .bind(c.tx.as_ref().map(|t| t.replace('\0', "\u{FFFD}")))
-                .bind(rules_of(&c.decision));
+                .bind(rules_of(&c.decision))
+                .bind(model_of(&c.decision));
         }
         inserted += q
             .execute(change.conn())

@@ -58,10 +58,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// What migration 8 appends for each database: one `case_rules` row per fired rule of every
-/// case already stored, split from `cases.rules` (`,a,b,`), in the migration's transaction.
-/// The two databases split strings differently (SQLite: a recursive CTE over `instr`;
-/// PostgreSQL: `string_to_array`), the only place the schema differs by database.
+/// What a migration appends for each database. Migration 8: one `case_rules` row per fired
+/// rule of every case already stored, split from `cases.rules` (`,a,b,`), in the
+/// migration's transaction. Migration 9: each stored case's model from its decision JSON.
+/// The two databases split strings and read JSON differently (SQLite: a recursive CTE over
+/// `instr`, `json_extract`; PostgreSQL: `string_to_array`, `->>` in a function that turns a
+/// malformed decision into NULL), the only place the schema differs by database.
 fn backfill(version: i64, backend: Backend) -> &'static str {
     match (version, backend) {
         (8, Backend::Sqlite) => {
@@ -79,6 +81,20 @@ SELECT DISTINCT case_id, substr(rule, 1, 200), status FROM split WHERE rule IS N
 SELECT DISTINCT c.id, left(r.rule, 200), c.status
 FROM cases c, unnest(string_to_array(trim(both ',' from c.rules), ',')) AS r(rule)
 WHERE c.rules IS NOT NULL AND r.rule <> '';\n"
+        }
+        // A decision that is not JSON, or whose `model` is not a string, leaves it NULL.
+        (9, Backend::Sqlite) => {
+            "\nUPDATE cases SET model = json_extract(decision, '$.model')
+WHERE json_valid(decision) AND json_type(decision, '$.model') = 'text';\n"
+        }
+        (9, Backend::Postgres) => {
+            "\nCREATE FUNCTION pg_temp.riskstream_decision_model(d TEXT) RETURNS TEXT AS $f$
+BEGIN
+    RETURN CASE WHEN json_typeof(d::json -> 'model') = 'string' THEN d::json ->> 'model' END;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $f$ LANGUAGE plpgsql;
+UPDATE cases SET model = pg_temp.riskstream_decision_model(decision);\n"
         }
         _ => "",
     }

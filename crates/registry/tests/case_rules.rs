@@ -40,6 +40,11 @@ fn fired(i: usize) -> Vec<String> {
     r
 }
 
+/// The model that decided case `i` (none for every third).
+fn model(i: usize) -> Option<String> {
+    (i % 3 != 2).then(|| format!("m{}", i % 3))
+}
+
 /// Case `i`'s score: ties on purpose, and every eleventh case unscored.
 fn score(i: usize) -> Option<f64> {
     (!i.is_multiple_of(11)).then(|| (i * 37 % 100) as f64 / 100.0)
@@ -53,7 +58,7 @@ fn cases(n: usize) -> Vec<NewCase> {
             outcome: "review".into(),
             score: score(i),
             decision: json!({"tx_id": format!("{i}"), "outcome": "review",
-                             "rules_fired": fired(i)})
+                             "rules_fired": fired(i), "model": model(i)})
             .to_string(),
             tx: None,
         })
@@ -118,7 +123,44 @@ fn in_order(mut ids: Vec<usize>, sort: CaseSort) -> Vec<String> {
     ids.iter().map(id).collect()
 }
 
+/// The model filter, alone, with a status and with a rule, against a brute-force reading.
+async fn check_models(reg: &Registry, closed: &[usize], n: usize) {
+    for m in ["m0", "m1", "m2", "nope"] {
+        for status in [Some(CaseStatus::Open), None] {
+            for rule in [None, Some("velocity")] {
+                let keep: Vec<usize> = (0..n)
+                    .filter(|&i| model(i).as_deref() == Some(m))
+                    .filter(|i| status.is_none() || !closed.contains(i))
+                    .filter(|&i| rule.is_none_or(|r| fired(i).iter().any(|f| f == r)))
+                    .collect();
+                for sort in [CaseSort::Oldest, CaseSort::ScoreDesc] {
+                    let q = CaseQuery {
+                        status,
+                        model: Some(m.to_string()),
+                        rule: rule.map(str::to_string),
+                        sort,
+                        limit: 50,
+                        ..Default::default()
+                    };
+                    let what = format!("model {m} {status:?} {rule:?} {sort:?}");
+                    assert_eq!(
+                        all_pages(reg, &q).await,
+                        in_order(keep.clone(), sort),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        reg.count_cases_up_to(&q, 10_000).await.unwrap(),
+                        keep.len() as u64,
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 async fn check(reg: &Registry, closed: &[usize], n: usize) {
+    check_models(reg, closed, n).await;
     for rule in [
         "big_amount",
         "night_%_spend",
@@ -234,18 +276,39 @@ async fn cases_stored_before_the_migration_are_filled_in(db: Db) {
     {
         let reg = Registry::open(&db.url).await.unwrap();
         reg.open_cases("t", &cases(n)).await.unwrap();
+        // Decisions whose model cannot be read: not JSON, a number, no model.
+        let odd = |id: &str, decision: &str| NewCase {
+            id: id.into(),
+            tx_id: id.into(),
+            outcome: "review".into(),
+            score: None,
+            decision: decision.into(),
+            tx: None,
+        };
+        reg.open_cases(
+            "t",
+            &[
+                odd("x:1", "not json {"),
+                odd("x:2", r#"{"model": 5}"#),
+                odd("x:3", "[1, 2]"),
+            ],
+        )
+        .await
+        .unwrap();
         for &i in &closed {
             reg.close_case(&format!("t:{i:04}"), CaseLabel::Genuine, "", "ana")
                 .await
                 .unwrap();
         }
     }
-    // Back to schema 7: no rule rows, migrations 8 and 9 not applied.
+    // Back to schema 7: no rule rows, no models, migrations 8 and 9 not applied.
     for sql in [
         "DROP TABLE case_rules",
         "DROP INDEX cases_by_time",
         "DROP INDEX cases_all_by_score_desc",
         "DROP INDEX cases_all_by_score_asc",
+        "DROP INDEX cases_by_model",
+        "ALTER TABLE cases DROP COLUMN model",
         "DELETE FROM _sqlx_migrations WHERE version IN (8, 9)",
     ] {
         db.exec(sql).await;
@@ -258,6 +321,11 @@ async fn cases_stored_before_the_migration_are_filled_in(db: Db) {
         .rows("SELECT CAST(COUNT(*) AS TEXT) FROM case_rules WHERE rule = 'night_%_spend'")
         .await;
     assert_eq!(rows[0][0].as_deref(), Some("15"));
+    // The odd decisions have no model and did not stop the migration.
+    let rows = db
+        .rows("SELECT id FROM cases WHERE id LIKE 'x:%' AND model IS NULL ORDER BY id")
+        .await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
 }
 
 #[test]

@@ -835,3 +835,92 @@ fn registry_commands_on_a_missing_registry_created_an_empty_one() {
     let text = succeeded(&run(&["audit", "tail"]));
     assert!(text.contains("policy"), "{text}");
 }
+
+/// `cases list` takes the console's queue filters: a rule, a model, a score range, an
+/// outcome and the order; a score bound that is not a number is a usage error.
+#[test]
+fn cases_list_filters_as_the_console_does() {
+    use riskstream_registry::{NewCase, Registry};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("registry.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let reg = Registry::open(&url).await.unwrap();
+        let cases: Vec<NewCase> = (0..6u32)
+            .map(|i| NewCase {
+                id: format!("cards:0-{i}"),
+                tx_id: format!("{i}"),
+                outcome: if i == 5 { "decline" } else { "review" }.into(),
+                score: Some(f64::from(i) / 10.0),
+                decision: serde_json::json!({
+                    "rules_fired": if i % 2 == 0 { vec!["night"] } else { vec!["big"] },
+                    "model": format!("m{}", i % 3),
+                })
+                .to_string(),
+                tx: None,
+            })
+            .collect();
+        reg.open_cases("cards", &cases).await.unwrap();
+        reg.close().await;
+    });
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let config = dir.path().join("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[registry]\nurl = \"{url}\"\n\n[features]\nspec = \"{}\"\n",
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let list = |args: &[&str]| {
+        let out = bin()
+            .args(["cases", "list", "--config"])
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        (
+            out.status.code(),
+            ids,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let ids = |v: &[u32]| -> Vec<String> { v.iter().map(|i| format!("cards:0-{i}")).collect() };
+    for (args, want) in [
+        (vec!["--rule", "night"], ids(&[0, 2, 4])),
+        (
+            vec!["--rule", "night", "--sort", "score_desc"],
+            ids(&[4, 2, 0]),
+        ),
+        (vec!["--model", "m1"], ids(&[1, 4])),
+        (
+            vec!["--rule", "big", "--score-min", "0.2", "--score-max", "0.45"],
+            ids(&[3]),
+        ),
+        (vec!["--outcome", "decline"], ids(&[5])),
+        (
+            vec!["--model", "m2", "--rule", "big", "--sort", "newest"],
+            ids(&[5]),
+        ),
+    ] {
+        let (code, got, err) = list(&args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert_eq!(got, want, "{args:?}");
+    }
+    let (code, _, err) = list(&["--score-min", "NaN"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--score-min"), "{err}");
+    let (code, _, err) = list(&["--sort", "sideways"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("score_desc"), "{err}");
+}

@@ -942,10 +942,12 @@ async fn analysts_work_the_review_queue() {
         .map(|o| riskstream_registry::NewCase {
             id: format!("cards:0-{o}"),
             tx_id: format!("{}", 100 + o),
-            outcome: "review".into(),
-            score: None,
+            outcome: if o == 2 { "decline" } else { "review" }.into(),
+            score: Some(0.3 * o as f64),
             decision: json!({"tx_id": format!("{}", 100 + o), "outcome": "review",
-                "reasons": [{"rule": "amount_over_220"}]})
+                "reasons": [{"rule": "amount_over_220"}],
+                "rules_fired": if o == 0 { vec!["amount_over_220"] } else { vec!["amount_over_220", "night"] },
+                "model": format!("m{}", o % 2)})
             .to_string(),
             tx: None,
         })
@@ -968,6 +970,30 @@ async fn analysts_work_the_review_queue() {
     assert_eq!(open.as_array().unwrap().len(), 3, "{open}");
     assert_eq!(open[0]["decision"]["reasons"][0]["rule"], "amount_over_220");
     let r = get("/v1/cases?status=maybe", &analyst).await.unwrap();
+    assert_eq!(r.status(), 400);
+    // The console's filters, over the API.
+    let ids = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (query, want) in [
+        ("rule=night", vec!["cards:0-1", "cards:0-2"]),
+        ("rule=night&sort=score_desc", vec!["cards:0-2", "cards:0-1"]),
+        ("model=m0", vec!["cards:0-0", "cards:0-2"]),
+        ("model=m0&rule=night", vec!["cards:0-2"]),
+        ("score_min=0.2&score_max=0.5", vec!["cards:0-1"]),
+        ("rule=night&score_min=0.5", vec!["cards:0-2"]),
+        ("outcome=decline", vec!["cards:0-2"]),
+        ("rule=nothing", vec![]),
+    ] {
+        let r = get(&format!("/v1/cases?{query}"), &analyst).await.unwrap();
+        assert_eq!(r.status(), 200, "{query}");
+        assert_eq!(ids(r.json().await.unwrap()), want, "{query}");
+    }
+    let r = get("/v1/cases?score_min=NaN", &analyst).await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(
         get("/v1/cases/cards:0-9", &analyst).await.unwrap().status(),

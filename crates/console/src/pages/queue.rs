@@ -19,7 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use riskstream_core::time::{format_micros, now_micros, parse_iso8601};
-use riskstream_registry::{Case, CaseCursor, CaseLabel, CasePage, CaseQuery, CaseSort, CaseStatus};
+use riskstream_registry::{
+    ArtifactKind, ArtifactMeta, Case, CaseCursor, CaseLabel, CasePage, CaseQuery, CaseSort,
+    CaseStatus,
+};
 use serde::{Deserialize, Serialize};
 
 /// How far the queue counts matching cases (the count is exact below it).
@@ -43,6 +46,8 @@ pub struct QueueQuery {
     score_max: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     assignee: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +93,7 @@ impl QueueQuery {
         q.score_min = score(&self.score_min, "score_min")?;
         q.score_max = score(&self.score_max, "score_max")?;
         q.rule = given(&self.rule).map(str::to_string);
+        q.model = given(&self.model).map(str::to_string);
         q.assignee = if given(&self.mine).is_some() {
             Some(me.to_string())
         } else {
@@ -200,11 +206,32 @@ struct Filters {
     score_min: String,
     score_max: String,
     rule: String,
+    model: String,
+    /// The models to choose from: (id, label), the registry's fraud models newest first,
+    /// and the model asked for if the registry does not hold it (a pipeline's model file).
+    models: Vec<(String, String)>,
     assignee: String,
     mine: bool,
     from: String,
     to: String,
     sort: String,
+}
+
+/// The model filter's choices: each fraud model in the registry as `name · id…`, and the
+/// id asked for when the registry does not hold it.
+fn model_choices(models: Vec<ArtifactMeta>, asked: Option<&str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = models
+        .into_iter()
+        .map(|m| {
+            let id = m.id;
+            let short: String = id.chars().take(12).collect();
+            (id, format!("{} · {short}…", m.name))
+        })
+        .collect();
+    if let Some(a) = asked.filter(|a| !out.iter().any(|(id, _)| id == a)) {
+        out.push((a.to_string(), a.to_string()));
+    }
+    out
 }
 
 fn rules_of(c: &Case) -> Vec<String> {
@@ -243,10 +270,11 @@ pub async fn queue(
     } else {
         PAGE_SIZE as u64
     };
-    let (cases, counted, mine) = tokio::try_join!(
+    let (cases, counted, mine, models) = tokio::try_join!(
         reg.cases_page(&q, &page),
         reg.count_cases_up_to(&q, cap + 1),
-        reg.count_cases_up_to(&mine_q, MINE_CAP + 1)
+        reg.count_cases_up_to(&mine_q, MINE_CAP + 1),
+        reg.list_artifacts(Some(ArtifactKind::Model), None)
     )
     .map_err(reg_fail)?;
     let now = now_micros();
@@ -316,6 +344,8 @@ pub async fn queue(
             score_min: v(&qq.score_min),
             score_max: v(&qq.score_max),
             rule: v(&qq.rule),
+            model: v(&qq.model),
+            models: model_choices(models, given(&qq.model)),
             assignee: v(&qq.assignee),
             mine: given(&qq.mine).is_some(),
             from: v(&qq.from),

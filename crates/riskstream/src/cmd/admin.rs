@@ -510,6 +510,27 @@ enum CasesCmd {
         /// Only the cases of this transaction.
         #[arg(long)]
         tx: Option<String>,
+        /// Only cases with this outcome (review, decline, …).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only cases where this rule fired.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only cases this model decided (its registry id).
+        #[arg(long)]
+        model: Option<String>,
+        /// Only cases scored at least this.
+        #[arg(long)]
+        score_min: Option<f64>,
+        /// Only cases scored at most this.
+        #[arg(long)]
+        score_max: Option<f64>,
+        /// Only cases assigned to this analyst (key name).
+        #[arg(long)]
+        assignee: Option<String>,
+        /// The order: oldest, newest, score_desc or score_asc.
+        #[arg(long, default_value = "oldest")]
+        sort: String,
         /// How many at most.
         #[arg(short, default_value_t = 50)]
         n: usize,
@@ -536,6 +557,14 @@ enum CasesCmd {
     },
 }
 
+/// A score bound given on the command line, refused when it is not a finite number.
+fn finite(v: Option<f64>, flag: &str) -> Result<Option<f64>, UsageError> {
+    match v {
+        Some(x) if !x.is_finite() => Err(UsageError(format!("{flag} {x}: give a finite number"))),
+        v => Ok(v),
+    }
+}
+
 /// Runs `cases`.
 pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
     use riskstream_registry::{CaseLabel, CaseQuery, CaseStatus};
@@ -545,6 +574,13 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                 target,
                 status,
                 tx,
+                outcome,
+                rule,
+                model,
+                score_min,
+                score_max,
+                assignee,
+                sort,
                 n,
             } => {
                 let status = match status.as_str() {
@@ -561,12 +597,26 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                 let c = Ctx::open(&target).await?;
                 let cases = c
                     .reg
-                    .cases(&CaseQuery {
-                        status,
-                        tx_id: tx,
-                        limit: n,
-                        ..Default::default()
-                    })
+                    .cases_page(
+                        &CaseQuery {
+                            status,
+                            tx_id: tx,
+                            outcome,
+                            rule,
+                            model,
+                            score_min: finite(score_min, "--score-min")?,
+                            score_max: finite(score_max, "--score-max")?,
+                            assignee,
+                            sort: riskstream_registry::CaseSort::parse(&sort).ok_or_else(|| {
+                                UsageError(format!(
+                                    "--sort {sort}: use oldest, newest, score_desc or score_asc"
+                                ))
+                            })?,
+                            limit: n,
+                            ..Default::default()
+                        },
+                        &riskstream_registry::CasePage::First,
+                    )
                     .await?;
                 for case in &cases {
                     println!("{}", serde_json::to_string(case)?);

@@ -21,6 +21,18 @@ pub struct CasesQuery {
     pub status: Option<String>,
     /// Only the cases of this transaction.
     pub tx_id: Option<String>,
+    /// Only cases with this outcome (`review`, `decline`, …).
+    pub outcome: Option<String>,
+    /// Only cases scored at least this.
+    pub score_min: Option<f64>,
+    /// Only cases scored at most this.
+    pub score_max: Option<f64>,
+    /// Only cases where this rule fired.
+    pub rule: Option<String>,
+    /// Only cases this model decided (its registry id).
+    pub model: Option<String>,
+    /// Only cases assigned to this analyst (key name).
+    pub assignee: Option<String>,
     /// How many, oldest first (default 100, at most 10,000).
     #[param(minimum = 0, maximum = 10_000)]
     pub n: Option<usize>,
@@ -144,6 +156,12 @@ pub async fn list_cases(
             &CaseQuery {
                 status,
                 tx_id: q.tx_id,
+                outcome: q.outcome,
+                score_min: finite(q.score_min, "score_min")?,
+                score_max: finite(q.score_max, "score_max")?,
+                rule: q.rule,
+                model: q.model,
+                assignee: q.assignee,
                 sort,
                 limit: listing_len(q.n)?,
                 ..Default::default()
@@ -155,6 +173,16 @@ pub async fn list_cases(
     Ok(Json(
         serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))?,
     ))
+}
+
+/// A score bound, refused when it is not a finite number.
+fn finite(v: Option<f64>, name: &str) -> Result<Option<f64>, ApiError> {
+    match v {
+        Some(x) if !x.is_finite() => {
+            Err(ApiError::bad_request(format!("{name} `{x}`: give a finite number")).field(name))
+        }
+        v => Ok(v),
+    }
 }
 
 /// One case, with its decision and reasons.
