@@ -718,6 +718,19 @@ impl Registry {
         Ok(case)
     }
 
+    /// When pipeline `pipeline` last committed its outputs here (µs since the Unix epoch,
+    /// the latest over its partitions); `None` if it never has.
+    pub async fn pipeline_last_commit(&self, pipeline: &str) -> Result<Option<i64>> {
+        let mut conn = self.conn().await?;
+        let row = sqlx::query("SELECT MAX(updated_at) FROM pipeline_progress WHERE pipeline = $1")
+            .bind(pipeline.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .ctx("reading pipeline progress")?;
+        row.try_get::<Option<i64>, _>(0)
+            .ctx("reading pipeline progress")
+    }
+
     /// Per partition, the last source offset whose outputs pipeline `pipeline` committed
     /// here (partitions it never wrote are absent).
     pub async fn pipeline_progress(&self, pipeline: &str) -> Result<BTreeMap<u32, u64>> {

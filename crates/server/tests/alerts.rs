@@ -213,3 +213,103 @@ async fn without_alert_rules_the_routes_say_how_to_add_them() {
     assert_eq!(v["error"]["field"], "reference_from", "{v}");
     s.stop().await;
 }
+
+/// Waits for a scheduled check in which `rule`'s reading satisfies `ok`; that check.
+async fn reading_when(s: &Svc, key: &str, rule: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let mut after = 0;
+    for _ in 0..100 {
+        let v = checked_after(s, key, after).await;
+        after = v["last_check"].as_i64().unwrap();
+        let r = v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .cloned()
+            .unwrap_or_else(|| panic!("no rule {rule} in {v}"));
+        if ok(&r) {
+            return v;
+        }
+    }
+    panic!("rule {rule} never reached the expected reading");
+}
+
+/// The rules read from labels and from a pipeline's progress: the fraud rate within bound,
+/// the champion's precision from labels (its flagged decisions all labelled genuine:
+/// precision 0, below its bound, one alert), and a pipeline's lag, unmeasured until the
+/// pipeline commits to the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_rules_and_a_pipelines_lag_are_measured() {
+    let d = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
+    let text = config_text(d.path(), &url, "")
+        + "[alerts]\ninterval = \"200ms\"\n\
+           [[alerts.rule]]\nname = \"fraud-rate\"\nmetric = \"fraud_rate\"\nabove = 0.5\nwindow = 100\n\
+           [[alerts.rule]]\nname = \"precision\"\nmetric = \"precision\"\nbelow = 0.5\nwindow = 100\n\
+           [[alerts.rule]]\nname = \"cards-lag\"\nmetric = \"pipeline_lag_s\"\npipeline = \"cards\"\nabove = 86400\n";
+    let mut s = start_with(d.path().to_path_buf(), url.clone(), &text, Some(d)).await;
+    deploy(&s).await;
+    let decider = s.key(&[Role::Decide, Role::Label]).await;
+    let analyst = s.key(&[Role::Analyst]).await;
+
+    let v = checked_after(&s, &analyst, 0).await;
+    for r in v["rules"].as_array().unwrap() {
+        assert!(r["value"].is_null(), "nothing to measure yet: {v}");
+        assert!(r["unmeasured"].as_str().is_some(), "{v}");
+    }
+    assert!(
+        v["rules"][2]["unmeasured"]
+            .as_str()
+            .unwrap()
+            .contains("`cards` has not committed"),
+        "{v}"
+    );
+
+    // 20 ordinary transactions (approved) and 20 large ones (reviewed by the policy).
+    decide(&s, &decider, 1, 20.0).await;
+    decide(&s, &decider, 100, 300.0).await;
+    // Labels: the 20 reviewed ones genuine, then 5 approved ones fraud (in this order the
+    // fraud rate rises from 0 to 0.2 and never crosses its bound on the way).
+    let label = |tx: i64, fraud: bool| {
+        s.post("/v1/labels", &decider)
+            .json(&json!({"tx_id": tx.to_string(), "fraud": fraud}))
+            .send()
+    };
+    for tx in 100..120 {
+        assert_eq!(label(tx, false).await.unwrap().status(), 200);
+    }
+    for tx in 1..6 {
+        assert_eq!(label(tx, true).await.unwrap().status(), 200);
+    }
+    let v = reading_when(&s, &analyst, "fraud-rate", |r| {
+        r["value"].as_f64() == Some(5.0 / 25.0)
+    })
+    .await;
+    let precision = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "precision")
+        .unwrap();
+    assert_eq!(precision["value"], 0.0, "{v}");
+    assert_eq!(precision["firing"], true, "{v}");
+    let alerts = v["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "only the precision rule fires: {v}");
+    assert_eq!(alerts[0]["rule"], "precision");
+    assert_eq!(alerts[0]["direction"], "below");
+
+    // A pipeline commits its progress: its lag is measured, within its bound.
+    let reg = riskstream_registry::Registry::open(&url).await.unwrap();
+    reg.pipeline_commit("cards", &[], &[], &[(0u32, 10u64)].into_iter().collect())
+        .await
+        .unwrap();
+    let v = reading_when(&s, &analyst, "cards-lag", |r| r["value"].is_number()).await;
+    let lag = &v["rules"][2];
+    assert!(lag["value"].as_f64().unwrap() >= 0.0, "{v}");
+    assert_eq!(lag["firing"], false, "{v}");
+    reg.close().await;
+    s.stop().await;
+}

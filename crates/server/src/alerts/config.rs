@@ -9,9 +9,21 @@
 //!
 //! [[alerts.rule]]
 //! name = "declines"
-//! metric = "decline_rate"           # decline_rate, review_rate, p99_latency_ms,
-//! above = 0.05                      # score_psi, feature_psi, backlog
-//! window = 1000                     # the latest decisions it reads
+//! metric = "decline_rate"           # decline_rate, review_rate, p99_latency_ms, score_psi,
+//! above = 0.05                      # feature_psi, backlog, precision, fraud_rate,
+//! window = 1000                     # pipeline_lag_s; the latest decisions (or labels) read
+//!
+//! [[alerts.rule]]
+//! name = "fraud-band"               # outside its usual band: below and above
+//! metric = "fraud_rate"
+//! below = 0.001
+//! above = 0.02
+//!
+//! [[alerts.rule]]
+//! name = "cards-stalled"
+//! metric = "pipeline_lag_s"
+//! pipeline = "cards"                # the pipeline's name in its [registry] section
+//! above = 300
 //!
 //! [[alerts.rule]]
 //! name = "amount-drift"
@@ -41,11 +53,19 @@ pub enum Metric {
     FeaturePsi,
     /// Open cases in the review queue.
     Backlog,
+    /// The champion's precision from labels: of the latest `window` labelled decisions it
+    /// made, the share of those it flagged (review or decline) that were fraud.
+    Precision,
+    /// The share of the latest `window` labelled decisions labelled fraud.
+    FraudRate,
+    /// Seconds since pipeline `pipeline` last committed its outputs to the registry: grows
+    /// while it is stopped, stuck or behind a source that sends nothing.
+    PipelineLagS,
 }
 
 impl Metric {
-    const NAMES: &'static str =
-        "decline_rate, review_rate, p99_latency_ms, score_psi, feature_psi, backlog";
+    const NAMES: &'static str = "decline_rate, review_rate, p99_latency_ms, score_psi, \
+         feature_psi, backlog, precision, fraud_rate, pipeline_lag_s";
 
     fn parse(s: &str) -> Option<Metric> {
         Some(match s {
@@ -55,6 +75,9 @@ impl Metric {
             "score_psi" => Metric::ScorePsi,
             "feature_psi" => Metric::FeaturePsi,
             "backlog" => Metric::Backlog,
+            "precision" => Metric::Precision,
+            "fraud_rate" => Metric::FraudRate,
+            "pipeline_lag_s" => Metric::PipelineLagS,
             _ => return None,
         })
     }
@@ -68,6 +91,9 @@ impl Metric {
             Metric::ScorePsi => "score_psi",
             Metric::FeaturePsi => "feature_psi",
             Metric::Backlog => "backlog",
+            Metric::Precision => "precision",
+            Metric::FraudRate => "fraud_rate",
+            Metric::PipelineLagS => "pipeline_lag_s",
         }
     }
 }
@@ -87,6 +113,8 @@ pub struct AlertRule {
     pub window: usize,
     /// The input, for `feature_psi`.
     pub feature: Option<String>,
+    /// The pipeline, for `pipeline_lag_s`.
+    pub pipeline: Option<String>,
 }
 
 /// The checked section.
@@ -110,6 +138,7 @@ pub(crate) struct RawRule {
     below: Option<f64>,
     window: Option<i64>,
     feature: Option<String>,
+    pipeline: Option<String>,
 }
 
 /// The section as written.
@@ -219,6 +248,18 @@ pub fn read_config(diags: &mut Diagnostics, c: &RawAlerts) -> Option<AlertsConfi
                 "only a `feature_psi` rule reads a feature",
             ));
         }
+        match (&r.pipeline, metric) {
+            (None, Some(Metric::PipelineLagS)) => diags.push(
+                Diagnostic::new(key("pipeline"), "missing: which pipeline's lag?").hint(
+                    "the `name` of the pipeline's [registry] section, e.g. pipeline = \"cards\"",
+                ),
+            ),
+            (Some(_), m) if m != Some(Metric::PipelineLagS) => diags.push(Diagnostic::new(
+                key("pipeline"),
+                "only a `pipeline_lag_s` rule reads a pipeline",
+            )),
+            _ => {}
+        }
         if let Some(metric) = metric {
             rules.push(AlertRule {
                 name,
@@ -227,6 +268,7 @@ pub fn read_config(diags: &mut Diagnostics, c: &RawAlerts) -> Option<AlertsConfi
                 below: r.below,
                 window: window.clamp(1, 100_000) as usize,
                 feature: r.feature.clone(),
+                pipeline: r.pipeline.clone(),
             });
         }
     }
@@ -265,9 +307,11 @@ mod tests {
     #[test]
     fn every_rule_error_is_reported_at_once() {
         let (_, d) = parse(
-            "interval = \"soon\"\n[[rule]]\nname = \"a b\"\nmetric = \"fraud_rate\"\n\
+            "interval = \"soon\"\n[[rule]]\nname = \"a b\"\nmetric = \"fraud_ratio\"\n\
              [[rule]]\nname = \"x\"\nmetric = \"decline_rate\"\nabove = 0.1\nbelow = 0.2\nwindow = 0\nfeature = \"f\"\n\
-             [[rule]]\nname = \"x\"\nmetric = \"backlog\"\nabove = 10\n",
+             [[rule]]\nname = \"x\"\nmetric = \"backlog\"\nabove = 10\n\
+             [[rule]]\nname = \"lag\"\nmetric = \"pipeline_lag_s\"\nabove = 60\n\
+             [[rule]]\nname = \"p\"\nmetric = \"precision\"\nbelow = 0.5\npipeline = \"cards\"\n",
         );
         let d = format!("{d:?}");
         for k in [
@@ -279,6 +323,8 @@ mod tests {
             "alerts.rule[1].window",
             "alerts.rule[1].feature",
             "alerts.rule[2].name",
+            "alerts.rule[3].pipeline",
+            "alerts.rule[4].pipeline",
         ] {
             assert!(d.contains(&format!("\"{k}\"")), "{k} missing from {d}");
         }

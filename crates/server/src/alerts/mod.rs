@@ -1,6 +1,7 @@
 //! Monitoring alerts: the rules of `[alerts]` (decline or review rate, p99 decision
-//! latency, PSI of the champion's score or of an input, review backlog) measured from the
-//! registry on a schedule. A rule whose value crosses its bound raises one alert; it
+//! latency, PSI of the champion's score or of an input, review backlog, the champion's
+//! precision and the fraud rate from labels, a pipeline's lag) measured from the registry
+//! on a schedule. A rule whose value crosses its bound raises one alert; it
 //! raises again only after a check finds it back within bounds. An alert is counted
 //! (Prometheus), listed (the API, the console's alerts page), audited (`alert.raised`),
 //! POSTed to the webhook with its HMAC signature and retries ([`crate::webhook`]), and
@@ -11,6 +12,8 @@
 //!     latest `window` decision rows ─▶ decline/review rate, p99 latency_us
 //!     drift::report (oldest vs latest) ─▶ score / feature PSI of the champion
 //!     Registry::count_cases(open) ─▶ backlog
+//!     latest `window` labelled decisions ─▶ champion precision, fraud rate
+//!     Registry::pipeline_last_commit ─▶ pipeline lag (s)
 //!        ─▶ value outside [below, above]? and not already firing ─▶ alert
 //!             ─▶ riskstream_alerts_total{rule} + audit `alert.raised` + webhook
 //! ```
@@ -118,6 +121,26 @@ pub fn outcome_rate(decisions: &[&Value], outcome: &str) -> Option<f64> {
     })
 }
 
+/// The share of labelled decisions `(decision, fraud)` labelled fraud; `None` without any.
+pub fn fraud_rate(labelled: &[(&Value, bool)]) -> Option<f64> {
+    (!labelled.is_empty())
+        .then(|| labelled.iter().filter(|(_, f)| *f).count() as f64 / labelled.len() as f64)
+}
+
+/// The champion's precision from labels: of the labelled decisions it made (route
+/// `champion`) and flagged (review or decline), the share labelled fraud; `None` when it
+/// flagged none of them.
+pub fn champion_precision(labelled: &[(&Value, bool)]) -> Option<f64> {
+    let flagged: Vec<bool> = labelled
+        .iter()
+        .filter(|(d, _)| d["route"].as_str().unwrap_or("champion") == "champion")
+        .filter(|(d, _)| matches!(d["outcome"].as_str(), Some("review" | "decline")))
+        .map(|(_, f)| *f)
+        .collect();
+    (!flagged.is_empty())
+        .then(|| flagged.iter().filter(|&&f| f).count() as f64 / flagged.len() as f64)
+}
+
 /// The 99th percentile (nearest rank) of the decisions' `latency_us`, in milliseconds.
 pub fn p99_latency_ms(decisions: &[&Value]) -> Option<f64> {
     let mut l: Vec<u64> = decisions
@@ -206,6 +229,29 @@ impl Alerts {
                         .map(|p| p.psi)
                         .ok_or_else(|| none("feature values (set [server] return_features = true)")),
                 }
+            }
+            Metric::Precision | Metric::FraudRate => {
+                let l = reg
+                    .labelled_decisions(rule.window)
+                    .await
+                    .map_err(|e| format!("reading labels: {e}"))?;
+                let d: Vec<(&Value, bool)> = l.iter().map(|x| (&x.decision, x.fraud)).collect();
+                if rule.metric == Metric::FraudRate {
+                    fraud_rate(&d).ok_or_else(|| none("labels"))
+                } else {
+                    champion_precision(&d)
+                        .ok_or_else(|| none("labelled decisions the champion flagged"))
+                }
+            }
+            Metric::PipelineLagS => {
+                let p = rule.pipeline.as_deref().unwrap_or_default();
+                let last = reg
+                    .pipeline_last_commit(p)
+                    .await
+                    .map_err(|e| format!("reading pipeline progress: {e}"))?
+                    .ok_or_else(|| format!("pipeline `{p}` has not committed to the registry"))?;
+                let now = riskstream_core::time::now_micros();
+                Ok((now - last).max(0) as f64 / 1e6)
             }
             Metric::Backlog => {
                 let q = CaseQuery {
@@ -396,7 +442,36 @@ mod tests {
             below,
             window: 10,
             feature: None,
+            pipeline: None,
         }
+    }
+
+    #[test]
+    fn precision_and_fraud_rate_match_a_hand_count() {
+        // 40 labelled decisions: every 4th fraud; outcomes cycle approve, review, decline,
+        // review; every 10th made by a challenger.
+        let ds: Vec<(Value, bool)> = (0..40u32)
+            .map(|i| {
+                let outcome = ["approve", "review", "decline", "review"][(i % 4) as usize];
+                let route = if i % 10 == 9 {
+                    "challenger"
+                } else {
+                    "champion"
+                };
+                (
+                    json!({"outcome": outcome, "route": route}),
+                    i % 4 == 2 || i % 8 == 1,
+                )
+            })
+            .collect();
+        let d: Vec<(&Value, bool)> = ds.iter().map(|(v, f)| (v, *f)).collect();
+        let fraud = ds.iter().filter(|(_, f)| *f).count();
+        assert_eq!(fraud_rate(&d), Some(fraud as f64 / 40.0));
+        // Flagged by the champion: i % 4 != 0 and i % 10 != 9 → 30 − 4 (9, 19, 29, 39) = 26;
+        // of those, fraud: i % 4 == 2 (10) or i % 8 == 1 (5; 9 is the challenger's) → 14.
+        assert_eq!(champion_precision(&d), Some(14.0 / 26.0));
+        assert_eq!(champion_precision(&[]), None);
+        assert_eq!(fraud_rate(&[]), None);
     }
 
     #[test]
