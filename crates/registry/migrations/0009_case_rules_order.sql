@@ -26,3 +26,9 @@ CREATE INDEX case_rules_all_by_score_asc ON case_rules (rule, score, created_at,
 -- decision JSON, by the statement the registry appends to this file for its database.
 ALTER TABLE cases ADD COLUMN model TEXT;
 CREATE INDEX cases_by_model ON cases (model, status, created_at, id);
+
+-- Escalation: who escalated an open case and when (NULL: not escalated); the reason is in
+-- the audit record (`case.escalate`). The queue lists escalated open cases first by age.
+ALTER TABLE cases ADD COLUMN escalated_at BIGINT;
+ALTER TABLE cases ADD COLUMN escalated_by TEXT;
+CREATE INDEX cases_escalated ON cases (status, escalated_at, id);

@@ -35,10 +35,10 @@ const ROWS_PER_INSERT: usize = 100;
 /// `NULL_PCT` in `deploy.rs`). Scores are probabilities in [0, 1], so -1 is free.
 const NO_SCORE: f64 = -1.0;
 
-pub(crate) const COLUMNS: &str = "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by, tx, assignee";
+pub(crate) const COLUMNS: &str = "id, source, tx_id, outcome, score, decision, status, created_at, label, note, closed_at, closed_by, tx, assignee, escalated_at, escalated_by";
 
 /// [`COLUMNS`] named through the `cases` table, for queries that join it to `case_rules`.
-pub(crate) const CASES_COLUMNS: &str = "cases.id, cases.source, cases.tx_id, cases.outcome, cases.score, cases.decision, cases.status, cases.created_at, cases.label, cases.note, cases.closed_at, cases.closed_by, cases.tx, cases.assignee";
+pub(crate) const CASES_COLUMNS: &str = "cases.id, cases.source, cases.tx_id, cases.outcome, cases.score, cases.decision, cases.status, cases.created_at, cases.label, cases.note, cases.closed_at, cases.closed_by, cases.tx, cases.assignee, cases.escalated_at, cases.escalated_by";
 
 /// Where a query's rows come from. A query with a rule reads that rule's `case_rules` rows,
 /// which carry the case's status, score and opening time (migrations 8 and 9), so the rule
@@ -260,6 +260,12 @@ pub struct Case {
     /// The analyst working the case (a key name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
+    /// When it was escalated (µs since the Unix epoch); the reason is in its audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<i64>,
+    /// Who escalated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_by: Option<String>,
 }
 
 /// The order of a case listing (ties broken by creation time, then id).
@@ -330,6 +336,8 @@ pub struct CaseQuery {
     pub rule: Option<String>,
     /// Only cases this model decided (its id, the decision's `model`).
     pub model: Option<String>,
+    /// Only escalated cases.
+    pub escalated: bool,
     /// Only cases assigned to this analyst (key name).
     pub assignee: Option<String>,
     /// Only cases opened at or after this time (µs since the Unix epoch).
@@ -362,6 +370,7 @@ impl CaseQuery {
         let score = self.score_min.is_some() || self.score_max.is_some();
         let time = self.created_from.is_some() || self.created_to.is_some();
         let others = usize::from(self.assignee.is_some())
+            + usize::from(self.escalated)
             + usize::from(self.tx_id.is_some())
             + usize::from(self.model.is_some());
         if self.outcome.is_some() {
@@ -381,6 +390,7 @@ impl CaseQuery {
             return Rows::Cases;
         }
         let needs_cases = self.tx_id.is_some()
+            || self.escalated
             || self.outcome.is_some()
             || self.assignee.is_some()
             || self.model.is_some();
@@ -455,6 +465,9 @@ impl CaseQuery {
         if let Some(t) = self.created_to {
             add(&format!("{} < ?", c("created_at")), Param::Int(t));
         }
+        if self.escalated {
+            clauses.push(format!("{} IS NOT NULL", c("escalated_at")));
+        }
         let filter = if clauses.is_empty() {
             String::new()
         } else {
@@ -480,7 +493,7 @@ pub(crate) fn bind_all<'q>(
 
 /// The case `id` as the change `change` sees it (a change that moves a case reads it
 /// inside its own transaction); not found is [`RegistryError::NotFound`].
-async fn case_in(change: &mut Change<'_>, id: &str) -> Result<Case> {
+pub(crate) async fn case_in(change: &mut Change<'_>, id: &str) -> Result<Case> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM cases WHERE id = $1"
     )))
@@ -526,6 +539,8 @@ pub(crate) fn case_from_row(row: &sqlx::any::AnyRow) -> Result<Case> {
             }
         },
         assignee: row.try_get(13).ctx(CTX)?,
+        escalated_at: row.try_get(14).ctx(CTX)?,
+        escalated_by: row.try_get(15).ctx(CTX)?,
         id,
     })
 }

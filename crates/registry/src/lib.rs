@@ -71,6 +71,7 @@
 
 mod artifacts;
 mod audit;
+mod case_work;
 mod cases;
 mod db;
 mod deploy;
@@ -89,6 +90,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+pub use case_work::CASE_ACTIONS;
 pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};

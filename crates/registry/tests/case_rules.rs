@@ -309,6 +309,9 @@ async fn cases_stored_before_the_migration_are_filled_in(db: Db) {
         "DROP INDEX cases_all_by_score_asc",
         "DROP INDEX cases_by_model",
         "ALTER TABLE cases DROP COLUMN model",
+        "DROP INDEX cases_escalated",
+        "ALTER TABLE cases DROP COLUMN escalated_at",
+        "ALTER TABLE cases DROP COLUMN escalated_by",
         "DELETE FROM _sqlx_migrations WHERE version IN (8, 9)",
     ] {
         db.exec(sql).await;
