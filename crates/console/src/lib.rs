@@ -119,6 +119,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))
         .route("/console/cases/{id}/list", post(pages::list_entry))
+        .route("/console/cases/{id}/comment", post(pages::comment))
+        .route("/console/cases/{id}/escalate", post(pages::escalate))
         .route("/console/assets/{file}", get(asset))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(c)

@@ -110,6 +110,43 @@ async fn an_analyst_works_a_case_in_chromium() {
     b.wait_for("#rules").await;
     b.shot("03-case.png").await;
 
+    // Comment and escalate from the case page: both in the case's trail (the comment's
+    // markup shown as text), the case marked and found by the queue's escalated filter.
+    let f = b.form(Locator::Css("#comment")).await.unwrap();
+    f.set_by_name("text", "called the cardholder <b>twice</b>")
+        .await
+        .unwrap();
+    f.submit().await.unwrap();
+    b.wait_for("#done").await;
+    let trail = b.wait_for("#trail").await.text().await.unwrap();
+    assert!(
+        trail.contains("commented") && trail.contains("called the cardholder <b>twice</b>"),
+        "{trail}"
+    );
+    let f = b.form(Locator::Css("#escalate")).await.unwrap();
+    f.set_by_name("text", "above my limit").await.unwrap();
+    f.submit().await.unwrap();
+    let esc = b.wait_for("#escalated").await.text().await.unwrap();
+    assert!(esc.starts_with("by ana"), "{esc}");
+    let trail = b.wait_for("#trail").await.text().await.unwrap();
+    assert!(
+        trail.contains("escalated") && trail.contains("above my limit"),
+        "{trail}"
+    );
+    let c = reg.case("serve:cards:7").await.unwrap();
+    assert_eq!(c.escalated_by.as_deref(), Some("ana"));
+    assert_eq!(c.assignee, None);
+    b.goto(&format!("{base}/console/cases?escalated=1"))
+        .await
+        .unwrap();
+    let n = b.wait_for("#count").await.text().await.unwrap();
+    assert!(n.starts_with("1 cases"), "{n}");
+    b.shot("03b-escalated.png").await;
+    b.goto(&format!("{base}/console/cases/serve:cards:7"))
+        .await
+        .unwrap();
+    b.wait_for("#fields").await;
+
     // Label it fraud: the label reaches the service (as POST /v1/labels) and closes the case.
     let f = b.form(Locator::Css("#label-fraud")).await.unwrap();
     f.set_by_name("note", "cardholder denies it").await.unwrap();

@@ -917,6 +917,49 @@ fn cases_list_filters_as_the_console_does() {
         assert_eq!(code, Some(0), "{args:?}: {err}");
         assert_eq!(got, want, "{args:?}");
     }
+    // Comment, escalate, the escalated filter and the trail.
+    let cases = |args: &[&str]| {
+        bin()
+            .env_remove("RISKSTREAM_AUDIT_KEY_FILE")
+            .args(["cases"])
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .args(["--actor", "ana"])
+            .output()
+            .unwrap()
+    };
+    succeeded(&cases(&[
+        "comment",
+        "cards:0-3",
+        "--text",
+        "called the customer",
+    ]));
+    succeeded(&cases(&[
+        "escalate",
+        "cards:0-3",
+        "--reason",
+        "over my limit",
+    ]));
+    let again = cases(&["escalate", "cards:0-3", "--reason", "again"]);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already escalated by ana"));
+    let (code, got, err) = list(&["--escalated"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(got, ids(&[3]));
+    let trail = cases(&["trail", "cards:0-3"]);
+    succeeded(&trail);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&trail.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["case.escalate", "case.comment"]);
+    assert_eq!(lines[0]["actor"], "ana");
+    assert_eq!(lines[0]["after"]["reason"], "over my limit");
     let (code, _, err) = list(&["--score-min", "NaN"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--score-min"), "{err}");

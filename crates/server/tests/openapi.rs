@@ -341,7 +341,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 54, "operations in the document");
+    assert_eq!(n, 57, "operations in the document");
     // Values the schema allows are values the service takes: the entity fields of this
     // deployment's feature spec, the case orders, the cursor's form.
     let param = |route: &str, name: &str| -> Value {
@@ -1213,6 +1213,99 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     )
     .await;
     send(&s, &mut c, "get", r, "/v1/cases/none", k(&analyst), N).await;
+    // Escalation, comments and the trail, while the case is open.
+    let r = "/v1/cases/{id}/escalate";
+    let p = "/v1/cases/openapi:0-1/escalate";
+    let esc = send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        p,
+        k(&analyst),
+        J(json!({"text": "over my limit"})),
+    )
+    .await;
+    assert_eq!(esc.0, 200, "{}", esc.1);
+    assert!(esc.1["escalated_by"].is_string(), "{}", esc.1);
+    let again = send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        p,
+        k(&analyst),
+        J(json!({"text": "again"})),
+    )
+    .await;
+    assert_eq!(again.0, 422, "{}", again.1);
+    let r = "/v1/cases/{id}/comment";
+    let p = "/v1/cases/openapi:0-1/comment";
+    let ok = send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        p,
+        k(&analyst),
+        J(json!({"text": "called"})),
+    )
+    .await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let empty = send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        p,
+        k(&analyst),
+        J(json!({"text": ""})),
+    )
+    .await;
+    assert_eq!(empty.0, 422, "{}", empty.1);
+    let none = send(
+        &s,
+        &mut c,
+        "post",
+        r,
+        "/v1/cases/none/comment",
+        k(&analyst),
+        J(json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(none.0, 404, "{}", none.1);
+    let r = "/v1/cases/{id}/trail";
+    let t = send(
+        &s,
+        &mut c,
+        "get",
+        r,
+        "/v1/cases/openapi:0-1/trail",
+        k(&analyst),
+        N,
+    )
+    .await;
+    assert_eq!(t.0, 200, "{}", t.1);
+    let actions: Vec<&str> =
+        t.1.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+    assert_eq!(actions, ["case.comment", "case.escalate"], "{}", t.1);
+    let t = send(&s, &mut c, "get", r, "/v1/cases/none/trail", k(&analyst), N).await;
+    assert_eq!(t.0, 404, "{}", t.1);
+    send(
+        &s,
+        &mut c,
+        "get",
+        "/v1/cases",
+        "/v1/cases?escalated=true",
+        k(&analyst),
+        N,
+    )
+    .await;
+
     let r = "/v1/cases/{id}/close";
     let p = "/v1/cases/openapi:0-1/close";
     send(

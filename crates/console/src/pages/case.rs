@@ -86,6 +86,10 @@ struct CasePage {
     may_list: bool,
     list_choices: Vec<ListChoice>,
     list_names: Vec<String>,
+    /// Who escalated it and when (empty: not escalated).
+    escalated: String,
+    /// Assignments, comments, escalation and the verdict, newest first.
+    trail: Vec<super::case_work::TrailRow>,
 }
 
 /// What an action did, for the page it redirects to (fixed texts: nothing from the
@@ -96,6 +100,8 @@ fn done_text(code: &str) -> &'static str {
         "labelled_case_only" => "The case is closed with the label. The service has no decision on this transaction in memory (a pipeline's case, or older than its decision window), so no model learned from it.",
         "assigned" => "Assigned to you.",
         "listed" => "Added to the list; it is in force now.",
+        "commented" => "Comment added to the case's trail.",
+        "escalated" => "Escalated: the case left its assignee and shows as escalated in the queue.",
         _ => "",
     }
 }
@@ -152,6 +158,12 @@ pub async fn case_page(
         }
         e => Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     })?;
+    let trail = c
+        .app
+        .registry
+        .case_trail(&id, 200)
+        .await
+        .map_err(|e| Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let d = &k.decision;
     let schema = &c.app.spec.schema;
     let mut fields = Vec::new();
@@ -266,6 +278,11 @@ pub async fn case_page(
         may_list,
         list_choices,
         list_names,
+        escalated: match (&k.escalated_by, k.escalated_at) {
+            (Some(by), Some(at)) => format!("by {by} at {}", format_micros(at - at % 1_000_000)),
+            _ => String::new(),
+        },
+        trail: super::case_work::trail_rows(&trail),
         id: k.id,
     };
     Ok(render(&page))
@@ -282,7 +299,7 @@ pub struct LabelForm {
     note: String,
 }
 
-fn back(id: &str, done: &str) -> Response {
+pub(super) fn back(id: &str, done: &str) -> Response {
     Redirect::to(&format!("/console/cases/{}?done={done}", seg(id))).into_response()
 }
 

@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod case;
+pub mod case_work;
 pub mod complaints;
 pub mod credit;
 pub mod dashboard;
@@ -26,6 +27,7 @@ pub mod signin;
 
 pub use alerts::{ack_monitoring_alert, alerts_page};
 pub use case::{assign, case_page, label, list_entry};
+pub use case_work::{comment, escalate};
 pub use complaints::complaints_page;
 pub use credit::credit_page;
 pub use dashboard::dashboard;

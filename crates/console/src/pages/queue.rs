@@ -53,6 +53,8 @@ pub struct QueueQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mine: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    escalated: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     to: Option<String>,
@@ -94,6 +96,7 @@ impl QueueQuery {
         q.score_max = score(&self.score_max, "score_max")?;
         q.rule = given(&self.rule).map(str::to_string);
         q.model = given(&self.model).map(str::to_string);
+        q.escalated = given(&self.escalated).is_some();
         q.assignee = if given(&self.mine).is_some() {
             Some(me.to_string())
         } else {
@@ -177,6 +180,8 @@ struct Row {
     rules: String,
     assignee: String,
     status: &'static str,
+    /// Escalated (and still open).
+    escalated: bool,
 }
 
 #[derive(Template)]
@@ -212,6 +217,7 @@ struct Filters {
     models: Vec<(String, String)>,
     assignee: String,
     mine: bool,
+    escalated: bool,
     from: String,
     to: String,
     sort: String,
@@ -298,6 +304,7 @@ pub async fn queue(
             rules: rules_of(k).join(", "),
             assignee: k.assignee.clone().unwrap_or_default(),
             status: k.status.as_str(),
+            escalated: k.escalated_at.is_some() && k.status == CaseStatus::Open,
         })
         .collect();
     let more = counted > cap;
@@ -348,6 +355,7 @@ pub async fn queue(
             models: model_choices(models, given(&qq.model)),
             assignee: v(&qq.assignee),
             mine: given(&qq.mine).is_some(),
+            escalated: given(&qq.escalated).is_some(),
             from: v(&qq.from),
             to: v(&qq.to),
             sort: given(&qq.sort).unwrap_or("oldest").to_string(),

@@ -528,6 +528,9 @@ enum CasesCmd {
         /// Only cases assigned to this analyst (key name).
         #[arg(long)]
         assignee: Option<String>,
+        /// Only escalated cases.
+        #[arg(long)]
+        escalated: bool,
         /// The order: oldest, newest, score_desc or score_asc.
         #[arg(long, default_value = "oldest")]
         sort: String,
@@ -555,6 +558,33 @@ enum CasesCmd {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Add a comment to a case's trail (audited under --actor).
+    Comment {
+        #[command(flatten)]
+        target: Target,
+        /// The case id.
+        id: String,
+        /// The comment.
+        #[arg(long)]
+        text: String,
+    },
+    /// Escalate an open case: it leaves its assignee and is listed with --escalated.
+    Escalate {
+        #[command(flatten)]
+        target: Target,
+        /// The case id.
+        id: String,
+        /// Why (audited).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print a case's trail (assignments, comments, escalation, the verdict), newest first.
+    Trail {
+        #[command(flatten)]
+        target: Target,
+        /// The case id.
+        id: String,
+    },
 }
 
 /// A score bound given on the command line, refused when it is not a finite number.
@@ -580,6 +610,7 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                 score_min,
                 score_max,
                 assignee,
+                escalated,
                 sort,
                 n,
             } => {
@@ -607,6 +638,7 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                             score_min: finite(score_min, "--score-min")?,
                             score_max: finite(score_max, "--score-max")?,
                             assignee,
+                            escalated,
                             sort: riskstream_registry::CaseSort::parse(&sort).ok_or_else(|| {
                                 UsageError(format!(
                                     "--sort {sort}: use oldest, newest, score_desc or score_asc"
@@ -638,6 +670,24 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                 let case = c.reg.close_case(&id, label, &note, &c.actor).await?;
                 println!("{}", serde_json::to_string(&case)?);
                 eprintln!("case {id} closed as {}", label.as_str());
+            }
+            CasesCmd::Comment { target, id, text } => {
+                let c = Ctx::open(&target).await?;
+                c.reg.comment_case(&id, &text, &c.actor).await?;
+                eprintln!("comment added to case {id}");
+            }
+            CasesCmd::Escalate { target, id, reason } => {
+                let c = Ctx::open(&target).await?;
+                let case = c.reg.escalate_case(&id, &reason, &c.actor).await?;
+                println!("{}", serde_json::to_string(&case)?);
+                eprintln!("case {id} escalated");
+            }
+            CasesCmd::Trail { target, id } => {
+                let c = Ctx::open(&target).await?;
+                c.reg.case(&id).await?;
+                for e in c.reg.case_trail(&id, 1000).await? {
+                    println!("{}", serde_json::to_string(&e)?);
+                }
             }
         }
         Ok(Outcome::Clean)

@@ -33,6 +33,8 @@ pub struct CasesQuery {
     pub model: Option<String>,
     /// Only cases assigned to this analyst (key name).
     pub assignee: Option<String>,
+    /// Only escalated cases.
+    pub escalated: Option<bool>,
     /// How many, oldest first (default 100, at most 10,000).
     #[param(minimum = 0, maximum = 10_000)]
     pub n: Option<usize>,
@@ -162,6 +164,7 @@ pub async fn list_cases(
                 rule: q.rule,
                 model: q.model,
                 assignee: q.assignee,
+                escalated: q.escalated.unwrap_or(false),
                 sort,
                 limit: listing_len(q.n)?,
                 ..Default::default()

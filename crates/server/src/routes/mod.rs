@@ -33,6 +33,7 @@
 //! mapping of registry and decider errors to API errors, admission, audit and durability.
 
 pub mod audit;
+pub mod case_work;
 pub mod cases;
 pub mod complaints;
 pub mod credit;
@@ -50,6 +51,7 @@ pub mod recommend;
 mod staged;
 
 pub use audit::*;
+pub use case_work::*;
 pub use cases::*;
 pub use complaints::*;
 pub use credit::*;

@@ -22,7 +22,8 @@ use utoipa::{OpenApi, ToSchema};
         routes::list_models, routes::list_policies, routes::put_model, routes::put_policy,
         routes::activate_policy, routes::set_stage, routes::rollback, routes::put_list_entry,
         routes::delete_list_entry, routes::get_lists, routes::list_cases, routes::get_case,
-        routes::close_case, routes::audit_tail, routes::audit_verify,
+        routes::close_case, routes::comment_case, routes::escalate_case, routes::case_trail,
+        routes::audit_tail, routes::audit_verify,
         routes::create_key, routes::revoke_key, routes::healthz, routes::readyz,
         routes::openapi_json, routes::credit_score, routes::list_credit_models,
         routes::put_credit_model, routes::set_credit_stage, routes::credit_rollback,
@@ -38,7 +39,8 @@ use utoipa::{OpenApi, ToSchema};
         routes::drift, routes::list_alerts, routes::check_alerts, routes::ack_alert
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
-        routes::ListEntryRequest, routes::CloseCaseRequest, routes::KeyRequest, error::ErrorBody,
+        routes::ListEntryRequest, routes::CloseCaseRequest, routes::CaseTextRequest,
+        routes::KeyRequest, error::ErrorBody,
         error::ErrorDetail, routes::FeedbackRequest, routes::ClassifyRequest, routes::AckRequest)),
     modifiers(&SecurityAddon)
 )]
@@ -437,6 +439,12 @@ pub struct CaseOut {
     /// The analyst working the case (absent when unassigned).
     #[schema(nullable = false)]
     pub assignee: Option<String>,
+    /// When it was escalated, µs since the Unix epoch (absent: not escalated).
+    #[schema(nullable = false)]
+    pub escalated_at: Option<i64>,
+    /// Who escalated it.
+    #[schema(nullable = false)]
+    pub escalated_by: Option<String>,
 }
 
 /// A new key.
