@@ -20,7 +20,9 @@ use crate::common::{check_count, check_range, init_factors, Progress};
 use crate::data::{Csr, Interactions};
 use crate::error::{RecommendError, Result};
 use crate::ids::IdMap;
-use crate::linalg::{add_outer_lower, axpy, cholesky, cholesky_solve, dot, gram, matvec};
+use crate::linalg::{cholesky_solve, dot};
+use crate::simd::{self, gram};
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
 /// How each pass solves its rows.
@@ -236,13 +238,25 @@ impl ImplicitModel {
                         x.iter_mut().for_each(|v| *v = 0.0);
                         return Ok(());
                     }
+                    let row = Row {
+                        m: this,
+                        other,
+                        gram,
+                        idx,
+                        val,
+                    };
                     if cholesky_rows {
-                        if !arch.dispatch(|| this.exact_row(other, gram, idx, val, s)) {
+                        if !arch.dispatch(ExactRow { row, s }) {
                             return Err(r);
                         }
                         x.copy_from_slice(&s.b);
                     } else {
-                        arch.dispatch(|| this.cg_row(other, gram, idx, val, x, p.cg_steps, s));
+                        arch.dispatch(CgRow {
+                            row,
+                            x,
+                            steps: p.cg_steps,
+                            s,
+                        });
                     }
                     Ok(())
                 },
@@ -255,94 +269,6 @@ impl ImplicitModel {
             what: "implicit ALS",
             row,
         })
-    }
-
-    /// Builds and factorises `A = G + λ_n I + Σ (c_j − 1) y_j y_jᵀ` (its Cholesky factor
-    /// in `s.a`) and solves `A x = Σ c_j y_j` into `s.b`.
-    #[inline(always)]
-    fn exact_row(
-        &self,
-        other: &[f64],
-        gram: &[f64],
-        idx: &[u32],
-        val: &[f64],
-        s: &mut Scratch,
-    ) -> bool {
-        let k = self.rank;
-        s.a.copy_from_slice(gram);
-        let reg = self.row_reg(idx.len());
-        for d in 0..k {
-            s.a[d * k + d] += reg;
-        }
-        s.b.iter_mut().for_each(|v| *v = 0.0);
-        for (&j, &r) in idx.iter().zip(val) {
-            let y = &other[j as usize * k..(j as usize + 1) * k];
-            let c = self.confidence(r);
-            add_outer_lower(&mut s.a, k, c - 1.0, y);
-            axpy(c, y, &mut s.b);
-        }
-        if !cholesky(&mut s.a, k) {
-            return false;
-        }
-        cholesky_solve(&s.a, k, &mut s.b);
-        true
-    }
-
-    /// `steps` conjugate-gradient steps on one row's system, from `x`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn cg_row(
-        &self,
-        other: &[f64],
-        gram: &[f64],
-        idx: &[u32],
-        val: &[f64],
-        x: &mut [f64],
-        steps: usize,
-        s: &mut Scratch,
-    ) {
-        let k = self.rank;
-        let y_of = |j: u32| &other[j as usize * k..(j as usize + 1) * k];
-        let reg = self.row_reg(idx.len());
-        // r = b − A x
-        matvec(gram, k, x, &mut s.r);
-        axpy(reg, x, &mut s.r);
-        s.r.iter_mut().for_each(|v| *v = -*v);
-        for (&j, &v) in idx.iter().zip(val) {
-            let y = y_of(j);
-            let c = self.confidence(v);
-            axpy(c - (c - 1.0) * dot(y, x), y, &mut s.r);
-        }
-        s.p.copy_from_slice(&s.r);
-        let mut rs_old = dot(&s.r, &s.r);
-        if rs_old < 1e-20 {
-            return;
-        }
-        for _ in 0..steps {
-            matvec(gram, k, &s.p, &mut s.ap);
-            axpy(reg, &s.p, &mut s.ap);
-            for (&j, &v) in idx.iter().zip(val) {
-                let y = y_of(j);
-                let c = self.confidence(v);
-                axpy((c - 1.0) * dot(y, &s.p), y, &mut s.ap);
-            }
-            let pap = dot(&s.p, &s.ap);
-            if pap <= 0.0 || !pap.is_finite() {
-                return;
-            }
-            let a = rs_old / pap;
-            axpy(a, &s.p, x);
-            axpy(-a, &s.ap, &mut s.r);
-            let rs_new = dot(&s.r, &s.r);
-            if rs_new < 1e-20 {
-                return;
-            }
-            let beta = rs_new / rs_old;
-            for (p, r) in s.p.iter_mut().zip(&s.r) {
-                *p = r + beta * *p;
-            }
-            rs_old = rs_new;
-        }
     }
 
     fn check_items(&self, idx: &[u32]) -> Result<()> {
@@ -365,14 +291,26 @@ impl ImplicitModel {
         self.check_items(idx)?;
         let g = self.item_gram();
         let mut s = Scratch::new(k);
-        let arch = pulp::Arch::new();
-        if !arch.dispatch(|| self.exact_row(&self.item_factors, g, idx, val, &mut s)) {
+        if !self.exact(g, idx, val, &mut s) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "implicit ALS, folding in",
                 row: 0,
             });
         }
         Ok(s.b)
+    }
+
+    /// The exact solve of a user's row against the stored items (`s.a` its Cholesky
+    /// factor, `s.b` the factors): the same kernel as the final training pass.
+    fn exact(&self, g: &[f64], idx: &[u32], val: &[f64], s: &mut Scratch) -> bool {
+        let row = Row {
+            m: self,
+            other: &self.item_factors,
+            gram: g,
+            idx,
+            val,
+        };
+        pulp::Arch::new().dispatch(ExactRow { row, s })
     }
 
     /// Scores of every item for user factors `x`.
@@ -394,7 +332,7 @@ impl ImplicitModel {
         self.check_items(targets)?;
         let g = self.item_gram();
         let mut s = Scratch::new(k);
-        if !self.exact_row(&self.item_factors, g, idx, val, &mut s) {
+        if !self.exact(g, idx, val, &mut s) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "implicit ALS, explaining",
                 row: 0,
@@ -458,6 +396,121 @@ impl Scratch {
             r: vec![0.0; k],
             p: vec![0.0; k],
             ap: vec![0.0; k],
+        }
+    }
+}
+
+/// One row's system: `A = G + λ_n I + Σ (c_j − 1) y_j y_jᵀ`, `b = Σ c_j y_j`.
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    m: &'a ImplicitModel,
+    other: &'a [f64],
+    gram: &'a [f64],
+    idx: &'a [u32],
+    val: &'a [f64],
+}
+
+impl Row<'_> {
+    #[inline(always)]
+    fn y(&self, j: u32) -> &[f64] {
+        let k = self.m.rank;
+        &self.other[j as usize * k..(j as usize + 1) * k]
+    }
+}
+
+/// Builds and factorises a row's `A` (its Cholesky factor in `s.a`) and solves
+/// `A x = b` into `s.b`; false when `A` is not positive definite.
+struct ExactRow<'a> {
+    row: Row<'a>,
+    s: &'a mut Scratch,
+}
+
+impl WithSimd for ExactRow<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> bool {
+        let ExactRow { row, s } = self;
+        let k = row.m.rank;
+        s.a.copy_from_slice(row.gram);
+        let reg = row.m.row_reg(row.idx.len());
+        for d in 0..k {
+            s.a[d * k + d] += reg;
+        }
+        simd::rank_update_lower(
+            simd,
+            &mut s.a,
+            k,
+            row.idx.len(),
+            |t| row.y(row.idx[t]),
+            |t| row.m.confidence(row.val[t]) - 1.0,
+        );
+        s.b.iter_mut().for_each(|v| *v = 0.0);
+        for (&j, &r) in row.idx.iter().zip(row.val) {
+            simd::axpy(simd, row.m.confidence(r), row.y(j), &mut s.b);
+        }
+        if !simd::cholesky(simd, &mut s.a, k) {
+            return false;
+        }
+        simd::cholesky_solve(simd, &s.a, k, &mut s.b);
+        true
+    }
+}
+
+/// `steps` conjugate-gradient steps on one row's system, from `x`.
+struct CgRow<'a> {
+    row: Row<'a>,
+    x: &'a mut [f64],
+    steps: usize,
+    s: &'a mut Scratch,
+}
+
+impl WithSimd for CgRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let CgRow { row, x, steps, s } = self;
+        let k = row.m.rank;
+        let reg = row.m.row_reg(row.idx.len());
+        // r = b − A x
+        simd::matvec(simd, row.gram, k, x, &mut s.r);
+        simd::axpy(simd, reg, x, &mut s.r);
+        s.r.iter_mut().for_each(|v| *v = -*v);
+        for (&j, &v) in row.idx.iter().zip(row.val) {
+            let y = row.y(j);
+            let c = row.m.confidence(v);
+            simd::axpy(simd, c - (c - 1.0) * simd::dot(simd, y, x), y, &mut s.r);
+        }
+        s.p.copy_from_slice(&s.r);
+        let mut rs_old = simd::dot(simd, &s.r, &s.r);
+        if rs_old < 1e-20 {
+            return;
+        }
+        for _ in 0..steps {
+            simd::matvec(simd, row.gram, k, &s.p, &mut s.ap);
+            simd::axpy(simd, reg, &s.p, &mut s.ap);
+            for (&j, &v) in row.idx.iter().zip(row.val) {
+                let y = row.y(j);
+                let c = row.m.confidence(v);
+                simd::axpy(simd, (c - 1.0) * simd::dot(simd, y, &s.p), y, &mut s.ap);
+            }
+            let pap = simd::dot(simd, &s.p, &s.ap);
+            if pap <= 0.0 || !pap.is_finite() {
+                return;
+            }
+            let a = rs_old / pap;
+            simd::axpy(simd, a, &s.p, x);
+            simd::axpy(simd, -a, &s.ap, &mut s.r);
+            let rs_new = simd::dot(simd, &s.r, &s.r);
+            if rs_new < 1e-20 {
+                return;
+            }
+            let beta = rs_new / rs_old;
+            for (p, r) in s.p.iter_mut().zip(&s.r) {
+                *p = r + beta * *p;
+            }
+            rs_old = rs_new;
         }
     }
 }
