@@ -21,9 +21,11 @@ use crate::data::{Csr, Interactions};
 use crate::error::{RecommendError, Result};
 use crate::ids::IdMap;
 use crate::linalg::{cholesky_solve, dot};
-use crate::simd::{self, gram};
-use pulp::{Simd, WithSimd};
+use crate::simd::gram;
 use rayon::prelude::*;
+use rows::{CgRows, CgScratch, ExactRow, Row, Scratch, CG_ROWS};
+
+mod rows;
 
 /// How each pass solves its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -224,43 +226,56 @@ impl ImplicitModel {
         };
         let mut out = out;
         let this = &*self;
-        let cholesky_rows = exact || p.solver == Solver::Cholesky;
         let arch = pulp::Arch::new();
-        let r = out
-            .par_chunks_mut(k)
-            .enumerate()
-            .with_min_len(16)
-            .try_for_each_init(
-                || Scratch::new(k),
-                |s, (r, x)| {
-                    let (idx, val) = rows.row(r);
-                    if idx.is_empty() {
-                        x.iter_mut().for_each(|v| *v = 0.0);
-                        return Ok(());
-                    }
-                    let row = Row {
-                        m: this,
-                        other,
-                        gram,
-                        idx,
-                        val,
-                    };
-                    if cholesky_rows {
+        let r = if exact || p.solver == Solver::Cholesky {
+            out.par_chunks_mut(k)
+                .enumerate()
+                .with_min_len(16)
+                .try_for_each_init(
+                    || Scratch::new(k),
+                    |s, (r, x)| {
+                        let (idx, val) = rows.row(r);
+                        if idx.is_empty() {
+                            x.iter_mut().for_each(|v| *v = 0.0);
+                            return Ok(());
+                        }
+                        let row = Row {
+                            m: this,
+                            other,
+                            gram,
+                            idx,
+                            val,
+                        };
                         if !arch.dispatch(ExactRow { row, s }) {
                             return Err(r);
                         }
                         x.copy_from_slice(&s.b);
-                    } else {
-                        arch.dispatch(CgRow {
-                            row,
-                            x,
+                        Ok(())
+                    },
+                )
+        } else {
+            // Four rows at a time: their conjugate-gradient steps share each read of the
+            // Gram matrix (`CgRows`); each row's result is the same as alone.
+            out.par_chunks_mut(CG_ROWS * k)
+                .enumerate()
+                .with_min_len(4)
+                .for_each_init(
+                    || CgScratch::new(k),
+                    |s, (g, xs)| {
+                        arch.dispatch(CgRows {
+                            m: this,
+                            other,
+                            gram,
+                            rows,
+                            first: g * CG_ROWS,
+                            xs,
                             steps: p.cg_steps,
                             s,
-                        });
-                    }
-                    Ok(())
-                },
-            );
+                        })
+                    },
+                );
+            Ok(())
+        };
         match side {
             Side::Users => self.user_factors = out,
             Side::Items => self.item_factors = out,
@@ -375,142 +390,5 @@ impl ImplicitModel {
             return Err("implicit ALS holds a value that is not finite".into());
         }
         Ok(())
-    }
-}
-
-/// Scratch space of one row solve.
-#[derive(Debug)]
-struct Scratch {
-    a: Vec<f64>,
-    b: Vec<f64>,
-    r: Vec<f64>,
-    p: Vec<f64>,
-    ap: Vec<f64>,
-}
-
-impl Scratch {
-    fn new(k: usize) -> Self {
-        Scratch {
-            a: vec![0.0; k * k],
-            b: vec![0.0; k],
-            r: vec![0.0; k],
-            p: vec![0.0; k],
-            ap: vec![0.0; k],
-        }
-    }
-}
-
-/// One row's system: `A = G + λ_n I + Σ (c_j − 1) y_j y_jᵀ`, `b = Σ c_j y_j`.
-#[derive(Clone, Copy)]
-struct Row<'a> {
-    m: &'a ImplicitModel,
-    other: &'a [f64],
-    gram: &'a [f64],
-    idx: &'a [u32],
-    val: &'a [f64],
-}
-
-impl Row<'_> {
-    #[inline(always)]
-    fn y(&self, j: u32) -> &[f64] {
-        let k = self.m.rank;
-        &self.other[j as usize * k..(j as usize + 1) * k]
-    }
-}
-
-/// Builds and factorises a row's `A` (its Cholesky factor in `s.a`) and solves
-/// `A x = b` into `s.b`; false when `A` is not positive definite.
-struct ExactRow<'a> {
-    row: Row<'a>,
-    s: &'a mut Scratch,
-}
-
-impl WithSimd for ExactRow<'_> {
-    type Output = bool;
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) -> bool {
-        let ExactRow { row, s } = self;
-        let k = row.m.rank;
-        s.a.copy_from_slice(row.gram);
-        let reg = row.m.row_reg(row.idx.len());
-        for d in 0..k {
-            s.a[d * k + d] += reg;
-        }
-        simd::rank_update_lower(
-            simd,
-            &mut s.a,
-            k,
-            row.idx.len(),
-            |t| row.y(row.idx[t]),
-            |t| row.m.confidence(row.val[t]) - 1.0,
-        );
-        s.b.iter_mut().for_each(|v| *v = 0.0);
-        for (&j, &r) in row.idx.iter().zip(row.val) {
-            simd::axpy(simd, row.m.confidence(r), row.y(j), &mut s.b);
-        }
-        if !simd::cholesky(simd, &mut s.a, k) {
-            return false;
-        }
-        simd::cholesky_solve(simd, &s.a, k, &mut s.b);
-        true
-    }
-}
-
-/// `steps` conjugate-gradient steps on one row's system, from `x`.
-struct CgRow<'a> {
-    row: Row<'a>,
-    x: &'a mut [f64],
-    steps: usize,
-    s: &'a mut Scratch,
-}
-
-impl WithSimd for CgRow<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        let CgRow { row, x, steps, s } = self;
-        let k = row.m.rank;
-        let reg = row.m.row_reg(row.idx.len());
-        // r = b − A x
-        simd::matvec(simd, row.gram, k, x, &mut s.r);
-        simd::axpy(simd, reg, x, &mut s.r);
-        s.r.iter_mut().for_each(|v| *v = -*v);
-        for (&j, &v) in row.idx.iter().zip(row.val) {
-            let y = row.y(j);
-            let c = row.m.confidence(v);
-            simd::axpy(simd, c - (c - 1.0) * simd::dot(simd, y, x), y, &mut s.r);
-        }
-        s.p.copy_from_slice(&s.r);
-        let mut rs_old = simd::dot(simd, &s.r, &s.r);
-        if rs_old < 1e-20 {
-            return;
-        }
-        for _ in 0..steps {
-            simd::matvec(simd, row.gram, k, &s.p, &mut s.ap);
-            simd::axpy(simd, reg, &s.p, &mut s.ap);
-            for (&j, &v) in row.idx.iter().zip(row.val) {
-                let y = row.y(j);
-                let c = row.m.confidence(v);
-                simd::axpy(simd, (c - 1.0) * simd::dot(simd, y, &s.p), y, &mut s.ap);
-            }
-            let pap = simd::dot(simd, &s.p, &s.ap);
-            if pap <= 0.0 || !pap.is_finite() {
-                return;
-            }
-            let a = rs_old / pap;
-            simd::axpy(simd, a, &s.p, x);
-            simd::axpy(simd, -a, &s.ap, &mut s.r);
-            let rs_new = simd::dot(simd, &s.r, &s.r);
-            if rs_new < 1e-20 {
-                return;
-            }
-            let beta = rs_new / rs_old;
-            for (p, r) in s.p.iter_mut().zip(&s.r) {
-                *p = r + beta * *p;
-            }
-            rs_old = rs_new;
-        }
     }
 }

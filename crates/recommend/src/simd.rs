@@ -8,8 +8,10 @@
 //! of what the core can do. At rank 128 that made our f64 passes 0.56× the speed of the
 //! `implicit` library's f32 BLAS (issue 28). Here:
 //!
-//! * dot products keep four vector accumulators, and a matrix × vector product runs eight
-//!   rows at once (eight independent chains sharing each load of the vector);
+//! * dot products keep four vector accumulators; the Gram matrix × vector products of
+//!   the conjugate-gradient steps run for four rows' vectors at once, two matrix rows per
+//!   pass (eight independent chains, and each load of the 128 KiB matrix at rank 128
+//!   feeds four rows instead of one);
 //! * `Σ w_j y_j y_jᵀ` (the confidence terms of an exact row, and the Gram matrix `YᵀY`)
 //!   is a register-blocked rank-update: a 4-row × 2-vector tile of the lower triangle sums
 //!   every `j` in registers before it is added to memory once, instead of reading and
@@ -95,35 +97,62 @@ pub(crate) fn axpy<S: Simd>(s: S, alpha: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
-/// `y = A x` for a full `n × n` row-major matrix: eight rows per pass over `x`.
+/// `ys[t] = A xs[t]` for four vectors at once (`xs`, `ys`: four `n`-vectors back to back),
+/// two rows of the full `n × n` matrix `A` per pass: every load of `A` feeds four products,
+/// so the conjugate-gradient steps of four rows share one stream of the Gram matrix.
+/// Each product's sum has a fixed order, the same whatever the other three vectors hold.
 #[inline(always)]
-pub(crate) fn matvec<S: Simd>(s: S, a: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
-    const R: usize = 8;
-    let x = &x[..n];
-    let (xv, xt) = S::as_simd_f64s(x);
-    let xt = (!xt.is_empty()).then(|| s.partial_load_f64s(xt));
+pub(crate) fn matvec4<S: Simd>(s: S, a: &[f64], n: usize, xs: &[f64], ys: &mut [f64]) {
+    let xv: [(&[S::f64s], &[f64]); 4] =
+        std::array::from_fn(|t| S::as_simd_f64s(&xs[t * n..(t + 1) * n]));
+    let nv = xv[0].0.len();
+    let x: [&[S::f64s]; 4] = std::array::from_fn(|t| &xv[t].0[..nv]);
+    let tail = !xv[0].1.is_empty();
+    let xt: [S::f64s; 4] = std::array::from_fn(|t| s.partial_load_f64s(xv[t].1));
+    let z = s.splat_f64s(0.0);
     let mut i = 0;
-    while i + R <= n {
-        let rows: [&[f64]; R] = std::array::from_fn(|t| &a[(i + t) * n..(i + t + 1) * n]);
-        let rv: [(&[S::f64s], &[f64]); R] = std::array::from_fn(|t| S::as_simd_f64s(rows[t]));
-        let mut acc = [s.splat_f64s(0.0); R];
-        for (v, xv) in xv.iter().enumerate() {
-            for t in 0..R {
-                acc[t] = s.mul_add_e_f64s(rv[t].0[v], *xv, acc[t]);
+    while i + 2 <= n {
+        let (g0, g0t) = S::as_simd_f64s(&a[i * n..(i + 1) * n]);
+        let (g1, g1t) = S::as_simd_f64s(&a[(i + 1) * n..(i + 2) * n]);
+        let (g0, g1) = (&g0[..nv], &g1[..nv]);
+        let mut acc = [[z; 4]; 2];
+        for v in 0..nv {
+            for t in 0..4 {
+                acc[0][t] = s.mul_add_e_f64s(g0[v], x[t][v], acc[0][t]);
+                acc[1][t] = s.mul_add_e_f64s(g1[v], x[t][v], acc[1][t]);
             }
         }
-        if let Some(xt) = xt {
-            for t in 0..R {
-                acc[t] = s.mul_add_e_f64s(s.partial_load_f64s(rv[t].1), xt, acc[t]);
+        if tail {
+            let (g0t, g1t) = (s.partial_load_f64s(g0t), s.partial_load_f64s(g1t));
+            for t in 0..4 {
+                acc[0][t] = s.mul_add_e_f64s(g0t, xt[t], acc[0][t]);
+                acc[1][t] = s.mul_add_e_f64s(g1t, xt[t], acc[1][t]);
             }
         }
-        for t in 0..R {
-            y[i + t] = s.reduce_sum_f64s(acc[t]);
+        for t in 0..4 {
+            ys[t * n + i] = s.reduce_sum_f64s(acc[0][t]);
+            ys[t * n + i + 1] = s.reduce_sum_f64s(acc[1][t]);
         }
-        i += R;
+        i += 2;
     }
-    for (r, yr) in y.iter_mut().enumerate().take(n).skip(i) {
-        *yr = dot(s, &a[r * n..(r + 1) * n], x);
+    if i < n {
+        let (g, gt) = S::as_simd_f64s(&a[i * n..(i + 1) * n]);
+        let g = &g[..nv];
+        let mut acc = [z; 4];
+        for v in 0..nv {
+            for t in 0..4 {
+                acc[t] = s.mul_add_e_f64s(g[v], x[t][v], acc[t]);
+            }
+        }
+        if tail {
+            let gt = s.partial_load_f64s(gt);
+            for t in 0..4 {
+                acc[t] = s.mul_add_e_f64s(gt, xt[t], acc[t]);
+            }
+        }
+        for t in 0..4 {
+            ys[t * n + i] = s.reduce_sum_f64s(acc[t]);
+        }
     }
 }
 
@@ -312,14 +341,25 @@ mod tests {
             let n = self.0;
             let a = vals(n * n, 3);
             let x = vals(n, 5);
-            // dot, axpy, matvec against the plain loops.
+            // dot, axpy, matvec4 against the plain loops.
             let naive_dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
             assert!((dot(s, &a[..n], &x) - naive_dot(&a[..n], &x)).abs() < 1e-12);
-            let mut y = vec![0.0; n];
-            matvec(s, &a, n, &x, &mut y);
-            for (i, yi) in y.iter().enumerate() {
-                assert!((yi - naive_dot(&a[i * n..(i + 1) * n], &x)).abs() < 1e-12);
+            let xs = vals(4 * n, 17);
+            let mut ys = vec![0.0; 4 * n];
+            matvec4(s, &a, n, &xs, &mut ys);
+            for t in 0..4 {
+                let xt = &xs[t * n..(t + 1) * n];
+                for i in 0..n {
+                    let want = naive_dot(&a[i * n..(i + 1) * n], xt);
+                    assert!((ys[t * n + i] - want).abs() < 1e-12, "{n}: vector {t}");
+                }
             }
+            // A vector's product does not depend on the other three.
+            let mut other = xs.clone();
+            other[..3 * n].iter_mut().for_each(|v| *v *= -3.0);
+            let mut ys2 = vec![0.0; 4 * n];
+            matvec4(s, &a, n, &other, &mut ys2);
+            assert_eq!(&ys[3 * n..], &ys2[3 * n..]);
             let mut z = x.clone();
             axpy(s, 0.5, &a[..n], &mut z);
             for i in 0..n {
