@@ -16,8 +16,8 @@
 //!   is a register-blocked rank-update: a 4-row × 2-vector tile of the lower triangle sums
 //!   every `j` in registers before it is added to memory once, instead of reading and
 //!   writing the whole triangle for every `j`;
-//! * the Cholesky factorisation computes four of a column's entries per pass over the
-//!   pivot row.
+//! * the Cholesky factorisation goes by panels of four columns, two rows × four pivots
+//!   per pass, so the trailing matrix is read once per four columns.
 //!
 //! Everything stays `f64`, so the accuracy goldens are unchanged in kind. Multiplies and
 //! adds are fused (`mul_add_e`): results differ in the last bits from [`crate::linalg`]'s
@@ -103,12 +103,24 @@ pub(crate) fn axpy<S: Simd>(s: S, alpha: f64, x: &[f64], y: &mut [f64]) {
 /// Each product's sum has a fixed order, the same whatever the other three vectors hold.
 #[inline(always)]
 pub(crate) fn matvec4<S: Simd>(s: S, a: &[f64], n: usize, xs: &[f64], ys: &mut [f64]) {
-    let xv: [(&[S::f64s], &[f64]); 4] =
-        std::array::from_fn(|t| S::as_simd_f64s(&xs[t * n..(t + 1) * n]));
+    let xv = [
+        S::as_simd_f64s(&xs[..n]),
+        S::as_simd_f64s(&xs[n..2 * n]),
+        S::as_simd_f64s(&xs[2 * n..3 * n]),
+        S::as_simd_f64s(&xs[3 * n..4 * n]),
+    ];
     let nv = xv[0].0.len();
-    let x: [&[S::f64s]; 4] = std::array::from_fn(|t| &xv[t].0[..nv]);
+    let x = [
+        &xv[0].0[..nv],
+        &xv[1].0[..nv],
+        &xv[2].0[..nv],
+        &xv[3].0[..nv],
+    ];
     let tail = !xv[0].1.is_empty();
-    let xt: [S::f64s; 4] = std::array::from_fn(|t| s.partial_load_f64s(xv[t].1));
+    let mut xt = [s.splat_f64s(0.0); 4];
+    for (xt, xv) in xt.iter_mut().zip(&xv) {
+        *xt = s.partial_load_f64s(xv.1);
+    }
     let z = s.splat_f64s(0.0);
     let mut i = 0;
     while i + 2 <= n {
@@ -158,8 +170,9 @@ pub(crate) fn matvec4<S: Simd>(s: S, a: &[f64], n: usize, xs: &[f64], ys: &mut [
 
 /// Adds `Σ_j w(j) y(j) y(j)ᵀ` (`j < m`) to the lower triangle of the `n × n` row-major
 /// matrix `a` (entries just above the diagonal, up to a tile's edge, get the same sums:
-/// callers never read them). Tiles of 4 rows × 2 vectors are summed over every `j` in
-/// registers and added to `a` once.
+/// callers never read them). Tiles of 4 rows × 4 vectors (AVX-512's 32 registers) or
+/// 4 rows × 2 vectors (16 registers elsewhere) are summed over every `j` in registers and
+/// added to `a` once.
 #[inline(always)]
 pub(crate) fn rank_update_lower<'a, S: Simd>(
     s: S,
@@ -169,8 +182,22 @@ pub(crate) fn rank_update_lower<'a, S: Simd>(
     y: impl Fn(usize) -> &'a [f64],
     w: impl Fn(usize) -> f64,
 ) {
-    const R: usize = 4;
-    const V: usize = 2;
+    if S::F64_LANES >= 8 {
+        rank_update_tiles::<S, 4, 4>(s, a, n, m, y, w)
+    } else {
+        rank_update_tiles::<S, 4, 2>(s, a, n, m, y, w)
+    }
+}
+
+#[inline(always)]
+fn rank_update_tiles<'a, S: Simd, const R: usize, const V: usize>(
+    s: S,
+    a: &mut [f64],
+    n: usize,
+    m: usize,
+    y: impl Fn(usize) -> &'a [f64],
+    w: impl Fn(usize) -> f64,
+) {
     let l = S::F64_LANES;
     let z = s.splat_f64s(0.0);
     for i0 in (0..n).step_by(R) {
@@ -182,10 +209,13 @@ pub(crate) fn rank_update_lower<'a, S: Simd>(
             for j in 0..m {
                 let yj = &y(j)[..n];
                 let wj = s.splat_f64s(w(j));
-                let wy: [S::f64s; V] =
-                    std::array::from_fn(|v| s.mul_f64s(wj, ld(s, yj, c0 + v * l)));
-                for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-                    let b = s.splat_f64s(yj[i0 + r]);
+                let mut wy = [z; V];
+                for (v, wy) in wy.iter_mut().enumerate() {
+                    *wy = s.mul_f64s(wj, ld(s, yj, c0 + v * l));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    // Rows past the end (the last tile of an odd size) read row 0: unused.
+                    let b = s.splat_f64s(yj[if i0 + r < n { i0 + r } else { 0 }]);
                     for v in 0..V {
                         acc[v] = s.mul_add_e_f64s(b, wy[v], acc[v]);
                     }
@@ -203,60 +233,128 @@ pub(crate) fn rank_update_lower<'a, S: Simd>(
 }
 
 /// Cholesky factorisation in place, as [`crate::linalg::cholesky`] (lower triangle of `a`
-/// becomes `L`; false when not positive definite), four entries of a column per pass.
+/// becomes `L`; false when not positive definite), by panels of four columns: for every row
+/// below a panel, the products with the panel's four pivot rows (`L_i[..j0] · L_p[..j0]`)
+/// are one pass over the row ([`dot2x4`], two rows at a time), so the trailing matrix is
+/// streamed once per four columns instead of once per column. The in-panel terms follow in
+/// a fixed order.
 #[inline(always)]
 pub(crate) fn cholesky<S: Simd>(s: S, a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let (head, tail) = a.split_at_mut((j + 1) * n);
-        let row_j = &mut head[j * n..];
-        let d2 = row_j[j] - dot(s, &row_j[..j], &row_j[..j]);
-        if d2 <= 0.0 || !d2.is_finite() {
-            return false;
-        }
-        let d = d2.sqrt();
-        row_j[j] = d;
-        let lj = &row_j[..j];
-        let mut rest: &mut [f64] = tail;
-        while !rest.is_empty() {
-            let take = (4 * n).min(rest.len());
-            let (blk, r) = std::mem::take(&mut rest).split_at_mut(take);
-            rest = r;
-            if blk.len() == 4 * n {
-                let (r0, b) = blk.split_at_mut(n);
-                let (r1, b) = b.split_at_mut(n);
-                let (r2, r3) = b.split_at_mut(n);
-                let v = dot4(s, [&r0[..j], &r1[..j], &r2[..j], &r3[..j]], lj);
-                for (row, v) in [r0, r1, r2, r3].into_iter().zip(v) {
-                    row[j] = (row[j] - v) / d;
-                }
-            } else {
-                for row in blk.chunks_exact_mut(n) {
-                    row[j] = (row[j] - dot(s, &row[..j], lj)) / d;
-                }
+    const W: usize = 4;
+    let mut j0 = 0;
+    while j0 < n {
+        let w = W.min(n - j0);
+        // The panel's own rows: their products with the earlier pivots, then the w × w
+        // diagonal block, column by column.
+        for r in 0..w {
+            let i = j0 + r;
+            for c in 0..=r {
+                let p = j0 + c;
+                let v = dot(s, &a[i * n..i * n + j0], &a[p * n..p * n + j0]);
+                a[i * n + p] -= v;
             }
         }
+        for c in 0..w {
+            let p = j0 + c;
+            let mut d2 = a[p * n + p];
+            for q in j0..p {
+                d2 -= a[p * n + q] * a[p * n + q];
+            }
+            if d2 <= 0.0 || !d2.is_finite() {
+                return false;
+            }
+            let d = d2.sqrt();
+            a[p * n + p] = d;
+            for i in p + 1..j0 + w {
+                let mut v = a[i * n + p];
+                for q in j0..p {
+                    v -= a[i * n + q] * a[p * n + q];
+                }
+                a[i * n + p] = v / d;
+            }
+        }
+        // Every row below the panel.
+        let (head, tail) = a.split_at_mut((j0 + w) * n);
+        let pivot = |c: usize| {
+            let p = j0 + c.min(w - 1);
+            &head[p * n..p * n + j0]
+        };
+        let piv = [pivot(0), pivot(1), pivot(2), pivot(3)];
+        let mut block = [[0.0; W]; W];
+        for (c, b) in block.iter_mut().enumerate().take(w) {
+            b[..w].copy_from_slice(&head[(j0 + c) * n + j0..(j0 + c) * n + j0 + w]);
+        }
+        let mut pairs = tail.chunks_exact_mut(2 * n);
+        for pair in &mut pairs {
+            let (r0, r1) = pair.split_at_mut(n);
+            let [t0, t1] = dot2x4(s, [&r0[..j0], &r1[..j0]], piv);
+            panel_finish(r0, j0, w, t0, &block);
+            panel_finish(r1, j0, w, t1, &block);
+        }
+        let last = pairs.into_remainder();
+        if !last.is_empty() {
+            let [t0, _] = dot2x4(s, [&last[..j0], &last[..j0]], piv);
+            panel_finish(last, j0, w, t0, &block);
+        }
+        j0 += w;
     }
     true
 }
 
-/// Four dot products with one vector `b`, sharing its loads (four independent chains).
+/// A row's `w` entries of the panel at `j0`, from its products `t` with the pivots and the
+/// panel's diagonal block of `L`.
 #[inline(always)]
-fn dot4<S: Simd>(s: S, a: [&[f64]; 4], b: &[f64]) -> [f64; 4] {
-    let (bv, bt) = S::as_simd_f64s(b);
-    let av: [(&[S::f64s], &[f64]); 4] = std::array::from_fn(|t| S::as_simd_f64s(&a[t][..b.len()]));
-    let mut acc = [s.splat_f64s(0.0); 4];
-    for (v, b) in bv.iter().enumerate() {
-        for t in 0..4 {
-            acc[t] = s.mul_add_e_f64s(av[t].0[v], *b, acc[t]);
+fn panel_finish(row: &mut [f64], j0: usize, w: usize, t: [f64; 4], block: &[[f64; 4]; 4]) {
+    for c in 0..w {
+        let mut v = row[j0 + c] - t[c];
+        for q in 0..c {
+            v -= row[j0 + q] * block[c][q];
+        }
+        row[j0 + c] = v / block[c][c];
+    }
+}
+
+/// The eight dot products of two rows with four pivot rows (all of one length), each
+/// with its own accumulator: six loads feed eight fused multiply-adds.
+#[inline(always)]
+fn dot2x4<S: Simd>(s: S, rows: [&[f64]; 2], piv: [&[f64]; 4]) -> [[f64; 4]; 2] {
+    let rv = [S::as_simd_f64s(rows[0]), S::as_simd_f64s(rows[1])];
+    let pv = [
+        S::as_simd_f64s(piv[0]),
+        S::as_simd_f64s(piv[1]),
+        S::as_simd_f64s(piv[2]),
+        S::as_simd_f64s(piv[3]),
+    ];
+    let nv = rv[0].0.len();
+    let r = [&rv[0].0[..nv], &rv[1].0[..nv]];
+    let p = [
+        &pv[0].0[..nv],
+        &pv[1].0[..nv],
+        &pv[2].0[..nv],
+        &pv[3].0[..nv],
+    ];
+    let mut acc = [[s.splat_f64s(0.0); 4]; 2];
+    for v in 0..nv {
+        for c in 0..4 {
+            acc[0][c] = s.mul_add_e_f64s(r[0][v], p[c][v], acc[0][c]);
+            acc[1][c] = s.mul_add_e_f64s(r[1][v], p[c][v], acc[1][c]);
         }
     }
-    if !bt.is_empty() {
-        let b = s.partial_load_f64s(bt);
-        for t in 0..4 {
-            acc[t] = s.mul_add_e_f64s(s.partial_load_f64s(av[t].1), b, acc[t]);
+    if !rv[0].1.is_empty() {
+        let rt = [s.partial_load_f64s(rv[0].1), s.partial_load_f64s(rv[1].1)];
+        for c in 0..4 {
+            let pt = s.partial_load_f64s(pv[c].1);
+            acc[0][c] = s.mul_add_e_f64s(rt[0], pt, acc[0][c]);
+            acc[1][c] = s.mul_add_e_f64s(rt[1], pt, acc[1][c]);
         }
     }
-    std::array::from_fn(|t| s.reduce_sum_f64s(acc[t]))
+    let mut out = [[0.0; 4]; 2];
+    for (out, acc) in out.iter_mut().zip(&acc) {
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o = s.reduce_sum_f64s(*a);
+        }
+    }
+    out
 }
 
 /// Solves `L Lᵀ x = b` in place, `L` from [`cholesky`].
@@ -318,7 +416,14 @@ impl WithSimd for RankUpdate<'_> {
     fn with_simd<S: Simd>(self, s: S) {
         let n = self.n;
         let rows = self.rows;
-        rank_update_lower(s, self.a, n, rows.len() / n, |j| &rows[j * n..(j + 1) * n], |_| 1.0);
+        rank_update_lower(
+            s,
+            self.a,
+            n,
+            rows.len() / n,
+            |j| &rows[j * n..(j + 1) * n],
+            |_| 1.0,
+        );
     }
 }
 
