@@ -1,5 +1,7 @@
-//! Explicit-SIMD kernels of implicit ALS (through `pulp`: AVX-512 or AVX2 + FMA where the
-//! CPU has them, chosen at run time; plain scalar code elsewhere).
+//! Explicit-SIMD kernels of implicit ALS (through `pulp`: AVX2 + FMA where the CPU has
+//! them, chosen at run time; plain scalar code elsewhere). pulp's AVX-512 level (`x86-v4`)
+//! was measured and left off: no faster at ranks 64 and 128 on an AVX-512 Xeon, and the
+//! feature would also switch `learn`'s dispatch wherever both crates are built together.
 //!
 //! Why not the auto-vectorised loops of [`crate::linalg`]: those keep one vector of
 //! partial sums per dot product and never fuse a multiply with an add, so each dot is a
@@ -21,7 +23,7 @@
 //!
 //! Everything stays `f64`, so the accuracy goldens are unchanged in kind. Multiplies and
 //! adds are fused (`mul_add_e`): results differ in the last bits from [`crate::linalg`]'s
-//! and between instruction sets (AVX-512, AVX2, scalar), but every sum has a fixed order set
+//! and between instruction sets (AVX2, scalar), but every sum has a fixed order set
 //! by the lengths alone, so on one machine the same input gives the same bits whatever the
 //! thread count, and the final training pass and folding-in (both [`ExactRow`]) agree
 //! exactly. Explicit ALS keeps [`crate::linalg`]: its tuned RMSE golden has a margin of
@@ -170,9 +172,8 @@ pub(crate) fn matvec4<S: Simd>(s: S, a: &[f64], n: usize, xs: &[f64], ys: &mut [
 
 /// Adds `Σ_j w(j) y(j) y(j)ᵀ` (`j < m`) to the lower triangle of the `n × n` row-major
 /// matrix `a` (entries just above the diagonal, up to a tile's edge, get the same sums:
-/// callers never read them). Tiles of 4 rows × 4 vectors (AVX-512's 32 registers) or
-/// 4 rows × 2 vectors (16 registers elsewhere) are summed over every `j` in registers and
-/// added to `a` once.
+/// callers never read them). Tiles of 4 rows × 2 vectors (eight accumulators, within
+/// AVX2's 16 registers) are summed over every `j` in registers and added to `a` once.
 #[inline(always)]
 pub(crate) fn rank_update_lower<'a, S: Simd>(
     s: S,
@@ -182,11 +183,7 @@ pub(crate) fn rank_update_lower<'a, S: Simd>(
     y: impl Fn(usize) -> &'a [f64],
     w: impl Fn(usize) -> f64,
 ) {
-    if S::F64_LANES >= 8 {
-        rank_update_tiles::<S, 4, 4>(s, a, n, m, y, w)
-    } else {
-        rank_update_tiles::<S, 4, 2>(s, a, n, m, y, w)
-    }
+    rank_update_tiles::<S, 4, 2>(s, a, n, m, y, w)
 }
 
 #[inline(always)]
