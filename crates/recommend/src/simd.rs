@@ -25,8 +25,8 @@
 //! adds are fused (`mul_add_e`): results differ in the last bits from [`crate::linalg`]'s
 //! and between instruction sets (AVX2, scalar), but every sum has a fixed order set
 //! by the lengths alone, so on one machine the same input gives the same bits whatever the
-//! thread count, and the final training pass and folding-in (both [`ExactRow`]) agree
-//! exactly. Explicit ALS keeps [`crate::linalg`]: its tuned RMSE golden has a margin of
+//! thread count, and the final training pass and folding-in (both through
+//! `implicit::rows::ExactRow`) agree exactly. Explicit ALS keeps [`crate::linalg`]: its tuned RMSE golden has a margin of
 //! 0.0002 and is not worth disturbing.
 
 use pulp::{Simd, WithSimd};
