@@ -20,8 +20,12 @@ use crate::common::{check_count, check_range, init_factors, Progress};
 use crate::data::{Csr, Interactions};
 use crate::error::{RecommendError, Result};
 use crate::ids::IdMap;
-use crate::linalg::{add_outer_lower, axpy, cholesky, cholesky_solve, dot, gram, matvec};
+use crate::linalg::{cholesky_solve, dot};
+use crate::simd::gram;
 use rayon::prelude::*;
+use rows::{CgRows, CgScratch, ExactRow, Row, Scratch, CG_ROWS};
+
+mod rows;
 
 /// How each pass solves its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -222,31 +226,56 @@ impl ImplicitModel {
         };
         let mut out = out;
         let this = &*self;
-        let cholesky_rows = exact || p.solver == Solver::Cholesky;
         let arch = pulp::Arch::new();
-        let r = out
-            .par_chunks_mut(k)
-            .enumerate()
-            .with_min_len(16)
-            .try_for_each_init(
-                || Scratch::new(k),
-                |s, (r, x)| {
-                    let (idx, val) = rows.row(r);
-                    if idx.is_empty() {
-                        x.iter_mut().for_each(|v| *v = 0.0);
-                        return Ok(());
-                    }
-                    if cholesky_rows {
-                        if !arch.dispatch(|| this.exact_row(other, gram, idx, val, s)) {
+        let r = if exact || p.solver == Solver::Cholesky {
+            out.par_chunks_mut(k)
+                .enumerate()
+                .with_min_len(16)
+                .try_for_each_init(
+                    || Scratch::new(k),
+                    |s, (r, x)| {
+                        let (idx, val) = rows.row(r);
+                        if idx.is_empty() {
+                            x.iter_mut().for_each(|v| *v = 0.0);
+                            return Ok(());
+                        }
+                        let row = Row {
+                            m: this,
+                            other,
+                            gram,
+                            idx,
+                            val,
+                        };
+                        if !arch.dispatch(ExactRow { row, s }) {
                             return Err(r);
                         }
                         x.copy_from_slice(&s.b);
-                    } else {
-                        arch.dispatch(|| this.cg_row(other, gram, idx, val, x, p.cg_steps, s));
-                    }
-                    Ok(())
-                },
-            );
+                        Ok(())
+                    },
+                )
+        } else {
+            // Four rows at a time: their conjugate-gradient steps share each read of the
+            // Gram matrix (`CgRows`); each row's result is the same as alone.
+            out.par_chunks_mut(CG_ROWS * k)
+                .enumerate()
+                .with_min_len(4)
+                .for_each_init(
+                    || CgScratch::new(k),
+                    |s, (g, xs)| {
+                        arch.dispatch(CgRows {
+                            m: this,
+                            other,
+                            gram,
+                            rows,
+                            first: g * CG_ROWS,
+                            xs,
+                            steps: p.cg_steps,
+                            s,
+                        })
+                    },
+                );
+            Ok(())
+        };
         match side {
             Side::Users => self.user_factors = out,
             Side::Items => self.item_factors = out,
@@ -255,94 +284,6 @@ impl ImplicitModel {
             what: "implicit ALS",
             row,
         })
-    }
-
-    /// Builds and factorises `A = G + λ_n I + Σ (c_j − 1) y_j y_jᵀ` (its Cholesky factor
-    /// in `s.a`) and solves `A x = Σ c_j y_j` into `s.b`.
-    #[inline(always)]
-    fn exact_row(
-        &self,
-        other: &[f64],
-        gram: &[f64],
-        idx: &[u32],
-        val: &[f64],
-        s: &mut Scratch,
-    ) -> bool {
-        let k = self.rank;
-        s.a.copy_from_slice(gram);
-        let reg = self.row_reg(idx.len());
-        for d in 0..k {
-            s.a[d * k + d] += reg;
-        }
-        s.b.iter_mut().for_each(|v| *v = 0.0);
-        for (&j, &r) in idx.iter().zip(val) {
-            let y = &other[j as usize * k..(j as usize + 1) * k];
-            let c = self.confidence(r);
-            add_outer_lower(&mut s.a, k, c - 1.0, y);
-            axpy(c, y, &mut s.b);
-        }
-        if !cholesky(&mut s.a, k) {
-            return false;
-        }
-        cholesky_solve(&s.a, k, &mut s.b);
-        true
-    }
-
-    /// `steps` conjugate-gradient steps on one row's system, from `x`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn cg_row(
-        &self,
-        other: &[f64],
-        gram: &[f64],
-        idx: &[u32],
-        val: &[f64],
-        x: &mut [f64],
-        steps: usize,
-        s: &mut Scratch,
-    ) {
-        let k = self.rank;
-        let y_of = |j: u32| &other[j as usize * k..(j as usize + 1) * k];
-        let reg = self.row_reg(idx.len());
-        // r = b − A x
-        matvec(gram, k, x, &mut s.r);
-        axpy(reg, x, &mut s.r);
-        s.r.iter_mut().for_each(|v| *v = -*v);
-        for (&j, &v) in idx.iter().zip(val) {
-            let y = y_of(j);
-            let c = self.confidence(v);
-            axpy(c - (c - 1.0) * dot(y, x), y, &mut s.r);
-        }
-        s.p.copy_from_slice(&s.r);
-        let mut rs_old = dot(&s.r, &s.r);
-        if rs_old < 1e-20 {
-            return;
-        }
-        for _ in 0..steps {
-            matvec(gram, k, &s.p, &mut s.ap);
-            axpy(reg, &s.p, &mut s.ap);
-            for (&j, &v) in idx.iter().zip(val) {
-                let y = y_of(j);
-                let c = self.confidence(v);
-                axpy((c - 1.0) * dot(y, &s.p), y, &mut s.ap);
-            }
-            let pap = dot(&s.p, &s.ap);
-            if pap <= 0.0 || !pap.is_finite() {
-                return;
-            }
-            let a = rs_old / pap;
-            axpy(a, &s.p, x);
-            axpy(-a, &s.ap, &mut s.r);
-            let rs_new = dot(&s.r, &s.r);
-            if rs_new < 1e-20 {
-                return;
-            }
-            let beta = rs_new / rs_old;
-            for (p, r) in s.p.iter_mut().zip(&s.r) {
-                *p = r + beta * *p;
-            }
-            rs_old = rs_new;
-        }
     }
 
     fn check_items(&self, idx: &[u32]) -> Result<()> {
@@ -365,14 +306,26 @@ impl ImplicitModel {
         self.check_items(idx)?;
         let g = self.item_gram();
         let mut s = Scratch::new(k);
-        let arch = pulp::Arch::new();
-        if !arch.dispatch(|| self.exact_row(&self.item_factors, g, idx, val, &mut s)) {
+        if !self.exact(g, idx, val, &mut s) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "implicit ALS, folding in",
                 row: 0,
             });
         }
         Ok(s.b)
+    }
+
+    /// The exact solve of a user's row against the stored items (`s.a` its Cholesky
+    /// factor, `s.b` the factors): the same kernel as the final training pass.
+    fn exact(&self, g: &[f64], idx: &[u32], val: &[f64], s: &mut Scratch) -> bool {
+        let row = Row {
+            m: self,
+            other: &self.item_factors,
+            gram: g,
+            idx,
+            val,
+        };
+        pulp::Arch::new().dispatch(ExactRow { row, s })
     }
 
     /// Scores of every item for user factors `x`.
@@ -394,7 +347,7 @@ impl ImplicitModel {
         self.check_items(targets)?;
         let g = self.item_gram();
         let mut s = Scratch::new(k);
-        if !self.exact_row(&self.item_factors, g, idx, val, &mut s) {
+        if !self.exact(g, idx, val, &mut s) {
             return Err(RecommendError::NotPositiveDefinite {
                 what: "implicit ALS, explaining",
                 row: 0,
@@ -437,27 +390,5 @@ impl ImplicitModel {
             return Err("implicit ALS holds a value that is not finite".into());
         }
         Ok(())
-    }
-}
-
-/// Scratch space of one row solve.
-#[derive(Debug)]
-struct Scratch {
-    a: Vec<f64>,
-    b: Vec<f64>,
-    r: Vec<f64>,
-    p: Vec<f64>,
-    ap: Vec<f64>,
-}
-
-impl Scratch {
-    fn new(k: usize) -> Self {
-        Scratch {
-            a: vec![0.0; k * k],
-            b: vec![0.0; k],
-            r: vec![0.0; k],
-            p: vec![0.0; k],
-            ap: vec![0.0; k],
-        }
     }
 }

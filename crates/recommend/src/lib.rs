@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod model;
 pub mod popularity;
 pub mod protocol;
+mod simd;
 
 pub use common::{no_progress, Progress};
 pub use data::{BuildOptions, Csr, Duplicates, Interactions, InteractionsBuilder};
