@@ -242,6 +242,24 @@ impl RandomForestModel {
         ))
     }
 
+    /// [`RandomForestModel::explain`] for every row of `x`, in parallel, block by block
+    /// (see [`crate::shap::explain_rows_tables`]).
+    pub fn explain_rows(&self, x: &Matrix) -> Result<Vec<crate::traits::Explanation>> {
+        if x.n_cols() != self.feature_names.len() {
+            return Err(LearnError::WidthMismatch {
+                expected: self.feature_names.len(),
+                got: x.n_cols(),
+            });
+        }
+        Ok(crate::shap::explain_rows_tables(
+            self.shap.get(&self.trees),
+            &self.trees,
+            x,
+            1.0 / self.trees.len().max(1) as f64,
+            0.0,
+        ))
+    }
+
     /// Mean leaf value of every row of `x` (the raw scores), in parallel blocks through
     /// the compiled trees.
     pub fn predict_raw(&self, x: &Matrix) -> Result<Vec<f64>> {

@@ -32,10 +32,12 @@
 //! classic walk's, so values agree to rounding (about 1e-15 of the score's scale), not
 //! bit for bit.
 
+mod batch;
 mod path;
 
 use crate::shap::ShapWorkspace;
 use crate::tree::{SplitRule, Tree};
+pub use batch::BatchScratch;
 use path::{shares, PathInfo};
 
 /// The most distinct features on a leaf's path for its tree to be tabulated (2^8 values,
@@ -120,6 +122,8 @@ struct TabulatedTree {
     rule: SplitRule,
     /// The tree's splits in node order; split k is bit k of the masks.
     splits: Vec<Split>,
+    /// The distinct features it splits on, ascending: the only ones its values touch.
+    feats: Vec<u32>,
     /// Leaves without a leaf sibling.
     singles: Vec<Unit>,
     /// Sibling leaves, two per unit (apart from the singles so the row loop does not
@@ -165,9 +169,13 @@ impl TabulatedTree {
                 default_left: n.default_left,
             });
         }
+        let mut feats: Vec<u32> = splits.iter().map(|s| s.feature).collect();
+        feats.sort_unstable();
+        feats.dedup();
         let mut t = TabulatedTree {
             rule: tree.rule,
             splits,
+            feats,
             singles: Vec::new(),
             pairs: Vec::new(),
             table: Vec::new(),
@@ -283,7 +291,13 @@ impl TabulatedTree {
 
     /// Adds this tree's SHAP values for `row` to `out`; returns its expected value.
     fn explain_into(&self, row: &[f64], out: &mut [f64]) -> f64 {
-        // Bit k set: the row goes left at split k (Tree::next's decision).
+        self.spread_into(self.directions(row), out);
+        self.expected
+    }
+
+    /// Bit k set: the row goes left at split k (Tree::next's decision).
+    #[inline]
+    fn directions(&self, row: &[f64]) -> u64 {
         let mut goes_left = 0u64;
         for (k, s) in self.splits.iter().enumerate() {
             let x = row.get(s.feature as usize).copied().unwrap_or(f64::NAN);
@@ -297,6 +311,12 @@ impl TabulatedTree {
             };
             goes_left |= u64::from(left) << k;
         }
+        goes_left
+    }
+
+    /// Adds the SHAP values of a row with split directions `goes_left` to `out`: they
+    /// depend on the row through nothing else.
+    fn spread_into(&self, goes_left: u64, out: &mut [f64]) {
         // Branch-free per feature: the table index is H ∖ {k} whether k is hot (the
         // agreeing term reads T(H ∖ {k})) or not (the other term reads T(H) = T(H ∖ {k})),
         // and the factor is (1 − z_k)/z_k or −1, chosen by bit mask; the rows' hot sets
@@ -317,7 +337,6 @@ impl TabulatedTree {
             u.spread(h, 2, tab, out);
             out[p.feature as usize] += tab[2 * h + 1];
         }
-        self.expected
     }
 }
 
