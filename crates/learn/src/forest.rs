@@ -151,6 +151,7 @@ impl Fit for RandomForestParams {
                     &data.x,
                     self.max_bins,
                     self.seed,
+                    crate::gbdt::BinPlacement::Greedy,
                 )),
             ),
         };
