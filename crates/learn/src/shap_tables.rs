@@ -302,10 +302,7 @@ impl TabulatedTree {
             left: il.left,
             d: q as u8,
             n: q as u8 + 1,
-            pair: Some(Pair {
-                bit: b,
-                earlier,
-            }),
+            pair: Some(Pair { bit: b, earlier }),
             table: u32::try_from(start).ok()?,
         });
         Some(())
