@@ -252,7 +252,15 @@ fn quantile_bins_put_thresholds_just_below_data_values() {
         let mut splits = 0;
         for t in m.trees() {
             for n in t.nodes.iter().filter(|n| !n.is_leaf()) {
-                let cut = n.threshold.next_up();
+                // The next float above the threshold (f64::next_up needs Rust 1.86).
+                let t = n.threshold;
+                let cut = if t == 0.0 {
+                    f64::from_bits(1)
+                } else if t > 0.0 {
+                    f64::from_bits(t.to_bits() + 1)
+                } else {
+                    f64::from_bits(t.to_bits() - 1)
+                };
                 let col = &values[n.feature as usize];
                 assert!(col.binary_search_by(|v| v.total_cmp(&cut)).is_ok(), "{cut}");
                 assert!(cut > col[0], "a cut at the minimum splits nothing");

@@ -388,7 +388,7 @@ fn trained_model_batch_equals_per_row() {
     let (n, m) = (5000, 6);
     let mut x = Vec::with_capacity(n * m);
     let mut y = Vec::with_capacity(n);
-    for i in 0..n {
+    for _ in 0..n {
         // Values on a coarse grid, so rows repeat exactly as well as share paths.
         let row: Vec<f64> = (0..m)
             .map(|_| (rng.random_range(-1.0f64..1.0) * 8.0).round() / 8.0)

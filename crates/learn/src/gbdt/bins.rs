@@ -193,7 +193,7 @@ fn quantile_bounds(values: &[f64], max_bins: usize) -> Vec<f64> {
     for k in 1..max_bins {
         let c = finite[(k * n / max_bins).min(n - 1)];
         if c > last {
-            out.push(c.next_down());
+            out.push(crate::compiled::next_down(c));
             last = c;
         }
     }
@@ -259,11 +259,16 @@ mod tests {
         let v: Vec<f64> = (1..=1000).map(f64::from).collect();
         let u = quantile_bounds(&v, 8);
         let cuts: Vec<f64> = (1..8).map(|k| f64::from(k * 125 + 1)).collect();
-        assert_eq!(u, cuts.iter().map(|c| c.next_down()).collect::<Vec<_>>());
+        assert_eq!(
+            u,
+            cuts.iter()
+                .map(|&c| crate::compiled::next_down(c))
+                .collect::<Vec<_>>()
+        );
         // A value equal to a cut goes right of it (x < c is false), as in XGBoost.
         for (b, &c) in cuts.iter().enumerate() {
             assert_eq!(bin_of(&u, c), b as u8 + 1);
-            assert_eq!(bin_of(&u, c.next_down()), b as u8);
+            assert_eq!(bin_of(&u, crate::compiled::next_down(c)), b as u8);
         }
         // Each bin holds n / max_bins rows.
         let mut counts = [0usize; 8];
