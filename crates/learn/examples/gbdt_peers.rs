@@ -11,7 +11,7 @@
 //! on the test file, batch scoring rows/s, and single-row latency p50/p99 in µs. The CSV
 //! parser is deliberately simple: a header, comma-separated numbers, no quoting.
 
-use riskstream_learn::gbdt::{GbdtParams, Growth, SplitMode};
+use riskstream_learn::gbdt::{BinPlacement, GbdtParams, Growth, SplitMode};
 use riskstream_learn::{Dataset, Fit, Matrix, Predict};
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ fn usage() -> ! {
         "usage: gbdt_peers --train FILE --test FILE [--label label] [--features f0,f1,..] \
          [--rounds 200] [--leaves 31] [--depth 0] [--growth leaf|depth] [--lr 0.1] \
          [--lambda 0] [--min-child-weight 0.001] [--min-child-samples 20] [--max-bins 255] \
-         [--mode hist|exact] [--threads 2] [--single-calls 10000] [--seed 0] [--base-score P]"
+         [--bins greedy|quantile] [--mode hist|exact] [--threads 2] [--single-calls 10000] [--seed 0] [--base-score P]"
     );
     std::process::exit(2)
 }
@@ -85,6 +85,13 @@ fn parse_args() -> Args {
                 p.split_mode = match v.as_str() {
                     "hist" => SplitMode::Histogram,
                     "exact" => SplitMode::Exact,
+                    _ => usage(),
+                }
+            }
+            "--bins" => {
+                p.bin_placement = match v.as_str() {
+                    "greedy" => BinPlacement::Greedy,
+                    "quantile" => BinPlacement::Quantile,
                     _ => usage(),
                 }
             }

@@ -42,7 +42,7 @@ pub(crate) struct Compiled {
 }
 
 /// The largest float below `t` (NaN for −∞, which nothing is below).
-fn next_down(t: f64) -> f64 {
+pub(crate) fn next_down(t: f64) -> f64 {
     if t.is_nan() || t == f64::NEG_INFINITY {
         f64::NAN
     } else if t == 0.0 {

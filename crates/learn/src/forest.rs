@@ -151,6 +151,7 @@ impl Fit for RandomForestParams {
                     &data.x,
                     self.max_bins,
                     self.seed,
+                    crate::gbdt::BinPlacement::Greedy,
                 )),
             ),
         };
@@ -237,6 +238,24 @@ impl RandomForestModel {
             self.shap.get(&self.trees),
             &self.trees,
             row,
+            1.0 / self.trees.len().max(1) as f64,
+            0.0,
+        ))
+    }
+
+    /// [`RandomForestModel::explain`] for every row of `x`, in parallel, block by block
+    /// (see [`crate::shap::explain_rows_tables`]).
+    pub fn explain_rows(&self, x: &Matrix) -> Result<Vec<crate::traits::Explanation>> {
+        if x.n_cols() != self.feature_names.len() {
+            return Err(LearnError::WidthMismatch {
+                expected: self.feature_names.len(),
+                got: x.n_cols(),
+            });
+        }
+        Ok(crate::shap::explain_rows_tables(
+            self.shap.get(&self.trees),
+            &self.trees,
+            x,
             1.0 / self.trees.len().max(1) as f64,
             0.0,
         ))

@@ -221,6 +221,69 @@ fn training_bins_and_predict_thresholds_agree_exactly() {
     }
 }
 
+/// XGBoost's bin placement: every threshold sits just below a training value (x < value,
+/// as XGBoost splits), training rows take their bins' branches, and the option is written
+/// to files only when set.
+#[test]
+fn quantile_bins_put_thresholds_just_below_data_values() {
+    use riskstream_learn::gbdt::BinPlacement;
+    let mut r = Rng(12);
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for _ in 0..3000 {
+        let row: Vec<f64> = vec![r.uniform(), (r.uniform() * 1e6).round() / 7.0, r.int(3)];
+        y.push(if row[0] + row[1] * 1e-5 > 0.7 + 0.3 * r.uniform() {
+            1.0
+        } else {
+            0.0
+        });
+        rows.push(row);
+    }
+    let train = dataset(rows, y);
+    let mut values: Vec<Vec<f64>> = (0..3).map(|j| train.x.column(j)).collect();
+    values.iter_mut().for_each(|v| v.sort_by(f64::total_cmp));
+    for max_bins in [2, 16, 256] {
+        let p = GbdtParams {
+            max_bins,
+            bin_placement: BinPlacement::Quantile,
+            ..small(SplitMode::Histogram)
+        };
+        let m = p.fit(&train).unwrap();
+        let mut splits = 0;
+        for t in m.trees() {
+            for n in t.nodes.iter().filter(|n| !n.is_leaf()) {
+                // The next float above the threshold (f64::next_up needs Rust 1.86).
+                let t = n.threshold;
+                let cut = if t == 0.0 {
+                    f64::from_bits(1)
+                } else if t > 0.0 {
+                    f64::from_bits(t.to_bits() + 1)
+                } else {
+                    f64::from_bits(t.to_bits() - 1)
+                };
+                let col = &values[n.feature as usize];
+                assert!(col.binary_search_by(|v| v.total_cmp(&cut)).is_ok(), "{cut}");
+                assert!(cut > col[0], "a cut at the minimum splits nothing");
+                splits += 1;
+            }
+        }
+        assert!(splits > 0);
+        let raw = m.predict_raw(&train.x).unwrap();
+        let last = *m.history().train_logloss.last().unwrap();
+        let want = log_loss(&raw, &train.y);
+        assert!((last - want).abs() < 1e-13 * want, "{last} vs {want}");
+        let json = serde_json::to_string(m.params()).unwrap();
+        assert!(json.contains(r#""bin_placement":"quantile""#), "{json}");
+        let back: GbdtParams = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.bin_placement, BinPlacement::Quantile);
+    }
+    let greedy = serde_json::to_string(&GbdtParams::default()).unwrap();
+    assert!(!greedy.contains("bin_placement"));
+    let q: GbdtParams = serde_json::from_str(r#"{"bin_placement": "quantile"}"#).unwrap();
+    assert_eq!(q.bin_placement, BinPlacement::Quantile);
+    assert!(serde_json::from_str::<GbdtParams>(r#"{"bin_placement": "xgb"}"#).is_err());
+}
+
 #[test]
 fn trees_carry_cover_weighted_values_gains_and_respect_limits() {
     let train = noisy(3000, 1000, 3);

@@ -14,7 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use riskstream_learn::interop::load_xgboost_json;
 use riskstream_learn::shap::{
-    ensemble_shap, ensemble_shap_tables, explain_rows, tree_shap, ShapTables, ShapWorkspace,
+    ensemble_shap, ensemble_shap_tables, explain_rows, explain_rows_tables, tree_shap, ShapTables,
+    ShapWorkspace,
 };
 use riskstream_learn::tree::{Node, SplitRule, Tree, LEAF};
 use riskstream_learn::Matrix;
@@ -145,6 +146,29 @@ proptest! {
             for j in 0..m {
                 prop_assert!((classic.contributions[j] - fast.contributions[j]).abs() < 1e-9,
                     "feature {}: {} vs {} ({:?})", j, classic.contributions[j], fast.contributions[j], row);
+            }
+        }
+    }
+
+    #[test]
+    fn batch_tables_equal_the_per_row_tables(seed in any::<u64>(), n_trees in 1usize..8, depth in 0usize..=8, m in 1usize..=12, n_rows in 0usize..300) {
+        // Rows on the threshold grid share direction patterns, so the batch path reuses
+        // them; zero covers send some trees to the classic walk inside the batch.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let trees: Vec<Tree> = (0..n_trees).map(|_| random_tree(&mut rng, m, depth)).collect();
+        let tables = ShapTables::new(&trees);
+        let rows: Vec<Vec<f64>> = (0..n_rows).map(|_| random_row(&mut rng, m)).collect();
+        let x = Matrix::from_rows(&rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let x = if n_rows == 0 { Matrix::new(0, m, vec![]).unwrap() } else { x };
+        let batch = explain_rows_tables(&tables, &trees, &x, 0.5, 0.25);
+        prop_assert_eq!(batch.len(), n_rows);
+        for (row, b) in rows.iter().zip(&batch) {
+            let one = ensemble_shap_tables(&tables, &trees, row, 0.5, 0.25);
+            prop_assert!((one.bias - b.bias).abs() < 1e-9, "bias {} vs {}", one.bias, b.bias);
+            prop_assert_eq!(one.contributions.len(), b.contributions.len());
+            for j in 0..m {
+                prop_assert!((one.contributions[j] - b.contributions[j]).abs() < 1e-9,
+                    "feature {}: {} vs {} ({:?})", j, one.contributions[j], b.contributions[j], row);
             }
         }
     }
@@ -352,4 +376,53 @@ fn fixture_rows() -> Vec<Vec<f64>> {
                 .collect()
         })
         .collect()
+}
+
+/// A trained GBDT explained in batch (several blocks, rows repeating exactly and rows with
+/// NaN) gives the per-row values to 1e-9, and a width mismatch is an error.
+#[test]
+fn trained_model_batch_equals_per_row() {
+    use riskstream_learn::gbdt::GbdtParams;
+    use riskstream_learn::{Dataset, Fit};
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    let (n, m) = (5000, 6);
+    let mut x = Vec::with_capacity(n * m);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        // Values on a coarse grid, so rows repeat exactly as well as share paths.
+        let row: Vec<f64> = (0..m)
+            .map(|_| (rng.random_range(-1.0f64..1.0) * 8.0).round() / 8.0)
+            .collect();
+        let z = row[0] * row[1] + row[2].abs() - 0.5 + rng.random_range(-0.5..0.5);
+        y.push(f64::from(u8::from(z > 0.0)));
+        x.extend(row);
+    }
+    let data = Dataset::new(Matrix::new(n, m, x.clone()).unwrap(), y, vec![]).unwrap();
+    let model = GbdtParams {
+        n_rounds: 40,
+        max_depth: 5,
+        ..Default::default()
+    }
+    .fit(&data)
+    .unwrap();
+    // Missing values (NaN follows each split's default direction) in some rows.
+    for (k, v) in x.iter_mut().enumerate() {
+        if k % 97 == 0 {
+            *v = f64::NAN;
+        }
+    }
+    let rows = Matrix::new(n, m, x).unwrap();
+    let batch = model.explain_rows(&rows).unwrap();
+    assert_eq!(batch.len(), n);
+    let mut worst: f64 = 0.0;
+    for (i, b) in batch.iter().enumerate() {
+        let one = model.explain(rows.row(i)).unwrap();
+        worst = worst.max((one.bias - b.bias).abs());
+        for (p, q) in one.contributions.iter().zip(&b.contributions) {
+            worst = worst.max((p - q).abs());
+        }
+    }
+    assert!(worst < 1e-9, "batch differs from per-row by {worst:e}");
+    let narrow = Matrix::new(2, m - 1, vec![0.0; 2 * (m - 1)]).unwrap();
+    assert!(model.explain_rows(&narrow).is_err());
 }

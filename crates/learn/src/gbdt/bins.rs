@@ -6,8 +6,10 @@
 //! `v <= upper[b]`: the tree stores `upper[b]` as a `LessEqual` threshold and a raw row
 //! always takes the branch its bin took in training. Upper bounds sit at the midpoint of
 //! the two neighbouring distinct values, as LightGBM's, so unseen values between them are
-//! split evenly.
+//! split evenly; or, with [`BinPlacement::Quantile`], just below data values at evenly
+//! spaced ranks of every row, as XGBoost's `hist` places its cuts.
 
+use super::BinPlacement;
 use crate::data::Matrix;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -62,11 +64,11 @@ pub(crate) struct Binned {
 
 impl Binned {
     /// Places at most `max_bins` bins per feature from (a seeded sample of) the rows of
-    /// `x`, then bins every row.
-    pub fn build(x: &Matrix, max_bins: usize, seed: u64) -> Binned {
+    /// `x` as `placement` says, then bins every row.
+    pub fn build(x: &Matrix, max_bins: usize, seed: u64, placement: BinPlacement) -> Binned {
         let n = x.n_rows();
         let f = x.n_cols();
-        let sample: Vec<usize> = if n > BIN_SAMPLE_ROWS {
+        let sample: Vec<usize> = if n > BIN_SAMPLE_ROWS && placement == BinPlacement::Greedy {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5EED_B105);
             let mut s = rand::seq::index::sample(&mut rng, n, BIN_SAMPLE_ROWS).into_vec();
             s.sort_unstable();
@@ -84,7 +86,10 @@ impl Binned {
             .into_par_iter()
             .map(|mut v| {
                 v.sort_unstable_by(f64::total_cmp);
-                bounds(&v, max_bins)
+                match placement {
+                    BinPlacement::Greedy => bounds(&v, max_bins),
+                    BinPlacement::Quantile => quantile_bounds(&v, max_bins),
+                }
             })
             .collect();
 
@@ -167,6 +172,34 @@ fn bounds(values: &[f64], max_bins: usize) -> Vec<f64> {
     out
 }
 
+/// XGBoost `hist`'s cuts for the sorted `values`: the values at ranks k·n/`max_bins`,
+/// k = 1..`max_bins` − 1, each kept when above the smallest value and the previous cut (a
+/// cut at the minimum would leave its lower bin empty). A row goes left of cut c when
+/// x < c, which for every non-NaN x is x <= next_down(c): those are the upper bounds.
+/// NaNs are not ranked.
+fn quantile_bounds(values: &[f64], max_bins: usize) -> Vec<f64> {
+    let finite: &[f64] = {
+        // Sorted by total order: −NaN first, +NaN last.
+        let lo = values.partition_point(|v| v.is_nan() && v.is_sign_negative());
+        let hi = values.partition_point(|v| !(v.is_nan() && v.is_sign_positive()));
+        &values[lo..hi.max(lo)]
+    };
+    let n = finite.len();
+    let mut out = Vec::with_capacity(max_bins.saturating_sub(1));
+    let Some(&min) = finite.first() else {
+        return out;
+    };
+    let mut last = min;
+    for k in 1..max_bins {
+        let c = finite[(k * n / max_bins).min(n - 1)];
+        if c > last {
+            out.push(crate::compiled::next_down(c));
+            last = c;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +251,47 @@ mod tests {
                 assert_eq!(s.bin(v), bin_of(&u, v), "v={v} max_bins={mb}");
             }
         }
+    }
+
+    #[test]
+    fn quantile_cuts_sit_at_data_values_and_bin_like_xgboost() {
+        // 1..=1000: cuts at ranks k·1000/8 are the values 126, 251, ..., 876.
+        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let u = quantile_bounds(&v, 8);
+        let cuts: Vec<f64> = (1..8).map(|k| f64::from(k * 125 + 1)).collect();
+        assert_eq!(
+            u,
+            cuts.iter()
+                .map(|&c| crate::compiled::next_down(c))
+                .collect::<Vec<_>>()
+        );
+        // A value equal to a cut goes right of it (x < c is false), as in XGBoost.
+        for (b, &c) in cuts.iter().enumerate() {
+            assert_eq!(bin_of(&u, c), b as u8 + 1);
+            assert_eq!(bin_of(&u, crate::compiled::next_down(c)), b as u8);
+        }
+        // Each bin holds n / max_bins rows.
+        let mut counts = [0usize; 8];
+        for &x in &v {
+            counts[bin_of(&u, x) as usize] += 1;
+        }
+        assert_eq!(counts, [125; 8]);
+    }
+
+    #[test]
+    fn quantile_cuts_merge_repeats_and_skip_the_minimum_and_nan() {
+        // Half the rows are 0 (the minimum): no cut at 0; then 1..=100 twice each.
+        let mut v = vec![0.0; 200];
+        v.extend((1..=100).flat_map(|i| [f64::from(i); 2]));
+        v.push(f64::NAN);
+        v.sort_unstable_by(f64::total_cmp);
+        let u = quantile_bounds(&v, 16);
+        assert!(u.len() < 16);
+        assert!(u.windows(2).all(|w| w[0] < w[1]));
+        assert!(u.iter().all(|&b| b > 0.0 && b.is_finite()));
+        assert_eq!(bin_of(&u, 0.0), 0);
+        assert!(quantile_bounds(&[f64::NAN], 16).is_empty());
+        assert!(quantile_bounds(&[3.0; 10], 16).is_empty());
     }
 
     #[test]

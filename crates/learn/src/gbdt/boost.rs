@@ -166,7 +166,9 @@ fn run(
     let f = train.n_features();
     let y = &train.y;
     let prepared = match p.split_mode {
-        SplitMode::Histogram => Prepared::Hist(Binned::build(&train.x, p.max_bins, p.seed)),
+        SplitMode::Histogram => {
+            Prepared::Hist(Binned::build(&train.x, p.max_bins, p.seed, p.bin_placement))
+        }
         SplitMode::Exact => Prepared::Exact(Sorted::build(&train.x)),
     };
     let sp = SplitParams {

@@ -459,7 +459,7 @@ mod tests {
         };
         let x: Vec<f64> = (0..n * f).map(|_| (next() * 300.0).floor()).collect();
         let x = Matrix::new(n, f, x).unwrap();
-        let data = Binned::build(&x, 256, 0);
+        let data = Binned::build(&x, 256, 0, crate::gbdt::BinPlacement::Greedy);
         let gh: Vec<GradPair> = (0..n)
             .map(|i| {
                 let r = x.row(i);

@@ -80,18 +80,20 @@ pub fn run(mut a: Args) -> anyhow::Result<Outcome> {
             Arc::new(Float64Array::from(scores)),
         ];
         if a.reasons > 0 {
+            // Explained as a batch: tree models go through each tree block by block.
             use rayon::prelude::*;
-            let per_row: Vec<Vec<String>> = (0..ds.n_rows())
-                .into_par_iter()
-                .map(|r| -> riskstream_learn::Result<Vec<String>> {
+            let explained = file.model.explain_rows(&ds.x)?;
+            let per_row: Vec<Vec<String>> = explained
+                .par_iter()
+                .enumerate()
+                .map(|(r, e)| {
                     let row = ds.x.row(r);
-                    let e = file.model.explain(row)?;
-                    Ok(e.top_k(a.reasons, names, row)
+                    e.top_k(a.reasons, names, row)
                         .into_iter()
                         .map(|x| format!("{}={} ({:+.4})", x.feature, x.value, x.contribution))
-                        .collect())
+                        .collect()
                 })
-                .collect::<riskstream_learn::Result<_>>()?;
+                .collect();
             for k in 0..a.reasons {
                 let col: StringArray = per_row
                     .iter()
