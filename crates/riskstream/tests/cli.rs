@@ -943,7 +943,8 @@ fn cases_list_filters_as_the_console_does() {
     ]));
     let again = cases(&["escalate", "cards:0-3", "--reason", "again"]);
     assert_eq!(again.status.code(), Some(2), "{again:?}");
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already escalated by ana"));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("already escalated by cli:ana"), "{err}");
     let (code, got, err) = list(&["--escalated"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(got, ids(&[3]));
@@ -958,7 +959,7 @@ fn cases_list_filters_as_the_console_does() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["case.escalate", "case.comment"]);
-    assert_eq!(lines[0]["actor"], "ana");
+    assert_eq!(lines[0]["actor"], "cli:ana");
     assert_eq!(lines[0]["after"]["reason"], "over my limit");
     let (code, _, err) = list(&["--score-min", "NaN"]);
     assert_eq!(code, Some(2), "{err}");
