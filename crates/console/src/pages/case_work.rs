@@ -72,6 +72,27 @@ fn refused(id: &str, e: RegistryError) -> Fail {
     }
 }
 
+/// Comments on case `id` (`escalate`: escalates it) with the form's text, under the signed-in
+/// key's name; back to the case page saying what was done.
+async fn act(
+    c: &crate::Console,
+    headers: &HeaderMap,
+    id: &str,
+    f: &TextForm,
+    escalate: bool,
+) -> Result<Response, Fail> {
+    let s = signed_post(c, headers, &f.csrf).await?;
+    require_analyst(&s)?;
+    let reg = &c.app.registry;
+    let (text, who) = (f.text.trim(), s.caller.name());
+    let done = if escalate {
+        reg.escalate_case(id, text, who).await.map(|_| "escalated")
+    } else {
+        reg.comment_case(id, text, who).await.map(|()| "commented")
+    };
+    Ok(back(id, done.map_err(|e| refused(id, e))?))
+}
+
 /// `POST /console/cases/{id}/comment`: adds a comment to the case's trail.
 pub async fn comment(
     State(c): C,
@@ -79,14 +100,7 @@ pub async fn comment(
     Path(id): Path<String>,
     Form(f): Form<TextForm>,
 ) -> Result<Response, Fail> {
-    let s = signed_post(&c, &headers, &f.csrf).await?;
-    require_analyst(&s)?;
-    c.app
-        .registry
-        .comment_case(&id, f.text.trim(), s.caller.name())
-        .await
-        .map_err(|e| refused(&id, e))?;
-    Ok(back(&id, "commented"))
+    act(&c, &headers, &id, &f, false).await
 }
 
 /// `POST /console/cases/{id}/escalate`: escalates the open case with a reason; it leaves
@@ -97,12 +111,5 @@ pub async fn escalate(
     Path(id): Path<String>,
     Form(f): Form<TextForm>,
 ) -> Result<Response, Fail> {
-    let s = signed_post(&c, &headers, &f.csrf).await?;
-    require_analyst(&s)?;
-    c.app
-        .registry
-        .escalate_case(&id, f.text.trim(), s.caller.name())
-        .await
-        .map_err(|e| refused(&id, e))?;
-    Ok(back(&id, "escalated"))
+    act(&c, &headers, &id, &f, true).await
 }
