@@ -146,7 +146,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 # model (both 422: the id pattern cannot tell the kinds apart); a case closes once (the
 # second close is 422, the message says by whom).
 [[operations]]
-include-path-regex = "^/v1/(models/[^/]+/stage|policies/[^/]+/activate|cases/[^/]+/close)$"
+include-path-regex = "^/v1/(models/[^/]+/stage|policies/[^/]+/activate|cases/[^/]+/(close|comment|escalate))$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429", "5xx"]
 EOF
 
