@@ -172,6 +172,12 @@ async fn main() {
             "/console/cases?rule=night_spend&outcome=decline".into(),
         ),
         ("my cases", "/console/cases?mine=1".into()),
+        ("one model", "/console/cases?model=m".into()),
+        (
+            "one model, one rule, by score",
+            "/console/cases?model=m&rule=night_spend&sort=score_desc".into(),
+        ),
+        ("escalated", "/console/cases?escalated=1".into()),
         ("all statuses", "/console/cases?status=all".into()),
         (
             "all statuses, newest first",

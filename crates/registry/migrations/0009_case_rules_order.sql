@@ -28,7 +28,8 @@ ALTER TABLE cases ADD COLUMN model TEXT;
 CREATE INDEX cases_by_model ON cases (model, status, created_at, id);
 
 -- Escalation: who escalated an open case and when (NULL: not escalated); the reason is in
--- the audit record (`case.escalate`). The queue lists escalated open cases first by age.
+-- the audit record (`case.escalate`). Escalated cases are few: a partial index holds only
+-- them, in the queue's time order, so the escalated view never walks the others.
 ALTER TABLE cases ADD COLUMN escalated_at BIGINT;
 ALTER TABLE cases ADD COLUMN escalated_by TEXT;
-CREATE INDEX cases_escalated ON cases (status, escalated_at, id);
+CREATE INDEX cases_escalated ON cases (status, created_at, id) WHERE escalated_at IS NOT NULL;
