@@ -176,12 +176,10 @@ fn histogram_and_exact_agree_when_every_value_has_its_own_bin() {
     assert!(worst < 1e-9, "leaf values differ by {worst}");
 }
 
-#[test]
-fn training_bins_and_predict_thresholds_agree_exactly() {
-    // Many distinct values, few bins: thresholds fall between values, and every training
-    // row must take the branch its bin took. Training margins are then bit-identical to
-    // scores, which shows in the recorded training loss.
-    let mut r = Rng(11);
+/// 3,000 rows: a uniform column, one of many distinct large values, one of three levels;
+/// the label from the first two with noise.
+fn many_values(seed: u64) -> Dataset {
+    let mut r = Rng(seed);
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for _ in 0..3000 {
@@ -194,6 +192,15 @@ fn training_bins_and_predict_thresholds_agree_exactly() {
         rows.push(row);
     }
     let train = dataset(rows, y);
+    train
+}
+
+#[test]
+fn training_bins_and_predict_thresholds_agree_exactly() {
+    // Many distinct values, few bins: thresholds fall between values, and every training
+    // row must take the branch its bin took. Training margins are then bit-identical to
+    // scores, which shows in the recorded training loss.
+    let train = many_values(11);
     for max_bins in [2, 5, 16, 256] {
         let p = GbdtParams {
             max_bins,
@@ -227,19 +234,7 @@ fn training_bins_and_predict_thresholds_agree_exactly() {
 #[test]
 fn quantile_bins_put_thresholds_just_below_data_values() {
     use riskstream_learn::gbdt::BinPlacement;
-    let mut r = Rng(12);
-    let mut rows = Vec::new();
-    let mut y = Vec::new();
-    for _ in 0..3000 {
-        let row: Vec<f64> = vec![r.uniform(), (r.uniform() * 1e6).round() / 7.0, r.int(3)];
-        y.push(if row[0] + row[1] * 1e-5 > 0.7 + 0.3 * r.uniform() {
-            1.0
-        } else {
-            0.0
-        });
-        rows.push(row);
-    }
-    let train = dataset(rows, y);
+    let train = many_values(12);
     let mut values: Vec<Vec<f64>> = (0..3).map(|j| train.x.column(j)).collect();
     values.iter_mut().for_each(|v| v.sort_by(f64::total_cmp));
     for max_bins in [2, 16, 256] {
