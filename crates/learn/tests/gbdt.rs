@@ -191,8 +191,7 @@ fn many_values(seed: u64) -> Dataset {
         });
         rows.push(row);
     }
-    let train = dataset(rows, y);
-    train
+    dataset(rows, y)
 }
 
 #[test]
