@@ -110,6 +110,56 @@ async fn an_analyst_works_a_case_in_chromium() {
     b.wait_for("#rules").await;
     b.shot("03-case.png").await;
 
+    // The customer's (103's) recent transactions: its ten, newest first, this one marked;
+    // one chart per customer window feature, each with this case's point. The same count
+    // read from the registry directly.
+    let ours = reg
+        .entity_history(&riskstream_registry::entity_key("CUSTOMER_ID", "103"), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(ours.len(), 10);
+    let hist = b.wait_for("#history-CUSTOMER_ID").await;
+    assert!(hist.text().await.unwrap().contains("CUSTOMER_ID 103"));
+    let rows = b
+        .find_all(Locator::Css("#history-CUSTOMER_ID table.history tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1 + ours.len(), "a header and one row each");
+    assert!(rows[1].text().await.unwrap().contains("39"), "newest first");
+    let this = b
+        .find(Locator::Css("#history-CUSTOMER_ID tr.this"))
+        .await
+        .unwrap();
+    assert!(this.text().await.unwrap().contains("7 (this case)"));
+    let sparks = b
+        .find_all(Locator::Css("#history-CUSTOMER_ID figure.spark"))
+        .await
+        .unwrap();
+    assert_eq!(sparks.len(), 6, "the customer's six window features");
+    let marks = b
+        .find_all(Locator::Css("#history-CUSTOMER_ID circle.mark"))
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 6);
+    // The terminal's: its 20 latest of 40 (this case's is older: no mark).
+    let trows = b
+        .find_all(Locator::Css("#history-TERMINAL_ID table.history tr"))
+        .await
+        .unwrap();
+    assert_eq!(trows.len(), 21);
+    assert!(b
+        .find_all(Locator::Css("#history-TERMINAL_ID circle.mark"))
+        .await
+        .unwrap()
+        .is_empty());
+    b.execute(
+        "document.getElementById('history-CUSTOMER_ID').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.shot("03c-entity-history.png").await;
+
     // Comment and escalate from the case page: both in the case's trail (the comment's
     // markup shown as text), the case marked and found by the queue's escalated filter.
     let f = b.form(Locator::Css("#comment")).await.unwrap();

@@ -25,7 +25,7 @@
 use riskstream_features::spec::FeatureDef;
 use riskstream_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use hashlink::LinkedHashMap;
 use std::sync::Arc;
 
 /// Entities the decision service remembers (a new decider remembers none until told).
@@ -54,12 +54,16 @@ pub struct EntityField {
 }
 
 /// The entities' latest rows (see the module docs).
+///
+/// One linked hash map, least recently active entity at the front: a row replaces the
+/// entity's previous one and moves it to the back, the front is forgotten past the
+/// capacity. Every step is O(1); an earlier form kept a queue beside a plain map and swept
+/// the queue's superseded entries in bulk (an O(n) pass, with an allocation per entry,
+/// under the decider's lock every few thousand decisions).
 #[derive(Debug, Clone)]
 pub struct Latest {
     fields: Vec<EntityField>,
-    map: HashMap<(u16, Box<str>), (u64, LatestRow)>,
-    order: VecDeque<(u16, Box<str>, u64)>,
-    seq: u64,
+    map: LinkedHashMap<(u16, Box<str>), LatestRow>,
     cap: usize,
 }
 
@@ -87,9 +91,7 @@ impl Latest {
             .collect();
         Self {
             fields,
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            seq: 0,
+            map: LinkedHashMap::new(),
             cap: 0,
         }
     }
@@ -113,6 +115,12 @@ impl Latest {
     pub fn set_capacity(&mut self, cap: usize) {
         self.cap = cap;
         self.trim();
+        // Made at its final size (with room for the churn's tombstones), so it never
+        // rehashes every entry at once inside a decision (see `recall::reserved`).
+        let room = crate::recall::reserved(cap + 1);
+        if self.map.capacity() < room {
+            self.map.reserve(room - self.map.len());
+        }
     }
 
     /// Records a transaction's row: `key(field)` gives an entity field's value as text
@@ -149,28 +157,17 @@ impl Latest {
         self.trim();
     }
 
+    /// The entity's row, replacing its previous one and moving it to the back.
     fn put(&mut self, field: u16, key: Box<str>, row: LatestRow) {
-        self.seq += 1;
-        self.order.push_back((field, key.clone(), self.seq));
-        self.map.insert((field, key), (self.seq, row));
+        self.map.insert((field, key), row);
     }
 
+    /// Forgets the least recently active entities past the capacity.
     fn trim(&mut self) {
         while self.map.len() > self.cap {
-            let Some((f, k, s)) = self.order.pop_front() else {
+            if self.map.pop_front().is_none() {
                 break;
-            };
-            let key = (f, k);
-            if self.map.get(&key).is_some_and(|(seq, _)| *seq == s) {
-                self.map.remove(&key);
             }
-        }
-        // Entries superseded by a later row of the same entity: drop them from the
-        // order once they are most of it.
-        if self.order.len() > 2 * self.map.len() + 1024 {
-            let map = &self.map;
-            self.order
-                .retain(|(f, k, s)| map.get(&(*f, k.clone())).is_some_and(|(seq, _)| seq == s));
         }
     }
 
@@ -179,20 +176,15 @@ impl Latest {
         let k = self.fields.iter().position(|f| f.name == field)?;
         self.map
             .get(&(k as u16, Box::from(key)))
-            .map(|(_, r)| (&self.fields[k], r))
+            .map(|r| (&self.fields[k], r))
     }
 
     /// The snapshot form: (field position, key, row), least recent first.
     pub(crate) fn to_snap(&self) -> LatestSnap {
         let rows = self
-            .order
+            .map
             .iter()
-            .filter_map(|(f, k, s)| {
-                self.map
-                    .get(&(*f, k.clone()))
-                    .filter(|(seq, _)| seq == s)
-                    .map(|(_, r)| (*f, k.to_string(), r.clone()))
-            })
+            .map(|((f, k), r)| (*f, k.to_string(), r.clone()))
             .collect();
         LatestSnap {
             capacity: self.cap,
@@ -289,9 +281,37 @@ mod tests {
         let mut back = Latest::new(&s);
         back.restore(l.to_snap());
         assert_eq!(back.map.len(), l.map.len());
-        for (k, (_, r)) in &l.map {
-            assert_eq!(&back.map[k].1, r);
-        }
+        assert!(back.map.iter().eq(l.map.iter()), "rows and order kept");
         assert!(l.current("SOMETHING", "c1").is_none());
+    }
+
+    #[test]
+    fn entities_churning_never_regrow_the_map_and_the_latest_row_wins() {
+        let s = spec();
+        let mut l = Latest::new(&s);
+        l.set_capacity(2_000);
+        let room = l.map.capacity();
+        let cust = l
+            .fields()
+            .iter()
+            .find(|f| f.name == "CUSTOMER_ID")
+            .unwrap()
+            .field;
+        for i in 0..60_000u64 {
+            // Entities repeat (i % 3_000), so rows replace rows and the front churns.
+            let c = format!("c{}", i % 3_000);
+            l.record(
+                move |f| (f == cust).then(|| c.clone()),
+                i as i64,
+                "tx",
+                &[i as f64, 0.0],
+            );
+            assert!(l.map.capacity() <= room, "regrown at row {i}");
+        }
+        assert_eq!(l.len(), 2_000);
+        // The last 2,000 distinct entities are held, each with its latest row.
+        let (_, r) = l.current("CUSTOMER_ID", "c2999").unwrap();
+        assert_eq!(r.time, 59_999);
+        assert!(l.current("CUSTOMER_ID", "c0").is_none());
     }
 }

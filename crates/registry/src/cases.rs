@@ -726,6 +726,7 @@ impl Registry {
                 serde_json::json!({ "assignee": assignee, "note": note })
             }),
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.commit().await?;
@@ -909,6 +910,7 @@ impl Registry {
                 "note": note,
             })),
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         let now = change.now;

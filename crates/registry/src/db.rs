@@ -56,6 +56,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "case_rules_order",
         include_str!("../migrations/0009_case_rules_order.sql"),
     ),
+    (
+        10,
+        "entity_events",
+        include_str!("../migrations/0010_entity_events.sql"),
+    ),
 ];
 
 /// What a migration appends for each database. Migration 8: one `case_rules` row per fired

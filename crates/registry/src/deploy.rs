@@ -350,6 +350,7 @@ impl Registry {
                         before: Some(stage_json(old, Stage::Champion)),
                         after: Some(stage_json(old, Stage::Archived)),
                         time: change.now,
+                        keys: None,
                     });
                 }
             }
@@ -374,6 +375,7 @@ impl Registry {
             before: current.map(|s| stage_json(&id, s)),
             after: Some(stage_json(&id, stage)),
             time: change.now,
+            keys: None,
         });
         change.audit(&records).await?;
         change.bump();
@@ -441,6 +443,7 @@ impl Registry {
             before: Some(json!({ "champion": top, target.as_str(): target_stage.as_str() })),
             after: Some(json!({ "champion": target, top.as_str(): "archived" })),
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -519,6 +522,7 @@ impl Registry {
             before: current.map(|c| json!({ slot.as_str(): c })),
             after: Some(json!({ slot.as_str(): id })),
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -580,6 +584,7 @@ impl Registry {
             before: Some(json!({ slot.as_str(): top })),
             after: Some(json!({ slot.as_str(): target })),
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();

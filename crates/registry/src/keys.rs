@@ -100,6 +100,7 @@ impl Registry {
             before: None,
             after: Some(json!({ "roles": roles })),
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -166,6 +167,7 @@ impl Registry {
             before: Some(json!({ "roles": roles, "revoked": false })),
             after: Some(json!({ "roles": roles, "revoked": true })),
             time: now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();

@@ -75,6 +75,7 @@ mod case_work;
 mod cases;
 mod db;
 mod deploy;
+mod entity;
 mod error;
 mod key;
 mod keys;
@@ -92,6 +93,9 @@ use sha2::{Digest, Sha256};
 
 pub use case_work::CASE_ACTIONS;
 pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
+pub use entity::{
+    entity_key, EntityCursor, EntityEvent, ENTITY_HISTORY_MAX, ENTITY_VALUE_MAX,
+};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
@@ -100,7 +104,7 @@ pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
 pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
-    ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,
+    ChainBreak, Challenger, DeploymentState, EventKeys, HistoryEntry, KeyInfo, ListEntry, Principal, Role,
     Slot, Stage, VerifyOptions, VerifyReport,
 };
 pub use writer::{committed, AuditSendError, AuditWriter, AuditWriterStats};

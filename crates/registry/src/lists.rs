@@ -72,6 +72,7 @@ impl Registry {
             before,
             after: Some(entry_json(expires_at, reason)),
             time: now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -101,6 +102,7 @@ impl Registry {
             before: Some(entry_json(expires_at, &reason)),
             after: None,
             time: change.now,
+            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();

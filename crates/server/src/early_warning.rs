@@ -337,6 +337,7 @@ impl EarlyWarning {
                 before: None,
                 after: serde_json::to_value(a).ok(),
                 time: a.raised_at,
+                keys: None,
             })
             .collect();
         if let Err(e) = registry.audit_append(&records).await {

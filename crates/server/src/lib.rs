@@ -36,6 +36,7 @@ pub mod credit_seen;
 pub mod drift;
 pub mod early_warning;
 pub mod error;
+pub mod event_audit;
 pub mod files;
 pub mod forecast;
 pub mod json;
@@ -103,6 +104,10 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/labels", post(routes::label))
         .route("/v1/credit/score", post(routes::credit_score))
         .route("/v1/features/{entity}", get(routes::entity_features))
+        .route(
+            "/v1/entities/{field}/{value}/history",
+            get(routes::entity_history),
+        )
         .route(
             "/v1/recommendations/{customer}",
             get(routes::recommendations),

@@ -81,6 +81,8 @@ pub struct AppState {
     pub lists: ArcSwap<Lists>,
     /// Background writer of decision audit records.
     pub audit: Option<riskstream_registry::AuditWriter>,
+    /// What each audited decision records of its inputs, and its entity keys.
+    pub events: crate::event_audit::EventAudit,
     /// Background writer of the cases review/decline decisions open.
     pub cases: crate::cases_out::CaseQueue,
     /// Decisions being computed (bounded: beyond it, 503).
@@ -272,8 +274,9 @@ impl AppState {
                 .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
         );
         check_not_poisoned(&cfg, &decider)?;
+        let events = crate::event_audit::EventAudit::new(&spec, decider.columns());
         if cfg.audit_decisions {
-            recovery.reaudited = reaudit(&registry, &logged).await?;
+            recovery.reaudited = reaudit(&registry, &logged, &events, &mut decider).await?;
         }
         recovery.reopened_cases =
             crate::cases_out::reopen_logged(&registry, &cfg.deployment, &logged).await?;
@@ -321,6 +324,7 @@ impl AppState {
             deployment: ArcSwap::from_pointee(deployment),
             lists: ArcSwap::from_pointee(lists),
             audit,
+            events,
             inflight,
             revision: AtomicI64::new(revision),
             wal,
@@ -553,7 +557,14 @@ fn restore(cfg: &ServiceConfig, spec: &FeatureSpec) -> Result<Restored, StartErr
 /// Writes the audit records of logged decisions and labels that the audit log lacks. The
 /// answer to a client waits for the log, not for the audit batch, so a crash can leave
 /// acknowledged decisions without their audit record; the log still holds them.
-async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartError> {
+/// Each record holds its decision's inputs as a live one does: the logged transaction,
+/// the feature row if the replay left it kept, and its entity keys.
+async fn reaudit(
+    registry: &Registry,
+    logged: &[Record],
+    events: &crate::event_audit::EventAudit,
+    decider: &mut Decider,
+) -> Result<u64, StartError> {
     if logged.is_empty() {
         return Ok(0);
     }
@@ -576,13 +587,15 @@ async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartErr
     let mut seen = std::collections::HashSet::new();
     let mut missing = Vec::new();
     for rec in logged {
-        let (is_decision, subject, action, actor, after) = match rec {
+        let (is_decision, subject, action, actor, after, event) = match rec {
             Record::Decision {
-                decision, actor, ..
+                decision,
+                actor,
+                tx,
             } => {
                 let v: serde_json::Value = serde_json::from_str(decision).unwrap_or_default();
                 let id = v["tx_id"].as_str().unwrap_or_default().to_string();
-                (true, id, "decision", actor, v)
+                (true, id, "decision", actor, v, Some(tx))
             }
             Record::Label {
                 tx_id,
@@ -600,6 +613,7 @@ async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartErr
                 },
                 actor,
                 serde_json::json!({ "fraud": fraud, "time": time }),
+                None,
             ),
         };
         if held.contains(&(is_decision, subject.as_str()))
@@ -607,6 +621,18 @@ async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartErr
         {
             continue;
         }
+        let (before, keys) = match event {
+            Some(tx) => {
+                let facts = crate::event_audit::EventFacts {
+                    row: decider.kept_row(&subject).map(<[f64]>::to_vec),
+                    time: decider.event_time_of(tx).unwrap_or(now),
+                    tx: tx.clone(),
+                };
+                let (b, k) = events.inputs(facts);
+                (Some(b), Some(k))
+            }
+            None => (None, None),
+        };
         missing.push(riskstream_registry::AuditRecord {
             actor: if actor.is_empty() {
                 "service".into()
@@ -615,9 +641,10 @@ async fn reaudit(registry: &Registry, logged: &[Record]) -> Result<u64, StartErr
             },
             action: action.into(),
             subject,
-            before: None,
+            before,
             after: Some(after),
             time: now,
+            keys,
         });
     }
     for chunk in missing.chunks(1000) {

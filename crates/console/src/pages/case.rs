@@ -1,5 +1,6 @@
-//! One case: the transaction, the decision and its reasons, and the actions on it (label,
-//! assign, put an entity on a list).
+//! One case: the transaction, the decision and its reasons, the history of its entities
+//! (their recent transactions and features, [`super::entity_history`]), and the actions on
+//! it (label, assign, put an entity on a list).
 
 use super::{
     age, bad, case_of, reg_fail, render, require_analyst, score_text, seg, signed, signed_post,
@@ -90,6 +91,10 @@ struct CasePage {
     escalated: String,
     /// Assignments, comments, escalation and the verdict, newest first.
     trail: Vec<super::case_work::TrailRow>,
+    /// The recent transactions and features of the case's entities.
+    entities: Vec<super::entity_history::EntitySection>,
+    spark_w: f64,
+    spark_h: f64,
 }
 
 /// What an action did, for the page it redirects to (fixed texts: nothing from the
@@ -164,6 +169,12 @@ pub async fn case_page(
         .case_trail(&id, 200)
         .await
         .map_err(|e| Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let entities = super::entity_history::sections(
+        &c,
+        k.tx.as_ref().and_then(Value::as_object),
+        &k.tx_id,
+    )
+    .await;
     let d = &k.decision;
     let schema = &c.app.spec.schema;
     let mut fields = Vec::new();
@@ -283,6 +294,9 @@ pub async fn case_page(
             _ => String::new(),
         },
         trail: super::case_work::trail_rows(&trail),
+        entities,
+        spark_w: super::entity_history::SPARK_W,
+        spark_h: super::entity_history::SPARK_H,
         id: k.id,
     };
     Ok(render(&page))

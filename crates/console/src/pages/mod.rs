@@ -17,6 +17,7 @@ pub mod case_work;
 pub mod complaints;
 pub mod credit;
 pub mod dashboard;
+pub mod entity_history;
 pub mod drift;
 pub mod forecasts;
 pub mod lists;

@@ -166,7 +166,7 @@ impl Decider {
 }
 
 /// The values of a one-row batch, as rules see them.
-fn tx_values(batch: &RecordBatch) -> Vec<TxValue> {
+pub(super) fn tx_values(batch: &RecordBatch) -> Vec<TxValue> {
     batch
         .columns()
         .iter()

@@ -288,6 +288,22 @@ impl Decider {
         &self.engine
     }
 
+    /// The feature row a recent decision was made on (kept for its label), by
+    /// transaction id, in the order of [`Decider::columns`].
+    pub fn kept_row(&self, tx_id: &str) -> Option<&[f64]> {
+        self.rows.map.get(tx_id).map(|(_, r)| r.as_slice())
+    }
+
+    /// The event time (µs) of a transaction as this decider reads it, without touching
+    /// the feature state; `None` if it does not decode.
+    pub fn event_time_of(&mut self, tx: &serde_json::Map<String, serde_json::Value>) -> Option<i64> {
+        let batch = self.decoder.decode(tx).ok()?;
+        match input::tx_values(&batch).get(self.time_field) {
+            Some(crate::rules::TxValue::Int(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
     /// Whether decisions carry their feature row (`features`); off by default.
     pub fn set_include_features(&mut self, on: bool) {
         self.include_features = on;

@@ -585,6 +585,32 @@ enum CasesCmd {
         /// The case id.
         id: String,
     },
+    /// Print an entity's recent decided transactions (event, feature row, decision), newest
+    /// first, one JSON object per line; the last line on stderr gives the next page's cursor.
+    History {
+        #[command(flatten)]
+        target: Target,
+        /// The entity field of the feature schema, e.g. CUSTOMER_ID.
+        field: String,
+        /// The entity's key as transactions carry it (a token for a protected field).
+        value: String,
+        /// Events at most (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only events older than this cursor (`TIME:SEQ`, printed by the previous page).
+        #[arg(long)]
+        before: Option<String>,
+    },
+}
+
+/// A history cursor `TIME:SEQ` from the command line.
+fn history_cursor(s: &str) -> Result<riskstream_registry::EntityCursor, UsageError> {
+    let bad = || UsageError(format!("--before {s}: give the `TIME:SEQ` cursor the previous page printed"));
+    let (t, q) = s.split_once(':').ok_or_else(bad)?;
+    Ok(riskstream_registry::EntityCursor {
+        time: t.parse().map_err(|_| bad())?,
+        seq: q.parse().map_err(|_| bad())?,
+    })
 }
 
 /// A score bound given on the command line, refused when it is not a finite number.
@@ -687,6 +713,38 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                 c.reg.case(&id).await?;
                 for e in c.reg.case_trail(&id, 1000).await? {
                     println!("{}", serde_json::to_string(&e)?);
+                }
+            }
+            CasesCmd::History {
+                target,
+                field,
+                value,
+                limit,
+                before,
+            } => {
+                if !(1..=riskstream_registry::ENTITY_HISTORY_MAX).contains(&limit) {
+                    return Err(UsageError(format!(
+                        "--limit {limit}: give 1 to {}",
+                        riskstream_registry::ENTITY_HISTORY_MAX
+                    ))
+                    .into());
+                }
+                let before = before.as_deref().map(history_cursor).transpose()?;
+                let c = Ctx::open(&target).await?;
+                let key = riskstream_registry::entity_key(&field, &value);
+                let events = c.reg.entity_history(&key, limit, before).await?;
+                for e in &events {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&riskstream_server::routes::event_json(e))?
+                    );
+                }
+                match events.last() {
+                    None => eprintln!("no decided transaction of {field} {value} is recorded with its inputs"),
+                    Some(e) if events.len() == limit => {
+                        eprintln!("next page: --before {}:{}", e.event_time, e.record.seq)
+                    }
+                    Some(_) => eprintln!("{} events (the last page)", events.len()),
                 }
             }
         }

@@ -6,6 +6,7 @@ use super::openapi::{BatchOut, DecisionOut, ErrorBody, LabelOut};
 use super::{admit, audit_queue, audit_record, body, decide_err, durable, JsonBody, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::event_audit::EventFacts;
 use crate::json::Transaction;
 use crate::state::short;
 use crate::wal::Record;
@@ -41,6 +42,41 @@ fn case_tx(
         Ok(d) if crate::cases_out::opens_case(d.outcome.as_str()) => serde_json::to_string(tx).ok(),
         _ => None,
     }
+}
+
+/// What an audited decision must record of its inputs, taken under the decider's lock:
+/// the kept transaction and the feature row (copies; names and JSON come after).
+fn facts(
+    st: &crate::state::AppState,
+    g: &riskstream_decide::Decider,
+    r: &Result<Decision, DecideError>,
+    tx: &serde_json::Map<String, Value>,
+) -> Option<EventFacts> {
+    match (r, &st.audit) {
+        (Ok(d), Some(_)) => Some(EventFacts {
+            tx: tx.clone(),
+            row: g.kept_row(&d.tx_id).map(<[f64]>::to_vec),
+            time: d.event_time,
+        }),
+        _ => None,
+    }
+}
+
+/// A decision's audit record: its inputs (`before`), the answer (`after`), its entities.
+fn decision_record(
+    st: &crate::state::AppState,
+    caller: &Caller,
+    d: &Decision,
+    v: Value,
+    facts: Option<EventFacts>,
+) -> riskstream_registry::AuditRecord {
+    let mut rec = audit_record(caller, "decision", &d.tx_id, v);
+    if let Some(f) = facts {
+        let (before, keys) = st.events.inputs(f);
+        rec.before = Some(before);
+        rec.keys = Some(keys);
+    }
+    rec
 }
 
 /// Queues the case of a review/decline decision (not awaited: off the critical path).
@@ -119,10 +155,11 @@ pub async fn decide(
     let dep = st.deployment.load_full();
     let lists = st.lists.load_full();
     let t0 = Instant::now();
-    let (r, wal, case_tx) = {
+    let (r, wal, case_tx, facts) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         let r = g.decide(&tx, &dep, &lists);
         let tx = kept(&g, tx);
+        let facts = facts(&st, &g, &r, &tx);
         // Counted as the write-ahead log keeps it, so a replay counts the same values.
         if let (Ok(_), Some(e)) = (&r, &st.early) {
             e.record(&tx);
@@ -136,7 +173,7 @@ pub async fn decide(
             })),
             _ => None,
         };
-        (r, wal, case_tx)
+        (r, wal, case_tx, facts)
     };
     let mut d = match r {
         Ok(d) => d,
@@ -159,7 +196,7 @@ pub async fn decide(
     d.latency_us = t0.elapsed().as_micros() as u64;
     record_metrics(&d);
     let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
-    let a = audit_queue(&st, audit_record(&caller, "decision", &d.tx_id, v.clone())).await?;
+    let a = audit_queue(&st, decision_record(&st, &caller, &d, v.clone(), facts)).await?;
     open_case(&st, &d, &v, case_tx).await;
     durable(wal.into_iter().collect(), a.into_iter().collect()).await?;
     Ok(Json(v))
@@ -220,6 +257,7 @@ pub async fn decide_batch(
                     e.record(&tx);
                 }
                 let case_tx = case_tx(&r, &tx);
+                let facts = facts(&st, &g, &r, &tx);
                 if let (Ok(d), Some(w)) = (&r, &st.wal) {
                     wal.push(w.append(Record::Decision {
                         decision: decision_json(&g, d),
@@ -227,20 +265,20 @@ pub async fn decide_batch(
                         actor: caller.name().to_string(),
                     }));
                 }
-                (r, case_tx)
+                (r, case_tx, facts)
             })
             .collect::<Vec<_>>()
     };
     let mut out = Vec::with_capacity(results.len());
     let mut audit = Vec::new();
     let (mut ok, mut bad) = (0usize, 0usize);
-    for (i, (r, case_tx)) in results.into_iter().enumerate() {
+    for (i, (r, case_tx, facts)) in results.into_iter().enumerate() {
         match r {
             Ok(d) => {
                 record_metrics(&d);
                 let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
                 audit.extend(
-                    audit_queue(&st, audit_record(&caller, "decision", &d.tx_id, v.clone()))
+                    audit_queue(&st, decision_record(&st, &caller, &d, v.clone(), facts))
                         .await?,
                 );
                 open_case(&st, &d, &v, case_tx).await;

@@ -164,6 +164,7 @@ pub async fn acknowledge(
                 before: serde_json::to_value(&before).ok(),
                 after: Some(v.clone()),
                 time: riskstream_core::time::now_micros(),
+                keys: None,
             }])
             .await
             .map_err(reg_err)?;

@@ -39,6 +39,7 @@ pub mod complaints;
 pub mod credit;
 pub mod decisions;
 pub mod deployment;
+pub mod entities;
 pub mod features;
 pub mod forecast;
 pub mod forecast_alerts;
@@ -57,6 +58,7 @@ pub use complaints::*;
 pub use credit::*;
 pub use decisions::*;
 pub use deployment::*;
+pub use entities::*;
 pub use features::*;
 pub use forecast::*;
 pub use forecast_alerts::*;
@@ -170,6 +172,7 @@ fn audit_record(caller: &Caller, action: &str, subject: &str, after: Value) -> A
         before: None,
         after: Some(after),
         time: now_micros(),
+        keys: None,
     }
 }
 

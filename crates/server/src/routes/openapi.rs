@@ -35,7 +35,7 @@ use utoipa::{OpenApi, ToSchema};
         routes::recommend_rollback,
         routes::classify_complaint, routes::list_text_models, routes::put_text_model,
         routes::set_text_stage, routes::complaints_rollback,
-        routes::entity_features,
+        routes::entity_features, routes::entity_history,
         routes::drift, routes::list_alerts, routes::check_alerts, routes::ack_alert
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
@@ -345,6 +345,40 @@ pub struct ListEntryInfo {
 pub struct RemovedOut {
     /// Always `true`.
     pub removed: bool,
+}
+
+/// An entity's recent events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntityHistoryOut {
+    /// The entity field asked for.
+    pub field: String,
+    /// The entity's key as asked.
+    pub value: String,
+    /// Its events, newest first.
+    pub events: Vec<EntityEventOut>,
+    /// Cursor of the next (older) page for `before`; null on the last page.
+    pub next: Option<String>,
+}
+
+/// One decided transaction of an entity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntityEventOut {
+    /// The transaction's event time (RFC 3339).
+    pub event_time: String,
+    /// Its decision's audit record (`GET /v1/audit`).
+    pub seq: i64,
+    /// The transaction id.
+    pub tx_id: String,
+    /// The transaction as received, after data protection.
+    #[schema(value_type = Object)]
+    pub event: Value,
+    /// The feature row it was decided on (name → value, null when not finite); null when
+    /// the service no longer held the row (a decision audited again after a crash).
+    #[schema(value_type = Option<Object>)]
+    pub features: Value,
+    /// The decision as answered.
+    #[schema(value_type = Object)]
+    pub decision: Value,
 }
 
 /// One audit record.
