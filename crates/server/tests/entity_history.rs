@@ -67,7 +67,7 @@ async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
     let ev = h["events"].as_array().unwrap();
     let ids: Vec<&str> = ev.iter().map(|e| e["tx_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["7", "5", "4", "3"], "{h}");
-    assert_eq!(ev[0]["event_time"], "2026-11-24T10:07:00Z", "{h}");
+    assert_eq!(ev[0]["event_time"], "2026-11-24 10:07:00", "{h}");
     assert_eq!(ev[0]["event"]["TX_AMOUNT"], 70.0);
     assert_eq!(ev[1]["event"]["TX_AMOUNT"], 50.0);
     // The feature row each was decided on: the customer's 1-day count and mean amount.

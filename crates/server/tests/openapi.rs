@@ -341,7 +341,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 57, "operations in the document");
+    assert_eq!(n, 58, "operations in the document");
     // Values the schema allows are values the service takes: the entity fields of this
     // deployment's feature spec, the case orders, the cursor's form.
     let param = |route: &str, name: &str| -> Value {
@@ -355,6 +355,10 @@ async fn the_document_declares_errors_auth_and_arrays() {
     };
     assert_eq!(
         param("/v1/features/{entity}", "field")["enum"],
+        json!(["CUSTOMER_ID", "TERMINAL_ID"])
+    );
+    assert_eq!(
+        param("/v1/entities/{field}/{value}/history", "field")["enum"],
         json!(["CUSTOMER_ID", "TERMINAL_ID"])
     );
     let sort = param("/v1/cases", "sort");
@@ -1456,6 +1460,19 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     .await;
     assert_eq!(code, 400, "{v}");
     send(&s, &mut c, "get", r, "/v1/features/5", None, N).await;
+
+    // An entity's history (customer 5's decisions above): analysts only.
+    let r = "/v1/entities/{field}/{value}/history";
+    let p = "/v1/entities/CUSTOMER_ID/5/history?limit=2";
+    let (code, v) = send(&s, &mut c, "get", r, p, k(&analyst), N).await;
+    assert_eq!(code, 200, "{v}");
+    assert!(!v["events"].as_array().unwrap().is_empty(), "{v}");
+    let (code, v) = send(&s, &mut c, "get", r, p, k(&decide), N).await;
+    assert_eq!(code, 403, "{v}");
+    let bad = "/v1/entities/NOPE/5/history";
+    let (code, v) = send(&s, &mut c, "get", r, bad, k(&analyst), N).await;
+    assert_eq!(code, 400, "{v}");
+    send(&s, &mut c, "get", r, p, None, N).await;
 
     let mut summary = String::new();
     for ((m, r), st) in &c.seen {

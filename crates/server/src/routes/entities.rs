@@ -24,7 +24,7 @@ pub struct HistoryQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// The `next` cursor of the previous page: only older events.
-    #[param(pattern = r"^-?[0-9]{1,19}:[0-9]{1,19}$")]
+    #[param(pattern = r"^-?[0-9]{1,18}:[0-9]{1,18}$")]
     pub before: Option<String>,
 }
 

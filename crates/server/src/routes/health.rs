@@ -25,19 +25,25 @@ pub async fn openapi_json(State(st): St) -> Json<Value> {
         let g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         g.latest().fields().iter().map(|f| f.name.clone()).collect()
     };
-    name_entity_fields(&mut doc, &fields);
+    name_entity_fields(&mut doc, "/paths/~1v1~1features~1{entity}/get/parameters", &fields);
+    name_entity_fields(
+        &mut doc,
+        "/paths/~1v1~1entities~1{field}~1{value}~1history/get/parameters",
+        st.events.entity_fields(),
+    );
     Json(doc)
 }
 
 /// The document describes this deployment: `GET /v1/features/{entity}`'s `field` may only
 /// be one of the feature spec's entity fields, so a client (or a fuzzer) built from the
 /// document knows the values the service takes.
-fn name_entity_fields(doc: &mut Value, fields: &[String]) {
+/// The history route's `field` likewise names the schema's entity fields.
+fn name_entity_fields(doc: &mut Value, params: &str, fields: &[String]) {
     if fields.is_empty() {
         return;
     }
     let Some(params) = doc
-        .pointer_mut("/paths/~1v1~1features~1{entity}/get/parameters")
+        .pointer_mut(params)
         .and_then(Value::as_array_mut)
     else {
         return;

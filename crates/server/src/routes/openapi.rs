@@ -363,7 +363,7 @@ pub struct EntityHistoryOut {
 /// One decided transaction of an entity.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntityEventOut {
-    /// The transaction's event time (RFC 3339).
+    /// The transaction's event time, UTC (`YYYY-MM-DD HH:MM:SS[.ffffff]`).
     pub event_time: String,
     /// Its decision's audit record (`GET /v1/audit`).
     pub seq: i64,
