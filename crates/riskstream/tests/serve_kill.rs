@@ -230,6 +230,18 @@ async fn acknowledged_decisions_survive_sigkill() {
                 "{} decided twice",
                 r.subject
             );
+            // Its inputs: the transaction and the feature row, also when the record was
+            // written again from the write-ahead log after a kill.
+            let before = r.before.as_ref().expect("a decision records its inputs");
+            assert_eq!(
+                before["event"]["TRANSACTION_ID"].to_string(),
+                r.subject,
+                "{before}"
+            );
+            assert!(
+                before["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"].is_number(),
+                "{before}"
+            );
         }
         audited.insert(r.subject.clone());
     }
@@ -240,6 +252,15 @@ async fn acknowledged_decisions_survive_sigkill() {
         "acknowledged but not audited: {missing:?}"
     );
     assert_eq!(audited.len(), acked.len());
+    // Each is indexed by its customer once: a customer's history holds its transactions.
+    for c in [0i64, 7, 123, 399] {
+        let want = (0..n)
+            .filter(|&i| tx(i)["CUSTOMER_ID"] == json!(c))
+            .count();
+        let key = riskstream_registry::entity_key("CUSTOMER_ID", &c.to_string());
+        let got = reg.entity_history(&key, 1000, None).await.unwrap();
+        assert_eq!(got.len(), want, "customer {c}");
+    }
 
     // The features of every acknowledged transaction are an uninterrupted run's.
     let spec = riskstream_features::FeatureSpec::from_file(

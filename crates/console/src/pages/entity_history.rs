@@ -221,13 +221,14 @@ mod tests {
     fn a_spark_spans_its_range_and_marks_the_case() {
         let s = spark("f", &[Some(1.0), None, Some(3.0), Some(2.0)], Some(2)).unwrap();
         // Three known points, the highest at the top and the lowest at the bottom.
-        assert_eq!(s.points, "4.0,44.0 146.7,4.0 218.0,24.0");
-        assert_eq!(s.mark, Some((146.66666666666666, 4.0)));
+        assert_eq!(s.points, "4.0,44.0 145.3,4.0 216.0,24.0");
+        let (mx, my) = s.mark.unwrap();
+        assert!((mx - (4.0 + 212.0 * 2.0 / 3.0)).abs() < 1e-9 && my == 4.0);
         assert_eq!((s.low.as_str(), s.high.as_str(), s.last.as_str()), ("1", "3", "2"));
         assert!(spark("f", &[None, None], None).is_none());
         // A flat series sits in the middle.
         let flat = spark("f", &[Some(0.5), Some(0.5)], None).unwrap();
-        assert_eq!(flat.points, "4.0,24.0 218.0,24.0");
+        assert_eq!(flat.points, "4.0,24.0 216.0,24.0");
         assert_eq!(flat.low, "0.500");
     }
 }
