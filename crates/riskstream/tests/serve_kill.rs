@@ -127,6 +127,7 @@ async fn acknowledged_decisions_survive_sigkill() {
             "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"off\"\nreturn_features = true\n\
              [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\n\
              [state]\ndir = \"{}\"\ncheckpoint_interval = \"3s\"\ndurability = \"{durability}\"\n\
+             [audit]\ninputs = true\n\
              [features]\nspec = \"{}\"\n",
             d.join("state").display(),
             examples().join("fraud-handbook/features.toml").display()

@@ -45,6 +45,11 @@ pub struct ServiceConfig {
     pub request_timeout: Duration,
     /// Whether every decision is appended to the audit log.
     pub audit_decisions: bool,
+    /// Whether a decision's audit record holds its inputs (the transaction after data
+    /// protection and its feature row) and is indexed by its entities (the case page's
+    /// history). `[audit] inputs`, default off: on SQLite its entity index costs the
+    /// 5,000/s p99 (BENCHMARKS, "Entity history").
+    pub audit_inputs: bool,
     /// Capacity of the audit queue (decisions waiting to be written).
     pub audit_queue: usize,
     /// Return the feature values in each decision.
@@ -271,6 +276,7 @@ struct RawState {
 #[serde(deny_unknown_fields)]
 struct RawAudit {
     decisions: Option<bool>,
+    inputs: Option<bool>,
     queue: Option<i64>,
     key_file: Option<String>,
 }
@@ -511,6 +517,7 @@ impl ServiceConfig {
             max_inflight,
             request_timeout,
             audit_decisions: a.decisions.unwrap_or(true),
+            audit_inputs: a.inputs.unwrap_or(false),
             audit_queue,
             return_features: s.return_features.unwrap_or(false),
             feature_spec,

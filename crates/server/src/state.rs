@@ -276,7 +276,8 @@ impl AppState {
         check_not_poisoned(&cfg, &decider)?;
         let events = crate::event_audit::EventAudit::new(&spec, decider.columns());
         if cfg.audit_decisions {
-            recovery.reaudited = reaudit(&registry, &logged, &events, &mut decider).await?;
+            let events = cfg.audit_inputs.then_some(&events);
+            recovery.reaudited = reaudit(&registry, &logged, events, &mut decider).await?;
         }
         recovery.reopened_cases =
             crate::cases_out::reopen_logged(&registry, &cfg.deployment, &logged).await?;
@@ -562,7 +563,7 @@ fn restore(cfg: &ServiceConfig, spec: &FeatureSpec) -> Result<Restored, StartErr
 async fn reaudit(
     registry: &Registry,
     logged: &[Record],
-    events: &crate::event_audit::EventAudit,
+    events: Option<&crate::event_audit::EventAudit>,
     decider: &mut Decider,
 ) -> Result<u64, StartError> {
     if logged.is_empty() {
@@ -621,8 +622,8 @@ async fn reaudit(
         {
             continue;
         }
-        let (before, keys) = match event {
-            Some(tx) => {
+        let (before, keys) = match (event, events) {
+            (Some(tx), Some(events)) => {
                 let facts = crate::event_audit::EventFacts {
                     row: decider.kept_row(&subject).map(<[f64]>::to_vec),
                     time: decider.event_time_of(tx).unwrap_or(now),
@@ -631,7 +632,7 @@ async fn reaudit(
                 let (b, k) = events.inputs(facts);
                 (Some(b), Some(k))
             }
-            None => (None, None),
+            _ => (None, None),
         };
         missing.push(riskstream_registry::AuditRecord {
             actor: if actor.is_empty() {

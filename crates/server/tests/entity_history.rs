@@ -24,7 +24,7 @@ async fn get(s: &Svc, path: &str, key: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
-    let mut s = start("").await;
+    let mut s = start("\n[audit]\ninputs = true\n").await;
     deploy(&s).await;
     let decider = s.key(&[Role::Decide]).await;
     let analyst = s.key(&[Role::Analyst]).await;
@@ -123,5 +123,37 @@ async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
         let (st, e) = get(&s, &format!("/v1/entities/CUSTOMER_ID/42/history?{q}"), &analyst).await;
         assert_eq!(st, 400, "{q}: {e}");
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_decision_records_only_its_answer() {
+    let mut s = start("").await;
+    deploy(&s).await;
+    let decider = s.key(&[Role::Decide]).await;
+    let analyst = s.key(&[Role::Analyst]).await;
+    for i in 1..=2 {
+        let r = s
+            .post("/v1/decisions", &decider)
+            .json(&tx(i, 42, 10.0, &format!("2026-11-24 10:0{i}:00")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (st, h) = get(&s, "/v1/entities/CUSTOMER_ID/42/history", &analyst).await;
+    assert_eq!(st, 200, "{h}");
+    assert!(h["events"].as_array().unwrap().is_empty(), "{h}");
+    let (st, tail) = get(&s, "/v1/audit?n=10", &analyst).await;
+    assert_eq!(st, 200, "{tail}");
+    let decisions: Vec<&Value> = tail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "decision")
+        .collect();
+    assert_eq!(decisions.len(), 2, "{tail}");
+    assert!(decisions.iter().all(|r| r["before"].is_null()), "{tail}");
     s.stop().await;
 }

@@ -53,7 +53,7 @@ fn facts(
     tx: &serde_json::Map<String, Value>,
 ) -> Option<EventFacts> {
     match (r, &st.audit) {
-        (Ok(d), Some(_)) => Some(EventFacts {
+        (Ok(d), Some(_)) if st.cfg.audit_inputs => Some(EventFacts {
             tx: tx.clone(),
             row: g.kept_row(&d.tx_id).map(<[f64]>::to_vec),
             time: d.event_time,
