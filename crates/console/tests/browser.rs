@@ -114,7 +114,11 @@ async fn an_analyst_works_a_case_in_chromium() {
     // one chart per customer window feature, each with this case's point. The same count
     // read from the registry directly.
     let ours = reg
-        .entity_history(&riskstream_registry::entity_key("CUSTOMER_ID", "103"), 100, None)
+        .entity_history(
+            &riskstream_registry::entity_key("CUSTOMER_ID", "103"),
+            100,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(ours.len(), 10);

@@ -22,10 +22,10 @@
 //! its allocations per transaction; the decision service turns it on
 //! ([`crate::Decider::set_entity_capacity`]).
 
+use hashlink::LinkedHashMap;
 use riskstream_features::spec::FeatureDef;
 use riskstream_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
-use hashlink::LinkedHashMap;
 use std::sync::Arc;
 
 /// Entities the decision service remembers (a new decider remembers none until told).

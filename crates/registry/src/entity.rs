@@ -32,7 +32,10 @@ pub const ENTITY_HISTORY_MAX: usize = 1000;
 /// bloat the index, and still finds its own history).
 pub fn entity_key(field: &str, value: &str) -> String {
     if value.len() > ENTITY_VALUE_MAX {
-        format!("{field}=sha256:{}", hex::encode(Sha256::digest(value.as_bytes())))
+        format!(
+            "{field}=sha256:{}",
+            hex::encode(Sha256::digest(value.as_bytes()))
+        )
     } else {
         format!("{field}={value}")
     }

@@ -51,7 +51,13 @@ async fn an_entity_history_pages_newest_first(db: Db) {
     recs.push(decision(100, "b", "t1", 40));
     recs.push(decision(101, &long, "t2", 5));
     // A record without keys (a label) is not indexed.
-    recs.push(AuditRecord::now("svc", "label", "tx0", None, Some(json!({"fraud": true}))));
+    recs.push(AuditRecord::now(
+        "svc",
+        "label",
+        "tx0",
+        None,
+        Some(json!({"fraud": true})),
+    ));
     reg.audit_append(&recs[..4]).await.unwrap();
     // The rest through the background writer, as the service writes them.
     let w = reg.audit_writer(100);
@@ -81,7 +87,10 @@ async fn an_entity_history_pages_newest_first(db: Db) {
     );
     let e = &all[0];
     assert_eq!(e.record.action, "decision");
-    assert_eq!(e.record.before.as_ref().unwrap()["features"]["NB_TX_1DAY"], 4);
+    assert_eq!(
+        e.record.before.as_ref().unwrap()["features"]["NB_TX_1DAY"],
+        4
+    );
     assert_eq!(e.record.before.as_ref().unwrap()["event"]["TX_AMOUNT"], 6.0);
     assert_eq!(e.record.after.as_ref().unwrap()["outcome"], "approve");
 

@@ -255,9 +255,7 @@ async fn acknowledged_decisions_survive_sigkill() {
     assert_eq!(audited.len(), acked.len());
     // Each is indexed by its customer once: a customer's history holds its transactions.
     for c in [0i64, 7, 123, 399] {
-        let want = (0..n)
-            .filter(|&i| tx(i)["CUSTOMER_ID"] == json!(c))
-            .count();
+        let want = (0..n).filter(|&i| tx(i)["CUSTOMER_ID"] == json!(c)).count();
         let key = riskstream_registry::entity_key("CUSTOMER_ID", &c.to_string());
         let got = reg.entity_history(&key, 1000, None).await.unwrap();
         assert_eq!(got.len(), want, "customer {c}");

@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn entity_text_matches_the_written_json() {
         assert_eq!(entity_text(&serde_json::json!(42)).as_deref(), Some("42"));
-        assert_eq!(entity_text(&serde_json::json!("c-1")).as_deref(), Some("c-1"));
+        assert_eq!(
+            entity_text(&serde_json::json!("c-1")).as_deref(),
+            Some("c-1")
+        );
         assert_eq!(entity_text(&Value::Null), None);
         assert_eq!(entity_text(&serde_json::json!([1])), None);
     }

@@ -71,7 +71,11 @@ async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
     assert_eq!(ev[0]["event"]["TX_AMOUNT"], 70.0);
     assert_eq!(ev[1]["event"]["TX_AMOUNT"], 50.0);
     // The feature row each was decided on: the customer's 1-day count and mean amount.
-    let count = |e: &Value| e["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"].as_f64().unwrap();
+    let count = |e: &Value| {
+        e["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"]
+            .as_f64()
+            .unwrap()
+    };
     assert_eq!(
         ev.iter().map(count).collect::<Vec<_>>(),
         [6.0, 5.0, 4.0, 3.0],
@@ -119,8 +123,19 @@ async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
             .contains("`CUSTOMER_ID`"),
         "{e}"
     );
-    for q in ["limit=0", "limit=1001", "before=yesterday", "limit=x", "other=1"] {
-        let (st, e) = get(&s, &format!("/v1/entities/CUSTOMER_ID/42/history?{q}"), &analyst).await;
+    for q in [
+        "limit=0",
+        "limit=1001",
+        "before=yesterday",
+        "limit=x",
+        "other=1",
+    ] {
+        let (st, e) = get(
+            &s,
+            &format!("/v1/entities/CUSTOMER_ID/42/history?{q}"),
+            &analyst,
+        )
+        .await;
         assert_eq!(st, 400, "{q}: {e}");
     }
     s.stop().await;

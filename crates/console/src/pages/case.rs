@@ -169,12 +169,9 @@ pub async fn case_page(
         .case_trail(&id, 200)
         .await
         .map_err(|e| Fail::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let entities = super::entity_history::sections(
-        &c,
-        k.tx.as_ref().and_then(Value::as_object),
-        &k.tx_id,
-    )
-    .await;
+    let entities =
+        super::entity_history::sections(&c, k.tx.as_ref().and_then(Value::as_object), &k.tx_id)
+            .await;
     let d = &k.decision;
     let schema = &c.app.spec.schema;
     let mut fields = Vec::new();

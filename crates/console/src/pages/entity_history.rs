@@ -99,7 +99,9 @@ pub(super) async fn sections(
     };
     let mut out = Vec::new();
     for field in c.app.events.entity_fields() {
-        let Some(value) = tx.get(field).and_then(riskstream_server::event_audit::entity_text)
+        let Some(value) = tx
+            .get(field)
+            .and_then(riskstream_server::event_audit::entity_text)
         else {
             continue;
         };
@@ -224,7 +226,10 @@ mod tests {
         assert_eq!(s.points, "4.0,44.0 145.3,4.0 216.0,24.0");
         let (mx, my) = s.mark.unwrap();
         assert!((mx - (4.0 + 212.0 * 2.0 / 3.0)).abs() < 1e-9 && my == 4.0);
-        assert_eq!((s.low.as_str(), s.high.as_str(), s.last.as_str()), ("1", "3", "2"));
+        assert_eq!(
+            (s.low.as_str(), s.high.as_str(), s.last.as_str()),
+            ("1", "3", "2")
+        );
         assert!(spark("f", &[None, None], None).is_none());
         // A flat series sits in the middle.
         let flat = spark("f", &[Some(0.5), Some(0.5)], None).unwrap();

@@ -296,7 +296,10 @@ impl Decider {
 
     /// The event time (µs) of a transaction as this decider reads it, without touching
     /// the feature state; `None` if it does not decode.
-    pub fn event_time_of(&mut self, tx: &serde_json::Map<String, serde_json::Value>) -> Option<i64> {
+    pub fn event_time_of(
+        &mut self,
+        tx: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<i64> {
         let batch = self.decoder.decode(tx).ok()?;
         match input::tx_values(&batch).get(self.time_field) {
             Some(crate::rules::TxValue::Int(t)) => Some(*t),

@@ -605,7 +605,11 @@ enum CasesCmd {
 
 /// A history cursor `TIME:SEQ` from the command line.
 fn history_cursor(s: &str) -> Result<riskstream_registry::EntityCursor, UsageError> {
-    let bad = || UsageError(format!("--before {s}: give the `TIME:SEQ` cursor the previous page printed"));
+    let bad = || {
+        UsageError(format!(
+            "--before {s}: give the `TIME:SEQ` cursor the previous page printed"
+        ))
+    };
     let (t, q) = s.split_once(':').ok_or_else(bad)?;
     Ok(riskstream_registry::EntityCursor {
         time: t.parse().map_err(|_| bad())?,
@@ -740,7 +744,9 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                     );
                 }
                 match events.last() {
-                    None => eprintln!("no decided transaction of {field} {value} is recorded with its inputs"),
+                    None => eprintln!(
+                        "no decided transaction of {field} {value} is recorded with its inputs"
+                    ),
                     Some(e) if events.len() == limit => {
                         eprintln!("next page: --before {}:{}", e.event_time, e.record.seq)
                     }

@@ -278,8 +278,7 @@ pub async fn decide_batch(
                 record_metrics(&d);
                 let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
                 audit.extend(
-                    audit_queue(&st, decision_record(&st, &caller, &d, v.clone(), facts))
-                        .await?,
+                    audit_queue(&st, decision_record(&st, &caller, &d, v.clone(), facts)).await?,
                 );
                 open_case(&st, &d, &v, case_tx).await;
                 ok += 1;

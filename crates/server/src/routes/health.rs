@@ -25,7 +25,11 @@ pub async fn openapi_json(State(st): St) -> Json<Value> {
         let g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
         g.latest().fields().iter().map(|f| f.name.clone()).collect()
     };
-    name_entity_fields(&mut doc, "/paths/~1v1~1features~1{entity}/get/parameters", &fields);
+    name_entity_fields(
+        &mut doc,
+        "/paths/~1v1~1features~1{entity}/get/parameters",
+        &fields,
+    );
     name_entity_fields(
         &mut doc,
         "/paths/~1v1~1entities~1{field}~1{value}~1history/get/parameters",
@@ -42,10 +46,7 @@ fn name_entity_fields(doc: &mut Value, params: &str, fields: &[String]) {
     if fields.is_empty() {
         return;
     }
-    let Some(params) = doc
-        .pointer_mut(params)
-        .and_then(Value::as_array_mut)
-    else {
+    let Some(params) = doc.pointer_mut(params).and_then(Value::as_array_mut) else {
         return;
     };
     for p in params {
