@@ -22,7 +22,6 @@
 //! its allocations per transaction; the decision service turns it on
 //! ([`crate::Decider::set_entity_capacity`]).
 
-use riskstream_features::spec::FeatureDef;
 use riskstream_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -77,9 +76,8 @@ impl Latest {
                     .features
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| match f {
-                        FeatureDef::Window(w) if w.entity == field => Some((i, w.name.clone())),
-                        _ => None,
+                    .filter_map(|(i, f)| {
+                        (f.entity() == Some(field)).then(|| (i, f.name().to_string()))
                     })
                     .collect(),
             })

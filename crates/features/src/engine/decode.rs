@@ -24,9 +24,10 @@ pub(super) struct Decoded {
     pub(super) ids: Vec<u128>,
     /// Tie-break within a timestamp (see [`Ev::order`]).
     pub(super) orders: Vec<i64>,
-    /// Per stream: entity key of each row.
+    /// Per stream, then per pattern entity field: entity key of each row.
     pub(super) keys: Vec<Vec<Option<u128>>>,
-    /// Bit per stream: the row passes the stream's filter.
+    /// Bit per stream: the row passes the stream's filter; from the top, a bit per
+    /// pattern condition (`Plan::condition_bit`).
     pub(super) enter: Vec<u64>,
     /// Per slot (streams concatenated): value of each row.
     pub(super) vals: Vec<Vec<f64>>,
@@ -230,6 +231,28 @@ impl Engine {
                     SlotSrc::Hash(i) => {
                         v.extend((0..n).map(|r| f64::from_bits(cols[i].hash(r))));
                     }
+                }
+            }
+        }
+        // Patterns: their entities' keys after the streams', their conditions' bits.
+        let ns = streams.len();
+        dec.keys
+            .resize_with(ns + self.plan.pattern_entities.len(), Vec::new);
+        for (k, &field) in self.plan.pattern_entities.iter().enumerate() {
+            let keys = &mut dec.keys[ns + k];
+            keys.clear();
+            if self.pattern_remote[k] {
+                keys.resize(n, None);
+            } else {
+                cols[field].keys_into(n, keys);
+            }
+        }
+        for (ci, f) in self.plan.conditions.iter().enumerate() {
+            let bit = crate::plan::Plan::condition_bit(ci);
+            let c = &cols[f.field];
+            for (r, e) in dec.enter.iter_mut().enumerate() {
+                if passes(f, c, r) {
+                    *e |= bit;
                 }
             }
         }
