@@ -314,10 +314,7 @@ fn completions(p: &RefPattern, txs: &[Tx]) -> Vec<usize> {
         };
         if p.skip {
             let mut from = 0;
-            loop {
-                let Some(j) = (from..evs.len()).filter_map(greedy).min() else {
-                    break;
-                };
+            while let Some(j) = (from..evs.len()).filter_map(greedy).min() {
                 out[evs[j]] += 1;
                 from = j + 1;
             }

@@ -134,7 +134,14 @@ pub(super) fn check_ttl(time: &TimeSettings, features: &[FeatureDef], diags: &mu
         .iter()
         .filter_map(|f| match f {
             FeatureDef::Window(w) => w.window.map(|x| x + w.offset),
-            // A partial match lives `within`; counted matches stay for their window.
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    // A partial match lives `within`; counted matches stay for their window.
+    let patterns = features
+        .iter()
+        .filter_map(|f| match f {
             FeatureDef::Pattern(p) => Some(match p.output {
                 PatternOutput::Count { window } => window.max(p.within),
                 _ => p.within,
@@ -146,8 +153,14 @@ pub(super) fn check_ttl(time: &TimeSettings, features: &[FeatureDef], diags: &mu
     if let Some(ttl) = time.ttl {
         if ttl < horizon {
             diags.push(
-                Diagnostic::new("time.ttl", format!("{} is shorter than the longest window + offset or pattern `within` ({})", fmt_dur(ttl), fmt_dur(horizon)))
+                Diagnostic::new("time.ttl", format!("{} is shorter than the longest window + offset ({})", fmt_dur(ttl), fmt_dur(horizon)))
                     .hint("an entity evicted early would lose events its windows still cover; raise the ttl"),
+            );
+        }
+        if ttl < patterns {
+            diags.push(
+                Diagnostic::new("time.ttl", format!("{} is shorter than the longest pattern `within` (or count window) ({})", fmt_dur(ttl), fmt_dur(patterns)))
+                    .hint("an entity evicted early would lose its partial matches; raise the ttl"),
             );
         }
     }
