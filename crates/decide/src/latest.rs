@@ -76,9 +76,8 @@ impl Latest {
                     .features
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| {
-                        (f.entity() == Some(field)).then(|| (i, f.name().to_string()))
-                    })
+                    .filter(|(_, f)| f.entity() == Some(field))
+                    .map(|(i, f)| (i, f.name().to_string()))
                     .collect(),
             })
             .filter(|e| !e.features.is_empty())
