@@ -250,9 +250,21 @@ impl Engine {
         for (ci, f) in self.plan.conditions.iter().enumerate() {
             let bit = crate::plan::Plan::condition_bit(ci);
             let c = &cols[f.field];
-            for (r, e) in dec.enter.iter_mut().enumerate() {
-                if passes(f, c, r) {
-                    *e |= bit;
+            // A typed loop for the common null-free float column against a number (a
+            // branch-free compare per value); `passes` per row otherwise. Same results.
+            match (c, &f.value) {
+                (Col::F(a), FilterValue::Num(x)) if a.null_count() == 0 => {
+                    let (x, op) = (*x, f.op);
+                    for (e, &v) in dec.enter.iter_mut().zip(&a.values()[..n]) {
+                        *e |= bit * u64::from(compare(op, v, x));
+                    }
+                }
+                _ => {
+                    for (r, e) in dec.enter.iter_mut().enumerate() {
+                        if passes(f, c, r) {
+                            *e |= bit;
+                        }
+                    }
                 }
             }
         }
@@ -278,17 +290,7 @@ pub(super) fn passes(f: &crate::spec::Filter, c: &Col<'_>, r: usize) -> bool {
         return false;
     }
     match &f.value {
-        FilterValue::Num(x) => {
-            let v = c.num(r);
-            match f.op {
-                Op::Eq => v == *x,
-                Op::Ne => v != *x,
-                Op::Lt => v < *x,
-                Op::Le => v <= *x,
-                Op::Gt => v > *x,
-                Op::Ge => v >= *x,
-            }
-        }
+        FilterValue::Num(x) => compare(f.op, c.num(r), *x),
         FilterValue::Text(s) => {
             let v = c.text(r).unwrap_or_default();
             match f.op {
@@ -296,5 +298,17 @@ pub(super) fn passes(f: &crate::spec::Filter, c: &Col<'_>, r: usize) -> bool {
                 _ => v == s,
             }
         }
+    }
+}
+
+#[inline]
+fn compare(op: Op, v: f64, x: f64) -> bool {
+    match op {
+        Op::Eq => v == x,
+        Op::Ne => v != x,
+        Op::Lt => v < x,
+        Op::Le => v <= x,
+        Op::Gt => v > x,
+        Op::Ge => v >= x,
     }
 }

@@ -157,12 +157,16 @@ impl PatternStates {
             }
             return v;
         };
-        if let Some(ttl) = ttl {
-            if a.seen < t.saturating_sub(ttl) {
-                *a = Automaton::default();
+        match ttl {
+            // Idle longer than the TTL: it starts afresh, as windows do.
+            Some(ttl) if a.seen < t.saturating_sub(ttl) => {
+                *a = Automaton {
+                    seen: t,
+                    ..Automaton::default()
+                };
             }
+            _ => a.seen = a.seen.max(t),
         }
-        a.seen = a.seen.max(t);
         let v = advance(a, p, t, flags, &mut self.dropped[pi]);
         if a.is_empty() {
             map.remove(&key);
