@@ -804,3 +804,25 @@ within = "1m"
     // The rendered report names the file.
     assert!(d.to_string().contains("bad.toml"));
 }
+
+#[test]
+fn an_entity_idle_longer_than_the_ttl_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = spec_text("0s", "dead_letter", 16).replace("ttl = \"30d\"", "ttl = \"1h\"");
+    let spec = spec_in(dir.path(), &text);
+    // Customer C7 matches its online pattern, then is idle for more than the TTL.
+    let mut txs = vec![
+        tx(0, 0, 7, 1.0),
+        tx(1, MIN, 7, 40.0),
+        tx(2, 2 * MIN, 7, 900.0),
+        tx(3, 30 * MIN, 7, 40.0),
+        tx(4, 3 * 60 * MIN, 7, 40.0),
+    ];
+    txs[2].ecom = false;
+    let rows = run(&spec, &[sorted(txs)]);
+    // Seconds since the match, then -1 again: the automaton was reset after the TTL.
+    assert_eq!(
+        rows.col("cust_since_match"),
+        [-1.0, -1.0, 0.0, 28.0 * 60.0, -1.0]
+    );
+}

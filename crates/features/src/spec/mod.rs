@@ -21,7 +21,7 @@
 //! [[feature]]
 //! name = "CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW"
 //! entity = "CUSTOMER_ID"
-//! agg = "mean"                         # count sum mean min max std distinct_count last time_since_last ratio
+//! agg = "mean"                         # count sum mean min max std distinct_count last time_since_last ratio expr pattern
 //! field = "TX_AMOUNT"
 //! window = "7d"                        # window (t − 7d, t], current event included
 //! # offset = "7d"                      # window (t − 14d, t − 7d] instead
@@ -51,7 +51,8 @@
 //!
 //! The parser reads one section at a time (`parse_top`: top-level keys, name, schema,
 //! passthrough, the TTL check; `parse_time`; `parse_labels`; `parse_calendar`;
-//! `parse_feature`, with `parse_window` for windowed aggregations), every part pushing its
+//! `parse_feature`, with `parse_window` for windowed aggregations and `parse_pattern` for
+//! sequence patterns), every part pushing its
 //! problems into the same [`Diagnostics`] and going on after them, so one run reports every
 //! independent problem. Tables are read key by key (`keys`), so a bad key hides no other.
 
