@@ -233,10 +233,19 @@ fn advance(a: &mut Automaton, p: &PatternDef, t: i64, flags: u64, dropped: &mut 
     if p.skip_past_last && a.partials.len() > 1 {
         // Of two partials at the same step the later start dominates: the same events
         // advance both, and it expires later.
-        let all = a.partials.clone();
-        a.partials
-            .retain(|q| !all.iter().any(|o| o.step == q.step && o.start > q.start));
-        dedup_equal(&mut a.partials);
+        // (Equal ones: the first is kept.) At most steps − 1 partials: no allocation.
+        let mut i = 0;
+        while i < a.partials.len() {
+            let q = a.partials[i];
+            let dominated = a.partials.iter().enumerate().any(|(j, o)| {
+                o.step == q.step && (o.start > q.start || (o.start == q.start && j < i))
+            });
+            if dominated {
+                a.partials.remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
     match p.output {
         PatternOutput::Matched => f64::from(u8::from(completed > 0)),
@@ -257,17 +266,4 @@ fn advance(a: &mut Automaton, p: &PatternDef, t: i64, flags: u64, dropped: &mut 
             }
         }
     }
-}
-
-/// Keeps one of equal partials (same start and step).
-fn dedup_equal(v: &mut Vec<Partial>) {
-    let mut seen: smallvec::SmallVec<[Partial; 8]> = smallvec::SmallVec::new();
-    v.retain(|q| {
-        if seen.contains(q) {
-            false
-        } else {
-            seen.push(*q);
-            true
-        }
-    });
 }
