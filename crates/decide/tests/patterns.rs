@@ -59,7 +59,10 @@ fn replay(spec: &FeatureSpec, h: &[(i64, i64, i64, i64, f64)]) -> Vec<Vec<f64>> 
     let mut text = String::from("TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_TIME_SECONDS,TX_TIME_DAYS,TX_FRAUD,TX_FRAUD_SCENARIO\n");
     for &(id, secs, c, t, a) in h {
         let when = riskstream_core::time::format_micros(T0 + secs * 1_000_000);
-        text.push_str(&format!("{id},{when},{c},{t},{a},{secs},{},0,0\n", secs / 86_400));
+        text.push_str(&format!(
+            "{id},{when},{c},{t},{a},{secs},{},0,0\n",
+            secs / 86_400
+        ));
     }
     std::fs::write(&path, text).unwrap();
     let opts = ReadOptions {

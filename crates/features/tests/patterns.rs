@@ -14,8 +14,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_array::TimestampMicrosecondArray;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use proptest::prelude::*;
 use riskstream_features::{Engine, FeatureSpec};
 use std::sync::Arc;
@@ -152,12 +152,16 @@ struct Tx {
 fn batch(spec: &FeatureSpec, rows: &[Tx]) -> RecordBatch {
     let schema = riskstream_io::arrow_schema(&spec.schema);
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.id).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        )),
         Arc::new(
             TimestampMicrosecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())
                 .with_timezone("+00:00"),
         ),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.card).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.card).collect::<Vec<_>>(),
+        )),
         Arc::new(StringArray::from(
             rows.iter().map(|r| r.cust.as_str()).collect::<Vec<_>>(),
         )),
@@ -350,7 +354,12 @@ fn reference(txs: &[Tx]) -> Vec<(&'static str, Vec<f64>)> {
     let s = |when: fn(&Tx) -> bool, next: bool| RefStep { when, next };
     let testing = RefPattern {
         key: card_key,
-        steps: vec![s(small, false), s(small, false), s(small, false), s(big, false)],
+        steps: vec![
+            s(small, false),
+            s(small, false),
+            s(small, false),
+            s(big, false),
+        ],
         within: 10 * MIN,
         skip: true,
     };
@@ -636,14 +645,12 @@ fn at_the_cap_the_oldest_partial_match_is_dropped_and_counted() {
         tx(4, 4 * MIN, 7, 900.0),
     ]);
     let mut e = Engine::new(&spec);
-    e.push_transactions(&batch(&spec, &txs), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &txs), &mut |_| {})
+        .unwrap();
     e.finish(&mut |_| {});
     let rows = Rows::of(&spec, &[e.take_output().unwrap()]);
     // Two live partials at most: the two latest starts complete.
-    assert_eq!(
-        rows.col("card_small_big_n_1h"),
-        [0.0, 0.0, 0.0, 0.0, 2.0]
-    );
+    assert_eq!(rows.col("card_small_big_n_1h"), [0.0, 0.0, 0.0, 0.0, 2.0]);
     // Per pattern feature in spec order: only the capped one dropped (two starts).
     assert_eq!(e.pattern_partials_dropped(), [0, 0, 2, 0]);
 }
@@ -665,7 +672,8 @@ fn a_checkpoint_mid_pattern_resumes_the_partial_match() {
     }
     // Without the automata the resumed run would miss it: the checkpoint holds them.
     let mut e = Engine::new(&spec);
-    e.push_transactions(&batch(&spec, &txs[..3]), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &txs[..3]), &mut |_| {})
+        .unwrap();
     e.release_all();
     let _ = e.take_output().unwrap();
     assert_eq!(e.pattern_entities_held(), 4);
@@ -681,16 +689,19 @@ fn a_late_event_under_update_is_the_entitys_next_event() {
         tx(1, MIN, 7, 1.0),
         tx(2, 5 * MIN, 7, 50.0),
     ]);
-    e.push_transactions(&batch(&spec, &first), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &first), &mut |_| {})
+        .unwrap();
     e.release_all();
     // Arrives after the 5-minute event, happened at 2 minutes: the third small one.
     let late = vec![Tx {
         id: 10,
         ..tx(10, 2 * MIN, 7, 1.0)
     }];
-    e.push_transactions(&batch(&spec, &late), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &late), &mut |_| {})
+        .unwrap();
     let big = vec![tx(11, 6 * MIN, 7, 900.0)];
-    e.push_transactions(&batch(&spec, &big), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &big), &mut |_| {})
+        .unwrap();
     e.finish(&mut |_| {});
     let rows = Rows::of(&spec, &[e.take_output().unwrap()]);
     assert_eq!(e.stats().late_updated, 1);
@@ -713,9 +724,14 @@ agg = "count"
 window = "10m"
 "#;
     let spec = spec_in(dir.path(), text);
-    let txs = sorted(vec![tx(0, 0, 7, 1.0), tx(1, MIN, 7, 1.0), tx(2, 2 * MIN, 7, 1.0)]);
+    let txs = sorted(vec![
+        tx(0, 0, 7, 1.0),
+        tx(1, MIN, 7, 1.0),
+        tx(2, 2 * MIN, 7, 1.0),
+    ]);
     let mut e = Engine::new(&spec);
-    e.push_transactions(&batch(&spec, &txs[..2]), &mut |_| {}).unwrap();
+    e.push_transactions(&batch(&spec, &txs[..2]), &mut |_| {})
+        .unwrap();
     let _ = e.take_output().unwrap();
     let v2 = e.snapshot().unwrap();
     // Version 1 wrote the same state without the automata section (two empty lists,
@@ -728,7 +744,8 @@ window = "10m"
     let sum = xxhash_rust::xxh3::xxh3_64(&v1);
     v1.extend_from_slice(&sum.to_le_bytes());
     let mut r = Engine::restore(&spec, &v1).unwrap();
-    r.push_transactions(&batch(&spec, &txs[2..]), &mut |_| {}).unwrap();
+    r.push_transactions(&batch(&spec, &txs[2..]), &mut |_| {})
+        .unwrap();
     r.finish(&mut |_| {});
     let rows = Rows::of(&spec, &[r.take_output().unwrap()]);
     assert_eq!(rows.col("card_n_10m"), [2.0, 3.0]);
@@ -792,8 +809,14 @@ within = "1m"
     has("feature[0] (p).filter", "does not apply to a pattern");
     has("feature[0] (p).window", "needs a window");
     has("feature[0] (p).max_partial", "outside 1..=1024");
-    has("feature[0] (p).step[0].when.field", "`amout` is not in schema");
-    has("feature[0] (p).step[0].strictness", "unknown strictness `nxt`");
+    has(
+        "feature[0] (p).step[0].when.field",
+        "`amout` is not in schema",
+    );
+    has(
+        "feature[0] (p).step[0].strictness",
+        "unknown strictness `nxt`",
+    );
     has("feature[0] (p).step[1].when[0].op", "unknown operator `~`");
     has("feature[0] (p).step[1].times", "outside 1..=32");
     has("feature[0] (p).step[2]", "unknown field `wen`");

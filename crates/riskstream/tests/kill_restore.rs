@@ -13,7 +13,9 @@ fn bin() -> PathBuf {
 }
 
 fn spec(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud-handbook").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook")
+        .join(name)
 }
 
 /// A deterministic transaction history in the handbook's raw layout, with a few bad rows.

@@ -250,8 +250,7 @@ fn advance(a: &mut Automaton, p: &PatternDef, t: i64, flags: u64, dropped: &mut 
     match p.output {
         PatternOutput::Matched => f64::from(u8::from(completed > 0)),
         PatternOutput::Count { window } => {
-            a.matches
-                .extend(std::iter::repeat_n(t, completed as usize));
+            a.matches.extend(std::iter::repeat_n(t, completed as usize));
             let from = t.saturating_sub(window);
             a.matches.retain(|&m| m > from);
             a.matches.len() as f64

@@ -242,7 +242,10 @@ fn parse_feature(j: usize, item: &toml::Value, cx: &mut FeatureCx<'_>, diags: &m
         Some(agg) => {
             raw.not_for(
                 PATTERN_ONLY_KEYS,
-                &format!("agg = \"{}\" (only to agg = \"pattern\")", raw.agg.as_deref().unwrap_or_default()),
+                &format!(
+                    "agg = \"{}\" (only to agg = \"pattern\")",
+                    raw.agg.as_deref().unwrap_or_default()
+                ),
                 &path,
                 diags,
             );

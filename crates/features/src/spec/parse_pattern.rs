@@ -71,10 +71,10 @@ pub(super) fn parse_pattern(
     };
     let within = match raw.table.get("within") {
         None if known => {
-            diags.push(
-                Diagnostic::new(format!("{path}.within"), "missing")
-                    .hint("how long a match may take from its first step, e.g. `within = \"10m\"`"),
-            );
+            diags
+                .push(Diagnostic::new(format!("{path}.within"), "missing").hint(
+                    "how long a match may take from its first step, e.g. `within = \"10m\"`",
+                ));
             None
         }
         None => None,

@@ -159,8 +159,15 @@ pub(super) fn check_ttl(time: &TimeSettings, features: &[FeatureDef], diags: &mu
         }
         if ttl < patterns {
             diags.push(
-                Diagnostic::new("time.ttl", format!("{} is shorter than the longest pattern `within` (or count window) ({})", fmt_dur(ttl), fmt_dur(patterns)))
-                    .hint("an entity evicted early would lose its partial matches; raise the ttl"),
+                Diagnostic::new(
+                    "time.ttl",
+                    format!(
+                        "{} is shorter than the longest pattern `within` (or count window) ({})",
+                        fmt_dur(ttl),
+                        fmt_dur(patterns)
+                    ),
+                )
+                .hint("an entity evicted early would lose its partial matches; raise the ttl"),
             );
         }
     }
