@@ -23,7 +23,6 @@
 //! ([`crate::Decider::set_entity_capacity`]).
 
 use hashlink::LinkedHashMap;
-use riskstream_features::spec::FeatureDef;
 use riskstream_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -81,10 +80,8 @@ impl Latest {
                     .features
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| match f {
-                        FeatureDef::Window(w) if w.entity == field => Some((i, w.name.clone())),
-                        _ => None,
-                    })
+                    .filter(|(_, f)| f.entity() == Some(field))
+                    .map(|(i, f)| (i, f.name().to_string()))
                     .collect(),
             })
             .filter(|e| !e.features.is_empty())

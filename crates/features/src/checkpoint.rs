@@ -6,18 +6,20 @@
 //!  8       4     format version (u32 LE)
 //!  12      8     feature-spec hash (u64 LE; xxh3 of the spec text)
 //!  20      8     payload length n (u64 LE)
-//!  28      n     payload: the engine state, postcard-encoded
+//!  28      n     payload: the engine state, postcard-encoded; from version 2 followed by
+//!                the pattern automata, postcard-encoded
 //!  28+n    8     xxh3-64 of bytes 0 .. 28+n (u64 LE)
 //! ```
 //!
 //! A snapshot is refused, with the reason, when the magic, version, checksum, spec hash or
 //! payload does not check out. Version bumps must keep a reader for the previous version.
 
-use crate::engine::State;
+use crate::engine::{PatternStates, State};
 
 const MAGIC: &[u8; 8] = b"RSFSTATE";
-/// Current format version.
-pub const VERSION: u32 = 1;
+/// Current format version: 2 added the pattern automata after the state (version 1,
+/// without them, still reads: a spec that could be used then has no patterns).
+pub const VERSION: u32 = 2;
 
 pub(crate) fn encode(spec_hash: u64, state: &impl serde::Serialize) -> Vec<u8> {
     let payload = postcard::to_stdvec(state).unwrap_or_default();
@@ -47,9 +49,9 @@ pub(crate) fn decode(spec_hash: u64, b: &[u8]) -> Result<State, String> {
         .and_then(|s| s.try_into().ok())
         .map(u32::from_le_bytes)
         .unwrap_or(0);
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(format!(
-            "checkpoint format version {version}; this build reads version {VERSION}"
+            "checkpoint format version {version}; this build reads versions 1 to {VERSION}"
         ));
     }
     let body_end = b.len() - 8;
@@ -65,5 +67,13 @@ pub(crate) fn decode(spec_hash: u64, b: &[u8]) -> Result<State, String> {
     if 28 + n != body_end {
         return Err("payload length does not match the file size".into());
     }
-    postcard::from_bytes(&b[28..body_end]).map_err(|e| format!("payload does not decode: {e}"))
+    let payload = &b[28..body_end];
+    let bad = |e: postcard::Error| format!("payload does not decode: {e}");
+    if version == 1 {
+        return postcard::from_bytes(payload).map_err(bad);
+    }
+    let (mut state, patterns): (State, PatternStates) =
+        postcard::from_bytes(payload).map_err(bad)?;
+    state.patterns = patterns;
+    Ok(state)
 }

@@ -5,7 +5,10 @@
 //! gets one set of running accumulators. Each entry stores one value per *slot*: a numeric
 //! field, a label field, or the hash of a field counted by `distinct_count`.
 
-use crate::spec::{Agg, CalendarKind, FeatureDef, FeatureSpec, Filter, LabelMode};
+use crate::spec::{
+    AfterMatch, Agg, CalendarKind, FeatureDef, FeatureSpec, Filter, LabelMode, PatternOutput,
+    Strictness,
+};
 
 /// Where an entry slot's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,39 @@ pub enum FeatureOp {
     Ratio { num: usize, den: usize, empty: f64 },
     /// Arithmetic expression (index into the engine's compiled expressions).
     Expr { expr: usize, empty: f64 },
+    /// Sequence pattern (index into [`Plan::patterns`]).
+    Pattern { pattern: usize },
+}
+
+/// A compiled pattern step: the event's flag word must hold every bit of `mask` (its
+/// conditions, see [`Plan::condition_bit`]); `next`: strictly the entity's next event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepDef {
+    /// Condition bits that must all be set (0: any event).
+    pub mask: u64,
+    /// Strict contiguity with the previous step.
+    pub next: bool,
+}
+
+/// A compiled pattern feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternDef {
+    /// Output feature index.
+    pub fi: usize,
+    /// Index into [`Plan::pattern_entities`].
+    pub key: usize,
+    /// Steps in order.
+    pub steps: Vec<StepDef>,
+    /// µs from the first step's event within which the last must come (exclusive).
+    pub within: i64,
+    /// What is output.
+    pub output: PatternOutput,
+    /// Whether a completed match drops the other partial matches.
+    pub skip_past_last: bool,
+    /// Live partial matches per entity.
+    pub cap: usize,
+    /// Value for a null key (and `since_last` before any match).
+    pub empty: f64,
 }
 
 /// The compiled plan.
@@ -91,6 +127,14 @@ pub struct Plan {
     pub ops: Vec<FeatureOp>,
     /// Whether label events are expected.
     pub label_events: bool,
+    /// Pattern features.
+    pub patterns: Vec<PatternDef>,
+    /// Entity fields the patterns are keyed by (each once).
+    pub pattern_entities: Vec<usize>,
+    /// Distinct pattern conditions: condition `c` sets [`Plan::condition_bit`]`(c)` in an
+    /// event's flag word, whose low bits are the streams' filter bits (the spec checks
+    /// that both fit in 64).
+    pub conditions: Vec<Filter>,
 }
 
 impl Plan {
@@ -99,8 +143,50 @@ impl Plan {
         let mut streams: Vec<StreamDef> = Vec::new();
         let mut ops = Vec::new();
         let label_events = matches!(spec.labels, LabelMode::Events { .. });
-        for f in &spec.features {
+        let mut patterns = Vec::new();
+        let mut pattern_entities: Vec<usize> = Vec::new();
+        let mut conditions: Vec<Filter> = Vec::new();
+        for (fi, f) in spec.features.iter().enumerate() {
             match f {
+                FeatureDef::Pattern(p) => {
+                    let key = match pattern_entities.iter().position(|&e| e == p.entity) {
+                        Some(k) => k,
+                        None => {
+                            pattern_entities.push(p.entity);
+                            pattern_entities.len() - 1
+                        }
+                    };
+                    let steps = p
+                        .steps
+                        .iter()
+                        .map(|s| StepDef {
+                            mask: s.when.iter().fold(0, |m, c| {
+                                let ci = match conditions.iter().position(|x| x == c) {
+                                    Some(i) => i,
+                                    None => {
+                                        conditions.push(c.clone());
+                                        conditions.len() - 1
+                                    }
+                                };
+                                m | Plan::condition_bit(ci)
+                            }),
+                            next: s.strictness == Strictness::Next,
+                        })
+                        .collect();
+                    ops.push(FeatureOp::Pattern {
+                        pattern: patterns.len(),
+                    });
+                    patterns.push(PatternDef {
+                        fi,
+                        key,
+                        steps,
+                        within: p.within,
+                        output: p.output,
+                        skip_past_last: p.after_match == AfterMatch::SkipPastLast,
+                        cap: p.max_partial,
+                        empty: p.empty,
+                    });
+                }
                 FeatureDef::Calendar(c) => ops.push(FeatureOp::Calendar(c.kind)),
                 FeatureDef::Expr(e) => {
                     let n = ops
@@ -239,7 +325,16 @@ impl Plan {
             streams,
             ops,
             label_events,
+            patterns,
+            pattern_entities,
+            conditions,
         }
+    }
+
+    /// The flag-word bit of pattern condition `c` (from the top: the low bits are the
+    /// streams').
+    pub fn condition_bit(c: usize) -> u64 {
+        1u64 << (63 - c)
     }
 
     /// Fields the engine must read from each event (beyond time and id).
@@ -260,6 +355,12 @@ impl Plan {
                     SlotSrc::Num(i) | SlotSrc::Label(i) | SlotSrc::Hash(i) => add(i),
                 }
             }
+        }
+        for &e in &self.pattern_entities {
+            add(e);
+        }
+        for c in &self.conditions {
+            add(c.field);
         }
         v
     }

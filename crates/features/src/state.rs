@@ -661,7 +661,7 @@ impl Entity {
                 .iter()
                 .find(|(s, _)| *s == sl)
                 .map_or(empty, |(_, d)| self.distinct[*d].len() as f64),
-            Agg::Last | Agg::TimeSinceLast | Agg::Ratio | Agg::Expr => empty,
+            Agg::Last | Agg::TimeSinceLast | Agg::Ratio | Agg::Expr | Agg::Pattern => empty,
         }
     }
 

@@ -148,6 +148,47 @@ name = "amount_z"
 agg = "expr"
 expr = "(amount - c_mean_1d) / (c_std_1d + 1) + 0 * share"
 empty = -9.0
+# Sequence patterns (issue 31): every property below runs with them too.
+[[feature]]
+name = "c_small_small_big"
+agg = "pattern"
+entity = "cust"
+within = "1h"
+[[feature.step]]
+when = {{ field = "amount", op = "<", value = 20 }}
+times = 2
+[[feature.step]]
+when = {{ field = "amount", op = ">", value = 80 }}
+[[feature]]
+name = "c_big_then_small_n_6h"
+agg = "pattern"
+entity = "cust"
+within = "30m"
+output = "count"
+window = "6h"
+after_match = "no_skip"
+[[feature.step]]
+when = {{ field = "amount", op = ">", value = 50 }}
+[[feature.step]]
+when = {{ field = "amount", op = "<", value = 30 }}
+strictness = "next"
+[[feature]]
+name = "t_since_pattern"
+agg = "pattern"
+entity = "term"
+within = "2h"
+output = "since_last"
+empty = -1.0
+[[feature.step]]
+when = [{{ field = "amount", op = ">=", value = 10 }}, {{ field = "amount", op = "<", value = 60 }}]
+[[feature.step]]
+strictness = "next"
+[[feature.step]]
+when = {{ field = "amount", op = ">", value = 90 }}
+[[feature]]
+name = "pattern_derived"
+agg = "expr"
+expr = "c_big_then_small_n_6h * 2 + c_small_small_big"
 "#
     )
 }

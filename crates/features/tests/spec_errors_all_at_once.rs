@@ -145,7 +145,8 @@ empty = "zero"
             "calendar[0].kind: unknown calendar kind `nite`",
             "feature[0] (a): unknown field `windw`, expected one of `name`, `agg`, `entity`, \
              `field`, `window`, `offset`, `resolution`, `filter`, `empty`, `numerator`, \
-             `expr`, `denominator` (hint: did you mean `window`?)",
+             `expr`, `denominator`, `within`, `output`, `step`, `after_match`, `max_partial` \
+             (hint: did you mean `window`?)",
             "feature[0] (a).offset: invalid type: integer `7`, expected a string",
             "feature[0] (a).empty: invalid type: string \"zero\", expected f64",
             "feature[0] (a).window: missing",

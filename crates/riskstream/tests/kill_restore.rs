@@ -12,8 +12,10 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_riskstream"))
 }
 
-fn spec() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/fraud-handbook/features.toml")
+fn spec(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook")
+        .join(name)
 }
 
 /// A deterministic transaction history in the handbook's raw layout, with a few bad rows.
@@ -60,11 +62,11 @@ fn civil(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-fn args(input: &Path, out: &Path, ckpt: &Path) -> Vec<String> {
+fn args(spec: &Path, input: &Path, out: &Path, ckpt: &Path) -> Vec<String> {
     vec![
         "features".into(),
         "--spec".into(),
-        spec().display().to_string(),
+        spec.display().to_string(),
         "--input".into(),
         input.display().to_string(),
         "--output".into(),
@@ -88,6 +90,17 @@ fn consumed(ckpt: &Path) -> u64 {
 
 #[test]
 fn sigkill_and_restore_gives_identical_features() {
+    sigkill_and_restore(&spec("features.toml"));
+}
+
+/// The same with sequence patterns in the spec: their automata (partial matches mid-way
+/// at a kill) are in the checkpoint, so the resumed output is the same bytes.
+#[test]
+fn sigkill_and_restore_gives_identical_pattern_features() {
+    sigkill_and_restore(&spec("features-patterns.toml"));
+}
+
+fn sigkill_and_restore(spec: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let rows = 400_000u64;
     let input = dir.path().join("history.csv");
@@ -96,7 +109,7 @@ fn sigkill_and_restore_gives_identical_features() {
     // Uninterrupted reference run.
     let (out_a, ck_a) = (dir.path().join("a.parquet"), dir.path().join("ck-a"));
     let st = Command::new(bin())
-        .args(args(&input, &out_a, &ck_a))
+        .args(args(spec, &input, &out_a, &ck_a))
         .stdout(Stdio::null())
         .status()
         .unwrap();
@@ -113,7 +126,7 @@ fn sigkill_and_restore_gives_identical_features() {
     let mut finished = false;
     for (i, &th) in thresholds.iter().enumerate() {
         let mut child = Command::new(bin())
-            .args(args(&input, &out_b, &ck_b))
+            .args(args(spec, &input, &out_b, &ck_b))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -145,7 +158,7 @@ fn sigkill_and_restore_gives_identical_features() {
     }
     if !finished {
         let st = Command::new(bin())
-            .args(args(&input, &out_b, &ck_b))
+            .args(args(spec, &input, &out_b, &ck_b))
             .stdout(Stdio::null())
             .status()
             .unwrap();
@@ -201,7 +214,7 @@ fn sigkill_and_restore_gives_identical_features() {
         .args([
             "features",
             "--spec",
-            spec().to_str().unwrap(),
+            spec.to_str().unwrap(),
             "--input",
             input.to_str().unwrap(),
             "--output",

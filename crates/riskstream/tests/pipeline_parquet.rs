@@ -14,16 +14,33 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-fn config(dir: &Path, input: &Path, sink: &str, name: &str) -> std::path::PathBuf {
+/// Which spec and policy a run uses.
+#[derive(Clone, Copy)]
+enum Spec {
+    /// The handbook's features and policy.
+    Handbook,
+    /// With sequence patterns, a rule on one, and the features in each decision.
+    Patterns,
+}
+
+fn config(dir: &Path, input: &Path, sink: &str, name: &str, spec: Spec) -> std::path::PathBuf {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let (features, policy, include) = match spec {
+        Spec::Handbook => ("features.toml", "policy.toml", ""),
+        Spec::Patterns => (
+            "features-patterns.toml",
+            "policy-patterns.toml",
+            "include_features = true\n",
+        ),
+    };
     let text = format!(
         "name = \"{name}\"\n[source]\nkind = \"file\"\npath = \"{}\"\n\
-         [features]\nspec = \"{}\"\n[decide]\npolicy = \"{}\"\n\
+         [features]\nspec = \"{}\"\n[decide]\npolicy = \"{}\"\n{include}\
          [sink]\n{sink}\n\
          [checkpoint]\ndir = \"{}\"\nevery = 5000\ninterval = \"1s\"\n",
         input.display(),
-        ex.join("fraud-handbook/features.toml").display(),
-        ex.join("fraud-handbook/policy.toml").display(),
+        ex.join("fraud-handbook").join(features).display(),
+        ex.join("fraud-handbook").join(policy).display(),
         dir.join(format!("state-{name}")).display(),
     );
     let p = dir.join(format!("{name}.toml"));
@@ -33,6 +50,17 @@ fn config(dir: &Path, input: &Path, sink: &str, name: &str) -> std::path::PathBu
 
 #[test]
 fn a_killed_pipeline_leaves_exactly_the_decisions_in_parquet() {
+    killed_pipeline(Spec::Handbook);
+}
+
+/// The same with sequence patterns in the spec and a rule on one: the automata are in the
+/// partition checkpoints, so features and decisions come out as in the uninterrupted run.
+#[test]
+fn a_killed_pipeline_with_pattern_features_leaves_exactly_the_decisions() {
+    killed_pipeline(Spec::Patterns);
+}
+
+fn killed_pipeline(spec: Spec) {
     let Some(data) = handbook() else {
         eprintln!("SKIP: ../shared/data is absent");
         return;
@@ -52,6 +80,7 @@ fn a_killed_pipeline_leaves_exactly_the_decisions_in_parquet() {
         &input,
         &format!("kind = \"file\"\npath = \"{}\"", out.display()),
         "ref",
+        spec,
     );
     let o = Command::new(exe())
         .args(["run"])
@@ -72,6 +101,7 @@ fn a_killed_pipeline_leaves_exactly_the_decisions_in_parquet() {
         &input,
         &format!("kind = \"parquet\"\npath = \"{}\"", pq.display()),
         "pq",
+        spec,
     );
     let kills = common::pipeline::kill_repeatedly(&pcfg, 6, 300, 900, 0x2545_F491_4F6C_DD1D);
     let o = Command::new(exe())

@@ -151,6 +151,8 @@ impl Engine {
             let gone = st.evict(|_, e| e.seen < cutoff);
             self.state.stats.entities_evicted += gone as u64;
         }
+        let gone = self.state.patterns.evict(cutoff);
+        self.state.stats.entities_evicted += gone as u64;
     }
 
     /// A late transaction under the `update` policy: features from the current state, then
@@ -169,9 +171,9 @@ impl Engine {
         };
         let (id, enter) = (*id, *enter);
         let t = ev.time;
-        self.emit(t, keys, *src);
+        self.emit(t, keys, enter, *src);
         let mut inserted = 0u64;
-        for (si, key) in keys.iter().enumerate() {
+        for (si, key) in keys.iter().take(self.layouts.len()).enumerate() {
             let Some(key) = *key else { continue };
             let l = &self.layouts[si];
             if enter & (1 << si) == 0 || l.wins.is_empty() {

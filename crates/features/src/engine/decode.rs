@@ -24,9 +24,10 @@ pub(super) struct Decoded {
     pub(super) ids: Vec<u128>,
     /// Tie-break within a timestamp (see [`Ev::order`]).
     pub(super) orders: Vec<i64>,
-    /// Per stream: entity key of each row.
+    /// Per stream, then per pattern entity field: entity key of each row.
     pub(super) keys: Vec<Vec<Option<u128>>>,
-    /// Bit per stream: the row passes the stream's filter.
+    /// Bit per stream: the row passes the stream's filter; from the top, a bit per
+    /// pattern condition (`Plan::condition_bit`).
     pub(super) enter: Vec<u64>,
     /// Per slot (streams concatenated): value of each row.
     pub(super) vals: Vec<Vec<f64>>,
@@ -233,6 +234,40 @@ impl Engine {
                 }
             }
         }
+        // Patterns: their entities' keys after the streams', their conditions' bits.
+        let ns = streams.len();
+        dec.keys
+            .resize_with(ns + self.plan.pattern_entities.len(), Vec::new);
+        for (k, &field) in self.plan.pattern_entities.iter().enumerate() {
+            let keys = &mut dec.keys[ns + k];
+            keys.clear();
+            if self.pattern_remote[k] {
+                keys.resize(n, None);
+            } else {
+                cols[field].keys_into(n, keys);
+            }
+        }
+        for (ci, f) in self.plan.conditions.iter().enumerate() {
+            let bit = crate::plan::Plan::condition_bit(ci);
+            let c = &cols[f.field];
+            // A typed loop for the common null-free float column against a number (a
+            // branch-free compare per value); `passes` per row otherwise. Same results.
+            match (c, &f.value) {
+                (Col::F(a), FilterValue::Num(x)) if a.null_count() == 0 => {
+                    let (x, op) = (*x, f.op);
+                    for (e, &v) in dec.enter.iter_mut().zip(&a.values()[..n]) {
+                        *e |= bit * u64::from(compare(op, v, x));
+                    }
+                }
+                _ => {
+                    for (r, e) in dec.enter.iter_mut().enumerate() {
+                        if passes(f, c, r) {
+                            *e |= bit;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The first (row, field, value) of a decoded batch whose value an aggregation reads and
@@ -255,17 +290,7 @@ pub(super) fn passes(f: &crate::spec::Filter, c: &Col<'_>, r: usize) -> bool {
         return false;
     }
     match &f.value {
-        FilterValue::Num(x) => {
-            let v = c.num(r);
-            match f.op {
-                Op::Eq => v == *x,
-                Op::Ne => v != *x,
-                Op::Lt => v < *x,
-                Op::Le => v <= *x,
-                Op::Gt => v > *x,
-                Op::Ge => v >= *x,
-            }
-        }
+        FilterValue::Num(x) => compare(f.op, c.num(r), *x),
         FilterValue::Text(s) => {
             let v = c.text(r).unwrap_or_default();
             match f.op {
@@ -273,5 +298,17 @@ pub(super) fn passes(f: &crate::spec::Filter, c: &Col<'_>, r: usize) -> bool {
                 _ => v == s,
             }
         }
+    }
+}
+
+#[inline]
+fn compare(op: Op, v: f64, x: f64) -> bool {
+    match op {
+        Op::Eq => v == x,
+        Op::Ne => v != x,
+        Op::Lt => v < x,
+        Op::Le => v <= x,
+        Op::Gt => v > x,
+        Op::Ge => v >= x,
     }
 }

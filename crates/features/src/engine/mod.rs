@@ -39,6 +39,7 @@ mod decode;
 mod entities;
 mod labels;
 mod output;
+mod pattern;
 mod reorder;
 mod schedule;
 mod snapshot;
@@ -61,6 +62,8 @@ use reorder::{pop_min, Ev, EvKind, HeapKey};
 use schedule::Scratch;
 use snapshot::{PassCol, StateRef};
 use stage::Chunk;
+
+pub(crate) use pattern::PatternStates;
 
 /// Counters of what the engine did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +122,10 @@ pub(crate) struct State {
     next_seq: u64,
     next_evict: i64,
     pub stats: EngineStats,
+    /// The pattern automata: a section of their own after the rest in a checkpoint
+    /// (format version 2), so version 1 checkpoints still read.
+    #[serde(skip)]
+    pub(crate) patterns: pattern::PatternStates,
 }
 
 /// The feature engine. See the module docs.
@@ -236,6 +243,8 @@ pub struct Engine {
     /// Per stream: computed elsewhere (see [`Engine::set_remote_entities`]). A runtime
     /// setting of the process, like the live tolerance.
     remote: Vec<bool>,
+    /// Per pattern entity field (`Plan::pattern_entities`): computed elsewhere, as `remote`.
+    pattern_remote: Vec<bool>,
     /// Slots (index into `Decoded::vals`) whose values aggregations read, with their
     /// schema field: checked against [`AGGREGATE_LIMIT`] once per batch, a column at a time.
     value_slots: Vec<(usize, usize)>,
@@ -325,6 +334,7 @@ impl Engine {
             next_seq: 0,
             next_evict: i64::MIN,
             stats: EngineStats::default(),
+            patterns: pattern::PatternStates::new(plan.patterns.len()),
         };
         let out = OutBuf::new(spec);
         let layouts: Vec<Layout> = plan
@@ -370,6 +380,7 @@ impl Engine {
             live_tolerance: 0,
             late_clamped: 0,
             remote: Vec::new(),
+            pattern_remote: Vec::new(),
             value_slots: Vec::new(),
             exprs: spec
                 .features
@@ -399,6 +410,7 @@ impl Engine {
             .collect();
         e.state.labels = labels::LabelIndex::new(e.label_groups.len());
         e.remote = vec![false; e.plan.streams.len()];
+        e.pattern_remote = vec![false; e.plan.pattern_entities.len()];
         e.scratch = (0..e.plan.streams.len())
             .map(|_| Scratch::default())
             .collect();
@@ -450,10 +462,16 @@ impl Engine {
             .iter()
             .map(|s| fields.contains(&s.entity))
             .collect();
+        self.pattern_remote = self
+            .plan
+            .pattern_entities
+            .iter()
+            .map(|e| fields.contains(e))
+            .collect();
     }
 
     /// The features (indices into the spec's features) computed on a stream keyed by
-    /// `field`: windows, `last` and `time_since_last` of that entity.
+    /// `field`: windows, `last`, `time_since_last` and patterns of that entity.
     pub fn features_keyed_by(&self, field: usize) -> Vec<usize> {
         self.plan
             .ops
@@ -464,6 +482,10 @@ impl Engine {
                 | FeatureOp::Last { stream, .. }
                 | FeatureOp::SinceLast { stream, .. } => {
                     (self.plan.streams[*stream].entity == field).then_some(i)
+                }
+                FeatureOp::Pattern { pattern } => {
+                    let p = &self.plan.patterns[*pattern];
+                    (self.plan.pattern_entities[p.key] == field).then_some(i)
                 }
                 _ => None,
             })
@@ -854,7 +876,7 @@ impl Engine {
         let tx_index = self.labels_to_checkpoint();
         Ok(crate::checkpoint::encode(
             self.spec.hash,
-            &StateRef::new(st, &slab, &tx_index),
+            &(StateRef::new(st, &slab, &tx_index), &st.patterns),
         ))
     }
 
@@ -865,6 +887,7 @@ impl Engine {
         let mut e = Engine::new(spec);
         if state.streams.len() != e.state.streams.len()
             || state.source_max.len() != e.state.source_max.len()
+            || !state.patterns.fits(e.plan.patterns.len())
         {
             return Err(EngineError::Checkpoint(
                 "the snapshot's layout does not match the spec".into(),
@@ -911,7 +934,21 @@ impl Engine {
             .flat_map(StreamState::values)
             .map(|e| e.bytes() + 16)
             .sum();
-        (entities, bytes)
+        let (pn, pb) = self.state.patterns.summary();
+        (entities + pn, bytes + pb)
+    }
+
+    /// Per pattern feature (in spec order): partial matches dropped because an entity
+    /// reached the pattern's `max_partial` (the oldest partial goes). Part of the
+    /// checkpoint.
+    pub fn pattern_partials_dropped(&self) -> &[u64] {
+        self.state.patterns.dropped()
+    }
+
+    /// Automata held over all pattern features: (pattern, entity) pairs with a live
+    /// partial match or a match the output still remembers.
+    pub fn pattern_entities_held(&self) -> usize {
+        self.state.patterns.summary().0
     }
 
     /// Approximate bytes of the label index (transactions label events can still find),

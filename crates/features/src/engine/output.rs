@@ -368,14 +368,15 @@ impl Engine {
         }
     }
 
-    pub(super) fn emit(&mut self, t: i64, keys: &[Option<u128>], src: Src) {
+    pub(super) fn emit(&mut self, t: i64, keys: &[Option<u128>], flags: u64, src: Src) {
         let row = self.out.push_row(src);
         let nf = self.out.nf;
         let vals = &mut self.out.feats[row * nf..(row + 1) * nf];
         for &(fi, kind) in &self.calendar {
             vals[fi] = calendar(kind, t);
         }
-        for (si, key) in keys.iter().enumerate() {
+        let ns = self.plan.streams.len();
+        for (si, key) in keys.iter().take(ns).enumerate() {
             match key.and_then(|k| self.state.streams[si].get(&k)) {
                 Some(e) => {
                     for o in &self.stream_out[si] {
@@ -390,6 +391,9 @@ impl Engine {
             }
         }
         self.state.stats.rows_out += 1;
+        if !self.plan.patterns.is_empty() {
+            self.run_patterns(row, t, flags, |k| keys.get(k).copied().flatten());
+        }
         // Ratios and expressions, once the row's other values are in.
         self.derive_row(row);
     }

@@ -178,6 +178,7 @@ mod tests {
             last_released: Some((1, 0, 2, 3)),
             next_seq: 44,
             next_evict: -3,
+            patterns: Default::default(),
             stats: EngineStats {
                 events_in: 8,
                 ..EngineStats::default()

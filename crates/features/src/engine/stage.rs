@@ -4,6 +4,7 @@
 //! anything more in the stream's spill words, so a chunk can be grouped by entity and read
 //! sequentially when it is applied. A transaction's output row is reserved here, in release
 //! order, with its calendar features and the empty values of streams whose key is null.
+//! Pattern features are computed here too, in release order (see `pattern`).
 
 use super::output::{calendar, Src};
 use super::reorder::EvKind;
@@ -146,6 +147,30 @@ impl Engine {
         }
         if self.indexed_streams {
             self.index_tx(id, time, enter, &key);
+        }
+        if !self.plan.patterns.is_empty() {
+            self.run_patterns(row, time, enter, &key);
+        }
+    }
+
+    /// Feeds a transaction (output row `row`, time, flag word, keys as in
+    /// [`Engine::stage_tx`]) to every pattern's automaton of its entity and writes the
+    /// pattern features into the row (see `pattern`).
+    pub(super) fn run_patterns(
+        &mut self,
+        row: usize,
+        time: i64,
+        flags: u64,
+        key: impl Fn(usize) -> Option<u128>,
+    ) {
+        let ns = self.plan.streams.len();
+        let ttl = self.spec.time.ttl;
+        for (pi, p) in self.plan.patterns.iter().enumerate() {
+            let v = match key(ns + p.key) {
+                Some(k) => self.state.patterns.step(pi, p, k, time, flags, ttl),
+                None => p.empty,
+            };
+            *self.out.feat(row, p.fi) = v;
         }
     }
 }

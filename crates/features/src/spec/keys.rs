@@ -175,7 +175,12 @@ pub(super) fn field_index(
 pub(super) fn reads_values(agg: Agg) -> bool {
     !matches!(
         agg,
-        Agg::Count | Agg::DistinctCount | Agg::TimeSinceLast | Agg::Ratio | Agg::Expr
+        Agg::Count
+            | Agg::DistinctCount
+            | Agg::TimeSinceLast
+            | Agg::Ratio
+            | Agg::Expr
+            | Agg::Pattern
     )
 }
 

@@ -21,7 +21,7 @@
 //! [[feature]]
 //! name = "CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW"
 //! entity = "CUSTOMER_ID"
-//! agg = "mean"                         # count sum mean min max std distinct_count last time_since_last ratio
+//! agg = "mean"                         # count sum mean min max std distinct_count last time_since_last ratio expr pattern
 //! field = "TX_AMOUNT"
 //! window = "7d"                        # window (t − 7d, t], current event included
 //! # offset = "7d"                      # window (t − 14d, t − 7d] instead
@@ -51,7 +51,8 @@
 //!
 //! The parser reads one section at a time (`parse_top`: top-level keys, name, schema,
 //! passthrough, the TTL check; `parse_time`; `parse_labels`; `parse_calendar`;
-//! `parse_feature`, with `parse_window` for windowed aggregations), every part pushing its
+//! `parse_feature`, with `parse_window` for windowed aggregations and `parse_pattern` for
+//! sequence patterns), every part pushing its
 //! problems into the same [`Diagnostics`] and going on after them, so one run reports every
 //! independent problem. Tables are read key by key (`keys`), so a bad key hides no other.
 
@@ -59,6 +60,7 @@ mod keys;
 mod parse_calendar;
 mod parse_feature;
 mod parse_labels;
+mod parse_pattern;
 mod parse_time;
 mod parse_top;
 mod parse_window;
@@ -123,10 +125,12 @@ pub enum Agg {
     Ratio,
     /// An arithmetic expression over earlier features and numeric passthrough fields.
     Expr,
+    /// A sequence pattern over the entity's events (see [`PatternFeature`]).
+    Pattern,
 }
 
 impl Agg {
-    const NAMES: [&'static str; 11] = [
+    const NAMES: [&'static str; 12] = [
         "count",
         "sum",
         "mean",
@@ -138,6 +142,7 @@ impl Agg {
         "time_since_last",
         "ratio",
         "expr",
+        "pattern",
     ];
 }
 
@@ -265,6 +270,81 @@ pub struct ExprFeature {
     pub empty: f64,
 }
 
+/// How a pattern step follows the step before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// The step must match the entity's very next event; any other event ends the
+    /// partial match.
+    Next,
+    /// The step may match any later event of the entity; events that do not match are
+    /// skipped.
+    Any,
+}
+
+/// One step of a pattern, after `times` has been expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternStep {
+    /// Conditions the event must all pass (empty: any event).
+    pub when: Vec<Filter>,
+    /// How this step follows the previous one (no effect on the first step).
+    pub strictness: Strictness,
+}
+
+/// What a pattern feature outputs for each event of its entity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PatternOutput {
+    /// 1 when this event completes a match, else 0.
+    Matched,
+    /// Matches completed in `(t − window, t]` (µs), this event's included.
+    Count {
+        /// Window length (µs).
+        window: i64,
+    },
+    /// Seconds since the last completed match (0 when this event completes one; the
+    /// feature's `empty` value before the first).
+    SinceLast,
+}
+
+/// What happens to the other partial matches when one completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterMatch {
+    /// Every partial match is dropped: the next match starts after this one's last event
+    /// (matches do not overlap; one match per event at most).
+    SkipPastLast,
+    /// The others go on: overlapping matches each count.
+    NoSkip,
+}
+
+/// A sequence pattern per entity ("three transactions under 2.00, then one over 500,
+/// within 10 minutes of the first"), evaluated by a small automaton kept in the entity's
+/// state (`engine::pattern`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternFeature {
+    /// Output column.
+    pub name: String,
+    /// Entity-key field index.
+    pub entity: usize,
+    /// The steps in order, `times` expanded (at most [`MAX_PATTERN_STEPS`]).
+    pub steps: Vec<PatternStep>,
+    /// A match's last event must come less than this long (µs) after its first.
+    pub within: i64,
+    /// What is output.
+    pub output: PatternOutput,
+    /// What a completed match does to the other partial matches.
+    pub after_match: AfterMatch,
+    /// Live partial matches kept per entity; at the cap the oldest is dropped (counted).
+    pub max_partial: usize,
+    /// Value when the entity key is null (and `since_last` before any match).
+    pub empty: f64,
+}
+
+/// Steps a pattern may have (after `times` is expanded).
+pub const MAX_PATTERN_STEPS: usize = 32;
+/// Default cap on live partial matches per entity and pattern.
+pub const DEFAULT_MAX_PARTIAL: usize = 16;
+/// Largest `max_partial` a spec may set.
+pub const MAX_PARTIAL_LIMIT: usize = 1024;
+
 /// One output feature, in spec order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureDef {
@@ -276,6 +356,8 @@ pub enum FeatureDef {
     Ratio(RatioFeature),
     /// Arithmetic expression.
     Expr(ExprFeature),
+    /// Sequence pattern.
+    Pattern(PatternFeature),
 }
 
 impl FeatureDef {
@@ -286,6 +368,17 @@ impl FeatureDef {
             FeatureDef::Window(w) => &w.name,
             FeatureDef::Ratio(r) => &r.name,
             FeatureDef::Expr(e) => &e.name,
+            FeatureDef::Pattern(p) => &p.name,
+        }
+    }
+
+    /// The entity field the feature is keyed by (windows, `last`, `time_since_last` and
+    /// patterns), if any.
+    pub fn entity(&self) -> Option<usize> {
+        match self {
+            FeatureDef::Window(w) => Some(w.entity),
+            FeatureDef::Pattern(p) => Some(p.entity),
+            FeatureDef::Calendar(_) | FeatureDef::Ratio(_) | FeatureDef::Expr(_) => None,
         }
     }
 }
@@ -379,6 +472,7 @@ impl FeatureSpec {
         parse_feature::parse_features(table.get("feature"), &mut cx, &mut diags);
         let features = cx.into_features();
         parse_top::check_ttl(&time, &features, &mut diags);
+        parse_top::check_flag_bits(&features, &mut diags);
         // `parse_schema` reported why there is none.
         let Some(schema) = schema else {
             return Err(diags);

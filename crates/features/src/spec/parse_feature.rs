@@ -8,6 +8,7 @@
 //! reported as referring to nothing.
 
 use super::keys::{get, require, table_of};
+use super::parse_pattern::parse_pattern;
 use super::parse_window::parse_window;
 use super::{Agg, ExprFeature, ExprVar, FeatureDef, LabelMode, RatioFeature};
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -28,7 +29,15 @@ const FEATURE_KEYS: &[&str] = &[
     "numerator",
     "expr",
     "denominator",
+    "within",
+    "output",
+    "step",
+    "after_match",
+    "max_partial",
 ];
+
+/// Keys only a pattern takes.
+const PATTERN_ONLY_KEYS: &[&str] = &["within", "output", "step", "after_match", "max_partial"];
 
 /// What the calendar and feature sections build up and read, in spec order.
 pub(super) struct FeatureCx<'a> {
@@ -101,7 +110,7 @@ impl<'a> FeatureCx<'a> {
 
 /// A `[[feature]]` table, read key by key (`None`: absent, or reported).
 pub(super) struct RawFeature<'t> {
-    table: &'t toml::Table,
+    pub(super) table: &'t toml::Table,
     pub(super) name: Option<String>,
     pub(super) agg: Option<String>,
     pub(super) entity: Option<String>,
@@ -142,7 +151,7 @@ impl<'t> RawFeature<'t> {
     }
 
     /// Reports each of `keys` that is given, as not applying to `what`.
-    fn not_for(&self, keys: &[&str], what: &str, path: &str, diags: &mut Diagnostics) {
+    pub(super) fn not_for(&self, keys: &[&str], what: &str, path: &str, diags: &mut Diagnostics) {
         for k in keys {
             if self.has(k) {
                 diags.push(Diagnostic::new(
@@ -229,8 +238,20 @@ fn parse_feature(j: usize, item: &toml::Value, cx: &mut FeatureCx<'_>, diags: &m
         }
     });
     let def = match agg {
-        Some(Agg::Expr) => parse_expr(&raw, &path, cx, diags),
+        Some(Agg::Pattern) => parse_pattern(&raw, true, &path, cx, diags),
         Some(agg) => {
+            raw.not_for(
+                PATTERN_ONLY_KEYS,
+                &format!(
+                    "agg = \"{}\" (only to agg = \"pattern\")",
+                    raw.agg.as_deref().unwrap_or_default()
+                ),
+                &path,
+                diags,
+            );
+            if agg == Agg::Expr {
+                return cx.add(raw.name.as_deref(), parse_expr(&raw, &path, cx, diags));
+            }
             if raw.has("expr") {
                 diags.push(Diagnostic::new(
                     format!("{path}.expr"),
@@ -254,6 +275,9 @@ fn parse_feature(j: usize, item: &toml::Value, cx: &mut FeatureCx<'_>, diags: &m
         None => {
             // The aggregation is unknown, and so is which keys apply: the values of the
             // keys given are still checked, and the feature is left out.
+            if raw.has("step") {
+                parse_pattern(&raw, false, &path, cx, diags);
+            }
             if let Some(text) = &raw.expr {
                 check_expr(text, &path, cx, diags);
             }

@@ -6,7 +6,7 @@
 //! check everything that does not name a field.
 
 use super::keys::{field_index, fmt_dur, load_schema};
-use super::{FeatureDef, TimeSettings};
+use super::{FeatureDef, PatternOutput, TimeSettings};
 use riskstream_core::diag::{did_you_mean, Diagnostic, Diagnostics};
 use riskstream_core::Schema;
 use std::path::Path;
@@ -138,6 +138,18 @@ pub(super) fn check_ttl(time: &TimeSettings, features: &[FeatureDef], diags: &mu
         })
         .max()
         .unwrap_or(0);
+    // A partial match lives `within`; counted matches stay for their window.
+    let patterns = features
+        .iter()
+        .filter_map(|f| match f {
+            FeatureDef::Pattern(p) => Some(match p.output {
+                PatternOutput::Count { window } => window.max(p.within),
+                _ => p.within,
+            }),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
     if let Some(ttl) = time.ttl {
         if ttl < horizon {
             diags.push(
@@ -145,5 +157,58 @@ pub(super) fn check_ttl(time: &TimeSettings, features: &[FeatureDef], diags: &mu
                     .hint("an entity evicted early would lose events its windows still cover; raise the ttl"),
             );
         }
+        if ttl < patterns {
+            diags.push(
+                Diagnostic::new(
+                    "time.ttl",
+                    format!(
+                        "{} is shorter than the longest pattern `within` (or count window) ({})",
+                        fmt_dur(ttl),
+                        fmt_dur(patterns)
+                    ),
+                )
+                .hint("an entity evicted early would lose its partial matches; raise the ttl"),
+            );
+        }
+    }
+}
+
+/// Each event carries one 64-bit word of flags: a bit per stream (entity × filter ×
+/// resolution of the windowed features) for "passes its filter", and a bit per distinct
+/// pattern condition. Both must fit.
+pub(super) fn check_flag_bits(features: &[FeatureDef], diags: &mut Diagnostics) {
+    let mut streams = Vec::new();
+    let mut conds = Vec::new();
+    for f in features {
+        match f {
+            FeatureDef::Window(w) => {
+                let s = (w.entity, &w.filter, w.resolution);
+                if !streams.contains(&s) {
+                    streams.push(s);
+                }
+            }
+            FeatureDef::Pattern(p) => {
+                for c in p.steps.iter().flat_map(|s| &s.when) {
+                    if !conds.contains(&c) {
+                        conds.push(c);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if streams.len() + conds.len() > 64 {
+        diags.push(
+            Diagnostic::new(
+                "feature",
+                format!(
+                    "{} window streams (entity × filter × resolution) and {} distinct pattern \
+                     conditions; at most 64 together",
+                    streams.len(),
+                    conds.len()
+                ),
+            )
+            .hint("share filters and conditions between features where you can"),
+        );
     }
 }

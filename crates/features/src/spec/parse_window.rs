@@ -23,12 +23,43 @@ pub(super) fn parse_window(
     cx: &mut FeatureCx<'_>,
     diags: &mut Diagnostics,
 ) -> Option<FeatureDef> {
+    let entity = parse_entity(raw, agg.is_some(), path, cx, diags);
+    let field = parse_field(raw, agg, path, cx, diags);
+    let (window, offset, resolution) = parse_times(raw, agg, path, diags);
+    let filter = raw
+        .filter
+        .and_then(|f| parse_filter(f, &format!("{path}.filter"), cx, diags));
+    let (Some(agg), Some(e)) = (agg, entity) else {
+        return None;
+    };
+    Some(FeatureDef::Window(WindowFeature {
+        name: raw.name.clone()?,
+        entity: e,
+        agg,
+        field,
+        window,
+        offset,
+        resolution,
+        filter,
+        empty: raw.empty.unwrap_or(0.0),
+    }))
+}
+
+/// `entity`: in the schema, of a key type; missing is reported when the aggregation is
+/// `known` (an unknown one may not need it).
+pub(super) fn parse_entity(
+    raw: &RawFeature<'_>,
+    known: bool,
+    path: &str,
+    cx: &FeatureCx<'_>,
+    diags: &mut Diagnostics,
+) -> Option<usize> {
     let entity = match &raw.entity {
         Some(e) => cx
             .schema
             .as_deref()
             .and_then(|schema| field_index(schema, e, &format!("{path}.entity"), diags)),
-        None if agg.is_some() && !raw.has("entity") => {
+        None if known && !raw.has("entity") => {
             let hint = match cx.schema.as_deref() {
                 Some(schema) => format!(
                     "the key to aggregate per, e.g. one of: {}",
@@ -63,25 +94,7 @@ pub(super) fn parse_window(
             );
         }
     }
-    let field = parse_field(raw, agg, path, cx, diags);
-    let (window, offset, resolution) = parse_times(raw, agg, path, diags);
-    let filter = raw
-        .filter
-        .and_then(|f| parse_filter(f, &format!("{path}.filter"), cx, diags));
-    let (Some(agg), Some(e)) = (agg, entity) else {
-        return None;
-    };
-    Some(FeatureDef::Window(WindowFeature {
-        name: raw.name.clone()?,
-        entity: e,
-        agg,
-        field,
-        window,
-        offset,
-        resolution,
-        filter,
-        empty: raw.empty.unwrap_or(0.0),
-    }))
+    entity
 }
 
 /// `field`: whether the aggregation needs one, whether it is in the schema and of a type
@@ -221,7 +234,7 @@ fn parse_times(
 
 /// `filter = { field, op, value }`: the field, the operator and the value are each
 /// checked, the value against the field's type when the field is known.
-fn parse_filter(
+pub(super) fn parse_filter(
     f: &toml::Value,
     fp: &str,
     cx: &FeatureCx<'_>,

@@ -54,14 +54,12 @@ impl Stage {
     }
 }
 
-/// The entity fields the spec's windowed features are keyed by.
+/// The entity fields the spec's keyed features (windows, patterns) are keyed by.
 pub(crate) fn entities(spec: &FeatureSpec) -> Vec<usize> {
     let mut v = Vec::new();
-    for f in &spec.features {
-        if let riskstream_features::spec::FeatureDef::Window(w) = f {
-            if !v.contains(&w.entity) {
-                v.push(w.entity);
-            }
+    for e in spec.features.iter().filter_map(|f| f.entity()) {
+        if !v.contains(&e) {
+            v.push(e);
         }
     }
     v
@@ -91,12 +89,8 @@ pub fn check_repartition(
     let other: Vec<&str> = spec
         .features
         .iter()
-        .filter_map(|f| match f {
-            riskstream_features::spec::FeatureDef::Window(w)
-                if w.entity != from && w.entity != by =>
-            {
-                Some(w.name.as_str())
-            }
+        .filter_map(|f| match f.entity() {
+            Some(e) if e != from && e != by => Some(f.name()),
             _ => None,
         })
         .collect();
