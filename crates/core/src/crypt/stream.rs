@@ -253,6 +253,7 @@ pub struct SealWriter<W: Write> {
     index: u32,
     buf: Vec<u8>,
     written: u64,
+    closed: bool,
 }
 
 impl<W: Write> std::fmt::Debug for SealWriter<W> {
@@ -282,6 +283,7 @@ impl<W: Write> SealWriter<W> {
             index: 0,
             buf: Vec::with_capacity(CHUNK + TAG),
             written: HEADER_LEN as u64,
+            closed: false,
         })
     }
 
@@ -292,6 +294,11 @@ impl<W: Write> SealWriter<W> {
     }
 
     fn emit(&mut self, last: bool) -> std::io::Result<()> {
+        if self.closed {
+            return Err(std::io::Error::other(
+                "write after the final chunk of an encrypted file",
+            ));
+        }
         let index = self.index;
         self.key
             .seal_in_place_append_tag(
@@ -309,6 +316,7 @@ impl<W: Write> SealWriter<W> {
         self.inner.write_all(&self.buf)?;
         self.written += 4 + self.buf.len() as u64;
         self.buf.clear();
+        self.closed = last;
         self.index = index
             .checked_add(1)
             .ok_or_else(|| std::io::Error::other("more than 2^32 chunks in one file"))?;
@@ -317,9 +325,17 @@ impl<W: Write> SealWriter<W> {
 
     /// Writes the final chunk and flushes; returns the inner writer.
     pub fn finish(mut self) -> std::io::Result<W> {
-        self.emit(true)?;
-        self.inner.flush()?;
+        self.close()?;
         Ok(self.inner)
+    }
+
+    /// Writes the final chunk (once) and flushes, for a writer that cannot be given up
+    /// (e.g. one shared behind a lock); later writes fail.
+    pub fn close(&mut self) -> std::io::Result<()> {
+        if !self.closed {
+            self.emit(true)?;
+        }
+        self.inner.flush()
     }
 
     /// The inner writer (e.g. to sync a file after `flush`).
@@ -330,6 +346,11 @@ impl<W: Write> SealWriter<W> {
 
 impl<W: Write> Write for SealWriter<W> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.closed && !data.is_empty() {
+            return Err(std::io::Error::other(
+                "write after the final chunk of an encrypted file",
+            ));
+        }
         let n = data.len().min(CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         if self.buf.len() == CHUNK {
@@ -341,7 +362,7 @@ impl<W: Write> Write for SealWriter<W> {
     /// Closes the current chunk early (when it holds anything) and flushes the inner
     /// writer, so everything written so far is in the file and readable once finished.
     fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
+        if !self.buf.is_empty() && !self.closed {
             self.emit(false)?;
         }
         self.inner.flush()
@@ -406,6 +427,7 @@ impl SealWriter<std::fs::File> {
             index,
             buf: Vec::with_capacity(CHUNK + TAG),
             written: keep,
+            closed: false,
         })
     }
 }
