@@ -240,6 +240,28 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
         "{} bytes of scores",
         clear.len()
     );
+    // The readers tell an encrypted CSV by its header: `inspect` reads the scores as they
+    // are on disk, with the key; without it, the error names the file and the key.
+    let (code, text) = run_text({
+        let mut c = bin(d, Some(&m2));
+        c.args(["inspect", "enc/scores.csv"]);
+        c
+    });
+    // Exit 1: the inferred schema makes an empty third reason a rejected row.
+    assert!(
+        code.is_some_and(|c| c <= 1) && text.contains("199,990 read"),
+        "{text}"
+    );
+    let (code, text) = run_text({
+        let mut c = bin(d, None);
+        c.args(["inspect", "enc/scores.csv"]);
+        c
+    });
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("enc/scores.csv") && text.contains("master key `m2`"),
+        "{text}"
+    );
     // Without the key the model is refused with the reason, not read as garbage.
     let (code, text) = run_text({
         let mut c = bin(d, None);
