@@ -62,7 +62,10 @@ fn round_trips_exactly_at_every_size_and_hides_the_plaintext() {
         }
     }
     // Two encryptions of the same bytes differ (fresh data key and nonces).
-    assert_ne!(seal_bytes(&k, b"same").unwrap(), seal_bytes(&k, b"same").unwrap());
+    assert_ne!(
+        seal_bytes(&k, b"same").unwrap(),
+        seal_bytes(&k, b"same").unwrap()
+    );
 }
 
 #[test]
@@ -123,10 +126,17 @@ fn truncation_and_swapped_chunks_are_detected() {
 
     // Cut anywhere, including exactly at chunk boundaries (which decrypt cleanly up to
     // there) and just before the final chunk.
-    for cut in [0, 5, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 2, HEADER_LEN + chunk]
-        .into_iter()
-        .chain((1..=4).map(|i| HEADER_LEN + i * chunk))
-        .chain([c.len() - 1])
+    for cut in [
+        0,
+        5,
+        HEADER_LEN - 1,
+        HEADER_LEN,
+        HEADER_LEN + 2,
+        HEADER_LEN + chunk,
+    ]
+    .into_iter()
+    .chain((1..=4).map(|i| HEADER_LEN + i * chunk))
+    .chain([c.len() - 1])
     {
         let e = open_bytes(Some(&k), &c[..cut], "f").unwrap_err();
         let ok = matches!(e, CryptError::Truncated { .. })

@@ -212,7 +212,10 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
             .map_err(|e| riskstream_core::crypt::CryptError::from_io(e, &origin, "reading"))?
             .starts_with(&[0x1f, 0x8b]);
         return Ok(if gz {
-            Box::new(BufReader::with_capacity(1 << 18, MultiGzDecoder::new(plain)))
+            Box::new(BufReader::with_capacity(
+                1 << 18,
+                MultiGzDecoder::new(plain),
+            ))
         } else {
             Box::new(plain)
         });

@@ -148,13 +148,20 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    assert!(killed, "the run finished before a checkpoint could be killed");
+    assert!(
+        killed,
+        "the run finished before a checkpoint could be killed"
+    );
 
     // Every state file and the dead letters are encrypted; no marker anywhere.
     let mut sealed = 0;
     for f in files(&d.join("enc")) {
         let bytes = std::fs::read(&f).unwrap();
-        assert!(!contains(&bytes, MARKER), "{} holds the marker", f.display());
+        assert!(
+            !contains(&bytes, MARKER),
+            "{} holds the marker",
+            f.display()
+        );
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("state") || name.ends_with(".ndjson") {
             assert!(is_sealed(&bytes), "{} is not encrypted", f.display());
@@ -183,7 +190,11 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
     c.env("RISKSTREAM_MASTER_KEYS_FILE", &keyfile)
         .args(["keys", "rewrap", "enc"]);
     let (code, text) = run_text(c);
-    assert_eq!(code, Some(2), "a group-readable key file is refused:\n{text}");
+    assert_eq!(
+        code,
+        Some(2),
+        "a group-readable key file is refused:\n{text}"
+    );
     assert!(text.contains("chmod 600"), "{text}");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -209,7 +220,10 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
     );
     let enc_dead = std::fs::read(d.join("enc/features.parquet.rejected.ndjson")).unwrap();
     assert!(is_sealed(&enc_dead) && !contains(&enc_dead, MARKER));
-    assert_eq!(open_bytes(Some(&keys), &enc_dead, "dead").unwrap(), plain_dead);
+    assert_eq!(
+        open_bytes(Some(&keys), &enc_dead, "dead").unwrap(),
+        plain_dead
+    );
 
     // Train and score with encryption on: the model and the scores are encrypted, and the
     // same commands read them back.
@@ -217,7 +231,14 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
         let mut c = bin(d, Some(&m2));
         c.args(["train", "--input", "enc/features.parquet", "--spec"])
             .arg(spec())
-            .args(["--label", "TX_FRAUD", "--algorithm", "gbdt", "--set", "n_rounds=3"])
+            .args([
+                "--label",
+                "TX_FRAUD",
+                "--algorithm",
+                "gbdt",
+                "--set",
+                "n_rounds=3",
+            ])
             .args(["--output", "enc/model.json"]);
         c
     });

@@ -30,8 +30,8 @@
 mod stream;
 
 pub use stream::{
-    is_sealed, key_id_of, open_bytes, rewrap_file, seal_bytes, OpenReader, Rewrapped,
-    SealWriter, CHUNK, HEADER_LEN, MAGIC, VERSION,
+    is_sealed, key_id_of, open_bytes, rewrap_file, seal_bytes, OpenReader, Rewrapped, SealWriter,
+    CHUNK, HEADER_LEN, MAGIC, VERSION,
 };
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -263,10 +263,7 @@ impl MasterKeys {
     }
 
     fn get(&self, id: &str) -> Option<&[u8]> {
-        self.keys
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, k)| &k[..])
+        self.keys.iter().find(|(i, _)| i == id).map(|(_, k)| &k[..])
     }
 }
 

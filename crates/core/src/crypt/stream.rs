@@ -194,11 +194,13 @@ impl Header {
                 key_id: self.key_id.clone(),
             });
         };
-        let kek = keys.get(&self.key_id).ok_or_else(|| CryptError::UnknownKey {
-            path: origin.to_string(),
-            key_id: self.key_id.clone(),
-            loaded: keys.ids().join(", "),
-        })?;
+        let kek = keys
+            .get(&self.key_id)
+            .ok_or_else(|| CryptError::UnknownKey {
+                path: origin.to_string(),
+                key_id: self.key_id.clone(),
+                loaded: keys.ids().join(", "),
+            })?;
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&self.raw[50..62]);
         let mut wrapped = Zeroizing::new(self.raw[62..HEADER_LEN].to_vec());
@@ -561,7 +563,10 @@ impl<R: Read> Read for OpenReader<R> {
 
 /// Encrypts `plain` whole (a checkpoint, a model file).
 pub fn seal_bytes(keys: &MasterKeys, plain: &[u8]) -> Result<Vec<u8>, CryptError> {
-    let mut w = SealWriter::new(Vec::with_capacity(plain.len() + plain.len() / 1000 + 200), keys)?;
+    let mut w = SealWriter::new(
+        Vec::with_capacity(plain.len() + plain.len() / 1000 + 200),
+        keys,
+    )?;
     let e = io_err("<memory>", "encrypting");
     w.write_all(plain).and_then(|()| w.finish()).map_err(e)
 }

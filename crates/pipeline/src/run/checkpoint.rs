@@ -81,10 +81,11 @@ pub(crate) fn restore(
         };
         return Ok((part, Some(0), Some(0)));
     }
-    let bytes = riskstream_core::crypt::read_file(&path).map_err(|e| PipelineError::Checkpoint {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let bytes =
+        riskstream_core::crypt::read_file(&path).map_err(|e| PipelineError::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
     let refuse = |m: String| PipelineError::Checkpoint {
         path: path.clone(),
         message: format!("{m}; move it away to start this partition from the beginning"),

@@ -90,8 +90,11 @@ mod tests {
         let mut out = Vec::new();
         walk(&d, &mut out).unwrap();
         assert_eq!(out, vec![d.join("a"), d.join("sub/b")]);
-        let k = riskstream_core::crypt::MasterKeys::parse_inline(&format!("m:{}", "ab".repeat(32)), "t")
-            .unwrap();
+        let k = riskstream_core::crypt::MasterKeys::parse_inline(
+            &format!("m:{}", "ab".repeat(32)),
+            "t",
+        )
+        .unwrap();
         assert_eq!(rewrap_file(&d.join("a"), &k).unwrap(), Rewrapped::Plain);
         std::fs::remove_dir_all(&d).unwrap();
     }
