@@ -1,6 +1,8 @@
 //! Encryption at rest: round trips, wrong and missing keys, every kind of damage, rotation
 //! with rewrap, and resuming a flushed stream.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use riskstream_core::crypt::{
     open_bytes, rewrap_file, seal_bytes, CryptError, MasterKeys, Rewrapped, SealWriter, CHUNK,
     HEADER_LEN,
