@@ -21,7 +21,11 @@
 //! * [`pii`]: what a schema field's `pii` treatment (tokenize, mask, drop) does to a value,
 //!   the keys it uses, and a card-number scanner. It lives at the bottom because every
 //!   ingest path (files in `io`, JSON in the decision service) must apply the same one.
+//! * [`crypt`]: encryption at rest (AES-256-GCM, a random data key per file wrapped by a
+//!   master key with an id); every writer of checkpoints, dead letters, outputs and model
+//!   files goes through it, so one module decides what is encrypted and how.
 
+pub mod crypt;
 pub mod diag;
 pub mod error;
 pub mod frame;

@@ -108,6 +108,9 @@ pub enum ReplayError {
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
+    /// An encrypted checkpoint cannot be opened: no key, the wrong key, damaged.
+    #[error("checkpoint: {0}")]
+    Crypt(riskstream_core::crypt::CryptError),
 }
 
 impl Classify for ReplayError {
@@ -117,6 +120,7 @@ impl Classify for ReplayError {
             ReplayError::Engine(e) => e.class(),
             ReplayError::Checkpoint { .. } => ErrorClass::External,
             ReplayError::Usage(_) => ErrorClass::User,
+            ReplayError::Crypt(e) => e.class(),
         }
     }
 }
@@ -223,6 +227,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
     })
 }
 
+/// The engine state is encrypted when master keys are configured (`riskstream_core::crypt`);
+/// `meta.json` stays plain: it holds paths and counts, and operators read it.
+fn write_state(path: &Path, bytes: &[u8]) -> Result<(), ReplayError> {
+    riskstream_core::crypt::write_file(path, bytes).map_err(|e| ReplayError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 fn batch_min_time(b: &RecordBatch, time_col: usize) -> i64 {
     let t = b
         .column(time_col)
@@ -296,11 +309,14 @@ fn resume(
         });
     }
     let sp = dir.join(state_name(&m));
-    let bytes = std::fs::read(&sp).map_err(|e| ReplayError::Checkpoint {
-        path: sp.clone(),
-        message: format!(
-            "is the state meta.json names, and cannot be read ({e}); delete the checkpoint directory to start over"
-        ),
+    let bytes = riskstream_core::crypt::read_file(&sp).map_err(|e| match e {
+        riskstream_core::crypt::CryptError::Io { source: e, .. } => ReplayError::Checkpoint {
+            path: sp.clone(),
+            message: format!(
+                "is the state meta.json names, and cannot be read ({e}); delete the checkpoint directory to start over"
+            ),
+        },
+        e => ReplayError::Crypt(e),
     })?;
     Ok(Some((Engine::restore(spec, &bytes)?, m)))
 }
@@ -749,7 +765,7 @@ fn checkpoint(
     let previous = meta.state_file.clone();
     meta.generation += 1;
     let name = format!("state-{:06}.bin", meta.generation);
-    write_atomic(&dir.join(&name), &state)?;
+    write_state(&dir.join(&name), &state)?;
     meta.state_file = Some(name.clone());
     let m = serde_json::to_vec_pretty(meta).map_err(|e| ReplayError::Checkpoint {
         path: dir.join("meta.json"),
@@ -803,7 +819,7 @@ fn merge_parts(
 
 fn finish_dead(dead: &Arc<Mutex<DeadLetterWriter>>) -> Result<(), ReplayError> {
     if let Ok(mut w) = dead.lock() {
-        w.flush()?;
+        w.close()?;
     }
     Ok(())
 }

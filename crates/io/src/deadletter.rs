@@ -175,21 +175,55 @@ impl DeadLetterWriter {
         })
     }
 
-    /// Opens a plain (not gzip) dead-letter file for appending after its first `keep` bytes,
-    /// dropping anything after them: used when a checkpointed run resumes.
+    /// Opens a plain (not gzip) or encrypted dead-letter file for appending after its first
+    /// `keep` bytes ([`DeadLetterWriter::bytes`] at a checkpoint), dropping anything after
+    /// them: used when a checkpointed run resumes.
     pub fn resume(path: &Path, keep: u64) -> Result<Self> {
         let err = |source| crate::IoError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let f = std::fs::OpenOptions::new()
+        let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(path)
             .map_err(err)?;
+        // An encrypted file goes on encrypted (with its own data key); a new one is
+        // encrypted when master keys are configured; a plain one stays plain.
+        let mut head = [0u8; 8];
+        let sealed = keep > 0
+            && std::io::Read::read_exact(&mut f, &mut head).is_ok()
+            && riskstream_core::crypt::is_sealed(&head);
+        let keys = riskstream_core::crypt::env_keys()?;
+        let origin = path.display().to_string();
+        let sealed = match (&keys, sealed) {
+            (_, true) => Some(riskstream_core::crypt::SealWriter::resume(
+                f.try_clone().map_err(err)?,
+                keys.as_ref(),
+                keep,
+                &origin,
+            )?),
+            (Some(k), false) if keep == 0 => {
+                f.set_len(0).map_err(err)?;
+                Some(riskstream_core::crypt::SealWriter::new(
+                    f.try_clone().map_err(err)?,
+                    k,
+                )?)
+            }
+            _ => None,
+        };
+        if let Some(w) = sealed {
+            let bytes = w.position();
+            return Ok(Self {
+                out: TextOut::Sealed(Box::new(w)),
+                path: path.to_path_buf(),
+                buf: Vec::with_capacity(512),
+                bytes,
+            });
+        }
         f.set_len(keep).map_err(err)?;
-        let mut f = f;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(keep)).map_err(err)?;
         Ok(Self {
             out: TextOut::Plain(std::io::BufWriter::with_capacity(1 << 20, f)),
@@ -199,9 +233,10 @@ impl DeadLetterWriter {
         })
     }
 
-    /// Bytes written so far (uncompressed).
+    /// Bytes written so far (uncompressed); for an encrypted file, the file's length at the
+    /// last `flush`: either is the position [`DeadLetterWriter::resume`] takes.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.out.sealed_position().unwrap_or(self.bytes)
     }
 
     /// Flushes buffered lines to the operating system and syncs them to disk.
@@ -213,10 +248,23 @@ impl DeadLetterWriter {
             source,
         };
         self.out.flush().map_err(err)?;
-        if let TextOut::Plain(w) = &self.out {
-            w.get_ref().sync_data().map_err(err)?;
+        if let Some(f) = self.out.file() {
+            f.sync_data().map_err(err)?;
         }
         Ok(())
+    }
+
+    /// Flushes like [`DeadLetterWriter::flush`] and, for an encrypted file, writes its final
+    /// chunk (without it the file reads as truncated). Nothing may be written after.
+    pub fn close(&mut self) -> Result<()> {
+        if let TextOut::Sealed(w) = &mut self.out {
+            w.close().map_err(|source| crate::IoError::Io {
+                path: self.path.clone(),
+                what: "closing encrypted dead letters".into(),
+                source,
+            })?;
+        }
+        self.flush()
     }
 
     /// The file written to.

@@ -72,6 +72,10 @@ pub enum IoError {
     /// that holds values, or the key file or variable is invalid.
     #[error("{0}")]
     Pii(String),
+    /// An encrypted file cannot be read or written (no key, wrong key, damaged, truncated;
+    /// see `riskstream_core::crypt`). The message names the file.
+    #[error("{0}")]
+    Crypt(#[from] riskstream_core::crypt::CryptError),
     /// Parquet failed reading or writing.
     #[error("{path}: parquet: {source}")]
     Parquet {
@@ -100,6 +104,7 @@ impl Classify for IoError {
             | IoError::Column(_)
             | IoError::Pii(_) => ErrorClass::User,
             IoError::Parquet { .. } => ErrorClass::User,
+            IoError::Crypt(e) => e.class(),
             IoError::Arrow(_) | IoError::Worker { .. } | IoError::Convert { .. } => {
                 ErrorClass::Internal
             }

@@ -193,7 +193,8 @@ fn open_file(path: &Path) -> Result<File> {
     })
 }
 
-/// Opens a text file, transparently decompressing gzip (told by its magic bytes, not its name).
+/// Opens a text file, transparently decrypting (`riskstream_core::crypt`) and decompressing
+/// gzip, each told by its magic bytes, not its name.
 pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let mut raw = BufReader::with_capacity(1 << 18, open_file(path)?);
     let magic = raw.fill_buf().map_err(|source| IoError::Io {
@@ -201,6 +202,24 @@ pub(crate) fn open_text(path: &Path) -> Result<Box<dyn BufRead + Send>> {
         what: "reading".into(),
         source,
     })?;
+    if riskstream_core::crypt::is_sealed(magic) {
+        let origin = path.display().to_string();
+        let keys = riskstream_core::crypt::env_keys()?;
+        let r = riskstream_core::crypt::OpenReader::new(raw, keys.as_ref(), &origin)?;
+        let mut plain = BufReader::with_capacity(1 << 18, r);
+        let gz = plain
+            .fill_buf()
+            .map_err(|e| riskstream_core::crypt::CryptError::from_io(e, &origin, "reading"))?
+            .starts_with(&[0x1f, 0x8b]);
+        return Ok(if gz {
+            Box::new(BufReader::with_capacity(
+                1 << 18,
+                MultiGzDecoder::new(plain),
+            ))
+        } else {
+            Box::new(plain)
+        });
+    }
     if magic.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(
             1 << 18,

@@ -14,6 +14,7 @@ use arrow_schema::{DataType, SchemaRef};
 use flate2::write::GzEncoder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use riskstream_core::crypt::SealWriter;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -114,6 +115,10 @@ pub enum TextOut {
     Plain(BufWriter<File>),
     /// Gzip-compressed (boxed: the encoder's state is large, and one file holds one).
     Gzip(Box<GzEncoder<BufWriter<File>>>),
+    /// Encrypted at rest (`riskstream_core::crypt`; the writer buffers whole chunks itself).
+    Sealed(Box<SealWriter<File>>),
+    /// Gzip-compressed, then encrypted (ciphertext does not compress).
+    SealedGzip(Box<GzEncoder<SealWriter<File>>>),
 }
 
 impl Write for TextOut {
@@ -121,28 +126,60 @@ impl Write for TextOut {
         match self {
             TextOut::Plain(w) => w.write(buf),
             TextOut::Gzip(w) => w.write(buf),
+            TextOut::Sealed(w) => w.write(buf),
+            TextOut::SealedGzip(w) => w.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             TextOut::Plain(w) => w.flush(),
             TextOut::Gzip(w) => w.flush(),
+            TextOut::Sealed(w) => w.flush(),
+            TextOut::SealedGzip(w) => w.flush(),
         }
     }
 }
 
 impl TextOut {
+    /// Creates `path`; encrypted when master keys are configured, so every CSV/NDJSON
+    /// output and dead-letter file is covered by one switch.
     pub(crate) fn create(path: &Path, gzip: bool) -> Result<Self> {
         let f = File::create(path).map_err(|source| IoError::Open {
             path: path.to_path_buf(),
             source,
         })?;
+        if let Some(keys) = riskstream_core::crypt::env_keys()? {
+            let w = SealWriter::new(f, &keys)?;
+            return Ok(if gzip {
+                TextOut::SealedGzip(Box::new(GzEncoder::new(w, flate2::Compression::fast())))
+            } else {
+                TextOut::Sealed(Box::new(w))
+            });
+        }
         let w = BufWriter::with_capacity(1 << 20, f);
         Ok(if gzip {
             TextOut::Gzip(Box::new(GzEncoder::new(w, flate2::Compression::fast())))
         } else {
             TextOut::Plain(w)
         })
+    }
+
+    /// For an encrypted output: the bytes in the file after the last `flush` (the length
+    /// a resumed run cuts it back to); `None` for a plain one.
+    pub(crate) fn sealed_position(&self) -> Option<u64> {
+        match self {
+            TextOut::Sealed(w) => Some(w.position()),
+            _ => None,
+        }
+    }
+
+    /// The file, when its bytes so far can be synced (plain or encrypted, not gzip).
+    pub(crate) fn file(&self) -> Option<&File> {
+        match self {
+            TextOut::Plain(w) => Some(w.get_ref()),
+            TextOut::Sealed(w) => Some(w.get_ref()),
+            _ => None,
+        }
     }
 
     /// Writes the gzip trailer (if any), flushes and syncs the file to disk.
@@ -152,13 +189,22 @@ impl TextOut {
             what: what.into(),
             source,
         };
-        let buf = match self {
-            TextOut::Plain(w) => w,
-            TextOut::Gzip(w) => w.finish().map_err(|e| err("finishing gzip stream", e))?,
+        let file = match self {
+            TextOut::Plain(w) => w
+                .into_inner()
+                .map_err(|e| err("flushing", e.into_error()))?,
+            TextOut::Gzip(w) => w
+                .finish()
+                .map_err(|e| err("finishing gzip stream", e))?
+                .into_inner()
+                .map_err(|e| err("flushing", e.into_error()))?,
+            TextOut::Sealed(w) => w.finish().map_err(|e| err("finishing encryption", e))?,
+            TextOut::SealedGzip(w) => w
+                .finish()
+                .map_err(|e| err("finishing gzip stream", e))?
+                .finish()
+                .map_err(|e| err("finishing encryption", e))?,
         };
-        let file = buf
-            .into_inner()
-            .map_err(|e| err("flushing", e.into_error()))?;
         file.sync_all().map_err(|e| err("syncing", e))
     }
 }

@@ -433,7 +433,14 @@ impl ModelFile {
             path: path.display().to_string(),
             reason: format!("cannot encode: {e}"),
         })?;
-        riskstream_core::fs::write_atomic(path, &body).map_err(io)
+        // Encrypted at rest when master keys are configured; `load` reads both.
+        riskstream_core::crypt::write_file(path, &body).map_err(|e| match e {
+            riskstream_core::crypt::CryptError::Io { source, .. } => io(source),
+            e => LearnError::ModelFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            },
+        })
     }
 
     /// Reads and checks a model file: format name and version, content hash, trees.
@@ -452,6 +459,11 @@ impl ModelFile {
             path: origin.to_string(),
             reason,
         };
+        if riskstream_core::crypt::is_sealed(bytes) {
+            let plain = riskstream_core::crypt::open_if_sealed(bytes.to_vec(), origin)
+                .map_err(|e| bad(e.to_string()))?;
+            return Self::from_slice(&plain, origin);
+        }
         let head: serde_json::Value = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             // A LightGBM text model starts with the line `tree`.

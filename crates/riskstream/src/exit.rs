@@ -28,6 +28,7 @@ const CLASSIFIERS: &[Classifier] = &[
     class_of::<riskstream_io::IoError>,
     class_of::<riskstream_core::Diagnostics>,
     class_of::<riskstream_core::Findings>,
+    class_of::<riskstream_core::crypt::CryptError>,
     class_of::<riskstream_gen::GenError>,
     class_of::<riskstream_features::replay::ReplayError>,
     class_of::<riskstream_features::EngineError>,

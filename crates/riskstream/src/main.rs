@@ -70,7 +70,7 @@ enum Cmd {
     Model(cmd::admin::ModelArgs),
     /// Validate, register and activate decision policies (CEL rules + score thresholds).
     Policy(cmd::admin::PolicyArgs),
-    /// Create, list and revoke API keys.
+    /// Create, list and revoke API keys; re-wrap encrypted files to the primary master key.
     Keys(cmd::admin::KeysArgs),
     /// Verify the audit log (HMAC-keyed hash chain), print its head to publish, or its latest
     /// records.
@@ -98,6 +98,11 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Master keys for encryption at rest are checked before any command runs, so a bad
+    // key file stops it before it writes anything (in clear or otherwise).
+    if let Err(e) = riskstream_core::crypt::env_keys() {
+        return ExitCode::from(exit::report(&anyhow::Error::new(e)));
+    }
     let result = match cli.cmd {
         Cmd::Backtest(a) => cmd::backtest::run(a),
         Cmd::Bench(a) => cmd::bench::run(a),

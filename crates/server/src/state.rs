@@ -464,6 +464,8 @@ impl AppState {
         payload.extend_from_slice(&snap);
         payload.extend_from_slice(&early);
         let bytes = riskstream_core::frame::seal(CKPT_MAGIC, CKPT_VERSION_EARLY, &payload);
+        // Encrypted at rest when master keys are configured (`riskstream_core::crypt`).
+        let bytes = riskstream_core::crypt::seal_if_configured(bytes).map_err(|e| e.to_string())?;
         let path = checkpoint_path(&self.cfg);
         let tmp = path.with_extension("ckpt.tmp");
         crate::files::write_private(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -503,7 +505,7 @@ fn restore(cfg: &ServiceConfig, spec: &FeatureSpec) -> Result<Restored, StartErr
         path: ckpt.clone(),
         message: format!("{message}; move the file away to start with empty feature state"),
     };
-    let bytes = std::fs::read(&ckpt).map_err(|e| refuse(e.to_string()))?;
+    let bytes = riskstream_core::crypt::read_file(&ckpt).map_err(|e| refuse(e.to_string()))?;
     recovery.checkpoint_age_s = std::fs::metadata(&ckpt)
         .and_then(|m| m.modified())
         .ok()

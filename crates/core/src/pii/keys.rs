@@ -63,7 +63,7 @@ impl Keys {
         &self.keys[self.active].id
     }
 
-    pub(super) fn active_index(&self) -> usize {
+    pub(crate) fn active_index(&self) -> usize {
         self.active
     }
 
@@ -75,29 +75,38 @@ impl Keys {
         &self.keys[i].id
     }
 
-    pub(super) fn secrets(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &[u8]> {
         self.keys.iter().map(|k| k.secret.as_slice())
     }
 
     /// Reads the keys the environment names: [`KEYS_FILE_ENV`] (a key file) or
     /// [`KEYS_ENV`] (inline); `None` when neither is set.
     pub fn from_env() -> Result<Option<Keys>, Diagnostics> {
-        let file = std::env::var_os(KEYS_FILE_ENV).filter(|v| !v.is_empty());
-        let inline = std::env::var(KEYS_ENV).ok().filter(|v| !v.is_empty());
+        Keys::from_env_vars(KEYS_FILE_ENV, KEYS_ENV)
+    }
+
+    /// [`Keys::from_env`] with other variable names (the master keys of `crate::crypt`
+    /// share this file format).
+    pub(crate) fn from_env_vars(
+        file_env: &str,
+        inline_env: &str,
+    ) -> Result<Option<Keys>, Diagnostics> {
+        let file = std::env::var_os(file_env).filter(|v| !v.is_empty());
+        let inline = std::env::var(inline_env).ok().filter(|v| !v.is_empty());
         match (file, inline) {
             (Some(_), Some(_)) => {
                 let mut d = Diagnostics::new("environment");
                 d.push(
                     Diagnostic::new(
-                        KEYS_ENV,
-                        format!("both {KEYS_FILE_ENV} and {KEYS_ENV} are set"),
+                        inline_env,
+                        format!("both {file_env} and {inline_env} are set"),
                     )
                     .hint("set one of them: which keys to use must not be a guess"),
                 );
                 Err(d)
             }
             (Some(path), None) => Keys::from_file(std::path::Path::new(&path)).map(Some),
-            (None, Some(text)) => Keys::parse_inline(&text, KEYS_ENV).map(Some),
+            (None, Some(text)) => Keys::parse_inline(&text, inline_env).map(Some),
             (None, None) => Ok(None),
         }
     }

@@ -81,10 +81,11 @@ pub(crate) fn restore(
         };
         return Ok((part, Some(0), Some(0)));
     }
-    let bytes = std::fs::read(&path).map_err(|e| PipelineError::Checkpoint {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let bytes =
+        riskstream_core::crypt::read_file(&path).map_err(|e| PipelineError::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
     let refuse = |m: String| PipelineError::Checkpoint {
         path: path.clone(),
         message: format!("{m}; move it away to start this partition from the beginning"),
@@ -117,7 +118,7 @@ pub(crate) fn restore(
 /// The offset partition `p`'s checkpoint covers, for a consumer group's assignment (an
 /// unreadable checkpoint reads as none here; restoring it then stops the run with the reason).
 pub(crate) fn checkpointed_offset(cfg: &PipelineConfig, p: u32) -> Option<u64> {
-    let bytes = std::fs::read(checkpoint_path(cfg, p)).ok()?;
+    let bytes = riskstream_core::crypt::read_file(&checkpoint_path(cfg, p)).ok()?;
     unframe(&bytes).ok()?.offset
 }
 
@@ -175,7 +176,7 @@ pub(crate) fn write_checkpoints(
     started: Instant,
 ) -> Result<(), PipelineError> {
     for (path, bytes) in files {
-        riskstream_core::fs::write_atomic(path, bytes).map_err(|e| PipelineError::Checkpoint {
+        riskstream_core::crypt::write_file(path, bytes).map_err(|e| PipelineError::Checkpoint {
             path: path.clone(),
             message: e.to_string(),
         })?;

@@ -152,8 +152,10 @@ pub fn run_model(a: ModelArgs) -> anyhow::Result<Outcome> {
                 let c = Ctx::open_or_create(&target).await?;
                 let stage = stage.map(|s| parse_stage(&s, pct)).transpose()?;
                 let spec = c.spec()?;
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
+                // A model file may be encrypted at rest (`riskstream_core::crypt`).
+                let bytes = riskstream_core::crypt::read_file(&file)?;
+                let text = String::from_utf8(bytes)
+                    .with_context(|| format!("{} is not a JSON model file", file.display()))?;
                 let m = admin::register_model(
                     &c.reg,
                     &spec,
@@ -334,10 +336,22 @@ enum KeysCmd {
         /// The key's name.
         name: String,
     },
+    /// Re-wrap encrypted files' data keys to the primary master key (rotation): only each
+    /// file's header is rewritten, in place; payloads are not re-encrypted, and a running
+    /// service may go on meanwhile. Needs the old and the new master key loaded
+    /// (RISKSTREAM_MASTER_KEYS_FILE); plain files are left alone.
+    Rewrap {
+        /// Files or directories (walked recursively).
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+    },
 }
 
 /// Runs `keys`.
 pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
+    if let KeysCmd::Rewrap { paths } = &a.cmd {
+        return crate::cmd::rewrap::run(paths);
+    }
     block_on(async move {
         match a.cmd {
             KeysCmd::Create {
@@ -371,6 +385,7 @@ pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
                 c.reg.revoke_key(&name, &c.actor).await?;
                 println!("key `{name}` revoked");
             }
+            KeysCmd::Rewrap { .. } => {} // handled above, without the registry
         }
         Ok(Outcome::Clean)
     })

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod recommend;
 pub mod recommend_admin;
 pub mod recommend_eval;
+pub mod rewrap;
 pub mod score;
 pub mod serve;
 pub mod staged_admin;
