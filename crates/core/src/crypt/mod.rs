@@ -27,7 +27,7 @@
 //! The cipher is `ring`'s AES-256-GCM (already compiled into every riskstream binary for
 //! TLS, constant-time and hardware-accelerated); the file format is in [`stream`].
 
-mod stream;
+pub mod stream;
 
 pub use stream::{
     is_sealed, key_id_of, open_bytes, rewrap_file, seal_bytes, OpenReader, Rewrapped, SealWriter,
