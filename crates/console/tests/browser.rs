@@ -112,15 +112,19 @@ async fn an_analyst_works_a_case_in_chromium() {
 
     // The customer's (103's) recent transactions: its ten, newest first, this one marked;
     // one chart per customer window feature, each with this case's point. The same count
-    // read from the registry directly.
-    let ours = reg
-        .entity_history(
-            &riskstream_registry::entity_key("CUSTOMER_ID", "103"),
-            100,
-            None,
-        )
+    // read from the audit log directly (the decision records whose event is 103's).
+    let ours: Vec<_> = reg
+        .audit_tail(100_000)
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.action == "decision"
+                && r.before
+                    .as_ref()
+                    .is_some_and(|b| b["event"]["CUSTOMER_ID"] == 103)
+        })
+        .collect();
     assert_eq!(ours.len(), 10);
     let hist = b.wait_for("#history-CUSTOMER_ID").await;
     assert!(hist.text().await.unwrap().contains("CUSTOMER_ID 103"));

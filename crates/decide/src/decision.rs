@@ -106,7 +106,7 @@ pub struct Decision {
     /// Time spent in [`crate::Decider::decide`], µs.
     pub latency_us: u64,
     /// The transaction's event time (µs since the Unix epoch). Not in the answer (the
-    /// client sent it); the service indexes the decision's audit record by it.
+    /// client sent it).
     #[serde(skip)]
     pub event_time: i64,
 }

@@ -190,7 +190,6 @@ impl Registry {
                 "kind": kind, "name": name, "size_bytes": size, "lineage": lineage,
             })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.commit().await?;

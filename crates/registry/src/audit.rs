@@ -89,9 +89,6 @@ struct Prepared {
     hash: String,
 }
 
-/// Entity-index rows per INSERT statement (3 parameters each).
-const ENTITY_ROWS_PER_INSERT: usize = 300;
-
 /// The hashed fields of one row, in hash order.
 pub(crate) struct Fields<'a> {
     pub(crate) prev_hash: &'a str,
@@ -149,7 +146,7 @@ impl Fields<'_> {
 }
 
 /// PostgreSQL cannot store NUL in TEXT; one odd subject must not lose a batch.
-fn no_nul(s: &str) -> String {
+pub(crate) fn no_nul(s: &str) -> String {
     if s.contains('\0') {
         s.replace('\0', "\u{FFFD}")
     } else {
@@ -197,12 +194,8 @@ pub(crate) async fn append(
         None => (SCHEME_UNKEYED, None),
     };
     let mut rows = Vec::with_capacity(records.len());
-    let mut entities: Vec<(&str, i64, i64)> = Vec::new();
     for r in records {
         let seq = state.audit_seq + 1;
-        if let Some(k) = &r.keys {
-            entities.extend(k.entities.iter().map(|e| (e.as_str(), k.time, seq)));
-        }
         let (actor, action, subject) = (no_nul(&r.actor), no_nul(&r.action), no_nul(&r.subject));
         let (before, after) = (json_text(&r.before), json_text(&r.after));
         let fields = Fields {
@@ -256,23 +249,6 @@ pub(crate) async fn append(
         q.execute(&mut *tx)
             .await
             .ctx("appending to the audit log")?;
-    }
-    // Sorted: the index's own order (fewer page splits), and a key listed twice is one row.
-    entities.sort_unstable();
-    entities.dedup();
-    for chunk in entities.chunks(ENTITY_ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO entity_events (entity, time_us, seq) VALUES {}",
-            db::values_rows(chunk.len(), "(?,?,?)")
-        );
-        let mut q =
-            sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ENTITY_ROWS_PER_INSERT);
-        for (entity, time, seq) in chunk {
-            q = q.bind(no_nul(entity)).bind(*time).bind(*seq);
-        }
-        q.execute(&mut *tx)
-            .await
-            .ctx("indexing audited events by entity")?;
     }
     Ok(())
 }

@@ -31,7 +31,6 @@ impl Registry {
             before: None,
             after: Some(serde_json::json!({ "text": text })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.commit().await
@@ -73,7 +72,6 @@ impl Registry {
             before: Some(serde_json::json!({ "assignee": case.assignee })),
             after: Some(serde_json::json!({ "reason": reason })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         let now = change.now;

@@ -726,7 +726,6 @@ impl Registry {
                 serde_json::json!({ "assignee": assignee, "note": note })
             }),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.commit().await?;
@@ -910,7 +909,6 @@ impl Registry {
                 "note": note,
             })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         let now = change.now;

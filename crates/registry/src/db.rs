@@ -61,6 +61,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "entity_events",
         include_str!("../migrations/0010_entity_events.sql"),
     ),
+    (
+        11,
+        "drop_entity_events",
+        include_str!("../migrations/0011_drop_entity_events.sql"),
+    ),
 ];
 
 /// What a migration appends for each database. Migration 8: one `case_rules` row per fired

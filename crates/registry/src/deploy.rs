@@ -350,7 +350,6 @@ impl Registry {
                         before: Some(stage_json(old, Stage::Champion)),
                         after: Some(stage_json(old, Stage::Archived)),
                         time: change.now,
-                        keys: None,
                     });
                 }
             }
@@ -375,7 +374,6 @@ impl Registry {
             before: current.map(|s| stage_json(&id, s)),
             after: Some(stage_json(&id, stage)),
             time: change.now,
-            keys: None,
         });
         change.audit(&records).await?;
         change.bump();
@@ -443,7 +441,6 @@ impl Registry {
             before: Some(json!({ "champion": top, target.as_str(): target_stage.as_str() })),
             after: Some(json!({ "champion": target, top.as_str(): "archived" })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -522,7 +519,6 @@ impl Registry {
             before: current.map(|c| json!({ slot.as_str(): c })),
             after: Some(json!({ slot.as_str(): id })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -584,7 +580,6 @@ impl Registry {
             before: Some(json!({ slot.as_str(): top })),
             after: Some(json!({ slot.as_str(): target })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();

@@ -1,45 +1,30 @@
-//! An entity's history: the audited events (decisions) of one customer, card or terminal,
-//! newest first, each with what went in (the event, its feature row) and what came out.
+//! An entity's history: the audited decisions of one customer, card or terminal, newest
+//! first, each with what went in (the event, its feature row) and what came out.
 //!
 //! ```text
-//!  decision ─▶ audit record (before: {event, features}, after: decision)
-//!                  │ keys: {time: event time, entities: [CUSTOMER_ID=…, TERMINAL_ID=…]}
-//!                  ▼ same transaction as the chain's rows
-//!  entity_events (entity, time_us, seq) ──▶ entity_history(key, limit, before)
-//!                                           range of the primary key ⋈ audit_log by seq
+//!  decision service: the entity's recent (event time, tx id), kept in its feature state
+//!        │ (riskstream_decide::latest, checkpointed, rebuilt by the log replay)
+//!        ▼
+//!  entity_history(recent, limit, before) ─▶ audit_log by (subject, action = decision)
+//!        ─▶ (event time, record) newest first, paged by (event time, seq)
 //! ```
 //!
-//! Why in the audit log and not a store of its own: the record of a decision already has to
-//! hold its inputs for the trail from event to decision, and the chain makes that history
-//! tamper-evident; the index adds three columns per entity and nothing else to keep in step.
+//! Why the ids come from the service and not from an index here: an index keyed by entity
+//! (schema 10's `entity_events`, dropped by schema 11) took one random B-tree page write per
+//! entity per decision, and on the embedded SQLite registry that writeback stalled the
+//! service's log syncs (BENCHMARKS, "2026-12-06, fourth"). The audit log is read by its
+//! existing subject index, a handful of rows per page.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
 
 use crate::audit::{entry_from_row, COLUMNS};
 use crate::error::{DbContext, RegistryError, Result};
 use crate::{AuditEntry, Registry};
 
-/// The longest entity value kept as text in a key; a longer one is keyed by its SHA-256.
-pub const ENTITY_VALUE_MAX: usize = 128;
-
 /// The most events one history read returns.
 pub const ENTITY_HISTORY_MAX: usize = 1000;
-
-/// The index key of an entity: `FIELD=value`, with a value longer than
-/// [`ENTITY_VALUE_MAX`] bytes replaced by `sha256:<hex>` of it (so a hostile 1 MB id cannot
-/// bloat the index, and still finds its own history).
-pub fn entity_key(field: &str, value: &str) -> String {
-    if value.len() > ENTITY_VALUE_MAX {
-        format!(
-            "{field}=sha256:{}",
-            hex::encode(Sha256::digest(value.as_bytes()))
-        )
-    } else {
-        format!("{field}={value}")
-    }
-}
 
 /// One event in an entity's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,12 +45,14 @@ pub struct EntityCursor {
 }
 
 impl Registry {
-    /// Up to `limit` (1 to [`ENTITY_HISTORY_MAX`]) events of `entity` (a key from
-    /// [`entity_key`]), newest first by event time, then by audit order; with `before`,
-    /// only those older than that cursor (the next page).
+    /// The history of an entity whose recent transactions are `recent` (event time in µs,
+    /// transaction id; any order): up to `limit` (1 to [`ENTITY_HISTORY_MAX`]) of their
+    /// decision records, newest first by event time, then by audit order; with `before`,
+    /// only those older than that cursor (the next page). A transaction whose decision is
+    /// not (yet) in the audit log is left out; one audited twice shows its first record.
     pub async fn entity_history(
         &self,
-        entity: &str,
+        recent: &[(i64, &str)],
         limit: usize,
         before: Option<EntityCursor>,
     ) -> Result<Vec<EntityEvent>> {
@@ -75,56 +62,57 @@ impl Registry {
                 format!("{limit} events: ask for 1 to {ENTITY_HISTORY_MAX}"),
             ));
         }
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let (after, params) = match before {
-            Some(_) => (
-                " AND (e.time_us < $2 OR (e.time_us = $2 AND e.seq < $3))",
-                "$4",
-            ),
-            None => ("", "$2"),
-        };
-        let sql = format!(
-            "SELECT {cols}, e.time_us FROM entity_events e JOIN audit_log a ON a.seq = e.seq \
-             WHERE e.entity = $1{after} ORDER BY e.time_us DESC, e.seq DESC LIMIT {params}"
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(entity.to_string());
+        let mut ids: Vec<&str> = recent.iter().map(|r| r.1).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut records: HashMap<String, AuditEntry> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ENTITY_HISTORY_MAX) {
+            for e in self.decision_records(chunk).await? {
+                records.entry(e.subject.clone()).or_insert(e);
+            }
+        }
+        let mut events: Vec<EntityEvent> = recent
+            .iter()
+            .filter_map(|&(time, id)| {
+                records.get(id).map(|r| EntityEvent {
+                    event_time: time,
+                    record: r.clone(),
+                })
+            })
+            .collect();
+        events.sort_by(|a, b| (b.event_time, b.record.seq).cmp(&(a.event_time, a.record.seq)));
+        // The same id listed twice is one event.
+        events.dedup_by(|a, b| a.record.seq == b.record.seq);
         if let Some(c) = before {
-            q = q.bind(c.time).bind(c.seq);
+            events.retain(|e| (e.event_time, e.record.seq) < (c.time, c.seq));
+        }
+        events.truncate(limit);
+        Ok(events)
+    }
+
+    /// The decision records of these transactions, oldest first (by the subject index).
+    async fn decision_records(&self, ids: &[&str]) -> Result<Vec<AuditEntry>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE subject IN ({list}) AND action = 'decision' \
+             ORDER BY seq"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            // Stored subjects have NUL replaced (PostgreSQL TEXT cannot hold it).
+            q = q.bind(crate::audit::no_nul(id));
         }
         let mut conn = self.conn().await?;
         let rows = q
-            .bind(limit as i64)
             .fetch_all(&mut *conn)
             .await
-            .ctx("reading an entity's history")?;
-        rows.iter()
-            .map(|row| {
-                Ok(EntityEvent {
-                    event_time: row.try_get(11).ctx("reading an entity's history")?,
-                    record: entry_from_row(row)?,
-                })
-            })
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_values_are_keyed_by_their_hash() {
-        assert_eq!(entity_key("CUSTOMER_ID", "42"), "CUSTOMER_ID=42");
-        let long = "x".repeat(ENTITY_VALUE_MAX + 1);
-        let k = entity_key("CUSTOMER_ID", &long);
-        assert!(k.starts_with("CUSTOMER_ID=sha256:"), "{k}");
-        assert_eq!(k.len(), "CUSTOMER_ID=sha256:".len() + 64);
-        assert_eq!(k, entity_key("CUSTOMER_ID", &long));
-        let edge = "y".repeat(ENTITY_VALUE_MAX);
-        assert_eq!(entity_key("C", &edge), format!("C={edge}"));
+            .ctx("reading an entity's decisions from the audit log")?;
+        rows.iter().map(entry_from_row).collect()
     }
 }

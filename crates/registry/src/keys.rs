@@ -100,7 +100,6 @@ impl Registry {
             before: None,
             after: Some(json!({ "roles": roles })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -167,7 +166,6 @@ impl Registry {
             before: Some(json!({ "roles": roles, "revoked": false })),
             after: Some(json!({ "roles": roles, "revoked": true })),
             time: now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();

@@ -93,7 +93,7 @@ use sha2::{Digest, Sha256};
 
 pub use case_work::CASE_ACTIONS;
 pub use cases::{Case, CaseLabel, CaseQuery, CaseSort, CaseStatus, NewCase};
-pub use entity::{entity_key, EntityCursor, EntityEvent, ENTITY_HISTORY_MAX, ENTITY_VALUE_MAX};
+pub use entity::{EntityCursor, EntityEvent, ENTITY_HISTORY_MAX};
 pub use error::{RegistryError, Result};
 pub use key::{AuditKey, AUDIT_KEY_ENV, AUDIT_KEY_MIN_BYTES};
 pub use keys::KEY_PREFIX;
@@ -102,8 +102,8 @@ pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
 pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
-    ChainBreak, Challenger, DeploymentState, EventKeys, HistoryEntry, KeyInfo, ListEntry,
-    Principal, Role, Slot, Stage, VerifyOptions, VerifyReport,
+    ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,
+    Slot, Stage, VerifyOptions, VerifyReport,
 };
 pub use writer::{committed, AuditSendError, AuditWriter, AuditWriterStats};
 

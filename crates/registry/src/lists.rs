@@ -72,7 +72,6 @@ impl Registry {
             before,
             after: Some(entry_json(expires_at, reason)),
             time: now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();
@@ -102,7 +101,6 @@ impl Registry {
             before: Some(entry_json(expires_at, &reason)),
             after: None,
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.bump();

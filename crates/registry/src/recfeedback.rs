@@ -160,7 +160,6 @@ impl Registry {
                 "item": f.item, "kind": f.kind.as_str(),
             })),
             time: change.now,
-            keys: None,
         };
         change.audit(&[record]).await?;
         change.commit().await?;

@@ -433,20 +433,6 @@ pub struct AuditRecord {
     pub after: Option<serde_json::Value>,
     /// When, microseconds since the Unix epoch.
     pub time: i64,
-    /// For an event's record (a decision): the entities it is about, indexed beside the
-    /// chain so an entity's history is one index read ([`crate::Registry::entity_history`]).
-    /// Not part of the hashed row: the index can be rebuilt, the chain cannot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keys: Option<EventKeys>,
-}
-
-/// The entities an event's audit record is about, and when the event happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventKeys {
-    /// The event's own time (not the record's), microseconds since the Unix epoch.
-    pub time: i64,
-    /// Entity keys, each made by [`crate::entity_key`] (`FIELD=value`).
-    pub entities: Vec<String>,
 }
 
 impl AuditRecord {
@@ -465,7 +451,6 @@ impl AuditRecord {
             before,
             after,
             time: crate::now_micros(),
-            keys: None,
         }
     }
 }

@@ -47,7 +47,6 @@ fn record(i: u32) -> AuditRecord {
         before: None,
         after: Some(json!({ "action": "allow", "score": 0.1 })),
         time: 1_700_000_000_000_000 + i64::from(i),
-        keys: None,
     }
 }
 

@@ -665,7 +665,6 @@ fn record(i: usize) -> AuditRecord {
         before: None,
         after: Some(json!({ "score": (i % 1000) as f64 / 1000.0, "action": "allow" })),
         time: 1_700_000_000_000_000 + i as i64,
-        keys: None,
     }
 }
 

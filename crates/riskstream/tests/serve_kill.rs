@@ -7,7 +7,9 @@
 //!   for one first answered after a restart), and no transaction was decided twice;
 //! - the features of every acknowledged transaction are those of an uninterrupted run, so
 //!   the feature state held every acknowledged transaction across every kill;
-//! - the audit chain verifies.
+//! - the audit chain verifies;
+//! - each customer's history (its last 32 transactions, kept in the feature state) holds
+//!   exactly its newest transactions, over the API and `riskstream cases history`.
 //!
 //! `RISKSTREAM_SERVE_KILL_TX` changes the count (default 20,000);
 //! `RISKSTREAM_SERVE_KILL_DURABILITY=off` runs it without the write-ahead log, to see it fail.
@@ -127,7 +129,6 @@ async fn acknowledged_decisions_survive_sigkill() {
             "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"off\"\nreturn_features = true\n\
              [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\n\
              [state]\ndir = \"{}\"\ncheckpoint_interval = \"3s\"\ndurability = \"{durability}\"\n\
-             [audit]\ninputs = true\n\
              [features]\nspec = \"{}\"\n",
             d.join("state").display(),
             examples().join("fraud-handbook/features.toml").display()
@@ -253,13 +254,98 @@ async fn acknowledged_decisions_survive_sigkill() {
         "acknowledged but not audited: {missing:?}"
     );
     assert_eq!(audited.len(), acked.len());
-    // Each is indexed by its customer once: a customer's history holds its transactions.
+    // Each customer's history, kept in the feature state through every kill (checkpoint
+    // plus log replay): its newest `[audit] history` (32) transactions, newest first, each
+    // once, read back over the API and with `riskstream cases history`.
+    let analyst = reg
+        .create_key("ana", &[Role::Analyst], "test")
+        .await
+        .unwrap();
+    reg.close().await;
+    let mut child = spawn(&cfg, &log);
+    wait_listening(&addr, &mut child, &log);
     for c in [0i64, 7, 123, 399] {
-        let want = (0..n).filter(|&i| tx(i)["CUSTOMER_ID"] == json!(c)).count();
-        let key = riskstream_registry::entity_key("CUSTOMER_ID", &c.to_string());
-        let got = reg.entity_history(&key, 1000, None).await.unwrap();
-        assert_eq!(got.len(), want, "customer {c}");
+        let mut want: Vec<String> = (0..n)
+            .filter(|&i| tx(i)["CUSTOMER_ID"] == json!(c))
+            .map(|i| i.to_string())
+            .collect();
+        want.reverse();
+        want.truncate(32);
+        let r = http
+            .get(format!(
+                "http://{addr}/v1/entities/CUSTOMER_ID/{c}/history?limit=1000"
+            ))
+            .bearer_auth(&analyst)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let got: Vec<String> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["tx_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(got, want, "customer {c}");
+        let e = &v["events"][0];
+        assert_eq!(e["event"]["CUSTOMER_ID"], json!(c));
+        assert!(
+            e["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"].is_number(),
+            "{e}"
+        );
+        assert!(v["next"].is_null(), "all of it on one page");
     }
+    // The CLI asks the service, pages by the cursor it prints.
+    let cli = |args: &[&str]| {
+        Command::new(exe())
+            .args(["cases", "history", "--url", &format!("http://{addr}")])
+            .args(args)
+            .env("RISKSTREAM_API_KEY", &analyst)
+            .output()
+            .unwrap()
+    };
+    let lines = |o: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["tx_id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let first = cli(&["CUSTOMER_ID", "7", "--limit", "20"]);
+    let err = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(first.status.success(), "{err}");
+    let cursor = err
+        .split("--before ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"))
+        .trim()
+        .to_string();
+    let second = cli(&["CUSTOMER_ID", "7", "--before", &cursor]);
+    assert!(second.status.success());
+    let mut paged = lines(&first);
+    paged.extend(lines(&second));
+    let all = lines(&cli(&["CUSTOMER_ID", "7", "--limit", "1000"]));
+    assert_eq!(paged, all, "two pages hold the whole history once");
+    assert_eq!(all.len(), 32.min(n as usize / 400));
+    for bad in [&["--limit", "0"][..], &["--before", "yesterday"][..]] {
+        let mut a = vec!["CUSTOMER_ID", "7"];
+        a.extend_from_slice(bad);
+        let o = cli(&a);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {o:?}");
+    }
+    let o = cli(&["MERCHANT", "7"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("CUSTOMER_ID"),
+        "{o:?}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
 
     // The features of every acknowledged transaction are an uninterrupted run's.
     let spec = riskstream_features::FeatureSpec::from_file(

@@ -46,10 +46,13 @@ pub struct ServiceConfig {
     /// Whether every decision is appended to the audit log.
     pub audit_decisions: bool,
     /// Whether a decision's audit record holds its inputs (the transaction after data
-    /// protection and its feature row) and is indexed by its entities (the case page's
-    /// history). `[audit] inputs`, default off: on SQLite its entity index costs the
-    /// 5,000/s p99 (BENCHMARKS, "Entity history").
+    /// protection and its feature row): the trail from event to decision, and the case
+    /// page's entity history. `[audit] inputs`, default on.
     pub audit_inputs: bool,
+    /// How many recent transactions each entity's history keeps in the feature state
+    /// (their audit records are read by id). `[audit] history`, default
+    /// [`riskstream_decide::latest::DEFAULT_HISTORY`], 0 to 1,000; 0 keeps none.
+    pub audit_history: usize,
     /// Capacity of the audit queue (decisions waiting to be written).
     pub audit_queue: usize,
     /// Return the feature values in each decision.
@@ -277,6 +280,7 @@ struct RawState {
 struct RawAudit {
     decisions: Option<bool>,
     inputs: Option<bool>,
+    history: Option<i64>,
     queue: Option<i64>,
     key_file: Option<String>,
 }
@@ -442,6 +446,7 @@ impl ServiceConfig {
         }
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
+        let audit_history = read_history(&mut diags, a.history);
         let audit_key_file = read_audit_key(&mut diags, a, base);
         let credit = raw
             .credit
@@ -517,7 +522,8 @@ impl ServiceConfig {
             max_inflight,
             request_timeout,
             audit_decisions: a.decisions.unwrap_or(true),
-            audit_inputs: a.inputs.unwrap_or(false),
+            audit_inputs: a.inputs.unwrap_or(true),
+            audit_history,
             audit_queue,
             return_features: s.return_features.unwrap_or(false),
             feature_spec,
@@ -572,6 +578,26 @@ fn positive(
         None
     } else {
         Some(v as usize)
+    }
+}
+
+/// `audit.history`: 0 to [`riskstream_decide::latest::MAX_HISTORY`] (a bad value is
+/// reported and the default stands in, so every other error is still found).
+fn read_history(diags: &mut Diagnostics, v: Option<i64>) -> usize {
+    use riskstream_decide::latest::{DEFAULT_HISTORY, MAX_HISTORY};
+    match v {
+        None => DEFAULT_HISTORY,
+        Some(n) if (0..=MAX_HISTORY as i64).contains(&n) => n as usize,
+        Some(n) => {
+            diags.push(Diagnostic::new(
+                "audit.history",
+                format!(
+                    "{n} is out of range: give 0 (keep no history) to {MAX_HISTORY} recent \
+                     transactions per entity"
+                ),
+            ));
+            DEFAULT_HISTORY
+        }
     }
 }
 

@@ -337,7 +337,6 @@ impl EarlyWarning {
                 before: None,
                 after: serde_json::to_value(a).ok(),
                 time: a.raised_at,
-                keys: None,
             })
             .collect();
         if let Err(e) = registry.audit_append(&records).await {

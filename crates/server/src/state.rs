@@ -209,8 +209,11 @@ impl AppState {
         decider
             .set_live_tolerance(i64::try_from(cfg.live_tolerance.as_micros()).unwrap_or(i64::MAX));
         decider.set_decision_window(cfg.decision_window);
-        // Each entity's latest features, for GET /v1/features and credit behaviour.
+        // Each entity's latest features, for GET /v1/features and credit behaviour, and its
+        // recent transactions, for its history (set before the log is replayed, so the
+        // replay rebuilds what the checkpoint lacks).
         decider.set_entity_capacity(riskstream_decide::latest::DEFAULT_ENTITY_CAPACITY);
+        decider.set_entity_history(cfg.audit_history);
         let stem = cfg.deployment.clone();
         let wal = if cfg.durability == crate::config::Durability::Off {
             None
@@ -274,10 +277,18 @@ impl AppState {
                 .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
         );
         check_not_poisoned(&cfg, &decider)?;
-        let events = crate::event_audit::EventAudit::new(&spec, decider.columns());
+        let events = crate::event_audit::EventAudit::new(
+            decider.columns(),
+            decider
+                .latest()
+                .fields()
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
+        );
         if cfg.audit_decisions {
             let events = cfg.audit_inputs.then_some(&events);
-            recovery.reaudited = reaudit(&registry, &logged, events, &mut decider).await?;
+            recovery.reaudited = reaudit(&registry, &logged, events, &decider).await?;
         }
         recovery.reopened_cases =
             crate::cases_out::reopen_logged(&registry, &cfg.deployment, &logged).await?;
@@ -393,14 +404,24 @@ impl AppState {
         Ok(())
     }
 
-    /// Publishes what the decider remembers for retries (`riskstream_recall_*`), so the
-    /// window can be sized from a measurement.
+    /// Publishes what the decider remembers for retries (`riskstream_recall_*`) and of its
+    /// entities (`riskstream_entities_held`, `riskstream_entity_history_transactions`), so
+    /// the windows can be sized from a measurement.
     pub fn publish_gauges(&self) {
-        let (n, bytes, forgotten) = {
+        let (n, bytes, forgotten, entities, recent) = {
             let d = self.decider.lock().unwrap_or_else(|e| e.into_inner());
             let r = d.recall();
-            (r.decisions.len(), r.bytes(), r.decisions.forgotten())
+            let l = d.latest();
+            (
+                r.decisions.len(),
+                r.bytes(),
+                r.decisions.forgotten(),
+                l.len(),
+                l.recent_held(),
+            )
         };
+        metrics::gauge!("riskstream_entities_held").set(entities as f64);
+        metrics::gauge!("riskstream_entity_history_transactions").set(recent as f64);
         metrics::gauge!("riskstream_recall_decisions").set(n as f64);
         metrics::gauge!("riskstream_recall_bytes").set(bytes as f64);
         metrics::gauge!("riskstream_recall_forgotten").set(forgotten as f64);
@@ -566,7 +587,7 @@ async fn reaudit(
     registry: &Registry,
     logged: &[Record],
     events: Option<&crate::event_audit::EventAudit>,
-    decider: &mut Decider,
+    decider: &Decider,
 ) -> Result<u64, StartError> {
     if logged.is_empty() {
         return Ok(0);
@@ -624,17 +645,12 @@ async fn reaudit(
         {
             continue;
         }
-        let (before, keys) = match (event, events) {
-            (Some(tx), Some(events)) => {
-                let facts = crate::event_audit::EventFacts {
-                    row: decider.kept_row(&subject).map(<[f64]>::to_vec),
-                    time: decider.event_time_of(tx).unwrap_or(now),
-                    tx: tx.clone(),
-                };
-                let (b, k) = events.inputs(facts);
-                (Some(b), Some(k))
-            }
-            _ => (None, None),
+        let before = match (event, events) {
+            (Some(tx), Some(events)) => Some(events.inputs(crate::event_audit::EventFacts {
+                row: decider.kept_row(&subject).map(<[f64]>::to_vec),
+                tx: tx.clone(),
+            })),
+            _ => None,
         };
         missing.push(riskstream_registry::AuditRecord {
             actor: if actor.is_empty() {
@@ -647,7 +663,6 @@ async fn reaudit(
             before,
             after: Some(after),
             time: now,
-            keys,
         });
     }
     for chunk in missing.chunks(1000) {

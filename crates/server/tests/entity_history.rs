@@ -1,7 +1,8 @@
-//! An entity's history over a real socket: each decided transaction's audit record holds
-//! the event and the feature row it was decided on, indexed by the schema's entity fields;
-//! `GET /v1/entities/{field}/{value}/history` reads them newest first, pages by cursor, and
-//! refuses what it cannot answer with a clear 4xx. A retried transaction adds nothing.
+//! An entity's history over a real socket: by default each decided transaction's audit
+//! record holds the event and the feature row it was decided on, and the feature state
+//! keeps each entity's recent transaction ids; `GET /v1/entities/{field}/{value}/history`
+//! reads their records newest first, pages by cursor, and refuses what it cannot answer
+//! with a clear 4xx. A retried transaction adds nothing; `[audit] history` bounds it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use riskstream_registry::Role;
@@ -24,7 +25,7 @@ async fn get(s: &Svc, path: &str, key: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
-    let mut s = start("\n[audit]\ninputs = true\n").await;
+    let mut s = start("").await;
     deploy(&s).await;
     let decider = s.key(&[Role::Decide]).await;
     let analyst = s.key(&[Role::Analyst]).await;
@@ -142,12 +143,12 @@ async fn decisions_record_their_inputs_and_an_entity_reads_its_history() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn by_default_a_decision_records_only_its_answer() {
-    let mut s = start("").await;
+async fn history_is_bounded_and_inputs_can_be_left_out() {
+    let mut s = start("\n[audit]\ninputs = false\nhistory = 2\n").await;
     deploy(&s).await;
     let decider = s.key(&[Role::Decide]).await;
     let analyst = s.key(&[Role::Analyst]).await;
-    for i in 1..=2 {
+    for i in 1..=3 {
         let r = s
             .post("/v1/decisions", &decider)
             .json(&tx(i, 42, 10.0, &format!("2026-11-24 10:0{i}:00")))
@@ -157,9 +158,18 @@ async fn by_default_a_decision_records_only_its_answer() {
         assert_eq!(r.status(), 200);
     }
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // The last two, each with its answer and no inputs.
     let (st, h) = get(&s, "/v1/entities/CUSTOMER_ID/42/history", &analyst).await;
     assert_eq!(st, 200, "{h}");
-    assert!(h["events"].as_array().unwrap().is_empty(), "{h}");
+    let ev = h["events"].as_array().unwrap();
+    let ids: Vec<&str> = ev.iter().map(|e| e["tx_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["3", "2"], "{h}");
+    assert!(
+        ev.iter()
+            .all(|e| e["event"].is_null() && e["features"].is_null()),
+        "{h}"
+    );
+    assert_eq!(ev[0]["decision"]["tx_id"], "3");
     let (st, tail) = get(&s, "/v1/audit?n=10", &analyst).await;
     assert_eq!(st, 200, "{tail}");
     let decisions: Vec<&Value> = tail
@@ -168,7 +178,37 @@ async fn by_default_a_decision_records_only_its_answer() {
         .iter()
         .filter(|r| r["action"] == "decision")
         .collect();
-    assert_eq!(decisions.len(), 2, "{tail}");
+    assert_eq!(decisions.len(), 3, "{tail}");
     assert!(decisions.iter().all(|r| r["before"].is_null()), "{tail}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_of_zero_keeps_none() {
+    let mut s = start("\n[audit]\nhistory = 0\n").await;
+    deploy(&s).await;
+    let decider = s.key(&[Role::Decide]).await;
+    let analyst = s.key(&[Role::Analyst]).await;
+    let r = s
+        .post("/v1/decisions", &decider)
+        .json(&tx(1, 42, 10.0, "2026-11-24 10:01:00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (st, h) = get(&s, "/v1/entities/CUSTOMER_ID/42/history", &analyst).await;
+    assert_eq!(st, 200, "{h}");
+    assert!(h["events"].as_array().unwrap().is_empty(), "{h}");
+    // The record still holds its inputs (the trail), only no history is kept.
+    let (_, tail) = get(&s, "/v1/audit?n=10", &analyst).await;
+    let d = tail
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "decision")
+        .cloned()
+        .unwrap();
+    assert_eq!(d["before"]["event"]["TRANSACTION_ID"], 1, "{d}");
     s.stop().await;
 }

@@ -3,7 +3,7 @@
 //! features over them, one small chart per feature with the case's own transaction marked.
 //!
 //! ```text
-//!  case tx ─▶ CUSTOMER_ID = 42 ─▶ Registry::entity_history("CUSTOMER_ID=42", 20)
+//!  case tx ─▶ CUSTOMER_ID = 42 ─▶ AppState::entity_history("CUSTOMER_ID", "42", 20)
 //!                                   ▼ each: event, feature row, decision (audit record)
 //!            table: time, tx, outcome, score, rules, the event's other fields
 //!            charts: the features keyed by CUSTOMER_ID (the feature spec's), oldest → newest
@@ -17,7 +17,6 @@
 use super::{score_text, text_of};
 use crate::Console;
 use riskstream_core::time::format_micros;
-use riskstream_registry::entity_key;
 use serde_json::{Map, Value};
 
 /// Events shown per entity.
@@ -120,13 +119,12 @@ pub(super) async fn sections(
         };
         match c
             .app
-            .registry
-            .entity_history(&entity_key(field, &value), HISTORY_ROWS, None)
+            .entity_history(field, &value, HISTORY_ROWS, None)
             .await
         {
             Err(e) => s.note = format!("The history could not be read: {e}"),
             Ok(events) if events.is_empty() => {
-                s.note = "No decided transaction of this entity is recorded with its inputs (decisions audited before this version, or audit of decisions turned off).".into();
+                s.note = "No decided transaction of this entity is held: the service keeps the last `[audit] history` transactions of its most recently active entities (none when that is 0 or the audit of decisions is off; decisions from before this version are not listed).".into();
             }
             Ok(events) => {
                 for e in &events {

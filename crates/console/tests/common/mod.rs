@@ -277,7 +277,7 @@ impl Service {
         let cfg_text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"off\"\n\
              [registry]\nurl = \"{url}\"\ndeployment = \"cards\"\npoll_interval = \"200ms\"\n\
-             [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n[audit]\ninputs = true\n\
+             [state]\ndir = \"{}\"\ncheckpoint_interval = \"off\"\n\
              [features]\nspec = \"{}\"\n",
             dir.path().join("state").display(),
             spec_path.display()

@@ -226,20 +226,6 @@ impl Header {
     }
 }
 
-/// Reads up to `buf.len()` bytes, fewer only at the end of the input.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 fn io_err(origin: &str, what: &str) -> impl FnOnce(std::io::Error) -> CryptError {
     let (path, what) = (origin.to_string(), what.to_string());
     move |source| CryptError::Io { path, what, source }
@@ -384,7 +370,8 @@ impl SealWriter<std::fs::File> {
         let mut raw = [0u8; HEADER_LEN];
         file.seek(SeekFrom::Start(0))
             .map_err(io_err(origin, "seeking"))?;
-        let got = read_full(&mut file, &mut raw).map_err(io_err(origin, "reading the header"))?;
+        let got = crate::fs::read_full(&mut file, &mut raw)
+            .map_err(io_err(origin, "reading the header"))?;
         let header = Header::parse(&raw[..got], origin)?;
         let dek = header.unwrap_dek(keys, origin)?;
         let damaged = |what: String| CryptError::Damaged {
@@ -397,7 +384,7 @@ impl SealWriter<std::fs::File> {
             let mut w = [0u8; 4];
             file.seek(SeekFrom::Start(pos))
                 .map_err(io_err(origin, "seeking"))?;
-            if read_full(&mut file, &mut w).map_err(io_err(origin, "reading"))? < 4 {
+            if crate::fs::read_full(&mut file, &mut w).map_err(io_err(origin, "reading"))? < 4 {
                 return Err(CryptError::Truncated {
                     path: origin.to_string(),
                     what: format!("ends before the checkpointed length {keep}"),
@@ -461,7 +448,8 @@ impl<R: Read> OpenReader<R> {
     /// errors.
     pub fn new(mut inner: R, keys: Option<&MasterKeys>, origin: &str) -> Result<Self, CryptError> {
         let mut raw = [0u8; HEADER_LEN];
-        let got = read_full(&mut inner, &mut raw).map_err(io_err(origin, "reading the header"))?;
+        let got = crate::fs::read_full(&mut inner, &mut raw)
+            .map_err(io_err(origin, "reading the header"))?;
         let header = Header::parse(&raw[..got], origin)?;
         let dek = header.unwrap_dek(keys, origin)?;
         Ok(OpenReader {
@@ -495,14 +483,16 @@ impl<R: Read> OpenReader<R> {
         let origin = self.origin.clone();
         if self.done {
             let mut b = [0u8; 1];
-            return match read_full(&mut self.inner, &mut b).map_err(io_err(&origin, "reading"))? {
+            return match crate::fs::read_full(&mut self.inner, &mut b)
+                .map_err(io_err(&origin, "reading"))?
+            {
                 0 => Ok(false),
                 _ => Err(self.damaged("bytes follow the final chunk".into())),
             };
         }
         let i = self.index;
         let mut w = [0u8; 4];
-        match read_full(&mut self.inner, &mut w).map_err(io_err(&origin, "reading"))? {
+        match crate::fs::read_full(&mut self.inner, &mut w).map_err(io_err(&origin, "reading"))? {
             0 => {
                 return Err(self.truncated(format!(
                     "ends after {i} chunks without the final one (cut short, or its writer stopped before finishing)"
@@ -518,7 +508,8 @@ impl<R: Read> OpenReader<R> {
             return Err(self.damaged(format!("chunk {i} has an impossible length {len}")));
         }
         self.buf.resize(len, 0);
-        let got = read_full(&mut self.inner, &mut self.buf).map_err(io_err(&origin, "reading"))?;
+        let got = crate::fs::read_full(&mut self.inner, &mut self.buf)
+            .map_err(io_err(&origin, "reading"))?;
         if got < len {
             return Err(self.truncated(format!("ends inside chunk {i}")));
         }
@@ -606,7 +597,8 @@ pub fn rewrap_file(path: &std::path::Path, keys: &MasterKeys) -> Result<Rewrappe
         .open(path)
         .map_err(io_err(&origin, "opening"))?;
     let mut raw = [0u8; HEADER_LEN];
-    let got = read_full(&mut f, &mut raw).map_err(io_err(&origin, "reading the header"))?;
+    let got =
+        crate::fs::read_full(&mut f, &mut raw).map_err(io_err(&origin, "reading the header"))?;
     if !is_sealed(&raw[..got]) {
         if near_magic(&raw[..got]) {
             return Err(CryptError::Damaged {

@@ -239,6 +239,13 @@ impl Decider {
         self.latest.set_capacity(n);
     }
 
+    /// How many recent transactions each kept entity remembers (none by default; the
+    /// service keeps [`crate::latest::DEFAULT_HISTORY`], its config may say otherwise; at
+    /// most [`crate::latest::MAX_HISTORY`]). Shrinking forgets the oldest now.
+    pub fn set_entity_history(&mut self, n: usize) {
+        self.latest.set_history(n);
+    }
+
     /// The latest event time this decider has decided on or been fed (µs), if any. A
     /// state whose time is far ahead of the clock was poisoned by a far-future event.
     pub fn max_event_time(&self) -> Option<i64> {
@@ -292,19 +299,6 @@ impl Decider {
     /// transaction id, in the order of [`Decider::columns`].
     pub fn kept_row(&self, tx_id: &str) -> Option<&[f64]> {
         self.rows.map.get(tx_id).map(|(_, r)| r.as_slice())
-    }
-
-    /// The event time (µs) of a transaction as this decider reads it, without touching
-    /// the feature state; `None` if it does not decode.
-    pub fn event_time_of(
-        &mut self,
-        tx: &serde_json::Map<String, serde_json::Value>,
-    ) -> Option<i64> {
-        let batch = self.decoder.decode(tx).ok()?;
-        match input::tx_values(&batch).get(self.time_field) {
-            Some(crate::rules::TxValue::Int(t)) => Some(*t),
-            _ => None,
-        }
     }
 
     /// Whether decisions carry their feature row (`features`); off by default.

@@ -1,12 +1,12 @@
 //! The decider's whole state as bytes and back: feature engine, kept rows, online models
 //! with their drift detectors, counters, what is remembered for retries and each entity's
-//! latest features. Framed like the other checkpoints (magic, version, payload, xxh3
-//! checksum); versions 1 and 2 are still read.
+//! latest features and recent transactions. Framed like the other checkpoints (magic,
+//! version, payload, xxh3 checksum); versions 1 to 3 are still read.
 
 use super::{Counters, Decider, OnlineEntry};
 use crate::deploy::{OnlineModel, OnlineStats};
 use crate::error::DecideError;
-use crate::latest::LatestSnap;
+use crate::latest::{LatestSnap, LatestSnapV3};
 use crate::recall::{Recall, RecallSnap};
 use riskstream_features::{Engine, FeatureSpec};
 use riskstream_online::pipeline::{ClassifierModel, Pipeline};
@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 
 const MAGIC: &[u8; 8] = b"RSDECIDE";
 /// 2: adds the remembered decisions and labels ([`Recall`]); 3: each entity's latest
-/// features ([`crate::latest::Latest`]). 1 and 2 are still read.
-const FORMAT_VERSION: u16 = 3;
+/// features ([`crate::latest::Latest`]); 4: each entity's recent transactions. 1 to 3 are
+/// still read.
+const FORMAT_VERSION: u16 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct SnapOnline {
@@ -49,6 +50,12 @@ struct SnapV2 {
 #[derive(Serialize, Deserialize)]
 struct SnapV3 {
     v2: SnapV2,
+    latest: LatestSnapV3,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapV4 {
+    v2: SnapV2,
     latest: LatestSnap,
 }
 
@@ -60,7 +67,7 @@ struct SnapV3 {
 /// decision for the whole encoding once a minute. Taking them shares their texts (`Arc`
 /// clones); [`DeciderSnapshot::encode`] then runs after the lock is released.
 pub struct DeciderSnapshot {
-    snap: SnapV3,
+    snap: SnapV4,
 }
 
 impl std::fmt::Debug for DeciderSnapshot {
@@ -134,7 +141,7 @@ impl Decider {
             max_time: self.max_time,
         };
         Ok(DeciderSnapshot {
-            snap: SnapV3 {
+            snap: SnapV4 {
                 v2: SnapV2 {
                     base: snap,
                     recall: self.recall.to_snap(),
@@ -159,8 +166,12 @@ impl Decider {
         let decode = |e: postcard::Error| refuse(format!("payload does not decode: {e}"));
         let (snap, recall, latest) =
             if let Ok(body) = riskstream_core::frame::open(MAGIC, FORMAT_VERSION, what, bytes) {
-                let s: SnapV3 = postcard::from_bytes(body).map_err(decode)?;
+                let s: SnapV4 = postcard::from_bytes(body).map_err(decode)?;
                 (s.v2.base, Some(s.v2.recall), Some(s.latest))
+            } else if let Ok(body) = riskstream_core::frame::open(MAGIC, 3, what, bytes) {
+                // Version 3 has no recent transactions: they fill as entities transact.
+                let s: SnapV3 = postcard::from_bytes(body).map_err(decode)?;
+                (s.v2.base, Some(s.v2.recall), Some(s.latest.into()))
             } else if let Ok(body) = riskstream_core::frame::open(MAGIC, 2, what, bytes) {
                 // Version 2 has no latest features: they fill as entities transact.
                 let s: SnapV2 = postcard::from_bytes(body).map_err(decode)?;

@@ -602,9 +602,11 @@ enum CasesCmd {
     },
     /// Print an entity's recent decided transactions (event, feature row, decision), newest
     /// first, one JSON object per line; the last line on stderr gives the next page's cursor.
+    /// Asks the running service (`GET /v1/entities/{field}/{value}/history`, role analyst):
+    /// it keeps each entity's recent transaction ids in its feature state.
     History {
         #[command(flatten)]
-        target: Target,
+        svc: super::monitor::Service,
         /// The entity field of the feature schema, e.g. CUSTOMER_ID.
         field: String,
         /// The entity's key as transactions carry it (a token for a protected field).
@@ -735,7 +737,7 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                 }
             }
             CasesCmd::History {
-                target,
+                svc,
                 field,
                 value,
                 limit,
@@ -748,24 +750,26 @@ pub fn run_cases(a: CasesArgs) -> anyhow::Result<Outcome> {
                     ))
                     .into());
                 }
-                let before = before.as_deref().map(history_cursor).transpose()?;
-                let c = Ctx::open(&target).await?;
-                let key = riskstream_registry::entity_key(&field, &value);
-                let events = c.reg.entity_history(&key, limit, before).await?;
-                for e in &events {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&riskstream_server::routes::event_json(e))?
-                    );
+                let mut path = format!(
+                    "/v1/entities/{}/{}/history?limit={limit}",
+                    super::monitor::encode(&field),
+                    super::monitor::encode(&value)
+                );
+                if let Some(b) = &before {
+                    history_cursor(b)?;
+                    path.push_str(&format!("&before={}", super::monitor::encode(b)));
                 }
-                match events.last() {
-                    None => eprintln!(
-                        "no decided transaction of {field} {value} is recorded with its inputs"
+                let v = super::monitor::call(&svc, "GET", &path, None).await?;
+                let events = v["events"].as_array().cloned().unwrap_or_default();
+                for e in &events {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+                match v["next"].as_str() {
+                    _ if events.is_empty() => eprintln!(
+                        "no decided transaction of {field} {value} is held by the service"
                     ),
-                    Some(e) if events.len() == limit => {
-                        eprintln!("next page: --before {}:{}", e.event_time, e.record.seq)
-                    }
-                    Some(_) => eprintln!("{} events (the last page)", events.len()),
+                    Some(next) => eprintln!("next page: --before {next}"),
+                    None => eprintln!("{} events (the last page)", events.len()),
                 }
             }
         }

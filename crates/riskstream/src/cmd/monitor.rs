@@ -193,8 +193,8 @@ fn show(svc: &Service, v: &Value, text: impl Fn(&Value) -> String) -> anyhow::Re
     Ok(Outcome::Clean)
 }
 
-/// Percent-encodes a query value (dates with `:` and `+`).
-fn encode(s: &str) -> String {
+/// Percent-encodes a query value (dates with `:` and `+`) or a path segment.
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -243,7 +243,7 @@ fn key(svc: &Service) -> Result<String, MonitorError> {
 }
 
 /// One call; a non-2xx answer becomes an error with the service's own message.
-async fn call(
+pub(crate) async fn call(
     svc: &Service,
     method: &str,
     path: &str,

@@ -56,13 +56,12 @@ fn facts(
         (Ok(d), Some(_)) if st.cfg.audit_inputs => Some(EventFacts {
             tx: tx.clone(),
             row: g.kept_row(&d.tx_id).map(<[f64]>::to_vec),
-            time: d.event_time,
         }),
         _ => None,
     }
 }
 
-/// A decision's audit record: its inputs (`before`), the answer (`after`), its entities.
+/// A decision's audit record: its inputs (`before`) and the answer (`after`).
 fn decision_record(
     st: &crate::state::AppState,
     caller: &Caller,
@@ -72,9 +71,7 @@ fn decision_record(
 ) -> riskstream_registry::AuditRecord {
     let mut rec = audit_record(caller, "decision", &d.tx_id, v);
     if let Some(f) = facts {
-        let (before, keys) = st.events.inputs(f);
-        rec.before = Some(before);
-        rec.keys = Some(keys);
+        rec.before = Some(st.events.inputs(f));
     }
     rec
 }

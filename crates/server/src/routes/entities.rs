@@ -1,6 +1,6 @@
 //! An entity's history over the API: its recent decided transactions, each with the event,
-//! the feature row it was decided on and the decision, newest first
-//! (`Registry::entity_history`, indexed from the decisions' audit records; see
+//! the feature row it was decided on and the decision, newest first (the entity's recent
+//! ids from the feature state, their decision records from the audit log; see
 //! [`crate::event_audit`]). The console's case page reads the same history.
 
 use super::openapi::{EntityHistoryOut, ErrorBody};
@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use axum::extract::{Path, State};
 use axum::Json;
 use riskstream_core::time::format_micros;
-use riskstream_registry::{entity_key, EntityCursor, EntityEvent, Role, ENTITY_HISTORY_MAX};
+use riskstream_registry::{EntityCursor, EntityEvent, Role, ENTITY_HISTORY_MAX};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::IntoParams;
@@ -30,10 +30,12 @@ pub struct HistoryQuery {
 
 /// Events of one entity (a customer, a terminal, …), newest first by event time: the
 /// transaction as received after data protection, the feature row it was decided on and
-/// the decision. Decisions audited before the service recorded inputs are not listed.
+/// the decision. The service keeps each entity's last `[audit] history` transactions (32
+/// by default); an entity it has forgotten (the least recently active past its capacity)
+/// has none.
 #[utoipa::path(get, path = "/v1/entities/{field}/{value}/history", tag = "features",
     params(
-        ("field" = String, Path, description = "an entity field of the feature schema, e.g. `CUSTOMER_ID`"),
+        ("field" = String, Path, description = "an entity field of the feature schema that keys window features, e.g. `CUSTOMER_ID`"),
         ("value" = String, Path, description = "the entity's key as transactions carry it (a token for a protected field)"),
         HistoryQuery,
     ),
@@ -57,7 +59,7 @@ pub async fn entity_history(
     if !fields.iter().any(|f| f == &field) {
         let names: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
         return Err(ApiError::bad_request(format!(
-            "`{field}` is not an entity field of the feature schema; the entity fields are {}",
+            "`{field}` is not an entity field that keys window features; those fields are {}",
             if names.is_empty() {
                 "none".to_string()
             } else {
@@ -74,10 +76,8 @@ pub async fn entity_history(
         .field("limit"));
     }
     let before = q.before.as_deref().map(parse_cursor).transpose()?;
-    let key = entity_key(&field, &value);
     let events = st
-        .registry
-        .entity_history(&key, limit, before)
+        .entity_history(&field, &value, limit, before)
         .await
         .map_err(reg_err)?;
     let next = (events.len() == limit)

@@ -164,7 +164,6 @@ pub async fn acknowledge(
                 before: serde_json::to_value(&before).ok(),
                 after: Some(v.clone()),
                 time: riskstream_core::time::now_micros(),
-                keys: None,
             }])
             .await
             .map_err(reg_err)?;

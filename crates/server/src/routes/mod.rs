@@ -172,7 +172,6 @@ fn audit_record(caller: &Caller, action: &str, subject: &str, after: Value) -> A
         before: None,
         after: Some(after),
         time: now_micros(),
-        keys: None,
     }
 }
 

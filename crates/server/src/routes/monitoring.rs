@@ -243,7 +243,6 @@ pub async fn acknowledge_alert(
                 before: serde_json::to_value(&before).ok(),
                 after: serde_json::to_value(&after).ok(),
                 time: riskstream_core::time::now_micros(),
-                keys: None,
             }])
             .await
             .map_err(reg_err)?;

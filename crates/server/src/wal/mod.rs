@@ -147,7 +147,7 @@ pub fn replay(
         out.files += 1;
         loop {
             let mut head = [0u8; 12];
-            match read_full(&mut r, &mut head) {
+            match riskstream_core::fs::read_full(&mut r, &mut head) {
                 Ok(0) => break,
                 Ok(12) => {}
                 // Fewer zeros than a header at the end of a full segment: the end.
@@ -177,7 +177,7 @@ pub fn replay(
             if xxhash_rust::xxh3::xxh3_64(&body) != u64::from_le_bytes(sum) {
                 let mut next = [0u8; 12];
                 let last = at + 12 + n == len
-                    || (read_full(&mut r, &mut next)
+                    || (riskstream_core::fs::read_full(&mut r, &mut next)
                         .map_err(|e| format!("{}: {e}", path.display()))?
                         < 12
                         || next == [0u8; 12]);
@@ -204,19 +204,6 @@ pub fn replay(
         }
     }
     Ok(out)
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 fn truncate(path: &Path, at: u64) -> Result<(), String> {
