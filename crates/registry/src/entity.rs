@@ -74,7 +74,8 @@ impl Registry {
         let mut events: Vec<EntityEvent> = recent
             .iter()
             .filter_map(|&(time, id)| {
-                records.get(id).map(|r| EntityEvent {
+                // Looked up as stored (a NUL replaced).
+                records.get(&crate::audit::no_nul(id)).map(|r| EntityEvent {
                     event_time: time,
                     record: r.clone(),
                 })
