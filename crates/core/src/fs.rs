@@ -74,6 +74,22 @@ pub fn sync_dir(path: &Path) {
     }
 }
 
+/// Reads until `buf` is full or the input ends, retrying interrupted reads; returns the
+/// bytes read (fewer than `buf.len()` only at the end). The readers of length-prefixed
+/// records (the write-ahead log, encrypted chunks) tell a clean end from a torn record by it.
+pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -96,20 +112,4 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Reads until `buf` is full or the input ends, retrying interrupted reads; returns the
-/// bytes read (fewer than `buf.len()` only at the end). The readers of length-prefixed
-/// records (the write-ahead log, encrypted chunks) tell a clean end from a torn record by it.
-pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }

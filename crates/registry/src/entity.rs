@@ -81,7 +81,7 @@ impl Registry {
                 })
             })
             .collect();
-        events.sort_by(|a, b| (b.event_time, b.record.seq).cmp(&(a.event_time, a.record.seq)));
+        events.sort_by_key(|e| std::cmp::Reverse((e.event_time, e.record.seq)));
         // The same id listed twice is one event.
         events.dedup_by(|a, b| a.record.seq == b.record.seq);
         if let Some(c) = before {
