@@ -132,31 +132,90 @@ pub fn extract(p: &FeatureParams, toks: &Tokens, out: &mut Vec<Feat>) {
         if p.char_min == 0 || toks.kind(i) != TokenKind::Word {
             continue;
         }
-        word.clear();
-        word.push('<');
-        word.extend(toks.text(i).chars().take(MAX_CHAR_WORD));
-        word.push('>');
-        bounds.clear();
-        bounds.extend(word.char_indices().map(|(k, _)| k));
-        bounds.push(word.len());
-        let chars = bounds.len() - 1;
-        let bytes = word.as_bytes();
-        for s in 0..chars {
-            let mut h = FNV_OFFSET;
-            for e in s + 1..=(s + p.char_max).min(chars) {
-                for &b in &bytes[bounds[e - 1]..bounds[e]] {
-                    h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-                }
-                if e - s >= p.char_min {
-                    out.push(Feat {
-                        bucket: (mix(h, 0, 1) & mask) as u32,
-                        origin: i as u32,
-                        span: 0,
-                    });
-                }
+        char_grams(p, toks.text(i), &mut word, &mut bounds, &mut |bucket| {
+            out.push(Feat {
+                bucket,
+                origin: i as u32,
+                span: 0,
+            })
+        });
+    }
+}
+
+/// Calls `emit` with the bucket of every character n-gram of `text` (with `<` `>` marks);
+/// `word` and `bounds` are scratch buffers.
+fn char_grams(
+    p: &FeatureParams,
+    text: &str,
+    word: &mut String,
+    bounds: &mut Vec<usize>,
+    emit: &mut dyn FnMut(u32),
+) {
+    let mask = (1u64 << p.buckets_log2) - 1;
+    word.clear();
+    word.push('<');
+    word.extend(text.chars().take(MAX_CHAR_WORD));
+    word.push('>');
+    bounds.clear();
+    bounds.extend(word.char_indices().map(|(k, _)| k));
+    bounds.push(word.len());
+    let chars = bounds.len() - 1;
+    let bytes = word.as_bytes();
+    for s in 0..chars {
+        let mut h = FNV_OFFSET;
+        for e in s + 1..=(s + p.char_max).min(chars) {
+            for &b in &bytes[bounds[e - 1]..bounds[e]] {
+                h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            }
+            if e - s >= p.char_min {
+                emit((mix(h, 0, 1) & mask) as u32);
             }
         }
     }
+}
+
+/// Counts a text's features straight into `out`: the same (bucket, group, tf) as [`extract`]
+/// then [`Counter::count`] (in another order), but a word's character n-grams are made once
+/// per distinct word and counted with the word's count, so a word said ten times costs its
+/// n-grams once. Training and scoring use this; [`extract`] is kept for reasons, which need
+/// each occurrence's origin.
+pub fn count_text(p: &FeatureParams, toks: &Tokens, c: &mut Counter, out: &mut Vec<Counted>) {
+    out.clear();
+    let mask = (1u64 << p.buckets_log2) - 1;
+    c.hashes.clear();
+    c.hashes
+        .extend((0..toks.len()).map(|i| xxh3_64_with_seed(toks.text(i).as_bytes(), SEED_WORD)));
+    c.reset(toks.len() * p.word_ngrams);
+    // Distinct words (by their 64-bit hash) with their count, for the character n-grams.
+    let chars = p.char_min > 0;
+    c.words.clear();
+    if chars {
+        let cap = (toks.len() * 2).next_power_of_two().max(64);
+        c.word_keys.clear();
+        c.word_keys.resize(cap, u32::MAX);
+    }
+    for i in 0..toks.len() {
+        c.add((c.hashes[i] & mask) as u32, GROUP_WORD, 1, out);
+        for n in 2..=p.word_ngrams.min(i + 1) {
+            let mut g = c.hashes[i + 1 - n];
+            for h in &c.hashes[i + 2 - n..=i] {
+                g = mix(g, *h, n as u64);
+            }
+            c.add((g & mask) as u32, GROUP_WORD, 1, out);
+        }
+        if chars && toks.kind(i) == TokenKind::Word {
+            c.count_word(i);
+        }
+    }
+    let mut word = String::new();
+    let mut bounds = Vec::new();
+    let words = std::mem::take(&mut c.words);
+    for &(i, n) in &words {
+        char_grams(p, toks.text(i as usize), &mut word, &mut bounds, &mut |b| {
+            c.add(b, GROUP_CHAR, n, out)
+        });
+    }
+    c.words = words;
 }
 
 /// Counts features per (bucket, group) without sorting: a small open-addressing table per
@@ -166,9 +225,87 @@ pub fn extract(p: &FeatureParams, toks: &Tokens, out: &mut Vec<Feat>) {
 pub struct Counter {
     keys: Vec<u32>,
     slots: Vec<u32>,
+    /// Entries in `keys`, to grow the table before it fills.
+    fill: usize,
+    hashes: Vec<u64>,
+    /// Distinct words of the text: (first token index, count).
+    words: Vec<(u32, u32)>,
+    /// Open-addressing table over `words`, keyed by the word's hash.
+    word_keys: Vec<u32>,
 }
 
 impl Counter {
+    /// Empties the table, sized for about `expected` distinct keys.
+    fn reset(&mut self, expected: usize) {
+        let cap = (expected * 2).next_power_of_two().max(64);
+        self.keys.clear();
+        self.keys.resize(cap, u32::MAX);
+        self.slots.resize(cap, 0);
+        self.fill = 0;
+    }
+
+    /// Adds `tf` to (bucket, group), appending it to `out` when new.
+    fn add(&mut self, bucket: u32, group: u8, tf: u32, out: &mut Vec<Counted>) {
+        if (self.fill + 1) * 2 > self.keys.len() {
+            // Grow and re-insert what is counted so far (`out` holds every key once).
+            self.reset(self.keys.len());
+            for (k, e) in out.iter().enumerate() {
+                let key = (e.bucket << 1) | u32::from(e.group);
+                let h = self.find(key);
+                self.keys[h] = key;
+                self.slots[h] = k as u32;
+            }
+            self.fill = out.len();
+        }
+        // Buckets are below 2^24 (checked), so the key fits 25 bits and never equals MAX.
+        let key = (bucket << 1) | u32::from(group);
+        let h = self.find(key);
+        if self.keys[h] == key {
+            out[self.slots[h] as usize].tf += tf;
+        } else {
+            self.keys[h] = key;
+            self.slots[h] = out.len() as u32;
+            self.fill += 1;
+            out.push(Counted { bucket, group, tf });
+        }
+    }
+
+    /// The slot holding `key`, or the empty slot where it goes.
+    fn find(&self, key: u32) -> usize {
+        let mask = self.keys.len() - 1;
+        let shift = 64 - self.keys.len().trailing_zeros();
+        let mut h = (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+        loop {
+            let k = self.keys[h];
+            if k == key || k == u32::MAX {
+                return h;
+            }
+            h = (h + 1) & mask;
+        }
+    }
+
+    /// Counts token `i` (a word) among the text's distinct words.
+    fn count_word(&mut self, i: usize) {
+        let mask = self.word_keys.len() - 1;
+        let hash = self.hashes[i];
+        let shift = 64 - self.word_keys.len().trailing_zeros();
+        let mut h = (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+        loop {
+            let k = self.word_keys[h];
+            if k == u32::MAX {
+                self.word_keys[h] = self.words.len() as u32;
+                self.words.push((i as u32, 1));
+                return;
+            }
+            let w = &mut self.words[k as usize];
+            if self.hashes[w.0 as usize] == hash {
+                w.1 += 1;
+                return;
+            }
+            h = (h + 1) & mask;
+        }
+    }
+
     /// Counts `feats` into `out`, in order of first occurrence.
     pub fn count(&mut self, feats: &[Feat], out: &mut Vec<Counted>) {
         out.clear();
@@ -283,13 +420,19 @@ impl Vocab {
     pub fn vector(&self, p: &FeatureParams, counts: &[Counted]) -> SparseVec {
         let mut v: SparseVec = Vec::with_capacity(counts.len());
         let mut norm = [0f64; 2];
-        let mut group = Vec::with_capacity(counts.len());
+        // The group of each entry rides in the index's top bit until the scaling below
+        // (indices are below 2^24).
         for c in counts {
             if let Some(k) = self.index(c.bucket) {
-                let x = (1.0 + f64::from(c.tf).ln()) * f64::from(self.idf[k as usize]);
+                // 1 + ln tf, without the logarithm for the usual tf = 1.
+                let tf = if c.tf == 1 {
+                    1.0
+                } else {
+                    1.0 + f64::from(c.tf).ln()
+                };
+                let x = tf * f64::from(self.idf[k as usize]);
                 norm[c.group as usize] += x * x;
-                v.push((k, x as f32));
-                group.push(c.group);
+                v.push((k | (u32::from(c.group) << 31), x as f32));
             }
         }
         let scale = [
@@ -304,8 +447,10 @@ impl Vocab {
                 0.0
             },
         ];
-        for (x, g) in v.iter_mut().zip(&group) {
-            x.1 = (f64::from(x.1) * scale[*g as usize]) as f32;
+        for x in v.iter_mut() {
+            let g = (x.0 >> 31) as usize;
+            x.0 &= !(1 << 31);
+            x.1 = (f64::from(x.1) * scale[g]) as f32;
         }
         v
     }
@@ -342,6 +487,39 @@ mod tests {
         let mut again = Vec::new();
         counter.count(&f, &mut again);
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn counting_a_text_directly_equals_counting_its_occurrences() {
+        let t = Tokenizer::default();
+        // Repeated words, a redaction, a number, non-ASCII, a word longer than MAX_CHAR_WORD.
+        let long = "x".repeat(100);
+        let text = format!(
+            "The fee, the FEE and the late fee: XXXX charged {{$35.00}} twice; café café 1681 {long} {long}"
+        );
+        let toks = t.tokenize(&text);
+        for (cmin, cmax, words) in [(3, 5, 2), (4, 4, 1), (0, 0, 3), (1, 8, 2)] {
+            let p = FeatureParams {
+                char_min: cmin,
+                char_max: cmax,
+                word_ngrams: words,
+                buckets_log2: 10, // collisions between groups and within a group
+                ..Default::default()
+            };
+            let mut f = Vec::new();
+            extract(&p, &toks, &mut f);
+            let mut counter = Counter::default();
+            let mut want = Vec::new();
+            counter.count(&f, &mut want);
+            let mut got = Vec::new();
+            count_text(&p, &toks, &mut counter, &mut got);
+            let key = |c: &Counted| (c.bucket, c.group, c.tf);
+            let mut a: Vec<_> = want.iter().map(key).collect();
+            let mut b: Vec<_> = got.iter().map(key).collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b, "chars {cmin}..{cmax}, words {words}");
+        }
     }
 
     #[test]

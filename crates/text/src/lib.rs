@@ -55,6 +55,7 @@ pub mod multilabel;
 pub mod protocol;
 pub mod read;
 pub mod sentiment;
+mod sgd;
 pub mod token;
 pub mod topics;
 pub mod train;

@@ -243,6 +243,9 @@ impl Tokenizer {
     }
 
     fn push_word(&self, out: &mut Tokens, part: &str) {
+        if part.is_ascii() {
+            return self.push_ascii_word(out, part);
+        }
         let bare = || part.chars().filter(|&c| c != '\'' && c != '\u{2019}');
         if part.len() >= 2 && bare().all(|c| c == 'X' || c == 'x') && bare().count() >= 2 {
             // A run of redactions ("XXXX XXXX", a masked name) is one mark.
@@ -263,6 +266,37 @@ impl Tokenizer {
         for c in bare() {
             out.buf.extend(c.to_lowercase());
         }
+        out.tokens.push(Token {
+            kind: TokenKind::Word,
+            start,
+            end: out.buf.len() as u32,
+        });
+    }
+}
+
+impl Tokenizer {
+    /// [`Tokenizer::push_word`] for an ASCII run (nearly every word): the same result, on
+    /// bytes instead of `char`s.
+    fn push_ascii_word(&self, out: &mut Tokens, part: &str) {
+        let bytes = part.as_bytes();
+        let bare = || bytes.iter().copied().filter(|&c| c != b'\'');
+        if bytes.len() >= 2 && bare().all(|c| c == b'X' || c == b'x') && bare().count() >= 2 {
+            if out.tokens.last().map(|t| t.kind) != Some(TokenKind::Redacted) {
+                out.push_text(TokenKind::Redacted, REDACTED);
+            }
+            return;
+        }
+        if bytes.iter().all(u8::is_ascii_digit) {
+            if bytes.len() >= self.params.long_number {
+                out.push_text(TokenKind::Number, NUM);
+            } else {
+                out.push_text(TokenKind::Number, part);
+            }
+            return;
+        }
+        let start = out.buf.len() as u32;
+        out.buf
+            .extend(bare().map(|c| char::from(c.to_ascii_lowercase())));
         out.tokens.push(Token {
             kind: TokenKind::Word,
             start,
