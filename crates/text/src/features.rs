@@ -37,8 +37,8 @@ pub struct FeatureParams {
     pub buckets_log2: u32,
     /// Word n-grams up to this length: 1 unigrams, 2 also bigrams, 3 also trigrams.
     pub word_ngrams: usize,
-    /// Shortest character n-gram of a word (with `<` `>` boundary marks); 0 turns
-    /// character n-grams off.
+    /// Shortest character n-gram of a word (with `<` `>` boundary marks); 0 (the default)
+    /// turns character n-grams off, 3 with `char_max` 5 is fastText's choice.
     pub char_min: usize,
     /// Longest character n-gram (≤ 8).
     pub char_max: usize,
@@ -55,7 +55,9 @@ impl Default for FeatureParams {
         FeatureParams {
             buckets_log2: 20,
             word_ngrams: 2,
-            char_min: 3,
+            // Off by default: on the inner time split of the CFPB training rows words alone
+            // score as well, at a quarter of the time (BENCHMARKS.md, issue 33).
+            char_min: 0,
             char_max: 5,
             char_weight: 0.5,
             min_df: 2,
@@ -352,7 +354,11 @@ pub struct Vocab {
     pub active: Vec<u32>,
     /// Smoothed idf of each used bucket: ln((1 + n) / (1 + df)) + 1.
     pub idf: Vec<f32>,
-    lookup: Vec<u32>,
+    /// Open-addressing table (bucket, feature index), `u32::MAX` for an empty slot, at most
+    /// half full: a few hundred kilobytes that stay in cache, where a table over the whole
+    /// hash space (4 MB at 2^20) would miss on most lookups.
+    lookup: Vec<(u32, u32)>,
+    shift: u32,
 }
 
 impl Vocab {
@@ -360,14 +366,21 @@ impl Vocab {
     pub fn fit(p: &FeatureParams, docs: &[Vec<Counted>]) -> Vocab {
         let size = 1usize << p.buckets_log2;
         let mut df = vec![0u32; size];
-        // The text that last counted a bucket (a bucket may come in both groups).
-        let mut seen = vec![u32::MAX; size];
-        for (t, d) in docs.iter().enumerate() {
-            for c in d {
-                let b = c.bucket as usize;
-                if seen[b] != t as u32 {
-                    seen[b] = t as u32;
-                    df[b] += 1;
+        if p.char_min == 0 {
+            // One group: each bucket occurs once per text's counts.
+            for c in docs.iter().flatten() {
+                df[c.bucket as usize] += 1;
+            }
+        } else {
+            // The text that last counted a bucket (a bucket may come in both groups).
+            let mut seen = vec![u32::MAX; size];
+            for (t, d) in docs.iter().enumerate() {
+                for c in d {
+                    let b = c.bucket as usize;
+                    if seen[b] != t as u32 {
+                        seen[b] = t as u32;
+                        df[b] += 1;
+                    }
                 }
             }
         }
@@ -383,18 +396,37 @@ impl Vocab {
         Vocab::from_parts(active, idf, p.buckets_log2)
     }
 
-    /// Rebuilds the lookup table of a stored vocabulary.
+    /// Rebuilds the lookup table of a stored vocabulary. The table is sized by the
+    /// vocabulary, not by `buckets_log2` (kept for callers); buckets are below 2^24, so
+    /// `u32::MAX` never is one.
     pub fn from_parts(active: Vec<u32>, idf: Vec<f32>, buckets_log2: u32) -> Vocab {
-        let mut lookup = vec![u32::MAX; 1usize << buckets_log2];
-        for (k, &b) in active.iter().enumerate() {
-            if let Some(slot) = lookup.get_mut(b as usize) {
-                *slot = k as u32;
-            }
-        }
-        Vocab {
+        let _ = buckets_log2;
+        let cap = (active.len() * 2).next_power_of_two().max(16);
+        let mut v = Vocab {
             active,
             idf,
-            lookup,
+            lookup: vec![(u32::MAX, 0); cap],
+            shift: 64 - cap.trailing_zeros(),
+        };
+        for k in 0..v.active.len() {
+            let b = v.active[k];
+            let h = v.slot(b);
+            v.lookup[h] = (b, k as u32);
+        }
+        v
+    }
+
+    /// The slot of `bucket`, or the empty slot where it would go.
+    #[inline]
+    fn slot(&self, bucket: u32) -> usize {
+        let mask = self.lookup.len() - 1;
+        let mut h = (u64::from(bucket).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        loop {
+            let k = self.lookup[h].0;
+            if k == bucket || k == u32::MAX {
+                return h;
+            }
+            h = (h + 1) & mask;
         }
     }
 
@@ -409,11 +441,13 @@ impl Vocab {
     }
 
     /// The feature index of a bucket, if used.
+    #[inline]
     pub fn index(&self, bucket: u32) -> Option<u32> {
-        self.lookup
-            .get(bucket as usize)
-            .copied()
-            .filter(|&k| k != u32::MAX)
+        if self.lookup.is_empty() {
+            return None;
+        }
+        let (k, i) = self.lookup[self.slot(bucket)];
+        (k == bucket).then_some(i)
     }
 
     /// The weighted, normalised vector of one text's counts.
@@ -526,6 +560,7 @@ mod tests {
     fn vectors_are_normalised_per_group() {
         let p = FeatureParams {
             min_df: 1,
+            char_min: 3,
             ..Default::default()
         };
         let t = Tokenizer::default();

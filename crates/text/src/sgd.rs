@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  rows (SparseVec) ─▶ Csr: features renumbered by frequency (most frequent first),
-//!                          each row's entries in ascending new index, one flat array
+//!                          every row in one flat array
 //!  epochs 1 ..= E − J: the first `from` rows, shuffled per epoch (seeded splitmix64)
 //!  ─▶ held rows (from ..) scored by the model that never saw them
 //!  epochs E − J + 1 ..= E: all rows ─▶ weights put back in bucket order
@@ -89,14 +89,10 @@ impl Csr {
             val: Vec::with_capacity(nnz),
             old,
         };
-        let mut row: Vec<(u32, f32)> = Vec::new();
         csr.start.push(0);
         for x in xs {
-            row.clear();
-            row.extend(x.iter().map(|&(j, v)| (new[j as usize], v)));
-            row.sort_by_key(|e| e.0);
-            csr.idx.extend(row.iter().map(|e| e.0));
-            csr.val.extend(row.iter().map(|e| e.1));
+            csr.idx.extend(x.iter().map(|&(j, _)| new[j as usize]));
+            csr.val.extend(x.iter().map(|&(_, v)| v));
             csr.start.push(csr.idx.len());
         }
         csr

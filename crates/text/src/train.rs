@@ -77,7 +77,7 @@ impl Default for ClassifierParams {
             loss: Loss::Hinge,
             epochs: 10,
             l2: 1e-4,
-            class_weight: ClassWeight::None,
+            class_weight: ClassWeight::Sqrt,
             calibration_share: 0.1,
             joint_epochs: 2,
             seed: 42,
