@@ -13,8 +13,8 @@
 //!     each: customer (uniform), theme (equal shares; `app_lockout` only from
 //!           EMERGING_FROM_DAY, then EMERGING_SHARE of the day's complaints)
 //!     ─▶ narrative: 3–5 sentences from TEMPLATES, each slot `{}` filled with one of the
-//!        theme's WORDS, 1–2 generic sentences (no theme words) in between, CFPB-style
-//!        redactions (`XXXX`, `XX/XX/2024`, `{$120.00}`)
+//!        theme's words, runs of 3–6 FILLER words (no theme words) in 40 % of the gaps,
+//!        CFPB-style redactions (`XXXX`, `XX/XX/2024`, `{$120.00}`)
 //!  ─▶ rows (complaint_id, customer_id, date_received, product, issue, narrative),
 //!     ids in date order
 //! ```
@@ -123,28 +123,47 @@ pub const THEMES: [Theme; 4] = [
     },
 ];
 
-/// Sentences with slots (`{}`) for theme words.
+/// Sentences with slots (`{}`) for theme words, `{$}` for an amount. Besides the slots
+/// they hold only function words and redactions (all on the topic model's stop list), so no
+/// block of words repeats across themes and forms a topic of its own.
 const TEMPLATES: [&str; 8] = [
-    "On XX/XX/2024 I noticed the {} and the {} on my account.",
-    "I called XXXX about the {} and was told the {} would be fixed.",
-    "They charged me {$} because of the {}.",
-    "The {} was never explained and the {} is still wrong.",
-    "I asked for the {} in writing and received nothing about the {}.",
-    "Nobody could tell me why the {} happened after the {}.",
-    "I want the {} corrected and the {} resolved.",
-    "My {} problem started when the {} changed without notice.",
+    "On XX/XX/2024 the {} and the {} were there.",
+    "I was at XXXX about the {} and they said the {} was not there.",
+    "They had {$} from me because of the {}.",
+    "The {} was not what they said and the {} is still there.",
+    "Why was the {} not there after the {}?",
+    "Then the {} was {} again.",
+    "I have the {} from them but no {}.",
+    "My {} was {} and it was them.",
 ];
 
-/// Sentences with no theme word: every theme uses them alike.
-const GENERIC: [&str; 8] = [
-    "I have been a customer for many years.",
-    "I spent hours on the phone.",
-    "The representative was rude and hung up.",
-    "I sent a letter to XXXX XXXX and got no reply.",
-    "This has caused me a lot of stress.",
-    "I expect a written answer within two weeks.",
-    "My name is XXXX and I live in XXXX.",
-    "Please look into this matter.",
+/// Filler words for the sentences between: drawn one by one, so no two of them travel
+/// together the way a fixed sentence's words would.
+const FILLER: [&str; 24] = [
+    "customer",
+    "service",
+    "manager",
+    "week",
+    "month",
+    "letter",
+    "email",
+    "phone",
+    "website",
+    "company",
+    "representative",
+    "request",
+    "response",
+    "time",
+    "days",
+    "help",
+    "information",
+    "complaint",
+    "support",
+    "office",
+    "today",
+    "yesterday",
+    "family",
+    "work",
 ];
 
 /// One generated complaint.
@@ -222,7 +241,11 @@ fn narrative(r: &mut Rng, theme: &Theme) -> String {
         text.push_str(rest);
         parts.push(text);
         if s + 1 < sentences && rng::chance(r, 0.4) {
-            parts.push(GENERIC[rng::below(r, GENERIC.len() as u32) as usize].to_string());
+            let n = rng::int_in(r, 3, 6);
+            let words: Vec<&str> = (0..n)
+                .map(|_| FILLER[rng::below(r, FILLER.len() as u32) as usize])
+                .collect();
+            parts.push(format!("{}.", words.join(" ")));
         }
     }
     parts.join(" ")
@@ -270,11 +293,17 @@ mod tests {
         // 2,000 × 35 × 0.002 = 140 expected.
         assert!((90..200).contains(&a.len()), "{}", a.len());
         assert!(a.windows(2).all(|w| w[0].day <= w[1].day));
-        assert!(a.iter().enumerate().all(|(i, c)| c.complaint_id == i as u64));
+        assert!(a
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.complaint_id == i as u64));
         // 2024-01-01 + 34 days = 2024-02-04.
-        assert!(a.iter().all(|c| ("2024-01-01"..="2024-02-04")
-            .contains(&c.date_received.as_str())));
-        assert!(a.windows(2).all(|w| w[0].date_received <= w[1].date_received));
+        assert!(a
+            .iter()
+            .all(|c| ("2024-01-01"..="2024-02-04").contains(&c.date_received.as_str())));
+        assert!(a
+            .windows(2)
+            .all(|w| w[0].date_received <= w[1].date_received));
         let emerging = THEMES.len() - 1;
         assert!(a
             .iter()

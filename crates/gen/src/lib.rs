@@ -390,7 +390,9 @@ fn complaint_schema(pii: bool) -> Result<SchemaRef, GenError> {
     schemas::schema("complaints")
         .map(|s| if pii { s } else { schemas::without_pii(&s) })
         .map(|s| riskstream_io::arrow_schema(&s))
-        .ok_or_else(|| GenError::Internal("the shipped schema of `complaints` does not parse".into()))
+        .ok_or_else(|| {
+            GenError::Internal("the shipped schema of `complaints` does not parse".into())
+        })
 }
 
 /// What the generator side hands to the writer side, one batch at a time (so memory holds a

@@ -420,8 +420,16 @@ fn generated_complaints_feed_text_topics() {
     let d = dir.path();
     let out = run(
         &[
-            "generate", "--out", "bank", "--customers", "6000", "--days", "35", "--format",
-            "csv", "--complaints",
+            "generate",
+            "--out",
+            "bank",
+            "--customers",
+            "6000",
+            "--days",
+            "35",
+            "--format",
+            "csv",
+            "--complaints",
         ],
         d,
     );
@@ -438,8 +446,16 @@ fn generated_complaints_feed_text_topics() {
     );
     let out = run(
         &[
-            "text", "topics", "--input", "bank/complaints.csv", "--text-col", "narrative",
-            "--date-col", "date_received", "--k", "4",
+            "text",
+            "topics",
+            "--input",
+            "bank/complaints.csv",
+            "--text-col",
+            "narrative",
+            "--date-col",
+            "date_received",
+            "--k",
+            "4",
         ],
         d,
     );

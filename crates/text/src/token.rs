@@ -410,7 +410,6 @@ mod tests {
         }
     }
 
-
     proptest! {
         #[test]
         fn the_byte_walk_equals_the_char_walk(
