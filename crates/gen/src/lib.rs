@@ -49,6 +49,7 @@
 //! ```
 
 pub mod calendar;
+pub mod complaints;
 mod loans;
 pub mod params;
 mod people;
@@ -105,6 +106,19 @@ pub struct GenConfig {
     /// these columns.
     #[serde(default)]
     pub pii: bool,
+    /// Also write `complaints`: complaint texts from the customers, written from templates
+    /// with planted themes (one emerging in a later week; see [`complaints`]). Off by
+    /// default: the other files are the same either way.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub complaints: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for GenConfig {
@@ -122,6 +136,7 @@ impl Default for GenConfig {
             batch_rows: 65_536,
             threads,
             pii: false,
+            complaints: false,
         }
     }
 }
@@ -274,6 +289,9 @@ pub struct GenReport {
     pub products: u64,
     /// Volume rows (site-days) written.
     pub volumes: u64,
+    /// Complaint texts written (0 unless `complaints` is on).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub complaints: u64,
     /// Customers written.
     pub customers: u64,
     /// Cards issued.
@@ -365,6 +383,16 @@ impl Schemas {
         let i = schemas::FILES.iter().position(|f| *f == file).unwrap_or(0);
         self.arrow[i].clone()
     }
+}
+
+/// The Arrow schema of the optional `complaints` file.
+fn complaint_schema(pii: bool) -> Result<SchemaRef, GenError> {
+    schemas::schema("complaints")
+        .map(|s| if pii { s } else { schemas::without_pii(&s) })
+        .map(|s| riskstream_io::arrow_schema(&s))
+        .ok_or_else(|| {
+            GenError::Internal("the shipped schema of `complaints` does not parse".into())
+        })
 }
 
 /// What the generator side hands to the writer side, one batch at a time (so memory holds a
@@ -563,8 +591,9 @@ fn write_table(
 /// Generates the whole dataset into `out_dir` (created if missing).
 ///
 /// Writes `transactions`, `labels`, `customers`, `terminals`, `loans`, `products` and
-/// `volumes` in `format` (`.gz` appended for CSV/NDJSON when `gzip`), a
-/// `<file>.schema.toml` for each, and `manifest.json`. `progress` is called on the calling
+/// `volumes` (and `complaints` when [`GenConfig::complaints`] is on) in `format` (`.gz`
+/// appended for CSV/NDJSON when `gzip`), a `<file>.schema.toml` for each, and
+/// `manifest.json`. `progress` is called on the calling
 /// thread after each day is written. Fails before writing anything if the configuration
 /// is invalid.
 pub fn generate(
@@ -753,6 +782,27 @@ pub fn generate(
     for f in schemas::FILES {
         files.push(path_of(f));
     }
+    let complaint_rows = if cfg.complaints {
+        let rows = complaints::complaints(cfg);
+        let schema = complaint_schema(cfg.pii)?;
+        let path = out_dir.join("complaints.schema.toml");
+        let text = schemas::schema_text("complaints")
+            .ok_or_else(|| GenError::Internal("no schema for `complaints`".into()))?;
+        write_file(&path, text.as_bytes())?;
+        files.push(path);
+        let n = write_table(
+            &path_of("complaints"),
+            ff,
+            schema.clone(),
+            rows.len(),
+            batch_rows,
+            |r| Ok(complaints::batch(&schema, &rows[r])?),
+        )?;
+        files.push(path_of("complaints"));
+        n
+    } else {
+        0
+    };
 
     let st = &pstats.tx;
     let frauds: u64 = st.emitted[1..].iter().sum();
@@ -789,6 +839,7 @@ pub fn generate(
         loans: loan_rows,
         products: products_rows,
         volumes: volume_rows,
+        complaints: complaint_rows,
         customers: world.customers.len() as u64,
         cards: world.n_cards,
         terminals: world.terminals.len() as u64,
@@ -843,7 +894,7 @@ fn write_manifest(
         "rates": params::rates(),
         "product_affinity": products::AFFINITY,
         "compromised_terminals": world.windows.iter().filter(|w| w.end_day > 0).collect::<Vec<_>>(),
-        "schemas": schemas::FILES.iter().map(|f| (f.to_string(), serde_json::Value::String(format!("{f}.schema.toml")))).collect::<serde_json::Map<_, _>>(),
+        "schemas": schemas::FILES.iter().chain(schemas::OPTIONAL_FILES.iter().filter(|_| cfg.complaints)).map(|f| (f.to_string(), serde_json::Value::String(format!("{f}.schema.toml")))).collect::<serde_json::Map<_, _>>(),
     });
     let mut text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| GenError::Internal(format!("serialising the manifest: {e}")))?;

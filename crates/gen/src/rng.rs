@@ -30,6 +30,7 @@ pub(crate) mod tag {
     pub const NEW_DEVICE: u64 = 13;
     pub const PAN: u64 = 14;
     pub const PEOPLE: u64 = 15;
+    pub const COMPLAINTS: u64 = 16;
 }
 
 /// SplitMix64's finaliser: a bijective 64-bit mix.

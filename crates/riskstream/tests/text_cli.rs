@@ -410,3 +410,67 @@ fn sentiment_escalation_and_multi_label_columns() {
     assert!(!o.status.success(), "{so}");
     assert!(se.contains("escalation labels"), "{se}");
 }
+
+/// `riskstream generate --complaints` writes complaint texts with planted themes that
+/// `riskstream text topics` reads as written (CFPB column names) and takes apart again: one
+/// topic per theme, and the theme that starts in the fourth week flagged as emerging there.
+#[test]
+fn generated_complaints_feed_text_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(
+        &[
+            "generate",
+            "--out",
+            "bank",
+            "--customers",
+            "6000",
+            "--days",
+            "35",
+            "--format",
+            "csv",
+            "--complaints",
+        ],
+        d,
+    );
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    assert!(so.contains("complaint texts"), "{so}");
+    let csv = d.join("bank/complaints.csv");
+    assert!(d.join("bank/complaints.schema.toml").is_file());
+    let header = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        header.starts_with("complaint_id,customer_id,date_received,product,issue,narrative"),
+        "{}",
+        &header[..80.min(header.len())]
+    );
+    let out = run(
+        &[
+            "text",
+            "topics",
+            "--input",
+            "bank/complaints.csv",
+            "--text-col",
+            "narrative",
+            "--date-col",
+            "date_received",
+            "--k",
+            "4",
+        ],
+        d,
+    );
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}{se}");
+    // Each planted theme names a topic (its most typical word among the topic's words).
+    for w in ["overdraft", "chargeback", "escrow", "login"] {
+        assert!(
+            so.lines().any(|l| l.contains("topic ") && l.contains(w)),
+            "no topic with `{w}`:\n{so}"
+        );
+    }
+    // The app-lockout theme starts on day 21 (2024-01-22, a Monday): its topic is flagged
+    // that week and only then.
+    let flagged: Vec<&str> = so.lines().filter(|l| l.ends_with("emerging")).collect();
+    assert_eq!(flagged.len(), 1, "{so}");
+    assert!(flagged[0].trim_start().starts_with("2024-01-22"), "{so}");
+}

@@ -70,8 +70,22 @@ fn main() {
     let (model, report) = fit(&p, &s(&xtr), &s(&ytr)).expect("fit");
     let train_s = t0.elapsed().as_secs_f64();
     let c1 = cpu();
-    let e = evaluate(&model, &s(&xtr), &s(&xte), &s(&yte)).expect("evaluate");
+    // Predicting alone is timed (as the peer times transform + predict); the metrics and the
+    // duplicate check come after.
+    let mut scratch = riskstream_text::Scratch::default();
+    let predicted: Vec<usize> = xte
+        .iter()
+        .map(|x| model.predict_label(x, &mut scratch))
+        .collect();
     let c2 = cpu();
+    let e = evaluate(&model, &s(&xtr), &s(&xte), &s(&yte)).expect("evaluate");
+    assert!(
+        predicted
+            .iter()
+            .zip(&xte)
+            .all(|(&p, x)| p == model.predict_label(x, &mut scratch)),
+        "deterministic predictions"
+    );
     let (train_cpu, predict_cpu) = match (c0, c1, c2) {
         (Some(a), Some(b), Some(c)) => (b - a, c - b),
         _ => (f64::NAN, f64::NAN),

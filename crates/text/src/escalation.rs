@@ -40,11 +40,18 @@ pub fn relief_label(company_response: &str) -> Option<&'static str> {
 }
 
 /// The default settings of the escalation model: the classifier's defaults with the
-/// softmax loss (probabilities, not margins) and balanced class weights.
+/// softmax loss (probabilities, not margins), balanced class weights and character 3–5-grams.
 pub fn default_params() -> ClassifierParams {
     ClassifierParams {
         loss: Loss::Softmax,
         class_weight: crate::train::ClassWeight::Balanced,
+        // The escalation model keeps character n-grams (the classifier's defaults dropped
+        // them for speed; this model was measured with them, BENCHMARKS.md).
+        features: crate::FeatureParams {
+            char_min: 3,
+            char_max: 5,
+            ..crate::FeatureParams::default()
+        },
         ..ClassifierParams::default()
     }
 }

@@ -3,11 +3,11 @@
 //!
 //! ```text
 //!  narrative ─▶ token::Tokenizer (XXXX → <redacted>, XX/XX/2023 → <date>, {$1.00} → <amount>)
-//!     ─▶ features: hashed word 1–2-grams + character 3–5-grams ─▶ sublinear tf · idf,
-//!        word and character parts L2-normalised apart ─▶ sparse vector
+//!     ─▶ features: hashed word 1–2-grams (+ character n-grams when asked) ─▶ sublinear
+//!        tf · idf, word and character parts L2-normalised apart ─▶ sparse vector
 //!     ─▶ train::fit: linear model per class by SGD (hinge or softmax, L2, seeded order),
-//!        temperature fitted on the last rows ─▶ model::TextModel ─▶ file::ModelFile (JSON,
-//!        hashed, versioned)
+//!        temperature fitted on the last rows, held out of the first epochs
+//!        ─▶ model::TextModel ─▶ file::ModelFile (JSON, hashed, versioned)
 //!  TextModel::predict ─▶ label, calibrated probability, reasons (top tokens by x · w)
 //!  protocol: time split, accuracy and macro-F1 with and without exact duplicates of
 //!        training texts; dedup: MinHash near-duplicate groups
@@ -55,6 +55,7 @@ pub mod multilabel;
 pub mod protocol;
 pub mod read;
 pub mod sentiment;
+mod sgd;
 pub mod token;
 pub mod topics;
 pub mod train;

@@ -8,7 +8,7 @@
 //! bucket's contribution `x_j · w_jc` is shared among the occurrences that produced it, and
 //! a character n-gram counts for its word.
 
-use crate::features::{extract, Counter, Feat, FeatureParams, Vocab};
+use crate::features::{count_text, extract, Counter, Feat, FeatureParams, Vocab};
 use crate::token::{Tokenizer, TokenizerParams, Tokens};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -226,8 +226,7 @@ impl TextModel {
             Text::Str(x) => t.tokenize_into(x, &mut s.tokens),
             Text::Bytes(b) => t.tokenize_bytes(b, &mut s.tokens),
         }
-        extract(&self.features, &s.tokens, &mut s.feats);
-        s.counter.count(&s.feats, &mut s.counts);
+        count_text(&self.features, &s.tokens, &mut s.counter, &mut s.counts);
     }
 
     fn raw_scores(&self, v: &[(u32, f32)]) -> Vec<f64> {
@@ -336,8 +335,10 @@ impl TextModel {
         }
     }
 
-    fn reasons(&self, v: &[(u32, f32)], c: usize, top: usize, s: &Scratch) -> Vec<Reason> {
+    fn reasons(&self, v: &[(u32, f32)], c: usize, top: usize, s: &mut Scratch) -> Vec<Reason> {
         let k = self.labels.len();
+        // Occurrences with their origins (scoring counted them without).
+        extract(&self.features, &s.tokens, &mut s.feats);
         let mut value: HashMap<u32, f64> = HashMap::new();
         for &(j, x) in v {
             *value.entry(j).or_default() += f64::from(x);

@@ -17,7 +17,7 @@
 //! time order and the thresholds are set on the most recent ones, as they will be used.
 
 use crate::error::{Result, TextError};
-use crate::features::{extract, Counted, Counter, SparseVec, Vocab};
+use crate::features::{count_text, Counted, Counter, SparseVec, Vocab};
 use crate::model::{Loss, TextModel};
 use crate::token::{Tokenizer, Tokens};
 use crate::train::{scores, sgd, ClassifierParams};
@@ -78,7 +78,7 @@ pub fn fit_multilabel(
         });
     }
     let tok = Tokenizer::new(p.tokenizer.clone());
-    let (mut tokens, mut feats, mut counter) = (Tokens::default(), Vec::new(), Counter::default());
+    let (mut tokens, mut counter) = (Tokens::default(), Counter::default());
     let mut docs: Vec<Vec<Counted>> = Vec::new();
     let mut sets: Vec<&Vec<&str>> = Vec::new();
     let (mut no_label, mut empty) = (0, 0);
@@ -92,9 +92,8 @@ pub fn fit_multilabel(
             empty += 1;
             continue;
         }
-        extract(&p.features, &tokens, &mut feats);
         let mut c = Vec::new();
-        counter.count(&feats, &mut c);
+        count_text(&p.features, &tokens, &mut counter, &mut c);
         docs.push(c);
         sets.push(ls);
     }

@@ -2,25 +2,28 @@
 //!
 //! ```text
 //!  (text, label) rows ─▶ drop blank labels and texts without tokens (counted)
-//!     ─▶ tokenize + hashed n-gram counts (once)
-//!     ─▶ first (1 − calibration_share) of the rows: Vocab + SGD ─▶ scores on the rest
-//!        ─▶ temperature T minimising their log loss (golden-section search on ln T)
-//!     ─▶ all rows: Vocab + SGD ─▶ TextModel { …, temperature: T }
+//!     ─▶ tokenize + hashed n-gram counts (once) ─▶ Vocab + weighted vectors (once)
+//!     ─▶ sgd: epochs 1 ..= E − J on the first (1 − calibration_share) of the rows
+//!        ─▶ scores of the held-out rest ─▶ temperature T minimising their log loss
+//!           (golden-section search on ln T)
+//!        ─▶ epochs E − J + 1 ..= E on all rows ─▶ TextModel { …, temperature: T }
 //! ```
 //!
-//! The optimiser is plain stochastic gradient descent with L2 regularisation, the learning
-//! rate schedule of Bottou (scikit-learn's `SGDClassifier` "optimal": η_t = 1 / (λ (t₀ + t)))
-//! and the weight-scale trick, so the decay costs O(1) per example and an update touches only
-//! the example's features. Examples are visited in an order shuffled per epoch by a seeded
-//! splitmix64 generator of our own (its stream never changes with a dependency's version),
-//! and sums run in a fixed order: the same rows, parameters and seed give the same bits.
+//! The optimiser (`sgd`) is plain stochastic gradient descent with L2 regularisation and
+//! Bottou's learning rate; see that module for why it renumbers features, skips classes
+//! without a gradient and calibrates inside one fit. Sums run in a fixed order and the
+//! example order comes from a seeded splitmix64 generator of our own (its stream never
+//! changes with a dependency's version): the same rows, parameters and seed give the same
+//! bits.
 //!
 //! The held-out slice for calibration is the *last* rows as given: pass rows in time order
 //! and calibration is measured on the most recent ones, as it will be used.
 
 use crate::error::{Result, TextError};
-use crate::features::{extract, Counted, Counter, FeatureParams, SparseVec, Vocab};
+use crate::features::{count_text, Counted, Counter, FeatureParams, SparseVec, Vocab};
 use crate::model::{softmax, Loss, TextModel};
+pub(crate) use crate::sgd::sgd;
+use crate::sgd::{sgd_held, Held};
 use crate::token::{Tokenizer, TokenizerParams, Tokens};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,9 +58,13 @@ pub struct ClassifierParams {
     /// Weighting of rare classes: `none`, `balanced` or `sqrt`.
     pub class_weight: ClassWeight,
     /// Share of the rows (the last ones) held out to fit the calibration temperature
-    /// (0 ..= 0.5; 0 leaves scores uncalibrated, T = 1). The final model is refitted on all
-    /// rows.
+    /// (0 ..= 0.5; 0 leaves scores uncalibrated, T = 1). They are left out of the first
+    /// `epochs − joint_epochs` epochs, scored by that model, then learnt in the last
+    /// `joint_epochs`: one fit, and the model has learnt every row.
     pub calibration_share: f64,
+    /// Epochs at the end that also learn the calibration rows (≥ 1; at most epochs − 1 are
+    /// used, so the rows are scored before they are learnt; ignored without calibration).
+    pub joint_epochs: usize,
     /// Seed of the example order.
     pub seed: u64,
 }
@@ -70,8 +77,9 @@ impl Default for ClassifierParams {
             loss: Loss::Hinge,
             epochs: 10,
             l2: 1e-4,
-            class_weight: ClassWeight::None,
+            class_weight: ClassWeight::Sqrt,
             calibration_share: 0.1,
+            joint_epochs: 2,
             seed: 42,
         }
     }
@@ -135,6 +143,13 @@ impl ClassifierParams {
                 "must be in 0..=0.5",
             ));
         }
+        if self.joint_epochs == 0 {
+            return Err(TextError::param(
+                "joint_epochs",
+                0,
+                "must be ≥ 1 (the calibration rows must be learnt too)",
+            ));
+        }
         Ok(())
     }
 }
@@ -190,7 +205,6 @@ pub fn fit(
     }
     let tok = Tokenizer::new(p.tokenizer.clone());
     let mut tokens = Tokens::default();
-    let mut feats = Vec::new();
     let mut counter = Counter::default();
     let mut docs: Vec<Vec<Counted>> = Vec::new();
     let mut y_text: Vec<&str> = Vec::new();
@@ -207,9 +221,8 @@ pub fn fit(
             continue;
         }
         truncated += usize::from(tokens.truncated);
-        extract(&p.features, &tokens, &mut feats);
         let mut c = Vec::new();
-        counter.count(&feats, &mut c);
+        count_text(&p.features, &tokens, &mut counter, &mut c);
         docs.push(c);
         y_text.push(l);
     }
@@ -250,40 +263,48 @@ pub fn fit(
         calibration_note: None,
     };
     let held = (n as f64 * p.calibration_share).round() as usize;
+    let mut calibrate = false;
     if p.calibration_share > 0.0 {
-        if held < MIN_CALIBRATION_ROWS || n - held < 2 {
+        if held < MIN_CALIBRATION_ROWS || n - held < 2 || p.epochs < 2 {
             report.calibration_note = Some(format!(
-                "{held} held-out rows are fewer than {MIN_CALIBRATION_ROWS}: scores left uncalibrated (T = 1)"
+                "{held} held-out rows (fewer than {MIN_CALIBRATION_ROWS}?) over {} epoch(s) (fewer than 2?): scores left uncalibrated (T = 1)",
+                p.epochs
             ));
         } else {
-            let (fit_docs, hold_docs) = docs.split_at(n - held);
-            let vocab = Vocab::fit(&p.features, fit_docs);
-            let xs: Vec<SparseVec> = fit_docs
-                .iter()
-                .map(|d| vocab.vector(&p.features, d))
-                .collect();
-            let (w, b) = sgd(p, &xs, &y[..n - held], None, k, vocab.len());
-            let held_scores: Vec<Vec<f64>> = hold_docs
-                .iter()
-                .map(|d| scores(&vocab.vector(&p.features, d), &w, &b))
-                .collect();
-            let yh = &y[n - held..];
-            let t = fit_temperature(&held_scores, yh);
-            report.temperature = t;
-            report.calibration_rows = held;
-            report.holdout_log_loss_raw = Some(log_loss(&held_scores, yh, 1.0));
-            report.holdout_log_loss = Some(log_loss(&held_scores, yh, t));
-            let hits = held_scores
-                .iter()
-                .zip(yh)
-                .filter(|(s, c)| crate::model::argmax(s) == **c as usize)
-                .count();
-            report.holdout_accuracy = Some(hits as f64 / held as f64);
+            calibrate = true;
         }
     }
+    // One vocabulary over every text (the idf sees the held rows' words, never their labels).
     let vocab = Vocab::fit(&p.features, &docs);
     let xs: Vec<SparseVec> = docs.iter().map(|d| vocab.vector(&p.features, d)).collect();
-    let (w, b) = sgd(p, &xs, &y, None, k, vocab.len());
+    let fitted = sgd_held(
+        p,
+        &xs,
+        &y,
+        None,
+        k,
+        vocab.len(),
+        calibrate.then_some(Held {
+            from: n - held,
+            joint_epochs: p.joint_epochs,
+        }),
+    );
+    if calibrate {
+        let held_scores = &fitted.held_scores;
+        let yh = &y[n - held..];
+        let t = fit_temperature(held_scores, yh);
+        report.temperature = t;
+        report.calibration_rows = held;
+        report.holdout_log_loss_raw = Some(log_loss(held_scores, yh, 1.0));
+        report.holdout_log_loss = Some(log_loss(held_scores, yh, t));
+        let hits = held_scores
+            .iter()
+            .zip(yh)
+            .filter(|(s, c)| crate::model::argmax(s) == **c as usize)
+            .count();
+        report.holdout_accuracy = Some(hits as f64 / held as f64);
+    }
+    let (w, b) = (fitted.w, fitted.b);
     report.features = vocab.len();
     let model = TextModel::new(
         p.tokenizer.clone(),
@@ -323,7 +344,7 @@ impl SplitMix {
     }
 
     /// Uniform in `0..n` (n ≥ 1), by rejection so it has no bias.
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         let n = n as u64;
         let zone = u64::MAX - u64::MAX % n;
         loop {
@@ -333,130 +354,6 @@ impl SplitMix {
             }
         }
     }
-}
-
-/// The learning rate of intercepts relative to weights (scikit-learn's for sparse input):
-/// intercepts see every example and would otherwise swing with each one.
-const BIAS_RATE: f64 = 0.01;
-
-/// SGD with L2 (weight-scale trick). Returns feature-major weights and intercepts.
-/// `multi` gives each row's full label set (multi-label, hinge loss only): class `c` is a
-/// positive of row `i` when the set holds it; `y` is then the set's first label (it picks
-/// the class weight).
-pub(crate) fn sgd(
-    p: &ClassifierParams,
-    xs: &[SparseVec],
-    y: &[u32],
-    multi: Option<&[Vec<u32>]>,
-    k: usize,
-    dim: usize,
-) -> (Vec<f32>, Vec<f64>) {
-    let n = xs.len();
-    let mut per_class = vec![0usize; k];
-    for &c in y {
-        per_class[c as usize] += 1;
-    }
-    let present = per_class.iter().filter(|&&c| c > 0).count().max(1) as f64;
-    let cw: Vec<f64> = per_class
-        .iter()
-        .map(|&c| {
-            let bal = if c == 0 {
-                1.0
-            } else {
-                n as f64 / (present * c as f64)
-            };
-            match p.class_weight {
-                ClassWeight::None => 1.0,
-                ClassWeight::Balanced => bal,
-                ClassWeight::Sqrt => bal.sqrt(),
-            }
-        })
-        .collect();
-    let lambda = p.l2;
-    // Bottou's schedule: a typical weight of λ^(-1/2) after a first step of that size.
-    let eta0 = (1.0 / lambda.sqrt()).sqrt();
-    let t0 = 1.0 / (eta0 * lambda);
-    let mut v = vec![0f32; dim * k];
-    let mut scale = 1f64;
-    let mut bias = vec![0f64; k];
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = SplitMix(p.seed ^ 0x7465_7874);
-    let mut s = vec![0f64; k];
-    let mut acc = vec![0f32; k];
-    let mut g = vec![0f64; k];
-    let mut step = vec![0f32; k];
-    let mut t = 0f64;
-    for _ in 0..p.epochs {
-        for i in (1..n).rev() {
-            let j = rng.below(i + 1);
-            order.swap(i, j);
-        }
-        for &i in &order {
-            let x = &xs[i];
-            let yi = y[i] as usize;
-            let eta = 1.0 / (lambda * (t0 + t));
-            // x · V in f32 (the hot loop: features × classes), then scaled into f64.
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for &(j, xv) in x {
-                let row = &v[j as usize * k..(j as usize + 1) * k];
-                for (a, w) in acc.iter_mut().zip(row) {
-                    *a += xv * w;
-                }
-            }
-            for ((sc, b), a) in s.iter_mut().zip(&bias).zip(&acc) {
-                *sc = b + scale * f64::from(*a);
-            }
-            let wi = cw[yi];
-            let mut any = false;
-            match p.loss {
-                Loss::Hinge => {
-                    for (c, (gc, sc)) in g.iter_mut().zip(&s).enumerate() {
-                        let positive = match multi {
-                            Some(m) => m[i].contains(&(c as u32)),
-                            None => c == yi,
-                        };
-                        let yc = if positive { 1.0 } else { -1.0 };
-                        *gc = if yc * sc < 1.0 { -yc * wi } else { 0.0 };
-                        any |= *gc != 0.0;
-                    }
-                }
-                Loss::Softmax => {
-                    let pr = softmax(&s, 1.0);
-                    for (c, (gc, pc)) in g.iter_mut().zip(&pr).enumerate() {
-                        *gc = (pc - if c == yi { 1.0 } else { 0.0 }) * wi;
-                    }
-                    any = true;
-                }
-            }
-            scale *= 1.0 - eta * lambda;
-            if any {
-                let rate = eta / scale;
-                for (st, gc) in step.iter_mut().zip(&g) {
-                    *st = (rate * gc) as f32;
-                }
-                for &(j, xv) in x {
-                    let row = &mut v[j as usize * k..(j as usize + 1) * k];
-                    for (w, st) in row.iter_mut().zip(&step) {
-                        *w -= st * xv;
-                    }
-                }
-                for (b, gc) in bias.iter_mut().zip(&g) {
-                    *b -= eta * BIAS_RATE * gc;
-                }
-            }
-            if scale < 1e-6 {
-                for w in &mut v {
-                    *w = (f64::from(*w) * scale) as f32;
-                }
-                scale = 1.0;
-            }
-            t += 1.0;
-        }
-    }
-    for w in &mut v {
-        *w = (f64::from(*w) * scale) as f32;
-    }
-    (v, bias)
 }
 
 /// Mean negative log-likelihood of `softmax(s / t)`.

@@ -48,6 +48,11 @@ pub struct Args {
     /// reading these files needs a PII key (RISKSTREAM_PII_KEYS_FILE or RISKSTREAM_PII_KEYS).
     #[arg(long)]
     pub pii: bool,
+    /// Also write `complaints`: complaint narratives from the customers, written from
+    /// templates with planted themes (`issue`), one emerging from the fourth week; CFPB
+    /// column names (`--text-col narrative --date-col date_received` for `riskstream text`).
+    #[arg(long)]
+    pub complaints: bool,
 }
 
 /// Runs `generate`.
@@ -55,6 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let mut cfg = GenConfig {
         seed: a.seed,
         pii: a.pii,
+        complaints: a.complaints,
         ..GenConfig::default()
     };
     if let Some(v) = a.customers {
@@ -117,6 +123,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             thousands(report.products),
             thousands(report.volumes)
         );
+        if a.complaints {
+            println!("  complaint texts {}", thousands(report.complaints));
+        }
         for f in &report.files {
             println!("  {}", f.display());
         }

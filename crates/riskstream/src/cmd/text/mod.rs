@@ -72,7 +72,8 @@ pub(crate) enum LossArg {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Learner {
     /// Hyper-parameters (TOML): the keys of the classifier's parameters (`epochs`, `l2`,
-    /// `loss`, `class_weight`, `calibration_share`, `seed`, `[features]`, `[tokenizer]`),
+    /// `loss`, `class_weight`, `calibration_share`, `joint_epochs`, `seed`, `[features]`,
+    /// `[tokenizer]`; character n-grams with `[features] char_min = 3`),
     /// every key checked before the data is read.
     #[arg(long)]
     params: Option<PathBuf>,
