@@ -136,6 +136,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
             threads: None,
             json: false,
             pii: false,
+            complaints: false,
         })?;
         let d0 = riskstream_core::time::days_from_civil(2025, 1, 1);
         Setup {
