@@ -105,10 +105,6 @@ pub struct Decision {
     pub features: Vec<(String, f64)>,
     /// Time spent in [`crate::Decider::decide`], µs.
     pub latency_us: u64,
-    /// The transaction's event time (µs since the Unix epoch). Not in the answer (the
-    /// client sent it).
-    #[serde(skip)]
-    pub event_time: i64,
 }
 
 /// What [`crate::Decider::label`] did.

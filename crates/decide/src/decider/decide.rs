@@ -368,7 +368,6 @@ impl Decider {
             late_by_us,
             features,
             latency_us: t0.elapsed().as_micros() as u64,
-            event_time: time,
         };
         if self.id_field.is_some() && self.recall.decisions.capacity() > 0 {
             self.remember(tx, time, &d)?;
