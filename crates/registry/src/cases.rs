@@ -627,11 +627,26 @@ impl Registry {
     /// stored is left as it is, so a writer may send a case again after a retry. Not
     /// audited here: the decision's own audit record is the trail. Returns how many were new.
     pub async fn open_cases(&self, source: &str, cases: &[NewCase]) -> Result<u64> {
+        self.open_cases_with(source, cases, false).await
+    }
+
+    /// [`Registry::open_cases`] for cases whose decisions the caller keeps in a write-ahead
+    /// log of its own and opens again from it after a crash (the decision service): on a
+    /// SQLite file the commit is not synced (see [`Registry::audit_append_logged`]).
+    pub async fn open_cases_logged(&self, source: &str, cases: &[NewCase]) -> Result<u64> {
+        self.open_cases_with(source, cases, true).await
+    }
+
+    async fn open_cases_with(&self, source: &str, cases: &[NewCase], logged: bool) -> Result<u64> {
         if cases.is_empty() {
             return Ok(0);
         }
         check_text("source", source, 256, false)?;
-        let mut change = Change::begin(self).await?;
+        let mut change = if logged {
+            Change::begin_logged(self).await?
+        } else {
+            Change::begin(self).await?
+        };
         let now = change.now;
         let n = insert_cases(
             &mut change,

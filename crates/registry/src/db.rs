@@ -325,9 +325,22 @@ mod owner_only {
     }
 }
 
+/// An opened store: its pool, and for a SQLite file the file and a second, lazily
+/// connected pool of one connection whose commits do not wait for the disk.
+pub(crate) struct Connected {
+    pub(crate) pool: Pool,
+    pub(crate) backend: Backend,
+    /// What opening had to fix, in words.
+    pub(crate) warnings: Vec<String>,
+    /// SQLite files only: `synchronous = NORMAL` (see [`crate::Registry::audit_append_logged`]).
+    pub(crate) relaxed: Option<Pool>,
+    /// SQLite files only: the database file.
+    pub(crate) file: Option<std::path::PathBuf>,
+}
+
 /// Opens a pool, sets SQLite up (owner-only files, WAL, busy timeout) and runs the
 /// migrations. Returns what it had to fix, in words.
-pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend, Vec<String>)> {
+pub(crate) async fn connect(url: &str) -> Result<Connected> {
     sqlx::any::install_default_drivers();
     let shown = redact_url(url);
     let Target {
@@ -431,7 +444,50 @@ pub(crate) async fn connect(url: &str) -> Result<(Pool, Backend, Vec<String>)> {
             url: shown.clone(),
             source: Box::new(e),
         })?;
-    Ok((pool, backend, warnings))
+    let relaxed = match &file {
+        Some(_) => Some(
+            AnyPoolOptions::new()
+                .max_connections(1)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // In WAL mode a commit then writes the log without syncing it: an
+                        // application crash loses nothing, a power loss the last commits.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy(&url)
+                .map_err(|e| RegistryError::Open {
+                    url: shown.clone(),
+                    source: Box::new(e),
+                })?,
+        ),
+        None => None,
+    };
+    Ok(Connected {
+        pool,
+        backend,
+        warnings,
+        relaxed,
+        file: file.map(|(path, _)| path),
+    })
+}
+
+/// Forces what was committed to a SQLite file, and its write-ahead log, to the disk: a
+/// commit made with `synchronous = NORMAL` is durable after this.
+pub(crate) fn sync_files(db: &std::path::Path) -> std::io::Result<()> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    for path in [std::path::PathBuf::from(wal), db.to_path_buf()] {
+        match std::fs::File::open(&path) {
+            Ok(f) => f.sync_data()?,
+            // No log file: everything is in the database file (a checkpoint synced it).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The single-row registry state: change counter and audit head.

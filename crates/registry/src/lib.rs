@@ -119,6 +119,11 @@ pub struct Registry {
 
 struct Inner {
     pool: Pool,
+    /// SQLite files: one connection that commits without syncing (audit batches whose
+    /// events the caller logged itself); `None` on PostgreSQL and in memory.
+    relaxed: Option<Pool>,
+    /// SQLite files: the database file, for [`Registry::sync_to_disk`].
+    file: Option<std::path::PathBuf>,
     backend: Backend,
     url: String,
     /// The audit head as of this process's last append: the queue every append waits in.
@@ -206,7 +211,13 @@ impl Registry {
     /// # Ok(()) }
     /// ```
     pub async fn open_with(url: &str, options: RegistryOptions) -> Result<Registry> {
-        let (pool, backend, warnings) = db::connect(url).await?;
+        let db::Connected {
+            pool,
+            backend,
+            warnings,
+            relaxed,
+            file,
+        } = db::connect(url).await?;
         let state = {
             let mut conn = pool.acquire().await.ctx("connecting")?;
             db::read_state(&mut conn).await?
@@ -214,6 +225,8 @@ impl Registry {
         Ok(Registry {
             inner: Arc::new(Inner {
                 pool,
+                relaxed,
+                file,
                 backend,
                 url: db::redact_url(url),
                 head: tokio::sync::Mutex::new(Head {
@@ -277,8 +290,22 @@ pub(crate) struct Change<'r> {
 
 impl<'r> Change<'r> {
     pub(crate) async fn begin(registry: &'r Registry) -> Result<Change<'r>> {
+        Change::begin_on(registry, &registry.inner.pool).await
+    }
+
+    /// A change whose events the caller keeps in a write-ahead log of its own: on a SQLite
+    /// file its commit is not synced (see [`Registry::audit_append_logged`]).
+    pub(crate) async fn begin_logged(registry: &'r Registry) -> Result<Change<'r>> {
+        match &registry.inner.relaxed {
+            Some(pool) => Change::begin_on(registry, pool).await,
+            None => Change::begin(registry).await,
+        }
+    }
+
+    /// A change on `pool` (the registry's own, or its relaxed one).
+    pub(crate) async fn begin_on(registry: &'r Registry, pool: &Pool) -> Result<Change<'r>> {
         let head = registry.inner.head.lock().await;
-        let (tx, state) = db::begin_write(&registry.inner.pool).await?;
+        let (tx, state) = db::begin_write(pool).await?;
         Ok(Change {
             head,
             key: registry.inner.audit_key.as_ref(),

@@ -12,6 +12,11 @@
 //! backoff (about 3 s in all) and then dropped and counted; [`AuditWriter::flush`] reports
 //! the loss. A batch whose commit succeeded but whose acknowledgement was lost is written
 //! again on retry: the log may then hold a duplicate, never a gap.
+//!
+//! A writer made with `logged` (the decision service with its write-ahead log) commits
+//! batches nobody waits for on the registry's relaxed connection: on a SQLite file the
+//! commit is not synced, because the sender's own log restores whatever a power loss takes,
+//! and the sender syncs the registry ([`Registry::sync_to_disk`]) before dropping that log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -99,9 +104,22 @@ impl Registry {
     ///
     /// Outside a Tokio runtime (it spawns a task).
     pub fn audit_writer(&self, capacity: usize) -> AuditWriter {
+        self.audit_writer_with(capacity, false)
+    }
+
+    /// [`Registry::audit_writer`]; `logged`: the sender keeps the events of the records it
+    /// sends without waiting ([`AuditWriter::try_send`], [`AuditWriter::send`]) in a
+    /// write-ahead log of its own, so batches of only such records are written with
+    /// [`Registry::audit_append_logged`] (no sync per commit on SQLite). A batch with a
+    /// record someone waits for ([`AuditWriter::send_acked`]) is always synced.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (it spawns a task).
+    pub fn audit_writer_with(&self, capacity: usize, logged: bool) -> AuditWriter {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let shared = Arc::new(Shared::default());
-        let task = tokio::spawn(run(self.clone(), rx, shared.clone()));
+        let task = tokio::spawn(run(self.clone(), rx, shared.clone(), logged));
         AuditWriter {
             tx,
             shared,
@@ -234,7 +252,7 @@ pub async fn committed(done: oneshot::Receiver<std::result::Result<(), String>>)
     }
 }
 
-async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>) {
+async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>, logged: bool) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::new();
@@ -253,7 +271,8 @@ async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared
             }
         }
         if !batch.is_empty() {
-            let r = write(&registry, &batch, &shared).await;
+            let relaxed = logged && committed.is_empty();
+            let r = write(&registry, &batch, &shared, relaxed).await;
             batch.clear();
             for ack in committed.drain(..) {
                 let _ = ack.send(r.clone());
@@ -269,11 +288,17 @@ async fn write(
     registry: &Registry,
     batch: &[AuditRecord],
     shared: &Shared,
+    relaxed: bool,
 ) -> std::result::Result<(), String> {
     let n = batch.len() as u64;
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=ATTEMPTS {
-        match registry.audit_append(batch).await {
+        let r = if relaxed {
+            registry.audit_append_logged(batch).await
+        } else {
+            registry.audit_append(batch).await
+        };
+        match r {
             Ok(()) => {
                 shared.written.fetch_add(n, Ordering::Relaxed);
                 return Ok(());

@@ -32,6 +32,7 @@ on_both_backends!(
     audit_detects_swapped_rows,
     audit_detects_rows_removed_or_added_at_the_end,
     audit_writer_under_load_keeps_the_chain,
+    a_logged_writer_shares_the_chain_with_synced_changes,
     reopening_continues_the_chain,
     two_instances_share_one_chain,
     regression_sqlx_4284_null_pct_then_value,
@@ -666,6 +667,48 @@ fn record(i: usize) -> AuditRecord {
         after: Some(json!({ "score": (i % 1000) as f64 / 1000.0, "action": "allow" })),
         time: 1_700_000_000_000_000 + i as i64,
     }
+}
+
+/// A writer whose records the caller logs itself commits them on the registry's relaxed
+/// connection (SQLite files): the chain stays one, interleaved with changes, waited-for
+/// records and another instance's appends, and every record is read back after a reopen.
+async fn a_logged_writer_shares_the_chain_with_synced_changes(db: Db) {
+    let reg = open(&db).await;
+    let other = open(&db).await;
+    let writer = reg.audit_writer_with(16, true);
+    let mut acks = Vec::new();
+    for i in 0..300 {
+        if i % 50 == 0 {
+            put_model(&reg, i as u32).await;
+        }
+        if i % 7 == 0 {
+            acks.push(writer.send_acked(record(i)).await.unwrap());
+        } else if i % 11 == 0 {
+            other.audit_append(&[record(i)]).await.unwrap();
+        } else {
+            writer.send(record(i)).await.unwrap();
+        }
+    }
+    for a in acks {
+        riskstream_registry::committed(a).await.unwrap();
+    }
+    writer.close().await.unwrap();
+    reg.sync_to_disk().unwrap();
+    other.sync_to_disk().unwrap();
+    drop((reg, other));
+
+    let reg = open(&db).await;
+    let report = reg.audit_verify().await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let tail = reg.audit_tail(1000).await.unwrap();
+    let decisions: std::collections::BTreeSet<String> = tail
+        .iter()
+        .filter(|e| e.action == "decision")
+        .map(|e| e.subject.clone())
+        .collect();
+    let want: std::collections::BTreeSet<String> = (0..300).map(|i| format!("tx-{i}")).collect();
+    assert_eq!(decisions, want);
+    assert_eq!(report.checked as usize, tail.len());
 }
 
 async fn audit_chain_verifies_through_both_paths(db: Db) {

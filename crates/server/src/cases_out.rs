@@ -57,15 +57,17 @@ pub fn opens_case(outcome: &str) -> bool {
 }
 
 impl CaseQueue {
-    /// Starts the writer: cases of `deployment`, at most `capacity` waiting.
+    /// Starts the writer: cases of `deployment`, at most `capacity` waiting. `logged`: the
+    /// service keeps a write-ahead log that [`reopen_logged`] opens lost cases from, so
+    /// batches are committed without a sync of their own (`Registry::open_cases_logged`).
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime (it spawns a task).
-    pub fn start(registry: Registry, deployment: &str, capacity: usize) -> CaseQueue {
+    pub fn start(registry: Registry, deployment: &str, capacity: usize, logged: bool) -> CaseQueue {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let source = format!("serve:{deployment}");
-        tokio::spawn(run(registry, source.clone(), rx));
+        tokio::spawn(run(registry, source.clone(), rx, logged));
         CaseQueue { tx, source }
     }
 
@@ -145,7 +147,7 @@ pub async fn reopen_logged(
     Ok(opened)
 }
 
-async fn run(registry: Registry, source: String, mut rx: mpsc::Receiver<Msg>) {
+async fn run(registry: Registry, source: String, mut rx: mpsc::Receiver<Msg>, logged: bool) {
     let mut batch: Vec<NewCase> = Vec::new();
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -161,7 +163,7 @@ async fn run(registry: Registry, source: String, mut rx: mpsc::Receiver<Msg>) {
             next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
-            write(&registry, &source, &batch).await;
+            write(&registry, &source, &batch, logged).await;
             batch.clear();
         }
         for a in acks.drain(..) {
@@ -170,9 +172,14 @@ async fn run(registry: Registry, source: String, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-async fn write(registry: &Registry, source: &str, batch: &[NewCase]) {
+async fn write(registry: &Registry, source: &str, batch: &[NewCase], logged: bool) {
     for attempt in 0..2 {
-        match registry.open_cases(source, batch).await {
+        let r = if logged {
+            registry.open_cases_logged(source, batch).await
+        } else {
+            registry.open_cases(source, batch).await
+        };
+        match r {
             Ok(n) => {
                 metrics::counter!("riskstream_cases_opened_total").increment(n);
                 return;

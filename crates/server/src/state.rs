@@ -322,10 +322,16 @@ impl AppState {
         let complaints = load_complaints(&registry, &cfg).await?;
         let audit = cfg
             .audit_decisions
-            .then(|| registry.audit_writer(cfg.audit_queue));
+            // With the write-ahead log, decisions' audit batches need not sync SQLite's own
+            // log: the service's log restores a lost batch (see `checkpoint_unless`).
+            .then(|| registry.audit_writer_with(cfg.audit_queue, wal.is_some()));
         let inflight = tokio::sync::Semaphore::new(cfg.max_inflight);
-        let cases =
-            crate::cases_out::CaseQueue::start(registry.clone(), &cfg.deployment, cfg.audit_queue);
+        let cases = crate::cases_out::CaseQueue::start(
+            registry.clone(),
+            &cfg.deployment,
+            cfg.audit_queue,
+            wal.is_some(),
+        );
         Ok(Arc::new(AppState {
             cases,
             registry,
@@ -495,6 +501,14 @@ impl AppState {
             let _ = d.sync_all();
         }
         if let Some(w) = &self.wal {
+            // The audit writer commits decisions' batches without syncing (their events are
+            // in this log): before a generation's log files go, what was committed of their
+            // audit records is made durable. A failed sync keeps the files.
+            if let Err(e) = self.registry.sync_to_disk() {
+                tracing::warn!(error = %e, "cannot sync the registry to disk; the write-ahead log files are kept");
+                metrics::counter!("riskstream_checkpoints_total").increment(1);
+                return Ok((Some(path), activity));
+            }
             // Otherwise one generation more is kept: start-up checks its records reached the
             // audit log.
             w.prune_before(if audited {

@@ -83,15 +83,7 @@ async fn start_forecast(hook: &str) -> Svc {
 }
 
 async fn get(s: &Svc, path: &str, key: &str) -> (u16, Value) {
-    let r = s
-        .http
-        .get(format!("{}{path}", s.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    (st, r.json().await.unwrap_or(Value::Null))
+    s.get_json(path, key).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,15 +134,7 @@ fn bucket(customer: &str) -> f64 {
 }
 
 async fn get(s: &Svc, key: &str, path: &str) -> (u16, Value) {
-    let r = s
-        .http
-        .get(format!("{}{path}", s.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let code = r.status().as_u16();
-    (code, r.json().await.unwrap_or(Value::Null))
+    s.get_json(path, key).await
 }
 
 async fn post(s: &Svc, key: &str, path: &str, body: Value) -> (u16, Value) {

@@ -142,6 +142,19 @@ impl Svc {
             .await
             .unwrap()
     }
+    /// GET `path` with `key`: the status and the JSON body (`Null` if it is not JSON).
+    pub async fn get_json(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn post(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base))
