@@ -225,24 +225,27 @@ pub(crate) async fn append(
         });
         state.audit_seq = seq;
     }
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Prepared> = rows.by_ref().take(ROWS_PER_INSERT).collect();
         let sql = format!(
             "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
-            db::values_rows(chunk.len(), "(?,?,?,?,?,?,?,?,?,?,?)")
+            db::values_rows_for(tx, chunk.len(), "(?,?,?,?,?,?,?,?,?,?,?)")
         );
         // Full chunks share one prepared statement; a short tail chunk is not cached.
         let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
+        // The rows are moved into the query, not copied (a decision's record is kilobytes).
         for r in chunk {
             q = q
                 .bind(r.seq)
                 .bind(r.time)
-                .bind(r.actor.clone())
-                .bind(r.action.clone())
-                .bind(r.subject.clone())
-                .bind(r.before.clone())
-                .bind(r.after.clone())
-                .bind(r.prev_hash.clone())
-                .bind(r.hash.clone())
+                .bind(r.actor)
+                .bind(r.action)
+                .bind(r.subject)
+                .bind(r.before)
+                .bind(r.after)
+                .bind(r.prev_hash)
+                .bind(r.hash)
                 .bind(scheme)
                 .bind(fingerprint.clone());
         }

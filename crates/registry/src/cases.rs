@@ -566,7 +566,7 @@ async fn insert_cases(
     for chunk in cases.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at, tx, rules, model) VALUES {}{on_conflict}",
-            crate::db::values_rows(chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?,?)")
+            crate::db::values_rows_for(change.conn(), chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?,?)")
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
         for c in chunk {
@@ -603,7 +603,7 @@ async fn insert_cases(
             let sql = format!(
                 "INSERT INTO case_rules (case_id, rule, status, score, created_at) VALUES {} \
                  ON CONFLICT DO NOTHING",
-                crate::db::values_rows(part.len(), "(?,?,?,NULLIF(?,-1),?)")
+                crate::db::values_rows_for(change.conn(), part.len(), "(?,?,?,NULLIF(?,-1),?)")
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(part.len() == ROWS_PER_INSERT);
             for (id, rule, score) in part {

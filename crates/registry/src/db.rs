@@ -110,10 +110,30 @@ UPDATE cases SET model = pg_temp.riskstream_decision_model(decision);\n"
     }
 }
 
-/// The `VALUES` list of a multi-row INSERT: `rows` copies of `row` (one row's tuple with
-/// `?` for each parameter, e.g. `(?,?,NULLIF(?,-1))`), joined by commas, with the
-/// parameters numbered `$1`, `$2`, … across all rows (both databases accept `$n` through
-/// sqlx's `Any` driver).
+/// The `VALUES` list of a multi-row INSERT on `conn`'s database: `rows` copies of `row`
+/// (one row's tuple with `?` for each parameter, e.g. `(?,?,NULLIF(?,-1))`), joined by
+/// commas. PostgreSQL gets the parameters numbered `$1`, `$2`, … across all rows; SQLite
+/// keeps them anonymous (`?`, bound in order), because binding looks each numbered
+/// parameter's name up in a list as long as the statement's parameters — quadratic in
+/// them: an audit batch's 1,100-parameter INSERT spent as long in those look-ups as in the
+/// rest of its SQLite work.
+pub(crate) fn values_rows_for(conn: &Conn, rows: usize, row: &str) -> String {
+    if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+        let mut sql = String::with_capacity(rows * (row.len() + 1));
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(row);
+        }
+        sql
+    } else {
+        values_rows(rows, row)
+    }
+}
+
+/// [`values_rows_for`] with numbered parameters (`$n`), which both databases accept
+/// through sqlx's `Any` driver.
 pub(crate) fn values_rows(rows: usize, row: &str) -> String {
     let mut sql = String::with_capacity(rows * (row.len() + 16));
     let mut n = 0;
