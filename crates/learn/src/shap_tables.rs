@@ -24,7 +24,7 @@
 //!
 //! The leaves under one node share their path down to it, so up to four of them (a
 //! subtree of at most three splits) are tabulated as one unit, per hot set on the shared
-//! path and per direction the row takes at the subtree's own splits (see [`unit`]): a
+//! path and per direction the row takes at the subtree's own splits (module `unit`): a
 //! row pays for the unit about what it pays for one leaf, and the unit takes about the
 //! memory of its leaves apart. A depth-limited tree is mostly such subtrees, so a row
 //! reads about one slot per four leaves.

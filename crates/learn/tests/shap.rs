@@ -77,7 +77,10 @@ fn complete_tree(
         feature: impl Fn(usize, &mut Xoshiro256PlusPlus) -> Option<u32> + Copy,
     ) -> u32 {
         let i = nodes.len();
-        nodes.push(Node::leaf(rng.random_range(-2.0..2.0), rng.random_range(0.1..10.0)));
+        nodes.push(Node::leaf(
+            rng.random_range(-2.0..2.0),
+            rng.random_range(0.1..10.0),
+        ));
         if level < depth {
             let f = feature(level, rng).unwrap_or_else(|| rng.random_range(0..m) as u32);
             let threshold = GRID[rng.random_range(0..GRID.len())];
