@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "tables_p50_us": t50, "tables_p99_us": t99,
             "speedup_p50": c50 / t50, "max_abs_diff": worst,
             "tables_mb": values as f64 * 8.0 / 1e6, "tables_build_ms": build_ms,
-            "trees_on_classic_walk": classic_trees,
+            "trees_on_classic_walk": classic_trees, "lookups_per_row": tables.lookups(),
         })
     );
     Ok(())

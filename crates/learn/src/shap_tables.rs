@@ -22,10 +22,12 @@
 //! one comparison per split, one mask per leaf and D adds per leaf: O(L·D), and one
 //! cache line per leaf rather than D scattered reads.
 //!
-//! Two sibling leaves share everything but their parent's split, so they are tabulated as
-//! one unit (per state of that split for the row, the two leaves' terms summed; see
-//! [`TabulatedTree::add_pair`]): the pair costs a row about what one leaf costs, for the
-//! same memory. In a depth-limited tree most leaves have a leaf sibling.
+//! The leaves under one node share their path down to it, so up to four of them (a
+//! subtree of at most three splits) are tabulated as one unit, per hot set on the shared
+//! path and per direction the row takes at the subtree's own splits (module `unit`): a
+//! row pays for the unit about what it pays for one leaf, and the unit takes about the
+//! memory of its leaves apart. A depth-limited tree is mostly such subtrees, so a row
+//! reads about one slot per four leaves.
 //!
 //! Memory is what limits it: D·2^D per leaf. A tree is tabulated when every leaf has at
 //! most [`MAX_D`] distinct features on its path, every cover share is positive, and the
@@ -37,11 +39,13 @@
 
 mod batch;
 mod path;
+mod unit;
 
 use crate::shap::ShapWorkspace;
 use crate::tree::{SplitRule, Tree};
 pub use batch::BatchScratch;
-use path::{shares, PathInfo};
+use path::shares;
+use unit::{Built, Unit};
 
 /// The most distinct features on a leaf's path for its tree to be tabulated (8·2^8 terms,
 /// 16 KB, per leaf).
@@ -61,84 +65,6 @@ struct Split {
 /// left.
 type PathSplit = (u8, u32, f64, bool);
 
-/// What the row-time loop reads of one leaf, or of two sibling leaves merged into one
-/// unit (see [`TabulatedTree::add_pair`]).
-#[derive(Debug, Clone)]
-struct Unit {
-    /// The features the unit adds to: the hot-set features, the distinct features of the
-    /// path in order of first appearance (for a pair: of the path to the parent, its
-    /// split feature excluded), then for a pair its split feature.
-    feats: [u32; MAX_D],
-    /// Per hot-set feature, the bits (split numbers) of the path's splits on it.
-    masks: [u64; MAX_D],
-    /// The bits of the path's splits that the path leaves to the left.
-    left: u64,
-    /// Hot-set features.
-    d: u8,
-    /// Features added to: `d` for a leaf, `d + 1` for a pair.
-    n: u8,
-    /// Set for two sibling leaves.
-    pair: Option<Pair>,
-    /// Start of the unit's terms in the tree's table: per hot set H (and for a pair per
-    /// state of its split first: left, right, neither) the `n` terms it adds, in `feats`
-    /// order.
-    table: u32,
-}
-
-/// The parent split of two sibling leaves merged into one unit.
-#[derive(Debug, Clone, Copy)]
-struct Pair {
-    /// Its split number.
-    bit: u8,
-    /// The bits of the earlier splits of the path on the same feature.
-    earlier: u64,
-}
-
-impl Unit {
-    /// Bit k set: the row agrees with every split of the path on feature k.
-    #[inline]
-    fn hot_set(&self, goes_left: u64) -> usize {
-        let disagree = goes_left ^ self.left;
-        let mut h = 0usize;
-        for (k, m) in self.masks[..usize::from(self.d)].iter().enumerate() {
-            h |= usize::from(disagree & m == 0) << k;
-        }
-        h
-    }
-
-    /// Adds the unit's terms for table slot `slot` (hot set, and state for a pair).
-    #[inline]
-    fn spread(&self, slot: usize, table: &[f64], out: &mut [f64]) {
-        let n = usize::from(self.n);
-        let terms = &table[self.table as usize + slot * n..][..n];
-        for (&f, &t) in self.feats[..n].iter().zip(terms) {
-            out[f as usize] += t;
-        }
-    }
-}
-
-/// The terms a unit adds for every hot set H, from its hot-set features' (1 − z_k)/z_k
-/// (`hot`) and C(A) = `c(A)`: (1 − z_k)/z_k · C(H ∖ {k}) to k ∈ H, −C(H) to the others
-/// (−C(H) = −1 · C(H ∖ {k}) there, the product the row-time loop used to form), then
-/// `last(H)` when given. Row time then only adds.
-fn push_terms(
-    table: &mut Vec<f64>,
-    hot: &[f64],
-    c: impl Fn(usize) -> f64,
-    last: Option<&dyn Fn(usize) -> f64>,
-) {
-    let d = hot.len();
-    for h in 0..1usize << d {
-        for (k, &w) in hot.iter().enumerate() {
-            let factor = if h & (1 << k) != 0 { w } else { -1.0 };
-            table.push(factor * c(h & !(1 << k)));
-        }
-        if let Some(l) = last {
-            table.push(l(h));
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct TabulatedTree {
     rule: SplitRule,
@@ -146,11 +72,8 @@ struct TabulatedTree {
     splits: Vec<Split>,
     /// The distinct features it splits on, ascending: the only ones its values touch.
     feats: Vec<u32>,
-    /// Leaves without a leaf sibling.
-    singles: Vec<Unit>,
-    /// Sibling leaves, two per unit (apart from the singles so the row loop does not
-    /// branch on the kind).
-    pairs: Vec<Unit>,
+    /// The leaves, grouped under nodes of at most [`unit::MAX_LOCAL`] splits.
+    units: Vec<Unit>,
     table: Vec<f64>,
     expected: f64,
 }
@@ -177,11 +100,12 @@ impl TabulatedTree {
     /// The tables of one tree, or `None` when it must use the classic walk.
     fn new(tree: &Tree, budget: usize) -> Option<TabulatedTree> {
         let nodes = &tree.nodes;
-        // Split number of every internal node; at most 64 so a row's directions fit a u64.
+        // Split number of every internal node; at most 63 so a row's directions fit a u64.
         let mut bit = vec![u8::MAX; nodes.len()];
         let mut splits = Vec::new();
         for (i, n) in nodes.iter().enumerate().filter(|(_, n)| !n.is_leaf()) {
-            if splits.len() == 64 {
+            // Bit 63 stays clear in every row's directions (unit::NEVER).
+            if splits.len() == usize::from(unit::NEVER) {
                 return None;
             }
             bit[i] = splits.len() as u8;
@@ -191,6 +115,17 @@ impl TabulatedTree {
                 default_left: n.default_left,
             });
         }
+        // Splits under each node; children come after their parent (Tree::validate).
+        let mut under = vec![0usize; nodes.len()];
+        for (i, n) in nodes.iter().enumerate().rev() {
+            if !n.is_leaf() {
+                let (l, r) = (n.left as usize, n.right as usize);
+                if l <= i || r <= i || l >= nodes.len() || r >= nodes.len() {
+                    return None;
+                }
+                under[i] = 1 + under[l] + under[r];
+            }
+        }
         let mut feats: Vec<u32> = splits.iter().map(|s| s.feature).collect();
         feats.sort_unstable();
         feats.dedup();
@@ -198,114 +133,32 @@ impl TabulatedTree {
             rule: tree.rule,
             splits,
             feats,
-            singles: Vec::new(),
-            pairs: Vec::new(),
+            units: Vec::new(),
             table: Vec::new(),
             expected: 0.0,
         };
-        // Depth-first, with the path as (split bit, feature, share, went left).
+        // Depth-first, with the path as (split bit, feature, share, went left): the
+        // largest subtrees of at most MAX_LOCAL splits become units.
         let mut stack: Vec<(usize, Vec<PathSplit>)> = vec![(0, Vec::new())];
         while let Some((i, path)) = stack.pop() {
             let n = nodes.get(i)?;
-            if n.is_leaf() {
-                t.add_leaf(n.value, &path)?;
+            if under[i] <= unit::MAX_LOCAL {
+                match unit::build(nodes, i, &path, &bit, &mut t.table)? {
+                    Built::Unit(u, e) => {
+                        t.units.push(u);
+                        t.expected += e;
+                    }
+                    Built::TooWide if n.is_leaf() => return None,
+                    Built::TooWide => push_children(&mut stack, nodes, i, bit[i], path),
+                }
             } else {
-                let (l, r) = (n.left as usize, n.right as usize);
-                // Children after their parent (Tree::validate), so this ends.
-                if l <= i || r <= i || l >= nodes.len() || r >= nodes.len() {
-                    return None;
-                }
-                let (sl, sr) = shares(nodes[l].cover, nodes[r].cover);
-                let mut pl = path.clone();
-                pl.push((bit[i], n.feature, sl, true));
-                let mut pr = path;
-                pr.push((bit[i], n.feature, sr, false));
-                if nodes[l].is_leaf() && nodes[r].is_leaf() {
-                    t.add_pair(nodes[l].value, nodes[r].value, &pl, &pr)?;
-                } else {
-                    stack.push((r, pr));
-                    stack.push((l, pl));
-                }
+                push_children(&mut stack, nodes, i, bit[i], path);
             }
             if t.table.len() > budget {
                 return None;
             }
         }
         Some(t)
-    }
-
-    fn add_leaf(&mut self, v: f64, path: &[PathSplit]) -> Option<()> {
-        let p = PathInfo::new(path, None)?;
-        let start = self.table.len();
-        let t = p.values(v);
-        let hot: Vec<f64> = (0..p.d).map(|k| p.hot(k)).collect();
-        push_terms(&mut self.table, &hot, |a| t[a], None);
-        self.expected += p.expected(v);
-        self.singles.push(Unit {
-            feats: p.feats,
-            masks: p.masks,
-            left: p.left,
-            d: p.d as u8,
-            n: p.d as u8,
-            pair: None,
-            table: u32::try_from(start).ok()?,
-        });
-        Some(())
-    }
-
-    /// Two sibling leaves (values `vl`, `vr`, paths `pl`, `pr` ending in their parent's
-    /// split on feature f) as one unit, which a row costs about what one leaf costs.
-    ///
-    /// Both leaves have the same path features Q ∪ {f}, the same cover shares on Q, and
-    /// the row agrees with the same subset H of Q on both. On f it agrees with the left
-    /// leaf only (state "left": no earlier split on f disagrees and the row goes left),
-    /// the right one only ("right"), or neither (an earlier split on f disagrees). Per
-    /// state s and A ⊆ Q, with F = {f}, T_L and T_R the leaves' tables v·T(·) and h_f
-    /// their (1 − z_f)/z_f:
-    ///
-    /// ```text
-    ///  left:    C(A) = T_L(A ∪ F) + T_R(A)    F(A) = h_f^L · T_L(A) − T_R(A)
-    ///  right:   C(A) = T_L(A) + T_R(A ∪ F)    F(A) = h_f^R · T_R(A) − T_L(A)
-    ///  neither: C(A) = T_L(A) + T_R(A)        F(A) = −(T_L(A) + T_R(A))
-    /// ```
-    ///
-    /// and the pair adds h_i · C(H ∖ {i}) to each i ∈ H, −C(H) to each i ∈ Q ∖ H and F(H)
-    /// to f: the two leaves' terms of the module's formula, summed.
-    fn add_pair(&mut self, vl: f64, vr: f64, pl: &[PathSplit], pr: &[PathSplit]) -> Option<()> {
-        let &(b, f, _, _) = pl.last()?;
-        let (il, ir) = (PathInfo::new(pl, Some(f))?, PathInfo::new(pr, Some(f))?);
-        let (tl, tr) = (il.values(vl), ir.values(vr));
-        // f is last in both: bit q of the tables.
-        let q = il.d.checked_sub(1)?;
-        let size = 1usize << q;
-        let (hl, hr) = (il.hot(q), ir.hot(q));
-        let earlier = il.masks[q] & !(1u64 << b);
-        let start = self.table.len();
-        let hot: Vec<f64> = (0..q).map(|k| il.hot(k)).collect();
-        for state in 0..if earlier != 0 { 3 } else { 2 } {
-            let cf = |a: usize| match state {
-                0 => (tl[a | size] + tr[a], hl * tl[a] - tr[a]),
-                1 => (tl[a] + tr[a | size], hr * tr[a] - tl[a]),
-                _ => (tl[a] + tr[a], -(tl[a] + tr[a])),
-            };
-            push_terms(&mut self.table, &hot, |a| cf(a).0, Some(&|h| cf(h).1));
-        }
-        self.expected += il.expected(vl) + ir.expected(vr);
-        let mut feats = [0; MAX_D];
-        feats[..q].copy_from_slice(&il.feats[..q]);
-        feats[q] = f;
-        let mut masks = [0; MAX_D];
-        masks[..q].copy_from_slice(&il.masks[..q]);
-        self.pairs.push(Unit {
-            feats,
-            masks,
-            left: il.left,
-            d: q as u8,
-            n: q as u8 + 1,
-            pair: Some(Pair { bit: b, earlier }),
-            table: u32::try_from(start).ok()?,
-        });
-        Some(())
     }
 
     /// Adds this tree's SHAP values for `row` to `out`; returns its expected value.
@@ -336,21 +189,32 @@ impl TabulatedTree {
     /// Adds the SHAP values of a row with split directions `goes_left` to `out`: they
     /// depend on the row through nothing else.
     fn spread_into(&self, goes_left: u64, out: &mut [f64]) {
-        // The hot set (and a pair's state) pick one slot of terms, adjacent in memory: no
-        // branch on the row's hot set (unpredictable), one cache line per unit.
-        for u in &self.singles {
-            u.spread(u.hot_set(goes_left), &self.table, out);
-        }
-        for u in &self.pairs {
-            let h = u.hot_set(goes_left);
-            let Some(p) = u.pair else { continue };
-            // State: 0 left, 1 right, 2 neither (an earlier split on f disagrees).
-            let right = usize::from(goes_left & (1 << p.bit) == 0);
-            let neither = usize::from((goes_left ^ u.left) & p.earlier != 0);
-            let state = right + neither * (2 - right);
-            u.spread((state << u.d) + h, &self.table, out);
+        // The hot set and the directions below a unit's node pick one slot of terms,
+        // adjacent in memory: no branch on them (unpredictable), one cache line per unit.
+        for u in &self.units {
+            u.spread(u.slot(goes_left), &self.table, out);
         }
     }
+}
+
+/// Pushes the children of internal node `i` (split bit `b`, reached by `path`), left on
+/// top.
+fn push_children(
+    stack: &mut Vec<(usize, Vec<PathSplit>)>,
+    nodes: &[crate::tree::Node],
+    i: usize,
+    b: u8,
+    path: Vec<PathSplit>,
+) {
+    let n = &nodes[i];
+    let (l, r) = (n.left as usize, n.right as usize);
+    let (sl, sr) = shares(nodes[l].cover, nodes[r].cover);
+    let mut pl = path.clone();
+    pl.push((b, n.feature, sl, true));
+    let mut pr = path;
+    pr.push((b, n.feature, sr, false));
+    stack.push((r, pr));
+    stack.push((l, pl));
 }
 
 impl ShapTables {
@@ -391,6 +255,18 @@ impl ShapTables {
     /// Trees explained by the classic walk, and the table values kept (8 bytes each).
     pub fn stats(&self) -> (usize, usize) {
         (self.classic, self.values)
+    }
+
+    /// Table slots a row reads: the units of the tabulated trees (a unit covers up to four
+    /// leaves).
+    pub fn lookups(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| match e {
+                Entry::Tabulated(t) => t.units.len(),
+                Entry::Classic(_) => 0,
+            })
+            .sum()
     }
 
     /// Overwrites `out` with `scale` × Σ over trees of their SHAP values for `row` and

@@ -60,6 +60,49 @@ fn random_tree(rng: &mut Xoshiro256PlusPlus, m: usize, max_depth: usize) -> Tree
     Tree { nodes, rule }
 }
 
+/// A complete tree of `depth` (every node above it split) with positive covers, over `m`
+/// features; `feature(depth, rng)` picks a split's feature (`None`: at random).
+fn complete_tree(
+    rng: &mut Xoshiro256PlusPlus,
+    m: usize,
+    depth: usize,
+    feature: impl Fn(usize, &mut Xoshiro256PlusPlus) -> Option<u32> + Copy,
+) -> Tree {
+    fn grow(
+        rng: &mut Xoshiro256PlusPlus,
+        nodes: &mut Vec<Node>,
+        m: usize,
+        level: usize,
+        depth: usize,
+        feature: impl Fn(usize, &mut Xoshiro256PlusPlus) -> Option<u32> + Copy,
+    ) -> u32 {
+        let i = nodes.len();
+        nodes.push(Node::leaf(
+            rng.random_range(-2.0..2.0),
+            rng.random_range(0.1..10.0),
+        ));
+        if level < depth {
+            let f = feature(level, rng).unwrap_or_else(|| rng.random_range(0..m) as u32);
+            let threshold = GRID[rng.random_range(0..GRID.len())];
+            let default_left = rng.random_bool(0.5);
+            let left = grow(rng, nodes, m, level + 1, depth, feature);
+            let right = grow(rng, nodes, m, level + 1, depth, feature);
+            let n = &mut nodes[i];
+            (n.feature, n.threshold, n.default_left) = (f, threshold, default_left);
+            (n.left, n.right) = (left, right);
+        }
+        i as u32
+    }
+    let mut nodes = Vec::new();
+    grow(rng, &mut nodes, m, 0, depth, feature);
+    let rule = if rng.random_bool(0.5) {
+        SplitRule::LessEqual
+    } else {
+        SplitRule::Less
+    };
+    Tree { nodes, rule }
+}
+
 fn random_row(rng: &mut Xoshiro256PlusPlus, m: usize) -> Vec<f64> {
     (0..m)
         .map(|_| match rng.random_range(0..10) {
@@ -138,6 +181,27 @@ proptest! {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let trees: Vec<Tree> = (0..n_trees).map(|_| random_tree(&mut rng, m, depth)).collect();
         let tables = ShapTables::new(&trees);
+        for _ in 0..8 {
+            let row = random_row(&mut rng, m);
+            let classic = ensemble_shap(&trees, &row, 0.5, 0.25);
+            let fast = ensemble_shap_tables(&tables, &trees, &row, 0.5, 0.25);
+            prop_assert!((classic.bias - fast.bias).abs() < 1e-9, "bias {} vs {}", classic.bias, fast.bias);
+            for j in 0..m {
+                prop_assert!((classic.contributions[j] - fast.contributions[j]).abs() < 1e-9,
+                    "feature {}: {} vs {} ({:?})", j, classic.contributions[j], fast.contributions[j], row);
+            }
+        }
+    }
+
+    #[test]
+    fn units_of_four_leaves_equal_the_classic_walk(seed in any::<u64>(), n_trees in 1usize..5, depth in 0usize..=6, m in 1usize..=5) {
+        // Complete trees (at most 63 splits, all tabulated) over few features: every
+        // subtree of three splits is one unit,
+        // and its splits often repeat a feature of the path above it or of each other.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let trees: Vec<Tree> = (0..n_trees).map(|_| complete_tree(&mut rng, m, depth, |_, _| None)).collect();
+        let tables = ShapTables::new(&trees);
+        prop_assert_eq!(tables.stats().0, 0, "every tree tabulated");
         for _ in 0..8 {
             let row = random_row(&mut rng, m);
             let classic = ensemble_shap(&trees, &row, 0.5, 0.25);
@@ -313,6 +377,26 @@ fn trained_like_trees_are_tabulated() {
         worst = worst.max((c.bias - f.bias).abs());
     }
     assert!(worst < 1e-12, "tables differ from the walk by {worst:e}");
+}
+
+/// A complete depth-6 tree with a new feature at every level is read as 16 units of four
+/// leaves (one lookup each), not 32 pairs or 64 leaves, and gives the walk's values.
+#[test]
+fn a_complete_tree_is_read_four_leaves_a_lookup() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    let trees = vec![complete_tree(&mut rng, 6, 6, |level, _| Some(level as u32))];
+    let tables = ShapTables::new(&trees);
+    assert_eq!(tables.stats().0, 0, "tabulated");
+    assert_eq!(tables.lookups(), 16);
+    for _ in 0..200 {
+        let row = random_row(&mut rng, 6);
+        let c = ensemble_shap(&trees, &row, 1.0, 0.0);
+        let f = ensemble_shap_tables(&tables, &trees, &row, 1.0, 0.0);
+        for (a, b) in c.contributions.iter().zip(&f.contributions) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert!((c.bias - f.bias).abs() < 1e-12);
+    }
 }
 
 /// The `shap` package's TreeSHAP (`make_shap_fixture.py`, path-dependent) on the XGBoost and
