@@ -4,6 +4,8 @@
 //! and the command that uses it gives the same answers as the plain file. Without the key,
 //! with a wrong one, with a flipped byte or cut short, the file is refused with an error
 //! naming it (exit 2), never read as garbage; `keys rewrap` moves it to a new master key.
+//! Pushed to the registry, a model is stored encrypted (the database file never shows the
+//! marker) and read back through the registry with the key only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
@@ -322,4 +324,58 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
         let o = format!("{}-m2.out", k.name);
         ok(d, Some(&m2), &args(&(k.apply)(&enc, &o)));
     }
+
+    // The registry: `credit push` stores the scorecard encrypted; staging it reads it back
+    // (the service's reloads read through the same call), which needs the key.
+    let spec = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    std::fs::write(
+        d.join("service.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\nmetrics_listen = \"off\"\n\
+             [registry]\nurl = \"sqlite://registry.db?mode=rwc\"\ndeployment = \"cards\"\n\
+             [state]\ndir = \"state\"\ncheckpoint_interval = \"off\"\ndurability = \"off\"\n\
+             [features]\nspec = \"{}\"\n\
+             [credit]\ndeployment = \"credit\"\ndecline_pd = 0.5\nreview_pd = 0.3\nreasons = \"credit-enc.reasons.toml\"\n",
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let reg = |keys: Option<&str>, a: &[&str]| {
+        let mut v = a.to_vec();
+        v.extend(["--config", "service.toml", "--actor", "test"]);
+        run(d, keys, &v)
+    };
+    let (code, text) = reg(Some(&m2), &["credit", "push", "credit-enc.json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let id = text
+        .split_whitespace()
+        .find(|w| w.len() == 64)
+        .expect("an artifact id")
+        .to_string();
+    for f in std::fs::read_dir(d).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("registry.db") {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !contains(&bytes, MARKER) && !contains(&bytes, "\"binning\""),
+                "{} holds the model in clear",
+                p.display()
+            );
+        }
+    }
+    let (code, text) = reg(None, &["credit", "stage", &id, "champion"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!("artifact {id}")) && text.contains("no master keys"),
+        "{text}"
+    );
+    let (code, text) = reg(
+        Some(&format!("m2:{S1}")),
+        &["credit", "stage", &id, "champion"],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("master key `m2` does not open"), "{text}");
+    let (code, text) = reg(Some(&m2), &["credit", "stage", &id, "champion"]);
+    assert_eq!(code, Some(0), "{text}");
 }
