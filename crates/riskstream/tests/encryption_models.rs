@@ -251,7 +251,7 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
         assert_eq!((k.stable)(&clear), (k.stable)(&pb), "{}", k.name);
 
         // Used with the key, the encrypted model answers as the plain one.
-        let (po, eo) = (format!("{}-plain.out", k.name), format!("{}-enc.out", k.name));
+        let (po, eo) = (format!("{}-plain.csv", k.name), format!("{}-enc.csv", k.name));
         ok(d, None, &args(&(k.apply)(&plain, &po)));
         ok(d, Some(&m1), &args(&(k.apply)(&enc, &eo)));
         let want = std::fs::read(d.join(&po)).unwrap();
@@ -266,7 +266,7 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
 
         // Without keys, with a wrong secret, damaged, cut: refused, naming the file.
         let refused = |keys: Option<&str>, file: &str, what: &str| {
-            let (code, text) = run(d, keys, &args(&(k.apply)(file, "x.out")));
+            let (code, text) = run(d, keys, &args(&(k.apply)(file, "x.csv")));
             assert_eq!(code, Some(2), "{}: {what}:\n{text}", k.name);
             assert!(
                 text.contains(file) && text.contains(what),
@@ -321,7 +321,7 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
             text.contains(&format!("{enc}: re-wrapped from `m1` to `m2`")),
             "{text}"
         );
-        let o = format!("{}-m2.out", k.name);
+        let o = format!("{}-m2.csv", k.name);
         ok(d, Some(&m2), &args(&(k.apply)(&enc, &o)));
     }
 

@@ -122,7 +122,7 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
         c.args([
             "generate", "--pii", "--format", "ndjson", "--out", "raw", "--seed", "5",
         ])
-        .args(["--customers", "150", "--terminals", "60", "--days", "4"]);
+        .args(["--customers", "150", "--terminals", "100", "--days", "4"]);
         c
     });
     assert_eq!(code, Some(0), "{text}");
@@ -148,10 +148,11 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
             .map(|l| format!("{l}\n"))
             .collect::<String>()
     );
-    std::fs::write(d.join("whole.ndjson"), format!("{first}{second}")).unwrap();
+    // The same file name in both runs: a dead letter names its origin.
+    std::fs::write(d.join("feed.ndjson"), format!("{first}{second}")).unwrap();
 
     // Reference: master keys off, one run over the whole feed.
-    let plain = config(d, "plain", &file_source("whole.ndjson"));
+    let plain = config(d, "plain", &file_source("feed.ndjson"));
     let (code, text) = output({
         let mut c = bin(d, None);
         c.arg("run").arg(&plain);
@@ -249,11 +250,12 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
     let mut posted = lines.clone();
     posted.push(&bad);
     for chunk in posted.chunks(400) {
-        let body = chunk.join("\n");
+        std::fs::write(d.join("body.ndjson"), chunk.join("\n")).unwrap();
         let out = std::process::Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
             .args(["-H", &format!("Authorization: Bearer {INTAKE_KEY}")])
-            .args(["--data-binary", &body])
+            .arg("--data-binary")
+            .arg(format!("@{}", d.join("body.ndjson").display()))
             .arg(format!("http://127.0.0.1:{port}/v1/transactions"))
             .output()
             .unwrap();
@@ -276,6 +278,14 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
         "{}",
         String::from_utf8_lossy(&http_dead)
     );
+    // Restarted with a wrong secret: refused, not read as garbage.
+    let (code, text) = output({
+        let mut c = bin(d, Some(M1_WRONG));
+        c.arg("run").arg(&http);
+        c
+    });
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("master key `m1` does not open"), "{text}");
     let decided = plaintext(&d.join("http/decisions.ndjson"), &keys);
     assert_eq!(
         decided.iter().filter(|b| **b == b'\n').count(),
