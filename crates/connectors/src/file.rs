@@ -187,7 +187,7 @@ fn trim_line(b: &[u8]) -> &[u8] {
 /// Where a [`FileSink`] writes.
 enum Output {
     Plain(BufWriter<File>),
-    Sealed(SealWriter<File>),
+    Sealed(Box<SealWriter<File>>),
 }
 
 impl std::fmt::Debug for Output {
@@ -252,7 +252,7 @@ impl FileSink {
                     _ => SealWriter::append(f, &keys, &origin)?,
                 };
                 len = w.position();
-                Output::Sealed(w)
+                Output::Sealed(Box::new(w))
             }
             None => {
                 if sealed {

@@ -104,7 +104,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ConnectorError + '_ {
 /// encrypted chunk per group commit.
 enum Log {
     Plain(std::fs::File),
-    Sealed(riskstream_core::crypt::SealWriter<std::fs::File>),
+    Sealed(Box<riskstream_core::crypt::SealWriter<std::fs::File>>),
 }
 
 impl Log {
@@ -140,7 +140,7 @@ fn open_log(path: &Path) -> Result<(Log, u64), ConnectorError> {
         Some(keys) if len == 0 || sealed => {
             let w = riskstream_core::crypt::SealWriter::append(f, &keys, &origin)?;
             let plain = w.plain_position();
-            return Ok((Log::Sealed(w), plain));
+            return Ok((Log::Sealed(Box::new(w)), plain));
         }
         Some(_) => return Err(riskstream_core::crypt::CryptError::Plain { path: origin }.into()),
         None if sealed => {
@@ -195,7 +195,7 @@ fn append(log: &mut Log, buf: &[u8], path: &Path) -> std::io::Result<()> {
                     .ok()
                     .flatten()
                     .ok_or_else(|| std::io::Error::other("master keys are gone"))?;
-                *w = riskstream_core::crypt::SealWriter::resume(
+                **w = riskstream_core::crypt::SealWriter::resume(
                     f,
                     Some(&keys),
                     keep,
