@@ -117,7 +117,8 @@ impl FileSource {
                 let n = r.read_until(b'\n', &mut self.buf).map_err(io(&self.path))?;
                 if self.follow && n > 0 && !self.buf.ends_with(b"\n") {
                     // Half-written: read it again once its newline is there.
-                    r.seek(SeekFrom::Start(self.offset)).map_err(io(&self.path))?;
+                    r.seek(SeekFrom::Start(self.offset))
+                        .map_err(io(&self.path))?;
                     return Ok(0);
                 }
                 Ok(n)

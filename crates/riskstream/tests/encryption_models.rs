@@ -94,11 +94,17 @@ fn complaints(dir: &Path) {
     let mut s = String::from("complaint_id,product,narrative\n");
     for i in 0..60 {
         let (product, body) = if i % 2 == 0 {
-            ("Debt collection", "a debt collector keeps calling me about a debt I do not owe")
+            (
+                "Debt collection",
+                "a debt collector keeps calling me about a debt I do not owe",
+            )
         } else {
             (MARKER, "my credit report shows an account that is not mine")
         };
-        s.push_str(&format!("{},{product},\"Complaint {i}: {body}\"\n", 1000 + i));
+        s.push_str(&format!(
+            "{},{product},\"Complaint {i}: {body}\"\n",
+            1000 + i
+        ));
     }
     std::fs::write(dir.join("complaints.csv"), s).unwrap();
 }
@@ -234,7 +240,10 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
     let m1 = format!("m1:{S1}");
     let k1 = MasterKeys::parse_inline(&m1, "test").unwrap();
     for k in kinds() {
-        let (plain, enc) = (format!("{}-plain.json", k.name), format!("{}-enc.json", k.name));
+        let (plain, enc) = (
+            format!("{}-plain.json", k.name),
+            format!("{}-enc.json", k.name),
+        );
         ok(d, None, &args(&(k.train)(&plain)));
         ok(d, Some(&m1), &args(&(k.train)(&enc)));
         let pb = std::fs::read(d.join(&plain)).unwrap();
@@ -251,7 +260,10 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
         assert_eq!((k.stable)(&clear), (k.stable)(&pb), "{}", k.name);
 
         // Used with the key, the encrypted model answers as the plain one.
-        let (po, eo) = (format!("{}-plain.csv", k.name), format!("{}-enc.csv", k.name));
+        let (po, eo) = (
+            format!("{}-plain.csv", k.name),
+            format!("{}-enc.csv", k.name),
+        );
         ok(d, None, &args(&(k.apply)(&plain, &po)));
         ok(d, Some(&m1), &args(&(k.apply)(&enc, &eo)));
         let want = std::fs::read(d.join(&po)).unwrap();
@@ -311,8 +323,8 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
         .args(["keys", "rewrap", "."])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned()
-        + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let m2 = format!("m2:{S2}");
     for k in kinds() {
@@ -355,7 +367,11 @@ fn credit_recommend_and_text_models_are_encrypted_at_rest() {
         .to_string();
     for f in std::fs::read_dir(d).unwrap() {
         let p = f.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("registry.db") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("registry.db")
+        {
             let bytes = std::fs::read(&p).unwrap();
             assert!(
                 !contains(&bytes, MARKER) && !contains(&bytes, "\"binning\""),

@@ -184,7 +184,10 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
     assert!(text.contains("no master keys are configured"), "{text}");
     let (code, text) = run_enc(M1);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("resumed") || text.contains("restored"), "{text}");
+    assert!(
+        text.contains("resumed") || text.contains("restored"),
+        "{text}"
+    );
 
     let keys = MasterKeys::parse_inline(M1, "test").unwrap();
     for f in ["decisions.ndjson", "dead.ndjson"] {
@@ -316,7 +319,11 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
                 .into_iter()
                 .chain(pans(&name, &clear))
                 .collect();
-            assert!(found.is_empty(), "card numbers in clear:\n{}", found.join("\n"));
+            assert!(
+                found.is_empty(),
+                "card numbers in clear:\n{}",
+                found.join("\n")
+            );
             scanned += 1;
             if run != "plain" {
                 assert!(is_sealed(&stored), "{name} is not encrypted");
@@ -324,5 +331,8 @@ fn pipelines_write_no_card_number_and_encrypt_their_outputs() {
             }
         }
     }
-    assert!(scanned >= 9 && sealed >= 6, "{scanned} scanned, {sealed} encrypted");
+    assert!(
+        scanned >= 9 && sealed >= 6,
+        "{scanned} scanned, {sealed} encrypted"
+    );
 }

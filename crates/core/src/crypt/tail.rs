@@ -134,10 +134,13 @@ impl OpenTail {
             }
             self.pos += 4 + n as u64;
             self.plain += size;
-            self.index = self.index.checked_add(1).ok_or_else(|| CryptError::Damaged {
-                path: self.origin.clone(),
-                what: "too many chunks".into(),
-            })?;
+            self.index = self
+                .index
+                .checked_add(1)
+                .ok_or_else(|| CryptError::Damaged {
+                    path: self.origin.clone(),
+                    what: "too many chunks".into(),
+                })?;
         }
     }
 
@@ -151,8 +154,8 @@ impl OpenTail {
             return Ok(None);
         };
         let mut buf = vec![0u8; n];
-        let got =
-            crate::fs::read_full(&mut self.file, &mut buf).map_err(io_err(&self.origin, "reading"))?;
+        let got = crate::fs::read_full(&mut self.file, &mut buf)
+            .map_err(io_err(&self.origin, "reading"))?;
         if got < n {
             return Ok(None);
         }
@@ -194,10 +197,8 @@ mod tests {
     struct Dir(std::path::PathBuf);
     impl Dir {
         fn new(name: &str) -> Dir {
-            let d = std::env::temp_dir().join(format!(
-                "riskstream-tail-{}-{name}",
-                std::process::id()
-            ));
+            let d =
+                std::env::temp_dir().join(format!("riskstream-tail-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
             Dir(d)
@@ -283,7 +284,11 @@ mod tests {
                 .unwrap()
         };
         let mut w = SealWriter::append(open(&p), &k, "out").unwrap();
-        assert_eq!(w.plain_position(), 2, "the final chunk is back in the buffer");
+        assert_eq!(
+            w.plain_position(),
+            2,
+            "the final chunk is back in the buffer"
+        );
         w.write_all(b"c\n").unwrap();
         w.flush().unwrap();
         // A crash mid-chunk: the partial chunk is cut off on the next append.
@@ -296,8 +301,7 @@ mod tests {
         let w = SealWriter::append(f, &k, "out").unwrap();
         assert_eq!(w.position(), whole);
         w.finish().unwrap();
-        let all =
-            crate::crypt::open_bytes(Some(&k), &std::fs::read(&p).unwrap(), "out").unwrap();
+        let all = crate::crypt::open_bytes(Some(&k), &std::fs::read(&p).unwrap(), "out").unwrap();
         assert_eq!(all, b"a\nb\nc\n");
     }
 }
