@@ -26,6 +26,10 @@ pub enum ConnectorError {
     /// The position or setup does not fit what is there.
     #[error("{0}")]
     Setup(String),
+    /// An encrypted file (a log, an output) could not be opened, read or continued: no or
+    /// a wrong master key, damage, a plain file where encryption is on. Names the file.
+    #[error(transparent)]
+    Crypt(#[from] riskstream_core::crypt::CryptError),
 }
 
 impl Classify for ConnectorError {
@@ -33,6 +37,7 @@ impl Classify for ConnectorError {
         match self {
             ConnectorError::Broker { .. } | ConnectorError::Io { .. } => ErrorClass::External,
             ConnectorError::Setup(_) => ErrorClass::User,
+            ConnectorError::Crypt(e) => e.class(),
         }
     }
 }

@@ -1,7 +1,21 @@
-//! NDJSON files: a resumable source and a sink that can be rewound to a checkpoint.
+//! NDJSON files: a resumable source and a sink that can be rewound to a checkpoint, both
+//! encrypted at rest when master keys are configured (`riskstream_core::crypt`).
+//!
+//! ```text
+//!  sink:   lines ─▶ plain file, or SealWriter (one chunk per flush) ─▶ length at the
+//!          checkpoint = a chunk boundary ─▶ a restore cuts back there and appends
+//!  source: first bytes = the magic? ─▶ OpenTail: whole chunks, decrypted and checked;
+//!          offsets count plaintext bytes, so a checkpoint means the same either way
+//! ```
+//!
+//! Why the sink encrypts itself rather than its callers: a pipeline's decisions and dead
+//! letters (a refused record's payload) are customers' data; every file sink goes through
+//! here, so none can be forgotten. A file holding plain lines is never continued with
+//! encrypted ones (nor the reverse): mixing the two would leave a file no reader can take.
 
 use crate::error::ConnectorError;
 use crate::Record;
+use riskstream_core::crypt::{self, CryptError, OpenTail, SealWriter};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -13,12 +27,32 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ConnectorError + '_ {
     }
 }
 
+/// Whether the file starts like an encrypted one (a damaged magic is an error).
+fn sealed_file(f: &mut File, path: &Path) -> Result<bool, ConnectorError> {
+    let mut head = [0u8; 8];
+    f.seek(SeekFrom::Start(0)).map_err(io(path))?;
+    let n = riskstream_core::fs::read_full(f, &mut head).map_err(io(path))?;
+    Ok(crypt::sniff(&head[..n], &path.display().to_string())?)
+}
+
+/// What a [`FileSource`] reads from.
+#[derive(Debug)]
+enum Input {
+    Plain(BufReader<File>),
+    /// Plaintext of whole chunks not yet consumed (`buf[at..]`).
+    Sealed {
+        tail: Box<OpenTail>,
+        buf: Vec<u8>,
+        at: usize,
+    },
+}
+
 /// Reads an NDJSON file line by line from a byte offset. Blank lines are skipped (they
 /// carry no record) but counted, so `origin` line numbers match an editor's.
 #[derive(Debug)]
 pub struct FileSource {
     path: PathBuf,
-    reader: BufReader<File>,
+    input: Input,
     offset: u64,
     line: u64,
     buf: Vec<u8>,
@@ -35,20 +69,33 @@ impl FileSource {
     }
 
     /// Opens `path` at byte `offset` (0, or a position a record reported), which is line
-    /// `line` (1-based; pass 1 with offset 0).
+    /// `line` (1-based; pass 1 with offset 0). An encrypted file is read with the
+    /// environment's master keys; its offsets count plaintext bytes.
     pub fn open(path: &Path, offset: u64, line: u64) -> Result<Self, ConnectorError> {
         let mut f = File::open(path).map_err(io(path))?;
         let len = f.metadata().map_err(io(path))?.len();
-        if offset > len {
-            return Err(ConnectorError::Setup(format!(
-                "{}: the checkpoint resumes at byte {offset} but the file has {len} bytes; it was replaced or truncated since — restore the file or start without the checkpoint",
-                path.display()
-            )));
-        }
-        f.seek(SeekFrom::Start(offset)).map_err(io(path))?;
+        let input = if len > 0 && sealed_file(&mut f, path)? {
+            let keys = crypt::env_keys()?;
+            let mut tail = OpenTail::open(f, keys.as_ref(), &path.display().to_string())?;
+            let buf = tail.seek_plain(offset)?;
+            Input::Sealed {
+                tail: Box::new(tail),
+                buf,
+                at: 0,
+            }
+        } else {
+            if offset > len {
+                return Err(ConnectorError::Setup(format!(
+                    "{}: the checkpoint resumes at byte {offset} but the file has {len} bytes; it was replaced or truncated since — restore the file or start without the checkpoint",
+                    path.display()
+                )));
+            }
+            f.seek(SeekFrom::Start(offset)).map_err(io(path))?;
+            Input::Plain(BufReader::with_capacity(1 << 20, f))
+        };
         Ok(Self {
             path: path.to_path_buf(),
-            reader: BufReader::with_capacity(1 << 20, f),
+            input,
             offset,
             line,
             buf: Vec::new(),
@@ -61,22 +108,58 @@ impl FileSource {
         self.line
     }
 
+    /// The next line with its newline into `self.buf` (the last line of a finished file may
+    /// lack it); 0 at the end, or when a followed file has no whole line yet.
+    fn read_line(&mut self) -> Result<usize, ConnectorError> {
+        self.buf.clear();
+        match &mut self.input {
+            Input::Plain(r) => {
+                let n = r.read_until(b'\n', &mut self.buf).map_err(io(&self.path))?;
+                if self.follow && n > 0 && !self.buf.ends_with(b"\n") {
+                    // Half-written: read it again once its newline is there.
+                    r.seek(SeekFrom::Start(self.offset))
+                        .map_err(io(&self.path))?;
+                    return Ok(0);
+                }
+                Ok(n)
+            }
+            Input::Sealed { tail, buf, at } => loop {
+                if let Some(i) = buf[*at..].iter().position(|&b| b == b'\n') {
+                    self.buf.extend_from_slice(&buf[*at..*at + i + 1]);
+                    *at += i + 1;
+                    return Ok(i + 1);
+                }
+                match tail.next_chunk()? {
+                    Some(more) => {
+                        buf.drain(..*at);
+                        *at = 0;
+                        buf.extend_from_slice(&more);
+                    }
+                    // A followed log: the line is not whole yet.
+                    None if self.follow => return Ok(0),
+                    None if !tail.is_done() => {
+                        return Err(CryptError::Truncated {
+                            path: self.path.display().to_string(),
+                            what: "ends without its final chunk (cut short, or its writer stopped before finishing)".into(),
+                        }
+                        .into())
+                    }
+                    None => {
+                        let n = buf.len() - *at;
+                        self.buf.extend_from_slice(&buf[*at..]);
+                        *at = buf.len();
+                        return Ok(n);
+                    }
+                }
+            },
+        }
+    }
+
     /// The next record, or `None` at the end of the file.
     pub fn next_record(&mut self) -> Result<Option<Record>, ConnectorError> {
         loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(io(&self.path))?;
+            let n = self.read_line()?;
             if n == 0 {
-                return Ok(None);
-            }
-            if self.follow && !self.buf.ends_with(b"\n") {
-                // Half-written: read it again once its newline is there.
-                self.reader
-                    .seek(SeekFrom::Start(self.offset))
-                    .map_err(io(&self.path))?;
                 return Ok(None);
             }
             self.offset += n as u64;
@@ -102,13 +185,31 @@ fn trim_line(b: &[u8]) -> &[u8] {
     b.strip_suffix(b"\r").unwrap_or(b)
 }
 
+/// Where a [`FileSink`] writes.
+enum Output {
+    Plain(BufWriter<File>),
+    Sealed(Box<SealWriter<File>>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Output::Plain(_) => "Plain",
+            Output::Sealed(_) => "Sealed",
+        })
+    }
+}
+
 /// Appends NDJSON lines. Opened with the length recorded at the last checkpoint, it cuts
 /// off whatever was written after it (those lines will be written again, identically, by
-/// the replay), so the file never holds a line twice.
+/// the replay), so the file never holds a line twice. With master keys configured the
+/// lines are encrypted, one chunk per flush; the final chunk is written when the sink is
+/// dropped (a file whose writer was killed reads as truncated until a restore continues
+/// it).
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    w: BufWriter<File>,
+    w: Output,
     len: u64,
 }
 
@@ -120,8 +221,9 @@ impl FileSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
-        let f = std::fs::OpenOptions::new()
+        let mut f = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .map_err(io(path))?;
@@ -133,41 +235,108 @@ impl FileSink {
                     path.display()
                 )))
             }
-            Some(want) => {
-                f.set_len(want).map_err(io(path))?;
-                len = want;
+            Some(0) if len > 0 => {
+                f.set_len(0).map_err(io(path))?;
+                len = 0;
             }
-            None => {}
+            _ => {}
         }
+        let origin = path.display().to_string();
+        let sealed = len > 0 && sealed_file(&mut f, path)?;
+        let w = match crypt::env_keys()? {
+            Some(keys) => {
+                if len > 0 && !sealed {
+                    return Err(CryptError::Plain { path: origin }.into());
+                }
+                let w = match rewind_to {
+                    Some(want) if len > 0 => SealWriter::resume(f, Some(&keys), want, &origin)?,
+                    _ => SealWriter::append(f, &keys, &origin)?,
+                };
+                len = w.position();
+                Output::Sealed(Box::new(w))
+            }
+            None => {
+                if sealed {
+                    // Appending plain lines would ruin it; reading it needs the key anyway.
+                    let mut head = [0u8; crypt::HEADER_LEN];
+                    f.seek(SeekFrom::Start(0)).map_err(io(path))?;
+                    let n = riskstream_core::fs::read_full(&mut f, &mut head).map_err(io(path))?;
+                    let key_id = crypt::key_id_of(&head[..n], &origin)?.unwrap_or_default();
+                    return Err(CryptError::NoKeys {
+                        path: origin,
+                        key_id,
+                    }
+                    .into());
+                }
+                if let Some(want) = rewind_to {
+                    f.set_len(want).map_err(io(path))?;
+                    len = want;
+                }
+                Output::Plain(BufWriter::with_capacity(1 << 20, f))
+            }
+        };
         Ok(Self {
             path: path.to_path_buf(),
-            w: BufWriter::with_capacity(1 << 20, f),
+            w,
             len,
         })
     }
 
     /// Appends one line (a newline is added).
     pub fn write_line(&mut self, line: &[u8]) -> Result<(), ConnectorError> {
-        self.w.write_all(line).map_err(io(&self.path))?;
-        self.w.write_all(b"\n").map_err(io(&self.path))?;
-        self.len += line.len() as u64 + 1;
+        let w: &mut dyn Write = match &mut self.w {
+            Output::Plain(w) => w,
+            Output::Sealed(w) => w,
+        };
+        w.write_all(line).map_err(io(&self.path))?;
+        w.write_all(b"\n").map_err(io(&self.path))?;
+        if let Output::Plain(_) = self.w {
+            self.len += line.len() as u64 + 1;
+        }
         Ok(())
     }
 
-    /// Length including buffered lines.
+    /// Plain: the length including buffered lines. Encrypted: the length of the chunks
+    /// written; after [`Self::flush`] (as before a checkpoint records it), the file's.
     pub fn len(&self) -> u64 {
-        self.len
+        match &self.w {
+            Output::Plain(_) => self.len,
+            Output::Sealed(w) => w.position(),
+        }
     }
 
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        match &self.w {
+            Output::Plain(_) => self.len == 0,
+            Output::Sealed(w) => w.plain_position() == 0,
+        }
     }
 
     /// Writes buffered lines through to the disk (before a checkpoint records the length).
     pub fn flush(&mut self) -> Result<(), ConnectorError> {
-        self.w.flush().map_err(io(&self.path))?;
-        self.w.get_ref().sync_data().map_err(io(&self.path))
+        let f = match &mut self.w {
+            Output::Plain(w) => {
+                w.flush().map_err(io(&self.path))?;
+                w.get_ref()
+            }
+            Output::Sealed(w) => {
+                w.flush().map_err(io(&self.path))?;
+                w.get_ref()
+            }
+        };
+        f.sync_data().map_err(io(&self.path))
+    }
+}
+
+impl Drop for FileSink {
+    /// An encrypted file gets its final chunk, so it reads as whole; a restore cuts back to
+    /// its checkpoint before it anyway. (Errors cannot be reported here: the file then
+    /// reads as truncated, with that message.)
+    fn drop(&mut self) {
+        if let Output::Sealed(w) = &mut self.w {
+            let _ = w.close().and_then(|()| w.get_ref().sync_data());
+        }
     }
 }
 

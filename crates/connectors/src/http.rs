@@ -51,6 +51,9 @@ pub struct HttpIntakeConfig {
     pub key_hashes: Vec<[u8; 32]>,
     /// PEM certificate and key for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The records' schema: its `pii` fields are treated (tokens, masks, dropped) before
+    /// a record reaches the log, with the environment's PII keys.
+    pub schema: Option<riskstream_core::Schema>,
 }
 
 struct Batch {
@@ -58,9 +61,13 @@ struct Batch {
     done: oneshot::Sender<Result<u64, String>>,
 }
 
+/// A schema with `pii` fields and the keys that treat them.
+type Pii = Arc<(riskstream_core::Schema, riskstream_core::pii::Protector)>;
+
 #[derive(Clone)]
 struct Intake {
     keys: Arc<Vec<[u8; 32]>>,
+    pii: Option<Pii>,
     tx: mpsc::Sender<Batch>,
     accepted: Arc<AtomicU64>,
 }
@@ -93,8 +100,28 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ConnectorError + '_ {
     }
 }
 
-/// Opens the log for appending, cutting off a last line a crash left without its newline.
-fn open_log(path: &Path) -> Result<(std::fs::File, u64), ConnectorError> {
+/// The intake log as it is appended to: plain lines, or (master keys configured) one
+/// encrypted chunk per group commit.
+enum Log {
+    Plain(std::fs::File),
+    Sealed(Box<riskstream_core::crypt::SealWriter<std::fs::File>>),
+}
+
+impl Log {
+    /// Plaintext bytes in the log: the offset the follower's records count in.
+    fn len(&self, plain_len: u64) -> u64 {
+        match self {
+            Log::Plain(_) => plain_len,
+            Log::Sealed(w) => w.plain_position(),
+        }
+    }
+}
+
+/// Opens the log for appending, cutting off what a crash left half-written (a line without
+/// its newline, or a partial encrypted chunk): none of it was acknowledged. With master
+/// keys configured the log is encrypted; a plain log is then refused (and an encrypted one
+/// without them), since one file cannot hold both.
+fn open_log(path: &Path) -> Result<(Log, u64), ConnectorError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -105,6 +132,31 @@ fn open_log(path: &Path) -> Result<(std::fs::File, u64), ConnectorError> {
         .open(path)
         .map_err(io(path))?;
     let len = f.metadata().map_err(io(path))?.len();
+    let origin = path.display().to_string();
+    let mut head = [0u8; 8];
+    let n = riskstream_core::fs::read_full(&mut f, &mut head).map_err(io(path))?;
+    let sealed = riskstream_core::crypt::sniff(&head[..n], &origin)?;
+    match riskstream_core::crypt::env_keys()? {
+        Some(keys) if len == 0 || sealed => {
+            let w = riskstream_core::crypt::SealWriter::append(f, &keys, &origin)?;
+            let plain = w.plain_position();
+            return Ok((Log::Sealed(Box::new(w)), plain));
+        }
+        Some(_) => return Err(riskstream_core::crypt::CryptError::Plain { path: origin }.into()),
+        None if sealed => {
+            // The follower could not read it either: the key is needed.
+            let mut raw = [0u8; riskstream_core::crypt::HEADER_LEN];
+            f.seek(SeekFrom::Start(0)).map_err(io(path))?;
+            let n = riskstream_core::fs::read_full(&mut f, &mut raw).map_err(io(path))?;
+            let key_id = riskstream_core::crypt::key_id_of(&raw[..n], &origin)?.unwrap_or_default();
+            return Err(riskstream_core::crypt::CryptError::NoKeys {
+                path: origin,
+                key_id,
+            }
+            .into());
+        }
+        None => {}
+    }
     // Find the end of the last whole line.
     let mut end = len;
     let mut buf = [0u8; 4096];
@@ -122,11 +174,42 @@ fn open_log(path: &Path) -> Result<(std::fs::File, u64), ConnectorError> {
     if end < len {
         f.set_len(end).map_err(io(path))?;
     }
-    Ok((f, end))
+    Ok((Log::Plain(f), end))
+}
+
+/// Appends `buf` to the log and syncs it; on failure the log is cut back to where it was
+/// (an encrypted one continued from there), so nothing half-written stays.
+fn append(log: &mut Log, buf: &[u8], path: &Path) -> std::io::Result<()> {
+    match log {
+        Log::Plain(f) => f.write_all(buf).and_then(|_| f.sync_data()),
+        Log::Sealed(w) => {
+            let keep = w.position();
+            // `flush` seals the batch as one chunk (more when it is larger than a chunk).
+            let res = w
+                .write_all(buf)
+                .and_then(|_| w.flush())
+                .and_then(|_| w.get_ref().sync_data());
+            if res.is_err() {
+                let f = w.get_ref().try_clone()?;
+                let keys = riskstream_core::crypt::env_keys()
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| std::io::Error::other("master keys are gone"))?;
+                **w = riskstream_core::crypt::SealWriter::resume(
+                    f,
+                    Some(&keys),
+                    keep,
+                    &path.display().to_string(),
+                )
+                .map_err(std::io::Error::other)?;
+            }
+            res
+        }
+    }
 }
 
 /// The writer: appends each batch, syncs once for all batches waiting, then answers them.
-fn writer(mut f: std::fs::File, mut len: u64, mut rx: mpsc::Receiver<Batch>) {
+fn writer(mut log: Log, mut len: u64, path: PathBuf, mut rx: mpsc::Receiver<Batch>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while let Ok(b) = rx.try_recv() {
@@ -139,17 +222,17 @@ fn writer(mut f: std::fs::File, mut len: u64, mut rx: mpsc::Receiver<Batch>) {
                 buf.push(b'\n');
             }
         }
-        let res = f
-            .write_all(&buf)
-            .and_then(|_| f.sync_data())
+        let res = append(&mut log, &buf, &path)
             .map(|_| {
                 len += buf.len() as u64;
-                len
+                log.len(len)
             })
             .map_err(|e| format!("the intake log could not be written: {e}"));
         if res.is_err() {
-            // Whatever part was written is cut off again: none of it is acknowledged.
-            let _ = f.set_len(len);
+            if let Log::Plain(f) = &log {
+                // Whatever part was written is cut off again: none of it is acknowledged.
+                let _ = f.set_len(len);
+            }
         }
         for b in batch {
             let _ = b.done.send(res.clone());
@@ -162,15 +245,23 @@ fn bad(status: StatusCode, m: impl Into<String>) -> (StatusCode, Json<serde_json
 }
 
 /// Splits a body into one JSON object per record: a single object, an array of objects, or
-/// NDJSON. Errors name the record (and line) that is wrong.
-fn records(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+/// NDJSON, each with its `pii` fields treated. Errors name the record (and line) that is
+/// wrong.
+fn records(body: &[u8], pii: Option<&Pii>) -> Result<Vec<Vec<u8>>, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))?;
     let trimmed = text.trim_start();
     let one = |v: serde_json::Value, at: &str| -> Result<Vec<u8>, String> {
-        if v.is_object() {
-            serde_json::to_vec(&v).map_err(|e| e.to_string())
-        } else {
-            Err(format!("{at}: a transaction must be a JSON object"))
+        match (&v, pii) {
+            (serde_json::Value::Object(m), Some(p)) => {
+                // Treated here, before the log: the decision path treats them the same way
+                // and passes a treated value as it is, so decisions do not change.
+                let m = riskstream_io::json_row::protect_object(&p.0, &p.1, m);
+                serde_json::to_vec(&m).map_err(|e| e.to_string())
+            }
+            (serde_json::Value::Object(_), None) => {
+                serde_json::to_vec(&v).map_err(|e| e.to_string())
+            }
+            _ => Err(format!("{at}: a transaction must be a JSON object")),
         }
     };
     if trimmed.starts_with('[') {
@@ -222,7 +313,7 @@ async fn accept(
             "send an accepted key as `Authorization: Bearer <key>`",
         );
     }
-    let lines = match records(&body) {
+    let lines = match records(&body, st.pii.as_ref()) {
         Ok(l) => l,
         Err(e) => return bad(StatusCode::BAD_REQUEST, e),
     };
@@ -246,16 +337,18 @@ async fn accept(
 
 /// Opens the log and starts listening.
 pub async fn start(cfg: &HttpIntakeConfig) -> Result<HttpIntake, ConnectorError> {
-    let (f, len) = open_log(&cfg.log)?;
+    let (log, len) = open_log(&cfg.log)?;
+    let path = cfg.log.clone();
     // Bounded: when the disk is slower than the clients, requests wait (backpressure).
     let (tx, rx) = mpsc::channel::<Batch>(1024);
     std::thread::Builder::new()
         .name("http-intake-log".into())
-        .spawn(move || writer(f, len, rx))
+        .spawn(move || writer(log, len, path, rx))
         .map_err(|e| ConnectorError::Setup(format!("cannot start the intake writer: {e}")))?;
     let accepted = Arc::new(AtomicU64::new(0));
     let st = Intake {
         keys: Arc::new(cfg.key_hashes.clone()),
+        pii: pii(cfg.schema.as_ref())?,
         tx,
         accepted: accepted.clone(),
     };
@@ -299,6 +392,30 @@ pub async fn start(cfg: &HttpIntakeConfig) -> Result<HttpIntake, ConnectorError>
     })
 }
 
+/// The schema and PII keys to treat records with, when the schema has `pii` fields; a
+/// field that needs a key without one configured stops the intake before it listens.
+fn pii(schema: Option<&riskstream_core::Schema>) -> Result<Option<Pii>, ConnectorError> {
+    let Some(schema) = schema.filter(|s| s.pii_fields().next().is_some()) else {
+        return Ok(None);
+    };
+    let p = riskstream_core::pii::Protector::from_env()
+        .map_err(|d| ConnectorError::Setup(d.to_string()))?;
+    if let Some((i, t)) = schema
+        .pii_fields()
+        .find(|(_, t)| t.needs_key() && !p.has_keys())
+    {
+        return Err(ConnectorError::Setup(format!(
+            "the HTTP intake: field `{}` of schema `{}` is marked pii = \"{}\", which needs a key, and no PII key is configured (hint: set {} to a key file or {} to `id:hex`)",
+            schema.fields[i].name,
+            schema.name,
+            t.name(),
+            riskstream_core::pii::KEYS_FILE_ENV,
+            riskstream_core::pii::KEYS_ENV,
+        )));
+    }
+    Ok(Some(Arc::new((schema.clone(), p))))
+}
+
 /// The SHA-256 of a key, as the config holds it (64 hex digits).
 pub fn key_hash_hex(key: &str) -> String {
     Sha256::digest(key.trim().as_bytes())
@@ -314,14 +431,14 @@ mod tests {
 
     #[test]
     fn bodies_split_into_objects_with_clear_errors() {
-        assert_eq!(records(b"{\"a\":1}").unwrap().len(), 1);
-        assert_eq!(records(b"[{\"a\":1},{\"a\":2}]").unwrap().len(), 2);
-        assert_eq!(records(b"{\"a\":1}\n\n{\"a\":2}\n").unwrap().len(), 2);
-        assert!(records(b"{\"a\":1}\n{\"a\":")
+        assert_eq!(records(b"{\"a\":1}", None).unwrap().len(), 1);
+        assert_eq!(records(b"[{\"a\":1},{\"a\":2}]", None).unwrap().len(), 2);
+        assert_eq!(records(b"{\"a\":1}\n\n{\"a\":2}\n", None).unwrap().len(), 2);
+        assert!(records(b"{\"a\":1}\n{\"a\":", None)
             .unwrap_err()
             .starts_with("line 2"));
-        assert!(records(b"[1]").unwrap_err().contains("element 0"));
-        assert!(records(b"  ").is_err());
+        assert!(records(b"[1]", None).unwrap_err().contains("element 0"));
+        assert!(records(b"  ", None).is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct SourceOpen<'a> {
     pub file_position: (u64, u64),
     /// The intake log when the config names none.
     pub default_log: PathBuf,
+    /// The records' schema: the HTTP intake treats its `pii` fields before logging them.
+    pub schema: Option<&'a riskstream_core::Schema>,
     /// A Kafka consumer group: its name, each assigned partition's checkpointed position,
     /// and the flush to run before partitions are released.
     pub group: Option<(String, ResumeFn, FlushFn)>,
@@ -108,6 +110,7 @@ impl SourceConfig {
                     log: log.clone(),
                     key_hashes: key_hashes.clone(),
                     tls: tls.clone(),
+                    schema: open.schema.cloned(),
                 })
                 .await?;
                 AnySource::Http(intake, FileSource::open(&log, off, line)?.follow())

@@ -34,6 +34,7 @@ pub mod asof;
 pub mod binning;
 pub mod data;
 pub mod error;
+pub mod file;
 pub mod fit;
 pub mod gbdt;
 pub mod logit;

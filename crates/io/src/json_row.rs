@@ -54,6 +54,43 @@ impl std::fmt::Debug for JsonRowDecoder {
     }
 }
 
+/// `obj` with `schema`'s `pii` fields treated by `p` (see [`JsonRowDecoder::protect`]);
+/// also for holders of a transaction that decode none, e.g. a pipeline's HTTP intake
+/// treating each record before its durable log holds it.
+pub fn protect_object<'a>(
+    schema: &Schema,
+    p: &Protector,
+    obj: &'a Map<String, Value>,
+) -> std::borrow::Cow<'a, Map<String, Value>> {
+    use std::borrow::Cow;
+    let mut out: Option<Map<String, Value>> = None;
+    for (i, t) in schema.pii_fields() {
+        let name = &schema.fields[i].name;
+        let text: Cow<'_, str> = match obj.get(name) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Some(other) => Cow::Owned(other.to_string()),
+        };
+        let mut treated = String::new();
+        let keep = t != riskstream_core::pii::Treatment::Drop
+            && !text.is_empty()
+            && p.apply(t, &text, &mut treated).is_ok();
+        if keep && matches!(obj.get(name), Some(Value::String(s)) if *s == treated) {
+            continue;
+        }
+        let m = out.get_or_insert_with(|| obj.clone());
+        if keep {
+            m.insert(name.clone(), Value::String(treated));
+        } else {
+            m.remove(name);
+        }
+    }
+    match out {
+        Some(m) => Cow::Owned(m),
+        None => Cow::Borrowed(obj),
+    }
+}
+
 impl JsonRowDecoder {
     /// A decoder for `schema`, with the environment's PII keys when the schema has `pii`
     /// fields (`RISKSTREAM_PII_KEYS_FILE` or `RISKSTREAM_PII_KEYS`).
@@ -105,33 +142,7 @@ impl JsonRowDecoder {
         &self,
         obj: &'a Map<String, Value>,
     ) -> std::borrow::Cow<'a, Map<String, Value>> {
-        use std::borrow::Cow;
-        let mut out: Option<Map<String, Value>> = None;
-        for (i, t) in self.schema.pii_fields() {
-            let name = &self.schema.fields[i].name;
-            let text: Cow<'_, str> = match obj.get(name) {
-                None | Some(Value::Null) => continue,
-                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
-                Some(other) => Cow::Owned(other.to_string()),
-            };
-            let mut treated = String::new();
-            let keep = t != riskstream_core::pii::Treatment::Drop
-                && !text.is_empty()
-                && self.asm.protector().apply(t, &text, &mut treated).is_ok();
-            if keep && matches!(obj.get(name), Some(Value::String(s)) if *s == treated) {
-                continue;
-            }
-            let m = out.get_or_insert_with(|| obj.clone());
-            if keep {
-                m.insert(name.clone(), Value::String(treated));
-            } else {
-                m.remove(name);
-            }
-        }
-        match out {
-            Some(m) => Cow::Owned(m),
-            None => Cow::Borrowed(obj),
-        }
+        protect_object(&self.schema, self.asm.protector(), obj)
     }
 
     /// Checks `obj` and returns it as a one-row batch of the schema's Arrow layout

@@ -81,9 +81,17 @@ impl ModelFile {
             path: path.display().to_string(),
             reason: format!("cannot encode: {e}"),
         })?;
-        riskstream_core::fs::write_atomic(path, &body).map_err(|source| RecommendError::Io {
-            path: path.display().to_string(),
-            source,
+        // Encrypted at rest when master keys are configured (`riskstream_core::crypt`);
+        // `from_slice` reads both.
+        riskstream_core::crypt::write_file(path, &body).map_err(|e| match e {
+            riskstream_core::crypt::CryptError::Io { source, .. } => RecommendError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+            e => RecommendError::ModelFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            },
         })
     }
 
@@ -97,12 +105,19 @@ impl ModelFile {
         Self::from_slice(&bytes, &p)
     }
 
-    /// Parses and checks a file's bytes; `origin` names it in errors.
+    /// Parses and checks a file's bytes, plain or encrypted at rest (told by the header,
+    /// opened with the environment's master keys); `origin` names it in errors.
     pub fn from_slice(bytes: &[u8], origin: &str) -> Result<Self> {
         let bad = |reason: String| RecommendError::ModelFile {
             path: origin.to_string(),
             reason,
         };
+        if riskstream_core::crypt::is_sealed(bytes) {
+            // A wrong key, a flipped byte or a cut file is an error naming the file.
+            let plain = riskstream_core::crypt::open_if_sealed(bytes.to_vec(), origin)
+                .map_err(|e| bad(e.to_string()))?;
+            return Self::from_slice(&plain, origin);
+        }
         let head: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| bad(format!("not a JSON recommender file ({e})")))?;
         let format = head.pointer("/card/format").and_then(|v| v.as_str());

@@ -49,6 +49,62 @@ fn check_body(kind: ArtifactKind, body: &str) -> Result<()> {
     }
 }
 
+/// The start of a body stored encrypted: base64 of a `riskstream_core::crypt` envelope.
+const SEALED: &str = "riskstream-sealed:v1:";
+
+/// Model artifacts hold what was learnt from customers' data (tree splits, category lists,
+/// item ids, words of complaints); policies, feature specs and published forecast sets
+/// (aggregate volumes) do not.
+fn sensitive(kind: ArtifactKind) -> bool {
+    matches!(
+        kind,
+        ArtifactKind::Model
+            | ArtifactKind::CreditModel
+            | ArtifactKind::RecommendModel
+            | ArtifactKind::TextModel
+    )
+}
+
+/// The body as stored: a model's encrypted under the primary master key when master keys
+/// are configured (a fresh data key per row, as per file), any other as it is. Why in the
+/// registry: every writer (`push` commands, the API's upload routes) and every reader (the
+/// service's reloads, the console) goes through [`Registry::put_artifact`] and
+/// [`Registry::artifact`], so none of them needs to know.
+fn seal_body(kind: ArtifactKind, body: &str) -> Result<String> {
+    use base64::Engine;
+    match riskstream_core::crypt::env_keys()? {
+        Some(keys) if sensitive(kind) => {
+            let sealed = riskstream_core::crypt::seal_bytes(&keys, body.as_bytes())?;
+            Ok(format!(
+                "{SEALED}{}",
+                base64::engine::general_purpose::STANDARD.encode(sealed)
+            ))
+        }
+        _ => Ok(body.to_string()),
+    }
+}
+
+/// The body as stored, decrypted when it was stored encrypted (with the environment's
+/// master keys; a missing or wrong key, or a damaged value, is an error naming the
+/// artifact).
+fn open_body(id: &str, stored: String) -> Result<String> {
+    use base64::Engine;
+    let Some(b64) = stored.strip_prefix(SEALED) else {
+        return Ok(stored);
+    };
+    let origin = format!("artifact {id}");
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| riskstream_core::crypt::CryptError::Damaged {
+            path: origin.clone(),
+            what: format!("not base64: {e}"),
+        })?;
+    let keys = riskstream_core::crypt::env_keys()?;
+    let plain = riskstream_core::crypt::open_bytes(keys.as_ref(), &sealed, &origin)?;
+    String::from_utf8(plain)
+        .map_err(|e| RegistryError::Corrupt(format!("{origin}: decrypted body is not UTF-8: {e}")))
+}
+
 fn meta_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactMeta> {
     const CTX: &str = "reading an artifact";
     let id: String = row.try_get(0).ctx(CTX)?;
@@ -167,6 +223,8 @@ impl Registry {
             return Ok(id); // nothing changed: the transaction rolls back
         }
         let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+        // The id and size are the plain body's, so pushing a model twice is still one row.
+        let stored = seal_body(kind, body)?;
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO artifacts ({META_COLUMNS}, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )))
@@ -177,7 +235,7 @@ impl Registry {
         .bind(lineage.to_string())
         .bind(change.now)
         .bind(actor.to_string())
-        .bind(body.to_string())
+        .bind(stored)
         .execute(change.conn())
         .await
         .ctx("storing an artifact")?;
@@ -207,10 +265,9 @@ impl Registry {
         .fetch_one(&mut *conn)
         .await
         .ctx("reading an artifact")?;
-        Ok(Artifact {
-            meta: meta_from_row(&row)?,
-            body: row.try_get(7).ctx("reading an artifact")?,
-        })
+        let meta = meta_from_row(&row)?;
+        let body = open_body(&meta.id, row.try_get(7).ctx("reading an artifact")?)?;
+        Ok(Artifact { meta, body })
     }
 
     /// Artifacts without their bodies, newest first, optionally of one kind and/or name.

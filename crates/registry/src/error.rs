@@ -119,6 +119,10 @@ pub enum RegistryError {
     /// Stored data is not what this release writes (a bug, or a hand-edited database).
     #[error("registry data is corrupt: {0}")]
     Corrupt(String),
+    /// A model artifact stored encrypted cannot be opened (no or a wrong master key, a
+    /// damaged value), or encrypting one failed.
+    #[error(transparent)]
+    Crypt(#[from] riskstream_core::crypt::CryptError),
 }
 
 impl RegistryError {
@@ -139,6 +143,7 @@ impl Classify for RegistryError {
             | RegistryError::Database { .. }
             | RegistryError::AuditWrite { .. } => ErrorClass::External,
             RegistryError::Corrupt(_) => ErrorClass::Internal,
+            RegistryError::Crypt(e) => e.class(),
             RegistryError::BadUrl { .. }
             | RegistryError::NotFound { .. }
             | RegistryError::Ambiguous { .. }

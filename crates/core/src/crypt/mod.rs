@@ -28,11 +28,13 @@
 //! TLS, constant-time and hardware-accelerated); the file format is in [`stream`].
 
 pub mod stream;
+pub mod tail;
 
 pub use stream::{
     is_sealed, key_id_of, open_bytes, rewrap_file, seal_bytes, OpenReader, Rewrapped, SealWriter,
     CHUNK, HEADER_LEN, MAGIC, VERSION,
 };
+pub use tail::OpenTail;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::{Classify, ErrorClass};
@@ -93,6 +95,12 @@ pub enum CryptError {
         /// The version its header says.
         version: u8,
     },
+    /// Encrypted data would be appended to a file that holds plain data (written before
+    /// encryption was switched on): the file would mix the two.
+    Plain {
+        /// The file.
+        path: String,
+    },
     /// The master key configuration is wrong (every problem at once).
     Keys(String),
     /// The disk failed.
@@ -133,6 +141,10 @@ impl std::fmt::Display for CryptError {
             CryptError::Version { path, version } => write!(
                 f,
                 "{path}: encrypted with format version {version}; this riskstream reads version {VERSION} (hint: read it with the newer riskstream that wrote it)"
+            ),
+            CryptError::Plain { path } => write!(
+                f,
+                "{path}: holds data in clear, and master keys are configured: encrypted data cannot be appended to it (hint: move the file away, or finish it with the master keys unset)"
             ),
             CryptError::Keys(d) => write!(f, "master keys: {d}"),
             CryptError::Io { path, what, source } => write!(f, "{path}: {what}: {source}"),
@@ -330,6 +342,18 @@ pub fn open_if_sealed(bytes: Vec<u8>, origin: &str) -> Result<Vec<u8>, CryptErro
     } else {
         Ok(bytes)
     }
+}
+
+/// Whether a file's first bytes (at least the 8 of the magic, when it has them) start an
+/// encrypted file; a magic with a byte or two wrong is an error, not plain data.
+pub fn sniff(head: &[u8], origin: &str) -> Result<bool, CryptError> {
+    if stream::near_magic(head) {
+        return Err(CryptError::Damaged {
+            path: origin.to_string(),
+            what: "header: the magic bytes are wrong".into(),
+        });
+    }
+    Ok(is_sealed(head))
 }
 
 /// [`crate::fs::write_atomic`], encrypted when master keys are configured.

@@ -42,13 +42,13 @@ const ALG_AES256GCM_STREAM: u8 = 1;
 pub const HEADER_LEN: usize = 110;
 const AAD_END: usize = 50;
 const ID_MAX: usize = 32;
-const TAG: usize = 16;
-const FINAL_BIT: u32 = 1 << 31;
+pub(crate) const TAG: usize = 16;
+pub(crate) const FINAL_BIT: u32 = 1 << 31;
 /// Plaintext bytes per chunk a writer aims for: large enough that the 20 bytes of framing
 /// and the per-chunk set-up vanish, small enough that a reader holds little.
 pub const CHUNK: usize = 256 * 1024;
 /// The largest chunk a reader accepts (a damaged length must not allocate gigabytes).
-const MAX_CHUNK: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_CHUNK: usize = 16 * 1024 * 1024;
 
 fn rng_fill(buf: &mut [u8]) -> Result<(), CryptError> {
     SystemRandom::new()
@@ -56,13 +56,13 @@ fn rng_fill(buf: &mut [u8]) -> Result<(), CryptError> {
         .map_err(|_| CryptError::Internal("the system random generator failed".into()))
 }
 
-fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, CryptError> {
+pub(crate) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, CryptError> {
     UnboundKey::new(&AES_256_GCM, bytes)
         .map(LessSafeKey::new)
         .map_err(|_| CryptError::Internal("AES-256-GCM refused a 32-byte key".into()))
 }
 
-fn chunk_nonce(prefix: &[u8; 7], index: u32, last: bool) -> Nonce {
+pub(crate) fn chunk_nonce(prefix: &[u8; 7], index: u32, last: bool) -> Nonce {
     let mut n = [0u8; 12];
     n[..7].copy_from_slice(prefix);
     n[7..11].copy_from_slice(&index.to_be_bytes());
@@ -70,7 +70,7 @@ fn chunk_nonce(prefix: &[u8; 7], index: u32, last: bool) -> Nonce {
     Nonce::assume_unique_for_key(n)
 }
 
-fn chunk_aad(index: u32, last: bool) -> [u8; 9] {
+pub(crate) fn chunk_aad(index: u32, last: bool) -> [u8; 9] {
     let mut a = [0u8; 9];
     a[..8].copy_from_slice(&u64::from(index).to_be_bytes());
     a[8] = u8::from(last);
@@ -81,7 +81,7 @@ fn chunk_aad(index: u32, last: bool) -> [u8; 9] {
 #[derive(Debug, Clone)]
 pub(crate) struct Header {
     pub(crate) key_id: String,
-    prefix: [u8; 7],
+    pub(crate) prefix: [u8; 7],
     raw: [u8; HEADER_LEN],
 }
 
@@ -100,7 +100,7 @@ pub(crate) fn near_magic(bytes: &[u8]) -> bool {
 }
 
 impl Header {
-    fn parse(raw: &[u8], origin: &str) -> Result<Header, CryptError> {
+    pub(crate) fn parse(raw: &[u8], origin: &str) -> Result<Header, CryptError> {
         let damaged = |what: &str| CryptError::Damaged {
             path: origin.to_string(),
             what: format!("header: {what}"),
@@ -183,7 +183,7 @@ impl Header {
     }
 
     /// The data key, unwrapped with the master key the header names.
-    fn unwrap_dek(
+    pub(crate) fn unwrap_dek(
         &self,
         keys: Option<&MasterKeys>,
         origin: &str,
@@ -226,7 +226,7 @@ impl Header {
     }
 }
 
-fn io_err(origin: &str, what: &str) -> impl FnOnce(std::io::Error) -> CryptError {
+pub(crate) fn io_err(origin: &str, what: &str) -> impl FnOnce(std::io::Error) -> CryptError {
     let (path, what) = (origin.to_string(), what.to_string());
     move |source| CryptError::Io { path, what, source }
 }
@@ -241,6 +241,8 @@ pub struct SealWriter<W: Write> {
     index: u32,
     buf: Vec<u8>,
     written: u64,
+    /// Plaintext bytes in the emitted chunks.
+    plain: u64,
     closed: bool,
 }
 
@@ -271,6 +273,7 @@ impl<W: Write> SealWriter<W> {
             index: 0,
             buf: Vec::with_capacity(CHUNK + TAG),
             written: HEADER_LEN as u64,
+            plain: 0,
             closed: false,
         })
     }
@@ -281,6 +284,12 @@ impl<W: Write> SealWriter<W> {
         self.written
     }
 
+    /// Plaintext bytes in the chunks handed to the inner writer (after `flush`: everything
+    /// written), the offset a reader of the plaintext has reached at [`Self::position`].
+    pub fn plain_position(&self) -> u64 {
+        self.plain
+    }
+
     fn emit(&mut self, last: bool) -> std::io::Result<()> {
         if self.closed {
             return Err(std::io::Error::other(
@@ -288,6 +297,7 @@ impl<W: Write> SealWriter<W> {
             ));
         }
         let index = self.index;
+        let plain = self.buf.len() as u64;
         self.key
             .seal_in_place_append_tag(
                 chunk_nonce(&self.prefix, index, last),
@@ -303,6 +313,7 @@ impl<W: Write> SealWriter<W> {
         self.inner.write_all(&word.to_be_bytes())?;
         self.inner.write_all(&self.buf)?;
         self.written += 4 + self.buf.len() as u64;
+        self.plain += plain;
         self.buf.clear();
         self.closed = last;
         self.index = index
@@ -380,6 +391,7 @@ impl SealWriter<std::fs::File> {
         };
         let mut pos = HEADER_LEN as u64;
         let mut index: u32 = 0;
+        let mut plain: u64 = 0;
         while pos < keep {
             let mut w = [0u8; 4];
             file.seek(SeekFrom::Start(pos))
@@ -397,6 +409,7 @@ impl SealWriter<std::fs::File> {
                 )));
             }
             pos += 4 + u64::from(word);
+            plain += u64::from(word).saturating_sub(TAG as u64);
             index = index
                 .checked_add(1)
                 .ok_or_else(|| damaged("too many chunks".into()))?;
@@ -416,8 +429,81 @@ impl SealWriter<std::fs::File> {
             index,
             buf: Vec::with_capacity(CHUNK + TAG),
             written: keep,
+            plain,
             closed: false,
         })
+    }
+
+    /// Continues an encrypted file whatever state its writer left it in (an append-only
+    /// log, a sink opened without a checkpoint): whole chunks are kept, a chunk cut short by
+    /// a crash is cut off (it was never flushed, so never acknowledged), and a final chunk
+    /// is taken back into the writer's buffer (re-sealed as an ordinary chunk at the next
+    /// flush) so appending can go on. An empty file gets a new header.
+    pub fn append(
+        mut file: std::fs::File,
+        keys: &MasterKeys,
+        origin: &str,
+    ) -> Result<Self, CryptError> {
+        let len = file
+            .metadata()
+            .map_err(io_err(origin, "reading the length"))?
+            .len();
+        if len == 0 {
+            file.seek(SeekFrom::Start(0))
+                .map_err(io_err(origin, "seeking"))?;
+            return SealWriter::new(file, keys);
+        }
+        let mut pos = HEADER_LEN as u64;
+        let mut last: Option<(u64, u32)> = None;
+        while pos + 4 <= len {
+            let mut w = [0u8; 4];
+            file.seek(SeekFrom::Start(pos))
+                .map_err(io_err(origin, "seeking"))?;
+            crate::fs::read_full(&mut file, &mut w).map_err(io_err(origin, "reading"))?;
+            let word = u32::from_be_bytes(w);
+            let end = pos + 4 + u64::from(word & !FINAL_BIT);
+            if end > len {
+                break;
+            }
+            if word & FINAL_BIT != 0 {
+                last = Some((pos, word & !FINAL_BIT));
+                break;
+            }
+            pos = end;
+        }
+        let mut sealed = match last {
+            Some((at, n)) => {
+                let mut chunk = vec![0u8; n as usize];
+                file.seek(SeekFrom::Start(at + 4))
+                    .map_err(io_err(origin, "seeking"))?;
+                crate::fs::read_full(&mut file, &mut chunk).map_err(io_err(origin, "reading"))?;
+                Some((at, chunk))
+            }
+            None => None,
+        };
+        let keep = sealed.as_ref().map_or(pos.min(len), |(at, _)| *at);
+        let keep = keep.max(HEADER_LEN as u64).min(len);
+        let mut w = SealWriter::resume(file, Some(keys), keep, origin)?;
+        if let Some((_, chunk)) = sealed.as_mut() {
+            let plain = w
+                .key
+                .open_in_place(
+                    chunk_nonce(&w.prefix, w.index, true),
+                    Aad::from(chunk_aad(w.index, true)),
+                    chunk,
+                )
+                .map_err(|_| CryptError::Damaged {
+                    path: origin.to_string(),
+                    what: format!("chunk {} fails authentication", w.index),
+                })?
+                .to_vec();
+            w.buf.extend_from_slice(&plain);
+            if w.buf.len() >= CHUNK {
+                w.emit(false)
+                    .map_err(io_err(origin, "re-sealing the last chunk"))?;
+            }
+        }
+        Ok(w)
     }
 }
 

@@ -20,19 +20,57 @@ pub(crate) fn decision_value(d: &riskstream_decide::Decision) -> serde_json::Val
     v
 }
 
+/// A refused record as its dead letter holds it. With `pii` fields in the schema (`pii`),
+/// the payload's fields are treated as the decision path treats them
+/// (`Decider::protect`: tokens, masks, dropped fields left out; in a forwarded record of a
+/// repartition topic, its `tx` too), then every Luhn-valid 13–19 digit run left anywhere
+/// in the letter (a payload that is not a JSON object, a reason quoting a value) is starred
+/// but its last four, as the features command's dead letters are. Why here: a dead letter
+/// is kept to be repaired and replayed, so without this it would be the one place a card
+/// number survives in clear. Without `pii` fields the payload is kept exactly.
 pub(crate) fn dead_letter_bytes(
     origin: &str,
     reason: &str,
     field: Option<&str>,
     payload: &[u8],
+    pii: bool,
+    decider: Option<&riskstream_decide::Decider>,
 ) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+    let treated = match decider.filter(|_| pii) {
+        Some(d) => protect_payload(d, payload),
+        None => std::borrow::Cow::Borrowed(payload),
+    };
+    let mut b = serde_json::to_vec(&serde_json::json!({
         "origin": origin,
         "reason": reason,
         "field": field,
-        "payload": String::from_utf8_lossy(payload),
+        "payload": String::from_utf8_lossy(&treated),
     }))
-    .unwrap_or_default()
+    .unwrap_or_default();
+    if pii {
+        // Every value in the letter is a JSON string, so starring digits keeps it JSON.
+        riskstream_core::pii::scan::redact_pans(&mut b);
+    }
+    b
+}
+
+/// A JSON object payload with its `pii` fields treated; anything else as it is.
+fn protect_payload<'a>(
+    d: &riskstream_decide::Decider,
+    payload: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
+    use serde_json::Value;
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(payload) else {
+        return std::borrow::Cow::Borrowed(payload);
+    };
+    let mut m = d.protect(&m).into_owned();
+    if let Some(Value::Object(tx)) = m.get("tx") {
+        let tx = d.protect(tx).into_owned();
+        m.insert("tx".into(), Value::Object(tx));
+    }
+    serde_json::to_vec(&Value::Object(m))
+        .map(std::borrow::Cow::Owned)
+        .unwrap_or(std::borrow::Cow::Borrowed(payload))
 }
 
 /// A stage's outputs: decisions, dead letters and (`[registry]`) cases and audit records.
@@ -43,6 +81,8 @@ pub(crate) struct Outputs {
     /// Dead letters of partition `p` go to `p + dl_shift` (a second stage numbers its own
     /// after the source's).
     pub(crate) dl_shift: u32,
+    /// The schema has `pii` fields: dead letters are treated ([`dead_letter_bytes`]).
+    pub(crate) pii: bool,
 }
 
 /// Where one output comes from.
@@ -61,6 +101,8 @@ pub(crate) struct At<'a> {
     pub(crate) stored_us: Option<i64>,
     /// Added to `p` for the dead-letter partition.
     pub(crate) dl_shift: u32,
+    /// The partition's decider, to treat a refused record's `pii` fields.
+    pub(crate) decider: &'a riskstream_decide::Decider,
 }
 
 impl Outputs {
@@ -91,7 +133,14 @@ impl Outputs {
                 w
             }
             Err(e) => {
-                let b = dead_letter_bytes(at.origin, &e.to_string(), e.field(), at.payload);
+                let b = dead_letter_bytes(
+                    at.origin,
+                    &e.to_string(),
+                    e.field(),
+                    at.payload,
+                    self.pii,
+                    Some(at.decider),
+                );
                 self.dead_letter(at.p + at.dl_shift, at.offset, at.id, b, report, meters)
                     .await?
             }

@@ -177,8 +177,9 @@ impl StageRunner {
             dead,
             reg,
             dl_shift,
+            pii: spec.schema.pii_fields().next().is_some(),
         };
-        let source = open_source(&cfg, &parts, &owned, &out).await?;
+        let source = open_source(&cfg, &parts, &owned, &out, &spec.schema).await?;
         let poll = IDLE_POLL.min(match &stage {
             Stage::Forward(f) => f.rep.watermark_interval,
             Stage::Decide(_) => IDLE_POLL,
@@ -372,6 +373,7 @@ impl StageRunner {
                     payload: &rec.payload,
                     stored_us: rec.stored_us,
                     dl_shift: 0,
+                    decider: &part.decider,
                 };
                 self.out
                     .emit(d, at, &mut self.report, &mut self.meters)
@@ -388,7 +390,8 @@ impl StageRunner {
         id: &str,
         reason: &str,
     ) -> Result<bool, PipelineError> {
-        let b = dead_letter_bytes(&rec.origin, reason, None, &rec.payload);
+        // Not a JSON object: nothing to treat field by field, card numbers still starred.
+        let b = dead_letter_bytes(&rec.origin, reason, None, &rec.payload, self.out.pii, None);
         self.out
             .dead_letter(
                 rec.partition,
@@ -427,6 +430,7 @@ impl StageRunner {
                     payload: &rec.payload,
                     stored_us: None,
                     dl_shift: 0,
+                    decider: &part.decider,
                 };
                 return self
                     .out
@@ -490,7 +494,14 @@ impl StageRunner {
             Err(reason) => {
                 let k = part.merge.outputs;
                 part.merge.outputs += 1;
-                let b = dead_letter_bytes(&rec.origin, &reason, None, &rec.payload);
+                let b = dead_letter_bytes(
+                    &rec.origin,
+                    &reason,
+                    None,
+                    &rec.payload,
+                    self.out.pii,
+                    Some(&part.decider),
+                );
                 written = self
                     .out
                     .dead_letter(
@@ -538,6 +549,7 @@ impl StageRunner {
                 payload: &payload,
                 stored_us: h.stored,
                 dl_shift,
+                decider: &part.decider,
             };
             let w = self
                 .out
@@ -619,6 +631,7 @@ async fn open_source(
     parts: &BTreeMap<u32, Part>,
     owned: &[u32],
     out: &Outputs,
+    schema: &riskstream_core::Schema,
 ) -> Result<Source, PipelineError> {
     let after: BTreeMap<u32, u64> = parts
         .iter()
@@ -647,6 +660,7 @@ async fn open_source(
             after,
             file_position,
             default_log: intake_log_path(cfg),
+            schema: Some(schema),
             group,
         })
         .await?)

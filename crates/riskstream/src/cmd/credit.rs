@@ -199,8 +199,8 @@ enum Model {
 
 impl Model {
     fn load(path: &Path) -> anyhow::Result<Model> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        // Plain or encrypted at rest (`riskstream_credit::file`).
+        let text = riskstream_credit::file::read_text(path)?;
         let kind = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from));
@@ -418,8 +418,8 @@ fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         "\non the development sample (in-sample, optimistic): AUC {:.4}, Gini {:.4}, KS {:.4}",
         d.auc, d.gini, d.ks
     );
-    riskstream_core::fs::write_atomic(&a.output, json.as_bytes())
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    // Encrypted at rest when master keys are configured.
+    riskstream_credit::file::save(&a.output, &json)?;
     println!("wrote {}", a.output.display());
     let rp = reasons_path(&a.output);
     if rp.exists() {

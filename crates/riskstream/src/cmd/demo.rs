@@ -241,7 +241,9 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     };
     let policy_text = std::fs::read_to_string(&setup.policy)
         .with_context(|| format!("cannot read {}", setup.policy.display()))?;
-    let model_text = std::fs::read_to_string(&model)?;
+    // Written by `train`: encrypted at rest when master keys are configured.
+    let model_text = String::from_utf8(riskstream_core::crypt::read_file(&model)?)
+        .with_context(|| format!("{} is not a JSON model file", model.display()))?;
 
     let rt = super::serve::runtime()?;
     let report = rt.block_on(async {

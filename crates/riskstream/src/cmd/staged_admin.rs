@@ -122,8 +122,10 @@ impl StagedKind {
         block_on(async move {
             let c = Ctx::open_or_create(t).await?;
             let deployment = self.deployment(&c, t)?;
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            // A model file may be encrypted at rest (`riskstream_core::crypt`).
+            let bytes = riskstream_core::crypt::read_file(file)?;
+            let text = String::from_utf8(bytes)
+                .with_context(|| format!("{} is not a text file", file.display()))?;
             let (id, name) = register(&c, &text, &file.display().to_string()).await?;
             println!("registered {} ({name}) {id}", self.noun);
             if let Some(s) = stage {
