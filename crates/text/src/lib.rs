@@ -45,9 +45,11 @@
 mod b64;
 pub mod complaint;
 pub mod dedup;
+pub mod embed;
 pub mod error;
 pub mod escalation;
 pub mod features;
+pub mod head;
 pub mod file;
 pub mod metrics;
 pub mod model;
