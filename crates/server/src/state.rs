@@ -388,7 +388,12 @@ impl AppState {
         self.forecast.store(Arc::new(f));
         let r = load_recommend(&self.registry, &self.cfg).await?;
         self.recommend.store(Arc::new(r));
-        let t = load_complaints(&self.registry, &self.cfg, self.complaints.load().embedder.clone()).await?;
+        let t = load_complaints(
+            &self.registry,
+            &self.cfg,
+            self.complaints.load().embedder.clone(),
+        )
+        .await?;
         self.complaints.store(Arc::new(t));
         tracing::info!(
             policy = %d.policy_id,

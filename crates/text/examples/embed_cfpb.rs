@@ -32,7 +32,9 @@ fn s(v: &[String]) -> Vec<&str> {
 
 fn main() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        eprintln!("RAYON_NUM_THREADS is unset: set it (2 for the published figures) before the run");
+        eprintln!(
+            "RAYON_NUM_THREADS is unset: set it (2 for the published figures) before the run"
+        );
     }
     let threads: usize = std::env::var("RAYON_NUM_THREADS")
         .ok()
@@ -45,16 +47,28 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/data/cfpb-complaints/complaints.csv.gz"));
     let label = args.next().unwrap_or_else(|| "product".into());
-    let dir = PathBuf::from(std::env::var_os("RISKSTREAM_TEXT_MODEL").expect("set RISKSTREAM_TEXT_MODEL"));
+    let dir = PathBuf::from(
+        std::env::var_os("RISKSTREAM_TEXT_MODEL").expect("set RISKSTREAM_TEXT_MODEL"),
+    );
 
     let t = read_csv(&path, None).expect("read the complaints file");
     let col = |n: &str| t.column(n, "example").expect("column").to_vec();
     let (text, y, date) = (col("narrative"), col(&label), col("date_received"));
-    let id: Vec<i64> = col("complaint_id").iter().map(|s| s.parse().unwrap_or(0)).collect();
+    let id: Vec<i64> = col("complaint_id")
+        .iter()
+        .map(|s| s.parse().unwrap_or(0))
+        .collect();
     let keys: Vec<(String, i64)> = date.into_iter().zip(id).collect();
     let (train, test) = time_split(&keys, 0.8).expect("split");
-    let pick = |v: &[String], idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| v[i].clone()).collect() };
-    let (xtr, ytr, xte, yte) = (pick(&text, &train), pick(&y, &train), pick(&text, &test), pick(&y, &test));
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> {
+        idx.iter().map(|&i| v[i].clone()).collect()
+    };
+    let (xtr, ytr, xte, yte) = (
+        pick(&text, &train),
+        pick(&y, &train),
+        pick(&text, &test),
+        pick(&y, &test),
+    );
 
     let embedder = Embedder::load(&dir).expect("load the embedding model");
     let t0 = Instant::now();
@@ -65,22 +79,44 @@ fn main() {
     let test_embed_s = t0.elapsed().as_secs_f64();
 
     let (model, _) = fit(&ClassifierParams::default(), &s(&xtr), &s(&ytr)).expect("fit n-grams");
-    let yi: Vec<u32> = ytr.iter().map(|l| model.label_index(l.trim()).expect("known") as u32).collect();
+    let yi: Vec<u32> = ytr
+        .iter()
+        .map(|l| model.label_index(l.trim()).expect("known") as u32)
+        .collect();
     let t0 = Instant::now();
-    let head = fit_head(&HeadParams::default(), &etr, &yi, model.labels().len(), &embedder).expect("fit head");
+    let head = fit_head(
+        &HeadParams::default(),
+        &etr,
+        &yi,
+        model.labels().len(),
+        &embedder,
+    )
+    .expect("fit head");
     let head_s = t0.elapsed().as_secs_f64();
 
     let seen: HashSet<&str> = xtr.iter().map(String::as_str).collect();
-    let keep: Vec<usize> = (0..xte.len()).filter(|&i| !seen.contains(xte[i].as_str())).collect();
+    let keep: Vec<usize> = (0..xte.len())
+        .filter(|&i| !seen.contains(xte[i].as_str()))
+        .collect();
     let truth: Vec<&str> = yte.iter().map(|l| l.trim()).collect();
     println!(
         "CFPB complaints, label `{label}`: {} train / {} test rows ({} also in training), {} classes",
         xtr.len(), xte.len(), xte.len() - keep.len(), model.labels().len()
     );
-    println!("{:<40} {:>7} {:>9} {:>7} {:>9}", "model", "acc", "macro-F1", "acc-dd", "F1-dd");
+    println!(
+        "{:<40} {:>7} {:>9} {:>7} {:>9}",
+        "model", "acc", "macro-F1", "acc-dd", "F1-dd"
+    );
     let mut sc = Scratch::default();
-    let ngram: Vec<Vec<f64>> = xte.iter().map(|x| model.predict(x, 0, &mut sc).probabilities).collect();
-    for (name, blend) in [("n-gram model alone (defaults)", 1.0), ("embedding head alone", 0.0), ("blend 0.5 (the default)", 0.5)] {
+    let ngram: Vec<Vec<f64>> = xte
+        .iter()
+        .map(|x| model.predict(x, 0, &mut sc).probabilities)
+        .collect();
+    for (name, blend) in [
+        ("n-gram model alone (defaults)", 1.0),
+        ("embedding head alone", 0.0),
+        ("blend 0.5 (the default)", 0.5),
+    ] {
         let mut h = head.clone();
         h.blend = blend;
         let pred: Vec<&str> = ete
@@ -95,7 +131,10 @@ fn main() {
         let pk: Vec<&str> = keep.iter().map(|&i| pred[i]).collect();
         println!(
             "{name:<40} {:>7.3} {:>9.3} {:>7.3} {:>9.3}",
-            accuracy(&truth, &pred), macro_f1(&truth, &pred), accuracy(&tk, &pk), macro_f1(&tk, &pk)
+            accuracy(&truth, &pred),
+            macro_f1(&truth, &pred),
+            accuracy(&tk, &pk),
+            macro_f1(&tk, &pk)
         );
     }
     println!(
@@ -110,9 +149,12 @@ fn main() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/minilm_speed.py");
     let out = Command::new(&py)
         .arg(&script)
-        .arg("--model").arg(&dir)
-        .arg("--texts").arg(&tmp)
-        .arg("--threads").arg(threads.to_string())
+        .arg("--model")
+        .arg(&dir)
+        .arg("--texts")
+        .arg(&tmp)
+        .arg("--threads")
+        .arg(threads.to_string())
         .output();
     let _ = std::fs::remove_file(&tmp);
     match out {

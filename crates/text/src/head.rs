@@ -67,19 +67,35 @@ impl HeadParams {
     /// Checks every range before anything is fitted.
     pub fn check(&self) -> Result<()> {
         if !(1..=1000).contains(&self.epochs) {
-            return Err(TextError::param("head.epochs", self.epochs, "give 1 to 1000"));
+            return Err(TextError::param(
+                "head.epochs",
+                self.epochs,
+                "give 1 to 1000",
+            ));
         }
         if !(1..=4096).contains(&self.batch) {
             return Err(TextError::param("head.batch", self.batch, "give 1 to 4096"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(TextError::param("head.learning_rate", self.learning_rate, "give a value in (0, 1]"));
+            return Err(TextError::param(
+                "head.learning_rate",
+                self.learning_rate,
+                "give a value in (0, 1]",
+            ));
         }
         if !(0.0..1.0).contains(&self.l2) {
-            return Err(TextError::param("head.l2", self.l2, "give a value in [0, 1)"));
+            return Err(TextError::param(
+                "head.l2",
+                self.l2,
+                "give a value in [0, 1)",
+            ));
         }
         if !(0.0..=1.0).contains(&self.blend) {
-            return Err(TextError::param("head.blend", self.blend, "give a value in [0, 1]"));
+            return Err(TextError::param(
+                "head.blend",
+                self.blend,
+                "give a value in [0, 1]",
+            ));
         }
         Ok(())
     }
@@ -128,16 +144,27 @@ impl EmbeddingHead {
     pub(crate) fn check_shapes(&self, k: usize) -> Result<(), String> {
         let d = self.dim;
         if d == 0 || self.mean.len() != d || self.scale.len() != d {
-            return Err(format!("embedding head: mean/scale must hold dim = {d} values"));
+            return Err(format!(
+                "embedding head: mean/scale must hold dim = {d} values"
+            ));
         }
         if self.weights.len() != k * d || self.bias.len() != k {
-            return Err(format!("embedding head: weights must be {k} × {d} and bias {k}"));
+            return Err(format!(
+                "embedding head: weights must be {k} × {d} and bias {k}"
+            ));
         }
         if !(0.0..=1.0).contains(&self.blend) {
-            return Err(format!("embedding head: blend {} is outside [0, 1]", self.blend));
+            return Err(format!(
+                "embedding head: blend {} is outside [0, 1]",
+                self.blend
+            ));
         }
         let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
-        if !finite(&self.mean) || !finite(&self.scale) || !finite(&self.weights) || self.bias.iter().any(|b| !b.is_finite()) {
+        if !finite(&self.mean)
+            || !finite(&self.scale)
+            || !finite(&self.weights)
+            || self.bias.iter().any(|b| !b.is_finite())
+        {
             return Err("embedding head: a weight is not finite".into());
         }
         Ok(())
@@ -190,10 +217,15 @@ pub fn fit_head(
 ) -> Result<EmbeddingHead> {
     p.check()?;
     if x.len() != y.len() {
-        return Err(TextError::LengthMismatch { what: "head labels", expected: x.len(), got: y.len() });
+        return Err(TextError::LengthMismatch {
+            what: "head labels",
+            expected: x.len(),
+            got: y.len(),
+        });
     }
     let d = embedder.dim();
-    if x.is_empty() || x.iter().any(|r| r.len() != d) || y.iter().any(|&c| c as usize >= k) || k < 2 {
+    if x.is_empty() || x.iter().any(|r| r.len() != d) || y.iter().any(|&c| c as usize >= k) || k < 2
+    {
         return Err(TextError::Data {
             what: "embedding head".into(),
             reason: format!("needs rows of {d} floats and labels of at least two classes"),
@@ -281,7 +313,11 @@ fn class_weights(cw: ClassWeight, y: &[u32], k: usize) -> Vec<f64> {
     let present = per.iter().filter(|&&c| c > 0).count().max(1) as f64;
     per.iter()
         .map(|&c| {
-            let bal = if c == 0 { 1.0 } else { y.len() as f64 / (present * c as f64) };
+            let bal = if c == 0 {
+                1.0
+            } else {
+                y.len() as f64 / (present * c as f64)
+            };
             match cw {
                 ClassWeight::None => 1.0,
                 ClassWeight::Balanced => bal,
@@ -331,10 +367,13 @@ impl<'a> Embedded<'a> {
         embedder: &'a Embedder,
         origin: &str,
     ) -> Result<Self> {
-        let h = model.embedding.as_ref().ok_or_else(|| TextError::ModelFile {
-            path: origin.into(),
-            reason: "has no embedding head; train with `--embedding-model DIR`".into(),
-        })?;
+        let h = model
+            .embedding
+            .as_ref()
+            .ok_or_else(|| TextError::ModelFile {
+                path: origin.into(),
+                reason: "has no embedding head; train with `--embedding-model DIR`".into(),
+            })?;
         h.check(embedder, origin)?;
         Ok(Embedded { model, embedder })
     }

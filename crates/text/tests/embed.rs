@@ -41,7 +41,12 @@ fn embeddings_equal_sentence_transformers_within_1e_4() {
     let ours = e.embed(&texts).unwrap();
     let mut worst = 0f32;
     for (t, o) in r.texts.iter().zip(&ours) {
-        assert_eq!(e.pieces(&t.text).unwrap().len(), t.pieces, "word pieces of {:?}", t.text);
+        assert_eq!(
+            e.pieces(&t.text).unwrap().len(),
+            t.pieces,
+            "word pieces of {:?}",
+            t.text
+        );
         assert_eq!(o.len(), t.embedding.len());
         for (a, b) in o.iter().zip(&t.embedding) {
             worst = worst.max((a - b).abs());
@@ -95,7 +100,12 @@ fn a_missing_or_damaged_model_directory_is_refused_naming_the_file() {
     };
     let tmp = tempfile::tempdir().unwrap();
     assert!(load_err(&tmp.path().join("absent")).contains("not a directory"));
-    for missing in ["model.safetensors", "tokenizer.json", "config.json", "1_Pooling/config.json"] {
+    for missing in [
+        "model.safetensors",
+        "tokenizer.json",
+        "config.json",
+        "1_Pooling/config.json",
+    ] {
         let d = tempfile::tempdir().unwrap();
         copy_model(&dir, d.path(), missing);
         let m = load_err(d.path());
@@ -138,9 +148,33 @@ fn complaints() -> (Vec<String>, Vec<String>) {
     let mut x = Vec::new();
     let mut y = Vec::new();
     let kinds = [
-        ("Mortgage", ["escrow account", "loan modification", "foreclosure notice", "mortgage servicer"]),
-        ("Credit reporting", ["credit report", "dispute with the bureau", "inquiry on my file", "wrong account on my report"]),
-        ("Debt collection", ["debt collector called", "collection agency", "debt that is not mine", "calls at work about a debt"]),
+        (
+            "Mortgage",
+            [
+                "escrow account",
+                "loan modification",
+                "foreclosure notice",
+                "mortgage servicer",
+            ],
+        ),
+        (
+            "Credit reporting",
+            [
+                "credit report",
+                "dispute with the bureau",
+                "inquiry on my file",
+                "wrong account on my report",
+            ],
+        ),
+        (
+            "Debt collection",
+            [
+                "debt collector called",
+                "collection agency",
+                "debt that is not mine",
+                "calls at work about a debt",
+            ],
+        ),
     ];
     for (label, phrases) in kinds {
         for (i, p) in phrases.iter().enumerate() {
@@ -166,8 +200,14 @@ fn a_model_with_an_embedding_head_round_trips_and_refuses_other_weights() {
     let ys: Vec<&str> = y.iter().map(String::as_str).collect();
     let (mut model, _) = fit(&ClassifierParams::default(), &xs, &ys).unwrap();
     let emb = e.embed(&xs).unwrap();
-    let yi: Vec<u32> = ys.iter().map(|l| model.label_index(l).unwrap() as u32).collect();
-    let hp = HeadParams { blend: 0.0, ..HeadParams::default() };
+    let yi: Vec<u32> = ys
+        .iter()
+        .map(|l| model.label_index(l).unwrap() as u32)
+        .collect();
+    let hp = HeadParams {
+        blend: 0.0,
+        ..HeadParams::default()
+    };
     model.embedding = Some(fit_head(&hp, &emb, &yi, model.labels().len(), &e).unwrap());
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("m.json");
@@ -183,14 +223,21 @@ fn a_model_with_an_embedding_head_round_trips_and_refuses_other_weights() {
         train_seconds: 0.0,
         riskstream_version: String::new(),
     };
-    ModelFile::new(model.clone(), card).unwrap().save(&path).unwrap();
+    ModelFile::new(model.clone(), card)
+        .unwrap()
+        .save(&path)
+        .unwrap();
     let back = ModelFile::load(&path).unwrap();
     assert_eq!(back.card.format_version, 3);
     assert_eq!(back.model, model);
     let paired = Embedded::new(&back.model, &e, "m.json").unwrap();
     let got = paired.predict_labels(&xs).unwrap();
     // The head alone (blend 0) learns these well-separated products.
-    let right = got.iter().zip(&yi).filter(|(a, b)| **a == **b as usize).count();
+    let right = got
+        .iter()
+        .zip(&yi)
+        .filter(|(a, b)| **a == **b as usize)
+        .count();
     assert!(right >= 55, "{right} of 60 training texts");
     // The saved model answers as the one in memory, and the blend decides the label.
     let mut s = Scratch::default();
@@ -226,13 +273,31 @@ fn a_model_with_an_embedding_head_round_trips_and_refuses_other_weights() {
 fn head_parameters_are_checked_before_fitting() {
     use riskstream_text::head::HeadParams;
     for bad in [
-        HeadParams { epochs: 0, ..HeadParams::default() },
-        HeadParams { blend: 1.5, ..HeadParams::default() },
-        HeadParams { learning_rate: 0.0, ..HeadParams::default() },
-        HeadParams { l2: -1.0, ..HeadParams::default() },
-        HeadParams { batch: 0, ..HeadParams::default() },
+        HeadParams {
+            epochs: 0,
+            ..HeadParams::default()
+        },
+        HeadParams {
+            blend: 1.5,
+            ..HeadParams::default()
+        },
+        HeadParams {
+            learning_rate: 0.0,
+            ..HeadParams::default()
+        },
+        HeadParams {
+            l2: -1.0,
+            ..HeadParams::default()
+        },
+        HeadParams {
+            batch: 0,
+            ..HeadParams::default()
+        },
     ] {
-        assert!(matches!(bad.check(), Err(TextError::InvalidParam { .. })), "{bad:?}");
+        assert!(
+            matches!(bad.check(), Err(TextError::InvalidParam { .. })),
+            "{bad:?}"
+        );
     }
     assert!(HeadParams::default().check().is_ok());
 }

@@ -119,10 +119,19 @@ impl Embedder {
         let cfg_path = dir.join("config.json");
         let config: BertConfig = json(&cfg_path)?;
         if config.hidden_act != "gelu" {
-            return Err(bad(&cfg_path, format!("hidden_act `{}` is not supported (only gelu)", config.hidden_act)));
+            return Err(bad(
+                &cfg_path,
+                format!(
+                    "hidden_act `{}` is not supported (only gelu)",
+                    config.hidden_act
+                ),
+            ));
         }
         if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-            return Err(bad(&cfg_path, "hidden_size must be a multiple of num_attention_heads"));
+            return Err(bad(
+                &cfg_path,
+                "hidden_size must be a multiple of num_attention_heads",
+            ));
         }
         let pool_path = dir.join("1_Pooling").join("config.json");
         let pool: Pooling = json(&pool_path)?;
@@ -131,19 +140,32 @@ impl Embedder {
             || pool.pooling_mode_max_tokens
             || pool.pooling_mode_mean_sqrt_len_tokens
         {
-            return Err(bad(&pool_path, "only mean pooling (pooling_mode_mean_tokens alone) is supported"));
+            return Err(bad(
+                &pool_path,
+                "only mean pooling (pooling_mode_mean_tokens alone) is supported",
+            ));
         }
         if pool.word_embedding_dimension != config.hidden_size {
-            return Err(bad(&pool_path, format!("word_embedding_dimension {} differs from config.json hidden_size {}", pool.word_embedding_dimension, config.hidden_size)));
+            return Err(bad(
+                &pool_path,
+                format!(
+                    "word_embedding_dimension {} differs from config.json hidden_size {}",
+                    pool.word_embedding_dimension, config.hidden_size
+                ),
+            ));
         }
         let modules: Vec<ModuleEntry> = json(&dir.join("modules.json"))?;
-        let normalize = modules
-            .iter()
-            .any(|m| m.kind.ends_with("models.Normalize"));
+        let normalize = modules.iter().any(|m| m.kind.ends_with("models.Normalize"));
         let sb_path = dir.join("sentence_bert_config.json");
         let sb: SbertConfig = json(&sb_path)?;
         if sb.max_seq_length < 2 || sb.max_seq_length > config.max_position_embeddings {
-            return Err(bad(&sb_path, format!("max_seq_length {} must be 2 to {} (config.json max_position_embeddings)", sb.max_seq_length, config.max_position_embeddings)));
+            return Err(bad(
+                &sb_path,
+                format!(
+                    "max_seq_length {} must be 2 to {} (config.json max_position_embeddings)",
+                    sb.max_seq_length, config.max_position_embeddings
+                ),
+            ));
         }
         let tok_path = dir.join("tokenizer.json");
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(read(&tok_path)?)
@@ -156,7 +178,14 @@ impl Embedder {
             .map_err(|e| bad(&tok_path, format!("cannot truncate: {e}")))?;
         tokenizer.with_padding(None);
         if tokenizer.get_vocab_size(true) > config.vocab_size {
-            return Err(bad(&tok_path, format!("{} word pieces but config.json vocab_size is {}", tokenizer.get_vocab_size(true), config.vocab_size)));
+            return Err(bad(
+                &tok_path,
+                format!(
+                    "{} word pieces but config.json vocab_size is {}",
+                    tokenizer.get_vocab_size(true),
+                    config.vocab_size
+                ),
+            ));
         }
         let w_path = dir.join("model.safetensors");
         let bytes = read(&w_path)?;

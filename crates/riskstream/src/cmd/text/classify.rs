@@ -36,7 +36,11 @@ pub(super) struct ClassifyArgs {
 }
 
 /// The embeddings of `x` when the model has an embedding head, checked against it.
-fn embeddings(f: &ModelFile, a: &ClassifyArgs, x: &[String]) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+fn embeddings(
+    f: &ModelFile,
+    a: &ClassifyArgs,
+    x: &[String],
+) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
     let Some(h) = &f.model.embedding else {
         if a.embedding_model.is_some() {
             return Err(UsageError(
@@ -51,7 +55,8 @@ fn embeddings(f: &ModelFile, a: &ClassifyArgs, x: &[String]) -> anyhow::Result<O
         .clone()
         .unwrap_or_else(|| PathBuf::from(&h.embedding_dir));
     let embedder = riskstream_text::embed::Embedder::load(&dir)?;
-    let paired = riskstream_text::head::Embedded::new(&f.model, &embedder, &a.model.display().to_string())?;
+    let paired =
+        riskstream_text::head::Embedded::new(&f.model, &embedder, &a.model.display().to_string())?;
     Ok(Some(paired.embed(&strs(x))?))
 }
 

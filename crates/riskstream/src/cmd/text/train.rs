@@ -60,8 +60,7 @@ fn fit_embedding(
     let t0 = std::time::Instant::now();
     let emb = embedder.embed(&x)?;
     let embed_s = t0.elapsed().as_secs_f64();
-    let head =
-        riskstream_text::head::fit_head(&hp, &emb, &y, model.labels().len(), &embedder)?;
+    let head = riskstream_text::head::fit_head(&hp, &emb, &y, model.labels().len(), &embedder)?;
     println!(
         "embedding head: {} texts embedded with {} ({}) in {embed_s:.1} s ({:.1} texts/s), blend {}",
         crate::cmd::thousands(x.len() as u64),
