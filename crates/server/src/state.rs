@@ -319,7 +319,7 @@ impl AppState {
         crate::credit_behaviour::check(&cfg, &spec)?;
         let forecast = load_forecast(&registry, &cfg).await?;
         let recommend = load_recommend(&registry, &cfg).await?;
-        let complaints = load_complaints(&registry, &cfg).await?;
+        let complaints = load_complaints(&registry, &cfg, None).await?;
         let audit = cfg
             .audit_decisions
             // With the write-ahead log, decisions' audit batches need not sync SQLite's own
@@ -394,7 +394,12 @@ impl AppState {
         self.forecast.store(Arc::new(f));
         let r = load_recommend(&self.registry, &self.cfg).await?;
         self.recommend.store(Arc::new(r));
-        let t = load_complaints(&self.registry, &self.cfg).await?;
+        let t = load_complaints(
+            &self.registry,
+            &self.cfg,
+            self.complaints.load().embedder.clone(),
+        )
+        .await?;
         self.complaints.store(Arc::new(t));
         tracing::info!(
             policy = %d.policy_id,
@@ -828,11 +833,12 @@ async fn load_recommend(
 async fn load_complaints(
     registry: &Registry,
     cfg: &ServiceConfig,
+    prev: Option<Arc<riskstream_text::embed::Embedder>>,
 ) -> Result<crate::complaints::TextDeployment, riskstream_registry::RegistryError> {
     let Some(c) = &cfg.complaints else {
         return Ok(crate::complaints::TextDeployment::default());
     };
-    let d = crate::complaints::load(registry, c).await?;
+    let d = crate::complaints::load(registry, c, prev).await?;
     for p in &d.problems {
         tracing::warn!(deployment = %c.deployment, "{p}");
     }

@@ -71,8 +71,20 @@ impl<'a> Reader<'a> {
 
     /// Classifies one text with up to `reasons` reasons per output.
     pub fn read(&mut self, text: &str, reasons: usize) -> Classified {
+        self.read_embedded(text, None, reasons)
+    }
+
+    /// Classifies one text given its sentence embedding: when the model has an embedding
+    /// head the label is the blend's ([`crate::head`]); the caller has checked the embedder
+    /// with [`crate::head::Embedded::new`].
+    pub fn read_embedded(
+        &mut self,
+        text: &str,
+        embedding: Option<&[f32]>,
+        reasons: usize,
+    ) -> Classified {
         let m = self.model;
-        let p = m.predict(text, reasons, &mut self.scratch);
+        let p = m.predict_embedded(text, embedding, reasons, &mut self.scratch);
         let mut out = Classified {
             label: m.labels()[p.label].clone(),
             score: p.score,

@@ -47,6 +47,35 @@ pub enum TextError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A sentence-embedding model directory is missing a file, or a file in it is damaged or
+    /// of a kind this build cannot run; `path` names the file.
+    #[error("embedding model {path}: {reason}")]
+    EmbeddingModel {
+        /// The file (or directory) at fault.
+        path: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A model file's embedding head was trained on another embedding model.
+    #[error("model file {model}: trained on embedding model {expected}, but {dir} is {found}; give the directory it was trained with (`--embedding-model`) or retrain")]
+    EmbeddingMismatch {
+        /// The text model file (or a description).
+        model: String,
+        /// The identity recorded in the model file.
+        expected: String,
+        /// The embedding directory given.
+        dir: String,
+        /// Its identity.
+        found: String,
+    },
+    /// A computation that should not fail did: a bug, please report it.
+    #[error("internal error {what}: {reason}; please report it")]
+    Internal {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -77,6 +106,7 @@ impl Classify for TextError {
     fn class(&self) -> ErrorClass {
         match self {
             TextError::Io { .. } => ErrorClass::External,
+            TextError::Internal { .. } => ErrorClass::Internal,
             _ => ErrorClass::User,
         }
     }

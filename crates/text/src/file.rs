@@ -16,12 +16,13 @@ use std::path::Path;
 
 /// The `format` value of every text classifier file.
 pub const FORMAT: &str = "riskstream-text-classifier";
-/// The current format version: 2 when the model carries an escalation model, sentiment or
-/// multi-label thresholds (fields version 1 readers refuse), else 1 (so files without them
-/// stay readable by older builds).
-pub const FORMAT_VERSION: u32 = 2;
+/// The current format version: 3 when the model carries an embedding head (which needs its
+/// embedding model to score: version 2 readers must refuse it), 2 when it carries an
+/// escalation model, sentiment or multi-label thresholds (fields version 1 readers refuse),
+/// else 1 (so files without them stay readable by older builds).
+pub const FORMAT_VERSION: u32 = 3;
 /// Versions this build reads.
-pub const READABLE_VERSIONS: &[u32] = &[1, 2];
+pub const READABLE_VERSIONS: &[u32] = &[1, 2, 3];
 
 /// Everything about a model except the model: the "model card".
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -72,7 +73,13 @@ impl ModelFile {
         card.format = FORMAT.into();
         let extended =
             model.escalation.is_some() || model.sentiment.is_some() || model.thresholds.is_some();
-        card.format_version = if extended { FORMAT_VERSION } else { 1 };
+        card.format_version = if model.embedding.is_some() {
+            FORMAT_VERSION
+        } else if extended {
+            2
+        } else {
+            1
+        };
         card.model_id = model_id(&model)?;
         card.kind = "text_classifier".into();
         card.riskstream_version = env!("CARGO_PKG_VERSION").into();

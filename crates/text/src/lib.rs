@@ -45,10 +45,12 @@
 mod b64;
 pub mod complaint;
 pub mod dedup;
+pub mod embed;
 pub mod error;
 pub mod escalation;
 pub mod features;
 pub mod file;
+pub mod head;
 pub mod metrics;
 pub mod model;
 pub mod multilabel;

@@ -89,6 +89,10 @@ pub struct TextModel {
     /// is predicted when its raw score is at least its threshold; see [`crate::multilabel`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<f64>>,
+    /// The linear head on sentence embeddings blended into the label, if the model was
+    /// trained with an embedding model (see [`crate::head`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<crate::head::EmbeddingHead>,
     #[serde(skip)]
     vocab: Vocab,
 }
@@ -128,6 +132,7 @@ impl TextModel {
             escalation: None,
             sentiment: None,
             thresholds: None,
+            embedding: None,
             vocab,
         }
     }
@@ -149,6 +154,9 @@ impl TextModel {
                 "buckets_log2 = {} is outside 10..=24",
                 self.features.buckets_log2
             ));
+        }
+        if let Some(h) = &self.embedding {
+            h.check_shapes(k)?;
         }
         let n = self.active.len();
         if self.idf.len() != n || self.weights.len() != n * k || self.bias.len() != k {

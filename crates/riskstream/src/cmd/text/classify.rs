@@ -28,6 +28,36 @@ pub(super) struct ClassifyArgs {
     /// (−1..1), `escalation` (probability of relief) and `escalation_reasons`.
     #[arg(long)]
     output: PathBuf,
+    /// The sentence-embedding model directory of a model trained with
+    /// `--embedding-model` (default: the directory recorded at training); its weights must
+    /// be the ones the model was trained on (checked by SHA-256).
+    #[arg(long)]
+    embedding_model: Option<PathBuf>,
+}
+
+/// The embeddings of `x` when the model has an embedding head, checked against it.
+fn embeddings(
+    f: &ModelFile,
+    a: &ClassifyArgs,
+    x: &[String],
+) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+    let Some(h) = &f.model.embedding else {
+        if a.embedding_model.is_some() {
+            return Err(UsageError(
+                "the model has no embedding head (it was trained without --embedding-model); drop --embedding-model".into(),
+            )
+            .into());
+        }
+        return Ok(None);
+    };
+    let dir = a
+        .embedding_model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&h.embedding_dir));
+    let embedder = riskstream_text::embed::Embedder::load(&dir)?;
+    let paired =
+        riskstream_text::head::Embedded::new(&f.model, &embedder, &a.model.display().to_string())?;
+    Ok(Some(paired.embed(&strs(x))?))
 }
 
 pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
@@ -47,6 +77,7 @@ pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
     let t = load(&a.input, a.delimiter)?;
     let x = t.column(&text_col, "--text-col")?;
     let ids = ids_or_rows(&t, a.id_col.as_deref())?;
+    let emb = embeddings(&f, &a, x)?;
     let mut reader = riskstream_text::Reader::new(&f.model);
     let (mut labels, mut scores, mut reasons, mut notes) = (vec![], vec![], vec![], vec![]);
     let (mut all_labels, mut sentiment, mut risk, mut risk_reasons) =
@@ -58,8 +89,9 @@ pub(super) fn classify(a: ClassifyArgs) -> anyhow::Result<Outcome> {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    for text in x {
-        let p = reader.read(text, a.reasons);
+    for (i, text) in x.iter().enumerate() {
+        let e = emb.as_ref().map(|e| e[i].as_slice());
+        let p = reader.read_embedded(text, e, a.reasons);
         labels.push(p.label.clone());
         scores.push(p.score);
         reasons.push(show(&p.reasons));

