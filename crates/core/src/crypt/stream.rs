@@ -182,6 +182,23 @@ impl Header {
         Ok(h)
     }
 
+    /// Reads the header at the start of `file` and unwraps its data key (for a reader or
+    /// writer that continues an existing file).
+    pub(crate) fn read_from(
+        file: &mut std::fs::File,
+        keys: Option<&MasterKeys>,
+        origin: &str,
+    ) -> Result<(Header, Zeroizing<[u8; 32]>), CryptError> {
+        let mut raw = [0u8; HEADER_LEN];
+        file.seek(SeekFrom::Start(0))
+            .map_err(io_err(origin, "seeking"))?;
+        let got =
+            crate::fs::read_full(file, &mut raw).map_err(io_err(origin, "reading the header"))?;
+        let header = Header::parse(&raw[..got], origin)?;
+        let dek = header.unwrap_dek(keys, origin)?;
+        Ok((header, dek))
+    }
+
     /// The data key, unwrapped with the master key the header names.
     pub(crate) fn unwrap_dek(
         &self,
@@ -378,13 +395,7 @@ impl SealWriter<std::fs::File> {
         keep: u64,
         origin: &str,
     ) -> Result<Self, CryptError> {
-        let mut raw = [0u8; HEADER_LEN];
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_err(origin, "seeking"))?;
-        let got = crate::fs::read_full(&mut file, &mut raw)
-            .map_err(io_err(origin, "reading the header"))?;
-        let header = Header::parse(&raw[..got], origin)?;
-        let dek = header.unwrap_dek(keys, origin)?;
+        let (header, dek) = Header::read_from(&mut file, keys, origin)?;
         let damaged = |what: String| CryptError::Damaged {
             path: origin.to_string(),
             what,

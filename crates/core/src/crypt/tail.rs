@@ -49,13 +49,7 @@ impl OpenTail {
         keys: Option<&MasterKeys>,
         origin: &str,
     ) -> Result<Self, CryptError> {
-        let mut raw = [0u8; HEADER_LEN];
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_err(origin, "seeking"))?;
-        let got = crate::fs::read_full(&mut file, &mut raw)
-            .map_err(io_err(origin, "reading the header"))?;
-        let header = Header::parse(&raw[..got], origin)?;
-        let dek = header.unwrap_dek(keys, origin)?;
+        let (header, dek) = Header::read_from(&mut file, keys, origin)?;
         Ok(OpenTail {
             file,
             key: aead_key(&*dek)?,
