@@ -84,16 +84,20 @@ WINDOWS = {
 
 
 def to_csv(parquet_path, csv_path):
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
     cols = ["tx_id", "event_time", "customer_id", "card_id", "terminal_id", "amount", "channel",
             "country", "device_id"]
     t = pq.read_table(parquet_path, columns=cols)
-    secs = pc.cast(pc.cast(t["event_time"], "timestamp[s]"), "int64")
-    arrays = [t[c] if c != "event_time" else pc.strftime(t[c], format="%Y-%m-%d %H:%M:%S") for c in cols]
+    # Whole seconds (the generator's times are); naive UTC for strftime (no tz database).
+    micros = pc.cast(t["event_time"].cast(pa.timestamp("us", tz="UTC")), pa.int64())
+    secs = pc.divide(micros, 1_000_000)
+    naive = pc.cast(pc.multiply(secs, 1_000_000), pa.timestamp("us"))
+    arrays = [t[c] if c != "event_time" else pc.strftime(naive, format="%Y-%m-%d %H:%M:%S") for c in cols]
     arrays = [pc.cast(a, "string") if str(a.type).startswith("dictionary") else a for a in arrays]
-    out = __import__("pyarrow").table(arrays + [secs], names=cols + ["ts"])
+    out = pa.table(arrays + [secs], names=cols + ["ts"])
     pcsv.write_csv(out, csv_path, pcsv.WriteOptions(include_header=False, quoting_style="none"))
     return t.num_rows
 
