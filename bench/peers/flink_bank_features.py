@@ -35,6 +35,8 @@ CSV first (untimed; Flink's bundled formats have no Parquet reader), runs the jo
 'blackhole' sinks (or, with --output DIR, CSV files per window, for bank_features_check.py)
 and prints one JSON line with wall seconds (submit to finish) and Flink's net job runtime.
 
+Measured against riskstream in BENCHMARKS.md, "Bank feature set against Spark and Flink".
+
 Usage: python flink_bank_features.py --transactions T.parquet [--threads 2] [--output DIR]
 """
 import argparse

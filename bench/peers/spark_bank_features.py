@@ -14,8 +14,8 @@ Semantics, as the spec defines them (crates/features/src/spec, engine/mod.rs):
     (both windows partitioned by the entity only: one shuffle per entity);
   * max and distinct counts are not differences, so they use the RANGE frame
     `(t - len, t]` on whole seconds the natural way: on rows whose entity has a later
-    event in the same second they also see that event (the only difference; counted by
-    --check as tie rows);
+    event in the same second they also see that event (the only difference;
+    bank_features_check.py counts these rows as tie rows);
   * filters: only matching events enter, every row gets a value; `empty` (0, or -1 for
     card_since_last_s) when the window holds nothing; std is the population std
     (sqrt(E[x^2] - mean^2), as the engine computes it); distinct counts count a null
@@ -30,7 +30,10 @@ Semantics, as the spec defines them (crates/features/src/spec, engine/mod.rs):
     user would write it: labels joined to their transaction (terminal, time, id), then to
     every transaction of the same terminal whose windows hold it and that comes after the
     label, summed per transaction. Several labels for one transaction would be summed
-    (the engine keeps the last); --check reports how many transactions have more than one.
+    (the engine keeps the last); bank_features_check.py --labels reports how many
+    transactions have more than one.
+
+Measured against riskstream in BENCHMARKS.md, "Bank feature set against Spark and Flink".
 
 Usage: python spark_bank_features.py --transactions T.parquet --labels L.parquet
            [--threads 2] [--memory 8g] [--output DIR]
