@@ -156,6 +156,7 @@ pub async fn lists_page(
         limit: HISTORY,
         ..Default::default()
     };
+    c.app.audit_settled().await;
     let reg = &c.app.registry;
     let (names, (entries, total), history) = tokio::try_join!(
         reg.list_names(),
