@@ -13,7 +13,8 @@
 //! `$RISKSTREAM_PEER_PYTHON`, in the same run), the n-gram model alone (defaults), the
 //! embedding head alone (blend 0), the default blend (`HeadParams::default()`); accuracy and
 //! macro-F1 on every test row and without exact duplicates of training texts. Speed
-//! (`SPEED_ROUNDS`, default 1, 0 skips it): our embedding of the test texts (texts/s,
+//! (`SPEED_ROUNDS`, default 1, 0 skips it; `SPEED_TEXTS`, default all, the first N test
+//! texts only): our embedding of the test texts (texts/s,
 //! `RAYON_NUM_THREADS`, default 2) and `peers/minilm_speed.py` (sentence-transformers, the
 //! same number of torch threads) on the same texts, alternating, once per round; the
 //! peer's first embeddings are checked against ours.
@@ -183,11 +184,18 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(1);
+    // SPEED_TEXTS: time the first N test texts only (default all).
+    let n_speed: usize = std::env::var("SPEED_TEXTS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(xte.len())
+        .min(xte.len());
+    let xte = &xte[..n_speed];
     let tmp = std::env::temp_dir().join(format!("embed_cfpb_{}.json", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec(&xte).expect("json")).expect("write texts");
     for round in 1..=rounds {
         let t0 = Instant::now();
-        let fresh = embedder.embed(&s(&xte)).expect("embed test");
+        let fresh = embedder.embed(&s(xte)).expect("embed test");
         let ours_s = t0.elapsed().as_secs_f64();
         let ours = xte.len() as f64 / ours_s;
         let mut drift = 0f32;
