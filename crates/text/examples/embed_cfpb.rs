@@ -192,7 +192,7 @@ fn main() {
         .min(xte.len());
     let xte = &xte[..n_speed];
     let tmp = std::env::temp_dir().join(format!("embed_cfpb_{}.json", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec(&xte).expect("json")).expect("write texts");
+    std::fs::write(&tmp, serde_json::to_vec(xte).expect("json")).expect("write texts");
     for round in 1..=rounds {
         let t0 = Instant::now();
         let fresh = embedder.embed(&s(xte)).expect("embed test");

@@ -72,10 +72,12 @@ fn main() {
     for cw in [ClassWeight::None, ClassWeight::Sqrt, ClassWeight::Balanced] {
         for l2 in [1e-4, 1e-3, 1e-2] {
             for epochs in [10, 40] {
-                let mut p = HeadParams::default();
-                p.class_weight = cw;
-                p.l2 = l2;
-                p.epochs = epochs;
+                let p = HeadParams {
+                    class_weight: cw,
+                    l2,
+                    epochs,
+                    ..HeadParams::default()
+                };
                 grid.push((format!("{cw:?} l2={l2:e} e={epochs}"), p));
             }
         }
