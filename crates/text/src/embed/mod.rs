@@ -6,7 +6,8 @@
 //!  DIR/tokenizer.json ─▶ tokenizers (BERT word pieces, lower-cased, [CLS] … [SEP]),
 //!        truncated to DIR/sentence_bert_config.json max_seq_length (256 for MiniLM)
 //!  DIR/config.json + DIR/model.safetensors ─▶ bert::Bert (6 layers, 384 wide)
-//!     texts ─▶ batches of `batch` (longest first, padded to the batch's longest)
+//!     texts ─▶ batches of `batch` (longest first, padded to the batch's longest; the
+//!              batches in parallel on rayon's pool)
 //!           ─▶ hidden states ─▶ mean over the real tokens (DIR/1_Pooling/config.json)
 //!           ─▶ L2-normalised (when DIR/modules.json lists Normalize) ─▶ 384 floats
 //! ```
@@ -31,6 +32,7 @@ use crate::error::{Result, TextError};
 use bert::{Bert, BertConfig};
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -250,16 +252,27 @@ impl Embedder {
     /// Embeddings of `texts`, in their order, `dim()` floats each.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let ids: Vec<Vec<u32>> = texts
-            .iter()
+            .par_iter()
             .map(|t| self.pieces(t))
             .collect::<Result<_>>()?;
         // Longest first, as sentence-transformers sorts: batches of similar lengths pad less.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        // Batches run in parallel on rayon's pool (`RAYON_NUM_THREADS`): candle multiplies
+        // matrices on every thread but runs softmax, GELU and layer norm on one, so one
+        // batch at a time left a core idle for about half of each forward. A batch's
+        // result does not depend on which thread computes it.
+        let chunks: Vec<&[usize]> = order.chunks(self.batch).collect();
+        let done: Vec<Vec<Vec<f32>>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+                self.embed_batch(&rows)
+            })
+            .collect::<Result<_>>()?;
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch) {
-            let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            for (&i, e) in chunk.iter().zip(self.embed_batch(&rows)?) {
+        for (chunk, embs) in chunks.iter().zip(done) {
+            for (&i, e) in chunk.iter().zip(embs) {
                 out[i] = e;
             }
         }

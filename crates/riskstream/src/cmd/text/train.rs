@@ -28,7 +28,7 @@ pub(super) struct EmbeddingArgs {
     #[arg(long)]
     pub(super) embedding_model: Option<PathBuf>,
     /// Weight of the n-gram model's probabilities in the blend, 0 to 1 (0: the embedding
-    /// head alone; default 0.5).
+    /// head alone; default 0.75, chosen on an inner time split of the CFPB training rows).
     #[arg(long, requires = "embedding_model")]
     pub(super) blend: Option<f64>,
 }
