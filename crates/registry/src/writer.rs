@@ -17,9 +17,6 @@
 //! batches nobody waits for on the registry's relaxed connection: on a SQLite file the
 //! commit is not synced, because the sender's own log restores whatever a power loss takes,
 //! and the sender syncs the registry ([`Registry::sync_to_disk`]) before dropping that log.
-//! Under sustained load it also starts such batches at most every 10 ms, so a busy service
-//! writes tens of records per transaction rather than one or two; readers that must see
-//! every record sent so far call [`AuditWriter::flush`] first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,12 +30,6 @@ use crate::{AuditRecord, Registry};
 
 /// Records per transaction at most.
 const MAX_BATCH: usize = 1000;
-/// Under sustained load, the least time between the starts of two batches nobody waits
-/// for (a `logged` writer's): see `run`.
-const COALESCE: Duration = Duration::from_millis(10);
-/// Batches in a row, each started within 2 × `COALESCE` of the one before, that make the
-/// load sustained.
-const BUSY_AFTER: u32 = 16;
 /// Attempts per batch before it is dropped.
 const ATTEMPTS: u32 = 6;
 
@@ -73,15 +64,11 @@ pub struct AuditWriterStats {
     pub written: u64,
     /// Records dropped after all retries failed.
     pub failed: u64,
-    /// Transactions written (batches; one per record under light load, tens of records
-    /// each under sustained load on a `logged` writer).
-    pub batches: u64,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     written: AtomicU64,
-    batches: AtomicU64,
     failed: AtomicU64,
     failed_since_flush: AtomicU64,
     last_error: std::sync::Mutex<String>,
@@ -191,22 +178,14 @@ impl AuditWriter {
     /// Waits until every record queued before this call is committed. Errors if records
     /// were dropped (after retries) since the previous flush.
     pub async fn flush(&self) -> Result<()> {
-        self.settle().await?;
-        self.take_failures()
-    }
-
-    /// Waits until every record queued before this call is written (or dropped after its
-    /// retries), without taking the count of dropped records that [`AuditWriter::flush`]
-    /// reports: for a reader that must see every record sent so far.
-    pub async fn settle(&self) -> Result<()> {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
             // An error here means the task ended, which it does only after draining.
             let _ = done.await;
-            Ok(())
         } else {
-            self.wait_for_task().await
+            self.wait_for_task().await?;
         }
+        self.take_failures()
     }
 
     /// Stops accepting records, writes everything queued and waits for the task to end.
@@ -225,7 +204,6 @@ impl AuditWriter {
             queued: self.tx.max_capacity() - self.tx.capacity(),
             written: self.shared.written.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
-            batches: self.shared.batches.load(Ordering::Relaxed),
         }
     }
 
@@ -279,40 +257,20 @@ async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::new();
     let mut committed = Vec::new();
-    // Under sustained load (`BUSY_AFTER` batches in a row, each started within 2 ×
-    // `COALESCE` of the one before), a batch of records nobody waits for (their events are
-    // in the sender's own log) starts no sooner than `COALESCE` after the last one and takes
-    // what arrives meanwhile: at 5,000 decisions a second the records came one or two per
-    // transaction, and each transaction is five statements, each a round trip to the
-    // database's worker thread and a page write or more. A record someone waits for, a
-    // flush or a close ends the wait at once; a writer under light or bursty traffic
-    // (tests, a quiet service) writes each record as it comes.
-    let mut last_start: Option<tokio::time::Instant> = None;
-    let mut busy = 0u32;
     // Ends when the queue is closed (by `close`, or when every sender is gone) and empty.
     while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
-        let mut urgent = take(&mut msgs, &mut batch, &mut committed, &mut acks, &mut rx);
-        let now = tokio::time::Instant::now();
-        busy = match last_start {
-            Some(t) if now.duration_since(t) <= 2 * COALESCE => busy.saturating_add(1),
-            _ => 0,
-        };
-        if logged && busy >= BUSY_AFTER {
-            if let Some(until) = last_start.map(|t| t + COALESCE) {
-                while !urgent && batch.len() < MAX_BATCH {
-                    let room = MAX_BATCH - batch.len();
-                    match tokio::time::timeout_at(until, rx.recv_many(&mut msgs, room)).await {
-                        Ok(n) if n > 0 => {
-                            urgent = take(&mut msgs, &mut batch, &mut committed, &mut acks, &mut rx);
-                        }
-                        // The deadline passed, or the queue is closed and empty.
-                        _ => break,
-                    }
+        for msg in msgs.drain(..) {
+            match msg {
+                Msg::Record(r) => batch.push(r),
+                Msg::Committed(r, ack) => {
+                    batch.push(r);
+                    committed.push(ack);
                 }
+                Msg::Flush(ack) => acks.push(ack),
+                Msg::Close => rx.close(),
             }
         }
         if !batch.is_empty() {
-            last_start = Some(tokio::time::Instant::now());
             let relaxed = logged && committed.is_empty();
             let r = write(&registry, &batch, &shared, relaxed).await;
             batch.clear();
@@ -324,38 +282,6 @@ async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared
             let _ = ack.send(());
         }
     }
-}
-
-/// Sorts received messages into the batch and the waiting acknowledgements; true when one
-/// of them should not wait for more records (someone waits for its commit, a flush, a
-/// close).
-fn take(
-    msgs: &mut Vec<Msg>,
-    batch: &mut Vec<AuditRecord>,
-    committed: &mut Vec<oneshot::Sender<std::result::Result<(), String>>>,
-    acks: &mut Vec<oneshot::Sender<()>>,
-    rx: &mut mpsc::Receiver<Msg>,
-) -> bool {
-    let mut urgent = false;
-    for msg in msgs.drain(..) {
-        match msg {
-            Msg::Record(r) => batch.push(r),
-            Msg::Committed(r, ack) => {
-                batch.push(r);
-                committed.push(ack);
-                urgent = true;
-            }
-            Msg::Flush(ack) => {
-                acks.push(ack);
-                urgent = true;
-            }
-            Msg::Close => {
-                rx.close();
-                urgent = true;
-            }
-        }
-    }
-    urgent
 }
 
 async fn write(
@@ -375,7 +301,6 @@ async fn write(
         match r {
             Ok(()) => {
                 shared.written.fetch_add(n, Ordering::Relaxed);
-                shared.batches.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             Err(e) if attempt == ATTEMPTS => {

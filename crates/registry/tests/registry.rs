@@ -33,7 +33,6 @@ on_both_backends!(
     audit_detects_rows_removed_or_added_at_the_end,
     audit_writer_under_load_keeps_the_chain,
     a_logged_writer_shares_the_chain_with_synced_changes,
-    a_busy_logged_writer_gathers_records_into_fewer_transactions,
     reopening_continues_the_chain,
     two_instances_share_one_chain,
     regression_sqlx_4284_null_pct_then_value,
@@ -710,36 +709,6 @@ async fn a_logged_writer_shares_the_chain_with_synced_changes(db: Db) {
     let want: std::collections::BTreeSet<String> = (0..300).map(|i| format!("tx-{i}")).collect();
     assert_eq!(decisions, want);
     assert_eq!(report.checked as usize, tail.len());
-}
-
-/// Records that arrive a millisecond apart, each alone in the queue: once the load is
-/// sustained, a logged writer (records nobody waits for) gathers those within 10 ms of its
-/// last batch into one transaction; a record someone waits for, and a flush, are written
-/// at once.
-async fn a_busy_logged_writer_gathers_records_into_fewer_transactions(db: Db) {
-    let reg = open(&db).await;
-    let writer = reg.audit_writer_with(64, true);
-    writer.send(record(0)).await.unwrap();
-    writer.flush().await.unwrap();
-    assert_eq!(writer.stats().batches, 1);
-    for i in 1..=100 {
-        writer.send(record(i)).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    writer.flush().await.unwrap();
-    let s = writer.stats();
-    assert_eq!(s.written, 101);
-    // 100 records over at least 100 ms: one transaction each without gathering; with it,
-    // one each for the first 16 (the load is not yet sustained), then about one per 10 ms
-    // (the bound leaves room for a slow machine's late timers).
-    assert!(s.batches <= 1 + 50, "{s:?}");
-    // Someone waiting: no gathering, whatever came just before.
-    writer.send(record(101)).await.unwrap();
-    let ack = writer.send_acked(record(102)).await.unwrap();
-    riskstream_registry::committed(ack).await.unwrap();
-    assert_eq!(writer.stats().written, 103);
-    writer.close().await.unwrap();
-    assert!(reg.audit_verify().await.unwrap().ok());
 }
 
 async fn audit_chain_verifies_through_both_paths(db: Db) {

@@ -346,7 +346,6 @@ pub async fn read(
     st: &crate::state::AppState,
     w: &Window,
 ) -> Result<Readings, riskstream_registry::RegistryError> {
-    st.audit_settled().await;
     let reg = &st.registry;
     let recent_q = riskstream_registry::AuditQuery {
         actions: vec!["decision".into()],

@@ -90,16 +90,6 @@ pub fn entity_text(v: &Value) -> Option<String> {
 }
 
 impl AppState {
-    /// Waits until the audit records of everything answered so far are written: a busy
-    /// audit writer gathers records nobody waits for for up to 10 ms, and a page or route
-    /// that reads the audit log must list the decisions its caller has been answered.
-    /// A writer that has stopped is the writer's failure to report, not the reader's.
-    pub async fn audit_settled(&self) {
-        if let Some(w) = &self.audit {
-            let _ = w.settle().await;
-        }
-    }
-
     /// Up to `limit` decided transactions of the entity whose `field` is `value`, newest
     /// first by event time, older than `before` if given: the most recent
     /// `[audit] history` per entity are kept (none for an entity the state has forgotten).
@@ -114,9 +104,6 @@ impl AppState {
             let g = self.decider.lock().unwrap_or_else(|e| e.into_inner());
             g.latest().recent(field, value).unwrap_or_default()
         };
-        // The records of decisions already answered may still be queued (a busy writer
-        // gathers them for up to 10 ms): written first, so an answered decision is listed.
-        self.audit_settled().await;
         let ids: Vec<(i64, &str)> = recent.iter().map(|(t, id)| (*t, &**id)).collect();
         self.registry.entity_history(&ids, limit, before).await
     }

@@ -236,7 +236,6 @@ pub async fn credit_page(State(c): C, headers: HeaderMap) -> Result<Response, Fa
         ));
     };
     let dep = c.app.credit.load_full();
-    c.app.audit_settled().await;
     let reg = &c.app.registry;
     let recent_q = AuditQuery {
         actions: vec!["credit.decision".into()],

@@ -191,7 +191,6 @@ pub async fn dashboard(State(c): C, headers: HeaderMap) -> Result<Response, Fail
         limit: LABEL_ROWS,
         ..Default::default()
     };
-    c.app.audit_settled().await;
     let reg = &c.app.registry;
     let (all, h1, h4, d1) = (
         open(None),

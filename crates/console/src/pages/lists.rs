@@ -156,7 +156,6 @@ pub async fn lists_page(
         limit: HISTORY,
         ..Default::default()
     };
-    c.app.audit_settled().await;
     let reg = &c.app.registry;
     let (names, (entries, total), history) = tokio::try_join!(
         reg.list_names(),

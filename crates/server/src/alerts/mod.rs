@@ -170,7 +170,6 @@ impl Alerts {
 
     /// Measures one rule; the value, or why there is none.
     async fn measure(&self, st: &crate::state::AppState, rule: &AlertRule) -> Result<f64, String> {
-        st.audit_settled().await;
         let reg = &st.registry;
         let latest = || async {
             let q = AuditQuery {

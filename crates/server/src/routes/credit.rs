@@ -269,7 +269,6 @@ async fn answered_before(st: &AppState, id: &str) -> Result<Option<Answered>, Ap
     if st.audit.is_none() {
         return Ok(None);
     }
-    st.audit_settled().await;
     let q = AuditQuery {
         actions: vec!["credit.decision".into()],
         subject: Some(id.to_string()),
