@@ -2,7 +2,7 @@
 //! shapes of what the routes answer.
 //!
 //! The handlers build their answers as JSON values; the `…Out` types below describe them
-//! for the document. `tests/openapi.rs` checks real answers against these shapes, so a
+//! for the document. `tests/api/openapi.rs` checks real answers against these shapes, so a
 //! field added to a handler but not here (or the other way round) fails a test.
 
 pub use crate::error::ErrorBody;
@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 /// The OpenAPI document, generated from the handlers. Every route lists every status it can
-/// answer, errors as [`error::ErrorBody`]; `tests/openapi.rs` holds the document to what the
+/// answer, errors as [`error::ErrorBody`]; `tests/api/openapi.rs` holds the document to what the
 /// service answers, and `.ci/schemathesis.sh` fuzzes the service against it.
 #[derive(Debug, OpenApi)]
 #[openapi(
