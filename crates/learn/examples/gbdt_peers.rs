@@ -20,7 +20,7 @@ fn usage() -> ! {
         "usage: gbdt_peers --train FILE --test FILE [--label label] [--features f0,f1,..] \
          [--rounds 200] [--leaves 31] [--depth 0] [--growth leaf|depth] [--lr 0.1] \
          [--lambda 0] [--min-child-weight 0.001] [--min-child-samples 20] [--max-bins 255] \
-         [--bins greedy|quantile] [--mode hist|exact] [--threads 2] [--single-calls 10000] [--seed 0] [--base-score P]"
+         [--bins greedy|quantile|sketch] [--mode hist|exact] [--threads 2] [--single-calls 10000] [--seed 0] [--base-score P] [--dump-trees K]"
     );
     std::process::exit(2)
 }
@@ -32,6 +32,8 @@ struct Args {
     features: Option<Vec<String>>,
     params: GbdtParams,
     single_calls: usize,
+    /// Print this many trees to stderr, XGBoost `get_dump(with_stats=True)` style.
+    dump_trees: usize,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +56,7 @@ fn parse_args() -> Args {
             ..GbdtParams::default()
         },
         single_calls: 10_000,
+        dump_trees: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
@@ -92,6 +95,7 @@ fn parse_args() -> Args {
                 p.bin_placement = match v.as_str() {
                     "greedy" => BinPlacement::Greedy,
                     "quantile" => BinPlacement::Quantile,
+                    "sketch" => BinPlacement::Sketch,
                     _ => usage(),
                 }
             }
@@ -99,6 +103,7 @@ fn parse_args() -> Args {
             "--seed" => p.seed = num(v) as u64,
             "--base-score" => p.base_score = Some(num(v)),
             "--single-calls" => a.single_calls = num(v) as usize,
+            "--dump-trees" => a.dump_trees = num(v) as usize,
             _ => usage(),
         }
     }
@@ -219,6 +224,38 @@ fn average_precision(score: &[f64], y: &[f64]) -> f64 {
     ap
 }
 
+/// One tree in XGBoost's text dump layout (node ids are ours; thresholds are ours,
+/// `x <= t` where XGBoost prints `x < c`), for comparing first trees.
+fn dump_tree(t: &riskstream_learn::tree::Tree, names: &[String]) -> String {
+    fn walk(
+        t: &riskstream_learn::tree::Tree,
+        names: &[String],
+        i: usize,
+        d: usize,
+        out: &mut String,
+    ) {
+        let n = &t.nodes[i];
+        let pad = "\t".repeat(d);
+        if n.is_leaf() {
+            out.push_str(&format!(
+                "{pad}{i}:leaf={:.6},cover={:.4}\n",
+                n.value, n.cover
+            ));
+        } else {
+            let f = names.get(n.feature as usize).map_or("?", |s| s.as_str());
+            out.push_str(&format!(
+                "{pad}{i}:[{f}<={:.6}] gain={:.4},cover={:.4}\n",
+                n.threshold, n.gain, n.cover
+            ));
+            walk(t, names, n.left as usize, d + 1, out);
+            walk(t, names, n.right as usize, d + 1, out);
+        }
+    }
+    let mut out = String::new();
+    walk(t, names, 0, 0, &mut out);
+    out
+}
+
 fn main() {
     let a = parse_args();
     let t0 = Instant::now();
@@ -234,6 +271,12 @@ fn main() {
     });
     let train_s = t0.elapsed().as_secs_f64();
     let train_cpu_s = cpu_seconds() - cpu0;
+    if a.dump_trees > 0 {
+        eprintln!("base margin {:.7}", model.base_margin());
+    }
+    for (k, t) in model.trees().iter().take(a.dump_trees).enumerate() {
+        eprintln!("booster[{k}]:\n{}", dump_tree(t, &train.feature_names));
+    }
 
     let t0 = Instant::now();
     let p = model.predict_proba(&test.x).unwrap_or_else(|e| {
@@ -268,7 +311,7 @@ fn main() {
     println!(
         "{{\"peer\": \"riskstream\", \"model\": \"gbdt\", \"mode\": \"{:?}\", \"growth\": \"{:?}\", \
          \"threads\": {}, \"train_rows\": {}, \"test_rows\": {}, \"load_s\": {:.3}, \"train_s\": {:.3}, \"train_cpu_s\": {:.2}, \
-         \"batch_predict_s\": {:.4}, \"batch_rows_per_s\": {:.0}, \"roc_auc\": {:.5}, \"pr_auc\": {:.5}, \
+         \"batch_predict_s\": {:.4}, \"batch_rows_per_s\": {:.0}, \"roc_auc\": {:.8}, \"pr_auc\": {:.8}, \
          \"single_p50_us\": {:.2}, \"single_p99_us\": {:.2}, \"trees\": {}, \"leaves\": {}, \
          \"train_logloss\": {:.6}, \"test_logloss\": {:.6}, \"check\": {:.3}}}",
         a.params.split_mode,

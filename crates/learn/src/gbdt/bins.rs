@@ -7,7 +7,9 @@
 //! always takes the branch its bin took in training. Upper bounds sit at the midpoint of
 //! the two neighbouring distinct values, as LightGBM's, so unseen values between them are
 //! split evenly; or, with [`BinPlacement::Quantile`], just below data values at evenly
-//! spaced ranks of every row, as XGBoost's `hist` places its cuts.
+//! spaced ranks of every row; or, with [`BinPlacement::Sketch`], at XGBoost `hist`'s own
+//! cuts (its quantile sketch, reproduced in `sketch.rs`), just below what reads as each
+//! cut in `f32`.
 
 use super::BinPlacement;
 use crate::data::Matrix;
@@ -84,11 +86,19 @@ impl Binned {
         }
         let upper: Vec<Vec<f64>> = values
             .into_par_iter()
-            .map(|mut v| {
-                v.sort_unstable_by(f64::total_cmp);
-                match placement {
-                    BinPlacement::Greedy => bounds(&v, max_bins),
-                    BinPlacement::Quantile => quantile_bounds(&v, max_bins),
+            .map(|mut v| match placement {
+                // The sketch reads the values in row order, as XGBoost pushes them.
+                BinPlacement::Sketch => super::sketch::cuts(&v, max_bins)
+                    .into_iter()
+                    .map(super::sketch::below)
+                    .collect(),
+                BinPlacement::Greedy => {
+                    v.sort_unstable_by(f64::total_cmp);
+                    bounds(&v, max_bins)
+                }
+                BinPlacement::Quantile => {
+                    v.sort_unstable_by(f64::total_cmp);
+                    quantile_bounds(&v, max_bins)
                 }
             })
             .collect();

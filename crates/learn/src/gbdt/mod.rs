@@ -75,6 +75,7 @@ mod boost;
 mod exact;
 mod grow;
 mod hist;
+mod sketch;
 
 use crate::data::{Dataset, Matrix};
 use crate::error::{LearnError, Result};
@@ -123,6 +124,11 @@ pub enum BinPlacement {
     /// a cut, so edges sit at data values (stored as `x <= next_down(cut)`, the same
     /// test). For reproducing XGBoost; no sampling, so the seed does not move it.
     Quantile,
+    /// XGBoost `hist`'s cuts exactly: every row's value read as `f32` goes through
+    /// XGBoost's weighted quantile sketch in row order (`sketch.rs` reproduces it), whose
+    /// approximate quantiles are the cuts; a row goes left when `f32(x) < cut`. What
+    /// `hist` trains on, to the cut; no sampling, so the seed does not move it.
+    Sketch,
 }
 
 impl BinPlacement {
@@ -169,8 +175,8 @@ pub struct GbdtParams {
     pub max_bins: usize,
     /// Histogram or exact split search.
     pub split_mode: SplitMode,
-    /// Where histogram bin edges go: `greedy` (LightGBM's, the default) or `quantile`
-    /// (XGBoost's). Not written to files when greedy.
+    /// Where histogram bin edges go: `greedy` (LightGBM's, the default), `quantile`
+    /// (exact ranks) or `sketch` (XGBoost's own cuts). Not written to files when greedy.
     #[serde(skip_serializing_if = "BinPlacement::is_greedy")]
     pub bin_placement: BinPlacement,
     /// Stop when the validation log loss has not improved for this many rounds (≥ 1);
