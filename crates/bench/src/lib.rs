@@ -6,6 +6,7 @@
 //! | [`windows`] | trailing 1 h / 24 h count and sum per account through the feature engine | Spark, Flink |
 //! | [`handbook`] | the fraud handbook's 14 features on its raw file (to Parquet, into no sink, engine only) | Spark, Flink |
 //! | [`models`] | our learners with each peer's settings: train time, predict rows/s, one-row latency, AUC | LightGBM, XGBoost, scikit-learn, Spark MLlib |
+//! | [`model_seeds`] | `models --seeds`: our GBDT over several seeds, AUC / AP / train CPU seconds as means, with a verdict | LightGBM, XGBoost (their own seeds) |
 //! | [`http`] | the decision service under open-loop load at fixed rates | — (the service's own latency beside the client's) |
 //! | [`pipeline`] | a streaming pipeline through NATS JetStream and Kafka | each broker's own produce / consume ceiling |
 //!
@@ -23,6 +24,7 @@
 pub mod handbook;
 pub mod http;
 mod lines;
+pub mod model_seeds;
 pub mod models;
 pub mod pipeline;
 mod shipped;

@@ -43,6 +43,11 @@ pub struct ModelOptions {
     /// XGBoost, GBTClassifier, RandomForest, LogisticRegression, IsolationForest);
     /// empty runs them all.
     pub only: Vec<String>,
+    /// Seeds to train our GBDT and its peers with (LightGBM and XGBoost pairs only); when
+    /// given, `bench models` runs the seeded comparison of [`crate::model_seeds`] instead.
+    pub seeds: Vec<u64>,
+    /// Directory holding the seed scripts (`lgbm_seeds.py`, `xgb_seeds.py`).
+    pub seed_scripts: PathBuf,
 }
 
 /// One measured model.
@@ -61,7 +66,7 @@ struct Row {
 }
 
 /// Our learners with the peers' settings: (pair key, algorithm, parameters).
-fn ours(threads: usize) -> Vec<(&'static str, Algorithm, serde_json::Value)> {
+pub(crate) fn ours(threads: usize) -> Vec<(&'static str, Algorithm, serde_json::Value)> {
     use serde_json::json;
     vec![
         (
@@ -74,10 +79,11 @@ fn ours(threads: usize) -> Vec<(&'static str, Algorithm, serde_json::Value)> {
         (
             "XGBoost",
             Algorithm::Gbdt,
-            // Bins placed as XGBoost's `hist` places them (cuts at data values at evenly
-            // spaced ranks of every row), not LightGBM's greedy midpoints.
+            // Bins placed where XGBoost's `hist` places them (its quantile sketch over the
+            // values read as `f32`), not LightGBM's greedy midpoints: the same model as
+            // XGBoost's up to rounding.
             json!({"n_rounds": 200, "learning_rate": 0.1, "max_depth": 6, "lambda": 1.0,
-                   "min_child_weight": 1.0, "max_bins": 256, "bin_placement": "quantile",
+                   "min_child_weight": 1.0, "max_bins": 256, "bin_placement": "sketch",
                    "n_threads": threads}),
         ),
         (
@@ -105,7 +111,7 @@ fn ours(threads: usize) -> Vec<(&'static str, Algorithm, serde_json::Value)> {
     ]
 }
 
-fn load(path: &Path, a: &ModelOptions) -> anyhow::Result<Dataset> {
+pub(crate) fn load(path: &Path, a: &ModelOptions) -> anyhow::Result<Dataset> {
     let t = table::load(path, &LoadOptions::default(), &mut crate::print_note)?;
     let features: Vec<String> = t
         .names
@@ -136,6 +142,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// Runs `bench models`; the table goes to `stdout`.
 pub fn run(a: ModelOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
+    if !a.seeds.is_empty() {
+        return crate::model_seeds::run(&a, stdout);
+    }
     let t0 = Instant::now();
     let train = load(&a.train, &a)?;
     let test = load(&a.test, &a)?;

@@ -4,7 +4,7 @@
 //! Defaults that name files in or beside the repository are resolved here (see
 //! [`super::defaults`]), so the benches run from any directory.
 
-use super::defaults::{or_repo, HANDBOOK_RAW, PEERS_DIR, PEERS_VENV};
+use super::defaults::{or_repo, HANDBOOK_RAW, PEERS_DIR, PEERS_VENV, SEED_SCRIPTS};
 use crate::stdout::Stdout;
 use crate::Outcome;
 use riskstream_bench::{handbook, http, models, pipeline, windows};
@@ -144,6 +144,14 @@ pub struct ModelArgs {
     /// empty runs them all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Compare our GBDT with LightGBM and XGBoost over these seeds (e.g. 1,2,3,4,5): AUC,
+    /// AP and train CPU seconds per seed and as means, and whether ours holds on each.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Directory holding `lgbm_seeds.py` and `xgb_seeds.py` [default: scripts/peers, from
+    /// the repository root]
+    #[arg(long)]
+    pub seed_scripts: Option<PathBuf>,
 }
 
 /// Arguments of `riskstream bench http`.
@@ -312,6 +320,8 @@ impl From<ModelArgs> for models::ModelOptions {
             peers_dir: or_repo(m.peers_dir, PEERS_DIR),
             output: m.output,
             only: m.only,
+            seeds: m.seeds,
+            seed_scripts: or_repo(m.seed_scripts, SEED_SCRIPTS),
         }
     }
 }

@@ -40,6 +40,8 @@ pub const HANDBOOK_RAW: &str =
     "../shared/data/fraud-handbook-simulated/raw/transactions_2018-04-01_2018-09-30.csv.gz";
 /// The peers' scripts outside the repository.
 pub const PEERS_DIR: &str = "../shared/peers";
+/// Our own peer scripts (seeded runs), in the repository.
+pub const SEED_SCRIPTS: &str = "scripts/peers";
 /// The peers' virtualenvs (`ml/`, `spark/`, `flink/`).
 pub const PEERS_VENV: &str = "../peers-venv";
 
