@@ -61,7 +61,10 @@ pub fn run(a: &ModelOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         for &seed in &a.seeds {
             let mut params = params.clone();
             params["seed"] = serde_json::json!(seed);
-            eprintln!("riskstream {} ({pair} settings), seed {seed} ...", algo.name());
+            eprintln!(
+                "riskstream {} ({pair} settings), seed {seed} ...",
+                algo.name()
+            );
             let (t, c) = (Instant::now(), cpu_seconds());
             let (m, _) = algo.fit(&params, &train)?;
             let (train_s, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds());
@@ -276,7 +279,10 @@ mod tests {
             text.contains("XGBoost settings against XGBoost 3.2.0: AUC ≥ NO, AP ≥ yes"),
             "{text}"
         );
-        assert!(text.contains("| LightGBM | riskstream | 2 | 0.96000 | 0.31000 | 6.00 |"), "{text}");
+        assert!(
+            text.contains("| LightGBM | riskstream | 2 | 0.96000 | 0.31000 | 6.00 |"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -285,7 +291,10 @@ mod tests {
         let mut out = Vec::new();
         print(&mut out, &SEEDED[..1], &runs).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("LightGBM settings: no peer figures to compare with"), "{text}");
+        assert!(
+            text.contains("LightGBM settings: no peer figures to compare with"),
+            "{text}"
+        );
     }
 
     #[test]
