@@ -5,11 +5,12 @@
 # What it does:
 #   1. installs schemathesis (pinned, below) into a venv cached under
 #      ${XDG_CACHE_HOME:-~/.cache}/riskstream-schemathesis, so only the first run downloads;
-#   2. builds `riskstream` with the profile the tests use (CARGO_PROFILE_DEV_DEBUG as in
-#      .ci/run) and sets up a temporary service: a SQLite registry, the fraud handbook's
-#      feature spec, an online model as champion, the handbook policy active, and one admin
-#      key with a random name (so the fuzzer cannot guess it and revoke it through
-#      DELETE /v1/keys/{name}, which is fuzzed like every other route);
+#   2. builds `riskstream` as the tests build it (`cargo test --workspace --no-run`, with
+#      CARGO_PROFILE_DEV_DEBUG as in .ci/run) and sets up a temporary service: a SQLite
+#      registry, the fraud handbook's feature spec, an online model as champion, the
+#      handbook policy active, and one admin key with a random name (so the fuzzer cannot
+#      guess it and revoke it through DELETE /v1/keys/{name}, which is fuzzed like every
+#      other route);
 #   3. starts `riskstream serve` on a free loopback port and runs
 #        schemathesis run http://127.0.0.1:PORT/openapi.json --checks all
 #          -H "Authorization: Bearer <admin key>" --max-examples $MAX_EXAMPLES ...
@@ -52,7 +53,11 @@ fi
 
 echo "== build riskstream"
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
-cargo build -p riskstream --locked --quiet
+# The binary the tests use: `cargo test --workspace` builds it with the whole workspace's
+# features (dev-dependencies included), so after .ci/run's test step this builds nothing.
+# `cargo build -p riskstream` would resolve features for that package alone and rebuild
+# the dependencies whose features differ (tokenizers, sqlx and others: minutes on 2 cores).
+cargo test --workspace --locked --no-run --quiet
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/riskstream"
 
 WORK=$(mktemp -d /tmp/riskstream-schemathesis.XXXXXX)
