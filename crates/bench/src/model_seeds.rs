@@ -14,7 +14,7 @@
 //! `/proc/self/stat` around the fit, the peers' from `time.process_time()` in
 //! `scripts/peers/lgbm_seeds.py` and `xgb_seeds.py`, which this runs.
 
-use crate::models::{load, ours, ModelOptions};
+use crate::models::{load, ours, peer_command, ModelOptions};
 use anyhow::Context;
 use riskstream_learn::metrics::{average_precision, roc_auc};
 use std::io::Write;
@@ -109,11 +109,7 @@ fn peer(a: &ModelOptions, pair: &str, script: &str, seeds: &str) -> anyhow::Resu
         return Ok(Vec::new());
     }
     eprintln!("peer {} --seeds {seeds} ...", script.display());
-    let out = std::process::Command::new(&python)
-        .arg(&script)
-        .args(["--train", &a.train.display().to_string()])
-        .args(["--test", &a.test.display().to_string()])
-        .args(["--label", &a.label, "--exclude", &a.exclude.join(",")])
+    let out = peer_command(a, &python, &script)
         .args(["--seeds", seeds, "--threads", &a.threads.to_string()])
         .output()
         .with_context(|| format!("running {}", python.display()))?;

@@ -252,6 +252,21 @@ fn peer_models(only: &[String], table: &[(&str, &str)]) -> String {
         .join(",")
 }
 
+/// `python script` with the data arguments every peer script takes (train and test CSVs,
+/// label, excluded columns).
+pub(crate) fn peer_command(
+    a: &ModelOptions,
+    python: &Path,
+    script: &Path,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(python);
+    c.arg(script)
+        .args(["--train", &a.train.display().to_string()])
+        .args(["--test", &a.test.display().to_string()])
+        .args(["--label", &a.label, "--exclude", &a.exclude.join(",")]);
+    c
+}
+
 fn run_peer(
     a: &ModelOptions,
     venv: &str,
@@ -269,11 +284,7 @@ fn run_peer(
         return Ok(Vec::new());
     }
     eprintln!("peer {} ...", script.display());
-    let out = std::process::Command::new(&python)
-        .arg(&script)
-        .args(["--train", &a.train.display().to_string()])
-        .args(["--test", &a.test.display().to_string()])
-        .args(["--label", &a.label, "--exclude", &a.exclude.join(",")])
+    let out = peer_command(a, &python, &script)
         .args(extra)
         .env("PEERS_THREADS", a.threads.to_string())
         .args(if venv == "ml" {
