@@ -209,10 +209,15 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         }
         let bodies = Arc::new(bodies);
         let mut next = 0usize;
-        // Parsed and encoded once: the generator must not be the bottleneck.
-        let url = reqwest::Url::parse(&format!("{base}/v1/decisions"))?;
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))?;
-        auth.set_sensitive(true);
+        // The decisions go through the generator's own lean client (`http_client`): it
+        // must not take the CPU the service is being measured on.
+        let client = Arc::new(crate::http_client::Client::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            "/v1/decisions",
+            &key,
+            a.connections,
+            Duration::from_secs(10),
+        )?);
         let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
         let mut before = Syncs::scrape(&http, &metrics_url).await;
         if !a.json {
@@ -247,24 +252,16 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             while let Some((i, due)) = due_rx.recv().await {
                 let body = bodies[next % bodies.len()].clone();
                 next += 1;
-                let (http, tx, auth, url) = (http.clone(), tx.clone(), auth.clone(), url.clone());
+                let (client, tx) = (client.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let r = http
-                        .post(url)
-                        .header(reqwest::header::AUTHORIZATION, auth)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    let (status, server_us, late, err) = match r {
-                        Ok(resp) => {
-                            let s = resp.status().as_u16();
-                            let b = resp.bytes().await.unwrap_or_default();
-                            let v: Answer = serde_json::from_slice(&b).unwrap_or_default();
+                    let (status, server_us, late, err) = match client.post(body).await {
+                        Ok(r) => {
+                            let s = r.status;
+                            let v: Answer = serde_json::from_slice(&r.body).unwrap_or_default();
                             let err = (s >= 400).then(|| v.error.map(|e| e.message).unwrap_or_default());
                             (s, v.latency_us.unwrap_or(0), v.late_by_us.is_some(), err)
                         }
-                        Err(e) => (0, 0, false, Some(e.to_string())),
+                        Err(e) => (0, 0, false, Some(e)),
                     };
                     let _ = tx.send((i, due.elapsed().as_micros() as u64, status, server_us, late, err));
                 });

@@ -23,6 +23,7 @@
 
 pub mod handbook;
 pub mod http;
+mod http_client;
 mod lines;
 pub mod model_seeds;
 pub mod models;

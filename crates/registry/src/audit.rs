@@ -315,6 +315,16 @@ impl Registry {
         change.commit().await
     }
 
+    /// Opens the relaxed connection of [`Registry::audit_append_logged`] now, from the
+    /// calling thread (SQLite's connection thread inherits its scheduling priority; see
+    /// [`Registry::audit_writer_on_thread`]). The pool keeps that one connection for good.
+    /// A failure is left for the first append to report.
+    pub async fn warm_logged(&self) {
+        if let Some(pool) = &self.inner.relaxed {
+            let _ = pool.acquire().await;
+        }
+    }
+
     /// Makes every commit so far durable (SQLite file: syncs its write-ahead log and the
     /// database file; PostgreSQL commits are durable already). Blocking.
     pub fn sync_to_disk(&self) -> std::io::Result<()> {

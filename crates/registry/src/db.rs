@@ -468,6 +468,11 @@ pub(crate) async fn connect(url: &str) -> Result<Connected> {
         Some(_) => Some(
             AnyPoolOptions::new()
                 .max_connections(1)
+                // One connection for good: the audit writer opens it from its own thread
+                // so that SQLite's thread behind it shares that thread's lower priority.
+                .min_connections(0)
+                .idle_timeout(None)
+                .max_lifetime(None)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;

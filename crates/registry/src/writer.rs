@@ -32,9 +32,17 @@ use crate::{AuditRecord, Registry};
 const MAX_BATCH: usize = 1000;
 /// Attempts per batch before it is dropped.
 const ATTEMPTS: u32 = 6;
+/// How long a writer on its own thread waits after a batch for the next records to gather
+/// (records nobody waits for): one wake-up per interval instead of one per record.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// A record built by the writer when it takes it (see [`AuditWriter::send_with`]).
+type Build = Box<dyn FnOnce() -> AuditRecord + Send>;
 
 enum Msg {
     Record(AuditRecord),
+    /// A record the writer builds itself, off the sender's thread.
+    Lazy(Build),
     /// A record whose sender waits until its batch is committed.
     Committed(
         AuditRecord,
@@ -68,6 +76,9 @@ pub struct AuditWriterStats {
 
 #[derive(Debug, Default)]
 struct Shared {
+    /// Woken when a record someone waits for, or a flush, is queued: a gathering writer
+    /// stops waiting for more and writes at once.
+    urgent: tokio::sync::Notify,
     written: AtomicU64,
     failed: AtomicU64,
     failed_since_flush: AtomicU64,
@@ -81,13 +92,22 @@ struct Shared {
 pub struct AuditWriter {
     tx: mpsc::Sender<Msg>,
     shared: Arc<Shared>,
-    task: Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+    task: Arc<tokio::sync::Mutex<Option<Task>>>,
+}
+
+/// Where the writer runs: a task of the caller's runtime, or a thread of its own (which
+/// says it has ended by dropping `done`'s sender, or by sending on it).
+#[derive(Debug)]
+enum Task {
+    Spawned(JoinHandle<()>),
+    Thread(oneshot::Receiver<()>),
 }
 
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Msg::Record(_) => "Record",
+            Msg::Lazy(_) => "Lazy",
             Msg::Committed(..) => "Committed",
             Msg::Flush(_) => "Flush",
             Msg::Close => "Close",
@@ -119,11 +139,78 @@ impl Registry {
     pub fn audit_writer_with(&self, capacity: usize, logged: bool) -> AuditWriter {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let shared = Arc::new(Shared::default());
-        let task = tokio::spawn(run(self.clone(), rx, shared.clone(), logged));
+        let task = tokio::spawn(run(self.clone(), rx, shared.clone(), logged, None));
         AuditWriter {
             tx,
             shared,
-            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+            task: Arc::new(tokio::sync::Mutex::new(Some(Task::Spawned(task)))),
+        }
+    }
+
+    /// [`Registry::audit_writer_with`] on a thread of its own, named `riskstream-audit`,
+    /// with its own single-threaded runtime, at scheduling niceness `nice` (0 to 19; on
+    /// Linux, where an unprivileged process may lower a thread's priority; elsewhere it is
+    /// ignored).
+    ///
+    /// Why: on a busy machine the writer's batches (hashing the chain, building and running
+    /// the INSERT) took turns on the runtime's workers with the requests whose answers wait
+    /// for them, and a batch of thirty records is milliseconds of CPU in one piece. At a
+    /// lower priority the writer runs when the answers leave room: under load it falls a
+    /// little behind, its batches grow and each record costs less. SQLite's connection
+    /// thread for the registry's relaxed pool is started by this thread when the pool is
+    /// first used here ([`Registry::audit_append_logged`] warms it), and inherits its
+    /// niceness.
+    ///
+    /// # Errors
+    ///
+    /// When the thread or its runtime cannot be started.
+    pub fn audit_writer_on_thread(
+        &self,
+        capacity: usize,
+        logged: bool,
+        nice: i32,
+    ) -> std::io::Result<AuditWriter> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared::default());
+        let (done_tx, done) = oneshot::channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (registry, shared2) = (self.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name("riskstream-audit".into())
+            .spawn(move || {
+                lower_priority(nice);
+                rt.block_on(async move {
+                    if logged {
+                        // The relaxed connection (and SQLite's thread behind it) is made
+                        // here, so that it inherits this thread's priority.
+                        registry.warm_logged().await;
+                    }
+                    let gather = logged.then_some(GATHER);
+                    run(registry, rx, shared2, logged, gather).await;
+                });
+                let _ = done_tx.send(());
+            })?;
+        Ok(AuditWriter {
+            tx,
+            shared,
+            task: Arc::new(tokio::sync::Mutex::new(Some(Task::Thread(done)))),
+        })
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to niceness `nice` (Linux: threads have
+/// their own; children inherit it). A failure is only logged: the writer still works.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice.min(19)) {
+            tracing::warn!(error = %e, nice, "could not lower the audit writer's priority");
         }
     }
 }
@@ -152,6 +239,21 @@ impl AuditWriter {
             })
     }
 
+    /// Queues a record that the writer builds when it takes it, waiting for room: the
+    /// sender pays for moving what the record is made of, the writer's thread (at its own
+    /// priority, see [`Registry::audit_writer_on_thread`]) for turning it into JSON
+    /// values. For a sender that keeps the record's event in a log of its own, as
+    /// [`AuditWriter::send`].
+    pub async fn send_with(
+        &self,
+        build: impl FnOnce() -> AuditRecord + Send + 'static,
+    ) -> Result<()> {
+        self.tx
+            .send(Msg::Lazy(Box::new(build)))
+            .await
+            .map_err(|_| writer_closed())
+    }
+
     /// Queues a record and waits until it is committed (group commit: it shares a
     /// transaction with whatever else is queued). A service acknowledges a decision only
     /// after this, so every acknowledged decision is in the log even if the process dies
@@ -172,6 +274,7 @@ impl AuditWriter {
             .send(Msg::Committed(record, ack))
             .await
             .map_err(|_| writer_closed())?;
+        self.shared.urgent.notify_one();
         Ok(done)
     }
 
@@ -180,6 +283,7 @@ impl AuditWriter {
     pub async fn flush(&self) -> Result<()> {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            self.shared.urgent.notify_one();
             // An error here means the task ended, which it does only after draining.
             let _ = done.await;
         } else {
@@ -194,6 +298,7 @@ impl AuditWriter {
     pub async fn close(&self) -> Result<()> {
         // Fails only if the task already closed the queue; it then just drains.
         let _ = self.tx.send(Msg::Close).await;
+        self.shared.urgent.notify_one();
         self.wait_for_task().await?;
         self.take_failures()
     }
@@ -209,11 +314,16 @@ impl AuditWriter {
 
     async fn wait_for_task(&self) -> Result<()> {
         let mut task = self.task.lock().await;
-        if let Some(handle) = task.take() {
-            handle.await.map_err(|e| RegistryError::AuditWrite {
-                failed: 0,
-                last_error: format!("the audit writer task ended abnormally: {e}"),
-            })?;
+        let abnormal = |e: String| RegistryError::AuditWrite {
+            failed: 0,
+            last_error: format!("the audit writer task ended abnormally: {e}"),
+        };
+        match task.take() {
+            Some(Task::Spawned(handle)) => handle.await.map_err(|e| abnormal(e.to_string()))?,
+            Some(Task::Thread(done)) => done
+                .await
+                .map_err(|_| abnormal("its thread stopped before draining".into()))?,
+            None => {}
         }
         Ok(())
     }
@@ -252,16 +362,44 @@ pub async fn committed(done: oneshot::Receiver<std::result::Result<(), String>>)
     }
 }
 
-async fn run(registry: Registry, mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>, logged: bool) {
+/// The writer's loop. With `gather`, after each batch it waits that long for more records
+/// to arrive (unless one that someone waits for, or a flush, is queued meanwhile): on its
+/// own thread every record sent to a parked writer cost the sender a wake-up of that
+/// thread, a system call and a switch, at thousands a second.
+async fn run(
+    registry: Registry,
+    mut rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    logged: bool,
+    gather: Option<Duration>,
+) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::new();
     let mut committed = Vec::new();
     // Ends when the queue is closed (by `close`, or when every sender is gone) and empty.
     while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
+        if let Some(wait) = gather {
+            let urgent = msgs
+                .iter()
+                .any(|m| matches!(m, Msg::Committed(..) | Msg::Flush(_) | Msg::Close));
+            if !urgent && msgs.len() < MAX_BATCH {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shared.urgent.notified() => {}
+                }
+                while msgs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => msgs.push(m),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
         for msg in msgs.drain(..) {
             match msg {
                 Msg::Record(r) => batch.push(r),
+                Msg::Lazy(build) => batch.push(build()),
                 Msg::Committed(r, ack) => {
                     batch.push(r);
                     committed.push(ack);

@@ -33,6 +33,7 @@ on_both_backends!(
     audit_detects_rows_removed_or_added_at_the_end,
     audit_writer_under_load_keeps_the_chain,
     a_logged_writer_shares_the_chain_with_synced_changes,
+    a_writer_on_its_own_thread_keeps_the_chain_at_a_lower_priority,
     reopening_continues_the_chain,
     two_instances_share_one_chain,
     regression_sqlx_4284_null_pct_then_value,
@@ -667,6 +668,91 @@ fn record(i: usize) -> AuditRecord {
         after: Some(json!({ "score": (i % 1000) as f64 / 1000.0, "action": "allow" })),
         time: 1_700_000_000_000_000 + i as i64,
     }
+}
+
+/// The threads of this process whose name starts with `prefix`, with their niceness
+/// (`/proc/self/task/*/stat`: the name is field 2, in parentheses; niceness field 19).
+#[cfg(target_os = "linux")]
+fn threads_named(prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if stat[open + 1..close].starts_with(prefix) {
+            // Fields after the name start at field 3 (state); niceness is field 19.
+            let nice = stat[close + 2..]
+                .split(' ')
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap();
+            out.push(nice);
+        }
+    }
+    out
+}
+
+/// The service's writer: its own thread at a lower priority, records built there
+/// (`send_with`), the chain still one with the registry's other changes; SQLite's
+/// connection thread behind the relaxed pool shares the lower priority.
+async fn a_writer_on_its_own_thread_keeps_the_chain_at_a_lower_priority(db: Db) {
+    let reg = open(&db).await;
+    let writer = reg.audit_writer_on_thread(16, true, 7).unwrap();
+    let mut acks = Vec::new();
+    for i in 0..200 {
+        if i % 40 == 0 {
+            put_model(&reg, i as u32).await;
+        }
+        match i % 3 {
+            0 => writer.send_with(move || record(i)).await.unwrap(),
+            1 => writer.send(record(i)).await.unwrap(),
+            _ => acks.push(writer.send_acked(record(i)).await.unwrap()),
+        }
+    }
+    for a in acks {
+        riskstream_registry::committed(a).await.unwrap();
+    }
+    writer.flush().await.unwrap();
+    #[cfg(target_os = "linux")]
+    {
+        // (The test runs on both backends at once: one such thread each.)
+        let audit = threads_named("riskstream-audit");
+        assert!(
+            !audit.is_empty() && audit.iter().all(|&n| n == 7),
+            "{audit:?}"
+        );
+        if db.backend == "sqlite" {
+            let sqlite = threads_named("sqlx-sqlite-wor");
+            assert!(
+                sqlite.contains(&7),
+                "SQLite's threads' niceness: {sqlite:?}"
+            );
+            assert!(
+                sqlite.contains(&0),
+                "SQLite's threads' niceness: {sqlite:?}"
+            );
+        }
+    }
+    writer.close().await.unwrap();
+    // `close` returned once the thread had drained the queue and ended.
+    assert!(writer.send(record(999)).await.is_err(), "closed");
+    reg.sync_to_disk().unwrap();
+    drop(reg);
+
+    let reg = open(&db).await;
+    let report = reg.audit_verify().await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let tail = reg.audit_tail(1000).await.unwrap();
+    let decisions: std::collections::BTreeSet<String> = tail
+        .iter()
+        .filter(|e| e.action == "decision")
+        .map(|e| e.subject.clone())
+        .collect();
+    assert_eq!(decisions.len(), 200);
 }
 
 /// A writer whose records the caller logs itself commits them on the registry's relaxed

@@ -55,6 +55,10 @@ pub struct ServiceConfig {
     pub audit_history: usize,
     /// Capacity of the audit queue (decisions waiting to be written).
     pub audit_queue: usize,
+    /// The scheduling niceness of the decisions' audit writer thread (`[audit]
+    /// writer_nice`, 0 to 19, default 10): on a busy machine the answers, which wait for
+    /// the write-ahead log and not for the audit batch, go first.
+    pub audit_writer_nice: i32,
     /// Return the feature values in each decision.
     pub return_features: bool,
     /// The feature spec the service computes (fixed for the life of the process: the
@@ -282,6 +286,7 @@ struct RawAudit {
     inputs: Option<bool>,
     history: Option<i64>,
     queue: Option<i64>,
+    writer_nice: Option<i64>,
     key_file: Option<String>,
 }
 
@@ -447,6 +452,18 @@ impl ServiceConfig {
         let a = &raw.audit;
         let audit_queue = positive(&mut diags, "audit.queue", a.queue, 65_536, 10_000_000);
         let audit_history = read_history(&mut diags, a.history);
+        let audit_writer_nice = match a.writer_nice {
+            None => 10,
+            Some(n) if (0..=19).contains(&n) => n as i32,
+            Some(n) => {
+                diags.push(
+                    Diagnostic::new("audit.writer_nice", format!("{n} is not a niceness")).hint(
+                        "give 0 (the runtime's own priority) to 19 (the lowest); the default is 10",
+                    ),
+                );
+                10
+            }
+        };
         let audit_key_file = read_audit_key(&mut diags, a, base);
         let credit = raw
             .credit
@@ -525,6 +542,7 @@ impl ServiceConfig {
             audit_inputs: a.inputs.unwrap_or(true),
             audit_history,
             audit_queue,
+            audit_writer_nice,
             return_features: s.return_features.unwrap_or(false),
             feature_spec,
             live_tolerance,

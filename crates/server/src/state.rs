@@ -320,11 +320,20 @@ impl AppState {
         let forecast = load_forecast(&registry, &cfg).await?;
         let recommend = load_recommend(&registry, &cfg).await?;
         let complaints = load_complaints(&registry, &cfg, None).await?;
-        let audit = cfg
-            .audit_decisions
-            // With the write-ahead log, decisions' audit batches need not sync SQLite's own
-            // log: the service's log restores a lost batch (see `checkpoint_unless`).
-            .then(|| registry.audit_writer_with(cfg.audit_queue, wal.is_some()));
+        // With the write-ahead log, decisions' audit batches need not sync SQLite's own
+        // log: the service's log restores a lost batch (see `checkpoint_unless`). The
+        // writer has a thread of its own at a lower priority (`[audit] writer_nice`).
+        let audit = if cfg.audit_decisions {
+            Some(
+                registry
+                    .audit_writer_on_thread(cfg.audit_queue, wal.is_some(), cfg.audit_writer_nice)
+                    .map_err(|e| {
+                        StartError::Io(format!("cannot start the audit writer's thread: {e}"))
+                    })?,
+            )
+        } else {
+            None
+        };
         let inflight = tokio::sync::Semaphore::new(cfg.max_inflight);
         let cases = crate::cases_out::CaseQueue::start(
             registry.clone(),

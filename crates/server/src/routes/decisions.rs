@@ -11,6 +11,7 @@ use crate::json::Transaction;
 use crate::state::short;
 use crate::wal::Record;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::Json;
 use riskstream_core::time::now_micros;
 use riskstream_decide::{DecideError, Decision};
@@ -76,11 +77,46 @@ fn decision_record(
     rec
 }
 
+/// Queues a decision's audit record. With the write-ahead log the record is built by the
+/// audit writer's thread from what is moved to it (the answer's value, the inputs), so the
+/// request's worker does not spend its time making the record's JSON values; without the
+/// log the answer waits for the commit of a record built here.
+async fn audit_decision(
+    st: &St0,
+    caller: &Caller,
+    d: &Decision,
+    v: Value,
+    facts: Option<EventFacts>,
+) -> Result<Option<tokio::sync::oneshot::Receiver<Result<(), String>>>, ApiError> {
+    match &st.audit {
+        Some(w) if st.wal.is_some() => {
+            let (st2, actor, subject) = (st.clone(), caller.name().to_string(), d.tx_id.clone());
+            let time = now_micros();
+            w.send_with(move || riskstream_registry::AuditRecord {
+                actor,
+                action: "decision".into(),
+                subject,
+                before: facts.map(|f| st2.events.inputs(f)),
+                after: Some(v),
+                time,
+            })
+            .await
+            .map_err(|e| ApiError::unavailable(format!("audit log unavailable: {e}")))?;
+            Ok(None)
+        }
+        _ => audit_queue(st, decision_record(st, caller, d, v, facts)).await,
+    }
+}
+
+/// The shared state as handlers hold it.
+type St0 = std::sync::Arc<crate::state::AppState>;
+
 /// Queues the case of a review/decline decision (not awaited: off the critical path).
-async fn open_case(st: &crate::state::AppState, d: &Decision, v: &Value, tx: Option<String>) {
+async fn open_case(st: &crate::state::AppState, d: &Decision, answer: &[u8], tx: Option<String>) {
     if crate::cases_out::opens_case(d.outcome.as_str()) {
+        let answer = String::from_utf8_lossy(answer).into_owned();
         st.cases
-            .send(&d.tx_id, d.outcome.as_str(), d.score, v.to_string(), tx)
+            .send(&d.tx_id, d.outcome.as_str(), d.score, answer, tx)
             .await;
     }
 }
@@ -145,7 +181,7 @@ pub async fn decide(
     State(st): St,
     caller: Caller,
     b: JsonBody<Transaction>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     caller.require(Role::Decide)?;
     let Transaction(tx) = body(b)?;
     let _permit = admit(&st)?;
@@ -183,7 +219,7 @@ pub async fn decide(
             )
             .await?;
             durable(Vec::new(), a.into_iter().collect()).await?;
-            return Ok(Json(v));
+            return Ok(Json(v).into_response());
         }
         Err(e) => {
             metrics::counter!("riskstream_rejected_transactions_total").increment(1);
@@ -193,10 +229,19 @@ pub async fn decide(
     d.latency_us = t0.elapsed().as_micros() as u64;
     record_metrics(&d);
     let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
-    let a = audit_queue(&st, decision_record(&st, &caller, &d, v.clone(), facts)).await?;
-    open_case(&st, &d, &v, case_tx).await;
+    // The answer's bytes now, so that the value itself can move into the audit record.
+    let answer = serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))?;
+    let a = audit_decision(&st, &caller, &d, v, facts).await?;
+    open_case(&st, &d, &answer, case_tx).await;
     durable(wal.into_iter().collect(), a.into_iter().collect()).await?;
-    Ok(Json(v))
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        answer,
+    )
+        .into_response())
 }
 
 /// A batch of transactions.
@@ -274,10 +319,12 @@ pub async fn decide_batch(
             Ok(d) => {
                 record_metrics(&d);
                 let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
-                audit.extend(
-                    audit_queue(&st, decision_record(&st, &caller, &d, v.clone(), facts)).await?,
-                );
-                open_case(&st, &d, &v, case_tx).await;
+                audit.extend(audit_decision(&st, &caller, &d, v.clone(), facts).await?);
+                if case_tx.is_some() || crate::cases_out::opens_case(d.outcome.as_str()) {
+                    let answer =
+                        serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))?;
+                    open_case(&st, &d, &answer, case_tx).await;
+                }
                 ok += 1;
                 out.push(v);
             }
