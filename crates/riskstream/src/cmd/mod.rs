@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod demo;
 pub mod evaluate;
 pub mod features;
+pub mod fpe_decrypt;
 pub mod forecast;
 pub mod forecast_admin;
 pub mod forecast_volumes;
