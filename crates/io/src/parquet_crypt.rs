@@ -170,7 +170,8 @@ pub fn rewrap_file(path: &Path, keys: &MasterKeys) -> Result<Rewrapped> {
     let len = f.metadata().map_err(io("reading"))?.len();
     let mut tail = [0u8; 8];
     f.seek(SeekFrom::End(-8)).map_err(io("seeking"))?;
-    f.read_exact(&mut tail).map_err(io("reading the footer length"))?;
+    f.read_exact(&mut tail)
+        .map_err(io("reading the footer length"))?;
     let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     let damaged = |what: &str| {
         IoError::Crypt(CryptError::Damaged {
@@ -184,7 +185,8 @@ pub fn rewrap_file(path: &Path, keys: &MasterKeys) -> Result<Rewrapped> {
     // The crypto metadata is a few hundred bytes: the algorithm and the key metadata.
     let mut head = vec![0u8; usize::try_from(footer.min(512)).unwrap_or(512)];
     f.seek(SeekFrom::Start(start)).map_err(io("seeking"))?;
-    f.read_exact(&mut head).map_err(io("reading the crypto metadata"))?;
+    f.read_exact(&mut head)
+        .map_err(io("reading the crypto metadata"))?;
     let at = head
         .windows(MAGIC.len())
         .position(|w| w == MAGIC)
@@ -215,7 +217,11 @@ struct Retriever {
 
 impl KeyRetriever for Retriever {
     fn retrieve_key(&self, key_metadata: &[u8]) -> parquet::errors::Result<Vec<u8>> {
-        match riskstream_core::crypt::unwrap_data_key(key_metadata, self.keys.as_ref(), &self.origin) {
+        match riskstream_core::crypt::unwrap_data_key(
+            key_metadata,
+            self.keys.as_ref(),
+            &self.origin,
+        ) {
             Ok(k) => Ok(k.to_vec()),
             Err(e) => {
                 let text = e.to_string();
@@ -277,8 +283,9 @@ mod tests {
             source,
         };
         let b = match keys {
-            None => ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-                .map_err(perr)?,
+            None => {
+                ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).map_err(perr)?
+            }
             Some(k) => reader_builder_with(path, k)?,
         };
         b.build()
@@ -297,10 +304,7 @@ mod tests {
         assert!(peek_encrypted(&enc).unwrap() && !peek_encrypted(&plain).unwrap());
         let want = read(&plain, None).unwrap();
         assert_eq!(read(&enc, Some(Some(&k))).unwrap(), want);
-        assert_eq!(
-            want.iter().map(RecordBatch::num_rows).sum::<usize>(),
-            3000
-        );
+        assert_eq!(want.iter().map(RecordBatch::num_rows).sum::<usize>(), 3000);
         // Nothing of the values or the column names is in the file's bytes.
         let bytes = std::fs::read(&enc).unwrap();
         for needle in [&b"card-1"[..], b"card"] {
@@ -314,10 +318,16 @@ mod tests {
         assert!(e.contains("encrypted"), "{e}");
         // No keys, another secret under the same id: our errors, naming the key.
         let e = read(&enc, Some(None)).unwrap_err();
-        assert!(matches!(e, IoError::Crypt(CryptError::NoKeys { .. })), "{e}");
+        assert!(
+            matches!(e, IoError::Crypt(CryptError::NoKeys { .. })),
+            "{e}"
+        );
         assert!(e.to_string().contains("master key `m1`"), "{e}");
         let e = read(&enc, Some(Some(&keys("cd")))).unwrap_err();
-        assert!(matches!(e, IoError::Crypt(CryptError::WrongKey { .. })), "{e}");
+        assert!(
+            matches!(e, IoError::Crypt(CryptError::WrongKey { .. })),
+            "{e}"
+        );
     }
 
     #[test]
@@ -330,14 +340,20 @@ mod tests {
         let want = read(&enc, Some(Some(&old))).unwrap();
         let both = MasterKeys::parse_inline(&format!("m2:{s2},m1:{s1}"), "t").unwrap();
         let before = std::fs::read(&enc).unwrap();
-        assert_eq!(rewrap_file(&enc, &both).unwrap(), Rewrapped::From("m1".into()));
+        assert_eq!(
+            rewrap_file(&enc, &both).unwrap(),
+            Rewrapped::From("m1".into())
+        );
         assert_eq!(rewrap_file(&enc, &both).unwrap(), Rewrapped::Current);
         let after = std::fs::read(&enc).unwrap();
         assert_eq!(before.len(), after.len());
         let new = MasterKeys::parse_inline(&format!("m2:{s2}"), "t").unwrap();
         assert_eq!(read(&enc, Some(Some(&new))).unwrap(), want);
         let e = read(&enc, Some(Some(&old))).unwrap_err();
-        assert!(matches!(e, IoError::Crypt(CryptError::UnknownKey { .. })), "{e}");
+        assert!(
+            matches!(e, IoError::Crypt(CryptError::UnknownKey { .. })),
+            "{e}"
+        );
         let plain = dir.path().join("p.parquet");
         write(&plain, None);
         assert_eq!(rewrap_file(&plain, &both).unwrap(), Rewrapped::Plain);

@@ -258,11 +258,9 @@ impl BatchWriter {
         let props = column_encodings(&schema);
         let codec = match opts.compression {
             ParquetCompression::Zstd => {
-                Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| {
-                    IoError::Parquet {
-                        path: path.to_path_buf(),
-                        source,
-                    }
+                Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| IoError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
                 })?)
             }
             ParquetCompression::Snappy => Compression::SNAPPY,

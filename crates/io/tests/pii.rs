@@ -162,7 +162,10 @@ fn fpe_fields_keep_the_format_and_refuse_what_is_not_a_card_number() {
     let (rows, dead) = read_as(&schema, "t.csv", text, Some(p.clone())).unwrap();
     let spaced = rows[0][0].clone().unwrap();
     let plain = rows[1][0].clone().unwrap();
-    assert!(spaced.starts_with("4111 11") && spaced.ends_with(" 1111"), "{spaced}");
+    assert!(
+        spaced.starts_with("4111 11") && spaced.ends_with(" 1111"),
+        "{spaced}"
+    );
     assert_eq!(spaced.replace(' ', ""), plain, "one card, one value");
     assert_eq!(p.fpe_decrypt(None, &spaced).unwrap(), "4111 1111 1111 1111");
     assert_eq!(rows.len(), 2);
@@ -176,7 +179,11 @@ fn fpe_fields_keep_the_format_and_refuse_what_is_not_a_card_number() {
         "{}",
         dead[0].detail
     );
-    assert!(dead[1].detail.contains("fails the Luhn check"), "{}", dead[1].detail);
+    assert!(
+        dead[1].detail.contains("fails the Luhn check"),
+        "{}",
+        dead[1].detail
+    );
     for d in &dead {
         assert!(!d.detail.contains("12345") && !d.detail.contains("4111111111111112"));
     }
@@ -184,7 +191,10 @@ fn fpe_fields_keep_the_format_and_refuse_what_is_not_a_card_number() {
     assert_eq!(String::from_utf8(dead[1].raw.clone()).unwrap(), "4,,13");
     // A row rejected for another field keeps its card encrypted, like an accepted one.
     let raw2 = String::from_utf8(dead[2].raw.clone()).unwrap();
-    assert_eq!(raw2, format!("5,{},oops", p.fpe_with("k1", "5555555555554444").unwrap()));
+    assert_eq!(
+        raw2,
+        format!("5,{},oops", p.fpe_with("k1", "5555555555554444").unwrap())
+    );
     for d in &dead {
         assert!(find_pans(&d.raw).is_empty() && find_pans(d.detail.as_bytes()).is_empty());
     }

@@ -209,7 +209,10 @@ struct Digits {
 impl Digits {
     fn parse(value: &str) -> Result<Self, FpeError> {
         let b = value.as_bytes();
-        if !b.iter().all(|&c| c.is_ascii_digit() || c == b' ' || c == b'-') {
+        if !b
+            .iter()
+            .all(|&c| c.is_ascii_digit() || c == b' ' || c == b'-')
+        {
             return Err(FpeError::NotDigits);
         }
         let digits: Vec<u8> = b

@@ -415,7 +415,10 @@ mod tests {
         let p1 = Protector::new(keys(K1));
         let mut a = String::new();
         p1.apply(Treatment::Fpe, pan, &mut a).unwrap();
-        assert!(a.starts_with("4539 14") && a.ends_with("6467") && a != pan, "{a}");
+        assert!(
+            a.starts_with("4539 14") && a.ends_with("6467") && a != pan,
+            "{a}"
+        );
         assert_eq!(p1.fpe_decrypt(None, &a).unwrap(), pan);
         // After a rotation new values differ; the old key is still reachable by its id.
         let rotated = Protector::new(keys(&format!("{K2},{K1}")));
@@ -541,9 +544,10 @@ pii = "drop"
         assert!(!all.contains("(pan)") && !all.contains("(email)"), "{all}");
         assert_eq!(d.items.len(), 4, "{all}");
 
-        let ok = text
-            .replace("pii = \"mask\"", "")
-            .replace("pii = \"drop\"\n[[field]]\nname = \"phone\"\ntype = \"int\"\npii = \"tokenise\"", "pii = \"tokenize\"\n[[field]]\nname = \"phone\"\ntype = \"string\"\npii = \"mask\"");
+        let ok = text.replace("pii = \"mask\"", "").replace(
+            "pii = \"drop\"\n[[field]]\nname = \"phone\"\ntype = \"int\"\npii = \"tokenise\"",
+            "pii = \"tokenize\"\n[[field]]\nname = \"phone\"\ntype = \"string\"\npii = \"mask\"",
+        );
         let s = crate::Schema::from_toml_str(&ok, "s.toml").unwrap_or_else(|d| panic!("{d}"));
         let t: Vec<_> = s
             .pii_fields()

@@ -221,11 +221,13 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
         std::fs::File::open(&enc_features).unwrap(),
     );
     assert!(plain_reader.is_err(), "read without the key");
-    let batches = |b: parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<std::fs::File>| {
-        b.build().unwrap().map(Result::unwrap).collect::<Vec<_>>()
-    };
+    let batches = |b: parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<
+        std::fs::File,
+    >| { b.build().unwrap().map(Result::unwrap).collect::<Vec<_>>() };
     assert_eq!(
-        batches(riskstream_io::parquet_crypt::reader_builder_with(&enc_features, Some(&keys)).unwrap()),
+        batches(
+            riskstream_io::parquet_crypt::reader_builder_with(&enc_features, Some(&keys)).unwrap()
+        ),
         batches(
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
                 std::fs::File::open(d.join("plain/features.parquet")).unwrap()

@@ -368,10 +368,20 @@ fn fpe_cards_keep_their_format_decrypt_and_are_never_luhn_valid() {
         ok({
             let mut c = bin(d, Some(K1));
             c.args(["features", "--spec", "features.toml"])
-                .args(["--input", "raw/transactions.csv", "--labels", "raw/labels.csv"])
+                .args([
+                    "--input",
+                    "raw/transactions.csv",
+                    "--labels",
+                    "raw/labels.csv",
+                ])
                 .args(["--output", &format!("{run}/features.parquet")])
                 .args(["--dead-letter", &format!("{run}/dead.ndjson")])
-                .args(["--checkpoint-dir", &format!("{run}/ck"), "--checkpoint-every", "2000"]);
+                .args([
+                    "--checkpoint-dir",
+                    &format!("{run}/ck"),
+                    "--checkpoint-every",
+                    "2000",
+                ]);
             c
         });
         for f in files(&d.join(run)) {
@@ -423,7 +433,11 @@ fn fpe_cards_keep_their_format_decrypt_and_are_never_luhn_valid() {
     let input: String = per_card.values().map(|v| format!("{v}\n")).collect();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let clear: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -442,5 +456,8 @@ fn fpe_cards_keep_their_format_decrypt_and_are_never_luhn_valid() {
     let out = c.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("value 1: not an fpe output") && !err.contains(&want[0]), "{err}");
+    assert!(
+        err.contains("value 1: not an fpe output") && !err.contains(&want[0]),
+        "{err}"
+    );
 }
