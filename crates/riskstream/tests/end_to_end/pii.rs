@@ -344,7 +344,7 @@ fn fpe_cards_keep_their_format_decrypt_and_are_never_luhn_valid() {
         c.args([
             "generate", "--pii", "--format", "csv", "--out", "raw", "--seed", "7",
         ])
-        .args(["--customers", "150", "--terminals", "50", "--days", "10"]);
+        .args(["--customers", "150", "--terminals", "100", "--days", "10"]);
         c
     });
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
