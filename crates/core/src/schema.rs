@@ -133,7 +133,7 @@ pub struct Field {
     /// Free text for people.
     pub description: Option<String>,
     /// Personal data: how the value is treated at ingest, before anything holds it
-    /// (`tokenize`, `mask`, `drop`; `fpe` is not yet supported). Only string fields take
+    /// (`tokenize`, `fpe` for card numbers, `mask`, `drop`). Only string fields take
     /// it; see [`crate::pii`] for what each treatment does and where the keys come from.
     /// An id or entity key must keep its identity (`tokenize`); a dropped field must be
     /// `required = false`, since it reaches no consumer.
@@ -584,9 +584,6 @@ fn check_pii(s: &Schema, diags: &mut Diagnostics) {
                 Diagnostic::new(&path, format!("`pii` applies to string fields; `{}` is {}", f.name, f.ty))
                     .hint("declare it `type = \"string\"` (card numbers as text keep leading zeros and every length)"),
             );
-        }
-        if t == Treatment::Fpe {
-            diags.push(Diagnostic::new(&path, crate::pii::FPE_UNSUPPORTED));
         }
         let role = s.roles(i);
         if !t.keeps_identity() && !role.is_empty() {

@@ -790,12 +790,10 @@ fn merge_parts(
     let mut rechunk = Rechunk::new();
     for k in 0..n {
         let p = part_path(parts, k);
-        let f = std::fs::File::open(&p).map_err(|source| IoError::Open {
-            path: p.clone(),
-            source,
-        })?;
-        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .and_then(|b| b.with_batch_size(CHUNK_ROWS).build())
+        // Parts are written like the output: encrypted when master keys are configured.
+        let r = riskstream_io::parquet_crypt::reader_builder(&p)?
+            .with_batch_size(CHUNK_ROWS)
+            .build()
             .map_err(|source| IoError::Parquet {
                 path: p.clone(),
                 source,

@@ -89,15 +89,7 @@ pub fn infer_schema(
         .unwrap_or_else(|| "inferred".into());
     let fields = match ff.format {
         Format::Parquet => {
-            let f = std::fs::File::open(path).map_err(|source| IoError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-                .map_err(|source| IoError::Parquet {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+            let b = crate::parquet_crypt::reader_builder(path)?;
             b.schema()
                 .fields()
                 .iter()

@@ -28,6 +28,7 @@ pub mod error;
 pub mod format;
 pub mod infer;
 pub mod json_row;
+pub mod parquet_crypt;
 mod parquet_out;
 mod pii_raw;
 pub mod profile;

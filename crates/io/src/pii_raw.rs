@@ -104,16 +104,24 @@ pub(crate) fn protect_detail(
     }
     if let Some(f) = field.map(|i| &schema.fields[i]) {
         if let Some(t) = f.pii {
-            return format!(
-                "{reason} in `{}` (pii = \"{t}\": the value is not shown)",
-                f.name
-            );
+            let hidden = hidden(reason, &f.name, t);
+            // A detail that starts like this was written by the pii check itself, and what
+            // follows says what is wrong without the value.
+            if detail.starts_with(&hidden) {
+                return detail;
+            }
+            return hidden;
         }
     }
     let mut b = detail.into_bytes();
     scan::redact_pans(&mut b);
     // Starring replaces ASCII digits with an ASCII byte: still UTF-8.
     String::from_utf8(b).unwrap_or_default()
+}
+
+/// The start of every rejection detail of a pii field: where, never the value.
+pub(crate) fn hidden(reason: Reason, field: &str, t: Treatment) -> String {
+    format!("{reason} in `{field}` (pii = \"{t}\": the value is not shown)")
 }
 
 /// The raw text of a rejected row with its personal data treated (see the module docs).

@@ -20,7 +20,7 @@ use crate::rows::{Cell, RowAssembler, RowError};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use flate2::read::MultiGzDecoder;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use riskstream_core::diag::did_you_mean;
 use riskstream_core::Schema;
 use serde::Serialize;
@@ -412,12 +412,8 @@ impl EventReader {
                 buf: Vec::with_capacity(256),
             })),
             Format::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(open_file(path)?).map_err(
-                    |source| IoError::Parquet {
-                        path: path.to_path_buf(),
-                        source,
-                    },
-                )?;
+                // Plain, or encrypted with Parquet's modular encryption (master keys).
+                let builder = crate::parquet_crypt::reader_builder(path)?;
                 let fschema: SchemaRef = builder.schema().clone();
                 let names: Vec<String> =
                     fschema.fields().iter().map(|f| f.name().clone()).collect();

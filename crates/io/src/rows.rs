@@ -434,8 +434,8 @@ impl RowAssembler {
                 (None, v) => c.append(*v),
                 (Some(t), Value::Str(s)) if *t != Treatment::Drop => {
                     treated.clear();
-                    // `check` made sure the treatment can be applied (a key is there; the
-                    // schema refuses treatments not implemented).
+                    // `check` made sure the treatment can be applied (a key is there; an
+                    // fpe value is a card number or an fpe output).
                     let ok = protector.apply(*t, s, treated).is_ok();
                     debug_assert!(ok);
                     c.append(if ok {
@@ -483,6 +483,13 @@ impl RowAssembler {
                             Reason::WrongType,
                             format!("`{}` needs a PII key and none is configured", f.name),
                         ));
+                    }
+                    if let Some(t) = self.pii[i] {
+                        if let Err(e) = Protector::check(t, s) {
+                            let reason = Reason::WrongType;
+                            let hidden = crate::pii_raw::hidden(reason, &f.name, t);
+                            return Err(RowError::new(Some(i), reason, format!("{hidden}: {e}")));
+                        }
                     }
                     if let Some(allowed) = &self.allowed[i] {
                         if !allowed.contains(s) {

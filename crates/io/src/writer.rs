@@ -243,6 +243,55 @@ impl BatchWriter {
         Self::create_as(path, ff, schema, opts)
     }
 
+    /// Creates the Parquet file `path`, with Parquet modular encryption when `encryption`
+    /// is given (see [`crate::parquet_crypt`]).
+    pub(crate) fn create_parquet(
+        path: &Path,
+        schema: SchemaRef,
+        opts: &WriteOptions,
+        encryption: Option<std::sync::Arc<parquet::encryption::encrypt::FileEncryptionProperties>>,
+    ) -> Result<Self> {
+        let f = File::create(path).map_err(|source| IoError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let props = column_encodings(&schema);
+        let codec = match opts.compression {
+            ParquetCompression::Zstd => {
+                Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| IoError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                })?)
+            }
+            ParquetCompression::Snappy => Compression::SNAPPY,
+            ParquetCompression::Lz4 => Compression::LZ4_RAW,
+            ParquetCompression::None => Compression::UNCOMPRESSED,
+        };
+        let mut props = props
+            .set_compression(codec)
+            .set_max_row_group_row_count(Some(opts.row_group_rows))
+            .set_created_by("riskstream".to_string());
+        if let Some(e) = encryption {
+            props = props.with_file_encryption_properties(e);
+        }
+        let props = props.build();
+        let w = ParquetOut::try_new(
+            BufWriter::with_capacity(1 << 20, f),
+            schema,
+            props,
+            opts.encode_threads,
+        )
+        .map_err(|source| IoError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            inner: Inner::Parquet(Box::new(w)),
+            path: path.to_path_buf(),
+            rows: 0,
+        })
+    }
+
     /// Creates `path` in the given format.
     pub fn create_as(
         path: &Path,
@@ -265,40 +314,8 @@ impl BatchWriter {
                 path, ff.gzip,
             )?)),
             Format::Parquet => {
-                let f = File::create(path).map_err(|source| IoError::Open {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                let props = column_encodings(&schema);
-                let codec = match opts.compression {
-                    ParquetCompression::Zstd => {
-                        Compression::ZSTD(ZstdLevel::try_new(1).map_err(|source| {
-                            IoError::Parquet {
-                                path: path.to_path_buf(),
-                                source,
-                            }
-                        })?)
-                    }
-                    ParquetCompression::Snappy => Compression::SNAPPY,
-                    ParquetCompression::Lz4 => Compression::LZ4_RAW,
-                    ParquetCompression::None => Compression::UNCOMPRESSED,
-                };
-                let props = props
-                    .set_compression(codec)
-                    .set_max_row_group_row_count(Some(opts.row_group_rows))
-                    .set_created_by("riskstream".to_string())
-                    .build();
-                let w = ParquetOut::try_new(
-                    BufWriter::with_capacity(1 << 20, f),
-                    schema,
-                    props,
-                    opts.encode_threads,
-                )
-                .map_err(|source| IoError::Parquet {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                Inner::Parquet(Box::new(w))
+                let enc = crate::parquet_crypt::encryption(path)?;
+                return Self::create_parquet(path, schema, opts, enc);
             }
         };
         Ok(Self {

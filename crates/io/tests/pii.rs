@@ -48,7 +48,16 @@ const K1: &str = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1
 type Read = (Vec<Vec<Option<String>>>, Vec<riskstream_io::Rejection>);
 
 fn read(name: &str, text: &str, p: Option<Arc<Protector>>) -> Result<Read, IoError> {
-    let schema = Schema::from_toml_str(SCHEMA, "cards").unwrap();
+    read_as(SCHEMA, name, text, p)
+}
+
+fn read_as(
+    schema: &str,
+    name: &str,
+    text: &str,
+    p: Option<Arc<Protector>>,
+) -> Result<Read, IoError> {
+    let schema = Schema::from_toml_str(schema, "cards").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -138,4 +147,55 @@ fn ndjson_rows_are_treated_and_a_missing_key_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no PII key"), "{e}");
+}
+
+#[test]
+fn fpe_fields_keep_the_format_and_refuse_what_is_not_a_card_number() {
+    let schema = SCHEMA.replace("pii = \"tokenize\"", "pii = \"fpe\"");
+    let p = protector(K1);
+    let text = "id,pan,amount\n\
+                1,4111 1111 1111 1111,10\n\
+                2,4111111111111111,11\n\
+                3,12345,12\n\
+                4,4111111111111112,13\n\
+                5,5555555555554444,oops\n";
+    let (rows, dead) = read_as(&schema, "t.csv", text, Some(p.clone())).unwrap();
+    let spaced = rows[0][0].clone().unwrap();
+    let plain = rows[1][0].clone().unwrap();
+    assert!(
+        spaced.starts_with("4111 11") && spaced.ends_with(" 1111"),
+        "{spaced}"
+    );
+    assert_eq!(spaced.replace(' ', ""), plain, "one card, one value");
+    assert_eq!(p.fpe_decrypt(None, &spaced).unwrap(), "4111 1111 1111 1111");
+    assert_eq!(rows.len(), 2);
+    // Too short for FF1, a mistyped number: rejected, naming the field, never the value.
+    assert_eq!(dead.len(), 3);
+    assert!(
+        dead[0].detail.starts_with(
+            "wrong_type in `pan` (pii = \"fpe\": the value is not shown): pii = \"fpe\" takes \
+             card numbers of 13 to 19 digits; the value has 5"
+        ),
+        "{}",
+        dead[0].detail
+    );
+    assert!(
+        dead[1].detail.contains("fails the Luhn check"),
+        "{}",
+        dead[1].detail
+    );
+    for d in &dead {
+        assert!(!d.detail.contains("12345") && !d.detail.contains("4111111111111112"));
+    }
+    assert_eq!(String::from_utf8(dead[0].raw.clone()).unwrap(), "3,,12");
+    assert_eq!(String::from_utf8(dead[1].raw.clone()).unwrap(), "4,,13");
+    // A row rejected for another field keeps its card encrypted, like an accepted one.
+    let raw2 = String::from_utf8(dead[2].raw.clone()).unwrap();
+    assert_eq!(
+        raw2,
+        format!("5,{},oops", p.fpe_with("k1", "5555555555554444").unwrap())
+    );
+    for d in &dead {
+        assert!(find_pans(&d.raw).is_empty() && find_pans(d.detail.as_bytes()).is_empty());
+    }
 }

@@ -31,8 +31,8 @@ pub mod stream;
 pub mod tail;
 
 pub use stream::{
-    is_sealed, key_id_of, open_bytes, rewrap_file, seal_bytes, OpenReader, Rewrapped, SealWriter,
-    CHUNK, HEADER_LEN, MAGIC, VERSION,
+    is_sealed, key_id_of, new_data_key, open_bytes, rewrap_file, seal_bytes, unwrap_data_key,
+    wrap_data_key, OpenReader, Rewrapped, SealWriter, CHUNK, HEADER_LEN, MAGIC, VERSION,
 };
 pub use tail::OpenTail;
 

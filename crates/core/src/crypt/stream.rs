@@ -719,10 +719,75 @@ pub fn rewrap_file(path: &std::path::Path, keys: &MasterKeys) -> Result<Rewrappe
     Ok(Rewrapped::From(header.key_id))
 }
 
+/// A fresh data key and a header wrapping it with the primary master key, for a format
+/// that encrypts with its own machinery: a Parquet file written with modular encryption
+/// keeps the header as its footer's key metadata (`riskstream_io::parquet_crypt`), so its
+/// key is named, wrapped and checked exactly as an encrypted file's.
+pub fn new_data_key(
+    keys: &MasterKeys,
+) -> Result<(Zeroizing<[u8; 32]>, [u8; HEADER_LEN]), CryptError> {
+    let mut dek = Zeroizing::new([0u8; 32]);
+    rng_fill(&mut *dek)?;
+    let mut prefix = [0u8; 7];
+    rng_fill(&mut prefix)?;
+    let header = Header::build(keys, &dek, prefix)?;
+    Ok((dek, header))
+}
+
+/// A new header wrapping `dek` with the primary master key (a re-wrap of a header made by
+/// [`new_data_key`]).
+pub fn wrap_data_key(keys: &MasterKeys, dek: &[u8; 32]) -> Result<[u8; HEADER_LEN], CryptError> {
+    let mut prefix = [0u8; 7];
+    rng_fill(&mut prefix)?;
+    Header::build(keys, dek, prefix)
+}
+
+/// The data key a header made by [`new_data_key`] wraps; the errors of an encrypted file
+/// whose header this is (no keys, unknown or wrong key, damaged), naming `origin`.
+pub fn unwrap_data_key(
+    header: &[u8],
+    keys: Option<&MasterKeys>,
+    origin: &str,
+) -> Result<Zeroizing<[u8; 32]>, CryptError> {
+    if header.len() != HEADER_LEN {
+        return Err(CryptError::Damaged {
+            path: origin.to_string(),
+            what: format!(
+                "the key metadata is {} bytes, not a {HEADER_LEN}-byte riskstream key header",
+                header.len()
+            ),
+        });
+    }
+    Header::parse(header, origin)?.unwrap_dek(keys, origin)
+}
+
 /// The master key id an encrypted file's header names; `None` for a plain file.
 pub fn key_id_of(bytes: &[u8], origin: &str) -> Result<Option<String>, CryptError> {
     if !is_sealed(bytes) {
         return Ok(None);
     }
     Header::parse(bytes, origin).map(|h| Some(h.key_id))
+}
+
+#[cfg(test)]
+mod data_key_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn data_keys_unwrap_with_their_master_key_only() {
+        let s = "ab".repeat(32);
+        let k1 = MasterKeys::parse_inline(&format!("m1:{s}"), "t").unwrap();
+        let (dek, h) = new_data_key(&k1).unwrap();
+        assert_eq!(*unwrap_data_key(&h, Some(&k1), "f").unwrap(), *dek);
+        let e = unwrap_data_key(&h, None, "f").unwrap_err().to_string();
+        assert!(e.contains("f: encrypted with master key `m1`"), "{e}");
+        let other = MasterKeys::parse_inline(&format!("m1:{}", "cd".repeat(32)), "t").unwrap();
+        let e = unwrap_data_key(&h, Some(&other), "f").unwrap_err();
+        assert!(matches!(e, CryptError::WrongKey { .. }), "{e}");
+        let mut bad = h;
+        bad[70] ^= 1;
+        assert!(unwrap_data_key(&bad, Some(&k1), "f").is_err());
+        assert!(unwrap_data_key(&h[..100], Some(&k1), "f").is_err());
+    }
 }

@@ -10,7 +10,8 @@
 //!  "4539 1488 0343 6467" ─▶ tokenize ─▶ "tok:k2:" + 22 base64url chars (keyed, stable)
 //!                        ─▶ mask     ─▶ "**** **** **** 6467"            (last four kept)
 //!                        ─▶ drop     ─▶ null                             (the value is gone)
-//!                        ─▶ fpe      ─▶ refused: not yet supported
+//!                        ─▶ fpe      ─▶ "4539 14x1 2x53 6467"            (FF1: BIN and last four
+//!                                                                      kept, never Luhn-valid)
 //! ```
 //!
 //! * **tokenize** is HMAC-SHA-256 under a secret key (RustCrypto `hmac` + `sha2`),
@@ -26,8 +27,11 @@
 //!   four would be most of it. Not a key: different cards share a mask.
 //! * **drop** empties the field at ingest: it stays in the schema (every consumer addresses
 //!   columns by the schema's order) but never holds a value.
-//! * **fpe** (format-preserving FF1) is accepted by the schema parser so that a schema can
-//!   say what it needs, but refused when the schema is used (see [`Treatment::Fpe`]).
+//! * **fpe** encrypts a card number's middle digits with FF1 (format-preserving, AES-256)
+//!   under a key derived from the PII key: same length and separators, the BIN and last
+//!   four in clear, stable under one key, reversible with it ([`Protector::fpe_decrypt`]),
+//!   and never Luhn-valid, so an output cannot pass for a card number. Card numbers only;
+//!   why, and what rotation means for values that cannot name their key: [`fpe`].
 //!
 //! Keys ([`Keys`]) come from a file or the environment, each with an id; one is active
 //! (new tokens), the others stay usable ([`Protector::token_with`]) so that data tokenized
@@ -35,9 +39,11 @@
 //! its old rows. [`scan`] finds Luhn-valid card numbers in text (the dead-letter scrubber and
 //! the tests that prove no PAN is written use it).
 
+pub mod fpe;
 mod keys;
 pub mod scan;
 
+pub use fpe::FpeError;
 pub use keys::{Keys, KEYS_ENV, KEYS_FILE_ENV};
 
 use hmac::{Hmac, Mac};
@@ -49,8 +55,8 @@ use std::fmt;
 pub enum Treatment {
     /// Replaced by a keyed token `tok:<key id>:<HMAC-SHA-256, 128 bits, base64url>`.
     Tokenize,
-    /// Format-preserving encryption (FF1 over the digits). Not yet supported: a schema that
-    /// asks for it is refused when it is used, with an error saying so.
+    /// Format-preserving encryption of a card number (FF1 over its middle digits, the BIN
+    /// and last four kept, the output never Luhn-valid; see [`fpe`]).
     Fpe,
     /// All but the last four letters or digits replaced by `*`.
     Mask,
@@ -106,8 +112,10 @@ impl fmt::Display for Treatment {
 pub enum PiiError {
     /// The treatment needs a key and none is configured.
     NoKey,
-    /// Format-preserving encryption is not implemented yet.
-    FpeUnsupported,
+    /// No key with this id is loaded.
+    UnknownKey(String),
+    /// The value cannot be format-preserving encrypted (or decrypted): not a card number.
+    Fpe(FpeError),
 }
 
 impl fmt::Display for PiiError {
@@ -117,16 +125,13 @@ impl fmt::Display for PiiError {
                 f,
                 "no PII key is configured (set {KEYS_FILE_ENV} to a key file, or {KEYS_ENV})"
             ),
-            PiiError::FpeUnsupported => f.write_str(FPE_UNSUPPORTED),
+            PiiError::UnknownKey(id) => write!(f, "no PII key with id `{id}` is loaded"),
+            PiiError::Fpe(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for PiiError {}
-
-/// The message for a schema that asks for `fpe`.
-pub const FPE_UNSUPPORTED: &str = "pii = \"fpe\" (format-preserving encryption) is not yet \
-     supported; use \"tokenize\" (a stable keyed token, usable as an entity key) or \"mask\"";
 
 /// Applies treatments with a set of keys (or none: then only `mask` and `drop` work).
 #[derive(Clone)]
@@ -134,6 +139,8 @@ pub struct Protector {
     keys: Option<Keys>,
     /// One keyed MAC per key, in [`Keys`] order, cloned per value (cheaper than re-keying).
     macs: Vec<Hmac<Sha256>>,
+    /// One FF1 per key, in [`Keys`] order (AES key schedules, derived once).
+    ff1: std::sync::Arc<Vec<fpe::Ff1>>,
 }
 
 impl fmt::Debug for Protector {
@@ -157,9 +164,15 @@ impl Protector {
                     .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
             })
             .collect();
+        let ff1 = keys
+            .secrets()
+            .zip(keys.ids())
+            .map(|(s, id)| fpe::Ff1::derive(s, id))
+            .collect();
         Self {
             keys: Some(keys),
             macs,
+            ff1: std::sync::Arc::new(ff1),
         }
     }
 
@@ -168,6 +181,7 @@ impl Protector {
         Self {
             keys: None,
             macs: Vec::new(),
+            ff1: std::sync::Arc::new(Vec::new()),
         }
     }
 
@@ -210,7 +224,57 @@ impl Protector {
                 Ok(())
             }
             Treatment::Drop => Ok(()),
-            Treatment::Fpe => Err(PiiError::FpeUnsupported),
+            // Idempotent too: an fpe output passes as it is (see `fpe`).
+            Treatment::Fpe => self.fpe_into(None, value, out),
+        }
+    }
+
+    /// Checks, without a key and without encrypting, that [`Protector::apply`] can treat
+    /// `value` (an ingest path rejects the row, naming the field, when it cannot).
+    pub fn check(t: Treatment, value: &str) -> Result<(), PiiError> {
+        match t {
+            Treatment::Fpe => fpe::check(value).map_err(PiiError::Fpe),
+            _ => Ok(()),
+        }
+    }
+
+    /// The fpe value of the card number `value` under key `key_id` (an older key after a
+    /// rotation), to find rows encrypted before it.
+    pub fn fpe_with(&self, key_id: &str, value: &str) -> Result<String, PiiError> {
+        let mut out = String::with_capacity(value.len());
+        self.fpe_into(Some(key_id), value, &mut out)?;
+        Ok(out)
+    }
+
+    /// The card number an fpe value was made from, under key `key_id` or the active key.
+    /// The value does not say which key made it: any key gives some card number back, so
+    /// the right key id is the caller's to know (see [`fpe`] on rotation).
+    pub fn fpe_decrypt(&self, key_id: Option<&str>, value: &str) -> Result<String, PiiError> {
+        let k = self.key_index(key_id)?;
+        let mut out = String::with_capacity(value.len());
+        self.ff1[k]
+            .decrypt(value, &mut out)
+            .map_err(PiiError::Fpe)?;
+        Ok(out)
+    }
+
+    fn fpe_into(
+        &self,
+        key_id: Option<&str>,
+        value: &str,
+        out: &mut String,
+    ) -> Result<(), PiiError> {
+        let k = self.key_index(key_id)?;
+        self.ff1[k].encrypt(value, out).map_err(PiiError::Fpe)
+    }
+
+    fn key_index(&self, key_id: Option<&str>) -> Result<usize, PiiError> {
+        let keys = self.keys.as_ref().ok_or(PiiError::NoKey)?;
+        match key_id {
+            None => Ok(keys.active_index()),
+            Some(id) => keys
+                .index_of(id)
+                .ok_or_else(|| PiiError::UnknownKey(id.to_string())),
         }
     }
 
@@ -346,6 +410,40 @@ mod tests {
     }
 
     #[test]
+    fn fpe_uses_the_active_key_and_older_ones_by_id() {
+        let pan = "4539 1488 0343 6467";
+        let p1 = Protector::new(keys(K1));
+        let mut a = String::new();
+        p1.apply(Treatment::Fpe, pan, &mut a).unwrap();
+        assert!(
+            a.starts_with("4539 14") && a.ends_with("6467") && a != pan,
+            "{a}"
+        );
+        assert_eq!(p1.fpe_decrypt(None, &a).unwrap(), pan);
+        // After a rotation new values differ; the old key is still reachable by its id.
+        let rotated = Protector::new(keys(&format!("{K2},{K1}")));
+        let b = rotated.fpe_with("k2", pan).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(rotated.fpe_with("k1", pan).unwrap(), a);
+        assert_eq!(rotated.fpe_decrypt(Some("k1"), &a).unwrap(), pan);
+        assert_eq!(rotated.fpe_decrypt(None, &b).unwrap(), pan);
+        assert_eq!(
+            rotated.fpe_decrypt(Some("k9"), &a),
+            Err(PiiError::UnknownKey("k9".into()))
+        );
+        // An output passes through whatever key made it; a non-card is refused.
+        let mut again = String::new();
+        rotated.apply(Treatment::Fpe, &a, &mut again).unwrap();
+        assert_eq!(again, a);
+        assert_eq!(
+            Protector::check(Treatment::Fpe, "12-34"),
+            Err(PiiError::Fpe(FpeError::Digits(4)))
+        );
+        assert_eq!(Protector::check(Treatment::Fpe, &a), Ok(()));
+        assert_eq!(Protector::check(Treatment::Tokenize, "12-34"), Ok(()));
+    }
+
+    #[test]
     fn hmac_matches_rfc_4231_case_2() {
         // The MAC itself, against the RFC's published value (key "Jefe").
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(b"Jefe").unwrap();
@@ -394,7 +492,7 @@ mod tests {
         );
         assert_eq!(
             p.apply(Treatment::Fpe, "4539148803436467", &mut out),
-            Err(PiiError::FpeUnsupported)
+            Err(PiiError::NoKey)
         );
         p.apply(Treatment::Drop, "x", &mut out).unwrap();
         assert_eq!(out, "");
@@ -424,7 +522,7 @@ name = "phone"
 type = "int"
 pii = "tokenise"
 [[field]]
-name = "iban"
+name = "card"
 type = "string"
 pii = "fpe"
 [[field]]
@@ -440,17 +538,16 @@ pii = "drop"
             "field[2] (name).pii: `name` is the schema's entity",
             "field[2] (name).pii: a dropped field reaches no consumer, so it cannot be required",
             "field[3] (phone).pii: unknown treatment `tokenise` (hint: did you mean `tokenize`?)",
-            "field[4] (iban).pii: pii = \"fpe\" (format-preserving encryption) is not yet supported",
         ] {
             assert!(all.contains(want), "missing `{want}` in\n{all}");
         }
         assert!(!all.contains("(pan)") && !all.contains("(email)"), "{all}");
-        assert_eq!(d.items.len(), 5, "{all}");
+        assert_eq!(d.items.len(), 4, "{all}");
 
-        let ok = text
-            .replace("pii = \"mask\"", "")
-            .replace("pii = \"drop\"\n[[field]]\nname = \"phone\"\ntype = \"int\"\npii = \"tokenise\"", "pii = \"tokenize\"\n[[field]]\nname = \"phone\"\ntype = \"string\"\npii = \"mask\"")
-            .replace("pii = \"fpe\"", "pii = \"tokenize\"");
+        let ok = text.replace("pii = \"mask\"", "").replace(
+            "pii = \"drop\"\n[[field]]\nname = \"phone\"\ntype = \"int\"\npii = \"tokenise\"",
+            "pii = \"tokenize\"\n[[field]]\nname = \"phone\"\ntype = \"string\"\npii = \"mask\"",
+        );
         let s = crate::Schema::from_toml_str(&ok, "s.toml").unwrap_or_else(|d| panic!("{d}"));
         let t: Vec<_> = s
             .pii_fields()
@@ -462,7 +559,7 @@ pii = "drop"
                 ("pan", Treatment::Tokenize),
                 ("name", Treatment::Tokenize),
                 ("phone", Treatment::Mask),
-                ("iban", Treatment::Tokenize),
+                ("card", Treatment::Fpe),
                 ("email", Treatment::Drop)
             ]
         );

@@ -345,12 +345,26 @@ enum KeysCmd {
         #[arg(required = true)]
         paths: Vec<std::path::PathBuf>,
     },
+    /// Print the card numbers behind pii = "fpe" values (one per line), with the PII keys
+    /// (RISKSTREAM_PII_KEYS_FILE). Values from the arguments, else from standard input.
+    FpeDecrypt {
+        /// The key the values were made with (default: the active key). fpe values do not
+        /// name their key: after a rotation, give the id that was active when they were
+        /// written.
+        #[arg(long = "key-id", value_name = "ID")]
+        key_id: Option<String>,
+        /// fpe values; none: read them from standard input, one per line.
+        values: Vec<String>,
+    },
 }
 
 /// Runs `keys`.
 pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
     if let KeysCmd::Rewrap { paths } = &a.cmd {
         return crate::cmd::rewrap::run(paths);
+    }
+    if let KeysCmd::FpeDecrypt { key_id, values } = &a.cmd {
+        return crate::cmd::fpe_decrypt::run(key_id.as_deref(), values);
     }
     block_on(async move {
         match a.cmd {
@@ -385,7 +399,8 @@ pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
                 c.reg.revoke_key(&name, &c.actor).await?;
                 println!("key `{name}` revoked");
             }
-            KeysCmd::Rewrap { .. } => {} // handled above, without the registry
+            // Handled above, without the registry.
+            KeysCmd::Rewrap { .. } | KeysCmd::FpeDecrypt { .. } => {}
         }
         Ok(Outcome::Clean)
     })

@@ -13,6 +13,7 @@ pub mod forecast;
 pub mod forecast_admin;
 pub mod forecast_volumes;
 pub mod forecast_watch;
+pub mod fpe_decrypt;
 pub mod generate;
 pub mod inspect;
 pub mod monitor;

@@ -4,7 +4,8 @@
 //! are written with it at once, old ones still read with the old key), run this over the
 //! state, model and output directories, then remove the old key. Each encrypted file's
 //! 110-byte header is rewritten in place with its data key wrapped by the new key
-//! (`riskstream_core::crypt::rewrap_file`); payloads are not touched, so it takes
+//! (`riskstream_core::crypt::rewrap_file`; for an encrypted Parquet file the same header in
+//! its crypto metadata, `riskstream_io::parquet_crypt::rewrap_file`); payloads are not touched, so it takes
 //! milliseconds per file whatever its size, and a running service needs no restart.
 
 use crate::Outcome;
@@ -25,7 +26,13 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
     }
     let (mut done, mut current, mut plain, mut failed) = (0u64, 0u64, 0u64, 0u64);
     for f in &files {
-        match rewrap_file(f, &keys) {
+        // Not in the `crypt` format: perhaps a Parquet file with modular encryption.
+        let done_here = match rewrap_file(f, &keys) {
+            Ok(Rewrapped::Plain) => riskstream_io::parquet_crypt::rewrap_file(f, &keys)
+                .map_err(|e| anyhow::anyhow!("{e}")),
+            other => other.map_err(|e| anyhow::anyhow!("{e}")),
+        };
+        match done_here {
             Ok(Rewrapped::From(old)) => {
                 done += 1;
                 println!(

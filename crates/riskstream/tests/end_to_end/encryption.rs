@@ -213,9 +213,27 @@ fn encrypted_checkpoints_restore_after_a_kill_and_a_key_rotation() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("resumed from a checkpoint"), "{text}");
     let keys = MasterKeys::parse_inline(&m2, "test").unwrap();
+    // The features are written with Parquet's modular encryption: the plain reader refuses
+    // them, ours with the key reads the plain run's batches.
+    let enc_features = d.join("enc/features.parquet");
+    assert!(std::fs::read(&enc_features).unwrap().ends_with(b"PARE"));
+    let plain_reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&enc_features).unwrap(),
+    );
+    assert!(plain_reader.is_err(), "read without the key");
+    let batches = |b: parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<
+        std::fs::File,
+    >| { b.build().unwrap().map(Result::unwrap).collect::<Vec<_>>() };
     assert_eq!(
-        std::fs::read(d.join("enc/features.parquet")).unwrap(),
-        std::fs::read(d.join("plain/features.parquet")).unwrap(),
+        batches(
+            riskstream_io::parquet_crypt::reader_builder_with(&enc_features, Some(&keys)).unwrap()
+        ),
+        batches(
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(d.join("plain/features.parquet")).unwrap()
+            )
+            .unwrap()
+        ),
         "features differ from the plain run"
     );
     let enc_dead = std::fs::read(d.join("enc/features.parquet.rejected.ndjson")).unwrap();
