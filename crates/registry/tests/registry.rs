@@ -744,16 +744,21 @@ async fn a_writer_on_its_own_thread_keeps_the_chain_at_a_lower_priority(db: Db) 
     reg.sync_to_disk().unwrap();
     drop(reg);
 
-    let reg = open(&db).await;
+    assert_eq!(decisions_after_reopen(&db).await.len(), 200);
+}
+
+/// Reopens the registry, checks its chain whole, and returns the subjects of its decision
+/// records.
+async fn decisions_after_reopen(db: &Db) -> std::collections::BTreeSet<String> {
+    let reg = open(db).await;
     let report = reg.audit_verify().await.unwrap();
     assert!(report.ok(), "{report:?}");
     let tail = reg.audit_tail(1000).await.unwrap();
-    let decisions: std::collections::BTreeSet<String> = tail
-        .iter()
+    assert_eq!(report.checked as usize, tail.len());
+    tail.iter()
         .filter(|e| e.action == "decision")
         .map(|e| e.subject.clone())
-        .collect();
-    assert_eq!(decisions.len(), 200);
+        .collect()
 }
 
 /// A writer whose records the caller logs itself commits them on the registry's relaxed
@@ -784,18 +789,8 @@ async fn a_logged_writer_shares_the_chain_with_synced_changes(db: Db) {
     other.sync_to_disk().unwrap();
     drop((reg, other));
 
-    let reg = open(&db).await;
-    let report = reg.audit_verify().await.unwrap();
-    assert!(report.ok(), "{report:?}");
-    let tail = reg.audit_tail(1000).await.unwrap();
-    let decisions: std::collections::BTreeSet<String> = tail
-        .iter()
-        .filter(|e| e.action == "decision")
-        .map(|e| e.subject.clone())
-        .collect();
     let want: std::collections::BTreeSet<String> = (0..300).map(|i| format!("tx-{i}")).collect();
-    assert_eq!(decisions, want);
-    assert_eq!(report.checked as usize, tail.len());
+    assert_eq!(decisions_after_reopen(&db).await, want);
 }
 
 async fn audit_chain_verifies_through_both_paths(db: Db) {

@@ -82,7 +82,7 @@ fn decision_record(
 /// request's worker does not spend its time making the record's JSON values; without the
 /// log the answer waits for the commit of a record built here.
 async fn audit_decision(
-    st: &St0,
+    st: &std::sync::Arc<crate::state::AppState>,
     caller: &Caller,
     d: &Decision,
     v: Value,
@@ -107,9 +107,6 @@ async fn audit_decision(
         _ => audit_queue(st, decision_record(st, caller, d, v, facts)).await,
     }
 }
-
-/// The shared state as handlers hold it.
-type St0 = std::sync::Arc<crate::state::AppState>;
 
 /// Queues the case of a review/decline decision (not awaited: off the critical path).
 async fn open_case(st: &crate::state::AppState, d: &Decision, answer: &[u8], tx: Option<String>) {
@@ -320,7 +317,7 @@ pub async fn decide_batch(
                 record_metrics(&d);
                 let v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;
                 audit.extend(audit_decision(&st, &caller, &d, v.clone(), facts).await?);
-                if case_tx.is_some() || crate::cases_out::opens_case(d.outcome.as_str()) {
+                if crate::cases_out::opens_case(d.outcome.as_str()) {
                     let answer =
                         serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.to_string()))?;
                     open_case(&st, &d, &answer, case_tx).await;
