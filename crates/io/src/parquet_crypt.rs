@@ -90,7 +90,7 @@ fn is_encrypted(file: &mut File, path: &Path) -> Result<bool> {
     Ok(&tail == ENCRYPTED_MAGIC)
 }
 
-/// A reader of the Parquet file `path`: plain, or encrypted by [`encryption`] and opened
+/// A reader of the Parquet file `path`: plain, or encrypted by `encryption` and opened
 /// with the environment's master keys (see the module docs).
 pub fn reader_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let keys = if peek_encrypted(path)? {
