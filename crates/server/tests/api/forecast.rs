@@ -304,10 +304,14 @@ async fn a_cut_in_volume_raises_one_alert_delivered_signed_and_acknowledged() {
         .text()
         .await
         .unwrap();
-    assert!(
-        m.contains("riskstream_forecast_alerts_total{direction=\"below\"} 1"),
-        "{m}"
-    );
+    // The metrics recorder is the process's own, shared by every test of this binary that
+    // runs a service (the TLS webhook test raises a "below" alert too), so the counter holds
+    // at least this service's one alert; the alert list above is this service's alone.
+    let below = m
+        .lines()
+        .find_map(|l| l.strip_prefix("riskstream_forecast_alerts_total{direction=\"below\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(below.is_some_and(|n| n >= 1), "{m}");
     assert!(m.contains("riskstream_forecast_alerts_open 1"), "{m}");
     // Listed, acknowledged (audited), then gone from the open list.
     let (st, open) = get(&s, "/v1/forecast-alerts", &analyst).await;
