@@ -116,6 +116,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(pages::ack_monitoring_alert),
         )
         .route("/console/cases/{id}", get(pages::case_page))
+        .route("/console/lineage/{tx_id}", get(pages::lineage_page))
         .route("/console/cases/{id}/label", post(pages::label))
         .route("/console/cases/{id}/assign", post(pages::assign))
         .route("/console/cases/{id}/list", post(pages::list_entry))

@@ -91,6 +91,9 @@ pub struct AuditQuery {
     pub subject: Option<String>,
     /// Only rows whose subject starts with this.
     pub subject_prefix: Option<String>,
+    /// Only rows whose `before` or `after` JSON contains this text (an artifact id, say):
+    /// how a decision's lineage finds the stage and activation changes of its versions.
+    pub mentions: Option<String>,
     /// Only rows written at or after this time (µs since the Unix epoch).
     pub since: Option<i64>,
     /// Only rows before this position in the chain (the next page after `seq`).
@@ -221,6 +224,14 @@ impl Registry {
                 " AND subject LIKE ? ESCAPE '\\'",
                 Param::Text(format!("{}%", like_escape(s))),
             );
+        }
+        if let Some(m) = &q.mentions {
+            let pattern = format!("%{}%", like_escape(m));
+            add(
+                " AND (after_json LIKE ? ESCAPE '\\'",
+                Param::Text(pattern.clone()),
+            );
+            add(" OR before_json LIKE ? ESCAPE '\\')", Param::Text(pattern));
         }
         if let Some(t) = q.since {
             add(" AND time_us >= ?", Param::Int(t));

@@ -41,6 +41,7 @@ const CLASSIFIERS: &[Classifier] = &[
     class_of::<riskstream_registry::RegistryError>,
     class_of::<riskstream_server::StartError>,
     class_of::<riskstream_server::admin::AdminError>,
+    class_of::<riskstream_server::lineage::LineageError>,
     class_of::<riskstream_decide::DecideError>,
     class_of::<riskstream_pipeline::PipelineError>,
     class_of::<riskstream_connectors::ConnectorError>,

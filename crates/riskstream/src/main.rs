@@ -11,6 +11,7 @@
 mod stdout;
 mod cmd;
 mod exit;
+mod openlineage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +20,15 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "riskstream", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// Send OpenLineage run events (START, COMPLETE/FAIL) of the batch jobs `features`,
+    /// `train` and `score` to this file (appended as JSON lines) or `http://` URL.
+    #[arg(
+        long,
+        global = true,
+        env = "RISKSTREAM_OPENLINEAGE",
+        value_name = "FILE|URL"
+    )]
+    openlineage: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -75,6 +85,9 @@ enum Cmd {
     /// Verify the audit log (HMAC-keyed hash chain), print its head to publish, or its latest
     /// records.
     Audit(cmd::admin::AuditArgs),
+    /// How a transaction was decided and with what: the event, features, spec, policy and
+    /// rules, each model's training data and who registered, staged and activated each.
+    Lineage(cmd::lineage::Args),
     /// The review queue: list, show and close cases that pipelines opened.
     Cases(cmd::admin::CasesArgs),
     /// Model drift, rule precision and alerts of a running service (over its API).
@@ -103,6 +116,13 @@ fn main() -> ExitCode {
     if let Err(e) = riskstream_core::crypt::env_keys() {
         return ExitCode::from(exit::report(&anyhow::Error::new(e)));
     }
+    let run = match cli.openlineage.as_deref().map(openlineage::Target::parse) {
+        Some(Err(m)) => {
+            return ExitCode::from(exit::report(&anyhow::Error::new(cmd::UsageError(m))))
+        }
+        Some(Ok(t)) => lineage_run(t, &cli.cmd),
+        None => None,
+    };
     let result = match cli.cmd {
         Cmd::Backtest(a) => cmd::backtest::run(a),
         Cmd::Bench(a) => cmd::bench::run(a),
@@ -125,10 +145,14 @@ fn main() -> ExitCode {
         Cmd::Keys(a) => cmd::admin::run_keys(a),
         Cmd::Audit(a) => cmd::admin::run_audit(a),
         Cmd::Cases(a) => cmd::admin::run_cases(a),
+        Cmd::Lineage(a) => cmd::lineage::run(a),
         Cmd::Monitor(a) => cmd::monitor::run(a),
         Cmd::Run(a) => cmd::pipeline::run(a),
         Cmd::Produce(a) => cmd::pipeline::produce(a),
     };
+    if let Some(r) = &run {
+        r.finish(&result);
+    }
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
@@ -136,4 +160,42 @@ fn main() -> ExitCode {
         Err(e) if stdout::closed(&e) => ExitCode::SUCCESS,
         Err(e) => ExitCode::from(exit::report(&e)),
     }
+}
+
+/// The OpenLineage run of a batch job (its START emitted), or `None` for other commands.
+fn lineage_run(t: openlineage::Target, cmd: &Cmd) -> Option<openlineage::Run> {
+    use std::path::Path;
+    let (job, inputs, outputs): (&'static str, Vec<&Path>, Vec<&Path>) = match cmd {
+        Cmd::Features(a) => (
+            "features",
+            [
+                Some(a.input.as_path()),
+                a.labels.as_deref(),
+                Some(a.spec.as_path()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            vec![a.output.as_path()],
+        ),
+        Cmd::Train(a) => (
+            "train",
+            [
+                Some(a.data.input.as_path()),
+                a.data.spec.as_deref(),
+                a.params.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            vec![a.output.as_path()],
+        ),
+        Cmd::Score(a) => (
+            "score",
+            vec![a.data.input.as_path(), a.model.as_path()],
+            vec![a.output.as_path()],
+        ),
+        _ => return None,
+    };
+    Some(openlineage::Run::start(t, job, &inputs, &outputs))
 }

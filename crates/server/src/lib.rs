@@ -40,6 +40,7 @@ pub mod event_audit;
 pub mod files;
 pub mod forecast;
 pub mod json;
+pub mod lineage;
 pub mod recommend;
 pub mod routes;
 pub mod state;
@@ -193,6 +194,7 @@ pub fn app(st: Arc<AppState>) -> Router {
             "/v1/complaints/rollback",
             post(routes::complaints_rollback),
         )
+        .route("/v1/lineage/{tx_id}", get(routes::get_lineage))
         .route("/v1/lists", get(routes::get_lists))
         .route(
             "/v1/lists/{list}/{value}",

@@ -61,6 +61,8 @@ struct CasePage {
     open: bool,
     source: String,
     tx_id: String,
+    /// The decision's lineage page.
+    lineage: String,
     outcome: String,
     score: String,
     opened: String,
@@ -260,6 +262,7 @@ pub async fn case_page(
         open,
         source: k.source.clone(),
         tx_id: k.tx_id.clone(),
+        lineage: format!("/console/lineage/{}", seg(&k.tx_id)),
         outcome: k.outcome.clone(),
         score: score_text(k.score),
         opened: format_micros(k.created_at - k.created_at % 1_000_000),

@@ -16,6 +16,7 @@ pub mod forecast_watch;
 pub mod fpe_decrypt;
 pub mod generate;
 pub mod inspect;
+pub mod lineage;
 pub mod monitor;
 pub mod online_eval;
 pub mod pipeline;

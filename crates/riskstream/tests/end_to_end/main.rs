@@ -26,6 +26,7 @@ mod forecast_volumes;
 mod forecast_watch;
 mod kill_restore;
 mod layering;
+mod lineage_cli;
 mod models;
 mod monitor_cli;
 mod online_eval;

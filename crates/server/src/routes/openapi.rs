@@ -35,7 +35,7 @@ use utoipa::{OpenApi, ToSchema};
         routes::recommend_rollback,
         routes::classify_complaint, routes::list_text_models, routes::put_text_model,
         routes::set_text_stage, routes::complaints_rollback,
-        routes::entity_features, routes::entity_history,
+        routes::entity_features, routes::entity_history, routes::get_lineage,
         routes::drift, routes::list_alerts, routes::check_alerts, routes::ack_alert
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,

@@ -24,6 +24,7 @@ mod forecast_restart;
 mod forecast_webhook_tls;
 mod handbook_replay;
 mod hardening;
+mod lineage;
 mod openapi;
 mod recommend;
 mod service;
