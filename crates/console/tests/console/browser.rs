@@ -380,6 +380,22 @@ async fn an_analyst_works_a_case_in_chromium() {
     let (s, page) = p.get("/console/cases/serve:cards:15").await;
     assert_eq!(s, 200);
     let token = csrf_of(&page);
+    // The case links to its decision's lineage: the event, the policy, the deciding model
+    // with the audit records that registered and staged it.
+    let href = page
+        .split("id=\"lineage\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a lineage link on the case page")
+        .to_string();
+    let (s, lineage) = p.get(&href).await;
+    assert_eq!(s, 200, "{lineage}");
+    assert!(lineage.contains("Lineage of transaction"), "{lineage}");
+    assert!(lineage.contains(&format!("data-id=\"{}\"", svc.model)), "{lineage}");
+    assert!(lineage.contains("stage.set"), "{lineage}");
+    assert!(lineage.contains("training data fingerprint"), "{lineage}");
+    let (s, _) = p.get("/console/lineage/no-such-tx").await;
+    assert_eq!(s, 404);
     let (s, _) = p.post("/console/cases/serve:cards:15/assign", &[]).await;
     assert_eq!(s, 403, "no token");
     let (s, _) = p
