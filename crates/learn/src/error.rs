@@ -112,7 +112,15 @@ impl LearnError {
 impl Classify for LearnError {
     fn class(&self) -> ErrorClass {
         match self {
-            LearnError::Io { .. } => ErrorClass::External,
+            // A file that is not there or not readable by this user is the user's to fix
+            // (a wrong path); a failing disk is not.
+            LearnError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::InvalidInput
+                | std::io::ErrorKind::InvalidData => ErrorClass::User,
+                _ => ErrorClass::External,
+            },
             _ => ErrorClass::User,
         }
     }

@@ -552,7 +552,7 @@ impl riskstream_core::Classify for LineageError {
     fn class(&self) -> riskstream_core::ErrorClass {
         match self {
             LineageError::NotDecided(_) => riskstream_core::ErrorClass::User,
-            LineageError::Registry(e) => e.class(),
+            LineageError::Registry(e) => riskstream_core::Classify::class(e),
         }
     }
 }

@@ -391,7 +391,10 @@ async fn an_analyst_works_a_case_in_chromium() {
     let (s, lineage) = p.get(&href).await;
     assert_eq!(s, 200, "{lineage}");
     assert!(lineage.contains("Lineage of transaction"), "{lineage}");
-    assert!(lineage.contains(&format!("data-id=\"{}\"", svc.model)), "{lineage}");
+    assert!(
+        lineage.contains(&format!("data-id=\"{}\"", svc.model)),
+        "{lineage}"
+    );
     assert!(lineage.contains("stage.set"), "{lineage}");
     assert!(lineage.contains("training data fingerprint"), "{lineage}");
     let (s, _) = p.get("/console/lineage/no-such-tx").await;

@@ -62,7 +62,7 @@ async fn lineage_of_a_served_decision_from_the_command_line() {
         .await
         .unwrap();
     {
-        let _svc = serve(&cfg, &addr, &d.join("serve.log"));
+        let mut svc = serve(&cfg, &addr, &d.join("serve.log"));
         let r = reqwest::Client::new()
             .post(format!("http://{addr}/v1/decisions"))
             .bearer_auth(&key)
@@ -74,7 +74,15 @@ async fn lineage_of_a_served_decision_from_the_command_line() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        // Stopped by the drop: the decision was acknowledged, so its record is committed.
+        // A graceful stop: the audit writer commits what it holds. (After a kill the
+        // record is rebuilt from the write-ahead log at the next start.)
+        let pid = svc.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        assert!(svc.0.wait().unwrap().success());
     }
 
     let o = bin(d)

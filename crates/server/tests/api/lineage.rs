@@ -120,13 +120,18 @@ async fn lineage_names_the_versions_in_force_before_and_after_a_change() {
     );
     assert_eq!(l1["policy"]["id"], json!(policy1));
     assert_eq!(l1["policy"]["artifact"]["lineage"]["rules"], 2, "{l1}");
+    // Its activation before the decision, and the activation that replaced it after.
     assert_eq!(
         changes(&l1["policy"]),
         [
             ("artifact.put".to_string(), false),
-            ("policy.set".to_string(), false)
+            ("policy.set".to_string(), false),
+            ("policy.set".to_string(), true),
         ]
     );
+    let replaced = &l1["policy"]["artifact"]["changes"][2];
+    assert_eq!(replaced["before"]["policy"], json!(policy1), "{l1}");
+    assert_eq!(replaced["after"]["policy"], json!(policy2), "{l1}");
     let spec_hash = format!("{:016x}", spec.hash);
     assert_eq!(l1["feature_spec"]["id"], json!(spec_hash));
     assert_eq!(
