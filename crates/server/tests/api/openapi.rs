@@ -341,7 +341,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 58, "operations in the document");
+    assert_eq!(n, 59, "operations in the document");
     // Values the schema allows are values the service takes: the entity fields of this
     // deployment's feature spec, the case orders, the cursor's form.
     let param = |route: &str, name: &str| -> Value {
@@ -1474,6 +1474,17 @@ async fn every_answer_is_documented_and_fits_its_schema() {
     let (code, v) = send(&s, &mut c, "get", r, bad, k(&analyst), N).await;
     assert_eq!(code, 400, "{v}");
     send(&s, &mut c, "get", r, p, None, N).await;
+
+    // A decision's lineage (transaction 1, decided above): analysts only; an unknown id 404.
+    let r = "/v1/lineage/{tx_id}";
+    let (code, v) = send(&s, &mut c, "get", r, "/v1/lineage/1", k(&analyst), N).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["tx_id"], "1", "{v}");
+    let (code, v) = send(&s, &mut c, "get", r, "/v1/lineage/1", k(&decide), N).await;
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = send(&s, &mut c, "get", r, "/v1/lineage/no-such", k(&analyst), N).await;
+    assert_eq!(code, 404, "{v}");
+    send(&s, &mut c, "get", r, "/v1/lineage/1", None, N).await;
 
     let mut summary = String::new();
     for ((m, r), st) in &c.seen {
