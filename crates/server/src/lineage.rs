@@ -529,7 +529,8 @@ fn fields(o: &mut String, v: &Value, empty: &str) {
     }
 }
 
-fn plain(v: &Value) -> String {
+/// A stored value as people read it: text without quotes, `-` for none, JSON otherwise.
+pub fn plain(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use riskstream_server::lineage::{Change, LineageError, Version};
+use riskstream_server::lineage::{plain, Change, LineageError, Version};
 use serde_json::Value;
 
 struct Pair {
@@ -182,12 +182,4 @@ fn pairs(v: &Value) -> Vec<Pair> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
