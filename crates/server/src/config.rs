@@ -78,6 +78,10 @@ pub struct ServiceConfig {
     pub decision_window: usize,
     /// When a decision is acknowledged (see [`Durability`]).
     pub durability: Durability,
+    /// How long the write-ahead log's writer gathers back-to-back records before one
+    /// sync covers them (`state.commit_delay`; zero: each group as it comes). See
+    /// `Wal::start_with`.
+    pub commit_delay: Duration,
     /// Open client connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// A client must send a request's headers within this long, counted from when the
@@ -277,6 +281,7 @@ struct RawState {
     dir: Option<String>,
     checkpoint_interval: Option<String>,
     durability: Option<String>,
+    commit_delay: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -289,6 +294,9 @@ struct RawAudit {
     writer_nice: Option<i64>,
     key_file: Option<String>,
 }
+
+/// `state.commit_delay` when the config says nothing.
+const DEFAULT_COMMIT_DELAY: &str = "1ms";
 
 const SECTIONS: &[&str] = &[
     "server",
@@ -417,6 +425,7 @@ impl ServiceConfig {
             .unwrap_or(0),
         };
         let durability = read_durability(&mut diags, st);
+        let commit_delay = read_commit_delay(&mut diags, st.commit_delay.as_deref());
         let max_connections = positive(
             &mut diags,
             "server.max_connections",
@@ -549,6 +558,7 @@ impl ServiceConfig {
             max_ahead,
             decision_window,
             durability,
+            commit_delay,
             max_connections,
             header_timeout,
             body_timeout,
@@ -708,6 +718,33 @@ fn read_feature_spec(diags: &mut Diagnostics, f: &RawFeatures, base: &Path) -> O
                     .hint("add [features] spec = \"path/to/features.toml\""),
             );
             None
+        }
+    }
+}
+
+/// `state.commit_delay`: `0` (or `off`), microseconds (`500us`) or a duration (`1ms`), at
+/// most 10 ms.
+fn read_commit_delay(diags: &mut Diagnostics, v: Option<&str>) -> Duration {
+    let v = v.unwrap_or(DEFAULT_COMMIT_DELAY).trim();
+    let d = match v {
+        "0" | "0ms" | "0us" | "off" => Some(Duration::ZERO),
+        _ => match v.strip_suffix("us").map(str::parse::<u64>) {
+            Some(Ok(us)) => Some(Duration::from_micros(us)),
+            Some(Err(_)) => None,
+            None => riskstream_core::time::parse_duration(v)
+                .ok()
+                .and_then(|us| u64::try_from(us).ok())
+                .map(Duration::from_micros),
+        },
+    };
+    match d {
+        Some(d) if d <= Duration::from_millis(10) => d,
+        _ => {
+            diags.push(
+                Diagnostic::new("state.commit_delay", format!("`{v}` is not a delay from 0 to 10ms"))
+                    .hint("e.g. 0 (sync each group as it comes), 500us, 1ms"),
+            );
+            Duration::ZERO
         }
     }
 }
@@ -982,6 +1019,29 @@ deployment = "a b"
         let s = e.to_string();
         assert!(s.contains("listen_addr") && s.contains("line 2"), "{s}");
         assert!(s.contains("did you mean `listen`"), "{s}");
+    }
+
+    #[test]
+    fn the_commit_delay_takes_microseconds_and_is_bounded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("f.toml"), "").expect("write");
+        let with = |d: &str| {
+            ServiceConfig::parse(
+                &format!("[features]\nspec = \"f.toml\"\n[state]\ncommit_delay = \"{d}\"\n"),
+                "t",
+                dir.path(),
+            )
+        };
+        let c = ServiceConfig::parse("[features]\nspec = \"f.toml\"\n", "t", dir.path())
+            .expect("defaults");
+        assert_eq!(c.commit_delay, Duration::from_millis(1));
+        assert_eq!(with("500us").expect("µs").commit_delay, Duration::from_micros(500));
+        assert_eq!(with("2ms").expect("ms").commit_delay, Duration::from_millis(2));
+        assert_eq!(with("0").expect("off").commit_delay, Duration::ZERO);
+        for bad in ["11ms", "1s", "soon", "-1us"] {
+            let e = with(bad).expect_err(bad).to_string();
+            assert!(e.contains("state.commit_delay") && e.contains("500us"), "{bad}: {e}");
+        }
     }
 
     #[test]

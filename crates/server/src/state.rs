@@ -262,11 +262,12 @@ impl AppState {
                 .map_or(generation, |g| g + 1)
                 .max(generation);
             Some(
-                Wal::start(
+                Wal::start_with(
                     &cfg.state_dir,
                     &stem,
                     next,
                     cfg.durability == crate::config::Durability::Fsync,
+                    cfg.commit_delay,
                 )
                 .map_err(StartError::Io)?,
             )

@@ -232,7 +232,23 @@ impl Wal {
     /// `fsync`: each group of records is flushed to the disk before it is acknowledged;
     /// otherwise only written to the operating system.
     pub fn start(dir: &Path, stem: &str, generation: u64, fsync: bool) -> Result<Self, String> {
-        Self::start_sized(dir, stem, generation, fsync, segment::SEGMENT)
+        Self::start_with(dir, stem, generation, fsync, std::time::Duration::ZERO)
+    }
+
+    /// [`Wal::start`] with a commit delay: when records arrive back to back (the one that
+    /// wakes the writer came within `commit_delay` of its last sync), the writer sleeps
+    /// `commit_delay` before it takes what is queued, so that one `fdatasync` covers the
+    /// records that arrive meanwhile (PostgreSQL's `commit_delay`). A sleeping writer is
+    /// not woken by each append, as a waiting one is; and every sync is a request to the
+    /// disk. Under light load nothing waits. Only with `fsync`.
+    pub fn start_with(
+        dir: &Path,
+        stem: &str,
+        generation: u64,
+        fsync: bool,
+        commit_delay: std::time::Duration,
+    ) -> Result<Self, String> {
+        Self::start_sized(dir, stem, generation, fsync, segment::SEGMENT, commit_delay)
     }
 
     /// [`Wal::start`] with segments of `size` bytes (tests use small ones).
@@ -242,6 +258,7 @@ impl Wal {
         generation: u64,
         fsync: bool,
         size: u64,
+        commit_delay: std::time::Duration,
     ) -> Result<Self, String> {
         let mut segs = segment::Segments::start(dir, stem, size)?;
         let file = segs
@@ -250,7 +267,14 @@ impl Wal {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("riskstream-wal".into())
-            .spawn(move || writer(rx, segs, file, generation, fsync))
+            .spawn(move || {
+                let delay = if fsync {
+                    commit_delay
+                } else {
+                    std::time::Duration::ZERO
+                };
+                writer(rx, segs, file, generation, fsync, delay)
+            })
             .map_err(|e| format!("cannot start the write-ahead log thread: {e}"))?;
         Ok(Self {
             tx,
@@ -325,12 +349,24 @@ impl Current {
     }
 }
 
-fn writer(rx: mpsc::Receiver<Msg>, mut segs: Segments, file: Segment, g: u64, fsync: bool) {
+fn writer(
+    rx: mpsc::Receiver<Msg>,
+    mut segs: Segments,
+    file: Segment,
+    g: u64,
+    fsync: bool,
+    delay: std::time::Duration,
+) {
     let mut cur = Current { g, part: 0, file };
     let mut buf = Vec::with_capacity(1 << 20);
     let mut acks = Vec::new();
+    let mut pace = Pace::default();
     // Ends when every handle is dropped and the queue is empty.
     while let Ok(first) = rx.recv() {
+        // Traffic heavy enough that a wait gathers several records: wait (`Wal::start_with`).
+        if pace.gathers(delay, std::time::Instant::now()) {
+            std::thread::sleep(delay);
+        }
         let mut next = Some(first);
         while let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) {
             match msg {
@@ -365,12 +401,46 @@ fn writer(rx: mpsc::Receiver<Msg>, mut segs: Segments, file: Segment, g: u64, fs
                 break;
             }
         }
+        pace.flushed(acks.len(), std::time::Instant::now());
         let r = flush(&mut cur, &mut segs, &mut buf, fsync);
         if let Err(e) = &r {
             tracing::error!(error = %e, "write-ahead log write failed");
             metrics::counter!("riskstream_wal_errors_total").increment(1);
         }
         answer(&mut acks, &r);
+    }
+}
+
+/// The writer's view of the arrival rate: the records of its last group over the time
+/// since the group before.
+#[derive(Debug, Default)]
+struct Pace {
+    /// When the last two groups were taken.
+    last: Option<std::time::Instant>,
+    before: Option<std::time::Instant>,
+    /// Records in the last group.
+    records: usize,
+}
+
+impl Pace {
+    fn flushed(&mut self, records: usize, now: std::time::Instant) {
+        self.before = self.last;
+        self.last = Some(now);
+        self.records = records;
+    }
+
+    /// Whether waiting `delay` now would gather at least two more records at the rate
+    /// the last group came at — and that rate is current (the last group was taken within
+    /// a few delays). Light traffic never waits.
+    fn gathers(&self, delay: std::time::Duration, now: std::time::Instant) -> bool {
+        let (Some(last), Some(before)) = (self.last, self.before) else {
+            return false;
+        };
+        if delay.is_zero() || now.saturating_duration_since(last) > delay * 4 {
+            return false;
+        }
+        let span = last.duration_since(before).as_secs_f64().max(1e-6);
+        self.records as f64 / span * delay.as_secs_f64() >= 2.0
     }
 }
 
@@ -406,6 +476,52 @@ fn answer(acks: &mut Vec<oneshot::Sender<Result<(), String>>>, r: &Result<(), St
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_writer_waits_only_when_traffic_is_heavy_and_current() {
+        let ms = Duration::from_millis(1);
+        let t0 = Instant::now();
+        let mut p = Pace::default();
+        assert!(!p.gathers(ms, t0), "no history: no wait");
+        p.flushed(1, t0);
+        assert!(!p.gathers(ms, t0));
+        // One record a millisecond: a 1 ms wait gathers one more, not worth it.
+        p.flushed(1, t0 + ms);
+        assert!(!p.gathers(ms, t0 + ms * 2));
+        // Ten records in a millisecond: waiting gathers about ten.
+        p.flushed(10, t0 + ms * 2);
+        assert!(p.gathers(ms, t0 + ms * 3));
+        assert!(!p.gathers(Duration::ZERO, t0 + ms * 3), "no delay configured");
+        // The burst is over: the last group is more than four delays old.
+        assert!(!p.gathers(ms, t0 + ms * 7));
+    }
+
+    #[tokio::test]
+    async fn with_a_commit_delay_every_record_is_durable_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Wal::start_with(dir.path(), "d", 0, true, Duration::from_millis(2)).unwrap();
+        let mut acks = Vec::new();
+        for round in 0..20_i64 {
+            for i in 0..25_i64 {
+                acks.push(w.append(label(round * 25 + i)));
+            }
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        for a in acks {
+            a.await.unwrap().unwrap();
+        }
+        drop(w);
+        let mut seen = Vec::new();
+        replay(dir.path(), "d", 0, |_, r| {
+            if let Record::Label { time, .. } = r {
+                seen.push(time);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (0..500).collect::<Vec<_>>());
+    }
 
     fn label(i: i64) -> Record {
         Record::Label {
@@ -489,7 +605,7 @@ mod tests {
     async fn a_generation_spans_segments_from_the_spare_and_replays_in_order() {
         let dir = tempfile::tempdir().unwrap();
         // Segments of 4 KiB: a few records each, so the writer moves on many times.
-        let w = Wal::start_sized(dir.path(), "d", 3, true, 4096).unwrap();
+        let w = Wal::start_sized(dir.path(), "d", 3, true, 4096, std::time::Duration::ZERO).unwrap();
         let mut want = Vec::new();
         for i in 0..200 {
             w.append(label(i)).await.unwrap().unwrap();
@@ -534,7 +650,7 @@ mod tests {
             .unwrap()
             .iter()
             .all(|&(g, _)| g == 4));
-        let w = Wal::start_sized(dir.path(), "d", 5, true, 4096).unwrap();
+        let w = Wal::start_sized(dir.path(), "d", 5, true, 4096, std::time::Duration::ZERO).unwrap();
         w.append(label(1)).await.unwrap().unwrap();
         drop(w);
         let mut n = 0;
