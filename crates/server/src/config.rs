@@ -741,8 +741,11 @@ fn read_commit_delay(diags: &mut Diagnostics, v: Option<&str>) -> Duration {
         Some(d) if d <= Duration::from_millis(10) => d,
         _ => {
             diags.push(
-                Diagnostic::new("state.commit_delay", format!("`{v}` is not a delay from 0 to 10ms"))
-                    .hint("e.g. 0 (sync each group as it comes), 500us, 1ms"),
+                Diagnostic::new(
+                    "state.commit_delay",
+                    format!("`{v}` is not a delay from 0 to 10ms"),
+                )
+                .hint("e.g. 0 (sync each group as it comes), 500us, 1ms"),
             );
             Duration::ZERO
         }
@@ -1035,12 +1038,21 @@ deployment = "a b"
         let c = ServiceConfig::parse("[features]\nspec = \"f.toml\"\n", "t", dir.path())
             .expect("defaults");
         assert_eq!(c.commit_delay, Duration::from_millis(1));
-        assert_eq!(with("500us").expect("µs").commit_delay, Duration::from_micros(500));
-        assert_eq!(with("2ms").expect("ms").commit_delay, Duration::from_millis(2));
+        assert_eq!(
+            with("500us").expect("µs").commit_delay,
+            Duration::from_micros(500)
+        );
+        assert_eq!(
+            with("2ms").expect("ms").commit_delay,
+            Duration::from_millis(2)
+        );
         assert_eq!(with("0").expect("off").commit_delay, Duration::ZERO);
         for bad in ["11ms", "1s", "soon", "-1us"] {
             let e = with(bad).expect_err(bad).to_string();
-            assert!(e.contains("state.commit_delay") && e.contains("500us"), "{bad}: {e}");
+            assert!(
+                e.contains("state.commit_delay") && e.contains("500us"),
+                "{bad}: {e}"
+            );
         }
     }
 

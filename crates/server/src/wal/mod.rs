@@ -492,7 +492,10 @@ mod tests {
         // Ten records in a millisecond: waiting gathers about ten.
         p.flushed(10, t0 + ms * 2);
         assert!(p.gathers(ms, t0 + ms * 3));
-        assert!(!p.gathers(Duration::ZERO, t0 + ms * 3), "no delay configured");
+        assert!(
+            !p.gathers(Duration::ZERO, t0 + ms * 3),
+            "no delay configured"
+        );
         // The burst is over: the last group is more than four delays old.
         assert!(!p.gathers(ms, t0 + ms * 7));
     }
@@ -605,7 +608,8 @@ mod tests {
     async fn a_generation_spans_segments_from_the_spare_and_replays_in_order() {
         let dir = tempfile::tempdir().unwrap();
         // Segments of 4 KiB: a few records each, so the writer moves on many times.
-        let w = Wal::start_sized(dir.path(), "d", 3, true, 4096, std::time::Duration::ZERO).unwrap();
+        let w =
+            Wal::start_sized(dir.path(), "d", 3, true, 4096, std::time::Duration::ZERO).unwrap();
         let mut want = Vec::new();
         for i in 0..200 {
             w.append(label(i)).await.unwrap().unwrap();
@@ -650,7 +654,8 @@ mod tests {
             .unwrap()
             .iter()
             .all(|&(g, _)| g == 4));
-        let w = Wal::start_sized(dir.path(), "d", 5, true, 4096, std::time::Duration::ZERO).unwrap();
+        let w =
+            Wal::start_sized(dir.path(), "d", 5, true, 4096, std::time::Duration::ZERO).unwrap();
         w.append(label(1)).await.unwrap().unwrap();
         drop(w);
         let mut n = 0;
