@@ -218,11 +218,17 @@ impl AppState {
         let wal = if cfg.durability == crate::config::Durability::Off {
             None
         } else {
+            // Sealed under the master keys when they are configured, as the checkpoint is.
+            let keys = riskstream_core::crypt::env_keys().map_err(|e| StartError::Checkpoint {
+                path: cfg.state_dir.clone(),
+                message: e.to_string(),
+            })?;
             // One generation before the checkpoint's is read too, for the audit only.
             let r = crate::wal::replay(
                 &cfg.state_dir,
                 &stem,
                 generation.saturating_sub(1),
+                keys.as_ref(),
                 |g, rec| {
                     if g >= generation {
                         match &rec {
@@ -266,8 +272,11 @@ impl AppState {
                     &cfg.state_dir,
                     &stem,
                     next,
-                    cfg.durability == crate::config::Durability::Fsync,
-                    cfg.commit_delay,
+                    crate::wal::Options {
+                        fsync: cfg.durability == crate::config::Durability::Fsync,
+                        commit_delay: cfg.commit_delay,
+                        keys,
+                    },
                 )
                 .map_err(StartError::Io)?,
             )

@@ -27,9 +27,11 @@
 //! The cipher is `ring`'s AES-256-GCM (already compiled into every riskstream binary for
 //! TLS, constant-time and hardware-accelerated); the file format is in [`stream`].
 
+pub mod records;
 pub mod stream;
 pub mod tail;
 
+pub use records::{RecordOpener, RecordSealer, RECORD_OVERHEAD};
 pub use stream::{
     is_sealed, key_id_of, new_data_key, open_bytes, rewrap_file, seal_bytes, unwrap_data_key,
     wrap_data_key, OpenReader, Rewrapped, SealWriter, CHUNK, HEADER_LEN, MAGIC, VERSION,

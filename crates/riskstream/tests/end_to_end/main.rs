@@ -41,5 +41,6 @@ mod pipeline_registry;
 mod recommend_cli;
 mod serve_kill;
 mod serve_kill_cases;
+mod serve_sealed;
 mod text_cli;
 mod validate_topology;

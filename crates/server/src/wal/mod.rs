@@ -34,14 +34,15 @@
 //! crash of the machine fails its checksum: replay stops there, says so, and the file is
 //! cut back to its last whole record — such a record was never acknowledged.
 
+use riskstream_core::crypt::{MasterKeys, RecordSealer, RECORD_OVERHEAD};
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
+mod replay;
 mod segment;
+pub use replay::replay;
 use segment::{Segment, Segments};
 
 /// One logged event.
@@ -124,157 +125,77 @@ pub fn generations(dir: &Path, stem: &str) -> std::io::Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Reads every record of generations ≥ `from` in order, handing each to `apply`. A torn
-/// tail is cut off (and counted); a bad record before the end is an error naming the file
-/// and offset.
-pub fn replay(
-    dir: &Path,
-    stem: &str,
-    from: u64,
-    mut apply: impl FnMut(u64, Record) -> Result<(), String>,
-) -> Result<Replayed, String> {
-    let mut out = Replayed::default();
-    let segs = segment::segments(dir, stem).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for (g, part) in segs.into_iter().filter(|&(g, _)| g >= from) {
-        let path = segment::part_of(dir, stem, g, part);
-        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let len = f
-            .metadata()
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .len();
-        let mut r = BufReader::with_capacity(1 << 20, f);
-        let mut at = 0u64;
-        out.files += 1;
-        loop {
-            let mut head = [0u8; 12];
-            match riskstream_core::fs::read_full(&mut r, &mut head) {
-                Ok(0) => break,
-                Ok(12) => {}
-                // Fewer zeros than a header at the end of a full segment: the end.
-                Ok(_) if head == [0u8; 12] => break,
-                Ok(_) => {
-                    out.torn_bytes += len - at;
-                    truncate(&path, at)?;
-                    break;
-                }
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            }
-            if head == [0u8; 12] {
-                // The zeros laid down ahead of the records: the end of the log.
-                break;
-            }
-            let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
-            let mut sum = [0u8; 8];
-            sum.copy_from_slice(&head[4..]);
-            if at + 12 + n > len {
-                out.torn_bytes += 12;
-                truncate(&path, at)?;
-                break;
-            }
-            let mut body = vec![0u8; n as usize];
-            r.read_exact(&mut body)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if xxhash_rust::xxh3::xxh3_64(&body) != u64::from_le_bytes(sum) {
-                let mut next = [0u8; 12];
-                let last = at + 12 + n == len
-                    || (riskstream_core::fs::read_full(&mut r, &mut next)
-                        .map_err(|e| format!("{}: {e}", path.display()))?
-                        < 12
-                        || next == [0u8; 12]);
-                if last {
-                    // The last record, written but not whole on disk: never acknowledged.
-                    out.torn_bytes += 12 + n;
-                    truncate(&path, at)?;
-                    break;
-                }
-                return Err(format!(
-                    "{} at byte {at}: the record's checksum does not match and more records follow: the file is damaged; move it away to start from the checkpoint alone (what it held since the checkpoint is then lost)",
-                    path.display()
-                ));
-            }
-            let rec: Record = serde_json::from_slice(&body).map_err(|e| {
-                format!(
-                    "{} at byte {at}: record does not decode: {e}",
-                    path.display()
-                )
-            })?;
-            apply(g, rec).map_err(|e| format!("{} at byte {at}: {e}", path.display()))?;
-            out.records += 1;
-            at += 12 + n;
-        }
-    }
-    Ok(out)
+/// A record's payload (JSON).
+fn body(rec: &Record) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(rec).map_err(|e| e.to_string())
 }
 
-fn truncate(path: &Path, at: u64) -> Result<(), String> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.set_len(at)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cutting the torn end of {}: {e}", path.display()))
-}
-
-/// Frames a record.
-pub fn encode(rec: &Record) -> Result<Vec<u8>, String> {
-    let body = serde_json::to_vec(rec).map_err(|e| e.to_string())?;
-    let n = u32::try_from(body.len()).map_err(|_| "record over 4 GiB".to_string())?;
-    let mut out = Vec::with_capacity(body.len() + 12);
+/// Appends `u32 length ‖ u64 xxh3 ‖ payload` to `out`.
+fn frame_into(out: &mut Vec<u8>, payload: &[u8]) -> Result<(), String> {
+    let n = u32::try_from(payload.len()).map_err(|_| "record over 4 GiB".to_string())?;
+    out.reserve(payload.len() + 12);
     out.extend_from_slice(&n.to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// Frames a record (plain).
+pub fn encode(rec: &Record) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    frame_into(&mut out, &body(rec)?)?;
     Ok(out)
+}
+
+/// How the log writes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Each group is flushed to the disk before it is acknowledged; otherwise only
+    /// written to the operating system.
+    pub fsync: bool,
+    /// See [`Wal::start_with`]; only with `fsync`.
+    pub commit_delay: std::time::Duration,
+    /// Master keys: each segment is then encrypted under a data key of its own
+    /// (`riskstream_core::crypt::records`), its records sealed one by one.
+    pub keys: Option<MasterKeys>,
 }
 
 impl Wal {
-    /// Starts the writer on generation `generation` (a new file).
-    /// `fsync`: each group of records is flushed to the disk before it is acknowledged;
-    /// otherwise only written to the operating system.
+    /// Starts the writer on generation `generation` (a new file), plain, without a commit
+    /// delay. `fsync`: each group of records is flushed to the disk before it is
+    /// acknowledged; otherwise only written to the operating system.
     pub fn start(dir: &Path, stem: &str, generation: u64, fsync: bool) -> Result<Self, String> {
-        Self::start_with(dir, stem, generation, fsync, std::time::Duration::ZERO)
+        let o = Options {
+            fsync,
+            ..Options::default()
+        };
+        Self::start_with(dir, stem, generation, o)
     }
 
-    /// [`Wal::start`] with a commit delay: when records arrive back to back (the one that
-    /// wakes the writer came within `commit_delay` of its last sync), the writer sleeps
-    /// `commit_delay` before it takes what is queued, so that one `fdatasync` covers the
-    /// records that arrive meanwhile (PostgreSQL's `commit_delay`). A sleeping writer is
-    /// not woken by each append, as a waiting one is; and every sync is a request to the
-    /// disk. Under light load nothing waits. Only with `fsync`.
-    pub fn start_with(
-        dir: &Path,
-        stem: &str,
-        generation: u64,
-        fsync: bool,
-        commit_delay: std::time::Duration,
-    ) -> Result<Self, String> {
-        Self::start_sized(dir, stem, generation, fsync, segment::SEGMENT, commit_delay)
+    /// [`Wal::start`] with options. The commit delay: when records arrive back to back
+    /// (the writer's last group came at a rate at which waiting gathers at least two
+    /// more), the writer sleeps `commit_delay` before it takes what is queued, so that one
+    /// `fdatasync` covers the records that arrive meanwhile (PostgreSQL's
+    /// `commit_delay`). A sleeping writer is not woken by each append, as a waiting one is;
+    /// and every sync is a request to the disk. Under light load nothing waits.
+    pub fn start_with(dir: &Path, stem: &str, generation: u64, o: Options) -> Result<Self, String> {
+        Self::start_sized(dir, stem, generation, o, segment::SEGMENT)
     }
 
-    /// [`Wal::start`] with segments of `size` bytes (tests use small ones).
+    /// [`Wal::start_with`] with segments of `size` bytes (tests use small ones).
     pub(crate) fn start_sized(
         dir: &Path,
         stem: &str,
         generation: u64,
-        fsync: bool,
+        o: Options,
         size: u64,
-        commit_delay: std::time::Duration,
     ) -> Result<Self, String> {
         let mut segs = segment::Segments::start(dir, stem, size)?;
-        let file = segs
-            .open(generation, 0)
-            .map_err(|e| format!("{}: {e}", file_of(dir, stem, generation).display()))?;
+        let cur = Current::open(&mut segs, o.keys.as_ref(), generation, 0)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("riskstream-wal".into())
-            .spawn(move || {
-                let delay = if fsync {
-                    commit_delay
-                } else {
-                    std::time::Duration::ZERO
-                };
-                writer(rx, segs, file, generation, fsync, delay)
-            })
+            .spawn(move || writer(rx, segs, cur, o))
             .map_err(|e| format!("cannot start the write-ahead log thread: {e}"))?;
         Ok(Self {
             tx,
@@ -322,42 +243,83 @@ impl Wal {
     }
 }
 
-/// The segment being written: generation, part and file.
+/// The segment being written: generation, part, file and, with master keys, the sealer
+/// of its records.
 struct Current {
     g: u64,
     part: u32,
     file: Segment,
+    seal: Option<RecordSealer>,
+}
+
+/// What a segment's records are bound to when sealed: a record opens only in the file and
+/// at the place it was written.
+fn context(stem: &str, g: u64, part: u32) -> Vec<u8> {
+    format!("riskstream-wal:{stem}:{g}:{part}").into_bytes()
 }
 
 impl Current {
-    /// Moves to the next part when `n` more bytes do not fit (and the segment holds
-    /// records: a record larger than a segment grows a fresh one instead).
-    fn make_room(&mut self, segs: &mut Segments, n: u64) -> Result<(), String> {
-        if n <= self.file.room() || self.file.at == 0 {
-            return Ok(());
-        }
-        let next = self.part + 1;
-        let f = segs.open(self.g, next).map_err(|e| {
+    fn open(
+        segs: &mut Segments,
+        keys: Option<&MasterKeys>,
+        g: u64,
+        part: u32,
+    ) -> Result<Current, String> {
+        let file = segs.open(g, part).map_err(|e| {
             format!(
                 "starting write-ahead log segment {}: {e}",
-                segment::part_of(&segs.dir, &segs.stem, self.g, next).display()
+                segment::part_of(&segs.dir, &segs.stem, g, part).display()
             )
         })?;
-        self.file = f;
-        self.part = next;
-        Ok(())
+        let seal = keys
+            .map(|k| RecordSealer::new(k, &context(&segs.stem, g, part)))
+            .transpose()
+            .map_err(|e| format!("write-ahead log encryption: {e}"))?;
+        Ok(Current {
+            g,
+            part,
+            file,
+            seal,
+        })
+    }
+
+    /// Frames (and seals) `body` into `buf`, the part of the group bound for this segment.
+    /// A frame that does not fit sends what `buf` holds to this segment first and moves to
+    /// the next one (a record larger than a whole segment grows a fresh one instead).
+    fn add(
+        &mut self,
+        segs: &mut Segments,
+        keys: Option<&MasterKeys>,
+        buf: &mut Vec<u8>,
+        body: Vec<u8>,
+        fsync: bool,
+    ) -> Result<(), String> {
+        let sealed = body.len() + self.seal.as_ref().map_or(0, |_| RECORD_OVERHEAD);
+        let held = self.file.at + buf.len() as u64;
+        if held > 0 && buf.len() as u64 + 12 + sealed as u64 > self.file.room() {
+            flush(self, buf, fsync)?;
+            *self = Current::open(segs, keys, self.g, self.part + 1)?;
+        }
+        if let (Some(s), 0, true) = (&self.seal, self.file.at, buf.is_empty()) {
+            buf.extend_from_slice(s.header());
+        }
+        let body = match &mut self.seal {
+            Some(s) => s
+                .seal(&body)
+                .map_err(|e| format!("write-ahead log encryption: {e}"))?,
+            None => body,
+        };
+        frame_into(buf, &body)
     }
 }
 
-fn writer(
-    rx: mpsc::Receiver<Msg>,
-    mut segs: Segments,
-    file: Segment,
-    g: u64,
-    fsync: bool,
-    delay: std::time::Duration,
-) {
-    let mut cur = Current { g, part: 0, file };
+fn writer(rx: mpsc::Receiver<Msg>, mut segs: Segments, mut cur: Current, o: Options) {
+    let keys = o.keys.as_ref();
+    let delay = if o.fsync {
+        o.commit_delay
+    } else {
+        std::time::Duration::ZERO
+    };
     let mut buf = Vec::with_capacity(1 << 20);
     let mut acks = Vec::new();
     let mut pace = Pace::default();
@@ -367,32 +329,35 @@ fn writer(
         if pace.gathers(delay, std::time::Instant::now()) {
             std::thread::sleep(delay);
         }
+        // A failed write fails every record of the group gathered so far.
+        let mut failed: Option<String> = None;
         let mut next = Some(first);
         while let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) {
             match msg {
-                Msg::Append(rec, ack) => match encode(&rec) {
-                    Ok(bytes) => {
-                        buf.extend_from_slice(&bytes);
-                        acks.push(ack);
-                    }
+                Msg::Append(rec, ack) => match body(&rec) {
+                    Ok(b) => match cur.add(&mut segs, keys, &mut buf, b, o.fsync) {
+                        Ok(()) => acks.push(ack),
+                        Err(e) => {
+                            // Records gathered before this one may be on disk or not.
+                            failed.get_or_insert(e.clone());
+                            buf.clear();
+                            let _ = ack.send(Err(e));
+                        }
+                    },
                     Err(e) => {
                         let _ = ack.send(Err(format!("cannot encode the record: {e}")));
                     }
                 },
                 Msg::Rotate(g) => {
-                    let r = flush(&mut cur, &mut segs, &mut buf, fsync);
+                    let r = failed
+                        .take()
+                        .map_or_else(|| flush(&mut cur, &mut buf, o.fsync), Err);
                     answer(&mut acks, &r);
-                    match segs.open(g, 0) {
-                        Ok(f) => {
-                            cur = Current {
-                                g,
-                                part: 0,
-                                file: f,
-                            };
-                        }
+                    match Current::open(&mut segs, keys, g, 0) {
+                        Ok(c) => cur = c,
                         // Keep writing to the old file; its records are replayed too.
                         Err(e) => {
-                            tracing::error!(file = %file_of(&segs.dir, &segs.stem, g).display(), error = %e, "cannot start a new write-ahead log file")
+                            tracing::error!(error = %e, "cannot start a new write-ahead log file")
                         }
                     }
                 }
@@ -402,7 +367,7 @@ fn writer(
             }
         }
         pace.flushed(acks.len(), std::time::Instant::now());
-        let r = flush(&mut cur, &mut segs, &mut buf, fsync);
+        let r = failed.map_or_else(|| flush(&mut cur, &mut buf, o.fsync), Err);
         if let Err(e) = &r {
             tracing::error!(error = %e, "write-ahead log write failed");
             metrics::counter!("riskstream_wal_errors_total").increment(1);
@@ -444,21 +409,16 @@ impl Pace {
     }
 }
 
-fn flush(
-    cur: &mut Current,
-    segs: &mut Segments,
-    buf: &mut Vec<u8>,
-    fsync: bool,
-) -> Result<(), String> {
+/// Writes what `buf` holds at the segment's end (and syncs it with `fsync`).
+fn flush(cur: &mut Current, buf: &mut Vec<u8>, fsync: bool) -> Result<(), String> {
     if buf.is_empty() {
         return Ok(());
     }
     let t0 = std::time::Instant::now();
-    let r = cur.make_room(segs, buf.len() as u64).and_then(|()| {
-        cur.file
-            .write(buf, fsync)
-            .map_err(|e| format!("write-ahead log: {e}"))
-    });
+    let r = cur
+        .file
+        .write(buf, fsync)
+        .map_err(|e| format!("write-ahead log: {e}"));
     metrics::histogram!("riskstream_wal_flush_seconds").record(t0.elapsed().as_secs_f64());
     metrics::counter!("riskstream_wal_bytes_total").increment(buf.len() as u64);
     buf.clear();
@@ -473,225 +433,4 @@ fn answer(acks: &mut Vec<oneshot::Sender<Result<(), String>>>, r: &Result<(), St
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn the_writer_waits_only_when_traffic_is_heavy_and_current() {
-        let ms = Duration::from_millis(1);
-        let t0 = Instant::now();
-        let mut p = Pace::default();
-        assert!(!p.gathers(ms, t0), "no history: no wait");
-        p.flushed(1, t0);
-        assert!(!p.gathers(ms, t0));
-        // One record a millisecond: a 1 ms wait gathers one more, not worth it.
-        p.flushed(1, t0 + ms);
-        assert!(!p.gathers(ms, t0 + ms * 2));
-        // Ten records in a millisecond: waiting gathers about ten.
-        p.flushed(10, t0 + ms * 2);
-        assert!(p.gathers(ms, t0 + ms * 3));
-        assert!(
-            !p.gathers(Duration::ZERO, t0 + ms * 3),
-            "no delay configured"
-        );
-        // The burst is over: the last group is more than four delays old.
-        assert!(!p.gathers(ms, t0 + ms * 7));
-    }
-
-    #[tokio::test]
-    async fn with_a_commit_delay_every_record_is_durable_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = Wal::start_with(dir.path(), "d", 0, true, Duration::from_millis(2)).unwrap();
-        let mut acks = Vec::new();
-        for round in 0..20_i64 {
-            for i in 0..25_i64 {
-                acks.push(w.append(label(round * 25 + i)));
-            }
-            std::thread::sleep(Duration::from_micros(300));
-        }
-        for a in acks {
-            a.await.unwrap().unwrap();
-        }
-        drop(w);
-        let mut seen = Vec::new();
-        replay(dir.path(), "d", 0, |_, r| {
-            if let Record::Label { time, .. } = r {
-                seen.push(time);
-            }
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(seen, (0..500).collect::<Vec<_>>());
-    }
-
-    fn label(i: i64) -> Record {
-        Record::Label {
-            tx_id: format!("t{i}"),
-            fraud: i % 2 == 0,
-            time: i,
-            correction: false,
-            actor: "t".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn records_come_back_in_order_across_rotations_and_a_torn_tail_is_cut() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = Wal::start(dir.path(), "d", 0, true).unwrap();
-        for i in 0..3 {
-            w.append(label(i)).await.unwrap().unwrap();
-        }
-        let g = w.rotate();
-        assert_eq!(g, 1);
-        for i in 3..5 {
-            w.append(label(i)).await.unwrap().unwrap();
-        }
-        drop(w);
-        // A record half on disk after the last whole one (over the zeros laid ahead).
-        let last = file_of(dir.path(), "d", 1);
-        let whole: u64 = (3..5)
-            .map(|i| encode(&label(i)).unwrap().len() as u64)
-            .sum();
-        {
-            use std::os::unix::fs::FileExt;
-            let f = OpenOptions::new().write(true).open(&last).unwrap();
-            let mut torn = encode(&label(9)).unwrap();
-            let keep = torn.len() - 5;
-            torn.truncate(keep);
-            f.write_all_at(&torn, whole).unwrap();
-        }
-        let mut got = Vec::new();
-        let r = replay(dir.path(), "d", 0, |_, rec| {
-            got.push(rec);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(got, (0..5).map(label).collect::<Vec<_>>());
-        assert_eq!((r.files, r.records), (2, 5));
-        assert!(r.torn_bytes > 0);
-        assert_eq!(
-            std::fs::metadata(&last).unwrap().len(),
-            whole,
-            "cut at the torn record"
-        );
-        // From generation 1 only the records after the rotation.
-        let mut n = 0;
-        replay(dir.path(), "d", 1, |_, _| {
-            n += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(n, 2);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&last).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "log files are owner-only: {mode:o}");
-    }
-
-    #[test]
-    fn a_damaged_record_before_the_end_is_an_error_that_names_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = file_of(dir.path(), "d", 0);
-        let mut bytes = encode(&label(1)).unwrap();
-        bytes[14] ^= 0xff;
-        bytes.extend(encode(&label(2)).unwrap());
-        std::fs::write(&p, bytes).unwrap();
-        let e = replay(dir.path(), "d", 0, |_, _| Ok(())).unwrap_err();
-        assert!(
-            e.contains("d.wal.0000000000 at byte 0") && e.contains("damaged"),
-            "{e}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_generation_spans_segments_from_the_spare_and_replays_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        // Segments of 4 KiB: a few records each, so the writer moves on many times.
-        let w =
-            Wal::start_sized(dir.path(), "d", 3, true, 4096, std::time::Duration::ZERO).unwrap();
-        let mut want = Vec::new();
-        for i in 0..200 {
-            w.append(label(i)).await.unwrap().unwrap();
-            want.push(label(i));
-            if i == 120 {
-                assert_eq!(w.rotate(), 4);
-            }
-        }
-        let segs = segment::segments(dir.path(), "d").unwrap();
-        assert!(segs.len() > 4, "{segs:?}");
-        assert!(segs.iter().any(|&(g, p)| g == 3 && p > 0), "{segs:?}");
-        assert!(segs.iter().any(|&(g, p)| g == 4 && p > 0), "{segs:?}");
-        assert_eq!(generations(dir.path(), "d").unwrap(), vec![3, 4]);
-        let mut got = Vec::new();
-        let r = replay(dir.path(), "d", 0, |_, rec| {
-            got.push(rec);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(got, want, "every record once, in order, across segments");
-        assert_eq!((r.files, r.records, r.torn_bytes), (segs.len(), 200, 0));
-        // From generation 4: only what followed the rotation.
-        let mut from4 = Vec::new();
-        replay(dir.path(), "d", 4, |g, rec| {
-            assert_eq!(g, 4);
-            from4.push(rec);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(from4, want[121..].to_vec());
-        // Pruning generation 3 removes all of its parts, and nothing of 4.
-        w.prune_before(4);
-        assert!(segment::segments(dir.path(), "d")
-            .unwrap()
-            .iter()
-            .all(|&(g, _)| g == 4));
-        drop(w);
-        // The spare is not mistaken for a segment, and a restart removes a stale one.
-        let spare = dir.path().join("d.wal.spare");
-        std::fs::write(&spare, b"half").unwrap();
-        assert!(segment::segments(dir.path(), "d")
-            .unwrap()
-            .iter()
-            .all(|&(g, _)| g == 4));
-        let w =
-            Wal::start_sized(dir.path(), "d", 5, true, 4096, std::time::Duration::ZERO).unwrap();
-        w.append(label(1)).await.unwrap().unwrap();
-        drop(w);
-        let mut n = 0;
-        replay(dir.path(), "d", 5, |_, _| {
-            n += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(n, 1);
-    }
-
-    #[test]
-    fn a_record_larger_than_a_segment_grows_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut segs = segment::Segments::start(dir.path(), "d", 1024).unwrap();
-        let f = segs.open(0, 0).unwrap();
-        let mut cur = Current {
-            g: 0,
-            part: 0,
-            file: f,
-        };
-        let big = Record::Label {
-            tx_id: "x".repeat(5000),
-            fraud: true,
-            time: 1,
-            correction: false,
-            actor: "t".into(),
-        };
-        let mut buf = encode(&big).unwrap();
-        flush(&mut cur, &mut segs, &mut buf, true).unwrap();
-        let mut got = Vec::new();
-        replay(dir.path(), "d", 0, |_, r| {
-            got.push(r);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(got, vec![big]);
-    }
-}
+mod tests;
