@@ -114,7 +114,7 @@ enum Sealed {
     /// Records in clear (written without master keys).
     Plain,
     /// An encrypted segment's header, read: the records follow.
-    Opener(RecordOpener),
+    Opener(Box<RecordOpener>),
     /// A header cut short or unreadable with nothing after it: the first write to the
     /// file never reached the disk whole, so nothing in it was acknowledged.
     Torn,
@@ -146,7 +146,7 @@ fn sealed_header(
         return Ok(Sealed::Torn);
     }
     match RecordOpener::new(&header, keys, &context(stem, g, part), &origin) {
-        Ok(o) => Ok(Sealed::Opener(o)),
+        Ok(o) => Ok(Sealed::Opener(Box::new(o))),
         Err(
             e @ (riskstream_core::crypt::CryptError::NoKeys { .. }
             | riskstream_core::crypt::CryptError::UnknownKey { .. }),
