@@ -65,6 +65,26 @@ fn wait_listening(addr: &str, child: &mut Child, log: &Path) {
     }
 }
 
+/// The service's log as text, without the terminal colours its fields may carry.
+fn log_text(log: &Path) -> String {
+    let raw = std::fs::read_to_string(log).unwrap_or_default();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ … m
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The log's segments (not the spare being zeroed ahead).
 fn segments(state: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(state)
@@ -158,7 +178,7 @@ async fn the_log_is_sealed_refused_without_keys_and_follows_a_rewrap() {
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = log_text(&log);
     assert!(text.contains("master key"), "{text}");
 
     // Rotation: k2 becomes primary, every encrypted file under state/ is re-wrapped.
@@ -185,7 +205,7 @@ async fn the_log_is_sealed_refused_without_keys_and_follows_a_rewrap() {
     // a retried id gets its original decision, not a second count.
     let mut child = serve(&cfg, Some(K2), &log);
     wait_listening(&addr, &mut child, &log);
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = log_text(&log);
     assert!(text.contains(&format!("replayed_decisions={n}")), "{text}");
     let v: Value = decide(7).await.unwrap().json().await.unwrap();
     assert_eq!(v["replay"], json!(true), "{v}");
