@@ -7,6 +7,7 @@
 use crate::common;
 
 use common::pipeline::{examples, exe, listening};
+use common::serve::Serve;
 use riskstream_registry::{Registry, Role};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,8 @@ fn tx(i: i64) -> Value {
     })
 }
 
-fn serve(cfg: &Path, keys: Option<&str>, log: &Path) -> Child {
+/// Started services are killed when the test ends, however it ends.
+fn serve(cfg: &Path, keys: Option<&str>, log: &Path) -> Serve {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -45,7 +47,7 @@ fn serve(cfg: &Path, keys: Option<&str>, log: &Path) -> Child {
     if let Some(k) = keys {
         c.env("RISKSTREAM_MASTER_KEYS", k);
     }
-    c.spawn().unwrap()
+    Serve(c.spawn().unwrap())
 }
 
 fn wait_listening(addr: &str, child: &mut Child, log: &Path) {
@@ -137,13 +139,13 @@ async fn the_log_is_sealed_refused_without_keys_and_follows_a_rewrap() {
     // Decided under k1, then killed: only the log holds these transactions.
     let n = 60;
     let mut child = serve(&cfg, Some(K1), &log);
-    wait_listening(&addr, &mut child, &log);
+    wait_listening(&addr, &mut child.0, &log);
     for i in 0..n {
         let r = decide(i).await.unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     let segs = segments(&state);
     assert!(!segs.is_empty());
@@ -171,7 +173,7 @@ async fn the_log_is_sealed_refused_without_keys_and_follows_a_rewrap() {
 
     // Without the keys the service refuses to start, and says why.
     let mut child = serve(&cfg, None, &log);
-    let st = child.wait().unwrap();
+    let st = child.0.wait().unwrap();
     assert_eq!(
         st.code(),
         Some(2),
@@ -204,7 +206,7 @@ async fn the_log_is_sealed_refused_without_keys_and_follows_a_rewrap() {
     // With only k2 the log opens: every acknowledged transaction is back in the state, so
     // a retried id gets its original decision, not a second count.
     let mut child = serve(&cfg, Some(K2), &log);
-    wait_listening(&addr, &mut child, &log);
+    wait_listening(&addr, &mut child.0, &log);
     let text = log_text(&log);
     assert!(text.contains(&format!("replayed_decisions={n}")), "{text}");
     let v: Value = decide(7).await.unwrap().json().await.unwrap();
@@ -212,8 +214,8 @@ async fn the_log_is_sealed_refused_without_keys_and_follows_a_rewrap() {
     let v: Value = decide(n).await.unwrap().json().await.unwrap();
     assert_ne!(v["replay"], json!(true), "{v}");
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }
