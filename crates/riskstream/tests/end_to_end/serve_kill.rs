@@ -17,13 +17,14 @@
 
 use crate::common;
 
-use common::pipeline::{examples, exe, listening};
+use common::pipeline::{examples, exe};
+use common::serve::wait_listening;
 use riskstream_registry::{Registry, Role};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn tx(i: i64) -> Map<String, Value> {
     // Past dates (the event-time guard refuses the future), one second apart.
@@ -64,23 +65,6 @@ fn spawn(cfg: &Path, log: &Path) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-fn wait_listening(addr: &str, child: &mut Child, log: &Path) {
-    let t0 = Instant::now();
-    while !listening(addr) {
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!(
-                "serve exited with {s}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A small xorshift: the kill times, reproducible.

@@ -10,13 +10,13 @@
 
 use crate::common;
 
-use common::pipeline::{examples, exe, listening};
+use common::pipeline::{examples, exe};
+use common::serve::{log_text, wait_listening};
 use riskstream_registry::{CaseQuery, Registry, Role};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn spawn(cfg: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -31,42 +31,6 @@ fn spawn(cfg: &Path, log: &Path) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-fn wait_listening(addr: &str, child: &mut Child, log: &Path) {
-    let t0 = Instant::now();
-    while !listening(addr) {
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!(
-                "serve exited with {s}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The service's log without colour codes.
-fn log_text(log: &Path) -> String {
-    let raw = std::fs::read_to_string(log).unwrap();
-    let mut out = String::with_capacity(raw.len());
-    let mut it = raw.chars();
-    while let Some(c) = it.next() {
-        if c == '\u{1b}' {
-            for d in it.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,12 @@
 
 use crate::common;
 
-use common::pipeline::{examples, exe, listening};
-use common::serve::Serve;
+use common::pipeline::{examples, exe};
+use common::serve::{log_text, wait_listening, Serve};
 use riskstream_registry::{Registry, Role};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const K1: &str = "k1:1111111111111111111111111111111111111111111111111111111111111111";
 const K2: &str = "k2:2222222222222222222222222222222222222222222222222222222222222222";
@@ -48,43 +47,6 @@ fn serve(cfg: &Path, keys: Option<&str>, log: &Path) -> Serve {
         c.env("RISKSTREAM_MASTER_KEYS", k);
     }
     Serve(c.spawn().unwrap())
-}
-
-fn wait_listening(addr: &str, child: &mut Child, log: &Path) {
-    let t0 = Instant::now();
-    while !listening(addr) {
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!(
-                "serve exited with {s}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The service's log as text, without the terminal colours its fields may carry.
-fn log_text(log: &Path) -> String {
-    let raw = std::fs::read_to_string(log).unwrap_or_default();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ … m
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The log's segments (not the spare being zeroed ahead).

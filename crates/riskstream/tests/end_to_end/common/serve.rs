@@ -38,9 +38,16 @@ pub fn serve(cfg: &Path, addr: &str, log: &Path) -> Serve {
             .spawn()
             .unwrap(),
     );
+    wait_listening(addr, &mut child.0, log);
+    child
+}
+
+/// Waits until `addr` accepts connections; panics with the service's log if it exits first
+/// or takes over a minute.
+pub fn wait_listening(addr: &str, child: &mut Child, log: &Path) {
     let t0 = Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
-        if let Ok(Some(s)) = child.0.try_wait() {
+        if let Ok(Some(s)) = child.try_wait() {
             panic!(
                 "serve exited with {s}: {}",
                 std::fs::read_to_string(log).unwrap_or_default()
@@ -52,5 +59,24 @@ pub fn serve(cfg: &Path, addr: &str, log: &Path) -> Serve {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+}
+
+/// The service's log as text, without the terminal colours its fields may carry.
+pub fn log_text(log: &Path) -> String {
+    let raw = std::fs::read_to_string(log).unwrap_or_default();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ … m
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
