@@ -31,6 +31,7 @@
 //!     ├─ GET  /console/complaints ─▶ complaints.classify audit records (routing queue) + the
 //!     │                             `text topics --summary` file ([complaints] topics)
 //!     ├─ GET  /console/alerts ─▶ server::alerts (the [alerts] rules' readings and alerts)
+//!     ├─ GET  /console/quality ─▶ server::quality (the [quality] checks, values per window)
 //!     ├─ POST /console/alerts/{id}/ack ─▶ server::routes::monitoring::acknowledge_alert
 //!     └─ POST /console/logout
 //!  every POST: session + CSRF token (403 without), then the role, as the API checks it
@@ -111,6 +112,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/credit", get(pages::credit_page))
         .route("/console/complaints", get(pages::complaints_page))
         .route("/console/alerts", get(pages::alerts_page))
+        .route("/console/quality", get(pages::quality_page))
         .route(
             "/console/alerts/{id}/ack",
             post(pages::ack_monitoring_alert),

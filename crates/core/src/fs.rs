@@ -36,6 +36,18 @@ pub fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
     o.open(path)
 }
 
+/// Opens `path` for appending, creating it owner-only on Unix.
+pub fn append_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
 /// Replaces `path` with `bytes`, durably and atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temp_path(path);

@@ -32,6 +32,7 @@ pub mod parquet_crypt;
 mod parquet_out;
 mod pii_raw;
 pub mod profile;
+pub mod quality;
 pub mod reader;
 mod rows;
 pub mod table;

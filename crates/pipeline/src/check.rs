@@ -21,6 +21,7 @@ use crate::run::check_repartition;
 use riskstream_core::{Diagnostic, Findings};
 use riskstream_decide::{DecideError, Deployment, DeploymentBuilder};
 use riskstream_features::FeatureSpec;
+use riskstream_io::quality::QualitySpec;
 use std::sync::Arc;
 
 /// A pipeline whose files were all read and found consistent: what a run starts from.
@@ -34,6 +35,8 @@ pub struct Topology {
     pub deployment: Arc<Deployment>,
     /// With `[repartition]`: the positions of the `from` and `by` entity fields.
     pub repartition: Option<(usize, usize)>,
+    /// With `[quality] checks`: the data-quality checks, against the spec's schema.
+    pub quality: Option<Arc<QualitySpec>>,
 }
 
 impl PipelineConfig {
@@ -75,7 +78,17 @@ impl PipelineConfig {
             },
             None => None,
         };
-        let (Some(policy), Some(model)) = (policy, model) else {
+        let quality = match &self.quality {
+            Some(path) => match QualitySpec::load(path, &spec.schema) {
+                Ok(q) => Some(Some(Arc::new(q))),
+                Err(d) => {
+                    found.add(d);
+                    None
+                }
+            },
+            None => Some(None),
+        };
+        let (Some(policy), Some(model), Some(quality)) = (policy, model, quality) else {
             return Err(found);
         };
         let mut b = DeploymentBuilder::new(&spec).policy(
@@ -105,6 +118,7 @@ impl PipelineConfig {
             spec,
             deployment: Arc::new(deployment),
             repartition,
+            quality,
         })
     }
 }

@@ -125,6 +125,9 @@ pub struct PipelineConfig {
     pub max_ahead: Option<Duration>,
     /// A repartition topic for the features of a second entity, if configured.
     pub repartition: Option<RepartitionConfig>,
+    /// `[quality] checks`: a data-quality checks file run over the source's records
+    /// (see `riskstream_io::quality`), checked against the feature spec's schema.
+    pub quality: Option<PathBuf>,
 }
 
 /// `[repartition]`: the pipeline runs in two stages. The first, on the source's
@@ -209,6 +212,13 @@ struct RawFile {
     metrics: RawMetrics,
     registry: Option<RawRegistry>,
     repartition: Option<RawRepartition>,
+    quality: Option<RawQuality>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawQuality {
+    checks: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -288,6 +298,8 @@ const KEYS: &[&str] = &[
     "metrics",
     "registry",
     "repartition",
+    "quality",
+    "checks",
 ];
 
 /// Checks `[registry]`; a relative SQLite path is taken from the config's directory.
@@ -583,6 +595,19 @@ impl PipelineConfig {
             )
             .map(Some),
         };
+        let quality = match &raw.quality {
+            None => Some(None),
+            Some(RawQuality { checks: Some(c) }) if !c.trim().is_empty() => {
+                Some(Some(base.join(c)))
+            }
+            Some(_) => {
+                d.push(
+                    Diagnostic::new("quality.checks", "missing")
+                        .hint("the data-quality checks file, e.g. checks = \"quality.toml\""),
+                );
+                None
+            }
+        };
         let (
             Some(source),
             Some(sink),
@@ -596,6 +621,7 @@ impl PipelineConfig {
             Some(metrics_listen),
             Some(registry),
             Some(repartition),
+            Some(quality),
         ) = (
             source,
             sink,
@@ -609,6 +635,7 @@ impl PipelineConfig {
             metrics_listen,
             registry_cfg,
             repartition_cfg,
+            quality,
         )
         else {
             return Err(d);
@@ -633,6 +660,7 @@ impl PipelineConfig {
             include_features: raw.decide.include_features.unwrap_or(false),
             max_ahead: max_ahead.unwrap_or(None),
             repartition,
+            quality,
         })
     }
 }

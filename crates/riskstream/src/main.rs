@@ -61,6 +61,9 @@ enum Cmd {
     OnlineEval(cmd::online_eval::Args),
     /// Profile a data file: schema, rows, per-column nulls/min/max/mean/distinct, label rate, time range.
     Inspect(cmd::inspect::Args),
+    /// Data-quality checks over a file, windowed by event time: completeness, validity,
+    /// uniqueness, freshness, volume, stuck values, drift (the checks pipelines run live).
+    Quality(cmd::quality::Args),
     /// Recommendations: explicit / implicit ALS, item similarity and popularity; top-k
     /// lists without held items, with reasons; folding in new users; MovieLens-style evaluation.
     Recommend(cmd::recommend::Args),
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Cmd::Forecast(a) => cmd::forecast::run_top(a),
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Inspect(a) => cmd::inspect::run(a),
+        Cmd::Quality(a) => cmd::quality::run(a),
         Cmd::OnlineEval(a) => cmd::online_eval::run(a),
         Cmd::Recommend(a) => cmd::recommend::run(a),
         Cmd::Score(a) => cmd::score::run(a),

@@ -107,6 +107,9 @@ pub struct ServiceConfig {
     pub complaints: Option<crate::complaints::ComplaintsConfig>,
     /// Monitoring alert rules (`[alerts]`); absent, nothing is checked.
     pub alerts: Option<crate::alerts::AlertsConfig>,
+    /// `[quality] checks`: a data-quality checks file over the transactions decided
+    /// (checked against the feature spec's schema when the service starts).
+    pub quality: Option<PathBuf>,
 }
 
 /// `[credit]`: credit models served by `POST /v1/credit/score`.
@@ -215,6 +218,13 @@ struct RawFile {
     forecast: Option<crate::forecast::RawForecast>,
     complaints: Option<crate::complaints::RawComplaints>,
     alerts: Option<crate::alerts::RawAlerts>,
+    quality: Option<RawQuality>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuality {
+    checks: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +320,7 @@ const SECTIONS: &[&str] = &[
     "recommend",
     "complaints",
     "alerts",
+    "quality",
 ];
 
 impl ServiceConfig {
@@ -497,6 +508,26 @@ impl ServiceConfig {
             .alerts
             .as_ref()
             .and_then(|a| crate::alerts::config::read_config(&mut diags, a));
+        let quality = match &raw.quality {
+            None => None,
+            Some(RawQuality { checks: Some(c) }) if !c.trim().is_empty() => {
+                let p = base.join(c);
+                if !p.is_file() {
+                    diags.push(Diagnostic::new(
+                        "quality.checks",
+                        format!("{} does not exist", p.display()),
+                    ));
+                }
+                Some(p)
+            }
+            Some(_) => {
+                diags.push(
+                    Diagnostic::new("quality.checks", "missing")
+                        .hint("the data-quality checks file, e.g. checks = \"quality.toml\""),
+                );
+                None
+            }
+        };
         let console_session_idle = dur(
             &mut diags,
             "console.session_idle",
@@ -570,6 +601,7 @@ impl ServiceConfig {
             complaints,
             console_session_idle,
             alerts,
+            quality,
         })
     }
 }

@@ -41,6 +41,7 @@ pub mod files;
 pub mod forecast;
 pub mod json;
 pub mod lineage;
+pub mod quality;
 pub mod recommend;
 pub mod routes;
 pub mod state;
@@ -207,6 +208,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/v1/cases/{id}/escalate", post(routes::escalate_case))
         .route("/v1/cases/{id}/trail", get(routes::case_trail))
         .route("/v1/monitoring/drift", get(routes::drift))
+        .route("/v1/quality", get(routes::quality))
         .route("/v1/alerts", get(routes::list_alerts))
         .route("/v1/alerts/check", post(routes::check_alerts))
         .route("/v1/alerts/{id}/ack", post(routes::ack_alert))

@@ -120,6 +120,8 @@ pub struct AppState {
     pub complaints: ArcSwap<crate::complaints::TextDeployment>,
     /// The monitoring alert rules and their alerts (`[alerts]`).
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// The data-quality checks over the transactions decided (`[quality] checks`).
+    pub quality: Option<crate::quality::ServiceQuality>,
 }
 
 /// What start-up found: the checkpoint and the write-ahead log after it.
@@ -167,6 +169,18 @@ impl AppState {
         let spec_text = std::fs::read_to_string(&cfg.feature_spec)
             .map_err(|e| StartError::Io(format!("{}: {e}", cfg.feature_spec.display())))?;
         let spec_id = format!("{:016x}", spec.hash);
+        let quality = match &cfg.quality {
+            Some(p) => {
+                let q = riskstream_io::quality::QualitySpec::load(p, &spec.schema)?;
+                let origin = p.display().to_string();
+                Some(crate::quality::ServiceQuality::new(
+                    q,
+                    &origin,
+                    &spec.schema,
+                )?)
+            }
+            None => None,
+        };
         // The audit chain's key: `[audit] key_file`, else RISKSTREAM_AUDIT_KEY_FILE.
         let options = match &cfg.audit_key_file {
             Some(p) => riskstream_registry::RegistryOptions::default()
@@ -380,6 +394,7 @@ impl AppState {
                 .alerts
                 .clone()
                 .map(|a| Arc::new(crate::alerts::Alerts::new(a))),
+            quality,
             cfg,
         }))
     }

@@ -18,4 +18,5 @@ mod credit_page;
 mod forecast_browser;
 mod monitoring;
 mod pages;
+mod quality_page;
 mod recommend_browser;

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 mod checkpoint;
 mod meters;
 mod outputs;
+mod quality;
 mod registry_out;
 mod repartition;
 mod stage;
@@ -69,6 +70,9 @@ pub enum PipelineError {
     /// The registry (review queue, audit log) refused or failed.
     #[error("registry: {0}")]
     Registry(riskstream_registry::RegistryError),
+    /// A data-quality check whose action is `stop` fired.
+    #[error("{0}")]
+    Quality(String),
     /// A checkpoint could not be written, or read back.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {
@@ -84,7 +88,9 @@ impl riskstream_core::Classify for PipelineError {
         match self {
             PipelineError::Config(_)
             | PipelineError::Invalid(_)
-            | PipelineError::Checkpoint { .. } => riskstream_core::ErrorClass::User,
+            | PipelineError::Checkpoint { .. }
+            // The input broke a rule the operator set: theirs to look at.
+            | PipelineError::Quality(_) => riskstream_core::ErrorClass::User,
             PipelineError::Connector(e) => e.class(),
             PipelineError::Registry(e) => e.class(),
         }
@@ -121,6 +127,19 @@ pub struct Report {
     pub lag: BTreeMap<u32, u64>,
     /// With `[repartition]`: what went through the repartition topic.
     pub repartition: Option<RepartitionReport>,
+    /// With `[quality] checks`: data-quality windows closed, and results that fired.
+    pub quality: Option<QualityReport>,
+}
+
+/// The data-quality side of a run (`[quality] checks`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QualityReport {
+    /// Windows closed and judged.
+    pub windows: u64,
+    /// Check results that fired, over all windows.
+    pub fired: u64,
+    /// Where every window's results were appended.
+    pub report: PathBuf,
 }
 
 /// The repartition topic's side of a run (`[repartition]`).
@@ -246,6 +265,7 @@ pub async fn run_checked(
     r.seconds = ra.seconds.max(rb.seconds);
     r.busy_seconds = ra.busy_seconds.max(rb.busy_seconds);
     r.lag = ra.lag.clone();
+    r.quality = ra.quality.clone();
     let (fa, fb) = (
         ra.repartition.unwrap_or_default(),
         rb.repartition.unwrap_or_default(),

@@ -10,6 +10,7 @@
 //! stage kind, idling, checkpoints) is a method a reader can take in on its own, and the
 //! state they share is named in one place.
 
+use super::quality::QualityRun;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
@@ -56,6 +57,8 @@ pub(crate) struct StageRunner {
     background: bool,
     pending: Option<PendingCheckpoint>,
     upstream_done: Option<Arc<AtomicBool>>,
+    /// `[quality] checks`, on the stages that read the source (not a second stage).
+    quality: Option<QualityRun>,
 }
 
 fn fresh_announce() -> Announce {
@@ -185,6 +188,10 @@ impl StageRunner {
             Stage::Decide(_) => IDLE_POLL,
         });
         let announce = owned.iter().map(|&p| (p, fresh_announce())).collect();
+        let quality = match &stage {
+            Stage::Decide(Some(_)) => None,
+            _ => QualityRun::open(&cfg, &spec)?,
+        };
         Ok(Self {
             background: cfg.group.is_none(),
             cfg,
@@ -208,6 +215,7 @@ impl StageRunner {
             released: Vec::new(),
             pending: None,
             upstream_done,
+            quality,
         })
     }
 
@@ -258,7 +266,17 @@ impl StageRunner {
         if !self.parts.contains_key(&p) {
             return Ok(Step::More);
         }
+        // Data-quality checks see the record before it is decided; one a quarantine check
+        // refuses goes to the dead letters instead.
+        let quarantined = match (self.quality.as_mut(), parse_object(&rec.payload)) {
+            (Some(q), Ok(m)) => q.observe(&m, &self.spec.schema)?,
+            _ => None,
+        };
         let written = match &self.stage {
+            _ if quarantined.is_some() => {
+                let reason = quarantined.map(|q| q.reason).unwrap_or_default();
+                self.quarantine(&rec, &reason).await?
+            }
             Stage::Decide(None) => self.decide(&rec).await?,
             Stage::Forward(_) => self.forward(&rec).await?,
             Stage::Decide(Some(_)) => self.merge(&rec).await?,
@@ -381,6 +399,25 @@ impl StageRunner {
             }
             Err(reason) => self.bad_record(rec, &id, &reason).await,
         }
+    }
+
+    /// A record a data-quality check refused: to the dead letters with the check's reason,
+    /// its `pii` fields treated as the decider treats them.
+    async fn quarantine(&mut self, rec: &Record, reason: &str) -> Result<bool, PipelineError> {
+        let p = rec.partition;
+        let id = format!("{p}-{}", rec.offset);
+        let decider = self.parts.get(&p).map(|part| &part.decider);
+        let b = dead_letter_bytes(
+            &rec.origin,
+            reason,
+            None,
+            &rec.payload,
+            self.out.pii,
+            decider,
+        );
+        self.out
+            .dead_letter(p, rec.offset, &id, b, &mut self.report, &mut self.meters)
+            .await
     }
 
     /// A record that is not a JSON object goes to the dead letters.
@@ -613,6 +650,15 @@ impl StageRunner {
         report.latency_ms = self.meters.quantiles();
         report.lag = self.source.lag();
         self.source.stop();
+        if let Some(q) = self.quality.as_mut() {
+            // Windows still open are judged only when the input ended, not at a stop.
+            q.finish(ended_by_input)?;
+            report.quality = Some(super::QualityReport {
+                windows: q.windows,
+                fired: q.fired_results,
+                report: q.path().to_path_buf(),
+            });
+        }
         if !matches!(self.stage, Stage::Decide(None)) {
             let mut rep = self.rep_report;
             rep.held = self.parts.values().map(|p| p.merge.held()).sum();

@@ -20,6 +20,7 @@ pub mod lineage;
 pub mod monitor;
 pub mod online_eval;
 pub mod pipeline;
+pub mod quality;
 pub mod recommend;
 pub mod recommend_admin;
 pub mod recommend_eval;

@@ -87,6 +87,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<Outcome> {
                 }
             );
         }
+        if let Some(q) = &report.quality {
+            println!(
+                "  quality: {} windows, {} fired (every window's results in {})",
+                q.windows,
+                q.fired,
+                q.report.display()
+            );
+        }
         if let Some([p50, p99, max]) = report.latency_ms {
             println!(
                 "  event to decision: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.1} ms (from the broker's store time)"

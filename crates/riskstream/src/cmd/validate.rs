@@ -42,6 +42,7 @@ enum Kind {
     FeatureSpec,
     Pipeline,
     Policy,
+    Quality,
     Unknown,
 }
 
@@ -51,13 +52,14 @@ fn kind_of(text: &str) -> Kind {
         Ok(t) if t.contains_key("feature") || t.contains_key("calendar") => Kind::FeatureSpec,
         Ok(t) if t.contains_key("source") && t.contains_key("sink") => Kind::Pipeline,
         Ok(t) if t.contains_key("rule") || t.contains_key("score") => Kind::Policy,
+        Ok(t) if t.contains_key("check") => Kind::Quality,
         Ok(_) => Kind::Unknown,
         // Not TOML at all: the schema checker reports the syntax error with line and column.
         Err(_) => Kind::Schema,
     }
 }
 
-fn validate_toml(path: &Path, spec: Option<&Path>) -> anyhow::Result<bool> {
+fn validate_toml(path: &Path, spec: Option<&Path>, schema: Option<&str>) -> anyhow::Result<bool> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     match kind_of(&text) {
@@ -83,11 +85,50 @@ fn validate_toml(path: &Path, spec: Option<&Path>) -> anyhow::Result<bool> {
         },
         Kind::Pipeline => validate_pipeline(path),
         Kind::Policy => validate_policy(path, &text, spec),
+        Kind::Quality => validate_quality(path, schema),
         Kind::Unknown => Err(UsageError(format!(
-            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables, a pipeline `[source]` and `[sink]`, a policy `[[rule]]` or `[score]`)",
+            "{}: not a file riskstream knows how to validate (a schema declares `[[field]]` tables, a feature spec `[[feature]]` tables, a pipeline `[source]` and `[sink]`, a policy `[[rule]]` or `[score]`, data-quality checks `[[check]]`)",
             path.display()
         ))
         .into()),
+    }
+}
+
+/// A data-quality checks file against the schema of the records it judges (`--schema`).
+fn validate_quality(path: &Path, schema: Option<&str>) -> anyhow::Result<bool> {
+    let Some(name) = schema else {
+        return Err(UsageError(format!(
+            "{}: a data-quality checks file is checked against the schema of the records it judges: give --schema (a file or a shipped schema name)",
+            path.display()
+        ))
+        .into());
+    };
+    let sch = match riskstream_core::schema::builtin(name) {
+        Some(b) => b,
+        None => {
+            let text = std::fs::read_to_string(name)
+                .with_context(|| format!("reading --schema {name}"))?;
+            Schema::from_toml_str(&text, name)?
+        }
+    };
+    match riskstream_io::quality::QualitySpec::load(path, &sch) {
+        Ok(q) => {
+            println!(
+                "{}: ok (data-quality checks: {} over schema `{}`)",
+                path.display(),
+                q.checks
+                    .iter()
+                    .map(|c| format!("{} ({})", c.name, c.kind.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                sch.name
+            );
+            Ok(true)
+        }
+        Err(d) => {
+            eprint!("{d}");
+            Ok(false)
+        }
     }
 }
 
@@ -114,6 +155,9 @@ fn validate_pipeline(path: &Path) -> anyhow::Result<bool> {
                 },
                 if c.registry.is_some() { ", review queue and audit log in the registry" } else { "" }
             );
+            if let Some(q) = &t.quality {
+                println!("  data-quality checks: {}", q.checks.len());
+            }
             Ok(true)
         }
         Err(f) => {
@@ -204,7 +248,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
     let mut all_ok = true;
     for f in &a.files {
         let ok = if f.extension().is_some_and(|e| e == "toml") {
-            validate_toml(f, a.spec.as_deref())?
+            validate_toml(f, a.spec.as_deref(), a.schema.as_deref())?
         } else {
             validate_data(f, &a)?
         };

@@ -34,6 +34,14 @@ fn kept(
     treated.unwrap_or(tx)
 }
 
+/// A transaction a data-quality check refused: 422 naming the check.
+fn quarantined(q: riskstream_io::quality::Quarantine) -> ApiError {
+    ApiError::unprocessable(format!(
+        "{}; the transaction was not decided (the service's data-quality checks, GET /v1/quality)",
+        q.reason
+    ))
+}
+
 /// The transaction's JSON text when its decision opens a case (else nothing is copied).
 fn case_tx(
     r: &Result<Decision, DecideError>,
@@ -170,7 +178,7 @@ fn replayed(original: &str) -> Result<Value, ApiError> {
         (status = 409, description = "the id was decided before with other fields", body = ErrorBody),
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
-        (status = 422, description = "the transaction's time is further ahead of the clock than `features.max_ahead`", body = ErrorBody),
+        (status = 422, description = "the transaction's time is further ahead of the clock than `features.max_ahead`, or a `[quality]` quarantine check refused it", body = ErrorBody),
         (status = 503, description = "overloaded, shutting down, the registry unavailable, or the decision could not be made durable; retry with the same id", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -187,6 +195,10 @@ pub async fn decide(
     let t0 = Instant::now();
     let (r, wal, case_tx, facts) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bad) = st.quality.as_ref().and_then(|q| q.observe(&tx, &st.spec.schema)) {
+            metrics::counter!("riskstream_rejected_transactions_total").increment(1);
+            return Err(quarantined(bad));
+        }
         let r = g.decide(&tx, &dep, &lists);
         let tx = kept(&g, tx);
         let facts = facts(&st, &g, &r, &tx);
@@ -287,7 +299,16 @@ pub async fn decide_batch(
             .into_iter()
             .map(|Transaction(tx)| {
                 let t0 = Instant::now();
-                let r = g.decide(&tx, &dep, &lists).map(|mut d| {
+                let bad = st.quality.as_ref().and_then(|q| q.observe(&tx, &st.spec.schema));
+                let r = match bad {
+                    // Refused on its own, as a transaction that does not fit the schema is.
+                    Some(q) => Err(DecideError::Input {
+                        field: None,
+                        message: format!("{}; not decided", q.reason),
+                    }),
+                    None => g.decide(&tx, &dep, &lists),
+                }
+                .map(|mut d| {
                     d.latency_us = t0.elapsed().as_micros() as u64;
                     d
                 });

@@ -13,7 +13,7 @@
 //! | `POST /v1/forecast-models`, stage a forecast set as `shadow`/`archived` | `modeler` (`champion`: `admin`) |
 //! | `PUT/DELETE /v1/lists/{list}/{value}` (each entry with a reason and an expiry) | `lists` |
 //! | `GET /v1/recommend/models`, `GET /v1/recommend/arms` | `analyst` |
-//! | `GET /v1/monitoring/drift`, `GET /v1/alerts`, `POST /v1/alerts/{id}/ack` | `analyst` |
+//! | `GET /v1/monitoring/drift`, `GET /v1/alerts`, `POST /v1/alerts/{id}/ack`, `GET /v1/quality` | `analyst` |
 //! | `POST /v1/alerts/check` | `modeler` |
 //! | `POST /v1/recommend/models`, stage a recommendation model (`/v1/recommend/models/{id}/stage`) | `modeler` (as for fraud and credit models) |
 //! | `POST /v1/recommend/rollback` | `admin` |

@@ -249,3 +249,48 @@ pub async fn acknowledge_alert(
     }
     Ok(after)
 }
+
+/// How many windows to return.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QualityQuery {
+    /// Most recent windows to return (1 to 500; default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<usize>,
+}
+
+/// The data-quality checks over the transactions decided (`[quality] checks`): each
+/// check with its totals since the start, and the recent closed windows' results.
+#[utoipa::path(get, path = "/v1/quality", tag = "monitoring",
+    params(QualityQuery),
+    responses(
+        (status = 200, description = "the checks, their totals and the recent windows, newest first", body = crate::quality::QualityOut),
+        (status = 400, description = "malformed query string or limit", body = ErrorBody),
+        (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "the key lacks the `analyst` role", body = ErrorBody),
+        (status = 404, description = "no [quality] section in the config", body = ErrorBody),
+        (status = 503, description = "the registry is unavailable (the key cannot be checked); retry", body = ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn quality(
+    State(st): St,
+    caller: Caller,
+    q: QueryParams<QualityQuery>,
+) -> Result<Json<crate::quality::QualityOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let limit = query(q)?.limit.unwrap_or(50);
+    if !(1..=crate::quality::RECENT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit = {limit}: give 1 to {} windows",
+            crate::quality::RECENT
+        ))
+        .field("limit"));
+    }
+    let qs = st.quality.as_ref().ok_or_else(|| {
+        ApiError::not_found(
+            "no data-quality checks: add [quality] checks = \"quality.toml\" to the service config",
+        )
+    })?;
+    Ok(Json(qs.report(limit)))
+}

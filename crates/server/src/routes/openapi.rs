@@ -36,7 +36,8 @@ use utoipa::{OpenApi, ToSchema};
         routes::classify_complaint, routes::list_text_models, routes::put_text_model,
         routes::set_text_stage, routes::complaints_rollback,
         routes::entity_features, routes::entity_history, routes::get_lineage,
-        routes::drift, routes::list_alerts, routes::check_alerts, routes::ack_alert
+        routes::drift, routes::list_alerts, routes::check_alerts, routes::ack_alert,
+        routes::quality
     ),
     components(schemas(routes::BatchRequest, routes::LabelRequest, routes::StageRequest,
         routes::ListEntryRequest, routes::CloseCaseRequest, routes::CaseTextRequest,

@@ -26,6 +26,7 @@ mod handbook_replay;
 mod hardening;
 mod lineage;
 mod openapi;
+mod quality;
 mod recommend;
 mod service;
 mod tls;
