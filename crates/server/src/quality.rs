@@ -11,7 +11,7 @@
 
 use riskstream_core::Schema;
 use riskstream_io::quality::{
-    Action, CheckTotals, JsonRow, Monitor, Quarantine, QualitySpec, Status, WindowReport,
+    Action, CheckTotals, JsonRow, Monitor, QualitySpec, Quarantine, Status, WindowReport,
 };
 use serde::Serialize;
 use std::collections::VecDeque;

@@ -7,14 +7,14 @@ fn schema() -> Schema {
     Schema::from_toml_str(
         r#"
 name = "q"
+id = "id"
+event_time = "t"
 [[field]]
 name = "id"
 type = "string"
-role = "id"
 [[field]]
 name = "t"
 type = "timestamp"
-role = "event_time"
 [[field]]
 name = "amount"
 type = "float"
@@ -241,7 +241,7 @@ fn a_record_for_a_closed_window_is_counted_late_not_lost() {
     let mut recs = stream(false);
     let mut old = recs[10].clone();
     old.id = "straggler".into();
-    recs.insert(3_000, old); // day 0's record arriving during day 6
+    recs.insert(3_100, old); // day 0's record arriving during day 6
     let (reports, _) = run(&recs);
     assert_eq!(reports.iter().map(|w| w.late_records).sum::<u64>(), 1);
     assert_eq!(reports[6].late_records, 1);

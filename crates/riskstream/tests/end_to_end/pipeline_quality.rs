@@ -65,7 +65,13 @@ fn a_quarantine_check_dead_letters_its_records_by_name_and_the_rest_are_decided(
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Every 30th amount is beyond the bank's limit of 10,000 (the schema allows it).
-    let rows = txs(|i| if i % 30 == 7 { 25_000.0 } else { 20.0 + (i % 13) as f64 });
+    let rows = txs(|i| {
+        if i % 30 == 7 {
+            25_000.0
+        } else {
+            20.0 + (i % 13) as f64
+        }
+    });
     let o = write_run(
         d,
         &rows,
@@ -98,7 +104,10 @@ fn a_quarantine_check_dead_letters_its_records_by_name_and_the_rest_are_decided(
     assert_eq!(report.len(), 6, "{report:?}");
     assert!(report.iter().all(|w| w["results"][0]["status"] == "pass"));
     assert_eq!(report[3]["results"][1]["status"], "pass");
-    assert_eq!(report[5]["results"][1]["status"], "skipped", "cut by the end of input");
+    assert_eq!(
+        report[5]["results"][1]["status"], "skipped",
+        "cut by the end of input"
+    );
     assert!(out.contains("quality: 6 windows, 0 fired"), "{out}");
 }
 
@@ -124,7 +133,9 @@ fn a_stop_check_that_fires_stops_the_run_naming_the_check_and_window() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("data-quality check `on-time` (freshness) fired in the window from 2026-11-24 05:00:00"),
+        err.contains(
+            "data-quality check `on-time` (freshness) fired in the window from 2026-11-24 05:00:00"
+        ),
         "{err}"
     );
     assert!(err.contains("its action is stop"), "{err}");

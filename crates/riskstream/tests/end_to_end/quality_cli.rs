@@ -7,7 +7,10 @@ use crate::common::run::{bin, succeeded};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/bank-transactions.toml");
+const SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../schemas/bank-transactions.toml"
+);
 const HOUR: i64 = 3_600;
 
 const CHECKS: &str = r#"
@@ -69,7 +72,9 @@ const FAULTS: [(usize, &str); 6] = [
 fn quality(dir: &Path, file: &str) -> (serde_json::Value, i32) {
     let out = bin()
         .current_dir(dir)
-        .args(["quality", file, "--checks", "q.toml", "--schema", SCHEMA, "--json"])
+        .args([
+            "quality", file, "--checks", "q.toml", "--schema", SCHEMA, "--json",
+        ])
         .args(["--quarantine", &format!("{file}.quarantine.ndjson")])
         .output()
         .unwrap();
@@ -110,7 +115,9 @@ fn each_planted_fault_fires_its_check_in_its_window_only() {
     succeeded(
         &bin()
             .current_dir(d)
-            .args(["generate", "--format", "csv", "--out", "raw", "--seed", "11"])
+            .args([
+                "generate", "--format", "csv", "--out", "raw", "--seed", "11",
+            ])
             .args(["--customers", "400", "--terminals", "150", "--days", "30"])
             .output()
             .unwrap(),
@@ -181,7 +188,9 @@ fn each_planted_fault_fires_its_check_in_its_window_only() {
     }
     for (i, (start, got)) in f.iter().enumerate() {
         // A late source's records count where they arrive: the day after may see them.
-        let faulty_day = FAULTS.iter().any(|(dd, _)| *dd == i || (*dd == 16 && i == 17));
+        let faulty_day = FAULTS
+            .iter()
+            .any(|(dd, _)| *dd == i || (*dd == 16 && i == 17));
         if !faulty_day {
             assert!(got.is_empty(), "clean day {i} ({start}) fired {got:?}");
         }
@@ -191,7 +200,9 @@ fn each_planted_fault_fires_its_check_in_its_window_only() {
     let bad = out.iter().filter(|(_, r)| r[country] == "x1").count();
     assert!(bad > 20, "{bad} malformed countries planted");
     assert_eq!(q.lines().count(), bad);
-    assert!(q.lines().all(|l| l.contains("\"check\":\"country-code\"") && !l.contains("x1")));
+    assert!(q
+        .lines()
+        .all(|l| l.contains("\"check\":\"country-code\"") && !l.contains("x1")));
 }
 
 #[test]
@@ -211,7 +222,11 @@ fn a_checks_file_with_mistakes_is_refused_with_every_problem() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a user's mistake: exit code 2");
     let err = String::from_utf8_lossy(&out.stderr);
-    for want in ["window", "did you mean `amount`?", "no record to quarantine"] {
+    for want in [
+        "window",
+        "did you mean `amount`?",
+        "no record to quarantine",
+    ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }

@@ -195,7 +195,11 @@ pub async fn decide(
     let t0 = Instant::now();
     let (r, wal, case_tx, facts) = {
         let mut g = st.decider.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bad) = st.quality.as_ref().and_then(|q| q.observe(&tx, &st.spec.schema)) {
+        if let Some(bad) = st
+            .quality
+            .as_ref()
+            .and_then(|q| q.observe(&tx, &st.spec.schema))
+        {
             metrics::counter!("riskstream_rejected_transactions_total").increment(1);
             return Err(quarantined(bad));
         }
@@ -299,7 +303,10 @@ pub async fn decide_batch(
             .into_iter()
             .map(|Transaction(tx)| {
                 let t0 = Instant::now();
-                let bad = st.quality.as_ref().and_then(|q| q.observe(&tx, &st.spec.schema));
+                let bad = st
+                    .quality
+                    .as_ref()
+                    .and_then(|q| q.observe(&tx, &st.spec.schema));
                 let r = match bad {
                     // Refused on its own, as a transaction that does not fit the schema is.
                     Some(q) => Err(DecideError::Input {

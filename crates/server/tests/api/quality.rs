@@ -50,7 +50,10 @@ async fn quarantine_and_volume_checks_over_the_decisions() {
         .unwrap();
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
-    let msg = e["error"]["message"].as_str().unwrap_or_default().to_string();
+    let msg = e["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(msg.contains("quality:amount-limit"), "{e}");
     // Sent again within the limit, the same id is decided: the refusal kept nothing.
     let r = s
@@ -72,11 +75,18 @@ async fn quarantine_and_volume_checks_over_the_decisions() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
-    assert_eq!((&b["decided"], &b["refused"]), (&json!(4), &json!(1)), "{b}");
+    assert_eq!(
+        (&b["decided"], &b["refused"]),
+        (&json!(4), &json!(1)),
+        "{b}"
+    );
     let refused = &b["results"][3];
     assert_eq!(refused["index"], 3, "{b}");
     assert!(
-        refused["error"].as_str().unwrap().contains("quality:amount-limit"),
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("quality:amount-limit"),
         "{b}"
     );
 
@@ -86,7 +96,10 @@ async fn quarantine_and_volume_checks_over_the_decisions() {
     let w = v["windows"].as_array().unwrap();
     assert_eq!(w.len(), 2, "08:00 and 09:00 closed: {v}");
     assert_eq!(w[0]["start"], "2026-11-24 09:00:00");
-    assert_eq!(w[0]["records"], 4, "the refused transaction counts as seen: {v}");
+    assert_eq!(
+        w[0]["records"], 4,
+        "the refused transaction counts as seen: {v}"
+    );
     assert_eq!(w[0]["results"][1]["status"], "fired", "{v}");
     assert_eq!(w[1]["results"][1]["status"], "learning", "{v}");
     // 08:00: 1 of 32 over the limit (max_invalid_rate 0) fired; 09:00 has too few to judge.
@@ -99,14 +112,21 @@ async fn quarantine_and_volume_checks_over_the_decisions() {
     let (code, v) = s.get_json("/v1/quality?limit=0", &analyst).await;
     assert_eq!(code, 400, "{v}");
 
-    let m = reqwest::get(&s.metrics).await.unwrap().text().await.unwrap();
+    let m = reqwest::get(&s.metrics)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         m.lines()
             .any(|l| l.starts_with("riskstream_quality_fired_total{check=\"volume\"} 1")),
         "{m}"
     );
     assert!(
-        m.lines().any(|l| l.starts_with("riskstream_quality_quarantined_total{check=\"amount-limit\"} 2")),
+        m.lines().any(
+            |l| l.starts_with("riskstream_quality_quarantined_total{check=\"amount-limit\"} 2")
+        ),
         "{m}"
     );
     s.stop().await;
