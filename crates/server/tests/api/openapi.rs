@@ -13,7 +13,7 @@
 
 use crate::common;
 
-use common::{deploy, start, tx, Svc};
+use common::{config_text, deploy, start, start_with, tx, Svc};
 use riskstream_registry::{NewCase, Registry, Role};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -341,7 +341,7 @@ async fn the_document_declares_errors_auth_and_arrays() {
             }
         }
     }
-    assert_eq!(n, 59, "operations in the document");
+    assert_eq!(n, 60, "operations in the document");
     // Values the schema allows are values the service takes: the entity fields of this
     // deployment's feature spec, the case orders, the cursor's form.
     let param = |route: &str, name: &str| -> Value {
@@ -404,7 +404,20 @@ async fn the_document_declares_errors_auth_and_arrays() {
 /// Every answer to a set of requests per route is documented and fits its schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_is_documented_and_fits_its_schema() {
-    let mut s = start("").await;
+    // With data-quality checks in one-minute windows, so `GET /v1/quality` answers windows.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("quality.toml"),
+        "window = \"1m\"\nlateness = \"0s\"\n[[check]]\nname = \"volume\"\nkind = \"volume\"\n\
+         [[check]]\nname = \"amount\"\nkind = \"validity\"\nfield = \"TX_AMOUNT\"\nmax = 1e9\nmin_records = 1\n",
+    )
+    .unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        d.path().join("registry.db").display()
+    );
+    let text = config_text(d.path(), &url, "") + "[quality]\nchecks = \"quality.toml\"\n";
+    let mut s = start_with(d.path().to_path_buf(), url, &text, Some(d)).await;
     let (model, policy) = deploy(&s).await;
     let doc = fetch_doc(&s).await;
     let mut c = Checker {
@@ -955,6 +968,18 @@ async fn every_answer_is_documented_and_fits_its_schema() {
         )
         .await;
         assert_eq!(code, want);
+    }
+    // Data quality: the checks and their windows to an analyst; a bad limit is a 400.
+    for (key, path, want) in [
+        (k(&analyst), "/v1/quality?limit=5", 200),
+        (k(&analyst), "/v1/quality?limit=0", 400),
+        (k(&decide), "/v1/quality", 403),
+    ] {
+        let (code, v) = send(&s, &mut c, "get", "/v1/quality", path, key, N).await;
+        assert_eq!(code, want, "{path}: {v}");
+        if code == 200 {
+            assert!(!v["windows"].as_array().unwrap().is_empty(), "{v}");
+        }
     }
     for (method, route, path, body, right, wrong) in [
         ("get", "/v1/alerts", "/v1/alerts", N, &analyst, &decide),
