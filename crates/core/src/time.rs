@@ -247,6 +247,18 @@ pub fn format_micros(micros: i64) -> String {
     }
 }
 
+/// A duration as config files write it, in its largest whole unit: `1d`, `6h`, `15m`, `30s`
+/// (what [`parse_duration`] reads back).
+pub fn format_span(micros: i64) -> String {
+    let s = micros / MICROS_PER_SEC;
+    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if s >= n && s % n == 0 {
+            return format!("{}{unit}", s / n);
+        }
+    }
+    format!("{s}s")
+}
+
 /// Parses a duration such as `30s`, `15m`, `1h`, `7d`, `2w` or `1h30m` into microseconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let t = text.trim();
@@ -352,6 +364,9 @@ mod tests {
         assert!(parse_duration("7").is_err());
         assert!(parse_duration("7y").is_err());
         assert!(parse_duration("").is_err());
+        for text in ["1d", "6h", "90m", "45s", "0s"] {
+            assert_eq!(format_span(parse_duration(text).unwrap()), text);
+        }
     }
 
     proptest! {

@@ -50,15 +50,6 @@ struct QualityPage {
     windows: Vec<WindowRow>,
 }
 
-fn span(s: i64) -> String {
-    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if s >= n && s % n == 0 {
-            return format!("{}{unit}", s / n);
-        }
-    }
-    format!("{s}s")
-}
-
 /// A check's values over the windows (oldest first) as an SVG line; fired points red.
 /// Escaping is not needed: only numbers and fixed words go in.
 fn chart(points: &[(Option<f64>, bool)]) -> String {
@@ -150,7 +141,7 @@ fn page(nav: Nav, q: QualityOut) -> QualityPage {
     QualityPage {
         nav,
         file: q.checks_file,
-        window: span(q.window_seconds),
+        window: riskstream_core::time::format_span(q.window_seconds * 1_000_000),
         names: q.checks.iter().map(|c| c.name.clone()).collect(),
         checks,
         windows,

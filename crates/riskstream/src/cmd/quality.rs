@@ -171,7 +171,7 @@ fn print_summary(
         "checks:  {} ({} checks, windows of {})",
         a.checks.display(),
         spec.checks.len(),
-        span(spec.window_us)
+        riskstream_core::time::format_span(spec.window_us)
     );
     let records: u64 = windows.iter().map(|w| w.records).sum();
     println!(
@@ -237,15 +237,4 @@ fn print_summary(
             thousands(quarantined)
         );
     }
-}
-
-/// A window length as written in checks files (`1d`, `6h`, `15m`, `30s`).
-fn span(us: i64) -> String {
-    let s = us / 1_000_000;
-    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if s >= n && s % n == 0 {
-            return format!("{}{unit}", s / n);
-        }
-    }
-    format!("{s}s")
 }
