@@ -268,9 +268,14 @@ impl StageRunner {
         }
         // Data-quality checks see the record before it is decided; one a quarantine check
         // refuses goes to the dead letters instead.
-        let quarantined = match (self.quality.as_mut(), parse_object(&rec.payload)) {
-            (Some(q), Ok(m)) => q.observe(&m, &self.spec.schema)?,
-            _ => None,
+        // Only with checks configured: the decider parses the record again (a second parse
+        // no pipeline without `[quality]` pays).
+        let quarantined = match self.quality.as_mut() {
+            Some(q) => match parse_object(&rec.payload) {
+                Ok(m) => q.observe(&m, &self.spec.schema)?,
+                Err(_) => None,
+            },
+            None => None,
         };
         let written = match &self.stage {
             _ if quarantined.is_some() => {
