@@ -12,7 +12,6 @@ use anyhow::Context;
 use riskstream_io::table::{self, Column, LoadOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What `bench http` runs on (the command line's flags).
@@ -107,11 +106,9 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         );
     }
     // Pre-serialise the bodies: the generator must not be the bottleneck.
-    let bodies: Vec<bytes::Bytes> = rows
+    let bodies: Vec<Vec<u8>> = rows
         .iter()
-        .map(|&r| {
-            bytes::Bytes::from(serde_json::to_vec(&t.row_json(&schema, r)).unwrap_or_default())
-        })
+        .map(|&r| serde_json::to_vec(&t.row_json(&schema, r)).unwrap_or_default())
         .collect();
     if bodies.is_empty() {
         return Err(UsageError(format!("no transactions at or after {}", a.from)).into());
@@ -139,8 +136,9 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let reg = riskstream_registry::Registry::open(
+        let reg = riskstream_registry::Registry::open_with(
             registry_url.as_deref().unwrap_or(&cfg.registry_url),
+            cfg.registry_options()?,
         )
         .await?;
         let key_name = format!("bench-{}", std::process::id());
@@ -207,17 +205,14 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             let _ = child.0.kill();
             anyhow::bail!("the service did not become ready on {base}");
         }
-        let bodies = Arc::new(bodies);
         let mut next = 0usize;
-        // The decisions go through the generator's own lean client (`http_client`): it
-        // must not take the CPU the service is being measured on.
-        let client = Arc::new(crate::http_client::Client::new(
-            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            "/v1/decisions",
-            &key,
-            a.connections,
-            Duration::from_secs(10),
-        )?);
+        // The decisions go through the generator's own client (`http_client`): a thread per
+        // connection with blocking calls, so that it does not take the CPU the service is
+        // being measured on.
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut clients: Vec<crate::http_client::Client> = (0..a.connections.max(1))
+            .map(|_| crate::http_client::Client::new(addr, "/v1/decisions", &key, Duration::from_secs(10)))
+            .collect();
         let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
         let mut before = Syncs::scrape(&http, &metrics_url).await;
         if !a.json {
@@ -226,47 +221,8 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         }
         for &rate in &a.rates {
             let n = rate as usize * a.seconds as usize;
-            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, u16, u64, bool, Option<String>)>();
-            let start = Instant::now();
-            // Requests are released by a thread of their own on the operating system's
-            // timer. Tokio's timer wheel ticks once a millisecond: releasing by it sent the
-            // requests in bursts each millisecond, each up to 1 ms after it was due, and
-            // that wait — the client's, not the service's — was counted in every latency
-            // (measured from when the request was due).
-            let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
-            std::thread::Builder::new()
-                .name("bench-pacer".into())
-                .spawn(move || {
-                    for i in 0..n {
-                        let due = start + interval.mul_f64(i as f64);
-                        let now = Instant::now();
-                        if due > now {
-                            std::thread::sleep(due - now);
-                        }
-                        if due_tx.send((i, due)).is_err() {
-                            break;
-                        }
-                    }
-                })?;
-            while let Some((i, due)) = due_rx.recv().await {
-                let body = bodies[next % bodies.len()].clone();
-                next += 1;
-                let (client, tx) = (client.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let (status, server_us, late, err) = match client.post(body).await {
-                        Ok(r) => {
-                            let s = r.status;
-                            let v: Answer = serde_json::from_slice(&r.body).unwrap_or_default();
-                            let err = (s >= 400).then(|| v.error.map(|e| e.message).unwrap_or_default());
-                            (s, v.latency_us.unwrap_or(0), v.late_by_us.is_some(), err)
-                        }
-                        Err(e) => (0, 0, false, Some(e)),
-                    };
-                    let _ = tx.send((i, due.elapsed().as_micros() as u64, status, server_us, late, err));
-                });
-            }
-            drop(tx);
+            let results = send_step(&mut clients, &bodies, next, n, rate);
+            next += n;
             let mut lat = Vec::with_capacity(n);
             let mut server = Vec::with_capacity(n);
             let (mut e4, mut e5, mut eio, mut reordered) = (0usize, 0usize, 0usize, 0usize);
@@ -274,7 +230,7 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
             // Latencies by the second they were due in: a stall shows as one bad second,
             // a service past its capacity as every second bad.
             let mut by_second: Vec<Vec<u64>> = vec![Vec::new(); a.seconds.max(1) as usize];
-            while let Some((i, us, s, sus, late, err)) = rx.recv().await {
+            for Sent { i, us, status: s, server_us: sus, late, err } in results {
                 lat.push(us);
                 if let Some(v) = by_second.get_mut(i / rate.max(1) as usize) {
                     v.push(us);
@@ -341,12 +297,99 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         }
         drop(child);
         if registry_url.is_none() {
-            let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
+            let reg = cfg.open_registry().await?;
             reg.revoke_key(&key_name, "bench").await?;
         }
         anyhow::Ok(())
     })?;
     Ok(())
+}
+
+/// One request's outcome: its number in the step, its latency from when it was due (µs),
+/// the status (0: no answer), the service's own latency, whether it was decided as a
+/// straggler, and the error message of a refusal or failure.
+struct Sent {
+    i: usize,
+    us: u64,
+    status: u16,
+    server_us: u64,
+    late: bool,
+    err: Option<String>,
+}
+
+/// Sends `n` requests at `rate` per second, the bodies from `bodies[first..]` (wrapping
+/// around), each connection's client on a thread of its own: a thread takes the next
+/// request's number, sleeps until it is due (the operating system's timer, not a runtime's
+/// millisecond wheel, which released requests in bursts up to 1 ms late and charged that
+/// wait to the service), sends it and reads the answer. Latency is measured from when the
+/// request was due.
+fn send_step(
+    clients: &mut [crate::http_client::Client],
+    bodies: &[Vec<u8>],
+    first: usize,
+    n: usize,
+    rate: u32,
+) -> Vec<Sent> {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    // The threads are started before the first request is due.
+    let start = Instant::now() + Duration::from_millis(50);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = clients
+            .iter_mut()
+            .map(|client| {
+                let counter = &counter;
+                s.spawn(move || {
+                    let mut out = Vec::with_capacity(n / 16 + 16);
+                    loop {
+                        let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return out;
+                        }
+                        let due = start + interval.mul_f64(i as f64);
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                        let body = &bodies[(first + i) % bodies.len()];
+                        let sent = match client.post(body) {
+                            Ok(r) => {
+                                let v: Answer = serde_json::from_slice(&r.body).unwrap_or_default();
+                                let err = (r.status >= 400)
+                                    .then(|| v.error.map(|e| e.message).unwrap_or_default());
+                                Sent {
+                                    i,
+                                    us: 0,
+                                    status: r.status,
+                                    server_us: v.latency_us.unwrap_or(0),
+                                    late: v.late_by_us.is_some(),
+                                    err,
+                                }
+                            }
+                            Err(e) => Sent {
+                                i,
+                                us: 0,
+                                status: 0,
+                                server_us: 0,
+                                late: false,
+                                err: Some(e),
+                            },
+                        };
+                        out.push(Sent {
+                            us: due.elapsed().as_micros() as u64,
+                            ..sent
+                        });
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(n);
+        for h in handles {
+            all.extend(h.join().unwrap_or_default());
+        }
+        all.sort_unstable_by_key(|s| s.i);
+        all
+    })
 }
 
 /// What the generator reads of an answer; the rest of the decision is skipped unparsed

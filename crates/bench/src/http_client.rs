@@ -1,198 +1,222 @@
-//! The load generator's own HTTP/1.1 client: hyper connections kept in a free list, one
-//! request at a time on each.
+//! The load generator's client: threads that each hold one HTTP/1.1 keep-alive connection
+//! and send with blocking system calls.
 //!
-//! Why not reqwest: the generator shares the machine's two cores with the service it
-//! measures, so every microsecond it spends is one the service does not get. Measured from
-//! `/proc/PID/stat` at 3,000 requests/s, reqwest's client cost the generator 110–117 µs of
-//! CPU per request (its connection pool's checkout and idle bookkeeping, a URL parsed into a
-//! URI, a header map built per request, a timer per request for its timeout). This client
-//! does only what a load generator needs: take a free connection (or open one), send a
-//! prepared request, read the whole answer, give the connection back. BENCHMARKS.md has the
-//! before and after.
+//! Why not an async client: the generator shares the machine's two cores with the service
+//! it measures, so every microsecond it spends is one the service does not get. Measured
+//! from `/proc/PID/stat` at 3,000 requests/s: reqwest cost the generator 110–117 µs of CPU
+//! per request; hyper's connection API with a free list, 96–114 µs. Most of that was not
+//! HTTP but hand-offs: a pacer thread woke a runtime worker, which spawned a task, whose
+//! request went through a channel to the connection's own task and its answer back through
+//! another, each a wake-up and often a context switch. Here one thread does all of it: it
+//! takes the next request's number, sleeps until that request is due, writes it, reads the
+//! answer (`httparse` for the head, `Content-Length` for the body) and records it — one
+//! sleep, one write and one or two reads per request, nothing shared but a counter.
 //!
-//! Connections are opened on demand, so a stalled service makes the client open more, as a
-//! pool without a limit would, rather than queue requests behind busy connections (the
-//! latency is measured from when each request was due either way). At most `keep` idle ones
-//! are kept.
+//! Latency is still measured from when each request was *due*: a request whose thread is
+//! late (all threads busy behind a stalled service) is charged the wait. With 64 threads at
+//! 5,000/s a thread is due every 12.8 ms, so that only happens once the service is already
+//! far past the 5 ms target.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::Duration;
-
-/// A POST target on one host, with the connections to it.
-pub(crate) struct Client {
-    addr: SocketAddr,
-    path: Uri,
-    host: HeaderValue,
-    auth: HeaderValue,
-    keep: usize,
-    timeout: Duration,
-    free: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-}
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 /// An answer: its status and whole body.
 pub(crate) struct Answer {
     pub status: u16,
-    pub body: Bytes,
+    pub body: Vec<u8>,
+}
+
+/// A connection that is older than this since its last answer is reopened before use:
+/// the service closes keep-alive connections that stay silent (`server.header_timeout`),
+/// and a request written to one it has just closed would be lost.
+const REOPEN_AFTER: Duration = Duration::from_millis(500);
+
+/// The largest answer head accepted (the service's are a few hundred bytes).
+const MAX_HEAD: usize = 16 * 1024;
+
+/// One connection's client: POSTs JSON to one path on one address.
+pub(crate) struct Client {
+    addr: SocketAddr,
+    /// `POST <path> HTTP/1.1` and the fixed headers, up to `Content-Length: `.
+    head: Vec<u8>,
+    timeout: Duration,
+    conn: Option<(TcpStream, Instant)>,
+    buf: Vec<u8>,
+    out: Vec<u8>,
 }
 
 impl Client {
-    /// A client posting JSON to `path` on `addr` with `Authorization: Bearer <key>`.
-    pub(crate) fn new(
-        addr: SocketAddr,
-        path: &str,
-        key: &str,
-        keep: usize,
-        timeout: Duration,
-    ) -> anyhow::Result<Client> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
-        auth.set_sensitive(true);
-        Ok(Client {
+    /// A client posting to `path` on `addr` with `Authorization: Bearer <key>`; no
+    /// connection is opened until the first request.
+    pub(crate) fn new(addr: SocketAddr, path: &str, key: &str, timeout: Duration) -> Client {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: "
+        )
+        .into_bytes();
+        Client {
             addr,
-            path: path.parse()?,
-            host: HeaderValue::from_str(&addr.to_string())?,
-            auth,
-            keep: keep.max(1),
+            head,
             timeout,
-            free: Mutex::new(Vec::with_capacity(keep.max(1))),
-        })
-    }
-
-    /// Posts `body` and reads the whole answer; an error says what failed (connecting,
-    /// sending, reading, or the timeout).
-    pub(crate) async fn post(&self, body: Bytes) -> Result<Answer, String> {
-        match tokio::time::timeout(self.timeout, self.exchange(body)).await {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+            conn: None,
+            buf: Vec::with_capacity(8192),
+            out: Vec::with_capacity(4096),
         }
     }
 
-    async fn exchange(&self, body: Bytes) -> Result<Answer, String> {
-        let mut conn = match self.take() {
-            Some(c) => c,
-            None => self.connect().await?,
+    /// Posts `body` and reads the whole answer. An error says what failed (connecting,
+    /// sending, reading, a malformed answer, or no answer within the timeout); the
+    /// connection is dropped after one.
+    pub(crate) fn post(&mut self, body: &[u8]) -> Result<Answer, String> {
+        let r = self.exchange(body);
+        if r.is_err() {
+            self.conn = None;
+        }
+        r
+    }
+
+    fn exchange(&mut self, body: &[u8]) -> Result<Answer, String> {
+        if self
+            .conn
+            .as_ref()
+            .is_none_or(|(_, used)| used.elapsed() > REOPEN_AFTER)
+        {
+            self.conn = Some((self.connect()?, Instant::now()));
+        }
+        let Some((stream, _)) = self.conn.as_mut() else {
+            return Err("no connection".into());
         };
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.path.clone();
-        let h = req.headers_mut();
-        h.insert(HOST, self.host.clone());
-        h.insert(AUTHORIZATION, self.auth.clone());
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let resp = conn
-            .send_request(req)
-            .await
+        self.out.clear();
+        self.out.extend_from_slice(&self.head);
+        self.out
+            .extend_from_slice(format!("{}\r\n\r\n", body.len()).as_bytes());
+        self.out.extend_from_slice(body);
+        stream
+            .write_all(&self.out)
             .map_err(|e| format!("sending: {e}"))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?
-            .to_bytes();
-        self.give_back(conn).await;
+        self.buf.clear();
+        let mut chunk = [0u8; 8192];
+        let (status, body_at, len, close) = loop {
+            let n = stream.read(&mut chunk).map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    format!("no answer within {:?}", self.timeout)
+                }
+                _ => format!("reading the answer: {e}"),
+            })?;
+            if n == 0 {
+                return Err("the service closed the connection before answering".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(h) = parse_head(&self.buf)? {
+                break h;
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(format!("an answer head longer than {MAX_HEAD} bytes"));
+            }
+        };
+        while self.buf.len() < body_at + len {
+            let n = stream
+                .read(&mut chunk)
+                .map_err(|e| format!("reading the answer's body: {e}"))?;
+            if n == 0 {
+                return Err("the service closed the connection within an answer".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = self.buf[body_at..body_at + len].to_vec();
+        if close {
+            self.conn = None;
+        } else if let Some((_, used)) = self.conn.as_mut() {
+            *used = Instant::now();
+        }
         Ok(Answer { status, body })
     }
 
-    fn take(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(c) = free.pop() {
-            if !c.is_closed() {
-                return Some(c);
-            }
-        }
-        None
+    fn connect(&self) -> Result<TcpStream, String> {
+        let fail = |e: std::io::Error| format!("connecting to {}: {e}", self.addr);
+        let s = TcpStream::connect_timeout(&self.addr, self.timeout).map_err(fail)?;
+        s.set_nodelay(true).map_err(fail)?;
+        s.set_read_timeout(Some(self.timeout)).map_err(fail)?;
+        s.set_write_timeout(Some(self.timeout)).map_err(fail)?;
+        Ok(s)
     }
+}
 
-    /// Back to the free list once it can take the next request (a connection the service
-    /// closed is dropped).
-    async fn give_back(&self, mut conn: SendRequest<Full<Bytes>>) {
-        if conn.ready().await.is_err() {
-            return;
-        }
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        if free.len() < self.keep {
-            free.push(conn);
+/// The status, where the body starts, its length and whether the service will close the
+/// connection, once `buf` holds a whole head; `None` while it does not.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, usize, bool)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let at = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(at)) => at,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("a malformed answer head: {e}")),
+    };
+    let status = resp.code.unwrap_or(0);
+    let mut len = None;
+    let mut close = false;
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            len = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok());
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            close = h.value.eq_ignore_ascii_case(b"close");
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err("a chunked answer (the service's answers carry their length)".into());
         }
     }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let s = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| format!("connecting to {}: {e}", self.addr))?;
-        s.set_nodelay(true)
-            .map_err(|e| format!("connecting to {}: {e}", self.addr))?;
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-            .await
-            .map_err(|e| format!("connecting to {}: {e}", self.addr))?;
-        tokio::spawn(async move {
-            // Ends when the service closes the connection or the last handle is dropped.
-            let _ = conn.await;
-        });
-        Ok(send)
-    }
+    let len = len.ok_or_else(|| format!("an answer ({status}) without a Content-Length"))?;
+    Ok(Some((status, at, len, close)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::io::{BufRead, BufReader};
 
     /// A loopback server that answers every request on a connection with its count, and
-    /// closes each connection after `per_conn` answers.
-    async fn server(per_conn: usize) -> SocketAddr {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// closes each connection after `per_conn` answers (saying so in the last).
+    fn server(per_conn: usize) -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut s, _)) = l.accept().await else {
-                    return;
-                };
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { return };
+                std::thread::spawn(move || {
+                    let mut w = s.try_clone().unwrap();
+                    let mut r = BufReader::new(s);
                     for n in 0..per_conn {
-                        // One request: headers, then a content-length body.
-                        let body_len = loop {
-                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                                let len = head
-                                    .lines()
-                                    .find_map(|l| l.strip_prefix("content-length: "))
-                                    .and_then(|v| v.trim().parse::<usize>().ok())
-                                    .unwrap_or(0);
-                                if buf.len() >= end + 4 + len {
-                                    buf.drain(..end + 4 + len);
-                                    break len;
-                                }
-                            }
-                            let Ok(k) = s.read(&mut chunk).await else {
-                                return;
-                            };
-                            if k == 0 {
+                        let mut len = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
                                 return;
                             }
-                            buf.extend_from_slice(&chunk[..k]);
-                        };
-                        let text = format!("{{\"n\":{n},\"len\":{body_len}}}");
+                            let l = line.to_ascii_lowercase();
+                            if let Some(v) = l.strip_prefix("content-length: ") {
+                                len = v.trim().parse().unwrap();
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        r.read_exact(&mut body).unwrap();
+                        let text = format!("{{\"n\":{n},\"len\":{len}}}");
                         let close = if n + 1 == per_conn {
                             "connection: close\r\n"
                         } else {
                             ""
                         };
-                        let resp = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{close}\r\n{text}",
+                        // The head and the body in two writes: the client must wait for both.
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{close}\r\n",
                             text.len()
                         );
-                        if s.write_all(resp.as_bytes()).await.is_err() {
-                            return;
-                        }
+                        w.write_all(head.as_bytes()).unwrap();
+                        w.flush().unwrap();
+                        w.write_all(text.as_bytes()).unwrap();
                     }
                 });
             }
@@ -200,15 +224,15 @@ mod tests {
         addr
     }
 
-    #[tokio::test]
-    async fn connections_are_reused_and_closed_ones_replaced() {
-        let addr = server(3).await;
-        let c = Client::new(addr, "/v1/decisions", "k", 4, Duration::from_secs(5)).unwrap();
+    #[test]
+    fn connections_are_reused_and_closed_ones_replaced() {
+        let addr = server(3);
+        let mut c = Client::new(addr, "/v1/decisions", "k", Duration::from_secs(5));
         let mut seen = Vec::new();
         for _ in 0..7 {
-            let a = c.post(Bytes::from_static(b"{\"a\":1}")).await.unwrap();
+            let a = c.post(b"{\"a\":1}").unwrap();
             assert_eq!(a.status, 200);
-            seen.push(String::from_utf8(a.body.to_vec()).unwrap());
+            seen.push(String::from_utf8(a.body).unwrap());
         }
         // One connection answers 0, 1, 2 and closes; the next one starts again at 0.
         let counts: Vec<&str> = seen.iter().map(|s| &s[5..6]).collect();
@@ -216,14 +240,31 @@ mod tests {
         assert!(seen.iter().all(|s| s.ends_with("\"len\":7}")));
     }
 
-    #[tokio::test]
-    async fn a_refused_connection_is_an_error_that_names_the_address() {
+    #[test]
+    fn a_refused_connection_is_an_error_that_names_the_address() {
         let addr = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
-        let c = Client::new(addr, "/", "k", 1, Duration::from_secs(5)).unwrap();
-        let e = c.post(Bytes::new()).await.err().unwrap();
+        let mut c = Client::new(addr, "/", "k", Duration::from_secs(5));
+        let e = c.post(b"").err().unwrap();
         assert!(e.contains(&addr.to_string()), "{e}");
+    }
+
+    #[test]
+    fn heads_without_a_length_or_chunked_are_errors_that_say_so() {
+        let e = parse_head(b"HTTP/1.1 200 OK\r\n\r\n").unwrap_err();
+        assert!(e.contains("without a Content-Length"), "{e}");
+        let e = parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n").unwrap_err();
+        assert!(e.contains("chunked"), "{e}");
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-le")
+            .unwrap()
+            .is_none());
+        let h = parse_head(
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((h.0, h.2, h.3), (503, 2, true));
     }
 }
