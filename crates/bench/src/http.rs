@@ -122,12 +122,14 @@ pub fn run(a: HttpOptions, stdout: &mut dyn Write) -> anyhow::Result<()> {
         let config_dir = a.config.parent().unwrap_or(std::path::Path::new("."));
         let registry_url = match sqlite_file(&cfg.registry_url) {
             Some(db) => {
-                let db = config_dir.join(db);
+                // The service's tenant's file (each tenant but the default has its own).
+                let db = riskstream_registry::tenant_file(&config_dir.join(db), &cfg.tenant);
                 let to = dir.path().join("registry.db");
+                let to_file = riskstream_registry::tenant_file(&to, &cfg.tenant);
                 for suffix in ["", "-wal", "-shm"] {
                     let from = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
                     if from.is_file() {
-                        let to = std::path::PathBuf::from(format!("{}{suffix}", to.display()));
+                        let to = std::path::PathBuf::from(format!("{}{suffix}", to_file.display()));
                         std::fs::copy(&from, &to)?;
                         std::fs::File::open(&to)?.sync_all()?;
                     }

@@ -40,6 +40,7 @@
 //! listen = "127.0.0.1:9464"           # optional: Prometheus /metrics (progress, lag, checkpoints, latency)
 //! [registry]                          # optional: the review queue and the audit log
 //! url = "sqlite://registry.db"        # or postgres://user@host/db; the service's registry
+//! tenant = "acme"                     # optional: the service's tenant (default: "default")
 //! audit = true                        # every decision into the hash-chained audit log
 //! review = ["review", "decline"]      # outcomes that open a case in the review queue
 //! [repartition]                       # optional: features keyed by a second entity, exact
@@ -69,6 +70,9 @@ pub struct RegistrySinkConfig {
     pub audit: bool,
     /// Outcomes that open a case (`approve`, `review`, `decline`).
     pub review: Vec<String>,
+    /// The tenant whose review queue and audit chain the decisions go to (`None`:
+    /// `RISKSTREAM_TENANT`, else the default tenant).
+    pub tenant: Option<String>,
 }
 
 impl std::fmt::Debug for RegistrySinkConfig {
@@ -77,6 +81,7 @@ impl std::fmt::Debug for RegistrySinkConfig {
             .field("url", &"<redacted>")
             .field("audit", &self.audit)
             .field("review", &self.review)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -238,6 +243,7 @@ struct RawRepartition {
 #[serde(deny_unknown_fields)]
 struct RawRegistry {
     url: Option<String>,
+    tenant: Option<String>,
     audit: Option<bool>,
     review: Option<Vec<String>>,
 }
@@ -365,8 +371,19 @@ fn registry(d: &mut Diagnostics, r: &RawRegistry, base: &Path) -> Option<Registr
                 .hint("remove the section, or set audit = true or some review outcomes"),
         );
     }
+    if let Some(t) = &r.tenant {
+        if let Err(e) = riskstream_registry::check_tenant(t) {
+            ok = false;
+            d.push(Diagnostic::new("registry.tenant", e.to_string()));
+        }
+    }
     let url = url?;
-    ok.then_some(RegistrySinkConfig { url, audit, review })
+    ok.then_some(RegistrySinkConfig {
+        url,
+        audit,
+        review,
+        tenant: r.tenant.clone(),
+    })
 }
 
 use riskstream_core::diag::positive_duration as dur;
@@ -995,8 +1012,9 @@ mod tests {
             !format!("{r:?}").contains("reg.db"),
             "the URL is not printed"
         );
+        assert_eq!(r.tenant, None);
         let e = PipelineConfig::parse(
-            &format!("{head}[registry]\nurl = \"sqlite::memory:\"\naudit = false\nreview = [\"reveiw\"]\n"),
+            &format!("{head}[registry]\nurl = \"sqlite::memory:\"\naudit = false\nreview = [\"reveiw\"]\ntenant = \"Bad Name\"\n"),
             "p.toml",
             &base(),
         )
@@ -1006,6 +1024,7 @@ mod tests {
             "registry.url",
             "registry.review[0]",
             "did you mean `review`",
+            "registry.tenant",
         ] {
             assert!(e.contains(want), "missing {want} in:\n{e}");
         }

@@ -564,9 +564,12 @@ async fn insert_cases(
 ) -> Result<u64> {
     let mut inserted = 0;
     for chunk in cases.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at, tx, rules, model) VALUES {}{on_conflict}",
-            crate::db::values_rows_for(change.conn(), chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?,?)")
+        let sql = crate::tenant::on_conflict(
+            crate::db::is_postgres(change.conn()),
+            &format!(
+                "INSERT INTO cases (id, source, tx_id, outcome, score, decision, status, created_at, tx, rules, model) VALUES {}{on_conflict}",
+                crate::db::values_rows_for(change.conn(), chunk.len(), "(?,?,?,?,NULLIF(?,-1),?,?,?,?,?,?)")
+            ),
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_INSERT);
         for c in chunk {
@@ -810,11 +813,12 @@ impl Registry {
         insert_cases(&mut change, &source, cases, now, "").await?;
         change.audit(audit).await?;
         for (p, o) in progress {
-            sqlx::query(
+            sqlx::query(AssertSqlSafe(crate::tenant::on_conflict(
+                crate::db::is_postgres(change.conn()),
                 "INSERT INTO pipeline_progress (pipeline, partition_no, source_offset, updated_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (pipeline, partition_no) DO UPDATE SET \
                  source_offset = excluded.source_offset, updated_at = excluded.updated_at",
-            )
+            )))
             .bind(pipeline.to_string())
             .bind(p)
             .bind(o)

@@ -66,6 +66,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "drop_entity_events",
         include_str!("../migrations/0011_drop_entity_events.sql"),
     ),
+    (
+        12,
+        "tenants",
+        include_str!("../migrations/0012_tenants.sql"),
+    ),
 ];
 
 /// What a migration appends for each database. Migration 8: one `case_rules` row per fired
@@ -74,8 +79,13 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// The two databases split strings and read JSON differently (SQLite: a recursive CTE over
 /// `instr`, `json_extract`; PostgreSQL: `string_to_array`, `->>` in a function that turns a
 /// malformed decision into NULL), the only place the schema differs by database.
-fn backfill(version: i64, backend: Backend) -> &'static str {
-    match (version, backend) {
+/// Migration 12: PostgreSQL's tenant columns and row-level security (`tenant`); SQLite
+/// keeps one file per tenant and needs nothing.
+fn backfill(version: i64, backend: Backend) -> Cow<'static, str> {
+    if (version, backend) == (12, Backend::Postgres) {
+        return Cow::Owned(crate::tenant::postgres_migration());
+    }
+    Cow::Borrowed(match (version, backend) {
         (8, Backend::Sqlite) => {
             "\nINSERT INTO case_rules (case_id, rule, status)
 WITH RECURSIVE split(case_id, status, rest, rule) AS (
@@ -107,7 +117,7 @@ END $f$ LANGUAGE plpgsql;
 UPDATE cases SET model = pg_temp.riskstream_decision_model(decision);\n"
         }
         _ => "",
-    }
+    })
 }
 
 /// The `VALUES` list of a multi-row INSERT on `conn`'s database: `rows` copies of `row`
@@ -130,6 +140,12 @@ pub(crate) fn values_rows_for(conn: &Conn, rows: usize, row: &str) -> String {
     } else {
         values_rows(rows, row)
     }
+}
+
+/// Whether `conn` is PostgreSQL's (its unique keys lead with `tenant`, see
+/// [`crate::tenant::on_conflict`]).
+pub(crate) fn is_postgres(conn: &Conn) -> bool {
+    conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 /// [`values_rows_for`] with numbered parameters (`$n`), which both databases accept
@@ -205,7 +221,7 @@ struct Target {
     file: Option<(std::path::PathBuf, bool)>,
 }
 
-fn classify_url(url: &str, shown: &str) -> Result<Target> {
+fn classify_url(url: &str, shown: &str, tenant: &str) -> Result<Target> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Target {
             backend: Backend::Postgres,
@@ -240,6 +256,17 @@ fn classify_url(url: &str, shown: &str) -> Result<Target> {
                 .into(),
         });
     }
+    // Each tenant but the default one has a file of its own beside the one named.
+    let tenant_path = crate::tenant::tenant_file(std::path::Path::new(path), tenant);
+    let path = tenant_path.to_str().unwrap_or(path);
+    let url = if tenant == crate::tenant::DEFAULT_TENANT {
+        url.to_string()
+    } else if query.is_empty() {
+        format!("sqlite://{path}")
+    } else {
+        format!("sqlite://{path}?{query}")
+    };
+    let url = url.as_str();
     // A missing directory is the user's mistake; say so instead of SQLite's "unable to open".
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() && !parent.is_dir() {
@@ -360,15 +387,16 @@ pub(crate) struct Connected {
 
 /// Opens a pool, sets SQLite up (owner-only files, WAL, busy timeout) and runs the
 /// migrations. Returns what it had to fix, in words.
-pub(crate) async fn connect(url: &str) -> Result<Connected> {
+pub(crate) async fn connect(url: &str, tenant: &str) -> Result<Connected> {
     sqlx::any::install_default_drivers();
+    crate::tenant::check_tenant(tenant)?;
     let shown = redact_url(url);
     let Target {
         backend,
         url,
         memory,
         file,
-    } = classify_url(url, &shown)?;
+    } = classify_url(url, &shown, tenant)?;
     let mut warnings = Vec::new();
     if let Some((path, creates)) = &file {
         owner_only::prepare(path, *creates, &mut warnings).map_err(|e| RegistryError::Open {
@@ -397,7 +425,18 @@ pub(crate) async fn connect(url: &str) -> Result<Connected> {
             })
         })
     } else {
-        options
+        // Row-level security shows this connection the tenant's rows only (see `tenant`).
+        let tenant: std::sync::Arc<str> = tenant.into();
+        options.after_connect(move |conn, _meta| {
+            let tenant = tenant.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT set_config('riskstream.tenant', $1, false)")
+                    .bind(tenant.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
     };
     if !memory {
         // The pool retries until its timeout and then reports only "timed out"; one direct
@@ -457,13 +496,33 @@ pub(crate) async fn connect(url: &str) -> Result<Connected> {
             )
         })
         .collect();
-    Migrator::with_migrations(migrations)
-        .run(&pool)
-        .await
-        .map_err(|e| RegistryError::Migrate {
-            url: shown.clone(),
-            source: Box::new(e),
-        })?;
+    // A role that runs the service need not own the tables (PostgreSQL's row-level
+    // security binds it only then), and cannot run the migrator (which creates its own
+    // table): when every migration has run, it is not started.
+    if backend == Backend::Sqlite || !up_to_date(&pool).await {
+        Migrator::with_migrations(migrations)
+            .run(&pool)
+            .await
+            .map_err(|e| RegistryError::Migrate {
+                url: shown.clone(),
+                source: Box::new(e),
+            })?;
+    }
+    if backend == Backend::Postgres {
+        bypass_check(&pool, tenant, &shown).await?;
+    }
+    // The tenant's state row (the default tenant's came with schema 1).
+    sqlx::query(
+        "INSERT INTO registry_state (id, revision, audit_seq, audit_hash) \
+         VALUES (1, 0, 0, '0000000000000000000000000000000000000000000000000000000000000000') \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&pool)
+    .await
+    .map_err(|e| RegistryError::Open {
+        url: shown.clone(),
+        source: Box::new(e),
+    })?;
     let relaxed = match &file {
         Some(_) => Some(
             AnyPoolOptions::new()
@@ -497,6 +556,63 @@ pub(crate) async fn connect(url: &str) -> Result<Connected> {
         relaxed,
         file: file.map(|(path, _)| path),
     })
+}
+
+/// PostgreSQL's row-level security does not bind superusers or roles with `BYPASSRLS`: such
+/// a role would see every tenant's rows. It may open the registry only for the default
+/// tenant, and only while no other tenant has a row (a single-tenant registry, as before
+/// tenants existed); otherwise opening is refused with what to do.
+async fn bypass_check(pool: &Pool, tenant: &str, shown: &str) -> Result<()> {
+    let bypasses: bool =
+        sqlx::query("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_optional(pool)
+            .await
+            .ctx("looking up the database role")?
+            .map(|r| r.try_get::<bool, _>(0))
+            .transpose()
+            .ctx("looking up the database role")?
+            .unwrap_or(false);
+    if !bypasses {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        RegistryError::BadUrl {
+        url: shown.to_string(),
+        reason: format!(
+            "{why}; connect as a role of its own that is not a superuser and cannot bypass row-level security (`riskstream keys grant-db-role` grants one what it needs)"
+        ),
+    }
+    };
+    if tenant != crate::tenant::DEFAULT_TENANT {
+        return Err(refuse(format!(
+            "its role bypasses row-level security, so it would see every tenant's rows, not only `{tenant}`'s"
+        )));
+    }
+    let others: i64 = sqlx::query("SELECT count(*) FROM registry_state WHERE tenant <> $1")
+        .bind(crate::tenant::DEFAULT_TENANT.to_string())
+        .fetch_one(pool)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .ctx("counting the registry's tenants")?;
+    if others > 0 {
+        return Err(refuse(format!(
+            "its role bypasses row-level security and the registry holds {others} tenant(s) besides the default one, whose rows it would see"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether every embedded migration has run on this PostgreSQL database, successfully.
+async fn up_to_date(pool: &Pool) -> bool {
+    let Ok(rows) = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+    else {
+        return false;
+    };
+    let done: std::collections::HashSet<i64> =
+        rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
+    MIGRATIONS.iter().all(|(v, _, _)| done.contains(v))
 }
 
 /// Forces what was committed to a SQLite file, and its write-ahead log, to the disk: a
@@ -543,8 +659,16 @@ fn state_from_row(row: &sqlx::any::AnyRow) -> Result<State> {
 /// Begins a write transaction and takes the registry's write lock in the database: the
 /// no-op update of the state row blocks other writers (a row lock in PostgreSQL, the write
 /// lock in SQLite) until commit, and returns the state as of that moment.
-pub(crate) async fn begin_write(pool: &Pool) -> Result<(Tx, State)> {
+pub(crate) async fn begin_write(pool: &Pool, pg_tenant: Option<&str>) -> Result<(Tx, State)> {
     let mut tx = pool.begin().await.ctx("starting a transaction")?;
+    // PostgreSQL: the tenant once more, for this transaction (the connection has it too).
+    if let Some(tenant) = pg_tenant {
+        sqlx::query("SELECT set_config('riskstream.tenant', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .ctx("setting the tenant")?;
+    }
     let row = sqlx::query(
         "UPDATE registry_state SET revision = revision WHERE id = 1 \
          RETURNING revision, audit_seq, audit_hash",
@@ -599,27 +723,60 @@ mod tests {
 
     #[test]
     fn sqlite_urls_create_the_file() {
-        let t = classify_url("sqlite:///tmp/x.db", "").expect("ok");
+        let t = classify_url("sqlite:///tmp/x.db", "", "default").expect("ok");
         assert_eq!(
             (t.backend, t.url.as_str(), t.memory),
             (Backend::Sqlite, "sqlite:///tmp/x.db?mode=rwc", false)
         );
         assert_eq!(t.file, Some(("/tmp/x.db".into(), true)));
-        let t = classify_url("sqlite:///tmp/x.db?mode=ro", "").expect("ok");
+        let t = classify_url("sqlite:///tmp/x.db?mode=ro", "", "default").expect("ok");
         assert_eq!(t.url, "sqlite:///tmp/x.db?mode=ro");
         assert_eq!(t.file, Some(("/tmp/x.db".into(), false)));
-        let t = classify_url("sqlite:///tmp/x.db?cache=private", "").expect("ok");
+        let t = classify_url("sqlite:///tmp/x.db?cache=private", "", "default").expect("ok");
         assert_eq!(t.url, "sqlite:///tmp/x.db?cache=private&mode=rwc");
-        let t = classify_url("sqlite::memory:", "").expect("ok");
+        let t = classify_url("sqlite::memory:", "", "default").expect("ok");
         assert!(t.memory && t.file.is_none());
         assert!(matches!(
-            classify_url("sqlite:///no/such/dir/x.db", ""),
+            classify_url("sqlite:///no/such/dir/x.db", "", "default"),
             Err(RegistryError::BadUrl { .. })
         ));
         assert!(matches!(
-            classify_url("mysql://x", ""),
+            classify_url("mysql://x", "", "default"),
             Err(RegistryError::BadUrl { .. })
         ));
+    }
+
+    #[test]
+    fn other_tenants_have_files_of_their_own() {
+        let t = classify_url("sqlite:///tmp/x.db", "", "acme").expect("ok");
+        assert_eq!(t.url, "sqlite:///tmp/x.tenant-acme.db?mode=rwc");
+        assert_eq!(t.file, Some(("/tmp/x.tenant-acme.db".into(), true)));
+        let t = classify_url("sqlite:///tmp/x.db?mode=ro", "", "b").expect("ok");
+        assert_eq!(t.url, "sqlite:///tmp/x.tenant-b.db?mode=ro");
+        let t = classify_url("postgres://u@h/db", "", "acme").expect("ok");
+        assert_eq!(t.url, "postgres://u@h/db");
+    }
+
+    /// Every table the migrations leave is a tenant's, policed on PostgreSQL: a table
+    /// added later without a line in `tenant::TABLES` fails here.
+    #[test]
+    fn every_table_is_a_tenants() {
+        let mut tables = std::collections::BTreeSet::new();
+        for (_, _, sql) in MIGRATIONS {
+            for line in sql.lines() {
+                if let Some(rest) = line.trim().strip_prefix("CREATE TABLE ") {
+                    tables.insert(rest.split([' ', '(']).next().unwrap_or("").to_string());
+                }
+                if let Some(rest) = line.trim().strip_prefix("DROP TABLE IF EXISTS ") {
+                    tables.remove(rest.trim_end_matches(';'));
+                }
+            }
+        }
+        let policed: std::collections::BTreeSet<String> = crate::tenant::TABLES
+            .iter()
+            .map(|(t, _)| t.to_string())
+            .collect();
+        assert_eq!(tables, policed);
     }
 
     #[test]

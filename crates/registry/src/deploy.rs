@@ -64,12 +64,13 @@ async fn write_stage(
     actor: &str,
 ) -> Result<()> {
     let now = change.now;
-    sqlx::query(
+    sqlx::query(sqlx::AssertSqlSafe(crate::tenant::on_conflict(
+        crate::db::is_postgres(change.conn()),
         "INSERT INTO model_stages (deployment, artifact_id, stage, pct, updated_at, updated_by) \
          VALUES ($1, $2, $3, NULLIF($4, -1), $5, $6) \
          ON CONFLICT (deployment, artifact_id) DO UPDATE SET stage = excluded.stage, \
          pct = excluded.pct, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-    )
+    )))
     .bind(deployment.to_string())
     .bind(artifact.to_string())
     .bind(stage.as_str())
@@ -207,12 +208,13 @@ async fn write_binding(
     actor: &str,
 ) -> Result<()> {
     let now = change.now;
-    sqlx::query(
+    sqlx::query(sqlx::AssertSqlSafe(crate::tenant::on_conflict(
+        crate::db::is_postgres(change.conn()),
         "INSERT INTO deployment_bindings (deployment, slot, artifact_id, updated_at, updated_by) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (deployment, slot) DO UPDATE SET artifact_id = excluded.artifact_id, \
          updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-    )
+    )))
     .bind(deployment.to_string())
     .bind(slot.as_str())
     .bind(artifact.to_string())

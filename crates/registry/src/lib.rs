@@ -83,6 +83,7 @@ mod keyset;
 mod lists;
 mod reads;
 mod recfeedback;
+mod tenant;
 mod types;
 mod window;
 mod writer;
@@ -100,6 +101,7 @@ pub use keys::KEY_PREFIX;
 pub use keyset::{CaseCursor, CasePage};
 pub use reads::{AuditQuery, LabelledDecision, ListEntryQuery, MAX_READ};
 pub use recfeedback::{FeedbackCount, FeedbackKind, NewFeedback, Recorded};
+pub use tenant::{check_tenant, grant_sql, tenant_file, DEFAULT_TENANT};
 pub use types::{
     Artifact, ArtifactId, ArtifactKind, ArtifactMeta, AuditAnchor, AuditEntry, AuditRecord,
     ChainBreak, Challenger, DeploymentState, HistoryEntry, KeyInfo, ListEntry, Principal, Role,
@@ -133,6 +135,8 @@ struct Inner {
     audit_key: Option<AuditKey>,
     /// What `open` noticed and fixed (e.g. a registry file others could read).
     warnings: Vec<String>,
+    /// The tenant every read and write of this handle is for (see `tenant`).
+    tenant: String,
 }
 
 /// How to open a [`Registry`]. Build it as a struct (`RegistryOptions { audit_key }`), or
@@ -143,14 +147,33 @@ pub struct RegistryOptions {
     /// The key the audit chain is appended with (HMAC-SHA256, scheme 2) and checked with.
     /// Without one, appends are unkeyed (scheme 1) and refused once the chain is keyed.
     pub audit_key: Option<AuditKey>,
+    /// The tenant the handle is for; `None`: [`DEFAULT_TENANT`]. Every read and write is
+    /// that tenant's, and no other tenant's row can be reached through the handle (see the
+    /// `tenant` module for how each database enforces it).
+    pub tenant: Option<String>,
 }
 
 impl RegistryOptions {
-    /// Options with the key named by `RISKSTREAM_AUDIT_KEY_FILE`, if it is set.
+    /// Options with the key named by `RISKSTREAM_AUDIT_KEY_FILE` and the tenant named by
+    /// `RISKSTREAM_TENANT`, each if it is set.
     pub fn from_env() -> Result<RegistryOptions> {
+        let tenant = match std::env::var(TENANT_ENV) {
+            Ok(t) if !t.is_empty() => {
+                check_tenant(&t)?;
+                Some(t)
+            }
+            _ => None,
+        };
         Ok(RegistryOptions {
             audit_key: AuditKey::from_env()?,
+            tenant,
         })
+    }
+
+    /// For `tenant` (checked when the registry is opened).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> RegistryOptions {
+        self.tenant = Some(tenant.into());
+        self
     }
 
     /// Appends and verifies with `key`.
@@ -159,6 +182,9 @@ impl RegistryOptions {
         self
     }
 }
+
+/// The environment variable [`RegistryOptions::from_env`] reads the tenant from.
+pub const TENANT_ENV: &str = "RISKSTREAM_TENANT";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Head {
@@ -171,6 +197,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("backend", &self.inner.backend.name())
             .field("url", &self.inner.url)
+            .field("tenant", &self.inner.tenant)
             .field("audit_key", &self.inner.audit_key)
             .finish()
     }
@@ -211,13 +238,14 @@ impl Registry {
     /// # Ok(()) }
     /// ```
     pub async fn open_with(url: &str, options: RegistryOptions) -> Result<Registry> {
+        let tenant = options.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_string());
         let db::Connected {
             pool,
             backend,
             warnings,
             relaxed,
             file,
-        } = db::connect(url).await?;
+        } = db::connect(url, &tenant).await?;
         let state = {
             let mut conn = pool.acquire().await.ctx("connecting")?;
             db::read_state(&mut conn).await?
@@ -235,6 +263,7 @@ impl Registry {
                 }),
                 audit_key: options.audit_key,
                 warnings,
+                tenant,
             }),
         })
     }
@@ -247,6 +276,11 @@ impl Registry {
     /// What opening noticed and fixed, in words (also logged with `tracing`).
     pub fn open_warnings(&self) -> &[String] {
         &self.inner.warnings
+    }
+
+    /// The tenant this handle reads and writes for.
+    pub fn tenant(&self) -> &str {
+        &self.inner.tenant
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -305,7 +339,9 @@ impl<'r> Change<'r> {
     /// A change on `pool` (the registry's own, or its relaxed one).
     pub(crate) async fn begin_on(registry: &'r Registry, pool: &Pool) -> Result<Change<'r>> {
         let head = registry.inner.head.lock().await;
-        let (tx, state) = db::begin_write(pool).await?;
+        let pg_tenant =
+            (registry.inner.backend == Backend::Postgres).then_some(registry.inner.tenant.as_str());
+        let (tx, state) = db::begin_write(pool, pg_tenant).await?;
         Ok(Change {
             head,
             key: registry.inner.audit_key.as_ref(),

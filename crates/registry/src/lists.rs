@@ -3,7 +3,9 @@
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::db::is_postgres;
 use crate::error::{DbContext, RegistryError, Result};
+use crate::tenant::on_conflict;
 use crate::{
     check_actor, check_ident, check_text, now_micros, AuditRecord, Change, ListEntry, Registry,
 };
@@ -50,12 +52,13 @@ impl Registry {
             Ok(entry_json(e, &reason))
         })
         .transpose()?;
-        sqlx::query(
+        sqlx::query(AssertSqlSafe(on_conflict(
+            is_postgres(change.conn()),
             "INSERT INTO list_entries (list_name, value, expires_at, reason, added_at, added_by) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (list_name, value) DO UPDATE SET expires_at = excluded.expires_at, \
              reason = excluded.reason, added_at = excluded.added_at, added_by = excluded.added_by",
-        )
+        )))
         .bind(list.to_string())
         .bind(value.to_string())
         .bind(expires_at)

@@ -915,10 +915,17 @@ async fn audit_detects_rows_removed_or_added_at_the_end(db: Db) {
     assert!(bad.reason.contains("deleted"), "{}", bad.reason);
 
     // Put it back as it was, then add a row the registry never wrote.
+    // PostgreSQL's rows name their tenant (schema 12); a writer outside the registry names
+    // it too.
+    let (tcol, tval) = if db.backend == "postgres" {
+        ("tenant, ", "'default', ")
+    } else {
+        ("", "")
+    };
     let insert = |seq: i64, actor: &str, after: &str, prev: &str, hash: &str| {
         format!(
-            "INSERT INTO audit_log (seq, time_us, actor, action, subject, before_json, \
-             after_json, prev_hash, hash) VALUES ({seq}, {}, '{actor}', 'decision', \
+            "INSERT INTO audit_log ({tcol}seq, time_us, actor, action, subject, before_json, \
+             after_json, prev_hash, hash) VALUES ({tval}{seq}, {}, '{actor}', 'decision', \
              'tx-19', NULL, '{after}', '{prev}', '{hash}')",
             last.time
         )

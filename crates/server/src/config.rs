@@ -29,6 +29,10 @@ pub struct ServiceConfig {
     pub registry_url: String,
     /// The deployment this service serves (a name in the registry).
     pub deployment: String,
+    /// The tenant the service is for (`registry.tenant`; else `RISKSTREAM_TENANT`; else
+    /// `default`): its keys, deployment, lists, cases and audit chain are that tenant's,
+    /// and a key of any other tenant is unknown here.
+    pub tenant: String,
     /// How often the registry is polled for stage, policy and list changes.
     pub poll_interval: Duration,
     /// Directory for feature-state checkpoints.
@@ -84,6 +88,11 @@ pub struct ServiceConfig {
     pub commit_delay: Duration,
     /// Open client connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// The tenant's request budget (`server.rate_limit`, requests per second, and
+    /// `server.rate_burst`, how many may come at once): beyond it, 429 with `Retry-After`.
+    /// `None`: no limit but `max_inflight`. A service serves one tenant, so this is the
+    /// tenant's limit; every key of the tenant draws on it.
+    pub rate_limit: Option<(u32, u32)>,
     /// A client must send a request's headers within this long, counted from when the
     /// connection is ready for the next request: a silent, half-sent or idle keep-alive
     /// connection is closed after it. Also the TLS handshake's limit.
@@ -268,6 +277,8 @@ struct RawServer {
     header_timeout: Option<String>,
     body_timeout: Option<String>,
     max_challenger_pct: Option<f64>,
+    rate_limit: Option<i64>,
+    rate_burst: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +293,7 @@ struct RawTls {
 struct RawRegistry {
     url: Option<String>,
     deployment: Option<String>,
+    tenant: Option<String>,
     poll_interval: Option<String>,
 }
 
@@ -402,6 +414,20 @@ impl ServiceConfig {
                 format!("`{deployment}`: use letters, digits, '-', '_' and '.' only"),
             ));
         }
+        let tenant = r
+            .tenant
+            .clone()
+            .or_else(|| {
+                std::env::var(riskstream_registry::TENANT_ENV)
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            })
+            .unwrap_or_else(|| riskstream_registry::DEFAULT_TENANT.to_string());
+        if let Err(e) = riskstream_registry::check_tenant(&tenant) {
+            diags.push(
+                Diagnostic::new("registry.tenant", e.to_string()).hint("e.g. tenant = \"acme\""),
+            );
+        }
         let poll = dur(
             &mut diags,
             "registry.poll_interval",
@@ -445,6 +471,31 @@ impl ServiceConfig {
             1_000_000,
         )
         .unwrap_or(1);
+        let rate_limit = match s.rate_limit {
+            None => {
+                if s.rate_burst.is_some() {
+                    diags.push(
+                        Diagnostic::new("server.rate_burst", "is set but server.rate_limit is not")
+                            .hint(
+                                "set rate_limit = <requests per second> too, or remove rate_burst",
+                            ),
+                    );
+                }
+                None
+            }
+            Some(r) => {
+                let rate = positive(&mut diags, "server.rate_limit", Some(r), 1, 10_000_000);
+                // Default burst: a tenth of a second's budget, at least one request.
+                let burst = positive(
+                    &mut diags,
+                    "server.rate_burst",
+                    s.rate_burst,
+                    (r / 10).max(1),
+                    10_000_000,
+                );
+                rate.zip(burst).map(|(r, b)| (r as u32, b as u32))
+            }
+        };
         let header_timeout = dur(
             &mut diags,
             "server.header_timeout",
@@ -571,6 +622,7 @@ impl ServiceConfig {
             tls,
             registry_url,
             deployment,
+            tenant,
             poll_interval,
             state_dir,
             checkpoint_interval,
@@ -591,6 +643,7 @@ impl ServiceConfig {
             durability,
             commit_delay,
             max_connections,
+            rate_limit,
             header_timeout,
             body_timeout,
             max_challenger_pct,
@@ -919,6 +972,28 @@ fn read_credit(
 }
 
 impl ServiceConfig {
+    /// How to open the registry for this service: its tenant, and the audit chain's key
+    /// (`[audit] key_file`, else `RISKSTREAM_AUDIT_KEY_FILE`).
+    pub fn registry_options(
+        &self,
+    ) -> riskstream_registry::Result<riskstream_registry::RegistryOptions> {
+        let options = match &self.audit_key_file {
+            Some(p) => riskstream_registry::RegistryOptions::default()
+                .with_audit_key(riskstream_registry::AuditKey::from_file(p)?),
+            None => riskstream_registry::RegistryOptions::from_env()?,
+        };
+        Ok(options.with_tenant(self.tenant.clone()))
+    }
+
+    /// Opens the registry this service uses, for its tenant.
+    pub async fn open_registry(
+        &self,
+    ) -> riskstream_registry::Result<riskstream_registry::Registry> {
+        riskstream_registry::Registry::open_with(&self.registry_url, self.registry_options()?).await
+    }
+}
+
+impl ServiceConfig {
     /// The SQLite file the registry URL names (`None` for PostgreSQL and in-memory
     /// databases).
     pub fn registry_file(&self) -> Option<PathBuf> {
@@ -1022,6 +1097,17 @@ mod tests {
             .expect("defaults");
         assert_eq!(c.listen.port(), 8080);
         assert!(c.registry_url.starts_with("sqlite://") && c.registry_url.contains("registry.db"));
+        assert_eq!(c.rate_limit, None);
+        let c = ServiceConfig::parse(
+            "[server]\nrate_limit = 2000\n[registry]\ntenant = \"acme\"\n[features]\nspec = \"f.toml\"\n",
+            "t",
+            dir.path(),
+        )
+        .expect("a tenant and its budget");
+        assert_eq!(
+            (c.tenant.as_str(), c.rate_limit),
+            ("acme", Some((2000, 200)))
+        );
     }
 
     #[test]
@@ -1031,13 +1117,17 @@ mod tests {
 listen = "nowhere"
 max_inflight = 0
 request_timeout = "soon"
+rate_burst = 5
 [registry]
 url = "mysql://u:secret@h/db"
 deployment = "a b"
+tenant = "Acme Bank"
 "#;
         let e = ServiceConfig::parse(text, "svc.toml", Path::new("/tmp")).expect_err("bad");
         let s = e.to_string();
-        assert_eq!(e.items.len(), 6, "{s}");
+        assert_eq!(e.items.len(), 8, "{s}");
+        assert!(s.contains("registry.tenant"), "{s}");
+        assert!(s.contains("server.rate_burst"), "{s}");
         assert!(s.contains("features.spec"), "{s}");
         assert!(s.contains("server.listen"), "{s}");
         assert!(s.contains("server.max_inflight"), "{s}");

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub message: String,
     /// The input field at fault, when there is one.
     pub field: Option<String>,
+    /// Seconds to wait before retrying (`Retry-After`), for 429 and 503 (default 1).
+    pub retry_after: Option<u64>,
 }
 
 /// Every error answer's body: `{"error": {"code", "message", "field"?}}`.
@@ -35,7 +37,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code: `bad_request`, `invalid`, `unauthorized`, `forbidden`,
     /// `not_found`, `conflict`, `too_large`, `unsupported_media_type`, `method_not_allowed`,
-    /// `unavailable`, `internal`.
+    /// `rate_limited`, `unavailable`, `internal`.
     #[schema(example = "bad_request")]
     pub code: String,
     /// What went wrong and how to fix it.
@@ -92,7 +94,14 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+    /// 429: the tenant's request budget is spent; retry after `seconds`.
+    pub fn rate_limited(message: impl Into<String>, seconds: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(seconds.max(1));
+        e
     }
     /// Names the field at fault.
     pub fn field(mut self, f: impl Into<String>) -> Self {
@@ -127,8 +136,9 @@ impl IntoResponse for ApiError {
             self.status,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
         ) {
+            let secs = self.retry_after.unwrap_or(1);
             r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }

@@ -42,6 +42,7 @@ pub mod forecast;
 pub mod json;
 pub mod lineage;
 pub mod quality;
+pub mod ratelimit;
 pub mod recommend;
 pub mod routes;
 pub mod state;

@@ -160,7 +160,7 @@ pub struct Change {
     /// The state after.
     #[schema(value_type = Option<Object>)]
     pub after: Value,
-    /// Recorded after the decision: not in force when it was made.
+    /// Made after the decision was taken (by the records' times): not in force for it.
     pub after_decision: bool,
 }
 
@@ -191,7 +191,11 @@ pub async fn lineage(registry: &Registry, tx_id: &str) -> Result<Lineage, Lineag
         .ok_or_else(|| LineageError::NotDecided(tx_id.to_string()))?;
     let answer = record.after.clone().unwrap_or(Value::Null);
     let inputs = record.before.clone().unwrap_or(Value::Null);
-    let at = record.seq;
+    // What was in force is told by time, not by the audit log's order: the decision's
+    // record is written by the background audit writer, which gathers records for a few
+    // milliseconds, so a change made right after a decision can take an earlier `seq`
+    // than the decision's own record.
+    let at = record.time;
     let field = |k: &str| answer.get(k).cloned().unwrap_or(Value::Null);
     let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_string);
 
@@ -376,7 +380,7 @@ fn change(e: AuditEntry, decided_at: i64) -> Change {
     Change {
         audit_seq: e.seq,
         time: format_micros(e.time),
-        after_decision: e.seq > decided_at,
+        after_decision: e.time > decided_at,
         actor: e.actor,
         action: e.action,
         subject: e.subject,

@@ -87,6 +87,8 @@ pub struct AppState {
     pub cases: crate::cases_out::CaseQueue,
     /// Decisions being computed (bounded: beyond it, 503).
     pub inflight: tokio::sync::Semaphore,
+    /// The tenant's request budget (`[server] rate_limit`; beyond it, 429).
+    pub limit: Option<crate::ratelimit::TenantLimit>,
     /// Registry revision the deployment was loaded at.
     pub revision: AtomicI64,
     /// The write-ahead log (`state.durability` other than `off`).
@@ -182,17 +184,18 @@ impl AppState {
             None => None,
         };
         // The audit chain's key: `[audit] key_file`, else RISKSTREAM_AUDIT_KEY_FILE.
-        let options = match &cfg.audit_key_file {
-            Some(p) => riskstream_registry::RegistryOptions::default()
-                .with_audit_key(riskstream_registry::AuditKey::from_file(p)?),
-            None => riskstream_registry::RegistryOptions::from_env()?,
-        };
+        // The tenant, and the audit chain's key: `[audit] key_file`, else
+        // RISKSTREAM_AUDIT_KEY_FILE.
+        let options = cfg.registry_options()?;
         let keyed = options.audit_key.is_some();
         let registry = Registry::open_with(&cfg.registry_url, options).await?;
         if !keyed && cfg.audit_decisions {
             tracing::warn!("the audit chain is not keyed: anyone who can write the registry database can rewrite it unnoticed; set [audit] key_file (see README, Operating safely)");
         }
-        tracing::info!(registry = %redact(&cfg.registry_url), backend = registry.backend(), "registry open");
+        tracing::info!(registry = %redact(&cfg.registry_url), backend = registry.backend(), tenant = registry.tenant(), "registry open");
+        // Every metric of this service is its tenant's; this says which tenant that is.
+        metrics::gauge!("riskstream_tenant_info", "tenant" => registry.tenant().to_string())
+            .set(1.0);
         crate::admin::register_feature_spec(
             &registry,
             &spec,
@@ -377,6 +380,9 @@ impl AppState {
             audit,
             events,
             inflight,
+            limit: cfg
+                .rate_limit
+                .map(|(rate, burst)| crate::ratelimit::TenantLimit::new(rate, burst)),
             revision: AtomicI64::new(revision),
             wal,
             recovery,

@@ -120,12 +120,16 @@ pub struct Nav {
     pub who: String,
     /// The session's CSRF token (for the logout form).
     pub csrf: String,
+    /// The tenant whose data every page shows: the service's (one tenant per service, so
+    /// one per console).
+    pub tenant: String,
 }
 
 /// A signed-in request.
 struct Signed {
     session: Session,
     caller: Caller,
+    tenant: String,
 }
 
 impl Signed {
@@ -133,6 +137,7 @@ impl Signed {
         Nav {
             who: self.session.principal.name.clone(),
             csrf: self.session.csrf.clone(),
+            tenant: self.tenant.clone(),
         }
     }
 }
@@ -180,7 +185,11 @@ async fn signed(c: &Console, headers: &HeaderMap, post: bool) -> Result<Signed, 
         }
     }
     let caller = Caller(s.principal.clone());
-    Ok(Signed { session: s, caller })
+    Ok(Signed {
+        session: s,
+        caller,
+        tenant: c.app.registry.tenant().to_string(),
+    })
 }
 
 /// A POST's session, CSRF token checked (403 without a matching one).

@@ -477,3 +477,57 @@ async fn sign_in_is_rate_limited_per_address_and_key_prefix() {
     );
     svc.running.shutdown().await.unwrap();
 }
+
+/// The console shows one tenant: the service's, named in the header; a key of another
+/// tenant on the same registry cannot sign in, and what that tenant holds is not shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_one_tenant_and_refuses_another_tenants_keys() {
+    let svc = Service::start(true).await;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        svc.dir.path().join("registry.db").display()
+    );
+    let other = riskstream_registry::Registry::open_with(
+        &url,
+        riskstream_registry::RegistryOptions::default().with_tenant("other"),
+    )
+    .await
+    .unwrap();
+    let foreign = other
+        .create_key("ana", &[riskstream_registry::Role::Admin], "test")
+        .await
+        .unwrap();
+    other
+        .put_list_entry(
+            "block_customers",
+            "secret-customer",
+            None,
+            "other's",
+            "test",
+        )
+        .await
+        .unwrap();
+    let mut p = Plain::new(&svc.base);
+    let (_, page) = p.get("/console/signin").await;
+    let token = csrf_of(&page);
+    let (s, _) = p
+        .post(
+            "/console/signin",
+            &[("key", foreign.as_str()), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(
+        s, 401,
+        "another tenant's key signs in nowhere but its own service"
+    );
+    let (s, _) = p.get("/console/lists").await;
+    assert_eq!(s, 303, "not signed in: sent to sign in");
+
+    let mut p = Plain::new(&svc.base);
+    p.sign_in(&svc.analyst).await;
+    let (s, page) = p.get("/console/lists").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("id=\"tenant\""), "{page}");
+    assert!(page.contains("tenant default"), "{page}");
+    assert!(!page.contains("secret-customer"), "{page}");
+}

@@ -33,7 +33,11 @@ impl RegistryOut {
         cfg: &crate::config::RegistrySinkConfig,
         name: &str,
     ) -> Result<RegistryOut, PipelineError> {
-        let reg = riskstream_registry::Registry::open(&cfg.url)
+        let mut options = riskstream_registry::RegistryOptions::from_env().map_err(registry_err)?;
+        if let Some(t) = &cfg.tenant {
+            options = options.with_tenant(t.clone());
+        }
+        let reg = riskstream_registry::Registry::open_with(&cfg.url, options)
             .await
             .map_err(registry_err)?;
         let already = reg.pipeline_progress(name).await.map_err(registry_err)?;

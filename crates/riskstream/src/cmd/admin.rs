@@ -32,6 +32,10 @@ pub struct Target {
     /// Who is making the change (recorded in the audit log).
     #[arg(long, env = "USER", default_value = "operator")]
     pub actor: String,
+    /// The tenant to act for, instead of the config's (`[registry] tenant`, else
+    /// RISKSTREAM_TENANT, else `default`).
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 pub(crate) struct Ctx {
@@ -53,9 +57,15 @@ impl Ctx {
         Self::connect(ServiceConfig::load(&t.config)?, t).await
     }
 
-    async fn connect(cfg: ServiceConfig, t: &Target) -> anyhow::Result<Self> {
-        // Reads RISKSTREAM_AUDIT_KEY_FILE, so changes made here are keyed like the service's.
-        let reg = Registry::open(&cfg.registry_url).await?;
+    async fn connect(mut cfg: ServiceConfig, t: &Target) -> anyhow::Result<Self> {
+        if let Some(tenant) = &t.tenant {
+            riskstream_registry::check_tenant(tenant)
+                .map_err(|e| UsageError(format!("--tenant: {e}")))?;
+            cfg.tenant = tenant.clone();
+        }
+        // The service's tenant, and its audit key (`[audit] key_file`, else
+        // RISKSTREAM_AUDIT_KEY_FILE), so changes made here are keyed like the service's.
+        let reg = cfg.open_registry().await?;
         for w in reg.open_warnings() {
             eprintln!("warning: {w}");
         }
@@ -324,6 +334,17 @@ enum KeysCmd {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
+    /// PostgreSQL: let a database role run the service (read and write the tenants' tables,
+    /// bound by their row-level security). Run with a config whose registry URL is the
+    /// tables' owner's; the role must exist and be neither a superuser, nor allowed to
+    /// bypass row-level security, nor the owner.
+    GrantDbRole {
+        #[command(flatten)]
+        target: Target,
+        /// The database role the service connects as.
+        #[arg(long)]
+        role: String,
+    },
     /// List keys (names, roles, state; never the keys).
     List {
         #[command(flatten)]
@@ -386,7 +407,15 @@ pub fn run_keys(a: KeysArgs) -> anyhow::Result<Outcome> {
                     .collect::<Result<Vec<_>, _>>()?;
                 let key = c.reg.create_key(&name, &roles, &c.actor).await?;
                 println!("{key}");
-                eprintln!("key `{name}` created; store it now: only its hash is kept");
+                eprintln!(
+                    "key `{name}` created for tenant `{}`; store it now: only its hash is kept",
+                    c.reg.tenant()
+                );
+            }
+            KeysCmd::GrantDbRole { target, role } => {
+                let c = Ctx::open(&target).await?;
+                c.reg.grant_service_role(&role).await?;
+                println!("role `{role}` may now run the service; row-level security keeps each tenant's rows apart for it");
             }
             KeysCmd::List { target } => {
                 let c = Ctx::open(&target).await?;

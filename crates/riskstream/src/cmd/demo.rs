@@ -247,7 +247,7 @@ pub fn run(a: Args) -> anyhow::Result<Outcome> {
 
     let rt = super::serve::runtime()?;
     let report = rt.block_on(async {
-        let reg = riskstream_registry::Registry::open(&cfg.registry_url).await?;
+        let reg = cfg.open_registry().await?;
         use riskstream_registry::Role;
         let admin = reg.create_key("demo-admin", &[Role::Admin], "demo").await?;
         let client = reg

@@ -968,3 +968,75 @@ fn cases_list_filters_as_the_console_does() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("score_desc"), "{err}");
 }
+
+/// Keys made for a tenant (`--tenant`, or `[registry] tenant`) are that tenant's only: the
+/// default tenant's list does not show them, its audit chain does not hold them, and the
+/// tenant's registry is a file of its own beside the default one.
+#[cfg(unix)]
+#[test]
+fn keys_and_audit_belong_to_the_tenant_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/fraud-handbook/features.toml");
+    let config = dir.path().join("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[registry]\nurl = \"sqlite://{}\"\n\n[features]\nspec = \"{}\"\n",
+            dir.path().join("registry.db").display(),
+            spec.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .env_remove("RISKSTREAM_AUDIT_KEY_FILE")
+            .env_remove("RISKSTREAM_TENANT")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let created = run(&[
+        "keys", "create", "--tenant", "acme", "--name", "ops", "--role", "admin",
+    ]);
+    let key = succeeded(&created);
+    assert!(key.trim().starts_with("rsk_"), "{key}");
+    assert!(
+        String::from_utf8_lossy(&created.stderr).contains("for tenant `acme`"),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    succeeded(&run(&[
+        "keys", "create", "--name", "home", "--role", "analyst",
+    ]));
+    let acme = succeeded(&run(&["keys", "list", "--tenant", "acme"]));
+    let home = succeeded(&run(&["keys", "list"]));
+    assert!(
+        acme.contains("\"ops\"") && !acme.contains("\"home\""),
+        "{acme}"
+    );
+    assert!(
+        home.contains("\"home\"") && !home.contains("\"ops\""),
+        "{home}"
+    );
+    let tail = succeeded(&run(&["audit", "tail"]));
+    assert!(!tail.contains("ops"), "{tail}");
+    assert!(dir.path().join("registry.tenant-acme.db").is_file());
+    let bad = run(&["keys", "list", "--tenant", "Acme Bank"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a tenant name"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // On SQLite there are no database roles to grant: the command says so.
+    let grant = run(&["keys", "grant-db-role", "--role", "riskstream_app"]);
+    assert_ne!(grant.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&grant.stderr).contains("SQLite has no database roles"),
+        "{}",
+        String::from_utf8_lossy(&grant.stderr)
+    );
+}

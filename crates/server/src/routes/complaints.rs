@@ -208,6 +208,7 @@ fn answer(id: &str, c: &riskstream_text::Classified, model: Value) -> Value {
         (status = 404, description = "complaint classification is not configured (no `[complaints]` section)", body = ErrorBody),
         (status = 413, description = "body larger than `server.max_body_bytes`, or `text` longer than `complaints.max_text_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent (`[server] rate_limit`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "no text champion is deployed, overloaded, shutting down, or the answer could not be audited; retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]

@@ -71,6 +71,7 @@ fn model_ref(s: &CreditSlot, stage: &str) -> Value {
         (status = 409, description = "the `application_id` was answered before for other characteristics", body = ErrorBody),
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent (`[server] rate_limit`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "no credit champion is deployed, overloaded, shutting down, or the decision could not be audited; retry with the same id", body = ErrorBody),
     ),
     security(("api_key" = [])))]

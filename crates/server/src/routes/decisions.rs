@@ -3,7 +3,7 @@
 //! id gets its original decision back.
 
 use super::openapi::{BatchOut, DecisionOut, ErrorBody, LabelOut};
-use super::{admit, audit_queue, audit_record, body, decide_err, durable, JsonBody, St};
+use super::{admit, admit_n, audit_queue, audit_record, body, decide_err, durable, JsonBody, St};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::event_audit::EventFacts;
@@ -179,6 +179,7 @@ fn replayed(original: &str) -> Result<Value, ApiError> {
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
         (status = 422, description = "the transaction's time is further ahead of the clock than `features.max_ahead`, or a `[quality]` quarantine check refused it", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent (`[server] rate_limit`); retry after `Retry-After` seconds with the same id", body = ErrorBody),
         (status = 503, description = "overloaded, shutting down, the registry unavailable, or the decision could not be made durable; retry with the same id", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -276,6 +277,7 @@ pub struct BatchRequest {
         (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent, or the batch is larger than its burst (`[server] rate_limit`, `rate_burst`); retry after `Retry-After` seconds with the same ids", body = ErrorBody),
         (status = 503, description = "overloaded, shutting down, the registry unavailable, or the decisions could not be made durable; retry with the same ids", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -293,7 +295,7 @@ pub async fn decide_batch(
             st.cfg.max_batch
         )));
     }
-    let _permit = admit(&st)?;
+    let _permit = admit_n(&st, req.transactions.len())?;
     let dep = st.deployment.load_full();
     let lists = st.lists.load_full();
     let mut wal = Vec::new();
@@ -416,6 +418,7 @@ pub struct LabelRequest {
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
         (status = 422, description = "the label's time is further ahead of the clock than `features.max_ahead`", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent (`[server] rate_limit`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "overloaded, the registry unavailable, or the label could not be made durable; retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]

@@ -152,10 +152,19 @@ fn decide_err(e: DecideError) -> ApiError {
     a
 }
 
-/// Takes a decision slot, or answers 503 when the service is draining or saturated.
+/// Takes a decision slot, or answers 429 past the tenant's request budget and 503 when the
+/// service is draining or saturated.
 fn admit(st: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    admit_n(st, 1)
+}
+
+/// [`admit`] for `n` requests' worth of the budget (a batch's transactions).
+fn admit_n(st: &AppState, n: usize) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     if st.draining.load(Ordering::Relaxed) {
         return Err(ApiError::unavailable("the service is shutting down"));
+    }
+    if let Some(limit) = &st.limit {
+        limit.take(n)?;
     }
     st.inflight.try_acquire().map_err(|_| {
         metrics::counter!("riskstream_overload_rejections_total").increment(1);

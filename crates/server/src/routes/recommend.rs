@@ -154,6 +154,7 @@ fn arm_json(s: &RecSlot, stage: &str, bucket: f64) -> Value {
         (status = 401, description = "no key, or an unknown or revoked one", body = ErrorBody),
         (status = 403, description = "the key lacks the `decide` role", body = ErrorBody),
         (status = 404, description = "recommendations are not configured, or a customer neither the model nor the customers file knows", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent (`[server] rate_limit`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "no recommendation champion is deployed, overloaded or shutting down; retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]
@@ -268,6 +269,7 @@ pub async fn recommendations(
         (status = 413, description = "body larger than `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "not sent with `content-type: application/json`", body = ErrorBody),
         (status = 422, description = "unknown arm (not a model in force), customer (unknown to the arm's model and the customers file, or routed to another arm) or item (not an item of the arm's model)", body = ErrorBody),
+        (status = 429, description = "the tenant's request budget is spent (`[server] rate_limit`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "the registry is unavailable, overloaded or shutting down; retry", body = ErrorBody),
     ),
     security(("api_key" = [])))]

@@ -435,19 +435,15 @@ async fn regression_the_smaller_findings() {
 
 /// A route to walk: method, path, JSON body (`null`: a fresh transaction), text body, the
 /// role the table names.
-type Route<'a> = (&'a str, String, Option<Value>, Option<String>, Role);
+pub(crate) type Route<'a> = (&'a str, String, Option<Value>, Option<String>, Role);
 
-/// The role table in `routes/mod.rs`, walked: every route with a key of every role; a role
-/// the table does not name (nor `admin`) gets 403, every other gets past the check.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_with_every_role() {
-    let mut s = start("").await;
-    let (champion, policy) = deploy(&s).await;
+/// Every route of the API with a body it accepts and the role the table in
+/// `routes/mod.rs` names (`champion` and `policy`: ids deployed by `deploy`).
+pub(crate) fn routes(champion: &str, policy: &str) -> Vec<Route<'static>> {
     let spec = riskstream_features::FeatureSpec::from_file(&spec_path()).unwrap();
     let model = model_json(&spec);
     let list = json!({"reason": "test", "expires_at": "2027-06-01T00:00:00Z"});
-    let mut n = 0i64;
-    let routes: Vec<Route> = vec![
+    vec![
         ("GET", "/v1/deployment".into(), None, None, Role::Analyst),
         ("GET", "/v1/models".into(), None, None, Role::Analyst),
         ("GET", "/v1/policies".into(), None, None, Role::Analyst),
@@ -705,7 +701,17 @@ async fn every_route_with_every_role() {
             None,
             Role::Admin,
         ),
-    ];
+    ]
+}
+
+/// The role table in `routes/mod.rs`, walked: every route with a key of every role; a role
+/// the table does not name (nor `admin`) gets 403, every other gets past the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_with_every_role() {
+    let mut s = start("").await;
+    let (champion, policy) = deploy(&s).await;
+    let mut n = 0i64;
+    let routes = routes(&champion, &policy);
     let mut keys = Vec::new();
     for r in Role::ALL {
         keys.push((r, s.key(&[r]).await));

@@ -29,4 +29,5 @@ mod openapi;
 mod quality;
 mod recommend;
 mod service;
+mod tenants;
 mod tls;

@@ -50,6 +50,8 @@ pub struct Svc {
     pub _dir: Option<tempfile::TempDir>,
     pub dir: PathBuf,
     pub url: String,
+    /// The service's tenant (`[registry] tenant`).
+    pub tenant: String,
 }
 
 pub fn config_text(dir: &Path, url: &str, extra_server: &str) -> String {
@@ -93,7 +95,8 @@ pub async fn start_with(
     let cfg_path = dir.join("service.toml");
     std::fs::write(&cfg_path, text).unwrap();
     let cfg = ServiceConfig::load(&cfg_path).unwrap();
-    let reg = Registry::open(&url).await.unwrap();
+    let tenant = cfg.tenant.clone();
+    let reg = cfg.open_registry().await.unwrap();
     let admin = reg
         .create_key(&format!("admin-{}", rand_suffix()), &[Role::Admin], "test")
         .await
@@ -113,6 +116,7 @@ pub async fn start_with(
         _dir: keep,
         dir,
         url,
+        tenant,
     }
 }
 
@@ -136,8 +140,18 @@ pub async fn start(extra: &str) -> Svc {
 }
 
 impl Svc {
+    /// The service's registry, for its tenant.
+    pub async fn registry(&self) -> Registry {
+        Registry::open_with(
+            &self.url,
+            riskstream_registry::RegistryOptions::default().with_tenant(self.tenant.clone()),
+        )
+        .await
+        .unwrap()
+    }
+
     pub async fn key(&self, roles: &[Role]) -> String {
-        let reg = Registry::open(&self.url).await.unwrap();
+        let reg = self.registry().await;
         reg.create_key(&format!("k-{}", rand_suffix()), roles, "test")
             .await
             .unwrap()

@@ -1,0 +1,12 @@
+-- riskstream registry, schema version 12: tenants.
+--
+-- A tenant is a namespace of its own: keys, artifacts, deployments, lists, cases, the audit
+-- chain and its head. On PostgreSQL the tables are shared and every row carries its tenant,
+-- filled from the session's `riskstream.tenant` setting, and row-level security (enabled and
+-- forced, so the tables' owner is bound too) shows and accepts only that tenant's rows: a
+-- query that names no tenant still sees only the current one. The PostgreSQL part of this
+-- migration is appended by the registry (`db::backend_sql`), because SQLite has neither
+-- row-level security nor session settings: there each tenant has a database file of its own
+-- (`registry.db` for the default tenant, `registry.tenant-<name>.db` for the others), so
+-- nothing in a query can reach another tenant's rows. This file is the same for both.
+SELECT 1;
