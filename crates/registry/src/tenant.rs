@@ -119,7 +119,51 @@ pub(crate) fn postgres_migration() -> String {
          DROP INDEX one_champion_per_deployment;\n\
          CREATE UNIQUE INDEX one_champion_per_deployment ON model_stages (tenant, deployment) WHERE stage = 'champion';\n",
     );
+    // Every other index leads with `tenant` too: each query carries the policy's
+    // `tenant = current_setting(…)`, so with many tenants an index that does not start
+    // with it would walk every tenant's rows to find one tenant's.
+    for (name, table, columns, rest) in earlier_indexes() {
+        sql.push_str(&format!(
+            "DROP INDEX {name};\nCREATE INDEX {name} ON {table} (tenant, {columns}){rest};\n"
+        ));
+    }
     sql
+}
+
+/// The plain (not unique) indexes the migrations before schema 12 leave: name, table,
+/// columns and what follows them (a `WHERE`), read from their `CREATE INDEX` lines less the
+/// ones a later `DROP INDEX` removed.
+fn earlier_indexes() -> Vec<(String, String, String, String)> {
+    let mut out: Vec<(String, String, String, String)> = Vec::new();
+    for (version, _, sql) in crate::db::MIGRATIONS {
+        if *version >= 12 {
+            break;
+        }
+        for line in sql.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix("DROP INDEX ") {
+                let name = name.trim_end_matches(';').trim();
+                out.retain(|(n, ..)| n != name);
+            }
+            let Some(def) = line.strip_prefix("CREATE INDEX ") else {
+                continue;
+            };
+            let (Some((name, on)), Some(open), Some(close)) =
+                (def.split_once(" ON "), def.find('('), def.find(')'))
+            else {
+                continue;
+            };
+            let table = on.split(' ').next().unwrap_or("").to_string();
+            out.push((
+                name.trim().to_string(),
+                table,
+                def[open + 1..close].to_string(),
+                def[close + 1..].trim_end_matches(';').to_string(),
+            ));
+        }
+    }
+    // Tables that were dropped later take their indexes with them.
+    out.retain(|(_, table, ..)| TABLES.iter().any(|(t, _)| t == table));
+    out
 }
 
 /// What a role needs to run the service on a PostgreSQL registry: reading and writing the
@@ -250,6 +294,29 @@ mod tests {
         let sql = "INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO NOTHING";
         assert!(on_conflict(true, sql).contains("ON CONFLICT (tenant, a)"));
         assert_eq!(on_conflict(false, sql), sql);
+    }
+
+    #[test]
+    fn the_earlier_indexes_are_rebuilt_leading_with_the_tenant() {
+        let idx = earlier_indexes();
+        let names: Vec<&str> = idx.iter().map(|(n, ..)| n.as_str()).collect();
+        assert!(names.contains(&"cases_by_score_desc"), "{names:?}");
+        assert!(
+            !names.contains(&"cases_by_score"),
+            "dropped in schema 7: {names:?}"
+        );
+        assert!(
+            !names.contains(&"case_rules_by_rule"),
+            "dropped in schema 9"
+        );
+        assert!(!names.iter().any(|n| n.starts_with("entity_events")));
+        let sql = postgres_migration();
+        assert!(sql.contains(
+            "CREATE INDEX cases_escalated ON cases (tenant, status, created_at, id) WHERE escalated_at IS NOT NULL;"
+        ), "{sql}");
+        assert!(sql.contains(
+            "CREATE INDEX cases_by_score_desc ON cases (tenant, status, score DESC, created_at, id);"
+        ));
     }
 
     #[test]

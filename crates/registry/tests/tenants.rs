@@ -249,6 +249,20 @@ async fn postgres_a_query_that_forgets_the_tenant_sees_only_the_current_one() {
         let e = a.grant_service_role("postgres").await.unwrap_err();
         assert!(e.to_string().contains("superuser"), "{e}");
 
+        // Every index leads with the tenant (but the keys' hashes: unique across tenants).
+        for row in db
+            .rows(
+                "SELECT indexname::text, indexdef FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename <> '_sqlx_migrations'",
+            )
+            .await
+        {
+            let (name, def) = (row[0].clone().unwrap(), row[1].clone().unwrap());
+            if name != "api_keys_key_hash_key" {
+                assert!(def.contains("(tenant, "), "{def}");
+            }
+        }
+
         let mut conn = sqlx::AnyConnection::connect(&t.url).await.unwrap();
         // No tenant set: nothing.
         let n: i64 = sqlx::query("SELECT count(*) FROM cases")
