@@ -268,7 +268,8 @@ pub async fn complaints_page(State(c): C, headers: HeaderMap) -> Result<Response
             topics_note = "No topic summary configured: set `topics` in [complaints] to the file `riskstream text topics --summary` writes.".into();
         }
         Some(p) => {
-            let read = std::fs::read(p)
+            // Written by `text topics --summary`, encrypted when master keys are set.
+            let read = riskstream_core::crypt::read_file(p)
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()))
                 .and_then(|v| {

@@ -473,4 +473,44 @@ fn generated_complaints_feed_text_topics() {
     let flagged: Vec<&str> = so.lines().filter(|l| l.ends_with("emerging")).collect();
     assert_eq!(flagged.len(), 1, "{so}");
     assert!(flagged[0].trim_start().starts_with("2024-01-22"), "{so}");
+
+    // The summary for the console: JSON in clear without master keys; with them, encrypted
+    // like every other file written (its examples quote the narratives).
+    let summary = |file: &str, keys: Option<&str>| {
+        let mut c = bin();
+        c.current_dir(d)
+            .env_remove("RISKSTREAM_MASTER_KEYS_FILE")
+            .env_remove("RISKSTREAM_MASTER_KEYS")
+            .args([
+                "text",
+                "topics",
+                "--input",
+                "bank/complaints.csv",
+                "--text-col",
+                "narrative",
+                "--date-col",
+                "date_received",
+                "--k",
+                "4",
+                "--summary",
+                file,
+            ]);
+        if let Some(k) = keys {
+            c.env("RISKSTREAM_MASTER_KEYS", k);
+        }
+        let out = c.output().unwrap();
+        let (so, se) = text(&out);
+        assert!(out.status.success(), "{so}{se}");
+        std::fs::read(d.join(file)).unwrap()
+    };
+    let clear = summary("topics.json", None);
+    let v: serde_json::Value = serde_json::from_slice(&clear).unwrap();
+    assert!(v["texts"].as_u64().unwrap() > 0, "{v}");
+    assert!(String::from_utf8_lossy(&clear).contains("overdraft"));
+    let sealed = summary(
+        "topics.sealed.json",
+        Some(&format!("m1:{}", "7c".repeat(32))),
+    );
+    assert!(sealed.starts_with(b"\x89RSENC"), "not encrypted");
+    assert!(!String::from_utf8_lossy(&sealed).contains("overdraft"));
 }

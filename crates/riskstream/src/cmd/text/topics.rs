@@ -184,8 +184,8 @@ pub(super) fn topics(a: TopicArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(path) = &a.summary {
         let v = summary(&a, &t, &xr, &tp, &sizes, &trend_rows)?;
-        riskstream_core::fs::write_atomic(path, serde_json::to_string_pretty(&v)?.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        // Its examples quote narratives: encrypted when master keys are configured.
+        riskstream_core::crypt::write_file(path, serde_json::to_string_pretty(&v)?.as_bytes())?;
         println!("topic summary -> {}", path.display());
     }
     if let Some(out) = &a.output {
